@@ -1,0 +1,33 @@
+/** Default locale of user-facing text (the bot speaks Spanish in production). */
+export const DEFAULT_LOCALE = 'es';
+
+/** An amount of besitos for people: `1 besito`, `250 besitos`, `12.500 besitos`. */
+export function formatBesitos(amount: number, locale: string = DEFAULT_LOCALE): string {
+  const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 }).format(amount);
+  return `${number} ${Math.abs(amount) === 1 ? 'besito' : 'besitos'}`;
+}
+
+const UNITS: ReadonlyArray<readonly [Intl.NumberFormatOptions['unit'] & string, number]> = [
+  ['day', 86_400_000],
+  ['hour', 3_600_000],
+  ['minute', 60_000],
+  ['second', 1_000],
+];
+
+/**
+ * A duration for people, with its two largest units: `2 h 5 min`, `45 s`, `3 d 4 h`.
+ * Below one second it says `0 s`; negative durations are treated as zero.
+ */
+export function formatDuration(ms: number, locale: string = DEFAULT_LOCALE): string {
+  let rest = Math.max(0, Math.floor(ms / 1000) * 1000);
+  const parts: string[] = [];
+  for (const [unit, size] of UNITS) {
+    const count = Math.floor(rest / size);
+    if (count > 0 || (parts.length === 0 && unit === 'second')) {
+      parts.push(new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'short' }).format(count));
+      rest -= count * size;
+    }
+    if (parts.length === 2) break;
+  }
+  return parts.join(' ');
+}

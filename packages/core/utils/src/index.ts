@@ -1,0 +1,43 @@
+// Errors
+
+export type { Clock, ManualClock } from './clock.js';
+export { createManualClock, SYSTEM_CLOCK, sleep } from './clock.js';
+export type { DianaErrorOptions, Issue } from './errors.js';
+export { DianaError, isDianaError, toError, ValidationError } from './errors.js';
+// Formatting
+export { DEFAULT_LOCALE, formatBesitos, formatDuration } from './format.js';
+// Ids and time
+export { getIdTime, isId, newId } from './ids.js';
+export type { Closeable, Closer } from './lifecycle.js';
+// Lifecycle
+export { createCloser } from './lifecycle.js';
+export type { Logger, LoggerConfig } from './logger.js';
+// Logging and secrets
+export {
+  createLogger,
+  createScrubbingStream,
+  DEFAULT_REDACT_PATHS,
+  getPackageLogger,
+  SILENT_LOGGER,
+} from './logger.js';
+export type { BackoffOptions, Jitter, RetryOptions } from './retry.js';
+// Retry
+export { backoffDelay, createBackoff, DEFAULT_BACKOFF, retry } from './retry.js';
+export type { NumberBounds, UrlOptions } from './schema.js';
+// Config-schema helpers
+export {
+  coerceBoolean,
+  coerceDuration,
+  coerceInt,
+  coerceList,
+  coerceNumber,
+  isSecretSchema,
+  secret,
+  secretUrl,
+  urlString,
+} from './schema.js';
+export { REDACTED, scrubDeep, scrubString } from './scrub.js';
+export type { Secret } from './secret.js';
+export { createSecret, isSecret, maskUrl, revealSecret } from './secret.js';
+export type { UtilsErrorCode } from './validation.js';
+export { ERROR_CODES, fromValibotIssues, parseOrThrow } from './validation.js';

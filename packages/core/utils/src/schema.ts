@@ -1,0 +1,177 @@
+import parseMs from 'ms';
+import * as v from 'valibot';
+import { createSecret, maskUrl, type Secret } from './secret.js';
+
+// Helpers for config schemas. Every helper accepts the raw string an environment variable
+// holds as well as the typed value code passes, so the same schema serves both.
+
+const SECRET_SCHEMA: unique symbol = Symbol.for('diana.secret-schema');
+
+type Schema<T> = v.GenericSchema<unknown, T>;
+
+/** Bounds shared by the numeric helpers. */
+export interface NumberBounds {
+  readonly min?: number;
+  readonly max?: number;
+}
+
+/** A number, from a number or a numeric string. */
+export function coerceNumber(bounds: NumberBounds = {}): Schema<number> {
+  return bounded(coerce('a number', toNumber), bounds);
+}
+
+/** A whole number, from a number or a numeric string. */
+export function coerceInt(bounds: NumberBounds = {}): Schema<number> {
+  const whole = v.pipe(coerce('a number', toNumber), v.integer('must be a whole number')) as Schema<number>;
+  return bounded(whole, bounds);
+}
+
+/** A boolean, from a boolean or `true/false/1/0/yes/no/on/off`. */
+export function coerceBoolean(): Schema<boolean> {
+  return coerce('a boolean (true/false)', (input) => {
+    if (typeof input === 'boolean') return input;
+    if (typeof input !== 'string') return undefined;
+    const word = input.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(word)) return true;
+    if (['false', '0', 'no', 'off'].includes(word)) return false;
+    return undefined;
+  });
+}
+
+/** A duration in milliseconds, from a number or a string like `250`, `5s`, `2m`, `1h`, `1d`. */
+export function coerceDuration(bounds: NumberBounds = {}): Schema<number> {
+  return bounded(
+    coerce('a duration (ms, or like 5s, 2m, 1h)', (input) => {
+      const value =
+        typeof input === 'string' && !/^\s*\d+(\.\d+)?\s*$/.test(input)
+          ? parseMs(input.trim() as '1s')
+          : toNumber(input);
+      return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+    }),
+    { min: 0, ...bounds },
+  );
+}
+
+/** A list, from an array or a comma-separated string; each item is checked by `item`. */
+export function coerceList<T>(item: Schema<T>): Schema<T[]> {
+  return v.pipe(
+    v.unknown(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const raw = dataset.value;
+      const parts = Array.isArray(raw)
+        ? raw
+        : typeof raw === 'string'
+          ? raw
+              .split(',')
+              .map((part) => part.trim())
+              .filter((part) => part !== '')
+          : undefined;
+      if (parts === undefined) {
+        addIssue({ message: 'must be a list (comma-separated)', expected: 'list' });
+        return NEVER;
+      }
+      const out: T[] = [];
+      for (const [index, part] of parts.entries()) {
+        const result = v.safeParse(item, part);
+        if (!result.success) {
+          addIssue({ message: `item ${index}: ${result.issues[0]?.message ?? 'invalid'}` });
+          return NEVER;
+        }
+        out.push(result.output);
+      }
+      return out;
+    }),
+  );
+}
+
+/** Options of the URL helpers. */
+export interface UrlOptions {
+  /** Accepted schemes without the colon, e.g. `['postgres', 'postgresql']`. Any when omitted. */
+  readonly protocols?: readonly string[];
+}
+
+/** A URL string (a URL without credentials; use `secretUrl` for one that may hold them). */
+export function urlString(options: UrlOptions = {}): Schema<string> {
+  return coerce(describeUrl(options), (input) => (parseUrl(input, options) ? (input as string).trim() : undefined));
+}
+
+/** A URL that may carry credentials: shown with its password masked, revealed on demand. */
+export function secretUrl(options: UrlOptions = {}): Schema<Secret<string>> {
+  return markSecret(
+    coerce(describeUrl(options), (input) => {
+      if (!parseUrl(input, options)) return undefined;
+      const raw = (input as string).trim();
+      return createSecret(raw, maskUrl(raw));
+    }),
+  );
+}
+
+/** A secret string (token, password, key): never shown by JSON, inspect or logs. */
+export function secret(options: { readonly minLength?: number } = {}): Schema<Secret<string>> {
+  const minLength = options.minLength ?? 1;
+  return markSecret(
+    coerce(`a secret of at least ${minLength} characters`, (input) => {
+      if (typeof input === 'string' && input.length >= minLength) return createSecret(input);
+      return undefined;
+    }),
+  );
+}
+
+/** True when the schema (or the schema an `optional` wraps) was made by `secret`/`secretUrl`. */
+export function isSecretSchema(schema: unknown): boolean {
+  let current = schema as { wrapped?: unknown; [SECRET_SCHEMA]?: boolean } | undefined;
+  for (let depth = 0; current && depth < 8; depth++) {
+    if (current[SECRET_SCHEMA] === true) return true;
+    current = current.wrapped as typeof current;
+  }
+  return false;
+}
+
+function markSecret<T>(schema: Schema<T>): Schema<T> {
+  Object.defineProperty(schema, SECRET_SCHEMA, { value: true });
+  return schema;
+}
+
+function coerce<T>(expected: string, parse: (input: unknown) => T | undefined): Schema<T> {
+  return v.pipe(
+    v.unknown(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const out = parse(dataset.value);
+      if (out === undefined) {
+        addIssue({ message: `must be ${expected}`, expected });
+        return NEVER;
+      }
+      return out;
+    }),
+  );
+}
+
+function bounded(schema: Schema<number>, bounds: NumberBounds): Schema<number> {
+  const { min = Number.NEGATIVE_INFINITY, max = Number.POSITIVE_INFINITY } = bounds;
+  return v.pipe(
+    schema,
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  ) as Schema<number>;
+}
+
+function toNumber(input: unknown): number | undefined {
+  if (typeof input === 'number') return Number.isFinite(input) ? input : undefined;
+  if (typeof input !== 'string' || input.trim() === '') return undefined;
+  const value = Number(input.trim());
+  return Number.isFinite(value) ? value : undefined;
+}
+
+function parseUrl(input: unknown, options: UrlOptions): boolean {
+  if (typeof input !== 'string') return false;
+  try {
+    const url = new URL(input.trim());
+    return !options.protocols || options.protocols.includes(url.protocol.slice(0, -1));
+  } catch {
+    return false;
+  }
+}
+
+function describeUrl(options: UrlOptions): string {
+  return options.protocols ? `a URL (${options.protocols.map((p) => `${p}://`).join(', ')})` : 'a URL';
+}

@@ -1,0 +1,46 @@
+import { inspect } from 'node:util';
+
+const SECRET_BRAND: unique symbol = Symbol.for('diana.secret');
+
+/**
+ * A value that never shows itself: `JSON.stringify`, `util.inspect`, template strings and
+ * pino all see only its label. `reveal()` is the one way to read it.
+ */
+export interface Secret<T = string> {
+  readonly [SECRET_BRAND]: true;
+  reveal(): T;
+  toJSON(): string;
+  toString(): string;
+}
+
+/** Wraps `value`; `label` is what it shows instead (a masked URL, say). */
+export function createSecret<T>(value: T, label = '[secret]'): Secret<T> {
+  return Object.freeze({
+    [SECRET_BRAND]: true as const,
+    reveal: () => value,
+    toJSON: () => label,
+    toString: () => label,
+    [inspect.custom]: () => `Secret(${label})`,
+  });
+}
+
+/** True for values made by `createSecret`. */
+export function isSecret(value: unknown): value is Secret<unknown> {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SECRET_BRAND] === true;
+}
+
+/** The inner value of a secret, or the value itself when it is not one. */
+export function revealSecret<T>(value: T | Secret<T>): T {
+  return isSecret(value) ? (value as Secret<T>).reveal() : (value as T);
+}
+
+/** A URL with its password (if any) replaced by `***`, for display. */
+export function maskUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '[invalid url]';
+  }
+}

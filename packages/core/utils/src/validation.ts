@@ -1,0 +1,39 @@
+import * as v from 'valibot';
+import { type Issue, ValidationError } from './errors.js';
+
+/** Codes of the errors this package raises. */
+export const ERROR_CODES = Object.freeze({
+  /** A value failed its schema (see `issues`). */
+  VALIDATION: 'E_VALIDATION',
+} as const);
+
+/** A code of `ERROR_CODES`. */
+export type UtilsErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** Valibot issues as plain data with dotted paths. */
+export function fromValibotIssues(issues: readonly v.BaseIssue<unknown>[]): Issue[] {
+  return issues.map((issue) => ({
+    path: (issue.path ?? []).map((item) => String(item.key)).join('.'),
+    message: issue.message,
+    expected: issue.expected ?? undefined,
+    received: issue.received,
+  }));
+}
+
+/**
+ * Parses `value` with `schema` and returns the typed output, or throws a `ValidationError`
+ * with `code` listing every issue. Nothing is partially applied: callers parse before writing.
+ */
+export function parseOrThrow<TSchema extends v.GenericSchema, Code extends string = 'E_VALIDATION'>(
+  schema: TSchema,
+  value: unknown,
+  options: { code?: Code; message?: string } = {},
+): v.InferOutput<TSchema> {
+  const result = v.safeParse(schema, value);
+  if (result.success) return result.output;
+  throw new ValidationError(
+    (options.code ?? ERROR_CODES.VALIDATION) as Code,
+    options.message ?? 'invalid value',
+    fromValibotIssues(result.issues),
+  );
+}

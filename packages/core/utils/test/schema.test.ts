@@ -1,0 +1,91 @@
+import { inspect } from 'node:util';
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import {
+  coerceBoolean,
+  coerceDuration,
+  coerceInt,
+  coerceList,
+  coerceNumber,
+  isSecretSchema,
+  secret,
+  secretUrl,
+  urlString,
+} from '../src/schema.js';
+
+describe('numeric helpers', () => {
+  it('accept numbers and numeric strings, and refuse the rest with a reason', () => {
+    expect(v.parse(coerceInt(), '42')).toBe(42);
+    expect(v.parse(coerceInt(), 7)).toBe(7);
+    expect(v.parse(coerceNumber(), ' 0.5 ')).toBe(0.5);
+    expect(v.safeParse(coerceInt(), '4.5').issues?.[0]?.message).toBe('must be a whole number');
+    expect(v.safeParse(coerceInt(), 'ten').issues?.[0]?.message).toBe('must be a number');
+    expect(v.safeParse(coerceInt(), '').success).toBe(false);
+    expect(v.safeParse(coerceInt({ min: 1, max: 10 }), '11').issues?.[0]?.message).toBe('must be at most 10');
+    expect(v.safeParse(coerceInt({ min: 1 }), 0).issues?.[0]?.message).toBe('must be at least 1');
+  });
+
+  it('parse durations in ms or with units', () => {
+    const d = coerceDuration();
+    expect(v.parse(d, '250')).toBe(250);
+    expect(v.parse(d, 1500)).toBe(1500);
+    expect(v.parse(d, '5s')).toBe(5000);
+    expect(v.parse(d, '2m')).toBe(120_000);
+    expect(v.parse(d, '1h')).toBe(3_600_000);
+    expect(v.parse(d, '1d')).toBe(86_400_000);
+    expect(v.safeParse(d, 'soon').success).toBe(false);
+    expect(v.safeParse(d, -1).success).toBe(false);
+    expect(v.safeParse(coerceDuration({ max: 1000 }), '2s').success).toBe(false);
+  });
+});
+
+describe('coerceBoolean', () => {
+  it('knows the usual words', () => {
+    const b = coerceBoolean();
+    for (const yes of ['true', 'TRUE', '1', 'yes', 'on', true]) expect(v.parse(b, yes)).toBe(true);
+    for (const no of ['false', '0', 'no', 'Off', false]) expect(v.parse(b, no)).toBe(false);
+    expect(v.safeParse(b, 'maybe').success).toBe(false);
+  });
+});
+
+describe('coerceList', () => {
+  it('splits comma-separated strings and checks each item', () => {
+    const ids = coerceList(coerceInt());
+    expect(v.parse(ids, '1, 2,3')).toEqual([1, 2, 3]);
+    expect(v.parse(ids, [4])).toEqual([4]);
+    expect(v.parse(ids, '')).toEqual([]);
+    expect(v.safeParse(ids, '1,x').issues?.[0]?.message).toBe('item 1: must be a number');
+  });
+});
+
+describe('URLs and secrets', () => {
+  it('checks URL schemes', () => {
+    const pg = urlString({ protocols: ['postgres', 'postgresql'] });
+    expect(v.parse(pg, 'postgres://127.0.0.1/x')).toBe('postgres://127.0.0.1/x');
+    expect(v.safeParse(pg, 'redis://127.0.0.1').success).toBe(false);
+    expect(v.safeParse(pg, 'not a url').success).toBe(false);
+  });
+
+  it('hides secrets from JSON, inspect and template strings', () => {
+    const token = v.parse(secret({ minLength: 8 }), 'abcdefgh-secret');
+    expect(token.reveal()).toBe('abcdefgh-secret');
+    expect(JSON.stringify({ token })).toBe('{"token":"[secret]"}');
+    expect(inspect({ token })).not.toContain('abcdefgh');
+    expect(`${token}`).toBe('[secret]');
+    expect(v.safeParse(secret({ minLength: 8 }), 'short').success).toBe(false);
+  });
+
+  it('shows a secret URL with its password masked', () => {
+    const url = v.parse(secretUrl({ protocols: ['postgres'] }), 'postgres://app:pa55word@db:5432/diana');
+    expect(url.reveal()).toBe('postgres://app:pa55word@db:5432/diana');
+    expect(JSON.stringify(url)).toBe('"postgres://app:***@db:5432/diana"');
+    expect(inspect(url)).not.toContain('pa55word');
+  });
+
+  it('marks secret schemas, also when wrapped in optional', () => {
+    expect(isSecretSchema(secret())).toBe(true);
+    expect(isSecretSchema(v.optional(secretUrl()))).toBe(true);
+    expect(isSecretSchema(urlString())).toBe(false);
+    expect(isSecretSchema(v.optional(coerceInt(), 1))).toBe(false);
+  });
+});

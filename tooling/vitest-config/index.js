@@ -1,0 +1,22 @@
+// The shared vitest preset. Plain JavaScript: vitest loads config files with Node, which
+// does not run TypeScript from linked workspace packages.
+//   *.test.ts        unit and integration (integration files are *.int.test.ts)
+//   *.chaos.test.ts  kills or restarts servers; left out when DIANA_TEST_CHAOS=0
+import { defineConfig, mergeConfig } from 'vitest/config';
+
+const skipChaos = process.env.DIANA_TEST_CHAOS === '0';
+
+/** @type {import('./index.d.ts').defineDianaConfig} */
+export function defineDianaConfig(overrides = {}) {
+  const base = defineConfig({
+    test: {
+      include: ['test/**/*.test.ts'],
+      exclude: ['**/node_modules/**', '**/dist/**', ...(skipChaos ? ['**/*.chaos.test.ts'] : [])],
+      pool: 'forks',
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      passWithNoTests: false,
+    },
+  });
+  return mergeConfig(base, overrides);
+}
