@@ -11,10 +11,25 @@ const fixtures = join(root, 'tooling/lint-fixtures');
 const tag = `__lint_fixture_${process.pid}__`;
 
 const cases = [
-  { fixture: 'reads-env.ts.fixture', at: `packages/core/${tag}/src/env.ts`, rule: 'lint/style/noProcessEnv', expect: true },
+  {
+    fixture: 'reads-env.ts.fixture',
+    at: `packages/core/${tag}/src/env.ts`,
+    rule: 'lint/style/noProcessEnv',
+    expect: true,
+  },
   { fixture: 'reads-env.ts.fixture', at: `apps/${tag}/src/env.ts`, rule: 'lint/style/noProcessEnv', expect: true },
-  { fixture: 'reads-env.ts.fixture', at: `packages/core/config/src/${tag}.ts`, rule: 'lint/style/noProcessEnv', expect: false },
-  { fixture: 'logs-to-console.ts.fixture', at: `packages/modules/${tag}/src/log.ts`, rule: 'lint/suspicious/noConsole', expect: true },
+  {
+    fixture: 'reads-env.ts.fixture',
+    at: `packages/core/config/src/${tag}.ts`,
+    rule: 'lint/style/noProcessEnv',
+    expect: false,
+  },
+  {
+    fixture: 'logs-to-console.ts.fixture',
+    at: `packages/modules/${tag}/src/log.ts`,
+    rule: 'lint/suspicious/noConsole',
+    expect: true,
+  },
 ];
 
 const created = [];

@@ -1,0 +1,14 @@
+// Finding servers
+
+export type { Barrier } from './barrier.js';
+// Concurrency
+export { createBarrier } from './barrier.js';
+export { getMongoUrl, getPostgresUrl, getRedisUrl, getRepoRoot } from './discover.js';
+export type { TestDatabase } from './postgres.js';
+// Isolation per test file
+export { createTestDatabase, useTestDatabase } from './postgres.js';
+export type { TestRedis } from './redis.js';
+export { createTestRedis, deleteByPrefix, useTestRedis } from './redis.js';
+export type { RedisServer, StartRedisOptions } from './redis-server.js';
+// Private servers for chaos tests
+export { startRedis } from './redis-server.js';

@@ -1,0 +1,70 @@
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { describe, expect, it, vi } from 'vitest';
+import { createBarrier } from '../src/barrier.js';
+import { createTestDatabase, useTestDatabase } from '../src/postgres.js';
+import { useTestRedis } from '../src/redis.js';
+
+describe('test databases', () => {
+  it('gives each caller its own database and drops it', async () => {
+    const a = await createTestDatabase('services a');
+    const b = await useTestDatabase('services b');
+    expect(a.name).not.toBe(b.name);
+    expect(a.name).toMatch(/^diana_t_[0-9a-z]+_services_a_[0-9a-f]{6}$/);
+    const sql = postgres(a.url, { max: 1, onnotice: () => {} });
+    const [row] = await sql<{ db: string }[]>`select current_database() as db`;
+    expect(row?.db).toBe(a.name);
+    await sql.end();
+    await a.drop();
+    const probe = postgres(a.url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    await expect(probe`select 1`).rejects.toThrow(/does not exist/);
+    await probe.end();
+  });
+});
+
+describe('test redis prefixes', () => {
+  it('cleans up only its own keys', async () => {
+    const mine = await useTestRedis('services');
+    const client = new Redis(mine.url);
+    const other = `t:other:${Date.now()}:key`;
+    try {
+      await client.mset(`${mine.prefix}a`, '1', `${mine.prefix}b`, '2', other, '3');
+      expect(await mine.cleanup()).toBe(2);
+      expect(await client.exists(`${mine.prefix}a`, `${mine.prefix}b`)).toBe(0);
+      expect(await client.get(other)).toBe('3');
+    } finally {
+      await client.del(other);
+      client.disconnect();
+    }
+  });
+});
+
+describe('discovery', () => {
+  it('names what to start when an explicit URL does not answer', async () => {
+    vi.resetModules();
+    vi.stubEnv('DIANA_TEST_REDIS_URL', 'redis://127.0.0.1:1');
+    try {
+      const fresh = await import('../src/discover.js');
+      await expect(fresh.getRedisUrl()).rejects.toThrow(
+        /DIANA_TEST_REDIS_URL=redis:\/\/127\.0\.0\.1:1 does not answer/,
+      );
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe('barrier', () => {
+  it('releases all parties together', async () => {
+    const barrier = createBarrier(3);
+    const order: string[] = [];
+    const parties = ['a', 'b', 'c'].map(async (name) => {
+      order.push(`arrive ${name}`);
+      await barrier.wait();
+      order.push(`go ${name}`);
+    });
+    await Promise.all(parties);
+    expect(order.slice(0, 3).every((step) => step.startsWith('arrive'))).toBe(true);
+    expect(barrier.arrived).toBe(3);
+  });
+});
