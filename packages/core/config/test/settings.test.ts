@@ -1,0 +1,190 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { inspect } from 'node:util';
+import {
+  coerceBoolean,
+  coerceDuration,
+  coerceInt,
+  coerceList,
+  createLogger,
+  secret,
+  secretUrl,
+  urlString,
+  type ValidationError,
+} from '@diana/utils';
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import { getVariableName, loadSettings } from '../src/settings.js';
+
+// Stand-ins shaped like the real component configs.
+const DatabaseConfig = v.object({
+  url: secretUrl({ protocols: ['postgres', 'postgresql'] }),
+  pool_max: v.optional(coerceInt({ min: 1, max: 100 }), 10),
+  statement_timeout_ms: v.optional(coerceDuration(), 30_000),
+});
+const RedisConfig = v.object({
+  url: v.optional(urlString({ protocols: ['redis', 'rediss'] }), 'redis://127.0.0.1:6379'),
+});
+const BotConfig = v.object({
+  telegram_bot_token: v.optional(secret({ minLength: 20 })),
+  webhook_secret: v.optional(secret({ minLength: 16 })),
+  set_webhook: v.optional(coerceBoolean(), true),
+  owner_telegram_ids: v.optional(coerceList(coerceInt()), []),
+});
+const EventBusConfig = v.object({ max_attempts: v.optional(coerceInt({ min: 1 }), 3) });
+const schemas = { database: DatabaseConfig, redis: RedisConfig, bot: BotConfig, event_bus: EventBusConfig };
+
+const TOKEN = '7012345678:AAHfK3x_Q9mZ2pLr8sVt4wYb6cNd1eJg0oU';
+const DB_PASSWORD = 'pg-pass-w0rd';
+const noFile = { env_file: false } as const;
+
+function loadError(env: Record<string, string>): ValidationError<'E_SETTINGS_INVALID'> {
+  try {
+    loadSettings(schemas, env, noFile);
+  } catch (error) {
+    return error as ValidationError<'E_SETTINGS_INVALID'>;
+  }
+  throw new Error('expected loadSettings to fail');
+}
+
+describe('loadSettings', () => {
+  it('maps DIANA_<SECTION>_<KEY> to section.key and applies defaults', () => {
+    const settings = loadSettings(
+      schemas,
+      {
+        DIANA_DATABASE_URL: `postgres://diana:${DB_PASSWORD}@127.0.0.1:5432/diana`,
+        DIANA_DATABASE_POOL_MAX: '20',
+        DIANA_DATABASE_STATEMENT_TIMEOUT_MS: '5s',
+        DIANA_BOT_SET_WEBHOOK: 'false',
+        DIANA_BOT_OWNER_TELEGRAM_IDS: '11, 22',
+        DIANA_EVENT_BUS_MAX_ATTEMPTS: '5',
+      },
+      noFile,
+    );
+    expect(settings.database.url.reveal()).toBe(`postgres://diana:${DB_PASSWORD}@127.0.0.1:5432/diana`);
+    expect(settings.database.pool_max).toBe(20);
+    expect(settings.database.statement_timeout_ms).toBe(5000);
+    expect(settings.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(settings.bot.set_webhook).toBe(false);
+    expect(settings.bot.owner_telegram_ids).toEqual([11, 22]);
+    expect(settings.bot.telegram_bot_token).toBeUndefined();
+    expect(settings.event_bus.max_attempts).toBe(5);
+    expect(getVariableName('event_bus', 'max_attempts')).toBe('DIANA_EVENT_BUS_MAX_ATTEMPTS');
+  });
+
+  it('accepts the usual aliases, with the DIANA_ name winning', () => {
+    const settings = loadSettings(
+      schemas,
+      {
+        DATABASE_URL: 'postgres://alias@127.0.0.1/a',
+        REDIS_URL: 'redis://10.0.0.1:6379',
+        DIANA_REDIS_URL: 'redis://127.0.0.2:6379',
+        TELEGRAM_BOT_TOKEN: TOKEN,
+      },
+      noFile,
+    );
+    expect(settings.database.url.reveal()).toBe('postgres://alias@127.0.0.1/a');
+    expect(settings.redis.url).toBe('redis://127.0.0.2:6379');
+    expect(settings.bot.telegram_bot_token?.reveal()).toBe(TOKEN);
+  });
+
+  it('reports three bad variables in one error, naming each and why', () => {
+    const error = loadError({
+      DIANA_DATABASE_POOL_MAX: 'lots',
+      DIANA_BOT_TELEGRAM_BOT_TOKEN: 'short-secret-tok',
+      DIANA_REDIS_URL: 'http://not-redis',
+    });
+    expect(error.code).toBe('E_SETTINGS_INVALID');
+    const byVariable = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]));
+    expect(Object.keys(byVariable).sort()).toEqual([
+      'DIANA_BOT_TELEGRAM_BOT_TOKEN',
+      'DIANA_DATABASE_POOL_MAX',
+      'DIANA_DATABASE_URL',
+      'DIANA_REDIS_URL',
+    ]);
+    expect(byVariable.DIANA_DATABASE_URL).toContain('is required but not set');
+    expect(byVariable.DIANA_DATABASE_POOL_MAX).toContain('must be a number');
+    expect(byVariable.DIANA_REDIS_URL).toContain('redis://');
+    expect(byVariable.DIANA_BOT_TELEGRAM_BOT_TOKEN).toContain('value hidden');
+    for (const variable of Object.keys(byVariable)) expect(error.message).toContain(variable);
+  });
+
+  it('never shows a secret in its error, its JSON or its inspect output', () => {
+    const badSecret = 'short-secret';
+    const error = loadError({
+      DIANA_DATABASE_URL: `mysql://diana:${DB_PASSWORD}@127.0.0.1/x`,
+      DIANA_BOT_WEBHOOK_SECRET: 'tiny',
+      DIANA_BOT_TELEGRAM_BOT_TOKEN: badSecret,
+      DIANA_DATABASE_POOL_MAX: '0',
+    });
+    expect(error.issues).toHaveLength(4);
+    const views = [error.message, JSON.stringify(error), inspect(error, { depth: 10 }), String(error.stack)];
+    for (const view of views) {
+      expect(view).not.toContain(DB_PASSWORD);
+      expect(view).not.toContain(badSecret);
+      expect(view).not.toContain('tiny');
+    }
+  });
+
+  it('flags unknown variables of a known section, ignores other DIANA_ variables', () => {
+    const error = loadError({
+      DIANA_DATABASE_URL: 'postgres://127.0.0.1/x',
+      DIANA_DATABASE_POOL_MAXX: '3',
+      DIANA_TEST_REDIS_URL: 'redis://127.0.0.1:6379',
+    });
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0]?.path).toBe('DIANA_DATABASE_POOL_MAXX');
+    expect(error.issues[0]?.message).toContain('DIANA_DATABASE_POOL_MAX');
+  });
+
+  it('returns a deeply frozen object whose secrets stay hidden in JSON, inspect and logs', () => {
+    const settings = loadSettings(
+      schemas,
+      { DIANA_DATABASE_URL: `postgres://diana:${DB_PASSWORD}@db/diana`, TELEGRAM_BOT_TOKEN: TOKEN },
+      noFile,
+    );
+    expect(Object.isFrozen(settings)).toBe(true);
+    expect(Object.isFrozen(settings.bot)).toBe(true);
+    expect(Object.isFrozen(settings.bot.owner_telegram_ids)).toBe(true);
+    expect(() => {
+      (settings.database as { pool_max: number }).pool_max = 99;
+    }).toThrow(TypeError);
+
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _e, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    createLogger({ destination }).info({ settings }, 'settings loaded');
+    const json = JSON.stringify(settings);
+    for (const view of [json, inspect(settings, { depth: 10 }), lines.join('')]) {
+      expect(view).not.toContain(DB_PASSWORD);
+      expect(view).not.toContain(TOKEN.split(':')[1]);
+    }
+    expect(JSON.parse(json).database.url).toBe('postgres://diana:***@db/diana');
+  });
+
+  it('reads a .env file, letting the real environment win', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'diana-env-'));
+    writeFileSync(
+      join(dir, '.env'),
+      ['# local settings', 'DATABASE_URL=postgres://from-file@127.0.0.1/f', 'DIANA_DATABASE_POOL_MAX=7', ''].join('\n'),
+    );
+    const settings = loadSettings(schemas, { DIANA_DATABASE_POOL_MAX: '8' }, { cwd: dir });
+    expect(settings.database.url.reveal()).toBe('postgres://from-file@127.0.0.1/f');
+    expect(settings.database.pool_max).toBe(8);
+  });
+
+  it('treats empty values as unset', () => {
+    const settings = loadSettings(
+      schemas,
+      { DIANA_DATABASE_URL: 'postgres://127.0.0.1/x', DIANA_DATABASE_POOL_MAX: '' },
+      noFile,
+    );
+    expect(settings.database.pool_max).toBe(10);
+  });
+});
