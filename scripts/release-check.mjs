@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// pnpm release:check — proves a release works end to end without touching a real registry:
+// starts Verdaccio on 127.0.0.1, publishes every public package into it with
+// `changeset publish`, installs @diana/utils and @diana/config from it into a scratch project
+// outside the workspace with plain npm, and runs a tiny program there.
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, writeUserConfig } from './registry.mjs';
+
+// The program run in the scratch project: loads settings with a secret URL and logs them.
+const SCRATCH_PROGRAM = `
+import { Writable } from 'node:stream';
+import { loadSettings } from '@diana/config';
+import { coerceInt, createLogger, formatBesitos, newId, isId, secretUrl } from '@diana/utils';
+import * as v from 'valibot';
+
+const Database = v.object({ url: secretUrl({ protocols: ['postgres'] }), pool_max: v.optional(coerceInt(), 10) });
+const settings = loadSettings({ database: Database }, {
+  DATABASE_URL: 'postgres://app:top-secret-pw@db/diana',
+  DIANA_DATABASE_POOL_MAX: '12',
+}, { env_file: false });
+let logged = '';
+const destination = new Writable({ write(chunk, _e, done) { logged += chunk; done(); } });
+createLogger({ destination }).info({ settings }, 'loaded ' + formatBesitos(2));
+const shown = JSON.stringify(settings);
+console.log(JSON.stringify({
+  pool_max: settings.database.pool_max,
+  url: JSON.parse(shown).database.url,
+  id_ok: isId(newId()),
+  leaked: (shown + logged).includes('top-secret-pw'),
+}));
+`;
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const work = mkdtempSync(join(tmpdir(), 'diana-release-check-'));
+let verdaccio;
+
+try {
+  const packages = listPublicPackages();
+  await run('pnpm', ['turbo', 'run', 'build', 'publint', ...packages.flatMap((p) => ['--filter', p.name])], {
+    cwd: root,
+  });
+
+  const port = await freePort();
+  const registry = `http://127.0.0.1:${port}/`;
+  verdaccio = startVerdaccio(port);
+  await waitForRegistry(registry, 30_000);
+  const token = await createUser(registry);
+
+  const env = {
+    ...process.env,
+    npm_config_registry: registry,
+    npm_config_userconfig: writeUserConfig(work, registry, { token }),
+  };
+  await run('pnpm', ['changeset', 'publish', '--no-git-tag'], { cwd: root, env });
+  for (const pkg of packages) {
+    const response = await fetch(new URL(pkg.name.replace('/', '%2f'), registry));
+    const doc = response.ok ? await response.json() : undefined;
+    if (!doc?.versions?.[pkg.version]) throw new Error(`${pkg.name}@${pkg.version} is not in the registry`);
+    process.stdout.write(`release:check: ${pkg.name}@${pkg.version} is in the registry\n`);
+  }
+
+  const scratch = join(work, 'scratch');
+  mkdirSync(scratch);
+  const version = (name) => packages.find((p) => p.name === name)?.version;
+  writeFileSync(
+    join(scratch, 'package.json'),
+    JSON.stringify({
+      name: 'diana-scratch',
+      private: true,
+      type: 'module',
+      dependencies: {
+        '@diana/utils': version('@diana/utils'),
+        '@diana/config': version('@diana/config'),
+        valibot: '1.5.0',
+      },
+    }),
+  );
+  writeFileSync(join(scratch, 'check.mjs'), SCRATCH_PROGRAM);
+  const scratchEnv = {
+    ...process.env,
+    npm_config_userconfig: writeUserConfig(scratch, registry, { scopedOnly: true }),
+  };
+  delete scratchEnv.npm_config_registry;
+  await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: scratch, env: scratchEnv });
+  const output = await run('node', ['check.mjs'], { cwd: scratch });
+  const result = JSON.parse(output.trim().split('\n').pop());
+  if (result.pool_max !== 12 || result.url !== 'postgres://app:***@db/diana' || !result.id_ok || result.leaked) {
+    throw new Error(`the scratch program printed an unexpected result: ${output}`);
+  }
+  process.stdout.write('release:check: ok — published to Verdaccio, installed with npm outside the workspace, ran\n');
+} finally {
+  verdaccio?.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+}
+
+function listPublicPackages() {
+  const listed = JSON.parse(
+    execFileSync('pnpm', ['-r', 'ls', '--depth', '-1', '--json'], { cwd: root, encoding: 'utf8' }),
+  );
+  return listed
+    .filter((p) => p.private !== true && p.name?.startsWith('@diana/'))
+    .map((p) => ({ name: p.name, version: p.version }));
+}
+
+function startVerdaccio(port) {
+  const dir = join(work, 'verdaccio');
+  mkdirSync(join(dir, 'storage'), { recursive: true });
+  const config = join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      `storage: ${join(dir, 'storage')}`,
+      'auth:',
+      '  htpasswd:',
+      `    file: ${join(dir, 'htpasswd')}`,
+      '    max_users: 10',
+      'uplinks: {}',
+      'packages:',
+      "  '@diana/*':",
+      '    access: $all',
+      '    publish: $authenticated',
+      "  '**':",
+      '    access: $all',
+      'log: { type: stdout, format: pretty, level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(
+    join(root, 'node_modules/.bin/verdaccio'),
+    ['--config', config, '--listen', `127.0.0.1:${port}`],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  child.on('exit', (code, signal) => {
+    if (signal !== 'SIGTERM') process.stderr.write(`verdaccio exited early (code ${code}, signal ${signal})\n`);
+  });
+  return child;
+}
+
+async function waitForRegistry(registry, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(new URL('-/ping', registry)).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`verdaccio did not answer on ${registry} within ${timeoutMs} ms`);
+}
+
+async function createUser(registry) {
+  const name = 'release-check';
+  const response = await fetch(new URL(`-/user/org.couchdb.user:${name}`, registry), {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, password: `pw-${process.pid}-${Date.now()}` }),
+  });
+  const body = await response.json();
+  if (!response.ok || !body.token) throw new Error(`verdaccio refused the user: ${JSON.stringify(body)}`);
+  return body.token;
+}
+
+async function freePort() {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  return port;
+}
