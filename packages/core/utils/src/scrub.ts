@@ -54,11 +54,11 @@ function scrubValue(value: unknown, seen: WeakMap<object, unknown>): unknown {
 function scrubError(error: Error, seen: WeakMap<object, unknown>): Error {
   const copy = Object.create(Object.getPrototypeOf(error)) as Error;
   seen.set(error, copy);
+  // Read by value: newer V8 (Node 24) makes `stack` an accessor rather than a data property.
   for (const key of Object.getOwnPropertyNames(error)) {
-    const descriptor = Object.getOwnPropertyDescriptor(error, key);
-    if (descriptor && 'value' in descriptor) {
-      Object.defineProperty(copy, key, { ...descriptor, value: scrubValue(descriptor.value, seen) });
-    }
+    const enumerable = Object.getOwnPropertyDescriptor(error, key)?.enumerable ?? false;
+    const value = scrubValue((error as unknown as Record<string, unknown>)[key], seen);
+    Object.defineProperty(copy, key, { value, enumerable, writable: true, configurable: true });
   }
   return copy;
 }
