@@ -1,0 +1,46 @@
+import { coerceDuration, coerceInt, secretUrl } from '@diana/utils';
+import * as v from 'valibot';
+
+/** Default PostgreSQL pool size per process. */
+export const DEFAULT_POOL_MAX = 10;
+/** Default server-side statement timeout. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+
+/** PostgreSQL settings (`DIANA_DATABASE_*`). */
+export const DatabaseConfig = v.object({
+  /** `postgres://user:pass@host:5432/db`; shown with its password masked. */
+  url: secretUrl({ protocols: ['postgres', 'postgresql'] }),
+  /** Connections in the pool. */
+  pool_max: v.optional(coerceInt({ min: 1, max: 1000 }), DEFAULT_POOL_MAX),
+  /** Close a connection idle this long. */
+  idle_timeout_ms: v.optional(coerceDuration(), 30_000),
+  /** Give up opening a connection after this long. */
+  connect_timeout_ms: v.optional(coerceDuration({ min: 1 }), 10_000),
+  /** Replace a connection after this long (spreads load after failovers). */
+  max_lifetime_ms: v.optional(coerceDuration({ min: 1_000 }), 30 * 60_000),
+  /** Server-side `statement_timeout` of every connection; 0 disables it. */
+  statement_timeout_ms: v.optional(coerceDuration(), DEFAULT_STATEMENT_TIMEOUT_MS),
+  /** Server-side `idle_in_transaction_session_timeout`; 0 disables it. */
+  idle_in_transaction_timeout_ms: v.optional(coerceDuration(), 60_000),
+  /** Shown in `pg_stat_activity`. */
+  application_name: v.optional(v.pipe(v.string(), v.maxLength(63)), 'diana'),
+});
+/** Parsed `DatabaseConfig`. */
+export type DatabaseConfig = v.InferOutput<typeof DatabaseConfig>;
+/** What callers may pass to `createPostgres` (defaults filled in). */
+export type DatabaseConfigInput = v.InferInput<typeof DatabaseConfig>;
+
+/** MongoDB settings (`DIANA_MONGO_*`, or `MONGODB_URL`). */
+export const MongoConfig = v.object({
+  url: secretUrl({ protocols: ['mongodb', 'mongodb+srv'] }),
+  /** Database name; the URL's path when omitted. */
+  database: v.optional(v.string()),
+  pool_max: v.optional(coerceInt({ min: 1, max: 1000 }), DEFAULT_POOL_MAX),
+  pool_min: v.optional(coerceInt({ min: 0, max: 1000 }), 0),
+  connect_timeout_ms: v.optional(coerceDuration({ min: 1 }), 10_000),
+  server_selection_timeout_ms: v.optional(coerceDuration({ min: 1 }), 10_000),
+  max_idle_time_ms: v.optional(coerceDuration(), 60_000),
+  application_name: v.optional(v.string(), 'diana'),
+});
+/** Parsed `MongoConfig`. */
+export type MongoConfig = v.InferOutput<typeof MongoConfig>;

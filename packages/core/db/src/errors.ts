@@ -1,0 +1,85 @@
+import { DianaError } from '@diana/utils';
+
+/** Codes of the errors this package raises. */
+export const DB_ERROR_CODES = Object.freeze({
+  /** A statement, lock or idle transaction ran past its server-side timeout. */
+  TIMEOUT: 'E_DB_TIMEOUT',
+  /** The server could not be reached or the connection was lost. */
+  UNAVAILABLE: 'E_DB_UNAVAILABLE',
+  /** A unique, foreign-key, check or not-null constraint refused the write. */
+  CONSTRAINT: 'E_DB_CONSTRAINT',
+  /** Serialization failure or deadlock: the transaction may be retried. */
+  CONFLICT: 'E_DB_CONFLICT',
+  /** Any other error the server returned. */
+  QUERY: 'E_DB_QUERY',
+  /** The pool was closed. */
+  CLOSED: 'E_DB_CLOSED',
+  /** An optimistic write found another version (document store). */
+  VERSION_CONFLICT: 'E_VERSION_CONFLICT',
+  /** An applied migration file was edited. */
+  MIGRATION_CHECKSUM: 'E_MIGRATION_CHECKSUM',
+  /** A migration failed to apply; it was rolled back. */
+  MIGRATION_FAILED: 'E_MIGRATION_FAILED',
+  /** A user write failed validation; nothing was written. */
+  USER_INVALID: 'E_USER_INVALID',
+  /** The user does not exist. */
+  USER_NOT_FOUND: 'E_USER_NOT_FOUND',
+  /** A document write or query failed validation. */
+  DOCUMENT_INVALID: 'E_DOCUMENT_INVALID',
+} as const);
+
+/** A code of `DB_ERROR_CODES`. */
+export type DbErrorCode = (typeof DB_ERROR_CODES)[keyof typeof DB_ERROR_CODES];
+
+/** Fields of a PostgreSQL error (postgres.js `PostgresError`) worth keeping. */
+interface PgErrorLike {
+  code?: string;
+  constraint_name?: string;
+  table_name?: string;
+  severity?: string;
+}
+
+// postgres.js raises these codes for its own connection failures.
+const CLIENT_CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+
+/** The server ended the session (pg_terminate_backend, shutdown): the statement did not commit. */
+export function isSessionTerminated(error: unknown): boolean {
+  const code = (error as PgErrorLike | undefined)?.code;
+  return code === '57P01' || code === '57P02' || code === '57P03';
+}
+
+/** Wraps a driver error in a `DianaError` with a `E_DB_*` code; the driver error is the cause. */
+export function toDbError(error: unknown): DianaError<DbErrorCode> {
+  if (error instanceof DianaError) return error as DianaError<DbErrorCode>;
+  const pg = (error ?? {}) as PgErrorLike;
+  const code = classify(pg.code);
+  const context: Record<string, unknown> = {};
+  if (pg.code) context.pg_code = pg.code;
+  if (pg.constraint_name) context.constraint = pg.constraint_name;
+  if (pg.table_name) context.table = pg.table_name;
+  const message = error instanceof Error ? error.message : String(error);
+  return new DianaError(code, message, { cause: error, context });
+}
+
+function classify(pgCode: string | undefined): DbErrorCode {
+  if (!pgCode) return DB_ERROR_CODES.QUERY;
+  if (CLIENT_CONNECTION_CODES.has(pgCode) || pgCode.startsWith('08') || pgCode.startsWith('57P')) {
+    return pgCode === 'CONNECTION_ENDED' ? DB_ERROR_CODES.CLOSED : DB_ERROR_CODES.UNAVAILABLE;
+  }
+  // 57014 query_canceled (statement_timeout), 55P03 lock_not_available, 25P03 idle-in-transaction timeout
+  if (pgCode === '57014' || pgCode === '55P03' || pgCode === '25P03') return DB_ERROR_CODES.TIMEOUT;
+  if (pgCode.startsWith('23')) return DB_ERROR_CODES.CONSTRAINT;
+  if (pgCode === '40001' || pgCode === '40P01') return DB_ERROR_CODES.CONFLICT;
+  return DB_ERROR_CODES.QUERY;
+}

@@ -1,0 +1,169 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
+import postgres, { type Options, type Sql, type TransactionSql } from 'postgres';
+import { createBackendWatch } from './backend-watch.js';
+import { DatabaseConfig, type DatabaseConfigInput } from './config.js';
+import { DB_ERROR_CODES, toDbError } from './errors.js';
+import { instrumentSql, type QueryTracker } from './instrument.js';
+import { createDbMetrics, type PoolStats } from './metrics.js';
+
+/** A session to run queries on: the pool, or the transaction in progress. */
+export type DbSession = Sql | TransactionSql;
+
+/** The PostgreSQL database every package receives as `deps.db`. */
+export interface Database extends Closeable {
+  /** The pool's `sql` tag (postgres.js). Errors are coded `E_DB_*`. */
+  readonly sql: Sql;
+  /** The innermost transaction running in this async context, or the pool. */
+  session(): DbSession;
+  /**
+   * Runs `fn` in a transaction: committed when it resolves, rolled back when it throws.
+   * Called inside another transaction it becomes a savepoint.
+   */
+  transaction<T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T>;
+  /** Round trip to the server within `timeout_ms` (default 2 000). */
+  ping(options?: { timeout_ms?: number }): Promise<{ latency_ms: number }>;
+  /** Pool occupancy now. */
+  stats(): PoolStats;
+  /** Waits up to `timeout_ms` (default 5 000) for running queries, then ends every connection. */
+  close(options?: { timeout_ms?: number }): Promise<void>;
+}
+
+/** What `createPostgres` needs besides its config. */
+export interface PostgresDeps {
+  readonly logger?: Logger;
+}
+
+/** A PostgreSQL pool on postgres.js with server-side timeouts, coded errors, stats and metrics. */
+export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps = {}): Database {
+  const settings = parseOrThrow(DatabaseConfig, config, { code: 'E_DB_CONFIG', message: 'invalid database config' });
+  const logger = getPackageLogger(deps.logger, 'db');
+  // The driver removes every socket listener when it drops a connection, so open sockets are
+  // counted by looking at them rather than by listening for 'close'.
+  const sockets = new Set<Socket>();
+  const countOpen = () => {
+    for (const socket of sockets) if (socket.destroyed) sockets.delete(socket);
+    return sockets.size;
+  };
+  const watch = createBackendWatch();
+  const connectTimeoutMs = settings.connect_timeout_ms;
+
+  const options: Options<Record<string, postgres.PostgresType>> = {
+    max: settings.pool_max,
+    idle_timeout: settings.idle_timeout_ms / 1000,
+    connect_timeout: connectTimeoutMs / 1000,
+    max_lifetime: settings.max_lifetime_ms / 1000,
+    onnotice: () => {},
+    connection: {
+      application_name: settings.application_name,
+      statement_timeout: settings.statement_timeout_ms,
+      idle_in_transaction_session_timeout: settings.idle_in_transaction_timeout_ms,
+    },
+    // Our own socket factory, so that the pool can say how many connections are open.
+    socket: async (driverOptions: { host: string[]; port: number[]; path?: string | false }) => {
+      const socket = driverOptions.path
+        ? connect(driverOptions.path)
+        : connect(driverOptions.port[0] ?? 5432, driverOptions.host[0] ?? '127.0.0.1');
+      const timer = setTimeout(
+        () => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })),
+        connectTimeoutMs,
+      );
+      try {
+        await once(socket, 'connect');
+      } finally {
+        clearTimeout(timer);
+      }
+      sockets.add(socket);
+      watch.attach(socket);
+      return socket;
+    },
+  } as Options<Record<string, postgres.PostgresType>>;
+  const raw = postgres(settings.url.reveal(), options);
+
+  const tracker: QueryTracker = {
+    wasTerminated: watch.wasTerminated,
+    inFlight: new Set(),
+    transactions: 0,
+    metrics: createDbMetrics(settings.application_name, () => stats()),
+  };
+  const sql = instrumentSql(raw, tracker, false);
+  const current = new AsyncLocalStorage<TransactionSql>();
+
+  const stats = (): PoolStats => {
+    let active = 0;
+    let waiting = 0;
+    for (const query of tracker.inFlight) {
+      if (query.active) active++;
+      else waiting++;
+    }
+    const open = countOpen();
+    return {
+      open,
+      busy: Math.min(open, active + tracker.transactions),
+      waiting,
+      max: settings.pool_max,
+    };
+  };
+
+  const transaction = async <T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> => {
+    const outer = current.getStore();
+    const body = (tx: TransactionSql) => current.run(tx, () => fn(instrumentSql(tx, tracker, true)));
+    if (outer) return (await outer.savepoint(body)) as T;
+    tracker.transactions++;
+    try {
+      const result = (await raw.begin(body)) as T;
+      tracker.metrics.recordTransaction('commit');
+      return result;
+    } catch (error) {
+      tracker.metrics.recordTransaction('rollback');
+      throw toDbError(error);
+    } finally {
+      tracker.transactions--;
+    }
+  };
+
+  const closer = createCloser(async () => {
+    tracker.metrics.dispose();
+    await raw.end({ timeout: closeTimeoutMs / 1000 });
+    // end() resolves once each connection has said goodbye; wait for the sockets to close too.
+    const deadline = Date.now() + 1_000;
+    while (countOpen() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    logger.debug({ application_name: settings.application_name }, 'pool closed');
+  });
+  let closeTimeoutMs = 5_000;
+
+  return {
+    sql,
+    session: () => current.getStore() ?? sql,
+    transaction,
+    async ping({ timeout_ms = 2_000 } = {}) {
+      const started = performance.now();
+      const query = sql`select 1 as ok`;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new DianaError(DB_ERROR_CODES.TIMEOUT, `ping took longer than ${timeout_ms} ms`));
+        }, timeout_ms);
+      });
+      try {
+        await Promise.race([query, deadline]);
+      } finally {
+        clearTimeout(timer);
+      }
+      return { latency_ms: performance.now() - started };
+    },
+    stats,
+    close(options = {}) {
+      if (!closer.closed && options.timeout_ms !== undefined) closeTimeoutMs = options.timeout_ms;
+      return closer.close();
+    },
+    [Symbol.asyncDispose]: () => closer.close(),
+  };
+}
+
+/** The session to use: the transaction in progress in this async context, or the pool. */
+export function getDbSession(db: Database): DbSession {
+  return db.session();
+}

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { useTestDatabase } from '@diana/test-services';
+import { isDianaError } from '@diana/utils';
+import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgres, type Database } from '../src/postgres.js';
+
+const testDb = await useTestDatabase('db-pool');
+const pools: Database[] = [];
+afterAll(async () => {
+  await Promise.all(pools.map((pool) => pool.close({ timeout_ms: 1_000 })));
+});
+
+function pool(overrides: Record<string, unknown> = {}): Database {
+  const db = createPostgres({
+    url: testDb.url,
+    application_name: `t-${randomBytes(4).toString('hex')}`,
+    pool_max: 3,
+    ...overrides,
+  });
+  pools.push(db);
+  return db;
+}
+
+describe('createPostgres', () => {
+  it('sets the server-side timeouts and application name on every connection', async () => {
+    const db = pool({ statement_timeout_ms: 1234, idle_in_transaction_timeout_ms: 5678, application_name: 'diana-t1' });
+    const [row] = await db.sql<{ st: string; idle: string; app: string }[]>`
+      select current_setting('statement_timeout') as st,
+             current_setting('idle_in_transaction_session_timeout') as idle,
+             current_setting('application_name') as app`;
+    expect(row).toEqual({ st: '1234ms', idle: '5678ms', app: 'diana-t1' });
+  });
+
+  it('recovers after every pool connection is terminated with pg_terminate_backend', async () => {
+    const appName = `t-term-${randomBytes(3).toString('hex')}`;
+    const db = pool({ application_name: appName });
+    // open all three connections
+    await Promise.all([1, 2, 3].map(() => db.sql`select pg_sleep(0.05)`));
+    expect(db.stats().open).toBe(3);
+
+    const admin = postgres(testDb.url, { max: 1, onnotice: () => {} });
+    // materialized: the filter must run before pg_terminate_backend, or the planner may call
+    // it for every backend
+    const terminated = await admin<{ pid: number }[]>`
+      with targets as materialized (
+        select pid from pg_stat_activity where application_name = ${appName} and pid <> pg_backend_pid()
+      )
+      select pid from targets where pg_terminate_backend(pid)`;
+    await admin.end();
+    expect(terminated.length).toBeGreaterThanOrEqual(1);
+
+    const [row] = await db.sql<{ ok: number }[]>`select 1 as ok`;
+    expect(row?.ok).toBe(1);
+    const again = await Promise.all([1, 2, 3].map((n) => db.sql<{ n: number }[]>`select ${n}::int as n`));
+    expect(again.map((rows) => rows[0]?.n)).toEqual([1, 2, 3]);
+  });
+
+  it('fails a statement over statement_timeout_ms with E_DB_TIMEOUT and stays usable', async () => {
+    const db = pool({ statement_timeout_ms: 100 });
+    const error = await db.sql`select pg_sleep(2)`.catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_DB_TIMEOUT')).toBe(true);
+    expect((error as { context: { pg_code: string } }).context.pg_code).toBe('57014');
+    const [row] = await db.sql<{ ok: number }[]>`select 1 as ok`;
+    expect(row?.ok).toBe(1);
+  });
+
+  it('codes constraint violations and keeps the driver error as cause', async () => {
+    const db = pool();
+    await db.sql`create table t_unique (k text primary key)`;
+    await db.sql`insert into t_unique values ('a')`;
+    const error = await db.sql`insert into t_unique values ('a')`.catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_DB_CONSTRAINT')).toBe(true);
+    expect((error as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it('commits, rolls back on throw, and nests as savepoints', async () => {
+    const db = pool();
+    await db.sql`create table t_tx (v int)`;
+    await db.transaction(async (tx) => {
+      await tx`insert into t_tx values (1)`;
+      expect(db.session()).not.toBe(db.sql);
+      await db
+        .transaction(async (inner) => {
+          await inner`insert into t_tx values (2)`;
+          throw new Error('inner fails');
+        })
+        .catch(() => {});
+      await tx`insert into t_tx values (3)`;
+    });
+    await expect(
+      db.transaction(async (tx) => {
+        await tx`insert into t_tx values (4)`;
+        throw new Error('outer fails');
+      }),
+    ).rejects.toThrow('outer fails');
+    const rows = await db.sql<{ v: number }[]>`select v from t_tx order by v`;
+    expect(rows.map((r) => r.v)).toEqual([1, 3]);
+    expect(db.session()).toBe(db.sql);
+  });
+
+  it('reports open, busy and waiting connections', async () => {
+    const db = pool({ pool_max: 2 });
+    // postgres.js runs a query when it is awaited: Promise.all starts all four now
+    const running = Promise.all([1, 2, 3, 4].map(() => db.sql`select pg_sleep(0.3)`));
+    // two run on the two connections while two wait for one
+    let saturated: unknown;
+    const deadline = Date.now() + 5_000;
+    while (saturated === undefined && Date.now() < deadline) {
+      const s = db.stats();
+      if (s.busy === 2) saturated = s;
+      else await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await running;
+    expect(saturated).toEqual({ open: 2, busy: 2, waiting: 2, max: 2 });
+    expect(db.stats()).toMatchObject({ busy: 0, waiting: 0, max: 2 });
+  });
+
+  it('pings within a deadline', async () => {
+    const db = pool();
+    const { latency_ms } = await db.ping({ timeout_ms: 2_000 });
+    expect(latency_ms).toBeGreaterThan(0);
+  });
+
+  it('close waits for a running query, then ends; a second close is a no-op', async () => {
+    const db = createPostgres({ url: testDb.url, pool_max: 2 });
+    const running = Promise.resolve(db.sql<{ done: boolean }[]>`select pg_sleep(0.3) is not null as done`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closing = db.close({ timeout_ms: 5_000 });
+    expect(db.close()).toBe(closing);
+    const [row] = await running;
+    expect(row?.done).toBe(true);
+    await closing;
+    expect(db.stats().open).toBe(0);
+    const after = await db.sql`select 1`.catch((e: unknown) => e);
+    expect(isDianaError(after, 'E_DB_CLOSED')).toBe(true);
+  });
+
+  it('close forces the end after timeout_ms', async () => {
+    const db = createPostgres({ url: testDb.url, pool_max: 1 });
+    const running = db.sql`select pg_sleep(5)`.catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    await db.close({ timeout_ms: 200 });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(isDianaError(await running, 'E_DB_UNAVAILABLE')).toBe(true);
+  });
+});
