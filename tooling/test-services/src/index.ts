@@ -12,3 +12,6 @@ export { createTestRedis, deleteByPrefix, useTestRedis } from './redis.js';
 export type { RedisServer, StartRedisOptions } from './redis-server.js';
 // Private servers for chaos tests
 export { startRedis } from './redis-server.js';
+export type { Worker, WorkerMessage } from './worker.js';
+// Child processes
+export { nextMessage, report, startWorker } from './worker.js';

@@ -9,6 +9,8 @@ export interface QueryTracker {
   readonly inFlight: Set<TrackedQuery>;
   /** Transactions holding a connection. */
   transactions: number;
+  /** How many times a statement that provably never ran may be retried (pool size + 1). */
+  readonly maxRetries: number;
   readonly metrics: DbMetrics;
 }
 
@@ -58,31 +60,56 @@ export function instrumentSql<T extends (...args: any[]) => any>(
 }
 
 function track(query: TrackedQuery, tracker: QueryTracker, reissue: (() => unknown) | undefined): TrackedQuery {
-  const driverThen = Object.getPrototypeOf(query).then as Promise<unknown>['then'];
   let settled: Promise<unknown> | undefined;
-  const run = (): Promise<unknown> => {
-    settled ??= execute(query, driverThen, tracker).catch((error: unknown) => {
-      if (!reissue || query.cursorFn || query.forEachFn || !neverRan(error, query, tracker)) throw toDbError(error);
-      tracker.metrics.recordRetry();
-      const again = reissue() as TrackedQuery;
-      again.options = { ...again.options, ...query.options };
-      if (query.isRaw !== undefined) again.isRaw = query.isRaw;
-      return execute(again, driverThen, tracker).catch((retryError: unknown) => {
-        throw toDbError(retryError);
-      });
-    });
-    return settled;
-  };
   // `await query` (and .then/.catch/.finally) goes through the wrapped run.
   Object.defineProperty(query, 'then', {
     configurable: true,
-    value: (onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) =>
-      run().then(onFulfilled, onRejected),
+    value: (onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) => {
+      settled ??= runWithRetries(query, tracker, query.cursorFn || query.forEachFn ? undefined : reissue);
+      return settled.then(onFulfilled, onRejected);
+    },
   });
   return query;
 }
 
-async function execute(query: TrackedQuery, driverThen: Promise<unknown>['then'], tracker: QueryTracker) {
+// Each retry may land on another connection the server ended too, so it goes on while every
+// failure is provably harmless, at most once per pooled connection plus one.
+async function runWithRetries(first: TrackedQuery, tracker: QueryTracker, reissue: (() => unknown) | undefined) {
+  let query = first;
+  let sentTo = watchPid(query);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await execute(query, tracker);
+    } catch (error) {
+      if (!reissue || attempt > tracker.maxRetries || !neverRan(error, sentTo(), tracker)) throw toDbError(error);
+      tracker.metrics.recordRetry();
+      const again = reissue() as TrackedQuery;
+      again.options = { ...again.options, ...first.options };
+      if (first.isRaw !== undefined) again.isRaw = first.isRaw;
+      query = again;
+      sentTo = watchPid(query);
+    }
+  }
+}
+
+// The driver points `state` at its connection's backend record, which it rewrites on
+// reconnect: keep the pid the query was actually sent to.
+function watchPid(query: TrackedQuery): () => number | undefined {
+  let pid: number | undefined;
+  let state = query.state;
+  Object.defineProperty(query, 'state', {
+    configurable: true,
+    get: () => state,
+    set: (value: TrackedQuery['state']) => {
+      state = value;
+      pid = value?.pid ?? undefined;
+    },
+  });
+  return () => pid;
+}
+
+async function execute(query: TrackedQuery, tracker: QueryTracker) {
+  const driverThen = Object.getPrototypeOf(query).then as Promise<unknown>['then'];
   const started = performance.now();
   tracker.inFlight.add(query);
   try {
@@ -103,10 +130,10 @@ const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE
 
 // The statement cannot have committed: the server ended its session before answering it, or
 // it was written to a backend the server had already ended.
-function neverRan(error: unknown, query: TrackedQuery, tracker: QueryTracker): boolean {
+function neverRan(error: unknown, pid: number | undefined, tracker: QueryTracker): boolean {
   if (isSessionTerminated(error)) return true;
   const code = (error as { code?: string }).code ?? '';
-  return LOST_CONNECTION_CODES.has(code) && tracker.wasTerminated(query.state?.pid);
+  return LOST_CONNECTION_CODES.has(code) && tracker.wasTerminated(pid);
 }
 
 function isQuery(value: unknown): value is TrackedQuery {

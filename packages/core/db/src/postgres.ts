@@ -86,6 +86,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     wasTerminated: watch.wasTerminated,
     inFlight: new Set(),
     transactions: 0,
+    maxRetries: settings.pool_max + 1,
     metrics: createDbMetrics(settings.application_name, () => stats()),
   };
   const sql = instrumentSql(raw, tracker, false);

@@ -56,6 +56,30 @@ describe('createPostgres', () => {
     expect(again.map((rows) => rows[0]?.n)).toEqual([1, 2, 3]);
   });
 
+  it('answers the first query after a termination wave, round after round', async () => {
+    // The race is timing-dependent (the client may write to a backend that already sent its
+    // FATAL), so it is repeated; every round must answer.
+    const admin = postgres(testDb.url, { max: 1, onnotice: () => {} });
+    let terminatedTotal = 0;
+    try {
+      for (let round = 0; round < 25; round++) {
+        const appName = `t-wave-${round}-${randomBytes(2).toString('hex')}`;
+        const db = pool({ application_name: appName });
+        await Promise.all([1, 2, 3].map(() => db.sql`select pg_sleep(0.01)`));
+        const killed = await admin`
+          with targets as materialized (select pid from pg_stat_activity where application_name = ${appName})
+          select pid from targets where pg_terminate_backend(pid)`;
+        terminatedTotal += killed.length;
+        const [row] = await db.sql<{ round: number }[]>`select ${round}::int as round`;
+        expect(row?.round).toBe(round);
+        await db.close({ timeout_ms: 100 });
+      }
+    } finally {
+      await admin.end();
+    }
+    expect(terminatedTotal).toBe(75);
+  });
+
   it('fails a statement over statement_timeout_ms with E_DB_TIMEOUT and stays usable', async () => {
     const db = pool({ statement_timeout_ms: 100 });
     const error = await db.sql`select pg_sleep(2)`.catch((e: unknown) => e);

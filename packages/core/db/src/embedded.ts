@@ -1,0 +1,52 @@
+// @diana/db/embedded: PostgreSQL without a server, for a fresh machine (the bot's default
+// when no database URL is set). PGlite runs PostgreSQL in WebAssembly; pglite-socket serves
+// it on 127.0.0.1 so that the same postgres.js `Database` talks to it.
+import { mkdirSync } from 'node:fs';
+import { createCloser, getPackageLogger, type Logger } from '@diana/utils';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { DatabaseConfigInput } from './config.js';
+import { createPostgres, type Database } from './postgres.js';
+
+/** Options of `createEmbeddedPostgres`. */
+export interface EmbeddedPostgresOptions {
+  /** Data directory (created if missing); in memory when omitted. */
+  readonly dir?: string;
+  /** Pool settings other than url and pool size. */
+  readonly database?: Omit<DatabaseConfigInput, 'url' | 'pool_max'>;
+  readonly logger?: Logger;
+}
+
+/**
+ * Starts PGlite behind a loopback socket and returns the usual `Database` on it.
+ * PGlite has one session: the pool has one connection (queries queue), and LISTEN/NOTIFY
+ * between connections does not work. `close()` stops the pool, the socket and PGlite.
+ */
+export async function createEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<Database> {
+  const logger = getPackageLogger(options.logger, 'db');
+  if (options.dir) mkdirSync(options.dir, { recursive: true });
+  const pglite = await PGlite.create(options.dir);
+  const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: 1 });
+  await server.start();
+  const address = server.getServerConn();
+  const db = createPostgres({
+    ...options.database,
+    url: `postgres://postgres@${address}/postgres`,
+    pool_max: 1,
+  });
+  logger.info({ dir: options.dir ?? 'memory', address }, 'embedded PostgreSQL (PGlite) started');
+
+  const closer = createCloser(async () => {
+    await db.close();
+    await server.stop();
+    await pglite.close();
+  });
+  return {
+    ...db,
+    close: (closeOptions) => {
+      if (!closer.closed && closeOptions) return db.close(closeOptions).then(() => closer.close());
+      return closer.close();
+    },
+    [Symbol.asyncDispose]: closer.close,
+  };
+}

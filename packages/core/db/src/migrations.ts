@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
+import type { TransactionSql } from 'postgres';
+import { DB_ERROR_CODES } from './errors.js';
+import type { Database } from './postgres.js';
+
+/** One package's migrations: a folder of `NNNN_name.sql` files, applied in name order. */
+export interface MigrationSource {
+  /** Usually the package name, e.g. `@diana/db`. Sources are applied in the order given. */
+  readonly name: string;
+  /** Absolute path of the folder. */
+  readonly directory: string;
+}
+
+/** A migration file as read from its source. */
+export interface Migration {
+  readonly source: string;
+  readonly name: string;
+  readonly sql: string;
+  /** sha256 of the file with line endings normalized. */
+  readonly checksum: string;
+}
+
+/** What `migrate` did. */
+export interface MigrationResult {
+  /** `source/name` of each migration this call applied, in order. */
+  readonly applied: readonly string[];
+  /** How many were applied already (by an earlier run or a concurrent process). */
+  readonly already_applied: number;
+  /** True when another process held the migration lock and this one waited for it. */
+  readonly waited_for_lock: boolean;
+}
+
+/** One line of `migrationStatus`. */
+export interface MigrationStatusEntry {
+  readonly source: string;
+  readonly name: string;
+  /** `changed`: applied, but the file no longer matches what was applied. */
+  readonly status: 'applied' | 'pending' | 'changed';
+  readonly applied_at?: Date;
+}
+
+const TABLE = 'diana_migrations';
+// One lock for every migration run on a database; a transaction-level advisory lock, so a
+// crashed runner never leaves it held.
+const LOCK_KEY = 'diana.migrations';
+
+/** Reads the `.sql` files of each source, in source order then file-name order. */
+export function loadMigrations(sources: readonly MigrationSource[]): Migration[] {
+  return sources.flatMap((source) =>
+    readdirSync(source.directory)
+      .filter((file) => file.endsWith('.sql'))
+      .sort()
+      .map((file) => {
+        const sql = readFileSync(join(source.directory, file), 'utf8');
+        return { source: source.name, name: file, sql, checksum: checksumOf(sql) };
+      }),
+  );
+}
+
+/**
+ * Applies every pending migration, each in its own transaction under a PostgreSQL advisory
+ * lock, recording source, name and checksum. Refuses to run at all (`E_MIGRATION_CHECKSUM`)
+ * when an applied file was edited; a failing file is rolled back (`E_MIGRATION_FAILED`).
+ */
+export async function migrate(
+  db: Database,
+  sources: readonly MigrationSource[],
+  deps: { logger?: Logger } = {},
+): Promise<MigrationResult> {
+  const logger = getPackageLogger(deps.logger, 'db');
+  const migrations = loadMigrations(sources);
+  let waited = false;
+  const locked = async <T>(fn: (tx: TransactionSql) => Promise<T>) =>
+    db.transaction(async (tx) => {
+      const [row] = await tx<{ got: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${LOCK_KEY})) as got`;
+      if (!row?.got) {
+        waited = true;
+        await tx`select pg_advisory_xact_lock(hashtext(${LOCK_KEY}))`;
+      }
+      return fn(tx);
+    });
+
+  const applied = await locked(async (tx) => {
+    await tx.unsafe(`create table if not exists ${TABLE} (
+      source text not null,
+      name text not null,
+      checksum text not null,
+      applied_at timestamptz not null default now(),
+      execution_ms integer not null,
+      primary key (source, name))`);
+    return readApplied(tx);
+  });
+  assertUnchanged(migrations, applied);
+
+  const done: string[] = [];
+  let already = 0;
+  for (const migration of migrations) {
+    if (applied.has(key(migration))) {
+      already++;
+      continue;
+    }
+    const ran = await locked(async (tx) => {
+      // Another process may have applied it while we waited for the lock.
+      const [existing] = await tx<{ checksum: string }[]>`
+        select checksum from ${tx(TABLE)} where source = ${migration.source} and name = ${migration.name}`;
+      if (existing) {
+        assertUnchanged([migration], new Map([[key(migration), existing.checksum]]));
+        return false;
+      }
+      const started = performance.now();
+      try {
+        await tx.unsafe(migration.sql);
+      } catch (error) {
+        throw new DianaError(
+          DB_ERROR_CODES.MIGRATION_FAILED,
+          `migration ${key(migration)} failed: ${(error as Error).message}`,
+          {
+            cause: error,
+            context: { source: migration.source, name: migration.name },
+          },
+        );
+      }
+      const ms = Math.round(performance.now() - started);
+      await tx`insert into ${tx(TABLE)} (source, name, checksum, execution_ms)
+               values (${migration.source}, ${migration.name}, ${migration.checksum}, ${ms})`;
+      return true;
+    });
+    if (ran) {
+      done.push(key(migration));
+      logger.info({ migration: key(migration) }, 'migration applied');
+    } else {
+      already++;
+    }
+  }
+  return { applied: done, already_applied: already, waited_for_lock: waited };
+}
+
+/** Every migration of `sources` with its state in the database. */
+export async function migrationStatus(
+  db: Database,
+  sources: readonly MigrationSource[],
+): Promise<MigrationStatusEntry[]> {
+  const migrations = loadMigrations(sources);
+  const [exists] = await db.sql<{ present: boolean }[]>`select to_regclass(${TABLE}) is not null as present`;
+  const rows = exists?.present
+    ? await db.sql<{ source: string; name: string; checksum: string; applied_at: Date }[]>`
+        select source, name, checksum, applied_at from ${db.sql(TABLE)}`
+    : [];
+  const byKey = new Map(rows.map((row) => [`${row.source}/${row.name}`, row]));
+  return migrations.map((migration) => {
+    const row = byKey.get(key(migration));
+    if (!row) return { source: migration.source, name: migration.name, status: 'pending' as const };
+    return {
+      source: migration.source,
+      name: migration.name,
+      status: row.checksum === migration.checksum ? ('applied' as const) : ('changed' as const),
+      applied_at: row.applied_at,
+    };
+  });
+}
+
+async function readApplied(tx: TransactionSql): Promise<Map<string, string>> {
+  const rows = await tx<{ source: string; name: string; checksum: string }[]>`
+    select source, name, checksum from ${tx(TABLE)}`;
+  return new Map(rows.map((row) => [`${row.source}/${row.name}`, row.checksum]));
+}
+
+function assertUnchanged(migrations: readonly Migration[], applied: ReadonlyMap<string, string>): void {
+  const changed = migrations.filter((m) => applied.has(key(m)) && applied.get(key(m)) !== m.checksum);
+  if (changed.length === 0) return;
+  const names = changed.map(key);
+  throw new DianaError(
+    DB_ERROR_CODES.MIGRATION_CHECKSUM,
+    `applied migrations were edited: ${names.join(', ')}. Revert the files and add a new migration instead.`,
+    { context: { migrations: names } },
+  );
+}
+
+function checksumOf(sql: string): string {
+  return createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex');
+}
+
+function key(migration: Pick<Migration, 'source' | 'name'>): string {
+  return `${migration.source}/${migration.name}`;
+}

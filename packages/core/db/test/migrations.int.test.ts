@@ -1,0 +1,112 @@
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, startWorker } from '@diana/test-services';
+import { isDianaError } from '@diana/utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import { migrate, migrationStatus } from '../src/migrations.js';
+import { createPostgres, type Database } from '../src/postgres.js';
+import { DB_MIGRATIONS } from '../src/sources.js';
+
+const fixtures = fileURLToPath(new URL('./fixtures/migrations-a', import.meta.url));
+const workerScript = fileURLToPath(new URL('./fixtures/worker/migrate.ts', import.meta.url));
+
+// Each test gets its own database; everything is dropped after the file.
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+async function useDatabase(label: string) {
+  const db = await createTestDatabase(label);
+  cleanups.push(() => db.drop());
+  return db;
+}
+function closeAfter(db: Database) {
+  cleanups.push(() => db.close());
+}
+
+describe('migrate', () => {
+  it('applies pending files in order once, and records them', async () => {
+    const db = createPostgres({ url: (await useDatabase('migrate-once')).url });
+    closeAfter(db);
+    const sources = [DB_MIGRATIONS, { name: 'fixture', directory: fixtures }];
+
+    const first = await migrate(db, sources);
+    expect(first.applied).toEqual([
+      '@diana/db/0001_users.sql',
+      '@diana/db/0002_documents.sql',
+      'fixture/0001_slow_table.sql',
+      'fixture/0002_seed.sql',
+    ]);
+    const second = await migrate(db, sources);
+    expect(second).toEqual({ applied: [], already_applied: 4, waited_for_lock: false });
+    const status = await migrationStatus(db, sources);
+    expect(status.map((s) => s.status)).toEqual(['applied', 'applied', 'applied', 'applied']);
+    const [count] = await db.sql<{ n: number }[]>`select count(*)::int as n from fixture_items`;
+    expect(count?.n).toBe(2);
+  });
+
+  it('two processes started together apply every migration exactly once; one waits for the lock', async () => {
+    const testDb = await useDatabase('migrate-race');
+    const workers = [startWorker(workerScript), startWorker(workerScript)];
+    for (const worker of workers) worker.send({ type: 'config', url: testDb.url, fixtures });
+    await Promise.all(workers.map((w) => w.waitFor('ready')));
+    // both are connected and waiting: release them together
+    for (const worker of workers) worker.send({ type: 'go' });
+    const results = await Promise.all(workers.map((w) => w.waitFor('result')));
+    await Promise.all(workers.map((w) => w.exited()));
+
+    for (const result of results) expect(result.error).toBeUndefined();
+    const appliedByEach = results.map((r) => (r.applied as string[]).length);
+    expect(appliedByEach.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(results.some((r) => r.waited_for_lock === true)).toBe(true);
+
+    const db = createPostgres({ url: testDb.url });
+    const rows = await db.sql<{ n: number }[]>`select count(*)::int as n from diana_migrations`;
+    const items = await db.sql<{ n: number }[]>`select count(*)::int as n from fixture_items`;
+    await db.close();
+    expect(rows[0]?.n).toBe(4);
+    expect(items[0]?.n).toBe(2);
+  });
+
+  it('refuses to run when an applied file was edited, touching nothing', async () => {
+    const db = createPostgres({ url: (await useDatabase('migrate-edit')).url });
+    closeAfter(db);
+    {
+      const dir = mkdtempSync(join(tmpdir(), 'diana-mig-'));
+      cpSync(fixtures, dir, { recursive: true });
+      await migrate(db, [{ name: 'fixture', directory: dir }]);
+      writeFileSync(join(dir, '0002_seed.sql'), "insert into fixture_items values (3, 'three');\n");
+      writeFileSync(join(dir, '0003_more.sql'), 'create table fixture_more (id int);\n');
+
+      const error = await migrate(db, [{ name: 'fixture', directory: dir }]).catch((e: unknown) => e);
+      expect(isDianaError(error, 'E_MIGRATION_CHECKSUM')).toBe(true);
+      expect((error as Error).message).toContain('fixture/0002_seed.sql');
+      const [more] = await db.sql<{ present: boolean }[]>`select to_regclass('fixture_more') is not null as present`;
+      const [items] = await db.sql<{ n: number }[]>`select count(*)::int as n from fixture_items`;
+      expect(more?.present).toBe(false);
+      expect(items?.n).toBe(2);
+      const status = await migrationStatus(db, [{ name: 'fixture', directory: dir }]);
+      expect(status.map((s) => s.status)).toEqual(['applied', 'changed', 'pending']);
+    }
+  });
+
+  it('rolls a failing migration back and says which one', async () => {
+    const db = createPostgres({ url: (await useDatabase('migrate-fail')).url });
+    closeAfter(db);
+    const dir = mkdtempSync(join(tmpdir(), 'diana-mig-'));
+    writeFileSync(join(dir, '0001_ok.sql'), 'create table ok_table (id int);\n');
+    writeFileSync(
+      join(dir, '0002_broken.sql'),
+      'create table half_done (id int);\nselect no_such_column from ok_table;\n',
+    );
+    const error = await migrate(db, [{ name: 'broken', directory: dir }]).catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_MIGRATION_FAILED')).toBe(true);
+    expect((error as Error).message).toContain('broken/0002_broken.sql');
+    const [half] = await db.sql<{ present: boolean }[]>`select to_regclass('half_done') is not null as present`;
+    expect(half?.present).toBe(false);
+    const status = await migrationStatus(db, [{ name: 'broken', directory: dir }]);
+    expect(status.map((s) => s.status)).toEqual(['applied', 'pending']);
+  });
+});
