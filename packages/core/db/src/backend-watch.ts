@@ -1,52 +1,46 @@
 import type { Socket } from 'node:net';
 
 /**
- * Watches the server → client stream of pool connections for two facts the driver does not
- * expose: each connection's backend pid (BackendKeyData) and whether the server ended that
- * backend (FATAL 57P01/57P02/57P03, sent by pg_terminate_backend or a shutdown).
- *
- * A query that fails with CONNECTION_CLOSED on a backend the server had already ended was
- * written after the backend stopped reading, so it never ran: retrying it is safe. TLS
- * connections are not watched (their bytes are encrypted); they simply are not retried.
+ * Watches the server → client stream of a pool's connections for the one fact the driver does
+ * not expose: that the server is ending this pool's sessions (FATAL 57P01 admin shutdown,
+ * 57P02 crash shutdown, 57P03 cannot connect now — sent by pg_terminate_backend, a restart
+ * or a crash of another backend). A statement that loses its connection during such a wave
+ * did not commit: it was written to a backend that had stopped reading, or was cut off and
+ * rolled back. TLS connections are not watched (their bytes are encrypted).
  */
 export interface BackendWatch {
   attach(socket: Socket): void;
-  /** True when the server ended backend `pid` within the last minute. */
-  wasTerminated(pid: number | undefined): boolean;
+  /** True within `window_ms` of the last session the server ended. */
+  serverEndedSessions(): boolean;
 }
 
 const TERMINATED_CODES = new Set(['57P01', '57P02', '57P03']);
-const REMEMBER_MS = 60_000;
 
 /** A watch shared by every connection of one pool. */
-export function createBackendWatch(): BackendWatch {
-  const terminated = new Map<number, number>();
+export function createBackendWatch(window_ms = 10_000): BackendWatch {
+  let lastEndedAt = Number.NEGATIVE_INFINITY;
   return {
     attach(socket) {
-      let pid: number | undefined;
-      const onMessage = (type: number, body: Buffer) => {
-        if (type === 0x4b /* K */ && body.length >= 4) pid = body.readInt32BE(0);
-        else if (type === 0x45 /* E */ && pid !== undefined && isTermination(body)) {
-          const now = Date.now();
-          terminated.set(pid, now);
-          for (const [oldPid, at] of terminated) if (now - at > REMEMBER_MS) terminated.delete(oldPid);
-        }
-      };
-      socket.on('data', createFramer(onMessage));
+      socket.on(
+        'data',
+        createFramer((body) => {
+          if (isTermination(body)) lastEndedAt = performance.now();
+        }),
+      );
     },
-    wasTerminated: (pid) => pid !== undefined && terminated.has(pid),
+    serverEndedSessions: () => performance.now() - lastEndedAt <= window_ms,
   };
 }
 
-// Splits the stream into messages (type byte + int32 length). Only the bodies of the small
-// messages we read (K, E) are buffered; everything else is skipped by length.
-function createFramer(onMessage: (type: number, body: Buffer) => void): (chunk: Buffer) => void {
+// Splits the stream into messages (type byte + int32 length) and hands over the bodies of
+// ErrorResponse messages; everything else is skipped by length without copying.
+function createFramer(onError: (body: Buffer) => void): (chunk: Buffer) => void {
   let first = true;
   let disabled = false;
   let header = Buffer.alloc(0);
-  let type = 0;
+  let isError = false;
   let remaining = 0;
-  let body: Buffer[] | undefined;
+  let body: Buffer[] = [];
   return (chunk) => {
     if (disabled) return;
     let offset = 0;
@@ -64,21 +58,17 @@ function createFramer(onMessage: (type: number, body: Buffer) => void): (chunk: 
         header = Buffer.concat([header, chunk.subarray(offset, offset + need)]);
         offset += Math.min(need, chunk.length - offset);
         if (header.length < 5) return;
-        type = header[0] ?? 0;
-        remaining = header.readInt32BE(1) - 4;
+        isError = header[0] === 0x45; /* E */
+        remaining = Math.max(0, header.readInt32BE(1) - 4);
         header = Buffer.alloc(0);
-        body = type === 0x4b || type === 0x45 ? [] : undefined;
-        if (remaining <= 0) {
-          remaining = 0;
-          if (body) onMessage(type, Buffer.alloc(0));
-          continue;
-        }
+        body = [];
+        if (remaining === 0) continue;
       }
       const take = Math.min(remaining, chunk.length - offset);
-      body?.push(chunk.subarray(offset, offset + take));
+      if (isError) body.push(chunk.subarray(offset, offset + take));
       offset += take;
       remaining -= take;
-      if (remaining === 0 && body) onMessage(type, Buffer.concat(body));
+      if (remaining === 0 && isError) onError(Buffer.concat(body));
     }
   };
 }

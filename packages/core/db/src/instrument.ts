@@ -3,8 +3,8 @@ import type { DbMetrics } from './metrics.js';
 
 /** Live counters shared by a pool and every session derived from it. */
 export interface QueryTracker {
-  /** Whether the server had already ended backend `pid` (see backend-watch). */
-  wasTerminated(pid: number | undefined): boolean;
+  /** Whether the server has just ended sessions of this pool (see backend-watch). */
+  serverEndedSessions(): boolean;
   /** Queries handed to the driver and not settled yet. */
   readonly inFlight: Set<TrackedQuery>;
   /** Transactions holding a connection. */
@@ -24,16 +24,14 @@ interface TrackedQuery extends Promise<unknown> {
   isRaw?: boolean | 'values';
   cursorFn?: unknown;
   forEachFn?: unknown;
-  /** The backend the driver sent it to. */
-  state?: { pid?: number } | null;
 }
 
 /**
  * Wraps a postgres.js `sql` (pool or transaction) so that every executed query
  * - rejects with a coded `DianaError` (the driver's error is its cause),
  * - is counted for pool stats and metrics,
- * - is retried once on a fresh connection when the server ended its session before the
- *   statement could commit (pg_terminate_backend, restart) — outside transactions only.
+ * - is retried on a fresh connection when the server ended its session before the statement
+ *   could commit (pg_terminate_backend, restart) — outside transactions only.
  * Fragments, identifiers and helpers pass through untouched.
  */
 // biome-ignore lint/suspicious/noExplicitAny: the driver's sql tag is a callable with many overloads
@@ -61,79 +59,65 @@ export function instrumentSql<T extends (...args: any[]) => any>(
 
 function track(query: TrackedQuery, tracker: QueryTracker, reissue: (() => unknown) | undefined): TrackedQuery {
   let settled: Promise<unknown> | undefined;
-  // `await query` (and .then/.catch/.finally) goes through the wrapped run.
-  Object.defineProperty(query, 'then', {
-    configurable: true,
-    value: (onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) => {
-      settled ??= runWithRetries(query, tracker, query.cursorFn || query.forEachFn ? undefined : reissue);
-      return settled.then(onFulfilled, onRejected);
-    },
-  });
+  // `await query` (and .then/.catch/.finally) goes through the wrapped run. A plain own
+  // property keeps the driver's object shape fast (an accessor would not).
+  // biome-ignore lint/suspicious/noThenProperty: intentionally replacing the driver's then
+  query.then = ((onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) => {
+    settled ??= runWithRetries(query, tracker, query.cursorFn || query.forEachFn ? undefined : reissue);
+    return settled.then(onFulfilled, onRejected);
+  }) as TrackedQuery['then'];
   return query;
 }
 
 // Each retry may land on another connection the server ended too, so it goes on while every
 // failure is provably harmless, at most once per pooled connection plus one.
-async function runWithRetries(first: TrackedQuery, tracker: QueryTracker, reissue: (() => unknown) | undefined) {
-  let query = first;
-  let sentTo = watchPid(query);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await execute(query, tracker);
-    } catch (error) {
-      if (!reissue || attempt > tracker.maxRetries || !neverRan(error, sentTo(), tracker)) throw toDbError(error);
-      tracker.metrics.recordRetry();
-      const again = reissue() as TrackedQuery;
-      again.options = { ...again.options, ...first.options };
-      if (first.isRaw !== undefined) again.isRaw = first.isRaw;
-      query = again;
-      sentTo = watchPid(query);
-    }
-  }
+function runWithRetries(
+  first: TrackedQuery,
+  tracker: QueryTracker,
+  reissue: (() => unknown) | undefined,
+): Promise<unknown> {
+  let attempt = 1;
+  const onError = (error: unknown): Promise<unknown> => {
+    if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker)) throw toDbError(error);
+    attempt++;
+    tracker.metrics.recordRetry();
+    const again = reissue() as TrackedQuery;
+    again.options = { ...again.options, ...first.options };
+    if (first.isRaw !== undefined) again.isRaw = first.isRaw;
+    return execute(again, tracker).catch(onError);
+  };
+  return execute(first, tracker).catch(onError);
 }
 
-// The driver points `state` at its connection's backend record, which it rewrites on
-// reconnect: keep the pid the query was actually sent to.
-function watchPid(query: TrackedQuery): () => number | undefined {
-  let pid: number | undefined;
-  let state = query.state;
-  Object.defineProperty(query, 'state', {
-    configurable: true,
-    get: () => state,
-    set: (value: TrackedQuery['state']) => {
-      state = value;
-      pid = value?.pid ?? undefined;
-    },
-  });
-  return () => pid;
-}
-
-async function execute(query: TrackedQuery, tracker: QueryTracker) {
+// Hands the query to the driver (its own `then` starts it) and records the outcome.
+function execute(query: TrackedQuery, tracker: QueryTracker): Promise<unknown> {
   const driverThen = Object.getPrototypeOf(query).then as Promise<unknown>['then'];
   const started = performance.now();
   tracker.inFlight.add(query);
-  try {
-    const result = await new Promise((resolve, reject) => {
-      driverThen.call(query, resolve, reject);
-    });
-    tracker.metrics.recordQuery(performance.now() - started, 'ok');
-    return result;
-  } catch (error) {
-    tracker.metrics.recordQuery(performance.now() - started, 'error', (error as { code?: string }).code);
-    throw error;
-  } finally {
-    tracker.inFlight.delete(query);
-  }
+  return driverThen.call(
+    query,
+    (result) => {
+      tracker.inFlight.delete(query);
+      tracker.metrics.recordQuery(performance.now() - started, 'ok');
+      return result;
+    },
+    (error: unknown) => {
+      tracker.inFlight.delete(query);
+      tracker.metrics.recordQuery(performance.now() - started, 'error', (error as { code?: string }).code);
+      throw error;
+    },
+  );
 }
 
 const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE']);
 
-// The statement cannot have committed: the server ended its session before answering it, or
-// it was written to a backend the server had already ended.
-function neverRan(error: unknown, pid: number | undefined, tracker: QueryTracker): boolean {
+// The statement did not commit: the server ended its session before answering it (57P0x), or
+// the connection was lost while the server was ending this pool's sessions — the statement
+// was written to a backend that had stopped reading, or was cut off and rolled back.
+function neverRan(error: unknown, tracker: QueryTracker): boolean {
   if (isSessionTerminated(error)) return true;
   const code = (error as { code?: string }).code ?? '';
-  return LOST_CONNECTION_CODES.has(code) && tracker.wasTerminated(pid);
+  return LOST_CONNECTION_CODES.has(code) && tracker.serverEndedSessions();
 }
 
 function isQuery(value: unknown): value is TrackedQuery {

@@ -48,8 +48,12 @@ export function createDbMetrics(pool: string, getStats: () => PoolStats, meter?:
   };
   for (const key of ['open', 'busy', 'waiting'] as const) gauges[key].addCallback(callbacks[key]);
 
+  // Attribute objects of the common cases are built once (this is on every query's path).
+  const okAttributes: Attributes = { ...base, outcome: 'ok' };
+  const errorAttributes: Attributes = { ...base, outcome: 'error' };
   return {
-    recordQuery: (ms, outcome, code) => duration.record(ms, code ? { ...base, outcome, code } : { ...base, outcome }),
+    recordQuery: (ms, outcome, code) =>
+      duration.record(ms, outcome === 'ok' ? okAttributes : code ? { ...errorAttributes, code } : errorAttributes),
     recordTransaction: (outcome) => transactions.add(1, { ...base, outcome }),
     recordRetry: () => retries.add(1, base),
     dispose: () => {

@@ -83,7 +83,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const raw = postgres(settings.url.reveal(), options);
 
   const tracker: QueryTracker = {
-    wasTerminated: watch.wasTerminated,
+    serverEndedSessions: watch.serverEndedSessions,
     inFlight: new Set(),
     transactions: 0,
     maxRetries: settings.pool_max + 1,

@@ -1,0 +1,141 @@
+// Side-by-side benchmark harness: warm-up, then interleaved rounds (ours, theirs, theirs,
+// ours, ...) with a fixed number of operations at a fixed concurrency; reports the median of
+// the rounds with their spread, latency percentiles, peak RSS and the ratio to the peer.
+
+/** One contender: `op` performs one operation. */
+export interface Variant {
+  readonly name: string;
+  readonly op: (i: number) => Promise<unknown>;
+}
+
+/** The figures of one variant over all rounds. */
+export interface VariantResult {
+  readonly name: string;
+  readonly ops_per_s: number;
+  readonly ops_min: number;
+  readonly ops_max: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  /** ops/s of each round, in round order. */
+  readonly rounds: readonly number[];
+}
+
+/** Options of `compare`. */
+export interface CompareOptions {
+  readonly title: string;
+  readonly variants: readonly Variant[];
+  /** Operations in flight at once. */
+  readonly concurrency: number;
+  /** Operations per round per variant. */
+  readonly ops: number;
+  /** @default 5 */
+  readonly rounds?: number;
+  /** Warm-up operations per variant. @default ops / 2 */
+  readonly warmup?: number;
+}
+
+let peakRss = process.memoryUsage.rss();
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 20);
+sampler.unref();
+
+/** Peak resident set size seen so far, in MB. */
+export function getPeakRssMb(): number {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  return peakRss / 1024 / 1024;
+}
+
+/** Runs the comparison and prints one table; returns the per-variant figures. */
+export async function compare(options: CompareOptions): Promise<VariantResult[]> {
+  const rounds = options.rounds ?? 5;
+  for (const variant of options.variants)
+    await run(variant, options.warmup ?? Math.ceil(options.ops / 2), options.concurrency);
+  const samples = new Map<string, Array<{ ops: number; p50: number; p99: number }>>();
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? options.variants : [...options.variants].reverse();
+    for (const variant of order) {
+      const sample = await run(variant, options.ops, options.concurrency);
+      samples.set(variant.name, [...(samples.get(variant.name) ?? []), sample]);
+    }
+  }
+  const results = options.variants.map((variant) => {
+    const list = samples.get(variant.name) ?? [];
+    return {
+      name: variant.name,
+      ops_per_s: median(list.map((s) => s.ops)),
+      ops_min: Math.min(...list.map((s) => s.ops)),
+      ops_max: Math.max(...list.map((s) => s.ops)),
+      p50_ms: median(list.map((s) => s.p50)),
+      p99_ms: median(list.map((s) => s.p99)),
+      rounds: list.map((s) => s.ops),
+    };
+  });
+  printTable(options, results, rounds);
+  return results;
+}
+
+/**
+ * Throughput ratio of two variants: the median of the per-round ratios (each round runs both
+ * back to back, so slow drifts of the machine cancel out).
+ */
+export function ratio(results: readonly VariantResult[], ours: string, theirs: string): number {
+  const a = results.find((r) => r.name === ours);
+  const b = results.find((r) => r.name === theirs);
+  if (!a || !b) return Number.NaN;
+  return median(a.rounds.map((ops, i) => ops / (b.rounds[i] ?? Number.NaN)));
+}
+
+/** Prints a goal line: `goal … : met` or `: MISSED`. */
+export function printGoal(text: string, met: boolean): void {
+  process.stdout.write(`  goal ${text}: ${met ? 'met' : 'MISSED'}\n`);
+}
+
+async function run(variant: Variant, ops: number, concurrency: number) {
+  const latencies = new Float64Array(ops);
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < ops) {
+      const i = next++;
+      const t0 = performance.now();
+      await variant.op(i);
+      latencies[i] = performance.now() - t0;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, ops) }, worker));
+  const elapsed = (performance.now() - started) / 1000;
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { ops: ops / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+function printTable(options: CompareOptions, results: readonly VariantResult[], rounds: number): void {
+  const out = process.stdout;
+  out.write(`\n${options.title}\n`);
+  out.write(
+    `  ${options.ops} ops × ${rounds} interleaved rounds, concurrency ${options.concurrency}; median (min–max)\n`,
+  );
+  const base = results[results.length - 1];
+  for (const r of results) {
+    const spread = `${fmt(r.ops_min)}–${fmt(r.ops_max)}`;
+    const rel = base && r !== base ? `  ×${ratio(results, r.name, base.name).toFixed(2)} vs ${base.name} (paired)` : '';
+    out.write(
+      `  ${r.name.padEnd(28)} ${fmt(r.ops_per_s).padStart(9)} ops/s (${spread})  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${rel}\n`,
+    );
+  }
+  out.write(`  peak RSS ${getPeakRssMb().toFixed(0)} MB\n`);
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
