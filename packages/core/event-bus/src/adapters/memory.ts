@@ -1,0 +1,260 @@
+import { EventEmitter } from 'node:events';
+import type { DeadLetter, Delivery, GroupStats, StreamReader, StreamTransport } from '../types.js';
+
+interface Entry {
+  readonly id: string;
+  readonly seq: number;
+  readonly at: number;
+  readonly raw: string | undefined;
+  readonly only_group?: string;
+}
+interface Pending {
+  consumer: string;
+  deliveries: number;
+  delivered_at: number;
+}
+interface Group {
+  /** seq of the last entry delivered to the group. */
+  cursor: number;
+  readonly pending: Map<string, Pending>;
+}
+interface Stream {
+  readonly entries: Entry[];
+  readonly byId: Map<string, Entry>;
+  readonly groups: Map<string, Group>;
+  readonly dlq: DeadLetter[];
+}
+
+/**
+ * The transport in process memory, with Redis Streams' semantics: consumer groups with
+ * pending entries, delivery counts, claiming by idle time, dead letters, trimming below what
+ * every group acknowledged. For tests and the embedded default (one process).
+ */
+export function createMemoryTransport(): StreamTransport {
+  const streams = new Map<string, Stream>();
+  const onces = new Map<string, number>();
+  const dedupe = new Map<string, { id: string; expires: number }>();
+  const appended = new EventEmitter().setMaxListeners(0);
+  let seq = 0;
+  let lastMs = 0;
+  let dlqSeq = 0;
+
+  const stream = (type: string): Stream => {
+    let s = streams.get(type);
+    if (!s) {
+      s = { entries: [], byId: new Map(), groups: new Map(), dlq: [] };
+      streams.set(type, s);
+    }
+    return s;
+  };
+  const add = (type: string, raw: string | undefined, only_group?: string): string => {
+    const now = Math.max(Date.now(), lastMs);
+    lastMs = now;
+    seq++;
+    const entry: Entry = { id: `${now}-${seq}`, seq, at: now, raw, ...(only_group ? { only_group } : {}) };
+    const s = stream(type);
+    s.entries.push(entry);
+    s.byId.set(entry.id, entry);
+    appended.emit('append', type);
+    return entry.id;
+  };
+  const deliver = (type: string, entry: Entry, p: Pending): Delivery => ({
+    type,
+    entry_id: entry.id,
+    raw: entry.raw,
+    deliveries: p.deliveries,
+    ...(entry.only_group ? { only_group: entry.only_group } : {}),
+  });
+  const waitForAppend = (types: readonly string[], ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        appended.off('append', onAppend);
+        appended.off('close', done);
+        resolve();
+      };
+      const onAppend = (type: string) => {
+        if (types.includes(type)) done();
+      };
+      const timer = setTimeout(done, ms);
+      appended.on('append', onAppend);
+      appended.on('close', done);
+    });
+
+  const readNew = (group: string, consumer: string, types: readonly string[], count: number): Delivery[] => {
+    const out: Delivery[] = [];
+    for (const type of types) {
+      const g = stream(type).groups.get(group);
+      if (!g) throw Object.assign(new Error(`NOGROUP ${group} on ${type}`), { code: 'NOGROUP' });
+      for (const entry of stream(type).entries) {
+        if (out.length >= count) return out;
+        if (entry.seq <= g.cursor) continue;
+        g.cursor = entry.seq;
+        const p = { consumer, deliveries: 1, delivered_at: Date.now() };
+        g.pending.set(entry.id, p);
+        out.push(deliver(type, entry, p));
+      }
+    }
+    return out;
+  };
+
+  const transport: StreamTransport = {
+    name: 'memory',
+    async append(type, raw, options) {
+      if (options?.dedupe_id) {
+        const seen = dedupe.get(options.dedupe_id);
+        if (seen && seen.expires > Date.now()) return seen.id;
+        const id = add(type, raw);
+        dedupe.set(options.dedupe_id, { id, expires: Date.now() + (options.dedupe_ttl_ms ?? 86_400_000) });
+        return id;
+      }
+      return add(type, raw);
+    },
+    async ensureGroup(type, group) {
+      const s = stream(type);
+      if (!s.groups.has(group)) s.groups.set(group, { cursor: 0, pending: new Map() });
+    },
+    createReader(): StreamReader {
+      return {
+        async readGroup({ group, consumer, types, count, block_ms }) {
+          const now = readNew(group, consumer, types, count);
+          if (now.length > 0) return now;
+          await waitForAppend(types, block_ms);
+          return readNew(group, consumer, types, count);
+        },
+        async readBroadcast({ cursors, count, block_ms }) {
+          const read = () => {
+            const out: Delivery[] = [];
+            for (const [type, cursor] of cursors) {
+              const after = stream(type).byId.get(cursor)?.seq ?? seqOf(cursor);
+              for (const entry of stream(type).entries) {
+                if (out.length >= count) break;
+                if (entry.seq <= after) continue;
+                out.push({ type, entry_id: entry.id, raw: entry.raw, deliveries: 1 });
+                cursors.set(type, entry.id);
+              }
+            }
+            return out;
+          };
+          const first = read();
+          if (first.length > 0) return first;
+          await waitForAppend([...cursors.keys()], block_ms);
+          return read();
+        },
+        onReconnect() {},
+        async close() {},
+      };
+    },
+    async currentEnd(type) {
+      return stream(type).entries.at(-1)?.id ?? `0-${seq}`;
+    },
+    async ack(group, deliveries) {
+      for (const d of deliveries) stream(d.type).groups.get(group)?.pending.delete(d.entry_id);
+    },
+    async deadLetter(group, delivery, info) {
+      const s = stream(delivery.type);
+      if (!s.groups.get(group)?.pending.has(delivery.entry_id)) return;
+      s.dlq.push({
+        dlq_id: `${Date.now()}-${++dlqSeq}`,
+        type: delivery.type,
+        group,
+        error: info.error,
+        attempts: info.attempts,
+        failed_at: new Date().toISOString(),
+        original_id: delivery.entry_id,
+        raw: delivery.raw,
+      });
+      s.groups.get(group)?.pending.delete(delivery.entry_id);
+    },
+    async claim({ group, consumer, types, min_idle_ms, count }) {
+      const out: Delivery[] = [];
+      const now = Date.now();
+      for (const type of types) {
+        for (const [id, p] of stream(type).groups.get(group)?.pending ?? []) {
+          const entry = stream(type).byId.get(id);
+          if (!entry || now - p.delivered_at < min_idle_ms || out.length >= count) continue;
+          p.consumer = consumer;
+          p.deliveries++;
+          p.delivered_at = now;
+          out.push(deliver(type, entry, p));
+        }
+      }
+      return out;
+    },
+    async renew(group, consumer, deliveries) {
+      for (const d of deliveries) {
+        const p = stream(d.type).groups.get(group)?.pending.get(d.entry_id);
+        if (p?.consumer === consumer) p.delivered_at = Date.now();
+      }
+    },
+    async markOnce(key, ttl_ms) {
+      const now = Date.now();
+      if ((onces.get(key) ?? 0) > now) return false;
+      onces.set(key, now + ttl_ms);
+      return true;
+    },
+    async listDeadLetters(type, limit) {
+      return stream(type).dlq.slice(0, limit);
+    },
+    async replayDeadLetters(type, ids) {
+      const s = stream(type);
+      const chosen = s.dlq.filter((d) => !ids || ids.includes(d.dlq_id));
+      for (const d of chosen) {
+        add(type, d.raw, d.group);
+        s.dlq.splice(s.dlq.indexOf(d), 1);
+      }
+      return chosen.length;
+    },
+    async purgeDeadLetters(type, ids) {
+      const s = stream(type);
+      const before = s.dlq.length;
+      const keep = s.dlq.filter((d) => ids && !ids.includes(d.dlq_id));
+      s.dlq.splice(0, s.dlq.length, ...keep);
+      return before - keep.length;
+    },
+    async trim(type) {
+      const s = stream(type);
+      if (s.groups.size === 0) return 0;
+      let floor = Number.POSITIVE_INFINITY;
+      for (const g of s.groups.values()) {
+        floor = Math.min(floor, g.cursor);
+        for (const id of g.pending.keys()) floor = Math.min(floor, (s.byId.get(id)?.seq ?? 1) - 1);
+      }
+      let removed = 0;
+      while (s.entries.length > 0 && (s.entries[0]?.seq ?? Number.POSITIVE_INFINITY) <= floor) {
+        const entry = s.entries.shift();
+        if (entry) s.byId.delete(entry.id);
+        removed++;
+      }
+      return removed;
+    },
+    async groupStats(type) {
+      const s = stream(type);
+      const now = Date.now();
+      const stats: GroupStats[] = [];
+      for (const [group, g] of s.groups) {
+        let oldest = 0;
+        for (const id of g.pending.keys()) oldest = Math.max(oldest, now - (s.byId.get(id)?.at ?? now));
+        stats.push({
+          type,
+          group,
+          lag: s.entries.filter((e) => e.seq > g.cursor).length,
+          pending: g.pending.size,
+          oldest_pending_ms: oldest,
+        });
+      }
+      return stats;
+    },
+    async streamLength(type) {
+      return stream(type).entries.length;
+    },
+    async close() {
+      appended.emit('close');
+    },
+  };
+  return transport;
+}
+
+function seqOf(id: string): number {
+  return Number(id.split('-')[1] ?? 0);
+}

@@ -1,0 +1,270 @@
+import { hostname } from 'node:os';
+import {
+  type Clock,
+  type Closeable,
+  DianaError,
+  type Logger,
+  SYSTEM_CLOCK,
+  createCloser,
+  getPackageLogger,
+  newId,
+  parseOrThrow,
+  sleep,
+} from '@diana/utils';
+import type { TransactionSql } from 'postgres';
+import { type BroadcastConsumer, startBroadcastConsumer } from './broadcast.js';
+import { EventBusConfig, type EventBusConfigInput } from './config.js';
+import { type ConsumerStatus, type EventHandler, type GroupConsumer, startGroupConsumer } from './consumer.js';
+import { EVENT_BUS_ERROR_CODES } from './errors.js';
+import {
+  type EventEnvelope,
+  type EventRegistry,
+  type EventType,
+  type Payload,
+  type PayloadInput,
+  encodeEnvelope,
+  validatePayload,
+} from './events.js';
+import { type BusMetrics, createBusMetrics } from './metrics.js';
+import { writeToOutbox } from './outbox.js';
+import type { DeadLetter, GroupStats, StreamTransport } from './types.js';
+
+/** Options of `publish`. */
+export interface PublishOptions {
+  /** Ordering key (e.g. a user id). */
+  readonly key?: string;
+  readonly correlation_id?: string;
+  readonly causation_id?: string;
+  readonly user_id?: string;
+  /** Publish through the outbox, atomically with this transaction's other writes. */
+  readonly tx?: TransactionSql;
+  /** Sets correlation and causation from the event being handled. */
+  readonly cause?: EventEnvelope;
+}
+
+/** Options of a group subscription. */
+export interface SubscribeOptions {
+  /** Handlers running at once in this process. @default config.concurrency */
+  readonly concurrency?: number;
+  /** Handle events of one key one after another. @default false */
+  readonly ordered_by_key?: boolean;
+}
+
+/** Options of a broadcast subscription. */
+export interface BroadcastOptions {
+  readonly mode: 'broadcast';
+  /** Called before the first event and after every reconnect. */
+  readonly onResync?: () => Promise<void> | void;
+}
+
+/** An event of type T with its typed payload. */
+export type EventOf<R extends EventRegistry, T extends EventType<R>> = EventEnvelope<T, Payload<R, T>>;
+
+/** A handle to stop one subscription. */
+export interface Subscription {
+  close(timeout_ms?: number): Promise<void>;
+}
+
+/** Health of the bus: each loop's last tick and each group's lag and pending entries. */
+export interface BusHealth {
+  readonly transport: string;
+  readonly consumers: readonly ConsumerStatus[];
+  readonly groups: readonly GroupStats[];
+}
+
+/** The event bus every module receives as `deps.bus`. */
+export interface EventBusService<R extends EventRegistry = EventRegistry> extends Closeable {
+  /** Validates, then appends (resolves once the transport accepted it) or writes to the outbox with `tx`. */
+  publish<T extends EventType<R>>(type: T, payload: PayloadInput<R, T>, options?: PublishOptions): Promise<EventOf<R, T>>;
+  /** Each event of `types` is handled once per group (at-least-once; acknowledged after success). */
+  subscribe<T extends EventType<R>>(
+    group: string,
+    types: T | readonly T[],
+    handler: EventHandler<EventOf<R, T>>,
+    options?: SubscribeOptions,
+  ): Subscription;
+  /** Every process receives every event of `types` from now on (no acknowledgements). */
+  subscribe<T extends EventType<R>>(types: T | readonly T[], handler: EventHandler<EventOf<R, T>>, options: BroadcastOptions): Subscription;
+  /** True the first time (group, event id) is marked within `dedupe_ttl_ms`: an idempotency guard. */
+  once(group: string, eventId: string): Promise<boolean>;
+  health(): Promise<BusHealth>;
+  readonly dlq: {
+    list(type: EventType<R>, limit?: number): Promise<DeadLetter[]>;
+    /** Back on its stream for the failed group only. */
+    replay(type: EventType<R>, dlqIds?: readonly string[]): Promise<number>;
+    purge(type: EventType<R>, dlqIds?: readonly string[]): Promise<number>;
+  };
+  /** Trims acknowledged entries of every known stream now (it also runs on a timer). */
+  trim(): Promise<number>;
+  /** Stops every subscription: running handlers finish until `timeout_ms` (default 10 000). */
+  close(options?: { timeout_ms?: number }): Promise<void>;
+}
+
+/** What `createEventBus` needs. */
+export interface EventBusDeps<R extends EventRegistry> {
+  readonly transport: StreamTransport;
+  readonly events: R;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** Stable per process slot, so a restarted process finds its own pending entries. @default hostname-pid */
+  readonly consumer_name?: string;
+}
+
+/** Creates the bus over a transport (redis-streams in production, memory in tests). */
+export function createEventBus<R extends EventRegistry>(config: EventBusConfigInput, deps: EventBusDeps<R>): EventBusService<R> {
+  const settings = parseOrThrow(EventBusConfig, config, { code: EVENT_BUS_ERROR_CODES.BUS_CONFIG, message: 'invalid event bus config' });
+  const logger = getPackageLogger(deps.logger, 'event-bus');
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const { transport, events } = deps;
+  const metrics: BusMetrics = createBusMetrics();
+  const consumerName = deps.consumer_name ?? `${hostname()}-${process.pid}`;
+  const groupConsumers: GroupConsumer[] = [];
+  const broadcasts: BroadcastConsumer[] = [];
+  const knownTypes = new Set<string>(Object.keys(events));
+  const groupsByType = new Map<string, Set<string>>();
+  let closed = false;
+
+  const trimAll = async () => {
+    let removed = 0;
+    for (const type of groupsByType.keys()) removed += await transport.trim(type);
+    return removed;
+  };
+  const trimTimer = setInterval(() => {
+    trimAll().catch((error: unknown) => logger.debug({ err: error }, 'trim failed'));
+  }, settings.trim_interval_ms);
+  trimTimer.unref();
+
+  const assertOpen = () => {
+    if (closed) throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'the event bus is closed');
+  };
+  const asList = (types: string | readonly string[]) => {
+    const list = typeof types === 'string' ? [types] : [...types];
+    for (const type of list) {
+      if (!knownTypes.has(type)) throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_UNKNOWN, `unknown event type "${type}"`);
+    }
+    return list;
+  };
+
+  const publish = async (type: string, payload: unknown, options: PublishOptions = {}) => {
+    assertOpen();
+    const definition = events[type];
+    const output = validatePayload(events, type, payload);
+    const id = newId(clock);
+    const envelope: EventEnvelope = {
+      id,
+      type,
+      version: definition?.version ?? 1,
+      occurred_at: new Date(clock.now()).toISOString(),
+      correlation_id: options.correlation_id ?? options.cause?.correlation_id ?? id,
+      causation_id: options.causation_id ?? options.cause?.id ?? null,
+      user_id: options.user_id ?? null,
+      key: options.key ?? null,
+      payload: output,
+    };
+    // The stored payload is the validated input as given (consumers validate it again).
+    const raw = encodeEnvelope({ ...envelope, payload });
+    if (options.tx) {
+      await writeToOutbox(options.tx, envelope, raw);
+      return envelope;
+    }
+    await withTimeout(transport.append(type, raw), settings.publish_timeout_ms, type);
+    metrics.published(type);
+    return envelope;
+  };
+
+  function subscribe(...args: unknown[]): Subscription {
+    assertOpen();
+    if (typeof args[1] === 'function') {
+      const [types, handler, options] = args as [string | string[], EventHandler, BroadcastOptions];
+      const consumer = startBroadcastConsumer({
+        transport,
+        registry: events,
+        types: asList(types),
+        handler,
+        onResync: options?.onResync,
+        block_ms: settings.block_ms,
+        batch_size: settings.batch_size,
+        logger,
+      });
+      broadcasts.push(consumer);
+      return { close: () => consumer.stop() };
+    }
+    const [group, types, handler, options = {}] = args as [string, string | string[], EventHandler, SubscribeOptions];
+    if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(group)) {
+      throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CONFIG, `group "${group}" must be 1–64 of [A-Za-z0-9_.:-]`);
+    }
+    const list = asList(types);
+    for (const type of list) {
+      const groups = groupsByType.get(type) ?? new Set();
+      groups.add(group);
+      groupsByType.set(type, groups);
+    }
+    const consumer = startGroupConsumer({
+      transport,
+      registry: events,
+      group,
+      types: list,
+      consumer: consumerName,
+      handler,
+      concurrency: options.concurrency ?? settings.concurrency,
+      ordered_by_key: options.ordered_by_key ?? false,
+      config: settings,
+      logger,
+      metrics,
+    });
+    groupConsumers.push(consumer);
+    return { close: (timeout_ms = 10_000) => consumer.stop(timeout_ms) };
+  }
+
+  const closer = createCloser(async () => {
+    closed = true;
+    clearInterval(trimTimer);
+    await Promise.all([...groupConsumers.map((c) => c.stop(closeTimeout)), ...broadcasts.map((b) => b.stop())]);
+    logger.debug('event bus closed');
+  });
+  let closeTimeout = 10_000;
+
+  const service: EventBusService = {
+    publish: publish as EventBusService['publish'],
+    subscribe: subscribe as EventBusService['subscribe'],
+    once: (group, eventId) => transport.markOnce(`once:{${group}}:${eventId}`, settings.dedupe_ttl_ms),
+    async health() {
+      const groups: GroupStats[] = [];
+      for (const type of groupsByType.keys()) groups.push(...(await transport.groupStats(type)));
+      return {
+        transport: transport.name,
+        consumers: [...groupConsumers.map((c) => c.status()), ...broadcasts.map((b) => b.status())],
+        groups,
+      };
+    },
+    dlq: {
+      list: (type, limit = 100) => transport.listDeadLetters(asList(type)[0] as string, limit),
+      replay: (type, ids) => transport.replayDeadLetters(asList(type)[0] as string, ids),
+      purge: (type, ids) => transport.purgeDeadLetters(asList(type)[0] as string, ids),
+    },
+    trim: trimAll,
+    close(options = {}) {
+      if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
+      return closer.close();
+    },
+    [Symbol.asyncDispose]: () => closer.close(),
+  };
+  return service as unknown as EventBusService<R>;
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, type: string): Promise<T> {
+  const abort = new AbortController();
+  try {
+    return await Promise.race([
+      work,
+      sleep(ms, abort.signal).then(() => {
+        throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not accepted within ${ms} ms`);
+      }),
+    ]);
+  } catch (error) {
+    if (error instanceof DianaError) throw error;
+    throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    abort.abort();
+  }
+}

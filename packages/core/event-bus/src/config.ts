@@ -1,0 +1,43 @@
+import { coerceDuration, coerceInt } from '@diana/utils';
+import * as v from 'valibot';
+
+/** Default attempts before an event goes to the dead-letter stream. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** Event bus settings (`DIANA_EVENT_BUS_*`). */
+export const EventBusConfig = v.object({
+  /** Prefix of every key the bus writes. */
+  stream_prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_-]{1,64}$/)), 'diana:ev:'),
+  /** How long one blocking read waits for new entries. */
+  block_ms: v.optional(coerceDuration({ min: 10, max: 60_000 }), 1_000),
+  /** Entries read per call. */
+  batch_size: v.optional(coerceInt({ min: 1, max: 1_000 }), 100),
+  /** Handlers running at once per subscription (default of `subscribe`). */
+  concurrency: v.optional(coerceInt({ min: 1, max: 10_000 }), 16),
+  /** Attempts (the first included) before dead-lettering. */
+  max_attempts: v.optional(coerceInt({ min: 1, max: 100 }), DEFAULT_MAX_ATTEMPTS),
+  backoff_base_ms: v.optional(coerceDuration(), 200),
+  backoff_max_ms: v.optional(coerceDuration(), 30_000),
+  /** A handler running longer than this is failed (its attempt counts). */
+  handler_timeout_ms: v.optional(coerceDuration({ min: 1 }), 30_000),
+  /** Entries pending this long on a consumer that stopped renewing them are claimed by others. */
+  claim_idle_ms: v.optional(coerceDuration({ min: 10 }), 60_000),
+  /** How often each consumer looks for entries to claim. */
+  claim_interval_ms: v.optional(coerceDuration({ min: 10 }), 5_000),
+  /** `publish` rejects when Redis has not accepted the entry within this time. */
+  publish_timeout_ms: v.optional(coerceDuration({ min: 1 }), 2_000),
+  /** Safety cap on a stream's length (XADD MAXLEN ~); normal trimming keeps streams far below. */
+  max_len: v.optional(coerceInt({ min: 1_000 }), 1_000_000),
+  /** How often acknowledged entries are trimmed. */
+  trim_interval_ms: v.optional(coerceDuration({ min: 10 }), 10_000),
+  /** How long the outbox relay's and `once()`'s markers live. */
+  dedupe_ttl_ms: v.optional(coerceDuration({ min: 1_000 }), 24 * 3_600_000),
+  /** Outbox relay polling interval (it is also woken by NOTIFY). */
+  outbox_poll_ms: v.optional(coerceDuration({ min: 10 }), 1_000),
+  /** Rows the relay appends per batch. */
+  outbox_batch_size: v.optional(coerceInt({ min: 1, max: 10_000 }), 200),
+});
+/** Parsed `EventBusConfig`. */
+export type EventBusConfig = v.InferOutput<typeof EventBusConfig>;
+/** What callers may pass (defaults filled in). */
+export type EventBusConfigInput = v.InferInput<typeof EventBusConfig>;

@@ -1,0 +1,271 @@
+import { DianaError, type Logger, backoffDelay, sleep } from '@diana/utils';
+import type { EventBusConfig } from './config.js';
+import { EVENT_BUS_ERROR_CODES } from './errors.js';
+import { type EventEnvelope, type EventRegistry, decodeEnvelope } from './events.js';
+import type { BusMetrics } from './metrics.js';
+import type { Delivery, StreamTransport } from './types.js';
+
+/** What a handler gets besides the event. */
+export interface HandlerContext {
+  /** 1 on the first attempt. */
+  readonly attempt: number;
+  readonly group: string;
+  /** Aborted when the handler times out or the bus closes. */
+  readonly signal: AbortSignal;
+}
+
+/** A subscriber's function: resolve to acknowledge, throw to retry (then dead-letter). */
+export type EventHandler<E extends EventEnvelope = EventEnvelope> = (event: E, ctx: HandlerContext) => Promise<void> | void;
+
+/** The state of one consumer loop, for health. */
+export interface ConsumerStatus {
+  readonly group: string;
+  readonly types: readonly string[];
+  readonly consumer: string;
+  readonly running: boolean;
+  /** When the read loop last went round (epoch ms). */
+  readonly last_tick_at: number;
+  readonly in_flight: number;
+}
+
+/** A running group consumer. */
+export interface GroupConsumer {
+  status(): ConsumerStatus;
+  /** Stops reading, lets handlers finish until `deadline_ms`, leaves the rest pending. */
+  stop(timeout_ms: number): Promise<void>;
+}
+
+interface ConsumerOptions {
+  readonly transport: StreamTransport;
+  readonly registry: EventRegistry;
+  readonly group: string;
+  readonly types: readonly string[];
+  readonly consumer: string;
+  readonly handler: EventHandler;
+  readonly concurrency: number;
+  readonly ordered_by_key: boolean;
+  readonly config: EventBusConfig;
+  readonly logger: Logger;
+  readonly metrics: BusMetrics;
+}
+
+/**
+ * Reads a group's streams and runs the handler with at-least-once delivery: an entry is
+ * acknowledged only after its handler succeeded; failures are retried with backoff and then
+ * dead-lettered; invalid entries are dead-lettered at once; entries this consumer works on
+ * have their lease renewed so nobody claims them; entries idle on a dead consumer are claimed.
+ * With `ordered_by_key`, entries of one key run one after another in read order.
+ */
+export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
+  const { transport, group, types, consumer, config, logger, metrics } = options;
+  const reader = transport.createReader();
+  const inFlight = new Map<string, Delivery>();
+  const chains = new Map<string, Promise<void>>();
+  const stopController = new AbortController();
+  const acks: Delivery[] = [];
+  let ackScheduled = false;
+  let lastTick = Date.now();
+  let draining = false;
+  let slotFreed: (() => void) | undefined;
+
+  const release = (delivery: Delivery) => {
+    inFlight.delete(delivery.entry_id);
+    slotFreed?.();
+  };
+  const flushAcks = async () => {
+    ackScheduled = false;
+    const batch = acks.splice(0);
+    if (batch.length === 0) return;
+    try {
+      await transport.ack(group, batch);
+    } catch (error) {
+      // Not acknowledged: the entries stay pending and are redelivered (at-least-once).
+      logger.warn({ err: error, group, count: batch.length }, 'ack failed; entries stay pending');
+    }
+  };
+  const ack = (delivery: Delivery) => {
+    acks.push(delivery);
+    if (!ackScheduled) {
+      ackScheduled = true;
+      setImmediate(() => void flushAcks());
+    }
+  };
+  const deadLetter = async (delivery: Delivery, error: unknown, attempts: number) => {
+    const message = error instanceof Error ? `${(error as DianaError).code ?? error.name}: ${error.message}` : String(error);
+    try {
+      await transport.deadLetter(group, delivery, { error: message.slice(0, 2_000), attempts });
+      metrics.deadLettered(delivery.type, group);
+      logger.warn({ type: delivery.type, entry_id: delivery.entry_id, group, attempts, error: message }, 'event dead-lettered');
+    } catch (dlqError) {
+      logger.error({ err: dlqError, group, entry_id: delivery.entry_id }, 'dead-lettering failed; entry stays pending');
+    }
+  };
+
+  const runHandler = async (event: EventEnvelope, attempt: number) => {
+    const controller = new AbortController();
+    const onStop = () => controller.abort(stopController.signal.reason);
+    stopController.signal.addEventListener('abort', onStop, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const started = performance.now();
+    try {
+      await Promise.race([
+        Promise.resolve().then(() => options.handler(event, { attempt, group, signal: controller.signal })),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const error = new DianaError(EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT, `handler ran over ${config.handler_timeout_ms} ms`);
+            controller.abort(error);
+            reject(error);
+          }, config.handler_timeout_ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      stopController.signal.removeEventListener('abort', onStop);
+      metrics.handlerDuration(event.type, group, performance.now() - started);
+    }
+  };
+
+  const process = async (delivery: Delivery, event: EventEnvelope) => {
+    for (let attempt = delivery.deliveries; ; attempt++) {
+      if (stopController.signal.aborted) return release(delivery); // left pending for others
+      try {
+        await runHandler(event, attempt);
+        ack(delivery);
+        metrics.acked(event.type, group, Date.now() - Date.parse(event.occurred_at));
+        return release(delivery);
+      } catch (error) {
+        if (stopController.signal.aborted) return release(delivery);
+        if (attempt >= config.max_attempts) {
+          await deadLetter(delivery, error, attempt);
+          return release(delivery);
+        }
+        metrics.retried(event.type, group);
+        logger.debug({ err: error, type: event.type, id: event.id, attempt }, 'handler failed; retrying');
+        const delay = backoffDelay(attempt, { base_ms: config.backoff_base_ms, max_ms: config.backoff_max_ms });
+        try {
+          await sleep(delay, stopController.signal);
+        } catch {
+          return release(delivery);
+        }
+      }
+    }
+  };
+
+  const dispatch = (delivery: Delivery) => {
+    if (inFlight.has(delivery.entry_id)) return;
+    inFlight.set(delivery.entry_id, delivery);
+    let event: EventEnvelope;
+    try {
+      event = decodeEnvelope(options.registry, delivery.raw);
+    } catch (error) {
+      // A payload that does not match its schema never will: no retries.
+      void deadLetter(delivery, error, delivery.deliveries).then(() => release(delivery));
+      return;
+    }
+    if (delivery.only_group !== undefined && delivery.only_group !== group) {
+      ack(delivery);
+      release(delivery);
+      return;
+    }
+    if (!options.ordered_by_key) {
+      void process(delivery, event);
+      return;
+    }
+    const key = event.key ?? delivery.entry_id;
+    const next = (chains.get(key) ?? Promise.resolve()).then(() => process(delivery, event));
+    chains.set(key, next);
+    void next.finally(() => {
+      if (chains.get(key) === next) chains.delete(key);
+    });
+  };
+
+  const waitForSlot = () =>
+    inFlight.size < options.concurrency
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          slotFreed = () => {
+            if (inFlight.size < options.concurrency || draining) {
+              slotFreed = undefined;
+              resolve();
+            }
+          };
+        });
+
+  const ensureGroups = async () => {
+    for (const type of types) await transport.ensureGroup(type, group);
+  };
+
+  const loop = async () => {
+    let failures = 0;
+    while (!draining) {
+      lastTick = Date.now();
+      await waitForSlot();
+      if (draining) break;
+      try {
+        if (failures > 0) await ensureGroups(); // NOGROUP after a restart or a deleted stream
+        const batch = await reader.readGroup({
+          group,
+          consumer,
+          types,
+          count: Math.min(config.batch_size, options.concurrency - inFlight.size),
+          block_ms: config.block_ms,
+        });
+        failures = 0;
+        for (const delivery of batch) dispatch(delivery);
+      } catch (error) {
+        failures++;
+        logger.warn({ err: error, group, failures }, 'read failed; retrying');
+        await sleep(backoffDelay(failures, { base_ms: 100, max_ms: 5_000 }), stopController.signal).catch(() => {});
+      }
+    }
+  };
+
+  const timers = [
+    setInterval(() => {
+      if (inFlight.size === 0) return;
+      transport.renew(group, consumer, [...inFlight.values()]).catch((error: unknown) => {
+        logger.debug({ err: error, group }, 'lease renewal failed');
+      });
+    }, Math.max(10, Math.floor(config.claim_idle_ms / 3))),
+    setInterval(() => {
+      const room = options.concurrency - inFlight.size;
+      if (room <= 0 || draining) return;
+      transport
+        .claim({ group, consumer, types, min_idle_ms: config.claim_idle_ms, count: room })
+        .then((claimed) => {
+          for (const delivery of claimed) dispatch(delivery);
+        })
+        .catch((error: unknown) => logger.debug({ err: error, group }, 'claim failed'));
+    }, config.claim_interval_ms),
+  ];
+  for (const timer of timers) timer.unref();
+
+  const running = ensureGroups().then(loop, (error: unknown) => {
+    logger.error({ err: error, group }, 'could not create consumer group');
+    return loop();
+  });
+
+  return {
+    status: () => ({
+      group,
+      types,
+      consumer,
+      running: !stopController.signal.aborted,
+      last_tick_at: lastTick,
+      in_flight: inFlight.size,
+    }),
+    async stop(timeout_ms) {
+      const deadline = Date.now() + timeout_ms;
+      // Stop reading and claiming; let running handlers finish until the deadline.
+      draining = true;
+      for (const timer of timers) clearInterval(timer);
+      slotFreed?.();
+      while (inFlight.size > 0 && Date.now() < deadline) await sleep(10);
+      // What is still running is abandoned: never acknowledged, it stays pending for others.
+      stopController.abort(new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'consumer stopped'));
+      await flushAcks();
+      await Promise.race([running, sleep(config.block_ms + 500)]);
+      await reader.close();
+    },
+  };
+}

@@ -1,0 +1,288 @@
+// @diana/event-bus/testing: the conformance suite of the transport port. It is the
+// definition of the bus's semantics; every transport's tests call it. Needs vitest.
+import { randomBytes } from 'node:crypto';
+import { isDianaError } from '@diana/utils';
+import * as v from 'valibot';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type EventBusService, createEventBus } from './bus.js';
+import type { EventBusConfigInput } from './config.js';
+import { defineEvents } from './events.js';
+import type { StreamTransport } from './types.js';
+
+/** Events the suite publishes. */
+export const CONFORMANCE_EVENTS = defineEvents({
+  'test.happened': v.object({ n: v.number() }),
+  'test.keyed': v.object({ key: v.string(), seq: v.number() }),
+});
+
+/** Fast timings for tests. */
+export const CONFORMANCE_CONFIG: EventBusConfigInput = {
+  block_ms: 50,
+  batch_size: 50,
+  max_attempts: 3,
+  backoff_base_ms: 40,
+  backoff_max_ms: 200,
+  handler_timeout_ms: 5_000,
+  claim_idle_ms: 400,
+  claim_interval_ms: 100,
+  trim_interval_ms: 60_000,
+};
+
+/**
+ * `transportFor(namespace)` returns a transport over the store named `namespace`; two calls
+ * with one namespace must see the same streams (like two processes on one Redis).
+ */
+export function describeEventBusTransport(
+  label: string,
+  transportFor: (namespace: string) => Promise<StreamTransport>,
+): void {
+  describe(`event bus conformance: ${label}`, () => {
+    const open: Array<EventBusService<typeof CONFORMANCE_EVENTS>> = [];
+    const transports: StreamTransport[] = [];
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((bus) => bus.close({ timeout_ms: 500 })));
+      await Promise.all(transports.splice(0).map((t) => t.close()));
+    });
+    const namespace = () => `ns${randomBytes(4).toString('hex')}`;
+    const bus = async (ns: string, config: EventBusConfigInput = {}, consumer_name?: string) => {
+      const transport = await transportFor(ns);
+      transports.push(transport);
+      const b = createEventBus({ ...CONFORMANCE_CONFIG, ...config }, {
+        transport,
+        events: CONFORMANCE_EVENTS,
+        ...(consumer_name ? { consumer_name } : {}),
+      });
+      open.push(b);
+      return b;
+    };
+
+    it('delivers every event once to each of three groups, and to broadcast subscribers of two processes', async () => {
+      const ns = namespace();
+      const a = await bus(ns, {}, 'a');
+      const b = await bus(ns, {}, 'b');
+      const seen: Record<string, number[]> = { g1: [], g2: [], g3: [], castA: [], castB: [] };
+      let resyncs = 0;
+      for (const group of ['g1', 'g2', 'g3']) {
+        a.subscribe(group, 'test.happened', (e) => {
+          seen[group]?.push(e.payload.n);
+        });
+      }
+      const ready = [a, b].map(
+        (x, i) =>
+          new Promise<void>((resolve) => {
+            x.subscribe('test.happened', (e) => void seen[i === 0 ? 'castA' : 'castB']?.push(e.payload.n), {
+              mode: 'broadcast',
+              onResync: () => {
+                resyncs++;
+                resolve();
+              },
+            });
+          }),
+      );
+      await Promise.all(ready);
+      await waitFor(async () => (await a.health()).groups.length === 3);
+      for (let n = 0; n < 50; n++) await a.publish('test.happened', { n });
+      await waitFor(() => Object.values(seen).every((list) => list.length >= 50));
+      await sleepMs(150);
+      for (const list of Object.values(seen)) expect([...list].sort((x, y) => x - y)).toEqual([...Array(50).keys()]);
+      expect(resyncs).toBe(2);
+    });
+
+    it('validates payloads on publish and knows its types', async () => {
+      const b = await bus(namespace());
+      const bad = await b.publish('test.happened', { n: 'one' } as unknown as { n: number }).catch((e: unknown) => e);
+      expect(isDianaError(bad, 'E_EVENT_SCHEMA')).toBe(true);
+      const unknown = await b.publish('test.nope' as 'test.happened', { n: 1 }).catch((e: unknown) => e);
+      expect(isDianaError(unknown, 'E_EVENT_UNKNOWN')).toBe(true);
+      const event = await b.publish('test.happened', { n: 1 }, { key: 'u1', user_id: 'u1' });
+      expect(event).toMatchObject({ type: 'test.happened', version: 1, key: 'u1', user_id: 'u1', causation_id: null });
+      expect(event.correlation_id).toBe(event.id);
+      const caused = await b.publish('test.happened', { n: 2 }, { cause: event });
+      expect(caused).toMatchObject({ correlation_id: event.id, causation_id: event.id });
+    });
+
+    it('retries with backoff, dead-letters once after max_attempts, and replays to the failed group', async () => {
+      const b = await bus(namespace());
+      const attempts: number[] = [];
+      let fixed = false;
+      const handled: number[] = [];
+      const other: number[] = [];
+      b.subscribe('other', 'test.happened', (e) => void other.push(e.payload.n));
+      b.subscribe('failing', 'test.happened', (e) => {
+        if (!fixed) {
+          attempts.push(Date.now());
+          throw new Error('handler broken');
+        }
+        handled.push(e.payload.n);
+      });
+      await waitFor(async () => (await b.health()).groups.length === 2);
+      await b.publish('test.happened', { n: 7 });
+      await waitFor(async () => (await b.dlq.list('test.happened')).length === 1);
+      await sleepMs(300);
+      expect(attempts).toHaveLength(3);
+      // exponential backoff (half jitter): ≥ 20 ms, then ≥ 40 ms between attempts
+      expect((attempts[1] ?? 0) - (attempts[0] ?? 0)).toBeGreaterThanOrEqual(18);
+      expect((attempts[2] ?? 0) - (attempts[1] ?? 0)).toBeGreaterThanOrEqual(38);
+      const [letter] = await b.dlq.list('test.happened');
+      expect(letter).toMatchObject({ group: 'failing', attempts: 3, type: 'test.happened' });
+      expect(letter?.error).toContain('handler broken');
+      expect(await b.dlq.list('test.happened')).toHaveLength(1);
+
+      fixed = true;
+      expect(await b.dlq.replay('test.happened')).toBe(1);
+      await waitFor(() => handled.length === 1);
+      await sleepMs(200);
+      expect(handled).toEqual([7]);
+      expect(other).toEqual([7]); // the replay went to the failed group only
+      expect(await b.dlq.list('test.happened')).toHaveLength(0);
+    });
+
+    it('dead-letters an entry a foreign producer wrote with an invalid payload, without retries', async () => {
+      const ns = namespace();
+      const b = await bus(ns);
+      let calls = 0;
+      b.subscribe('strict', 'test.happened', () => {
+        calls++;
+      });
+      await waitFor(async () => (await b.health()).groups.length === 1);
+      const foreign = await transportFor(ns);
+      transports.push(foreign);
+      await foreign.append('test.happened', JSON.stringify({ hello: 'not an envelope' }));
+      await foreign.append('test.happened', 'not even json');
+      await waitFor(async () => (await b.dlq.list('test.happened')).length === 2);
+      const letters = await b.dlq.list('test.happened');
+      expect(letters.every((l) => l.attempts === 1 && l.error.includes('E_EVENT_SCHEMA'))).toBe(true);
+      expect(calls).toBe(0);
+      expect(await b.dlq.purge('test.happened')).toBe(2);
+    });
+
+    it('keeps per-key order with ordered_by_key under concurrency, retries and random delays', async () => {
+      const run = async (ordered: boolean) => {
+        const b = await bus(namespace());
+        const order = new Map<string, number[]>();
+        let failures = 0;
+        b.subscribe(
+          'ordered',
+          'test.keyed',
+          async (e, ctx) => {
+            await sleepMs(Math.random() * 4);
+            if (ctx.attempt === 1 && Math.random() < 0.05) {
+              failures++;
+              throw new Error('transient');
+            }
+            order.set(e.payload.key, [...(order.get(e.payload.key) ?? []), e.payload.seq]);
+          },
+          { concurrency: 16, ordered_by_key: ordered },
+        );
+        await waitFor(async () => (await b.health()).groups.length === 1);
+        const total = 1_000;
+        for (let i = 0; i < total; i++) {
+          const key = `k${i % 20}`;
+          await b.publish('test.keyed', { key, seq: Math.floor(i / 20) }, { key });
+        }
+        await waitFor(() => [...order.values()].reduce((sum, list) => sum + list.length, 0) >= total, 30_000);
+        const violations = [...order.values()].filter((list) => list.some((seq, i) => i > 0 && seq < (list[i - 1] ?? 0))).length;
+        return { violations, failures };
+      };
+      const ordered = await run(true);
+      expect(ordered.failures).toBeGreaterThan(0);
+      expect(ordered.violations).toBe(0);
+      const unordered = await run(false);
+      expect(unordered.violations).toBeGreaterThan(0);
+    }, 60_000);
+
+    it('leaves unfinished entries pending on close; another process handles them', async () => {
+      const ns = namespace();
+      const first = await bus(ns, {}, 'first');
+      const done = new Set<number>();
+      let started = 0;
+      first.subscribe(
+        'work',
+        'test.happened',
+        async (e, ctx) => {
+          started++;
+          await sleepMs(e.payload.n % 2 === 0 ? 10 : 60_000, ctx.signal);
+          done.add(e.payload.n);
+        },
+        { concurrency: 50 },
+      );
+      await waitFor(async () => (await first.health()).groups.length === 1);
+      for (let n = 0; n < 40; n++) await first.publish('test.happened', { n });
+      await waitFor(() => started >= 40);
+      await first.close({ timeout_ms: 200 });
+      expect(done.size).toBe(20);
+      const pending = (await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending;
+      expect(pending).toBe(20);
+
+      const second = await bus(ns, {}, 'second');
+      second.subscribe('work', 'test.happened', (e) => void done.add(e.payload.n), { concurrency: 50 });
+      await waitFor(() => done.size === 40, 10_000);
+      expect(done.size).toBe(40);
+    });
+
+    it('renews the lease of a slow healthy handler so a second consumer never takes it', async () => {
+      const ns = namespace();
+      const slow = await bus(ns, {}, 'slow');
+      const fast = await bus(ns, {}, 'fast');
+      const runs: string[] = [];
+      slow.subscribe('lease', 'test.happened', async () => {
+        runs.push('slow');
+        await sleepMs(1_000); // 2.5 × claim_idle_ms
+      });
+      await waitFor(async () => (await slow.health()).groups.length === 1);
+      await slow.publish('test.happened', { n: 1 });
+      await waitFor(() => runs.length === 1);
+      // the second consumer claims in the same group while the slow one is still working
+      fast.subscribe('lease', 'test.happened', () => void runs.push('fast'));
+      await sleepMs(1_400);
+      expect(runs).toEqual(['slow']);
+    });
+
+    it('marks an event once per group', async () => {
+      const b = await bus(namespace());
+      expect(await b.once('g', 'event-1')).toBe(true);
+      expect(await b.once('g', 'event-1')).toBe(false);
+      expect(await b.once('other', 'event-1')).toBe(true);
+    });
+
+    it('trims what every group acknowledged and nothing else', async () => {
+      const ns = namespace();
+      const b = await bus(ns);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const fastSeen: number[] = [];
+      b.subscribe('fast', 'test.happened', (e) => void fastSeen.push(e.payload.n));
+      b.subscribe('slow', 'test.happened', () => gate, { concurrency: 1 });
+      await waitFor(async () => (await b.health()).groups.length === 2);
+      for (let n = 0; n < 30; n++) await b.publish('test.happened', { n });
+      await waitFor(() => fastSeen.length === 30);
+      await b.trim();
+      const transport = await transportFor(ns);
+      expect(await transport.streamLength('test.happened')).toBe(30); // slow group holds them all
+      release();
+      await waitFor(async () => (await transport.groupStats('test.happened')).every((s) => s.pending === 0 && s.lag === 0));
+      await b.trim();
+      expect(await transport.streamLength('test.happened')).toBeLessThanOrEqual(1);
+    });
+  });
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeout_ms = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeout_ms} ms`);
+    await sleepMs(10);
+  }
+}
+
+function sleepMs(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    });
+  });
+}

@@ -1,0 +1,82 @@
+// The transport port: what the bus needs from a stream store. Adapters: redis-streams
+// (production) and memory (tests, embedded). The conformance suite in ./testing defines
+// the semantics both must have.
+
+/** One stream entry handed to a consumer. */
+export interface Delivery {
+  /** Event type = stream. */
+  readonly type: string;
+  /** The transport's entry id (Redis stream id). */
+  readonly entry_id: string;
+  /** The encoded envelope, as stored (may be anything a foreign producer wrote). */
+  readonly raw: string | undefined;
+  /** Times delivered, this delivery included (1 on the first read). */
+  readonly deliveries: number;
+  /** Set on replayed dead letters: only this group handles the entry, others skip it. */
+  readonly only_group?: string;
+}
+
+/** A dead-lettered entry. */
+export interface DeadLetter {
+  readonly dlq_id: string;
+  readonly type: string;
+  readonly group: string;
+  readonly error: string;
+  readonly attempts: number;
+  readonly failed_at: string;
+  readonly original_id: string;
+  readonly raw: string | undefined;
+}
+
+/** Per-group figures for health and metrics. */
+export interface GroupStats {
+  readonly type: string;
+  readonly group: string;
+  /** Entries not yet delivered to the group. */
+  readonly lag: number;
+  /** Delivered, not yet acknowledged. */
+  readonly pending: number;
+  /** Age of the oldest pending entry (since it was appended), or 0. */
+  readonly oldest_pending_ms: number;
+}
+
+/** One blocking reader (the Redis adapter gives each its own connection). */
+export interface StreamReader {
+  /** New entries for `group`, waiting up to `block_ms` for some to arrive. */
+  readGroup(args: { group: string; consumer: string; types: readonly string[]; count: number; block_ms: number }): Promise<Delivery[]>;
+  /** Entries after each type's cursor, for every process (no group); advances the cursors. */
+  readBroadcast(args: { cursors: Map<string, string>; count: number; block_ms: number }): Promise<Delivery[]>;
+  /** Called after the reader had to rebuild its connection (broadcast subscribers resync). */
+  onReconnect(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/** The stream store behind the bus. */
+export interface StreamTransport {
+  readonly name: string;
+  /** Appends; with `dedupe_id` a second append of the same id returns the first entry's id. */
+  append(type: string, raw: string, options?: { dedupe_id?: string; dedupe_ttl_ms?: number }): Promise<string>;
+  /** Creates the group if missing (new groups start at the beginning of the retained stream). */
+  ensureGroup(type: string, group: string): Promise<void>;
+  createReader(): StreamReader;
+  /** The position broadcast readers start from: the stream's current end. */
+  currentEnd(type: string): Promise<string>;
+  ack(group: string, deliveries: readonly Delivery[]): Promise<void>;
+  /** Atomically records the entry in the dead-letter stream and acknowledges it. */
+  deadLetter(group: string, delivery: Delivery, info: { error: string; attempts: number }): Promise<void>;
+  /** Takes over entries of `types` pending longer than `min_idle_ms` on any consumer. */
+  claim(args: { group: string; consumer: string; types: readonly string[]; min_idle_ms: number; count: number }): Promise<Delivery[]>;
+  /** Resets the idle time of entries this consumer is still working on (lease renewal). */
+  renew(group: string, consumer: string, deliveries: readonly Delivery[]): Promise<void>;
+  /** True the first time `key` is marked within `ttl_ms`. */
+  markOnce(key: string, ttl_ms: number): Promise<boolean>;
+  listDeadLetters(type: string, limit: number): Promise<DeadLetter[]>;
+  /** Puts dead letters back on their stream for their group only; returns how many. */
+  replayDeadLetters(type: string, dlq_ids?: readonly string[]): Promise<number>;
+  purgeDeadLetters(type: string, dlq_ids?: readonly string[]): Promise<number>;
+  /** Trims entries every group has acknowledged; returns how many were removed. */
+  trim(type: string): Promise<number>;
+  groupStats(type: string): Promise<GroupStats[]>;
+  streamLength(type: string): Promise<number>;
+  close(): Promise<void>;
+}
