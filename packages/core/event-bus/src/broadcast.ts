@@ -1,6 +1,6 @@
-import { type Logger, backoffDelay, sleep } from '@diana/utils';
+import { backoffDelay, type Logger, sleep } from '@diana/utils';
 import type { ConsumerStatus, EventHandler } from './consumer.js';
-import { type EventRegistry, decodeEnvelope } from './events.js';
+import { decodeEnvelope, type EventRegistry } from './events.js';
 import type { StreamTransport } from './types.js';
 
 /** A running broadcast subscription. */

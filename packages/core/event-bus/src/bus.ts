@@ -2,13 +2,13 @@ import { hostname } from 'node:os';
 import {
   type Clock,
   type Closeable,
-  DianaError,
-  type Logger,
-  SYSTEM_CLOCK,
   createCloser,
+  DianaError,
   getPackageLogger,
+  type Logger,
   newId,
   parseOrThrow,
+  SYSTEM_CLOCK,
   sleep,
 } from '@diana/utils';
 import type { TransactionSql } from 'postgres';
@@ -20,9 +20,9 @@ import {
   type EventEnvelope,
   type EventRegistry,
   type EventType,
+  encodeEnvelope,
   type Payload,
   type PayloadInput,
-  encodeEnvelope,
   validatePayload,
 } from './events.js';
 import { type BusMetrics, createBusMetrics } from './metrics.js';
@@ -75,7 +75,11 @@ export interface BusHealth {
 /** The event bus every module receives as `deps.bus`. */
 export interface EventBusService<R extends EventRegistry = EventRegistry> extends Closeable {
   /** Validates, then appends (resolves once the transport accepted it) or writes to the outbox with `tx`. */
-  publish<T extends EventType<R>>(type: T, payload: PayloadInput<R, T>, options?: PublishOptions): Promise<EventOf<R, T>>;
+  publish<T extends EventType<R>>(
+    type: T,
+    payload: PayloadInput<R, T>,
+    options?: PublishOptions,
+  ): Promise<EventOf<R, T>>;
   /** Each event of `types` is handled once per group (at-least-once; acknowledged after success). */
   subscribe<T extends EventType<R>>(
     group: string,
@@ -84,7 +88,11 @@ export interface EventBusService<R extends EventRegistry = EventRegistry> extend
     options?: SubscribeOptions,
   ): Subscription;
   /** Every process receives every event of `types` from now on (no acknowledgements). */
-  subscribe<T extends EventType<R>>(types: T | readonly T[], handler: EventHandler<EventOf<R, T>>, options: BroadcastOptions): Subscription;
+  subscribe<T extends EventType<R>>(
+    types: T | readonly T[],
+    handler: EventHandler<EventOf<R, T>>,
+    options: BroadcastOptions,
+  ): Subscription;
   /** True the first time (group, event id) is marked within `dedupe_ttl_ms`: an idempotency guard. */
   once(group: string, eventId: string): Promise<boolean>;
   health(): Promise<BusHealth>;
@@ -111,8 +119,14 @@ export interface EventBusDeps<R extends EventRegistry> {
 }
 
 /** Creates the bus over a transport (redis-streams in production, memory in tests). */
-export function createEventBus<R extends EventRegistry>(config: EventBusConfigInput, deps: EventBusDeps<R>): EventBusService<R> {
-  const settings = parseOrThrow(EventBusConfig, config, { code: EVENT_BUS_ERROR_CODES.BUS_CONFIG, message: 'invalid event bus config' });
+export function createEventBus<R extends EventRegistry>(
+  config: EventBusConfigInput,
+  deps: EventBusDeps<R>,
+): EventBusService<R> {
+  const settings = parseOrThrow(EventBusConfig, config, {
+    code: EVENT_BUS_ERROR_CODES.BUS_CONFIG,
+    message: 'invalid event bus config',
+  });
   const logger = getPackageLogger(deps.logger, 'event-bus');
   const clock = deps.clock ?? SYSTEM_CLOCK;
   const { transport, events } = deps;
@@ -140,7 +154,8 @@ export function createEventBus<R extends EventRegistry>(config: EventBusConfigIn
   const asList = (types: string | readonly string[]) => {
     const list = typeof types === 'string' ? [types] : [...types];
     for (const type of list) {
-      if (!knownTypes.has(type)) throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_UNKNOWN, `unknown event type "${type}"`);
+      if (!knownTypes.has(type))
+        throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_UNKNOWN, `unknown event type "${type}"`);
     }
     return list;
   };
@@ -263,7 +278,9 @@ async function withTimeout<T>(work: Promise<T>, ms: number, type: string): Promi
     ]);
   } catch (error) {
     if (error instanceof DianaError) throw error;
-    throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, { cause: error });
+    throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, {
+      cause: error,
+    });
   } finally {
     abort.abort();
   }

@@ -1,7 +1,7 @@
-import { DianaError, type Logger, backoffDelay, sleep } from '@diana/utils';
+import { backoffDelay, DianaError, type Logger, sleep } from '@diana/utils';
 import type { EventBusConfig } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
-import { type EventEnvelope, type EventRegistry, decodeEnvelope } from './events.js';
+import { decodeEnvelope, type EventEnvelope, type EventRegistry } from './events.js';
 import type { BusMetrics } from './metrics.js';
 import type { Delivery, StreamTransport } from './types.js';
 
@@ -15,7 +15,10 @@ export interface HandlerContext {
 }
 
 /** A subscriber's function: resolve to acknowledge, throw to retry (then dead-letter). */
-export type EventHandler<E extends EventEnvelope = EventEnvelope> = (event: E, ctx: HandlerContext) => Promise<void> | void;
+export type EventHandler<E extends EventEnvelope = EventEnvelope> = (
+  event: E,
+  ctx: HandlerContext,
+) => Promise<void> | void;
 
 /** The state of one consumer loop, for health. */
 export interface ConsumerStatus {
@@ -91,11 +94,15 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     }
   };
   const deadLetter = async (delivery: Delivery, error: unknown, attempts: number) => {
-    const message = error instanceof Error ? `${(error as DianaError).code ?? error.name}: ${error.message}` : String(error);
+    const message =
+      error instanceof Error ? `${(error as DianaError).code ?? error.name}: ${error.message}` : String(error);
     try {
       await transport.deadLetter(group, delivery, { error: message.slice(0, 2_000), attempts });
       metrics.deadLettered(delivery.type, group);
-      logger.warn({ type: delivery.type, entry_id: delivery.entry_id, group, attempts, error: message }, 'event dead-lettered');
+      logger.warn(
+        { type: delivery.type, entry_id: delivery.entry_id, group, attempts, error: message },
+        'event dead-lettered',
+      );
     } catch (dlqError) {
       logger.error({ err: dlqError, group, entry_id: delivery.entry_id }, 'dead-lettering failed; entry stays pending');
     }
@@ -112,7 +119,10 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
         Promise.resolve().then(() => options.handler(event, { attempt, group, signal: controller.signal })),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            const error = new DianaError(EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT, `handler ran over ${config.handler_timeout_ms} ms`);
+            const error = new DianaError(
+              EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT,
+              `handler ran over ${config.handler_timeout_ms} ms`,
+            );
             controller.abort(error);
             reject(error);
           }, config.handler_timeout_ms);
@@ -125,7 +135,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     }
   };
 
-  const process = async (delivery: Delivery, event: EventEnvelope) => {
+  const handle = async (delivery: Delivery, event: EventEnvelope) => {
     for (let attempt = delivery.deliveries; ; attempt++) {
       if (stopController.signal.aborted) return release(delivery); // left pending for others
       try {
@@ -168,11 +178,11 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       return;
     }
     if (!options.ordered_by_key) {
-      void process(delivery, event);
+      void handle(delivery, event);
       return;
     }
     const key = event.key ?? delivery.entry_id;
-    const next = (chains.get(key) ?? Promise.resolve()).then(() => process(delivery, event));
+    const next = (chains.get(key) ?? Promise.resolve()).then(() => handle(delivery, event));
     chains.set(key, next);
     void next.finally(() => {
       if (chains.get(key) === next) chains.delete(key);
@@ -221,12 +231,15 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   };
 
   const timers = [
-    setInterval(() => {
-      if (inFlight.size === 0) return;
-      transport.renew(group, consumer, [...inFlight.values()]).catch((error: unknown) => {
-        logger.debug({ err: error, group }, 'lease renewal failed');
-      });
-    }, Math.max(10, Math.floor(config.claim_idle_ms / 3))),
+    setInterval(
+      () => {
+        if (inFlight.size === 0) return;
+        transport.renew(group, consumer, [...inFlight.values()]).catch((error: unknown) => {
+          logger.debug({ err: error, group }, 'lease renewal failed');
+        });
+      },
+      Math.max(10, Math.floor(config.claim_idle_ms / 3)),
+    ),
     setInterval(() => {
       const room = options.concurrency - inFlight.size;
       if (room <= 0 || draining) return;

@@ -1,4 +1,4 @@
-import { DianaError, ValidationError, fromValibotIssues } from '@diana/utils';
+import { DianaError, fromValibotIssues, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
 
@@ -44,9 +44,10 @@ export function defineEvents<const D extends Record<string, EventDefinition>>(de
     if (!/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/.test(type)) {
       throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CONFIG, `event type "${type}" must look like module.event_name`);
     }
-    out[type] = 'schema' in definition
-      ? { schema: definition.schema, version: definition.version ?? 1 }
-      : { schema: definition as v.GenericSchema, version: 1 };
+    out[type] =
+      'schema' in definition
+        ? { schema: definition.schema, version: definition.version ?? 1 }
+        : { schema: definition as v.GenericSchema, version: 1 };
   }
   return Object.freeze(out) as EventRegistry<D>;
 }
@@ -74,9 +75,14 @@ export function validatePayload(registry: EventRegistry, type: string, payload: 
   if (!definition) throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_UNKNOWN, `unknown event type "${type}"`);
   const result = v.safeParse(definition.schema, payload);
   if (!result.success) {
-    throw new ValidationError(EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, `invalid ${type} payload`, fromValibotIssues(result.issues), {
-      context: { type },
-    });
+    throw new ValidationError(
+      EVENT_BUS_ERROR_CODES.EVENT_SCHEMA,
+      `invalid ${type} payload`,
+      fromValibotIssues(result.issues),
+      {
+        context: { type },
+      },
+    );
   }
   return result.output;
 }
@@ -99,12 +105,19 @@ export function decodeEnvelope(registry: EventRegistry, raw: string | undefined)
   }
   const envelope = v.safeParse(Envelope, parsed);
   if (!envelope.success) {
-    throw new ValidationError(EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, 'invalid event envelope', fromValibotIssues(envelope.issues));
+    throw new ValidationError(
+      EVENT_BUS_ERROR_CODES.EVENT_SCHEMA,
+      'invalid event envelope',
+      fromValibotIssues(envelope.issues),
+    );
   }
   const value = envelope.output;
   const definition = registry[value.type];
   if (definition && value.version > definition.version) {
-    throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, `${value.type} v${value.version} is newer than this reader (v${definition.version})`);
+    throw new DianaError(
+      EVENT_BUS_ERROR_CODES.EVENT_SCHEMA,
+      `${value.type} v${value.version} is newer than this reader (v${definition.version})`,
+    );
   }
   let payload: unknown;
   try {

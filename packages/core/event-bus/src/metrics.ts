@@ -14,13 +14,20 @@ export function createBusMetrics(): BusMetrics {
   const meter = metrics.getMeter('@diana/event-bus');
   const published = meter.createCounter('diana.events.published', { description: 'Events appended to their stream' });
   const acked = meter.createCounter('diana.events.acked', { description: 'Events handled and acknowledged' });
-  const retried = meter.createCounter('diana.events.retried', { description: 'Handler attempts that failed and will be retried' });
-  const dead = meter.createCounter('diana.events.dead_lettered', { description: 'Events moved to the dead-letter stream' });
+  const retried = meter.createCounter('diana.events.retried', {
+    description: 'Handler attempts that failed and will be retried',
+  });
+  const dead = meter.createCounter('diana.events.dead_lettered', {
+    description: 'Events moved to the dead-letter stream',
+  });
   const latency = meter.createHistogram('diana.events.latency', {
     unit: 'ms',
     description: 'From publish (occurred_at) to acknowledgement',
   });
-  const duration = meter.createHistogram('diana.events.handler.duration', { unit: 'ms', description: 'Handler run time' });
+  const duration = meter.createHistogram('diana.events.handler.duration', {
+    unit: 'ms',
+    description: 'Handler run time',
+  });
   // Attribute objects are cached: they are built on every event's path.
   const cache = new Map<string, Attributes>();
   const attrs = (type: string, group?: string): Attributes => {

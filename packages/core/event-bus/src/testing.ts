@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { isDianaError } from '@diana/utils';
 import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type EventBusService, createEventBus } from './bus.js';
+import { createEventBus, type EventBusService } from './bus.js';
 import type { EventBusConfigInput } from './config.js';
 import { defineEvents } from './events.js';
 import type { StreamTransport } from './types.js';
@@ -47,11 +47,14 @@ export function describeEventBusTransport(
     const bus = async (ns: string, config: EventBusConfigInput = {}, consumer_name?: string) => {
       const transport = await transportFor(ns);
       transports.push(transport);
-      const b = createEventBus({ ...CONFORMANCE_CONFIG, ...config }, {
-        transport,
-        events: CONFORMANCE_EVENTS,
-        ...(consumer_name ? { consumer_name } : {}),
-      });
+      const b = createEventBus(
+        { ...CONFORMANCE_CONFIG, ...config },
+        {
+          transport,
+          events: CONFORMANCE_EVENTS,
+          ...(consumer_name ? { consumer_name } : {}),
+        },
+      );
       open.push(b);
       return b;
     };
@@ -181,7 +184,9 @@ export function describeEventBusTransport(
           await b.publish('test.keyed', { key, seq: Math.floor(i / 20) }, { key });
         }
         await waitFor(() => [...order.values()].reduce((sum, list) => sum + list.length, 0) >= total, 30_000);
-        const violations = [...order.values()].filter((list) => list.some((seq, i) => i > 0 && seq < (list[i - 1] ?? 0))).length;
+        const violations = [...order.values()].filter((list) =>
+          list.some((seq, i) => i > 0 && seq < (list[i - 1] ?? 0)),
+        ).length;
         return { violations, failures };
       };
       const ordered = await run(true);
@@ -262,7 +267,9 @@ export function describeEventBusTransport(
       const transport = await transportFor(ns);
       expect(await transport.streamLength('test.happened')).toBe(30); // slow group holds them all
       release();
-      await waitFor(async () => (await transport.groupStats('test.happened')).every((s) => s.pending === 0 && s.lag === 0));
+      await waitFor(async () =>
+        (await transport.groupStats('test.happened')).every((s) => s.pending === 0 && s.lag === 0),
+      );
       await b.trim();
       expect(await transport.streamLength('test.happened')).toBeLessThanOrEqual(1);
     });

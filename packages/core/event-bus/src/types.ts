@@ -43,7 +43,13 @@ export interface GroupStats {
 /** One blocking reader (the Redis adapter gives each its own connection). */
 export interface StreamReader {
   /** New entries for `group`, waiting up to `block_ms` for some to arrive. */
-  readGroup(args: { group: string; consumer: string; types: readonly string[]; count: number; block_ms: number }): Promise<Delivery[]>;
+  readGroup(args: {
+    group: string;
+    consumer: string;
+    types: readonly string[];
+    count: number;
+    block_ms: number;
+  }): Promise<Delivery[]>;
   /** Entries after each type's cursor, for every process (no group); advances the cursors. */
   readBroadcast(args: { cursors: Map<string, string>; count: number; block_ms: number }): Promise<Delivery[]>;
   /** Called after the reader had to rebuild its connection (broadcast subscribers resync). */
@@ -65,7 +71,13 @@ export interface StreamTransport {
   /** Atomically records the entry in the dead-letter stream and acknowledges it. */
   deadLetter(group: string, delivery: Delivery, info: { error: string; attempts: number }): Promise<void>;
   /** Takes over entries of `types` pending longer than `min_idle_ms` on any consumer. */
-  claim(args: { group: string; consumer: string; types: readonly string[]; min_idle_ms: number; count: number }): Promise<Delivery[]>;
+  claim(args: {
+    group: string;
+    consumer: string;
+    types: readonly string[];
+    min_idle_ms: number;
+    count: number;
+  }): Promise<Delivery[]>;
   /** Resets the idle time of entries this consumer is still working on (lease renewal). */
   renew(group: string, consumer: string, deliveries: readonly Delivery[]): Promise<void>;
   /** True the first time `key` is marked within `ttl_ms`. */
