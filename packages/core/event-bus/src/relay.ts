@@ -1,0 +1,111 @@
+import { fileURLToPath } from 'node:url';
+import type { Database, MigrationSource } from '@diana/db';
+import { backoffDelay, type Closeable, createCloser, getPackageLogger, type Logger, sleep } from '@diana/utils';
+import { OUTBOX_CHANNEL } from './outbox.js';
+import type { StreamTransport } from './types.js';
+
+/** The migrations this package owns (`event_outbox`, `event_inbox`). */
+export const EVENT_BUS_MIGRATIONS: MigrationSource = Object.freeze({
+  name: '@diana/event-bus',
+  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
+});
+
+/** The relay that moves committed outbox rows onto their streams. */
+export interface OutboxRelay extends Closeable {
+  /** One pass: appends up to a batch of unpublished rows; returns how many. */
+  drain(): Promise<number>;
+}
+
+/** Options of `createOutboxRelay`. */
+export interface OutboxRelayOptions {
+  readonly db: Database;
+  readonly transport: StreamTransport;
+  readonly poll_ms?: number;
+  readonly batch_size?: number;
+  readonly dedupe_ttl_ms?: number;
+  readonly logger?: Logger;
+  /** Test hook: runs after the rows were appended and before they are marked published. */
+  readonly afterAppend?: (count: number) => Promise<void>;
+}
+
+const RELAY_LOCK = 'diana.outbox.relay';
+
+/**
+ * Appends committed outbox rows to their streams, in id order, then marks them — one relay
+ * at a time across processes (an advisory lock; the others stand by), woken by NOTIFY with
+ * a polling fallback. Appends go through an append-once guard keyed by the event id, so a
+ * relay that dies between appending and marking never produces a second entry.
+ */
+export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { db, transport } = options;
+  const logger = getPackageLogger(options.logger, 'event-bus');
+  const batch = options.batch_size ?? 200;
+  const stop = new AbortController();
+  let wake: (() => void) | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+
+  const drain = () =>
+    db.transaction(async (tx) => {
+      const [lock] = await tx<{ got: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${RELAY_LOCK})) as got`;
+      if (!lock?.got) return 0;
+      const rows = await tx<{ id: string; type: string; envelope: string }[]>`
+        select id, type, envelope from event_outbox
+        where published_at is null
+        order by id
+        limit ${batch}
+        for update skip locked`;
+      if (rows.length === 0) return 0;
+      // Sent back to back on one connection: Redis appends them in this (per-key) order.
+      await Promise.all(
+        rows.map((row) =>
+          transport.append(row.type, row.envelope, {
+            dedupe_id: row.id,
+            dedupe_ttl_ms: options.dedupe_ttl_ms ?? 86_400_000,
+          }),
+        ),
+      );
+      await options.afterAppend?.(rows.length);
+      await tx`update event_outbox set published_at = now() where id = any(${rows.map((row) => row.id)}::uuid[])`;
+      return rows.length;
+    });
+
+  const loop = async () => {
+    try {
+      const listener = await db.sql.listen(OUTBOX_CHANNEL, () => wake?.());
+      unlisten = () => listener.unlisten();
+    } catch (error) {
+      // e.g. embedded PGlite (one session): polling alone still delivers.
+      logger.info({ err: error }, 'outbox relay: LISTEN unavailable, polling only');
+    }
+    let failures = 0;
+    while (!stop.signal.aborted) {
+      try {
+        const moved = await drain();
+        failures = 0;
+        if (moved > 0) continue; // more may be waiting
+      } catch (error) {
+        failures++;
+        logger.warn({ err: error, failures }, 'outbox relay pass failed; rows stay for the next pass');
+        await sleep(backoffDelay(failures, { base_ms: 200, max_ms: 5_000 }), stop.signal).catch(() => {});
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.poll_ms ?? 1_000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        stop.signal.addEventListener('abort', () => wake?.(), { once: true });
+      });
+    }
+  };
+  const running = loop();
+
+  const closer = createCloser(async () => {
+    stop.abort();
+    wake?.();
+    await running;
+    await unlisten?.().catch(() => {});
+  });
+  return { drain, close: closer.close, [Symbol.asyncDispose]: closer.close };
+}

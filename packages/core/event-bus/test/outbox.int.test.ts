@@ -1,0 +1,147 @@
+import { fileURLToPath } from 'node:url';
+import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
+import { startRedis, startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
+import { createEventBus } from '../src/bus.js';
+import { createInbox } from '../src/inbox.js';
+import { createOutboxRelay, EVENT_BUS_MIGRATIONS } from '../src/relay.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/testing.js';
+
+const testDb = await useTestDatabase('outbox');
+const redis = await useTestRedis('outbox');
+const redisPort = Number(new URL(redis.url).port);
+let db: Database;
+beforeAll(async () => {
+  db = createPostgres({ url: testDb.url });
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
+});
+afterAll(() => db.close());
+
+const waitFor = async (check: () => Promise<boolean> | boolean, ms = 10_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+describe('outbox', () => {
+  it('publishes with the transaction: nothing on rollback, delivered after commit', async () => {
+    const prefix = `${redis.prefix}commit:`;
+    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const relay = createOutboxRelay({ db, transport, poll_ms: 50 });
+    const got: number[] = [];
+    bus.subscribe('outbox-reader', 'test.happened', (e) => void got.push(e.payload.n));
+    try {
+      await db
+        .transaction(async (tx) => {
+          await bus.publish('test.happened', { n: 1 }, { tx });
+          throw new Error('business change failed');
+        })
+        .catch(() => {});
+      await db.transaction(async (tx) => {
+        await bus.publish('test.happened', { n: 2 }, { tx });
+        expect(await transport.streamLength('test.happened')).toBe(0); // not before commit
+      });
+      await waitFor(() => got.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(got).toEqual([2]);
+      const [row] = await db.sql<
+        { n: number }[]
+      >`select count(*)::int as n from event_outbox where published_at is null`;
+      expect(row?.n).toBe(0);
+    } finally {
+      await relay.close();
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
+  it('a relay killed between append and mark yields exactly one stream entry per event', async () => {
+    const prefix = `${redis.prefix}crash:`;
+    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const ids: string[] = [];
+    await db.transaction(async (tx) => {
+      for (let n = 0; n < 20; n++) ids.push((await bus.publish('test.happened', { n }, { tx })).id);
+    });
+    const worker = startWorker(fileURLToPath(new URL('./fixtures/relay-crash.ts', import.meta.url)));
+    worker.send({ type: 'config', db_url: testDb.url, redis_port: redisPort, prefix });
+    const appended = await worker.waitFor('appended');
+    expect(appended.count).toBe(20);
+    await worker.kill('SIGKILL');
+    expect(await transport.streamLength('test.happened')).toBe(20); // appended, never marked
+    const [unmarked] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from event_outbox where published_at is null`;
+    expect(unmarked?.n).toBe(20);
+
+    const relay = createOutboxRelay({ db, transport, poll_ms: 50 });
+    try {
+      await waitFor(async () => {
+        const [row] = await db.sql<
+          { n: number }[]
+        >`select count(*)::int as n from event_outbox where published_at is null`;
+        return row?.n === 0;
+      });
+      const client = new Redis(redis.url);
+      const entries = (await client.xrange(`${prefix}{test.happened}`, '-', '+')) as Array<[string, string[]]>;
+      client.disconnect();
+      const eventIds = entries.map(([, fields]) => JSON.parse(fields[1] ?? '{}').id);
+      expect(eventIds.sort()).toEqual([...ids].sort());
+    } finally {
+      await relay.close();
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
+  it('accepts outbox publishes while Redis is down and drains them when it is back', async () => {
+    const server = await startRedis();
+    const transport = createRedisStreamsTransport({
+      redis: { port: server.port },
+      prefix: 'down:',
+      command_timeout_ms: 300,
+    });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const relay = createOutboxRelay({ db, transport, poll_ms: 50 });
+    try {
+      await server.kill('SIGKILL');
+      const direct = await bus.publish('test.happened', { n: -1 }).catch((e: unknown) => e);
+      expect((direct as { code?: string }).code).toBe('E_PUBLISH_FAILED'); // the outage is real
+      await db.transaction(async (tx) => {
+        for (let n = 0; n < 5; n++) await bus.publish('test.happened', { n }, { tx });
+      });
+      await server.restart();
+      await waitFor(async () => (await transport.streamLength('test.happened').catch(() => 0)) === 5, 15_000);
+    } finally {
+      await relay.close();
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('inbox', () => {
+  it('runs a handler effect once per group and event, however often it is delivered', async () => {
+    await db.sql`create table inbox_effects (event_id uuid, n int)`;
+    const inbox = createInbox(db);
+    const event = { id: '01a216ab-59eb-708f-ab67-1b00b4d4304f' };
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        inbox.process('gamification', event, async (tx) => {
+          await tx`insert into inbox_effects values (${event.id}, 1)`;
+          return 'paid';
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.processed)).toHaveLength(1);
+    expect((await inbox.process('other-group', event, async () => 'also')).processed).toBe(true);
+    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from inbox_effects`;
+    expect(row?.n).toBe(1);
+  });
+});
