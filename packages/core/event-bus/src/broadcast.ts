@@ -32,8 +32,10 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
   const stop = new AbortController();
   let lastTick = Date.now();
   let needsResync = true;
+  let reconnects = 0;
   reader.onReconnect(() => {
     needsResync = true;
+    reconnects++;
   });
 
   const loop = async () => {
@@ -75,6 +77,7 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
       running: !stop.signal.aborted,
       last_tick_at: lastTick,
       in_flight: 0,
+      reconnects,
     }),
     async stop() {
       stop.abort();

@@ -70,6 +70,8 @@ export interface BusHealth {
   readonly transport: string;
   readonly consumers: readonly ConsumerStatus[];
   readonly groups: readonly GroupStats[];
+  /** Why group figures are missing (the transport did not answer); loop states are still current. */
+  readonly error?: string;
 }
 
 /** The event bus every module receives as `deps.bus`. */
@@ -244,13 +246,14 @@ export function createEventBus<R extends EventRegistry>(
     subscribe: subscribe as EventBusService['subscribe'],
     once: (group, eventId) => transport.markOnce(`once:{${group}}:${eventId}`, settings.dedupe_ttl_ms),
     async health() {
+      const consumers = [...groupConsumers.map((c) => c.status()), ...broadcasts.map((b) => b.status())];
       const groups: GroupStats[] = [];
-      for (const type of groupsByType.keys()) groups.push(...(await transport.groupStats(type)));
-      return {
-        transport: transport.name,
-        consumers: [...groupConsumers.map((c) => c.status()), ...broadcasts.map((b) => b.status())],
-        groups,
-      };
+      try {
+        for (const type of groupsByType.keys()) groups.push(...(await transport.groupStats(type)));
+      } catch (error) {
+        return { transport: transport.name, consumers, groups, error: (error as Error).message };
+      }
+      return { transport: transport.name, consumers, groups };
     },
     dlq: {
       list: (type, limit = 100) => transport.listDeadLetters(asList(type)[0] as string, limit),

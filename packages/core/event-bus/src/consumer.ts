@@ -29,6 +29,8 @@ export interface ConsumerStatus {
   /** When the read loop last went round (epoch ms). */
   readonly last_tick_at: number;
   readonly in_flight: number;
+  /** Times the reader rebuilt or regained its connection. */
+  readonly reconnects: number;
 }
 
 /** A running group consumer. */
@@ -69,6 +71,10 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   let ackScheduled = false;
   let lastTick = Date.now();
   let draining = false;
+  let reconnects = 0;
+  reader.onReconnect(() => {
+    reconnects++;
+  });
   let slotFreed: (() => void) | undefined;
 
   const release = (delivery: Delivery) => {
@@ -266,6 +272,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       running: !stopController.signal.aborted,
       last_tick_at: lastTick,
       in_flight: inFlight.size,
+      reconnects,
     }),
     async stop(timeout_ms) {
       const deadline = Date.now() + timeout_ms;

@@ -2,31 +2,13 @@
 // definition of the bus's semantics; every transport's tests call it. Needs vitest.
 import { randomBytes } from 'node:crypto';
 import { isDianaError } from '@diana/utils';
-import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEventBus, type EventBusService } from './bus.js';
 import type { EventBusConfigInput } from './config.js';
-import { defineEvents } from './events.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from './conformance-events.js';
 import type { StreamTransport } from './types.js';
 
-/** Events the suite publishes. */
-export const CONFORMANCE_EVENTS = defineEvents({
-  'test.happened': v.object({ n: v.number() }),
-  'test.keyed': v.object({ key: v.string(), seq: v.number() }),
-});
-
-/** Fast timings for tests. */
-export const CONFORMANCE_CONFIG: EventBusConfigInput = {
-  block_ms: 50,
-  batch_size: 50,
-  max_attempts: 3,
-  backoff_base_ms: 40,
-  backoff_max_ms: 200,
-  handler_timeout_ms: 5_000,
-  claim_idle_ms: 400,
-  claim_interval_ms: 100,
-  trim_interval_ms: 60_000,
-};
+export { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from './conformance-events.js';
 
 /**
  * `transportFor(namespace)` returns a transport over the store named `namespace`; two calls

@@ -1,0 +1,164 @@
+import { type RedisServer, startRedis } from '@diana/test-services';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
+import { createEventBus } from '../src/bus.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(server: RedisServer, config: Record<string, unknown> = {}) {
+  const transport = createRedisStreamsTransport({
+    redis: { port: server.port },
+    prefix: 'chaos:',
+    command_timeout_ms: 500,
+    watchdog_ms: 1_000,
+  });
+  const bus = createEventBus(
+    { ...CONFORMANCE_CONFIG, publish_timeout_ms: 500, ...config },
+    { transport, events: CONFORMANCE_EVENTS },
+  );
+  cleanups.push(async () => {
+    await bus.close({ timeout_ms: 500 });
+    await transport.close();
+  });
+  return { transport, bus };
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function restartUnderLoad(mode: 'shutdown' | 'sigkill') {
+  const server = await startRedis({ appendonly: true, appendfsync: mode === 'sigkill' ? 'always' : 'everysec' });
+  cleanups.push(() => server.stop());
+  const { bus, transport } = await setup(server);
+  const received = new Set<number>();
+  let restartedAt = 0;
+  let firstAfterRestart = 0;
+  bus.subscribe(
+    'restart',
+    'test.happened',
+    (event) => {
+      received.add(event.payload.n);
+      if (restartedAt && !firstAfterRestart) firstAfterRestart = Date.now();
+    },
+    { concurrency: 64 },
+  );
+  await until(async () => (await bus.health()).groups.length === 1, 5_000, 'group created');
+
+  const total = 10_000;
+  const published = new Set<number>();
+  let outage = false;
+  let failedInOutage = 0;
+  let next = 0;
+  const publishers = Array.from({ length: 8 }, async () => {
+    while (next < total) {
+      const n = next++;
+      try {
+        await bus.publish('test.happened', { n });
+        published.add(n);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'E_PUBLISH_FAILED') throw error;
+        if (outage) failedInOutage++;
+      }
+    }
+  });
+
+  await until(() => published.size >= 3_000, 30_000, 'first 3000 published');
+  const runIdBefore = await server.runId();
+  outage = true;
+  if (mode === 'shutdown') await server.shutdown();
+  else await server.kill('SIGKILL');
+  await until(() => failedInOutage >= 1, 10_000, 'a publish failed during the outage');
+  await server.restart();
+  restartedAt = Date.now();
+  outage = false;
+  expect(await server.runId()).not.toBe(runIdBefore);
+  await Promise.all(publishers);
+
+  await until(() => [...published].every((n) => received.has(n)), 30_000, 'every published event received');
+  expect(failedInOutage).toBeGreaterThanOrEqual(1);
+  expect(published.size).toBeGreaterThan(total / 2);
+  expect(firstAfterRestart - restartedAt).toBeLessThan(10_000);
+  expect((await transport.groupStats('test.happened'))[0]?.lag).toBe(0);
+}
+
+describe('event bus under Redis faults', () => {
+  it('restart by SHUTDOWN with AOF while 10 000 events flow: nothing lost', () => restartUnderLoad('shutdown'), 90_000);
+
+  it(
+    'SIGKILL with appendfsync always while 10 000 events flow: nothing acknowledged is lost',
+    () => restartUnderLoad('sigkill'),
+    90_000,
+  );
+
+  it('resumes by itself after CLIENT KILL of its blocking connection', async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    const { bus } = await setup(server);
+    const got: number[] = [];
+    bus.subscribe('killed', 'test.happened', (e) => void got.push(e.payload.n));
+    await until(async () => (await bus.health()).groups.length === 1, 5_000, 'group created');
+    await bus.publish('test.happened', { n: 1 });
+    await until(() => got.length === 1, 5_000, 'first event');
+
+    const admin = new Redis(server.url);
+    const list = String(await admin.client('LIST'));
+    const blocking = list.split('\n').find((line) => line.includes('cmd=xreadgroup'));
+    const id = /id=(\d+)/.exec(blocking ?? '')?.[1];
+    expect(id).toBeDefined();
+    expect(await admin.client('KILL', 'ID', id as string)).toBe(1);
+    admin.disconnect();
+
+    await bus.publish('test.happened', { n: 2 });
+    await until(() => got.includes(2), 10_000, 'event after CLIENT KILL');
+  });
+
+  it('rebuilds a read that hangs while the server is stopped (SIGSTOP), then resumes', async () => {
+    const server = await startRedis();
+    cleanups.push(async () => {
+      server.resume();
+      await server.stop();
+    });
+    const { bus } = await setup(server);
+    const got: number[] = [];
+    bus.subscribe('paused', 'test.happened', (e) => void got.push(e.payload.n));
+    await until(async () => (await bus.health()).groups.length === 1, 5_000, 'group created');
+
+    server.pause();
+    const probe = new Redis(server.url, { commandTimeout: 200, maxRetriesPerRequest: 0 });
+    probe.on('error', () => {});
+    await expect(probe.ping()).rejects.toThrow(/timed out/i); // the server really is stopped
+    probe.disconnect();
+    // the watchdog notices the hung read (block 50 ms + watchdog 1 s) and rebuilds it
+    const reconnects = async () => (await bus.health()).consumers[0]?.reconnects ?? 0;
+    await until(async () => (await reconnects()) >= 1, 10_000, 'watchdog rebuilt the reader');
+    expect((await bus.health()).error).toBeDefined(); // group figures unavailable while stopped
+    server.resume();
+
+    await bus.publish('test.happened', { n: 3 });
+    await until(() => got.includes(3), 10_000, 'event after SIGCONT');
+  });
+
+  it('rejects a publish within publish_timeout_ms while Redis is down (no outbox)', async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    const { bus, transport } = await setup(server, { publish_timeout_ms: 400 });
+    await bus.publish('test.happened', { n: 0 });
+    await server.kill('SIGKILL');
+    const started = performance.now();
+    const error = await bus.publish('test.happened', { n: 1 }).catch((e: unknown) => e);
+    const elapsed = performance.now() - started;
+    expect((error as { code?: string }).code).toBe('E_PUBLISH_FAILED');
+    expect(elapsed).toBeLessThan(400 + 250);
+    expect(await transport.streamLength('test.happened').catch(() => 'down')).toBe('down');
+  });
+});
