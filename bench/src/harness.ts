@@ -109,11 +109,13 @@ async function run(variant: Variant, ops: number, concurrency: number) {
   return { ops: ops / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 }
 
-function percentile(sorted: readonly number[], q: number): number {
+/** The q-quantile of sorted values. */
+export function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
-function median(values: readonly number[]): number {
+/** The median of `values`. */
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;

@@ -9,7 +9,6 @@ import {
   newId,
   parseOrThrow,
   SYSTEM_CLOCK,
-  sleep,
 } from '@diana/utils';
 import type { TransactionSql } from 'postgres';
 import { type BroadcastConsumer, startBroadcastConsumer } from './broadcast.js';
@@ -270,13 +269,18 @@ export function createEventBus<R extends EventRegistry>(
   return service as unknown as EventBusService<R>;
 }
 
+// A plain timer, not an abortable sleep: this is on every publish's path, and aborting a
+// timers/promises sleep builds an AbortError with a stack each time.
 async function withTimeout<T>(work: Promise<T>, ms: number, type: string): Promise<T> {
-  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       work,
-      sleep(ms, abort.signal).then(() => {
-        throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not accepted within ${ms} ms`);
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not accepted within ${ms} ms`)),
+          ms,
+        );
       }),
     ]);
   } catch (error) {
@@ -285,6 +289,6 @@ async function withTimeout<T>(work: Promise<T>, ms: number, type: string): Promi
       cause: error,
     });
   } finally {
-    abort.abort();
+    clearTimeout(timer);
   }
 }

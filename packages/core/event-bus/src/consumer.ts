@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { backoffDelay, DianaError, type Logger, sleep } from '@diana/utils';
 import type { EventBusConfig } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
@@ -67,6 +68,8 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   const inFlight = new Map<string, Delivery>();
   const chains = new Map<string, Promise<void>>();
   const stopController = new AbortController();
+  // Every running handler listens for the stop: as many listeners as the concurrency.
+  setMaxListeners(0, stopController.signal);
   const acks: Delivery[] = [];
   let ackScheduled = false;
   let lastTick = Date.now();

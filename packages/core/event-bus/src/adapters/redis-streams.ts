@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { getPackageLogger, type Logger } from '@diana/utils';
 import { Redis, type RedisOptions } from 'ioredis';
+import { readLua } from '../lua.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
 import { createRedisReader, type KeySpace, readFields } from './redis-reader.js';
 
@@ -25,8 +25,6 @@ interface Scripts {
   renew(stream: string, group: string, consumer: string, ...ids: string[]): Promise<number>;
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
 }
-
-const lua = (name: string) => readFileSync(new URL(`../../lua/${name}.lua`, import.meta.url), 'utf8');
 
 /**
  * The transport on Redis Streams (7.0 or newer): one stream per event type, a consumer group
@@ -54,26 +52,36 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   const commandTimeout = options.command_timeout_ms ?? 5_000;
   // No offline queue: a command waits for the connection only up to the command timeout,
   // then fails, rather than sitting in a queue and running after its caller gave up.
+  let connected: Promise<void> | undefined;
   const ready = async (): Promise<Redis & Scripts> => {
     if (client.status !== 'ready') {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          client.off('ready', onReady);
-          reject(new Error(`redis not reachable within ${commandTimeout} ms (status ${client.status})`));
-        }, commandTimeout);
-        const onReady = () => {
-          clearTimeout(timer);
+      connected ??= new Promise<void>((resolve) => {
+        client.once('ready', () => {
+          connected = undefined;
           resolve();
-        };
-        client.once('ready', onReady);
+        });
       });
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          connected,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`redis not reachable within ${commandTimeout} ms (status ${client.status})`)),
+              commandTimeout,
+            );
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
     return client as Redis & Scripts;
   };
-  client.defineCommand('appendOnce', { numberOfKeys: 2, lua: lua('append-once') });
-  client.defineCommand('deadLetter', { numberOfKeys: 2, lua: lua('dead-letter') });
-  client.defineCommand('renew', { numberOfKeys: 1, lua: lua('renew') });
-  client.defineCommand('replay', { numberOfKeys: 2, lua: lua('replay') });
+  client.defineCommand('appendOnce', { numberOfKeys: 2, lua: readLua('append-once') });
+  client.defineCommand('deadLetter', { numberOfKeys: 2, lua: readLua('dead-letter') });
+  client.defineCommand('renew', { numberOfKeys: 1, lua: readLua('renew') });
+  client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
 
   const keys: KeySpace = {
     stream: (type) => `${prefix}{${type}}`,
