@@ -150,7 +150,7 @@ export function describeEventBusTransport(
           'ordered',
           'test.keyed',
           async (e, ctx) => {
-            await sleepMs(Math.random() * 4);
+            await sleepMs(Math.random() * 2);
             if (ctx.attempt === 1 && Math.random() < 0.05) {
               failures++;
               throw new Error('transient');
@@ -160,12 +160,19 @@ export function describeEventBusTransport(
           { concurrency: 16, ordered_by_key: ordered },
         );
         await waitFor(async () => (await b.health()).groups.length === 1);
-        const total = 1_000;
-        for (let i = 0; i < total; i++) {
-          const key = `k${i % 20}`;
-          await b.publish('test.keyed', { key, seq: Math.floor(i / 20) }, { key });
-        }
-        await waitFor(() => [...order.values()].reduce((sum, list) => sum + list.length, 0) >= total, 30_000);
+        const total = 10_000;
+        let next = 0;
+        // 100 keys; published in order per key (each key's events go out one after another)
+        await Promise.all(
+          Array.from({ length: 100 }, async (_, k) => {
+            for (let seq = 0; seq < total / 100; seq++) {
+              next++;
+              await b.publish('test.keyed', { key: `k${k}`, seq }, { key: `k${k}` });
+            }
+          }),
+        );
+        expect(next).toBe(total);
+        await waitFor(() => [...order.values()].reduce((sum, list) => sum + list.length, 0) >= total, 60_000);
         const violations = [...order.values()].filter((list) =>
           list.some((seq, i) => i > 0 && seq < (list[i - 1] ?? 0)),
         ).length;
@@ -176,7 +183,7 @@ export function describeEventBusTransport(
       expect(ordered.violations).toBe(0);
       const unordered = await run(false);
       expect(unordered.violations).toBeGreaterThan(0);
-    }, 60_000);
+    }, 120_000);
 
     it('leaves unfinished entries pending on close; another process handles them', async () => {
       const ns = namespace();
@@ -191,26 +198,43 @@ export function describeEventBusTransport(
           await sleepMs(e.payload.n % 2 === 0 ? 10 : 60_000, ctx.signal);
           done.add(e.payload.n);
         },
-        { concurrency: 50 },
+        { concurrency: 1_000 },
       );
       await waitFor(async () => (await first.health()).groups.length === 1);
-      for (let n = 0; n < 40; n++) await first.publish('test.happened', { n });
-      await waitFor(() => started >= 40);
+      for (let n = 0; n < 1_000; n++) await first.publish('test.happened', { n });
+      await waitFor(() => started >= 1_000 && done.size >= 500);
+      // 500 handlers are still running when the bus closes
+      expect((await first.health()).consumers[0]?.in_flight).toBe(500);
       await first.close({ timeout_ms: 200 });
-      expect(done.size).toBe(20);
+      expect(done.size).toBe(500);
       const pending = (await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending;
-      expect(pending).toBe(20);
+      expect(pending).toBe(500);
 
       const second = await bus(ns, {}, 'second');
-      second.subscribe('work', 'test.happened', (e) => void done.add(e.payload.n), { concurrency: 50 });
-      await waitFor(() => done.size === 40, 10_000);
-      expect(done.size).toBe(40);
+      second.subscribe('work', 'test.happened', (e) => void done.add(e.payload.n), { concurrency: 1_000 });
+      await waitFor(() => done.size === 1_000, 15_000);
+      expect(done.size).toBe(1_000);
     });
 
     it('renews the lease of a slow healthy handler so a second consumer never takes it', async () => {
       const ns = namespace();
       const slow = await bus(ns, {}, 'slow');
-      const fast = await bus(ns, {}, 'fast');
+      const base = await transportFor(ns);
+      transports.push(base);
+      let claims = 0;
+      const counting: StreamTransport = {
+        ...base,
+        claim: async (args) => {
+          claims++;
+          return base.claim(args);
+        },
+      };
+      const fast = createEventBus(CONFORMANCE_CONFIG, {
+        transport: counting,
+        events: CONFORMANCE_EVENTS,
+        consumer_name: 'fast',
+      });
+      open.push(fast);
       const runs: string[] = [];
       slow.subscribe('lease', 'test.happened', async () => {
         runs.push('slow');
@@ -222,6 +246,7 @@ export function describeEventBusTransport(
       // the second consumer claims in the same group while the slow one is still working
       fast.subscribe('lease', 'test.happened', () => void runs.push('fast'));
       await sleepMs(1_400);
+      expect(claims).toBeGreaterThanOrEqual(3); // the second consumer kept trying to claim
       expect(runs).toEqual(['slow']);
     });
 
