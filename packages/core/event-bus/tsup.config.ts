@@ -1,11 +1,3 @@
-import { defineConfig } from 'tsup';
+import { defineDianaBuild } from '@diana/tsup-config';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/redis-streams.ts', 'src/testing.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  external: ['vitest'],
-});
+export default defineDianaBuild(['src/index.ts', 'src/redis-streams.ts', 'src/testing.ts']);

@@ -1,10 +1,3 @@
-import { defineConfig } from 'tsup';
+import { defineDianaBuild } from '@diana/tsup-config';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+export default defineDianaBuild(['src/index.ts']);

@@ -23,12 +23,8 @@ interface DocumentRow {
  */
 export function createPostgresDocumentStore(db: Database): DocumentStore {
   const closer = createCloser(() => {});
-  const toDoc = <T extends DocumentData>(row: DocumentRow): StoredDocument<T> => ({
-    id: row.id,
-    version: row.version,
-    data: row.data as T,
-    updated_at: row.updated_at,
-  });
+  // Rows are selected in the shape of a StoredDocument.
+  const toDoc = <T extends DocumentData>(row: DocumentRow) => row as StoredDocument<T>;
 
   return {
     async get<T extends DocumentData>(collection: string, id: string) {
