@@ -271,24 +271,27 @@ export function createEventBus<R extends EventRegistry>(
 
 // A plain timer, not an abortable sleep: this is on every publish's path, and aborting a
 // timers/promises sleep builds an AbortError with a stack each time.
-async function withTimeout<T>(work: Promise<T>, ms: number, type: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not accepted within ${ms} ms`)),
-          ms,
+function withTimeout<T>(work: Promise<T>, ms: number, type: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not accepted within ${ms} ms`)),
+      ms,
+    );
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(
+          error instanceof DianaError
+            ? error
+            : new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, {
+                cause: error,
+              }),
         );
-      }),
-    ]);
-  } catch (error) {
-    if (error instanceof DianaError) throw error;
-    throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  } finally {
-    clearTimeout(timer);
-  }
+      },
+    );
+  });
 }

@@ -101,18 +101,20 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
 
   const transport: StreamTransport = {
     name: 'redis-streams',
-    async append(type, raw, appendOptions) {
-      if (appendOptions?.dedupe_id) {
-        const marker = `${keys.stream(type)}:seen:${appendOptions.dedupe_id}`;
-        return (await ready()).appendOnce(
-          keys.stream(type),
-          marker,
-          appendOptions.dedupe_ttl_ms ?? 86_400_000,
-          maxLen,
-          raw,
-        );
-      }
-      return (await (await ready()).xadd(keys.stream(type), 'MAXLEN', '~', maxLen, '*', 'e', raw)) as string;
+    append(type, raw, appendOptions) {
+      const stream = keys.stream(type);
+      // Hot path: no extra await when the connection is up.
+      const run = (c: Redis & Scripts): Promise<string> =>
+        appendOptions?.dedupe_id
+          ? c.appendOnce(
+              stream,
+              `${stream}:seen:${appendOptions.dedupe_id}`,
+              appendOptions.dedupe_ttl_ms ?? 86_400_000,
+              maxLen,
+              raw,
+            )
+          : (c.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'e', raw) as Promise<string>);
+      return client.status === 'ready' ? run(client as Redis & Scripts) : ready().then(run);
     },
     async ensureGroup(type, group) {
       const start = lastSeen.get(`${type}\u0000${group}`) ?? '0';
