@@ -128,9 +128,11 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const closer = createCloser(async () => {
     tracker.metrics.dispose();
     await raw.end({ timeout: closeTimeoutMs / 1000 });
-    // end() resolves once each connection has said goodbye; wait for the sockets to close too.
-    const deadline = Date.now() + 1_000;
+    // end() resolves once each connection has said goodbye; give the sockets a moment to
+    // close, then destroy what is left (a backend still busy never answers the goodbye).
+    const deadline = Date.now() + 200;
     while (countOpen() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const socket of sockets) socket.destroy();
     logger.debug({ application_name: settings.application_name }, 'pool closed');
   });
   let closeTimeoutMs = 5_000;
