@@ -26,7 +26,7 @@ export { decodeEnvelope, defineEvents, encodeEnvelope, mergeEvents, validatePayl
 export type { Inbox } from './inbox.js';
 export { createInbox } from './inbox.js';
 export { OUTBOX_CHANNEL } from './outbox.js';
-export type { OutboxRelay, OutboxRelayOptions } from './relay.js';
+export type { OutboxRelay, OutboxRelayDeps } from './relay.js';
 // Outbox and inbox
 export { createOutboxRelay, EVENT_BUS_MIGRATIONS } from './relay.js';
 export type { DeadLetter, Delivery, GroupStats, StreamReader, StreamTransport } from './types.js';

@@ -1,6 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import type { Database, MigrationSource } from '@diana/db';
-import { backoffDelay, type Closeable, createCloser, getPackageLogger, type Logger, sleep } from '@diana/utils';
+import {
+  backoffDelay,
+  type Closeable,
+  createCloser,
+  getPackageLogger,
+  type Logger,
+  parseOrThrow,
+  sleep,
+} from '@diana/utils';
+import { EventBusConfig, type EventBusConfigInput } from './config.js';
+import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import type { StreamTransport } from './types.js';
 
@@ -16,13 +26,10 @@ export interface OutboxRelay extends Closeable {
   drain(): Promise<number>;
 }
 
-/** Options of `createOutboxRelay`. */
-export interface OutboxRelayOptions {
+/** What `createOutboxRelay` needs besides its config. */
+export interface OutboxRelayDeps {
   readonly db: Database;
   readonly transport: StreamTransport;
-  readonly poll_ms?: number;
-  readonly batch_size?: number;
-  readonly dedupe_ttl_ms?: number;
   readonly logger?: Logger;
   /** Test hook: runs after the rows were appended and before they are marked published. */
   readonly afterAppend?: (count: number) => Promise<void>;
@@ -36,10 +43,14 @@ const RELAY_LOCK = 'diana.outbox.relay';
  * a polling fallback. Appends go through an append-once guard keyed by the event id, so a
  * relay that dies between appending and marking never produces a second entry.
  */
-export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRelayDeps): OutboxRelay {
+  const settings = parseOrThrow(EventBusConfig, config, {
+    code: EVENT_BUS_ERROR_CODES.BUS_CONFIG,
+    message: 'invalid event bus config',
+  });
   const { db, transport } = options;
   const logger = getPackageLogger(options.logger, 'event-bus');
-  const batch = options.batch_size ?? 200;
+  const batch = settings.outbox_batch_size;
   const stop = new AbortController();
   let wake: (() => void) | undefined;
   let unlisten: (() => Promise<void>) | undefined;
@@ -60,7 +71,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         rows.map((row) =>
           transport.append(row.type, row.envelope, {
             dedupe_id: row.id,
-            dedupe_ttl_ms: options.dedupe_ttl_ms ?? 86_400_000,
+            dedupe_ttl_ms: settings.dedupe_ttl_ms,
           }),
         ),
       );
@@ -90,7 +101,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         continue;
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.poll_ms ?? 1_000);
+        const timer = setTimeout(resolve, settings.outbox_poll_ms);
         wake = () => {
           clearTimeout(timer);
           resolve();

@@ -32,7 +32,7 @@ describe('outbox', () => {
     const prefix = `${redis.prefix}commit:`;
     const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
-    const relay = createOutboxRelay({ db, transport, poll_ms: 50 });
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     const got: number[] = [];
     bus.subscribe('outbox-reader', 'test.happened', (e) => void got.push(e.payload.n));
     try {
@@ -79,7 +79,7 @@ describe('outbox', () => {
     >`select count(*)::int as n from event_outbox where published_at is null`;
     expect(unmarked?.n).toBe(20);
 
-    const relay = createOutboxRelay({ db, transport, poll_ms: 50 });
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {
       await waitFor(async () => {
         const [row] = await db.sql<
@@ -107,7 +107,7 @@ describe('outbox', () => {
       command_timeout_ms: 300,
     });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
-    const relay = createOutboxRelay({ db, transport, poll_ms: 50 });
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {
       await server.kill('SIGKILL');
       const direct = await bus.publish('test.happened', { n: -1 }).catch((e: unknown) => e);
