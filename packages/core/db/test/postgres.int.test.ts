@@ -11,6 +11,15 @@ afterAll(async () => {
   await Promise.all(pools.map((pool) => pool.close({ timeout_ms: 1_000 })));
 });
 
+// The query is running on a connection (not just queued) once the pool reports it busy.
+async function untilBusy(db: Database): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (db.stats().busy < 1) {
+    if (Date.now() > deadline) throw new Error('the query never started');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function pool(overrides: Record<string, unknown> = {}): Database {
   const db = createPostgres({
     url: testDb.url,
@@ -149,7 +158,7 @@ describe('createPostgres', () => {
   it('close waits for a running query, then ends; a second close is a no-op', async () => {
     const db = createPostgres({ url: testDb.url, pool_max: 2 });
     const running = Promise.resolve(db.sql<{ done: boolean }[]>`select pg_sleep(0.3) is not null as done`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await untilBusy(db);
     const closing = db.close({ timeout_ms: 5_000 });
     expect(db.close()).toBe(closing);
     const [row] = await running;
@@ -163,7 +172,7 @@ describe('createPostgres', () => {
   it('close forces the end after timeout_ms', async () => {
     const db = createPostgres({ url: testDb.url, pool_max: 1 });
     const running = db.sql`select pg_sleep(5)`.catch((e: unknown) => e);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await untilBusy(db);
     const started = performance.now();
     await db.close({ timeout_ms: 200 });
     expect(performance.now() - started).toBeLessThan(2_000);
