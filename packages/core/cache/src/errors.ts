@@ -1,0 +1,12 @@
+/** Codes of the errors this package raises. */
+export const CACHE_ERROR_CODES = Object.freeze({
+  /** The factory failed and no value (fresh or within grace) could be served. */
+  FACTORY_FAILED: 'E_FACTORY_FAILED',
+  /** Invalid configuration, key or options. */
+  CACHE_CONFIG: 'E_CACHE_CONFIG',
+  /** The cache is closed. */
+  CACHE_CLOSED: 'E_CACHE_CLOSED',
+} as const);
+
+/** A code of `CACHE_ERROR_CODES`. */
+export type CacheErrorCode = (typeof CACHE_ERROR_CODES)[keyof typeof CACHE_ERROR_CODES];

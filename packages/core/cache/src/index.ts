@@ -1,0 +1,18 @@
+// The cache
+
+export type { CacheDeps, CacheReadOptions, CacheService, CacheSetOptions, CacheStats } from './cache.js';
+export { createCache } from './cache.js';
+export type { CacheConfigInput } from './config.js';
+export {
+  CacheConfig,
+  DEFAULT_CACHE_GRACE,
+  DEFAULT_CACHE_TTL,
+  DEFAULT_L1_MAX_BYTES,
+  DEFAULT_L1_MAX_ENTRIES,
+} from './config.js';
+export type { CacheEntry } from './entry.js';
+// Entries and serialization
+export { deserialize, jitteredTtl, serialize } from './entry.js';
+export type { CacheErrorCode } from './errors.js';
+// Errors
+export { CACHE_ERROR_CODES } from './errors.js';
