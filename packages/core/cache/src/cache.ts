@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type Clock,
   type Closeable,
@@ -8,11 +9,13 @@ import {
   parseOrThrow,
   SYSTEM_CLOCK,
 } from '@diana/utils';
+import type { Redis, RedisOptions } from 'ioredis';
 import * as v from 'valibot';
 import { CacheConfig, type CacheConfigInput } from './config.js';
-import { type CacheEntry, jitteredTtl, makeEntry, serialize } from './entry.js';
+import { type CacheEntry, deserialize, jitteredTtl, makeEntry, serialize } from './entry.js';
 import { CACHE_ERROR_CODES } from './errors.js';
 import { createL1 } from './l1.js';
+import { createL2, type L2 } from './l2.js';
 
 /** Per-call options of `set` and `getOrSet`. */
 export interface CacheSetOptions {
@@ -40,6 +43,12 @@ export interface CacheStats {
   readonly l1_entries: number;
   readonly l1_bytes: number;
   readonly l1_evictions: number;
+  readonly l2_hits: number;
+  /** Redis calls that failed or were skipped by the open breaker (answered from memory). */
+  readonly l2_failures: number;
+  readonly breaker_open: boolean;
+  /** Waits for another process's refresh that ran out (then this process ran the factory). */
+  readonly lease_timeouts: number;
 }
 
 /** The cache every module receives as `deps.cache`. */
@@ -62,9 +71,14 @@ export interface CacheService extends Closeable {
 
 /** What `createCache` needs besides its config. */
 export interface CacheDeps {
+  /** The shared tier; without it the cache is in-process only (embedded default). Never closed here. */
+  readonly redis?: Redis | RedisOptions;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
+
+// How often a process waiting for another one's refresh looks for the value.
+const LEASE_POLL_MS = 20;
 
 const Key = v.pipe(
   v.string(),
@@ -76,8 +90,9 @@ const Name = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–6
 const configError = { code: CACHE_ERROR_CODES.CACHE_CONFIG, message: 'invalid cache call' };
 
 /**
- * The in-process tier with TTL + jitter, grace and single-flight. (The Redis tier, its
- * circuit breaker, pub/sub invalidation and cross-process leases stack on top of this.)
+ * Two tiers: an in-process LRU over Redis. TTL + jitter, grace, single flight in a process and
+ * a refresh lease across processes, invalidation heard by every process, and a circuit
+ * breaker that turns a failing Redis into misses instead of errors.
  */
 export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {}): CacheService {
   const settings = parseOrThrow(CacheConfig, config, {
@@ -88,22 +103,103 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const logger = getPackageLogger(deps.logger, 'cache');
   const l1 = createL1({ max_entries: settings.l1_max_entries, max_bytes: settings.l1_max_bytes });
   const inFlight = new Map<string, Promise<unknown>>();
-  const counters = { l1_hits: 0, misses: 0, stale_served: 0, factory_calls: 0, factory_errors: 0, schema_misses: 0 };
-  const closer = createCloser(() => {
+  const counters = {
+    l1_hits: 0,
+    l2_hits: 0,
+    misses: 0,
+    stale_served: 0,
+    factory_calls: 0,
+    factory_errors: 0,
+    schema_misses: 0,
+    lease_timeouts: 0,
+  };
+  const origin = randomUUID();
+  const l2: L2 | undefined = deps.redis
+    ? createL2({
+        redis: deps.redis,
+        key_prefix: settings.key_prefix,
+        command_timeout_ms: settings.command_timeout_ms,
+        breaker_threshold: settings.breaker_threshold,
+        breaker_cooldown_ms: settings.breaker_cooldown_ms,
+        logger: deps.logger,
+        onInvalidation: (message) => {
+          if (message.o === origin) return;
+          if (message.k !== undefined) l1.delete(message.k);
+          if (message.t !== undefined) l1.deleteByTag(message.t);
+          if (message.p !== undefined) l1.clear(message.p);
+        },
+        // Invalidations may have been missed while disconnected: drop everything local.
+        onResubscribed: () => l1.clear(),
+      })
+    : undefined;
+  const closer = createCloser(async () => {
     l1.clear();
+    await l2?.close();
   });
 
   // `prefix` namespaces tags too: a namespace's deleteByTag never reaches another namespace.
-  const store = <T>(key: string, value: T, options: CacheSetOptions, prefix: string) => {
+  const store = async <T>(key: string, value: T, options: CacheSetOptions, prefix: string) => {
     const ttl = jitteredTtl(options.ttl_ms ?? settings.default_ttl_ms, settings.ttl_jitter);
+    const text = serialize(value);
     const entry = makeEntry(value, {
       now: clock.now(),
       ttl_ms: ttl,
       grace_ms: options.grace_ms ?? settings.grace_ms,
       tags: (options.tags ?? []).map((tag) => `${prefix}${tag}`),
-      bytes: serialize(value).length,
+      bytes: text.length,
     });
     l1.set(key, entry);
+    if (l2) {
+      await l2.set(
+        key,
+        { v: text, e: entry.expires_at, s: entry.stale_until, t: entry.tags },
+        entry.stale_until - clock.now(),
+      );
+      await l2.publish({ o: origin, k: key });
+    }
+  };
+
+  // The shared tier's entry, adopted into this process's tier.
+  const readL2 = async <T>(
+    key: string,
+    schema: v.GenericSchema<unknown, T> | undefined,
+  ): Promise<CacheEntry<T> | undefined> => {
+    const stored = await l2?.get(key);
+    if (!stored || clock.now() >= stored.s) return undefined;
+    const value = deserialize<T>(stored.v);
+    if (schema && !v.is(schema, value)) {
+      counters.schema_misses++;
+      return undefined;
+    }
+    const entry: CacheEntry<T> = {
+      value,
+      expires_at: stored.e,
+      stale_until: stored.s,
+      tags: stored.t,
+      bytes: stored.v.length,
+    };
+    l1.set(key, entry);
+    return entry;
+  };
+
+  // Looks in memory, then in Redis; says which tier answered (each read counts in one tier).
+  const lookup = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
+    const local = read(key, schema);
+    if (local) return { entry: local, tier: 'l1_hits' as const };
+    const shared = l2 ? await readL2(key, schema) : undefined;
+    return { entry: shared, tier: 'l2_hits' as const };
+  };
+
+  // Another process holds the refresh lease: wait for its value until the lease would expire.
+  const awaitOtherRefresh = async <T>(key: string): Promise<CacheEntry<T> | undefined> => {
+    const deadline = performance.now() + settings.lock_ttl_ms;
+    while (performance.now() < deadline && !l2?.breakerOpen) {
+      await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+      const entry = await readL2<T>(key, undefined);
+      if (entry && clock.now() < entry.expires_at) return entry;
+    }
+    counters.lease_timeouts++;
+    return undefined;
   };
 
   // A stored entry that no longer matches the caller's schema is dropped and counted.
@@ -124,23 +220,33 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     const running = inFlight.get(key) as Promise<T> | undefined;
     if (running) return running;
     const work = (async () => {
-      counters.factory_calls++;
+      const token = randomUUID();
+      const leased = l2 ? await l2.acquireLease(key, token, settings.lock_ttl_ms) : true;
       try {
-        const value = await factory();
-        store(key, value, options, prefix);
+        if (!leased) {
+          const filled = await awaitOtherRefresh<T>(key);
+          if (filled) return filled.value;
+        }
+        counters.factory_calls++;
+        let value: T;
+        try {
+          value = await factory();
+        } catch (error) {
+          counters.factory_errors++;
+          throw new DianaError(
+            CACHE_ERROR_CODES.FACTORY_FAILED,
+            `cache factory for "${key}" failed: ${(error as Error)?.message}`,
+            {
+              cause: error,
+              context: { key },
+            },
+          );
+        }
+        await store(key, value, options, prefix);
         return value;
-      } catch (error) {
-        counters.factory_errors++;
-        throw new DianaError(
-          CACHE_ERROR_CODES.FACTORY_FAILED,
-          `cache factory for "${key}" failed: ${(error as Error)?.message}`,
-          {
-            cause: error,
-            context: { key },
-          },
-        );
       } finally {
         inFlight.delete(key);
+        if (leased && l2) await l2.releaseLease(key, token);
       }
     })();
     inFlight.set(key, work);
@@ -151,16 +257,16 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     const full = (key: string) => `${prefix}${parseOrThrow(Key, key, configError)}`;
     return {
       async get<T>(key: string, options: CacheReadOptions<T> = {}) {
-        const entry = read(full(key), options.schema);
+        const { entry, tier } = await lookup(full(key), options.schema);
         if (entry && clock.now() < entry.expires_at) {
-          counters.l1_hits++;
+          counters[tier]++;
           return entry.value;
         }
         counters.misses++;
         return undefined;
       },
       async set(key, value, options = {}) {
-        store(full(key), value, options, prefix);
+        await store(full(key), value, options, prefix);
       },
       async getOrSet<T>(
         key: string,
@@ -168,10 +274,10 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         options: CacheSetOptions & CacheReadOptions<T> = {},
       ) {
         const k = full(key);
-        const entry = read(k, options.schema);
+        const { entry, tier } = await lookup(k, options.schema);
         const now = clock.now();
         if (entry && now < entry.expires_at) {
-          counters.l1_hits++;
+          counters[tier]++;
           return entry.value;
         }
         if (entry && now < entry.stale_until) {
@@ -185,16 +291,31 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         return runFactory(k, factory, options, prefix);
       },
       async delete(key) {
-        l1.delete(full(key));
+        const k = full(key);
+        l1.delete(k);
+        await l2?.delete(k);
+        await l2?.publish({ o: origin, k });
       },
       async deleteByTag(tag) {
-        l1.deleteByTag(`${prefix}${parseOrThrow(Key, tag, configError)}`);
+        const t = `${prefix}${parseOrThrow(Key, tag, configError)}`;
+        l1.deleteByTag(t);
+        await l2?.deleteByTag(t);
+        await l2?.publish({ o: origin, t });
       },
       async clear() {
         l1.clear(prefix);
+        await l2?.clear(prefix);
+        await l2?.publish({ o: origin, p: prefix });
       },
       namespace: (name) => view(`${prefix}${parseOrThrow(Name, name, configError)}:`),
-      stats: () => ({ ...counters, l1_entries: l1.size, l1_bytes: l1.bytes, l1_evictions: l1.evictions }),
+      stats: () => ({
+        ...counters,
+        l1_entries: l1.size,
+        l1_bytes: l1.bytes,
+        l1_evictions: l1.evictions,
+        l2_failures: l2?.failures ?? 0,
+        breaker_open: l2?.breakerOpen ?? false,
+      }),
       close: closer.close,
       [Symbol.asyncDispose]: closer.close,
     };

@@ -22,6 +22,8 @@ export const CacheConfig = v.object({
   l1_max_bytes: v.optional(coerceInt({ min: 1_024 }), DEFAULT_L1_MAX_BYTES),
   /** How long one process may hold the refresh lease of a key (cross-process stampede protection). */
   lock_ttl_ms: v.optional(coerceDuration({ min: 10 }), 5_000),
+  /** Time limit of each Redis command; a slower Redis counts as failing. */
+  command_timeout_ms: v.optional(coerceDuration({ min: 10 }), 500),
   /** Consecutive Redis failures that open the circuit breaker. */
   breaker_threshold: v.optional(coerceInt({ min: 1 }), 5),
   /** How long the breaker stays open before it lets one call through. */
