@@ -49,6 +49,8 @@ export interface CacheStats {
   readonly breaker_open: boolean;
   /** Waits for another process's refresh that ran out (then this process ran the factory). */
   readonly lease_timeouts: number;
+  /** Factory runs (misses or refreshes) in progress in this process. */
+  readonly in_flight: number;
 }
 
 /** The cache every module receives as `deps.cache`. */
@@ -159,18 +161,20 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     }
   };
 
+  // A stored entry that no longer matches the caller's schema is dropped (lookup counts it).
+  const read = <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
+    const entry = l1.get(key) as CacheEntry<T> | undefined;
+    if (!entry || !schema || v.is(schema, entry.value)) return { entry, mismatch: false };
+    l1.delete(key);
+    return { entry: undefined, mismatch: true };
+  };
+
   // The shared tier's entry, adopted into this process's tier.
-  const readL2 = async <T>(
-    key: string,
-    schema: v.GenericSchema<unknown, T> | undefined,
-  ): Promise<CacheEntry<T> | undefined> => {
+  const readL2 = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
     const stored = await l2?.get(key);
-    if (!stored || clock.now() >= stored.s) return undefined;
+    if (!stored || clock.now() >= stored.s) return { entry: undefined, mismatch: false };
     const value = deserialize<T>(stored.v);
-    if (schema && !v.is(schema, value)) {
-      counters.schema_misses++;
-      return undefined;
-    }
+    if (schema && !v.is(schema, value)) return { entry: undefined, mismatch: true };
     const entry: CacheEntry<T> = {
       value,
       expires_at: stored.e,
@@ -179,15 +183,17 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       bytes: stored.v.length,
     };
     l1.set(key, entry);
-    return entry;
+    return { entry, mismatch: false };
   };
 
-  // Looks in memory, then in Redis; says which tier answered (each read counts in one tier).
+  // Looks in memory, then in Redis; says which tier answered. A read counts in one tier, and a
+  // schema mismatch counts once however many tiers held the old value.
   const lookup = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
     const local = read(key, schema);
-    if (local) return { entry: local, tier: 'l1_hits' as const };
-    const shared = l2 ? await readL2(key, schema) : undefined;
-    return { entry: shared, tier: 'l2_hits' as const };
+    if (local.entry) return { entry: local.entry, tier: 'l1_hits' as const };
+    const shared = l2 ? await readL2(key, schema) : { entry: undefined, mismatch: false };
+    if (local.mismatch || shared.mismatch) counters.schema_misses++;
+    return { entry: shared.entry, tier: 'l2_hits' as const };
   };
 
   // Another process holds the refresh lease: wait for its value until the lease would expire.
@@ -195,19 +201,10 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     const deadline = performance.now() + settings.lock_ttl_ms;
     while (performance.now() < deadline && !l2?.breakerOpen) {
       await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
-      const entry = await readL2<T>(key, undefined);
+      const { entry } = await readL2<T>(key, undefined);
       if (entry && clock.now() < entry.expires_at) return entry;
     }
     counters.lease_timeouts++;
-    return undefined;
-  };
-
-  // A stored entry that no longer matches the caller's schema is dropped and counted.
-  const read = <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined): CacheEntry<T> | undefined => {
-    const entry = l1.get(key) as CacheEntry<T> | undefined;
-    if (!entry || !schema || v.is(schema, entry.value)) return entry;
-    counters.schema_misses++;
-    l1.delete(key);
     return undefined;
   };
 
@@ -245,8 +242,9 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         await store(key, value, options, prefix);
         return value;
       } finally {
-        inFlight.delete(key);
+        // Release before leaving the in-flight set: "nothing in flight" means no lease held.
         if (leased && l2) await l2.releaseLease(key, token);
+        inFlight.delete(key);
       }
     })();
     inFlight.set(key, work);
@@ -313,6 +311,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         l1_entries: l1.size,
         l1_bytes: l1.bytes,
         l1_evictions: l1.evictions,
+        in_flight: inFlight.size,
         l2_failures: l2?.failures ?? 0,
         breaker_open: l2?.breakerOpen ?? false,
       }),

@@ -39,3 +39,32 @@ it('answers every call while Redis is down (breaker open), and uses Redis again 
     await server.stop();
   }
 }, 30_000);
+
+it('flushes its in-process tier after the invalidation subscription reconnects', async () => {
+  const server = await startRedis();
+  const cache = createCache({}, { redis: { port: server.port } });
+  const admin = new Redis(server.url);
+  try {
+    await cache.set('a', 1);
+    expect(cache.stats().l1_entries).toBe(1);
+    let subscriber: string | undefined;
+    const deadline = Date.now() + 5_000;
+    while (!subscriber && Date.now() < deadline) {
+      const list = String(await admin.client('LIST'));
+      subscriber = /id=(\d+)[^\n]*cmd=subscribe/.exec(list)?.[1];
+      if (!subscriber) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(subscriber).toBeDefined();
+    expect(await admin.client('KILL', 'ID', subscriber as string)).toBe(1);
+    const flushed = Date.now() + 5_000;
+    while (cache.stats().l1_entries > 0 && Date.now() < flushed)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(cache.stats().l1_entries).toBe(0); // invalidations may have been missed: memory dropped
+    expect(await cache.get('a')).toBe(1); // served from Redis again
+    expect(cache.stats().l2_hits).toBe(1);
+  } finally {
+    admin.disconnect();
+    await cache.close();
+    await server.stop();
+  }
+}, 30_000);

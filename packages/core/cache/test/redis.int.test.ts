@@ -4,6 +4,7 @@ import { startWorker, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CacheService, createCache } from '../src/cache.js';
+import { describeCache } from '../src/testing.js';
 
 const redis = await useTestRedis('cache');
 const port = Number(new URL(redis.url).port);
@@ -24,6 +25,11 @@ const until = async (check: () => Promise<boolean> | boolean, ms: number) => {
   }
   return true;
 };
+
+let suite = 0;
+describeCache('two tiers on Redis', (config, deps) =>
+  createCache({ ...config, key_prefix: `${redis.prefix}suite${suite++}:` }, { ...deps, redis: { port } }),
+);
 
 describe('two tiers on Redis', () => {
   it('serves a second process from Redis, then from its own memory', async () => {

@@ -1,0 +1,153 @@
+// @diana/cache/testing: the conformance suite. It is the definition of the cache's semantics;
+// the in-process mode and the two-tier mode on Redis both run it. Needs vitest.
+import { type Clock, createManualClock, isDianaError } from '@diana/utils';
+import * as v from 'valibot';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CacheService } from './cache.js';
+import type { CacheConfigInput } from './config.js';
+
+/** Makes a fresh cache (its own key prefix) for one test. */
+export type CacheFactory = (config?: CacheConfigInput, deps?: { clock?: Clock }) => CacheService;
+
+/** Runs the conformance suite against caches made by `create`. */
+export function describeCache(label: string, create: CacheFactory): void {
+  const made: CacheService[] = [];
+  const make: CacheFactory = (config, deps) => {
+    const cache = create(config, deps);
+    made.push(cache);
+    return cache;
+  };
+  afterAll(async () => {
+    await Promise.all(made.map((cache) => cache.close()));
+  });
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const until = async (check: () => boolean | Promise<boolean>, what = 'condition') => {
+    const deadline = Date.now() + 5_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`${what}: not met in time`);
+      await wait(2);
+    }
+  };
+
+  describe(`cache conformance: ${label}`, () => {
+    it('runs the factory once for 1 000 concurrent misses released together', async () => {
+      const cache = make();
+      let calls = 0;
+      let arrived = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const results = await Promise.all(
+        Array.from({ length: 1_000 }, async () => {
+          if (++arrived === 1_000) release();
+          await gate;
+          return cache.getOrSet('user:1', async () => {
+            calls++;
+            await wait(5);
+            return { name: 'Ana' };
+          });
+        }),
+      );
+      expect(calls).toBe(1);
+      expect(results.every((r) => r.name === 'Ana')).toBe(true);
+      expect(cache.stats()).toMatchObject({ factory_calls: 1, misses: 1000 });
+    });
+
+    it('expires entries after their TTL', async () => {
+      const clock = createManualClock(1_000_000);
+      const cache = make({ ttl_jitter: 0 }, { clock });
+      await cache.set('k', 1, { ttl_ms: 1_000 });
+      expect(await cache.get('k')).toBe(1);
+      clock.advance(999);
+      expect(await cache.get('k')).toBe(1);
+      clock.advance(1);
+      expect(await cache.get('k')).toBeUndefined();
+    });
+
+    it('serves a stale value within grace while one refresh runs, and again while the factory fails', async () => {
+      const clock = createManualClock(0);
+      const cache = make({ ttl_jitter: 0 }, { clock });
+      let version = 1;
+      let failing = false;
+      let calls = 0;
+      const factory = async () => {
+        calls++;
+        await wait(5);
+        if (failing) throw new Error('source down');
+        return `v${version}`;
+      };
+      const opts = { ttl_ms: 100, grace_ms: 1_000 };
+      expect(await cache.getOrSet('g', factory, opts)).toBe('v1');
+      clock.advance(150); // expired, within grace
+      version = 2;
+      const stale = await Promise.all([1, 2, 3].map(() => cache.getOrSet('g', factory, opts)));
+      expect(stale).toEqual(['v1', 'v1', 'v1']);
+      await until(async () => (await cache.get('g')) === 'v2', 'refreshed value visible');
+      await until(() => cache.stats().in_flight === 0, 'refresh finished');
+      expect(calls).toBe(2); // one background refresh for three stale reads
+
+      clock.advance(150);
+      failing = true;
+      expect(await cache.getOrSet('g', factory, opts)).toBe('v2'); // refresh fails in the background
+      await until(() => cache.stats().factory_errors === 1 && cache.stats().in_flight === 0, 'first failed refresh');
+      clock.advance(500);
+      expect(await cache.getOrSet('g', factory, opts)).toBe('v2'); // still within grace
+      await until(() => cache.stats().factory_errors === 2 && cache.stats().in_flight === 0, 'second failed refresh');
+      clock.advance(1_000); // grace over
+      const error = await cache.getOrSet('g', factory, opts).catch((e: unknown) => e);
+      expect(isDianaError(error, 'E_FACTORY_FAILED')).toBe(true);
+      expect((error as Error).cause).toBeInstanceOf(Error);
+      expect(cache.stats().stale_served).toBeGreaterThanOrEqual(5);
+    });
+
+    it('treats a stored value that no longer matches its schema as a miss, and counts it', async () => {
+      const cache = make();
+      await cache.set('profile', { name: 'Ana' });
+      const Profile = v.object({ name: v.string(), level: v.number() });
+      const value = await cache.getOrSet('profile', () => ({ name: 'Ana', level: 2 }), { schema: Profile });
+      expect(value).toEqual({ name: 'Ana', level: 2 });
+      expect(cache.stats().schema_misses).toBe(1);
+      expect(await cache.get('profile', { schema: Profile })).toEqual({ name: 'Ana', level: 2 });
+    });
+
+    it('invalidates by key, by tag and by namespace, each only its own', async () => {
+      const cache = make();
+      const balances = cache.namespace('balances');
+      const menus = cache.namespace('menus');
+      await balances.set('u1', 10, { tags: ['user:1'] });
+      await balances.set('u2', 20, { tags: ['user:2'] });
+      await menus.set('u1', 'main', { tags: ['user:1'] });
+      await cache.set('root', true);
+
+      await balances.deleteByTag('user:1');
+      expect(await balances.get('u1')).toBeUndefined();
+      expect(await menus.get('u1')).toBe('main');
+      expect(await balances.get('u2')).toBe(20);
+
+      await balances.clear();
+      expect(await balances.get('u2')).toBeUndefined();
+      expect(await menus.get('u1')).toBe('main');
+      expect(await cache.get('root')).toBe(true);
+
+      await menus.delete('u1');
+      expect(await menus.get('u1')).toBeUndefined();
+      expect(await balances.namespace('x').get('y')).toBeUndefined();
+      const bad = await cache.get('').catch((e: unknown) => e);
+      expect(isDianaError(bad, 'E_CACHE_CONFIG')).toBe(true);
+    });
+
+    it('stays within its entry and byte bounds', async () => {
+      const byCount = make({ l1_max_entries: 100 });
+      for (let i = 0; i < 1_000; i++) await byCount.set(`k${i}`, i);
+      expect(byCount.stats().l1_entries).toBe(100);
+      expect(byCount.stats().l1_evictions).toBe(900);
+      expect(await byCount.get('k999')).toBe(999);
+
+      const byBytes = make({ l1_max_bytes: 64 * 1024 });
+      for (let i = 0; i < 1_000; i++) await byBytes.set(`k${i}`, 'x'.repeat(1_000));
+      expect(byBytes.stats().l1_bytes).toBeLessThanOrEqual(64 * 1024);
+      expect(byBytes.stats().l1_entries).toBeLessThan(70);
+    });
+  });
+}
