@@ -16,6 +16,7 @@ import { type CacheEntry, deserialize, jitteredTtl, makeEntry, serialize } from 
 import { CACHE_ERROR_CODES } from './errors.js';
 import { createL1 } from './l1.js';
 import { createL2, type L2 } from './l2.js';
+import { createCacheMetrics } from './metrics.js';
 
 /** Per-call options of `set` and `getOrSet`. */
 export interface CacheSetOptions {
@@ -105,16 +106,8 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const logger = getPackageLogger(deps.logger, 'cache');
   const l1 = createL1({ max_entries: settings.l1_max_entries, max_bytes: settings.l1_max_bytes });
   const inFlight = new Map<string, Promise<unknown>>();
-  const counters = {
-    l1_hits: 0,
-    l2_hits: 0,
-    misses: 0,
-    stale_served: 0,
-    factory_calls: 0,
-    factory_errors: 0,
-    schema_misses: 0,
-    lease_timeouts: 0,
-  };
+  const metrics = createCacheMetrics();
+  const counters = metrics.counts;
   const origin = randomUUID();
   const l2: L2 | undefined = deps.redis
     ? createL2({
@@ -134,7 +127,13 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         onResubscribed: () => l1.clear(),
       })
     : undefined;
+  const stopObserving = metrics.observe(() => ({
+    breaker_open: l2?.breakerOpen ?? false,
+    l1_entries: l1.size,
+    l1_bytes: l1.bytes,
+  }));
   const closer = createCloser(async () => {
+    stopObserving();
     l1.clear();
     await l2?.close();
   });
@@ -192,7 +191,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     const local = read(key, schema);
     if (local.entry) return { entry: local.entry, tier: 'l1_hits' as const };
     const shared = l2 ? await readL2(key, schema) : { entry: undefined, mismatch: false };
-    if (local.mismatch || shared.mismatch) counters.schema_misses++;
+    if (local.mismatch || shared.mismatch) metrics.count('schema_misses');
     return { entry: shared.entry, tier: 'l2_hits' as const };
   };
 
@@ -204,7 +203,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       const { entry } = await readL2<T>(key, undefined);
       if (entry && clock.now() < entry.expires_at) return entry;
     }
-    counters.lease_timeouts++;
+    metrics.count('lease_timeouts');
     return undefined;
   };
 
@@ -224,12 +223,12 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
           const filled = await awaitOtherRefresh<T>(key);
           if (filled) return filled.value;
         }
-        counters.factory_calls++;
+        metrics.count('factory_calls');
         let value: T;
         try {
           value = await factory();
         } catch (error) {
-          counters.factory_errors++;
+          metrics.count('factory_errors');
           throw new DianaError(
             CACHE_ERROR_CODES.FACTORY_FAILED,
             `cache factory for "${key}" failed: ${(error as Error)?.message}`,
@@ -257,10 +256,10 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       async get<T>(key: string, options: CacheReadOptions<T> = {}) {
         const { entry, tier } = await lookup(full(key), options.schema);
         if (entry && clock.now() < entry.expires_at) {
-          counters[tier]++;
+          metrics.count(tier);
           return entry.value;
         }
-        counters.misses++;
+        metrics.count('misses');
         return undefined;
       },
       async set(key, value, options = {}) {
@@ -275,17 +274,17 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         const { entry, tier } = await lookup(k, options.schema);
         const now = clock.now();
         if (entry && now < entry.expires_at) {
-          counters[tier]++;
+          metrics.count(tier);
           return entry.value;
         }
         if (entry && now < entry.stale_until) {
-          counters.stale_served++;
+          metrics.count('stale_served');
           runFactory(k, factory, options, prefix).catch((error: unknown) => {
             logger.warn({ err: error, key: k }, 'background refresh failed; serving the stale value');
           });
           return entry.value;
         }
-        counters.misses++;
+        metrics.count('misses');
         return runFactory(k, factory, options, prefix);
       },
       async delete(key) {
