@@ -78,7 +78,7 @@ function runWithRetries(
 ): Promise<unknown> {
   let attempt = 1;
   const onError = (error: unknown): Promise<unknown> => {
-    if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker)) throw toDbError(error);
+    if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker, attempt)) throw toDbError(error);
     attempt++;
     tracker.metrics.recordRetry();
     const again = reissue() as TrackedQuery;
@@ -114,9 +114,12 @@ const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE
 // The statement did not commit: the server ended its session before answering it (57P0x), or
 // the connection was lost while the server was ending this pool's sessions — the statement
 // was written to a backend that had stopped reading, or was cut off and rolled back.
-function neverRan(error: unknown, tracker: QueryTracker): boolean {
+function neverRan(error: unknown, tracker: QueryTracker, attempt: number): boolean {
   if (isSessionTerminated(error)) return true;
   const code = (error as { code?: string }).code ?? '';
+  // The connection never finished its start-up, so the statement was never sent. Retried
+  // once only: during a real outage each attempt waits the whole connect timeout.
+  if (code === 'CONNECT_TIMEOUT') return attempt === 1;
   return LOST_CONNECTION_CODES.has(code) && tracker.serverEndedSessions();
 }
 
