@@ -1,4 +1,4 @@
-import { getPackageLogger, type Logger } from '@diana/utils';
+import { createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import { Redis, type RedisOptions } from 'ioredis';
 
@@ -86,27 +86,8 @@ export function createL2(options: L2Options): L2 {
   breaker.onReset(() => logger.info('redis answers again: shared cache tier back'));
 
   // No offline queue: a command waits for the connection at most the command timeout.
-  let connected: Promise<void> | undefined;
-  const ready = async () => {
-    if (client.status === 'ready') return;
-    connected ??= new Promise<void>((resolve) => {
-      client.once('ready', () => {
-        connected = undefined;
-        resolve();
-      });
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        connected,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('redis not connected')), options.command_timeout_ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const waitReady = createEventWaiter(client, 'ready', () => 'redis not connected');
+  const ready = () => (client.status === 'ready' ? Promise.resolve() : waitReady(options.command_timeout_ms));
 
   const guard = async <T>(op: () => Promise<T>, fallback: T): Promise<T> => {
     try {

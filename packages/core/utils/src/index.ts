@@ -4,11 +4,15 @@ export type { Clock, ManualClock } from './clock.js';
 export { createManualClock, SYSTEM_CLOCK, sleep } from './clock.js';
 export type { DianaErrorOptions, Issue } from './errors.js';
 export { DianaError, isDianaError, toError, ValidationError } from './errors.js';
+export type { OnceEmitter } from './events.js';
+// Events
+export { createEventWaiter } from './events.js';
 // Formatting
 export { DEFAULT_LOCALE, formatBesitos, formatDuration } from './format.js';
 // Ids and time
 export { getIdTime, isId, newId } from './ids.js';
 export type { Closeable, Closer } from './lifecycle.js';
+
 // Lifecycle
 export { createCloser } from './lifecycle.js';
 export type { Logger, LoggerConfig } from './logger.js';

@@ -1,4 +1,4 @@
-import { getPackageLogger, type Logger } from '@diana/utils';
+import { createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
 import { Redis, type RedisOptions } from 'ioredis';
 import { readLua } from '../lua.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
@@ -52,30 +52,13 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   const commandTimeout = options.command_timeout_ms ?? 5_000;
   // No offline queue: a command waits for the connection only up to the command timeout,
   // then fails, rather than sitting in a queue and running after its caller gave up.
-  let connected: Promise<void> | undefined;
+  const waitReady = createEventWaiter(
+    client,
+    'ready',
+    () => `redis not reachable within ${commandTimeout} ms (status ${client.status})`,
+  );
   const ready = async (): Promise<Redis & Scripts> => {
-    if (client.status !== 'ready') {
-      connected ??= new Promise<void>((resolve) => {
-        client.once('ready', () => {
-          connected = undefined;
-          resolve();
-        });
-      });
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          connected,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`redis not reachable within ${commandTimeout} ms (status ${client.status})`)),
-              commandTimeout,
-            );
-          }),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    if (client.status !== 'ready') await waitReady(commandTimeout);
     return client as Redis & Scripts;
   };
   client.defineCommand('appendOnce', { numberOfKeys: 2, lua: readLua('append-once') });
