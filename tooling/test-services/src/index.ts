@@ -4,6 +4,9 @@ export type { Barrier } from './barrier.js';
 // Concurrency
 export { createBarrier } from './barrier.js';
 export { getMongoUrl, getPostgresUrl, getRedisUrl, getRepoRoot } from './discover.js';
+export type { CollectedMetrics, MetricPoint } from './meter.js';
+// Metrics
+export { useTestMeter } from './meter.js';
 export type { TestDatabase } from './postgres.js';
 // Isolation per test file
 export { createTestDatabase, useTestDatabase } from './postgres.js';

@@ -1,24 +1,10 @@
-import { useTestRedis } from '@diana/test-services';
-import { metrics } from '@opentelemetry/api';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
-import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { useTestMeter, useTestRedis } from '@diana/test-services';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
 import { createEventBus } from '../src/bus.js';
 import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
 
-const reader = new PeriodicExportingMetricReader({
-  exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-  exportIntervalMillis: 60_000,
-});
-const provider = new MeterProvider({ readers: [reader] });
-metrics.setGlobalMeterProvider(provider);
-afterAll(() => provider.shutdown());
-
+const meter = useTestMeter();
 const redis = await useTestRedis('retention');
 const port = Number(new URL(redis.url).port);
 
@@ -72,19 +58,10 @@ describe('retention and metrics', () => {
     expect(maxLength).toBeLessThan(30_000); // trimming keeps it near the backlog, far below the total
     expect(await transport.streamLength('test.happened')).toBeLessThan(1_000);
 
-    const { resourceMetrics } = await reader.collect();
-    const all = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
-    const sum = (name: string) =>
-      all
-        .filter((m) => m.descriptor.name === name)
-        .flatMap((m) => m.dataPoints as Array<{ value: unknown }>)
-        .reduce((total, p) => total + Number(p.value), 0);
-    expect(sum('diana.events.published')).toBe(100_000);
-    expect(sum('diana.events.acked')).toBe(100_000);
-    const latency = all.find((m) => m.descriptor.name === 'diana.events.latency')?.dataPoints[0]?.value as
-      | { count: number }
-      | undefined;
-    expect(latency?.count).toBe(100_000);
+    const collected = await meter.collect();
+    expect(collected.sum('diana.events.published')).toBe(100_000);
+    expect(collected.sum('diana.events.acked')).toBe(100_000);
+    expect(collected.count('diana.events.latency')).toBe(100_000);
     await bus.close({ timeout_ms: 1_000 });
     await transport.close();
   }, 120_000);
