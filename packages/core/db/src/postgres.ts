@@ -23,6 +23,13 @@ export interface Database extends Closeable {
    * Called inside another transaction it becomes a savepoint.
    */
   transaction<T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T>;
+  /**
+   * Runs `callback` once the outermost transaction of this async context commits (dropped if
+   * it, or the savepoint the callback was registered in, rolls back); with no transaction in
+   * progress, right away. For side effects outside the database — cache refreshes, notices —
+   * that must never show uncommitted data. A callback that throws is logged, not rethrown.
+   */
+  onCommit(callback: () => unknown): Promise<void>;
   /** Round trip to the server within `timeout_ms` (default 2 000). */
   ping(options?: { timeout_ms?: number }): Promise<{ latency_ms: number }>;
   /** Pool occupancy now. */
@@ -91,6 +98,17 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   };
   const sql = instrumentSql(raw, tracker, false);
   const current = new AsyncLocalStorage<TransactionSql>();
+  // Callbacks waiting for a commit, per transaction or savepoint (keyed by its raw session).
+  const pendingCommit = new WeakMap<TransactionSql, Array<() => unknown>>();
+  const runCallbacks = async (callbacks: Array<() => unknown>) => {
+    for (const callback of callbacks) {
+      try {
+        await callback();
+      } catch (error) {
+        logger.error({ err: error }, 'onCommit callback failed');
+      }
+    }
+  };
 
   const stats = (): PoolStats => {
     let active = 0;
@@ -110,12 +128,24 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
 
   const transaction = async <T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> => {
     const outer = current.getStore();
-    const body = (tx: TransactionSql) => current.run(tx, () => fn(instrumentSql(tx, tracker, true)));
-    if (outer) return (await outer.savepoint(body)) as T;
+    let callbacks: Array<() => unknown> = [];
+    const body = (tx: TransactionSql) => {
+      pendingCommit.set(tx, callbacks);
+      return current.run(tx, () => fn(instrumentSql(tx, tracker, true)));
+    };
+    if (outer) {
+      const result = (await outer.savepoint(body)) as T;
+      // released: its callbacks now wait for the enclosing transaction
+      pendingCommit.get(outer)?.push(...callbacks);
+      return result;
+    }
     tracker.transactions++;
     try {
       const result = (await raw.begin(body)) as T;
       tracker.metrics.recordTransaction('commit');
+      const committed = callbacks;
+      callbacks = [];
+      await runCallbacks(committed);
       return result;
     } catch (error) {
       tracker.metrics.recordTransaction('rollback');
@@ -141,6 +171,12 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     sql,
     session: () => current.getStore() ?? sql,
     transaction,
+    async onCommit(callback) {
+      const tx = current.getStore();
+      const waiting = tx && pendingCommit.get(tx);
+      if (waiting) waiting.push(callback);
+      else await runCallbacks([callback]);
+    },
     async ping({ timeout_ms = 2_000 } = {}) {
       const started = performance.now();
       const query = sql`select 1 as ok`;

@@ -132,6 +132,45 @@ describe('createPostgres', () => {
     expect(db.session()).toBe(db.sql);
   });
 
+  it('runs onCommit callbacks after the outermost commit, never after a rollback', async () => {
+    const db = pool();
+    await db.sql`create table t_oncommit (v int)`;
+    const ran: string[] = [];
+    // outside a transaction: right away
+    await db.onCommit(() => ran.push('now'));
+    expect(ran).toEqual(['now']);
+
+    await db.transaction(async (tx) => {
+      await tx`insert into t_oncommit values (1)`;
+      await db.onCommit(async () => {
+        // runs after COMMIT: another connection already sees the row
+        const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from t_oncommit`;
+        ran.push(`outer saw ${row?.n}`);
+      });
+      await db.transaction(async () => {
+        await db.onCommit(() => ran.push('released savepoint'));
+      });
+      await db
+        .transaction(async () => {
+          await db.onCommit(() => ran.push('rolled-back savepoint'));
+          throw new Error('savepoint fails');
+        })
+        .catch(() => {});
+      expect(ran).toEqual(['now']); // nothing before the commit
+    });
+    expect(ran).toEqual(['now', 'outer saw 1', 'released savepoint']);
+
+    await db
+      .transaction(async () => {
+        await db.onCommit(() => ran.push('rolled-back transaction'));
+        throw new Error('outer fails');
+      })
+      .catch(() => {});
+    await db.onCommit(() => {
+      throw new Error('a failing callback is logged, not rethrown');
+    });
+    expect(ran).toEqual(['now', 'outer saw 1', 'released savepoint']);
+  });
   it('reports open, busy and waiting connections', async () => {
     const db = pool({ pool_max: 2 });
     // postgres.js runs a query when it is awaited: Promise.all starts all four now
