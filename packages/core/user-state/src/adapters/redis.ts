@@ -1,0 +1,240 @@
+import { createEventWaiter, getPackageLogger, type Logger, newId } from '@diana/utils';
+import { Redis, type RedisOptions } from 'ioredis';
+import { readLua } from '../lua.js';
+import type { SliceStore, StoredSlice } from '../types.js';
+
+interface Scripts {
+  cas(key: string, ...args: Array<string | number>): Promise<0 | [string, number]>;
+  cachePut(key: string, ...args: Array<string | number>): Promise<number>;
+}
+type Client = Redis & Scripts;
+
+/** The manager's own Redis connection (copied from the client or options handed in). */
+export interface StateRedis {
+  /** The client once connected, waiting up to the command timeout for it. */
+  ready(): Promise<Client>;
+  /**
+   * For best-effort work (the cache): the client if connected; while the very first connection
+   * is being made, waits for it like `ready`; after that, `undefined` at once whenever the
+   * connection is down, so an outage never slows a read.
+   */
+  readyNow(): Promise<Client | undefined>;
+  readonly prefix: string;
+  close(): Promise<void>;
+}
+
+/** Options of `connectStateRedis`. */
+export interface StateRedisOptions {
+  readonly redis: Redis | RedisOptions;
+  readonly key_prefix: string;
+  readonly command_timeout_ms: number;
+  readonly logger?: Logger;
+}
+
+/**
+ * A command connection that fails fast while Redis is down: no offline queue (a write is never
+ * sent later behind its caller's back) and no resend of a command whose connection dropped —
+ * the manager settles such a write by reading back its write id.
+ */
+export function connectStateRedis(options: StateRedisOptions): StateRedis {
+  const logger = getPackageLogger(options.logger, 'user-state');
+  const base = options.redis instanceof Redis ? options.redis.options : options.redis;
+  const client = new Redis({
+    ...base,
+    lazyConnect: false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.command_timeout_ms,
+    retryStrategy: (times: number) => Math.min(times * 50, 1_000),
+  }) as Client;
+  client.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
+  client.defineCommand('cas', { numberOfKeys: 1, lua: readLua('cas') });
+  client.defineCommand('cachePut', { numberOfKeys: 1, lua: readLua('cache-put') });
+  let connectedOnce = false;
+  client.once('ready', () => {
+    connectedOnce = true;
+  });
+  const waitReady = createEventWaiter(
+    client,
+    'ready',
+    () => `redis not reachable within ${options.command_timeout_ms} ms (status ${client.status})`,
+  );
+  return {
+    prefix: options.key_prefix,
+    async ready() {
+      if (client.status !== 'ready') await waitReady(options.command_timeout_ms);
+      return client;
+    },
+    async readyNow() {
+      if (client.status === 'ready') return client;
+      if (connectedOnce) return undefined;
+      return waitReady(options.command_timeout_ms).then(
+        () => client,
+        () => undefined,
+      );
+    },
+    async close() {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+// All keys of one user share the hash tag {u:<id>}, so a user's slices sit in one cluster slot.
+const userKey = (prefix: string, user_id: string) => `${prefix}{u:${user_id}}`;
+
+// A record is one string: '<generation>:<version>:<schema version>:<write id>|<JSON data>'.
+// An ephemeral record's token joins its generation and version; a cached row's is the row's
+// version, as in PostgreSQL.
+const RECORD = /^([^:|]*):(\d+):(\d+):([^|]*)\|/;
+const parseRecord = (record: string | null, cached = false): StoredSlice | undefined => {
+  const header = record === null ? null : RECORD.exec(record);
+  if (!header || record === null) return undefined;
+  const [head, generation, version, schema_version, write_id] = header as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return {
+    data: JSON.parse(record.slice(head.length)),
+    version: Number(version),
+    schema_version: Number(schema_version),
+    write_id,
+    token: cached ? version : `${generation}:${version}`,
+  };
+};
+
+/** Ephemeral slices in Redis hashes (`<prefix>{u:<id>}:e:<slice>`), written by the `cas` script. */
+export function createRedisSliceStore(redis: StateRedis): SliceStore {
+  const key = (user_id: string, slice: string) => `${userKey(redis.prefix, user_id)}:e:${slice}`;
+  return {
+    name: 'redis',
+    async read(user_id, slice) {
+      return parseRecord(await (await redis.ready()).get(key(user_id, slice)));
+    },
+    async readMany(user_id, slices) {
+      const found = new Map<string, StoredSlice>();
+      if (slices.length === 0) return found;
+      // one slot (the user's hash tag), so one MGET
+      const records = await (await redis.ready()).mget(...slices.map((slice) => key(user_id, slice)));
+      slices.forEach((slice, i) => {
+        const stored = parseRecord(records[i] ?? null);
+        if (stored) found.set(slice, stored);
+      });
+      return found;
+    },
+    async write(user_id, slice, expected, value) {
+      const reply = await (await redis.ready()).cas(
+        key(user_id, slice),
+        expected ?? '',
+        expected === undefined ? newId() : '', // a generation only for a new record
+        value.schema_version,
+        value.write_id,
+        JSON.stringify(value.data),
+        value.ttl_ms ?? 0,
+      );
+      if (reply === 0) return undefined;
+      const [generation, version] = reply;
+      return {
+        data: value.data,
+        version: Number(version),
+        schema_version: value.schema_version,
+        write_id: value.write_id,
+        token: `${generation}:${version}`,
+      };
+    },
+  };
+}
+
+/** What the read-through cache of persistent slices answers: a row, "no row", or a miss. */
+export type CacheLookup = { readonly hit: true; readonly stored: StoredSlice | undefined } | { readonly hit: false };
+
+/** The Redis read-through cache of persistent slices (`<prefix>{u:<id>}:p:<slice>`). Never throws. */
+export interface SliceCache {
+  get(user_id: string, slice: string): Promise<CacheLookup>;
+  /** Stores the row (or its absence) unless the cache holds the same or a newer version. */
+  put(user_id: string, slice: string, stored: StoredSlice | undefined): Promise<void>;
+}
+
+/** Keys whose refresh failed, remembered until they are deleted from Redis. */
+const MAX_DIRTY_KEYS = 10_000;
+
+/**
+ * The cache on `redis`; `onError` is told of every failed command (the caller falls back).
+ * A row whose refresh could not be stored (Redis down or slow) leaves an older copy in Redis;
+ * its key is remembered as dirty — this process reads PostgreSQL for it — and deleted from
+ * Redis as soon as a command succeeds again, so other processes stop seeing the old copy too.
+ */
+export function createRedisSliceCache(
+  redis: StateRedis,
+  ttl_ms: number,
+  onError: (error: unknown) => void,
+): SliceCache {
+  const key = (user_id: string, slice: string) => `${userKey(redis.prefix, user_id)}:p:${slice}`;
+  const dirty = new Set<string>();
+  const markDirty = (k: string) => {
+    dirty.delete(k);
+    dirty.add(k);
+    if (dirty.size > MAX_DIRTY_KEYS)
+      for (const oldest of dirty) {
+        dirty.delete(oldest);
+        break;
+      }
+  };
+  let flushing = false;
+  const flushDirty = async (client: Client) => {
+    if (dirty.size === 0 || flushing) return;
+    flushing = true;
+    const keys = [...dirty];
+    try {
+      const pipeline = client.pipeline();
+      for (const k of keys) pipeline.unlink(k);
+      const replies = (await pipeline.exec()) ?? [];
+      keys.forEach((k, i) => {
+        if (!replies[i]?.[0]) dirty.delete(k);
+      });
+    } catch (error) {
+      onError(error);
+    } finally {
+      flushing = false;
+    }
+  };
+  return {
+    async get(user_id, slice) {
+      const k = key(user_id, slice);
+      const client = await redis.readyNow();
+      if (!client) return { hit: false };
+      if (dirty.size > 0) await flushDirty(client);
+      if (dirty.has(k)) return { hit: false };
+      try {
+        const record = await client.get(k);
+        if (record === null) return { hit: false };
+        // version 0 records that the row does not exist
+        return { hit: true, stored: record.startsWith('-:0:') ? undefined : parseRecord(record, true) };
+      } catch (error) {
+        onError(error);
+        return { hit: false };
+      }
+    },
+    async put(user_id, slice, stored) {
+      const k = key(user_id, slice);
+      const client = await redis.readyNow();
+      if (!client) {
+        markDirty(k);
+        return;
+      }
+      try {
+        const record = stored
+          ? `-:${stored.version}:${stored.schema_version}:${stored.write_id}|${JSON.stringify(stored.data)}`
+          : '-:0:0:|null';
+        await client.cachePut(k, record, stored?.version ?? 0, ttl_ms);
+        dirty.delete(k);
+        if (dirty.size > 0) await flushDirty(client);
+      } catch (error) {
+        markDirty(k);
+        onError(error);
+      }
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import { coerceDuration, coerceInt } from '@diana/utils';
+import * as v from 'valibot';
+
+/** Default compare-and-set attempts of one `update` before `E_STATE_CONFLICT`. */
+export const DEFAULT_STATE_MAX_ATTEMPTS = 50;
+/** Default time a persistent slice stays in the Redis read-through cache. */
+export const DEFAULT_STATE_CACHE_TTL = 600_000;
+
+/** User-state settings (`DIANA_USER_STATE_*`). */
+export const UserStateConfig = v.object({
+  /** Prefix of every Redis key of this manager. */
+  key_prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_-]{1,64}$/)), 'diana:us:'),
+  /** Compare-and-set attempts of one `update` (the first included). */
+  max_attempts: v.optional(coerceInt({ min: 1, max: 10_000 }), DEFAULT_STATE_MAX_ATTEMPTS),
+  /** First wait after a lost compare-and-set; doubles up to `backoff_max_ms`, with full jitter. */
+  backoff_base_ms: v.optional(coerceDuration({ min: 0 }), 2),
+  backoff_max_ms: v.optional(coerceDuration({ min: 0 }), 100),
+  /** How long a persistent slice stays in the Redis read-through cache. */
+  cache_ttl_ms: v.optional(coerceDuration({ min: 1_000 }), DEFAULT_STATE_CACHE_TTL),
+  /** Time limit of each Redis command; past it the command counts as failed. */
+  command_timeout_ms: v.optional(coerceDuration({ min: 10 }), 1_000),
+});
+/** Parsed `UserStateConfig`. */
+export type UserStateConfig = v.InferOutput<typeof UserStateConfig>;
+/** What callers may pass (defaults filled in). */
+export type UserStateConfigInput = v.InferInput<typeof UserStateConfig>;

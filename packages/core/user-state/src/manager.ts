@@ -1,0 +1,378 @@
+import type { Database } from '@diana/db';
+import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import {
+  type Clock,
+  type Closeable,
+  createBackoff,
+  createCloser,
+  DianaError,
+  fromValibotIssues,
+  getPackageLogger,
+  type Logger,
+  newId,
+  parseOrThrow,
+  SYSTEM_CLOCK,
+  sleep,
+  ValidationError,
+} from '@diana/utils';
+import type { Redis, RedisOptions } from 'ioredis';
+import * as v from 'valibot';
+import { createMemorySliceStore } from './adapters/memory.js';
+import { createPostgresSliceStore } from './adapters/postgres.js';
+import { connectStateRedis, createRedisSliceCache, createRedisSliceStore, type SliceCache } from './adapters/redis.js';
+import { UserStateConfig, type UserStateConfigInput } from './config.js';
+import { USER_STATE_ERROR_CODES } from './errors.js';
+import type { USER_STATE_EVENTS } from './events.js';
+import { createUserStateMetrics } from './metrics.js';
+import { deepFreeze, type SliceDefinition, type SliceValue } from './slice.js';
+import type { SliceStore, StoredSlice } from './types.js';
+
+/** What `createUserStateManager` needs besides its config. */
+export interface UserStateDeps<S extends readonly SliceDefinition[]> {
+  readonly slices: S;
+  /** Home of persistent slices (`user_state`); required when a slice persists, unless `stores.persistent`. */
+  readonly db?: Database;
+  /** Home of ephemeral slices and cache of persistent ones; without it, ephemeral slices live in memory. */
+  readonly redis?: Redis | RedisOptions;
+  /** Needed when a slice has `notify`; its registry must hold `USER_STATE_EVENTS`. */
+  readonly bus?: EventBusService<EventRegistry & typeof USER_STATE_EVENTS>;
+  /** Other homes (tests, custom backends); they replace the ones built from `db` and `redis`. */
+  readonly stores?: { readonly persistent?: SliceStore; readonly ephemeral?: SliceStore };
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+}
+
+/** Names of the slices of `S`. */
+export type SliceName<S extends readonly SliceDefinition[]> = S[number]['name'];
+/** The value type of slice `N` of `S`. */
+export type ValueOf<S extends readonly SliceDefinition[], N extends SliceName<S>> = SliceValue<
+  Extract<S[number], { readonly name: N }>
+>;
+
+/** Figures since start. */
+export interface UserStateStats {
+  readonly updates: number;
+  readonly conflicts: number;
+  readonly cache_hits: number;
+  readonly cache_misses: number;
+  readonly cache_errors: number;
+  readonly notify_errors: number;
+}
+
+/** Per-user state as named slices, each with one home; every `update` is atomic across processes. */
+export interface UserStateManager<S extends readonly SliceDefinition[] = readonly SliceDefinition[]> extends Closeable {
+  /** The stored value (migrated to the current version), or the slice's initial value. Deep-frozen. */
+  get<N extends SliceName<S>>(user_id: string, slice: N): Promise<ValueOf<S, N>>;
+  /**
+   * Reads, calls `fn` with a frozen copy, validates what it returns and compare-and-sets it;
+   * when another writer got there first, reads again and calls `fn` again (with backoff, up
+   * to `max_attempts`). No lock is held while `fn` runs. `fn` returning its argument writes
+   * nothing. `fn` throwing writes nothing and rethrows. Returns the value written.
+   */
+  update<N extends SliceName<S>>(
+    user_id: string,
+    slice: N,
+    fn: (current: ValueOf<S, N>) => ValueOf<S, N> | Promise<ValueOf<S, N>>,
+  ): Promise<ValueOf<S, N>>;
+  /** Writes `value` whatever was there (still validated, still a compare-and-set). */
+  set<N extends SliceName<S>>(user_id: string, slice: N, value: ValueOf<S, N>): Promise<ValueOf<S, N>>;
+  /** Writes the slice's initial value. */
+  reset<N extends SliceName<S>>(user_id: string, slice: N): Promise<ValueOf<S, N>>;
+  /** Every slice of the user (two round trips at most: one per home). */
+  snapshot(user_id: string): Promise<{ [N in SliceName<S>]: ValueOf<S, N> }>;
+  /** Which store is the home of each kind of slice (for the app's start-up line). */
+  readonly backends: { readonly persistent: string; readonly ephemeral: string };
+  stats(): UserStateStats;
+  /** Closes the manager's own Redis connection (never a borrowed client or the database). */
+  close(): Promise<void>;
+}
+
+const USER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** The manager over PostgreSQL (persistent slices) and Redis or memory (ephemeral slices). */
+export function createUserStateManager<const S extends readonly SliceDefinition[]>(
+  config: UserStateConfigInput,
+  deps: UserStateDeps<S>,
+): UserStateManager<S> {
+  const settings = parseOrThrow(UserStateConfig, config, {
+    code: USER_STATE_ERROR_CODES.STATE_CONFIG,
+    message: 'invalid user-state config',
+  });
+  const logger = getPackageLogger(deps.logger, 'user-state');
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const configError = (message: string, context?: Record<string, unknown>) =>
+    new DianaError(USER_STATE_ERROR_CODES.STATE_CONFIG, message, context ? { context } : {});
+
+  const slices = new Map<string, SliceDefinition>();
+  for (const slice of deps.slices) {
+    if (slices.has(slice.name)) throw configError(`slice '${slice.name}' is defined twice`);
+    slices.set(slice.name, slice);
+  }
+  const needsPersistent = deps.slices.some((s) => s.persist);
+  if (needsPersistent && !deps.db && !deps.stores?.persistent)
+    throw configError('persistent slices need deps.db (or deps.stores.persistent)');
+  if (deps.slices.some((s) => s.notify) && !deps.bus) throw configError('slices with notify need deps.bus');
+
+  const redis = deps.redis
+    ? connectStateRedis({
+        redis: deps.redis,
+        key_prefix: settings.key_prefix,
+        command_timeout_ms: settings.command_timeout_ms,
+        logger: deps.logger,
+      })
+    : undefined;
+  const metrics = createUserStateMetrics();
+  const persistent: SliceStore =
+    deps.stores?.persistent ?? (deps.db ? createPostgresSliceStore(deps.db) : createMemorySliceStore({ clock }));
+  const ephemeral: SliceStore =
+    deps.stores?.ephemeral ?? (redis ? createRedisSliceStore(redis) : createMemorySliceStore({ clock }));
+  // Redis caches rows only of the PostgreSQL home built here.
+  const cache: SliceCache | undefined =
+    redis && deps.db && !deps.stores?.persistent
+      ? createRedisSliceCache(redis, settings.cache_ttl_ms, (error) => {
+          metrics.cache('error');
+          logger.debug({ err: error }, 'user-state cache command failed; reading PostgreSQL');
+        })
+      : undefined;
+  const db = deps.db;
+  const inTransaction = () => db !== undefined && db.session() !== db.sql;
+  const afterCommit = (work: () => Promise<void>) => (db ? db.onCommit(work) : work());
+
+  const closer = createCloser(async () => {
+    await redis?.close();
+  });
+  const assertOpen = () => {
+    if (closer.closed) throw new DianaError(USER_STATE_ERROR_CODES.STATE_CLOSED, 'the user-state manager is closed');
+  };
+  const sliceOf = (name: string): SliceDefinition => {
+    const slice = slices.get(name);
+    if (!slice) throw configError(`unknown slice '${name}'`, { slice: name });
+    return slice;
+  };
+  const checkUser = (user_id: string) => {
+    if (typeof user_id !== 'string' || !USER_ID.test(user_id))
+      throw configError('a user id is 1–128 characters of [A-Za-z0-9_.:-]', { user_id: String(user_id).slice(0, 140) });
+  };
+  const homeOf = (slice: SliceDefinition) => (slice.persist ? persistent : ephemeral);
+  const unavailable = (slice: SliceDefinition, error: unknown, context: Record<string, unknown> = {}) =>
+    new DianaError(
+      USER_STATE_ERROR_CODES.STATE_UNAVAILABLE,
+      `the ${homeOf(slice).name} home of slice '${slice.name}' did not answer`,
+      { cause: error, context: { slice: slice.name, ...context } },
+    );
+
+  /** The record from its home (or the cache, unless `fresh`), refreshing the cache after a home read. */
+  const readRecord = async (user_id: string, slice: SliceDefinition, fresh: boolean) => {
+    if (slice.persist && cache && !fresh && !inTransaction()) {
+      const lookup = await cache.get(user_id, slice.name);
+      metrics.cache(lookup.hit ? 'hit' : 'miss');
+      if (lookup.hit) return lookup.stored;
+    }
+    let stored: StoredSlice | undefined;
+    try {
+      stored = await homeOf(slice).read(user_id, slice.name);
+    } catch (error) {
+      throw unavailable(slice, error);
+    }
+    if (slice.persist && cache) await afterCommit(() => cache.put(user_id, slice.name, stored));
+    return stored;
+  };
+
+  /** The stored data as the current version's value: migrated, validated, frozen. */
+  const decode = (slice: SliceDefinition, stored: StoredSlice | undefined): unknown => {
+    if (!stored) return slice.initial;
+    let data = stored.data;
+    try {
+      if (stored.schema_version < slice.version && slice.migrate) data = slice.migrate(data, stored.schema_version);
+    } catch (error) {
+      throw new DianaError(
+        USER_STATE_ERROR_CODES.STATE_INVALID,
+        `migrating slice '${slice.name}' from version ${stored.schema_version} failed`,
+        { cause: error, context: { slice: slice.name, from: stored.schema_version } },
+      );
+    }
+    const result = v.safeParse(slice.schema, data);
+    if (!result.success)
+      throw new ValidationError(
+        USER_STATE_ERROR_CODES.STATE_INVALID,
+        `the stored value of slice '${slice.name}' (version ${stored.schema_version}) does not match its schema`,
+        fromValibotIssues(result.issues),
+        { context: { slice: slice.name } },
+      );
+    return deepFreeze(result.output);
+  };
+
+  /**
+   * A value to write, checked as the homes will store it: after a JSON round trip (a Date
+   * becomes a string, `undefined` keys vanish), so what is validated is what is read back.
+   */
+  const encode = (slice: SliceDefinition, value: unknown): unknown => {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch (error) {
+      throw new DianaError(USER_STATE_ERROR_CODES.STATE_INVALID, `the value of slice '${slice.name}' is not JSON`, {
+        cause: error,
+        context: { slice: slice.name },
+      });
+    }
+    const result = v.safeParse(slice.schema, json === undefined ? undefined : JSON.parse(json));
+    if (!result.success)
+      throw new ValidationError(
+        USER_STATE_ERROR_CODES.STATE_INVALID,
+        `invalid value for slice '${slice.name}'`,
+        fromValibotIssues(result.issues),
+        { context: { slice: slice.name } },
+      );
+    return deepFreeze(result.output);
+  };
+
+  /** The compare-and-set, with the event in the same transaction for persistent notify slices. */
+  const write = async (
+    user_id: string,
+    slice: SliceDefinition,
+    expected: string | undefined,
+    data: unknown,
+    write_id: string,
+  ): Promise<StoredSlice | undefined> => {
+    const value = { data, schema_version: slice.version, write_id, ttl_ms: slice.ttl_ms };
+    const bus = deps.bus;
+    if (slice.persist && slice.notify && bus && db && !deps.stores?.persistent) {
+      return db.transaction(async (tx) => {
+        const stored = await persistent.write(user_id, slice.name, expected, value);
+        if (stored)
+          await bus.publish(
+            'user.state_changed',
+            { user_id, slice: slice.name, version: stored.version },
+            { tx, key: user_id },
+          );
+        return stored;
+      });
+    }
+    const stored = await homeOf(slice).write(user_id, slice.name, expected, value);
+    if (stored && slice.notify && bus) {
+      await bus
+        .publish('user.state_changed', { user_id, slice: slice.name, version: stored.version }, { key: user_id })
+        .catch((error: unknown) => {
+          metrics.notifyError(slice.name);
+          logger.error({ err: error, slice: slice.name }, 'user.state_changed not published');
+        });
+    }
+    return stored;
+  };
+
+  /** A write whose reply was lost: read back whether it landed (its write id is there). */
+  const settle = async (user_id: string, slice: SliceDefinition, write_id: string, error: unknown) => {
+    if (inTransaction()) throw unavailable(slice, error);
+    let stored: StoredSlice | undefined;
+    try {
+      stored = await homeOf(slice).read(user_id, slice.name);
+    } catch {
+      throw unavailable(slice, error, { outcome: 'unknown' });
+    }
+    if (stored?.write_id !== write_id) throw unavailable(slice, error, { outcome: 'not_written' });
+    return stored;
+  };
+
+  const update = async (user_id: string, name: string, fn: (current: never) => unknown): Promise<unknown> => {
+    assertOpen();
+    checkUser(user_id);
+    const slice = sliceOf(name);
+    const started = performance.now();
+    const done = (outcome: Parameters<typeof metrics.update>[1]) =>
+      metrics.update(slice.name, outcome, performance.now() - started);
+    let backoff: (() => number) | undefined; // made on the first conflict only: the common path has none
+    try {
+      for (let attempt = 1; ; attempt++) {
+        // after a lost compare-and-set the cache may be the stale party: read the home
+        const record = await readRecord(user_id, slice, attempt > 1);
+        const current = decode(slice, record);
+        const next = await fn(current as never);
+        if (next === current) {
+          done('unchanged');
+          return current;
+        }
+        const data = encode(slice, next);
+        const write_id = newId();
+        let stored: StoredSlice | undefined;
+        try {
+          stored = await write(user_id, slice, record?.token, data, write_id);
+        } catch (error) {
+          stored = await settle(user_id, slice, write_id, error);
+        }
+        if (stored) {
+          const written = stored;
+          if (slice.persist && cache) await afterCommit(() => cache.put(user_id, slice.name, written));
+          done('written');
+          return data;
+        }
+        metrics.conflict(slice.name);
+        if (attempt >= settings.max_attempts) {
+          done('conflict');
+          throw new DianaError(
+            USER_STATE_ERROR_CODES.STATE_CONFLICT,
+            `slice '${slice.name}' kept changing under update (${attempt} attempts)`,
+            { context: { slice: slice.name, attempts: attempt } },
+          );
+        }
+        backoff ??= createBackoff({
+          base_ms: settings.backoff_base_ms,
+          max_ms: settings.backoff_max_ms,
+          jitter: 'full',
+        });
+        await sleep(backoff());
+      }
+    } catch (error) {
+      if (!(error instanceof DianaError && error.code === USER_STATE_ERROR_CODES.STATE_CONFLICT))
+        done(error instanceof DianaError && error.code === USER_STATE_ERROR_CODES.STATE_INVALID ? 'invalid' : 'failed');
+      throw error;
+    }
+  };
+
+  return {
+    backends: { persistent: cache ? `${persistent.name}+redis-cache` : persistent.name, ephemeral: ephemeral.name },
+    async get(user_id, name) {
+      assertOpen();
+      checkUser(user_id);
+      const slice = sliceOf(name);
+      return decode(slice, await readRecord(user_id, slice, false)) as never;
+    },
+    update: update as UserStateManager<S>['update'],
+    set: ((user_id: string, name: string, value: unknown) =>
+      update(user_id, name, () => value)) as UserStateManager<S>['set'],
+    reset: ((user_id: string, name: string) =>
+      update(user_id, name, () => sliceOf(name).initial)) as UserStateManager<S>['reset'],
+    async snapshot(user_id) {
+      assertOpen();
+      checkUser(user_id);
+      const all = [...slices.values()];
+      const read = async (home: SliceStore, group: SliceDefinition[]) => {
+        if (group.length === 0) return new Map<string, StoredSlice>();
+        try {
+          return await home.readMany(
+            user_id,
+            group.map((s) => s.name),
+          );
+        } catch (error) {
+          throw unavailable(group[0] as SliceDefinition, error);
+        }
+      };
+      const [p, e] = await Promise.all([
+        read(
+          persistent,
+          all.filter((s) => s.persist),
+        ),
+        read(
+          ephemeral,
+          all.filter((s) => !s.persist),
+        ),
+      ]);
+      const result: Record<string, unknown> = {};
+      for (const slice of all) result[slice.name] = decode(slice, (slice.persist ? p : e).get(slice.name));
+      return result as never;
+    },
+    stats: () => ({ ...metrics.counts }),
+    close: () => closer.close(),
+    [Symbol.asyncDispose]: () => closer.close(),
+  };
+}

@@ -1,0 +1,330 @@
+// @diana/user-state/testing: the conformance suites. `describeSliceStore` defines the store
+// port (every adapter runs it); `describeUserStateManager` defines the manager's semantics on
+// a given pair of homes (memory, and PostgreSQL + Redis).
+import { isDianaError, newId } from '@diana/utils';
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import type { UserStateConfigInput } from './config.js';
+import type { UserStateManager } from './manager.js';
+import { defineSlice, type SliceDefinition } from './slice.js';
+import type { SliceStore } from './types.js';
+
+/** Callers that all start together once `open()` is called. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const write = (data: unknown, ttl_ms?: number) => ({ data, schema_version: 1, write_id: newId(), ttl_ms });
+
+/** What a store suite needs: the store, and for expiring stores a way to let time pass. */
+export interface SliceStoreSetup {
+  readonly store: SliceStore;
+  /** Set for stores that honour `ttl_ms`: lets `ms` pass (a manual clock, or real time). */
+  readonly advance?: (ms: number) => Promise<void>;
+}
+
+/** The conformance suite of the `SliceStore` port. */
+export function describeSliceStore(label: string, setup: () => SliceStoreSetup | Promise<SliceStoreSetup>): void {
+  describe(`SliceStore conformance: ${label}`, () => {
+    it('reads nothing for a new user, then what was written, with version 1', async () => {
+      const { store } = await setup();
+      const user = newId();
+      expect(await store.read(user, 'a')).toBeUndefined();
+      const value = write({ n: 1, tags: ['x'] }, 60_000);
+      const created = await store.write(user, 'a', undefined, value);
+      expect(created).toMatchObject({ data: { n: 1, tags: ['x'] }, version: 1, schema_version: 1 });
+      expect(await store.read(user, 'a')).toEqual(created);
+      expect((await store.read(user, 'a'))?.write_id).toBe(value.write_id);
+    });
+
+    it('writes only over the token it was given', async () => {
+      const { store } = await setup();
+      const user = newId();
+      const first = await store.write(user, 'a', undefined, write({ n: 1 }, 60_000));
+      expect(await store.write(user, 'a', undefined, write({ n: 99 }, 60_000))).toBeUndefined();
+      const second = await store.write(user, 'a', first?.token, write({ n: 2 }, 60_000));
+      expect(second).toMatchObject({ data: { n: 2 }, version: 2 });
+      expect(second?.token).not.toBe(first?.token);
+      expect(await store.write(user, 'a', first?.token, write({ n: 99 }, 60_000))).toBeUndefined();
+      expect(await store.write(user, 'a', 'not-a-token', write({ n: 99 }, 60_000))).toBeUndefined();
+      expect((await store.read(user, 'a'))?.data).toEqual({ n: 2 });
+    });
+
+    it('lets exactly one of many writers with the same token win', async () => {
+      const { store } = await setup();
+      const user = newId();
+      const base = await store.write(user, 'a', undefined, write({ n: 0 }, 60_000));
+      const start = gate();
+      const writers = Array.from({ length: 20 }, async (_, i) => {
+        await start.opened;
+        return store.write(user, 'a', base?.token, write({ n: i + 1 }, 60_000));
+      });
+      start.open();
+      const results = await Promise.all(writers);
+      const winners = results.filter((r) => r !== undefined);
+      expect(winners).toHaveLength(1);
+      expect(await store.read(user, 'a')).toEqual(winners[0]);
+    });
+
+    it('keeps slices and users apart, and reads several slices at once', async () => {
+      const { store } = await setup();
+      const [alice, bob] = [newId(), newId()];
+      await store.write(alice, 'a', undefined, write('alice-a', 60_000));
+      await store.write(alice, 'b', undefined, write('alice-b', 60_000));
+      await store.write(bob, 'a', undefined, write('bob-a', 60_000));
+      const many = await store.readMany(alice, ['a', 'b', 'c']);
+      expect([...many.keys()].sort()).toEqual(['a', 'b']);
+      expect(many.get('a')?.data).toBe('alice-a');
+      expect(many.get('b')?.data).toBe('alice-b');
+      expect((await store.read(bob, 'a'))?.data).toBe('bob-a');
+      expect((await store.readMany(bob, [])).size).toBe(0);
+    });
+
+    it('expires a record ttl_ms after its last write; an old token never matches its successor', async () => {
+      const { store, advance } = await setup();
+      if (!advance) return; // this store keeps records until overwritten
+      const user = newId();
+      const first = await store.write(user, 'a', undefined, write({ n: 1 }, 300));
+      await advance(200);
+      const second = await store.write(user, 'a', first?.token, write({ n: 2 }, 300)); // refreshes the TTL
+      await advance(200);
+      expect((await store.read(user, 'a'))?.data).toEqual({ n: 2 });
+      await advance(400);
+      expect(await store.read(user, 'a')).toBeUndefined();
+      // a new record after expiry: the old token does not fit it, even at the same version
+      const reborn = await store.write(user, 'a', undefined, write({ n: 3 }, 300));
+      await store.write(user, 'a', reborn?.token, write({ n: 4 }, 300));
+      expect(await store.write(user, 'a', second?.token, write({ n: 99 }, 300))).toBeUndefined();
+    });
+  });
+}
+
+const counterSchema = v.object({ n: v.pipe(v.number(), v.integer(), v.minValue(0)) });
+
+/** The slices the manager suite uses (persistent `p_*`, ephemeral `e_*`). */
+export const CONFORMANCE_SLICES = [
+  defineSlice('p_counter', { schema: counterSchema, initial: { n: 0 }, persist: true }),
+  defineSlice('p_other', { schema: v.object({ s: v.string() }), initial: { s: '' }, persist: true }),
+  defineSlice('e_counter', { schema: counterSchema, initial: { n: 0 }, persist: false, ttl_ms: 60_000 }),
+  defineSlice('e_other', { schema: v.object({ s: v.string() }), initial: { s: '' }, persist: false, ttl_ms: 60_000 }),
+] as const;
+
+/** What the manager suite needs. */
+export interface UserStateManagerSetup {
+  /** A manager over the homes under test; every call in one test shares those homes. */
+  create<const S extends readonly SliceDefinition[]>(slices: S, config?: UserStateConfigInput): UserStateManager<S>;
+  /** Lets `ms` pass for ephemeral TTLs (a manual clock, or real time). */
+  advance(ms: number): Promise<void>;
+}
+
+/** The conformance suite of `UserStateManager` on one pair of homes. */
+export function describeUserStateManager(
+  label: string,
+  setup: () => UserStateManagerSetup | Promise<UserStateManagerSetup>,
+): void {
+  describe(`UserStateManager conformance: ${label}`, () => {
+    for (const kind of ['persistent', 'ephemeral'] as const) {
+      const counter = kind === 'persistent' ? 'p_counter' : 'e_counter';
+      const other = kind === 'persistent' ? 'p_other' : 'e_other';
+
+      describe(`${kind} slices`, () => {
+        it('starts at the initial value, frozen; update writes and returns the next value', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES);
+          const user = newId();
+          const initial = await state.get(user, counter);
+          expect(initial).toEqual({ n: 0 });
+          expect(Object.isFrozen(initial)).toBe(true);
+          expect(await state.update(user, counter, (c) => ({ n: c.n + 1 }))).toEqual({ n: 1 });
+          expect(await state.get(user, counter)).toEqual({ n: 1 });
+        });
+
+        it('hands fn a frozen copy: mutating it throws and writes nothing', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES);
+          const user = newId();
+          await state.set(user, counter, { n: 5 });
+          await expect(
+            state.update(user, counter, (c) => {
+              (c as { n: number }).n = 6;
+              return c;
+            }),
+          ).rejects.toThrow(TypeError);
+          expect(await state.get(user, counter)).toEqual({ n: 5 });
+        });
+
+        it('leaves the state unchanged when fn throws, and rethrows', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES);
+          const user = newId();
+          await state.set(user, counter, { n: 3 });
+          const boom = new Error('fn fails');
+          await expect(
+            state.update(user, counter, async () => {
+              await pause(1);
+              throw boom;
+            }),
+          ).rejects.toBe(boom);
+          expect(await state.get(user, counter)).toEqual({ n: 3 });
+        });
+
+        it('rejects an invalid value with E_STATE_INVALID and writes nothing', async () => {
+          const { create } = await setup();
+          const state = create(CONFORMANCE_SLICES);
+          const user = newId();
+          await state.set(user, counter, { n: 2 });
+          const error = await state.update(user, counter, () => ({ n: -1 })).catch((e: unknown) => e);
+          expect(isDianaError(error, 'E_STATE_INVALID')).toBe(true);
+          expect((error as { issues: Array<{ path: string }> }).issues[0]?.path).toBe('n');
+          // not even a value the schema accepts only before JSON (a Date is not JSON)
+          const other = await state.set(user, counter, { n: new Date() as unknown as number }).catch((e: unknown) => e);
+          expect(isDianaError(other, 'E_STATE_INVALID')).toBe(true);
+          expect(await state.get(user, counter)).toEqual({ n: 2 });
+          // a fresh manager (nothing cached in this one) reads the same
+          expect(await create(CONFORMANCE_SLICES).get(user, counter)).toEqual({ n: 2 });
+        });
+
+        it('50 concurrent updates with an await inside fn lose nothing, and conflicts were retried', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES, { max_attempts: 1_000 });
+          const user = newId();
+          const start = gate();
+          const updates = Array.from({ length: 50 }, async () => {
+            await start.opened;
+            return state.update(user, counter, async (c) => {
+              await pause(1);
+              return { n: c.n + 1 };
+            });
+          });
+          start.open();
+          await Promise.all(updates);
+          expect(await state.get(user, counter)).toEqual({ n: 50 });
+          expect(state.stats().conflicts).toBeGreaterThan(0);
+        });
+
+        it('two slices of one user updated concurrently never overwrite each other', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES, { max_attempts: 1_000 });
+          const user = newId();
+          const start = gate();
+          const work = Array.from({ length: 20 }, async (_, i) => {
+            await start.opened;
+            if (i % 2 === 0)
+              return state.update(user, counter, async (c) => {
+                await pause(1);
+                return { n: c.n + 1 };
+              });
+            return state.update(user, other, async (o) => {
+              await pause(1);
+              return { s: `${o.s}x` };
+            });
+          });
+          start.open();
+          await Promise.all(work);
+          const snapshot = await state.snapshot(user);
+          expect(snapshot[counter]).toEqual({ n: 10 });
+          expect(snapshot[other]).toEqual({ s: 'x'.repeat(10) });
+        });
+
+        it('gives up with E_STATE_CONFLICT after max_attempts, writing nothing of the loser', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES, { max_attempts: 1 });
+          const user = newId();
+          await state.set(user, counter, { n: 0 });
+          const start = gate();
+          const both = [1, 2].map(async () => {
+            await start.opened;
+            return state.update(user, counter, async (c) => {
+              await pause(5);
+              return { n: c.n + 1 };
+            });
+          });
+          start.open();
+          const settled = await Promise.allSettled(both);
+          const failed = settled.filter((s) => s.status === 'rejected');
+          expect(failed).toHaveLength(1);
+          expect(isDianaError((failed[0] as PromiseRejectedResult).reason, 'E_STATE_CONFLICT')).toBe(true);
+          expect(await state.get(user, counter)).toEqual({ n: 1 });
+        });
+
+        it('sets and resets', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES);
+          const user = newId();
+          expect(await state.set(user, counter, { n: 9 })).toEqual({ n: 9 });
+          expect(await state.reset(user, counter)).toEqual({ n: 0 });
+          expect(await state.get(user, counter)).toEqual({ n: 0 });
+        });
+
+        it('reads a value stored at version 1 through the migration at version 2', async () => {
+          const { create } = await setup();
+          const name = kind === 'persistent' ? 'p_profile' : 'e_profile';
+          const ttl = kind === 'persistent' ? {} : { ttl_ms: 60_000 };
+          const v1 = defineSlice(name, {
+            schema: v.object({ lang: v.string() }),
+            initial: { lang: 'es' },
+            persist: kind === 'persistent',
+            ...ttl,
+          });
+          const v2 = defineSlice(name, {
+            schema: v.object({ language: v.string(), theme: v.picklist(['light', 'dark']) }),
+            initial: { language: 'es', theme: 'light' },
+            version: 2,
+            migrate: (old, from) => {
+              expect(from).toBe(1);
+              return { language: (old as { lang: string }).lang, theme: 'light' };
+            },
+            persist: kind === 'persistent',
+            ...ttl,
+          });
+          const user = newId();
+          await create([v1]).set(user, name, { lang: 'en' });
+          const next = create([v2]);
+          expect(await next.get(user, name)).toEqual({ language: 'en', theme: 'light' });
+          expect(await next.update(user, name, (p) => ({ ...p, theme: 'dark' }))).toEqual({
+            language: 'en',
+            theme: 'dark',
+          });
+          expect(await create([v2]).get(user, name)).toEqual({ language: 'en', theme: 'dark' });
+        });
+      });
+    }
+
+    it('expires an ephemeral slice ttl_ms after its last write; persistent ones stay', async () => {
+      const { create, advance } = await setup();
+      const slices = [
+        defineSlice('e_menu', { schema: v.string(), initial: 'home', persist: false, ttl_ms: 300 }),
+        defineSlice('p_keep', { schema: v.string(), initial: 'none', persist: true }),
+      ] as const;
+      const state = create(slices);
+      const user = newId();
+      await state.set(user, 'e_menu', 'shop');
+      await state.set(user, 'p_keep', 'kept');
+      await advance(200);
+      expect(await state.get(user, 'e_menu')).toBe('shop');
+      await advance(400);
+      expect(await state.get(user, 'e_menu')).toBe('home');
+      expect(await state.get(user, 'p_keep')).toBe('kept');
+    });
+
+    it('snapshots every slice of a user', async () => {
+      const state = (await setup()).create(CONFORMANCE_SLICES);
+      const user = newId();
+      await state.set(user, 'p_counter', { n: 7 });
+      await state.set(user, 'e_other', { s: 'menu' });
+      expect(await state.snapshot(user)).toEqual({
+        p_counter: { n: 7 },
+        p_other: { s: '' },
+        e_counter: { n: 0 },
+        e_other: { s: 'menu' },
+      });
+    });
+
+    it('refuses unknown slices and malformed user ids with E_STATE_CONFIG', async () => {
+      const state = (await setup()).create(CONFORMANCE_SLICES);
+      const unknown = await state.get(newId(), 'nope' as 'p_counter').catch((e: unknown) => e);
+      expect(isDianaError(unknown, 'E_STATE_CONFIG')).toBe(true);
+      for (const bad of ['', 'a b', '{u:1}', 'x'.repeat(129), "1' or '1'='1"]) {
+        const error = await state.get(bad, 'p_counter').catch((e: unknown) => e);
+        expect(isDianaError(error, 'E_STATE_CONFIG')).toBe(true);
+      }
+    });
+  });
+}

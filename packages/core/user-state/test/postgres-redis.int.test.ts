@@ -1,0 +1,208 @@
+import { fileURLToPath } from 'node:url';
+import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
+import { startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
+import { newId } from '@diana/utils';
+import { Redis } from 'ioredis';
+import * as v from 'valibot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemorySliceStore } from '../src/adapters/memory.js';
+import { createPostgresSliceStore } from '../src/adapters/postgres.js';
+import { connectStateRedis, createRedisSliceStore } from '../src/adapters/redis.js';
+import { USER_STATE_EVENTS } from '../src/events.js';
+import { createUserStateManager, type UserStateManager } from '../src/manager.js';
+import { defineSlice, type SliceDefinition } from '../src/slice.js';
+import { USER_STATE_MIGRATIONS } from '../src/sources.js';
+import { describeSliceStore, describeUserStateManager } from '../src/testing.js';
+import { STORM_SLICES } from './fixtures/slices.js';
+
+const testDb = await useTestDatabase('user-state');
+const testRedis = await useTestRedis('user-state');
+const redisPort = Number(new URL(testRedis.url).port);
+const db = createPostgres({ url: testDb.url, pool_max: 10 });
+const managers: UserStateManager<readonly SliceDefinition[]>[] = [];
+const connections: Array<{ close(): Promise<void> }> = [];
+const raw = new Redis(testRedis.url);
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, USER_STATE_MIGRATIONS]);
+});
+afterAll(async () => {
+  await Promise.all([...managers, ...connections].map((m) => m.close()));
+  raw.disconnect();
+  await db.close();
+});
+const realTime = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+let prefixes = 0;
+const make = <const S extends readonly SliceDefinition[]>(
+  slices: S,
+  config: Record<string, unknown> = {},
+  prefix = `${testRedis.prefix}m${prefixes++}:`,
+  redis = true,
+) => {
+  const manager = createUserStateManager(
+    { key_prefix: prefix, ...config },
+    { db, ...(redis ? { redis: { port: redisPort } } : {}), slices },
+  );
+  managers.push(manager as never);
+  return manager;
+};
+
+describeSliceStore('postgres', () => ({ store: createPostgresSliceStore(db) }));
+describeSliceStore('redis', () => {
+  const connection = connectStateRedis({
+    redis: { port: redisPort },
+    key_prefix: `${testRedis.prefix}store${prefixes++}:`,
+    command_timeout_ms: 1_000,
+  });
+  connections.push(connection);
+  return { store: createRedisSliceStore(connection), advance: realTime };
+});
+
+describeUserStateManager('PostgreSQL + Redis', () => {
+  const prefix = `${testRedis.prefix}suite${prefixes++}:`;
+  return { create: (slices, config = {}) => make(slices, config, prefix), advance: realTime };
+});
+describeUserStateManager('PostgreSQL + memory (embedded default, no Redis)', () => {
+  // the memory home of one process, shared by the managers of one test
+  const ephemeral = createMemorySliceStore();
+  return {
+    create: (slices, config = {}) => {
+      const manager = createUserStateManager(config, { db, slices, stores: { ephemeral } });
+      managers.push(manager as never);
+      return manager;
+    },
+    advance: realTime,
+  };
+});
+
+describe('across processes', () => {
+  for (const slice of ['p_storm', 'e_storm'] as const) {
+    it(`three processes × 50 concurrent updates of one ${slice === 'p_storm' ? 'persistent' : 'ephemeral'} counter → exactly 150`, async () => {
+      const script = fileURLToPath(new URL('./fixtures/storm-worker.ts', import.meta.url));
+      const user = newId();
+      const prefix = `${testRedis.prefix}storm:`;
+      const workers = [startWorker(script), startWorker(script), startWorker(script)];
+      for (const worker of workers)
+        worker.send({ type: 'config', database_url: testDb.url, redis_port: redisPort, prefix, slice, user });
+      await Promise.all(workers.map((worker) => worker.waitFor('ready')));
+      for (const worker of workers) worker.send({ type: 'go' });
+      const results = await Promise.all(workers.map((worker) => worker.waitFor('result', 60_000)));
+      await Promise.all(workers.map((worker) => worker.exited()));
+      const conflicts = results.reduce((sum, r) => sum + (r.stats as { conflicts: number }).conflicts, 0);
+      expect(conflicts).toBeGreaterThan(0); // they really raced
+      const reader = make(STORM_SLICES, {}, prefix);
+      expect(await reader.get(user, slice)).toEqual({ n: 150 });
+      if (slice === 'p_storm') {
+        const [row] = await db.sql<{ version: string }[]>`
+          select version::text as version from user_state where user_id = ${user} and slice = 'p_storm'`;
+        expect(row?.version).toBe('150');
+      }
+    });
+  }
+});
+
+describe('the Redis cache of persistent slices', () => {
+  const profile = defineSlice('profile', {
+    schema: v.object({ lang: v.string() }),
+    initial: { lang: 'es' },
+    persist: true,
+  });
+  const cacheKey = (prefix: string, user: string) => `${prefix}{u:${user}}:p:profile`;
+  // the cached record is '-:<version>:<schema version>:<write id>|<JSON>'
+  const cached = async (prefix: string, user: string) => {
+    const record = await raw.get(cacheKey(prefix, user));
+    return record === null ? null : { version: record.split(':')[1], data: record.slice(record.indexOf('|') + 1) };
+  };
+
+  it('serves repeated reads from Redis; a write in another process replaces the cached row', async () => {
+    const prefix = `${testRedis.prefix}cache1:`;
+    const a = make([profile], {}, prefix);
+    const b = make([profile], {}, prefix);
+    const user = newId();
+    expect(await a.get(user, 'profile')).toEqual({ lang: 'es' }); // miss: PostgreSQL (no row), cached
+    expect(await a.get(user, 'profile')).toEqual({ lang: 'es' });
+    expect(a.stats()).toMatchObject({ cache_misses: 1, cache_hits: 1 });
+    await b.set(user, 'profile', { lang: 'en' });
+    expect(await a.get(user, 'profile')).toEqual({ lang: 'en' });
+    expect(a.stats().cache_hits).toBe(2);
+  });
+
+  it('a stale cached row only costs a retry: update reads PostgreSQL after a lost compare-and-set', async () => {
+    const prefix = `${testRedis.prefix}cache2:`;
+    const state = make([profile], {}, prefix);
+    const user = newId();
+    await state.set(user, 'profile', { lang: 'en' });
+    // another writer changes the row behind the cache's back
+    await db.sql`update user_state set version = version + 1, data = '{"lang":"fr"}' where user_id = ${user}`;
+    expect(await state.get(user, 'profile')).toEqual({ lang: 'en' }); // stale until the next write
+    const next = await state.update(user, 'profile', (p) => ({ lang: `${p.lang}!` }));
+    expect(next).toEqual({ lang: 'fr!' });
+    expect(state.stats().conflicts).toBe(1);
+    expect(await state.get(user, 'profile')).toEqual({ lang: 'fr!' });
+  });
+
+  it('inside a transaction: nothing reaches the cache before commit; a rollback leaves row and cache as they were', async () => {
+    const prefix = `${testRedis.prefix}cache3:`;
+    const state = make([profile], {}, prefix);
+    const user = newId();
+    await state.set(user, 'profile', { lang: 'en' });
+    await db
+      .transaction(async () => {
+        await state.set(user, 'profile', { lang: 'de' });
+        expect((await cached(prefix, user))?.data).toBe('{"lang":"en"}');
+        throw new Error('the enclosing work fails');
+      })
+      .catch(() => {});
+    expect(await state.get(user, 'profile')).toEqual({ lang: 'en' });
+    expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'en' });
+
+    await db.transaction(async () => {
+      await state.set(user, 'profile', { lang: 'it' });
+      expect((await cached(prefix, user))?.data).toBe('{"lang":"en"}');
+    });
+    expect((await cached(prefix, user))?.data).toBe('{"lang":"it"}');
+    expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'it' });
+  });
+
+  it('an invalid value writes nothing anywhere', async () => {
+    const prefix = `${testRedis.prefix}cache4:`;
+    const state = make([profile], {}, prefix);
+    const user = newId();
+    await expect(state.set(user, 'profile', { lang: 7 as unknown as string })).rejects.toThrow(
+      /E_STATE_INVALID|invalid value/,
+    );
+    const rows = await db.sql`select 1 from user_state where user_id = ${user}`;
+    expect(rows).toHaveLength(0);
+    // the read before the write may have cached "no row" (version 0), nothing more
+    expect((await cached(prefix, user))?.version).toBe('0');
+    expect(await state.get(user, 'profile')).toEqual({ lang: 'es' });
+  });
+});
+
+describe('user.state_changed for persistent slices', () => {
+  it('is written to the outbox in the same transaction as the row', async () => {
+    const bus = createEventBus({}, { transport: createMemoryTransport(), events: USER_STATE_EVENTS });
+    const story = defineSlice('story', {
+      schema: v.object({ at: v.string() }),
+      initial: { at: 'start' },
+      persist: true,
+      notify: true,
+    });
+    const state = createUserStateManager({ key_prefix: `${testRedis.prefix}notify:` }, { db, bus, slices: [story] });
+    managers.push(state as never);
+    const user = newId();
+    await state.set(user, 'story', { at: 'fragment-2' });
+    await db
+      .transaction(async () => {
+        await state.set(user, 'story', { at: 'fragment-3' });
+        throw new Error('rolled back');
+      })
+      .catch(() => {});
+    const rows = await db.sql<{ type: string; key: string; envelope: string }[]>`
+      select type, key, envelope from event_outbox where key = ${user}`;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.type).toBe('user.state_changed');
+    expect(JSON.parse(rows[0]?.envelope ?? '{}').payload).toEqual({ user_id: user, slice: 'story', version: 1 });
+    await bus.close();
+  });
+});
