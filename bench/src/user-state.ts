@@ -1,0 +1,153 @@
+// pnpm bench:user-state — read-modify-write of one slice per update, through a grammY bot, on
+// the same Redis: our ephemeral slice (compare-and-set in Lua) against grammY's session
+// middleware with @grammyjs/storage-redis (GET, then SET — no compare-and-set). Then 50
+// concurrent writers on one user: lost updates of each. Then our persistent slice
+// (PostgreSQL compare-and-set + Redis read-through cache).
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { createPostgres, migrate } from '@diana/db';
+import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-services';
+import { createUserStateManager, defineSlice, USER_STATE_MIGRATIONS } from '@diana/user-state';
+import { type UserStateFlavor, userStateMiddleware } from '@diana/user-state/grammy';
+import type { RedisAdapter as RedisAdapterType } from '@grammyjs/storage-redis';
+import { Bot, type Context, type SessionFlavor, session } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import { Redis } from 'ioredis';
+import * as v from 'valibot';
+import { compare, getPeakRssMb, printGoal, ratio } from './harness.js';
+
+// @grammyjs/storage-redis 2.6.0 ships only its CommonJS build (its ESM entry is missing).
+const { RedisAdapter } = createRequire(import.meta.url)('@grammyjs/storage-redis') as {
+  RedisAdapter: typeof RedisAdapterType;
+};
+
+const url = await getRedisUrl();
+const { hostname: host, port: portText } = new URL(url);
+const port = Number(portText);
+const run = randomBytes(3).toString('hex');
+const prefix = `bench:us:${run}:`;
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+const counter = v.object({ n: v.number() });
+const slices = [
+  defineSlice('menu', { schema: counter, initial: { n: 0 }, persist: false, ttl_ms: 600_000 }),
+  defineSlice('story', { schema: counter, initial: { n: 0 }, persist: true }),
+] as const;
+type Slices = typeof slices;
+type OurContext = Context & UserStateFlavor<Slices>;
+type TheirContext = Context & SessionFlavor<{ n: number }>;
+
+const botInfo = {
+  id: 1,
+  is_bot: true,
+  first_name: 'Diana',
+  username: 'diana_bot',
+  can_join_groups: false,
+  can_read_all_group_messages: false,
+  supports_inline_queries: false,
+  can_connect_to_business: false,
+  has_main_web_app: false,
+} as UserFromGetMe;
+let updateId = 0;
+const update = (from: number): Update =>
+  ({
+    update_id: ++updateId,
+    message: {
+      message_id: updateId,
+      date: 0,
+      chat: { id: from, type: 'private', first_name: 'U' },
+      from: { id: from, is_bot: false, first_name: 'U' },
+      text: 'tap',
+    },
+  }) as Update;
+// what a handler does between reading and writing (an API call, a query)
+const work = (delay: boolean) => (delay ? new Promise((resolve) => setTimeout(resolve, 1)) : undefined);
+
+const testDb = await createTestDatabase('bench-user-state');
+const db = createPostgres({ url: testDb.url, pool_max: 10 });
+await migrate(db, [USER_STATE_MIGRATIONS]);
+const state = createUserStateManager(
+  { key_prefix: `${prefix}ours:`, max_attempts: 10_000 },
+  { db, redis: { host, port }, slices },
+);
+const theirRedis = new Redis({ host, port, keyPrefix: `${prefix}theirs:` });
+
+const ourBot = (slice: 'menu' | 'story', delay: boolean) => {
+  const bot = new Bot<OurContext>('0:bench', { botInfo });
+  bot.use(userStateMiddleware(state));
+  bot.on('message', async (ctx) => {
+    await ctx.userState?.update(slice, async (c) => {
+      await work(delay);
+      return { n: c.n + 1 };
+    });
+  });
+  return bot;
+};
+const theirBot = (delay: boolean) => {
+  const bot = new Bot<TheirContext>('0:bench', { botInfo });
+  bot.use(
+    session({
+      initial: () => ({ n: 0 }),
+      storage: new RedisAdapter<{ n: number }>({ instance: theirRedis, ttl: 600 }),
+      getSessionKey: (ctx) => (ctx.from ? String(ctx.from.id) : undefined),
+    }),
+  );
+  bot.on('message', async (ctx) => {
+    await work(delay);
+    ctx.session.n++;
+  });
+  return bot;
+};
+
+try {
+  const ours = ourBot('menu', false);
+  const theirs = theirBot(false);
+  const distinct = await compare({
+    title: 'read-modify-write of one slice per update, distinct users (grammY handleUpdate, same Redis)',
+    concurrency: 32,
+    ops: 10_000,
+    variants: [
+      { name: 'ours (ephemeral, atomic)', op: (i) => ours.handleUpdate(update(1_000_000 + i)) },
+      { name: 'grammY session + storage-redis', op: (i) => theirs.handleUpdate(update(1_000_000 + i)) },
+    ],
+  });
+
+  out('\nContention: 50 concurrent updates of one user, 1 ms of work inside each, 5 runs');
+  const contended = { ours: ourBot('menu', true), theirs: theirBot(true) };
+  let lostOurs = 0;
+  let lostTheirs = 0;
+  for (let runNo = 0; runNo < 5; runNo++) {
+    const user = 9_000_000 + runNo;
+    await Promise.all(Array.from({ length: 50 }, () => contended.ours.handleUpdate(update(user))));
+    await Promise.all(Array.from({ length: 50 }, () => contended.theirs.handleUpdate(update(user))));
+    lostOurs += 50 - (await state.get(String(user), 'menu')).n;
+    const stored = await theirRedis.get(String(user));
+    lostTheirs += 50 - (stored ? (JSON.parse(stored) as { n: number }).n : 0);
+  }
+  out(
+    `  ours                             lost updates ${lostOurs} of 250 (conflicts retried: ${state.stats().conflicts})`,
+  );
+  out(`  grammY session + storage-redis   lost updates ${lostTheirs} of 250`);
+
+  const persistent = ourBot('story', false);
+  await compare({
+    title: 'our persistent slice: PostgreSQL compare-and-set + Redis cache, distinct users',
+    concurrency: 32,
+    ops: 5_000,
+    variants: [{ name: 'ours (persistent)', op: (i) => persistent.handleUpdate(update(2_000_000 + i)) }],
+  });
+
+  out('');
+  printGoal(
+    'ephemeral read-modify-write ≥ 0.8× grammY session + storage-redis',
+    ratio(distinct, 'ours (ephemeral, atomic)', 'grammY session + storage-redis') >= 0.8,
+  );
+  printGoal('no lost updates under contention (ours)', lostOurs === 0);
+  out(`\npeak RSS ${getPeakRssMb().toFixed(0)} MB`);
+} finally {
+  await state.close();
+  theirRedis.disconnect();
+  await db.close();
+  await testDb.drop();
+  await deleteByPrefix(url, prefix);
+}
