@@ -1,4 +1,5 @@
 import { createEventBus, createMemoryTransport, type EventEnvelope } from '@diana/event-bus';
+import { useTestMeter } from '@diana/test-services';
 import { createManualClock, isDianaError } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -189,5 +190,40 @@ describe('userStateMiddleware', () => {
     expect(await state.get('43', 'counter')).toEqual({ n: 1 });
     expect(state.stats().conflicts).toBeGreaterThan(0);
     expect(calls).toEqual([]); // the handler sent nothing
+  });
+});
+
+describe('types', () => {
+  it('types slice names and values from the definitions', () => {
+    const state = createUserStateManager({}, { slices: [counter] });
+    const typed = async () => {
+      const value: { n: number } = await state.get('u', 'counter');
+      // @ts-expect-error: no such slice
+      await state.get('u', 'nope');
+      // @ts-expect-error: wrong value shape
+      await state.set('u', 'counter', { n: 'one' });
+      // @ts-expect-error: fn must return the slice's type
+      await state.update('u', 'counter', () => ({ m: 1 }));
+      return value;
+    };
+    expect(typeof typed).toBe('function');
+  });
+});
+
+describe('metrics', () => {
+  const meter = useTestMeter();
+
+  it('records updates by outcome on the OpenTelemetry meter', async () => {
+    const metered = defineSlice('metered', { schema: v.number(), initial: 0, persist: false, ttl_ms: 60_000 });
+    const state = createUserStateManager({}, { slices: [metered] });
+    await state.set('m1', 'metered', 1);
+    await state.set('m1', 'metered', 2);
+    await state.update('m1', 'metered', (n) => n);
+    await state.set('m1', 'metered', 'bad' as never).catch(() => {});
+    const collected = await meter.collect();
+    expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'written' })).toBe(2);
+    expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'unchanged' })).toBe(1);
+    expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'invalid' })).toBe(1);
+    expect(collected.count('diana.user_state.update.duration', { slice: 'metered' })).toBe(4);
   });
 });
