@@ -1,0 +1,125 @@
+// Signed callback data. Telegram gives a button 64 bytes of data and hands them back verbatim
+// when it is pressed — from any client, so from anyone who crafts a request. The data carries
+// an HMAC-SHA256 of its payload (and of the user it is bound to), truncated to the room left.
+//
+// Layout: <action>[|<arg>]...~<mark><mac>
+//   mark '-'                 : any user may press it
+//   mark '=' + 4-char tag    : bound to one user; the tag (a keyed hash of the user id) tells
+//                              "another user's button" apart from "forged"
+//   mac                      : base64url HMAC, as long as fits (at least MIN_MAC_CHARS)
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { DianaError, revealSecret } from '@diana/utils';
+import type { SecurityConfigInput } from './config.js';
+import { SECURITY_ERROR_CODES } from './errors.js';
+import { parseSecurityConfig } from './settings.js';
+
+/** Fewest signature characters accepted: 11 base64url characters = 66 bits. */
+export const MIN_MAC_CHARS = 11;
+/** Longest signature written: the whole HMAC-SHA256 (43 base64url characters). */
+const MAX_MAC_CHARS = 43;
+const LIMIT_BYTES = 64;
+const ACTION = /^[a-z][a-z0-9_.]{0,31}$/;
+const ARG = /^[A-Za-z0-9_.:-]*$/;
+
+/** A verified press: the action and its arguments (as strings). */
+export interface VerifiedCallback {
+  readonly action: string;
+  readonly args: readonly string[];
+}
+
+/** Signs and verifies callback data with `callback_secret`. */
+export interface CallbackSigner {
+  /** Data for a button: `action` (`[a-z][a-z0-9_.]{0,31}`) and args (`[A-Za-z0-9_.:-]*`, or integers). */
+  sign(action: string, args?: readonly (string | number)[], options?: { userId?: number | string }): string;
+  /** The action and args, or `E_CALLBACK_TAMPERED` / `E_CALLBACK_WRONG_USER` / `E_CALLBACK_MALFORMED`. */
+  verify(data: string, options?: { userId?: number | string }): VerifiedCallback;
+  /** True when `data` is in the signed layout (so a router can tell our buttons from others). */
+  isSigned(data: string): boolean;
+}
+
+const fail = (code: string, message: string, context?: Record<string, unknown>): never => {
+  throw new DianaError(code, message, context ? { context } : {});
+};
+
+/** A signer with `config.callback_secret` (required, at least 32 characters). */
+export function createCallbackSigner(config: SecurityConfigInput): CallbackSigner {
+  const settings = parseSecurityConfig(config);
+  const key = settings.callback_secret
+    ? revealSecret(settings.callback_secret)
+    : fail(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'callback_secret is required to sign callback data');
+  const mac = (kind: string, subject: string, payload: string) =>
+    createHmac('sha256', key).update(`${kind}\u0000${subject}\u0000${payload}`).digest('base64url');
+  const userTag = (userId: string) => mac('user', userId, '').slice(0, 4);
+
+  return {
+    sign(action, args = [], options = {}) {
+      if (!ACTION.test(action))
+        fail(SECURITY_ERROR_CODES.CALLBACK_MALFORMED, 'an action is [a-z][a-z0-9_.]{0,31}', { action });
+      const parts = args.map((arg) => {
+        const text = typeof arg === 'number' && Number.isSafeInteger(arg) ? String(arg) : arg;
+        if (typeof text !== 'string' || !ARG.test(text))
+          fail(SECURITY_ERROR_CODES.CALLBACK_MALFORMED, 'an argument is an integer or [A-Za-z0-9_.:-]*', {
+            arg: String(arg).slice(0, 64),
+          });
+        return text as string;
+      });
+      const payload = [action, ...parts].join('|');
+      const user = options.userId === undefined ? undefined : String(options.userId);
+      const mark = user === undefined ? '-' : `=${userTag(user)}`;
+      const room = LIMIT_BYTES - payload.length - 1 - mark.length;
+      if (room < MIN_MAC_CHARS)
+        fail(
+          SECURITY_ERROR_CODES.CALLBACK_OVERSIZE,
+          `callback data needs ${payload.length + 1 + mark.length + MIN_MAC_CHARS} bytes; Telegram allows ${LIMIT_BYTES}`,
+          { action, bytes: payload.length + 1 + mark.length + MIN_MAC_CHARS },
+        );
+      const signature = mac('callback', user ?? '', payload).slice(0, Math.min(room, MAX_MAC_CHARS));
+      return `${payload}~${mark}${signature}`;
+    },
+
+    verify(data, options = {}) {
+      if (typeof data !== 'string' || Buffer.byteLength(data, 'utf8') > LIMIT_BYTES)
+        fail(SECURITY_ERROR_CODES.CALLBACK_MALFORMED, 'callback data longer than 64 bytes');
+      const at = data.lastIndexOf('~');
+      const payload = data.slice(0, at);
+      const rest = data.slice(at + 1);
+      const bound = rest.startsWith('=');
+      const signature = bound ? rest.slice(5) : rest.slice(1);
+      const [action = '', ...args] = payload.split('|');
+      if (
+        at < 0 ||
+        !(bound || rest.startsWith('-')) ||
+        signature.length < MIN_MAC_CHARS ||
+        !/^[A-Za-z0-9_-]+$/.test(signature) ||
+        !ACTION.test(action) ||
+        !args.every((arg) => ARG.test(arg))
+      )
+        fail(SECURITY_ERROR_CODES.CALLBACK_MALFORMED, 'callback data is not signed data');
+      const user = options.userId === undefined ? undefined : String(options.userId);
+      if (bound) {
+        if (user === undefined)
+          fail(SECURITY_ERROR_CODES.CALLBACK_WRONG_USER, 'this button belongs to one user; verify with userId');
+        if (!safeEqual(rest.slice(1, 5), userTag(user as string)))
+          fail(SECURITY_ERROR_CODES.CALLBACK_WRONG_USER, 'this button belongs to another user', { action });
+      }
+      const expected = mac('callback', bound ? (user as string) : '', payload).slice(0, signature.length);
+      if (!safeEqual(signature, expected))
+        fail(SECURITY_ERROR_CODES.CALLBACK_TAMPERED, 'callback data signature does not match', { action });
+      return Object.freeze({ action, args: Object.freeze(args) });
+    },
+
+    isSigned(data) {
+      return /~[-=][A-Za-z0-9_-]{11,}$/.test(data);
+    },
+  };
+}
+
+/**
+ * Constant-time comparison of two strings of any lengths: both are hashed to 32 bytes first,
+ * so neither where they differ nor how long the expected one is shows in the timing.
+ */
+export function safeEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a).digest();
+  const right = createHash('sha256').update(b).digest();
+  return timingSafeEqual(left, right);
+}

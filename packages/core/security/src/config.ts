@@ -1,0 +1,30 @@
+import { coerceDuration, coerceNumber, secret } from '@diana/utils';
+import * as v from 'valibot';
+
+/** Security settings (`DIANA_SECURITY_*`). Each service checks that the keys it needs are set. */
+export const SecurityConfig = v.object({
+  /** HMAC key of signed callback data (at least 32 characters). */
+  callback_secret: v.optional(secret({ minLength: 32 })),
+  /** Key of the keyed hash tokens are stored under (at least 32 characters). */
+  token_pepper: v.optional(secret({ minLength: 32 })),
+  /** Telegram's `secret_token` of the webhook: 1–256 characters of A-Z a-z 0-9 _ -. */
+  webhook_secret: v.optional(
+    v.pipe(
+      secret({ minLength: 1 }),
+      v.check((s) => /^[A-Za-z0-9_-]{1,256}$/.test(s.reveal()), 'must be 1–256 characters of A-Z a-z 0-9 _ -'),
+    ),
+  ),
+  /** Prefix of the rate limiter's Redis keys. */
+  rate_limit_prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_-]{1,64}$/)), 'diana:rl:'),
+  /** Time limit of one rate-limit command; past it (or with Redis down) the insurance limiter answers. */
+  rate_limit_timeout_ms: v.optional(coerceDuration({ min: 10 }), 250),
+  /**
+   * Share of each policy's limit the in-memory insurance limiter grants per process while
+   * Redis is unreachable (0.5 with two processes keeps the total at the limit).
+   */
+  insurance_share: v.optional(coerceNumber({ min: 0.01, max: 1 }), 1),
+});
+/** Parsed `SecurityConfig`. */
+export type SecurityConfig = v.InferOutput<typeof SecurityConfig>;
+/** What callers may pass (defaults filled in). */
+export type SecurityConfigInput = v.InferInput<typeof SecurityConfig>;

@@ -1,0 +1,49 @@
+// Text safety for Telegram's HTML parse mode: normalization, stripping of characters that
+// hide or reorder text, escaping, and a tagged template that escapes every interpolation.
+
+// C0 and C1 controls except tab and newline; bidi embeddings, overrides and isolates
+// (U+202A–U+202E, U+2066–U+2069) that can make text read differently from what it is; the
+// byte-order mark / zero-width no-break space.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNSAFE_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
+
+/** Unicode NFC, `\r\n` → `\n`, unsafe control and bidi-override characters removed. */
+export function normalizeText(text: string): string {
+  return text.normalize('NFC').replace(/\r\n?/g, '\n').replace(UNSAFE_CHARS, '');
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' };
+
+/** Escapes `& < > "` — all Telegram's HTML mode needs for text and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ESCAPES[c] as string);
+}
+
+const RAW = Symbol('diana.rawHtml');
+/** Markup inserted by `html` as it is (produced by `html` itself or `rawHtml`). */
+export interface RawHtml {
+  readonly [RAW]: string;
+}
+
+/** Marks trusted markup (e.g. the result of another `html`) so `html` does not escape it. */
+export function rawHtml(markup: string): RawHtml {
+  return Object.freeze({ [RAW]: markup });
+}
+
+function interpolate(value: unknown): string {
+  if (value === null || value === undefined || value === false) return '';
+  if (typeof value === 'object' && RAW in value) return (value as RawHtml)[RAW];
+  if (Array.isArray(value)) return value.map(interpolate).join('');
+  return escapeHtml(normalizeText(String(value)));
+}
+
+/**
+ * A tagged template for HTML parse mode: every interpolated value is normalized and escaped
+ * (arrays joined, `null`/`undefined`/`false` empty), except `rawHtml(...)` values.
+ * `html`<b>${name}</b>`` can never contain a tag other than the template's.
+ */
+export function html(strings: TemplateStringsArray, ...values: readonly unknown[]): string {
+  let out = strings[0] ?? '';
+  for (let i = 0; i < values.length; i++) out += interpolate(values[i]) + (strings[i + 1] ?? '');
+  return out;
+}

@@ -1,0 +1,109 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Database } from '@diana/db';
+import { type Clock, DianaError, newId, revealSecret, SYSTEM_CLOCK } from '@diana/utils';
+import type { SecurityConfigInput } from './config.js';
+import { SECURITY_ERROR_CODES } from './errors.js';
+import { parseSecurityConfig } from './settings.js';
+
+/** Token length: 32 base64url characters = 192 random bits. */
+const TOKEN = /^[A-Za-z0-9_-]{32}$/;
+const PURPOSE = /^[a-z][a-z0-9_.]{0,63}$/;
+
+/** A token as stored (never the token itself). */
+export interface TokenRecord {
+  readonly id: string;
+  readonly purpose: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly created_at: Date;
+  readonly expires_at: Date;
+  readonly used_at: Date | null;
+  readonly used_by: string | null;
+}
+
+/** Single-use, expiring tokens stored as keyed hashes in `security_tokens`. */
+export interface TokenService {
+  /** A new token (shown once; only its hash is kept) and its record. */
+  issue(options: {
+    purpose: string;
+    ttl_ms: number;
+    data?: Record<string, unknown>;
+  }): Promise<{ token: string; record: TokenRecord }>;
+  /**
+   * Marks the token used and returns its record — atomically: of concurrent redeems exactly
+   * one succeeds. Refuses with `E_TOKEN_MALFORMED`, `E_TOKEN_UNKNOWN` (also for another
+   * purpose), `E_TOKEN_EXPIRED` or `E_TOKEN_USED`. Joins the caller's transaction.
+   */
+  redeem(token: string, purpose: string, options?: { by?: string }): Promise<TokenRecord>;
+  /** Deletes tokens expired or used before `before`; returns how many. */
+  purge(before: Date): Promise<number>;
+}
+
+interface Row {
+  id: string;
+  purpose: string;
+  data: Record<string, unknown>;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+  used_by: string | null;
+}
+
+/** The token service over `db` with `config.token_pepper` (required, at least 32 characters). */
+export function createTokenService(config: SecurityConfigInput, deps: { db: Database; clock?: Clock }): TokenService {
+  const settings = parseSecurityConfig(config);
+  if (!settings.token_pepper)
+    throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'token_pepper is required to issue tokens');
+  const pepper = revealSecret(settings.token_pepper);
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const hash = (token: string) => createHmac('sha256', pepper).update(token).digest();
+  const checkPurpose = (purpose: string) => {
+    if (!PURPOSE.test(purpose))
+      throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'a purpose is [a-z][a-z0-9_.]{0,63}', {
+        context: { purpose: String(purpose).slice(0, 80) },
+      });
+  };
+  const refuse = (code: string, message: string) => new DianaError(code, message);
+
+  return {
+    async issue({ purpose, ttl_ms, data = {} }) {
+      checkPurpose(purpose);
+      if (!Number.isSafeInteger(ttl_ms) || ttl_ms <= 0)
+        throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'ttl_ms must be a positive integer');
+      const token = randomBytes(24).toString('base64url');
+      const now = clock.now();
+      const [row] = await deps.db.session()<Row[]>`
+        insert into security_tokens (id, purpose, token_hash, data, created_at, expires_at)
+        values (${newId()}, ${purpose}, ${hash(token)}, ${JSON.stringify(data)}::text::jsonb,
+                ${new Date(now)}, ${new Date(now + ttl_ms)})
+        returning id, purpose, data, created_at, expires_at, used_at, used_by`;
+      return { token, record: Object.freeze(row as Row) };
+    },
+
+    async redeem(token, purpose, options = {}) {
+      if (typeof token !== 'string' || !TOKEN.test(token))
+        throw refuse(SECURITY_ERROR_CODES.TOKEN_MALFORMED, 'that is not a token');
+      checkPurpose(purpose);
+      const sql = deps.db.session();
+      const now = new Date(clock.now());
+      const digest = hash(token);
+      // one statement: the row lock makes concurrent redeems queue, and each re-checks used_at
+      const [used] = await sql<Row[]>`
+        update security_tokens set used_at = ${now}, used_by = ${options.by ?? null}
+        where token_hash = ${digest} and purpose = ${purpose} and used_at is null and expires_at > ${now}
+        returning id, purpose, data, created_at, expires_at, used_at, used_by`;
+      if (used) return Object.freeze(used);
+      const [row] = await sql<Row[]>`
+        select id, purpose, data, created_at, expires_at, used_at, used_by
+        from security_tokens where token_hash = ${digest} and purpose = ${purpose}`;
+      if (!row) throw refuse(SECURITY_ERROR_CODES.TOKEN_UNKNOWN, 'no such token');
+      if (row.used_at) throw refuse(SECURITY_ERROR_CODES.TOKEN_USED, 'this token was already used');
+      throw refuse(SECURITY_ERROR_CODES.TOKEN_EXPIRED, 'this token has expired');
+    },
+
+    async purge(before) {
+      const rows = await deps.db.session()`
+        delete from security_tokens where expires_at < ${before} or used_at < ${before} returning 1`;
+      return rows.length;
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { isDianaError } from '@diana/utils';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createCallbackSigner, MIN_MAC_CHARS } from '../src/callback.js';
+
+const signer = createCallbackSigner({ callback_secret: 'k'.repeat(40) });
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    return isDianaError(error) ? error.code : 'not a DianaError';
+  }
+};
+
+const action = fc.stringMatching(/^[a-z][a-z0-9_.]{0,9}$/);
+const arg = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_.:-]{0,8}$/), fc.integer({ min: -1_000_000, max: 1_000_000 }));
+const userId = fc.option(fc.integer({ min: 1, max: 2 ** 40 }), { nil: undefined });
+
+describe('signed callback data', () => {
+  it('sign → verify round-trips for any args that fit, within 64 bytes', () => {
+    fc.assert(
+      fc.property(action, fc.array(arg, { maxLength: 4 }), userId, (a, args, user) => {
+        const data = signer.sign(a, args, { userId: user });
+        expect(Buffer.byteLength(data)).toBeLessThanOrEqual(64);
+        expect(signer.verify(data, { userId: user })).toEqual({ action: a, args: args.map(String) });
+        expect(signer.isSigned(data)).toBe(true);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('any single-byte change fails verification', () => {
+    fc.assert(
+      fc.property(
+        action,
+        fc.array(arg, { maxLength: 3 }),
+        userId,
+        fc.nat(),
+        fc.integer({ min: 0x20, max: 0x7e }),
+        (a, args, user, at, byte) => {
+          const data = signer.sign(a, args, { userId: user });
+          const i = at % data.length;
+          fc.pre(data.charCodeAt(i) !== byte);
+          const changed = data.slice(0, i) + String.fromCharCode(byte) + data.slice(i + 1);
+          const code = codeOf(() => signer.verify(changed, { userId: user }));
+          expect(['E_CALLBACK_TAMPERED', 'E_CALLBACK_WRONG_USER', 'E_CALLBACK_MALFORMED']).toContain(code);
+        },
+      ),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('tells a button of another user, a forged one and an oversize one apart', () => {
+    const mine = signer.sign('buy', ['item_7', 42], { userId: 1001 });
+    expect(codeOf(() => signer.verify(mine, { userId: 2002 }))).toBe('E_CALLBACK_WRONG_USER');
+    expect(codeOf(() => signer.verify(mine))).toBe('E_CALLBACK_WRONG_USER');
+    const other = createCallbackSigner({ callback_secret: 'x'.repeat(40) });
+    expect(codeOf(() => other.verify(signer.sign('buy', ['item_7'])))).toBe('E_CALLBACK_TAMPERED');
+    expect(codeOf(() => signer.verify('buy|item_7'))).toBe('E_CALLBACK_MALFORMED');
+    expect(codeOf(() => signer.sign('buy', ['x'.repeat(60)]))).toBe('E_CALLBACK_OVERSIZE');
+    expect(codeOf(() => signer.sign('buy', ['has|pipe']))).toBe('E_CALLBACK_MALFORMED');
+    expect(codeOf(() => signer.sign('Buy', []))).toBe('E_CALLBACK_MALFORMED');
+    // the signature takes all the room left, never less than the minimum
+    const short = signer.sign('a');
+    expect(short.length).toBe('a~-'.length + 43);
+    const tight = signer.sign('a', ['y'.repeat(64 - 'a|~-'.length - MIN_MAC_CHARS)]);
+    expect(Buffer.byteLength(tight)).toBe(64);
+    expect(signer.verify(tight).action).toBe('a');
+  });
+
+  it('needs a callback_secret of 32 characters', () => {
+    expect(codeOf(() => createCallbackSigner({}))).toBe('E_SECURITY_CONFIG');
+    expect(codeOf(() => createCallbackSigner({ callback_secret: 'short' }))).toBe('E_SECURITY_CONFIG');
+  });
+});

@@ -1,0 +1,32 @@
+import { useTestRedis } from '@diana/test-services';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRedisRateLimitStore, type RedisRateLimitStore } from '../src/adapters/redis-rate.js';
+import { createRateLimiter, type RateLimiter } from '../src/rate-limit.js';
+import { describeRateLimitStore } from '../src/testing.js';
+
+const redis = await useTestRedis('security');
+const port = Number(new URL(redis.url).port);
+const opened: Array<RedisRateLimitStore | RateLimiter> = [];
+afterAll(async () => {
+  await Promise.all(opened.map((o) => o.close()));
+});
+
+describeRateLimitStore('redis', () => {
+  const store = createRedisRateLimitStore({ redis: { port }, prefix: redis.prefix, timeout_ms: 2_000 });
+  opened.push(store);
+  return { store, advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+});
+
+describe('createRateLimiter on Redis', () => {
+  it('shares one budget between limiters (processes) and decides on Redis, not degraded', async () => {
+    const config = { rate_limit_prefix: `${redis.prefix}shared:` };
+    const getPolicy = () => ({ limit: 10, window_ms: 60_000 });
+    const a = createRateLimiter(config, { redis: { port }, getPolicy });
+    const b = createRateLimiter(config, { redis: { port }, getPolicy });
+    opened.push(a, b);
+    expect(a.backend).toBe('redis');
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).consume(42, 'purchase')));
+    expect(results.filter((r) => r.allowed)).toHaveLength(10);
+    expect(results.every((r) => !r.degraded)).toBe(true);
+  });
+});

@@ -1,0 +1,87 @@
+import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
+import { useTestDatabase } from '@diana/test-services';
+import { createManualClock, isDianaError } from '@diana/utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SECURITY_MIGRATIONS } from '../src/sources.js';
+import { createTokenService } from '../src/tokens.js';
+
+const testDb = await useTestDatabase('security-tokens');
+const db = createPostgres({ url: testDb.url, pool_max: 20 });
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, SECURITY_MIGRATIONS]);
+});
+afterAll(() => db.close());
+const config = { token_pepper: 'p'.repeat(40) };
+const codeOf = async (work: Promise<unknown>) => {
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return isDianaError(error) ? error.code : error;
+};
+
+describe('single-use tokens', () => {
+  it('stores only a keyed hash; the token is 192 random bits, URL-safe', async () => {
+    const tokens = createTokenService(config, { db });
+    const { token, record } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000, data: { tariff: 't1' } });
+    expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(record.data).toEqual({ tariff: 't1' });
+    const rows =
+      await db.sql`select token_hash::text as h, data::text as d from security_tokens where id = ${record.id}`;
+    expect(JSON.stringify(rows)).not.toContain(token);
+  });
+
+  it('50 concurrent redeems of one token → exactly one success, the rest E_TOKEN_USED', async () => {
+    const tokens = createTokenService(config, { db });
+    const { token } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const redeems = Array.from({ length: 50 }, async (_, i) => {
+      await gate;
+      return codeOf(tokens.redeem(token, 'vip', { by: `user-${i}` }));
+    });
+    open();
+    const codes = await Promise.all(redeems);
+    expect(codes.filter((c) => c === undefined)).toHaveLength(1);
+    expect(codes.filter((c) => c === 'E_TOKEN_USED')).toHaveLength(49);
+    const [row] = await db.sql<
+      { used_by: string }[]
+    >`select used_by from security_tokens where used_at is not null and purpose = 'vip' order by used_at desc limit 1`;
+    expect(row?.used_by).toMatch(/^user-\d+$/);
+  });
+
+  it('refuses expired, unknown, malformed and other-purpose tokens with distinct codes', async () => {
+    const clock = createManualClock(Date.parse('2026-11-26T10:00:00Z'));
+    const tokens = createTokenService(config, { db, clock });
+    const { token } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
+    expect(await codeOf(tokens.redeem(token, 'invite'))).toBe('E_TOKEN_UNKNOWN');
+    clock.advance(60_001);
+    expect(await codeOf(tokens.redeem(token, 'vip'))).toBe('E_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.redeem('A'.repeat(32), 'vip'))).toBe('E_TOKEN_UNKNOWN');
+    expect(await codeOf(tokens.redeem("x' or '1'='1", 'vip'))).toBe('E_TOKEN_MALFORMED');
+    expect(await codeOf(tokens.redeem('', 'vip'))).toBe('E_TOKEN_MALFORMED');
+    expect(await codeOf(tokens.issue({ purpose: 'Bad Purpose', ttl_ms: 1_000 }))).toBe('E_SECURITY_CONFIG');
+    expect(() => createTokenService({}, { db })).toThrow(/token_pepper/);
+  });
+
+  it("a redeem inside the caller's transaction is undone by its rollback", async () => {
+    const tokens = createTokenService(config, { db });
+    const { token } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
+    await db
+      .transaction(async () => {
+        await tokens.redeem(token, 'vip');
+        throw new Error('starting the subscription failed');
+      })
+      .catch(() => {});
+    expect((await tokens.redeem(token, 'vip')).used_at).toBeInstanceOf(Date);
+  });
+
+  it('purges tokens expired or used before a date', async () => {
+    const clock = createManualClock(Date.parse('2020-01-01T00:00:00Z'));
+    const tokens = createTokenService(config, { db, clock });
+    await tokens.issue({ purpose: 'old', ttl_ms: 1_000 });
+    expect(await tokens.purge(new Date('2021-01-01T00:00:00Z'))).toBe(1);
+  });
+});
