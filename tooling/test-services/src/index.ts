@@ -10,6 +10,9 @@ export { useTestMeter } from './meter.js';
 export type { TestDatabase } from './postgres.js';
 // Isolation per test file
 export { createTestDatabase, useTestDatabase } from './postgres.js';
+export type { TcpProxy } from './proxy.js';
+// Network partitions
+export { startTcpProxy } from './proxy.js';
 export type { TestRedis } from './redis.js';
 export { createTestRedis, deleteByPrefix, useTestRedis } from './redis.js';
 export type { RedisServer, StartRedisOptions } from './redis-server.js';

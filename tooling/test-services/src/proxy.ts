@@ -1,0 +1,60 @@
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** A TCP proxy on a loopback port to `target_port`: cut it to simulate a network partition. */
+export interface TcpProxy {
+  readonly port: number;
+  /** Destroys every open connection and refuses new ones until `restore`. */
+  cut(): void;
+  restore(): void;
+  /** Connections destroyed by `cut` so far (a test can assert that its fault happened). */
+  readonly cut_connections: number;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts a proxy to 127.0.0.1:`target_port` for partition tests (one client's path to a server). */
+export async function startTcpProxy(target_port: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  let cutConnections = 0;
+  const server: Server = createServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(target_port, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const close = async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return {
+    port,
+    cut() {
+      open = false;
+      cutConnections += sockets.size / 2;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    get cut_connections() {
+      return cutConnections;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
