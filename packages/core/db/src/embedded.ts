@@ -43,6 +43,7 @@ export async function createEmbeddedPostgres(options: EmbeddedPostgresOptions = 
   });
   return {
     ...db,
+    listen_notify: false,
     close: (closeOptions) => {
       if (!closer.closed && closeOptions) return db.close(closeOptions).then(() => closer.close());
       return closer.close();

@@ -30,6 +30,11 @@ export interface Database extends Closeable {
    * that must never show uncommitted data. A callback that throws is logged, not rethrown.
    */
   onCommit(callback: () => unknown): Promise<void>;
+  /**
+   * False when the server has a single session (embedded PGlite): LISTEN/NOTIFY between
+   * connections is impossible there, so listeners must poll. Absent means true.
+   */
+  readonly listen_notify?: boolean;
   /** Round trip to the server within `timeout_ms` (default 2 000). */
   ping(options?: { timeout_ms?: number }): Promise<{ latency_ms: number }>;
   /** Pool occupancy now. */

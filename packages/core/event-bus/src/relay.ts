@@ -53,6 +53,8 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   const batch = settings.outbox_batch_size;
   const stop = new AbortController();
   let wake: (() => void) | undefined;
+  // a NOTIFY that came while a pass was running: the next wait is skipped
+  let notified = false;
   let unlisten: (() => Promise<void>) | undefined;
 
   const drain = () =>
@@ -81,12 +83,17 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     });
 
   const loop = async () => {
-    try {
-      const listener = await db.sql.listen(OUTBOX_CHANNEL, () => wake?.());
-      unlisten = () => listener.unlisten();
-    } catch (error) {
-      // e.g. embedded PGlite (one session): polling alone still delivers.
-      logger.info({ err: error }, 'outbox relay: LISTEN unavailable, polling only');
+    // A single-session server (embedded PGlite) cannot LISTEN on a second connection: poll.
+    if (db.listen_notify !== false) {
+      try {
+        const listener = await db.sql.listen(OUTBOX_CHANNEL, () => {
+          if (wake) wake();
+          else notified = true;
+        });
+        unlisten = () => listener.unlisten();
+      } catch (error) {
+        logger.info({ err: error }, 'outbox relay: LISTEN unavailable, polling only');
+      }
     }
     let failures = 0;
     while (!stop.signal.aborted) {
@@ -100,13 +107,22 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
         await sleep(backoffDelay(failures, { base_ms: 200, max_ms: 5_000 }), stop.signal).catch(() => {});
         continue;
       }
+      if (notified) {
+        notified = false;
+        continue;
+      }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, settings.outbox_poll_ms);
-        wake = () => {
+        // one abort listener per wait, removed when the wait ends (a listener left behind on
+        // every poll would pile up for the life of the process)
+        const done = () => {
           clearTimeout(timer);
+          stop.signal.removeEventListener('abort', done);
+          wake = undefined;
           resolve();
         };
-        stop.signal.addEventListener('abort', () => wake?.(), { once: true });
+        const timer = setTimeout(done, settings.outbox_poll_ms);
+        wake = done;
+        stop.signal.addEventListener('abort', done, { once: true });
       });
     }
   };

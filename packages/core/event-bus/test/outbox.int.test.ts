@@ -60,6 +60,25 @@ describe('outbox', () => {
     }
   });
 
+  it('an idle relay polling for a while leaves no listeners behind (no MaxListenersExceededWarning)', async () => {
+    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}idle:` });
+    const relay = createOutboxRelay({ outbox_poll_ms: 10 }, { db, transport });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const [before] = await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox`;
+      await new Promise((resolve) => setTimeout(resolve, 400)); // ~40 polls, well past 10 listeners
+      const [after] = await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox`;
+      expect(after?.n).toBe(before?.n); // it only polled
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await relay.close();
+      await transport.close();
+    }
+  });
+
   it('a relay killed between append and mark yields exactly one stream entry per event', async () => {
     const prefix = `${redis.prefix}crash:`;
     const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });

@@ -27,10 +27,17 @@ export function createRedisReader(options: {
   const notifyReconnect = () => {
     for (const listener of listeners) listener();
   };
+  // A connection that comes (back) after any loss — even one lost before it was first ready,
+  // while reads were already positioned — may have missed entries: listeners resync.
+  let lost = false;
   const watch = (c: Redis) => {
+    c.on('close', () => {
+      lost = true;
+    });
     c.on('ready', () => {
-      if (everReady) notifyReconnect();
+      if (everReady || lost) notifyReconnect();
       everReady = true;
+      lost = false;
     });
   };
   watch(conn);
