@@ -5,5 +5,20 @@ export { deepFreeze } from './deep-freeze.js';
 export type { ConfigErrorCode } from './errors.js';
 // Errors
 export { CONFIG_ERROR_CODES } from './errors.js';
+// ConfigManager
+export { CONFIG_EVENTS } from './events.js';
+export type { ConfigInstance, ConfigRevision, InstanceStatus, RevisionAction } from './instances.js';
+export type {
+  ChangeMeta,
+  ConfigManager,
+  ConfigManagerConfigInput,
+  ConfigManagerStats,
+  TemplateKey,
+  TemplateValue,
+} from './manager.js';
+export { ConfigManagerConfig, createConfigManager } from './manager.js';
 export type { LoadSettingsOptions, SectionSchema, Settings, SettingsSchemas } from './settings.js';
 export { getVariableName, loadSettings, SETTINGS_ALIASES } from './settings.js';
+export { CONFIG_MIGRATIONS } from './sources.js';
+export type { TemplateDefinition, TemplateType } from './templates.js';
+export { defineTemplate, TEMPLATE_TYPES } from './templates.js';

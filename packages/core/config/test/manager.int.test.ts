@@ -1,0 +1,264 @@
+import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createEventBus, createMemoryTransport, createOutboxRelay, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
+import { useTestDatabase } from '@diana/test-services';
+import { isDianaError } from '@diana/utils';
+import * as v from 'valibot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_EVENTS } from '../src/events.js';
+import { type ConfigManager, createConfigManager } from '../src/manager.js';
+import { CONFIG_MIGRATIONS } from '../src/sources.js';
+import { defineTemplate, type TemplateDefinition } from '../src/templates.js';
+import { dailyGift, TEMPLATES } from './fixtures/templates.js';
+
+const testDb = await useTestDatabase('config-manager');
+const db = createPostgres({ url: testDb.url, pool_max: 10 });
+const transport = createMemoryTransport();
+const bus = createEventBus({}, { transport, events: CONFIG_EVENTS });
+const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
+const managers: ConfigManager<readonly TemplateDefinition[]>[] = [];
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS]);
+});
+afterAll(async () => {
+  await Promise.all(managers.map((m) => m.close()));
+  await relay.close();
+  await bus.close();
+  await db.close();
+});
+const admin = { actor: 'admin:1', reason: 'test' };
+const make = async <const T extends readonly TemplateDefinition[]>(
+  templates: T,
+  config = {},
+  database: Database = db,
+) => {
+  const manager = createConfigManager({ resync_interval_ms: 0, ...config }, { db: database, bus, templates });
+  managers.push(manager as never);
+  await manager.start();
+  return manager;
+};
+const codeOf = async (work: Promise<unknown>) => {
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return isDianaError(error) ? error.code : error;
+};
+const until = async (check: () => boolean, ms = 2_000) => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return true;
+};
+
+describe('ConfigManager', () => {
+  it('serves defaults, then the published global value, then a scoped one over it — frozen, without I/O', async () => {
+    const config = await make(TEMPLATES);
+    expect(config.get('gamification.daily_gift')).toEqual({ amount: 10, streak_bonus: 2 });
+    const draft = await config.createDraft('gamification.daily_gift', { amount: 20 }, admin); // merged over defaults
+    expect(draft).toMatchObject({ status: 'draft', values: { amount: 20, streak_bonus: 2 }, revision: 1 });
+    expect(config.get('gamification.daily_gift').amount).toBe(10); // a draft changes nothing
+    await config.publish(draft.id, admin);
+    expect(await until(() => config.get('gamification.daily_gift').amount === 20)).toBe(true);
+    const scoped = await config.createDraft(
+      'gamification.daily_gift',
+      { amount: 50 },
+      { ...admin, scope: 'channel:-100200' },
+    );
+    await config.publish(scoped.id, admin);
+    expect(await until(() => config.get('gamification.daily_gift', { scope: 'channel:-100200' }).amount === 50)).toBe(
+      true,
+    );
+    expect(config.get('gamification.daily_gift', { scope: 'channel:-100999' }).amount).toBe(20);
+
+    // get performs no I/O: count every query of the pool while reading
+    let queries = 0;
+    const counting = new Proxy(db, {
+      get(target, property, receiver) {
+        if (property === 'sql' || property === 'session' || property === 'transaction') queries++;
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const reader = await make(TEMPLATES, {}, counting);
+    const afterStart = queries;
+    expect(afterStart).toBeGreaterThan(0); // the counter counts
+    for (let i = 0; i < 10_000; i++) reader.get('gamification.daily_gift', { scope: 'channel:-100200' });
+    expect(queries).toBe(afterStart);
+    const value = reader.get('gamification.daily_gift');
+    expect(Object.isFrozen(value)).toBe(true);
+    expect(() => {
+      (value as { amount: number }).amount = 1;
+    }).toThrow(TypeError);
+  });
+
+  it('refuses an invalid draft with E_CONFIG_INVALID listing each issue, writing nothing', async () => {
+    const config = await make(TEMPLATES);
+    const before = await db.sql`select count(*)::int as n from config_instances`;
+    let error: unknown;
+    try {
+      await config.createDraft('gamification.daily_gift', { amount: 0, streak_bonus: 'many' }, admin);
+    } catch (e) {
+      error = e;
+    }
+    expect(isDianaError(error, 'E_CONFIG_INVALID')).toBe(true);
+    expect((error as { issues: Array<{ path: string }> }).issues.map((i) => i.path).sort()).toEqual([
+      'amount',
+      'streak_bonus',
+    ]);
+    expect(await db.sql`select count(*)::int as n from config_instances`).toEqual(before);
+    expect(await codeOf(config.createDraft('nope.key' as never, {}, admin))).toBe('E_CONFIG_NOT_FOUND');
+    expect(await codeOf(config.createDraft('narrative.welcome_text', 'hola', { ...admin, scope: 'bad scope' }))).toBe(
+      'E_CONFIG_USAGE',
+    );
+    expect(await codeOf(config.createDraft('narrative.welcome_text', 'hola', { actor: '', reason: '' }))).toBe(
+      'E_CONFIG_USAGE',
+    );
+  });
+
+  it('records every change as an immutable revision with actor, reason and a JSON Patch; rollback is a new revision', async () => {
+    const config = await make(TEMPLATES);
+    const draft = await config.createDraft('narrative.welcome_text', 'Hola', { ...admin, scope: 'lang:es' });
+    await config.updateDraft(draft.id, 'Hola, bienvenido', {
+      actor: 'admin:2',
+      reason: 'friendlier',
+      expected_version: 1,
+    });
+    expect(await codeOf(config.updateDraft(draft.id, 'x', { ...admin, expected_version: 1 }))).toBe(
+      'E_CONFIG_CONFLICT',
+    );
+    await config.publish(draft.id, { actor: 'admin:2', reason: 'launch' });
+    expect(await codeOf(config.updateDraft(draft.id, 'x', admin))).toBe('E_CONFIG_STATE');
+    const rolled = await config.rollback(draft.id, 1, { actor: 'admin:3', reason: 'too long' });
+    expect(rolled.values).toBe('Hola');
+    expect(await until(() => config.get('narrative.welcome_text', { scope: 'lang:es' }) === 'Hola')).toBe(true);
+    const history = await config.history(draft.id);
+    expect(history.map((r) => [r.revision, r.action, r.actor, r.values])).toEqual([
+      [1, 'create', 'admin:1', 'Hola'],
+      [2, 'update', 'admin:2', 'Hola, bienvenido'],
+      [3, 'publish', 'admin:2', 'Hola, bienvenido'],
+      [4, 'rollback', 'admin:3', 'Hola'],
+    ]);
+    expect(history[1]?.diff).toEqual([{ op: 'replace', path: '/value', value: 'Hola, bienvenido' }]);
+    expect(history[3]?.reason).toBe('to revision 1: too long');
+    expect(await codeOf(config.rollback(draft.id, 99, admin))).toBe('E_CONFIG_NOT_FOUND');
+    // revisions are rows nobody updates: the table has no update path in the code
+    expect(await codeOf(config.history('not-a-uuid'))).toBe('E_CONFIG_USAGE');
+  });
+
+  it('publishing archives the previous active instance; archiving the active one falls back', async () => {
+    const config = await make(TEMPLATES);
+    const scope = 'channel:-100300';
+    const first = await config.createDraft('gamification.daily_gift', { amount: 30 }, { ...admin, scope });
+    await config.publish(first.id, admin);
+    const second = await config.createDraft('gamification.daily_gift', { amount: 31 }, { ...admin, scope });
+    await config.publish(second.id, admin);
+    expect((await config.instance(first.id))?.status).toBe('archived');
+    expect(await until(() => config.get('gamification.daily_gift', { scope }).amount === 31)).toBe(true);
+    await config.archive(second.id, admin);
+    const global = config.get('gamification.daily_gift').amount;
+    expect(await until(() => config.get('gamification.daily_gift', { scope }).amount === global)).toBe(true);
+    const changes: number[] = [];
+    const stop = config.onChange('gamification.daily_gift', (value, info) => {
+      if (info.scope === scope) changes.push(value.amount);
+    });
+    const third = await config.createDraft('gamification.daily_gift', { amount: 33 }, { ...admin, scope });
+    await config.publish(third.id, admin);
+    expect(await until(() => changes.includes(33))).toBe(true);
+    stop();
+  });
+
+  it('two admins publishing one draft concurrently: one wins, the other gets E_CONFIG_CONFLICT; history shows one publish', async () => {
+    const config = await make(TEMPLATES);
+    const draft = await config.createDraft(
+      'gamification.daily_gift',
+      { amount: 77 },
+      { ...admin, scope: 'channel:-100400' },
+    );
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const attempts = ['admin:a', 'admin:b'].map(async (actor) => {
+      await gate;
+      return codeOf(config.publish(draft.id, { actor, reason: 'race' }));
+    });
+    open();
+    const codes = await Promise.all(attempts);
+    expect(codes.filter((c) => c === undefined)).toHaveLength(1);
+    expect(codes.filter((c) => c === 'E_CONFIG_CONFLICT')).toHaveLength(1);
+    const publishes = (await config.history(draft.id)).filter((r) => r.action === 'publish');
+    expect(publishes).toHaveLength(1);
+
+    // two different drafts of one scope at once: both publish, one after the other; one stays active
+    const [a, b] = await Promise.all(
+      [1, 2].map((n) =>
+        config.createDraft('gamification.daily_gift', { amount: n }, { ...admin, scope: 'channel:-100401' }),
+      ),
+    );
+    await Promise.all([a, b].map((d) => config.publish((d as { id: string }).id, admin)));
+    const active = await config.list({ key: 'gamification.daily_gift', status: 'active' });
+    expect(active.filter((i) => i.scope === 'channel:-100401')).toHaveLength(1);
+  });
+
+  it('refuses to start when an active instance no longer matches the template, naming it; or keeps the last good revision', async () => {
+    const config = await make(TEMPLATES);
+    const draft = await config.createDraft(
+      'gamification.daily_gift',
+      { amount: 5 },
+      { ...admin, scope: 'channel:-100500' },
+    );
+    await config.publish(draft.id, admin);
+    // the code's schema changes incompatibly: amount must now be at least 100
+    const stricter = defineTemplate('gamification.daily_gift', {
+      type: 'setting',
+      schema: v.object({ amount: v.pipe(v.number(), v.minValue(100)), streak_bonus: v.number() }),
+      defaults: { amount: 100, streak_bonus: 2 },
+    });
+    const strict = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: [stricter] });
+    let error: unknown;
+    try {
+      await strict.start();
+    } catch (e) {
+      error = e;
+    }
+    await strict.close();
+    expect(isDianaError(error, 'E_CONFIG_INVALID')).toBe(true);
+    expect(String((error as Error).message)).toContain(draft.id);
+    expect(String((error as Error).message)).toContain('amount');
+    // with keep_last_known_good it starts; nothing valid exists for that scope → global or defaults
+    const tolerant = await make([stricter], { keep_last_known_good: true });
+    expect(tolerant.get('gamification.daily_gift', { scope: 'channel:-100500' }).amount).toBeGreaterThanOrEqual(100);
+    expect(tolerant.stats().invalid).toBeGreaterThan(0);
+    // clean up for the other tests: archive the instance the stricter code cannot read
+    await config.archive(draft.id, admin);
+  });
+
+  it('a process with the newer schema never applies an instance it finds invalid, and keeps its last good value', async () => {
+    const stricter = defineTemplate('gamification.daily_gift', {
+      type: 'setting',
+      schema: v.object({ amount: v.pipe(v.number(), v.maxValue(1_000)), streak_bonus: v.number() }),
+      defaults: { amount: 10, streak_bonus: 2 },
+    });
+    const scope = 'channel:-100600';
+    const writer = await make(TEMPLATES);
+    const first = await writer.createDraft('gamification.daily_gift', { amount: 500 }, { ...admin, scope });
+    await writer.publish(first.id, admin);
+    const reader = await make([stricter]);
+    expect(await until(() => reader.get('gamification.daily_gift', { scope }).amount === 500)).toBe(true);
+    const second = await writer.createDraft('gamification.daily_gift', { amount: 5_000 }, { ...admin, scope });
+    await writer.publish(second.id, admin);
+    expect(await until(() => writer.get('gamification.daily_gift', { scope }).amount === 5_000)).toBe(true);
+    expect(await until(() => reader.stats().invalid > 0)).toBe(true);
+    expect(reader.get('gamification.daily_gift', { scope }).amount).toBe(500);
+    await writer.archive(second.id, admin);
+  });
+
+  it('upserts templates with their JSON Schema for admin forms', async () => {
+    await make(TEMPLATES);
+    const [row] = await db.sql<{ json_schema: { properties: Record<string, unknown> }; type: string }[]>`
+      select json_schema, type from config_templates where key = ${dailyGift.key}`;
+    expect(row?.type).toBe('setting');
+    expect(Object.keys(row?.json_schema.properties ?? {})).toEqual(['amount', 'streak_bonus']);
+  });
+});
