@@ -1,0 +1,21 @@
+// Conditions
+export type { ConditionFacts } from './conditions.js';
+export { evaluate } from './conditions.js';
+// Events
+export { NARRATIVE_EVENTS } from './events.js';
+export type {
+  ModuleSubscription,
+  NarrativeContext,
+  NarrativeDeps,
+  NarrativeFlavor,
+  NarrativeModule,
+} from './module.js';
+// The module
+export { createNarrativeModule, DEFAULT_STORY_FILE } from './module.js';
+export type { DianaMood, NarrativeProgress } from './slices.js';
+// Slices
+export { DIANA_SLICE, NARRATIVE_SLICE, NARRATIVE_SLICES } from './slices.js';
+export type { Condition, Decision, Fragment, Story } from './story.js';
+// Story
+export { loadStory, STORY_INVALID, StoryFile } from './story.js';
+export { TEXTS } from './texts.js';

@@ -1,0 +1,298 @@
+import { readFileSync } from 'node:fs';
+import type { Database, DocumentStore } from '@diana/db';
+import { createInbox, type EventBusService, type EventEnvelope, type EventRegistry } from '@diana/event-bus';
+import { type CallbackSigner, html } from '@diana/security';
+import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
+import type { UserStateManager } from '@diana/user-state';
+import { getPackageLogger, type Logger } from '@diana/utils';
+import { Composer, type Context } from 'grammy';
+import type { InlineKeyboardButton } from 'grammy/types';
+import * as v from 'valibot';
+import { evaluate } from './conditions.js';
+import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
+import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
+import { type Fragment, loadStory, type Story } from './story.js';
+import { TEXTS } from './texts.js';
+
+/** The user the app resolved for this update (`users` row): its id keys the slices. */
+export interface NarrativeFlavor extends SecurityFlavor {
+  user?: { readonly id: string; readonly role: string };
+}
+/** The context the module's handlers run with. */
+export type NarrativeContext = Context & NarrativeFlavor;
+
+/** A subscription the app registers on the bus (skipped when the event is not in its registry). */
+export interface ModuleSubscription {
+  readonly group: string;
+  readonly types: readonly string[];
+  readonly handler: (event: EventEnvelope) => Promise<void>;
+}
+
+/** What the narrative module needs. */
+export interface NarrativeDeps {
+  readonly db: Database;
+  readonly bus: EventBusService<EventRegistry & typeof NARRATIVE_EVENTS>;
+  /** Must hold `NARRATIVE_SLICES`. */
+  readonly state: UserStateManager<typeof NARRATIVE_SLICES>;
+  readonly documents: DocumentStore;
+  readonly signer: CallbackSigner;
+  /** Besitos of a user, for `besitos_at_least` conditions (the app asks the ledger). */
+  readonly getBalance?: (user_id: string) => Promise<number>;
+  readonly logger?: Logger;
+}
+
+/** The module as the app composes it. */
+export interface NarrativeModule {
+  readonly composer: Composer<NarrativeContext>;
+  readonly subscriptions: readonly ModuleSubscription[];
+  /** Loads the story file into the DocumentStore and serves it from there. */
+  start(): Promise<void>;
+  /** The story being served (after `start`). */
+  story(): Story;
+  close(): Promise<void>;
+}
+
+/** The story shipped with the package. */
+export const DEFAULT_STORY_FILE = new URL('../story/historia.json', import.meta.url);
+const COLLECTION = 'narrative_fragments';
+const clamp = (n: number) => Math.max(0, Math.min(100, n));
+const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])];
+
+/** The story module: fragments, decisions, unlocks and the backpack over the core. */
+export function createNarrativeModule(config: { story_file?: URL | string }, deps: NarrativeDeps): NarrativeModule {
+  const logger = getPackageLogger(deps.logger, 'narrative');
+  const { db, bus, state, signer } = deps;
+  const inbox = createInbox(db);
+  let story: Story | undefined;
+  const current = (): Story => {
+    if (!story) throw new Error('the narrative module is not started');
+    return story;
+  };
+
+  const render = (fragment: Fragment, telegramId: number | undefined) => {
+    const rows: InlineKeyboardButton[][] = fragment.decisions.map((d) => [
+      { text: d.label, callback_data: signer.sign('nar.d', [fragment.key, d.id], { userId: telegramId }) },
+    ]);
+    if (fragment.kind === 'story' && fragment.next)
+      rows.push([
+        { text: TEXTS.continue, callback_data: signer.sign('nar.n', [fragment.key], { userId: telegramId }) },
+      ]);
+    const text = html`<b>${TEXTS.narrator[fragment.narrator] ?? fragment.narrator}</b>\n\n${fragment.text}${fragment.kind === 'story' && !fragment.next ? `\n\n${TEXTS.theEnd}` : ''}`;
+    return { text, options: { parse_mode: 'HTML' as const, reply_markup: { inline_keyboard: rows } } };
+  };
+
+  const facts = async (ctx: NarrativeContext, progress: NarrativeProgress) => ({
+    role: ctx.user?.role ?? 'FREE',
+    progress,
+    besitos: deps.getBalance && ctx.user ? await deps.getBalance(ctx.user.id) : undefined,
+  });
+
+  const show = async (ctx: NarrativeContext, fragment: Fragment, prefix?: string) => {
+    const { text, options } = render(fragment, ctx.from?.id);
+    await ctx.reply(prefix ? `${html`${prefix}`}\n\n${text}` : text, options);
+  };
+  const explainLocked = (ctx: NarrativeContext, missing: readonly string[]) =>
+    ctx.reply([TEXTS.locked, ...missing.map((m) => `• ${m}`)].join('\n'));
+
+  /** /start and /historia: begin the story or show where the user is. */
+  const open = async (ctx: NarrativeContext) => {
+    const user = ctx.user;
+    if (!user) return;
+    const s = current();
+    let started = false;
+    await db.transaction(async (tx) => {
+      await state.update(user.id, 'narrative', (p) => {
+        started = p.current === null;
+        return started ? { ...p, current: s.start } : p;
+      });
+      if (started) {
+        const first = s.fragments.get(s.start) as Fragment;
+        await bus.publish(
+          'narrative.fragment_started',
+          { user_id: user.id, fragment: first.key, level: first.level },
+          { tx, key: user.id, user_id: user.id },
+        );
+      }
+    });
+    const progress = await state.get(user.id, 'narrative');
+    const fragment = s.fragments.get(progress.current ?? s.start) as Fragment;
+    const check = evaluate(fragment.unlock, await facts(ctx, progress));
+    if (!check.ok) return explainLocked(ctx, check.missing);
+    await show(ctx, fragment, started ? TEXTS.welcome : TEXTS.resume);
+  };
+
+  /** A decision (or "continue") on fragment `from`: applied once, atomically with its events. */
+  const advance = async (ctx: NarrativeContext, from: string, decisionId: string | undefined) => {
+    const user = ctx.user;
+    if (!user) return;
+    const s = current();
+    const fragment = s.fragments.get(from);
+    const decision = decisionId === undefined ? undefined : fragment?.decisions.find((d) => d.id === decisionId);
+    const targetKey = decisionId === undefined ? fragment?.next : decision?.next;
+    const target = targetKey === undefined ? undefined : s.fragments.get(targetKey);
+    if (!fragment || !target || (decisionId !== undefined && !decision)) {
+      await ctx.answerCallbackQuery({ text: TEXTS.stale });
+      return;
+    }
+    const before = await state.get(user.id, 'narrative');
+    const known = await facts(ctx, before);
+    let outcome: { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; missing: string[] } = { kind: 'stale' };
+    await db.transaction(async (tx) => {
+      await state.update(user.id, 'narrative', (p) => {
+        outcome = { kind: 'stale' };
+        if (p.current !== from) return p; // a double tap, or an old message
+        const own = evaluate(fragment.unlock, { ...known, progress: p });
+        if (!own.ok) {
+          outcome = { kind: 'locked', missing: own.missing };
+          return p;
+        }
+        const c = decision?.consequences;
+        const variables = { ...p.variables };
+        for (const [name, delta] of Object.entries(c?.variables ?? {}))
+          variables[name] = (variables[name] ?? 0) + delta;
+        const next: NarrativeProgress = {
+          ...p,
+          current: target.key,
+          completed: union(p.completed, [from]),
+          decisions: decision ? { ...p.decisions, [from]: decision.id } : p.decisions,
+          flags: union(p.flags, c?.flags ?? []),
+          clues: union(p.clues, c?.clues ?? []),
+          variables,
+        };
+        const gate = evaluate(target.unlock, { ...known, progress: next });
+        if (!gate.ok) {
+          outcome = { kind: 'locked', missing: gate.missing };
+          return p;
+        }
+        outcome = { kind: 'applied' };
+        return next;
+      });
+      if ((outcome as { kind: string }).kind !== 'applied') return;
+      const mood = decision?.consequences.mood ?? {};
+      if (Object.keys(mood).length > 0)
+        await state.update(user.id, 'diana', (m: DianaMood) => ({
+          interest: clamp(m.interest + (mood.interest ?? 0)),
+          trust: clamp(m.trust + (mood.trust ?? 0)),
+          vulnerability: clamp(m.vulnerability + (mood.vulnerability ?? 0)),
+        }));
+      const meta = { tx, key: user.id, user_id: user.id };
+      if (decision)
+        await bus.publish(
+          'narrative.decision_made',
+          {
+            user_id: user.id,
+            fragment: from,
+            decision: decision.id,
+            level: fragment.level,
+            reward: decision.consequences.reward,
+          },
+          meta,
+        );
+      await bus.publish(
+        'narrative.fragment_completed',
+        { user_id: user.id, fragment: from, level: fragment.level },
+        meta,
+      );
+      if (target.level > fragment.level)
+        await bus.publish('narrative.level_completed', { user_id: user.id, level: fragment.level }, meta);
+      await bus.publish(
+        'narrative.fragment_started',
+        { user_id: user.id, fragment: target.key, level: target.level },
+        meta,
+      );
+    });
+    const result = outcome as { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; missing: string[] };
+    if (result.kind === 'applied') {
+      await ctx.answerCallbackQuery();
+      await show(ctx, target);
+    } else if (result.kind === 'locked') {
+      await ctx.answerCallbackQuery({ text: TEXTS.locked });
+      await explainLocked(ctx, result.missing);
+    } else await ctx.answerCallbackQuery({ text: TEXTS.stale });
+  };
+
+  const composer = new Composer<NarrativeContext>();
+  composer.command('start', async (ctx, next) => {
+    // deep-link payloads belong to other modules (e.g. vip_<token>)
+    if (typeof ctx.match === 'string' && ctx.match.length > 0) return next();
+    await open(ctx);
+  });
+  composer.command('historia', open);
+  composer.command('mochila', async (ctx) => {
+    if (!ctx.user) return;
+    const { clues } = await state.get(ctx.user.id, 'narrative');
+    const known = clues.map((key) => current().clues.get(key)).filter((c) => c !== undefined);
+    if (known.length === 0) return void (await ctx.reply(TEXTS.backpackEmpty));
+    const lines = known.map((c) => html`🗝 <b>${c.title}</b>\n${c.text}`);
+    await ctx.reply(`${html`<b>${TEXTS.backpackTitle}</b>`}\n\n${lines.join('\n\n')}`, { parse_mode: 'HTML' });
+  });
+  composer.filter(isSignedAction('nar.d'), async (ctx) => {
+    const [from = '', decision = ''] = ctx.signedCallback?.args ?? [];
+    await advance(ctx, from, decision);
+  });
+  composer.filter(isSignedAction('nar.n'), async (ctx) => {
+    const [from = ''] = ctx.signedCallback?.args ?? [];
+    await advance(ctx, from, undefined);
+  });
+
+  const remember =
+    (field: 'clues' | 'items', group: string, schema: typeof CONSUMED.item | typeof CONSUMED.clue) =>
+    async (event: EventEnvelope) => {
+      const payload = v.parse(schema, event.payload) as { user_id: string; item?: string; clue?: string };
+      const key = (payload.item ?? payload.clue) as string;
+      await state.update(payload.user_id, 'narrative', (p) =>
+        p[field].includes(key) ? p : { ...p, [field]: [...p[field], key] },
+      );
+      logger.debug({ user_id: payload.user_id, [field]: key, group }, 'narrative backpack updated');
+    };
+
+  const subscriptions: ModuleSubscription[] = [
+    {
+      group: 'narrative',
+      types: ['gamification.item_acquired'],
+      handler: remember('items', 'narrative', CONSUMED.item),
+    },
+    {
+      group: 'narrative',
+      types: ['gamification.clue_unlocked'],
+      handler: remember('clues', 'narrative', CONSUMED.clue),
+    },
+    {
+      group: 'narrative',
+      types: ['admin.subscription_started'],
+      handler: async (event) => {
+        const { user_id } = v.parse(CONSUMED.subscription, event.payload);
+        // VIP levels open now (evaluated on every read); say so once per subscription event
+        await inbox.process('narrative', event, async (tx) => {
+          for (const [level, info] of current().levels)
+            if (info.vip)
+              await bus.publish('narrative.content_unlocked', { user_id, level }, { tx, key: user_id, user_id });
+        });
+      },
+    },
+  ];
+
+  return {
+    composer,
+    subscriptions,
+    async start() {
+      const file = config.story_file ?? DEFAULT_STORY_FILE;
+      const parsed = loadStory(JSON.parse(readFileSync(file, 'utf8')));
+      // the DocumentStore is the content's home: write the file's fragments, serve what is stored
+      const before = new Map((await deps.documents.find(COLLECTION, { limit: 10_000 })).map((d) => [d.id, d.data]));
+      for (const fragment of parsed.fragments.values())
+        if (JSON.stringify(before.get(fragment.key)) !== JSON.stringify(fragment))
+          await deps.documents.put(COLLECTION, { id: fragment.key, data: { ...fragment } });
+      const stored = await deps.documents.find(COLLECTION, { limit: 10_000 });
+      story = loadStory({
+        start: parsed.start,
+        levels: [...parsed.levels].map(([level, l]) => ({ level, ...l })),
+        clues: [...parsed.clues].map(([key, c]) => ({ key, ...c })),
+        fragments: stored.filter((d) => parsed.fragments.has(d.id)).map((d) => d.data),
+      });
+      logger.info({ fragments: story.fragments.size }, 'story loaded');
+    },
+    story: current,
+    async close() {},
+  };
+}

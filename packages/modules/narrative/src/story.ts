@@ -1,0 +1,178 @@
+// The story as data: a validated file of levels, clues and fragments. Loading checks the
+// schema, every link and that every fragment can be reached from the start; each problem is
+// reported with its path.
+import { fromValibotIssues, type Issue, ValidationError } from '@diana/utils';
+import * as v from 'valibot';
+
+const KEY = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/, 'must be 1–40 of a-z 0-9 _'));
+const DELTA = v.optional(v.pipe(v.number(), v.integer(), v.minValue(-100), v.maxValue(100)));
+
+/** A tree of AND / OR over leaves: what unlocks a fragment. */
+export type Condition =
+  | { readonly all: readonly Condition[] }
+  | { readonly any: readonly Condition[] }
+  | { readonly vip: true }
+  | { readonly role: string }
+  | { readonly besitos_at_least: number }
+  | { readonly has_item: string }
+  | { readonly has_clue: string }
+  | { readonly completed: string }
+  | { readonly flag: string };
+
+const ConditionSchema: v.GenericSchema<Condition> = v.union([
+  v.strictObject({ all: v.pipe(v.array(v.lazy(() => ConditionSchema)), v.minLength(1)) }),
+  v.strictObject({ any: v.pipe(v.array(v.lazy(() => ConditionSchema)), v.minLength(1)) }),
+  v.strictObject({ vip: v.literal(true) }),
+  v.strictObject({ role: v.picklist(['OWNER', 'ADMIN', 'MODERATOR', 'CONTENT_CREATOR', 'VIP', 'FREE']) }),
+  v.strictObject({ besitos_at_least: v.pipe(v.number(), v.integer(), v.minValue(1)) }),
+  v.strictObject({ has_item: KEY }),
+  v.strictObject({ has_clue: KEY }),
+  v.strictObject({ completed: KEY }),
+  v.strictObject({ flag: KEY }),
+]) as v.GenericSchema<Condition>;
+
+const Consequences = v.strictObject({
+  flags: v.optional(v.array(KEY), []),
+  variables: v.optional(v.record(KEY, v.pipe(v.number(), v.integer(), v.minValue(-100), v.maxValue(100))), {}),
+  mood: v.optional(v.strictObject({ interest: DELTA, trust: DELTA, vulnerability: DELTA }), {}),
+  reward: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1_000)), 0),
+  clues: v.optional(v.array(KEY), []),
+});
+
+const Decision = v.strictObject({
+  id: KEY,
+  label: v.pipe(v.string(), v.minLength(1), v.maxLength(60)),
+  next: KEY,
+  consequences: v.optional(Consequences, {}),
+});
+
+const Fragment = v.strictObject({
+  key: KEY,
+  level: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(6)),
+  narrator: v.picklist(['lucien', 'diana']),
+  kind: v.picklist(['story', 'decision']),
+  text: v.pipe(v.string(), v.minLength(1), v.maxLength(3_500)),
+  media: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  next: v.optional(KEY),
+  decisions: v.optional(v.pipe(v.array(Decision), v.maxLength(8)), []),
+  unlock: v.optional(ConditionSchema),
+});
+
+/** The file's shape. */
+export const StoryFile = v.strictObject({
+  start: KEY,
+  levels: v.pipe(
+    v.array(
+      v.strictObject({
+        level: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(6)),
+        title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
+        vip: v.boolean(),
+      }),
+    ),
+    v.minLength(1),
+  ),
+  clues: v.optional(
+    v.array(
+      v.strictObject({ key: KEY, title: v.pipe(v.string(), v.minLength(1)), text: v.pipe(v.string(), v.minLength(1)) }),
+    ),
+    [],
+  ),
+  fragments: v.pipe(v.array(Fragment), v.minLength(1)),
+});
+
+/** A fragment of the story. */
+export type Fragment = v.InferOutput<typeof Fragment>;
+/** A decision of a fragment. */
+export type Decision = v.InferOutput<typeof Decision>;
+/** A validated story, indexed. */
+export interface Story {
+  readonly start: string;
+  readonly fragments: ReadonlyMap<string, Fragment>;
+  readonly levels: ReadonlyMap<number, { readonly title: string; readonly vip: boolean }>;
+  readonly clues: ReadonlyMap<string, { readonly title: string; readonly text: string }>;
+}
+
+// 64 bytes − 'nar.d||' − '~=' + 4-character user tag − 11 signature characters
+const CALLBACK_ROOM = 64 - 7 - 6 - 11;
+
+/** Code of a story that cannot be loaded. */
+export const STORY_INVALID = 'E_STORY_INVALID';
+
+/**
+ * Validates `file` and its links; throws a `ValidationError` `E_STORY_INVALID` listing every
+ * problem with its path (schema errors, links to missing fragments or clues, duplicates,
+ * fragments that cannot be reached from `start`).
+ */
+export function loadStory(file: unknown): Story {
+  const parsed = v.safeParse(StoryFile, file);
+  if (!parsed.success) throw new ValidationError(STORY_INVALID, 'invalid story file', fromValibotIssues(parsed.issues));
+  const data = parsed.output;
+  const issues: Issue[] = [];
+  const fragments = new Map<string, Fragment>();
+  data.fragments.forEach((fragment, i) => {
+    if (fragments.has(fragment.key))
+      issues.push({ path: `fragments.${i}.key`, message: `duplicate fragment '${fragment.key}'` });
+    fragments.set(fragment.key, fragment);
+  });
+  const levels = new Map(data.levels.map((l) => [l.level, { title: l.title, vip: l.vip }]));
+  const clues = new Map(data.clues.map((c) => [c.key, { title: c.title, text: c.text }]));
+  if (!fragments.has(data.start)) issues.push({ path: 'start', message: `no fragment '${data.start}'` });
+  const checkCondition = (condition: Condition, path: string): void => {
+    if ('all' in condition) condition.all.forEach((c, i) => checkCondition(c, `${path}.all.${i}`));
+    else if ('any' in condition) condition.any.forEach((c, i) => checkCondition(c, `${path}.any.${i}`));
+    else if ('completed' in condition && !fragments.has(condition.completed))
+      issues.push({ path: `${path}.completed`, message: `no fragment '${condition.completed}'` });
+    else if ('has_clue' in condition && !clues.has(condition.has_clue))
+      issues.push({ path: `${path}.has_clue`, message: `no clue '${condition.has_clue}'` });
+  };
+  data.fragments.forEach((fragment, i) => {
+    const path = `fragments.${i}`;
+    if (!levels.has(fragment.level)) issues.push({ path: `${path}.level`, message: `no level ${fragment.level}` });
+    if (fragment.kind === 'decision' && fragment.decisions.length === 0)
+      issues.push({ path: `${path}.decisions`, message: 'a decision fragment needs decisions' });
+    if (fragment.kind === 'story' && fragment.decisions.length > 0)
+      issues.push({ path: `${path}.decisions`, message: 'a story fragment has no decisions (use next)' });
+    if (fragment.next !== undefined && !fragments.has(fragment.next))
+      issues.push({ path: `${path}.next`, message: `no fragment '${fragment.next}'` });
+    const ids = new Set<string>();
+    fragment.decisions.forEach((decision, j) => {
+      // a button's signed data is 'nar.d|<fragment>|<decision>' + signature: it must fit 64 bytes
+      if (fragment.key.length + decision.id.length > CALLBACK_ROOM)
+        issues.push({
+          path: `${path}.decisions.${j}.id`,
+          message: `fragment key + decision id exceed ${CALLBACK_ROOM} characters`,
+        });
+      if (ids.has(decision.id))
+        issues.push({ path: `${path}.decisions.${j}.id`, message: `duplicate decision '${decision.id}'` });
+      ids.add(decision.id);
+      if (!fragments.has(decision.next))
+        issues.push({ path: `${path}.decisions.${j}.next`, message: `no fragment '${decision.next}'` });
+      decision.consequences.clues.forEach((clue, k) => {
+        if (!clues.has(clue))
+          issues.push({ path: `${path}.decisions.${j}.consequences.clues.${k}`, message: `no clue '${clue}'` });
+      });
+    });
+    if (fragment.unlock) checkCondition(fragment.unlock, `${path}.unlock`);
+  });
+  // reachability from the start
+  const reached = new Set<string>();
+  const queue = fragments.has(data.start) ? [data.start] : [];
+  while (queue.length > 0) {
+    const key = queue.pop() as string;
+    if (reached.has(key)) continue;
+    reached.add(key);
+    const fragment = fragments.get(key);
+    if (!fragment) continue;
+    if (fragment.next) queue.push(fragment.next);
+    for (const decision of fragment.decisions) queue.push(decision.next);
+  }
+  data.fragments.forEach((fragment, i) => {
+    if (!reached.has(fragment.key))
+      issues.push({
+        path: `fragments.${i}`,
+        message: `fragment '${fragment.key}' cannot be reached from '${data.start}'`,
+      });
+  });
+  if (issues.length > 0) throw new ValidationError(STORY_INVALID, 'invalid story file', issues);
+  return Object.freeze({ start: data.start, fragments, levels, clues });
+}

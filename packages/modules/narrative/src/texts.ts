@@ -1,0 +1,20 @@
+// Every user-facing string of the module (Spanish, as the bot speaks).
+export const TEXTS = Object.freeze({
+  narrator: { lucien: 'Lucien', diana: 'Diana' } as Record<string, string>,
+  continue: 'Continuar ➜',
+  welcome: 'Bienvenido a la casa de Diana.',
+  resume: 'Seguimos donde lo dejaste.',
+  theEnd: 'Por ahora, la historia termina aquí. Vuelve pronto.',
+  stale: 'Ese momento ya pasó.',
+  locked: 'Esta puerta sigue cerrada. Te falta:',
+  missingVip: 'ser VIP (El Diván es solo para VIP)',
+  missingRole: (role: string) => `tener el rol ${role}`,
+  missingBesitos: (n: number) => `tener al menos ${n} besitos`,
+  missingItem: (item: string) => `el objeto «${item}»`,
+  missingClue: (clue: string) => `la pista «${clue}»`,
+  missingCompleted: (fragment: string) => `completar «${fragment}»`,
+  missingFlag: (flag: string) => `haber vivido «${flag}»`,
+  missingAnyOf: (options: string[]) => `una de estas cosas: ${options.join('; ')}`,
+  backpackEmpty: 'Tu mochila está vacía. Las pistas aparecen cuando uno sabe mirar.',
+  backpackTitle: 'Tu mochila',
+});

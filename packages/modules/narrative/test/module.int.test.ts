@@ -1,0 +1,210 @@
+// The module through a real grammY bot (handleUpdate) on PostgreSQL + Redis; Telegram is a
+// recording API transformer.
+import { createPostgres, createPostgresDocumentStore, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS, mergeEvents } from '@diana/event-bus';
+import { createCallbackSigner } from '@diana/security';
+import { verifyCallbacks } from '@diana/security/grammy';
+import { useTestDatabase, useTestRedis } from '@diana/test-services';
+import { createUserStateManager, USER_STATE_MIGRATIONS } from '@diana/user-state';
+import { newId } from '@diana/utils';
+import { Bot } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NARRATIVE_EVENTS } from '../src/events.js';
+import { createNarrativeModule, type NarrativeContext } from '../src/module.js';
+import { NARRATIVE_SLICES } from '../src/slices.js';
+
+const testDb = await useTestDatabase('narrative');
+const redis = await useTestRedis('narrative');
+const db = createPostgres({ url: testDb.url, pool_max: 10 });
+const bus = createEventBus({}, { transport: createMemoryTransport(), events: mergeEvents(NARRATIVE_EVENTS) });
+const state = createUserStateManager(
+  { key_prefix: redis.prefix },
+  { db, redis: { port: Number(new URL(redis.url).port) }, slices: NARRATIVE_SLICES },
+);
+const signer = createCallbackSigner({ callback_secret: 'n'.repeat(40) });
+const narrative = createNarrativeModule({}, { db, bus, state, documents: createPostgresDocumentStore(db), signer });
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, USER_STATE_MIGRATIONS]);
+  await narrative.start();
+});
+afterAll(async () => {
+  await state.close();
+  await bus.close();
+  await db.close();
+});
+
+const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bot' } as UserFromGetMe;
+let updateId = 0;
+/** A bot with the module behind the app's callback check; users are (telegram id → role). */
+function makeBot(roles: Record<number, string>) {
+  const bot = new Bot<NarrativeContext>('0:test', { botInfo });
+  const sent: Array<{ method: string; payload: Record<string, unknown> }> = [];
+  bot.api.config.use(async (_prev, method, payload) => {
+    sent.push({ method, payload: payload as Record<string, unknown> });
+    return {
+      ok: true,
+      result: method === 'sendMessage' ? { message_id: 1, date: 0, chat: { id: 1, type: 'private' } } : true,
+    } as never;
+  });
+  const ids = new Map<number, string>();
+  bot.use(async (ctx, next) => {
+    const id = ctx.from?.id ?? 0;
+    if (!ids.has(id)) ids.set(id, newId());
+    ctx.user = { id: ids.get(id) as string, role: roles[id] ?? 'FREE' };
+    await next();
+  });
+  bot.use(verifyCallbacks(signer));
+  bot.use(narrative.composer);
+  const from = (id: number) => ({ id, is_bot: false, first_name: `U${id}` });
+  return {
+    sent,
+    userId: (telegramId: number) => ids.get(telegramId) as string,
+    command: (telegramId: number, text: string) =>
+      bot.handleUpdate({
+        update_id: ++updateId,
+        message: {
+          message_id: updateId,
+          date: 0,
+          chat: { id: telegramId, type: 'private', first_name: 'U' },
+          from: from(telegramId),
+          text,
+          entities: [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]?.length ?? 0 }],
+        },
+      } as Update),
+    press: (telegramId: number, data: string) =>
+      bot.handleUpdate({
+        update_id: ++updateId,
+        callback_query: {
+          id: `q${updateId}`,
+          from: from(telegramId),
+          chat_instance: 'c',
+          data,
+          message: { message_id: 1, date: 0, chat: { id: telegramId, type: 'private', first_name: 'U' } },
+        },
+      } as Update),
+    /** The buttons of the last message with buttons sent to `chat`: label → callback data. */
+    buttons: (chat?: number) => {
+      const last = sent
+        .filter((s) => s.method === 'sendMessage' && (chat === undefined || s.payload.chat_id === chat))
+        .filter((s) => ((s.payload.reply_markup as { inline_keyboard?: unknown[] })?.inline_keyboard ?? []).length > 0)
+        .at(-1);
+      const rows = (
+        (last?.payload.reply_markup as { inline_keyboard?: Array<Array<{ text: string; callback_data: string }>> })
+          ?.inline_keyboard ?? []
+      ).flat();
+      return new Map(rows.map((b) => [b.text, b.callback_data]));
+    },
+    lastText: (chat?: number) =>
+      String(
+        sent.filter((s) => s.method === 'sendMessage' && (chat === undefined || s.payload.chat_id === chat)).at(-1)
+          ?.payload.text ?? '',
+      ),
+  };
+}
+const outboxCount = async (type: string, user: string) => {
+  const [row] = await db.sql<
+    { n: number }[]
+  >`select count(*)::int as n from event_outbox where type = ${type} and envelope like ${`%${user}%`}`;
+  return row?.n ?? 0;
+};
+const pressUntil = async (bot: ReturnType<typeof makeBot>, tg: number, labels: string[]) => {
+  for (const label of labels) {
+    const data = bot.buttons(tg).get(label);
+    expect(data, `button '${label}' in: ${[...bot.buttons(tg).keys()].join(', ')}`).toBeDefined();
+    await bot.press(tg, data as string);
+  }
+};
+
+describe('the narrative module', () => {
+  it("/start shows Lucien's first fragment with decision buttons; a press advances and is recorded with its events", async () => {
+    const bot = makeBot({});
+    await bot.command(101, '/start');
+    expect(bot.lastText()).toContain('<b>Lucien</b>');
+    expect([...bot.buttons().keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
+    const user = bot.userId(101);
+    expect(await outboxCount('narrative.fragment_started', user)).toBe(1);
+    await bot.press(101, bot.buttons().get('Mirar por la ventana primero') as string);
+    expect(bot.lastText()).toContain('La curiosidad es una virtud');
+    const progress = await state.get(user, 'narrative');
+    expect(progress).toMatchObject({
+      current: 'l1_ventana',
+      completed: ['l1_puerta'],
+      decisions: { l1_puerta: 'curiosear' },
+      flags: ['curioso'],
+      variables: { curiosidad: 1 },
+    });
+    expect(await state.get(user, 'diana')).toEqual({ interest: 20, trust: 5, vulnerability: 0 });
+    expect(await outboxCount('narrative.decision_made', user)).toBe(1);
+    // /start again resumes
+    await bot.command(101, '/start');
+    expect(bot.lastText()).toContain('Seguimos donde lo dejaste');
+  });
+
+  it('a double tap on a decision applies it once', async () => {
+    const bot = makeBot({});
+    await bot.command(102, '/start');
+    const data = bot.buttons().get('Entrar con educación') as string;
+    await Promise.all([bot.press(102, data), bot.press(102, data), bot.press(102, data)]);
+    const user = bot.userId(102);
+    expect(await outboxCount('narrative.decision_made', user)).toBe(1);
+    expect((await state.get(user, 'narrative')).current).toBe('l1_vestibulo');
+    expect((await state.get(user, 'diana')).interest).toBe(15); // mood changed once
+    const answers = bot.sent.filter((s) => s.method === 'answerCallbackQuery').map((s) => s.payload.text);
+    expect(answers.filter((t) => t === 'Ese momento ya pasó.')).toHaveLength(2);
+  });
+
+  it("a forged button, or another user's, never reaches the handler", async () => {
+    const bot = makeBot({});
+    await bot.command(103, '/start');
+    const genuine = bot.buttons().get('Entrar con educación') as string;
+    const forged = genuine.replace('|entrar~', '|curiosear~');
+    await bot.press(103, forged);
+    await bot.press(104, genuine); // user 104 presses 103's button
+    expect((await state.get(bot.userId(103), 'narrative')).current).toBe('l1_puerta');
+    expect(bot.sent.filter((s) => s.payload.text === 'Este botón ya no es válido.')).toHaveLength(2);
+  });
+
+  it('a locked fragment explains what is missing: the clue for the secret room, VIP for the Diván', async () => {
+    const bot = makeBot({ 105: 'FREE', 106: 'VIP' });
+    for (const tg of [105, 106]) {
+      await bot.command(tg, '/start');
+      await pressUntil(bot, tg, [
+        'Entrar con educación',
+        'Dejarla donde está',
+        'Continuar ➜',
+        '«A ti.»',
+        'Continuar ➜',
+        'Preguntar a Lucien',
+        'Continuar ➜',
+      ]);
+    }
+    // no golden key: the secret room stays closed
+    await bot.press(105, bot.buttons(105).get('Abrir la puerta cerrada') as string);
+    expect(bot.lastText(105)).toContain('la pista «llave_dorada»');
+    expect((await state.get(bot.userId(105), 'narrative')).current).toBe('l3_pasillo');
+    await pressUntil(bot, 105, ['Salir al jardín', '«Quiero ver el Diván.»']);
+    expect(bot.lastText(105)).toContain('ser VIP');
+    expect((await state.get(bot.userId(105), 'narrative')).current).toBe('l3_jardin');
+    // a VIP passes the same gate
+    await pressUntil(bot, 106, ['Salir al jardín', '«Quiero ver el Diván.»']);
+    expect(bot.lastText(106)).toContain('El Diván es rojo');
+    expect(await outboxCount('narrative.level_completed', bot.userId(106))).toBe(3);
+  });
+
+  it('/mochila lists the clues found', async () => {
+    const bot = makeBot({});
+    await bot.command(107, '/mochila');
+    expect(bot.lastText()).toContain('vacía');
+    await bot.command(107, '/start');
+    await pressUntil(bot, 107, ['Entrar con educación', 'Leer la carta']);
+    await bot.command(107, '/mochila');
+    expect(bot.lastText()).toContain('Una carta sin firma');
+  });
+
+  it('/start with a payload it does not own passes it on', async () => {
+    const bot = makeBot({});
+    await bot.command(108, '/start vip_abc');
+    expect(bot.sent).toEqual([]);
+  });
+});

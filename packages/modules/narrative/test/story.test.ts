@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { isDianaError } from '@diana/utils';
+import { describe, expect, it } from 'vitest';
+import { evaluate } from '../src/conditions.js';
+import { DEFAULT_STORY_FILE } from '../src/module.js';
+import { NARRATIVE_SLICE } from '../src/slices.js';
+import { loadStory } from '../src/story.js';
+
+const shipped = JSON.parse(readFileSync(DEFAULT_STORY_FILE, 'utf8'));
+const issuesOf = (file: unknown) => {
+  try {
+    loadStory(file);
+    return [];
+  } catch (error) {
+    expect(isDianaError(error, 'E_STORY_INVALID')).toBe(true);
+    return (error as { issues: Array<{ path: string; message: string }> }).issues;
+  }
+};
+
+describe('the shipped story', () => {
+  it('loads: ≥ 12 fragments, levels 1–3 free and a VIP level, Lucien and Diana, one clue-gated fragment', () => {
+    const story = loadStory(shipped);
+    expect(story.fragments.size).toBeGreaterThanOrEqual(12);
+    expect([...story.levels].map(([level, l]) => [level, l.vip])).toEqual([
+      [1, false],
+      [2, false],
+      [3, false],
+      [4, true],
+    ]);
+    const narrators = new Set([...story.fragments.values()].map((f) => f.narrator));
+    expect(narrators).toEqual(new Set(['lucien', 'diana']));
+    const gated = [...story.fragments.values()].filter((f) => f.unlock && 'has_clue' in f.unlock);
+    expect(gated).toHaveLength(1);
+    const decisions = [...story.fragments.values()].flatMap((f) => f.decisions);
+    expect(decisions.some((d) => d.consequences.flags.length > 0)).toBe(true);
+    expect(decisions.some((d) => Object.keys(d.consequences.variables).length > 0)).toBe(true);
+    expect(decisions.some((d) => Object.keys(d.consequences.mood).length > 0)).toBe(true);
+  });
+});
+
+describe('loading an invalid story', () => {
+  it('rejects links to missing fragments and unreachable fragments, naming each path', () => {
+    const broken = structuredClone(shipped);
+    broken.fragments[0].decisions[0].next = 'no_such_fragment';
+    broken.fragments.push({ key: 'island', level: 1, narrator: 'lucien', kind: 'story', text: 'Nobody comes here.' });
+    const issues = issuesOf(broken);
+    expect(issues).toContainEqual({ path: 'fragments.0.decisions.0.next', message: "no fragment 'no_such_fragment'" });
+    expect(issues.map((i) => i.path)).toContain(`fragments.${broken.fragments.length - 1}`);
+  });
+
+  it('rejects schema errors with their paths, unknown clues and decision ids too long for a button', () => {
+    const broken = structuredClone(shipped);
+    broken.fragments[1].narrator = 'the gardener';
+    broken.fragments[2].decisions[0].consequences.clues = ['no_such_clue'];
+    expect(issuesOf(broken).map((i) => i.path)).toContain('fragments.1.narrator');
+    const clue = structuredClone(shipped);
+    clue.fragments[2].decisions[0].consequences.clues = ['no_such_clue'];
+    expect(issuesOf(clue)).toContainEqual({
+      path: 'fragments.2.decisions.0.consequences.clues.0',
+      message: "no clue 'no_such_clue'",
+    });
+    const long = structuredClone(shipped);
+    long.fragments[0].decisions[0].id = 'd'.repeat(40);
+    expect(issuesOf(long).map((i) => i.path)).toContain('fragments.0.decisions.0.id');
+  });
+});
+
+describe('unlock conditions', () => {
+  const progress = { ...NARRATIVE_SLICE.initial, clues: ['llave'], completed: ['a'], flags: ['f'] };
+  it('evaluates AND / OR trees and says what is missing', () => {
+    expect(evaluate({ all: [{ has_clue: 'llave' }, { completed: 'a' }] }, { role: 'FREE', progress }).ok).toBe(true);
+    const vip = evaluate({ all: [{ vip: true }, { flag: 'f' }] }, { role: 'FREE', progress });
+    expect(vip).toEqual({ ok: false, missing: ['ser VIP (El Diván es solo para VIP)'] });
+    expect(evaluate({ any: [{ vip: true }, { role: 'ADMIN' }] }, { role: 'ADMIN', progress }).ok).toBe(true);
+    const any = evaluate({ any: [{ vip: true }, { besitos_at_least: 50 }] }, { role: 'FREE', progress, besitos: 10 });
+    expect(any.ok).toBe(false);
+    expect(any.missing[0]).toContain('tener al menos 50 besitos');
+    expect(evaluate({ has_item: 'rosa' }, { role: 'VIP', progress }).missing).toEqual(['el objeto «rosa»']);
+  });
+});
