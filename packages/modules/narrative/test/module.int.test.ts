@@ -1,7 +1,7 @@
 // The module through a real grammY bot (handleUpdate) on PostgreSQL + Redis; Telegram is a
 // recording API transformer.
 import { createPostgres, createPostgresDocumentStore, DB_MIGRATIONS, migrate } from '@diana/db';
-import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS, mergeEvents } from '@diana/event-bus';
+import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
 import { useTestDatabase, useTestRedis } from '@diana/test-services';
@@ -17,7 +17,7 @@ import { NARRATIVE_SLICES } from '../src/slices.js';
 const testDb = await useTestDatabase('narrative');
 const redis = await useTestRedis('narrative');
 const db = createPostgres({ url: testDb.url, pool_max: 10 });
-const bus = createEventBus({}, { transport: createMemoryTransport(), events: mergeEvents(NARRATIVE_EVENTS) });
+const bus = createEventBus({}, { transport: createMemoryTransport(), events: NARRATIVE_EVENTS });
 const state = createUserStateManager(
   { key_prefix: redis.prefix },
   { db, redis: { port: Number(new URL(redis.url).port) }, slices: NARRATIVE_SLICES },
