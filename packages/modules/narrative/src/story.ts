@@ -118,8 +118,8 @@ export function loadStory(file: unknown): Story {
   const clues = new Map(data.clues.map((c) => [c.key, { title: c.title, text: c.text }]));
   if (!fragments.has(data.start)) issues.push({ path: 'start', message: `no fragment '${data.start}'` });
   const checkCondition = (condition: Condition, path: string): void => {
-    if ('all' in condition) condition.all.forEach((c, i) => checkCondition(c, `${path}.all.${i}`));
-    else if ('any' in condition) condition.any.forEach((c, i) => checkCondition(c, `${path}.any.${i}`));
+    if ('all' in condition) for (const [i, c] of condition.all.entries()) checkCondition(c, `${path}.all.${i}`);
+    else if ('any' in condition) for (const [i, c] of condition.any.entries()) checkCondition(c, `${path}.any.${i}`);
     else if ('completed' in condition && !fragments.has(condition.completed))
       issues.push({ path: `${path}.completed`, message: `no fragment '${condition.completed}'` });
     else if ('has_clue' in condition && !clues.has(condition.has_clue))
