@@ -7,7 +7,10 @@ const problems = [];
 for (const name of readdirSync(dir).filter((f) => f.endsWith('.md') && f !== 'README.md')) {
   const text = readFileSync(new URL(name, dir), 'utf8');
   const match = /^---\n((?:'@diana\/[a-z0-9-]+': (?:major|minor|patch)\n)+)---\n\n\S/.exec(text);
-  if (!match) problems.push(`.changeset/${name}: front matter must be ---, '<package>': <bump> lines, ---, a blank line, the summary`);
+  if (!match)
+    problems.push(
+      `.changeset/${name}: front matter must be ---, '<package>': <bump> lines, ---, a blank line, the summary`,
+    );
 }
 if (problems.length > 0) {
   for (const problem of problems) process.stderr.write(`${problem}\n`);
