@@ -1,6 +1,6 @@
 import parseMs from 'ms';
 import * as v from 'valibot';
-import { createSecret, maskUrl, type Secret } from './secret.js';
+import { createSecret, isSecret, maskUrl, type Secret } from './secret.js';
 
 // Helpers for config schemas. Every helper accepts the raw string an environment variable
 // holds as well as the typed value code passes, so the same schema serves both.
@@ -99,8 +99,10 @@ export function urlString(options: UrlOptions = {}): Schema<string> {
 export function secretUrl(options: UrlOptions = {}): Schema<Secret<string>> {
   return markSecret(
     coerce(describeUrl(options), (input) => {
-      if (!parseUrl(input, options)) return undefined;
-      const raw = (input as string).trim();
+      // an already parsed secret (settings handed on to a factory that parses again) is checked as its value
+      const value = isSecret(input) ? input.reveal() : input;
+      if (!parseUrl(value, options)) return undefined;
+      const raw = (value as string).trim();
       return createSecret(raw, maskUrl(raw));
     }),
   );
@@ -111,7 +113,8 @@ export function secret(options: { readonly minLength?: number } = {}): Schema<Se
   const minLength = options.minLength ?? 1;
   return markSecret(
     coerce(`a secret of at least ${minLength} characters`, (input) => {
-      if (typeof input === 'string' && input.length >= minLength) return createSecret(input);
+      const value = isSecret(input) ? input.reveal() : input;
+      if (typeof value === 'string' && value.length >= minLength) return isSecret(input) ? input : createSecret(value);
       return undefined;
     }),
   );

@@ -82,6 +82,15 @@ describe('URLs and secrets', () => {
     expect(inspect(url)).not.toContain('pa55word');
   });
 
+  it('accepts an already parsed secret (settings handed on to a factory that parses them again)', () => {
+    const token = v.parse(secret({ minLength: 8 }), 'abcdefgh-secret');
+    expect(v.parse(secret({ minLength: 8 }), token)).toBe(token);
+    expect(v.safeParse(secret({ minLength: 32 }), token).success).toBe(false); // still checked
+    const url = v.parse(secretUrl({ protocols: ['postgres'] }), 'postgres://app:pw@db/diana');
+    expect(v.parse(secretUrl({ protocols: ['postgres'] }), url).reveal()).toBe('postgres://app:pw@db/diana');
+    expect(v.safeParse(secretUrl({ protocols: ['redis'] }), url).success).toBe(false);
+  });
+
   it('marks secret schemas, also when wrapped in optional', () => {
     expect(isSecretSchema(secret())).toBe(true);
     expect(isSecretSchema(v.optional(secretUrl()))).toBe(true);
