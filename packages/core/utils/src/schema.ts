@@ -114,7 +114,8 @@ export function secret(options: { readonly minLength?: number } = {}): Schema<Se
   return markSecret(
     coerce(`a secret of at least ${minLength} characters`, (input) => {
       const value = isSecret(input) ? input.reveal() : input;
-      if (typeof value === 'string' && value.length >= minLength) return isSecret(input) ? input : createSecret(value);
+      if (typeof value === 'string' && value.length >= minLength)
+        return isSecret(input) ? (input as Secret<string>) : createSecret(value);
       return undefined;
     }),
   );

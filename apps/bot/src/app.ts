@@ -1,0 +1,306 @@
+// The composition root: every dependency in layer order, each named if it fails to start,
+// closed in reverse order.
+import { join } from 'node:path';
+import { type CacheService, createCache } from '@diana/cache';
+import {
+  CONFIG_EVENTS,
+  CONFIG_MIGRATIONS,
+  type ConfigManager,
+  createConfigManager,
+  defineTemplate,
+  type Settings,
+} from '@diana/config';
+import {
+  createPostgres,
+  createPostgresDocumentStore,
+  createUserRepository,
+  type Database,
+  DB_MIGRATIONS,
+  type DocumentStore,
+  migrate,
+} from '@diana/db';
+import {
+  createEventBus,
+  createMemoryTransport,
+  createOutboxRelay,
+  EVENT_BUS_MIGRATIONS,
+  type EventBusService,
+  mergeEvents,
+  type OutboxRelay,
+  type StreamTransport,
+} from '@diana/event-bus';
+import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createNarrativeModule, NARRATIVE_EVENTS, NARRATIVE_SLICES, type NarrativeModule } from '@diana/narrative';
+import {
+  createCallbackSigner,
+  createRateLimiter,
+  createTokenService,
+  type RateLimiter,
+  SECURITY_MIGRATIONS,
+  type TokenService,
+} from '@diana/security';
+import { blockBanned, outputGuard, rateLimit, verifyCallbacks } from '@diana/security/grammy';
+import {
+  createUserStateManager,
+  USER_STATE_EVENTS,
+  USER_STATE_MIGRATIONS,
+  type UserStateManager,
+} from '@diana/user-state';
+import { userStateMiddleware } from '@diana/user-state/grammy';
+import { DianaError, type Logger, revealSecret } from '@diana/utils';
+import { autoRetry } from '@grammyjs/auto-retry';
+import { apiThrottler } from '@grammyjs/transformer-throttler';
+import { Bot, type Transformer } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import { Redis } from 'ioredis';
+import * as v from 'valibot';
+import type { SETTINGS_SCHEMAS } from './config.js';
+import { CORE_EVENTS } from './events.js';
+import { createBotMetrics } from './metrics.js';
+import { type AppContext, dedupeUpdates, errorBoundary, loadUser, upsertUser } from './middleware.js';
+import { resolveSecrets } from './secrets.js';
+import { createBlockedUsers } from './telegram.js';
+
+/** The settings the app runs with. */
+export type AppSettings = Settings<typeof SETTINGS_SCHEMAS>;
+
+/** Rate-limit policies, editable live through ConfigManager. */
+export const RATE_LIMITS = defineTemplate('security.rate_limits', {
+  type: 'setting',
+  schema: v.record(
+    v.string(),
+    v.object({ limit: v.pipe(v.number(), v.integer(), v.minValue(1)), window_ms: v.pipe(v.number(), v.minValue(1)) }),
+  ),
+  defaults: {
+    updates: { limit: 30, window_ms: 10_000 },
+    trivia: { limit: 20, window_ms: 3_600_000 },
+    purchase: { limit: 10, window_ms: 60_000 },
+    bid: { limit: 1, window_ms: 5_000 },
+  },
+  description: 'Rate limits per user and action',
+});
+
+/** Options the entry points (main, tests, benchmarks) pass. */
+export interface AppOptions {
+  readonly logger: Logger;
+  /** Skips getMe (console chat and tests). */
+  readonly botInfo?: UserFromGetMe;
+  /** Installed on the Bot API client before the output guard (the console chat, a test's recorder). */
+  readonly apiTransformer?: Transformer;
+}
+
+/** The running app. */
+export interface App {
+  readonly bot: Bot<AppContext>;
+  readonly db: Database;
+  readonly bus: EventBusService;
+  readonly state: UserStateManager<typeof NARRATIVE_SLICES>;
+  readonly config: ConfigManager;
+  readonly cache: CacheService;
+  readonly limiter: RateLimiter;
+  readonly tokens: TokenService;
+  readonly narrative: NarrativeModule;
+  /** Which backend each part uses (one start-up line). */
+  readonly backends: Readonly<Record<string, string>>;
+  /** Every dependency pinged within `timeout_ms`: the names of those that did not answer. */
+  checkReady(timeout_ms?: number): Promise<string[]>;
+  handleUpdate(update: Update): Promise<void>;
+  /** Reverse-order close; running handlers finish until the deadline. */
+  close(timeout_ms?: number): Promise<void>;
+}
+
+/** Builds and starts everything but the transport (polling, webhook or console: main.ts). */
+export async function createApp(settings: AppSettings, options: AppOptions): Promise<App> {
+  const { logger } = options;
+  const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
+  const step = async <T>(name: string, start: () => Promise<T> | T): Promise<T> => {
+    try {
+      return await start();
+    } catch (error) {
+      await closeAll(1_000).catch(() => {});
+      throw new DianaError('E_START_FAILED', `${name} failed to start: ${(error as Error).message}`, {
+        cause: error,
+        context: { dependency: name },
+      });
+    }
+  };
+  const closeAll = async (timeout_ms: number) => {
+    for (const { name, close } of closers.reverse()) {
+      await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, timeout_ms).unref())]).catch(
+        (error: unknown) => logger.warn({ err: error, dependency: name }, 'close failed'),
+      );
+    }
+    closers.length = 0;
+  };
+  const dataDir = settings.bot.data_dir;
+  const embedded = settings.database.url === undefined;
+
+  // layer 1: database (embedded PGlite without a URL), migrations of every package in layer order
+  const db = await step('postgres', async () => {
+    if (!embedded) {
+      const pool = createPostgres({ ...settings.database, url: settings.database.url as never }, { logger });
+      closers.push({ name: 'postgres', close: () => pool.close() });
+      await pool.ping({ timeout_ms: 5_000 });
+      return pool;
+    }
+    const { createEmbeddedPostgres } = await import('@diana/db/embedded');
+    const pglite = await createEmbeddedPostgres({ dir: join(dataDir, 'pg'), logger });
+    closers.push({ name: 'postgres', close: () => pglite.close() });
+    return pglite;
+  });
+  await step('migrations', () =>
+    migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, SECURITY_MIGRATIONS, USER_STATE_MIGRATIONS, CONFIG_MIGRATIONS]),
+  );
+  const documents: DocumentStore = await step('documents', async () => {
+    if (!settings.mongo.url) return createPostgresDocumentStore(db);
+    const { createMongo, createMongoDocumentStore } = await import('@diana/db/mongo');
+    const mongo = await createMongo({ ...settings.mongo, url: settings.mongo.url as never }, { logger });
+    closers.push({ name: 'mongodb', close: () => mongo.close() });
+    return createMongoDocumentStore(mongo.db);
+  });
+
+  // Redis: one template client (never connected) whose options every package copies
+  const redis = settings.redis.url ? new Redis(revealSecret(settings.redis.url), { lazyConnect: true }) : undefined;
+  const redisHealth = settings.redis.url
+    ? new Redis(revealSecret(settings.redis.url), {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        lazyConnect: false,
+      })
+    : undefined;
+  redisHealth?.on('error', () => {});
+  if (redisHealth) closers.push({ name: 'redis', close: async () => redisHealth.disconnect() });
+
+  const cache = await step('cache', () => {
+    const c = createCache(settings.cache, { redis, logger });
+    closers.push({ name: 'cache', close: () => c.close() });
+    return c;
+  });
+
+  // layer 2: event bus + outbox relay, security
+  const events = mergeEvents(mergeEvents(CORE_EVENTS, USER_STATE_EVENTS), mergeEvents(CONFIG_EVENTS, NARRATIVE_EVENTS));
+  const transport: StreamTransport = redis ? createRedisStreamsTransport({ redis, logger }) : createMemoryTransport();
+  const bus = await step('event bus', () => {
+    const b = createEventBus(settings.event_bus, { transport, events, logger });
+    closers.push({ name: 'event bus', close: () => b.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }) });
+    closers.push({ name: 'transport', close: () => transport.close() });
+    return b;
+  });
+  const relay: OutboxRelay = await step('outbox relay', () =>
+    createOutboxRelay(settings.event_bus, { db, transport, logger }),
+  );
+  closers.push({ name: 'outbox relay', close: () => relay.close() });
+
+  const security = resolveSecrets(settings.security, { embedded, data_dir: dataDir });
+  const signer = await step('security', () => createCallbackSigner(security));
+  const tokens = createTokenService(security, { db });
+  let config: ConfigManager | undefined;
+  const limiter = createRateLimiter(security, {
+    redis,
+    logger,
+    getPolicy: (action) =>
+      (config?.get('security.rate_limits') as Record<string, { limit: number; window_ms: number }> | undefined)?.[
+        action
+      ],
+  });
+  closers.push({ name: 'rate limiter', close: () => limiter.close() });
+
+  // layer 3: user state, config manager
+  const state = await step('user state', () => {
+    const s = createUserStateManager(settings.user_state, { db, redis, bus, slices: NARRATIVE_SLICES, logger });
+    closers.push({ name: 'user state', close: () => s.close() });
+    return s;
+  });
+  config = await step('config manager', async () => {
+    const c = createConfigManager(settings.config, { db, bus, templates: [RATE_LIMITS], logger });
+    closers.push({ name: 'config manager', close: () => c.close() });
+    await c.start();
+    return c;
+  });
+
+  // layer 4: modules
+  const narrative = await step('narrative', async () => {
+    const n = createNarrativeModule({}, { db, bus, state, documents, signer, logger });
+    closers.push({ name: 'narrative', close: () => n.close() });
+    await n.start();
+    return n;
+  });
+  for (const subscription of narrative.subscriptions) {
+    const known = subscription.types.filter((type) => type in events);
+    if (known.length < subscription.types.length)
+      logger.debug(
+        { group: subscription.group, skipped: subscription.types.filter((t) => !(t in events)) },
+        'no publisher for these events yet',
+      );
+    if (known.length > 0) bus.subscribe(subscription.group, known as never, subscription.handler as never);
+  }
+
+  // layer 5: the bot
+  const users = createUserRepository(db);
+  const blocked = createBlockedUsers(users, logger);
+  const metrics = createBotMetrics();
+  const token = settings.bot.telegram_bot_token ? revealSecret(settings.bot.telegram_bot_token) : '0:console';
+  const bot = new Bot<AppContext>(token, {
+    ...(options.botInfo ? { botInfo: options.botInfo } : {}),
+    client: settings.bot.telegram_api_root ? { apiRoot: settings.bot.telegram_api_root } : {},
+  });
+  // grammY runs the last installed transformer first: guard → blocked users → retries → throttle → network
+  if (options.apiTransformer) bot.api.config.use(options.apiTransformer);
+  else bot.api.config.use(apiThrottler());
+  bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
+  bot.api.config.use(blocked.transformer);
+  bot.api.config.use(outputGuard());
+  const getRole = (ctx: AppContext) => ctx.user?.role;
+  bot.use(errorBoundary(logger, metrics));
+  bot.use(dedupeUpdates(bus, metrics));
+  bot.use(loadUser(users));
+  bot.use(blockBanned(getRole));
+  bot.use(rateLimit(limiter, 'updates'));
+  bot.use(upsertUser({ db, users, bus, owners: settings.bot.owner_telegram_ids, unblock: blocked.unblock }));
+  bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
+  bot.use(verifyCallbacks(signer));
+  bot.use(narrative.composer as never);
+  if (options.botInfo === undefined) await step('telegram', () => bot.init());
+
+  const backends = {
+    database: embedded ? `embedded PGlite (${join(dataDir, 'pg')})` : 'postgresql',
+    documents: settings.mongo.url ? 'mongodb' : 'postgresql',
+    event_bus: transport.name,
+    cache: redis ? 'memory + redis' : 'memory',
+    user_state: `${state.backends.persistent} / ${state.backends.ephemeral}`,
+    rate_limits: limiter.backend,
+  };
+
+  const withDeadline = <T>(work: Promise<T>, ms: number) =>
+    Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+
+  return {
+    bot,
+    db,
+    bus,
+    state,
+    config,
+    cache,
+    limiter,
+    tokens,
+    narrative,
+    backends,
+    async checkReady(timeout_ms = 2_000) {
+      const checks: Array<[string, () => Promise<unknown>]> = [['postgres', () => db.ping({ timeout_ms })]];
+      if (redisHealth) checks.push(['redis', () => redisHealth.ping()]);
+      const results = await Promise.all(
+        checks.map(async ([name, ping]) => {
+          try {
+            await withDeadline(ping(), timeout_ms);
+            return undefined;
+          } catch {
+            return name;
+          }
+        }),
+      );
+      return results.filter((name): name is string => name !== undefined);
+    },
+    handleUpdate: (update) => bot.handleUpdate(update),
+    close: (timeout_ms = settings.bot.shutdown_timeout_ms) => closeAll(timeout_ms),
+  };
+}

@@ -1,0 +1,51 @@
+// The app's settings: every component's config section, read once by loadSettings.
+import { CacheConfig } from '@diana/cache';
+import { ConfigManagerConfig } from '@diana/config';
+import { DatabaseConfig, MongoConfig } from '@diana/db';
+import { EventBusConfig } from '@diana/event-bus';
+import { SecurityConfig } from '@diana/security';
+import { UserStateConfig } from '@diana/user-state';
+import { coerceBoolean, coerceDuration, coerceInt, coerceList, secret, secretUrl, urlString } from '@diana/utils';
+import * as v from 'valibot';
+
+/** The bot itself (`DIANA_BOT_*`; the token also as `TELEGRAM_BOT_TOKEN`). */
+export const BotConfig = v.object({
+  /** Without a token the bot opens the console chat. */
+  telegram_bot_token: v.optional(secret({ minLength: 10 })),
+  /** Set: webhook mode on `http_port` (path `/telegram`); unset: long polling. */
+  webhook_url: v.optional(urlString({ protocols: ['https'] })),
+  webhook_secret: v.optional(secret({ minLength: 1 })),
+  /** Call setWebhook on start (off behind a load balancer that another process configures). */
+  set_webhook: v.optional(coerceBoolean(), true),
+  http_port: v.optional(coerceInt({ min: 0, max: 65_535 }), 8080),
+  /** Another Bot API server (a local one, or a fake in tests). */
+  telegram_api_root: v.optional(urlString({ protocols: ['http', 'https'] })),
+  owner_telegram_ids: v.optional(coerceList(coerceInt({ min: 1 })), []),
+  timezone: v.optional(v.string(), 'Europe/Madrid'),
+  shutdown_timeout_ms: v.optional(coerceDuration({ min: 100 }), 10_000),
+  /** Where the embedded database and generated secrets live. */
+  data_dir: v.optional(v.string(), '.diana'),
+  log_level: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+});
+/** Parsed `BotConfig`. */
+export type BotConfig = v.InferOutput<typeof BotConfig>;
+
+/** Redis for every part that can use it (`DIANA_REDIS_URL`, `REDIS_URL`); unset: memory adapters. */
+export const RedisSection = v.object({ url: v.optional(secretUrl({ protocols: ['redis', 'rediss'] })) });
+/** The database section with an optional URL: unset means embedded PGlite. */
+export const DatabaseSection = v.object({ ...DatabaseConfig.entries, url: v.optional(DatabaseConfig.entries.url) });
+/** MongoDB is optional: unset means documents on PostgreSQL. */
+export const MongoSection = v.object({ ...MongoConfig.entries, url: v.optional(MongoConfig.entries.url) });
+
+/** Every section the app reads. */
+export const SETTINGS_SCHEMAS = {
+  bot: BotConfig,
+  database: DatabaseSection,
+  redis: RedisSection,
+  mongo: MongoSection,
+  cache: CacheConfig,
+  event_bus: EventBusConfig,
+  security: SecurityConfig,
+  user_state: UserStateConfig,
+  config: ConfigManagerConfig,
+} as const;

@@ -1,0 +1,108 @@
+// The app's middleware, in the order the bot runs it (see app.ts).
+
+import type { User, UserRepository } from '@diana/db';
+import type { EventBusService } from '@diana/event-bus';
+import type { Logger } from '@diana/utils';
+import type { Context, MiddlewareFn } from 'grammy';
+import { LRUCache } from 'lru-cache';
+import type { createBotMetrics } from './metrics.js';
+
+/** What the app's middleware adds to the context. */
+export interface AppFlavor {
+  /** The `users` row of the sender, refreshed for this update. */
+  user?: User;
+}
+export type AppContext = Context & AppFlavor;
+
+const SORRY = 'Algo salió mal. Inténtalo de nuevo en un momento.';
+
+/** Logs any error with the update id, answers the user politely, never lets it escape. */
+export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createBotMetrics>): MiddlewareFn<AppContext> {
+  return async (ctx, next) => {
+    const started = performance.now();
+    const kind = ctx.callbackQuery
+      ? 'callback'
+      : ctx.message?.text?.startsWith('/')
+        ? 'command'
+        : ctx.message
+          ? 'message'
+          : 'other';
+    try {
+      await next();
+      metrics.record(kind, 'ok', performance.now() - started);
+    } catch (error) {
+      metrics.record(kind, 'error', performance.now() - started);
+      logger.error({ err: error, update_id: ctx.update.update_id, kind }, 'update failed');
+      try {
+        if (ctx.callbackQuery) await ctx.answerCallbackQuery({ text: SORRY });
+        else if (ctx.chat) await ctx.reply(SORRY);
+      } catch (replyError) {
+        logger.warn({ err: replyError, update_id: ctx.update.update_id }, 'could not tell the user about the failure');
+      }
+    }
+  };
+}
+
+/** Handles each `update_id` once (Telegram redelivers webhooks that were not answered in time). */
+export function dedupeUpdates(
+  bus: EventBusService,
+  metrics: ReturnType<typeof createBotMetrics>,
+): MiddlewareFn<AppContext> {
+  return async (ctx, next) => {
+    if (!(await bus.once('telegram-updates', String(ctx.update.update_id)))) {
+      metrics.record('other', 'duplicate', 0);
+      return;
+    }
+    await next();
+  };
+}
+
+/** Reads the sender's row (for the BANNED guard and the rate limit, which run before the upsert). */
+export function loadUser(users: UserRepository): MiddlewareFn<AppContext> {
+  return async (ctx, next) => {
+    if (ctx.from && !ctx.from.is_bot) ctx.user = await users.getByTelegramId(ctx.from.id);
+    await next();
+  };
+}
+
+/**
+ * Creates the user on first sight (publishing `user.registered` through the outbox in the same
+ * transaction) or refreshes names; owners get OWNER; a blocked user who writes again is active
+ * again; `last_seen_at` is written at most every 5 minutes per user.
+ */
+export function upsertUser(deps: {
+  db: import('@diana/db').Database;
+  users: UserRepository;
+  bus: EventBusService;
+  owners: readonly number[];
+  unblock: (telegramId: number) => void;
+}): MiddlewareFn<AppContext> {
+  const seen = new LRUCache<string, number>({ max: 100_000 });
+  return async (ctx, next) => {
+    const from = ctx.from;
+    if (!from || from.is_bot) return next();
+    const { user } = await deps.db.transaction(async (tx) => {
+      const result = await deps.users.upsertFromTelegram(from);
+      if (result.created)
+        await deps.bus.publish(
+          'user.registered',
+          { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code ?? null },
+          { tx, key: result.user.id, user_id: result.user.id },
+        );
+      let row = result.user;
+      if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');
+      if (row.status === 'blocked') {
+        row = await deps.users.setStatus(row.id, 'active');
+        deps.unblock(from.id);
+      }
+      return { user: row };
+    });
+    ctx.user = user;
+    const last = seen.get(user.id) ?? 0;
+    if (Date.now() - last > 5 * 60_000) {
+      seen.set(user.id, Date.now());
+      await deps.users.touchLastSeen(user.id);
+    }
+    await next();
+  };
+}
