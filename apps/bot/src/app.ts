@@ -179,7 +179,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
 
   // layer 2: event bus + outbox relay, security
   const events = mergeEvents(mergeEvents(CORE_EVENTS, USER_STATE_EVENTS), mergeEvents(CONFIG_EVENTS, NARRATIVE_EVENTS));
-  const transport: StreamTransport = redis ? createRedisStreamsTransport({ redis, logger }) : createMemoryTransport();
+  const transport: StreamTransport = redis
+    ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
+    : createMemoryTransport();
   const bus = await step('event bus', () => {
     const b = createEventBus(settings.event_bus, { transport, events, logger });
     closers.push({ name: 'event bus', close: () => b.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }) });
@@ -253,10 +255,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const getRole = (ctx: AppContext) => ctx.user?.role;
   bot.use(errorBoundary(logger, metrics));
   bot.use(dedupeUpdates(bus, metrics));
-  bot.use(loadUser(users));
+  bot.use(loadUser(users, cache));
   bot.use(blockBanned(getRole));
   bot.use(rateLimit(limiter, 'updates'));
-  bot.use(upsertUser({ db, users, bus, owners: settings.bot.owner_telegram_ids, unblock: blocked.unblock }));
+  bot.use(upsertUser({ db, users, bus, owners: settings.bot.owner_telegram_ids, unblock: blocked.unblock, cache }));
   bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
   bot.use(verifyCallbacks(signer));
   bot.use(narrative.composer as never);

@@ -1,5 +1,6 @@
 // The app's middleware, in the order the bot runs it (see app.ts).
 
+import type { CacheService } from '@diana/cache';
 import type { User, UserRepository } from '@diana/db';
 import type { EventBusService } from '@diana/event-bus';
 import type { Logger } from '@diana/utils';
@@ -57,10 +58,19 @@ export function dedupeUpdates(
   };
 }
 
-/** Reads the sender's row (for the BANNED guard and the rate limit, which run before the upsert). */
-export function loadUser(users: UserRepository): MiddlewareFn<AppContext> {
+/** How long a user's row may be served from the cache (a role or status change shows within this). */
+export const USER_CACHE_TTL_MS = 5_000;
+export const userCacheKey = (telegramId: number) => `user:tg:${telegramId}`;
+
+/** Reads the sender's row (for the BANNED guard and the rate limit, which run before the upsert), cached briefly. */
+export function loadUser(users: UserRepository, cache: CacheService): MiddlewareFn<AppContext> {
   return async (ctx, next) => {
-    if (ctx.from && !ctx.from.is_bot) ctx.user = await users.getByTelegramId(ctx.from.id);
+    const from = ctx.from;
+    if (from && !from.is_bot)
+      ctx.user =
+        (await cache.getOrSet(userCacheKey(from.id), async () => (await users.getByTelegramId(from.id)) ?? null, {
+          ttl_ms: USER_CACHE_TTL_MS,
+        })) ?? undefined;
     await next();
   };
 }
@@ -76,6 +86,7 @@ export function upsertUser(deps: {
   bus: EventBusService;
   owners: readonly number[];
   unblock: (telegramId: number) => void;
+  cache: CacheService;
 }): MiddlewareFn<AppContext> {
   const seen = new LRUCache<string, number>({ max: 100_000 });
   return async (ctx, next) => {
@@ -98,6 +109,7 @@ export function upsertUser(deps: {
       return { user: row };
     });
     ctx.user = user;
+    await deps.cache.set(userCacheKey(from.id), user, { ttl_ms: USER_CACHE_TTL_MS });
     const last = seen.get(user.id) ?? 0;
     if (Date.now() - last > 5 * 60_000) {
       seen.set(user.id, Date.now());

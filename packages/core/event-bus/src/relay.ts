@@ -11,6 +11,7 @@ import {
 } from '@diana/utils';
 import { EventBusConfig, type EventBusConfigInput } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
+import { createBusMetrics } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import type { StreamTransport } from './types.js';
 
@@ -51,6 +52,8 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   const { db, transport } = options;
   const logger = getPackageLogger(options.logger, 'event-bus');
   const batch = settings.outbox_batch_size;
+  // relayed events count as published (`diana.events.published`), like direct appends
+  const metrics = createBusMetrics();
   const stop = new AbortController();
   let wake: (() => void) | undefined;
   // a NOTIFY that came while a pass was running: the next wait is skipped
@@ -77,6 +80,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
           }),
         ),
       );
+      for (const row of rows) metrics.published(row.type);
       await options.afterAppend?.(rows.length);
       await tx`update event_outbox set published_at = now() where id = any(${rows.map((row) => row.id)}::uuid[])`;
       return rows.length;

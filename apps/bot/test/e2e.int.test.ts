@@ -1,0 +1,201 @@
+// The whole bot in this process on real PostgreSQL and a private Redis, Telegram replaced by
+// a fake Bot API on loopback: updates go in through handleUpdate or the webhook.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSettings } from '@diana/config';
+import { createUserRepository } from '@diana/db';
+import { startRedis, useTestDatabase } from '@diana/test-services';
+import { SILENT_LOGGER } from '@diana/utils';
+import type { Update } from 'grammy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../src/app.js';
+import { SETTINGS_SCHEMAS } from '../src/config.js';
+import { type HttpServer, startHttp } from '../src/http.js';
+import { type AppMetrics, installMetrics } from '../src/metrics.js';
+import { type FakeTelegram, startFakeTelegram } from './fake-telegram.js';
+
+const testDb = await useTestDatabase('bot-e2e');
+const redis = await startRedis();
+const fake = await startFakeTelegram();
+const WEBHOOK_SECRET = 'e2e-webhook-secret';
+const settings = loadSettings(
+  SETTINGS_SCHEMAS,
+  {
+    DIANA_DATABASE_URL: testDb.url,
+    DIANA_REDIS_URL: redis.url,
+    DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:e2e-token',
+    DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
+    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-bot-')),
+    DIANA_BOT_OWNER_TELEGRAM_IDS: '900',
+    DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
+    DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+    DIANA_EVENT_BUS_BLOCK_MS: '100',
+  },
+  { env_file: false },
+);
+let app: App;
+let metrics: AppMetrics;
+let http: HttpServer;
+beforeAll(async () => {
+  metrics = installMetrics();
+  app = await createApp(settings, { logger: SILENT_LOGGER });
+  http = await startHttp(app, { port: 0, host: '127.0.0.1', metrics, webhook_secret: WEBHOOK_SECRET });
+});
+afterAll(async () => {
+  await http?.close();
+  await app?.close(5_000);
+  await metrics?.close();
+  await fake.close();
+  await redis.stop();
+});
+
+let updateId = 1_000;
+const from = (id: number) => ({ id, is_bot: false, first_name: `U${id}`, language_code: 'es' });
+const message = (tg: number, text: string, update_id = ++updateId): Update =>
+  ({
+    update_id,
+    message: {
+      message_id: update_id,
+      date: 0,
+      chat: { id: tg, type: 'private', first_name: 'U' },
+      from: from(tg),
+      text,
+      ...(text.startsWith('/')
+        ? { entities: [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]?.length ?? 0 }] }
+        : {}),
+    },
+  }) as Update;
+const press = (tg: number, data: string): Update =>
+  ({
+    update_id: ++updateId,
+    callback_query: {
+      id: `q${updateId}`,
+      from: from(tg),
+      chat_instance: 'c',
+      data,
+      message: { message_id: 1, date: 0, chat: { id: tg, type: 'private', first_name: 'U' } },
+    },
+  }) as Update;
+const sentTo = (tg: number) => fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg);
+const buttonsOf = (tg: number) => {
+  const last = sentTo(tg)
+    .filter((c) => (c.payload.reply_markup as { inline_keyboard?: unknown[] } | undefined)?.inline_keyboard?.length)
+    .at(-1);
+  const rows = (
+    (last?.payload.reply_markup as { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> })
+      ?.inline_keyboard ?? []
+  ).flat();
+  return new Map(rows.map((b) => [b.text, b.callback_data]));
+};
+const get = async (path: string) => {
+  const res = await fetch(`http://127.0.0.1:${http.port}${path}`);
+  return { status: res.status, text: await res.text() };
+};
+const until = async (check: () => Promise<boolean> | boolean, ms = 10_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+};
+
+describe('the bot end to end', () => {
+  it("flow 1: /start creates the user, records user.registered with it, and shows Lucien's first fragment with buttons", async () => {
+    await app.handleUpdate(message(501, '/start'));
+    const user = await createUserRepository(app.db).getByTelegramId(501);
+    expect(user).toMatchObject({ role: 'FREE', status: 'active', first_name: 'U501' });
+    const [registered] = await app.db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where type = 'user.registered' and key = ${user?.id ?? ''}`;
+    expect(registered?.n).toBe(1);
+    expect(String(sentTo(501).at(-1)?.payload.text)).toContain('<b>Lucien</b>');
+    expect([...buttonsOf(501).keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
+    // a second /start is not a second registration
+    await app.handleUpdate(message(501, '/start'));
+    const [again] = await app.db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where type = 'user.registered' and key = ${user?.id ?? ''}`;
+    expect(again?.n).toBe(1);
+  });
+
+  it('flow 2 (narrative part): a tap advances once, a double tap does not repeat it, a forged button is refused', async () => {
+    await app.handleUpdate(message(502, '/start'));
+    const data = buttonsOf(502).get('Entrar con educación') as string;
+    await Promise.all([app.handleUpdate(press(502, data)), app.handleUpdate(press(502, data))]);
+    const user = await createUserRepository(app.db).getByTelegramId(502);
+    const [decided] = await app.db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where type = 'narrative.decision_made' and key = ${user?.id ?? ''}`;
+    expect(decided?.n).toBe(1);
+    expect(String(sentTo(502).at(-1)?.payload.text)).toContain('vestíbulo');
+    await app.handleUpdate(press(502, `${data.slice(0, -2)}xx`));
+    expect(fake.calls.filter((c) => c.method === 'answerCallbackQuery').at(-1)?.payload.text).toBe(
+      'Este botón ya no es válido.',
+    );
+  });
+
+  it('handles the same update_id once (webhook redelivery)', async () => {
+    const update = message(503, '/start', 77_777);
+    await app.handleUpdate(update);
+    await app.handleUpdate(update);
+    expect(sentTo(503)).toHaveLength(1);
+  });
+
+  it('a 403 from Telegram marks the user blocked and stops sends to them; writing again unblocks', async () => {
+    fake.blocked.add(504);
+    await app.handleUpdate(message(504, '/start'));
+    const users = createUserRepository(app.db);
+    expect((await users.getByTelegramId(504))?.status).toBe('blocked');
+    const calls = fake.calls.length;
+    await expect(app.bot.api.sendMessage(504, 'hola')).rejects.toThrow(/blocked/);
+    expect(fake.calls.length).toBe(calls); // not even attempted
+    fake.blocked.delete(504);
+    await app.handleUpdate(message(504, '/historia'));
+    expect((await users.getByTelegramId(504))?.status).toBe('active');
+    expect(String(sentTo(504).at(-1)?.payload.text)).toContain('Lucien');
+  });
+
+  it('a 429 is retried after the time Telegram gives', async () => {
+    fake.tooManyRequestsOnce('sendMessage', 1);
+    const before = sentTo(505).length;
+    await app.handleUpdate(message(505, '/start'));
+    expect(sentTo(505).length - before).toBe(2); // refused once, then delivered
+  });
+
+  it('the webhook refuses a wrong or missing secret with 401 and handles the right one', async () => {
+    const post = (headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${http.port}/telegram`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(message(506, '/start')),
+      });
+    expect((await post({ 'x-telegram-bot-api-secret-token': 'wrong' })).status).toBe(401);
+    expect((await post({})).status).toBe(401);
+    expect(sentTo(506)).toHaveLength(0);
+    expect((await post({ 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET })).status).toBe(200);
+    expect(await until(() => sentTo(506).length === 1)).toBe(true);
+  });
+
+  it('/metrics is Prometheus text with event-bus, cache and handler series, non-zero after traffic', async () => {
+    expect(
+      await until(async () => /diana_events_published_total\{[^}]*\} [1-9]/.test((await get('/metrics')).text)),
+    ).toBe(true);
+    const { status, text } = await get('/metrics');
+    expect(status).toBe(200);
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#')))
+      expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? [-+0-9.eE]+|NaN|[+-]Inf$/);
+    expect(text).toMatch(/diana_bot_updates_total\{[^}]*outcome="ok"[^}]*\} [1-9]/);
+    expect(text).toMatch(/diana_bot_handler_duration_(milliseconds_)?count\{[^}]*\} [1-9]/);
+    expect(text).toMatch(/diana_cache_(hits|misses)_total\{?[^\n]*\}? [1-9]/);
+  });
+
+  it('/readyz turns 503 naming redis when Redis stops, and 200 again when it is back', async () => {
+    expect(await get('/healthz')).toEqual({ status: 200, text: 'ok\n' });
+    expect((await get('/readyz')).status).toBe(200);
+    await redis.kill();
+    expect(redis.pid).toBeUndefined(); // the fault happened
+    expect(await until(async () => (await get('/readyz')).status === 503)).toBe(true);
+    expect((await get('/readyz')).text).toContain('redis');
+    await redis.restart();
+    expect(await until(async () => (await get('/readyz')).status === 200, 15_000)).toBe(true);
+  });
+});

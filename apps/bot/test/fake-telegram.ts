@@ -1,0 +1,115 @@
+// A fake Bot API on loopback: records every call, answers like Telegram, and can be told to
+// answer 403 for some chats, 429 (with retry_after) once for a method, or hold a reply.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeCall {
+  readonly method: string;
+  readonly payload: Record<string, unknown>;
+}
+
+export interface FakeTelegram {
+  readonly url: string;
+  readonly calls: FakeCall[];
+  /** Chats that "blocked the bot": every send to them gets 403. */
+  readonly blocked: Set<number>;
+  /** The next call of `method` gets 429 with `retry_after` seconds. */
+  tooManyRequestsOnce(method: string, retry_after: number): void;
+  /** Replies to `method` wait until the returned function is called. */
+  hold(method: string): () => void;
+  /** Resolves when a call of `method` arrives (or has arrived). */
+  waitFor(method: string, timeout_ms?: number): Promise<FakeCall>;
+  close(): Promise<void>;
+}
+
+export async function startFakeTelegram(): Promise<FakeTelegram> {
+  const calls: FakeCall[] = [];
+  const blocked = new Set<number>();
+  const throttled = new Map<string, number>();
+  const held = new Map<string, Promise<void>>();
+  const waiters: Array<{ method: string; resolve: (call: FakeCall) => void }> = [];
+  let messageId = 0;
+  const server: Server = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const method = (req.url ?? '').split('/').at(-1) ?? '';
+    const payload = body ? (JSON.parse(body) as Record<string, unknown>) : {};
+    const call = { method, payload };
+    calls.push(call);
+    for (const waiter of waiters.filter((w) => w.method === method)) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(call);
+    }
+    const reply = (status: number, json: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(json));
+    };
+    await held.get(method);
+    const retry = throttled.get(method);
+    if (retry !== undefined) {
+      throttled.delete(method);
+      return reply(429, {
+        ok: false,
+        error_code: 429,
+        description: `Too Many Requests: retry after ${retry}`,
+        parameters: { retry_after: retry },
+      });
+    }
+    if (typeof payload.chat_id === 'number' && blocked.has(payload.chat_id))
+      return reply(403, { ok: false, error_code: 403, description: 'Forbidden: bot was blocked by the user' });
+    if (method === 'getMe')
+      return reply(200, { ok: true, result: { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_test_bot' } });
+    if (method === 'sendMessage')
+      return reply(200, {
+        ok: true,
+        result: {
+          message_id: ++messageId,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: payload.chat_id, type: 'private' },
+          text: payload.text,
+        },
+      });
+    reply(200, { ok: true, result: true });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    blocked,
+    tooManyRequestsOnce: (method, retry_after) => void throttled.set(method, retry_after),
+    hold(method) {
+      let release: () => void = () => {};
+      held.set(
+        method,
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      );
+      return () => {
+        held.delete(method);
+        release();
+      };
+    },
+    waitFor(method, timeout_ms = 10_000) {
+      const seen = calls.find((c) => c.method === method);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${method} within ${timeout_ms} ms`)), timeout_ms);
+        waiters.push({
+          method,
+          resolve: (call) => {
+            clearTimeout(timer);
+            resolve(call);
+          },
+        });
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
