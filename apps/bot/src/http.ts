@@ -10,7 +10,7 @@ import type { AppMetrics } from './metrics.js';
 
 export interface HttpServer {
   readonly port: number;
-  close(): Promise<void>;
+  close(timeout_ms?: number): Promise<void>;
 }
 
 export async function startHttp(
@@ -46,10 +46,15 @@ export async function startHttp(
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
+    /** Stops accepting; requests in progress (a webhook update mid-handler) finish until `timeout_ms`. */
+    close: (timeout_ms = 5_000) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const force = setTimeout(() => server.closeAllConnections(), timeout_ms);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

@@ -70,7 +70,7 @@ const shutdown = (signal: string) => {
     }, settings.bot.shutdown_timeout_ms);
     deadline.unref();
     if (mode === 'polling') await app.bot.stop();
-    await http?.close();
+    await http?.close(settings.bot.shutdown_timeout_ms / 2);
     await app.close();
     await metrics.close();
     clearTimeout(deadline);

@@ -13,7 +13,7 @@ import { type App, createApp } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 import { type AppMetrics, installMetrics } from '../src/metrics.js';
-import { type FakeTelegram, startFakeTelegram } from './fake-telegram.js';
+import { startFakeTelegram } from './fake-telegram.js';
 
 const testDb = await useTestDatabase('bot-e2e');
 const redis = await startRedis();

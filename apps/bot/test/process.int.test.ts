@@ -1,0 +1,120 @@
+// The bot as users run it: `pnpm start` in a child process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { useTestDatabase } from '@diana/test-services';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startFakeTelegram } from './fake-telegram.js';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const TSX = pathToFileURL(
+  join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
+).href;
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+/** `node src/main.ts` with only `env` (and PATH, HOME): no test variables leak in. */
+const startBot = (env: Record<string, string>) => {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, exited, output: () => stdout, errors: () => stderr };
+};
+const freePort = async () => {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  return port;
+};
+
+describe('pnpm start', () => {
+  it('with no services and no token, opens the console chat on embedded PostgreSQL: /start shows Lucien, a number presses a button', async () => {
+    const bot = startBot({
+      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-console-')),
+      DIANA_BOT_HTTP_PORT: '0',
+    });
+    bot.child.stdin?.end('/start\n1\n2\n/mochila\n');
+    expect(await bot.exited).toBe(0);
+    const out = bot.output();
+    expect(out).toContain('Bienvenido a la casa de Diana.');
+    expect(out).toContain('Soy Lucien, mayordomo');
+    expect(out).toContain('[1] Entrar con educación');
+    expect(out).toContain('El vestíbulo huele a jazmín'); // pressed 1
+    expect(out).toContain('El salón de los Kinkys'); // pressed 2: left the letter
+    expect(out).toContain('Tu mochila está vacía');
+    expect(bot.errors()).toContain('database=embedded PGlite');
+  }, 60_000);
+
+  it('SIGTERM while an update is mid-handler: it finishes, the webhook gets 200, exit 0 within the deadline', async () => {
+    const testDb = await useTestDatabase('bot-sigterm');
+    const fake = await startFakeTelegram();
+    const port = await freePort();
+    const bot = startBot({
+      DIANA_DATABASE_URL: testDb.url,
+      DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:sigterm-token',
+      DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
+      DIANA_BOT_WEBHOOK_URL: 'https://diana.example/telegram',
+      DIANA_BOT_WEBHOOK_SECRET: 'sigterm-secret',
+      DIANA_BOT_SET_WEBHOOK: 'false',
+      DIANA_BOT_HTTP_PORT: String(port),
+      DIANA_BOT_SHUTDOWN_TIMEOUT_MS: '8000',
+      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-sigterm-')),
+      DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
+      DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+    });
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const release = fake.hold('sendMessage');
+    const update = {
+      update_id: 1,
+      message: {
+        message_id: 1,
+        date: 0,
+        chat: { id: 42, type: 'private', first_name: 'U' },
+        from: { id: 42, is_bot: false, first_name: 'U' },
+        text: '/start',
+        entities: [{ type: 'bot_command', offset: 0, length: 6 }],
+      },
+    };
+    const response = fetch(`http://127.0.0.1:${port}/telegram`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': 'sigterm-secret' },
+      body: JSON.stringify(update),
+    });
+    await fake.waitFor('sendMessage'); // the handler is waiting for its reply: mid-handler
+    const signalled = Date.now();
+    bot.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    release();
+    expect((await response).status).toBe(200);
+    expect(await bot.exited).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(8_000);
+    expect(bot.errors() + bot.output()).toContain('shutting down');
+    await fake.close();
+  }, 60_000);
+});
