@@ -19,10 +19,10 @@ const children: ChildProcess[] = [];
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
 });
-/** `node src/main.ts` with only `env` (and PATH, HOME): no test variables leak in. */
+/** `node src/main.ts` with only `env`: no test variables leak in. */
 const startBot = (env: Record<string, string>) => {
   const child = spawn(process.execPath, ['--import', TSX, MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.push(child);
