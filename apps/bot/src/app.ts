@@ -80,6 +80,15 @@ export const RATE_LIMITS = defineTemplate('security.rate_limits', {
   description: 'Rate limits per user and action',
 });
 
+/** Every package's migrations, in layer order (modules last). */
+export const ALL_MIGRATIONS = [
+  DB_MIGRATIONS,
+  EVENT_BUS_MIGRATIONS,
+  SECURITY_MIGRATIONS,
+  USER_STATE_MIGRATIONS,
+  CONFIG_MIGRATIONS,
+] as const;
+
 /** Options the entry points (main, tests, benchmarks) pass. */
 export interface AppOptions {
   readonly logger: Logger;
@@ -148,9 +157,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     closers.push({ name: 'postgres', close: () => pglite.close() });
     return pglite;
   });
-  await step('migrations', () =>
-    migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, SECURITY_MIGRATIONS, USER_STATE_MIGRATIONS, CONFIG_MIGRATIONS]),
-  );
+  await step('migrations', () => migrate(db, ALL_MIGRATIONS));
   const documents: DocumentStore = await step('documents', async () => {
     if (!settings.mongo.url) return createPostgresDocumentStore(db);
     const { createMongo, createMongoDocumentStore } = await import('@diana/db/mongo');
