@@ -80,6 +80,9 @@ export const RATE_LIMITS = defineTemplate('security.rate_limits', {
   description: 'Rate limits per user and action',
 });
 
+/** The answer to whatever no module handles. */
+export const HELP = 'No te he entendido. Prueba /historia para seguir la historia o /mochila para ver tus pistas.';
+
 /** Every package's migrations, in layer order (modules last). */
 export const ALL_MIGRATIONS = [
   DB_MIGRATIONS,
@@ -269,6 +272,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
   bot.use(verifyCallbacks(signer));
   bot.use(narrative.composer as never);
+  // nothing handled it: unknown commands, free text, deep links nobody owns, stale buttons
+  bot.on('callback_query', (ctx) => ctx.answerCallbackQuery());
+  bot.on('message', (ctx) => ctx.reply(HELP));
   if (options.botInfo === undefined) await step('telegram', () => bot.init());
 
   const backends = {

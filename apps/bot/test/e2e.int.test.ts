@@ -9,7 +9,7 @@ import { startRedis, useTestDatabase } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../src/app.js';
+import { type App, createApp, HELP } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 import { type AppMetrics, installMetrics } from '../src/metrics.js';
@@ -131,6 +131,13 @@ describe('the bot end to end', () => {
     expect(fake.calls.filter((c) => c.method === 'answerCallbackQuery').at(-1)?.payload.text).toBe(
       'Este botón ya no es válido.',
     );
+  });
+
+  it('answers unknown commands, free text and deep links nobody owns politely', async () => {
+    for (const text of ['/nope', 'hola', '/start unknown_payload', '<b>x</b>'])
+      await app.handleUpdate(message(507, text));
+    const replies = sentTo(507).map((c) => c.payload.text);
+    expect(replies).toEqual(Array(4).fill(HELP));
   });
 
   it('handles the same update_id once (webhook redelivery)', async () => {

@@ -1,0 +1,60 @@
+// Start-up failures are named; the operator CLI applies and lists migrations.
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { loadSettings } from '@diana/config';
+import { useTestDatabase } from '@diana/test-services';
+import { isDianaError, SILENT_LOGGER } from '@diana/utils';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { SETTINGS_SCHEMAS } from '../src/config.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const TSX = pathToFileURL(
+  join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
+).href;
+const secrets = { DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40), DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40) };
+
+describe('start-up', () => {
+  it('names the dependency that failed to start (an unreachable PostgreSQL) and leaves nothing open', async () => {
+    const settings = loadSettings(
+      SETTINGS_SCHEMAS,
+      {
+        DIANA_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+        DIANA_DATABASE_CONNECT_TIMEOUT_MS: '300',
+        ...secrets,
+      },
+      { env_file: false },
+    );
+    const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_START_FAILED')).toBe(true);
+    expect((error as { context: { dependency: string } }).context.dependency).toBe('postgres');
+  });
+
+  it('refuses a real database without configured secrets, naming the variables', async () => {
+    const testDb = await useTestDatabase('bot-startup');
+    const settings = loadSettings(SETTINGS_SCHEMAS, { DIANA_DATABASE_URL: testDb.url }, { env_file: false });
+    const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
+    expect(String((error as Error).message)).toContain('DIANA_SECURITY_CALLBACK_SECRET');
+  });
+});
+
+describe('operator CLI', () => {
+  it('migrate status lists pending migrations, migrate applies them, a second run applies none', async () => {
+    const testDb = await useTestDatabase('bot-cli');
+    const env = { DIANA_DATABASE_URL: testDb.url, DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-cli-')) };
+    const cli = (...args: string[]) => run(process.execPath, ['--import', TSX, CLI, ...args], { env });
+    expect((await cli('migrate', 'status')).stdout).toMatch(/^pending +@diana\/db 0001_users\.sql$/m);
+    const applied = JSON.parse((await cli('migrate')).stdout) as { applied: string[] };
+    expect(applied.applied).toContain('@diana/config/0001_config_manager.sql');
+    expect(JSON.parse((await cli('migrate')).stdout).applied).toEqual([]);
+    expect((await cli('migrate', 'status')).stdout).not.toContain('pending');
+    const usage = await cli('nonsense').catch((e: { code: number; stdout: string }) => e);
+    expect((usage as { code: number }).code).toBe(2);
+  }, 60_000);
+});

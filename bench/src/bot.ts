@@ -1,0 +1,158 @@
+// pnpm bench:bot — open-loop load through the whole bot in one process on real PostgreSQL and
+// Redis (Telegram replaced by a recording transformer): a mix of /start (new users), decision
+// taps and free text offered at a fixed rate, each update started on schedule whatever the
+// others do. Reports handler latency at 100 updates/s, then raises the rate to saturation.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '@diana/bot/app';
+import { SETTINGS_SCHEMAS } from '@diana/bot/config';
+import { loadSettings } from '@diana/config';
+import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-services';
+import { SILENT_LOGGER } from '@diana/utils';
+import type { Transformer } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import { getPeakRssMb, percentile, printGoal } from './harness.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const redisUrl = await getRedisUrl();
+const prefix = `bench:bot:${Date.now()}:`;
+const testDb = await createTestDatabase('bench-bot');
+const settings = loadSettings(
+  SETTINGS_SCHEMAS,
+  {
+    DIANA_DATABASE_URL: testDb.url,
+    DIANA_REDIS_URL: redisUrl,
+    DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:bench',
+    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-bench-')),
+    DIANA_SECURITY_CALLBACK_SECRET: 'b'.repeat(40),
+    DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+    DIANA_EVENT_BUS_STREAM_PREFIX: `${prefix}ev:`,
+    DIANA_CACHE_KEY_PREFIX: `${prefix}cache:`,
+    DIANA_USER_STATE_KEY_PREFIX: `${prefix}us:`,
+    DIANA_SECURITY_RATE_LIMIT_PREFIX: `${prefix}rl:`,
+  },
+  { env_file: false },
+);
+// the last keyboard each chat was sent: label → callback data
+const keyboards = new Map<number, string[]>();
+const recorder: Transformer = async (_prev, method, payload) => {
+  const p = payload as {
+    chat_id?: number;
+    reply_markup?: { inline_keyboard?: Array<Array<{ callback_data?: string }>> };
+  };
+  const buttons = (p.reply_markup?.inline_keyboard ?? []).flat().map((b) => b.callback_data ?? '');
+  if (typeof p.chat_id === 'number' && buttons.length > 0) keyboards.set(p.chat_id, buttons);
+  return {
+    ok: true,
+    result: method === 'sendMessage' ? { message_id: 1, date: 0, chat: { id: p.chat_id, type: 'private' } } : true,
+  } as never;
+};
+const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bench_bot' } as UserFromGetMe;
+const app = await createApp(settings, { logger: SILENT_LOGGER, botInfo, apiTransformer: recorder });
+
+let updateId = 0;
+let nextUser = 10_000_000;
+const started: number[] = [];
+const from = (id: number) => ({ id, is_bot: false, first_name: `U${id}` });
+const chat = (id: number) => ({ id, type: 'private' as const, first_name: 'U' });
+/** One update of the mix: 20% /start of a new user, 60% a tap on a shown button, 20% text. */
+function nextUpdate(): Update {
+  const roll = Math.random();
+  const id = ++updateId;
+  if (roll < 0.2 || started.length === 0) {
+    const user = nextUser++;
+    started.push(user);
+    return {
+      update_id: id,
+      message: {
+        message_id: id,
+        date: 0,
+        chat: chat(user),
+        from: from(user),
+        text: '/start',
+        entities: [{ type: 'bot_command', offset: 0, length: 6 }],
+      },
+    } as Update;
+  }
+  const user = started[Math.floor(Math.random() * started.length)] as number;
+  const buttons = keyboards.get(user) ?? [];
+  if (roll < 0.8 && buttons.length > 0)
+    return {
+      update_id: id,
+      callback_query: {
+        id: String(id),
+        from: from(user),
+        chat_instance: 'c',
+        data: buttons[Math.floor(Math.random() * buttons.length)],
+        message: { message_id: 1, date: 0, chat: chat(user) },
+      },
+    } as Update;
+  return {
+    update_id: id,
+    message: { message_id: id, date: 0, chat: chat(user), from: from(user), text: 'hola, Diana' },
+  } as Update;
+}
+
+/** Offers `rate` updates/s for `seconds`, open loop; latencies of every update. */
+async function offer(rate: number, seconds: number) {
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const total = rate * seconds;
+  const begin = performance.now();
+  const cpuBefore = process.cpuUsage();
+  let errors = 0;
+  for (let i = 0; i < total; i++) {
+    const due = begin + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const t0 = performance.now();
+    pending.push(
+      app.handleUpdate(nextUpdate()).then(
+        () => void latencies.push(performance.now() - t0),
+        () => void errors++,
+      ),
+    );
+  }
+  await Promise.all(pending);
+  const elapsed = (performance.now() - begin) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  latencies.sort((a, b) => a - b);
+  return {
+    rate,
+    achieved: total / elapsed,
+    p50: percentile(latencies, 0.5),
+    p95: percentile(latencies, 0.95),
+    p99: percentile(latencies, 0.99),
+    errors,
+    cpu: (cpu.user + cpu.system) / 1000 / (elapsed * 1000),
+  };
+}
+const show = (r: Awaited<ReturnType<typeof offer>>) =>
+  out(
+    `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  bot process CPU ${(r.cpu * 100).toFixed(0)}%`,
+  );
+
+try {
+  out('Open-loop load through the whole bot (mix: 20% /start, 60% decision taps, 20% text), one process');
+  await offer(50, 4); // warm-up
+  const target = await offer(100, 20);
+  show(target);
+  out('\nRaising the offered rate until p99 > 400 ms or the bot falls behind:');
+  let saturation = 0;
+  for (const rate of [200, 300, 400, 600, 800]) {
+    const r = await offer(rate, 8);
+    show(r);
+    if (r.p99 > 400 || r.achieved < rate * 0.9) break;
+    saturation = rate;
+  }
+  out(`\n  saturation: about ${saturation} updates/s sustained with p99 ≤ 400 ms`);
+  out('');
+  printGoal(`at 100 updates/s handler p95 < 150 ms (measured ${target.p95.toFixed(1)} ms)`, target.p95 < 150);
+  printGoal(`at 100 updates/s handler p99 < 400 ms (measured ${target.p99.toFixed(1)} ms)`, target.p99 < 400);
+  out(`\npeak RSS ${getPeakRssMb().toFixed(0)} MB`);
+} finally {
+  await app.close(5_000);
+  await testDb.drop();
+  await deleteByPrefix(redisUrl, prefix);
+}
