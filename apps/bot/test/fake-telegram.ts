@@ -18,6 +18,8 @@ export interface FakeTelegram {
   tooManyRequestsOnce(method: string, retry_after: number): void;
   /** Replies to `method` wait until the returned function is called. */
   hold(method: string): () => void;
+  /** Hands `update` to the next getUpdates (long polling). */
+  queueUpdate(update: Record<string, unknown>): void;
   /** Resolves when a call of `method` arrives (or has arrived). */
   waitFor(method: string, timeout_ms?: number): Promise<FakeCall>;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
   const held = new Map<string, Promise<void>>();
   const waiters: Array<{ method: string; resolve: (call: FakeCall) => void }> = [];
   let messageId = 0;
+  const queued: Array<Record<string, unknown>> = [];
   const server: Server = createServer(async (req, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
@@ -58,6 +61,13 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
     }
     if (typeof payload.chat_id === 'number' && blocked.has(payload.chat_id))
       return reply(403, { ok: false, error_code: 403, description: 'Forbidden: bot was blocked by the user' });
+    if (method === 'getUpdates') {
+      // long polling: what is queued after the offset, else an empty answer after a short wait
+      const offset = Number(payload.offset ?? 0);
+      const ready = () => queued.filter((u) => Number(u.update_id) >= offset);
+      if (ready().length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      return reply(200, { ok: true, result: ready() });
+    }
     if (method === 'getMe')
       return reply(200, { ok: true, result: { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_test_bot' } });
     if (method === 'sendMessage')
@@ -79,6 +89,7 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
     calls,
     blocked,
     tooManyRequestsOnce: (method, retry_after) => void throttled.set(method, retry_after),
+    queueUpdate: (update) => void queued.push(update),
     hold(method) {
       let release: () => void = () => {};
       held.set(

@@ -63,6 +63,37 @@ describe('pnpm start', () => {
     expect(bot.errors()).toContain('database=embedded PGlite');
   }, 60_000);
 
+  it('with a token and no webhook URL, long-polls Telegram and answers', async () => {
+    const testDb = await useTestDatabase('bot-polling');
+    const fake = await startFakeTelegram();
+    const bot = startBot({
+      DIANA_DATABASE_URL: testDb.url,
+      DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:polling-token',
+      DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
+      DIANA_BOT_HTTP_PORT: '0',
+      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-polling-')),
+      DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
+      DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+    });
+    fake.queueUpdate({
+      update_id: 7,
+      message: {
+        message_id: 7,
+        date: 0,
+        chat: { id: 77, type: 'private', first_name: 'U' },
+        from: { id: 77, is_bot: false, first_name: 'U' },
+        text: '/start',
+        entities: [{ type: 'bot_command', offset: 0, length: 6 }],
+      },
+    });
+    const sent = await fake.waitFor('sendMessage', 30_000);
+    expect(String(sent.payload.text)).toContain('Lucien');
+    expect(fake.calls.some((c) => c.method === 'getUpdates')).toBe(true);
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
+    await fake.close();
+  }, 60_000);
+
   it('SIGTERM while an update is mid-handler: it finishes, the webhook gets 200, exit 0 within the deadline', async () => {
     const testDb = await useTestDatabase('bot-sigterm');
     const fake = await startFakeTelegram();
