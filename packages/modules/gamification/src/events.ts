@@ -1,0 +1,25 @@
+import { defineEvents } from '@diana/event-bus';
+import * as v from 'valibot';
+
+const USER = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
+const ID = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+const AMOUNT = v.pipe(v.number(), v.integer(), v.minValue(1));
+
+/** What the gamification module publishes (through the outbox, with the ledger change). */
+export const GAMIFICATION_EVENTS = defineEvents({
+  'gamification.besitos_awarded': v.object({ user_id: USER, amount: AMOUNT, source: ID, balance: v.number() }),
+  'gamification.besitos_spent': v.object({ user_id: USER, amount: AMOUNT, source: ID, balance: v.number() }),
+  'gamification.mission_completed': v.object({ user_id: USER, mission: ID, period: ID, reward: v.number() }),
+  'gamification.achievement_unlocked': v.object({ user_id: USER, achievement: ID, reward: v.number() }),
+  'gamification.item_acquired': v.object({ user_id: USER, item: ID }),
+  'gamification.clue_unlocked': v.object({ user_id: USER, clue: ID }),
+  /** A user pressed a channel post's react button (once per user and post). */
+  'channel.reaction_added': v.object({ user_id: USER, post_id: ID }),
+});
+
+/** The fields read from events other modules publish (consumer contracts). */
+export const CONSUMED = Object.freeze({
+  registered: v.object({ user_id: USER }),
+  decision: v.object({ user_id: USER, reward: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
+  fragment: v.object({ user_id: USER, fragment: ID }),
+});

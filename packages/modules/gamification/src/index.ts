@@ -1,0 +1,12 @@
+// Events
+export { GAMIFICATION_EVENTS } from './events.js';
+export type { AwardResult, Ledger } from './ledger.js';
+// Ledger
+export { checkLedgerInvariants, createLedger, LEDGER_ERROR_CODES } from './ledger.js';
+export type { GamificationContext, GamificationDeps, GamificationModule, ModuleSubscription } from './module.js';
+// The module
+export { createGamificationModule } from './module.js';
+export { GAMIFICATION_MIGRATIONS } from './sources.js';
+// Templates
+export { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';
+export { TEXTS } from './texts.js';

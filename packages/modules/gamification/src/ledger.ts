@@ -1,0 +1,173 @@
+// The besitos ledger: balances that never go below zero and an append-only transaction log in
+// which a source event pays at most once. Every function runs in the caller's transaction.
+import type { Database } from '@diana/db';
+import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import { DianaError, newId } from '@diana/utils';
+import type { TransactionSql } from 'postgres';
+import type { GAMIFICATION_EVENTS } from './events.js';
+
+/** Codes of the ledger's refusals. */
+export const LEDGER_ERROR_CODES = Object.freeze({
+  INSUFFICIENT: 'E_INSUFFICIENT_BESITOS',
+  INVALID: 'E_LEDGER_INVALID',
+} as const);
+
+/** The result of an award. */
+export interface AwardResult {
+  /** Besitos actually paid (less than asked when the daily cap is reached, 0 when reached before). */
+  readonly paid: number;
+  readonly balance: number;
+  /** The source event had already paid: nothing was done. */
+  readonly duplicate: boolean;
+}
+
+export interface Ledger {
+  /** Pays `amount` for `source_event_id` once; earnings respect the daily cap of the user's role. */
+  award(
+    tx: TransactionSql,
+    a: { user_id: string; amount: number; source: string; source_event_id: string; kind?: 'earn' | 'gift' | 'adjust' },
+  ): Promise<AwardResult>;
+  /** Takes `amount` for `source_event_id` once, or refuses with `E_INSUFFICIENT_BESITOS` (nothing written). */
+  spend(
+    tx: TransactionSql,
+    s: { user_id: string; amount: number; source: string; source_event_id: string },
+  ): Promise<{ balance: number; duplicate: boolean }>;
+  balance(user_id: string): Promise<number>;
+}
+
+export interface LedgerDeps {
+  readonly db: Database;
+  readonly bus: EventBusService<EventRegistry & typeof GAMIFICATION_EVENTS>;
+  /** IANA timezone of the bot's days (daily caps). */
+  readonly timezone: string;
+  /** Today's caps (from ConfigManager). */
+  readonly caps: () => { free: number; vip: number };
+  /** After a commit that changed `user_id`'s balance (the app drops its cached balance). */
+  readonly onBalanceChanged?: (user_id: string) => unknown;
+}
+
+const VIP_OR_ABOVE = ['VIP', 'CONTENT_CREATOR', 'MODERATOR', 'ADMIN', 'OWNER'];
+
+export function createLedger(deps: LedgerDeps): Ledger {
+  const { db, bus } = deps;
+  const check = (amount: number, source_event_id: string) => {
+    if (
+      !Number.isSafeInteger(amount) ||
+      amount <= 0 ||
+      amount > 1_000_000 ||
+      !source_event_id ||
+      source_event_id.length > 200
+    )
+      throw new DianaError(
+        LEDGER_ERROR_CODES.INVALID,
+        'an amount is a positive integer and a source event id is required',
+        {
+          context: { amount, source_event_id },
+        },
+      );
+  };
+  /** Locks (creating if needed) the user's balance row; returns the balance. */
+  const lock = async (tx: TransactionSql, user_id: string) => {
+    await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
+    const [row] = await tx<{ besitos: string }[]>`
+      select besitos::text from gamification_balances where user_id = ${user_id} for update`;
+    return Number(row?.besitos ?? 0);
+  };
+  const seen = async (tx: TransactionSql, source_event_id: string) =>
+    (await tx`select 1 from besitos_transactions where source_event_id = ${source_event_id}`).length > 0;
+  const changed = (user_id: string) => db.onCommit(() => deps.onBalanceChanged?.(user_id));
+
+  return {
+    async award(tx, a) {
+      check(a.amount, a.source_event_id);
+      const before = await lock(tx, a.user_id);
+      if (await seen(tx, a.source_event_id)) return { paid: 0, balance: before, duplicate: true };
+      let amount = a.amount;
+      if ((a.kind ?? 'earn') === 'earn') {
+        const [today] = await tx<{ earned: string; role: string }[]>`
+          select coalesce((select sum(amount) from besitos_transactions
+                           where user_id = ${a.user_id} and kind = 'earn' and amount > 0
+                             and day = (now() at time zone ${deps.timezone})::date), 0)::text as earned,
+                 (select role from users where id = ${a.user_id}) as role`;
+        const caps = deps.caps();
+        const cap = VIP_OR_ABOVE.includes(today?.role ?? '') ? caps.vip : caps.free;
+        amount = Math.min(amount, cap - Number(today?.earned ?? 0));
+        if (amount <= 0) return { paid: 0, balance: before, duplicate: false };
+      }
+      await tx`
+        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day)
+        values (${newId()}, ${a.user_id}, ${amount}, ${a.kind ?? 'earn'}, ${a.source}, ${a.source_event_id},
+                (now() at time zone ${deps.timezone})::date)`;
+      const [row] = await tx<{ besitos: string }[]>`
+        update gamification_balances set besitos = besitos + ${amount}, lifetime = lifetime + ${amount}, updated_at = now()
+        where user_id = ${a.user_id} returning besitos::text`;
+      const balance = Number(row?.besitos);
+      await bus.publish(
+        'gamification.besitos_awarded',
+        { user_id: a.user_id, amount, source: a.source, balance },
+        { tx, key: a.user_id, user_id: a.user_id },
+      );
+      await changed(a.user_id);
+      return { paid: amount, balance, duplicate: false };
+    },
+
+    async spend(tx, s) {
+      check(s.amount, s.source_event_id);
+      const before = await lock(tx, s.user_id);
+      if (await seen(tx, s.source_event_id)) return { balance: before, duplicate: true };
+      if (before < s.amount)
+        throw new DianaError(LEDGER_ERROR_CODES.INSUFFICIENT, `${s.amount} besitos needed, ${before} available`, {
+          context: { needed: s.amount, balance: before },
+        });
+      await tx`
+        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day)
+        values (${newId()}, ${s.user_id}, ${-s.amount}, 'spend', ${s.source}, ${s.source_event_id},
+                (now() at time zone ${deps.timezone})::date)`;
+      const [row] = await tx<{ besitos: string }[]>`
+        update gamification_balances set besitos = besitos - ${s.amount}, updated_at = now()
+        where user_id = ${s.user_id} returning besitos::text`;
+      const balance = Number(row?.besitos);
+      await bus.publish(
+        'gamification.besitos_spent',
+        { user_id: s.user_id, amount: s.amount, source: s.source, balance },
+        { tx, key: s.user_id, user_id: s.user_id },
+      );
+      await changed(s.user_id);
+      return { balance, duplicate: false };
+    },
+
+    async balance(user_id) {
+      const [row] = await db.sql<
+        { besitos: string }[]
+      >`select besitos::text from gamification_balances where user_id = ${user_id}`;
+      return Number(row?.besitos ?? 0);
+    },
+  };
+}
+
+/**
+ * The ledger's invariants, for tests and the system run: every balance equals the sum of its
+ * transactions, none is negative, the lifetime total is the sum of earnings, and no source
+ * event appears twice.
+ */
+export async function checkLedgerInvariants(db: Database): Promise<{ ok: boolean; problems: string[] }> {
+  const problems: string[] = [];
+  const mismatched = await db.sql<{ user_id: string; besitos: string; sum: string }[]>`
+    select b.user_id, b.besitos::text, coalesce(sum(t.amount), 0)::text as sum
+    from gamification_balances b left join besitos_transactions t on t.user_id = b.user_id
+    group by b.user_id, b.besitos having b.besitos <> coalesce(sum(t.amount), 0)`;
+  for (const m of mismatched) problems.push(`user ${m.user_id}: balance ${m.besitos} but transactions sum to ${m.sum}`);
+  const negative = await db.sql<{ user_id: string }[]>`select user_id from gamification_balances where besitos < 0`;
+  for (const n of negative) problems.push(`user ${n.user_id}: negative balance`);
+  const lifetime = await db.sql<{ user_id: string }[]>`
+    select b.user_id from gamification_balances b left join besitos_transactions t on t.user_id = b.user_id and t.amount > 0
+    group by b.user_id, b.lifetime having b.lifetime <> coalesce(sum(t.amount), 0)`;
+  for (const l of lifetime) problems.push(`user ${l.user_id}: lifetime total differs from its earnings`);
+  const orphans = await db.sql<{ user_id: string }[]>`
+    select distinct t.user_id from besitos_transactions t left join gamification_balances b on b.user_id = t.user_id where b.user_id is null`;
+  for (const o of orphans) problems.push(`user ${o.user_id}: transactions without a balance`);
+  const duplicates = await db.sql<{ source_event_id: string }[]>`
+    select source_event_id from besitos_transactions group by source_event_id having count(*) > 1`;
+  for (const d of duplicates) problems.push(`source event ${d.source_event_id} paid more than once`);
+  return { ok: problems.length === 0, problems };
+}

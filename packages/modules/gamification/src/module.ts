@@ -1,0 +1,269 @@
+import { randomBytes } from 'node:crypto';
+import type { CacheService } from '@diana/cache';
+import type { ConfigManager } from '@diana/config';
+import type { Database } from '@diana/db';
+import { createInbox, type EventBusService, type EventEnvelope, type EventRegistry } from '@diana/event-bus';
+import type { CallbackSigner, RateLimiter } from '@diana/security';
+import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
+import { formatBesitos, formatDuration, getPackageLogger, isDianaError, type Logger } from '@diana/utils';
+import { Composer, type Context } from 'grammy';
+import type { InlineKeyboardButton } from 'grammy/types';
+import * as v from 'valibot';
+import { CONSUMED, type GAMIFICATION_EVENTS } from './events.js';
+import { createLedger, LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
+import { createProgress } from './progress.js';
+import type { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';
+import { TEXTS } from './texts.js';
+
+/** The context the module's handlers run with (`ctx.user` is set by the app). */
+export type GamificationContext = Context & SecurityFlavor & { user?: { readonly id: string; readonly role: string } };
+
+/** A subscription the app registers on the bus (skipped when the event is not in its registry). */
+export interface ModuleSubscription {
+  readonly group: string;
+  readonly types: readonly string[];
+  readonly handler: (event: EventEnvelope) => Promise<void>;
+  readonly mode?: 'broadcast';
+}
+
+export interface GamificationDeps {
+  readonly db: Database;
+  readonly bus: EventBusService<EventRegistry & typeof GAMIFICATION_EVENTS>;
+  /** Must hold `GAMIFICATION_TEMPLATES` (amounts, caps, missions, achievements, shop). */
+  readonly config: ConfigManager<typeof GAMIFICATION_TEMPLATES>;
+  readonly cache: CacheService;
+  readonly signer: CallbackSigner;
+  /** The `purchase` policy is applied to shop buttons when given. */
+  readonly limiter?: RateLimiter;
+  /** IANA timezone of the bot's days. @default 'Europe/Madrid' */
+  readonly timezone?: string;
+  readonly logger?: Logger;
+}
+
+export interface GamificationModule {
+  readonly composer: Composer<GamificationContext>;
+  readonly subscriptions: readonly ModuleSubscription[];
+  readonly ledger: Ledger;
+  /** The react button for a channel post (the admin module attaches it to scheduled posts). */
+  reactButton(post_id: string): InlineKeyboardButton;
+  close(): Promise<void>;
+}
+
+const DAY_MS = 86_400_000;
+const balanceKey = (user_id: string) => `balance:${user_id}`;
+
+/** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
+export function createGamificationModule(_config: Record<string, never>, deps: GamificationDeps): GamificationModule {
+  const logger = getPackageLogger(deps.logger, 'gamification');
+  const { db, bus, config, cache, signer } = deps;
+  const timezone = deps.timezone ?? 'Europe/Madrid';
+  const inbox = createInbox(db);
+  const rewards = () => config.get('gamification.rewards') as (typeof REWARDS)['defaults'];
+  const balances = cache.namespace('gamification');
+  const ledger = createLedger({
+    db,
+    bus,
+    timezone,
+    caps: () => ({ free: rewards().daily_cap_free, vip: rewards().daily_cap_vip }),
+    onBalanceChanged: (user_id) => balances.delete(balanceKey(user_id)),
+  });
+  const progress = createProgress({
+    ledger,
+    bus,
+    timezone,
+    missions: () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'],
+    achievements: () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'],
+  });
+  const balanceOf = (user_id: string) =>
+    balances.getOrSet(balanceKey(user_id), () => ledger.balance(user_id), { ttl_ms: 60_000 });
+
+  // ---- event handlers: each in the inbox's transaction, so a redelivery never pays twice ----
+  const once =
+    (handle: (event: EventEnvelope, tx: Parameters<Parameters<typeof inbox.process>[2]>[0]) => Promise<void>) =>
+    async (event: EventEnvelope) => {
+      await inbox.process('gamification', event, (tx) => handle(event, tx));
+    };
+  const subscriptions: ModuleSubscription[] = [
+    {
+      group: 'gamification',
+      types: ['user.registered'],
+      handler: once(async (event, tx) => {
+        const { user_id } = v.parse(CONSUMED.registered, event.payload);
+        const amount = rewards().welcome_bonus;
+        await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
+        if (amount > 0)
+          await ledger.award(tx, {
+            user_id,
+            amount,
+            source: 'welcome',
+            source_event_id: `welcome:${user_id}`,
+            kind: 'gift',
+          });
+      }),
+    },
+    {
+      group: 'gamification',
+      types: ['narrative.decision_made'],
+      handler: once(async (event, tx) => {
+        const { user_id, reward } = v.parse(CONSUMED.decision, event.payload);
+        if (reward > 0)
+          await ledger.award(tx, { user_id, amount: reward, source: 'decision', source_event_id: event.id });
+        await progress.count(tx, user_id, 'narrative.decision_made');
+      }),
+    },
+    {
+      group: 'gamification',
+      types: ['narrative.fragment_completed'],
+      handler: once(async (event, tx) => {
+        const { user_id } = v.parse(CONSUMED.fragment, event.payload);
+        const amount = rewards().fragment_completed;
+        if (amount > 0) await ledger.award(tx, { user_id, amount, source: 'fragment', source_event_id: event.id });
+        await progress.count(tx, user_id, 'narrative.fragment_completed');
+      }),
+    },
+    {
+      group: 'gamification',
+      types: ['channel.reaction_added'],
+      handler: once(async (event, tx) => {
+        const { user_id } = v.parse(CONSUMED.registered, event.payload);
+        const r = rewards();
+        const [today] = await tx<{ n: number }[]>`
+          select count(*)::int as n from besitos_transactions
+          where user_id = ${user_id} and source = 'reaction' and day = (now() at time zone ${timezone})::date`;
+        if ((today?.n ?? 0) < r.reactions_paid_per_day && r.reaction > 0)
+          await ledger.award(tx, { user_id, amount: r.reaction, source: 'reaction', source_event_id: event.id });
+        await progress.count(tx, user_id, 'channel.reaction_added');
+      }),
+    },
+    {
+      // every process drops its cached balance (the writer's process already did on commit)
+      group: '*broadcast*',
+      mode: 'broadcast',
+      types: ['gamification.besitos_awarded', 'gamification.besitos_spent'],
+      handler: async (event) => {
+        const user_id = (event.payload as { user_id?: string }).user_id;
+        if (user_id) await balances.delete(balanceKey(user_id));
+      },
+    },
+  ];
+
+  // ---- the bot's side --------------------------------------------------------------------------
+  const composer = new Composer<GamificationContext>();
+
+  composer.command('saldo', async (ctx) => {
+    if (!ctx.user) return;
+    await ctx.reply(TEXTS.balance(formatBesitos(await balanceOf(ctx.user.id))), { parse_mode: 'HTML' });
+  });
+
+  composer.command(['regalo', 'daily'], async (ctx) => {
+    const user = ctx.user;
+    if (!user) return;
+    const r = rewards();
+    const outcome = await db.transaction(async (tx) => {
+      const [row] = await tx<{ last_claim_at: Date; streak: number; now: Date }[]>`
+        select last_claim_at, streak, now() as now from gamification_daily_gifts where user_id = ${user.id} for update`;
+      const [{ now } = { now: new Date() }] = row ? [row] : await tx<{ now: Date }[]>`select now() as now`;
+      if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
+        return { kind: 'wait' as const, wait_ms: DAY_MS - (now.getTime() - row.last_claim_at.getTime()) };
+      const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
+      await tx`
+        insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user.id}, ${now}, ${streak})
+        on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`;
+      const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
+      const paid = await ledger.award(tx, {
+        user_id: user.id,
+        amount,
+        source: 'daily',
+        source_event_id: `daily:${user.id}:${now.toISOString()}`,
+      });
+      return { kind: 'paid' as const, paid: paid.paid, streak };
+    });
+    if (outcome.kind === 'wait') await ctx.reply(TEXTS.dailyWait(formatDuration(outcome.wait_ms + 59_999)));
+    else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped);
+    else await ctx.reply(TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak), { parse_mode: 'HTML' });
+  });
+
+  // the react button of channel posts: one reaction per user and post
+  composer.filter(isSignedAction('gam.r'), async (ctx) => {
+    const user = ctx.user;
+    const [post_id = ''] = ctx.signedCallback?.args ?? [];
+    if (!user || !post_id) return;
+    const counted = await db.transaction(async (tx) => {
+      const inserted = await tx`
+        insert into gamification_reactions (user_id, post_id) values (${user.id}, ${post_id}) on conflict do nothing returning 1`;
+      if (inserted.length === 0) return false;
+      await bus.publish(
+        'channel.reaction_added',
+        { user_id: user.id, post_id },
+        { tx, key: user.id, user_id: user.id },
+      );
+      return true;
+    });
+    await ctx.answerCallbackQuery({ text: counted ? TEXTS.reacted : TEXTS.alreadyReacted });
+  });
+
+  composer.command('tienda', async (ctx) => {
+    const items = config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
+    const rows = items.map((item) => [
+      {
+        text: TEXTS.shopItem(item.name, formatBesitos(item.price)),
+        callback_data: signer.sign('gam.b', [item.id, randomBytes(6).toString('base64url')], { userId: ctx.from?.id }),
+      },
+    ]);
+    await ctx.reply(TEXTS.shopTitle, { parse_mode: 'HTML', reply_markup: { inline_keyboard: rows } });
+  });
+
+  composer.filter(isSignedAction('gam.b'), async (ctx) => {
+    const user = ctx.user;
+    const [item_id = '', nonce = ''] = ctx.signedCallback?.args ?? [];
+    if (!user) return;
+    const item = (config.get('gamification.shop') as unknown as (typeof SHOP)['defaults']).find(
+      (i) => i.id === item_id,
+    );
+    if (!item) return void (await ctx.answerCallbackQuery({ text: TEXTS.unknownItem }));
+    if (deps.limiter) {
+      const limit = await deps.limiter.consume(user.id, 'purchase');
+      if (!limit.allowed)
+        return void (await ctx.answerCallbackQuery({
+          text: `Espera ${formatDuration(Math.ceil(limit.retry_after_ms / 1000) * 1000)}.`,
+        }));
+    }
+    try {
+      const bought = await db.transaction(async (tx) => {
+        const fresh = await tx`
+          insert into gamification_purchases (nonce, user_id, item_id) values (${nonce}, ${user.id}, ${item.id})
+          on conflict do nothing returning 1`;
+        if (fresh.length === 0) return false; // a double tap: this button already bought
+        await ledger.spend(tx, {
+          user_id: user.id,
+          amount: item.price,
+          source: `shop:${item.id}`,
+          source_event_id: `buy:${nonce}`,
+        });
+        await tx`insert into gamification_inventory (user_id, item_id) values (${user.id}, ${item.id}) on conflict do nothing`;
+        const meta = { tx, key: user.id, user_id: user.id };
+        await bus.publish('gamification.item_acquired', { user_id: user.id, item: item.id }, meta);
+        if (item.clue) await bus.publish('gamification.clue_unlocked', { user_id: user.id, clue: item.clue }, meta);
+        await progress.count(tx, user.id, 'gamification.item_acquired');
+        return true;
+      });
+      await ctx.answerCallbackQuery({ text: bought ? TEXTS.bought(item.name) : TEXTS.alreadyBought });
+    } catch (error) {
+      if (!isDianaError(error, LEDGER_ERROR_CODES.INSUFFICIENT)) throw error;
+      const balance = Number((error.context as { balance?: number } | undefined)?.balance ?? 0);
+      await ctx.answerCallbackQuery({
+        text: TEXTS.notEnough(formatBesitos(item.price), formatBesitos(balance)),
+        show_alert: true,
+      });
+    }
+  });
+
+  logger.debug({ timezone }, 'gamification module ready');
+  return {
+    composer,
+    subscriptions,
+    ledger,
+    reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign('gam.r', [post_id]) }),
+    async close() {},
+  };
+}

@@ -1,0 +1,89 @@
+// Missions and achievements: counters moved by events inside the event's own transaction, so a
+// redelivered event (already in the inbox) never counts twice; completion pays once.
+import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import type { TransactionSql } from 'postgres';
+import type { GAMIFICATION_EVENTS } from './events.js';
+import type { Ledger } from './ledger.js';
+import type { ACHIEVEMENTS, MISSIONS } from './templates.js';
+
+type Mission = (typeof MISSIONS.defaults)[number];
+type Achievement = (typeof ACHIEVEMENTS.defaults)[number];
+
+/** The period a mission's progress belongs to, in the bot's timezone. */
+function periodOf(kind: Mission['kind'], timezone: string, now = new Date()): string {
+  const day = new Intl.DateTimeFormat('en-CA', {
+    timeZone: timezone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(now);
+  if (kind === 'daily') return day;
+  if (kind === 'weekly') {
+    const date = new Date(`${day}T00:00:00Z`);
+    const weekday = (date.getUTCDay() + 6) % 7; // Monday = 0
+    date.setUTCDate(date.getUTCDate() - weekday);
+    return `week-${date.toISOString().slice(0, 10)}`;
+  }
+  return 'all';
+}
+
+export function createProgress(deps: {
+  ledger: Ledger;
+  bus: EventBusService<EventRegistry & typeof GAMIFICATION_EVENTS>;
+  timezone: string;
+  missions: () => readonly Mission[];
+  achievements: () => readonly Achievement[];
+}) {
+  return {
+    /** Counts one `event` of `user_id`; pays missions and achievements it completes (once). */
+    async count(tx: TransactionSql, user_id: string, event: string): Promise<void> {
+      for (const mission of deps.missions().filter((m) => m.event === event)) {
+        const period = periodOf(mission.kind, deps.timezone);
+        const [row] = await tx<{ count: number; completed_at: Date | null }[]>`
+          insert into gamification_mission_progress (user_id, mission_id, period, count) values (${user_id}, ${mission.id}, ${period}, 1)
+          on conflict (user_id, mission_id, period) do update set count = gamification_mission_progress.count + 1
+          returning count, completed_at`;
+        if (row && row.count >= mission.target && row.completed_at === null) {
+          await tx`update gamification_mission_progress set completed_at = now()
+                   where user_id = ${user_id} and mission_id = ${mission.id} and period = ${period}`;
+          if (mission.reward > 0)
+            await deps.ledger.award(tx, {
+              user_id,
+              amount: mission.reward,
+              source: `mission:${mission.id}`,
+              source_event_id: `mission:${mission.id}:${period}:${user_id}`,
+            });
+          await deps.bus.publish(
+            'gamification.mission_completed',
+            { user_id, mission: mission.id, period, reward: mission.reward },
+            { tx, key: user_id, user_id },
+          );
+        }
+      }
+      const relevant = deps.achievements().filter((a) => a.event === event);
+      if (relevant.length === 0) return;
+      const [counter] = await tx<{ count: number }[]>`
+        insert into gamification_counters (user_id, counter, count) values (${user_id}, ${event}, 1)
+        on conflict (user_id, counter) do update set count = gamification_counters.count + 1 returning count`;
+      for (const achievement of relevant) {
+        if ((counter?.count ?? 0) < achievement.threshold) continue;
+        const unlocked = await tx`
+          insert into gamification_achievements (user_id, achievement_id) values (${user_id}, ${achievement.id})
+          on conflict do nothing returning 1`;
+        if (unlocked.length === 0) continue;
+        if (achievement.reward > 0)
+          await deps.ledger.award(tx, {
+            user_id,
+            amount: achievement.reward,
+            source: `achievement:${achievement.id}`,
+            source_event_id: `achievement:${achievement.id}:${user_id}`,
+          });
+        await deps.bus.publish(
+          'gamification.achievement_unlocked',
+          { user_id, achievement: achievement.id, reward: achievement.reward },
+          { tx, key: user_id, user_id },
+        );
+      }
+    },
+  };
+}

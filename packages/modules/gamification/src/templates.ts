@@ -1,0 +1,116 @@
+// The economy's numbers, as ConfigManager templates: an admin changes them live.
+import { defineTemplate } from '@diana/config';
+import * as v from 'valibot';
+
+const AMOUNT = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000));
+const ID = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/));
+
+export const REWARDS = defineTemplate('gamification.rewards', {
+  type: 'setting',
+  schema: v.object({
+    welcome_bonus: AMOUNT,
+    daily_gift: AMOUNT,
+    /** Extra per consecutive day, up to `streak_bonus_max`. */
+    streak_bonus: AMOUNT,
+    streak_bonus_max: AMOUNT,
+    reaction: AMOUNT,
+    reactions_paid_per_day: AMOUNT,
+    fragment_completed: AMOUNT,
+    daily_cap_free: AMOUNT,
+    daily_cap_vip: AMOUNT,
+  }),
+  defaults: {
+    welcome_bonus: 50,
+    daily_gift: 10,
+    streak_bonus: 2,
+    streak_bonus_max: 10,
+    reaction: 2,
+    reactions_paid_per_day: 3,
+    fragment_completed: 1,
+    daily_cap_free: 200,
+    daily_cap_vip: 500,
+  },
+  description: 'Besitos paid for each activity, and the daily earning caps',
+});
+
+export const MISSIONS = defineTemplate('gamification.missions', {
+  type: 'mission_chain',
+  schema: v.array(
+    v.object({
+      id: ID,
+      title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
+      kind: v.picklist(['daily', 'weekly', 'narrative', 'special']),
+      event: v.picklist([
+        'channel.reaction_added',
+        'narrative.decision_made',
+        'narrative.fragment_completed',
+        'gamification.item_acquired',
+      ]),
+      target: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      reward: AMOUNT,
+    }),
+  ),
+  defaults: [
+    {
+      id: 'reacciona_3',
+      title: 'Reacciona a 3 publicaciones',
+      kind: 'daily',
+      event: 'channel.reaction_added',
+      target: 3,
+      reward: 20,
+    },
+    {
+      id: 'decide_5',
+      title: 'Toma 5 decisiones',
+      kind: 'weekly',
+      event: 'narrative.decision_made',
+      target: 5,
+      reward: 50,
+    },
+  ],
+  description: 'Missions: progress counted from events, paid once per period',
+});
+
+export const ACHIEVEMENTS = defineTemplate('gamification.achievements', {
+  type: 'setting',
+  schema: v.array(
+    v.object({
+      id: ID,
+      title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
+      event: v.picklist([
+        'channel.reaction_added',
+        'narrative.decision_made',
+        'narrative.fragment_completed',
+        'gamification.item_acquired',
+      ]),
+      threshold: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      reward: AMOUNT,
+    }),
+  ),
+  defaults: [
+    { id: 'primera_decision', title: 'Primera decisión', event: 'narrative.decision_made', threshold: 1, reward: 50 },
+    { id: 'fan', title: 'Fan de la casa: 10 reacciones', event: 'channel.reaction_added', threshold: 10, reward: 100 },
+  ],
+  description: 'Achievements: unlocked once when a lifetime counter reaches its threshold',
+});
+
+export const SHOP = defineTemplate('gamification.shop', {
+  type: 'setting',
+  schema: v.array(
+    v.object({
+      id: ID,
+      name: v.pipe(v.string(), v.minLength(1), v.maxLength(40)),
+      price: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      /** Buying it also unlocks this narrative clue. */
+      clue: v.optional(ID),
+    }),
+  ),
+  defaults: [
+    { id: 'rosa_negra', name: 'Rosa negra', price: 30 },
+    { id: 'llave_dorada', name: 'Llave dorada', price: 120, clue: 'llave_dorada' },
+  ],
+  description: 'Items for sale in /tienda',
+});
+
+/** Every template the module needs the ConfigManager to hold. */
+export const GAMIFICATION_TEMPLATES = [REWARDS, MISSIONS, ACHIEVEMENTS, SHOP] as const;
