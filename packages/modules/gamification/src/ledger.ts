@@ -33,6 +33,11 @@ export interface Ledger {
     s: { user_id: string; amount: number; source: string; source_event_id: string },
   ): Promise<{ balance: number; duplicate: boolean }>;
   balance(user_id: string): Promise<number>;
+  /**
+   * Locks the user's balance row for the rest of `tx` (creating it if needed): work that reads
+   * the user's ledger before deciding (e.g. "3 paid reactions a day") runs one at a time per user.
+   */
+  lock(tx: TransactionSql, user_id: string): Promise<number>;
 }
 
 export interface LedgerDeps {
@@ -135,6 +140,8 @@ export function createLedger(deps: LedgerDeps): Ledger {
       await changed(s.user_id);
       return { balance, duplicate: false };
     },
+
+    lock,
 
     async balance(user_id) {
       const [row] = await db.sql<

@@ -45,7 +45,7 @@ export interface GamificationModule {
   readonly subscriptions: readonly ModuleSubscription[];
   readonly ledger: Ledger;
   /** The react button for a channel post (the admin module attaches it to scheduled posts). */
-  reactButton(post_id: string): InlineKeyboardButton;
+  reactButton(post_id: string): InlineKeyboardButton.CallbackButton;
   close(): Promise<void>;
 }
 
@@ -127,6 +127,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       handler: once(async (event, tx) => {
         const { user_id } = v.parse(CONSUMED.registered, event.payload);
         const r = rewards();
+        await ledger.lock(tx, user_id); // concurrent reactions of one user count one at a time
         const [today] = await tx<{ n: number }[]>`
           select count(*)::int as n from besitos_transactions
           where user_id = ${user_id} and source = 'reaction' and day = (now() at time zone ${timezone})::date`;
@@ -178,7 +179,8 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       });
       return { kind: 'paid' as const, paid: paid.paid, streak };
     });
-    if (outcome.kind === 'wait') await ctx.reply(TEXTS.dailyWait(formatDuration(outcome.wait_ms + 59_999)));
+    if (outcome.kind === 'wait')
+      await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)));
     else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped);
     else await ctx.reply(TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak), { parse_mode: 'HTML' });
   });

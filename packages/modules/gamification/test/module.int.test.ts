@@ -1,0 +1,234 @@
+// The module through the bus (memory transport, outbox relay, inbox) and a real grammY bot,
+// on PostgreSQL; Telegram is a recording transformer.
+import { createCache } from '@diana/cache';
+import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
+import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
+import {
+  createEventBus,
+  createMemoryTransport,
+  createOutboxRelay,
+  defineEvents,
+  EVENT_BUS_MIGRATIONS,
+  type EventEnvelope,
+  mergeEvents,
+} from '@diana/event-bus';
+import { createCallbackSigner } from '@diana/security';
+import { verifyCallbacks } from '@diana/security/grammy';
+import { useTestDatabase } from '@diana/test-services';
+import { Bot } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import * as v from 'valibot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GAMIFICATION_EVENTS } from '../src/events.js';
+import { checkLedgerInvariants } from '../src/ledger.js';
+import { createGamificationModule, type GamificationContext } from '../src/module.js';
+import { GAMIFICATION_MIGRATIONS } from '../src/sources.js';
+import { GAMIFICATION_TEMPLATES } from '../src/templates.js';
+
+// what other modules publish (their schemas live with them; the contract fields are enough here)
+const OTHERS = defineEvents({
+  'user.registered': v.object({ user_id: v.string() }),
+  'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }),
+  'narrative.fragment_completed': v.object({ user_id: v.string(), fragment: v.string() }),
+});
+const testDb = await useTestDatabase('gamification');
+const db = createPostgres({ url: testDb.url, pool_max: 10 });
+const transport = createMemoryTransport();
+const events = mergeEvents(mergeEvents(GAMIFICATION_EVENTS, CONFIG_EVENTS), OTHERS);
+const bus = createEventBus({ backoff_base_ms: 10, backoff_max_ms: 50 }, { transport, events });
+const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
+const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: GAMIFICATION_TEMPLATES });
+const admin = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: GAMIFICATION_TEMPLATES });
+const cache = createCache();
+const signer = createCallbackSigner({ callback_secret: 'g'.repeat(40) });
+const gamification = createGamificationModule({}, { db, bus, config, cache, signer, timezone: 'Europe/Madrid' });
+const users = createUserRepository(db);
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS, GAMIFICATION_MIGRATIONS]);
+  await config.start();
+  await admin.start();
+  for (const s of gamification.subscriptions)
+    if (s.mode === 'broadcast') bus.subscribe(s.types as never, s.handler as never, { mode: 'broadcast' });
+    else bus.subscribe(s.group, s.types as never, s.handler as never);
+});
+afterAll(async () => {
+  await relay.close();
+  await bus.close();
+  await config.close();
+  await admin.close();
+  await cache.close();
+  await db.close();
+});
+
+const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bot' } as UserFromGetMe;
+const sent: Array<{ method: string; payload: Record<string, unknown> }> = [];
+const bot = new Bot<GamificationContext>('0:test', { botInfo });
+bot.api.config.use(async (_prev, method, payload) => {
+  sent.push({ method, payload: payload as Record<string, unknown> });
+  return {
+    ok: true,
+    result: method === 'sendMessage' ? { message_id: 1, date: 0, chat: { id: 1, type: 'private' } } : true,
+  } as never;
+});
+const ids = new Map<number, string>();
+bot.use(async (ctx, next) => {
+  ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE' };
+  await next();
+});
+bot.use(verifyCallbacks(signer));
+bot.use(gamification.composer);
+let updateId = 0;
+const from = (id: number) => ({ id, is_bot: false, first_name: `U${id}` });
+const command = (tg: number, text: string) =>
+  bot.handleUpdate({
+    update_id: ++updateId,
+    message: {
+      message_id: updateId,
+      date: 0,
+      chat: { id: tg, type: 'private', first_name: 'U' },
+      from: from(tg),
+      text,
+      entities: [{ type: 'bot_command', offset: 0, length: text.length }],
+    },
+  } as Update);
+const press = (tg: number, data: string) =>
+  bot.handleUpdate({
+    update_id: ++updateId,
+    callback_query: {
+      id: `q${updateId}`,
+      from: from(tg),
+      chat_instance: 'c',
+      data,
+      message: { message_id: 1, date: 0, chat: { id: tg, type: 'private', first_name: 'U' } },
+    },
+  } as Update);
+const lastText = (tg: number) =>
+  String(sent.filter((s) => s.method === 'sendMessage' && s.payload.chat_id === tg).at(-1)?.payload.text ?? '');
+const lastAnswer = () => sent.filter((s) => s.method === 'answerCallbackQuery').at(-1)?.payload.text;
+/** Registers a user the way the app does: the row and user.registered in one transaction. */
+const register = async (tg: number) => {
+  const id = await db.transaction(async (tx) => {
+    const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}` });
+    await bus.publish('user.registered', { user_id: user.id }, { tx, key: user.id });
+    return user.id;
+  });
+  ids.set(tg, id);
+  return id;
+};
+const until = async (check: () => Promise<boolean> | boolean, ms = 5_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+};
+const transactions = async (user: string, source: string) => {
+  const [row] = await db.sql<{ n: number; sum: number }[]>`
+    select count(*)::int as n, coalesce(sum(amount), 0)::int as sum from besitos_transactions where user_id = ${user} and source = ${source}`;
+  return row ?? { n: 0, sum: 0 };
+};
+
+describe('the gamification module', () => {
+  it('flow 1: user.registered opens the wallet with the welcome bonus, once', async () => {
+    const user = await register(301);
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
+    await command(301, '/saldo');
+    expect(lastText(301)).toContain('50 besitos');
+  });
+
+  it('the same narrative.decision_made delivered 5 times (redeliveries and a replay) pays once', async () => {
+    const user = await register(302);
+    const event = (await bus.publish(
+      'narrative.decision_made',
+      { user_id: user, reward: 15 },
+      { key: user },
+    )) as EventEnvelope;
+    expect(await until(async () => (await transactions(user, 'decision')).n === 1)).toBe(true);
+    const handler = gamification.subscriptions.find((s) => s.types.includes('narrative.decision_made'))?.handler;
+    for (let i = 0; i < 4; i++) await handler?.(event); // what a redelivery or a DLQ replay hands the handler
+    expect(await transactions(user, 'decision')).toEqual({ n: 1, sum: 15 });
+    // /saldo after the award committed shows it
+    // welcome 50 + decision 15 + the 'primera_decision' achievement 50, each once
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 115)).toBe(true);
+    expect(await transactions(user, 'achievement:primera_decision')).toEqual({ n: 1, sum: 50 });
+    await command(302, '/saldo');
+    expect(lastText(302)).toContain('115 besitos');
+  });
+
+  it('flow 3: /regalo pays once per 24 h; a second try says when the next one is due', async () => {
+    const user = await register(303);
+    await command(303, '/regalo');
+    expect(lastText(303)).toContain('Tu regalo de hoy');
+    expect((await transactions(user, 'daily')).sum).toBe(10);
+    await command(303, '/daily');
+    expect(lastText(303)).toMatch(/El próximo estará listo en (1 d|2[0-3] h( \d+ min)?)\.$/);
+    expect((await transactions(user, 'daily')).n).toBe(1);
+  });
+
+  it('flow 4: reactions pay 2 for the first 3 posts a day, the 4th nothing; one post twice counts once; the mission pays once', async () => {
+    const user = await register(304);
+    for (const post of ['p1', 'p2', 'p3', 'p4'])
+      await press(304, gamification.reactButton(post).callback_data as string);
+    await press(304, gamification.reactButton('p1').callback_data as string);
+    expect(lastAnswer()).toBe('Ya habías reaccionado a esta publicación.');
+    // all four reaction events handled (recorded in the inbox), not just the paid ones
+    const handled = async () => {
+      const [row] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from event_inbox i join event_outbox o on o.id = i.event_id
+        where i.group_name = 'gamification' and o.type = 'channel.reaction_added' and o.key = ${user}`;
+      return row?.n ?? 0;
+    };
+    expect(await until(async () => (await handled()) === 4)).toBe(true);
+    expect(await transactions(user, 'reaction')).toEqual({ n: 3, sum: 6 });
+    expect(await transactions(user, 'mission:reacciona_3')).toEqual({ n: 1, sum: 20 });
+    const [count] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from gamification_reactions where user_id = ${user}`;
+    expect(count?.n).toBe(4);
+  });
+
+  it('an admin changing the daily gift amount is paid by the next gift, without restart', async () => {
+    const draft = await admin.createDraft(
+      'gamification.rewards',
+      { daily_gift: 25 },
+      { actor: 'admin:1', reason: 'promo' },
+    );
+    await admin.publish(draft.id, { actor: 'admin:1', reason: 'promo' });
+    expect(await until(() => (config.get('gamification.rewards') as { daily_gift: number }).daily_gift === 25)).toBe(
+      true,
+    );
+    const user = await register(305);
+    await command(305, '/regalo');
+    expect((await transactions(user, 'daily')).sum).toBe(25);
+  });
+
+  it('the shop: a purchase spends once even on a double tap, grants the item and its clue; too poor is refused', async () => {
+    const user = await register(306);
+    await until(async () => (await gamification.ledger.balance(user)) === 50);
+    await command(306, '/tienda');
+    const rows = (
+      sent.filter((s) => s.method === 'sendMessage' && s.payload.chat_id === 306).at(-1)?.payload.reply_markup as {
+        inline_keyboard: Array<Array<{ text: string; callback_data: string }>>;
+      }
+    ).inline_keyboard.flat();
+    const rose = rows.find((b) => b.text.startsWith('Rosa negra'))?.callback_data as string;
+    const key = rows.find((b) => b.text.startsWith('Llave dorada'))?.callback_data as string;
+    await Promise.all([press(306, rose), press(306, rose)]);
+    expect((await transactions(user, 'shop:rosa_negra')).sum).toBe(-30);
+    expect(await gamification.ledger.balance(user)).toBe(20);
+    await press(306, key);
+    expect(String(lastAnswer())).toContain('Te faltan besitos');
+    const owned = await db.sql<
+      { item_id: string }[]
+    >`select item_id from gamification_inventory where user_id = ${user}`;
+    expect(owned.map((o) => o.item_id)).toEqual(['rosa_negra']);
+    const [acquired] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where type = 'gamification.item_acquired' and key = ${user}`;
+    expect(acquired?.n).toBe(1);
+  });
+
+  it('keeps the ledger invariants through all of it', async () => {
+    expect(await checkLedgerInvariants(db)).toEqual({ ok: true, problems: [] });
+  });
+});
