@@ -30,6 +30,13 @@ import {
   type StreamTransport,
 } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import {
+  createGamificationModule,
+  GAMIFICATION_EVENTS,
+  GAMIFICATION_MIGRATIONS,
+  GAMIFICATION_TEMPLATES,
+  type GamificationModule,
+} from '@diana/gamification';
 import { createNarrativeModule, NARRATIVE_EVENTS, NARRATIVE_SLICES, type NarrativeModule } from '@diana/narrative';
 import {
   createCallbackSigner,
@@ -81,7 +88,8 @@ export const RATE_LIMITS = defineTemplate('security.rate_limits', {
 });
 
 /** The answer to whatever no module handles. */
-export const HELP = 'No te he entendido. Prueba /historia para seguir la historia o /mochila para ver tus pistas.';
+export const HELP =
+  'No te he entendido. Prueba /historia para seguir la historia, /mochila para ver tus pistas, /saldo, /regalo o /tienda.';
 
 /** Every package's migrations, in layer order (modules last). */
 export const ALL_MIGRATIONS = [
@@ -90,6 +98,7 @@ export const ALL_MIGRATIONS = [
   SECURITY_MIGRATIONS,
   USER_STATE_MIGRATIONS,
   CONFIG_MIGRATIONS,
+  GAMIFICATION_MIGRATIONS,
 ] as const;
 
 /** Options the entry points (main, tests, benchmarks) pass. */
@@ -112,6 +121,7 @@ export interface App {
   readonly limiter: RateLimiter;
   readonly tokens: TokenService;
   readonly narrative: NarrativeModule;
+  readonly gamification: GamificationModule;
   /** Which backend each part uses (one start-up line). */
   readonly backends: Readonly<Record<string, string>>;
   /** Every dependency pinged within `timeout_ms`: the names of those that did not answer. */
@@ -188,7 +198,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   });
 
   // layer 2: event bus + outbox relay, security
-  const events = mergeEvents(mergeEvents(CORE_EVENTS, USER_STATE_EVENTS), mergeEvents(CONFIG_EVENTS, NARRATIVE_EVENTS));
+  const events = mergeEvents(
+    mergeEvents(mergeEvents(CORE_EVENTS, USER_STATE_EVENTS), mergeEvents(CONFIG_EVENTS, NARRATIVE_EVENTS)),
+    GAMIFICATION_EVENTS,
+  );
   const transport: StreamTransport = redis
     ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
     : createMemoryTransport();
@@ -224,27 +237,46 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     return s;
   });
   config = await step('config manager', async () => {
-    const c = createConfigManager(settings.config, { db, bus, templates: [RATE_LIMITS], logger });
+    const c = createConfigManager(settings.config, {
+      db,
+      bus,
+      templates: [RATE_LIMITS, ...GAMIFICATION_TEMPLATES],
+      logger,
+    });
     closers.push({ name: 'config manager', close: () => c.close() });
     await c.start();
     return c;
   });
 
-  // layer 4: modules
+  // layer 4: modules (they never import each other: they talk through events)
+  const gamification = await step('gamification', () => {
+    const g = createGamificationModule(
+      {},
+      { db, bus, config: config as never, cache, signer, limiter, timezone: settings.bot.timezone, logger },
+    );
+    closers.push({ name: 'gamification', close: () => g.close() });
+    return g;
+  });
   const narrative = await step('narrative', async () => {
-    const n = createNarrativeModule({}, { db, bus, state, documents, signer, logger });
+    const n = createNarrativeModule(
+      {},
+      { db, bus, state, documents, signer, logger, getBalance: (id) => gamification.ledger.balance(id) },
+    );
     closers.push({ name: 'narrative', close: () => n.close() });
     await n.start();
     return n;
   });
-  for (const subscription of narrative.subscriptions) {
+  for (const subscription of [...narrative.subscriptions, ...gamification.subscriptions]) {
     const known = subscription.types.filter((type) => type in events);
     if (known.length < subscription.types.length)
       logger.debug(
         { group: subscription.group, skipped: subscription.types.filter((t) => !(t in events)) },
         'no publisher for these events yet',
       );
-    if (known.length > 0) bus.subscribe(subscription.group, known as never, subscription.handler as never);
+    if (known.length === 0) continue;
+    if ('mode' in subscription && subscription.mode === 'broadcast')
+      bus.subscribe(known as never, subscription.handler as never, { mode: 'broadcast' });
+    else bus.subscribe(subscription.group, known as never, subscription.handler as never);
   }
 
   // layer 5: the bot
@@ -272,6 +304,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
   bot.use(verifyCallbacks(signer));
   bot.use(narrative.composer as never);
+  bot.use(gamification.composer as never);
   // nothing handled it: unknown commands, free text, deep links nobody owns, stale buttons
   bot.on('callback_query', (ctx) => ctx.answerCallbackQuery());
   bot.on('message', (ctx) => ctx.reply(HELP));
@@ -299,6 +332,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     limiter,
     tokens,
     narrative,
+    gamification,
     backends,
     async checkReady(timeout_ms = 2_000) {
       const checks: Array<[string, () => Promise<unknown>]> = [['postgres', () => db.ping({ timeout_ms })]];

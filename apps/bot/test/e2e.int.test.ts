@@ -133,6 +133,24 @@ describe('the bot end to end', () => {
     );
   });
 
+  it('flows 1–3 with besitos: welcome bonus on /start, a decision paid once despite a double tap, /regalo once a day', async () => {
+    await app.handleUpdate(message(508, '/start'));
+    const user = (await createUserRepository(app.db).getByTelegramId(508))?.id as string;
+    expect(await until(async () => (await app.gamification.ledger.balance(user)) === 50)).toBe(true);
+    const data = buttonsOf(508).get('Entrar con educación') as string;
+    await Promise.all([app.handleUpdate(press(508, data)), app.handleUpdate(press(508, data))]);
+    // decision 5 + fragment completed 1 + the first-decision achievement 50, each once
+    expect(await until(async () => (await app.gamification.ledger.balance(user)) === 106)).toBe(true);
+    await app.handleUpdate(message(508, '/saldo'));
+    expect(String(sentTo(508).at(-1)?.payload.text)).toContain('106 besitos');
+    await app.handleUpdate(message(508, '/regalo'));
+    await app.handleUpdate(message(508, '/regalo'));
+    expect(String(sentTo(508).at(-1)?.payload.text)).toContain('El próximo estará listo');
+    expect(await app.gamification.ledger.balance(user)).toBe(116);
+    const { checkLedgerInvariants } = await import('@diana/gamification');
+    expect(await checkLedgerInvariants(app.db)).toEqual({ ok: true, problems: [] });
+  });
+
   it('answers unknown commands, free text and deep links nobody owns politely', async () => {
     for (const text of ['/nope', 'hola', '/start unknown_payload', '<b>x</b>'])
       await app.handleUpdate(message(507, text));
