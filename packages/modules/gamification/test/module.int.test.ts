@@ -207,11 +207,11 @@ describe('the gamification module', () => {
     const user = await register(306);
     await until(async () => (await gamification.ledger.balance(user)) === 50);
     await command(306, '/tienda');
-    const rows = (
-      sent.filter((s) => s.method === 'sendMessage' && s.payload.chat_id === 306).at(-1)?.payload.reply_markup as {
-        inline_keyboard: Array<Array<{ text: string; callback_data: string }>>;
-      }
-    ).inline_keyboard.flat();
+    const shop = sent.filter((s) => s.method === 'sendMessage' && s.payload.chat_id === 306).at(-1);
+    const markup = shop?.payload.reply_markup as {
+      inline_keyboard: Array<Array<{ text: string; callback_data: string }>>;
+    };
+    const rows = markup.inline_keyboard.flat();
     const rose = rows.find((b) => b.text.startsWith('Rosa negra'))?.callback_data as string;
     const key = rows.find((b) => b.text.startsWith('Llave dorada'))?.callback_data as string;
     await Promise.all([press(306, rose), press(306, rose)]);
