@@ -1,6 +1,7 @@
 // The composition root: every dependency in layer order, each named if it fails to start,
 // closed in reverse order.
 import { join } from 'node:path';
+import { ADMIN_EVENTS, ADMIN_MIGRATIONS, type AdminModule, createAdminModule } from '@diana/admin';
 import { type CacheService, createCache } from '@diana/cache';
 import {
   CONFIG_EVENTS,
@@ -99,6 +100,7 @@ export const ALL_MIGRATIONS = [
   USER_STATE_MIGRATIONS,
   CONFIG_MIGRATIONS,
   GAMIFICATION_MIGRATIONS,
+  ADMIN_MIGRATIONS,
 ] as const;
 
 /** Options the entry points (main, tests, benchmarks) pass. */
@@ -122,6 +124,7 @@ export interface App {
   readonly tokens: TokenService;
   readonly narrative: NarrativeModule;
   readonly gamification: GamificationModule;
+  readonly admin: AdminModule;
   /** Which backend each part uses (one start-up line). */
   readonly backends: Readonly<Record<string, string>>;
   /** Every dependency pinged within `timeout_ms`: the names of those that did not answer. */
@@ -200,7 +203,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   // layer 2: event bus + outbox relay, security
   const events = mergeEvents(
     mergeEvents(mergeEvents(CORE_EVENTS, USER_STATE_EVENTS), mergeEvents(CONFIG_EVENTS, NARRATIVE_EVENTS)),
-    GAMIFICATION_EVENTS,
+    mergeEvents(GAMIFICATION_EVENTS, ADMIN_EVENTS),
   );
   const transport: StreamTransport = redis
     ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
@@ -266,6 +269,26 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     await n.start();
     return n;
   });
+  let botRef: Bot<AppContext> | undefined;
+  const admin: AdminModule = createAdminModule(
+    {
+      timezone: settings.bot.timezone,
+      token_ttl_ms: settings.admin.token_ttl_ms,
+      ...(settings.admin.vip_channel_id !== undefined ? { vip_channel_id: settings.admin.vip_channel_id } : {}),
+      ...(settings.admin.main_channel_id !== undefined ? { main_channel_id: settings.admin.main_channel_id } : {}),
+    },
+    {
+      db,
+      bus,
+      config,
+      tokens,
+      api: () => (botRef as Bot<AppContext>).api,
+      botUsername: () => botRef?.botInfo.username ?? 'diana_bot',
+      decoratePost: (post_id) => [[gamification.reactButton(post_id)]],
+      logger,
+    },
+  );
+  closers.push({ name: 'admin', close: () => admin.close() });
   for (const subscription of [...narrative.subscriptions, ...gamification.subscriptions]) {
     const known = subscription.types.filter((type) => type in events);
     if (known.length < subscription.types.length)
@@ -303,12 +326,15 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   bot.use(upsertUser({ db, users, bus, owners: settings.bot.owner_telegram_ids, unblock: blocked.unblock, cache }));
   bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
   bot.use(verifyCallbacks(signer));
+  botRef = bot;
+  bot.use(admin.composer as never);
   bot.use(narrative.composer as never);
   bot.use(gamification.composer as never);
   // nothing handled it: unknown commands, free text, deep links nobody owns, stale buttons
   bot.on('callback_query', (ctx) => ctx.answerCallbackQuery());
   bot.on('message', (ctx) => ctx.reply(HELP));
   if (options.botInfo === undefined) await step('telegram', () => bot.init());
+  admin.startJobs(settings.admin.job_interval_ms);
 
   const backends = {
     database: embedded ? `embedded PGlite (${join(dataDir, 'pg')})` : 'postgresql',
@@ -333,6 +359,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     tokens,
     narrative,
     gamification,
+    admin,
     backends,
     async checkReady(timeout_ms = 2_000) {
       const checks: Array<[string, () => Promise<unknown>]> = [['postgres', () => db.ping({ timeout_ms })]];

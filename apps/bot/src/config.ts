@@ -30,6 +30,17 @@ export const BotConfig = v.object({
 /** Parsed `BotConfig`. */
 export type BotConfig = v.InferOutput<typeof BotConfig>;
 
+/** The admin module (`DIANA_ADMIN_*`). */
+export const AdminSection = v.object({
+  /** The private VIP channel (invite links on redeem, removal on expiry). */
+  vip_channel_id: v.optional(coerceInt()),
+  /** The channel scheduled posts go to. */
+  main_channel_id: v.optional(coerceInt()),
+  token_ttl_ms: v.optional(coerceDuration({ min: 60_000 }), 7 * 86_400_000),
+  /** How often each process runs the subscription and scheduled-post jobs (they are multi-process safe). */
+  job_interval_ms: v.optional(coerceDuration({ min: 1_000 }), 30_000),
+});
+
 /** Redis for every part that can use it (`DIANA_REDIS_URL`, `REDIS_URL`); unset: memory adapters. */
 export const RedisSection = v.object({ url: v.optional(secretUrl({ protocols: ['redis', 'rediss'] })) });
 /** The database section with an optional URL: unset means embedded PGlite. */
@@ -48,4 +59,5 @@ export const SETTINGS_SCHEMAS = {
   security: SecurityConfig,
   user_state: UserStateConfig,
   config: ConfigManagerConfig,
+  admin: AdminSection,
 } as const;

@@ -151,6 +151,35 @@ describe('the bot end to end', () => {
     expect(await checkLedgerInvariants(app.db)).toEqual({ ok: true, problems: [] });
   });
 
+  it('flow 7: an owner changes the daily gift with /config set in one process; another process pays the new amount', async () => {
+    const other = await createApp(settings, { logger: SILENT_LOGGER });
+    try {
+      await app.handleUpdate(message(900, '/start')); // 900 is an owner (DIANA_BOT_OWNER_TELEGRAM_IDS)
+      await app.handleUpdate(message(900, '/config set gamification.rewards {"daily_gift": 33}'));
+      expect(String(sentTo(900).at(-1)?.payload.text)).toContain('gamification.rewards publicado');
+      expect(
+        await until(
+          () => (other.config.get('gamification.rewards' as never) as { daily_gift: number }).daily_gift === 33,
+        ),
+      ).toBe(true);
+      await other.handleUpdate(message(509, '/start'));
+      await other.handleUpdate(message(509, '/regalo'));
+      const user = (await createUserRepository(app.db).getByTelegramId(509))?.id as string;
+      const [daily] = await app.db.sql<{ amount: number }[]>`
+        select amount from besitos_transactions where user_id = ${user} and source = 'daily'`;
+      expect(daily?.amount).toBe(33);
+      const [audit] = await app.db.sql<
+        { n: number }[]
+      >`select count(*)::int as n from admin_audit where action = 'config_set' and actor = 'tg:900'`;
+      expect(audit?.n).toBe(1);
+      const [revision] = await app.db.sql<{ n: number }[]>`
+        select count(*)::int as n from config_revisions where actor = 'tg:900' and action = 'publish'`;
+      expect(revision?.n).toBe(1);
+    } finally {
+      await other.close(5_000);
+    }
+  });
+
   it('answers unknown commands, free text and deep links nobody owns politely', async () => {
     for (const text of ['/nope', 'hola', '/start unknown_payload', '<b>x</b>'])
       await app.handleUpdate(message(507, text));

@@ -22,4 +22,5 @@ export const CONSUMED = Object.freeze({
   registered: v.object({ user_id: USER }),
   decision: v.object({ user_id: USER, reward: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
   fragment: v.object({ user_id: USER, fragment: ID }),
+  grant: v.object({ user_id: USER, amount: v.pipe(v.number(), v.integer()), reason: v.string(), actor: v.string() }),
 });

@@ -137,6 +137,20 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       }),
     },
     {
+      group: 'gamification',
+      types: ['admin.besitos_granted'],
+      handler: once(async (event, tx) => {
+        const { user_id, amount } = v.parse(CONSUMED.grant, event.payload);
+        if (amount > 0) {
+          await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust' });
+          return;
+        }
+        // a negative adjustment takes what is there, never more: balances stay at or above zero
+        const take = Math.min(-amount, await ledger.lock(tx, user_id));
+        if (take > 0) await ledger.spend(tx, { user_id, amount: take, source: 'admin', source_event_id: event.id });
+      }),
+    },
+    {
       // every process drops its cached balance (the writer's process already did on commit)
       group: '*broadcast*',
       mode: 'broadcast',

@@ -30,6 +30,7 @@ const OTHERS = defineEvents({
   'user.registered': v.object({ user_id: v.string() }),
   'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }),
   'narrative.fragment_completed': v.object({ user_id: v.string(), fragment: v.string() }),
+  'admin.besitos_granted': v.object({ user_id: v.string(), amount: v.number(), reason: v.string(), actor: v.string() }),
 });
 const testDb = await useTestDatabase('gamification');
 const db = createPostgres({ url: testDb.url, pool_max: 10 });
@@ -226,6 +227,16 @@ describe('the gamification module', () => {
     const [acquired] = await db.sql<{ n: number }[]>`
       select count(*)::int as n from event_outbox where type = 'gamification.item_acquired' and key = ${user}`;
     expect(acquired?.n).toBe(1);
+  });
+
+  it("pays an admin's adjustment through the ledger; a negative one takes at most what is there", async () => {
+    const user = await register(307);
+    await until(async () => (await gamification.ledger.balance(user)) === 50);
+    await bus.publish('admin.besitos_granted', { user_id: user, amount: 30, reason: 'compensación', actor: 'tg:1' });
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 80)).toBe(true);
+    await bus.publish('admin.besitos_granted', { user_id: user, amount: -500, reason: 'corrección', actor: 'tg:1' });
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 0)).toBe(true);
+    expect((await transactions(user, 'admin')).n).toBe(2);
   });
 
   it('keeps the ledger invariants through all of it', async () => {

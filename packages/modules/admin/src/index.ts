@@ -1,0 +1,9 @@
+// Events
+export { ADMIN_EVENTS } from './events.js';
+export type { AdminContext, AdminDeps, AdminModule, AdminSettings } from './module.js';
+// The module
+export { createAdminModule } from './module.js';
+export { ADMIN_MIGRATIONS } from './sources.js';
+export { TEXTS } from './texts.js';
+// Time in the bot's timezone
+export { formatLocalTime, parseLocalTime } from './time.js';

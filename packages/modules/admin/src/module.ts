@@ -1,0 +1,477 @@
+import type { ConfigManager } from '@diana/config';
+import type { Database } from '@diana/db';
+import { createUserRepository, USER_ROLES, type UserRole } from '@diana/db';
+import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import { atLeast, can, canAssignRole, type Permission, type TokenService } from '@diana/security';
+import { type Clock, getPackageLogger, isDianaError, type Logger, newId, SYSTEM_CLOCK } from '@diana/utils';
+import { type Api, Composer, type Context } from 'grammy';
+import type { InlineKeyboardButton } from 'grammy/types';
+import type { TransactionSql } from 'postgres';
+import type { ADMIN_EVENTS } from './events.js';
+import { TEXTS } from './texts.js';
+import { formatLocalTime, parseLocalTime } from './time.js';
+
+/** The context the module's handlers run with (`ctx.user` is set by the app). */
+export type AdminContext = Context & {
+  user?: { readonly id: string; readonly role: string; readonly telegram_id: number };
+};
+
+export interface AdminSettings {
+  /** The private VIP channel: invite links on redeem, removal on expiry. */
+  readonly vip_channel_id?: number;
+  /** Where scheduled posts go when no channel is given. */
+  readonly main_channel_id?: number;
+  readonly timezone: string;
+  /** How long an issued VIP token stays valid. @default 7 days */
+  readonly token_ttl_ms?: number;
+}
+
+export interface AdminDeps {
+  readonly db: Database;
+  readonly bus: EventBusService<EventRegistry & typeof ADMIN_EVENTS>;
+  readonly config: ConfigManager;
+  readonly tokens: TokenService;
+  /** The Bot API (jobs send reminders and posts through it). */
+  readonly api: () => Api;
+  readonly botUsername: () => string;
+  /** Buttons to attach to a published post (the app passes gamification's react button). */
+  readonly decoratePost?: (post_id: string) => InlineKeyboardButton[][];
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+export interface AdminModule {
+  readonly composer: Composer<AdminContext>;
+  /** One pass of the subscription lifecycle and the scheduled posts (safe with several processes). */
+  runJobs(): Promise<{ reminded: number; expired: number; published: number }>;
+  /** Runs `runJobs` every `interval_ms` until `close`. */
+  startJobs(interval_ms?: number): void;
+  close(): Promise<void>;
+}
+
+const DAY = 86_400_000;
+
+export function createAdminModule(settings: AdminSettings, deps: AdminDeps): AdminModule {
+  const logger = getPackageLogger(deps.logger, 'admin');
+  const { db, bus, config, tokens } = deps;
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const users = createUserRepository(db);
+  const now = () => new Date(clock.now());
+
+  const audit = (
+    tx: TransactionSql,
+    a: { actor: string; action: string; target?: string; reason?: string; details?: unknown },
+  ) =>
+    tx`insert into admin_audit (id, actor, action, target, reason, details)
+       values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb)`;
+  const actorOf = (ctx: AdminContext) => `tg:${ctx.from?.id ?? 0}`;
+
+  /** Staff without the permission are told; anyone else never learns the command exists. */
+  const guarded =
+    (permission: Permission, handle: (ctx: AdminContext, args: string[]) => Promise<unknown>) =>
+    async (ctx: AdminContext, next: () => Promise<void>) => {
+      const role = ctx.user?.role ?? 'FREE';
+      if (!can(role, permission)) {
+        if (atLeast(role, 'MODERATOR')) await ctx.reply('No tienes permiso para hacer esto.');
+        else await next();
+        return;
+      }
+      const args = typeof ctx.match === 'string' ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
+      await handle(ctx, args);
+    };
+
+  const findUser = async (ref: string | undefined) => {
+    if (!ref) return undefined;
+    if (/^\d{1,15}$/.test(ref)) return users.getByTelegramId(Number(ref));
+    const [row] = await db.sql<
+      { id: string }[]
+    >`select id from users where lower(username) = lower(${ref.replace(/^@/, '')})`;
+    return row ? users.getById(row.id) : undefined;
+  };
+
+  const composer = new Composer<AdminContext>();
+
+  // roles: nobody raises anyone to or above their own role
+  composer.command(
+    'rol',
+    guarded('ban_users', async (ctx, [ref, roleName]) => {
+      const role = roleName?.toUpperCase() as UserRole;
+      if (!ref || !USER_ROLES.includes(role)) return ctx.reply(TEXTS.usage('/rol <id|@usuario> <ROL>'));
+      const target = await findUser(ref);
+      if (!target) return ctx.reply(TEXTS.noSuchUser);
+      if (!canAssignRole(ctx.user?.role ?? 'FREE', target.role, role)) return ctx.reply(TEXTS.roleForbidden);
+      await db.transaction(async (tx) => {
+        await users.setRole(target.id, role);
+        await audit(tx, {
+          actor: actorOf(ctx),
+          action: 'role',
+          target: target.id,
+          details: { from: target.role, to: role },
+        });
+        await bus.publish('admin.role_changed', { user_id: target.id, role, by: actorOf(ctx) }, { tx, key: target.id });
+      });
+      await ctx.reply(TEXTS.roleChanged(ref, role));
+    }),
+  );
+
+  composer.command(
+    'tarifa',
+    guarded('manage_subscriptions', async (ctx, [name, days, price]) => {
+      const d = Number(days);
+      const p = Number(price);
+      if (!name || !/^[a-z0-9_]{1,32}$/.test(name) || !Number.isInteger(d) || d < 1 || !Number.isInteger(p) || p < 0)
+        return ctx.reply(TEXTS.usage('/tarifa <nombre> <días> <precio>'));
+      const created = await db.transaction(async (tx) => {
+        const rows =
+          await tx`insert into admin_tariffs (id, name, days, price, created_by) values (${newId()}, ${name}, ${d}, ${p}, ${actorOf(ctx)})
+                              on conflict (name) do nothing returning 1`;
+        if (rows.length > 0)
+          await audit(tx, { actor: actorOf(ctx), action: 'tariff', target: name, details: { days: d, price: p } });
+        return rows.length > 0;
+      });
+      await ctx.reply(created ? TEXTS.tariffCreated(name, d, p) : TEXTS.tariffExists);
+    }),
+  );
+
+  composer.command(
+    'token',
+    guarded('manage_subscriptions', async (ctx, [name]) => {
+      if (!name) return ctx.reply(TEXTS.usage('/token <tarifa>'));
+      const [tariff] = await db.sql<
+        { id: string; days: number }[]
+      >`select id, days from admin_tariffs where name = ${name}`;
+      if (!tariff) return ctx.reply(TEXTS.noSuchTariff);
+      const { token, record } = await tokens.issue({
+        purpose: 'vip',
+        ttl_ms: settings.token_ttl_ms ?? 7 * DAY,
+        data: { tariff_id: tariff.id },
+      });
+      await db.transaction((tx) =>
+        audit(tx, { actor: actorOf(ctx), action: 'token', target: name, details: { token_id: record.id } }),
+      );
+      await ctx.reply(TEXTS.tokenIssued(`https://t.me/${deps.botUsername()}?start=vip_${token}`, tariff.days));
+    }),
+  );
+
+  // /start vip_<token>: redeem → subscription started or extended, role VIP, an invite link
+  composer.command('start', async (ctx, next) => {
+    const payload = typeof ctx.match === 'string' ? ctx.match : '';
+    if (!payload.startsWith('vip_') || !ctx.user) return next();
+    const user = ctx.user;
+    let ends: Date;
+    try {
+      ends = await db.transaction(async (tx) => {
+        const record = await tokens.redeem(payload.slice(4), 'vip', { by: user.id });
+        const tariffId = String((record.data as { tariff_id?: string }).tariff_id);
+        const [tariff] = await tx<
+          { name: string; days: number }[]
+        >`select name, days from admin_tariffs where id = ${tariffId}`;
+        const at = now();
+        const [sub] = await tx<{ ends_at: Date }[]>`
+          insert into admin_subscriptions (user_id, tariff_id, started_at, ends_at, status)
+          values (${user.id}, ${tariffId}, ${at}, ${new Date(at.getTime() + (tariff?.days ?? 0) * DAY)}, 'active')
+          on conflict (user_id) do update set
+            tariff_id = excluded.tariff_id, status = 'active', expired_at = null, reminded_7d_at = null, reminded_24h_at = null,
+            started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
+            ends_at = greatest(admin_subscriptions.ends_at, ${at}) + make_interval(days => ${tariff?.days ?? 0})
+          returning ends_at`;
+        if (!atLeast(user.role, 'VIP')) await users.setRole(user.id, 'VIP');
+        await audit(tx, {
+          actor: `tg:${ctx.from?.id}`,
+          action: 'redeem',
+          target: user.id,
+          details: { tariff: tariff?.name },
+        });
+        await bus.publish(
+          'admin.subscription_started',
+          { user_id: user.id, tariff: tariff?.name ?? '', ends_at: (sub?.ends_at ?? at).toISOString() },
+          { tx, key: user.id, user_id: user.id },
+        );
+        return sub?.ends_at ?? at;
+      });
+    } catch (error) {
+      if (isDianaError(error, 'E_TOKEN_USED')) return ctx.reply(TEXTS.tokenUsed);
+      if (isDianaError(error, 'E_TOKEN_EXPIRED')) return ctx.reply(TEXTS.tokenExpired);
+      if (isDianaError(error, 'E_TOKEN_UNKNOWN') || isDianaError(error, 'E_TOKEN_MALFORMED'))
+        return ctx.reply(TEXTS.tokenUnknown);
+      throw error;
+    }
+    await ctx.reply(TEXTS.redeemed(formatLocalTime(ends, settings.timezone)));
+    if (settings.vip_channel_id !== undefined) {
+      const link = await ctx.api.createChatInviteLink(settings.vip_channel_id, {
+        member_limit: 1,
+        expire_date: Math.floor(ends.getTime() / 1000),
+      });
+      await ctx.reply(TEXTS.inviteLink(link.invite_link));
+    }
+  });
+
+  composer.command(
+    'programar',
+    guarded('publish_content', async (ctx) => {
+      const text = typeof ctx.match === 'string' ? ctx.match : '';
+      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+([\s\S]+)$/.exec(text.trim());
+      const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
+      if (!match || !at || at.getTime() <= clock.now() || settings.main_channel_id === undefined)
+        return ctx.reply(TEXTS.badTime);
+      await db.transaction(async (tx) => {
+        const id = newId();
+        await tx`insert into admin_scheduled_posts (id, channel_id, text, publish_at, status, created_by)
+                 values (${id}, ${String(settings.main_channel_id)}, ${match[2] as string}, ${at}, 'pending', ${actorOf(ctx)})`;
+        await audit(tx, {
+          actor: actorOf(ctx),
+          action: 'schedule_post',
+          target: id,
+          details: { publish_at: at.toISOString() },
+        });
+      });
+      await ctx.reply(TEXTS.scheduled(formatLocalTime(at, settings.timezone)));
+    }),
+  );
+
+  composer.command(
+    'config',
+    guarded('edit_config', async (ctx, [sub, key, ...rest]) => {
+      const actor = actorOf(ctx);
+      if (!sub) {
+        const lines = config.templates.map((t) => `${t.key}: ${JSON.stringify(config.get(t.key as never))}`);
+        return ctx.reply(TEXTS.configList(lines));
+      }
+      const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
+      if (sub === 'set' && key) {
+        let values: unknown;
+        try {
+          values = JSON.parse(rest.join(' '));
+        } catch {
+          return ctx.reply(TEXTS.usage('/config set <clave> <json>'));
+        }
+        try {
+          const draft = await config.createDraft(key as never, values, { actor, reason: 'via /config set' });
+          const published = await config.publish(draft.id, { actor, reason: 'via /config set' });
+          await db.transaction((tx) =>
+            audit(tx, { actor, action: 'config_set', target: key, details: { instance: published.id, values } }),
+          );
+          return ctx.reply(TEXTS.configDone(key, published.revision));
+        } catch (error) {
+          if (isDianaError(error, 'E_CONFIG_INVALID') || isDianaError(error, 'E_CONFIG_NOT_FOUND'))
+            return ctx.reply(TEXTS.configInvalid(error.message));
+          throw error;
+        }
+      }
+      if (sub === 'history' && key) {
+        const instance = await active();
+        if (!instance) return ctx.reply(TEXTS.configInvalid('sin valor activo'));
+        const history = await config.history(instance.id);
+        return ctx.reply(
+          history.map((r) => `#${r.revision} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`).join('\n'),
+        );
+      }
+      if (sub === 'rollback' && key && rest[0]) {
+        const instance = await active();
+        if (!instance) return ctx.reply(TEXTS.configInvalid('sin valor activo'));
+        const rolled = await config.rollback(instance.id, Number(rest[0]), { actor, reason: 'via /config rollback' });
+        await db.transaction((tx) =>
+          audit(tx, { actor, action: 'config_rollback', target: key, details: { to: Number(rest[0]) } }),
+        );
+        return ctx.reply(TEXTS.configDone(key, rolled.revision));
+      }
+      return ctx.reply(TEXTS.usage('/config [set <clave> <json> | history <clave> | rollback <clave> <rev>]'));
+    }),
+  );
+
+  composer.command(
+    'besitos',
+    guarded('grant_besitos', async (ctx, [ref, amountText, ...reason]) => {
+      const amount = Number(amountText);
+      if (!ref || !Number.isInteger(amount) || amount === 0 || reason.length === 0)
+        return ctx.reply(TEXTS.usage('/besitos <id|@usuario> <cantidad> <motivo>'));
+      const target = await findUser(ref);
+      if (!target) return ctx.reply(TEXTS.noSuchUser);
+      await db.transaction(async (tx) => {
+        await audit(tx, {
+          actor: actorOf(ctx),
+          action: 'grant_besitos',
+          target: target.id,
+          reason: reason.join(' '),
+          details: { amount },
+        });
+        await bus.publish(
+          'admin.besitos_granted',
+          { user_id: target.id, amount, reason: reason.join(' '), actor: actorOf(ctx) },
+          { tx, key: target.id },
+        );
+      });
+      await ctx.reply(TEXTS.granted(amount, ref));
+    }),
+  );
+
+  composer.command(
+    'stats',
+    guarded('view_stats', async (ctx) => {
+      const [row] = await db.sql<{ users: number; vip: number; besitos: string | null }[]>`
+        select (select count(*)::int from users) as users,
+               (select count(*)::int from admin_subscriptions where status = 'active') as vip,
+               (select sum(besitos)::text from gamification_balances) as besitos`.catch(
+        async () =>
+          db.sql<{ users: number; vip: number; besitos: string | null }[]>`
+          select (select count(*)::int from users) as users, (select count(*)::int from admin_subscriptions where status = 'active') as vip, null as besitos`,
+      );
+      const health = await bus.health();
+      const lines = [
+        `Usuarios: ${row?.users ?? 0}`,
+        `VIP activos: ${row?.vip ?? 0}`,
+        `Besitos en circulación: ${row?.besitos ?? 0}`,
+        ...health.groups.map((g) => `${g.type} / ${g.group}: pendientes ${g.pending}, retraso ${g.lag}`),
+      ];
+      await ctx.reply(lines.join('\n'));
+    }),
+  );
+
+  composer.command(
+    'dlq',
+    guarded('replay_dlq', async (ctx, [sub, type]) => {
+      if (!type || !['list', 'replay'].includes(sub ?? ''))
+        return ctx.reply(TEXTS.usage('/dlq list|replay <tipo de evento>'));
+      if (sub === 'list') {
+        const letters = await bus.dlq.list(type as never, 20);
+        return ctx.reply(
+          letters.length === 0 ? 'Vacía.' : letters.map((l) => `${l.dlq_id} ${l.group}: ${l.error}`).join('\n'),
+        );
+      }
+      const replayed = await bus.dlq.replay(type as never);
+      await db.transaction((tx) =>
+        audit(tx, { actor: actorOf(ctx), action: 'dlq_replay', target: type, details: { replayed } }),
+      );
+      await ctx.reply(TEXTS.replayed(replayed));
+    }),
+  );
+
+  // ---- jobs: safe with several processes (rows claimed with SKIP LOCKED in one transaction) ----
+  const send = async (chat: number, text: string) => {
+    try {
+      await deps.api().sendMessage(chat, text);
+    } catch (error) {
+      logger.warn({ err: error, chat }, 'job message not delivered');
+    }
+  };
+
+  // 7 days before the end (not when already in the last day: then only the 24 h one), and 24 h before
+  const remind = async (
+    column: 'reminded_7d_at' | 'reminded_24h_at',
+    within: number,
+    notice: '7d' | '24h',
+    text: string,
+  ) => {
+    const at = now();
+    const after = new Date(at.getTime() + (notice === '7d' ? DAY : 0));
+    const due = await db.transaction(async (tx) => {
+      const rows = await tx<{ user_id: string; ends_at: Date; telegram_id: string }[]>`
+        select s.user_id, s.ends_at, u.telegram_id::text from admin_subscriptions s join users u on u.id = s.user_id
+        where s.status = 'active' and s.${tx(column)} is null and s.ends_at > ${after} and s.ends_at <= ${new Date(at.getTime() + within)}
+        order by s.ends_at limit 100 for update of s skip locked`;
+      for (const row of rows) {
+        await tx`update admin_subscriptions set ${tx(column)} = ${at} where user_id = ${row.user_id}`;
+        await bus.publish(
+          'admin.subscription_expiring',
+          { user_id: row.user_id, ends_at: row.ends_at.toISOString(), notice },
+          { tx, key: row.user_id },
+        );
+      }
+      return rows;
+    });
+    for (const row of due) await send(Number(row.telegram_id), text);
+    return due.length;
+  };
+
+  const expire = async () => {
+    const at = now();
+    const due = await db.transaction(async (tx) => {
+      const rows = await tx<{ user_id: string; telegram_id: string; role: string }[]>`
+        select s.user_id, u.telegram_id::text, u.role from admin_subscriptions s join users u on u.id = s.user_id
+        where s.status = 'active' and s.ends_at <= ${at} order by s.ends_at limit 100 for update of s skip locked`;
+      for (const row of rows) {
+        await tx`update admin_subscriptions set status = 'expired', expired_at = ${at} where user_id = ${row.user_id}`;
+        if (row.role === 'VIP') await users.setRole(row.user_id, 'FREE');
+        await audit(tx, { actor: 'system', action: 'subscription_expired', target: row.user_id });
+        await bus.publish('admin.subscription_expired', { user_id: row.user_id }, { tx, key: row.user_id });
+      }
+      return rows;
+    });
+    for (const row of due) {
+      if (settings.vip_channel_id !== undefined) {
+        const member = Number(row.telegram_id);
+        await deps
+          .api()
+          .banChatMember(settings.vip_channel_id, member)
+          .catch((error: unknown) => logger.warn({ err: error }, 'removal from the VIP channel failed'));
+        await deps
+          .api()
+          .unbanChatMember(settings.vip_channel_id, member, { only_if_banned: true })
+          .catch(() => {});
+      }
+      await send(Number(row.telegram_id), TEXTS.farewell);
+    }
+    return due.length;
+  };
+
+  const publishPosts = async () => {
+    const at = now();
+    // claimed (status 'publishing') and committed before sending: another process never sends it too
+    const claimed = await db.transaction(
+      (tx) => tx<{ id: string; channel_id: string; text: string }[]>`
+        update admin_scheduled_posts set status = 'publishing', claimed_at = ${at}
+        where id in (select id from admin_scheduled_posts where status = 'pending' and publish_at <= ${at}
+                     order by publish_at limit 20 for update skip locked)
+        returning id, channel_id, text`,
+    );
+    for (const post of claimed) {
+      try {
+        const message = await deps.api().sendMessage(Number(post.channel_id), post.text, {
+          ...(deps.decoratePost ? { reply_markup: { inline_keyboard: deps.decoratePost(post.id) } } : {}),
+        });
+        await db.transaction(async (tx) => {
+          await tx`update admin_scheduled_posts set status = 'published', published_at = ${now()}, message_id = ${message.message_id} where id = ${post.id}`;
+          await bus.publish(
+            'admin.post_published',
+            { post_id: post.id, channel_id: post.channel_id, message_id: message.message_id },
+            { tx, key: post.id },
+          );
+        });
+      } catch (error) {
+        logger.error({ err: error, post_id: post.id }, 'scheduled post failed');
+        await db.sql`update admin_scheduled_posts set status = 'failed', error = ${String((error as Error).message).slice(0, 500)} where id = ${post.id}`;
+      }
+    }
+    return claimed.length;
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  const runJobs = async () => {
+    const reminded =
+      (await remind('reminded_7d_at', 7 * DAY, '7d', TEXTS.reminder7d)) +
+      (await remind('reminded_24h_at', DAY, '24h', TEXTS.reminder24h));
+    const expired = await expire();
+    const published = await publishPosts();
+    return { reminded, expired, published };
+  };
+
+  return {
+    composer,
+    runJobs,
+    startJobs(interval_ms = 30_000) {
+      timer = setInterval(() => {
+        running ??= runJobs()
+          .catch((error: unknown) => logger.error({ err: error }, 'admin jobs failed'))
+          .finally(() => {
+            running = undefined;
+          });
+      }, interval_ms);
+      timer.unref();
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      await running;
+    },
+  };
+}

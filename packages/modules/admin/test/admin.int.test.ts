@@ -1,0 +1,294 @@
+// The admin module through a real grammY bot (handleUpdate) on PostgreSQL; Telegram is a
+// recording transformer; the jobs run on a manual clock.
+import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager, defineTemplate } from '@diana/config';
+import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate, type UserRole } from '@diana/db';
+import {
+  createEventBus,
+  createMemoryTransport,
+  createOutboxRelay,
+  EVENT_BUS_MIGRATIONS,
+  mergeEvents,
+} from '@diana/event-bus';
+import { createTokenService, SECURITY_MIGRATIONS } from '@diana/security';
+import { useTestDatabase } from '@diana/test-services';
+import { createManualClock } from '@diana/utils';
+import { Bot } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import * as v from 'valibot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_EVENTS } from '../src/events.js';
+import { type AdminContext, createAdminModule } from '../src/module.js';
+import { ADMIN_MIGRATIONS } from '../src/sources.js';
+
+const testDb = await useTestDatabase('admin');
+const db = createPostgres({ url: testDb.url, pool_max: 20 });
+const transport = createMemoryTransport();
+const bus = createEventBus(
+  { max_attempts: 1, backoff_base_ms: 10 },
+  { transport, events: mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS) },
+);
+const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
+const gift = defineTemplate('gamification.daily_gift_test', {
+  type: 'setting',
+  schema: v.object({ amount: v.number() }),
+  defaults: { amount: 10 },
+});
+const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: [gift] });
+const tokens = createTokenService({ token_pepper: 't'.repeat(40) }, { db });
+const clock = createManualClock(Date.parse('2026-11-26T10:00:00Z'));
+const users = createUserRepository(db);
+const VIP_CHANNEL = -1001;
+const MAIN_CHANNEL = -1002;
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, SECURITY_MIGRATIONS, CONFIG_MIGRATIONS, ADMIN_MIGRATIONS]);
+  await config.start();
+});
+afterAll(async () => {
+  await relay.close();
+  await bus.close();
+  await config.close();
+  await db.close();
+});
+
+const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bot' } as UserFromGetMe;
+const calls: Array<{ method: string; payload: Record<string, unknown> }> = [];
+let messageId = 0;
+/** A bot process: its own module instance over the shared database and bus. */
+function makeBot() {
+  const bot = new Bot<AdminContext>('0:test', { botInfo });
+  bot.api.config.use(async (_prev, method, payload) => {
+    calls.push({ method, payload: payload as Record<string, unknown> });
+    if (method === 'createChatInviteLink')
+      return { ok: true, result: { invite_link: `https://t.me/+invite${calls.length}` } } as never;
+    if (method === 'sendMessage')
+      return {
+        ok: true,
+        result: {
+          message_id: ++messageId,
+          date: 0,
+          chat: { id: (payload as { chat_id: number }).chat_id, type: 'private' },
+        },
+      } as never;
+    return { ok: true, result: true } as never;
+  });
+  const admin = createAdminModule(
+    { vip_channel_id: VIP_CHANNEL, main_channel_id: MAIN_CHANNEL, timezone: 'Europe/Madrid' },
+    {
+      db,
+      bus,
+      config,
+      tokens,
+      api: () => bot.api,
+      botUsername: () => 'diana_bot',
+      clock,
+      decoratePost: (id) => [[{ text: '💋', callback_data: `r:${id}` }]],
+    },
+  );
+  bot.use(async (ctx, next) => {
+    const row = ctx.from ? await users.getByTelegramId(ctx.from.id) : undefined;
+    if (row) ctx.user = { id: row.id, role: row.role, telegram_id: row.telegram_id };
+    await next();
+  });
+  bot.use(admin.composer);
+  bot.on('message', (ctx) => ctx.reply('(unhandled)'));
+  return { bot, admin };
+}
+const main = makeBot();
+const other = makeBot();
+let updateId = 0;
+const say = (bot: Bot<AdminContext>, tg: number, text: string) =>
+  bot.handleUpdate({
+    update_id: ++updateId,
+    message: {
+      message_id: updateId,
+      date: 0,
+      chat: { id: tg, type: 'private', first_name: 'U' },
+      from: { id: tg, is_bot: false, first_name: `U${tg}` },
+      text,
+      entities: [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]?.length ?? 0 }],
+    },
+  } as Update);
+const lastTo = (tg: number) =>
+  String(calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg).at(-1)?.payload.text ?? '');
+const userWith = async (tg: number, role: UserRole) => {
+  const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}`, username: `user${tg}` });
+  return role === 'FREE' ? user : users.setRole(user.id, role);
+};
+
+describe('the admin module', () => {
+  it('flow 5: tariff → token → redeem: subscription, role VIP, invite link, event; a second redeem is refused', async () => {
+    await userWith(1, 'ADMIN');
+    const fan = await userWith(2, 'FREE');
+    await say(main.bot, 1, '/tarifa vip30 30 1000');
+    expect(lastTo(1)).toContain('Tarifa vip30');
+    await say(main.bot, 1, '/token vip30');
+    const link = /https:\/\/t\.me\/diana_bot\?start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string;
+    expect(link).toBeDefined();
+    await say(main.bot, 2, `/start ${link}`);
+    expect(calls.filter((c) => c.payload.chat_id === 2).map((c) => String(c.payload.text))[0]).toContain(
+      'Bienvenido al Diván',
+    );
+    expect(lastTo(2)).toContain('https://t.me/+invite');
+    expect(calls.find((c) => c.method === 'createChatInviteLink')?.payload).toMatchObject({
+      chat_id: VIP_CHANNEL,
+      member_limit: 1,
+    });
+    expect((await users.getById(fan.id))?.role).toBe('VIP');
+    const [started] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from event_outbox where type = 'admin.subscription_started' and key = ${fan.id}`;
+    expect(started?.n).toBe(1);
+    await say(main.bot, 2, `/start ${link}`);
+    expect(lastTo(2)).toBe('Este enlace ya se usó.');
+    const audit = await db.sql<{ action: string }[]>`select action from admin_audit order by created_at`;
+    expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['tariff', 'token', 'redeem']));
+  });
+
+  it('50 concurrent redeems of one token (two processes) → one subscription of one tariff period', async () => {
+    await say(main.bot, 1, '/token vip30');
+    const link = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string;
+    const people = await Promise.all(Array.from({ length: 50 }, (_, i) => userWith(100 + i, 'FREE')));
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const redeems = people.map(async (_, i) => {
+      await gate;
+      return say((i % 2 ? main : other).bot, 100 + i, `/start ${link}`);
+    });
+    open();
+    await Promise.all(redeems);
+    const subs = await db.sql<
+      { user_id: string }[]
+    >`select user_id from admin_subscriptions where user_id = any(${people.map((p) => p.id)}::uuid[])`;
+    expect(subs).toHaveLength(1);
+    const refused = people.filter((_, i) => lastTo(100 + i) === 'Este enlace ya se usó.');
+    expect(refused).toHaveLength(49);
+  });
+
+  it('permissions: a MODERATOR cannot issue tokens, a FREE user gets no admin command, an ADMIN cannot make anyone ADMIN or OWNER', async () => {
+    await userWith(3, 'MODERATOR');
+    await userWith(4, 'FREE');
+    await userWith(5, 'OWNER');
+    await say(main.bot, 3, '/token vip30');
+    expect(lastTo(3)).toBe('No tienes permiso para hacer esto.');
+    for (const command of ['/token vip30', '/rol 2 ADMIN', '/config', '/stats', '/dlq list x', '/besitos 2 5 regalo'])
+      await say(main.bot, 4, command);
+    expect(calls.filter((c) => c.payload.chat_id === 4).every((c) => c.payload.text === '(unhandled)')).toBe(true);
+    await say(main.bot, 1, '/rol 4 ADMIN');
+    expect(lastTo(1)).toBe('No puedes dar ese rol (ni a nadie por encima de ti).');
+    await say(main.bot, 1, '/rol @user4 OWNER');
+    expect(lastTo(1)).toBe('No puedes dar ese rol (ni a nadie por encima de ti).');
+    await say(main.bot, 1, '/rol @user4 MODERATOR');
+    expect((await users.getByTelegramId(4))?.role).toBe('MODERATOR');
+    await say(main.bot, 5, '/rol 4 ADMIN');
+    expect((await users.getByTelegramId(4))?.role).toBe('ADMIN');
+    const [changed] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from event_outbox where type = 'admin.role_changed'`;
+    expect(changed?.n).toBe(2);
+  });
+
+  it('flow 6 on a manual clock: each reminder once, expiry closes VIP and says goodbye — with two processes running the job', async () => {
+    const member = await userWith(6, 'FREE');
+    await say(main.bot, 1, '/token vip30');
+    await say(main.bot, 6, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    const toMember = (text: string) => calls.filter((c) => c.payload.chat_id === 6 && c.payload.text === text).length;
+    const both = () => Promise.all([main.admin.runJobs(), other.admin.runJobs(), main.admin.runJobs()]);
+    await both();
+    expect(toMember('Tu suscripción VIP termina en 7 días.')).toBe(0);
+    clock.advance(23 * 86_400_000 + 3_600_000); // 6 days 23 h left
+    await both();
+    await both();
+    expect(toMember('Tu suscripción VIP termina en 7 días.')).toBe(1);
+    clock.advance(6 * 86_400_000); // 23 h left
+    await both();
+    expect(toMember('Tu suscripción VIP termina mañana.')).toBe(1);
+    expect(toMember('Tu suscripción VIP termina en 7 días.')).toBe(1);
+    clock.advance(86_400_000); // past the end
+    await both();
+    await both();
+    expect(toMember('Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.')).toBe(1);
+    expect((await users.getById(member.id))?.role).toBe('FREE');
+    expect(calls.filter((c) => c.method === 'banChatMember' && c.payload.user_id === 6)).toHaveLength(1);
+    const [expired] = await db.sql<
+      { status: string }[]
+    >`select status from admin_subscriptions where user_id = ${member.id}`;
+    expect(expired?.status).toBe('expired');
+  });
+
+  it('a scheduled post is published exactly once with two processes running the job, with its react button', async () => {
+    const when = new Date(clock.now() + 2 * 3_600_000);
+    const local = new Intl.DateTimeFormat('sv-SE', {
+      timeZone: 'Europe/Madrid',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    }).format(when);
+    await userWith(7, 'CONTENT_CREATOR');
+    await say(main.bot, 7, `/programar ${local} Nueva entrada en el diario de Diana`);
+    expect(lastTo(7)).toContain('Publicación programada');
+    await Promise.all([main.admin.runJobs(), other.admin.runJobs()]);
+    expect(calls.filter((c) => c.payload.chat_id === MAIN_CHANNEL)).toHaveLength(0); // not yet
+    clock.advance(2 * 3_600_000 + 60_000);
+    await Promise.all([main.admin.runJobs(), other.admin.runJobs(), main.admin.runJobs()]);
+    const posts = calls.filter((c) => c.payload.chat_id === MAIN_CHANNEL);
+    expect(posts).toHaveLength(1);
+    expect(posts[0]?.payload.reply_markup).toMatchObject({ inline_keyboard: [[{ text: '💋' }]] });
+    const [published] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from event_outbox where type = 'admin.post_published'`;
+    expect(published?.n).toBe(1);
+  });
+
+  it('/config set publishes a revision through ConfigManager and audits it; invalid values are refused', async () => {
+    await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": 25}');
+    expect(lastTo(1)).toContain('publicado');
+    const deadline = Date.now() + 5_000;
+    while (config.get('gamification.daily_gift_test').amount !== 25 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(config.get('gamification.daily_gift_test').amount).toBe(25);
+    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from admin_audit where action = 'config_set'`;
+    expect(row?.n).toBe(1);
+    await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": "many"}');
+    expect(lastTo(1)).toContain('Valor no válido');
+    await say(main.bot, 1, '/config history gamification.daily_gift_test');
+    expect(lastTo(1)).toContain('#2 publish tg:1');
+  });
+
+  it('/besitos publishes a grant for the gamification module, audited', async () => {
+    await say(main.bot, 1, '/besitos @user2 15 compensación por un fallo');
+    expect(lastTo(1)).toBe('+15 besitos para @user2.');
+    const [granted] = await db.sql<
+      { envelope: string }[]
+    >`select envelope from event_outbox where type = 'admin.besitos_granted'`;
+    expect(JSON.parse(granted?.envelope ?? '{}').payload).toMatchObject({
+      amount: 15,
+      reason: 'compensación por un fallo',
+      actor: 'tg:1',
+    });
+  });
+
+  it('/dlq replay of a dead-lettered event gets it handled', async () => {
+    let failing = true;
+    const handled: string[] = [];
+    bus.subscribe('flaky-group', 'admin.role_changed', async (event) => {
+      if (failing) throw new Error('handler broken');
+      handled.push(event.payload.user_id);
+    });
+    await bus.publish('admin.role_changed', { user_id: 'u-dlq', role: 'VIP', by: 'test' });
+    const deadline = Date.now() + 5_000;
+    while ((await bus.dlq.list('admin.role_changed')).length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    await say(main.bot, 1, '/dlq list admin.role_changed');
+    expect(lastTo(1)).toContain('flaky-group: Error: handler broken');
+    failing = false;
+    await say(main.bot, 1, '/dlq replay admin.role_changed');
+    // the group was created at the start of the retained stream: the two earlier role changes failed too
+    expect(lastTo(1)).toBe('Reenviados 3 eventos.');
+    while (!handled.includes('u-dlq') && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 20));
+    expect(handled).toContain('u-dlq');
+  });
+});
