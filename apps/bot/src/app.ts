@@ -63,6 +63,7 @@ import type { Update, UserFromGetMe } from 'grammy/types';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import type { SETTINGS_SCHEMAS } from './config.js';
+import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
 import { createBotMetrics } from './metrics.js';
 import { type AppContext, dedupeUpdates, errorBoundary, loadUser, upsertUser } from './middleware.js';
@@ -318,8 +319,13 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   bot.api.config.use(blocked.transformer);
   bot.api.config.use(outputGuard());
   const getRole = (ctx: AppContext) => ctx.user?.role;
+  const dedupe = redisHealth
+    ? createResilientDedupe(redisHealth, settings.event_bus.stream_prefix, (error) =>
+        logger.warn({ err: error }, 'update dedupe: Redis unavailable, this process remembers alone'),
+      )
+    : createMemoryDedupe();
+  bot.use(dedupeUpdates(dedupe, metrics));
   bot.use(errorBoundary(logger, metrics));
-  bot.use(dedupeUpdates(bus, metrics));
   bot.use(loadUser(users, cache));
   bot.use(blockBanned(getRole));
   bot.use(rateLimit(limiter, 'updates'));

@@ -6,6 +6,7 @@ import type { EventBusService } from '@diana/event-bus';
 import type { Logger } from '@diana/utils';
 import type { Context, MiddlewareFn } from 'grammy';
 import { LRUCache } from 'lru-cache';
+import type { UpdateDedupe } from './dedupe.js';
 import type { createBotMetrics } from './metrics.js';
 
 /** What the app's middleware adds to the context. */
@@ -44,17 +45,28 @@ export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createB
   };
 }
 
-/** Handles each `update_id` once (Telegram redelivers webhooks that were not answered in time). */
+/**
+ * Handles each `update_id` once (Telegram redelivers webhooks that were not answered in time)
+ * without losing any: see dedupe.ts. Runs first, so an update held by another process fails
+ * the webhook call (Telegram retries) instead of being answered as handled.
+ */
 export function dedupeUpdates(
-  bus: EventBusService,
+  dedupe: UpdateDedupe,
   metrics: ReturnType<typeof createBotMetrics>,
 ): MiddlewareFn<AppContext> {
   return async (ctx, next) => {
-    if (!(await bus.once('telegram-updates', String(ctx.update.update_id)))) {
+    const id = ctx.update.update_id;
+    if ((await dedupe.claim(id)) === 'done') {
       metrics.record('other', 'duplicate', 0);
       return;
     }
-    await next();
+    try {
+      await next();
+    } catch (error) {
+      await dedupe.release(id);
+      throw error;
+    }
+    await dedupe.done(id);
   };
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettings } from '@diana/config';
 import { createUserRepository } from '@diana/db';
-import { startRedis, useTestDatabase } from '@diana/test-services';
+import { startFakeTelegram, startRedis, useTestDatabase } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,6 @@ import { type App, createApp, HELP } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 import { type AppMetrics, installMetrics } from '../src/metrics.js';
-import { startFakeTelegram } from './fake-telegram.js';
 
 const testDb = await useTestDatabase('bot-e2e');
 const redis = await startRedis();

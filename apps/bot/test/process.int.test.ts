@@ -7,9 +7,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { useTestDatabase } from '@diana/test-services';
+import { startFakeTelegram, useTestDatabase } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startFakeTelegram } from './fake-telegram.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const TSX = pathToFileURL(

@@ -4,6 +4,9 @@ export type { Barrier } from './barrier.js';
 // Concurrency
 export { createBarrier } from './barrier.js';
 export { getMongoUrl, getPostgresUrl, getRedisUrl, getRepoRoot } from './discover.js';
+export type { FakeCall, FakeTelegram, FakeTelegramOptions } from './fake-telegram.js';
+// A fake Bot API
+export { startFakeTelegram } from './fake-telegram.js';
 export type { CollectedMetrics, MetricPoint } from './meter.js';
 // Metrics
 export { useTestMeter } from './meter.js';

@@ -367,7 +367,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     const due = await db.transaction(async (tx) => {
       const rows = await tx<{ user_id: string; ends_at: Date; telegram_id: string }[]>`
         select s.user_id, s.ends_at, u.telegram_id::text from admin_subscriptions s join users u on u.id = s.user_id
-        where s.status = 'active' and s.${tx(column)} is null and s.ends_at > ${after} and s.ends_at <= ${new Date(at.getTime() + within)}
+        where s.status = 'active' and u.status = 'active' and s.${tx(column)} is null and s.ends_at > ${after} and s.ends_at <= ${new Date(at.getTime() + within)}
         order by s.ends_at limit 100 for update of s skip locked`;
       for (const row of rows) {
         await tx`update admin_subscriptions set ${tx(column)} = ${at} where user_id = ${row.user_id}`;
@@ -386,8 +386,8 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   const expire = async () => {
     const at = now();
     const due = await db.transaction(async (tx) => {
-      const rows = await tx<{ user_id: string; telegram_id: string; role: string }[]>`
-        select s.user_id, u.telegram_id::text, u.role from admin_subscriptions s join users u on u.id = s.user_id
+      const rows = await tx<{ user_id: string; telegram_id: string; role: string; status: string }[]>`
+        select s.user_id, u.telegram_id::text, u.role, u.status from admin_subscriptions s join users u on u.id = s.user_id
         where s.status = 'active' and s.ends_at <= ${at} order by s.ends_at limit 100 for update of s skip locked`;
       for (const row of rows) {
         await tx`update admin_subscriptions set status = 'expired', expired_at = ${at} where user_id = ${row.user_id}`;
@@ -409,7 +409,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
           .unbanChatMember(settings.vip_channel_id, member, { only_if_banned: true })
           .catch(() => {});
       }
-      await send(Number(row.telegram_id), TEXTS.farewell);
+      if (row.status === 'active') await send(Number(row.telegram_id), TEXTS.farewell); // never to who blocked us
     }
     return due.length;
   };

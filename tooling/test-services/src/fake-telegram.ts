@@ -1,5 +1,6 @@
-// A fake Bot API on loopback: records every call, answers like Telegram, and can be told to
-// answer 403 for some chats, 429 (with retry_after) once for a method, or hold a reply.
+// A fake Bot API on loopback for bot tests: records every call, answers like Telegram, and
+// can be told to answer 403 for some chats, 429 (with retry_after) once or at a random rate,
+// hold a reply, or hand out updates to long polling.
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +8,16 @@ import type { AddressInfo } from 'node:net';
 export interface FakeCall {
   readonly method: string;
   readonly payload: Record<string, unknown>;
+  /** performance.now() when the call arrived. */
+  readonly at: number;
+  /** The status it was answered with. */
+  status?: number;
+}
+
+/** Options of `startFakeTelegram`. */
+export interface FakeTelegramOptions {
+  /** Share of sends (0–1) answered 429 with `retry_after` 1, like a busy Telegram. */
+  readonly too_many_requests_rate?: number;
 }
 
 export interface FakeTelegram {
@@ -25,7 +36,8 @@ export interface FakeTelegram {
   close(): Promise<void>;
 }
 
-export async function startFakeTelegram(): Promise<FakeTelegram> {
+/** Starts the fake on a free loopback port; its `url` is the `apiRoot` of a grammY bot. */
+export async function startFakeTelegram(options: FakeTelegramOptions = {}): Promise<FakeTelegram> {
   const calls: FakeCall[] = [];
   const blocked = new Set<number>();
   const throttled = new Map<string, number>();
@@ -38,18 +50,20 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
     for await (const chunk of req) body += chunk;
     const method = (req.url ?? '').split('/').at(-1) ?? '';
     const payload = body ? (JSON.parse(body) as Record<string, unknown>) : {};
-    const call = { method, payload };
+    const call: FakeCall = { method, payload, at: performance.now() };
     calls.push(call);
     for (const waiter of waiters.filter((w) => w.method === method)) {
       waiters.splice(waiters.indexOf(waiter), 1);
       waiter.resolve(call);
     }
     const reply = (status: number, json: unknown) => {
+      call.status = status;
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(json));
     };
     await held.get(method);
-    const retry = throttled.get(method);
+    const random = method.startsWith('send') && Math.random() < (options.too_many_requests_rate ?? 0) ? 1 : undefined;
+    const retry = throttled.get(method) ?? random;
     if (retry !== undefined) {
       throttled.delete(method);
       return reply(429, {
