@@ -20,7 +20,7 @@ export function checkWebhookSecret(headers: IncomingMessage['headers'], secret: 
 /**
  * Wraps a node:http handler (e.g. grammY's `webhookCallback(bot, 'http')`): a request
  * without the right secret is answered 401 and closed without its body being read; the
- * handler never sees it.
+ * handler never sees it. A handler that throws or rejects is answered 500.
  */
 export function guardWebhook(
   config: SecurityConfigInput,
@@ -37,6 +37,12 @@ export function guardWebhook(
       res.end('unauthorized');
       return;
     }
-    void handler(req, res);
+    // a handler that fails answers 500 (Telegram retries the update); it never takes the process down
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        if (!res.writableEnded) res.end('error');
+      });
   };
 }

@@ -63,6 +63,21 @@ describe('the webhook secret', () => {
     expect(bodies).toHaveLength(1);
   });
 
+  it('answers 500 when the handler fails, and keeps serving', async () => {
+    const failing = createServer(
+      guardWebhook({ webhook_secret: SECRET }, async () => {
+        throw new Error('handler failed');
+      }),
+    );
+    failing.listen(0, '127.0.0.1');
+    await once(failing, 'listening');
+    const url = `http://127.0.0.1:${(failing.address() as AddressInfo).port}/telegram`;
+    const post = () => fetch(url, { method: 'POST', headers: { [WEBHOOK_SECRET_HEADER]: SECRET }, body: '{}' });
+    expect((await post()).status).toBe(500);
+    expect((await post()).status).toBe(500); // still alive
+    await new Promise<void>((resolve) => failing.close(() => resolve()));
+  });
+
   it('compares exactly, whatever the lengths', () => {
     expect(checkWebhookSecret({ [WEBHOOK_SECRET_HEADER]: SECRET }, SECRET)).toBe(true);
     expect(checkWebhookSecret({ [WEBHOOK_SECRET_HEADER]: SECRET.slice(0, -1) }, SECRET)).toBe(false);

@@ -1,0 +1,80 @@
+// The bot processes of the system run: `apps/bot/src/main.ts` in webhook mode on loopback.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../../apps/bot/src/main.ts', import.meta.url));
+const TSX = pathToFileURL(
+  join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
+).href;
+
+export interface BotProcess {
+  readonly name: string;
+  readonly port: number;
+  readonly pid: number | undefined;
+  /** Starts (or restarts) the process and waits until /healthz answers. */
+  start(): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  pause(): void;
+  resume(): void;
+  /** Lines the process wrote (its logs), for the report when something fails. */
+  readonly output: string[];
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  return port;
+}
+
+export async function startBotProcess(name: string, env: Record<string, string>): Promise<BotProcess> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const output: string[] = [];
+  const bot: BotProcess = {
+    name,
+    port,
+    get pid() {
+      return child?.pid;
+    },
+    output,
+    async start() {
+      child = spawn(process.execPath, ['--import', TSX, MAIN], {
+        env: { ...env, DIANA_BOT_HTTP_PORT: String(port) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const collect = (chunk: Buffer) => {
+        for (const line of chunk.toString().split('\n')) if (line.trim()) output.push(line.slice(0, 2_000));
+        if (output.length > 5_000) output.splice(0, output.length - 5_000);
+      };
+      child.stdout?.on('data', collect);
+      child.stderr?.on('data', collect);
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`${name} exited at start: ${output.slice(-5).join('\n')}`);
+        const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`${name} did not become healthy: ${output.slice(-5).join('\n')}`);
+    },
+    async kill(signal = 'SIGKILL') {
+      if (!child || child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      await exited;
+    },
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
+  };
+  await bot.start();
+  return bot;
+}
