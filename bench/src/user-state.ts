@@ -6,12 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createPostgres, migrate } from '@diana/db';
-import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-services';
+import { createTestDatabase, deleteByPrefix, FAKE_BOT_INFO, getRedisUrl } from '@diana/test-services';
 import { createUserStateManager, defineSlice, USER_STATE_MIGRATIONS } from '@diana/user-state';
 import { type UserStateFlavor, userStateMiddleware } from '@diana/user-state/grammy';
 import type { RedisAdapter as RedisAdapterType } from '@grammyjs/storage-redis';
 import { Bot, type Context, type SessionFlavor, session } from 'grammy';
-import type { Update, UserFromGetMe } from 'grammy/types';
+import type { Update } from 'grammy/types';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { compare, getPeakRssMb, printGoal, ratio } from './harness.js';
@@ -37,17 +37,7 @@ type Slices = typeof slices;
 type OurContext = Context & UserStateFlavor<Slices>;
 type TheirContext = Context & SessionFlavor<{ n: number }>;
 
-const botInfo = {
-  id: 1,
-  is_bot: true,
-  first_name: 'Diana',
-  username: 'diana_bot',
-  can_join_groups: false,
-  can_read_all_group_messages: false,
-  supports_inline_queries: false,
-  can_connect_to_business: false,
-  has_main_web_app: false,
-} as UserFromGetMe;
+const botInfo = FAKE_BOT_INFO;
 let updateId = 0;
 const update = (from: number): Update =>
   ({

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettings } from '@diana/config';
 import { createUserRepository } from '@diana/db';
-import { startFakeTelegram, startRedis, useTestDatabase } from '@diana/test-services';
+import { createUpdateFactory, startFakeTelegram, startRedis, useTestDatabase } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,33 +49,9 @@ afterAll(async () => {
   await redis.stop();
 });
 
-let updateId = 1_000;
-const from = (id: number) => ({ id, is_bot: false, first_name: `U${id}`, language_code: 'es' });
-const message = (tg: number, text: string, update_id = ++updateId): Update =>
-  ({
-    update_id,
-    message: {
-      message_id: update_id,
-      date: 0,
-      chat: { id: tg, type: 'private', first_name: 'U' },
-      from: from(tg),
-      text,
-      ...(text.startsWith('/')
-        ? { entities: [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]?.length ?? 0 }] }
-        : {}),
-    },
-  }) as Update;
-const press = (tg: number, data: string): Update =>
-  ({
-    update_id: ++updateId,
-    callback_query: {
-      id: `q${updateId}`,
-      from: from(tg),
-      chat_instance: 'c',
-      data,
-      message: { message_id: 1, date: 0, chat: { id: tg, type: 'private', first_name: 'U' } },
-    },
-  }) as Update;
+const updates = createUpdateFactory(1_000);
+const message = (tg: number, text: string, update_id?: number) => updates.message(tg, text, update_id) as Update;
+const press = (tg: number, data: string) => updates.press(tg, data) as Update;
 const sentTo = (tg: number) => fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg);
 const buttonsOf = (tg: number) => {
   const last = sentTo(tg)

@@ -21,6 +21,9 @@ export { createTestRedis, deleteByPrefix, useTestRedis } from './redis.js';
 export type { RedisServer, StartRedisOptions } from './redis-server.js';
 // Private servers for chaos tests
 export { startRedis } from './redis-server.js';
+export type { RecordedCall } from './telegram.js';
+// In-process Telegram for bot tests
+export { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO } from './telegram.js';
 export type { Worker, WorkerMessage } from './worker.js';
 // Child processes
 export { nextMessage, report, startWorker } from './worker.js';

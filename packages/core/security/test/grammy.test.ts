@@ -1,7 +1,8 @@
 // The guards through a real grammY bot (handleUpdate); Telegram's API is a recording transformer.
+import { FAKE_BOT_INFO } from '@diana/test-services';
 import { createManualClock } from '@diana/utils';
 import { Bot, type Context } from 'grammy';
-import type { Update, UserFromGetMe } from 'grammy/types';
+import type { Update } from 'grammy/types';
 import { describe, expect, it } from 'vitest';
 import { createCallbackSigner } from '../src/callback.js';
 import {
@@ -16,17 +17,7 @@ import {
 import { createRateLimiter } from '../src/rate-limit.js';
 
 type Ctx = Context & SecurityFlavor;
-const botInfo = {
-  id: 1,
-  is_bot: true,
-  first_name: 'Diana',
-  username: 'diana_bot',
-  can_join_groups: false,
-  can_read_all_group_messages: false,
-  supports_inline_queries: false,
-  can_connect_to_business: false,
-  has_main_web_app: false,
-} as UserFromGetMe;
+const botInfo = FAKE_BOT_INFO;
 const ROLES: Record<number, string> = { 1: 'OWNER', 2: 'FREE', 3: 'BANNED' };
 const signer = createCallbackSigner({ callback_secret: 's'.repeat(40) });
 let nextId = 0;

@@ -1,5 +1,5 @@
 import { createEventBus, createMemoryTransport, type EventEnvelope } from '@diana/event-bus';
-import { useTestMeter } from '@diana/test-services';
+import { FAKE_BOT_INFO, useTestMeter } from '@diana/test-services';
 import { createManualClock, isDianaError } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -160,17 +160,7 @@ describe('userStateMiddleware', () => {
     const state = createUserStateManager({ max_attempts: 1_000 }, { slices: [counter] });
     type Ctx = import('grammy').Context & UserStateFlavor<readonly [typeof counter]>;
     const bot = new Bot<Ctx>('0:fake', {
-      botInfo: {
-        id: 1,
-        is_bot: true,
-        first_name: 'Diana',
-        username: 'diana_bot',
-        can_join_groups: false,
-        can_read_all_group_messages: false,
-        supports_inline_queries: false,
-        can_connect_to_business: false,
-        has_main_web_app: false,
-      } as import('grammy/types').UserFromGetMe,
+      botInfo: FAKE_BOT_INFO,
     });
     const calls: string[] = [];
     bot.api.config.use(async (_prev, method) => {

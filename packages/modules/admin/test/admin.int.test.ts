@@ -10,10 +10,10 @@ import {
   mergeEvents,
 } from '@diana/event-bus';
 import { createTokenService, SECURITY_MIGRATIONS } from '@diana/security';
-import { useTestDatabase } from '@diana/test-services';
+import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
 import { createManualClock } from '@diana/utils';
 import { Bot } from 'grammy';
-import type { Update, UserFromGetMe } from 'grammy/types';
+import type { Update } from 'grammy/types';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_EVENTS } from '../src/events.js';
@@ -50,27 +50,12 @@ afterAll(async () => {
   await db.close();
 });
 
-const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bot' } as UserFromGetMe;
-const calls: Array<{ method: string; payload: Record<string, unknown> }> = [];
-let messageId = 0;
+const api = createRecordingApi();
+const calls = api.calls;
 /** A bot process: its own module instance over the shared database and bus. */
 function makeBot() {
-  const bot = new Bot<AdminContext>('0:test', { botInfo });
-  bot.api.config.use(async (_prev, method, payload) => {
-    calls.push({ method, payload: payload as Record<string, unknown> });
-    if (method === 'createChatInviteLink')
-      return { ok: true, result: { invite_link: `https://t.me/+invite${calls.length}` } } as never;
-    if (method === 'sendMessage')
-      return {
-        ok: true,
-        result: {
-          message_id: ++messageId,
-          date: 0,
-          chat: { id: (payload as { chat_id: number }).chat_id, type: 'private' },
-        },
-      } as never;
-    return { ok: true, result: true } as never;
-  });
+  const bot = new Bot<AdminContext>('0:test', { botInfo: FAKE_BOT_INFO });
+  bot.api.config.use(api.transformer as never);
   const admin = createAdminModule(
     { vip_channel_id: VIP_CHANNEL, main_channel_id: MAIN_CHANNEL, timezone: 'Europe/Madrid' },
     {
@@ -95,21 +80,9 @@ function makeBot() {
 }
 const main = makeBot();
 const other = makeBot();
-let updateId = 0;
-const say = (bot: Bot<AdminContext>, tg: number, text: string) =>
-  bot.handleUpdate({
-    update_id: ++updateId,
-    message: {
-      message_id: updateId,
-      date: 0,
-      chat: { id: tg, type: 'private', first_name: 'U' },
-      from: { id: tg, is_bot: false, first_name: `U${tg}` },
-      text,
-      entities: [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]?.length ?? 0 }],
-    },
-  } as Update);
-const lastTo = (tg: number) =>
-  String(calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg).at(-1)?.payload.text ?? '');
+const updates = createUpdateFactory();
+const say = (bot: Bot<AdminContext>, tg: number, text: string) => bot.handleUpdate(updates.message(tg, text) as Update);
+const lastTo = (tg: number) => api.lastText(tg);
 const userWith = async (tg: number, role: UserRole) => {
   const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}`, username: `user${tg}` });
   return role === 'FREE' ? user : users.setRole(user.id, role);

@@ -14,9 +14,9 @@ import {
 } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
-import { useTestDatabase } from '@diana/test-services';
+import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
 import { Bot } from 'grammy';
-import type { Update, UserFromGetMe } from 'grammy/types';
+import type { Update } from 'grammy/types';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GAMIFICATION_EVENTS } from '../src/events.js';
@@ -61,16 +61,10 @@ afterAll(async () => {
   await db.close();
 });
 
-const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bot' } as UserFromGetMe;
-const sent: Array<{ method: string; payload: Record<string, unknown> }> = [];
-const bot = new Bot<GamificationContext>('0:test', { botInfo });
-bot.api.config.use(async (_prev, method, payload) => {
-  sent.push({ method, payload: payload as Record<string, unknown> });
-  return {
-    ok: true,
-    result: method === 'sendMessage' ? { message_id: 1, date: 0, chat: { id: 1, type: 'private' } } : true,
-  } as never;
-});
+const api = createRecordingApi();
+const sent = api.calls;
+const bot = new Bot<GamificationContext>('0:test', { botInfo: FAKE_BOT_INFO });
+bot.api.config.use(api.transformer as never);
 const ids = new Map<number, string>();
 bot.use(async (ctx, next) => {
   ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE' };
@@ -78,34 +72,11 @@ bot.use(async (ctx, next) => {
 });
 bot.use(verifyCallbacks(signer));
 bot.use(gamification.composer);
-let updateId = 0;
-const from = (id: number) => ({ id, is_bot: false, first_name: `U${id}` });
-const command = (tg: number, text: string) =>
-  bot.handleUpdate({
-    update_id: ++updateId,
-    message: {
-      message_id: updateId,
-      date: 0,
-      chat: { id: tg, type: 'private', first_name: 'U' },
-      from: from(tg),
-      text,
-      entities: [{ type: 'bot_command', offset: 0, length: text.length }],
-    },
-  } as Update);
-const press = (tg: number, data: string) =>
-  bot.handleUpdate({
-    update_id: ++updateId,
-    callback_query: {
-      id: `q${updateId}`,
-      from: from(tg),
-      chat_instance: 'c',
-      data,
-      message: { message_id: 1, date: 0, chat: { id: tg, type: 'private', first_name: 'U' } },
-    },
-  } as Update);
-const lastText = (tg: number) =>
-  String(sent.filter((s) => s.method === 'sendMessage' && s.payload.chat_id === tg).at(-1)?.payload.text ?? '');
-const lastAnswer = () => sent.filter((s) => s.method === 'answerCallbackQuery').at(-1)?.payload.text;
+const updates = createUpdateFactory();
+const command = (tg: number, text: string) => bot.handleUpdate(updates.message(tg, text) as Update);
+const press = (tg: number, data: string) => bot.handleUpdate(updates.press(tg, data) as Update);
+const lastText = (tg: number) => api.lastText(tg);
+const lastAnswer = () => api.lastAnswer();
 /** Registers a user the way the app does: the row and user.registered in one transaction. */
 const register = async (tg: number) => {
   const id = await db.transaction(async (tx) => {
@@ -208,13 +179,9 @@ describe('the gamification module', () => {
     const user = await register(306);
     await until(async () => (await gamification.ledger.balance(user)) === 50);
     await command(306, '/tienda');
-    const shop = sent.filter((s) => s.method === 'sendMessage' && s.payload.chat_id === 306).at(-1);
-    const markup = shop?.payload.reply_markup as {
-      inline_keyboard: Array<Array<{ text: string; callback_data: string }>>;
-    };
-    const rows = markup.inline_keyboard.flat();
-    const rose = rows.find((b) => b.text.startsWith('Rosa negra'))?.callback_data as string;
-    const key = rows.find((b) => b.text.startsWith('Llave dorada'))?.callback_data as string;
+    const shop = api.buttons(306);
+    const rose = [...shop].find(([label]) => label.startsWith('Rosa negra'))?.[1] as string;
+    const key = [...shop].find(([label]) => label.startsWith('Llave dorada'))?.[1] as string;
     await Promise.all([press(306, rose), press(306, rose)]);
     expect((await transactions(user, 'shop:rosa_negra')).sum).toBe(-30);
     expect(await gamification.ledger.balance(user)).toBe(20);

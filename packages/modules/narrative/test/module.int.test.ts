@@ -4,11 +4,17 @@ import { createPostgres, createPostgresDocumentStore, DB_MIGRATIONS, migrate } f
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
-import { useTestDatabase, useTestRedis } from '@diana/test-services';
+import {
+  createRecordingApi,
+  createUpdateFactory,
+  FAKE_BOT_INFO,
+  useTestDatabase,
+  useTestRedis,
+} from '@diana/test-services';
 import { createUserStateManager, USER_STATE_MIGRATIONS } from '@diana/user-state';
 import { newId } from '@diana/utils';
 import { Bot } from 'grammy';
-import type { Update, UserFromGetMe } from 'grammy/types';
+import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NARRATIVE_EVENTS } from '../src/events.js';
 import { createNarrativeModule, type NarrativeContext } from '../src/module.js';
@@ -34,19 +40,12 @@ afterAll(async () => {
   await db.close();
 });
 
-const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bot' } as UserFromGetMe;
-let updateId = 0;
+const updates = createUpdateFactory();
 /** A bot with the module behind the app's callback check; users are (telegram id → role). */
 function makeBot(roles: Record<number, string>) {
-  const bot = new Bot<NarrativeContext>('0:test', { botInfo });
-  const sent: Array<{ method: string; payload: Record<string, unknown> }> = [];
-  bot.api.config.use(async (_prev, method, payload) => {
-    sent.push({ method, payload: payload as Record<string, unknown> });
-    return {
-      ok: true,
-      result: method === 'sendMessage' ? { message_id: 1, date: 0, chat: { id: 1, type: 'private' } } : true,
-    } as never;
-  });
+  const bot = new Bot<NarrativeContext>('0:test', { botInfo: FAKE_BOT_INFO });
+  const api = createRecordingApi();
+  bot.api.config.use(api.transformer as never);
   const ids = new Map<number, string>();
   bot.use(async (ctx, next) => {
     const id = ctx.from?.id ?? 0;
@@ -56,50 +55,13 @@ function makeBot(roles: Record<number, string>) {
   });
   bot.use(verifyCallbacks(signer));
   bot.use(narrative.composer);
-  const from = (id: number) => ({ id, is_bot: false, first_name: `U${id}` });
   return {
-    sent,
+    sent: api.calls,
     userId: (telegramId: number) => ids.get(telegramId) as string,
-    command: (telegramId: number, text: string) =>
-      bot.handleUpdate({
-        update_id: ++updateId,
-        message: {
-          message_id: updateId,
-          date: 0,
-          chat: { id: telegramId, type: 'private', first_name: 'U' },
-          from: from(telegramId),
-          text,
-          entities: [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]?.length ?? 0 }],
-        },
-      } as Update),
-    press: (telegramId: number, data: string) =>
-      bot.handleUpdate({
-        update_id: ++updateId,
-        callback_query: {
-          id: `q${updateId}`,
-          from: from(telegramId),
-          chat_instance: 'c',
-          data,
-          message: { message_id: 1, date: 0, chat: { id: telegramId, type: 'private', first_name: 'U' } },
-        },
-      } as Update),
-    /** The buttons of the last message with buttons sent to `chat`: label → callback data. */
-    buttons: (chat?: number) => {
-      const last = sent
-        .filter((s) => s.method === 'sendMessage' && (chat === undefined || s.payload.chat_id === chat))
-        .filter((s) => ((s.payload.reply_markup as { inline_keyboard?: unknown[] })?.inline_keyboard ?? []).length > 0)
-        .at(-1);
-      const rows = (
-        (last?.payload.reply_markup as { inline_keyboard?: Array<Array<{ text: string; callback_data: string }>> })
-          ?.inline_keyboard ?? []
-      ).flat();
-      return new Map(rows.map((b) => [b.text, b.callback_data]));
-    },
-    lastText: (chat?: number) =>
-      String(
-        sent.filter((s) => s.method === 'sendMessage' && (chat === undefined || s.payload.chat_id === chat)).at(-1)
-          ?.payload.text ?? '',
-      ),
+    command: (telegramId: number, text: string) => bot.handleUpdate(updates.message(telegramId, text) as Update),
+    press: (telegramId: number, data: string) => bot.handleUpdate(updates.press(telegramId, data) as Update),
+    buttons: (chat: number) => api.buttons(chat),
+    lastText: (chat: number) => api.lastText(chat),
   };
 }
 const outboxCount = async (type: string, user: string) => {
@@ -120,12 +82,12 @@ describe('the narrative module', () => {
   it("/start shows Lucien's first fragment with decision buttons; a press advances and is recorded with its events", async () => {
     const bot = makeBot({});
     await bot.command(101, '/start');
-    expect(bot.lastText()).toContain('<b>Lucien</b>');
-    expect([...bot.buttons().keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
+    expect(bot.lastText(101)).toContain('<b>Lucien</b>');
+    expect([...bot.buttons(101).keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
     const user = bot.userId(101);
     expect(await outboxCount('narrative.fragment_started', user)).toBe(1);
-    await bot.press(101, bot.buttons().get('Mirar por la ventana primero') as string);
-    expect(bot.lastText()).toContain('La curiosidad es una virtud');
+    await bot.press(101, bot.buttons(101).get('Mirar por la ventana primero') as string);
+    expect(bot.lastText(101)).toContain('La curiosidad es una virtud');
     const progress = await state.get(user, 'narrative');
     expect(progress).toMatchObject({
       current: 'l1_ventana',
@@ -138,13 +100,13 @@ describe('the narrative module', () => {
     expect(await outboxCount('narrative.decision_made', user)).toBe(1);
     // /start again resumes
     await bot.command(101, '/start');
-    expect(bot.lastText()).toContain('Seguimos donde lo dejaste');
+    expect(bot.lastText(101)).toContain('Seguimos donde lo dejaste');
   });
 
   it('a double tap on a decision applies it once', async () => {
     const bot = makeBot({});
     await bot.command(102, '/start');
-    const data = bot.buttons().get('Entrar con educación') as string;
+    const data = bot.buttons(102).get('Entrar con educación') as string;
     await Promise.all([bot.press(102, data), bot.press(102, data), bot.press(102, data)]);
     const user = bot.userId(102);
     expect(await outboxCount('narrative.decision_made', user)).toBe(1);
@@ -157,7 +119,7 @@ describe('the narrative module', () => {
   it("a forged button, or another user's, never reaches the handler", async () => {
     const bot = makeBot({});
     await bot.command(103, '/start');
-    const genuine = bot.buttons().get('Entrar con educación') as string;
+    const genuine = bot.buttons(103).get('Entrar con educación') as string;
     const forged = genuine.replace('|entrar~', '|curiosear~');
     await bot.press(103, forged);
     await bot.press(104, genuine); // user 104 presses 103's button
@@ -195,11 +157,11 @@ describe('the narrative module', () => {
   it('/mochila lists the clues found', async () => {
     const bot = makeBot({});
     await bot.command(107, '/mochila');
-    expect(bot.lastText()).toContain('vacía');
+    expect(bot.lastText(107)).toContain('vacía');
     await bot.command(107, '/start');
     await pressUntil(bot, 107, ['Entrar con educación', 'Leer la carta']);
     await bot.command(107, '/mochila');
-    expect(bot.lastText()).toContain('Una carta sin firma');
+    expect(bot.lastText(107)).toContain('Una carta sin firma');
   });
 
   it('/start with a payload it does not own passes it on', async () => {
