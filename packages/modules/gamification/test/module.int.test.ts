@@ -62,7 +62,6 @@ afterAll(async () => {
 });
 
 const api = createRecordingApi();
-const sent = api.calls;
 const bot = new Bot<GamificationContext>('0:test', { botInfo: FAKE_BOT_INFO });
 bot.api.config.use(api.transformer as never);
 const ids = new Map<number, string>();
