@@ -109,6 +109,18 @@ export interface EventBusService<R extends EventRegistry = EventRegistry> extend
   close(options?: { timeout_ms?: number }): Promise<void>;
 }
 
+/**
+ * A subscription a module asks the app to register on the bus: a group (or `mode:
+ * 'broadcast'`), event types and a handler. Modules never import each other, so they name
+ * the events they consume; the app skips types its registry does not hold.
+ */
+export interface ModuleSubscription {
+  readonly group: string;
+  readonly types: readonly string[];
+  readonly handler: (event: EventEnvelope) => Promise<void>;
+  readonly mode?: 'broadcast';
+}
+
 /** What `createEventBus` needs. */
 export interface EventBusDeps<R extends EventRegistry> {
   readonly transport: StreamTransport;

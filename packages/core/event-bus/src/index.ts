@@ -8,6 +8,7 @@ export type {
   EventBusDeps,
   EventBusService,
   EventOf,
+  ModuleSubscription,
   PublishOptions,
   SubscribeOptions,
   Subscription,

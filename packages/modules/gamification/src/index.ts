@@ -3,7 +3,7 @@ export { GAMIFICATION_EVENTS } from './events.js';
 export type { AwardResult, Ledger } from './ledger.js';
 // Ledger
 export { checkLedgerInvariants, createLedger, LEDGER_ERROR_CODES } from './ledger.js';
-export type { GamificationContext, GamificationDeps, GamificationModule, ModuleSubscription } from './module.js';
+export type { GamificationContext, GamificationDeps, GamificationModule } from './module.js';
 // The module
 export { createGamificationModule } from './module.js';
 export { GAMIFICATION_MIGRATIONS } from './sources.js';

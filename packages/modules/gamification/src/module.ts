@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { CacheService } from '@diana/cache';
 import type { ConfigManager } from '@diana/config';
 import type { Database } from '@diana/db';
-import { createInbox, type EventBusService, type EventEnvelope, type EventRegistry } from '@diana/event-bus';
+import {
+  createInbox,
+  type EventBusService,
+  type EventEnvelope,
+  type EventRegistry,
+  type ModuleSubscription,
+} from '@diana/event-bus';
 import type { CallbackSigner, RateLimiter } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
 import { formatBesitos, formatDuration, getPackageLogger, isDianaError, type Logger } from '@diana/utils';
@@ -17,14 +23,6 @@ import { TEXTS } from './texts.js';
 
 /** The context the module's handlers run with (`ctx.user` is set by the app). */
 export type GamificationContext = Context & SecurityFlavor & { user?: { readonly id: string; readonly role: string } };
-
-/** A subscription the app registers on the bus (skipped when the event is not in its registry). */
-export interface ModuleSubscription {
-  readonly group: string;
-  readonly types: readonly string[];
-  readonly handler: (event: EventEnvelope) => Promise<void>;
-  readonly mode?: 'broadcast';
-}
 
 export interface GamificationDeps {
   readonly db: Database;

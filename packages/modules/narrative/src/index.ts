@@ -4,7 +4,6 @@ export { evaluate } from './conditions.js';
 // Events
 export { NARRATIVE_EVENTS } from './events.js';
 export type {
-  ModuleSubscription,
   NarrativeContext,
   NarrativeDeps,
   NarrativeFlavor,

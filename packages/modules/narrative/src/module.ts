@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Database, DocumentStore } from '@diana/db';
-import { createInbox, type EventBusService, type EventEnvelope, type EventRegistry } from '@diana/event-bus';
+import {
+  createInbox,
+  type EventBusService,
+  type EventEnvelope,
+  type EventRegistry,
+  type ModuleSubscription,
+} from '@diana/event-bus';
 import { type CallbackSigner, html } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
@@ -20,13 +26,6 @@ export interface NarrativeFlavor extends SecurityFlavor {
 }
 /** The context the module's handlers run with. */
 export type NarrativeContext = Context & NarrativeFlavor;
-
-/** A subscription the app registers on the bus (skipped when the event is not in its registry). */
-export interface ModuleSubscription {
-  readonly group: string;
-  readonly types: readonly string[];
-  readonly handler: (event: EventEnvelope) => Promise<void>;
-}
 
 /** What the narrative module needs. */
 export interface NarrativeDeps {
