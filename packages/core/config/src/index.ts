@@ -1,7 +1,7 @@
 // Settings loader
 
-export type { DeepReadonly } from './deep-freeze.js';
-export { deepFreeze } from './deep-freeze.js';
+export type { DeepReadonly } from '@diana/utils';
+export { deepFreeze } from '@diana/utils';
 export type { ConfigErrorCode } from './errors.js';
 // Errors
 export { CONFIG_ERROR_CODES } from './errors.js';

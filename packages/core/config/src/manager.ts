@@ -5,7 +5,9 @@ import {
   coerceBoolean,
   coerceDuration,
   createCloser,
+  type DeepReadonly,
   DianaError,
+  deepFreeze,
   fromValibotIssues,
   getPackageLogger,
   type Logger,
@@ -15,7 +17,6 @@ import {
 } from '@diana/utils';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
-import { type DeepReadonly, deepFreeze } from './deep-freeze.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
 import type { CONFIG_EVENTS } from './events.js';
 import {

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
-import { type Issue, isSecretSchema, scrubString, ValidationError } from '@diana/utils';
+import { type DeepReadonly, deepFreeze, type Issue, isSecretSchema, scrubString, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
-import { type DeepReadonly, deepFreeze } from './deep-freeze.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
 
 /** A component config schema: a valibot object with snake_case keys (`DatabaseConfig`, ...). */

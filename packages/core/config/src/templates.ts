@@ -1,6 +1,5 @@
-import { DianaError } from '@diana/utils';
+import { DianaError, deepFreeze } from '@diana/utils';
 import * as v from 'valibot';
-import { deepFreeze } from './deep-freeze.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
 
 /** Kinds of templates an admin composes. */

@@ -6,6 +6,7 @@ import {
   createBackoff,
   createCloser,
   DianaError,
+  deepFreeze,
   fromValibotIssues,
   getPackageLogger,
   type Logger,
@@ -24,7 +25,7 @@ import { UserStateConfig, type UserStateConfigInput } from './config.js';
 import { USER_STATE_ERROR_CODES } from './errors.js';
 import type { USER_STATE_EVENTS } from './events.js';
 import { createUserStateMetrics } from './metrics.js';
-import { deepFreeze, type SliceDefinition, type SliceValue } from './slice.js';
+import type { SliceDefinition, SliceValue } from './slice.js';
 import type { SliceStore, StoredSlice } from './types.js';
 
 /** What `createUserStateManager` needs besides its config. */

@@ -1,4 +1,4 @@
-import { DianaError } from '@diana/utils';
+import { DianaError, deepFreeze } from '@diana/utils';
 import * as v from 'valibot';
 import { USER_STATE_ERROR_CODES } from './errors.js';
 
@@ -67,12 +67,3 @@ export function defineSlice<const N extends string, S extends v.GenericSchema>(
 
 /** The value type of a slice definition. */
 export type SliceValue<D> = D extends SliceDefinition<string, infer T> ? T : never;
-
-/** Freezes `value` and everything it holds. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}

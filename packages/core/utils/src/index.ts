@@ -2,6 +2,9 @@
 
 export type { Clock, ManualClock } from './clock.js';
 export { createManualClock, SYSTEM_CLOCK, sleep } from './clock.js';
+export type { DeepReadonly } from './deep-freeze.js';
+// Immutability
+export { deepFreeze } from './deep-freeze.js';
 export type { DianaErrorOptions, Issue } from './errors.js';
 export { DianaError, isDianaError, toError, ValidationError } from './errors.js';
 export type { OnceEmitter } from './events.js';
