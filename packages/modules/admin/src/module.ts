@@ -206,23 +206,27 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     }
   });
 
+  // /programar YYYY-MM-DD HH:MM [channel id] text, then optional button lines "[label](https://…)"
   composer.command(
     'programar',
     guarded('publish_content', async (ctx) => {
       const text = typeof ctx.match === 'string' ? ctx.match : '';
-      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+([\s\S]+)$/.exec(text.trim());
+      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+(?:(-?\d{5,20})\s+)?([\s\S]+)$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
-      if (!match || !at || at.getTime() <= clock.now() || settings.main_channel_id === undefined)
-        return ctx.reply(TEXTS.badTime);
+      const channel =
+        match?.[2] ?? (settings.main_channel_id === undefined ? undefined : String(settings.main_channel_id));
+      if (!match || !at || at.getTime() <= clock.now() || channel === undefined) return ctx.reply(TEXTS.badTime);
+      const { body, buttons } = splitButtons(match[3] as string);
+      if (body.length === 0) return ctx.reply(TEXTS.badTime);
       await db.transaction(async (tx) => {
         const id = newId();
-        await tx`insert into admin_scheduled_posts (id, channel_id, text, publish_at, status, created_by)
-                 values (${id}, ${String(settings.main_channel_id)}, ${match[2] as string}, ${at}, 'pending', ${actorOf(ctx)})`;
+        await tx`insert into admin_scheduled_posts (id, channel_id, text, buttons, publish_at, status, created_by)
+                 values (${id}, ${channel}, ${body}, ${JSON.stringify(buttons)}::text::jsonb, ${at}, 'pending', ${actorOf(ctx)})`;
         await audit(tx, {
           actor: actorOf(ctx),
           action: 'schedule_post',
           target: id,
-          details: { publish_at: at.toISOString() },
+          details: { publish_at: at.toISOString(), channel },
         });
       });
       await ctx.reply(TEXTS.scheduled(formatLocalTime(at, settings.timezone)));
@@ -418,16 +422,17 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     const at = now();
     // claimed (status 'publishing') and committed before sending: another process never sends it too
     const claimed = await db.transaction(
-      (tx) => tx<{ id: string; channel_id: string; text: string }[]>`
+      (tx) => tx<{ id: string; channel_id: string; text: string; buttons: Array<{ text: string; url: string }> }[]>`
         update admin_scheduled_posts set status = 'publishing', claimed_at = ${at}
         where id in (select id from admin_scheduled_posts where status = 'pending' and publish_at <= ${at}
                      order by publish_at limit 20 for update skip locked)
-        returning id, channel_id, text`,
+        returning id, channel_id, text, buttons`,
     );
     for (const post of claimed) {
       try {
+        const keyboard = [...post.buttons.map((b) => [b]), ...(deps.decoratePost?.(post.id) ?? [])];
         const message = await deps.api().sendMessage(Number(post.channel_id), post.text, {
-          ...(deps.decoratePost ? { reply_markup: { inline_keyboard: deps.decoratePost(post.id) } } : {}),
+          ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
         });
         await db.transaction(async (tx) => {
           await tx`update admin_scheduled_posts set status = 'published', published_at = ${now()}, message_id = ${message.message_id} where id = ${post.id}`;
@@ -474,4 +479,17 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       await running;
     },
   };
+}
+
+/** Splits trailing lines "[label](https://…)" off a post: the text and its URL buttons (at most 8). */
+export function splitButtons(text: string): { body: string; buttons: Array<{ text: string; url: string }> } {
+  const lines = text.split('\n');
+  const buttons: Array<{ text: string; url: string }> = [];
+  while (lines.length > 0) {
+    const button = /^\[([^\]]{1,60})\]\((https:\/\/[^\s)]{1,500})\)$/.exec((lines.at(-1) ?? '').trim());
+    if (!button) break;
+    buttons.unshift({ text: button[1] as string, url: button[2] as string });
+    lines.pop();
+  }
+  return { body: lines.join('\n').trim(), buttons: buttons.slice(0, 8) };
 }

@@ -190,7 +190,7 @@ describe('the admin module', () => {
     expect(expired?.status).toBe('expired');
   });
 
-  it('a scheduled post is published exactly once with two processes running the job, with its react button', async () => {
+  it('scheduled posts are published exactly once with two processes running the job, with their buttons and the react button', async () => {
     const when = new Date(clock.now() + 2 * 3_600_000);
     const local = new Intl.DateTimeFormat('sv-SE', {
       timeZone: 'Europe/Madrid',
@@ -201,7 +201,8 @@ describe('the admin module', () => {
       minute: '2-digit',
     }).format(when);
     await userWith(7, 'CONTENT_CREATOR');
-    await say(main.bot, 7, `/programar ${local} Nueva entrada en el diario de Diana`);
+    await say(main.bot, 7, `/programar ${local} Nueva entrada en el diario de Diana\n[Leer](https://t.me/diana/1)`);
+    await say(main.bot, 7, `/programar ${local} -1001234567890 Solo para el canal VIP`);
     expect(lastTo(7)).toContain('Publicación programada');
     await Promise.all([main.admin.runJobs(), other.admin.runJobs()]);
     expect(calls.filter((c) => c.payload.chat_id === MAIN_CHANNEL)).toHaveLength(0); // not yet
@@ -209,11 +210,14 @@ describe('the admin module', () => {
     await Promise.all([main.admin.runJobs(), other.admin.runJobs(), main.admin.runJobs()]);
     const posts = calls.filter((c) => c.payload.chat_id === MAIN_CHANNEL);
     expect(posts).toHaveLength(1);
-    expect(posts[0]?.payload.reply_markup).toMatchObject({ inline_keyboard: [[{ text: '💋' }]] });
-    const [published] = await db.sql<
-      { n: number }[]
-    >`select count(*)::int as n from event_outbox where type = 'admin.post_published'`;
-    expect(published?.n).toBe(1);
+    expect(posts[0]?.payload.text).toBe('Nueva entrada en el diario de Diana');
+    expect(posts[0]?.payload.reply_markup).toMatchObject({
+      inline_keyboard: [[{ text: 'Leer', url: 'https://t.me/diana/1' }], [{ text: '💋' }]],
+    });
+    expect(calls.filter((c) => c.payload.chat_id === -1001234567890 && c.method === 'sendMessage')).toHaveLength(1);
+    const [published] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where type = 'admin.post_published'`;
+    expect(published?.n).toBe(2);
   });
 
   it('/config set publishes a revision through ConfigManager and audits it; invalid values are refused', async () => {
