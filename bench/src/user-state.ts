@@ -6,7 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createPostgres, migrate } from '@diana/db';
-import { createTestDatabase, deleteByPrefix, FAKE_BOT_INFO, getRedisUrl } from '@diana/test-services';
+import {
+  createTestDatabase,
+  createUpdateFactory,
+  deleteByPrefix,
+  FAKE_BOT_INFO,
+  getRedisUrl,
+} from '@diana/test-services';
 import { createUserStateManager, defineSlice, USER_STATE_MIGRATIONS } from '@diana/user-state';
 import { type UserStateFlavor, userStateMiddleware } from '@diana/user-state/grammy';
 import type { RedisAdapter as RedisAdapterType } from '@grammyjs/storage-redis';
@@ -38,18 +44,8 @@ type OurContext = Context & UserStateFlavor<Slices>;
 type TheirContext = Context & SessionFlavor<{ n: number }>;
 
 const botInfo = FAKE_BOT_INFO;
-let updateId = 0;
-const update = (from: number): Update =>
-  ({
-    update_id: ++updateId,
-    message: {
-      message_id: updateId,
-      date: 0,
-      chat: { id: from, type: 'private', first_name: 'U' },
-      from: { id: from, is_bot: false, first_name: 'U' },
-      text: 'tap',
-    },
-  }) as Update;
+const updates = createUpdateFactory();
+const update = (from: number) => updates.message(from, 'tap') as Update;
 // what a handler does between reading and writing (an API call, a query)
 const work = (delay: boolean) => (delay ? new Promise((resolve) => setTimeout(resolve, 1)) : undefined);
 

@@ -329,7 +329,17 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   bot.use(loadUser(users, cache));
   bot.use(blockBanned(getRole));
   bot.use(rateLimit(limiter, 'updates'));
-  bot.use(upsertUser({ db, users, bus, owners: settings.bot.owner_telegram_ids, unblock: blocked.unblock, cache }));
+  bot.use(
+    upsertUser({
+      db,
+      users,
+      bus,
+      owners: settings.bot.owner_telegram_ids,
+      unblock: blocked.unblock,
+      isBlocked: blocked.has,
+      cache,
+    }),
+  );
   bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
   bot.use(verifyCallbacks(signer));
   botRef = bot;

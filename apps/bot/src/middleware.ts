@@ -89,8 +89,9 @@ export function loadUser(users: UserRepository, cache: CacheService): Middleware
 
 /**
  * Creates the user on first sight (publishing `user.registered` through the outbox in the same
- * transaction) or refreshes names; owners get OWNER; a blocked user who writes again is active
- * again; `last_seen_at` is written at most every 5 minutes per user.
+ * transaction) or refreshes names when they changed (no write on the usual update); owners
+ * get OWNER; a blocked user who writes again is active again; `last_seen_at` is written at
+ * most every 5 minutes per user.
  */
 export function upsertUser(deps: {
   db: import('@diana/db').Database;
@@ -98,30 +99,43 @@ export function upsertUser(deps: {
   bus: EventBusService;
   owners: readonly number[];
   unblock: (telegramId: number) => void;
+  isBlocked: (telegramId: number) => boolean;
   cache: CacheService;
 }): MiddlewareFn<AppContext> {
   const seen = new LRUCache<string, number>({ max: 100_000 });
+  // the row loadUser found needs no write when nothing Telegram sent has changed
+  const current = (user: User | undefined, from: NonNullable<AppContext['from']>): user is User =>
+    user !== undefined &&
+    user.status === 'active' &&
+    !deps.isBlocked(from.id) &&
+    user.first_name === from.first_name &&
+    user.last_name === (from.last_name ?? null) &&
+    user.username === (from.username ?? null) &&
+    user.language_code === (from.language_code ?? null) &&
+    (user.role === 'OWNER' || !deps.owners.includes(from.id));
   return async (ctx, next) => {
     const from = ctx.from;
     if (!from || from.is_bot) return next();
-    const { user } = await deps.db.transaction(async (tx) => {
-      const result = await deps.users.upsertFromTelegram(from);
-      if (result.created)
-        await deps.bus.publish(
-          'user.registered',
-          { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code ?? null },
-          { tx, key: result.user.id, user_id: result.user.id },
-        );
-      let row = result.user;
-      if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');
-      if (row.status === 'blocked') {
-        row = await deps.users.setStatus(row.id, 'active');
-        deps.unblock(from.id);
-      }
-      return { user: row };
-    });
+    const { user } = current(ctx.user, from)
+      ? { user: ctx.user }
+      : await deps.db.transaction(async (tx) => {
+          const result = await deps.users.upsertFromTelegram(from);
+          if (result.created)
+            await deps.bus.publish(
+              'user.registered',
+              { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code ?? null },
+              { tx, key: result.user.id, user_id: result.user.id },
+            );
+          let row = result.user;
+          if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');
+          if (row.status === 'blocked') {
+            row = await deps.users.setStatus(row.id, 'active');
+            deps.unblock(from.id);
+          }
+          return { user: row };
+        });
+    if (user !== ctx.user) await deps.cache.set(userCacheKey(from.id), user, { ttl_ms: USER_CACHE_TTL_MS });
     ctx.user = user;
-    await deps.cache.set(userCacheKey(from.id), user, { ttl_ms: USER_CACHE_TTL_MS });
     const last = seen.get(user.id) ?? 0;
     if (Date.now() - last > 5 * 60_000) {
       seen.set(user.id, Date.now());

@@ -36,6 +36,15 @@ const startBot = (env: Record<string, string>) => {
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   return { child, exited, output: () => stdout, errors: () => stderr };
 };
+/** A bot on PostgreSQL talking to the fake Bot API at `api`, with its own data directory. */
+const telegramBot = (database: string, api: string, label: string) => ({
+  DIANA_DATABASE_URL: database,
+  DIANA_BOT_TELEGRAM_BOT_TOKEN: `123456:${label}-token`,
+  DIANA_BOT_TELEGRAM_API_ROOT: api,
+  DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), `diana-${label}-`)),
+  DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
+  DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+});
 const freePort = async () => {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -65,15 +74,7 @@ describe('pnpm start', () => {
   it('with a token and no webhook URL, long-polls Telegram and answers', async () => {
     const testDb = await useTestDatabase('bot-polling');
     const fake = await startFakeTelegram();
-    const bot = startBot({
-      DIANA_DATABASE_URL: testDb.url,
-      DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:polling-token',
-      DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
-      DIANA_BOT_HTTP_PORT: '0',
-      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-polling-')),
-      DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
-      DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
-    });
+    const bot = startBot({ ...telegramBot(testDb.url, fake.url, 'polling'), DIANA_BOT_HTTP_PORT: '0' });
     fake.queueUpdate({
       update_id: 7,
       message: {
@@ -98,17 +99,12 @@ describe('pnpm start', () => {
     const fake = await startFakeTelegram();
     const port = await freePort();
     const bot = startBot({
-      DIANA_DATABASE_URL: testDb.url,
-      DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:sigterm-token',
-      DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
+      ...telegramBot(testDb.url, fake.url, 'sigterm'),
       DIANA_BOT_WEBHOOK_URL: 'https://diana.example/telegram',
       DIANA_BOT_WEBHOOK_SECRET: 'sigterm-secret',
       DIANA_BOT_SET_WEBHOOK: 'false',
       DIANA_BOT_HTTP_PORT: String(port),
       DIANA_BOT_SHUTDOWN_TIMEOUT_MS: '8000',
-      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-sigterm-')),
-      DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
-      DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
     });
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
