@@ -2,13 +2,17 @@
 // one process: consume and publish throughput, our share of a bare ioredis stream loop,
 // end-to-end latency at a steady rate, and memory through a long run.
 //   --events N   events of the long run (default 200 000; the issue's figure is 1 000 000)
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createEventBus, defineEvents } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
 import { deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
+import type { LongRunResult } from './event-bus-long-run.js';
 import { getPeakRssMb, median, percentile, printGoal } from './harness.js';
 
 const N = 20_000;
@@ -107,28 +111,47 @@ async function rawConsume(): Promise<number> {
   return rate;
 }
 
-async function oursPublish(): Promise<number> {
-  const transport = createRedisStreamsTransport({ redis: connection, prefix: fresh() });
+// Per-call publish latencies of every measured round, by variant.
+const publishLatency = new Map<string, number[]>();
+const latencyOf = (name: string) => {
+  const list = publishLatency.get(name) ?? [];
+  publishLatency.set(name, list);
+  return list;
+};
+
+const oursPublish = (append_batch_max: number | undefined, name: string) => async (): Promise<number> => {
+  const transport = createRedisStreamsTransport({
+    redis: connection,
+    prefix: fresh(),
+    ...(append_batch_max ? { append_batch_max } : {}),
+  });
   const bus = createEventBus({}, { transport, events });
-  const rate = await closedLoop((n) => bus.publish('bench.happened', payload(n)));
+  const rate = await closedLoop((n) => bus.publish('bench.happened', payload(n)), latencyOf(name));
   await bus.close();
   await transport.close();
   return rate;
-}
+};
 
 async function bullPublish(): Promise<number> {
   const queue = new Queue('bench', { connection, prefix: fresh() });
-  const rate = await closedLoop((n) => queue.add('bench.happened', payload(n), { removeOnComplete: true }));
+  const rate = await closedLoop(
+    (n) => queue.add('bench.happened', payload(n), { removeOnComplete: true }),
+    latencyOf('BullMQ Queue.add'),
+  );
   await queue.close();
   return rate;
 }
 
-async function closedLoop(op: (n: number) => Promise<unknown>): Promise<number> {
+async function closedLoop(op: (n: number) => Promise<unknown>, latencies?: number[]): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (next < N) await op(next++);
+      while (next < N) {
+        const t = performance.now();
+        await op(next++);
+        latencies?.push(performance.now() - t);
+      }
     }),
   );
   return N / ((performance.now() - started) / 1000);
@@ -179,50 +202,21 @@ async function steadyLatency(ratePerSecond: number, seconds: number) {
   return { count: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 }
 
-async function longRun(total: number) {
-  const transport = createRedisStreamsTransport({ redis: connection, prefix: fresh() });
-  const bus = createEventBus({ trim_interval_ms: 1_000, batch_size: 200 }, { transport, events });
-  let done = 0;
-  bus.subscribe(
-    'long',
-    'bench.happened',
-    () => {
-      done++;
-    },
-    { concurrency: 256 },
+// The long run has a process of its own (event-bus-long-run.ts) that loads nothing but the
+// event bus, so its memory figures are neither those of the rounds before it nor BullMQ's.
+async function longRun(total: number): Promise<LongRunResult> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./event-bus-long-run.ts', import.meta.url)),
+      String(total),
+    ],
+    { maxBuffer: 1 << 20 },
   );
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  global.gc?.();
-  const startRss = process.memoryUsage.rss() / 1024 / 1024;
-  let peak = startRss;
-  let maxLength = 0;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss() / 1024 / 1024);
-    transport.streamLength('bench.happened').then(
-      (length) => {
-        maxLength = Math.max(maxLength, length);
-      },
-      () => {},
-    );
-  }, 100);
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < total) {
-        const n = next++;
-        // the producer stays at most 5 000 events ahead of the consumer
-        while (n - done > 5_000) await new Promise((resolve) => setTimeout(resolve, 5));
-        await bus.publish('bench.happened', payload(n));
-      }
-    }),
-  );
-  while (done < total) await new Promise((resolve) => setTimeout(resolve, 20));
-  const seconds = (performance.now() - started) / 1000;
-  clearInterval(sampler);
-  await bus.close();
-  await transport.close();
-  return { startRss, peak, maxLength, rate: total / seconds };
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
 }
 
 try {
@@ -238,12 +232,23 @@ try {
   printGoal('consume ≥ 2× BullMQ', consumeRatio >= 2);
   printGoal('≥ 40% of the bare loop', share >= 0.4);
 
+  const OURS = 'ours: bus.publish';
+  const SINGLE = 'ours, append_batch_max: 1';
+  const BULL = 'BullMQ Queue.add';
   const publish = await rounds('Publish throughput (concurrent single publishes)', [
-    ['ours: bus.publish', oursPublish],
-    ['BullMQ Queue.add', bullPublish],
+    [OURS, oursPublish(undefined, OURS)],
+    [SINGLE, oursPublish(1, SINGLE)],
+    [BULL, bullPublish],
   ]);
-  const publishRatio = pairedRatio(publish.get('ours: bus.publish') ?? [], publish.get('BullMQ Queue.add') ?? []);
-  out(`  ours / BullMQ ×${publishRatio.toFixed(2)} (paired)`);
+  for (const [name, list] of publishLatency) {
+    const sorted = list.sort((a, b) => a - b);
+    out(
+      `  ${name.padEnd(34)} per call p50 ${percentile(sorted, 0.5).toFixed(2)} ms, p99 ${percentile(sorted, 0.99).toFixed(2)} ms`,
+    );
+  }
+  const publishRatio = pairedRatio(publish.get(OURS) ?? [], publish.get(BULL) ?? []);
+  const singleRatio = pairedRatio(publish.get(SINGLE) ?? [], publish.get(BULL) ?? []);
+  out(`  ours / BullMQ ×${publishRatio.toFixed(2)} (paired); each append on its own ×${singleRatio.toFixed(2)}`);
   printGoal('publish ≥ 2× BullMQ', publishRatio >= 2);
 
   const latency = await steadyLatency(1_000, 5);
@@ -254,10 +259,13 @@ try {
 
   const long = await longRun(LONG_RUN);
   out(
-    `\nLong run: ${LONG_RUN.toLocaleString('en-US')} events through one group at ${Math.round(long.rate).toLocaleString('en-US')} events/s`,
+    `\nLong run (own process, after a ${long.warm_up.toLocaleString('en-US')}-event warm-up): ${LONG_RUN.toLocaleString('en-US')} events through one group at ${Math.round(long.rate).toLocaleString('en-US')} events/s`,
   );
   out(
     `  RSS at start ${long.startRss.toFixed(0)} MB, peak ${long.peak.toFixed(0)} MB (+${(long.peak - long.startRss).toFixed(0)} MB); longest stream ${long.maxLength.toLocaleString('en-US')} entries`,
+  );
+  out(
+    `  heap after a full GC: ${long.startHeap.toFixed(1)} MB at start, ${long.endHeap.toFixed(1)} MB at the end (${long.endHeap >= long.startHeap ? '+' : ''}${(long.endHeap - long.startHeap).toFixed(1)} MB)`,
   );
   printGoal('peak RSS ≤ start + 50 MB', long.peak - long.startRss <= 50);
   out(`\npeak RSS of the benchmark process ${getPeakRssMb().toFixed(0)} MB`);

@@ -2,6 +2,7 @@ import { createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
 import { Redis, type RedisOptions } from 'ioredis';
 import { readLua } from '../lua.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
+import { createAppendBatcher } from './redis-append-batch.js';
 import { createRedisReader, type KeySpace, readFields } from './redis-reader.js';
 
 /** Options of the Redis Streams transport. */
@@ -16,11 +17,16 @@ export interface RedisStreamsOptions {
   readonly watchdog_ms?: number;
   /** Time limit of every non-blocking command. @default 5_000 */
   readonly command_timeout_ms?: number;
+  /**
+   * Most appends to one stream sent as one script call: the appends made in one turn of the
+   * event loop go together, up to this many. 1 sends each append on its own. @default 256
+   */
+  readonly append_batch_max?: number;
   readonly logger?: Logger;
 }
 
 interface Scripts {
-  appendOnce(stream: string, marker: string, ttl: number, maxLen: number, raw: string): Promise<string>;
+  appendBatch(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<string[]>;
   deadLetter(stream: string, dlq: string, ...args: Array<string | number>): Promise<number>;
   renew(stream: string, group: string, consumer: string, ...ids: string[]): Promise<number>;
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
@@ -61,7 +67,7 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     if (client.status !== 'ready') await waitReady(commandTimeout);
     return client as Redis & Scripts;
   };
-  client.defineCommand('appendOnce', { numberOfKeys: 2, lua: readLua('append-once') });
+  client.defineCommand('appendBatch', { lua: readLua('append-batch') });
   client.defineCommand('deadLetter', { numberOfKeys: 2, lua: readLua('dead-letter') });
   client.defineCommand('renew', { numberOfKeys: 1, lua: readLua('renew') });
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
@@ -82,22 +88,22 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   };
   const readers: Array<{ close(): Promise<void> }> = [];
 
+  const appendBatched = createAppendBatcher(
+    (batchKeys, args) => (client as Redis & Scripts).appendBatch(batchKeys.length, ...batchKeys, ...args),
+    { max_len: maxLen, max_batch: Math.max(1, options.append_batch_max ?? 256), default_ttl_ms: 86_400_000 },
+  );
+
   const transport: StreamTransport = {
     name: 'redis-streams',
     append(type, raw, appendOptions) {
       const stream = keys.stream(type);
+      const append = appendOptions?.dedupe_id
+        ? { raw, marker: `${stream}:seen:${appendOptions.dedupe_id}`, ttl_ms: appendOptions.dedupe_ttl_ms }
+        : { raw };
       // Hot path: no extra await when the connection is up.
-      const run = (c: Redis & Scripts): Promise<string> =>
-        appendOptions?.dedupe_id
-          ? c.appendOnce(
-              stream,
-              `${stream}:seen:${appendOptions.dedupe_id}`,
-              appendOptions.dedupe_ttl_ms ?? 86_400_000,
-              maxLen,
-              raw,
-            )
-          : (c.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'e', raw) as Promise<string>);
-      return client.status === 'ready' ? run(client as Redis & Scripts) : ready().then(run);
+      return client.status === 'ready'
+        ? appendBatched(stream, append)
+        : ready().then(() => appendBatched(stream, append));
     },
     async ensureGroup(type, group) {
       const start = lastSeen.get(`${type}\u0000${group}`) ?? '0';

@@ -1,0 +1,92 @@
+// The long run of pnpm bench:event-bus, started by it in a process of its own: N events
+// (argv[2]) through one group at full speed, the producer at most 5 000 events ahead of the
+// consumer. Prints one JSON line (LongRunResult). Nothing but the event bus is loaded, so the
+// memory figures are the bus's. The baseline is taken after a warm-up and a full GC; the
+// retained heap after a full GC at the end tells growth with the number of events apart from
+// V8's old-generation sawtooth between collections (which the peak includes).
+import { randomBytes } from 'node:crypto';
+import { createEventBus, defineEvents } from '@diana/event-bus';
+import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { deleteByPrefix, getRedisUrl } from '@diana/test-services';
+import * as v from 'valibot';
+
+export interface LongRunResult {
+  readonly warm_up: number;
+  readonly startRss: number;
+  readonly peak: number;
+  readonly startHeap: number;
+  readonly endHeap: number;
+  readonly maxLength: number;
+  readonly rate: number;
+}
+
+const WARM_UP = 20_000;
+const CONCURRENCY = 64;
+const mb = (bytes: number) => bytes / 1024 / 1024;
+const collect = () => {
+  if (!global.gc) throw new Error('run with --expose-gc');
+  global.gc();
+};
+
+async function longRun(total: number): Promise<LongRunResult> {
+  const url = new URL(await getRedisUrl());
+  const prefix = `bench:${randomBytes(4).toString('hex')}:`;
+  const transport = createRedisStreamsTransport({
+    redis: { host: url.hostname, port: Number(url.port) },
+    prefix,
+  });
+  const events = defineEvents({ 'bench.happened': v.object({ n: v.number(), text: v.string() }) });
+  const bus = createEventBus({ trim_interval_ms: 1_000, batch_size: 200 }, { transport, events });
+  try {
+    let done = 0;
+    bus.subscribe(
+      'long',
+      'bench.happened',
+      () => {
+        done++;
+      },
+      { concurrency: 256 },
+    );
+    let next = 0;
+    const pump = async (until: number) => {
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < until) {
+            const n = next++;
+            while (n - done > 5_000) await new Promise((resolve) => setTimeout(resolve, 5));
+            await bus.publish('bench.happened', { n, text: 'x'.repeat(100) });
+          }
+        }),
+      );
+      while (done < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    await pump(WARM_UP);
+    collect();
+    const startRss = mb(process.memoryUsage.rss());
+    const startHeap = mb(process.memoryUsage().heapUsed);
+    let peak = startRss;
+    let maxLength = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, mb(process.memoryUsage.rss()));
+      transport.streamLength('bench.happened').then(
+        (length) => {
+          maxLength = Math.max(maxLength, length);
+        },
+        () => {},
+      );
+    }, 100);
+    const started = performance.now();
+    await pump(WARM_UP + total);
+    const rate = total / ((performance.now() - started) / 1000);
+    clearInterval(sampler);
+    collect();
+    const endHeap = mb(process.memoryUsage().heapUsed);
+    return { warm_up: WARM_UP, startRss, peak, startHeap, endHeap, maxLength, rate };
+  } finally {
+    await bus.close();
+    await transport.close();
+    await deleteByPrefix(url.toString(), prefix);
+  }
+}
+
+process.stdout.write(`${JSON.stringify(await longRun(Number(process.argv[2]) || 200_000))}\n`);

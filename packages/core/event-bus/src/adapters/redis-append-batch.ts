@@ -1,0 +1,80 @@
+/** One append: the encoded envelope, with a dedupe marker key and TTL for append-once. */
+export interface QueuedAppend {
+  readonly raw: string;
+  readonly marker?: string;
+  readonly ttl_ms?: number;
+}
+
+interface Waiting extends QueuedAppend {
+  readonly resolve: (id: string) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Runs `lua/append-batch.lua`: `keys` = stream then markers; returns one reply per entry. */
+export type SendBatch = (keys: string[], args: Array<string | number>) => Promise<string[]>;
+
+/**
+ * Coalesces the appends made in one turn of the event loop: each stream's appends go to
+ * Redis as one script call that appends them in order, where sending each on its own costs
+ * a command, a socket write and a reply each. Nothing waits on a timer: a batch leaves when
+ * the current turn's code and promise callbacks have run (or at once at `max_batch`), so a
+ * lone append goes out as soon as it would have anyway.
+ *
+ * Each caller gets its own entry id or its own error; appends of one stream land in the
+ * order they were made.
+ */
+export function createAppendBatcher(
+  send: SendBatch,
+  options: { readonly max_len: number; readonly max_batch: number; readonly default_ttl_ms: number },
+): (stream: string, append: QueuedAppend) => Promise<string> {
+  const queues = new Map<string, Waiting[]>();
+  let scheduled = false;
+
+  const sendStream = (stream: string, batch: Waiting[]) => {
+    const keys = [stream];
+    const args: Array<string | number> = [options.max_len];
+    for (const item of batch) {
+      if (item.marker === undefined) args.push('', item.raw);
+      else {
+        keys.push(item.marker);
+        args.push(item.ttl_ms ?? options.default_ttl_ms, item.raw);
+      }
+    }
+    send(keys, args).then(
+      (replies) => {
+        for (let i = 0; i < batch.length; i++) {
+          const item = batch[i] as Waiting;
+          const reply = replies[i];
+          if (reply === undefined) item.reject(new Error('no reply for a batched append'));
+          else if (reply.startsWith('!')) item.reject(new Error(reply.slice(1)));
+          else item.resolve(reply);
+        }
+      },
+      (error: unknown) => {
+        for (const item of batch) item.reject(error);
+      },
+    );
+  };
+  const flush = () => {
+    scheduled = false;
+    for (const [stream, batch] of queues) sendStream(stream, batch);
+    queues.clear();
+  };
+
+  return (stream, append) =>
+    new Promise<string>((resolve, reject) => {
+      let queue = queues.get(stream);
+      if (!queue) {
+        queue = [];
+        queues.set(stream, queue);
+      }
+      queue.push({ raw: append.raw, marker: append.marker, ttl_ms: append.ttl_ms, resolve, reject });
+      if (queue.length >= options.max_batch) {
+        queues.delete(stream);
+        sendStream(stream, queue);
+      } else if (!scheduled) {
+        scheduled = true;
+        process.nextTick(flush);
+      }
+    });
+}
