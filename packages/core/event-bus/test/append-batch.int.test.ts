@@ -141,3 +141,11 @@ describe('append batching on Redis', () => {
     }
   });
 });
+
+describe('append_batch_max', () => {
+  it.each([0, -1, 1.5, 20_000])('refuses %s with E_BUS_CONFIG', (append_batch_max) => {
+    expect(() => createRedisStreamsTransport({ redis: { port: 1 }, append_batch_max })).toThrow(
+      expect.objectContaining({ code: 'E_BUS_CONFIG' }),
+    );
+  });
+});

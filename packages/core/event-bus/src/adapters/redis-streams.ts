@@ -1,5 +1,6 @@
-import { createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
+import { createEventWaiter, DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import { Redis, type RedisOptions } from 'ioredis';
+import { EVENT_BUS_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
 import { createAppendBatcher } from './redis-append-batch.js';
@@ -19,7 +20,7 @@ export interface RedisStreamsOptions {
   readonly command_timeout_ms?: number;
   /**
    * Most appends to one stream sent as one script call: the appends made in one turn of the
-   * event loop go together, up to this many. 1 sends each append on its own. @default 256
+   * event loop go together, up to this many. 1 sends each append on its own. @default 32
    */
   readonly append_batch_max?: number;
   readonly logger?: Logger;
@@ -43,6 +44,10 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   const logger = getPackageLogger(options.logger, 'event-bus');
   const prefix = options.prefix ?? 'diana:ev:';
   const maxLen = options.max_len ?? 1_000_000;
+  const batchMax = options.append_batch_max ?? 32;
+  if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 10_000) {
+    throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CONFIG, 'append_batch_max must be an integer from 1 to 10 000');
+  }
   const base = options.redis instanceof Redis ? options.redis.options : options.redis;
   const commandOptions: RedisOptions = {
     ...base,
@@ -90,7 +95,7 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
 
   const appendBatched = createAppendBatcher(
     (batchKeys, args) => (client as Redis & Scripts).appendBatch(batchKeys.length, ...batchKeys, ...args),
-    { max_len: maxLen, max_batch: Math.max(1, options.append_batch_max ?? 256), default_ttl_ms: 86_400_000 },
+    { max_len: maxLen, max_batch: batchMax, default_ttl_ms: 86_400_000 },
   );
 
   const transport: StreamTransport = {
