@@ -68,7 +68,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   const inFlight = new Map<string, Delivery>();
   const chains = new Map<string, Promise<void>>();
   const stopController = new AbortController();
-  // Every running handler listens for the stop: as many listeners as the concurrency.
+  // Handlers waiting out a retry backoff listen for the stop: up to the concurrency.
   setMaxListeners(0, stopController.signal);
   const acks: Delivery[] = [];
   let ackScheduled = false;
@@ -117,32 +117,57 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     }
   };
 
-  const runHandler = async (event: EventEnvelope, attempt: number) => {
-    const controller = new AbortController();
-    const onStop = () => controller.abort(stopController.signal.reason);
-    stopController.signal.addEventListener('abort', onStop, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const started = performance.now();
-    try {
-      await Promise.race([
-        Promise.resolve().then(() => options.handler(event, { attempt, group, signal: controller.signal })),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new DianaError(
-              EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT,
-              `handler ran over ${config.handler_timeout_ms} ms`,
+  // Handlers running now; their abort controllers are made only when a handler reads
+  // `ctx.signal` (most never do), and the stop aborts them from here.
+  const handlers = new Set<{ controller?: AbortController }>();
+  const runHandler = (event: EventEnvelope, attempt: number) =>
+    new Promise<void>((resolve, reject) => {
+      const run: { controller?: AbortController } = {};
+      const ctx: HandlerContext = {
+        attempt,
+        group,
+        get signal() {
+          if (!run.controller) {
+            run.controller = new AbortController();
+            if (stopController.signal.aborted) run.controller.abort(stopController.signal.reason);
+          }
+          return run.controller.signal;
+        },
+      };
+      const started = performance.now();
+      let settled = false;
+      const settle = (ok: boolean, error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        handlers.delete(run);
+        metrics.handlerDuration(event.type, group, performance.now() - started);
+        if (ok) resolve();
+        else reject(error);
+      };
+      const timer = setTimeout(() => {
+        const error = new DianaError(
+          EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT,
+          `handler ran over ${config.handler_timeout_ms} ms`,
+        );
+        run.controller?.abort(error);
+        settle(false, error);
+      }, config.handler_timeout_ms);
+      handlers.add(run);
+      queueMicrotask(() => {
+        try {
+          const result = options.handler(event, ctx);
+          if (result && typeof result.then === 'function') {
+            result.then(
+              () => settle(true),
+              (error: unknown) => settle(false, error),
             );
-            controller.abort(error);
-            reject(error);
-          }, config.handler_timeout_ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      stopController.signal.removeEventListener('abort', onStop);
-      metrics.handlerDuration(event.type, group, performance.now() - started);
-    }
-  };
+          } else settle(true);
+        } catch (error) {
+          settle(false, error);
+        }
+      });
+    });
 
   const handle = async (delivery: Delivery, event: EventEnvelope) => {
     for (let attempt = delivery.deliveries; ; attempt++) {
@@ -286,6 +311,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       while (inFlight.size > 0 && Date.now() < deadline) await sleep(10);
       // What is still running is abandoned: never acknowledged, it stays pending for others.
       stopController.abort(new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'consumer stopped'));
+      for (const run of handlers) run.controller?.abort(stopController.signal.reason);
       await flushAcks();
       await Promise.race([running, sleep(config.block_ms + 500)]);
       await reader.close();

@@ -122,6 +122,35 @@ export function describeEventBusTransport(
       expect(await b.dlq.list('test.happened')).toHaveLength(0);
     });
 
+    it('aborts a handler that runs over handler_timeout_ms through ctx.signal, retries it, then dead-letters it', async () => {
+      const b = await bus(namespace(), { handler_timeout_ms: 100 });
+      let calls = 0;
+      const aborts: unknown[] = [];
+      let quiet = 0;
+      b.subscribe('slow', 'test.happened', async (e, ctx) => {
+        calls++;
+        await sleepMs(5_000, ctx.signal).catch((reason: unknown) => {
+          aborts.push(reason);
+          throw reason;
+        });
+      });
+      // a handler that never reads ctx.signal still times out
+      b.subscribe('quiet', 'test.happened', () => {
+        quiet++;
+        return new Promise<void>(() => {});
+      });
+      await waitFor(async () => (await b.health()).groups.length === 2);
+      await b.publish('test.happened', { n: 1 });
+      await waitFor(async () => (await b.dlq.list('test.happened')).length === 2);
+      expect(calls).toBe(3);
+      expect(quiet).toBe(3);
+      expect(aborts).toHaveLength(3);
+      expect(aborts.every((reason) => isDianaError(reason, 'E_HANDLER_TIMEOUT'))).toBe(true);
+      const letters = await b.dlq.list('test.happened');
+      expect(letters.map((l) => l.group).sort()).toEqual(['quiet', 'slow']);
+      expect(letters.every((l) => l.attempts === 3 && l.error.includes('E_HANDLER_TIMEOUT'))).toBe(true);
+    });
+
     it('dead-letters an entry a foreign producer wrote with an invalid payload, without retries', async () => {
       const ns = namespace();
       const b = await bus(ns);
@@ -192,12 +221,16 @@ export function describeEventBusTransport(
       const first = await bus(ns, { handler_timeout_ms: 120_000 }, 'first');
       const done = new Set<number>();
       const started = new Set<number>();
+      let aborted = 0;
       first.subscribe(
         'work',
         'test.happened',
         async (e, ctx) => {
           started.add(e.payload.n);
-          await sleepMs(e.payload.n % 2 === 0 ? 10 : 60_000, ctx.signal);
+          await sleepMs(e.payload.n % 2 === 0 ? 10 : 60_000, ctx.signal).catch((reason: unknown) => {
+            if (isDianaError(reason, 'E_BUS_CLOSED')) aborted++;
+            throw reason;
+          });
           done.add(e.payload.n);
         },
         { concurrency: 1_000 },
@@ -210,6 +243,7 @@ export function describeEventBusTransport(
       await first.close({ timeout_ms: 200 });
       expect([...done].filter((n) => n % 2 === 1)).toEqual([]);
       expect(done.size).toBe(500);
+      expect(aborted).toBe(500); // each abandoned handler saw its signal abort
       const pending = (await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending;
       expect(pending).toBe(500);
 
