@@ -1,13 +1,12 @@
-// The long run of pnpm bench:event-bus, started by it in a process of its own: N events
-// (argv[2]) through one group at full speed, the producer at most 5 000 events ahead of the
-// consumer. Prints one JSON line (LongRunResult). Nothing but the event bus is loaded, so the
-// memory figures are the bus's. The baseline is taken after a warm-up and a full GC; the
+// The long run of pnpm bench:event-bus, started by it in a process of its own with
+// `<events> <redis url> <key prefix>`: that many events through one group at full speed, the
+// producer at most 5 000 events ahead of the consumer. Prints one JSON line (LongRunResult);
+// the parent deletes the prefix. Nothing but the event bus is loaded (not the test helpers,
+// which bring vitest), so the memory figures are the bus's. The baseline is taken after a warm-up and a full GC; the
 // retained heap after a full GC at the end tells growth with the number of events apart from
 // V8's old-generation sawtooth between collections (which the peak includes).
-import { randomBytes } from 'node:crypto';
 import { createEventBus, defineEvents } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
-import { deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import * as v from 'valibot';
 
 export interface LongRunResult {
@@ -28,9 +27,7 @@ const collect = () => {
   global.gc();
 };
 
-async function longRun(total: number): Promise<LongRunResult> {
-  const url = new URL(await getRedisUrl());
-  const prefix = `bench:${randomBytes(4).toString('hex')}:`;
+async function longRun(total: number, url: URL, prefix: string): Promise<LongRunResult> {
   const transport = createRedisStreamsTransport({
     redis: { host: url.hostname, port: Number(url.port) },
     prefix,
@@ -61,6 +58,10 @@ async function longRun(total: number): Promise<LongRunResult> {
       while (done < until) await new Promise((resolve) => setTimeout(resolve, 20));
     };
     await pump(WARM_UP);
+    // settle: two full collections with a quiet moment between, so the baseline does not
+    // depend on where the warm-up's last collection cycle happened to stop
+    collect();
+    await new Promise((resolve) => setTimeout(resolve, 300));
     collect();
     const startRss = mb(process.memoryUsage.rss());
     const startHeap = mb(process.memoryUsage().heapUsed);
@@ -85,8 +86,9 @@ async function longRun(total: number): Promise<LongRunResult> {
   } finally {
     await bus.close();
     await transport.close();
-    await deleteByPrefix(url.toString(), prefix);
   }
 }
 
-process.stdout.write(`${JSON.stringify(await longRun(Number(process.argv[2]) || 200_000))}\n`);
+const [total, url, prefix] = process.argv.slice(2);
+if (!total || !url || !prefix) throw new Error('usage: event-bus-long-run.ts <events> <redis url> <key prefix>');
+process.stdout.write(`${JSON.stringify(await longRun(Number(total), new URL(url), prefix))}\n`);
