@@ -117,19 +117,29 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     }
   };
 
-  // Handlers running now; their abort controllers are made only when a handler reads
-  // `ctx.signal` (most never do), and the stop aborts them from here.
-  const handlers = new Set<{ controller?: AbortController }>();
+  // Handlers running now. A handler's abort controller is made only when it reads
+  // `ctx.signal` (most never do); an abort before that is kept as its reason, so a signal
+  // read late (after a timeout or the stop) is born aborted.
+  interface Running {
+    controller?: AbortController;
+    reason?: unknown;
+  }
+  const handlers = new Set<Running>();
+  const abortRun = (run: Running, reason: unknown) => {
+    run.reason ??= reason;
+    run.controller?.abort(run.reason);
+  };
   const runHandler = (event: EventEnvelope, attempt: number) =>
     new Promise<void>((resolve, reject) => {
-      const run: { controller?: AbortController } = {};
+      const run: Running = {};
       const ctx: HandlerContext = {
         attempt,
         group,
         get signal() {
           if (!run.controller) {
             run.controller = new AbortController();
-            if (stopController.signal.aborted) run.controller.abort(stopController.signal.reason);
+            if (stopController.signal.aborted) run.reason ??= stopController.signal.reason;
+            if (run.reason !== undefined) run.controller.abort(run.reason);
           }
           return run.controller.signal;
         },
@@ -150,7 +160,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
           EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT,
           `handler ran over ${config.handler_timeout_ms} ms`,
         );
-        run.controller?.abort(error);
+        abortRun(run, error);
         settle(false, error);
       }, config.handler_timeout_ms);
       handlers.add(run);
@@ -311,7 +321,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       while (inFlight.size > 0 && Date.now() < deadline) await sleep(10);
       // What is still running is abandoned: never acknowledged, it stays pending for others.
       stopController.abort(new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'consumer stopped'));
-      for (const run of handlers) run.controller?.abort(stopController.signal.reason);
+      for (const run of handlers) abortRun(run, stopController.signal.reason);
       await flushAcks();
       await Promise.race([running, sleep(config.block_ms + 500)]);
       await reader.close();

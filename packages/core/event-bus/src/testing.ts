@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createEventBus, type EventBusService } from './bus.js';
 import type { EventBusConfigInput } from './config.js';
 import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from './conformance-events.js';
+import type { HandlerContext } from './consumer.js';
 import type { StreamTransport } from './types.js';
 
 export { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from './conformance-events.js';
@@ -127,16 +128,18 @@ export function describeEventBusTransport(
       let calls = 0;
       const aborts: unknown[] = [];
       let quiet = 0;
-      b.subscribe('slow', 'test.happened', async (e, ctx) => {
+      b.subscribe('slow', 'test.happened', async (_e, ctx) => {
         calls++;
         await sleepMs(5_000, ctx.signal).catch((reason: unknown) => {
           aborts.push(reason);
           throw reason;
         });
       });
-      // a handler that never reads ctx.signal still times out
-      b.subscribe('quiet', 'test.happened', () => {
+      // a handler that never reads ctx.signal still times out; read late, its signal is aborted
+      const quietContexts: HandlerContext[] = [];
+      b.subscribe('quiet', 'test.happened', (_e, ctx) => {
         quiet++;
+        quietContexts.push(ctx);
         return new Promise<void>(() => {});
       });
       await waitFor(async () => (await b.health()).groups.length === 2);
@@ -146,6 +149,11 @@ export function describeEventBusTransport(
       expect(quiet).toBe(3);
       expect(aborts).toHaveLength(3);
       expect(aborts.every((reason) => isDianaError(reason, 'E_HANDLER_TIMEOUT'))).toBe(true);
+      expect(quietContexts.map((ctx) => isDianaError(ctx.signal.reason, 'E_HANDLER_TIMEOUT'))).toEqual([
+        true,
+        true,
+        true,
+      ]);
       const letters = await b.dlq.list('test.happened');
       expect(letters.map((l) => l.group).sort()).toEqual(['quiet', 'slow']);
       expect(letters.every((l) => l.attempts === 3 && l.error.includes('E_HANDLER_TIMEOUT'))).toBe(true);
