@@ -138,7 +138,6 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
         get signal() {
           if (!run.controller) {
             run.controller = new AbortController();
-            if (stopController.signal.aborted) run.reason ??= stopController.signal.reason;
             if (run.reason !== undefined) run.controller.abort(run.reason);
           }
           return run.controller.signal;
