@@ -157,8 +157,9 @@ async function closedLoop(op: (n: number) => Promise<unknown>, latencies?: numbe
   return N / ((performance.now() - started) / 1000);
 }
 
-async function rounds(label: string, variants: Array<[string, () => Promise<number>]>) {
+async function rounds(label: string, variants: Array<[string, () => Promise<number>]>, afterWarmUp?: () => void) {
   for (const [, run] of variants) await run(); // warm-up
+  afterWarmUp?.();
   const samples = new Map<string, number[]>(variants.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? variants : [...variants].reverse();
@@ -238,11 +239,15 @@ try {
   const OURS = 'ours: bus.publish';
   const SINGLE = 'ours, append_batch_max: 1';
   const BULL = 'BullMQ Queue.add';
-  const publish = await rounds('Publish throughput (concurrent single publishes)', [
-    [OURS, oursPublish(undefined, OURS)],
-    [SINGLE, oursPublish(1, SINGLE)],
-    [BULL, bullPublish],
-  ]);
+  const publish = await rounds(
+    'Publish throughput (concurrent single publishes)',
+    [
+      [OURS, oursPublish(undefined, OURS)],
+      [SINGLE, oursPublish(1, SINGLE)],
+      [BULL, bullPublish],
+    ],
+    () => publishLatency.clear(),
+  );
   for (const [name, list] of publishLatency) {
     const sorted = list.sort((a, b) => a - b);
     out(
