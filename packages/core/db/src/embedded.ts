@@ -6,6 +6,7 @@ import { createCloser, getPackageLogger, type Logger } from '@diana/utils';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { DatabaseConfigInput } from './config.js';
+import { lockDirectory } from './dir-lock.js';
 import { createPostgres, type Database } from './postgres.js';
 
 /** Options of `createEmbeddedPostgres`. */
@@ -21,13 +22,23 @@ export interface EmbeddedPostgresOptions {
  * Starts PGlite behind a loopback socket and returns the usual `Database` on it.
  * PGlite has one session: the pool has one connection (queries queue), and LISTEN/NOTIFY
  * between connections does not work. `close()` stops the pool, the socket and PGlite.
+ * A data directory is used by one process at a time: a second one gets `E_DB_LOCKED`
+ * (the lock file `diana.lock` holds the pid; a dead owner's lock is taken over).
  */
 export async function createEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<Database> {
   const logger = getPackageLogger(options.logger, 'db');
   if (options.dir) mkdirSync(options.dir, { recursive: true });
-  const pglite = await PGlite.create(options.dir);
-  const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: 1 });
-  await server.start();
+  const lock = options.dir ? lockDirectory(options.dir) : undefined;
+  let pglite: PGlite;
+  let server: PGLiteSocketServer;
+  try {
+    pglite = await PGlite.create(options.dir);
+    server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: 1 });
+    await server.start();
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const address = server.getServerConn();
   const db = createPostgres({
     ...options.database,
@@ -40,6 +51,7 @@ export async function createEmbeddedPostgres(options: EmbeddedPostgresOptions = 
     await db.close();
     await server.stop();
     await pglite.close();
+    lock?.release();
   });
   return {
     ...db,

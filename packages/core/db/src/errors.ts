@@ -26,6 +26,10 @@ export const DB_ERROR_CODES = Object.freeze({
   USER_NOT_FOUND: 'E_USER_NOT_FOUND',
   /** A document write or query failed validation. */
   DOCUMENT_INVALID: 'E_DOCUMENT_INVALID',
+  /** Invalid `DatabaseConfig` or `MongoConfig`. */
+  CONFIG: 'E_DB_CONFIG',
+  /** Another live process holds the embedded data directory. */
+  LOCKED: 'E_DB_LOCKED',
 } as const);
 
 /** A code of `DB_ERROR_CODES`. */

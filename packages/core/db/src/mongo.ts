@@ -21,7 +21,10 @@ export async function createMongo(
   config: v.InferInput<typeof MongoConfig>,
   deps: { logger?: Logger } = {},
 ): Promise<Mongo> {
-  const settings = parseOrThrow(MongoConfig, config, { code: 'E_DB_CONFIG', message: 'invalid MongoDB config' });
+  const settings = parseOrThrow(MongoConfig, config, {
+    code: DB_ERROR_CODES.CONFIG,
+    message: 'invalid MongoDB config',
+  });
   const logger = getPackageLogger(deps.logger, 'db');
   const client = new MongoClient(settings.url.reveal(), {
     maxPoolSize: settings.pool_max,

@@ -50,7 +50,10 @@ export interface PostgresDeps {
 
 /** A PostgreSQL pool on postgres.js with server-side timeouts, coded errors, stats and metrics. */
 export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps = {}): Database {
-  const settings = parseOrThrow(DatabaseConfig, config, { code: 'E_DB_CONFIG', message: 'invalid database config' });
+  const settings = parseOrThrow(DatabaseConfig, config, {
+    code: DB_ERROR_CODES.CONFIG,
+    message: 'invalid database config',
+  });
   const logger = getPackageLogger(deps.logger, 'db');
   // The driver removes every socket listener when it drops a connection, so open sockets are
   // counted by looking at them rather than by listening for 'close'.

@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresDocumentStore } from '../src/adapters/postgres.js';
+import { EMBEDDED_LOCK_FILE, lockDirectory } from '../src/dir-lock.js';
 import { createEmbeddedPostgres } from '../src/embedded.js';
 import { migrate, migrationStatus } from '../src/migrations.js';
 import type { Database } from '../src/postgres.js';
@@ -46,4 +48,62 @@ describe('embedded PostgreSQL', () => {
     expect((await createUserRepository(db).getByTelegramId(777))?.first_name).toBe('Persisted');
     expect((await migrationStatus(db, [DB_MIGRATIONS])).every((s) => s.status === 'applied')).toBe(true);
   }, 60_000);
+});
+
+describe('one process per embedded data directory', () => {
+  const lockPath = () => join(dir, EMBEDDED_LOCK_FILE);
+
+  it('refuses a second open of a directory in use, naming the process, and leaves the first working', async () => {
+    expect(readFileSync(lockPath(), 'utf8').trim()).toBe(String(process.pid));
+    const second = await createEmbeddedPostgres({ dir }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(second).toMatchObject({ code: 'E_DB_LOCKED', context: { pid: process.pid } });
+    expect(String((second as Error).message)).toContain(`in use by process ${process.pid}`);
+    const [row] = await db.sql<{ one: number }[]>`select 1 as one`;
+    expect(row?.one).toBe(1);
+  });
+
+  it('refuses a lock held by another live process', () => {
+    const other = mkdtempSync(join(tmpdir(), 'diana-lock-'));
+    try {
+      // the parent of this process is alive for the whole test
+      writeFileSync(join(other, EMBEDDED_LOCK_FILE), `${process.ppid}\n`);
+      expect(() => lockDirectory(other)).toThrow(expect.objectContaining({ code: 'E_DB_LOCKED' }));
+      expect(readFileSync(join(other, EMBEDDED_LOCK_FILE), 'utf8').trim()).toBe(String(process.ppid));
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('takes over the lock of a process that died, and releases it on close', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'diana-lock-'));
+    try {
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+      const deadPid = Number(dead.stdout.toString());
+      expect(() => process.kill(deadPid, 0)).toThrow(); // the fault: its owner is gone
+      writeFileSync(join(other, EMBEDDED_LOCK_FILE), `${deadPid}\n`);
+      const taken = await createEmbeddedPostgres({ dir: other });
+      expect(readFileSync(join(other, EMBEDDED_LOCK_FILE), 'utf8').trim()).toBe(String(process.pid));
+      await taken.close();
+      expect(existsSync(join(other, EMBEDDED_LOCK_FILE))).toBe(false);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('takes over a lock naming this process that this process does not hold (a restarted container)', () => {
+    const other = mkdtempSync(join(tmpdir(), 'diana-lock-'));
+    try {
+      writeFileSync(join(other, EMBEDDED_LOCK_FILE), `${process.pid}\n`);
+      const lock = lockDirectory(other);
+      expect(() => lockDirectory(other)).toThrow(expect.objectContaining({ code: 'E_DB_LOCKED' }));
+      lock.release();
+      lock.release();
+      expect(existsSync(join(other, EMBEDDED_LOCK_FILE))).toBe(false);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
 });
