@@ -55,7 +55,7 @@ import {
   type UserStateManager,
 } from '@diana/user-state';
 import { userStateMiddleware } from '@diana/user-state/grammy';
-import { DianaError, type Logger, revealSecret } from '@diana/utils';
+import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Bot, type Transformer } from 'grammy';
@@ -68,6 +68,7 @@ import { CORE_EVENTS } from './events.js';
 import { createBotMetrics } from './metrics.js';
 import { type AppContext, dedupeUpdates, errorBoundary, loadUser, upsertUser } from './middleware.js';
 import { resolveSecrets } from './secrets.js';
+import { createStartGate, type StartGate } from './start-gate.js';
 import { createBlockedUsers } from './telegram.js';
 
 /** The settings the app runs with. */
@@ -111,6 +112,8 @@ export interface AppOptions {
   readonly botInfo?: UserFromGetMe;
   /** Installed on the Bot API client before the output guard (the console chat, a test's recorder). */
   readonly apiTransformer?: Transformer;
+  /** Start-up waits and their deadline (main.ts shares it with `/readyz`); made from the settings if absent. */
+  readonly gate?: StartGate;
 }
 
 /** The running app. */
@@ -138,12 +141,14 @@ export interface App {
 /** Builds and starts everything but the transport (polling, webhook or console: main.ts). */
 export async function createApp(settings: AppSettings, options: AppOptions): Promise<App> {
   const { logger } = options;
+  const gate = options.gate ?? createStartGate({ start_timeout_ms: settings.bot.start_timeout_ms, logger });
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
   const step = async <T>(name: string, start: () => Promise<T> | T): Promise<T> => {
     try {
       return await start();
     } catch (error) {
       await closeAll(1_000).catch(() => {});
+      if (isDianaError(error) && error.code === 'E_START_TIMEOUT') throw error;
       throw new DianaError('E_START_FAILED', `${name} failed to start: ${(error as Error).message}`, {
         cause: error,
         context: { dependency: name },
@@ -166,7 +171,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     if (!embedded) {
       const pool = createPostgres({ ...settings.database, url: settings.database.url as never }, { logger });
       closers.push({ name: 'postgres', close: () => pool.close() });
-      await pool.ping({ timeout_ms: 5_000 });
+      await gate.waitFor('postgres', () => pool.ping({ timeout_ms: 5_000 }));
       return pool;
     }
     const { createEmbeddedPostgres } = await import('@diana/db/embedded');
@@ -178,7 +183,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const documents: DocumentStore = await step('documents', async () => {
     if (!settings.mongo.url) return createPostgresDocumentStore(db);
     const { createMongo, createMongoDocumentStore } = await import('@diana/db/mongo');
-    const mongo = await createMongo({ ...settings.mongo, url: settings.mongo.url as never }, { logger });
+    const mongo = await gate.waitFor('mongodb', () =>
+      createMongo({ ...settings.mongo, url: settings.mongo.url as never }, { logger }),
+    );
     closers.push({ name: 'mongodb', close: () => mongo.close() });
     return createMongoDocumentStore(mongo.db);
   });
@@ -193,7 +200,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       })
     : undefined;
   redisHealth?.on('error', () => {});
-  if (redisHealth) closers.push({ name: 'redis', close: async () => redisHealth.disconnect() });
+  if (redisHealth) {
+    closers.push({ name: 'redis', close: async () => redisHealth.disconnect() });
+    await step('redis', () => gate.waitFor('redis', () => redisHealth.ping()));
+  }
 
   const cache = await step('cache', () => {
     const c = createCache(settings.cache, { redis, logger });
@@ -315,6 +325,11 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   // grammY runs the last installed transformer first: guard → blocked users → retries → throttle → network
   if (options.apiTransformer) bot.api.config.use(options.apiTransformer);
   else bot.api.config.use(apiThrottler());
+  // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not auto-retry's backoff
+  if (options.botInfo === undefined)
+    await step('telegram', () =>
+      gate.waitFor('telegram', (signal) => bot.init(signal as Parameters<typeof bot.init>[0])),
+    );
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
   bot.api.config.use(blocked.transformer);
   bot.api.config.use(outputGuard());
@@ -349,7 +364,6 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   // nothing handled it: unknown commands, free text, deep links nobody owns, stale buttons
   bot.on('callback_query', (ctx) => ctx.answerCallbackQuery());
   bot.on('message', (ctx) => ctx.reply(HELP));
-  if (options.botInfo === undefined) await step('telegram', () => bot.init());
   admin.startJobs(settings.admin.job_interval_ms);
 
   const backends = {

@@ -23,6 +23,8 @@ export const BotConfig = v.object({
   owner_telegram_ids: v.optional(coerceList(coerceInt({ min: 1 })), []),
   timezone: v.optional(v.string(), 'Europe/Madrid'),
   shutdown_timeout_ms: v.optional(coerceDuration({ min: 100 }), 10_000),
+  /** How long start waits for PostgreSQL, Redis, MongoDB and Telegram to answer before it gives up (exit 1). */
+  start_timeout_ms: v.optional(coerceDuration({ min: 1_000 }), 60_000),
   /** Where the embedded database and generated secrets live. */
   data_dir: v.optional(v.string(), '.diana'),
   log_level: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),

@@ -1,5 +1,7 @@
-// pnpm start: settings → app → transport (console chat without a token, webhook with a
-// webhook URL, long polling otherwise) → HTTP; SIGTERM/SIGINT close everything in reverse order.
+// pnpm start: settings → HTTP (health from the first second) → app (each backend waited for until
+// the start deadline) → transport (console chat without a token, webhook with a webhook URL, long
+// polling otherwise); SIGTERM/SIGINT close everything in reverse order. A start that cannot
+// complete exits 1 with one line saying why: never a half-started process.
 import { loadSettings } from '@diana/config';
 import { createLogger, isDianaError, revealSecret } from '@diana/utils';
 import { createApp } from './app.js';
@@ -7,6 +9,7 @@ import { SETTINGS_SCHEMAS } from './config.js';
 import { CONSOLE_BOT, createConsole, runConsole } from './console.js';
 import { type HttpServer, startHttp } from './http.js';
 import { installMetrics } from './metrics.js';
+import { createStartGate } from './start-gate.js';
 
 let settings: ReturnType<typeof loadSettings<typeof SETTINGS_SCHEMAS>>;
 try {
@@ -24,42 +27,24 @@ const logger = createLogger({
 });
 const metrics = installMetrics();
 const terminal = mode === 'console' ? createConsole(process.stdout) : undefined;
+const gate = createStartGate({ start_timeout_ms: settings.bot.start_timeout_ms, logger });
+const target: { app: Awaited<ReturnType<typeof createApp>> | undefined; readonly starting: string } = {
+  app: undefined,
+  get starting() {
+    return gate.waiting ? `waiting for ${gate.waiting}` : 'starting';
+  },
+};
 
-let app: Awaited<ReturnType<typeof createApp>>;
-try {
-  app = await createApp(settings, {
-    logger,
-    ...(terminal ? { botInfo: CONSOLE_BOT, apiTransformer: terminal.transformer } : {}),
-  });
-} catch (error) {
-  logger.fatal({ err: error, dependency: isDianaError(error) ? error.context?.dependency : undefined }, 'start failed');
-  if (mode === 'console') console.error(`No se pudo arrancar: ${(error as Error).message}`);
+/** Start could not complete: one line on stderr (and the log), exit 1. */
+const failStart = async (line: string, error: unknown): Promise<never> => {
+  logger.fatal({ err: error, dependency: isDianaError(error) ? error.context?.dependency : undefined }, line);
+  console.error(mode === 'console' ? `No se pudo arrancar: ${line}` : `diana-bot: ${line}`);
+  await http?.close(1_000);
   await metrics.close();
   process.exit(1);
-}
-logger.warn(
-  { mode, backends: app.backends },
-  `diana bot started (${mode}): ${Object.entries(app.backends)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(', ')}`,
-);
+};
 
-let http: HttpServer | undefined;
-try {
-  http = await startHttp(app, {
-    port: settings.bot.http_port,
-    metrics,
-    ...(mode === 'webhook' && settings.bot.webhook_secret
-      ? { webhook_secret: revealSecret(settings.bot.webhook_secret) }
-      : {}),
-  });
-} catch (error) {
-  logger.error(
-    { err: error, port: settings.bot.http_port },
-    'HTTP server not started (health, metrics and webhook unavailable)',
-  );
-}
-
+// registered before start: a SIGTERM while start waits for a backend stops it cleanly too
 let stopping: Promise<void> | undefined;
 const shutdown = (signal: string) => {
   stopping ??= (async () => {
@@ -69,9 +54,10 @@ const shutdown = (signal: string) => {
       process.exit(1);
     }, settings.bot.shutdown_timeout_ms);
     deadline.unref();
-    if (mode === 'polling') await app.bot.stop();
+    const app = target.app;
+    if (mode === 'polling' && app) await app.bot.stop();
     await http?.close(settings.bot.shutdown_timeout_ms / 2);
-    await app.close();
+    await app?.close();
     await metrics.close();
     clearTimeout(deadline);
     process.exit(0);
@@ -80,6 +66,47 @@ const shutdown = (signal: string) => {
 };
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+
+let http: HttpServer | undefined;
+try {
+  http = await startHttp(target, {
+    port: settings.bot.http_port,
+    metrics,
+    ...(mode === 'webhook' && settings.bot.webhook_secret
+      ? { webhook_secret: revealSecret(settings.bot.webhook_secret) }
+      : {}),
+  });
+} catch (error) {
+  // webhook mode cannot receive updates without its server; elsewhere only health and metrics are lost
+  if (mode === 'webhook')
+    await failStart(
+      `start failed: the webhook needs HTTP port ${settings.bot.http_port}, which cannot be used (${(error as Error).message})`,
+      error,
+    );
+  logger.error(
+    { err: error, port: settings.bot.http_port },
+    'HTTP server not started (health, metrics and webhook unavailable)',
+  );
+}
+
+let app: Awaited<ReturnType<typeof createApp>>;
+try {
+  app = await createApp(settings, {
+    logger,
+    gate,
+    ...(terminal ? { botInfo: CONSOLE_BOT, apiTransformer: terminal.transformer } : {}),
+  });
+} catch (error) {
+  app = await failStart(`start failed: ${(error as Error).message}`, error);
+}
+if (stopping) await stopping; // a signal arrived while start was waiting
+if (mode !== 'webhook') target.app = app;
+logger.warn(
+  { mode, backends: app.backends },
+  `diana bot started (${mode}): ${Object.entries(app.backends)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ')}`,
+);
 
 if (mode === 'console' && terminal) {
   await runConsole({
@@ -91,9 +118,19 @@ if (mode === 'console' && terminal) {
   await shutdown('end of input');
 } else if (mode === 'webhook') {
   if (settings.bot.set_webhook)
-    await app.bot.api.setWebhook(settings.bot.webhook_url as string, {
-      ...(settings.bot.webhook_secret ? { secret_token: revealSecret(settings.bot.webhook_secret) } : {}),
-    });
+    await gate
+      .waitFor('telegram setWebhook', (signal) =>
+        app.bot.api.setWebhook(
+          settings.bot.webhook_url as string,
+          { ...(settings.bot.webhook_secret ? { secret_token: revealSecret(settings.bot.webhook_secret) } : {}) },
+          signal as Parameters<typeof app.bot.api.setWebhook>[2],
+        ),
+      )
+      .catch(async (error: unknown) => {
+        await app.close(1_000);
+        await failStart(`start failed: ${(error as Error).message}`, error);
+      });
+  target.app = app;
 } else {
   void app.bot.start({ onStart: (me) => logger.warn({ username: me.username }, 'long polling') });
 }

@@ -39,7 +39,10 @@ let http: HttpServer;
 beforeAll(async () => {
   metrics = installMetrics();
   app = await createApp(settings, { logger: SILENT_LOGGER });
-  http = await startHttp(app, { port: 0, host: '127.0.0.1', metrics, webhook_secret: WEBHOOK_SECRET });
+  http = await startHttp(
+    { app, starting: 'started' },
+    { port: 0, host: '127.0.0.1', metrics, webhook_secret: WEBHOOK_SECRET },
+  );
 });
 afterAll(async () => {
   await http?.close();

@@ -108,7 +108,8 @@ describe('pnpm start', () => {
     });
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      // /healthz answers from the first second; updates are taken once /readyz says ready
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
         (r) => r.ok,
         () => false,
       );

@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { loadSettings } from '@diana/config';
 import { useTestDatabase } from '@diana/test-services';
-import { isDianaError, SILENT_LOGGER } from '@diana/utils';
+import { isDianaError, type Logger, SILENT_LOGGER } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
@@ -21,19 +21,31 @@ const TSX = pathToFileURL(
 const secrets = { DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40), DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40) };
 
 describe('start-up', () => {
-  it('names the dependency that failed to start (an unreachable PostgreSQL) and leaves nothing open', async () => {
+  it('waits for an unreachable PostgreSQL until the start deadline, then names it and leaves nothing open', async () => {
     const settings = loadSettings(
       SETTINGS_SCHEMAS,
       {
         DIANA_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
         DIANA_DATABASE_CONNECT_TIMEOUT_MS: '300',
+        DIANA_BOT_START_TIMEOUT_MS: '1500',
         ...secrets,
       },
       { env_file: false },
     );
-    const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_START_FAILED')).toBe(true);
+    const waits: unknown[] = [];
+    const logger: Logger = {
+      ...SILENT_LOGGER,
+      warn: (obj: unknown) => {
+        waits.push(obj);
+      },
+      child: () => logger,
+    };
+    const error = await createApp(settings, { logger }).catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_START_TIMEOUT')).toBe(true);
     expect((error as { context: { dependency: string } }).context.dependency).toBe('postgres');
+    expect(String((error as Error).message)).toMatch(/^postgres did not answer within the start deadline of 2 s/);
+    expect(waits.length).toBeGreaterThan(1); // one line per attempt
+    expect(waits[0]).toMatchObject({ dependency: 'postgres', attempt: 1 });
   });
 
   it('refuses a real database without configured secrets, naming the variables', async () => {

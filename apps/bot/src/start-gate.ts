@@ -1,0 +1,71 @@
+// Start-up waits: each backend (PostgreSQL, Redis, MongoDB, the Telegram API) is probed until it
+// answers, with one log line per failed attempt, until one shared start deadline. Past it, start
+// fails with one line naming what did not answer — never a silent hang, never a half-started bot.
+import { createBackoff, DianaError, type Logger, sleep } from '@diana/utils';
+
+/** What start is doing now, for `/readyz` and the logs. */
+export interface StartGate {
+  /** The dependency being waited for, if any. */
+  readonly waiting: string | undefined;
+  /** Probes `probe` until it resolves; rejects with `E_START_TIMEOUT` once the deadline passes. */
+  waitFor<T>(dependency: string, probe: (signal: AbortSignal) => Promise<T>): Promise<T>;
+}
+
+/** Options of `createStartGate`. */
+export interface StartGateOptions {
+  /** The whole start's budget, from the gate's creation. */
+  readonly start_timeout_ms: number;
+  /** One probe's budget (a backend that does not answer at all). @default 5_000 */
+  readonly attempt_timeout_ms?: number;
+  readonly logger: Logger;
+}
+
+/** A gate whose deadline starts now. */
+export function createStartGate(options: StartGateOptions): StartGate {
+  const deadline = Date.now() + options.start_timeout_ms;
+  const attemptTimeout = options.attempt_timeout_ms ?? 5_000;
+  let waiting: string | undefined;
+  return {
+    get waiting() {
+      return waiting;
+    },
+    async waitFor(dependency, probe) {
+      const nextDelay = createBackoff({ base_ms: 250, max_ms: 3_000 });
+      for (let attempt = 1; ; attempt++) {
+        const left = deadline - Date.now();
+        const signal = AbortSignal.timeout(Math.max(1, Math.min(attemptTimeout, left)));
+        try {
+          const result = await raceAbort(probe(signal), signal);
+          if (attempt > 1) options.logger.info({ dependency, attempt }, `${dependency} answered; starting`);
+          waiting = undefined;
+          return result;
+        } catch (error) {
+          waiting = dependency;
+          const message = (error as Error)?.message ?? String(error);
+          const delay = Math.min(nextDelay(), deadline - Date.now());
+          if (delay <= 0)
+            throw new DianaError(
+              'E_START_TIMEOUT',
+              `${dependency} did not answer within the start deadline of ${Math.round(options.start_timeout_ms / 1000)} s (DIANA_BOT_START_TIMEOUT_MS): ${message}`,
+              { cause: error, context: { dependency } },
+            );
+          options.logger.warn(
+            { dependency, attempt, retry_in_ms: delay, reason: message },
+            `waiting for ${dependency}`,
+          );
+          await sleep(delay);
+        }
+      }
+    },
+  };
+}
+
+/** A probe that ignores its signal still ends at the attempt's deadline. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('no answer within the attempt timeout'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
