@@ -1,57 +1,12 @@
 // The bot as users run it: `pnpm start` in a child process.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { startFakeTelegram, useTestDatabase } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, killChildBots, startBot, telegramBotEnv as telegramBot } from './child-bot.js';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const TSX = pathToFileURL(
-  join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
-).href;
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
-/** `node src/main.ts` with only `env`: no test variables leak in. */
-const startBot = (env: Record<string, string>) => {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN], {
-    env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, exited, output: () => stdout, errors: () => stderr };
-};
-/** A bot on PostgreSQL talking to the fake Bot API at `api`, with its own data directory. */
-const telegramBot = (database: string, api: string, label: string) => ({
-  DIANA_DATABASE_URL: database,
-  DIANA_BOT_TELEGRAM_BOT_TOKEN: `123456:${label}-token`,
-  DIANA_BOT_TELEGRAM_API_ROOT: api,
-  DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), `diana-${label}-`)),
-  DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
-  DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
-});
-const freePort = async () => {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  return port;
-};
+afterAll(killChildBots);
 
 describe('pnpm start', () => {
   it('with no services and no token, opens the console chat on embedded PostgreSQL: /start shows Lucien, a number presses a button', async () => {

@@ -1,0 +1,91 @@
+// The bot as operators run it: `src/main.ts` in a child process with only the environment given,
+// and the HTTP and webhook calls a test makes to it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const TSX = pathToFileURL(
+  join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
+).href;
+
+export const TEST_SECRETS = Object.freeze({
+  DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
+  DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+});
+
+/** A bot process and what it printed. */
+export interface ChildBot {
+  readonly child: ChildProcess;
+  /** Its exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  output(): string;
+  errors(): string;
+}
+
+const children: ChildProcess[] = [];
+/** SIGKILLs every bot this file started (afterAll). */
+export function killChildBots(): void {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/** `node src/main.ts` with only `env`: no test variables leak in. */
+export function startBot(env: Record<string, string>): ChildBot {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, exited, output: () => stdout, errors: () => stderr };
+}
+
+/** A bot on PostgreSQL talking to the Bot API at `api`, with its own data directory. */
+export function telegramBotEnv(database: string, api: string, label: string): Record<string, string> {
+  return {
+    DIANA_DATABASE_URL: database,
+    DIANA_BOT_TELEGRAM_BOT_TOKEN: `123456:${label}-token`,
+    DIANA_BOT_TELEGRAM_API_ROOT: api,
+    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), `diana-${label}-`)),
+    ...TEST_SECRETS,
+  };
+}
+
+/** A loopback port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** GET `path` on the bot's HTTP port; status 0 when nothing answers. */
+export async function httpGet(port: number, path: string): Promise<{ status: number; text: string }> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+    return { status: res.status, text: await res.text() };
+  } catch {
+    return { status: 0, text: '' };
+  }
+}
+
+/** Polls `check` until it holds or `ms` pass; false on timeout. */
+export async function until(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
+}

@@ -1,0 +1,201 @@
+// Start under faults, as operators meet them: each backend down when the bot starts and back a few
+// seconds later (the bot waits, says what it waits for, then works fully: a /start → decision →
+// besitos round trip and a config hot reload reaching the other process), and the faults start
+// cannot outlive (port taken in webhook mode, a second bot on one embedded directory, a backend
+// that never comes): exit 1 with one clear line. Bot processes run src/main.ts as children.
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPostgres } from '@diana/db';
+import {
+  createUpdateFactory,
+  startFakeTelegram,
+  startRedis,
+  startTcpProxy,
+  useTestDatabase,
+} from '@diana/test-services';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, httpGet, killChildBots, startBot, telegramBotEnv, until } from './child-bot.js';
+
+afterAll(killChildBots);
+
+const OWNER = 900;
+const SECRET = 'start-faults-webhook-secret-0123456789';
+const updates = createUpdateFactory(10_000);
+
+type Backend = 'postgres' | 'redis' | 'telegram';
+
+/** Two webhook bots sharing PostgreSQL, Redis and the fake Bot API; `down` is cut while they start. */
+async function fleetWithOneBackendDown(down: Backend, label: string) {
+  const testDb = await useTestDatabase(`bot-start-${label}`);
+  const redis = await startRedis();
+  const fake = await startFakeTelegram();
+  const pgProxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
+  const tgProxy = await startTcpProxy(Number(new URL(fake.url).port));
+  const databaseUrl = new URL(testDb.url);
+  databaseUrl.port = String(pgProxy.port);
+  if (down === 'postgres') pgProxy.cut();
+  if (down === 'telegram') tgProxy.cut();
+  if (down === 'redis') await redis.kill();
+  const downSince = Date.now();
+  const db = createPostgres({ url: testDb.url, pool_max: 2 });
+  const bots = await Promise.all(
+    ['a', 'b'].map(async (name) => {
+      const port = await freePort();
+      const process = startBot({
+        ...telegramBotEnv(databaseUrl.href, `http://127.0.0.1:${tgProxy.port}`, `${label}-${name}`),
+        DIANA_REDIS_URL: redis.url,
+        DIANA_BOT_WEBHOOK_URL: 'https://diana.example/telegram',
+        DIANA_BOT_WEBHOOK_SECRET: SECRET,
+        DIANA_BOT_SET_WEBHOOK: 'false',
+        DIANA_BOT_HTTP_PORT: String(port),
+        DIANA_BOT_OWNER_TELEGRAM_IDS: String(OWNER),
+        DIANA_BOT_LOG_LEVEL: 'info',
+        DIANA_EVENT_BUS_BLOCK_MS: '200',
+      });
+      return { name, port, process };
+    }),
+  );
+  const post = async (port: number, update: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${port}/telegram`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET },
+      body: JSON.stringify(update),
+    });
+    expect(res.status).toBe(200);
+  };
+  const restore = async () => {
+    if (down === 'postgres') pgProxy.restore();
+    if (down === 'telegram') tgProxy.restore();
+    if (down === 'redis') await redis.restart();
+  };
+  const close = async () => {
+    for (const bot of bots) bot.process.child.kill('SIGTERM');
+    const codes = await Promise.all(bots.map((bot) => bot.process.exited));
+    await pgProxy.close();
+    await tgProxy.close();
+    await fake.close();
+    await redis.stop();
+    await db.close();
+    return codes;
+  };
+  return { db, fake, bots, post, restore, close, downSince };
+}
+
+describe('a backend down when the bot starts, back a few seconds later', () => {
+  for (const down of ['postgres', 'redis', 'telegram'] as const) {
+    it(`${down}: /healthz answers at once, /readyz and the log say what start waits for; then the bots work fully`, async () => {
+      const fleet = await fleetWithOneBackendDown(down, down);
+      const [a, b] = fleet.bots as [(typeof fleet.bots)[0], (typeof fleet.bots)[0]];
+      try {
+        // while the backend is down: alive, not ready, and saying why
+        expect(await until(async () => (await httpGet(a.port, '/healthz')).status === 200, 20_000)).toBe(true);
+        expect(await until(() => a.process.output().includes(`"msg":"waiting for ${down}"`), 20_000)).toBe(true);
+        const waiting = await httpGet(a.port, '/readyz');
+        expect(waiting).toEqual({ status: 503, text: `not ready: starting (waiting for ${down})\n` });
+        // the outage itself lasts ~5 s (this wait is the fault, not a synchronization)
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, fleet.downSince + 5_000 - Date.now())));
+        await fleet.restore();
+
+        for (const bot of [a, b])
+          expect(await until(async () => (await httpGet(bot.port, '/readyz')).status === 200, 30_000)).toBe(true);
+        expect(a.process.output()).toContain(`"msg":"${down} answered; starting"`);
+
+        // round trip on bot a: /start → welcome bonus, a decision → its rewards
+        const user = 4_000 + ['postgres', 'redis', 'telegram'].indexOf(down);
+        await fleet.post(a.port, updates.message(user, '/start'));
+        const welcome = fleet.fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === user).at(-1);
+        expect(welcome).toBeDefined();
+        const markup = welcome?.payload.reply_markup as {
+          inline_keyboard: { text: string; callback_data: string }[][];
+        };
+        const keyboard = markup.inline_keyboard;
+        const enter = keyboard.flat().find((button) => button.text === 'Entrar con educación');
+        await fleet.post(a.port, updates.press(user, enter?.callback_data as string));
+        const balance = async () => {
+          const [row] = await fleet.db.sql<{ n: number }[]>`
+            select coalesce(sum(t.amount), 0)::int as n from besitos_transactions t
+            join users u on u.id = t.user_id where u.telegram_id = ${user}`;
+          return row?.n ?? 0;
+        };
+        // welcome 50 + decision 5 + fragment 1 + first-decision achievement 50, each once
+        expect(await until(async () => (await balance()) === 106, 30_000)).toBe(true);
+
+        // hot reload: the owner sets the daily gift on bot a; bot b pays the new amount
+        await fleet.post(a.port, updates.message(OWNER, '/start'));
+        await fleet.post(a.port, updates.message(OWNER, '/config set gamification.rewards {"daily_gift": 33}'));
+        let claimant = 5_000 + ['postgres', 'redis', 'telegram'].indexOf(down) * 100;
+        const paidOnB = async () => {
+          claimant++;
+          await fleet.post(b.port, updates.message(claimant, '/regalo'));
+          const [row] = await fleet.db.sql<{ amount: number }[]>`
+            select t.amount from besitos_transactions t join users u on u.id = t.user_id
+            where u.telegram_id = ${claimant} and t.source = 'daily'`;
+          return row?.amount === 33;
+        };
+        // well under the 60 s periodic resync: only the broadcast can make it in time
+        expect(await until(paidOnB, 15_000)).toBe(true);
+      } finally {
+        const codes = await fleet.close();
+        expect(codes).toEqual([0, 0]);
+      }
+    }, 120_000);
+  }
+});
+
+describe('faults start cannot outlive: exit 1 with one clear line, nothing half-started', () => {
+  it('webhook mode with its HTTP port taken', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => taken.once('listening', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const bot = startBot({
+        ...telegramBotEnv('postgres://nobody@127.0.0.1:1/none', 'http://127.0.0.1:1', 'port-taken'),
+        DIANA_BOT_WEBHOOK_URL: 'https://diana.example/telegram',
+        DIANA_BOT_WEBHOOK_SECRET: SECRET,
+        DIANA_BOT_HTTP_PORT: String(port),
+      });
+      expect(await bot.exited).toBe(1);
+      expect(bot.errors()).toContain(
+        `diana-bot: start failed: the webhook needs HTTP port ${port}, which cannot be used (listen EADDRINUSE`,
+      );
+      // it gave up before touching any backend
+      expect(bot.output()).not.toContain('waiting for postgres');
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('a backend that does not come back within the start deadline', async () => {
+    const port = await freePort();
+    const bot = startBot({
+      ...telegramBotEnv('postgres://nobody@127.0.0.1:1/none', 'http://127.0.0.1:1', 'deadline'),
+      DIANA_BOT_HTTP_PORT: String(port),
+      DIANA_BOT_START_TIMEOUT_MS: '4000',
+      DIANA_DATABASE_CONNECT_TIMEOUT_MS: '500',
+    });
+    expect(await until(async () => (await httpGet(port, '/healthz')).status === 200, 10_000)).toBe(true);
+    expect(await bot.exited).toBe(1);
+    const lines = bot.errors().split('\n').filter(Boolean);
+    expect(lines.filter((line) => line.startsWith('diana-bot: '))).toEqual([
+      expect.stringMatching(/^diana-bot: start failed: postgres did not answer within the start deadline of 4 s/),
+    ]);
+    expect(bot.output().match(/"msg":"waiting for postgres"/g)?.length).toBeGreaterThan(1);
+    expect((await httpGet(port, '/healthz')).status).toBe(0); // nothing left listening
+  });
+
+  it('a second bot on the same embedded data directory is refused; the first keeps working', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'diana-shared-'));
+    const first = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
+    expect(await until(() => first.errors().includes('diana bot started (console)'), 60_000)).toBe(true);
+    const second = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
+    expect(await second.exited).toBe(1);
+    expect(second.errors()).toContain(
+      `No se pudo arrancar: start failed: postgres failed to start: the embedded database is in use by process ${first.child.pid}`,
+    );
+    first.child.stdin?.end('/start\n');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain('Soy Lucien, mayordomo');
+  }, 90_000);
+});
