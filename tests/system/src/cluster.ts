@@ -15,7 +15,7 @@ export interface BotProcess {
   readonly name: string;
   readonly port: number;
   readonly pid: number | undefined;
-  /** Starts (or restarts) the process and waits until /healthz answers. */
+  /** Starts (or restarts) the process and waits until /readyz answers 200 (start finished). */
   start(): Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<void>;
   pause(): void;
@@ -57,7 +57,7 @@ export async function startBotProcess(name: string, env: Record<string, string>)
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`${name} exited at start: ${output.slice(-5).join('\n')}`);
-        const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
           (r) => r.ok,
           () => false,
         );

@@ -1,8 +1,9 @@
-// pnpm test:system [--profile short|full]: three bot processes in webhook mode on loopback,
+// pnpm test:system [--profile short|full] [--load]: three bot processes in webhook mode on loopback,
 // sharing a fresh PostgreSQL database and a private Redis with AOF, a fake Bot API that also
 // answers some 429s and 403s, ~30 updates/s from 1 000 simulated users, and a fault schedule:
 // kill -9 of a bot, a Redis restart, PostgreSQL backends terminated, a bot paused 5 s. Then
 // the invariants, bad input, and a report (tests/system/report.json). Exit 1 if anything fails.
+// --load keeps every core busy with loops in child processes for the whole run.
 import { writeFileSync } from 'node:fs';
 import { createPostgres } from '@diana/db';
 import { createCallbackSigner } from '@diana/security';
@@ -11,8 +12,11 @@ import { Redis } from 'ioredis';
 import { type BotProcess, startBotProcess } from './cluster.js';
 import { createDriver, type Sent } from './driver.js';
 import { checkInvariants } from './invariants.js';
+import { startCpuLoad } from './load.js';
 
 const profile = process.argv.includes('full') ? 'full' : 'short';
+const cpuLoad = process.argv.includes('--load') ? startCpuLoad() : undefined;
+const runStart = Date.now();
 const LOAD_SECONDS = profile === 'full' ? 600 : 105;
 const RATE = 30;
 const USERS = 1_000;
@@ -271,8 +275,17 @@ try {
     p50: percentile(deliveryOutside, 0.5),
     p99: percentile(deliveryOutside, 0.99),
   };
+  const loadCpuSeconds = cpuLoad?.stop();
+  const runSeconds = (Date.now() - runStart) / 1000;
+  if (cpuLoad && loadCpuSeconds !== undefined)
+    checks.push({
+      name: 'the machine was busy: the load loops used at least a third of every core for the run',
+      ok: loadCpuSeconds >= (cpuLoad.processes * runSeconds) / 3,
+      detail: `${cpuLoad.processes} loops used ${loadCpuSeconds} CPU-s in ${Math.round(runSeconds)} s`,
+    });
   const report = {
     profile,
+    cpu_load: cpuLoad ? { processes: cpuLoad.processes, cpu_seconds: loadCpuSeconds } : null,
     load_seconds: Math.round((loadEnd - loadStart) / 1000),
     updates: driver.sent.length,
     updates_per_s: Math.round((answered.length / (loadEnd - loadStart)) * 1000 * 10) / 10,
@@ -318,7 +331,7 @@ try {
   };
   writeFileSync(new URL('../report.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
   out(
-    `system run (${profile}): ${report.updates} updates in ${report.load_seconds} s (${report.updates_per_s}/s), ${report.retries} retried`,
+    `system run (${profile}${cpuLoad ? `, ${cpuLoad.processes} busy loops` : ''}): ${report.updates} updates in ${report.load_seconds} s (${report.updates_per_s}/s), ${report.retries} retried`,
   );
   out(
     `  reply latency outside faults: p50 ${report.reply_ms.outside_faults.p50.toFixed(0)} ms  p95 ${report.reply_ms.outside_faults.p95.toFixed(0)} ms  p99 ${report.reply_ms.outside_faults.p99.toFixed(0)} ms  (n ${outside.length})`,
@@ -351,6 +364,7 @@ try {
   out(`system run failed: ${(error as Error).stack}`);
   for (const bot of bots) out(`--- ${bot.name}\n${bot.output.slice(-20).join('\n')}`);
 } finally {
+  cpuLoad?.stop();
   await Promise.all(bots.map((b) => b.kill('SIGTERM').catch(() => {})));
   redis.disconnect();
   await db.close().catch(() => {});
