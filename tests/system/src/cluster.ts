@@ -22,6 +22,8 @@ export interface BotProcess {
   resume(): void;
   /** Lines the process wrote (its logs), for the report when something fails. */
   readonly output: string[];
+  /** Exits nobody asked for (a crash): code or signal, and the last lines before it. */
+  readonly crashes: string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -35,7 +37,9 @@ export async function freePort(): Promise<number> {
 export async function startBotProcess(name: string, env: Record<string, string>): Promise<BotProcess> {
   const port = await freePort();
   let child: ChildProcess | undefined;
+  let stopping = false;
   const output: string[] = [];
+  const crashes: string[] = [];
   const bot: BotProcess = {
     name,
     port,
@@ -43,7 +47,9 @@ export async function startBotProcess(name: string, env: Record<string, string>)
       return child?.pid;
     },
     output,
+    crashes,
     async start() {
+      stopping = false;
       child = spawn(process.execPath, ['--import', TSX, MAIN], {
         env: { ...env, DIANA_BOT_HTTP_PORT: String(port) },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,6 +60,9 @@ export async function startBotProcess(name: string, env: Record<string, string>)
       };
       child.stdout?.on('data', collect);
       child.stderr?.on('data', collect);
+      child.once('exit', (code, signal) => {
+        if (!stopping) crashes.push(`exit ${code ?? signal}: ${output.slice(-3).join(' | ').slice(0, 1_500)}`);
+      });
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`${name} exited at start: ${output.slice(-5).join('\n')}`);
@@ -68,6 +77,7 @@ export async function startBotProcess(name: string, env: Record<string, string>)
     },
     async kill(signal = 'SIGKILL') {
       if (!child || child.exitCode !== null) return;
+      stopping = true;
       const exited = once(child, 'exit');
       child.kill(signal);
       await exited;

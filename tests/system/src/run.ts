@@ -275,6 +275,12 @@ try {
     p50: percentile(deliveryOutside, 0.5),
     p99: percentile(deliveryOutside, 0.99),
   };
+  const crashes = bots.flatMap((bot) => bot.crashes.map((crash) => `${bot.name}: ${crash}`));
+  checks.push({
+    name: 'no bot process died on its own (only the deliberate kill -9)',
+    ok: crashes.length === 0,
+    detail: crashes.join('; ').slice(0, 2_000),
+  });
   const loadCpuSeconds = cpuLoad?.stop();
   const runSeconds = (Date.now() - runStart) / 1000;
   if (cpuLoad && loadCpuSeconds !== undefined)
