@@ -180,6 +180,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     return pglite;
   });
   await step('migrations', () => migrate(db, ALL_MIGRATIONS));
+  let pingMongo: ((timeout_ms: number) => Promise<unknown>) | undefined;
   const documents: DocumentStore = await step('documents', async () => {
     if (!settings.mongo.url) return createPostgresDocumentStore(db);
     const { createMongo, createMongoDocumentStore } = await import('@diana/db/mongo');
@@ -187,6 +188,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       createMongo({ ...settings.mongo, url: settings.mongo.url as never }, { logger }),
     );
     closers.push({ name: 'mongodb', close: () => mongo.close() });
+    pingMongo = (timeout_ms) => mongo.ping({ timeout_ms });
     return createMongoDocumentStore(mongo.db);
   });
 
@@ -394,6 +396,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     async checkReady(timeout_ms = 2_000) {
       const checks: Array<[string, () => Promise<unknown>]> = [['postgres', () => db.ping({ timeout_ms })]];
       if (redisHealth) checks.push(['redis', () => redisHealth.ping()]);
+      if (pingMongo) checks.push(['mongodb', () => (pingMongo as (ms: number) => Promise<unknown>)(timeout_ms)]);
       const results = await Promise.all(
         checks.map(async ([name, ping]) => {
           try {

@@ -46,6 +46,8 @@ export interface AdminModule {
   runJobs(): Promise<{ reminded: number; expired: number; published: number }>;
   /** Runs `runJobs` every `interval_ms` until `close`. */
   startJobs(interval_ms?: number): void;
+  /** The jobs loop for readiness: started and not closed, failed passes in a row, last pass that succeeded. */
+  jobsStatus(): { running: boolean; consecutive_failures: number; last_ok_at: number | undefined };
   close(): Promise<void>;
 }
 
@@ -452,6 +454,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
+  const jobs = { consecutive_failures: 0, last_ok_at: undefined as number | undefined, closed: false };
   const runJobs = async () => {
     const reminded =
       (await remind('reminded_7d_at', 7 * DAY, '7d', TEXTS.reminder7d)) +
@@ -467,14 +470,27 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     startJobs(interval_ms = 30_000) {
       timer = setInterval(() => {
         running ??= runJobs()
-          .catch((error: unknown) => logger.error({ err: error }, 'admin jobs failed'))
+          .then(() => {
+            jobs.consecutive_failures = 0;
+            jobs.last_ok_at = Date.now();
+          })
+          .catch((error: unknown) => {
+            jobs.consecutive_failures++;
+            logger.error({ err: error, failures: jobs.consecutive_failures }, 'admin jobs failed');
+          })
           .finally(() => {
             running = undefined;
           });
       }, interval_ms);
       timer.unref();
     },
+    jobsStatus: () => ({
+      running: timer !== undefined && !jobs.closed,
+      consecutive_failures: jobs.consecutive_failures,
+      last_ok_at: jobs.last_ok_at,
+    }),
     async close() {
+      jobs.closed = true;
       if (timer) clearInterval(timer);
       await running;
     },

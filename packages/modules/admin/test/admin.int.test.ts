@@ -269,3 +269,39 @@ describe('the admin module', () => {
     expect(handled).toContain('u-dlq');
   });
 });
+
+describe('the jobs loop reports its health', () => {
+  it('counts failed passes in a row while it cannot work, and recovers by itself', async () => {
+    const jobsDb = await useTestDatabase('admin-jobs');
+    const other = createPostgres({ url: jobsDb.url, pool_max: 2 });
+    try {
+      await migrate(other, [DB_MIGRATIONS]); // the admin tables are missing: every pass fails
+      const admin = createAdminModule(
+        { timezone: 'Europe/Madrid' },
+        { db: other, bus, config, tokens, api: () => makeBot().bot.api, botUsername: () => 'diana_bot', clock },
+      );
+      expect(admin.jobsStatus().running).toBe(false);
+      admin.startJobs(30);
+      const until = async (check: () => boolean) => {
+        const deadline = Date.now() + 10_000;
+        while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        return check();
+      };
+      expect(await until(() => admin.jobsStatus().consecutive_failures >= 2)).toBe(true);
+      expect(admin.jobsStatus()).toMatchObject({ running: true, last_ok_at: undefined });
+      await migrate(other, [
+        DB_MIGRATIONS,
+        EVENT_BUS_MIGRATIONS,
+        SECURITY_MIGRATIONS,
+        CONFIG_MIGRATIONS,
+        ADMIN_MIGRATIONS,
+      ]);
+      expect(await until(() => admin.jobsStatus().consecutive_failures === 0)).toBe(true);
+      expect(admin.jobsStatus().last_ok_at).toBeGreaterThan(0);
+      await admin.close();
+      expect(admin.jobsStatus().running).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+});
