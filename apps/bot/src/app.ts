@@ -40,6 +40,7 @@ import {
 } from '@diana/gamification';
 import { createNarrativeModule, NARRATIVE_EVENTS, NARRATIVE_SLICES, type NarrativeModule } from '@diana/narrative';
 import {
+  atLeast,
   createCallbackSigner,
   createRateLimiter,
   createTokenService,
@@ -62,6 +63,7 @@ import { Bot, type Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
+import { chatQueue } from './chat-queue.js';
 import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
@@ -77,12 +79,17 @@ export type AppSettings = Settings<typeof SETTINGS_SCHEMAS>;
 /** Rate-limit policies, editable live through ConfigManager. */
 export const RATE_LIMITS = defineTemplate('security.rate_limits', {
   type: 'setting',
+  // bounded so that no edit can lock anyone out for longer than a day (staff skip `updates` anyway)
   schema: v.record(
     v.string(),
-    v.object({ limit: v.pipe(v.number(), v.integer(), v.minValue(1)), window_ms: v.pipe(v.number(), v.minValue(1)) }),
+    v.object({
+      limit: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000)),
+      window_ms: v.pipe(v.number(), v.integer(), v.minValue(1_000), v.maxValue(86_400_000)),
+    }),
   ),
   defaults: {
-    updates: { limit: 30, window_ms: 10_000 },
+    // sustained 1 update per 3 s per user, below Telegram's 1 message/s per chat; bursts of 20
+    updates: { limit: 20, window_ms: 60_000 },
     trivia: { limit: 20, window_ms: 3_600_000 },
     purchase: { limit: 10, window_ms: 60_000 },
     bid: { limit: 1, window_ms: 5_000 },
@@ -343,9 +350,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     : createMemoryDedupe();
   bot.use(dedupeUpdates(dedupe, metrics));
   bot.use(errorBoundary(logger, metrics));
+  bot.use(chatQueue({ onDrop: (ctx) => metrics.record(ctx.callbackQuery ? 'callback' : 'message', 'dropped', 0) }));
   bot.use(loadUser(users, cache));
   bot.use(blockBanned(getRole));
-  bot.use(rateLimit(limiter, 'updates'));
+  bot.use(rateLimit(limiter, 'updates', { exempt: (ctx) => atLeast(ctx.user?.role ?? 'FREE', 'MODERATOR') }));
   bot.use(
     upsertUser({
       db,

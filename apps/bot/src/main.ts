@@ -4,6 +4,7 @@
 // complete exits 1 with one line saying why: never a half-started process.
 import { loadSettings } from '@diana/config';
 import { createLogger, isDianaError, revealSecret } from '@diana/utils';
+import { type RunnerHandle, run } from '@grammyjs/runner';
 import { createApp } from './app.js';
 import { SETTINGS_SCHEMAS } from './config.js';
 import { CONSOLE_BOT, createConsole, runConsole } from './console.js';
@@ -46,6 +47,7 @@ const failStart = async (line: string, error: unknown): Promise<never> => {
 
 // registered before start: a SIGTERM while start waits for a backend stops it cleanly too
 let stopping: Promise<void> | undefined;
+let polling: RunnerHandle | undefined;
 const shutdown = (signal: string) => {
   stopping ??= (async () => {
     logger.warn({ signal }, 'shutting down');
@@ -55,7 +57,7 @@ const shutdown = (signal: string) => {
     }, settings.bot.shutdown_timeout_ms);
     deadline.unref();
     const app = target.app;
-    if (mode === 'polling' && app) await app.bot.stop();
+    if (polling?.isRunning()) await polling.stop();
     await http?.close(settings.bot.shutdown_timeout_ms / 2);
     await app?.close();
     await metrics.close();
@@ -132,5 +134,8 @@ if (mode === 'console' && terminal) {
       });
   target.app = app;
 } else {
-  void app.bot.start({ onStart: (me) => logger.warn({ username: me.username }, 'long polling') });
+  // the runner handles chats concurrently (the chat queue keeps each chat in order); bot.start() would not
+  await app.bot.api.deleteWebhook();
+  polling = run(app.bot);
+  logger.warn({ username: app.bot.botInfo.username }, 'long polling');
 }

@@ -32,9 +32,9 @@ export function createBotMetrics() {
     unit: 'ms',
   });
   return {
-    record(kind: string, outcome: 'ok' | 'error' | 'duplicate', ms: number) {
+    record(kind: string, outcome: 'ok' | 'error' | 'duplicate' | 'dropped', ms: number) {
       updates.add(1, { kind, outcome });
-      if (outcome !== 'duplicate') latency.record(ms, { kind });
+      if (outcome === 'ok' || outcome === 'error') latency.record(ms, { kind });
     },
   };
 }

@@ -2,6 +2,7 @@
 import type { UserRole } from '@diana/db';
 import { formatDuration } from '@diana/utils';
 import type { Context, MiddlewareFn, Transformer } from 'grammy';
+import { LRUCache } from 'lru-cache';
 import type { CallbackSigner, VerifiedCallback } from './callback.js';
 import { assertOutgoing } from './output.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -98,18 +99,28 @@ export function rateLimit<C extends Context>(
   options: {
     key?: (ctx: C) => string | number | undefined;
     message?: (retry_after_ms: number) => string;
+    /** Updates that skip the limit (e.g. staff). */
+    exempt?: (ctx: C) => boolean | Promise<boolean>;
   } = {},
 ): MiddlewareFn<C> {
   const keyOf = options.key ?? ((ctx: C) => ctx.from?.id);
   const message =
     options.message ??
     ((ms: number) => `Vas demasiado rápido. Inténtalo de nuevo en ${formatDuration(Math.ceil(ms / 1_000) * 1_000)}.`);
+  // one notice per refusal window: a burst of forty messages gets one answer, not forty (per process)
+  const noticed = new LRUCache<string | number, number>({ max: 10_000 });
   return async (ctx, next) => {
     const key = keyOf(ctx);
-    if (key === undefined) return next();
+    if (key === undefined || (options.exempt && (await options.exempt(ctx)))) return next();
     const result = await limiter.consume(key, action);
-    if (result.allowed) await next();
-    else await reply(ctx, message(result.retry_after_ms));
+    if (result.allowed) return next();
+    const now = Date.now();
+    if ((noticed.get(key) ?? 0) > now) {
+      if (ctx.callbackQuery) await ctx.answerCallbackQuery(); // the button stops spinning, nothing said
+      return;
+    }
+    noticed.set(key, now + result.retry_after_ms);
+    await reply(ctx, message(result.retry_after_ms));
   };
 }
 

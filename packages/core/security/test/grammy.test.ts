@@ -121,12 +121,29 @@ describe('guards through grammY', () => {
     expect(reached).toEqual(['choose:door_2']);
   });
 
-  it('a rate-limited command is answered with the wait and stops', async () => {
+  it('a rate-limited command is answered with the wait once per window and stops', async () => {
     const { bot, reached, calls } = makeBot();
     await bot.handleUpdate(message(2, '/pujar 10'));
-    await bot.handleUpdate(message(2, '/pujar 20'));
+    for (let i = 0; i < 10; i++) await bot.handleUpdate(message(2, `/pujar ${20 + i}`));
     expect(reached).toEqual(['bid:2']);
-    expect(calls.at(-1)?.payload.text).toBe('Vas demasiado rápido. Inténtalo de nuevo en 5 s.');
+    const notices = calls.filter((c) => c.payload.text === 'Vas demasiado rápido. Inténtalo de nuevo en 5 s.');
+    expect(notices).toHaveLength(1); // ten refusals, one notice
+    await bot.handleUpdate(message(4, '/pujar 10'));
+    await bot.handleUpdate(message(4, '/pujar 11'));
+    expect(calls.filter((c) => c.payload.text?.toString().startsWith('Vas demasiado'))).toHaveLength(2); // per user
+  });
+
+  it('an exempt update skips the limit', async () => {
+    const { bot, reached } = makeBot();
+    const limiter = createRateLimiter({}, { getPolicy: () => ({ limit: 1, window_ms: 60_000 }) });
+    bot.command(
+      'staff',
+      rateLimit(limiter, 'updates', { exempt: (ctx) => ctx.from?.id === 1 }),
+      async (ctx) => void reached.push(`staff:${ctx.from?.id}`),
+    );
+    for (let i = 0; i < 3; i++) await bot.handleUpdate(message(1, '/staff'));
+    for (let i = 0; i < 3; i++) await bot.handleUpdate(message(2, '/staff'));
+    expect(reached).toEqual(['staff:1', 'staff:1', 'staff:1', 'staff:2']);
   });
 
   it('the output guard stops a message Telegram would reject before it is sent', async () => {

@@ -1,0 +1,51 @@
+// One user must not stall everyone: a long-polling bot (child process, the real API throttler of
+// 1 message/s per chat against a fake Bot API) gets a flood of 40 messages from one user, then one
+// message from each of ten others. Chats run concurrently, the flood's excess is dropped, and the
+// flooder hears "too fast" at most once.
+import { createUpdateFactory, startFakeTelegram, useTestDatabase } from '@diana/test-services';
+import { afterAll, describe, expect, it } from 'vitest';
+import { killChildBots, startBot, telegramBotEnv, until } from './child-bot.js';
+
+afterAll(killChildBots);
+
+describe('a flood from one chat', () => {
+  it("does not delay other chats: their replies' p99 stays under 1 s", async () => {
+    const testDb = await useTestDatabase('bot-flood');
+    const fake = await startFakeTelegram();
+    const bot = startBot({ ...telegramBotEnv(testDb.url, fake.url, 'flood'), DIANA_BOT_HTTP_PORT: '0' });
+    const updates = createUpdateFactory(1);
+    const FLOODER = 100;
+    const others = Array.from({ length: 10 }, (_, i) => 200 + i);
+    try {
+      // every user has talked to the bot once (registration is not what is measured)
+      for (const tg of [FLOODER, ...others]) fake.queueUpdate(updates.message(tg, '/start'));
+      const sentTo = (tg: number) => fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg);
+      expect(await until(() => [FLOODER, ...others].every((tg) => sentTo(tg).length > 0), 60_000)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 1_100)); // Telegram's per-chat second passes for everyone
+
+      for (let i = 0; i < 40; i++) fake.queueUpdate(updates.message(FLOODER, `mensaje ${i}`));
+      const queuedAt = performance.now();
+      const before = new Map(others.map((tg) => [tg, sentTo(tg).length]));
+      for (const tg of others) fake.queueUpdate(updates.message(tg, '/saldo'));
+      expect(await until(() => others.every((tg) => sentTo(tg).length > (before.get(tg) ?? 0)), 30_000)).toBe(true);
+      const latencies = others
+        .map((tg) => (sentTo(tg)[before.get(tg) ?? 0]?.at ?? Number.POSITIVE_INFINITY) - queuedAt)
+        .sort((a, b) => a - b);
+      // contention happened: the flooder's replies were still going out after the others were answered
+      const flooderLast = () => sentTo(FLOODER).at(-1)?.at ?? 0;
+      expect(await until(() => flooderLast() > queuedAt + (latencies.at(-1) ?? 0), 10_000)).toBe(true);
+      expect(latencies.at(-1)).toBeLessThan(1_000); // p99 of ten = the slowest
+
+      // a graceful stop lets every accepted update finish: then count what the flooder got
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      const flooderReplies = sentTo(FLOODER).slice(1);
+      expect(flooderReplies.length).toBeLessThan(10); // the excess was dropped
+      const notices = flooderReplies.filter((c) => String(c.payload.text).startsWith('Vas demasiado rápido'));
+      expect(notices.length).toBeLessThan(2);
+    } finally {
+      bot.child.kill('SIGKILL');
+      await fake.close();
+    }
+  }, 120_000);
+});
