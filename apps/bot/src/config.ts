@@ -14,10 +14,17 @@ export const BotConfig = v.object({
   telegram_bot_token: v.optional(secret({ minLength: 10 })),
   /** Set: webhook mode on `http_port` (path `/telegram`); unset: long polling. */
   webhook_url: v.optional(urlString({ protocols: ['https'] })),
-  webhook_secret: v.optional(secret({ minLength: 1 })),
+  /** Telegram's `secret_token`: 32–256 characters (a short one can be guessed). */
+  webhook_secret: v.optional(secret({ minLength: 32 })),
+  /** A webhook body larger than this is refused (413) before it is read. */
+  webhook_max_body_bytes: v.optional(coerceInt({ min: 1_024, max: 64 * 1_048_576 }), 1_048_576),
   /** Call setWebhook on start (off behind a load balancer that another process configures). */
   set_webhook: v.optional(coerceBoolean(), true),
   http_port: v.optional(coerceInt({ min: 0, max: 65_535 }), 8080),
+  http_host: v.optional(v.string(), '0.0.0.0'),
+  /** Unset: /readyz and /metrics answer loopback clients only, on `http_port`. Set: their own listener. */
+  ops_port: v.optional(coerceInt({ min: 0, max: 65_535 })),
+  ops_host: v.optional(v.string(), '127.0.0.1'),
   /** Another Bot API server (a local one, or a fake in tests). */
   telegram_api_root: v.optional(urlString({ protocols: ['http', 'https'] })),
   owner_telegram_ids: v.optional(coerceList(coerceInt({ min: 1 })), []),

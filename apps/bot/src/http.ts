@@ -10,11 +10,6 @@ import { webhookCallback } from 'grammy';
 import type { App } from './app.js';
 import type { AppMetrics } from './metrics.js';
 
-export interface HttpServer {
-  readonly port: number;
-  close(timeout_ms?: number): Promise<void>;
-}
-
 /** What the server serves: the app once started, and meanwhile what start is waiting for. */
 export interface HttpTarget {
   readonly app: App | undefined;
@@ -22,11 +17,36 @@ export interface HttpTarget {
   readonly starting: string;
 }
 
-/** Listens on `port`; rejects if the port cannot be bound (e.g. `EADDRINUSE`). */
-export async function startHttp(
-  target: HttpTarget,
-  options: { port: number; metrics?: AppMetrics; webhook_secret?: string; host?: string },
-): Promise<HttpServer> {
+/** Options of `startHttp`. */
+export interface HttpOptions {
+  readonly port: number;
+  /** @default '0.0.0.0' */
+  readonly host?: string;
+  readonly metrics?: AppMetrics;
+  /** Set in webhook mode: POST /telegram is served. */
+  readonly webhook_secret?: string;
+  /** A webhook body larger than this is refused with 413 before it is read. @default 1 MiB */
+  readonly webhook_max_body_bytes?: number;
+  /**
+   * Where /readyz and /metrics are served. Unset: on the main server, to loopback clients only
+   * (403 to anyone else). Set: on their own listener (with /healthz), and not on the main one.
+   */
+  readonly ops?: { readonly port: number; readonly host: string };
+}
+
+/** A running HTTP server (and its ops listener, if separate). */
+export interface HttpServer {
+  readonly port: number;
+  /** The ops listener's port, when it is separate. */
+  readonly ops_port: number | undefined;
+  close(timeout_ms?: number): Promise<void>;
+}
+
+const READINESS_CACHE_MS = 1_000;
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+/** Listens on `port` (and the ops port); rejects if a port cannot be bound (e.g. `EADDRINUSE`). */
+export async function startHttp(target: HttpTarget, options: HttpOptions): Promise<HttpServer> {
   let webhook: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;
   const getWebhook = (app: App) => {
     if (!options.webhook_secret) return undefined;
@@ -36,43 +56,81 @@ export async function startHttp(
     );
     return webhook;
   };
+  const maxBody = options.webhook_max_body_bytes ?? 1_048_576;
+  // one readiness check per second at most, however often probes and scrapers ask
+  let readiness: { at: number; failing: Promise<string[]> } | undefined;
+  const checkReady = (app: App) => {
+    if (!readiness || Date.now() - readiness.at > READINESS_CACHE_MS)
+      readiness = { at: Date.now(), failing: app.checkReady() };
+    return readiness.failing;
+  };
   const send = (res: ServerResponse, status: number, body: string) => {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(body);
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const ops = (req: IncomingMessage, res: ServerResponse, path: string | undefined): boolean => {
+    if (req.method !== 'GET' || (path !== '/readyz' && path !== '/metrics')) return false;
+    const app = target.app;
+    if (path === '/metrics') {
+      if (options.metrics) options.metrics.handle(req, res);
+      else send(res, 404, 'not found\n');
+    } else if (!app) send(res, 503, `not ready: starting (${target.starting})\n`);
+    else
+      void checkReady(app).then((failing) =>
+        failing.length === 0 ? send(res, 200, 'ready\n') : send(res, 503, `not ready: ${failing.join(', ')}\n`),
+      );
+    return true;
+  };
+  const main: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/healthz') return send(res, 200, 'ok\n');
-    const app = target.app;
-    if (req.method === 'GET' && path === '/readyz') {
-      if (!app) return send(res, 503, `not ready: starting (${target.starting})\n`);
-      void app
-        .checkReady()
-        .then((failing) =>
-          failing.length === 0 ? send(res, 200, 'ready\n') : send(res, 503, `not ready: ${failing.join(', ')}\n`),
-        );
-      return;
+    if (!options.ops && (path === '/readyz' || path === '/metrics')) {
+      if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) return send(res, 403, 'forbidden\n');
+      if (ops(req, res, path)) return;
     }
-    if (req.method === 'GET' && path === '/metrics' && options.metrics) return options.metrics.handle(req, res);
     if (req.method === 'POST' && path === '/telegram' && options.webhook_secret) {
+      const length = Number(req.headers['content-length']);
+      if (!Number.isSafeInteger(length)) return send(res, 411, 'length required\n');
+      if (length > maxBody) return send(res, 413, 'payload too large\n');
+      const app = target.app;
       if (!app) return send(res, 503, 'starting\n');
       return getWebhook(app)?.(req, res);
     }
     send(res, 404, 'not found\n');
   });
-  server.listen(options.port, options.host ?? '0.0.0.0');
-  await once(server, 'listening');
+  const opsServer = options.ops
+    ? createServer((req: IncomingMessage, res: ServerResponse) => {
+        const path = (req.url ?? '/').split('?')[0];
+        if (req.method === 'GET' && path === '/healthz') return send(res, 200, 'ok\n');
+        if (!ops(req, res, path)) send(res, 404, 'not found\n');
+      })
+    : undefined;
+  main.listen(options.port, options.host ?? '0.0.0.0');
+  await once(main, 'listening');
+  if (opsServer && options.ops) {
+    opsServer.listen(options.ops.port, options.ops.host);
+    await once(opsServer, 'listening').catch((error: unknown) => {
+      main.close();
+      throw error;
+    });
+  }
   return {
-    port: (server.address() as AddressInfo).port,
+    port: (main.address() as AddressInfo).port,
+    ops_port: opsServer ? (opsServer.address() as AddressInfo).port : undefined,
     /** Stops accepting; requests in progress (a webhook update mid-handler) finish until `timeout_ms`. */
-    close: (timeout_ms = 5_000) =>
-      new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), timeout_ms);
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      }),
+    close: async (timeout_ms = 5_000) => {
+      await Promise.all([main, opsServer].map((server) => (server ? closeServer(server, timeout_ms) : undefined)));
+    },
   };
+}
+
+function closeServer(server: Server, timeout_ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => server.closeAllConnections(), timeout_ms);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }

@@ -73,6 +73,11 @@ let http: HttpServer | undefined;
 try {
   http = await startHttp(target, {
     port: settings.bot.http_port,
+    host: settings.bot.http_host,
+    webhook_max_body_bytes: settings.bot.webhook_max_body_bytes,
+    ...(settings.bot.ops_port !== undefined
+      ? { ops: { port: settings.bot.ops_port, host: settings.bot.ops_host } }
+      : {}),
     metrics,
     ...(mode === 'webhook' && settings.bot.webhook_secret
       ? { webhook_secret: revealSecret(settings.bot.webhook_secret) }

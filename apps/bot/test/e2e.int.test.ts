@@ -17,7 +17,7 @@ import { type AppMetrics, installMetrics } from '../src/metrics.js';
 const testDb = await useTestDatabase('bot-e2e');
 const redis = await startRedis();
 const fake = await startFakeTelegram();
-const WEBHOOK_SECRET = 'e2e-webhook-secret';
+const WEBHOOK_SECRET = 'e2e-webhook-secret-0123456789abcdef';
 const settings = loadSettings(
   SETTINGS_SCHEMAS,
   {

@@ -56,7 +56,7 @@ describe('pnpm start', () => {
     const bot = startBot({
       ...telegramBot(testDb.url, fake.url, 'sigterm'),
       DIANA_BOT_WEBHOOK_URL: 'https://diana.example/telegram',
-      DIANA_BOT_WEBHOOK_SECRET: 'sigterm-secret',
+      DIANA_BOT_WEBHOOK_SECRET: 'sigterm-secret-0123456789abcdef-xyz',
       DIANA_BOT_SET_WEBHOOK: 'false',
       DIANA_BOT_HTTP_PORT: String(port),
       DIANA_BOT_SHUTDOWN_TIMEOUT_MS: '8000',
@@ -85,7 +85,10 @@ describe('pnpm start', () => {
     };
     const response = fetch(`http://127.0.0.1:${port}/telegram`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': 'sigterm-secret' },
+      headers: {
+        'content-type': 'application/json',
+        'x-telegram-bot-api-secret-token': 'sigterm-secret-0123456789abcdef-xyz',
+      },
       body: JSON.stringify(update),
     });
     await fake.waitFor('sendMessage'); // the handler is waiting for its reply: mid-handler

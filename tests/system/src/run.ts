@@ -22,7 +22,7 @@ const RATE = 30;
 const USERS = 1_000;
 const OWNER = 1;
 const MAIN_CHANNEL = -100_500;
-const SECRET = 'system-webhook-secret';
+const SECRET = 'system-webhook-secret-0123456789abcdef';
 const CALLBACK_SECRET = 's'.repeat(40);
 const STREAMS = 'sys:ev:';
 const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -1,0 +1,112 @@
+// The HTTP server's edges: who may read /readyz and /metrics, the webhook's body limit, and a
+// readiness check that runs at most once a second however often it is asked.
+import { request } from 'node:http';
+import { loadSettings } from '@diana/config';
+import { FAKE_BOT_INFO } from '@diana/test-services';
+import { Bot } from 'grammy';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { App } from '../src/app.js';
+import { SETTINGS_SCHEMAS } from '../src/config.js';
+import { type HttpServer, startHttp } from '../src/http.js';
+
+const SECRET = 'http-test-webhook-secret-0123456789';
+let checks = 0;
+const bot = new Bot('123:http', { botInfo: FAKE_BOT_INFO });
+bot.on('message', () => {});
+// only what the server touches: the bot (webhook) and checkReady
+const app = {
+  bot,
+  checkReady: async () => {
+    checks++;
+    return [];
+  },
+} as unknown as App;
+let server: HttpServer | undefined;
+afterEach(async () => {
+  await server?.close(1_000);
+  server = undefined;
+});
+
+/** A request from `localAddress` (127.0.0.2 stands for a client that is not this host's loopback peer). */
+const call = (
+  port: number,
+  path: string,
+  init: { method?: string; body?: string; localAddress?: string; headers?: Record<string, string> } = {},
+) =>
+  new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: init.method ?? 'GET',
+        localAddress: init.localAddress,
+        headers: init.headers,
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+
+describe('HTTP', () => {
+  it('serves /readyz and /metrics to loopback clients only; /healthz to anyone', async () => {
+    server = await startHttp({ app, starting: '' }, { port: 0, host: '127.0.0.1' });
+    expect((await call(server.port, '/readyz')).status).toBe(200);
+    expect(await call(server.port, '/readyz', { localAddress: '127.0.0.2' })).toEqual({
+      status: 403,
+      text: 'forbidden\n',
+    });
+    expect((await call(server.port, '/metrics', { localAddress: '127.0.0.2' })).status).toBe(403);
+    expect((await call(server.port, '/healthz', { localAddress: '127.0.0.2' })).status).toBe(200);
+  });
+
+  it('with an ops listener, /readyz and /metrics live there and not on the main port', async () => {
+    server = await startHttp(
+      { app, starting: '' },
+      { port: 0, host: '127.0.0.1', ops: { port: 0, host: '127.0.0.1' } },
+    );
+    const opsPort = server.ops_port as number;
+    expect(opsPort).toBeGreaterThan(0);
+    expect((await call(opsPort, '/readyz', { localAddress: '127.0.0.2' })).status).toBe(200);
+    expect((await call(opsPort, '/healthz')).status).toBe(200);
+    expect((await call(server.port, '/readyz')).status).toBe(404);
+  });
+
+  it('checks readiness at most once a second', async () => {
+    server = await startHttp({ app, starting: '' }, { port: 0, host: '127.0.0.1' });
+    const before = checks;
+    await Promise.all(Array.from({ length: 20 }, () => call(server?.port as number, '/readyz')));
+    expect(checks - before).toBe(1);
+  });
+
+  it('refuses a webhook body over the limit (413) or without a length (411) before reading it', async () => {
+    server = await startHttp(
+      { app, starting: '' },
+      { port: 0, host: '127.0.0.1', webhook_secret: SECRET, webhook_max_body_bytes: 1_024 },
+    );
+    const headers = { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET };
+    const big = JSON.stringify({ update_id: 1, message: { text: 'x'.repeat(2_000) } });
+    expect((await call(server.port, '/telegram', { method: 'POST', body: big, headers })).status).toBe(413);
+    const chunked = await call(server.port, '/telegram', {
+      method: 'POST',
+      body: '{}',
+      headers: { ...headers, 'transfer-encoding': 'chunked' },
+    });
+    expect(chunked.status).toBe(411);
+    const small = JSON.stringify({ update_id: 2 });
+    expect((await call(server.port, '/telegram', { method: 'POST', body: small, headers })).status).toBe(200);
+  });
+
+  it('refuses a webhook secret shorter than 32 characters, naming the variable', () => {
+    expect(() =>
+      loadSettings(SETTINGS_SCHEMAS, { DIANA_BOT_WEBHOOK_SECRET: 'short-secret' }, { env_file: false }),
+    ).toThrow(/DIANA_BOT_WEBHOOK_SECRET/);
+  });
+});
