@@ -35,6 +35,8 @@ export const BotConfig = v.object({
   /** Where the embedded database and generated secrets live. */
   data_dir: v.optional(v.string(), '.diana'),
   log_level: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  /** Log lines go to this file; '-' sends them to stdout (stderr in the console chat). Unset: stdout, or `data_dir/bot.log` in the console chat. */
+  log_file: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 /** Parsed `BotConfig`. */
 export type BotConfig = v.InferOutput<typeof BotConfig>;

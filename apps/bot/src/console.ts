@@ -1,9 +1,12 @@
 // The console chat: with no Telegram token, a person types as a Telegram user and sees the
-// bot's replies. Buttons are numbered; typing the number presses it. `/as <id>` switches user.
+// bot's replies as a Telegram client would show them. Each message with buttons gets a number;
+// `2.1` presses message 2's first button (a bare `1` presses a button of the latest keyboard).
+// A line ending in `\` goes on in the next one. `/as <id>` switches user.
 // It drives the same bot through handleUpdate: only Telegram's servers are replaced.
 import { createInterface } from 'node:readline';
 import type { Transformer } from 'grammy';
-import type { UserFromGetMe } from 'grammy/types';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import { renderTelegramHtml } from './console-render.js';
 
 export const CONSOLE_BOT: UserFromGetMe = {
   id: 1,
@@ -17,73 +20,97 @@ export const CONSOLE_BOT: UserFromGetMe = {
   has_main_web_app: false,
 } as UserFromGetMe;
 
-const plain = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, '')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, '&');
+export const CONSOLE_GREETING =
+  'DianaBot — consola. Escribe /start. Pulsa un botón con su número: 1 (último teclado) o 2.1 (mensaje 2, botón 1).\n' +
+  'Una línea que termina en \\ sigue en la siguiente. /as <id> cambia de usuario. Ctrl-D o Ctrl-C para salir.';
 
-/** The console's Bot API: prints what the bot sends and remembers the buttons to press. */
-export function createConsole(output: NodeJS.WritableStream) {
-  let buttons: string[] = [];
+type Keyboard = Array<Array<{ text: string; callback_data?: string; url?: string }>>;
+
+/** The console's Bot API: prints what the bot sends and remembers every keyboard shown. */
+export function createConsole(output: NodeJS.WritableStream, options: { ansi?: boolean } = {}) {
+  const keyboards = new Map<number, string[]>();
+  let latest: number | undefined;
   let messageId = 0;
   const write = (line: string) => output.write(`${line}\n`);
+  const show = (id: number, p: Record<string, unknown>) => {
+    const text = String(p.text ?? '');
+    const body = p.parse_mode === 'HTML' ? renderTelegramHtml(text, { ansi: options.ansi ?? false }) : text;
+    const rows = ((p.reply_markup as { inline_keyboard?: Keyboard } | undefined)?.inline_keyboard ?? []).flat();
+    write(`\n${body}`);
+    if (rows.length === 0) return;
+    keyboards.set(
+      id,
+      rows.map((b) => b.callback_data ?? ''),
+    );
+    latest = id;
+    for (const [i, b] of rows.entries())
+      write(b.url ? `  [${id}.${i + 1}] ${b.text} → ${b.url}` : `  [${id}.${i + 1}] ${b.text}`);
+  };
   const transformer: Transformer = async (_prev, method, payload) => {
     const p = payload as Record<string, unknown>;
-    if (method === 'sendMessage' || method === 'editMessageText') {
-      write(`\n${plain(String(p.text ?? ''))}`);
-      const rows = (
-        (p.reply_markup as { inline_keyboard?: Array<Array<{ text: string; callback_data?: string }>> })
-          ?.inline_keyboard ?? []
-      ).flat();
-      buttons = rows.map((b) => b.callback_data ?? '');
-      for (const [i, b] of rows.entries()) write(`  [${i + 1}] ${b.text}`);
-    } else if (method === 'answerCallbackQuery' && p.text) write(`  (${String(p.text)})`);
-    messageId++;
-    return {
-      ok: true,
-      result:
-        method === 'sendMessage'
-          ? {
-              message_id: messageId,
-              date: Math.floor(Date.now() / 1000),
-              chat: { id: p.chat_id, type: 'private' },
-              text: p.text,
-            }
-          : true,
-    } as never;
+    let result: unknown = true;
+    if (method === 'sendMessage') {
+      messageId++;
+      show(messageId, p);
+      result = {
+        message_id: messageId,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: p.chat_id, type: 'private' },
+        text: p.text,
+      };
+    } else if (method === 'editMessageText') show(Number(p.message_id ?? messageId), p);
+    else if (method === 'answerCallbackQuery' && p.text) write(`  (${String(p.text)})`);
+    return { ok: true, result } as never;
   };
-  return { transformer, button: (n: number) => buttons[n - 1] };
+  return {
+    transformer,
+    /** The callback data of `message.button` ("2.1"), or of button `n` of the latest keyboard ("1"). */
+    button(ref: string): string | undefined {
+      const [message, button] = ref.includes('.') ? ref.split('.').map(Number) : [latest, Number(ref)];
+      if (message === undefined || button === undefined) return undefined;
+      return keyboards.get(message)?.[button - 1] || undefined;
+    },
+  };
 }
 
-/** Reads lines from `input` until it ends; each becomes a Telegram update for `handleUpdate`. */
+/** Reads lines from `input` until it ends; each message becomes a Telegram update for `handleUpdate`. */
 export async function runConsole(options: {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
-  handleUpdate: (update: import('grammy/types').Update) => Promise<void>;
-  button: (n: number) => string | undefined;
+  handleUpdate: (update: Update) => Promise<void>;
+  button: (ref: string) => string | undefined;
 }): Promise<void> {
   const write = (line: string) => options.output.write(`${line}\n`);
   let userId = 1_000_001;
   let updateId = 0;
-  write(
-    'DianaBot — consola. Escribe /start. Pulsa botones con su número. /as <id> cambia de usuario. Ctrl-D para salir.',
-  );
+  let pending: string[] = [];
+  write(CONSOLE_GREETING);
   const lines = createInterface({ input: options.input, terminal: false });
   for await (const raw of lines) {
-    const line = raw.trim();
-    if (line === '') continue;
-    const from = { id: userId, is_bot: false, first_name: `Usuario ${userId}`, language_code: 'es' };
-    const chat = { id: userId, type: 'private' as const, first_name: from.first_name };
-    const as = /^\/as\s+(\d{1,15})$/.exec(line);
-    if (as) {
-      userId = Number(as[1]);
-      write(`(ahora eres el usuario ${userId})`);
+    if (raw.endsWith('\\')) {
+      pending.push(raw.slice(0, -1));
       continue;
     }
-    const pressed = /^\d{1,2}$/.test(line) ? options.button(Number(line)) : undefined;
+    const text = [...pending, raw].join('\n').trim();
+    pending = [];
+    if (text === '') continue;
+    const as = /^\/as(?:\s+(\S+))?$/.exec(text);
+    if (as) {
+      const id = /^\d{1,15}$/.test(as[1] ?? '') ? Number(as[1]) : 0;
+      if (id > 0) {
+        userId = id;
+        write(`(ahora eres el usuario ${userId})`);
+      } else write('(/as necesita un id de usuario: un número entero positivo, p. ej. /as 42)');
+      continue;
+    }
+    const from = { id: userId, is_bot: false, first_name: `Usuario ${userId}`, language_code: 'es' };
+    const chat = { id: userId, type: 'private' as const, first_name: from.first_name };
+    const isButton = /^\d{1,3}(\.\d{1,2})?$/.test(text);
+    const pressed = isButton ? options.button(text) : undefined;
+    if (isButton && pressed === undefined) {
+      write(`(no hay ningún botón ${text} en pantalla)`);
+      continue;
+    }
     updateId++;
     if (pressed)
       await options.handleUpdate({
@@ -95,9 +122,9 @@ export async function runConsole(options: {
           data: pressed,
           message: { message_id: 1, date: 0, chat },
         },
-      } as never);
+      } as Update);
     else {
-      const command = line.startsWith('/') ? (line.split(/\s/)[0] ?? '').length : 0;
+      const command = text.startsWith('/') ? (text.split(/\s/)[0] ?? '').length : 0;
       await options.handleUpdate({
         update_id: updateId,
         message: {
@@ -105,10 +132,10 @@ export async function runConsole(options: {
           date: Math.floor(Date.now() / 1000),
           chat,
           from,
-          text: line,
+          text,
           ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command }] } : {}),
         },
-      } as never);
+      } as Update);
     }
   }
 }

@@ -2,6 +2,9 @@
 // the start deadline) → transport (console chat without a token, webhook with a webhook URL, long
 // polling otherwise); SIGTERM/SIGINT close everything in reverse order. A start that cannot
 // complete exits 1 with one line saying why: never a half-started process.
+
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { loadSettings } from '@diana/config';
 import { createLogger, isDianaError, revealSecret } from '@diana/utils';
 import { type RunnerHandle, run } from '@grammyjs/runner';
@@ -20,12 +23,24 @@ try {
   process.exit(1);
 }
 const mode = !settings.bot.telegram_bot_token ? 'console' : settings.bot.webhook_url ? 'webhook' : 'polling';
-// in the console chat, stdout is the conversation: logs go to stderr, warnings and worse only
+// in the console chat the terminal is the conversation: logs go to a file unless log_file is '-' (stderr)
+const logFile =
+  mode === 'console' && settings.bot.log_file !== '-'
+    ? (settings.bot.log_file ?? join(settings.bot.data_dir, 'bot.log'))
+    : settings.bot.log_file !== '-'
+      ? settings.bot.log_file
+      : undefined;
+if (logFile) mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
 const logger = createLogger({
-  level: mode === 'console' && settings.bot.log_level === 'info' ? 'warn' : settings.bot.log_level,
+  level: settings.bot.log_level,
   name: 'diana-bot',
-  ...(mode === 'console' ? { destination: process.stderr } : {}),
+  ...(logFile
+    ? { destination: createWriteStream(logFile, { flags: 'a', mode: 0o600 }) }
+    : mode === 'console'
+      ? { destination: process.stderr }
+      : {}),
 });
+if (mode === 'console' && logFile) process.stdout.write(`(los registros van a ${logFile})\n`);
 const metrics = installMetrics();
 const terminal = mode === 'console' ? createConsole(process.stdout) : undefined;
 const gate = createStartGate({ start_timeout_ms: settings.bot.start_timeout_ms, logger });
@@ -57,6 +72,7 @@ const shutdown = (signal: string) => {
     }, settings.bot.shutdown_timeout_ms);
     deadline.unref();
     const app = target.app;
+    if (mode === 'console') process.stdout.write('\n¡Hasta pronto!\n');
     if (polling?.isRunning()) await polling.stop();
     await http?.close(settings.bot.shutdown_timeout_ms / 2);
     await app?.close();

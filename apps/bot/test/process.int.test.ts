@@ -1,5 +1,5 @@
 // The bot as users run it: `pnpm start` in a child process.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeTelegram, useTestDatabase } from '@diana/test-services';
@@ -10,20 +10,33 @@ afterAll(killChildBots);
 
 describe('pnpm start', () => {
   it('with no services and no token, opens the console chat on embedded PostgreSQL: /start shows Lucien, a number presses a button', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'diana-console-'));
     const bot = startBot({
-      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-console-')),
+      DIANA_BOT_DATA_DIR: dir,
       DIANA_BOT_HTTP_PORT: '0',
+      DIANA_BOT_OWNER_TELEGRAM_IDS: '1000001',
     });
-    bot.child.stdin?.end('/start\n1\n2\n/mochila\n');
+    // 1.1 = message 1's first button, later a bare 2 = the latest keyboard's second; a trailing \ continues a message
+    bot.child.stdin?.end('/start\n1.1\n2\n/mochila\n/besitos\n/as 0\nhola \\\nDiana\n9.9\n');
     expect(await bot.exited).toBe(0);
     const out = bot.output();
+    expect(out).toContain(`(los registros van a ${join(dir, 'bot.log')})`);
     expect(out).toContain('Bienvenido a la casa de Diana.');
+    expect(out).toContain('\nLucien\n'); // <b>Lucien</b> as a terminal shows it (no TTY: no styles)
+    expect(out).not.toContain('<b>');
     expect(out).toContain('Soy Lucien, mayordomo');
-    expect(out).toContain('[1] Entrar con educación');
-    expect(out).toContain('El vestíbulo huele a jazmín'); // pressed 1
+    expect(out).toContain('[1.1] Entrar con educación');
+    expect(out).toContain('El vestíbulo huele a jazmín'); // pressed 1.1
     expect(out).toContain('El salón de los Kinkys'); // pressed 2: left the letter
     expect(out).toContain('Tu mochila está vacía');
-    expect(bot.errors()).toContain('database=embedded PGlite');
+    expect(out).toContain('/besitos <id|@usuario> <cantidad> <motivo>'); // a plain-text usage hint keeps its placeholders
+    expect(out).toContain('(/as necesita un id de usuario');
+    expect(out).toContain('(no hay ningún botón 9.9 en pantalla)');
+    expect(out.match(/No te he entendido/g)).toHaveLength(1); // "hola \" + "Diana" was one message
+    expect(out.trimEnd().endsWith('¡Hasta pronto!')).toBe(true);
+    // the conversation stays clean: the logs went to the file
+    expect(bot.errors()).toBe('');
+    expect(readFileSync(join(dir, 'bot.log'), 'utf8')).toContain('database=embedded PGlite');
   }, 60_000);
 
   it('with a token and no webhook URL, long-polls Telegram and answers', async () => {
@@ -102,4 +115,17 @@ describe('pnpm start', () => {
     expect(bot.errors() + bot.output()).toContain('shutting down');
     await fake.close();
   }, 60_000);
+});
+
+describe('the console chat ends cleanly', () => {
+  it('Ctrl-C (SIGINT) says goodbye and exits 0', async () => {
+    const bot = startBot({ DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-ctrlc-')), DIANA_BOT_HTTP_PORT: '0' });
+    const deadline = Date.now() + 60_000;
+    while (!bot.output().includes('Ctrl-C para salir') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    bot.child.kill('SIGINT');
+    expect(await bot.exited).toBe(0);
+    expect(bot.output().trimEnd().endsWith('¡Hasta pronto!')).toBe(true);
+    expect(bot.errors()).toBe('');
+  }, 90_000);
 });

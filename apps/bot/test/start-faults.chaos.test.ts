@@ -188,7 +188,7 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
   it('a second bot on the same embedded data directory is refused; the first keeps working', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'diana-shared-'));
     const first = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
-    expect(await until(() => first.errors().includes('diana bot started (console)'), 60_000)).toBe(true);
+    expect(await until(() => first.output().includes('Ctrl-C para salir'), 60_000)).toBe(true);
     const second = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
     expect(await second.exited).toBe(1);
     expect(second.errors()).toContain(
