@@ -65,7 +65,7 @@ let stopping: Promise<void> | undefined;
 let polling: RunnerHandle | undefined;
 const shutdown = (signal: string) => {
   stopping ??= (async () => {
-    logger.warn({ signal }, 'shutting down');
+    logger.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => {
       logger.error({ timeout_ms: settings.bot.shutdown_timeout_ms }, 'shutdown deadline passed; exiting');
       process.exit(1);
@@ -124,7 +124,7 @@ try {
 }
 if (stopping) await stopping; // a signal arrived while start was waiting
 if (mode !== 'webhook') target.app = app;
-logger.warn(
+logger.info(
   { mode, backends: app.backends },
   `diana bot started (${mode}): ${Object.entries(app.backends)
     .map(([k, v]) => `${k}=${v}`)
@@ -158,5 +158,5 @@ if (mode === 'console' && terminal) {
   // the runner handles chats concurrently (the chat queue keeps each chat in order); bot.start() would not
   await app.bot.api.deleteWebhook();
   polling = run(app.bot);
-  logger.warn({ username: app.bot.botInfo.username }, 'long polling');
+  logger.info({ username: app.bot.botInfo.username }, 'long polling');
 }

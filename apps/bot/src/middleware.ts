@@ -20,6 +20,8 @@ const SORRY = 'Algo salió mal. Inténtalo de nuevo en un momento.';
 
 /** Logs any error with the update id, answers the user politely, never lets it escape. */
 export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createBotMetrics>): MiddlewareFn<AppContext> {
+  // one debug line per update, built only when someone reads it
+  const debug = logger.level === 'debug' || logger.level === 'trace';
   return async (ctx, next) => {
     const started = performance.now();
     const kind = ctx.callbackQuery
@@ -31,7 +33,10 @@ export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createB
           : 'other';
     try {
       await next();
-      metrics.record(kind, 'ok', performance.now() - started);
+      const ms = performance.now() - started;
+      metrics.record(kind, 'ok', ms);
+      if (debug)
+        logger.debug({ update_id: ctx.update.update_id, kind, ms: Math.round(ms * 10) / 10 }, 'update handled');
     } catch (error) {
       metrics.record(kind, 'error', performance.now() - started);
       logger.error({ err: error, update_id: ctx.update.update_id, kind }, 'update failed');
