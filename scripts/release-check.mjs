@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // pnpm release:check — proves a release works end to end without touching a real registry:
 // starts Verdaccio on 127.0.0.1, publishes every public package into it with
-// `changeset publish`, installs @diana/utils and @diana/config from it into a scratch project
-// outside the workspace with plain npm, and runs a tiny program there.
+// `changeset publish`, installs @diana/utils, @diana/config and @diana/db from it into a scratch
+// project outside the workspace with plain npm, and runs small programs there: settings with a
+// secret, and the postgres.js termination regression against the installed @diana/db.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -77,6 +78,8 @@ try {
       dependencies: {
         '@diana/utils': version('@diana/utils'),
         '@diana/config': version('@diana/config'),
+        '@diana/db': version('@diana/db'),
+        '@diana/postgres': version('@diana/postgres'),
         valibot: '1.5.0',
       },
     }),
@@ -93,6 +96,16 @@ try {
   if (result.pool_max !== 12 || result.url !== 'postgres://app:***@db/diana' || !result.id_ok || result.leaked) {
     throw new Error(`the scratch program printed an unexpected result: ${output}`);
   }
+  // the driver fix must reach users of the published @diana/db, not only this workspace
+  copyFileSync(join(root, 'packages/core/db/test/fixtures/terminated/reserved.mjs'), join(scratch, 'terminated.mjs'));
+  const databaseUrl = process.env.DIANA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const terminated = await run('node', ['terminated.mjs', databaseUrl, '@diana/db'], { cwd: scratch });
+  const survived = JSON.parse(terminated.trim().split('\n').pop());
+  if (!survived.ok || survived.codes.join() !== 'E_DB_UNAVAILABLE')
+    throw new Error(`the installed @diana/db did not survive a terminated reserved connection: ${terminated}`);
+  process.stdout.write(
+    `release:check: installed @diana/db survived a terminated reserved connection (${terminated.trim()})\n`,
+  );
   process.stdout.write('release:check: ok — published to Verdaccio, installed with npm outside the workspace, ran\n');
 } finally {
   verdaccio?.kill('SIGTERM');

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import postgres from '@diana/postgres';
 import { Redis } from 'ioredis';
-import postgres from 'postgres';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
+import postgres from '@diana/postgres';
 import { afterAll } from 'vitest';
 import { getPostgresUrl } from './discover.js';
 

@@ -1,5 +1,5 @@
+import postgres from '@diana/postgres';
 import { Redis } from 'ioredis';
-import postgres from 'postgres';
 import { describe, expect, it, vi } from 'vitest';
 import { createBarrier } from '../src/barrier.js';
 import { createTestDatabase, useTestDatabase } from '../src/postgres.js';

@@ -52,6 +52,10 @@ export function instrumentSql<T extends (...args: any[]) => any>(
       if (property === 'unsafe' && typeof value === 'function') {
         return (...args: unknown[]) => wrap(value.apply(target, args), () => value.apply(target, args));
       }
+      // a reserved connection's queries are coded too; never retried (its session state matters)
+      if (property === 'reserve' && typeof value === 'function') {
+        return async () => instrumentSql(await value.apply(target, []), tracker, true);
+      }
       return value;
     },
   }) as T;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TransactionSql } from '@diana/postgres';
 import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
-import type { TransactionSql } from 'postgres';
 import { DB_ERROR_CODES } from './errors.js';
 import type { Database } from './postgres.js';
 

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import postgres, { type Options, type Sql, type TransactionSql } from '@diana/postgres';
 import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
-import postgres, { type Options, type Sql, type TransactionSql } from 'postgres';
 import { createBackendWatch } from './backend-watch.js';
 import { DatabaseConfig, type DatabaseConfigInput } from './config.js';
 import { DB_ERROR_CODES, toDbError } from './errors.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import postgres from '@diana/postgres';
 import { useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
-import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgres, type Database } from '../src/postgres.js';
 

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { TransactionSql } from '@diana/postgres';
 import {
   type Clock,
   type Closeable,
@@ -10,7 +11,6 @@ import {
   parseOrThrow,
   SYSTEM_CLOCK,
 } from '@diana/utils';
-import type { TransactionSql } from 'postgres';
 import { type BroadcastConsumer, startBroadcastConsumer } from './broadcast.js';
 import { EventBusConfig, type EventBusConfigInput } from './config.js';
 import { type ConsumerStatus, type EventHandler, type GroupConsumer, startGroupConsumer } from './consumer.js';

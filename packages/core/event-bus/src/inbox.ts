@@ -1,5 +1,5 @@
 import type { Database } from '@diana/db';
-import type { TransactionSql } from 'postgres';
+import type { TransactionSql } from '@diana/postgres';
 import type { EventEnvelope } from './events.js';
 
 /** Exactly-once effects for event handlers. */

@@ -1,4 +1,4 @@
-import type { TransactionSql } from 'postgres';
+import type { TransactionSql } from '@diana/postgres';
 import type { EventEnvelope } from './events.js';
 
 /** The channel the relay listens on; a row insert notifies it (delivered at commit). */

@@ -2,8 +2,8 @@
 // which a source event pays at most once. Every function runs in the caller's transaction.
 import type { Database } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import type { TransactionSql } from '@diana/postgres';
 import { DianaError, newId } from '@diana/utils';
-import type { TransactionSql } from 'postgres';
 import type { GAMIFICATION_EVENTS } from './events.js';
 
 /** Codes of the ledger's refusals. */

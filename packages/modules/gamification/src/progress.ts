@@ -1,7 +1,7 @@
 // Missions and achievements: counters moved by events inside the event's own transaction, so a
 // redelivered event (already in the inbox) never counts twice; completion pays once.
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
-import type { TransactionSql } from 'postgres';
+import type { TransactionSql } from '@diana/postgres';
 import type { GAMIFICATION_EVENTS } from './events.js';
 import type { Ledger } from './ledger.js';
 import type { ACHIEVEMENTS, MISSIONS } from './templates.js';

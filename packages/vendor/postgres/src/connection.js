@@ -252,10 +252,17 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
   }
 
   function nextWrite(fn) {
-    const x = socket.write(chunk, fn)
     nextWriteTimer !== null && clearImmediate(nextWriteTimer)
+    const x = chunk
     chunk = nextWriteTimer = null
-    return x
+    // @diana/postgres: the socket can be gone by the time a deferred write runs (a backend
+    // terminated under a reserved connection). Stock 3.4.9 threw here, from an immediate,
+    // past every try: the process died. Fail what waits for this connection instead.
+    if (!socket) {
+      error(Errors.connection('CONNECTION_CLOSED', options))
+      return false
+    }
+    return socket.write(x, fn)
   }
 
   function connectTimedOut() {
@@ -425,6 +432,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       error(Errors.connection('CONNECTION_DESTROYED', options))
 
     clearImmediate(nextWriteTimer)
+    nextWriteTimer = chunk = null // @diana/postgres: a later write must schedule its own flush
     if (socket) {
       socket.removeListener('data', data)
       socket.removeListener('connect', connected)
@@ -438,6 +446,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     remaining = 0
     incomings = null
     clearImmediate(nextWriteTimer)
+    nextWriteTimer = chunk = null // @diana/postgres: stale bytes and timer would block every later flush
     socket.removeListener('data', data)
     socket.removeListener('connect', connected)
     idleTimer.cancel()
@@ -450,7 +459,9 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     if (initial)
       return reconnect()
 
-    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
+    // @diana/postgres: also after an error — queries sent between the socket's error and its
+    // close were waiting for an answer that can no longer come (stock 3.4.9 left them hanging)
+    ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
     closedTime = performance.now()
     hadError && options.shared.retries++
     delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000

@@ -218,13 +218,19 @@ function Postgres(a, b) {
 
     const sql = Sql(handler)
     sql.release = () => {
+      // @diana/postgres: a connection that closed while reserved is already back in the
+      // pool's hands (closed or reconnecting); opening it again would hand out a dead socket
+      const live = c.reserved !== null
       c.reserved = null
-      onopen(c)
+      live && onopen(c)
     }
 
     return sql
 
     function handler(q) {
+      // @diana/postgres: the connection closed under the reservation (or was released)
+      if (c.reserved === null)
+        return q.reject(Errors.connection('CONNECTION_CLOSED', options))
       c.queue === full
         ? queue.push(q)
         : c.execute(q) || move(c, full)

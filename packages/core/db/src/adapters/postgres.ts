@@ -1,5 +1,5 @@
+import type { PendingQuery, Row } from '@diana/postgres';
 import { createCloser } from '@diana/utils';
-import type { PendingQuery, Row } from 'postgres';
 import {
   checkDocumentArgs as check,
   type DocumentData,
