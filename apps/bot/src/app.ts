@@ -67,7 +67,7 @@ import { chatQueue } from './chat-queue.js';
 import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
-import { createBotMetrics } from './metrics.js';
+import { createBotMetrics, registerLoopGauges } from './metrics.js';
 import { type AppContext, dedupeUpdates, errorBoundary, loadUser, upsertUser } from './middleware.js';
 import { resolveSecrets } from './secrets.js';
 import { createStartGate, type StartGate } from './start-gate.js';
@@ -112,6 +112,13 @@ export const ALL_MIGRATIONS = [
   ADMIN_MIGRATIONS,
 ] as const;
 
+/** One long-running loop, for /readyz and the `diana.loop.*` gauges. */
+export interface LoopState {
+  readonly loop: string;
+  readonly running: boolean;
+  readonly consecutive_failures: number;
+}
+
 /** Options the entry points (main, tests, benchmarks) pass. */
 export interface AppOptions {
   readonly logger: Logger;
@@ -138,8 +145,13 @@ export interface App {
   readonly admin: AdminModule;
   /** Which backend each part uses (one start-up line). */
   readonly backends: Readonly<Record<string, string>>;
-  /** Every dependency pinged within `timeout_ms`: the names of those that did not answer. */
+  /**
+   * Every dependency pinged within `timeout_ms`, every long-running loop running and not
+   * failing: the names of those that are not.
+   */
   checkReady(timeout_ms?: number): Promise<string[]>;
+  /** Each long-running loop now (event consumers, broadcast readers, outbox relay, admin jobs). */
+  loops(): LoopState[];
   handleUpdate(update: Update): Promise<void>;
   /** Reverse-order close; running handlers finish until the deadline. */
   close(timeout_ms?: number): Promise<void>;
@@ -385,6 +397,18 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     rate_limits: limiter.backend,
   };
 
+  const loops = (): LoopState[] => [
+    ...bus.loops().map((loop) => ({
+      loop: loop.group === '*broadcast*' ? `broadcast ${loop.types.join(',')}` : `consumer ${loop.group}`,
+      running: loop.running,
+      consecutive_failures: loop.consecutive_failures,
+    })),
+    { loop: 'outbox relay', ...relay.status() },
+    { loop: 'admin jobs', ...admin.jobsStatus() },
+  ];
+  const unregisterGauges = registerLoopGauges(loops);
+  closers.push({ name: 'loop gauges', close: async () => unregisterGauges() });
+
   const withDeadline = <T>(work: Promise<T>, ms: number) =>
     Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
 
@@ -415,8 +439,12 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
           }
         }),
       );
-      return results.filter((name): name is string => name !== undefined);
+      const stuck = loops()
+        .filter((loop) => !loop.running || loop.consecutive_failures > 0)
+        .map((loop) => (loop.running ? `${loop.loop} failing` : `${loop.loop} stopped`));
+      return [...results.filter((name): name is string => name !== undefined), ...stuck];
     },
+    loops,
     handleUpdate: (update) => bot.handleUpdate(update),
     close: (timeout_ms = settings.bot.shutdown_timeout_ms) => closeAll(timeout_ms),
   };

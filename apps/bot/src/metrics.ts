@@ -1,7 +1,7 @@
 // The app installs the OpenTelemetry SDK: every package's meter (a no-op until now) reports to
 // a Prometheus exporter that the HTTP server serves on /metrics.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { metrics } from '@opentelemetry/api';
+import { type BatchObservableCallback, metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 
@@ -21,6 +21,30 @@ export function installMetrics(): AppMetrics {
       metrics.disable();
     },
   };
+}
+
+/**
+ * `diana.loop.running` (0/1) and `diana.loop.consecutive_failures` for each long-running loop;
+ * returns the unregistration (the app's close calls it, so a closed app reports nothing).
+ */
+export function registerLoopGauges(
+  read: () => ReadonlyArray<{ loop: string; running: boolean; consecutive_failures: number }>,
+): () => void {
+  const meter = metrics.getMeter('@diana/bot');
+  const running = meter.createObservableGauge('diana.loop.running', {
+    description: 'Whether a long-running loop (consumer, broadcast reader, relay, jobs) runs: 1 or 0',
+  });
+  const failures = meter.createObservableGauge('diana.loop.consecutive_failures', {
+    description: 'Passes or reads of a long-running loop that failed in a row (0 when healthy)',
+  });
+  const observe: BatchObservableCallback = (result) => {
+    for (const loop of read()) {
+      result.observe(running, loop.running ? 1 : 0, { loop: loop.loop });
+      result.observe(failures, loop.consecutive_failures, { loop: loop.loop });
+    }
+  };
+  meter.addBatchObservableCallback(observe, [running, failures]);
+  return () => meter.removeBatchObservableCallback(observe, [running, failures]);
 }
 
 /** Update counts and handler latency (meter `@diana/bot`). */

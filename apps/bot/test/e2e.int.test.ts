@@ -227,7 +227,16 @@ describe('the bot end to end', () => {
     expect(redis.pid).toBeUndefined(); // the fault happened
     expect(await until(async () => (await get('/readyz')).status === 503)).toBe(true);
     expect((await get('/readyz')).text).toContain('redis');
+    // the event loops say they are failing too, by name, on /readyz and as gauges
+    expect(await until(async () => /consumer gamification failing/.test((await get('/readyz')).text))).toBe(true);
+    expect((await get('/readyz')).text).toMatch(/broadcast [^,]*config\.changed[^,]* failing/);
+    expect((await get('/metrics')).text).toMatch(
+      /diana_loop_consecutive_failures\{[^}]*loop="consumer gamification"[^}]*\} [1-9]/,
+    );
     await redis.restart();
     expect(await until(async () => (await get('/readyz')).status === 200, 15_000)).toBe(true);
+    const gauges = (await get('/metrics')).text;
+    expect(gauges).toMatch(/diana_loop_running\{[^}]*loop="outbox relay"[^}]*\} 1/);
+    expect(gauges).toMatch(/diana_loop_consecutive_failures\{[^}]*loop="consumer gamification"[^}]*\} 0/);
   });
 });

@@ -33,6 +33,7 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
   let lastTick = Date.now();
   let needsResync = true;
   let reconnects = 0;
+  let failures = 0;
   reader.onReconnect(() => {
     needsResync = true;
     reconnects++;
@@ -40,11 +41,12 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
 
   const loop = async () => {
     const cursors = new Map<string, string>();
-    for (const type of types) cursors.set(type, await transport.currentEnd(type));
-    let failures = 0;
     while (!stop.signal.aborted) {
       lastTick = Date.now();
       try {
+        // "from now on" is fixed once the transport first answers: with Redis down at start,
+        // this is retried like any read (it used to end the loop for the life of the process)
+        for (const type of types) if (!cursors.has(type)) cursors.set(type, await transport.currentEnd(type));
         if (needsResync) {
           needsResync = false;
           await options.onResync?.();
@@ -78,6 +80,7 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
       last_tick_at: lastTick,
       in_flight: 0,
       reconnects,
+      consecutive_failures: failures,
     }),
     async stop() {
       stop.abort();

@@ -97,6 +97,8 @@ export interface EventBusService<R extends EventRegistry = EventRegistry> extend
   /** True the first time (group, event id) is marked within `dedupe_ttl_ms`: an idempotency guard. */
   once(group: string, eventId: string): Promise<boolean>;
   health(): Promise<BusHealth>;
+  /** Each subscription's read loop now (no round trip): for readiness checks and gauges. */
+  loops(): readonly ConsumerStatus[];
   readonly dlq: {
     list(type: EventType<R>, limit?: number): Promise<DeadLetter[]>;
     /** Back on its stream for the failed group only. */
@@ -256,6 +258,7 @@ export function createEventBus<R extends EventRegistry>(
     publish: publish as EventBusService['publish'],
     subscribe: subscribe as EventBusService['subscribe'],
     once: (group, eventId) => transport.markOnce(`once:{${group}}:${eventId}`, settings.dedupe_ttl_ms),
+    loops: () => [...groupConsumers.map((c) => c.status()), ...broadcasts.map((b) => b.status())],
     async health() {
       const consumers = [...groupConsumers.map((c) => c.status()), ...broadcasts.map((b) => b.status())];
       const groups: GroupStats[] = [];

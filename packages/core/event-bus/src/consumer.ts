@@ -32,6 +32,8 @@ export interface ConsumerStatus {
   readonly in_flight: number;
   /** Times the reader rebuilt or regained its connection. */
   readonly reconnects: number;
+  /** Reads that failed in a row (0 once a read succeeds): above 0, the loop is failing now. */
+  readonly consecutive_failures: number;
 }
 
 /** A running group consumer. */
@@ -75,6 +77,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   let lastTick = Date.now();
   let draining = false;
   let reconnects = 0;
+  let failures = 0;
   reader.onReconnect(() => {
     reconnects++;
   });
@@ -249,7 +252,6 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   };
 
   const loop = async () => {
-    let failures = 0;
     while (!draining) {
       lastTick = Date.now();
       await waitForSlot();
@@ -310,6 +312,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       last_tick_at: lastTick,
       in_flight: inFlight.size,
       reconnects,
+      consecutive_failures: failures,
     }),
     async stop(timeout_ms) {
       const deadline = Date.now() + timeout_ms;

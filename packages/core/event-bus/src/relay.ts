@@ -25,6 +25,8 @@ export const EVENT_BUS_MIGRATIONS: MigrationSource = Object.freeze({
 export interface OutboxRelay extends Closeable {
   /** One pass: appends up to a batch of unpublished rows; returns how many. */
   drain(): Promise<number>;
+  /** The relay loop now: running until closed, passes failed in a row, last pass that succeeded. */
+  status(): { running: boolean; consecutive_failures: number; last_ok_at: number | undefined };
 }
 
 /** What `createOutboxRelay` needs besides its config. */
@@ -59,6 +61,8 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   // a NOTIFY that came while a pass was running: the next wait is skipped
   let notified = false;
   let unlisten: (() => Promise<void>) | undefined;
+  let failures = 0;
+  let lastOk: number | undefined;
 
   const drain = () =>
     db.transaction(async (tx) => {
@@ -99,11 +103,11 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
         logger.info({ err: error }, 'outbox relay: LISTEN unavailable, polling only');
       }
     }
-    let failures = 0;
     while (!stop.signal.aborted) {
       try {
         const moved = await drain();
         failures = 0;
+        lastOk = Date.now();
         if (moved > 0) continue; // more may be waiting
       } catch (error) {
         failures++;
@@ -138,5 +142,10 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     await running;
     await unlisten?.().catch(() => {});
   });
-  return { drain, close: closer.close, [Symbol.asyncDispose]: closer.close };
+  return {
+    drain,
+    status: () => ({ running: !stop.signal.aborted, consecutive_failures: failures, last_ok_at: lastOk }),
+    close: closer.close,
+    [Symbol.asyncDispose]: closer.close,
+  };
 }

@@ -1,0 +1,87 @@
+// Every loop survives an outage that starts before its first success: a group consumer, a
+// broadcast reader and the outbox relay all start while their Redis is down, report that they
+// are failing, and come back by themselves when it starts (no restart of the process).
+import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
+import { startRedis, useTestDatabase } from '@diana/test-services';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
+import { createEventBus } from '../src/bus.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
+import { createOutboxRelay, EVENT_BUS_MIGRATIONS } from '../src/relay.js';
+
+const testDb = await useTestDatabase('outage-at-start');
+const db = createPostgres({ url: testDb.url });
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await db.close();
+});
+
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('Redis down when the loops start', () => {
+  it('group consumer, broadcast reader and outbox relay report failing, then deliver once Redis is up', async () => {
+    await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    await server.kill();
+    expect(server.pid).toBeUndefined(); // the fault: nothing listens when the loops start
+
+    const transport = createRedisStreamsTransport({
+      redis: { port: server.port },
+      prefix: 'outage:',
+      command_timeout_ms: 300,
+      watchdog_ms: 1_000,
+    });
+    const bus = createEventBus(
+      { ...CONFORMANCE_CONFIG, publish_timeout_ms: 300 },
+      { transport, events: CONFORMANCE_EVENTS },
+    );
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
+    cleanups.push(async () => {
+      await relay.close();
+      await bus.close({ timeout_ms: 500 });
+      await transport.close();
+    });
+    const grouped: number[] = [];
+    const broadcast: number[] = [];
+    bus.subscribe('outage', 'test.happened', (event) => void grouped.push(event.payload.n));
+    bus.subscribe('test.happened', (event) => void broadcast.push(event.payload.n), { mode: 'broadcast' });
+    // an event committed while Redis is down waits in the outbox
+    await db.transaction((tx) => bus.publish('test.happened', { n: 1 }, { tx }));
+
+    await until(
+      () => bus.loops().length === 2 && bus.loops().every((loop) => loop.running && loop.consecutive_failures > 0),
+      10_000,
+      'both read loops report failing',
+    );
+    await until(() => relay.status().consecutive_failures > 0, 10_000, 'the relay reports failing');
+    expect(relay.status().last_ok_at).toBeUndefined();
+
+    await server.restart();
+    await until(() => bus.loops().every((loop) => loop.consecutive_failures === 0), 15_000, 'read loops recovered');
+    await until(() => relay.status().consecutive_failures === 0, 15_000, 'relay recovered');
+    await until(() => grouped.includes(1), 15_000, 'the outbox event reached the group');
+
+    // the broadcast reader reads again: a blocking XREAD of ours is on the server, and a new event arrives
+    const admin = new Redis({ port: server.port });
+    cleanups.push(async () => admin.disconnect());
+    await until(async () => String(await admin.client('LIST')).includes('cmd=xread '), 10_000, 'an XREAD connection');
+    await until(
+      async () => {
+        await bus.publish('test.happened', { n: 2 });
+        return broadcast.includes(2);
+      },
+      15_000,
+      'a broadcast event delivered',
+    );
+    await until(() => grouped.includes(2), 10_000, 'the direct event reached the group');
+  }, 90_000);
+});
