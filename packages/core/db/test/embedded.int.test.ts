@@ -19,7 +19,7 @@ beforeAll(async () => {
   db = await createEmbeddedPostgres({ dir });
   const result = await migrate(db, [DB_MIGRATIONS]);
   expect(result.applied).toEqual(['@diana/db/0001_users.sql', '@diana/db/0002_documents.sql']);
-}, 60_000);
+}, 180_000); // PGlite compiles its WebAssembly first: slow on a busy machine
 afterAll(async () => {
   await db.close();
   rmSync(dir, { recursive: true, force: true });

@@ -97,7 +97,7 @@ describe('across processes', () => {
           select version::text as version from user_state where user_id = ${user} and slice = 'p_storm'`;
         expect(row?.version).toBe('150');
       }
-    });
+    }, 120_000); // three child processes on a busy machine: correctness, not speed
   }
 });
 
