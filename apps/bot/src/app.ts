@@ -112,6 +112,9 @@ export const ALL_MIGRATIONS = [
   ADMIN_MIGRATIONS,
 ] as const;
 
+/** Failures in a row after which a loop makes /readyz say not ready. */
+export const LOOP_FAILURES_NOT_READY = 3;
+
 /** One long-running loop, for /readyz and the `diana.loop.*` gauges. */
 export interface LoopState {
   readonly loop: string;
@@ -439,8 +442,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
           }
         }),
       );
+      // three failures in a row (a second or more of backoff), not one transient blip
       const stuck = loops()
-        .filter((loop) => !loop.running || loop.consecutive_failures > 0)
+        .filter((loop) => !loop.running || loop.consecutive_failures >= LOOP_FAILURES_NOT_READY)
         .map((loop) => (loop.running ? `${loop.loop} failing` : `${loop.loop} stopped`));
       return [...results.filter((name): name is string => name !== undefined), ...stuck];
     },

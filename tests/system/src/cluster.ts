@@ -15,7 +15,7 @@ export interface BotProcess {
   readonly name: string;
   readonly port: number;
   readonly pid: number | undefined;
-  /** Starts (or restarts) the process and waits until /readyz answers 200 (start finished). */
+  /** Starts (or restarts) the process and waits until /readyz no longer says it is starting. */
   start(): Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<void>;
   pause(): void;
@@ -66,8 +66,9 @@ export async function startBotProcess(name: string, env: Record<string, string>)
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`${name} exited at start: ${output.slice(-5).join('\n')}`);
+        // started = start finished (not "starting"); readiness itself may flap during faults
         const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (r) => r.ok,
+          async (r) => r.ok || !(await r.text()).includes('starting'),
           () => false,
         );
         if (ok) return;
