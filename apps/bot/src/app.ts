@@ -339,7 +339,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
 
   // layer 5: the bot
   const users = createUserRepository(db);
-  const blocked = createBlockedUsers(users, logger);
+  const blocked = createBlockedUsers(users, logger, cache.namespace('blocked'));
   const metrics = createBotMetrics();
   const token = settings.bot.telegram_bot_token ? revealSecret(settings.bot.telegram_bot_token) : '0:console';
   const bot = new Bot<AppContext>(token, {

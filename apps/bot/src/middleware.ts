@@ -103,8 +103,8 @@ export function upsertUser(deps: {
   users: UserRepository;
   bus: EventBusService;
   owners: readonly number[];
-  unblock: (telegramId: number) => void;
-  isBlocked: (telegramId: number) => boolean;
+  unblock: (telegramId: number) => Promise<unknown>;
+  isBlocked: (telegramId: number) => Promise<boolean>;
   cache: CacheService;
 }): MiddlewareFn<AppContext> {
   const seen = new LRUCache<string, number>({ max: 100_000 });
@@ -112,7 +112,6 @@ export function upsertUser(deps: {
   const current = (user: User | undefined, from: NonNullable<AppContext['from']>): user is User =>
     user !== undefined &&
     user.status === 'active' &&
-    !deps.isBlocked(from.id) &&
     user.first_name === from.first_name &&
     user.last_name === (from.last_name ?? null) &&
     user.username === (from.username ?? null) &&
@@ -121,24 +120,25 @@ export function upsertUser(deps: {
   return async (ctx, next) => {
     const from = ctx.from;
     if (!from || from.is_bot) return next();
-    const { user } = current(ctx.user, from)
-      ? { user: ctx.user }
-      : await deps.db.transaction(async (tx) => {
-          const result = await deps.users.upsertFromTelegram(from);
-          if (result.created)
-            await deps.bus.publish(
-              'user.registered',
-              { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code ?? null },
-              { tx, key: result.user.id, user_id: result.user.id },
-            );
-          let row = result.user;
-          if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');
-          if (row.status === 'blocked') {
-            row = await deps.users.setStatus(row.id, 'active');
-            deps.unblock(from.id);
-          }
-          return { user: row };
-        });
+    const marked = await deps.isBlocked(from.id);
+    const { user } =
+      !marked && current(ctx.user, from)
+        ? { user: ctx.user }
+        : await deps.db.transaction(async (tx) => {
+            const result = await deps.users.upsertFromTelegram(from);
+            if (result.created)
+              await deps.bus.publish(
+                'user.registered',
+                { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code ?? null },
+                { tx, key: result.user.id, user_id: result.user.id },
+              );
+            let row = result.user;
+            if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');
+            if (row.status === 'blocked') row = await deps.users.setStatus(row.id, 'active');
+            return { user: row };
+          });
+    // the mark goes once the row is active again: a concurrent 403 re-marks them, never the reverse
+    if (marked) await deps.unblock(from.id);
     if (user !== ctx.user) await deps.cache.set(userCacheKey(from.id), user, { ttl_ms: USER_CACHE_TTL_MS });
     ctx.user = user;
     const last = seen.get(user.id) ?? 0;

@@ -1,17 +1,28 @@
 // Telegram realities on the way out: a user who blocked the bot is marked and not written to
 // again (until they write to us); 429s are retried after the time Telegram gives
 // (@grammyjs/auto-retry); sends are throttled to Telegram's limits (@grammyjs/transformer-throttler).
+import type { CacheService } from '@diana/cache';
 import type { UserRepository } from '@diana/db';
 import type { Logger } from '@diana/utils';
 import type { Transformer } from 'grammy';
 
-/** Telegram ids known to have blocked the bot, with the transformer that maintains them. */
-export function createBlockedUsers(users: UserRepository, logger: Logger) {
-  const blocked = new Set<number>();
+/** How long a 403 mark is kept without news from the user (their row says `blocked` for good). */
+const BLOCKED_MARK_TTL_MS = 30 * 24 * 3_600_000;
+
+/**
+ * Telegram ids known to have blocked the bot, shared by every bot process through the cache
+ * (`marks`, a namespace of the Redis-backed cache): the process that meets the 403 marks the
+ * user, and every process reads the mark before each send to a private chat, so no bot writes to
+ * them again. A user who writes again is unmarked (the invalidation reaches every process).
+ * With Redis unreachable the cache degrades to this process's memory.
+ */
+export function createBlockedUsers(users: UserRepository, logger: Logger, marks: CacheService) {
+  const key = (telegramId: number) => `tg:${telegramId}`;
+  const has = async (telegramId: number) => (await marks.get<boolean>(key(telegramId))) === true;
   const transformer: Transformer = async (prev, method, payload, signal) => {
     const chatId = (payload as { chat_id?: unknown } | undefined)?.chat_id;
     const target = typeof chatId === 'number' && chatId > 0 ? chatId : undefined;
-    if (target !== undefined && blocked.has(target))
+    if (target !== undefined && (await has(target)))
       return { ok: false, error_code: 403, description: 'Forbidden: bot was blocked by the user (known; not sent)' };
     const result = await prev(method, payload, signal);
     if (
@@ -20,7 +31,7 @@ export function createBlockedUsers(users: UserRepository, logger: Logger) {
       target !== undefined &&
       /blocked|deactivated/i.test(result.description)
     ) {
-      blocked.add(target);
+      await marks.set(key(target), true, { ttl_ms: BLOCKED_MARK_TTL_MS });
       const user = await users.getByTelegramId(target);
       if (user && user.status !== 'blocked') await users.setStatus(user.id, 'blocked');
       logger.info({ telegram_id: target, method }, 'user blocked the bot; no more sends');
@@ -29,7 +40,8 @@ export function createBlockedUsers(users: UserRepository, logger: Logger) {
   };
   return {
     transformer,
-    unblock: (telegramId: number) => blocked.delete(telegramId),
-    has: (id: number) => blocked.has(id),
+    /** The user wrote to us: every process may send to them again. */
+    unblock: (telegramId: number) => marks.delete(key(telegramId)),
+    has,
   };
 }

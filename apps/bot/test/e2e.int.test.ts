@@ -186,6 +186,34 @@ describe('the bot end to end', () => {
     expect(String(sentTo(504).at(-1)?.payload.text)).toContain('Lucien');
   });
 
+  it('the 403 mark is shared: a second bot process sends nothing to that user, and writing to it unblocks for both', async () => {
+    const other = await createApp(settings, { logger: SILENT_LOGGER });
+    try {
+      fake.blocked.add(508);
+      await app.handleUpdate(message(508, '/start'));
+      expect(fake.calls.some((c) => c.payload.chat_id === 508 && c.status === 403)).toBe(true);
+      const calls = fake.calls.length;
+      await expect(other.bot.api.sendMessage(508, 'hola')).rejects.toThrow(/blocked/);
+      expect(fake.calls.length).toBe(calls); // the other process did not even attempt it
+      fake.blocked.delete(508);
+      await other.handleUpdate(message(508, '/historia'));
+      expect(String(sentTo(508).at(-1)?.payload.text)).toContain('Lucien');
+      // the invalidation reaches the first process: it writes to them again
+      expect(
+        await until(async () => {
+          try {
+            await app.bot.api.sendMessage(508, 'de nuevo');
+            return true;
+          } catch {
+            return false;
+          }
+        }),
+      ).toBe(true);
+    } finally {
+      await other.close(5_000);
+    }
+  });
+
   it('a 429 is retried after the time Telegram gives', async () => {
     fake.tooManyRequestsOnce('sendMessage', 1);
     const before = sentTo(505).length;

@@ -5,6 +5,9 @@ import type { FakeTelegram } from '@diana/test-services';
 export interface Sent {
   readonly update_id: number;
   readonly kind: string;
+  /** The user (chat) it came from. */
+  readonly from: number;
+  /** When it was first posted (the clock of the fake Bot API's `at`). */
   readonly started: number;
   finished?: number;
   attempts: number;
@@ -50,8 +53,14 @@ export function createDriver(options: DriverOptions) {
   };
 
   /** Posts `update` until a bot answers 2xx (up to ~60 s), rotating over the bots. */
-  async function deliver(update: Record<string, unknown>, kind: string): Promise<Sent> {
-    const record: Sent = { update_id: update.update_id as number, kind, started: performance.now(), attempts: 0 };
+  async function deliver(update: Record<string, unknown>, kind: string, from: number): Promise<Sent> {
+    const record: Sent = {
+      update_id: update.update_id as number,
+      kind,
+      from,
+      started: performance.now(),
+      attempts: 0,
+    };
     sent.push(record);
     const body = JSON.stringify(update);
     const deadline = Date.now() + 60_000;
@@ -114,9 +123,9 @@ export function createDriver(options: DriverOptions) {
     blocked,
     scan,
     keyboardOf: (tg: number) => keyboards.get(tg) ?? [],
-    text: (tg: number, text: string, kind = 'text') => deliver(message(tg, text), kind),
-    press: (tg: number, data: string, kind = 'press') => deliver(press(tg, data), kind),
-    react: (tg: number, post: string) => deliver(press(tg, options.reactData(post)), 'react'),
+    text: (tg: number, text: string, kind = 'text') => deliver(message(tg, text), kind, tg),
+    press: (tg: number, data: string, kind = 'press') => deliver(press(tg, data), kind, tg),
+    react: (tg: number, post: string) => deliver(press(tg, options.reactData(post)), 'react', tg),
     /** A raw body (malformed input checks), to one bot. */
     raw: (port: number, body: string, secret = options.secret) =>
       fetch(`http://127.0.0.1:${port}/telegram`, {

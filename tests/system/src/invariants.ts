@@ -95,19 +95,27 @@ export async function checkInvariants(deps: {
     `${tokens?.used} tokens redeemed by ${tokens?.users} users → ${tokens?.subs} subscriptions`,
   );
 
+  // A user who writes to the bot has unblocked it (Telegram delivers nothing from a user who
+  // blocked the bot), so a send is wrong when it follows their 403 while no update of theirs was
+  // being delivered or handled (posted before the send, not answered before the 403).
+  const updates = new Map<number, Sent[]>();
+  for (const s of deps.sent) updates.set(s.from, [...(updates.get(s.from) ?? []), s]);
+  const wroteBetween = (chat: number, from: number, to: number) =>
+    (updates.get(chat) ?? []).some((s) => s.started < to && (s.finished ?? Number.POSITIVE_INFINITY) > from);
   let after403 = 0;
-  const firstBlocked = new Map<number, number>();
+  const blockedAt = new Map<number, number>();
   for (const call of fake.calls) {
     const chat = call.payload.chat_id;
     if (typeof chat !== 'number') continue;
-    if (firstBlocked.has(chat) && call.at > (firstBlocked.get(chat) as number) && call.method.startsWith('send'))
+    const since = blockedAt.get(chat);
+    if (since !== undefined && call.at > since && call.method.startsWith('send') && !wroteBetween(chat, since, call.at))
       after403++;
-    if (call.status === 403 && !firstBlocked.has(chat)) firstBlocked.set(chat, call.at);
+    if (call.status === 403) blockedAt.set(chat, call.at);
   }
   add(
-    'no send to a user after their 403',
+    'no send to a user after their 403 (unless they wrote again)',
     after403 === 0,
-    `${firstBlocked.size} users blocked the bot; ${after403} sends after`,
+    `${blockedAt.size} users blocked the bot; ${after403} sends after`,
   );
 
   const posts = fake.calls.filter(
