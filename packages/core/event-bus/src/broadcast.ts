@@ -1,5 +1,6 @@
 import { backoffDelay, type Logger, sleep } from '@diana/utils';
 import type { ConsumerStatus, EventHandler } from './consumer.js';
+import { settleWithin } from './consumer.js';
 import { decodeEnvelope, type EventRegistry } from './events.js';
 import type { StreamTransport } from './types.js';
 
@@ -62,6 +63,7 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
           }
         }
       } catch (error) {
+        if (stop.signal.aborted) break; // the stop closed the reader under a blocking read
         failures++;
         needsResync = true;
         logger.warn({ err: error, failures }, 'broadcast read failed; retrying');
@@ -84,8 +86,9 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
     }),
     async stop() {
       stop.abort();
-      await Promise.race([running, sleep(options.block_ms + 500)]);
+      // closing the reader ends a blocking read at once: the loop sees the stop
       await reader.close();
+      await settleWithin(running, 1_000);
     },
   };
 }

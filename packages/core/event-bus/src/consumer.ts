@@ -251,6 +251,9 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     for (const type of types) await transport.ensureGroup(type, group);
   };
 
+  // First what this consumer's name left pending (a restart under the same name takes its
+  // entries back at once instead of after claim_idle_ms), then new entries.
+  let ownPending: Map<string, string> | undefined = new Map(types.map((type) => [type, '0-0']));
   const loop = async () => {
     while (!draining) {
       lastTick = Date.now();
@@ -264,10 +267,13 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
           types,
           count: Math.min(config.batch_size, options.concurrency - inFlight.size),
           block_ms: config.block_ms,
+          ...(ownPending ? { own_pending: ownPending } : {}),
         });
         failures = 0;
+        if (ownPending && batch.length === 0) ownPending = undefined;
         for (const delivery of batch) dispatch(delivery);
       } catch (error) {
+        if (draining) break; // the stop closed the reader under a blocking read
         failures++;
         logger.warn({ err: error, group, failures }, 'read failed; retrying');
         await sleep(backoffDelay(failures, { base_ms: 100, max_ms: 5_000 }), stopController.signal).catch(() => {});
@@ -325,8 +331,22 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       stopController.abort(new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'consumer stopped'));
       for (const run of handlers) abortRun(run, stopController.signal.reason);
       await flushAcks();
-      await Promise.race([running, sleep(config.block_ms + 500)]);
+      // Closing the reader ends a blocking read at once (nothing waits out block_ms); the loop
+      // then ends by itself, given until the deadline (at least a moment) to see it.
       await reader.close();
+      await settleWithin(running, Math.max(100, deadline - Date.now()));
     },
   };
+}
+
+/** Waits for `work` at most `ms`, leaving no timer behind either way. */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }

@@ -261,6 +261,38 @@ export function describeEventBusTransport(
       expect(done.size).toBe(1_000);
     });
 
+    it('a consumer restarted under its name takes back its own pending entries at once, not after claim_idle_ms', async () => {
+      const ns = namespace();
+      // claim_idle_ms far beyond the test: only reading its own pending list can bring them back
+      const config = { handler_timeout_ms: 120_000, claim_idle_ms: 600_000 };
+      const first = await bus(ns, config, 'same-name');
+      const started = new Set<number>();
+      first.subscribe(
+        'own',
+        'test.happened',
+        async (e, ctx) => {
+          started.add(e.payload.n);
+          await sleepMs(60_000, ctx.signal);
+        },
+        { concurrency: 100 },
+      );
+      await waitFor(async () => (await first.health()).groups.length === 1);
+      for (let n = 0; n < 20; n++) await first.publish('test.happened', { n });
+      await waitFor(() => started.size === 20);
+      await first.close({ timeout_ms: 50 });
+      expect((await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending).toBe(20);
+
+      const again = await bus(ns, config, 'same-name');
+      const handled = new Map<number, number>();
+      again.subscribe('own', 'test.happened', (e, ctx) => void handled.set(e.payload.n, ctx.attempt), {
+        concurrency: 5, // fewer than what is pending: the own list is read page by page
+      });
+      await waitFor(() => handled.size === 20, 10_000);
+      expect([...handled.keys()].sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
+      expect([...handled.values()].every((attempt) => attempt === 2)).toBe(true); // counted as redelivered
+      await waitFor(async () => (await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending === 0);
+    });
+
     it('renews the lease of a slow healthy handler so a second consumer never takes it', async () => {
       const ns = namespace();
       const slow = await bus(ns, {}, 'slow');

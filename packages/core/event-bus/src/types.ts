@@ -42,13 +42,18 @@ export interface GroupStats {
 
 /** One blocking reader (the Redis adapter gives each its own connection). */
 export interface StreamReader {
-  /** New entries for `group`, waiting up to `block_ms` for some to arrive. */
+  /**
+   * New entries for `group`, waiting up to `block_ms` for some to arrive. With `own_pending`
+   * (cursors per type, advanced here), this consumer's own pending entries after each cursor
+   * instead, without waiting: what a consumer restarted under its name had not acknowledged.
+   */
   readGroup(args: {
     group: string;
     consumer: string;
     types: readonly string[];
     count: number;
     block_ms: number;
+    own_pending?: Map<string, string>;
   }): Promise<Delivery[]>;
   /** Entries after each type's cursor, for every process (no group); advances the cursors. */
   readBroadcast(args: { cursors: Map<string, string>; count: number; block_ms: number }): Promise<Delivery[]>;

@@ -65,14 +65,17 @@ export function createMemoryTransport(): StreamTransport {
     deliveries: p.deliveries,
     ...(entry.only_group ? { only_group: entry.only_group } : {}),
   });
-  const waitForAppend = (types: readonly string[], ms: number) =>
+  const waitForAppend = (types: readonly string[], ms: number, closed?: AbortSignal) =>
     new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
         appended.off('append', onAppend);
         appended.off('close', done);
+        closed?.removeEventListener('abort', done);
         resolve();
       };
+      if (closed?.aborted) return resolve();
+      closed?.addEventListener('abort', done);
       const onAppend = (type: string) => {
         if (types.includes(type)) done();
       };
@@ -98,6 +101,26 @@ export function createMemoryTransport(): StreamTransport {
     return out;
   };
 
+  /** The consumer's own pending entries after each cursor (as XREADGROUP with an id: counts a delivery). */
+  const readOwn = (group: string, consumer: string, cursors: Map<string, string>, count: number): Delivery[] => {
+    const out: Delivery[] = [];
+    for (const [type, cursor] of cursors) {
+      const s = stream(type);
+      const after = s.byId.get(cursor)?.seq ?? seqOf(cursor);
+      let taken = 0;
+      for (const entry of s.entries) {
+        const p = s.groups.get(group)?.pending.get(entry.id);
+        if (taken >= count || entry.seq <= after || p?.consumer !== consumer) continue;
+        p.deliveries++;
+        p.delivered_at = Date.now();
+        out.push(deliver(type, entry, p));
+        cursors.set(type, entry.id);
+        taken++;
+      }
+    }
+    return out;
+  };
+
   const transport: StreamTransport = {
     name: 'memory',
     async append(type, raw, options) {
@@ -115,12 +138,14 @@ export function createMemoryTransport(): StreamTransport {
       if (!s.groups.has(group)) s.groups.set(group, { cursor: 0, pending: new Map() });
     },
     createReader(): StreamReader {
+      const closed = new AbortController();
       return {
-        async readGroup({ group, consumer, types, count, block_ms }) {
+        async readGroup({ group, consumer, types, count, block_ms, own_pending }) {
+          if (own_pending) return readOwn(group, consumer, own_pending, count);
           const now = readNew(group, consumer, types, count);
           if (now.length > 0) return now;
-          await waitForAppend(types, block_ms);
-          return readNew(group, consumer, types, count);
+          await waitForAppend(types, block_ms, closed.signal);
+          return closed.signal.aborted ? [] : readNew(group, consumer, types, count);
         },
         async readBroadcast({ cursors, count, block_ms }) {
           const read = () => {
@@ -138,11 +163,13 @@ export function createMemoryTransport(): StreamTransport {
           };
           const first = read();
           if (first.length > 0) return first;
-          await waitForAppend([...cursors.keys()], block_ms);
-          return read();
+          await waitForAppend([...cursors.keys()], block_ms, closed.signal);
+          return closed.signal.aborted ? [] : read();
         },
         onReconnect() {},
-        async close() {},
+        async close() {
+          closed.abort();
+        },
       };
     },
     async currentEnd(type) {

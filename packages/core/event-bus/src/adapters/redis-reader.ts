@@ -81,8 +81,44 @@ export function createRedisReader(options: {
     return out;
   };
 
+  // XREADGROUP with an id reads the consumer's own pending list (and counts a delivery);
+  // the counts come from XPENDING, as after a claim.
+  const readOwn = async (group: string, consumer: string, cursors: Map<string, string>, count: number) => {
+    const types = [...cursors.keys()];
+    const keys = types.map((type) => options.keys.stream(type));
+    // through the watchdog like any read: with Redis down the command would wait in the queue
+    const reply = await blocking(0, (c) =>
+      c.xreadgroup(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'STREAMS',
+        ...keys,
+        ...types.map((type) => cursors.get(type) ?? '0-0'),
+      ),
+    );
+    const out: Delivery[] = [];
+    for (const [key, entries] of reply ?? []) {
+      const live = entries.filter(([, fields]) => fields !== null);
+      const type = options.keys.typeOf(key);
+      const last = entries.at(-1)?.[0];
+      if (last) cursors.set(type, last);
+      if (live.length === 0) continue;
+      const pending = (await blocking(0, (c) =>
+        c.xpending(key, group, live[0]?.[0] ?? '-', live.at(-1)?.[0] ?? '+', live.length, consumer),
+      )) as unknown as Array<[string, string, number, number]>;
+      const counts = new Map(pending.map(([id, , , n]) => [id, n]));
+      for (const [entry_id, fields] of live)
+        out.push({ type, entry_id, ...readFields(fields), deliveries: counts.get(entry_id) ?? 2 });
+    }
+    return out;
+  };
+
   return {
-    async readGroup({ group, consumer, types, count, block_ms }) {
+    async readGroup({ group, consumer, types, count, block_ms, own_pending }) {
+      if (own_pending) return readOwn(group, consumer, own_pending, count);
       const keys = types.map((type) => options.keys.stream(type));
       const ids = keys.map(() => '>');
       const reply = await blocking(block_ms, (c) =>

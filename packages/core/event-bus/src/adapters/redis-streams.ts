@@ -51,6 +51,9 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   const base = options.redis instanceof Redis ? options.redis.options : options.redis;
   const commandOptions: RedisOptions = {
     ...base,
+    // on close the socket is destroyed at once: ioredis's default keeps it (and the process) up
+    // to 2 s waiting for the server to end it, which a blocked read does only when its block ends
+    disconnectTimeout: 0,
     lazyConnect: false,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -121,7 +124,13 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     createReader() {
       const reader = createRedisReader({
         connect: () => {
-          const conn = new Redis({ ...base, lazyConnect: false, maxRetriesPerRequest: null, enableOfflineQueue: true });
+          const conn = new Redis({
+            ...base,
+            lazyConnect: false,
+            maxRetriesPerRequest: null,
+            enableOfflineQueue: true,
+            disconnectTimeout: 0,
+          });
           conn.on('error', (error) => logger.debug({ err: error }, 'redis reader connection error'));
           return conn;
         },
