@@ -197,7 +197,7 @@ export function createEventBus<R extends EventRegistry>(
       await writeToOutbox(options.tx, envelope, raw);
       return envelope;
     }
-    await withTimeout(transport.append(type, raw), settings.publish_timeout_ms, type);
+    await appendWithin((signal) => transport.append(type, raw, { signal }), settings.publish_timeout_ms, type);
     metrics.published(type);
     return envelope;
   };
@@ -284,29 +284,46 @@ export function createEventBus<R extends EventRegistry>(
   return service as unknown as EventBusService<R>;
 }
 
-// A plain timer, not an abortable sleep: this is on every publish's path, and aborting a
-// timers/promises sleep builds an AbortError with a stack each time.
-function withTimeout<T>(work: Promise<T>, ms: number, type: string): Promise<T> {
+// At the deadline the append is aborted: one still waiting for the connection (or for its
+// batch) rejects at once with E_PUBLISH_FAILED and is never sent. One already sent cannot be
+// taken back: after the abort had its turn, the publish rejects with E_PUBLISH_OUTCOME_UNKNOWN.
+// A plain timer, not an abortable sleep: this is on every publish's path.
+function appendWithin<T>(append: (signal: AbortSignal) => Promise<T>, ms: number, type: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not accepted within ${ms} ms`)),
-      ms,
-    );
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(
-          error instanceof DianaError
-            ? error
-            : new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, {
-                cause: error,
-              }),
-        );
-      },
+    const controller = new AbortController();
+    let settled = false;
+    const settle = (done: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      done();
+    };
+    const timer = setTimeout(() => {
+      controller.abort();
+      // an unsent append rejects within this turn's promise callbacks, before the immediate
+      setImmediate(() =>
+        settle(() =>
+          reject(
+            new DianaError(
+              EVENT_BUS_ERROR_CODES.PUBLISH_OUTCOME_UNKNOWN,
+              `${type}: sent, but not confirmed within ${ms} ms; it may or may not be in the stream`,
+            ),
+          ),
+        ),
+      );
+    }, ms);
+    append(controller.signal).then(
+      (value) => settle(() => resolve(value)),
+      (error: unknown) =>
+        settle(() =>
+          reject(
+            error instanceof DianaError
+              ? error
+              : new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, {
+                  cause: error,
+                }),
+          ),
+        ),
     );
   });
 }

@@ -4,8 +4,13 @@ export const EVENT_BUS_ERROR_CODES = Object.freeze({
   EVENT_SCHEMA: 'E_EVENT_SCHEMA',
   /** The event type is not in the registry. */
   EVENT_UNKNOWN: 'E_EVENT_UNKNOWN',
-  /** Redis did not accept the entry within `publish_timeout_ms` (or refused it). */
+  /** The entry was not appended and never will be: Redis unreachable, refused it, or the deadline passed before it was sent. */
   PUBLISH_FAILED: 'E_PUBLISH_FAILED',
+  /**
+   * The deadline passed after the entry was sent: it may or may not be in the stream. Retry
+   * only idempotently (through the outbox, or with the same event id where consumers dedupe).
+   */
+  PUBLISH_OUTCOME_UNKNOWN: 'E_PUBLISH_OUTCOME_UNKNOWN',
   /** A handler ran past `handler_timeout_ms`. */
   HANDLER_TIMEOUT: 'E_HANDLER_TIMEOUT',
   /** The bus is closed. */

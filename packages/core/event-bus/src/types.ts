@@ -66,7 +66,20 @@ export interface StreamReader {
 export interface StreamTransport {
   readonly name: string;
   /** Appends; with `dedupe_id` a second append of the same id returns the first entry's id. */
-  append(type: string, raw: string, options?: { dedupe_id?: string; dedupe_ttl_ms?: number }): Promise<string>;
+  append(
+    type: string,
+    raw: string,
+    options?: {
+      dedupe_id?: string;
+      dedupe_ttl_ms?: number;
+      /**
+       * Aborted when the caller stops waiting. An append not yet handed to the server must
+       * then reject with `E_PUBLISH_FAILED` and never be sent; one already sent cannot be
+       * taken back (it settles as the server answers).
+       */
+      signal?: AbortSignal;
+    },
+  ): Promise<string>;
   /** Creates the group if missing (new groups start at the beginning of the retained stream). */
   ensureGroup(type: string, group: string): Promise<void>;
   createReader(): StreamReader;

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import { DianaError } from '@diana/utils';
+import { EVENT_BUS_ERROR_CODES } from '../errors.js';
 import type { DeadLetter, Delivery, GroupStats, StreamReader, StreamTransport } from '../types.js';
 
 interface Entry {
@@ -124,6 +126,8 @@ export function createMemoryTransport(): StreamTransport {
   const transport: StreamTransport = {
     name: 'memory',
     async append(type, raw, options) {
+      if (options?.signal?.aborted)
+        throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not sent (the caller stopped waiting)`);
       if (options?.dedupe_id) {
         const seen = dedupe.get(options.dedupe_id);
         if (seen && seen.expires > Date.now()) return seen.id;

@@ -1,8 +1,13 @@
+import { DianaError } from '@diana/utils';
+import { EVENT_BUS_ERROR_CODES } from '../errors.js';
+
 /** One append: the encoded envelope, with a dedupe marker key and TTL for append-once. */
 export interface QueuedAppend {
   readonly raw: string;
   readonly marker?: string;
   readonly ttl_ms?: number;
+  /** Aborted before its batch leaves: rejected with `E_PUBLISH_FAILED`, never sent. */
+  readonly signal?: AbortSignal;
 }
 
 interface Waiting extends QueuedAppend {
@@ -30,7 +35,13 @@ export function createAppendBatcher(
   const queues = new Map<string, Waiting[]>();
   let scheduled = false;
 
-  const sendStream = (stream: string, batch: Waiting[]) => {
+  const sendStream = (stream: string, queued: Waiting[]) => {
+    const batch = queued.filter((item) => {
+      if (!item.signal?.aborted) return true;
+      item.reject(new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, 'not sent (the caller stopped waiting)'));
+      return false;
+    });
+    if (batch.length === 0) return;
     const keys = [stream];
     const args: Array<string | number> = [options.max_len];
     for (const item of batch) {
@@ -68,7 +79,7 @@ export function createAppendBatcher(
         queue = [];
         queues.set(stream, queue);
       }
-      queue.push({ raw: append.raw, marker: append.marker, ttl_ms: append.ttl_ms, resolve, reject });
+      queue.push({ ...append, resolve, reject });
       if (queue.length >= options.max_batch) {
         queues.delete(stream);
         sendStream(stream, queue);

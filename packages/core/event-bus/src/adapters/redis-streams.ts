@@ -56,6 +56,9 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     disconnectTimeout: 0,
     lazyConnect: false,
     enableOfflineQueue: false,
+    // a command whose reply was lost with the connection is not sent again on reconnect: its
+    // caller was told the outcome is unknown, and a resend would append it a second time
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.command_timeout_ms ?? 5_000,
     // reconnect forever; commands fail fast meanwhile
@@ -71,8 +74,8 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     'ready',
     () => `redis not reachable within ${commandTimeout} ms (status ${client.status})`,
   );
-  const ready = async (): Promise<Redis & Scripts> => {
-    if (client.status !== 'ready') await waitReady(commandTimeout);
+  const ready = async (signal?: AbortSignal): Promise<Redis & Scripts> => {
+    if (client.status !== 'ready') await waitReady(commandTimeout, signal);
     return client as Redis & Scripts;
   };
   client.defineCommand('appendBatch', { lua: readLua('append-batch') });
@@ -95,6 +98,8 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     return deliveries;
   };
   const readers: Array<{ close(): Promise<void> }> = [];
+  const notSent = (type: string) =>
+    new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not sent (the caller stopped waiting)`);
 
   const appendBatched = createAppendBatcher(
     (batchKeys, args) => (client as Redis & Scripts).appendBatch(batchKeys.length, ...batchKeys, ...args),
@@ -105,13 +110,23 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     name: 'redis-streams',
     append(type, raw, appendOptions) {
       const stream = keys.stream(type);
-      const append = appendOptions?.dedupe_id
-        ? { raw, marker: `${stream}:seen:${appendOptions.dedupe_id}`, ttl_ms: appendOptions.dedupe_ttl_ms }
-        : { raw };
-      // Hot path: no extra await when the connection is up.
-      return client.status === 'ready'
-        ? appendBatched(stream, append)
-        : ready().then(() => appendBatched(stream, append));
+      const signal = appendOptions?.signal;
+      const append = {
+        raw,
+        ...(appendOptions?.dedupe_id
+          ? { marker: `${stream}:seen:${appendOptions.dedupe_id}`, ttl_ms: appendOptions.dedupe_ttl_ms }
+          : {}),
+        ...(signal ? { signal } : {}),
+      };
+      // Hot path: no extra await when the connection is up. Otherwise the append waits for the
+      // connection only while its caller does: aborted first, it is never sent.
+      if (client.status === 'ready') return appendBatched(stream, append);
+      return ready(signal).then(
+        () => appendBatched(stream, append),
+        (error: unknown) => {
+          throw signal?.aborted ? notSent(type) : error;
+        },
+      );
     },
     async ensureGroup(type, group) {
       const start = lastSeen.get(`${type}\u0000${group}`) ?? '0';
