@@ -1,8 +1,10 @@
 import { coerceDuration, coerceInt } from '@diana/utils';
 import * as v from 'valibot';
 
-/** Default compare-and-set attempts of one `update` before `E_STATE_CONFLICT`. */
-export const DEFAULT_STATE_MAX_ATTEMPTS = 50;
+/** Default cap on compare-and-set attempts of one `update` (the deadline usually ends it first). */
+export const DEFAULT_STATE_MAX_ATTEMPTS = 10_000;
+/** Default time one `update` may keep retrying lost compare-and-sets before `E_STATE_CONFLICT`. */
+export const DEFAULT_STATE_UPDATE_DEADLINE = 10_000;
 /** Default time a persistent slice stays in the Redis read-through cache. */
 export const DEFAULT_STATE_CACHE_TTL = 600_000;
 
@@ -10,7 +12,13 @@ export const DEFAULT_STATE_CACHE_TTL = 600_000;
 export const UserStateConfig = v.object({
   /** Prefix of every Redis key of this manager. */
   key_prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_-]{1,64}$/)), 'diana:us:'),
-  /** Compare-and-set attempts of one `update` (the first included). */
+  /**
+   * How long one `update` may take, waiting its turn and retrying lost compare-and-sets,
+   * before it gives up with `E_STATE_CONFLICT` (a deadline, not a count: a count of attempts
+   * fails by machine speed).
+   */
+  update_deadline_ms: v.optional(coerceDuration({ min: 1 }), DEFAULT_STATE_UPDATE_DEADLINE),
+  /** Cap on compare-and-set attempts of one `update` (the first included). */
   max_attempts: v.optional(coerceInt({ min: 1, max: 10_000 }), DEFAULT_STATE_MAX_ATTEMPTS),
   /** First wait after a lost compare-and-set; doubles up to `backoff_max_ms`, with full jitter. */
   backoff_base_ms: v.optional(coerceDuration({ min: 0 }), 2),

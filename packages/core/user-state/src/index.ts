@@ -3,7 +3,12 @@ export { createMemorySliceStore } from './adapters/memory.js';
 export { createPostgresSliceStore } from './adapters/postgres.js';
 export type { UserStateConfigInput } from './config.js';
 // Config
-export { DEFAULT_STATE_CACHE_TTL, DEFAULT_STATE_MAX_ATTEMPTS, UserStateConfig } from './config.js';
+export {
+  DEFAULT_STATE_CACHE_TTL,
+  DEFAULT_STATE_MAX_ATTEMPTS,
+  DEFAULT_STATE_UPDATE_DEADLINE,
+  UserStateConfig,
+} from './config.js';
 export type { UserStateErrorCode } from './errors.js';
 // Errors
 export { USER_STATE_ERROR_CODES } from './errors.js';

@@ -275,11 +275,34 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     return stored;
   };
 
+  // Turn-taking: this manager runs the updates of one (user, slice) one after another, so
+  // concurrent callers in one process do not race each other's compare-and-sets (only other
+  // processes can still win one). Entries leave the map when their chain is idle.
+  const turns = new Map<string, Promise<unknown>>();
   const update = async (user_id: string, name: string, fn: (current: never) => unknown): Promise<unknown> => {
     assertOpen();
     checkUser(user_id);
     const slice = sliceOf(name);
     const started = performance.now();
+    const key = `${user_id}\u0000${slice.name}`;
+    const previous = turns.get(key);
+    const mine = previous
+      ? previous.then(() => runUpdate(user_id, slice, fn, started))
+      : runUpdate(user_id, slice, fn, started);
+    const settled = mine.catch(() => {});
+    turns.set(key, settled);
+    void settled.then(() => {
+      if (turns.get(key) === settled) turns.delete(key);
+    });
+    return mine;
+  };
+  const runUpdate = async (
+    user_id: string,
+    slice: ReturnType<typeof sliceOf>,
+    fn: (current: never) => unknown,
+    started: number,
+  ): Promise<unknown> => {
+    const deadline = started + settings.update_deadline_ms;
     const done = (outcome: Parameters<typeof metrics.update>[1]) =>
       metrics.update(slice.name, outcome, performance.now() - started);
     let backoff: (() => number) | undefined; // made on the first conflict only: the common path has none
@@ -308,20 +331,22 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
           return data;
         }
         metrics.conflict(slice.name);
-        if (attempt >= settings.max_attempts) {
-          done('conflict');
-          throw new DianaError(
-            USER_STATE_ERROR_CODES.STATE_CONFLICT,
-            `slice '${slice.name}' kept changing under update (${attempt} attempts)`,
-            { context: { slice: slice.name, attempts: attempt } },
-          );
-        }
         backoff ??= createBackoff({
           base_ms: settings.backoff_base_ms,
           max_ms: settings.backoff_max_ms,
           jitter: 'full',
         });
-        await sleep(backoff());
+        const delay = backoff();
+        if (attempt >= settings.max_attempts || performance.now() + delay > deadline) {
+          done('conflict');
+          const ms = Math.round(performance.now() - started);
+          throw new DianaError(
+            USER_STATE_ERROR_CODES.STATE_CONFLICT,
+            `slice '${slice.name}' kept changing under update (${attempt} attempts in ${ms} ms)`,
+            { context: { slice: slice.name, attempts: attempt, elapsed_ms: ms } },
+          );
+        }
+        await sleep(delay);
       }
     } catch (error) {
       if (!(error instanceof DianaError && error.code === USER_STATE_ERROR_CODES.STATE_CONFLICT))

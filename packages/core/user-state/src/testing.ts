@@ -185,21 +185,47 @@ export function describeUserStateManager(
           expect(await create(CONFORMANCE_SLICES).get(user, counter)).toEqual({ n: 2 });
         });
 
-        it('50 concurrent updates with an await inside fn lose nothing, and conflicts were retried', async () => {
-          const state = (await setup()).create(CONFORMANCE_SLICES, { max_attempts: 1_000 });
+        it('50 concurrent updates in one manager take turns: nothing lost, no compare-and-set lost', async () => {
+          const state = (await setup()).create(CONFORMANCE_SLICES);
           const user = newId();
           const start = gate();
+          let running = 0;
+          let most = 0;
           const updates = Array.from({ length: 50 }, async () => {
             await start.opened;
             return state.update(user, counter, async (c) => {
+              most = Math.max(most, ++running);
               await pause(1);
+              running--;
               return { n: c.n + 1 };
             });
           });
           start.open();
           await Promise.all(updates);
           expect(await state.get(user, counter)).toEqual({ n: 50 });
-          expect(state.stats().conflicts).toBeGreaterThan(0);
+          expect(most).toBe(1); // one fn at a time for one (user, slice) in one manager
+          expect(state.stats().conflicts).toBe(0);
+        });
+
+        it('two managers × 25 concurrent updates with an await inside fn lose nothing, and conflicts were retried', async () => {
+          const { create } = await setup();
+          const managers = [create(CONFORMANCE_SLICES), create(CONFORMANCE_SLICES)];
+          const user = newId();
+          const start = gate();
+          const updates = managers.flatMap((state) =>
+            Array.from({ length: 25 }, async () => {
+              await start.opened;
+              return state.update(user, counter, async (c) => {
+                await pause(1);
+                return { n: c.n + 1 };
+              });
+            }),
+          );
+          start.open();
+          await Promise.all(updates);
+          expect(await managers[0]?.get(user, counter)).toEqual({ n: 50 });
+          const conflicts = managers.reduce((sum, m) => sum + m.stats().conflicts, 0);
+          expect(conflicts).toBeGreaterThan(0); // they really raced
         });
 
         it('two slices of one user updated concurrently never overwrite each other', async () => {
@@ -226,11 +252,15 @@ export function describeUserStateManager(
         });
 
         it('gives up with E_STATE_CONFLICT after max_attempts, writing nothing of the loser', async () => {
-          const state = (await setup()).create(CONFORMANCE_SLICES, { max_attempts: 1 });
+          const { create } = await setup();
+          const managers = [
+            create(CONFORMANCE_SLICES, { max_attempts: 1 }),
+            create(CONFORMANCE_SLICES, { max_attempts: 1 }),
+          ];
           const user = newId();
-          await state.set(user, counter, { n: 0 });
+          await managers[0]?.set(user, counter, { n: 0 });
           const start = gate();
-          const both = [1, 2].map(async () => {
+          const both = managers.map(async (state) => {
             await start.opened;
             return state.update(user, counter, async (c) => {
               await pause(5);
@@ -242,7 +272,26 @@ export function describeUserStateManager(
           const failed = settled.filter((s) => s.status === 'rejected');
           expect(failed).toHaveLength(1);
           expect(isDianaError((failed[0] as PromiseRejectedResult).reason, 'E_STATE_CONFLICT')).toBe(true);
-          expect(await state.get(user, counter)).toEqual({ n: 1 });
+          expect(await managers[0]?.get(user, counter)).toEqual({ n: 1 });
+        });
+
+        it('gives up with E_STATE_CONFLICT at update_deadline_ms (a deadline, not a count), writing nothing', async () => {
+          const { create } = await setup();
+          const loser = create(CONFORMANCE_SLICES, { update_deadline_ms: 150 });
+          const writer = create(CONFORMANCE_SLICES);
+          const user = newId();
+          await writer.set(user, counter, { n: 0 });
+          // the writer changes the slice while every fn of the loser runs: each of its writes loses
+          let writes = 0;
+          const error = await loser
+            .update(user, counter, async (c) => {
+              await writer.set(user, counter, { n: 1_000 + ++writes });
+              return { n: c.n + 1 };
+            })
+            .catch((e: unknown) => e);
+          expect(isDianaError(error, 'E_STATE_CONFLICT')).toBe(true);
+          expect(writes).toBeGreaterThan(1); // it retried until the deadline, not once
+          expect(await writer.get(user, counter)).toEqual({ n: 1_000 + writes });
         });
 
         it('sets and resets', async () => {

@@ -178,7 +178,7 @@ describe('userStateMiddleware', () => {
     await bot.handleUpdate(update(100, 43));
     expect(await state.get('42', 'counter')).toEqual({ n: 30 });
     expect(await state.get('43', 'counter')).toEqual({ n: 1 });
-    expect(state.stats().conflicts).toBeGreaterThan(0);
+    expect(state.stats().conflicts).toBe(0); // one manager: the 30 updates took turns
     expect(calls).toEqual([]); // the handler sent nothing
   });
 });

@@ -101,6 +101,39 @@ describe('across processes', () => {
   }
 });
 
+describe('contention the defaults absorb', () => {
+  it('four processes × 100 concurrent updates of one persistent slice, default settings → all 400 applied', async () => {
+    const script = fileURLToPath(new URL('./fixtures/storm-worker.ts', import.meta.url));
+    const user = newId();
+    const prefix = `${testRedis.prefix}storm4:`;
+    const workers = Array.from({ length: 4 }, () => startWorker(script));
+    for (const worker of workers)
+      worker.send({
+        type: 'config',
+        database_url: testDb.url,
+        redis_port: redisPort,
+        prefix,
+        slice: 'p_storm',
+        user,
+        count: 100,
+        defaults: true,
+      });
+    await Promise.all(workers.map((worker) => worker.waitFor('ready')));
+    for (const worker of workers) worker.send({ type: 'go' });
+    const results = await Promise.all(workers.map((worker) => worker.waitFor('result', 90_000)));
+    await Promise.all(workers.map((worker) => worker.exited()));
+    const failures = results.flatMap((r) => r.failures as string[]);
+    const latencies = results.flatMap((r) => r.latencies as number[]).sort((a, b) => a - b);
+    const conflicts = results.reduce((sum, r) => sum + (r.stats as { conflicts: number }).conflicts, 0);
+    process.stdout.write(
+      `4 processes × 100 updates of one slice: ${latencies.length} applied, ${failures.length} gave up, ${conflicts} lost compare-and-sets; p50 ${Math.round(latencies[Math.floor(latencies.length / 2)] ?? 0)} ms, p99 ${Math.round(latencies[Math.floor(latencies.length * 0.99)] ?? 0)} ms\n`,
+    );
+    expect(conflicts).toBeGreaterThan(0); // the processes really raced
+    expect(failures).toEqual([]);
+    expect(await make(STORM_SLICES, {}, prefix).get(user, 'p_storm')).toEqual({ n: 400 });
+  }, 180_000);
+});
+
 describe('the Redis cache of persistent slices', () => {
   const profile = defineSlice('profile', {
     schema: v.object({ lang: v.string() }),
