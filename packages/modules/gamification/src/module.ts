@@ -11,7 +11,7 @@ import {
 } from '@diana/event-bus';
 import type { CallbackSigner, RateLimiter } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
-import { formatBesitos, formatDuration, getPackageLogger, isDianaError, type Logger } from '@diana/utils';
+import { DianaError, formatBesitos, formatDuration, getPackageLogger, isDianaError, type Logger } from '@diana/utils';
 import { Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
@@ -48,6 +48,8 @@ export interface GamificationModule {
 }
 
 const DAY_MS = 86_400_000;
+/** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
+const DAILY_CLAIMED = 'E_DAILY_ALREADY_CLAIMED';
 const balanceKey = (user_id: string) => `balance:${user_id}`;
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
@@ -172,25 +174,48 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     const user = ctx.user;
     if (!user) return;
     const r = rewards();
-    const outcome = await db.transaction(async (tx) => {
-      const [row] = await tx<{ last_claim_at: Date; streak: number; now: Date }[]>`
-        select last_claim_at, streak, now() as now from gamification_daily_gifts where user_id = ${user.id} for update`;
-      const [{ now } = { now: new Date() }] = row ? [row] : await tx<{ now: Date }[]>`select now() as now`;
-      if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
-        return { kind: 'wait' as const, wait_ms: DAY_MS - (now.getTime() - row.last_claim_at.getTime()) };
-      const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
-      await tx`
+    const outcome = await db
+      .transaction(async (tx) => {
+        // Claims of one user run one at a time: with no gift row yet, `select … for update` below
+        // locks nothing, so the balance row (created if needed) is the lock (4 concurrent first
+        // claims used to pay 2–4 times).
+        await ledger.lock(tx, user.id);
+        const [row] = await tx<{ last_claim_at: Date; streak: number }[]>`
+        select last_claim_at, streak from gamification_daily_gifts where user_id = ${user.id} for update`;
+        const [clock] = await tx<{ now: Date; day: string; next_day_ms: number }[]>`
+        select now() as now, (now() at time zone ${timezone})::date::text as day,
+               extract(epoch from ((date_trunc('day', now() at time zone ${timezone}) + interval '1 day')
+                                   at time zone ${timezone}) - now())::float8 * 1000 as next_day_ms`;
+        const { now, day, next_day_ms } = clock as { now: Date; day: string; next_day_ms: number };
+        if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
+          return {
+            kind: 'wait' as const,
+            wait_ms: Math.min(DAY_MS, DAY_MS - (now.getTime() - row.last_claim_at.getTime())),
+          };
+        const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
+        await tx`
         insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user.id}, ${now}, ${streak})
         on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`;
-      const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
-      const paid = await ledger.award(tx, {
-        user_id: user.id,
-        amount,
-        source: 'daily',
-        source_event_id: `daily:${user.id}:${now.toISOString()}`,
+        const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
+        // one gift per user and local day: the ledger refuses a second payment of this source
+        const paid = await ledger.award(tx, {
+          user_id: user.id,
+          amount,
+          source: 'daily',
+          source_event_id: `daily:${user.id}:${day}`,
+        });
+        // already paid today (a 25-hour day lets 24 h pass within one date): undo the gift row too
+        if (paid.duplicate)
+          throw new DianaError(DAILY_CLAIMED, 'daily gift already claimed today', {
+            context: { wait_ms: next_day_ms },
+          });
+        return { kind: 'paid' as const, paid: paid.paid, streak };
+      })
+      .catch((error: unknown) => {
+        if (isDianaError(error, DAILY_CLAIMED))
+          return { kind: 'wait' as const, wait_ms: Number((error.context as { wait_ms: number }).wait_ms) };
+        throw error;
       });
-      return { kind: 'paid' as const, paid: paid.paid, streak };
-    });
     if (outcome.kind === 'wait')
       await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)));
     else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped);

@@ -14,7 +14,13 @@ import {
 } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
-import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
+import {
+  createBarrier,
+  createRecordingApi,
+  createUpdateFactory,
+  FAKE_BOT_INFO,
+  useTestDatabase,
+} from '@diana/test-services';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
@@ -68,6 +74,19 @@ const ids = new Map<number, string>();
 bot.use(async (ctx, next) => {
   ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE' };
   await next();
+});
+// how many updates of one user are being handled at once (the concurrency tests prove contention)
+const inFlight = new Map<number, number>();
+const peakInFlight = new Map<number, number>();
+bot.use(async (ctx, next) => {
+  const tg = ctx.from?.id ?? 0;
+  inFlight.set(tg, (inFlight.get(tg) ?? 0) + 1);
+  peakInFlight.set(tg, Math.max(peakInFlight.get(tg) ?? 0, inFlight.get(tg) ?? 0));
+  try {
+    await next();
+  } finally {
+    inFlight.set(tg, (inFlight.get(tg) ?? 1) - 1);
+  }
 });
 bot.use(verifyCallbacks(signer));
 bot.use(gamification.composer);
@@ -203,6 +222,31 @@ describe('the gamification module', () => {
     await bus.publish('admin.besitos_granted', { user_id: user, amount: -500, reason: 'corrección', actor: 'tg:1' });
     expect(await until(async () => (await gamification.ledger.balance(user)) === 0)).toBe(true);
     expect((await transactions(user, 'admin')).n).toBe(2);
+  });
+
+  it('a new user claiming /regalo 4 times at once is paid once (50 users, claims released together)', async () => {
+    const tgs = Array.from({ length: 50 }, (_, i) => 1_000 + i);
+    const userIds = new Map<number, string>();
+    for (const tg of tgs) userIds.set(tg, await register(tg));
+    const amount = (config.get('gamification.rewards') as { daily_gift: number }).daily_gift;
+    const barrier = createBarrier(tgs.length * 4);
+    await Promise.all(
+      tgs.flatMap((tg) =>
+        Array.from({ length: 4 }, async () => {
+          await barrier.wait();
+          await command(tg, '/regalo');
+        }),
+      ),
+    );
+    for (const tg of tgs) {
+      expect(await transactions(userIds.get(tg) as string, 'daily'), `user ${tg}`).toEqual({ n: 1, sum: amount });
+      const replies = api.sentTo(tg).map((c) => String(c.payload.text));
+      expect(replies.filter((t) => t.startsWith('Tu regalo de hoy'))).toHaveLength(1);
+      expect(replies.filter((t) => t.startsWith('Ya has recogido tu regalo'))).toHaveLength(3);
+    }
+    // the claims of a user did overlap: most users had two or more in flight together
+    const overlapped = tgs.filter((tg) => (peakInFlight.get(tg) ?? 0) >= 2);
+    expect(overlapped.length).toBeGreaterThan(tgs.length / 2);
   });
 
   it('keeps the ledger invariants through all of it', async () => {
