@@ -11,10 +11,18 @@ import {
 } from '@diana/event-bus';
 import type { CallbackSigner, RateLimiter } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
-import { DianaError, formatBesitos, formatDuration, getPackageLogger, isDianaError, type Logger } from '@diana/utils';
+import {
+  DianaError,
+  formatBesitos,
+  formatDuration,
+  getPackageLogger,
+  isDianaError,
+  type Logger,
+  parseOrThrow,
+} from '@diana/utils';
 import { Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
-import * as v from 'valibot';
+import type * as v from 'valibot';
 import { CONSUMED, type GAMIFICATION_EVENTS } from './events.js';
 import { createLedger, LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
 import { createProgress } from './progress.js';
@@ -48,6 +56,12 @@ export interface GamificationModule {
 }
 
 const DAY_MS = 86_400_000;
+/**
+ * A consumed event's fields, or `E_EVENT_SCHEMA` (the bus dead-letters it at once): an amount
+ * out of 1..BESITOS_MAX is refused before the handler writes anything.
+ */
+const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
+  parseOrThrow(schema, event.payload, { code: 'E_EVENT_SCHEMA', message: `unusable ${event.type}` });
 /** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
 const DAILY_CLAIMED = 'E_DAILY_ALREADY_CLAIMED';
 const balanceKey = (user_id: string) => `balance:${user_id}`;
@@ -88,7 +102,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['user.registered'],
       handler: once(async (event, tx) => {
-        const { user_id } = v.parse(CONSUMED.registered, event.payload);
+        const { user_id } = read(CONSUMED.registered, event);
         const amount = rewards().welcome_bonus;
         await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
         if (amount > 0)
@@ -105,7 +119,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['narrative.decision_made'],
       handler: once(async (event, tx) => {
-        const { user_id, reward } = v.parse(CONSUMED.decision, event.payload);
+        const { user_id, reward } = read(CONSUMED.decision, event);
         if (reward > 0)
           await ledger.award(tx, { user_id, amount: reward, source: 'decision', source_event_id: event.id });
         await progress.count(tx, user_id, 'narrative.decision_made');
@@ -115,7 +129,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['narrative.fragment_completed'],
       handler: once(async (event, tx) => {
-        const { user_id } = v.parse(CONSUMED.fragment, event.payload);
+        const { user_id } = read(CONSUMED.fragment, event);
         const amount = rewards().fragment_completed;
         if (amount > 0) await ledger.award(tx, { user_id, amount, source: 'fragment', source_event_id: event.id });
         await progress.count(tx, user_id, 'narrative.fragment_completed');
@@ -125,7 +139,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['channel.reaction_added'],
       handler: once(async (event, tx) => {
-        const { user_id } = v.parse(CONSUMED.registered, event.payload);
+        const { user_id } = read(CONSUMED.registered, event);
         const r = rewards();
         await ledger.lock(tx, user_id); // concurrent reactions of one user count one at a time
         const [today] = await tx<{ n: number }[]>`
@@ -140,7 +154,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['admin.besitos_granted'],
       handler: once(async (event, tx) => {
-        const { user_id, amount } = v.parse(CONSUMED.grant, event.payload);
+        const { user_id, amount } = read(CONSUMED.grant, event);
         if (amount > 0) {
           await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust' });
           return;
