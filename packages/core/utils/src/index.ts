@@ -1,3 +1,6 @@
+// Besitos amounts
+export type { BesitosRefusal } from './besitos.js';
+export { BESITOS_ERROR_CODES, BESITOS_MAX, besitosAdjustment, besitosAmount, parseBesitos } from './besitos.js';
 // Errors
 
 export type { Clock, ManualClock } from './clock.js';

@@ -1,4 +1,5 @@
 import { defineEvents } from '@diana/event-bus';
+import { besitosAdjustment } from '@diana/utils';
 import * as v from 'valibot';
 
 const USER = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
@@ -13,11 +14,8 @@ export const ADMIN_EVENTS = defineEvents({
   /** A besitos adjustment or refund the gamification module pays through its ledger. */
   'admin.besitos_granted': v.object({
     user_id: USER,
-    amount: v.pipe(
-      v.number(),
-      v.integer(),
-      v.check((n) => n !== 0, 'must not be 0'),
-    ),
+    /** Not 0, at most BESITOS_MAX either way (the range every amount shares). */
+    amount: besitosAdjustment(),
     reason: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
     actor: v.string(),
   }),

@@ -4,7 +4,18 @@ import { createUserRepository, USER_ROLES, type UserRole } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
 import { atLeast, can, canAssignRole, type Permission, type TokenService } from '@diana/security';
-import { type Clock, getPackageLogger, isDianaError, type Logger, newId, SYSTEM_CLOCK } from '@diana/utils';
+import {
+  BESITOS_ERROR_CODES,
+  BESITOS_MAX,
+  type BesitosRefusal,
+  type Clock,
+  getPackageLogger,
+  isDianaError,
+  type Logger,
+  newId,
+  parseBesitos,
+  SYSTEM_CLOCK,
+} from '@diana/utils';
 import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type { ADMIN_EVENTS } from './events.js';
@@ -285,12 +296,19 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     }),
   );
 
-  composer.command(
-    'besitos',
+  /** `/besitos` grants, `/quitar_besitos` takes (at most the balance): one plain amount each. */
+  const adjust = (sign: 1 | -1, usage: string) =>
     guarded('grant_besitos', async (ctx, [ref, amountText, ...reason]) => {
-      const amount = Number(amountText);
-      if (!ref || !Number.isInteger(amount) || amount === 0 || reason.length === 0)
-        return ctx.reply(TEXTS.usage('/besitos <id|@usuario> <cantidad> <motivo>'));
+      if (!ref || amountText === undefined || reason.length === 0) return ctx.reply(TEXTS.usage(usage));
+      let amount: number;
+      try {
+        // digits 0-9 only, 1..BESITOS_MAX: Number() took 1e21 and 0x10 and rounded 9007199254740993
+        amount = sign * parseBesitos(amountText);
+      } catch (error) {
+        if (!isDianaError(error, BESITOS_ERROR_CODES.INVALID)) throw error;
+        const why = (error.context as { reason: BesitosRefusal }).reason;
+        return ctx.reply(TEXTS.badAmount(amountText, why, BESITOS_MAX));
+      }
       const target = await findUser(ref);
       if (!target) return ctx.reply(TEXTS.noSuchUser);
       await db.transaction(async (tx) => {
@@ -308,8 +326,9 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         );
       });
       await ctx.reply(TEXTS.granted(amount, ref));
-    }),
-  );
+    });
+  composer.command('besitos', adjust(1, '/besitos <id|@usuario> <cantidad> <motivo>'));
+  composer.command('quitar_besitos', adjust(-1, '/quitar_besitos <id|@usuario> <cantidad> <motivo>'));
 
   composer.command(
     'stats',

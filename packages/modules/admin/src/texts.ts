@@ -21,6 +21,14 @@ export const TEXTS = Object.freeze({
   configList: (lines: string[]) => lines.join('\n'),
   configDone: (key: string, revision: number) => `${key} publicado (revisión ${revision}).`,
   configInvalid: (issues: string) => `Valor no válido: ${issues}`,
+  badAmount: (text: string, reason: 'not_digits' | 'zero' | 'too_large', max: number) =>
+    `Cantidad no válida (${text}): ${
+      reason === 'zero'
+        ? 'debe ser al menos 1'
+        : reason === 'too_large'
+          ? `como mucho ${max}`
+          : 'escríbela solo con cifras 0-9, sin signos, decimales ni espacios'
+    }. Nada se ha registrado.`,
   granted: (amount: number, who: string) => `${amount > 0 ? '+' : ''}${amount} besitos para ${who}.`,
   replayed: (n: number) => `Reenviados ${n} eventos.`,
 });

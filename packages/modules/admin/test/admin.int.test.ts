@@ -11,7 +11,7 @@ import {
 } from '@diana/event-bus';
 import { createTokenService, SECURITY_MIGRATIONS } from '@diana/security';
 import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
-import { createManualClock } from '@diana/utils';
+import { BESITOS_MAX, createManualClock } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
@@ -246,6 +246,47 @@ describe('the admin module', () => {
       reason: 'compensación por un fallo',
       actor: 'tg:1',
     });
+  });
+
+  it('/besitos refuses any amount but plain digits 1..BESITOS_MAX, with the reason, writing nothing', async () => {
+    const written = async () => {
+      const [row] = await db.sql<{ audit: number; events: number }[]>`
+        select (select count(*)::int from admin_audit where action = 'grant_besitos') as audit,
+               (select count(*)::int from event_outbox where type = 'admin.besitos_granted') as events`;
+      return row;
+    };
+    const before = await written();
+    const refusals: Array<[string, string]> = [
+      ['1e21', 'solo con cifras'],
+      ['0x10', 'solo con cifras'],
+      ['9007199254740993', `como mucho ${BESITOS_MAX}`],
+      ['-5', 'solo con cifras'],
+      ['0', 'al menos 1'],
+      ['1.5', 'solo con cifras'],
+      ['١٢', 'solo con cifras'],
+      ['\u200b12', 'solo con cifras'],
+    ];
+    for (const [amount, reason] of refusals)
+      for (const command of ['/besitos', '/quitar_besitos']) {
+        await say(main.bot, 1, `${command} @user2 ${amount} motivo`);
+        expect(lastTo(1), `${command} ${amount}`).toMatch(/^Cantidad no válida \(.+\): .+\. Nada se ha registrado\.$/);
+        expect(lastTo(1), `${command} ${amount}`).toContain(reason);
+      }
+    // nothing reached the audit or the outbox (the ledger is paid only from that event)
+    expect(await written()).toEqual(before);
+    // the event schema holds the same range for any other publisher
+    await expect(
+      bus.publish('admin.besitos_granted', { user_id: 'u', amount: 1e21, reason: 'x', actor: 'tg:1' }),
+    ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
+    // good amounts pass: a grant and a take
+    await say(main.bot, 1, `/besitos @user2 ${BESITOS_MAX} tope`);
+    expect(lastTo(1)).toBe(`+${BESITOS_MAX} besitos para @user2.`);
+    await say(main.bot, 1, '/quitar_besitos @user2 5 corrección');
+    expect(lastTo(1)).toBe('-5 besitos para @user2.');
+    const amounts = await db.sql<{ amount: number }[]>`
+      select (envelope::jsonb -> 'payload' ->> 'amount')::int as amount from event_outbox
+      where type = 'admin.besitos_granted' order by created_at desc limit 2`;
+    expect(amounts.map((a) => a.amount).sort((a, b) => a - b)).toEqual([-5, BESITOS_MAX]);
   });
 
   it('/dlq replay of a dead-lettered event gets it handled', async () => {

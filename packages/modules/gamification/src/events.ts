@@ -1,9 +1,11 @@
 import { defineEvents } from '@diana/event-bus';
+import { besitosAdjustment, besitosAmount } from '@diana/utils';
 import * as v from 'valibot';
 
 const USER = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 const ID = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
-const AMOUNT = v.pipe(v.number(), v.integer(), v.minValue(1));
+// every amount in or out is an integer 1..BESITOS_MAX (one range: commands, events, config)
+const AMOUNT = besitosAmount();
 
 /** What the gamification module publishes (through the outbox, with the ledger change). */
 export const GAMIFICATION_EVENTS = defineEvents({
@@ -20,7 +22,7 @@ export const GAMIFICATION_EVENTS = defineEvents({
 /** The fields read from events other modules publish (consumer contracts). */
 export const CONSUMED = Object.freeze({
   registered: v.object({ user_id: USER }),
-  decision: v.object({ user_id: USER, reward: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
+  decision: v.object({ user_id: USER, reward: v.union([v.literal(0), besitosAmount()]) }),
   fragment: v.object({ user_id: USER, fragment: ID }),
-  grant: v.object({ user_id: USER, amount: v.pipe(v.number(), v.integer()), reason: v.string(), actor: v.string() }),
+  grant: v.object({ user_id: USER, amount: besitosAdjustment(), reason: v.string(), actor: v.string() }),
 });

@@ -1,3 +1,5 @@
+// The one range of an amount (commands, events, config), from the core
+export { BESITOS_ERROR_CODES, BESITOS_MAX, parseBesitos } from '@diana/utils';
 // Events
 export { GAMIFICATION_EVENTS } from './events.js';
 export type { AwardResult, Ledger } from './ledger.js';

@@ -3,7 +3,7 @@
 import type { Database } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
-import { DianaError, newId } from '@diana/utils';
+import { BESITOS_MAX, DianaError, newId } from '@diana/utils';
 import type { GAMIFICATION_EVENTS } from './events.js';
 
 /** Codes of the ledger's refusals. */
@@ -59,7 +59,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
     if (
       !Number.isSafeInteger(amount) ||
       amount <= 0 ||
-      amount > 1_000_000 ||
+      amount > BESITOS_MAX ||
       !source_event_id ||
       source_event_id.length > 200
     )

@@ -11,10 +11,18 @@ import {
 } from '@diana/event-bus';
 import type { CallbackSigner, RateLimiter } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
-import { formatBesitos, formatDuration, getPackageLogger, isDianaError, type Logger } from '@diana/utils';
+import {
+  DianaError,
+  formatBesitos,
+  formatDuration,
+  getPackageLogger,
+  isDianaError,
+  type Logger,
+  parseOrThrow,
+} from '@diana/utils';
 import { Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
-import * as v from 'valibot';
+import type * as v from 'valibot';
 import { CONSUMED, type GAMIFICATION_EVENTS } from './events.js';
 import { createLedger, LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
 import { createProgress } from './progress.js';
@@ -48,6 +56,14 @@ export interface GamificationModule {
 }
 
 const DAY_MS = 86_400_000;
+/**
+ * A consumed event's fields, or `E_EVENT_SCHEMA` (the bus dead-letters it at once): an amount
+ * out of 1..BESITOS_MAX is refused before the handler writes anything.
+ */
+const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
+  parseOrThrow(schema, event.payload, { code: 'E_EVENT_SCHEMA', message: `unusable ${event.type}` });
+/** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
+const DAILY_CLAIMED = 'E_DAILY_ALREADY_CLAIMED';
 const balanceKey = (user_id: string) => `balance:${user_id}`;
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
@@ -86,7 +102,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['user.registered'],
       handler: once(async (event, tx) => {
-        const { user_id } = v.parse(CONSUMED.registered, event.payload);
+        const { user_id } = read(CONSUMED.registered, event);
         const amount = rewards().welcome_bonus;
         await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
         if (amount > 0)
@@ -103,7 +119,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['narrative.decision_made'],
       handler: once(async (event, tx) => {
-        const { user_id, reward } = v.parse(CONSUMED.decision, event.payload);
+        const { user_id, reward } = read(CONSUMED.decision, event);
         if (reward > 0)
           await ledger.award(tx, { user_id, amount: reward, source: 'decision', source_event_id: event.id });
         await progress.count(tx, user_id, 'narrative.decision_made');
@@ -113,7 +129,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['narrative.fragment_completed'],
       handler: once(async (event, tx) => {
-        const { user_id } = v.parse(CONSUMED.fragment, event.payload);
+        const { user_id } = read(CONSUMED.fragment, event);
         const amount = rewards().fragment_completed;
         if (amount > 0) await ledger.award(tx, { user_id, amount, source: 'fragment', source_event_id: event.id });
         await progress.count(tx, user_id, 'narrative.fragment_completed');
@@ -123,7 +139,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['channel.reaction_added'],
       handler: once(async (event, tx) => {
-        const { user_id } = v.parse(CONSUMED.registered, event.payload);
+        const { user_id } = read(CONSUMED.registered, event);
         const r = rewards();
         await ledger.lock(tx, user_id); // concurrent reactions of one user count one at a time
         const [today] = await tx<{ n: number }[]>`
@@ -138,7 +154,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['admin.besitos_granted'],
       handler: once(async (event, tx) => {
-        const { user_id, amount } = v.parse(CONSUMED.grant, event.payload);
+        const { user_id, amount } = read(CONSUMED.grant, event);
         if (amount > 0) {
           await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust' });
           return;
@@ -172,25 +188,48 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     const user = ctx.user;
     if (!user) return;
     const r = rewards();
-    const outcome = await db.transaction(async (tx) => {
-      const [row] = await tx<{ last_claim_at: Date; streak: number; now: Date }[]>`
-        select last_claim_at, streak, now() as now from gamification_daily_gifts where user_id = ${user.id} for update`;
-      const [{ now } = { now: new Date() }] = row ? [row] : await tx<{ now: Date }[]>`select now() as now`;
-      if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
-        return { kind: 'wait' as const, wait_ms: DAY_MS - (now.getTime() - row.last_claim_at.getTime()) };
-      const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
-      await tx`
+    const outcome = await db
+      .transaction(async (tx) => {
+        // Claims of one user run one at a time: with no gift row yet, `select … for update` below
+        // locks nothing, so the balance row (created if needed) is the lock (4 concurrent first
+        // claims used to pay 2–4 times).
+        await ledger.lock(tx, user.id);
+        const [row] = await tx<{ last_claim_at: Date; streak: number }[]>`
+        select last_claim_at, streak from gamification_daily_gifts where user_id = ${user.id} for update`;
+        const [clock] = await tx<{ now: Date; day: string; next_day_ms: number }[]>`
+        select now() as now, (now() at time zone ${timezone})::date::text as day,
+               extract(epoch from ((date_trunc('day', now() at time zone ${timezone}) + interval '1 day')
+                                   at time zone ${timezone}) - now())::float8 * 1000 as next_day_ms`;
+        const { now, day, next_day_ms } = clock as { now: Date; day: string; next_day_ms: number };
+        if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
+          return {
+            kind: 'wait' as const,
+            wait_ms: Math.min(DAY_MS, DAY_MS - (now.getTime() - row.last_claim_at.getTime())),
+          };
+        const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
+        await tx`
         insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user.id}, ${now}, ${streak})
         on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`;
-      const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
-      const paid = await ledger.award(tx, {
-        user_id: user.id,
-        amount,
-        source: 'daily',
-        source_event_id: `daily:${user.id}:${now.toISOString()}`,
+        const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
+        // one gift per user and local day: the ledger refuses a second payment of this source
+        const paid = await ledger.award(tx, {
+          user_id: user.id,
+          amount,
+          source: 'daily',
+          source_event_id: `daily:${user.id}:${day}`,
+        });
+        // already paid today (a 25-hour day lets 24 h pass within one date): undo the gift row too
+        if (paid.duplicate)
+          throw new DianaError(DAILY_CLAIMED, 'daily gift already claimed today', {
+            context: { wait_ms: next_day_ms },
+          });
+        return { kind: 'paid' as const, paid: paid.paid, streak };
+      })
+      .catch((error: unknown) => {
+        if (isDianaError(error, DAILY_CLAIMED))
+          return { kind: 'wait' as const, wait_ms: Number((error.context as { wait_ms: number }).wait_ms) };
+        throw error;
       });
-      return { kind: 'paid' as const, paid: paid.paid, streak };
-    });
     if (outcome.kind === 'wait')
       await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)));
     else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped);

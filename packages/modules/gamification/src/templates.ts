@@ -1,5 +1,6 @@
 // The economy's numbers, as ConfigManager templates: an admin changes them live.
 import { defineTemplate } from '@diana/config';
+import { besitosAmount } from '@diana/utils';
 import * as v from 'valibot';
 
 const AMOUNT = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000));
@@ -100,7 +101,8 @@ export const SHOP = defineTemplate('gamification.shop', {
     v.object({
       id: ID,
       name: v.pipe(v.string(), v.minLength(1), v.maxLength(40)),
-      price: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      /** 1..BESITOS_MAX, the range of every amount (an unbounded price overflowed the ledger). */
+      price: besitosAmount(),
       /** Buying it also unlocks this narrative clue. */
       clue: v.optional(ID),
     }),

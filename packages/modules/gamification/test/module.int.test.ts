@@ -14,7 +14,14 @@ import {
 } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
-import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
+import {
+  createBarrier,
+  createRecordingApi,
+  createUpdateFactory,
+  FAKE_BOT_INFO,
+  useTestDatabase,
+} from '@diana/test-services';
+import { BESITOS_MAX, newId } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
@@ -68,6 +75,19 @@ const ids = new Map<number, string>();
 bot.use(async (ctx, next) => {
   ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE' };
   await next();
+});
+// how many updates of one user are being handled at once (the concurrency tests prove contention)
+const inFlight = new Map<number, number>();
+const peakInFlight = new Map<number, number>();
+bot.use(async (ctx, next) => {
+  const tg = ctx.from?.id ?? 0;
+  inFlight.set(tg, (inFlight.get(tg) ?? 0) + 1);
+  peakInFlight.set(tg, Math.max(peakInFlight.get(tg) ?? 0, inFlight.get(tg) ?? 0));
+  try {
+    await next();
+  } finally {
+    inFlight.set(tg, (inFlight.get(tg) ?? 1) - 1);
+  }
 });
 bot.use(verifyCallbacks(signer));
 bot.use(gamification.composer);
@@ -203,6 +223,75 @@ describe('the gamification module', () => {
     await bus.publish('admin.besitos_granted', { user_id: user, amount: -500, reason: 'corrección', actor: 'tg:1' });
     expect(await until(async () => (await gamification.ledger.balance(user)) === 0)).toBe(true);
     expect((await transactions(user, 'admin')).n).toBe(2);
+  });
+
+  it('an amount out of 1..BESITOS_MAX in an event or a shop price is refused before anything is written', async () => {
+    const user = await register(308);
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
+    const ledgerRows = async () => {
+      const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from besitos_transactions`;
+      return row?.n ?? 0;
+    };
+    const rowsBefore = await ledgerRows();
+    const handler = (type: string) => gamification.subscriptions.find((s) => s.types.includes(type))?.handler;
+    const envelope = (type: string, payload: unknown) => ({ id: newId(), type, payload }) as unknown as EventEnvelope;
+    for (const amount of [1e21, Number.MAX_SAFE_INTEGER + 2, BESITOS_MAX + 1, -1e21, 1.5, 0, Number.NaN])
+      await expect(
+        handler('admin.besitos_granted')?.(
+          envelope('admin.besitos_granted', { user_id: user, amount, reason: 'x', actor: 'tg:1' }),
+        ),
+        String(amount),
+      ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
+    for (const reward of [1e21, BESITOS_MAX + 1, -5, 1.5])
+      await expect(
+        handler('narrative.decision_made')?.(envelope('narrative.decision_made', { user_id: user, reward })),
+        String(reward),
+      ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
+    expect(await ledgerRows()).toBe(rowsBefore);
+    expect(await gamification.ledger.balance(user)).toBe(50);
+    // a shop price beyond the range never becomes live
+    const shop = config.get('gamification.shop');
+    for (const price of [1e21, BESITOS_MAX + 1, 0, 1.5]) {
+      const attempt = async () => {
+        const draft = await admin.createDraft('gamification.shop', [{ id: 'diamante', name: 'Diamante', price }], {
+          actor: 'admin:1',
+          reason: 'precio',
+        });
+        await admin.publish(draft.id, { actor: 'admin:1', reason: 'precio' });
+      };
+      await expect(attempt(), String(price)).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+    }
+    expect(config.get('gamification.shop')).toEqual(shop);
+    // a good amount is paid
+    await handler('admin.besitos_granted')?.(
+      envelope('admin.besitos_granted', { user_id: user, amount: 7, reason: 'x', actor: 'tg:1' }),
+    );
+    expect(await gamification.ledger.balance(user)).toBe(57);
+  });
+
+  it('a new user claiming /regalo 4 times at once is paid once (50 users, claims released together)', async () => {
+    const tgs = Array.from({ length: 50 }, (_, i) => 1_000 + i);
+    const userIds = new Map<number, string>();
+    for (const tg of tgs) userIds.set(tg, await register(tg));
+    const amount = (config.get('gamification.rewards') as { daily_gift: number }).daily_gift;
+    const barrier = createBarrier(tgs.length * 4);
+    await Promise.all(
+      tgs.flatMap((tg) =>
+        Array.from({ length: 4 }, async () => {
+          await barrier.wait();
+          await command(tg, '/regalo');
+        }),
+      ),
+    );
+    for (const tg of tgs) {
+      expect(await transactions(userIds.get(tg) as string, 'daily'), `user ${tg}`).toEqual({ n: 1, sum: amount });
+      const replies = api.sentTo(tg).map((c) => String(c.payload.text));
+      expect(replies.filter((t) => t.startsWith('Tu regalo de hoy'))).toHaveLength(1);
+      expect(replies.filter((t) => t.startsWith('Ya has recogido tu regalo'))).toHaveLength(3);
+    }
+    // the claims of a user did overlap: most users had two or more in flight together
+    const overlapped = tgs.filter((tg) => (peakInFlight.get(tg) ?? 0) >= 2);
+    expect(overlapped.length).toBeGreaterThan(tgs.length / 2);
   });
 
   it('keeps the ledger invariants through all of it', async () => {

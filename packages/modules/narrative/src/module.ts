@@ -17,7 +17,7 @@ import * as v from 'valibot';
 import { evaluate } from './conditions.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
-import { type Fragment, loadStory, type Story } from './story.js';
+import { type Condition, type Fragment, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
 
 /** The user the app resolved for this update (`users` row): its id keys the slices. */
@@ -37,6 +37,12 @@ export interface NarrativeDeps {
   readonly signer: CallbackSigner;
   /** Besitos of a user, for `besitos_at_least` conditions (the app asks the ledger). */
   readonly getBalance?: (user_id: string) => Promise<number>;
+  /**
+   * The user's role right now, for VIP levels and role conditions. Defaults to reading
+   * `users.role` (its one home): `ctx.user.role` may be a cached copy from before an expiry
+   * or a revocation.
+   */
+  readonly getRole?: (user_id: string) => Promise<string | undefined>;
   readonly logger?: Logger;
 }
 
@@ -58,7 +64,14 @@ const clamp = (n: number) => Math.max(0, Math.min(100, n));
 const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])];
 
 /** The story module: fragments, decisions, unlocks and the backpack over the core. */
-export function createNarrativeModule(config: { story_file?: URL | string }, deps: NarrativeDeps): NarrativeModule {
+export function createNarrativeModule(
+  config: {
+    story_file?: URL | string;
+    /** Where a user refused at a VIP level can become VIP (a URL button under the refusal). */
+    vip_offer_url?: string;
+  },
+  deps: NarrativeDeps,
+): NarrativeModule {
   const logger = getPackageLogger(deps.logger, 'narrative');
   const { db, bus, state, signer } = deps;
   const inbox = createInbox(db);
@@ -80,8 +93,20 @@ export function createNarrativeModule(config: { story_file?: URL | string }, dep
     return { text, options: { parse_mode: 'HTML' as const, reply_markup: { inline_keyboard: rows } } };
   };
 
+  const roleOf =
+    deps.getRole ??
+    (async (user_id: string) => {
+      const [row] = await db.sql<{ role: string }[]>`select role from users where id = ${user_id}`;
+      return row?.role;
+    });
+  /** A fragment's gate: its own unlock condition and, on a VIP level, current VIP status. */
+  const gateOf = (fragment: Fragment): Condition | undefined => {
+    if (current().levels.get(fragment.level)?.vip !== true) return fragment.unlock;
+    return fragment.unlock ? { all: [{ vip: true }, fragment.unlock] } : { vip: true };
+  };
   const facts = async (ctx: NarrativeContext, progress: NarrativeProgress) => ({
-    role: ctx.user?.role ?? 'FREE',
+    // read now, never from the app's cached row: a VIP level closes the moment VIP status ends
+    role: (ctx.user ? await roleOf(ctx.user.id) : undefined) ?? 'FREE',
     progress,
     besitos: deps.getBalance && ctx.user ? await deps.getBalance(ctx.user.id) : undefined,
   });
@@ -90,8 +115,14 @@ export function createNarrativeModule(config: { story_file?: URL | string }, dep
     const { text, options } = render(fragment, ctx.from?.id);
     await ctx.reply(prefix ? `${html`${prefix}`}\n\n${text}` : text, options);
   };
-  const explainLocked = (ctx: NarrativeContext, missing: readonly string[]) =>
-    ctx.reply([TEXTS.locked, ...missing.map((m) => `• ${m}`)].join('\n'));
+  /** What is missing; when VIP is, a polite word on how to become VIP (and the offer's button). */
+  const explainLocked = (ctx: NarrativeContext, missing: readonly string[]) => {
+    const vip = missing.includes(TEXTS.missingVip);
+    const text = [TEXTS.locked, ...missing.map((m) => `• ${m}`), ...(vip ? ['', TEXTS.becomeVip] : [])].join('\n');
+    return config.vip_offer_url && vip
+      ? ctx.reply(text, { reply_markup: { inline_keyboard: [[{ text: TEXTS.vipButton, url: config.vip_offer_url }]] } })
+      : ctx.reply(text);
+  };
 
   /** /start and /historia: begin the story or show where the user is. */
   const open = async (ctx: NarrativeContext) => {
@@ -115,7 +146,7 @@ export function createNarrativeModule(config: { story_file?: URL | string }, dep
     });
     const progress = await state.get(user.id, 'narrative');
     const fragment = s.fragments.get(progress.current ?? s.start) as Fragment;
-    const check = evaluate(fragment.unlock, await facts(ctx, progress));
+    const check = evaluate(gateOf(fragment), await facts(ctx, progress));
     if (!check.ok) return explainLocked(ctx, check.missing);
     await show(ctx, fragment, started ? TEXTS.welcome : TEXTS.resume);
   };
@@ -140,7 +171,8 @@ export function createNarrativeModule(config: { story_file?: URL | string }, dep
       await state.update(user.id, 'narrative', (p) => {
         outcome = { kind: 'stale' };
         if (p.current !== from) return p; // a double tap, or an old message
-        const own = evaluate(fragment.unlock, { ...known, progress: p });
+        // continuing a fragment needs its gate now too (a former VIP on a VIP fragment stops here)
+        const own = evaluate(gateOf(fragment), { ...known, progress: p });
         if (!own.ok) {
           outcome = { kind: 'locked', missing: own.missing };
           return p;
@@ -158,7 +190,7 @@ export function createNarrativeModule(config: { story_file?: URL | string }, dep
           clues: union(p.clues, c?.clues ?? []),
           variables,
         };
-        const gate = evaluate(target.unlock, { ...known, progress: next });
+        const gate = evaluate(gateOf(target), { ...known, progress: next });
         if (!gate.ok) {
           outcome = { kind: 'locked', missing: gate.missing };
           return p;

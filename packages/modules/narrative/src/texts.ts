@@ -8,6 +8,9 @@ export const TEXTS = Object.freeze({
   stale: 'Ese momento ya pasó.',
   locked: 'Esta puerta sigue cerrada. Te falta:',
   missingVip: 'ser VIP (El Diván es solo para VIP)',
+  becomeVip:
+    'El Diván se abre con una suscripción VIP activa. Si quieres volver (o entrar por primera vez), pide tu invitación VIP: es un enlace de un solo uso que te abre la puerta en cuanto lo pulsas.',
+  vipButton: 'Hazme VIP',
   missingRole: (role: string) => `tener el rol ${role}`,
   missingBesitos: (n: number) => `tener al menos ${n} besitos`,
   missingItem: (item: string) => `el objeto «${item}»`,

@@ -1,6 +1,13 @@
 // The module through a real grammY bot (handleUpdate) on PostgreSQL + Redis; Telegram is a
 // recording API transformer.
-import { createPostgres, createPostgresDocumentStore, DB_MIGRATIONS, migrate } from '@diana/db';
+import {
+  createPostgres,
+  createPostgresDocumentStore,
+  createUserRepository,
+  DB_MIGRATIONS,
+  migrate,
+  type UserRole,
+} from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
@@ -12,7 +19,6 @@ import {
   useTestRedis,
 } from '@diana/test-services';
 import { createUserStateManager, USER_STATE_MIGRATIONS } from '@diana/user-state';
-import { newId } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +35,11 @@ const state = createUserStateManager(
   { db, redis: { port: Number(new URL(redis.url).port) }, slices: NARRATIVE_SLICES },
 );
 const signer = createCallbackSigner({ callback_secret: 'n'.repeat(40) });
-const narrative = createNarrativeModule({}, { db, bus, state, documents: createPostgresDocumentStore(db), signer });
+const narrative = createNarrativeModule(
+  { vip_offer_url: 'https://t.me/diana_bot?start=vip' },
+  { db, bus, state, documents: createPostgresDocumentStore(db), signer },
+);
+const users = createUserRepository(db);
 beforeAll(async () => {
   await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, USER_STATE_MIGRATIONS]);
   await narrative.start();
@@ -41,7 +51,11 @@ afterAll(async () => {
 });
 
 const updates = createUpdateFactory();
-/** A bot with the module behind the app's callback check; users are (telegram id → role). */
+/**
+ * A bot with the module behind the app's callback check; users are (telegram id → role): the
+ * role their `users` row starts with, and the one `ctx.user` keeps saying (like the app's
+ * cached row, which may be older than a change of `users.role`).
+ */
 function makeBot(roles: Record<number, string>) {
   const bot = new Bot<NarrativeContext>('0:test', { botInfo: FAKE_BOT_INFO });
   const api = createRecordingApi();
@@ -49,7 +63,10 @@ function makeBot(roles: Record<number, string>) {
   const ids = new Map<number, string>();
   bot.use(async (ctx, next) => {
     const id = ctx.from?.id ?? 0;
-    if (!ids.has(id)) ids.set(id, newId());
+    if (!ids.has(id)) {
+      const { user } = await users.upsertFromTelegram({ id, first_name: `U${id}` });
+      ids.set(id, (await users.setRole(user.id, (roles[id] ?? 'FREE') as UserRole)).id);
+    }
     ctx.user = { id: ids.get(id) as string, role: roles[id] ?? 'FREE' };
     await next();
   });
@@ -152,6 +169,71 @@ describe('the narrative module', () => {
     await pressUntil(bot, 106, ['Salir al jardín', '«Quiero ver el Diván.»']);
     expect(bot.lastText(106)).toContain('El Diván es rojo');
     expect(await outboxCount('narrative.level_completed', bot.userId(106))).toBe(3);
+  });
+
+  it('a VIP level needs VIP status at the moment: after expiry or revocation the VIP ending closes, nothing advances', async () => {
+    const bot = makeBot({ 109: 'VIP', 110: 'VIP' });
+    const toDivan = [
+      'Entrar con educación',
+      'Dejarla donde está',
+      'Continuar ➜',
+      '«A ti.»',
+      'Continuar ➜',
+      'Preguntar a Lucien',
+      'Continuar ➜',
+      'Salir al jardín',
+      '«Quiero ver el Diván.»',
+    ];
+    for (const tg of [109, 110]) {
+      await bot.command(tg, '/start');
+      await pressUntil(bot, tg, toDivan);
+      expect(bot.lastText(tg)).toContain('El Diván es rojo'); // a VIP reads the VIP level
+    }
+    // 109 reads the VIP ending (a fragment of the VIP level with no unlock condition of its own)
+    await pressUntil(bot, 109, ['Contarle un secreto']);
+    expect(bot.lastText(109)).toContain('Diana apoya la cabeza');
+    await bot.command(109, '/historia');
+    expect(bot.lastText(109)).toContain('Diana apoya la cabeza');
+
+    // the subscription expires (the admin job sets the role back to FREE) / is revoked (/rol FREE);
+    // ctx.user still says VIP, as the app's cached row would for a few seconds
+    const vip109 = bot.userId(109);
+    const vip110 = bot.userId(110);
+    await users.setRole(vip109, 'FREE');
+    await users.setRole(vip110, 'FREE');
+    const snapshot = async (user: string) => ({
+      progress: await state.get(user, 'narrative'),
+      events: await db.sql<{ n: number }[]>`
+        select count(*)::int as n from event_outbox where envelope like ${`%${user}%`}`,
+    });
+    const before109 = await snapshot(vip109);
+    const before110 = await snapshot(vip110);
+
+    // /historia on the VIP ending: refused politely, with the way to become VIP
+    const sentBefore = bot.sent.length;
+    await bot.command(109, '/historia');
+    expect(bot.lastText(109)).toContain('ser VIP');
+    expect(bot.lastText(109)).toContain('pide tu invitación VIP');
+    expect(bot.lastText(109)).not.toContain('Diana apoya la cabeza');
+    const refusal = bot.sent.slice(sentBefore).find((c) => c.method === 'sendMessage');
+    expect(JSON.stringify(refusal?.payload.reply_markup)).toContain('https://t.me/diana_bot?start=vip');
+
+    // 110 presses a button of the VIP fragment shown while still VIP: refused, nothing advances
+    await pressUntil(bot, 110, ['Contarle un secreto']);
+    expect(bot.lastText(110)).toContain('ser VIP');
+    expect(bot.lastText(110)).not.toContain('Diana apoya la cabeza');
+    await bot.command(110, '/historia');
+    expect(bot.lastText(110)).toContain('ser VIP');
+    expect(bot.lastText(110)).not.toContain('El Diván es rojo');
+
+    expect(await snapshot(vip109)).toEqual(before109);
+    expect(await snapshot(vip110)).toEqual(before110);
+    expect(before110.progress.current).toBe('l4_divan');
+
+    // VIP again (a new token redeemed): the level opens again
+    await users.setRole(vip110, 'VIP');
+    await bot.command(110, '/historia');
+    expect(bot.lastText(110)).toContain('El Diván es rojo');
   });
 
   it('/mochila lists the clues found', async () => {
