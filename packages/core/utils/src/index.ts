@@ -39,6 +39,7 @@ export {
   coerceList,
   coerceNumber,
   isSecretSchema,
+  isUrlSchema,
   secret,
   secretUrl,
   urlString,
