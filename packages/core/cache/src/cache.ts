@@ -4,10 +4,12 @@ import {
   type Closeable,
   createCloser,
   DianaError,
+  fromValibotIssues,
   getPackageLogger,
   type Logger,
   parseOrThrow,
   SYSTEM_CLOCK,
+  ValidationError,
 } from '@diana/utils';
 import type { Redis, RedisOptions } from 'ioredis';
 import * as v from 'valibot';
@@ -196,11 +198,16 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   };
 
   // Another process holds the refresh lease: wait for its value until the lease would expire.
-  const awaitOtherRefresh = async <T>(key: string): Promise<CacheEntry<T> | undefined> => {
+  // A value that fails this caller's schema is not waited for: this process runs the factory.
+  const awaitOtherRefresh = async <T>(
+    key: string,
+    schema: v.GenericSchema<unknown, T> | undefined,
+  ): Promise<CacheEntry<T> | undefined> => {
     const deadline = performance.now() + settings.lock_ttl_ms;
     while (performance.now() < deadline && !l2?.breakerOpen) {
       await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
-      const { entry } = await readL2<T>(key, undefined);
+      const { entry, mismatch } = await readL2<T>(key, schema);
+      if (mismatch) return undefined;
       if (entry && clock.now() < entry.expires_at) return entry;
     }
     metrics.count('lease_timeouts');
@@ -210,7 +217,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const runFactory = <T>(
     key: string,
     factory: () => Promise<T> | T,
-    options: CacheSetOptions,
+    options: CacheSetOptions & CacheReadOptions<T>,
     prefix: string,
   ): Promise<T> => {
     const running = inFlight.get(key) as Promise<T> | undefined;
@@ -220,7 +227,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       const leased = l2 ? await l2.acquireLease(key, token, settings.lock_ttl_ms) : true;
       try {
         if (!leased) {
-          const filled = await awaitOtherRefresh<T>(key);
+          const filled = await awaitOtherRefresh<T>(key, options.schema);
           if (filled) return filled.value;
         }
         metrics.count('factory_calls');
@@ -237,6 +244,13 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
               context: { key },
             },
           );
+        }
+        // Checked before it is stored: a value that fails the schema would otherwise be served,
+        // typed as valid, to every process until it expires.
+        const refused = options.schema ? checkFactoryValue(key, options.schema, value) : undefined;
+        if (refused) {
+          metrics.count('factory_errors');
+          throw refused;
         }
         await store(key, value, options, prefix);
         return value;
@@ -319,4 +333,26 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     };
   };
   return view('');
+}
+
+// The E_CACHE_SCHEMA error for a factory value that fails its schema; undefined when it passes.
+function checkFactoryValue<T>(
+  key: string,
+  schema: v.GenericSchema<unknown, T>,
+  value: unknown,
+): ValidationError<'E_CACHE_SCHEMA'> | undefined {
+  const result = v.safeParse(schema, value);
+  if (result.success) return undefined;
+  // Paths and expectations only: the value itself may be anything, secrets included.
+  const issues = fromValibotIssues(result.issues).map(({ path, expected }) => ({
+    path,
+    message: expected ? `expected ${expected}` : 'does not match',
+    expected,
+  }));
+  return new ValidationError(
+    CACHE_ERROR_CODES.CACHE_SCHEMA,
+    `cache factory for "${key}" returned a value that fails its schema; nothing was stored`,
+    issues,
+    { context: { key } },
+  );
 }

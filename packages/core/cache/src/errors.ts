@@ -4,6 +4,8 @@ export const CACHE_ERROR_CODES = Object.freeze({
   FACTORY_FAILED: 'E_FACTORY_FAILED',
   /** Invalid configuration, key or options. */
   CACHE_CONFIG: 'E_CACHE_CONFIG',
+  /** The factory's value fails the `schema` of its `getOrSet` call; nothing was stored. */
+  CACHE_SCHEMA: 'E_CACHE_SCHEMA',
   /** The cache is closed. */
   CACHE_CLOSED: 'E_CACHE_CLOSED',
 } as const);

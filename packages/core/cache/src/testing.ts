@@ -1,6 +1,6 @@
 // @diana/cache/testing: the conformance suite. It is the definition of the cache's semantics;
 // the in-process mode and the two-tier mode on Redis both run it. Needs vitest.
-import { type Clock, createManualClock, isDianaError } from '@diana/utils';
+import { type Clock, createManualClock, isDianaError, type ValidationError } from '@diana/utils';
 import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CacheService } from './cache.js';
@@ -109,6 +109,39 @@ export function describeCache(label: string, create: CacheFactory): void {
       expect(value).toEqual({ name: 'Ana', level: 2 });
       expect(cache.stats().schema_misses).toBe(1);
       expect(await cache.get('profile', { schema: Profile })).toEqual({ name: 'Ana', level: 2 });
+    });
+
+    it("refuses a factory value that fails the call's schema with E_CACHE_SCHEMA, storing nothing", async () => {
+      const cache = make();
+      const Counter = v.object({ n: v.number() });
+      const bad = () => ({ n: 'not a number' }) as unknown as { n: number };
+      const error = await cache.getOrSet('counter', bad, { schema: Counter }).catch((e: unknown) => e);
+      expect(isDianaError(error, 'E_CACHE_SCHEMA')).toBe(true);
+      expect((error as ValidationError<'E_CACHE_SCHEMA'>).issues.map((issue) => issue.path)).toEqual(['n']);
+      expect(JSON.stringify(error)).not.toContain('not a number'); // the value is not repeated
+      // Neither tier holds it: get (no schema) looks in memory, then in Redis.
+      expect(cache.stats()).toMatchObject({ l1_entries: 0, factory_calls: 1, factory_errors: 1 });
+      expect(await cache.get('counter')).toBeUndefined();
+      expect(cache.stats().l2_hits).toBe(0);
+      // Nothing half-done either: the next call runs the factory again and its good value sticks.
+      expect(await cache.getOrSet('counter', () => ({ n: 1 }), { schema: Counter })).toEqual({ n: 1 });
+      expect(await cache.get('counter', { schema: Counter })).toEqual({ n: 1 });
+      expect(cache.stats()).toMatchObject({ factory_calls: 2, in_flight: 0 });
+    });
+
+    it('keeps serving the stale value when a background refresh returns a value that fails the schema', async () => {
+      const clock = createManualClock(0);
+      const cache = make({ ttl_jitter: 0 }, { clock });
+      const Counter = v.object({ n: v.number() });
+      const opts = { ttl_ms: 100, grace_ms: 1_000, schema: Counter };
+      expect(await cache.getOrSet('c', () => ({ n: 1 }), opts)).toEqual({ n: 1 });
+      clock.advance(150); // expired, within grace
+      const bad = () => ({ n: 'not a number' }) as unknown as { n: number };
+      expect(await cache.getOrSet('c', bad, opts)).toEqual({ n: 1 });
+      await until(() => cache.stats().factory_errors === 1 && cache.stats().in_flight === 0, 'refused refresh');
+      // Had the refresh been stored, this read would be a fresh hit on { n: 'not a number' }.
+      expect(await cache.getOrSet('c', bad, opts)).toEqual({ n: 1 });
+      expect(cache.stats().stale_served).toBe(2);
     });
 
     it('invalidates by key, by tag and by namespace, each only its own', async () => {

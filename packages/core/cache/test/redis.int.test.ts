@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startWorker, useTestRedis } from '@diana/test-services';
+import { isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
+import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CacheService, createCache } from '../src/cache.js';
 import { describeCache } from '../src/testing.js';
@@ -74,6 +76,22 @@ describe('two tiers on Redis', () => {
     expect(results.reduce((sum, r) => sum + Number(r.calls), 0)).toBe(1);
     const computedBy = new Set(results.flatMap((r) => r.values as number[]));
     expect(computedBy.size).toBe(1);
+  });
+
+  it('stores nothing in Redis for a factory value that fails its schema; another process misses', async () => {
+    const a = make('schema:');
+    const b = make('schema:');
+    const Counter = v.object({ n: v.number() });
+    const error = await a
+      .getOrSet('counter', () => ({ n: 'not a number' }) as unknown as { n: number }, { schema: Counter })
+      .catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_CACHE_SCHEMA')).toBe(true);
+    const client = new Redis(redis.url);
+    const left = await client.keys(`${redis.prefix}schema:*`); // no value, no tag set, no lease left behind
+    client.disconnect();
+    expect(left).toEqual([]);
+    expect(await b.get('counter')).toBeUndefined();
+    expect(b.stats()).toMatchObject({ misses: 1, l2_hits: 0, l1_hits: 0 });
   });
 
   it('clears only its own namespace, with SCAN + UNLINK (never KEYS)', async () => {

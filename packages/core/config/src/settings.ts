@@ -1,7 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
-import { type DeepReadonly, deepFreeze, type Issue, isSecretSchema, scrubString, ValidationError } from '@diana/utils';
+import {
+  type DeepReadonly,
+  deepFreeze,
+  type Issue,
+  isSecretSchema,
+  isUrlSchema,
+  scrubString,
+  ValidationError,
+} from '@diana/utils';
 import * as v from 'valibot';
 import { CONFIG_ERROR_CODES } from './errors.js';
 
@@ -52,7 +60,9 @@ export function loadSettings<S extends SettingsSchemas>(
   for (const [section, schema] of Object.entries(schemas)) {
     const input: Record<string, string> = {};
     const variableOf = new Map<string, string>();
-    const secretKeys = new Set<string>();
+    // Keys whose refused value is never repeated: secrets, and URLs (a malformed one may
+    // still hold a password, in a place no scrubber recognises).
+    const hiddenKeys = new Set<string>();
     for (const [key, entry] of Object.entries(schema.entries)) {
       const primary = getVariableName(section, key);
       const alias = SETTINGS_ALIASES[`${section}.${key}`];
@@ -61,7 +71,7 @@ export function loadSettings<S extends SettingsSchemas>(
       const used = present(source[primary]) ? primary : alias && present(source[alias]) ? alias : undefined;
       variableOf.set(key, used ?? primary);
       if (used) input[key] = source[used] as string;
-      if (isSecretSchema(entry) || SECRET_KEY.test(key)) secretKeys.add(key);
+      if (isSecretSchema(entry) || isUrlSchema(entry) || SECRET_KEY.test(key)) hiddenKeys.add(key);
     }
     const result = v.safeParse(schema, input);
     if (result.success) {
@@ -71,7 +81,7 @@ export function loadSettings<S extends SettingsSchemas>(
     for (const issue of result.issues) {
       const key = String(issue.path?.[0]?.key ?? '');
       const variable = variableOf.get(key) ?? `DIANA_${section.toUpperCase()}`;
-      issues.push(describeIssue(variable, `${section}.${key}`, issue, input[key] === undefined, secretKeys.has(key)));
+      issues.push(describeIssue(variable, `${section}.${key}`, issue, input[key] === undefined, hiddenKeys.has(key)));
     }
   }
 
@@ -92,18 +102,18 @@ function describeIssue(
   path: string,
   issue: v.BaseIssue<unknown>,
   missing: boolean,
-  secret: boolean,
+  hidden: boolean,
 ): Issue {
   const why = missing
     ? 'is required but not set'
-    : secret
+    : hidden
       ? `is invalid (${issue.expected ? `expected ${issue.expected}` : 'see the docs'}; value hidden)`
       : scrubString(issue.message);
   return {
     path: variable,
     message: `${why} [${path}]`,
     expected: issue.expected ?? undefined,
-    received: secret || missing ? undefined : scrubString(issue.received),
+    received: hidden || missing ? undefined : scrubString(issue.received),
   };
 }
 

@@ -32,6 +32,21 @@ function pool(overrides: Record<string, unknown> = {}): Database {
 }
 
 describe('createPostgres', () => {
+  it('refuses a URL without `//` before connecting, and never repeats its password', () => {
+    // WHATWG reads `postgres:app:pw@host/db` as a path; the driver then connected to the local
+    // server and named the database "pp:<password>@host/db" in its error.
+    let error: unknown;
+    try {
+      pool({ url: 'postgres:app:s3cret-pw@db.invalid/diana' });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(isDianaError(error, 'E_DB_CONFIG')).toBe(true);
+    expect(String((error as Error).message)).toContain('url');
+    expect(JSON.stringify(error)).not.toContain('s3cret');
+    expect(String((error as Error).message)).not.toContain('s3cret');
+  });
+
   it('sets the server-side timeouts and application name on every connection', async () => {
     const db = pool({ statement_timeout_ms: 1234, idle_in_transaction_timeout_ms: 5678, application_name: 'diana-t1' });
     const [row] = await db.sql<{ st: string; idle: string; app: string }[]>`

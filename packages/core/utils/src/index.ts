@@ -42,6 +42,7 @@ export {
   coerceList,
   coerceNumber,
   isSecretSchema,
+  isUrlSchema,
   secret,
   secretUrl,
   urlString,

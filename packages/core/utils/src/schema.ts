@@ -1,11 +1,13 @@
 import parseMs from 'ms';
 import * as v from 'valibot';
 import { createSecret, isSecret, maskUrl, type Secret } from './secret.js';
+import { parseStrictUrl } from './url.js';
 
 // Helpers for config schemas. Every helper accepts the raw string an environment variable
 // holds as well as the typed value code passes, so the same schema serves both.
 
 const SECRET_SCHEMA: unique symbol = Symbol.for('diana.secret-schema');
+const URL_SCHEMA: unique symbol = Symbol.for('diana.url-schema');
 
 type Schema<T> = v.GenericSchema<unknown, T>;
 
@@ -90,59 +92,89 @@ export interface UrlOptions {
   readonly protocols?: readonly string[];
 }
 
-/** A URL string (a URL without credentials; use `secretUrl` for one that may hold them). */
+// Both URL helpers parse strictly (`scheme://host`, one `@`, no spaces: see url.ts) and never
+// put the refused value into the issue: a malformed URL may still hold a password.
+
+/** A URL string without credentials (`user:pw@` is refused; use `secretUrl` for those). */
 export function urlString(options: UrlOptions = {}): Schema<string> {
-  return coerce(describeUrl(options), (input) => (parseUrl(input, options) ? (input as string).trim() : undefined));
+  return mark(
+    URL_SCHEMA,
+    coerce(
+      describeUrl(options),
+      (input) => (parseStrictUrl(input, { ...options, credentials: false }) ? (input as string).trim() : undefined),
+      HIDDEN,
+    ),
+  );
 }
 
 /** A URL that may carry credentials: shown with its password masked, revealed on demand. */
 export function secretUrl(options: UrlOptions = {}): Schema<Secret<string>> {
-  return markSecret(
-    coerce(describeUrl(options), (input) => {
+  const schema = coerce(
+    describeUrl(options),
+    (input) => {
       // an already parsed secret (settings handed on to a factory that parses again) is checked as its value
       const value = isSecret(input) ? input.reveal() : input;
-      if (!parseUrl(value, options)) return undefined;
+      if (!parseStrictUrl(value, options)) return undefined;
       const raw = (value as string).trim();
       return createSecret(raw, maskUrl(raw));
-    }),
+    },
+    HIDDEN,
   );
+  return mark(SECRET_SCHEMA, mark(URL_SCHEMA, schema));
 }
 
 /** A secret string (token, password, key): never shown by JSON, inspect or logs. */
 export function secret(options: { readonly minLength?: number } = {}): Schema<Secret<string>> {
   const minLength = options.minLength ?? 1;
-  return markSecret(
-    coerce(`a secret of at least ${minLength} characters`, (input) => {
-      const value = isSecret(input) ? input.reveal() : input;
-      if (typeof value === 'string' && value.length >= minLength)
-        return isSecret(input) ? (input as Secret<string>) : createSecret(value);
-      return undefined;
-    }),
+  return mark(
+    SECRET_SCHEMA,
+    coerce(
+      `a secret of at least ${minLength} characters`,
+      (input) => {
+        const value = isSecret(input) ? input.reveal() : input;
+        if (typeof value === 'string' && value.length >= minLength)
+          return isSecret(input) ? (input as Secret<string>) : createSecret(value);
+        return undefined;
+      },
+      HIDDEN,
+    ),
   );
 }
 
 /** True when the schema (or the schema an `optional` wraps) was made by `secret`/`secretUrl`. */
 export function isSecretSchema(schema: unknown): boolean {
-  let current = schema as { wrapped?: unknown; [SECRET_SCHEMA]?: boolean } | undefined;
+  return isMarked(schema, SECRET_SCHEMA);
+}
+
+/** True when the schema (or the schema an `optional` wraps) was made by `urlString`/`secretUrl`. */
+export function isUrlSchema(schema: unknown): boolean {
+  return isMarked(schema, URL_SCHEMA);
+}
+
+function isMarked(schema: unknown, marker: symbol): boolean {
+  let current = schema as { wrapped?: unknown; [marker]?: boolean } | undefined;
   for (let depth = 0; current && depth < 8; depth++) {
-    if (current[SECRET_SCHEMA] === true) return true;
+    if (current[marker] === true) return true;
     current = current.wrapped as typeof current;
   }
   return false;
 }
 
-function markSecret<T>(schema: Schema<T>): Schema<T> {
-  Object.defineProperty(schema, SECRET_SCHEMA, { value: true });
+function mark<T>(marker: symbol, schema: Schema<T>): Schema<T> {
+  Object.defineProperty(schema, marker, { value: true });
   return schema;
 }
 
-function coerce<T>(expected: string, parse: (input: unknown) => T | undefined): Schema<T> {
+// What an issue shows as `received` for a value that must not be repeated.
+const HIDDEN = '[hidden]';
+
+function coerce<T>(expected: string, parse: (input: unknown) => T | undefined, received?: string): Schema<T> {
   return v.pipe(
     v.unknown(),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
       const out = parse(dataset.value);
       if (out === undefined) {
-        addIssue({ message: `must be ${expected}`, expected });
+        addIssue({ message: `must be ${expected}`, expected, ...(received === undefined ? {} : { received }) });
         return NEVER;
       }
       return out;
@@ -164,16 +196,6 @@ function toNumber(input: unknown): number | undefined {
   if (typeof input !== 'string' || input.trim() === '') return undefined;
   const value = Number(input.trim());
   return Number.isFinite(value) ? value : undefined;
-}
-
-function parseUrl(input: unknown, options: UrlOptions): boolean {
-  if (typeof input !== 'string') return false;
-  try {
-    const url = new URL(input.trim());
-    return !options.protocols || options.protocols.includes(url.protocol.slice(0, -1));
-  } catch {
-    return false;
-  }
 }
 
 function describeUrl(options: UrlOptions): string {

@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { parseStrictUrl } from './url.js';
 
 const SECRET_BRAND: unique symbol = Symbol.for('diana.secret');
 
@@ -34,13 +35,17 @@ export function revealSecret<T>(value: T | Secret<T>): T {
   return isSecret(value) ? (value as Secret<T>).reveal() : (value as T);
 }
 
-/** A URL with its password (if any) replaced by `***`, for display. */
+/**
+ * A URL with its password and every query value replaced by `***`, without its fragment, for
+ * display. Query values are all masked because drivers read credentials from many of them
+ * (`password`, `sslpassword`, `authMechanismProperties`...). Anything that is not a well-formed
+ * `scheme://host` URL shows as `[invalid url]`: there is no telling which part is the password.
+ */
 export function maskUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '[invalid url]';
-  }
+  const url = parseStrictUrl(raw);
+  if (!url) return '[invalid url]';
+  if (url.password) url.password = '***';
+  for (const name of new Set(url.searchParams.keys())) url.searchParams.set(name, '***');
+  url.hash = '';
+  return url.toString();
 }

@@ -8,10 +8,12 @@ import {
   coerceList,
   coerceNumber,
   isSecretSchema,
+  isUrlSchema,
   secret,
   secretUrl,
   urlString,
 } from '../src/schema.js';
+import { maskUrl } from '../src/secret.js';
 
 describe('numeric helpers', () => {
   it('accept numbers and numeric strings, and refuse the rest with a reason', () => {
@@ -91,10 +93,73 @@ describe('URLs and secrets', () => {
     expect(v.safeParse(secretUrl({ protocols: ['redis'] }), url).success).toBe(false);
   });
 
+  it('refuses URLs that are not scheme://host, and never repeats the refused value', () => {
+    const pg = secretUrl({ protocols: ['postgres', 'postgresql'] });
+    const refused = [
+      'postgres:app:s3cret-pw@db.invalid/diana', // no `//`: WHATWG reads an opaque path
+      'postgres:/app:s3cret-pw@db.invalid/diana',
+      'postgres:///diana?password=s3cret-pw', // no host
+      'postgres://app:s3cret-pw@/diana',
+      'postgres://app:s3cret-pw@',
+      'postgres://app:s3cret pw@db/diana', // a space
+      'postgres://app:s3cret-pw@db\\x/diana',
+      'postgres://app:s3cret@pw@db/diana', // an unencoded `@` in the password
+      'postgres://ap/p:s3cret-pw@db/diana', // the `@` after the host: the password is in the path
+      'postgres://app:@s3cret-pw.db/diana', // a misplaced `@`: the password reads as the host
+      'postgres://@s3cret-pw.db/diana',
+      'postgres://app:s3cret-pw@dé.example/diana', // not punycode
+      'mysql://app:s3cret-pw@db/diana',
+      'postgres:s3cret-pw',
+      's3cret-pw',
+    ];
+    for (const raw of refused) {
+      const result = v.safeParse(pg, raw);
+      expect(result.success, raw).toBe(false);
+      expect(
+        JSON.stringify(result.issues?.map(({ message, expected, received }) => ({ message, expected, received }))),
+        raw,
+      ).not.toContain('s3cret');
+    }
+    const issue = v.safeParse(urlString({ protocols: ['https'] }), 'https:user:s3cret-pw@example.com').issues?.[0];
+    expect(issue?.received).toBe('[hidden]');
+    expect(issue?.message).toBe('must be a URL (https://)');
+  });
+
+  it('accepts the usual connection strings', () => {
+    const ok = [
+      'postgres://app:pa55word@db:5432/diana',
+      'postgresql://app@127.0.0.1/diana?sslmode=require',
+      'postgres://app:p%40ss@[::1]:5432/diana',
+      'redis://:pw@redis_1:6379/0',
+      'rediss://default:pw@cache.example.com',
+      'mongodb+srv://u:p@cluster0.example.net/db?retryWrites=true',
+      '  postgres://db.internal/x  ',
+    ];
+    for (const raw of ok) expect(v.safeParse(secretUrl(), raw).success, raw).toBe(true);
+  });
+
+  it('refuses credentials in a plain URL string (they would show in clear)', () => {
+    const https = urlString({ protocols: ['https'] });
+    expect(v.parse(https, 'https://bot.example.com/hook?x=1')).toBe('https://bot.example.com/hook?x=1');
+    expect(v.safeParse(https, 'https://user:pw@bot.example.com/hook').success).toBe(false);
+    expect(v.safeParse(https, 'https://user@bot.example.com/hook').success).toBe(false);
+  });
+
+  it('masks the password and query values, and shows any malformed URL as [invalid url]', () => {
+    expect(maskUrl('postgres://app:pw1@db/x?sslmode=require&password=pw2#pw3')).toBe(
+      'postgres://app:***@db/x?sslmode=***&password=***',
+    );
+    expect(maskUrl('postgres:app:s3cret-pw@db.invalid/diana')).toBe('[invalid url]');
+    expect(maskUrl('postgres://app:s3cret@pw@db/diana')).toBe('[invalid url]');
+  });
+
   it('marks secret schemas, also when wrapped in optional', () => {
     expect(isSecretSchema(secret())).toBe(true);
     expect(isSecretSchema(v.optional(secretUrl()))).toBe(true);
     expect(isSecretSchema(urlString())).toBe(false);
+    expect(isUrlSchema(v.optional(urlString()))).toBe(true);
+    expect(isUrlSchema(secretUrl())).toBe(true);
+    expect(isUrlSchema(secret())).toBe(false);
     expect(isSecretSchema(v.optional(coerceInt(), 1))).toBe(false);
   });
 });

@@ -1,0 +1,50 @@
+// The one strict reader of URL settings. WHATWG `new URL` accepts far more than a connection
+// string should be: `postgres:app:pw@db/x` parses as a scheme plus an opaque path (no host, no
+// password), and drivers then read it their own way — connecting elsewhere and naming the
+// password in their errors. A URL setting must therefore look like `scheme://[user[:pw]@]host…`.
+
+/** Options of `parseStrictUrl`. */
+export interface StrictUrlOptions {
+  /** Accepted schemes without the colon, lower case. Any when omitted. */
+  readonly protocols?: readonly string[];
+  /** Whether `user:password@` may appear. @default true */
+  readonly credentials?: boolean;
+}
+
+const SCHEME_AND_AUTHORITY = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/;
+// Whitespace, controls and backslashes have no place in a connection string; WHATWG would
+// silently drop, encode or reinterpret them.
+const FORBIDDEN = /[\s\p{Cc}\\]/u;
+// A host name (ASCII; international names as punycode) or a bracketed IPv6 address.
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])$/;
+
+/** The parsed URL when `input` is a well-formed `scheme://host` URL, otherwise `undefined`. */
+export function parseStrictUrl(input: unknown, options: StrictUrlOptions = {}): URL | undefined {
+  if (typeof input !== 'string') return undefined;
+  const raw = input.trim();
+  if (FORBIDDEN.test(raw)) return undefined;
+  const match = SCHEME_AND_AUTHORITY.exec(raw);
+  if (!match) return undefined;
+  const scheme = (match[1] as string).toLowerCase();
+  const authority = match[2] as string;
+  if (options.protocols && !options.protocols.includes(scheme)) return undefined;
+  // One `@` at most, ending the credentials: an unencoded `@` in a password, or one after the
+  // host (`postgres://ap/p:pw@db`), makes each driver find the password somewhere else.
+  const at = authority.indexOf('@');
+  if (raw.indexOf('@') !== raw.lastIndexOf('@') || (at === -1 && raw.includes('@'))) return undefined;
+  if (authority.slice(at + 1) === '') return undefined;
+  // Credentials that say nothing (`@host`, `user:@host`) are most often a misplaced `@`: what
+  // follows it is then the password, read as the host.
+  const userinfo = at === -1 ? undefined : authority.slice(0, at);
+  if (userinfo === '' || userinfo?.endsWith(':')) return undefined;
+  if (options.credentials === false && at !== -1) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== `${scheme}:` || !HOST.test(url.hostname)) return undefined;
+  return url;
+}
