@@ -196,7 +196,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       await gate.waitFor('postgres', () => pool.ping({ timeout_ms: 5_000 }));
       return pool;
     }
-    const { createEmbeddedPostgres } = await import('@diana/db/embedded');
+    const { createEmbeddedPostgres, ensureOwnerOnlyDirectory } = await import('@diana/db/embedded');
+    // data_dir holds the database, secrets.json and bot.log: owner-only, old files included
+    ensureOwnerOnlyDirectory(dataDir);
     const pglite = await createEmbeddedPostgres({ dir: join(dataDir, 'pg'), logger });
     closers.push({ name: 'postgres', close: () => pglite.close() });
     return pglite;

@@ -2,7 +2,7 @@
 // fresh clone runs with no configuration. With a real database they must be configured: each
 // process generating its own would make one process's buttons fail in another.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SecurityConfig } from '@diana/security';
 import { createSecret, DianaError } from '@diana/utils';
@@ -19,13 +19,18 @@ export function resolveSecrets(
     );
   const file = join(options.data_dir, 'secrets.json');
   let stored: { callback_secret?: string; token_pepper?: string } = {};
-  if (existsSync(file)) stored = JSON.parse(readFileSync(file, 'utf8'));
+  if (existsSync(file)) {
+    // `mode` of writeFileSync applies only to a new file: an existing one (an older version
+    // wrote it under the umask, 0644) is tightened here, before it is read or rewritten
+    chmodSync(file, 0o600);
+    stored = JSON.parse(readFileSync(file, 'utf8'));
+  }
   if (!stored.callback_secret || !stored.token_pepper) {
     stored = {
       callback_secret: randomBytes(32).toString('base64url'),
       token_pepper: randomBytes(32).toString('base64url'),
     };
-    mkdirSync(options.data_dir, { recursive: true });
+    mkdirSync(options.data_dir, { recursive: true, mode: 0o700 });
     writeFileSync(file, JSON.stringify(stored), { mode: 0o600 });
   }
   return {

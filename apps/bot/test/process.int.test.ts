@@ -1,5 +1,5 @@
 // The bot as users run it: `pnpm start` in a child process.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeTelegram, useTestDatabase } from '@diana/test-services';
@@ -8,9 +8,25 @@ import { freePort, killChildBots, startBot, telegramBotEnv as telegramBot } from
 
 afterAll(killChildBots);
 
+/** Paths under `root` (itself included) with a group or other permission bit. */
+function openToOthers(root: string): string[] {
+  const open: string[] = [];
+  const pending = [root];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const stat = lstatSync(next);
+    if ((stat.mode & 0o077) !== 0) open.push(`${next} ${(stat.mode & 0o777).toString(8)}`);
+    if (stat.isDirectory()) for (const name of readdirSync(next)) pending.push(join(next, name));
+  }
+  return open;
+}
+
 describe('pnpm start', () => {
   it('with no services and no token, opens the console chat on embedded PostgreSQL: /start shows Lucien, a number presses a button', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'diana-console-'));
+    // a data directory an older version left open to other users
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'bot.log'), '');
+    chmodSync(join(dir, 'bot.log'), 0o644);
     const bot = startBot({
       DIANA_BOT_DATA_DIR: dir,
       DIANA_BOT_HTTP_PORT: '0',
@@ -37,6 +53,9 @@ describe('pnpm start', () => {
     // the conversation stays clean: the logs went to the file
     expect(bot.errors()).toBe('');
     expect(readFileSync(join(dir, 'bot.log'), 'utf8')).toContain('database=embedded PGlite');
+    // embedded mode keeps the data directory owner-only: database files, secrets.json, bot.log
+    expect(openToOthers(dir)).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(['bot.log', 'pg', 'secrets.json']);
   }, 60_000);
 
   it('with a token and no webhook URL, long-polls Telegram and answers', async () => {

@@ -1,13 +1,15 @@
 // @diana/db/embedded: PostgreSQL without a server, for a fresh machine (the bot's default
 // when no database URL is set). PGlite runs PostgreSQL in WebAssembly; pglite-socket serves
 // it on 127.0.0.1 so that the same postgres.js `Database` talks to it.
-import { mkdirSync } from 'node:fs';
 import { createCloser, getPackageLogger, type Logger } from '@diana/utils';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { DatabaseConfigInput } from './config.js';
 import { lockDirectory } from './dir-lock.js';
+import { ensureOwnerOnlyDirectory, restrictToOwner } from './owner-only.js';
 import { createPostgres, type Database } from './postgres.js';
+
+export { ensureOwnerOnlyDirectory, restrictToOwner } from './owner-only.js';
 
 /** Options of `createEmbeddedPostgres`. */
 export interface EmbeddedPostgresOptions {
@@ -24,34 +26,49 @@ export interface EmbeddedPostgresOptions {
  * between connections does not work. `close()` stops the pool, the socket and PGlite.
  * A data directory is used by one process at a time: a second one gets `E_DB_LOCKED`
  * (the lock file `diana.lock` holds the pid; a dead owner's lock is taken over).
+ * The directory is owner-only: 0700, and every file and directory in it loses its group and
+ * other permissions at open, after PGlite's initdb and at close (existing ones too).
  */
 export async function createEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<Database> {
   const logger = getPackageLogger(options.logger, 'db');
-  if (options.dir) mkdirSync(options.dir, { recursive: true });
-  const lock = options.dir ? lockDirectory(options.dir) : undefined;
-  let pglite: PGlite;
+  const dir = options.dir;
+  // owner-only before anything is written into it (see owner-only.ts)
+  if (dir) ensureOwnerOnlyDirectory(dir);
+  const lock = dir ? lockDirectory(dir) : undefined;
+  let pglite: PGlite | undefined;
   let server: PGLiteSocketServer;
   try {
-    pglite = await PGlite.create(options.dir);
+    pglite = await PGlite.create(dir);
+    // initdb's files, which PGlite made 0666
+    if (dir) restrictToOwner(dir);
     server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: 1 });
     await server.start();
   } catch (error) {
+    await pglite?.close().catch(() => {});
     lock?.release();
     throw error;
   }
+  const started = pglite;
   const address = server.getServerConn();
   const db = createPostgres({
     ...options.database,
     url: `postgres://postgres@${address}/postgres`,
     pool_max: 1,
   });
-  logger.info({ dir: options.dir ?? 'memory', address }, 'embedded PostgreSQL (PGlite) started');
+  logger.info({ dir: dir ?? 'memory', address }, 'embedded PostgreSQL (PGlite) started');
 
   const closer = createCloser(async () => {
     await db.close();
     await server.stop();
-    await pglite.close();
-    lock?.release();
+    await started.close();
+    // Files PGlite created while running (tables, WAL segments). PGlite 0.5.14 makes those
+    // 0600 already; only its initdb files come 0666. This walk keeps that true at rest if a
+    // later version does otherwise.
+    try {
+      if (dir) restrictToOwner(dir);
+    } finally {
+      lock?.release();
+    }
   });
   return {
     ...db,

@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,4 +116,62 @@ describe('one process per embedded data directory', () => {
       rmSync(other, { recursive: true, force: true });
     }
   });
+});
+
+/** Every path under `root` (itself included) with its permission bits. */
+function modesUnder(root: string): { path: string; mode: number; dir: boolean }[] {
+  const out: { path: string; mode: number; dir: boolean }[] = [];
+  const pending = [root];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const stat = lstatSync(next);
+    out.push({ path: next, mode: stat.mode & 0o7777, dir: stat.isDirectory() });
+    if (stat.isDirectory()) for (const name of readdirSync(next)) pending.push(join(next, name));
+  }
+  return out;
+}
+
+function openToOthers(root: string): string[] {
+  return modesUnder(root)
+    .filter((entry) => (entry.mode & 0o077) !== 0)
+    .map((entry) => `${entry.path} ${entry.mode.toString(8)}`);
+}
+
+describe('owner-only data directory', () => {
+  it('leaves no group or other permission on the directory or anything in it, old files included', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'diana-pglite-modes-'));
+    const pgDir = join(parent, 'pg');
+    try {
+      // a directory left too open by an older version: 0755, a 0644 file, a 0777 subdirectory
+      mkdirSync(join(pgDir, 'left-over'), { recursive: true });
+      chmodSync(pgDir, 0o755);
+      chmodSync(join(pgDir, 'left-over'), 0o777);
+      writeFileSync(join(pgDir, 'left-over', 'notes'), 'x');
+      chmodSync(join(pgDir, 'left-over', 'notes'), 0o644);
+
+      let embedded = await createEmbeddedPostgres({ dir: pgDir });
+      // the walk saw PGlite's initdb output (PGlite makes those files 0666)
+      expect(modesUnder(pgDir).filter((entry) => !entry.dir).length).toBeGreaterThan(500);
+      expect(openToOthers(pgDir)).toEqual([]);
+      expect(lstatSync(pgDir).mode & 0o777).toBe(0o700);
+      expect(lstatSync(join(pgDir, 'left-over', 'notes')).mode & 0o777).toBe(0o600);
+
+      // files created while running (a table's relation files) are owner-only too
+      await embedded.sql`create table modes_probe (v text)`;
+      await embedded.sql`insert into modes_probe values ('secret row')`;
+      await embedded.close();
+      expect(openToOthers(pgDir)).toEqual([]);
+
+      // a file opened up between runs is tightened at the next open
+      const dataFile = modesUnder(pgDir).find((entry) => !entry.dir && entry.path.includes('base'));
+      expect(dataFile).toBeDefined();
+      chmodSync(dataFile?.path as string, 0o666);
+      embedded = await createEmbeddedPostgres({ dir: pgDir });
+      expect(openToOthers(pgDir)).toEqual([]);
+      const [row] = await embedded.sql<{ v: string }[]>`select v from modes_probe`;
+      expect(row?.v).toBe('secret row');
+      await embedded.close();
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -59,6 +59,35 @@ describe('createLogger', () => {
     expect(JSON.parse(out).settings.key).toBe('[secret]');
   });
 
+  it('drops command arguments and secret-named properties from an error and the errors it carries', () => {
+    const { lines, destination } = capture();
+    const logger = createLogger({ destination });
+    const cause = Object.assign(new Error('WRONGPASS'), {
+      command: { name: 'auth', args: ['alice', 'pw-of-the-cause'] },
+      password: 'pw-as-a-property',
+    });
+    const error = Object.assign(new Error('login failed', { cause }), {
+      command: '/start',
+      args: ['pw-in-args'],
+      errors: [Object.assign(new Error('inner'), { token: 'tok-of-an-aggregate' })],
+    });
+    logger.error({ err: error }, 'failed');
+    const out = lines[0] ?? '';
+    for (const leaked of ['pw-of-the-cause', 'pw-as-a-property', 'pw-in-args', 'tok-of-an-aggregate', 'alice']) {
+      expect(out).not.toContain(leaked);
+    }
+    const line = JSON.parse(out);
+    // a command that is only a name (not ioredis' { name, args }) is kept as it is
+    expect(line.err.command).toBe('/start');
+    expect(line.err.cause).toMatchObject({ message: 'WRONGPASS', command: 'auth', password: '[REDACTED]' });
+    expect(line.err.aggregateErrors[0]).toMatchObject({ message: 'inner', token: '[REDACTED]' });
+
+    const looped = Object.assign(new Error('loop'), { related: [] as Error[] });
+    looped.related.push(looped);
+    logger.error({ err: looped }, 'cycle');
+    expect(JSON.parse(lines[1] ?? '{}').err.related).toEqual(['[Circular]']);
+  });
+
   it('binds the package name in child loggers', () => {
     const { lines, destination } = capture();
     getPackageLogger(createLogger({ destination }), 'cache').warn({ key: 'k' }, 'slow');
