@@ -3,10 +3,11 @@
 // starts Verdaccio on 127.0.0.1, publishes every public package into it with
 // `changeset publish`, installs @diana/utils, @diana/config and @diana/db from it into a scratch
 // project outside the workspace with plain npm, and runs small programs there: settings with a
-// secret, and the postgres.js termination regression against the installed @diana/db.
+// secret, the postgres.js termination regression against the installed @diana/db, and the
+// event-bus, cache and settings guarantees of issue #18 (scripts/release-check/guarantees.mjs).
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,6 +39,8 @@ console.log(JSON.stringify({
 `;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// the ioredis the workspace pins (pnpm catalog), for the scratch project's own clients
+const IOREDIS_VERSION = /^\s*ioredis:\s*['"]?([^'"\s]+)/m.exec(readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8'))?.[1];
 const work = mkdtempSync(join(tmpdir(), 'diana-release-check-'));
 let verdaccio;
 
@@ -80,6 +83,9 @@ try {
         '@diana/config': version('@diana/config'),
         '@diana/db': version('@diana/db'),
         '@diana/postgres': version('@diana/postgres'),
+        '@diana/event-bus': version('@diana/event-bus'),
+        '@diana/cache': version('@diana/cache'),
+        ioredis: IOREDIS_VERSION,
         valibot: '1.5.0',
       },
     }),
@@ -106,6 +112,15 @@ try {
   process.stdout.write(
     `release:check: installed @diana/db survived a terminated reserved connection (${terminated.trim()})\n`,
   );
+  // the guarantees of issue #18, tried against the installed packages (a private redis-server)
+  copyFileSync(join(root, 'scripts/release-check/guarantees.mjs'), join(scratch, 'guarantees.mjs'));
+  const guarantees = await run('node', ['guarantees.mjs'], { cwd: scratch }).catch((error) => {
+    throw new Error(`the installed packages broke a guarantee:\n${error.message}`);
+  });
+  for (const line of guarantees.trim().split('\n')) {
+    const item = JSON.parse(line);
+    process.stdout.write(`release:check: guarantee ${item.item} (${item.name}): ${item.ok ? 'ok' : 'FAILED'} — ${item.detail}\n`);
+  }
   process.stdout.write('release:check: ok — published to Verdaccio, installed with npm outside the workspace, ran\n');
 } finally {
   verdaccio?.kill('SIGTERM');
