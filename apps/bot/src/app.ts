@@ -68,7 +68,7 @@ import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
 import { createBotMetrics, registerLoopGauges } from './metrics.js';
-import { type AppContext, dedupeUpdates, errorBoundary, loadUser, upsertUser } from './middleware.js';
+import { type AppContext, dedupeUpdates, errorBoundary, loadUser, privateChatsOnly, upsertUser } from './middleware.js';
 import { resolveSecrets } from './secrets.js';
 import { createStartGate, type StartGate } from './start-gate.js';
 import { createBlockedUsers } from './telegram.js';
@@ -365,6 +365,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     : createMemoryDedupe();
   bot.use(dedupeUpdates(dedupe, metrics));
   bot.use(errorBoundary(logger, metrics));
+  bot.use(privateChatsOnly());
   bot.use(chatQueue({ onDrop: (ctx) => metrics.record(ctx.callbackQuery ? 'callback' : 'message', 'dropped', 0) }));
   bot.use(loadUser(users, cache));
   bot.use(blockBanned(getRole));

@@ -165,6 +165,68 @@ describe('the bot end to end', () => {
     expect(replies).toEqual(Array(4).fill(HELP));
   });
 
+  it('talks in private chats only: commands in a group or a channel post get no answer there, group members are not registered', async () => {
+    const GROUP = -100_555;
+    const CHANNEL = -100_556;
+    let id = 600_000;
+    const inChat = (tg: number, chat: Record<string, unknown>, text: string) => {
+      const command = text.startsWith('/') ? (text.split(' ')[0] ?? '').length : 0;
+      return {
+        update_id: ++id,
+        message: {
+          message_id: id,
+          date: 0,
+          chat,
+          from: { id: tg, is_bot: false, first_name: `U${tg}` },
+          text,
+          ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command }] } : {}),
+        },
+      } as unknown as Update;
+    };
+    const group = { id: GROUP, type: 'supergroup', title: 'Grupo' };
+    await app.handleUpdate(message(900, '/start')); // 900 is an owner
+    await app.handleUpdate(message(900, '/tarifa grupo30 30 100'));
+    expect(String(sentTo(900).at(-1)?.payload.text)).toContain('Tarifa grupo30');
+    for (const text of ['/token grupo30', '/config', '/stats', '/dlq list user.registered', '/tienda', 'hola'])
+      await app.handleUpdate(inChat(900, group, text));
+    await app.handleUpdate(inChat(610, group, '/start'));
+    await app.handleUpdate(inChat(610, group, 'hola a todos'));
+    await app.handleUpdate({
+      update_id: ++id,
+      channel_post: {
+        message_id: id,
+        date: 0,
+        chat: { id: CHANNEL, type: 'channel', title: 'Canal' },
+        sender_chat: { id: CHANNEL, type: 'channel', title: 'Canal' },
+        text: '/tienda',
+        entities: [{ type: 'bot_command', offset: 0, length: 7 }],
+      },
+    } as Update);
+    const toChats = fake.calls.filter((c) => c.payload.chat_id === GROUP || c.payload.chat_id === CHANNEL);
+    expect(toChats).toEqual([]);
+    const [tokens] = await app.db.sql<{ n: number }[]>`
+      select count(*)::int as n from admin_audit where action = 'token' and target = 'grupo30'`;
+    expect(tokens?.n).toBe(0);
+    // a press of a channel post's react button by someone who never wrote to the bot registers nobody
+    await app.handleUpdate({
+      update_id: ++id,
+      callback_query: {
+        id: `q${id}`,
+        from: { id: 611, is_bot: false, first_name: 'U611' },
+        chat_instance: 'channel',
+        data: app.gamification.reactButton('post-1').callback_data,
+        message: { message_id: 1, date: 0, chat: { id: CHANNEL, type: 'channel', title: 'Canal' } },
+      },
+    } as Update);
+    const users = createUserRepository(app.db);
+    expect(await users.getByTelegramId(610)).toBeUndefined();
+    expect(await users.getByTelegramId(611)).toBeUndefined();
+    // in their private chat the same person is welcomed as usual
+    await app.handleUpdate(message(610, '/start'));
+    expect((await users.getByTelegramId(610))?.role).toBe('FREE');
+    expect(String(sentTo(610).at(-1)?.payload.text)).toContain('Lucien');
+  });
+
   it('handles the same update_id once (webhook redelivery)', async () => {
     const update = message(503, '/start', 77_777);
     await app.handleUpdate(update);
