@@ -309,6 +309,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     {
       timezone: settings.bot.timezone,
       token_ttl_ms: settings.admin.token_ttl_ms,
+      post_channel_ids: settings.admin.post_channel_ids,
       ...(settings.admin.vip_channel_id !== undefined ? { vip_channel_id: settings.admin.vip_channel_id } : {}),
       ...(settings.admin.main_channel_id !== undefined ? { main_channel_id: settings.admin.main_channel_id } : {}),
     },

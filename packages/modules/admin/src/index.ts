@@ -1,5 +1,7 @@
 // Events
 export { ADMIN_EVENTS } from './events.js';
+// Ids typed by staff
+export { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
 export type { AdminContext, AdminDeps, AdminModule, AdminSettings } from './module.js';
 // The module
 export { createAdminModule } from './module.js';

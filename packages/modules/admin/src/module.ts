@@ -8,6 +8,7 @@ import { type Clock, getPackageLogger, isDianaError, type Logger, newId, SYSTEM_
 import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type { ADMIN_EVENTS } from './events.js';
+import { parseTelegramId } from './ids.js';
 import { TEXTS } from './texts.js';
 import { formatLocalTime, parseLocalTime } from './time.js';
 
@@ -21,6 +22,11 @@ export interface AdminSettings {
   readonly vip_channel_id?: number;
   /** Where scheduled posts go when no channel is given. */
   readonly main_channel_id?: number;
+  /**
+   * Further chats a CONTENT_CREATOR may schedule posts to, besides the main and VIP channels;
+   * any other chat needs ADMIN.
+   */
+  readonly post_channel_ids?: readonly number[];
   readonly timezone: string;
   /** How long an issued VIP token stays valid. @default 7 days */
   readonly token_ttl_ms?: number;
@@ -208,27 +214,44 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     }
   });
 
-  // /programar YYYY-MM-DD HH:MM [channel id] text, then optional button lines "[label](https://…)"
+  // the configured channels: a CONTENT_CREATOR posts there only, other chats need ADMIN
+  const postChannels = new Set(
+    [settings.main_channel_id, settings.vip_channel_id, ...(settings.post_channel_ids ?? [])].filter(
+      (id): id is number => id !== undefined,
+    ),
+  );
+
+  // /programar YYYY-MM-DD HH:MM [chat id] text, then optional button lines "[label](https://…)"
   composer.command(
     'programar',
     guarded('publish_content', async (ctx) => {
       const text = typeof ctx.match === 'string' ? ctx.match : '';
-      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+(?:(-?\d{5,20})\s+)?([\s\S]+)$/.exec(text.trim());
+      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+(?:(-?\d{5,})\s+)?([\s\S]+)$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
-      const channel =
-        match?.[2] ?? (settings.main_channel_id === undefined ? undefined : String(settings.main_channel_id));
-      if (!match || !at || at.getTime() <= clock.now() || channel === undefined) return ctx.reply(TEXTS.badTime);
+      if (!match || !at || at.getTime() <= clock.now()) return ctx.reply(TEXTS.badTime);
+      let channel = settings.main_channel_id;
+      if (match[2] !== undefined) {
+        try {
+          channel = parseTelegramId(match[2]);
+        } catch (error) {
+          if (isDianaError(error, 'E_ADMIN_BAD_ID')) return ctx.reply(TEXTS.badChatId);
+          throw error;
+        }
+      }
+      if (channel === undefined) return ctx.reply(TEXTS.badTime);
+      if (!postChannels.has(channel) && !atLeast(ctx.user?.role ?? 'FREE', 'ADMIN'))
+        return ctx.reply(TEXTS.channelForbidden);
       const { body, buttons } = splitButtons(match[3] as string);
       if (body.length === 0) return ctx.reply(TEXTS.badTime);
       await db.transaction(async (tx) => {
         const id = newId();
         await tx`insert into admin_scheduled_posts (id, channel_id, text, buttons, publish_at, status, created_by)
-                 values (${id}, ${channel}, ${body}, ${JSON.stringify(buttons)}::text::jsonb, ${at}, 'pending', ${actorOf(ctx)})`;
+                 values (${id}, ${String(channel)}, ${body}, ${JSON.stringify(buttons)}::text::jsonb, ${at}, 'pending', ${actorOf(ctx)})`;
         await audit(tx, {
           actor: actorOf(ctx),
           action: 'schedule_post',
           target: id,
-          details: { publish_at: at.toISOString(), channel },
+          details: { publish_at: at.toISOString(), channel: String(channel) },
         });
       });
       await ctx.reply(TEXTS.scheduled(formatLocalTime(at, settings.timezone)));

@@ -18,6 +18,9 @@ export const TEXTS = Object.freeze({
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   scheduled: (when: string) => `Publicación programada para ${when}.`,
   badTime: 'La hora debe ser AAAA-MM-DD HH:MM y estar en el futuro.',
+  badChatId:
+    'Ese id de chat no es válido: solo cifras (con un «-» delante si es un canal), y no tan largo que se redondee.',
+  channelForbidden: 'Solo puedes programar en los canales configurados; para otro chat hace falta un ADMIN.',
   configList: (lines: string[]) => lines.join('\n'),
   configDone: (key: string, revision: number) => `${key} publicado (revisión ${revision}).`,
   configInvalid: (issues: string) => `Valor no válido: ${issues}`,

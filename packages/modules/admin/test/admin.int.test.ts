@@ -57,7 +57,12 @@ function makeBot() {
   const bot = new Bot<AdminContext>('0:test', { botInfo: FAKE_BOT_INFO });
   bot.api.config.use(api.transformer as never);
   const admin = createAdminModule(
-    { vip_channel_id: VIP_CHANNEL, main_channel_id: MAIN_CHANNEL, timezone: 'Europe/Madrid' },
+    {
+      vip_channel_id: VIP_CHANNEL,
+      main_channel_id: MAIN_CHANNEL,
+      post_channel_ids: [-1001234567890],
+      timezone: 'Europe/Madrid',
+    },
     {
       db,
       bus,
@@ -83,6 +88,16 @@ const other = makeBot();
 const updates = createUpdateFactory();
 const say = (bot: Bot<AdminContext>, tg: number, text: string) => bot.handleUpdate(updates.message(tg, text) as Update);
 const lastTo = (tg: number) => api.lastText(tg);
+/** The bot's local time `ms` from now on the manual clock, as /programar takes it. */
+const localIn = (ms: number) =>
+  new Intl.DateTimeFormat('sv-SE', {
+    timeZone: 'Europe/Madrid',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).format(new Date(clock.now() + ms));
 const userWith = async (tg: number, role: UserRole) => {
   const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}`, username: `user${tg}` });
   return role === 'FREE' ? user : users.setRole(user.id, role);
@@ -191,15 +206,7 @@ describe('the admin module', () => {
   });
 
   it('scheduled posts are published exactly once with two processes running the job, with their buttons and the react button', async () => {
-    const when = new Date(clock.now() + 2 * 3_600_000);
-    const local = new Intl.DateTimeFormat('sv-SE', {
-      timeZone: 'Europe/Madrid',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    }).format(when);
+    const local = localIn(2 * 3_600_000);
     await userWith(7, 'CONTENT_CREATOR');
     await say(main.bot, 7, `/programar ${local} Nueva entrada en el diario de Diana\n[Leer](https://t.me/diana/1)`);
     await say(main.bot, 7, `/programar ${local} -1001234567890 Solo para el canal VIP`);
@@ -218,6 +225,34 @@ describe('the admin module', () => {
     const [published] = await db.sql<{ n: number }[]>`
       select count(*)::int as n from event_outbox where type = 'admin.post_published'`;
     expect(published?.n).toBe(2);
+  });
+
+  it('/programar: a CONTENT_CREATOR posts only to the configured channels, an ADMIN anywhere; ids that would round are refused', async () => {
+    await userWith(8, 'CONTENT_CREATOR');
+    const posts = async () =>
+      (await db.sql<{ n: number }[]>`select count(*)::int as n from admin_scheduled_posts`)[0]?.n ?? 0;
+    const before = await posts();
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} -1009999999 Publicidad en otro chat`);
+    expect(lastTo(8)).toBe('Solo puedes programar en los canales configurados; para otro chat hace falta un ADMIN.');
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} 123456789 Un mensaje privado a alguien`);
+    expect(lastTo(8)).toContain('Solo puedes programar en los canales configurados');
+    expect(await posts()).toBe(before);
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} -1001234567890 Al canal de la lista`);
+    expect(lastTo(8)).toContain('Publicación programada');
+    await say(main.bot, 1, `/programar ${localIn(3_600_000)} -1009999999 Un ADMIN puede`);
+    expect(lastTo(1)).toContain('Publicación programada');
+    // 2^53 + 1 would be stored as 2^53: another chat
+    for (const id of ['9007199254740993', '-9007199254740993', '-100123456789012345678'])
+      await say(main.bot, 1, `/programar ${localIn(3_600_000)} ${id} A un chat que no es`);
+    expect(
+      calls
+        .filter((c) => c.payload.chat_id === 1)
+        .slice(-3)
+        .map((c) => c.payload.text),
+    ).toEqual(Array(3).fill(expect.stringContaining('Ese id de chat no es válido')));
+    const rows = await db.sql<{ channel_id: string }[]>`select channel_id from admin_scheduled_posts`;
+    expect(rows.map((r) => r.channel_id)).not.toContain('9007199254740992');
+    expect(await posts()).toBe(before + 2);
   });
 
   it('/config set publishes a revision through ConfigManager and audits it; invalid values are refused', async () => {
