@@ -158,6 +158,34 @@ describe('the bot end to end', () => {
     }
   });
 
+  it('an OWNER no longer in owner_telegram_ids is ADMIN after start, audited; the listed owner stays OWNER', async () => {
+    const users = createUserRepository(app.db);
+    await app.handleUpdate(message(900, '/start'));
+    await app.handleUpdate(message(920, '/start'));
+    const former = (await users.getByTelegramId(920))?.id as string;
+    await users.setRole(former, 'OWNER'); // listed once, since removed from the setting
+    const other = await createApp(settings, { logger: SILENT_LOGGER });
+    try {
+      expect((await users.getById(former))?.role).toBe('ADMIN');
+      expect((await users.getByTelegramId(900))?.role).toBe('OWNER');
+      const audit = await app.db.sql<{ actor: string; action: string; reason: string; details: unknown }[]>`
+        select actor, action, reason, details from admin_audit where target = ${former}`;
+      expect(audit).toEqual([
+        {
+          actor: 'system',
+          action: 'role',
+          reason: 'not in owner_telegram_ids',
+          details: { from: 'OWNER', to: 'ADMIN' },
+        },
+      ]);
+      const [changed] = await app.db.sql<{ n: number }[]>`
+        select count(*)::int as n from event_outbox where type = 'admin.role_changed' and key = ${former}`;
+      expect(changed?.n).toBe(1);
+    } finally {
+      await other.close(5_000);
+    }
+  });
+
   it('answers unknown commands, free text and deep links nobody owns politely', async () => {
     for (const text of ['/nope', 'hola', '/start unknown_payload', '<b>x</b>'])
       await app.handleUpdate(message(507, text));

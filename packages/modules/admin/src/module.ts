@@ -48,6 +48,13 @@ export interface AdminDeps {
 
 export interface AdminModule {
   readonly composer: Composer<AdminContext>;
+  /**
+   * Makes `users.role` agree with the owners setting: every OWNER whose Telegram id is not in
+   * `owner_telegram_ids` becomes ADMIN, audited (`role`, actor `system`) with
+   * `admin.role_changed`. Nothing else can demote an OWNER (`/rol` never touches one), so the
+   * app runs this at start. Safe with several processes starting at once. Returns who changed.
+   */
+  syncOwners(owner_telegram_ids: readonly number[]): Promise<Array<{ user_id: string; telegram_id: number }>>;
   /** One pass of the subscription lifecycle and the scheduled posts (safe with several processes). */
   runJobs(): Promise<{ reminded: number; expired: number; published: number }>;
   /** Runs `runJobs` every `interval_ms` until `close`. */
@@ -487,8 +494,31 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     return { reminded, expired, published };
   };
 
+  const syncOwners = (owners: readonly number[]) =>
+    db.transaction(async (tx) => {
+      // locked: a second process starting at once finds them ADMIN already (the row is re-checked)
+      const rows = await tx<{ id: string; telegram_id: string }[]>`
+        select id, telegram_id::text from users
+        where role = 'OWNER' and not (telegram_id = any(${owners.map(String)}::text[]::bigint[]))
+        order by telegram_id for update`;
+      for (const row of rows) {
+        await users.setRole(row.id, 'ADMIN');
+        await audit(tx, {
+          actor: 'system',
+          action: 'role',
+          target: row.id,
+          reason: 'not in owner_telegram_ids',
+          details: { from: 'OWNER', to: 'ADMIN' },
+        });
+        await bus.publish('admin.role_changed', { user_id: row.id, role: 'ADMIN', by: 'system' }, { tx, key: row.id });
+        logger.warn({ user_id: row.id }, 'an OWNER not in owner_telegram_ids is ADMIN now');
+      }
+      return rows.map((row) => ({ user_id: row.id, telegram_id: Number(row.telegram_id) }));
+    });
+
   return {
     composer,
+    syncOwners,
     runJobs,
     startJobs(interval_ms = 30_000) {
       timer = setInterval(() => {
