@@ -95,13 +95,25 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       await handle(ctx, args);
     };
 
-  const findUser = async (ref: string | undefined) => {
-    if (!ref) return undefined;
-    if (/^\d{1,15}$/.test(ref)) return users.getByTelegramId(Number(ref));
-    const [row] = await db.sql<
-      { id: string }[]
-    >`select id from users where lower(username) = lower(${ref.replace(/^@/, '')})`;
-    return row ? users.getById(row.id) : undefined;
+  /**
+   * The user a staff command names, by numeric Telegram id only: a `@username` can have
+   * changed hands since staff last saw it, so it is refused with the reason. Replies itself
+   * when there is no such user.
+   */
+  const findUser = async (ctx: AdminContext, ref: string) => {
+    let telegramId: number | undefined;
+    try {
+      telegramId = parseTelegramId(ref);
+    } catch (error) {
+      if (!isDianaError(error, 'E_ADMIN_BAD_ID')) throw error;
+    }
+    if (telegramId === undefined || telegramId < 0) {
+      await ctx.reply(TEXTS.numericIdOnly);
+      return undefined;
+    }
+    const user = await users.getByTelegramId(telegramId);
+    if (!user) await ctx.reply(TEXTS.noSuchUser);
+    return user;
   };
 
   const composer = new Composer<AdminContext>();
@@ -111,9 +123,9 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     'rol',
     guarded('ban_users', async (ctx, [ref, roleName]) => {
       const role = roleName?.toUpperCase() as UserRole;
-      if (!ref || !USER_ROLES.includes(role)) return ctx.reply(TEXTS.usage('/rol <id|@usuario> <ROL>'));
-      const target = await findUser(ref);
-      if (!target) return ctx.reply(TEXTS.noSuchUser);
+      if (!ref || !USER_ROLES.includes(role)) return ctx.reply(TEXTS.usage('/rol <id de Telegram> <ROL>'));
+      const target = await findUser(ctx, ref);
+      if (!target) return;
       if (!canAssignRole(ctx.user?.role ?? 'FREE', target.role, role)) return ctx.reply(TEXTS.roleForbidden);
       await db.transaction(async (tx) => {
         await users.setRole(target.id, role);
@@ -320,9 +332,9 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     guarded('grant_besitos', async (ctx, [ref, amountText, ...reason]) => {
       const amount = Number(amountText);
       if (!ref || !Number.isInteger(amount) || amount === 0 || reason.length === 0)
-        return ctx.reply(TEXTS.usage('/besitos <id|@usuario> <cantidad> <motivo>'));
-      const target = await findUser(ref);
-      if (!target) return ctx.reply(TEXTS.noSuchUser);
+        return ctx.reply(TEXTS.usage('/besitos <id de Telegram> <cantidad> <motivo>'));
+      const target = await findUser(ctx, ref);
+      if (!target) return;
       await db.transaction(async (tx) => {
         await audit(tx, {
           actor: actorOf(ctx),

@@ -2,6 +2,8 @@
 export const TEXTS = Object.freeze({
   usage: (usage: string) => `Uso: ${usage}`,
   noSuchUser: 'No encuentro a ese usuario.',
+  numericIdOnly:
+    'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño.',
   roleForbidden: 'No puedes dar ese rol (ni a nadie por encima de ti).',
   roleChanged: (who: string, role: string) => `${who} ahora es ${role}.`,
   tariffCreated: (name: string, days: number, price: number) => `Tarifa ${name}: ${days} días, ${price}.`,

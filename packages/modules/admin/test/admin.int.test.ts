@@ -165,9 +165,9 @@ describe('the admin module', () => {
     expect(calls.filter((c) => c.payload.chat_id === 4).every((c) => c.payload.text === '(unhandled)')).toBe(true);
     await say(main.bot, 1, '/rol 4 ADMIN');
     expect(lastTo(1)).toBe('No puedes dar ese rol (ni a nadie por encima de ti).');
-    await say(main.bot, 1, '/rol @user4 OWNER');
+    await say(main.bot, 1, '/rol 4 OWNER');
     expect(lastTo(1)).toBe('No puedes dar ese rol (ni a nadie por encima de ti).');
-    await say(main.bot, 1, '/rol @user4 MODERATOR');
+    await say(main.bot, 1, '/rol 4 MODERATOR');
     expect((await users.getByTelegramId(4))?.role).toBe('MODERATOR');
     await say(main.bot, 5, '/rol 4 ADMIN');
     expect((await users.getByTelegramId(4))?.role).toBe('ADMIN');
@@ -228,6 +228,7 @@ describe('the admin module', () => {
   });
 
   it('/programar: a CONTENT_CREATOR posts only to the configured channels, an ADMIN anywhere; ids that would round are refused', async () => {
+    await userWith(1, 'ADMIN');
     await userWith(8, 'CONTENT_CREATOR');
     const posts = async () =>
       (await db.sql<{ n: number }[]>`select count(*)::int as n from admin_scheduled_posts`)[0]?.n ?? 0;
@@ -271,8 +272,8 @@ describe('the admin module', () => {
   });
 
   it('/besitos publishes a grant for the gamification module, audited', async () => {
-    await say(main.bot, 1, '/besitos @user2 15 compensación por un fallo');
-    expect(lastTo(1)).toBe('+15 besitos para @user2.');
+    await say(main.bot, 1, '/besitos 2 15 compensación por un fallo');
+    expect(lastTo(1)).toBe('+15 besitos para 2.');
     const [granted] = await db.sql<
       { envelope: string }[]
     >`select envelope from event_outbox where type = 'admin.besitos_granted'`;
@@ -283,6 +284,26 @@ describe('the admin module', () => {
     });
   });
 
+  it('staff name users by numeric Telegram id only: @username is refused with the reason, nothing changes', async () => {
+    await userWith(1, 'ADMIN');
+    const target = await userWith(9, 'FREE');
+    const grants = async () =>
+      (
+        await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where type = 'admin.besitos_granted'`
+      )[0]?.n ?? 0;
+    const before = await grants();
+    for (const command of ['/rol @user9 MODERATOR', '/besitos @user9 15 regalo', '/rol user9 VIP', '/rol -9 VIP']) {
+      await say(main.bot, 1, command);
+      expect(lastTo(1)).toBe(
+        'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño.',
+      );
+    }
+    expect((await users.getById(target.id))?.role).toBe('FREE');
+    expect(await grants()).toBe(before);
+    await say(main.bot, 1, '/rol 9 MODERATOR');
+    expect((await users.getById(target.id))?.role).toBe('MODERATOR');
+  });
+
   it('/dlq replay of a dead-lettered event gets it handled', async () => {
     let failing = true;
     const handled: string[] = [];
@@ -290,6 +311,9 @@ describe('the admin module', () => {
       if (failing) throw new Error('handler broken');
       handled.push(event.payload.user_id);
     });
+    const [earlier] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from event_outbox where type = 'admin.role_changed'`;
     await bus.publish('admin.role_changed', { user_id: 'u-dlq', role: 'VIP', by: 'test' });
     const deadline = Date.now() + 5_000;
     while ((await bus.dlq.list('admin.role_changed')).length === 0 && Date.now() < deadline)
@@ -298,8 +322,8 @@ describe('the admin module', () => {
     expect(lastTo(1)).toContain('flaky-group: Error: handler broken');
     failing = false;
     await say(main.bot, 1, '/dlq replay admin.role_changed');
-    // the group was created at the start of the retained stream: the two earlier role changes failed too
-    expect(lastTo(1)).toBe('Reenviados 3 eventos.');
+    // the group was created at the start of the retained stream: the earlier role changes failed too
+    expect(lastTo(1)).toBe(`Reenviados ${(earlier?.n ?? 0) + 1} eventos.`);
     while (!handled.includes('u-dlq') && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 20));
     expect(handled).toContain('u-dlq');
   });
