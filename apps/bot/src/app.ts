@@ -68,7 +68,15 @@ import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
 import { createBotMetrics, registerLoopGauges } from './metrics.js';
-import { type AppContext, dedupeUpdates, errorBoundary, loadUser, privateChatsOnly, upsertUser } from './middleware.js';
+import {
+  type AppContext,
+  dedupeUpdates,
+  errorBoundary,
+  loadUser,
+  privateChatsOnly,
+  upsertUser,
+  userCacheKey,
+} from './middleware.js';
 import { resolveSecrets } from './secrets.js';
 import { createStartGate, type StartGate } from './start-gate.js';
 import { createBlockedUsers } from './telegram.js';
@@ -321,6 +329,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       api: () => (botRef as Bot<AppContext>).api,
       botUsername: () => botRef?.botInfo.username ?? 'diana_bot',
       decoratePost: (post_id) => [[gamification.reactButton(post_id)]],
+      // every process drops its cached row: a ban (or any role change) holds from the next update
+      onRoleChanged: (telegram_id) => cache.delete(userCacheKey(telegram_id)),
       logger,
     },
   );

@@ -13,6 +13,7 @@ import { type App, createApp, HELP } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 import { type AppMetrics, installMetrics } from '../src/metrics.js';
+import { userCacheKey } from '../src/middleware.js';
 
 const testDb = await useTestDatabase('bot-e2e');
 const redis = await startRedis();
@@ -184,6 +185,26 @@ describe('the bot end to end', () => {
     } finally {
       await other.close(5_000);
     }
+  });
+
+  it('a MODERATOR bans with /ban: the user is ignored from their next update; /unban lets them back', async () => {
+    const users = createUserRepository(app.db);
+    await app.handleUpdate(message(930, '/start'));
+    await app.handleUpdate(message(931, '/start'));
+    await users.setRole((await users.getByTelegramId(930))?.id as string, 'MODERATOR');
+    await app.cache.delete(userCacheKey(930));
+    await app.handleUpdate(message(930, '/ban 931 insultos'));
+    expect(String(sentTo(930).at(-1)?.payload.text)).toBe('931 está baneado: el bot ya no le contesta.');
+    const before = sentTo(931).length;
+    await app.handleUpdate(message(931, '/saldo'));
+    await app.handleUpdate(message(931, 'hola'));
+    expect(sentTo(931)).toHaveLength(before); // ignored at once, though their row was cached
+    await app.handleUpdate(message(930, '/unban 931'));
+    await app.handleUpdate(message(931, 'hola'));
+    expect(String(sentTo(931).at(-1)?.payload.text)).toBe(HELP);
+    const audit = await app.db.sql<{ action: string }[]>`
+      select action from admin_audit where actor = 'tg:930' order by created_at`;
+    expect(audit.map((a) => a.action)).toEqual(['ban', 'unban']);
   });
 
   it('answers unknown commands, free text and deep links nobody owns politely', async () => {

@@ -3,7 +3,7 @@ import type { Database } from '@diana/db';
 import { createUserRepository, USER_ROLES, type UserRole } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
-import { atLeast, can, canAssignRole, type Permission, type TokenService } from '@diana/security';
+import { atLeast, can, canAssignRole, getRoleLevel, type Permission, type TokenService } from '@diana/security';
 import { type Clock, getPackageLogger, isDianaError, type Logger, newId, SYSTEM_CLOCK } from '@diana/utils';
 import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
@@ -40,6 +40,8 @@ export interface AdminDeps {
   /** The Bot API (jobs send reminders and posts through it). */
   readonly api: () => Api;
   readonly botUsername: () => string;
+  /** Called after a committed role change (the app drops its cached row of that Telegram user). */
+  readonly onRoleChanged?: (telegram_id: number) => Promise<unknown>;
   /** Buttons to attach to a published post (the app passes gamification's react button). */
   readonly decoratePost?: (post_id: string) => InlineKeyboardButton[][];
   readonly clock?: Clock;
@@ -77,8 +79,10 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     tx: TransactionSql,
     a: { actor: string; action: string; target?: string; reason?: string; details?: unknown },
   ) =>
-    tx`insert into admin_audit (id, actor, action, target, reason, details)
-       values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb)`;
+    // clock_timestamp(): the time the row is written (after any lock waited for), not when the
+    // transaction began, so rows of one target are in the order the changes happened
+    tx`insert into admin_audit (id, actor, action, target, reason, details, created_at)
+       values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb, clock_timestamp())`;
   const actorOf = (ctx: AdminContext) => `tg:${ctx.from?.id ?? 0}`;
 
   /** Staff without the permission are told; anyone else never learns the command exists. */
@@ -118,6 +122,51 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
 
   const composer = new Composer<AdminContext>();
 
+  type RoleChange = { readonly to: UserRole } | { readonly refuse: string };
+  /**
+   * Changes `target`'s role under a lock on their row: `decide` sees the role as it is now
+   * (not as it was when the command was read), so two changes of one user run one after the
+   * other and each is audited with the role the other left. Committed, the app drops its
+   * cached row (`onRoleChanged`): a ban holds from the next update.
+   */
+  const changeRole = async (
+    ctx: AdminContext,
+    target: { readonly id: string; readonly telegram_id: number },
+    action: 'role' | 'ban' | 'unban',
+    decide: (current: UserRole, tx: TransactionSql) => RoleChange | Promise<RoleChange>,
+    reason = '',
+  ): Promise<RoleChange> => {
+    const outcome = await db.transaction(async (tx): Promise<RoleChange> => {
+      const [row] = await tx<{ role: UserRole }[]>`select role from users where id = ${target.id} for update`;
+      if (!row) return { refuse: TEXTS.noSuchUser };
+      const change = await decide(row.role, tx);
+      if ('refuse' in change) return change;
+      await users.setRole(target.id, change.to);
+      await audit(tx, {
+        actor: actorOf(ctx),
+        action,
+        target: target.id,
+        reason,
+        details: { from: row.role, to: change.to },
+      });
+      await bus.publish(
+        'admin.role_changed',
+        { user_id: target.id, role: change.to, by: actorOf(ctx) },
+        { tx, key: target.id },
+      );
+      return change;
+    });
+    if ('to' in outcome)
+      try {
+        await deps.onRoleChanged?.(target.telegram_id);
+      } catch (error) {
+        // committed already: the cached row expires by itself within seconds
+        logger.warn({ err: error, user_id: target.id }, 'could not drop the cached user after a role change');
+      }
+    return outcome;
+  };
+  const actorRole = (ctx: AdminContext) => ctx.user?.role ?? 'FREE';
+
   // roles: nobody raises anyone to or above their own role
   composer.command(
     'rol',
@@ -126,18 +175,55 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       if (!ref || !USER_ROLES.includes(role)) return ctx.reply(TEXTS.usage('/rol <id de Telegram> <ROL>'));
       const target = await findUser(ctx, ref);
       if (!target) return;
-      if (!canAssignRole(ctx.user?.role ?? 'FREE', target.role, role)) return ctx.reply(TEXTS.roleForbidden);
-      await db.transaction(async (tx) => {
-        await users.setRole(target.id, role);
-        await audit(tx, {
-          actor: actorOf(ctx),
-          action: 'role',
-          target: target.id,
-          details: { from: target.role, to: role },
-        });
-        await bus.publish('admin.role_changed', { user_id: target.id, role, by: actorOf(ctx) }, { tx, key: target.id });
-      });
-      await ctx.reply(TEXTS.roleChanged(ref, role));
+      const outcome = await changeRole(ctx, target, 'role', (current) =>
+        canAssignRole(actorRole(ctx), current, role) ? { to: role } : { refuse: TEXTS.roleForbidden },
+      );
+      await ctx.reply('to' in outcome ? TEXTS.roleChanged(ref, role) : outcome.refuse);
+    }),
+  );
+
+  // bans: a MODERATOR's own path (ban_users); only someone below the actor's role, never an OWNER
+  composer.command(
+    'ban',
+    guarded('ban_users', async (ctx, [ref, ...reason]) => {
+      if (!ref) return ctx.reply(TEXTS.usage('/ban <id de Telegram> [motivo]'));
+      const target = await findUser(ctx, ref);
+      if (!target) return;
+      const outcome = await changeRole(
+        ctx,
+        target,
+        'ban',
+        (current) => {
+          if (current === 'BANNED') return { refuse: TEXTS.alreadyBanned(ref) };
+          if (getRoleLevel(current) >= getRoleLevel(actorRole(ctx))) return { refuse: TEXTS.banForbidden };
+          return { to: 'BANNED' };
+        },
+        reason.join(' '),
+      );
+      await ctx.reply('to' in outcome ? TEXTS.banned(ref) : outcome.refuse);
+    }),
+  );
+
+  // an unbanned user is VIP again while their subscription runs, FREE otherwise
+  composer.command(
+    'unban',
+    guarded('ban_users', async (ctx, [ref, ...reason]) => {
+      if (!ref) return ctx.reply(TEXTS.usage('/unban <id de Telegram> [motivo]'));
+      const target = await findUser(ctx, ref);
+      if (!target) return;
+      const outcome = await changeRole(
+        ctx,
+        target,
+        'unban',
+        async (current, tx) => {
+          if (current !== 'BANNED') return { refuse: TEXTS.notBanned(ref) };
+          const [sub] = await tx<{ active: boolean }[]>`
+            select (status = 'active' and ends_at > ${now()}) as active from admin_subscriptions where user_id = ${target.id}`;
+          return { to: sub?.active ? 'VIP' : 'FREE' };
+        },
+        reason.join(' '),
+      );
+      await ctx.reply('to' in outcome ? TEXTS.unbanned(ref, outcome.to) : outcome.refuse);
     }),
   );
 

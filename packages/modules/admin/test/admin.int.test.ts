@@ -10,7 +10,13 @@ import {
   mergeEvents,
 } from '@diana/event-bus';
 import { createTokenService, SECURITY_MIGRATIONS } from '@diana/security';
-import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
+import {
+  createBarrier,
+  createRecordingApi,
+  createUpdateFactory,
+  FAKE_BOT_INFO,
+  useTestDatabase,
+} from '@diana/test-services';
 import { createManualClock } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -302,6 +308,80 @@ describe('the admin module', () => {
     expect(await grants()).toBe(before);
     await say(main.bot, 1, '/rol 9 MODERATOR');
     expect((await users.getById(target.id))?.role).toBe('MODERATOR');
+  });
+
+  it('/ban and /unban: a MODERATOR bans and unbans users below them, audited with the reason; staff at or above them are refused', async () => {
+    await userWith(30, 'MODERATOR');
+    const fan = await userWith(31, 'FREE');
+    const admin = await userWith(32, 'ADMIN');
+    const peer = await userWith(33, 'MODERATOR');
+    await say(main.bot, 30, '/ban 31 spam en los comentarios');
+    expect(lastTo(30)).toBe('31 está baneado: el bot ya no le contesta.');
+    expect((await users.getById(fan.id))?.role).toBe('BANNED');
+    await say(main.bot, 30, '/ban 31');
+    expect(lastTo(30)).toBe('31 ya estaba baneado.');
+    for (const ref of ['32', '33']) {
+      await say(main.bot, 30, `/ban ${ref}`);
+      expect(lastTo(30)).toBe('No puedes banear a alguien de tu rango o superior.');
+    }
+    expect((await users.getById(admin.id))?.role).toBe('ADMIN');
+    expect((await users.getById(peer.id))?.role).toBe('MODERATOR');
+    await say(main.bot, 30, '/unban 31 apelación aceptada');
+    expect(lastTo(30)).toBe('31 ya no está baneado (ahora es FREE).');
+    expect((await users.getById(fan.id))?.role).toBe('FREE');
+    const audit = await db.sql<{ actor: string; action: string; reason: string; details: unknown }[]>`
+      select actor, action, reason, details from admin_audit where target = ${fan.id} order by created_at`;
+    expect(audit).toEqual([
+      { actor: 'tg:30', action: 'ban', reason: 'spam en los comentarios', details: { from: 'FREE', to: 'BANNED' } },
+      { actor: 'tg:30', action: 'unban', reason: 'apelación aceptada', details: { from: 'BANNED', to: 'FREE' } },
+    ]);
+    // below MODERATOR nobody learns /ban exists
+    await say(main.bot, 31, '/ban 30');
+    expect(lastTo(31)).toBe('(unhandled)');
+    expect((await users.getById(peer.id))?.role).toBe('MODERATOR');
+  });
+
+  it('/rol under a row lock: two concurrent changes of one user apply one after the other, each audited from the role the other left', async () => {
+    await userWith(1, 'ADMIN');
+    await userWith(5, 'OWNER');
+    const target = await userWith(40, 'FREE');
+    const barrier = createBarrier(2);
+    // hold the row so both commands are in flight at once, then let them go
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = db.transaction(async (tx) => {
+      await tx`select 1 from users where id = ${target.id} for update`;
+      await released;
+    });
+    const waiting = async () =>
+      (
+        await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and query ilike '%users%'`
+      )[0]?.n ?? 0;
+    const changes = [
+      [1, 'VIP'],
+      [5, 'CONTENT_CREATOR'],
+    ].map(async ([tg, role]) => {
+      await barrier.wait();
+      await say((tg === 1 ? main : other).bot, tg as number, `/rol 40 ${role}`);
+    });
+    const deadline = Date.now() + 10_000;
+    while ((await waiting()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await waiting()).toBe(2); // contention: both commands wait for the row
+    release();
+    await holding;
+    await Promise.all(changes);
+    const audit = await db.sql<{ details: { from: string; to: string } }[]>`
+      select details from admin_audit where target = ${target.id} and action = 'role' order by created_at`;
+    expect(audit).toHaveLength(2);
+    const [first, second] = audit.map((a) => a.details);
+    expect(first?.from).toBe('FREE');
+    expect(second?.from).toBe(first?.to); // the second saw what the first left
+    expect(new Set([first?.to, second?.to])).toEqual(new Set(['VIP', 'CONTENT_CREATOR']));
+    expect((await users.getById(target.id))?.role).toBe(second?.to);
   });
 
   it('/dlq replay of a dead-lettered event gets it handled', async () => {
