@@ -9,6 +9,7 @@ import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type { ADMIN_EVENTS } from './events.js';
 import { parseTelegramId } from './ids.js';
+import { splitMessage } from './paging.js';
 import { TEXTS } from './texts.js';
 import { formatLocalTime, parseLocalTime } from './time.js';
 
@@ -118,6 +119,11 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     const user = await users.getByTelegramId(telegramId);
     if (!user) await ctx.reply(TEXTS.noSuchUser);
     return user;
+  };
+
+  /** A reply that may outgrow one message (listings): sent as several, cut at line ends. */
+  const replyPaged = async (ctx: AdminContext, text: string) => {
+    for (const page of splitMessage(text)) await ctx.reply(page);
   };
 
   const composer = new Composer<AdminContext>();
@@ -369,7 +375,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       const actor = actorOf(ctx);
       if (!sub) {
         const lines = config.templates.map((t) => `${t.key}: ${JSON.stringify(config.get(t.key as never))}`);
-        return ctx.reply(TEXTS.configList(lines));
+        return replyPaged(ctx, TEXTS.configList(lines));
       }
       const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
       if (sub === 'set' && key) {
@@ -388,7 +394,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
           return ctx.reply(TEXTS.configDone(key, published.revision));
         } catch (error) {
           if (isDianaError(error, 'E_CONFIG_INVALID') || isDianaError(error, 'E_CONFIG_NOT_FOUND'))
-            return ctx.reply(TEXTS.configInvalid(error.message));
+            return replyPaged(ctx, TEXTS.configInvalid(error.message));
           throw error;
         }
       }
@@ -396,7 +402,8 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         const instance = await active();
         if (!instance) return ctx.reply(TEXTS.configInvalid('sin valor activo'));
         const history = await config.history(instance.id);
-        return ctx.reply(
+        return replyPaged(
+          ctx,
           history.map((r) => `#${r.revision} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`).join('\n'),
         );
       }
@@ -457,7 +464,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         `Besitos en circulación: ${row?.besitos ?? 0}`,
         ...health.groups.map((g) => `${g.type} / ${g.group}: pendientes ${g.pending}, retraso ${g.lag}`),
       ];
-      await ctx.reply(lines.join('\n'));
+      await replyPaged(ctx, lines.join('\n'));
     }),
   );
 
@@ -468,7 +475,8 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         return ctx.reply(TEXTS.usage('/dlq list|replay <tipo de evento>'));
       if (sub === 'list') {
         const letters = await bus.dlq.list(type as never, 20);
-        return ctx.reply(
+        return replyPaged(
+          ctx,
           letters.length === 0 ? 'Vacía.' : letters.map((l) => `${l.dlq_id} ${l.group}: ${l.error}`).join('\n'),
         );
       }

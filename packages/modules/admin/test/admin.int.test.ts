@@ -407,6 +407,34 @@ describe('the admin module', () => {
     while (!handled.includes('u-dlq') && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 20));
     expect(handled).toContain('u-dlq');
   });
+  it('/dlq list longer than one message goes as several, each ≤ 4096, cut at line ends', async () => {
+    await userWith(1, 'ADMIN');
+    const problem = `fallo ${'x'.repeat(250)}`;
+    bus.subscribe('paging-group', 'admin.subscription_expiring', async () => {
+      throw new Error(problem);
+    });
+    for (let i = 0; i < 20; i++)
+      await bus.publish('admin.subscription_expiring', {
+        user_id: `u-page-${i}`,
+        ends_at: new Date(0).toISOString(),
+        notice: '7d',
+      });
+    const deadline = Date.now() + 10_000;
+    while ((await bus.dlq.list('admin.subscription_expiring', 20)).length < 20 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    const letters = await bus.dlq.list('admin.subscription_expiring', 20);
+    expect(letters).toHaveLength(20);
+    const before = api.sentTo(1).length;
+    await say(main.bot, 1, '/dlq list admin.subscription_expiring');
+    const pages = api
+      .sentTo(1)
+      .slice(before)
+      .map((c) => String(c.payload.text));
+    expect(pages.length).toBeGreaterThan(1); // about 5 500 characters in all
+    for (const page of pages) expect(page.length).toBeLessThanOrEqual(4_096);
+    const lines = pages.flatMap((page) => page.split('\n'));
+    expect(lines).toEqual(letters.map((l) => `${l.dlq_id} paging-group: Error: ${problem}`));
+  });
 });
 
 describe('the jobs loop reports its health', () => {
