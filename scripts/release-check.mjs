@@ -40,7 +40,9 @@ console.log(JSON.stringify({
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // the ioredis the workspace pins (pnpm catalog), for the scratch project's own clients
-const IOREDIS_VERSION = /^\s*ioredis:\s*['"]?([^'"\s]+)/m.exec(readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8'))?.[1];
+const IOREDIS_VERSION = /^\s*ioredis:\s*['"]?([^'"\s]+)/m.exec(
+  readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8'),
+)?.[1];
 const work = mkdtempSync(join(tmpdir(), 'diana-release-check-'));
 let verdaccio;
 
@@ -119,7 +121,9 @@ try {
   });
   for (const line of guarantees.trim().split('\n')) {
     const item = JSON.parse(line);
-    process.stdout.write(`release:check: guarantee ${item.item} (${item.name}): ${item.ok ? 'ok' : 'FAILED'} — ${item.detail}\n`);
+    process.stdout.write(
+      `release:check: guarantee ${item.item} (${item.name}): ${item.ok ? 'ok' : 'FAILED'} — ${item.detail}\n`,
+    );
   }
   process.stdout.write('release:check: ok — published to Verdaccio, installed with npm outside the workspace, ran\n');
 } finally {

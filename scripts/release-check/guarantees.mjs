@@ -46,11 +46,23 @@ const port = await new Promise((resolve) => {
 const dir = mkdtempSync(join(tmpdir(), 'diana-guarantees-redis-'));
 let redisServer;
 const startRedis = async () => {
-  redisServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], {
-    stdio: 'ignore',
-  });
+  redisServer = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir],
+    {
+      stdio: 'ignore',
+    },
+  );
   const probe = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  await until(() => probe.connect().then(() => true, () => false), 10_000, 'redis-server started');
+  await until(
+    () =>
+      probe.connect().then(
+        () => true,
+        () => false,
+      ),
+    10_000,
+    'redis-server started',
+  );
   probe.disconnect();
 };
 const killRedis = async () => {
@@ -86,11 +98,22 @@ await check(1, 'a publish rejected as failed is never appended later', async () 
   }
   assert(waited === 3, 'publishes never waited for the connection');
   await startRedis();
-  await until(() => bus.publish('scratch.happened', { n: 1_000 }).then(() => true, () => false), 30_000, 'publish after restart');
+  await until(
+    () =>
+      bus.publish('scratch.happened', { n: 1_000 }).then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+    'publish after restart',
+  );
   const seen = await entries(prefix);
   await bus.close({ timeout_ms: 500 });
   await transport.close();
-  assert(JSON.stringify(seen) === '[0,1000]', `stream holds ${JSON.stringify(seen)} (${n - 1} publishes were rejected)`);
+  assert(
+    JSON.stringify(seen) === '[0,1000]',
+    `stream holds ${JSON.stringify(seen)} (${n - 1} publishes were rejected)`,
+  );
   return `${n - 1} rejected publishes, none appended`;
 });
 
@@ -98,7 +121,11 @@ await check(2, 'a DATABASE_URL without // is refused without its password', asyn
   const password = 's3cret-pw';
   let error;
   try {
-    loadSettings({ database: DatabaseConfig }, { DATABASE_URL: `postgres:app:${password}@db.invalid/diana` }, { env_file: false });
+    loadSettings(
+      { database: DatabaseConfig },
+      { DATABASE_URL: `postgres:app:${password}@db.invalid/diana` },
+      { env_file: false },
+    );
   } catch (e) {
     error = e;
   }

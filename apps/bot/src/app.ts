@@ -68,7 +68,15 @@ import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
 import { createBotMetrics, registerLoopGauges } from './metrics.js';
-import { type AppContext, dedupeUpdates, errorBoundary, loadUser, upsertUser } from './middleware.js';
+import {
+  type AppContext,
+  dedupeUpdates,
+  errorBoundary,
+  loadUser,
+  privateChatsOnly,
+  upsertUser,
+  userCacheKey,
+} from './middleware.js';
 import { resolveSecrets } from './secrets.js';
 import { createStartGate, type StartGate } from './start-gate.js';
 import { createBlockedUsers } from './telegram.js';
@@ -311,6 +319,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     {
       timezone: settings.bot.timezone,
       token_ttl_ms: settings.admin.token_ttl_ms,
+      post_channel_ids: settings.admin.post_channel_ids,
       ...(settings.admin.vip_channel_id !== undefined ? { vip_channel_id: settings.admin.vip_channel_id } : {}),
       ...(settings.admin.main_channel_id !== undefined ? { main_channel_id: settings.admin.main_channel_id } : {}),
     },
@@ -322,10 +331,14 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       api: () => (botRef as Bot<AppContext>).api,
       botUsername: () => botRef?.botInfo.username ?? 'diana_bot',
       decoratePost: (post_id) => [[gamification.reactButton(post_id)]],
+      // every process drops its cached row: a ban (or any role change) holds from the next update
+      onRoleChanged: (telegram_id) => cache.delete(userCacheKey(telegram_id)),
       logger,
     },
   );
   closers.push({ name: 'admin', close: () => admin.close() });
+  // an id removed from owner_telegram_ids must not stay OWNER: nothing else can demote one
+  await step('owners', () => admin.syncOwners(settings.bot.owner_telegram_ids));
   for (const subscription of [...narrative.subscriptions, ...gamification.subscriptions]) {
     const known = subscription.types.filter((type) => type in events);
     if (known.length < subscription.types.length)
@@ -367,6 +380,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     : createMemoryDedupe();
   bot.use(dedupeUpdates(dedupe, metrics));
   bot.use(errorBoundary(logger, metrics));
+  bot.use(privateChatsOnly());
   bot.use(chatQueue({ onDrop: (ctx) => metrics.record(ctx.callbackQuery ? 'callback' : 'message', 'dropped', 0) }));
   bot.use(loadUser(users, cache));
   bot.use(blockBanned(getRole));

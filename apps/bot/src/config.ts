@@ -47,6 +47,11 @@ export const AdminSection = v.object({
   vip_channel_id: v.optional(coerceInt()),
   /** The channel scheduled posts go to. */
   main_channel_id: v.optional(coerceInt()),
+  /** More chats a CONTENT_CREATOR may schedule posts to (comma-separated); others need ADMIN. */
+  post_channel_ids: v.optional(
+    coerceList(coerceInt({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER })),
+    [],
+  ),
   token_ttl_ms: v.optional(coerceDuration({ min: 60_000 }), 7 * 86_400_000),
   /** How often each process runs the subscription and scheduled-post jobs (they are multi-process safe). */
   job_interval_ms: v.optional(coerceDuration({ min: 1_000 }), 30_000),

@@ -75,6 +75,20 @@ export function dedupeUpdates(
   };
 }
 
+/**
+ * The bot talks in private chats only. Messages, commands and member updates from groups,
+ * supergroups and channels (channel posts included) stop here without an answer: a reply
+ * in a group is noise any member can trigger, and staff replies (VIP links, /config, /stats)
+ * must never land where others read them. Button presses pass whatever the chat: the react
+ * buttons of channel posts are the one channel feature a module handles on purpose (signed,
+ * bound to whoever presses them). Updates with no chat (inline queries) pass too.
+ */
+export function privateChatsOnly(): MiddlewareFn<AppContext> {
+  return async (ctx, next) => {
+    if (ctx.callbackQuery || ctx.chat === undefined || ctx.chat.type === 'private') await next();
+  };
+}
+
 /** How long a user's row may be served from the cache (a role or status change shows within this). */
 export const USER_CACHE_TTL_MS = 5_000;
 export const userCacheKey = (telegramId: number) => `user:tg:${telegramId}`;
@@ -93,8 +107,9 @@ export function loadUser(users: UserRepository, cache: CacheService): Middleware
 }
 
 /**
- * Creates the user on first sight (publishing `user.registered` through the outbox in the same
- * transaction) or refreshes names when they changed (no write on the usual update); owners
+ * Creates the user on first sight in their private chat (publishing `user.registered` through
+ * the outbox in the same transaction; a press in a channel registers nobody, so no welcome
+ * bonus for whoever sees a channel post) or refreshes names when they changed (no write on the usual update); owners
  * get OWNER; a blocked user who writes again is active again; `last_seen_at` is written at
  * most every 5 minutes per user.
  */
@@ -119,7 +134,8 @@ export function upsertUser(deps: {
     (user.role === 'OWNER' || !deps.owners.includes(from.id));
   return async (ctx, next) => {
     const from = ctx.from;
-    if (!from || from.is_bot) return next();
+    // outside their private chat a user is only read (loadUser): not created, not unblocked
+    if (!from || from.is_bot || ctx.chat?.type !== 'private') return next();
     const marked = await deps.isBlocked(from.id);
     const { user } =
       !marked && current(ctx.user, from)

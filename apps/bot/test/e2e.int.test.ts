@@ -13,6 +13,7 @@ import { type App, createApp, HELP } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 import { type AppMetrics, installMetrics } from '../src/metrics.js';
+import { userCacheKey } from '../src/middleware.js';
 
 const testDb = await useTestDatabase('bot-e2e');
 const redis = await startRedis();
@@ -158,11 +159,121 @@ describe('the bot end to end', () => {
     }
   });
 
+  it('an OWNER no longer in owner_telegram_ids is ADMIN after start, audited; the listed owner stays OWNER', async () => {
+    const users = createUserRepository(app.db);
+    await app.handleUpdate(message(900, '/start'));
+    await app.handleUpdate(message(920, '/start'));
+    const former = (await users.getByTelegramId(920))?.id as string;
+    await users.setRole(former, 'OWNER'); // listed once, since removed from the setting
+    const other = await createApp(settings, { logger: SILENT_LOGGER });
+    try {
+      expect((await users.getById(former))?.role).toBe('ADMIN');
+      expect((await users.getByTelegramId(900))?.role).toBe('OWNER');
+      const audit = await app.db.sql<{ actor: string; action: string; reason: string; details: unknown }[]>`
+        select actor, action, reason, details from admin_audit where target = ${former}`;
+      expect(audit).toEqual([
+        {
+          actor: 'system',
+          action: 'role',
+          reason: 'not in owner_telegram_ids',
+          details: { from: 'OWNER', to: 'ADMIN' },
+        },
+      ]);
+      const [changed] = await app.db.sql<{ n: number }[]>`
+        select count(*)::int as n from event_outbox where type = 'admin.role_changed' and key = ${former}`;
+      expect(changed?.n).toBe(1);
+    } finally {
+      await other.close(5_000);
+    }
+  });
+
+  it('a MODERATOR bans with /ban: the user is ignored from their next update; /unban lets them back', async () => {
+    const users = createUserRepository(app.db);
+    await app.handleUpdate(message(930, '/start'));
+    await app.handleUpdate(message(931, '/start'));
+    await users.setRole((await users.getByTelegramId(930))?.id as string, 'MODERATOR');
+    await app.cache.delete(userCacheKey(930));
+    await app.handleUpdate(message(930, '/ban 931 insultos'));
+    expect(String(sentTo(930).at(-1)?.payload.text)).toBe('931 está baneado: el bot ya no le contesta.');
+    const before = sentTo(931).length;
+    await app.handleUpdate(message(931, '/saldo'));
+    await app.handleUpdate(message(931, 'hola'));
+    expect(sentTo(931)).toHaveLength(before); // ignored at once, though their row was cached
+    await app.handleUpdate(message(930, '/unban 931'));
+    await app.handleUpdate(message(931, 'hola'));
+    expect(String(sentTo(931).at(-1)?.payload.text)).toBe(HELP);
+    const audit = await app.db.sql<{ action: string }[]>`
+      select action from admin_audit where actor = 'tg:930' order by created_at`;
+    expect(audit.map((a) => a.action)).toEqual(['ban', 'unban']);
+  });
+
   it('answers unknown commands, free text and deep links nobody owns politely', async () => {
     for (const text of ['/nope', 'hola', '/start unknown_payload', '<b>x</b>'])
       await app.handleUpdate(message(507, text));
     const replies = sentTo(507).map((c) => c.payload.text);
     expect(replies).toEqual(Array(4).fill(HELP));
+  });
+
+  it('talks in private chats only: commands in a group or a channel post get no answer there, group members are not registered', async () => {
+    const GROUP = -100_555;
+    const CHANNEL = -100_556;
+    let id = 600_000;
+    const inChat = (tg: number, chat: Record<string, unknown>, text: string) => {
+      const command = text.startsWith('/') ? (text.split(' ')[0] ?? '').length : 0;
+      return {
+        update_id: ++id,
+        message: {
+          message_id: id,
+          date: 0,
+          chat,
+          from: { id: tg, is_bot: false, first_name: `U${tg}` },
+          text,
+          ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command }] } : {}),
+        },
+      } as unknown as Update;
+    };
+    const group = { id: GROUP, type: 'supergroup', title: 'Grupo' };
+    await app.handleUpdate(message(900, '/start')); // 900 is an owner
+    await app.handleUpdate(message(900, '/tarifa grupo30 30 100'));
+    expect(String(sentTo(900).at(-1)?.payload.text)).toContain('Tarifa grupo30');
+    for (const text of ['/token grupo30', '/config', '/stats', '/dlq list user.registered', '/tienda', 'hola'])
+      await app.handleUpdate(inChat(900, group, text));
+    await app.handleUpdate(inChat(610, group, '/start'));
+    await app.handleUpdate(inChat(610, group, 'hola a todos'));
+    await app.handleUpdate({
+      update_id: ++id,
+      channel_post: {
+        message_id: id,
+        date: 0,
+        chat: { id: CHANNEL, type: 'channel', title: 'Canal' },
+        sender_chat: { id: CHANNEL, type: 'channel', title: 'Canal' },
+        text: '/tienda',
+        entities: [{ type: 'bot_command', offset: 0, length: 7 }],
+      },
+    } as Update);
+    const toChats = fake.calls.filter((c) => c.payload.chat_id === GROUP || c.payload.chat_id === CHANNEL);
+    expect(toChats).toEqual([]);
+    const [tokens] = await app.db.sql<{ n: number }[]>`
+      select count(*)::int as n from admin_audit where action = 'token' and target = 'grupo30'`;
+    expect(tokens?.n).toBe(0);
+    // a press of a channel post's react button by someone who never wrote to the bot registers nobody
+    await app.handleUpdate({
+      update_id: ++id,
+      callback_query: {
+        id: `q${id}`,
+        from: { id: 611, is_bot: false, first_name: 'U611' },
+        chat_instance: 'channel',
+        data: app.gamification.reactButton('post-1').callback_data,
+        message: { message_id: 1, date: 0, chat: { id: CHANNEL, type: 'channel', title: 'Canal' } },
+      },
+    } as Update);
+    const users = createUserRepository(app.db);
+    expect(await users.getByTelegramId(610)).toBeUndefined();
+    expect(await users.getByTelegramId(611)).toBeUndefined();
+    // in their private chat the same person is welcomed as usual
+    await app.handleUpdate(message(610, '/start'));
+    expect((await users.getByTelegramId(610))?.role).toBe('FREE');
+    expect(String(sentTo(610).at(-1)?.payload.text)).toContain('Lucien');
   });
 
   it('handles the same update_id once (webhook redelivery)', async () => {

@@ -45,7 +45,7 @@ describe('pnpm start', () => {
     expect(out).toContain('El vestíbulo huele a jazmín'); // pressed 1.1
     expect(out).toContain('El salón de los Kinkys'); // pressed 2: left the letter
     expect(out).toContain('Tu mochila está vacía');
-    expect(out).toContain('/besitos <id|@usuario> <cantidad> <motivo>'); // a plain-text usage hint keeps its placeholders
+    expect(out).toContain('/besitos <id de Telegram> <cantidad> <motivo>'); // a plain-text usage hint keeps its placeholders
     expect(out).toContain('(/as necesita un id de usuario');
     expect(out).toContain('(no hay ningún botón 9.9 en pantalla)');
     expect(out.match(/No te he entendido/g)).toHaveLength(1); // "hola \" + "Diana" was one message

@@ -1,8 +1,12 @@
 // Events
 export { ADMIN_EVENTS } from './events.js';
+// Ids typed by staff
+export { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
 export type { AdminContext, AdminDeps, AdminModule, AdminSettings } from './module.js';
 // The module
 export { createAdminModule } from './module.js';
+// Long replies as several messages
+export { MESSAGE_LIMIT, splitMessage } from './paging.js';
 export { ADMIN_MIGRATIONS } from './sources.js';
 export { TEXTS } from './texts.js';
 // Time in the bot's timezone

@@ -3,7 +3,7 @@ import type { Database } from '@diana/db';
 import { createUserRepository, USER_ROLES, type UserRole } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
-import { atLeast, can, canAssignRole, type Permission, type TokenService } from '@diana/security';
+import { atLeast, can, canAssignRole, getRoleLevel, type Permission, type TokenService } from '@diana/security';
 import {
   BESITOS_ERROR_CODES,
   BESITOS_MAX,
@@ -19,6 +19,8 @@ import {
 import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type { ADMIN_EVENTS } from './events.js';
+import { parseTelegramId } from './ids.js';
+import { splitMessage } from './paging.js';
 import { TEXTS } from './texts.js';
 import { formatLocalTime, parseLocalTime } from './time.js';
 
@@ -32,6 +34,11 @@ export interface AdminSettings {
   readonly vip_channel_id?: number;
   /** Where scheduled posts go when no channel is given. */
   readonly main_channel_id?: number;
+  /**
+   * Further chats a CONTENT_CREATOR may schedule posts to, besides the main and VIP channels;
+   * any other chat needs ADMIN.
+   */
+  readonly post_channel_ids?: readonly number[];
   readonly timezone: string;
   /** How long an issued VIP token stays valid. @default 7 days */
   readonly token_ttl_ms?: number;
@@ -45,6 +52,8 @@ export interface AdminDeps {
   /** The Bot API (jobs send reminders and posts through it). */
   readonly api: () => Api;
   readonly botUsername: () => string;
+  /** Called after a committed role change (the app drops its cached row of that Telegram user). */
+  readonly onRoleChanged?: (telegram_id: number) => Promise<unknown>;
   /** Buttons to attach to a published post (the app passes gamification's react button). */
   readonly decoratePost?: (post_id: string) => InlineKeyboardButton[][];
   readonly clock?: Clock;
@@ -53,6 +62,13 @@ export interface AdminDeps {
 
 export interface AdminModule {
   readonly composer: Composer<AdminContext>;
+  /**
+   * Makes `users.role` agree with the owners setting: every OWNER whose Telegram id is not in
+   * `owner_telegram_ids` becomes ADMIN, audited (`role`, actor `system`) with
+   * `admin.role_changed`. Nothing else can demote an OWNER (`/rol` never touches one), so the
+   * app runs this at start. Safe with several processes starting at once. Returns who changed.
+   */
+  syncOwners(owner_telegram_ids: readonly number[]): Promise<Array<{ user_id: string; telegram_id: number }>>;
   /** One pass of the subscription lifecycle and the scheduled posts (safe with several processes). */
   runJobs(): Promise<{ reminded: number; expired: number; published: number }>;
   /** Runs `runJobs` every `interval_ms` until `close`. */
@@ -75,8 +91,10 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     tx: TransactionSql,
     a: { actor: string; action: string; target?: string; reason?: string; details?: unknown },
   ) =>
-    tx`insert into admin_audit (id, actor, action, target, reason, details)
-       values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb)`;
+    // clock_timestamp(): the time the row is written (after any lock waited for), not when the
+    // transaction began, so rows of one target are in the order the changes happened
+    tx`insert into admin_audit (id, actor, action, target, reason, details, created_at)
+       values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb, clock_timestamp())`;
   const actorOf = (ctx: AdminContext) => `tg:${ctx.from?.id ?? 0}`;
 
   /** Staff without the permission are told; anyone else never learns the command exists. */
@@ -93,37 +111,136 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       await handle(ctx, args);
     };
 
-  const findUser = async (ref: string | undefined) => {
-    if (!ref) return undefined;
-    if (/^\d{1,15}$/.test(ref)) return users.getByTelegramId(Number(ref));
-    const [row] = await db.sql<
-      { id: string }[]
-    >`select id from users where lower(username) = lower(${ref.replace(/^@/, '')})`;
-    return row ? users.getById(row.id) : undefined;
+  /**
+   * The user a staff command names, by numeric Telegram id only: a `@username` can have
+   * changed hands since staff last saw it, so it is refused with the reason. Replies itself
+   * when there is no such user.
+   */
+  const findUser = async (ctx: AdminContext, ref: string) => {
+    let telegramId: number | undefined;
+    try {
+      telegramId = parseTelegramId(ref);
+    } catch (error) {
+      if (!isDianaError(error, 'E_ADMIN_BAD_ID')) throw error;
+    }
+    if (telegramId === undefined || telegramId < 0) {
+      await ctx.reply(TEXTS.numericIdOnly);
+      return undefined;
+    }
+    const user = await users.getByTelegramId(telegramId);
+    if (!user) await ctx.reply(TEXTS.noSuchUser);
+    return user;
+  };
+
+  /** A reply that may outgrow one message (listings): sent as several, cut at line ends. */
+  const replyPaged = async (ctx: AdminContext, text: string) => {
+    for (const page of splitMessage(text)) await ctx.reply(page);
   };
 
   const composer = new Composer<AdminContext>();
+
+  type RoleChange = { readonly to: UserRole } | { readonly refuse: string };
+  /**
+   * Changes `target`'s role under a lock on their row: `decide` sees the role as it is now
+   * (not as it was when the command was read), so two changes of one user run one after the
+   * other and each is audited with the role the other left. Committed, the app drops its
+   * cached row (`onRoleChanged`): a ban holds from the next update.
+   */
+  const changeRole = async (
+    ctx: AdminContext,
+    target: { readonly id: string; readonly telegram_id: number },
+    action: 'role' | 'ban' | 'unban',
+    decide: (current: UserRole, tx: TransactionSql) => RoleChange | Promise<RoleChange>,
+    reason = '',
+  ): Promise<RoleChange> => {
+    const outcome = await db.transaction(async (tx): Promise<RoleChange> => {
+      const [row] = await tx<{ role: UserRole }[]>`select role from users where id = ${target.id} for update`;
+      if (!row) return { refuse: TEXTS.noSuchUser };
+      const change = await decide(row.role, tx);
+      if ('refuse' in change) return change;
+      await users.setRole(target.id, change.to);
+      await audit(tx, {
+        actor: actorOf(ctx),
+        action,
+        target: target.id,
+        reason,
+        details: { from: row.role, to: change.to },
+      });
+      await bus.publish(
+        'admin.role_changed',
+        { user_id: target.id, role: change.to, by: actorOf(ctx) },
+        { tx, key: target.id },
+      );
+      return change;
+    });
+    if ('to' in outcome)
+      try {
+        await deps.onRoleChanged?.(target.telegram_id);
+      } catch (error) {
+        // committed already: the cached row expires by itself within seconds
+        logger.warn({ err: error, user_id: target.id }, 'could not drop the cached user after a role change');
+      }
+    return outcome;
+  };
+  const actorRole = (ctx: AdminContext) => ctx.user?.role ?? 'FREE';
 
   // roles: nobody raises anyone to or above their own role
   composer.command(
     'rol',
     guarded('ban_users', async (ctx, [ref, roleName]) => {
       const role = roleName?.toUpperCase() as UserRole;
-      if (!ref || !USER_ROLES.includes(role)) return ctx.reply(TEXTS.usage('/rol <id|@usuario> <ROL>'));
-      const target = await findUser(ref);
-      if (!target) return ctx.reply(TEXTS.noSuchUser);
-      if (!canAssignRole(ctx.user?.role ?? 'FREE', target.role, role)) return ctx.reply(TEXTS.roleForbidden);
-      await db.transaction(async (tx) => {
-        await users.setRole(target.id, role);
-        await audit(tx, {
-          actor: actorOf(ctx),
-          action: 'role',
-          target: target.id,
-          details: { from: target.role, to: role },
-        });
-        await bus.publish('admin.role_changed', { user_id: target.id, role, by: actorOf(ctx) }, { tx, key: target.id });
-      });
-      await ctx.reply(TEXTS.roleChanged(ref, role));
+      if (!ref || !USER_ROLES.includes(role)) return ctx.reply(TEXTS.usage('/rol <id de Telegram> <ROL>'));
+      const target = await findUser(ctx, ref);
+      if (!target) return;
+      const outcome = await changeRole(ctx, target, 'role', (current) =>
+        canAssignRole(actorRole(ctx), current, role) ? { to: role } : { refuse: TEXTS.roleForbidden },
+      );
+      await ctx.reply('to' in outcome ? TEXTS.roleChanged(ref, role) : outcome.refuse);
+    }),
+  );
+
+  // bans: a MODERATOR's own path (ban_users); only someone below the actor's role, never an OWNER
+  composer.command(
+    'ban',
+    guarded('ban_users', async (ctx, [ref, ...reason]) => {
+      if (!ref) return ctx.reply(TEXTS.usage('/ban <id de Telegram> [motivo]'));
+      const target = await findUser(ctx, ref);
+      if (!target) return;
+      const outcome = await changeRole(
+        ctx,
+        target,
+        'ban',
+        (current) => {
+          if (current === 'BANNED') return { refuse: TEXTS.alreadyBanned(ref) };
+          if (getRoleLevel(current) >= getRoleLevel(actorRole(ctx))) return { refuse: TEXTS.banForbidden };
+          return { to: 'BANNED' };
+        },
+        reason.join(' '),
+      );
+      await ctx.reply('to' in outcome ? TEXTS.banned(ref) : outcome.refuse);
+    }),
+  );
+
+  // an unbanned user is VIP again while their subscription runs, FREE otherwise
+  composer.command(
+    'unban',
+    guarded('ban_users', async (ctx, [ref, ...reason]) => {
+      if (!ref) return ctx.reply(TEXTS.usage('/unban <id de Telegram> [motivo]'));
+      const target = await findUser(ctx, ref);
+      if (!target) return;
+      const outcome = await changeRole(
+        ctx,
+        target,
+        'unban',
+        async (current, tx) => {
+          if (current !== 'BANNED') return { refuse: TEXTS.notBanned(ref) };
+          const [sub] = await tx<{ active: boolean }[]>`
+            select (status = 'active' and ends_at > ${now()}) as active from admin_subscriptions where user_id = ${target.id}`;
+          return { to: sub?.active ? 'VIP' : 'FREE' };
+        },
+        reason.join(' '),
+      );
+      await ctx.reply('to' in outcome ? TEXTS.unbanned(ref, outcome.to) : outcome.refuse);
     }),
   );
 
@@ -219,27 +336,44 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     }
   });
 
-  // /programar YYYY-MM-DD HH:MM [channel id] text, then optional button lines "[label](https://…)"
+  // the configured channels: a CONTENT_CREATOR posts there only, other chats need ADMIN
+  const postChannels = new Set(
+    [settings.main_channel_id, settings.vip_channel_id, ...(settings.post_channel_ids ?? [])].filter(
+      (id): id is number => id !== undefined,
+    ),
+  );
+
+  // /programar YYYY-MM-DD HH:MM [chat id] text, then optional button lines "[label](https://…)"
   composer.command(
     'programar',
     guarded('publish_content', async (ctx) => {
       const text = typeof ctx.match === 'string' ? ctx.match : '';
-      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+(?:(-?\d{5,20})\s+)?([\s\S]+)$/.exec(text.trim());
+      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+(?:(-?\d{5,})\s+)?([\s\S]+)$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
-      const channel =
-        match?.[2] ?? (settings.main_channel_id === undefined ? undefined : String(settings.main_channel_id));
-      if (!match || !at || at.getTime() <= clock.now() || channel === undefined) return ctx.reply(TEXTS.badTime);
+      if (!match || !at || at.getTime() <= clock.now()) return ctx.reply(TEXTS.badTime);
+      let channel = settings.main_channel_id;
+      if (match[2] !== undefined) {
+        try {
+          channel = parseTelegramId(match[2]);
+        } catch (error) {
+          if (isDianaError(error, 'E_ADMIN_BAD_ID')) return ctx.reply(TEXTS.badChatId);
+          throw error;
+        }
+      }
+      if (channel === undefined) return ctx.reply(TEXTS.badTime);
+      if (!postChannels.has(channel) && !atLeast(ctx.user?.role ?? 'FREE', 'ADMIN'))
+        return ctx.reply(TEXTS.channelForbidden);
       const { body, buttons } = splitButtons(match[3] as string);
       if (body.length === 0) return ctx.reply(TEXTS.badTime);
       await db.transaction(async (tx) => {
         const id = newId();
         await tx`insert into admin_scheduled_posts (id, channel_id, text, buttons, publish_at, status, created_by)
-                 values (${id}, ${channel}, ${body}, ${JSON.stringify(buttons)}::text::jsonb, ${at}, 'pending', ${actorOf(ctx)})`;
+                 values (${id}, ${String(channel)}, ${body}, ${JSON.stringify(buttons)}::text::jsonb, ${at}, 'pending', ${actorOf(ctx)})`;
         await audit(tx, {
           actor: actorOf(ctx),
           action: 'schedule_post',
           target: id,
-          details: { publish_at: at.toISOString(), channel },
+          details: { publish_at: at.toISOString(), channel: String(channel) },
         });
       });
       await ctx.reply(TEXTS.scheduled(formatLocalTime(at, settings.timezone)));
@@ -252,7 +386,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       const actor = actorOf(ctx);
       if (!sub) {
         const lines = config.templates.map((t) => `${t.key}: ${JSON.stringify(config.get(t.key as never))}`);
-        return ctx.reply(TEXTS.configList(lines));
+        return replyPaged(ctx, TEXTS.configList(lines));
       }
       const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
       if (sub === 'set' && key) {
@@ -271,7 +405,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
           return ctx.reply(TEXTS.configDone(key, published.revision));
         } catch (error) {
           if (isDianaError(error, 'E_CONFIG_INVALID') || isDianaError(error, 'E_CONFIG_NOT_FOUND'))
-            return ctx.reply(TEXTS.configInvalid(error.message));
+            return replyPaged(ctx, TEXTS.configInvalid(error.message));
           throw error;
         }
       }
@@ -279,7 +413,8 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         const instance = await active();
         if (!instance) return ctx.reply(TEXTS.configInvalid('sin valor activo'));
         const history = await config.history(instance.id);
-        return ctx.reply(
+        return replyPaged(
+          ctx,
           history.map((r) => `#${r.revision} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`).join('\n'),
         );
       }
@@ -309,8 +444,8 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         const why = (error.context as { reason: BesitosRefusal }).reason;
         return ctx.reply(TEXTS.badAmount(amountText, why, BESITOS_MAX));
       }
-      const target = await findUser(ref);
-      if (!target) return ctx.reply(TEXTS.noSuchUser);
+      const target = await findUser(ctx, ref);
+      if (!target) return;
       await db.transaction(async (tx) => {
         await audit(tx, {
           actor: actorOf(ctx),
@@ -327,8 +462,8 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       });
       await ctx.reply(TEXTS.granted(amount, ref));
     });
-  composer.command('besitos', adjust(1, '/besitos <id|@usuario> <cantidad> <motivo>'));
-  composer.command('quitar_besitos', adjust(-1, '/quitar_besitos <id|@usuario> <cantidad> <motivo>'));
+  composer.command('besitos', adjust(1, '/besitos <id de Telegram> <cantidad> <motivo>'));
+  composer.command('quitar_besitos', adjust(-1, '/quitar_besitos <id de Telegram> <cantidad> <motivo>'));
 
   composer.command(
     'stats',
@@ -348,7 +483,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         `Besitos en circulación: ${row?.besitos ?? 0}`,
         ...health.groups.map((g) => `${g.type} / ${g.group}: pendientes ${g.pending}, retraso ${g.lag}`),
       ];
-      await ctx.reply(lines.join('\n'));
+      await replyPaged(ctx, lines.join('\n'));
     }),
   );
 
@@ -359,7 +494,8 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         return ctx.reply(TEXTS.usage('/dlq list|replay <tipo de evento>'));
       if (sub === 'list') {
         const letters = await bus.dlq.list(type as never, 20);
-        return ctx.reply(
+        return replyPaged(
+          ctx,
           letters.length === 0 ? 'Vacía.' : letters.map((l) => `${l.dlq_id} ${l.group}: ${l.error}`).join('\n'),
         );
       }
@@ -483,8 +619,31 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     return { reminded, expired, published };
   };
 
+  const syncOwners = (owners: readonly number[]) =>
+    db.transaction(async (tx) => {
+      // locked: a second process starting at once finds them ADMIN already (the row is re-checked)
+      const rows = await tx<{ id: string; telegram_id: string }[]>`
+        select id, telegram_id::text from users
+        where role = 'OWNER' and not (telegram_id = any(${owners.map(String)}::text[]::bigint[]))
+        order by telegram_id for update`;
+      for (const row of rows) {
+        await users.setRole(row.id, 'ADMIN');
+        await audit(tx, {
+          actor: 'system',
+          action: 'role',
+          target: row.id,
+          reason: 'not in owner_telegram_ids',
+          details: { from: 'OWNER', to: 'ADMIN' },
+        });
+        await bus.publish('admin.role_changed', { user_id: row.id, role: 'ADMIN', by: 'system' }, { tx, key: row.id });
+        logger.warn({ user_id: row.id }, 'an OWNER not in owner_telegram_ids is ADMIN now');
+      }
+      return rows.map((row) => ({ user_id: row.id, telegram_id: Number(row.telegram_id) }));
+    });
+
   return {
     composer,
+    syncOwners,
     runJobs,
     startJobs(interval_ms = 30_000) {
       timer = setInterval(() => {

@@ -2,8 +2,15 @@
 export const TEXTS = Object.freeze({
   usage: (usage: string) => `Uso: ${usage}`,
   noSuchUser: 'No encuentro a ese usuario.',
+  numericIdOnly:
+    'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño.',
   roleForbidden: 'No puedes dar ese rol (ni a nadie por encima de ti).',
   roleChanged: (who: string, role: string) => `${who} ahora es ${role}.`,
+  banned: (who: string) => `${who} está baneado: el bot ya no le contesta.`,
+  unbanned: (who: string, role: string) => `${who} ya no está baneado (ahora es ${role}).`,
+  alreadyBanned: (who: string) => `${who} ya estaba baneado.`,
+  notBanned: (who: string) => `${who} no está baneado.`,
+  banForbidden: 'No puedes banear a alguien de tu rango o superior.',
   tariffCreated: (name: string, days: number, price: number) => `Tarifa ${name}: ${days} días, ${price}.`,
   tariffExists: 'Ya existe una tarifa con ese nombre.',
   noSuchTariff: 'No existe esa tarifa.',
@@ -18,6 +25,9 @@ export const TEXTS = Object.freeze({
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   scheduled: (when: string) => `Publicación programada para ${when}.`,
   badTime: 'La hora debe ser AAAA-MM-DD HH:MM y estar en el futuro.',
+  badChatId:
+    'Ese id de chat no es válido: solo cifras (con un «-» delante si es un canal), y no tan largo que se redondee.',
+  channelForbidden: 'Solo puedes programar en los canales configurados; para otro chat hace falta un ADMIN.',
   configList: (lines: string[]) => lines.join('\n'),
   configDone: (key: string, revision: number) => `${key} publicado (revisión ${revision}).`,
   configInvalid: (issues: string) => `Valor no válido: ${issues}`,

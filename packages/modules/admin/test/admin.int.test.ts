@@ -10,7 +10,13 @@ import {
   mergeEvents,
 } from '@diana/event-bus';
 import { createTokenService, SECURITY_MIGRATIONS } from '@diana/security';
-import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
+import {
+  createBarrier,
+  createRecordingApi,
+  createUpdateFactory,
+  FAKE_BOT_INFO,
+  useTestDatabase,
+} from '@diana/test-services';
 import { BESITOS_MAX, createManualClock } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -57,7 +63,12 @@ function makeBot() {
   const bot = new Bot<AdminContext>('0:test', { botInfo: FAKE_BOT_INFO });
   bot.api.config.use(api.transformer as never);
   const admin = createAdminModule(
-    { vip_channel_id: VIP_CHANNEL, main_channel_id: MAIN_CHANNEL, timezone: 'Europe/Madrid' },
+    {
+      vip_channel_id: VIP_CHANNEL,
+      main_channel_id: MAIN_CHANNEL,
+      post_channel_ids: [-1001234567890],
+      timezone: 'Europe/Madrid',
+    },
     {
       db,
       bus,
@@ -83,6 +94,16 @@ const other = makeBot();
 const updates = createUpdateFactory();
 const say = (bot: Bot<AdminContext>, tg: number, text: string) => bot.handleUpdate(updates.message(tg, text) as Update);
 const lastTo = (tg: number) => api.lastText(tg);
+/** The bot's local time `ms` from now on the manual clock, as /programar takes it. */
+const localIn = (ms: number) =>
+  new Intl.DateTimeFormat('sv-SE', {
+    timeZone: 'Europe/Madrid',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).format(new Date(clock.now() + ms));
 const userWith = async (tg: number, role: UserRole) => {
   const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}`, username: `user${tg}` });
   return role === 'FREE' ? user : users.setRole(user.id, role);
@@ -150,9 +171,9 @@ describe('the admin module', () => {
     expect(calls.filter((c) => c.payload.chat_id === 4).every((c) => c.payload.text === '(unhandled)')).toBe(true);
     await say(main.bot, 1, '/rol 4 ADMIN');
     expect(lastTo(1)).toBe('No puedes dar ese rol (ni a nadie por encima de ti).');
-    await say(main.bot, 1, '/rol @user4 OWNER');
+    await say(main.bot, 1, '/rol 4 OWNER');
     expect(lastTo(1)).toBe('No puedes dar ese rol (ni a nadie por encima de ti).');
-    await say(main.bot, 1, '/rol @user4 MODERATOR');
+    await say(main.bot, 1, '/rol 4 MODERATOR');
     expect((await users.getByTelegramId(4))?.role).toBe('MODERATOR');
     await say(main.bot, 5, '/rol 4 ADMIN');
     expect((await users.getByTelegramId(4))?.role).toBe('ADMIN');
@@ -191,15 +212,7 @@ describe('the admin module', () => {
   });
 
   it('scheduled posts are published exactly once with two processes running the job, with their buttons and the react button', async () => {
-    const when = new Date(clock.now() + 2 * 3_600_000);
-    const local = new Intl.DateTimeFormat('sv-SE', {
-      timeZone: 'Europe/Madrid',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    }).format(when);
+    const local = localIn(2 * 3_600_000);
     await userWith(7, 'CONTENT_CREATOR');
     await say(main.bot, 7, `/programar ${local} Nueva entrada en el diario de Diana\n[Leer](https://t.me/diana/1)`);
     await say(main.bot, 7, `/programar ${local} -1001234567890 Solo para el canal VIP`);
@@ -220,6 +233,35 @@ describe('the admin module', () => {
     expect(published?.n).toBe(2);
   });
 
+  it('/programar: a CONTENT_CREATOR posts only to the configured channels, an ADMIN anywhere; ids that would round are refused', async () => {
+    await userWith(1, 'ADMIN');
+    await userWith(8, 'CONTENT_CREATOR');
+    const posts = async () =>
+      (await db.sql<{ n: number }[]>`select count(*)::int as n from admin_scheduled_posts`)[0]?.n ?? 0;
+    const before = await posts();
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} -1009999999 Publicidad en otro chat`);
+    expect(lastTo(8)).toBe('Solo puedes programar en los canales configurados; para otro chat hace falta un ADMIN.');
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} 123456789 Un mensaje privado a alguien`);
+    expect(lastTo(8)).toContain('Solo puedes programar en los canales configurados');
+    expect(await posts()).toBe(before);
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} -1001234567890 Al canal de la lista`);
+    expect(lastTo(8)).toContain('Publicación programada');
+    await say(main.bot, 1, `/programar ${localIn(3_600_000)} -1009999999 Un ADMIN puede`);
+    expect(lastTo(1)).toContain('Publicación programada');
+    // 2^53 + 1 would be stored as 2^53: another chat
+    for (const id of ['9007199254740993', '-9007199254740993', '-100123456789012345678'])
+      await say(main.bot, 1, `/programar ${localIn(3_600_000)} ${id} A un chat que no es`);
+    expect(
+      calls
+        .filter((c) => c.payload.chat_id === 1)
+        .slice(-3)
+        .map((c) => c.payload.text),
+    ).toEqual(Array(3).fill(expect.stringContaining('Ese id de chat no es válido')));
+    const rows = await db.sql<{ channel_id: string }[]>`select channel_id from admin_scheduled_posts`;
+    expect(rows.map((r) => r.channel_id)).not.toContain('9007199254740992');
+    expect(await posts()).toBe(before + 2);
+  });
+
   it('/config set publishes a revision through ConfigManager and audits it; invalid values are refused', async () => {
     await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": 25}');
     expect(lastTo(1)).toContain('publicado');
@@ -236,8 +278,8 @@ describe('the admin module', () => {
   });
 
   it('/besitos publishes a grant for the gamification module, audited', async () => {
-    await say(main.bot, 1, '/besitos @user2 15 compensación por un fallo');
-    expect(lastTo(1)).toBe('+15 besitos para @user2.');
+    await say(main.bot, 1, '/besitos 2 15 compensación por un fallo');
+    expect(lastTo(1)).toBe('+15 besitos para 2.');
     const [granted] = await db.sql<
       { envelope: string }[]
     >`select envelope from event_outbox where type = 'admin.besitos_granted'`;
@@ -268,7 +310,7 @@ describe('the admin module', () => {
     ];
     for (const [amount, reason] of refusals)
       for (const command of ['/besitos', '/quitar_besitos']) {
-        await say(main.bot, 1, `${command} @user2 ${amount} motivo`);
+        await say(main.bot, 1, `${command} 2 ${amount} motivo`);
         expect(lastTo(1), `${command} ${amount}`).toMatch(/^Cantidad no válida \(.+\): .+\. Nada se ha registrado\.$/);
         expect(lastTo(1), `${command} ${amount}`).toContain(reason);
       }
@@ -279,14 +321,108 @@ describe('the admin module', () => {
       bus.publish('admin.besitos_granted', { user_id: 'u', amount: 1e21, reason: 'x', actor: 'tg:1' }),
     ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
     // good amounts pass: a grant and a take
-    await say(main.bot, 1, `/besitos @user2 ${BESITOS_MAX} tope`);
-    expect(lastTo(1)).toBe(`+${BESITOS_MAX} besitos para @user2.`);
-    await say(main.bot, 1, '/quitar_besitos @user2 5 corrección');
-    expect(lastTo(1)).toBe('-5 besitos para @user2.');
+    await say(main.bot, 1, `/besitos 2 ${BESITOS_MAX} tope`);
+    expect(lastTo(1)).toBe(`+${BESITOS_MAX} besitos para 2.`);
+    await say(main.bot, 1, '/quitar_besitos 2 5 corrección');
+    expect(lastTo(1)).toBe('-5 besitos para 2.');
     const amounts = await db.sql<{ amount: number }[]>`
       select (envelope::jsonb -> 'payload' ->> 'amount')::int as amount from event_outbox
       where type = 'admin.besitos_granted' order by created_at desc limit 2`;
     expect(amounts.map((a) => a.amount).sort((a, b) => a - b)).toEqual([-5, BESITOS_MAX]);
+  });
+
+  it('staff name users by numeric Telegram id only: @username is refused with the reason, nothing changes', async () => {
+    await userWith(1, 'ADMIN');
+    const target = await userWith(9, 'FREE');
+    const grants = async () =>
+      (
+        await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where type = 'admin.besitos_granted'`
+      )[0]?.n ?? 0;
+    const before = await grants();
+    for (const command of ['/rol @user9 MODERATOR', '/besitos @user9 15 regalo', '/rol user9 VIP', '/rol -9 VIP']) {
+      await say(main.bot, 1, command);
+      expect(lastTo(1)).toBe(
+        'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño.',
+      );
+    }
+    expect((await users.getById(target.id))?.role).toBe('FREE');
+    expect(await grants()).toBe(before);
+    await say(main.bot, 1, '/rol 9 MODERATOR');
+    expect((await users.getById(target.id))?.role).toBe('MODERATOR');
+  });
+
+  it('/ban and /unban: a MODERATOR bans and unbans users below them, audited with the reason; staff at or above them are refused', async () => {
+    await userWith(30, 'MODERATOR');
+    const fan = await userWith(31, 'FREE');
+    const admin = await userWith(32, 'ADMIN');
+    const peer = await userWith(33, 'MODERATOR');
+    await say(main.bot, 30, '/ban 31 spam en los comentarios');
+    expect(lastTo(30)).toBe('31 está baneado: el bot ya no le contesta.');
+    expect((await users.getById(fan.id))?.role).toBe('BANNED');
+    await say(main.bot, 30, '/ban 31');
+    expect(lastTo(30)).toBe('31 ya estaba baneado.');
+    for (const ref of ['32', '33']) {
+      await say(main.bot, 30, `/ban ${ref}`);
+      expect(lastTo(30)).toBe('No puedes banear a alguien de tu rango o superior.');
+    }
+    expect((await users.getById(admin.id))?.role).toBe('ADMIN');
+    expect((await users.getById(peer.id))?.role).toBe('MODERATOR');
+    await say(main.bot, 30, '/unban 31 apelación aceptada');
+    expect(lastTo(30)).toBe('31 ya no está baneado (ahora es FREE).');
+    expect((await users.getById(fan.id))?.role).toBe('FREE');
+    const audit = await db.sql<{ actor: string; action: string; reason: string; details: unknown }[]>`
+      select actor, action, reason, details from admin_audit where target = ${fan.id} order by created_at`;
+    expect(audit).toEqual([
+      { actor: 'tg:30', action: 'ban', reason: 'spam en los comentarios', details: { from: 'FREE', to: 'BANNED' } },
+      { actor: 'tg:30', action: 'unban', reason: 'apelación aceptada', details: { from: 'BANNED', to: 'FREE' } },
+    ]);
+    // below MODERATOR nobody learns /ban exists
+    await say(main.bot, 31, '/ban 30');
+    expect(lastTo(31)).toBe('(unhandled)');
+    expect((await users.getById(peer.id))?.role).toBe('MODERATOR');
+  });
+
+  it('/rol under a row lock: two concurrent changes of one user apply one after the other, each audited from the role the other left', async () => {
+    await userWith(1, 'ADMIN');
+    await userWith(5, 'OWNER');
+    const target = await userWith(40, 'FREE');
+    const barrier = createBarrier(2);
+    // hold the row so both commands are in flight at once, then let them go
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = db.transaction(async (tx) => {
+      await tx`select 1 from users where id = ${target.id} for update`;
+      await released;
+    });
+    const waiting = async () =>
+      (
+        await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and query ilike '%users%'`
+      )[0]?.n ?? 0;
+    const changes = [
+      [1, 'VIP'],
+      [5, 'CONTENT_CREATOR'],
+    ].map(async ([tg, role]) => {
+      await barrier.wait();
+      await say((tg === 1 ? main : other).bot, tg as number, `/rol 40 ${role}`);
+    });
+    const deadline = Date.now() + 10_000;
+    while ((await waiting()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await waiting()).toBe(2); // contention: both commands wait for the row
+    release();
+    await holding;
+    await Promise.all(changes);
+    const audit = await db.sql<{ details: { from: string; to: string } }[]>`
+      select details from admin_audit where target = ${target.id} and action = 'role' order by created_at`;
+    expect(audit).toHaveLength(2);
+    const [first, second] = audit.map((a) => a.details);
+    expect(first?.from).toBe('FREE');
+    expect(second?.from).toBe(first?.to); // the second saw what the first left
+    expect(new Set([first?.to, second?.to])).toEqual(new Set(['VIP', 'CONTENT_CREATOR']));
+    expect((await users.getById(target.id))?.role).toBe(second?.to);
   });
 
   it('/dlq replay of a dead-lettered event gets it handled', async () => {
@@ -296,6 +432,9 @@ describe('the admin module', () => {
       if (failing) throw new Error('handler broken');
       handled.push(event.payload.user_id);
     });
+    const [earlier] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from event_outbox where type = 'admin.role_changed'`;
     await bus.publish('admin.role_changed', { user_id: 'u-dlq', role: 'VIP', by: 'test' });
     const deadline = Date.now() + 5_000;
     while ((await bus.dlq.list('admin.role_changed')).length === 0 && Date.now() < deadline)
@@ -304,10 +443,38 @@ describe('the admin module', () => {
     expect(lastTo(1)).toContain('flaky-group: Error: handler broken');
     failing = false;
     await say(main.bot, 1, '/dlq replay admin.role_changed');
-    // the group was created at the start of the retained stream: the two earlier role changes failed too
-    expect(lastTo(1)).toBe('Reenviados 3 eventos.');
+    // the group was created at the start of the retained stream: the earlier role changes failed too
+    expect(lastTo(1)).toBe(`Reenviados ${(earlier?.n ?? 0) + 1} eventos.`);
     while (!handled.includes('u-dlq') && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 20));
     expect(handled).toContain('u-dlq');
+  });
+  it('/dlq list longer than one message goes as several, each ≤ 4096, cut at line ends', async () => {
+    await userWith(1, 'ADMIN');
+    const problem = `fallo ${'x'.repeat(250)}`;
+    bus.subscribe('paging-group', 'admin.subscription_expiring', async () => {
+      throw new Error(problem);
+    });
+    for (let i = 0; i < 20; i++)
+      await bus.publish('admin.subscription_expiring', {
+        user_id: `u-page-${i}`,
+        ends_at: new Date(0).toISOString(),
+        notice: '7d',
+      });
+    const deadline = Date.now() + 10_000;
+    while ((await bus.dlq.list('admin.subscription_expiring', 20)).length < 20 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    const letters = await bus.dlq.list('admin.subscription_expiring', 20);
+    expect(letters).toHaveLength(20);
+    const before = api.sentTo(1).length;
+    await say(main.bot, 1, '/dlq list admin.subscription_expiring');
+    const pages = api
+      .sentTo(1)
+      .slice(before)
+      .map((c) => String(c.payload.text));
+    expect(pages.length).toBeGreaterThan(1); // about 5 500 characters in all
+    for (const page of pages) expect(page.length).toBeLessThanOrEqual(4_096);
+    const lines = pages.flatMap((page) => page.split('\n'));
+    expect(lines).toEqual(letters.map((l) => `${l.dlq_id} paging-group: Error: ${problem}`));
   });
 });
 
