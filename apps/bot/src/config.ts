@@ -1,11 +1,11 @@
 // The app's settings: every component's config section, read once by loadSettings.
 import { CacheConfig } from '@diana/cache';
-import { ConfigManagerConfig } from '@diana/config';
+import { ConfigManagerConfig, RedisConfig } from '@diana/config';
 import { DatabaseConfig, MongoConfig } from '@diana/db';
 import { EventBusConfig } from '@diana/event-bus';
 import { SecurityConfig } from '@diana/security';
 import { UserStateConfig } from '@diana/user-state';
-import { coerceBoolean, coerceDuration, coerceInt, coerceList, secret, secretUrl, urlString } from '@diana/utils';
+import { coerceBoolean, coerceDuration, coerceInt, coerceList, secret, urlString } from '@diana/utils';
 import * as v from 'valibot';
 
 /** The bot itself (`DIANA_BOT_*`; the token also as `TELEGRAM_BOT_TOKEN`). */
@@ -58,7 +58,7 @@ export const AdminSection = v.object({
 });
 
 /** Redis for every part that can use it (`DIANA_REDIS_URL`, `REDIS_URL`); unset: memory adapters. */
-export const RedisSection = v.object({ url: v.optional(secretUrl({ protocols: ['redis', 'rediss'] })) });
+export const RedisSection = RedisConfig;
 /** The database section with an optional URL: unset means embedded PGlite. */
 export const DatabaseSection = v.object({ ...DatabaseConfig.entries, url: v.optional(DatabaseConfig.entries.url) });
 /** MongoDB is optional: unset means documents on PostgreSQL. */

@@ -17,6 +17,7 @@ export type {
   TemplateValue,
 } from './manager.js';
 export { ConfigManagerConfig, createConfigManager } from './manager.js';
+export { RedisConfig } from './redis.js';
 export type { LoadSettingsOptions, SectionSchema, Settings, SettingsSchemas } from './settings.js';
 export { getVariableName, loadSettings, SETTINGS_ALIASES } from './settings.js';
 export { CONFIG_MIGRATIONS } from './sources.js';
