@@ -54,6 +54,7 @@ const startRedis = async () => {
     },
   );
   const probe = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {}); // refused while the server starts: polled below
   await until(
     () =>
       probe.connect().then(
