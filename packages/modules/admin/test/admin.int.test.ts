@@ -392,10 +392,18 @@ describe('the admin module', () => {
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
     const holding = db.transaction(async (tx) => {
       await tx`select 1 from users where id = ${target.id} for update`;
+      locked();
       await released;
     });
+    // the commands start only once the row is held (on a busy machine they could otherwise
+    // take the row first and finish, leaving nothing waiting)
+    await isLocked;
     const waiting = async () =>
       (
         await db.sql<{ n: number }[]>`
