@@ -90,12 +90,17 @@ function section(program, pkg) {
 }
 
 const all = packages();
+// @diana/* resolved to their sources, never to dist: the result must not depend on whether
+// the workspace was built (CI lints a fresh clone before building)
+const paths = Object.fromEntries(all.flatMap((pkg) => pkg.entries.map((e) => [e.specifier, [e.source]])));
 const program = ts.createProgram(
   all.flatMap((pkg) => pkg.entries.map((e) => e.source)),
   {
     target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    baseUrl: root,
+    paths,
     strict: true,
     skipLibCheck: true,
     noEmit: true,
