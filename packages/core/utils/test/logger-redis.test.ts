@@ -1,24 +1,13 @@
-import { Writable } from 'node:stream';
 import { getRedisUrl } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
+import { capture } from './capture.js';
 
 // Our test Redis has no user `diana-test-nobody`, so authenticating as it fails with a reply
 // error whose `command` carries the credentials, as it would against a server with a password.
 const USER = 'diana-test-nobody';
 const PASSWORD = 'S3cretRedisPw-4f9a';
-
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { lines, destination };
-}
 
 async function until<T>(read: () => T | undefined, timeout_ms = 5_000): Promise<T> {
   const deadline = Date.now() + timeout_ms;

@@ -1,21 +1,10 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, getPackageLogger, SILENT_LOGGER } from '../src/logger.js';
 import { createSecret } from '../src/secret.js';
+import { capture } from './capture.js';
 
 const BOT_TOKEN = '7012345678:AAHfK3x_Q9mZ2pLr8sVt4wYb6cNd1eJg0oU';
 const PG_PASSWORD = 'hunter2-very-secret';
-
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { lines, destination };
-}
 
 describe('createLogger', () => {
   it('logs an error without the bot token of its message or the password of its cause', () => {
