@@ -2,7 +2,7 @@
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFakeTelegram, useTestDatabase } from '@diana/test-services';
+import { startFakeTelegram, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, killChildBots, startBot, telegramBotEnv as telegramBot } from './child-bot.js';
 
@@ -78,6 +78,44 @@ describe('pnpm start', () => {
     expect(fake.calls.some((c) => c.method === 'getUpdates')).toBe(true);
     bot.child.kill('SIGTERM');
     expect(await bot.exited).toBe(0);
+    await fake.close();
+  }, 60_000);
+
+  it('a clean SIGTERM with PostgreSQL and Redis logs no warning and exits 0', async () => {
+    const testDb = await useTestDatabase('bot-clean-stop');
+    const redis = await useTestRedis('bot-clean-stop');
+    const fake = await startFakeTelegram();
+    const bot = startBot({
+      ...telegramBot(testDb.url, fake.url, 'clean-stop'),
+      DIANA_BOT_HTTP_PORT: '0',
+      DIANA_REDIS_URL: redis.url,
+      DIANA_EVENT_BUS_STREAM_PREFIX: `${redis.prefix}ev:`,
+      DIANA_CACHE_KEY_PREFIX: `${redis.prefix}cache:`,
+      DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
+      DIANA_BOT_LOG_LEVEL: 'info',
+    });
+    fake.queueUpdate({
+      update_id: 9,
+      message: {
+        message_id: 9,
+        date: 0,
+        chat: { id: 79, type: 'private', first_name: 'U' },
+        from: { id: 79, is_bot: false, first_name: 'U' },
+        text: '/start',
+        entities: [{ type: 'bot_command', offset: 0, length: 6 }],
+      },
+    });
+    await fake.waitFor('sendMessage', 30_000); // running for real, its loops reading Redis
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
+    const records = bot
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(records.some((r) => /shutting down/.test(r.msg))).toBe(true); // the logs were read
+    // pino levels: 40 warn, 50 error, 60 fatal
+    expect(records.filter((r) => r.level >= 40).map((r) => r.msg)).toEqual([]);
     await fake.close();
   }, 60_000);
 
