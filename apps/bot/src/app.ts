@@ -211,7 +211,13 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     closers.push({ name: 'postgres', close: () => pglite.close() });
     return pglite;
   });
-  await step('migrations', () => migrate(db, ALL_MIGRATIONS));
+  await step('migrations', () =>
+    migrate(db, ALL_MIGRATIONS, {
+      logger,
+      statement_timeout_ms: settings.database.migration_statement_timeout_ms,
+      lock_timeout_ms: settings.database.migration_lock_timeout_ms,
+    }),
+  );
   let pingMongo: ((timeout_ms: number) => Promise<unknown>) | undefined;
   const documents: DocumentStore = await step('documents', async () => {
     if (!settings.mongo.url) return createPostgresDocumentStore(db);

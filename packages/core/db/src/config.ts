@@ -20,6 +20,10 @@ export const DatabaseConfig = v.object({
   max_lifetime_ms: v.optional(coerceDuration({ min: 1_000 }), 30 * 60_000),
   /** Server-side `statement_timeout` of every connection; 0 disables it. */
   statement_timeout_ms: v.optional(coerceDuration(), DEFAULT_STATEMENT_TIMEOUT_MS),
+  /** `statement_timeout` of each migration file (not the pool's); 0 disables it. */
+  migration_statement_timeout_ms: v.optional(coerceDuration(), 600_000),
+  /** How long a migration run waits for another runner's lock (and any table lock) before `E_MIGRATION_LOCKED`. */
+  migration_lock_timeout_ms: v.optional(coerceDuration({ min: 1 }), 60_000),
   /** Server-side `idle_in_transaction_session_timeout`; 0 disables it. */
   idle_in_transaction_timeout_ms: v.optional(coerceDuration(), 60_000),
   /** Shown in `pg_stat_activity`. */

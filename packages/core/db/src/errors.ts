@@ -20,6 +20,8 @@ export const DB_ERROR_CODES = Object.freeze({
   MIGRATION_CHECKSUM: 'E_MIGRATION_CHECKSUM',
   /** A migration failed to apply; it was rolled back. */
   MIGRATION_FAILED: 'E_MIGRATION_FAILED',
+  /** Another runner held the migration lock past `lock_timeout_ms`; nothing was applied by this one. */
+  MIGRATION_LOCKED: 'E_MIGRATION_LOCKED',
   /** A user write failed validation; nothing was written. */
   USER_INVALID: 'E_USER_INVALID',
   /** The user does not exist. */

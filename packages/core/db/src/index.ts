@@ -11,7 +11,13 @@ export type { DbErrorCode } from './errors.js';
 // Errors
 export { DB_ERROR_CODES, toDbError } from './errors.js';
 export type { PoolStats } from './metrics.js';
-export type { Migration, MigrationResult, MigrationSource, MigrationStatusEntry } from './migrations.js';
+export type {
+  MigrateOptions,
+  Migration,
+  MigrationResult,
+  MigrationSource,
+  MigrationStatusEntry,
+} from './migrations.js';
 // Migrations
 export { loadMigrations, migrate, migrationStatus } from './migrations.js';
 export type { Database, DbSession, PostgresDeps } from './postgres.js';

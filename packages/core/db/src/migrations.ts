@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TransactionSql } from '@diana/postgres';
+import type { ReservedSql, TransactionSql } from '@diana/postgres';
 import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import { DB_ERROR_CODES } from './errors.js';
 import type { Database } from './postgres.js';
@@ -46,6 +46,17 @@ const TABLE = 'diana_migrations';
 // One lock for every migration run on a database; a transaction-level advisory lock, so a
 // crashed runner never leaves it held.
 const LOCK_KEY = 'diana.migrations';
+/** First line of a file that must run outside a transaction. */
+const NO_TRANSACTION = /^--\s*diana:no-transaction\b/;
+
+/** Options of `migrate`. */
+export interface MigrateOptions {
+  readonly logger?: Logger;
+  /** `statement_timeout` of each file (not the pool's); 0 disables it. @default 600_000 */
+  readonly statement_timeout_ms?: number;
+  /** How long to wait for another runner's lock or a table lock, then `E_MIGRATION_LOCKED`. @default 60_000 */
+  readonly lock_timeout_ms?: number;
+}
 
 /** Reads the `.sql` files of each source, in source order then file-name order. */
 export function loadMigrations(sources: readonly MigrationSource[]): Migration[] {
@@ -68,21 +79,68 @@ export function loadMigrations(sources: readonly MigrationSource[]): Migration[]
 export async function migrate(
   db: Database,
   sources: readonly MigrationSource[],
-  deps: { logger?: Logger } = {},
+  deps: MigrateOptions = {},
 ): Promise<MigrationResult> {
   const logger = getPackageLogger(deps.logger, 'db');
+  const statementTimeout = deps.statement_timeout_ms ?? 600_000;
+  const lockTimeout = deps.lock_timeout_ms ?? 60_000;
   const migrations = loadMigrations(sources);
   let waited = false;
+  // Each run sets its own timeouts (the pool's statement_timeout is for requests, not for a
+  // migration that rewrites a table); lock_timeout bounds the wait for another runner's lock.
+  const timeouts = (sql: TransactionSql | ReservedSql, scope: 'local' | 'session') =>
+    sql.unsafe(
+      `set ${scope} statement_timeout = ${Math.floor(statementTimeout)}; set ${scope} lock_timeout = ${Math.floor(lockTimeout)}`,
+    );
+  const lockTimedOut = (error: unknown): boolean =>
+    typeof error === 'object' &&
+    error !== null &&
+    ((error as { code?: unknown }).code === '55P03' || lockTimedOut((error as { cause?: unknown }).cause));
+  const orLocked = (error: unknown) =>
+    lockTimedOut(error)
+      ? new DianaError(
+          DB_ERROR_CODES.MIGRATION_LOCKED,
+          `a lock was held by someone else for more than ${lockTimeout} ms (another migration run?); this file was not applied`,
+          { cause: error },
+        )
+      : error;
   const locked = async <T>(fn: (tx: TransactionSql) => Promise<T>) =>
-    db.transaction(async (tx) => {
-      const [row] = await tx<{ got: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${LOCK_KEY})) as got`;
+    db
+      .transaction(async (tx) => {
+        await timeouts(tx, 'local');
+        const [row] = await tx<{ got: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${LOCK_KEY})) as got`;
+        if (!row?.got) {
+          waited = true;
+          await tx`select pg_advisory_xact_lock(hashtext(${LOCK_KEY}))`;
+        }
+        return fn(tx);
+      })
+      .catch((error: unknown) => {
+        throw orLocked(error);
+      });
+  // A file whose first line is `-- diana:no-transaction` (one statement, e.g. CREATE INDEX
+  // CONCURRENTLY) runs on a reserved connection under the session form of the same lock.
+  const lockedSession = async <T>(fn: (sql: ReservedSql) => Promise<T>) => {
+    const reserved = await db.sql.reserve();
+    try {
+      await timeouts(reserved, 'session');
+      const [row] = await reserved<{ got: boolean }[]>`select pg_try_advisory_lock(hashtext(${LOCK_KEY})) as got`;
       if (!row?.got) {
         waited = true;
-        await tx`select pg_advisory_xact_lock(hashtext(${LOCK_KEY}))`;
+        await reserved`select pg_advisory_lock(hashtext(${LOCK_KEY}))`;
       }
-      return fn(tx);
-    });
-
+      try {
+        return await fn(reserved);
+      } finally {
+        await reserved`select pg_advisory_unlock(hashtext(${LOCK_KEY}))`;
+        await reserved.unsafe('reset statement_timeout; reset lock_timeout');
+      }
+    } catch (error) {
+      throw orLocked(error);
+    } finally {
+      reserved.release();
+    }
+  };
   const applied = await locked(async (tx) => {
     await tx.unsafe(`create table if not exists ${TABLE} (
       source text not null,
@@ -102,18 +160,19 @@ export async function migrate(
       already++;
       continue;
     }
-    const ran = await locked(async (tx) => {
+    const apply = async (sql: TransactionSql | ReservedSql) => {
       // Another process may have applied it while we waited for the lock.
-      const [existing] = await tx<{ checksum: string }[]>`
-        select checksum from ${tx(TABLE)} where source = ${migration.source} and name = ${migration.name}`;
+      const [existing] = await sql<{ checksum: string }[]>`
+        select checksum from ${sql(TABLE)} where source = ${migration.source} and name = ${migration.name}`;
       if (existing) {
         assertUnchanged([migration], new Map([[key(migration), existing.checksum]]));
-        return false;
+        return undefined;
       }
       const started = performance.now();
       try {
-        await tx.unsafe(migration.sql);
+        await sql.unsafe(migration.sql);
       } catch (error) {
+        if (lockTimedOut(error)) throw error;
         throw new DianaError(
           DB_ERROR_CODES.MIGRATION_FAILED,
           `migration ${key(migration)} failed: ${(error as Error).message}`,
@@ -124,13 +183,15 @@ export async function migrate(
         );
       }
       const ms = Math.round(performance.now() - started);
-      await tx`insert into ${tx(TABLE)} (source, name, checksum, execution_ms)
+      await sql`insert into ${sql(TABLE)} (source, name, checksum, execution_ms)
                values (${migration.source}, ${migration.name}, ${migration.checksum}, ${ms})`;
-      return true;
-    });
+      return ms;
+    };
+    const ms = NO_TRANSACTION.test(migration.sql) ? await lockedSession(apply) : await locked(apply);
+    const ran = ms !== undefined;
     if (ran) {
       done.push(key(migration));
-      logger.info({ migration: key(migration) }, 'migration applied');
+      logger.info({ migration: key(migration), ms }, 'migration applied');
     } else {
       already++;
     }

@@ -110,3 +110,69 @@ describe('migrate', () => {
     expect(status.map((s) => s.status)).toEqual(['applied', 'pending']);
   });
 });
+
+describe('migration timeouts and kinds', () => {
+  const source = (files: Record<string, string>) => {
+    const directory = mkdtempSync(join(tmpdir(), 'diana-migrations-'));
+    for (const [name, sql] of Object.entries(files)) writeFileSync(join(directory, name), sql);
+    return { name: 'timeouts', directory };
+  };
+
+  it("runs under its own statement_timeout, not the pool's: 3 s of work with a 2 s pool timeout applies", async () => {
+    const db = createPostgres({ url: (await useDatabase('migrate-own-timeout')).url, statement_timeout_ms: 2_000 });
+    closeAfter(db);
+    // the pool's timeout is real: a request of 3 s fails
+    await expect(db.sql`select pg_sleep(3)`).rejects.toThrow(/statement timeout/);
+    const result = await migrate(db, [
+      source({ '0001_slow.sql': 'select pg_sleep(3); create table slow_done (id int);' }),
+    ]);
+    expect(result.applied).toEqual(['timeouts/0001_slow.sql']);
+  }, 30_000);
+
+  it('a file over statement_timeout_ms fails with E_MIGRATION_FAILED and is not recorded', async () => {
+    const db = createPostgres({ url: (await useDatabase('migrate-statement-timeout')).url });
+    closeAfter(db);
+    const sources = [source({ '0001_slow.sql': 'create table half (id int); select pg_sleep(2);' })];
+    const error = await migrate(db, sources, { statement_timeout_ms: 300 }).catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_MIGRATION_FAILED')).toBe(true);
+    expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['pending']);
+    const [table] = await db.sql<{ n: number }[]>`select count(*)::int as n from pg_tables where tablename = 'half'`;
+    expect(table?.n).toBe(0); // rolled back
+  }, 30_000);
+
+  it('waits for another runner only lock_timeout_ms, then E_MIGRATION_LOCKED with nothing applied', async () => {
+    const testDb = await useDatabase('migrate-lock-timeout');
+    const db = createPostgres({ url: testDb.url });
+    closeAfter(db);
+    const sources = [source({ '0001_t.sql': 'create table locked_out (id int);' })];
+    const holder = await db.sql.reserve();
+    await holder`select pg_advisory_lock(hashtext('diana.migrations'))`; // another runner, holding it
+    try {
+      const error = await migrate(db, sources, { lock_timeout_ms: 300 }).catch((e: unknown) => e);
+      expect(isDianaError(error, 'E_MIGRATION_LOCKED')).toBe(true);
+      expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['pending']);
+    } finally {
+      await holder`select pg_advisory_unlock(hashtext('diana.migrations'))`;
+      holder.release();
+    }
+    expect((await migrate(db, sources, { lock_timeout_ms: 300 })).applied).toEqual(['timeouts/0001_t.sql']);
+  }, 30_000);
+
+  it('a file marked `-- diana:no-transaction` runs outside a transaction (CREATE INDEX CONCURRENTLY)', async () => {
+    const db = createPostgres({ url: (await useDatabase('migrate-no-transaction')).url });
+    closeAfter(db);
+    const sources = [
+      source({
+        '0001_table.sql': 'create table items (id int);',
+        '0002_index.sql': '-- diana:no-transaction\ncreate index concurrently items_id on items (id);',
+      }),
+    ];
+    const result = await migrate(db, sources);
+    expect(result.applied).toEqual(['timeouts/0001_table.sql', 'timeouts/0002_index.sql']);
+    const [index] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from pg_indexes where indexname = 'items_id'`;
+    expect(index?.n).toBe(1);
+    expect((await migrate(db, sources)).already_applied).toBe(2);
+  }, 30_000);
+});
