@@ -2,7 +2,7 @@
 // environment given, against a database and a Redis key prefix of its own.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -244,6 +244,40 @@ describe('pnpm cli on a migrated database', () => {
     expect((await bus.dlq.list('user.activity')).map((d) => d.dlq_id)).toEqual([second?.dlq_id]);
     await bus.dlq.purge('user.activity');
   }, 60_000);
+
+  // util-linux `script` gives the CLI a terminal as stdin: the prompt path
+  it.skipIf(!existsSync('/usr/bin/script'))(
+    'on a terminal, dlq purge asks: n purges nothing (exit 1), y purges',
+    async () => {
+      await deadLetters(1);
+      const inTerminal = async (answer: string) => {
+        const command = [process.execPath, '--import', TSX, 'src/cli.ts', 'dlq', 'purge', 'user.activity']
+          .map((word) => `'${word}'`)
+          .join(' ');
+        const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], {
+          cwd: APP_DIR,
+          env: { ...env, TSX_TSCONFIG_PATH: 'tsconfig.source.json' },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (chunk) => {
+          out += chunk;
+        });
+        child.stdin.end(`${answer}\n`);
+        const [code] = await once(child, 'exit');
+        return { code: code as number | null, out };
+      };
+      const no = await inTerminal('n');
+      expect(no.out).toContain('This will purge 1 dead letter(s) of user.activity. Proceed? [y/N]');
+      expect(no.code).toBe(1);
+      expect(await bus.dlq.list('user.activity')).toHaveLength(1);
+      const yes = await inTerminal('y');
+      expect(yes.code, yes.out).toBe(0);
+      expect(yes.out).toContain('purged 1');
+      expect(await bus.dlq.list('user.activity')).toHaveLength(0);
+    },
+    60_000,
+  );
 
   it('user show: a stored user (text and --json); an unknown id exit 1 with E_USER_NOT_FOUND', async () => {
     await createUserRepository(db).upsertFromTelegram({ id: 4242, first_name: 'Ana', username: 'ana' });
