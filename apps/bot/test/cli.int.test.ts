@@ -242,6 +242,12 @@ describe('pnpm cli on a migrated database', () => {
     expect(replayed.code, replayed.err).toBe(0);
     expect(replayed.out.trim()).toBe('replayed 1');
     expect((await bus.dlq.list('user.activity')).map((d) => d.dlq_id)).toEqual([second?.dlq_id]);
+    // the replayed entry went back to the failing group: it fails there again (and leaves no backlog)
+    const failing = bus.subscribe('cli-failing', 'user.activity', () => {
+      throw new Error('handler broken');
+    });
+    expect(await until(async () => (await bus.dlq.list('user.activity')).length === 2)).toBe(true);
+    await failing.close();
     await bus.dlq.purge('user.activity');
   }, 60_000);
 
