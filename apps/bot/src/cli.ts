@@ -50,7 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (rest.length > 1 || !isCommand(rest[0])) throw new UsageError(`no help for '${rest.join(' ')}'`);
       throw new HelpRequested(COMMANDS[rest[0]].help);
     }
-    if (!isCommand(name)) throw new UsageError(`unknown command '${name}'`);
+    if (!isCommand(name)) throw new UsageError(`unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'`);
     // every log line would break "one line on stderr": failures surface as the thrown error
     const ctx: CliContext = {
       settings: loadSettings(SETTINGS_SCHEMAS),

@@ -99,6 +99,7 @@ describe('pnpm cli: the command line', () => {
       expect(expectOneLine(run)).toMatch(/^cli: /);
     }
     expect((await cli(freshEnv, 'migrate', 'stauts')).err).toContain("unknown subcommand 'stauts'");
+    expect((await cli(freshEnv, '--frobnicate')).err).toContain("unknown option '--frobnicate'");
     expect((await cli(freshEnv, 'migrate', 'status', '--frobnicate')).err).toContain("Unknown option '--frobnicate'");
     const db = createPostgres({ url: fresh.url as never });
     try {
