@@ -120,6 +120,15 @@ export const ALL_MIGRATIONS = [
   ADMIN_MIGRATIONS,
 ] as const;
 
+/** Every event type the app's bus knows (the CLI checks types against it too). */
+export const ALL_EVENTS = mergeEvents(
+  mergeEvents(mergeEvents(CORE_EVENTS, USER_STATE_EVENTS), mergeEvents(CONFIG_EVENTS, NARRATIVE_EVENTS)),
+  mergeEvents(GAMIFICATION_EVENTS, ADMIN_EVENTS),
+);
+
+/** The live-editable settings ConfigManager holds (the bot and the CLI). */
+export const CONFIG_TEMPLATES = [RATE_LIMITS, ...GAMIFICATION_TEMPLATES] as const;
+
 /** Failures in a row after which a loop makes /readyz say not ready. */
 export const LOOP_FAILURES_NOT_READY = 3;
 
@@ -252,10 +261,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   });
 
   // layer 2: event bus + outbox relay, security
-  const events = mergeEvents(
-    mergeEvents(mergeEvents(CORE_EVENTS, USER_STATE_EVENTS), mergeEvents(CONFIG_EVENTS, NARRATIVE_EVENTS)),
-    mergeEvents(GAMIFICATION_EVENTS, ADMIN_EVENTS),
-  );
+  const events = ALL_EVENTS;
   const transport: StreamTransport = redis
     ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
     : createMemoryTransport();
@@ -294,7 +300,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     const c = createConfigManager(settings.config, {
       db,
       bus,
-      templates: [RATE_LIMITS, ...GAMIFICATION_TEMPLATES],
+      templates: CONFIG_TEMPLATES,
       logger,
     });
     closers.push({ name: 'config manager', close: () => c.close() });

@@ -1,56 +1,77 @@
-// The operator CLI: pnpm cli migrate | migrate status | dlq list <type> | dlq replay <type> [ids…] | dlq purge <type> [ids…]
+// The operator CLI (`pnpm cli <command>`): parses the command line, runs one command against
+// the bot's settings, and turns the outcome into an exit code: 0 done, 1 failed (one line on
+// stderr naming the error code), 2 mistyped (one line on stderr, nothing done).
 import { loadSettings } from '@diana/config';
-import { createPostgres, migrate, migrationStatus } from '@diana/db';
-import { createEventBus, createMemoryTransport } from '@diana/event-bus';
-import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
-import { createLogger, revealSecret } from '@diana/utils';
-import { Redis } from 'ioredis';
-import { ALL_MIGRATIONS } from './app.js';
+import { createLogger, isDianaError } from '@diana/utils';
+import { HelpRequested, print, UsageError } from './cli/args.js';
+import { CONFIG_HELP, configCommand } from './cli/config.js';
+import { DLQ_HELP, dlqCommand } from './cli/dlq.js';
+import { HEALTH_HELP, healthCommand } from './cli/health.js';
+import { MIGRATE_HELP, migrateCommand } from './cli/migrate.js';
+import { OUTBOX_HELP, outboxCommand } from './cli/outbox.js';
+import type { CliContext } from './cli/services.js';
+import { USER_HELP, userCommand } from './cli/user.js';
 import { SETTINGS_SCHEMAS } from './config.js';
 
-const [command, sub, ...rest] = process.argv.slice(2);
-const settings = loadSettings(SETTINGS_SCHEMAS);
-const logger = createLogger({ level: 'warn', destination: process.stderr });
-const print = (value: unknown) =>
-  process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
-const usage = 'usage: cli migrate [status] | dlq list|replay|purge <event type> [dlq ids…]';
+const COMMANDS = {
+  migrate: { run: migrateCommand, help: MIGRATE_HELP },
+  dlq: { run: dlqCommand, help: DLQ_HELP },
+  config: { run: configCommand, help: CONFIG_HELP },
+  user: { run: userCommand, help: USER_HELP },
+  outbox: { run: outboxCommand, help: OUTBOX_HELP },
+  health: { run: healthCommand, help: HEALTH_HELP },
+} as const;
+type CommandName = keyof typeof COMMANDS;
 
-async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof open>>) => Promise<T>): Promise<T> {
-  const db = await open();
+const HELP = `usage: pnpm cli <command> [options]     (cli <command> --help for one command)
+
+  migrate status|up            the database migrations
+  dlq list|show|replay|purge   dead letters of an event type (Redis)
+  config get|set|history|rollback   live settings (what admin's /config edits)
+  user show <telegram_id>      one user
+  outbox status                events not yet relayed, consumer group lag
+  health                       PostgreSQL, Redis, migrations
+
+It uses the bot's settings: DIANA_DATABASE_URL (unset: the embedded database in
+DIANA_BOT_DATA_DIR, .diana by default) and DIANA_REDIS_URL (unset: no streams).
+Destructive commands need --yes (or a y at the prompt) and take --dry-run.
+Exit codes: 0 done, 1 failed (one line on stderr), 2 wrong command line (nothing done).`;
+
+const isCommand = (name: string | undefined): name is CommandName =>
+  name !== undefined && Object.hasOwn(COMMANDS, name);
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
   try {
-    return await work(db);
-  } finally {
-    await db.close();
+    if (name === undefined) throw new UsageError('missing command');
+    if (name === '--help' || name === '-h') throw new HelpRequested(HELP);
+    if (name === 'help') {
+      if (rest.length === 0) throw new HelpRequested(HELP);
+      if (rest.length > 1 || !isCommand(rest[0])) throw new UsageError(`no help for '${rest.join(' ')}'`);
+      throw new HelpRequested(COMMANDS[rest[0]].help);
+    }
+    if (!isCommand(name)) throw new UsageError(`unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'`);
+    // every log line would break "one line on stderr": failures surface as the thrown error
+    const ctx: CliContext = {
+      settings: loadSettings(SETTINGS_SCHEMAS),
+      logger: createLogger({ level: 'silent', destination: process.stderr }),
+    };
+    await COMMANDS[name].run(ctx, rest);
+    return 0;
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      print(error.text);
+      return 0;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`cli: ${error.message} (pnpm cli --help for usage)\n`);
+      return 2;
+    }
+    const message = ((error as Error)?.message ?? String(error)).split('\n')[0];
+    process.stderr.write(`cli: ${isDianaError(error) ? `${error.code}: ` : ''}${message}\n`);
+    return 1;
   }
 }
-async function open() {
-  if (settings.database.url)
-    return createPostgres({ ...settings.database, url: settings.database.url as never }, { logger });
-  const { createEmbeddedPostgres } = await import('@diana/db/embedded');
-  return createEmbeddedPostgres({ dir: `${settings.bot.data_dir}/pg`, logger });
-}
 
-if (command === 'migrate') {
-  await withDatabase(async (db) => {
-    if (sub === 'status')
-      for (const entry of await migrationStatus(db, ALL_MIGRATIONS))
-        print(`${entry.status.padEnd(8)} ${entry.source} ${entry.name}`);
-    else print(await migrate(db, ALL_MIGRATIONS));
-  });
-} else if (command === 'dlq' && sub && ['list', 'replay', 'purge'].includes(sub) && rest[0]) {
-  const redis = settings.redis.url ? new Redis(revealSecret(settings.redis.url), { lazyConnect: true }) : undefined;
-  if (!redis) print('no Redis configured: the embedded bus keeps its dead letters in the bot process only');
-  const transport = redis
-    ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
-    : createMemoryTransport();
-  const bus = createEventBus(settings.event_bus, { transport, events: { [rest[0]]: { version: 1 } } as never, logger });
-  const [type, ...ids] = rest as [string, ...string[]];
-  if (sub === 'list') print(await bus.dlq.list(type as never));
-  else if (sub === 'replay') print(`replayed ${await bus.dlq.replay(type as never, ids.length > 0 ? ids : undefined)}`);
-  else print(`purged ${await bus.dlq.purge(type as never, ids.length > 0 ? ids : undefined)}`);
-  await bus.close();
-  await transport.close();
-} else {
-  print(usage);
-  process.exitCode = 2;
-}
+// exit at once: a client the command forgot to close must not keep an operator's shell waiting
+process.exit(await main(process.argv.slice(2)));

@@ -1,4 +1,4 @@
-// Start-up failures are named; the operator CLI applies and lists migrations.
+// Start-up failures are named; the operator CLI applies and lists migrations (test/cli.int.test.ts has the rest).
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -57,14 +57,13 @@ describe('start-up', () => {
 });
 
 describe('operator CLI', () => {
-  it('migrate status lists pending migrations, migrate applies them, a second run applies none', async () => {
+  it('migrate status lists pending migrations, migrate up --yes applies them, a second run applies none', async () => {
     const testDb = await useTestDatabase('bot-cli');
     const env = { DIANA_DATABASE_URL: testDb.url, DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-cli-')) };
     const cli = (...args: string[]) => run(process.execPath, ['--import', TSX, CLI, ...args], { env });
     expect((await cli('migrate', 'status')).stdout).toMatch(/^pending +@diana\/db 0001_users\.sql$/m);
-    const applied = JSON.parse((await cli('migrate')).stdout) as { applied: string[] };
-    expect(applied.applied).toContain('@diana/config/0001_config_manager.sql');
-    expect(JSON.parse((await cli('migrate')).stdout).applied).toEqual([]);
+    expect((await cli('migrate', 'up', '--yes')).stdout).toContain('@diana/config/0001_config_manager.sql');
+    expect((await cli('migrate', 'up', '--yes')).stdout).toBe('nothing to apply: every migration is applied\n');
     expect((await cli('migrate', 'status')).stdout).not.toContain('pending');
     const usage = await cli('nonsense').catch((e: { code: number; stdout: string }) => e);
     expect((usage as { code: number }).code).toBe(2);

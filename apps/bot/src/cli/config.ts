@@ -1,0 +1,134 @@
+// `config get|set|history|rollback`: the live settings ConfigManager holds (what admin's
+// /config edits), changed through the same drafts, publishes and rollbacks.
+import { userInfo } from 'node:os';
+import { DianaError } from '@diana/utils';
+import * as v from 'valibot';
+import { CONFIG_TEMPLATES } from '../app.js';
+import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print, UsageError } from './args.js';
+import { type CliContext, withConfig } from './services.js';
+
+export const CONFIG_HELP = `usage: cli config <get|set|history|rollback> [options]
+
+  config get [key] [--json]                          the active value of each setting (or one)
+  config set <key> <json> [--yes] [--dry-run]        publish a new value (merged over the defaults)
+  config history <key> [--json]                      the revisions of the active value
+  config rollback <key> <revision> [--yes] [--dry-run]  make an earlier revision's values active again
+
+keys: ${CONFIG_TEMPLATES.map((t) => t.key).join(', ')}
+
+  --json      machine-readable output
+  --yes, -y   do it without asking
+  --dry-run   validate and say what would change, change nothing`;
+
+type Key = (typeof CONFIG_TEMPLATES)[number]['key'];
+
+function templateOf(key: string) {
+  const template = CONFIG_TEMPLATES.find((t) => t.key === key);
+  if (!template)
+    throw new DianaError(
+      'E_CONFIG_NOT_FOUND',
+      `unknown config key '${key}' (known: ${CONFIG_TEMPLATES.map((t) => t.key).join(', ')})`,
+    );
+  return template;
+}
+
+// the revisions record who changed what: the operator's login, marked as the CLI
+const actor = () => `cli:${userInfo().username}`;
+const reason = (what: string) => `via pnpm cli config ${what}`;
+
+export async function configCommand(ctx: CliContext, argv: readonly string[]): Promise<void> {
+  const [sub, rest] = pickSubcommand(argv, ['get', 'set', 'history', 'rollback'], CONFIG_HELP);
+  if (sub === 'get') {
+    const { values, positionals } = parse(rest, {
+      options: JSON_OPTION,
+      positionals: ['[key]'],
+      optional: 1,
+      help: CONFIG_HELP,
+    });
+    const keys = positionals[0] ? [templateOf(positionals[0]).key] : CONFIG_TEMPLATES.map((t) => t.key);
+    await withConfig(ctx, async (config) => {
+      const entries = Object.fromEntries(keys.map((key) => [key, config.get(key as Key)]));
+      if (values.json) return print(positionals[0] ? entries[keys[0] as string] : entries);
+      for (const [key, value] of Object.entries(entries)) print(`${key}: ${JSON.stringify(value)}`);
+    });
+    return;
+  }
+  if (sub === 'history') {
+    const { values, positionals } = parse(rest, { options: JSON_OPTION, positionals: ['<key>'], help: CONFIG_HELP });
+    const key = templateOf(positionals[0] as string).key;
+    await withConfig(ctx, async (config) => {
+      const active = await activeInstance(config, key);
+      const history = active ? await config.history(active.id) : [];
+      if (values.json) return print(history);
+      if (history.length === 0) return print(`${key}: no published value, the defaults apply`);
+      for (const r of history)
+        print(`#${r.revision} ${r.created_at.toISOString()} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`);
+    });
+    return;
+  }
+  if (sub === 'set') {
+    const { values, positionals } = parse(rest, {
+      options: DESTRUCTIVE_OPTIONS,
+      positionals: ['<key>', '<json>'],
+      help: CONFIG_HELP,
+    });
+    const template = templateOf(positionals[0] as string);
+    let input: unknown;
+    try {
+      input = JSON.parse(positionals[1] as string);
+    } catch {
+      throw new UsageError(`the value of ${template.key} is not JSON: ${positionals[1]}`);
+    }
+    await withConfig(ctx, async (config) => {
+      const merged =
+        isPlainObject(template.defaults) && isPlainObject(input) ? { ...template.defaults, ...input } : input;
+      const checked = v.safeParse(template.schema as v.GenericSchema, merged);
+      if (!checked.success)
+        throw new DianaError(
+          'E_CONFIG_INVALID',
+          `the value does not match ${template.key}: ${v.summarize(checked.issues).split('\n')[0]}`,
+        );
+      const what = `set ${template.key} from ${JSON.stringify(config.get(template.key as Key))} to ${JSON.stringify(checked.output)}`;
+      if (values['dry-run']) return print(`dry run: would ${what}`);
+      await confirm(what, values);
+      const draft = await config.createDraft(template.key as Key, input as never, {
+        actor: actor(),
+        reason: reason('set'),
+      });
+      const published = await config.publish(draft.id, { actor: actor(), reason: reason('set') });
+      print(`${template.key}: published revision ${published.revision}`);
+    });
+    return;
+  }
+  const { values, positionals } = parse(rest, {
+    options: DESTRUCTIVE_OPTIONS,
+    positionals: ['<key>', '<revision>'],
+    help: CONFIG_HELP,
+  });
+  const key = templateOf(positionals[0] as string).key;
+  const revision = Number(positionals[1]);
+  if (!Number.isInteger(revision) || revision < 1)
+    throw new UsageError(`a revision is a positive integer, not '${positionals[1]}'`);
+  await withConfig(ctx, async (config) => {
+    const active = await activeInstance(config, key);
+    if (!active) throw new DianaError('E_CONFIG_NOT_FOUND', `${key} has no published value to roll back`);
+    const target = (await config.history(active.id)).find((r) => r.revision === revision);
+    if (!target) throw new DianaError('E_CONFIG_NOT_FOUND', `${key} has no revision ${revision}`);
+    const what = `roll ${key} back to revision ${revision}: ${JSON.stringify(target.values)}`;
+    if (values['dry-run']) return print(`dry run: would ${what}`);
+    await confirm(what, values);
+    const rolled = await config.rollback(active.id, revision, { actor: actor(), reason: reason('rollback') });
+    print(`${key}: rolled back to revision ${revision} as revision ${rolled.revision}`);
+  });
+}
+
+async function activeInstance(
+  config: { list: (f: { key: string; status: 'active' }) => Promise<Array<{ id: string; scope: string }>> },
+  key: string,
+) {
+  return (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,83 @@
+// `dlq list|show|replay|purge <type>`: the dead letters of one event type on the Redis streams.
+import type { DeadLetter } from '@diana/event-bus';
+import { DianaError } from '@diana/utils';
+import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print, UsageError } from './args.js';
+import { type CliContext, checkEventType, withBus } from './services.js';
+
+export const DLQ_HELP = `usage: cli dlq <list|show|replay|purge> <event type> [options]
+
+  dlq list <type> [--json] [--limit n]              dead letters of an event type (Redis only)
+  dlq show <type> <dlq id> [--json]                 one dead letter with its raw event
+  dlq replay <type> [dlq ids…] [--yes] [--dry-run]  back on the stream for the group that failed
+  dlq purge <type> [dlq ids…] [--yes] [--dry-run]   delete them (all of the type without ids)
+
+  --json      machine-readable output
+  --yes, -y   do it without asking
+  --dry-run   say what would be replayed or purged, change nothing`;
+
+const line = (d: DeadLetter) => `${d.dlq_id}  ${d.group}  attempts=${d.attempts}  ${d.failed_at}  ${d.error}`;
+
+export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Promise<void> {
+  const [sub, rest] = pickSubcommand(argv, ['list', 'show', 'replay', 'purge'], DLQ_HELP);
+  if (sub === 'list') {
+    const { values, positionals } = parse(rest, {
+      options: { ...JSON_OPTION, limit: { type: 'string' } },
+      positionals: ['<event type>'],
+      help: DLQ_HELP,
+    });
+    const limit = values.limit === undefined ? 100 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+    const type = checkEventType(positionals[0] as string);
+    await withBus(ctx, async (bus) => {
+      const letters = await bus.dlq.list(type, limit);
+      if (values.json) return print(letters);
+      if (letters.length === 0) return print(`no dead letters for ${type}`);
+      for (const letter of letters) print(line(letter));
+    });
+    return;
+  }
+  if (sub === 'show') {
+    const { values, positionals } = parse(rest, {
+      options: JSON_OPTION,
+      positionals: ['<event type>', '<dlq id>'],
+      help: DLQ_HELP,
+    });
+    const type = checkEventType(positionals[0] as string);
+    await withBus(ctx, async (bus) => {
+      // the transport lists by type only: a bounded scan for the id
+      const letter = (await bus.dlq.list(type, 10_000)).find((d) => d.dlq_id === positionals[1]);
+      if (!letter) throw new DianaError('E_CLI_NOT_FOUND', `no dead letter ${positionals[1]} for ${type}`);
+      if (values.json) return print(letter);
+      print(line(letter));
+      print(`original event ${letter.original_id}: ${letter.raw ?? '(raw event not kept)'}`);
+    });
+    return;
+  }
+  const { values, positionals } = parse(rest, {
+    options: DESTRUCTIVE_OPTIONS,
+    positionals: ['<event type>', '[dlq ids…]'],
+    optional: 1,
+    help: DLQ_HELP,
+  });
+  const [rawType, ...ids] = positionals as [string, ...string[]];
+  const type = checkEventType(rawType);
+  await withBus(ctx, async (bus) => {
+    const letters = await bus.dlq.list(type, 10_000);
+    const chosen = ids.length > 0 ? letters.filter((d) => ids.includes(d.dlq_id)) : letters;
+    const missing = ids.filter((id) => !letters.some((d) => d.dlq_id === id));
+    if (missing.length > 0) throw new DianaError('E_CLI_NOT_FOUND', `no dead letter ${missing.join(', ')} for ${type}`);
+    if (chosen.length === 0) return print(`no dead letters for ${type}: nothing to ${sub}`);
+    const what = `${sub} ${chosen.length} dead letter(s) of ${type}`;
+    if (values['dry-run']) {
+      print(`dry run: would ${what}`);
+      for (const letter of chosen) print(line(letter));
+      return;
+    }
+    await confirm(what, values);
+    const done =
+      sub === 'replay'
+        ? await bus.dlq.replay(type, ids.length > 0 ? ids : undefined)
+        : await bus.dlq.purge(type, ids.length > 0 ? ids : undefined);
+    print(`${sub === 'replay' ? 'replayed' : 'purged'} ${done}`);
+  });
+}

@@ -1,0 +1,69 @@
+// `health`: can the bot's dependencies be reached from here, and is the database ready for it.
+import { migrationStatus } from '@diana/db';
+import { DianaError, isDianaError } from '@diana/utils';
+import { ALL_MIGRATIONS } from '../app.js';
+import { JSON_OPTION, parse, print } from './args.js';
+import { outboxBacklog } from './outbox.js';
+import { type CliContext, openRedis, withDatabase } from './services.js';
+
+export const HEALTH_HELP = `usage: cli health [--json]
+
+  health [--json]   PostgreSQL (ping, pending migrations, outbox backlog) and Redis (ping);
+                    exit 1 when one is down or a migration is pending
+
+  --json   machine-readable output`;
+
+interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export async function healthCommand(ctx: CliContext, argv: readonly string[]): Promise<void> {
+  const { values } = parse(argv, { options: JSON_OPTION, positionals: [], help: HEALTH_HELP });
+  const checks: Check[] = [];
+  const embedded = !ctx.settings.database.url;
+  try {
+    await withDatabase(ctx, async (db) => {
+      const started = performance.now();
+      await db.ping({ timeout_ms: 5_000 });
+      checks.push({
+        name: 'postgres',
+        ok: true,
+        detail: `${embedded ? 'embedded, ' : ''}${Math.round(performance.now() - started)} ms`,
+      });
+      const pending = (await migrationStatus(db, ALL_MIGRATIONS)).filter((e) => e.status !== 'applied');
+      checks.push({
+        name: 'migrations',
+        ok: pending.length === 0,
+        detail: pending.length === 0 ? 'all applied' : `${pending.length} not applied (cli migrate up)`,
+      });
+      // the outbox table comes with the migrations: nothing to count before them
+      if (pending.length === 0) {
+        const backlog = await outboxBacklog(db);
+        checks.push({ name: 'outbox', ok: true, detail: `${backlog.unpublished} unpublished` });
+      }
+    });
+  } catch (error) {
+    checks.push({ name: 'postgres', ok: false, detail: describe(error) });
+  }
+  try {
+    const started = performance.now();
+    const redis = await openRedis(ctx);
+    if (!redis) checks.push({ name: 'redis', ok: true, detail: 'not configured (memory adapters)' });
+    else {
+      redis.disconnect();
+      checks.push({ name: 'redis', ok: true, detail: `${Math.round(performance.now() - started)} ms` });
+    }
+  } catch (error) {
+    checks.push({ name: 'redis', ok: false, detail: describe(error) });
+  }
+  if (values.json) print(checks);
+  else for (const c of checks) print(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}`);
+  const failed = checks.filter((c) => !c.ok).map((c) => c.name);
+  if (failed.length > 0) throw new DianaError('E_CLI_UNHEALTHY', `not healthy: ${failed.join(', ')}`);
+}
+
+function describe(error: unknown): string {
+  return isDianaError(error) ? `${error.code}: ${error.message}` : String((error as Error)?.message ?? error);
+}

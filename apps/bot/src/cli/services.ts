@@ -1,0 +1,154 @@
+// The parts a CLI command needs, opened the way the bot opens them (same settings, same
+// embedded defaults) and closed when the command ends. A dependency that does not answer is
+// one DianaError naming it, never a hang or a retry loop.
+import { join } from 'node:path';
+import { type ConfigManager, createConfigManager } from '@diana/config';
+import { createPostgres, type Database } from '@diana/db';
+import { createEventBus, createMemoryTransport, type EventBusService, type StreamTransport } from '@diana/event-bus';
+import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
+import { Redis } from 'ioredis';
+import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../app.js';
+
+/** How long a dependency gets to answer before the command fails. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** What a command runs with. */
+export interface CliContext {
+  readonly settings: AppSettings;
+  readonly logger: Logger;
+}
+
+/** Runs `work` on the bot's database (PostgreSQL at DIANA_DATABASE_URL, else the embedded one in data_dir). */
+export async function withDatabase<T>(ctx: CliContext, work: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(ctx);
+  try {
+    return await work(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function openDatabase({ settings, logger }: CliContext): Promise<Database> {
+  if (!settings.database.url) {
+    const { createEmbeddedPostgres } = await import('@diana/db/embedded');
+    return createEmbeddedPostgres({ dir: join(settings.bot.data_dir, 'pg'), logger });
+  }
+  const db = createPostgres({ ...settings.database, url: settings.database.url as never }, { logger });
+  try {
+    await db.ping({ timeout_ms: CONNECT_TIMEOUT_MS });
+  } catch (error) {
+    await db.close().catch(() => {});
+    const code = isDianaError(error) ? error.code : 'E_DB_UNAVAILABLE';
+    throw new DianaError(
+      code,
+      `PostgreSQL at ${where(revealSecret(settings.database.url))} did not answer: ${reason(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return db;
+}
+
+/** The bot's Redis checked with one PING, or undefined when none is configured. */
+export async function openRedis({ settings }: CliContext): Promise<Redis | undefined> {
+  if (!settings.redis.url) return undefined;
+  const url = revealSecret(settings.redis.url);
+  // no reconnect loop and no offline queue: a Redis that is down fails the command at once
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    redis.disconnect();
+    throw new DianaError('E_REDIS_UNAVAILABLE', `Redis at ${where(url)} did not answer: ${reason(error)}`, {
+      cause: error,
+    });
+  }
+  return redis;
+}
+
+/** Runs `work` on an event bus over the bot's Redis streams (the dead letters live there). */
+export async function withBus<T>(
+  ctx: CliContext,
+  work: (bus: EventBusService<typeof ALL_EVENTS>, transport: StreamTransport) => Promise<T>,
+): Promise<T> {
+  const redis = await openRedis(ctx);
+  if (!redis)
+    throw new DianaError(
+      'E_CLI_NO_REDIS',
+      'no Redis configured (DIANA_REDIS_URL): the embedded bus keeps its streams in the bot process only',
+    );
+  const transport = createRedisStreamsTransport({
+    redis,
+    prefix: ctx.settings.event_bus.stream_prefix,
+    logger: ctx.logger,
+  });
+  const bus = createEventBus(ctx.settings.event_bus, { transport, events: ALL_EVENTS, logger: ctx.logger });
+  try {
+    return await work(bus, transport);
+  } finally {
+    await bus.close();
+    await transport.close();
+    redis.disconnect();
+  }
+}
+
+/**
+ * Runs `work` on a ConfigManager over the bot's database. Its changes reach the bot through the
+ * outbox (the bot's relay publishes them), so an in-memory bus is enough here.
+ */
+export async function withConfig<T>(
+  ctx: CliContext,
+  work: (config: ConfigManager<typeof CONFIG_TEMPLATES>, db: Database) => Promise<T>,
+): Promise<T> {
+  return withDatabase(ctx, async (db) => {
+    const transport = createMemoryTransport();
+    const bus = createEventBus(ctx.settings.event_bus, { transport, events: ALL_EVENTS, logger: ctx.logger });
+    const config = createConfigManager(ctx.settings.config, {
+      db,
+      bus,
+      templates: CONFIG_TEMPLATES,
+      logger: ctx.logger,
+    });
+    try {
+      await config.start();
+      return await work(config, db);
+    } finally {
+      await config.close();
+      await bus.close();
+      await transport.close();
+    }
+  });
+}
+
+/** Throws E_EVENT_UNKNOWN unless the bot's bus knows `type`. */
+export function checkEventType(type: string): keyof typeof ALL_EVENTS {
+  if (!Object.hasOwn(ALL_EVENTS, type))
+    throw new DianaError(
+      'E_EVENT_UNKNOWN',
+      `unknown event type '${type}' (the bot knows ${Object.keys(ALL_EVENTS).length} types)`,
+    );
+  return type as keyof typeof ALL_EVENTS;
+}
+
+/** host:port of a URL, never its credentials. */
+function where(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return parsed.host || parsed.pathname;
+  } catch {
+    return 'the configured URL';
+  }
+}
+
+function reason(error: unknown): string {
+  return ((error as Error)?.message ?? String(error)).split('\n')[0] ?? 'unknown error';
+}

@@ -1,0 +1,401 @@
+// The operator CLI as operators run it: `src/cli.ts` in a child process with only the
+// environment given, against a database and a Redis key prefix of its own.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createPostgres, createUserRepository, type Database } from '@diana/db';
+import { createEventBus, type EventBusService } from '@diana/event-bus';
+import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { useTestDatabase, useTestRedis } from '@diana/test-services';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_EVENTS } from '../src/app.js';
+import { freePort, until } from './child-bot.js';
+
+const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
+const TSX = pathToFileURL(
+  join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
+).href;
+
+interface Run {
+  readonly code: number | null;
+  readonly out: string;
+  readonly err: string;
+}
+
+/** `node src/cli.ts …args` as `pnpm cli` runs it, with only `env`. */
+async function cli(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  const child = spawn(process.execPath, ['--import', TSX, 'src/cli.ts', ...args], {
+    cwd: APP_DIR,
+    env: {
+      TSX_TSCONFIG_PATH: 'tsconfig.source.json',
+      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-cli-')),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    err += chunk;
+  });
+  const [code] = await once(child, 'exit');
+  return { code: code as number | null, out, err };
+}
+
+/** A failure as the CLI must report it: exactly one line on stderr, no stack frames. */
+function expectOneLine(run: Run): string {
+  const lines = run.err.trimEnd().split('\n');
+  expect(lines, run.err).toHaveLength(1);
+  expect(run.err).not.toMatch(/^\s*at /m);
+  return lines[0] as string;
+}
+
+const testDb = await useTestDatabase('bot-cli');
+const testRedis = await useTestRedis('bot-cli');
+const env = {
+  DIANA_DATABASE_URL: testDb.url,
+  DIANA_REDIS_URL: testRedis.url,
+  DIANA_EVENT_BUS_STREAM_PREFIX: testRedis.prefix,
+};
+
+describe('pnpm cli: the command line', () => {
+  it('--help, -h, help <command> and <command> --help print usage on stdout and exit 0', async () => {
+    const top = await cli({}, '--help');
+    expect(top.code).toBe(0);
+    expect(top.err).toBe('');
+    for (const command of ['migrate', 'dlq', 'config', 'user', 'outbox', 'health']) expect(top.out).toContain(command);
+    expect((await cli({}, '-h')).out).toBe(top.out);
+    const migrateHelp = await cli({}, 'migrate', '--help');
+    expect(migrateHelp.code).toBe(0);
+    expect(migrateHelp.out).toContain('migrate up');
+    expect((await cli({}, 'help', 'migrate')).out).toBe(migrateHelp.out);
+    const dlqHelp = await cli({}, 'dlq', 'purge', '-h');
+    expect(dlqHelp.code).toBe(0);
+    expect(dlqHelp.out).toContain('dlq purge <type>');
+  }, 60_000);
+
+  it('an unknown command, subcommand or option: one line on stderr, exit 2, and no migration applied', async () => {
+    // a fresh database: migrate stauts (a typo) used to apply every migration
+    const fresh = await useTestDatabase('bot-cli-fresh');
+    const freshEnv = { DIANA_DATABASE_URL: fresh.url };
+    for (const args of [
+      ['migrate', 'stauts'],
+      ['migrate'],
+      ['--frobnicate'],
+      ['migrate', 'up', '--frobnicate'],
+      ['frobnicate'],
+    ]) {
+      const run = await cli(freshEnv, ...args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.out).toBe('');
+      expect(expectOneLine(run)).toMatch(/^cli: /);
+    }
+    expect((await cli(freshEnv, 'migrate', 'stauts')).err).toContain("unknown subcommand 'stauts'");
+    expect((await cli(freshEnv, '--frobnicate')).err).toContain("unknown option '--frobnicate'");
+    expect((await cli(freshEnv, 'migrate', 'status', '--frobnicate')).err).toContain("Unknown option '--frobnicate'");
+    const db = createPostgres({ url: fresh.url as never });
+    try {
+      const [row] = await db.sql<{ present: boolean }[]>`select to_regclass('diana_migrations') is not null as present`;
+      expect(row?.present).toBe(false);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+
+  it('PostgreSQL unreachable: exit 1, one line naming it with E_DB_UNAVAILABLE, no stack', async () => {
+    const port = await freePort();
+    const run = await cli({ DIANA_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nothing` }, 'migrate', 'status');
+    expect(run.code).toBe(1);
+    expect(expectOneLine(run)).toMatch(
+      new RegExp(`^cli: E_DB_UNAVAILABLE: PostgreSQL at 127\\.0\\.0\\.1:${port} did not answer`),
+    );
+  }, 60_000);
+
+  it('Redis unreachable: exit 1, one line naming it with E_REDIS_UNAVAILABLE, no stack', async () => {
+    const port = await freePort();
+    const run = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${port}` }, 'dlq', 'list', 'user.activity');
+    expect(run.code).toBe(1);
+    expect(expectOneLine(run)).toMatch(/^cli: E_REDIS_UNAVAILABLE: Redis at 127\.0\.0\.1:\d+ did not answer/);
+  }, 60_000);
+});
+
+describe('pnpm cli migrate', () => {
+  it('status lists pending ones; up without --yes applies nothing (exit 1), --dry-run applies nothing, --yes applies', async () => {
+    const before = await cli(env, 'migrate', 'status', '--json');
+    expect(before.code).toBe(0);
+    const entries = JSON.parse(before.out) as Array<{ status: string }>;
+    expect(entries.length).toBeGreaterThan(5);
+    expect(entries.every((e) => e.status === 'pending')).toBe(true);
+
+    const refused = await cli(env, 'migrate', 'up');
+    expect(refused.code).toBe(1);
+    expect(expectOneLine(refused)).toMatch(/^cli: E_CLI_NOT_CONFIRMED: would apply \d+ migration/);
+    const dry = await cli(env, 'migrate', 'up', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.out).toMatch(/^dry run: would apply/);
+    expect(
+      (JSON.parse((await cli(env, 'migrate', 'status', '--json')).out) as Array<{ status: string }>).every(
+        (e) => e.status === 'pending',
+      ),
+    ).toBe(true);
+
+    const up = await cli(env, 'migrate', 'up', '--yes');
+    expect(up.code, up.err).toBe(0);
+    expect(up.out).toContain(`applied ${entries.length} migration(s)`);
+    const after = await cli(env, 'migrate', 'status');
+    expect(after.out.split('\n').filter((l) => l.startsWith('applied')).length).toBe(entries.length);
+  }, 120_000);
+});
+
+describe('pnpm cli on a migrated database', () => {
+  let db: Database;
+  let bus: EventBusService<typeof ALL_EVENTS>;
+  let redis: Redis;
+  beforeAll(async () => {
+    db = createPostgres({ url: testDb.url as never });
+    redis = new Redis(testRedis.url, { lazyConnect: true });
+    const transport = createRedisStreamsTransport({ redis, prefix: testRedis.prefix });
+    bus = createEventBus({ stream_prefix: testRedis.prefix, max_attempts: 1 }, { transport, events: ALL_EVENTS });
+    // the migrate tests ran first (same file, in order); make sure regardless
+    const { migrate } = await import('@diana/db');
+    const { ALL_MIGRATIONS } = await import('../src/app.js');
+    await migrate(db, ALL_MIGRATIONS);
+  }, 60_000);
+  afterAll(async () => {
+    await bus.close();
+    await db.close();
+    redis.disconnect();
+  });
+
+  /** `count` dead letters of user.activity from a group whose handler always fails. */
+  async function deadLetters(count: number) {
+    const subscription = bus.subscribe('cli-failing', 'user.activity', () => {
+      throw new Error('handler broken');
+    });
+    const before = (await bus.dlq.list('user.activity')).length;
+    for (let i = 0; i < count; i++) await bus.publish('user.activity', { user_id: `u${i}` });
+    expect(await until(async () => (await bus.dlq.list('user.activity')).length === before + count)).toBe(true);
+    await subscription.close();
+  }
+
+  it('dlq list: unknown type exit 1 with one line; --json parses; show prints one', async () => {
+    const unknown = await cli(env, 'dlq', 'list', 'no.such.type');
+    expect(unknown.code).toBe(1);
+    expect(unknown.out).toBe('');
+    expect(expectOneLine(unknown)).toBe(
+      "cli: E_EVENT_UNKNOWN: unknown event type 'no.such.type' (the bot knows " +
+        `${Object.keys(ALL_EVENTS).length} types)`,
+    );
+
+    await deadLetters(2);
+    const listed = await cli(env, 'dlq', 'list', 'user.activity', '--json');
+    expect(listed.code, listed.err).toBe(0);
+    const letters = JSON.parse(listed.out) as Array<{ dlq_id: string; group: string; error: string }>;
+    expect(letters).toHaveLength(2);
+    expect(letters[0]).toMatchObject({ group: 'cli-failing' });
+    expect(letters[0]?.error).toContain('handler broken');
+    const shown = await cli(env, 'dlq', 'show', 'user.activity', letters[0]?.dlq_id as string, '--json');
+    expect(JSON.parse(shown.out)).toMatchObject({ dlq_id: letters[0]?.dlq_id });
+    const missing = await cli(env, 'dlq', 'show', 'user.activity', '0-1');
+    expect(missing.code).toBe(1);
+    expect(expectOneLine(missing)).toContain('E_CLI_NOT_FOUND');
+  }, 60_000);
+
+  it('dlq purge: without --yes purges nothing (exit 1), --dry-run purges nothing (exit 0), --yes purges', async () => {
+    const count = async () => (await bus.dlq.list('user.activity')).length;
+    if ((await count()) === 0) await deadLetters(2);
+    const held = await count();
+    expect(held).toBeGreaterThan(0);
+
+    const refused = await cli(env, 'dlq', 'purge', 'user.activity');
+    expect(refused.code).toBe(1);
+    expect(expectOneLine(refused)).toBe(
+      `cli: E_CLI_NOT_CONFIRMED: would purge ${held} dead letter(s) of user.activity: pass --yes to do it (or --dry-run to preview)`,
+    );
+    expect(await count()).toBe(held);
+
+    const dry = await cli(env, 'dlq', 'purge', 'user.activity', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.out).toContain(`dry run: would purge ${held} dead letter(s)`);
+    expect(await count()).toBe(held);
+
+    const purged = await cli(env, 'dlq', 'purge', 'user.activity', '--yes');
+    expect(purged.code, purged.err).toBe(0);
+    expect(purged.out.trim()).toBe(`purged ${held}`);
+    expect(await count()).toBe(0);
+  }, 60_000);
+
+  it('dlq replay --yes puts one dead letter back (the others stay)', async () => {
+    await deadLetters(2);
+    const [first, second] = await bus.dlq.list('user.activity');
+    const refused = await cli(env, 'dlq', 'replay', 'user.activity', first?.dlq_id as string);
+    expect(refused.code).toBe(1);
+    expect((await bus.dlq.list('user.activity')).length).toBe(2);
+    const replayed = await cli(env, 'dlq', 'replay', 'user.activity', first?.dlq_id as string, '-y');
+    expect(replayed.code, replayed.err).toBe(0);
+    expect(replayed.out.trim()).toBe('replayed 1');
+    expect((await bus.dlq.list('user.activity')).map((d) => d.dlq_id)).toEqual([second?.dlq_id]);
+    // the replayed entry went back to the failing group: it fails there again (and leaves no backlog)
+    const failing = bus.subscribe('cli-failing', 'user.activity', () => {
+      throw new Error('handler broken');
+    });
+    expect(await until(async () => (await bus.dlq.list('user.activity')).length === 2)).toBe(true);
+    await failing.close();
+    await bus.dlq.purge('user.activity');
+  }, 60_000);
+
+  // util-linux `script` gives the CLI a terminal as stdin: the prompt path
+  it.skipIf(!existsSync('/usr/bin/script'))(
+    'on a terminal, dlq purge asks: n purges nothing (exit 1), y purges',
+    async () => {
+      await deadLetters(1);
+      const inTerminal = async (answer: string) => {
+        const command = [process.execPath, '--import', TSX, 'src/cli.ts', 'dlq', 'purge', 'user.activity']
+          .map((word) => `'${word}'`)
+          .join(' ');
+        const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], {
+          cwd: APP_DIR,
+          env: { ...env, TSX_TSCONFIG_PATH: 'tsconfig.source.json' },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (chunk) => {
+          out += chunk;
+        });
+        child.stdin.end(`${answer}\n`);
+        const [code] = await once(child, 'exit');
+        return { code: code as number | null, out };
+      };
+      const no = await inTerminal('n');
+      expect(no.out).toContain('This will purge 1 dead letter(s) of user.activity. Proceed? [y/N]');
+      expect(no.code).toBe(1);
+      expect(await bus.dlq.list('user.activity')).toHaveLength(1);
+      const yes = await inTerminal('y');
+      expect(yes.code, yes.out).toBe(0);
+      expect(yes.out).toContain('purged 1');
+      expect(await bus.dlq.list('user.activity')).toHaveLength(0);
+    },
+    60_000,
+  );
+
+  it('user show: a stored user (text and --json); an unknown id exit 1 with E_USER_NOT_FOUND', async () => {
+    await createUserRepository(db).upsertFromTelegram({ id: 4242, first_name: 'Ana', username: 'ana' });
+    const shown = await cli(env, 'user', 'show', '4242');
+    expect(shown.code, shown.err).toBe(0);
+    expect(shown.out).toContain('Ana');
+    const json = JSON.parse((await cli(env, 'user', 'show', '4242', '--json')).out) as { telegram_id: number };
+    expect(json.telegram_id).toBe(4242);
+    const unknown = await cli(env, 'user', 'show', '999');
+    expect(unknown.code).toBe(1);
+    expect(expectOneLine(unknown)).toBe('cli: E_USER_NOT_FOUND: no user with Telegram id 999');
+    expect((await cli(env, 'user', 'show', 'abc')).code).toBe(2);
+  }, 60_000);
+
+  it('outbox status and health: text and --json, exit 0 with everything up', async () => {
+    await db.transaction(async (tx) => {
+      await bus.publish('user.activity', { user_id: 'outboxed' }, { tx });
+    });
+    const status = JSON.parse((await cli(env, 'outbox', 'status', '--json')).out) as {
+      unpublished: number;
+      groups: unknown[];
+    };
+    expect(status.unpublished).toBe(1);
+    expect(Array.isArray(status.groups)).toBe(true);
+    const text = await cli(env, 'outbox', 'status');
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('outbox: 1 unpublished');
+
+    const health = await cli(env, 'health');
+    expect(health.code, health.err + health.out).toBe(0);
+    expect(health.out).toMatch(/^ok +postgres/m);
+    expect(health.out).toMatch(/^ok +migrations +all applied/m);
+    expect(health.out).toMatch(/^ok +redis/m);
+    const checks = JSON.parse((await cli(env, 'health', '--json')).out) as Array<{ name: string; ok: boolean }>;
+    expect(checks.map((c) => c.name)).toEqual(['postgres', 'migrations', 'outbox', 'redis']);
+    const down = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 'health');
+    expect(down.code).toBe(1);
+    expect(down.out).toMatch(/^FAIL redis/m);
+    expect(expectOneLine(down)).toBe('cli: E_CLI_UNHEALTHY: not healthy: redis');
+  }, 60_000);
+
+  it('config get, set (--yes / --dry-run / refused), history, rollback', async () => {
+    const key = 'security.rate_limits';
+    const initial = JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as Record<
+      string,
+      { limit: number }
+    >;
+    expect(initial.bid?.limit).toBe(1); // the template's default
+    const all = await cli(env, 'config', 'get');
+    expect(all.out).toContain(`${key}: `);
+
+    const value = JSON.stringify({ bid: { limit: 3, window_ms: 5_000 } });
+    const refused = await cli(env, 'config', 'set', key, value);
+    expect(refused.code).toBe(1);
+    expect(expectOneLine(refused)).toMatch(/^cli: E_CLI_NOT_CONFIRMED: would set security\.rate_limits/);
+    const dry = await cli(env, 'config', 'set', key, value, '--dry-run');
+    expect(dry.code).toBe(0);
+    const invalid = await cli(env, 'config', 'set', key, JSON.stringify({ bid: { limit: 0, window_ms: 5 } }), '--yes');
+    expect(invalid.code).toBe(1);
+    expect(expectOneLine(invalid)).toMatch(/^cli: E_CONFIG_INVALID: /);
+    expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(1);
+
+    const set = await cli(env, 'config', 'set', key, value, '--yes');
+    expect(set.code, set.err).toBe(0);
+    expect(set.out).toMatch(/published revision \d+/);
+    expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(3);
+    const [outboxed] = await db.sql<
+      { n: string }[]
+    >`select count(*)::text as n from event_outbox where type = 'config.changed'`;
+    expect(Number(outboxed?.n)).toBeGreaterThan(0); // the running bots hear of it through the outbox
+
+    const history = JSON.parse((await cli(env, 'config', 'history', key, '--json')).out) as Array<{
+      revision: number;
+      actor: string;
+    }>;
+    expect(history.length).toBeGreaterThanOrEqual(2);
+    expect(history[0]?.actor).toMatch(/^cli:/);
+
+    // a rollback works within the active instance (each set publishes a new one, as admin's /config does):
+    // back to its revision 1, the draft
+    const outboxCount = async () =>
+      Number(
+        (await db.sql<{ n: string }[]>`select count(*)::text as n from event_outbox where type = 'config.changed'`)[0]
+          ?.n,
+      );
+    const changesBefore = await outboxCount();
+    const refusedRollback = await cli(env, 'config', 'rollback', key, '1');
+    expect(refusedRollback.code).toBe(1);
+    expect(expectOneLine(refusedRollback)).toMatch(
+      /^cli: E_CLI_NOT_CONFIRMED: would roll security\.rate_limits back to revision 1/,
+    );
+    const dryRollback = await cli(env, 'config', 'rollback', key, '1', '--dry-run');
+    expect(dryRollback.code).toBe(0);
+    expect(JSON.parse((await cli(env, 'config', 'history', key, '--json')).out)).toHaveLength(history.length);
+    expect(await outboxCount()).toBe(changesBefore);
+    const rolled = await cli(env, 'config', 'rollback', key, '1', '--yes');
+    expect(rolled.code, rolled.err).toBe(0);
+    expect(rolled.out).toContain(`rolled back to revision 1 as revision ${history.length + 1}`);
+    const after = JSON.parse((await cli(env, 'config', 'history', key, '--json')).out) as Array<{
+      action: string;
+      actor: string;
+    }>;
+    expect(after.at(-1)).toMatchObject({ action: 'rollback' });
+    expect(after.at(-1)?.actor).toMatch(/^cli:/);
+    expect(await outboxCount()).toBe(changesBefore + 1);
+    expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(3);
+    const noSuch = await cli(env, 'config', 'rollback', key, '999', '--yes');
+    expect(noSuch.code).toBe(1);
+    expect(expectOneLine(noSuch)).toBe(`cli: E_CONFIG_NOT_FOUND: ${key} has no revision 999`);
+    const unknownKey = await cli(env, 'config', 'get', 'no.such.key');
+    expect(unknownKey.code).toBe(1);
+    expect(expectOneLine(unknownKey)).toMatch(/^cli: E_CONFIG_NOT_FOUND: unknown config key 'no\.such\.key'/);
+  }, 120_000);
+});
