@@ -68,7 +68,16 @@ try {
     const response = await fetch(new URL(pkg.name.replace('/', '%2f'), registry));
     const doc = response.ok ? await response.json() : undefined;
     if (!doc?.versions?.[pkg.version]) throw new Error(`${pkg.name}@${pkg.version} is not in the registry`);
-    process.stdout.write(`release:check: ${pkg.name}@${pkg.version} is in the registry\n`);
+    // third-party dependencies are published as ranges (the workspace's lockfile pins them), so a
+    // consumer's install shares one copy with its own; grammy and @opentelemetry/api are peers
+    const manifest = doc.versions[pkg.version];
+    const exact = Object.entries(manifest.dependencies ?? {}).filter(
+      ([name, spec]) => !name.startsWith('@diana/') && /^\d/.test(spec),
+    );
+    if (exact.length > 0) throw new Error(`${pkg.name} publishes exact pins: ${JSON.stringify(exact)}`);
+    for (const peer of ['grammy', '@opentelemetry/api'])
+      if (manifest.dependencies?.[peer]) throw new Error(`${pkg.name} depends on ${peer} instead of peering it`);
+    process.stdout.write(`release:check: ${pkg.name}@${pkg.version} is in the registry, dependencies as ranges\n`);
   }
 
   const scratch = join(work, 'scratch');
