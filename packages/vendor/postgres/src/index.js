@@ -437,7 +437,9 @@ function parseOptions(a, b) {
   if (a && a.shared)
     return a
 
-  const env = process.env // eslint-disable-line
+  // @diana/postgres: no environment variables (PGHOST, PGPASSWORD, ...): connection settings come
+  // only through the options — in Diana the environment is read by @diana/config alone
+  const env = {}
       , o = (!a || typeof a === 'string' ? b : a) || {}
       , { url, multihost } = parseUrl(a)
       , query = [...url.searchParams].reduce((a, [b, c]) => (a[b] = c, a), {})
@@ -568,6 +570,6 @@ function osUsername() {
   try {
     return os.userInfo().username // eslint-disable-line
   } catch (_) {
-    return process.env.USERNAME || process.env.USER || process.env.LOGNAME  // eslint-disable-line
+    return 'postgres' // @diana/postgres: not read from the environment either
   }
 }

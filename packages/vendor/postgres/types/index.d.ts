@@ -32,12 +32,12 @@ interface BaseOptions<T extends Record<string, postgres.PostgresType>> {
   path: string | undefined;
   /**
    * Name of database to connect to
-   * @default process.env['PGDATABASE'] || options.user
+   * @default options.user (@diana/postgres reads no environment variable)
    */
   database: string;
   /**
    * Username of database user
-   * @default process.env['PGUSERNAME'] || process.env['PGUSER'] || require('os').userInfo().username
+   * @default require('os').userInfo().username (@diana/postgres reads no environment variable)
    */
   user: string;
   /**
@@ -52,12 +52,12 @@ interface BaseOptions<T extends Record<string, postgres.PostgresType>> {
   max: number;
   /**
    * Idle connection timeout in seconds
-   * @default process.env['PGIDLE_TIMEOUT']
+   * @default undefined (@diana/postgres reads no environment variable)
    */
   idle_timeout: number | undefined;
   /**
    * Connect timeout in seconds
-   * @default process.env['PGCONNECT_TIMEOUT']
+   * @default undefined (@diana/postgres reads no environment variable)
    */
   connect_timeout: number;
   /** Array of custom types; see more in the README */
@@ -105,7 +105,7 @@ interface BaseOptions<T extends Record<string, postgres.PostgresType>> {
   connection: Partial<postgres.ConnectionParameters>;
   /**
    * Use 'read-write' with multiple hosts to ensure only connecting to primary
-   * @default process.env['PGTARGETSESSIONATTRS']
+   * @default undefined (@diana/postgres reads no environment variable)
    */
   target_session_attrs: undefined | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
   /**
@@ -354,7 +354,7 @@ declare namespace postgres {
     pass?: Options<T>['password'] | undefined;
     /**
      * Password of database user
-     * @default process.env['PGPASSWORD']
+     * @default undefined (@diana/postgres reads no environment variable)
      */
     password?: string | (() => string | Promise<string>) | undefined;
     /** Name of database to connect to (an alias for `database`) */
