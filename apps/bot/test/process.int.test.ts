@@ -2,7 +2,7 @@
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFakeTelegram, useTestDatabase, useTestRedis } from '@diana/test-services';
+import { createUpdateFactory, startFakeTelegram, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, killChildBots, startBot, telegramBotEnv as telegramBot } from './child-bot.js';
 
@@ -19,6 +19,8 @@ function openToOthers(root: string): string[] {
   }
   return open;
 }
+
+const updates = createUpdateFactory(1_000);
 
 describe('pnpm start', () => {
   it('with no services and no token, opens the console chat on embedded PostgreSQL: /start shows Lucien, a number presses a button', async () => {
@@ -62,17 +64,7 @@ describe('pnpm start', () => {
     const testDb = await useTestDatabase('bot-polling');
     const fake = await startFakeTelegram();
     const bot = startBot({ ...telegramBot(testDb.url, fake.url, 'polling'), DIANA_BOT_HTTP_PORT: '0' });
-    fake.queueUpdate({
-      update_id: 7,
-      message: {
-        message_id: 7,
-        date: 0,
-        chat: { id: 77, type: 'private', first_name: 'U' },
-        from: { id: 77, is_bot: false, first_name: 'U' },
-        text: '/start',
-        entities: [{ type: 'bot_command', offset: 0, length: 6 }],
-      },
-    });
+    fake.queueUpdate(updates.message(77, '/start', 7));
     const sent = await fake.waitFor('sendMessage', 30_000);
     expect(String(sent.payload.text)).toContain('Lucien');
     expect(fake.calls.some((c) => c.method === 'getUpdates')).toBe(true);
@@ -94,17 +86,7 @@ describe('pnpm start', () => {
       DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
       DIANA_BOT_LOG_LEVEL: 'info',
     });
-    fake.queueUpdate({
-      update_id: 9,
-      message: {
-        message_id: 9,
-        date: 0,
-        chat: { id: 79, type: 'private', first_name: 'U' },
-        from: { id: 79, is_bot: false, first_name: 'U' },
-        text: '/start',
-        entities: [{ type: 'bot_command', offset: 0, length: 6 }],
-      },
-    });
+    fake.queueUpdate(updates.message(79, '/start', 9));
     await fake.waitFor('sendMessage', 30_000); // running for real, its loops reading Redis
     bot.child.kill('SIGTERM');
     expect(await bot.exited).toBe(0);
@@ -142,17 +124,7 @@ describe('pnpm start', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const release = fake.hold('sendMessage');
-    const update = {
-      update_id: 1,
-      message: {
-        message_id: 1,
-        date: 0,
-        chat: { id: 42, type: 'private', first_name: 'U' },
-        from: { id: 42, is_bot: false, first_name: 'U' },
-        text: '/start',
-        entities: [{ type: 'bot_command', offset: 0, length: 6 }],
-      },
-    };
+    const update = updates.message(42, '/start', 1);
     const response = fetch(`http://127.0.0.1:${port}/telegram`, {
       method: 'POST',
       headers: {

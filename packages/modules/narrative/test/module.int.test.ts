@@ -95,6 +95,17 @@ const pressUntil = async (bot: ReturnType<typeof makeBot>, tg: number, labels: s
   }
 };
 
+/** The buttons from /start to the third level's corridor (l3_pasillo). */
+const TO_PASILLO = [
+  'Entrar con educación',
+  'Dejarla donde está',
+  'Continuar ➜',
+  '«A ti.»',
+  'Continuar ➜',
+  'Preguntar a Lucien',
+  'Continuar ➜',
+];
+
 describe('the narrative module', () => {
   it("/start shows Lucien's first fragment with decision buttons; a press advances and is recorded with its events", async () => {
     const bot = makeBot({});
@@ -148,15 +159,7 @@ describe('the narrative module', () => {
     const bot = makeBot({ 105: 'FREE', 106: 'VIP' });
     for (const tg of [105, 106]) {
       await bot.command(tg, '/start');
-      await pressUntil(bot, tg, [
-        'Entrar con educación',
-        'Dejarla donde está',
-        'Continuar ➜',
-        '«A ti.»',
-        'Continuar ➜',
-        'Preguntar a Lucien',
-        'Continuar ➜',
-      ]);
+      await pressUntil(bot, tg, TO_PASILLO);
     }
     // no golden key: the secret room stays closed
     await bot.press(105, bot.buttons(105).get('Abrir la puerta cerrada') as string);
@@ -173,17 +176,7 @@ describe('the narrative module', () => {
 
   it('a VIP level needs VIP status at the moment: after expiry or revocation the VIP ending closes, nothing advances', async () => {
     const bot = makeBot({ 109: 'VIP', 110: 'VIP' });
-    const toDivan = [
-      'Entrar con educación',
-      'Dejarla donde está',
-      'Continuar ➜',
-      '«A ti.»',
-      'Continuar ➜',
-      'Preguntar a Lucien',
-      'Continuar ➜',
-      'Salir al jardín',
-      '«Quiero ver el Diván.»',
-    ];
+    const toDivan = [...TO_PASILLO, 'Salir al jardín', '«Quiero ver el Diván.»'];
     for (const tg of [109, 110]) {
       await bot.command(tg, '/start');
       await pressUntil(bot, tg, toDivan);
