@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import type { Database, DocumentStore } from '@diana/db';
 import {
   createInbox,
@@ -16,6 +17,7 @@ import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
 import { evaluate } from './conditions.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
+import { FILES } from './files.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
 import { type Condition, type Fragment, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
@@ -57,8 +59,8 @@ export interface NarrativeModule {
   close(): Promise<void>;
 }
 
-/** The story shipped with the package. */
-export const DEFAULT_STORY_FILE = new URL('../story/historia.json', import.meta.url);
+/** Where the story shipped with the package lives; the build also embeds it (bundle-safe). */
+export const DEFAULT_STORY_FILE = pathToFileURL(FILES.path('story/historia.json'));
 const COLLECTION = 'narrative_fragments';
 const clamp = (n: number) => Math.max(0, Math.min(100, n));
 const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])];
@@ -307,8 +309,8 @@ export function createNarrativeModule(
     composer,
     subscriptions,
     async start() {
-      const file = config.story_file ?? DEFAULT_STORY_FILE;
-      const parsed = loadStory(JSON.parse(readFileSync(file, 'utf8')));
+      const text = config.story_file ? readFileSync(config.story_file, 'utf8') : FILES.read('story/historia.json');
+      const parsed = loadStory(JSON.parse(text));
       // the DocumentStore is the content's home: write the file's fragments, serve what is stored
       const before = new Map((await deps.documents.find(COLLECTION, { limit: 10_000 })).map((d) => [d.id, d.data]));
       for (const fragment of parsed.fragments.values())
