@@ -1,8 +1,8 @@
 import type { Options } from 'tsup';
 
-/** The tsup config of a public package: `entry` are its entry points under src/. */
+/** The tsup config of a public package: `entry` are its entry points under src/ (a record names their outputs). */
 export declare function defineDianaBuild(
-  entry: string[],
+  entry: string[] | Record<string, string>,
   overrides?: Options,
 ): ReturnType<typeof import('tsup').defineConfig>;
 
