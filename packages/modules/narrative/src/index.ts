@@ -16,5 +16,5 @@ export type { DianaMood, NarrativeProgress } from './slices.js';
 export { DIANA_SLICE, NARRATIVE_SLICE, NARRATIVE_SLICES } from './slices.js';
 export type { Condition, Decision, Fragment, Story } from './story.js';
 // Story
-export { loadStory, STORY_INVALID, StoryFile } from './story.js';
+export { loadDefaultStory, loadStory, STORY_INVALID, StoryFile } from './story.js';
 export { TEXTS } from './texts.js';

@@ -19,7 +19,7 @@ import { evaluate } from './conditions.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import { FILES } from './files.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
-import { type Condition, type Fragment, loadStory, type Story } from './story.js';
+import { type Condition, type Fragment, loadDefaultStory, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
 
 /** The user the app resolved for this update (`users` row): its id keys the slices. */
@@ -309,8 +309,9 @@ export function createNarrativeModule(
     composer,
     subscriptions,
     async start() {
-      const text = config.story_file ? readFileSync(config.story_file, 'utf8') : FILES.read('story/historia.json');
-      const parsed = loadStory(JSON.parse(text));
+      const parsed = config.story_file
+        ? loadStory(JSON.parse(readFileSync(config.story_file, 'utf8')))
+        : loadDefaultStory();
       // the DocumentStore is the content's home: write the file's fragments, serve what is stored
       const before = new Map((await deps.documents.find(COLLECTION, { limit: 10_000 })).map((d) => [d.id, d.data]));
       for (const fragment of parsed.fragments.values())

@@ -3,6 +3,7 @@
 // reported with its path.
 import { fromValibotIssues, type Issue, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
+import { FILES } from './files.js';
 
 const KEY = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/, 'must be 1–40 of a-z 0-9 _'));
 const DELTA = v.optional(v.pipe(v.number(), v.integer(), v.minValue(-100), v.maxValue(100)));
@@ -175,4 +176,9 @@ export function loadStory(file: unknown): Story {
   });
   if (issues.length > 0) throw new ValidationError(STORY_INVALID, 'invalid story file', issues);
   return Object.freeze({ start: data.start, fragments, levels, clues });
+}
+
+/** The story shipped with the package (`story/historia.json`, embedded by the build), validated. */
+export function loadDefaultStory(): Story {
+  return loadStory(JSON.parse(FILES.read('story/historia.json')));
 }
