@@ -21,7 +21,7 @@ export async function importOptional<T>(
     if ((code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') || !String(error).includes(name)) throw error;
     throw new DianaError(
       DB_ERROR_CODES.OPTIONAL_DEPENDENCY,
-      `${feature} needs ${install.join(' and ')}, an optional peer dependency of @diana/db that is not installed: npm install ${install.join(' ')}`,
+      `${feature} needs ${install.join(' and ')} (optional peer ${install.length > 1 ? 'dependencies' : 'dependency'} of @diana/db), not installed: npm install ${install.join(' ')}`,
       { cause: error, context: { package: name, install } },
     );
   }

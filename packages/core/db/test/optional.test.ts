@@ -15,7 +15,7 @@ describe('importOptional', () => {
     ).catch((e: unknown) => e);
     expect(isDianaError(error, 'E_DB_OPTIONAL_DEPENDENCY')).toBe(true);
     expect((error as Error).message).toBe(
-      `createEmbeddedPostgres needs ${absent} and other-pkg, an optional peer dependency of @diana/db that is not installed: npm install ${absent} other-pkg`,
+      `createEmbeddedPostgres needs ${absent} and other-pkg (optional peer dependencies of @diana/db), not installed: npm install ${absent} other-pkg`,
     );
     expect((error as { context: unknown }).context).toEqual({ package: absent, install: [absent, 'other-pkg'] });
   });
