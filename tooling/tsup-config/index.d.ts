@@ -1,8 +1,8 @@
 import type { Options } from 'tsup';
 
-/** The tsup config of a public package: `entry` are its entry points under src/ (a record names their outputs). */
+/** The tsup config of a public package: `entry` are its entry points under src/. */
 export declare function defineDianaBuild(
-  entry: string[] | Record<string, string>,
+  entry: string[],
   overrides?: Options,
 ): ReturnType<typeof import('tsup').defineConfig>;
 

@@ -2,6 +2,8 @@
 export type { ConditionFacts } from './conditions.js';
 export { evaluate } from './conditions.js';
 // Events
+export type { NarrativeErrorCode } from './errors.js';
+export { NARRATIVE_ERROR_CODES } from './errors.js';
 export { NARRATIVE_EVENTS } from './events.js';
 export type {
   NarrativeContext,

@@ -11,11 +11,12 @@ import {
 import { type CallbackSigner, html } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
-import { getPackageLogger, type Logger } from '@diana/utils';
+import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import { Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
 import { evaluate } from './conditions.js';
+import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import { FILES } from './files.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
@@ -79,7 +80,7 @@ export function createNarrativeModule(
   const inbox = createInbox(db);
   let story: Story | undefined;
   const current = (): Story => {
-    if (!story) throw new Error('the narrative module is not started');
+    if (!story) throw new DianaError(NARRATIVE_ERROR_CODES.NOT_STARTED, 'the narrative module is not started');
     return story;
   };
 

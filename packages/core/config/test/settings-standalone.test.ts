@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import * as standalone from '../src/settings-entry.js';
+import * as standalone from '../src/settings.js';
 
 // Every module the entry reaches, following relative imports; returns the packages it names.
 function packagesBehind(entry: URL): Set<string> {
@@ -22,7 +22,7 @@ function packagesBehind(entry: URL): Set<string> {
 
 describe('@diana/config/settings', () => {
   it('has only @diana/utils, valibot and Node behind it', () => {
-    const behind = [...packagesBehind(new URL('../src/settings-entry.ts', import.meta.url))];
+    const behind = [...packagesBehind(new URL('../src/settings.ts', import.meta.url))];
     expect(behind.filter((name) => !name.startsWith('node:')).sort()).toEqual(['@diana/utils', 'valibot']);
     // the walk itself finds what the whole package has behind it
     const whole = packagesBehind(new URL('../src/index.ts', import.meta.url));
