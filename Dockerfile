@@ -26,8 +26,9 @@ RUN mkdir -m 0700 /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
-# /readyz answers loopback clients, as this check is: 200 once PostgreSQL and Redis answer
+# /readyz answers loopback clients, as this check is: 200 once PostgreSQL and Redis answer (on
+# ops_port when one is set, else on http_port)
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.DIANA_BOT_HTTP_PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const e = process.env; fetch('http://127.0.0.1:' + (e.DIANA_BOT_OPS_PORT || e.DIANA_BOT_HTTP_PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM (docker stop) reaches node itself: the bot drains updates and exits 0
 CMD ["node", "dist/main.js"]
