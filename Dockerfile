@@ -12,8 +12,8 @@ WORKDIR /repo
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
 RUN pnpm fetch
 COPY . .
+# deploy:bot builds @diana/bot and the packages it uses (turbo), then deploys them
 RUN pnpm install --frozen-lockfile --offline \
-  && pnpm --filter "@diana/bot..." run build \
   && pnpm run deploy:bot /out
 
 FROM node:20.20.2-bookworm-slim

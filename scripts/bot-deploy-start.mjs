@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// CI's deploy-start step: the bot as an operator ships it. Builds @diana/bot and its packages,
-// runs `pnpm deploy --prod` into a temporary folder, checks the folder holds production
-// dependencies only and every file the @diana/* packages read at run time (their package.json
-// "files": migrations, Lua, story), then starts `node dist/main.js` there in webhook mode on the
+// CI's deploy-start step: the bot as an operator ships it. `pnpm deploy:bot` builds @diana/bot
+// and its packages and runs `pnpm deploy --prod` into a temporary folder; the folder must hold
+// production dependencies only and every file the @diana/* packages read at run time (their
+// package.json "files": migrations, Lua, story). Then it starts `node dist/main.js` there in webhook mode on the
 // local PostgreSQL (a private database) and Redis (private key prefixes), against a small fake
 // Bot API on loopback (no Telegram network here). It waits for `/readyz` 200, posts a /start
 // update to the webhook and waits for the bot's answer, sends SIGTERM and expects exit 0.
@@ -52,8 +52,7 @@ try {
 }
 
 async function check() {
-  run('pnpm', ['turbo', 'run', 'build', '--filter', '@diana/bot...', '--output-logs', 'errors-only']);
-  run('pnpm', ['run', '--silent', 'deploy:bot', target]); // the root script operators use
+  run('pnpm', ['run', '--silent', 'deploy:bot', target]); // the root script operators use: build, then deploy
   const packages = checkDeployFolder();
 
   const database = new URL(ADMIN_URL);
