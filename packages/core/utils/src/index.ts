@@ -30,6 +30,9 @@ export {
   getPackageLogger,
   SILENT_LOGGER,
 } from './logger.js';
+// Files shipped beside the code
+export type { PackageFiles } from './package-files.js';
+export { packageFiles } from './package-files.js';
 export type { BackoffOptions, Jitter, RetryOptions } from './retry.js';
 // Retry
 export { backoffDelay, createBackoff, DEFAULT_BACKOFF, retry } from './retry.js';
