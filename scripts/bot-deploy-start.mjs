@@ -106,11 +106,13 @@ async function check() {
     }),
   ]);
   if (code !== 0) throw new Error(`SIGTERM: exit ${code ?? signal}, expected 0`);
-  // reported, not failed on: quiet shutdown logs are checked by apps/bot's process tests
+  // a start with every backend up, one update and a SIGTERM log nothing at warn or above
   const warnings = botOutput
     .split('\n')
     .filter((line) => /"level":"?(warn|error|fatal|40|50|60)\b/.test(line))
     .map((line) => /"msg":"([^"]*)"/.exec(line)?.[1] ?? line);
+  if (warnings.length > 0)
+    throw new Error(`a healthy start, one update and SIGTERM logged warnings: ${[...new Set(warnings)].join('; ')}`);
   return (
     `deploy-start: ${packages.total} packages (${packages.diana} @diana/*) deployed, no dev tooling; ` +
     `node dist/main.js (webhook, PostgreSQL ${TAG}, Redis): getMe+setWebhook on the fake Bot API, ` +

@@ -1,5 +1,6 @@
 // The composition root: every dependency in layer order, each named if it fails to start,
 // closed in reverse order.
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { ADMIN_EVENTS, ADMIN_MIGRATIONS, type AdminModule, createAdminModule } from '@diana/admin';
 import { type CacheService, createCache } from '@diana/cache';
@@ -251,7 +252,13 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   redisHealth?.on('error', () => {});
   if (redisHealth) {
     closers.push({ name: 'redis', close: async () => redisHealth.disconnect() });
-    await step('redis', () => gate.waitFor('redis', () => redisHealth.ping()));
+    // the client connects on its own: wait for it to be ready (an 'error' ends this attempt), so
+    // a healthy Redis is never reported as "waiting" just because the first ping came too early
+    const probe = async (signal: AbortSignal) => {
+      if (redisHealth.status !== 'ready') await once(redisHealth, 'ready', { signal });
+      return redisHealth.ping();
+    };
+    await step('redis', () => gate.waitFor('redis', probe));
   }
 
   const cache = await step('cache', () => {
