@@ -1,6 +1,7 @@
 // The app installs the OpenTelemetry SDK: every package's meter (a no-op until now) reports to
 // a Prometheus exporter that the HTTP server serves on /metrics.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DURATION_BUCKETS_SECONDS } from '@diana/utils';
 import { type BatchObservableCallback, metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -53,12 +54,13 @@ export function createBotMetrics() {
   const updates = meter.createCounter('diana.bot.updates', { description: 'Updates handled, by kind and outcome' });
   const latency = meter.createHistogram('diana.bot.handler.duration', {
     description: 'Time to handle one update',
-    unit: 'ms',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   return {
     record(kind: string, outcome: 'ok' | 'error' | 'duplicate' | 'dropped', ms: number) {
       updates.add(1, { kind, outcome });
-      if (outcome === 'ok' || outcome === 'error') latency.record(ms, { kind });
+      if (outcome === 'ok' || outcome === 'error') latency.record(ms / 1_000, { kind });
     },
   };
 }

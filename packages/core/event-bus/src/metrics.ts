@@ -1,3 +1,4 @@
+import { DURATION_BUCKETS_SECONDS } from '@diana/utils';
 import { type Attributes, metrics } from '@opentelemetry/api';
 
 /** The instruments the bus records into (OpenTelemetry meter `@diana/event-bus`). */
@@ -21,12 +22,14 @@ export function createBusMetrics(): BusMetrics {
     description: 'Events moved to the dead-letter stream',
   });
   const latency = meter.createHistogram('diana.events.latency', {
-    unit: 'ms',
+    unit: 's',
     description: 'From publish (occurred_at) to acknowledgement',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   const duration = meter.createHistogram('diana.events.handler.duration', {
-    unit: 'ms',
+    unit: 's',
     description: 'Handler run time',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   // Attribute objects are cached: they are built on every event's path.
   const cache = new Map<string, Attributes>();
@@ -43,10 +46,10 @@ export function createBusMetrics(): BusMetrics {
     published: (type) => published.add(1, attrs(type)),
     acked: (type, group, ms) => {
       acked.add(1, attrs(type, group));
-      latency.record(ms, attrs(type, group));
+      latency.record(ms / 1_000, attrs(type, group));
     },
     retried: (type, group) => retried.add(1, attrs(type, group)),
     deadLettered: (type, group) => dead.add(1, attrs(type, group)),
-    handlerDuration: (type, group, ms) => duration.record(ms, attrs(type, group)),
+    handlerDuration: (type, group, ms) => duration.record(ms / 1_000, attrs(type, group)),
   };
 }

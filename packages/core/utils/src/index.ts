@@ -30,6 +30,8 @@ export {
   getPackageLogger,
   SILENT_LOGGER,
 } from './logger.js';
+// Metrics
+export { DURATION_BUCKETS_SECONDS } from './metrics.js';
 export type { BackoffOptions, Jitter, RetryOptions } from './retry.js';
 // Retry
 export { backoffDelay, createBackoff, DEFAULT_BACKOFF, retry } from './retry.js';
