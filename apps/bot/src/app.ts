@@ -67,7 +67,7 @@ import { chatQueue } from './chat-queue.js';
 import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
-import { createBotMetrics, registerLoopGauges } from './metrics.js';
+import { createBotMetrics, createTelegramMetrics, registerLoopGauges } from './metrics.js';
 import {
   type AppContext,
   dedupeUpdates,
@@ -79,7 +79,7 @@ import {
 } from './middleware.js';
 import { resolveSecrets } from './secrets.js';
 import { createStartGate, type StartGate } from './start-gate.js';
-import { createBlockedUsers } from './telegram.js';
+import { countTelegramCalls, createBlockedUsers } from './telegram.js';
 
 /** The settings the app runs with. */
 export type AppSettings = Settings<typeof SETTINGS_SCHEMAS>;
@@ -373,7 +373,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     ...(options.botInfo ? { botInfo: options.botInfo } : {}),
     client: settings.bot.telegram_api_root ? { apiRoot: settings.bot.telegram_api_root } : {},
   });
-  // grammY runs the last installed transformer first: guard → blocked users → retries → throttle → network
+  // grammY runs the last installed transformer first: guard → blocked users → retries → throttle → count → network
+  bot.api.config.use(countTelegramCalls(createTelegramMetrics()));
   if (options.apiTransformer) bot.api.config.use(options.apiTransformer);
   else bot.api.config.use(apiThrottler());
   // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not auto-retry's backoff
