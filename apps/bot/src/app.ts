@@ -56,7 +56,7 @@ import {
   type UserStateManager,
 } from '@diana/user-state';
 import { userStateMiddleware } from '@diana/user-state/grammy';
-import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
+import { createEventWaiter, DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Bot, type Transformer } from 'grammy';
@@ -251,7 +251,16 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   redisHealth?.on('error', () => {});
   if (redisHealth) {
     closers.push({ name: 'redis', close: async () => redisHealth.disconnect() });
-    await step('redis', () => gate.waitFor('redis', () => redisHealth.ping()));
+    // without an offline queue a ping before the first connect fails at once: wait for `ready`
+    // first (a second at most: a Redis that is down is still reported promptly), so a healthy
+    // Redis is not logged as a "waiting for redis" warning at every start
+    const ready = createEventWaiter(redisHealth, 'ready', () => `redis not ready (status ${redisHealth.status})`);
+    await step('redis', () =>
+      gate.waitFor('redis', async (signal) => {
+        if (redisHealth.status !== 'ready') await ready(1_000, signal);
+        return redisHealth.ping();
+      }),
+    );
   }
 
   const cache = await step('cache', () => {
