@@ -57,7 +57,16 @@ describe('/metrics of a running bot', () => {
       expect(text).toMatch(/diana_telegram_sends_total\{[^}]*method="sendMessage"[^}]*\} [1-9]/);
       expect(text).toMatch(/diana_telegram_rate_limited_total\{[^}]*method="sendMessage"[^}]*\} 1\b/);
       expect(text).toMatch(/diana_telegram_forbidden_total\{[^}]*method="sendMessage"[^}]*\} 1\b/);
-      // durations in seconds: one update takes well under 10 s
+      // the conventions' units: seconds and bytes (on the # UNIT line; this exporter adds no suffix)
+      for (const [name, unit] of [
+        ['diana_bot_handler_duration', 's'],
+        ['diana_db_query_duration', 's'],
+        ['diana_events_latency', 's'],
+        ['diana_telegram_request_duration', 's'],
+        ['diana_cache_l1_bytes', 'By'],
+        ['v8js_memory_heap_used', 'By'],
+      ])
+        expect(text).toContain(`# UNIT ${name} ${unit}\n`);
       expect(text).toMatch(/diana_bot_handler_duration_bucket\{[^}]*le="10"[^}]*\} [1-9]/);
       // runtime (semantic-convention names) and the operators' gauges
       for (const name of [
