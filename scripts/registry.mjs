@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Runs a command, streaming its output; rejects on a non-zero exit. Returns its stdout. */
+/** Runs a command, streaming its output; rejects on a non-zero exit (the error keeps `stdout`). Returns its stdout. */
 export function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], ...options });
@@ -14,7 +14,9 @@ export function run(command, args, options = {}) {
     });
     child.on('error', reject);
     child.on('exit', (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`)),
+      code === 0
+        ? resolve(stdout)
+        : reject(Object.assign(new Error(`${command} ${args.join(' ')} exited with ${code}`), { stdout })),
     );
   });
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // pnpm release:check — proves a release works end to end without touching a real registry:
 // starts Verdaccio on 127.0.0.1, publishes every public package into it with
-// `changeset publish`, installs @diana/utils, @diana/config and @diana/db from it into a scratch
-// project outside the workspace with plain npm, and runs small programs there: settings with a
-// secret, the postgres.js termination regression against the installed @diana/db, and the
-// event-bus, cache and settings guarantees of issue #18 (scripts/release-check/guarantees.mjs).
+// `changeset publish`, installs every public package from it into a scratch project outside the
+// workspace with plain npm, and there: runs small programs (settings with a secret, the
+// postgres.js termination regression against the installed @diana/db, the guarantees of issue
+// #18 in scripts/release-check/guarantees.mjs), checks that @diana/db installs without its
+// optional peers and says what to install, type-checks a file importing every entry point
+// against the published .d.ts (`skipLibCheck: false`), and bundles a program using every
+// package with esbuild and runs the bundle from a folder without node_modules.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,10 +42,16 @@ console.log(JSON.stringify({
 `;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-// the ioredis the workspace pins (pnpm catalog), for the scratch project's own clients
-const IOREDIS_VERSION = /^\s*ioredis:\s*['"]?([^'"\s]+)/m.exec(
-  readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8'),
-)?.[1];
+// versions the workspace pins (the pnpm catalog), for what the scratch project installs itself
+const workspaceYaml = readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8');
+const catalog = (name) => {
+  const quoted = name.startsWith('@') ? `["']${name}["']` : name;
+  const version = new RegExp(`^\\s*${quoted}:\\s*['"]?([^'"\\s]+)`, 'm').exec(workspaceYaml)?.[1];
+  if (!version) throw new Error(`${name} is not in the pnpm catalog`);
+  return version;
+};
+// the esbuild tsup 8.5 builds with (a user's bundler; not a workspace dependency)
+const ESBUILD_VERSION = '0.27.7';
 const work = mkdtempSync(join(tmpdir(), 'diana-release-check-'));
 let verdaccio;
 
@@ -82,7 +91,6 @@ try {
 
   const scratch = join(work, 'scratch');
   mkdirSync(scratch);
-  const version = (name) => packages.find((p) => p.name === name)?.version;
   writeFileSync(
     join(scratch, 'package.json'),
     JSON.stringify({
@@ -90,14 +98,17 @@ try {
       private: true,
       type: 'module',
       dependencies: {
-        '@diana/utils': version('@diana/utils'),
-        '@diana/config': version('@diana/config'),
-        '@diana/db': version('@diana/db'),
-        '@diana/postgres': version('@diana/postgres'),
-        '@diana/event-bus': version('@diana/event-bus'),
-        '@diana/cache': version('@diana/cache'),
-        ioredis: IOREDIS_VERSION,
-        valibot: '1.5.0',
+        // every public package, and the peers a consumer brings (not PGlite and MongoDB yet:
+        // @diana/db must install and explain itself without them)
+        ...Object.fromEntries(packages.map((p) => [p.name, p.version])),
+        ioredis: catalog('ioredis'),
+        valibot: catalog('valibot'),
+        grammy: catalog('grammy'),
+        '@opentelemetry/api': catalog('@opentelemetry/api'),
+        vitest: catalog('vitest'),
+        typescript: catalog('typescript'),
+        '@types/node': catalog('@types/node'),
+        esbuild: ESBUILD_VERSION,
       },
     }),
   );
@@ -134,10 +145,138 @@ try {
       `release:check: guarantee ${item.item} (${item.name}): ${item.ok ? 'ok' : 'FAILED'} — ${item.detail}\n`,
     );
   }
-  process.stdout.write('release:check: ok — published to Verdaccio, installed with npm outside the workspace, ran\n');
+  await checkOptionalPeers(scratch, scratchEnv);
+  await checkTypes(scratch);
+  await checkBundle(scratch, databaseUrl);
+  process.stdout.write(
+    'release:check: ok — published to Verdaccio, installed with npm outside the workspace, type-checked, bundled, ran\n',
+  );
 } finally {
   verdaccio?.kill('SIGTERM');
   rmSync(work, { recursive: true, force: true });
+}
+
+// @diana/db without PGlite and the MongoDB driver (optional peers): installed without them, its
+// entry points reject with E_DB_OPTIONAL_DEPENDENCY naming them; then they are installed.
+async function checkOptionalPeers(scratch, env) {
+  copyFileSync(join(root, 'scripts/release-check/optional.mjs'), join(scratch, 'optional.mjs'));
+  const output = await run('node', ['optional.mjs'], { cwd: scratch });
+  const result = JSON.parse(output.trim().split('\n').pop());
+  const named = (text, names) => text.startsWith('E_DB_OPTIONAL_DEPENDENCY: ') && names.every((n) => text.includes(n));
+  if (
+    result.pglite_installed ||
+    result.mongodb_installed ||
+    !named(result.embedded, ['@electric-sql/pglite', '@electric-sql/pglite-socket']) ||
+    !named(result.mongo, ['npm install mongodb'])
+  )
+    throw new Error(`@diana/db without its optional peers: ${output}`);
+  process.stdout.write(
+    `release:check: @diana/db installed without PGlite and MongoDB, and says so: ${result.embedded}\n`,
+  );
+  const optional = ['@electric-sql/pglite', '@electric-sql/pglite-socket', 'mongodb'];
+  await run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--loglevel=error', ...optional.map((n) => `${n}@${catalog(n)}`)],
+    {
+      cwd: scratch,
+      env,
+    },
+  );
+}
+
+// A TypeScript file importing every entry point of every installed @diana package, checked
+// against the published .d.ts with skipLibCheck off (their imports must resolve for a consumer).
+async function checkTypes(scratch) {
+  const entries = [];
+  for (const name of listPublicPackages().map((p) => p.name)) {
+    const manifest = JSON.parse(readFileSync(join(scratch, 'node_modules', name, 'package.json'), 'utf8'));
+    for (const subpath of Object.keys(manifest.exports ?? {}))
+      if (subpath !== './package.json') entries.push(subpath === '.' ? name : `${name}/${subpath.slice(2)}`);
+  }
+  writeFileSync(
+    join(scratch, 'types.ts'),
+    `${entries.map((entry, i) => `import * as entry${i} from '${entry}';`).join('\n')}\nexport const all = [${entries.map((_, i) => `entry${i}`).join(', ')}];\n`,
+  );
+  writeFileSync(
+    join(scratch, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      files: ['types.ts'],
+    }),
+  );
+  // tsc's errors in our files fail the check; others' .d.ts are reported (grammy 1.x's own types
+  // import node-fetch's, so every grammy project with skipLibCheck off needs @types/node-fetch)
+  const output = await run(join(scratch, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json', '--pretty', 'false'], {
+    cwd: scratch,
+  }).catch((error) => error.stdout ?? '');
+  const errors = [...output.matchAll(/^(\S+?)\(\d+,\d+\): error (TS\d+)/gm)].map(([, file, code]) => ({ file, code }));
+  const ours = errors.filter((e) => e.file === 'types.ts' || e.file.startsWith('node_modules/@diana/'));
+  if (ours.length > 0) throw new Error(`the published .d.ts do not type-check:\n${output}`);
+  const others = [
+    ...new Set(
+      errors.map((e) =>
+        e.file
+          .split('/')
+          .slice(0, e.file.startsWith('node_modules/@') ? 3 : 2)
+          .join('/'),
+      ),
+    ),
+  ];
+  process.stdout.write(
+    `release:check: ${entries.length} entry points type-check with skipLibCheck false (errors in others' types: ${others.length > 0 ? others.join(', ') : 'none'})\n`,
+  );
+}
+
+// Bundles scripts/release-check/bundle.mjs (every package, every dependency inside) and runs the
+// bundle from a folder without node_modules: migrations, Lua and the story must be inside.
+async function checkBundle(scratch, databaseUrl) {
+  copyFileSync(join(root, 'scripts/release-check/bundle.mjs'), join(scratch, 'bundle.mjs'));
+  const away = join(work, 'bundled');
+  mkdirSync(away);
+  await run(
+    join(scratch, 'node_modules/.bin/esbuild'),
+    [
+      'bundle.mjs',
+      '--bundle',
+      '--platform=node',
+      '--format=esm',
+      '--target=node20',
+      // CommonJS dependencies (ioredis) call require(): give the ES module one
+      "--banner:js=import { createRequire as __dianaRequire } from 'node:module'; const require = __dianaRequire(import.meta.url);",
+      // the optional peers stay out; this program does not load them
+      '--external:@electric-sql/pglite',
+      '--external:@electric-sql/pglite-socket',
+      '--external:mongodb',
+      `--outfile=${join(away, 'app.mjs')}`,
+      '--log-level=warning',
+    ],
+    { cwd: scratch },
+  );
+  const redisUrl = process.env.DIANA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const output = await run('node', ['app.mjs', databaseUrl, redisUrl], { cwd: away });
+  const result = JSON.parse(output.trim().split('\n').pop());
+  const ok =
+    result.sources === 7 &&
+    result.embedded_sources === 7 &&
+    result.applied === result.files &&
+    result.files > 0 &&
+    result.transport === true &&
+    result.limiter.join() === 'true,true,false' &&
+    result.user_state === 'shop' &&
+    result.cache === 'v' &&
+    result.story_fragments > 0;
+  if (!ok) throw new Error(`the bundle ran but printed an unexpected result: ${output}`);
+  process.stdout.write(
+    `release:check: an esbuild bundle of every package ran from a folder without node_modules: ${output.trim()}\n`,
+  );
 }
 
 function listPublicPackages() {

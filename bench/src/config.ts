@@ -9,7 +9,7 @@ import { createEventBus, createOutboxRelay, EVENT_BUS_MIGRATIONS } from '@diana/
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
 import { createTestDatabase, deleteByPrefix, getRedisUrl, startWorker } from '@diana/test-services';
 import { BENCH_TEMPLATES } from './config-templates.js';
-import { getPeakRssMb, median, percentile, printGoal } from './harness.js';
+import { getPeakRssMb, median, percentile, printGoal, scaled } from './harness.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const url = await getRedisUrl();
@@ -25,17 +25,18 @@ const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templat
 await config.start();
 const worker = startWorker(fileURLToPath(new URL('./config-worker.ts', import.meta.url)));
 try {
-  // get: 5 rounds of 10 M lookups
+  // get: 5 rounds of 10 M lookups (1 M in short mode)
+  const LOOKUPS = scaled(10_000_000);
   const rounds: number[] = [];
   let sink = 0;
   for (let round = 0; round < 6; round++) {
     const started = performance.now();
-    for (let i = 0; i < 10_000_000; i++)
+    for (let i = 0; i < LOOKUPS; i++)
       sink += config.get('bench.reward', { scope: i & 1 ? 'global' : 'channel:1' }).amount;
-    if (round > 0) rounds.push(10_000_000 / ((performance.now() - started) / 1_000)); // round 0 warms up
+    if (round > 0) rounds.push(LOOKUPS / ((performance.now() - started) / 1_000)); // round 0 warms up
   }
   const getOps = median(rounds);
-  out('ConfigManager.get (scoped miss → global → defaults), 5 rounds of 10 000 000');
+  out(`ConfigManager.get (scoped miss → global → defaults), 5 rounds of ${LOOKUPS.toLocaleString('en-US')}`);
   out(
     `  ${Math.round(getOps).toLocaleString('en-US')} ops/s (${Math.round(Math.min(...rounds)).toLocaleString('en-US')}–${Math.round(Math.max(...rounds)).toLocaleString('en-US')})${sink < 0 ? '' : ''}`,
   );

@@ -13,12 +13,12 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import type { LongRunResult } from './event-bus-long-run.js';
-import { getPeakRssMb, median, percentile, printGoal } from './harness.js';
+import { getPeakRssMb, median, percentile, printGoal, scaled } from './harness.js';
 
-const N = 20_000;
-const ROUNDS = 5;
+const N = scaled(20_000);
+const ROUNDS = scaled(5, 3);
 const CONCURRENCY = 64;
-const LONG_RUN = Number(process.argv[process.argv.indexOf('--events') + 1]) || 200_000;
+const LONG_RUN = Number(process.argv[process.argv.indexOf('--events') + 1]) || scaled(200_000);
 const url = new URL(await getRedisUrl());
 const connection = { host: url.hostname, port: Number(url.port) };
 const events = defineEvents({ 'bench.happened': v.object({ n: v.number(), text: v.string() }) });
@@ -259,7 +259,7 @@ try {
   out(`  ours / BullMQ ×${publishRatio.toFixed(2)} (paired); each append on its own ×${singleRatio.toFixed(2)}`);
   printGoal('publish ≥ 2× BullMQ', publishRatio >= 2);
 
-  const latency = await steadyLatency(1_000, 5);
+  const latency = await steadyLatency(1_000, scaled(5, 2));
   out(
     `\nEnd-to-end latency at a steady 1 000 events/s for 5 s: ${latency.count} events, p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms`,
   );

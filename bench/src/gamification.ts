@@ -17,7 +17,7 @@ import {
 import { createCallbackSigner } from '@diana/security';
 import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import * as v from 'valibot';
-import { getPeakRssMb, percentile, printGoal } from './harness.js';
+import { getPeakRssMb, percentile, printGoal, scaled } from './harness.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const redisUrl = await getRedisUrl();
@@ -118,11 +118,11 @@ async function burst(count: number) {
 try {
   await burst(500); // warm-up
   const runs = [];
-  for (let round = 0; round < 3; round++) runs.push(await burst(3_000));
+  for (let round = 0; round < 3; round++) runs.push(await burst(scaled(3_000)));
   const rates = runs.map((r) => r.rate).sort((a, b) => a - b);
   const median = runs.find((r) => r.rate === rates[1]) ?? runs[0];
   out('Awards through the event path: publish → Redis Streams → handler (inbox + ledger + counters + outbox) → commit');
-  out(`  3 rounds of 3 000 events over 500 users, consumer concurrency 16, pool 16`);
+  out(`  3 rounds of ${scaled(3_000).toLocaleString('en-US')} events over 500 users, consumer concurrency 16, pool 16`);
   for (const r of runs)
     out(
       `  ${r.rate.toFixed(0).padStart(5)} awards/s  publish → commit p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  node CPU ${(r.cpu * 100).toFixed(0)}%  PostgreSQL commits per award ${r.commits.toFixed(1)}`,
@@ -130,7 +130,7 @@ try {
   out('\nSteady load (open loop), publish → commit:');
   const steadyRuns = [];
   for (const rate of [100, 300]) {
-    const r = await steady(rate, 10);
+    const r = await steady(rate, scaled(10, 3));
     steadyRuns.push(r);
     out(`  ${String(rate).padStart(4)} awards/s offered  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms`);
   }

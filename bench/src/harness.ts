@@ -1,6 +1,18 @@
 // Side-by-side benchmark harness: warm-up, then interleaved rounds (ours, theirs, theirs,
 // ours, ...) with a fixed number of operations at a fixed concurrency; reports the median of
 // the rounds with their spread, latency percentiles, peak RSS and the ratio to the peer.
+// `--short` (or DIANA_BENCH_SHORT=1, which `pnpm bench` sets) runs a tenth of the operations
+// in three rounds; goals are also written to DIANA_BENCH_GOALS (one JSON line each) when set.
+import { appendFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+/** True in short mode (`pnpm bench`): fewer operations, same goals. */
+export const SHORT = process.argv.includes('--short') || process.env.DIANA_BENCH_SHORT === '1';
+
+/** `n` in full mode, a tenth of it (at least `min`) in short mode: operations, seconds, events. */
+export function scaled(n: number, min = 1): number {
+  return SHORT ? Math.max(min, Math.round(n / 10)) : n;
+}
 
 /** One contender: `op` performs one operation. */
 export interface Variant {
@@ -47,7 +59,15 @@ export function getPeakRssMb(): number {
 }
 
 /** Runs the comparison and prints one table; returns the per-variant figures. */
-export async function compare(options: CompareOptions): Promise<VariantResult[]> {
+export async function compare(full: CompareOptions): Promise<VariantResult[]> {
+  const options = SHORT
+    ? {
+        ...full,
+        ops: scaled(full.ops, full.concurrency),
+        rounds: Math.min(3, full.rounds ?? 5),
+        warmup: scaled(full.warmup ?? Math.ceil(full.ops / 2), full.concurrency),
+      }
+    : full;
   const rounds = options.rounds ?? 5;
   for (const variant of options.variants)
     await run(variant, options.warmup ?? Math.ceil(options.ops / 2), options.concurrency);
@@ -86,9 +106,12 @@ export function ratio(results: readonly VariantResult[], ours: string, theirs: s
   return median(a.rounds.map((ops, i) => ops / (b.rounds[i] ?? Number.NaN)));
 }
 
-/** Prints a goal line: `goal … : met` or `: MISSED`. */
+/** Prints a goal line: `goal … : met` or `: MISSED` (and records it for `pnpm bench`). */
 export function printGoal(text: string, met: boolean): void {
   process.stdout.write(`  goal ${text}: ${met ? 'met' : 'MISSED'}\n`);
+  const file = process.env.DIANA_BENCH_GOALS;
+  if (file)
+    appendFileSync(file, `${JSON.stringify({ bench: basename(process.argv[1] ?? '?', '.ts'), goal: text, met })}\n`);
 }
 
 async function run(variant: Variant, ops: number, concurrency: number) {

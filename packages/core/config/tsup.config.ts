@@ -1,3 +1,3 @@
 import { defineDianaBuild } from '@diana/tsup-config';
 
-export default defineDianaBuild(['src/index.ts']);
+export default defineDianaBuild(['src/index.ts', 'src/settings.ts']);

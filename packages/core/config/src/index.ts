@@ -8,6 +8,8 @@ export { CONFIG_ERROR_CODES } from './errors.js';
 // ConfigManager
 export { CONFIG_EVENTS } from './events.js';
 export type { ConfigInstance, ConfigRevision, InstanceStatus, RevisionAction } from './instances.js';
+export type { LoadSettingsOptions, SectionSchema, Settings, SettingsSchemas } from './loader.js';
+export { getVariableName, loadSettings, SETTINGS_ALIASES } from './loader.js';
 export type {
   ChangeMeta,
   ConfigManager,
@@ -18,8 +20,6 @@ export type {
 } from './manager.js';
 export { ConfigManagerConfig, createConfigManager } from './manager.js';
 export { RedisConfig } from './redis.js';
-export type { LoadSettingsOptions, SectionSchema, Settings, SettingsSchemas } from './settings.js';
-export { getVariableName, loadSettings, SETTINGS_ALIASES } from './settings.js';
 export { CONFIG_MIGRATIONS } from './sources.js';
 export type { TemplateDefinition, TemplateType } from './templates.js';
 export { defineTemplate, TEMPLATE_TYPES } from './templates.js';

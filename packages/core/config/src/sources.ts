@@ -1,9 +1,5 @@
-import { fileURLToPath } from 'node:url';
-import type { MigrationSource } from '@diana/db';
+import { type MigrationSource, packageMigrations } from '@diana/db';
+import { FILES } from './files.js';
 
 /** The migrations this package owns (`config_templates`, `config_instances`, `config_revisions`); after event-bus's. */
-export const CONFIG_MIGRATIONS: MigrationSource = Object.freeze({
-  name: '@diana/config',
-  // The same relative path from src/ (tests) and dist/ (published).
-  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
-});
+export const CONFIG_MIGRATIONS: MigrationSource = packageMigrations('@diana/config', FILES);

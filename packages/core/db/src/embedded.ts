@@ -2,10 +2,11 @@
 // when no database URL is set). PGlite runs PostgreSQL in WebAssembly; pglite-socket serves
 // it on 127.0.0.1 so that the same postgres.js `Database` talks to it.
 import { createCloser, getPackageLogger, type Logger } from '@diana/utils';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { PGlite } from '@electric-sql/pglite';
+import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { DatabaseConfigInput } from './config.js';
 import { lockDirectory } from './dir-lock.js';
+import { importOptional } from './optional.js';
 import { ensureOwnerOnlyDirectory, restrictToOwner } from './owner-only.js';
 import { createPostgres, type Database } from './postgres.js';
 
@@ -31,6 +32,19 @@ export interface EmbeddedPostgresOptions {
  */
 export async function createEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<Database> {
   const logger = getPackageLogger(options.logger, 'db');
+  const install = ['@electric-sql/pglite', '@electric-sql/pglite-socket'];
+  const { PGlite } = await importOptional(
+    '@electric-sql/pglite',
+    'createEmbeddedPostgres',
+    install,
+    () => import('@electric-sql/pglite'),
+  );
+  const { PGLiteSocketServer } = await importOptional(
+    '@electric-sql/pglite-socket',
+    'createEmbeddedPostgres',
+    install,
+    () => import('@electric-sql/pglite-socket'),
+  );
   const dir = options.dir;
   // owner-only before anything is written into it (see owner-only.ts)
   if (dir) ensureOwnerOnlyDirectory(dir);

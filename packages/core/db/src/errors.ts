@@ -32,6 +32,8 @@ export const DB_ERROR_CODES = Object.freeze({
   CONFIG: 'E_DB_CONFIG',
   /** Another live process holds the embedded data directory. */
   LOCKED: 'E_DB_LOCKED',
+  /** `@diana/db/embedded` or `@diana/db/mongo` was used without its optional peer dependency installed. */
+  OPTIONAL_DEPENDENCY: 'E_DB_OPTIONAL_DEPENDENCY',
 } as const);
 
 /** A code of `DB_ERROR_CODES`. */

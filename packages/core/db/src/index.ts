@@ -19,7 +19,7 @@ export type {
   MigrationStatusEntry,
 } from './migrations.js';
 // Migrations
-export { loadMigrations, migrate, migrationStatus } from './migrations.js';
+export { loadMigrations, migrate, migrationStatus, packageMigrations } from './migrations.js';
 export type { Database, DbSession, PostgresDeps } from './postgres.js';
 // PostgreSQL
 export { createPostgres, getDbSession } from './postgres.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReservedSql, TransactionSql } from '@diana/postgres';
-import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
+import { DianaError, getPackageLogger, type Logger, type PackageFiles } from '@diana/utils';
 import { DB_ERROR_CODES } from './errors.js';
 import type { Database } from './postgres.js';
 
@@ -12,6 +12,16 @@ export interface MigrationSource {
   readonly name: string;
   /** Absolute path of the folder. */
   readonly directory: string;
+  /** The folder's files (name → SQL) when the build embedded them; `directory` is then not read. */
+  readonly files?: Readonly<Record<string, string>>;
+}
+
+/** The migrations a package ships (`migrations/`), embedded by its build or read from the folder. */
+export function packageMigrations(name: string, files: PackageFiles): MigrationSource {
+  const directory = files.path('migrations');
+  return Object.freeze(
+    files.embedded ? { name, directory, files: files.folder('migrations', '.sql') } : { name, directory },
+  );
 }
 
 /** A migration file as read from its source. */
@@ -60,15 +70,21 @@ export interface MigrateOptions {
 
 /** Reads the `.sql` files of each source, in source order then file-name order. */
 export function loadMigrations(sources: readonly MigrationSource[]): Migration[] {
-  return sources.flatMap((source) =>
-    readdirSync(source.directory)
-      .filter((file) => file.endsWith('.sql'))
+  return sources.flatMap((source) => {
+    const files =
+      source.files ??
+      Object.fromEntries(
+        readdirSync(source.directory)
+          .filter((file) => file.endsWith('.sql'))
+          .map((file) => [file, readFileSync(join(source.directory, file), 'utf8')]),
+      );
+    return Object.keys(files)
       .sort()
       .map((file) => {
-        const sql = readFileSync(join(source.directory, file), 'utf8');
+        const sql = files[file] as string;
         return { source: source.name, name: file, sql, checksum: checksumOf(sql) };
-      }),
-  );
+      });
+  });
 }
 
 /**

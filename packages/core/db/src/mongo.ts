@@ -1,10 +1,11 @@
 // @diana/db/mongo: the MongoDB client and the DocumentStore adapter on it. A separate entry so
 // that apps without MongoDB never load the driver.
 import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
-import { type Db, MongoClient } from 'mongodb';
+import type { Db, MongoClient } from 'mongodb';
 import type * as v from 'valibot';
 import { MongoConfig } from './config.js';
 import { DB_ERROR_CODES } from './errors.js';
+import { importOptional } from './optional.js';
 
 export { createMongoDocumentStore } from './adapters/mongo.js';
 
@@ -26,6 +27,7 @@ export async function createMongo(
     message: 'invalid MongoDB config',
   });
   const logger = getPackageLogger(deps.logger, 'db');
+  const { MongoClient } = await importOptional('mongodb', 'createMongo', ['mongodb'], () => import('mongodb'));
   const client = new MongoClient(settings.url.reveal(), {
     maxPoolSize: settings.pool_max,
     minPoolSize: settings.pool_min,

@@ -1,9 +1,5 @@
-import { fileURLToPath } from 'node:url';
-import type { MigrationSource } from './migrations.js';
+import { FILES } from './files.js';
+import { type MigrationSource, packageMigrations } from './migrations.js';
 
 /** The migrations this package owns (`users`, `documents`); the app applies them first. */
-export const DB_MIGRATIONS: MigrationSource = Object.freeze({
-  name: '@diana/db',
-  // The same relative path from src/ (tests) and dist/ (published).
-  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
-});
+export const DB_MIGRATIONS: MigrationSource = packageMigrations('@diana/db', FILES);

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { FILES } from './files.js';
 
-/** The text of `lua/<name>.lua`. This module sits at the top of src/ (and of dist/ once bundled). */
+/** The text of `lua/<name>.lua` (embedded by the build, or read from the package). */
 export function readLua(name: string): string {
-  return readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8');
+  return FILES.read(`lua/${name}.lua`);
 }

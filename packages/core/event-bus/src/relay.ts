@@ -1,5 +1,4 @@
-import { fileURLToPath } from 'node:url';
-import type { Database, MigrationSource } from '@diana/db';
+import { type Database, type MigrationSource, packageMigrations } from '@diana/db';
 import {
   backoffDelay,
   type Closeable,
@@ -11,15 +10,13 @@ import {
 } from '@diana/utils';
 import { EventBusConfig, type EventBusConfigInput } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
+import { FILES } from './files.js';
 import { createBusMetrics, observeOutbox } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import type { StreamTransport } from './types.js';
 
 /** The migrations this package owns (`event_outbox`, `event_inbox`). */
-export const EVENT_BUS_MIGRATIONS: MigrationSource = Object.freeze({
-  name: '@diana/event-bus',
-  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
-});
+export const EVENT_BUS_MIGRATIONS: MigrationSource = packageMigrations('@diana/event-bus', FILES);
 
 /** The relay that moves committed outbox rows onto their streams. */
 export interface OutboxRelay extends Closeable {

@@ -1,9 +1,5 @@
-import { fileURLToPath } from 'node:url';
-import type { MigrationSource } from '@diana/db';
+import { type MigrationSource, packageMigrations } from '@diana/db';
+import { FILES } from './files.js';
 
 /** The migrations this package owns (`security_tokens`); the app applies them after db's. */
-export const SECURITY_MIGRATIONS: MigrationSource = Object.freeze({
-  name: '@diana/security',
-  // The same relative path from src/ (tests) and dist/ (published).
-  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
-});
+export const SECURITY_MIGRATIONS: MigrationSource = packageMigrations('@diana/security', FILES);

@@ -1,9 +1,5 @@
-import { fileURLToPath } from 'node:url';
-import type { MigrationSource } from '@diana/db';
+import { type MigrationSource, packageMigrations } from '@diana/db';
+import { FILES } from './files.js';
 
 /** The migrations this package owns (`user_state`); the app applies them after db's and event-bus's. */
-export const USER_STATE_MIGRATIONS: MigrationSource = Object.freeze({
-  name: '@diana/user-state',
-  // The same relative path from src/ (tests) and dist/ (published).
-  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
-});
+export const USER_STATE_MIGRATIONS: MigrationSource = packageMigrations('@diana/user-state', FILES);

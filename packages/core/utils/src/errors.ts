@@ -45,9 +45,24 @@ export class ValidationError<Code extends string = 'E_VALIDATION'> extends Diana
   }
 }
 
-/** True when `error` is a DianaError, optionally with the given code. */
+/** The shape of every Diana code: `E_` and upper-case words (`E_DB_UNAVAILABLE`). */
+const CODE_SHAPE = /^E_[A-Z][A-Z0-9_]*$/;
+
+/**
+ * True when `error` is a DianaError, optionally with the given code. Checks the shape (an
+ * Error with a Diana-shaped `code` and a `context` object), not `instanceof`: an error thrown
+ * by another copy of this package (two versions installed side by side) is recognized too.
+ */
 export function isDianaError<Code extends string>(error: unknown, code?: Code): error is DianaError<Code> {
-  return error instanceof DianaError && (code === undefined || error.code === code);
+  if (!(error instanceof Error)) return false;
+  const { code: actual, context } = error as { code?: unknown; context?: unknown };
+  return (
+    typeof actual === 'string' &&
+    CODE_SHAPE.test(actual) &&
+    typeof context === 'object' &&
+    context !== null &&
+    (code === undefined || actual === code)
+  );
 }
 
 /** Turns any thrown value into an Error, keeping Errors as they are. */

@@ -32,6 +32,9 @@ export {
 } from './logger.js';
 // Metrics
 export { DURATION_BUCKETS_SECONDS } from './metrics.js';
+// Files shipped beside the code
+export type { PackageFiles } from './package-files.js';
+export { packageFiles } from './package-files.js';
 export type { BackoffOptions, Jitter, RetryOptions } from './retry.js';
 // Retry
 export { backoffDelay, createBackoff, DEFAULT_BACKOFF, retry } from './retry.js';

@@ -5,6 +5,8 @@ import { type Issue, ValidationError } from './errors.js';
 export const ERROR_CODES = Object.freeze({
   /** A value failed its schema (see `issues`). */
   VALIDATION: 'E_VALIDATION',
+  /** A file the package ships (migration, Lua script, story) is neither embedded nor on disk. */
+  PACKAGE_FILE: 'E_PACKAGE_FILE',
 } as const);
 
 /** A code of `ERROR_CODES`. */

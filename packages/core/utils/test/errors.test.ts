@@ -15,6 +15,25 @@ describe('errors', () => {
     expect(JSON.parse(JSON.stringify(error))).toMatchObject({ code: 'E_CACHE_UNAVAILABLE', context: { op: 'get' } });
   });
 
+  it('recognizes a DianaError by its shape, so two copies of this package agree', () => {
+    // what another installed copy of @diana/utils throws: same shape, another class
+    class OtherCopyError extends Error {
+      readonly code = 'E_DB_UNAVAILABLE';
+      readonly context = { host: 'db' };
+    }
+    const foreign = new OtherCopyError('down');
+    expect(foreign instanceof DianaError).toBe(false);
+    expect(isDianaError(foreign)).toBe(true);
+    expect(isDianaError(foreign, 'E_DB_UNAVAILABLE')).toBe(true);
+    expect(isDianaError(foreign, 'E_DB_TIMEOUT')).toBe(false);
+    // errors with other codes are not ours: Node's, PostgreSQL's, a plain object
+    expect(isDianaError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED', context: {} }))).toBe(false);
+    expect(isDianaError(Object.assign(new Error('x'), { code: 'ERR_MODULE_NOT_FOUND', context: {} }))).toBe(false);
+    expect(isDianaError(Object.assign(new Error('x'), { code: '57P01' }))).toBe(false);
+    expect(isDianaError(Object.assign(new Error('x'), { code: 'E_DB_UNAVAILABLE' }))).toBe(false);
+    expect(isDianaError({ code: 'E_DB_UNAVAILABLE', context: {}, message: 'not an Error' })).toBe(false);
+  });
+
   it('wraps thrown non-errors', () => {
     expect(toError('x').message).toBe('x');
     expect(toError({ a: 1 }).message).toBe('{"a":1}');

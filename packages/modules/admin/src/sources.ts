@@ -1,9 +1,5 @@
-import { fileURLToPath } from 'node:url';
-import type { MigrationSource } from '@diana/db';
+import { type MigrationSource, packageMigrations } from '@diana/db';
+import { FILES } from './files.js';
 
 /** The migrations this package owns (audit, tariffs, subscriptions, scheduled posts); after the core's. */
-export const ADMIN_MIGRATIONS: MigrationSource = Object.freeze({
-  name: '@diana/admin',
-  // The same relative path from src/ (tests) and dist/ (published).
-  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
-});
+export const ADMIN_MIGRATIONS: MigrationSource = packageMigrations('@diana/admin', FILES);

@@ -1,9 +1,5 @@
-import { fileURLToPath } from 'node:url';
-import type { MigrationSource } from '@diana/db';
+import { type MigrationSource, packageMigrations } from '@diana/db';
+import { FILES } from './files.js';
 
 /** The migrations this package owns (ledger, gifts, reactions, missions, achievements, shop); after the core's. */
-export const GAMIFICATION_MIGRATIONS: MigrationSource = Object.freeze({
-  name: '@diana/gamification',
-  // The same relative path from src/ (tests) and dist/ (published).
-  directory: fileURLToPath(new URL('../migrations', import.meta.url)),
-});
+export const GAMIFICATION_MIGRATIONS: MigrationSource = packageMigrations('@diana/gamification', FILES);

@@ -2,6 +2,8 @@
 export type { ConditionFacts } from './conditions.js';
 export { evaluate } from './conditions.js';
 // Events
+export type { NarrativeErrorCode } from './errors.js';
+export { NARRATIVE_ERROR_CODES } from './errors.js';
 export { NARRATIVE_EVENTS } from './events.js';
 export type {
   NarrativeContext,
@@ -16,5 +18,5 @@ export type { DianaMood, NarrativeProgress } from './slices.js';
 export { DIANA_SLICE, NARRATIVE_SLICE, NARRATIVE_SLICES } from './slices.js';
 export type { Condition, Decision, Fragment, Story } from './story.js';
 // Story
-export { loadStory, STORY_INVALID, StoryFile } from './story.js';
+export { loadDefaultStory, loadStory, STORY_INVALID, StoryFile } from './story.js';
 export { TEXTS } from './texts.js';

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import type { Database, DocumentStore } from '@diana/db';
 import {
   createInbox,
@@ -10,14 +11,16 @@ import {
 import { type CallbackSigner, html } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
-import { getPackageLogger, type Logger } from '@diana/utils';
+import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import { Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
 import { evaluate } from './conditions.js';
+import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
+import { FILES } from './files.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
-import { type Condition, type Fragment, loadStory, type Story } from './story.js';
+import { type Condition, type Fragment, loadDefaultStory, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
 
 /** The user the app resolved for this update (`users` row): its id keys the slices. */
@@ -57,8 +60,8 @@ export interface NarrativeModule {
   close(): Promise<void>;
 }
 
-/** The story shipped with the package. */
-export const DEFAULT_STORY_FILE = new URL('../story/historia.json', import.meta.url);
+/** Where the story shipped with the package lives; the build also embeds it (bundle-safe). */
+export const DEFAULT_STORY_FILE = pathToFileURL(FILES.path('story/historia.json'));
 const COLLECTION = 'narrative_fragments';
 const clamp = (n: number) => Math.max(0, Math.min(100, n));
 const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])];
@@ -77,7 +80,7 @@ export function createNarrativeModule(
   const inbox = createInbox(db);
   let story: Story | undefined;
   const current = (): Story => {
-    if (!story) throw new Error('the narrative module is not started');
+    if (!story) throw new DianaError(NARRATIVE_ERROR_CODES.NOT_STARTED, 'the narrative module is not started');
     return story;
   };
 
@@ -307,8 +310,9 @@ export function createNarrativeModule(
     composer,
     subscriptions,
     async start() {
-      const file = config.story_file ?? DEFAULT_STORY_FILE;
-      const parsed = loadStory(JSON.parse(readFileSync(file, 'utf8')));
+      const parsed = config.story_file
+        ? loadStory(JSON.parse(readFileSync(config.story_file, 'utf8')))
+        : loadDefaultStory();
       // the DocumentStore is the content's home: write the file's fragments, serve what is stored
       const before = new Map((await deps.documents.find(COLLECTION, { limit: 10_000 })).map((d) => [d.id, d.data]));
       for (const fragment of parsed.fragments.values())

@@ -3,6 +3,8 @@
 // reported with its path.
 import { fromValibotIssues, type Issue, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
+import { NARRATIVE_ERROR_CODES } from './errors.js';
+import { FILES } from './files.js';
 
 const KEY = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/, 'must be 1–40 of a-z 0-9 _'));
 const DELTA = v.optional(v.pipe(v.number(), v.integer(), v.minValue(-100), v.maxValue(100)));
@@ -95,8 +97,8 @@ export interface Story {
 // 64 bytes − 'nar.d||' − '~=' + 4-character user tag − 11 signature characters
 const CALLBACK_ROOM = 64 - 7 - 6 - 11;
 
-/** Code of a story that cannot be loaded. */
-export const STORY_INVALID = 'E_STORY_INVALID';
+/** Code of a story that cannot be loaded (`NARRATIVE_ERROR_CODES.STORY_INVALID`). */
+export const STORY_INVALID = NARRATIVE_ERROR_CODES.STORY_INVALID;
 
 /**
  * Validates `file` and its links; throws a `ValidationError` `E_STORY_INVALID` listing every
@@ -175,4 +177,9 @@ export function loadStory(file: unknown): Story {
   });
   if (issues.length > 0) throw new ValidationError(STORY_INVALID, 'invalid story file', issues);
   return Object.freeze({ start: data.start, fragments, levels, clues });
+}
+
+/** The story shipped with the package (`story/historia.json`, embedded by the build), validated. */
+export function loadDefaultStory(): Story {
+  return loadStory(JSON.parse(FILES.read('story/historia.json')));
 }

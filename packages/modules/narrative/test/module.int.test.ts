@@ -19,6 +19,7 @@ import {
   useTestRedis,
 } from '@diana/test-services';
 import { createUserStateManager, USER_STATE_MIGRATIONS } from '@diana/user-state';
+import { isDianaError } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +108,17 @@ const TO_PASILLO = [
 ];
 
 describe('the narrative module', () => {
+  it('refuses to serve before start() with E_NARRATIVE_NOT_STARTED', () => {
+    const unstarted = createNarrativeModule({}, { db, bus, state, documents: createPostgresDocumentStore(db), signer });
+    let caught: unknown;
+    try {
+      unstarted.story();
+    } catch (error) {
+      caught = error;
+    }
+    expect(isDianaError(caught, 'E_NARRATIVE_NOT_STARTED')).toBe(true);
+  });
+
   it("/start shows Lucien's first fragment with decision buttons; a press advances and is recorded with its events", async () => {
     const bot = makeBot({});
     await bot.command(101, '/start');

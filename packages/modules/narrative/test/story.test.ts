@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { evaluate } from '../src/conditions.js';
 import { DEFAULT_STORY_FILE } from '../src/module.js';
 import { NARRATIVE_SLICE } from '../src/slices.js';
-import { loadStory } from '../src/story.js';
+import { loadDefaultStory, loadStory } from '../src/story.js';
 
 const shipped = JSON.parse(readFileSync(DEFAULT_STORY_FILE, 'utf8'));
 const issuesOf = (file: unknown) => {
@@ -18,6 +18,12 @@ const issuesOf = (file: unknown) => {
 };
 
 describe('the shipped story', () => {
+  it('is what loadDefaultStory serves (the file at DEFAULT_STORY_FILE, which the build embeds)', () => {
+    const story = loadDefaultStory();
+    expect(story.start).toBe(shipped.start);
+    expect([...story.fragments.keys()]).toEqual([...loadStory(shipped).fragments.keys()]);
+  });
+
   it('loads: ≥ 12 fragments, levels 1–3 free and a VIP level, Lucien and Diana, one clue-gated fragment', () => {
     const story = loadStory(shipped);
     expect(story.fragments.size).toBeGreaterThanOrEqual(12);
