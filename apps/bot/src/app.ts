@@ -1,6 +1,5 @@
 // The composition root: every dependency in layer order, each named if it fails to start,
 // closed in reverse order.
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { ADMIN_EVENTS, ADMIN_MIGRATIONS, type AdminModule, createAdminModule } from '@diana/admin';
 import { type CacheService, createCache } from '@diana/cache';
@@ -57,7 +56,7 @@ import {
   type UserStateManager,
 } from '@diana/user-state';
 import { userStateMiddleware } from '@diana/user-state/grammy';
-import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
+import { createEventWaiter, DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Bot, type Transformer } from 'grammy';
@@ -68,7 +67,7 @@ import { chatQueue } from './chat-queue.js';
 import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { CORE_EVENTS } from './events.js';
-import { createBotMetrics, registerLoopGauges } from './metrics.js';
+import { createBotMetrics, createTelegramMetrics, registerLoopGauges } from './metrics.js';
 import {
   type AppContext,
   dedupeUpdates,
@@ -80,7 +79,7 @@ import {
 } from './middleware.js';
 import { resolveSecrets } from './secrets.js';
 import { createStartGate, type StartGate } from './start-gate.js';
-import { createBlockedUsers } from './telegram.js';
+import { countTelegramCalls, createBlockedUsers } from './telegram.js';
 
 /** The settings the app runs with. */
 export type AppSettings = Settings<typeof SETTINGS_SCHEMAS>;
@@ -252,13 +251,16 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   redisHealth?.on('error', () => {});
   if (redisHealth) {
     closers.push({ name: 'redis', close: async () => redisHealth.disconnect() });
-    // the client connects on its own: wait for it to be ready (an 'error' ends this attempt), so
-    // a healthy Redis is never reported as "waiting" just because the first ping came too early
-    const probe = async (signal: AbortSignal) => {
-      if (redisHealth.status !== 'ready') await once(redisHealth, 'ready', { signal });
-      return redisHealth.ping();
-    };
-    await step('redis', () => gate.waitFor('redis', probe));
+    // without an offline queue a ping before the first connect fails at once: wait for `ready`
+    // first (a second at most: a Redis that is down is still reported promptly), so a healthy
+    // Redis is not logged as a "waiting for redis" warning at every start
+    const ready = createEventWaiter(redisHealth, 'ready', () => `redis not ready (status ${redisHealth.status})`);
+    await step('redis', () =>
+      gate.waitFor('redis', async (signal) => {
+        if (redisHealth.status !== 'ready') await ready(1_000, signal);
+        return redisHealth.ping();
+      }),
+    );
   }
 
   const cache = await step('cache', () => {
@@ -380,7 +382,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     ...(options.botInfo ? { botInfo: options.botInfo } : {}),
     client: settings.bot.telegram_api_root ? { apiRoot: settings.bot.telegram_api_root } : {},
   });
-  // grammY runs the last installed transformer first: guard → blocked users → retries → throttle → network
+  // grammY runs the last installed transformer first: guard → blocked users → retries → throttle → count → network
+  bot.api.config.use(countTelegramCalls(createTelegramMetrics()));
   if (options.apiTransformer) bot.api.config.use(options.apiTransformer);
   else bot.api.config.use(apiThrottler());
   // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not auto-retry's backoff

@@ -37,6 +37,8 @@ export const BotConfig = v.object({
   log_level: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   /** Log lines go to this file; '-' sends them to stdout (stderr in the console chat). Unset: stdout, or `data_dir/bot.log` in the console chat. */
   log_file: v.optional(v.pipe(v.string(), v.minLength(1))),
+  /** The OpenTelemetry `service.name` of this process's metrics (also `OTEL_SERVICE_NAME`). */
+  service_name: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(255)), 'diana-bot'),
 });
 /** Parsed `BotConfig`. */
 export type BotConfig = v.InferOutput<typeof BotConfig>;

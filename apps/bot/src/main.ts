@@ -41,7 +41,7 @@ const logger = createLogger({
       : {}),
 });
 if (mode === 'console' && logFile) process.stdout.write(`(los registros van a ${logFile})\n`);
-const metrics = installMetrics();
+const metrics = installMetrics({ service_name: settings.bot.service_name });
 const terminal = mode === 'console' ? createConsole(process.stdout) : undefined;
 const gate = createStartGate({ start_timeout_ms: settings.bot.start_timeout_ms, logger });
 const target: { app: Awaited<ReturnType<typeof createApp>> | undefined; readonly starting: string } = {

@@ -5,6 +5,7 @@ import type { CacheService } from '@diana/cache';
 import type { UserRepository } from '@diana/db';
 import type { Logger } from '@diana/utils';
 import type { Transformer } from 'grammy';
+import type { createTelegramMetrics } from './metrics.js';
 
 /** How long a 403 mark is kept without news from the user (their row says `blocked` for good). */
 const BLOCKED_MARK_TTL_MS = 30 * 24 * 3_600_000;
@@ -43,5 +44,23 @@ export function createBlockedUsers(users: UserRepository, logger: Logger, marks:
     /** The user wrote to us: every process may send to them again. */
     unblock: (telegramId: number) => marks.delete(key(telegramId)),
     has,
+  };
+}
+
+/**
+ * Counts each Bot API call as it goes to Telegram (installed nearest the network, so every
+ * retry of auto-retry and every 429 and 403 Telegram answers is seen once).
+ */
+export function countTelegramCalls(metrics: ReturnType<typeof createTelegramMetrics>): Transformer {
+  return async (prev, method, payload, signal) => {
+    const started = performance.now();
+    try {
+      const result = await prev(method, payload, signal);
+      metrics.record(method, (performance.now() - started) / 1_000, result.ok ? undefined : result.error_code);
+      return result;
+    } catch (error) {
+      metrics.record(method, (performance.now() - started) / 1_000, 0);
+      throw error;
+    }
   };
 }

@@ -355,7 +355,15 @@ describe('the bot end to end', () => {
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#')))
       expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? [-+0-9.eE]+|NaN|[+-]Inf$/);
     expect(text).toMatch(/diana_bot_updates_total\{[^}]*outcome="ok"[^}]*\} [1-9]/);
-    expect(text).toMatch(/diana_bot_handler_duration_(milliseconds_)?count\{[^}]*\} [1-9]/);
+    expect(text).toMatch(/diana_bot_handler_duration_count\{[^}]*\} [1-9]/);
+    // seconds: every command of this file took less than 10 s, and they average well under a second
+    expect(text).toMatch(/^# UNIT diana_bot_handler_duration s$/m);
+    const figure = (series: string) =>
+      Number(new RegExp(`^${series}\\{kind="command"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    const count = figure('diana_bot_handler_duration_count');
+    expect(count).toBeGreaterThan(0);
+    expect(text).toMatch(new RegExp(`diana_bot_handler_duration_bucket\\{kind="command"[^}]*le="10"\\} ${count}\n`));
+    expect(figure('diana_bot_handler_duration_sum') / count).toBeLessThan(1);
     expect(text).toMatch(/diana_cache_(hits|misses)_total\{?[^\n]*\}? [1-9]/);
   });
 
@@ -366,6 +374,10 @@ describe('the bot end to end', () => {
     expect(redis.pid).toBeUndefined(); // the fault happened
     expect(await until(async () => (await get('/readyz')).status === 503)).toBe(true);
     expect((await get('/readyz')).text).toContain('redis');
+    // the gauges read from Redis are skipped, not failed: /metrics still answers, within their read timeout
+    const scraped = Date.now();
+    expect((await get('/metrics')).status).toBe(200);
+    expect(Date.now() - scraped).toBeLessThan(5_000);
     // the event loops say they are failing too, by name, on /readyz and as gauges
     // three failed reads in a row (each may wait out a reconnect) before a loop counts as failing
     expect(await until(async () => /consumer gamification failing/.test((await get('/readyz')).text), 40_000)).toBe(

@@ -21,6 +21,10 @@ export interface CollectedMetrics {
   sum(name: string, attributes?: Readonly<Record<string, unknown>>): number;
   /** Sum of histogram counts. */
   count(name: string, attributes?: Readonly<Record<string, unknown>>): number;
+  /** Sum of histogram sums (the recorded values added up). */
+  total(name: string, attributes?: Readonly<Record<string, unknown>>): number;
+  /** The instrument's unit and, for a histogram, its bucket boundaries (undefined if not seen). */
+  descriptor(name: string): { unit: string; boundaries: readonly number[] | undefined } | undefined;
 }
 
 /**
@@ -53,6 +57,14 @@ export function useTestMeter(): { collect(): Promise<CollectedMetrics> } {
             (total, point) => total + ((point.value as { count?: number }).count ?? 0),
             0,
           ),
+        total: (name, attributes) =>
+          points(name, attributes).reduce((total, point) => total + ((point.value as { sum?: number }).sum ?? 0), 0),
+        descriptor(name) {
+          const metric = all.find((m) => m.descriptor.name === name);
+          if (!metric) return undefined;
+          const first = metric.dataPoints[0]?.value as { buckets?: { boundaries: number[] } } | undefined;
+          return { unit: metric.descriptor.unit, boundaries: first?.buckets?.boundaries };
+        },
       };
     },
   };

@@ -62,7 +62,10 @@ export function createCacheMetrics(): CacheMetrics {
         description: '1 while Redis is bypassed',
       });
       const entries = meter.createObservableGauge('diana.cache.l1.entries', { description: 'In-process entries' });
-      const bytes = meter.createObservableGauge('diana.cache.l1.bytes', { description: 'In-process serialized bytes' });
+      const bytes = meter.createObservableGauge('diana.cache.l1.bytes', {
+        description: 'In-process serialized bytes',
+        unit: 'By',
+      });
       const callback = (result: { observe(gauge: typeof breaker, value: number): void }) => {
         const now = read();
         result.observe(breaker, now.breaker_open ? 1 : 0);

@@ -37,6 +37,7 @@ export const SETTINGS_ALIASES: Readonly<Record<string, string>> = Object.freeze(
   'redis.url': 'REDIS_URL',
   'mongo.url': 'MONGODB_URL',
   'bot.telegram_bot_token': 'TELEGRAM_BOT_TOKEN',
+  'bot.service_name': 'OTEL_SERVICE_NAME',
 });
 
 const SECRET_KEY = /(^|_)(token|password|secret|pepper)$/;

@@ -32,6 +32,7 @@ const BotConfig = v.object({
   webhook_secret: v.optional(secret({ minLength: 16 })),
   set_webhook: v.optional(coerceBoolean(), true),
   owner_telegram_ids: v.optional(coerceList(coerceInt()), []),
+  service_name: v.optional(v.string(), 'diana-bot'),
 });
 const EventBusConfig = v.object({ max_attempts: v.optional(coerceInt({ min: 1 }), 3) });
 const schemas = { database: DatabaseConfig, redis: RedisConfig, bot: BotConfig, event_bus: EventBusConfig };
@@ -82,9 +83,11 @@ describe('loadSettings', () => {
         REDIS_URL: 'redis://10.0.0.1:6379',
         DIANA_REDIS_URL: 'redis://127.0.0.2:6379',
         TELEGRAM_BOT_TOKEN: TOKEN,
+        OTEL_SERVICE_NAME: 'diana-eu-1',
       },
       noFile,
     );
+    expect(settings.bot.service_name).toBe('diana-eu-1'); // the OpenTelemetry standard variable
     expect(settings.database.url.reveal()).toBe('postgres://alias@127.0.0.1/a');
     expect(settings.redis.url).toBe('redis://127.0.0.2:6379');
     expect(settings.bot.telegram_bot_token?.reveal()).toBe(TOKEN);

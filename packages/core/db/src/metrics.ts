@@ -1,3 +1,4 @@
+import { DURATION_BUCKETS_SECONDS } from '@diana/utils';
 import { type Attributes, type Meter, metrics, type ObservableResult } from '@opentelemetry/api';
 
 /** Pool occupancy at one instant. */
@@ -26,8 +27,9 @@ export function createDbMetrics(pool: string, getStats: () => PoolStats, meter?:
   const m = meter ?? metrics.getMeter('@diana/db');
   const base: Attributes = { pool };
   const duration = m.createHistogram('diana.db.query.duration', {
-    unit: 'ms',
+    unit: 's',
     description: 'Time from sending a query to its result',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   const transactions = m.createCounter('diana.db.transactions', { description: 'Transactions by outcome' });
   const retries = m.createCounter('diana.db.retries', {
@@ -53,7 +55,10 @@ export function createDbMetrics(pool: string, getStats: () => PoolStats, meter?:
   const errorAttributes: Attributes = { ...base, outcome: 'error' };
   return {
     recordQuery: (ms, outcome, code) =>
-      duration.record(ms, outcome === 'ok' ? okAttributes : code ? { ...errorAttributes, code } : errorAttributes),
+      duration.record(
+        ms / 1_000,
+        outcome === 'ok' ? okAttributes : code ? { ...errorAttributes, code } : errorAttributes,
+      ),
     recordTransaction: (outcome) => transactions.add(1, { ...base, outcome }),
     recordRetry: () => retries.add(1, base),
     dispose: () => {

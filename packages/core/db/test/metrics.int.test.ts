@@ -1,4 +1,5 @@
 import { useTestDatabase, useTestMeter } from '@diana/test-services';
+import { DURATION_BUCKETS_SECONDS } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { createPostgres } from '../src/postgres.js';
 
@@ -11,6 +12,8 @@ describe('db metrics', () => {
     await Promise.all([1, 2, 3, 4, 5].map((n) => db.sql`select ${n}::int`));
     await db.transaction(async (tx) => tx`select 1`);
     await db.sql`select no_such_column`.catch(() => {});
+    const slow = createPostgres({ url: testDb.url, application_name: 'metrics-slow', pool_max: 1 });
+    await slow.sql`select pg_sleep(0.05)`;
 
     const collected = await meter.collect();
     const pool = { pool: 'metrics-test' };
@@ -18,6 +21,15 @@ describe('db metrics', () => {
     expect(collected.count('diana.db.query.duration', { outcome: 'error', code: '42703' })).toBe(1);
     expect(collected.sum('diana.db.transactions', { outcome: 'commit' })).toBe(1);
     expect(collected.sum('diana.db.pool.open', pool)).toBe(2);
+    // OpenTelemetry conventions: seconds, with buckets made for seconds
+    expect(collected.descriptor('diana.db.query.duration')).toEqual({
+      unit: 's',
+      boundaries: DURATION_BUCKETS_SECONDS,
+    });
+    const slept = collected.total('diana.db.query.duration', { pool: 'metrics-slow' });
+    expect(slept).toBeGreaterThanOrEqual(0.05);
+    expect(slept).toBeLessThan(5);
     await db.close();
+    await slow.close();
   });
 });

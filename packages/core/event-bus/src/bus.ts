@@ -24,7 +24,7 @@ import {
   type PayloadInput,
   validatePayload,
 } from './events.js';
-import { type BusMetrics, createBusMetrics } from './metrics.js';
+import { type BusMetrics, createBusMetrics, observeStreams } from './metrics.js';
 import { writeToOutbox } from './outbox.js';
 import type { DeadLetter, GroupStats, StreamTransport } from './types.js';
 
@@ -162,6 +162,15 @@ export function createEventBus<R extends EventRegistry>(
     trimAll().catch((error: unknown) => logger.debug({ err: error }, 'trim failed'));
   }, settings.trim_interval_ms);
   trimTimer.unref();
+  // lag, pending and dead letters of the types this process consumes, read at each collection
+  const unobserve = observeStreams(async () => {
+    const types = [...groupsByType.keys()];
+    const [groups, counts] = await Promise.all([
+      Promise.all(types.map((type) => transport.groupStats(type))),
+      Promise.all(types.map((type) => transport.countDeadLetters(type))),
+    ]);
+    return { groups: groups.flat(), dead_letters: types.map((type, i) => ({ type, count: counts[i] ?? 0 })) };
+  });
 
   const assertOpen = () => {
     if (closed) throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'the event bus is closed');
@@ -249,6 +258,7 @@ export function createEventBus<R extends EventRegistry>(
   const closer = createCloser(async () => {
     closed = true;
     clearInterval(trimTimer);
+    unobserve();
     await Promise.all([...groupConsumers.map((c) => c.stop(closeTimeout)), ...broadcasts.map((b) => b.stop())]);
     logger.debug('event bus closed');
   });

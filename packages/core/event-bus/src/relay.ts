@@ -11,7 +11,7 @@ import {
 import { EventBusConfig, type EventBusConfigInput } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
-import { createBusMetrics } from './metrics.js';
+import { createBusMetrics, observeOutbox } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import type { StreamTransport } from './types.js';
 
@@ -132,8 +132,16 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     }
   };
   const running = loop();
+  const unobserve = observeOutbox(async () => {
+    const [row] = await db.sql<{ backlog: number; oldest_s: number }[]>`
+      select count(*)::int as backlog,
+             coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as oldest_s
+      from event_outbox where published_at is null`;
+    return row ?? { backlog: 0, oldest_s: 0 };
+  });
 
   const closer = createCloser(async () => {
+    unobserve();
     stop.abort();
     wake?.();
     await running;

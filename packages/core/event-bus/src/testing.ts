@@ -113,6 +113,9 @@ export function describeEventBusTransport(
       expect(letter).toMatchObject({ group: 'failing', attempts: 3, type: 'test.happened' });
       expect(letter?.error).toContain('handler broken');
       expect(await b.dlq.list('test.happened')).toHaveLength(1);
+      const transport = transports.at(-1) as StreamTransport;
+      expect(await transport.countDeadLetters('test.happened')).toBe(1);
+      expect(await transport.countDeadLetters('test.keyed')).toBe(0);
 
       fixed = true;
       expect(await b.dlq.replay('test.happened')).toBe(1);
@@ -121,6 +124,7 @@ export function describeEventBusTransport(
       expect(handled).toEqual([7]);
       expect(other).toEqual([7]); // the replay went to the failed group only
       expect(await b.dlq.list('test.happened')).toHaveLength(0);
+      expect(await transport.countDeadLetters('test.happened')).toBe(0);
     });
 
     it('aborts a handler that runs over handler_timeout_ms through ctx.signal, retries it, then dead-letters it', async () => {

@@ -101,6 +101,8 @@ export interface StreamTransport {
   /** True the first time `key` is marked within `ttl_ms`. */
   markOnce(key: string, ttl_ms: number): Promise<boolean>;
   listDeadLetters(type: string, limit: number): Promise<DeadLetter[]>;
+  /** How many dead letters of `type` wait for replay or purge (for the `diana.events.dead_letters` gauge). */
+  countDeadLetters(type: string): Promise<number>;
   /** Puts dead letters back on their stream for their group only; returns how many. */
   replayDeadLetters(type: string, dlq_ids?: readonly string[]): Promise<number>;
   purgeDeadLetters(type: string, dlq_ids?: readonly string[]): Promise<number>;

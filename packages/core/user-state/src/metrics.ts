@@ -1,3 +1,4 @@
+import { DURATION_BUCKETS_SECONDS } from '@diana/utils';
 import { metrics } from '@opentelemetry/api';
 
 /** How an `update` ended. */
@@ -28,7 +29,8 @@ export function createUserStateMetrics(): UserStateMetrics {
   const updates = meter.createCounter('diana.user_state.updates', { description: 'update/set/reset calls by outcome' });
   const duration = meter.createHistogram('diana.user_state.update.duration', {
     description: 'Time of an update, retries included',
-    unit: 'ms',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   const conflicts = meter.createCounter('diana.user_state.conflicts', {
     description: 'Compare-and-sets lost to a concurrent writer',
@@ -45,7 +47,7 @@ export function createUserStateMetrics(): UserStateMetrics {
     update(slice, outcome, duration_ms) {
       counts.updates++;
       updates.add(1, { slice, outcome });
-      duration.record(duration_ms, { slice, outcome });
+      duration.record(duration_ms / 1_000, { slice, outcome });
     },
     conflict(slice) {
       counts.conflicts++;

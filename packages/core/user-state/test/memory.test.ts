@@ -215,5 +215,8 @@ describe('metrics', () => {
     expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'unchanged' })).toBe(1);
     expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'invalid' })).toBe(1);
     expect(collected.count('diana.user_state.update.duration', { slice: 'metered' })).toBe(4);
+    expect(collected.descriptor('diana.user_state.update.duration')?.unit).toBe('s');
+    // four in-memory updates take far less than a second each: recorded in seconds, not ms
+    expect(collected.total('diana.user_state.update.duration', { slice: 'metered' })).toBeLessThan(1);
   });
 });

@@ -30,6 +30,8 @@ export {
   getPackageLogger,
   SILENT_LOGGER,
 } from './logger.js';
+// Metrics
+export { DURATION_BUCKETS_SECONDS } from './metrics.js';
 // Files shipped beside the code
 export type { PackageFiles } from './package-files.js';
 export { packageFiles } from './package-files.js';

@@ -227,6 +227,9 @@ export function createMemoryTransport(): StreamTransport {
     async listDeadLetters(type, limit) {
       return stream(type).dlq.slice(0, limit);
     },
+    async countDeadLetters(type) {
+      return stream(type).dlq.length;
+    },
     async replayDeadLetters(type, ids) {
       const s = stream(type);
       const chosen = s.dlq.filter((d) => !ids || ids.includes(d.dlq_id));

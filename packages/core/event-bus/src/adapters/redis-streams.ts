@@ -224,6 +224,9 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
       >;
       return entries.map(([dlq_id, fields]) => toDeadLetter(type, dlq_id, fields));
     },
+    async countDeadLetters(type) {
+      return (await ready()).xlen(dlqKey(type));
+    },
     async replayDeadLetters(type, ids) {
       const chosen = ids ?? (await transport.listDeadLetters(type, 10_000)).map((d) => d.dlq_id);
       if (chosen.length === 0) return 0;
