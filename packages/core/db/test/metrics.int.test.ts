@@ -10,7 +10,7 @@ describe('db metrics', () => {
     const db = createPostgres({ url: testDb.url, application_name: 'metrics-test', pool_max: 2 });
     await Promise.all([1, 2, 3, 4, 5].map((n) => db.sql`select ${n}::int`));
     await db.transaction(async (tx) => tx`select 1`);
-    await db.sql`select no_such_column`.catch(() => {});
+    await expect(db.sql`select no_such_column`).rejects.toThrow(/no_such_column/);
 
     const collected = await meter.collect();
     const pool = { pool: 'metrics-test' };

@@ -207,7 +207,7 @@ describe('metrics', () => {
     await state.set('m1', 'metered', 1);
     await state.set('m1', 'metered', 2);
     await state.update('m1', 'metered', (n) => n);
-    await state.set('m1', 'metered', 'bad' as never).catch(() => {});
+    await expect(state.set('m1', 'metered', 'bad' as never)).rejects.toThrow(/invalid value/);
     const collected = await meter.collect();
     expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'written' })).toBe(2);
     expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'unchanged' })).toBe(1);
