@@ -11,7 +11,7 @@ describe('db metrics', () => {
     const db = createPostgres({ url: testDb.url, application_name: 'metrics-test', pool_max: 2 });
     await Promise.all([1, 2, 3, 4, 5].map((n) => db.sql`select ${n}::int`));
     await db.transaction(async (tx) => tx`select 1`);
-    await db.sql`select no_such_column`.catch(() => {});
+    await expect(db.sql`select no_such_column`).rejects.toThrow(/no_such_column/);
     const slow = createPostgres({ url: testDb.url, application_name: 'metrics-slow', pool_max: 1 });
     await slow.sql`select pg_sleep(0.05)`;
 

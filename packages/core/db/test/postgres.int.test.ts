@@ -128,12 +128,12 @@ describe('createPostgres', () => {
     await db.transaction(async (tx) => {
       await tx`insert into t_tx values (1)`;
       expect(db.session()).not.toBe(db.sql);
-      await db
-        .transaction(async (inner) => {
+      await expect(
+        db.transaction(async (inner) => {
           await inner`insert into t_tx values (2)`;
           throw new Error('inner fails');
-        })
-        .catch(() => {});
+        }),
+      ).rejects.toThrow('inner fails');
       await tx`insert into t_tx values (3)`;
     });
     await expect(
@@ -165,22 +165,22 @@ describe('createPostgres', () => {
       await db.transaction(async () => {
         await db.onCommit(() => ran.push('released savepoint'));
       });
-      await db
-        .transaction(async () => {
+      await expect(
+        db.transaction(async () => {
           await db.onCommit(() => ran.push('rolled-back savepoint'));
           throw new Error('savepoint fails');
-        })
-        .catch(() => {});
+        }),
+      ).rejects.toThrow('savepoint fails');
       expect(ran).toEqual(['now']); // nothing before the commit
     });
     expect(ran).toEqual(['now', 'outer saw 1', 'released savepoint']);
 
-    await db
-      .transaction(async () => {
+    await expect(
+      db.transaction(async () => {
         await db.onCommit(() => ran.push('rolled-back transaction'));
         throw new Error('outer fails');
-      })
-      .catch(() => {});
+      }),
+    ).rejects.toThrow('outer fails');
     await db.onCommit(() => {
       throw new Error('a failing callback is logged, not rethrown');
     });

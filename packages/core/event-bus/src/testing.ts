@@ -27,6 +27,12 @@ export function describeEventBusTransport(
       await Promise.all(transports.splice(0).map((t) => t.close()));
     });
     const namespace = () => `ns${randomBytes(4).toString('hex')}`;
+    /** A transport of its own over `ns`, to look at what the bus did; closed after the test. */
+    const observe = async (ns: string) => {
+      const transport = await transportFor(ns);
+      transports.push(transport);
+      return transport;
+    };
     const bus = async (ns: string, config: EventBusConfigInput = {}, consumer_name?: string) => {
       const transport = await transportFor(ns);
       transports.push(transport);
@@ -171,8 +177,7 @@ export function describeEventBusTransport(
         calls++;
       });
       await waitFor(async () => (await b.health()).groups.length === 1);
-      const foreign = await transportFor(ns);
-      transports.push(foreign);
+      const foreign = await observe(ns);
       await foreign.append('test.happened', JSON.stringify({ hello: 'not an envelope' }));
       await foreign.append('test.happened', 'not even json');
       await waitFor(async () => (await b.dlq.list('test.happened')).length === 2);
@@ -183,47 +188,65 @@ export function describeEventBusTransport(
     });
 
     it('keeps per-key order with ordered_by_key under concurrency, retries and random delays', async () => {
+      const keys = 100;
+      const perKey = 100;
       const run = async (ordered: boolean) => {
-        const b = await bus(namespace());
+        const ns = namespace();
+        const b = await bus(ns);
         const order = new Map<string, number[]>();
         let failures = 0;
+        let running = 0;
+        let most = 0;
         b.subscribe(
           'ordered',
           'test.keyed',
           async (e, ctx) => {
-            await sleepMs(Math.random() * 2);
-            if (ctx.attempt === 1 && Math.random() < 0.05) {
-              failures++;
-              throw new Error('transient');
+            most = Math.max(most, ++running);
+            try {
+              await sleepMs(Math.random() * 2);
+              if (ctx.attempt === 1 && Math.random() < 0.05) {
+                failures++;
+                throw new Error('transient');
+              }
+              order.set(e.payload.key, [...(order.get(e.payload.key) ?? []), e.payload.seq]);
+            } finally {
+              running--;
             }
-            order.set(e.payload.key, [...(order.get(e.payload.key) ?? []), e.payload.seq]);
           },
           { concurrency: 16, ordered_by_key: ordered },
         );
         await waitFor(async () => (await b.health()).groups.length === 1);
-        const total = 10_000;
-        let next = 0;
-        // 100 keys; published in order per key (each key's events go out one after another)
+        // each key's events go out one after another, the keys side by side
         await Promise.all(
-          Array.from({ length: 100 }, async (_, k) => {
-            for (let seq = 0; seq < total / 100; seq++) {
-              next++;
+          Array.from({ length: keys }, async (_, k) => {
+            for (let seq = 0; seq < perKey; seq++)
               await b.publish('test.keyed', { key: `k${k}`, seq }, { key: `k${k}` });
-            }
           }),
         );
-        expect(next).toBe(total);
-        await waitFor(() => [...order.values()].reduce((sum, list) => sum + list.length, 0) >= total, 60_000);
+        const handled = () => [...order.values()].reduce((sum, list) => sum + list.length, 0);
+        await waitFor(() => handled() >= keys * perKey, 60_000);
+        const transport = await observe(ns);
+        await waitFor(async () => {
+          const [stats] = await transport.groupStats('test.keyed');
+          return stats?.pending === 0 && stats.lag === 0;
+        });
         const violations = [...order.values()].filter((list) =>
           list.some((seq, i) => i > 0 && seq < (list[i - 1] ?? 0)),
         ).length;
-        return { violations, failures };
+        return { order, violations, failures, most, handled: handled() };
       };
+      const all = [...Array(perKey).keys()];
       const ordered = await run(true);
-      expect(ordered.failures).toBeGreaterThan(0);
+      expect(ordered.failures).toBeGreaterThan(0); // retries happened
+      expect(ordered.most).toBeGreaterThan(1); // handlers of different keys overlapped
+      expect(ordered.handled).toBe(keys * perKey); // each event handled once: no loss, no double
+      expect(ordered.order.size).toBe(keys);
+      for (const list of ordered.order.values()) expect(list).toEqual(all); // in stream order
       expect(ordered.violations).toBe(0);
       const unordered = await run(false);
-      expect(unordered.violations).toBeGreaterThan(0);
+      expect(unordered.handled).toBe(keys * perKey);
+      for (const list of unordered.order.values()) expect([...list].sort((x, y) => x - y)).toEqual(all);
+      expect(unordered.violations).toBeGreaterThan(0); // without the option, order really breaks
     }, 120_000);
 
     it('leaves unfinished entries pending on close; another process handles them', async () => {
@@ -256,7 +279,7 @@ export function describeEventBusTransport(
       expect([...done].filter((n) => n % 2 === 1)).toEqual([]);
       expect(done.size).toBe(500);
       expect(aborted).toBe(500); // each abandoned handler saw its signal abort
-      const pending = (await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending;
+      const pending = (await (await observe(ns)).groupStats('test.happened'))[0]?.pending;
       expect(pending).toBe(500);
 
       const second = await bus(ns, {}, 'second');
@@ -284,7 +307,8 @@ export function describeEventBusTransport(
       for (let n = 0; n < 20; n++) await first.publish('test.happened', { n });
       await waitFor(() => started.size === 20);
       await first.close({ timeout_ms: 50 });
-      expect((await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending).toBe(20);
+      const observer = await observe(ns);
+      expect((await observer.groupStats('test.happened'))[0]?.pending).toBe(20);
 
       const again = await bus(ns, config, 'same-name');
       const handled = new Map<number, number>();
@@ -294,14 +318,13 @@ export function describeEventBusTransport(
       await waitFor(() => handled.size === 20, 10_000);
       expect([...handled.keys()].sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
       expect([...handled.values()].every((attempt) => attempt === 2)).toBe(true); // counted as redelivered
-      await waitFor(async () => (await (await transportFor(ns)).groupStats('test.happened'))[0]?.pending === 0);
+      await waitFor(async () => (await observer.groupStats('test.happened'))[0]?.pending === 0);
     });
 
     it('renews the lease of a slow healthy handler so a second consumer never takes it', async () => {
       const ns = namespace();
       const slow = await bus(ns, {}, 'slow');
-      const base = await transportFor(ns);
-      transports.push(base);
+      const base = await observe(ns);
       let claims = 0;
       const counting: StreamTransport = {
         ...base,
@@ -352,7 +375,7 @@ export function describeEventBusTransport(
       for (let n = 0; n < 30; n++) await b.publish('test.happened', { n });
       await waitFor(() => fastSeen.length === 30);
       await b.trim();
-      const transport = await transportFor(ns);
+      const transport = await observe(ns);
       expect(await transport.streamLength('test.happened')).toBe(30); // slow group holds them all
       release();
       await waitFor(async () =>

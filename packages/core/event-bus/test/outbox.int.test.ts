@@ -36,12 +36,12 @@ describe('outbox', () => {
     const got: number[] = [];
     bus.subscribe('outbox-reader', 'test.happened', (e) => void got.push(e.payload.n));
     try {
-      await db
-        .transaction(async (tx) => {
+      await expect(
+        db.transaction(async (tx) => {
           await bus.publish('test.happened', { n: 1 }, { tx });
           throw new Error('business change failed');
-        })
-        .catch(() => {});
+        }),
+      ).rejects.toThrow('business change failed');
       await db.transaction(async (tx) => {
         await bus.publish('test.happened', { n: 2 }, { tx });
         expect(await transport.streamLength('test.happened')).toBe(0); // not before commit

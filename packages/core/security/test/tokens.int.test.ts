@@ -69,12 +69,12 @@ describe('single-use tokens', () => {
   it("a redeem inside the caller's transaction is undone by its rollback", async () => {
     const tokens = createTokenService(config, { db });
     const { token } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
-    await db
-      .transaction(async () => {
+    await expect(
+      db.transaction(async () => {
         await tokens.redeem(token, 'vip');
         throw new Error('starting the subscription failed');
-      })
-      .catch(() => {});
+      }),
+    ).rejects.toThrow('starting the subscription failed');
     expect((await tokens.redeem(token, 'vip')).used_at).toBeInstanceOf(Date);
   });
 

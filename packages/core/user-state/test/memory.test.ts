@@ -183,20 +183,18 @@ describe('userStateMiddleware', () => {
   });
 });
 
-describe('types', () => {
-  it('types slice names and values from the definitions', () => {
+// The compile-time side (slice names and value types) is test/types.test-d.ts.
+describe('what the types refuse, at run time', () => {
+  it('refuses an unknown slice, a value of the wrong shape and an fn returning one, writing nothing', async () => {
     const state = createUserStateManager({}, { slices: [counter] });
-    const typed = async () => {
-      const value: { n: number } = await state.get('u', 'counter');
-      // @ts-expect-error: no such slice
-      await state.get('u', 'nope');
-      // @ts-expect-error: wrong value shape
-      await state.set('u', 'counter', { n: 'one' });
-      // @ts-expect-error: fn must return the slice's type
-      await state.update('u', 'counter', () => ({ m: 1 }));
-      return value;
-    };
-    expect(typeof typed).toBe('function');
+    await state.set('u', 'counter', { n: 4 });
+    const unknown = await state.get('u', 'nope' as 'counter').catch((e: unknown) => e);
+    expect(isDianaError(unknown, 'E_STATE_CONFIG')).toBe(true);
+    const wrong = await state.set('u', 'counter', { n: 'one' } as never).catch((e: unknown) => e);
+    expect(isDianaError(wrong, 'E_STATE_INVALID')).toBe(true);
+    const returned = await state.update('u', 'counter', () => ({ m: 1 }) as never).catch((e: unknown) => e);
+    expect(isDianaError(returned, 'E_STATE_INVALID')).toBe(true);
+    expect(await state.get('u', 'counter')).toEqual({ n: 4 });
   });
 });
 
@@ -209,7 +207,7 @@ describe('metrics', () => {
     await state.set('m1', 'metered', 1);
     await state.set('m1', 'metered', 2);
     await state.update('m1', 'metered', (n) => n);
-    await state.set('m1', 'metered', 'bad' as never).catch(() => {});
+    await expect(state.set('m1', 'metered', 'bad' as never)).rejects.toThrow(/invalid value/);
     const collected = await meter.collect();
     expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'written' })).toBe(2);
     expect(collected.sum('diana.user_state.updates', { slice: 'metered', outcome: 'unchanged' })).toBe(1);

@@ -179,13 +179,14 @@ describe('the Redis cache of persistent slices', () => {
     const state = make([profile], {}, prefix);
     const user = newId();
     await state.set(user, 'profile', { lang: 'en' });
-    await db
-      .transaction(async () => {
+    // rejects.toThrow with the message: a failed expect inside the transaction is not swallowed
+    await expect(
+      db.transaction(async () => {
         await state.set(user, 'profile', { lang: 'de' });
         expect((await cached(prefix, user))?.data).toBe('{"lang":"en"}');
         throw new Error('the enclosing work fails');
-      })
-      .catch(() => {});
+      }),
+    ).rejects.toThrow('the enclosing work fails');
     expect(await state.get(user, 'profile')).toEqual({ lang: 'en' });
     expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'en' });
 
@@ -225,12 +226,12 @@ describe('user.state_changed for persistent slices', () => {
     managers.push(state as never);
     const user = newId();
     await state.set(user, 'story', { at: 'fragment-2' });
-    await db
-      .transaction(async () => {
+    await expect(
+      db.transaction(async () => {
         await state.set(user, 'story', { at: 'fragment-3' });
         throw new Error('rolled back');
-      })
-      .catch(() => {});
+      }),
+    ).rejects.toThrow('rolled back');
     const rows = await db.sql<{ type: string; key: string; envelope: string }[]>`
       select type, key, envelope from event_outbox where key = ${user}`;
     expect(rows).toHaveLength(1);

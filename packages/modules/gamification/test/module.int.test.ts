@@ -196,7 +196,7 @@ describe('the gamification module', () => {
 
   it('the shop: a purchase spends once even on a double tap, grants the item and its clue; too poor is refused', async () => {
     const user = await register(306);
-    await until(async () => (await gamification.ledger.balance(user)) === 50);
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
     await command(306, '/tienda');
     const shop = api.buttons(306);
     const rose = [...shop].find(([label]) => label.startsWith('Rosa negra'))?.[1] as string;
@@ -217,7 +217,7 @@ describe('the gamification module', () => {
 
   it("pays an admin's adjustment through the ledger; a negative one takes at most what is there", async () => {
     const user = await register(307);
-    await until(async () => (await gamification.ledger.balance(user)) === 50);
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
     await bus.publish('admin.besitos_granted', { user_id: user, amount: 30, reason: 'compensación', actor: 'tg:1' });
     expect(await until(async () => (await gamification.ledger.balance(user)) === 80)).toBe(true);
     await bus.publish('admin.besitos_granted', { user_id: user, amount: -500, reason: 'corrección', actor: 'tg:1' });
