@@ -66,6 +66,7 @@ import * as v from 'valibot';
 import { chatQueue } from './chat-queue.js';
 import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
+import { BOT_ERROR_CODES } from './errors.js';
 import { CORE_EVENTS } from './events.js';
 import { createBotMetrics, createTelegramMetrics, registerLoopGauges } from './metrics.js';
 import {
@@ -187,8 +188,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       return await start();
     } catch (error) {
       await closeAll(1_000).catch(() => {});
-      if (isDianaError(error) && error.code === 'E_START_TIMEOUT') throw error;
-      throw new DianaError('E_START_FAILED', `${name} failed to start: ${(error as Error).message}`, {
+      if (isDianaError(error) && error.code === BOT_ERROR_CODES.START_TIMEOUT) throw error;
+      throw new DianaError(BOT_ERROR_CODES.START_FAILED, `${name} failed to start: ${(error as Error).message}`, {
         cause: error,
         context: { dependency: name },
       });

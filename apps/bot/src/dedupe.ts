@@ -6,6 +6,7 @@
 import { DianaError } from '@diana/utils';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { BOT_ERROR_CODES } from './errors.js';
 
 export interface UpdateDedupe {
   /** 'claimed': handle it; 'done': already handled; throws `E_UPDATE_IN_PROGRESS` while another holds it. */
@@ -18,7 +19,7 @@ export interface UpdateDedupe {
 const LEASE_MS = 15_000;
 const DONE_MS = 86_400_000;
 const inProgress = (update_id: number) =>
-  new DianaError('E_UPDATE_IN_PROGRESS', `update ${update_id} is being handled elsewhere; retry later`, {
+  new DianaError(BOT_ERROR_CODES.UPDATE_IN_PROGRESS, `update ${update_id} is being handled elsewhere; retry later`, {
     context: { update_id },
   });
 

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CONFIG_ERROR_CODES } from '@diana/config';
 import type { SecurityConfig } from '@diana/security';
 import { createSecret, DianaError } from '@diana/utils';
 
@@ -14,7 +15,7 @@ export function resolveSecrets(
   if (security.callback_secret && security.token_pepper) return security;
   if (!options.embedded)
     throw new DianaError(
-      'E_SETTINGS_INVALID',
+      CONFIG_ERROR_CODES.SETTINGS_INVALID,
       'DIANA_SECURITY_CALLBACK_SECRET and DIANA_SECURITY_TOKEN_PEPPER (32+ characters each) are required with a database URL',
     );
   const file = join(options.data_dir, 'secrets.json');

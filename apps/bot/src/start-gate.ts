@@ -2,6 +2,7 @@
 // answers, with one log line per failed attempt, until one shared start deadline. Past it, start
 // fails with one line naming what did not answer — never a silent hang, never a half-started bot.
 import { createBackoff, DianaError, type Logger, sleep } from '@diana/utils';
+import { BOT_ERROR_CODES } from './errors.js';
 
 /** What start is doing now, for `/readyz` and the logs. */
 export interface StartGate {
@@ -45,7 +46,7 @@ export function createStartGate(options: StartGateOptions): StartGate {
           const delay = Math.min(nextDelay(), deadline - Date.now());
           if (delay <= 0)
             throw new DianaError(
-              'E_START_TIMEOUT',
+              BOT_ERROR_CODES.START_TIMEOUT,
               `${dependency} did not answer within the start deadline of ${Math.round(options.start_timeout_ms / 1000)} s (DIANA_BOT_START_TIMEOUT_MS): ${message}`,
               { cause: error, context: { dependency } },
             );

@@ -4,6 +4,7 @@
 import { createInterface } from 'node:readline/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DianaError } from '@diana/utils';
+import { BOT_ERROR_CODES } from '../errors.js';
 
 /** A mistyped command line: the entry prints one line and exits 2, nothing was done. */
 export class UsageError extends Error {
@@ -98,5 +99,8 @@ export async function confirm(what: string, values: { yes?: boolean | undefined 
       rl.close();
     }
   }
-  throw new DianaError('E_CLI_NOT_CONFIRMED', `would ${what}: pass --yes to do it (or --dry-run to preview)`);
+  throw new DianaError(
+    BOT_ERROR_CODES.CLI_NOT_CONFIRMED,
+    `would ${what}: pass --yes to do it (or --dry-run to preview)`,
+  );
 }

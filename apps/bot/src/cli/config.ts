@@ -1,6 +1,7 @@
 // `config get|set|history|rollback`: the live settings ConfigManager holds (what admin's
 // /config edits), changed through the same drafts, publishes and rollbacks.
 import { userInfo } from 'node:os';
+import { CONFIG_ERROR_CODES } from '@diana/config';
 import { DianaError } from '@diana/utils';
 import * as v from 'valibot';
 import { CONFIG_TEMPLATES } from '../app.js';
@@ -26,7 +27,7 @@ function templateOf(key: string) {
   const template = CONFIG_TEMPLATES.find((t) => t.key === key);
   if (!template)
     throw new DianaError(
-      'E_CONFIG_NOT_FOUND',
+      CONFIG_ERROR_CODES.CONFIG_NOT_FOUND,
       `unknown config key '${key}' (known: ${CONFIG_TEMPLATES.map((t) => t.key).join(', ')})`,
     );
   return template;
@@ -85,7 +86,7 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       const checked = v.safeParse(template.schema as v.GenericSchema, merged);
       if (!checked.success)
         throw new DianaError(
-          'E_CONFIG_INVALID',
+          CONFIG_ERROR_CODES.CONFIG_INVALID,
           `the value does not match ${template.key}: ${v.summarize(checked.issues).split('\n')[0]}`,
         );
       const what = `set ${template.key} from ${JSON.stringify(config.get(template.key as Key))} to ${JSON.stringify(checked.output)}`;
@@ -111,9 +112,10 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
     throw new UsageError(`a revision is a positive integer, not '${positionals[1]}'`);
   await withConfig(ctx, async (config) => {
     const active = await activeInstance(config, key);
-    if (!active) throw new DianaError('E_CONFIG_NOT_FOUND', `${key} has no published value to roll back`);
+    if (!active)
+      throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no published value to roll back`);
     const target = (await config.history(active.id)).find((r) => r.revision === revision);
-    if (!target) throw new DianaError('E_CONFIG_NOT_FOUND', `${key} has no revision ${revision}`);
+    if (!target) throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no revision ${revision}`);
     const what = `roll ${key} back to revision ${revision}: ${JSON.stringify(target.values)}`;
     if (values['dry-run']) return print(`dry run: would ${what}`);
     await confirm(what, values);

@@ -1,6 +1,7 @@
 // `dlq list|show|replay|purge <type>`: the dead letters of one event type on the Redis streams.
 import type { DeadLetter } from '@diana/event-bus';
 import { DianaError } from '@diana/utils';
+import { BOT_ERROR_CODES } from '../errors.js';
 import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print, UsageError } from './args.js';
 import { type CliContext, checkEventType, withBus } from './services.js';
 
@@ -46,7 +47,7 @@ export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Prom
     await withBus(ctx, async (bus) => {
       // the transport lists by type only: a bounded scan for the id
       const letter = (await bus.dlq.list(type, 10_000)).find((d) => d.dlq_id === positionals[1]);
-      if (!letter) throw new DianaError('E_CLI_NOT_FOUND', `no dead letter ${positionals[1]} for ${type}`);
+      if (!letter) throw new DianaError(BOT_ERROR_CODES.CLI_NOT_FOUND, `no dead letter ${positionals[1]} for ${type}`);
       if (values.json) return print(letter);
       print(line(letter));
       print(`original event ${letter.original_id}: ${letter.raw ?? '(raw event not kept)'}`);
@@ -65,7 +66,8 @@ export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Prom
     const letters = await bus.dlq.list(type, 10_000);
     const chosen = ids.length > 0 ? letters.filter((d) => ids.includes(d.dlq_id)) : letters;
     const missing = ids.filter((id) => !letters.some((d) => d.dlq_id === id));
-    if (missing.length > 0) throw new DianaError('E_CLI_NOT_FOUND', `no dead letter ${missing.join(', ')} for ${type}`);
+    if (missing.length > 0)
+      throw new DianaError(BOT_ERROR_CODES.CLI_NOT_FOUND, `no dead letter ${missing.join(', ')} for ${type}`);
     if (chosen.length === 0) return print(`no dead letters for ${type}: nothing to ${sub}`);
     const what = `${sub} ${chosen.length} dead letter(s) of ${type}`;
     if (values['dry-run']) {

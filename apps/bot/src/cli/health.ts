@@ -2,6 +2,7 @@
 import { migrationStatus } from '@diana/db';
 import { DianaError, isDianaError } from '@diana/utils';
 import { ALL_MIGRATIONS } from '../app.js';
+import { BOT_ERROR_CODES } from '../errors.js';
 import { JSON_OPTION, parse, print } from './args.js';
 import { outboxBacklog } from './outbox.js';
 import { type CliContext, openRedis, withDatabase } from './services.js';
@@ -61,7 +62,7 @@ export async function healthCommand(ctx: CliContext, argv: readonly string[]): P
   if (values.json) print(checks);
   else for (const c of checks) print(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}`);
   const failed = checks.filter((c) => !c.ok).map((c) => c.name);
-  if (failed.length > 0) throw new DianaError('E_CLI_UNHEALTHY', `not healthy: ${failed.join(', ')}`);
+  if (failed.length > 0) throw new DianaError(BOT_ERROR_CODES.CLI_UNHEALTHY, `not healthy: ${failed.join(', ')}`);
 }
 
 function describe(error: unknown): string {

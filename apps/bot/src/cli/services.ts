@@ -3,12 +3,19 @@
 // one DianaError naming it, never a hang or a retry loop.
 import { join } from 'node:path';
 import { type ConfigManager, createConfigManager } from '@diana/config';
-import { createPostgres, type Database } from '@diana/db';
-import { createEventBus, createMemoryTransport, type EventBusService, type StreamTransport } from '@diana/event-bus';
+import { createPostgres, type Database, DB_ERROR_CODES } from '@diana/db';
+import {
+  createEventBus,
+  createMemoryTransport,
+  EVENT_BUS_ERROR_CODES,
+  type EventBusService,
+  type StreamTransport,
+} from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
 import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { Redis } from 'ioredis';
 import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../app.js';
+import { BOT_ERROR_CODES } from '../errors.js';
 
 /** How long a dependency gets to answer before the command fails. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -39,7 +46,7 @@ async function openDatabase({ settings, logger }: CliContext): Promise<Database>
     await db.ping({ timeout_ms: CONNECT_TIMEOUT_MS });
   } catch (error) {
     await db.close().catch(() => {});
-    const code = isDianaError(error) ? error.code : 'E_DB_UNAVAILABLE';
+    const code = isDianaError(error) ? error.code : DB_ERROR_CODES.UNAVAILABLE;
     throw new DianaError(
       code,
       `PostgreSQL at ${where(revealSecret(settings.database.url))} did not answer: ${reason(error)}`,
@@ -68,7 +75,7 @@ export async function openRedis({ settings }: CliContext): Promise<Redis | undef
     await redis.ping();
   } catch (error) {
     redis.disconnect();
-    throw new DianaError('E_REDIS_UNAVAILABLE', `Redis at ${where(url)} did not answer: ${reason(error)}`, {
+    throw new DianaError(BOT_ERROR_CODES.REDIS_UNAVAILABLE, `Redis at ${where(url)} did not answer: ${reason(error)}`, {
       cause: error,
     });
   }
@@ -83,7 +90,7 @@ export async function withBus<T>(
   const redis = await openRedis(ctx);
   if (!redis)
     throw new DianaError(
-      'E_CLI_NO_REDIS',
+      BOT_ERROR_CODES.CLI_NO_REDIS,
       'no Redis configured (DIANA_REDIS_URL): the embedded bus keeps its streams in the bot process only',
     );
   const transport = createRedisStreamsTransport({
@@ -133,7 +140,7 @@ export async function withConfig<T>(
 export function checkEventType(type: string): keyof typeof ALL_EVENTS {
   if (!Object.hasOwn(ALL_EVENTS, type))
     throw new DianaError(
-      'E_EVENT_UNKNOWN',
+      EVENT_BUS_ERROR_CODES.EVENT_UNKNOWN,
       `unknown event type '${type}' (the bot knows ${Object.keys(ALL_EVENTS).length} types)`,
     );
   return type as keyof typeof ALL_EVENTS;

@@ -1,5 +1,5 @@
 // `user show <telegram_id>`: one user's row as the bot stores it.
-import { createUserRepository } from '@diana/db';
+import { createUserRepository, DB_ERROR_CODES } from '@diana/db';
 import { DianaError } from '@diana/utils';
 import { JSON_OPTION, parse, pickSubcommand, print, UsageError } from './args.js';
 import { type CliContext, withDatabase } from './services.js';
@@ -22,7 +22,7 @@ export async function userCommand(ctx: CliContext, argv: readonly string[]): Pro
     throw new UsageError(`a Telegram id is a positive integer, not '${positionals[0]}'`);
   await withDatabase(ctx, async (db) => {
     const user = await createUserRepository(db).getByTelegramId(telegramId);
-    if (!user) throw new DianaError('E_USER_NOT_FOUND', `no user with Telegram id ${telegramId}`);
+    if (!user) throw new DianaError(DB_ERROR_CODES.USER_NOT_FOUND, `no user with Telegram id ${telegramId}`);
     if (values.json) return print(user);
     for (const [field, value] of Object.entries(user))
       print(

@@ -1,9 +1,17 @@
-import type { ConfigManager } from '@diana/config';
+import { CONFIG_ERROR_CODES, type ConfigManager } from '@diana/config';
 import type { Database } from '@diana/db';
 import { createUserRepository, USER_ROLES, type UserRole } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
-import { atLeast, can, canAssignRole, getRoleLevel, type Permission, type TokenService } from '@diana/security';
+import {
+  atLeast,
+  can,
+  canAssignRole,
+  getRoleLevel,
+  type Permission,
+  SECURITY_ERROR_CODES,
+  type TokenService,
+} from '@diana/security';
 import {
   BESITOS_ERROR_CODES,
   BESITOS_MAX,
@@ -320,9 +328,12 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         return sub?.ends_at ?? at;
       });
     } catch (error) {
-      if (isDianaError(error, 'E_TOKEN_USED')) return ctx.reply(TEXTS.tokenUsed);
-      if (isDianaError(error, 'E_TOKEN_EXPIRED')) return ctx.reply(TEXTS.tokenExpired);
-      if (isDianaError(error, 'E_TOKEN_UNKNOWN') || isDianaError(error, 'E_TOKEN_MALFORMED'))
+      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_USED)) return ctx.reply(TEXTS.tokenUsed);
+      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_EXPIRED)) return ctx.reply(TEXTS.tokenExpired);
+      if (
+        isDianaError(error, SECURITY_ERROR_CODES.TOKEN_UNKNOWN) ||
+        isDianaError(error, SECURITY_ERROR_CODES.TOKEN_MALFORMED)
+      )
         return ctx.reply(TEXTS.tokenUnknown);
       throw error;
     }
@@ -404,7 +415,10 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
           );
           return ctx.reply(TEXTS.configDone(key, published.revision));
         } catch (error) {
-          if (isDianaError(error, 'E_CONFIG_INVALID') || isDianaError(error, 'E_CONFIG_NOT_FOUND'))
+          if (
+            isDianaError(error, CONFIG_ERROR_CODES.CONFIG_INVALID) ||
+            isDianaError(error, CONFIG_ERROR_CODES.CONFIG_NOT_FOUND)
+          )
             return replyPaged(ctx, TEXTS.configInvalid(error.message));
           throw error;
         }

@@ -1,9 +1,10 @@
 // The one range of an amount (commands, events, config), from the core
 export { BESITOS_ERROR_CODES, BESITOS_MAX, parseBesitos } from '@diana/utils';
+// Ledger
+export { GAMIFICATION_ERROR_CODES } from './errors.js';
 // Events
 export { GAMIFICATION_EVENTS } from './events.js';
 export type { AwardResult, Ledger } from './ledger.js';
-// Ledger
 export { checkLedgerInvariants, createLedger, LEDGER_ERROR_CODES } from './ledger.js';
 export type { GamificationContext, GamificationDeps, GamificationModule } from './module.js';
 // The module

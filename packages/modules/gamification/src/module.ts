@@ -4,6 +4,7 @@ import type { ConfigManager } from '@diana/config';
 import type { Database } from '@diana/db';
 import {
   createInbox,
+  EVENT_BUS_ERROR_CODES,
   type EventBusService,
   type EventEnvelope,
   type EventRegistry,
@@ -23,6 +24,7 @@ import {
 import { Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type * as v from 'valibot';
+import { GAMIFICATION_ERROR_CODES } from './errors.js';
 import { CONSUMED, type GAMIFICATION_EVENTS } from './events.js';
 import { createLedger, LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
 import { createProgress } from './progress.js';
@@ -61,9 +63,9 @@ const DAY_MS = 86_400_000;
  * out of 1..BESITOS_MAX is refused before the handler writes anything.
  */
 const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
-  parseOrThrow(schema, event.payload, { code: 'E_EVENT_SCHEMA', message: `unusable ${event.type}` });
+  parseOrThrow(schema, event.payload, { code: EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, message: `unusable ${event.type}` });
 /** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
-const DAILY_CLAIMED = 'E_DAILY_ALREADY_CLAIMED';
+const DAILY_CLAIMED = GAMIFICATION_ERROR_CODES.DAILY_ALREADY_CLAIMED;
 const balanceKey = (user_id: string) => `balance:${user_id}`;
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
