@@ -208,7 +208,9 @@ export function describeEventBusTransport(
                 failures++;
                 throw new Error('transient');
               }
-              order.set(e.payload.key, [...(order.get(e.payload.key) ?? []), e.payload.seq]);
+              // an attempt the bus gave up on (handler timeout on a slow machine) is retried: a
+              // handler honours its signal, so only the attempt that counts is recorded
+              if (!ctx.signal.aborted) order.set(e.payload.key, [...(order.get(e.payload.key) ?? []), e.payload.seq]);
             } finally {
               running--;
             }
