@@ -24,7 +24,12 @@ export function coerceNumber(bounds: NumberBounds = {}): Schema<number> {
 
 /** A whole number, from a number or a numeric string. */
 export function coerceInt(bounds: NumberBounds = {}): Schema<number> {
-  const whole = v.pipe(coerce('a number', toNumber), v.integer('must be a whole number')) as Schema<number>;
+  // a safe integer: past ±2^53 a number is rounded (a channel id "…993" would become "…992")
+  const whole = v.pipe(
+    coerce('a number', toNumber),
+    v.integer('must be a whole number'),
+    v.safeInteger('must be a whole number between -9007199254740991 and 9007199254740991'),
+  ) as Schema<number>;
   return bounded(whole, bounds);
 }
 

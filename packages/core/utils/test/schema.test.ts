@@ -27,6 +27,15 @@ describe('numeric helpers', () => {
     expect(v.safeParse(coerceInt({ min: 1 }), 0).issues?.[0]?.message).toBe('must be at least 1');
   });
 
+  it('refuse whole numbers past ±2^53 instead of rounding them (a channel id must stay exact)', () => {
+    expect(v.parse(coerceInt(), '-1009007199254740')).toBe(-1009007199254740);
+    expect(v.parse(coerceInt(), String(Number.MAX_SAFE_INTEGER))).toBe(Number.MAX_SAFE_INTEGER);
+    expect(v.safeParse(coerceInt(), '9007199254740993').issues?.[0]?.message).toBe(
+      'must be a whole number between -9007199254740991 and 9007199254740991',
+    );
+    expect(v.safeParse(coerceInt(), '-100999999999999999999').success).toBe(false);
+  });
+
   it('parse durations in ms or with units', () => {
     const d = coerceDuration();
     expect(v.parse(d, '250')).toBe(250);
