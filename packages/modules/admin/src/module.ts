@@ -27,8 +27,8 @@ import {
 import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type { ADMIN_EVENTS } from './events.js';
-import { parseTelegramId } from './ids.js';
-import { splitMessage } from './paging.js';
+import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
+import { MESSAGE_LIMIT, splitMessage } from './paging.js';
 import { TEXTS } from './texts.js';
 import { formatLocalTime, parseLocalTime } from './time.js';
 
@@ -129,7 +129,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     try {
       telegramId = parseTelegramId(ref);
     } catch (error) {
-      if (!isDianaError(error, 'E_ADMIN_BAD_ID')) throw error;
+      if (!isDianaError(error, ADMIN_ERROR_CODES.BAD_ID)) throw error;
     }
     if (telegramId === undefined || telegramId < 0) {
       await ctx.reply(TEXTS.numericIdOnly);
@@ -358,24 +358,27 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   composer.command(
     'programar',
     guarded('publish_content', async (ctx) => {
+      // each refusal names its real reason, and all come before anything is stored
       const text = typeof ctx.match === 'string' ? ctx.match : '';
-      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+(?:(-?\d{5,})\s+)?([\s\S]+)$/.exec(text.trim());
+      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?:\s+(-?\d{5,})(?=\s|$))?(?:\s+([\s\S]*))?$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
-      if (!match || !at || at.getTime() <= clock.now()) return ctx.reply(TEXTS.badTime);
+      if (!match || !at) return ctx.reply(TEXTS.badTime);
+      if (at.getTime() <= clock.now()) return ctx.reply(TEXTS.pastTime(formatLocalTime(at, settings.timezone)));
       let channel = settings.main_channel_id;
       if (match[2] !== undefined) {
         try {
           channel = parseTelegramId(match[2]);
         } catch (error) {
-          if (isDianaError(error, 'E_ADMIN_BAD_ID')) return ctx.reply(TEXTS.badChatId);
+          if (isDianaError(error, ADMIN_ERROR_CODES.BAD_ID)) return ctx.reply(TEXTS.badChatId);
           throw error;
         }
       }
-      if (channel === undefined) return ctx.reply(TEXTS.badTime);
+      if (channel === undefined) return ctx.reply(TEXTS.noMainChannel);
       if (!postChannels.has(channel) && !atLeast(ctx.user?.role ?? 'FREE', 'ADMIN'))
         return ctx.reply(TEXTS.channelForbidden);
-      const { body, buttons } = splitButtons(match[3] as string);
-      if (body.length === 0) return ctx.reply(TEXTS.badTime);
+      const { body, buttons } = splitButtons(match[3] ?? '');
+      if (body.length === 0) return ctx.reply(TEXTS.noPostText);
+      if (body.length > MESSAGE_LIMIT) return ctx.reply(TEXTS.postTooLong(body.length, MESSAGE_LIMIT));
       await db.transaction(async (tx) => {
         const id = newId();
         await tx`insert into admin_scheduled_posts (id, channel_id, text, buttons, publish_at, status, created_by)

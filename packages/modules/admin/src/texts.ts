@@ -24,7 +24,14 @@ export const TEXTS = Object.freeze({
   reminder24h: 'Tu suscripción VIP termina mañana.',
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   scheduled: (when: string) => `Publicación programada para ${when}.`,
-  badTime: 'La hora debe ser AAAA-MM-DD HH:MM y estar en el futuro.',
+  badTime:
+    'Uso: /programar AAAA-MM-DD HH:MM [id del chat] texto — la hora con ese formato, por ejemplo 2026-12-24 20:30.',
+  pastTime: (when: string) => `Esa hora (${when}) ya pasó: elige una hora en el futuro.`,
+  noMainChannel:
+    'No hay canal principal configurado (DIANA_ADMIN_MAIN_CHANNEL_ID): escribe el id del chat después de la hora.',
+  noPostText: 'Falta el texto de la publicación, después de la hora (y del id del chat, si lo pones).',
+  postTooLong: (length: number, max: number) =>
+    `La publicación tiene ${length} caracteres y Telegram admite ${max} como máximo: acórtala y vuelve a programarla.`,
   badChatId:
     'Ese id de chat no es válido: solo cifras (con un «-» delante si es un canal), y no tan largo que se redondee.',
   channelForbidden: 'Solo puedes programar en los canales configurados; para otro chat hace falta un ADMIN.',

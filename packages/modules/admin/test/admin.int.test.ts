@@ -59,13 +59,13 @@ afterAll(async () => {
 const api = createRecordingApi();
 const calls = api.calls;
 /** A bot process: its own module instance over the shared database and bus. */
-function makeBot() {
+function makeBot(channels: { main_channel_id?: number } = { main_channel_id: MAIN_CHANNEL }) {
   const bot = new Bot<AdminContext>('0:test', { botInfo: FAKE_BOT_INFO });
   bot.api.config.use(api.transformer as never);
   const admin = createAdminModule(
     {
       vip_channel_id: VIP_CHANNEL,
-      main_channel_id: MAIN_CHANNEL,
+      ...channels,
       post_channel_ids: [-1001234567890],
       timezone: 'Europe/Madrid',
     },
@@ -231,6 +231,35 @@ describe('the admin module', () => {
     const [published] = await db.sql<{ n: number }[]>`
       select count(*)::int as n from event_outbox where type = 'admin.post_published'`;
     expect(published?.n).toBe(2);
+  });
+
+  it('/programar: each refusal says its real reason, and nothing is stored', async () => {
+    await userWith(1, 'ADMIN');
+    const posts = async () =>
+      (await db.sql<{ n: number }[]>`select count(*)::int as n from admin_scheduled_posts`)[0]?.n ?? 0;
+    const before = await posts();
+    await say(main.bot, 1, '/programar mañana a las 8 Hola');
+    expect(lastTo(1)).toContain('Uso: /programar AAAA-MM-DD HH:MM');
+    await say(main.bot, 1, `/programar ${localIn(-3_600_000)} Tarde`);
+    expect(lastTo(1)).toMatch(/^Esa hora \(.+\) ya pasó: elige una hora en el futuro\.$/);
+    await say(main.bot, 1, `/programar ${localIn(3_600_000)}`);
+    expect(lastTo(1)).toBe('Falta el texto de la publicación, después de la hora (y del id del chat, si lo pones).');
+    await say(main.bot, 1, `/programar ${localIn(3_600_000)} -1001234567890`);
+    expect(lastTo(1)).toContain('Falta el texto de la publicación');
+    // checked up front: a 5 400-character post was accepted and published cut mid-word
+    const long = 'palabra '.repeat(675);
+    await say(main.bot, 1, `/programar ${localIn(3_600_000)} ${long}`);
+    expect(lastTo(1)).toBe(
+      `La publicación tiene ${long.trim().length} caracteres y Telegram admite 4096 como máximo: acórtala y vuelve a programarla.`,
+    );
+    // with no main channel configured, a valid time without a chat id says so (it said "in the future")
+    const noMain = makeBot({});
+    await say(noMain.bot, 1, `/programar ${localIn(3_600_000)} Sin canal principal`);
+    expect(lastTo(1)).toBe(
+      'No hay canal principal configurado (DIANA_ADMIN_MAIN_CHANNEL_ID): escribe el id del chat después de la hora.',
+    );
+    await noMain.admin.close();
+    expect(await posts()).toBe(before);
   });
 
   it('/programar: a CONTENT_CREATOR posts only to the configured channels, an ADMIN anywhere; ids that would round are refused', async () => {
