@@ -18,6 +18,7 @@ export const PERMISSIONS = Object.freeze({
   publish_content: 'CONTENT_CREATOR',
   view_stats: 'MODERATOR',
   ban_users: 'MODERATOR',
+  assign_roles: 'ADMIN',
   manage_subscriptions: 'ADMIN',
   grant_besitos: 'ADMIN',
   edit_config: 'ADMIN',

@@ -1,6 +1,6 @@
 import { CONFIG_ERROR_CODES, type ConfigManager } from '@diana/config';
 import type { Database } from '@diana/db';
-import { createUserRepository, USER_ROLES, type UserRole } from '@diana/db';
+import { createUserRepository, type UserRole } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
 import {
@@ -29,6 +29,8 @@ import type { InlineKeyboardButton } from 'grammy/types';
 import type { ADMIN_EVENTS } from './events.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
 import { MESSAGE_LIMIT, splitMessage } from './paging.js';
+import { formatPrice, parsePriceCents } from './price.js';
+import { parseRoleName, ROLE_LABELS } from './roles.js';
 import { TEXTS } from './texts.js';
 import { formatLocalTime, parseLocalTime } from './time.js';
 
@@ -195,15 +197,16 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   // roles: nobody raises anyone to or above their own role
   composer.command(
     'rol',
-    guarded('ban_users', async (ctx, [ref, roleName]) => {
-      const role = roleName?.toUpperCase() as UserRole;
-      if (!ref || !USER_ROLES.includes(role)) return ctx.reply(TEXTS.usage('/rol <id de Telegram> <ROL>'));
+    guarded('assign_roles', async (ctx, [ref, roleName]) => {
+      if (!ref || !roleName) return ctx.reply(TEXTS.usage('/rol <id de Telegram> <rol>'));
+      const role = parseRoleName(roleName);
+      if (!role) return ctx.reply(TEXTS.badRole(roleName));
       const target = await findUser(ctx, ref);
       if (!target) return;
       const outcome = await changeRole(ctx, target, 'role', (current) =>
         canAssignRole(actorRole(ctx), current, role) ? { to: role } : { refuse: TEXTS.roleForbidden },
       );
-      await ctx.reply('to' in outcome ? TEXTS.roleChanged(ref, role) : outcome.refuse);
+      await ctx.reply('to' in outcome ? TEXTS.roleChanged(ref, ROLE_LABELS[role]) : outcome.refuse);
     }),
   );
 
@@ -248,26 +251,36 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
         },
         reason.join(' '),
       );
-      await ctx.reply('to' in outcome ? TEXTS.unbanned(ref, outcome.to) : outcome.refuse);
+      await ctx.reply('to' in outcome ? TEXTS.unbanned(ref, ROLE_LABELS[outcome.to]) : outcome.refuse);
     }),
   );
 
   composer.command(
     'tarifa',
-    guarded('manage_subscriptions', async (ctx, [name, days, price]) => {
-      const d = Number(days);
-      const p = Number(price);
-      if (!name || !/^[a-z0-9_]{1,32}$/.test(name) || !Number.isInteger(d) || d < 1 || !Number.isInteger(p) || p < 0)
-        return ctx.reply(TEXTS.usage('/tarifa <nombre> <días> <precio>'));
+    guarded('manage_subscriptions', async (ctx, [rawName, days, price]) => {
+      if (!rawName || days === undefined || price === undefined)
+        return ctx.reply(TEXTS.usage('/tarifa <nombre> <días> <precio>, por ejemplo /tarifa mensual 30 9,99'));
+      // each argument is checked on its own, and a refusal names the one that is wrong
+      const name = rawName.toLowerCase();
+      if (!/^[a-z0-9_]{1,32}$/.test(name)) return ctx.reply(TEXTS.badTariffName(rawName));
+      const d = /^\d{1,4}$/.test(days) ? Number(days) : Number.NaN;
+      if (!(d >= 1 && d <= 3_650)) return ctx.reply(TEXTS.badTariffDays(days));
+      const p = parsePriceCents(price);
+      if (p === undefined) return ctx.reply(TEXTS.badTariffPrice(price));
       const created = await db.transaction(async (tx) => {
         const rows =
-          await tx`insert into admin_tariffs (id, name, days, price, created_by) values (${newId()}, ${name}, ${d}, ${p}, ${actorOf(ctx)})
+          await tx`insert into admin_tariffs (id, name, days, price_cents, created_by) values (${newId()}, ${name}, ${d}, ${p}, ${actorOf(ctx)})
                               on conflict (name) do nothing returning 1`;
         if (rows.length > 0)
-          await audit(tx, { actor: actorOf(ctx), action: 'tariff', target: name, details: { days: d, price: p } });
+          await audit(tx, {
+            actor: actorOf(ctx),
+            action: 'tariff',
+            target: name,
+            details: { days: d, price_cents: p },
+          });
         return rows.length > 0;
       });
-      await ctx.reply(created ? TEXTS.tariffCreated(name, d, p) : TEXTS.tariffExists);
+      await ctx.reply(created ? TEXTS.tariffCreated(name, d, formatPrice(p)) : TEXTS.tariffExists);
     }),
   );
 

@@ -5,13 +5,21 @@ export const TEXTS = Object.freeze({
   numericIdOnly:
     'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño.',
   roleForbidden: 'No puedes dar ese rol (ni a nadie por encima de ti).',
-  roleChanged: (who: string, role: string) => `${who} ahora es ${role}.`,
+  roleChanged: (who: string, role: string) => `${who} tiene ahora el rol «${role}».`,
+  badRole: (text: string) =>
+    `«${text}» no es un rol: escribe uno de moderador, creador, vip o gratuito (o administrador, si eres OWNER).`,
   banned: (who: string) => `${who} está baneado: el bot ya no le contesta.`,
-  unbanned: (who: string, role: string) => `${who} ya no está baneado (ahora es ${role}).`,
+  unbanned: (who: string, role: string) => `${who} ya no está baneado (rol «${role}»).`,
   alreadyBanned: (who: string) => `${who} ya estaba baneado.`,
   notBanned: (who: string) => `${who} no está baneado.`,
   banForbidden: 'No puedes banear a alguien de tu rango o superior.',
-  tariffCreated: (name: string, days: number, price: number) => `Tarifa ${name}: ${days} días, ${price}.`,
+  tariffCreated: (name: string, days: number, price: string) =>
+    `Tarifa ${name}: ${days} ${days === 1 ? 'día' : 'días'}, ${price}.`,
+  badTariffName: (text: string) =>
+    `El nombre de la tarifa («${text}») admite solo letras sin tilde, cifras y _, hasta 32 (por ejemplo mensual o vip_30).`,
+  badTariffDays: (text: string) => `Los días («${text}») deben ser un número entero de 1 a 3650.`,
+  badTariffPrice: (text: string) =>
+    `El precio («${text}») debe ser una cantidad con hasta dos decimales, con coma o punto (por ejemplo 9,99).`,
   tariffExists: 'Ya existe una tarifa con ese nombre.',
   noSuchTariff: 'No existe esa tarifa.',
   tokenIssued: (link: string, days: number) => `Enlace VIP de un solo uso (${days} días):\n${link}`,

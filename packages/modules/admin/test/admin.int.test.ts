@@ -160,10 +160,50 @@ describe('the admin module', () => {
     expect(refused).toHaveLength(49);
   });
 
+  it('/rol and /tarifa speak Spanish: role names and decimal prices are accepted, each refusal names the wrong argument', async () => {
+    await userWith(1, 'ADMIN');
+    await userWith(3, 'MODERATOR');
+    await userWith(60, 'FREE');
+    await say(main.bot, 1, '/rol 60 moderador');
+    expect(lastTo(1)).toBe('60 tiene ahora el rol «moderador».');
+    expect((await users.getByTelegramId(60))?.role).toBe('MODERATOR');
+    await say(main.bot, 1, '/rol 60 Creador');
+    expect((await users.getByTelegramId(60))?.role).toBe('CONTENT_CREATOR');
+    await say(main.bot, 1, '/rol 60 jefe');
+    expect(lastTo(1)).toContain('«jefe» no es un rol');
+    // a MODERATOR may not assign roles at all: told so, not that this one role is too high
+    await say(main.bot, 3, '/rol 60 vip');
+    expect(lastTo(3)).toBe('No tienes permiso para hacer esto.');
+    expect((await users.getByTelegramId(60))?.role).toBe('CONTENT_CREATOR');
+
+    await say(main.bot, 1, '/tarifa Mensual 30 9,99');
+    expect(lastTo(1)).toBe('Tarifa mensual: 30 días, 9,99.');
+    await say(main.bot, 1, '/tarifa semanal 7 2.5');
+    expect(lastTo(1)).toBe('Tarifa semanal: 7 días, 2,50.');
+    await say(main.bot, 1, '/tarifa día_suelto 1 1');
+    expect(lastTo(1)).toContain('El nombre de la tarifa («día_suelto»)');
+    await say(main.bot, 1, '/tarifa anual un_año 99');
+    expect(lastTo(1)).toBe('Los días («un_año») deben ser un número entero de 1 a 3650.');
+    await say(main.bot, 1, '/tarifa anual 365 99,999');
+    expect(lastTo(1)).toContain('El precio («99,999»)');
+    await say(main.bot, 1, '/tarifa anual');
+    expect(lastTo(1)).toContain('Uso: /tarifa <nombre> <días> <precio>');
+    const rows = await db.sql<{ name: string; price_cents: string }[]>`
+      select name, price_cents::text from admin_tariffs where name in ('mensual', 'semanal', 'anual') order by name`;
+    expect(rows).toEqual([
+      { name: 'mensual', price_cents: '999' },
+      { name: 'semanal', price_cents: '250' },
+    ]);
+  });
+
   it('permissions: a MODERATOR cannot issue tokens, a FREE user gets no admin command, an ADMIN cannot make anyone ADMIN or OWNER', async () => {
     await userWith(3, 'MODERATOR');
     await userWith(4, 'FREE');
     await userWith(5, 'OWNER');
+    const roleChanges = async () =>
+      (await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where type = 'admin.role_changed'`)[0]
+        ?.n ?? 0;
+    const changesBefore = await roleChanges();
     await say(main.bot, 3, '/token vip30');
     expect(lastTo(3)).toBe('No tienes permiso para hacer esto.');
     for (const command of ['/token vip30', '/rol 2 ADMIN', '/config', '/stats', '/dlq list x', '/besitos 2 5 regalo'])
@@ -177,10 +217,7 @@ describe('the admin module', () => {
     expect((await users.getByTelegramId(4))?.role).toBe('MODERATOR');
     await say(main.bot, 5, '/rol 4 ADMIN');
     expect((await users.getByTelegramId(4))?.role).toBe('ADMIN');
-    const [changed] = await db.sql<
-      { n: number }[]
-    >`select count(*)::int as n from event_outbox where type = 'admin.role_changed'`;
-    expect(changed?.n).toBe(2);
+    expect((await roleChanges()) - changesBefore).toBe(2);
   });
 
   it('flow 6 on a manual clock: each reminder once, expiry closes VIP and says goodbye — with two processes running the job', async () => {
@@ -397,7 +434,7 @@ describe('the admin module', () => {
     expect((await users.getById(admin.id))?.role).toBe('ADMIN');
     expect((await users.getById(peer.id))?.role).toBe('MODERATOR');
     await say(main.bot, 30, '/unban 31 apelación aceptada');
-    expect(lastTo(30)).toBe('31 ya no está baneado (ahora es FREE).');
+    expect(lastTo(30)).toBe('31 ya no está baneado (rol «gratuito»).');
     expect((await users.getById(fan.id))?.role).toBe('FREE');
     const audit = await db.sql<{ actor: string; action: string; reason: string; details: unknown }[]>`
       select actor, action, reason, details from admin_audit where target = ${fan.id} order by created_at`;
