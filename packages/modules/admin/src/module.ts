@@ -1,7 +1,7 @@
 import { CONFIG_ERROR_CODES, type ConfigManager } from '@diana/config';
 import type { Database } from '@diana/db';
 import { createUserRepository, type UserRole } from '@diana/db';
-import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import { EVENT_BUS_ERROR_CODES, type EventBusService, type EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
 import {
   atLeast,
@@ -18,6 +18,7 @@ import {
   type BesitosRefusal,
   type Clock,
   getPackageLogger,
+  type Issue,
   isDianaError,
   type Logger,
   newId,
@@ -407,6 +408,22 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     }),
   );
 
+  const keys = () => config.templates.map((t) => t.key);
+  const knownKey = (key: string) => keys().includes(key);
+  /** A ConfigManager refusal as a Spanish reply naming the key and each wrong field; else undefined. */
+  const configRefusal = (error: unknown, key: string): string | undefined => {
+    if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_NOT_FOUND)) return TEXTS.configNoKey(key, keys());
+    if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_CONFLICT)) return TEXTS.configConflict(key);
+    if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_INVALID)) {
+      const issues = (error as { issues?: readonly Issue[] }).issues ?? [];
+      return TEXTS.configInvalid(
+        key,
+        issues.map((i) => TEXTS.configIssue(i.path, i.expected, i.received)),
+      );
+    }
+    return undefined;
+  };
+
   composer.command(
     'config',
     guarded('edit_config', async (ctx, [sub, key, ...rest]) => {
@@ -431,27 +448,41 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
           );
           return ctx.reply(TEXTS.configDone(key, published.revision));
         } catch (error) {
-          if (
-            isDianaError(error, CONFIG_ERROR_CODES.CONFIG_INVALID) ||
-            isDianaError(error, CONFIG_ERROR_CODES.CONFIG_NOT_FOUND)
-          )
-            return replyPaged(ctx, TEXTS.configInvalid(error.message));
+          const refusal = configRefusal(error, key);
+          if (refusal) return replyPaged(ctx, refusal);
           throw error;
         }
       }
+      if ((sub === 'history' || sub === 'rollback') && key && !knownKey(key))
+        return ctx.reply(TEXTS.configNoKey(key, keys()));
       if (sub === 'history' && key) {
         const instance = await active();
-        if (!instance) return ctx.reply(TEXTS.configInvalid('sin valor activo'));
+        if (!instance) return ctx.reply(TEXTS.configNoValue(key));
         const history = await config.history(instance.id);
         return replyPaged(
           ctx,
-          history.map((r) => `#${r.revision} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`).join('\n'),
+          history
+            .map(
+              (r) =>
+                `#${r.revision} ${formatLocalTime(r.created_at, settings.timezone)} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`,
+            )
+            .join('\n'),
         );
       }
       if (sub === 'rollback' && key && rest[0]) {
         const instance = await active();
-        if (!instance) return ctx.reply(TEXTS.configInvalid('sin valor activo'));
-        const rolled = await config.rollback(instance.id, Number(rest[0]), { actor, reason: 'via /config rollback' });
+        if (!instance) return ctx.reply(TEXTS.configNoValue(key));
+        const to = /^\d{1,9}$/.test(rest[0]) ? Number(rest[0]) : Number.NaN;
+        const revisions = (await config.history(instance.id)).map((r) => r.revision);
+        if (!revisions.includes(to)) return ctx.reply(TEXTS.configNoRevision(key, rest[0], revisions));
+        let rolled: Awaited<ReturnType<typeof config.rollback>>;
+        try {
+          rolled = await config.rollback(instance.id, to, { actor, reason: 'via /config rollback' });
+        } catch (error) {
+          const refusal = configRefusal(error, key);
+          if (refusal) return replyPaged(ctx, refusal);
+          throw error;
+        }
         await db.transaction((tx) =>
           audit(tx, { actor, action: 'config_rollback', target: key, details: { to: Number(rest[0]) } }),
         );
@@ -522,14 +553,23 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     guarded('replay_dlq', async (ctx, [sub, type]) => {
       if (!type || !['list', 'replay'].includes(sub ?? ''))
         return ctx.reply(TEXTS.usage('/dlq list|replay <tipo de evento>'));
+      // a type the bus does not know is the admin's typo, not a failure: say so
+      const known = <T>(work: () => Promise<T>): Promise<T | undefined> =>
+        (async () => work())().catch(async (error: unknown) => {
+          if (!isDianaError(error, EVENT_BUS_ERROR_CODES.EVENT_UNKNOWN)) throw error;
+          await ctx.reply(TEXTS.dlqUnknownType(type));
+          return undefined;
+        });
       if (sub === 'list') {
-        const letters = await bus.dlq.list(type as never, 20);
+        const letters = await known(() => bus.dlq.list(type as never, 20));
+        if (!letters) return;
         return replyPaged(
           ctx,
           letters.length === 0 ? 'Vacía.' : letters.map((l) => `${l.dlq_id} ${l.group}: ${l.error}`).join('\n'),
         );
       }
-      const replayed = await bus.dlq.replay(type as never);
+      const replayed = await known(() => bus.dlq.replay(type as never));
+      if (replayed === undefined) return;
       await db.transaction((tx) =>
         audit(tx, { actor: actorOf(ctx), action: 'dlq_replay', target: type, details: { replayed } }),
       );

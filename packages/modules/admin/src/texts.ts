@@ -45,7 +45,16 @@ export const TEXTS = Object.freeze({
   channelForbidden: 'Solo puedes programar en los canales configurados; para otro chat hace falta un ADMIN.',
   configList: (lines: string[]) => lines.join('\n'),
   configDone: (key: string, revision: number) => `${key} publicado (revisión ${revision}).`,
-  configInvalid: (issues: string) => `Valor no válido: ${issues}`,
+  configInvalid: (key: string, issues: readonly string[]) =>
+    `Valor no válido para ${key}:\n${issues.length > 0 ? issues.join('\n') : '(sin detalles)'}`,
+  configIssue: (path: string, expected: string | undefined, received: string | undefined) =>
+    `• ${path || 'el valor'}: ${expected ? `se esperaba ${expected}` : 'no es válido'}${received ? `, llegó ${received}` : ''}`,
+  configNoKey: (key: string, keys: readonly string[]) => `No existe la clave «${key}». Claves: ${keys.join(', ')}.`,
+  configNoValue: (key: string) => `${key} no tiene un valor publicado todavía.`,
+  configNoRevision: (key: string, text: string, revisions: readonly number[]) =>
+    `${key} no tiene la revisión «${text}»; sus revisiones son ${revisions.map((r) => `#${r}`).join(', ')}.`,
+  configConflict: (key: string) => `Alguien más cambió ${key} a la vez: vuelve a intentarlo.`,
+  dlqUnknownType: (type: string) => `No hay ningún tipo de evento «${type}» (p. ej. gamification.besitos_awarded).`,
   badAmount: (text: string, reason: 'not_digits' | 'zero' | 'too_large', max: number) =>
     `Cantidad no válida (${text}): ${
       reason === 'zero'

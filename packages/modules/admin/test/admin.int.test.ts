@@ -338,9 +338,29 @@ describe('the admin module', () => {
     const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from admin_audit where action = 'config_set'`;
     expect(row?.n).toBe(1);
     await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": "many"}');
-    expect(lastTo(1)).toContain('Valor no válido');
+    expect(lastTo(1)).toMatch(/^Valor no válido para gamification\.daily_gift_test:\n• amount: se esperaba /);
     await say(main.bot, 1, '/config history gamification.daily_gift_test');
-    expect(lastTo(1)).toContain('#2 publish tg:1');
+    expect(lastTo(1)).toMatch(/#2 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publish tg:1/);
+  });
+
+  it('/config and /dlq mistakes are answered in Spanish with what is wrong, never "Algo salió mal"', async () => {
+    await userWith(1, 'ADMIN');
+    await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": 30}');
+    await say(main.bot, 1, '/config rollback gamification.daily_gift_test 99');
+    expect(lastTo(1)).toMatch(/^gamification\.daily_gift_test no tiene la revisión «99»; sus revisiones son #1, #2/);
+    await say(main.bot, 1, '/config rollback gamification.daily_gift_test dos');
+    expect(lastTo(1)).toContain('no tiene la revisión «dos»');
+    await say(main.bot, 1, '/config history no.such.key');
+    expect(lastTo(1)).toMatch(/^No existe la clave «no\.such\.key»\. Claves: .*gamification\.daily_gift_test/);
+    await say(main.bot, 1, '/config set no.such.key {"a": 1}');
+    expect(lastTo(1)).toContain('No existe la clave «no.such.key»');
+    await say(main.bot, 1, '/dlq list foo');
+    expect(lastTo(1)).toBe('No hay ningún tipo de evento «foo» (p. ej. gamification.besitos_awarded).');
+    await say(main.bot, 1, '/dlq replay foo');
+    expect(lastTo(1)).toContain('«foo»');
+    expect(
+      calls.filter((c) => c.payload.chat_id === 1).some((c) => String(c.payload.text).includes('Algo salió')),
+    ).toBe(false);
   });
 
   it('/besitos publishes a grant for the gamification module, audited', async () => {
