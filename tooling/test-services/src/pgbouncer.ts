@@ -31,10 +31,14 @@ export interface PgBouncer {
   urlFor(database: string): string;
   /** What the pooler logged so far (its stderr). */
   log(): string;
-  /** Stops the pooler (SIGINT: immediate shutdown) and removes its directory. */
+  /** Stops the pooler (SIGINT: immediate shutdown), waits for it to exit and removes its directory. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+// Runs PgBouncer under a shell that stops it (SIGINT: immediate shutdown) when its stdin — a
+// pipe from this process — closes: on stop(), and when the test process dies without one.
+const GUARD = 'exec 3<&0; "$0" "$@" </dev/null & pid=$!; (read _ <&3; kill -INT $pid 2>/dev/null) & wait $pid';
 
 /** Where the distribution installs PgBouncer (`/usr/sbin` is not on every PATH). */
 const BINARIES = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer', '/usr/local/bin/pgbouncer'];
@@ -67,8 +71,8 @@ export async function startPgBouncer(options: StartPgBouncerOptions = {}): Promi
       extra: options.settings ?? {},
     });
     if (runAs) giveTo(dir, runAs);
-    const proc = spawn(binary, [...(runAs ? ['-u', runAs] : []), join(dir, 'pgbouncer.ini')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const proc = spawn('sh', ['-c', GUARD, binary, ...(runAs ? ['-u', runAs] : []), join(dir, 'pgbouncer.ini')], {
+      stdio: ['pipe', 'ignore', 'pipe'],
     });
     proc.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-65_536);
@@ -103,17 +107,11 @@ export async function startPgBouncer(options: StartPgBouncerOptions = {}): Promi
     const proc = child;
     if (proc && proc.exitCode === null && proc.signalCode === null) {
       const exited = once(proc, 'exit');
-      proc.kill('SIGINT');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 2_000);
+      proc.stdin?.end(); // the guard stops PgBouncer (SIGINT) and exits with it
       await exited;
-      clearTimeout(timer);
     }
-    process.off('exit', killOnExit);
     rmSync(dir, { recursive: true, force: true });
   };
-  // A test process that exits without stop() must not leave a pooler behind.
-  const killOnExit = () => child?.kill('SIGKILL');
-  process.on('exit', killOnExit);
 
   return {
     port,
@@ -200,7 +198,7 @@ async function waitForQuery(url: string, proc: ChildProcess, timeoutMs: number, 
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  proc.kill('SIGKILL');
+  proc.stdin?.end();
   throw new Error(`pgbouncer did not answer within ${timeoutMs} ms: ${String(lastError)}; log: ${log().slice(-2_000)}`);
 }
 
