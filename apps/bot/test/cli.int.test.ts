@@ -171,7 +171,7 @@ describe('pnpm cli on a migrated database', () => {
   let bus: EventBusService<typeof ALL_EVENTS>;
   let redis: Redis;
   beforeAll(async () => {
-    db = createPostgres({ url: testDb.url as never });
+    db = createPostgres({ url: testDb.url as never, direct_url: testDb.direct_url as never });
     redis = new Redis(testRedis.url, { lazyConnect: true });
     const transport = createRedisStreamsTransport({ redis, prefix: testRedis.prefix });
     bus = createEventBus({ stream_prefix: testRedis.prefix, max_attempts: 1 }, { transport, events: ALL_EVENTS });
