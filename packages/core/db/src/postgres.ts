@@ -47,7 +47,8 @@ export interface Database extends Closeable {
   /**
    * A database reached without a pooler, for work that needs a session (migrations): this one
    * when there is no pooler, else a small pool on `direct_url` opened on first use and closed
-   * with this one; undefined behind a transaction pooler without `direct_url`.
+   * with this one (`E_DB_CLOSED` when first asked after `close()`); undefined behind a
+   * transaction pooler without `direct_url`.
    */
   direct(): Database | undefined;
   /** Round trip to the server within `timeout_ms` (default 2 000). */
@@ -193,6 +194,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const direct = (): Database | undefined => {
     if (!pooled) return self;
     if (!plan.direct_url) return undefined;
+    // a pool opened after close() would never be closed
+    if (closer.closed && !directDb) throw new DianaError(DB_ERROR_CODES.CLOSED, 'the pool was closed');
     directDb ??= createPostgres(
       {
         ...settings,

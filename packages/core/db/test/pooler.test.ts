@@ -65,7 +65,18 @@ describe('planPooler', () => {
       direct_url: 'postgres://app@127.0.0.1:2/diana',
     });
     expect(withDirect.listen_notify).toBe(true);
-    expect(withDirect.direct()).not.toBe(withDirect);
     await withDirect.close();
+    // asked first after close: no pool is opened that nothing would close
+    expect(() => withDirect.direct()).toThrow(expect.objectContaining({ code: 'E_DB_CLOSED' }));
+    const opened = createPostgres({
+      url: 'postgres://app@127.0.0.1:1/diana',
+      pooler: 'transaction',
+      direct_url: 'postgres://app@127.0.0.1:2/diana',
+    });
+    const direct = opened.direct();
+    expect(direct).toBeDefined();
+    expect(direct).not.toBe(opened);
+    expect(opened.direct()).toBe(direct); // one direct pool, opened once
+    await opened.close();
   });
 });
