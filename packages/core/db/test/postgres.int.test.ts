@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres from '@diana/postgres';
-import { useTestDatabase } from '@diana/test-services';
+import { createTestDatabase, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgres, type Database } from '../src/postgres.js';
@@ -153,6 +153,29 @@ describe('createPostgres', () => {
     const [row] = await db.sql<{ ok: number }[]>`select 1 as ok`;
     expect(row?.ok).toBe(1);
   });
+
+  // What the README tells an operator behind a pooler instead: the timeout set on the server.
+  it.runIf(pooled)(
+    'through a transaction pooler, a statement_timeout set on the database stops a statement: E_DB_TIMEOUT, pool usable',
+    async () => {
+      const other = await createTestDatabase('db-pool-timeout');
+      try {
+        const admin = postgres(other.direct_url, { max: 1, onnotice: () => {} });
+        await admin.unsafe(`alter database "${other.name}" set statement_timeout = 100`);
+        await admin.end();
+        const db = createPostgres({ url: other.url, pool_max: 2 });
+        pools.push(db);
+        const error = await db.sql`select pg_sleep(2)`.catch((e: unknown) => e);
+        expect(isDianaError(error, 'E_DB_TIMEOUT')).toBe(true);
+        expect((error as { context: { pg_code: string } }).context.pg_code).toBe('57014');
+        const [row] = await db.sql<{ ok: number }[]>`select 1 as ok`;
+        expect(row?.ok).toBe(1);
+        await db.close();
+      } finally {
+        await other.drop();
+      }
+    },
+  );
 
   it('codes constraint violations and keeps the driver error as cause', async () => {
     const db = pool();
