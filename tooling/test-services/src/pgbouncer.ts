@@ -151,8 +151,8 @@ function writeConfig(dir: string, input: IniInput): void {
     default_pool_size: input.poolSize,
     max_client_conn: 1000,
     admin_users: input.user,
-    // the test server's own parameter postgres.js sends; PgBouncer tracks the rest itself
-    ignore_startup_parameters: 'extra_float_digits',
+    // no ignore_startup_parameters: as strict as a default PgBouncer, so a startup parameter a
+    // pool should not send (statement_timeout, pgbouncer=true) fails the test
     server_login_retry: 1,
     ...input.extra,
   };

@@ -29,6 +29,18 @@ describe('startPgBouncer', () => {
     const sql = client(bouncer.urlFor(db.name));
     const [row] = await sql<{ db: string }[]>`select current_database() as db`;
     expect(row?.db).toBe(db.name);
+    // why a pool behind it must not send its timeouts at connect (nor ?pgbouncer=true)
+    const refused: Array<Record<string, string | number>> = [{ statement_timeout: 1000 }, { pgbouncer: 'true' }];
+    for (const connection of refused) {
+      const strict = postgres(`postgres://postgres@127.0.0.1:${bouncer.port}/${db.name}`, {
+        max: 1,
+        prepare: false,
+        connection: connection as postgres.Options<Record<string, never>>['connection'],
+        onnotice: () => {},
+      });
+      ends.push(() => strict.end({ timeout: 1 }));
+      await expect(strict`select 1`).rejects.toThrow(/unsupported startup parameter/);
+    }
     const admin = client(bouncer.urlFor('pgbouncer'));
     const config = await admin.unsafe<{ key: string; value: string }[]>('SHOW CONFIG').simple();
     expect(config.find((line) => line.key === 'pool_mode')?.value).toBe('transaction');
