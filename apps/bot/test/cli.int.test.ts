@@ -62,6 +62,8 @@ const testDb = await useTestDatabase('bot-cli');
 const testRedis = await useTestRedis('bot-cli');
 const env = {
   DIANA_DATABASE_URL: testDb.url,
+  // through PgBouncer (DIANA_TEST_POOLER=pgbouncer) migrations need it; ignored without a pooler
+  DIANA_DATABASE_DIRECT_URL: testDb.direct_url,
   DIANA_REDIS_URL: testRedis.url,
   DIANA_EVENT_BUS_STREAM_PREFIX: testRedis.prefix,
 };
@@ -128,6 +130,15 @@ describe('pnpm cli: the command line', () => {
 });
 
 describe('pnpm cli migrate', () => {
+  it('through a transaction pooler without DIANA_DATABASE_DIRECT_URL: exit 1, E_MIGRATION_POOLER, nothing applied', async () => {
+    const { DIANA_DATABASE_DIRECT_URL: _direct, ...pooledOnly } = env;
+    const run = await cli({ ...pooledOnly, DIANA_DATABASE_POOLER: 'transaction' }, 'migrate', 'up', '--yes');
+    expect(run.code).toBe(1);
+    expect(expectOneLine(run)).toMatch(/^cli: E_MIGRATION_POOLER: .*DIANA_DATABASE_DIRECT_URL/);
+    const status = await cli(env, 'migrate', 'status', '--json');
+    expect((JSON.parse(status.out) as Array<{ status: string }>).every((e) => e.status === 'pending')).toBe(true);
+  }, 60_000);
+
   it('status lists pending ones; up without --yes applies nothing (exit 1), --dry-run applies nothing, --yes applies', async () => {
     const before = await cli(env, 'migrate', 'status', '--json');
     expect(before.code).toBe(0);
@@ -160,7 +171,7 @@ describe('pnpm cli on a migrated database', () => {
   let bus: EventBusService<typeof ALL_EVENTS>;
   let redis: Redis;
   beforeAll(async () => {
-    db = createPostgres({ url: testDb.url as never });
+    db = createPostgres({ url: testDb.url as never, direct_url: testDb.direct_url as never });
     redis = new Redis(testRedis.url, { lazyConnect: true });
     const transport = createRedisStreamsTransport({ redis, prefix: testRedis.prefix });
     bus = createEventBus({ stream_prefix: testRedis.prefix, max_attempts: 1 }, { transport, events: ALL_EVENTS });

@@ -23,6 +23,7 @@ const settings = loadSettings(
   SETTINGS_SCHEMAS,
   {
     DIANA_DATABASE_URL: testDb.url,
+    DIANA_DATABASE_DIRECT_URL: testDb.direct_url, // used through PgBouncer (DIANA_TEST_POOLER=pgbouncer)
     DIANA_REDIS_URL: redis.url,
     DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:e2e-token',
     DIANA_BOT_TELEGRAM_API_ROOT: fake.url,

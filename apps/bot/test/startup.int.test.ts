@@ -48,9 +48,32 @@ describe('start-up', () => {
     expect(waits[0]).toMatchObject({ dependency: 'postgres', attempt: 1 });
   });
 
+  it('behind a transaction pooler without DIANA_DATABASE_DIRECT_URL, start fails naming migrations (E_MIGRATION_POOLER)', async () => {
+    const testDb = await useTestDatabase('bot-startup-pooler');
+    const settings = loadSettings(
+      SETTINGS_SCHEMAS,
+      {
+        ...secrets,
+        DIANA_DATABASE_URL: testDb.url,
+        DIANA_DATABASE_POOLER: 'transaction',
+        DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-bot-')),
+      },
+      { env_file: false },
+    );
+    const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
+    // the migrations step names itself; its cause is the runner's refusal
+    expect(isDianaError(error, 'E_START_FAILED'), String(error)).toBe(true);
+    expect(String((error as Error).message)).toMatch(/^migrations failed to start: .*DIANA_DATABASE_DIRECT_URL/);
+    expect(isDianaError((error as Error).cause, 'E_MIGRATION_POOLER')).toBe(true);
+  });
+
   it('refuses a real database without configured secrets, naming the variables', async () => {
     const testDb = await useTestDatabase('bot-startup');
-    const settings = loadSettings(SETTINGS_SCHEMAS, { DIANA_DATABASE_URL: testDb.url }, { env_file: false });
+    const settings = loadSettings(
+      SETTINGS_SCHEMAS,
+      { DIANA_DATABASE_URL: testDb.url, DIANA_DATABASE_DIRECT_URL: testDb.direct_url },
+      { env_file: false },
+    );
     const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
     expect(String((error as Error).message)).toContain('DIANA_SECURITY_CALLBACK_SECRET');
   });
@@ -59,7 +82,11 @@ describe('start-up', () => {
 describe('operator CLI', () => {
   it('migrate status lists pending migrations, migrate up --yes applies them, a second run applies none', async () => {
     const testDb = await useTestDatabase('bot-cli');
-    const env = { DIANA_DATABASE_URL: testDb.url, DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-cli-')) };
+    const env = {
+      DIANA_DATABASE_URL: testDb.url,
+      DIANA_DATABASE_DIRECT_URL: testDb.direct_url, // through PgBouncer (DIANA_TEST_POOLER=pgbouncer)
+      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-cli-')),
+    };
     const cli = (...args: string[]) => run(process.execPath, ['--import', TSX, CLI, ...args], { env });
     expect((await cli('migrate', 'status')).stdout).toMatch(/^pending +@diana\/db 0001_users\.sql$/m);
     expect((await cli('migrate', 'up', '--yes')).stdout).toContain('@diana/config/0001_config_manager.sql');

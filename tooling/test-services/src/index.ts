@@ -10,6 +10,9 @@ export { startFakeTelegram } from './fake-telegram.js';
 export type { CollectedMetrics, MetricPoint } from './meter.js';
 // Metrics
 export { useTestMeter } from './meter.js';
+export type { PgBouncer, StartPgBouncerOptions } from './pgbouncer.js';
+// A transaction pooler in front of the test server
+export { startPgBouncer } from './pgbouncer.js';
 export type { TestDatabase } from './postgres.js';
 // Isolation per test file
 export { createTestDatabase, useTestDatabase } from './postgres.js';

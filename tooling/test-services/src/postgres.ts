@@ -2,11 +2,19 @@ import { randomBytes } from 'node:crypto';
 import postgres from '@diana/postgres';
 import { afterAll } from 'vitest';
 import { getPostgresUrl } from './discover.js';
+import { usePooler } from './pooler.js';
 
 /** A database made for one test file. */
 export interface TestDatabase {
-  /** Connection URL of the new database. */
+  /**
+   * Connection URL of the new database: through PgBouncer (with `?pgbouncer=true`) when
+   * `DIANA_TEST_POOLER=pgbouncer`, else direct.
+   */
   readonly url: string;
+  /** The same database on a direct connection (migrations, LISTEN, admin work); `url` when not pooled. */
+  readonly direct_url: string;
+  /** `pgbouncer` when `url` goes through a transaction pooler. */
+  readonly pooler: 'pgbouncer' | undefined;
   readonly name: string;
   /** Drops the database, ending any connection still open to it. */
   drop(): Promise<void>;
@@ -31,10 +39,14 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
+  const pooler = await usePooler();
   return {
-    url: url.toString(),
+    url: pooler ? pooler.urlFor(name) : url.toString(),
+    direct_url: url.toString(),
+    pooler: pooler ? 'pgbouncer' : undefined,
     name,
     drop: async () => {
+      await pooler?.release();
       const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
       try {
         await sql.unsafe(`drop database if exists "${name}" with (force)`);

@@ -11,12 +11,12 @@ describe('test databases', () => {
     const b = await useTestDatabase('services b');
     expect(a.name).not.toBe(b.name);
     expect(a.name).toMatch(/^diana_t_[0-9a-z]+_services_a_[0-9a-f]{6}$/);
-    const sql = postgres(a.url, { max: 1, onnotice: () => {} });
+    const sql = postgres(a.direct_url, { max: 1, onnotice: () => {} });
     const [row] = await sql<{ db: string }[]>`select current_database() as db`;
     expect(row?.db).toBe(a.name);
     await sql.end();
     await a.drop();
-    const probe = postgres(a.url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    const probe = postgres(a.direct_url, { max: 1, connect_timeout: 2, onnotice: () => {} });
     await expect(probe`select 1`).rejects.toThrow(/does not exist/);
     await probe.end();
   });

@@ -11,7 +11,7 @@ import { defineTemplate, type TemplateDefinition } from '../src/templates.js';
 import { dailyGift, TEMPLATES } from './fixtures/templates.js';
 
 const testDb = await useTestDatabase('config-manager');
-const db = createPostgres({ url: testDb.url, pool_max: 10 });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
 const transport = createMemoryTransport();
 const bus = createEventBus({}, { transport, events: CONFIG_EVENTS });
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });

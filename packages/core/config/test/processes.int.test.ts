@@ -14,7 +14,7 @@ import { TEMPLATES } from './fixtures/templates.js';
 const testDb = await useTestDatabase('config-processes');
 const redis = await useTestRedis('config-processes');
 const redisPort = Number(new URL(redis.url).port);
-const db = createPostgres({ url: testDb.url, pool_max: 5 });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 5 });
 const raw = new Redis(redis.url);
 const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: redis.prefix });
 const bus = createEventBus({ block_ms: 100 }, { transport, events: CONFIG_EVENTS });

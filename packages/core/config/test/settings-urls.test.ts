@@ -41,6 +41,12 @@ const SETTINGS: readonly UrlSetting[] = [
     read: (s) => s.bot?.telegram_api_root,
     secret: false,
   },
+  {
+    variable: 'DIANA_DATABASE_DIRECT_URL',
+    schemas: { database: v.object({ direct_url: DatabaseConfig.entries.direct_url }) },
+    read: (s) => s.database?.direct_url,
+    secret: true,
+  },
 ];
 
 const SCHEMES = ['postgres', 'postgresql', 'redis', 'rediss', 'mongodb', 'mongodb+srv', 'https', 'http'];

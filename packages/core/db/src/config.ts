@@ -6,6 +6,11 @@ export const DEFAULT_POOL_MAX = 10;
 /** Default server-side statement timeout. */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
+/** What stands between the pool and PostgreSQL: nothing, or a pooler that hands out a server per transaction. */
+export const POOLERS = ['none', 'transaction'] as const;
+/** A value of `POOLERS`. */
+export type Pooler = (typeof POOLERS)[number];
+
 /** PostgreSQL settings (`DIANA_DATABASE_*`). */
 export const DatabaseConfig = v.object({
   /** `postgres://user:pass@host:5432/db`; shown with its password masked. */
@@ -28,6 +33,14 @@ export const DatabaseConfig = v.object({
   idle_in_transaction_timeout_ms: v.optional(coerceDuration(), 60_000),
   /** Shown in `pg_stat_activity`. */
   application_name: v.optional(v.pipe(v.string(), v.maxLength(63)), 'diana'),
+  /**
+   * `transaction` when `url` goes through a transaction pooler (PgBouncer `pool_mode =
+   * transaction`): no prepared statements, no session settings; also on when the URL carries
+   * `?pgbouncer=true`.
+   */
+  pooler: v.optional(v.picklist(POOLERS), 'none'),
+  /** The same database without the pooler, for what needs a session: migrations and LISTEN. */
+  direct_url: v.optional(secretUrl({ protocols: ['postgres', 'postgresql'] })),
 });
 /** Parsed `DatabaseConfig`. */
 export type DatabaseConfig = v.InferOutput<typeof DatabaseConfig>;

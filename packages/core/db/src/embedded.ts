@@ -1,11 +1,12 @@
 // @diana/db/embedded: PostgreSQL without a server, for a fresh machine (the bot's default
 // when no database URL is set). PGlite runs PostgreSQL in WebAssembly; pglite-socket serves
 // it on 127.0.0.1 so that the same postgres.js `Database` talks to it.
-import { createCloser, getPackageLogger, type Logger } from '@diana/utils';
+import { createCloser, DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import type { PGlite } from '@electric-sql/pglite';
 import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { DatabaseConfigInput } from './config.js';
 import { lockDirectory } from './dir-lock.js';
+import { DB_ERROR_CODES } from './errors.js';
 import { importOptional } from './optional.js';
 import { ensureOwnerOnlyDirectory, restrictToOwner } from './owner-only.js';
 import { createPostgres, type Database } from './postgres.js';
@@ -84,13 +85,21 @@ export async function createEmbeddedPostgres(options: EmbeddedPostgresOptions = 
       lock?.release();
     }
   });
-  return {
+  const embedded: Database = {
     ...db,
     listen_notify: false,
+    listen: async () => {
+      throw new DianaError(
+        DB_ERROR_CODES.LISTEN_UNAVAILABLE,
+        'LISTEN does not work on embedded PostgreSQL (one session): poll instead',
+      );
+    },
+    direct: () => embedded,
     close: (closeOptions) => {
       if (!closer.closed && closeOptions) return db.close(closeOptions).then(() => closer.close());
       return closer.close();
     },
     [Symbol.asyncDispose]: closer.close,
   };
+  return embedded;
 }

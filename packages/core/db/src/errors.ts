@@ -22,6 +22,10 @@ export const DB_ERROR_CODES = Object.freeze({
   MIGRATION_FAILED: 'E_MIGRATION_FAILED',
   /** Another runner held the migration lock past `lock_timeout_ms`; nothing was applied by this one. */
   MIGRATION_LOCKED: 'E_MIGRATION_LOCKED',
+  /** `migrate` was given a pool behind a transaction pooler and no `direct_url`; nothing was applied. */
+  MIGRATION_POOLER: 'E_MIGRATION_POOLER',
+  /** `listen` where LISTEN/NOTIFY cannot work: behind a transaction pooler without `direct_url`, or embedded. */
+  LISTEN_UNAVAILABLE: 'E_DB_LISTEN_UNAVAILABLE',
   /** A user write failed validation; nothing was written. */
   USER_INVALID: 'E_USER_INVALID',
   /** The user does not exist. */

@@ -2,8 +2,8 @@
 
 export { createMemoryDocumentStore } from './adapters/memory.js';
 export { createPostgresDocumentStore } from './adapters/postgres.js';
-export type { DatabaseConfigInput } from './config.js';
-export { DatabaseConfig, DEFAULT_POOL_MAX, DEFAULT_STATEMENT_TIMEOUT_MS, MongoConfig } from './config.js';
+export type { DatabaseConfigInput, Pooler } from './config.js';
+export { DatabaseConfig, DEFAULT_POOL_MAX, DEFAULT_STATEMENT_TIMEOUT_MS, MongoConfig, POOLERS } from './config.js';
 export type { DocumentData, DocumentStore, FieldValue, FindQuery, StoredDocument, WriteOptions } from './documents.js';
 // Document store
 export { DEFAULT_FIND_LIMIT, MAX_FIND_LIMIT } from './documents.js';

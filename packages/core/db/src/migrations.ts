@@ -91,13 +91,25 @@ export function loadMigrations(sources: readonly MigrationSource[]): Migration[]
  * Applies every pending migration, each in its own transaction under a PostgreSQL advisory
  * lock, recording source, name and checksum. Refuses to run at all (`E_MIGRATION_CHECKSUM`)
  * when an applied file was edited; a failing file is rolled back (`E_MIGRATION_FAILED`).
+ * Behind a transaction pooler it runs on `direct_url`, and refuses (`E_MIGRATION_POOLER`) without one.
  */
 export async function migrate(
-  db: Database,
+  pool: Database,
   sources: readonly MigrationSource[],
   deps: MigrateOptions = {},
 ): Promise<MigrationResult> {
   const logger = getPackageLogger(deps.logger, 'db');
+  // The lock of a no-transaction file and its DDL need one session from start to end, which a
+  // transaction pooler does not promise.
+  const db = pool.direct();
+  if (!db) {
+    throw new DianaError(
+      DB_ERROR_CODES.MIGRATION_POOLER,
+      'migrations cannot run through a transaction pooler (PgBouncer pool_mode = transaction): their lock and ' +
+        'DDL need a session. Set direct_url (DIANA_DATABASE_DIRECT_URL) to the database without the pooler; nothing was applied.',
+    );
+  }
+  if (db !== pool) logger.info('migrations run on direct_url (the pool goes through a transaction pooler)');
   const statementTimeout = deps.statement_timeout_ms ?? 600_000;
   const lockTimeout = deps.lock_timeout_ms ?? 60_000;
   const migrations = loadMigrations(sources);

@@ -4,10 +4,11 @@ import { connect, type Socket } from 'node:net';
 import postgres, { type Options, type Sql, type TransactionSql } from '@diana/postgres';
 import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
 import { createBackendWatch } from './backend-watch.js';
-import { DatabaseConfig, type DatabaseConfigInput } from './config.js';
+import { DatabaseConfig, type DatabaseConfigInput, type Pooler } from './config.js';
 import { DB_ERROR_CODES, toDbError } from './errors.js';
 import { instrumentSql, type QueryTracker } from './instrument.js';
 import { createDbMetrics, type PoolStats } from './metrics.js';
+import { logPoolerPlan, planPooler } from './pooler.js';
 
 /** A session to run queries on: the pool, or the transaction in progress. */
 export type DbSession = Sql | TransactionSql;
@@ -31,10 +32,25 @@ export interface Database extends Closeable {
    */
   onCommit(callback: () => unknown): Promise<void>;
   /**
-   * False when the server has a single session (embedded PGlite): LISTEN/NOTIFY between
-   * connections is impossible there, so listeners must poll. Absent means true.
+   * False when LISTEN/NOTIFY cannot work: a single-session server (embedded PGlite), or a
+   * transaction pooler without `direct_url`. Listeners must poll then. Absent means true.
    */
   readonly listen_notify?: boolean;
+  /** `transaction` when the pool goes through a transaction pooler (PgBouncer). Absent means `none`. */
+  readonly pooler?: Pooler;
+  /**
+   * LISTEN on `channel` on a session of its own: the driver's listener connection, or — behind
+   * a transaction pooler — one to `direct_url`. Rejects with `E_DB_LISTEN_UNAVAILABLE` where
+   * `listen_notify` is false.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<{ unlisten(): Promise<void> }>;
+  /**
+   * A database reached without a pooler, for work that needs a session (migrations): this one
+   * when there is no pooler, else a small pool on `direct_url` opened on first use and closed
+   * with this one (`E_DB_CLOSED` when first asked after `close()`); undefined behind a
+   * transaction pooler without `direct_url`.
+   */
+  direct(): Database | undefined;
   /** Round trip to the server within `timeout_ms` (default 2 000). */
   ping(options?: { timeout_ms?: number }): Promise<{ latency_ms: number }>;
   /** Pool occupancy now. */
@@ -55,6 +71,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     message: 'invalid database config',
   });
   const logger = getPackageLogger(deps.logger, 'db');
+  const plan = planPooler(settings);
+  const pooled = plan.pooler === 'transaction';
   // The driver removes every socket listener when it drops a connection, so open sockets are
   // counted by looking at them rather than by listening for 'close'.
   const sockets = new Set<Socket>();
@@ -71,11 +89,18 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     connect_timeout: connectTimeoutMs / 1000,
     max_lifetime: settings.max_lifetime_ms / 1000,
     onnotice: () => {},
-    connection: {
-      application_name: settings.application_name,
-      statement_timeout: settings.statement_timeout_ms,
-      idle_in_transaction_session_timeout: settings.idle_in_transaction_timeout_ms,
-    },
+    // A transaction pooler hands each transaction any server connection: a statement prepared
+    // on one is unknown on the next (PgBouncer 1.18 does not track them).
+    prepare: !pooled,
+    // ...and it refuses unknown startup parameters; the timeouts are then the server's or the
+    // pooler's to set (logged below, README "Through PgBouncer").
+    connection: pooled
+      ? { application_name: settings.application_name }
+      : {
+          application_name: settings.application_name,
+          statement_timeout: settings.statement_timeout_ms,
+          idle_in_transaction_session_timeout: settings.idle_in_transaction_timeout_ms,
+        },
     // Our own socket factory, so that the pool can say how many connections are open.
     socket: async (driverOptions: { host: string[]; port: number[]; path?: string | false }) => {
       const socket = driverOptions.path
@@ -95,7 +120,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
       return socket;
     },
   } as Options<Record<string, postgres.PostgresType>>;
-  const raw = postgres(settings.url.reveal(), options);
+  const raw = postgres(plan.url, options);
+  logPoolerPlan(plan, settings, logger);
 
   const tracker: QueryTracker = {
     serverEndedSessions: watch.serverEndedSessions,
@@ -163,7 +189,29 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     }
   };
 
+  // The session outside the pooler (migrations, LISTEN), opened on first use.
+  let directDb: Database | undefined;
+  const direct = (): Database | undefined => {
+    if (!pooled) return self;
+    if (!plan.direct_url) return undefined;
+    // a pool opened after close() would never be closed
+    if (closer.closed && !directDb) throw new DianaError(DB_ERROR_CODES.CLOSED, 'the pool was closed');
+    directDb ??= createPostgres(
+      {
+        ...settings,
+        url: plan.direct_url,
+        direct_url: undefined,
+        pooler: 'none',
+        pool_max: 2,
+        application_name: `${settings.application_name.slice(0, 56)}-direct`,
+      },
+      deps,
+    );
+    return directDb;
+  };
+
   const closer = createCloser(async () => {
+    await directDb?.close({ timeout_ms: closeTimeoutMs });
     tracker.metrics.dispose();
     await raw.end({ timeout: closeTimeoutMs / 1000 });
     // end() resolves once each connection has said goodbye; give the sockets a moment to
@@ -175,8 +223,22 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   });
   let closeTimeoutMs = 5_000;
 
-  return {
+  const self: Database = {
     sql,
+    listen_notify: !pooled || plan.direct_url !== undefined,
+    pooler: plan.pooler,
+    async listen(channel, onNotify) {
+      const target = direct();
+      if (!target) {
+        throw new DianaError(
+          DB_ERROR_CODES.LISTEN_UNAVAILABLE,
+          'LISTEN does not work through a transaction pooler: set direct_url (DIANA_DATABASE_DIRECT_URL)',
+        );
+      }
+      const listener = await target.sql.listen(channel, onNotify);
+      return { unlisten: () => listener.unlisten() };
+    },
+    direct,
     session: () => current.getStore() ?? sql,
     transaction,
     async onCommit(callback) {
@@ -208,6 +270,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     },
     [Symbol.asyncDispose]: () => closer.close(),
   };
+  return self;
 }
 
 /** The session to use: the transaction in progress in this async context, or the pool. */

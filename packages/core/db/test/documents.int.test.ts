@@ -11,7 +11,7 @@ import { describeDocumentStore } from '../src/testing.js';
 const testDb = await useTestDatabase('documents');
 let db: Database;
 beforeAll(async () => {
-  db = createPostgres({ url: testDb.url });
+  db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
   await migrate(db, [DB_MIGRATIONS]);
 });
 afterAll(() => db.close());

@@ -2,9 +2,10 @@ import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, startWorker } from '@diana/test-services';
+import { createTestDatabase, startWorker, type TestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { DatabaseConfigInput } from '../src/config.js';
 import { migrate, migrationStatus } from '../src/migrations.js';
 import { createPostgres, type Database } from '../src/postgres.js';
 import { DB_MIGRATIONS } from '../src/sources.js';
@@ -25,11 +26,16 @@ async function useDatabase(label: string) {
 function closeAfter(db: Database) {
   cleanups.push(() => db.close());
 }
+// Through PgBouncer (DIANA_TEST_POOLER=pgbouncer) the runner needs the direct URL beside the pooled one.
+function connect(testDb: TestDatabase, overrides: Partial<DatabaseConfigInput> = {}): Database {
+  const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, ...overrides });
+  closeAfter(db);
+  return db;
+}
 
 describe('migrate', () => {
   it('applies pending files in order once, and records them', async () => {
-    const db = createPostgres({ url: (await useDatabase('migrate-once')).url });
-    closeAfter(db);
+    const db = connect(await useDatabase('migrate-once'));
     const sources = [DB_MIGRATIONS, { name: 'fixture', directory: fixtures }];
 
     const first = await migrate(db, sources);
@@ -50,7 +56,9 @@ describe('migrate', () => {
   it('two processes started together apply every migration exactly once; one waits for the lock', async () => {
     const testDb = await useDatabase('migrate-race');
     const workers = [startWorker(workerScript), startWorker(workerScript)];
-    for (const worker of workers) worker.send({ type: 'config', url: testDb.url, fixtures });
+    for (const worker of workers) {
+      worker.send({ type: 'config', url: testDb.url, direct_url: testDb.direct_url, fixtures });
+    }
     await Promise.all(workers.map((w) => w.waitFor('ready')));
     // both are connected and waiting: release them together
     for (const worker of workers) worker.send({ type: 'go' });
@@ -71,8 +79,7 @@ describe('migrate', () => {
   });
 
   it('refuses to run when an applied file was edited, touching nothing', async () => {
-    const db = createPostgres({ url: (await useDatabase('migrate-edit')).url });
-    closeAfter(db);
+    const db = connect(await useDatabase('migrate-edit'));
     {
       const dir = mkdtempSync(join(tmpdir(), 'diana-mig-'));
       cpSync(fixtures, dir, { recursive: true });
@@ -93,8 +100,7 @@ describe('migrate', () => {
   });
 
   it('rolls a failing migration back and says which one', async () => {
-    const db = createPostgres({ url: (await useDatabase('migrate-fail')).url });
-    closeAfter(db);
+    const db = connect(await useDatabase('migrate-fail'));
     const dir = mkdtempSync(join(tmpdir(), 'diana-mig-'));
     writeFileSync(join(dir, '0001_ok.sql'), 'create table ok_table (id int);\n');
     writeFileSync(
@@ -119,10 +125,9 @@ describe('migration timeouts and kinds', () => {
   };
 
   it("runs under its own statement_timeout, not the pool's: 3 s of work with a 2 s pool timeout applies", async () => {
-    const db = createPostgres({ url: (await useDatabase('migrate-own-timeout')).url, statement_timeout_ms: 2_000 });
-    closeAfter(db);
-    // the pool's timeout is real: a request of 3 s fails
-    await expect(db.sql`select pg_sleep(3)`).rejects.toThrow(/statement timeout/);
+    const db = connect(await useDatabase('migrate-own-timeout'), { statement_timeout_ms: 2_000 });
+    // the pool's timeout is real on the session migrations use: a request of 3 s fails
+    await expect((db.direct() ?? db).sql`select pg_sleep(3)`).rejects.toThrow(/statement timeout/);
     const result = await migrate(db, [
       source({ '0001_slow.sql': 'select pg_sleep(3); create table slow_done (id int);' }),
     ]);
@@ -130,8 +135,7 @@ describe('migration timeouts and kinds', () => {
   }, 30_000);
 
   it('a file over statement_timeout_ms fails with E_MIGRATION_FAILED and is not recorded', async () => {
-    const db = createPostgres({ url: (await useDatabase('migrate-statement-timeout')).url });
-    closeAfter(db);
+    const db = connect(await useDatabase('migrate-statement-timeout'));
     const sources = [source({ '0001_slow.sql': 'create table half (id int); select pg_sleep(2);' })];
     const error = await migrate(db, sources, { statement_timeout_ms: 300 }).catch((e: unknown) => e);
     expect(isDianaError(error, 'E_MIGRATION_FAILED')).toBe(true);
@@ -141,11 +145,10 @@ describe('migration timeouts and kinds', () => {
   }, 30_000);
 
   it('waits for another runner only lock_timeout_ms, then E_MIGRATION_LOCKED with nothing applied', async () => {
-    const testDb = await useDatabase('migrate-lock-timeout');
-    const db = createPostgres({ url: testDb.url });
-    closeAfter(db);
+    const db = connect(await useDatabase('migrate-lock-timeout'));
     const sources = [source({ '0001_t.sql': 'create table locked_out (id int);' })];
-    const holder = await db.sql.reserve();
+    // a session lock needs a session: not one through a transaction pooler
+    const holder = await (db.direct() ?? db).sql.reserve();
     await holder`select pg_advisory_lock(hashtext('diana.migrations'))`; // another runner, holding it
     try {
       const error = await migrate(db, sources, { lock_timeout_ms: 300 }).catch((e: unknown) => e);
@@ -159,8 +162,7 @@ describe('migration timeouts and kinds', () => {
   }, 30_000);
 
   it('a file marked `-- diana:no-transaction` runs outside a transaction (CREATE INDEX CONCURRENTLY)', async () => {
-    const db = createPostgres({ url: (await useDatabase('migrate-no-transaction')).url });
-    closeAfter(db);
+    const db = connect(await useDatabase('migrate-no-transaction'));
     const sources = [
       source({
         '0001_table.sql': 'create table items (id int);',
@@ -175,4 +177,49 @@ describe('migration timeouts and kinds', () => {
     expect(index?.n).toBe(1);
     expect((await migrate(db, sources)).already_applied).toBe(2);
   }, 30_000);
+});
+
+describe('migrations behind a transaction pooler', () => {
+  const files = {
+    '0001_table.sql': 'create table pooled (id int);',
+    '0002_index.sql': '-- diana:no-transaction\ncreate index concurrently pooled_id on pooled (id);',
+  };
+  const source = () => {
+    const directory = mkdtempSync(join(tmpdir(), 'diana-migrations-'));
+    for (const [name, sql] of Object.entries(files)) writeFileSync(join(directory, name), sql);
+    return [{ name: 'pooled', directory }];
+  };
+
+  it('refuse to run without direct_url (E_MIGRATION_POOLER), applying nothing', async () => {
+    const testDb = await useDatabase('migrate-pooler-refused');
+    const db = createPostgres({ url: testDb.url, pooler: 'transaction' });
+    closeAfter(db);
+    const sources = source();
+    const error = await migrate(db, sources).catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_MIGRATION_POOLER')).toBe(true);
+    expect((error as Error).message).toMatch(/DIANA_DATABASE_DIRECT_URL/);
+    expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['pending', 'pending']);
+    const [table] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from pg_tables where tablename = 'diana_migrations'`;
+    expect(table?.n).toBe(0);
+  });
+
+  it('run on direct_url, no-transaction files included', async () => {
+    const testDb = await useDatabase('migrate-pooler-direct');
+    const db = createPostgres({
+      url: testDb.url,
+      pooler: 'transaction',
+      direct_url: testDb.direct_url,
+      application_name: 'pooled-app',
+    });
+    closeAfter(db);
+    const sources = source();
+    expect((await migrate(db, sources)).applied).toEqual(['pooled/0001_table.sql', 'pooled/0002_index.sql']);
+    expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['applied', 'applied']);
+    // the work went over the direct pool, whose sessions say so
+    const [direct] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where application_name = 'pooled-app-direct'`;
+    expect(direct?.n).toBeGreaterThanOrEqual(1);
+  });
 });

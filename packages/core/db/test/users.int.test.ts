@@ -8,7 +8,7 @@ import { describeUserRepository } from './users.shared.js';
 const testDb = await useTestDatabase('users');
 let db: Database;
 beforeAll(async () => {
-  db = createPostgres({ url: testDb.url });
+  db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
   await migrate(db, [DB_MIGRATIONS]);
 });
 afterAll(() => db.close());

@@ -18,7 +18,12 @@ const appName = async (driver: string) => {
   return (JSON.parse(stdout.trim()) as { application_name: string }).application_name;
 };
 
-it('stock postgres.js takes PGAPPNAME from the environment; @diana/postgres does not', async () => {
-  expect(await appName('postgres')).toBe('set-by-the-environment'); // the variable really is seen
-  expect(await appName('@diana/postgres')).toBe('postgres.js');
-});
+// About the drivers' own start-up (raw postgres.js, prepared statements on): not a pool test, so
+// not run through PgBouncer (DIANA_TEST_POOLER=pgbouncer).
+it.skipIf(testDb.pooler !== undefined)(
+  'stock postgres.js takes PGAPPNAME from the environment; @diana/postgres does not',
+  async () => {
+    expect(await appName('postgres')).toBe('set-by-the-environment'); // the variable really is seen
+    expect(await appName('@diana/postgres')).toBe('postgres.js');
+  },
+);

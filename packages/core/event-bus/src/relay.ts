@@ -88,17 +88,31 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     });
 
   const loop = async () => {
-    // A single-session server (embedded PGlite) cannot LISTEN on a second connection: poll.
+    // A single-session server (embedded PGlite), or a transaction pooler without a direct URL,
+    // cannot LISTEN: poll. Behind a pooler with `direct_url`, db.listen uses a direct session.
     if (db.listen_notify !== false) {
       try {
-        const listener = await db.sql.listen(OUTBOX_CHANNEL, () => {
+        const listener = await db.listen(OUTBOX_CHANNEL, () => {
           if (wake) wake();
           else notified = true;
         });
         unlisten = () => listener.unlisten();
+        logger.info(
+          { listen: db.pooler === 'transaction' ? 'direct_url' : 'pool', poll_ms: settings.outbox_poll_ms },
+          db.pooler === 'transaction'
+            ? 'outbox relay: woken by LISTEN over direct_url (outside the pooler), polling as a fallback'
+            : 'outbox relay: woken by LISTEN, polling as a fallback',
+        );
       } catch (error) {
-        logger.info({ err: error }, 'outbox relay: LISTEN unavailable, polling only');
+        logger.info({ err: error, poll_ms: settings.outbox_poll_ms }, 'outbox relay: LISTEN unavailable, polling only');
       }
+    } else {
+      logger.info(
+        { listen: 'off', poll_ms: settings.outbox_poll_ms },
+        db.pooler === 'transaction'
+          ? 'outbox relay: polling only (a transaction pooler and no direct_url: no LISTEN)'
+          : 'outbox relay: polling only (the database has one session: no LISTEN)',
+      );
     }
     while (!stop.signal.aborted) {
       try {

@@ -13,7 +13,7 @@ const testDb = await useTestDatabase('consumer-crash');
 const redis = await useTestRedis('consumer-crash');
 const port = Number(new URL(redis.url).port);
 const prefix = `${redis.prefix}cc:`;
-const db = createPostgres({ url: testDb.url });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
 afterAll(() => db.close());
 
 it('kill -9 of a consumer holding ≥ 100 pending entries: survivors handle every event, effects once each', async () => {

@@ -11,7 +11,7 @@ import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-event
 import { createOutboxRelay, EVENT_BUS_MIGRATIONS } from '../src/relay.js';
 
 const testDb = await useTestDatabase('outage-at-start');
-const db = createPostgres({ url: testDb.url });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();

@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { startRedis, startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
+import { createLogger } from '@diana/utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
@@ -14,7 +16,8 @@ const redis = await useTestRedis('outbox');
 const redisPort = Number(new URL(redis.url).port);
 let db: Database;
 beforeAll(async () => {
-  db = createPostgres({ url: testDb.url });
+  // through PgBouncer (DIANA_TEST_POOLER=pgbouncer) migrations and LISTEN take the direct URL
+  db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
   await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
 });
 afterAll(() => db.close());
@@ -55,6 +58,56 @@ describe('outbox', () => {
       expect(row?.n).toBe(0);
     } finally {
       await relay.close();
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
+  it('is woken by LISTEN where it can (behind a pooler: over direct_url), else polls; it says which at start', async () => {
+    const lines: Array<{ msg: string; listen?: string }> = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    const logger = createLogger({ destination });
+    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}wake:` });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    // a poll far beyond the wait below: delivery in time means NOTIFY woke the relay
+    const listening = createOutboxRelay({ outbox_poll_ms: 600_000 }, { db, transport, logger });
+    const noDirect = createPostgres({ url: testDb.url, pooler: 'transaction' });
+    try {
+      await waitFor(() => lines.some((line) => line.msg.startsWith('outbox relay: woken by LISTEN')));
+      expect(lines.find((line) => line.msg.startsWith('outbox relay'))?.listen).toBe(
+        testDb.pooler ? 'direct_url' : 'pool',
+      );
+      const drained = async () => {
+        const [row] = await db.sql<
+          { n: number }[]
+        >`select count(*)::int as n from event_outbox where published_at is null`;
+        return row?.n === 0;
+      };
+      // after its first pass, so that only a NOTIFY can bring the next event in time
+      await waitFor(() => listening.status().last_ok_at !== undefined);
+      await db.transaction((tx) => bus.publish('test.happened', { n: 1 }, { tx }));
+      await waitFor(drained, 5_000);
+      await listening.close();
+
+      // a transaction pooler without a direct URL: no LISTEN, the relay polls and says so
+      const polling = createOutboxRelay({ outbox_poll_ms: 50 }, { db: noDirect, transport, logger });
+      try {
+        await waitFor(() =>
+          lines.some((line) => line.msg.startsWith('outbox relay: polling only (a transaction pooler')),
+        );
+        await db.transaction((tx) => bus.publish('test.happened', { n: 2 }, { tx }));
+        await waitFor(drained, 5_000);
+      } finally {
+        await polling.close();
+      }
+    } finally {
+      await listening.close();
+      await noDirect.close();
       await bus.close({ timeout_ms: 200 });
       await transport.close();
     }

@@ -6,7 +6,7 @@ import { SECURITY_MIGRATIONS } from '../src/sources.js';
 import { createTokenService } from '../src/tokens.js';
 
 const testDb = await useTestDatabase('security-tokens');
-const db = createPostgres({ url: testDb.url, pool_max: 20 });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 20 });
 beforeAll(async () => {
   await migrate(db, [DB_MIGRATIONS, SECURITY_MIGRATIONS]);
 });

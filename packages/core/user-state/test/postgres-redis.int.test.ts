@@ -19,7 +19,7 @@ import { STORM_SLICES } from './fixtures/slices.js';
 const testDb = await useTestDatabase('user-state');
 const testRedis = await useTestRedis('user-state');
 const redisPort = Number(new URL(testRedis.url).port);
-const db = createPostgres({ url: testDb.url, pool_max: 10 });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
 const managers: UserStateManager<readonly SliceDefinition[]>[] = [];
 const connections: Array<{ close(): Promise<void> }> = [];
 const raw = new Redis(testRedis.url);

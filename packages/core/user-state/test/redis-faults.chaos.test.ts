@@ -10,7 +10,7 @@ import { defineSlice } from '../src/slice.js';
 import { USER_STATE_MIGRATIONS } from '../src/sources.js';
 
 const testDb = await useTestDatabase('user-state-chaos');
-const db = createPostgres({ url: testDb.url });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
 const server = await startRedis();
 const slices = [
   defineSlice('narrative', { schema: v.object({ at: v.string() }), initial: { at: 'start' }, persist: true }),

@@ -27,7 +27,7 @@ import { type AdminContext, createAdminModule } from '../src/module.js';
 import { ADMIN_MIGRATIONS } from '../src/sources.js';
 
 const testDb = await useTestDatabase('admin');
-const db = createPostgres({ url: testDb.url, pool_max: 20 });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 20 });
 const transport = createMemoryTransport();
 const bus = createEventBus(
   { max_attempts: 1, backoff_base_ms: 10 },
@@ -577,7 +577,7 @@ describe('the admin module', () => {
 describe('the jobs loop reports its health', () => {
   it('counts failed passes in a row while it cannot work, and recovers by itself', async () => {
     const jobsDb = await useTestDatabase('admin-jobs');
-    const other = createPostgres({ url: jobsDb.url, pool_max: 2 });
+    const other = createPostgres({ url: jobsDb.url, direct_url: jobsDb.direct_url, pool_max: 2 });
     try {
       await migrate(other, [DB_MIGRATIONS]); // the admin tables are missing: every pass fails
       const admin = createAdminModule(

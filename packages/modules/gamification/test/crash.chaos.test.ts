@@ -14,7 +14,7 @@ import { GAMIFICATION_MIGRATIONS } from '../src/sources.js';
 const testDb = await useTestDatabase('gamification-crash');
 const redis = await useTestRedis('gamification-crash');
 const redisPort = Number(new URL(redis.url).port);
-const db = createPostgres({ url: testDb.url, pool_max: 5 });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 5 });
 const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: redis.prefix });
 const bus = createEventBus(
   {},

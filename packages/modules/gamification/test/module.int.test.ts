@@ -40,7 +40,7 @@ const OTHERS = defineEvents({
   'admin.besitos_granted': v.object({ user_id: v.string(), amount: v.number(), reason: v.string(), actor: v.string() }),
 });
 const testDb = await useTestDatabase('gamification');
-const db = createPostgres({ url: testDb.url, pool_max: 10 });
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
 const transport = createMemoryTransport();
 const events = mergeEvents(mergeEvents(GAMIFICATION_EVENTS, CONFIG_EVENTS), OTHERS);
 const bus = createEventBus({ backoff_base_ms: 10, backoff_max_ms: 50 }, { transport, events });

@@ -1,0 +1,52 @@
+import type { Logger } from '@diana/utils';
+import type { DatabaseConfig, Pooler } from './config.js';
+
+/** How the pool reaches PostgreSQL, read from its config. */
+export interface PoolerPlan {
+  readonly pooler: Pooler;
+  /** The URL handed to the driver: `pgbouncer=…` removed (postgres.js would send it as a startup parameter). */
+  readonly url: string;
+  /** The direct URL, when one is needed and given. */
+  readonly direct_url: string | undefined;
+}
+
+/** `pooler: transaction` when the setting says so or the URL carries `?pgbouncer=true`. */
+export function planPooler(settings: DatabaseConfig): PoolerPlan {
+  const url = new URL(settings.url.reveal());
+  const flag = url.searchParams.get('pgbouncer');
+  url.searchParams.delete('pgbouncer');
+  const pooler: Pooler = settings.pooler === 'transaction' || flag === 'true' ? 'transaction' : 'none';
+  const direct = settings.direct_url ? new URL(settings.direct_url.reveal()) : undefined;
+  direct?.searchParams.delete('pgbouncer');
+  return {
+    pooler,
+    url: flag === null ? settings.url.reveal() : url.toString(),
+    direct_url: pooler === 'transaction' ? direct?.toString() : undefined,
+  };
+}
+
+/**
+ * Says once, at start, what a transaction pooler changes: the server-side timeouts are not
+ * sent (PgBouncer refuses unknown startup parameters and could not keep them per transaction
+ * anyway), and how LISTEN works.
+ */
+export function logPoolerPlan(plan: PoolerPlan, settings: DatabaseConfig, logger: Logger): void {
+  if (plan.pooler !== 'transaction') return;
+  logger.info(
+    {
+      pooler: 'transaction',
+      statement_timeout_ms: settings.statement_timeout_ms,
+      idle_in_transaction_timeout_ms: settings.idle_in_transaction_timeout_ms,
+    },
+    'database through a transaction pooler: prepared statements off; statement_timeout_ms and ' +
+      'idle_in_transaction_timeout_ms are not sent to the server — set them there ' +
+      "(ALTER ROLE <user> SET statement_timeout = '30s'; ALTER ROLE <user> SET " +
+      "idle_in_transaction_session_timeout = '60s') or in PgBouncer (query_timeout, idle_transaction_timeout)",
+  );
+  logger.info(
+    { listen: plan.direct_url ? 'direct_url' : 'off' },
+    plan.direct_url
+      ? 'LISTEN/NOTIFY and migrations use direct_url (a session outside the pooler)'
+      : 'no direct_url: LISTEN/NOTIFY is off (listeners poll) and migrations refuse to run (E_MIGRATION_POOLER)',
+  );
+}

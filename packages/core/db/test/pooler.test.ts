@@ -1,0 +1,82 @@
+import { parseOrThrow } from '@diana/utils';
+import { describe, expect, it } from 'vitest';
+import { DatabaseConfig, type DatabaseConfigInput } from '../src/config.js';
+import { planPooler } from '../src/pooler.js';
+import { createPostgres } from '../src/postgres.js';
+
+const plan = (input: DatabaseConfigInput) =>
+  planPooler(parseOrThrow(DatabaseConfig, input, { code: 'E_T', message: 't' }));
+
+describe('planPooler', () => {
+  it('is none by default, the URL untouched, direct_url unused', () => {
+    expect(
+      plan({ url: 'postgres://app@db/diana?sslmode=disable', direct_url: 'postgres://app@db-direct/diana' }),
+    ).toEqual({
+      pooler: 'none',
+      url: 'postgres://app@db/diana?sslmode=disable',
+      direct_url: undefined,
+    });
+  });
+
+  it('turns transaction mode on for ?pgbouncer=true and strips the parameter (the driver would send it to the server)', () => {
+    const result = plan({ url: 'postgres://app:pw@bouncer:6432/diana?pgbouncer=true&sslmode=disable' });
+    expect(result.pooler).toBe('transaction');
+    expect(result.url).toBe('postgres://app:pw@bouncer:6432/diana?sslmode=disable');
+    expect(result.direct_url).toBeUndefined();
+  });
+
+  it('takes pooler: transaction from the setting, and direct_url beside it', () => {
+    const result = plan({
+      url: 'postgres://app@bouncer:6432/diana',
+      pooler: 'transaction',
+      direct_url: 'postgres://app@db:5432/diana',
+    });
+    expect(result).toEqual({
+      pooler: 'transaction',
+      url: 'postgres://app@bouncer:6432/diana',
+      direct_url: 'postgres://app@db:5432/diana',
+    });
+  });
+
+  it('strips pgbouncer=false too, and leaves the mode to the setting', () => {
+    expect(plan({ url: 'postgres://app@db/diana?pgbouncer=false' })).toMatchObject({
+      pooler: 'none',
+      url: 'postgres://app@db/diana',
+    });
+  });
+
+  it('refuses an unknown pooler and a malformed direct_url as E_DB_CONFIG', () => {
+    expect(() => createPostgres({ url: 'postgres://app@db/diana', pooler: 'session' as 'none' })).toThrow(
+      expect.objectContaining({ code: 'E_DB_CONFIG' }),
+    );
+    expect(() => createPostgres({ url: 'postgres://app@db/diana', direct_url: 'postgres:app:pw@db/x' })).toThrow(
+      expect.objectContaining({ code: 'E_DB_CONFIG' }),
+    );
+  });
+
+  it('reports the pooler and what it takes away on the Database, before connecting', async () => {
+    const db = createPostgres({ url: 'postgres://app@127.0.0.1:1/diana?pgbouncer=true' });
+    expect(db.pooler).toBe('transaction');
+    expect(db.listen_notify).toBe(false);
+    expect(db.direct()).toBeUndefined();
+    await db.close();
+    const withDirect = createPostgres({
+      url: 'postgres://app@127.0.0.1:1/diana?pgbouncer=true',
+      direct_url: 'postgres://app@127.0.0.1:2/diana',
+    });
+    expect(withDirect.listen_notify).toBe(true);
+    await withDirect.close();
+    // asked first after close: no pool is opened that nothing would close
+    expect(() => withDirect.direct()).toThrow(expect.objectContaining({ code: 'E_DB_CLOSED' }));
+    const opened = createPostgres({
+      url: 'postgres://app@127.0.0.1:1/diana',
+      pooler: 'transaction',
+      direct_url: 'postgres://app@127.0.0.1:2/diana',
+    });
+    const direct = opened.direct();
+    expect(direct).toBeDefined();
+    expect(direct).not.toBe(opened);
+    expect(opened.direct()).toBe(direct); // one direct pool, opened once
+    await opened.close();
+  });
+});
