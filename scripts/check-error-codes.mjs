@@ -3,27 +3,14 @@
 // code map (`…ERROR_CODES = Object.freeze({ … })`), and a package that checks or throws another
 // package's code uses that package's exported constant, never the string. Then proves itself:
 // fixtures that break each rule must be reported, and nothing else. Part of `pnpm lint`.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sourceFiles } from './source-files.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MAP = /ERROR_CODES\s*=\s*Object\.freeze\(\{([\s\S]*?)\}\s*as const\)/g;
 const CODE = /['"`](E_[A-Z][A-Z0-9_]*)['"`]/g;
-
-function sourceFiles(dir) {
-  let names;
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names.flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [path] : [];
-  });
-}
 
 // comments may name codes freely (docs); strings may not
 const withoutComments = (text) => text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');

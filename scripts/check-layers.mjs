@@ -3,9 +3,10 @@
 // dependencies and peerDependencies) and every @diana import in a package's src/ must be one its
 // layer may use. Then proves itself: the same check over the tree plus fixtures that break each
 // rule must report exactly those fixtures. Part of `pnpm lint`.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sourceFiles } from './source-files.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -62,20 +63,6 @@ function readTree() {
     }
   }
   return found;
-}
-
-function sourceFiles(dir) {
-  let names;
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names.flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return /\.(ts|mts|js|mjs)$/.test(name) && !name.endsWith('.d.ts') ? [path] : [];
-  });
 }
 
 /** The problems of a tree: one line each. */

@@ -19,10 +19,17 @@ export interface PackageFiles {
 }
 
 /**
- * The files of the package whose root is `root` (a `file:` URL ending in `/`). `embedded` is
- * what the build put in (path → text), or undefined when running from source.
+ * The files of the package whose root is `root` (a `file:` URL ending in `/`). `embedded` reads
+ * what the build put in (path → text): `() => __DIANA_FILES__`, which throws a ReferenceError
+ * (or returns undefined) when running from source, where the folders are read instead.
  */
-export function packageFiles(root: URL, embedded: Readonly<Record<string, string>> | undefined): PackageFiles {
+export function packageFiles(root: URL, embeddedBy: () => Readonly<Record<string, string>> | undefined): PackageFiles {
+  let embedded: Readonly<Record<string, string>> | undefined;
+  try {
+    embedded = embeddedBy();
+  } catch (error) {
+    if (!(error instanceof ReferenceError)) throw error;
+  }
   const path = (relative: string) => fileURLToPath(new URL(relative, root));
   const missing = (relative: string, cause?: unknown) =>
     new DianaError(ERROR_CODES.PACKAGE_FILE, `${relative} is not in the package at ${path('.')}`, {
