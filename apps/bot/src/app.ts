@@ -383,17 +383,20 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     ...(options.botInfo ? { botInfo: options.botInfo } : {}),
     client: settings.bot.telegram_api_root ? { apiRoot: settings.bot.telegram_api_root } : {},
   });
-  // grammY runs the last installed transformer first: guard → blocked users → retries → throttle → count → network
-  bot.api.config.use(countTelegramCalls(createTelegramMetrics()));
+  // grammY runs the last installed transformer first: guard → retries → throttle → blocked users →
+  // count → network. The 403 mark is read right before each attempt reaches the network (after the
+  // throttler's queue and each auto-retry wait), so a user who blocked the bot meanwhile — seen by
+  // another process — is not written to; a test's apiTransformer stands for the network.
   if (options.apiTransformer) bot.api.config.use(options.apiTransformer);
-  else bot.api.config.use(apiThrottler());
+  bot.api.config.use(countTelegramCalls(createTelegramMetrics()));
+  bot.api.config.use(blocked.transformer);
+  if (!options.apiTransformer) bot.api.config.use(apiThrottler());
   // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not auto-retry's backoff
   if (options.botInfo === undefined)
     await step('telegram', () =>
       gate.waitFor('telegram', (signal) => bot.init(signal as Parameters<typeof bot.init>[0])),
     );
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
-  bot.api.config.use(blocked.transformer);
   bot.api.config.use(outputGuard());
   const getRole = (ctx: AppContext) => ctx.user?.role;
   const dedupe = redisHealth

@@ -49,6 +49,11 @@ export function createCacheMetrics(): CacheMetrics {
   };
   const tierL1: Attributes = { tier: 'l1' };
   const tierL2: Attributes = { tier: 'l2' };
+  // every series exists from the start at 0 (a counter otherwise appears with its first event,
+  // and a dashboard's rate() or hit ratio has nothing to read until then)
+  hits.add(0, tierL1);
+  hits.add(0, tierL2);
+  for (const counter of Object.values(others)) counter.add(0);
   return {
     counts,
     count(name) {
