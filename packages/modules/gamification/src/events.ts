@@ -25,4 +25,5 @@ export const CONSUMED = Object.freeze({
   decision: v.object({ user_id: USER, reward: v.union([v.literal(0), besitosAmount()]) }),
   fragment: v.object({ user_id: USER, fragment: ID }),
   grant: v.object({ user_id: USER, amount: besitosAdjustment(), reason: v.string(), actor: v.string() }),
+  clue: v.object({ user_id: USER, clue: ID }),
 });

@@ -10,7 +10,8 @@ import {
   type EventRegistry,
   type ModuleSubscription,
 } from '@diana/event-bus';
-import type { CallbackSigner, RateLimiter } from '@diana/security';
+import type { TransactionSql } from '@diana/postgres';
+import { type CallbackSigner, html, type RateLimiter } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
 import {
   DianaError,
@@ -139,6 +140,14 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     },
     {
       group: 'gamification',
+      types: ['narrative.clue_found'],
+      handler: once(async (event, tx) => {
+        const { user_id, clue } = read(CONSUMED.clue, event);
+        await tx`insert into gamification_clues (user_id, clue) values (${user_id}, ${clue}) on conflict do nothing`;
+      }),
+    },
+    {
+      group: 'gamification',
       types: ['channel.reaction_added'],
       handler: once(async (event, tx) => {
         const { user_id } = read(CONSUMED.registered, event);
@@ -257,15 +266,42 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     await ctx.answerCallbackQuery({ text: counted ? TEXTS.reacted : TEXTS.alreadyReacted });
   });
 
+  /** What the user already has: bought items, and items whose clue they hold (found or bought). */
+  const owned = async (tx: TransactionSql, user_id: string, items: (typeof SHOP)['defaults']) => {
+    const bought = await tx<
+      { item_id: string }[]
+    >`select item_id from gamification_inventory where user_id = ${user_id}`;
+    const clues = await tx<{ clue: string }[]>`select clue from gamification_clues where user_id = ${user_id}`;
+    const have = new Set(bought.map((r) => r.item_id));
+    const heldClues = new Set(clues.map((r) => r.clue));
+    return new Set(items.filter((i) => have.has(i.id) || (i.clue && heldClues.has(i.clue))).map((i) => i.id));
+  };
+
   composer.command('tienda', async (ctx) => {
     const items = config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
+    const user = ctx.user;
+    const mine = user ? await db.transaction((tx) => owned(tx, user.id, items)) : new Set<string>();
     const rows = items.map((item) => [
       {
-        text: TEXTS.shopItem(item.name, formatBesitos(item.price)),
+        text: mine.has(item.id) ? TEXTS.shopItemOwned(item.name) : TEXTS.shopItem(item.name, formatBesitos(item.price)),
         callback_data: signer.sign('gam.b', [item.id, randomBytes(6).toString('base64url')], { userId: ctx.from?.id }),
       },
     ]);
     await ctx.reply(TEXTS.shopTitle, { parse_mode: 'HTML', reply_markup: { inline_keyboard: rows } });
+  });
+
+  // /mochila: the narrative module lists the clues and passes it on; the objects bought here are
+  // listed here, and it stops here (nothing else answers /mochila)
+  composer.command('mochila', async (ctx) => {
+    if (!ctx.user) return;
+    const rows = await db.sql<{ item_id: string }[]>`
+      select item_id from gamification_inventory where user_id = ${ctx.user.id} order by acquired_at, item_id`;
+    const items = config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
+    const names = rows.map((r) => items.find((i) => i.id === r.item_id)?.name ?? r.item_id);
+    if (names.length > 0)
+      await ctx.reply(`${html`<b>${TEXTS.objectsTitle}</b>`}\n${names.map((n) => html`• ${n}`).join('\n')}`, {
+        parse_mode: 'HTML',
+      });
   });
 
   composer.filter(isSignedAction('gam.b'), async (ctx) => {
@@ -285,6 +321,9 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     }
     try {
       const bought = await db.transaction(async (tx) => {
+        // never sold twice, nor to someone who found its clue in the story
+        await tx`select pg_advisory_xact_lock(hashtext(${`shop:${user.id}`}))`;
+        if ((await owned(tx, user.id, [item])).has(item.id)) return 'owned' as const;
         const fresh = await tx`
           insert into gamification_purchases (nonce, user_id, item_id) values (${nonce}, ${user.id}, ${item.id})
           on conflict do nothing returning 1`;
@@ -298,11 +337,18 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
         await tx`insert into gamification_inventory (user_id, item_id) values (${user.id}, ${item.id}) on conflict do nothing`;
         const meta = { tx, key: user.id, user_id: user.id };
         await bus.publish('gamification.item_acquired', { user_id: user.id, item: item.id }, meta);
-        if (item.clue) await bus.publish('gamification.clue_unlocked', { user_id: user.id, clue: item.clue }, meta);
+        if (item.clue) {
+          await tx`insert into gamification_clues (user_id, clue) values (${user.id}, ${item.clue}) on conflict do nothing`;
+          await bus.publish('gamification.clue_unlocked', { user_id: user.id, clue: item.clue }, meta);
+        }
         await progress.count(tx, user.id, 'gamification.item_acquired');
         return true;
       });
-      await ctx.answerCallbackQuery({ text: bought ? TEXTS.bought(item.name) : TEXTS.alreadyBought });
+      await ctx.answerCallbackQuery({
+        text:
+          bought === 'owned' ? TEXTS.alreadyOwned(item.name) : bought ? TEXTS.bought(item.name) : TEXTS.alreadyBought,
+        ...(bought === 'owned' ? { show_alert: true } : {}),
+      });
     } catch (error) {
       if (!isDianaError(error, LEDGER_ERROR_CODES.INSUFFICIENT)) throw error;
       const balance = Number((error.context as { balance?: number } | undefined)?.balance ?? 0);

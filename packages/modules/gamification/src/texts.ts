@@ -12,6 +12,9 @@ export const TEXTS = Object.freeze({
   shopItem: (name: string, price: string) => `${name} — ${price}`,
   bought: (name: string) => `Es tuyo: ${name}.`,
   alreadyBought: 'Esa compra ya se hizo.',
+  alreadyOwned: (name: string) => `Ya tienes ${name}: no hace falta comprarlo.`,
+  shopItemOwned: (name: string) => `✓ ${name} — ya es tuyo`,
+  objectsTitle: 'Tus objetos',
   notEnough: (needed: string, balance: string) => `Te faltan besitos: cuesta ${needed} y tienes ${balance}.`,
   unknownItem: 'Ese artículo ya no está a la venta.',
 });

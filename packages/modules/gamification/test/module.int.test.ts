@@ -38,6 +38,7 @@ const OTHERS = defineEvents({
   'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }),
   'narrative.fragment_completed': v.object({ user_id: v.string(), fragment: v.string() }),
   'admin.besitos_granted': v.object({ user_id: v.string(), amount: v.number(), reason: v.string(), actor: v.string() }),
+  'narrative.clue_found': v.object({ user_id: v.string(), clue: v.string() }),
 });
 const testDb = await useTestDatabase('gamification');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
@@ -213,6 +214,50 @@ describe('the gamification module', () => {
     const [acquired] = await db.sql<{ n: number }[]>`
       select count(*)::int as n from event_outbox where type = 'gamification.item_acquired' and key = ${user}`;
     expect(acquired?.n).toBe(1);
+  });
+
+  it('the shop never sells what the user owns (an item found in the story is marked and refused), and /mochila lists the bought objects', async () => {
+    const user = await register(309);
+    await db.transaction((tx) =>
+      bus.publish(
+        'admin.besitos_granted',
+        { user_id: user, amount: 200, reason: 'test', actor: 'tg:1' },
+        { tx, key: user },
+      ),
+    );
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 250)).toBe(true);
+    // the golden key's clue was found in the story
+    await db.transaction((tx) =>
+      bus.publish('narrative.clue_found', { user_id: user, clue: 'llave_dorada' }, { tx, key: user }),
+    );
+    expect(
+      await until(async () => {
+        const rows = await db.sql`select 1 from gamification_clues where user_id = ${user} and clue = 'llave_dorada'`;
+        return rows.length === 1;
+      }),
+    ).toBe(true);
+    await command(309, '/tienda');
+    const labels = [...api.buttons(309).keys()];
+    expect(labels).toContain('✓ Llave dorada — ya es tuyo');
+    expect(labels.find((l) => l.startsWith('Rosa negra'))).toBeDefined();
+    const key = api.buttons(309).get('✓ Llave dorada — ya es tuyo') as string;
+    await press(309, key);
+    expect(lastAnswer()).toBe('Ya tienes Llave dorada: no hace falta comprarlo.');
+    expect(await gamification.ledger.balance(user)).toBe(250);
+    expect((await transactions(user, 'shop:llave_dorada')).n).toBe(0);
+
+    // a bought item is shown as owned, refused a second time, and listed in /mochila
+    const rose = [...api.buttons(309)].find(([label]) => label.startsWith('Rosa negra'))?.[1] as string;
+    await press(309, rose);
+    expect(lastAnswer()).toBe('Es tuyo: Rosa negra.');
+    await command(309, '/tienda');
+    const again = api.buttons(309).get('✓ Rosa negra — ya es tuyo') as string;
+    expect(again).toBeDefined();
+    await press(309, again);
+    expect(lastAnswer()).toBe('Ya tienes Rosa negra: no hace falta comprarlo.');
+    expect(await gamification.ledger.balance(user)).toBe(220);
+    await command(309, '/mochila');
+    expect(lastText(309)).toBe('<b>Tus objetos</b>\n• Rosa negra');
   });
 
   it("pays an admin's adjustment through the ledger; a negative one takes at most what is there", async () => {

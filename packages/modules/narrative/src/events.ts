@@ -18,6 +18,8 @@ export const NARRATIVE_EVENTS = defineEvents({
   }),
   'narrative.fragment_completed': v.object({ user_id: USER, fragment: KEY, level: LEVEL }),
   'narrative.level_completed': v.object({ user_id: USER, level: LEVEL }),
+  /** A decision gave the user a clue they did not have (other modules stop selling it). */
+  'narrative.clue_found': v.object({ user_id: USER, clue: KEY }),
   'narrative.content_unlocked': v.object({ user_id: USER, level: LEVEL }),
 });
 

@@ -170,6 +170,7 @@ export function createNarrativeModule(
     const before = await state.get(user.id, 'narrative');
     const known = await facts(ctx, before);
     let outcome: { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; missing: string[] } = { kind: 'stale' };
+    let found: string[] = [];
     await db.transaction(async (tx) => {
       await state.update(user.id, 'narrative', (p) => {
         outcome = { kind: 'stale' };
@@ -199,6 +200,7 @@ export function createNarrativeModule(
           return p;
         }
         outcome = { kind: 'applied' };
+        found = (c?.clues ?? []).filter((clue) => !p.clues.includes(clue));
         return next;
       });
       if ((outcome as { kind: string }).kind !== 'applied') return;
@@ -229,6 +231,7 @@ export function createNarrativeModule(
       );
       if (target.level > fragment.level)
         await bus.publish('narrative.level_completed', { user_id: user.id, level: fragment.level }, meta);
+      for (const clue of found) await bus.publish('narrative.clue_found', { user_id: user.id, clue }, meta);
       await bus.publish(
         'narrative.fragment_started',
         { user_id: user.id, fragment: target.key, level: target.level },
@@ -252,13 +255,16 @@ export function createNarrativeModule(
     await open(ctx);
   });
   composer.command('historia', open);
-  composer.command('mochila', async (ctx) => {
+  composer.command('mochila', async (ctx, next) => {
     if (!ctx.user) return;
-    const { clues } = await state.get(ctx.user.id, 'narrative');
+    const { clues, items } = await state.get(ctx.user.id, 'narrative');
     const known = clues.map((key) => current().clues.get(key)).filter((c) => c !== undefined);
-    if (known.length === 0) return void (await ctx.reply(TEXTS.backpackEmpty));
-    const lines = known.map((c) => html`🗝 <b>${c.title}</b>\n${c.text}`);
-    await ctx.reply(`${html`<b>${TEXTS.backpackTitle}</b>`}\n\n${lines.join('\n\n')}`, { parse_mode: 'HTML' });
+    if (known.length > 0) {
+      const lines = known.map((c) => html`🗝 <b>${c.title}</b>\n${c.text}`);
+      await ctx.reply(`${html`<b>${TEXTS.backpackTitle}</b>`}\n\n${lines.join('\n\n')}`, { parse_mode: 'HTML' });
+    } else if (items.length === 0) await ctx.reply(TEXTS.backpackEmpty);
+    // the objects bought in the shop are the shop's to list (gamification answers /mochila too)
+    await next();
   });
   composer.filter(isSignedAction('nar.d'), async (ctx) => {
     const [from = '', decision = ''] = ctx.signedCallback?.args ?? [];

@@ -249,6 +249,11 @@ describe('the narrative module', () => {
     await pressUntil(bot, 107, ['Entrar con educación', 'Leer la carta']);
     await bot.command(107, '/mochila');
     expect(bot.lastText(107)).toContain('Una carta sin firma');
+    // the clue found in the story is announced once, so the shop stops selling it
+    const found = await db.sql<{ envelope: string }[]>`
+      select envelope from event_outbox where type = 'narrative.clue_found'`;
+    const mine = found.map((r) => JSON.parse(r.envelope).payload).filter((p) => p.clue === 'carta_sin_firma');
+    expect(mine).toHaveLength(1);
   });
 
   it('/start with a payload it does not own passes it on', async () => {
