@@ -8,6 +8,8 @@ export interface ConditionFacts {
   readonly progress: NarrativeProgress;
   /** The user's besitos, when the app can tell (otherwise besitos conditions are unmet). */
   readonly besitos?: number;
+  /** A clue's title as the reader knows it (the story's); the key when absent. */
+  readonly clueTitle?: (key: string) => string | undefined;
 }
 
 const LEVELS: Record<string, number> = {
@@ -35,13 +37,20 @@ export function evaluate(condition: Condition | undefined, facts: ConditionFacts
   const { progress } = facts;
   const leaf = (ok: boolean, text: string) => ({ ok, missing: ok ? [] : [text] });
   if ('vip' in condition) return leaf(level(facts.role) >= level('VIP'), TEXTS.missingVip);
-  if ('role' in condition) return leaf(level(facts.role) >= level(condition.role), TEXTS.missingRole(condition.role));
+  if ('role' in condition)
+    return leaf(
+      level(facts.role) >= level(condition.role),
+      TEXTS.missingRole(TEXTS.roleNames[condition.role] ?? condition.role.toLowerCase()),
+    );
   if ('besitos_at_least' in condition)
     return leaf((facts.besitos ?? 0) >= condition.besitos_at_least, TEXTS.missingBesitos(condition.besitos_at_least));
   if ('has_item' in condition)
     return leaf(progress.items.includes(condition.has_item), TEXTS.missingItem(condition.has_item));
   if ('has_clue' in condition)
-    return leaf(progress.clues.includes(condition.has_clue), TEXTS.missingClue(condition.has_clue));
+    return leaf(
+      progress.clues.includes(condition.has_clue),
+      TEXTS.missingClue(facts.clueTitle?.(condition.has_clue) ?? condition.has_clue),
+    );
   if ('completed' in condition)
     return leaf(progress.completed.includes(condition.completed), TEXTS.missingCompleted(condition.completed));
   return leaf(progress.flags.includes(condition.flag), TEXTS.missingFlag(condition.flag));

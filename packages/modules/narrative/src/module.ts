@@ -112,6 +112,7 @@ export function createNarrativeModule(
     role: (ctx.user ? await roleOf(ctx.user.id) : undefined) ?? 'FREE',
     progress,
     besitos: deps.getBalance && ctx.user ? await deps.getBalance(ctx.user.id) : undefined,
+    clueTitle: (key: string) => current().clues.get(key)?.title,
   });
 
   const show = async (ctx: NarrativeContext, fragment: Fragment, prefix?: string) => {
@@ -121,7 +122,9 @@ export function createNarrativeModule(
   /** What is missing; when VIP is, a polite word on how to become VIP (and the offer's button). */
   const explainLocked = (ctx: NarrativeContext, missing: readonly string[]) => {
     const vip = missing.includes(TEXTS.missingVip);
-    const text = [TEXTS.locked, ...missing.map((m) => `• ${m}`), ...(vip ? ['', TEXTS.becomeVip] : [])].join('\n');
+    const text = [TEXTS.locked, ...missing.map((m) => `• ${m}`), '', vip ? TEXTS.becomeVip : TEXTS.lockedWayBack].join(
+      '\n',
+    );
     return config.vip_offer_url && vip
       ? ctx.reply(text, { reply_markup: { inline_keyboard: [[{ text: TEXTS.vipButton, url: config.vip_offer_url }]] } })
       : ctx.reply(text);

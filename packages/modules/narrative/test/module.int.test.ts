@@ -175,7 +175,12 @@ describe('the narrative module', () => {
     }
     // no golden key: the secret room stays closed
     await bot.press(105, bot.buttons(105).get('Abrir la puerta cerrada') as string);
-    expect(bot.lastText(105)).toContain('la pista «llave_dorada»');
+    // the clue by its title, with where to find it, and a way back: no internal names, no dead end
+    expect(bot.lastText(105)).toContain(
+      'la pista «La llave dorada»: búscala en la historia, o mira si está en la /tienda',
+    );
+    expect(bot.lastText(105)).toContain('vuelve con /historia');
+    expect(bot.lastText(105)).not.toContain('llave_dorada');
     expect((await state.get(bot.userId(105), 'narrative')).current).toBe('l3_pasillo');
     await pressUntil(bot, 105, ['Salir al jardín', '«Quiero ver el Diván.»']);
     expect(bot.lastText(105)).toContain('ser VIP');

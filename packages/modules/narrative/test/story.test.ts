@@ -81,6 +81,11 @@ describe('unlock conditions', () => {
     const any = evaluate({ any: [{ vip: true }, { besitos_at_least: 50 }] }, { role: 'FREE', progress, besitos: 10 });
     expect(any.ok).toBe(false);
     expect(any.missing[0]).toContain('tener al menos 50 besitos');
-    expect(evaluate({ has_item: 'rosa' }, { role: 'VIP', progress }).missing).toEqual(['el objeto «rosa»']);
+    expect(evaluate({ has_item: 'rosa' }, { role: 'VIP', progress }).missing).toEqual([
+      'el objeto «rosa» (mira la /tienda)',
+    ]);
+    expect(evaluate({ role: 'ADMIN' }, { role: 'VIP', progress }).missing).toEqual(['tener el rol «administrador»']);
+    const titled = evaluate({ has_clue: 'espejo' }, { role: 'VIP', progress, clueTitle: () => 'El espejo roto' });
+    expect(titled.missing[0]).toMatch(/^la pista «El espejo roto»: búscala/);
   });
 });
