@@ -329,7 +329,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   });
   const narrative = await step('narrative', async () => {
     const n = createNarrativeModule(
-      {},
+      settings.narrative.vip_offer_url ? { vip_offer_url: settings.narrative.vip_offer_url } : {},
       { db, bus, state, documents, signer, logger, getBalance: (id) => gamification.ledger.balance(id) },
     );
     closers.push({ name: 'narrative', close: () => n.close() });

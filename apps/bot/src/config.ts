@@ -59,6 +59,12 @@ export const AdminSection = v.object({
   job_interval_ms: v.optional(coerceDuration({ min: 1_000 }), 30_000),
 });
 
+/** The narrative module (`DIANA_NARRATIVE_*`). */
+export const NarrativeSection = v.object({
+  /** Where the "Hazme VIP" button of a VIP lock leads (e.g. https://t.me/your_admin); unset: no button. */
+  vip_offer_url: v.optional(urlString({ protocols: ['https'] })),
+});
+
 /** Redis for every part that can use it (`DIANA_REDIS_URL`, `REDIS_URL`); unset: memory adapters. */
 export const RedisSection = RedisConfig;
 /** The database section with an optional URL: unset means embedded PGlite. */
@@ -78,4 +84,5 @@ export const SETTINGS_SCHEMAS = {
   user_state: UserStateConfig,
   config: ConfigManagerConfig,
   admin: AdminSection,
+  narrative: NarrativeSection,
 } as const;
