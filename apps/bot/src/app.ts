@@ -361,7 +361,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   closers.push({ name: 'admin', close: () => admin.close() });
   // an id removed from owner_telegram_ids must not stay OWNER: nothing else can demote one
   await step('owners', () => admin.syncOwners(settings.bot.owner_telegram_ids));
-  for (const subscription of [...narrative.subscriptions, ...gamification.subscriptions]) {
+  for (const subscription of [...admin.subscriptions, ...narrative.subscriptions, ...gamification.subscriptions]) {
     const known = subscription.types.filter((type) => type in events);
     if (known.length < subscription.types.length)
       logger.debug(

@@ -1,7 +1,12 @@
 import { CONFIG_ERROR_CODES, type ConfigManager } from '@diana/config';
 import type { Database } from '@diana/db';
 import { createUserRepository, type UserRole } from '@diana/db';
-import { EVENT_BUS_ERROR_CODES, type EventBusService, type EventRegistry } from '@diana/event-bus';
+import {
+  EVENT_BUS_ERROR_CODES,
+  type EventBusService,
+  type EventRegistry,
+  type ModuleSubscription,
+} from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
 import {
   atLeast,
@@ -27,6 +32,7 @@ import {
 } from '@diana/utils';
 import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
+import * as v from 'valibot';
 import type { ADMIN_EVENTS } from './events.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
 import { MESSAGE_LIMIT, splitMessage } from './paging.js';
@@ -73,6 +79,8 @@ export interface AdminDeps {
 
 export interface AdminModule {
   readonly composer: Composer<AdminContext>;
+  /** What the module consumes: `gamification.adjustment_applied`, told to the admin who asked for it. */
+  readonly subscriptions: readonly ModuleSubscription[];
   /**
    * Makes `users.role` agree with the owners setting: every OWNER whose Telegram id is not in
    * `owner_telegram_ids` becomes ADMIN, audited (`role`, actor `system`) with
@@ -524,6 +532,31 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
       await ctx.reply(TEXTS.granted(amount, ref));
     });
   composer.command('besitos', adjust(1, '/besitos <id de Telegram> <cantidad> <motivo>'));
+
+  // what the gamification module actually did with a grant, told to the admin who asked
+  const adjustmentApplied = v.object({
+    user_id: v.string(),
+    requested: v.number(),
+    applied: v.number(),
+    balance: v.number(),
+    actor: v.string(),
+  });
+  const subscriptions: ModuleSubscription[] = [
+    {
+      group: 'admin',
+      types: ['gamification.adjustment_applied'],
+      handler: async (event) => {
+        const { user_id, requested, applied, balance, actor } = v.parse(adjustmentApplied, event.payload);
+        const chat = /^tg:(\d+)$/.exec(actor)?.[1];
+        if (!chat) return;
+        const target = await users.getById(user_id);
+        await send(
+          Number(chat),
+          TEXTS.adjustmentApplied(target ? String(target.telegram_id) : user_id, requested, applied, balance),
+        );
+      },
+    },
+  ];
   composer.command('quitar_besitos', adjust(-1, '/quitar_besitos <id de Telegram> <cantidad> <motivo>'));
 
   composer.command(
@@ -713,6 +746,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
 
   return {
     composer,
+    subscriptions,
     syncOwners,
     runJobs,
     startJobs(interval_ms = 30_000) {

@@ -63,6 +63,15 @@ export const TEXTS = Object.freeze({
           ? `como mucho ${max}`
           : 'escríbela solo con cifras 0-9, sin signos, decimales ni espacios'
     }. Nada se ha registrado.`,
-  granted: (amount: number, who: string) => `${amount > 0 ? '+' : ''}${amount} besitos para ${who}.`,
+  granted: (amount: number, who: string) =>
+    amount > 0
+      ? `Pedido registrado: +${amount} besitos para ${who}. Te aviso en cuanto esté aplicado.`
+      : `Pedido registrado: quitar hasta ${-amount} besitos a ${who} (el saldo nunca baja de 0). Te aviso de lo que se quite.`,
+  adjustmentApplied: (who: string, requested: number, applied: number, balance: number) =>
+    `Hecho: ${applied > 0 ? '+' : applied < 0 ? '−' : ''}${Math.abs(applied)} besitos para ${who}${
+      applied !== requested
+        ? ` (se pidieron ${requested > 0 ? '+' : '−'}${Math.abs(requested)}; el saldo no baja de 0)`
+        : ''
+    }. Saldo: ${balance}.`,
   replayed: (n: number) => `Reenviados ${n} eventos.`,
 });

@@ -6,6 +6,7 @@ import {
   createEventBus,
   createMemoryTransport,
   createOutboxRelay,
+  defineEvents,
   EVENT_BUS_MIGRATIONS,
   mergeEvents,
 } from '@diana/event-bus';
@@ -26,12 +27,22 @@ import { ADMIN_EVENTS } from '../src/events.js';
 import { type AdminContext, createAdminModule } from '../src/module.js';
 import { ADMIN_MIGRATIONS } from '../src/sources.js';
 
+// what the gamification module reports back (its schema lives with it; the fields are enough here)
+const GAMIFICATION_REPORTS = defineEvents({
+  'gamification.adjustment_applied': v.object({
+    user_id: v.string(),
+    requested: v.number(),
+    applied: v.number(),
+    balance: v.number(),
+    actor: v.string(),
+  }),
+});
 const testDb = await useTestDatabase('admin');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 20 });
 const transport = createMemoryTransport();
 const bus = createEventBus(
   { max_attempts: 1, backoff_base_ms: 10 },
-  { transport, events: mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS) },
+  { transport, events: mergeEvents(mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS), GAMIFICATION_REPORTS) },
 );
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
 const gift = defineTemplate('gamification.daily_gift_test', {
@@ -363,9 +374,45 @@ describe('the admin module', () => {
     ).toBe(false);
   });
 
+  it('the admin who asked is told what was actually done with a grant, after it was done', async () => {
+    await userWith(1, 'ADMIN');
+    const target = await userWith(2, 'FREE');
+    const sub = main.admin.subscriptions.find((x) => x.types.includes('gamification.adjustment_applied'));
+    expect(sub).toBeDefined();
+    bus.subscribe('admin-report', 'gamification.adjustment_applied', sub?.handler as never);
+    const told = () => calls.filter((c) => c.payload.chat_id === 1 && String(c.payload.text).startsWith('Hecho:'));
+    const before = told().length;
+    await bus.publish('gamification.adjustment_applied', {
+      user_id: target.id,
+      requested: -1000,
+      applied: -138,
+      balance: 0,
+      actor: 'tg:1',
+    });
+    await bus.publish('gamification.adjustment_applied', {
+      user_id: target.id,
+      requested: 15,
+      applied: 15,
+      balance: 15,
+      actor: 'tg:1',
+    });
+    const deadline = Date.now() + 5_000;
+    while (told().length < before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // one message each (their order is the consumer's)
+    expect(
+      told()
+        .slice(before)
+        .map((c) => c.payload.text)
+        .sort(),
+    ).toEqual([
+      'Hecho: +15 besitos para 2. Saldo: 15.',
+      'Hecho: −138 besitos para 2 (se pidieron −1000; el saldo no baja de 0). Saldo: 0.',
+    ]);
+  });
+
   it('/besitos publishes a grant for the gamification module, audited', async () => {
     await say(main.bot, 1, '/besitos 2 15 compensación por un fallo');
-    expect(lastTo(1)).toBe('+15 besitos para 2.');
+    expect(lastTo(1)).toBe('Pedido registrado: +15 besitos para 2. Te aviso en cuanto esté aplicado.');
     const [granted] = await db.sql<
       { envelope: string }[]
     >`select envelope from event_outbox where type = 'admin.besitos_granted'`;
@@ -408,9 +455,11 @@ describe('the admin module', () => {
     ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
     // good amounts pass: a grant and a take
     await say(main.bot, 1, `/besitos 2 ${BESITOS_MAX} tope`);
-    expect(lastTo(1)).toBe(`+${BESITOS_MAX} besitos para 2.`);
+    expect(lastTo(1)).toBe(`Pedido registrado: +${BESITOS_MAX} besitos para 2. Te aviso en cuanto esté aplicado.`);
     await say(main.bot, 1, '/quitar_besitos 2 5 corrección');
-    expect(lastTo(1)).toBe('-5 besitos para 2.');
+    expect(lastTo(1)).toBe(
+      'Pedido registrado: quitar hasta 5 besitos a 2 (el saldo nunca baja de 0). Te aviso de lo que se quite.',
+    );
     const amounts = await db.sql<{ amount: number }[]>`
       select (envelope::jsonb -> 'payload' ->> 'amount')::int as amount from event_outbox
       where type = 'admin.besitos_granted' order by created_at desc limit 2`;

@@ -15,6 +15,14 @@ export const GAMIFICATION_EVENTS = defineEvents({
   'gamification.achievement_unlocked': v.object({ user_id: USER, achievement: ID, reward: v.number() }),
   'gamification.item_acquired': v.object({ user_id: USER, item: ID }),
   'gamification.clue_unlocked': v.object({ user_id: USER, clue: ID }),
+  /** An admin's adjustment as it was applied: `applied` may be less than `requested` (balances never go below 0). */
+  'gamification.adjustment_applied': v.object({
+    user_id: USER,
+    requested: v.number(),
+    applied: v.number(),
+    balance: v.number(),
+    actor: v.pipe(v.string(), v.maxLength(128)),
+  }),
   /** A user pressed a channel post's react button (once per user and post). */
   'channel.reaction_added': v.object({ user_id: USER, post_id: ID }),
 });

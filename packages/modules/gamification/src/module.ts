@@ -165,14 +165,22 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['admin.besitos_granted'],
       handler: once(async (event, tx) => {
-        const { user_id, amount } = read(CONSUMED.grant, event);
-        if (amount > 0) {
+        const { user_id, amount, actor } = read(CONSUMED.grant, event);
+        let applied = amount;
+        if (amount > 0)
           await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust' });
-          return;
+        else {
+          // a negative adjustment takes what is there, never more: balances stay at or above zero
+          const take = Math.min(-amount, await ledger.lock(tx, user_id));
+          if (take > 0) await ledger.spend(tx, { user_id, amount: take, source: 'admin', source_event_id: event.id });
+          applied = -take;
         }
-        // a negative adjustment takes what is there, never more: balances stay at or above zero
-        const take = Math.min(-amount, await ledger.lock(tx, user_id));
-        if (take > 0) await ledger.spend(tx, { user_id, amount: take, source: 'admin', source_event_id: event.id });
+        // what was actually done, for the admin who asked (in the same transaction: once per grant)
+        await bus.publish(
+          'gamification.adjustment_applied',
+          { user_id, requested: amount, applied, balance: await ledger.lock(tx, user_id), actor },
+          { tx, key: user_id, user_id },
+        );
       }),
     },
     {

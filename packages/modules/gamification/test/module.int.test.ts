@@ -268,6 +268,17 @@ describe('the gamification module', () => {
     await bus.publish('admin.besitos_granted', { user_id: user, amount: -500, reason: 'corrección', actor: 'tg:1' });
     expect(await until(async () => (await gamification.ledger.balance(user)) === 0)).toBe(true);
     expect((await transactions(user, 'admin')).n).toBe(2);
+    // what was actually done, for the admin: +30 as asked, then −80 of the −500 asked
+    const applied = async () =>
+      (
+        await db.sql<{ envelope: string }[]>`
+          select envelope from event_outbox where type = 'gamification.adjustment_applied' and key = ${user} order by id`
+      ).map((r) => JSON.parse(r.envelope).payload);
+    expect(await until(async () => (await applied()).length === 2)).toBe(true);
+    expect(await applied()).toEqual([
+      { user_id: user, requested: 30, applied: 30, balance: 80, actor: 'tg:1' },
+      { user_id: user, requested: -500, applied: -80, balance: 0, actor: 'tg:1' },
+    ]);
   });
 
   it('an amount out of 1..BESITOS_MAX in an event or a shop price is refused before anything is written', async () => {
