@@ -91,6 +91,23 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     missions: () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'],
     achievements: () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'],
   });
+  /**
+   * The welcome bonus, paid at most once whoever comes first: the `user.registered` handler, or
+   * the user's first `/saldo` while that event is still on its way (one source event id, under
+   * the balance row's lock), so a new user never reads 0 and then sees 50 appear.
+   */
+  const payWelcome = async (tx: TransactionSql, user_id: string) => {
+    await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
+    const amount = rewards().welcome_bonus;
+    if (amount > 0)
+      await ledger.award(tx, {
+        user_id,
+        amount,
+        source: 'welcome',
+        source_event_id: `welcome:${user_id}`,
+        kind: 'gift',
+      });
+  };
   const balanceOf = (user_id: string) =>
     balances.getOrSet(balanceKey(user_id), () => ledger.balance(user_id), { ttl_ms: 60_000 });
 
@@ -106,16 +123,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       types: ['user.registered'],
       handler: once(async (event, tx) => {
         const { user_id } = read(CONSUMED.registered, event);
-        const amount = rewards().welcome_bonus;
-        await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
-        if (amount > 0)
-          await ledger.award(tx, {
-            user_id,
-            amount,
-            source: 'welcome',
-            source_event_id: `welcome:${user_id}`,
-            kind: 'gift',
-          });
+        await payWelcome(tx, user_id);
       }),
     },
     {
@@ -200,6 +208,8 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
 
   composer.command('saldo', async (ctx) => {
     if (!ctx.user) return;
+    const user_id = ctx.user.id;
+    await db.transaction((tx) => payWelcome(tx, user_id));
     await ctx.reply(TEXTS.balance(formatBesitos(await balanceOf(ctx.user.id))), { parse_mode: 'HTML' });
   });
 

@@ -129,6 +129,25 @@ describe('the gamification module', () => {
     expect(lastText(301)).toContain('50 besitos');
   });
 
+  it("a new user's first /saldo already counts the welcome bonus, paid once whoever comes first", async () => {
+    // the user row exists, user.registered is still on its way (published below, after /saldo)
+    const { user } = await users.upsertFromTelegram({ id: 310, first_name: 'U310' });
+    ids.set(310, user.id);
+    await command(310, '/saldo');
+    expect(lastText(310)).toContain('50');
+    await db.transaction((tx) => bus.publish('user.registered', { user_id: user.id }, { tx, key: user.id }));
+    expect(await until(async () => (await transactions(user.id, 'welcome')).n === 1)).toBe(true);
+    const handled = async () =>
+      (
+        await db.sql`select 1 from event_inbox where group_name = 'gamification' and event_id in (
+        select id from event_outbox where type = 'user.registered' and key = ${user.id})`
+      ).length === 1;
+    expect(await until(handled)).toBe(true);
+    await command(310, '/saldo');
+    expect(lastText(310)).toContain('50');
+    expect(await transactions(user.id, 'welcome')).toEqual({ n: 1, sum: 50 });
+  });
+
   it('the same narrative.decision_made delivered 5 times (redeliveries and a replay) pays once', async () => {
     const user = await register(302);
     const event = (await bus.publish(
