@@ -18,7 +18,16 @@ export { createRateLimiter } from './rate-limit.js';
 export type { RateDecision, RateLimitStore, RatePolicy } from './rate-types.js';
 export type { Permission } from './roles.js';
 // Roles
-export { assertCan, atLeast, can, canAssignRole, getRoleLevel, PERMISSIONS, ROLE_LEVELS } from './roles.js';
+export {
+  assertCan,
+  atLeast,
+  can,
+  canAssignRole,
+  getRoleLevel,
+  PERMISSIONS,
+  ROLE_LABELS,
+  ROLE_LEVELS,
+} from './roles.js';
 export { SECURITY_MIGRATIONS } from './sources.js';
 export type { RawHtml } from './text.js';
 // Text safety

@@ -13,6 +13,17 @@ export const ROLE_LEVELS: Readonly<Record<UserRole, number>> = Object.freeze({
   BANNED: 0,
 });
 
+/** The Spanish name each role is shown with, to users and staff alike. */
+export const ROLE_LABELS: Readonly<Record<UserRole, string>> = Object.freeze({
+  OWNER: 'propietario',
+  ADMIN: 'administrador',
+  MODERATOR: 'moderador',
+  CONTENT_CREATOR: 'creador de contenido',
+  VIP: 'VIP',
+  FREE: 'gratuito',
+  BANNED: 'baneado',
+});
+
 /** Named permissions and the lowest role holding each. */
 export const PERMISSIONS = Object.freeze({
   publish_content: 'CONTENT_CREATOR',

@@ -14,6 +14,7 @@ import {
   canAssignRole,
   getRoleLevel,
   type Permission,
+  ROLE_LABELS,
   SECURITY_ERROR_CODES,
   type TokenService,
 } from '@diana/security';
@@ -37,7 +38,7 @@ import type { ADMIN_EVENTS } from './events.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
 import { MESSAGE_LIMIT, splitMessage } from './paging.js';
 import { formatPrice, parsePriceCents } from './price.js';
-import { parseRoleName, ROLE_LABELS } from './roles.js';
+import { parseRoleName } from './roles.js';
 import { TEXTS } from './texts.js';
 import { formatLocalTime, parseLocalTime } from './time.js';
 

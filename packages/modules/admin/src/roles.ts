@@ -17,17 +17,6 @@ const NAMES: Readonly<Record<string, UserRole>> = Object.freeze({
   free: 'FREE',
 });
 
-/** The Spanish name each role is shown with. */
-export const ROLE_LABELS: Readonly<Record<UserRole, string>> = Object.freeze({
-  OWNER: 'propietario',
-  ADMIN: 'administrador',
-  MODERATOR: 'moderador',
-  CONTENT_CREATOR: 'creador de contenido',
-  VIP: 'VIP',
-  FREE: 'gratuito',
-  BANNED: 'baneado',
-});
-
 /** The role `text` names ("Moderador", "MODERATOR", "creador"), or undefined. BANNED is `/ban`'s. */
 export function parseRoleName(text: string): UserRole | undefined {
   const key = text

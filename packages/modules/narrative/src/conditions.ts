@@ -1,3 +1,4 @@
+import { ROLE_LABELS } from '@diana/security';
 import type { NarrativeProgress } from './slices.js';
 import type { Condition } from './story.js';
 import { TEXTS } from './texts.js';
@@ -40,7 +41,7 @@ export function evaluate(condition: Condition | undefined, facts: ConditionFacts
   if ('role' in condition)
     return leaf(
       level(facts.role) >= level(condition.role),
-      TEXTS.missingRole(TEXTS.roleNames[condition.role] ?? condition.role.toLowerCase()),
+      TEXTS.missingRole((ROLE_LABELS as Record<string, string>)[condition.role] ?? condition.role.toLowerCase()),
     );
   if ('besitos_at_least' in condition)
     return leaf((facts.besitos ?? 0) >= condition.besitos_at_least, TEXTS.missingBesitos(condition.besitos_at_least));
