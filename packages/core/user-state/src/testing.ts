@@ -262,16 +262,18 @@ export function describeUserStateManager(
           ];
           const user = newId();
           await managers[0]?.set(user, counter, { n: 0 });
-          const start = gate();
-          const both = managers.map(async (state) => {
-            await start.opened;
-            return state.update(user, counter, async (c) => {
-              await pause(5);
+          // both fns have read n = 0 before either writes (a pause raced a slow first connection)
+          const bothRead = gate();
+          let reads = 0;
+          const both = managers.map((state) =>
+            state.update(user, counter, async (c) => {
+              if (++reads === 2) bothRead.open();
+              await bothRead.opened;
               return { n: c.n + 1 };
-            });
-          });
-          start.open();
+            }),
+          );
           const settled = await Promise.allSettled(both);
+          expect(reads).toBe(2); // contention happened: each read the old value
           const failed = settled.filter((s) => s.status === 'rejected');
           expect(failed).toHaveLength(1);
           expect(isDianaError((failed[0] as PromiseRejectedResult).reason, 'E_STATE_CONFLICT')).toBe(true);
