@@ -44,9 +44,7 @@ describe('Redis down when the loops start', () => {
       { ...CONFORMANCE_CONFIG, publish_timeout_ms: 300 },
       { transport, events: CONFORMANCE_EVENTS },
     );
-    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     cleanups.push(async () => {
-      await relay.close();
       await bus.close({ timeout_ms: 500 });
       await transport.close();
     });
@@ -54,8 +52,11 @@ describe('Redis down when the loops start', () => {
     const broadcast: number[] = [];
     bus.subscribe('outage', 'test.happened', (event) => void grouped.push(event.payload.n));
     bus.subscribe('test.happened', (event) => void broadcast.push(event.payload.n), { mode: 'broadcast' });
-    // an event committed while Redis is down waits in the outbox
+    // an event committed while Redis is down waits in the outbox; the relay starts after it, so its
+    // first pass has a row to append (a pass over an empty outbox succeeds without Redis)
     await db.transaction((tx) => bus.publish('test.happened', { n: 1 }, { tx }));
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
+    cleanups.push(() => relay.close());
 
     await until(
       () => bus.loops().length === 2 && bus.loops().every((loop) => loop.running && loop.consecutive_failures > 0),
