@@ -15,6 +15,9 @@ import { createBusMetrics, observeOutbox } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import type { StreamTransport } from './types.js';
 
+/** How long the relay waits for its LISTEN session before it polls only. */
+const LISTEN_TIMEOUT_MS = 10_000;
+
 /** The migrations this package owns (`event_outbox`, `event_inbox`). */
 export const EVENT_BUS_MIGRATIONS: MigrationSource = packageMigrations('@diana/event-bus', FILES);
 
@@ -92,10 +95,24 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     // cannot LISTEN: poll. Behind a pooler with `direct_url`, db.listen uses a direct session.
     if (db.listen_notify !== false) {
       try {
-        const listener = await db.listen(OUTBOX_CHANNEL, () => {
+        const pending = db.listen(OUTBOX_CHANNEL, () => {
           if (wake) wake();
           else notified = true;
         });
+        // a LISTEN session that does not open (a server out of connection slots) must not stall
+        // the relay, nor its close: past LISTEN_TIMEOUT_MS it polls, and a late listener is dropped
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const listener = await Promise.race([
+          pending,
+          new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), LISTEN_TIMEOUT_MS);
+            stop.signal.addEventListener('abort', () => resolve(undefined), { once: true });
+          }),
+        ]).finally(() => clearTimeout(timer));
+        if (!listener) {
+          pending.then((late) => late.unlisten()).catch(() => {});
+          throw new Error(`LISTEN did not open within ${LISTEN_TIMEOUT_MS} ms`);
+        }
         unlisten = () => listener.unlisten();
         logger.info(
           { listen: db.pooler === 'transaction' ? 'direct_url' : 'pool', poll_ms: settings.outbox_poll_ms },

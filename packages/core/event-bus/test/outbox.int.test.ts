@@ -141,10 +141,14 @@ describe('outbox', () => {
       for (let n = 0; n < 20; n++) ids.push((await bus.publish('test.happened', { n }, { tx })).id);
     });
     const worker = startWorker(fileURLToPath(new URL('./fixtures/relay-crash.ts', import.meta.url)));
-    worker.send({ type: 'config', db_url: testDb.url, redis_port: redisPort, prefix });
-    const appended = await worker.waitFor('appended');
+    let appended: Awaited<ReturnType<typeof worker.waitFor>>;
+    try {
+      worker.send({ type: 'config', db_url: testDb.url, redis_port: redisPort, prefix });
+      appended = await worker.waitFor('appended');
+    } finally {
+      await worker.kill('SIGKILL'); // killed between append and mark, or when the wait failed
+    }
     expect(appended.count).toBe(20);
-    await worker.kill('SIGKILL');
     expect(await transport.streamLength('test.happened')).toBe(20); // appended, never marked
     const [unmarked] = await db.sql<
       { n: number }[]
