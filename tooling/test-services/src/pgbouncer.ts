@@ -1,11 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from '@diana/postgres';
 import { getPostgresUrl } from './discover.js';
+import { freePort } from './ports.js';
 
 /** Options of `startPgBouncer`. */
 export interface StartPgBouncerOptions {
@@ -200,15 +200,4 @@ async function waitForQuery(url: string, proc: ChildProcess, timeoutMs: number, 
   }
   proc.stdin?.end();
   throw new Error(`pgbouncer did not answer within ${timeoutMs} ms: ${String(lastError)}; log: ${log().slice(-2_000)}`);
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const address = probe.address();
-  probe.close();
-  await once(probe, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
 }
