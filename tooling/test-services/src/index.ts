@@ -12,7 +12,7 @@ export type { CollectedMetrics, MetricPoint } from './meter.js';
 export { useTestMeter } from './meter.js';
 export type { PgBouncer, StartPgBouncerOptions } from './pgbouncer.js';
 // A transaction pooler in front of the test server
-export { startPgBouncer } from './pgbouncer.js';
+export { findPgBouncer, startPgBouncer } from './pgbouncer.js';
 export type { TestDatabase } from './postgres.js';
 // Isolation per test file
 export { createTestDatabase, useTestDatabase } from './postgres.js';

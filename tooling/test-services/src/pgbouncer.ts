@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import postgres from '@diana/postgres';
 import { getPostgresUrl } from './discover.js';
 import { freePort } from './ports.js';
@@ -41,7 +41,13 @@ export interface PgBouncer {
 const GUARD = 'exec 3<&0; "$0" "$@" </dev/null & pid=$!; (read _ <&3; kill -INT $pid 2>/dev/null) & wait $pid';
 
 /** Where the distribution installs PgBouncer (`/usr/sbin` is not on every PATH). */
-const BINARIES = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer', '/usr/local/bin/pgbouncer'];
+const PLACES = ['/usr/sbin', '/usr/bin', '/usr/local/bin'];
+
+/** The PgBouncer binary of this machine (the distribution's places, then PATH), or undefined. */
+export function findPgBouncer(): string | undefined {
+  const dirs = [...PLACES, ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)];
+  return dirs.map((dir) => join(dir, 'pgbouncer')).find((path) => existsSync(path));
+}
 
 /**
  * Starts PgBouncer in `pool_mode` (transaction by default) with a `*` wildcard to the server,
@@ -54,7 +60,7 @@ export async function startPgBouncer(options: StartPgBouncerOptions = {}): Promi
   const user = decodeURIComponent(server.username || 'postgres');
   const poolMode = options.pool_mode ?? 'transaction';
   const timeout = options.start_timeout_ms ?? 10_000;
-  const binary = BINARIES.find((path) => existsSync(path)) ?? 'pgbouncer';
+  const binary = findPgBouncer() ?? 'pgbouncer';
   const dir = mkdtempSync(join(tmpdir(), 'diana-pgbouncer-'));
   const runAs = process.getuid?.() === 0 ? 'postgres' : undefined;
   let port = 0;
