@@ -79,6 +79,8 @@ export async function runConsole(options: {
   output: NodeJS.WritableStream;
   handleUpdate: (update: Update) => Promise<void>;
   button: (ref: string) => string | undefined;
+  /** Writes each line read as `> line` first (a replayed transcript shows what was typed). */
+  echo?: boolean;
 }): Promise<void> {
   const write = (line: string) => options.output.write(`${line}\n`);
   let userId = 1_000_001;
@@ -87,6 +89,7 @@ export async function runConsole(options: {
   write(CONSOLE_GREETING);
   const lines = createInterface({ input: options.input, terminal: false });
   for await (const raw of lines) {
+    if (options.echo) write(`> ${raw}`);
     if (raw.endsWith('\\')) {
       pending.push(raw.slice(0, -1));
       continue;

@@ -1,0 +1,130 @@
+// Replays a scenario (one console line per line: messages, button numbers, `/as <id>`) through
+// the console chat on a private database, waiting after each line until every event it caused
+// has been handled, and returns what the console showed. `pnpm transcript` writes the result
+// into the bot's README; test/transcript.int.test.ts checks that the README still matches.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { loadSettings } from '@diana/config';
+import { SILENT_LOGGER } from '@diana/utils';
+import { type App, createApp } from '../src/app.js';
+import { SETTINGS_SCHEMAS } from '../src/config.js';
+import { CONSOLE_BOT, createConsole, runConsole } from '../src/console.js';
+
+/** The scenarios' folder: `<name>.txt`, shown in the README between `transcript:<name>` markers. */
+export const SCENARIO_DIR = new URL('../transcripts/', import.meta.url);
+/** The owner in every replay (the admin scenario switches to it with `/as 900`). */
+export const TRANSCRIPT_OWNER = 900;
+
+export function listScenarios(): Array<{ name: string; lines: string[] }> {
+  return readdirSync(SCENARIO_DIR)
+    .filter((file) => file.endsWith('.txt'))
+    .sort()
+    .map((file) => ({
+      name: file.slice(0, -'.txt'.length),
+      lines: readFileSync(new URL(file, SCENARIO_DIR), 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== '' && !line.startsWith('#')),
+    }));
+}
+
+/**
+ * Every event published so far handled: nothing left in the outbox, no consumer group behind or
+ * holding an unacknowledged delivery — seen twice in a row (a handler may publish the next one).
+ */
+async function settle(app: App, deadline_ms = 15_000): Promise<void> {
+  const deadline = Date.now() + deadline_ms;
+  for (let quiet = 0; quiet < 2; ) {
+    const [row] = await app.db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where published_at is null`;
+    const health = await app.bus.health();
+    const busy = (row?.n ?? 0) + health.groups.reduce((sum, g) => sum + g.lag + g.pending, 0);
+    quiet = busy === 0 ? quiet + 1 : 0;
+    if (quiet === 2) return;
+    if (Date.now() > deadline) throw new Error(`the bot did not settle within ${deadline_ms} ms (${busy} pending)`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Runs `lines` through a new app (PostgreSQL at `database_url`, or embedded PGlite) and returns the console's text. */
+export async function replay(lines: readonly string[], options: { database_url?: string } = {}): Promise<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'diana-transcript-'));
+  const settings = loadSettings(
+    SETTINGS_SCHEMAS,
+    {
+      ...(options.database_url ? { DIANA_DATABASE_URL: options.database_url } : {}),
+      DIANA_BOT_DATA_DIR: dataDir,
+      DIANA_BOT_OWNER_TELEGRAM_IDS: String(TRANSCRIPT_OWNER),
+      DIANA_SECURITY_CALLBACK_SECRET: 'transcript-callback-secret-0123456789abcdef',
+      DIANA_SECURITY_TOKEN_PEPPER: 'transcript-token-pepper-0123456789abcdef',
+    },
+    { env_file: false },
+  );
+  let text = '';
+  const output = new (await import('node:stream')).Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  const terminal = createConsole(output);
+  const app = await createApp(settings, {
+    logger: SILENT_LOGGER,
+    botInfo: CONSOLE_BOT,
+    apiTransformer: terminal.transformer,
+  });
+  try {
+    await settle(app); // the start-up's own events (config defaults, owners)
+    await runConsole({
+      input: Readable.from(lines.map((line) => `${line}\n`)),
+      output,
+      echo: true,
+      button: terminal.button,
+      handleUpdate: async (update) => {
+        await app.handleUpdate(update);
+        await settle(app);
+      },
+    });
+  } finally {
+    await app.close(5_000);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return text.trimEnd();
+}
+
+const MONTHS = 'enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre';
+/**
+ * What may differ between two honest replays: dates and times, one-time tokens and ids. The
+ * rest (every reply, every button, every amount) must match.
+ */
+export function normalizeTranscript(text: string): string {
+  return text
+    .replace(new RegExp(`\\b\\d{1,2} de (?:${MONTHS})(?: de \\d{4})?`, 'g'), '<fecha>')
+    .replace(/\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?/g, '<fecha>')
+    .replace(/\b\d{1,2}:\d{2}(?::\d{2})?\b/g, '<hora>')
+    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, '<id>')
+    .replace(/\b(vip|v)_[A-Za-z0-9_-]{8,}/g, '$1_<token>')
+    .replace(/\bhace \d+ (?:segundos?|minutos?|horas?)\b/g, 'hace <tiempo>');
+}
+
+const marker = (name: string, end: boolean) => `<!-- transcript:${name}:${end ? 'end' : 'start'} -->`;
+
+/** The transcript of `name` in `readme`, or undefined when its markers are missing. */
+export function readTranscript(readme: string, name: string): string | undefined {
+  const start = readme.indexOf(marker(name, false));
+  const end = readme.indexOf(marker(name, true));
+  if (start < 0 || end < start) return undefined;
+  return readme
+    .slice(start + marker(name, false).length, end)
+    .replace(/^\s*```text\n/, '')
+    .replace(/\n```\s*$/, '');
+}
+
+/** `readme` with the transcript of `name` replaced (the markers must exist). */
+export function writeTranscript(readme: string, name: string, transcript: string): string {
+  const start = readme.indexOf(marker(name, false));
+  const end = readme.indexOf(marker(name, true));
+  if (start < 0 || end < start) throw new Error(`README has no ${marker(name, false)} … ${marker(name, true)} markers`);
+  return `${readme.slice(0, start + marker(name, false).length)}\n\`\`\`text\n${transcript}\n\`\`\`\n${readme.slice(end)}`;
+}

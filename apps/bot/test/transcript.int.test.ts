@@ -1,0 +1,25 @@
+// The transcripts in the README are what the bot says today: each scenario is replayed through
+// the console chat on a private database and compared with the README (dates, times and one-time
+// tokens aside). A reply that changed fails here until `pnpm transcript` is run again.
+import { readFileSync } from 'node:fs';
+import { createTestDatabase } from '@diana/test-services';
+import { describe, expect, it } from 'vitest';
+import { listScenarios, normalizeTranscript, readTranscript, replay } from '../scripts/replay.js';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const scenarios = listScenarios();
+
+describe('README transcripts', () => {
+  it('has at least the new user and the admin scenarios', () => {
+    expect(scenarios.map((s) => s.name)).toEqual(expect.arrayContaining(['admin', 'new-user']));
+  });
+
+  for (const { name, lines } of scenarios)
+    it(`${name}: the README shows what a replay shows (pnpm transcript rewrites it)`, async () => {
+      const shown = readTranscript(readme, name);
+      expect(shown, `README.md has no transcript:${name} markers`).toBeDefined();
+      const db = await createTestDatabase(`transcript-${name}`);
+      const replayed = await replay(lines, { database_url: db.url }).finally(() => db.drop());
+      expect(normalizeTranscript(replayed)).toBe(normalizeTranscript(shown as string));
+    }, 120_000);
+});
