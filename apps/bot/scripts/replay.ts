@@ -5,7 +5,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { loadSettings } from '@diana/config';
 import { SILENT_LOGGER } from '@diana/utils';
 import { type App, createApp } from '../src/app.js';
@@ -62,7 +62,7 @@ export async function replay(lines: readonly string[], options: { database_url?:
     { env_file: false },
   );
   let text = '';
-  const output = new (await import('node:stream')).Writable({
+  const output = new Writable({
     write(chunk, _encoding, done) {
       text += String(chunk);
       done();
