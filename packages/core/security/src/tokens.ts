@@ -109,7 +109,11 @@ export function createTokenService(config: SecurityConfigInput, deps: { db: Data
 
     async revoke(ref, purpose) {
       const byToken = 'token' in ref;
-      if (byToken ? typeof ref.token !== 'string' || !TOKEN.test(ref.token) : typeof ref.id !== 'string' || !ID.test(ref.id))
+      if (
+        byToken
+          ? typeof ref.token !== 'string' || !TOKEN.test(ref.token)
+          : typeof ref.id !== 'string' || !ID.test(ref.id)
+      )
         throw refuse(SECURITY_ERROR_CODES.TOKEN_MALFORMED, 'that is not a token or a token id');
       checkPurpose(purpose);
       const sql = deps.db.session();
