@@ -62,7 +62,7 @@ export const TEXTS = Object.freeze({
   configIssue: (path: string, expected: string | undefined, received: string | undefined) =>
     `• ${path || 'el valor'}: ${expected ? `se esperaba ${expected}` : 'no es válido'}${received ? `, llegó ${received}` : ''}`,
   configNoKey: (key: string, keys: readonly string[]) => `No existe la clave «${key}». Claves: ${keys.join(', ')}.`,
-  configNoValue: (key: string) => `${key} no tiene un valor publicado todavía.`,
+  configNoValue: (key: string) => `${key} no tiene un valor publicado: usa el valor por defecto.`,
   configNoRevision: (key: string, text: string, revisions: readonly number[]) =>
     `${key} no tiene la revisión «${text}»; sus revisiones son ${revisions.map((r) => `#${r}`).join(', ')} (o default, el valor por defecto).`,
   configConflict: (key: string) => `Alguien más cambió ${key} a la vez: vuelve a intentarlo.`,
@@ -162,6 +162,7 @@ export const TEXTS = Object.freeze({
     balance: number | undefined;
     vip: string | undefined;
     last_seen: string | undefined;
+    blocked: boolean;
   }) =>
     [
       `${u.name}${u.username ? ` (@${u.username})` : ''} · id ${u.telegram_id}`,
@@ -169,6 +170,7 @@ export const TEXTS = Object.freeze({
       ...(u.balance !== undefined ? [`Saldo: ${u.balance} ${u.balance === 1 ? 'besito' : 'besitos'}`] : []),
       `VIP: ${u.vip ?? 'no'}`,
       `Última actividad: ${u.last_seen ?? 'nunca'}`,
+      ...(u.blocked ? ['Ha bloqueado el bot: no le llegan mensajes.'] : []),
     ].join('\n'),
   vipUntil: (tariff: string, until: string) => `sí, hasta el ${until} (tarifa ${tariff})`,
 

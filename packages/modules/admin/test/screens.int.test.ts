@@ -268,6 +268,10 @@ describe('staff screens', () => {
     expect(await admin.subscription(free.id)).toBeUndefined();
     await say(102, '/usuario 106');
     expect(last(102)).toContain('Rol: gratuito\nSaldo: 1 besito\nVIP: no\nÚltima actividad: nunca');
+    await users.setStatus(free.id, 'blocked');
+    await say(102, '/usuario 106');
+    expect(last(102)).toMatch(/Última actividad: nunca\nHa bloqueado el bot: no le llegan mensajes\.$/);
+    await users.setStatus(free.id, 'active');
     await say(102, '/usuario @nadie_aqui');
     expect(last(102)).toBe('Nadie con el nombre de usuario @nadie_aqui ha escrito al bot.');
     await say(102, '/usuario 99999');

@@ -64,6 +64,7 @@ export function registerUsers(
           balance,
           vip: sub ? TEXTS.vipUntil(sub.tariff, formatHumanDate(sub.ends_at, settings.timezone, now)) : undefined,
           last_seen: user.last_seen_at ? formatHumanMoment(user.last_seen_at, settings.timezone, now) : undefined,
+          blocked: user.status === 'blocked',
         }),
       );
     }),
