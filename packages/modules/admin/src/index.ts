@@ -1,5 +1,5 @@
 // Staff commands by permission (for /admin and the app's command menu)
-export { STAFF_COMMANDS, staffCommandsFor } from './commands/help.js';
+export { STAFF_COMMANDS, staffCommandMenu, staffCommandsFor } from './commands/help.js';
 // Events
 export { ADMIN_EVENTS } from './events.js';
 // Ids typed by staff

@@ -17,6 +17,7 @@ import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { staffCommandMenu } from '../src/commands/help.js';
 import { ADMIN_EVENTS } from '../src/events.js';
 import { type AdminContext, createAdminModule } from '../src/module.js';
 import { ADMIN_MIGRATIONS } from '../src/sources.js';
@@ -132,6 +133,19 @@ describe('staff screens', () => {
     expect(last(103)).not.toContain('/stats');
     await say(104, '/admin');
     expect(last(104)).toBe('(unhandled)');
+    // the same lists for the app's per-role command menu
+    expect(staffCommandMenu('VIP')).toEqual([]);
+    expect(staffCommandMenu('CONTENT_CREATOR').map((c) => c.command)).toEqual([
+      'admin',
+      'programar',
+      'programados',
+      'cancelar_post',
+    ]);
+    expect(staffCommandMenu('MODERATOR')).toContainEqual({ command: 'ban', description: 'banea a un usuario' });
+    for (const entry of staffCommandMenu('OWNER')) {
+      expect(entry.command).toMatch(/^[a-z0-9_]{1,32}$/);
+      expect(entry.description.length).toBeGreaterThan(2);
+    }
     // a MODERATOR is told, not ignored, for an ADMIN command
     await say(102, '/tarifas');
     expect(last(102)).toBe('No tienes permiso para hacer esto.');

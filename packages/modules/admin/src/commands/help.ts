@@ -31,6 +31,18 @@ export function staffCommandsFor(role: string): string[] {
   return STAFF_COMMANDS.filter((c) => can(role, c.permission)).map((c) => c.command);
 }
 
+/**
+ * The staff part of a Telegram command menu for `role` (`setMyCommands` entries: lower-case
+ * command, Spanish description), `/admin` first; empty below CONTENT_CREATOR.
+ */
+export function staffCommandMenu(role: string): Array<{ command: string; description: string }> {
+  const commands = staffCommandsFor(role);
+  return (commands.length === 0 ? [] : ['admin', ...commands]).map((command) => ({
+    command,
+    description: TEXTS.help[command]?.[1] ?? command,
+  }));
+}
+
 export function registerHelp(composer: Composer<AdminContext>, kit: AdminKit): void {
   // someone with no staff command never learns this one exists either
   composer.command('admin', async (ctx, next) => {
