@@ -204,6 +204,31 @@ describe('staff screens', () => {
     expect(await audited('cancel_post')).toBe(1);
   });
 
+  it('/cancelar_post: a CONTENT_CREATOR cancels posts of the configured channels only', async () => {
+    await userWith(101, 'ADMIN');
+    await userWith(103, 'CONTENT_CREATOR');
+    await say(101, `/programar ${localIn(3_600_000)} -100999999 Para otro chat`);
+    await say(101, `/programar ${localIn(3_600_000)} Para el canal principal`);
+    await say(103, '/programados');
+    const ids = last(103)
+      .split('\n')
+      .slice(1)
+      .map((line) => line.slice(0, 8));
+    const other = last(103)
+      .split('\n')
+      .find((line) => line.includes('chat -100999999'))
+      ?.slice(0, 8) as string;
+    const mine = ids.find((id) => id !== other) as string;
+    await say(103, `/cancelar_post ${other}`);
+    expect(last(103)).toBe('Solo un ADMIN puede cancelar publicaciones de chats fuera de los canales configurados.');
+    await say(103, `/cancelar_post ${mine}`);
+    expect(last(103)).toMatch(/^Cancelada la publicación /);
+    await say(101, `/cancelar_post ${other}`);
+    expect(last(101)).toMatch(/^Cancelada la publicación /);
+    await say(101, '/programados');
+    expect(last(101)).toBe('No hay publicaciones programadas pendientes.');
+  });
+
   it('/tarifas lists each tariff with its days and a decimal-comma price', async () => {
     await userWith(101, 'ADMIN');
     await say(101, '/tarifas');
