@@ -353,6 +353,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       api: () => (botRef as Bot<AppContext>).api,
       botUsername: () => botRef?.botInfo.username ?? 'diana_bot',
       decoratePost: (post_id) => [[gamification.reactButton(post_id)]],
+      balance: (user_id) => gamification.ledger.balance(user_id),
       // every process drops its cached row: a ban (or any role change) holds from the next update
       onRoleChanged: (telegram_id) => cache.delete(userCacheKey(telegram_id)),
       logger,

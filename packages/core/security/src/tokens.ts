@@ -8,6 +8,7 @@ import { parseSecurityConfig } from './settings.js';
 /** Token length: 32 base64url characters = 192 random bits. */
 const TOKEN = /^[A-Za-z0-9_-]{32}$/;
 const PURPOSE = /^[a-z][a-z0-9_.]{0,63}$/;
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A token as stored (never the token itself). */
 export interface TokenRecord {
@@ -34,6 +35,12 @@ export interface TokenService {
    * purpose), `E_TOKEN_EXPIRED` or `E_TOKEN_USED`. Joins the caller's transaction.
    */
   redeem(token: string, purpose: string, options?: { by?: string }): Promise<TokenRecord>;
+  /**
+   * Ends an unredeemed token now (its expiry becomes now), named by the token or its record id;
+   * returns the record. Refuses like `redeem`: `E_TOKEN_MALFORMED`, `E_TOKEN_UNKNOWN` (also for
+   * another purpose), `E_TOKEN_USED`, `E_TOKEN_EXPIRED` (also when revoked already).
+   */
+  revoke(ref: { readonly token: string } | { readonly id: string }, purpose: string): Promise<TokenRecord>;
   /** Deletes tokens expired or used before `before`; returns how many. */
   purge(before: Date): Promise<number>;
 }
@@ -95,6 +102,31 @@ export function createTokenService(config: SecurityConfigInput, deps: { db: Data
       const [row] = await sql<Row[]>`
         select id, purpose, data, created_at, expires_at, used_at, used_by
         from security_tokens where token_hash = ${digest} and purpose = ${purpose}`;
+      if (!row) throw refuse(SECURITY_ERROR_CODES.TOKEN_UNKNOWN, 'no such token');
+      if (row.used_at) throw refuse(SECURITY_ERROR_CODES.TOKEN_USED, 'this token was already used');
+      throw refuse(SECURITY_ERROR_CODES.TOKEN_EXPIRED, 'this token has expired');
+    },
+
+    async revoke(ref, purpose) {
+      const byToken = 'token' in ref;
+      if (
+        byToken
+          ? typeof ref.token !== 'string' || !TOKEN.test(ref.token)
+          : typeof ref.id !== 'string' || !ID.test(ref.id)
+      )
+        throw refuse(SECURITY_ERROR_CODES.TOKEN_MALFORMED, 'that is not a token or a token id');
+      checkPurpose(purpose);
+      const sql = deps.db.session();
+      const now = new Date(clock.now());
+      const match = byToken ? sql`token_hash = ${hash(ref.token)}` : sql`id = ${ref.id}`;
+      const [revoked] = await sql<Row[]>`
+        update security_tokens set expires_at = ${now}
+        where ${match} and purpose = ${purpose} and used_at is null and expires_at > ${now}
+        returning id, purpose, data, created_at, expires_at, used_at, used_by`;
+      if (revoked) return Object.freeze(revoked);
+      const [row] = await sql<Row[]>`
+        select id, purpose, data, created_at, expires_at, used_at, used_by
+        from security_tokens where ${match} and purpose = ${purpose}`;
       if (!row) throw refuse(SECURITY_ERROR_CODES.TOKEN_UNKNOWN, 'no such token');
       if (row.used_at) throw refuse(SECURITY_ERROR_CODES.TOKEN_USED, 'this token was already used');
       throw refuse(SECURITY_ERROR_CODES.TOKEN_EXPIRED, 'this token has expired');

@@ -84,4 +84,21 @@ describe('single-use tokens', () => {
     await tokens.issue({ purpose: 'old', ttl_ms: 1_000 });
     expect(await tokens.purge(new Date('2021-01-01T00:00:00Z'))).toBe(1);
   });
+
+  it('revokes an unredeemed token by the token or its id; a redeemed, expired or revoked one is refused', async () => {
+    const tokens = createTokenService(config, { db });
+    const a = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000, data: { tariff: 'a' } });
+    expect((await tokens.revoke({ token: a.token }, 'vip')).data).toEqual({ tariff: 'a' });
+    expect(await codeOf(tokens.redeem(a.token, 'vip'))).toBe('E_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.revoke({ token: a.token }, 'vip'))).toBe('E_TOKEN_EXPIRED');
+    const b = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
+    expect(await codeOf(tokens.revoke({ id: b.record.id }, 'invite'))).toBe('E_TOKEN_UNKNOWN');
+    expect((await tokens.revoke({ id: b.record.id }, 'vip')).id).toBe(b.record.id);
+    expect(await codeOf(tokens.redeem(b.token, 'vip'))).toBe('E_TOKEN_EXPIRED');
+    const c = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
+    await tokens.redeem(c.token, 'vip');
+    expect(await codeOf(tokens.revoke({ token: c.token }, 'vip'))).toBe('E_TOKEN_USED');
+    expect(await codeOf(tokens.revoke({ id: 'nope' }, 'vip'))).toBe('E_TOKEN_MALFORMED');
+    expect(await codeOf(tokens.revoke({ token: 'x' }, 'vip'))).toBe('E_TOKEN_MALFORMED');
+  });
 });

@@ -1,3 +1,5 @@
+// Staff commands by permission (for /admin and the app's command menu)
+export { STAFF_COMMANDS, staffCommandMenu, staffCommandsFor } from './commands/help.js';
 // Events
 export { ADMIN_EVENTS } from './events.js';
 // Ids typed by staff
@@ -10,4 +12,4 @@ export { MESSAGE_LIMIT, splitMessage } from './paging.js';
 export { ADMIN_MIGRATIONS } from './sources.js';
 export { TEXTS } from './texts.js';
 // Time in the bot's timezone
-export { formatLocalTime, parseLocalTime } from './time.js';
+export { formatHumanDate, formatHumanMoment, formatLocalTime, parseLocalTime } from './time.js';

@@ -1,4 +1,15 @@
 // Every user-facing string of the module (Spanish, as the bot speaks).
+
+/** Role names counted: singular and plural. */
+const ROLE_COUNTS: Readonly<Record<string, readonly [string, string]>> = {
+  OWNER: ['propietario', 'propietarios'],
+  ADMIN: ['administrador', 'administradores'],
+  MODERATOR: ['moderador', 'moderadores'],
+  CONTENT_CREATOR: ['creador de contenido', 'creadores de contenido'],
+  VIP: ['VIP', 'VIP'],
+  FREE: ['gratuito', 'gratuitos'],
+  BANNED: ['baneado', 'baneados'],
+};
 export const TEXTS = Object.freeze({
   usage: (usage: string) => `Uso: ${usage}`,
   noSuchUser: 'No encuentro a ese usuario.',
@@ -8,10 +19,10 @@ export const TEXTS = Object.freeze({
   roleChanged: (who: string, role: string) => `${who} tiene ahora el rol «${role}».`,
   badRole: (text: string) =>
     `«${text}» no es un rol: escribe uno de moderador, creador, vip o gratuito (o administrador, si eres OWNER).`,
-  banned: (who: string) => `${who} está baneado: el bot ya no le contesta.`,
-  unbanned: (who: string, role: string) => `${who} ya no está baneado (rol «${role}»).`,
-  alreadyBanned: (who: string) => `${who} ya estaba baneado.`,
-  notBanned: (who: string) => `${who} no está baneado.`,
+  banned: (who: string) => `Has baneado a ${who}: el bot ya no le contesta.`,
+  unbanned: (who: string, role: string) => `Has quitado el baneo a ${who}; su rol ahora es «${role}».`,
+  alreadyBanned: (who: string) => `${who} ya estaba en la lista de baneos.`,
+  notBanned: (who: string) => `${who} no está en la lista de baneos.`,
   banForbidden: 'No puedes banear a alguien de tu rango o superior.',
   tariffCreated: (name: string, days: number, price: string) =>
     `Tarifa ${name}: ${days} ${days === 1 ? 'día' : 'días'}, ${price}.`,
@@ -22,8 +33,9 @@ export const TEXTS = Object.freeze({
     `El precio («${text}») debe ser una cantidad con hasta dos decimales, con coma o punto (por ejemplo 9,99).`,
   tariffExists: 'Ya existe una tarifa con ese nombre.',
   noSuchTariff: 'No existe esa tarifa.',
-  tokenIssued: (link: string, days: number) => `Enlace VIP de un solo uso (${days} días):\n${link}`,
-  redeemed: (until: string) => `¡Bienvenido al Diván! Tu suscripción VIP dura hasta el ${until}.`,
+  tokenIssued: (link: string, days: number) =>
+    `Enlace VIP de un solo uso (${days === 1 ? '1 día' : `${days} días`}):\n${link}\nSi hace falta anularlo: /revocar seguido del enlace.`,
+  redeemed: (until: string) => `¡Te damos la bienvenida al Diván! Tu suscripción VIP dura hasta el ${until}.`,
   inviteLink: (link: string) => `Tu invitación al canal VIP (un solo uso): ${link}`,
   tokenUsed: 'Este enlace ya se usó.',
   tokenExpired: 'Este enlace ha caducado. Pide uno nuevo.',
@@ -50,9 +62,9 @@ export const TEXTS = Object.freeze({
   configIssue: (path: string, expected: string | undefined, received: string | undefined) =>
     `• ${path || 'el valor'}: ${expected ? `se esperaba ${expected}` : 'no es válido'}${received ? `, llegó ${received}` : ''}`,
   configNoKey: (key: string, keys: readonly string[]) => `No existe la clave «${key}». Claves: ${keys.join(', ')}.`,
-  configNoValue: (key: string) => `${key} no tiene un valor publicado todavía.`,
+  configNoValue: (key: string) => `${key} no tiene un valor publicado: usa el valor por defecto.`,
   configNoRevision: (key: string, text: string, revisions: readonly number[]) =>
-    `${key} no tiene la revisión «${text}»; sus revisiones son ${revisions.map((r) => `#${r}`).join(', ')}.`,
+    `${key} no tiene la revisión «${text}»; sus revisiones son ${revisions.map((r) => `#${r}`).join(', ')} (o default, el valor por defecto).`,
   configConflict: (key: string) => `Alguien más cambió ${key} a la vez: vuelve a intentarlo.`,
   dlqUnknownType: (type: string) => `No hay ningún tipo de evento «${type}» (p. ej. gamification.besitos_awarded).`,
   badAmount: (text: string, reason: 'not_digits' | 'zero' | 'too_large', max: number) =>
@@ -73,5 +85,181 @@ export const TEXTS = Object.freeze({
         ? ` (se pidieron ${requested > 0 ? '+' : '−'}${Math.abs(requested)}; el saldo no baja de 0)`
         : ''
     }. Saldo: ${balance}.`,
-  replayed: (n: number) => `Reenviados ${n} eventos.`,
+  replayed: (n: number) => (n === 1 ? 'Reenviado 1 evento.' : `Reenviados ${n} eventos.`),
+  forbidden: 'No tienes permiso para hacer esto.',
+
+  // /admin
+  helpHeader: (role: string) => `Tus comandos de staff (rol «${role}»):`,
+  helpLine: (usage: string, summary: string) => `${usage} — ${summary}`,
+  help: {
+    admin: ['/admin', 'esta lista'],
+    programar: ['/programar AAAA-MM-DD HH:MM [id del chat] texto', 'programa una publicación'],
+    programados: ['/programados', 'publicaciones programadas pendientes'],
+    cancelar_post: ['/cancelar_post <id>', 'cancela una publicación pendiente'],
+    stats: ['/stats', 'usuarios, VIP y estado de los eventos'],
+    usuario: ['/usuario <id | @usuario>', 'rol, saldo, VIP y última actividad de alguien'],
+    auditoria: ['/auditoria', 'las últimas 10 acciones del staff'],
+    ban: ['/ban <id> [motivo]', 'banea a un usuario'],
+    unban: ['/unban <id> [motivo]', 'quita el baneo'],
+    rol: ['/rol <id> <rol>', 'cambia el rol (moderador, creador, vip, gratuito…)'],
+    tarifas: ['/tarifas', 'las tarifas VIP'],
+    tarifa: ['/tarifa <nombre> <días> <precio>', 'crea una tarifa (p. ej. mensual 30 9,99)'],
+    token: ['/token <tarifa>', 'crea un enlace VIP de un solo uso'],
+    revocar: ['/revocar <enlace | token | id>', 'anula un enlace VIP sin canjear'],
+    besitos: ['/besitos <id> <cantidad> <motivo>', 'da besitos'],
+    quitar_besitos: ['/quitar_besitos <id> <cantidad> <motivo>', 'quita besitos'],
+    config: ['/config [set | history | rollback] <clave> …', 'ajustes en vivo'],
+    dlq: ['/dlq list|replay|purge <tipo de evento>', 'eventos fallidos'],
+  } as Readonly<Record<string, readonly [string, string]>>,
+  helpFooter: 'Los usuarios se indican por su id numérico de Telegram.',
+
+  // /programados, /cancelar_post
+  noPendingPosts: 'No hay publicaciones programadas pendientes.',
+  pendingPosts: (n: number) =>
+    n === 1 ? '1 publicación programada pendiente:' : `${n} publicaciones programadas pendientes:`,
+  postLine: (id: string, channel: string, when: string, preview: string) => `${id} · ${when} · ${channel} · ${preview}`,
+  postChannel: (channel: string, main: boolean, vip: boolean) =>
+    main ? 'canal principal' : vip ? 'canal VIP' : `chat ${channel}`,
+  badPostId: (text: string) =>
+    `«${text}» no es el id de una publicación: usa el id corto que muestra /programados (8 caracteres, p. ej. 3f9a0c21).`,
+  noSuchPost: (id: string) => `No hay ninguna publicación programada con el id ${id}.`,
+  postNotPending: (id: string, status: string) =>
+    `La publicación ${id} no se puede cancelar: ${
+      status === 'publishing'
+        ? 'se está publicando ahora mismo'
+        : status === 'published'
+          ? 'ya se publicó'
+          : status === 'failed'
+            ? 'ya se intentó publicar y falló'
+            : 'ya estaba cancelada'
+    }.`,
+  postCancelled: (id: string, when: string) => `Cancelada la publicación ${id} (era para ${when}).`,
+  postCancelForbidden: 'Solo un ADMIN puede cancelar publicaciones de chats fuera de los canales configurados.',
+
+  // /tarifas
+  noTariffs: 'Aún no hay tarifas. Crea una con /tarifa <nombre> <días> <precio>.',
+  tariffsHeader: (n: number) => (n === 1 ? '1 tarifa:' : `${n} tarifas:`),
+  tariffLine: (name: string, days: number, price: string) =>
+    `• ${name}: ${days} ${days === 1 ? 'día' : 'días'}, ${price}`,
+
+  // /revocar
+  badTokenRef:
+    'Indica el enlace VIP (https://t.me/…?start=vip_…), el token de 32 caracteres o el id del token que muestra /auditoria.',
+  tokenRevoked: (tariff: string) => `Enlace revocado: ya no sirve para canjear la tarifa ${tariff}.`,
+  revokeUsed: 'Ese enlace ya se canjeó: no se puede revocar (la suscripción sigue en curso).',
+  revokeExpired: 'Ese enlace ya había caducado o estaba revocado: nadie puede usarlo.',
+  revokeUnknown: 'No existe ningún enlace VIP con ese token o id.',
+
+  // /usuario
+  userLookupUsage: '/usuario <id de Telegram | @usuario>',
+  badUserRef: (text: string) => `«${text}» no es ni un id numérico de Telegram ni un @usuario.`,
+  noSuchUsername: (name: string) => `Nadie con el nombre de usuario @${name} ha escrito al bot.`,
+  userCard: (u: {
+    name: string;
+    username: string | null;
+    telegram_id: number;
+    role: string;
+    balance: number | undefined;
+    vip: string | undefined;
+    last_seen: string | undefined;
+    blocked: boolean;
+  }) =>
+    [
+      `${u.name}${u.username ? ` (@${u.username})` : ''} · id ${u.telegram_id}`,
+      `Rol: ${u.role}`,
+      ...(u.balance !== undefined ? [`Saldo: ${u.balance} ${u.balance === 1 ? 'besito' : 'besitos'}`] : []),
+      `VIP: ${u.vip ?? 'no'}`,
+      `Última actividad: ${u.last_seen ?? 'nunca'}`,
+      ...(u.blocked ? ['Ha bloqueado el bot: no le llegan mensajes.'] : []),
+    ].join('\n'),
+  vipUntil: (tariff: string, until: string) => `sí, hasta el ${until} (tarifa ${tariff})`,
+
+  // /auditoria
+  auditEmpty: 'El registro de auditoría está vacío.',
+  auditLine: (when: string, who: string, what: string, reason: string) =>
+    `${when.charAt(0).toUpperCase()}${when.slice(1)} · ${who} ${what}${reason ? ` (motivo: «${reason}»)` : ''}`,
+  auditSystem: 'el sistema',
+  auditWhat: (action: string, target: string, d: Readonly<Record<string, unknown>>): string => {
+    const n = Number(d.replayed ?? d.purged ?? 0);
+    const events = n === 1 ? '1 evento' : `${n} eventos`;
+    switch (action) {
+      case 'role':
+        return `cambió el rol de ${target}: de «${String(d.from)}» a «${String(d.to)}»`;
+      case 'ban':
+        return `baneó a ${target}`;
+      case 'unban':
+        return `quitó el baneo a ${target} (ahora «${String(d.to)}»)`;
+      case 'tariff':
+        return `creó la tarifa ${target}`;
+      case 'token':
+        return `emitió un enlace VIP de la tarifa ${target}`;
+      case 'revoke_token':
+        return `revocó un enlace VIP de la tarifa ${target}`;
+      case 'redeem':
+        return `canjeó un enlace VIP (tarifa ${String(d.tariff ?? '?')})`;
+      case 'schedule_post':
+        return `programó la publicación ${target}`;
+      case 'cancel_post':
+        return `canceló la publicación ${target}`;
+      case 'config_set':
+        return `cambió la configuración ${target}`;
+      case 'config_rollback':
+        return `devolvió ${target} a la revisión #${String(d.to)}`;
+      case 'config_default':
+        return `devolvió ${target} al valor por defecto`;
+      case 'grant_besitos': {
+        const amount = Number(d.amount);
+        return amount >= 0 ? `pidió +${amount} besitos para ${target}` : `pidió quitar ${-amount} besitos a ${target}`;
+      }
+      case 'dlq_replay':
+        return `reenvió ${events} de ${target}`;
+      case 'dlq_purge':
+        return `borró ${events} fallidos de ${target}`;
+      case 'subscription_expired':
+        return `cerró la suscripción VIP vencida de ${target}`;
+      default:
+        return `${action}${target ? ` ${target}` : ''}`;
+    }
+  },
+  auditHeader: (n: number) => (n === 1 ? 'La última acción registrada:' : `Las últimas ${n} acciones registradas:`),
+
+  // /dlq
+  dlqUsage: '/dlq list|replay|purge <tipo de evento>',
+  dlqEmpty: (type: string) => `No hay eventos fallidos de ${type}.`,
+  dlqPurgeAsk: (type: string, n: number) =>
+    `${n === 1 ? 'Hay 1 evento fallido' : `Hay ${n} eventos fallidos`} de ${type}. Se borrarán sin reenviarse. Para confirmarlo escribe:\n/dlq purge ${type} confirmar`,
+  dlqPurged: (n: number) => (n === 1 ? 'Borrado 1 evento.' : `Borrados ${n} eventos.`),
+
+  // /stats
+  statsUsers: (users: number, vip: number) =>
+    `Hay ${users === 1 ? '1 usuario' : `${users} usuarios`}; ${
+      vip === 1 ? '1 tiene' : `${vip} tienen`
+    } una suscripción VIP activa.`,
+  statsRoles: (parts: readonly string[]) => `Por rol: ${parts.join(', ')}.`,
+  roleCount: (role: string, n: number) => {
+    const [one, many] = ROLE_COUNTS[role] ?? [role, role];
+    return `${n} ${n === 1 ? one : many}`;
+  },
+  statsBesitos: (n: number) => `Entre todos tienen ${n} ${n === 1 ? 'besito' : 'besitos'}.`,
+  statsEventsOk: 'Los eventos están al día: no hay ninguno esperando.',
+  statsEventsBehind: (lines: readonly string[]) => `Eventos esperando:\n${lines.join('\n')}`,
+  statsEventLine: (group: string, type: string, waiting: number, pending: number) =>
+    `• ${group} ← ${type}: ${waiting} sin leer, ${pending} en curso`,
+  statsEventsError: 'No he podido consultar la cola de eventos.',
+
+  // /config
+  configUsage: '/config [set <clave> <json> | history <clave> | rollback <clave> <revisión|default>]',
+  configBadJson: (key: string) =>
+    `El valor para ${key} no es JSON válido (p. ej. {"amount": 25}; los textos entre comillas dobles).`,
+  configHistoryLine: (revision: number, when: string, action: string, actor: string, values: string) =>
+    `#${revision} ${when} ${action} por ${actor}: ${values}`,
+  configActions: {
+    create: 'creada',
+    update: 'editada',
+    publish: 'publicada',
+    archive: 'archivada',
+    rollback: 'restaurada',
+  } as Readonly<Record<string, string>>,
+  configDefault: (key: string, values: string) => `${key} vuelve al valor por defecto: ${values}`,
+  configAlreadyDefault: (key: string, values: string) => `${key} ya usa el valor por defecto: ${values}`,
 });

@@ -38,3 +38,32 @@ export function formatLocalTime(date: Date, timezone: string): string {
     minute: '2-digit',
   }).format(date);
 }
+
+/** The calendar day of `date` in `timezone` as `YYYY-MM-DD` (to compare days). */
+function localDay(date: Date, timezone: string): string {
+  return formatLocalTime(date, timezone).slice(0, 10);
+}
+
+/** The day as Spanish readers say it: "28 de diciembre" (with " de 2027" when not this year). */
+export function formatHumanDate(date: Date, timezone: string, now: Date): string {
+  const sameYear = localDay(date, timezone).slice(0, 4) === localDay(now, timezone).slice(0, 4);
+  return new Intl.DateTimeFormat('es-ES', {
+    timeZone: timezone,
+    day: 'numeric',
+    month: 'long',
+    ...(sameYear ? {} : { year: 'numeric' }),
+  }).format(date);
+}
+
+/** A moment as Spanish readers say it: "hoy a las 10:05", "ayer a las 22:40", "el 28 de diciembre a las 9:00". */
+export function formatHumanMoment(date: Date, timezone: string, now: Date): string {
+  const time = formatLocalTime(date, timezone)
+    .slice(11)
+    .replace(/^0(\d)/, '$1');
+  const at = `${time.startsWith('1:') ? 'a la' : 'a las'} ${time}`; // "a la 1:05", "a las 13:05"
+  const day = localDay(date, timezone);
+  if (day === localDay(now, timezone)) return `hoy ${at}`;
+  if (day === localDay(new Date(now.getTime() - 86_400_000), timezone)) return `ayer ${at}`;
+  if (day === localDay(new Date(now.getTime() + 86_400_000), timezone)) return `mañana ${at}`;
+  return `el ${formatHumanDate(date, timezone, now)} ${at}`;
+}

@@ -1,0 +1,75 @@
+// Besitos adjustments: /besitos grants, /quitar_besitos takes (at most the balance). The
+// gamification module pays them from `admin.besitos_granted` and reports back with
+// `gamification.adjustment_applied`, which this module tells the admin who asked.
+import type { ModuleSubscription } from '@diana/event-bus';
+import { BESITOS_ERROR_CODES, BESITOS_MAX, type BesitosRefusal, isDianaError, parseBesitos } from '@diana/utils';
+import type { Composer } from 'grammy';
+import * as v from 'valibot';
+import { type AdminContext, type AdminKit, displayName } from '../kit.js';
+import { TEXTS } from '../texts.js';
+
+/** Registers /besitos and /quitar_besitos; returns the subscription that reports what was done. */
+export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit): ModuleSubscription[] {
+  const { db, users, deps } = kit;
+  const bus = deps.bus;
+
+  /** `/besitos` grants, `/quitar_besitos` takes (at most the balance): one plain amount each. */
+  const adjust = (sign: 1 | -1, usage: string) =>
+    kit.guarded('grant_besitos', async (ctx, [ref, amountText, ...reason]) => {
+      if (!ref || amountText === undefined || reason.length === 0) return ctx.reply(TEXTS.usage(usage));
+      let amount: number;
+      try {
+        // digits 0-9 only, 1..BESITOS_MAX: Number() took 1e21 and 0x10 and rounded 9007199254740993
+        amount = sign * parseBesitos(amountText);
+      } catch (error) {
+        if (!isDianaError(error, BESITOS_ERROR_CODES.INVALID)) throw error;
+        const why = (error.context as { reason: BesitosRefusal }).reason;
+        return ctx.reply(TEXTS.badAmount(amountText, why, BESITOS_MAX));
+      }
+      const target = await kit.findUser(ctx, ref);
+      if (!target) return;
+      await db.transaction(async (tx) => {
+        await kit.audit(tx, {
+          actor: kit.actorOf(ctx),
+          action: 'grant_besitos',
+          target: target.id,
+          reason: reason.join(' '),
+          details: { amount },
+        });
+        await bus.publish(
+          'admin.besitos_granted',
+          { user_id: target.id, amount, reason: reason.join(' '), actor: kit.actorOf(ctx) },
+          { tx, key: target.id },
+        );
+      });
+      await ctx.reply(TEXTS.granted(amount, displayName(target)));
+    });
+  composer.command('besitos', adjust(1, '/besitos <id de Telegram> <cantidad> <motivo>'));
+
+  // what the gamification module actually did with a grant, told to the admin who asked
+  const adjustmentApplied = v.object({
+    user_id: v.string(),
+    requested: v.number(),
+    applied: v.number(),
+    balance: v.number(),
+    actor: v.string(),
+  });
+  const subscriptions: ModuleSubscription[] = [
+    {
+      group: 'admin',
+      types: ['gamification.adjustment_applied'],
+      handler: async (event) => {
+        const { user_id, requested, applied, balance, actor } = v.parse(adjustmentApplied, event.payload);
+        const chat = /^tg:(\d+)$/.exec(actor)?.[1];
+        if (!chat) return;
+        const target = await users.getById(user_id);
+        await kit.send(
+          Number(chat),
+          TEXTS.adjustmentApplied(target ? displayName(target) : user_id, requested, applied, balance),
+        );
+      },
+    },
+  ];
+  composer.command('quitar_besitos', adjust(-1, '/quitar_besitos <id de Telegram> <cantidad> <motivo>'));
+  return subscriptions;
+}

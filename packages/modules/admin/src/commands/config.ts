@@ -1,0 +1,123 @@
+// /config: live settings through @diana/config's ConfigManager. `set` publishes a new
+// instance, `history` shows its revisions with dates, `rollback <rev>` returns to one of them
+// and `rollback default` archives the active instance, so the shipped default applies again.
+import { CONFIG_ERROR_CODES } from '@diana/config';
+import { type Issue, isDianaError } from '@diana/utils';
+import type { Composer } from 'grammy';
+import type { AdminContext, AdminKit } from '../kit.js';
+import { TEXTS } from '../texts.js';
+import { formatLocalTime } from '../time.js';
+
+const DEFAULT_WORDS = new Set(['default', 'defecto', 'por_defecto', 'predeterminado']);
+
+export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit): void {
+  const { db, settings } = kit;
+  const config = kit.deps.config;
+  const keys = () => config.templates.map((t) => t.key);
+  const knownKey = (key: string) => keys().includes(key);
+  /** A ConfigManager refusal as a Spanish reply naming the key and each wrong field; else undefined. */
+  const configRefusal = (error: unknown, key: string): string | undefined => {
+    if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_NOT_FOUND)) return TEXTS.configNoKey(key, keys());
+    if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_CONFLICT)) return TEXTS.configConflict(key);
+    if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_STATE)) return TEXTS.configConflict(key);
+    if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_INVALID)) {
+      const issues = (error as { issues?: readonly Issue[] }).issues ?? [];
+      return TEXTS.configInvalid(
+        key,
+        issues.map((i) => TEXTS.configIssue(i.path, i.expected, i.received)),
+      );
+    }
+    return undefined;
+  };
+  /** Runs a ConfigManager write; its refusals become the reply (and undefined is returned). */
+  const attempt = async <T>(ctx: AdminContext, key: string, work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      const refusal = configRefusal(error, key);
+      if (!refusal) throw error;
+      await kit.replyPaged(ctx, refusal);
+      return undefined;
+    }
+  };
+  const defaultsOf = (key: string) => JSON.stringify(config.templates.find((t) => t.key === key)?.defaults ?? null);
+
+  composer.command(
+    'config',
+    kit.guarded('edit_config', async (ctx, [sub, key, ...rest]) => {
+      const actor = kit.actorOf(ctx);
+      if (!sub) {
+        const lines = config.templates.map((t) => `${t.key}: ${JSON.stringify(config.get(t.key as never))}`);
+        return kit.replyPaged(ctx, TEXTS.configList(lines));
+      }
+      if (!['set', 'history', 'rollback'].includes(sub) || !key) return ctx.reply(TEXTS.usage(TEXTS.configUsage));
+      if (!knownKey(key)) return ctx.reply(TEXTS.configNoKey(key.slice(0, 80), keys()));
+      const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
+
+      if (sub === 'set') {
+        let values: unknown;
+        try {
+          values = JSON.parse(rest.join(' '));
+        } catch {
+          return ctx.reply(rest.length === 0 ? TEXTS.usage('/config set <clave> <json>') : TEXTS.configBadJson(key));
+        }
+        const published = await attempt(ctx, key, async () => {
+          const draft = await config.createDraft(key as never, values, { actor, reason: 'via /config set' });
+          return config.publish(draft.id, { actor, reason: 'via /config set' });
+        });
+        if (!published) return;
+        await db.transaction((tx) =>
+          kit.audit(tx, { actor, action: 'config_set', target: key, details: { instance: published.id, values } }),
+        );
+        return ctx.reply(TEXTS.configDone(key, published.revision));
+      }
+
+      if (sub === 'history') {
+        const instance = await active();
+        if (!instance) return ctx.reply(TEXTS.configAlreadyDefault(key, defaultsOf(key)));
+        const history = await config.history(instance.id);
+        return kit.replyPaged(
+          ctx,
+          history
+            .map((r) =>
+              TEXTS.configHistoryLine(
+                r.revision,
+                formatLocalTime(r.created_at, settings.timezone),
+                TEXTS.configActions[r.action] ?? r.action,
+                r.actor,
+                JSON.stringify(r.values),
+              ),
+            )
+            .join('\n'),
+        );
+      }
+
+      // rollback
+      const target = rest[0];
+      if (!target) return ctx.reply(TEXTS.usage(TEXTS.configUsage));
+      const instance = await active();
+      if (DEFAULT_WORDS.has(target.toLowerCase())) {
+        // the shipped default is what applies when no instance is active: archive the active one
+        if (!instance) return ctx.reply(TEXTS.configAlreadyDefault(key, defaultsOf(key)));
+        const archived = await attempt(ctx, key, () =>
+          config.archive(instance.id, { actor, reason: 'via /config rollback default' }),
+        );
+        if (!archived) return;
+        await db.transaction((tx) =>
+          kit.audit(tx, { actor, action: 'config_default', target: key, details: { instance: instance.id } }),
+        );
+        return ctx.reply(TEXTS.configDefault(key, defaultsOf(key)));
+      }
+      if (!instance) return ctx.reply(TEXTS.configNoValue(key));
+      const to = /^#?\d{1,9}$/.test(target) ? Number(target.replace('#', '')) : Number.NaN;
+      const revisions = (await config.history(instance.id)).map((r) => r.revision);
+      if (!revisions.includes(to)) return ctx.reply(TEXTS.configNoRevision(key, target.slice(0, 40), revisions));
+      const rolled = await attempt(ctx, key, () =>
+        config.rollback(instance.id, to, { actor, reason: 'via /config rollback' }),
+      );
+      if (!rolled) return;
+      await db.transaction((tx) => kit.audit(tx, { actor, action: 'config_rollback', target: key, details: { to } }));
+      return ctx.reply(TEXTS.configDone(key, rolled.revision));
+    }),
+  );
+}

@@ -1,0 +1,72 @@
+// /start vip_<token>: the token redeemed in one transaction with the subscription (started or
+// extended from its end), the role VIP (never lowering staff), the audit row and
+// `admin.subscription_started`; then a one-use invite link to the VIP channel.
+import { atLeast, SECURITY_ERROR_CODES } from '@diana/security';
+import { isDianaError } from '@diana/utils';
+import type { Composer } from 'grammy';
+import type { AdminContext, AdminKit } from '../kit.js';
+import { TEXTS } from '../texts.js';
+import { formatHumanDate } from '../time.js';
+
+const DAY = 86_400_000;
+
+export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit): void {
+  const { db, users, deps, settings } = kit;
+  const bus = deps.bus;
+
+  // /start vip_<token>: redeem → subscription started or extended, role VIP, an invite link
+  composer.command('start', async (ctx, next) => {
+    const payload = typeof ctx.match === 'string' ? ctx.match : '';
+    if (!payload.startsWith('vip_') || !ctx.user) return next();
+    const user = ctx.user;
+    let ends: Date;
+    try {
+      ends = await db.transaction(async (tx) => {
+        const record = await deps.tokens.redeem(payload.slice(4), 'vip', { by: user.id });
+        const tariffId = String((record.data as { tariff_id?: string }).tariff_id);
+        const [tariff] = await tx<
+          { name: string; days: number }[]
+        >`select name, days from admin_tariffs where id = ${tariffId}`;
+        const at = kit.now();
+        const [sub] = await tx<{ ends_at: Date }[]>`
+          insert into admin_subscriptions (user_id, tariff_id, started_at, ends_at, status)
+          values (${user.id}, ${tariffId}, ${at}, ${new Date(at.getTime() + (tariff?.days ?? 0) * DAY)}, 'active')
+          on conflict (user_id) do update set
+            tariff_id = excluded.tariff_id, status = 'active', expired_at = null, reminded_7d_at = null, reminded_24h_at = null,
+            started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
+            ends_at = greatest(admin_subscriptions.ends_at, ${at}) + make_interval(days => ${tariff?.days ?? 0})
+          returning ends_at`;
+        if (!atLeast(user.role, 'VIP')) await users.setRole(user.id, 'VIP');
+        await kit.audit(tx, {
+          actor: `tg:${ctx.from?.id}`,
+          action: 'redeem',
+          target: user.id,
+          details: { tariff: tariff?.name },
+        });
+        await bus.publish(
+          'admin.subscription_started',
+          { user_id: user.id, tariff: tariff?.name ?? '', ends_at: (sub?.ends_at ?? at).toISOString() },
+          { tx, key: user.id, user_id: user.id },
+        );
+        return sub?.ends_at ?? at;
+      });
+    } catch (error) {
+      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_USED)) return ctx.reply(TEXTS.tokenUsed);
+      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_EXPIRED)) return ctx.reply(TEXTS.tokenExpired);
+      if (
+        isDianaError(error, SECURITY_ERROR_CODES.TOKEN_UNKNOWN) ||
+        isDianaError(error, SECURITY_ERROR_CODES.TOKEN_MALFORMED)
+      )
+        return ctx.reply(TEXTS.tokenUnknown);
+      throw error;
+    }
+    await ctx.reply(TEXTS.redeemed(formatHumanDate(ends, settings.timezone, kit.now())));
+    if (settings.vip_channel_id !== undefined) {
+      const link = await ctx.api.createChatInviteLink(settings.vip_channel_id, {
+        member_limit: 1,
+        expire_date: Math.floor(ends.getTime() / 1000),
+      });
+      await ctx.reply(TEXTS.inviteLink(link.invite_link));
+    }
+  });
+}

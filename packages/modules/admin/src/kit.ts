@@ -1,0 +1,159 @@
+// What every staff command shares: the deps, the audit writer, the permission guard, finding a
+// user by the id staff typed and replies longer than one message. module.ts builds one kit
+// and hands it to each file under commands/.
+import type { ConfigManager } from '@diana/config';
+import type { Database, UserRepository } from '@diana/db';
+import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import type { TransactionSql } from '@diana/postgres';
+import { atLeast, can, type Permission, type TokenService } from '@diana/security';
+import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
+import type { Api, Context } from 'grammy';
+import type { InlineKeyboardButton } from 'grammy/types';
+import type { ADMIN_EVENTS } from './events.js';
+import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
+import { splitMessage } from './paging.js';
+import { TEXTS } from './texts.js';
+
+/** The context the module's handlers run with (`ctx.user` is set by the app). */
+export type AdminContext = Context & {
+  user?: { readonly id: string; readonly role: string; readonly telegram_id: number };
+};
+
+export interface AdminSettings {
+  /** The private VIP channel: invite links on redeem, removal on expiry. */
+  readonly vip_channel_id?: number;
+  /** Where scheduled posts go when no channel is given. */
+  readonly main_channel_id?: number;
+  /**
+   * Further chats a CONTENT_CREATOR may schedule posts to, besides the main and VIP channels;
+   * any other chat needs ADMIN.
+   */
+  readonly post_channel_ids?: readonly number[];
+  readonly timezone: string;
+  /** How long an issued VIP token stays valid. @default 7 days */
+  readonly token_ttl_ms?: number;
+}
+
+export interface AdminDeps {
+  readonly db: Database;
+  readonly bus: EventBusService<EventRegistry & typeof ADMIN_EVENTS>;
+  readonly config: ConfigManager;
+  readonly tokens: TokenService;
+  /** The Bot API (jobs send reminders and posts through it). */
+  readonly api: () => Api;
+  readonly botUsername: () => string;
+  /** Called after a committed role change (the app drops its cached row of that Telegram user). */
+  readonly onRoleChanged?: (telegram_id: number) => Promise<unknown>;
+  /** Buttons to attach to a published post (the app passes gamification's react button). */
+  readonly decoratePost?: (post_id: string) => InlineKeyboardButton[][];
+  /** A user's besitos balance, for `/usuario` (the app passes `gamification.ledger.balance`); absent: not shown. */
+  readonly balance?: (user_id: string) => Promise<number>;
+  /** Besitos held by all users together, for `/stats`; absent: not shown. */
+  readonly besitosInCirculation?: () => Promise<number>;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** An audit row: who (`tg:<id>` or `system`), what, on what, why, and details as JSON. */
+export interface AuditEntry {
+  readonly actor: string;
+  readonly action: string;
+  readonly target?: string;
+  readonly reason?: string;
+  readonly details?: unknown;
+}
+
+export interface AdminKit {
+  readonly settings: AdminSettings;
+  readonly deps: AdminDeps;
+  readonly db: Database;
+  readonly users: UserRepository;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  now(): Date;
+  /** Writes an audit row in `tx`. */
+  audit(tx: TransactionSql, entry: AuditEntry): Promise<unknown>;
+  /** `tg:<telegram id>` of who sent the update. */
+  actorOf(ctx: AdminContext): string;
+  actorRole(ctx: AdminContext): string;
+  /**
+   * The handler, run only for holders of `permission` (with the command's words as `args`):
+   * staff without it are told; anyone else never learns the command exists.
+   */
+  guarded(
+    permission: Permission,
+    handle: (ctx: AdminContext, args: string[]) => Promise<unknown>,
+  ): (ctx: AdminContext, next: () => Promise<void>) => Promise<void>;
+  /** The user a staff command names by numeric Telegram id; replies itself when there is none. */
+  findUser(ctx: AdminContext, ref: string): ReturnType<UserRepository['getByTelegramId']>;
+  /** A reply that may outgrow one message: sent as several, cut at line ends. */
+  replyPaged(ctx: AdminContext, text: string): Promise<void>;
+  /** A message outside any update (jobs, reports): not delivered is logged, never thrown. */
+  send(chat: number, text: string): Promise<void>;
+}
+
+/** The kit over the module's deps. */
+export function createKit(
+  settings: AdminSettings,
+  deps: AdminDeps,
+  parts: { users: UserRepository; clock: Clock; logger: Logger },
+): AdminKit {
+  const { users, clock, logger } = parts;
+  const actorRole = (ctx: AdminContext) => ctx.user?.role ?? 'FREE';
+  return {
+    settings,
+    deps,
+    db: deps.db,
+    users,
+    clock,
+    logger,
+    now: () => new Date(clock.now()),
+    audit: (tx, a) =>
+      // clock_timestamp(): the time the row is written (after any lock waited for), not when the
+      // transaction began, so rows of one target are in the order the changes happened
+      tx`insert into admin_audit (id, actor, action, target, reason, details, created_at)
+         values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb, clock_timestamp())`,
+    actorOf: (ctx) => `tg:${ctx.from?.id ?? 0}`,
+    actorRole,
+    guarded: (permission, handle) => async (ctx, next) => {
+      const role = actorRole(ctx);
+      if (!can(role, permission)) {
+        if (atLeast(role, 'MODERATOR')) await ctx.reply(TEXTS.forbidden);
+        else await next();
+        return;
+      }
+      const args = typeof ctx.match === 'string' ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
+      await handle(ctx, args);
+    },
+    async findUser(ctx, ref) {
+      let telegramId: number | undefined;
+      try {
+        telegramId = parseTelegramId(ref);
+      } catch (error) {
+        if (!isDianaError(error, ADMIN_ERROR_CODES.BAD_ID)) throw error;
+      }
+      if (telegramId === undefined || telegramId < 0) {
+        await ctx.reply(TEXTS.numericIdOnly);
+        return undefined;
+      }
+      const user = await users.getByTelegramId(telegramId);
+      if (!user) await ctx.reply(TEXTS.noSuchUser);
+      return user;
+    },
+    async replyPaged(ctx, text) {
+      for (const page of splitMessage(text)) await ctx.reply(page);
+    },
+    async send(chat, text) {
+      try {
+        await deps.api().sendMessage(chat, text);
+      } catch (error) {
+        logger.warn({ err: error, chat }, 'job message not delivered');
+      }
+    },
+  };
+}
+
+/** How staff replies name a user: first name and Telegram id, e.g. "Ana (123456)". */
+export function displayName(user: { readonly first_name: string; readonly telegram_id: number }): string {
+  return `${user.first_name} (${user.telegram_id})`;
+}
