@@ -195,7 +195,7 @@ describe('the bot end to end', () => {
     await users.setRole((await users.getByTelegramId(930))?.id as string, 'MODERATOR');
     await app.cache.delete(userCacheKey(930));
     await app.handleUpdate(message(930, '/ban 931 insultos'));
-    expect(String(sentTo(930).at(-1)?.payload.text)).toBe('931 está baneado: el bot ya no le contesta.');
+    expect(String(sentTo(930).at(-1)?.payload.text)).toBe('Has baneado a U931 (931): el bot ya no le contesta.');
     const before = sentTo(931).length;
     await app.handleUpdate(message(931, '/saldo'));
     await app.handleUpdate(message(931, 'hola'));
