@@ -312,7 +312,7 @@ export function createNarrativeModule(
         result.check.ways.includes('vip') &&
         levels.get(target.level)?.vip === true &&
         levels.get(fragment.level)?.vip !== true;
-      await ctx.answerCallbackQuery(freeEnd ? {} : { text: TEXTS.locked });
+      await ctx.answerCallbackQuery(freeEnd ? {} : { text: TEXTS.lockedNotice });
       await explainLocked(ctx, result.check, { storyGoesOn: ownOpen, freeEnd });
     } else await ctx.answerCallbackQuery({ text: TEXTS.stale });
   };

@@ -19,6 +19,7 @@ export const TEXTS = Object.freeze({
   freeEndKept: 'Tu sitio queda guardado: cuando seas VIP, /historia te trae justo aquí.',
   stale: 'Ese momento ya pasó.',
   locked: 'Esta puerta sigue cerrada. Te falta:',
+  lockedNotice: 'Esta puerta sigue cerrada.',
   lockedWayBack: 'Cuando lo tengas, vuelve con /historia: la historia te espera donde la dejaste.',
   missingVip: 'ser VIP (El Diván es solo para VIP)',
   becomeVip:

@@ -190,6 +190,9 @@ describe('the narrative module', () => {
     );
     expect(bot.lastText(105)).toContain('vuelve con /historia');
     expect(bot.lastText(105)).not.toContain('llave_dorada');
+    expect(bot.sent.filter((c) => c.method === 'answerCallbackQuery').at(-1)?.payload.text).toBe(
+      'Esta puerta sigue cerrada.',
+    );
     expect((await state.get(bot.userId(105), 'narrative')).current).toBe('l3_pasillo');
     // and a button for each way on: the shop (the app's command button), back to the story
     expect([...bot.buttons(105).keys()]).toEqual(['🛍 Ver la tienda', '📖 Seguir la historia']);
