@@ -28,7 +28,7 @@ export function createHandlers(deps: HandlersDeps): Composer<AppContext> {
     await handlers.middleware()(asCommand(ctx, command), async () => {});
   };
   handlers.use(
-    commandButtons(run) as never,
+    commandButtons(run),
     entryCommands(deps.signer),
     profileCommand(deps.profile, { timezone: deps.timezone }),
     ...deps.modules,

@@ -3,7 +3,6 @@
 // same update turned into that command, so a button does exactly what typing the command does,
 // whichever module answers it. The main menu is a grid of them.
 import type { CallbackSigner } from '@diana/security';
-import type { SecurityFlavor } from '@diana/security/grammy';
 import { Composer, Context } from 'grammy';
 import type { InlineKeyboardButton, InlineKeyboardMarkup, Update } from 'grammy/types';
 import { isUserCommand } from './commands.js';
@@ -48,10 +47,8 @@ export function mainMenu(signer: CallbackSigner, telegramId: number | undefined)
  * command; only the catalog's user commands, staff commands are typed). The press is answered
  * once the command has run.
  */
-export function commandButtons(
-  run: (ctx: AppContext, command: string) => Promise<void>,
-): Composer<AppContext & SecurityFlavor> {
-  const composer = new Composer<AppContext & SecurityFlavor>();
+export function commandButtons(run: (ctx: AppContext, command: string) => Promise<void>): Composer<AppContext> {
+  const composer = new Composer<AppContext>();
   composer.filter(
     (ctx) => ctx.signedCallback?.action === COMMAND_ACTION,
     async (ctx) => {

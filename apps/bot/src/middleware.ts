@@ -3,6 +3,7 @@
 import type { CacheService } from '@diana/cache';
 import type { User, UserRepository } from '@diana/db';
 import type { EventBusService } from '@diana/event-bus';
+import type { SecurityFlavor } from '@diana/security/grammy';
 import type { Logger } from '@diana/utils';
 import type { Context, MiddlewareFn } from 'grammy';
 import { LRUCache } from 'lru-cache';
@@ -16,7 +17,8 @@ export interface AppFlavor {
   /** True on the update that created the user's row: their first words to the bot. */
   firstContact?: boolean;
 }
-export type AppContext = Context & AppFlavor;
+/** The app's context: its own flavor and the signed-callback check's (`verifyCallbacks`). */
+export type AppContext = Context & AppFlavor & SecurityFlavor;
 
 const SORRY = 'Algo salió mal. Inténtalo de nuevo en un momento.';
 

@@ -16,7 +16,7 @@ export const TEXTS = Object.freeze({
   helpTitle: '<b>Qué puedes hacer aquí</b>',
   helpLine: (command: string, description: string) => html`/${command} — ${description}`,
   helpStaff: (role: string) =>
-    html`Como ${role}, tienes también tus comandos de administración: /admin te los muestra.`,
+    html`Tu rol es «${role}»: tienes también comandos de administración, y /admin te los muestra.`,
   helpFooter: 'Los comandos valen en mayúsculas o minúsculas. También puedes usar los botones de abajo.',
   /** The main menu's buttons, by command. */
   buttons: Object.freeze({

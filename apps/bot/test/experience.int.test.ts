@@ -152,7 +152,7 @@ describe('the ways in', () => {
     await say(970, '/help');
     expect(lastText(970)).toBe(help);
     await say(OWNER, '/ayuda');
-    expect(lastText(OWNER)).toContain('Como propietario, tienes también tus comandos de administración: /admin');
+    expect(lastText(OWNER)).toContain('Tu rol es «propietario»: tienes también comandos de administración, y /admin');
   });
 
   it('/start with a deep link nobody owns greets and starts the story; a vip_ link is still the admin module’s', async () => {
