@@ -64,10 +64,14 @@ import type { Update, UserFromGetMe } from 'grammy/types';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { chatQueue } from './chat-queue.js';
+import { lowercaseCommands } from './command-case.js';
+import { type CommandMenu, createCommandMenu } from './command-menu.js';
 import type { SETTINGS_SCHEMAS } from './config.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { BOT_ERROR_CODES } from './errors.js';
 import { CORE_EVENTS } from './events.js';
+import { createHandlers } from './handlers.js';
+import { commandButton } from './main-menu.js';
 import { createBotMetrics, createTelegramMetrics, registerLoopGauges } from './metrics.js';
 import {
   type AppContext,
@@ -78,9 +82,11 @@ import {
   upsertUser,
   userCacheKey,
 } from './middleware.js';
+import type { ProfileSources } from './profile.js';
 import { resolveSecrets } from './secrets.js';
 import { createStartGate, type StartGate } from './start-gate.js';
 import { countTelegramCalls, createBlockedUsers } from './telegram.js';
+import { TEXTS } from './texts.js';
 
 /** The settings the app runs with. */
 export type AppSettings = Settings<typeof SETTINGS_SCHEMAS>;
@@ -106,9 +112,8 @@ export const RATE_LIMITS = defineTemplate('security.rate_limits', {
   description: 'Rate limits per user and action',
 });
 
-/** The answer to whatever no module handles. */
-export const HELP =
-  'No te he entendido. Prueba /historia para seguir la historia, /mochila para ver tus pistas, /saldo, /regalo o /tienda.';
+/** The answer to whatever no module handles (texts.ts; the main menu goes under it). */
+export const HELP = TEXTS.help;
 
 /** Every package's migrations, in layer order (modules last). */
 export const ALL_MIGRATIONS = [
@@ -149,6 +154,8 @@ export interface AppOptions {
   readonly apiTransformer?: Transformer;
   /** Start-up waits and their deadline (main.ts shares it with `/readyz`); made from the settings if absent. */
   readonly gate?: StartGate;
+  /** Where /perfil reads its facts; each one given replaces the app's own source of it. */
+  readonly profile?: Partial<ProfileSources>;
 }
 
 /** The running app. */
@@ -164,6 +171,8 @@ export interface App {
   readonly narrative: NarrativeModule;
   readonly gamification: GamificationModule;
   readonly admin: AdminModule;
+  /** Telegram's command menus (registered at start; staff menus follow role changes). */
+  readonly commandMenu: CommandMenu;
   /** Which backend each part uses (one start-up line). */
   readonly backends: Readonly<Record<string, string>>;
   /**
@@ -203,6 +212,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     }
     closers.length = 0;
   };
+  const withDeadline = <T>(work: Promise<T>, ms: number) =>
+    Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
   const dataDir = settings.bot.data_dir;
   const embedded = settings.database.url === undefined;
 
@@ -330,13 +341,29 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const narrative = await step('narrative', async () => {
     const n = createNarrativeModule(
       settings.narrative.vip_offer_url ? { vip_offer_url: settings.narrative.vip_offer_url } : {},
-      { db, bus, state, documents, signer, logger, getBalance: (id) => gamification.ledger.balance(id) },
+      {
+        db,
+        bus,
+        state,
+        documents,
+        signer,
+        logger,
+        getBalance: (id) => gamification.ledger.balance(id),
+        commandButton: (text, command, telegramId) => commandButton(signer, text, command, telegramId),
+      },
     );
     closers.push({ name: 'narrative', close: () => n.close() });
     await n.start();
     return n;
   });
   let botRef: Bot<AppContext> | undefined;
+  const commandMenu = createCommandMenu({
+    api: () => (botRef as Bot<AppContext>).api,
+    db,
+    users: createUserRepository(db),
+    owners: settings.bot.owner_telegram_ids,
+    logger,
+  });
   const admin: AdminModule = createAdminModule(
     {
       timezone: settings.bot.timezone,
@@ -354,8 +381,12 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       botUsername: () => botRef?.botInfo.username ?? 'diana_bot',
       decoratePost: (post_id) => [[gamification.reactButton(post_id)]],
       balance: (user_id) => gamification.ledger.balance(user_id),
-      // every process drops its cached row: a ban (or any role change) holds from the next update
-      onRoleChanged: (telegram_id) => cache.delete(userCacheKey(telegram_id)),
+      // every process drops its cached row: a ban (or any role change) holds from the next update;
+      // the user's command menu follows their role (staff see theirs)
+      onRoleChanged: async (telegram_id) => {
+        await cache.delete(userCacheKey(telegram_id));
+        await withDeadline(commandMenu.refresh(telegram_id), 5_000).catch(() => {});
+      },
       logger,
     },
   );
@@ -425,14 +456,26 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   );
   bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
   bot.use(verifyCallbacks(signer));
+  bot.use(lowercaseCommands());
   botRef = bot;
-  bot.use(admin.composer as never);
-  bot.use(narrative.composer as never);
-  bot.use(gamification.composer as never);
-  // nothing handled it: unknown commands, free text, deep links nobody owns, stale buttons
-  bot.on('callback_query', (ctx) => ctx.answerCallbackQuery());
-  bot.on('message', (ctx) => ctx.reply(HELP));
+  bot.use(
+    createHandlers({
+      signer,
+      logger,
+      timezone: settings.bot.timezone,
+      profile: {
+        besitos: async (user_id) => ({ balance: await gamification.ledger.balance(user_id) }),
+        vipUntil: async (user_id) => (await admin.subscription(user_id))?.ends_at,
+        ...options.profile,
+      },
+      modules: [admin.composer as never, narrative.composer as never, gamification.composer as never],
+    }),
+  );
   admin.startJobs(settings.admin.job_interval_ms);
+  // Telegram's command menus; a slow Telegram does not hold the start up past a few seconds
+  const menus = commandMenu.registerAll();
+  closers.push({ name: 'command menus', close: () => menus });
+  await withDeadline(menus, 5_000).catch(() => logger.warn('command menus still registering; going on'));
 
   const backends = {
     database: embedded ? `embedded PGlite (${join(dataDir, 'pg')})` : 'postgresql',
@@ -455,9 +498,6 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const unregisterGauges = registerLoopGauges(loops);
   closers.push({ name: 'loop gauges', close: async () => unregisterGauges() });
 
-  const withDeadline = <T>(work: Promise<T>, ms: number) =>
-    Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
-
   return {
     bot,
     db,
@@ -470,6 +510,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     narrative,
     gamification,
     admin,
+    commandMenu,
     backends,
     async checkReady(timeout_ms = 2_000) {
       const checks: Array<[string, () => Promise<unknown>]> = [['postgres', () => db.ping({ timeout_ms })]];

@@ -3,6 +3,7 @@
 import type { CacheService } from '@diana/cache';
 import type { User, UserRepository } from '@diana/db';
 import type { EventBusService } from '@diana/event-bus';
+import type { SecurityFlavor } from '@diana/security/grammy';
 import type { Logger } from '@diana/utils';
 import type { Context, MiddlewareFn } from 'grammy';
 import { LRUCache } from 'lru-cache';
@@ -13,8 +14,11 @@ import type { createBotMetrics } from './metrics.js';
 export interface AppFlavor {
   /** The `users` row of the sender, refreshed for this update. */
   user?: User;
+  /** True on the update that created the user's row: their first words to the bot. */
+  firstContact?: boolean;
 }
-export type AppContext = Context & AppFlavor;
+/** The app's context: its own flavor and the signed-callback check's (`verifyCallbacks`). */
+export type AppContext = Context & AppFlavor & SecurityFlavor;
 
 const SORRY = 'Algo salió mal. Inténtalo de nuevo en un momento.';
 
@@ -137,9 +141,9 @@ export function upsertUser(deps: {
     // outside their private chat a user is only read (loadUser): not created, not unblocked
     if (!from || from.is_bot || ctx.chat?.type !== 'private') return next();
     const marked = await deps.isBlocked(from.id);
-    const { user } =
+    const { user, created } =
       !marked && current(ctx.user, from)
-        ? { user: ctx.user }
+        ? { user: ctx.user, created: false }
         : await deps.db.transaction(async (tx) => {
             const result = await deps.users.upsertFromTelegram(from);
             if (result.created)
@@ -151,12 +155,13 @@ export function upsertUser(deps: {
             let row = result.user;
             if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');
             if (row.status === 'blocked') row = await deps.users.setStatus(row.id, 'active');
-            return { user: row };
+            return { user: row, created: result.created };
           });
     // the mark goes once the row is active again: a concurrent 403 re-marks them, never the reverse
     if (marked) await deps.unblock(from.id);
     if (user !== ctx.user) await deps.cache.set(userCacheKey(from.id), user, { ttl_ms: USER_CACHE_TTL_MS });
     ctx.user = user;
+    if (created) ctx.firstContact = true;
     const last = seen.get(user.id) ?? 0;
     if (Date.now() - last > 5 * 60_000) {
       seen.set(user.id, Date.now());

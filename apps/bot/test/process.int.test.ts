@@ -39,7 +39,7 @@ describe('pnpm start', () => {
     expect(await bot.exited).toBe(0);
     const out = bot.output();
     expect(out).toContain(`(los registros van a ${join(dir, 'bot.log')})`);
-    expect(out).toContain('Bienvenido a la casa de Diana.');
+    expect(out).toContain('Te damos la bienvenida a la casa de Diana.');
     expect(out).toContain('\nLucien\n'); // <b>Lucien</b> as a terminal shows it (no TTY: no styles)
     expect(out).not.toContain('<b>');
     expect(out).toContain('Soy Lucien, mayordomo');
@@ -50,7 +50,7 @@ describe('pnpm start', () => {
     expect(out).toContain('/besitos <id de Telegram> <cantidad> <motivo>'); // a plain-text usage hint keeps its placeholders
     expect(out).toContain('(/as necesita un id de usuario');
     expect(out).toContain('(no hay ningún botón 9.9 en pantalla)');
-    expect(out.match(/No te he entendido/g)).toHaveLength(1); // "hola \" + "Diana" was one message
+    expect(out.match(/¡Hola de nuevo/g)).toHaveLength(1); // "hola \" + "Diana" was one message (a greeting)
     expect(out.trimEnd().endsWith('¡Hasta pronto!')).toBe(true);
     // the conversation stays clean: the logs went to the file
     expect(bot.errors()).toBe('');

@@ -23,34 +23,53 @@ const LEVELS: Record<string, number> = {
 };
 const level = (role: string) => LEVELS[role] ?? 0;
 
-/** Whether `condition` holds, and if not, what is missing (one line per missing leaf, in Spanish). */
-export function evaluate(condition: Condition | undefined, facts: ConditionFacts): { ok: boolean; missing: string[] } {
-  if (!condition) return { ok: true, missing: [] };
+/** Where the reader can get something missing: becoming VIP, the shop, more besitos. */
+export type Way = 'vip' | 'shop' | 'besitos';
+
+/** An evaluation: whether it holds; if not, what is missing (one Spanish line per missing leaf) and where to get it. */
+export interface Evaluation {
+  readonly ok: boolean;
+  readonly missing: string[];
+  readonly ways: Way[];
+}
+
+/** Whether `condition` holds, and if not, what is missing and the ways to get it. */
+export function evaluate(condition: Condition | undefined, facts: ConditionFacts): Evaluation {
+  if (!condition) return { ok: true, missing: [], ways: [] };
+  const ways = (parts: Evaluation[]) => [...new Set(parts.flatMap((p) => p.ways))];
   if ('all' in condition) {
     const parts = condition.all.map((c) => evaluate(c, facts));
-    return { ok: parts.every((p) => p.ok), missing: parts.flatMap((p) => p.missing) };
+    return { ok: parts.every((p) => p.ok), missing: parts.flatMap((p) => p.missing), ways: ways(parts) };
   }
   if ('any' in condition) {
     const parts = condition.any.map((c) => evaluate(c, facts));
     const ok = parts.some((p) => p.ok);
-    return { ok, missing: ok ? [] : [TEXTS.missingAnyOf(parts.flatMap((p) => p.missing))] };
+    return ok
+      ? { ok, missing: [], ways: [] }
+      : { ok, missing: [TEXTS.missingAnyOf(parts.flatMap((p) => p.missing))], ways: ways(parts) };
   }
   const { progress } = facts;
-  const leaf = (ok: boolean, text: string) => ({ ok, missing: ok ? [] : [text] });
-  if ('vip' in condition) return leaf(level(facts.role) >= level('VIP'), TEXTS.missingVip);
+  const leaf = (ok: boolean, text: string, way?: Way): Evaluation =>
+    ok ? { ok, missing: [], ways: [] } : { ok, missing: [text], ways: way ? [way] : [] };
+  if ('vip' in condition) return leaf(level(facts.role) >= level('VIP'), TEXTS.missingVip, 'vip');
   if ('role' in condition)
     return leaf(
       level(facts.role) >= level(condition.role),
       TEXTS.missingRole((ROLE_LABELS as Record<string, string>)[condition.role] ?? condition.role.toLowerCase()),
     );
   if ('besitos_at_least' in condition)
-    return leaf((facts.besitos ?? 0) >= condition.besitos_at_least, TEXTS.missingBesitos(condition.besitos_at_least));
+    return leaf(
+      (facts.besitos ?? 0) >= condition.besitos_at_least,
+      TEXTS.missingBesitos(condition.besitos_at_least),
+      'besitos',
+    );
   if ('has_item' in condition)
-    return leaf(progress.items.includes(condition.has_item), TEXTS.missingItem(condition.has_item));
+    return leaf(progress.items.includes(condition.has_item), TEXTS.missingItem(condition.has_item), 'shop');
   if ('has_clue' in condition)
     return leaf(
       progress.clues.includes(condition.has_clue),
       TEXTS.missingClue(facts.clueTitle?.(condition.has_clue) ?? condition.has_clue),
+      'shop',
     );
   if ('completed' in condition)
     return leaf(progress.completed.includes(condition.completed), TEXTS.missingCompleted(condition.completed));

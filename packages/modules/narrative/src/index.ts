@@ -1,5 +1,5 @@
 // Conditions
-export type { ConditionFacts } from './conditions.js';
+export type { ConditionFacts, Evaluation, Way } from './conditions.js';
 export { evaluate } from './conditions.js';
 // Events
 export type { NarrativeErrorCode } from './errors.js';

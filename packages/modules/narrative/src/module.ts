@@ -8,14 +8,14 @@ import {
   type EventRegistry,
   type ModuleSubscription,
 } from '@diana/event-bus';
-import { type CallbackSigner, html } from '@diana/security';
+import { atLeast, type CallbackSigner, html } from '@diana/security';
 import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
 import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import { Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
-import { evaluate } from './conditions.js';
+import { type Evaluation, evaluate } from './conditions.js';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import { FILES } from './files.js';
@@ -46,6 +46,11 @@ export interface NarrativeDeps {
    * or a revocation.
    */
   readonly getRole?: (user_id: string) => Promise<string | undefined>;
+  /**
+   * A button that runs another module's command for the user (`tienda`, `regalo`, `menu`), so a
+   * lock or the end of the story offers the way on. Without it those ways are named in the text only.
+   */
+  readonly commandButton?: (text: string, command: string, telegramId: number | undefined) => InlineKeyboardButton;
   readonly logger?: Logger;
 }
 
@@ -84,7 +89,12 @@ export function createNarrativeModule(
     return story;
   };
 
-  const render = (fragment: Fragment, telegramId: number | undefined) => {
+  /** A fragment with its buttons; `ending` (text and buttons) closes a fragment the story does not go on from. */
+  const render = (
+    fragment: Fragment,
+    telegramId: number | undefined,
+    ending?: { text: string; rows: InlineKeyboardButton[][] },
+  ) => {
     const rows: InlineKeyboardButton[][] = fragment.decisions.map((d) => [
       { text: d.label, callback_data: signer.sign('nar.d', [fragment.key, d.id], { userId: telegramId }) },
     ]);
@@ -92,9 +102,26 @@ export function createNarrativeModule(
       rows.push([
         { text: TEXTS.continue, callback_data: signer.sign('nar.n', [fragment.key], { userId: telegramId }) },
       ]);
-    const text = html`<b>${TEXTS.narrator[fragment.narrator] ?? fragment.narrator}</b>\n\n${fragment.text}${fragment.kind === 'story' && !fragment.next ? `\n\n${TEXTS.theEnd}` : ''}`;
+    rows.push(...(ending?.rows ?? []));
+    const text = html`<b>${TEXTS.narrator[fragment.narrator] ?? fragment.narrator}</b>\n\n${fragment.text}${ending ? `\n\n${ending.text}` : ''}`;
     return { text, options: { parse_mode: 'HTML' as const, reply_markup: { inline_keyboard: rows } } };
   };
+  const commandRow = (text: string, command: string, telegramId: number | undefined) => {
+    const button = deps.commandButton?.(text, command, telegramId);
+    return button ? [[button]] : [];
+  };
+  const vipOfferRows = (): InlineKeyboardButton[][] =>
+    config.vip_offer_url ? [[{ text: TEXTS.vipButton, url: config.vip_offer_url }]] : [];
+  /** The VIP levels' titles, as the free story's end names them. */
+  const vipTitles = () => {
+    const titles = [...current().levels.values()].filter((l) => l.vip).map((l) => l.title);
+    return titles.length > 1 ? `${titles.slice(0, -1).join(', ')} y ${titles.at(-1)}` : (titles[0] ?? 'El Diván');
+  };
+  /** What a reader who is not VIP reads where the free story ends: what VIP opens and how to get it. */
+  const freeEndText = () =>
+    [TEXTS.freeEnd(vipTitles()), '', TEXTS.freeEndHow(config.vip_offer_url !== undefined), '', TEXTS.freeEndKept].join(
+      '\n',
+    );
 
   const roleOf =
     deps.getRole ??
@@ -116,18 +143,49 @@ export function createNarrativeModule(
   });
 
   const show = async (ctx: NarrativeContext, fragment: Fragment, prefix?: string) => {
-    const { text, options } = render(fragment, ctx.from?.id);
+    const tg = ctx.from?.id;
+    let ending: { text: string; rows: InlineKeyboardButton[][] } | undefined;
+    if (fragment.kind === 'story' && !fragment.next) {
+      // the last fragment a reader can reach: if VIP levels lie beyond it and they are not VIP, the offer
+      const beyond = [...current().levels].some(([level, info]) => info.vip && level > fragment.level);
+      const role = (ctx.user ? await roleOf(ctx.user.id) : undefined) ?? 'FREE';
+      ending =
+        beyond && !atLeast(role, 'VIP')
+          ? { text: freeEndText(), rows: vipOfferRows() }
+          : { text: TEXTS.theEnd, rows: commandRow(TEXTS.menuButton, 'menu', tg) };
+    }
+    const { text, options } = render(fragment, tg, ending);
     await ctx.reply(prefix ? `${html`${prefix}`}\n\n${text}` : text, options);
   };
-  /** What is missing; when VIP is, a polite word on how to become VIP (and the offer's button). */
-  const explainLocked = (ctx: NarrativeContext, missing: readonly string[]) => {
-    const vip = missing.includes(TEXTS.missingVip);
-    const text = [TEXTS.locked, ...missing.map((m) => `• ${m}`), '', vip ? TEXTS.becomeVip : TEXTS.lockedWayBack].join(
-      '\n',
-    );
-    return config.vip_offer_url && vip
-      ? ctx.reply(text, { reply_markup: { inline_keyboard: [[{ text: TEXTS.vipButton, url: config.vip_offer_url }]] } })
-      : ctx.reply(text);
+  /**
+   * What is missing and where to get it, with a button for each way (VIP offer, shop, daily
+   * gift) and one back to the story when the reader's own fragment is still open (`storyGoesOn`).
+   * Where the free levels end (`freeEnd`), what VIP opens and how to get it instead.
+   */
+  const explainLocked = (
+    ctx: NarrativeContext,
+    check: Evaluation,
+    options: { storyGoesOn: boolean; freeEnd?: boolean },
+  ) => {
+    const tg = ctx.from?.id;
+    const vip = check.ways.includes('vip');
+    const text = options.freeEnd
+      ? freeEndText()
+      : [TEXTS.locked, ...check.missing.map((m) => `• ${m}`), '', vip ? TEXTS.becomeVip : TEXTS.lockedWayBack].join(
+          '\n',
+        );
+    const shortcuts = [
+      ...(check.ways.includes('shop') ? commandRow(TEXTS.shopButton, 'tienda', tg) : []),
+      ...(check.ways.includes('besitos') ? commandRow(TEXTS.giftButton, 'regalo', tg) : []),
+    ].flat();
+    const rows: InlineKeyboardButton[][] = [
+      ...(vip ? vipOfferRows() : []),
+      ...(shortcuts.length > 0 ? [shortcuts] : []),
+      ...(options.storyGoesOn
+        ? [[{ text: TEXTS.storyButton, callback_data: signer.sign('nar.h', [], { userId: tg }) }]]
+        : commandRow(TEXTS.menuButton, 'menu', tg)),
+    ];
+    return ctx.reply(text, rows.length > 0 ? { reply_markup: { inline_keyboard: rows } } : {});
   };
 
   /** /start and /historia: begin the story or show where the user is. */
@@ -153,7 +211,7 @@ export function createNarrativeModule(
     const progress = await state.get(user.id, 'narrative');
     const fragment = s.fragments.get(progress.current ?? s.start) as Fragment;
     const check = evaluate(gateOf(fragment), await facts(ctx, progress));
-    if (!check.ok) return explainLocked(ctx, check.missing);
+    if (!check.ok) return explainLocked(ctx, check, { storyGoesOn: false });
     await show(ctx, fragment, started ? TEXTS.welcome : TEXTS.resume);
   };
 
@@ -172,7 +230,7 @@ export function createNarrativeModule(
     }
     const before = await state.get(user.id, 'narrative');
     const known = await facts(ctx, before);
-    let outcome: { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; missing: string[] } = { kind: 'stale' };
+    let outcome: { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; check: Evaluation } = { kind: 'stale' };
     let found: string[] = [];
     await db.transaction(async (tx) => {
       await state.update(user.id, 'narrative', (p) => {
@@ -181,7 +239,7 @@ export function createNarrativeModule(
         // continuing a fragment needs its gate now too (a former VIP on a VIP fragment stops here)
         const own = evaluate(gateOf(fragment), { ...known, progress: p });
         if (!own.ok) {
-          outcome = { kind: 'locked', missing: own.missing };
+          outcome = { kind: 'locked', check: own };
           return p;
         }
         const c = decision?.consequences;
@@ -199,7 +257,7 @@ export function createNarrativeModule(
         };
         const gate = evaluate(gateOf(target), { ...known, progress: next });
         if (!gate.ok) {
-          outcome = { kind: 'locked', missing: gate.missing };
+          outcome = { kind: 'locked', check: gate };
           return p;
         }
         outcome = { kind: 'applied' };
@@ -241,13 +299,21 @@ export function createNarrativeModule(
         meta,
       );
     });
-    const result = outcome as { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; missing: string[] };
+    const result = outcome as { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; check: Evaluation };
     if (result.kind === 'applied') {
       await ctx.answerCallbackQuery();
       await show(ctx, target);
     } else if (result.kind === 'locked') {
-      await ctx.answerCallbackQuery({ text: TEXTS.locked });
-      await explainLocked(ctx, result.missing);
+      // the reader's own fragment stays open unless it is the one refused (a former VIP on a VIP fragment)
+      const ownOpen = evaluate(gateOf(fragment), { ...known, progress: before }).ok;
+      const levels = current().levels;
+      const freeEnd =
+        ownOpen &&
+        result.check.ways.includes('vip') &&
+        levels.get(target.level)?.vip === true &&
+        levels.get(fragment.level)?.vip !== true;
+      await ctx.answerCallbackQuery(freeEnd ? {} : { text: TEXTS.lockedNotice });
+      await explainLocked(ctx, result.check, { storyGoesOn: ownOpen, freeEnd });
     } else await ctx.answerCallbackQuery({ text: TEXTS.stale });
   };
 
@@ -276,6 +342,11 @@ export function createNarrativeModule(
   composer.filter(isSignedAction('nar.n'), async (ctx) => {
     const [from = ''] = ctx.signedCallback?.args ?? [];
     await advance(ctx, from, undefined);
+  });
+  // "Seguir la historia" under a lock: the reader's fragment again, with its choices
+  composer.filter(isSignedAction('nar.h'), async (ctx) => {
+    await open(ctx);
+    await ctx.answerCallbackQuery();
   });
 
   const remember =

@@ -1,5 +1,8 @@
 // The module through a real grammY bot (handleUpdate) on PostgreSQL + Redis; Telegram is a
 // recording API transformer.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   createPostgres,
   createPostgresDocumentStore,
@@ -24,7 +27,7 @@ import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NARRATIVE_EVENTS } from '../src/events.js';
-import { createNarrativeModule, type NarrativeContext } from '../src/module.js';
+import { createNarrativeModule, type NarrativeContext, type NarrativeModule } from '../src/module.js';
 import { NARRATIVE_SLICES } from '../src/slices.js';
 
 const testDb = await useTestDatabase('narrative');
@@ -36,9 +39,14 @@ const state = createUserStateManager(
   { db, redis: { port: Number(new URL(redis.url).port) }, slices: NARRATIVE_SLICES },
 );
 const signer = createCallbackSigner({ callback_secret: 'n'.repeat(40) });
+/** The app's command buttons, as the app builds them (the signed `cmd` action). */
+const commandButton = (text: string, command: string, telegramId: number | undefined) => ({
+  text,
+  callback_data: signer.sign('cmd', [command], { userId: telegramId }),
+});
 const narrative = createNarrativeModule(
   { vip_offer_url: 'https://t.me/diana_bot?start=vip' },
-  { db, bus, state, documents: createPostgresDocumentStore(db), signer },
+  { db, bus, state, documents: createPostgresDocumentStore(db), signer, commandButton },
 );
 const users = createUserRepository(db);
 beforeAll(async () => {
@@ -57,7 +65,7 @@ const updates = createUpdateFactory();
  * role their `users` row starts with, and the one `ctx.user` keeps saying (like the app's
  * cached row, which may be older than a change of `users.role`).
  */
-function makeBot(roles: Record<number, string>) {
+function makeBot(roles: Record<number, string>, module: NarrativeModule = narrative) {
   const bot = new Bot<NarrativeContext>('0:test', { botInfo: FAKE_BOT_INFO });
   const api = createRecordingApi();
   bot.api.config.use(api.transformer as never);
@@ -72,7 +80,7 @@ function makeBot(roles: Record<number, string>) {
     await next();
   });
   bot.use(verifyCallbacks(signer));
-  bot.use(narrative.composer);
+  bot.use(module.composer);
   return {
     sent: api.calls,
     userId: (telegramId: number) => ids.get(telegramId) as string,
@@ -122,6 +130,7 @@ describe('the narrative module', () => {
   it("/start shows Lucien's first fragment with decision buttons; a press advances and is recorded with its events", async () => {
     const bot = makeBot({});
     await bot.command(101, '/start');
+    expect(bot.lastText(101)).toContain('Te damos la bienvenida a la casa de Diana.');
     expect(bot.lastText(101)).toContain('<b>Lucien</b>');
     expect([...bot.buttons(101).keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
     const user = bot.userId(101);
@@ -181,9 +190,29 @@ describe('the narrative module', () => {
     );
     expect(bot.lastText(105)).toContain('vuelve con /historia');
     expect(bot.lastText(105)).not.toContain('llave_dorada');
+    expect(bot.sent.filter((c) => c.method === 'answerCallbackQuery').at(-1)?.payload.text).toBe(
+      'Esta puerta sigue cerrada.',
+    );
     expect((await state.get(bot.userId(105), 'narrative')).current).toBe('l3_pasillo');
+    // and a button for each way on: the shop (the app's command button), back to the story
+    expect([...bot.buttons(105).keys()]).toEqual(['🛍 Ver la tienda', '📖 Seguir la historia']);
+    expect(signer.verify(bot.buttons(105).get('🛍 Ver la tienda') as string, { userId: 105 })).toMatchObject({
+      action: 'cmd',
+      args: ['tienda'],
+    });
+    // "Seguir la historia" shows the corridor again, with its two doors
+    await pressUntil(bot, 105, ['📖 Seguir la historia']);
+    expect(bot.lastText(105)).toContain('dos puertas');
+    expect([...bot.buttons(105).keys()]).toEqual(['Abrir la puerta cerrada', 'Salir al jardín']);
     await pressUntil(bot, 105, ['Salir al jardín', '«Quiero ver el Diván.»']);
-    expect(bot.lastText(105)).toContain('ser VIP');
+    // the end of the free story: what VIP opens and how to get it, not a bare wall
+    expect(bot.lastText(105)).toContain('Aquí termina la parte gratuita de la historia.');
+    expect(bot.lastText(105)).toContain('Lo que sigue —El Diván— es solo para VIP');
+    expect(bot.lastText(105)).toContain('Pulsa «Hazme VIP» y pide tu invitación VIP');
+    expect(bot.lastText(105)).toContain('/historia te trae justo aquí');
+    const offer = bot.sent.filter((c) => c.method === 'sendMessage').at(-1);
+    expect(JSON.stringify(offer?.payload.reply_markup)).toContain('https://t.me/diana_bot?start=vip');
+    expect([...bot.buttons(105).keys()]).toEqual(['Hazme VIP', '📖 Seguir la historia']);
     expect((await state.get(bot.userId(105), 'narrative')).current).toBe('l3_jardin');
     // a VIP passes the same gate
     await pressUntil(bot, 106, ['Salir al jardín', '«Quiero ver el Diván.»']);
@@ -202,6 +231,10 @@ describe('the narrative module', () => {
     // 109 reads the VIP ending (a fragment of the VIP level with no unlock condition of its own)
     await pressUntil(bot, 109, ['Contarle un secreto']);
     expect(bot.lastText(109)).toContain('Diana apoya la cabeza');
+    // the real end of the story for a VIP: no offer, a way back to the menu
+    expect(bot.lastText(109)).toContain('Por ahora, la historia termina aquí');
+    expect(bot.lastText(109)).not.toContain('parte gratuita');
+    expect([...bot.buttons(109).keys()]).toEqual(['☰ Menú']);
     await bot.command(109, '/historia');
     expect(bot.lastText(109)).toContain('Diana apoya la cabeza');
 
@@ -259,6 +292,65 @@ describe('the narrative module', () => {
       select envelope from event_outbox where type = 'narrative.clue_found'`;
     const mine = found.map((r) => JSON.parse(r.envelope).payload).filter((p) => p.clue === 'carta_sin_firma');
     expect(mine).toHaveLength(1);
+  });
+
+  it('a story of its own: a besitos lock offers the daily gift; the last free fragment offers VIP, asked for in words without an offer URL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'narrative-story-'));
+    const file = join(dir, 'story.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        start: 'p_inicio',
+        levels: [
+          { level: 1, title: 'El porche', vip: false },
+          { level: 2, title: 'La torre', vip: true },
+          { level: 3, title: 'El sótano', vip: true },
+        ],
+        fragments: [
+          {
+            key: 'p_inicio',
+            level: 1,
+            narrator: 'lucien',
+            kind: 'decision',
+            text: 'Dos caminos.',
+            decisions: [
+              { id: 'pago', label: 'La puerta de pago', next: 'p_pago' },
+              { id: 'fin', label: 'El final', next: 'p_fin' },
+            ],
+          },
+          {
+            key: 'p_pago',
+            level: 1,
+            narrator: 'lucien',
+            kind: 'story',
+            text: 'Solo con besitos.',
+            next: 'p_fin',
+            unlock: { besitos_at_least: 1000 },
+          },
+          { key: 'p_fin', level: 1, narrator: 'diana', kind: 'story', text: 'Hasta aquí.' },
+        ],
+      }),
+    );
+    const own = createNarrativeModule(
+      { story_file: file },
+      { db, bus, state, documents: createPostgresDocumentStore(db), signer, commandButton },
+    );
+    await own.start();
+    const bot = makeBot({}, own);
+    await bot.command(120, '/start');
+    await pressUntil(bot, 120, ['La puerta de pago']);
+    expect(bot.lastText(120)).toContain('tener al menos 1000 besitos');
+    expect([...bot.buttons(120).keys()]).toEqual(['🎁 Mi regalo diario', '📖 Seguir la historia']);
+    expect(signer.verify(bot.buttons(120).get('🎁 Mi regalo diario') as string, { userId: 120 }).args).toEqual([
+      'regalo',
+    ]);
+    await pressUntil(bot, 120, ['📖 Seguir la historia', 'El final']);
+    expect(bot.lastText(120)).toContain('Hasta aquí.');
+    expect(bot.lastText(120)).toContain('Lo que sigue —La torre y El sótano— es solo para VIP');
+    expect(bot.lastText(120)).toContain('Pide tu invitación VIP a quien lleva el canal');
+    expect(bot.lastText(120)).not.toContain('Por ahora, la historia termina aquí');
+    const last = bot.sent.filter((c) => c.method === 'sendMessage').at(-1);
+    expect(JSON.stringify(last?.payload.reply_markup)).not.toContain('"url"');
   });
 
   it('/start with a payload it does not own passes it on', async () => {

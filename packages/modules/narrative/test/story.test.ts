@@ -76,11 +76,16 @@ describe('unlock conditions', () => {
   it('evaluates AND / OR trees and says what is missing', () => {
     expect(evaluate({ all: [{ has_clue: 'llave' }, { completed: 'a' }] }, { role: 'FREE', progress }).ok).toBe(true);
     const vip = evaluate({ all: [{ vip: true }, { flag: 'f' }] }, { role: 'FREE', progress });
-    expect(vip).toEqual({ ok: false, missing: ['ser VIP (El Diván es solo para VIP)'] });
+    expect(vip).toEqual({ ok: false, missing: ['ser VIP (El Diván es solo para VIP)'], ways: ['vip'] });
     expect(evaluate({ any: [{ vip: true }, { role: 'ADMIN' }] }, { role: 'ADMIN', progress }).ok).toBe(true);
     const any = evaluate({ any: [{ vip: true }, { besitos_at_least: 50 }] }, { role: 'FREE', progress, besitos: 10 });
     expect(any.ok).toBe(false);
     expect(any.missing[0]).toContain('tener al menos 50 besitos');
+    // where to get what is missing: VIP or besitos (an OR offers both); a clue or an object, the shop
+    expect(any.ways).toEqual(['vip', 'besitos']);
+    expect(evaluate({ has_clue: 'x' }, { role: 'FREE', progress }).ways).toEqual(['shop']);
+    expect(evaluate({ completed: 'a' }, { role: 'FREE', progress }).ways).toEqual([]);
+    expect(evaluate({ besitos_at_least: 1 }, { role: 'FREE', progress }).missing[0]).toContain('al menos 1 besito ');
     expect(evaluate({ has_item: 'rosa' }, { role: 'VIP', progress }).missing).toEqual([
       'el objeto «rosa» (mira la /tienda)',
     ]);
