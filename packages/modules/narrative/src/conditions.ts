@@ -11,6 +11,8 @@ export interface ConditionFacts {
   readonly besitos?: number;
   /** A clue's title as the reader knows it (the story's); the key when absent. */
   readonly clueTitle?: (key: string) => string | undefined;
+  /** An object's name as the reader knows it (the shop's); the key when absent. */
+  readonly itemTitle?: (key: string) => string | undefined;
 }
 
 const LEVELS: Record<string, number> = {
@@ -64,7 +66,11 @@ export function evaluate(condition: Condition | undefined, facts: ConditionFacts
       'besitos',
     );
   if ('has_item' in condition)
-    return leaf(progress.items.includes(condition.has_item), TEXTS.missingItem(condition.has_item), 'shop');
+    return leaf(
+      progress.items.includes(condition.has_item),
+      TEXTS.missingItem(facts.itemTitle?.(condition.has_item) ?? condition.has_item),
+      'shop',
+    );
   if ('has_clue' in condition)
     return leaf(
       progress.clues.includes(condition.has_clue),

@@ -46,6 +46,8 @@ export interface NarrativeDeps {
    * or a revocation.
    */
   readonly getRole?: (user_id: string) => Promise<string | undefined>;
+  /** An object's name as the shop shows it (the app asks gamification); the story's key when absent. */
+  readonly itemTitle?: (key: string) => string | undefined;
   /**
    * A button that runs another module's command for the user (`tienda`, `regalo`, `menu`), so a
    * lock or the end of the story offers the way on. Without it those ways are named in the text only.
@@ -140,6 +142,7 @@ export function createNarrativeModule(
     progress,
     besitos: deps.getBalance && ctx.user ? await deps.getBalance(ctx.user.id) : undefined,
     clueTitle: (key: string) => current().clues.get(key)?.title,
+    itemTitle: (key: string) => deps.itemTitle?.(key),
   });
 
   const show = async (ctx: NarrativeContext, fragment: Fragment, prefix?: string) => {

@@ -92,5 +92,10 @@ describe('unlock conditions', () => {
     expect(evaluate({ role: 'ADMIN' }, { role: 'VIP', progress }).missing).toEqual(['tener el rol «administrador»']);
     const titled = evaluate({ has_clue: 'espejo' }, { role: 'VIP', progress, clueTitle: () => 'El espejo roto' });
     expect(titled.missing[0]).toMatch(/^la pista «El espejo roto»: búscala/);
+    const named = evaluate(
+      { has_item: 'rosa_negra' },
+      { role: 'VIP', progress, itemTitle: (k) => (k === 'rosa_negra' ? 'Rosa negra' : undefined) },
+    );
+    expect(named.missing).toEqual(['el objeto «Rosa negra» (mira la /tienda)']);
   });
 });
