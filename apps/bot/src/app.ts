@@ -322,7 +322,18 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const gamification = await step('gamification', () => {
     const g = createGamificationModule(
       {},
-      { db, bus, config: config as never, cache, signer, limiter, timezone: settings.bot.timezone, logger },
+      {
+        db,
+        bus,
+        config: config as never,
+        cache,
+        signer,
+        limiter,
+        timezone: settings.bot.timezone,
+        logger,
+        // payments are told from a consumer, long after the bot below exists
+        api: () => (botRef as Bot<AppContext>).api,
+      },
     );
     closers.push({ name: 'gamification', close: () => g.close() });
     return g;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CacheService } from '@diana/cache';
 import type { ConfigManager } from '@diana/config';
-import type { Database } from '@diana/db';
+import { createUserRepository, type Database } from '@diana/db';
 import {
   createInbox,
   EVENT_BUS_ERROR_CODES,
@@ -22,13 +22,15 @@ import {
   type Logger,
   parseOrThrow,
 } from '@diana/utils';
-import { Composer, type Context } from 'grammy';
+import { type Api, Composer, type Context } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type * as v from 'valibot';
 import { GAMIFICATION_ERROR_CODES } from './errors.js';
 import { CONSUMED, type GAMIFICATION_EVENTS } from './events.js';
 import { createLedger, LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
+import { createNotices } from './notices.js';
 import { createProgress } from './progress.js';
+import { createScreens } from './screens.js';
 import type { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';
 import { TEXTS } from './texts.js';
 
@@ -44,6 +46,11 @@ export interface GamificationDeps {
   readonly signer: CallbackSigner;
   /** The `purchase` policy is applied to shop buttons when given. */
   readonly limiter?: RateLimiter;
+  /**
+   * The bot's API, for telling users what they were paid (read when a notice is sent). Without
+   * it no payment is told: `subscriptions` then has no `gamification-notices` group.
+   */
+  readonly api?: () => Api;
   /** IANA timezone of the bot's days. @default 'Europe/Madrid' */
   readonly timezone?: string;
   readonly logger?: Logger;
@@ -55,6 +62,11 @@ export interface GamificationModule {
   readonly ledger: Ledger;
   /** The react button for a channel post (the admin module attaches it to scheduled posts). */
   reactButton(post_id: string): InlineKeyboardButton.CallbackButton;
+  /**
+   * What a profile shows: the balance and the daily-gift streak (consecutive days with a gift,
+   * ending today or yesterday in the bot's timezone; 0 otherwise).
+   */
+  summary(user_id: string): Promise<{ balance: number; streak_days: number }>;
   close(): Promise<void>;
 }
 
@@ -84,13 +96,11 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     caps: () => ({ free: rewards().daily_cap_free, vip: rewards().daily_cap_vip }),
     onBalanceChanged: (user_id) => balances.delete(balanceKey(user_id)),
   });
-  const progress = createProgress({
-    ledger,
-    bus,
-    timezone,
-    missions: () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'],
-    achievements: () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'],
-  });
+  const missions = () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'];
+  const achievements = () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'];
+  const shop = () => config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
+  const progress = createProgress({ ledger, bus, timezone, missions, achievements });
+  const screens = createScreens({ db, timezone, missions, achievements, shop });
   /**
    * The welcome bonus, paid at most once whoever comes first: the `user.registered` handler, or
    * the user's first `/saldo` while that event is still on its way (one source event id, under
@@ -173,20 +183,23 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['admin.besitos_granted'],
       handler: once(async (event, tx) => {
-        const { user_id, amount, actor } = read(CONSUMED.grant, event);
+        const { user_id, amount, actor, reason } = read(CONSUMED.grant, event);
+        const note = reason.trim().slice(0, 200);
         let applied = amount;
         if (amount > 0)
-          await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust' });
+          await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust', note });
         else {
           // a negative adjustment takes what is there, never more: balances stay at or above zero
           const take = Math.min(-amount, await ledger.lock(tx, user_id));
-          if (take > 0) await ledger.spend(tx, { user_id, amount: take, source: 'admin', source_event_id: event.id });
+          if (take > 0)
+            await ledger.spend(tx, { user_id, amount: take, source: 'admin', source_event_id: event.id, note });
           applied = -take;
         }
-        // what was actually done, for the admin who asked (in the same transaction: once per grant)
+        // what was actually done, for the admin who asked and the user it was done to (in the
+        // same transaction: once per grant)
         await bus.publish(
           'gamification.adjustment_applied',
-          { user_id, requested: amount, applied, balance: await ledger.lock(tx, user_id), actor },
+          { user_id, requested: amount, applied, balance: await ledger.lock(tx, user_id), actor, reason: note },
           { tx, key: user_id, user_id },
         );
       }),
@@ -202,20 +215,39 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       },
     },
   ];
+  // every payment told to its user, once (a consumer group of its own: a failed send never fails a payment)
+  if (deps.api)
+    subscriptions.push(
+      createNotices({
+        db,
+        users: createUserRepository(db),
+        api: deps.api,
+        missionTitle: screens.missionTitle,
+        achievementTitle: screens.achievementTitle,
+        logger,
+      }),
+    );
 
   // ---- the bot's side --------------------------------------------------------------------------
   const composer = new Composer<GamificationContext>();
-
-  composer.command('saldo', async (ctx) => {
-    if (!ctx.user) return;
-    const user_id = ctx.user.id;
-    await db.transaction((tx) => payWelcome(tx, user_id));
-    await ctx.reply(TEXTS.balance(formatBesitos(await balanceOf(ctx.user.id))), { parse_mode: 'HTML' });
+  type Screen = (ctx: GamificationContext, user: { id: string }) => Promise<unknown>;
+  /** A next-step button: a signed `gam.go` for the user it is shown to, answered by the same screen as its command. */
+  const go = (ctx: GamificationContext, screen: ScreenName, text: string): InlineKeyboardButton.CallbackButton => ({
+    text,
+    callback_data: signer.sign('gam.go', [screen], { userId: ctx.from?.id }),
   });
+  const keyboard = (rows: InlineKeyboardButton.CallbackButton[][]) => ({ reply_markup: { inline_keyboard: rows } });
+  const B = TEXTS.buttons;
 
-  composer.command(['regalo', 'daily'], async (ctx) => {
-    const user = ctx.user;
-    if (!user) return;
+  const showBalance: Screen = async (ctx, user) => {
+    await db.transaction((tx) => payWelcome(tx, user.id));
+    await ctx.reply(TEXTS.balance(formatBesitos(await balanceOf(user.id))), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)], [go(ctx, 'historial', B.history)]]),
+    });
+  };
+
+  const claimDaily: Screen = async (ctx, user) => {
     const r = rewards();
     const outcome = await db
       .transaction(async (tx) => {
@@ -259,10 +291,112 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
           return { kind: 'wait' as const, wait_ms: Number((error.context as { wait_ms: number }).wait_ms) };
         throw error;
       });
+    const next = keyboard([[go(ctx, 'tienda', B.seeShop), go(ctx, 'misiones', B.missions)]]);
     if (outcome.kind === 'wait')
-      await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)));
-    else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped);
-    else await ctx.reply(TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak), { parse_mode: 'HTML' });
+      await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)), next);
+    else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped, next);
+    else
+      await ctx.reply(`${TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak)}\n${TEXTS.storyHint}`, {
+        parse_mode: 'HTML',
+        ...next,
+      });
+  };
+
+  /** What the user already has: bought items, and items whose clue they hold (found or bought). */
+  const owned = async (tx: TransactionSql, user_id: string, items: (typeof SHOP)['defaults']) => {
+    const bought = await tx<
+      { item_id: string }[]
+    >`select item_id from gamification_inventory where user_id = ${user_id}`;
+    const clues = await tx<{ clue: string }[]>`select clue from gamification_clues where user_id = ${user_id}`;
+    const have = new Set(bought.map((r) => r.item_id));
+    const heldClues = new Set(clues.map((r) => r.clue));
+    return new Set(items.filter((i) => have.has(i.id) || (i.clue && heldClues.has(i.clue))).map((i) => i.id));
+  };
+
+  /** The shop: each item with its price and description, what the user owns marked, one buy button each. */
+  const showShop: Screen = async (ctx, user) => {
+    const items = shop();
+    if (items.length === 0) return ctx.reply(TEXTS.shopEmpty);
+    const mine = await db.transaction((tx) => owned(tx, user.id, items));
+    const lines = items.map((item) => {
+      const name = html`<b>${item.name}</b>`;
+      const head = mine.has(item.id) ? TEXTS.shopItemOwned(name) : TEXTS.shopItem(name, formatBesitos(item.price));
+      return item.description ? `${head}\n${html`<i>${item.description}</i>`}` : head;
+    });
+    const rows = items.map((item) => [
+      {
+        text: mine.has(item.id) ? TEXTS.shopItemOwned(item.name) : TEXTS.shopItem(item.name, formatBesitos(item.price)),
+        callback_data: signer.sign('gam.b', [item.id, randomBytes(6).toString('base64url')], { userId: ctx.from?.id }),
+      },
+    ]);
+    await ctx.reply(
+      [TEXTS.shopTitle, TEXTS.shopBalance(formatBesitos(await balanceOf(user.id))), '', lines.join('\n\n')].join('\n'),
+      { parse_mode: 'HTML', reply_markup: { inline_keyboard: rows } },
+    );
+  };
+
+  /** The objects bought in the shop; `quiet`: nothing when there are none (the command, after the clues). */
+  const showObjects = async (ctx: GamificationContext, user: { id: string }, quiet: boolean) => {
+    const rows = await db.sql<{ item_id: string }[]>`
+      select item_id from gamification_inventory where user_id = ${user.id} order by acquired_at, item_id`;
+    const items = shop();
+    const names = rows.map((r) => items.find((i) => i.id === r.item_id)?.name ?? r.item_id);
+    if (names.length > 0)
+      await ctx.reply(`${html`<b>${TEXTS.objectsTitle}</b>`}\n${names.map((n) => html`• ${n}`).join('\n')}`, {
+        parse_mode: 'HTML',
+      });
+    else if (!quiet) await ctx.reply(TEXTS.noObjects);
+  };
+
+  const showMissions: Screen = async (ctx, user) =>
+    ctx.reply(await screens.missions(user.id), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'logros', B.achievements), go(ctx, 'saldo', B.balance)]]),
+    });
+  const showAchievements: Screen = async (ctx, user) =>
+    ctx.reply(await screens.achievements(user.id), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'misiones', B.missions), go(ctx, 'saldo', B.balance)]]),
+    });
+  const showHistory: Screen = async (ctx, user) =>
+    ctx.reply(await screens.history(user.id, await balanceOf(user.id)), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)]]),
+    });
+
+  const SCREENS: Record<ScreenName, Screen> = {
+    saldo: showBalance,
+    regalo: claimDaily,
+    tienda: showShop,
+    mochila: (ctx, user) => showObjects(ctx, user, false),
+    misiones: showMissions,
+    logros: showAchievements,
+    historial: showHistory,
+  };
+  const command =
+    (screen: Screen) =>
+    async (ctx: GamificationContext): Promise<void> => {
+      if (ctx.user) await screen(ctx, ctx.user);
+    };
+  composer.command('saldo', command(showBalance));
+  composer.command(['regalo', 'daily'], command(claimDaily));
+  composer.command('tienda', command(showShop));
+  composer.command('misiones', command(showMissions));
+  composer.command('logros', command(showAchievements));
+  composer.command('historial', command(showHistory));
+  // /mochila: the narrative module lists the clues and passes it on; the objects bought here are
+  // listed here, and it stops here (nothing else answers /mochila)
+  composer.command(
+    'mochila',
+    command((ctx, user) => showObjects(ctx, user, true)),
+  );
+
+  // next-step buttons: the same screens as the commands
+  composer.filter(isSignedAction('gam.go'), async (ctx) => {
+    const [name = ''] = ctx.signedCallback?.args ?? [];
+    const screen = SCREENS[name as ScreenName];
+    await ctx.answerCallbackQuery();
+    if (ctx.user && screen) await screen(ctx, ctx.user);
   });
 
   // the react button of channel posts: one reaction per user and post
@@ -284,57 +418,17 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     await ctx.answerCallbackQuery({ text: counted ? TEXTS.reacted : TEXTS.alreadyReacted });
   });
 
-  /** What the user already has: bought items, and items whose clue they hold (found or bought). */
-  const owned = async (tx: TransactionSql, user_id: string, items: (typeof SHOP)['defaults']) => {
-    const bought = await tx<
-      { item_id: string }[]
-    >`select item_id from gamification_inventory where user_id = ${user_id}`;
-    const clues = await tx<{ clue: string }[]>`select clue from gamification_clues where user_id = ${user_id}`;
-    const have = new Set(bought.map((r) => r.item_id));
-    const heldClues = new Set(clues.map((r) => r.clue));
-    return new Set(items.filter((i) => have.has(i.id) || (i.clue && heldClues.has(i.clue))).map((i) => i.id));
-  };
-
-  composer.command('tienda', async (ctx) => {
-    const items = config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
-    const user = ctx.user;
-    const mine = user ? await db.transaction((tx) => owned(tx, user.id, items)) : new Set<string>();
-    const rows = items.map((item) => [
-      {
-        text: mine.has(item.id) ? TEXTS.shopItemOwned(item.name) : TEXTS.shopItem(item.name, formatBesitos(item.price)),
-        callback_data: signer.sign('gam.b', [item.id, randomBytes(6).toString('base64url')], { userId: ctx.from?.id }),
-      },
-    ]);
-    await ctx.reply(TEXTS.shopTitle, { parse_mode: 'HTML', reply_markup: { inline_keyboard: rows } });
-  });
-
-  // /mochila: the narrative module lists the clues and passes it on; the objects bought here are
-  // listed here, and it stops here (nothing else answers /mochila)
-  composer.command('mochila', async (ctx) => {
-    if (!ctx.user) return;
-    const rows = await db.sql<{ item_id: string }[]>`
-      select item_id from gamification_inventory where user_id = ${ctx.user.id} order by acquired_at, item_id`;
-    const items = config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
-    const names = rows.map((r) => items.find((i) => i.id === r.item_id)?.name ?? r.item_id);
-    if (names.length > 0)
-      await ctx.reply(`${html`<b>${TEXTS.objectsTitle}</b>`}\n${names.map((n) => html`• ${n}`).join('\n')}`, {
-        parse_mode: 'HTML',
-      });
-  });
-
   composer.filter(isSignedAction('gam.b'), async (ctx) => {
     const user = ctx.user;
     const [item_id = '', nonce = ''] = ctx.signedCallback?.args ?? [];
     if (!user) return;
-    const item = (config.get('gamification.shop') as unknown as (typeof SHOP)['defaults']).find(
-      (i) => i.id === item_id,
-    );
+    const item = shop().find((i) => i.id === item_id);
     if (!item) return void (await ctx.answerCallbackQuery({ text: TEXTS.unknownItem }));
     if (deps.limiter) {
       const limit = await deps.limiter.consume(user.id, 'purchase');
       if (!limit.allowed)
         return void (await ctx.answerCallbackQuery({
-          text: `Espera ${formatDuration(Math.ceil(limit.retry_after_ms / 1000) * 1000)}.`,
+          text: TEXTS.wait(formatDuration(Math.ceil(limit.retry_after_ms / 1000) * 1000)),
         }));
     }
     try {
@@ -345,8 +439,8 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
         const fresh = await tx`
           insert into gamification_purchases (nonce, user_id, item_id) values (${nonce}, ${user.id}, ${item.id})
           on conflict do nothing returning 1`;
-        if (fresh.length === 0) return false; // a double tap: this button already bought
-        await ledger.spend(tx, {
+        if (fresh.length === 0) return 'repeated' as const; // a double tap: this button already bought
+        const spent = await ledger.spend(tx, {
           user_id: user.id,
           amount: item.price,
           source: `shop:${item.id}`,
@@ -360,12 +454,16 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
           await bus.publish('gamification.clue_unlocked', { user_id: user.id, clue: item.clue }, meta);
         }
         await progress.count(tx, user.id, 'gamification.item_acquired');
-        return true;
+        return { balance: spent.balance };
       });
-      await ctx.answerCallbackQuery({
-        text:
-          bought === 'owned' ? TEXTS.alreadyOwned(item.name) : bought ? TEXTS.bought(item.name) : TEXTS.alreadyBought,
-        ...(bought === 'owned' ? { show_alert: true } : {}),
+      if (bought === 'owned')
+        return void (await ctx.answerCallbackQuery({ text: TEXTS.alreadyOwned(item.name), show_alert: true }));
+      if (bought === 'repeated') return void (await ctx.answerCallbackQuery({ text: TEXTS.alreadyBought }));
+      await ctx.answerCallbackQuery({ text: TEXTS.bought(item.name) });
+      // what now: the object is in the backpack, the story goes on
+      await ctx.reply(`${TEXTS.boughtMessage(html`${item.name}`, formatBesitos(bought.balance))}\n${TEXTS.storyHint}`, {
+        parse_mode: 'HTML',
+        ...keyboard([[go(ctx, 'mochila', B.backpack), go(ctx, 'tienda', B.shop)]]),
       });
     } catch (error) {
       if (!isDianaError(error, LEDGER_ERROR_CODES.INSUFFICIENT)) throw error;
@@ -377,12 +475,19 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     }
   });
 
-  logger.debug({ timezone }, 'gamification module ready');
+  logger.debug({ timezone, notices: deps.api !== undefined }, 'gamification module ready');
   return {
     composer,
     subscriptions,
     ledger,
     reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign('gam.r', [post_id]) }),
+    async summary(user_id) {
+      const [balance, streak_days] = await Promise.all([balanceOf(user_id), screens.streak(user_id)]);
+      return { balance, streak_days };
+    },
     async close() {},
   };
 }
+
+/** The screens a `gam.go` button opens (each also a command of the same name). */
+type ScreenName = 'saldo' | 'regalo' | 'tienda' | 'mochila' | 'misiones' | 'logros' | 'historial';

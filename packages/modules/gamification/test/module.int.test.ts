@@ -295,8 +295,8 @@ describe('the gamification module', () => {
       ).map((r) => JSON.parse(r.envelope).payload);
     expect(await until(async () => (await applied()).length === 2)).toBe(true);
     expect(await applied()).toEqual([
-      { user_id: user, requested: 30, applied: 30, balance: 80, actor: 'tg:1' },
-      { user_id: user, requested: -500, applied: -80, balance: 0, actor: 'tg:1' },
+      { user_id: user, requested: 30, applied: 30, balance: 80, actor: 'tg:1', reason: 'compensación' },
+      { user_id: user, requested: -500, applied: -80, balance: 0, actor: 'tg:1', reason: 'corrección' },
     ]);
   });
 
