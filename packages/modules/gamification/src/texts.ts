@@ -89,7 +89,7 @@ export const TEXTS = Object.freeze({
   // what the user is told when paid (one message per payment)
   notice: Object.freeze({
     welcome: (amount: string) =>
-      `💋 Te damos la bienvenida con <b>${amount}</b> de regalo. Míralos con /saldo o úsalos en /tienda.`,
+      `🎁 Tu regalo de bienvenida: <b>${amount}</b>. Míralos con /saldo o úsalos en /tienda.`,
     decision: (amount: string, balance: string) =>
       `💋 +${amount} por tu decisión en la historia. Ahora tienes ${balance}.`,
     fragment: (amount: string, balance: string) => `💋 +${amount} por avanzar en la historia. Ahora tienes ${balance}.`,

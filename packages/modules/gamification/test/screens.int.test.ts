@@ -110,7 +110,7 @@ const register = async (tg: number) => {
 /** A registered user whose welcome notice has arrived (so later replies are the last messages). */
 const welcomed = async (tg: number) => {
   const id = await register(tg);
-  if (!(await until(() => told(tg, 'Te damos la bienvenida').length === 1))) throw new Error(`no welcome for ${tg}`);
+  if (!(await until(() => told(tg, 'Tu regalo de bienvenida').length === 1))) throw new Error(`no welcome for ${tg}`);
   return id;
 };
 const until = async (check: () => Promise<boolean> | boolean, ms = 5_000) => {
@@ -137,9 +137,9 @@ const buttons = (tg: number) => api.buttons(tg);
 describe('every payment is told, once', () => {
   it('the welcome bonus is told once, even when its event is delivered three times (two at once)', async () => {
     const user = await register(401);
-    expect(await until(() => told(401, 'Te damos la bienvenida').length === 1)).toBe(true);
-    expect(told(401, 'Te damos la bienvenida')[0]).toBe(
-      '💋 Te damos la bienvenida con <b>50 besitos</b> de regalo. Míralos con /saldo o úsalos en /tienda.',
+    expect(await until(() => told(401, 'Tu regalo de bienvenida').length === 1)).toBe(true);
+    expect(told(401, 'Tu regalo de bienvenida')[0]).toBe(
+      '🎁 Tu regalo de bienvenida: <b>50 besitos</b>. Míralos con /saldo o úsalos en /tienda.',
     );
     const [awarded] = await published('gamification.besitos_awarded', user);
     expect(awarded).toBeDefined();
@@ -147,13 +147,13 @@ describe('every payment is told, once', () => {
     // a redelivery, a replay and a concurrent copy of the same event
     await Promise.all([notices?.handler(awarded as EventEnvelope), notices?.handler(awarded as EventEnvelope)]);
     await notices?.handler(awarded as EventEnvelope);
-    expect(told(401, 'Te damos la bienvenida')).toHaveLength(1);
+    expect(told(401, 'Tu regalo de bienvenida')).toHaveLength(1);
     // the source event handled again pays nothing new, so nothing new is told
     const registered = (await published('user.registered', user))[0] as EventEnvelope;
     const welcome = gamification.subscriptions.find((s) => s.types.includes('user.registered'));
     await welcome?.handler(registered);
     expect(await published('gamification.besitos_awarded', user)).toHaveLength(1);
-    expect(told(401, 'Te damos la bienvenida')).toHaveLength(1);
+    expect(told(401, 'Tu regalo de bienvenida')).toHaveLength(1);
   });
 
   it('a welcome bonus paid by the first /saldo (before user.registered arrives) is told once', async () => {
@@ -168,7 +168,7 @@ describe('every payment is told, once', () => {
           select id from event_outbox where type = 'user.registered' and key = ${user.id})`
       ).length === 1;
     expect(await until(handled)).toBe(true);
-    expect(await until(() => told(402, 'Te damos la bienvenida').length === 1)).toBe(true);
+    expect(await until(() => told(402, 'Tu regalo de bienvenida').length === 1)).toBe(true);
     expect(await published('gamification.besitos_awarded', user.id)).toHaveLength(1);
   });
 
@@ -232,7 +232,7 @@ describe('every payment is told, once', () => {
 
   it('a send that fails for a passing reason (500) is retried by the bus and told once', async () => {
     const user = await register(406);
-    expect(await until(() => told(406, 'Te damos la bienvenida').length === 1)).toBe(true);
+    expect(await until(() => told(406, 'Tu regalo de bienvenida').length === 1)).toBe(true);
     flaky.set(406, 1);
     await publish('admin.besitos_granted', { user_id: user, amount: 1, reason: 'prueba', actor: 'tg:1' }, user);
     expect(await until(() => told(406, 'El equipo te ha dado').length === 1)).toBe(true);
