@@ -22,7 +22,8 @@ function client(url: string) {
 // tests say so and skip, unless the run asked for the PgBouncer pass, which needs it
 const installed = findPgBouncer() !== undefined;
 const required = process.env.DIANA_TEST_POOLER === 'pgbouncer';
-if (!installed && !required) console.warn('startPgBouncer tests skipped: pgbouncer is not installed (apt-get install pgbouncer)');
+if (!installed && !required)
+  console.warn('startPgBouncer tests skipped: pgbouncer is not installed (apt-get install pgbouncer)');
 
 describe.skipIf(!installed && !required)('startPgBouncer', () => {
   it('pools a test database in transaction mode and stops', async () => {
