@@ -381,14 +381,14 @@ describe('next steps', () => {
     await press(422, [...buttons(422)].find(([l]) => l.startsWith('Llave dorada'))?.[1] as string);
     expect(api.lastAnswer()).toBe('Es tuyo: Llave dorada.');
     expect(api.lastText(422)).toBe(
-      '🛍️ <b>Llave dorada</b> ya es tuyo. Te quedan 130 besitos.\nSigue la historia con /historia.',
+      '🛍️ Compra hecha: <b>Llave dorada</b>. Te quedan 130 besitos.\nSigue la historia con /historia.',
     );
     expect([...buttons(422).keys()]).toEqual(['🎒 Mochila', '🛍️ Tienda']);
     await press(422, buttons(422).get('🎒 Mochila') as string);
     expect(api.lastText(422)).toBe('<b>Tus objetos</b>\n• Llave dorada');
     await command(422, '/tienda');
-    expect(api.lastText(422)).toContain('✓ <b>Llave dorada</b> — ya es tuyo\n<i>Abre una puerta');
-    expect([...buttons(422).keys()]).toContain('✓ Llave dorada — ya es tuyo');
+    expect(api.lastText(422)).toContain('✓ <b>Llave dorada</b> — en tu mochila\n<i>Abre una puerta');
+    expect([...buttons(422).keys()]).toContain('✓ Llave dorada — en tu mochila');
   });
 
   it('/mochila stays quiet with nothing bought (the clues come first); its button says where the clues are', async () => {
