@@ -58,9 +58,11 @@ const updates = createUpdateFactory(1_000);
 const message = (tg: number, text: string, update_id?: number) => updates.message(tg, text, update_id) as Update;
 const press = (tg: number, data: string) => updates.press(tg, data) as Update;
 const sentTo = (tg: number) => fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg);
-/** What a user was answered, without the welcome bonus notice (it comes from a consumer, at its own time). */
-const repliesTo = (tg: number) =>
-  sentTo(tg).filter((c) => !String(c.payload.text).startsWith('🎁 Tu regalo de bienvenida'));
+/** Payment notices: gamification tells each payment from a consumer, at its own time. */
+const NOTICE =
+  /^(🎁 Tu regalo de bienvenida|💋 \+|🏆 Logro conseguido|🎯 Misión cumplida|🎁 El equipo te ha dado|El equipo te ha quitado)/;
+/** What a user was answered, without the payment notices. */
+const repliesTo = (tg: number) => sentTo(tg).filter((c) => !NOTICE.test(String(c.payload.text)));
 const buttonsOf = (tg: number) => {
   const last = sentTo(tg)
     .filter((c) => (c.payload.reply_markup as { inline_keyboard?: unknown[] } | undefined)?.inline_keyboard?.length)
@@ -125,10 +127,10 @@ describe('the bot end to end', () => {
     // decision 5 + fragment completed 1 + the first-decision achievement 50, each once
     expect(await until(async () => (await app.gamification.ledger.balance(user)) === 106)).toBe(true);
     await app.handleUpdate(message(508, '/saldo'));
-    expect(String(sentTo(508).at(-1)?.payload.text)).toContain('106 besitos');
+    expect(String(repliesTo(508).at(-1)?.payload.text)).toContain('106 besitos');
     await app.handleUpdate(message(508, '/regalo'));
     await app.handleUpdate(message(508, '/regalo'));
-    expect(String(sentTo(508).at(-1)?.payload.text)).toContain('El próximo estará listo');
+    expect(String(repliesTo(508).at(-1)?.payload.text)).toContain('El próximo estará listo');
     expect(await app.gamification.ledger.balance(user)).toBe(116);
     const { checkLedgerInvariants } = await import('@diana/gamification');
     expect(await checkLedgerInvariants(app.db)).toEqual({ ok: true, problems: [] });
