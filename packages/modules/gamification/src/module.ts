@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { CacheService } from '@diana/cache';
 import type { ConfigManager } from '@diana/config';
 import { createUserRepository, type Database } from '@diana/db';
@@ -11,31 +10,24 @@ import {
   type ModuleSubscription,
 } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
-import { type CallbackSigner, html, type RateLimiter } from '@diana/security';
-import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
-import {
-  DianaError,
-  formatBesitos,
-  formatDuration,
-  getPackageLogger,
-  isDianaError,
-  type Logger,
-  parseOrThrow,
-} from '@diana/utils';
-import { type Api, Composer, type Context } from 'grammy';
+import type { CallbackSigner, RateLimiter } from '@diana/security';
+import { isSignedAction } from '@diana/security/grammy';
+import { formatBesitos, formatDuration, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
+import { type Api, Composer } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type * as v from 'valibot';
-import { GAMIFICATION_ERROR_CODES } from './errors.js';
+import { createDailyGift } from './daily.js';
 import { CONSUMED, type GAMIFICATION_EVENTS } from './events.js';
-import { createLedger, LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
+import { createLedger, type Ledger } from './ledger.js';
 import { createNotices } from './notices.js';
 import { createProgress } from './progress.js';
 import { createScreens } from './screens.js';
+import { BUY_ACTION, createShop } from './shop.js';
+import { createSteps, type GamificationContext, type Screen, type ScreenName, STEP_ACTION } from './steps.js';
 import type { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';
 import { TEXTS } from './texts.js';
 
-/** The context the module's handlers run with (`ctx.user` is set by the app). */
-export type GamificationContext = Context & SecurityFlavor & { user?: { readonly id: string; readonly role: string } };
+export type { GamificationContext } from './steps.js';
 
 export interface GamificationDeps {
   readonly db: Database;
@@ -70,15 +62,12 @@ export interface GamificationModule {
   close(): Promise<void>;
 }
 
-const DAY_MS = 86_400_000;
 /**
  * A consumed event's fields, or `E_EVENT_SCHEMA` (the bus dead-letters it at once): an amount
  * out of 1..BESITOS_MAX is refused before the handler writes anything.
  */
 const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
   parseOrThrow(schema, event.payload, { code: EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, message: `unusable ${event.type}` });
-/** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
-const DAILY_CLAIMED = GAMIFICATION_ERROR_CODES.DAILY_ALREADY_CLAIMED;
 const balanceKey = (user_id: string) => `balance:${user_id}`;
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
@@ -230,14 +219,11 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
 
   // ---- the bot's side --------------------------------------------------------------------------
   const composer = new Composer<GamificationContext>();
-  type Screen = (ctx: GamificationContext, user: { id: string }) => Promise<unknown>;
-  /** A next-step button: a signed `gam.go` for the user it is shown to, answered by the same screen as its command. */
-  const go = (ctx: GamificationContext, screen: ScreenName, text: string): InlineKeyboardButton.CallbackButton => ({
-    text,
-    callback_data: signer.sign('gam.go', [screen], { userId: ctx.from?.id }),
-  });
-  const keyboard = (rows: InlineKeyboardButton.CallbackButton[][]) => ({ reply_markup: { inline_keyboard: rows } });
+  const steps = createSteps(signer);
+  const { go, keyboard } = steps;
   const B = TEXTS.buttons;
+  const claimDailyGift = createDailyGift({ db, ledger, timezone, rewards });
+  const store = createShop({ db, bus, ledger, progress, signer, limiter: deps.limiter, steps, items: shop, balanceOf });
 
   const showBalance: Screen = async (ctx, user) => {
     await db.transaction((tx) => payWelcome(tx, user.id));
@@ -246,51 +232,8 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)], [go(ctx, 'historial', B.history)]]),
     });
   };
-
   const claimDaily: Screen = async (ctx, user) => {
-    const r = rewards();
-    const outcome = await db
-      .transaction(async (tx) => {
-        // Claims of one user run one at a time: with no gift row yet, `select … for update` below
-        // locks nothing, so the balance row (created if needed) is the lock (4 concurrent first
-        // claims used to pay 2–4 times).
-        await ledger.lock(tx, user.id);
-        const [row] = await tx<{ last_claim_at: Date; streak: number }[]>`
-        select last_claim_at, streak from gamification_daily_gifts where user_id = ${user.id} for update`;
-        const [clock] = await tx<{ now: Date; day: string; next_day_ms: number }[]>`
-        select now() as now, (now() at time zone ${timezone})::date::text as day,
-               extract(epoch from ((date_trunc('day', now() at time zone ${timezone}) + interval '1 day')
-                                   at time zone ${timezone}) - now())::float8 * 1000 as next_day_ms`;
-        const { now, day, next_day_ms } = clock as { now: Date; day: string; next_day_ms: number };
-        if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
-          return {
-            kind: 'wait' as const,
-            wait_ms: Math.min(DAY_MS, DAY_MS - (now.getTime() - row.last_claim_at.getTime())),
-          };
-        const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
-        await tx`
-        insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user.id}, ${now}, ${streak})
-        on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`;
-        const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
-        // one gift per user and local day: the ledger refuses a second payment of this source
-        const paid = await ledger.award(tx, {
-          user_id: user.id,
-          amount,
-          source: 'daily',
-          source_event_id: `daily:${user.id}:${day}`,
-        });
-        // already paid today (a 25-hour day lets 24 h pass within one date): undo the gift row too
-        if (paid.duplicate)
-          throw new DianaError(DAILY_CLAIMED, 'daily gift already claimed today', {
-            context: { wait_ms: next_day_ms },
-          });
-        return { kind: 'paid' as const, paid: paid.paid, streak };
-      })
-      .catch((error: unknown) => {
-        if (isDianaError(error, DAILY_CLAIMED))
-          return { kind: 'wait' as const, wait_ms: Number((error.context as { wait_ms: number }).wait_ms) };
-        throw error;
-      });
+    const outcome = await claimDailyGift(user.id);
     const next = keyboard([[go(ctx, 'tienda', B.seeShop), go(ctx, 'misiones', B.missions)]]);
     if (outcome.kind === 'wait')
       await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)), next);
@@ -301,53 +244,6 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
         ...next,
       });
   };
-
-  /** What the user already has: bought items, and items whose clue they hold (found or bought). */
-  const owned = async (tx: TransactionSql, user_id: string, items: (typeof SHOP)['defaults']) => {
-    const bought = await tx<
-      { item_id: string }[]
-    >`select item_id from gamification_inventory where user_id = ${user_id}`;
-    const clues = await tx<{ clue: string }[]>`select clue from gamification_clues where user_id = ${user_id}`;
-    const have = new Set(bought.map((r) => r.item_id));
-    const heldClues = new Set(clues.map((r) => r.clue));
-    return new Set(items.filter((i) => have.has(i.id) || (i.clue && heldClues.has(i.clue))).map((i) => i.id));
-  };
-
-  /** The shop: each item with its price and description, what the user owns marked, one buy button each. */
-  const showShop: Screen = async (ctx, user) => {
-    const items = shop();
-    if (items.length === 0) return ctx.reply(TEXTS.shopEmpty);
-    const mine = await db.transaction((tx) => owned(tx, user.id, items));
-    const lines = items.map((item) => {
-      const name = html`<b>${item.name}</b>`;
-      const head = mine.has(item.id) ? TEXTS.shopItemOwned(name) : TEXTS.shopItem(name, formatBesitos(item.price));
-      return item.description ? `${head}\n${html`<i>${item.description}</i>`}` : head;
-    });
-    const rows = items.map((item) => [
-      {
-        text: mine.has(item.id) ? TEXTS.shopItemOwned(item.name) : TEXTS.shopItem(item.name, formatBesitos(item.price)),
-        callback_data: signer.sign('gam.b', [item.id, randomBytes(6).toString('base64url')], { userId: ctx.from?.id }),
-      },
-    ]);
-    await ctx.reply(
-      [TEXTS.shopTitle, TEXTS.shopBalance(formatBesitos(await balanceOf(user.id))), '', lines.join('\n\n')].join('\n'),
-      { parse_mode: 'HTML', reply_markup: { inline_keyboard: rows } },
-    );
-  };
-
-  /** The objects bought in the shop; `quiet`: nothing when there are none (the command, after the clues). */
-  const showObjects = async (ctx: GamificationContext, user: { id: string }, quiet: boolean) => {
-    const rows = await db.sql<{ item_id: string }[]>`
-      select item_id from gamification_inventory where user_id = ${user.id} order by acquired_at, item_id`;
-    const items = shop();
-    const names = rows.map((r) => items.find((i) => i.id === r.item_id)?.name ?? r.item_id);
-    if (names.length > 0)
-      await ctx.reply(`${html`<b>${TEXTS.objectsTitle}</b>`}\n${names.map((n) => html`• ${n}`).join('\n')}`, {
-        parse_mode: 'HTML',
-      });
-    else if (!quiet) await ctx.reply(TEXTS.noObjects);
-  };
-
   const showMissions: Screen = async (ctx, user) =>
     ctx.reply(await screens.missions(user.id), {
       parse_mode: 'HTML',
@@ -367,8 +263,8 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   const SCREENS: Record<ScreenName, Screen> = {
     saldo: showBalance,
     regalo: claimDaily,
-    tienda: showShop,
-    mochila: (ctx, user) => showObjects(ctx, user, false),
+    tienda: store.show,
+    mochila: (ctx, user) => store.objects(ctx, user, false),
     misiones: showMissions,
     logros: showAchievements,
     historial: showHistory,
@@ -380,7 +276,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     };
   composer.command('saldo', command(showBalance));
   composer.command(['regalo', 'daily'], command(claimDaily));
-  composer.command('tienda', command(showShop));
+  composer.command('tienda', command(store.show));
   composer.command('misiones', command(showMissions));
   composer.command('logros', command(showAchievements));
   composer.command('historial', command(showHistory));
@@ -388,11 +284,11 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   // listed here, and it stops here (nothing else answers /mochila)
   composer.command(
     'mochila',
-    command((ctx, user) => showObjects(ctx, user, true)),
+    command((ctx, user) => store.objects(ctx, user, true)),
   );
 
   // next-step buttons: the same screens as the commands
-  composer.filter(isSignedAction('gam.go'), async (ctx) => {
+  composer.filter(isSignedAction(STEP_ACTION), async (ctx) => {
     const [name = ''] = ctx.signedCallback?.args ?? [];
     const screen = SCREENS[name as ScreenName];
     await ctx.answerCallbackQuery();
@@ -418,62 +314,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     await ctx.answerCallbackQuery({ text: counted ? TEXTS.reacted : TEXTS.alreadyReacted });
   });
 
-  composer.filter(isSignedAction('gam.b'), async (ctx) => {
-    const user = ctx.user;
-    const [item_id = '', nonce = ''] = ctx.signedCallback?.args ?? [];
-    if (!user) return;
-    const item = shop().find((i) => i.id === item_id);
-    if (!item) return void (await ctx.answerCallbackQuery({ text: TEXTS.unknownItem }));
-    if (deps.limiter) {
-      const limit = await deps.limiter.consume(user.id, 'purchase');
-      if (!limit.allowed)
-        return void (await ctx.answerCallbackQuery({
-          text: TEXTS.wait(formatDuration(Math.ceil(limit.retry_after_ms / 1000) * 1000)),
-        }));
-    }
-    try {
-      const bought = await db.transaction(async (tx) => {
-        // never sold twice, nor to someone who found its clue in the story
-        await tx`select pg_advisory_xact_lock(hashtext(${`shop:${user.id}`}))`;
-        if ((await owned(tx, user.id, [item])).has(item.id)) return 'owned' as const;
-        const fresh = await tx`
-          insert into gamification_purchases (nonce, user_id, item_id) values (${nonce}, ${user.id}, ${item.id})
-          on conflict do nothing returning 1`;
-        if (fresh.length === 0) return 'repeated' as const; // a double tap: this button already bought
-        const spent = await ledger.spend(tx, {
-          user_id: user.id,
-          amount: item.price,
-          source: `shop:${item.id}`,
-          source_event_id: `buy:${nonce}`,
-        });
-        await tx`insert into gamification_inventory (user_id, item_id) values (${user.id}, ${item.id}) on conflict do nothing`;
-        const meta = { tx, key: user.id, user_id: user.id };
-        await bus.publish('gamification.item_acquired', { user_id: user.id, item: item.id }, meta);
-        if (item.clue) {
-          await tx`insert into gamification_clues (user_id, clue) values (${user.id}, ${item.clue}) on conflict do nothing`;
-          await bus.publish('gamification.clue_unlocked', { user_id: user.id, clue: item.clue }, meta);
-        }
-        await progress.count(tx, user.id, 'gamification.item_acquired');
-        return { balance: spent.balance };
-      });
-      if (bought === 'owned')
-        return void (await ctx.answerCallbackQuery({ text: TEXTS.alreadyOwned(item.name), show_alert: true }));
-      if (bought === 'repeated') return void (await ctx.answerCallbackQuery({ text: TEXTS.alreadyBought }));
-      await ctx.answerCallbackQuery({ text: TEXTS.bought(item.name) });
-      // what now: the object is in the backpack, the story goes on
-      await ctx.reply(`${TEXTS.boughtMessage(html`${item.name}`, formatBesitos(bought.balance))}\n${TEXTS.storyHint}`, {
-        parse_mode: 'HTML',
-        ...keyboard([[go(ctx, 'mochila', B.backpack), go(ctx, 'tienda', B.shop)]]),
-      });
-    } catch (error) {
-      if (!isDianaError(error, LEDGER_ERROR_CODES.INSUFFICIENT)) throw error;
-      const balance = Number((error.context as { balance?: number } | undefined)?.balance ?? 0);
-      await ctx.answerCallbackQuery({
-        text: TEXTS.notEnough(formatBesitos(item.price), formatBesitos(balance)),
-        show_alert: true,
-      });
-    }
-  });
+  composer.filter(isSignedAction(BUY_ACTION), store.buy);
 
   logger.debug({ timezone, notices: deps.api !== undefined }, 'gamification module ready');
   return {
@@ -488,6 +329,3 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     async close() {},
   };
 }
-
-/** The screens a `gam.go` button opens (each also a command of the same name). */
-type ScreenName = 'saldo' | 'regalo' | 'tienda' | 'mochila' | 'misiones' | 'logros' | 'historial';
