@@ -93,8 +93,8 @@ function render(type: string, p: Paid, deps: NoticeDeps): string | undefined {
       // the daily gift and reactions are answered where they happen; missions, achievements and
       // admin adjustments have their own events, with their titles and reasons
       if (p.source === 'welcome') return n.welcome(besitos(p.amount));
-      if (p.source === 'decision') return n.decision(besitos(p.amount), besitos(p.balance));
-      if (p.source === 'fragment') return n.fragment(besitos(p.amount), besitos(p.balance));
+      if (p.source === 'decision') return n.decision(besitos(p.amount));
+      if (p.source === 'fragment') return n.fragment(besitos(p.amount));
       return undefined;
     case 'gamification.mission_completed':
     case 'gamification.achievement_unlocked': {

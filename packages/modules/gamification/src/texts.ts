@@ -90,9 +90,9 @@ export const TEXTS = Object.freeze({
   notice: Object.freeze({
     welcome: (amount: string) =>
       `🎁 Tu regalo de bienvenida: <b>${amount}</b>. Míralos con /saldo o úsalos en /tienda.`,
-    decision: (amount: string, balance: string) =>
-      `💋 +${amount} por tu decisión en la historia. Ahora tienes ${balance}.`,
-    fragment: (amount: string, balance: string) => `💋 +${amount} por avanzar en la historia. Ahora tienes ${balance}.`,
+    // no balance here: a step's rewards are told one by one, not always in the order they were paid
+    decision: (amount: string) => `💋 +${amount} por tu decisión en la historia.`,
+    fragment: (amount: string) => `💋 +${amount} por avanzar en la historia.`,
     mission: (title: string, amount: string) => `🎯 Misión cumplida: <b>${title}</b>. +${amount}.`,
     missionNoReward: (title: string) => `🎯 Misión cumplida: <b>${title}</b>.`,
     achievement: (title: string, amount: string) => `🏆 Logro conseguido: <b>${title}</b>. +${amount}.`,

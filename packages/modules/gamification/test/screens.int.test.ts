@@ -177,11 +177,9 @@ describe('every payment is told, once', () => {
     await publish('narrative.decision_made', { user_id: user, reward: 15 }, user);
     await publish('narrative.fragment_completed', { user_id: user, fragment: 'f1' }, user);
     expect(await until(() => told(403, 'por tu decisión').length === 1)).toBe(true);
-    expect(told(403, 'por tu decisión')[0]).toMatch(
-      /^💋 \+15 besitos por tu decisión en la historia\. Ahora tienes \d+ besitos\.$/,
-    );
+    expect(told(403, 'por tu decisión')[0]).toBe('💋 +15 besitos por tu decisión en la historia.');
     expect(await until(() => told(403, 'por avanzar en la historia').length === 1)).toBe(true);
-    expect(told(403, 'por avanzar')[0]).toMatch(/^💋 \+1 besito por avanzar en la historia\./); // singular
+    expect(told(403, 'por avanzar')[0]).toBe('💋 +1 besito por avanzar en la historia.'); // singular
     expect(await until(() => told(403, 'Logro conseguido').length === 1)).toBe(true);
     expect(told(403, 'Logro conseguido')[0]).toBe('🏆 Logro conseguido: <b>Primera decisión</b>. +50 besitos.');
     // three reactions complete the daily mission
