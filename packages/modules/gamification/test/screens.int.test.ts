@@ -12,6 +12,7 @@ import {
   EVENT_BUS_MIGRATIONS,
   type EventEnvelope,
   mergeEvents,
+  type Subscription,
 } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
@@ -76,8 +77,15 @@ beforeAll(async () => {
   await config.start();
   for (const s of gamification.subscriptions)
     if (s.mode === 'broadcast') bus.subscribe(s.types as never, s.handler as never, { mode: 'broadcast' });
+    else if (s.group === NOTICE_GROUP) startNotices();
     else bus.subscribe(s.group, s.types as never, s.handler as never);
 });
+/** The notices consumer, stopped and started again by the test of a crash. */
+let noticesRunning: Subscription | undefined;
+const startNotices = () => {
+  const s = gamification.subscriptions.find((sub) => sub.group === NOTICE_GROUP);
+  if (s) noticesRunning = bus.subscribe(s.group, s.types as never, s.handler as never);
+};
 afterAll(async () => {
   await relay.close();
   await bus.close();
@@ -226,6 +234,18 @@ describe('every payment is told, once', () => {
     expect(refused.filter((c) => c === 405)).toHaveLength(1);
     expect(texts(405)).toEqual([]);
     expect(await gamification.ledger.balance(user)).toBe(50);
+  });
+
+  it('a payment made while the notices consumer is down (a crash after the commit) is told when it is back', async () => {
+    const user = await welcomed(407);
+    await noticesRunning?.close();
+    await publish('admin.besitos_granted', { user_id: user, amount: 5, reason: 'mientras tanto', actor: 'tg:1' }, user);
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 55)).toBe(true);
+    expect(await until(async () => (await published('gamification.adjustment_applied', user)).length === 1)).toBe(true);
+    expect(told(407, 'El equipo te ha dado')).toHaveLength(0);
+    startNotices();
+    expect(await until(() => told(407, 'El equipo te ha dado').length === 1)).toBe(true);
+    expect(told(407, 'El equipo te ha dado')[0]).toContain('<b>5 besitos</b>: mientras tanto.');
   });
 
   it('a send that fails for a passing reason (500) is retried by the bus and told once', async () => {
