@@ -332,6 +332,15 @@ describe('the bot end to end', () => {
   });
 
   it('a 429 is retried after the time Telegram gives', async () => {
+    // no payment notice of an earlier test still on its way: the one refused send must be this reply's
+    const settled = async () => {
+      const [row] = await app.db.sql<
+        { n: number }[]
+      >`select count(*)::int as n from event_outbox where published_at is null`;
+      const { groups } = await app.bus.health();
+      return (row?.n ?? 0) + groups.reduce((sum, g) => sum + g.lag + g.pending, 0) === 0;
+    };
+    expect(await until(settled, 15_000)).toBe(true);
     fake.tooManyRequestsOnce('sendMessage', 1);
     const before = repliesTo(505).length;
     await app.handleUpdate(message(505, '/start'));
