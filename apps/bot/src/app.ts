@@ -7,6 +7,7 @@ import {
   CONFIG_EVENTS,
   CONFIG_MIGRATIONS,
   type ConfigManager,
+  configReader,
   createConfigManager,
   defineTemplate,
   type Settings,
@@ -24,6 +25,7 @@ import {
   createEventBus,
   createMemoryTransport,
   createOutboxRelay,
+  type DianaModule,
   EVENT_BUS_MIGRATIONS,
   type EventBusService,
   mergeEvents,
@@ -59,7 +61,7 @@ import { userStateMiddleware } from '@diana/user-state/grammy';
 import { createEventWaiter, DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
-import { Bot, type Transformer } from 'grammy';
+import { Bot, type Middleware, type Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
@@ -145,8 +147,13 @@ export interface LoopState {
   readonly consecutive_failures: number;
 }
 
+/** A module as this app composes it: its composer is middleware of the app's context. */
+export type AppModule = DianaModule<Middleware<AppContext>>;
+
 /** Options the entry points (main, tests, benchmarks) pass. */
 export interface AppOptions {
+  /** More modules, composed after the built-in ones (their migrations are the caller's to apply). */
+  readonly modules?: readonly AppModule[];
   readonly logger: Logger;
   /** Skips getMe (console chat and tests). */
   readonly botInfo?: UserFromGetMe;
@@ -219,8 +226,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
 
   // layer 1: database (embedded PGlite without a URL), migrations of every package in layer order
   const db = await step('postgres', async () => {
-    if (!embedded) {
-      const pool = createPostgres({ ...settings.database, url: settings.database.url as never }, { logger });
+    const url = settings.database.url;
+    if (url !== undefined) {
+      const pool = createPostgres({ ...settings.database, url }, { logger });
       closers.push({ name: 'postgres', close: () => pool.close() });
       await gate.waitFor('postgres', () => pool.ping({ timeout_ms: 5_000 }));
       return pool;
@@ -241,11 +249,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   );
   let pingMongo: ((timeout_ms: number) => Promise<unknown>) | undefined;
   const documents: DocumentStore = await step('documents', async () => {
-    if (!settings.mongo.url) return createPostgresDocumentStore(db);
+    const url = settings.mongo.url;
+    if (!url) return createPostgresDocumentStore(db);
     const { createMongo, createMongoDocumentStore } = await import('@diana/db/mongo');
-    const mongo = await gate.waitFor('mongodb', () =>
-      createMongo({ ...settings.mongo, url: settings.mongo.url as never }, { logger }),
-    );
+    const mongo = await gate.waitFor('mongodb', () => createMongo({ ...settings.mongo, url }, { logger }));
     closers.push({ name: 'mongodb', close: () => mongo.close() });
     pingMongo = (timeout_ms) => mongo.ping({ timeout_ms });
     return createMongoDocumentStore(mongo.db);
@@ -300,7 +307,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const security = resolveSecrets(settings.security, { embedded, data_dir: dataDir });
   const signer = await step('security', () => createCallbackSigner(security));
   const tokens = createTokenService(security, { db });
-  let config: ConfigManager | undefined;
+  let config: ConfigManager<typeof CONFIG_TEMPLATES> | undefined;
   const limiter = createRateLimiter(security, {
     redis,
     logger,
@@ -336,7 +343,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       {
         db,
         bus,
-        config: config as never,
+        config: configReader(config, GAMIFICATION_TEMPLATES),
         cache,
         signer,
         limiter,
@@ -346,7 +353,6 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
         api: () => (botRef as Bot<AppContext>).api,
       },
     );
-    closers.push({ name: 'gamification', close: () => g.close() });
     return g;
   });
   const narrative = await step('narrative', async () => {
@@ -364,8 +370,6 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
         commandButton: (text, command, telegramId) => commandButton(signer, text, command, telegramId),
       },
     );
-    closers.push({ name: 'narrative', close: () => n.close() });
-    await n.start();
     return n;
   });
   let botRef: Bot<AppContext> | undefined;
@@ -380,6 +384,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     {
       timezone: settings.bot.timezone,
       token_ttl_ms: settings.admin.token_ttl_ms,
+      job_interval_ms: settings.admin.job_interval_ms,
       post_channel_ids: settings.admin.post_channel_ids,
       ...(settings.admin.vip_channel_id !== undefined ? { vip_channel_id: settings.admin.vip_channel_id } : {}),
       ...(settings.admin.main_channel_id !== undefined ? { main_channel_id: settings.admin.main_channel_id } : {}),
@@ -402,21 +407,18 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       logger,
     },
   );
-  closers.push({ name: 'admin', close: () => admin.close() });
+  // the modules, in the order they answer (admin first: it owns `/start vip_…` deep links), then
+  // any the caller adds; each is closed in reverse order, started once the bot is wired
+  const modules: readonly AppModule[] = [admin, narrative, gamification, ...(options.modules ?? [])];
+  for (const module of modules) closers.push({ name: module.name, close: () => module.close() });
   // an id removed from owner_telegram_ids must not stay OWNER: nothing else can demote one
   await step('owners', () => admin.syncOwners(settings.bot.owner_telegram_ids));
-  for (const subscription of [...admin.subscriptions, ...narrative.subscriptions, ...gamification.subscriptions]) {
-    const known = subscription.types.filter((type) => type in events);
-    if (known.length < subscription.types.length)
-      logger.debug(
-        { group: subscription.group, skipped: subscription.types.filter((t) => !(t in events)) },
-        'no publisher for these events yet',
-      );
-    if (known.length === 0) continue;
-    if ('mode' in subscription && subscription.mode === 'broadcast')
-      bus.subscribe(known as never, subscription.handler as never, { mode: 'broadcast' });
-    else bus.subscribe(subscription.group, known as never, subscription.handler as never);
-  }
+  for (const module of modules)
+    for (const subscription of module.subscriptions) {
+      const { skipped } = bus.subscribeModule(subscription);
+      if (skipped.length > 0)
+        logger.debug({ module: module.name, group: subscription.group, skipped }, 'no publisher for these events yet');
+    }
 
   // layer 5: the bot
   const users = createUserRepository(db);
@@ -480,10 +482,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
         vipUntil: async (user_id) => (await admin.subscription(user_id))?.ends_at,
         ...options.profile,
       },
-      modules: [admin.composer as never, narrative.composer as never, gamification.composer as never],
+      modules: modules.map((module) => module.composer),
     }),
   );
-  admin.startJobs(settings.admin.job_interval_ms);
+  for (const module of modules) await step(module.name, () => module.start());
   // Telegram's command menus; a slow Telegram does not hold the start up past a few seconds
   const menus = commandMenu.registerAll();
   closers.push({ name: 'command menus', close: () => menus });

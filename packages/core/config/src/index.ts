@@ -15,10 +15,11 @@ export type {
   ConfigManager,
   ConfigManagerConfigInput,
   ConfigManagerStats,
+  ConfigReader,
   TemplateKey,
   TemplateValue,
 } from './manager.js';
-export { ConfigManagerConfig, createConfigManager } from './manager.js';
+export { ConfigManagerConfig, configReader, createConfigManager } from './manager.js';
 export { RedisConfig } from './redis.js';
 export { CONFIG_MIGRATIONS } from './sources.js';
 export type { TemplateDefinition, TemplateType } from './templates.js';

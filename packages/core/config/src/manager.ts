@@ -65,6 +65,15 @@ export interface ConfigManagerStats {
   readonly invalid: number;
 }
 
+/**
+ * What a package that only reads live settings needs: `get` and `onChange` of its own templates.
+ * Any manager holding those templates (and more: the app's holds every package's) is one.
+ */
+export type ConfigReader<T extends readonly TemplateDefinition[] = readonly TemplateDefinition[]> = Pick<
+  ConfigManager<T>,
+  'get' | 'onChange'
+>;
+
 /** Runtime configuration: templates in code, instances in PostgreSQL, reads from memory. */
 export interface ConfigManager<T extends readonly TemplateDefinition[] = readonly TemplateDefinition[]>
   extends Closeable {
@@ -107,6 +116,26 @@ interface Held {
 
 const SCOPE = /^(global|[a-z][a-z_]*:[A-Za-z0-9_.:@-]{1,128})$/;
 const ACTOR = /^.{1,128}$/s;
+
+/**
+ * `manager` as the reader of `templates` a package asks for (`ConfigReader<typeof ITS_TEMPLATES>`):
+ * checked now — every template is one the manager holds, the same definition — so the narrower
+ * type is true. `E_CONFIG_USAGE` names a template the manager was not given.
+ */
+export function configReader<const T extends readonly TemplateDefinition[]>(
+  manager: ConfigManager<readonly TemplateDefinition[]>,
+  templates: T,
+): ConfigReader<T> {
+  for (const template of templates) {
+    if (!manager.templates.includes(template))
+      throw new DianaError(
+        CONFIG_ERROR_CODES.CONFIG_USAGE,
+        `the config manager does not hold the template "${template.key}": add it to the manager's templates`,
+        { context: { key: template.key } },
+      );
+  }
+  return manager as unknown as ConfigReader<T>;
+}
 
 /**
  * The manager over `db` (instances, revisions, outbox) and `bus` (`config.changed` in

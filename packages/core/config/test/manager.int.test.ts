@@ -5,7 +5,7 @@ import { isDianaError } from '@diana/utils';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_EVENTS } from '../src/events.js';
-import { type ConfigManager, createConfigManager } from '../src/manager.js';
+import { type ConfigManager, configReader, createConfigManager } from '../src/manager.js';
 import { CONFIG_MIGRATIONS } from '../src/sources.js';
 import { defineTemplate, type TemplateDefinition } from '../src/templates.js';
 import { dailyGift, TEMPLATES } from './fixtures/templates.js';
@@ -252,6 +252,17 @@ describe('ConfigManager', () => {
     expect(await until(() => reader.stats().invalid > 0)).toBe(true);
     expect(reader.get('gamification.daily_gift', { scope }).amount).toBe(500);
     await writer.archive(second.id, admin);
+  });
+
+  it('hands a package the reader of its own templates, checked against what the manager holds', async () => {
+    const other = defineTemplate('test.reader_other', { type: 'setting', schema: v.number(), defaults: 1 });
+    const manager = await make([dailyGift, other]);
+    const reader = configReader(manager, [dailyGift]);
+    expect(reader.get('gamification.daily_gift')).toEqual(manager.get('gamification.daily_gift'));
+    const missing = defineTemplate('test.reader_missing', { type: 'setting', schema: v.number(), defaults: 2 });
+    expect(await codeOf(Promise.resolve().then(() => configReader(manager, [dailyGift, missing])))).toBe(
+      'E_CONFIG_USAGE',
+    );
   });
 
   it('upserts templates with their JSON Schema for admin forms', async () => {

@@ -94,6 +94,15 @@ export interface EventBusService<R extends EventRegistry = EventRegistry> extend
     handler: EventHandler<EventOf<R, T>>,
     options: BroadcastOptions,
   ): Subscription;
+  /**
+   * A module's subscription (it names event types as strings: modules never import each other):
+   * the types this bus knows are subscribed (in its group, or broadcast); the rest are returned as
+   * `skipped` (nobody publishes them in this app) — none subscribed when all are.
+   */
+  subscribeModule(subscription: ModuleSubscription): {
+    readonly subscription?: Subscription;
+    readonly skipped: string[];
+  };
   /** True the first time (group, event id) is marked within `dedupe_ttl_ms`: an idempotency guard. */
   once(group: string, eventId: string): Promise<boolean>;
   health(): Promise<BusHealth>;
@@ -267,6 +276,16 @@ export function createEventBus<R extends EventRegistry>(
   const service: EventBusService = {
     publish: publish as EventBusService['publish'],
     subscribe: subscribe as EventBusService['subscribe'],
+    subscribeModule(module) {
+      const known = module.types.filter((type) => knownTypes.has(type));
+      const skipped = module.types.filter((type) => !knownTypes.has(type));
+      if (known.length === 0) return { skipped };
+      const subscription =
+        module.mode === 'broadcast'
+          ? subscribe(known, module.handler, { mode: 'broadcast' })
+          : subscribe(module.group, known, module.handler);
+      return { subscription, skipped };
+    },
     once: (group, eventId) => transport.markOnce(`once:{${group}}:${eventId}`, settings.dedupe_ttl_ms),
     loops: () => [...groupConsumers.map((c) => c.status()), ...broadcasts.map((b) => b.status())],
     async health() {

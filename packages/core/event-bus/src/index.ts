@@ -26,6 +26,7 @@ export type { EventDefinition, EventEnvelope, EventRegistry, EventType, Payload,
 export { decodeEnvelope, defineEvents, encodeEnvelope, mergeEvents, validatePayload } from './events.js';
 export type { Inbox } from './inbox.js';
 export { createInbox } from './inbox.js';
+export type { DianaModule } from './module.js';
 export { OUTBOX_CHANNEL } from './outbox.js';
 export type { OutboxRelay, OutboxRelayDeps } from './relay.js';
 // Outbox and inbox

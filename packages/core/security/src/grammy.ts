@@ -13,6 +13,19 @@ export interface SecurityFlavor {
   signedCallback?: VerifiedCallback;
 }
 
+/**
+ * What every module's handlers may read on the context, set by the app before any module runs:
+ * the sender's `users` row (its id, role and Telegram id) and the verified signed button. A
+ * module's context is `Context & ModuleFlavor` (and its own flavor): the app's context carries
+ * more, so every module's composer goes into the app's bot as it is.
+ */
+export interface ModuleFlavor extends SecurityFlavor {
+  user?: { readonly id: string; readonly role: string; readonly telegram_id: number };
+}
+
+/** The context a module's composer is typed with. */
+export type ModuleContext = Context & ModuleFlavor;
+
 /** How the guards learn the role of the update's user (the app reads `users.role`, cached). */
 export type GetRole<C extends Context> = (ctx: C) => string | undefined | Promise<string | undefined>;
 

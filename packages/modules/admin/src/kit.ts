@@ -6,8 +6,9 @@ import type { Database, UserRepository } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
 import { atLeast, can, type Permission, type TokenService } from '@diana/security';
+import type { ModuleContext } from '@diana/security/grammy';
 import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
-import type { Api, Context } from 'grammy';
+import type { Api } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type { ADMIN_EVENTS } from './events.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
@@ -15,9 +16,8 @@ import { splitMessage } from './paging.js';
 import { TEXTS } from './texts.js';
 
 /** The context the module's handlers run with (`ctx.user` is set by the app). */
-export type AdminContext = Context & {
-  user?: { readonly id: string; readonly role: string; readonly telegram_id: number };
-};
+/** The context the staff commands run with: the app's shared module flavor. */
+export type AdminContext = ModuleContext;
 
 export interface AdminSettings {
   /** The private VIP channel: invite links on redeem, removal on expiry. */
@@ -32,6 +32,8 @@ export interface AdminSettings {
   readonly timezone: string;
   /** How long an issued VIP token stays valid. @default 7 days */
   readonly token_ttl_ms?: number;
+  /** How often `start()` runs the jobs (subscriptions, scheduled posts). @default 30 000 */
+  readonly job_interval_ms?: number;
 }
 
 export interface AdminDeps {

@@ -1,7 +1,7 @@
 // The admin module: builds the kit every staff command shares, registers the commands (one
 // file each under commands/) on one composer, and runs the jobs loop.
 import { createUserRepository } from '@diana/db';
-import type { ModuleSubscription } from '@diana/event-bus';
+import type { DianaModule } from '@diana/event-bus';
 import { getPackageLogger, SYSTEM_CLOCK } from '@diana/utils';
 import { Composer } from 'grammy';
 import { registerAudit } from './commands/audit.js';
@@ -17,14 +17,16 @@ import { registerTariffs } from './commands/tariffs.js';
 import { createSubscriptionLookup, registerUsers } from './commands/users.js';
 import { createJobs } from './jobs.js';
 import { type AdminContext, type AdminDeps, type AdminSettings, createKit } from './kit.js';
+import { ADMIN_MIGRATIONS } from './sources.js';
 
 export { splitButtons } from './commands/posts.js';
 export type { AdminContext, AdminDeps, AdminSettings } from './kit.js';
 
-export interface AdminModule {
-  readonly composer: Composer<AdminContext>;
-  /** What the module consumes: `gamification.adjustment_applied`, told to the admin who asked for it. */
-  readonly subscriptions: readonly ModuleSubscription[];
+/**
+ * The staff module. Its `subscriptions`: `gamification.adjustment_applied`, told to the admin who
+ * asked for it; `start()` runs the jobs every `job_interval_ms`.
+ */
+export interface AdminModule extends DianaModule<Composer<AdminContext>> {
   /**
    * Makes `users.role` agree with the owners setting: every OWNER whose Telegram id is not in
    * `owner_telegram_ids` becomes ADMIN, audited (`role`, actor `system`) with
@@ -36,11 +38,10 @@ export interface AdminModule {
   subscription(user_id: string): Promise<{ tariff: string; ends_at: Date } | undefined>;
   /** One pass of the subscription lifecycle and the scheduled posts (safe with several processes). */
   runJobs(): Promise<{ reminded: number; expired: number; published: number }>;
-  /** Runs `runJobs` every `interval_ms` until `close`. */
+  /** Runs `runJobs` every `interval_ms` until `close` (`start()` does, with `job_interval_ms`). */
   startJobs(interval_ms?: number): void;
   /** The jobs loop for readiness: started and not closed, failed passes in a row, last pass that succeeded. */
   jobsStatus(): { running: boolean; consecutive_failures: number; last_ok_at: number | undefined };
-  close(): Promise<void>;
 }
 
 export function createAdminModule(settings: AdminSettings, deps: AdminDeps): AdminModule {
@@ -67,38 +68,45 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   let running: Promise<unknown> | undefined;
   const jobs = { consecutive_failures: 0, last_ok_at: undefined as number | undefined, closed: false };
 
+  const close = async () => {
+    jobs.closed = true;
+    if (timer) clearInterval(timer);
+    await running;
+  };
+  const startJobs = (interval_ms = 30_000) => {
+    timer = setInterval(() => {
+      running ??= runJobs()
+        .then(() => {
+          jobs.consecutive_failures = 0;
+          jobs.last_ok_at = Date.now();
+        })
+        .catch((error: unknown) => {
+          jobs.consecutive_failures++;
+          logger.error({ err: error, failures: jobs.consecutive_failures }, 'admin jobs failed');
+        })
+        .finally(() => {
+          running = undefined;
+        });
+    }, interval_ms);
+    timer.unref();
+  };
+
   return {
+    name: 'admin',
     composer,
     subscriptions,
+    migrations: ADMIN_MIGRATIONS,
     syncOwners,
     subscription,
     runJobs,
-    startJobs(interval_ms = 30_000) {
-      timer = setInterval(() => {
-        running ??= runJobs()
-          .then(() => {
-            jobs.consecutive_failures = 0;
-            jobs.last_ok_at = Date.now();
-          })
-          .catch((error: unknown) => {
-            jobs.consecutive_failures++;
-            logger.error({ err: error, failures: jobs.consecutive_failures }, 'admin jobs failed');
-          })
-          .finally(() => {
-            running = undefined;
-          });
-      }, interval_ms);
-      timer.unref();
-    },
+    startJobs,
+    start: async () => startJobs(settings.job_interval_ms),
     jobsStatus: () => ({
       running: timer !== undefined && !jobs.closed,
       consecutive_failures: jobs.consecutive_failures,
       last_ok_at: jobs.last_ok_at,
     }),
-    async close() {
-      jobs.closed = true;
-      if (timer) clearInterval(timer);
-      await running;
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

@@ -1,8 +1,9 @@
 import type { CacheService } from '@diana/cache';
-import type { ConfigManager } from '@diana/config';
+import type { ConfigReader } from '@diana/config';
 import { createUserRepository, type Database } from '@diana/db';
 import {
   createInbox,
+  type DianaModule,
   EVENT_BUS_ERROR_CODES,
   type EventBusService,
   type EventEnvelope,
@@ -23,6 +24,7 @@ import { createNotices } from './notices.js';
 import { createProgress } from './progress.js';
 import { createScreens } from './screens.js';
 import { BUY_ACTION, createShop } from './shop.js';
+import { GAMIFICATION_MIGRATIONS } from './sources.js';
 import { createSteps, type GamificationContext, type Screen, type ScreenName, STEP_ACTION } from './steps.js';
 import type { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';
 import { TEXTS } from './texts.js';
@@ -33,7 +35,7 @@ export interface GamificationDeps {
   readonly db: Database;
   readonly bus: EventBusService<EventRegistry & typeof GAMIFICATION_EVENTS>;
   /** Must hold `GAMIFICATION_TEMPLATES` (amounts, caps, missions, achievements, shop). */
-  readonly config: ConfigManager<typeof GAMIFICATION_TEMPLATES>;
+  readonly config: ConfigReader<typeof GAMIFICATION_TEMPLATES>;
   readonly cache: CacheService;
   readonly signer: CallbackSigner;
   /** The `purchase` policy is applied to shop buttons when given. */
@@ -48,9 +50,8 @@ export interface GamificationDeps {
   readonly logger?: Logger;
 }
 
-export interface GamificationModule {
-  readonly composer: Composer<GamificationContext>;
-  readonly subscriptions: readonly ModuleSubscription[];
+/** The economy as the app composes it (nothing runs on its own: `start()` resolves at once). */
+export interface GamificationModule extends DianaModule<Composer<GamificationContext>> {
   readonly ledger: Ledger;
   /** The react button for a channel post (the admin module attaches it to scheduled posts). */
   reactButton(post_id: string): InlineKeyboardButton.CallbackButton;
@@ -61,7 +62,6 @@ export interface GamificationModule {
   summary(user_id: string): Promise<{ balance: number; streak_days: number }>;
   /** An object's name as the shop shows it (other modules name objects by it), or undefined. */
   itemName(id: string): string | undefined;
-  close(): Promise<void>;
 }
 
 /**
@@ -319,9 +319,13 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   composer.filter(isSignedAction(BUY_ACTION), store.buy);
 
   logger.debug({ timezone, notices: deps.api !== undefined }, 'gamification module ready');
+  const close = async () => {};
   return {
+    name: 'gamification',
     composer,
     subscriptions,
+    migrations: GAMIFICATION_MIGRATIONS,
+    start: async () => {},
     ledger,
     reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign('gam.r', [post_id]) }),
     async summary(user_id) {
@@ -329,6 +333,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       return { balance, streak_days };
     },
     itemName: (id) => shop().find((item) => item.id === id)?.name,
-    async close() {},
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

@@ -1,11 +1,10 @@
 // The screens a user moves between and the signed buttons that lead from one to the next.
 import type { CallbackSigner } from '@diana/security';
-import type { SecurityFlavor } from '@diana/security/grammy';
-import type { Context } from 'grammy';
+import type { ModuleContext } from '@diana/security/grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 
-/** The context the module's handlers run with (`ctx.user` is set by the app). */
-export type GamificationContext = Context & SecurityFlavor & { user?: { readonly id: string; readonly role: string } };
+/** The context the module's handlers run with (`ctx.user` is set by the app): the shared module flavor. */
+export type GamificationContext = ModuleContext;
 
 /** The screens a `gam.go` button opens (each also a command of the same name). */
 export type ScreenName = 'saldo' | 'regalo' | 'tienda' | 'mochila' | 'misiones' | 'logros' | 'historial';

@@ -74,7 +74,7 @@ const bot = new Bot<GamificationContext>('0:test', { botInfo: FAKE_BOT_INFO });
 bot.api.config.use(api.transformer as never);
 const ids = new Map<number, string>();
 bot.use(async (ctx, next) => {
-  ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE' };
+  ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE', telegram_id: ctx.from?.id ?? 0 };
   await next();
 });
 // how many updates of one user are being handled at once (the concurrency tests prove contention)

@@ -96,7 +96,7 @@ afterAll(async () => {
 
 const ids = new Map<number, string>();
 bot.use(async (ctx, next) => {
-  ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE' };
+  ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE', telegram_id: ctx.from?.id ?? 0 };
   await next();
 });
 bot.use(verifyCallbacks(signer));

@@ -3,16 +3,17 @@ import { pathToFileURL } from 'node:url';
 import type { Database, DocumentStore } from '@diana/db';
 import {
   createInbox,
+  type DianaModule,
   type EventBusService,
   type EventEnvelope,
   type EventRegistry,
   type ModuleSubscription,
 } from '@diana/event-bus';
 import { atLeast, type CallbackSigner, html } from '@diana/security';
-import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
+import { isSignedAction, type ModuleContext, type ModuleFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
 import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
-import { Composer, type Context } from 'grammy';
+import { Composer } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
 import { type Evaluation, evaluate } from './conditions.js';
@@ -23,12 +24,10 @@ import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js
 import { type Condition, type Fragment, loadDefaultStory, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
 
-/** The user the app resolved for this update (`users` row): its id keys the slices. */
-export interface NarrativeFlavor extends SecurityFlavor {
-  user?: { readonly id: string; readonly role: string };
-}
+/** The user the app resolved for this update (`users` row, its id keys the slices): the shared module flavor. */
+export type NarrativeFlavor = ModuleFlavor;
 /** The context the module's handlers run with. */
-export type NarrativeContext = Context & NarrativeFlavor;
+export type NarrativeContext = ModuleContext;
 
 /** What the narrative module needs. */
 export interface NarrativeDeps {
@@ -57,14 +56,11 @@ export interface NarrativeDeps {
 }
 
 /** The module as the app composes it. */
-export interface NarrativeModule {
-  readonly composer: Composer<NarrativeContext>;
-  readonly subscriptions: readonly ModuleSubscription[];
+export interface NarrativeModule extends DianaModule<Composer<NarrativeContext>> {
   /** Loads the story file into the DocumentStore and serves it from there. */
   start(): Promise<void>;
   /** The story being served (after `start`). */
   story(): Story;
-  close(): Promise<void>;
 }
 
 /** Where the story shipped with the package lives; the build also embeds it (bundle-safe). */
@@ -389,7 +385,9 @@ export function createNarrativeModule(
     },
   ];
 
+  const close = async () => {};
   return {
+    name: 'narrative',
     composer,
     subscriptions,
     async start() {
@@ -411,6 +409,7 @@ export function createNarrativeModule(
       logger.info({ fragments: story.fragments.size }, 'story loaded');
     },
     story: current,
-    async close() {},
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

@@ -76,7 +76,7 @@ function makeBot(roles: Record<number, string>, module: NarrativeModule = narrat
       const { user } = await users.upsertFromTelegram({ id, first_name: `U${id}` });
       ids.set(id, (await users.setRole(user.id, (roles[id] ?? 'FREE') as UserRole)).id);
     }
-    ctx.user = { id: ids.get(id) as string, role: roles[id] ?? 'FREE' };
+    ctx.user = { id: ids.get(id) as string, role: roles[id] ?? 'FREE', telegram_id: id };
     await next();
   });
   bot.use(verifyCallbacks(signer));
