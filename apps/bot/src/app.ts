@@ -295,8 +295,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     : createMemoryTransport();
   const bus = await step('event bus', () => {
     const b = createEventBus(settings.event_bus, { transport, events, logger });
-    closers.push({ name: 'event bus', close: () => b.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }) });
+    // closed in reverse: the bus's consumers finish (and acknowledge) before the transport closes
     closers.push({ name: 'transport', close: () => transport.close() });
+    closers.push({ name: 'event bus', close: () => b.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }) });
     return b;
   });
   const relay: OutboxRelay = await step('outbox relay', () =>
