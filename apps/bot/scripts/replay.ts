@@ -103,8 +103,9 @@ export async function replay(lines: readonly string[], options: { database_url?:
 
 const MONTHS = 'enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre';
 /**
- * Payment notices: gamification sends each from a consumer of its own, so two notices of one
- * step (a decision's reward, the fragment's, an achievement) may arrive in either order.
+ * Payment notices: gamification tells them from a consumer of its own, every notice pending for
+ * the user in one message (a line each), so the notices of one step (a decision's reward, the
+ * fragment's, an achievement) arrive in one message or several, in either order.
  */
 export const NOTICE =
   /^(🎁 Tu regalo de bienvenida|💋 \+|🏆 Logro conseguido|🎯 Misión cumplida|🎁 El equipo te ha dado|El equipo te ha quitado)/;
@@ -138,9 +139,13 @@ export function normalizeTranscript(text: string): string {
     .replace(/\b\d{1,2}:\d{2}(?::\d{2})?\b/g, '<hora>')
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, '<id>')
     .replace(/\b(vip|v)_[A-Za-z0-9_-]{8,}/g, '$1_<token>')
-    .replace(/\bhace \d+ (?:segundos?|minutos?|horas?)\b/g, 'hace <tiempo>');
-  const blocks = sortRuns(masked.split(/\n(?=\n|> )/), (block) => NOTICE.test(block.trim()));
-  return sortRuns(blocks.join('\n').split('\n'), (line) => line.startsWith('<fecha>, <hora> · ')).join('\n');
+    .replace(/\bhace \d+ (?:segundos?|minutos?|horas?)\b/g, 'hace <tiempo>')
+    // a keyboard's message number counts every message before it, notices included
+    .replace(/^ {2}\[\d+\.(\d+)\]/gm, '  [#.$1]');
+  // notices of one step: the same lines whether they came in one message or several, in any order
+  const lines = masked.split('\n').filter((line, i, all) => !(line === '' && NOTICE.test(all[i + 1] ?? '')));
+  const noticeLines = sortRuns(lines, (line) => NOTICE.test(line));
+  return sortRuns(noticeLines, (line) => line.startsWith('<fecha>, <hora> · ')).join('\n');
 }
 
 const marker = (name: string, end: boolean) => `<!-- transcript:${name}:${end ? 'end' : 'start'} -->`;

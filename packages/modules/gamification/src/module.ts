@@ -80,9 +80,22 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   const inbox = createInbox(db);
   const rewards = () => config.get('gamification.rewards') as (typeof REWARDS)['defaults'];
   const balances = cache.namespace('gamification');
+  // every payment told to its user (its notice queued in the payment's transaction, told by a
+  // consumer group of its own: a failed send never fails a payment); without an api, none
+  const notices = deps.api
+    ? createNotices({
+        db,
+        users: createUserRepository(db),
+        api: deps.api,
+        missionTitle: (id) => screens.missionTitle(id),
+        achievementTitle: (id) => screens.achievementTitle(id),
+        logger,
+      })
+    : undefined;
+  const payments = notices ? notices.queueing(bus) : bus;
   const ledger = createLedger({
     db,
-    bus,
+    bus: payments,
     timezone,
     caps: () => ({ free: rewards().daily_cap_free, vip: rewards().daily_cap_vip }),
     onBalanceChanged: (user_id) => balances.delete(balanceKey(user_id)),
@@ -90,7 +103,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   const missions = () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'];
   const achievements = () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'];
   const shop = () => config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
-  const progress = createProgress({ ledger, bus, timezone, missions, achievements });
+  const progress = createProgress({ ledger, bus: payments, timezone, missions, achievements });
   const screens = createScreens({ db, timezone, missions, achievements, shop });
   /**
    * The welcome bonus, paid at most once whoever comes first: the `user.registered` handler, or
@@ -188,7 +201,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
         }
         // what was actually done, for the admin who asked and the user it was done to (in the
         // same transaction: once per grant)
-        await bus.publish(
+        await payments.publish(
           'gamification.adjustment_applied',
           { user_id, requested: amount, applied, balance: await ledger.lock(tx, user_id), actor, reason: note },
           { tx, key: user_id, user_id },
@@ -206,18 +219,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       },
     },
   ];
-  // every payment told to its user, once (a consumer group of its own: a failed send never fails a payment)
-  if (deps.api)
-    subscriptions.push(
-      createNotices({
-        db,
-        users: createUserRepository(db),
-        api: deps.api,
-        missionTitle: screens.missionTitle,
-        achievementTitle: screens.achievementTitle,
-        logger,
-      }),
-    );
+  if (notices) subscriptions.push(notices.subscription);
 
   // ---- the bot's side --------------------------------------------------------------------------
   const composer = new Composer<GamificationContext>();

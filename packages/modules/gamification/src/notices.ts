@@ -1,13 +1,16 @@
 // Telling users what they were paid. A payment publishes its event through the outbox in the
-// transaction that wrote the ledger entry (only when that entry was new), so the event exists
-// exactly when the payment does and survives a crash right after the commit. This consumer turns
-// each such event into one message: a row in `gamification_notices` (the event id) is committed
-// before the message goes out, so a redelivered or replayed event is never told twice. A send
-// Telegram refuses for good (403: the user blocked the bot; 400: the chat is gone) is recorded and
-// dropped; any other failure releases the row and the bus retries. The payment never waits for
-// any of this: it is a consumer group of its own.
-import type { Database, UserRepository } from '@diana/db';
-import type { EventEnvelope, ModuleSubscription } from '@diana/event-bus';
+// transaction that wrote the ledger entry (only when that entry was new), and queues its notice
+// (a `pending` row of `gamification_notices`, keyed by the event id, its text rendered) in that
+// same transaction: both exist exactly when the payment does. The notices consumer, on any
+// payment event, claims every pending notice of that user and sends them as ONE message — a tap
+// that pays a decision, a fragment and an achievement is one notice, not three queued behind
+// Telegram's one-message-a-second per chat. A claimed row is `sending` before the message goes
+// out, so a redelivered or replayed event never tells it twice. A send Telegram refuses for good
+// (403: the user blocked the bot; 400: the chat is gone) is recorded and dropped; any other
+// failure puts the rows back to `pending` and the bus retries. The payment never waits for any
+// of this: it is a consumer group of its own.
+import type { Database, DbSession, UserRepository } from '@diana/db';
+import type { EventBusService, EventEnvelope, EventRegistry, ModuleSubscription } from '@diana/event-bus';
 import { escapeHtml } from '@diana/security';
 import { formatBesitos, getPackageLogger, type Logger } from '@diana/utils';
 import { type Api, GrammyError } from 'grammy';
@@ -39,47 +42,86 @@ interface Paid {
   readonly reason?: string;
 }
 
-/** The subscription that tells each payment to its user, once. */
-export function createNotices(deps: NoticeDeps): ModuleSubscription {
+/** The payment events that are told to their user. */
+const PAYMENT_TYPES: readonly string[] = [
+  'gamification.besitos_awarded',
+  'gamification.mission_completed',
+  'gamification.achievement_unlocked',
+  'gamification.adjustment_applied',
+];
+
+type Session = DbSession | Parameters<Parameters<Database['transaction']>[0]>[0];
+
+/** Notices: queued with each payment, told by one consumer group. */
+export function createNotices(deps: NoticeDeps) {
   const logger = getPackageLogger(deps.logger, 'gamification');
   const { db } = deps;
-  const release = (event_id: string) => db.sql`delete from gamification_notices where event_id = ${event_id}`;
-  const settle = (event_id: string, state: 'sent' | 'undeliverable') =>
-    db.sql`update gamification_notices set state = ${state}, updated_at = now() where event_id = ${event_id}`;
+  /** Queues the notice of a payment event (nothing when it is told elsewhere); a second call is a no-op. */
+  const queue = async (sql: Session, event: Pick<EventEnvelope, 'id' | 'type' | 'payload'>) => {
+    const payload = event.payload as Paid;
+    const text = render(event.type, payload, deps);
+    if (!text || typeof payload.user_id !== 'string') return;
+    await sql`
+      insert into gamification_notices (event_id, user_id, state, text)
+      values (${event.id}, ${payload.user_id}, 'pending', ${text}) on conflict do nothing`;
+  };
+  const mark = (ids: readonly string[], state: 'pending' | 'sent' | 'undeliverable') =>
+    db.sql`update gamification_notices set state = ${state}, updated_at = now() where event_id = any(${[...ids]}::text[])`;
 
-  return {
+  const subscription: ModuleSubscription = {
     group: NOTICE_GROUP,
-    types: [
-      'gamification.besitos_awarded',
-      'gamification.mission_completed',
-      'gamification.achievement_unlocked',
-      'gamification.adjustment_applied',
-    ],
+    types: PAYMENT_TYPES,
     handler: async (event: EventEnvelope) => {
-      const payload = event.payload as Paid;
-      const text = render(event.type, payload, deps);
-      if (!text || typeof payload.user_id !== 'string') return;
-      const claimed = await db.sql`
-        insert into gamification_notices (event_id, user_id, state) values (${event.id}, ${payload.user_id}, 'sending')
-        on conflict do nothing returning 1`;
-      if (claimed.length === 0) return; // told already (or being told by another delivery)
-      const user = await deps.users.getById(payload.user_id);
+      const user_id = (event.payload as Paid).user_id;
+      if (typeof user_id !== 'string') return;
+      await queue(db.sql, event); // an event whose payment did not queue it (published elsewhere) is told too
+      // every pending notice of the user, oldest first; rows another delivery holds are skipped
+      const claimed = await db.sql<{ event_id: string; text: string }[]>`
+        with c as (
+          select event_id from gamification_notices
+          where user_id = ${user_id} and state = 'pending'
+          order by created_at, event_id
+          for update skip locked)
+        update gamification_notices n set state = 'sending', updated_at = now()
+        from c where n.event_id = c.event_id
+        returning n.event_id, n.text, n.created_at`;
+      if (claimed.length === 0) return; // told already (alone, or with an earlier notice of the same user)
+      const ids = claimed.map((row) => row.event_id);
+      const text = claimed.map((row) => row.text).join('\n');
+      const user = await deps.users.getById(user_id);
       if (user?.status !== 'active') {
-        await settle(event.id, 'undeliverable');
+        await mark(ids, 'undeliverable');
         return;
       }
       try {
         await deps.api().sendMessage(user.telegram_id, text, { parse_mode: 'HTML' });
       } catch (error) {
         if (error instanceof GrammyError && (error.error_code === 403 || error.error_code === 400)) {
-          logger.info({ user_id: user.id, event_id: event.id, code: error.error_code }, 'payment notice undeliverable');
-          await settle(event.id, 'undeliverable');
+          logger.info({ user_id: user.id, event_ids: ids, code: error.error_code }, 'payment notice undeliverable');
+          await mark(ids, 'undeliverable');
           return;
         }
-        await release(event.id); // a retry (the bus redelivers) may tell it
+        await mark(ids, 'pending'); // a retry (the bus redelivers) tells them
         throw error;
       }
-      await settle(event.id, 'sent');
+      await mark(ids, 'sent');
+    },
+  };
+
+  return {
+    subscription,
+    /**
+     * `bus` whose publishes of payment events also queue their notice, in the transaction that
+     * publishes them: the ledger, the progress counters and admin adjustments publish through it.
+     */
+    queueing<R extends EventRegistry>(bus: EventBusService<R>): EventBusService<R> {
+      const publish: EventBusService<R>['publish'] = async (type, payload, options) => {
+        const envelope = await bus.publish(type, payload, options);
+        // in the payment's transaction: the one given, or the one running (db.session())
+        if (PAYMENT_TYPES.includes(type)) await queue(options?.tx ?? db.session(), envelope);
+        return envelope;
+      };
+      return { ...bus, publish };
     },
   };
 }

@@ -105,7 +105,11 @@ const updates = createUpdateFactory();
 const command = (tg: number, text: string) => bot.handleUpdate(updates.message(tg, text) as Update);
 const press = (tg: number, data: string) => bot.handleUpdate(updates.press(tg, data) as Update);
 const texts = (tg: number) => api.sentTo(tg).map((c) => String(c.payload.text));
-const told = (tg: number, fragment: string) => texts(tg).filter((t) => t.includes(fragment));
+/** The notice lines that contain `fragment` (notices pending together are told in one message, a line each). */
+const told = (tg: number, fragment: string) =>
+  texts(tg)
+    .flatMap((t) => t.split('\n'))
+    .filter((line) => line.includes(fragment));
 const register = async (tg: number) => {
   const id = await db.transaction(async (tx) => {
     const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}` });
@@ -236,16 +240,22 @@ describe('every payment is told, once', () => {
     expect(await gamification.ledger.balance(user)).toBe(50);
   });
 
-  it('a payment made while the notices consumer is down (a crash after the commit) is told when it is back', async () => {
+  it('payments made while the notices consumer is down (a crash after the commit) are told in one message when it is back', async () => {
     const user = await welcomed(407);
     await noticesRunning?.close();
     await publish('admin.besitos_granted', { user_id: user, amount: 5, reason: 'mientras tanto', actor: 'tg:1' }, user);
-    expect(await until(async () => (await gamification.ledger.balance(user)) === 55)).toBe(true);
-    expect(await until(async () => (await published('gamification.adjustment_applied', user)).length === 1)).toBe(true);
+    await publish('admin.besitos_granted', { user_id: user, amount: 7, reason: 'y otra', actor: 'tg:1' }, user);
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 62)).toBe(true);
+    expect(await until(async () => (await published('gamification.adjustment_applied', user)).length === 2)).toBe(true);
     expect(told(407, 'El equipo te ha dado')).toHaveLength(0);
+    const before = api.sentTo(407).length;
     startNotices();
-    expect(await until(() => told(407, 'El equipo te ha dado').length === 1)).toBe(true);
-    expect(told(407, 'El equipo te ha dado')[0]).toContain('<b>5 besitos</b>: mientras tanto.');
+    expect(await until(() => told(407, 'El equipo te ha dado').length === 2)).toBe(true);
+    // both were pending when the consumer came back: one message, a line each
+    expect(api.sentTo(407)).toHaveLength(before + 1);
+    const lines = told(407, 'El equipo te ha dado').join('\n');
+    expect(lines).toContain('<b>5 besitos</b>: mientras tanto.');
+    expect(lines).toContain('<b>7 besitos</b>: y otra.');
   });
 
   it('a send that fails for a passing reason (500) is retried by the bus and told once', async () => {
