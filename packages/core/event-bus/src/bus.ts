@@ -42,6 +42,12 @@ export interface PublishOptions {
    * (the outbox in this transaction) until the last caller is converted.
    */
   readonly tx?: TransactionSql;
+  /**
+   * Appends at once even inside a transaction (never the outbox): only for an event about a
+   * change outside the database — a Redis write — that stands whether the transaction commits
+   * or rolls back (user-state's ephemeral slices).
+   */
+  readonly direct?: boolean;
   /** Sets correlation and causation from the event being handled. */
   readonly cause?: EventEnvelope;
 }
@@ -218,7 +224,7 @@ export function createEventBus<R extends EventRegistry>(
     // The stored payload is the validated input as given (consumers validate it again).
     const raw = encodeEnvelope({ ...envelope, payload });
     // the transaction in progress in this async context, if any: the outbox joins it
-    const session = options.tx ?? deps.db?.session();
+    const session = options.direct ? undefined : (options.tx ?? deps.db?.session());
     if (session && session !== deps.db?.sql) {
       await writeToOutbox(session, envelope, raw);
       return envelope;
