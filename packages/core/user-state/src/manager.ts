@@ -248,7 +248,11 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       return db.transaction(async () => {
         const stored = await persistent.write(user_id, slice.name, expected, value);
         if (stored)
-          await bus.publish('user.state_changed', { user_id, slice: slice.name, version: stored.version }, { key: user_id });
+          await bus.publish(
+            'user.state_changed',
+            { user_id, slice: slice.name, version: stored.version },
+            { key: user_id },
+          );
         return stored;
       });
     }

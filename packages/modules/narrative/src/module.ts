@@ -383,7 +383,8 @@ export function createNarrativeModule(
         // VIP levels open now (evaluated on every read); say so once per subscription event
         await inbox.process('narrative', event, async () => {
           for (const [level, info] of current().levels)
-            if (info.vip) await bus.publish('narrative.content_unlocked', { user_id, level }, { key: user_id, user_id });
+            if (info.vip)
+              await bus.publish('narrative.content_unlocked', { user_id, level }, { key: user_id, user_id });
         });
       },
     },
