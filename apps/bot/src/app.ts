@@ -287,7 +287,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
     : createMemoryTransport();
   const bus = await step('event bus', () => {
-    const b = createEventBus(settings.event_bus, { transport, events, logger });
+    // with db: a publish inside db.transaction joins it through the outbox (the relay below)
+    const b = createEventBus(settings.event_bus, { transport, events, db, logger });
     closers.push({ name: 'event bus', close: () => b.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }) });
     closers.push({ name: 'transport', close: () => transport.close() });
     return b;
