@@ -110,10 +110,10 @@ const ACTOR = /^.{1,128}$/s;
 
 /**
  * The manager over `db` (instances, revisions, outbox) and `bus` (`config.changed` in
- * broadcast mode; its registry must include `CONFIG_EVENTS`). The bus must be created with
- * the same `db` (`createEventBus(…, { db })`): each write runs in `db.transaction` and its
- * `config.changed` joins it through the outbox. Writes called inside the caller's own
- * transaction join that one (savepoints); reads (`history`, `instance`, `list`) too.
+ * broadcast mode; its registry must include `CONFIG_EVENTS`). Each write runs in
+ * `db.transaction` and its `config.changed` joins it through the outbox of `db` (named in the
+ * publish, whatever bus this is). Writes called inside the caller's own transaction join that
+ * one (savepoints); reads (`history`, `instance`, `list`) too.
  */
 export function createConfigManager<const T extends readonly TemplateDefinition[]>(
   config: ConfigManagerConfigInput,
@@ -297,12 +297,14 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
 
   // ---- writes -----------------------------------------------------------------------------
 
-  // Called inside db.transaction: the event joins it (the bus writes it to the outbox).
+  // Called inside db.transaction: the event joins it through the outbox. `db` named, so that
+  // this holds on a bus created without it (published before the commit, a process would read
+  // the old row and drop the change).
   const emit = async (row: ConfigInstance) => {
     await bus.publish(
       'config.changed',
       { key: row.template_key, scope: row.scope, instance_id: row.id, seq: row.seq },
-      { key: row.template_key },
+      { key: row.template_key, db },
     );
   };
   const locked = async (id: string) => {

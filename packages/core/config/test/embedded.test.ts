@@ -14,7 +14,7 @@ import { TEMPLATES } from './fixtures/templates.js';
 const dir = mkdtempSync(join(tmpdir(), 'diana-config-'));
 const db = await createEmbeddedPostgres({ dir });
 const transport = createMemoryTransport();
-const bus = createEventBus({}, { transport, events: CONFIG_EVENTS, db });
+const bus = createEventBus({}, { transport, events: CONFIG_EVENTS });
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
 afterAll(async () => {
   await relay.close();

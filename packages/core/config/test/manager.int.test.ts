@@ -13,7 +13,7 @@ import { dailyGift, TEMPLATES } from './fixtures/templates.js';
 const testDb = await useTestDatabase('config-manager');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
 const transport = createMemoryTransport();
-const bus = createEventBus({}, { transport, events: CONFIG_EVENTS, db });
+const bus = createEventBus({}, { transport, events: CONFIG_EVENTS });
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
 const managers: ConfigManager<readonly TemplateDefinition[]>[] = [];
 beforeAll(async () => {

@@ -48,6 +48,12 @@ export interface PublishOptions {
    * or rolls back (user-state's ephemeral slices).
    */
   readonly direct?: boolean;
+  /**
+   * The database whose transaction in progress this publish joins, instead of `deps.db`: for a
+   * component that owns its `db` and whose guarantee rests on the outbox (the config and
+   * user-state managers), so that it holds whichever bus it is handed.
+   */
+  readonly db?: Database;
   /** Sets correlation and causation from the event being handled. */
   readonly cause?: EventEnvelope;
 }
@@ -224,8 +230,9 @@ export function createEventBus<R extends EventRegistry>(
     // The stored payload is the validated input as given (consumers validate it again).
     const raw = encodeEnvelope({ ...envelope, payload });
     // the transaction in progress in this async context, if any: the outbox joins it
-    const session = options.direct ? undefined : (options.tx ?? deps.db?.session());
-    if (session && session !== deps.db?.sql) {
+    const db = options.db ?? deps.db;
+    const session = options.direct ? undefined : (options.tx ?? db?.session());
+    if (session && session !== db?.sql) {
       await writeToOutbox(session, envelope, raw);
       return envelope;
     }

@@ -91,6 +91,37 @@ describe('outbox', () => {
     }
   });
 
+  it('{ db } names the database to join on a bus created without one (what the managers do)', async () => {
+    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}named:` });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const before = await countOutbox();
+    try {
+      await expect(
+        db.transaction(async () => {
+          await bus.publish('test.happened', { n: 1 }, { db });
+          throw new Error('business change failed');
+        }),
+      ).rejects.toThrow('business change failed');
+      await db.transaction(() => bus.publish('test.happened', { n: 2 }, { db }));
+      expect(await countOutbox()).toBe(before + 1); // only the committed one, and not appended directly
+      expect(await transport.streamLength('test.happened')).toBe(0);
+      await db.transaction(() => bus.publish('test.happened', { n: 3 })); // no db anywhere: direct
+      expect(await transport.streamLength('test.happened')).toBe(1);
+      expect(await countOutbox()).toBe(before + 1);
+      // the committed row is relayed like any other (and leaves nothing for the next test)
+      const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
+      try {
+        await waitFor(async () => (await countUnrelayed()) === 0);
+      } finally {
+        await relay.close();
+      }
+      expect(await transport.streamLength('test.happened')).toBe(2);
+    } finally {
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
   it('still honours the deprecated { tx } option, on a bus without db too', async () => {
     const prefix = `${redis.prefix}legacy:`;
     const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });

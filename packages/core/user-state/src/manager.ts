@@ -35,11 +35,7 @@ export interface UserStateDeps<S extends readonly SliceDefinition[]> {
   readonly db?: Database;
   /** Home of ephemeral slices and cache of persistent ones; without it, ephemeral slices live in memory. */
   readonly redis?: Redis | RedisOptions;
-  /**
-   * Needed when a slice has `notify`; its registry must hold `USER_STATE_EVENTS`. Created with
-   * the same `db` (`createEventBus(…, { db })`), so that a persistent slice's event joins the
-   * row's transaction through the outbox.
-   */
+  /** Needed when a slice has `notify`; its registry must hold `USER_STATE_EVENTS`. */
   readonly bus?: EventBusService<EventRegistry & typeof USER_STATE_EVENTS>;
   /** Other homes (tests, custom backends); they replace the ones built from `db` and `redis`. */
   readonly stores?: { readonly persistent?: SliceStore; readonly ephemeral?: SliceStore };
@@ -243,15 +239,15 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     const value = { data, schema_version: slice.version, write_id, ttl_ms: slice.ttl_ms };
     const bus = deps.bus;
     if (slice.persist && slice.notify && bus && db && !deps.stores?.persistent) {
-      // the row and its event in one transaction (the caller's, if any): the bus, created with
-      // this db, writes the event to the outbox in it
+      // the row and its event in one transaction (the caller's, if any): the event goes to the
+      // outbox of this db (named, so that this holds on any bus)
       return db.transaction(async () => {
         const stored = await persistent.write(user_id, slice.name, expected, value);
         if (stored)
           await bus.publish(
             'user.state_changed',
             { user_id, slice: slice.name, version: stored.version },
-            { key: user_id },
+            { key: user_id, db },
           );
         return stored;
       });

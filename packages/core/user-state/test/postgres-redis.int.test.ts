@@ -215,8 +215,8 @@ describe('the Redis cache of persistent slices', () => {
 
 describe('user.state_changed and the caller’s transaction', () => {
   it('is written to the outbox in the same transaction as the row', async () => {
-    // created with db: the event joins the row's transaction by itself
-    const bus = createEventBus({}, { transport: createMemoryTransport(), events: USER_STATE_EVENTS, db });
+    // created without db: the manager names its own db, so the event still joins the row's transaction
+    const bus = createEventBus({}, { transport: createMemoryTransport(), events: USER_STATE_EVENTS });
     const story = defineSlice('story', {
       schema: v.object({ at: v.string() }),
       initial: { at: 'start' },
