@@ -75,7 +75,15 @@ export async function replay(lines: readonly string[], options: { database_url?:
     apiTransformer: terminal.transformer,
   });
   try {
-    await settle(app); // the start-up's own events (config defaults, owners)
+    // a replay types faster than a person: the per-user update limit (20 a minute) would answer
+    // "too fast" at a moment that depends on the machine's speed
+    const limits = await app.config.createDraft(
+      'security.rate_limits',
+      { updates: { limit: 10_000, window_ms: 60_000 } },
+      { actor: 'transcript', reason: 'replay at machine speed' },
+    );
+    await app.config.publish(limits.id, { actor: 'transcript', reason: 'replay at machine speed' });
+    await settle(app); // the start-up's own events (config defaults, owners) and this change
     await runConsole({
       input: Readable.from(lines.map((line) => `${line}\n`)),
       output,
@@ -95,17 +103,44 @@ export async function replay(lines: readonly string[], options: { database_url?:
 
 const MONTHS = 'enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre';
 /**
- * What may differ between two honest replays: dates and times, one-time tokens and ids. The
- * rest (every reply, every button, every amount) must match.
+ * Payment notices: gamification sends each from a consumer of its own, so two notices of one
+ * step (a decision's reward, the fragment's, an achievement) may arrive in either order.
+ */
+export const NOTICE =
+  /^(🎁 Tu regalo de bienvenida|💋 \+|🏆 Logro conseguido|🎯 Misión cumplida|🎁 El equipo te ha dado|El equipo te ha quitado)/;
+
+/** Sorts each run of consecutive items that `belongs` picks, leaving the rest in place. */
+function sortRuns(items: string[], belongs: (item: string) => boolean): string[] {
+  const out: string[] = [];
+  let run: string[] = [];
+  for (const item of [...items, '\u0000end']) {
+    if (item !== '\u0000end' && belongs(item)) {
+      run.push(item);
+      continue;
+    }
+    out.push(...run.sort());
+    run = [];
+    if (item !== '\u0000end') out.push(item);
+  }
+  return out;
+}
+
+/**
+ * What may differ between two honest replays: dates and times, one-time tokens and ids, the
+ * order of notices that arrived together and of movements made in the same minute. The rest
+ * (every reply, every button, every amount) must match.
  */
 export function normalizeTranscript(text: string): string {
-  return text
+  const masked = text
     .replace(new RegExp(`\\b\\d{1,2} de (?:${MONTHS})(?: de \\d{4})?`, 'g'), '<fecha>')
+    .replace(/\b\d{1,2} (?:ene|feb|mar|abr|may|jun|jul|ago|sep|oct|nov|dic)\b\.?/g, '<fecha>')
     .replace(/\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?/g, '<fecha>')
     .replace(/\b\d{1,2}:\d{2}(?::\d{2})?\b/g, '<hora>')
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, '<id>')
     .replace(/\b(vip|v)_[A-Za-z0-9_-]{8,}/g, '$1_<token>')
     .replace(/\bhace \d+ (?:segundos?|minutos?|horas?)\b/g, 'hace <tiempo>');
+  const blocks = sortRuns(masked.split(/\n(?=\n|> )/), (block) => NOTICE.test(block.trim()));
+  return sortRuns(blocks.join('\n').split('\n'), (line) => line.startsWith('<fecha>, <hora> · ')).join('\n');
 }
 
 const marker = (name: string, end: boolean) => `<!-- transcript:${name}:${end ? 'end' : 'start'} -->`;

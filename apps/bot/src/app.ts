@@ -334,7 +334,18 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const gamification = await step('gamification', () => {
     const g = createGamificationModule(
       {},
-      { db, bus, config: config as never, cache, signer, limiter, timezone: settings.bot.timezone, logger },
+      {
+        db,
+        bus,
+        config: config as never,
+        cache,
+        signer,
+        limiter,
+        timezone: settings.bot.timezone,
+        logger,
+        // payments are told from a consumer, long after the bot below exists
+        api: () => (botRef as Bot<AppContext>).api,
+      },
     );
     closers.push({ name: 'gamification', close: () => g.close() });
     return g;
@@ -350,6 +361,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
         signer,
         logger,
         getBalance: (id) => gamification.ledger.balance(id),
+        itemTitle: (key) => gamification.itemName(key),
         commandButton: (text, command, telegramId) => commandButton(signer, text, command, telegramId),
       },
     );
@@ -465,7 +477,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       logger,
       timezone: settings.bot.timezone,
       profile: {
-        besitos: async (user_id) => ({ balance: await gamification.ledger.balance(user_id) }),
+        besitos: (user_id) => gamification.summary(user_id),
         vipUntil: async (user_id) => (await admin.subscription(user_id))?.ends_at,
         ...options.profile,
       },

@@ -14,6 +14,7 @@ import { SETTINGS_SCHEMAS } from '../src/config.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 import { type AppMetrics, installMetrics } from '../src/metrics.js';
 import { userCacheKey } from '../src/middleware.js';
+import { isNotice } from './notices.js';
 
 const testDb = await useTestDatabase('bot-e2e');
 const redis = await startRedis();
@@ -58,6 +59,8 @@ const updates = createUpdateFactory(1_000);
 const message = (tg: number, text: string, update_id?: number) => updates.message(tg, text, update_id) as Update;
 const press = (tg: number, data: string) => updates.press(tg, data) as Update;
 const sentTo = (tg: number) => fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg);
+/** What a user was answered, without the payment notices. */
+const repliesTo = (tg: number) => sentTo(tg).filter((c) => !isNotice(c.payload.text));
 const buttonsOf = (tg: number) => {
   const last = sentTo(tg)
     .filter((c) => (c.payload.reply_markup as { inline_keyboard?: unknown[] } | undefined)?.inline_keyboard?.length)
@@ -89,7 +92,7 @@ describe('the bot end to end', () => {
     const [registered] = await app.db.sql<{ n: number }[]>`
       select count(*)::int as n from event_outbox where type = 'user.registered' and key = ${user?.id ?? ''}`;
     expect(registered?.n).toBe(1);
-    expect(String(sentTo(501).at(-1)?.payload.text)).toContain('<b>Lucien</b>');
+    expect(String(repliesTo(501).at(-1)?.payload.text)).toContain('<b>Lucien</b>');
     expect([...buttonsOf(501).keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
     // a second /start is not a second registration
     await app.handleUpdate(message(501, '/start'));
@@ -106,7 +109,7 @@ describe('the bot end to end', () => {
     const [decided] = await app.db.sql<{ n: number }[]>`
       select count(*)::int as n from event_outbox where type = 'narrative.decision_made' and key = ${user?.id ?? ''}`;
     expect(decided?.n).toBe(1);
-    expect(String(sentTo(502).at(-1)?.payload.text)).toContain('vestíbulo');
+    expect(String(repliesTo(502).at(-1)?.payload.text)).toContain('vestíbulo');
     await app.handleUpdate(press(502, `${data.slice(0, -2)}xx`));
     expect(fake.calls.filter((c) => c.method === 'answerCallbackQuery').at(-1)?.payload.text).toBe(
       'Este botón ya no es válido.',
@@ -122,10 +125,10 @@ describe('the bot end to end', () => {
     // decision 5 + fragment completed 1 + the first-decision achievement 50, each once
     expect(await until(async () => (await app.gamification.ledger.balance(user)) === 106)).toBe(true);
     await app.handleUpdate(message(508, '/saldo'));
-    expect(String(sentTo(508).at(-1)?.payload.text)).toContain('106 besitos');
+    expect(String(repliesTo(508).at(-1)?.payload.text)).toContain('106 besitos');
     await app.handleUpdate(message(508, '/regalo'));
     await app.handleUpdate(message(508, '/regalo'));
-    expect(String(sentTo(508).at(-1)?.payload.text)).toContain('El próximo estará listo');
+    expect(String(repliesTo(508).at(-1)?.payload.text)).toContain('El próximo estará listo');
     expect(await app.gamification.ledger.balance(user)).toBe(116);
     const { checkLedgerInvariants } = await import('@diana/gamification');
     expect(await checkLedgerInvariants(app.db)).toEqual({ ok: true, problems: [] });
@@ -136,7 +139,7 @@ describe('the bot end to end', () => {
     try {
       await app.handleUpdate(message(900, '/start')); // 900 is an owner (DIANA_BOT_OWNER_TELEGRAM_IDS)
       await app.handleUpdate(message(900, '/config set gamification.rewards {"daily_gift": 33}'));
-      expect(String(sentTo(900).at(-1)?.payload.text)).toContain('gamification.rewards publicado');
+      expect(String(repliesTo(900).at(-1)?.payload.text)).toContain('gamification.rewards publicado');
       expect(
         await until(
           () => (other.config.get('gamification.rewards' as never) as { daily_gift: number }).daily_gift === 33,
@@ -195,14 +198,14 @@ describe('the bot end to end', () => {
     await users.setRole((await users.getByTelegramId(930))?.id as string, 'MODERATOR');
     await app.cache.delete(userCacheKey(930));
     await app.handleUpdate(message(930, '/ban 931 insultos'));
-    expect(String(sentTo(930).at(-1)?.payload.text)).toBe('Has baneado a U931 (931): el bot ya no le contesta.');
-    const before = sentTo(931).length;
+    expect(String(repliesTo(930).at(-1)?.payload.text)).toBe('Has baneado a U931 (931): el bot ya no le contesta.');
+    const before = repliesTo(931).length;
     await app.handleUpdate(message(931, '/saldo'));
     await app.handleUpdate(message(931, 'hola'));
-    expect(sentTo(931)).toHaveLength(before); // ignored at once, though their row was cached
+    expect(repliesTo(931)).toHaveLength(before); // ignored at once, though their row was cached
     await app.handleUpdate(message(930, '/unban 931'));
     await app.handleUpdate(message(931, '/nope'));
-    expect(String(sentTo(931).at(-1)?.payload.text)).toBe(HELP);
+    expect(String(repliesTo(931).at(-1)?.payload.text)).toBe(HELP);
     const audit = await app.db.sql<{ action: string }[]>`
       select action from admin_audit where actor = 'tg:930' order by created_at`;
     expect(audit.map((a) => a.action)).toEqual(['ban', 'unban']);
@@ -210,7 +213,7 @@ describe('the bot end to end', () => {
 
   it('answers unknown commands and free text politely (greetings and deep links: experience.int.test.ts)', async () => {
     for (const text of ['/nope', '<b>x</b>']) await app.handleUpdate(message(507, text));
-    const replies = sentTo(507).map((c) => c.payload.text);
+    const replies = repliesTo(507).map((c) => c.payload.text);
     expect(replies).toEqual(Array(2).fill(HELP));
   });
 
@@ -235,7 +238,7 @@ describe('the bot end to end', () => {
     const group = { id: GROUP, type: 'supergroup', title: 'Grupo' };
     await app.handleUpdate(message(900, '/start')); // 900 is an owner
     await app.handleUpdate(message(900, '/tarifa grupo30 30 100'));
-    expect(String(sentTo(900).at(-1)?.payload.text)).toContain('Tarifa grupo30');
+    expect(String(repliesTo(900).at(-1)?.payload.text)).toContain('Tarifa grupo30');
     for (const text of ['/token grupo30', '/config', '/stats', '/dlq list user.registered', '/tienda', 'hola'])
       await app.handleUpdate(inChat(900, group, text));
     await app.handleUpdate(inChat(610, group, '/start'));
@@ -273,14 +276,14 @@ describe('the bot end to end', () => {
     // in their private chat the same person is welcomed as usual
     await app.handleUpdate(message(610, '/start'));
     expect((await users.getByTelegramId(610))?.role).toBe('FREE');
-    expect(String(sentTo(610).at(-1)?.payload.text)).toContain('Lucien');
+    expect(String(repliesTo(610).at(-1)?.payload.text)).toContain('Lucien');
   });
 
   it('handles the same update_id once (webhook redelivery)', async () => {
     const update = message(503, '/start', 77_777);
     await app.handleUpdate(update);
     await app.handleUpdate(update);
-    expect(sentTo(503)).toHaveLength(1);
+    expect(repliesTo(503)).toHaveLength(1);
   });
 
   it('a 403 from Telegram marks the user blocked and stops sends to them; writing again unblocks', async () => {
@@ -294,7 +297,7 @@ describe('the bot end to end', () => {
     fake.blocked.delete(504);
     await app.handleUpdate(message(504, '/historia'));
     expect((await users.getByTelegramId(504))?.status).toBe('active');
-    expect(String(sentTo(504).at(-1)?.payload.text)).toContain('Lucien');
+    expect(String(repliesTo(504).at(-1)?.payload.text)).toContain('Lucien');
   });
 
   it('the 403 mark is shared: a second bot process sends nothing to that user, and writing to it unblocks for both', async () => {
@@ -308,7 +311,7 @@ describe('the bot end to end', () => {
       expect(fake.calls.length).toBe(calls); // the other process did not even attempt it
       fake.blocked.delete(508);
       await other.handleUpdate(message(508, '/historia'));
-      expect(String(sentTo(508).at(-1)?.payload.text)).toContain('Lucien');
+      expect(String(repliesTo(508).at(-1)?.payload.text)).toContain('Lucien');
       // the invalidation reaches the first process: it writes to them again
       expect(
         await until(async () => {
@@ -326,10 +329,19 @@ describe('the bot end to end', () => {
   });
 
   it('a 429 is retried after the time Telegram gives', async () => {
+    // no payment notice of an earlier test still on its way: the one refused send must be this reply's
+    const settled = async () => {
+      const [row] = await app.db.sql<
+        { n: number }[]
+      >`select count(*)::int as n from event_outbox where published_at is null`;
+      const { groups } = await app.bus.health();
+      return (row?.n ?? 0) + groups.reduce((sum, g) => sum + g.lag + g.pending, 0) === 0;
+    };
+    expect(await until(settled, 15_000)).toBe(true);
     fake.tooManyRequestsOnce('sendMessage', 1);
-    const before = sentTo(505).length;
+    const before = repliesTo(505).length;
     await app.handleUpdate(message(505, '/start'));
-    expect(sentTo(505).length - before).toBe(2); // refused once, then delivered
+    expect(repliesTo(505).length - before).toBe(2); // refused once, then delivered
   });
 
   it('the webhook refuses a wrong or missing secret with 401 and handles the right one', async () => {
@@ -343,7 +355,7 @@ describe('the bot end to end', () => {
     expect((await post({})).status).toBe(401);
     expect(sentTo(506)).toHaveLength(0);
     expect((await post({ 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET })).status).toBe(200);
-    expect(await until(() => sentTo(506).length === 1)).toBe(true);
+    expect(await until(() => repliesTo(506).length === 1)).toBe(true);
   });
 
   it('/metrics is Prometheus text with event-bus, cache and handler series, non-zero after traffic', async () => {

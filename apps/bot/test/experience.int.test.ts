@@ -16,6 +16,7 @@ import { menuCommandsFor, USER_COMMANDS } from '../src/commands.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
 import { userCacheKey } from '../src/middleware.js';
 import { formatDayMonth } from '../src/profile.js';
+import { isNotice } from './notices.js';
 
 const testDb = await useTestDatabase('bot-experience');
 const fake = await startFakeTelegram();
@@ -59,7 +60,9 @@ afterAll(async () => {
 const updates = createUpdateFactory(5_000);
 const say = (tg: number, text: string) => app.handleUpdate(updates.message(tg, text) as Update);
 const press = (tg: number, data: string) => app.handleUpdate(updates.press(tg, data) as Update);
-const sentTo = (tg: number) => fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg);
+/** What a user was answered (payment notices arrive at their own time: left out). */
+const sentTo = (tg: number) =>
+  fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg && !isNotice(c.payload.text));
 const lastText = (tg: number) => String(sentTo(tg).at(-1)?.payload.text ?? '');
 const buttonsOf = (tg: number) => {
   const rows =

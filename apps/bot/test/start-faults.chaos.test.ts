@@ -105,7 +105,10 @@ describe('a backend down when the bot starts, back a few seconds later', () => {
         // round trip on bot a: /start → welcome bonus, a decision → its rewards
         const user = 4_000 + ['postgres', 'redis', 'telegram'].indexOf(down);
         await fleet.post(a.port, updates.message(user, '/start'));
-        const welcome = fleet.fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === user).at(-1);
+        // the story's first fragment: the last message with buttons (the welcome bonus notice may come any time)
+        const welcome = fleet.fake.calls
+          .filter((c) => c.method === 'sendMessage' && c.payload.chat_id === user && c.payload.reply_markup)
+          .at(-1);
         expect(welcome).toBeDefined();
         const markup = welcome?.payload.reply_markup as {
           inline_keyboard: { text: string; callback_data: string }[][];

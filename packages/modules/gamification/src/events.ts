@@ -11,8 +11,20 @@ const AMOUNT = besitosAmount();
 export const GAMIFICATION_EVENTS = defineEvents({
   'gamification.besitos_awarded': v.object({ user_id: USER, amount: AMOUNT, source: ID, balance: v.number() }),
   'gamification.besitos_spent': v.object({ user_id: USER, amount: AMOUNT, source: ID, balance: v.number() }),
-  'gamification.mission_completed': v.object({ user_id: USER, mission: ID, period: ID, reward: v.number() }),
-  'gamification.achievement_unlocked': v.object({ user_id: USER, achievement: ID, reward: v.number() }),
+  /** `reward` as configured; `paid` what the ledger paid (less under the daily cap; absent in older events). */
+  'gamification.mission_completed': v.object({
+    user_id: USER,
+    mission: ID,
+    period: ID,
+    reward: v.number(),
+    paid: v.optional(v.number()),
+  }),
+  'gamification.achievement_unlocked': v.object({
+    user_id: USER,
+    achievement: ID,
+    reward: v.number(),
+    paid: v.optional(v.number()),
+  }),
   'gamification.item_acquired': v.object({ user_id: USER, item: ID }),
   'gamification.clue_unlocked': v.object({ user_id: USER, clue: ID }),
   /** An admin's adjustment as it was applied: `applied` may be less than `requested` (balances never go below 0). */
@@ -22,6 +34,8 @@ export const GAMIFICATION_EVENTS = defineEvents({
     applied: v.number(),
     balance: v.number(),
     actor: v.pipe(v.string(), v.maxLength(128)),
+    /** The admin's reason, told to the user (absent in older events). */
+    reason: v.optional(v.string()),
   }),
   /** A user pressed a channel post's react button (once per user and post). */
   'channel.reaction_added': v.object({ user_id: USER, post_id: ID }),

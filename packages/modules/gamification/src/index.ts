@@ -9,6 +9,8 @@ export { checkLedgerInvariants, createLedger, LEDGER_ERROR_CODES } from './ledge
 export type { GamificationContext, GamificationDeps, GamificationModule } from './module.js';
 // The module
 export { createGamificationModule } from './module.js';
+// Payment notices
+export { NOTICE_GROUP } from './notices.js';
 export { GAMIFICATION_MIGRATIONS } from './sources.js';
 // Templates
 export { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';

@@ -25,12 +25,20 @@ export interface Ledger {
   /** Pays `amount` for `source_event_id` once; earnings respect the daily cap of the user's role. */
   award(
     tx: TransactionSql,
-    a: { user_id: string; amount: number; source: string; source_event_id: string; kind?: 'earn' | 'gift' | 'adjust' },
+    a: {
+      user_id: string;
+      amount: number;
+      source: string;
+      source_event_id: string;
+      kind?: 'earn' | 'gift' | 'adjust';
+      /** Why (an admin's reason), shown in the user's history; at most 200 characters are kept. */
+      note?: string;
+    },
   ): Promise<AwardResult>;
   /** Takes `amount` for `source_event_id` once, or refuses with `E_INSUFFICIENT_BESITOS` (nothing written). */
   spend(
     tx: TransactionSql,
-    s: { user_id: string; amount: number; source: string; source_event_id: string },
+    s: { user_id: string; amount: number; source: string; source_event_id: string; note?: string },
   ): Promise<{ balance: number; duplicate: boolean }>;
   balance(user_id: string): Promise<number>;
   /**
@@ -50,6 +58,9 @@ export interface LedgerDeps {
   /** After a commit that changed `user_id`'s balance (the app drops its cached balance). */
   readonly onBalanceChanged?: (user_id: string) => unknown;
 }
+
+/** A note as stored: trimmed, at most 200 characters (the column's limit), null when empty. */
+const noteOf = (note: string | undefined) => note?.trim().slice(0, 200) || null;
 
 const VIP_OR_ABOVE = ['VIP', 'CONTENT_CREATOR', 'MODERATOR', 'ADMIN', 'OWNER'];
 
@@ -100,9 +111,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
         if (amount <= 0) return { paid: 0, balance: before, duplicate: false };
       }
       await tx`
-        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day)
+        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
         values (${newId()}, ${a.user_id}, ${amount}, ${a.kind ?? 'earn'}, ${a.source}, ${a.source_event_id},
-                (now() at time zone ${deps.timezone})::date)`;
+                (now() at time zone ${deps.timezone})::date, ${noteOf(a.note)})`;
       const [row] = await tx<{ besitos: string }[]>`
         update gamification_balances set besitos = besitos + ${amount}, lifetime = lifetime + ${amount}, updated_at = now()
         where user_id = ${a.user_id} returning besitos::text`;
@@ -125,9 +136,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
           context: { needed: s.amount, balance: before },
         });
       await tx`
-        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day)
+        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
         values (${newId()}, ${s.user_id}, ${-s.amount}, 'spend', ${s.source}, ${s.source_event_id},
-                (now() at time zone ${deps.timezone})::date)`;
+                (now() at time zone ${deps.timezone})::date, ${noteOf(s.note)})`;
       const [row] = await tx<{ besitos: string }[]>`
         update gamification_balances set besitos = besitos - ${s.amount}, updated_at = now()
         where user_id = ${s.user_id} returning besitos::text`;

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { CacheService } from '@diana/cache';
 import type { ConfigManager } from '@diana/config';
-import type { Database } from '@diana/db';
+import { createUserRepository, type Database } from '@diana/db';
 import {
   createInbox,
   EVENT_BUS_ERROR_CODES,
@@ -11,29 +10,24 @@ import {
   type ModuleSubscription,
 } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
-import { type CallbackSigner, html, type RateLimiter } from '@diana/security';
-import { isSignedAction, type SecurityFlavor } from '@diana/security/grammy';
-import {
-  DianaError,
-  formatBesitos,
-  formatDuration,
-  getPackageLogger,
-  isDianaError,
-  type Logger,
-  parseOrThrow,
-} from '@diana/utils';
-import { Composer, type Context } from 'grammy';
+import type { CallbackSigner, RateLimiter } from '@diana/security';
+import { isSignedAction } from '@diana/security/grammy';
+import { formatBesitos, formatDuration, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
+import { type Api, Composer } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import type * as v from 'valibot';
-import { GAMIFICATION_ERROR_CODES } from './errors.js';
+import { createDailyGift } from './daily.js';
 import { CONSUMED, type GAMIFICATION_EVENTS } from './events.js';
-import { createLedger, LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
+import { createLedger, type Ledger } from './ledger.js';
+import { createNotices } from './notices.js';
 import { createProgress } from './progress.js';
+import { createScreens } from './screens.js';
+import { BUY_ACTION, createShop } from './shop.js';
+import { createSteps, type GamificationContext, type Screen, type ScreenName, STEP_ACTION } from './steps.js';
 import type { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';
 import { TEXTS } from './texts.js';
 
-/** The context the module's handlers run with (`ctx.user` is set by the app). */
-export type GamificationContext = Context & SecurityFlavor & { user?: { readonly id: string; readonly role: string } };
+export type { GamificationContext } from './steps.js';
 
 export interface GamificationDeps {
   readonly db: Database;
@@ -44,6 +38,11 @@ export interface GamificationDeps {
   readonly signer: CallbackSigner;
   /** The `purchase` policy is applied to shop buttons when given. */
   readonly limiter?: RateLimiter;
+  /**
+   * The bot's API, for telling users what they were paid (read when a notice is sent). Without
+   * it no payment is told: `subscriptions` then has no `gamification-notices` group.
+   */
+  readonly api?: () => Api;
   /** IANA timezone of the bot's days. @default 'Europe/Madrid' */
   readonly timezone?: string;
   readonly logger?: Logger;
@@ -55,18 +54,22 @@ export interface GamificationModule {
   readonly ledger: Ledger;
   /** The react button for a channel post (the admin module attaches it to scheduled posts). */
   reactButton(post_id: string): InlineKeyboardButton.CallbackButton;
+  /**
+   * What a profile shows: the balance and the daily-gift streak (consecutive days with a gift,
+   * ending today or yesterday in the bot's timezone; 0 otherwise).
+   */
+  summary(user_id: string): Promise<{ balance: number; streak_days: number }>;
+  /** An object's name as the shop shows it (other modules name objects by it), or undefined. */
+  itemName(id: string): string | undefined;
   close(): Promise<void>;
 }
 
-const DAY_MS = 86_400_000;
 /**
  * A consumed event's fields, or `E_EVENT_SCHEMA` (the bus dead-letters it at once): an amount
  * out of 1..BESITOS_MAX is refused before the handler writes anything.
  */
 const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
   parseOrThrow(schema, event.payload, { code: EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, message: `unusable ${event.type}` });
-/** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
-const DAILY_CLAIMED = GAMIFICATION_ERROR_CODES.DAILY_ALREADY_CLAIMED;
 const balanceKey = (user_id: string) => `balance:${user_id}`;
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
@@ -84,13 +87,11 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     caps: () => ({ free: rewards().daily_cap_free, vip: rewards().daily_cap_vip }),
     onBalanceChanged: (user_id) => balances.delete(balanceKey(user_id)),
   });
-  const progress = createProgress({
-    ledger,
-    bus,
-    timezone,
-    missions: () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'],
-    achievements: () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'],
-  });
+  const missions = () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'];
+  const achievements = () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'];
+  const shop = () => config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
+  const progress = createProgress({ ledger, bus, timezone, missions, achievements });
+  const screens = createScreens({ db, timezone, missions, achievements, shop });
   /**
    * The welcome bonus, paid at most once whoever comes first: the `user.registered` handler, or
    * the user's first `/saldo` while that event is still on its way (one source event id, under
@@ -173,20 +174,23 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       group: 'gamification',
       types: ['admin.besitos_granted'],
       handler: once(async (event, tx) => {
-        const { user_id, amount, actor } = read(CONSUMED.grant, event);
+        const { user_id, amount, actor, reason } = read(CONSUMED.grant, event);
+        const note = reason.trim().slice(0, 200);
         let applied = amount;
         if (amount > 0)
-          await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust' });
+          await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust', note });
         else {
           // a negative adjustment takes what is there, never more: balances stay at or above zero
           const take = Math.min(-amount, await ledger.lock(tx, user_id));
-          if (take > 0) await ledger.spend(tx, { user_id, amount: take, source: 'admin', source_event_id: event.id });
+          if (take > 0)
+            await ledger.spend(tx, { user_id, amount: take, source: 'admin', source_event_id: event.id, note });
           applied = -take;
         }
-        // what was actually done, for the admin who asked (in the same transaction: once per grant)
+        // what was actually done, for the admin who asked and the user it was done to (in the
+        // same transaction: once per grant)
         await bus.publish(
           'gamification.adjustment_applied',
-          { user_id, requested: amount, applied, balance: await ledger.lock(tx, user_id), actor },
+          { user_id, requested: amount, applied, balance: await ledger.lock(tx, user_id), actor, reason: note },
           { tx, key: user_id, user_id },
         );
       }),
@@ -202,67 +206,95 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       },
     },
   ];
+  // every payment told to its user, once (a consumer group of its own: a failed send never fails a payment)
+  if (deps.api)
+    subscriptions.push(
+      createNotices({
+        db,
+        users: createUserRepository(db),
+        api: deps.api,
+        missionTitle: screens.missionTitle,
+        achievementTitle: screens.achievementTitle,
+        logger,
+      }),
+    );
 
   // ---- the bot's side --------------------------------------------------------------------------
   const composer = new Composer<GamificationContext>();
+  const steps = createSteps(signer);
+  const { go, keyboard } = steps;
+  const B = TEXTS.buttons;
+  const claimDailyGift = createDailyGift({ db, ledger, timezone, rewards });
+  const store = createShop({ db, bus, ledger, progress, signer, limiter: deps.limiter, steps, items: shop, balanceOf });
 
-  composer.command('saldo', async (ctx) => {
-    if (!ctx.user) return;
-    const user_id = ctx.user.id;
-    await db.transaction((tx) => payWelcome(tx, user_id));
-    await ctx.reply(TEXTS.balance(formatBesitos(await balanceOf(ctx.user.id))), { parse_mode: 'HTML' });
-  });
-
-  composer.command(['regalo', 'daily'], async (ctx) => {
-    const user = ctx.user;
-    if (!user) return;
-    const r = rewards();
-    const outcome = await db
-      .transaction(async (tx) => {
-        // Claims of one user run one at a time: with no gift row yet, `select … for update` below
-        // locks nothing, so the balance row (created if needed) is the lock (4 concurrent first
-        // claims used to pay 2–4 times).
-        await ledger.lock(tx, user.id);
-        const [row] = await tx<{ last_claim_at: Date; streak: number }[]>`
-        select last_claim_at, streak from gamification_daily_gifts where user_id = ${user.id} for update`;
-        const [clock] = await tx<{ now: Date; day: string; next_day_ms: number }[]>`
-        select now() as now, (now() at time zone ${timezone})::date::text as day,
-               extract(epoch from ((date_trunc('day', now() at time zone ${timezone}) + interval '1 day')
-                                   at time zone ${timezone}) - now())::float8 * 1000 as next_day_ms`;
-        const { now, day, next_day_ms } = clock as { now: Date; day: string; next_day_ms: number };
-        if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
-          return {
-            kind: 'wait' as const,
-            wait_ms: Math.min(DAY_MS, DAY_MS - (now.getTime() - row.last_claim_at.getTime())),
-          };
-        const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
-        await tx`
-        insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user.id}, ${now}, ${streak})
-        on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`;
-        const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
-        // one gift per user and local day: the ledger refuses a second payment of this source
-        const paid = await ledger.award(tx, {
-          user_id: user.id,
-          amount,
-          source: 'daily',
-          source_event_id: `daily:${user.id}:${day}`,
-        });
-        // already paid today (a 25-hour day lets 24 h pass within one date): undo the gift row too
-        if (paid.duplicate)
-          throw new DianaError(DAILY_CLAIMED, 'daily gift already claimed today', {
-            context: { wait_ms: next_day_ms },
-          });
-        return { kind: 'paid' as const, paid: paid.paid, streak };
-      })
-      .catch((error: unknown) => {
-        if (isDianaError(error, DAILY_CLAIMED))
-          return { kind: 'wait' as const, wait_ms: Number((error.context as { wait_ms: number }).wait_ms) };
-        throw error;
-      });
+  const showBalance: Screen = async (ctx, user) => {
+    await db.transaction((tx) => payWelcome(tx, user.id));
+    await ctx.reply(TEXTS.balance(formatBesitos(await balanceOf(user.id))), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)], [go(ctx, 'historial', B.history)]]),
+    });
+  };
+  const claimDaily: Screen = async (ctx, user) => {
+    const outcome = await claimDailyGift(user.id);
+    const next = keyboard([[go(ctx, 'tienda', B.seeShop), go(ctx, 'misiones', B.missions)]]);
     if (outcome.kind === 'wait')
-      await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)));
-    else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped);
-    else await ctx.reply(TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak), { parse_mode: 'HTML' });
+      await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)), next);
+    else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped, next);
+    else
+      await ctx.reply(`${TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak)}\n${TEXTS.storyHint}`, {
+        parse_mode: 'HTML',
+        ...next,
+      });
+  };
+  const showMissions: Screen = async (ctx, user) =>
+    ctx.reply(await screens.missions(user.id), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'logros', B.achievements), go(ctx, 'saldo', B.balance)]]),
+    });
+  const showAchievements: Screen = async (ctx, user) =>
+    ctx.reply(await screens.achievements(user.id), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'misiones', B.missions), go(ctx, 'saldo', B.balance)]]),
+    });
+  const showHistory: Screen = async (ctx, user) =>
+    ctx.reply(await screens.history(user.id, await balanceOf(user.id)), {
+      parse_mode: 'HTML',
+      ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)]]),
+    });
+
+  const SCREENS: Record<ScreenName, Screen> = {
+    saldo: showBalance,
+    regalo: claimDaily,
+    tienda: store.show,
+    mochila: (ctx, user) => store.objects(ctx, user, false),
+    misiones: showMissions,
+    logros: showAchievements,
+    historial: showHistory,
+  };
+  const command =
+    (screen: Screen) =>
+    async (ctx: GamificationContext): Promise<void> => {
+      if (ctx.user) await screen(ctx, ctx.user);
+    };
+  composer.command('saldo', command(showBalance));
+  composer.command(['regalo', 'daily'], command(claimDaily));
+  composer.command('tienda', command(store.show));
+  composer.command('misiones', command(showMissions));
+  composer.command('logros', command(showAchievements));
+  composer.command('historial', command(showHistory));
+  // /mochila: the narrative module lists the clues and passes it on; the objects bought here are
+  // listed here, and it stops here (nothing else answers /mochila)
+  composer.command(
+    'mochila',
+    command((ctx, user) => store.objects(ctx, user, true)),
+  );
+
+  // next-step buttons: the same screens as the commands
+  composer.filter(isSignedAction(STEP_ACTION), async (ctx) => {
+    const [name = ''] = ctx.signedCallback?.args ?? [];
+    const screen = SCREENS[name as ScreenName];
+    await ctx.answerCallbackQuery();
+    if (ctx.user && screen) await screen(ctx, ctx.user);
   });
 
   // the react button of channel posts: one reaction per user and post
@@ -284,105 +316,19 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     await ctx.answerCallbackQuery({ text: counted ? TEXTS.reacted : TEXTS.alreadyReacted });
   });
 
-  /** What the user already has: bought items, and items whose clue they hold (found or bought). */
-  const owned = async (tx: TransactionSql, user_id: string, items: (typeof SHOP)['defaults']) => {
-    const bought = await tx<
-      { item_id: string }[]
-    >`select item_id from gamification_inventory where user_id = ${user_id}`;
-    const clues = await tx<{ clue: string }[]>`select clue from gamification_clues where user_id = ${user_id}`;
-    const have = new Set(bought.map((r) => r.item_id));
-    const heldClues = new Set(clues.map((r) => r.clue));
-    return new Set(items.filter((i) => have.has(i.id) || (i.clue && heldClues.has(i.clue))).map((i) => i.id));
-  };
+  composer.filter(isSignedAction(BUY_ACTION), store.buy);
 
-  composer.command('tienda', async (ctx) => {
-    const items = config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
-    const user = ctx.user;
-    const mine = user ? await db.transaction((tx) => owned(tx, user.id, items)) : new Set<string>();
-    const rows = items.map((item) => [
-      {
-        text: mine.has(item.id) ? TEXTS.shopItemOwned(item.name) : TEXTS.shopItem(item.name, formatBesitos(item.price)),
-        callback_data: signer.sign('gam.b', [item.id, randomBytes(6).toString('base64url')], { userId: ctx.from?.id }),
-      },
-    ]);
-    await ctx.reply(TEXTS.shopTitle, { parse_mode: 'HTML', reply_markup: { inline_keyboard: rows } });
-  });
-
-  // /mochila: the narrative module lists the clues and passes it on; the objects bought here are
-  // listed here, and it stops here (nothing else answers /mochila)
-  composer.command('mochila', async (ctx) => {
-    if (!ctx.user) return;
-    const rows = await db.sql<{ item_id: string }[]>`
-      select item_id from gamification_inventory where user_id = ${ctx.user.id} order by acquired_at, item_id`;
-    const items = config.get('gamification.shop') as unknown as (typeof SHOP)['defaults'];
-    const names = rows.map((r) => items.find((i) => i.id === r.item_id)?.name ?? r.item_id);
-    if (names.length > 0)
-      await ctx.reply(`${html`<b>${TEXTS.objectsTitle}</b>`}\n${names.map((n) => html`• ${n}`).join('\n')}`, {
-        parse_mode: 'HTML',
-      });
-  });
-
-  composer.filter(isSignedAction('gam.b'), async (ctx) => {
-    const user = ctx.user;
-    const [item_id = '', nonce = ''] = ctx.signedCallback?.args ?? [];
-    if (!user) return;
-    const item = (config.get('gamification.shop') as unknown as (typeof SHOP)['defaults']).find(
-      (i) => i.id === item_id,
-    );
-    if (!item) return void (await ctx.answerCallbackQuery({ text: TEXTS.unknownItem }));
-    if (deps.limiter) {
-      const limit = await deps.limiter.consume(user.id, 'purchase');
-      if (!limit.allowed)
-        return void (await ctx.answerCallbackQuery({
-          text: `Espera ${formatDuration(Math.ceil(limit.retry_after_ms / 1000) * 1000)}.`,
-        }));
-    }
-    try {
-      const bought = await db.transaction(async (tx) => {
-        // never sold twice, nor to someone who found its clue in the story
-        await tx`select pg_advisory_xact_lock(hashtext(${`shop:${user.id}`}))`;
-        if ((await owned(tx, user.id, [item])).has(item.id)) return 'owned' as const;
-        const fresh = await tx`
-          insert into gamification_purchases (nonce, user_id, item_id) values (${nonce}, ${user.id}, ${item.id})
-          on conflict do nothing returning 1`;
-        if (fresh.length === 0) return false; // a double tap: this button already bought
-        await ledger.spend(tx, {
-          user_id: user.id,
-          amount: item.price,
-          source: `shop:${item.id}`,
-          source_event_id: `buy:${nonce}`,
-        });
-        await tx`insert into gamification_inventory (user_id, item_id) values (${user.id}, ${item.id}) on conflict do nothing`;
-        const meta = { tx, key: user.id, user_id: user.id };
-        await bus.publish('gamification.item_acquired', { user_id: user.id, item: item.id }, meta);
-        if (item.clue) {
-          await tx`insert into gamification_clues (user_id, clue) values (${user.id}, ${item.clue}) on conflict do nothing`;
-          await bus.publish('gamification.clue_unlocked', { user_id: user.id, clue: item.clue }, meta);
-        }
-        await progress.count(tx, user.id, 'gamification.item_acquired');
-        return true;
-      });
-      await ctx.answerCallbackQuery({
-        text:
-          bought === 'owned' ? TEXTS.alreadyOwned(item.name) : bought ? TEXTS.bought(item.name) : TEXTS.alreadyBought,
-        ...(bought === 'owned' ? { show_alert: true } : {}),
-      });
-    } catch (error) {
-      if (!isDianaError(error, LEDGER_ERROR_CODES.INSUFFICIENT)) throw error;
-      const balance = Number((error.context as { balance?: number } | undefined)?.balance ?? 0);
-      await ctx.answerCallbackQuery({
-        text: TEXTS.notEnough(formatBesitos(item.price), formatBesitos(balance)),
-        show_alert: true,
-      });
-    }
-  });
-
-  logger.debug({ timezone }, 'gamification module ready');
+  logger.debug({ timezone, notices: deps.api !== undefined }, 'gamification module ready');
   return {
     composer,
     subscriptions,
     ledger,
     reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign('gam.r', [post_id]) }),
+    async summary(user_id) {
+      const [balance, streak_days] = await Promise.all([balanceOf(user_id), screens.streak(user_id)]);
+      return { balance, streak_days };
+    },
+    itemName: (id) => shop().find((item) => item.id === id)?.name,
     async close() {},
   };
 }

@@ -10,7 +10,7 @@ type Mission = (typeof MISSIONS.defaults)[number];
 type Achievement = (typeof ACHIEVEMENTS.defaults)[number];
 
 /** The period a mission's progress belongs to, in the bot's timezone. */
-function periodOf(kind: Mission['kind'], timezone: string, now = new Date()): string {
+export function periodOf(kind: Mission['kind'], timezone: string, now = new Date()): string {
   const day = new Intl.DateTimeFormat('en-CA', {
     timeZone: timezone,
     year: 'numeric',
@@ -46,16 +46,18 @@ export function createProgress(deps: {
         if (row && row.count >= mission.target && row.completed_at === null) {
           await tx`update gamification_mission_progress set completed_at = now()
                    where user_id = ${user_id} and mission_id = ${mission.id} and period = ${period}`;
-          if (mission.reward > 0)
-            await deps.ledger.award(tx, {
-              user_id,
-              amount: mission.reward,
-              source: `mission:${mission.id}`,
-              source_event_id: `mission:${mission.id}:${period}:${user_id}`,
-            });
+          const paid =
+            mission.reward > 0
+              ? await deps.ledger.award(tx, {
+                  user_id,
+                  amount: mission.reward,
+                  source: `mission:${mission.id}`,
+                  source_event_id: `mission:${mission.id}:${period}:${user_id}`,
+                })
+              : undefined;
           await deps.bus.publish(
             'gamification.mission_completed',
-            { user_id, mission: mission.id, period, reward: mission.reward },
+            { user_id, mission: mission.id, period, reward: mission.reward, paid: paid?.paid ?? 0 },
             { tx, key: user_id, user_id },
           );
         }
@@ -71,16 +73,18 @@ export function createProgress(deps: {
           insert into gamification_achievements (user_id, achievement_id) values (${user_id}, ${achievement.id})
           on conflict do nothing returning 1`;
         if (unlocked.length === 0) continue;
-        if (achievement.reward > 0)
-          await deps.ledger.award(tx, {
-            user_id,
-            amount: achievement.reward,
-            source: `achievement:${achievement.id}`,
-            source_event_id: `achievement:${achievement.id}:${user_id}`,
-          });
+        const paid =
+          achievement.reward > 0
+            ? await deps.ledger.award(tx, {
+                user_id,
+                amount: achievement.reward,
+                source: `achievement:${achievement.id}`,
+                source_event_id: `achievement:${achievement.id}:${user_id}`,
+              })
+            : undefined;
         await deps.bus.publish(
           'gamification.achievement_unlocked',
-          { user_id, achievement: achievement.id, reward: achievement.reward },
+          { user_id, achievement: achievement.id, reward: achievement.reward, paid: paid?.paid ?? 0 },
           { tx, key: user_id, user_id },
         );
       }

@@ -103,13 +103,26 @@ export const SHOP = defineTemplate('gamification.shop', {
       name: v.pipe(v.string(), v.minLength(1), v.maxLength(40)),
       /** 1..BESITOS_MAX, the range of every amount (an unbounded price overflowed the ledger). */
       price: besitosAmount(),
+      /** One or two lines the shop shows under the name. */
+      description: v.optional(v.pipe(v.string(), v.maxLength(200))),
       /** Buying it also unlocks this narrative clue. */
       clue: v.optional(ID),
     }),
   ),
   defaults: [
-    { id: 'rosa_negra', name: 'Rosa negra', price: 30 },
-    { id: 'llave_dorada', name: 'Llave dorada', price: 120, clue: 'llave_dorada' },
+    {
+      id: 'rosa_negra',
+      name: 'Rosa negra',
+      price: 30,
+      description: 'Una rosa de terciopelo oscuro: Diana sabrá que piensas en ella.',
+    },
+    {
+      id: 'llave_dorada',
+      name: 'Llave dorada',
+      price: 120,
+      description: 'Abre una puerta de la historia que sigue cerrada.',
+      clue: 'llave_dorada',
+    },
   ],
   description: 'Items for sale in /tienda',
 });

@@ -1,20 +1,107 @@
-// Every user-facing string of the module (Spanish, as the bot speaks).
+// Every user-facing string of the module (Spanish, as the bot speaks). Amounts arrive already
+// formatted by `formatBesitos` ("1 besito", "5 besitos"); texts interpolated into HTML messages
+// are escaped by the caller (`html`).
 export const TEXTS = Object.freeze({
   balance: (besitos: string) => `Tienes <b>${besitos}</b> 💋`,
   dailyPaid: (amount: string, streak: number) =>
     `Tu regalo de hoy: <b>${amount}</b> 🎁${streak > 1 ? ` (racha de ${streak} días)` : ''}`,
   dailyCapped: 'Hoy ya has llegado a tu límite de besitos. Vuelve mañana.',
   dailyWait: (wait: string) => `Ya has recogido tu regalo. El próximo estará listo en ${wait}.`,
+  /** Where the story goes on: a command link (the story belongs to another module). */
+  storyHint: 'Sigue la historia con /historia.',
   reacted: '¡Gracias! 💋',
   alreadyReacted: 'Ya habías reaccionado a esta publicación.',
   reactButton: '💋 Me gusta',
   shopTitle: '<b>La tienda de Diana</b>',
+  shopBalance: (besitos: string) => `Tienes ${besitos}. Toca un artículo para comprarlo.`,
   shopItem: (name: string, price: string) => `${name} — ${price}`,
+  shopItemOwned: (name: string) => `✓ ${name} — en tu mochila`,
+  shopEmpty: 'La tienda está vacía por ahora. Vuelve pronto.',
   bought: (name: string) => `Es tuyo: ${name}.`,
+  boughtMessage: (name: string, balance: string) => `🛍️ Compra hecha: <b>${name}</b>. Te quedan ${balance}.`,
   alreadyBought: 'Esa compra ya se hizo.',
-  alreadyOwned: (name: string) => `Ya tienes ${name}: no hace falta comprarlo.`,
-  shopItemOwned: (name: string) => `✓ ${name} — ya es tuyo`,
+  alreadyOwned: (name: string) => `Ya tienes ${name} en tu mochila: no se te cobra nada.`,
   objectsTitle: 'Tus objetos',
+  noObjects: 'Aún no tienes objetos de la tienda. Tus pistas de la historia están en /mochila.',
   notEnough: (needed: string, balance: string) => `Te faltan besitos: cuesta ${needed} y tienes ${balance}.`,
   unknownItem: 'Ese artículo ya no está a la venta.',
+  wait: (duration: string) => `Espera ${duration}.`,
+
+  // next-step buttons
+  buttons: Object.freeze({
+    daily: '🎁 Regalo diario',
+    shop: '🛍️ Tienda',
+    seeShop: '🛍️ Ver tienda',
+    backpack: '🎒 Mochila',
+    history: '📜 Movimientos',
+    missions: '🎯 Misiones',
+    achievements: '🏆 Logros',
+    balance: '💋 Saldo',
+  }),
+
+  // /misiones
+  missionsTitle: '<b>Tus misiones</b>',
+  missionsEmpty: 'No hay misiones activas ahora mismo.',
+  missionPeriod: Object.freeze({
+    daily: 'hoy',
+    weekly: 'esta semana',
+    narrative: 'en la historia',
+    special: 'especial',
+  } as Record<string, string>),
+  missionOpen: (title: string, count: number, target: number, period: string, reward: string) =>
+    `▫️ ${title}: ${count}/${target} (${period})${reward ? ` · premio: ${reward}` : ''}`,
+  missionDone: (title: string, period: string) => `✅ ${title} (${period}): cumplida`,
+
+  // /logros
+  achievementsTitle: (unlocked: number, total: number) => `<b>Tus logros</b> (${unlocked} de ${total})`,
+  achievementsEmpty: 'Todavía no hay logros que conseguir.',
+  achievementUnlocked: (title: string, date: string) => `🏆 ${title} · desde el ${date}`,
+  achievementLocked: (title: string, count: number, threshold: number, how: string, reward: string) =>
+    `🔒 ${title}: ${count}/${threshold}. ${how}${reward ? ` Premio: ${reward}.` : ''}`,
+  /** How to move each counter, as missions and achievements name it. */
+  howTo: Object.freeze({
+    'channel.reaction_added': 'Reacciona a publicaciones del canal.',
+    'narrative.decision_made': 'Toma decisiones en /historia.',
+    'narrative.fragment_completed': 'Avanza en /historia.',
+    'gamification.item_acquired': 'Compra en /tienda.',
+  } as Record<string, string>),
+
+  // /historial
+  historyTitle: '<b>Tus últimos movimientos</b>',
+  historyEmpty: 'Aún no tienes movimientos de besitos. Empieza con /regalo.',
+  historyLine: (when: string, amount: string, why: string) => `${when} · <b>${amount}</b> · ${why}`,
+  historyBalance: (besitos: string) => `Saldo: <b>${besitos}</b>`,
+  /** Why a movement happened, by its ledger source. */
+  source: Object.freeze({
+    welcome: 'regalo de bienvenida',
+    daily: 'regalo diario',
+    decision: 'decisión en la historia',
+    fragment: 'avance en la historia',
+    reaction: 'reacción en el canal',
+    admin: 'ajuste del equipo',
+    mission: (title: string) => `misión «${title}»`,
+    achievement: (title: string) => `logro «${title}»`,
+    shop: (name: string) => `compra: ${name}`,
+    other: (source: string) => source,
+  }),
+  adminNote: (note: string) => `ajuste del equipo: ${note}`,
+
+  // what the user is told when paid (one message per payment)
+  notice: Object.freeze({
+    welcome: (amount: string) =>
+      `🎁 Tu regalo de bienvenida: <b>${amount}</b>. Míralos con /saldo o úsalos en /tienda.`,
+    // no balance here: a step's rewards are told one by one, not always in the order they were paid
+    decision: (amount: string) => `💋 +${amount} por tu decisión en la historia.`,
+    fragment: (amount: string) => `💋 +${amount} por avanzar en la historia.`,
+    mission: (title: string, amount: string) => `🎯 Misión cumplida: <b>${title}</b>. +${amount}.`,
+    missionNoReward: (title: string) => `🎯 Misión cumplida: <b>${title}</b>.`,
+    achievement: (title: string, amount: string) => `🏆 Logro conseguido: <b>${title}</b>. +${amount}.`,
+    achievementNoReward: (title: string) => `🏆 Logro conseguido: <b>${title}</b>.`,
+    /** The reward was not paid: the daily cap was reached first. */
+    capped: ' Hoy ya has llegado a tu límite de besitos, así que esta vez no suma.',
+    granted: (amount: string, reason: string, balance: string) =>
+      `🎁 El equipo te ha dado <b>${amount}</b>${reason ? `: ${reason}` : ''}. Ahora tienes ${balance}.`,
+    taken: (amount: string, reason: string, balance: string) =>
+      `El equipo te ha quitado <b>${amount}</b>${reason ? `: ${reason}` : ''}. Ahora tienes ${balance}.`,
+  }),
 });

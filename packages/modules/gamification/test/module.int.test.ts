@@ -257,11 +257,11 @@ describe('the gamification module', () => {
     ).toBe(true);
     await command(309, '/tienda');
     const labels = [...api.buttons(309).keys()];
-    expect(labels).toContain('✓ Llave dorada — ya es tuyo');
+    expect(labels).toContain('✓ Llave dorada — en tu mochila');
     expect(labels.find((l) => l.startsWith('Rosa negra'))).toBeDefined();
-    const key = api.buttons(309).get('✓ Llave dorada — ya es tuyo') as string;
+    const key = api.buttons(309).get('✓ Llave dorada — en tu mochila') as string;
     await press(309, key);
-    expect(lastAnswer()).toBe('Ya tienes Llave dorada: no hace falta comprarlo.');
+    expect(lastAnswer()).toBe('Ya tienes Llave dorada en tu mochila: no se te cobra nada.');
     expect(await gamification.ledger.balance(user)).toBe(250);
     expect((await transactions(user, 'shop:llave_dorada')).n).toBe(0);
 
@@ -270,10 +270,10 @@ describe('the gamification module', () => {
     await press(309, rose);
     expect(lastAnswer()).toBe('Es tuyo: Rosa negra.');
     await command(309, '/tienda');
-    const again = api.buttons(309).get('✓ Rosa negra — ya es tuyo') as string;
+    const again = api.buttons(309).get('✓ Rosa negra — en tu mochila') as string;
     expect(again).toBeDefined();
     await press(309, again);
-    expect(lastAnswer()).toBe('Ya tienes Rosa negra: no hace falta comprarlo.');
+    expect(lastAnswer()).toBe('Ya tienes Rosa negra en tu mochila: no se te cobra nada.');
     expect(await gamification.ledger.balance(user)).toBe(220);
     await command(309, '/mochila');
     expect(lastText(309)).toBe('<b>Tus objetos</b>\n• Rosa negra');
@@ -295,8 +295,8 @@ describe('the gamification module', () => {
       ).map((r) => JSON.parse(r.envelope).payload);
     expect(await until(async () => (await applied()).length === 2)).toBe(true);
     expect(await applied()).toEqual([
-      { user_id: user, requested: 30, applied: 30, balance: 80, actor: 'tg:1' },
-      { user_id: user, requested: -500, applied: -80, balance: 0, actor: 'tg:1' },
+      { user_id: user, requested: 30, applied: 30, balance: 80, actor: 'tg:1', reason: 'compensación' },
+      { user_id: user, requested: -500, applied: -80, balance: 0, actor: 'tg:1', reason: 'corrección' },
     ]);
   });
 

@@ -1,0 +1,68 @@
+// The daily gift: once per 24 h and per local day, with a streak bonus, paid once even when a
+// user's claims arrive together.
+import type { Database } from '@diana/db';
+import { DianaError, isDianaError } from '@diana/utils';
+import { GAMIFICATION_ERROR_CODES } from './errors.js';
+import type { Ledger } from './ledger.js';
+import type { REWARDS } from './templates.js';
+
+const DAY_MS = 86_400_000;
+/** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
+const DAILY_CLAIMED = GAMIFICATION_ERROR_CODES.DAILY_ALREADY_CLAIMED;
+
+/** What a claim did: paid (`paid` may be 0 under the daily cap), or the wait until the next one. */
+export type DailyOutcome = { kind: 'paid'; paid: number; streak: number } | { kind: 'wait'; wait_ms: number };
+
+export function createDailyGift(deps: {
+  db: Database;
+  ledger: Ledger;
+  timezone: string;
+  rewards: () => (typeof REWARDS)['defaults'];
+}) {
+  const { db, ledger, timezone } = deps;
+  return async (user_id: string): Promise<DailyOutcome> => {
+    const r = deps.rewards();
+    return db
+      .transaction(async (tx): Promise<DailyOutcome> => {
+        // Claims of one user run one at a time: with no gift row yet, `select … for update` below
+        // locks nothing, so the balance row (created if needed) is the lock (4 concurrent first
+        // claims used to pay 2–4 times).
+        await ledger.lock(tx, user_id);
+        const [row] = await tx<{ last_claim_at: Date; streak: number }[]>`
+        select last_claim_at, streak from gamification_daily_gifts where user_id = ${user_id} for update`;
+        const [clock] = await tx<{ now: Date; day: string; next_day_ms: number }[]>`
+        select now() as now, (now() at time zone ${timezone})::date::text as day,
+               extract(epoch from ((date_trunc('day', now() at time zone ${timezone}) + interval '1 day')
+                                   at time zone ${timezone}) - now())::float8 * 1000 as next_day_ms`;
+        const { now, day, next_day_ms } = clock as { now: Date; day: string; next_day_ms: number };
+        if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
+          return {
+            kind: 'wait',
+            wait_ms: Math.min(DAY_MS, DAY_MS - (now.getTime() - row.last_claim_at.getTime())),
+          };
+        const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
+        await tx`
+        insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user_id}, ${now}, ${streak})
+        on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`;
+        const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
+        // one gift per user and local day: the ledger refuses a second payment of this source
+        const paid = await ledger.award(tx, {
+          user_id,
+          amount,
+          source: 'daily',
+          source_event_id: `daily:${user_id}:${day}`,
+        });
+        // already paid today (a 25-hour day lets 24 h pass within one date): undo the gift row too
+        if (paid.duplicate)
+          throw new DianaError(DAILY_CLAIMED, 'daily gift already claimed today', {
+            context: { wait_ms: next_day_ms },
+          });
+        return { kind: 'paid', paid: paid.paid, streak };
+      })
+      .catch((error: unknown): DailyOutcome => {
+        if (isDianaError(error, DAILY_CLAIMED))
+          return { kind: 'wait', wait_ms: Number((error.context as { wait_ms: number }).wait_ms) };
+        throw error;
+      });
+  };
+}

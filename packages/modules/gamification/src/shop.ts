@@ -1,0 +1,144 @@
+// The shop: items with price and description, what the user owns marked and never sold again,
+// one-use buy buttons, and the objects bought (listed in /mochila).
+import { randomBytes } from 'node:crypto';
+import type { Database } from '@diana/db';
+import type { EventBusService, EventRegistry } from '@diana/event-bus';
+import type { TransactionSql } from '@diana/postgres';
+import { type CallbackSigner, html, type RateLimiter } from '@diana/security';
+import { formatBesitos, formatDuration, isDianaError } from '@diana/utils';
+import type { GAMIFICATION_EVENTS } from './events.js';
+import { LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
+import type { createProgress } from './progress.js';
+import type { createSteps, GamificationContext, Screen } from './steps.js';
+import type { SHOP } from './templates.js';
+import { TEXTS } from './texts.js';
+
+type Item = (typeof SHOP.defaults)[number];
+
+/** The signed action of buy buttons: item id and a one-use nonce. */
+export const BUY_ACTION = 'gam.b';
+
+export function createShop(deps: {
+  db: Database;
+  bus: EventBusService<EventRegistry & typeof GAMIFICATION_EVENTS>;
+  ledger: Ledger;
+  progress: ReturnType<typeof createProgress>;
+  signer: CallbackSigner;
+  limiter?: RateLimiter;
+  steps: ReturnType<typeof createSteps>;
+  items: () => readonly Item[];
+  balanceOf: (user_id: string) => Promise<number>;
+}) {
+  const { db, bus, ledger, progress, signer, steps } = deps;
+  const B = TEXTS.buttons;
+
+  /** What the user already has: bought items, and items whose clue they hold (found or bought). */
+  const owned = async (tx: TransactionSql, user_id: string, items: readonly Item[]) => {
+    const bought = await tx<
+      { item_id: string }[]
+    >`select item_id from gamification_inventory where user_id = ${user_id}`;
+    const clues = await tx<{ clue: string }[]>`select clue from gamification_clues where user_id = ${user_id}`;
+    const have = new Set(bought.map((r) => r.item_id));
+    const heldClues = new Set(clues.map((r) => r.clue));
+    return new Set(items.filter((i) => have.has(i.id) || (i.clue && heldClues.has(i.clue))).map((i) => i.id));
+  };
+
+  /** `/tienda`: the balance, each item with price and description, owned ones marked; a buy button each. */
+  const show: Screen = async (ctx, user) => {
+    const items = deps.items();
+    if (items.length === 0) return ctx.reply(TEXTS.shopEmpty);
+    const mine = await db.transaction((tx) => owned(tx, user.id, items));
+    const label = (item: Item, name: string) =>
+      mine.has(item.id) ? TEXTS.shopItemOwned(name) : TEXTS.shopItem(name, formatBesitos(item.price));
+    const lines = items.map((item) => {
+      const head = label(item, html`<b>${item.name}</b>`);
+      return item.description ? `${head}\n${html`<i>${item.description}</i>`}` : head;
+    });
+    const rows = items.map((item) => [
+      {
+        text: label(item, item.name),
+        callback_data: signer.sign(BUY_ACTION, [item.id, randomBytes(6).toString('base64url')], {
+          userId: ctx.from?.id,
+        }),
+      },
+    ]);
+    const balance = formatBesitos(await deps.balanceOf(user.id));
+    await ctx.reply([TEXTS.shopTitle, TEXTS.shopBalance(balance), '', lines.join('\n\n')].join('\n'), {
+      parse_mode: 'HTML',
+      reply_markup: { inline_keyboard: rows },
+    });
+  };
+
+  /** The objects bought; `quiet`: nothing when there are none (the command, after the narrative's clues). */
+  const objects = async (ctx: GamificationContext, user: { readonly id: string }, quiet: boolean) => {
+    const rows = await db.sql<{ item_id: string }[]>`
+      select item_id from gamification_inventory where user_id = ${user.id} order by acquired_at, item_id`;
+    const items = deps.items();
+    const names = rows.map((r) => items.find((i) => i.id === r.item_id)?.name ?? r.item_id);
+    if (names.length > 0)
+      await ctx.reply(`${html`<b>${TEXTS.objectsTitle}</b>`}\n${names.map((n) => html`• ${n}`).join('\n')}`, {
+        parse_mode: 'HTML',
+      });
+    else if (!quiet) await ctx.reply(TEXTS.noObjects);
+  };
+
+  /** A buy button: never sold twice, nor to its owner; a double tap charges once. */
+  const buy = async (ctx: GamificationContext) => {
+    const user = ctx.user;
+    const [item_id = '', nonce = ''] = ctx.signedCallback?.args ?? [];
+    if (!user) return;
+    const item = deps.items().find((i) => i.id === item_id);
+    if (!item) return void (await ctx.answerCallbackQuery({ text: TEXTS.unknownItem }));
+    if (deps.limiter) {
+      const limit = await deps.limiter.consume(user.id, 'purchase');
+      if (!limit.allowed)
+        return void (await ctx.answerCallbackQuery({
+          text: TEXTS.wait(formatDuration(Math.ceil(limit.retry_after_ms / 1000) * 1000)),
+        }));
+    }
+    try {
+      const bought = await db.transaction(async (tx) => {
+        // never sold twice, nor to someone who found its clue in the story
+        await tx`select pg_advisory_xact_lock(hashtext(${`shop:${user.id}`}))`;
+        if ((await owned(tx, user.id, [item])).has(item.id)) return 'owned' as const;
+        const fresh = await tx`
+          insert into gamification_purchases (nonce, user_id, item_id) values (${nonce}, ${user.id}, ${item.id})
+          on conflict do nothing returning 1`;
+        if (fresh.length === 0) return 'repeated' as const; // a double tap: this button already bought
+        const spent = await ledger.spend(tx, {
+          user_id: user.id,
+          amount: item.price,
+          source: `shop:${item.id}`,
+          source_event_id: `buy:${nonce}`,
+        });
+        await tx`insert into gamification_inventory (user_id, item_id) values (${user.id}, ${item.id}) on conflict do nothing`;
+        const meta = { tx, key: user.id, user_id: user.id };
+        await bus.publish('gamification.item_acquired', { user_id: user.id, item: item.id }, meta);
+        if (item.clue) {
+          await tx`insert into gamification_clues (user_id, clue) values (${user.id}, ${item.clue}) on conflict do nothing`;
+          await bus.publish('gamification.clue_unlocked', { user_id: user.id, clue: item.clue }, meta);
+        }
+        await progress.count(tx, user.id, 'gamification.item_acquired');
+        return { balance: spent.balance };
+      });
+      if (bought === 'owned')
+        return void (await ctx.answerCallbackQuery({ text: TEXTS.alreadyOwned(item.name), show_alert: true }));
+      if (bought === 'repeated') return void (await ctx.answerCallbackQuery({ text: TEXTS.alreadyBought }));
+      await ctx.answerCallbackQuery({ text: TEXTS.bought(item.name) });
+      // what now: the object is in the backpack, the story goes on
+      await ctx.reply(`${TEXTS.boughtMessage(html`${item.name}`, formatBesitos(bought.balance))}\n${TEXTS.storyHint}`, {
+        parse_mode: 'HTML',
+        ...steps.keyboard([[steps.go(ctx, 'mochila', B.backpack), steps.go(ctx, 'tienda', B.shop)]]),
+      });
+    } catch (error) {
+      if (!isDianaError(error, LEDGER_ERROR_CODES.INSUFFICIENT)) throw error;
+      const balance = Number((error.context as { balance?: number } | undefined)?.balance ?? 0);
+      await ctx.answerCallbackQuery({
+        text: TEXTS.notEnough(formatBesitos(item.price), formatBesitos(balance)),
+        show_alert: true,
+      });
+    }
+  };
+
+  return { show, objects, buy };
+}
