@@ -294,7 +294,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
     : createMemoryTransport();
   const bus = await step('event bus', () => {
-    const b = createEventBus(settings.event_bus, { transport, events, logger });
+    // with db: a publish inside db.transaction joins it through the outbox (the relay below)
+    const b = createEventBus(settings.event_bus, { transport, events, db, logger });
     // closed in reverse: the bus's consumers finish (and acknowledge) before the transport closes
     closers.push({ name: 'transport', close: () => transport.close() });
     closers.push({ name: 'event bus', close: () => b.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }) });

@@ -144,13 +144,14 @@ export function upsertUser(deps: {
     const { user, created } =
       !marked && current(ctx.user, from)
         ? { user: ctx.user, created: false }
-        : await deps.db.transaction(async (tx) => {
+        : await deps.db.transaction(async () => {
             const result = await deps.users.upsertFromTelegram(from);
+            // joins this transaction (the bus was created with deps.db): in the outbox, sent once committed
             if (result.created)
               await deps.bus.publish(
                 'user.registered',
                 { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code ?? null },
-                { tx, key: result.user.id, user_id: result.user.id },
+                { key: result.user.id, user_id: result.user.id },
               );
             let row = result.user;
             if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');

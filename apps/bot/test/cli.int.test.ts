@@ -174,7 +174,7 @@ describe('pnpm cli on a migrated database', () => {
     db = createPostgres({ url: testDb.url as never, direct_url: testDb.direct_url as never });
     redis = new Redis(testRedis.url, { lazyConnect: true });
     const transport = createRedisStreamsTransport({ redis, prefix: testRedis.prefix });
-    bus = createEventBus({ stream_prefix: testRedis.prefix, max_attempts: 1 }, { transport, events: ALL_EVENTS });
+    bus = createEventBus({ stream_prefix: testRedis.prefix, max_attempts: 1 }, { transport, events: ALL_EVENTS, db });
     // the migrate tests ran first (same file, in order); make sure regardless
     const { migrate } = await import('@diana/db');
     const { ALL_MIGRATIONS } = await import('../src/app.js');
@@ -311,8 +311,8 @@ describe('pnpm cli on a migrated database', () => {
   }, 60_000);
 
   it('outbox status and health: text and --json, exit 0 with everything up', async () => {
-    await db.transaction(async (tx) => {
-      await bus.publish('user.activity', { user_id: 'outboxed' }, { tx });
+    await db.transaction(async () => {
+      await bus.publish('user.activity', { user_id: 'outboxed' }); // joins the transaction: the outbox
     });
     const status = JSON.parse((await cli(env, 'outbox', 'status', '--json')).out) as {
       unpublished: number;

@@ -118,7 +118,8 @@ export async function withConfig<T>(
 ): Promise<T> {
   return withDatabase(ctx, async (db) => {
     const transport = createMemoryTransport();
-    const bus = createEventBus(ctx.settings.event_bus, { transport, events: ALL_EVENTS, logger: ctx.logger });
+    // with db: config.changed joins each write's transaction and goes to the outbox
+    const bus = createEventBus(ctx.settings.event_bus, { transport, events: ALL_EVENTS, db, logger: ctx.logger });
     const config = createConfigManager(ctx.settings.config, {
       db,
       bus,

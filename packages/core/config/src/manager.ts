@@ -139,7 +139,10 @@ export function configReader<const T extends readonly TemplateDefinition[]>(
 
 /**
  * The manager over `db` (instances, revisions, outbox) and `bus` (`config.changed` in
- * broadcast mode; its registry must include `CONFIG_EVENTS`).
+ * broadcast mode; its registry must include `CONFIG_EVENTS`). Each write runs in
+ * `db.transaction` and its `config.changed` joins it through the outbox of `db` (named in the
+ * publish, whatever bus this is). Writes called inside the caller's own transaction join that
+ * one (savepoints); reads (`history`, `instance`, `list`) too.
  */
 export function createConfigManager<const T extends readonly TemplateDefinition[]>(
   config: ConfigManagerConfigInput,
@@ -323,15 +326,18 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
 
   // ---- writes -----------------------------------------------------------------------------
 
-  const emit = async (tx: Parameters<Parameters<Database['transaction']>[0]>[0], row: ConfigInstance) => {
+  // Called inside db.transaction: the event joins it through the outbox. `db` named, so that
+  // this holds on a bus created without it (published before the commit, a process would read
+  // the old row and drop the change).
+  const emit = async (row: ConfigInstance) => {
     await bus.publish(
       'config.changed',
       { key: row.template_key, scope: row.scope, instance_id: row.id, seq: row.seq },
-      { tx, key: row.template_key },
+      { key: row.template_key, db },
     );
   };
-  const locked = async (tx: Parameters<Parameters<Database['transaction']>[0]>[0], id: string) => {
-    const row = await lockInstance(tx, id);
+  const locked = async (id: string) => {
+    const row = await lockInstance(db.session(), id);
     if (!row)
       throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `no config instance ${id}`, { context: { id } });
     return row;
@@ -385,8 +391,8 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
       checkScope(scope);
       checkMeta(meta);
       const valid = validate(template, mergeDefaults(template, values), 'values');
-      return db.transaction((tx) =>
-        insertInstance(tx, {
+      return db.transaction(() =>
+        insertInstance(db.session(), {
           id: newId(),
           template_key: key,
           scope,
@@ -400,8 +406,9 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
     async updateDraft(id, values, meta) {
       checkId(id);
       checkMeta(meta);
-      return db.transaction(async (tx) => {
-        const current = await locked(tx, id);
+      return db.transaction(async () => {
+        const sql = db.session();
+        const current = await locked(id);
         if (current.status !== 'draft')
           throw new DianaError(
             CONFIG_ERROR_CODES.CONFIG_STATE,
@@ -416,7 +423,7 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
           );
         const template = templateOf(current.template_key);
         const valid = validate(template, mergeDefaults(template, values), 'values');
-        return changeInstance(tx, current, {
+        return changeInstance(sql, current, {
           values: valid,
           newSeq: false,
           action: 'update',
@@ -429,8 +436,9 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
     async publish(id, meta) {
       checkId(id);
       checkMeta(meta);
-      return db.transaction(async (tx) => {
-        const draft = await locked(tx, id);
+      return db.transaction(async () => {
+        const sql = db.session();
+        const draft = await locked(id);
         if (draft.status !== 'draft')
           throw new DianaError(CONFIG_ERROR_CODES.CONFIG_CONFLICT, `instance ${id} is already ${draft.status}`, {
             context: { id, status: draft.status },
@@ -438,11 +446,11 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
         // still valid for the code running now
         validate(templateOf(draft.template_key), draft.values, `instance ${id} values`);
         // one publisher per (template, scope) at a time
-        await tx`select pg_advisory_xact_lock(hashtext(${`config:${draft.template_key}:${draft.scope}`}))`;
-        const previous = await getActive(tx, draft.template_key, draft.scope);
+        await sql`select pg_advisory_xact_lock(hashtext(${`config:${draft.template_key}:${draft.scope}`}))`;
+        const previous = await getActive(sql, draft.template_key, draft.scope);
         if (previous) {
-          const locked_previous = await locked(tx, previous.id);
-          await changeInstance(tx, locked_previous, {
+          const locked_previous = await locked(previous.id);
+          await changeInstance(sql, locked_previous, {
             status: 'archived',
             newSeq: false,
             action: 'archive',
@@ -450,14 +458,14 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
             reason: `replaced by ${id}: ${meta.reason}`,
           });
         }
-        const published = await changeInstance(tx, draft, {
+        const published = await changeInstance(sql, draft, {
           status: 'active',
           newSeq: true,
           action: 'publish',
           actor: meta.actor,
           reason: meta.reason,
         });
-        await emit(tx, published);
+        await emit(published);
         return published;
       });
     },
@@ -465,21 +473,22 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
     async archive(id, meta) {
       checkId(id);
       checkMeta(meta);
-      return db.transaction(async (tx) => {
-        const current = await locked(tx, id);
+      return db.transaction(async () => {
+        const sql = db.session();
+        const current = await locked(id);
         if (current.status === 'archived')
           throw new DianaError(CONFIG_ERROR_CODES.CONFIG_STATE, `instance ${id} is already archived`, {
             context: { id },
           });
         const wasActive = current.status === 'active';
-        const archived = await changeInstance(tx, current, {
+        const archived = await changeInstance(sql, current, {
           status: 'archived',
           newSeq: wasActive,
           action: 'archive',
           actor: meta.actor,
           reason: meta.reason,
         });
-        if (wasActive) await emit(tx, archived);
+        if (wasActive) await emit(archived);
         return archived;
       });
     },
@@ -487,42 +496,43 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
     async rollback(id, revision, meta) {
       checkId(id);
       checkMeta(meta);
-      return db.transaction(async (tx) => {
-        const current = await locked(tx, id);
+      return db.transaction(async () => {
+        const sql = db.session();
+        const current = await locked(id);
         if (current.status === 'archived')
           throw new DianaError(
             CONFIG_ERROR_CODES.CONFIG_STATE,
             `instance ${id} is archived; publish a new draft instead`,
             { context: { id } },
           );
-        const target = (await getRevisions(tx, id)).find((r) => r.revision === revision);
+        const target = (await getRevisions(sql, id)).find((r) => r.revision === revision);
         if (!target)
           throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `instance ${id} has no revision ${revision}`, {
             context: { id, revision },
           });
         const valid = validate(templateOf(current.template_key), target.values, `revision ${revision} values`);
         const active = current.status === 'active';
-        const rolled = await changeInstance(tx, current, {
+        const rolled = await changeInstance(sql, current, {
           values: valid,
           newSeq: active,
           action: 'rollback',
           actor: meta.actor,
           reason: `to revision ${revision}: ${meta.reason}`,
         });
-        if (active) await emit(tx, rolled);
+        if (active) await emit(rolled);
         return rolled;
       });
     },
 
     history: async (id) => {
       checkId(id);
-      return getRevisions(db.sql, id);
+      return getRevisions(db.session(), id);
     },
     instance: async (id) => {
       checkId(id);
-      return getInstance(db.sql, id);
+      return getInstance(db.session(), id);
     },
-    list: (filter = {}) => listInstances(db.sql, filter),
+    list: (filter = {}) => listInstances(db.session(), filter),
 
     onChange(key, listener) {
       templateOf(key);

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { Database } from '@diana/db';
 import type { TransactionSql } from '@diana/postgres';
 import {
   type Clock,
@@ -35,8 +36,24 @@ export interface PublishOptions {
   readonly correlation_id?: string;
   readonly causation_id?: string;
   readonly user_id?: string;
-  /** Publish through the outbox, atomically with this transaction's other writes. */
+  /**
+   * @deprecated Not needed: with `deps.db`, a publish inside `db.transaction(...)` joins that
+   * transaction through `db.session()` and goes through the outbox by itself. Still honoured
+   * (the outbox in this transaction) until the last caller is converted.
+   */
   readonly tx?: TransactionSql;
+  /**
+   * Appends at once even inside a transaction (never the outbox): only for an event about a
+   * change outside the database — a Redis write — that stands whether the transaction commits
+   * or rolls back (user-state's ephemeral slices).
+   */
+  readonly direct?: boolean;
+  /**
+   * The database whose transaction in progress this publish joins, instead of `deps.db`: for a
+   * component that owns its `db` and whose guarantee rests on the outbox (the config and
+   * user-state managers), so that it holds whichever bus it is handed.
+   */
+  readonly db?: Database;
   /** Sets correlation and causation from the event being handled. */
   readonly cause?: EventEnvelope;
 }
@@ -75,7 +92,11 @@ export interface BusHealth {
 
 /** The event bus every module receives as `deps.bus`. */
 export interface EventBusService<R extends EventRegistry = EventRegistry> extends Closeable {
-  /** Validates, then appends (resolves once the transport accepted it) or writes to the outbox with `tx`. */
+  /**
+   * Validates, then: inside a transaction of `deps.db` (`db.transaction(...)` anywhere up the
+   * async call chain) writes to the outbox in that transaction — delivered by the relay once it
+   * commits, never if it rolls back; outside one, appends (resolves once the transport accepted it).
+   */
   publish<T extends EventType<R>>(
     type: T,
     payload: PayloadInput<R, T>,
@@ -136,6 +157,12 @@ export interface ModuleSubscription {
 export interface EventBusDeps<R extends EventRegistry> {
   readonly transport: StreamTransport;
   readonly events: R;
+  /**
+   * The database whose transactions publishes join: a publish inside `db.transaction(...)`
+   * goes to the outbox in that transaction (run `createOutboxRelay` on the same database).
+   * Without it every publish appends at once, even inside a transaction.
+   */
+  readonly db?: Database;
   readonly logger?: Logger;
   readonly clock?: Clock;
   /** Stable per process slot, so a restarted process finds its own pending entries. @default hostname-pid */
@@ -211,8 +238,11 @@ export function createEventBus<R extends EventRegistry>(
     };
     // The stored payload is the validated input as given (consumers validate it again).
     const raw = encodeEnvelope({ ...envelope, payload });
-    if (options.tx) {
-      await writeToOutbox(options.tx, envelope, raw);
+    // the transaction in progress in this async context, if any: the outbox joins it
+    const db = options.db ?? deps.db;
+    const session = options.direct ? undefined : (options.tx ?? db?.session());
+    if (session && session !== db?.sql) {
+      await writeToOutbox(session, envelope, raw);
       return envelope;
     }
     await appendWithin((signal) => transport.append(type, raw, { signal }), settings.publish_timeout_ms, type);

@@ -6,7 +6,10 @@ import type { EventEnvelope } from './events.js';
 export interface Inbox {
   /**
    * Runs `fn` in a transaction that also records (group, event id); when the event was
-   * already recorded, `fn` does not run. Returns whether it ran.
+   * already recorded, `fn` does not run. Returns whether it ran. Inside `fn` everything joins
+   * that transaction through `db.session()` — repositories, and `bus.publish` (outbox) on a
+   * bus given `deps.db` — so `fn` needs no argument; its `tx` is the same session, kept for
+   * callers written before (do not pass it on).
    */
   process<T>(
     group: string,

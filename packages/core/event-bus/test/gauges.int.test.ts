@@ -119,13 +119,13 @@ describe('event-bus gauges', () => {
       prefix: 'gauges-down:',
       command_timeout_ms: 3_000, // longer than the gauges wait: their own timeout is what bounds the scrape
     });
-    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     bus.subscribe('nobody', 'test.happened', () => {});
     bus.subscribe('nobody', 'test.keyed', () => {});
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {
-      await db.transaction(async (tx) => {
-        for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n }, { tx });
+      await db.transaction(async () => {
+        for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n });
       });
       const started = Date.now();
       const collected = await meter.collect();

@@ -42,7 +42,7 @@ describe('Redis down when the loops start', () => {
     });
     const bus = createEventBus(
       { ...CONFORMANCE_CONFIG, publish_timeout_ms: 300 },
-      { transport, events: CONFORMANCE_EVENTS },
+      { transport, events: CONFORMANCE_EVENTS, db },
     );
     cleanups.push(async () => {
       await bus.close({ timeout_ms: 500 });
@@ -54,7 +54,7 @@ describe('Redis down when the loops start', () => {
     bus.subscribe('test.happened', (event) => void broadcast.push(event.payload.n), { mode: 'broadcast' });
     // an event committed while Redis is down waits in the outbox; the relay starts after it, so its
     // first pass has a row to append (a pass over an empty outbox succeeds without Redis)
-    await db.transaction((tx) => bus.publish('test.happened', { n: 1 }, { tx }));
+    await db.transaction(() => bus.publish('test.happened', { n: 1 }));
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     cleanups.push(() => relay.close());
 

@@ -30,14 +30,103 @@ const waitFor = async (check: () => Promise<boolean> | boolean, ms = 10_000) => 
   }
 };
 
+const countOutbox = async () => {
+  const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox`;
+  return row?.n ?? -1;
+};
+const countUnrelayed = async () => {
+  const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where published_at is null`;
+  return row?.n ?? -1;
+};
+
 describe('outbox', () => {
-  it('publishes with the transaction: nothing on rollback, delivered after commit', async () => {
+  it('a publish inside db.transaction joins it: never delivered on rollback, delivered once after commit', async () => {
     const prefix = `${redis.prefix}commit:`;
     const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
-    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     const got: number[] = [];
     bus.subscribe('outbox-reader', 'test.happened', (e) => void got.push(e.payload.n));
+    const before = await countOutbox();
+    // a publisher that knows nothing of the transaction, a few calls down
+    const announce = async (n: number) => {
+      await Promise.resolve();
+      await bus.publish('test.happened', { n });
+    };
+    try {
+      await expect(
+        db.transaction(async () => {
+          await announce(1);
+          throw new Error('business change failed');
+        }),
+      ).rejects.toThrow('business change failed');
+      await db.transaction(async () => {
+        await announce(2);
+        // a savepoint that rolls back takes its publish with it; the enclosing transaction goes on
+        await db
+          .transaction(async () => {
+            await announce(3);
+            throw new Error('inner step failed');
+          })
+          .catch(() => {});
+        expect(await transport.streamLength('test.happened')).toBe(0); // not before commit
+      });
+      await waitFor(() => got.length === 1);
+      // whatever else would come is relayed in the same pass as 2: settled once the outbox is empty
+      await waitFor(async () => (await countUnrelayed()) === 0);
+      expect(await transport.streamLength('test.happened')).toBe(1);
+      expect(got).toEqual([2]);
+      expect(await countOutbox()).toBe(before + 1); // 1 and 3 never reached the outbox
+
+      // outside a transaction the same bus appends at once, without the outbox
+      await bus.publish('test.happened', { n: 4 });
+      expect(await transport.streamLength('test.happened')).toBe(2);
+      expect(await countOutbox()).toBe(before + 1);
+      await waitFor(() => got.length === 2);
+      expect(got).toEqual([2, 4]);
+    } finally {
+      await relay.close();
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
+  it('{ db } names the database to join on a bus created without one (what the managers do)', async () => {
+    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}named:` });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const before = await countOutbox();
+    try {
+      await expect(
+        db.transaction(async () => {
+          await bus.publish('test.happened', { n: 1 }, { db });
+          throw new Error('business change failed');
+        }),
+      ).rejects.toThrow('business change failed');
+      await db.transaction(() => bus.publish('test.happened', { n: 2 }, { db }));
+      expect(await countOutbox()).toBe(before + 1); // only the committed one, and not appended directly
+      expect(await transport.streamLength('test.happened')).toBe(0);
+      await db.transaction(() => bus.publish('test.happened', { n: 3 })); // no db anywhere: direct
+      expect(await transport.streamLength('test.happened')).toBe(1);
+      expect(await countOutbox()).toBe(before + 1);
+      // the committed row is relayed like any other (and leaves nothing for the next test)
+      const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
+      try {
+        await waitFor(async () => (await countUnrelayed()) === 0);
+      } finally {
+        await relay.close();
+      }
+      expect(await transport.streamLength('test.happened')).toBe(2);
+    } finally {
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
+  it('still honours the deprecated { tx } option, on a bus without db too', async () => {
+    const prefix = `${redis.prefix}legacy:`;
+    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {
       await expect(
         db.transaction(async (tx) => {
@@ -45,17 +134,15 @@ describe('outbox', () => {
           throw new Error('business change failed');
         }),
       ).rejects.toThrow('business change failed');
-      await db.transaction(async (tx) => {
-        await bus.publish('test.happened', { n: 2 }, { tx });
+      const { id } = await db.transaction(async (tx) => {
+        const event = await bus.publish('test.happened', { n: 2 }, { tx });
         expect(await transport.streamLength('test.happened')).toBe(0); // not before commit
+        return event;
       });
-      await waitFor(() => got.length === 1);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(got).toEqual([2]);
-      const [row] = await db.sql<
-        { n: number }[]
-      >`select count(*)::int as n from event_outbox where published_at is null`;
-      expect(row?.n).toBe(0);
+      await waitFor(async () => (await countUnrelayed()) === 0);
+      const [row] = await db.sql<{ id: string }[]>`select id::text from event_outbox where id = ${id}`;
+      expect(row?.id).toBe(id);
+      expect(await transport.streamLength('test.happened')).toBe(1);
     } finally {
       await relay.close();
       await bus.close({ timeout_ms: 200 });
@@ -73,7 +160,7 @@ describe('outbox', () => {
     });
     const logger = createLogger({ destination });
     const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}wake:` });
-    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     // a poll far beyond the wait below: delivery in time means NOTIFY woke the relay
     const listening = createOutboxRelay({ outbox_poll_ms: 600_000 }, { db, transport, logger });
     const noDirect = createPostgres({ url: testDb.url, pooler: 'transaction' });
@@ -90,7 +177,7 @@ describe('outbox', () => {
       };
       // after its first pass, so that only a NOTIFY can bring the next event in time
       await waitFor(() => listening.status().last_ok_at !== undefined);
-      await db.transaction((tx) => bus.publish('test.happened', { n: 1 }, { tx }));
+      await db.transaction(() => bus.publish('test.happened', { n: 1 }));
       await waitFor(drained, 5_000);
       await listening.close();
 
@@ -100,7 +187,7 @@ describe('outbox', () => {
         await waitFor(() =>
           lines.some((line) => line.msg.startsWith('outbox relay: polling only (a transaction pooler')),
         );
-        await db.transaction((tx) => bus.publish('test.happened', { n: 2 }, { tx }));
+        await db.transaction(() => bus.publish('test.happened', { n: 2 }));
         await waitFor(drained, 5_000);
       } finally {
         await polling.close();
@@ -135,10 +222,10 @@ describe('outbox', () => {
   it('a relay killed between append and mark yields exactly one stream entry per event', async () => {
     const prefix = `${redis.prefix}crash:`;
     const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
-    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const ids: string[] = [];
-    await db.transaction(async (tx) => {
-      for (let n = 0; n < 20; n++) ids.push((await bus.publish('test.happened', { n }, { tx })).id);
+    await db.transaction(async () => {
+      for (let n = 0; n < 20; n++) ids.push((await bus.publish('test.happened', { n })).id);
     });
     const worker = startWorker(fileURLToPath(new URL('./fixtures/relay-crash.ts', import.meta.url)));
     let appended: Awaited<ReturnType<typeof worker.waitFor>>;
@@ -182,14 +269,14 @@ describe('outbox', () => {
       prefix: 'down:',
       command_timeout_ms: 300,
     });
-    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {
       await server.kill('SIGKILL');
       const direct = await bus.publish('test.happened', { n: -1 }).catch((e: unknown) => e);
       expect((direct as { code?: string }).code).toBe('E_PUBLISH_FAILED'); // the outage is real
-      await db.transaction(async (tx) => {
-        for (let n = 0; n < 5; n++) await bus.publish('test.happened', { n }, { tx });
+      await db.transaction(async () => {
+        for (let n = 0; n < 5; n++) await bus.publish('test.happened', { n });
       });
       await server.restart();
       await waitFor(async () => (await transport.streamLength('test.happened').catch(() => 0)) === 5, 15_000);
@@ -209,8 +296,8 @@ describe('inbox', () => {
     const event = { id: '01a216ab-59eb-708f-ab67-1b00b4d4304f' };
     const results = await Promise.all(
       Array.from({ length: 5 }, () =>
-        inbox.process('gamification', event, async (tx) => {
-          await tx`insert into inbox_effects values (${event.id}, 1)`;
+        inbox.process('gamification', event, async () => {
+          await db.session()`insert into inbox_effects values (${event.id}, 1)`;
           return 'paid';
         }),
       ),

@@ -239,21 +239,28 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     const value = { data, schema_version: slice.version, write_id, ttl_ms: slice.ttl_ms };
     const bus = deps.bus;
     if (slice.persist && slice.notify && bus && db && !deps.stores?.persistent) {
-      return db.transaction(async (tx) => {
+      // the row and its event in one transaction (the caller's, if any): the event goes to the
+      // outbox of this db (named, so that this holds on any bus)
+      return db.transaction(async () => {
         const stored = await persistent.write(user_id, slice.name, expected, value);
         if (stored)
           await bus.publish(
             'user.state_changed',
             { user_id, slice: slice.name, version: stored.version },
-            { tx, key: user_id },
+            { key: user_id, db },
           );
         return stored;
       });
     }
     const stored = await homeOf(slice).write(user_id, slice.name, expected, value);
     if (stored && slice.notify && bus) {
+      // a write outside PostgreSQL stands whatever the caller's transaction does: so does its event
       await bus
-        .publish('user.state_changed', { user_id, slice: slice.name, version: stored.version }, { key: user_id })
+        .publish(
+          'user.state_changed',
+          { user_id, slice: slice.name, version: stored.version },
+          { key: user_id, direct: true },
+        )
         .catch((error: unknown) => {
           metrics.notifyError(slice.name);
           logger.error({ err: error, slice: slice.name }, 'user.state_changed not published');

@@ -213,8 +213,9 @@ describe('the Redis cache of persistent slices', () => {
   });
 });
 
-describe('user.state_changed for persistent slices', () => {
+describe('user.state_changed and the caller’s transaction', () => {
   it('is written to the outbox in the same transaction as the row', async () => {
+    // created without db: the manager names its own db, so the event still joins the row's transaction
     const bus = createEventBus({}, { transport: createMemoryTransport(), events: USER_STATE_EVENTS });
     const story = defineSlice('story', {
       schema: v.object({ at: v.string() }),
@@ -237,6 +238,32 @@ describe('user.state_changed for persistent slices', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]?.type).toBe('user.state_changed');
     expect(JSON.parse(rows[0]?.envelope ?? '{}').payload).toEqual({ user_id: user, slice: 'story', version: 1 });
+    await bus.close();
+  });
+
+  it('an ephemeral slice written inside a transaction that rolls back still announces its write', async () => {
+    const transport = createMemoryTransport();
+    const bus = createEventBus({}, { transport, events: USER_STATE_EVENTS, db });
+    const draft = defineSlice('draft', {
+      schema: v.object({ at: v.string() }),
+      initial: { at: 'start' },
+      persist: false,
+      ttl_ms: 60_000,
+      notify: true,
+    });
+    const state = createUserStateManager({ key_prefix: `${testRedis.prefix}ephemeral:` }, { db, bus, slices: [draft] });
+    managers.push(state as never);
+    const user = newId();
+    await expect(
+      db.transaction(async () => {
+        await state.set(user, 'draft', { at: 'fragment-3' });
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await state.get(user, 'draft')).toEqual({ at: 'fragment-3' }); // not in PostgreSQL: it stands
+    expect(await transport.streamLength('user.state_changed')).toBe(1); // appended, not in the outbox
+    const rows = await db.sql`select 1 from event_outbox where key = ${user}`;
+    expect(rows).toHaveLength(0);
     await bus.close();
   });
 });

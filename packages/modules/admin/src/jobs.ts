@@ -32,7 +32,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
         await bus.publish(
           'admin.subscription_expiring',
           { user_id: row.user_id, ends_at: row.ends_at.toISOString(), notice },
-          { tx, key: row.user_id },
+          { key: row.user_id },
         );
       }
       return rows;
@@ -50,8 +50,8 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
       for (const row of rows) {
         await tx`update admin_subscriptions set status = 'expired', expired_at = ${at} where user_id = ${row.user_id}`;
         if (row.role === 'VIP') await users.setRole(row.user_id, 'FREE');
-        await kit.audit(tx, { actor: 'system', action: 'subscription_expired', target: row.user_id });
-        await bus.publish('admin.subscription_expired', { user_id: row.user_id }, { tx, key: row.user_id });
+        await kit.audit({ actor: 'system', action: 'subscription_expired', target: row.user_id });
+        await bus.publish('admin.subscription_expired', { user_id: row.user_id }, { key: row.user_id });
       }
       return rows;
     });
@@ -93,7 +93,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
           await bus.publish(
             'admin.post_published',
             { post_id: post.id, channel_id: post.channel_id, message_id: message.message_id },
-            { tx, key: post.id },
+            { key: post.id },
           );
         });
       } catch (error) {

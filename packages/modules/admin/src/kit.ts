@@ -4,7 +4,6 @@
 import type { ConfigManager } from '@diana/config';
 import type { Database, UserRepository } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
-import type { TransactionSql } from '@diana/postgres';
 import { atLeast, can, type Permission, type TokenService } from '@diana/security';
 import type { ModuleContext } from '@diana/security/grammy';
 import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
@@ -38,6 +37,7 @@ export interface AdminSettings {
 
 export interface AdminDeps {
   readonly db: Database;
+  /** Created with the same `db`: events published inside a transaction join it (outbox). */
   readonly bus: EventBusService<EventRegistry & typeof ADMIN_EVENTS>;
   readonly config: ConfigManager;
   readonly tokens: TokenService;
@@ -73,8 +73,8 @@ export interface AdminKit {
   readonly clock: Clock;
   readonly logger: Logger;
   now(): Date;
-  /** Writes an audit row in `tx`. */
-  audit(tx: TransactionSql, entry: AuditEntry): Promise<unknown>;
+  /** Writes an audit row, in the transaction in progress if any (`db.session()`). */
+  audit(entry: AuditEntry): Promise<unknown>;
   /** `tg:<telegram id>` of who sent the update. */
   actorOf(ctx: AdminContext): string;
   actorRole(ctx: AdminContext): string;
@@ -110,10 +110,10 @@ export function createKit(
     clock,
     logger,
     now: () => new Date(clock.now()),
-    audit: (tx, a) =>
+    audit: (a) =>
       // clock_timestamp(): the time the row is written (after any lock waited for), not when the
       // transaction began, so rows of one target are in the order the changes happened
-      tx`insert into admin_audit (id, actor, action, target, reason, details, created_at)
+      deps.db.session()`insert into admin_audit (id, actor, action, target, reason, details, created_at)
          values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb, clock_timestamp())`,
     actorOf: (ctx) => `tg:${ctx.from?.id ?? 0}`,
     actorRole,

@@ -42,7 +42,7 @@ const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool
 const transport = createMemoryTransport();
 const bus = createEventBus(
   { max_attempts: 1, backoff_base_ms: 10 },
-  { transport, events: mergeEvents(mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS), GAMIFICATION_REPORTS) },
+  { transport, events: mergeEvents(mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS), GAMIFICATION_REPORTS), db },
 );
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
 const gift = defineTemplate('gamification.daily_gift_test', {

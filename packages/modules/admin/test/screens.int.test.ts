@@ -27,7 +27,7 @@ const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool
 const transport = createMemoryTransport();
 const bus = createEventBus(
   { max_attempts: 1, backoff_base_ms: 10 },
-  { transport, events: mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS) },
+  { transport, events: mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS), db },
 );
 // the outbox (config.changed, the module's events) reaches the bus through the relay
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });

@@ -32,6 +32,7 @@ export type NarrativeContext = ModuleContext;
 /** What the narrative module needs. */
 export interface NarrativeDeps {
   readonly db: Database;
+  /** Created with the same `db`: events published inside a transaction join it (outbox). */
   readonly bus: EventBusService<EventRegistry & typeof NARRATIVE_EVENTS>;
   /** Must hold `NARRATIVE_SLICES`. */
   readonly state: UserStateManager<typeof NARRATIVE_SLICES>;
@@ -193,7 +194,7 @@ export function createNarrativeModule(
     if (!user) return;
     const s = current();
     let started = false;
-    await db.transaction(async (tx) => {
+    await db.transaction(async () => {
       await state.update(user.id, 'narrative', (p) => {
         started = p.current === null;
         return started ? { ...p, current: s.start } : p;
@@ -203,7 +204,7 @@ export function createNarrativeModule(
         await bus.publish(
           'narrative.fragment_started',
           { user_id: user.id, fragment: first.key, level: first.level },
-          { tx, key: user.id, user_id: user.id },
+          { key: user.id, user_id: user.id },
         );
       }
     });
@@ -231,7 +232,7 @@ export function createNarrativeModule(
     const known = await facts(ctx, before);
     let outcome: { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; check: Evaluation } = { kind: 'stale' };
     let found: string[] = [];
-    await db.transaction(async (tx) => {
+    await db.transaction(async () => {
       await state.update(user.id, 'narrative', (p) => {
         outcome = { kind: 'stale' };
         if (p.current !== from) return p; // a double tap, or an old message
@@ -271,7 +272,7 @@ export function createNarrativeModule(
           trust: clamp(m.trust + (mood.trust ?? 0)),
           vulnerability: clamp(m.vulnerability + (mood.vulnerability ?? 0)),
         }));
-      const meta = { tx, key: user.id, user_id: user.id };
+      const meta = { key: user.id, user_id: user.id };
       if (decision)
         await bus.publish(
           'narrative.decision_made',
@@ -376,10 +377,10 @@ export function createNarrativeModule(
       handler: async (event) => {
         const { user_id } = v.parse(CONSUMED.subscription, event.payload);
         // VIP levels open now (evaluated on every read); say so once per subscription event
-        await inbox.process('narrative', event, async (tx) => {
+        await inbox.process('narrative', event, async () => {
           for (const [level, info] of current().levels)
             if (info.vip)
-              await bus.publish('narrative.content_unlocked', { user_id, level }, { tx, key: user_id, user_id });
+              await bus.publish('narrative.content_unlocked', { user_id, level }, { key: user_id, user_id });
         });
       },
     },

@@ -33,7 +33,7 @@ import { NARRATIVE_SLICES } from '../src/slices.js';
 const testDb = await useTestDatabase('narrative');
 const redis = await useTestRedis('narrative');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
-const bus = createEventBus({}, { transport: createMemoryTransport(), events: NARRATIVE_EVENTS });
+const bus = createEventBus({}, { transport: createMemoryTransport(), events: NARRATIVE_EVENTS, db });
 const state = createUserStateManager(
   { key_prefix: redis.prefix },
   { db, redis: { port: Number(new URL(redis.url).port) }, slices: NARRATIVE_SLICES },

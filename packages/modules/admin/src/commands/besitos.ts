@@ -28,8 +28,8 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
       }
       const target = await kit.findUser(ctx, ref);
       if (!target) return;
-      await db.transaction(async (tx) => {
-        await kit.audit(tx, {
+      await db.transaction(async () => {
+        await kit.audit({
           actor: kit.actorOf(ctx),
           action: 'grant_besitos',
           target: target.id,
@@ -39,7 +39,7 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
         await bus.publish(
           'admin.besitos_granted',
           { user_id: target.id, amount, reason: reason.join(' '), actor: kit.actorOf(ctx) },
-          { tx, key: target.id },
+          { key: target.id },
         );
       });
       await ctx.reply(TEXTS.granted(amount, displayName(target)));

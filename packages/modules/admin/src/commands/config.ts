@@ -11,7 +11,7 @@ import { formatLocalTime } from '../time.js';
 const DEFAULT_WORDS = new Set(['default', 'defecto', 'por_defecto', 'predeterminado']);
 
 export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit): void {
-  const { db, settings } = kit;
+  const { settings } = kit;
   const config = kit.deps.config;
   const keys = () => config.templates.map((t) => t.key);
   const knownKey = (key: string) => keys().includes(key);
@@ -66,9 +66,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
           return config.publish(draft.id, { actor, reason: 'via /config set' });
         });
         if (!published) return;
-        await db.transaction((tx) =>
-          kit.audit(tx, { actor, action: 'config_set', target: key, details: { instance: published.id, values } }),
-        );
+        await kit.audit({ actor, action: 'config_set', target: key, details: { instance: published.id, values } });
         return ctx.reply(TEXTS.configDone(key, published.revision));
       }
 
@@ -103,9 +101,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
           config.archive(instance.id, { actor, reason: 'via /config rollback default' }),
         );
         if (!archived) return;
-        await db.transaction((tx) =>
-          kit.audit(tx, { actor, action: 'config_default', target: key, details: { instance: instance.id } }),
-        );
+        await kit.audit({ actor, action: 'config_default', target: key, details: { instance: instance.id } });
         return ctx.reply(TEXTS.configDefault(key, defaultsOf(key)));
       }
       if (!instance) return ctx.reply(TEXTS.configNoValue(key));
@@ -116,7 +112,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
         config.rollback(instance.id, to, { actor, reason: 'via /config rollback' }),
       );
       if (!rolled) return;
-      await db.transaction((tx) => kit.audit(tx, { actor, action: 'config_rollback', target: key, details: { to } }));
+      await kit.audit({ actor, action: 'config_rollback', target: key, details: { to } });
       return ctx.reply(TEXTS.configDone(key, rolled.revision));
     }),
   );

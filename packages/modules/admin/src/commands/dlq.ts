@@ -7,7 +7,7 @@ import type { AdminContext, AdminKit } from '../kit.js';
 import { TEXTS } from '../texts.js';
 
 export function registerDlq(composer: Composer<AdminContext>, kit: AdminKit): void {
-  const { db, deps } = kit;
+  const { deps } = kit;
   const bus = deps.bus;
   composer.command(
     'dlq',
@@ -39,16 +39,12 @@ export function registerDlq(composer: Composer<AdminContext>, kit: AdminKit): vo
         }
         const purged = await known(() => bus.dlq.purge(type as never));
         if (purged === undefined) return;
-        await db.transaction((tx) =>
-          kit.audit(tx, { actor: kit.actorOf(ctx), action: 'dlq_purge', target: type, details: { purged } }),
-        );
+        await kit.audit({ actor: kit.actorOf(ctx), action: 'dlq_purge', target: type, details: { purged } });
         return ctx.reply(TEXTS.dlqPurged(purged));
       }
       const replayed = await known(() => bus.dlq.replay(type as never));
       if (replayed === undefined) return;
-      await db.transaction((tx) =>
-        kit.audit(tx, { actor: kit.actorOf(ctx), action: 'dlq_replay', target: type, details: { replayed } }),
-      );
+      await kit.audit({ actor: kit.actorOf(ctx), action: 'dlq_replay', target: type, details: { replayed } });
       await ctx.reply(TEXTS.replayed(replayed));
     }),
   );

@@ -51,7 +51,7 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
         const id = newId();
         await tx`insert into admin_scheduled_posts (id, channel_id, text, buttons, publish_at, status, created_by)
                  values (${id}, ${String(channel)}, ${body}, ${JSON.stringify(buttons)}::text::jsonb, ${at}, 'pending', ${kit.actorOf(ctx)})`;
-        await kit.audit(tx, {
+        await kit.audit({
           actor: kit.actorOf(ctx),
           action: 'schedule_post',
           target: id,
@@ -108,7 +108,7 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
         if (post.status !== 'pending') return TEXTS.postNotPending(short, post.status);
         if (!mayUse(ctx, Number(post.channel_id))) return TEXTS.postCancelForbidden;
         await tx`update admin_scheduled_posts set status = 'cancelled' where id = ${post.id}`;
-        await kit.audit(tx, { actor: kit.actorOf(ctx), action: 'cancel_post', target: post.id });
+        await kit.audit({ actor: kit.actorOf(ctx), action: 'cancel_post', target: post.id });
         return TEXTS.postCancelled(short, formatHumanMoment(post.publish_at, settings.timezone, kit.now()));
       });
       await ctx.reply(outcome);

@@ -37,7 +37,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
             ends_at = greatest(admin_subscriptions.ends_at, ${at}) + make_interval(days => ${tariff?.days ?? 0})
           returning ends_at`;
         if (!atLeast(user.role, 'VIP')) await users.setRole(user.id, 'VIP');
-        await kit.audit(tx, {
+        await kit.audit({
           actor: `tg:${ctx.from?.id}`,
           action: 'redeem',
           target: user.id,
@@ -46,7 +46,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
         await bus.publish(
           'admin.subscription_started',
           { user_id: user.id, tariff: tariff?.name ?? '', ends_at: (sub?.ends_at ?? at).toISOString() },
-          { tx, key: user.id, user_id: user.id },
+          { key: user.id, user_id: user.id },
         );
         return sub?.ends_at ?? at;
       });

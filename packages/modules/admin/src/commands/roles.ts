@@ -1,7 +1,6 @@
 // Roles and bans: /rol, /ban, /unban — each change decided on the target's row under a lock,
 // audited and announced (admin.role_changed) — and the start-up sync of the OWNER role.
 import type { UserRole } from '@diana/db';
-import type { TransactionSql } from '@diana/postgres';
 import { canAssignRole, getRoleLevel, ROLE_LABELS } from '@diana/security';
 import type { Composer } from 'grammy';
 import { type AdminContext, type AdminKit, displayName } from '../kit.js';
@@ -18,22 +17,23 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
    * Changes `target`'s role under a lock on their row: `decide` sees the role as it is now
    * (not as it was when the command was read), so two changes of one user run one after the
    * other and each is audited with the role the other left. Committed, the app drops its
-   * cached row (`onRoleChanged`): a ban holds from the next update.
+   * cached row (`onRoleChanged`): a ban holds from the next update. `decide` runs inside
+   * the transaction: what it reads through `db.session()` sees the locked row's world.
    */
   const changeRole = async (
     ctx: AdminContext,
     target: { readonly id: string; readonly telegram_id: number },
     action: 'role' | 'ban' | 'unban',
-    decide: (current: UserRole, tx: TransactionSql) => RoleChange | Promise<RoleChange>,
+    decide: (current: UserRole) => RoleChange | Promise<RoleChange>,
     reason = '',
   ): Promise<RoleChange> => {
     const outcome = await db.transaction(async (tx): Promise<RoleChange> => {
       const [row] = await tx<{ role: UserRole }[]>`select role from users where id = ${target.id} for update`;
       if (!row) return { refuse: TEXTS.noSuchUser };
-      const change = await decide(row.role, tx);
+      const change = await decide(row.role);
       if ('refuse' in change) return change;
       await users.setRole(target.id, change.to);
-      await kit.audit(tx, {
+      await kit.audit({
         actor: kit.actorOf(ctx),
         action,
         target: target.id,
@@ -43,7 +43,7 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
       await bus.publish(
         'admin.role_changed',
         { user_id: target.id, role: change.to, by: kit.actorOf(ctx) },
-        { tx, key: target.id },
+        { key: target.id },
       );
       return change;
     });
@@ -106,9 +106,9 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
         ctx,
         target,
         'unban',
-        async (current, tx) => {
+        async (current) => {
           if (current !== 'BANNED') return { refuse: TEXTS.notBanned(displayName(target)) };
-          const [sub] = await tx<{ active: boolean }[]>`
+          const [sub] = await db.session()<{ active: boolean }[]>`
             select (status = 'active' and ends_at > ${kit.now()}) as active from admin_subscriptions where user_id = ${target.id}`;
           return { to: sub?.active ? 'VIP' : 'FREE' };
         },
@@ -127,14 +127,14 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
         order by telegram_id for update`;
       for (const row of rows) {
         await users.setRole(row.id, 'ADMIN');
-        await kit.audit(tx, {
+        await kit.audit({
           actor: 'system',
           action: 'role',
           target: row.id,
           reason: 'not in owner_telegram_ids',
           details: { from: 'OWNER', to: 'ADMIN' },
         });
-        await bus.publish('admin.role_changed', { user_id: row.id, role: 'ADMIN', by: 'system' }, { tx, key: row.id });
+        await bus.publish('admin.role_changed', { user_id: row.id, role: 'ADMIN', by: 'system' }, { key: row.id });
         logger.warn({ user_id: row.id }, 'an OWNER not in owner_telegram_ids is ADMIN now');
       }
       return rows.map((row) => ({ user_id: row.id, telegram_id: Number(row.telegram_id) }));

@@ -29,7 +29,7 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
           await tx`insert into admin_tariffs (id, name, days, price_cents, created_by) values (${newId()}, ${name}, ${d}, ${p}, ${kit.actorOf(ctx)})
                    on conflict (name) do nothing returning 1`;
         if (rows.length > 0)
-          await kit.audit(tx, {
+          await kit.audit({
             actor: kit.actorOf(ctx),
             action: 'tariff',
             target: name,
@@ -70,14 +70,12 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
         ttl_ms: settings.token_ttl_ms ?? 7 * DAY,
         data: { tariff_id: tariff.id },
       });
-      await db.transaction((tx) =>
-        kit.audit(tx, {
-          actor: kit.actorOf(ctx),
-          action: 'token',
-          target: name.toLowerCase(),
-          details: { token_id: record.id },
-        }),
-      );
+      await kit.audit({
+        actor: kit.actorOf(ctx),
+        action: 'token',
+        target: name.toLowerCase(),
+        details: { token_id: record.id },
+      });
       await ctx.reply(TEXTS.tokenIssued(`https://t.me/${deps.botUsername()}?start=vip_${token}`, tariff.days));
     }),
   );
@@ -102,14 +100,12 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
         ? await db.sql<{ name: string }[]>`select name from admin_tariffs where id = ${tariffId}`
         : [];
       const name = tariff?.name ?? '?';
-      await db.transaction((tx) =>
-        kit.audit(tx, {
-          actor: kit.actorOf(ctx),
-          action: 'revoke_token',
-          target: name,
-          details: { token_id: record.id },
-        }),
-      );
+      await kit.audit({
+        actor: kit.actorOf(ctx),
+        action: 'revoke_token',
+        target: name,
+        details: { token_id: record.id },
+      });
       await ctx.reply(TEXTS.tokenRevoked(name));
     }),
   );
