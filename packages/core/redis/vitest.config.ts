@@ -1,0 +1,3 @@
+import { defineDianaConfig } from '@diana/vitest-config';
+
+export default defineDianaConfig();
