@@ -28,9 +28,10 @@ const track = <T extends { close?: () => Promise<void>; disconnect?: () => Promi
   opened.push(instance);
   return instance;
 };
-const ours = (name: string) =>
+const ours = (name: string) => {
   const config = { key_prefix: `${prefix}${name}:`, l1_max_entries: 100_000 };
-  track(createCache(config, { store: createRedisCacheStore(config, { connector }) }));
+  return track(createCache(config, { store: createRedisCacheStore(config, { connector }) }));
+};
 const bento = (name: string) =>
   track(
     new BentoCache({

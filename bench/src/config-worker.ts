@@ -1,10 +1,10 @@
 // The second process of pnpm bench:config: a ConfigManager that reports every change it applies.
 
-import { createRedisConnector } from '@diana/redis';
 import { CONFIG_EVENTS, createConfigManager } from '@diana/config';
 import { createPostgres } from '@diana/db';
 import { createEventBus } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import { nextMessage, report } from '@diana/test-services';
 import { BENCH_TEMPLATES } from './config-templates.js';
 

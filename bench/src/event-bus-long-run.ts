@@ -5,9 +5,10 @@
 // which bring vitest), so the memory figures are the bus's. The baseline is taken after a warm-up and a full GC; the
 // retained heap after a full GC at the end tells growth with the number of events apart from
 // V8's old-generation sawtooth between collections (which the peak includes).
-import { createRedisConnector } from '@diana/redis';
+
 import { createEventBus, defineEvents } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import * as v from 'valibot';
 
 export interface LongRunResult {

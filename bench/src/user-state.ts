@@ -3,10 +3,11 @@
 // middleware with @grammyjs/storage-redis (GET, then SET — no compare-and-set). Then 50
 // concurrent writers on one user: lost updates of each. Then our persistent slice
 // (PostgreSQL compare-and-set + Redis read-through cache).
-import { createRedisConnector } from '@diana/redis';
+
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createPostgres, migrate } from '@diana/db';
+import { createRedisConnector } from '@diana/redis';
 import {
   createTestDatabase,
   createUpdateFactory,

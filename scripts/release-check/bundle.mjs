@@ -51,10 +51,13 @@ try {
   const transport = createRedisStreamsTransport({ connector });
   result.transport = typeof transport.close === 'function';
   await transport.close();
-  const limiter = createRateLimiter({}, {
-    store: createRedisRateLimitStore({}, { connector }),
-    getPolicy: () => ({ limit: 2, window_ms: 60_000 }),
-  });
+  const limiter = createRateLimiter(
+    {},
+    {
+      store: createRedisRateLimitStore({}, { connector }),
+      getPolicy: () => ({ limit: 2, window_ms: 60_000 }),
+    },
+  );
   const decisions = [];
   for (let i = 0; i < 3; i++) decisions.push((await limiter.consume(7, 'bundle.try')).allowed);
   result.limiter = decisions;

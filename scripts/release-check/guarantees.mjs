@@ -85,7 +85,11 @@ const entries = async (prefix) => {
 
 await check(1, 'a publish rejected as failed is never appended later', async () => {
   const prefix = 'g1:';
-  const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix, command_timeout_ms: 30_000 });
+  const transport = createRedisStreamsTransport({
+    connector: createRedisConnector({ options: { port } }),
+    prefix,
+    command_timeout_ms: 30_000,
+  });
   const bus = createEventBus({ publish_timeout_ms: 300 }, { transport, events });
   await bus.publish('scratch.happened', { n: 0 });
   await killRedis();
@@ -140,14 +144,20 @@ await check(2, 'a DATABASE_URL without // is refused without its password', asyn
 });
 
 await check(3, "getOrSet checks the factory's value against the schema", async () => {
-  const cache = createCache({ key_prefix: 'g3:' }, { store: createRedisCacheStore({ key_prefix: 'g3:' }, { connector: createRedisConnector({ options: { port } }) }) });
+  const cache = createCache(
+    { key_prefix: 'g3:' },
+    { store: createRedisCacheStore({ key_prefix: 'g3:' }, { connector: createRedisConnector({ options: { port } }) }) },
+  );
   const schema = v.object({ n: v.number() });
   const error = await cache.getOrSet('k', async () => ({ n: 'not a number' }), { schema }).catch((e) => e);
   assert(isDianaError(error, 'E_CACHE_SCHEMA'), `getOrSet returned or threw ${JSON.stringify(error)}`);
   const client = new Redis({ port });
   const stored = await client.keys('g3:*');
   client.disconnect();
-  const other = createCache({ key_prefix: 'g3:' }, { store: createRedisCacheStore({ key_prefix: 'g3:' }, { connector: createRedisConnector({ options: { port } }) }) });
+  const other = createCache(
+    { key_prefix: 'g3:' },
+    { store: createRedisCacheStore({ key_prefix: 'g3:' }, { connector: createRedisConnector({ options: { port } }) }) },
+  );
   const read = await other.get('k');
   await cache.close();
   await other.close();

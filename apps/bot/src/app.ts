@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { ADMIN_EVENTS, ADMIN_MIGRATIONS, type AdminModule, createAdminModule } from '@diana/admin';
 import { type CacheService, createCache } from '@diana/cache';
+import { createRedisCacheStore } from '@diana/cache/adapters/redis';
 import {
   CONFIG_EVENTS,
   CONFIG_MIGRATIONS,
@@ -30,7 +31,6 @@ import {
   type OutboxRelay,
   type StreamTransport,
 } from '@diana/event-bus';
-import { createRedisCacheStore } from '@diana/cache/adapters/redis';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
 import {
   createGamificationModule,
@@ -40,6 +40,7 @@ import {
   type GamificationModule,
 } from '@diana/gamification';
 import { createNarrativeModule, NARRATIVE_EVENTS, NARRATIVE_SLICES, type NarrativeModule } from '@diana/narrative';
+import { createRedisConnector } from '@diana/redis';
 import {
   atLeast,
   createCallbackSigner,
@@ -59,8 +60,7 @@ import {
 } from '@diana/user-state';
 import { createRedisStateStore } from '@diana/user-state/adapters/redis';
 import { userStateMiddleware } from '@diana/user-state/grammy';
-import { createRedisConnector } from '@diana/redis';
-import { createEventWaiter, DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
+import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Bot, type Transformer } from 'grammy';
