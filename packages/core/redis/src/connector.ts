@@ -130,23 +130,27 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
 
 /**
  * QUIT (pending replies arrive first), or a hard disconnect when Redis does not answer in time.
- * For a client that is not connected, a disconnect at once.
+ * For a client that is not connected, a disconnect at once. Resolves once the client has ended.
  */
 export async function quitWithin(client: Redis, timeout_ms: number): Promise<void> {
   if (client.status === 'end') return;
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    client.quit().catch(() => {}),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeout_ms);
-    }),
-  ]);
-  clearTimeout(timer);
-  client.disconnect();
+  const within = (work: Promise<unknown>, ms: number) =>
+    Promise.race([
+      work,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  if (client.status === 'ready')
+    await within(
+      client.quit().catch(() => {}),
+      timeout_ms,
+    );
+  if (client.status !== 'end') client.disconnect();
+  // the socket closes on the next turns of the event loop: resolve once it has
+  await within(ended, 1_000);
 }
 
 function describe(options: RedisConnectorOptions): string {

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { startRedis, useTestRedis } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
@@ -16,6 +17,9 @@ describe('createRedisConnector', () => {
   it('hands out a command client and a blocking client on one server', async () => {
     const command = connector.command({ command_timeout_ms: 2_000 });
     const blocking = connector.blocking();
+    // no offline queue: a command client is used once it is ready (a command before fails at once)
+    await expect(command.set(`${redis.prefix}k`, 'early')).rejects.toThrow(/enableOfflineQueue/);
+    await once(command, 'ready');
     await command.set(`${redis.prefix}k`, 'v');
     expect(await blocking.get(`${redis.prefix}k`)).toBe('v');
     expect(command.options.enableOfflineQueue).toBe(false);
@@ -49,6 +53,7 @@ describe('createRedisConnector', () => {
     const own = createRedisConnector({ url: redis.url });
     const a = own.command();
     const b = own.blocking();
+    await once(a, 'ready');
     await a.ping();
     await Promise.all([own.close({ timeout_ms: 500 }), own.close()]);
     expect(a.status).toBe('end');
