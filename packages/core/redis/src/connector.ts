@@ -148,9 +148,14 @@ export async function quitWithin(client: Redis, timeout_ms: number): Promise<voi
       client.quit().catch(() => {}),
       timeout_ms,
     );
-  if (client.status !== 'end') client.disconnect();
+  // (status read afresh: the QUIT above may have ended the client meanwhile)
+  if (statusOf(client) !== 'end') client.disconnect();
   // the socket closes on the next turns of the event loop: resolve once it has
   await within(ended, 1_000);
+}
+
+function statusOf(client: Redis): string {
+  return client.status;
 }
 
 function describe(options: RedisConnectorOptions): string {
