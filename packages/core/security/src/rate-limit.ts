@@ -1,5 +1,5 @@
 import { type Clock, type Closeable, createCloser, DianaError, getPackageLogger, type Logger } from '@diana/utils';
-import { createMemoryRateLimitStore } from './adapters/memory-rate.js';
+import { createMemoryRateLimitStore } from './adapters/memory.js';
 import type { SecurityConfigInput } from './config.js';
 import { SECURITY_ERROR_CODES } from './errors.js';
 import { createSecurityMetrics } from './metrics.js';
