@@ -11,14 +11,17 @@ import { sourceFiles } from './source-files.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 // layer → packages, and what each layer may use (ARCHITECTURE.md's table). @diana/postgres is
-// the vendored driver (layer 0: nothing of ours), usable wherever the database is.
+// the vendored driver (layer 0: nothing of ours), usable wherever the database is. @diana/redis
+// (the one fail-fast Redis connector) sits just above utils: every layer-1 and layer-2 package
+// may use it, and it uses only utils.
 const LAYERS = [
   { layer: 0, packages: ['@diana/utils', '@diana/postgres'], may: [] },
-  { layer: 1, packages: ['@diana/db', '@diana/cache'], may: ['@diana/utils', '@diana/postgres'] },
+  { layer: 0.5, packages: ['@diana/redis'], may: ['@diana/utils'] },
+  { layer: 1, packages: ['@diana/db', '@diana/cache'], may: ['@diana/utils', '@diana/postgres', '@diana/redis'] },
   {
     layer: 2,
     packages: ['@diana/event-bus', '@diana/security'],
-    may: ['@diana/utils', '@diana/postgres', '@diana/db'],
+    may: ['@diana/utils', '@diana/postgres', '@diana/redis', '@diana/db'],
   },
   { layer: 3, packages: ['@diana/user-state', '@diana/config'], may: 'below' },
   // modules use layers 0–3 and never each other: they talk only through events
@@ -100,6 +103,8 @@ const fixtures = [
   { into: '@diana/gamification', imports: '@diana/narrative', why: 'a module imports another module' },
   { into: '@diana/user-state', depends: '@diana/config', why: 'layer 3 uses only layers 0–2' },
   { into: '@diana/utils', depends: '@diana/db', why: 'utils uses nothing of ours' },
+  { into: '@diana/redis', imports: '@diana/db', why: 'the Redis connector uses only utils' },
+  { into: '@diana/utils', imports: '@diana/redis', why: 'utils sits below the Redis connector' },
 ];
 const broken = tree.map((pkg) => ({ ...pkg, dependencies: [...pkg.dependencies], imports: [...pkg.imports] }));
 for (const f of fixtures) {

@@ -2,6 +2,8 @@
 // L1 returning references like ours) and cache-manager with a Redis Keyv store; 1 KB values.
 import { randomBytes } from 'node:crypto';
 import { createCache } from '@diana/cache';
+import { createRedisCacheStore } from '@diana/cache/adapters/redis';
+import { createRedisConnector } from '@diana/redis';
 import { deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import KeyvRedis from '@keyv/redis';
 import { BentoCache, bentostore } from 'bentocache';
@@ -14,6 +16,7 @@ import { compare, getPeakRssMb, printGoal, ratio } from './harness.js';
 const url = await getRedisUrl();
 const { hostname: host, port: portText } = new URL(url);
 const port = Number(portText);
+const connector = createRedisConnector({ options: { host, port } });
 const run = randomBytes(3).toString('hex');
 const prefix = `bench:cache:${run}:`;
 const value = (i: number) => ({ id: i, text: 'x'.repeat(1_000) });
@@ -25,8 +28,10 @@ const track = <T extends { close?: () => Promise<void>; disconnect?: () => Promi
   opened.push(instance);
   return instance;
 };
-const ours = (name: string) =>
-  track(createCache({ key_prefix: `${prefix}${name}:`, l1_max_entries: 100_000 }, { redis: { host, port } }));
+const ours = (name: string) => {
+  const config = { key_prefix: `${prefix}${name}:`, l1_max_entries: 100_000 };
+  return track(createCache(config, { store: createRedisCacheStore(config, { connector }) }));
+};
 const bento = (name: string) =>
   track(
     new BentoCache({

@@ -4,13 +4,14 @@ import { CONFIG_EVENTS, createConfigManager } from '@diana/config';
 import { createPostgres } from '@diana/db';
 import { createEventBus } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import { nextMessage, report } from '@diana/test-services';
 import { BENCH_TEMPLATES } from './config-templates.js';
 
 const config = await nextMessage('config');
 const db = createPostgres({ url: String(config.database_url), pool_max: 2 });
 const transport = createRedisStreamsTransport({
-  redis: { port: Number(config.redis_port) },
+  connector: createRedisConnector({ options: { port: Number(config.redis_port) } }),
   prefix: String(config.prefix),
 });
 const bus = createEventBus({ block_ms: 100 }, { transport, events: CONFIG_EVENTS });

@@ -1,12 +1,14 @@
 // pnpm bench:config — ConfigManager.get (a map lookup, from memory) and the time from publish()
 // in this process to the change being visible in a second process (PostgreSQL outbox → relay →
 // Redis Streams broadcast → resolve in the other process).
+
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createOutboxRelay, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import { createTestDatabase, deleteByPrefix, getRedisUrl, startWorker } from '@diana/test-services';
 import { BENCH_TEMPLATES } from './config-templates.js';
 import { getPeakRssMb, median, percentile, printGoal, scaled } from './harness.js';
@@ -18,7 +20,10 @@ const prefix = `bench:config:${randomBytes(3).toString('hex')}:`;
 const testDb = await createTestDatabase('bench-config');
 const db = createPostgres({ url: testDb.url, pool_max: 5 });
 await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS]);
-const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
+const transport = createRedisStreamsTransport({
+  connector: createRedisConnector({ options: { port: redisPort } }),
+  prefix,
+});
 const bus = createEventBus({ block_ms: 100 }, { transport, events: CONFIG_EVENTS });
 const relay = createOutboxRelay({ outbox_poll_ms: 100 }, { db, transport });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: BENCH_TEMPLATES });

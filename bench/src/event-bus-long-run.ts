@@ -5,8 +5,10 @@
 // which bring vitest), so the memory figures are the bus's. The baseline is taken after a warm-up and a full GC; the
 // retained heap after a full GC at the end tells growth with the number of events apart from
 // V8's old-generation sawtooth between collections (which the peak includes).
+
 import { createEventBus, defineEvents } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import * as v from 'valibot';
 
 export interface LongRunResult {
@@ -29,7 +31,7 @@ const collect = () => {
 
 async function longRun(total: number, url: URL, prefix: string): Promise<LongRunResult> {
   const transport = createRedisStreamsTransport({
-    redis: { host: url.hostname, port: Number(url.port) },
+    connector: createRedisConnector({ options: { host: url.hostname, port: Number(url.port) } }),
     prefix,
   });
   const events = defineEvents({ 'bench.happened': v.object({ n: v.number(), text: v.string() }) });

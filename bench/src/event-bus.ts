@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createEventBus, defineEvents } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import { deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -21,6 +22,7 @@ const CONCURRENCY = 64;
 const LONG_RUN = Number(process.argv[process.argv.indexOf('--events') + 1]) || scaled(200_000);
 const url = new URL(await getRedisUrl());
 const connection = { host: url.hostname, port: Number(url.port) };
+const connector = createRedisConnector({ options: connection });
 const events = defineEvents({ 'bench.happened': v.object({ n: v.number(), text: v.string() }) });
 const payload = (n: number) => ({ n, text: 'x'.repeat(100) });
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -32,7 +34,7 @@ const fresh = () => {
 };
 
 async function oursConsume(): Promise<number> {
-  const transport = createRedisStreamsTransport({ redis: connection, prefix: fresh() });
+  const transport = createRedisStreamsTransport({ connector, prefix: fresh() });
   const bus = createEventBus({ batch_size: 100 }, { transport, events });
   await closedLoop((n) => bus.publish('bench.happened', payload(n)));
   let done = 0;
@@ -121,7 +123,7 @@ const latencyOf = (name: string) => {
 
 const oursPublish = (append_batch_max: number | undefined, name: string) => async (): Promise<number> => {
   const transport = createRedisStreamsTransport({
-    redis: connection,
+    connector,
     prefix: fresh(),
     ...(append_batch_max ? { append_batch_max } : {}),
   });
@@ -177,7 +179,7 @@ async function rounds(label: string, variants: Array<[string, () => Promise<numb
 const pairedRatio = (a: number[], b: number[]) => median(a.map((x, i) => x / (b[i] ?? Number.NaN)));
 
 async function steadyLatency(ratePerSecond: number, seconds: number) {
-  const transport = createRedisStreamsTransport({ redis: connection, prefix: fresh() });
+  const transport = createRedisStreamsTransport({ connector, prefix: fresh() });
   const bus = createEventBus({ block_ms: 1_000 }, { transport, events });
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];

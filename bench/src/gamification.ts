@@ -1,6 +1,7 @@
 // pnpm bench:gamification — awards through the event path on real PostgreSQL + Redis:
 // publish narrative.decision_made → Redis Streams → the gamification handler (inbox, ledger,
 // mission and achievement counters, outbox) → commit. Awards/s and publish → commit latency.
+
 import { randomBytes } from 'node:crypto';
 import { createCache } from '@diana/cache';
 import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
@@ -14,6 +15,7 @@ import {
   GAMIFICATION_MIGRATIONS,
   GAMIFICATION_TEMPLATES,
 } from '@diana/gamification';
+import { createRedisConnector } from '@diana/redis';
 import { createCallbackSigner } from '@diana/security';
 import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import * as v from 'valibot';
@@ -25,7 +27,10 @@ const prefix = `bench:gam:${randomBytes(3).toString('hex')}:`;
 const testDb = await createTestDatabase('bench-gamification');
 const db = createPostgres({ url: testDb.url, pool_max: 16 });
 await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS, GAMIFICATION_MIGRATIONS]);
-const transport = createRedisStreamsTransport({ redis: { port: Number(new URL(redisUrl).port) }, prefix });
+const transport = createRedisStreamsTransport({
+  connector: createRedisConnector({ options: { port: Number(new URL(redisUrl).port) } }),
+  prefix,
+});
 const events = mergeEvents(
   mergeEvents(GAMIFICATION_EVENTS, CONFIG_EVENTS),
   defineEvents({ 'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }) }),

@@ -3,7 +3,9 @@
 // ioredis options, 64 calls in flight, inMemoryBlockOnConsumed off; every key gets 20 calls,
 // so half the calls are over the limit.
 import { randomBytes } from 'node:crypto';
+import { createRedisConnector } from '@diana/redis';
 import { createRateLimiter } from '@diana/security';
+import { createRedisRateLimitStore } from '@diana/security/adapters/redis';
 import { deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
@@ -16,10 +18,11 @@ const run = randomBytes(3).toString('hex');
 const prefix = `bench:rl:${run}:`;
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-const ours = createRateLimiter(
-  { rate_limit_prefix: `${prefix}ours:` },
-  { redis: redisOptions, getPolicy: () => ({ limit: 10, window_ms: 60_000 }) },
-);
+const ourConfig = { rate_limit_prefix: `${prefix}ours:` };
+const ours = createRateLimiter(ourConfig, {
+  store: createRedisRateLimitStore(ourConfig, { connector: createRedisConnector({ options: redisOptions }) }),
+  getPolicy: () => ({ limit: 10, window_ms: 60_000 }),
+});
 const theirClient = new Redis(redisOptions);
 await new Promise((resolve) => theirClient.once('ready', resolve));
 const theirs = new RateLimiterRedis({

@@ -3,9 +3,11 @@
 // middleware with @grammyjs/storage-redis (GET, then SET — no compare-and-set). Then 50
 // concurrent writers on one user: lost updates of each. Then our persistent slice
 // (PostgreSQL compare-and-set + Redis read-through cache).
+
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createPostgres, migrate } from '@diana/db';
+import { createRedisConnector } from '@diana/redis';
 import {
   createTestDatabase,
   createUpdateFactory,
@@ -14,6 +16,7 @@ import {
   getRedisUrl,
 } from '@diana/test-services';
 import { createUserStateManager, defineSlice, USER_STATE_MIGRATIONS } from '@diana/user-state';
+import { createRedisStateStore } from '@diana/user-state/adapters/redis';
 import { type UserStateFlavor, userStateMiddleware } from '@diana/user-state/grammy';
 import type { RedisAdapter as RedisAdapterType } from '@grammyjs/storage-redis';
 import { Bot, type Context, type SessionFlavor, session } from 'grammy';
@@ -52,10 +55,12 @@ const work = (delay: boolean) => (delay ? new Promise((resolve) => setTimeout(re
 const testDb = await createTestDatabase('bench-user-state');
 const db = createPostgres({ url: testDb.url, pool_max: 10 });
 await migrate(db, [USER_STATE_MIGRATIONS]);
-const state = createUserStateManager(
-  { key_prefix: `${prefix}ours:`, max_attempts: 10_000 },
-  { db, redis: { host, port }, slices },
-);
+const ourConfig = { key_prefix: `${prefix}ours:`, max_attempts: 10_000 };
+const state = createUserStateManager(ourConfig, {
+  db,
+  store: createRedisStateStore(ourConfig, { connector: createRedisConnector({ options: { host, port } }) }),
+  slices,
+});
 const theirRedis = new Redis({ host, port, keyPrefix: `${prefix}theirs:` });
 
 const ourBot = (slice: 'menu' | 'story', delay: boolean) => {

@@ -3,6 +3,7 @@
 // must be in the bundle. Uses every public package once. Usage: node bundle.mjs DATABASE_URL REDIS_URL
 import { ADMIN_MIGRATIONS } from '@diana/admin';
 import { createCache } from '@diana/cache';
+import { createRedisCacheStore } from '@diana/cache/adapters/redis';
 import { CONFIG_MIGRATIONS } from '@diana/config';
 import { loadSettings } from '@diana/config/settings';
 import { createPostgres, DatabaseConfig, DB_MIGRATIONS, migrate } from '@diana/db';
@@ -11,16 +12,18 @@ import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-str
 import { GAMIFICATION_MIGRATIONS } from '@diana/gamification';
 import { loadDefaultStory } from '@diana/narrative';
 import postgres from '@diana/postgres';
+import { createRedisConnector } from '@diana/redis';
 import { createRateLimiter, SECURITY_MIGRATIONS } from '@diana/security';
+import { createRedisRateLimitStore } from '@diana/security/adapters/redis';
 import { createUserStateManager, defineSlice, USER_STATE_MIGRATIONS } from '@diana/user-state';
+import { createRedisStateStore } from '@diana/user-state/adapters/redis';
 import { newId } from '@diana/utils';
-import { Redis } from 'ioredis';
 import * as v from 'valibot';
 
 const [databaseUrl, redisUrl] = process.argv.slice(2);
 const run = `bundle_${process.pid}`;
 const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-const redis = new Redis(redisUrl, { keyPrefix: `${run}:`, lazyConnect: true });
+const connector = createRedisConnector({ url: redisUrl, options: { keyPrefix: `${run}:` } });
 const result = {};
 try {
   await admin.unsafe(`create database ${run}`);
@@ -45,28 +48,34 @@ try {
   await db.close();
 
   // Lua: the bus's scripts load when its transport is made, the limiter's GCRA runs on Redis
-  const transport = createRedisStreamsTransport({ redis });
+  const transport = createRedisStreamsTransport({ connector });
   result.transport = typeof transport.close === 'function';
   await transport.close();
-  const limiter = createRateLimiter({}, { redis, getPolicy: () => ({ limit: 2, window_ms: 60_000 }) });
+  const limiter = createRateLimiter(
+    {},
+    {
+      store: createRedisRateLimitStore({}, { connector }),
+      getPolicy: () => ({ limit: 2, window_ms: 60_000 }),
+    },
+  );
   const decisions = [];
   for (let i = 0; i < 3; i++) decisions.push((await limiter.consume(7, 'bundle.try')).allowed);
   result.limiter = decisions;
   await limiter.close();
   const menu = defineSlice('menu', { schema: v.string(), initial: 'home', persist: false, ttl_ms: 60_000 });
-  const state = createUserStateManager({}, { redis, slices: [menu] });
+  const state = createUserStateManager({}, { store: createRedisStateStore({}, { connector }), slices: [menu] });
   const user = newId();
   await state.update(user, 'menu', () => 'shop');
   result.user_state = await state.get(user, 'menu');
   await state.close();
 
-  const cache = createCache();
+  const cache = createCache({}, { store: createRedisCacheStore({}, { connector }) });
   result.cache = await cache.namespace(run).getOrSet('k', async () => 'v', { ttl_ms: 1_000 });
   await cache.close();
 
   result.story_fragments = loadDefaultStory().fragments.size;
 } finally {
-  await redis.quit().catch(() => {});
+  await connector.close();
   await admin.unsafe(`drop database if exists ${run} with (force)`).catch(() => {});
   await admin.end();
 }

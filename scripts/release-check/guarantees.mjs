@@ -9,10 +9,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCache } from '@diana/cache';
+import { createRedisCacheStore } from '@diana/cache/adapters/redis';
 import { loadSettings } from '@diana/config';
 import { DatabaseConfig } from '@diana/db';
 import { createEventBus, defineEvents } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import { isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
@@ -83,7 +85,11 @@ const entries = async (prefix) => {
 
 await check(1, 'a publish rejected as failed is never appended later', async () => {
   const prefix = 'g1:';
-  const transport = createRedisStreamsTransport({ redis: { port }, prefix, command_timeout_ms: 30_000 });
+  const transport = createRedisStreamsTransport({
+    connector: createRedisConnector({ options: { port } }),
+    prefix,
+    command_timeout_ms: 30_000,
+  });
   const bus = createEventBus({ publish_timeout_ms: 300 }, { transport, events });
   await bus.publish('scratch.happened', { n: 0 });
   await killRedis();
@@ -138,14 +144,20 @@ await check(2, 'a DATABASE_URL without // is refused without its password', asyn
 });
 
 await check(3, "getOrSet checks the factory's value against the schema", async () => {
-  const cache = createCache({ key_prefix: 'g3:' }, { redis: { port } });
+  const cache = createCache(
+    { key_prefix: 'g3:' },
+    { store: createRedisCacheStore({ key_prefix: 'g3:' }, { connector: createRedisConnector({ options: { port } }) }) },
+  );
   const schema = v.object({ n: v.number() });
   const error = await cache.getOrSet('k', async () => ({ n: 'not a number' }), { schema }).catch((e) => e);
   assert(isDianaError(error, 'E_CACHE_SCHEMA'), `getOrSet returned or threw ${JSON.stringify(error)}`);
   const client = new Redis({ port });
   const stored = await client.keys('g3:*');
   client.disconnect();
-  const other = createCache({ key_prefix: 'g3:' }, { redis: { port } });
+  const other = createCache(
+    { key_prefix: 'g3:' },
+    { store: createRedisCacheStore({ key_prefix: 'g3:' }, { connector: createRedisConnector({ options: { port } }) }) },
+  );
   const read = await other.get('k');
   await cache.close();
   await other.close();
@@ -159,9 +171,10 @@ await check(4, 'nothing keeps the process alive after close (block_ms 5 000)', a
     program,
     `import { createEventBus, defineEvents } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import * as v from 'valibot';
 const events = defineEvents({ 'scratch.happened': v.object({ n: v.number() }) });
-const transport = createRedisStreamsTransport({ redis: { port: ${port} }, prefix: 'g4:' });
+const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port: ${port} } }), prefix: 'g4:' });
 const bus = createEventBus({ block_ms: 5000 }, { transport, events });
 bus.subscribe('closing', 'scratch.happened', () => {});
 bus.subscribe('scratch.happened', () => {}, { mode: 'broadcast' });
@@ -190,7 +203,7 @@ console.log(JSON.stringify({ close_ms: Math.round(performance.now() - t0) }));
 await check(5, 'a consumer restarted under its name takes back its own pending entries at once', async () => {
   const prefix = 'g5:';
   const config = { block_ms: 100, claim_idle_ms: 600_000, handler_timeout_ms: 120_000 };
-  const transport = createRedisStreamsTransport({ redis: { port }, prefix });
+  const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix });
   const first = createEventBus(config, { transport, events, consumer_name: 'same' });
   let started = 0;
   first.subscribe('own', 'scratch.happened', async (_e, ctx) => {

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { ADMIN_EVENTS, ADMIN_MIGRATIONS, type AdminModule, createAdminModule } from '@diana/admin';
 import { type CacheService, createCache } from '@diana/cache';
+import { createRedisCacheStore } from '@diana/cache/adapters/redis';
 import {
   CONFIG_EVENTS,
   CONFIG_MIGRATIONS,
@@ -41,6 +42,7 @@ import {
   type GamificationModule,
 } from '@diana/gamification';
 import { createNarrativeModule, NARRATIVE_EVENTS, NARRATIVE_SLICES, type NarrativeModule } from '@diana/narrative';
+import { createRedisConnector } from '@diana/redis';
 import {
   atLeast,
   createCallbackSigner,
@@ -50,6 +52,7 @@ import {
   SECURITY_MIGRATIONS,
   type TokenService,
 } from '@diana/security';
+import { createRedisRateLimitStore } from '@diana/security/adapters/redis';
 import { blockBanned, outputGuard, rateLimit, verifyCallbacks } from '@diana/security/grammy';
 import {
   createUserStateManager,
@@ -57,13 +60,13 @@ import {
   USER_STATE_MIGRATIONS,
   type UserStateManager,
 } from '@diana/user-state';
+import { createRedisStateStore } from '@diana/user-state/adapters/redis';
 import { userStateMiddleware } from '@diana/user-state/grammy';
-import { createEventWaiter, DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
+import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Bot, type Middleware, type Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
-import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { chatQueue } from './chat-queue.js';
 import { lowercaseCommands } from './command-case.js';
@@ -258,40 +261,29 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     return createMongoDocumentStore(mongo.db);
   });
 
-  // Redis: one template client (never connected) whose options every package copies
-  const redis = settings.redis.url ? new Redis(revealSecret(settings.redis.url), { lazyConnect: true }) : undefined;
-  const redisHealth = settings.redis.url
-    ? new Redis(revealSecret(settings.redis.url), {
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        lazyConnect: false,
-      })
+  // Redis: one connector (the one fail-fast setup of @diana/redis) hands every adapter its clients
+  const connector = settings.redis.url
+    ? createRedisConnector({ url: revealSecret(settings.redis.url), logger })
     : undefined;
-  redisHealth?.on('error', () => {});
-  if (redisHealth) {
-    closers.push({ name: 'redis', close: async () => redisHealth.disconnect() });
-    // without an offline queue a ping before the first connect fails at once: wait for `ready`
-    // first (a second at most: a Redis that is down is still reported promptly), so a healthy
-    // Redis is not logged as a "waiting for redis" warning at every start
-    const ready = createEventWaiter(redisHealth, 'ready', () => `redis not ready (status ${redisHealth.status})`);
-    await step('redis', () =>
-      gate.waitFor('redis', async (signal) => {
-        if (redisHealth.status !== 'ready') await ready(1_000, signal);
-        return redisHealth.ping();
-      }),
-    );
+  if (connector) {
+    // closed last (closers run in reverse): every adapter closes its own clients first
+    closers.push({ name: 'redis', close: () => connector.close({ timeout_ms: 1_000 }) });
+    // a second per attempt at most: a Redis that is down is still reported promptly, and a healthy
+    // one is not logged as a "waiting for redis" warning at every start
+    await step('redis', () => gate.waitFor('redis', () => connector.ping({ timeout_ms: 1_000 })));
   }
 
   const cache = await step('cache', () => {
-    const c = createCache(settings.cache, { redis, logger });
+    const store = connector ? createRedisCacheStore(settings.cache, { connector, logger }) : undefined;
+    const c = createCache(settings.cache, { ...(store ? { store } : {}), logger });
     closers.push({ name: 'cache', close: () => c.close() });
     return c;
   });
 
   // layer 2: event bus + outbox relay, security
   const events = ALL_EVENTS;
-  const transport: StreamTransport = redis
-    ? createRedisStreamsTransport({ redis, prefix: settings.event_bus.stream_prefix, logger })
+  const transport: StreamTransport = connector
+    ? createRedisStreamsTransport({ connector, prefix: settings.event_bus.stream_prefix, logger })
     : createMemoryTransport();
   const bus = await step('event bus', () => {
     // with db: a publish inside db.transaction joins it through the outbox (the relay below)
@@ -311,7 +303,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const tokens = createTokenService(security, { db });
   let config: ConfigManager<typeof CONFIG_TEMPLATES> | undefined;
   const limiter = createRateLimiter(security, {
-    redis,
+    ...(connector ? { store: createRedisRateLimitStore(security, { connector, logger }) } : {}),
     logger,
     getPolicy: (action) =>
       (config?.get('security.rate_limits') as Record<string, { limit: number; window_ms: number }> | undefined)?.[
@@ -322,7 +314,14 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
 
   // layer 3: user state, config manager
   const state = await step('user state', () => {
-    const s = createUserStateManager(settings.user_state, { db, redis, bus, slices: NARRATIVE_SLICES, logger });
+    const store = connector ? createRedisStateStore(settings.user_state, { connector, logger }) : undefined;
+    const s = createUserStateManager(settings.user_state, {
+      db,
+      ...(store ? { store } : {}),
+      bus,
+      slices: NARRATIVE_SLICES,
+      logger,
+    });
     closers.push({ name: 'user state', close: () => s.close() });
     return s;
   });
@@ -447,8 +446,8 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
   bot.api.config.use(outputGuard());
   const getRole = (ctx: AppContext) => ctx.user?.role;
-  const dedupe = redisHealth
-    ? createResilientDedupe(redisHealth, settings.event_bus.stream_prefix, (error) =>
+  const dedupe = connector
+    ? createResilientDedupe(connector.command({ name: 'update-dedupe' }), settings.event_bus.stream_prefix, (error) =>
         logger.warn({ err: error }, 'update dedupe: Redis unavailable, this process remembers alone'),
       )
     : createMemoryDedupe();
@@ -497,7 +496,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     database: embedded ? `embedded PGlite (${join(dataDir, 'pg')})` : 'postgresql',
     documents: settings.mongo.url ? 'mongodb' : 'postgresql',
     event_bus: transport.name,
-    cache: redis ? 'memory + redis' : 'memory',
+    cache: connector ? 'memory + redis' : 'memory',
     user_state: `${state.backends.persistent} / ${state.backends.ephemeral}`,
     rate_limits: limiter.backend,
   };
@@ -530,7 +529,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     backends,
     async checkReady(timeout_ms = 2_000) {
       const checks: Array<[string, () => Promise<unknown>]> = [['postgres', () => db.ping({ timeout_ms })]];
-      if (redisHealth) checks.push(['redis', () => redisHealth.ping()]);
+      if (connector) checks.push(['redis', () => connector.ping({ timeout_ms })]);
       if (pingMongo) checks.push(['mongodb', () => (pingMongo as (ms: number) => Promise<unknown>)(timeout_ms)]);
       const results = await Promise.all(
         checks.map(async ([name, ping]) => {

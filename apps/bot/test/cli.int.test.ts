@@ -10,8 +10,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createPostgres, createUserRepository, type Database } from '@diana/db';
 import { createEventBus, type EventBusService } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector, type RedisConnector } from '@diana/redis';
 import { useTestDatabase, useTestRedis } from '@diana/test-services';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_EVENTS } from '../src/app.js';
 import { freePort, until } from './child-bot.js';
@@ -169,11 +169,11 @@ describe('pnpm cli migrate', () => {
 describe('pnpm cli on a migrated database', () => {
   let db: Database;
   let bus: EventBusService<typeof ALL_EVENTS>;
-  let redis: Redis;
+  let connector: RedisConnector;
   beforeAll(async () => {
     db = createPostgres({ url: testDb.url as never, direct_url: testDb.direct_url as never });
-    redis = new Redis(testRedis.url, { lazyConnect: true });
-    const transport = createRedisStreamsTransport({ redis, prefix: testRedis.prefix });
+    connector = createRedisConnector({ url: testRedis.url });
+    const transport = createRedisStreamsTransport({ connector, prefix: testRedis.prefix });
     bus = createEventBus({ stream_prefix: testRedis.prefix, max_attempts: 1 }, { transport, events: ALL_EVENTS, db });
     // the migrate tests ran first (same file, in order); make sure regardless
     const { migrate } = await import('@diana/db');
@@ -183,7 +183,7 @@ describe('pnpm cli on a migrated database', () => {
   afterAll(async () => {
     await bus.close();
     await db.close();
-    redis.disconnect();
+    await connector.close();
   });
 
   /** `count` dead letters of user.activity from a group whose handler always fails. */

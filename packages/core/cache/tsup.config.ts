@@ -1,3 +1,3 @@
 import { defineDianaBuild } from '@diana/tsup-config';
 
-export default defineDianaBuild(['src/index.ts', 'src/testing.ts']);
+export default defineDianaBuild(['src/index.ts', 'src/testing.ts', 'src/adapters/redis.ts']);

@@ -1,3 +1,8 @@
 import { defineDianaBuild } from '@diana/tsup-config';
 
-export default defineDianaBuild(['src/index.ts', 'src/redis-streams.ts', 'src/testing.ts']);
+export default defineDianaBuild([
+  'src/index.ts',
+  'src/adapters/memory.ts',
+  'src/adapters/redis-streams.ts',
+  'src/testing.ts',
+]);

@@ -1,3 +1,10 @@
 import { defineDianaBuild } from '@diana/tsup-config';
 
-export default defineDianaBuild(['src/index.ts', 'src/testing.ts', 'src/grammy.ts']);
+export default defineDianaBuild([
+  'src/index.ts',
+  'src/testing.ts',
+  'src/grammy.ts',
+  'src/adapters/memory.ts',
+  'src/adapters/postgres.ts',
+  'src/adapters/redis.ts',
+]);

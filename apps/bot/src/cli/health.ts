@@ -53,7 +53,7 @@ export async function healthCommand(ctx: CliContext, argv: readonly string[]): P
     const redis = await openRedis(ctx);
     if (!redis) checks.push({ name: 'redis', ok: true, detail: 'not configured (memory adapters)' });
     else {
-      redis.disconnect();
+      await redis.close();
       checks.push({ name: 'redis', ok: true, detail: `${Math.round(performance.now() - started)} ms` });
     }
   } catch (error) {

@@ -12,8 +12,8 @@ import {
   type StreamTransport,
 } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector, type RedisConnector } from '@diana/redis';
 import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
-import { Redis } from 'ioredis';
 import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../app.js';
 import { BOT_ERROR_CODES } from '../errors.js';
 
@@ -58,28 +58,21 @@ async function openDatabase({ settings, logger }: CliContext): Promise<Database>
   return db;
 }
 
-/** The bot's Redis checked with one PING, or undefined when none is configured. */
-export async function openRedis({ settings }: CliContext): Promise<Redis | undefined> {
+/** A connector to the bot's Redis checked with one PING, or undefined when none is configured. */
+export async function openRedis({ settings }: CliContext): Promise<RedisConnector | undefined> {
   if (!settings.redis.url) return undefined;
   const url = revealSecret(settings.redis.url);
-  // no reconnect loop and no offline queue: a Redis that is down fails the command at once
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: CONNECT_TIMEOUT_MS,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {});
+  const connector = createRedisConnector({ url });
   try {
-    await redis.connect();
-    await redis.ping();
+    // the connector's fail-fast clients: a Redis that is down fails the PING within its deadline
+    await connector.ping({ timeout_ms: CONNECT_TIMEOUT_MS });
   } catch (error) {
-    redis.disconnect();
+    await connector.close({ timeout_ms: 0 });
     throw new DianaError(BOT_ERROR_CODES.REDIS_UNAVAILABLE, `Redis at ${where(url)} did not answer: ${reason(error)}`, {
       cause: error,
     });
   }
-  return redis;
+  return connector;
 }
 
 /** Runs `work` on an event bus over the bot's Redis streams (the dead letters live there). */
@@ -87,14 +80,14 @@ export async function withBus<T>(
   ctx: CliContext,
   work: (bus: EventBusService<typeof ALL_EVENTS>, transport: StreamTransport) => Promise<T>,
 ): Promise<T> {
-  const redis = await openRedis(ctx);
-  if (!redis)
+  const connector = await openRedis(ctx);
+  if (!connector)
     throw new DianaError(
       BOT_ERROR_CODES.CLI_NO_REDIS,
       'no Redis configured (DIANA_REDIS_URL): the embedded bus keeps its streams in the bot process only',
     );
   const transport = createRedisStreamsTransport({
-    redis,
+    connector,
     prefix: ctx.settings.event_bus.stream_prefix,
     logger: ctx.logger,
   });
@@ -104,7 +97,7 @@ export async function withBus<T>(
   } finally {
     await bus.close();
     await transport.close();
-    redis.disconnect();
+    await connector.close();
   }
 }
 

@@ -11,14 +11,13 @@ import {
   SYSTEM_CLOCK,
   ValidationError,
 } from '@diana/utils';
-import type { Redis, RedisOptions } from 'ioredis';
 import * as v from 'valibot';
 import { CacheConfig, type CacheConfigInput } from './config.js';
 import { type CacheEntry, deserialize, jitteredTtl, makeEntry, serialize } from './entry.js';
 import { CACHE_ERROR_CODES } from './errors.js';
 import { createL1 } from './l1.js';
-import { createL2, type L2 } from './l2.js';
 import { createCacheMetrics } from './metrics.js';
+import type { CacheStore } from './types.js';
 
 /** Per-call options of `set` and `getOrSet`. */
 export interface CacheSetOptions {
@@ -72,12 +71,17 @@ export interface CacheService extends Closeable {
   /** A view whose keys live under `name`, sharing storage and stats. */
   namespace(name: string): CacheService;
   stats(): CacheStats;
+  /** Closes the cache and its store; `timeout_ms` bounds the store's close. Idempotent. */
+  close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
 
 /** What `createCache` needs besides its config. */
 export interface CacheDeps {
-  /** The shared tier; without it the cache is in-process only (embedded default). Never closed here. */
-  readonly redis?: Redis | RedisOptions;
+  /**
+   * The shared tier (`createRedisCacheStore` from `@diana/cache/adapters/redis`); without it the
+   * cache is in-process only (embedded default). It serves this cache alone and is closed with it.
+   */
+  readonly store?: CacheStore;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
@@ -111,34 +115,33 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const metrics = createCacheMetrics();
   const counters = metrics.counts;
   const origin = randomUUID();
-  const l2: L2 | undefined = deps.redis
-    ? createL2({
-        redis: deps.redis,
-        key_prefix: settings.key_prefix,
-        command_timeout_ms: settings.command_timeout_ms,
-        breaker_threshold: settings.breaker_threshold,
-        breaker_cooldown_ms: settings.breaker_cooldown_ms,
-        logger: deps.logger,
-        onInvalidation: (message) => {
-          if (message.o === origin) return;
-          if (message.k !== undefined) l1.delete(message.k);
-          if (message.t !== undefined) l1.deleteByTag(message.t);
-          if (message.p !== undefined) l1.clear(message.p);
-        },
-        // Invalidations may have been missed while disconnected: drop everything local.
-        onResubscribed: () => l1.clear(),
-      })
-    : undefined;
+  const l2: CacheStore | undefined = deps.store;
+  const unsubscribe = l2?.subscribe({
+    onInvalidation: (message) => {
+      if (message.o === origin) return;
+      if (message.k !== undefined) l1.delete(message.k);
+      if (message.t !== undefined) l1.deleteByTag(message.t);
+      if (message.p !== undefined) l1.clear(message.p);
+    },
+    // Invalidations may have been missed while disconnected: drop everything local.
+    onResubscribed: () => l1.clear(),
+  });
   const stopObserving = metrics.observe(() => ({
     breaker_open: l2?.breakerOpen ?? false,
     l1_entries: l1.size,
     l1_bytes: l1.bytes,
   }));
+  let closeTimeout = 1_000;
   const closer = createCloser(async () => {
     stopObserving();
+    unsubscribe?.();
     l1.clear();
-    await l2?.close();
+    await l2?.close({ timeout_ms: closeTimeout });
   });
+  const close = (options: { timeout_ms?: number } = {}) => {
+    if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
+    return closer.close();
+  };
 
   // `prefix` namespaces tags too: a namespace's deleteByTag never reaches another namespace.
   const store = async <T>(key: string, value: T, options: CacheSetOptions, prefix: string) => {
@@ -328,8 +331,8 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         l2_failures: l2?.failures ?? 0,
         breaker_open: l2?.breakerOpen ?? false,
       }),
-      close: closer.close,
-      [Symbol.asyncDispose]: closer.close,
+      close,
+      [Symbol.asyncDispose]: () => closer.close(),
     };
   };
   return view('');

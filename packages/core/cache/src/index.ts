@@ -16,3 +16,5 @@ export { deserialize, jitteredTtl, serialize } from './entry.js';
 export type { CacheErrorCode } from './errors.js';
 // Errors
 export { CACHE_ERROR_CODES } from './errors.js';
+// The shared-tier port (adapter: @diana/cache/adapters/redis)
+export type { CacheStore, CacheStoreListener, Invalidation, StoredEntry } from './types.js';

@@ -1,13 +1,13 @@
 import { startRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
-import { createCache } from '../src/cache.js';
+import { createRedisCache } from './fixtures/redis-cache.js';
 
 it('answers every call while Redis is down (breaker open), and uses Redis again when it is back', async () => {
   const server = await startRedis();
-  const cache = createCache(
+  const cache = createRedisCache(
     { command_timeout_ms: 200, breaker_threshold: 3, breaker_cooldown_ms: 300 },
-    { redis: { port: server.port } },
+    server.port,
   );
   try {
     await cache.set('known', 'from-before');
@@ -42,7 +42,7 @@ it('answers every call while Redis is down (breaker open), and uses Redis again 
 
 it('flushes its in-process tier after the invalidation subscription reconnects', async () => {
   const server = await startRedis();
-  const cache = createCache({}, { redis: { port: server.port } });
+  const cache = createRedisCache({}, server.port);
   const admin = new Redis(server.url);
   try {
     await cache.set('a', 1);

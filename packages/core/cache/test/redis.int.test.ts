@@ -5,8 +5,9 @@ import { isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CacheService, createCache } from '../src/cache.js';
+import type { CacheService } from '../src/cache.js';
 import { describeCache } from '../src/testing.js';
+import { createRedisCache } from './fixtures/redis-cache.js';
 
 const redis = await useTestRedis('cache');
 const port = Number(new URL(redis.url).port);
@@ -15,7 +16,7 @@ afterAll(async () => {
   await Promise.all(caches.map((cache) => cache.close()));
 });
 const make = (prefix: string) => {
-  const cache = createCache({ key_prefix: `${redis.prefix}${prefix}` }, { redis: { port } });
+  const cache = createRedisCache({ key_prefix: `${redis.prefix}${prefix}` }, port);
   caches.push(cache);
   return cache;
 };
@@ -30,7 +31,7 @@ const until = async (check: () => Promise<boolean> | boolean, ms: number) => {
 
 let suite = 0;
 describeCache('two tiers on Redis', (config, deps) =>
-  createCache({ ...config, key_prefix: `${redis.prefix}suite${suite++}:` }, { ...deps, redis: { port } }),
+  createRedisCache({ ...config, key_prefix: `${redis.prefix}suite${suite++}:` }, port, deps),
 );
 
 describe('two tiers on Redis', () => {
@@ -104,8 +105,8 @@ describe('two tiers on Redis', () => {
     client.disconnect();
     expect(left).toEqual([`${redis.prefix}clear:v:b:x`]);
     expect(await cache.namespace('b').get('x')).toBe(2);
-    // every Redis command is in l2.ts, through `client`
-    const source = readFileSync(new URL('../src/l2.ts', import.meta.url), 'utf8');
+    // every Redis command is in the Redis adapter, through `client`
+    const source = readFileSync(new URL('../src/adapters/redis.ts', import.meta.url), 'utf8');
     expect(source).toMatch(/client\.scan\(/);
     expect(source).not.toMatch(/client\.keys\(|['"]KEYS['"]/i);
   });

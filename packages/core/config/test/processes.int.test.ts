@@ -1,8 +1,10 @@
 // Two processes: this one publishes, a worker process applies, over PostgreSQL and Redis Streams.
+
 import { fileURLToPath } from 'node:url';
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createOutboxRelay, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import { startTcpProxy, startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +18,10 @@ const redis = await useTestRedis('config-processes');
 const redisPort = Number(new URL(redis.url).port);
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 5 });
 const raw = new Redis(redis.url);
-const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: redis.prefix });
+const transport = createRedisStreamsTransport({
+  connector: createRedisConnector({ options: { port: redisPort } }),
+  prefix: redis.prefix,
+});
 const bus = createEventBus({ block_ms: 100 }, { transport, events: CONFIG_EVENTS });
 const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: TEMPLATES });

@@ -1,6 +1,6 @@
 // Events
 
-// Transports (redis-streams is under ./adapters/redis-streams)
+// Transports: memory (also ./adapters/memory); redis-streams is ./adapters/redis-streams
 export { createMemoryTransport } from './adapters/memory.js';
 export type {
   BroadcastOptions,

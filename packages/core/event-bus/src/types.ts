@@ -110,5 +110,7 @@ export interface StreamTransport {
   trim(type: string): Promise<number>;
   groupStats(type: string): Promise<GroupStats[]>;
   streamLength(type: string): Promise<number>;
-  close(): Promise<void>;
+  /** Stops its readers and closes its own connections (never the connector). `timeout_ms` is accepted for the common shape. */
+  close(options?: { readonly timeout_ms?: number }): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { createRedisConnector } from '@diana/redis';
 import { useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ const admin = new Redis(redis.url);
 afterAll(() => admin.disconnect());
 const transportAt = (prefix: string) =>
   createRedisStreamsTransport({
-    redis: { port: Number(new URL(redis.url).port) },
+    connector: createRedisConnector({ options: { port: Number(new URL(redis.url).port) } }),
     prefix: `${redis.prefix}${prefix}:`,
   });
 
@@ -144,8 +145,8 @@ describe('append batching on Redis', () => {
 
 describe('append_batch_max', () => {
   it.each([0, -1, 1.5, 20_000])('refuses %s with E_BUS_CONFIG', (append_batch_max) => {
-    expect(() => createRedisStreamsTransport({ redis: { port: 1 }, append_batch_max })).toThrow(
-      expect.objectContaining({ code: 'E_BUS_CONFIG' }),
-    );
+    expect(() =>
+      createRedisStreamsTransport({ connector: createRedisConnector({ options: { port: 1 } }), append_batch_max }),
+    ).toThrow(expect.objectContaining({ code: 'E_BUS_CONFIG' }));
   });
 });

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createRedisConnector } from '@diana/redis';
 import { startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ afterAll(() => db.close());
 it('kill -9 of a consumer holding ≥ 100 pending entries: survivors handle every event, effects once each', async () => {
   await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
   await db.sql`create table chaos_effects (event_id uuid not null)`;
-  const transport = createRedisStreamsTransport({ redis: { port }, prefix });
+  const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix });
   const publisher = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
   await transport.ensureGroup('test.happened', 'effects');
 
@@ -42,7 +43,7 @@ it('kill -9 of a consumer holding ≥ 100 pending entries: survivors handle ever
     const bus = createEventBus(
       { ...CONFORMANCE_CONFIG, claim_idle_ms: 500 },
       {
-        transport: createRedisStreamsTransport({ redis: { port }, prefix }),
+        transport: createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix }),
         events: CONFORMANCE_EVENTS,
         consumer_name: name,
       },

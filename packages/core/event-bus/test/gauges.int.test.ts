@@ -1,9 +1,11 @@
 // The gauges operators watch: consumer lag and pending per group, dead letters per type, the
 // outbox backlog; and that a collection skips them, without failing or hanging, while Redis
 // or PostgreSQL does not answer.
+
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createRedisConnector } from '@diana/redis';
 import { useTestDatabase, useTestMeter, useTestRedis } from '@diana/test-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
@@ -48,7 +50,10 @@ describe('event-bus gauges', () => {
       url: `postgres://postgres@127.0.0.1:${await deadPort()}/none`,
       connect_timeout_ms: 1_000,
     });
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}pgdown:` });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix: `${redis.prefix}pgdown:`,
+    });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db: down, transport });
     try {
       const started = Date.now();
@@ -62,7 +67,10 @@ describe('event-bus gauges', () => {
     }
   });
   it('report lag and pending per group, dead letters per type, and latency in seconds', async () => {
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}g:` });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix: `${redis.prefix}g:`,
+    });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => {
@@ -115,7 +123,7 @@ describe('event-bus gauges', () => {
 
   it('with Redis unreachable, a collection skips the stream gauges within the read timeout; the outbox backlog shows the rows waiting', async () => {
     const transport = createRedisStreamsTransport({
-      redis: { port: await deadPort() },
+      connector: createRedisConnector({ options: { port: await deadPort() } }),
       prefix: 'gauges-down:',
       command_timeout_ms: 3_000, // longer than the gauges wait: their own timeout is what bounds the scrape
     });

@@ -1,7 +1,9 @@
 // Every loop survives an outage that starts before its first success: a group consumer, a
 // broadcast reader and the outbox relay all start while their Redis is down, report that they
 // are failing, and come back by themselves when it starts (no restart of the process).
+
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createRedisConnector } from '@diana/redis';
 import { startRedis, useTestDatabase } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,7 +37,7 @@ describe('Redis down when the loops start', () => {
     expect(server.pid).toBeUndefined(); // the fault: nothing listens when the loops start
 
     const transport = createRedisStreamsTransport({
-      redis: { port: server.port },
+      connector: createRedisConnector({ options: { port: server.port } }),
       prefix: 'outage:',
       command_timeout_ms: 300,
       watchdog_ms: 1_000,

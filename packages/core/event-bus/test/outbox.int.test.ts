@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createRedisConnector } from '@diana/redis';
 import { startRedis, startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { createLogger } from '@diana/utils';
 import { Redis } from 'ioredis';
@@ -42,7 +43,10 @@ const countUnrelayed = async () => {
 describe('outbox', () => {
   it('a publish inside db.transaction joins it: never delivered on rollback, delivered once after commit', async () => {
     const prefix = `${redis.prefix}commit:`;
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix,
+    });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     const got: number[] = [];
@@ -159,7 +163,10 @@ describe('outbox', () => {
       },
     });
     const logger = createLogger({ destination });
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}wake:` });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix: `${redis.prefix}wake:`,
+    });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     // a poll far beyond the wait below: delivery in time means NOTIFY woke the relay
     const listening = createOutboxRelay({ outbox_poll_ms: 600_000 }, { db, transport, logger });
@@ -201,7 +208,10 @@ describe('outbox', () => {
   });
 
   it('an idle relay polling for a while leaves no listeners behind (no MaxListenersExceededWarning)', async () => {
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}idle:` });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix: `${redis.prefix}idle:`,
+    });
     const relay = createOutboxRelay({ outbox_poll_ms: 10 }, { db, transport });
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
@@ -221,7 +231,10 @@ describe('outbox', () => {
 
   it('a relay killed between append and mark yields exactly one stream entry per event', async () => {
     const prefix = `${redis.prefix}crash:`;
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix,
+    });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const ids: string[] = [];
     await db.transaction(async () => {
@@ -265,7 +278,7 @@ describe('outbox', () => {
   it('accepts outbox publishes while Redis is down and drains them when it is back', async () => {
     const server = await startRedis();
     const transport = createRedisStreamsTransport({
-      redis: { port: server.port },
+      connector: createRedisConnector({ options: { port: server.port } }),
       prefix: 'down:',
       command_timeout_ms: 300,
     });

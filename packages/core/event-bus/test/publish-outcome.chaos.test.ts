@@ -3,6 +3,7 @@
 // sent it: 652 of 653 rejected publishes were delivered). Now an append not sent by the deadline
 // is never sent; one already sent is reported as having an unknown outcome.
 
+import { createRedisConnector } from '@diana/redis';
 import { startRedis } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
@@ -13,7 +14,7 @@ import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-event
 
 const server = await startRedis({ appendonly: true });
 const transport = createRedisStreamsTransport({
-  redis: { port: server.port },
+  connector: createRedisConnector({ options: { port: server.port } }),
   prefix: 'outcome:',
   // far longer than the publish deadline: the old transport kept waiting (then sent) this long
   command_timeout_ms: 30_000,

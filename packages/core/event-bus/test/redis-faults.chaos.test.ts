@@ -1,3 +1,4 @@
+import { createRedisConnector } from '@diana/redis';
 import { type RedisServer, startRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ afterEach(async () => {
 
 async function setup(server: RedisServer, config: Record<string, unknown> = {}) {
   const transport = createRedisStreamsTransport({
-    redis: { port: server.port },
+    connector: createRedisConnector({ options: { port: server.port } }),
     prefix: 'chaos:',
     command_timeout_ms: 500,
     watchdog_ms: 1_000,

@@ -1,3 +1,4 @@
+import { createRedisConnector } from '@diana/redis';
 import { useTestRedis } from '@diana/test-services';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
 import { describeEventBusTransport } from '../src/testing.js';
@@ -8,7 +9,7 @@ const redis = await useTestRedis('event-bus');
 // two processes on one Redis.
 describeEventBusTransport('redis-streams', async (namespace) =>
   createRedisStreamsTransport({
-    redis: { host: '127.0.0.1', port: Number(new URL(redis.url).port) },
+    connector: createRedisConnector({ options: { host: '127.0.0.1', port: Number(new URL(redis.url).port) } }),
     prefix: `${redis.prefix}${namespace}:`,
   }),
 );

@@ -1,7 +1,5 @@
-// Rate limiting
-export { createMemoryRateLimitStore } from './adapters/memory-rate.js';
-export type { RedisRateLimitStore } from './adapters/redis-rate.js';
-export { createRedisRateLimitStore } from './adapters/redis-rate.js';
+// Rate limiting: the memory store (also ./adapters/memory); the Redis store is ./adapters/redis
+export { createMemoryRateLimitStore } from './adapters/memory.js';
 export type { CallbackSigner, VerifiedCallback } from './callback.js';
 // Signed callback data
 export { createCallbackSigner, MIN_MAC_CHARS, safeEqual } from './callback.js';

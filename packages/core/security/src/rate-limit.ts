@@ -1,7 +1,5 @@
 import { type Clock, type Closeable, createCloser, DianaError, getPackageLogger, type Logger } from '@diana/utils';
-import type { Redis, RedisOptions } from 'ioredis';
-import { createMemoryRateLimitStore } from './adapters/memory-rate.js';
-import { createRedisRateLimitStore } from './adapters/redis-rate.js';
+import { createMemoryRateLimitStore } from './adapters/memory.js';
 import type { SecurityConfigInput } from './config.js';
 import { SECURITY_ERROR_CODES } from './errors.js';
 import { createSecurityMetrics } from './metrics.js';
@@ -20,9 +18,11 @@ export interface RateLimitResult extends RateDecision {
 export interface RateLimiterDeps {
   /** The policy of an action (`undefined`: unknown action → `E_SECURITY_CONFIG`). The app reads ConfigManager here. */
   readonly getPolicy: (action: string) => RatePolicy | undefined;
-  /** Shared store for every process; without it the limiter is in memory (one process). */
-  readonly redis?: Redis | RedisOptions;
-  /** Another store (tests); replaces the one built from `redis`. */
+  /**
+   * The store shared by every process (`createRedisRateLimitStore` from
+   * `@diana/security/adapters/redis`); without it the limiter is in memory (one process).
+   * It serves this limiter alone and is closed with it (when it has a `close`).
+   */
   readonly store?: RateLimitStore;
   readonly logger?: Logger;
   readonly clock?: Clock;
@@ -36,7 +36,8 @@ export interface RateLimiter extends Closeable {
   enforce(key: string | number, action: string, options?: { cost?: number }): Promise<RateLimitResult>;
   /** Which store decides (for the app's start-up line). */
   readonly backend: string;
-  close(): Promise<void>;
+  /** Closes the limiter and its store. Idempotent. */
+  close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
 
 const ACTION = /^[a-z][a-z0-9_.]{0,63}$/;
@@ -50,20 +51,12 @@ export function createRateLimiter(config: SecurityConfigInput, deps: RateLimiter
   const settings = parseSecurityConfig(config);
   const logger = getPackageLogger(deps.logger, 'security');
   const metrics = createSecurityMetrics();
-  const redisStore =
-    !deps.store && deps.redis
-      ? createRedisRateLimitStore({
-          redis: deps.redis,
-          prefix: settings.rate_limit_prefix,
-          timeout_ms: settings.rate_limit_timeout_ms,
-          logger: deps.logger,
-        })
-      : undefined;
-  const primary = deps.store ?? redisStore ?? createMemoryRateLimitStore({ clock: deps.clock });
+  const primary = deps.store ?? createMemoryRateLimitStore({ clock: deps.clock });
   const insurance = createMemoryRateLimitStore({ clock: deps.clock });
   let degradedSince: number | undefined;
+  let closeTimeout = 1_000;
   const closer = createCloser(async () => {
-    await redisStore?.close();
+    await primary.close?.({ timeout_ms: closeTimeout });
   });
 
   const policyOf = (action: string): RatePolicy => {
@@ -140,7 +133,10 @@ export function createRateLimiter(config: SecurityConfigInput, deps: RateLimiter
         );
       return result;
     },
-    close: () => closer.close(),
+    close(options = {}) {
+      if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
+      return closer.close();
+    },
     [Symbol.asyncDispose]: () => closer.close(),
   };
 }

@@ -21,6 +21,8 @@ export interface RateDecision {
 export interface RateLimitStore {
   readonly name: string;
   consume(key: string, policy: RatePolicy, cost: number): Promise<RateDecision>;
+  /** Closes its own connections, if it has any (the limiter closes its store). */
+  close?(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
 
 /** GCRA's emission interval in whole microseconds (at least 1). */

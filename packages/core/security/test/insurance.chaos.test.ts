@@ -1,13 +1,16 @@
 // Redis stops under the limiter: the insurance limiter keeps limiting and nothing throws.
+import { createRedisConnector } from '@diana/redis';
 import { startRedis } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createRedisRateLimitStore } from '../src/adapters/redis.js';
 import { createRateLimiter } from '../src/rate-limit.js';
 
 const server = await startRedis();
-const limiter = createRateLimiter(
-  { rate_limit_timeout_ms: 200 },
-  { redis: { port: server.port }, getPolicy: () => ({ limit: 5, window_ms: 60_000 }) },
-);
+const config = { rate_limit_timeout_ms: 200 };
+const limiter = createRateLimiter(config, {
+  store: createRedisRateLimitStore(config, { connector: createRedisConnector({ options: { port: server.port } }) }),
+  getPolicy: () => ({ limit: 5, window_ms: 60_000 }),
+});
 afterAll(async () => {
   await limiter.close();
   await server.stop();

@@ -1,6 +1,6 @@
 import { createManualClock, isDianaError } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
-import { createMemoryRateLimitStore } from '../src/adapters/memory-rate.js';
+import { createMemoryRateLimitStore } from '../src/adapters/memory.js';
 import { createRateLimiter } from '../src/rate-limit.js';
 import type { RateLimitStore } from '../src/rate-types.js';
 import { describeRateLimitStore } from '../src/testing.js';

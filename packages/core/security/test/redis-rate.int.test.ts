@@ -1,21 +1,26 @@
+import { createRedisConnector } from '@diana/redis';
 import { useTestRedis } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedisRateLimitStore, type RedisRateLimitStore } from '../src/adapters/redis-rate.js';
+import { createRedisRateLimitStore, type RedisRateLimitStore } from '../src/adapters/redis.js';
 import { createRateLimiter, type RateLimiter } from '../src/rate-limit.js';
 import { describeRateLimitStore } from '../src/testing.js';
 
 const redis = await useTestRedis('security');
-const port = Number(new URL(redis.url).port);
+const connector = createRedisConnector({ url: redis.url });
 const opened: Array<RedisRateLimitStore | RateLimiter> = [];
 afterAll(async () => {
   await Promise.all(opened.map((o) => o.close()));
+  await connector.close();
 });
 
 describeRateLimitStore('redis', () => {
   // the suite checks exactness, not latency: its 10 000-call storm queues behind one connection
   // and can take seconds on a busy machine (CI runs every package at once); timeouts have their
   // own test (insurance.chaos.test.ts, a hung Redis)
-  const store = createRedisRateLimitStore({ redis: { port }, prefix: redis.prefix, timeout_ms: 30_000 });
+  const store = createRedisRateLimitStore(
+    { rate_limit_prefix: redis.prefix, rate_limit_timeout_ms: 30_000 },
+    { connector },
+  );
   opened.push(store);
   return { store, advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
 });
@@ -24,8 +29,8 @@ describe('createRateLimiter on Redis', () => {
   it('shares one budget between limiters (processes) and decides on Redis, not degraded', async () => {
     const config = { rate_limit_prefix: `${redis.prefix}shared:` };
     const getPolicy = () => ({ limit: 10, window_ms: 60_000 });
-    const a = createRateLimiter(config, { redis: { port }, getPolicy });
-    const b = createRateLimiter(config, { redis: { port }, getPolicy });
+    const a = createRateLimiter(config, { store: createRedisRateLimitStore(config, { connector }), getPolicy });
+    const b = createRateLimiter(config, { store: createRedisRateLimitStore(config, { connector }), getPolicy });
     opened.push(a, b);
     expect(a.backend).toBe('redis');
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).consume(42, 'purchase')));

@@ -1,4 +1,4 @@
-// Homes (ports and adapters)
+// Homes (also ./adapters/memory, ./adapters/postgres; the Redis store is ./adapters/redis)
 export { createMemorySliceStore } from './adapters/memory.js';
 export { createPostgresSliceStore } from './adapters/postgres.js';
 export type { UserStateConfigInput } from './config.js';

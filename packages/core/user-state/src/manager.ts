@@ -16,11 +16,15 @@ import {
   sleep,
   ValidationError,
 } from '@diana/utils';
-import type { Redis, RedisOptions } from 'ioredis';
 import * as v from 'valibot';
 import { createMemorySliceStore } from './adapters/memory.js';
 import { createPostgresSliceStore } from './adapters/postgres.js';
-import { connectStateRedis, createRedisSliceCache, createRedisSliceStore, type SliceCache } from './adapters/redis.js';
+import {
+  createRedisSliceCache,
+  createRedisSliceStore,
+  type RedisStateStore,
+  type SliceCache,
+} from './adapters/redis.js';
 import { UserStateConfig, type UserStateConfigInput } from './config.js';
 import { USER_STATE_ERROR_CODES } from './errors.js';
 import type { USER_STATE_EVENTS } from './events.js';
@@ -33,11 +37,15 @@ export interface UserStateDeps<S extends readonly SliceDefinition[]> {
   readonly slices: S;
   /** Home of persistent slices (`user_state`); required when a slice persists, unless `stores.persistent`. */
   readonly db?: Database;
-  /** Home of ephemeral slices and cache of persistent ones; without it, ephemeral slices live in memory. */
-  readonly redis?: Redis | RedisOptions;
+  /**
+   * Home of ephemeral slices and cache of persistent ones (`createRedisStateStore` from
+   * `@diana/user-state/adapters/redis`); without it, ephemeral slices live in memory. It serves
+   * this manager alone and is closed with it.
+   */
+  readonly store?: RedisStateStore;
   /** Needed when a slice has `notify`; its registry must hold `USER_STATE_EVENTS`. */
   readonly bus?: EventBusService<EventRegistry & typeof USER_STATE_EVENTS>;
-  /** Other homes (tests, custom backends); they replace the ones built from `db` and `redis`. */
+  /** Other homes (tests, custom backends); they replace the ones built from `db` and `store`. */
   readonly stores?: { readonly persistent?: SliceStore; readonly ephemeral?: SliceStore };
   readonly logger?: Logger;
   readonly clock?: Clock;
@@ -84,8 +92,8 @@ export interface UserStateManager<S extends readonly SliceDefinition[] = readonl
   /** Which store is the home of each kind of slice (for the app's start-up line). */
   readonly backends: { readonly persistent: string; readonly ephemeral: string };
   stats(): UserStateStats;
-  /** Closes the manager's own Redis connection (never a borrowed client or the database). */
-  close(): Promise<void>;
+  /** Closes the manager and its Redis store (never the database or the connector). Idempotent. */
+  close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
 
 const USER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -114,14 +122,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     throw configError('persistent slices need deps.db (or deps.stores.persistent)');
   if (deps.slices.some((s) => s.notify) && !deps.bus) throw configError('slices with notify need deps.bus');
 
-  const redis = deps.redis
-    ? connectStateRedis({
-        redis: deps.redis,
-        key_prefix: settings.key_prefix,
-        command_timeout_ms: settings.command_timeout_ms,
-        logger: deps.logger,
-      })
-    : undefined;
+  const redis = deps.store;
   const metrics = createUserStateMetrics();
   const persistent: SliceStore =
     deps.stores?.persistent ?? (deps.db ? createPostgresSliceStore(deps.db) : createMemorySliceStore({ clock }));
@@ -139,8 +140,9 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   const inTransaction = () => db !== undefined && db.session() !== db.sql;
   const afterCommit = (work: () => Promise<void>) => (db ? db.onCommit(work) : work());
 
+  let closeTimeout = 1_000;
   const closer = createCloser(async () => {
-    await redis?.close();
+    await redis?.close({ timeout_ms: closeTimeout });
   });
   const assertOpen = () => {
     if (closer.closed) throw new DianaError(USER_STATE_ERROR_CODES.STATE_CLOSED, 'the user-state manager is closed');
@@ -405,7 +407,10 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       return result as never;
     },
     stats: () => ({ ...metrics.counts }),
-    close: () => closer.close(),
+    close(options = {}) {
+      if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
+      return closer.close();
+    },
     [Symbol.asyncDispose]: () => closer.close(),
   };
 }

@@ -8,12 +8,13 @@ import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemorySliceStore } from '../src/adapters/memory.js';
 import { createPostgresSliceStore } from '../src/adapters/postgres.js';
-import { connectStateRedis, createRedisSliceStore } from '../src/adapters/redis.js';
+import { createRedisSliceStore } from '../src/adapters/redis.js';
 import { USER_STATE_EVENTS } from '../src/events.js';
 import { createUserStateManager, type UserStateManager } from '../src/manager.js';
 import { defineSlice, type SliceDefinition } from '../src/slice.js';
 import { USER_STATE_MIGRATIONS } from '../src/sources.js';
 import { describeSliceStore, describeUserStateManager } from '../src/testing.js';
+import { redisStore } from './fixtures/redis-store.js';
 import { STORM_SLICES } from './fixtures/slices.js';
 
 const testDb = await useTestDatabase('user-state');
@@ -39,21 +40,22 @@ const make = <const S extends readonly SliceDefinition[]>(
   prefix = `${testRedis.prefix}m${prefixes++}:`,
   redis = true,
 ) => {
-  const manager = createUserStateManager(
-    { key_prefix: prefix, ...config },
-    { db, ...(redis ? { redis: { port: redisPort } } : {}), slices },
-  );
+  const settings = { key_prefix: prefix, ...config };
+  const manager = createUserStateManager(settings, {
+    db,
+    ...(redis ? { store: redisStore(settings, redisPort) } : {}),
+    slices,
+  });
   managers.push(manager as never);
   return manager;
 };
 
 describeSliceStore('postgres', () => ({ store: createPostgresSliceStore(db) }));
 describeSliceStore('redis', () => {
-  const connection = connectStateRedis({
-    redis: { port: redisPort },
-    key_prefix: `${testRedis.prefix}store${prefixes++}:`,
-    command_timeout_ms: 1_000,
-  });
+  const connection = redisStore(
+    { key_prefix: `${testRedis.prefix}store${prefixes++}:`, command_timeout_ms: 1_000 },
+    redisPort,
+  );
   connections.push(connection);
   return { store: createRedisSliceStore(connection), advance: realTime };
 });

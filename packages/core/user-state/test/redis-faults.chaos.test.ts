@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUserStateManager } from '../src/manager.js';
 import { defineSlice } from '../src/slice.js';
 import { USER_STATE_MIGRATIONS } from '../src/sources.js';
+import { redisStore } from './fixtures/redis-store.js';
 
 const testDb = await useTestDatabase('user-state-chaos');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
@@ -16,7 +17,8 @@ const slices = [
   defineSlice('narrative', { schema: v.object({ at: v.string() }), initial: { at: 'start' }, persist: true }),
   defineSlice('menu', { schema: v.string(), initial: 'home', persist: false, ttl_ms: 600_000 }),
 ] as const;
-const state = createUserStateManager({ command_timeout_ms: 300 }, { db, redis: { port: server.port }, slices });
+const config = { command_timeout_ms: 300 };
+const state = createUserStateManager(config, { db, store: redisStore(config, server.port), slices });
 beforeAll(async () => {
   await migrate(db, [DB_MIGRATIONS, USER_STATE_MIGRATIONS]);
 });
@@ -74,8 +76,8 @@ describe('user state when Redis fails', () => {
   it('a refresh lost while Redis was down is repaired: nobody keeps reading the older cached row', async () => {
     // AOF with fsync on every write: the older cached row survives the crash
     await using durable = await startRedis({ appendonly: true, appendfsync: 'always' });
-    const a = createUserStateManager({ command_timeout_ms: 300 }, { db, redis: { port: durable.port }, slices });
-    const b = createUserStateManager({ command_timeout_ms: 300 }, { db, redis: { port: durable.port }, slices });
+    const a = createUserStateManager(config, { db, store: redisStore(config, durable.port), slices });
+    const b = createUserStateManager(config, { db, store: redisStore(config, durable.port), slices });
     const user = newId();
     await a.set(user, 'narrative', { at: 'old' });
     expect(await b.get(user, 'narrative')).toEqual({ at: 'old' });

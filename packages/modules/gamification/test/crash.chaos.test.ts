@@ -1,10 +1,12 @@
 // kill -9 of the consuming process during a burst of awards: after a restart every event is
 // paid exactly once and the ledger invariants hold.
+
 import { fileURLToPath } from 'node:url';
 import { CONFIG_MIGRATIONS } from '@diana/config';
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, defineEvents, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
+import { createRedisConnector } from '@diana/redis';
 import { startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
 import * as v from 'valibot';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -15,7 +17,10 @@ const testDb = await useTestDatabase('gamification-crash');
 const redis = await useTestRedis('gamification-crash');
 const redisPort = Number(new URL(redis.url).port);
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 5 });
-const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: redis.prefix });
+const transport = createRedisStreamsTransport({
+  connector: createRedisConnector({ options: { port: redisPort } }),
+  prefix: redis.prefix,
+});
 const bus = createEventBus(
   {},
   {

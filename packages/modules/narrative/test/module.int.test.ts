@@ -12,6 +12,7 @@ import {
   type UserRole,
 } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
+import { createRedisConnector } from '@diana/redis';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
 import {
@@ -22,6 +23,7 @@ import {
   useTestRedis,
 } from '@diana/test-services';
 import { createUserStateManager, USER_STATE_MIGRATIONS } from '@diana/user-state';
+import { createRedisStateStore } from '@diana/user-state/adapters/redis';
 import { isDianaError } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -34,10 +36,12 @@ const testDb = await useTestDatabase('narrative');
 const redis = await useTestRedis('narrative');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
 const bus = createEventBus({}, { transport: createMemoryTransport(), events: NARRATIVE_EVENTS, db });
-const state = createUserStateManager(
-  { key_prefix: redis.prefix },
-  { db, redis: { port: Number(new URL(redis.url).port) }, slices: NARRATIVE_SLICES },
-);
+const stateConfig = { key_prefix: redis.prefix };
+const state = createUserStateManager(stateConfig, {
+  db,
+  store: createRedisStateStore(stateConfig, { connector: createRedisConnector({ url: redis.url }) }),
+  slices: NARRATIVE_SLICES,
+});
 const signer = createCallbackSigner({ callback_secret: 'n'.repeat(40) });
 /** The app's command buttons, as the app builds them (the signed `cmd` action). */
 const commandButton = (text: string, command: string, telegramId: number | undefined) => ({

@@ -285,6 +285,7 @@ export function createMemoryTransport(): StreamTransport {
     async close() {
       appended.emit('close');
     },
+    [Symbol.asyncDispose]: () => transport.close(),
   };
   return transport;
 }

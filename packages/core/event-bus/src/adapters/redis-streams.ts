@@ -1,5 +1,7 @@
+// @diana/event-bus/adapters/redis-streams: the production transport.
+import type { RedisConnector } from '@diana/redis';
 import { createEventWaiter, DianaError, getPackageLogger, type Logger } from '@diana/utils';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { EVENT_BUS_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
@@ -8,8 +10,8 @@ import { createRedisReader, type KeySpace, readFields } from './redis-reader.js'
 
 /** Options of the Redis Streams transport. */
 export interface RedisStreamsOptions {
-  /** A client to copy connection settings from (never closed here), or ioredis options. */
-  readonly redis: Redis | RedisOptions;
+  /** Hands out the command connection and one blocking connection per reader (never closed here). */
+  readonly connector: RedisConnector;
   /** Key prefix. @default 'diana:ev:' */
   readonly prefix?: string;
   /** XADD MAXLEN ~ safety cap. @default 1_000_000 */
@@ -48,25 +50,15 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 10_000) {
     throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CONFIG, 'append_batch_max must be an integer from 1 to 10 000');
   }
-  const base = options.redis instanceof Redis ? options.redis.options : options.redis;
-  const commandOptions: RedisOptions = {
-    ...base,
-    // on close the socket is destroyed at once: ioredis's default keeps it (and the process) up
-    // to 2 s waiting for the server to end it, which a blocked read does only when its block ends
-    disconnectTimeout: 0,
-    lazyConnect: false,
-    enableOfflineQueue: false,
-    // a command whose reply was lost with the connection is not sent again on reconnect: its
-    // caller was told the outcome is unknown, and a resend would append it a second time
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: options.command_timeout_ms ?? 5_000,
-    // reconnect forever; commands fail fast meanwhile
-    retryStrategy: (times: number) => Math.min(times * 50, 1_000),
-  };
-  const client = new Redis(commandOptions);
-  client.on('error', (error) => logger.debug({ err: error }, 'redis command connection error'));
   const commandTimeout = options.command_timeout_ms ?? 5_000;
+  // The connector's fail-fast client: no offline queue, and a command whose reply was lost with
+  // the connection is not sent again on reconnect (its caller was told the outcome is unknown,
+  // and a resend would append it a second time).
+  const client = options.connector.command({
+    command_timeout_ms: commandTimeout,
+    max_retries_per_request: 1,
+    name: 'event-bus',
+  });
   // No offline queue: a command waits for the connection only up to the command timeout,
   // then fails, rather than sitting in a queue and running after its caller gave up.
   const waitReady = createEventWaiter(
@@ -138,17 +130,7 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     },
     createReader() {
       const reader = createRedisReader({
-        connect: () => {
-          const conn = new Redis({
-            ...base,
-            lazyConnect: false,
-            maxRetriesPerRequest: null,
-            enableOfflineQueue: true,
-            disconnectTimeout: 0,
-          });
-          conn.on('error', (error) => logger.debug({ err: error }, 'redis reader connection error'));
-          return conn;
-        },
+        connect: () => options.connector.blocking({ name: 'event-bus-reader' }),
         keys,
         watchdog_ms: options.watchdog_ms ?? 5_000,
         logger,
@@ -274,6 +256,7 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
       await Promise.all(readers.map((reader) => reader.close()));
       client.disconnect();
     },
+    [Symbol.asyncDispose]: () => transport.close(),
   };
 
   const groupInfo = async (stream: string) => {

@@ -1,5 +1,10 @@
-import { createEventWaiter, getPackageLogger, type Logger, newId } from '@diana/utils';
-import { Redis, type RedisOptions } from 'ioredis';
+// @diana/user-state/adapters/redis: the home of ephemeral slices and the read-through cache of
+// persistent ones, on one command connection from the connector.
+import { quitWithin, type RedisConnector } from '@diana/redis';
+import { createEventWaiter, getPackageLogger, type Logger, newId, parseOrThrow } from '@diana/utils';
+import type { Redis } from 'ioredis';
+import { UserStateConfig, type UserStateConfigInput } from '../config.js';
+import { USER_STATE_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
 import type { SliceStore, StoredSlice } from '../types.js';
 
@@ -9,8 +14,8 @@ interface Scripts {
 }
 type Client = Redis & Scripts;
 
-/** The manager's own Redis connection (copied from the client or options handed in). */
-export interface StateRedis {
+/** The manager's Redis store: its own connection from the connector (`deps.store` of the manager). */
+export interface RedisStateStore {
   /** The client once connected, waiting up to the command timeout for it. */
   ready(): Promise<Client>;
   /**
@@ -20,32 +25,32 @@ export interface StateRedis {
    */
   readyNow(): Promise<Client | undefined>;
   readonly prefix: string;
-  close(): Promise<void>;
+  /** Closes its connection (QUIT, a hard disconnect after `timeout_ms`); never the connector. */
+  close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
 
-/** Options of `connectStateRedis`. */
-export interface StateRedisOptions {
-  readonly redis: Redis | RedisOptions;
-  readonly key_prefix: string;
-  readonly command_timeout_ms: number;
+/** What `createRedisStateStore` needs besides its config. */
+export interface RedisStateStoreDeps {
+  /** Hands out the store's command client (the app's one connector; never closed here). */
+  readonly connector: RedisConnector;
   readonly logger?: Logger;
 }
 
 /**
  * A command connection that fails fast while Redis is down: no offline queue (a write is never
  * sent later behind its caller's back) and no resend of a command whose connection dropped —
- * the manager settles such a write by reading back its write id.
+ * the manager settles such a write by reading back its write id. Reads `key_prefix` and
+ * `command_timeout_ms` of the manager's own config (pass the same `user_state` section to both).
  */
-export function connectStateRedis(options: StateRedisOptions): StateRedis {
-  const logger = getPackageLogger(options.logger, 'user-state');
-  const base = options.redis instanceof Redis ? options.redis.options : options.redis;
-  const client = new Redis({
-    ...base,
-    lazyConnect: false,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: options.command_timeout_ms,
-    retryStrategy: (times: number) => Math.min(times * 50, 1_000),
+export function createRedisStateStore(config: UserStateConfigInput, deps: RedisStateStoreDeps): RedisStateStore {
+  const options = parseOrThrow(UserStateConfig, config, {
+    code: USER_STATE_ERROR_CODES.STATE_CONFIG,
+    message: 'invalid user-state config',
+  });
+  const logger = getPackageLogger(deps.logger, 'user-state');
+  const client = deps.connector.command({
+    command_timeout_ms: options.command_timeout_ms,
+    name: 'user-state',
   }) as Client;
   client.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   client.defineCommand('cas', { numberOfKeys: 1, lua: readLua('cas') });
@@ -73,9 +78,7 @@ export function connectStateRedis(options: StateRedisOptions): StateRedis {
         () => undefined,
       );
     },
-    async close() {
-      await client.quit().catch(() => client.disconnect());
-    },
+    close: ({ timeout_ms = 1_000 } = {}) => quitWithin(client, timeout_ms),
   };
 }
 
@@ -106,7 +109,7 @@ const parseRecord = (record: string | null, cached = false): StoredSlice | undef
 };
 
 /** Ephemeral slices in Redis hashes (`<prefix>{u:<id>}:e:<slice>`), written by the `cas` script. */
-export function createRedisSliceStore(redis: StateRedis): SliceStore {
+export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
   const key = (user_id: string, slice: string) => `${userKey(redis.prefix, user_id)}:e:${slice}`;
   return {
     name: 'redis',
@@ -167,7 +170,7 @@ const MAX_DIRTY_KEYS = 10_000;
  * Redis as soon as a command succeeds again, so other processes stop seeing the old copy too.
  */
 export function createRedisSliceCache(
-  redis: StateRedis,
+  redis: RedisStateStore,
   ttl_ms: number,
   onError: (error: unknown) => void,
 ): SliceCache {

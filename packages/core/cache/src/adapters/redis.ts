@@ -1,50 +1,15 @@
-import { createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
+// @diana/cache/adapters/redis: the shared tier on Redis.
+import type { RedisConnector } from '@diana/redis';
+import { createEventWaiter, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import { Redis, type RedisOptions } from 'ioredis';
+import { CacheConfig, type CacheConfigInput } from '../config.js';
+import { CACHE_ERROR_CODES } from '../errors.js';
+import type { CacheStore, CacheStoreListener, Invalidation, StoredEntry } from '../types.js';
 
-/** An entry as stored in Redis. */
-export interface StoredEntry {
-  /** serialized value */
-  readonly v: string;
-  readonly e: number;
-  readonly s: number;
-  readonly t: readonly string[];
-}
-
-/** An invalidation heard from another process. */
-export interface Invalidation {
-  readonly o: string;
-  readonly k?: string;
-  readonly t?: string;
-  readonly p?: string;
-}
-
-/** The Redis tier behind a circuit breaker: every method answers, none throws. */
-export interface L2 {
-  get(key: string): Promise<StoredEntry | undefined>;
-  set(key: string, entry: StoredEntry, ttl_ms: number): Promise<void>;
-  delete(key: string): Promise<void>;
-  deleteByTag(tag: string): Promise<void>;
-  clear(prefix: string): Promise<void>;
-  /** True when this process may run the factory (or when Redis cannot say). */
-  acquireLease(key: string, token: string, ttl_ms: number): Promise<boolean>;
-  releaseLease(key: string, token: string): Promise<void>;
-  publish(message: Invalidation): Promise<void>;
-  readonly breakerOpen: boolean;
-  readonly failures: number;
-  close(): Promise<void>;
-}
-
-/** Options of the Redis tier. */
-export interface L2Options {
-  readonly redis: Redis | RedisOptions;
-  readonly key_prefix: string;
-  readonly command_timeout_ms: number;
-  readonly breaker_threshold: number;
-  readonly breaker_cooldown_ms: number;
-  readonly onInvalidation: (message: Invalidation) => void;
-  /** The subscription came back after a disconnect: whatever was missed is unknown. */
-  readonly onResubscribed: () => void;
+/** What `createRedisCacheStore` needs besides its config. */
+export interface RedisCacheStoreDeps {
+  /** Hands out the store's command and subscriber clients (the app's one connector; never closed here). */
+  readonly connector: RedisConnector;
   readonly logger?: Logger;
 }
 
@@ -58,21 +23,19 @@ return 0`;
  * Redis as the shared tier: entries (`<prefix>v:<key>`), tag sets (`<prefix>t:<tag>`), refresh
  * leases (`<prefix>l:<key>`) and an invalidation channel (`<prefix>invalidate`). Commands fail
  * fast (no offline queue, a time limit) and go through a circuit breaker; a failing Redis is
- * treated as a miss, never as an error. The client handed in is copied, never closed.
+ * treated as a miss, never as an error. It reads `key_prefix`, `command_timeout_ms` and the
+ * breaker keys of the cache's own config (pass the same section to both); its two clients come
+ * from the connector and are closed with the store (the cache closes its store).
  */
-export function createL2(options: L2Options): L2 {
-  const logger = getPackageLogger(options.logger, 'cache');
-  const base = options.redis instanceof Redis ? options.redis.options : options.redis;
-  const common: RedisOptions = { ...base, lazyConnect: false, retryStrategy: (times) => Math.min(times * 100, 2_000) };
-  const client = new Redis({
-    ...common,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: options.command_timeout_ms,
+export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCacheStoreDeps): CacheStore {
+  const options = parseOrThrow(CacheConfig, config, {
+    code: CACHE_ERROR_CODES.CACHE_CONFIG,
+    message: 'invalid cache config',
   });
-  const subscriber = new Redis({ ...common, maxRetriesPerRequest: null });
-  client.on('error', () => {});
-  subscriber.on('error', () => {});
+  const logger = getPackageLogger(deps.logger, 'cache');
+  const client = deps.connector.command({ command_timeout_ms: options.command_timeout_ms, name: 'cache' });
+  const subscriber = deps.connector.blocking({ name: 'cache-invalidation' });
+  const listeners = new Set<CacheStoreListener>();
   const p = options.key_prefix;
   const channel = `${p}invalidate`;
   const breaker = circuitBreaker(handleAll, {
@@ -103,12 +66,13 @@ export function createL2(options: L2Options): L2 {
 
   let everReady = false;
   subscriber.on('ready', () => {
-    if (everReady) options.onResubscribed();
+    if (everReady) for (const listener of listeners) listener.onResubscribed();
     everReady = true;
   });
   subscriber.on('message', (_channel: string, raw: string) => {
     try {
-      options.onInvalidation(JSON.parse(raw) as Invalidation);
+      const message = JSON.parse(raw) as Invalidation;
+      for (const listener of listeners) listener.onInvalidation(message);
     } catch (error) {
       logger.debug({ err: error }, 'unreadable invalidation message');
     }
@@ -118,6 +82,11 @@ export function createL2(options: L2Options): L2 {
     .catch((error: unknown) => logger.warn({ err: error }, 'cache invalidation subscribe failed'));
 
   return {
+    name: 'redis',
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     get: (key) =>
       guard(async () => {
         const raw = await client.get(`${p}v:${key}`);
@@ -173,6 +142,7 @@ export function createL2(options: L2Options): L2 {
       return failures;
     },
     async close() {
+      listeners.clear();
       client.disconnect();
       subscriber.disconnect();
     },

@@ -1,0 +1,70 @@
+import { once } from 'node:events';
+import { startRedis, useTestRedis } from '@diana/test-services';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
+
+const redis = await useTestRedis('connector');
+const connector = createRedisConnector({ url: redis.url });
+afterAll(() => connector.close());
+
+describe('redisRetryDelay', () => {
+  it('grows by 50 ms per attempt and stops at 1 s', () => {
+    expect([1, 2, 10, 20, 21, 1_000].map(redisRetryDelay)).toEqual([50, 100, 500, 1_000, 1_000, REDIS_RETRY_MAX_MS]);
+  });
+});
+
+describe('createRedisConnector', () => {
+  it('hands out a command client and a blocking client on one server', async () => {
+    const command = connector.command({ command_timeout_ms: 2_000 });
+    const blocking = connector.blocking();
+    // no offline queue: a command client is used once it is ready (a command before fails at once)
+    await expect(command.set(`${redis.prefix}k`, 'early')).rejects.toThrow(/enableOfflineQueue/);
+    await once(command, 'ready');
+    await command.set(`${redis.prefix}k`, 'v');
+    expect(await blocking.get(`${redis.prefix}k`)).toBe('v');
+    expect(command.options.enableOfflineQueue).toBe(false);
+    expect(command.options.autoResendUnfulfilledCommands).toBe(false);
+    expect(blocking.options.maxRetriesPerRequest).toBeNull();
+    expect(await connector.ping({ timeout_ms: 2_000 })).toBeGreaterThanOrEqual(0);
+  });
+
+  it('fails a command at once while Redis is down, then reconnects by itself', async () => {
+    const server = await startRedis();
+    const own = createRedisConnector({ options: { port: server.port } });
+    try {
+      const client = own.command({ command_timeout_ms: 500 });
+      expect(await own.ping({ timeout_ms: 2_000 })).toBeGreaterThanOrEqual(0);
+      await client.ping().catch(() => {});
+      await server.kill();
+      const started = performance.now();
+      await expect(client.ping()).rejects.toThrow();
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await server.restart();
+      const deadline = Date.now() + 10_000;
+      while (client.status !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      await own.close({ timeout_ms: 500 });
+      await server.stop();
+    }
+  });
+
+  it('close ends every client it made, and is idempotent', async () => {
+    const own = createRedisConnector({ url: redis.url });
+    const a = own.command();
+    const b = own.blocking();
+    await once(a, 'ready');
+    await a.ping();
+    await Promise.all([own.close({ timeout_ms: 500 }), own.close()]);
+    expect(a.status).toBe('end');
+    expect(b.status).toBe('end');
+  });
+
+  it('ping rejects within its deadline when nothing answers', async () => {
+    const own = createRedisConnector({ options: { port: 1 } });
+    const started = performance.now();
+    await expect(own.ping({ timeout_ms: 300 })).rejects.toThrow(/not ready/);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    await own.close();
+  });
+});

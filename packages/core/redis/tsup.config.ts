@@ -1,0 +1,3 @@
+import { defineDianaBuild } from '@diana/tsup-config';
+
+export default defineDianaBuild(['src/index.ts']);
