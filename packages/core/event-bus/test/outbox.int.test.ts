@@ -96,7 +96,10 @@ describe('outbox', () => {
   });
 
   it('{ db } names the database to join on a bus created without one (what the managers do)', async () => {
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix: `${redis.prefix}named:` });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix: `${redis.prefix}named:`,
+    });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
     const before = await countOutbox();
     try {
@@ -128,7 +131,10 @@ describe('outbox', () => {
 
   it('still honours the deprecated { tx } option, on a bus without db too', async () => {
     const prefix = `${redis.prefix}legacy:`;
-    const transport = createRedisStreamsTransport({ redis: { port: redisPort }, prefix });
+    const transport = createRedisStreamsTransport({
+      connector: createRedisConnector({ options: { port: redisPort } }),
+      prefix,
+    });
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {

@@ -121,7 +121,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       await bus.publish(
         'gamification.besitos_awarded',
         { user_id: a.user_id, amount, source: a.source, balance },
-        { tx, key: a.user_id, user_id: a.user_id },
+        { key: a.user_id, user_id: a.user_id },
       );
       await changed(a.user_id);
       return { paid: amount, balance, duplicate: false };
@@ -146,7 +146,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       await bus.publish(
         'gamification.besitos_spent',
         { user_id: s.user_id, amount: s.amount, source: s.source, balance },
-        { tx, key: s.user_id, user_id: s.user_id },
+        { key: s.user_id, user_id: s.user_id },
       );
       await changed(s.user_id);
       return { balance, duplicate: false };

@@ -204,7 +204,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
         await payments.publish(
           'gamification.adjustment_applied',
           { user_id, requested: amount, applied, balance: await ledger.lock(tx, user_id), actor, reason: note },
-          { tx, key: user_id, user_id },
+          { key: user_id, user_id },
         );
       }),
     },
@@ -308,11 +308,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       const inserted = await tx`
         insert into gamification_reactions (user_id, post_id) values (${user.id}, ${post_id}) on conflict do nothing returning 1`;
       if (inserted.length === 0) return false;
-      await bus.publish(
-        'channel.reaction_added',
-        { user_id: user.id, post_id },
-        { tx, key: user.id, user_id: user.id },
-      );
+      await bus.publish('channel.reaction_added', { user_id: user.id, post_id }, { key: user.id, user_id: user.id });
       return true;
     });
     await ctx.answerCallbackQuery({ text: counted ? TEXTS.reacted : TEXTS.alreadyReacted });

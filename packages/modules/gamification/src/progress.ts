@@ -58,7 +58,7 @@ export function createProgress(deps: {
           await deps.bus.publish(
             'gamification.mission_completed',
             { user_id, mission: mission.id, period, reward: mission.reward, paid: paid?.paid ?? 0 },
-            { tx, key: user_id, user_id },
+            { key: user_id, user_id },
           );
         }
       }
@@ -85,7 +85,7 @@ export function createProgress(deps: {
         await deps.bus.publish(
           'gamification.achievement_unlocked',
           { user_id, achievement: achievement.id, reward: achievement.reward, paid: paid?.paid ?? 0 },
-          { tx, key: user_id, user_id },
+          { key: user_id, user_id },
         );
       }
     },

@@ -112,7 +112,7 @@ export function createShop(deps: {
           source_event_id: `buy:${nonce}`,
         });
         await tx`insert into gamification_inventory (user_id, item_id) values (${user.id}, ${item.id}) on conflict do nothing`;
-        const meta = { tx, key: user.id, user_id: user.id };
+        const meta = { key: user.id, user_id: user.id };
         await bus.publish('gamification.item_acquired', { user_id: user.id, item: item.id }, meta);
         if (item.clue) {
           await tx`insert into gamification_clues (user_id, clue) values (${user.id}, ${item.clue}) on conflict do nothing`;

@@ -26,6 +26,7 @@ const bus = createEventBus(
   {
     transport,
     events: defineEvents({ 'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }) }),
+    db,
   },
 );
 const script = fileURLToPath(new URL('./fixtures/award-worker.ts', import.meta.url));

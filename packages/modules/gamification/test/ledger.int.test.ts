@@ -9,7 +9,7 @@ import { GAMIFICATION_MIGRATIONS } from '../src/sources.js';
 
 const testDb = await useTestDatabase('ledger');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 20 });
-const bus = createEventBus({}, { transport: createMemoryTransport(), events: GAMIFICATION_EVENTS });
+const bus = createEventBus({}, { transport: createMemoryTransport(), events: GAMIFICATION_EVENTS, db });
 const ledger = createLedger({ db, bus, timezone: 'Europe/Madrid', caps: () => ({ free: 200, vip: 500 }) });
 const users = createUserRepository(db);
 let telegram = 1;
