@@ -99,9 +99,9 @@ const lastText = (tg: number) => api.lastText(tg);
 const lastAnswer = () => api.lastAnswer();
 /** Registers a user the way the app does: the row and user.registered in one transaction. */
 const register = async (tg: number) => {
-  const id = await db.transaction(async (tx) => {
+  const id = await db.transaction(async () => {
     const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}` });
-    await bus.publish('user.registered', { user_id: user.id }, { tx, key: user.id });
+    await bus.publish('user.registered', { user_id: user.id }, { key: user.id });
     return user.id;
   });
   ids.set(tg, id);
@@ -135,7 +135,7 @@ describe('the gamification module', () => {
     ids.set(310, user.id);
     await command(310, '/saldo');
     expect(lastText(310)).toContain('50');
-    await db.transaction((tx) => bus.publish('user.registered', { user_id: user.id }, { tx, key: user.id }));
+    await db.transaction(() => bus.publish('user.registered', { user_id: user.id }, { key: user.id }));
     expect(await until(async () => (await transactions(user.id, 'welcome')).n === 1)).toBe(true);
     const handled = async () =>
       (
@@ -237,17 +237,17 @@ describe('the gamification module', () => {
 
   it('the shop never sells what the user owns (an item found in the story is marked and refused), and /mochila lists the bought objects', async () => {
     const user = await register(309);
-    await db.transaction((tx) =>
+    await db.transaction(() =>
       bus.publish(
         'admin.besitos_granted',
         { user_id: user, amount: 200, reason: 'test', actor: 'tg:1' },
-        { tx, key: user },
+        { key: user },
       ),
     );
     expect(await until(async () => (await gamification.ledger.balance(user)) === 250)).toBe(true);
     // the golden key's clue was found in the story
-    await db.transaction((tx) =>
-      bus.publish('narrative.clue_found', { user_id: user, clue: 'llave_dorada' }, { tx, key: user }),
+    await db.transaction(() =>
+      bus.publish('narrative.clue_found', { user_id: user, clue: 'llave_dorada' }, { key: user }),
     );
     expect(
       await until(async () => {

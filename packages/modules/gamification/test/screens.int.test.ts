@@ -111,9 +111,9 @@ const told = (tg: number, fragment: string) =>
     .flatMap((t) => t.split('\n'))
     .filter((line) => line.includes(fragment));
 const register = async (tg: number) => {
-  const id = await db.transaction(async (tx) => {
+  const id = await db.transaction(async () => {
     const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}` });
-    await bus.publish('user.registered', { user_id: user.id }, { tx, key: user.id });
+    await bus.publish('user.registered', { user_id: user.id }, { key: user.id });
     return user.id;
   });
   ids.set(tg, id);
@@ -134,7 +134,7 @@ const until = async (check: () => Promise<boolean> | boolean, ms = 5_000) => {
   return true;
 };
 const publish = (type: keyof typeof OTHERS, payload: Record<string, unknown>, key: string) =>
-  db.transaction((tx) => bus.publish(type as never, payload as never, { tx, key }));
+  db.transaction(() => bus.publish(type as never, payload as never, { key }));
 /** The events of `type` the module published for `user`, as the bus delivers them. */
 const published = async (type: string, user: string) =>
   (
