@@ -10,9 +10,8 @@ export {
   DEFAULT_L1_MAX_BYTES,
   DEFAULT_L1_MAX_ENTRIES,
 } from './config.js';
+// Entries (their serialization is internal: the wire format belongs to the stores)
 export type { CacheEntry } from './entry.js';
-// Entries and serialization
-export { deserialize, jitteredTtl, serialize } from './entry.js';
 export type { CacheErrorCode } from './errors.js';
 // Errors
 export { CACHE_ERROR_CODES } from './errors.js';
