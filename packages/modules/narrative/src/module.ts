@@ -17,6 +17,7 @@ import { Composer } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
 import { type Evaluation, evaluate } from './conditions.js';
+import { applyDecision, type Decided } from './decide.js';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import { FILES } from './files.js';
@@ -68,7 +69,6 @@ export interface NarrativeModule extends DianaModule<Composer<NarrativeContext>>
 export const DEFAULT_STORY_FILE = pathToFileURL(FILES.path('story/historia.json'));
 const COLLECTION = 'narrative_fragments';
 const clamp = (n: number) => Math.max(0, Math.min(100, n));
-const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])];
 
 /** The story module: fragments, decisions, unlocks and the backpack over the core. */
 export function createNarrativeModule(
@@ -230,41 +230,15 @@ export function createNarrativeModule(
     }
     const before = await state.get(user.id, 'narrative');
     const known = await facts(ctx, before);
-    let outcome: { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; check: Evaluation } = { kind: 'stale' };
-    let found: string[] = [];
+    // the decision is decided inside the state update (on the progress it will replace)
+    const result: { decided: Decided } = { decided: { kind: 'stale' } };
     await db.transaction(async () => {
       await state.update(user.id, 'narrative', (p) => {
-        outcome = { kind: 'stale' };
-        if (p.current !== from) return p; // a double tap, or an old message
-        // continuing a fragment needs its gate now too (a former VIP on a VIP fragment stops here)
-        const own = evaluate(gateOf(fragment), { ...known, progress: p });
-        if (!own.ok) {
-          outcome = { kind: 'locked', check: own };
-          return p;
-        }
-        const c = decision?.consequences;
-        const variables = { ...p.variables };
-        for (const [name, delta] of Object.entries(c?.variables ?? {}))
-          variables[name] = (variables[name] ?? 0) + delta;
-        const next: NarrativeProgress = {
-          ...p,
-          current: target.key,
-          completed: union(p.completed, [from]),
-          decisions: decision ? { ...p.decisions, [from]: decision.id } : p.decisions,
-          flags: union(p.flags, c?.flags ?? []),
-          clues: union(p.clues, c?.clues ?? []),
-          variables,
-        };
-        const gate = evaluate(gateOf(target), { ...known, progress: next });
-        if (!gate.ok) {
-          outcome = { kind: 'locked', check: gate };
-          return p;
-        }
-        outcome = { kind: 'applied' };
-        found = (c?.clues ?? []).filter((clue) => !p.clues.includes(clue));
-        return next;
+        result.decided = applyDecision(p, { fragment, target, decision, gateOf, facts: known });
+        return result.decided.kind === 'applied' ? result.decided.next : p;
       });
-      if ((outcome as { kind: string }).kind !== 'applied') return;
+      const decided = result.decided;
+      if (decided.kind !== 'applied') return;
       const mood = decision?.consequences.mood ?? {};
       if (Object.keys(mood).length > 0)
         await state.update(user.id, 'diana', (m: DianaMood) => ({
@@ -292,28 +266,28 @@ export function createNarrativeModule(
       );
       if (target.level > fragment.level)
         await bus.publish('narrative.level_completed', { user_id: user.id, level: fragment.level }, meta);
-      for (const clue of found) await bus.publish('narrative.clue_found', { user_id: user.id, clue }, meta);
+      for (const clue of decided.found) await bus.publish('narrative.clue_found', { user_id: user.id, clue }, meta);
       await bus.publish(
         'narrative.fragment_started',
         { user_id: user.id, fragment: target.key, level: target.level },
         meta,
       );
     });
-    const result = outcome as { kind: 'applied' } | { kind: 'stale' } | { kind: 'locked'; check: Evaluation };
-    if (result.kind === 'applied') {
+    const outcome = result.decided;
+    if (outcome.kind === 'applied') {
       await ctx.answerCallbackQuery();
       await show(ctx, target);
-    } else if (result.kind === 'locked') {
+    } else if (outcome.kind === 'locked') {
       // the reader's own fragment stays open unless it is the one refused (a former VIP on a VIP fragment)
       const ownOpen = evaluate(gateOf(fragment), { ...known, progress: before }).ok;
       const levels = current().levels;
       const freeEnd =
         ownOpen &&
-        result.check.ways.includes('vip') &&
+        outcome.check.ways.includes('vip') &&
         levels.get(target.level)?.vip === true &&
         levels.get(fragment.level)?.vip !== true;
       await ctx.answerCallbackQuery(freeEnd ? {} : { text: TEXTS.lockedNotice });
-      await explainLocked(ctx, result.check, { storyGoesOn: ownOpen, freeEnd });
+      await explainLocked(ctx, outcome.check, { storyGoesOn: ownOpen, freeEnd });
     } else await ctx.answerCallbackQuery({ text: TEXTS.stale });
   };
 
