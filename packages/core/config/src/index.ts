@@ -20,7 +20,7 @@ export type {
   TemplateValue,
 } from './manager.js';
 export { ConfigManagerConfig, configReader, createConfigManager } from './manager.js';
+export { CONFIG_MIGRATIONS } from './migrations.js';
 export { RedisConfig } from './redis.js';
-export { CONFIG_MIGRATIONS } from './sources.js';
 export type { TemplateDefinition, TemplateType } from './templates.js';
 export { defineTemplate, TEMPLATE_TYPES } from './templates.js';

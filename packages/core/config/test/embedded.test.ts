@@ -8,7 +8,7 @@ import { createEventBus, createMemoryTransport, createOutboxRelay, EVENT_BUS_MIG
 import { afterAll, expect, it } from 'vitest';
 import { CONFIG_EVENTS } from '../src/events.js';
 import { createConfigManager } from '../src/manager.js';
-import { CONFIG_MIGRATIONS } from '../src/sources.js';
+import { CONFIG_MIGRATIONS } from '../src/migrations.js';
 import { TEMPLATES } from './fixtures/templates.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'diana-config-'));

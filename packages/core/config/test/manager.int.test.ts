@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_EVENTS } from '../src/events.js';
 import { type ConfigManager, configReader, createConfigManager } from '../src/manager.js';
-import { CONFIG_MIGRATIONS } from '../src/sources.js';
+import { CONFIG_MIGRATIONS } from '../src/migrations.js';
 import { defineTemplate, type TemplateDefinition } from '../src/templates.js';
 import { dailyGift, TEMPLATES } from './fixtures/templates.js';
 

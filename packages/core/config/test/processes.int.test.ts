@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_EVENTS } from '../src/events.js';
 import { createConfigManager } from '../src/manager.js';
-import { CONFIG_MIGRATIONS } from '../src/sources.js';
+import { CONFIG_MIGRATIONS } from '../src/migrations.js';
 import { TEMPLATES } from './fixtures/templates.js';
 
 const testDb = await useTestDatabase('config-processes');

@@ -17,13 +17,13 @@ export type {
   MigrationResult,
   MigrationSource,
   MigrationStatusEntry,
-} from './migrations.js';
+} from './migrate.js';
 // Migrations
-export { loadMigrations, migrate, migrationStatus, packageMigrations } from './migrations.js';
+export { loadMigrations, migrate, migrationStatus, packageMigrations } from './migrate.js';
+export { DB_MIGRATIONS } from './migrations.js';
 export type { Database, DbSession, PostgresDeps } from './postgres.js';
 // PostgreSQL
 export { createPostgres, getDbSession } from './postgres.js';
-export { DB_MIGRATIONS } from './sources.js';
 export type { User, UserRepository, UserRole, UserStatus } from './users.js';
 // Users
 export { createUserRepository, TelegramUserInput, USER_ROLES, USER_STATUSES } from './users.js';

@@ -2,10 +2,10 @@ import { getMongoUrl, useTestDatabase } from '@diana/test-services';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createMemoryDocumentStore } from '../src/adapters/memory.js';
 import { createPostgresDocumentStore } from '../src/adapters/postgres.js';
-import { migrate } from '../src/migrations.js';
+import { migrate } from '../src/migrate.js';
+import { DB_MIGRATIONS } from '../src/migrations.js';
 import { createMongo, createMongoDocumentStore } from '../src/mongo.js';
 import { createPostgres, type Database } from '../src/postgres.js';
-import { DB_MIGRATIONS } from '../src/sources.js';
 import { describeDocumentStore } from '../src/testing.js';
 
 const testDb = await useTestDatabase('documents');

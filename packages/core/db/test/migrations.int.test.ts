@@ -6,9 +6,9 @@ import { createTestDatabase, startWorker, type TestDatabase } from '@diana/test-
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DatabaseConfigInput } from '../src/config.js';
-import { migrate, migrationStatus } from '../src/migrations.js';
+import { migrate, migrationStatus } from '../src/migrate.js';
+import { DB_MIGRATIONS } from '../src/migrations.js';
 import { createPostgres, type Database } from '../src/postgres.js';
-import { DB_MIGRATIONS } from '../src/sources.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/migrations-a', import.meta.url));
 const workerScript = fileURLToPath(new URL('./fixtures/worker/migrate.ts', import.meta.url));

@@ -1,8 +1,8 @@
 import { useTestDatabase } from '@diana/test-services';
 import { afterAll, beforeAll } from 'vitest';
-import { migrate } from '../src/migrations.js';
+import { migrate } from '../src/migrate.js';
+import { DB_MIGRATIONS } from '../src/migrations.js';
 import { createPostgres, type Database } from '../src/postgres.js';
-import { DB_MIGRATIONS } from '../src/sources.js';
 import { describeUserRepository } from './users.shared.js';
 
 const testDb = await useTestDatabase('users');

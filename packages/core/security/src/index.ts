@@ -9,6 +9,7 @@ export { SecurityConfig } from './config.js';
 export type { SecurityErrorCode } from './errors.js';
 // Errors
 export { SECURITY_ERROR_CODES } from './errors.js';
+export { SECURITY_MIGRATIONS } from './migrations.js';
 // Output guard
 export { assertOutgoing, checkHtml, checkOutgoing, TELEGRAM_LIMITS } from './output.js';
 export type { RateLimiter, RateLimiterDeps, RateLimitResult } from './rate-limit.js';
@@ -26,7 +27,6 @@ export {
   ROLE_LABELS,
   ROLE_LEVELS,
 } from './roles.js';
-export { SECURITY_MIGRATIONS } from './sources.js';
 export type { RawHtml } from './text.js';
 // Text safety
 export { escapeHtml, html, normalizeText, rawHtml } from './text.js';

@@ -2,7 +2,7 @@ import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { useTestDatabase } from '@diana/test-services';
 import { createManualClock, isDianaError } from '@diana/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SECURITY_MIGRATIONS } from '../src/sources.js';
+import { SECURITY_MIGRATIONS } from '../src/migrations.js';
 import { createTokenService } from '../src/tokens.js';
 
 const testDb = await useTestDatabase('security-tokens');

@@ -17,8 +17,8 @@ export { USER_STATE_EVENTS } from './events.js';
 export type { SliceName, UserStateDeps, UserStateManager, UserStateStats, ValueOf } from './manager.js';
 // The manager
 export { createUserStateManager } from './manager.js';
+export { USER_STATE_MIGRATIONS } from './migrations.js';
 export type { SliceDefinition, SliceOptions, SliceValue } from './slice.js';
 // Slices
 export { defineSlice } from './slice.js';
-export { USER_STATE_MIGRATIONS } from './sources.js';
 export type { SliceStore, SliceWrite, StoredSlice } from './types.js';

@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUserStateManager } from '../src/manager.js';
+import { USER_STATE_MIGRATIONS } from '../src/migrations.js';
 import { defineSlice } from '../src/slice.js';
-import { USER_STATE_MIGRATIONS } from '../src/sources.js';
 import { redisStore } from './fixtures/redis-store.js';
 
 const testDb = await useTestDatabase('user-state-chaos');

@@ -17,7 +17,7 @@ import { registerTariffs } from './commands/tariffs.js';
 import { createSubscriptionLookup, registerUsers } from './commands/users.js';
 import { createJobs } from './jobs.js';
 import { type AdminContext, type AdminDeps, type AdminSettings, createKit } from './kit.js';
-import { ADMIN_MIGRATIONS } from './sources.js';
+import { ADMIN_MIGRATIONS } from './migrations.js';
 
 export { splitButtons } from './commands/posts.js';
 export type { AdminContext, AdminDeps, AdminSettings } from './kit.js';

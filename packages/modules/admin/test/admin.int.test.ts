@@ -24,8 +24,8 @@ import type { Update } from 'grammy/types';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_EVENTS } from '../src/events.js';
+import { ADMIN_MIGRATIONS } from '../src/migrations.js';
 import { type AdminContext, createAdminModule } from '../src/module.js';
-import { ADMIN_MIGRATIONS } from '../src/sources.js';
 
 // what the gamification module reports back (its schema lives with it; the fields are enough here)
 const GAMIFICATION_REPORTS = defineEvents({

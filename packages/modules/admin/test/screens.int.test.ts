@@ -19,8 +19,8 @@ import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staffCommandMenu } from '../src/commands/help.js';
 import { ADMIN_EVENTS } from '../src/events.js';
+import { ADMIN_MIGRATIONS } from '../src/migrations.js';
 import { type AdminContext, createAdminModule } from '../src/module.js';
-import { ADMIN_MIGRATIONS } from '../src/sources.js';
 
 const testDb = await useTestDatabase('admin-screens');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });

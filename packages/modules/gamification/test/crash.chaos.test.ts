@@ -11,7 +11,7 @@ import { startWorker, useTestDatabase, useTestRedis } from '@diana/test-services
 import * as v from 'valibot';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checkLedgerInvariants } from '../src/ledger.js';
-import { GAMIFICATION_MIGRATIONS } from '../src/sources.js';
+import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 
 const testDb = await useTestDatabase('gamification-crash');
 const redis = await useTestRedis('gamification-crash');

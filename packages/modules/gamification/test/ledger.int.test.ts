@@ -5,7 +5,7 @@ import { isDianaError } from '@diana/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GAMIFICATION_EVENTS } from '../src/events.js';
 import { checkLedgerInvariants, createLedger } from '../src/ledger.js';
-import { GAMIFICATION_MIGRATIONS } from '../src/sources.js';
+import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 
 const testDb = await useTestDatabase('ledger');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 20 });

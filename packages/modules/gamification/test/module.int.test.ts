@@ -28,8 +28,8 @@ import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GAMIFICATION_EVENTS } from '../src/events.js';
 import { checkLedgerInvariants } from '../src/ledger.js';
+import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 import { createGamificationModule, type GamificationContext } from '../src/module.js';
-import { GAMIFICATION_MIGRATIONS } from '../src/sources.js';
 import { GAMIFICATION_TEMPLATES } from '../src/templates.js';
 
 // what other modules publish (their schemas live with them; the contract fields are enough here)

@@ -23,9 +23,9 @@ import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GAMIFICATION_EVENTS } from '../src/events.js';
 import { checkLedgerInvariants } from '../src/ledger.js';
+import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 import { createGamificationModule, type GamificationContext } from '../src/module.js';
 import { NOTICE_GROUP } from '../src/notices.js';
-import { GAMIFICATION_MIGRATIONS } from '../src/sources.js';
 import { GAMIFICATION_TEMPLATES } from '../src/templates.js';
 
 const OTHERS = defineEvents({

@@ -1,5 +1,0 @@
-import { FILES } from './files.js';
-import { type MigrationSource, packageMigrations } from './migrations.js';
-
-/** The migrations this package owns (`users`, `documents`); the app applies them first. */
-export const DB_MIGRATIONS: MigrationSource = packageMigrations('@diana/db', FILES);
