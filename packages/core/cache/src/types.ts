@@ -2,20 +2,33 @@
 // invalidation channel. One adapter: redis (`@diana/cache/adapters/redis`). Without a store
 // the cache is in-process only (the embedded default).
 
-/** An entry as stored in the shared tier. */
+/**
+ * An entry as stored in the shared tier: its wire format (JSON), with one-letter keys because it
+ * is written for every cached value. Changing a key is a format change every process must agree on.
+ */
 export interface StoredEntry {
-  /** serialized value */
+  /** value: the superjson text of the cached value */
   readonly v: string;
+  /** expires: epoch ms after which the value is stale (served within grace while refreshed) */
   readonly e: number;
+  /** stale until: epoch ms after which the value is gone */
   readonly s: number;
+  /** tags: the entry's tags, for `deleteByTag` */
   readonly t: readonly string[];
 }
 
-/** An invalidation heard from another process. */
+/**
+ * An invalidation on the store's channel (its wire format, JSON): who sent it, and exactly one
+ * of what to drop from every other process's in-memory tier.
+ */
 export interface Invalidation {
+  /** origin: the sending process's random id (a process ignores its own messages) */
   readonly o: string;
+  /** key: one entry */
   readonly k?: string;
+  /** tag: every entry with this tag */
   readonly t?: string;
+  /** prefix: every entry under it (`clear()` of a namespace) */
   readonly p?: string;
 }
 
