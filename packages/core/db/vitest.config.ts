@@ -1,3 +1,7 @@
 import { defineDianaConfig } from '@diana/vitest-config';
 
-export default defineDianaConfig();
+// test/*.test-d.ts are type tests: vitest checks them with tsc (`expectTypeOf`,
+// `@ts-expect-error`) alongside the runtime tests.
+export default defineDianaConfig({
+  test: { typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' } },
+});

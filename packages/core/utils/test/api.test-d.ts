@@ -1,0 +1,63 @@
+// The public API of @diana/utils, pinned: a value export added, renamed or removed fails this type
+// test until the list changes with it (the README's API section follows it: pnpm lint checks).
+import { describe, expectTypeOf, it } from 'vitest';
+import type * as api from '../src/index.js';
+
+describe('@diana/utils public API', () => {
+  it('exports exactly these values', () => {
+    expectTypeOf<keyof typeof api>().toEqualTypeOf<
+      | 'BESITOS_ERROR_CODES'
+      | 'BESITOS_MAX'
+      | 'DEFAULT_BACKOFF'
+      | 'DEFAULT_LOCALE'
+      | 'DEFAULT_REDACT_PATHS'
+      | 'DURATION_BUCKETS_SECONDS'
+      | 'DianaError'
+      | 'ERROR_CODES'
+      | 'REDACTED'
+      | 'SILENT_LOGGER'
+      | 'SYSTEM_CLOCK'
+      | 'ValidationError'
+      | 'backoffDelay'
+      | 'besitosAdjustment'
+      | 'besitosAmount'
+      | 'coerceBoolean'
+      | 'coerceDuration'
+      | 'coerceInt'
+      | 'coerceList'
+      | 'coerceNumber'
+      | 'createBackoff'
+      | 'createCloser'
+      | 'createEventWaiter'
+      | 'createLogger'
+      | 'createManualClock'
+      | 'createScrubbingStream'
+      | 'createSecret'
+      | 'deepFreeze'
+      | 'formatBesitos'
+      | 'formatDuration'
+      | 'fromValibotIssues'
+      | 'getIdTime'
+      | 'getPackageLogger'
+      | 'isDianaError'
+      | 'isId'
+      | 'isSecret'
+      | 'isSecretSchema'
+      | 'isUrlSchema'
+      | 'maskUrl'
+      | 'newId'
+      | 'packageFiles'
+      | 'parseBesitos'
+      | 'parseOrThrow'
+      | 'retry'
+      | 'revealSecret'
+      | 'scrubDeep'
+      | 'scrubString'
+      | 'secret'
+      | 'secretUrl'
+      | 'sleep'
+      | 'toError'
+      | 'urlString'
+    >();
+  });
+});
