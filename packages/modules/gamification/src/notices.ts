@@ -9,7 +9,7 @@
 // (403: the user blocked the bot; 400: the chat is gone) is recorded and dropped; any other
 // failure puts the rows back to `pending` and the bus retries. The payment never waits for any
 // of this: it is a consumer group of its own.
-import type { Database, DbSession, UserRepository } from '@diana/db';
+import type { Database, UserRepository } from '@diana/db';
 import type { EventBusService, EventEnvelope, EventRegistry, ModuleSubscription } from '@diana/event-bus';
 import { escapeHtml } from '@diana/security';
 import { formatBesitos, getPackageLogger, type Logger } from '@diana/utils';
@@ -50,18 +50,19 @@ const PAYMENT_TYPES: readonly string[] = [
   'gamification.adjustment_applied',
 ];
 
-type Session = DbSession | Parameters<Parameters<Database['transaction']>[0]>[0];
-
 /** Notices: queued with each payment, told by one consumer group. */
 export function createNotices(deps: NoticeDeps) {
   const logger = getPackageLogger(deps.logger, 'gamification');
   const { db } = deps;
-  /** Queues the notice of a payment event (nothing when it is told elsewhere); a second call is a no-op. */
-  const queue = async (sql: Session, event: Pick<EventEnvelope, 'id' | 'type' | 'payload'>) => {
+  /**
+   * Queues the notice of a payment event in the running transaction (nothing when it is told
+   * elsewhere); a second call is a no-op.
+   */
+  const queue = async (event: Pick<EventEnvelope, 'id' | 'type' | 'payload'>) => {
     const payload = event.payload as Paid;
     const text = render(event.type, payload, deps);
     if (!text || typeof payload.user_id !== 'string') return;
-    await sql`
+    await db.session()`
       insert into gamification_notices (event_id, user_id, state, text)
       values (${event.id}, ${payload.user_id}, 'pending', ${text}) on conflict do nothing`;
   };
@@ -74,7 +75,6 @@ export function createNotices(deps: NoticeDeps) {
     handler: async (event: EventEnvelope) => {
       const user_id = (event.payload as Paid).user_id;
       if (typeof user_id !== 'string') return;
-      await queue(db.sql, event); // an event whose payment did not queue it (published elsewhere) is told too
       // every pending notice of the user, oldest first; rows another delivery holds are skipped
       const claimed = await db.sql<{ event_id: string; text: string }[]>`
         with c as (
@@ -117,8 +117,7 @@ export function createNotices(deps: NoticeDeps) {
     queueing<R extends EventRegistry>(bus: EventBusService<R>): EventBusService<R> {
       const publish: EventBusService<R>['publish'] = async (type, payload, options) => {
         const envelope = await bus.publish(type, payload, options);
-        // in the payment's transaction: the one given, or the one running (db.session())
-        if (PAYMENT_TYPES.includes(type)) await queue(options?.tx ?? db.session(), envelope);
+        if (PAYMENT_TYPES.includes(type)) await queue(envelope);
         return envelope;
       };
       return { ...bus, publish };
