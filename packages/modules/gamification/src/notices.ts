@@ -75,13 +75,15 @@ export function createNotices(deps: NoticeDeps) {
     handler: async (event: EventEnvelope) => {
       const user_id = (event.payload as Paid).user_id;
       if (typeof user_id !== 'string') return;
-      // every pending notice of the user, oldest first; rows another delivery holds are skipped
+      // every pending notice of the user, oldest first. Rows another delivery is claiming are waited
+      // for (one statement: the lock is brief), not skipped: skipping split one user's notices over
+      // two concurrent claims, two messages; after the wait they are no longer pending
       const claimed = await db.sql<{ event_id: string; text: string }[]>`
         with c as (
           select event_id from gamification_notices
           where user_id = ${user_id} and state = 'pending'
           order by created_at, event_id
-          for update skip locked)
+          for update)
         update gamification_notices n set state = 'sending', updated_at = now()
         from c where n.event_id = c.event_id
         returning n.event_id, n.text, n.created_at`;
