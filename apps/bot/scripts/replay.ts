@@ -110,26 +110,12 @@ const MONTHS = 'enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|oct
 export const NOTICE =
   /^(🎁 Tu regalo de bienvenida|💋 \+|🏆 Logro conseguido|🎯 Misión cumplida|🎁 El equipo te ha dado|El equipo te ha quitado)/;
 
-/** Sorts each run of consecutive items that `belongs` picks, leaving the rest in place. */
-function sortRuns(items: string[], belongs: (item: string) => boolean): string[] {
-  const out: string[] = [];
-  let run: string[] = [];
-  for (const item of [...items, '\u0000end']) {
-    if (item !== '\u0000end' && belongs(item)) {
-      run.push(item);
-      continue;
-    }
-    out.push(...run.sort());
-    run = [];
-    if (item !== '\u0000end') out.push(item);
-  }
-  return out;
-}
-
 /**
- * What may differ between two honest replays: dates and times, one-time tokens and ids, the
- * order of notices that arrived together and of movements made in the same minute. The rest
- * (every reply, every button, every amount) must match.
+ * What may differ between two honest replays: dates and times, one-time tokens and ids, message
+ * numbers, and the order of lines within one step — replies from different consumers (payment
+ * notices, an admin's report) and movements of the same minute arrive in either order, and
+ * notices come in one message or several. Every line of every step (each reply, button and
+ * amount) must match.
  */
 export function normalizeTranscript(text: string): string {
   const masked = text
@@ -142,10 +128,17 @@ export function normalizeTranscript(text: string): string {
     .replace(/\bhace \d+ (?:segundos?|minutos?|horas?)\b/g, 'hace <tiempo>')
     // a keyboard's message number counts every message before it, notices included
     .replace(/^ {2}\[\d+\.(\d+)\]/gm, '  [#.$1]');
-  // notices of one step: the same lines whether they came in one message or several, in any order
-  const lines = masked.split('\n').filter((line, i, all) => !(line === '' && NOTICE.test(all[i + 1] ?? '')));
-  const noticeLines = sortRuns(lines, (line) => NOTICE.test(line));
-  return sortRuns(noticeLines, (line) => line.startsWith('<fecha>, <hora> · ')).join('\n');
+  // a step: the line typed, then every line the bot showed for it, compared in any order
+  return masked
+    .split(/\n(?=> )/)
+    .map((step) =>
+      step
+        .split('\n')
+        .filter((line) => line !== '')
+        .sort()
+        .join('\n'),
+    )
+    .join('\n');
 }
 
 const marker = (name: string, end: boolean) => `<!-- transcript:${name}:${end ? 'end' : 'start'} -->`;
