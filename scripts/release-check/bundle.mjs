@@ -48,7 +48,7 @@ try {
   await db.close();
 
   // Lua: the bus's scripts load when its transport is made, the limiter's GCRA runs on Redis
-  const transport = createRedisStreamsTransport({ connector });
+  const transport = createRedisStreamsTransport({}, { connector });
   result.transport = typeof transport.close === 'function';
   await transport.close();
   const limiter = createRateLimiter(

@@ -85,11 +85,10 @@ const entries = async (prefix) => {
 
 await check(1, 'a publish rejected as failed is never appended later', async () => {
   const prefix = 'g1:';
-  const transport = createRedisStreamsTransport({
-    connector: createRedisConnector({ options: { port } }),
-    prefix,
-    command_timeout_ms: 30_000,
-  });
+  const transport = createRedisStreamsTransport(
+    { prefix, command_timeout_ms: 30_000 },
+    { connector: createRedisConnector({ options: { port } }) },
+  );
   const bus = createEventBus({ publish_timeout_ms: 300 }, { transport, events });
   await bus.publish('scratch.happened', { n: 0 });
   await killRedis();
@@ -99,7 +98,7 @@ await check(1, 'a publish rejected as failed is never appended later', async () 
   while (waited < 3 && Date.now() < deadline) {
     const started = performance.now();
     const error = await bus.publish('scratch.happened', { n: n++ }).catch((e) => e);
-    assert(isDianaError(error, 'E_PUBLISH_FAILED'), `publish with Redis down: ${error}`);
+    assert(isDianaError(error, 'E_BUS_PUBLISH_FAILED'), `publish with Redis down: ${error}`);
     if (performance.now() - started >= 250) waited++;
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -136,7 +135,7 @@ await check(2, 'a DATABASE_URL without // is refused without its password', asyn
   } catch (e) {
     error = e;
   }
-  assert(isDianaError(error, 'E_SETTINGS_INVALID'), `loadSettings accepted it or threw ${error}`);
+  assert(isDianaError(error, 'E_CONFIG_SETTINGS_INVALID'), `loadSettings accepted it or threw ${error}`);
   const shown = `${error.message} ${JSON.stringify(error)} ${error.stack} ${String(error.cause ?? '')}`;
   assert(!shown.includes(password), 'the password is in the error');
   assert(error.message.includes('DATABASE_URL'), 'the error does not name the variable');
@@ -174,7 +173,7 @@ import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-str
 import { createRedisConnector } from '@diana/redis';
 import * as v from 'valibot';
 const events = defineEvents({ 'scratch.happened': v.object({ n: v.number() }) });
-const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port: ${port} } }), prefix: 'g4:' });
+const transport = createRedisStreamsTransport({ prefix: 'g4:' }, { connector: createRedisConnector({ options: { port: ${port} } }) });
 const bus = createEventBus({ block_ms: 5000 }, { transport, events });
 bus.subscribe('closing', 'scratch.happened', () => {});
 bus.subscribe('scratch.happened', () => {}, { mode: 'broadcast' });
@@ -203,7 +202,7 @@ console.log(JSON.stringify({ close_ms: Math.round(performance.now() - t0) }));
 await check(5, 'a consumer restarted under its name takes back its own pending entries at once', async () => {
   const prefix = 'g5:';
   const config = { block_ms: 100, claim_idle_ms: 600_000, handler_timeout_ms: 120_000 };
-  const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix });
+  const transport = createRedisStreamsTransport({ prefix }, { connector: createRedisConnector({ options: { port } }) });
   const first = createEventBus(config, { transport, events, consumer_name: 'same' });
   let started = 0;
   first.subscribe('own', 'scratch.happened', async (_e, ctx) => {

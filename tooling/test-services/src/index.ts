@@ -3,7 +3,11 @@
 export type { Barrier } from './barrier.js';
 // Concurrency
 export { createBarrier } from './barrier.js';
+export type { TestRedisCluster } from './cluster-prefix.js';
+// Redis Cluster
+export { deleteByPrefixOnCluster, keysPerMaster, useTestRedisCluster } from './cluster-prefix.js';
 export { getMongoUrl, getPostgresUrl, getRedisUrl, getRepoRoot } from './discover.js';
+export { getRedisCluster, parseClusterNodes, REDIS_CLUSTER_ENV } from './discover-cluster.js';
 export type { FakeCall, FakeTelegram, FakeTelegramOptions } from './fake-telegram.js';
 // A fake Bot API
 export { startFakeTelegram } from './fake-telegram.js';
@@ -21,6 +25,8 @@ export type { TcpProxy } from './proxy.js';
 export { startTcpProxy } from './proxy.js';
 export type { TestRedis } from './redis.js';
 export { createTestRedis, deleteByPrefix, useTestRedis } from './redis.js';
+export type { ClusterNodeAddress, FailoverResult, RedisCluster, StartRedisClusterOptions } from './redis-cluster.js';
+export { connectRedisCluster, startRedisCluster } from './redis-cluster.js';
 export type { RedisServer, StartRedisOptions } from './redis-server.js';
 // Private servers for chaos tests
 export { startRedis } from './redis-server.js';

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { Cluster, type Redis } from 'ioredis';
+import { afterAll } from 'vitest';
+import { getRedisCluster } from './discover-cluster.js';
+import type { ClusterNodeAddress, RedisCluster } from './redis-cluster.js';
+
+/** A key prefix on the test Redis Cluster, owned by one test file. */
+export interface TestRedisCluster {
+  readonly cluster: RedisCluster;
+  /** Seed nodes for a client. */
+  readonly nodes: readonly ClusterNodeAddress[];
+  /** Every key the test writes starts with it, e.g. `t:cache:1a2b3c:`. */
+  readonly prefix: string;
+  /** Deletes every key under the prefix on every master (SCAN + UNLINK per node). */
+  cleanup(): Promise<number>;
+}
+
+/** A key prefix for this test file on the test cluster, cleaned up after its tests. */
+export async function useTestRedisCluster(label: string): Promise<TestRedisCluster> {
+  const cluster = await getRedisCluster();
+  const prefix = `t:${label.replace(/[^A-Za-z0-9_-]+/g, '-')}:${randomBytes(4).toString('hex')}:`;
+  const handle: TestRedisCluster = {
+    cluster,
+    nodes: cluster.nodes,
+    prefix,
+    cleanup: () => deleteByPrefixOnCluster(cluster.nodes, prefix),
+  };
+  afterAll(async () => {
+    await handle.cleanup();
+  });
+  return handle;
+}
+
+/** Deletes every key starting with `prefix` on every master of the cluster; returns how many. */
+export async function deleteByPrefixOnCluster(nodes: readonly ClusterNodeAddress[], prefix: string): Promise<number> {
+  const client = new Cluster([...nodes], { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  client.on('error', () => {});
+  await client.connect();
+  let deleted = 0;
+  try {
+    for (const node of client.nodes('master'))
+      for await (const keys of scanPrefix(node, prefix)) {
+        // one key per UNLINK: keys of one node can sit in different slots
+        for (const key of keys) deleted += await node.unlink(key);
+      }
+  } finally {
+    client.disconnect();
+  }
+  return deleted;
+}
+
+/** How many keys starting with `prefix` each of `masters` holds, in their order. */
+export async function keysPerMaster(masters: readonly Redis[], prefix: string): Promise<number[]> {
+  const counts: number[] = [];
+  for (const node of masters) {
+    let n = 0;
+    for await (const keys of scanPrefix(node, prefix)) n += keys.length;
+    counts.push(n);
+  }
+  return counts;
+}
+
+/** The keys starting with `prefix` on one node, a SCAN page at a time. */
+async function* scanPrefix(node: Redis, prefix: string): AsyncGenerator<string[]> {
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  let cursor = '0';
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    yield keys;
+  } while (cursor !== '0');
+}
