@@ -1,5 +1,9 @@
 import { type Closeable, createCloser, createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { type ClusterNodeInput, clusterSeeds } from './cluster-nodes.js';
+
+/** A client the connector hands out: one server's `Redis`, or a `Cluster` when the connector was given cluster nodes. */
+export type RedisClient = Redis | Cluster;
 
 /** First reconnect delay; each later attempt waits this much longer. */
 export const REDIS_RETRY_STEP_MS = 50;
@@ -18,9 +22,15 @@ export function redisRetryDelay(times: number): number {
 
 /** Options of `createRedisConnector`. */
 export interface RedisConnectorOptions {
-  /** `redis://…` or `rediss://…`; merged under `options`. */
+  /** `redis://…` or `rediss://…`; merged under `options`. Ignored when `cluster` is given. */
   readonly url?: string;
-  /** ioredis options (host, port, password, tls, keyPrefix, …); retry and queue settings are the connector's. */
+  /**
+   * A Redis Cluster: every client is an ioredis `Cluster` seeded with `nodes` (`host:port`,
+   * `redis://[:password@]host:port`, or `{ host, port }`; one reachable node is enough, the
+   * rest is discovered). Credentials and TLS of the first URL apply to every node.
+   */
+  readonly cluster?: { readonly nodes: readonly ClusterNodeInput[] };
+  /** ioredis options (host, port, password, tls, keyPrefix, …); retry and queue settings are the connector's. With `cluster`, they apply to each node connection. */
   readonly options?: RedisOptions;
   readonly logger?: Logger;
 }
@@ -46,17 +56,25 @@ export interface RedisConnector extends Closeable {
    * reconnects forever on `redisRetryDelay`. The caller owns it (closes it); `close` of the
    * connector closes whatever is still open.
    */
-  command(options?: RedisCommandClientOptions): Redis;
+  command(options?: RedisCommandClientOptions): RedisClient;
   /**
    * A client for blocking reads and subscriptions (XREADGROUP BLOCK, SUBSCRIBE): its commands
    * wait for the connection (offline queue on, no per-request retry limit), so a subscription
    * or a read loop comes back by itself after a reconnect.
    */
-  blocking(options?: { readonly name?: string }): Redis;
+  blocking(options?: { readonly name?: string }): RedisClient;
   /** One PING on the connector's own command client; rejects after `timeout_ms`. Resolves to the round trip in ms. */
   ping(options?: { readonly timeout_ms?: number }): Promise<number>;
+  /**
+   * Resolves once every client this connector has made so far is connected (a cluster client:
+   * its slots known). A new client connects on its own; a start that takes work only after this
+   * never meets a fail-fast client still making its first connection. Rejects after `timeout_ms`.
+   */
+  ready(options?: { readonly timeout_ms?: number }): Promise<void>;
   /** Where clients connect (no credentials), for logs. */
   readonly where: string;
+  /** True when the clients are `Cluster`s. */
+  readonly cluster: boolean;
   /** Closes every client this connector made that is still open: QUIT, then a hard disconnect after `timeout_ms`. */
   close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
@@ -67,11 +85,12 @@ export interface RedisConnector extends Closeable {
  */
 export function createRedisConnector(options: RedisConnectorOptions = {}): RedisConnector {
   const logger = getPackageLogger(options.logger, 'redis');
-  const open = new Set<Redis>();
+  const open = new Set<RedisClient>();
   let closeTimeout = 1_000;
-  let pingClient: Redis | undefined;
+  let pingClient: RedisClient | undefined;
+  const seeds = options.cluster ? clusterSeeds(options.cluster.nodes) : undefined;
 
-  const make = (extra: RedisOptions, name: string): Redis => {
+  const make = (extra: RedisOptions, name: string): RedisClient => {
     const settings: RedisOptions = {
       ...options.options,
       ...extra,
@@ -81,7 +100,11 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       disconnectTimeout: 0,
       retryStrategy: redisRetryDelay,
     };
-    const client = options.url ? new Redis(options.url, settings) : new Redis(settings);
+    let client: RedisClient;
+    if (seeds) {
+      client = new Cluster(seeds.nodes, clusterSettings(settings, seeds.options));
+      if (settings.enableOfflineQueue === false) queueOnlyWhileReady(client);
+    } else client = options.url ? new Redis(options.url, settings) : new Redis(settings);
     client.on('error', (error) => logger.debug({ err: error, client: name }, 'redis connection error'));
     open.add(client);
     client.once('end', () => open.delete(client));
@@ -119,7 +142,16 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       await client.ping();
       return performance.now() - started;
     },
+    async ready({ timeout_ms = 5_000 } = {}) {
+      const waiting = [...open].filter((client) => client.status !== 'ready');
+      await Promise.all(
+        waiting.map((client) =>
+          createEventWaiter(client, 'ready', () => `redis not ready (status ${client.status})`)(timeout_ms),
+        ),
+      );
+    },
     where: describe(options),
+    cluster: seeds !== undefined,
     close(closeOptions = {}) {
       if (!closer.closed && closeOptions.timeout_ms !== undefined) closeTimeout = closeOptions.timeout_ms;
       return closer.close();
@@ -132,7 +164,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
  * QUIT (pending replies arrive first), or a hard disconnect when Redis does not answer in time.
  * For a client that is not connected, a disconnect at once. Resolves once the client has ended.
  */
-export async function quitWithin(client: Redis, timeout_ms: number): Promise<void> {
+export async function quitWithin(client: RedisClient, timeout_ms: number): Promise<void> {
   if (client.status === 'end') return;
   let timer: NodeJS.Timeout | undefined;
   const within = (work: Promise<unknown>, ms: number) =>
@@ -142,23 +174,83 @@ export async function quitWithin(client: Redis, timeout_ms: number): Promise<voi
         timer = setTimeout(resolve, ms);
       }),
     ]).finally(() => clearTimeout(timer));
-  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  // (a Cluster may read `close` again after it has ended: its last node connections closing)
+  let hasEnded = false;
+  const ended = new Promise<void>((resolve) =>
+    client.once('end', () => {
+      hasEnded = true;
+      resolve();
+    }),
+  );
   if (client.status === 'ready')
     await within(
       client.quit().catch(() => {}),
       timeout_ms,
     );
   // (status read afresh: the QUIT above may have ended the client meanwhile)
-  if (statusOf(client) !== 'end') client.disconnect();
+  if (!hasEnded && statusOf(client) !== 'end') client.disconnect();
   // the socket closes on the next turns of the event loop: resolve once it has
   await within(ended, 1_000);
 }
 
-function statusOf(client: Redis): string {
+function statusOf(client: RedisClient): string {
   return client.status;
 }
 
+/**
+ * The connector's settings carried over to a `Cluster`. Each node connection gets the client's
+ * settings (time limit, no resend of a command whose reply was lost); the cluster itself
+ * follows them: no offline queue for a command client, and a command whose connection closed
+ * is not sent again on another node (`retryDelayOnFailover` 0) — it might have run. Server
+ * refusals that prove a command did not run (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`) are
+ * followed, at most `maxRedirections` times. Losing every node reconnects on `redisRetryDelay`.
+ */
+function clusterSettings(settings: RedisOptions, fromSeeds: RedisOptions): ClusterOptions {
+  const { enableOfflineQueue, retryStrategy: _ignored, host: _host, port: _port, ...node } = settings;
+  const waits = enableOfflineQueue !== false;
+  return {
+    lazyConnect: false,
+    enableOfflineQueue: waits,
+    clusterRetryStrategy: redisRetryDelay,
+    // a command client fails fast on a closed connection; a blocking one waits for the failover
+    retryDelayOnFailover: waits ? REDIS_RETRY_STEP_MS * 2 : 0,
+    retryDelayOnClusterDown: REDIS_RETRY_STEP_MS * 2,
+    retryDelayOnTryAgain: REDIS_RETRY_STEP_MS * 2,
+    maxRedirections: 16,
+    // a promoted replica is found by the next MOVED, or by this refresh at the latest
+    slotsRefreshInterval: 2_000,
+    slotsRefreshTimeout: 1_000,
+    ...(settings.keyPrefix ? { keyPrefix: settings.keyPrefix } : {}),
+    redisOptions: { ...fromSeeds, ...node },
+  };
+}
+
+/**
+ * A fail-fast `Cluster`: while it is not ready, a command fails at once (as on one server).
+ * While it is ready, a command for a node whose connection is still being made — every node's
+ * connection is opened by its first command, so a burst right after start or a failover meets
+ * one — waits in that node's queue, bounded by the command time limit, instead of failing with
+ * "Connection is closed." (what ioredis does to it without an offline queue). ioredis reads the
+ * option at each command, so it follows the cluster's state.
+ */
+function queueOnlyWhileReady(client: Cluster): void {
+  const settings = client.options;
+  settings.enableOfflineQueue = false;
+  client.on('ready', () => {
+    settings.enableOfflineQueue = true;
+  });
+  for (const status of ['connecting', 'connect', 'reconnecting', 'disconnecting', 'close', 'end']) {
+    client.on(status, () => {
+      settings.enableOfflineQueue = false;
+    });
+  }
+}
+
 function describe(options: RedisConnectorOptions): string {
+  if (options.cluster) {
+    const { nodes } = clusterSeeds(options.cluster.nodes);
+    return `redis-cluster://${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  }
   if (options.url) {
     try {
       const url = new URL(options.url);
@@ -168,4 +260,18 @@ function describe(options: RedisConnectorOptions): string {
     }
   }
   return `redis://${options.options?.host ?? '127.0.0.1'}:${options.options?.port ?? 6379}`;
+}
+
+/** True for a `Cluster` client (the connector was given cluster nodes). */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * The connections that hold every key: the client itself for one server, each master's
+ * connection for a cluster (for SCAN, which walks one node's keys). Send them single-key
+ * commands only; a cluster's list is as of its last slot refresh.
+ */
+export function mastersOf(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
 }

@@ -1,8 +1,12 @@
-// The connector
+// @diana/redis: the one fail-fast Redis setup every adapter gets its clients from.
 
-export type { RedisCommandClientOptions, RedisConnector, RedisConnectorOptions } from './connector.js';
+// The connector and its retry curve
+export type { ClusterNodeInput } from './cluster-nodes.js';
+export type { RedisClient, RedisCommandClientOptions, RedisConnector, RedisConnectorOptions } from './connector.js';
 export {
   createRedisConnector,
+  isCluster,
+  mastersOf,
   quitWithin,
   REDIS_RETRY_MAX_MS,
   REDIS_RETRY_STEP_MS,

@@ -6,7 +6,13 @@ import type * as api from '../src/index.js';
 describe('@diana/redis public API', () => {
   it('exports exactly these values', () => {
     expectTypeOf<keyof typeof api>().toEqualTypeOf<
-      'REDIS_RETRY_MAX_MS' | 'REDIS_RETRY_STEP_MS' | 'createRedisConnector' | 'quitWithin' | 'redisRetryDelay'
+      | 'REDIS_RETRY_MAX_MS'
+      | 'REDIS_RETRY_STEP_MS'
+      | 'createRedisConnector'
+      | 'isCluster'
+      | 'mastersOf'
+      | 'quitWithin'
+      | 'redisRetryDelay'
     >();
   });
 });

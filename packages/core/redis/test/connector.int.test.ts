@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { startRedis, useTestRedis } from '@diana/test-services';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
 
@@ -15,8 +16,10 @@ describe('redisRetryDelay', () => {
 
 describe('createRedisConnector', () => {
   it('hands out a command client and a blocking client on one server', async () => {
-    const command = connector.command({ command_timeout_ms: 2_000 });
-    const blocking = connector.blocking();
+    const command = connector.command({ command_timeout_ms: 2_000 }) as Redis;
+    const blocking = connector.blocking() as Redis;
+    expect(command).toBeInstanceOf(Redis);
+    expect(connector.cluster).toBe(false);
     // no offline queue: a command client is used once it is ready (a command before fails at once)
     await expect(command.set(`${redis.prefix}k`, 'early')).rejects.toThrow(/enableOfflineQueue/);
     await once(command, 'ready');

@@ -10,7 +10,7 @@ export const BESITOS_MAX = 1_000_000;
 /** Codes of the errors this module raises. */
 export const BESITOS_ERROR_CODES = Object.freeze({
   /** Not a plain amount of besitos (see `context.reason`). */
-  INVALID: 'E_BESITOS_INVALID',
+  INVALID: 'E_UTILS_BESITOS_INVALID',
 } as const);
 
 /** Why a text is not an amount: `not_digits` (anything but 0–9, a leading zero), `zero`, `too_large`. */
@@ -24,7 +24,7 @@ const refuse = (text: string, reason: BesitosRefusal, message: string) =>
 /**
  * Reads an amount typed by a person: ASCII decimal digits only (no sign, spaces, exponent,
  * hex, decimals, leading zero or other scripts' digits), 1..BESITOS_MAX. Anything else throws
- * `E_BESITOS_INVALID` with `context.reason`, before the caller writes anything.
+ * `E_UTILS_BESITOS_INVALID` with `context.reason`, before the caller writes anything.
  */
 export function parseBesitos(text: string): number {
   if (text === '0') throw refuse(text, 'zero', 'an amount of besitos is at least 1');

@@ -31,7 +31,7 @@ export class DianaError<Code extends string = string> extends Error {
 }
 
 /** A value failed a schema; `issues` lists every problem as data. */
-export class ValidationError<Code extends string = 'E_VALIDATION'> extends DianaError<Code> {
+export class ValidationError<Code extends string = 'E_UTILS_VALIDATION'> extends DianaError<Code> {
   readonly issues: readonly Issue[];
 
   constructor(code: Code, message: string, issues: readonly Issue[], options: DianaErrorOptions = {}) {

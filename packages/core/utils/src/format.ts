@@ -3,7 +3,7 @@ export const DEFAULT_LOCALE = 'es';
 
 /** An amount of besitos for people: `1 besito`, `250 besitos`, `12.500 besitos`. */
 export function formatBesitos(amount: number, locale: string = DEFAULT_LOCALE): string {
-  const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 }).format(amount);
+  const number = numberFormat(locale, 'besitos', { maximumFractionDigits: 0 }).format(amount);
   return `${number} ${Math.abs(amount) === 1 ? 'besito' : 'besitos'}`;
 }
 
@@ -24,10 +24,23 @@ export function formatDuration(ms: number, locale: string = DEFAULT_LOCALE): str
   for (const [unit, size] of UNITS) {
     const count = Math.floor(rest / size);
     if (count > 0 || (parts.length === 0 && unit === 'second')) {
-      parts.push(new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'short' }).format(count));
+      parts.push(numberFormat(locale, unit, { style: 'unit', unit, unitDisplay: 'short' }).format(count));
       rest -= count * size;
     }
     if (parts.length === 2) break;
   }
   return parts.join(' ');
+}
+
+// Building an Intl.NumberFormat costs far more than formatting with one (a locale lookup per
+// construction): one formatter per locale and use, kept for the process's life (a handful).
+const FORMATS = new Map<string, Intl.NumberFormat>();
+function numberFormat(locale: string, use: string, options: Intl.NumberFormatOptions): Intl.NumberFormat {
+  const key = `${locale}\u0000${use}`;
+  let format = FORMATS.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat(locale, options);
+    FORMATS.set(key, format);
+  }
+  return format;
 }

@@ -12,7 +12,7 @@ export interface PackageFiles {
   readonly embedded: boolean;
   /** The absolute path of `path` on disk (where it would be read from without embedding). */
   path(path: string): string;
-  /** The text of one file. Throws `E_PACKAGE_FILE` when it is not there. */
+  /** The text of one file. Throws `E_UTILS_PACKAGE_FILE` when it is not there. */
   read(path: string): string;
   /** The files directly in folder `dir` whose names end with `extension`, sorted by name: name → text. */
   folder(dir: string, extension: string): Readonly<Record<string, string>>;

@@ -4,9 +4,9 @@ import { type Issue, ValidationError } from './errors.js';
 /** Codes of the errors this package raises. */
 export const ERROR_CODES = Object.freeze({
   /** A value failed its schema (see `issues`). */
-  VALIDATION: 'E_VALIDATION',
+  VALIDATION: 'E_UTILS_VALIDATION',
   /** A file the package ships (migration, Lua script, story) is neither embedded nor on disk. */
-  PACKAGE_FILE: 'E_PACKAGE_FILE',
+  PACKAGE_FILE: 'E_UTILS_PACKAGE_FILE',
 } as const);
 
 /** A code of `ERROR_CODES`. */
@@ -26,7 +26,7 @@ export function fromValibotIssues(issues: readonly v.BaseIssue<unknown>[]): Issu
  * Parses `value` with `schema` and returns the typed output, or throws a `ValidationError`
  * with `code` listing every issue. Nothing is partially applied: callers parse before writing.
  */
-export function parseOrThrow<TSchema extends v.GenericSchema, Code extends string = 'E_VALIDATION'>(
+export function parseOrThrow<TSchema extends v.GenericSchema, Code extends string = 'E_UTILS_VALIDATION'>(
   schema: TSchema,
   value: unknown,
   options: { code?: Code; message?: string } = {},

@@ -33,6 +33,7 @@ describe('@diana/utils public API', () => {
       | 'createManualClock'
       | 'createScrubbingStream'
       | 'createSecret'
+      | 'createTurnBatcher'
       | 'deepFreeze'
       | 'formatBesitos'
       | 'formatDuration'
@@ -58,6 +59,7 @@ describe('@diana/utils public API', () => {
       | 'sleep'
       | 'toError'
       | 'urlString'
+      | 'waitWithin'
     >();
   });
 });

@@ -10,7 +10,7 @@ const reasonOf = (text: string) => {
     parseBesitos(text);
     return 'accepted';
   } catch (error) {
-    if (!isDianaError(error, 'E_BESITOS_INVALID')) throw error;
+    if (!isDianaError(error, 'E_UTILS_BESITOS_INVALID')) throw error;
     return (error.context as { reason: string }).reason;
   }
 };

@@ -49,12 +49,12 @@ describe('parseOrThrow', () => {
 
   it('throws a ValidationError listing every issue with paths', () => {
     try {
-      parseOrThrow(schema, { name: 'L', age: 'x' }, { code: 'E_USER_INVALID', message: 'bad user' });
+      parseOrThrow(schema, { name: 'L', age: 'x' }, { code: 'E_DB_USER_INVALID', message: 'bad user' });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ValidationError);
-      const e = error as ValidationError<'E_USER_INVALID'>;
-      expect(e.code).toBe('E_USER_INVALID');
+      const e = error as ValidationError<'E_DB_USER_INVALID'>;
+      expect(e.code).toBe('E_DB_USER_INVALID');
       expect(e.issues.map((issue) => issue.path)).toEqual(['name', 'age']);
       expect(e.message).toContain('bad user');
     }

@@ -52,7 +52,7 @@ describe('packageFiles', () => {
     ).toThrow('a real bug');
   });
 
-  it('names the missing file with E_PACKAGE_FILE, embedded or not', () => {
+  it('names the missing file with E_UTILS_PACKAGE_FILE, embedded or not', () => {
     for (const files of [packageFiles(rootUrl, () => undefined), packageFiles(rootUrl, () => ({}))]) {
       let caught: unknown;
       try {
@@ -60,7 +60,7 @@ describe('packageFiles', () => {
       } catch (error) {
         caught = error;
       }
-      expect(isDianaError(caught, 'E_PACKAGE_FILE')).toBe(true);
+      expect(isDianaError(caught, 'E_UTILS_PACKAGE_FILE')).toBe(true);
       expect((caught as Error).message).toContain('lua/missing.lua');
     }
     expect(() => packageFiles(rootUrl, () => undefined).folder('story', '.json')).toThrow(
