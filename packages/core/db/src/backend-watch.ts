@@ -33,14 +33,22 @@ export function createBackendWatch(window_ms = 10_000): BackendWatch {
 }
 
 // Splits the stream into messages (type byte + int32 length) and hands over the bodies of
-// ErrorResponse messages; everything else is skipped by length without copying.
+// ErrorResponse messages; everything else is skipped by length, without copying or allocating
+// (this runs on every chunk the server sends: a query's reply is four or five messages).
 function createFramer(onError: (body: Buffer) => void): (chunk: Buffer) => void {
   let first = true;
   let disabled = false;
-  let header = Buffer.alloc(0);
+  // a header split across chunks is gathered here
+  const header = Buffer.alloc(5);
+  let headerLength = 0;
   let isError = false;
   let remaining = 0;
   let body: Buffer[] = [];
+  const startMessage = (type: number, length: number) => {
+    isError = type === 0x45; /* E */
+    remaining = Math.max(0, length - 4);
+    if (isError) body = [];
+  };
   return (chunk) => {
     if (disabled) return;
     let offset = 0;
@@ -54,21 +62,25 @@ function createFramer(onError: (body: Buffer) => void): (chunk: Buffer) => void 
     }
     while (offset < chunk.length) {
       if (remaining === 0) {
-        const need = 5 - header.length;
-        header = Buffer.concat([header, chunk.subarray(offset, offset + need)]);
-        offset += Math.min(need, chunk.length - offset);
-        if (header.length < 5) return;
-        isError = header[0] === 0x45; /* E */
-        remaining = Math.max(0, header.readInt32BE(1) - 4);
-        header = Buffer.alloc(0);
-        body = [];
+        if (headerLength === 0 && chunk.length - offset >= 5) {
+          startMessage(chunk[offset] as number, chunk.readInt32BE(offset + 1));
+          offset += 5;
+        } else {
+          const take = Math.min(5 - headerLength, chunk.length - offset);
+          chunk.copy(header, headerLength, offset, offset + take);
+          headerLength += take;
+          offset += take;
+          if (headerLength < 5) return;
+          headerLength = 0;
+          startMessage(header[0] as number, header.readInt32BE(1));
+        }
         if (remaining === 0) continue;
       }
       const take = Math.min(remaining, chunk.length - offset);
       if (isError) body.push(chunk.subarray(offset, offset + take));
       offset += take;
       remaining -= take;
-      if (remaining === 0 && isError) onError(Buffer.concat(body));
+      if (remaining === 0 && isError) onError(body.length === 1 ? (body[0] as Buffer) : Buffer.concat(body));
     }
   };
 }

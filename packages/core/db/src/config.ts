@@ -27,7 +27,7 @@ export const DatabaseConfig = v.object({
   statement_timeout_ms: v.optional(coerceDuration(), DEFAULT_STATEMENT_TIMEOUT_MS),
   /** `statement_timeout` of each migration file (not the pool's); 0 disables it. */
   migration_statement_timeout_ms: v.optional(coerceDuration(), 600_000),
-  /** How long a migration run waits for another runner's lock (and any table lock) before `E_MIGRATION_LOCKED`. */
+  /** How long a migration run waits for another runner's lock (and any table lock) before `E_DB_MIGRATION_LOCKED`. */
   migration_lock_timeout_ms: v.optional(coerceDuration({ min: 1 }), 60_000),
   /** Server-side `idle_in_transaction_session_timeout`; 0 disables it. */
   idle_in_transaction_timeout_ms: v.optional(coerceDuration(), 60_000),

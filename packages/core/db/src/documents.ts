@@ -39,14 +39,14 @@ export interface WriteOptions {
  */
 export interface DocumentStore extends Closeable {
   get<T extends DocumentData = DocumentData>(collection: string, id: string): Promise<StoredDocument<T> | undefined>;
-  /** Writes `data` under `id`; `E_VERSION_CONFLICT` when `expectedVersion` does not match. */
+  /** Writes `data` under `id`; `E_DB_VERSION_CONFLICT` when `expectedVersion` does not match. */
   put<T extends DocumentData>(
     collection: string,
     doc: { id: string; data: T },
     options?: WriteOptions,
   ): Promise<StoredDocument<T>>;
   find<T extends DocumentData = DocumentData>(collection: string, query?: FindQuery): Promise<StoredDocument<T>[]>;
-  /** True when a document was deleted; `E_VERSION_CONFLICT` when `expectedVersion` does not match. */
+  /** True when a document was deleted; `E_DB_VERSION_CONFLICT` when `expectedVersion` does not match. */
   delete(collection: string, id: string, options?: WriteOptions): Promise<boolean>;
 }
 

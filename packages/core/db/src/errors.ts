@@ -15,23 +15,23 @@ export const DB_ERROR_CODES = Object.freeze({
   /** The pool was closed. */
   CLOSED: 'E_DB_CLOSED',
   /** An optimistic write found another version (document store). */
-  VERSION_CONFLICT: 'E_VERSION_CONFLICT',
+  VERSION_CONFLICT: 'E_DB_VERSION_CONFLICT',
   /** An applied migration file was edited. */
-  MIGRATION_CHECKSUM: 'E_MIGRATION_CHECKSUM',
+  MIGRATION_CHECKSUM: 'E_DB_MIGRATION_CHECKSUM',
   /** A migration failed to apply; it was rolled back. */
-  MIGRATION_FAILED: 'E_MIGRATION_FAILED',
+  MIGRATION_FAILED: 'E_DB_MIGRATION_FAILED',
   /** Another runner held the migration lock past `lock_timeout_ms`; nothing was applied by this one. */
-  MIGRATION_LOCKED: 'E_MIGRATION_LOCKED',
+  MIGRATION_LOCKED: 'E_DB_MIGRATION_LOCKED',
   /** `migrate` was given a pool behind a transaction pooler and no `direct_url`; nothing was applied. */
-  MIGRATION_POOLER: 'E_MIGRATION_POOLER',
+  MIGRATION_POOLER: 'E_DB_MIGRATION_POOLER',
   /** `listen` where LISTEN/NOTIFY cannot work: behind a transaction pooler without `direct_url`, or embedded. */
   LISTEN_UNAVAILABLE: 'E_DB_LISTEN_UNAVAILABLE',
   /** A user write failed validation; nothing was written. */
-  USER_INVALID: 'E_USER_INVALID',
+  USER_INVALID: 'E_DB_USER_INVALID',
   /** The user does not exist. */
-  USER_NOT_FOUND: 'E_USER_NOT_FOUND',
+  USER_NOT_FOUND: 'E_DB_USER_NOT_FOUND',
   /** A document write or query failed validation. */
-  DOCUMENT_INVALID: 'E_DOCUMENT_INVALID',
+  DOCUMENT_INVALID: 'E_DB_DOCUMENT_INVALID',
   /** Invalid `DatabaseConfig` or `MongoConfig`. */
   CONFIG: 'E_DB_CONFIG',
   /** Another live process holds the embedded data directory. */

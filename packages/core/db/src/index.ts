@@ -1,16 +1,15 @@
-// Config
+// @diana/db: PostgreSQL with the ambient transaction, migrations, users, and the document store.
 
-export { createMemoryDocumentStore } from './adapters/memory.js';
-export { createPostgresDocumentStore } from './adapters/postgres.js';
+// Config
 export type { DatabaseConfigInput, Pooler } from './config.js';
 export { DatabaseConfig, DEFAULT_POOL_MAX, DEFAULT_STATEMENT_TIMEOUT_MS, MongoConfig, POOLERS } from './config.js';
-export type { DocumentData, DocumentStore, FieldValue, FindQuery, StoredDocument, WriteOptions } from './documents.js';
-// Document store
-export { DEFAULT_FIND_LIMIT, MAX_FIND_LIMIT } from './documents.js';
-export type { DbErrorCode } from './errors.js';
-// Errors
-export { DB_ERROR_CODES, toDbError } from './errors.js';
+
+// PostgreSQL: the pool and the ambient session (db.session(), db.transaction())
+export type { Database, DbSession, PostgresDeps } from './postgres.js';
 export type { PoolStats } from './metrics.js';
+export { createPostgres, getDbSession } from './postgres.js';
+
+// Migrations
 export type {
   MigrateOptions,
   Migration,
@@ -18,12 +17,19 @@ export type {
   MigrationSource,
   MigrationStatusEntry,
 } from './migrate.js';
-// Migrations
 export { loadMigrations, migrate, migrationStatus, packageMigrations } from './migrate.js';
 export { DB_MIGRATIONS } from './migrations.js';
-export type { Database, DbSession, PostgresDeps } from './postgres.js';
-// PostgreSQL
-export { createPostgres, getDbSession } from './postgres.js';
-export type { User, UserRepository, UserRole, UserStatus } from './users.js';
+
 // Users
+export type { User, UserRepository, UserRole, UserStatus } from './users.js';
 export { createUserRepository, TelegramUserInput, USER_ROLES, USER_STATUSES } from './users.js';
+
+// Document store (also ./adapters/memory, ./adapters/postgres; MongoDB is ./mongo)
+export type { DocumentData, DocumentStore, FieldValue, FindQuery, StoredDocument, WriteOptions } from './documents.js';
+export { DEFAULT_FIND_LIMIT, MAX_FIND_LIMIT } from './documents.js';
+export { createMemoryDocumentStore } from './adapters/memory.js';
+export { createPostgresDocumentStore } from './adapters/postgres.js';
+
+// Errors
+export type { DbErrorCode } from './errors.js';
+export { DB_ERROR_CODES, toDbError } from './errors.js';

@@ -74,43 +74,39 @@ function track(query: TrackedQuery, tracker: QueryTracker, reissue: (() => unkno
 }
 
 // Each retry may land on another connection the server ended too, so it goes on while every
-// failure is provably harmless, at most once per pooled connection plus one.
+// failure is provably harmless, at most once per pooled connection plus one. The first attempt
+// costs one promise (the driver's `then` with our two handlers): this is every query's path.
 function runWithRetries(
   first: TrackedQuery,
   tracker: QueryTracker,
   reissue: (() => unknown) | undefined,
 ): Promise<unknown> {
   let attempt = 1;
-  const onError = (error: unknown): Promise<unknown> => {
-    if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker, attempt)) throw toDbError(error);
-    attempt++;
-    tracker.metrics.recordRetry();
-    const again = reissue() as TrackedQuery;
-    again.options = { ...again.options, ...first.options };
-    if (first.isRaw !== undefined) again.isRaw = first.isRaw;
-    return execute(again, tracker).catch(onError);
+  const run = (query: TrackedQuery): Promise<unknown> => {
+    const started = performance.now();
+    tracker.inFlight.add(query);
+    // the driver's own `then` (its Query class's): calling it starts the query
+    return (Object.getPrototypeOf(query).then as Promise<unknown>['then']).call(
+      query,
+      (result) => {
+        tracker.inFlight.delete(query);
+        tracker.metrics.recordQuery(performance.now() - started, 'ok');
+        return result;
+      },
+      (error: unknown) => {
+        tracker.inFlight.delete(query);
+        tracker.metrics.recordQuery(performance.now() - started, 'error', (error as { code?: string }).code);
+        if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker, attempt)) throw toDbError(error);
+        attempt++;
+        tracker.metrics.recordRetry();
+        const again = reissue() as TrackedQuery;
+        again.options = { ...again.options, ...first.options };
+        if (first.isRaw !== undefined) again.isRaw = first.isRaw;
+        return run(again);
+      },
+    );
   };
-  return execute(first, tracker).catch(onError);
-}
-
-// Hands the query to the driver (its own `then` starts it) and records the outcome.
-function execute(query: TrackedQuery, tracker: QueryTracker): Promise<unknown> {
-  const driverThen = Object.getPrototypeOf(query).then as Promise<unknown>['then'];
-  const started = performance.now();
-  tracker.inFlight.add(query);
-  return driverThen.call(
-    query,
-    (result) => {
-      tracker.inFlight.delete(query);
-      tracker.metrics.recordQuery(performance.now() - started, 'ok');
-      return result;
-    },
-    (error: unknown) => {
-      tracker.inFlight.delete(query);
-      tracker.metrics.recordQuery(performance.now() - started, 'error', (error as { code?: string }).code);
-      throw error;
-    },
-  );
+  return run(first);
 }
 
 const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE']);

@@ -64,7 +64,7 @@ export interface MigrateOptions {
   readonly logger?: Logger;
   /** `statement_timeout` of each file (not the pool's); 0 disables it. @default 600_000 */
   readonly statement_timeout_ms?: number;
-  /** How long to wait for another runner's lock or a table lock, then `E_MIGRATION_LOCKED`. @default 60_000 */
+  /** How long to wait for another runner's lock or a table lock, then `E_DB_MIGRATION_LOCKED`. @default 60_000 */
   readonly lock_timeout_ms?: number;
 }
 
@@ -89,9 +89,9 @@ export function loadMigrations(sources: readonly MigrationSource[]): Migration[]
 
 /**
  * Applies every pending migration, each in its own transaction under a PostgreSQL advisory
- * lock, recording source, name and checksum. Refuses to run at all (`E_MIGRATION_CHECKSUM`)
- * when an applied file was edited; a failing file is rolled back (`E_MIGRATION_FAILED`).
- * Behind a transaction pooler it runs on `direct_url`, and refuses (`E_MIGRATION_POOLER`) without one.
+ * lock, recording source, name and checksum. Refuses to run at all (`E_DB_MIGRATION_CHECKSUM`)
+ * when an applied file was edited; a failing file is rolled back (`E_DB_MIGRATION_FAILED`).
+ * Behind a transaction pooler it runs on `direct_url`, and refuses (`E_DB_MIGRATION_POOLER`) without one.
  */
 export async function migrate(
   pool: Database,

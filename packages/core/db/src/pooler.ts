@@ -47,6 +47,6 @@ export function logPoolerPlan(plan: PoolerPlan, settings: DatabaseConfig, logger
     { listen: plan.direct_url ? 'direct_url' : 'off' },
     plan.direct_url
       ? 'LISTEN/NOTIFY and migrations use direct_url (a session outside the pooler)'
-      : 'no direct_url: LISTEN/NOTIFY is off (listeners poll) and migrations refuse to run (E_MIGRATION_POOLER)',
+      : 'no direct_url: LISTEN/NOTIFY is off (listeners poll) and migrations refuse to run (E_DB_MIGRATION_POOLER)',
   );
 }

@@ -32,6 +32,15 @@ export interface Database extends Closeable {
    */
   onCommit(callback: () => unknown): Promise<void>;
   /**
+   * Runs `work` inside the outermost transaction of this async context, after its function has
+   * resolved and right before `COMMIT` (dropped if it, or the savepoint it was registered in, rolls
+   * back); its failure rolls the transaction back and is what `transaction` rejects with. For
+   * writes gathered while a transaction runs and written as one statement at its end (the event
+   * bus's outbox). Outside a transaction, right away on the pool. Absent on a `Database` that
+   * cannot defer (callers then write at once).
+   */
+  beforeCommit?(work: (tx: DbSession) => Promise<unknown>): Promise<void>;
+  /**
    * False when LISTEN/NOTIFY cannot work: a single-session server (embedded PGlite), or a
    * transaction pooler without `direct_url`. Listeners must poll then. Absent means true.
    */
@@ -134,6 +143,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const current = new AsyncLocalStorage<TransactionSql>();
   // Callbacks waiting for a commit, per transaction or savepoint (keyed by its raw session).
   const pendingCommit = new WeakMap<TransactionSql, Array<() => unknown>>();
+  // Work to run right before COMMIT, per transaction or savepoint (moved up on release).
+  const pendingBeforeCommit = new WeakMap<TransactionSql, Array<(tx: DbSession) => Promise<unknown>>>();
   const runCallbacks = async (callbacks: Array<() => unknown>) => {
     for (const callback of callbacks) {
       try {
@@ -163,14 +174,24 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const transaction = async <T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> => {
     const outer = current.getStore();
     let callbacks: Array<() => unknown> = [];
+    const beforeCommit: Array<(tx: DbSession) => Promise<unknown>> = [];
     const body = (tx: TransactionSql) => {
       pendingCommit.set(tx, callbacks);
-      return current.run(tx, () => fn(instrumentSql(tx, tracker, true)));
+      pendingBeforeCommit.set(tx, beforeCommit);
+      return current.run(tx, async () => {
+        const instrumented = instrumentSql(tx, tracker, true);
+        const result = await fn(instrumented);
+        // the outermost transaction runs what it and its released savepoints gathered, in order
+        // (an array's iterator reads its length at each step: work added meanwhile runs too)
+        if (!outer) for (const work of beforeCommit) await work(instrumented);
+        return result;
+      });
     };
     if (outer) {
       const result = (await outer.savepoint(body)) as T;
       // released: its callbacks now wait for the enclosing transaction
       pendingCommit.get(outer)?.push(...callbacks);
+      pendingBeforeCommit.get(outer)?.push(...beforeCommit);
       return result;
     }
     tracker.transactions++;
@@ -210,10 +231,10 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     return directDb;
   };
 
-  const closer = createCloser(async () => {
-    await directDb?.close({ timeout_ms: closeTimeoutMs });
+  const closer = createCloser(async ({ timeout_ms = 5_000 }) => {
+    await directDb?.close({ timeout_ms });
     tracker.metrics.dispose();
-    await raw.end({ timeout: closeTimeoutMs / 1000 });
+    await raw.end({ timeout: timeout_ms / 1000 });
     // end() resolves once each connection has said goodbye; give the sockets a moment to
     // close, then destroy what is left (a backend still busy never answers the goodbye).
     const deadline = Date.now() + 200;
@@ -221,7 +242,6 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     for (const socket of sockets) socket.destroy();
     logger.debug({ application_name: settings.application_name }, 'pool closed');
   });
-  let closeTimeoutMs = 5_000;
 
   const self: Database = {
     sql,
@@ -241,6 +261,12 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     direct,
     session: () => current.getStore() ?? sql,
     transaction,
+    async beforeCommit(work) {
+      const tx = current.getStore();
+      const waiting = tx && pendingBeforeCommit.get(tx);
+      if (waiting) waiting.push(work);
+      else await work(sql);
+    },
     async onCommit(callback) {
       const tx = current.getStore();
       const waiting = tx && pendingCommit.get(tx);
@@ -264,11 +290,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
       return { latency_ms: performance.now() - started };
     },
     stats,
-    close(options = {}) {
-      if (!closer.closed && options.timeout_ms !== undefined) closeTimeoutMs = options.timeout_ms;
-      return closer.close();
-    },
-    [Symbol.asyncDispose]: () => closer.close(),
+    close: closer.close,
+    [Symbol.asyncDispose]: closer[Symbol.asyncDispose],
   };
   return self;
 }

@@ -39,17 +39,17 @@ export function describeDocumentStore(
       const dup = await store
         .put(coll('ev'), { id: 'x', data: { v: 'dup' } }, { expectedVersion: 0 })
         .catch((e: unknown) => e);
-      expect(isDianaError(dup, 'E_VERSION_CONFLICT')).toBe(true);
+      expect(isDianaError(dup, 'E_DB_VERSION_CONFLICT')).toBe(true);
       const ok = await store.put(coll('ev'), { id: 'x', data: { v: 'two' } }, { expectedVersion: 1 });
       expect(ok.version).toBe(2);
       const stale = await store
         .put(coll('ev'), { id: 'x', data: { v: 'stale' } }, { expectedVersion: 1 })
         .catch((e: unknown) => e);
-      expect(isDianaError(stale, 'E_VERSION_CONFLICT')).toBe(true);
+      expect(isDianaError(stale, 'E_DB_VERSION_CONFLICT')).toBe(true);
       const missing = await store
         .put(coll('ev'), { id: 'nope', data: {} }, { expectedVersion: 3 })
         .catch((e: unknown) => e);
-      expect(isDianaError(missing, 'E_VERSION_CONFLICT')).toBe(true);
+      expect(isDianaError(missing, 'E_DB_VERSION_CONFLICT')).toBe(true);
       expect(await store.get(coll('ev'), 'x')).toMatchObject({ version: 2, data: { v: 'two' } });
       expect(await store.get(coll('ev'), 'nope')).toBeUndefined();
     });
@@ -73,7 +73,8 @@ export function describeDocumentStore(
       const lost = results.filter((r) => r.status === 'rejected');
       expect(won).toHaveLength(1);
       expect(lost).toHaveLength(writers - 1);
-      for (const r of lost) expect(isDianaError((r as PromiseRejectedResult).reason, 'E_VERSION_CONFLICT')).toBe(true);
+      for (const r of lost)
+        expect(isDianaError((r as PromiseRejectedResult).reason, 'E_DB_VERSION_CONFLICT')).toBe(true);
       const final = await store.get(coll('race'), 'r');
       expect(final?.version).toBe(2);
       expect(final?.data.winner).toBe(
@@ -112,7 +113,7 @@ export function describeDocumentStore(
       await store.put(c, { id: 'd', data: { a: 1 } });
       await store.put(c, { id: 'd', data: { a: 2 } });
       const stale = await store.delete(c, 'd', { expectedVersion: 1 }).catch((e: unknown) => e);
-      expect(isDianaError(stale, 'E_VERSION_CONFLICT')).toBe(true);
+      expect(isDianaError(stale, 'E_DB_VERSION_CONFLICT')).toBe(true);
       expect(await store.get(c, 'd')).toBeDefined();
       expect(await store.delete(c, 'd', { expectedVersion: 2 })).toBe(true);
       expect(await store.delete(c, 'd')).toBe(false);
@@ -144,7 +145,7 @@ export function describeDocumentStore(
       expect(await store.find(c, { where: { name: "' or '1'='1" } })).toEqual([]);
     });
 
-    it('refuses malformed calls with E_DOCUMENT_INVALID, writing nothing', async () => {
+    it('refuses malformed calls with E_DB_DOCUMENT_INVALID, writing nothing', async () => {
       const c = coll('bad');
       const attempts: Array<() => Promise<unknown>> = [
         () => store.put('bad name!', { id: 'a', data: {} }),
@@ -158,7 +159,7 @@ export function describeDocumentStore(
       ];
       for (const [index, attempt] of attempts.entries()) {
         const error = await attempt().catch((e: unknown) => e);
-        expect(isDianaError(error, 'E_DOCUMENT_INVALID'), `attempt ${index}: ${String(error)}`).toBe(true);
+        expect(isDianaError(error, 'E_DB_DOCUMENT_INVALID'), `attempt ${index}: ${String(error)}`).toBe(true);
       }
       expect(await store.find(c)).toEqual([]);
     });

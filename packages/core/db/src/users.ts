@@ -53,7 +53,10 @@ const Status = v.picklist(USER_STATUSES, `must be one of ${USER_STATUSES.join(',
 
 /** Users by id and by Telegram id. Every write is validated first; invalid input writes nothing. */
 export interface UserRepository {
-  /** Creates the user on first sight or refreshes names and language; `created` says which. */
+  /**
+   * Creates the user on first sight (seen now: `last_seen_at` is set) or refreshes names and
+   * language; `created` says which.
+   */
   upsertFromTelegram(from: TelegramUserInput): Promise<{ user: User; created: boolean }>;
   getById(id: string): Promise<User | undefined>;
   getByTelegramId(telegramId: number): Promise<User | undefined>;
@@ -83,8 +86,8 @@ export function createUserRepository(db: Database): UserRepository {
       const input = parseOrThrow(TelegramUserInput, from, invalid);
       const sql = db.session();
       const [row] = await sql<(UserRow & { created: boolean })[]>`
-        insert into users (id, telegram_id, username, first_name, last_name, language_code)
-        values (${newId()}, ${input.id}, ${input.username}, ${input.first_name}, ${input.last_name}, ${input.language_code})
+        insert into users (id, telegram_id, username, first_name, last_name, language_code, last_seen_at)
+        values (${newId()}, ${input.id}, ${input.username}, ${input.first_name}, ${input.last_name}, ${input.language_code}, now())
         on conflict (telegram_id) do update set
           username = excluded.username,
           first_name = excluded.first_name,

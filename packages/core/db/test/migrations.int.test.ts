@@ -88,7 +88,7 @@ describe('migrate', () => {
       writeFileSync(join(dir, '0003_more.sql'), 'create table fixture_more (id int);\n');
 
       const error = await migrate(db, [{ name: 'fixture', directory: dir }]).catch((e: unknown) => e);
-      expect(isDianaError(error, 'E_MIGRATION_CHECKSUM')).toBe(true);
+      expect(isDianaError(error, 'E_DB_MIGRATION_CHECKSUM')).toBe(true);
       expect((error as Error).message).toContain('fixture/0002_seed.sql');
       const [more] = await db.sql<{ present: boolean }[]>`select to_regclass('fixture_more') is not null as present`;
       const [items] = await db.sql<{ n: number }[]>`select count(*)::int as n from fixture_items`;
@@ -108,7 +108,7 @@ describe('migrate', () => {
       'create table half_done (id int);\nselect no_such_column from ok_table;\n',
     );
     const error = await migrate(db, [{ name: 'broken', directory: dir }]).catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_MIGRATION_FAILED')).toBe(true);
+    expect(isDianaError(error, 'E_DB_MIGRATION_FAILED')).toBe(true);
     expect((error as Error).message).toContain('broken/0002_broken.sql');
     const [half] = await db.sql<{ present: boolean }[]>`select to_regclass('half_done') is not null as present`;
     expect(half?.present).toBe(false);
@@ -134,17 +134,17 @@ describe('migration timeouts and kinds', () => {
     expect(result.applied).toEqual(['timeouts/0001_slow.sql']);
   }, 30_000);
 
-  it('a file over statement_timeout_ms fails with E_MIGRATION_FAILED and is not recorded', async () => {
+  it('a file over statement_timeout_ms fails with E_DB_MIGRATION_FAILED and is not recorded', async () => {
     const db = connect(await useDatabase('migrate-statement-timeout'));
     const sources = [source({ '0001_slow.sql': 'create table half (id int); select pg_sleep(2);' })];
     const error = await migrate(db, sources, { statement_timeout_ms: 300 }).catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_MIGRATION_FAILED')).toBe(true);
+    expect(isDianaError(error, 'E_DB_MIGRATION_FAILED')).toBe(true);
     expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['pending']);
     const [table] = await db.sql<{ n: number }[]>`select count(*)::int as n from pg_tables where tablename = 'half'`;
     expect(table?.n).toBe(0); // rolled back
   }, 30_000);
 
-  it('waits for another runner only lock_timeout_ms, then E_MIGRATION_LOCKED with nothing applied', async () => {
+  it('waits for another runner only lock_timeout_ms, then E_DB_MIGRATION_LOCKED with nothing applied', async () => {
     const db = connect(await useDatabase('migrate-lock-timeout'));
     const sources = [source({ '0001_t.sql': 'create table locked_out (id int);' })];
     // a session lock needs a session: not one through a transaction pooler
@@ -152,7 +152,7 @@ describe('migration timeouts and kinds', () => {
     await holder`select pg_advisory_lock(hashtext('diana.migrations'))`; // another runner, holding it
     try {
       const error = await migrate(db, sources, { lock_timeout_ms: 300 }).catch((e: unknown) => e);
-      expect(isDianaError(error, 'E_MIGRATION_LOCKED')).toBe(true);
+      expect(isDianaError(error, 'E_DB_MIGRATION_LOCKED')).toBe(true);
       expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['pending']);
     } finally {
       await holder`select pg_advisory_unlock(hashtext('diana.migrations'))`;
@@ -190,13 +190,13 @@ describe('migrations behind a transaction pooler', () => {
     return [{ name: 'pooled', directory }];
   };
 
-  it('refuse to run without direct_url (E_MIGRATION_POOLER), applying nothing', async () => {
+  it('refuse to run without direct_url (E_DB_MIGRATION_POOLER), applying nothing', async () => {
     const testDb = await useDatabase('migrate-pooler-refused');
     const db = createPostgres({ url: testDb.url, pooler: 'transaction' });
     closeAfter(db);
     const sources = source();
     const error = await migrate(db, sources).catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_MIGRATION_POOLER')).toBe(true);
+    expect(isDianaError(error, 'E_DB_MIGRATION_POOLER')).toBe(true);
     expect((error as Error).message).toMatch(/DIANA_DATABASE_DIRECT_URL/);
     expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['pending', 'pending']);
     const [table] = await db.sql<

@@ -3,6 +3,7 @@ import postgres from '@diana/postgres';
 import { createTestDatabase, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DB_ERROR_CODES } from '../src/errors.js';
 import { createPostgres, type Database } from '../src/postgres.js';
 
 const testDb = await useTestDatabase('db-pool');
@@ -250,6 +251,58 @@ describe('createPostgres', () => {
     });
     expect(ran).toEqual(['now', 'outer saw 1', 'released savepoint']);
   });
+  it('runs beforeCommit work inside the outermost transaction, before COMMIT; its failure rolls all back', async () => {
+    const db = pool();
+    const other = pool();
+    await db.sql`create table t_before (v text)`;
+    const ran: string[] = [];
+    // outside a transaction: right away, on the pool
+    await db.beforeCommit?.(async (session) => {
+      await session`insert into t_before values ('now')`;
+      ran.push('now');
+    });
+    expect(ran).toEqual(['now']);
+
+    await db.transaction(async (tx) => {
+      await db.beforeCommit?.(async (session) => {
+        // inside the transaction: it sees the transaction's row, another connection does not yet
+        const [mine] = await session<{ n: number }[]>`select count(*)::int as n from t_before where v = 'tx'`;
+        const [others] = await other.sql<{ n: number }[]>`select count(*)::int as n from t_before where v = 'tx'`;
+        ran.push(`outer saw ${mine?.n}, another connection ${others?.n}`);
+        await session`insert into t_before values ('outer')`;
+      });
+      await tx`insert into t_before values ('tx')`;
+      await db.transaction(async () => {
+        await db.beforeCommit?.(async (session) => {
+          ran.push('released savepoint');
+          await session`insert into t_before values ('released')`;
+        });
+      });
+      await expect(
+        db.transaction(async () => {
+          await db.beforeCommit?.(async () => {
+            ran.push('rolled-back savepoint');
+          });
+          throw new Error('savepoint fails');
+        }),
+      ).rejects.toThrow('savepoint fails');
+      expect(ran).toEqual(['now']); // nothing before the function resolved
+    });
+    expect(ran).toEqual(['now', 'outer saw 1, another connection 0', 'released savepoint']);
+
+    // a failing step: the transaction rejects with its error and nothing of it stays
+    await expect(
+      db.transaction(async (tx) => {
+        await tx`insert into t_before values ('doomed')`;
+        await db.beforeCommit?.(async (session) => {
+          await session`insert into t_before (no_such_column) values (1)`;
+        });
+      }),
+    ).rejects.toMatchObject({ code: DB_ERROR_CODES.QUERY });
+    const rows = await db.sql<{ v: string }[]>`select v from t_before order by v`;
+    expect(rows.map((r) => r.v)).toEqual(['now', 'outer', 'released', 'tx']);
+  });
+
   it('reports open, busy and waiting connections', async () => {
     const db = pool({ pool_max: 2 });
     // postgres.js runs a query when it is awaited: Promise.all starts all four now

@@ -23,6 +23,8 @@ export function describeUserRepository(label: string, getDb: () => Database): vo
       });
       expect(first.created).toBe(true);
       expect(first.user).toMatchObject({ telegram_id: 1001, first_name: 'Ana', role: 'FREE', status: 'active' });
+      // created seen: no separate touchLastSeen for a new user
+      expect(first.user.last_seen_at).toBeInstanceOf(Date);
       const again = await users.upsertFromTelegram({ id: 1001, first_name: 'Ana María', username: 'ana' });
       expect(again.created).toBe(false);
       expect(again.user.id).toBe(first.user.id);
@@ -43,7 +45,7 @@ export function describeUserRepository(label: string, getDb: () => Database): vo
       expect((await users.getById(user.id))?.last_seen_at?.toISOString()).toBe(seen.toISOString());
       expect((await users.countByRole()).VIP).toBeGreaterThanOrEqual(1);
       const missing = await users.setRole(newId(), 'VIP').catch((e: unknown) => e);
-      expect(isDianaError(missing, 'E_USER_NOT_FOUND')).toBe(true);
+      expect(isDianaError(missing, 'E_DB_USER_NOT_FOUND')).toBe(true);
     });
 
     it('stores injection attempts through every method as plain data', async () => {
@@ -62,7 +64,8 @@ export function describeUserRepository(label: string, getDb: () => Database): vo
         const roleError = await users.setRole(user.id, evil as 'VIP').catch((e: unknown) => e);
         const statusError = await users.setStatus(user.id, evil as 'active').catch((e: unknown) => e);
         const idError = await users.getById(evil).catch((e: unknown) => e);
-        for (const error of [roleError, statusError, idError]) expect(isDianaError(error, 'E_USER_INVALID')).toBe(true);
+        for (const error of [roleError, statusError, idError])
+          expect(isDianaError(error, 'E_DB_USER_INVALID')).toBe(true);
       }
       const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from users where telegram_id >= 2000`;
       expect(row?.n).toBe(INJECTIONS.length);
@@ -74,11 +77,11 @@ export function describeUserRepository(label: string, getDb: () => Database): vo
       const [before] = await db.sql<{ n: number }[]>`select count(*)::int as n from users`;
       const error = (await users
         .upsertFromTelegram({ id: -5, first_name: '', username: 'x'.repeat(65) })
-        .catch((e: unknown) => e)) as ValidationError<'E_USER_INVALID'>;
-      expect(error.code).toBe('E_USER_INVALID');
+        .catch((e: unknown) => e)) as ValidationError<'E_DB_USER_INVALID'>;
+      expect(error.code).toBe('E_DB_USER_INVALID');
       expect(error.issues.map((issue) => issue.path).sort()).toEqual(['first_name', 'id', 'username']);
       const nul = await users.upsertFromTelegram({ id: 3001, first_name: 'a\u0000b' }).catch((e: unknown) => e);
-      expect(isDianaError(nul, 'E_USER_INVALID')).toBe(true);
+      expect(isDianaError(nul, 'E_DB_USER_INVALID')).toBe(true);
       const [after] = await db.sql<{ n: number }[]>`select count(*)::int as n from users`;
       expect(after?.n).toBe(before?.n);
     });
