@@ -1,3 +1,6 @@
+// The cache service: two tiers (L1 in process, L2 a shared store), stampede protection with
+// leases, stale-while-revalidate, tags, and a breaker that degrades to L1 when L2 fails. Over 300
+// lines because every read path shares the breaker, the leases and the invalidation listener.
 import { randomUUID } from 'node:crypto';
 import {
   type Clock,
@@ -131,20 +134,20 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     l1_entries: l1.size,
     l1_bytes: l1.bytes,
   }));
-  let closeTimeout = 1_000;
-  const closer = createCloser(async () => {
+  const closer = createCloser(async ({ timeout_ms = 1_000 }) => {
     stopObserving();
     unsubscribe?.();
     l1.clear();
-    await l2?.close({ timeout_ms: closeTimeout });
+    await l2?.close({ timeout_ms });
   });
-  const close = (options: { timeout_ms?: number } = {}) => {
-    if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
-    return closer.close();
-  };
+  const { close } = closer;
 
   // `prefix` namespaces tags too: a namespace's deleteByTag never reaches another namespace.
-  const store = async <T>(key: string, value: T, options: CacheSetOptions, prefix: string) => {
+  // `announce`: publish the invalidation notice with it, so other processes drop their copy. A
+  // `set` does; a factory's fill does not: the key was missing or expired in Redis, and another
+  // process's memory then holds no newer value (a `delete` or `set` since its read sent a notice
+  // that dropped it; an expiry ended it there too), so a notice per fill is only traffic.
+  const store = async <T>(key: string, value: T, options: CacheSetOptions, prefix: string, announce: boolean) => {
     const ttl = jitteredTtl(options.ttl_ms ?? settings.default_ttl_ms, settings.ttl_jitter);
     const text = serialize(value);
     const entry = makeEntry(value, {
@@ -160,8 +163,8 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         key,
         { v: text, e: entry.expires_at, s: entry.stale_until, t: entry.tags },
         entry.stale_until - clock.now(),
+        announce ? { o: origin, k: key } : undefined,
       );
-      await l2.publish({ o: origin, k: key });
     }
   };
 
@@ -232,6 +235,11 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         if (!leased) {
           const filled = await awaitOtherRefresh<T>(key, options.schema);
           if (filled) return filled.value;
+        } else if (l2) {
+          // the lease may be free because another process just stored the value and let it go
+          // (its lease ended between this caller's miss and its lease): read once more
+          const { entry } = await readL2<T>(key, options.schema);
+          if (entry && clock.now() < entry.expires_at) return entry.value;
         }
         metrics.count('factory_calls');
         let value: T;
@@ -255,7 +263,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
           metrics.count('factory_errors');
           throw refused;
         }
-        await store(key, value, options, prefix);
+        await store(key, value, options, prefix, false);
         return value;
       } finally {
         // Release before leaving the in-flight set: "nothing in flight" means no lease held.
@@ -280,7 +288,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         return undefined;
       },
       async set(key, value, options = {}) {
-        await store(full(key), value, options, prefix);
+        await store(full(key), value, options, prefix, true);
       },
       async getOrSet<T>(
         key: string,
@@ -307,8 +315,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       async delete(key) {
         const k = full(key);
         l1.delete(k);
-        await l2?.delete(k);
-        await l2?.publish({ o: origin, k });
+        await l2?.delete(k, { o: origin, k });
       },
       async deleteByTag(tag) {
         const t = `${prefix}${parseOrThrow(Key, tag, configError)}`;
@@ -332,7 +339,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         breaker_open: l2?.breakerOpen ?? false,
       }),
       close,
-      [Symbol.asyncDispose]: () => closer.close(),
+      [Symbol.asyncDispose]: closer[Symbol.asyncDispose],
     };
   };
   return view('');

@@ -1,7 +1,7 @@
 /** Codes of the errors this package raises. */
 export const CACHE_ERROR_CODES = Object.freeze({
   /** The factory failed and no value (fresh or within grace) could be served. */
-  FACTORY_FAILED: 'E_FACTORY_FAILED',
+  FACTORY_FAILED: 'E_CACHE_FACTORY_FAILED',
   /** Invalid configuration, key or options. */
   CACHE_CONFIG: 'E_CACHE_CONFIG',
   /** The factory's value fails the `schema` of its `getOrSet` call; nothing was stored. */

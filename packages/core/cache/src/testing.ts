@@ -96,7 +96,7 @@ export function describeCache(label: string, create: CacheFactory): void {
       await until(() => cache.stats().factory_errors === 2 && cache.stats().in_flight === 0, 'second failed refresh');
       clock.advance(1_000); // grace over
       const error = await cache.getOrSet('g', factory, opts).catch((e: unknown) => e);
-      expect(isDianaError(error, 'E_FACTORY_FAILED')).toBe(true);
+      expect(isDianaError(error, 'E_CACHE_FACTORY_FAILED')).toBe(true);
       expect((error as Error).cause).toBeInstanceOf(Error);
       expect(cache.stats().stale_served).toBeGreaterThanOrEqual(5);
     });

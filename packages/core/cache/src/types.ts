@@ -43,8 +43,10 @@ export interface CacheStoreListener {
 export interface CacheStore {
   readonly name: string;
   get(key: string): Promise<StoredEntry | undefined>;
-  set(key: string, entry: StoredEntry, ttl_ms: number): Promise<void>;
-  delete(key: string): Promise<void>;
+  /** Stores an entry; `notice`, when given, is published right after it in the same round trip. */
+  set(key: string, entry: StoredEntry, ttl_ms: number, notice?: Invalidation): Promise<void>;
+  /** Drops an entry; `notice`, when given, is published right after it in the same round trip. */
+  delete(key: string, notice?: Invalidation): Promise<void>;
   deleteByTag(tag: string): Promise<void>;
   clear(prefix: string): Promise<void>;
   /** True when this process may run the factory (or when the store cannot say). */

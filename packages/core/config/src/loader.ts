@@ -45,7 +45,7 @@ const SECRET_KEY = /(^|_)(token|password|secret|pepper)$/;
 /**
  * Reads every section from `DIANA_<SECTION>_<KEY>` variables (and their aliases), validates
  * all of them, and returns one deeply frozen object. Every problem — missing, malformed or
- * unknown variables — is reported in a single `E_SETTINGS_INVALID` error naming each variable;
+ * unknown variables — is reported in a single `E_CONFIG_SETTINGS_INVALID` error naming each variable;
  * values of secrets never appear in it.
  */
 export function loadSettings<S extends SettingsSchemas>(

@@ -1,12 +1,32 @@
 import { secretUrl } from '@diana/utils';
 import * as v from 'valibot';
 
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+/** `host:port,host:port,…` → the list (blanks dropped); every entry must be `host:port`. */
+const clusterNodes = v.pipe(
+  v.string(),
+  v.transform((text) =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  ),
+  v.check((nodes) => nodes.length > 0, 'expected at least one host:port'),
+  v.check((nodes) => nodes.every((node) => HOST_PORT.test(node)), 'expected comma-separated host:port entries'),
+);
+
 /**
- * The `redis` section behind `DIANA_REDIS_URL` and its alias `REDIS_URL`: one URL
- * (`redis://` or `rediss://`, a secret: shown masked), shared by every package that can use
- * Redis. Unset is allowed (apps fall back to memory adapters); require it with
- * `v.object({ url: RedisConfig.entries.url.wrapped })` where Redis is mandatory.
+ * The `redis` section: `url` behind `DIANA_REDIS_URL` and its alias `REDIS_URL` (`redis://` or
+ * `rediss://`, a secret: shown masked), and `cluster_nodes` behind `DIANA_REDIS_CLUSTER_NODES`
+ * (comma-separated `host:port` seeds of a Redis Cluster; with it, every client is a cluster
+ * client, and `url`, when also set, gives the credentials and TLS for every node and is one more
+ * seed). Both unset is allowed (apps fall back to memory adapters); require Redis with
+ * `v.object({ url: RedisConfig.entries.url.wrapped })` where it is mandatory.
  */
-export const RedisConfig = v.object({ url: v.optional(secretUrl({ protocols: ['redis', 'rediss'] })) });
+export const RedisConfig = v.object({
+  url: v.optional(secretUrl({ protocols: ['redis', 'rediss'] })),
+  cluster_nodes: v.optional(clusterNodes),
+});
 /** Parsed `RedisConfig`. */
 export type RedisConfig = v.InferOutput<typeof RedisConfig>;

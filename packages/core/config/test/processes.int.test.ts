@@ -18,10 +18,10 @@ const redis = await useTestRedis('config-processes');
 const redisPort = Number(new URL(redis.url).port);
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 5 });
 const raw = new Redis(redis.url);
-const transport = createRedisStreamsTransport({
-  connector: createRedisConnector({ options: { port: redisPort } }),
-  prefix: redis.prefix,
-});
+const transport = createRedisStreamsTransport(
+  { prefix: redis.prefix },
+  { connector: createRedisConnector({ options: { port: redisPort } }) },
+);
 const bus = createEventBus({ block_ms: 100 }, { transport, events: CONFIG_EVENTS });
 const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: TEMPLATES });

@@ -155,8 +155,8 @@ function check(setting: UrlSetting, input: string): void {
   try {
     settings = loadSettings(setting.schemas, { [setting.variable]: input }, noFile) as typeof settings;
   } catch (thrown) {
-    const error = thrown as ValidationError<'E_SETTINGS_INVALID'>;
-    expect(error.code).toBe('E_SETTINGS_INVALID');
+    const error = thrown as ValidationError<'E_CONFIG_SETTINGS_INVALID'>;
+    expect(error.code).toBe('E_CONFIG_SETTINGS_INVALID');
     expect(error.issues.map((issue) => issue.path)).toContain(setting.variable);
     expect(error.message).toContain(setting.variable);
     for (const view of [
@@ -200,13 +200,13 @@ function check(setting: UrlSetting, input: string): void {
 
 describe('URL settings are parsed strictly and never show their password', () => {
   it('refuses DATABASE_URL without `//` naming the variable, not the value', () => {
-    let error: ValidationError<'E_SETTINGS_INVALID'> | undefined;
+    let error: ValidationError<'E_CONFIG_SETTINGS_INVALID'> | undefined;
     try {
       loadSettings({ database: DatabaseConfig }, { DATABASE_URL: 'postgres:app:s3cret-pw@db.invalid/diana' }, noFile);
     } catch (thrown) {
-      error = thrown as ValidationError<'E_SETTINGS_INVALID'>;
+      error = thrown as ValidationError<'E_CONFIG_SETTINGS_INVALID'>;
     }
-    expect(error?.code).toBe('E_SETTINGS_INVALID');
+    expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
     expect(error?.issues).toEqual([
       {
         path: 'DATABASE_URL',
@@ -219,13 +219,13 @@ describe('URL settings are parsed strictly and never show their password', () =>
   });
 
   it('refuses a malformed plain URL (webhook) without repeating it', () => {
-    let error: ValidationError<'E_SETTINGS_INVALID'> | undefined;
+    let error: ValidationError<'E_CONFIG_SETTINGS_INVALID'> | undefined;
     try {
       loadSettings(SETTINGS[3]?.schemas ?? {}, { DIANA_BOT_WEBHOOK_URL: 'https:hook:s3cret-pw@bot.example' }, noFile);
     } catch (thrown) {
-      error = thrown as ValidationError<'E_SETTINGS_INVALID'>;
+      error = thrown as ValidationError<'E_CONFIG_SETTINGS_INVALID'>;
     }
-    expect(error?.code).toBe('E_SETTINGS_INVALID');
+    expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
     expect(error?.issues[0]?.path).toBe('DIANA_BOT_WEBHOOK_URL');
     expect(JSON.stringify(error)).not.toContain('s3cret');
     expect(JSON.stringify(error)).not.toContain('bot.example');

@@ -41,11 +41,11 @@ const TOKEN = '7012345678:AAHfK3x_Q9mZ2pLr8sVt4wYb6cNd1eJg0oU';
 const DB_PASSWORD = 'pg-pass-w0rd';
 const noFile = { env_file: false } as const;
 
-function loadError(env: Record<string, string>): ValidationError<'E_SETTINGS_INVALID'> {
+function loadError(env: Record<string, string>): ValidationError<'E_CONFIG_SETTINGS_INVALID'> {
   try {
     loadSettings(schemas, env, noFile);
   } catch (error) {
-    return error as ValidationError<'E_SETTINGS_INVALID'>;
+    return error as ValidationError<'E_CONFIG_SETTINGS_INVALID'>;
   }
   throw new Error('expected loadSettings to fail');
 }
@@ -99,7 +99,7 @@ describe('loadSettings', () => {
       DIANA_BOT_TELEGRAM_BOT_TOKEN: 'short-secret-tok',
       DIANA_REDIS_URL: 'http://not-redis',
     });
-    expect(error.code).toBe('E_SETTINGS_INVALID');
+    expect(error.code).toBe('E_CONFIG_SETTINGS_INVALID');
     const byVariable = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]));
     expect(Object.keys(byVariable).sort()).toEqual([
       'DIANA_BOT_TELEGRAM_BOT_TOKEN',

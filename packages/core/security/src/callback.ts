@@ -31,7 +31,7 @@ export interface VerifiedCallback {
 export interface CallbackSigner {
   /** Data for a button: `action` (`[a-z][a-z0-9_.]{0,31}`) and args (`[A-Za-z0-9_.:-]*`, or integers). */
   sign(action: string, args?: readonly (string | number)[], options?: { userId?: number | string }): string;
-  /** The action and args, or `E_CALLBACK_TAMPERED` / `E_CALLBACK_WRONG_USER` / `E_CALLBACK_MALFORMED`. */
+  /** The action and args, or `E_SECURITY_CALLBACK_TAMPERED` / `E_SECURITY_CALLBACK_WRONG_USER` / `E_SECURITY_CALLBACK_MALFORMED`. */
   verify(data: string, options?: { userId?: number | string }): VerifiedCallback;
   /** True when `data` is in the signed layout (so a router can tell our buttons from others). */
   isSigned(data: string): boolean;

@@ -1,4 +1,4 @@
-import { coerceDuration, coerceNumber, secret } from '@diana/utils';
+import { coerceDuration, coerceInt, coerceNumber, secret } from '@diana/utils';
 import * as v from 'valibot';
 
 /** Security settings (`DIANA_SECURITY_*`). Each service checks that the keys it needs are set. */
@@ -18,6 +18,11 @@ export const SecurityConfig = v.object({
   rate_limit_prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_-]{1,64}$/)), 'diana:rl:'),
   /** Time limit of one rate-limit command; past it (or with Redis down) the insurance limiter answers. */
   rate_limit_timeout_ms: v.optional(coerceDuration({ min: 10 }), 250),
+  /**
+   * Most rate-limit decisions sent to Redis in one script call: the decisions asked in one
+   * event-loop turn are coalesced (never delayed by a timer); 1 sends each on its own.
+   */
+  rate_limit_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 64),
   /**
    * Share of each policy's limit the in-memory insurance limiter grants per process while
    * Redis is unreachable (0.5 with two processes keeps the total at the limit).

@@ -139,7 +139,7 @@ export function rateLimit<C extends Context>(
 
 /**
  * An API transformer that checks every request against Telegram's limits before it leaves
- * (`E_OUTPUT_INVALID`; nothing is sent). Install it last — grammY runs the last installed
+ * (`E_SECURITY_OUTPUT_INVALID`; nothing is sent). Install it last — grammY runs the last installed
  * transformer first — so no other transformer (retries, throttling) sees a refused request:
  * `bot.api.config.use(autoRetry(), outputGuard())`.
  */

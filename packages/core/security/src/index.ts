@@ -1,22 +1,11 @@
-// Rate limiting: the memory store (also ./adapters/memory); the Redis store is ./adapters/redis
-export { createMemoryRateLimitStore } from './adapters/memory.js';
-export type { CallbackSigner, VerifiedCallback } from './callback.js';
-// Signed callback data
-export { createCallbackSigner, MIN_MAC_CHARS, safeEqual } from './callback.js';
-export type { SecurityConfigInput } from './config.js';
+// @diana/security: roles, signed callbacks, one-time tokens, rate limits, input and output safety.
+
 // Config
+export type { SecurityConfigInput } from './config.js';
 export { SecurityConfig } from './config.js';
-export type { SecurityErrorCode } from './errors.js';
-// Errors
-export { SECURITY_ERROR_CODES } from './errors.js';
-export { SECURITY_MIGRATIONS } from './migrations.js';
-// Output guard
-export { assertOutgoing, checkHtml, checkOutgoing, TELEGRAM_LIMITS } from './output.js';
-export type { RateLimiter, RateLimiterDeps, RateLimitResult } from './rate-limit.js';
-export { createRateLimiter } from './rate-limit.js';
-export type { RateDecision, RateLimitStore, RatePolicy } from './rate-types.js';
-export type { Permission } from './roles.js';
+
 // Roles
+export type { Permission } from './roles.js';
 export {
   assertCan,
   atLeast,
@@ -27,13 +16,35 @@ export {
   ROLE_LABELS,
   ROLE_LEVELS,
 } from './roles.js';
-export type { RawHtml } from './text.js';
-// Text safety
-export { escapeHtml, html, normalizeText, rawHtml } from './text.js';
-export type { TokenRecord, TokenService } from './tokens.js';
+
+// Signed callback data
+export type { CallbackSigner, VerifiedCallback } from './callback.js';
+export { createCallbackSigner, MIN_MAC_CHARS, safeEqual } from './callback.js';
+
 // Tokens
+export type { TokenRecord, TokenService, TokenServiceDeps } from './tokens.js';
 export { createTokenService } from './tokens.js';
+export { SECURITY_MIGRATIONS } from './migrations.js';
+
+// Rate limiting: the memory store (also ./adapters/memory); the Redis store is ./adapters/redis
+export type { RateLimiter, RateLimiterDeps, RateLimitResult } from './rate-limit.js';
+export type { RateDecision, RateLimitStore, RatePolicy } from './rate-types.js';
+export { createRateLimiter } from './rate-limit.js';
+export { createMemoryRateLimitStore } from './adapters/memory.js';
+
 // Validation
 export { TelegramInput, validateInput, validateOutput } from './validation.js';
+
+// Text safety
+export type { RawHtml } from './text.js';
+export { escapeHtml, html, normalizeText, rawHtml } from './text.js';
+
+// Output guard
+export { assertOutgoing, checkHtml, checkOutgoing, TELEGRAM_LIMITS } from './output.js';
+
 // Webhook
 export { checkWebhookSecret, guardWebhook, WEBHOOK_SECRET_HEADER } from './webhook.js';
+
+// Errors
+export type { SecurityErrorCode } from './errors.js';
+export { SECURITY_ERROR_CODES } from './errors.js';

@@ -168,7 +168,7 @@ export function checkOutgoing(method: string, payload: Payload | undefined): Iss
   return issues;
 }
 
-/** Throws `E_OUTPUT_INVALID` (a `ValidationError` listing the issues) when `checkOutgoing` finds any. */
+/** Throws `E_SECURITY_OUTPUT_INVALID` (a `ValidationError` listing the issues) when `checkOutgoing` finds any. */
 export function assertOutgoing(method: string, payload: Payload | undefined): void {
   const issues = checkOutgoing(method, payload);
   if (issues.length > 0)

@@ -32,7 +32,7 @@ export interface RateLimiterDeps {
 export interface RateLimiter extends Closeable {
   /** Counts a call of `action` by `key` (a user id) and says whether it may go ahead. Never throws for Redis. */
   consume(key: string | number, action: string, options?: { cost?: number }): Promise<RateLimitResult>;
-  /** Like `consume`, but a refusal throws `E_RATE_LIMITED` with `context.retry_after_ms`. */
+  /** Like `consume`, but a refusal throws `E_SECURITY_RATE_LIMITED` with `context.retry_after_ms`. */
   enforce(key: string | number, action: string, options?: { cost?: number }): Promise<RateLimitResult>;
   /** Which store decides (for the app's start-up line). */
   readonly backend: string;
@@ -54,9 +54,8 @@ export function createRateLimiter(config: SecurityConfigInput, deps: RateLimiter
   const primary = deps.store ?? createMemoryRateLimitStore({ clock: deps.clock });
   const insurance = createMemoryRateLimitStore({ clock: deps.clock });
   let degradedSince: number | undefined;
-  let closeTimeout = 1_000;
-  const closer = createCloser(async () => {
-    await primary.close?.({ timeout_ms: closeTimeout });
+  const closer = createCloser(async ({ timeout_ms = 1_000 }) => {
+    await primary.close?.({ timeout_ms });
   });
 
   const policyOf = (action: string): RatePolicy => {
@@ -133,10 +132,7 @@ export function createRateLimiter(config: SecurityConfigInput, deps: RateLimiter
         );
       return result;
     },
-    close(options = {}) {
-      if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
-      return closer.close();
-    },
-    [Symbol.asyncDispose]: () => closer.close(),
+    close: closer.close,
+    [Symbol.asyncDispose]: closer[Symbol.asyncDispose],
   };
 }

@@ -64,7 +64,7 @@ export function canAssignRole(actor: string, target: string, to: UserRole): bool
 /** Every role, highest first. */
 export { USER_ROLES };
 
-/** Throws `E_FORBIDDEN` unless `role` holds `permission` (for services outside grammY handlers). */
+/** Throws `E_SECURITY_FORBIDDEN` unless `role` holds `permission` (for services outside grammY handlers). */
 export function assertCan(role: string, permission: Permission): void {
   if (!can(role, permission))
     throw new DianaError(SECURITY_ERROR_CODES.FORBIDDEN, `role ${role} may not ${permission}`, {

@@ -31,14 +31,14 @@ export interface TokenService {
   }): Promise<{ token: string; record: TokenRecord }>;
   /**
    * Marks the token used and returns its record — atomically: of concurrent redeems exactly
-   * one succeeds. Refuses with `E_TOKEN_MALFORMED`, `E_TOKEN_UNKNOWN` (also for another
-   * purpose), `E_TOKEN_EXPIRED` or `E_TOKEN_USED`. Joins the caller's transaction.
+   * one succeeds. Refuses with `E_SECURITY_TOKEN_MALFORMED`, `E_SECURITY_TOKEN_UNKNOWN` (also for another
+   * purpose), `E_SECURITY_TOKEN_EXPIRED` or `E_SECURITY_TOKEN_USED`. Joins the caller's transaction.
    */
   redeem(token: string, purpose: string, options?: { by?: string }): Promise<TokenRecord>;
   /**
    * Ends an unredeemed token now (its expiry becomes now), named by the token or its record id;
-   * returns the record. Refuses like `redeem`: `E_TOKEN_MALFORMED`, `E_TOKEN_UNKNOWN` (also for
-   * another purpose), `E_TOKEN_USED`, `E_TOKEN_EXPIRED` (also when revoked already).
+   * returns the record. Refuses like `redeem`: `E_SECURITY_TOKEN_MALFORMED`, `E_SECURITY_TOKEN_UNKNOWN` (also for
+   * another purpose), `E_SECURITY_TOKEN_USED`, `E_SECURITY_TOKEN_EXPIRED` (also when revoked already).
    */
   revoke(ref: { readonly token: string } | { readonly id: string }, purpose: string): Promise<TokenRecord>;
   /** Deletes tokens expired or used before `before`; returns how many. */
@@ -55,8 +55,16 @@ interface Row {
   used_by: string | null;
 }
 
+/** What `createTokenService` needs. */
+export interface TokenServiceDeps {
+  /** Where token records live (`security_tokens`); a redeem joins the caller's transaction. */
+  readonly db: Database;
+  /** Expiry is checked against this clock. @default SYSTEM_CLOCK */
+  readonly clock?: Clock;
+}
+
 /** The token service over `db` with `config.token_pepper` (required, at least 32 characters). */
-export function createTokenService(config: SecurityConfigInput, deps: { db: Database; clock?: Clock }): TokenService {
+export function createTokenService(config: SecurityConfigInput, deps: TokenServiceDeps): TokenService {
   const settings = parseSecurityConfig(config);
   if (!settings.token_pepper)
     throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'token_pepper is required to issue tokens');

@@ -36,12 +36,12 @@ export const TelegramInput = Object.freeze({
   username: v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_]{4,31}$/, 'must be a Telegram username')),
 });
 
-/** `value` as `schema`'s output, or a `ValidationError` `E_INPUT_INVALID` listing every issue with its path. */
+/** `value` as `schema`'s output, or a `ValidationError` `E_SECURITY_INPUT_INVALID` listing every issue with its path. */
 export function validateInput<S extends v.GenericSchema>(schema: S, value: unknown): v.InferOutput<S> {
   return parseOrThrow(schema, value, { code: SECURITY_ERROR_CODES.INPUT_INVALID, message: 'invalid input' });
 }
 
-/** `value` as `schema`'s output, or a `ValidationError` `E_OUTPUT_INVALID`: for what the bot sends. */
+/** `value` as `schema`'s output, or a `ValidationError` `E_SECURITY_OUTPUT_INVALID`: for what the bot sends. */
 export function validateOutput<S extends v.GenericSchema>(schema: S, value: unknown): v.InferOutput<S> {
   return parseOrThrow(schema, value, { code: SECURITY_ERROR_CODES.OUTPUT_INVALID, message: 'invalid output' });
 }

@@ -44,7 +44,11 @@ describe('signed callback data', () => {
           fc.pre(data.charCodeAt(i) !== byte);
           const changed = data.slice(0, i) + String.fromCharCode(byte) + data.slice(i + 1);
           const code = codeOf(() => signer.verify(changed, { userId: user }));
-          expect(['E_CALLBACK_TAMPERED', 'E_CALLBACK_WRONG_USER', 'E_CALLBACK_MALFORMED']).toContain(code);
+          expect([
+            'E_SECURITY_CALLBACK_TAMPERED',
+            'E_SECURITY_CALLBACK_WRONG_USER',
+            'E_SECURITY_CALLBACK_MALFORMED',
+          ]).toContain(code);
         },
       ),
       { numRuns: 3_000 },
@@ -53,14 +57,14 @@ describe('signed callback data', () => {
 
   it('tells a button of another user, a forged one and an oversize one apart', () => {
     const mine = signer.sign('buy', ['item_7', 42], { userId: 1001 });
-    expect(codeOf(() => signer.verify(mine, { userId: 2002 }))).toBe('E_CALLBACK_WRONG_USER');
-    expect(codeOf(() => signer.verify(mine))).toBe('E_CALLBACK_WRONG_USER');
+    expect(codeOf(() => signer.verify(mine, { userId: 2002 }))).toBe('E_SECURITY_CALLBACK_WRONG_USER');
+    expect(codeOf(() => signer.verify(mine))).toBe('E_SECURITY_CALLBACK_WRONG_USER');
     const other = createCallbackSigner({ callback_secret: 'x'.repeat(40) });
-    expect(codeOf(() => other.verify(signer.sign('buy', ['item_7'])))).toBe('E_CALLBACK_TAMPERED');
-    expect(codeOf(() => signer.verify('buy|item_7'))).toBe('E_CALLBACK_MALFORMED');
-    expect(codeOf(() => signer.sign('buy', ['x'.repeat(60)]))).toBe('E_CALLBACK_OVERSIZE');
-    expect(codeOf(() => signer.sign('buy', ['has|pipe']))).toBe('E_CALLBACK_MALFORMED');
-    expect(codeOf(() => signer.sign('Buy', []))).toBe('E_CALLBACK_MALFORMED');
+    expect(codeOf(() => other.verify(signer.sign('buy', ['item_7'])))).toBe('E_SECURITY_CALLBACK_TAMPERED');
+    expect(codeOf(() => signer.verify('buy|item_7'))).toBe('E_SECURITY_CALLBACK_MALFORMED');
+    expect(codeOf(() => signer.sign('buy', ['x'.repeat(60)]))).toBe('E_SECURITY_CALLBACK_OVERSIZE');
+    expect(codeOf(() => signer.sign('buy', ['has|pipe']))).toBe('E_SECURITY_CALLBACK_MALFORMED');
+    expect(codeOf(() => signer.sign('Buy', []))).toBe('E_SECURITY_CALLBACK_MALFORMED');
     // the signature takes all the room left, never less than the minimum
     const short = signer.sign('a');
     expect(short.length).toBe('a~-'.length + 43);

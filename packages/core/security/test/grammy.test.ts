@@ -149,7 +149,7 @@ describe('guards through grammY', () => {
   it('the output guard stops a message Telegram would reject before it is sent', async () => {
     const { bot, calls } = makeBot();
     const error = await bot.handleUpdate(message(2, '/long')).catch((e: unknown) => e);
-    expect(String(error)).toMatch(/E_OUTPUT_INVALID|refusing to send sendMessage/);
+    expect(String(error)).toMatch(/E_SECURITY_OUTPUT_INVALID|refusing to send sendMessage/);
     expect(calls).toEqual([]); // nothing reached the API
   });
 });

@@ -7,14 +7,14 @@ import { TelegramInput, validateInput, validateOutput } from '../src/validation.
 const paths = (method: string, payload: Record<string, unknown>) => checkOutgoing(method, payload).map((i) => i.path);
 
 describe('the output guard', () => {
-  it('rejects a 5 000-character message and a 65-byte callback, with E_OUTPUT_INVALID', () => {
+  it('rejects a 5 000-character message and a 65-byte callback, with E_SECURITY_OUTPUT_INVALID', () => {
     let error: unknown;
     try {
       assertOutgoing('sendMessage', { chat_id: 1, text: 'x'.repeat(5_000) });
     } catch (e) {
       error = e;
     }
-    expect(isDianaError(error, 'E_OUTPUT_INVALID')).toBe(true);
+    expect(isDianaError(error, 'E_SECURITY_OUTPUT_INVALID')).toBe(true);
     expect(paths('sendMessage', { chat_id: 1, text: 'x'.repeat(4_096) })).toEqual([]);
     expect(
       paths('sendMessage', {
@@ -81,7 +81,7 @@ describe('validateInput / validateOutput', () => {
       } catch (e) {
         error = e;
       }
-      expect(isDianaError(error, 'E_INPUT_INVALID')).toBe(true);
+      expect(isDianaError(error, 'E_SECURITY_INPUT_INVALID')).toBe(true);
     }
     expect(validateInput(TelegramInput.chatId, '@diana_channel')).toBe('@diana_channel');
     expect(validateInput(TelegramInput.chatId, -1001234567890)).toBe(-1001234567890);
@@ -91,7 +91,7 @@ describe('validateInput / validateOutput', () => {
     } catch (e) {
       error = e as typeof error;
     }
-    expect(error.code).toBe('E_OUTPUT_INVALID');
+    expect(error.code).toBe('E_SECURITY_OUTPUT_INVALID');
     expect(error.issues).toHaveLength(1);
   });
 });

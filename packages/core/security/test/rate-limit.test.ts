@@ -32,7 +32,7 @@ describe('createRateLimiter (memory)', () => {
     clock.advance(5_000);
     expect((await limiter.consume(7, 'bid')).allowed).toBe(true);
     const error = await limiter.enforce(7, 'bid').catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_RATE_LIMITED')).toBe(true);
+    expect(isDianaError(error, 'E_SECURITY_RATE_LIMITED')).toBe(true);
     expect((error as { context: { retry_after_ms: number } }).context.retry_after_ms).toBe(5_000);
   });
 

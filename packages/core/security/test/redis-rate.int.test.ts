@@ -25,9 +25,19 @@ describeRateLimitStore('redis', () => {
   return { store, advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
 });
 
+describeRateLimitStore('redis, each decision its own call (rate_limit_batch_max: 1)', () => {
+  const store = createRedisRateLimitStore(
+    { rate_limit_prefix: `${redis.prefix}single:`, rate_limit_timeout_ms: 30_000, rate_limit_batch_max: 1 },
+    { connector },
+  );
+  opened.push(store);
+  return { store, advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+});
+
 describe('createRateLimiter on Redis', () => {
   it('shares one budget between limiters (processes) and decides on Redis, not degraded', async () => {
-    const config = { rate_limit_prefix: `${redis.prefix}shared:` };
+    // a generous deadline: this case is about the shared budget, not the 250 ms default
+    const config = { rate_limit_prefix: `${redis.prefix}shared:`, rate_limit_timeout_ms: 30_000 };
     const getPolicy = () => ({ limit: 10, window_ms: 60_000 });
     const a = createRateLimiter(config, { store: createRedisRateLimitStore(config, { connector }), getPolicy });
     const b = createRateLimiter(config, { store: createRedisRateLimitStore(config, { connector }), getPolicy });

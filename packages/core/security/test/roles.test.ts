@@ -28,7 +28,7 @@ describe('roles', () => {
     expect(can('CONTENT_CREATOR', 'publish_content')).toBe(true);
     expect(can('ADMIN', 'nope' as never)).toBe(false);
     expect(() => assertCan('ADMIN', 'edit_config')).not.toThrow();
-    expect(() => assertCan('VIP', 'edit_config')).toThrow(expect.objectContaining({ code: 'E_FORBIDDEN' }));
+    expect(() => assertCan('VIP', 'edit_config')).toThrow(expect.objectContaining({ code: 'E_SECURITY_FORBIDDEN' }));
   });
 
   it('lets nobody raise anyone to or above their own role', () => {

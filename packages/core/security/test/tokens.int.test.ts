@@ -31,7 +31,7 @@ describe('single-use tokens', () => {
     expect(JSON.stringify(rows)).not.toContain(token);
   });
 
-  it('50 concurrent redeems of one token → exactly one success, the rest E_TOKEN_USED', async () => {
+  it('50 concurrent redeems of one token → exactly one success, the rest E_SECURITY_TOKEN_USED', async () => {
     const tokens = createTokenService(config, { db });
     const { token } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
     let open!: () => void;
@@ -45,7 +45,7 @@ describe('single-use tokens', () => {
     open();
     const codes = await Promise.all(redeems);
     expect(codes.filter((c) => c === undefined)).toHaveLength(1);
-    expect(codes.filter((c) => c === 'E_TOKEN_USED')).toHaveLength(49);
+    expect(codes.filter((c) => c === 'E_SECURITY_TOKEN_USED')).toHaveLength(49);
     const [row] = await db.sql<
       { used_by: string }[]
     >`select used_by from security_tokens where used_at is not null and purpose = 'vip' order by used_at desc limit 1`;
@@ -56,12 +56,12 @@ describe('single-use tokens', () => {
     const clock = createManualClock(Date.parse('2026-11-26T10:00:00Z'));
     const tokens = createTokenService(config, { db, clock });
     const { token } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
-    expect(await codeOf(tokens.redeem(token, 'invite'))).toBe('E_TOKEN_UNKNOWN');
+    expect(await codeOf(tokens.redeem(token, 'invite'))).toBe('E_SECURITY_TOKEN_UNKNOWN');
     clock.advance(60_001);
-    expect(await codeOf(tokens.redeem(token, 'vip'))).toBe('E_TOKEN_EXPIRED');
-    expect(await codeOf(tokens.redeem('A'.repeat(32), 'vip'))).toBe('E_TOKEN_UNKNOWN');
-    expect(await codeOf(tokens.redeem("x' or '1'='1", 'vip'))).toBe('E_TOKEN_MALFORMED');
-    expect(await codeOf(tokens.redeem('', 'vip'))).toBe('E_TOKEN_MALFORMED');
+    expect(await codeOf(tokens.redeem(token, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.redeem('A'.repeat(32), 'vip'))).toBe('E_SECURITY_TOKEN_UNKNOWN');
+    expect(await codeOf(tokens.redeem("x' or '1'='1", 'vip'))).toBe('E_SECURITY_TOKEN_MALFORMED');
+    expect(await codeOf(tokens.redeem('', 'vip'))).toBe('E_SECURITY_TOKEN_MALFORMED');
     expect(await codeOf(tokens.issue({ purpose: 'Bad Purpose', ttl_ms: 1_000 }))).toBe('E_SECURITY_CONFIG');
     expect(() => createTokenService({}, { db })).toThrow(/token_pepper/);
   });
@@ -89,16 +89,16 @@ describe('single-use tokens', () => {
     const tokens = createTokenService(config, { db });
     const a = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000, data: { tariff: 'a' } });
     expect((await tokens.revoke({ token: a.token }, 'vip')).data).toEqual({ tariff: 'a' });
-    expect(await codeOf(tokens.redeem(a.token, 'vip'))).toBe('E_TOKEN_EXPIRED');
-    expect(await codeOf(tokens.revoke({ token: a.token }, 'vip'))).toBe('E_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.redeem(a.token, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.revoke({ token: a.token }, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
     const b = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
-    expect(await codeOf(tokens.revoke({ id: b.record.id }, 'invite'))).toBe('E_TOKEN_UNKNOWN');
+    expect(await codeOf(tokens.revoke({ id: b.record.id }, 'invite'))).toBe('E_SECURITY_TOKEN_UNKNOWN');
     expect((await tokens.revoke({ id: b.record.id }, 'vip')).id).toBe(b.record.id);
-    expect(await codeOf(tokens.redeem(b.token, 'vip'))).toBe('E_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.redeem(b.token, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
     const c = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
     await tokens.redeem(c.token, 'vip');
-    expect(await codeOf(tokens.revoke({ token: c.token }, 'vip'))).toBe('E_TOKEN_USED');
-    expect(await codeOf(tokens.revoke({ id: 'nope' }, 'vip'))).toBe('E_TOKEN_MALFORMED');
-    expect(await codeOf(tokens.revoke({ token: 'x' }, 'vip'))).toBe('E_TOKEN_MALFORMED');
+    expect(await codeOf(tokens.revoke({ token: c.token }, 'vip'))).toBe('E_SECURITY_TOKEN_USED');
+    expect(await codeOf(tokens.revoke({ id: 'nope' }, 'vip'))).toBe('E_SECURITY_TOKEN_MALFORMED');
+    expect(await codeOf(tokens.revoke({ token: 'x' }, 'vip'))).toBe('E_SECURITY_TOKEN_MALFORMED');
   });
 });

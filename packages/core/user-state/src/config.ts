@@ -27,6 +27,12 @@ export const UserStateConfig = v.object({
   cache_ttl_ms: v.optional(coerceDuration({ min: 1_000 }), DEFAULT_STATE_CACHE_TTL),
   /** Time limit of each Redis command; past it the command counts as failed. */
   command_timeout_ms: v.optional(coerceDuration({ min: 10 }), 1_000),
+  /**
+   * Most ephemeral reads (one MGET) or compare-and-sets (one script call) sent to Redis
+   * together: those asked in one event-loop turn are coalesced, never delayed by a timer; 1
+   * sends each on its own.
+   */
+  redis_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 64),
 });
 /** Parsed `UserStateConfig`. */
 export type UserStateConfig = v.InferOutput<typeof UserStateConfig>;

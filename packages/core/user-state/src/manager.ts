@@ -1,100 +1,25 @@
-import type { Database } from '@diana/db';
-import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import {
-  type Clock,
-  type Closeable,
   createBackoff,
   createCloser,
   DianaError,
-  deepFreeze,
-  fromValibotIssues,
   getPackageLogger,
-  type Logger,
   newId,
   parseOrThrow,
   SYSTEM_CLOCK,
   sleep,
-  ValidationError,
 } from '@diana/utils';
-import * as v from 'valibot';
 import { createMemorySliceStore } from './adapters/memory.js';
 import { createPostgresSliceStore } from './adapters/postgres.js';
-import {
-  createRedisSliceCache,
-  createRedisSliceStore,
-  type RedisStateStore,
-  type SliceCache,
-} from './adapters/redis.js';
+import { createRedisSliceCache, createRedisSliceStore, type SliceCache } from './adapters/redis.js';
 import { UserStateConfig, type UserStateConfigInput } from './config.js';
 import { USER_STATE_ERROR_CODES } from './errors.js';
-import type { USER_STATE_EVENTS } from './events.js';
+import type { UserStateDeps, UserStateManager } from './manager-types.js';
 import { createUserStateMetrics } from './metrics.js';
-import type { SliceDefinition, SliceValue } from './slice.js';
+import type { SliceDefinition } from './slice.js';
+import { decodeSlice, encodeSlice } from './slice-codec.js';
 import type { SliceStore, StoredSlice } from './types.js';
 
-/** What `createUserStateManager` needs besides its config. */
-export interface UserStateDeps<S extends readonly SliceDefinition[]> {
-  readonly slices: S;
-  /** Home of persistent slices (`user_state`); required when a slice persists, unless `stores.persistent`. */
-  readonly db?: Database;
-  /**
-   * Home of ephemeral slices and cache of persistent ones (`createRedisStateStore` from
-   * `@diana/user-state/adapters/redis`); without it, ephemeral slices live in memory. It serves
-   * this manager alone and is closed with it.
-   */
-  readonly store?: RedisStateStore;
-  /** Needed when a slice has `notify`; its registry must hold `USER_STATE_EVENTS`. */
-  readonly bus?: EventBusService<EventRegistry & typeof USER_STATE_EVENTS>;
-  /** Other homes (tests, custom backends); they replace the ones built from `db` and `store`. */
-  readonly stores?: { readonly persistent?: SliceStore; readonly ephemeral?: SliceStore };
-  readonly logger?: Logger;
-  readonly clock?: Clock;
-}
-
-/** Names of the slices of `S`. */
-export type SliceName<S extends readonly SliceDefinition[]> = S[number]['name'];
-/** The value type of slice `N` of `S`. */
-export type ValueOf<S extends readonly SliceDefinition[], N extends SliceName<S>> = SliceValue<
-  Extract<S[number], { readonly name: N }>
->;
-
-/** Figures since start. */
-export interface UserStateStats {
-  readonly updates: number;
-  readonly conflicts: number;
-  readonly cache_hits: number;
-  readonly cache_misses: number;
-  readonly cache_errors: number;
-  readonly notify_errors: number;
-}
-
-/** Per-user state as named slices, each with one home; every `update` is atomic across processes. */
-export interface UserStateManager<S extends readonly SliceDefinition[] = readonly SliceDefinition[]> extends Closeable {
-  /** The stored value (migrated to the current version), or the slice's initial value. Deep-frozen. */
-  get<N extends SliceName<S>>(user_id: string, slice: N): Promise<ValueOf<S, N>>;
-  /**
-   * Reads, calls `fn` with a frozen copy, validates what it returns and compare-and-sets it;
-   * when another writer got there first, reads again and calls `fn` again (with backoff, up
-   * to `max_attempts`). No lock is held while `fn` runs. `fn` returning its argument writes
-   * nothing. `fn` throwing writes nothing and rethrows. Returns the value written.
-   */
-  update<N extends SliceName<S>>(
-    user_id: string,
-    slice: N,
-    fn: (current: ValueOf<S, N>) => ValueOf<S, N> | Promise<ValueOf<S, N>>,
-  ): Promise<ValueOf<S, N>>;
-  /** Writes `value` whatever was there (still validated, still a compare-and-set). */
-  set<N extends SliceName<S>>(user_id: string, slice: N, value: ValueOf<S, N>): Promise<ValueOf<S, N>>;
-  /** Writes the slice's initial value. */
-  reset<N extends SliceName<S>>(user_id: string, slice: N): Promise<ValueOf<S, N>>;
-  /** Every slice of the user (two round trips at most: one per home). */
-  snapshot(user_id: string): Promise<{ [N in SliceName<S>]: ValueOf<S, N> }>;
-  /** Which store is the home of each kind of slice (for the app's start-up line). */
-  readonly backends: { readonly persistent: string; readonly ephemeral: string };
-  stats(): UserStateStats;
-  /** Closes the manager and its Redis store (never the database or the connector). Idempotent. */
-  close(options?: { readonly timeout_ms?: number }): Promise<void>;
-}
+export type { SliceName, UserStateDeps, UserStateManager, UserStateStats, ValueOf } from './manager-types.js';
 
 const USER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -140,9 +65,8 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   const inTransaction = () => db !== undefined && db.session() !== db.sql;
   const afterCommit = (work: () => Promise<void>) => (db ? db.onCommit(work) : work());
 
-  let closeTimeout = 1_000;
-  const closer = createCloser(async () => {
-    await redis?.close({ timeout_ms: closeTimeout });
+  const closer = createCloser(async ({ timeout_ms = 1_000 }) => {
+    await redis?.close({ timeout_ms });
   });
   const assertOpen = () => {
     if (closer.closed) throw new DianaError(USER_STATE_ERROR_CODES.STATE_CLOSED, 'the user-state manager is closed');
@@ -182,54 +106,6 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   };
 
   /** The stored data as the current version's value: migrated, validated, frozen. */
-  const decode = (slice: SliceDefinition, stored: StoredSlice | undefined): unknown => {
-    if (!stored) return slice.initial;
-    let data = stored.data;
-    try {
-      if (stored.schema_version < slice.version && slice.migrate) data = slice.migrate(data, stored.schema_version);
-    } catch (error) {
-      throw new DianaError(
-        USER_STATE_ERROR_CODES.STATE_INVALID,
-        `migrating slice '${slice.name}' from version ${stored.schema_version} failed`,
-        { cause: error, context: { slice: slice.name, from: stored.schema_version } },
-      );
-    }
-    const result = v.safeParse(slice.schema, data);
-    if (!result.success)
-      throw new ValidationError(
-        USER_STATE_ERROR_CODES.STATE_INVALID,
-        `the stored value of slice '${slice.name}' (version ${stored.schema_version}) does not match its schema`,
-        fromValibotIssues(result.issues),
-        { context: { slice: slice.name } },
-      );
-    return deepFreeze(result.output);
-  };
-
-  /**
-   * A value to write, checked as the homes will store it: after a JSON round trip (a Date
-   * becomes a string, `undefined` keys vanish), so what is validated is what is read back.
-   */
-  const encode = (slice: SliceDefinition, value: unknown): unknown => {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch (error) {
-      throw new DianaError(USER_STATE_ERROR_CODES.STATE_INVALID, `the value of slice '${slice.name}' is not JSON`, {
-        cause: error,
-        context: { slice: slice.name },
-      });
-    }
-    const result = v.safeParse(slice.schema, json === undefined ? undefined : JSON.parse(json));
-    if (!result.success)
-      throw new ValidationError(
-        USER_STATE_ERROR_CODES.STATE_INVALID,
-        `invalid value for slice '${slice.name}'`,
-        fromValibotIssues(result.issues),
-        { context: { slice: slice.name } },
-      );
-    return deepFreeze(result.output);
-  };
-
   /** The compare-and-set, with the event in the same transaction for persistent notify slices. */
   const write = async (
     user_id: string,
@@ -319,13 +195,13 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       for (let attempt = 1; ; attempt++) {
         // after a lost compare-and-set the cache may be the stale party: read the home
         const record = await readRecord(user_id, slice, attempt > 1);
-        const current = decode(slice, record);
+        const current = decodeSlice(slice, record);
         const next = await fn(current as never);
         if (next === current) {
           done('unchanged');
           return current;
         }
-        const data = encode(slice, next);
+        const data = encodeSlice(slice, next);
         const write_id = newId();
         let stored: StoredSlice | undefined;
         try {
@@ -370,7 +246,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       assertOpen();
       checkUser(user_id);
       const slice = sliceOf(name);
-      return decode(slice, await readRecord(user_id, slice, false)) as never;
+      return decodeSlice(slice, await readRecord(user_id, slice, false)) as never;
     },
     update: update as UserStateManager<S>['update'],
     set: ((user_id: string, name: string, value: unknown) =>
@@ -403,14 +279,11 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
         ),
       ]);
       const result: Record<string, unknown> = {};
-      for (const slice of all) result[slice.name] = decode(slice, (slice.persist ? p : e).get(slice.name));
+      for (const slice of all) result[slice.name] = decodeSlice(slice, (slice.persist ? p : e).get(slice.name));
       return result as never;
     },
     stats: () => ({ ...metrics.counts }),
-    close(options = {}) {
-      if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
-      return closer.close();
-    },
-    [Symbol.asyncDispose]: () => closer.close(),
+    close: closer.close,
+    [Symbol.asyncDispose]: closer[Symbol.asyncDispose],
   };
 }

@@ -64,6 +64,21 @@ describeUserStateManager('PostgreSQL + Redis', () => {
   const prefix = `${testRedis.prefix}suite${prefixes++}:`;
   return { create: (slices, config = {}) => make(slices, config, prefix), advance: realTime };
 });
+describeSliceStore('redis, each read and compare-and-set its own call (redis_batch_max: 1)', () => {
+  const connection = redisStore(
+    { key_prefix: `${testRedis.prefix}single${prefixes++}:`, command_timeout_ms: 1_000, redis_batch_max: 1 },
+    redisPort,
+  );
+  connections.push(connection);
+  return { store: createRedisSliceStore(connection), advance: realTime };
+});
+describeUserStateManager('PostgreSQL + Redis, unbatched (redis_batch_max: 1)', () => {
+  const prefix = `${testRedis.prefix}single-suite${prefixes++}:`;
+  return {
+    create: (slices, config = {}) => make(slices, { redis_batch_max: 1, ...config }, prefix),
+    advance: realTime,
+  };
+});
 describeUserStateManager('PostgreSQL + memory (embedded default, no Redis)', () => {
   // the memory home of one process, shared by the managers of one test
   const ephemeral = createMemorySliceStore();

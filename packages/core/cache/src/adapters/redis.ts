@@ -1,5 +1,5 @@
 // @diana/cache/adapters/redis: the shared tier on Redis.
-import type { RedisConnector } from '@diana/redis';
+import { mastersOf, type RedisConnector } from '@diana/redis';
 import { createEventWaiter, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import { CacheConfig, type CacheConfigInput } from '../config.js';
@@ -21,7 +21,9 @@ return 0`;
 
 /**
  * Redis as the shared tier: entries (`<prefix>v:<key>`), tag sets (`<prefix>t:<tag>`), refresh
- * leases (`<prefix>l:<key>`) and an invalidation channel (`<prefix>invalidate`). Commands fail
+ * leases (`<prefix>l:<key>`) and an invalidation channel (`<prefix>invalidate`). Every command
+ * names one key (an entry and its tag sets sit in different slots of a Redis Cluster), so the
+ * same code runs on one server and on a cluster; `clear` scans every master. Commands fail
  * fast (no offline queue, a time limit) and go through a circuit breaker; a failing Redis is
  * treated as a miss, never as an error. It reads `key_prefix`, `command_timeout_ms` and the
  * breaker keys of the cache's own config (pass the same section to both); its two clients come
@@ -33,11 +35,25 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
     message: 'invalid cache config',
   });
   const logger = getPackageLogger(deps.logger, 'cache');
-  const client = deps.connector.command({ command_timeout_ms: options.command_timeout_ms, name: 'cache' });
+  const client = deps.connector.command({
+    command_timeout_ms: options.command_timeout_ms,
+    name: 'cache',
+  }) as ReturnType<RedisConnector['command']> & { releaseLease(key: string, token: string): Promise<number> };
+  // EVALSHA of the script's digest (ioredis sends its text once, on NOSCRIPT): an EVAL would
+  // send the whole text with every release
+  client.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
   const subscriber = deps.connector.blocking({ name: 'cache-invalidation' });
   const listeners = new Set<CacheStoreListener>();
   const p = options.key_prefix;
+  // slot: a pub/sub channel, not a key (PUBLISH reaches every node of a cluster)
   const channel = `${p}invalidate`;
+  // slot: each entry is read and written alone (GET, SET, UNLINK of one key)
+  const entryKey = (key: string) => `${p}v:${key}`;
+  // slot: each tag set alone (SADD and PEXPIRE in a MULTI on that one key, SMEMBERS, UNLINK)
+  const tagKey = (tag: string) => `${p}t:${tag}`;
+  // slot: a lease alone (SET NX, a one-key script)
+  const leaseKey = (key: string) => `${p}l:${key}`;
+  const unlinkEach = (keys: readonly string[]) => Promise.all(keys.map((key) => client.unlink(key)));
   const breaker = circuitBreaker(handleAll, {
     halfOpenAfter: options.breaker_cooldown_ms,
     breaker: new ConsecutiveBreaker(options.breaker_threshold),
@@ -89,47 +105,69 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
     },
     get: (key) =>
       guard(async () => {
-        const raw = await client.get(`${p}v:${key}`);
+        const raw = await client.get(entryKey(key));
         return raw ? (JSON.parse(raw) as StoredEntry) : undefined;
       }, undefined),
-    set: (key, entry, ttl_ms) =>
+    set: (key, entry, ttl_ms, notice) =>
       guard(async () => {
-        const pipeline = client.multi();
-        pipeline.set(`${p}v:${key}`, JSON.stringify(entry), 'PX', Math.max(1, ttl_ms));
-        for (const tag of entry.t) {
-          pipeline.sadd(`${p}t:${tag}`, key);
-          // tag sets live as long as their longest entry (GT: only ever lengthened; Redis 7.0)
-          pipeline.pexpire(`${p}t:${tag}`, Math.max(1, ttl_ms), 'GT');
-          pipeline.pexpire(`${p}t:${tag}`, Math.max(1, ttl_ms), 'NX');
+        const ttl = Math.max(1, ttl_ms);
+        // The entry and its invalidation notice as one MULTI (one slot: PUBLISH names no key), then
+        // its tag sets (each its own slot on a cluster, so no MULTI spans them). A deleteByTag
+        // between the two misses this entry but finds it in the set afterwards, as if the set had
+        // come after it; a tag that cannot be written takes the entry back out.
+        if (notice)
+          await client
+            .multi()
+            .set(entryKey(key), JSON.stringify(entry), 'PX', ttl)
+            .publish(channel, JSON.stringify(notice))
+            .exec();
+        else await client.set(entryKey(key), JSON.stringify(entry), 'PX', ttl);
+        try {
+          await Promise.all(
+            entry.t.map((tag) =>
+              client
+                .multi()
+                .sadd(tagKey(tag), key)
+                // tag sets live as long as their longest entry (GT: only ever lengthened; Redis 7.0)
+                .pexpire(tagKey(tag), ttl, 'GT')
+                .pexpire(tagKey(tag), ttl, 'NX')
+                .exec(),
+            ),
+          );
+        } catch (error) {
+          await client.unlink(entryKey(key)).catch(() => {});
+          throw error;
         }
-        await pipeline.exec();
       }, undefined),
-    delete: (key) =>
+    delete: (key, notice) =>
       guard(async () => {
-        await client.unlink(`${p}v:${key}`);
+        if (notice) await client.multi().unlink(entryKey(key)).publish(channel, JSON.stringify(notice)).exec();
+        else await client.unlink(entryKey(key));
       }, undefined),
     deleteByTag: (tag) =>
       guard(async () => {
-        const keys = await client.smembers(`${p}t:${tag}`);
-        if (keys.length > 0) await client.unlink(...keys.map((key) => `${p}v:${key}`));
-        await client.unlink(`${p}t:${tag}`);
+        const keys = await client.smembers(tagKey(tag));
+        await unlinkEach(keys.map(entryKey));
+        await client.unlink(tagKey(tag));
       }, undefined),
     clear: (prefix) =>
       guard(async () => {
-        // SCAN + UNLINK within our own prefix; never KEYS.
-        const pattern = `${p}v:${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-        let cursor = '0';
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-          cursor = next;
-          if (keys.length > 0) await client.unlink(...keys);
-        } while (cursor !== '0');
+        // SCAN + UNLINK within our own prefix, on every master of a cluster; never KEYS.
+        const pattern = `${entryKey(prefix.replace(/[*?[\]\\]/g, '\\$&'))}*`;
+        for (const node of mastersOf(client)) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+            cursor = next;
+            await Promise.all(keys.map((key) => node.unlink(key)));
+          } while (cursor !== '0');
+        }
       }, undefined),
     acquireLease: (key, token, ttl_ms) =>
-      guard(async () => (await client.set(`${p}l:${key}`, token, 'PX', ttl_ms, 'NX')) === 'OK', true),
+      guard(async () => (await client.set(leaseKey(key), token, 'PX', ttl_ms, 'NX')) === 'OK', true),
     releaseLease: (key, token) =>
       guard(async () => {
-        await client.eval(RELEASE_LEASE, 1, `${p}l:${key}`, token);
+        await client.releaseLease(leaseKey(key), token);
       }, undefined),
     publish: (message) =>
       guard(async () => {

@@ -1,14 +1,15 @@
 // @diana/security/adapters/redis: the rate-limit store shared by every process.
-import { quitWithin, type RedisConnector } from '@diana/redis';
+import { quitWithin, type RedisClient, type RedisConnector } from '@diana/redis';
 import { createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
-import type { Redis } from 'ioredis';
 import type { SecurityConfigInput } from '../config.js';
 import { readLua } from '../lua.js';
 import { intervalMicros, type RateLimitStore } from '../rate-types.js';
 import { parseSecurityConfig } from '../settings.js';
+import { createDecisionBatcher } from './redis-batch.js';
 
 interface Scripts {
   gcra(key: string, interval: number, limit: number, cost: number): Promise<[number, number, number]>;
+  gcraBatch(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
 }
 
 /** The Redis store: its own connection from the connector, failing fast (no offline queue, a time limit). */
@@ -24,8 +25,11 @@ export interface RedisRateLimitStoreDeps {
 }
 
 /**
- * GCRA in one Lua script per decision, on Redis's clock (so processes with skewed clocks
- * agree). While the first connection is being made a call waits for it up to `timeout_ms`;
+ * GCRA in Lua, on Redis's clock (so processes with skewed clocks agree). The decisions asked
+ * in one event-loop turn go as one script call (`lua/gcra-batch.lua`, up to
+ * `rate_limit_batch_max`; 1 sends each alone through `lua/gcra.lua`): on one server, every
+ * key of the turn in one call; on a Redis Cluster, one call per key (a call never holds keys
+ * of two slots). No decision waits on a timer. While the first connection is being made a call waits for it up to `timeout_ms`;
  * after that, a call while Redis is down fails at once, and the limiter's insurance answers.
  * Keys are `rate_limit_prefix` + action + key; `rate_limit_timeout_ms` limits each call (the
  * same `security` config section the limiter reads).
@@ -37,10 +41,17 @@ export function createRedisRateLimitStore(
   const settings = parseSecurityConfig(config);
   const options = { prefix: settings.rate_limit_prefix, timeout_ms: settings.rate_limit_timeout_ms };
   const logger = getPackageLogger(deps.logger, 'security');
-  const client = deps.connector.command({ command_timeout_ms: options.timeout_ms, name: 'rate-limit' }) as Redis &
+  const client = deps.connector.command({ command_timeout_ms: options.timeout_ms, name: 'rate-limit' }) as RedisClient &
     Scripts;
   client.on('error', (error) => logger.debug({ err: error }, 'rate-limit redis connection error'));
   client.defineCommand('gcra', { numberOfKeys: 1, lua: readLua('gcra') });
+  client.defineCommand('gcraBatch', { lua: readLua('gcra-batch') });
+  // ioredis's Cluster says so; its one-server client does not
+  const onCluster = (client as { isCluster?: boolean }).isCluster === true;
+  const decide = createDecisionBatcher((keys, args) => client.gcraBatch(keys.length, ...keys, ...args), {
+    max_batch: settings.rate_limit_batch_max,
+    groupOf: (key) => (onCluster ? key : ''),
+  });
   let connectedOnce = false;
   client.once('ready', () => {
     connectedOnce = true;
@@ -51,13 +62,17 @@ export function createRedisRateLimitStore(
     name: 'redis',
     consume(key, policy, cost) {
       const run = () =>
-        client
-          .gcra(`${options.prefix}${key}`, intervalMicros(policy), policy.limit, cost)
-          .then(([allowed, remaining, retryMicros]) => ({
-            allowed: allowed === 1,
-            remaining,
-            retry_after_ms: Math.ceil(retryMicros / 1_000),
-          }));
+        settings.rate_limit_batch_max > 1
+          ? // slot: on a Cluster a call holds this one key (groupOf), on one server slots do not apply
+            decide({ key: `${options.prefix}${key}`, interval: intervalMicros(policy), limit: policy.limit, cost })
+          : client
+              // slot: the one key of a one-key script
+              .gcra(`${options.prefix}${key}`, intervalMicros(policy), policy.limit, cost)
+              .then(([allowed, remaining, retryMicros]) => ({
+                allowed: allowed === 1,
+                remaining,
+                retry_after_ms: Math.ceil(retryMicros / 1_000),
+              }));
       if (client.status === 'ready') return run();
       if (connectedOnce) return Promise.reject(new Error(`redis is ${client.status}`));
       return waitReady(options.timeout_ms).then(run);

@@ -1,8 +1,7 @@
 // @diana/user-state/adapters/redis: the home of ephemeral slices and the read-through cache of
 // persistent ones, on one command connection from the connector.
-import { quitWithin, type RedisConnector } from '@diana/redis';
-import { createEventWaiter, getPackageLogger, type Logger, newId, parseOrThrow } from '@diana/utils';
-import type { Redis } from 'ioredis';
+import { quitWithin, type RedisClient, type RedisConnector } from '@diana/redis';
+import { createEventWaiter, createTurnBatcher, getPackageLogger, type Logger, newId, parseOrThrow } from '@diana/utils';
 import { UserStateConfig, type UserStateConfigInput } from '../config.js';
 import { USER_STATE_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
@@ -10,9 +9,10 @@ import type { SliceStore, StoredSlice } from '../types.js';
 
 interface Scripts {
   cas(key: string, ...args: Array<string | number>): Promise<0 | [string, number]>;
+  casBatch(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<Array<0 | [string, number]>>;
   cachePut(key: string, ...args: Array<string | number>): Promise<number>;
 }
-type Client = Redis & Scripts;
+type Client = RedisClient & Scripts;
 
 /** The manager's Redis store: its own connection from the connector (`deps.store` of the manager). */
 export interface RedisStateStore {
@@ -25,6 +25,10 @@ export interface RedisStateStore {
    */
   readyNow(): Promise<Client | undefined>;
   readonly prefix: string;
+  /** `redis_batch_max` of the config: most reads or compare-and-sets coalesced into one call. */
+  readonly batch_max: number;
+  /** True on a Redis Cluster: a coalesced call then holds one user's keys (one hash tag, one slot). */
+  readonly cluster: boolean;
   /** Closes its connection (QUIT, a hard disconnect after `timeout_ms`); never the connector. */
   close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
@@ -54,6 +58,7 @@ export function createRedisStateStore(config: UserStateConfigInput, deps: RedisS
   }) as Client;
   client.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   client.defineCommand('cas', { numberOfKeys: 1, lua: readLua('cas') });
+  client.defineCommand('casBatch', { lua: readLua('cas-batch') });
   client.defineCommand('cachePut', { numberOfKeys: 1, lua: readLua('cache-put') });
   let connectedOnce = false;
   client.once('ready', () => {
@@ -66,6 +71,9 @@ export function createRedisStateStore(config: UserStateConfigInput, deps: RedisS
   );
   return {
     prefix: options.key_prefix,
+    batch_max: options.redis_batch_max,
+    // ioredis's Cluster says so; its one-server client does not
+    cluster: (client as { isCluster?: boolean }).isCluster === true,
     async ready() {
       if (client.status !== 'ready') await waitReady(options.command_timeout_ms);
       return client;
@@ -111,16 +119,48 @@ const parseRecord = (record: string | null, cached = false): StoredSlice | undef
 /** Ephemeral slices in Redis hashes (`<prefix>{u:<id>}:e:<slice>`), written by the `cas` script. */
 export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
   const key = (user_id: string, slice: string) => `${userKey(redis.prefix, user_id)}:e:${slice}`;
+  // the reads and writes of one turn (several updates' users), coalesced: one group on one
+  // server; on a Cluster one per user, whose keys share the hash tag {u:<id>} (one slot)
+  const groupOf = (item: { readonly user_id: string }) => (redis.cluster ? item.user_id : '');
+  const fetch = createTurnBatcher<{ user_id: string; keys: string[] }, Array<string | null>>(
+    async (items) => {
+      const records = await (await redis.ready()).mget(...items.flatMap((item) => item.keys));
+      let at = 0;
+      return items.map((item) => {
+        const start = at;
+        at += item.keys.length;
+        return records.slice(start, at);
+      });
+    },
+    { max_batch: redis.batch_max, groupOf },
+  );
+  const fetchRecords = async (user_id: string, keys: string[]) =>
+    redis.batch_max > 1 ? fetch({ user_id, keys }) : (await redis.ready()).mget(...keys);
+  const casMany = createTurnBatcher<
+    { user_id: string; key: string; args: Array<string | number> },
+    0 | [string, number]
+  >(
+    async (items) =>
+      (await redis.ready()).casBatch(
+        items.length,
+        ...items.map((item) => item.key),
+        ...items.flatMap((item) => item.args),
+      ),
+    { max_batch: redis.batch_max, groupOf },
+  );
   return {
     name: 'redis',
     async read(user_id, slice) {
-      return parseRecord(await (await redis.ready()).get(key(user_id, slice)));
+      return parseRecord((await fetchRecords(user_id, [key(user_id, slice)]))[0] ?? null);
     },
     async readMany(user_id, slices) {
       const found = new Map<string, StoredSlice>();
       if (slices.length === 0) return found;
       // one slot (the user's hash tag), so one MGET
-      const records = await (await redis.ready()).mget(...slices.map((slice) => key(user_id, slice)));
+      const records = await fetchRecords(
+        user_id,
+        slices.map((slice) => key(user_id, slice)),
+      );
       slices.forEach((slice, i) => {
         const stored = parseRecord(records[i] ?? null);
         if (stored) found.set(slice, stored);
@@ -128,15 +168,19 @@ export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
       return found;
     },
     async write(user_id, slice, expected, value) {
-      const reply = await (await redis.ready()).cas(
-        key(user_id, slice),
+      const args = [
         expected ?? '',
         expected === undefined ? newId() : '', // a generation only for a new record
         value.schema_version,
         value.write_id,
         JSON.stringify(value.data),
         value.ttl_ms ?? 0,
-      );
+      ];
+      const client = await redis.ready();
+      const reply =
+        redis.batch_max > 1
+          ? await casMany({ user_id, key: key(user_id, slice), args })
+          : await client.cas(key(user_id, slice), ...args);
       if (reply === 0) return undefined;
       const [generation, version] = reply;
       return {
@@ -191,11 +235,11 @@ export function createRedisSliceCache(
     flushing = true;
     const keys = [...dirty];
     try {
-      const pipeline = client.pipeline();
-      for (const k of keys) pipeline.unlink(k);
-      const replies = (await pipeline.exec()) ?? [];
+      // one UNLINK per key, sent together: keys of many users sit in many slots on a cluster,
+      // where a pipeline may not span them
+      const replies = await Promise.allSettled(keys.map((k) => client.unlink(k)));
       keys.forEach((k, i) => {
-        if (!replies[i]?.[0]) dirty.delete(k);
+        if (replies[i]?.status === 'fulfilled') dirty.delete(k);
       });
     } catch (error) {
       onError(error);

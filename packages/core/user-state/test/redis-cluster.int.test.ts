@@ -1,0 +1,87 @@
+import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
+import { EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
+import { createRedisConnector, isCluster, mastersOf } from '@diana/redis';
+import { keysPerMaster, useTestDatabase, useTestRedisCluster } from '@diana/test-services';
+import * as v from 'valibot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisSliceStore } from '../src/adapters/redis.js';
+import { createUserStateManager, type UserStateManager } from '../src/manager.js';
+import { USER_STATE_MIGRATIONS } from '../src/migrations.js';
+import { defineSlice, type SliceDefinition } from '../src/slice.js';
+import { describeSliceStore, describeUserStateManager } from '../src/testing.js';
+import { redisClusterStore } from './fixtures/redis-cluster-store.js';
+
+// The slice store and manager suites on a Redis Cluster (3 masters + 3 replicas): one user's
+// keys share the hash tag {u:<id>}, so the compare-and-set script and MGET of a user's slices
+// name one slot; different users spread over the masters.
+const testDb = await useTestDatabase('user-state-cluster');
+const redis = await useTestRedisCluster('user-state');
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
+const managers: UserStateManager<readonly SliceDefinition[]>[] = [];
+const connections: Array<{ close(): Promise<void> }> = [];
+const probe = createRedisConnector({ cluster: { nodes: redis.nodes } });
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, USER_STATE_MIGRATIONS]);
+});
+afterAll(async () => {
+  await Promise.all([...managers, ...connections].map((m) => m.close()));
+  await probe.close();
+  await db.close();
+});
+const realTime = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+let prefixes = 0;
+
+describeSliceStore('redis on a Redis Cluster', () => {
+  const connection = redisClusterStore(
+    { key_prefix: `${redis.prefix}store${prefixes++}:`, command_timeout_ms: 1_000 },
+    redis.nodes,
+  );
+  connections.push(connection);
+  return { store: createRedisSliceStore(connection), advance: realTime };
+});
+
+describeUserStateManager('PostgreSQL + Redis Cluster', () => {
+  const prefix = `${redis.prefix}suite${prefixes++}:`;
+  return {
+    create: (slices, config = {}) => {
+      const settings = { key_prefix: prefix, ...config };
+      const manager = createUserStateManager(settings, {
+        db,
+        store: redisClusterStore(settings, redis.nodes),
+        slices,
+      });
+      managers.push(manager as never);
+      return manager;
+    },
+    advance: realTime,
+  };
+});
+
+describe('user state on a Redis Cluster', () => {
+  it('runs on a Cluster client, and users spread over the masters', async () => {
+    const client = probe.command();
+    expect(isCluster(client)).toBe(true);
+    const prefix = `${redis.prefix}spread:`;
+    const settings = { key_prefix: prefix };
+    const manager = createUserStateManager(settings, {
+      db,
+      store: redisClusterStore(settings, redis.nodes),
+      slices: [
+        defineSlice('wizard', {
+          schema: v.object({ n: v.number() }),
+          initial: { n: 0 },
+          persist: false,
+          ttl_ms: 60_000,
+        }),
+      ],
+    });
+    managers.push(manager as never);
+    for (let user = 1; user <= 20; user++) {
+      await manager.update(String(user), 'wizard', (s) => ({ n: s.n + user }));
+      expect(await manager.get(String(user), 'wizard')).toEqual({ n: user });
+    }
+    const perMaster = await keysPerMaster(mastersOf(client), prefix);
+    expect(perMaster.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(20);
+    expect(perMaster.filter((n) => n > 0).length).toBeGreaterThan(1);
+  });
+});
