@@ -1,9 +1,14 @@
+// The event bus: publish (direct, batched, or through the outbox of the running transaction),
+// subscribe (groups and broadcast), dead letters, trimming, health. Over 300 lines because publish
+// and subscribe share one registry, one transport and one closing state; the loops are
+// consumer.ts and broadcast.ts, append batching is the transport's, the outbox relay.ts.
 import { hostname } from 'node:os';
 import type { Database } from '@diana/db';
 import type { TransactionSql } from '@diana/postgres';
 import {
   type Clock,
   type Closeable,
+  type CloseOptions,
   createCloser,
   DianaError,
   getPackageLogger,
@@ -26,7 +31,7 @@ import {
   validatePayload,
 } from './events.js';
 import { type BusMetrics, createBusMetrics, observeStreams } from './metrics.js';
-import { writeToOutbox } from './outbox.js';
+import { type OutboxRow, writeManyToOutbox, writeToOutbox } from './outbox.js';
 import type { DeadLetter, GroupStats, StreamTransport } from './types.js';
 
 /** Options of `publish`. */
@@ -78,7 +83,8 @@ export type EventOf<R extends EventRegistry, T extends EventType<R>> = EventEnve
 
 /** A handle to stop one subscription. */
 export interface Subscription {
-  close(timeout_ms?: number): Promise<void>;
+  /** Stops reading; a running handler finishes (and is acknowledged) until `timeout_ms` (default 10 s). */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** Health of the bus: each loop's last tick and each group's lag and pending entries. */
@@ -138,7 +144,7 @@ export interface EventBusService<R extends EventRegistry = EventRegistry> extend
   /** Trims acknowledged entries of every known stream now (it also runs on a timer). */
   trim(): Promise<number>;
   /** Stops every subscription: running handlers finish until `timeout_ms` (default 10 000). */
-  close(options?: { timeout_ms?: number }): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /**
@@ -220,6 +226,23 @@ export function createEventBus<R extends EventRegistry>(
     return list;
   };
 
+  // The outbox rows each transaction (or savepoint) of this async context has published, written
+  // by one before-commit step per transaction; a savepoint rolled back drops its step and rows.
+  const gathered = new WeakMap<object, OutboxRow[]>();
+  const gatherForOutbox = async (db: Database, session: object, row: OutboxRow) => {
+    const rows = gathered.get(session);
+    if (rows) {
+      rows.push(row);
+      return;
+    }
+    const first = [row];
+    gathered.set(session, first);
+    await db.beforeCommit?.(async (tx) => {
+      gathered.delete(session);
+      await writeManyToOutbox(tx, first);
+    });
+  };
+
   const publish = async (type: string, payload: unknown, options: PublishOptions = {}) => {
     assertOpen();
     const definition = events[type];
@@ -242,10 +265,19 @@ export function createEventBus<R extends EventRegistry>(
     const db = options.db ?? deps.db;
     const session = options.direct ? undefined : (options.tx ?? db?.session());
     if (session && session !== db?.sql) {
-      await writeToOutbox(session, envelope, raw);
+      // the ambient transaction: gathered and written as one statement right before its COMMIT
+      // (a press publishes three or four events); a hand-threaded `tx`, or a Database that cannot
+      // defer, writes at once
+      if (!options.tx && db?.beforeCommit) await gatherForOutbox(db, session, { envelope, raw });
+      else await writeToOutbox(session, envelope, raw);
       return envelope;
     }
-    await appendWithin((signal) => transport.append(type, raw, { signal }), settings.publish_timeout_ms, type);
+    // a partitioned type's partition is picked by the key (per-key order), else by the event id
+    await appendWithin(
+      (signal) => transport.append(type, raw, { signal, partition_key: envelope.key ?? id }),
+      settings.publish_timeout_ms,
+      type,
+    );
     metrics.published(type);
     return envelope;
   };
@@ -291,17 +323,16 @@ export function createEventBus<R extends EventRegistry>(
       metrics,
     });
     groupConsumers.push(consumer);
-    return { close: (timeout_ms = 10_000) => consumer.stop(timeout_ms) };
+    return { close: ({ timeout_ms = 10_000 } = {}) => consumer.stop(timeout_ms) };
   }
 
-  const closer = createCloser(async () => {
+  const closer = createCloser(async ({ timeout_ms = 10_000 }) => {
     closed = true;
     clearInterval(trimTimer);
     unobserve();
-    await Promise.all([...groupConsumers.map((c) => c.stop(closeTimeout)), ...broadcasts.map((b) => b.stop())]);
+    await Promise.all([...groupConsumers.map((c) => c.stop(timeout_ms)), ...broadcasts.map((b) => b.stop())]);
     logger.debug('event bus closed');
   });
-  let closeTimeout = 10_000;
 
   const service: EventBusService = {
     publish: publish as EventBusService['publish'],
@@ -334,18 +365,15 @@ export function createEventBus<R extends EventRegistry>(
       purge: (type, ids) => transport.purgeDeadLetters(asList(type)[0] as string, ids),
     },
     trim: trimAll,
-    close(options = {}) {
-      if (!closer.closed && options.timeout_ms !== undefined) closeTimeout = options.timeout_ms;
-      return closer.close();
-    },
-    [Symbol.asyncDispose]: () => closer.close(),
+    close: closer.close,
+    [Symbol.asyncDispose]: closer[Symbol.asyncDispose],
   };
   return service as unknown as EventBusService<R>;
 }
 
 // At the deadline the append is aborted: one still waiting for the connection (or for its
-// batch) rejects at once with E_PUBLISH_FAILED and is never sent. One already sent cannot be
-// taken back: after the abort had its turn, the publish rejects with E_PUBLISH_OUTCOME_UNKNOWN.
+// batch) rejects at once with E_BUS_PUBLISH_FAILED and is never sent. One already sent cannot be
+// taken back: after the abort had its turn, the publish rejects with E_BUS_PUBLISH_OUTCOME_UNKNOWN.
 // A plain timer, not an abortable sleep: this is on every publish's path.
 function appendWithin<T>(append: (signal: AbortSignal) => Promise<T>, ms: number, type: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -1,5 +1,6 @@
 import { coerceDuration, coerceInt } from '@diana/utils';
 import * as v from 'valibot';
+import { PartitionsConfig } from './partitions.js';
 
 /** Default attempts before an event goes to the dead-letter stream. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -36,6 +37,15 @@ export const EventBusConfig = v.object({
   outbox_poll_ms: v.optional(coerceDuration({ min: 10 }), 1_000),
   /** Rows the relay appends per batch. */
   outbox_batch_size: v.optional(coerceInt({ min: 1, max: 10_000 }), 200),
+  /**
+   * Partitions per event type (`type=4,type=2` or an object), for the Redis Streams transport
+   * (the app passes it on, like `stream_prefix`). A type not named has 1.
+   */
+  partitions: v.optional(PartitionsConfig, {}),
+  /** Replicas that must confirm an append (`WAIT`) before publish resolves; 0 does not wait (transport setting). */
+  wait_replicas: v.optional(coerceInt({ min: 0, max: 16 }), 0),
+  /** How long an append waits for `wait_replicas` (transport setting). */
+  wait_timeout_ms: v.optional(coerceDuration({ min: 1 }), 1_000),
 });
 /** Parsed `EventBusConfig`. */
 export type EventBusConfig = v.InferOutput<typeof EventBusConfig>;

@@ -1,3 +1,6 @@
+// One consumer loop of a group (or a broadcast reader): read, handle with a deadline, acknowledge,
+// retry with backoff, dead-letter, claim what a crashed consumer left. Over 300 lines because the
+// loop, its retries and its claims share one state machine.
 import { setMaxListeners } from 'node:events';
 import { backoffDelay, DianaError, type Logger, sleep } from '@diana/utils';
 import type { EventBusConfig } from './config.js';
@@ -84,7 +87,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   let slotFreed: (() => void) | undefined;
 
   const release = (delivery: Delivery) => {
-    inFlight.delete(delivery.entry_id);
+    inFlight.delete(inFlightKey(delivery));
     slotFreed?.();
   };
   const flushAcks = async () => {
@@ -208,8 +211,8 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   };
 
   const dispatch = (delivery: Delivery) => {
-    if (inFlight.has(delivery.entry_id)) return;
-    inFlight.set(delivery.entry_id, delivery);
+    if (inFlight.has(inFlightKey(delivery))) return;
+    inFlight.set(inFlightKey(delivery), delivery);
     let event: EventEnvelope;
     try {
       event = decodeEnvelope(options.registry, delivery.raw);
@@ -227,7 +230,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       void handle(delivery, event);
       return;
     }
-    const key = event.key ?? delivery.entry_id;
+    const key = event.key ?? event.id;
     const next = (chains.get(key) ?? Promise.resolve()).then(() => handle(delivery, event));
     chains.set(key, next);
     void next.finally(() => {
@@ -349,4 +352,11 @@ export async function settleWithin(work: Promise<unknown>, ms: number): Promise<
     }),
   ]);
   clearTimeout(timer);
+}
+
+/** Entry ids are per stream: two types, or two partitions of one, may each have entry 1-0. */
+function inFlightKey(delivery: Delivery): string {
+  return delivery.partition
+    ? `${delivery.type}#${delivery.partition}\u0000${delivery.entry_id}`
+    : `${delivery.type}\u0000${delivery.entry_id}`;
 }

@@ -69,7 +69,7 @@ const Envelope = v.object({
   payload: v.unknown(),
 });
 
-/** Validates a payload for `type`; returns the schema's output or throws `E_EVENT_SCHEMA`. */
+/** Validates a payload for `type`; returns the schema's output or throws `E_BUS_EVENT_SCHEMA`. */
 export function validatePayload(registry: EventRegistry, type: string, payload: unknown): unknown {
   const definition = registry[type];
   if (!definition) throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_UNKNOWN, `unknown event type "${type}"`);
@@ -94,7 +94,7 @@ export function encodeEnvelope(envelope: EventEnvelope): string {
 
 /**
  * Parses and validates a stored entry against the registry: envelope shape, known type,
- * payload schema. Throws `E_EVENT_SCHEMA` (so the entry goes straight to the dead letters).
+ * payload schema. Throws `E_BUS_EVENT_SCHEMA` (so the entry goes straight to the dead letters).
  */
 export function decodeEnvelope(registry: EventRegistry, raw: string | undefined): EventEnvelope {
   let parsed: unknown;

@@ -6,8 +6,32 @@ export const OUTBOX_CHANNEL = 'diana_outbox';
 
 /** Stores `envelope` in the outbox inside the caller's transaction: it is published only if that commits. */
 export async function writeToOutbox(tx: DbSession, envelope: EventEnvelope, raw: string): Promise<void> {
+  // the notify rides on the insert (one round trip, not two); like any notify it is delivered at
+  // commit, once per transaction (PostgreSQL folds identical ones), and never on rollback
   await tx`
     insert into event_outbox (id, type, key, envelope)
-    values (${envelope.id}, ${envelope.type}, ${envelope.key}, ${raw})`;
-  await tx`select pg_notify(${OUTBOX_CHANNEL}, '')`;
+    values (${envelope.id}, ${envelope.type}, ${envelope.key}, ${raw})
+    returning pg_notify(${OUTBOX_CHANNEL}, '')`;
+}
+
+/** One outbox row: the envelope's columns and its encoded text. */
+export interface OutboxRow {
+  readonly envelope: EventEnvelope;
+  readonly raw: string;
+}
+
+/** Stores every row in one statement (the events one transaction published, in id order). */
+export async function writeManyToOutbox(tx: DbSession, rows: readonly OutboxRow[]): Promise<void> {
+  if (rows.length === 1) {
+    const [row] = rows as [OutboxRow];
+    return writeToOutbox(tx, row.envelope, row.raw);
+  }
+  await tx`
+    insert into event_outbox (id, type, key, envelope)
+    select * from unnest(
+      ${rows.map((row) => row.envelope.id)}::uuid[],
+      ${rows.map((row) => row.envelope.type)}::text[],
+      ${rows.map((row) => row.envelope.key)}::text[],
+      ${rows.map((row) => row.raw)}::text[])
+    returning pg_notify(${OUTBOX_CHANNEL}, '')`;
 }

@@ -7,6 +7,7 @@ import {
   type Logger,
   parseOrThrow,
   sleep,
+  waitWithin,
 } from '@diana/utils';
 import { EventBusConfig, type EventBusConfigInput } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
@@ -34,7 +35,7 @@ export interface OutboxRelayDeps {
   readonly db: Database;
   readonly transport: StreamTransport;
   readonly logger?: Logger;
-  /** Test hook: runs after the rows were appended and before they are marked published. */
+  /** Test hook: runs after the rows were appended and before their mark (published) commits. */
   readonly afterAppend?: (count: number) => Promise<void>;
 }
 
@@ -66,14 +67,22 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
 
   const drain = () =>
     db.transaction(async (tx) => {
-      const [lock] = await tx<{ got: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${RELAY_LOCK})) as got`;
-      if (!lock?.got) return 0;
-      const rows = await tx<{ id: string; type: string; envelope: string }[]>`
-        select id, type, envelope from event_outbox
-        where published_at is null
-        order by id
-        limit ${batch}
-        for update skip locked`;
+      // the lock, the read and the mark in one statement (one round trip): a relay that does not
+      // get the lock reads no rows (the CTE is evaluated once, before any row). The mark commits
+      // only with the transaction, after the appends: a relay that dies before leaves the rows
+      // unpublished, and the append-once guard keeps their second append from making a second entry.
+      const rows = await tx<{ id: string; type: string; key: string | null; envelope: string }[]>`
+        with relay as (select pg_try_advisory_xact_lock(hashtext(${RELAY_LOCK})) as got),
+        picked as (
+          select id from event_outbox, relay
+          where relay.got and published_at is null
+          order by id
+          limit ${batch}
+          for update of event_outbox skip locked),
+        marked as (
+          update event_outbox o set published_at = now() from picked where o.id = picked.id
+          returning o.id, o.type, o.key, o.envelope)
+        select id, type, key, envelope from marked order by id`;
       if (rows.length === 0) return 0;
       // Sent back to back on one connection: Redis appends them in this (per-key) order.
       await Promise.all(
@@ -81,12 +90,13 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
           transport.append(row.type, row.envelope, {
             dedupe_id: row.id,
             dedupe_ttl_ms: settings.dedupe_ttl_ms,
+            // the partition publish would pick: by key, else by id (so a re-append meets its marker)
+            partition_key: row.key ?? row.id,
           }),
         ),
       );
       for (const row of rows) metrics.published(row.type);
       await options.afterAppend?.(rows.length);
-      await tx`update event_outbox set published_at = now() where id = any(${rows.map((row) => row.id)}::uuid[])`;
       return rows.length;
     });
 
@@ -136,7 +146,10 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
         const moved = await drain();
         failures = 0;
         lastOk = Date.now();
-        if (moved > 0) continue; // more may be waiting
+        // a full batch: more may be waiting. A short one took every row committed before its
+        // read; a row committed since then sent a NOTIFY (`notified`, below), so while
+        // listening no empty pass is run to find that out (it cost 4 round trips per wake-up)
+        if (moved === batch || (moved > 0 && unlisten === undefined)) continue;
       } catch (error) {
         failures++;
         logger.warn({ err: error, failures }, 'outbox relay pass failed; rows stay for the next pass');
@@ -171,11 +184,12 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     return row ?? { backlog: 0, oldest_s: 0 };
   });
 
-  const closer = createCloser(async () => {
+  const closer = createCloser(async ({ timeout_ms }) => {
     unobserve();
     stop.abort();
     wake?.();
-    await running;
+    // a pass in progress ends at its next step; past timeout_ms the close does not wait for it
+    await waitWithin(running, timeout_ms);
     await unlisten?.().catch(() => {});
   });
   return {

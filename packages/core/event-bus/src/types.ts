@@ -14,12 +14,17 @@ export interface Delivery {
   readonly deliveries: number;
   /** Set on replayed dead letters: only this group handles the entry, others skip it. */
   readonly only_group?: string;
+  /** The type's partition the entry is in (transports with partitions; absent means 0). */
+  readonly partition?: number;
 }
 
 /** A dead-lettered entry. */
 export interface DeadLetter {
+  /** Its id for replay and purge (on partition p > 0 of a partitioned type: `p/<entry id>`). */
   readonly dlq_id: string;
   readonly type: string;
+  /** The type's partition it came from (absent means 0). */
+  readonly partition?: number;
   readonly group: string;
   readonly error: string;
   readonly attempts: number;
@@ -73,8 +78,13 @@ export interface StreamTransport {
       dedupe_id?: string;
       dedupe_ttl_ms?: number;
       /**
+       * What picks the partition of a partitioned type (the bus passes the event's `key`, or its
+       * id when it has none). Without it, partition 0. Ignored by transports without partitions.
+       */
+      partition_key?: string;
+      /**
        * Aborted when the caller stops waiting. An append not yet handed to the server must
-       * then reject with `E_PUBLISH_FAILED` and never be sent; one already sent cannot be
+       * then reject with `E_BUS_PUBLISH_FAILED` and never be sent; one already sent cannot be
        * taken back (it settles as the server answers).
        */
       signal?: AbortSignal;

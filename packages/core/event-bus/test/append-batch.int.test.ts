@@ -9,10 +9,10 @@ const redis = await useTestRedis('append-batch');
 const admin = new Redis(redis.url);
 afterAll(() => admin.disconnect());
 const transportAt = (prefix: string) =>
-  createRedisStreamsTransport({
-    connector: createRedisConnector({ options: { port: Number(new URL(redis.url).port) } }),
-    prefix: `${redis.prefix}${prefix}:`,
-  });
+  createRedisStreamsTransport(
+    { prefix: `${redis.prefix}${prefix}:` },
+    { connector: createRedisConnector({ options: { port: Number(new URL(redis.url).port) } }) },
+  );
 
 describe('append batching (recorded sends)', () => {
   const recording = () => {
@@ -146,7 +146,7 @@ describe('append batching on Redis', () => {
 describe('append_batch_max', () => {
   it.each([0, -1, 1.5, 20_000])('refuses %s with E_BUS_CONFIG', (append_batch_max) => {
     expect(() =>
-      createRedisStreamsTransport({ connector: createRedisConnector({ options: { port: 1 } }), append_batch_max }),
+      createRedisStreamsTransport({ append_batch_max }, { connector: createRedisConnector({ options: { port: 1 } }) }),
     ).toThrow(expect.objectContaining({ code: 'E_BUS_CONFIG' }));
   });
 });

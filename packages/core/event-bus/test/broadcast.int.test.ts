@@ -17,7 +17,7 @@ it('a broadcast subscriber in each of two processes receives every event', async
   for (const worker of workers) worker.send({ type: 'config', redis_port: port, prefix, expect: total });
   await Promise.all(workers.map((worker) => worker.waitFor('ready')));
 
-  const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix });
+  const transport = createRedisStreamsTransport({ prefix }, { connector: createRedisConnector({ options: { port } }) });
   const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
   for (let n = 0; n < total; n++) await bus.publish('test.happened', { n });
   const reports = await Promise.all(workers.map((worker) => worker.waitFor('done', 20_000)));

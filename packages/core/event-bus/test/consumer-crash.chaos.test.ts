@@ -20,7 +20,7 @@ afterAll(() => db.close());
 it('kill -9 of a consumer holding ≥ 100 pending entries: survivors handle every event, effects once each', async () => {
   await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
   await db.sql`create table chaos_effects (event_id uuid not null)`;
-  const transport = createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix });
+  const transport = createRedisStreamsTransport({ prefix }, { connector: createRedisConnector({ options: { port } }) });
   const publisher = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
   await transport.ensureGroup('test.happened', 'effects');
 
@@ -43,7 +43,7 @@ it('kill -9 of a consumer holding ≥ 100 pending entries: survivors handle ever
     const bus = createEventBus(
       { ...CONFORMANCE_CONFIG, claim_idle_ms: 500 },
       {
-        transport: createRedisStreamsTransport({ connector: createRedisConnector({ options: { port } }), prefix }),
+        transport: createRedisStreamsTransport({ prefix }, { connector: createRedisConnector({ options: { port } }) }),
         events: CONFORMANCE_EVENTS,
         consumer_name: name,
       },

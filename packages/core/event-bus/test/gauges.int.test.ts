@@ -50,10 +50,10 @@ describe('event-bus gauges', () => {
       url: `postgres://postgres@127.0.0.1:${await deadPort()}/none`,
       connect_timeout_ms: 1_000,
     });
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix: `${redis.prefix}pgdown:`,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}pgdown:` },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db: down, transport });
     try {
       const started = Date.now();
@@ -67,10 +67,10 @@ describe('event-bus gauges', () => {
     }
   });
   it('report lag and pending per group, dead letters per type, and latency in seconds', async () => {
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix: `${redis.prefix}g:`,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}g:` },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => {
@@ -122,11 +122,14 @@ describe('event-bus gauges', () => {
   });
 
   it('with Redis unreachable, a collection skips the stream gauges within the read timeout; the outbox backlog shows the rows waiting', async () => {
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: await deadPort() } }),
-      prefix: 'gauges-down:',
-      command_timeout_ms: 3_000, // longer than the gauges wait: their own timeout is what bounds the scrape
-    });
+    const transport = createRedisStreamsTransport(
+      {
+        prefix: 'gauges-down:',
+        command_timeout_ms: 3_000,
+        // longer than the gauges wait: their own timeout is what bounds the scrape
+      },
+      { connector: createRedisConnector({ options: { port: await deadPort() } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     bus.subscribe('nobody', 'test.happened', () => {});
     bus.subscribe('nobody', 'test.keyed', () => {});

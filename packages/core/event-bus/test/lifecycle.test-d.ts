@@ -3,7 +3,11 @@
 import type { RedisConnector } from '@diana/redis';
 import type { Closeable } from '@diana/utils';
 import { describe, expectTypeOf, it } from 'vitest';
-import { createRedisStreamsTransport, type RedisStreamsOptions } from '../src/adapters/redis-streams.js';
+import {
+  createRedisStreamsTransport,
+  type RedisStreamsConfig,
+  type RedisStreamsDeps,
+} from '../src/adapters/redis-streams.js';
 import type { EventBusService } from '../src/bus.js';
 import type { StreamTransport } from '../src/types.js';
 
@@ -14,10 +18,13 @@ describe('event bus lifecycle and transports', () => {
     expectTypeOf<StreamTransport['close']>().toBeCallableWith({ timeout_ms: 1_000 });
   });
 
-  it('the Redis Streams transport takes its connections from a connector', () => {
-    expectTypeOf<RedisStreamsOptions['connector']>().toEqualTypeOf<RedisConnector>();
+  it('the Redis Streams transport is createX(config, deps): its connections come from a connector in deps', () => {
+    expectTypeOf<RedisStreamsDeps['connector']>().toEqualTypeOf<RedisConnector>();
+    expectTypeOf(createRedisStreamsTransport).parameters.toEqualTypeOf<[RedisStreamsConfig, RedisStreamsDeps]>();
     expectTypeOf(createRedisStreamsTransport).returns.toEqualTypeOf<StreamTransport>();
     // @ts-expect-error no client or ioredis options to copy
-    expectTypeOf<RedisStreamsOptions>().toHaveProperty('redis');
+    expectTypeOf<RedisStreamsConfig>().toHaveProperty('redis');
+    // @ts-expect-error the connector is a dependency, not a setting
+    expectTypeOf<RedisStreamsConfig>().toHaveProperty('connector');
   });
 });

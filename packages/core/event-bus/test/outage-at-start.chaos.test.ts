@@ -36,12 +36,10 @@ describe('Redis down when the loops start', () => {
     await server.kill();
     expect(server.pid).toBeUndefined(); // the fault: nothing listens when the loops start
 
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: server.port } }),
-      prefix: 'outage:',
-      command_timeout_ms: 300,
-      watchdog_ms: 1_000,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: 'outage:', command_timeout_ms: 300, watchdog_ms: 1_000 },
+      { connector: createRedisConnector({ options: { port: server.port } }) },
+    );
     const bus = createEventBus(
       { ...CONFORMANCE_CONFIG, publish_timeout_ms: 300 },
       { transport, events: CONFORMANCE_EVENTS, db },

@@ -43,10 +43,10 @@ const countUnrelayed = async () => {
 describe('outbox', () => {
   it('a publish inside db.transaction joins it: never delivered on rollback, delivered once after commit', async () => {
     const prefix = `${redis.prefix}commit:`;
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     const got: number[] = [];
@@ -95,11 +95,59 @@ describe('outbox', () => {
     }
   });
 
+  it("one transaction's publishes are written as one statement before COMMIT, and relayed in the order published", async () => {
+    const prefix = `${redis.prefix}gathered:`;
+    const transport = createRedisStreamsTransport(
+      { prefix },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
+    const got: number[] = [];
+    bus.subscribe('gathered-reader', 'test.happened', (e) => void got.push(e.payload.n));
+    const before = await countOutbox();
+    // statements written to the outbox while the transaction runs, seen from inside it
+    const rowsInside: number[] = [];
+    const inside = async () => {
+      const [row] = await db.session()<{ n: number }[]>`select count(*)::int as n from event_outbox`;
+      rowsInside.push((row?.n ?? 0) - before);
+    };
+    try {
+      await db.transaction(async () => {
+        for (let n = 1; n <= 3; n++) {
+          await bus.publish('test.happened', { n }, { key: 'k' });
+          await inside();
+        }
+        // a released savepoint's publish joins the statement; a rolled-back one's never reaches it
+        await db.transaction(() => bus.publish('test.happened', { n: 4 }));
+        await db
+          .transaction(async () => {
+            await bus.publish('test.happened', { n: 99 });
+            throw new Error('inner step failed');
+          })
+          .catch(() => {});
+        await bus.publish('test.happened', { n: 5 });
+        await inside();
+      });
+      expect(rowsInside).toEqual([0, 0, 0, 0]); // nothing written before the transaction's end
+      expect(await countOutbox()).toBe(before + 5);
+      const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
+      try {
+        await waitFor(() => got.length === 5);
+      } finally {
+        await relay.close();
+      }
+      expect(got).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
   it('{ db } names the database to join on a bus created without one (what the managers do)', async () => {
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix: `${redis.prefix}named:`,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}named:` },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
     const before = await countOutbox();
     try {
@@ -131,10 +179,10 @@ describe('outbox', () => {
 
   it('still honours the deprecated { tx } option, on a bus without db too', async () => {
     const prefix = `${redis.prefix}legacy:`;
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {
@@ -169,10 +217,10 @@ describe('outbox', () => {
       },
     });
     const logger = createLogger({ destination });
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix: `${redis.prefix}wake:`,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}wake:` },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     // a poll far beyond the wait below: delivery in time means NOTIFY woke the relay
     const listening = createOutboxRelay({ outbox_poll_ms: 600_000 }, { db, transport, logger });
@@ -213,11 +261,53 @@ describe('outbox', () => {
     }
   });
 
+  it('close({ timeout_ms }) does not wait past its deadline for a pass stuck on the transport', async () => {
+    const real = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}stuck:` },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport: real, events: CONFORMANCE_EVENTS, db });
+    let appendsAsked = 0;
+    let appendsSettled = 0;
+    // a transport whose appends answer only after 2 s (a Redis that hangs until the command
+    // timeout): the relay's pass is stuck that long, holding its transaction
+    const hanging = {
+      ...real,
+      append: () => {
+        appendsAsked++;
+        return new Promise<never>((_, reject) =>
+          setTimeout(() => {
+            appendsSettled++;
+            reject(new Error('command timed out'));
+          }, 2_000),
+        );
+      },
+    } as typeof real;
+    const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport: hanging });
+    try {
+      await db.transaction(() => bus.publish('test.happened', { n: 7 }));
+      await waitFor(() => appendsAsked > 0); // the fault: a pass is in progress, stuck on append
+      const started = performance.now();
+      await relay.close({ timeout_ms: 200 });
+      const close_ms = performance.now() - started;
+      expect(close_ms).toBeGreaterThanOrEqual(150);
+      // it did not wait for the stuck append (which answers 2 s after it was asked)
+      expect(appendsSettled).toBe(0);
+      expect(relay.status().running).toBe(false);
+    } finally {
+      await relay.close();
+      await waitFor(() => appendsSettled === appendsAsked); // the pass ends and releases its rows
+      await bus.close();
+      await real.close();
+      await db.sql`delete from event_outbox where published_at is null`;
+    }
+  });
+
   it('an idle relay polling for a while leaves no listeners behind (no MaxListenersExceededWarning)', async () => {
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix: `${redis.prefix}idle:`,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}idle:` },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const relay = createOutboxRelay({ outbox_poll_ms: 10 }, { db, transport });
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
@@ -235,12 +325,45 @@ describe('outbox', () => {
     }
   });
 
+  it('one relay at a time: while another holds the relay lock, a pass reads and moves nothing', async () => {
+    const prefix = `${redis.prefix}lock:`;
+    const transport = createRedisStreamsTransport(
+      { prefix },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
+    // another relay's pass, standing in: the same transaction-scoped lock, held in an open
+    // transaction of another connection (through a transaction pooler too: an open transaction
+    // keeps its server session; a session-level lock would stay on a session the pool hands on)
+    const other = await db.sql.reserve();
+    await other`begin`;
+    await other`select pg_advisory_xact_lock(hashtext('diana.outbox.relay'))`;
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
+    try {
+      await db.transaction(async () => {
+        for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n });
+      });
+      expect(await relay.drain()).toBe(0);
+      expect(await countUnrelayed()).toBe(3);
+      expect(await transport.streamLength('test.happened')).toBe(0);
+      await other`commit`;
+      await waitFor(async () => (await countUnrelayed()) === 0);
+      expect(await transport.streamLength('test.happened')).toBe(3);
+    } finally {
+      await other`rollback`.catch(() => {}); // after a failed assertion the transaction is still open
+      other.release();
+      await relay.close();
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
   it('a relay killed between append and mark yields exactly one stream entry per event', async () => {
     const prefix = `${redis.prefix}crash:`;
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: redisPort } }),
-      prefix,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const ids: string[] = [];
     await db.transaction(async () => {
@@ -283,17 +406,16 @@ describe('outbox', () => {
 
   it('accepts outbox publishes while Redis is down and drains them when it is back', async () => {
     const server = await startRedis();
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port: server.port } }),
-      prefix: 'down:',
-      command_timeout_ms: 300,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: 'down:', command_timeout_ms: 300 },
+      { connector: createRedisConnector({ options: { port: server.port } }) },
+    );
     const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
     const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
     try {
       await server.kill('SIGKILL');
       const direct = await bus.publish('test.happened', { n: -1 }).catch((e: unknown) => e);
-      expect((direct as { code?: string }).code).toBe('E_PUBLISH_FAILED'); // the outage is real
+      expect((direct as { code?: string }).code).toBe('E_BUS_PUBLISH_FAILED'); // the outage is real
       await db.transaction(async () => {
         for (let n = 0; n < 5; n++) await bus.publish('test.happened', { n });
       });

@@ -13,12 +13,14 @@ import { createEventBus } from '../src/bus.js';
 import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
 
 const server = await startRedis({ appendonly: true });
-const transport = createRedisStreamsTransport({
-  connector: createRedisConnector({ options: { port: server.port } }),
-  prefix: 'outcome:',
-  // far longer than the publish deadline: the old transport kept waiting (then sent) this long
-  command_timeout_ms: 30_000,
-});
+const transport = createRedisStreamsTransport(
+  {
+    prefix: 'outcome:',
+    // far longer than the publish deadline: the old transport kept waiting (then sent) this long
+    command_timeout_ms: 30_000,
+  },
+  { connector: createRedisConnector({ options: { port: server.port } }) },
+);
 const bus = createEventBus(
   { ...CONFORMANCE_CONFIG, publish_timeout_ms: 300 },
   { transport, events: CONFORMANCE_EVENTS },
@@ -53,7 +55,7 @@ it('publishes rejected while Redis is down are never appended after it comes bac
   while (waited < 5 && Date.now() < deadline0) {
     const started = performance.now();
     const error = await bus.publish('test.happened', { n: n++ }).catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_PUBLISH_FAILED')).toBe(true);
+    expect(isDianaError(error, 'E_BUS_PUBLISH_FAILED')).toBe(true);
     if (performance.now() - started >= 250) waited++;
     await new Promise((resolve) => setImmediate(resolve)); // a fast failure must not starve the I/O that notices the close
   }
@@ -79,7 +81,7 @@ it('a publish sent but not confirmed by the deadline says its outcome is unknown
   server.pause(); // the command reaches the socket; no reply comes
   const error = await bus.publish('test.happened', { n: 8 }).catch((e: unknown) => e);
   server.resume();
-  expect(isDianaError(error, 'E_PUBLISH_OUTCOME_UNKNOWN')).toBe(true);
+  expect(isDianaError(error, 'E_BUS_PUBLISH_OUTCOME_UNKNOWN')).toBe(true);
   // here the outcome was "appended": the caller could not have known, hence the code
   const deadline = Date.now() + 10_000;
   while (!(await entries()).includes(8) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -8,8 +8,8 @@ const redis = await useTestRedis('event-bus');
 // Each namespace is a key prefix on the shared test Redis; two transports on one prefix are
 // two processes on one Redis.
 describeEventBusTransport('redis-streams', async (namespace) =>
-  createRedisStreamsTransport({
-    connector: createRedisConnector({ options: { host: '127.0.0.1', port: Number(new URL(redis.url).port) } }),
-    prefix: `${redis.prefix}${namespace}:`,
-  }),
+  createRedisStreamsTransport(
+    { prefix: `${redis.prefix}${namespace}:` },
+    { connector: createRedisConnector({ options: { host: '127.0.0.1', port: Number(new URL(redis.url).port) } }) },
+  ),
 );

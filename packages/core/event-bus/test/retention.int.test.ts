@@ -25,10 +25,10 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
 describe('retention and metrics', () => {
   it('keeps a stream bounded through 100 000 events without trimming anything unacknowledged', async () => {
     const total = 100_000;
-    const transport = createRedisStreamsTransport({
-      connector: createRedisConnector({ options: { port } }),
-      prefix: `${redis.prefix}r:`,
-    });
+    const transport = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}r:` },
+      { connector: createRedisConnector({ options: { port } }) },
+    );
     cleanups.push(() => transport.close());
     const bus = createEventBus(
       { ...CONFORMANCE_CONFIG, trim_interval_ms: 200, batch_size: 200 },

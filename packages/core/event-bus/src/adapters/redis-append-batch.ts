@@ -6,7 +6,7 @@ export interface QueuedAppend {
   readonly raw: string;
   readonly marker?: string;
   readonly ttl_ms?: number;
-  /** Aborted before its batch leaves: rejected with `E_PUBLISH_FAILED`, never sent. */
+  /** Aborted before its batch leaves: rejected with `E_BUS_PUBLISH_FAILED`, never sent. */
   readonly signal?: AbortSignal;
 }
 
@@ -15,8 +15,11 @@ interface Waiting extends QueuedAppend {
   readonly reject: (error: unknown) => void;
 }
 
-/** Runs `lua/append-batch.lua`: `keys` = stream then markers; returns one reply per entry. */
-export type SendBatch = (keys: string[], args: Array<string | number>) => Promise<string[]>;
+/**
+ * Runs `lua/append-batch.lua`: `keys` = stream then markers; returns one reply per entry (an
+ * Error is that entry's rejection as is).
+ */
+export type SendBatch = (keys: string[], args: Array<string | number>) => Promise<Array<string | Error>>;
 
 /**
  * Coalesces the appends made in one turn of the event loop: each stream's appends go to
@@ -57,6 +60,7 @@ export function createAppendBatcher(
           const item = batch[i] as Waiting;
           const reply = replies[i];
           if (reply === undefined) item.reject(new Error('no reply for a batched append'));
+          else if (typeof reply !== 'string') item.reject(reply);
           else if (reply.startsWith('!')) item.reject(new Error(reply.slice(1)));
           else item.resolve(reply);
         }

@@ -1,17 +1,25 @@
-// @diana/event-bus/adapters/redis-streams: the production transport.
-import type { RedisConnector } from '@diana/redis';
+// @diana/event-bus/adapters/redis-streams: the production transport. Over 300 lines because it
+// implements the whole StreamTransport port (append, groups, broadcast, claims, dead letters,
+// replay, trimming, stats) over one set of keys, each over a type's partitions; the reader,
+// append batching and the partition arithmetic (../partitions.ts) have their files.
+import type { RedisClient, RedisConnector } from '@diana/redis';
 import { createEventWaiter, DianaError, getPackageLogger, type Logger } from '@diana/utils';
-import type { Redis } from 'ioredis';
 import { EVENT_BUS_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
+import {
+  type PartitionsConfig,
+  parsePartitionName,
+  parsePartitions,
+  partitionName,
+  partitionOf,
+  splitPosition,
+} from '../partitions.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
 import { createAppendBatcher } from './redis-append-batch.js';
 import { createRedisReader, type KeySpace, readFields } from './redis-reader.js';
 
-/** Options of the Redis Streams transport. */
-export interface RedisStreamsOptions {
-  /** Hands out the command connection and one blocking connection per reader (never closed here). */
-  readonly connector: RedisConnector;
+/** Settings of the Redis Streams transport (`createRedisStreamsTransport`'s first argument). */
+export interface RedisStreamsConfig {
   /** Key prefix. @default 'diana:ev:' */
   readonly prefix?: string;
   /** XADD MAXLEN ~ safety cap. @default 1_000_000 */
@@ -25,6 +33,28 @@ export interface RedisStreamsOptions {
    * event loop go together, up to this many. 1 sends each append on its own. @default 32
    */
   readonly append_batch_max?: number;
+  /**
+   * Partitions per event type (`{ 'gamification.besitos_awarded': 4 }`, or the string
+   * `type=4,…`): entries of the type spread over that many streams by the publish key, each with
+   * its own hash tag. A type not named has 1 (its one stream, named as always). Each count is
+   * 1–256, anything else is `E_BUS_CONFIG`. @default {}
+   */
+  readonly partitions?: PartitionsConfig | string;
+  /**
+   * Replicas that must have every append before it resolves (`WAIT`, sent with the append on
+   * the stream's master). 0 does not wait. When fewer confirm within `wait_timeout_ms`, the
+   * append rejects with `E_BUS_PUBLISH_NOT_REPLICATED` (it is on the master: it may be
+   * delivered, or lost in a failover). @default 0
+   */
+  readonly wait_replicas?: number;
+  /** How long an append waits for `wait_replicas` (below `command_timeout_ms`). @default 1_000 */
+  readonly wait_timeout_ms?: number;
+}
+
+/** What the Redis Streams transport needs (`createRedisStreamsTransport`'s second argument). */
+export interface RedisStreamsDeps {
+  /** Hands out the command connection and one blocking connection per reader (never closed here). */
+  readonly connector: RedisConnector;
   readonly logger?: Logger;
 }
 
@@ -42,15 +72,33 @@ interface Scripts {
  * command connection that fails fast while Redis is down (no offline queue, so a failed
  * publish is never sent later behind its caller's back) and one blocking connection per reader.
  */
-export function createRedisStreamsTransport(options: RedisStreamsOptions): StreamTransport {
+export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: RedisStreamsDeps): StreamTransport {
+  const options = { ...config, ...deps };
   const logger = getPackageLogger(options.logger, 'event-bus');
   const prefix = options.prefix ?? 'diana:ev:';
+  // a brace in the prefix would become every key's hash tag: one slot for everything
+  if (/[{}]/.test(prefix)) {
+    throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CONFIG, 'prefix must not contain { or } (Redis Cluster hash tags)');
+  }
   const maxLen = options.max_len ?? 1_000_000;
   const batchMax = options.append_batch_max ?? 32;
   if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 10_000) {
     throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CONFIG, 'append_batch_max must be an integer from 1 to 10 000');
   }
   const commandTimeout = options.command_timeout_ms ?? 5_000;
+  const partitions = parsePartitions(options.partitions);
+  const waitReplicas = options.wait_replicas ?? 0;
+  const waitTimeout = options.wait_timeout_ms ?? 1_000;
+  if (!Number.isInteger(waitReplicas) || waitReplicas < 0 || waitReplicas > 16) {
+    throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CONFIG, 'wait_replicas must be an integer from 0 to 16');
+  }
+  // checked only when used: a short command_timeout_ms without WAIT is fine
+  if (waitReplicas > 0 && (!Number.isInteger(waitTimeout) || waitTimeout < 1 || waitTimeout >= commandTimeout)) {
+    throw new DianaError(
+      EVENT_BUS_ERROR_CODES.BUS_CONFIG,
+      `wait_timeout_ms must be a whole number from 1 to below command_timeout_ms (${commandTimeout})`,
+    );
+  }
   // The connector's fail-fast client: no offline queue, and a command whose reply was lost with
   // the connection is not sent again on reconnect (its caller was told the outcome is unknown,
   // and a resend would append it a second time).
@@ -66,20 +114,62 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     'ready',
     () => `redis not reachable within ${commandTimeout} ms (status ${client.status})`,
   );
-  const ready = async (signal?: AbortSignal): Promise<Redis & Scripts> => {
+  const ready = async (signal?: AbortSignal): Promise<RedisClient & Scripts> => {
     if (client.status !== 'ready') await waitReady(commandTimeout, signal);
-    return client as Redis & Scripts;
+    return client as RedisClient & Scripts;
   };
   client.defineCommand('appendBatch', { lua: readLua('append-batch') });
   client.defineCommand('deadLetter', { numberOfKeys: 2, lua: readLua('dead-letter') });
   client.defineCommand('renew', { numberOfKeys: 1, lua: readLua('renew') });
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
 
+  // Below, a `name` is one stream's: the type itself, or `type#p` for partition p > 0 of a
+  // partitioned type; its hash tag is the name, so partitions spread over a cluster's slots.
   const keys: KeySpace = {
-    stream: (type) => `${prefix}{${type}}`,
+    stream: (name) => `${prefix}{${name}}`,
     typeOf: (key) => key.slice(prefix.length + 1, -1),
   };
-  const dlqKey = (type: string) => `${keys.stream(type)}:dlq`;
+  const dlqKey = (name: string) => `${keys.stream(name)}:dlq`;
+  const countOf = (type: string) => partitions[type] ?? 1;
+  const namesOf = (type: string): string[] => {
+    const count = countOf(type);
+    return count === 1 ? [type] : Array.from({ length: count }, (_, p) => partitionName(type, p));
+  };
+  const nameOf = (d: { type: string; partition?: number }) => partitionName(d.type, d.partition ?? 0);
+  /** A delivery read from stream `name` as the bus sees it: its type, and its partition when not 0. */
+  const fromName = (d: Delivery): Delivery => {
+    const { type, partition } = parsePartitionName(d.type);
+    return partition === 0 ? (type === d.type ? d : { ...d, type }) : { ...d, type, partition };
+  };
+  /** Per-type cursors (one string per type, see splitPosition) as per-stream cursors. */
+  const expandCursors = (cursors: Map<string, string>) => {
+    const out = new Map<string, string>();
+    for (const [type, position] of cursors) {
+      const parts = splitPosition(position, countOf(type));
+      for (const [p, name] of namesOf(type).entries()) out.set(name, parts[p] ?? '0-0');
+    }
+    return out;
+  };
+  const foldCursors = (streams: Map<string, string>, cursors: Map<string, string>) => {
+    for (const type of cursors.keys()) {
+      cursors.set(
+        type,
+        namesOf(type)
+          .map((name) => streams.get(name) ?? '0-0')
+          .join(','),
+      );
+    }
+  };
+  /** Dead-letter ids by partition (`p/<id>` on p > 0). */
+  const byPartition = (type: string, ids: readonly string[]) => {
+    const out = new Map<string, string[]>();
+    for (const id of ids) {
+      const slash = id.indexOf('/');
+      const name = slash < 0 ? type : partitionName(type, Number(id.slice(0, slash)));
+      out.set(name, [...(out.get(name) ?? []), slash < 0 ? id : id.slice(slash + 1)]);
+    }
+    return out;
+  };
   // Where each group was last seen, so a lost group is recreated there (no replay of history).
   const lastSeen = new Map<string, string>();
   const seen = (group: string, deliveries: Delivery[]) => {
@@ -93,15 +183,44 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   const notSent = (type: string) =>
     new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not sent (the caller stopped waiting)`);
 
+  const scripts = client as RedisClient & Scripts;
+  // With wait_replicas, WAIT goes in one pipeline with the script: a pipeline goes to one node on
+  // one connection (on a cluster, the stream's master), and WAIT counts the replicas that have
+  // every write of that connection so far, the batch included.
+  const appendAndWait = async (batchKeys: string[], args: Array<string | number>) => {
+    const pipeline = client.pipeline() as ReturnType<RedisClient['pipeline']> & {
+      appendBatch(...keysAndArgs: Array<string | number>): unknown;
+    };
+    pipeline.appendBatch(batchKeys.length, ...batchKeys, ...args);
+    pipeline.wait(waitReplicas, waitTimeout);
+    const [[appendError, replies] = [null, []], [waitError, confirmed] = [null, 0]] = ((await pipeline.exec()) ??
+      []) as Array<[Error | null, unknown]>;
+    if (appendError) throw appendError;
+    if (!waitError && Number(confirmed) >= waitReplicas) return replies as string[];
+    const notReplicated = new DianaError(
+      EVENT_BUS_ERROR_CODES.PUBLISH_NOT_REPLICATED,
+      waitError
+        ? `appended on the master; WAIT failed: ${waitError.message}`
+        : `appended on the master, but ${Number(confirmed)} of ${waitReplicas} replicas confirmed it within ${waitTimeout} ms`,
+      waitError ? { cause: waitError } : undefined,
+    );
+    return (replies as string[]).map((reply) => (reply.startsWith('!') ? reply : notReplicated));
+  };
   const appendBatched = createAppendBatcher(
-    (batchKeys, args) => (client as Redis & Scripts).appendBatch(batchKeys.length, ...batchKeys, ...args),
+    waitReplicas === 0
+      ? (batchKeys, args) => scripts.appendBatch(batchKeys.length, ...batchKeys, ...args)
+      : appendAndWait,
     { max_len: maxLen, max_batch: batchMax, default_ttl_ms: 86_400_000 },
   );
 
   const transport: StreamTransport = {
     name: 'redis-streams',
     append(type, raw, appendOptions) {
-      const stream = keys.stream(type);
+      const count = countOf(type);
+      const partitionKey = appendOptions?.partition_key;
+      const stream = keys.stream(
+        count === 1 || partitionKey === undefined ? type : partitionName(type, partitionOf(partitionKey, count)),
+      );
       const signal = appendOptions?.signal;
       const append = {
         raw,
@@ -121,11 +240,13 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
       );
     },
     async ensureGroup(type, group) {
-      const start = lastSeen.get(`${type}\u0000${group}`) ?? '0';
-      try {
-        await (await ready()).xgroup('CREATE', keys.stream(type), group, start, 'MKSTREAM');
-      } catch (error) {
-        if (!String((error as Error).message).startsWith('BUSYGROUP')) throw error;
+      for (const name of namesOf(type)) {
+        const start = lastSeen.get(`${name}\u0000${group}`) ?? '0';
+        try {
+          await (await ready()).xgroup('CREATE', keys.stream(name), group, start, 'MKSTREAM');
+        } catch (error) {
+          if (!String((error as Error).message).startsWith('BUSYGROUP')) throw error;
+        }
       }
     },
     createReader() {
@@ -136,29 +257,46 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
         logger,
       });
       readers.push(reader);
+      // the reader works on stream names; the bus on types, each type's partitions all read
       return {
         ...reader,
-        readGroup: async (args) => seen(args.group, await reader.readGroup(args)),
+        readGroup: async (args) => {
+          const own = args.own_pending && expandCursors(args.own_pending);
+          const read = await reader.readGroup({
+            ...args,
+            types: args.types.flatMap(namesOf),
+            ...(own ? { own_pending: own } : {}),
+          });
+          if (own && args.own_pending) foldCursors(own, args.own_pending);
+          return seen(args.group, read).map(fromName);
+        },
+        readBroadcast: async (args) => {
+          const streams = expandCursors(args.cursors);
+          const read = await reader.readBroadcast({ ...args, cursors: streams });
+          foldCursors(streams, args.cursors);
+          return read.map(fromName);
+        },
       };
     },
     async currentEnd(type) {
-      const [last] = (await (await ready()).xrevrange(keys.stream(type), '+', '-', 'COUNT', 1)) as Array<
-        [string, string[]]
-      >;
-      return last?.[0] ?? '0-0';
+      const ends: string[] = [];
+      for (const name of namesOf(type)) {
+        const [last] = (await (await ready()).xrevrange(keys.stream(name), '+', '-', 'COUNT', 1)) as Array<
+          [string, string[]]
+        >;
+        ends.push(last?.[0] ?? '0-0');
+      }
+      return ends.join(',');
     },
     async ack(group, deliveries) {
-      const byType = groupByType(deliveries);
-      const pipeline = (await ready()).pipeline();
-      for (const [type, ids] of byType) pipeline.xack(keys.stream(type), group, ...ids);
-      const results = await pipeline.exec();
-      const failed = results?.find(([error]) => error);
-      if (failed?.[0]) throw failed[0];
+      // one XACK per stream, sent together (a pipeline may not span slots on a cluster)
+      const c = await ready();
+      await Promise.all([...groupByName(deliveries)].map(([name, ids]) => c.xack(keys.stream(name), group, ...ids)));
     },
     async deadLetter(group, delivery, info) {
       await (await ready()).deadLetter(
-        keys.stream(delivery.type),
-        dlqKey(delivery.type),
+        keys.stream(nameOf(delivery)),
+        dlqKey(nameOf(delivery)),
         group,
         delivery.entry_id,
         info.error,
@@ -169,9 +307,9 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
     },
     async claim({ group, consumer, types, min_idle_ms, count }) {
       const out: Delivery[] = [];
-      for (const type of types) {
+      for (const name of types.flatMap(namesOf)) {
         if (out.length >= count) break;
-        const stream = keys.stream(type);
+        const stream = keys.stream(name);
         const [, entries] = (await (
           await ready()
         ).xautoclaim(stream, group, consumer, min_idle_ms, '0-0', 'COUNT', count - out.length)) as [
@@ -188,75 +326,120 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
         ).xpending(stream, group, first, last, live.length * 2, consumer)) as Array<[string, string, number, number]>;
         const deliveries = new Map(pending.map(([id, , , n]) => [id, n]));
         for (const [entry_id, fields] of live) {
-          out.push({ type, entry_id, ...readFields(fields), deliveries: deliveries.get(entry_id) ?? 2 });
+          out.push({ type: name, entry_id, ...readFields(fields), deliveries: deliveries.get(entry_id) ?? 2 });
         }
       }
-      return seen(group, out);
+      return seen(group, out).map(fromName);
     },
     async renew(group, consumer, deliveries) {
-      for (const [type, ids] of groupByType(deliveries))
-        await (await ready()).renew(keys.stream(type), group, consumer, ...ids);
+      for (const [name, ids] of groupByName(deliveries))
+        await (await ready()).renew(keys.stream(name), group, consumer, ...ids);
     },
     async markOnce(key, ttl_ms) {
+      // slot: one key (SET NX)
       return (await (await ready()).set(`${prefix}${key}`, '1', 'PX', ttl_ms, 'NX')) === 'OK';
     },
+    // Dead letters, trimming and stats go partition by partition (each partition's dead letters
+    // sit beside it, in its slot); lists come partition after partition, counts are summed.
     async listDeadLetters(type, limit) {
-      const entries = (await (await ready()).xrange(dlqKey(type), '-', '+', 'COUNT', limit)) as Array<
-        [string, string[]]
-      >;
-      return entries.map(([dlq_id, fields]) => toDeadLetter(type, dlq_id, fields));
-    },
-    async countDeadLetters(type) {
-      return (await ready()).xlen(dlqKey(type));
-    },
-    async replayDeadLetters(type, ids) {
-      const chosen = ids ?? (await transport.listDeadLetters(type, 10_000)).map((d) => d.dlq_id);
-      if (chosen.length === 0) return 0;
-      return (await ready()).replay(keys.stream(type), dlqKey(type), maxLen, ...chosen);
-    },
-    async purgeDeadLetters(type, ids) {
-      if (ids) return ids.length === 0 ? 0 : client.xdel(dlqKey(type), ...ids);
-      const length = await (await ready()).xlen(dlqKey(type));
-      await (await ready()).del(dlqKey(type));
-      return length;
-    },
-    async trim(type) {
-      const stream = keys.stream(type);
-      const groups = await groupInfo(stream);
-      if (groups.length === 0) return 0;
-      // Everything below the lowest position each group still needs is acknowledged by all.
-      let floor: string | undefined;
-      for (const g of groups) {
-        let needed = nextId(g.last_delivered);
-        if (g.pending > 0) {
-          const [, minPending] = (await (await ready()).xpending(stream, g.name)) as [number, string | null];
-          if (minPending && compareIds(minPending, needed) < 0) needed = minPending;
-        }
-        if (floor === undefined || compareIds(needed, floor) < 0) floor = needed;
-      }
-      return floor ? ((await (await ready()).xtrim(stream, 'MINID', floor)) as number) : 0;
-    },
-    async groupStats(type) {
-      const stream = keys.stream(type);
-      const out: GroupStats[] = [];
-      for (const g of await groupInfo(stream)) {
-        let oldest = 0;
-        if (g.pending > 0) {
-          const [, minPending] = (await (await ready()).xpending(stream, g.name)) as [number, string | null];
-          if (minPending) oldest = Math.max(0, Date.now() - Number(minPending.split('-')[0]));
-        }
-        out.push({ type, group: g.name, lag: g.lag ?? 0, pending: g.pending, oldest_pending_ms: oldest });
+      const out: DeadLetter[] = [];
+      for (const [p, name] of namesOf(type).entries()) {
+        if (out.length >= limit) break;
+        const entries = (await (await ready()).xrange(dlqKey(name), '-', '+', 'COUNT', limit - out.length)) as Array<
+          [string, string[]]
+        >;
+        out.push(...entries.map(([dlq_id, fields]) => toDeadLetter(type, dlq_id, fields, p)));
       }
       return out;
     },
+    async countDeadLetters(type) {
+      let total = 0;
+      for (const name of namesOf(type)) total += await (await ready()).xlen(dlqKey(name));
+      return total;
+    },
+    async replayDeadLetters(type, ids) {
+      const chosen = ids ?? (await transport.listDeadLetters(type, 10_000)).map((d) => d.dlq_id);
+      let replayed = 0;
+      for (const [name, entryIds] of byPartition(type, chosen))
+        replayed += await (await ready()).replay(keys.stream(name), dlqKey(name), maxLen, ...entryIds);
+      return replayed;
+    },
+    async purgeDeadLetters(type, ids) {
+      let purged = 0;
+      if (ids) {
+        for (const [name, entryIds] of byPartition(type, ids)) purged += await client.xdel(dlqKey(name), ...entryIds);
+        return purged;
+      }
+      for (const name of namesOf(type)) {
+        purged += await (await ready()).xlen(dlqKey(name));
+        await (await ready()).del(dlqKey(name));
+      }
+      return purged;
+    },
+    async trim(type) {
+      let removed = 0;
+      for (const name of namesOf(type)) removed += await trimStream(keys.stream(name));
+      return removed;
+    },
+    async groupStats(type) {
+      // one line per group: lag and pending summed over the partitions, the oldest pending age the largest
+      const byGroup = new Map<string, GroupStats>();
+      for (const name of namesOf(type)) {
+        for (const s of await streamStats(type, keys.stream(name))) {
+          const before = byGroup.get(s.group);
+          byGroup.set(
+            s.group,
+            before
+              ? {
+                  ...before,
+                  lag: before.lag + s.lag,
+                  pending: before.pending + s.pending,
+                  oldest_pending_ms: Math.max(before.oldest_pending_ms, s.oldest_pending_ms),
+                }
+              : s,
+          );
+        }
+      }
+      return [...byGroup.values()];
+    },
     async streamLength(type) {
-      return (await ready()).xlen(keys.stream(type));
+      let total = 0;
+      for (const name of namesOf(type)) total += await (await ready()).xlen(keys.stream(name));
+      return total;
     },
     async close() {
       await Promise.all(readers.map((reader) => reader.close()));
       client.disconnect();
     },
     [Symbol.asyncDispose]: () => transport.close(),
+  };
+
+  const trimStream = async (stream: string) => {
+    const groups = await groupInfo(stream);
+    if (groups.length === 0) return 0;
+    // Everything below the lowest position each group still needs is acknowledged by all.
+    let floor: string | undefined;
+    for (const g of groups) {
+      let needed = nextId(g.last_delivered);
+      if (g.pending > 0) {
+        const [, minPending] = (await (await ready()).xpending(stream, g.name)) as [number, string | null];
+        if (minPending && compareIds(minPending, needed) < 0) needed = minPending;
+      }
+      if (floor === undefined || compareIds(needed, floor) < 0) floor = needed;
+    }
+    return floor ? ((await (await ready()).xtrim(stream, 'MINID', floor)) as number) : 0;
+  };
+  const streamStats = async (type: string, stream: string) => {
+    const out: GroupStats[] = [];
+    for (const g of await groupInfo(stream)) {
+      let oldest = 0;
+      if (g.pending > 0) {
+        const [, minPending] = (await (await ready()).xpending(stream, g.name)) as [number, string | null];
+        if (minPending) oldest = Math.max(0, Date.now() - Number(minPending.split('-')[0]));
+      }
+      out.push({ type, group: g.name, lag: g.lag ?? 0, pending: g.pending, oldest_pending_ms: oldest });
+    }
+    return out;
   };
 
   const groupInfo = async (stream: string) => {
@@ -281,20 +464,25 @@ export function createRedisStreamsTransport(options: RedisStreamsOptions): Strea
   return transport;
 }
 
-function groupByType(deliveries: readonly Delivery[]): Map<string, string[]> {
-  const byType = new Map<string, string[]>();
-  for (const d of deliveries) byType.set(d.type, [...(byType.get(d.type) ?? []), d.entry_id]);
-  return byType;
+/** Entry ids by the stream (type, partition) they are in. */
+function groupByName(deliveries: readonly Delivery[]): Map<string, string[]> {
+  const byName = new Map<string, string[]>();
+  for (const d of deliveries) {
+    const name = partitionName(d.type, d.partition ?? 0);
+    byName.set(name, [...(byName.get(name) ?? []), d.entry_id]);
+  }
+  return byName;
 }
 
-function toDeadLetter(type: string, dlq_id: string, fields: readonly string[]): DeadLetter {
+function toDeadLetter(type: string, id: string, fields: readonly string[], partition: number): DeadLetter {
   const get = (name: string) => {
     for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
     return undefined;
   };
   return {
-    dlq_id,
+    dlq_id: partition === 0 ? id : `${partition}/${id}`,
     type,
+    ...(partition === 0 ? {} : { partition }),
     group: get('group') ?? '',
     error: get('error') ?? '',
     attempts: Number(get('attempts') ?? 0),
