@@ -452,7 +452,7 @@ describe('the admin module', () => {
     // the event schema holds the same range for any other publisher
     await expect(
       bus.publish('admin.besitos_granted', { user_id: 'u', amount: 1e21, reason: 'x', actor: 'tg:1' }),
-    ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
+    ).rejects.toMatchObject({ code: 'E_BUS_EVENT_SCHEMA' });
     // good amounts pass: a grant and a take
     await say(main.bot, 1, `/besitos 2 ${BESITOS_MAX} tope`);
     expect(lastTo(1)).toBe(`Pedido registrado: +${BESITOS_MAX} besitos para U2 (2). Te aviso en cuanto esté aplicado.`);

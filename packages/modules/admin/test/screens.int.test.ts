@@ -306,6 +306,13 @@ describe('staff screens', () => {
     balances.set(free.id, 1);
     expect(await admin.subscription(free.id)).toBeUndefined();
     await say(102, '/usuario 106');
+    // a user is created seen (last_seen_at set at first sight)…
+    expect(last(102)).toMatch(
+      /Rol: gratuito\nSaldo: 1 besito\nVIP: no\nÚltima actividad: (hoy|el \d{1,2} de [a-z]+) a las? \d{1,2}:\d{2}$/,
+    );
+    // …and a row from before that (last_seen_at null) reads "nunca"
+    await db.sql`update users set last_seen_at = null where id = ${free.id}`;
+    await say(102, '/usuario 106');
     expect(last(102)).toContain('Rol: gratuito\nSaldo: 1 besito\nVIP: no\nÚltima actividad: nunca');
     await users.setStatus(free.id, 'blocked');
     await say(102, '/usuario 106');

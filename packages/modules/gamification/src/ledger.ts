@@ -8,8 +8,8 @@ import type { GAMIFICATION_EVENTS } from './events.js';
 
 /** Codes of the ledger's refusals. */
 export const LEDGER_ERROR_CODES = Object.freeze({
-  INSUFFICIENT: 'E_INSUFFICIENT_BESITOS',
-  INVALID: 'E_LEDGER_INVALID',
+  INSUFFICIENT: 'E_GAMIFICATION_INSUFFICIENT_BESITOS',
+  INVALID: 'E_GAMIFICATION_LEDGER_INVALID',
 } as const);
 
 /** The result of an award. */
@@ -35,7 +35,7 @@ export interface Ledger {
       note?: string;
     },
   ): Promise<AwardResult>;
-  /** Takes `amount` for `source_event_id` once, or refuses with `E_INSUFFICIENT_BESITOS` (nothing written). */
+  /** Takes `amount` for `source_event_id` once, or refuses with `E_GAMIFICATION_INSUFFICIENT_BESITOS` (nothing written). */
   spend(
     tx: TransactionSql,
     s: { user_id: string; amount: number; source: string; source_event_id: string; note?: string },
@@ -84,40 +84,58 @@ export function createLedger(deps: LedgerDeps): Ledger {
   };
   /** Locks (creating if needed) the user's balance row; returns the balance. */
   const lock = async (tx: TransactionSql, user_id: string) => {
-    await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
-    const [row] = await tx<{ besitos: string }[]>`
+    const select = () => tx<{ besitos: string }[]>`
       select besitos::text from gamification_balances where user_id = ${user_id} for update`;
+    // the row is there on every award but a user's first: one round trip, not two
+    let [row] = await select();
+    if (!row) {
+      await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
+      [row] = await select();
+    }
     return Number(row?.besitos ?? 0);
   };
-  const seen = async (tx: TransactionSql, source_event_id: string) =>
-    (await tx`select 1 from besitos_transactions where source_event_id = ${source_event_id}`).length > 0;
   const changed = (user_id: string) => db.onCommit(() => deps.onBalanceChanged?.(user_id));
 
   return {
     async award(tx, a) {
       check(a.amount, a.source_event_id);
       const before = await lock(tx, a.user_id);
-      if (await seen(tx, a.source_event_id)) return { paid: 0, balance: before, duplicate: true };
-      let amount = a.amount;
-      if ((a.kind ?? 'earn') === 'earn') {
-        const [today] = await tx<{ earned: string; role: string }[]>`
-          select coalesce((select sum(amount) from besitos_transactions
-                           where user_id = ${a.user_id} and kind = 'earn' and amount > 0
-                             and day = (now() at time zone ${deps.timezone})::date), 0)::text as earned,
-                 (select role from users where id = ${a.user_id}) as role`;
-        const caps = deps.caps();
-        const cap = VIP_OR_ABOVE.includes(today?.role ?? '') ? caps.vip : caps.free;
-        amount = Math.min(amount, cap - Number(today?.earned ?? 0));
-        if (amount <= 0) return { paid: 0, balance: before, duplicate: false };
-      }
-      await tx`
-        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
-        values (${newId()}, ${a.user_id}, ${amount}, ${a.kind ?? 'earn'}, ${a.source}, ${a.source_event_id},
-                (now() at time zone ${deps.timezone})::date, ${noteOf(a.note)})`;
-      const [row] = await tx<{ besitos: string }[]>`
-        update gamification_balances set besitos = besitos + ${amount}, lifetime = lifetime + ${amount}, updated_at = now()
-        where user_id = ${a.user_id} returning besitos::text`;
-      const balance = Number(row?.besitos);
+      // Everything after the lock in one statement, so its snapshot is taken once the lock is
+      // held (a concurrent award of this user has committed or not started): whether the source
+      // event paid already, today's earnings against the cap of the user's role (earnings only),
+      // the ledger row and the new balance. What it does not write, it reports.
+      const kind = a.kind ?? 'earn';
+      const caps = kind === 'earn' ? deps.caps() : { free: 0, vip: 0 };
+      const [row] = await tx<{ duplicate: boolean; paid: number; balance: string | null }[]>`
+        with seen as (
+          select exists (select 1 from besitos_transactions where source_event_id = ${a.source_event_id}) as duplicate
+        ), due as (
+          select case when ${kind === 'earn'} then least(${a.amount}::int,
+                   (case when (select role from users where id = ${a.user_id}) = any(${VIP_OR_ABOVE}::text[])
+                         then ${caps.vip}::int else ${caps.free}::int end)
+                   - coalesce((select sum(amount) from besitos_transactions
+                               where user_id = ${a.user_id} and kind = 'earn' and amount > 0
+                                 and day = (now() at time zone ${deps.timezone})::date), 0))
+                 else ${a.amount}::int end as amount
+        ), paid as (
+          insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
+          select ${newId()}, ${a.user_id}, due.amount, ${kind}, ${a.source}, ${a.source_event_id},
+                 (now() at time zone ${deps.timezone})::date, ${noteOf(a.note)}
+          from seen, due where not seen.duplicate and due.amount > 0
+          returning amount
+        ), balance as (
+          update gamification_balances b set besitos = b.besitos + paid.amount, lifetime = b.lifetime + paid.amount,
+                 updated_at = now()
+          from paid where b.user_id = ${a.user_id}
+          returning b.besitos
+        )
+        select seen.duplicate, coalesce((select amount from paid), 0)::int as paid,
+               (select besitos::text from balance) as balance
+        from seen`;
+      if (row?.duplicate) return { paid: 0, balance: before, duplicate: true };
+      const amount = row?.paid ?? 0;
+      if (amount <= 0) return { paid: 0, balance: before, duplicate: false };
+      const balance = Number(row?.balance);
       await bus.publish(
         'gamification.besitos_awarded',
         { user_id: a.user_id, amount, source: a.source, balance },
@@ -130,19 +148,29 @@ export function createLedger(deps: LedgerDeps): Ledger {
     async spend(tx, s) {
       check(s.amount, s.source_event_id);
       const before = await lock(tx, s.user_id);
-      if (await seen(tx, s.source_event_id)) return { balance: before, duplicate: true };
-      if (before < s.amount)
+      // after the lock, one statement (see award): the duplicate check and, with enough besitos,
+      // the ledger row and the new balance
+      const [row] = await tx<{ duplicate: boolean; balance: string | null }[]>`
+        with seen as (
+          select exists (select 1 from besitos_transactions where source_event_id = ${s.source_event_id}) as duplicate
+        ), spent as (
+          insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
+          select ${newId()}, ${s.user_id}, ${-s.amount}::int, 'spend', ${s.source}, ${s.source_event_id},
+                 (now() at time zone ${deps.timezone})::date, ${noteOf(s.note)}
+          from seen where not seen.duplicate and ${before}::bigint >= ${s.amount}::int
+          returning amount
+        ), balance as (
+          update gamification_balances b set besitos = b.besitos + spent.amount, updated_at = now()
+          from spent where b.user_id = ${s.user_id}
+          returning b.besitos
+        )
+        select seen.duplicate, (select besitos::text from balance) as balance from seen`;
+      if (row?.duplicate) return { balance: before, duplicate: true };
+      if (row?.balance == null)
         throw new DianaError(LEDGER_ERROR_CODES.INSUFFICIENT, `${s.amount} besitos needed, ${before} available`, {
           context: { needed: s.amount, balance: before },
         });
-      await tx`
-        insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
-        values (${newId()}, ${s.user_id}, ${-s.amount}, 'spend', ${s.source}, ${s.source_event_id},
-                (now() at time zone ${deps.timezone})::date, ${noteOf(s.note)})`;
-      const [row] = await tx<{ besitos: string }[]>`
-        update gamification_balances set besitos = besitos - ${s.amount}, updated_at = now()
-        where user_id = ${s.user_id} returning besitos::text`;
-      const balance = Number(row?.besitos);
+      const balance = Number(row.balance);
       await bus.publish(
         'gamification.besitos_spent',
         { user_id: s.user_id, amount: s.amount, source: s.source, balance },

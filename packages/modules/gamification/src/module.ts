@@ -1,6 +1,9 @@
+// The gamification module: wires the ledger, daily gift, shop, missions, achievements and payment
+// notices into one composer and its subscriptions. Over 300 lines because it is the wiring of
+// seven parts, each in its own file; no logic of theirs lives here.
 import type { CacheService } from '@diana/cache';
 import type { ConfigReader } from '@diana/config';
-import { createUserRepository, type Database } from '@diana/db';
+import type { Database } from '@diana/db';
 import {
   createInbox,
   type DianaModule,
@@ -65,7 +68,7 @@ export interface GamificationModule extends DianaModule<Composer<GamificationCon
 }
 
 /**
- * A consumed event's fields, or `E_EVENT_SCHEMA` (the bus dead-letters it at once): an amount
+ * A consumed event's fields, or `E_BUS_EVENT_SCHEMA` (the bus dead-letters it at once): an amount
  * out of 1..BESITOS_MAX is refused before the handler writes anything.
  */
 const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
@@ -85,7 +88,6 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   const notices = deps.api
     ? createNotices({
         db,
-        users: createUserRepository(db),
         api: deps.api,
         missionTitle: (id) => screens.missionTitle(id),
         achievementTitle: (id) => screens.achievementTitle(id),

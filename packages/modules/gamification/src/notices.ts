@@ -9,7 +9,7 @@
 // (403: the user blocked the bot; 400: the chat is gone) is recorded and dropped; any other
 // failure puts the rows back to `pending` and the bus retries. The payment never waits for any
 // of this: it is a consumer group of its own.
-import type { Database, UserRepository } from '@diana/db';
+import type { Database } from '@diana/db';
 import type { EventBusService, EventEnvelope, EventRegistry, ModuleSubscription } from '@diana/event-bus';
 import { escapeHtml } from '@diana/security';
 import { formatBesitos, getPackageLogger, type Logger } from '@diana/utils';
@@ -21,7 +21,6 @@ export const NOTICE_GROUP = 'gamification-notices';
 
 export interface NoticeDeps {
   readonly db: Database;
-  readonly users: UserRepository;
   readonly api: () => Api;
   /** Titles of missions and achievements as configured now (the id when unknown). */
   readonly missionTitle: (id: string) => string;
@@ -78,20 +77,26 @@ export function createNotices(deps: NoticeDeps) {
       // every pending notice of the user, oldest first. Rows another delivery is claiming are waited
       // for (one statement: the lock is brief), not skipped: skipping split one user's notices over
       // two concurrent claims, two messages; after the wait they are no longer pending
-      const claimed = await db.sql<{ event_id: string; text: string }[]>`
+      // ...and the user's chat and status in the same statement (the row they are told in)
+      const claimed = await db.sql<
+        { event_id: string; text: string; telegram_id: string | null; status: string | null }[]
+      >`
         with c as (
           select event_id from gamification_notices
           where user_id = ${user_id} and state = 'pending'
           order by created_at, event_id
-          for update)
-        update gamification_notices n set state = 'sending', updated_at = now()
-        from c where n.event_id = c.event_id
-        returning n.event_id, n.text, n.created_at`;
+          for update), claimed as (
+          update gamification_notices n set state = 'sending', updated_at = now()
+          from c where n.event_id = c.event_id
+          returning n.event_id, n.text, n.created_at)
+        select claimed.event_id, claimed.text, u.telegram_id::text as telegram_id, u.status
+        from claimed left join users u on u.id = ${user_id}
+        order by claimed.created_at, claimed.event_id`;
       if (claimed.length === 0) return; // told already (alone, or with an earlier notice of the same user)
       const ids = claimed.map((row) => row.event_id);
       const text = claimed.map((row) => row.text).join('\n');
-      const user = await deps.users.getById(user_id);
-      if (user?.status !== 'active') {
+      const user = { id: user_id, telegram_id: Number(claimed[0]?.telegram_id), status: claimed[0]?.status };
+      if (user.status !== 'active') {
         await mark(ids, 'undeliverable');
         return;
       }

@@ -17,10 +17,10 @@ const testDb = await useTestDatabase('gamification-crash');
 const redis = await useTestRedis('gamification-crash');
 const redisPort = Number(new URL(redis.url).port);
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 5 });
-const transport = createRedisStreamsTransport({
-  connector: createRedisConnector({ options: { port: redisPort } }),
-  prefix: redis.prefix,
-});
+const transport = createRedisStreamsTransport(
+  { prefix: redis.prefix },
+  { connector: createRedisConnector({ options: { port: redisPort } }) },
+);
 const bus = createEventBus(
   {},
   {
@@ -54,12 +54,17 @@ it('kill -9 of the consumer mid-burst: after a restart all 300 decisions are pai
   const first = startWorker(script);
   first.send(config);
   await first.waitFor('consuming');
-  for (let i = 0; i < 300; i++)
-    await bus.publish('narrative.decision_made', { user_id: ids[i % 30] as string, reward: 3 });
+  // the burst is published while the consumer works, and the kill comes once 60 are paid, whatever
+  // the machine's speed (published first, a fast consumer could have paid all 300 before the kill)
+  const publishing = (async () => {
+    for (let i = 0; i < 300; i++)
+      await bus.publish('narrative.decision_made', { user_id: ids[i % 30] as string, reward: 3 });
+  })();
   const deadline = Date.now() + 30_000;
   while ((await paid()) < 60 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   await first.kill('SIGKILL');
   const atKill = await paid();
+  await publishing;
   expect(atKill).toBeGreaterThan(0);
   expect(atKill).toBeLessThan(300); // the fault happened mid-burst
 

@@ -44,7 +44,7 @@ describe('the besitos ledger', () => {
         )
         .then(
           () => 'ok',
-          (error: unknown) => (isDianaError(error, 'E_INSUFFICIENT_BESITOS') ? 'refused' : String(error)),
+          (error: unknown) => (isDianaError(error, 'E_GAMIFICATION_INSUFFICIENT_BESITOS') ? 'refused' : String(error)),
         );
     });
     start.open();
@@ -94,11 +94,11 @@ describe('the besitos ledger', () => {
     const error = await db
       .transaction((tx) => ledger.award(tx, { user_id: user, amount: -5, source: 'x', source_event_id: 'neg' }))
       .catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_LEDGER_INVALID')).toBe(true);
+    expect(isDianaError(error, 'E_GAMIFICATION_LEDGER_INVALID')).toBe(true);
     const refused = await db
       .transaction((tx) => ledger.spend(tx, { user_id: user, amount: 1, source: 'x', source_event_id: 'too-much' }))
       .catch((e: unknown) => e);
-    expect(isDianaError(refused, 'E_INSUFFICIENT_BESITOS')).toBe(true);
+    expect(isDianaError(refused, 'E_GAMIFICATION_INSUFFICIENT_BESITOS')).toBe(true);
     const [row] = await db.sql<
       { n: number }[]
     >`select count(*)::int as n from besitos_transactions where user_id = ${user}`;

@@ -316,12 +316,12 @@ describe('the gamification module', () => {
           envelope('admin.besitos_granted', { user_id: user, amount, reason: 'x', actor: 'tg:1' }),
         ),
         String(amount),
-      ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
+      ).rejects.toMatchObject({ code: 'E_BUS_EVENT_SCHEMA' });
     for (const reward of [1e21, BESITOS_MAX + 1, -5, 1.5])
       await expect(
         handler('narrative.decision_made')?.(envelope('narrative.decision_made', { user_id: user, reward })),
         String(reward),
-      ).rejects.toMatchObject({ code: 'E_EVENT_SCHEMA' });
+      ).rejects.toMatchObject({ code: 'E_BUS_EVENT_SCHEMA' });
     expect(await ledgerRows()).toBe(rowsBefore);
     expect(await gamification.ledger.balance(user)).toBe(50);
     // a shop price beyond the range never becomes live

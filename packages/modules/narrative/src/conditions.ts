@@ -35,6 +35,23 @@ export interface Evaluation {
   readonly ways: Way[];
 }
 
+/**
+ * Which facts read from outside the progress some `conditions` can look at: the role (`vip`,
+ * `role`) and the besitos (`besitos_at_least`). A fact no condition needs is not read.
+ */
+export function factsNeeded(...conditions: ReadonlyArray<Condition | undefined>): { role: boolean; besitos: boolean } {
+  const needed = { role: false, besitos: false };
+  const visit = (condition: Condition | undefined): void => {
+    if (!condition) return;
+    if ('all' in condition) condition.all.forEach(visit);
+    else if ('any' in condition) condition.any.forEach(visit);
+    else if ('vip' in condition || 'role' in condition) needed.role = true;
+    else if ('besitos_at_least' in condition) needed.besitos = true;
+  };
+  conditions.forEach(visit);
+  return needed;
+}
+
 /** Whether `condition` holds, and if not, what is missing and the ways to get it. */
 export function evaluate(condition: Condition | undefined, facts: ConditionFacts): Evaluation {
   if (!condition) return { ok: true, missing: [], ways: [] };

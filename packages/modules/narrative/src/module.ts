@@ -1,3 +1,6 @@
+// The narrative module: the story's commands and buttons, its replies, and the subscriptions that
+// start a user's story. The decision itself is pure (decide.ts); the screens are texts.ts. Over
+// 300 lines because the handlers share one closure of deps (state, documents, signer, story).
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Database, DocumentStore } from '@diana/db';
@@ -16,7 +19,7 @@ import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import { Composer } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
-import { type Evaluation, evaluate } from './conditions.js';
+import { type Evaluation, evaluate, factsNeeded } from './conditions.js';
 import { applyDecision, type Decided } from './decide.js';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
@@ -133,14 +136,20 @@ export function createNarrativeModule(
     if (current().levels.get(fragment.level)?.vip !== true) return fragment.unlock;
     return fragment.unlock ? { all: [{ vip: true }, fragment.unlock] } : { vip: true };
   };
-  const facts = async (ctx: NarrativeContext, progress: NarrativeProgress) => ({
-    // read now, never from the app's cached row: a VIP level closes the moment VIP status ends
-    role: (ctx.user ? await roleOf(ctx.user.id) : undefined) ?? 'FREE',
-    progress,
-    besitos: deps.getBalance && ctx.user ? await deps.getBalance(ctx.user.id) : undefined,
-    clueTitle: (key: string) => current().clues.get(key)?.title,
-    itemTitle: (key: string) => deps.itemTitle?.(key),
-  });
+  /** The facts `gates` are evaluated against; the role and the besitos are read only when one of them looks at them. */
+  const facts = async (ctx: NarrativeContext, progress: NarrativeProgress, gates: Array<Condition | undefined>) => {
+    const needed = factsNeeded(...gates);
+    const user = ctx.user;
+    return {
+      // read now, never from the app's cached row: a VIP level closes the moment VIP status ends
+      // (a role no gate looks at is not read: FREE stands in, unread)
+      role: (needed.role && user ? await roleOf(user.id) : undefined) ?? 'FREE',
+      progress,
+      besitos: needed.besitos && deps.getBalance && user ? await deps.getBalance(user.id) : undefined,
+      clueTitle: (key: string) => current().clues.get(key)?.title,
+      itemTitle: (key: string) => deps.itemTitle?.(key),
+    };
+  };
 
   const show = async (ctx: NarrativeContext, fragment: Fragment, prefix?: string) => {
     const tg = ctx.from?.id;
@@ -210,7 +219,8 @@ export function createNarrativeModule(
     });
     const progress = await state.get(user.id, 'narrative');
     const fragment = s.fragments.get(progress.current ?? s.start) as Fragment;
-    const check = evaluate(gateOf(fragment), await facts(ctx, progress));
+    const gate = gateOf(fragment);
+    const check = evaluate(gate, await facts(ctx, progress, [gate]));
     if (!check.ok) return explainLocked(ctx, check, { storyGoesOn: false });
     await show(ctx, fragment, started ? TEXTS.welcome : TEXTS.resume);
   };
@@ -229,7 +239,7 @@ export function createNarrativeModule(
       return;
     }
     const before = await state.get(user.id, 'narrative');
-    const known = await facts(ctx, before);
+    const known = await facts(ctx, before, [gateOf(fragment), gateOf(target)]);
     // the decision is decided inside the state update (on the progress it will replace)
     const result: { decided: Decided } = { decided: { kind: 'stale' } };
     await db.transaction(async () => {

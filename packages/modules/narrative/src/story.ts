@@ -101,7 +101,7 @@ const CALLBACK_ROOM = 64 - 7 - 6 - 11;
 export const STORY_INVALID = NARRATIVE_ERROR_CODES.STORY_INVALID;
 
 /**
- * Validates `file` and its links; throws a `ValidationError` `E_STORY_INVALID` listing every
+ * Validates `file` and its links; throws a `ValidationError` `E_NARRATIVE_STORY_INVALID` listing every
  * problem with its path (schema errors, links to missing fragments or clues, duplicates,
  * fragments that cannot be reached from `start`).
  */

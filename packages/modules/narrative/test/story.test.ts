@@ -12,7 +12,7 @@ const issuesOf = (file: unknown) => {
     loadStory(file);
     return [];
   } catch (error) {
-    expect(isDianaError(error, 'E_STORY_INVALID')).toBe(true);
+    expect(isDianaError(error, 'E_NARRATIVE_STORY_INVALID')).toBe(true);
     return (error as { issues: Array<{ path: string; message: string }> }).issues;
   }
 };

@@ -30,7 +30,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
     return undefined;
   };
   /** Runs a ConfigManager write; its refusals become the reply (and undefined is returned). */
-  const attempt = async <T>(ctx: AdminContext, key: string, work: () => Promise<T>): Promise<T | undefined> => {
+  const attempt = async <T>(key: string, ctx: AdminContext, work: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await work();
     } catch (error) {
@@ -61,7 +61,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
         } catch {
           return ctx.reply(rest.length === 0 ? TEXTS.usage('/config set <clave> <json>') : TEXTS.configBadJson(key));
         }
-        const published = await attempt(ctx, key, async () => {
+        const published = await attempt(key, ctx, async () => {
           const draft = await config.createDraft(key as never, values, { actor, reason: 'via /config set' });
           return config.publish(draft.id, { actor, reason: 'via /config set' });
         });
@@ -97,7 +97,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       if (DEFAULT_WORDS.has(target.toLowerCase())) {
         // the shipped default is what applies when no instance is active: archive the active one
         if (!instance) return ctx.reply(TEXTS.configAlreadyDefault(key, defaultsOf(key)));
-        const archived = await attempt(ctx, key, () =>
+        const archived = await attempt(key, ctx, () =>
           config.archive(instance.id, { actor, reason: 'via /config rollback default' }),
         );
         if (!archived) return;
@@ -108,7 +108,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       const to = /^#?\d{1,9}$/.test(target) ? Number(target.replace('#', '')) : Number.NaN;
       const revisions = (await config.history(instance.id)).map((r) => r.revision);
       if (!revisions.includes(to)) return ctx.reply(TEXTS.configNoRevision(key, target.slice(0, 40), revisions));
-      const rolled = await attempt(ctx, key, () =>
+      const rolled = await attempt(key, ctx, () =>
         config.rollback(instance.id, to, { actor, reason: 'via /config rollback' }),
       );
       if (!rolled) return;
