@@ -95,7 +95,7 @@ export async function replay(lines: readonly string[], options: { database_url?:
       },
     });
   } finally {
-    await app.close(5_000);
+    await app.close({ timeout_ms: 5_000 });
     rmSync(dataDir, { recursive: true, force: true });
   }
   return text.trimEnd();

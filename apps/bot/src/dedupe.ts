@@ -3,13 +3,14 @@
 // answered 200 and skipped; one arriving while another process still holds the lease (or
 // before that process's lease ran out after it died) gets an error, so Telegram sends it
 // again later instead of it being dropped.
+
+import type { RedisClient } from '@diana/redis';
 import { DianaError } from '@diana/utils';
-import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { BOT_ERROR_CODES } from './errors.js';
 
 export interface UpdateDedupe {
-  /** 'claimed': handle it; 'done': already handled; throws `E_UPDATE_IN_PROGRESS` while another holds it. */
+  /** 'claimed': handle it; 'done': already handled; throws `E_BOT_UPDATE_IN_PROGRESS` while another holds it. */
   claim(update_id: number): Promise<'claimed' | 'done'>;
   done(update_id: number): Promise<void>;
   /** Handling failed before anything was answered: let a redelivery try again. */
@@ -23,7 +24,8 @@ const inProgress = (update_id: number) =>
     context: { update_id },
   });
 
-export function createRedisDedupe(redis: Redis, prefix: string): UpdateDedupe {
+export function createRedisDedupe(redis: RedisClient, prefix: string): UpdateDedupe {
+  // slot: one key per command (SET NX, GET, DEL)
   const key = (id: number) => `${prefix}update:${id}`;
   return {
     async claim(id) {
@@ -65,7 +67,7 @@ export function createMemoryDedupe(): UpdateDedupe {
  * update waits for Redis).
  */
 export function createResilientDedupe(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   onFallback: (error: unknown) => void,
 ): UpdateDedupe {

@@ -39,7 +39,8 @@ export interface HttpServer {
   readonly port: number;
   /** The ops listener's port, when it is separate. */
   readonly ops_port: number | undefined;
-  close(timeout_ms?: number): Promise<void>;
+  /** Stops accepting; requests in progress (a webhook update mid-handler) finish until `timeout_ms` (default 5 s). */
+  close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
 
 const READINESS_CACHE_MS = 1_000;
@@ -117,8 +118,7 @@ export async function startHttp(target: HttpTarget, options: HttpOptions): Promi
   return {
     port: (main.address() as AddressInfo).port,
     ops_port: opsServer ? (opsServer.address() as AddressInfo).port : undefined,
-    /** Stops accepting; requests in progress (a webhook update mid-handler) finish until `timeout_ms`. */
-    close: async (timeout_ms = 5_000) => {
+    close: async ({ timeout_ms = 5_000 } = {}) => {
       await Promise.all([main, opsServer].map((server) => (server ? closeServer(server, timeout_ms) : undefined)));
     },
   };

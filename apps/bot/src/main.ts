@@ -55,7 +55,7 @@ const target: { app: Awaited<ReturnType<typeof createApp>> | undefined; readonly
 const failStart = async (line: string, error: unknown): Promise<never> => {
   logger.fatal({ err: error, dependency: isDianaError(error) ? error.context?.dependency : undefined }, line);
   console.error(mode === 'console' ? `No se pudo arrancar: ${line}` : `diana-bot: ${line}`);
-  await http?.close(1_000);
+  await http?.close({ timeout_ms: 1_000 });
   await metrics.close();
   process.exit(1);
 };
@@ -74,7 +74,7 @@ const shutdown = (signal: string) => {
     const app = target.app;
     if (mode === 'console') process.stdout.write('\n¡Hasta pronto!\n');
     if (polling?.isRunning()) await polling.stop();
-    await http?.close(settings.bot.shutdown_timeout_ms / 2);
+    await http?.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 });
     await app?.close();
     await metrics.close();
     clearTimeout(deadline);
@@ -150,7 +150,7 @@ if (mode === 'console' && terminal) {
         ),
       )
       .catch(async (error: unknown) => {
-        await app.close(1_000);
+        await app.close({ timeout_ms: 1_000 });
         await failStart(`start failed: ${(error as Error).message}`, error);
       });
   target.app = app;

@@ -163,6 +163,8 @@ export function upsertUser(deps: {
     if (user !== ctx.user) await deps.cache.set(userCacheKey(from.id), user, { ttl_ms: USER_CACHE_TTL_MS });
     ctx.user = user;
     if (created) ctx.firstContact = true;
+    // a row created now was created seen (`upsertFromTelegram` sets `last_seen_at`)
+    if (created) seen.set(user.id, Date.now());
     const last = seen.get(user.id) ?? 0;
     if (Date.now() - last > 5 * 60_000) {
       seen.set(user.id, Date.now());

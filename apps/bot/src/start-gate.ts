@@ -8,7 +8,7 @@ import { BOT_ERROR_CODES } from './errors.js';
 export interface StartGate {
   /** The dependency being waited for, if any. */
   readonly waiting: string | undefined;
-  /** Probes `probe` until it resolves; rejects with `E_START_TIMEOUT` once the deadline passes. */
+  /** Probes `probe` until it resolves; rejects with `E_BOT_START_TIMEOUT` once the deadline passes. */
   waitFor<T>(dependency: string, probe: (signal: AbortSignal) => Promise<T>): Promise<T>;
 }
 

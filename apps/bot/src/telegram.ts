@@ -4,11 +4,40 @@
 import type { CacheService } from '@diana/cache';
 import type { UserRepository } from '@diana/db';
 import type { Logger } from '@diana/utils';
+import { apiThrottler } from '@grammyjs/transformer-throttler';
 import type { Transformer } from 'grammy';
 import type { createTelegramMetrics } from './metrics.js';
 
+/**
+ * Sends to one private chat: a burst of 3 at once, then one a second. Telegram asks for no more
+ * than one message a second in a chat and allows short bursts over it (its bot FAQ); the
+ * throttler's default spaced every send a full second, so a reply written right after a
+ * notification (a decision's reward, say) waited a second behind it. Groups and channels keep
+ * the throttler's own limits (20 a minute), and every send still passes the global 30 a second.
+ */
+export const PRIVATE_CHAT_SENDS = { burst: 3, per_second: 1 } as const;
+
+/** Telegram's send limits for this process (per private chat, per group, global). */
+export function telegramThrottler(): Transformer {
+  return apiThrottler({
+    out: {
+      maxConcurrent: 1,
+      reservoir: PRIVATE_CHAT_SENDS.burst,
+      reservoirIncreaseAmount: PRIVATE_CHAT_SENDS.per_second,
+      reservoirIncreaseInterval: 1_000,
+      reservoirIncreaseMaximum: PRIVATE_CHAT_SENDS.burst,
+      // each chat's limiter refills on a timer of its own: check twice a second, and drop a chat's
+      // limiter after 10 s without sends (its burst has refilled by then; the default kept 5 min)
+      heartbeatInterval: 500,
+      timeout: 10_000,
+    },
+  }) as Transformer;
+}
+
 /** How long a 403 mark is kept without news from the user (their row says `blocked` for good). */
 const BLOCKED_MARK_TTL_MS = 30 * 24 * 3_600_000;
+/** How long "not blocked" is remembered (a mark set meanwhile drops it in every process at once). */
+const NOT_BLOCKED_TTL_MS = 10 * 60_000;
 
 /**
  * Telegram ids known to have blocked the bot, shared by every bot process through the cache
@@ -19,7 +48,12 @@ const BLOCKED_MARK_TTL_MS = 30 * 24 * 3_600_000;
  */
 export function createBlockedUsers(users: UserRepository, logger: Logger, marks: CacheService) {
   const key = (telegramId: number) => `tg:${telegramId}`;
-  const has = async (telegramId: number) => (await marks.get<boolean>(key(telegramId))) === true;
+  // "not blocked" is cached too (false, for NOT_BLOCKED_TTL_MS), so the check before each send and
+  // each update is answered from memory: a mark or an unblock in any process sends a notice that
+  // drops every copy. A fill racing a mark set elsewhere may leave `false` in Redis for a while:
+  // the next send then gets Telegram's 403 again, which marks the user again.
+  const has = async (telegramId: number) =>
+    (await marks.getOrSet<boolean>(key(telegramId), () => false, { ttl_ms: NOT_BLOCKED_TTL_MS })) === true;
   const transformer: Transformer = async (prev, method, payload, signal) => {
     const chatId = (payload as { chat_id?: unknown } | undefined)?.chat_id;
     const target = typeof chatId === 'number' && chatId > 0 ? chatId : undefined;

@@ -1,5 +1,8 @@
-// The operator CLI as operators run it: `src/cli.ts` in a child process with only the
-// environment given, against a database and a Redis key prefix of its own.
+// The operator CLI as operators run it: the built `dist/cli.js` (`pnpm cli:prod`, what a deployed
+// bot has) in a child process with only the environment given, against a database and a Redis
+// key prefix of its own. `pnpm cli` (the sources through tsx) is the same program: the first case
+// checks it prints the same usage, and the terminal case runs it (a tsx start costs about 1 s
+// more than node's, times the 57 runs of this file).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -11,7 +14,7 @@ import { createPostgres, createUserRepository, type Database } from '@diana/db';
 import { createEventBus, type EventBusService } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
 import { createRedisConnector, type RedisConnector } from '@diana/redis';
-import { useTestDatabase, useTestRedis } from '@diana/test-services';
+import { deleteByPrefixOnCluster, getRedisCluster, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_EVENTS } from '../src/app.js';
 import { freePort, until } from './child-bot.js';
@@ -27,9 +30,10 @@ interface Run {
   readonly err: string;
 }
 
-/** `node src/cli.ts …args` as `pnpm cli` runs it, with only `env`. */
-async function cli(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', TSX, 'src/cli.ts', ...args], {
+/** `node dist/cli.js …args` as `pnpm cli:prod` runs it (or, `fromSource`, `src/cli.ts` as `pnpm cli` does), with only `env`. */
+async function run(fromSource: boolean, env: Record<string, string>, args: string[]): Promise<Run> {
+  const program = fromSource ? ['--import', TSX, 'src/cli.ts'] : ['dist/cli.js'];
+  const child = spawn(process.execPath, [...program, ...args], {
     cwd: APP_DIR,
     env: {
       TSX_TSCONFIG_PATH: 'tsconfig.source.json',
@@ -49,6 +53,8 @@ async function cli(env: Record<string, string>, ...args: string[]): Promise<Run>
   const [code] = await once(child, 'exit');
   return { code: code as number | null, out, err };
 }
+const cli = (env: Record<string, string>, ...args: string[]) => run(false, env, args);
+const cliFromSource = (env: Record<string, string>, ...args: string[]) => run(true, env, args);
 
 /** A failure as the CLI must report it: exactly one line on stderr, no stack frames. */
 function expectOneLine(run: Run): string {
@@ -74,6 +80,9 @@ describe('pnpm cli: the command line', () => {
     expect(top.code).toBe(0);
     expect(top.err).toBe('');
     for (const command of ['migrate', 'dlq', 'config', 'user', 'outbox', 'health']) expect(top.out).toContain(command);
+    const fromSource = await cliFromSource({}, '--help');
+    expect(fromSource.code).toBe(0);
+    expect(fromSource.out).toBe(top.out);
     expect((await cli({}, '-h')).out).toBe(top.out);
     const migrateHelp = await cli({}, 'migrate', '--help');
     expect(migrateHelp.code).toBe(0);
@@ -121,20 +130,20 @@ describe('pnpm cli: the command line', () => {
     );
   }, 60_000);
 
-  it('Redis unreachable: exit 1, one line naming it with E_REDIS_UNAVAILABLE, no stack', async () => {
+  it('Redis unreachable: exit 1, one line naming it with E_BOT_REDIS_UNAVAILABLE, no stack', async () => {
     const port = await freePort();
     const run = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${port}` }, 'dlq', 'list', 'user.activity');
     expect(run.code).toBe(1);
-    expect(expectOneLine(run)).toMatch(/^cli: E_REDIS_UNAVAILABLE: Redis at 127\.0\.0\.1:\d+ did not answer/);
+    expect(expectOneLine(run)).toMatch(/^cli: E_BOT_REDIS_UNAVAILABLE: Redis at 127\.0\.0\.1:\d+ did not answer/);
   }, 60_000);
 });
 
 describe('pnpm cli migrate', () => {
-  it('through a transaction pooler without DIANA_DATABASE_DIRECT_URL: exit 1, E_MIGRATION_POOLER, nothing applied', async () => {
+  it('through a transaction pooler without DIANA_DATABASE_DIRECT_URL: exit 1, E_DB_MIGRATION_POOLER, nothing applied', async () => {
     const { DIANA_DATABASE_DIRECT_URL: _direct, ...pooledOnly } = env;
     const run = await cli({ ...pooledOnly, DIANA_DATABASE_POOLER: 'transaction' }, 'migrate', 'up', '--yes');
     expect(run.code).toBe(1);
-    expect(expectOneLine(run)).toMatch(/^cli: E_MIGRATION_POOLER: .*DIANA_DATABASE_DIRECT_URL/);
+    expect(expectOneLine(run)).toMatch(/^cli: E_DB_MIGRATION_POOLER: .*DIANA_DATABASE_DIRECT_URL/);
     const status = await cli(env, 'migrate', 'status', '--json');
     expect((JSON.parse(status.out) as Array<{ status: string }>).every((e) => e.status === 'pending')).toBe(true);
   }, 60_000);
@@ -148,7 +157,7 @@ describe('pnpm cli migrate', () => {
 
     const refused = await cli(env, 'migrate', 'up');
     expect(refused.code).toBe(1);
-    expect(expectOneLine(refused)).toMatch(/^cli: E_CLI_NOT_CONFIRMED: would apply \d+ migration/);
+    expect(expectOneLine(refused)).toMatch(/^cli: E_BOT_CLI_NOT_CONFIRMED: would apply \d+ migration/);
     const dry = await cli(env, 'migrate', 'up', '--dry-run');
     expect(dry.code).toBe(0);
     expect(dry.out).toMatch(/^dry run: would apply/);
@@ -173,7 +182,7 @@ describe('pnpm cli on a migrated database', () => {
   beforeAll(async () => {
     db = createPostgres({ url: testDb.url as never, direct_url: testDb.direct_url as never });
     connector = createRedisConnector({ url: testRedis.url });
-    const transport = createRedisStreamsTransport({ connector, prefix: testRedis.prefix });
+    const transport = createRedisStreamsTransport({ prefix: testRedis.prefix }, { connector });
     bus = createEventBus({ stream_prefix: testRedis.prefix, max_attempts: 1 }, { transport, events: ALL_EVENTS, db });
     // the migrate tests ran first (same file, in order); make sure regardless
     const { migrate } = await import('@diana/db');
@@ -202,7 +211,7 @@ describe('pnpm cli on a migrated database', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.out).toBe('');
     expect(expectOneLine(unknown)).toBe(
-      "cli: E_EVENT_UNKNOWN: unknown event type 'no.such.type' (the bot knows " +
+      "cli: E_BUS_EVENT_UNKNOWN: unknown event type 'no.such.type' (the bot knows " +
         `${Object.keys(ALL_EVENTS).length} types)`,
     );
 
@@ -217,7 +226,7 @@ describe('pnpm cli on a migrated database', () => {
     expect(JSON.parse(shown.out)).toMatchObject({ dlq_id: letters[0]?.dlq_id });
     const missing = await cli(env, 'dlq', 'show', 'user.activity', '0-1');
     expect(missing.code).toBe(1);
-    expect(expectOneLine(missing)).toContain('E_CLI_NOT_FOUND');
+    expect(expectOneLine(missing)).toContain('E_BOT_CLI_NOT_FOUND');
   }, 60_000);
 
   it('dlq purge: without --yes purges nothing (exit 1), --dry-run purges nothing (exit 0), --yes purges', async () => {
@@ -229,7 +238,7 @@ describe('pnpm cli on a migrated database', () => {
     const refused = await cli(env, 'dlq', 'purge', 'user.activity');
     expect(refused.code).toBe(1);
     expect(expectOneLine(refused)).toBe(
-      `cli: E_CLI_NOT_CONFIRMED: would purge ${held} dead letter(s) of user.activity: pass --yes to do it (or --dry-run to preview)`,
+      `cli: E_BOT_CLI_NOT_CONFIRMED: would purge ${held} dead letter(s) of user.activity: pass --yes to do it (or --dry-run to preview)`,
     );
     expect(await count()).toBe(held);
 
@@ -297,7 +306,7 @@ describe('pnpm cli on a migrated database', () => {
     60_000,
   );
 
-  it('user show: a stored user (text and --json); an unknown id exit 1 with E_USER_NOT_FOUND', async () => {
+  it('user show: a stored user (text and --json); an unknown id exit 1 with E_DB_USER_NOT_FOUND', async () => {
     await createUserRepository(db).upsertFromTelegram({ id: 4242, first_name: 'Ana', username: 'ana' });
     const shown = await cli(env, 'user', 'show', '4242');
     expect(shown.code, shown.err).toBe(0);
@@ -306,7 +315,7 @@ describe('pnpm cli on a migrated database', () => {
     expect(json.telegram_id).toBe(4242);
     const unknown = await cli(env, 'user', 'show', '999');
     expect(unknown.code).toBe(1);
-    expect(expectOneLine(unknown)).toBe('cli: E_USER_NOT_FOUND: no user with Telegram id 999');
+    expect(expectOneLine(unknown)).toBe('cli: E_DB_USER_NOT_FOUND: no user with Telegram id 999');
     expect((await cli(env, 'user', 'show', 'abc')).code).toBe(2);
   }, 60_000);
 
@@ -334,8 +343,29 @@ describe('pnpm cli on a migrated database', () => {
     const down = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 'health');
     expect(down.code).toBe(1);
     expect(down.out).toMatch(/^FAIL redis/m);
-    expect(expectOneLine(down)).toBe('cli: E_CLI_UNHEALTHY: not healthy: redis');
+    expect(expectOneLine(down)).toBe('cli: E_BOT_CLI_UNHEALTHY: not healthy: redis');
   }, 60_000);
+
+  it('health and dlq list over a Redis Cluster given by DIANA_REDIS_CLUSTER_NODES', async () => {
+    const cluster = await getRedisCluster();
+    const prefix = `${testRedis.prefix}cluster:`;
+    const { DIANA_REDIS_URL: _url, ...withoutUrl } = env;
+    const onCluster = {
+      ...withoutUrl,
+      DIANA_REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+      DIANA_EVENT_BUS_STREAM_PREFIX: prefix,
+    };
+    try {
+      const health = await cli(onCluster, 'health');
+      expect(health.code, health.err + health.out).toBe(0);
+      expect(health.out).toMatch(/^ok +redis/m);
+      const dlq = await cli(onCluster, 'dlq', 'list', 'user.activity', '--json');
+      expect(dlq.code, dlq.err).toBe(0);
+      expect(JSON.parse(dlq.out)).toEqual([]);
+    } finally {
+      await deleteByPrefixOnCluster(cluster.nodes, prefix);
+    }
+  }, 90_000);
 
   it('config get, set (--yes / --dry-run / refused), history, rollback', async () => {
     const key = 'security.rate_limits';
@@ -350,7 +380,7 @@ describe('pnpm cli on a migrated database', () => {
     const value = JSON.stringify({ bid: { limit: 3, window_ms: 5_000 } });
     const refused = await cli(env, 'config', 'set', key, value);
     expect(refused.code).toBe(1);
-    expect(expectOneLine(refused)).toMatch(/^cli: E_CLI_NOT_CONFIRMED: would set security\.rate_limits/);
+    expect(expectOneLine(refused)).toMatch(/^cli: E_BOT_CLI_NOT_CONFIRMED: would set security\.rate_limits/);
     const dry = await cli(env, 'config', 'set', key, value, '--dry-run');
     expect(dry.code).toBe(0);
     const invalid = await cli(env, 'config', 'set', key, JSON.stringify({ bid: { limit: 0, window_ms: 5 } }), '--yes');
@@ -385,7 +415,7 @@ describe('pnpm cli on a migrated database', () => {
     const refusedRollback = await cli(env, 'config', 'rollback', key, '1');
     expect(refusedRollback.code).toBe(1);
     expect(expectOneLine(refusedRollback)).toMatch(
-      /^cli: E_CLI_NOT_CONFIRMED: would roll security\.rate_limits back to revision 1/,
+      /^cli: E_BOT_CLI_NOT_CONFIRMED: would roll security\.rate_limits back to revision 1/,
     );
     const dryRollback = await cli(env, 'config', 'rollback', key, '1', '--dry-run');
     expect(dryRollback.code).toBe(0);

@@ -7,7 +7,7 @@ describe('update dedupe', () => {
     const dedupe = createMemoryDedupe();
     expect(await dedupe.claim(1)).toBe('claimed');
     const error = await dedupe.claim(1).catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_UPDATE_IN_PROGRESS')).toBe(true);
+    expect(isDianaError(error, 'E_BOT_UPDATE_IN_PROGRESS')).toBe(true);
     await dedupe.done(1);
     expect(await dedupe.claim(1)).toBe('done');
     expect(await dedupe.claim(2)).toBe('claimed');

@@ -49,7 +49,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await http?.close();
-  await app?.close(5_000);
+  await app?.close({ timeout_ms: 5_000 });
   await metrics?.close();
   await fake.close();
   await redis.stop();
@@ -159,7 +159,7 @@ describe('the bot end to end', () => {
         select count(*)::int as n from config_revisions where actor = 'tg:900' and action = 'publish'`;
       expect(revision?.n).toBe(1);
     } finally {
-      await other.close(5_000);
+      await other.close({ timeout_ms: 5_000 });
     }
   });
 
@@ -187,7 +187,7 @@ describe('the bot end to end', () => {
         select count(*)::int as n from event_outbox where type = 'admin.role_changed' and key = ${former}`;
       expect(changed?.n).toBe(1);
     } finally {
-      await other.close(5_000);
+      await other.close({ timeout_ms: 5_000 });
     }
   });
 
@@ -324,7 +324,7 @@ describe('the bot end to end', () => {
         }),
       ).toBe(true);
     } finally {
-      await other.close(5_000);
+      await other.close({ timeout_ms: 5_000 });
     }
   });
 

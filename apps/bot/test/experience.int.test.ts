@@ -53,7 +53,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await app?.close(5_000);
+  await app?.close({ timeout_ms: 5_000 });
   await fake.close();
 });
 

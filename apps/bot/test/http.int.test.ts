@@ -23,7 +23,7 @@ const app = {
 } as unknown as App;
 let server: HttpServer | undefined;
 afterEach(async () => {
-  await server?.close(1_000);
+  await server?.close({ timeout_ms: 1_000 });
   server = undefined;
 });
 

@@ -85,7 +85,7 @@ describe('a fourth module', () => {
       // its consumer group is a loop of the app's, seen by /readyz
       expect(app.loops().map((l) => l.loop)).toContain('consumer eco');
     } finally {
-      await app.close(5_000);
+      await app.close({ timeout_ms: 5_000 });
     }
     expect(echo.lifecycle).toEqual(['started', 'closed']);
   });

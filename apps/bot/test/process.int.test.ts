@@ -2,9 +2,17 @@
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createUpdateFactory, startFakeTelegram, useTestDatabase, useTestRedis } from '@diana/test-services';
+import {
+  createUpdateFactory,
+  deleteByPrefixOnCluster,
+  getRedisCluster,
+  startFakeTelegram,
+  useTestDatabase,
+  useTestRedis,
+} from '@diana/test-services';
+import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, killChildBots, startBot, telegramBotEnv as telegramBot } from './child-bot.js';
+import { freePort, killChildBots, startBot, telegramBotEnv as telegramBot, until } from './child-bot.js';
 
 afterAll(killChildBots);
 
@@ -118,6 +126,68 @@ describe('pnpm start', () => {
     expect(typeof handled[0]?.ms).toBe('number');
     await fake.close();
   }, 60_000);
+
+  it('on a Redis Cluster (DIANA_REDIS_CLUSTER_NODES): answers, spreads its keys over the masters, stops clean', async () => {
+    const testDb = await useTestDatabase('bot-cluster');
+    const cluster = await getRedisCluster();
+    const prefix = `t:bot-cluster:${Date.now().toString(36)}:`;
+    const fake = await startFakeTelegram();
+    const bot = startBot({
+      ...telegramBot(testDb.url, fake.url, 'cluster'),
+      DIANA_BOT_HTTP_PORT: '0',
+      DIANA_REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+      DIANA_EVENT_BUS_STREAM_PREFIX: `${prefix}ev:`,
+      DIANA_CACHE_KEY_PREFIX: `${prefix}cache:`,
+      DIANA_USER_STATE_KEY_PREFIX: `${prefix}us:`,
+      DIANA_SECURITY_RATE_LIMIT_PREFIX: `${prefix}rl:`,
+    });
+    try {
+      fake.queueUpdate(updates.message(81, '/start', 11));
+      const sent = await fake.waitFor('sendMessage', 30_000);
+      expect(String(sent.payload.text)).toContain('Lucien');
+      // the welcome gift comes through the event bus (user.registered → gamification), on the cluster
+      const gifted = await until(
+        () => fake.calls.some((c) => String(c.payload.text ?? '').includes('regalo de bienvenida')),
+        20_000,
+      );
+      expect(
+        gifted,
+        `${fake.calls.map((c) => `${c.method} ${String(c.payload.text ?? '')}`).join('\n')}\n${bot.output().slice(-3000)}`,
+      ).toBe(true);
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      const records = bot
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: string; msg: string });
+      expect(records.some((r) => /^diana bot started/.test(r.msg))).toBe(true);
+      expect(records.filter((r) => ['warn', 'error', 'fatal'].includes(r.level)).map((r) => r.msg)).toEqual([]);
+      // its keys sit on more than one master
+      const client = new Cluster([...cluster.nodes]);
+      client.on('error', () => {});
+      try {
+        await until(() => client.status === 'ready', 5_000);
+        const perMaster: number[] = [];
+        for (const node of client.nodes('master')) {
+          const found = new Set<string>();
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+            cursor = next;
+            for (const key of keys) found.add(key);
+          } while (cursor !== '0');
+          perMaster.push(found.size);
+        }
+        expect(perMaster.filter((n) => n > 0).length).toBeGreaterThan(1);
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await fake.close();
+      await deleteByPrefixOnCluster(cluster.nodes, prefix);
+    }
+  }, 90_000);
 
   it('SIGTERM while an update is mid-handler: it finishes, the webhook gets 200, exit 0 within the deadline', async () => {
     const testDb = await useTestDatabase('bot-sigterm');

@@ -41,14 +41,14 @@ describe('start-up', () => {
       child: () => logger,
     };
     const error = await createApp(settings, { logger }).catch((e: unknown) => e);
-    expect(isDianaError(error, 'E_START_TIMEOUT')).toBe(true);
+    expect(isDianaError(error, 'E_BOT_START_TIMEOUT')).toBe(true);
     expect((error as { context: { dependency: string } }).context.dependency).toBe('postgres');
     expect(String((error as Error).message)).toMatch(/^postgres did not answer within the start deadline of 2 s/);
     expect(waits.length).toBeGreaterThan(1); // one line per attempt
     expect(waits[0]).toMatchObject({ dependency: 'postgres', attempt: 1 });
   });
 
-  it('behind a transaction pooler without DIANA_DATABASE_DIRECT_URL, start fails naming migrations (E_MIGRATION_POOLER)', async () => {
+  it('behind a transaction pooler without DIANA_DATABASE_DIRECT_URL, start fails naming migrations (E_DB_MIGRATION_POOLER)', async () => {
     const testDb = await useTestDatabase('bot-startup-pooler');
     const settings = loadSettings(
       SETTINGS_SCHEMAS,
@@ -62,9 +62,9 @@ describe('start-up', () => {
     );
     const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
     // the migrations step names itself; its cause is the runner's refusal
-    expect(isDianaError(error, 'E_START_FAILED'), String(error)).toBe(true);
+    expect(isDianaError(error, 'E_BOT_START_FAILED'), String(error)).toBe(true);
     expect(String((error as Error).message)).toMatch(/^migrations failed to start: .*DIANA_DATABASE_DIRECT_URL/);
-    expect(isDianaError((error as Error).cause, 'E_MIGRATION_POOLER')).toBe(true);
+    expect(isDianaError((error as Error).cause, 'E_DB_MIGRATION_POOLER')).toBe(true);
   });
 
   it('refuses a real database without configured secrets, naming the variables', async () => {

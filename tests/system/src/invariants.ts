@@ -2,7 +2,7 @@
 import type { Database } from '@diana/db';
 import { checkLedgerInvariants } from '@diana/gamification';
 import type { FakeTelegram } from '@diana/test-services';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Sent } from './driver.js';
 
 export interface Check {
@@ -13,7 +13,9 @@ export interface Check {
 
 export async function checkInvariants(deps: {
   db: Database;
-  redis: Redis;
+  redis: Redis | Cluster;
+  /** Every key matching `pattern` (on a cluster: from every master). */
+  keys: (pattern: string) => Promise<string[]>;
   stream_prefix: string;
   fake: FakeTelegram;
   sent: readonly Sent[];
@@ -63,7 +65,7 @@ export async function checkInvariants(deps: {
   >`select count(*)::int as n from event_outbox where published_at is null`;
   const problems: string[] = [];
   let groups = 0;
-  for (const key of await redis.keys(`${deps.stream_prefix}{*}`)) {
+  for (const key of await deps.keys(`${deps.stream_prefix}{*}`)) {
     if (key.endsWith(':dlq')) {
       const dead = await redis.xlen(key);
       if (dead > 0) problems.push(`${key}: ${dead} dead letters`);

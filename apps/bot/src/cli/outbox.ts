@@ -30,13 +30,14 @@ export async function outboxCommand(ctx: CliContext, argv: readonly string[]): P
   const [, rest] = pickSubcommand(argv, ['status'], OUTBOX_HELP);
   const { values } = parse(rest, { options: JSON_OPTION, positionals: [], help: OUTBOX_HELP });
   const backlog = await withDatabase(ctx, outboxBacklog);
-  const groups: GroupStats[] | undefined = ctx.settings.redis.url
-    ? await withBus(ctx, async (_bus, transport) => {
-        const all: GroupStats[] = [];
-        for (const type of Object.keys(ALL_EVENTS)) all.push(...(await transport.groupStats(type)));
-        return all;
-      })
-    : undefined;
+  const groups: GroupStats[] | undefined =
+    ctx.settings.redis.url || ctx.settings.redis.cluster_nodes
+      ? await withBus(ctx, async (_bus, transport) => {
+          const all: GroupStats[] = [];
+          for (const type of Object.keys(ALL_EVENTS)) all.push(...(await transport.groupStats(type)));
+          return all;
+        })
+      : undefined;
   if (values.json) return print({ ...backlog, groups: groups ?? null });
   print(`outbox: ${backlog.unpublished} unpublished, oldest ${backlog.oldest_unpublished_ms} ms`);
   if (!groups) return print('streams: no Redis configured (the embedded bus lives in the bot process)');

@@ -16,6 +16,7 @@ import { createRedisConnector, type RedisConnector } from '@diana/redis';
 import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
 import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../app.js';
 import { BOT_ERROR_CODES } from '../errors.js';
+import { redisConnection } from '../redis-connection.js';
 
 /** How long a dependency gets to answer before the command fails. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -60,17 +61,21 @@ async function openDatabase({ settings, logger }: CliContext): Promise<Database>
 
 /** A connector to the bot's Redis checked with one PING, or undefined when none is configured. */
 export async function openRedis({ settings }: CliContext): Promise<RedisConnector | undefined> {
-  if (!settings.redis.url) return undefined;
-  const url = revealSecret(settings.redis.url);
-  const connector = createRedisConnector({ url });
+  const options = redisConnection(settings.redis);
+  if (!options) return undefined;
+  const connector = createRedisConnector(options);
   try {
     // the connector's fail-fast clients: a Redis that is down fails the PING within its deadline
     await connector.ping({ timeout_ms: CONNECT_TIMEOUT_MS });
   } catch (error) {
     await connector.close({ timeout_ms: 0 });
-    throw new DianaError(BOT_ERROR_CODES.REDIS_UNAVAILABLE, `Redis at ${where(url)} did not answer: ${reason(error)}`, {
-      cause: error,
-    });
+    throw new DianaError(
+      BOT_ERROR_CODES.REDIS_UNAVAILABLE,
+      `Redis at ${options.url && !options.cluster ? where(options.url) : connector.where} did not answer: ${reason(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   return connector;
 }
@@ -84,13 +89,13 @@ export async function withBus<T>(
   if (!connector)
     throw new DianaError(
       BOT_ERROR_CODES.CLI_NO_REDIS,
-      'no Redis configured (DIANA_REDIS_URL): the embedded bus keeps its streams in the bot process only',
+      'no Redis configured (DIANA_REDIS_URL or DIANA_REDIS_CLUSTER_NODES): the embedded bus keeps its streams in the bot process only',
     );
-  const transport = createRedisStreamsTransport({
-    connector,
-    prefix: ctx.settings.event_bus.stream_prefix,
-    logger: ctx.logger,
-  });
+  const transport = createRedisStreamsTransport(
+    // the same partitions as the bot, or dead letters of partitions past 0 would not be seen
+    { prefix: ctx.settings.event_bus.stream_prefix, partitions: ctx.settings.event_bus.partitions },
+    { connector, logger: ctx.logger },
+  );
   const bus = createEventBus(ctx.settings.event_bus, { transport, events: ALL_EVENTS, logger: ctx.logger });
   try {
     return await work(bus, transport);
@@ -130,7 +135,7 @@ export async function withConfig<T>(
   });
 }
 
-/** Throws E_EVENT_UNKNOWN unless the bot's bus knows `type`. */
+/** Throws E_BUS_EVENT_UNKNOWN unless the bot's bus knows `type`. */
 export function checkEventType(type: string): keyof typeof ALL_EVENTS {
   if (!Object.hasOwn(ALL_EVENTS, type))
     throw new DianaError(

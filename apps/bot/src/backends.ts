@@ -1,0 +1,80 @@
+// Layer 1 of the composition root: PostgreSQL (embedded PGlite without a URL) with every
+// package's migrations, the document store (MongoDB or PostgreSQL) and the one Redis connector.
+import { join } from 'node:path';
+import { createPostgres, createPostgresDocumentStore, type Database, type DocumentStore, migrate } from '@diana/db';
+import { createRedisConnector, type RedisConnector } from '@diana/redis';
+import type { Logger } from '@diana/utils';
+import { ALL_MIGRATIONS, type AppSettings } from './catalog.js';
+import type { Ping } from './readiness.js';
+import { redisConnection } from './redis-connection.js';
+import type { StartGate } from './start-gate.js';
+import type { Startup } from './startup.js';
+
+/** The storage every later layer stands on. */
+export interface Backends {
+  readonly db: Database;
+  readonly documents: DocumentStore;
+  /** Absent without `redis.url`: every part then runs in memory. */
+  readonly connector: RedisConnector | undefined;
+  /** No `database.url`: PGlite under `bot.data_dir`. */
+  readonly embedded: boolean;
+  /** Each backend's ping, for /readyz. */
+  readonly pings: ReadonlyMap<string, Ping>;
+}
+
+/** Opens (and waits for) each backend as a start step, migrations applied. */
+export async function startBackends(
+  settings: AppSettings,
+  { startup, gate, logger }: { startup: Startup; gate: StartGate; logger: Logger },
+): Promise<Backends> {
+  const { step, onClose } = startup;
+  const dataDir = settings.bot.data_dir;
+  const embedded = settings.database.url === undefined;
+  const pings = new Map<string, Ping>();
+
+  const db = await step('postgres', async () => {
+    const url = settings.database.url;
+    if (url !== undefined) {
+      const pool = createPostgres({ ...settings.database, url }, { logger });
+      onClose('postgres', () => pool.close());
+      await gate.waitFor('postgres', () => pool.ping({ timeout_ms: 5_000 }));
+      return pool;
+    }
+    const { createEmbeddedPostgres, ensureOwnerOnlyDirectory } = await import('@diana/db/embedded');
+    // data_dir holds the database, secrets.json and bot.log: owner-only, old files included
+    ensureOwnerOnlyDirectory(dataDir);
+    const pglite = await createEmbeddedPostgres({ dir: join(dataDir, 'pg'), logger });
+    onClose('postgres', () => pglite.close());
+    return pglite;
+  });
+  pings.set('postgres', (timeout_ms) => db.ping({ timeout_ms }));
+  await step('migrations', () =>
+    migrate(db, ALL_MIGRATIONS, {
+      logger,
+      statement_timeout_ms: settings.database.migration_statement_timeout_ms,
+      lock_timeout_ms: settings.database.migration_lock_timeout_ms,
+    }),
+  );
+  const documents = await step('documents', async () => {
+    const url = settings.mongo.url;
+    if (!url) return createPostgresDocumentStore(db);
+    const { createMongo, createMongoDocumentStore } = await import('@diana/db/mongo');
+    const mongo = await gate.waitFor('mongodb', () => createMongo({ ...settings.mongo, url }, { logger }));
+    onClose('mongodb', () => mongo.close());
+    pings.set('mongodb', (timeout_ms) => mongo.ping({ timeout_ms }));
+    return createMongoDocumentStore(mongo.db);
+  });
+
+  // one connector (the one fail-fast setup of @diana/redis) hands every adapter its clients
+  const redisOptions = redisConnection(settings.redis);
+  const connector = redisOptions ? createRedisConnector({ ...redisOptions, logger }) : undefined;
+  if (connector) {
+    // closed last (closes run in reverse): every adapter closes its own clients first
+    onClose('redis', () => connector.close({ timeout_ms: 1_000 }));
+    pings.set('redis', (timeout_ms) => connector.ping({ timeout_ms }));
+    // a second per attempt at most: a Redis that is down is still reported promptly, and a healthy
+    // one is not logged as a "waiting for redis" warning at every start
+    await step('redis', () => gate.waitFor('redis', () => connector.ping({ timeout_ms: 1_000 })));
+  }
+  return { db, documents, connector, embedded, pings };
+}

@@ -1,0 +1,97 @@
+// Layer 5 of the composition root: the grammY bot — its Bot API transformers (what every call to
+// Telegram goes through) and the middleware every update passes before a module's handler.
+import type { CacheService } from '@diana/cache';
+import type { Database, UserRepository } from '@diana/db';
+import type { EventBusService } from '@diana/event-bus';
+import type { RedisConnector } from '@diana/redis';
+import { atLeast, type CallbackSigner, type RateLimiter } from '@diana/security';
+import { blockBanned, outputGuard, rateLimit, verifyCallbacks } from '@diana/security/grammy';
+import type { UserStateManager } from '@diana/user-state';
+import { userStateMiddleware } from '@diana/user-state/grammy';
+import { type Logger, revealSecret } from '@diana/utils';
+import { autoRetry } from '@grammyjs/auto-retry';
+import { Bot, type Transformer } from 'grammy';
+import type { UserFromGetMe } from 'grammy/types';
+import type { AppSettings } from './catalog.js';
+import { chatQueue } from './chat-queue.js';
+import { lowercaseCommands } from './command-case.js';
+import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
+import { createBotMetrics, createTelegramMetrics } from './metrics.js';
+import { type AppContext, dedupeUpdates, errorBoundary, loadUser, privateChatsOnly, upsertUser } from './middleware.js';
+import type { StartGate } from './start-gate.js';
+import type { Startup } from './startup.js';
+import { countTelegramCalls, createBlockedUsers, telegramThrottler } from './telegram.js';
+
+/** What the bot's transformers and middleware use. */
+export interface PipelineDeps {
+  readonly db: Database;
+  readonly users: UserRepository;
+  readonly bus: EventBusService;
+  readonly cache: CacheService;
+  readonly connector: RedisConnector | undefined;
+  readonly limiter: RateLimiter;
+  readonly signer: CallbackSigner;
+  readonly state: UserStateManager;
+  readonly startup: Startup;
+  readonly gate: StartGate;
+  readonly logger: Logger;
+  /** Skips getMe (console chat and tests). */
+  readonly botInfo?: UserFromGetMe | undefined;
+  /** Installed before the output guard; stands for the network (the console chat, a test's recorder). */
+  readonly apiTransformer?: Transformer | undefined;
+}
+
+/** A bot whose every update has passed dedupe, the error boundary, the user, bans, limits, state and callbacks. */
+export async function createBotPipeline(settings: AppSettings, deps: PipelineDeps): Promise<Bot<AppContext>> {
+  const { db, users, bus, cache, connector, limiter, signer, state, startup, gate, logger } = deps;
+  const blocked = createBlockedUsers(users, logger, cache.namespace('blocked'));
+  const metrics = createBotMetrics();
+  const token = settings.bot.telegram_bot_token ? revealSecret(settings.bot.telegram_bot_token) : '0:console';
+  const bot = new Bot<AppContext>(token, {
+    ...(deps.botInfo ? { botInfo: deps.botInfo } : {}),
+    client: settings.bot.telegram_api_root ? { apiRoot: settings.bot.telegram_api_root } : {},
+  });
+  // grammY runs the last installed transformer first: guard → retries → throttle → blocked users →
+  // count → network. The 403 mark is read right before each attempt reaches the network (after the
+  // throttler's queue and each auto-retry wait), so a user who blocked the bot meanwhile — seen by
+  // another process — is not written to; a test's apiTransformer stands for the network.
+  if (deps.apiTransformer) bot.api.config.use(deps.apiTransformer);
+  bot.api.config.use(countTelegramCalls(createTelegramMetrics()));
+  bot.api.config.use(blocked.transformer);
+  if (!deps.apiTransformer) bot.api.config.use(telegramThrottler());
+  // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not auto-retry's backoff
+  if (deps.botInfo === undefined)
+    await startup.step('telegram', () =>
+      gate.waitFor('telegram', (signal) => bot.init(signal as Parameters<typeof bot.init>[0])),
+    );
+  bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
+  bot.api.config.use(outputGuard());
+
+  const dedupe = connector
+    ? createResilientDedupe(connector.command({ name: 'update-dedupe' }), settings.event_bus.stream_prefix, (error) =>
+        logger.warn({ err: error }, 'update dedupe: Redis unavailable, this process remembers alone'),
+      )
+    : createMemoryDedupe();
+  bot.use(dedupeUpdates(dedupe, metrics));
+  bot.use(errorBoundary(logger, metrics));
+  bot.use(privateChatsOnly());
+  bot.use(chatQueue({ onDrop: (ctx) => metrics.record(ctx.callbackQuery ? 'callback' : 'message', 'dropped', 0) }));
+  bot.use(loadUser(users, cache));
+  bot.use(blockBanned((ctx: AppContext) => ctx.user?.role));
+  bot.use(rateLimit(limiter, 'updates', { exempt: (ctx) => atLeast(ctx.user?.role ?? 'FREE', 'MODERATOR') }));
+  bot.use(
+    upsertUser({
+      db,
+      users,
+      bus,
+      owners: settings.bot.owner_telegram_ids,
+      unblock: blocked.unblock,
+      isBlocked: blocked.has,
+      cache,
+    }),
+  );
+  bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));
+  bot.use(verifyCallbacks(signer));
+  bot.use(lowercaseCommands());
+  return bot;
+}
