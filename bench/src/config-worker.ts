@@ -10,10 +10,10 @@ import { BENCH_TEMPLATES } from './config-templates.js';
 
 const config = await nextMessage('config');
 const db = createPostgres({ url: String(config.database_url), pool_max: 2 });
-const transport = createRedisStreamsTransport({
-  connector: createRedisConnector({ options: { port: Number(config.redis_port) } }),
-  prefix: String(config.prefix),
-});
+const transport = createRedisStreamsTransport(
+  { prefix: String(config.prefix) },
+  { connector: createRedisConnector({ options: { port: Number(config.redis_port) } }) },
+);
 const bus = createEventBus({ block_ms: 100 }, { transport, events: CONFIG_EVENTS });
 const manager = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: BENCH_TEMPLATES });
 await manager.start();

@@ -20,10 +20,10 @@ const prefix = `bench:config:${randomBytes(3).toString('hex')}:`;
 const testDb = await createTestDatabase('bench-config');
 const db = createPostgres({ url: testDb.url, pool_max: 5 });
 await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS]);
-const transport = createRedisStreamsTransport({
-  connector: createRedisConnector({ options: { port: redisPort } }),
-  prefix,
-});
+const transport = createRedisStreamsTransport(
+  { prefix },
+  { connector: createRedisConnector({ options: { port: redisPort } }) },
+);
 const bus = createEventBus({ block_ms: 100 }, { transport, events: CONFIG_EVENTS });
 const relay = createOutboxRelay({ outbox_poll_ms: 100 }, { db, transport });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: BENCH_TEMPLATES });

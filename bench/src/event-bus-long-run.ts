@@ -30,10 +30,10 @@ const collect = () => {
 };
 
 async function longRun(total: number, url: URL, prefix: string): Promise<LongRunResult> {
-  const transport = createRedisStreamsTransport({
-    connector: createRedisConnector({ options: { host: url.hostname, port: Number(url.port) } }),
-    prefix,
-  });
+  const transport = createRedisStreamsTransport(
+    { prefix },
+    { connector: createRedisConnector({ options: { host: url.hostname, port: Number(url.port) } }) },
+  );
   const events = defineEvents({ 'bench.happened': v.object({ n: v.number(), text: v.string() }) });
   const bus = createEventBus({ trim_interval_ms: 1_000, batch_size: 200 }, { transport, events });
   try {

@@ -27,10 +27,10 @@ const prefix = `bench:gam:${randomBytes(3).toString('hex')}:`;
 const testDb = await createTestDatabase('bench-gamification');
 const db = createPostgres({ url: testDb.url, pool_max: 16 });
 await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS, GAMIFICATION_MIGRATIONS]);
-const transport = createRedisStreamsTransport({
-  connector: createRedisConnector({ options: { port: Number(new URL(redisUrl).port) } }),
-  prefix,
-});
+const transport = createRedisStreamsTransport(
+  { prefix },
+  { connector: createRedisConnector({ options: { port: Number(new URL(redisUrl).port) } }) },
+);
 const events = mergeEvents(
   mergeEvents(GAMIFICATION_EVENTS, CONFIG_EVENTS),
   defineEvents({ 'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }) }),

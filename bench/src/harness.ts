@@ -164,3 +164,27 @@ function printTable(options: CompareOptions, results: readonly VariantResult[], 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
+
+/**
+ * `total` calls of `op`, `concurrency` at a time (each caller starts its next call when the last
+ * one returned); pushes each call's latency to `latencies` when given. Resolves to calls per second.
+ */
+export async function closedLoop(
+  total: number,
+  concurrency: number,
+  op: (n: number) => Promise<unknown>,
+  latencies?: number[],
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const t = performance.now();
+        await op(next++);
+        latencies?.push(performance.now() - t);
+      }
+    }),
+  );
+  return total / ((performance.now() - started) / 1000);
+}
