@@ -49,15 +49,37 @@ export async function deleteByPrefixOnCluster(nodes: readonly ClusterNodeAddress
   return deleted;
 }
 
-/** How many keys starting with `prefix` each of `masters` holds, in their order. */
-export async function keysPerMaster(masters: readonly Redis[], prefix: string): Promise<number[]> {
+/**
+ * How many keys starting with `prefix` each master holds, in their order. Given a `Cluster`
+ * client, waits (up to 10 s) until it is ready: before its first slot refresh its list of
+ * masters is empty, then every seed node, replicas included.
+ */
+export async function keysPerMaster(masters: readonly Redis[] | Cluster, prefix: string): Promise<number[]> {
+  const nodes = Array.isArray(masters) ? (masters as readonly Redis[]) : await readyMasters(masters as Cluster);
+  if (nodes.length === 0) throw new Error('keysPerMaster: no master to count on');
   const counts: number[] = [];
-  for (const node of masters) {
+  for (const node of nodes) {
     let n = 0;
     for await (const keys of scanPrefix(node, prefix)) n += keys.length;
     counts.push(n);
   }
   return counts;
+}
+
+async function readyMasters(client: Cluster): Promise<Redis[]> {
+  if (client.status !== 'ready')
+    await new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        reject(new Error(`keysPerMaster: the cluster client is not ready within 10 s (${client.status})`));
+      }, 10_000);
+      client.once('ready', onReady);
+    });
+  return client.nodes('master');
 }
 
 /** The keys starting with `prefix` on one node, a SCAN page at a time. */
