@@ -50,12 +50,16 @@ export async function deleteByPrefixOnCluster(nodes: readonly ClusterNodeAddress
 }
 
 /**
- * How many keys starting with `prefix` each master holds, in their order. Given a `Cluster`
- * client, waits (up to 10 s) until it is ready: before its first slot refresh its list of
- * masters is empty, then every seed node, replicas included.
+ * How many keys starting with `prefix` each master holds, in their order (one server: itself).
+ * Given a `Cluster` client, waits (up to 10 s) until it is ready: before its first slot refresh
+ * its list of masters is empty, then every seed node, replicas included.
  */
-export async function keysPerMaster(masters: readonly Redis[] | Cluster, prefix: string): Promise<number[]> {
-  const nodes = Array.isArray(masters) ? (masters as readonly Redis[]) : await readyMasters(masters as Cluster);
+export async function keysPerMaster(masters: readonly Redis[] | Redis | Cluster, prefix: string): Promise<number[]> {
+  const nodes = isList(masters)
+    ? masters
+    : masters.isCluster
+      ? await readyMasters(masters as Cluster)
+      : [masters as Redis];
   if (nodes.length === 0) throw new Error('keysPerMaster: no master to count on');
   const counts: number[] = [];
   for (const node of nodes) {
@@ -65,6 +69,8 @@ export async function keysPerMaster(masters: readonly Redis[] | Cluster, prefix:
   }
   return counts;
 }
+
+const isList = (value: readonly Redis[] | Redis | Cluster): value is readonly Redis[] => Array.isArray(value);
 
 async function readyMasters(client: Cluster): Promise<Redis[]> {
   if (client.status !== 'ready')
