@@ -73,8 +73,9 @@ describe('pnpm start', () => {
     const fake = await startFakeTelegram();
     const bot = startBot({ ...telegramBot(testDb.url, fake.url, 'polling'), DIANA_BOT_HTTP_PORT: '0' });
     fake.queueUpdate(updates.message(77, '/start', 7));
-    const sent = await fake.waitFor('sendMessage', 30_000);
-    expect(String(sent.payload.text)).toContain('Lucien');
+    // the reply to /start (the welcome gift's notice may come before it)
+    const sent = await fake.waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'));
+    expect(sent.payload.chat_id).toBe(77);
     expect(fake.calls.some((c) => c.method === 'getUpdates')).toBe(true);
     bot.child.kill('SIGTERM');
     expect(await bot.exited).toBe(0);
@@ -143,8 +144,9 @@ describe('pnpm start', () => {
     });
     try {
       fake.queueUpdate(updates.message(81, '/start', 11));
-      const sent = await fake.waitFor('sendMessage', 30_000);
-      expect(String(sent.payload.text)).toContain('Lucien');
+      // the reply to /start and the welcome gift's notice (sent by an event consumer) race
+      const sent = await fake.waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'));
+      expect(sent.payload.chat_id).toBe(81);
       // the welcome gift comes through the event bus (user.registered → gamification), on the cluster
       const gifted = await until(
         () => fake.calls.some((c) => String(c.payload.text ?? '').includes('regalo de bienvenida')),

@@ -31,8 +31,8 @@ export interface FakeTelegram {
   hold(method: string): () => void;
   /** Hands `update` to the next getUpdates (long polling). */
   queueUpdate(update: Record<string, unknown>): void;
-  /** Resolves when a call of `method` arrives (or has arrived). */
-  waitFor(method: string, timeout_ms?: number): Promise<FakeCall>;
+  /** Resolves with the first call of `method` (that `matches`, if given) once it arrives, or at once if it has. */
+  waitFor(method: string, timeout_ms?: number, matches?: (call: FakeCall) => boolean): Promise<FakeCall>;
   close(): Promise<void>;
 }
 
@@ -42,7 +42,8 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
   const blocked = new Set<number>();
   const throttled = new Map<string, number>();
   const held = new Map<string, Promise<void>>();
-  const waiters: Array<{ method: string; resolve: (call: FakeCall) => void }> = [];
+  const waiters: Array<{ method: string; matches: (call: FakeCall) => boolean; resolve: (call: FakeCall) => void }> =
+    [];
   let messageId = 0;
   const queued: Array<Record<string, unknown>> = [];
   const server: Server = createServer(async (req, res) => {
@@ -52,7 +53,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     const payload = body ? (JSON.parse(body) as Record<string, unknown>) : {};
     const call: FakeCall = { method, payload, at: performance.now() };
     calls.push(call);
-    for (const waiter of waiters.filter((w) => w.method === method)) {
+    for (const waiter of waiters.filter((w) => w.method === method && w.matches(call))) {
       waiters.splice(waiters.indexOf(waiter), 1);
       waiter.resolve(call);
     }
@@ -117,13 +118,14 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
         release();
       };
     },
-    waitFor(method, timeout_ms = 10_000) {
-      const seen = calls.find((c) => c.method === method);
+    waitFor(method, timeout_ms = 10_000, matches = () => true) {
+      const seen = calls.find((c) => c.method === method && matches(c));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no ${method} within ${timeout_ms} ms`)), timeout_ms);
         waiters.push({
           method,
+          matches,
           resolve: (call) => {
             clearTimeout(timer);
             resolve(call);
