@@ -30,9 +30,10 @@ export const UserStateConfig = v.object({
   /**
    * Most ephemeral reads (one MGET) or compare-and-sets (one script call) sent to Redis
    * together: those asked in one event-loop turn are coalesced, never delayed by a timer; 1
-   * sends each on its own.
+   * sends each on its own. Smaller batches overlap: Redis runs one while the process prepares
+   * the next (at 32 concurrent updates, 12–16 gave 64–75k updates/s against 43–54k with 64).
    */
-  redis_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 64),
+  redis_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 16),
 });
 /** Parsed `UserStateConfig`. */
 export type UserStateConfig = v.InferOutput<typeof UserStateConfig>;

@@ -37,17 +37,34 @@ export function userStateMiddleware<S extends readonly SliceDefinition[], C exte
   options: UserStateMiddlewareOptions<C> = {},
 ): MiddlewareFn<C> {
   const getUserId = options.getUserId ?? ((ctx: C) => (ctx.from ? String(ctx.from.id) : undefined));
-  return async (ctx, next) => {
+  return (ctx, next) => {
     const user_id = getUserId(ctx);
-    if (user_id !== undefined) {
-      ctx.userState = {
-        user_id,
-        get: (slice) => manager.get(user_id, slice),
-        update: (slice, fn) => manager.update(user_id, slice, fn),
-        set: (slice, value) => manager.set(user_id, slice, value),
-        reset: (slice) => manager.reset(user_id, slice),
-      };
-    }
-    await next();
+    if (user_id !== undefined) ctx.userState = new Bound(manager, user_id);
+    return next();
   };
+}
+
+// One object per update and no closures: the methods live on the prototype.
+class Bound<S extends readonly SliceDefinition[]> implements BoundUserState<S> {
+  readonly #manager: UserStateManager<S>;
+  readonly user_id: string;
+  constructor(manager: UserStateManager<S>, user_id: string) {
+    this.#manager = manager;
+    this.user_id = user_id;
+  }
+  get<N extends SliceName<S>>(slice: N): Promise<ValueOf<S, N>> {
+    return this.#manager.get(this.user_id, slice);
+  }
+  update<N extends SliceName<S>>(
+    slice: N,
+    fn: (current: ValueOf<S, N>) => ValueOf<S, N> | Promise<ValueOf<S, N>>,
+  ): Promise<ValueOf<S, N>> {
+    return this.#manager.update(this.user_id, slice, fn);
+  }
+  set<N extends SliceName<S>>(slice: N, value: ValueOf<S, N>): Promise<ValueOf<S, N>> {
+    return this.#manager.set(this.user_id, slice, value);
+  }
+  reset<N extends SliceName<S>>(slice: N): Promise<ValueOf<S, N>> {
+    return this.#manager.reset(this.user_id, slice);
+  }
 }

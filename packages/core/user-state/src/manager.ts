@@ -171,14 +171,19 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     const started = performance.now();
     const key = `${user_id}\u0000${slice.name}`;
     const previous = turns.get(key);
-    const mine = previous
-      ? previous.then(() => runUpdate(user_id, slice, fn, started))
-      : runUpdate(user_id, slice, fn, started);
-    const settled = mine.catch(() => {});
-    turns.set(key, settled);
-    void settled.then(() => {
-      if (turns.get(key) === settled) turns.delete(key);
-    });
+    let mine: Promise<unknown>;
+    if (previous) {
+      // after the previous update of this slice, however it ended
+      const run = () => runUpdate(user_id, slice, fn, started);
+      mine = previous.then(run, run);
+    } else mine = runUpdate(user_id, slice, fn, started);
+    turns.set(key, mine);
+    // the entry goes when this update ends last in its chain; the handler also keeps a
+    // rejection from being reported as unhandled here (the caller gets it through `mine`)
+    const leave = () => {
+      if (turns.get(key) === mine) turns.delete(key);
+    };
+    mine.then(leave, leave);
     return mine;
   };
   const runUpdate = async (

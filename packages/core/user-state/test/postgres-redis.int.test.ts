@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
+import { createRedisConnector, type RedisConnector } from '@diana/redis';
 import { startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { newId } from '@diana/utils';
 import { Redis } from 'ioredis';
@@ -8,7 +9,7 @@ import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemorySliceStore } from '../src/adapters/memory.js';
 import { createPostgresSliceStore } from '../src/adapters/postgres.js';
-import { createRedisSliceStore } from '../src/adapters/redis.js';
+import { createRedisSliceStore, createRedisStateStore } from '../src/adapters/redis.js';
 import { USER_STATE_EVENTS } from '../src/events.js';
 import { createUserStateManager, type UserStateManager } from '../src/manager.js';
 import { USER_STATE_MIGRATIONS } from '../src/migrations.js';
@@ -282,5 +283,42 @@ describe('user.state_changed and the caller’s transaction', () => {
     const rows = await db.sql`select 1 from event_outbox where key = ${user}`;
     expect(rows).toHaveLength(0);
     await bus.close();
+  });
+});
+
+describe('coalescing per event-loop turn', () => {
+  it('40 updates of distinct users asked in one turn go as ⌈40/16⌉ MGETs and ⌈40/16⌉ script calls (redis_batch_max default 16), each applied', async () => {
+    const sent: string[] = [];
+    const settings = { key_prefix: `${testRedis.prefix}turn${prefixes++}:` };
+    const connector = createRedisConnector({ options: { port: redisPort } });
+    const counting: RedisConnector = {
+      ...connector,
+      command: (options) => {
+        const client = connector.command(options);
+        const send = client.sendCommand.bind(client);
+        client.sendCommand = ((command: { name: string }) => {
+          sent.push(command.name);
+          return send(command as never);
+        }) as typeof client.sendCommand;
+        return client;
+      },
+    };
+    const manager = createUserStateManager(settings, {
+      db,
+      store: createRedisStateStore(settings, { connector: counting }),
+      slices: STORM_SLICES,
+    });
+    managers.push(manager as never);
+    await manager.update('warm', 'e_storm', (s) => ({ n: s.n + 1 })); // connected, script loaded
+    sent.length = 0;
+    const users = Array.from({ length: 40 }, (_, i) => `turn-${i}`);
+    // asked in one synchronous loop: one turn
+    const results = await Promise.all(users.map((user, i) => manager.update(user, 'e_storm', (s) => ({ n: s.n + i }))));
+    expect(results).toEqual(users.map((_, i) => ({ n: i })));
+    const count = (name: string) => sent.filter((n) => n === name).length;
+    expect(count('mget')).toBe(3);
+    expect(count('evalsha') + count('eval')).toBe(3);
+    for (const [i, user] of users.entries()) expect(await manager.get(user, 'e_storm')).toEqual({ n: i });
+    await connector.close();
   });
 });

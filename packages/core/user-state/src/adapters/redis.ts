@@ -176,11 +176,10 @@ export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
         JSON.stringify(value.data),
         value.ttl_ms ?? 0,
       ];
-      const client = await redis.ready();
       const reply =
         redis.batch_max > 1
           ? await casMany({ user_id, key: key(user_id, slice), args })
-          : await client.cas(key(user_id, slice), ...args);
+          : await (await redis.ready()).cas(key(user_id, slice), ...args);
       if (reply === 0) return undefined;
       const [generation, version] = reply;
       return {
