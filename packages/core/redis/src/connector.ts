@@ -89,6 +89,17 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   let closeTimeout = 1_000;
   let pingClient: RedisClient | undefined;
   const seeds = options.cluster ? clusterSeeds(options.cluster.nodes) : undefined;
+  // One waiter per client: it holds one 'ready' listener however many callers wait, so
+  // polling through an outage (a start gate pings every few seconds) adds none.
+  const readyWaiters = new WeakMap<RedisClient, (ms: number) => Promise<void>>();
+  const waitReady = (client: RedisClient, ms: number) => {
+    let waiter = readyWaiters.get(client);
+    if (!waiter) {
+      waiter = createEventWaiter(client, 'ready', () => `redis not ready (status ${client.status})`);
+      readyWaiters.set(client, waiter);
+    }
+    return waiter(ms);
+  };
 
   const make = (extra: RedisOptions, name: string): RedisClient => {
     const settings: RedisOptions = {
@@ -136,19 +147,13 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       pingClient ??= command({ command_timeout_ms: timeout_ms, name: 'ping' });
       const client = pingClient;
       const started = performance.now();
-      if (client.status !== 'ready') {
-        await createEventWaiter(client, 'ready', () => `redis not ready (status ${client.status})`)(timeout_ms);
-      }
+      if (client.status !== 'ready') await waitReady(client, timeout_ms);
       await client.ping();
       return performance.now() - started;
     },
     async ready({ timeout_ms = 5_000 } = {}) {
       const waiting = [...open].filter((client) => client.status !== 'ready');
-      await Promise.all(
-        waiting.map((client) =>
-          createEventWaiter(client, 'ready', () => `redis not ready (status ${client.status})`)(timeout_ms),
-        ),
-      );
+      await Promise.all(waiting.map((client) => waitReady(client, timeout_ms)));
     },
     where: describe(options),
     cluster: seeds !== undefined,

@@ -63,6 +63,28 @@ describe('createRedisConnector', () => {
     expect(b.status).toBe('end');
   });
 
+  it('waiting through an outage adds no listeners: ping and ready called again and again hold one each', async () => {
+    const own = createRedisConnector({ options: { port: 1 } });
+    const client = own.command();
+    const before = client.listenerCount('ready');
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      for (let attempt = 0; attempt < 15; attempt++) {
+        await expect(own.ping({ timeout_ms: 5 })).rejects.toThrow(/not ready/);
+        await expect(own.ready({ timeout_ms: 5 })).rejects.toThrow(/not ready/);
+      }
+      expect(client.status).not.toBe('ready'); // the outage lasted through every call
+      expect(client.listenerCount('ready')).toBe(before + 1);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await own.close();
+    }
+  });
+
   it('ping rejects within its deadline when nothing answers', async () => {
     const own = createRedisConnector({ options: { port: 1 } });
     const started = performance.now();
