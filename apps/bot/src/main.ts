@@ -43,7 +43,14 @@ const logger = createLogger({
 if (mode === 'console' && logFile) process.stdout.write(`(los registros van a ${logFile})\n`);
 const metrics = installMetrics({ service_name: settings.bot.service_name });
 const terminal = mode === 'console' ? createConsole(process.stdout) : undefined;
-const gate = createStartGate({ start_timeout_ms: settings.bot.start_timeout_ms, logger });
+const gate = createStartGate({
+  start_timeout_ms: settings.bot.start_timeout_ms,
+  logger,
+  // the console user would otherwise face a silent prompt until the backend answers
+  ...(mode === 'console'
+    ? { onWait: (dependency: string) => process.stdout.write(`(esperando a ${dependency}…)\n`) }
+    : {}),
+});
 const target: { app: Awaited<ReturnType<typeof createApp>> | undefined; readonly starting: string } = {
   app: undefined,
   get starting() {

@@ -19,6 +19,8 @@ export interface StartGateOptions {
   /** One probe's budget (a backend that does not answer at all). @default 5_000 */
   readonly attempt_timeout_ms?: number;
   readonly logger: Logger;
+  /** Called when `dependency` first fails to answer in a `waitFor` (the console says so to the user). */
+  readonly onWait?: (dependency: string) => void;
 }
 
 /** A gate whose deadline starts now. */
@@ -54,6 +56,7 @@ export function createStartGate(options: StartGateOptions): StartGate {
             { dependency, attempt, retry_in_ms: delay, reason: message },
             `waiting for ${dependency}`,
           );
+          if (attempt === 1) options.onWait?.(dependency);
           await sleep(delay);
         }
       }

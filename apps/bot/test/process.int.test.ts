@@ -1,5 +1,5 @@
 // The bot as users run it: `pnpm start` in a child process.
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -66,6 +66,24 @@ describe('pnpm start', () => {
     // embedded mode keeps the data directory owner-only: database files, secrets.json, bot.log
     expect(openToOthers(dir)).toEqual([]);
     expect(readdirSync(dir).sort()).toEqual(['bot.log', 'pg', 'secrets.json']);
+  }, 60_000);
+
+  it('in the console, says which backend start is waiting for (Redis down), and a SIGTERM meanwhile exits 0', async () => {
+    const testDb = await useTestDatabase('bot-console-wait');
+    const dir = mkdtempSync(join(tmpdir(), 'diana-console-wait-'));
+    const bot = startBot({
+      DIANA_BOT_DATA_DIR: dir,
+      DIANA_BOT_HTTP_PORT: '0',
+      DATABASE_URL: testDb.url,
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`, // nothing listens there
+    });
+    const log = join(dir, 'bot.log');
+    const attempts = () => (existsSync(log) ? readFileSync(log, 'utf8') : '').match(/waiting for redis/g)?.length ?? 0;
+    expect(await until(() => attempts() >= 2, 30_000), bot.output()).toBe(true);
+    // said once in the chat, however many attempts the log shows
+    expect(bot.output().match(/\(esperando a redis…\)/g)).toHaveLength(1);
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
   }, 60_000);
 
   it('with a token and no webhook URL, long-polls Telegram and answers', async () => {
