@@ -28,6 +28,14 @@ function openToOthers(root: string): string[] {
   return open;
 }
 
+/** The JSON log lines among a child bot's output. */
+function logRecords(output: string): Array<{ level: string; msg: string; [field: string]: unknown }> {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
+}
+
 const updates = createUpdateFactory(1_000);
 
 describe('pnpm start', () => {
@@ -117,11 +125,7 @@ describe('pnpm start', () => {
     await fake.waitFor('sendMessage', 30_000); // running for real, its loops reading Redis
     bot.child.kill('SIGTERM');
     expect(await bot.exited).toBe(0);
-    const records = bot
-      .output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { level: string; msg: string; [field: string]: unknown });
+    const records = logRecords(bot.output());
     expect(records.some((r) => /shutting down/.test(r.msg))).toBe(true); // the logs were read
     // the logger writes level labels (a numeric comparison here once passed whatever was logged)
     expect(records.every((r) => ['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(r.level))).toBe(true);
@@ -176,11 +180,7 @@ describe('pnpm start', () => {
       ).toBe(true);
       bot.child.kill('SIGTERM');
       expect(await bot.exited).toBe(0);
-      const records = bot
-        .output()
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { level: string; msg: string });
+      const records = logRecords(bot.output());
       expect(records.some((r) => /^diana bot started/.test(r.msg))).toBe(true);
       expect(records.filter((r) => ['warn', 'error', 'fatal'].includes(r.level)).map((r) => r.msg)).toEqual([]);
       // its keys sit on more than one master
