@@ -123,6 +123,8 @@ export function normalizeTranscript(text: string): string {
     .replace(/\b\d{1,2} (?:ene|feb|mar|abr|may|jun|jul|ago|sep|oct|nov|dic)\b\.?/g, '<fecha>')
     .replace(/\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?/g, '<fecha>')
     .replace(/\b\d{1,2}:\d{2}(?::\d{2})?\b/g, '<hora>')
+    // "a la 1:05" but "a las 13:05": the article follows the masked hour
+    .replace(/\b([Aa]) las? <hora>/g, '$1 las <hora>')
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, '<id>')
     .replace(/\b(vip|v)_[A-Za-z0-9_-]{8,}/g, '$1_<token>')
     .replace(/\bhace \d+ (?:segundos?|minutos?|horas?)\b/g, 'hace <tiempo>')

@@ -14,6 +14,12 @@ describe('README transcripts', () => {
     expect(scenarios.map((s) => s.name)).toEqual(expect.arrayContaining(['admin', 'new-user']));
   });
 
+  it('masks the hour with its article: a README written at 13:05 matches a replay at 1:05', () => {
+    expect(normalizeTranscript('> /perfil\nÚltima actividad: hoy a la 1:05')).toBe(
+      normalizeTranscript('> /perfil\nÚltima actividad: hoy a las 13:05'),
+    );
+  });
+
   for (const { name, lines } of scenarios)
     it(`${name}: the README shows what a replay shows (pnpm transcript rewrites it)`, async () => {
       const shown = readTranscript(readme, name);
