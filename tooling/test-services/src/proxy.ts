@@ -9,6 +9,11 @@ export interface TcpProxy {
   restore(): void;
   /** Connections destroyed by `cut` so far (a test can assert that its fault happened). */
   readonly cut_connections: number;
+  /**
+   * Chunks read from clients so far. A round trip is at least one (the client waits for the
+   * answer before it writes again); bytes written back to back may arrive as one.
+   */
+  readonly client_chunks: number;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -18,6 +23,7 @@ export async function startTcpProxy(target_port: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let open = true;
   let cutConnections = 0;
+  let clientChunks = 0;
   const server: Server = createServer((client) => {
     if (!open) {
       client.destroy();
@@ -29,6 +35,7 @@ export async function startTcpProxy(target_port: number): Promise<TcpProxy> {
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => {});
     }
+    client.on('data', () => void clientChunks++);
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
@@ -53,6 +60,9 @@ export async function startTcpProxy(target_port: number): Promise<TcpProxy> {
     },
     get cut_connections() {
       return cutConnections;
+    },
+    get client_chunks() {
+      return clientChunks;
     },
     close,
     [Symbol.asyncDispose]: close,

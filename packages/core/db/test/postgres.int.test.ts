@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres from '@diana/postgres';
-import { createTestDatabase, useTestDatabase } from '@diana/test-services';
+import { createTestDatabase, startTcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DB_ERROR_CODES } from '../src/errors.js';
@@ -230,6 +230,30 @@ describe('createPostgres', () => {
     const rows = await db.sql<{ v: number }[]>`select v from t_tx order by v`;
     expect(rows.map((r) => r.v)).toEqual([1, 3]);
     expect(db.session()).toBe(db.sql);
+  });
+
+  it('sends BEGIN with the first statement of the body (one round trip less), and still rolls it back', async () => {
+    await using proxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
+    const url = new URL(testDb.url);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const db = pool({ url: url.toString(), pool_max: 1 });
+    await db.sql`create table t_pipelined (v int)`;
+    // no parameters: without prepared statements (behind a pooler) a parameter costs a Describe
+    // round trip of its own
+    const insert = (fail = false) =>
+      db.transaction(async (tx) => {
+        await tx`insert into t_pipelined select coalesce(max(v), 0) + 1 from t_pipelined`;
+        if (fail) throw new Error('the body fails');
+      });
+    await insert(); // the statement is now prepared on the connection
+    const before = proxy.client_chunks;
+    await insert();
+    // BEGIN and the INSERT in one write, then COMMIT (BEGIN awaited first made it three)
+    expect(proxy.client_chunks - before).toBe(2);
+    await expect(insert(true)).rejects.toThrow('the body fails');
+    const rows = await db.sql<{ v: number }[]>`select v from t_pipelined order by v`;
+    expect(rows.map((r) => r.v)).toEqual([1, 2]);
   });
 
   it('runs onCommit callbacks after the outermost commit, never after a rollback', async () => {

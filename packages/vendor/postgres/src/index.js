@@ -244,8 +244,26 @@ function Postgres(a, b) {
       , connection
       , prepare = null
 
+    // @diana/postgres: a plain BEGIN is not awaited before the body runs. Once it is on a
+    // connection, the body's first statement follows it in the same write (one round trip less
+    // per transaction). A plain BEGIN fails only with its session (which fails what follows it
+    // too); once its failure is known, nothing more of the body is sent, and the transaction
+    // fails before COMMIT. BEGIN with options (an isolation level, read write) can fail on its
+    // own, on a standby: it is awaited first, as upstream does.
+    const mode = options.replace(/[^a-z ]/ig, '')
+    let assigned
+      , beginError
+    const onConnection = new Promise(resolve => assigned = resolve)
+    const started = sql.unsafe('begin ' + mode, [], { onexecute }).execute()
+    started.catch(error => beginError = error)
     try {
-      await sql.unsafe('begin ' + options.replace(/[^a-z ]/ig, ''), [], { onexecute }).execute()
+      mode.trim()
+        ? await started
+        : await Promise.race([onConnection, started])
+      connection || await started
+      // the pool marked it full while BEGIN runs (no other query may join it); this transaction's
+      // own statements may follow BEGIN on it right away
+      connection.queue === full && move(connection, reserved)
       return await Promise.race([
         scope(connection, fn),
         new Promise((_, reject) => connection.onclose = reject)
@@ -267,6 +285,7 @@ function Postgres(a, b) {
           const x = fn(sql)
           Promise.resolve(Array.isArray(x) ? Promise.all(x) : x).then(resolve, reject)
         })
+        name || await started // @diana/postgres: the pipelined BEGIN (above) succeeded
 
         if (uncaughtError)
           throw uncaughtError
@@ -295,6 +314,8 @@ function Postgres(a, b) {
       }
 
       function handler(q) {
+        if (beginError) // @diana/postgres: see begin()
+          return q.reject(beginError)
         q.catch(e => uncaughtError || (uncaughtError = e))
         c.queue === full
           ? queries.push(q)
@@ -304,6 +325,7 @@ function Postgres(a, b) {
 
     function onexecute(c) {
       connection = c
+      assigned() // @diana/postgres
       move(c, reserved)
       c.reserved = () => queries.length
         ? c.execute(queries.shift())
