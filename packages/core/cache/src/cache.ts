@@ -30,6 +30,13 @@ export interface CacheSetOptions {
   readonly grace_ms?: number;
   /** Invalidate together with `deleteByTag`. */
   readonly tags?: readonly string[];
+  /**
+   * This process's memory only: no Redis read, write or refresh lease. For small values whose
+   * source is as cheap to read as Redis (a row by primary key), where a shared-tier miss costs
+   * more round trips than the source. A `delete`, `set`, `deleteByTag` or `clear` from any
+   * process still drops the copy (a local `set` sends its notice too). @default false
+   */
+  readonly local?: boolean;
 }
 
 /** Per-call options of reads: a stored value that fails `schema` is a miss (and is counted). */
@@ -67,7 +74,12 @@ export interface CacheService extends Closeable {
    * an expired entry within its grace period is served at once while one refresh runs.
    */
   getOrSet<T>(key: string, factory: () => Promise<T> | T, options?: CacheSetOptions & CacheReadOptions<T>): Promise<T>;
-  delete(key: string): Promise<void>;
+  /**
+   * Drops the entry here and in Redis, and tells every process to drop its copy. `local: true`
+   * drops this process's copy only (no Redis, no notice): for `local` entries whose change every
+   * process hears anyway (a broadcast event).
+   */
+  delete(key: string, options?: { readonly local?: boolean }): Promise<void>;
   deleteByTag(tag: string): Promise<void>;
   /** Removes every entry of this namespace (the whole cache at the root). */
   clear(): Promise<void>;
@@ -158,7 +170,9 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       bytes: text.length,
     });
     l1.set(key, entry);
-    if (l2) {
+    if (l2 && options.local) {
+      if (announce) await l2.publish({ o: origin, k: key });
+    } else if (l2) {
       await l2.set(
         key,
         { v: text, e: entry.expires_at, s: entry.stale_until, t: entry.tags },
@@ -195,10 +209,10 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
 
   // Looks in memory, then in Redis; says which tier answered. A read counts in one tier, and a
   // schema mismatch counts once however many tiers held the old value.
-  const lookup = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
+  const lookup = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined, localOnly = false) => {
     const local = read(key, schema);
     if (local.entry) return { entry: local.entry, tier: 'l1_hits' as const };
-    const shared = l2 ? await readL2(key, schema) : { entry: undefined, mismatch: false };
+    const shared = l2 && !localOnly ? await readL2(key, schema) : { entry: undefined, mismatch: false };
     if (local.mismatch || shared.mismatch) metrics.count('schema_misses');
     return { entry: shared.entry, tier: 'l2_hits' as const };
   };
@@ -228,14 +242,16 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   ): Promise<T> => {
     const running = inFlight.get(key) as Promise<T> | undefined;
     if (running) return running;
+    // a `local` value is computed by each process on its own: no lease, no second look in Redis
+    const shared = options.local ? undefined : l2;
     const work = (async () => {
       const token = randomUUID();
-      const leased = l2 ? await l2.acquireLease(key, token, settings.lock_ttl_ms) : true;
+      const leased = shared ? await shared.acquireLease(key, token, settings.lock_ttl_ms) : true;
       try {
         if (!leased) {
           const filled = await awaitOtherRefresh<T>(key, options.schema);
           if (filled) return filled.value;
-        } else if (l2) {
+        } else if (shared) {
           // the lease may be free because another process just stored the value and let it go
           // (its lease ended between this caller's miss and its lease): read once more
           const { entry } = await readL2<T>(key, options.schema);
@@ -267,7 +283,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         return value;
       } finally {
         // Release before leaving the in-flight set: "nothing in flight" means no lease held.
-        if (leased && l2) await l2.releaseLease(key, token);
+        if (leased && shared) await shared.releaseLease(key, token);
         inFlight.delete(key);
       }
     })();
@@ -296,7 +312,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         options: CacheSetOptions & CacheReadOptions<T> = {},
       ) {
         const k = full(key);
-        const { entry, tier } = await lookup(k, options.schema);
+        const { entry, tier } = await lookup(k, options.schema, options.local);
         const now = clock.now();
         if (entry && now < entry.expires_at) {
           metrics.count(tier);
@@ -312,10 +328,10 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         metrics.count('misses');
         return runFactory(k, factory, options, prefix);
       },
-      async delete(key) {
+      async delete(key, options = {}) {
         const k = full(key);
         l1.delete(k);
-        await l2?.delete(k, { o: origin, k });
+        if (!options.local) await l2?.delete(k, { o: origin, k });
       },
       async deleteByTag(tag) {
         const t = `${prefix}${parseOrThrow(Key, tag, configError)}`;

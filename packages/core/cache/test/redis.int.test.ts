@@ -89,6 +89,35 @@ describe('two tiers on Redis', () => {
     }
   });
 
+  it('a `local` entry stays in memory (no Redis entry, lease or read); a delete or set elsewhere still drops it, a local delete only here', async () => {
+    const a = make('local:');
+    const b = make('local:');
+    const raw = new Redis({ port, lazyConnect: true });
+    try {
+      await raw.connect();
+      let calls = 0;
+      const row = () => ++calls;
+      expect(await a.getOrSet('row', row, { local: true })).toBe(1);
+      expect(await a.getOrSet('row', row, { local: true })).toBe(1);
+      expect(await b.getOrSet('row', row, { local: true })).toBe(2); // each process computes its own
+      expect(await raw.exists(`${redis.prefix}local:v:row`, `${redis.prefix}local:l:row`)).toBe(0);
+      expect(a.stats()).toMatchObject({ l1_hits: 1, l2_hits: 0, factory_calls: 1 });
+
+      await b.delete('row'); // the notice drops A's copy
+      expect(await until(async () => (await a.getOrSet('row', row, { local: true })) === 3, NOTICE_MS)).toBe(true);
+      await a.set('row', 10, { local: true }); // announced, not stored in Redis
+      expect(await raw.exists(`${redis.prefix}local:v:row`)).toBe(0);
+      expect(await until(async () => (await b.getOrSet('row', row, { local: true })) === 4, NOTICE_MS)).toBe(true);
+      expect(await a.getOrSet('row', row, { local: true })).toBe(10);
+      // a local delete drops this process's copy only: B keeps its own, Redis hears nothing
+      await a.delete('row', { local: true });
+      expect(await a.getOrSet('row', row, { local: true })).toBe(5);
+      expect(await b.getOrSet('row', row, { local: true })).toBe(4);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   it('a lease freed by a process that just stored the value does not run the factory again', async () => {
     // B misses, then A computes, stores and lets its lease go, then B takes the free lease: B must
     // serve A's value (found by the stampede test below on a busy machine: the factory ran twice)
