@@ -97,15 +97,24 @@ export function privateChatsOnly(): MiddlewareFn<AppContext> {
 export const USER_CACHE_TTL_MS = 5_000;
 export const userCacheKey = (telegramId: number) => `user:tg:${telegramId}`;
 
+/**
+ * The user row's cache options: briefly, in each process's memory only. A row by its key is one
+ * PostgreSQL round trip; Redis would add five on each miss (read, lease, read again, write,
+ * release). A role or status change (`cache.delete` of the key) still drops every process's copy.
+ */
+const USER_CACHE = { ttl_ms: USER_CACHE_TTL_MS, local: true } as const;
+
 /** Reads the sender's row (for the BANNED guard and the rate limit, which run before the upsert), cached briefly. */
 export function loadUser(users: UserRepository, cache: CacheService): MiddlewareFn<AppContext> {
   return async (ctx, next) => {
     const from = ctx.from;
     if (from && !from.is_bot)
       ctx.user =
-        (await cache.getOrSet(userCacheKey(from.id), async () => (await users.getByTelegramId(from.id)) ?? null, {
-          ttl_ms: USER_CACHE_TTL_MS,
-        })) ?? undefined;
+        (await cache.getOrSet(
+          userCacheKey(from.id),
+          async () => (await users.getByTelegramId(from.id)) ?? null,
+          USER_CACHE,
+        )) ?? undefined;
     await next();
   };
 }
@@ -160,7 +169,7 @@ export function upsertUser(deps: {
           });
     // the mark goes once the row is active again: a concurrent 403 re-marks them, never the reverse
     if (marked) await deps.unblock(from.id);
-    if (user !== ctx.user) await deps.cache.set(userCacheKey(from.id), user, { ttl_ms: USER_CACHE_TTL_MS });
+    if (user !== ctx.user) await deps.cache.set(userCacheKey(from.id), user, USER_CACHE);
     ctx.user = user;
     if (created) ctx.firstContact = true;
     // a row created now was created seen (`upsertFromTelegram` sets `last_seen_at`)

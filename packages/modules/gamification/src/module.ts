@@ -74,6 +74,12 @@ export interface GamificationModule extends DianaModule<Composer<GamificationCon
 const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
   parseOrThrow(schema, event.payload, { code: EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, message: `unusable ${event.type}` });
 const balanceKey = (user_id: string) => `balance:${user_id}`;
+/**
+ * Balances are cached in each process's memory only, and dropped there: a balance is one
+ * PostgreSQL read by key, and every change is a broadcast event that reaches every process, so a
+ * shared copy in Redis (and its delete and notice per payment) bought nothing.
+ */
+const BALANCE_LOCAL = { local: true } as const;
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
 export function createGamificationModule(_config: Record<string, never>, deps: GamificationDeps): GamificationModule {
@@ -100,7 +106,8 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     bus: payments,
     timezone,
     caps: () => ({ free: rewards().daily_cap_free, vip: rewards().daily_cap_vip }),
-    onBalanceChanged: (user_id) => balances.delete(balanceKey(user_id)),
+    // this process's copy at once; every other process drops its own on the broadcast below
+    onBalanceChanged: (user_id) => balances.delete(balanceKey(user_id), BALANCE_LOCAL),
   });
   const missions = () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'];
   const achievements = () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'];
@@ -125,7 +132,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       });
   };
   const balanceOf = (user_id: string) =>
-    balances.getOrSet(balanceKey(user_id), () => ledger.balance(user_id), { ttl_ms: 60_000 });
+    balances.getOrSet(balanceKey(user_id), () => ledger.balance(user_id), { ttl_ms: 60_000, ...BALANCE_LOCAL });
 
   // ---- event handlers: each in the inbox's transaction, so a redelivery never pays twice ----
   const once =
@@ -211,13 +218,14 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       }),
     },
     {
-      // every process drops its cached balance (the writer's process already did on commit)
+      // every process drops its cached balance (the writer's process already did on commit); the
+      // event comes through the outbox, so it is heard even when the writer died after its commit
       group: '*broadcast*',
       mode: 'broadcast',
       types: ['gamification.besitos_awarded', 'gamification.besitos_spent'],
       handler: async (event) => {
         const user_id = (event.payload as { user_id?: string }).user_id;
-        if (user_id) await balances.delete(balanceKey(user_id));
+        if (user_id) await balances.delete(balanceKey(user_id), BALANCE_LOCAL);
       },
     },
   ];

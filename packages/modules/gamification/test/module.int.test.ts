@@ -167,6 +167,30 @@ describe('the gamification module', () => {
     expect(lastText(302)).toContain('115 besitos');
   });
 
+  it("another process's cached balance (its memory only, 60 s) is dropped by the award's broadcast", async () => {
+    // a second bot process: its own cache, the same database and bus, its broadcast handler
+    const otherCache = createCache();
+    const other = createGamificationModule(
+      {},
+      { db, bus, config, cache: otherCache, signer, timezone: 'Europe/Madrid' },
+    );
+    for (const s of other.subscriptions)
+      if (s.mode === 'broadcast') bus.subscribe(s.types as never, s.handler as never, { mode: 'broadcast' });
+    try {
+      const user = await register(304);
+      expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
+      expect((await other.summary(user)).balance).toBe(50);
+      expect((await other.summary(user)).balance).toBe(50);
+      expect(otherCache.stats().l1_hits).toBeGreaterThanOrEqual(1); // cached there
+      await bus.publish('narrative.decision_made', { user_id: user, reward: 15 }, { key: user });
+      // paid by this process's consumers; within the other's 60 s only the broadcast can drop its copy
+      expect(await until(async () => (await other.summary(user)).balance === 115)).toBe(true);
+    } finally {
+      await other.close();
+      await otherCache.close();
+    }
+  });
+
   it('flow 3: /regalo pays once per 24 h; a second try says when the next one is due', async () => {
     const user = await register(303);
     await command(303, '/regalo');
