@@ -126,3 +126,6 @@ function neverRan(error: unknown, tracker: QueryTracker, attempt: number): boole
 function isQuery(value: unknown): value is TrackedQuery {
   return value instanceof Promise && 'strings' in value && 'handler' in value;
 }
+
+/** A postgres.js query (a statement not awaited yet), as opposed to any other promise. */
+export const isDriverQuery: (value: unknown) => value is Promise<unknown> = isQuery;

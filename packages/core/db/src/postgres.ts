@@ -6,7 +6,7 @@ import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger
 import { createBackendWatch } from './backend-watch.js';
 import { DatabaseConfig, type DatabaseConfigInput, type Pooler } from './config.js';
 import { DB_ERROR_CODES, toDbError } from './errors.js';
-import { instrumentSql, type QueryTracker } from './instrument.js';
+import { instrumentSql, isDriverQuery, type QueryTracker } from './instrument.js';
 import { createDbMetrics, type PoolStats } from './metrics.js';
 import { logPoolerPlan, planPooler } from './pooler.js';
 
@@ -37,7 +37,9 @@ export interface Database extends Closeable {
    * back); its failure rolls the transaction back and is what `transaction` rejects with. For
    * writes gathered while a transaction runs and written as one statement at its end (the event
    * bus's outbox). Outside a transaction, right away on the pool. Absent on a `Database` that
-   * cannot defer (callers then write at once).
+   * cannot defer (callers then write at once). A `work` that returns its one statement without
+   * awaiting it (`(tx) => tx\`insert …\``, not an async function) has it written together with
+   * `COMMIT` when it is the transaction's last: one round trip less; its failure still rolls all back.
    */
   beforeCommit?(work: (tx: DbSession) => Promise<unknown>): Promise<void>;
   /**
@@ -175,6 +177,9 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     const outer = current.getStore();
     let callbacks: Array<() => unknown> = [];
     const beforeCommit: Array<(tx: DbSession) => Promise<unknown>> = [];
+    // the last before-commit statement, sent with COMMIT: awaited (for its metrics) only once
+    // the transaction committed — executed any later, it would run outside the transaction
+    let final: Promise<unknown> | undefined;
     const body = (tx: TransactionSql) => {
       pendingCommit.set(tx, callbacks);
       pendingBeforeCommit.set(tx, beforeCommit);
@@ -182,8 +187,16 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
         const instrumented = instrumentSql(tx, tracker, true);
         const result = await fn(instrumented);
         // the outermost transaction runs what it and its released savepoints gathered, in order
-        // (an array's iterator reads its length at each step: work added meanwhile runs too)
-        if (!outer) for (const work of beforeCommit) await work(instrumented);
+        // (the length is read at each step: work added meanwhile runs too). A work that returns its
+        // one statement unawaited, as the last one, has it written with COMMIT (one round trip less).
+        if (!outer)
+          for (let i = 0; i < beforeCommit.length; i++) {
+            const sent = (beforeCommit[i] as (typeof beforeCommit)[number])(instrumented);
+            if (i === beforeCommit.length - 1 && isDriverQuery(sent)) {
+              (tx as TransactionSql & { commitWith(query: unknown): void }).commitWith(sent);
+              final = sent;
+            } else await sent;
+          }
         return result;
       });
     };
@@ -197,6 +210,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     tracker.transactions++;
     try {
       const result = (await raw.begin(body)) as T;
+      await final;
       tracker.metrics.recordTransaction('commit');
       const committed = callbacks;
       callbacks = [];

@@ -347,6 +347,57 @@ describe('createPostgres', () => {
     expect(rows.map((r) => r.v)).toEqual(['now', 'outer', 'released', 'tx']);
   });
 
+  it('writes the last before-commit statement, returned unawaited, with COMMIT; its failure rolls all back', async () => {
+    await using proxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
+    const url = new URL(testDb.url);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const db = pool({ url: url.toString(), pool_max: 1 });
+    await db.sql`create table t_final (v text primary key)`;
+    const committed: string[] = [];
+    // no parameters: behind a pooler a parameter costs a Describe round trip of its own
+    const run = (final: string) =>
+      db.transaction(async (tx) => {
+        await tx`insert into t_final select 'body' || count(*) from t_final`;
+        await db.onCommit(() => committed.push(final));
+        await db.beforeCommit?.((session) => session.unsafe(`insert into t_final values ('${final}')`));
+      });
+    await run('first'); // both statements are now prepared on the connection
+    const before = proxy.client_chunks;
+    await run('second');
+    // BEGIN with the body's insert, then the before-commit insert with COMMIT (awaited: three)
+    expect(proxy.client_chunks - before).toBe(2);
+    // the statement sent with COMMIT fails: COMMIT answers ROLLBACK, the transaction rejects with
+    // the statement's coded error, nothing of it stays and its onCommit callbacks never run
+    await expect(run('first')).rejects.toMatchObject({ code: DB_ERROR_CODES.CONSTRAINT });
+    const rows = await db.sql<{ v: string }[]>`select v from t_final order by v`;
+    expect(rows.map((r) => r.v)).toEqual(['body0', 'body2', 'first', 'second']);
+    expect(committed).toEqual(['first', 'second']);
+    // the connection is fine afterwards
+    await run('third');
+    expect(committed).toEqual(['first', 'second', 'third']);
+  });
+
+  // postgres.js re-sends a prepared statement whose plan went stale ("cached plan must not change
+  // result type"); sent with COMMIT, the retry would run after it, outside the transaction
+  it.skipIf(pooled)('never retries a statement sent with COMMIT after its prepared plan went stale', async () => {
+    const db = pool({ pool_max: 1 });
+    await db.sql`create table t_stale (v text)`;
+    const run = (v: string) =>
+      db.transaction(async (tx) => {
+        await tx`insert into t_stale values ('body')`;
+        await db.beforeCommit?.((session) => session`insert into t_stale values (${v}) returning *`);
+      });
+    await run('a'); // prepared on the connection, returning one column
+    await db.sql`alter table t_stale add column w int`;
+    const error = await run('b').catch((e: unknown) => e);
+    expect(isDianaError(error)).toBe(true);
+    expect(String((error as Error).cause)).toMatch(/cached plan must not change result type/);
+    await run('c'); // prepared again: works
+    const rows = await db.sql<{ v: string }[]>`select v from t_stale order by v`;
+    expect(rows.map((r) => r.v)).toEqual(['a', 'body', 'body', 'c']);
+  });
+
   it('reports open, busy and waiting connections', async () => {
     const db = pool({ pool_max: 2 });
     // postgres.js runs a query when it is awaited: Promise.all starts all four now

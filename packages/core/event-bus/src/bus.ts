@@ -31,7 +31,7 @@ import {
   validatePayload,
 } from './events.js';
 import { type BusMetrics, createBusMetrics, observeStreams } from './metrics.js';
-import { type OutboxRow, writeManyToOutbox, writeToOutbox } from './outbox.js';
+import { type OutboxRow, outboxStatement, writeToOutbox } from './outbox.js';
 import type { DeadLetter, GroupStats, StreamTransport } from './types.js';
 
 /** Options of `publish`. */
@@ -237,9 +237,10 @@ export function createEventBus<R extends EventRegistry>(
     }
     const first = [row];
     gathered.set(session, first);
-    await db.beforeCommit?.(async (tx) => {
+    // the statement is returned unawaited: as the transaction's last, it goes out with COMMIT
+    await db.beforeCommit?.((tx) => {
       gathered.delete(session);
-      await writeManyToOutbox(tx, first);
+      return outboxStatement(tx, first);
     });
   };
 

@@ -549,7 +549,9 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
         query.retried
           ? errored(query.retried)
           : query.prepared && retryRoutines.has(errorResponse.routine)
-            ? retry(query, errorResponse)
+            ? query.noRetry // @diana/postgres: sent with its COMMIT; a retry would run after it
+              ? (delete statements[query.signature], errored(errorResponse))
+              : retry(query, errorResponse)
             : errored(errorResponse)
       } else {
         query.resolve(results || result)

@@ -278,6 +278,10 @@ function Postgres(a, b) {
       sql.prepare = x => prepare = x.replace(/[^a-z0-9$-_. ]/gi)
       let uncaughtError
         , result
+        , final
+      // @diana/postgres: the transaction's last statement, handed over unawaited, goes out with
+      // its COMMIT (see below)
+      name || (sql.commitWith = q => { final = q })
 
       name && await sql`savepoint ${ sql(name) }`
       try {
@@ -298,9 +302,16 @@ function Postgres(a, b) {
       }
 
       if (!name) {
-        prepare
+        // @diana/postgres: the statement handed to commitWith() is written right before COMMIT, in
+        // the same write (one round trip less). It is never retried after a prepared-statement
+        // error: the retry would run after COMMIT, outside the transaction. A COMMIT whose
+        // transaction failed meanwhile answers ROLLBACK: an error here (the statement's own).
+        final && (final.noRetry = true, final.execute())
+        const ended = prepare
           ? await sql`prepare transaction '${ sql.unsafe(prepare) }'`
           : await sql`commit`
+        if (ended.command === 'ROLLBACK')
+          throw uncaughtError || Errors.generic('TRANSACTION_ROLLED_BACK', 'COMMIT answered ROLLBACK: a statement of the transaction failed')
       }
 
       return result
