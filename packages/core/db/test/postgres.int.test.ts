@@ -23,6 +23,14 @@ async function untilBusy(db: Database): Promise<void> {
   }
 }
 
+// The test database's URL through a loopback proxy on `port` (which counts the client's writes).
+function throughProxy(port: number): string {
+  const url = new URL(testDb.url);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  return url.toString();
+}
+
 function pool(overrides: Record<string, unknown> = {}): Database {
   const db = createPostgres({
     url: testDb.url,
@@ -234,10 +242,7 @@ describe('createPostgres', () => {
 
   it('sends BEGIN with the first statement of the body (one round trip less), and still rolls it back', async () => {
     await using proxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
-    const url = new URL(testDb.url);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    const db = pool({ url: url.toString(), pool_max: 1 });
+    const db = pool({ url: throughProxy(proxy.port), pool_max: 1 });
     await db.sql`create table t_pipelined (v int)`;
     // no parameters: without prepared statements (behind a pooler) a parameter costs a Describe
     // round trip of its own
@@ -349,10 +354,7 @@ describe('createPostgres', () => {
 
   it('writes the last before-commit statement, returned unawaited, with COMMIT; its failure rolls all back', async () => {
     await using proxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
-    const url = new URL(testDb.url);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    const db = pool({ url: url.toString(), pool_max: 1 });
+    const db = pool({ url: throughProxy(proxy.port), pool_max: 1 });
     await db.sql`create table t_final (v text primary key)`;
     const committed: string[] = [];
     // no parameters: behind a pooler a parameter costs a Describe round trip of its own
