@@ -48,12 +48,18 @@ const NOT_BLOCKED_TTL_MS = 10 * 60_000;
  */
 export function createBlockedUsers(users: UserRepository, logger: Logger, marks: CacheService) {
   const key = (telegramId: number) => `tg:${telegramId}`;
-  // "not blocked" is cached too (false, for NOT_BLOCKED_TTL_MS), so the check before each send and
-  // each update is answered from memory: a mark or an unblock in any process sends a notice that
-  // drops every copy. A fill racing a mark set elsewhere may leave `false` in Redis for a while:
-  // the next send then gets Telegram's 403 again, which marks the user again.
+  // The answer is kept in this process's memory (`local`: 10 min for "not blocked"), so the
+  // check before each send and each update is answered from memory; a mark or an unblock in any
+  // process sends a notice that drops every copy. On first sight it costs one Redis read (the
+  // mark, if any process set one), not a shared fill's five round trips (read, lease, read
+  // again, write, release) to store a `false` every process can work out alike. A read racing a
+  // mark set elsewhere may keep `false` here for a while: the next send then gets Telegram's 403
+  // again, which marks the user again.
   const has = async (telegramId: number) =>
-    (await marks.getOrSet<boolean>(key(telegramId), () => false, { ttl_ms: NOT_BLOCKED_TTL_MS })) === true;
+    await marks.getOrSet<boolean>(key(telegramId), async () => (await marks.get<boolean>(key(telegramId))) === true, {
+      ttl_ms: NOT_BLOCKED_TTL_MS,
+      local: true,
+    });
   const transformer: Transformer = async (prev, method, payload, signal) => {
     const chatId = (payload as { chat_id?: unknown } | undefined)?.chat_id;
     const target = typeof chatId === 'number' && chatId > 0 ? chatId : undefined;
