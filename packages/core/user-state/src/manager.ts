@@ -88,21 +88,25 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       { cause: error, context: { slice: slice.name, ...context } },
     );
 
-  /** The record from its home (or the cache, unless `fresh`), refreshing the cache after a home read. */
+  /** Stores a record in the cache (once the transaction, if any, commits). */
+  const fill = async (user_id: string, slice: SliceDefinition, stored: StoredSlice | undefined) => {
+    if (slice.persist && cache) await afterCommit(() => cache.put(user_id, slice.name, stored));
+  };
+  /**
+   * The record from its home (or the cache, unless `fresh`); `home` says it came from the home,
+   * so the cache is to be refreshed with it (`fill`), unless a write follows that puts its own.
+   */
   const readRecord = async (user_id: string, slice: SliceDefinition, fresh: boolean) => {
     if (slice.persist && cache && !fresh && !inTransaction()) {
       const lookup = await cache.get(user_id, slice.name);
       metrics.cache(lookup.hit ? 'hit' : 'miss');
-      if (lookup.hit) return lookup.stored;
+      if (lookup.hit) return { stored: lookup.stored, home: false };
     }
-    let stored: StoredSlice | undefined;
     try {
-      stored = await homeOf(slice).read(user_id, slice.name);
+      return { stored: await homeOf(slice).read(user_id, slice.name), home: true };
     } catch (error) {
       throw unavailable(slice, error);
     }
-    if (slice.persist && cache) await afterCommit(() => cache.put(user_id, slice.name, stored));
-    return stored;
   };
 
   /** The stored data as the current version's value: migrated, validated, frozen. */
@@ -199,10 +203,12 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     try {
       for (let attempt = 1; ; attempt++) {
         // after a lost compare-and-set the cache may be the stale party: read the home
-        const record = await readRecord(user_id, slice, attempt > 1);
+        const read = await readRecord(user_id, slice, attempt > 1);
+        const record = read.stored;
         const current = decodeSlice(slice, record);
         const next = await fn(current as never);
         if (next === current) {
+          if (read.home) await fill(user_id, slice, record);
           done('unchanged');
           return current;
         }
@@ -214,9 +220,9 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
         } catch (error) {
           stored = await settle(user_id, slice, write_id, error);
         }
+        // the cache gets the written record, not the read one: one put where there were two
         if (stored) {
-          const written = stored;
-          if (slice.persist && cache) await afterCommit(() => cache.put(user_id, slice.name, written));
+          await fill(user_id, slice, stored);
           done('written');
           return data;
         }
@@ -251,7 +257,9 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       assertOpen();
       checkUser(user_id);
       const slice = sliceOf(name);
-      return decodeSlice(slice, await readRecord(user_id, slice, false)) as never;
+      const read = await readRecord(user_id, slice, false);
+      if (read.home) await fill(user_id, slice, read.stored);
+      return decodeSlice(slice, read.stored) as never;
     },
     update: update as UserStateManager<S>['update'],
     set: ((user_id: string, name: string, value: unknown) =>

@@ -216,6 +216,36 @@ describe('the Redis cache of persistent slices', () => {
     expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'it' });
   });
 
+  it('an update puts the row it wrote, once; only a read that writes nothing fills the cache', async () => {
+    const prefix = `${testRedis.prefix}cache5:`;
+    const settings = { key_prefix: prefix };
+    const store = redisStore(settings, redisPort);
+    connections.push(store);
+    const client = await store.readyNow();
+    if (!client) throw new Error('redis not ready');
+    const put = client.cachePut.bind(client);
+    let puts = 0;
+    client.cachePut = (...args) => {
+      puts++;
+      return put(...args);
+    };
+    const state = createUserStateManager(settings, { db, store, slices: [profile] });
+    managers.push(state as never);
+    const user = newId();
+    await state.set(user, 'profile', { lang: 'en' }); // read from PostgreSQL (miss), written
+    expect(puts).toBe(1);
+    expect((await cached(prefix, user))?.data).toBe('{"lang":"en"}');
+    await db.transaction(() => state.update(user, 'profile', () => ({ lang: 'it' })));
+    expect(puts).toBe(2); // in a transaction: PostgreSQL read, then one put once committed
+    expect((await cached(prefix, user))?.data).toBe('{"lang":"it"}');
+    const other = newId();
+    await state.update(other, 'profile', (current) => current); // nothing to write: the read fills
+    expect(puts).toBe(3);
+    expect(await state.get(other, 'profile')).toEqual({ lang: 'es' }); // a hit: no put
+    expect(puts).toBe(3);
+    expect(state.stats()).toMatchObject({ cache_misses: 2, cache_hits: 1 });
+  });
+
   it('an invalid value writes nothing anywhere', async () => {
     const prefix = `${testRedis.prefix}cache4:`;
     const state = make([profile], {}, prefix);
@@ -225,8 +255,8 @@ describe('the Redis cache of persistent slices', () => {
     );
     const rows = await db.sql`select 1 from user_state where user_id = ${user}`;
     expect(rows).toHaveLength(0);
-    // the read before the write may have cached "no row" (version 0), nothing more
-    expect((await cached(prefix, user))?.version).toBe('0');
+    // nothing in Redis either: the read before the write leaves the cache to the write
+    expect(await cached(prefix, user)).toBeNull();
     expect(await state.get(user, 'profile')).toEqual({ lang: 'es' });
   });
 });
