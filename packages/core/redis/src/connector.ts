@@ -53,8 +53,7 @@ export interface RedisConnector extends Closeable {
   /**
    * A command client: no offline queue and no resend of a command whose connection dropped
    * (a write is never sent later behind its caller's back), a time limit per command, and
-   * reconnects forever on `redisRetryDelay`. On one server, the commands sent in one turn of
-   * the event loop leave in one socket write. The caller owns it (closes it); `close` of the
+   * reconnects forever on `redisRetryDelay`. The caller owns it (closes it); `close` of the
    * connector closes whatever is still open.
    */
   command(options?: RedisCommandClientOptions): RedisClient;
@@ -116,10 +115,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     if (seeds) {
       client = new Cluster(seeds.nodes, clusterSettings(settings, seeds.options));
       if (settings.enableOfflineQueue === false) queueOnlyWhileReady(client);
-    } else {
-      client = options.url ? new Redis(options.url, settings) : new Redis(settings);
-      if (extra.enableOfflineQueue === false) coalesceWrites(client);
-    }
+    } else client = options.url ? new Redis(options.url, settings) : new Redis(settings);
     client.on('error', (error) => logger.debug({ err: error, client: name }, 'redis connection error'));
     open.add(client);
     client.once('end', () => open.delete(client));
@@ -269,29 +265,6 @@ function describe(options: RedisConnectorOptions): string {
     }
   }
   return `redis://${options.options?.host ?? '127.0.0.1'}:${options.options?.port ?? 6379}`;
-}
-
-/**
- * Commands a command client is sent in one turn of the event loop leave in one socket write
- * (one system call, one wake-up of Redis): the first corks the socket, and `process.nextTick`
- * uncorks it once the code that sent it has run. No timer and no `setImmediate` (ioredis's
- * `enableAutoPipelining` waits for one): a lone command leaves before any I/O of the next turn.
- */
-function coalesceWrites(client: Redis): void {
-  const send = client.sendCommand.bind(client);
-  let corked: Redis['stream'] | undefined;
-  const uncork = () => {
-    corked?.uncork();
-    corked = undefined;
-  };
-  client.sendCommand = (command, stream) => {
-    if (corked === undefined && client.status === 'ready') {
-      corked = client.stream;
-      corked.cork();
-      process.nextTick(uncork);
-    }
-    return send(command, stream);
-  };
 }
 
 /** True for a `Cluster` client (the connector was given cluster nodes). */

@@ -31,31 +31,6 @@ describe('createRedisConnector', () => {
     expect(await connector.ping({ timeout_ms: 2_000 })).toBeGreaterThanOrEqual(0);
   });
 
-  it('sends the commands of one turn in one socket write, and a lone command within its turn', async () => {
-    const client = connector.command() as Redis;
-    await once(client, 'ready');
-    // what the socket hands to the kernel: `_write` for one chunk, `_writev` for a corked batch
-    const socket = client.stream as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
-    let writes = 0;
-    for (const name of ['_write', '_writev'] as const) {
-      const original = socket[name].bind(socket);
-      socket[name] = (...args: unknown[]) => {
-        writes++;
-        return original(...args);
-      };
-    }
-    const k = `${redis.prefix}turn`;
-    const replies = Promise.all([client.set(k, '1'), client.incr(k), client.get(k), client.incrby(k, 5)]);
-    expect(writes).toBe(0); // corked: nothing has left yet
-    // the uncork is queued first: it runs before this awaited tick, not a turn later
-    await new Promise((resolve) => process.nextTick(resolve));
-    expect(writes).toBe(1);
-    expect(await replies).toEqual(['OK', 2, '2', 7]);
-    expect(await client.get(k)).toBe('7');
-    expect(writes).toBe(2);
-    await client.quit();
-  });
-
   it('fails a command at once while Redis is down, then reconnects by itself', async () => {
     const server = await startRedis();
     const own = createRedisConnector({ options: { port: server.port } });
