@@ -46,6 +46,17 @@ describe('startRedisCluster', () => {
         owners.add((await cluster.masterOf(Number(await client.call('CLUSTER', 'KEYSLOT', key)))).port);
       }
       expect(owners.size).toBeGreaterThan(1);
+      // replication is asynchronous: a write a master acknowledged but had not yet sent on dies
+      // with it in a kill (Redis's own semantics), so each master's replica confirms first
+      for (const master of masters) {
+        const direct = new Redis({ port: master.port, lazyConnect: true });
+        try {
+          await direct.connect();
+          expect(await direct.call('WAIT', 1, 5_000)).toBe(1);
+        } finally {
+          direct.disconnect();
+        }
+      }
 
       // manual: the replica becomes master, the old master its replica, nothing written is lost
       const first = masters[0]?.port as number;
