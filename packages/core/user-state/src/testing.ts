@@ -90,19 +90,22 @@ export function describeSliceStore(label: string, setup: () => SliceStoreSetup |
       // a declared skip, shown with its reason: a store without `advance` cannot be checked here
       if (!advance) return ctx.skip(`${label} gave no advance(): a store that keeps records until overwritten`);
       const user = newId();
-      const first = await store.write(user, 'a', undefined, write({ n: 1 }, 300));
-      await advance(200);
-      const second = await store.write(user, 'a', first?.token, write({ n: 2 }, 300)); // refreshes the TTL
-      await advance(200);
+      // Real time on a busy machine: a wait can stretch by hundreds of ms. The record lives
+      // 1.5 s; 0.8 s + 0.8 s outlasts that only if the second write refreshed it, and a stall of
+      // up to 0.7 s anywhere still leaves the refreshed record alive when it is read.
+      const first = await store.write(user, 'a', undefined, write({ n: 1 }, 1_500));
+      await advance(800);
+      const second = await store.write(user, 'a', first?.token, write({ n: 2 }, 1_500)); // refreshes the TTL
+      expect(second?.version).toBe(2);
+      await advance(800);
       expect((await store.read(user, 'a'))?.data).toEqual({ n: 2 });
-      await advance(400);
+      await advance(1_600);
       expect(await store.read(user, 'a')).toBeUndefined();
       // a new record after expiry: the old token does not fit it, even at the same version
-      const reborn = await store.write(user, 'a', undefined, write({ n: 3 }, 300));
+      const reborn = await store.write(user, 'a', undefined, write({ n: 3 }, 60_000));
       expect(reborn).toMatchObject({ data: { n: 3 }, version: 1 });
-      expect(await store.write(user, 'a', reborn?.token, write({ n: 4 }, 300))).toMatchObject({ version: 2 });
-      expect(second?.version).toBe(2);
-      expect(await store.write(user, 'a', second?.token, write({ n: 99 }, 300))).toBeUndefined();
+      expect(await store.write(user, 'a', reborn?.token, write({ n: 4 }, 60_000))).toMatchObject({ version: 2 });
+      expect(await store.write(user, 'a', second?.token, write({ n: 99 }, 60_000))).toBeUndefined();
     });
   });
 }
