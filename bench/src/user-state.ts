@@ -2,7 +2,8 @@
 // the same Redis: our ephemeral slice (compare-and-set in Lua) against grammY's session
 // middleware with @grammyjs/storage-redis (GET, then SET — no compare-and-set). Then 50
 // concurrent writers on one user: lost updates of each. Then our persistent slice
-// (PostgreSQL compare-and-set + Redis read-through cache).
+// (PostgreSQL compare-and-set + Redis read-through cache), a turn's statements coalesced, beside
+// each statement alone (postgres_batch_max: 1).
 
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -66,6 +67,13 @@ const singleConfig = { key_prefix: `${prefix}single:`, max_attempts: 10_000, red
 const singleState = createUserStateManager(singleConfig, {
   db,
   store: createRedisStateStore(singleConfig, { connector: createRedisConnector({ options: { host, port } }) }),
+  slices,
+});
+// persistent slices with each PostgreSQL read and compare-and-set its own statement
+const unbatchedConfig = { key_prefix: `${prefix}unbatched:`, max_attempts: 10_000, postgres_batch_max: 1 };
+const unbatchedState = createUserStateManager(unbatchedConfig, {
+  db,
+  store: createRedisStateStore(unbatchedConfig, { connector: createRedisConnector({ options: { host, port } }) }),
   slices,
 });
 const theirRedis = new Redis({ host, port, keyPrefix: `${prefix}theirs:` });
@@ -133,21 +141,31 @@ try {
   out(`  grammY session + storage-redis   lost updates ${lostTheirs} of 250`);
 
   const persistent = ourBot('story', false);
-  await compare({
+  const persistentAlone = ourBot('story', false, unbatchedState);
+  const stored = await compare({
     title: 'our persistent slice: PostgreSQL compare-and-set + Redis cache, distinct users',
     concurrency: 32,
     ops: 5_000,
-    variants: [{ name: 'ours (persistent)', op: (i) => persistent.handleUpdate(update(2_000_000 + i)) }],
+    variants: [
+      { name: 'ours (persistent)', op: (i) => persistent.handleUpdate(update(2_000_000 + i)) },
+      { name: 'ours, postgres_batch_max: 1', op: (i) => persistentAlone.handleUpdate(update(4_000_000 + i)) },
+    ],
   });
+  const coalesced = ratio(stored, 'ours (persistent)', 'ours, postgres_batch_max: 1');
 
   out('');
   const r = ratio(distinct, 'ours (ephemeral, atomic)', 'grammY session + storage-redis');
   printGoal(`ephemeral read-modify-write ≥ 1.2× grammY session + storage-redis (measured ×${r.toFixed(2)})`, r >= 1.2);
   printGoal('no lost updates under contention (ours)', lostOurs === 0);
+  printGoal(
+    `persistent slice ≥ 2× each statement alone (postgres_batch_max: 1) (measured ×${coalesced.toFixed(2)})`,
+    coalesced >= 2,
+  );
   out(`\npeak RSS ${getPeakRssMb().toFixed(0)} MB`);
 } finally {
   await state.close();
   await singleState.close();
+  await unbatchedState.close();
   theirRedis.disconnect();
   await db.close();
   await testDb.drop();

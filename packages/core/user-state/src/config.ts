@@ -34,6 +34,12 @@ export const UserStateConfig = v.object({
    * the next (at 32 concurrent updates, 12–16 gave 64–75k updates/s against 43–54k with 64).
    */
   redis_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 16),
+  /**
+   * Most persistent reads (one `select`) or compare-and-sets (one statement: one commit, one
+   * WAL flush) made outside a transaction in one event-loop turn and sent to PostgreSQL
+   * together, never delayed by a timer; 1 sends each alone. Inside a transaction each runs alone.
+   */
+  postgres_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 32),
 });
 /** Parsed `UserStateConfig`. */
 export type UserStateConfig = v.InferOutput<typeof UserStateConfig>;

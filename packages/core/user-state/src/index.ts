@@ -20,6 +20,7 @@ export { createUserStateManager } from './manager.js';
 // Homes: the port, memory and postgres (also ./adapters/memory, ./adapters/postgres); Redis is ./adapters/redis
 export type { SliceStore, SliceWrite, StoredSlice } from './types.js';
 export { createMemorySliceStore } from './adapters/memory.js';
+export type { PostgresSliceStoreOptions } from './adapters/postgres.js';
 export { createPostgresSliceStore } from './adapters/postgres.js';
 
 // Events and migrations

@@ -50,7 +50,10 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   const redis = deps.store;
   const metrics = createUserStateMetrics();
   const persistent: SliceStore =
-    deps.stores?.persistent ?? (deps.db ? createPostgresSliceStore(deps.db) : createMemorySliceStore({ clock }));
+    deps.stores?.persistent ??
+    (deps.db
+      ? createPostgresSliceStore(deps.db, { batch_max: settings.postgres_batch_max })
+      : createMemorySliceStore({ clock }));
   const ephemeral: SliceStore =
     deps.stores?.ephemeral ?? (redis ? createRedisSliceStore(redis) : createMemorySliceStore({ clock }));
   // Redis caches rows only of the PostgreSQL home built here.

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisConnector, type RedisConnector } from '@diana/redis';
 import { startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
-import { newId } from '@diana/utils';
+import { isDianaError, newId } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,9 @@ const make = <const S extends readonly SliceDefinition[]>(
 };
 
 describeSliceStore('postgres', () => ({ store: createPostgresSliceStore(db) }));
+describeSliceStore('postgres, each statement alone (batch_max: 1)', () => ({
+  store: createPostgresSliceStore(db, { batch_max: 1 }),
+}));
 describeSliceStore('redis', () => {
   const connection = redisStore(
     { key_prefix: `${testRedis.prefix}store${prefixes++}:`, command_timeout_ms: 1_000 },
@@ -246,6 +249,36 @@ describe('the Redis cache of persistent slices', () => {
     expect(state.stats()).toMatchObject({ cache_misses: 2, cache_hits: 1 });
   });
 
+  it("a turn's cache lookups go as one MGET and its puts as one script call", async () => {
+    const prefix = `${testRedis.prefix}cache6:`;
+    const settings = { key_prefix: prefix };
+    const store = redisStore(settings, redisPort);
+    connections.push(store);
+    const client = await store.readyNow();
+    if (!client) throw new Error('redis not ready');
+    const calls = { mget: 0, cachePut: 0 };
+    const mget = client.mget.bind(client);
+    const put = client.cachePut.bind(client);
+    client.mget = ((...args: Parameters<typeof mget>) => {
+      calls.mget++;
+      return mget(...args);
+    }) as typeof client.mget;
+    client.cachePut = (...args) => {
+      calls.cachePut++;
+      return put(...args);
+    };
+    const state = createUserStateManager(settings, { db, store, slices: [profile] });
+    managers.push(state as never);
+    const users = Array.from({ length: 10 }, () => newId());
+    await Promise.all(users.map((user, i) => state.set(user, 'profile', { lang: `l${i}` })));
+    expect(calls).toEqual({ mget: 1, cachePut: 1 });
+    expect(state.stats()).toMatchObject({ cache_misses: 10 });
+    const again = await Promise.all(users.map((user) => state.get(user, 'profile')));
+    expect(again).toEqual(users.map((_, i) => ({ lang: `l${i}` })));
+    expect(calls).toEqual({ mget: 2, cachePut: 1 });
+    expect(state.stats()).toMatchObject({ cache_hits: 10 });
+  });
+
   it('an invalid value writes nothing anywhere', async () => {
     const prefix = `${testRedis.prefix}cache4:`;
     const state = make([profile], {}, prefix);
@@ -350,5 +383,80 @@ describe('coalescing per event-loop turn', () => {
     expect(count('evalsha') + count('eval')).toBe(3);
     for (const [i, user] of users.entries()) expect(await manager.get(user, 'e_storm')).toEqual({ n: i });
     await connector.close();
+  });
+});
+
+describe('the postgres store coalesces a turn outside a transaction', () => {
+  // the database as the store sees it, counting the statements sent on the pool
+  const counting = () => {
+    let statements = 0;
+    const sql = new Proxy(db.sql, {
+      apply(target, self, args) {
+        statements++;
+        return Reflect.apply(target, self, args);
+      },
+    });
+    const seen: Database = { ...db, sql, session: () => (db.session() === db.sql ? sql : db.session()) };
+    return { db: seen, statements: () => statements };
+  };
+  const value = (data: unknown) => ({ data, schema_version: 1, write_id: newId() });
+
+  it("sends a turn's reads as one statement and its writes as another, each decided as alone", async () => {
+    const { db: seen, statements } = counting();
+    const store = createPostgresSliceStore(seen);
+    const users = Array.from({ length: 12 }, () => newId());
+    const existing = await Promise.all(users.map((user) => store.write(user, 'a', undefined, value({ n: 1 }))));
+    expect(statements()).toBe(1);
+    const fresh = Array.from({ length: 12 }, () => newId());
+    const before = statements();
+    const [reads, writes] = await Promise.all([
+      Promise.all([...users, ...fresh].map((user) => store.read(user, 'a'))),
+      Promise.all([
+        // fresh rows, the right token, a stale token, an insert over an existing row
+        ...fresh.map((user) => store.write(user, 'a', undefined, value({ n: 1 }))),
+        ...users.slice(0, 10).map((user, i) => store.write(user, 'a', existing[i]?.token, value({ n: 2 }))),
+        store.write(users[10] as string, 'a', '7', value({ n: 99 })),
+        store.write(users[11] as string, 'a', undefined, value({ n: 99 })),
+      ]),
+    ]);
+    expect(statements() - before).toBe(2);
+    expect(reads.slice(0, 12)).toEqual(existing);
+    expect(reads.slice(12)).toEqual(fresh.map(() => undefined)); // the read saw the turn's start
+    expect(writes.slice(0, 12).map((w) => w?.version)).toEqual(fresh.map(() => 1));
+    expect(writes.slice(12, 22).map((w) => w?.data)).toEqual(users.slice(0, 10).map(() => ({ n: 2 })));
+    expect(writes.slice(22)).toEqual([undefined, undefined]);
+    const rows = await db.sql<{ n: number }[]>`
+      select (data->>'n')::int as n from user_state where user_id = any(${[...users, ...fresh]}) order by n`;
+    expect(rows.map((r) => r.n)).toEqual([...Array(14).fill(1), ...Array(10).fill(2)]);
+  });
+
+  it('a value PostgreSQL refuses fails only its own write: the rest of its batch is written', async () => {
+    const { db: seen, statements } = counting();
+    const store = createPostgresSliceStore(seen);
+    const users = Array.from({ length: 5 }, () => newId());
+    // jsonb holds no U+0000: the batch's statement fails, then each write goes alone
+    const results = await Promise.allSettled(
+      users.map((user, i) => store.write(user, 'a', undefined, value({ s: i === 2 ? 'nul\u0000' : 'ok' }))),
+    );
+    expect(statements()).toBe(1 + 5);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(isDianaError((results[2] as PromiseRejectedResult).reason, 'E_DB_QUERY')).toBe(true);
+    const rows = await db.sql<{ user_id: string }[]>`select user_id from user_state where user_id = any(${users})`;
+    expect(rows.map((r) => r.user_id).sort()).toEqual(users.filter((_, i) => i !== 2).sort());
+  });
+
+  it('inside a transaction each statement runs in it, alone, and rolls back with it', async () => {
+    const { db: seen, statements } = counting();
+    const store = createPostgresSliceStore(seen);
+    const users = Array.from({ length: 4 }, () => newId());
+    await expect(
+      seen.transaction(async () => {
+        const written = await Promise.all(users.map((user) => store.write(user, 'a', undefined, value({ n: 1 }))));
+        expect(written.map((w) => w?.version)).toEqual([1, 1, 1, 1]);
+        throw new Error('the enclosing work fails');
+      }),
+    ).rejects.toThrow('the enclosing work fails');
+    expect(statements()).toBe(0); // none went on the pool
+    expect(await Promise.all(users.map((user) => store.read(user, 'a')))).toEqual(users.map(() => undefined));
   });
 });

@@ -1,7 +1,9 @@
-import type { Database } from '@diana/db';
-import type { SliceStore, StoredSlice } from '../types.js';
+import { type Database, DB_ERROR_CODES } from '@diana/db';
+import { createTurnBatcher, isDianaError } from '@diana/utils';
+import type { SliceStore, SliceWrite, StoredSlice } from '../types.js';
 
 interface Row {
+  user_id?: string;
   slice: string;
   version: string;
   schema_version: number;
@@ -17,46 +19,152 @@ const toStored = (row: Row): StoredSlice => ({
   token: row.version,
 });
 
+// a token this store did not hand out matches no row
+const TOKEN = /^[1-9][0-9]{0,17}$/;
+const keyOf = (...parts: string[]) => parts.join('\u0000');
+
+interface Read {
+  readonly user_id: string;
+  readonly slice: string;
+}
+interface Write extends Read {
+  readonly expected: string | undefined;
+  readonly value: SliceWrite;
+}
+// The reply of a write batch the server refused as a whole (one item's data, say): each of
+// its writes is then sent alone, so one bad value fails only its own caller.
+const ALONE = Symbol('alone');
+
+/** What `createPostgresSliceStore` takes besides the database. */
+export interface PostgresSliceStoreOptions {
+  /**
+   * Most reads (one `select`) or compare-and-sets (one statement: one commit, one WAL flush)
+   * made outside a transaction in one event-loop turn and sent together; never delayed by a
+   * timer. 1 sends each alone. @default 32
+   */
+  readonly batch_max?: number;
+}
+
 /**
- * Persistent slices in `user_state` (migration `USER_STATE_MIGRATIONS`). Statements run on
- * `db.session()`, so a write inside the caller's transaction commits or rolls back with it.
- * The compare-and-set is one statement: an insert that does nothing if the row exists, or an
- * update guarded by the version read.
+ * Persistent slices in `user_state` (migration `USER_STATE_MIGRATIONS`). Inside the caller's
+ * transaction (`db.session()`) each statement runs there, alone, and commits or rolls back with
+ * it. Outside one, the reads and the compare-and-sets of one turn are coalesced: one statement
+ * each, every write decided exactly as alone (an insert that does nothing if the row exists,
+ * or an update guarded by the version read).
  */
-export function createPostgresSliceStore(db: Database): SliceStore {
+export function createPostgresSliceStore(db: Database, options: PostgresSliceStoreOptions = {}): SliceStore {
+  const batch_max = options.batch_max ?? 32;
+  const coalesce = () => batch_max > 1 && db.session() === db.sql;
+
+  const readOne = async ({ user_id, slice }: Read) => {
+    const [row] = await db.session()<Row[]>`
+      select slice, version::text as version, schema_version, data, write_id
+      from user_state where user_id = ${user_id} and slice = ${slice}`;
+    return row && toStored(row);
+  };
+  const readBatch = createTurnBatcher<Read, StoredSlice | undefined>(
+    async (reads) => {
+      const rows = await db.sql<Row[]>`
+        select s.user_id, s.slice, s.version::text as version, s.schema_version, s.data, s.write_id
+        from unnest(${reads.map((r) => r.user_id)}::text[], ${reads.map((r) => r.slice)}::text[]) as k(user_id, slice)
+        join user_state s on s.user_id = k.user_id and s.slice = k.slice`;
+      const found = new Map(rows.map((row) => [keyOf(row.user_id as string, row.slice), toStored(row)]));
+      return reads.map((r) => found.get(keyOf(r.user_id, r.slice)));
+    },
+    { max_batch: batch_max, groupOf: () => '' },
+  );
+
+  const writeOne = async ({ user_id, slice, expected, value }: Write) => {
+    const sql = db.session();
+    const data = JSON.stringify(value.data);
+    const [row] =
+      expected === undefined
+        ? await sql<Row[]>`
+            insert into user_state (user_id, slice, version, schema_version, data, write_id)
+            values (${user_id}, ${slice}, 1, ${value.schema_version}, ${data}::text::jsonb, ${value.write_id})
+            on conflict (user_id, slice) do nothing
+            returning slice, version::text as version, schema_version, data, write_id`
+        : await sql<Row[]>`
+            update user_state
+            set version = version + 1, schema_version = ${value.schema_version}, data = ${data}::text::jsonb,
+                write_id = ${value.write_id}, updated_at = now()
+            where user_id = ${user_id} and slice = ${slice} and version = ${expected}::bigint
+            returning slice, version::text as version, schema_version, data, write_id`;
+    return row && toStored(row);
+  };
+  // One statement, so one commit: the inserts (expected null) and the guarded updates. Two
+  // writes of one row in a batch (same token) update it once; each caller learns by its write id.
+  const writeBatch = createTurnBatcher<Write, StoredSlice | undefined | typeof ALONE>(
+    async (writes) => {
+      let rows: Row[];
+      try {
+        rows = await db.sql<Row[]>`
+          with v as (
+            select * from unnest(
+              ${writes.map((w) => w.user_id)}::text[], ${writes.map((w) => w.slice)}::text[],
+              ${writes.map((w) => w.expected ?? null)}::text[], ${writes.map((w) => w.value.schema_version)}::int[],
+              ${writes.map((w) => JSON.stringify(w.value.data))}::text[], ${writes.map((w) => w.value.write_id)}::text[]
+            ) as v(user_id, slice, expected, schema_version, data, write_id)
+          ), inserted as (
+            insert into user_state (user_id, slice, version, schema_version, data, write_id)
+            select user_id, slice, 1, schema_version, data::jsonb, write_id from v where expected is null
+            on conflict (user_id, slice) do nothing
+            returning user_id, slice, version::text as version, schema_version, data, write_id
+          ), updated as (
+            update user_state t
+            set version = t.version + 1, schema_version = v.schema_version, data = v.data::jsonb,
+                write_id = v.write_id, updated_at = now()
+            from v
+            where v.expected is not null and t.user_id = v.user_id and t.slice = v.slice
+              and t.version = v.expected::bigint
+            returning t.user_id, t.slice, t.version::text as version, t.schema_version, t.data, t.write_id
+          )
+          select * from inserted union all select * from updated`;
+      } catch (error) {
+        // the server refused the statement (nothing of it was written): each write alone
+        if (
+          writes.length > 1 &&
+          (isDianaError(error, DB_ERROR_CODES.QUERY) || isDianaError(error, DB_ERROR_CODES.CONSTRAINT))
+        )
+          return writes.map(() => ALONE);
+        throw error;
+      }
+      const written = new Map(rows.map((row) => [keyOf(row.user_id as string, row.slice, row.write_id), row]));
+      return writes.map((w) => {
+        const key = keyOf(w.user_id, w.slice, w.value.write_id);
+        const row = written.get(key);
+        written.delete(key); // a repeated write id wins once
+        return row && toStored(row);
+      });
+    },
+    { max_batch: batch_max, groupOf: () => '' },
+  );
+
+  const read = (user_id: string, slice: string) => (coalesce() ? readBatch : readOne)({ user_id, slice });
   return {
     name: 'postgres',
-    async read(user_id, slice) {
-      const [row] = await db.session()<Row[]>`
-        select slice, version::text as version, schema_version, data, write_id
-        from user_state where user_id = ${user_id} and slice = ${slice}`;
-      return row && toStored(row);
-    },
+    read,
     async readMany(user_id, slices) {
+      if (coalesce()) {
+        const found = await Promise.all(slices.map((slice) => readBatch({ user_id, slice })));
+        const result = new Map<string, StoredSlice>();
+        slices.forEach((slice, i) => {
+          const stored = found[i];
+          if (stored) result.set(slice, stored);
+        });
+        return result;
+      }
       const rows = await db.session()<Row[]>`
         select slice, version::text as version, schema_version, data, write_id
         from user_state where user_id = ${user_id} and slice = any(${slices as string[]})`;
       return new Map(rows.map((row) => [row.slice, toStored(row)]));
     },
     async write(user_id, slice, expected, value) {
-      // a token this store did not hand out matches no row
-      if (expected !== undefined && !/^[1-9][0-9]{0,17}$/.test(expected)) return undefined;
-      const sql = db.session();
-      const data = JSON.stringify(value.data);
-      const [row] =
-        expected === undefined
-          ? await sql<Row[]>`
-              insert into user_state (user_id, slice, version, schema_version, data, write_id)
-              values (${user_id}, ${slice}, 1, ${value.schema_version}, ${data}::text::jsonb, ${value.write_id})
-              on conflict (user_id, slice) do nothing
-              returning slice, version::text as version, schema_version, data, write_id`
-          : await sql<Row[]>`
-              update user_state
-              set version = version + 1, schema_version = ${value.schema_version}, data = ${data}::text::jsonb,
-                  write_id = ${value.write_id}, updated_at = now()
-              where user_id = ${user_id} and slice = ${slice} and version = ${expected}::bigint
-              returning slice, version::text as version, schema_version, data, write_id`;
-      return row && toStored(row);
+      if (expected !== undefined && !TOKEN.test(expected)) return undefined;
+      const item = { user_id, slice, expected, value };
+      if (!coalesce()) return writeOne(item);
+      const stored = await writeBatch(item);
+      return stored === ALONE ? writeOne(item) : stored;
     },
   };
 }

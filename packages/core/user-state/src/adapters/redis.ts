@@ -10,7 +10,7 @@ import type { SliceStore, StoredSlice } from '../types.js';
 interface Scripts {
   cas(key: string, ...args: Array<string | number>): Promise<0 | [string, number]>;
   casBatch(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<Array<0 | [string, number]>>;
-  cachePut(key: string, ...args: Array<string | number>): Promise<number>;
+  cachePut(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
 }
 type Client = RedisClient & Scripts;
 
@@ -59,7 +59,7 @@ export function createRedisStateStore(config: UserStateConfigInput, deps: RedisS
   client.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   client.defineCommand('cas', { numberOfKeys: 1, lua: readLua('cas') });
   client.defineCommand('casBatch', { lua: readLua('cas-batch') });
-  client.defineCommand('cachePut', { numberOfKeys: 1, lua: readLua('cache-put') });
+  client.defineCommand('cachePut', { lua: readLua('cache-put') });
   let connectedOnce = false;
   client.once('ready', () => {
     connectedOnce = true;
@@ -228,6 +228,27 @@ export function createRedisSliceCache(
         break;
       }
   };
+  // a turn's lookups as one MGET and its puts as one script call (per user on a Cluster)
+  const groupOf = (item: { readonly user_id: string }) => (redis.cluster ? item.user_id : '');
+  const connected = async () => {
+    const client = await redis.readyNow();
+    if (!client) throw new Error('redis is not connected');
+    return client;
+  };
+  const lookup = createTurnBatcher<{ user_id: string; key: string }, string | null>(
+    async (items) => (await connected()).mget(...items.map((item) => item.key)),
+    { max_batch: redis.batch_max, groupOf },
+  );
+  const store = createTurnBatcher<{ user_id: string; key: string; record: string; version: number }, number>(
+    async (items) =>
+      (await connected()).cachePut(
+        items.length,
+        ...items.map((item) => item.key),
+        ttl_ms,
+        ...items.flatMap((item) => [item.record, item.version]),
+      ),
+    { max_batch: redis.batch_max, groupOf },
+  );
   let flushing = false;
   const flushDirty = async (client: Client) => {
     if (dirty.size === 0 || flushing) return;
@@ -254,7 +275,7 @@ export function createRedisSliceCache(
       if (dirty.size > 0) await flushDirty(client);
       if (dirty.has(k)) return { hit: false };
       try {
-        const record = await client.get(k);
+        const record = await lookup({ user_id, key: k });
         if (record === null) return { hit: false };
         // version 0 records that the row does not exist
         return { hit: true, stored: record.startsWith('-:0:') ? undefined : parseRecord(record, true) };
@@ -274,7 +295,7 @@ export function createRedisSliceCache(
         const record = stored
           ? `-:${stored.version}:${stored.schema_version}:${stored.write_id}|${JSON.stringify(stored.data)}`
           : '-:0:0:|null';
-        await client.cachePut(k, record, stored?.version ?? 0, ttl_ms);
+        await store({ user_id, key: k, record, version: stored?.version ?? 0 });
         dirty.delete(k);
         if (dirty.size > 0) await flushDirty(client);
       } catch (error) {
