@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
-import { afterAll } from 'vitest';
+import { cleanUpAfter } from './cleanup.js';
 import { getRedisCluster } from './discover-cluster.js';
 import type { ClusterNodeAddress, RedisCluster } from './redis-cluster.js';
 
@@ -15,7 +15,7 @@ export interface TestRedisCluster {
   cleanup(): Promise<number>;
 }
 
-/** A key prefix for this test file on the test cluster, cleaned up after its tests. */
+/** A key prefix on the test cluster, cleaned up after the test that asked (outside a test: after the file's tests). */
 export async function useTestRedisCluster(label: string): Promise<TestRedisCluster> {
   const cluster = await getRedisCluster();
   const prefix = `t:${label.replace(/[^A-Za-z0-9_-]+/g, '-')}:${randomBytes(4).toString('hex')}:`;
@@ -25,9 +25,7 @@ export async function useTestRedisCluster(label: string): Promise<TestRedisClust
     prefix,
     cleanup: () => deleteByPrefixOnCluster(cluster.nodes, prefix),
   };
-  afterAll(async () => {
-    await handle.cleanup();
-  });
+  cleanUpAfter(() => handle.cleanup());
   return handle;
 }
 

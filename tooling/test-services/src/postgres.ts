@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres from '@diana/postgres';
-import { afterAll } from 'vitest';
+import { cleanUpAfter } from './cleanup.js';
 import { getPostgresUrl } from './discover.js';
 import { usePooler } from './pooler.js';
 
@@ -57,10 +57,10 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   };
 }
 
-/** Creates a database for this test file and drops it after the file's tests. */
+/** Creates a database and drops it after the test that asked (outside a test: after the file's tests). */
 export async function useTestDatabase(label: string): Promise<TestDatabase> {
   const db = await createTestDatabase(label);
-  afterAll(() => db.drop());
+  cleanUpAfter(() => db.drop());
   return db;
 }
 

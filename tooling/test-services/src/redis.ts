@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll } from 'vitest';
+import { cleanUpAfter } from './cleanup.js';
 import { getRedisUrl } from './discover.js';
 
 /** A key prefix on the shared test Redis, owned by one test file. */
@@ -19,12 +19,10 @@ export async function createTestRedis(label: string): Promise<TestRedis> {
   return { url, prefix, cleanup: () => deleteByPrefix(url, prefix) };
 }
 
-/** A key prefix for this test file, cleaned up after its tests. */
+/** A key prefix, cleaned up after the test that asked (outside a test: after the file's tests). */
 export async function useTestRedis(label: string): Promise<TestRedis> {
   const redis = await createTestRedis(label);
-  afterAll(async () => {
-    await redis.cleanup();
-  });
+  cleanUpAfter(() => redis.cleanup());
   return redis;
 }
 

@@ -2,6 +2,7 @@ import postgres from '@diana/postgres';
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { createBarrier } from '../src/barrier.js';
+import { getPostgresUrl } from '../src/discover.js';
 import { createTestDatabase, useTestDatabase } from '../src/postgres.js';
 import { useTestRedis } from '../src/redis.js';
 
@@ -19,6 +20,29 @@ describe('test databases', () => {
     const probe = postgres(a.direct_url, { max: 1, connect_timeout: 2, onnotice: () => {} });
     await expect(probe`select 1`).rejects.toThrow(/does not exist/);
     await probe.end();
+  });
+});
+
+describe('a database or key prefix asked for inside a test', () => {
+  // made in the first test, looked for in the second: gone once the first test has ended
+  let made: { database: string; prefix: string; url: string } | undefined;
+  it('is made inside the test', async () => {
+    const db = await useTestDatabase('services inside');
+    const redis = await useTestRedis('services-inside');
+    const client = new Redis(redis.url);
+    await client.set(`${redis.prefix}k`, '1');
+    client.disconnect();
+    made = { database: db.name, prefix: redis.prefix, url: redis.url };
+  });
+  it('is gone when that test has ended, not when the file has', async () => {
+    if (!made) throw new Error('the first test did not run');
+    const sql = postgres(await getPostgresUrl(), { max: 1, onnotice: () => {} });
+    const rows = await sql`select 1 from pg_database where datname = ${made.database}`;
+    await sql.end();
+    expect(rows).toHaveLength(0);
+    const client = new Redis(made.url);
+    expect(await client.exists(`${made.prefix}k`)).toBe(0);
+    client.disconnect();
   });
 });
 
