@@ -26,6 +26,7 @@ describe('/metrics of a running bot', () => {
       DIANA_EVENT_BUS_STREAM_PREFIX: `${redis.prefix}ev:`,
       DIANA_CACHE_KEY_PREFIX: `${redis.prefix}cache:`,
       DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
+      DIANA_SECURITY_RATE_LIMIT_PREFIX: `${redis.prefix}rl:`,
       OTEL_SERVICE_NAME: 'diana-metrics-test',
     });
     try {

@@ -119,6 +119,7 @@ describe('pnpm start', () => {
       DIANA_EVENT_BUS_STREAM_PREFIX: `${redis.prefix}ev:`,
       DIANA_CACHE_KEY_PREFIX: `${redis.prefix}cache:`,
       DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
+      DIANA_SECURITY_RATE_LIMIT_PREFIX: `${redis.prefix}rl:`,
       DIANA_BOT_LOG_LEVEL: 'debug',
     });
     fake.queueUpdate(updates.message(79, '/start', 9));
