@@ -56,14 +56,16 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
   const batch_max = options.batch_max ?? 32;
   const coalesce = () => batch_max > 1 && db.session() === db.sql;
 
-  const readOne = async ({ user_id, slice }: Read) => {
-    const [row] = await db.session()<Row[]>`
+  const readOne = async ({ user_id, slice }: Read, sql = db.session()) => {
+    const [row] = await sql<Row[]>`
       select slice, version::text as version, schema_version, data, write_id
       from user_state where user_id = ${user_id} and slice = ${slice}`;
     return row && toStored(row);
   };
   const readBatch = createTurnBatcher<Read, StoredSlice | undefined>(
     async (reads) => {
+      // one alone: the plain statement (a turn of one is the common case at low rates)
+      if (reads.length === 1) return [await readOne(reads[0] as Read, db.sql)];
       const rows = await db.sql<Row[]>`
         select s.user_id, s.slice, s.version::text as version, s.schema_version, s.data, s.write_id
         from unnest(${reads.map((r) => r.user_id)}::text[], ${reads.map((r) => r.slice)}::text[]) as k(user_id, slice)
@@ -74,8 +76,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
     { max_batch: batch_max, groupOf: () => '' },
   );
 
-  const writeOne = async ({ user_id, slice, expected, value }: Write) => {
-    const sql = db.session();
+  const writeOne = async ({ user_id, slice, expected, value }: Write, sql = db.session()) => {
     const data = JSON.stringify(value.data);
     const [row] =
       expected === undefined
@@ -96,6 +97,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
   // writes of one row in a batch (same token) update it once; each caller learns by its write id.
   const writeBatch = createTurnBatcher<Write, StoredSlice | undefined | typeof ALONE>(
     async (writes) => {
+      if (writes.length === 1) return [await writeOne(writes[0] as Write, db.sql)];
       let rows: Row[];
       try {
         rows = await db.sql<Row[]>`
