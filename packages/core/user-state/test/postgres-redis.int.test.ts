@@ -219,38 +219,8 @@ describe('the Redis cache of persistent slices', () => {
     expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'it' });
   });
 
-  it('an update puts the row it wrote, once; only a read that writes nothing fills the cache', async () => {
-    const prefix = `${testRedis.prefix}cache5:`;
-    const settings = { key_prefix: prefix };
-    const store = redisStore(settings, redisPort);
-    connections.push(store);
-    const client = await store.readyNow();
-    if (!client) throw new Error('redis not ready');
-    const put = client.cachePut.bind(client);
-    let puts = 0;
-    client.cachePut = (...args) => {
-      puts++;
-      return put(...args);
-    };
-    const state = createUserStateManager(settings, { db, store, slices: [profile] });
-    managers.push(state as never);
-    const user = newId();
-    await state.set(user, 'profile', { lang: 'en' }); // read from PostgreSQL (miss), written
-    expect(puts).toBe(1);
-    expect((await cached(prefix, user))?.data).toBe('{"lang":"en"}');
-    await db.transaction(() => state.update(user, 'profile', () => ({ lang: 'it' })));
-    expect(puts).toBe(2); // in a transaction: PostgreSQL read, then one put once committed
-    expect((await cached(prefix, user))?.data).toBe('{"lang":"it"}');
-    const other = newId();
-    await state.update(other, 'profile', (current) => current); // nothing to write: the read fills
-    expect(puts).toBe(3);
-    expect(await state.get(other, 'profile')).toEqual({ lang: 'es' }); // a hit: no put
-    expect(puts).toBe(3);
-    expect(state.stats()).toMatchObject({ cache_misses: 2, cache_hits: 1 });
-  });
-
-  it("a turn's cache lookups go as one MGET and its puts as one script call", async () => {
-    const prefix = `${testRedis.prefix}cache6:`;
+  // a manager whose Redis store counts its MGET and cache-put script calls
+  const counted = async (prefix: string) => {
     const settings = { key_prefix: prefix };
     const store = redisStore(settings, redisPort);
     connections.push(store);
@@ -269,6 +239,30 @@ describe('the Redis cache of persistent slices', () => {
     };
     const state = createUserStateManager(settings, { db, store, slices: [profile] });
     managers.push(state as never);
+    return { state, calls };
+  };
+
+  it('an update puts the row it wrote, once; only a read that writes nothing fills the cache', async () => {
+    const prefix = `${testRedis.prefix}cache5:`;
+    const { state, calls } = await counted(prefix);
+    const puts = () => calls.cachePut;
+    const user = newId();
+    await state.set(user, 'profile', { lang: 'en' }); // read from PostgreSQL (miss), written
+    expect(puts()).toBe(1);
+    expect((await cached(prefix, user))?.data).toBe('{"lang":"en"}');
+    await db.transaction(() => state.update(user, 'profile', () => ({ lang: 'it' })));
+    expect(puts()).toBe(2); // in a transaction: PostgreSQL read, then one put once committed
+    expect((await cached(prefix, user))?.data).toBe('{"lang":"it"}');
+    const other = newId();
+    await state.update(other, 'profile', (current) => current); // nothing to write: the read fills
+    expect(puts()).toBe(3);
+    expect(await state.get(other, 'profile')).toEqual({ lang: 'es' }); // a hit: no put
+    expect(puts()).toBe(3);
+    expect(state.stats()).toMatchObject({ cache_misses: 2, cache_hits: 1 });
+  });
+
+  it("a turn's cache lookups go as one MGET and its puts as one script call", async () => {
+    const { state, calls } = await counted(`${testRedis.prefix}cache6:`);
     const users = Array.from({ length: 10 }, () => newId());
     await Promise.all(users.map((user, i) => state.set(user, 'profile', { lang: `l${i}` })));
     expect(calls).toEqual({ mget: 1, cachePut: 1 });
