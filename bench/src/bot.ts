@@ -2,8 +2,8 @@
 // Redis (Telegram replaced by a recording transformer): a mix of /start (new users), decision
 // taps and free text offered at a fixed rate, each update started on schedule whatever the
 // others do. Reports handler latency and the process's CPU time per update at 100 updates/s
-// (then a CPU profile of another 100/s round under bench/out/, its top 15 self-time entries),
-// then raises the rate to saturation.
+// (then a CPU profile of another round under bench/out/, its top 15 self-time entries: at 100/s,
+// or at `--profile-rate N`), then raises the rate to saturation.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,10 @@ const writes = countSocketWrites({
 // `--statements`: count PostgreSQL statements and show which an update pays for (off by
 // default: reading every buffer written costs the process a little CPU of its own)
 const COUNTING = process.argv.includes('--statements');
+// `--profile-rate N`: the profiled round runs at N updates/s (default 100)
+const profileAt = process.argv.indexOf('--profile-rate');
+const PROFILE_RATE = profileAt > 0 ? Number(process.argv[profileAt + 1]) : 100;
+if (!(PROFILE_RATE > 0)) throw new Error('--profile-rate takes a rate in updates/s, e.g. --profile-rate 500');
 const statements = COUNTING
   ? countPgStatements(Number(new URL(testDb.url).port || 5432))
   : { take: () => ({ total: Number.NaN, by_text: new Map<string, number>() }) };
@@ -173,13 +177,13 @@ try {
   }
   // the profile is taken over a round of its own, so its overhead stays out of the figures above
   const profile = await startProfile();
-  await offer(100, scaled(10, 3));
+  await offer(PROFILE_RATE, scaled(10, 3));
   const profilePath = new URL(
-    `../out/bot-100-per-s-${new Date().toISOString().slice(0, 10)}.cpuprofile`,
+    `../out/bot-${PROFILE_RATE}-per-s-${new Date().toISOString().slice(0, 10)}.cpuprofile`,
     import.meta.url,
   ).pathname;
   const top = await profile.stop(profilePath);
-  out(`\n  CPU profile of a further 100/s round: ${profilePath} (top 15 by self time)`);
+  out(`\n  CPU profile of a further ${PROFILE_RATE}/s round: ${profilePath} (top 15 by self time)`);
   for (const entry of top)
     out(
       `    ${entry.self_ms.toFixed(0).padStart(6)} ms  ${(entry.share * 100).toFixed(1).padStart(5)}%  ${entry.name}`,
