@@ -124,10 +124,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
           select * from inserted union all select * from updated`;
       } catch (error) {
         // the server refused the statement (nothing of it was written): each write alone
-        if (
-          writes.length > 1 &&
-          (isDianaError(error, DB_ERROR_CODES.QUERY) || isDianaError(error, DB_ERROR_CODES.CONSTRAINT))
-        )
+        if (isDianaError(error, DB_ERROR_CODES.QUERY) || isDianaError(error, DB_ERROR_CODES.CONSTRAINT))
           return writes.map(() => ALONE);
         throw error;
       }
