@@ -8,6 +8,9 @@ export const DEFAULT_STATE_UPDATE_DEADLINE = 10_000;
 /** Default time a persistent slice stays in the Redis read-through cache. */
 export const DEFAULT_STATE_CACHE_TTL = 600_000;
 
+/** Default cap on persistent reads or compare-and-sets of one turn sent as one statement. */
+export const DEFAULT_POSTGRES_BATCH = 32;
+
 /** User-state settings (`DIANA_USER_STATE_*`). */
 export const UserStateConfig = v.object({
   /** Prefix of every Redis key of this manager. */
@@ -39,7 +42,7 @@ export const UserStateConfig = v.object({
    * WAL flush) made outside a transaction in one event-loop turn and sent to PostgreSQL
    * together, never delayed by a timer; 1 sends each alone. Inside a transaction each runs alone.
    */
-  postgres_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 32),
+  postgres_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), DEFAULT_POSTGRES_BATCH),
 });
 /** Parsed `UserStateConfig`. */
 export type UserStateConfig = v.InferOutput<typeof UserStateConfig>;

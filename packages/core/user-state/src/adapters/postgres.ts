@@ -1,5 +1,6 @@
 import { type Database, DB_ERROR_CODES } from '@diana/db';
 import { createTurnBatcher, isDianaError } from '@diana/utils';
+import { DEFAULT_POSTGRES_BATCH } from '../config.js';
 import type { SliceStore, SliceWrite, StoredSlice } from '../types.js';
 
 interface Row {
@@ -40,7 +41,7 @@ export interface PostgresSliceStoreOptions {
   /**
    * Most reads (one `select`) or compare-and-sets (one statement: one commit, one WAL flush)
    * made outside a transaction in one event-loop turn and sent together; never delayed by a
-   * timer. 1 sends each alone. @default 32
+   * timer. 1 sends each alone. @default DEFAULT_POSTGRES_BATCH (32)
    */
   readonly batch_max?: number;
 }
@@ -53,7 +54,7 @@ export interface PostgresSliceStoreOptions {
  * or an update guarded by the version read).
  */
 export function createPostgresSliceStore(db: Database, options: PostgresSliceStoreOptions = {}): SliceStore {
-  const batch_max = options.batch_max ?? 32;
+  const batch_max = options.batch_max ?? DEFAULT_POSTGRES_BATCH;
   const coalesce = () => batch_max > 1 && db.session() === db.sql;
 
   const readOne = async ({ user_id, slice }: Read, sql = db.session()) => {
