@@ -28,8 +28,8 @@ try {
   const rawUpsert = (i: number) => {
     const u = tgUser(i);
     return raw`
-      insert into users (id, telegram_id, username, first_name, last_name, language_code)
-      values (${newId()}, ${u.id}, ${u.username}, ${u.first_name}, ${null}, ${u.language_code})
+      insert into users (id, telegram_id, username, first_name, last_name, language_code, last_seen_at)
+      values (${newId()}, ${u.id}, ${u.username}, ${u.first_name}, ${null}, ${u.language_code}, now())
       on conflict (telegram_id) do update set
         username = excluded.username, first_name = excluded.first_name,
         last_name = excluded.last_name, language_code = excluded.language_code,

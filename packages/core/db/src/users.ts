@@ -99,8 +99,7 @@ export function createUserRepository(db: Database): UserRepository {
             then now() else users.updated_at end
         returning *, (xmax = 0) as created`;
       if (!row) throw new DianaError(DB_ERROR_CODES.QUERY, 'upsert returned no row');
-      const { created, ...user } = row;
-      return { user: toUser(user), created };
+      return { user: toUser(row), created: row.created };
     },
 
     async getById(id) {
@@ -149,6 +148,20 @@ export function createUserRepository(db: Database): UserRepository {
   };
 }
 
+// Field by field (not a spread): one object shape for every user, and no column the
+// statement added (`created`) leaks into it.
 function toUser(row: UserRow): User {
-  return { ...row, telegram_id: Number(row.telegram_id) };
+  return {
+    id: row.id,
+    telegram_id: Number(row.telegram_id),
+    username: row.username,
+    first_name: row.first_name,
+    last_name: row.last_name,
+    language_code: row.language_code,
+    role: row.role,
+    status: row.status,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    last_seen_at: row.last_seen_at,
+  };
 }

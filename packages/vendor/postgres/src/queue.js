@@ -9,10 +9,11 @@ function Queue(initial = []) {
       return xs.length - index
     },
     remove: (x) => {
-      const index = xs.indexOf(x)
-      return index === -1
+      // @diana/postgres: the search starts at the head (slots before it are already shifted out)
+      const at = xs.indexOf(x, index)
+      return at === -1
         ? null
-        : (xs.splice(index, 1), x)
+        : (xs.splice(at, 1), x)
     },
     push: (x) => (xs.push(x), x),
     shift: () => {
@@ -21,6 +22,12 @@ function Queue(initial = []) {
       if (index === xs.length) {
         index = 0
         xs = []
+      } else if (index >= 32 && index * 2 >= xs.length) {
+        // @diana/postgres: a queue that never runs empty (the busy connections under steady
+        // load) dropped its shifted-out slots only when empty, so it grew without bound and
+        // every remove() scanned the holes; half holes or more, they are dropped now
+        xs = xs.slice(index)
+        index = 0
       } else {
         xs[index - 1] = undefined
       }
