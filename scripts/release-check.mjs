@@ -272,7 +272,8 @@ async function checkBundle(scratch, databaseUrl) {
     result.limiter.join() === 'true,true,false' &&
     result.user_state === 'shop' &&
     result.cache === 'v' &&
-    result.story_fragments > 0;
+    result.story_fragments > 0 &&
+    result.redis_keys_left === 0;
   if (!ok) throw new Error(`the bundle ran but printed an unexpected result: ${output}`);
   process.stdout.write(
     `release:check: an esbuild bundle of every package ran from a folder without node_modules: ${output.trim()}\n`,
