@@ -273,6 +273,7 @@ async function checkBundle(scratch, databaseUrl) {
     result.user_state === 'shop' &&
     result.cache === 'v' &&
     result.story_fragments > 0 &&
+    result.redis_keys_removed > 0 && // it found the run's keys (the limiter's, the slice's)
     result.redis_keys_left === 0;
   if (!ok) throw new Error(`the bundle ran but printed an unexpected result: ${output}`);
   process.stdout.write(

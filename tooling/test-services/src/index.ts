@@ -17,6 +17,7 @@ export { useTestMeter } from './meter.js';
 export type { PgBouncer, StartPgBouncerOptions } from './pgbouncer.js';
 // A transaction pooler in front of the test server
 export { findPgBouncer, startPgBouncer } from './pgbouncer.js';
+export { testPooler } from './pooler.js';
 export type { TestDatabase } from './postgres.js';
 // Isolation per test file
 export { createTestDatabase, useTestDatabase } from './postgres.js';

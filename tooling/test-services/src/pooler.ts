@@ -14,14 +14,24 @@ let leases = 0;
 let sharedChecked: Promise<void> | undefined;
 
 /**
- * Reads `DIANA_TEST_POOLER`: unset or `none` → undefined (direct URLs); `pgbouncer` → the
+ * The pooler `DIANA_TEST_POOLER` asks test databases to be handed out through: unset or `none`
+ * → undefined (direct URLs). Known before any database is made, so a file that does not run
+ * through a pooler can skip without making one.
+ */
+export function testPooler(): 'pgbouncer' | undefined {
+  const mode = process.env.DIANA_TEST_POOLER || 'none';
+  if (mode === 'none') return undefined;
+  if (mode !== 'pgbouncer') throw new Error(`DIANA_TEST_POOLER=${mode}: expected pgbouncer or none`);
+  return mode;
+}
+
+/**
+ * A lease on the pooler of `testPooler()`: none → undefined (direct URLs); `pgbouncer` → the
  * PgBouncer named by `DIANA_TEST_PGBOUNCER_URL` (checked once; one that does not answer is an
  * error), else a private one started for this test process and stopped with its last database.
  */
 export async function usePooler(): Promise<PoolerLease | undefined> {
-  const mode = process.env.DIANA_TEST_POOLER || 'none';
-  if (mode === 'none') return undefined;
-  if (mode !== 'pgbouncer') throw new Error(`DIANA_TEST_POOLER=${mode}: expected pgbouncer or none`);
+  if (testPooler() === undefined) return undefined;
   const shared = process.env.DIANA_TEST_PGBOUNCER_URL;
   if (shared) {
     sharedChecked ??= probe(shared);

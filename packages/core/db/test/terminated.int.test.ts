@@ -4,25 +4,25 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { useTestDatabase } from '@diana/test-services';
+import { testPooler, useTestDatabase } from '@diana/test-services';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const PROGRAM = fileURLToPath(new URL('./fixtures/terminated/reserved.mjs', import.meta.url));
-const testDb = await useTestDatabase('db-terminated');
-// Through PgBouncer every test of this file is skipped, and vitest runs no afterAll in a file
-// whose tests are all skipped: the database goes now (it was left behind by each such run).
-if (testDb.pooler) await testDb.drop();
+// Through PgBouncer every test of this file is skipped (below), so nothing is made then: vitest
+// runs no afterAll in a file whose tests are all skipped.
+const pooled = testPooler() !== undefined;
+const url = pooled ? '' : (await useTestDatabase('db-terminated')).url;
 
 const child = (driver: string) =>
-  run(process.execPath, [PROGRAM, testDb.url, driver], { timeout: 60_000 }).then(
+  run(process.execPath, [PROGRAM, url, driver], { timeout: 60_000 }).then(
     ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
     (error: { code: number; stdout: string; stderr: string }) => error,
   );
 
 // About the driver on a session of its own whose backend is terminated: through PgBouncer
 // (DIANA_TEST_POOLER=pgbouncer) the backend belongs to the pooler, not to the reserved connection.
-describe.skipIf(testDb.pooler !== undefined)('a reserved connection whose backend is terminated', () => {
+describe.skipIf(pooled)('a reserved connection whose backend is terminated', () => {
   it('kills the process on stock postgres.js 3.4.9 (the defect is real here)', async () => {
     const stock = await child('postgres');
     expect(stock.code).not.toBe(0);

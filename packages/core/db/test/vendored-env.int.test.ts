@@ -4,17 +4,17 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { useTestDatabase } from '@diana/test-services';
+import { testPooler, useTestDatabase } from '@diana/test-services';
 import { expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const PROGRAM = fileURLToPath(new URL('./fixtures/env/app-name.mjs', import.meta.url));
-const testDb = await useTestDatabase('db-vendored-env');
-// Through PgBouncer every test of this file is skipped, and vitest runs no afterAll in a file
-// whose tests are all skipped: the database goes now (it was left behind by each such run).
-if (testDb.pooler) await testDb.drop();
+// Through PgBouncer every test of this file is skipped (below), so nothing is made then: vitest
+// runs no afterAll in a file whose tests are all skipped.
+const pooled = testPooler() !== undefined;
+const url = pooled ? '' : (await useTestDatabase('db-vendored-env')).url;
 const appName = async (driver: string) => {
-  const { stdout } = await run(process.execPath, [PROGRAM, testDb.url, driver], {
+  const { stdout } = await run(process.execPath, [PROGRAM, url, driver], {
     timeout: 60_000,
     env: { PGAPPNAME: 'set-by-the-environment' }, // nothing else: the child sees only this
   });
@@ -23,10 +23,7 @@ const appName = async (driver: string) => {
 
 // About the drivers' own start-up (raw postgres.js, prepared statements on): not a pool test, so
 // not run through PgBouncer (DIANA_TEST_POOLER=pgbouncer).
-it.skipIf(testDb.pooler !== undefined)(
-  'stock postgres.js takes PGAPPNAME from the environment; @diana/postgres does not',
-  async () => {
-    expect(await appName('postgres')).toBe('set-by-the-environment'); // the variable really is seen
-    expect(await appName('@diana/postgres')).toBe('postgres.js');
-  },
-);
+it.skipIf(pooled)('stock postgres.js takes PGAPPNAME from the environment; @diana/postgres does not', async () => {
+  expect(await appName('postgres')).toBe('set-by-the-environment'); // the variable really is seen
+  expect(await appName('@diana/postgres')).toBe('postgres.js');
+});

@@ -18,13 +18,15 @@ const ops = fc.array(
     fc.constant<Op>({ op: 'shift' }),
     fc.nat(40).map((pick): Op => ({ op: 'remove', pick })),
   ),
-  { maxLength: 600 },
+  { minLength: 200, maxLength: 600 }, // long enough to reach compaction (fast-check's default size keeps arrays short)
 );
 
 describe('@diana/postgres Queue', () => {
   it('behaves as an array FIFO under any mix of push, shift and remove (compaction included)', () => {
     fc.assert(
-      fc.property(ops, (sequence) => {
+      // `floor`: shifts stop at that length, so with a floor above 0 the queue never runs empty
+      // and its compaction runs (at 0 it empties and starts over, the other path)
+      fc.property(ops, fc.nat(3), (sequence, floor) => {
         const queue = createQueue<{ n: number }>();
         const model: { n: number }[] = [];
         let made = 0;
@@ -34,7 +36,7 @@ describe('@diana/postgres Queue', () => {
             queue.push(item);
             model.push(item);
           } else if (step.op === 'shift') {
-            if (model.length === 0) continue; // the driver checks length before shifting
+            if (model.length <= floor) continue; // the driver checks length before shifting
             expect(queue.shift()).toBe(model.shift());
           } else {
             // an item in the queue, or one that has left it (remove answers null)
@@ -52,11 +54,13 @@ describe('@diana/postgres Queue', () => {
     );
   });
 
-  it('keeps working when it never runs empty (the busy connections under steady load)', () => {
+  it('stays a correct FIFO across its compactions when it never runs empty (the busy connections under steady load)', () => {
     const queue = createQueue<{ n: number }>();
     const items = Array.from({ length: 10 }, (_, n) => ({ n }));
     for (const item of items) queue.push(item);
-    // shift one, hand it back: the pool's dispatch onto a busy connection
+    // shift one, hand it back: the pool's dispatch onto a busy connection. The growth this fix
+    // stops cannot be seen from outside the queue (bench:db's profile shows it); what can go wrong
+    // in the compaction — an item lost, duplicated or reordered — shows here
     for (let i = 0; i < 20_000; i++) {
       const c = queue.shift() as { n: number };
       expect(queue.remove(c)).toBeNull();
@@ -64,6 +68,7 @@ describe('@diana/postgres Queue', () => {
     }
     expect(queue.length).toBe(10);
     expect(queue.remove(items[3] as { n: number })).toBe(items[3]);
-    expect(queue.length).toBe(9);
+    expect(Array.from({ length: 9 }, () => queue.shift())).toEqual(items.filter((_, n) => n !== 3));
+    expect(queue.length).toBe(0);
   });
 });
