@@ -76,6 +76,9 @@ try {
   result.story_fragments = loadDefaultStory().fragments.size;
 } finally {
   await connector.close();
+  // the database first: a failure of the Redis clean-up below must not leave it behind
+  await admin.unsafe(`drop database if exists ${run} with (force)`).catch(() => {});
+  await admin.end();
   // the limiter's and the menu slice's keys live up to a minute: removed now (SCAN ignores the
   // connector's keyPrefix, so a client without one does this)
   const cleaner = createRedisConnector({ url: redisUrl });
@@ -99,7 +102,5 @@ try {
   } finally {
     await cleaner.close();
   }
-  await admin.unsafe(`drop database if exists ${run} with (force)`).catch(() => {});
-  await admin.end();
 }
 console.log(JSON.stringify(result));
