@@ -16,44 +16,59 @@ interface Waiting extends QueuedAppend {
 }
 
 /**
- * Runs `lua/append-batch.lua`: `keys` = stream then markers; returns one reply per entry (an
- * Error is that entry's rejection as is).
+ * Runs `lua/append-batch.lua`: `keys` = per stream, the stream then its markers; `args` = the
+ * MAXLEN cap, then per stream its entry count and entries. Returns one reply per entry, in order
+ * (an Error is that entry's rejection as is).
  */
 export type SendBatch = (keys: string[], args: Array<string | number>) => Promise<Array<string | Error>>;
 
 /**
  * Coalesces the appends made in one turn of the event loop: each stream's appends go to
  * Redis as one script call that appends them in order, where sending each on its own costs
- * a command, a socket write and a reply each. Nothing waits on a timer: a batch leaves when
- * the current turn's code and promise callbacks have run (or at once at `max_batch`), so a
- * lone append goes out as soon as it would have anyway.
+ * a command, a socket write and a reply each. With `one_call` (one server: a script may name
+ * keys of any slot) the turn's streams share calls, up to `max_batch` entries each. Nothing waits on a timer: a batch leaves when the current turn's
+ * code and promise callbacks have run (or a stream's at once at `max_batch`), so a lone append
+ * goes out as soon as it would have anyway.
  *
  * Each caller gets its own entry id or its own error; appends of one stream land in the
  * order they were made.
  */
 export function createAppendBatcher(
   send: SendBatch,
-  options: { readonly max_len: number; readonly max_batch: number; readonly default_ttl_ms: number },
+  options: {
+    readonly max_len: number;
+    readonly max_batch: number;
+    readonly default_ttl_ms: number;
+    readonly one_call?: boolean;
+  },
 ): (stream: string, append: QueuedAppend) => Promise<string> {
   const queues = new Map<string, Waiting[]>();
   let scheduled = false;
 
-  const sendStream = (stream: string, queued: Waiting[]) => {
-    const batch = queued.filter((item) => {
-      if (!item.signal?.aborted) return true;
-      item.reject(new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, 'not sent (the caller stopped waiting)'));
-      return false;
-    });
-    if (batch.length === 0) return;
-    const keys = [stream];
+  /** Sends the streams' batches in one call; each caller settles with its own reply. */
+  const sendStreams = (streams: Iterable<[string, Waiting[]]>) => {
+    const keys: string[] = [];
     const args: Array<string | number> = [options.max_len];
-    for (const item of batch) {
-      if (item.marker === undefined) args.push('', item.raw);
-      else {
-        keys.push(item.marker);
-        args.push(item.ttl_ms ?? options.default_ttl_ms, item.raw);
+    const batch: Waiting[] = [];
+    for (const [stream, queued] of streams) {
+      const live = queued.filter((item) => {
+        if (!item.signal?.aborted) return true;
+        item.reject(new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, 'not sent (the caller stopped waiting)'));
+        return false;
+      });
+      if (live.length === 0) continue;
+      keys.push(stream);
+      args.push(live.length);
+      for (const item of live) {
+        batch.push(item);
+        if (item.marker === undefined) args.push('', item.raw);
+        else {
+          keys.push(item.marker);
+          args.push(item.ttl_ms ?? options.default_ttl_ms, item.raw);
+        }
       }
     }
+    if (batch.length === 0) return;
     send(keys, args).then(
       (replies) => {
         for (let i = 0; i < batch.length; i++) {
@@ -72,7 +87,22 @@ export function createAppendBatcher(
   };
   const flush = () => {
     scheduled = false;
-    for (const [stream, batch] of queues) sendStream(stream, batch);
+    if (!options.one_call) for (const entry of queues) sendStreams([entry]);
+    else {
+      // streams share a call up to `max_batch` entries in all (each queue holds fewer)
+      let call: Array<[string, Waiting[]]> = [];
+      let size = 0;
+      for (const entry of queues) {
+        if (size + entry[1].length > options.max_batch) {
+          sendStreams(call);
+          call = [];
+          size = 0;
+        }
+        call.push(entry);
+        size += entry[1].length;
+      }
+      sendStreams(call);
+    }
     queues.clear();
   };
 
@@ -86,7 +116,7 @@ export function createAppendBatcher(
       queue.push({ ...append, resolve, reject });
       if (queue.length >= options.max_batch) {
         queues.delete(stream);
-        sendStream(stream, queue);
+        sendStreams([[stream, queue]]);
       } else if (!scheduled) {
         scheduled = true;
         process.nextTick(flush);

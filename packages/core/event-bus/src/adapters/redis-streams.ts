@@ -2,7 +2,7 @@
 // implements the whole StreamTransport port (append, groups, broadcast, claims, dead letters,
 // replay, trimming, stats) over one set of keys, each over a type's partitions; the reader,
 // append batching and the partition arithmetic (../partitions.ts) have their files.
-import type { RedisClient, RedisConnector } from '@diana/redis';
+import { isCluster, type RedisClient, type RedisConnector } from '@diana/redis';
 import { createEventWaiter, DianaError, getPackageLogger, type Logger } from '@diana/utils';
 import { EVENT_BUS_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
@@ -210,7 +210,8 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     waitReplicas === 0
       ? (batchKeys, args) => scripts.appendBatch(batchKeys.length, ...batchKeys, ...args)
       : appendAndWait,
-    { max_len: maxLen, max_batch: batchMax, default_ttl_ms: 86_400_000 },
+    // one server: every stream of a turn in one call; a cluster: one call per stream (its slot)
+    { max_len: maxLen, max_batch: batchMax, default_ttl_ms: 86_400_000, one_call: !isCluster(client) },
   );
 
   const transport: StreamTransport = {
