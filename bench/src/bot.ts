@@ -152,6 +152,8 @@ async function offer(rate: number, seconds: number) {
     cpu: (cpu.user + cpu.system) / 1000 / (elapsed * 1000),
     /** CPU time of this process per handled update, ms. */
     cpu_per_update_ms: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length),
+    /** Of it, the kernel's share (system calls: socket writes and reads, timers). */
+    system_per_update_ms: cpu.system / 1000 / Math.max(1, latencies.length),
     /** Socket writes (≈ round trips) per handled update, this process's consumers and relay included. */
     pg_writes: perUpdate(postgres),
     redis_writes: perUpdate(redis),
@@ -163,7 +165,7 @@ async function offer(rate: number, seconds: number) {
 }
 const show = (r: Awaited<ReturnType<typeof offer>>) =>
   out(
-    `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  CPU ${(r.cpu * 100).toFixed(0)}% = ${r.cpu_per_update_ms.toFixed(2)} ms/update  writes/update: PostgreSQL ${r.pg_writes.toFixed(1)}, Redis ${r.redis_writes.toFixed(1)}${COUNTING ? `  PostgreSQL statements/update ${r.pg_statements.toFixed(1)}` : ''}`,
+    `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  CPU ${(r.cpu * 100).toFixed(0)}% = ${r.cpu_per_update_ms.toFixed(2)} ms/update (system ${r.system_per_update_ms.toFixed(2)})  writes/update: PostgreSQL ${r.pg_writes.toFixed(1)}, Redis ${r.redis_writes.toFixed(1)}${COUNTING ? `  PostgreSQL statements/update ${r.pg_statements.toFixed(1)}` : ''}`,
   );
 
 try {
