@@ -1,8 +1,7 @@
--- append-batch: appends batches of entries to one or more streams, each stream's in the order
--- given. The script is atomic, so a blocked reader of several of these streams is woken once,
--- with every entry of the call. An entry with a dedupe marker (outbox relay) is appended only if
--- its marker is unset; the marker then holds the entry id for its TTL, so a second append of the
--- same event returns the first id.
+-- append-batch: appends batches of entries to one or more streams (one server: several in one
+-- call; a cluster: one stream per call), each stream's in the order given. An entry with a
+-- dedupe marker (outbox relay) is appended only if its marker is unset; the marker then holds
+-- the entry id for its TTL, so a second append of the same event returns the first id.
 -- KEYS       per stream, in the order of ARGV's batches: the stream, then its dedupe markers
 --            (same hash tag as the stream), one per deduplicated entry, in the order of those
 --            entries

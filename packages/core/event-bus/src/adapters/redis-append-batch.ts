@@ -26,9 +26,10 @@ export type SendBatch = (keys: string[], args: Array<string | number>) => Promis
  * Coalesces the appends made in one turn of the event loop: each stream's appends go to
  * Redis as one script call that appends them in order, where sending each on its own costs
  * a command, a socket write and a reply each. With `one_call` (one server: a script may name
- * keys of any slot) the turn's streams share calls, up to `max_batch` entries each. Nothing waits on a timer: a batch leaves when the current turn's
- * code and promise callbacks have run (or a stream's at once at `max_batch`), so a lone append
- * goes out as soon as it would have anyway.
+ * keys of any slot) the turn's streams share calls, up to `max_batch` entries each. Nothing
+ * waits on a timer: a batch leaves when the current turn's code and promise callbacks have run
+ * (or a stream's at once at `max_batch`), so a lone append goes out as soon as it would have
+ * anyway.
  *
  * Each caller gets its own entry id or its own error; appends of one stream land in the
  * order they were made.
