@@ -143,6 +143,10 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   };
   const sql = instrumentSql(raw, tracker, false);
   const current = new AsyncLocalStorage<TransactionSql>();
+  // Where AsyncLocalStorage runs on async hooks (Node 20 and 22), an enabled store costs every
+  // promise of the process a hook call; it is switched off whenever no transaction is open
+  // (`run` switches it on again). With Node 24's async context frames there is nothing to save.
+  const hookBased = typeof (current as unknown as { _enable?: unknown })._enable === 'function';
   // Callbacks waiting for a commit, per transaction or savepoint (keyed by its raw session).
   const pendingCommit = new WeakMap<TransactionSql, Array<() => unknown>>();
   // Work to run right before COMMIT, per transaction or savepoint (moved up on release).
@@ -221,6 +225,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
       throw toDbError(error);
     } finally {
       tracker.transactions--;
+      if (tracker.transactions === 0 && hookBased) current.disable();
     }
   };
 

@@ -240,6 +240,47 @@ describe('createPostgres', () => {
     expect(db.session()).toBe(db.sql);
   });
 
+  it('keeps an open transaction ambient while another one ends; none is ambient once all ended', async () => {
+    // (on Node 20 and 22 the context store is switched off whenever no transaction is open)
+    const db = pool();
+    await db.sql`create table t_ambient (v int)`;
+    const gate = () => {
+      let open!: () => void;
+      const passed = new Promise<void>((resolve) => (open = resolve));
+      return { open, passed };
+    };
+    const [aIn, bIn, aEnd, bGo] = [gate(), gate(), gate(), gate()];
+    const a = db.transaction(async (tx) => {
+      await tx`select 1`;
+      aIn.open();
+      await aEnd.passed;
+    });
+    const b = db.transaction(async (tx) => {
+      await tx`select 1`;
+      bIn.open();
+      await bGo.passed;
+      // A has committed meanwhile; B's ambient session is still B's own
+      expect(db.session()).not.toBe(db.sql);
+      await db.session()`insert into t_ambient values (1)`;
+      throw new Error('roll B back');
+    });
+    await Promise.all([aIn.passed, bIn.passed]);
+    aEnd.open();
+    await a;
+    bGo.open();
+    await expect(b).rejects.toThrow('roll B back');
+    // the insert went through B's transaction: rolled back with it
+    const [{ n } = { n: -1 }] = await db.sql<{ n: number }[]>`select count(*)::int as n from t_ambient`;
+    expect(n).toBe(0);
+    expect(db.session()).toBe(db.sql);
+    // the next transaction is ambient again
+    await db.transaction(async () => {
+      expect(db.session()).not.toBe(db.sql);
+      await db.session()`insert into t_ambient values (2)`;
+    });
+    expect((await db.sql<{ v: number }[]>`select v from t_ambient`).map((r) => r.v)).toEqual([2]);
+  });
+
   it('sends BEGIN with the first statement of the body (one round trip less), and still rolls it back', async () => {
     await using proxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
     const db = pool({ url: throughProxy(proxy.port), pool_max: 1 });
