@@ -88,22 +88,19 @@ export function createAppendBatcher(
   };
   const flush = () => {
     scheduled = false;
-    if (!options.one_call) for (const entry of queues) sendStreams([entry]);
-    else {
-      // streams share a call up to `max_batch` entries in all (each queue holds fewer)
-      let call: Array<[string, Waiting[]]> = [];
-      let size = 0;
-      for (const entry of queues) {
-        if (size + entry[1].length > options.max_batch) {
-          sendStreams(call);
-          call = [];
-          size = 0;
-        }
-        call.push(entry);
-        size += entry[1].length;
+    // with one_call, streams share a call up to `max_batch` entries in all (each queue holds fewer)
+    let call: Array<[string, Waiting[]]> = [];
+    let size = 0;
+    for (const entry of queues) {
+      if (call.length > 0 && (!options.one_call || size + entry[1].length > options.max_batch)) {
+        sendStreams(call);
+        call = [];
+        size = 0;
       }
-      sendStreams(call);
+      call.push(entry);
+      size += entry[1].length;
     }
+    if (call.length > 0) sendStreams(call);
     queues.clear();
   };
 
