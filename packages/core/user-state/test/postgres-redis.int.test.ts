@@ -417,9 +417,9 @@ describe('the postgres store coalesces a turn outside a transaction', () => {
     // the turn's read and write statements go out together, on two pool connections (through
     // PgBouncer, two servers): either may run first, so a read sees the row before or after
     // the write, never anything else
-    reads.slice(0, 10).forEach((read, i) => expect([existing[i], writes[12 + i]]).toContainEqual(read));
+    for (const [i, read] of reads.slice(0, 10).entries()) expect([existing[i], writes[12 + i]]).toContainEqual(read);
     expect(reads.slice(10, 12)).toEqual(existing.slice(10));
-    reads.slice(12).forEach((read, i) => expect([undefined, writes[i]]).toContainEqual(read));
+    for (const [i, read] of reads.slice(12).entries()) expect([undefined, writes[i]]).toContainEqual(read);
     expect(writes.slice(0, 12).map((w) => w?.version)).toEqual(fresh.map(() => 1));
     expect(writes.slice(12, 22).map((w) => w?.data)).toEqual(users.slice(0, 10).map(() => ({ n: 2 })));
     expect(writes.slice(22)).toEqual([undefined, undefined]);
