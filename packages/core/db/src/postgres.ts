@@ -38,8 +38,9 @@ export interface Database extends Closeable {
    * writes gathered while a transaction runs and written as one statement at its end (the event
    * bus's outbox). Outside a transaction, right away on the pool. Absent on a `Database` that
    * cannot defer (callers then write at once). A `work` that returns its one statement without
-   * awaiting it (`(tx) => tx\`insert …\``, not an async function) has it written together with
-   * `COMMIT` when it is the transaction's last: one round trip less; its failure still rolls all back.
+   * awaiting it (`(tx) => tx\`insert …\``, not an async function) is not waited for: such
+   * statements are written together with `COMMIT` (one round trip less each); the first to fail
+   * rolls all back and is what `transaction` rejects with.
    */
   beforeCommit?(work: (tx: DbSession) => Promise<unknown>): Promise<void>;
   /**
@@ -181,9 +182,9 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     const outer = current.getStore();
     let callbacks: Array<() => unknown> = [];
     const beforeCommit: Array<(tx: DbSession) => Promise<unknown>> = [];
-    // the last before-commit statement, sent with COMMIT: awaited (for its metrics) only once
-    // the transaction committed — executed any later, it would run outside the transaction
-    let final: Promise<unknown> | undefined;
+    // the before-commit statements sent with COMMIT: awaited (for their metrics) only once the
+    // transaction committed — executed any later, they would run outside the transaction
+    const withCommit: Promise<unknown>[] = [];
     const body = (tx: TransactionSql) => {
       pendingCommit.set(tx, callbacks);
       pendingBeforeCommit.set(tx, beforeCommit);
@@ -192,14 +193,26 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
         const result = await fn(instrumented);
         // the outermost transaction runs what it and its released savepoints gathered, in order
         // (the length is read at each step: work added meanwhile runs too). A work that returns its
-        // one statement unawaited, as the last one, has it written with COMMIT (one round trip less).
+        // one statement unawaited is not waited for: the statement is sent at once and the next
+        // work runs; the last one is written with COMMIT. Statements returned so in a row go out in
+        // one write with COMMIT (a round trip less each). PostgreSQL runs them in order; the first
+        // to fail fails those after it, COMMIT answers ROLLBACK and the transaction rejects with
+        // that first failure. None is ever retried (a retry would run after COMMIT).
         if (!outer)
           for (let i = 0; i < beforeCommit.length; i++) {
             const sent = (beforeCommit[i] as (typeof beforeCommit)[number])(instrumented);
-            if (i === beforeCommit.length - 1 && isDriverQuery(sent)) {
-              (tx as TransactionSql & { commitWith(query: unknown): void }).commitWith(sent);
-              final = sent;
-            } else await sent;
+            if (!isDriverQuery(sent)) {
+              await sent;
+              continue;
+            }
+            const query = sent as Promise<unknown> & { noRetry?: boolean; execute(): unknown };
+            withCommit.push(query);
+            if (i === beforeCommit.length - 1)
+              (tx as TransactionSql & { commitWith(query: unknown): void }).commitWith(query);
+            else {
+              query.noRetry = true;
+              query.execute();
+            }
           }
         return result;
       });
@@ -214,7 +227,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     tracker.transactions++;
     try {
       const result = (await raw.begin(body)) as T;
-      await final;
+      await Promise.all(withCommit);
       tracker.metrics.recordTransaction('commit');
       const committed = callbacks;
       callbacks = [];

@@ -393,10 +393,11 @@ describe('createPostgres', () => {
     expect(rows.map((r) => r.v)).toEqual(['now', 'outer', 'released', 'tx']);
   });
 
-  it('writes the last before-commit statement, returned unawaited, with COMMIT; its failure rolls all back', async () => {
+  it('writes the before-commit statements returned unawaited with COMMIT; the first failure rolls all back', async () => {
     await using proxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
     const db = pool({ url: throughProxy(proxy.port), pool_max: 1 });
     await db.sql`create table t_final (v text primary key)`;
+    await db.sql`create table t_final_log (v text)`;
     const committed: string[] = [];
     // no parameters: behind a pooler a parameter costs a Describe round trip of its own
     const run = (final: string) =>
@@ -404,17 +405,22 @@ describe('createPostgres', () => {
         await tx`insert into t_final select 'body' || count(*) from t_final`;
         await db.onCommit(() => committed.push(final));
         await db.beforeCommit?.((session) => session.unsafe(`insert into t_final values ('${final}')`));
+        await db.beforeCommit?.((session) => session.unsafe(`insert into t_final_log values ('${final}')`));
       });
-    await run('first'); // both statements are now prepared on the connection
+    await run('first'); // the statements are now prepared on the connection
     const before = proxy.client_chunks;
     await run('second');
-    // BEGIN with the body's insert, then the before-commit insert with COMMIT (awaited: three)
+    // BEGIN with the body's insert, then both before-commit inserts with COMMIT (each awaited:
+    // four; the last alone with COMMIT: three)
     expect(proxy.client_chunks - before).toBe(2);
-    // the statement sent with COMMIT fails: COMMIT answers ROLLBACK, the transaction rejects with
-    // the statement's coded error, nothing of it stays and its onCommit callbacks never run
+    // the first statement sent with COMMIT fails: the second fails after it, COMMIT answers
+    // ROLLBACK, the transaction rejects with the first one's coded error, nothing of it stays and
+    // its onCommit callbacks never run
     await expect(run('first')).rejects.toMatchObject({ code: DB_ERROR_CODES.CONSTRAINT });
     const rows = await db.sql<{ v: string }[]>`select v from t_final order by v`;
     expect(rows.map((r) => r.v)).toEqual(['body0', 'body2', 'first', 'second']);
+    const logged = await db.sql<{ v: string }[]>`select v from t_final_log order by v`;
+    expect(logged.map((r) => r.v)).toEqual(['first', 'second']);
     expect(committed).toEqual(['first', 'second']);
     // the connection is fine afterwards
     await run('third');
