@@ -82,31 +82,37 @@ export function createLedger(deps: LedgerDeps): Ledger {
         },
       );
   };
-  /** Locks (creating if needed) the user's balance row; returns the balance. */
-  const lock = async (tx: TransactionSql, user_id: string) => {
-    const select = () => tx<{ besitos: string }[]>`
+  /**
+   * Locks (creating if needed) the user's balance row and returns the balance, then runs `next`
+   * (its statement made before anything is sent). The three statements go out in one write:
+   * PostgreSQL runs them in order, so `next` starts, and takes its snapshot, once the lock is held
+   * (a concurrent writer of this user has committed or not started) — as if it had waited for the
+   * lock, one round trip less. The insert writes nothing when the row is there.
+   */
+  const lockThen = async <T>(tx: TransactionSql, user_id: string, next?: () => PromiseLike<T>) => {
+    const create = tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
+    const locked = tx<{ besitos: string }[]>`
       select besitos::text from gamification_balances where user_id = ${user_id} for update`;
-    // the row is there on every award but a user's first: one round trip, not two
-    let [row] = await select();
-    if (!row) {
-      await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
-      [row] = await select();
-    }
-    return Number(row?.besitos ?? 0);
+    // awaited together: each is sent as it is awaited, so all three go out in this order at once
+    const [, [row], after] = await Promise.all([create, locked, next?.()]);
+    return { before: Number(row?.besitos ?? 0), after: after as T };
   };
+  const lock = async (tx: TransactionSql, user_id: string) => (await lockThen(tx, user_id)).before;
   const changed = (user_id: string) => db.onCommit(() => deps.onBalanceChanged?.(user_id));
 
   return {
     async award(tx, a) {
       check(a.amount, a.source_event_id);
-      const before = await lock(tx, a.user_id);
       // Everything after the lock in one statement, so its snapshot is taken once the lock is
       // held (a concurrent award of this user has committed or not started): whether the source
       // event paid already, today's earnings against the cap of the user's role (earnings only),
       // the ledger row and the new balance. What it does not write, it reports.
       const kind = a.kind ?? 'earn';
       const caps = kind === 'earn' ? deps.caps() : { free: 0, vip: 0 };
-      const [row] = await tx<{ duplicate: boolean; paid: number; balance: string | null }[]>`
+      const { before, after: rows } = await lockThen(
+        tx,
+        a.user_id,
+        () => tx<{ duplicate: boolean; paid: number; balance: string | null }[]>`
         with seen as (
           select exists (select 1 from besitos_transactions where source_event_id = ${a.source_event_id}) as duplicate
         ), due as (
@@ -131,7 +137,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
         )
         select seen.duplicate, coalesce((select amount from paid), 0)::int as paid,
                (select besitos::text from balance) as balance
-        from seen`;
+        from seen`,
+      );
+      const [row] = rows;
       if (row?.duplicate) return { paid: 0, balance: before, duplicate: true };
       const amount = row?.paid ?? 0;
       if (amount <= 0) return { paid: 0, balance: before, duplicate: false };
@@ -147,24 +155,30 @@ export function createLedger(deps: LedgerDeps): Ledger {
 
     async spend(tx, s) {
       check(s.amount, s.source_event_id);
-      const before = await lock(tx, s.user_id);
-      // after the lock, one statement (see award): the duplicate check and, with enough besitos,
-      // the ledger row and the new balance
-      const [row] = await tx<{ duplicate: boolean; balance: string | null }[]>`
+      // after the lock, one statement (see award): the duplicate check and, with enough besitos
+      // (the balance as locked: read after the lock, in the statement's snapshot), the ledger
+      // row and the new balance
+      const { before, after: rows } = await lockThen(
+        tx,
+        s.user_id,
+        () => tx<{ duplicate: boolean; balance: string | null }[]>`
         with seen as (
           select exists (select 1 from besitos_transactions where source_event_id = ${s.source_event_id}) as duplicate
         ), spent as (
           insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
           select ${newId()}, ${s.user_id}, ${-s.amount}::int, 'spend', ${s.source}, ${s.source_event_id},
                  (now() at time zone ${deps.timezone})::date, ${noteOf(s.note)}
-          from seen where not seen.duplicate and ${before}::bigint >= ${s.amount}::int
+          from seen where not seen.duplicate
+            and (select besitos from gamification_balances where user_id = ${s.user_id}) >= ${s.amount}::int
           returning amount
         ), balance as (
           update gamification_balances b set besitos = b.besitos + spent.amount, updated_at = now()
           from spent where b.user_id = ${s.user_id}
           returning b.besitos
         )
-        select seen.duplicate, (select besitos::text from balance) as balance from seen`;
+        select seen.duplicate, (select besitos::text from balance) as balance from seen`,
+      );
+      const [row] = rows;
       if (row?.duplicate) return { balance: before, duplicate: true };
       if (row?.balance == null)
         throw new DianaError(LEDGER_ERROR_CODES.INSUFFICIENT, `${s.amount} besitos needed, ${before} available`, {

@@ -120,8 +120,8 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
    * the balance row's lock), so a new user never reads 0 and then sees 50 appear.
    */
   const payWelcome = async (tx: TransactionSql, user_id: string) => {
-    await tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
     const amount = rewards().welcome_bonus;
+    // the award creates the balance row if needed and locks it; with no bonus, the lock does
     if (amount > 0)
       await ledger.award(tx, {
         user_id,
@@ -130,6 +130,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
         source_event_id: `welcome:${user_id}`,
         kind: 'gift',
       });
+    else await ledger.lock(tx, user_id);
   };
   const balanceOf = (user_id: string) =>
     balances.getOrSet(balanceKey(user_id), () => ledger.balance(user_id), { ttl_ms: 60_000, ...BALANCE_LOCAL });

@@ -1,6 +1,6 @@
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
-import { useTestDatabase } from '@diana/test-services';
+import { startTcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GAMIFICATION_EVENTS } from '../src/events.js';
@@ -55,6 +55,59 @@ describe('the besitos ledger', () => {
     expect(await checkLedgerInvariants(db)).toEqual({ ok: true, problems: [] });
   });
 
+  it('sends the balance lock and the award (and a spend) in one write; the lock is still held first', async () => {
+    // through a proxy that counts the client's writes, on a session of its own (not a pooler:
+    // without prepared statements a parameter costs a round trip of its own)
+    const direct = new URL(testDb.direct_url);
+    await using proxy = await startTcpProxy(Number(direct.port || 5432));
+    direct.hostname = '127.0.0.1';
+    direct.port = String(proxy.port);
+    const counted = createPostgres({ url: direct.toString(), pool_max: 1 });
+    const user = await newUser();
+    try {
+      const countedBus = createEventBus(
+        {},
+        { transport: createMemoryTransport(), events: GAMIFICATION_EVENTS, db: counted },
+      );
+      const countedLedger = createLedger({
+        db: counted,
+        bus: countedBus,
+        timezone: 'Europe/Madrid',
+        caps: () => ({ free: 200, vip: 500 }),
+      });
+      const pay = (n: number) =>
+        counted.transaction((tx) =>
+          countedLedger.award(tx, {
+            user_id: user,
+            amount: 5,
+            source: 'test',
+            source_event_id: `one-write:${user}:${n}`,
+          }),
+        );
+      // a first award creates the balance row in the same write, and prepares the statements
+      expect(await pay(1)).toEqual({ paid: 5, balance: 5, duplicate: false });
+      const before = proxy.client_chunks;
+      expect(await pay(2)).toEqual({ paid: 5, balance: 10, duplicate: false });
+      // BEGIN, the row's insert, its lock and the award in one write; the outbox row with COMMIT
+      // (the lock awaited first: three)
+      expect(proxy.client_chunks - before).toBe(2);
+      const spend = () =>
+        counted.transaction((tx) =>
+          countedLedger.spend(tx, { user_id: user, amount: 4, source: 'test', source_event_id: `one-write:${user}:s` }),
+        );
+      await spend();
+      const beforeSpend = proxy.client_chunks;
+      // a second spend of the same source: a duplicate (nothing published), one write then COMMIT
+      expect(await spend()).toEqual({ balance: 6, duplicate: true });
+      expect(proxy.client_chunks - beforeSpend).toBe(2);
+      await countedBus.close();
+    } finally {
+      await counted.close();
+    }
+    expect(await ledger.balance(user)).toBe(6);
+    expect(await checkLedgerInvariants(db)).toEqual({ ok: true, problems: [] });
+  });
+
   it('pays a source event once, however often and however concurrently it arrives', async () => {
     const user = await newUser();
     const start = gate();
@@ -86,6 +139,40 @@ describe('the besitos ledger', () => {
     await users.setRole(vip, 'VIP');
     expect((await pay(vip, 450, 'cap-5')).paid).toBe(450);
     expect((await pay(vip, 100, 'cap-6')).paid).toBe(50);
+    expect(await checkLedgerInvariants(db)).toEqual({ ok: true, problems: [] });
+  });
+
+  it('20 concurrent first earnings of a new user stop at the cap: each counts the others once it holds the lock', async () => {
+    const user = await newUser(); // no balance row yet: the concurrent awards create it too
+    const start = gate();
+    let running = 0;
+    let overlapped = 0;
+    const awards = Array.from({ length: 20 }, async (_, i) => {
+      await start.opened;
+      return db.transaction(async (tx) => {
+        running++;
+        overlapped = Math.max(overlapped, running);
+        try {
+          return await ledger.award(tx, {
+            user_id: user,
+            amount: 30,
+            source: 'test',
+            source_event_id: `cc:${user}:${i}`,
+          });
+        } finally {
+          running--;
+        }
+      });
+    });
+    start.open();
+    const paid = (await Promise.all(awards)).map((r) => r.paid);
+    expect(overlapped).toBeGreaterThan(1); // they contended
+    // the free cap is 200: six awards of 30, one of 20, the rest nothing (without the lock held
+    // before the award's snapshot, each saw no earnings yet and paid 30: 600)
+    expect(paid.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(paid.filter((p) => p === 30)).toHaveLength(6);
+    expect(paid.filter((p) => p === 20)).toHaveLength(1);
+    expect(await ledger.balance(user)).toBe(200);
     expect(await checkLedgerInvariants(db)).toEqual({ ok: true, problems: [] });
   });
 
