@@ -9,11 +9,12 @@
 // (403: the user blocked the bot; 400: the chat is gone) is recorded and dropped; any other
 // failure puts the rows back to `pending` and the bus retries. The payment never waits for any
 // of this: it is a consumer group of its own.
-import type { Database } from '@diana/db';
+import type { Database, DbSession } from '@diana/db';
 import type { EventBusService, EventEnvelope, EventRegistry, ModuleSubscription } from '@diana/event-bus';
 import { escapeHtml } from '@diana/security';
 import { formatBesitos, getPackageLogger, type Logger } from '@diana/utils';
 import { type Api, GrammyError } from 'grammy';
+import { LRUCache } from 'lru-cache';
 import { TEXTS } from './texts.js';
 
 /** The consumer group that tells users their payments. */
@@ -55,30 +56,39 @@ export function createNotices(deps: NoticeDeps) {
   const { db } = deps;
   /**
    * Queues the notice of a payment event in the running transaction (nothing when it is told
-   * elsewhere); a second call is a no-op.
+   * elsewhere); a second call is a no-op. The row is written right before COMMIT, with it and the
+   * event's outbox row (one round trip for all three), where the database can defer.
    */
   const queue = async (event: Pick<EventEnvelope, 'id' | 'type' | 'payload'>) => {
     const payload = event.payload as Paid;
     const text = render(event.type, payload, deps);
     if (!text || typeof payload.user_id !== 'string') return;
-    await db.session()`
+    const user_id = payload.user_id;
+    const insert = (session: DbSession) => session`
       insert into gamification_notices (event_id, user_id, state, text)
-      values (${event.id}, ${payload.user_id}, 'pending', ${text}) on conflict do nothing`;
+      values (${event.id}, ${user_id}, 'pending', ${text}) on conflict do nothing`;
+    if (db.beforeCommit) await db.beforeCommit(insert);
+    else await insert(db.session());
   };
   const mark = (ids: readonly string[], state: 'pending' | 'sent' | 'undeliverable') =>
     db.sql`update gamification_notices set state = ${state}, updated_at = now() where event_id = any(${[...ids]}::text[])`;
+  // The notices this process claimed (by event id) and did not put back: a tap that pays a
+  // decision and a fragment is told in one message by the first event's delivery, and the second
+  // event's delivery would only find nothing pending (a round trip to learn it). Another process,
+  // or this one after a restart, still asks the database: only a skip is saved, never a notice.
+  const claimed = new LRUCache<string, true>({ max: 10_000 });
 
   const subscription: ModuleSubscription = {
     group: NOTICE_GROUP,
     types: PAYMENT_TYPES,
     handler: async (event: EventEnvelope) => {
       const user_id = (event.payload as Paid).user_id;
-      if (typeof user_id !== 'string') return;
+      if (typeof user_id !== 'string' || claimed.has(event.id)) return;
       // every pending notice of the user, oldest first. Rows another delivery is claiming are waited
       // for (one statement: the lock is brief), not skipped: skipping split one user's notices over
       // two concurrent claims, two messages; after the wait they are no longer pending
       // ...and the user's chat and status in the same statement (the row they are told in)
-      const claimed = await db.sql<
+      const rows = await db.sql<
         { event_id: string; text: string; telegram_id: string | null; status: string | null }[]
       >`
         with c as (
@@ -92,10 +102,11 @@ export function createNotices(deps: NoticeDeps) {
         select claimed.event_id, claimed.text, u.telegram_id::text as telegram_id, u.status
         from claimed left join users u on u.id = ${user_id}
         order by claimed.created_at, claimed.event_id`;
-      if (claimed.length === 0) return; // told already (alone, or with an earlier notice of the same user)
-      const ids = claimed.map((row) => row.event_id);
-      const text = claimed.map((row) => row.text).join('\n');
-      const user = { id: user_id, telegram_id: Number(claimed[0]?.telegram_id), status: claimed[0]?.status };
+      if (rows.length === 0) return; // told already (alone, or with an earlier notice of the same user)
+      const ids = rows.map((row) => row.event_id);
+      for (const id of ids) claimed.set(id, true);
+      const text = rows.map((row) => row.text).join('\n');
+      const user = { id: user_id, telegram_id: Number(rows[0]?.telegram_id), status: rows[0]?.status };
       if (user.status !== 'active') {
         await mark(ids, 'undeliverable');
         return;
@@ -108,6 +119,7 @@ export function createNotices(deps: NoticeDeps) {
           await mark(ids, 'undeliverable');
           return;
         }
+        for (const id of ids) claimed.delete(id);
         await mark(ids, 'pending'); // a retry (the bus redelivers) tells them
         throw error;
       }

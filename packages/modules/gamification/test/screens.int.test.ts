@@ -1,6 +1,7 @@
 // What a user meets: every payment told once (even when its event is delivered twice), the
 // missions, achievements and history screens, next-step buttons, the shop's descriptions and the
 // profile summary — through a real grammY bot (recording API) and the bus on PostgreSQL.
+import { randomUUID } from 'node:crypto';
 import { createCache } from '@diana/cache';
 import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
@@ -25,7 +26,7 @@ import { GAMIFICATION_EVENTS } from '../src/events.js';
 import { checkLedgerInvariants } from '../src/ledger.js';
 import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 import { createGamificationModule, type GamificationContext } from '../src/module.js';
-import { NOTICE_GROUP } from '../src/notices.js';
+import { createNotices, NOTICE_GROUP } from '../src/notices.js';
 import { GAMIFICATION_TEMPLATES } from '../src/templates.js';
 
 const OTHERS = defineEvents({
@@ -256,6 +257,71 @@ describe('every payment is told, once', () => {
     const lines = told(407, 'El equipo te ha dado').join('\n');
     expect(lines).toContain('<b>5 besitos</b>: mientras tanto.');
     expect(lines).toContain('<b>7 besitos</b>: y otra.');
+  });
+
+  it("a payment told in an earlier payment's message costs its delivery no statement in the process that told it", async () => {
+    const user = await welcomed(408);
+    // a copy of the notices whose statements are counted (by their first word), told payments
+    // that are published nowhere else (so only this test's handlers see them)
+    const statements: string[] = [];
+    const counting = {
+      ...db,
+      sql: new Proxy(db.sql, {
+        apply(target, self, args) {
+          statements.push(
+            String((args[0] as readonly string[])[0])
+              .trim()
+              .split(/\s+/)[0] as string,
+          );
+          return Reflect.apply(target, self, args);
+        },
+      }),
+    } as typeof db;
+    const copy = () =>
+      createNotices({ db: counting, api: () => bot.api, missionTitle: (id) => id, achievementTitle: (id) => id });
+    const mine = copy();
+    const quiet = mine.queueing({
+      ...bus,
+      publish: (async (type: string, payload: unknown) => ({ id: randomUUID(), type, payload })) as never,
+    });
+    const pay = () =>
+      db.transaction(async () => [
+        (await quiet.publish('gamification.besitos_awarded', {
+          user_id: user,
+          amount: 15,
+          source: 'decision',
+          balance: 65,
+        })) as EventEnvelope,
+        (await quiet.publish('gamification.besitos_awarded', {
+          user_id: user,
+          amount: 1,
+          source: 'fragment',
+          balance: 66,
+        })) as EventEnvelope,
+      ]);
+    const [first, second] = (await pay()) as [EventEnvelope, EventEnvelope];
+    const before = api.sentTo(408).length;
+    await mine.subscription.handler(first);
+    // both in one message: the claim of every pending notice of the user, then their mark
+    expect(api.sentTo(408)).toHaveLength(before + 1);
+    expect(told(408, 'por tu decisión')).toHaveLength(1);
+    expect(told(408, 'por avanzar en la historia')).toHaveLength(1);
+    expect(statements).toEqual(['with', 'update']);
+    await mine.subscription.handler(second);
+    expect(statements).toHaveLength(2); // nothing asked: this process claimed it with the first
+    expect(await noticeState(second.id)).toBe('sent');
+    // another process (a fresh copy) asks, finds nothing pending and tells nothing twice
+    await copy().subscription.handler(second);
+    expect(statements).toEqual(['with', 'update', 'with']);
+    expect(api.sentTo(408)).toHaveLength(before + 1);
+    // a send that fails puts its notices back and forgets them: the second delivery claims them
+    const [third, fourth] = (await pay()) as [EventEnvelope, EventEnvelope];
+    flaky.set(408, 1);
+    await expect(mine.subscription.handler(third)).rejects.toThrow();
+    await mine.subscription.handler(fourth);
+    expect(api.sentTo(408)).toHaveLength(before + 2);
+    expect(told(408, 'por tu decisión')).toHaveLength(2);
+    expect(await noticeState(third.id)).toBe('sent');
   });
 
   it('a send that fails for a passing reason (500) is retried by the bus and told once', async () => {
