@@ -32,12 +32,41 @@ export function createProgress(deps: {
   return {
     /** Counts one `event` of `user_id`; pays missions and achievements it completes (once). */
     async count(tx: TransactionSql, user_id: string, event: string): Promise<void> {
-      for (const mission of deps.missions().filter((m) => m.event === event)) {
-        const period = periodOf(mission.kind, deps.timezone);
-        const [row] = await tx<{ count: number; completed_at: Date | null }[]>`
+      const missions = deps
+        .missions()
+        .filter((m) => m.event === event)
+        .map((mission) => ({ mission, period: periodOf(mission.kind, deps.timezone) }));
+      const relevant = deps.achievements().filter((a) => a.event === event);
+      // Every counter the event moves, in one write (they are independent rows); what they
+      // complete is paid after, missions first, as each result says.
+      const progress = missions.map(
+        ({ mission, period }) => tx<{ count: number; completed_at: Date | null }[]>`
           insert into gamification_mission_progress (user_id, mission_id, period, count) values (${user_id}, ${mission.id}, ${period}, 1)
           on conflict (user_id, mission_id, period) do update set count = gamification_mission_progress.count + 1
-          returning count, completed_at`;
+          returning count, completed_at`,
+      );
+      // the counter and every achievement it reaches in one statement; `unlocked` lists the ones
+      // this count unlocked now (inserted), not those unlocked before
+      const counting =
+        relevant.length === 0
+          ? undefined
+          : tx<{ count: number; unlocked: string[] }[]>`
+        with counted as (
+          insert into gamification_counters (user_id, counter, count) values (${user_id}, ${event}, 1)
+          on conflict (user_id, counter) do update set count = gamification_counters.count + 1 returning count
+        ), unlocked as (
+          insert into gamification_achievements (user_id, achievement_id)
+          select ${user_id}, reached.id
+          from counted, unnest(${relevant.map((a) => a.id)}::text[], ${relevant.map((a) => a.threshold)}::int[])
+               as reached (id, threshold)
+          where counted.count >= reached.threshold
+          on conflict do nothing
+          returning achievement_id
+        )
+        select counted.count, array(select achievement_id from unlocked) as unlocked from counted`;
+      const [counted, ...rows] = await Promise.all([counting, ...progress]);
+      for (const [i, { mission, period }] of missions.entries()) {
+        const [row] = rows[i] ?? [];
         if (row && row.count >= mission.target && row.completed_at === null) {
           await tx`update gamification_mission_progress set completed_at = now()
                    where user_id = ${user_id} and mission_id = ${mission.id} and period = ${period}`;
@@ -57,24 +86,7 @@ export function createProgress(deps: {
           );
         }
       }
-      const relevant = deps.achievements().filter((a) => a.event === event);
-      if (relevant.length === 0) return;
-      // the counter and every achievement it reaches in one statement; `unlocked` lists the ones
-      // this count unlocked now (inserted), not those unlocked before
-      const [counter] = await tx<{ count: number; unlocked: string[] }[]>`
-        with counted as (
-          insert into gamification_counters (user_id, counter, count) values (${user_id}, ${event}, 1)
-          on conflict (user_id, counter) do update set count = gamification_counters.count + 1 returning count
-        ), unlocked as (
-          insert into gamification_achievements (user_id, achievement_id)
-          select ${user_id}, reached.id
-          from counted, unnest(${relevant.map((a) => a.id)}::text[], ${relevant.map((a) => a.threshold)}::int[])
-               as reached (id, threshold)
-          where counted.count >= reached.threshold
-          on conflict do nothing
-          returning achievement_id
-        )
-        select counted.count, array(select achievement_id from unlocked) as unlocked from counted`;
+      const [counter] = counted ?? [];
       const unlocked = new Set(counter?.unlocked ?? []);
       for (const achievement of relevant) {
         if (!unlocked.has(achievement.id)) continue;
