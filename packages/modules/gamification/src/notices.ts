@@ -1,10 +1,10 @@
 // Telling users what they were paid. A payment publishes its event through the outbox in the
 // transaction that wrote the ledger entry (only when that entry was new), and queues its notice
 // (a `pending` row of `gamification_notices`, keyed by the event id, its text rendered) in that
-// same transaction: both exist exactly when the payment does. The notices consumer, on any
-// payment event, claims every pending notice of that user and sends them as ONE message — a tap
-// that pays a decision, a fragment and an achievement is one notice, not three queued behind
-// Telegram's one-message-a-second per chat. A claimed row is `sending` before the message goes
+// same transaction: both exist exactly when the payment does. The notices consumer, on a
+// payment event that has a notice, claims every pending notice of that user and sends them as
+// ONE message — a tap that pays a decision, a fragment and an achievement is one notice, not
+// three queued behind Telegram's one-message-a-second per chat. A claimed row is `sending` before the message goes
 // out, so a redelivered or replayed event never tells it twice. A send Telegram refuses for good
 // (403: the user blocked the bot; 400: the chat is gone) is recorded and dropped; any other
 // failure puts the rows back to `pending` and the bus retries. The payment never waits for any
@@ -82,8 +82,12 @@ export function createNotices(deps: NoticeDeps) {
     group: NOTICE_GROUP,
     types: PAYMENT_TYPES,
     handler: async (event: EventEnvelope) => {
-      const user_id = (event.payload as Paid).user_id;
-      if (typeof user_id !== 'string' || claimed.has(event.id)) return;
+      const payload = event.payload as Paid;
+      const user_id = payload.user_id;
+      // a payment with no notice of its own (a mission's or an achievement's besitos, told by
+      // their own events) claims nothing: every pending notice has its own event, whose delivery
+      // claims it
+      if (typeof user_id !== 'string' || claimed.has(event.id) || !render(event.type, payload, deps)) return;
       // every pending notice of the user, oldest first. Rows another delivery is claiming are waited
       // for (one statement: the lock is brief), not skipped: skipping split one user's notices over
       // two concurrent claims, two messages; after the wait they are no longer pending

@@ -259,7 +259,7 @@ describe('every payment is told, once', () => {
     expect(lines).toContain('<b>7 besitos</b>: y otra.');
   });
 
-  it("a payment told in an earlier payment's message costs its delivery no statement in the process that told it", async () => {
+  it("a payment told in an earlier payment's message, or with no notice, costs its delivery no statement", async () => {
     const user = await welcomed(408);
     // a copy of the notices whose statements are counted (by their first word), told payments
     // that are published nowhere else (so only this test's handlers see them)
@@ -310,6 +310,13 @@ describe('every payment is told, once', () => {
     await mine.subscription.handler(second);
     expect(statements).toHaveLength(2); // nothing asked: this process claimed it with the first
     expect(await noticeState(second.id)).toBe('sent');
+    // a payment with no notice of its own (an achievement's besitos) asks nothing either
+    await mine.subscription.handler({
+      id: randomUUID(),
+      type: 'gamification.besitos_awarded',
+      payload: { user_id: user, amount: 50, source: 'achievement:primera_decision', balance: 116 },
+    } as EventEnvelope);
+    expect(statements).toHaveLength(2);
     // another process (a fresh copy) asks, finds nothing pending and tells nothing twice
     await copy().subscription.handler(second);
     expect(statements).toEqual(['with', 'update', 'with']);
