@@ -1,0 +1,38 @@
+import { useTestDatabase } from '@diana/test-services';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgres } from '../src/index.js';
+
+// The vendored driver's result: an array of rows whose statement fields (count, command,
+// columns, state, statement) are readable and settable but not own properties — they stay out
+// of keys, JSON and equality with a plain array, as in stock postgres.js.
+const testDb = await useTestDatabase('vendored-result');
+const db = createPostgres({ url: testDb.url, pool_max: 1 });
+afterAll(() => db.close());
+
+describe('a query result', () => {
+  it('is an array of its rows that carries the statement fields out of sight', async () => {
+    const rows = await db.sql<{ a: number; b: string }[]>`select 1::int as a, 'x' as b union all select 2, 'y'`;
+    expect(rows).toEqual([
+      { a: 1, b: 'x' },
+      { a: 2, b: 'y' },
+    ]);
+    expect(Array.isArray(rows)).toBe(true);
+    expect(Object.keys(rows)).toEqual(['0', '1']);
+    expect(JSON.stringify(rows)).toBe('[{"a":1,"b":"x"},{"a":2,"b":"y"}]');
+    expect(rows.count).toBe(2);
+    expect(rows.command).toBe('SELECT');
+    expect(rows.columns.map((c) => c.name)).toEqual(['a', 'b']);
+    expect(rows.statement).toBeDefined();
+    expect(rows.state).toBeDefined();
+    // derived arrays are plain arrays
+    expect(rows.map((r) => r.a)).toEqual([1, 2]);
+    expect(Object.getPrototypeOf(rows.filter(() => true))).toBe(Array.prototype);
+    // a write's count and command
+    const written = await db.sql`create table t_result (v int)`;
+    expect(written.command).toBe('CREATE TABLE');
+    const inserted = await db.sql`insert into t_result select generate_series(1, 3)`;
+    expect(inserted.count).toBe(3);
+    expect(inserted.command).toBe('INSERT');
+    expect(inserted).toEqual([]);
+  });
+});
