@@ -83,18 +83,19 @@ export function createLedger(deps: LedgerDeps): Ledger {
       );
   };
   /**
-   * Locks (creating if needed) the user's balance row and returns the balance, then runs `next`
-   * (its statement made before anything is sent). The three statements go out in one write:
-   * PostgreSQL runs them in order, so `next` starts, and takes its snapshot, once the lock is held
-   * (a concurrent writer of this user has committed or not started) — as if it had waited for the
-   * lock, one round trip less. The insert writes nothing when the row is there.
+   * Locks (creating if needed) the user's balance row and returns the balance, then runs `next`.
+   * The three statements go out in one write: PostgreSQL runs them in order, so `next` starts, and
+   * takes its snapshot, once the lock is held (a concurrent writer of this user has committed or
+   * not started) — as if it had waited for the lock, one round trip less. The insert writes
+   * nothing when the row is there.
    */
-  const lockThen = async <T>(tx: TransactionSql, user_id: string, next?: () => PromiseLike<T>) => {
+  const lockThen = async <T>(tx: TransactionSql, user_id: string, next?: PromiseLike<T>) => {
     const create = tx`insert into gamification_balances (user_id) values (${user_id}) on conflict do nothing`;
     const locked = tx<{ besitos: string }[]>`
       select besitos::text from gamification_balances where user_id = ${user_id} for update`;
-    // awaited together: each is sent as it is awaited, so all three go out in this order at once
-    const [, [row], after] = await Promise.all([create, locked, next?.()]);
+    // a driver's statement is sent when it is first awaited: awaited together, in this order, the
+    // three go out at once
+    const [, [row], after] = await Promise.all([create, locked, next]);
     return { before: Number(row?.besitos ?? 0), after: after as T };
   };
   const lock = async (tx: TransactionSql, user_id: string) => (await lockThen(tx, user_id)).before;
@@ -112,7 +113,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       const { before, after: rows } = await lockThen(
         tx,
         a.user_id,
-        () => tx<{ duplicate: boolean; paid: number; balance: string | null }[]>`
+        tx<{ duplicate: boolean; paid: number; balance: string | null }[]>`
         with seen as (
           select exists (select 1 from besitos_transactions where source_event_id = ${a.source_event_id}) as duplicate
         ), due as (
@@ -161,7 +162,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       const { before, after: rows } = await lockThen(
         tx,
         s.user_id,
-        () => tx<{ duplicate: boolean; balance: string | null }[]>`
+        tx<{ duplicate: boolean; balance: string | null }[]>`
         with seen as (
           select exists (select 1 from besitos_transactions where source_event_id = ${s.source_event_id}) as duplicate
         ), spent as (

@@ -64,11 +64,11 @@ describe('the besitos ledger', () => {
     direct.port = String(proxy.port);
     const counted = createPostgres({ url: direct.toString(), pool_max: 1 });
     const user = await newUser();
+    const countedBus = createEventBus(
+      {},
+      { transport: createMemoryTransport(), events: GAMIFICATION_EVENTS, db: counted },
+    );
     try {
-      const countedBus = createEventBus(
-        {},
-        { transport: createMemoryTransport(), events: GAMIFICATION_EVENTS, db: counted },
-      );
       const countedLedger = createLedger({
         db: counted,
         bus: countedBus,
@@ -100,8 +100,8 @@ describe('the besitos ledger', () => {
       // a second spend of the same source: a duplicate (nothing published), one write then COMMIT
       expect(await spend()).toEqual({ balance: 6, duplicate: true });
       expect(proxy.client_chunks - beforeSpend).toBe(2);
-      await countedBus.close();
     } finally {
+      await countedBus.close();
       await counted.close();
     }
     expect(await ledger.balance(user)).toBe(6);
