@@ -115,7 +115,7 @@ async function check() {
     throw new Error(`a healthy start, one update and SIGTERM logged warnings: ${[...new Set(warnings)].join('; ')}`);
   return (
     `deploy-start: ${packages.total} packages (${packages.diana} @diana/*) deployed, no dev tooling; ` +
-    `node dist/main.js (webhook, PostgreSQL ${TAG}, Redis): getMe+setWebhook on the fake Bot API, ` +
+    `node dist/main.js on Node ${process.versions.node} (webhook, PostgreSQL ${TAG}, Redis): getMe+setWebhook on the fake Bot API, ` +
     `/readyz 200 after ${(readyMs / 1000).toFixed(1)} s (${readyAfter} answers before), ` +
     `/start answered "${reply.slice(0, 40).replace(/\s+/g, ' ')}…", ` +
     `SIGTERM → exit 0 in ${((performance.now() - stopAt) / 1000).toFixed(1)} s, ` +

@@ -4,8 +4,9 @@
 // PostgreSQL major and the Redis major.minor of this machine's `psql -V` and
 // `redis-server --version`); the bot service is built from the Dockerfile, gets the settings it
 // cannot start without, and waits for healthy PostgreSQL and Redis; the Dockerfile is
-// multi-stage, on one pinned Node image that satisfies `engines`, and runs `node dist/main.js`
-// as a user other than root. YAML is parsed by python3's PyYAML (no YAML parser in the workspace).
+// multi-stage, on one pinned Node image that satisfies `engines` and whose major CI tests (the
+// machine's Node or one of `.ci/run`'s NODE_MORE passes), and runs `node dist/main.js` as a user
+// other than root. YAML is parsed by python3's PyYAML (no YAML parser in the workspace).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -118,6 +119,14 @@ function checkDockerfile(path) {
   if (!version) fail(`Dockerfile: the runtime image ${final.image} is not node:<x.y.z>-…`);
   else if (engines && (+version[1] < +engines[1] || (+version[1] === +engines[1] && +version[2] < +engines[2])))
     fail(`Dockerfile: ${final.image} is older than engines.node >=${engines[1]}.${engines[2]}`);
+  else {
+    // the image's Node major is one CI runs the tests on: the machine's, or a NODE_MORE pass
+    const ci = join(ROOT, '.ci', 'run');
+    const more = existsSync(ci) ? (/^NODE_MORE=\(([^)]*)\)/m.exec(readFileSync(ci, 'utf8'))?.[1] ?? '') : '';
+    const tested = new Set([process.versions.node.split('.')[0], ...more.split(/\s+/).filter(Boolean)]);
+    if (!tested.has(version[1]))
+      fail(`Dockerfile: ${final.image} is Node ${version[1]}, which CI does not test (Node ${[...tested].join(', ')})`);
+  }
   const user = final.lines.filter((line) => line.instruction === 'USER').at(-1)?.args;
   if (!user || /^(root|0)(:|$)/.test(user)) fail(`Dockerfile: the runtime stage runs as ${user ?? 'root (no USER)'}`);
   const cmd = final.lines.filter((line) => line.instruction === 'CMD' || line.instruction === 'ENTRYPOINT').at(-1);

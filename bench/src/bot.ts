@@ -163,6 +163,25 @@ async function offer(rate: number, seconds: number) {
     statement_mix: [...sent.by_text].map(([text, n]) => [text, perUpdate(n)] as const).sort((a, b) => b[1] - a[1]),
   };
 }
+/** The process's CPU and socket writes per second while no update is offered. */
+async function idleRound(seconds: number) {
+  // let what the warm-up started drain first (its consumers, relay passes and notices)
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  writes.take();
+  const before = process.cpuUsage();
+  const begin = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
+  const elapsed = (performance.now() - begin) / 1000;
+  const cpu = process.cpuUsage(before);
+  const { postgres = 0, redis = 0 } = writes.take();
+  return {
+    seconds,
+    cpu_ms_per_s: (cpu.user + cpu.system) / 1000 / elapsed,
+    system_ms_per_s: cpu.system / 1000 / elapsed,
+    pg_writes_per_s: postgres / elapsed,
+    redis_writes_per_s: redis / elapsed,
+  };
+}
 const show = (r: Awaited<ReturnType<typeof offer>>) =>
   out(
     `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  CPU ${(r.cpu * 100).toFixed(0)}% = ${r.cpu_per_update_ms.toFixed(2)} ms/update (system ${r.system_per_update_ms.toFixed(2)})  writes/update: PostgreSQL ${r.pg_writes.toFixed(1)}, Redis ${r.redis_writes.toFixed(1)}${COUNTING ? `  PostgreSQL statements/update ${r.pg_statements.toFixed(1)}` : ''}`,
@@ -171,6 +190,12 @@ const show = (r: Awaited<ReturnType<typeof offer>>) =>
 try {
   out('Open-loop load through the whole bot (mix: 20% /start, 60% decision taps, 20% text), one process');
   await offer(50, scaled(4, 2)); // warm-up
+  // what the process spends with nothing offered (consumers' blocking reads, the relay's and the
+  // limiter's timers, metrics): at 100/s, a hundredth of it per second lands on each update
+  const idle = await idleRound(scaled(5, 2));
+  out(
+    `  idle (nothing offered, ${idle.seconds} s): CPU ${(idle.cpu_ms_per_s / 10).toFixed(1)}% = ${idle.cpu_ms_per_s.toFixed(1)} ms/s (system ${idle.system_ms_per_s.toFixed(1)})  writes/s: PostgreSQL ${idle.pg_writes_per_s.toFixed(1)}, Redis ${idle.redis_writes_per_s.toFixed(1)}  (Node ${process.versions.node})`,
+  );
   const target = await offer(100, scaled(20, 5));
   show(target);
   if (COUNTING) {
