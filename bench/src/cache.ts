@@ -28,9 +28,16 @@ const track = <T extends { close?: () => Promise<void>; disconnect?: () => Promi
   opened.push(instance);
   return instance;
 };
-const ours = (name: string) => {
+// once it hears invalidations: until then our cache keeps no memory copy of what it reads
+const ours = async (name: string) => {
   const config = { key_prefix: `${prefix}${name}:`, l1_max_entries: 100_000 };
-  return track(createCache(config, { store: createRedisCacheStore(config, { connector }) }));
+  const cache = track(createCache(config, { store: createRedisCacheStore(config, { connector }) }));
+  const deadline = Date.now() + 5_000;
+  while (!cache.stats().listening) {
+    if (Date.now() > deadline) throw new Error('the cache did not subscribe to its invalidations within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return cache;
 };
 const bento = (name: string) =>
   track(
@@ -47,7 +54,7 @@ const bento = (name: string) =>
 const manager = (name: string) =>
   createCacheManager({ stores: [new Keyv({ store: new KeyvRedis(url), namespace: `${prefix}cm-${name}` })] });
 
-const a = ours('hot');
+const a = await ours('hot');
 const b = bento('hot');
 const m = manager('hot');
 try {
@@ -87,7 +94,7 @@ try {
 
   // L2 hit: a fresh instance reads keys another instance wrote (its L1 is cold for each key).
   const L2_KEYS = 20_000;
-  const writerA = ours('l2');
+  const writerA = await ours('l2');
   const writerB = bento('l2');
   for (let i = 0; i < L2_KEYS; i++) {
     await writerA.set(`k${i}`, value(i), { ttl_ms: 600_000 });
@@ -95,7 +102,7 @@ try {
   }
   let roundA = 0;
   let roundB = 0;
-  let readerA = ours('l2');
+  let readerA = await ours('l2');
   let readerB = bento('l2');
   const l2 = await compare({
     title: 'get, L2 hit (L1 cold: each key read once per fresh instance)',
@@ -106,7 +113,7 @@ try {
       {
         name: 'ours',
         op: async (i) => {
-          if (i === 0 && roundA++ > 0) readerA = ours('l2');
+          if (i === 0 && roundA++ > 0) readerA = await ours('l2');
           return readerA.get(`k${i}`);
         },
       },

@@ -59,6 +59,12 @@ export interface CacheStats {
   /** Redis calls that failed or were skipped by the open breaker (answered from memory). */
   readonly l2_failures: number;
   readonly breaker_open: boolean;
+  /**
+   * Whether this process hears other processes' invalidations (always, without a shared tier).
+   * Until it does, shared entries are read from Redis each time: no memory copy is kept that a
+   * missed notice could leave stale.
+   */
+  readonly listening: boolean;
   /** Waits for another process's refresh that ran out (then this process ran the factory). */
   readonly lease_timeouts: number;
   /** Factory runs (misses or refreshes) in progress in this process. */
@@ -138,11 +144,15 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       if (message.t !== undefined) l1.deleteByTag(message.t);
       if (message.p !== undefined) l1.clear(message.p);
     },
-    // Invalidations may have been missed while disconnected: drop everything local.
+    // Invalidations may have been missed while not listening: drop everything local.
     onResubscribed: () => l1.clear(),
   });
+  // A memory copy is kept only while this process hears invalidations — or while Redis is known
+  // to be down (the breaker open: memory is then the cache, and the next subscription drops it).
+  const keepsCopies = () => l2?.listening !== false || l2.breakerOpen;
   const stopObserving = metrics.observe(() => ({
     breaker_open: l2?.breakerOpen ?? false,
+    listening: l2?.listening !== false,
     l1_entries: l1.size,
     l1_bytes: l1.bytes,
   }));
@@ -169,7 +179,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       tags: (options.tags ?? []).map((tag) => `${prefix}${tag}`),
       bytes: text.length,
     });
-    l1.set(key, entry);
+    if (keepsCopies()) l1.set(key, entry);
     if (l2 && options.local) {
       if (announce) await l2.publish({ o: origin, k: key });
     } else if (l2) {
@@ -203,7 +213,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       tags: stored.t,
       bytes: stored.v.length,
     };
-    l1.set(key, entry);
+    if (keepsCopies()) l1.set(key, entry);
     return { entry, mismatch: false };
   };
 
@@ -353,6 +363,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         in_flight: inFlight.size,
         l2_failures: l2?.failures ?? 0,
         breaker_open: l2?.breakerOpen ?? false,
+        listening: l2?.listening !== false,
       }),
       close,
       [Symbol.asyncDispose]: closer[Symbol.asyncDispose],

@@ -15,8 +15,8 @@ export type CacheCounter =
 export interface CacheMetrics {
   readonly counts: Readonly<Record<CacheCounter, number>>;
   count(name: CacheCounter): void;
-  /** Reports the breaker state and the in-process tier's size on each collection. */
-  observe(read: () => { breaker_open: boolean; l1_entries: number; l1_bytes: number }): () => void;
+  /** Reports the breaker state, whether invalidations are heard, and the in-process tier's size on each collection. */
+  observe(read: () => { breaker_open: boolean; listening: boolean; l1_entries: number; l1_bytes: number }): () => void;
 }
 
 /** Instruments on the global meter (a no-op until the app installs an SDK). */
@@ -66,6 +66,9 @@ export function createCacheMetrics(): CacheMetrics {
       const breaker = meter.createObservableGauge('diana.cache.breaker_open', {
         description: '1 while Redis is bypassed',
       });
+      const listening = meter.createObservableGauge('diana.cache.listening', {
+        description: '1 while this process hears invalidations (else it keeps no memory copies)',
+      });
       const entries = meter.createObservableGauge('diana.cache.l1.entries', { description: 'In-process entries' });
       const bytes = meter.createObservableGauge('diana.cache.l1.bytes', {
         description: 'In-process serialized bytes',
@@ -74,11 +77,12 @@ export function createCacheMetrics(): CacheMetrics {
       const callback = (result: { observe(gauge: typeof breaker, value: number): void }) => {
         const now = read();
         result.observe(breaker, now.breaker_open ? 1 : 0);
+        result.observe(listening, now.listening ? 1 : 0);
         result.observe(entries, now.l1_entries);
         result.observe(bytes, now.l1_bytes);
       };
-      meter.addBatchObservableCallback(callback, [breaker, entries, bytes]);
-      return () => meter.removeBatchObservableCallback(callback, [breaker, entries, bytes]);
+      meter.addBatchObservableCallback(callback, [breaker, listening, entries, bytes]);
+      return () => meter.removeBatchObservableCallback(callback, [breaker, listening, entries, bytes]);
     },
   };
 }

@@ -12,11 +12,6 @@ export type CacheFactory = (config?: CacheConfigInput, deps?: { clock?: Clock })
 /** Runs the conformance suite against caches made by `create`. */
 export function describeCache(label: string, create: CacheFactory): void {
   const made: CacheService[] = [];
-  const make: CacheFactory = (config, deps) => {
-    const cache = create(config, deps);
-    made.push(cache);
-    return cache;
-  };
   afterAll(async () => {
     await Promise.all(made.map((cache) => cache.close()));
   });
@@ -28,10 +23,18 @@ export function describeCache(label: string, create: CacheFactory): void {
       await wait(2);
     }
   };
+  // each case starts once its cache hears invalidations (until then it keeps no memory copies,
+  // and the cases count memory hits)
+  const make = async (...args: Parameters<CacheFactory>) => {
+    const cache = create(...args);
+    made.push(cache);
+    await until(() => cache.stats().listening, 'the cache listening for invalidations');
+    return cache;
+  };
 
   describe(`cache conformance: ${label}`, () => {
     it('runs the factory once for 1 000 concurrent misses released together', async () => {
-      const cache = make();
+      const cache = await make();
       let calls = 0;
       let arrived = 0;
       let release!: () => void;
@@ -56,7 +59,7 @@ export function describeCache(label: string, create: CacheFactory): void {
 
     it('expires entries after their TTL', async () => {
       const clock = createManualClock(1_000_000);
-      const cache = make({ ttl_jitter: 0 }, { clock });
+      const cache = await make({ ttl_jitter: 0 }, { clock });
       await cache.set('k', 1, { ttl_ms: 1_000 });
       expect(await cache.get('k')).toBe(1);
       clock.advance(999);
@@ -67,7 +70,7 @@ export function describeCache(label: string, create: CacheFactory): void {
 
     it('serves a stale value within grace while one refresh runs, and again while the factory fails', async () => {
       const clock = createManualClock(0);
-      const cache = make({ ttl_jitter: 0 }, { clock });
+      const cache = await make({ ttl_jitter: 0 }, { clock });
       let version = 1;
       let failing = false;
       let calls = 0;
@@ -102,7 +105,7 @@ export function describeCache(label: string, create: CacheFactory): void {
     });
 
     it('treats a stored value that no longer matches its schema as a miss, and counts it', async () => {
-      const cache = make();
+      const cache = await make();
       await cache.set('profile', { name: 'Ana' });
       const Profile = v.object({ name: v.string(), level: v.number() });
       const value = await cache.getOrSet('profile', () => ({ name: 'Ana', level: 2 }), { schema: Profile });
@@ -112,7 +115,7 @@ export function describeCache(label: string, create: CacheFactory): void {
     });
 
     it("refuses a factory value that fails the call's schema with E_CACHE_SCHEMA, storing nothing", async () => {
-      const cache = make();
+      const cache = await make();
       const Counter = v.object({ n: v.number() });
       const bad = () => ({ n: 'not a number' }) as unknown as { n: number };
       const error = await cache.getOrSet('counter', bad, { schema: Counter }).catch((e: unknown) => e);
@@ -131,7 +134,7 @@ export function describeCache(label: string, create: CacheFactory): void {
 
     it('keeps serving the stale value when a background refresh returns a value that fails the schema', async () => {
       const clock = createManualClock(0);
-      const cache = make({ ttl_jitter: 0 }, { clock });
+      const cache = await make({ ttl_jitter: 0 }, { clock });
       const Counter = v.object({ n: v.number() });
       const opts = { ttl_ms: 100, grace_ms: 1_000, schema: Counter };
       expect(await cache.getOrSet('c', () => ({ n: 1 }), opts)).toEqual({ n: 1 });
@@ -145,7 +148,7 @@ export function describeCache(label: string, create: CacheFactory): void {
     });
 
     it('invalidates by key, by tag and by namespace, each only its own', async () => {
-      const cache = make();
+      const cache = await make();
       const balances = cache.namespace('balances');
       const menus = cache.namespace('menus');
       await balances.set('u1', 10, { tags: ['user:1'] });
@@ -171,13 +174,13 @@ export function describeCache(label: string, create: CacheFactory): void {
     });
 
     it('stays within its entry and byte bounds', async () => {
-      const byCount = make({ l1_max_entries: 100 });
+      const byCount = await make({ l1_max_entries: 100 });
       for (let i = 0; i < 1_000; i++) await byCount.set(`k${i}`, i);
       expect(byCount.stats().l1_entries).toBe(100);
       expect(byCount.stats().l1_evictions).toBe(900);
       expect(await byCount.get('k999')).toBe(999);
 
-      const byBytes = make({ l1_max_bytes: 64 * 1024 });
+      const byBytes = await make({ l1_max_bytes: 64 * 1024 });
       for (let i = 0; i < 1_000; i++) await byBytes.set(`k${i}`, 'x'.repeat(1_000));
       expect(byBytes.stats().l1_bytes).toBeLessThanOrEqual(64 * 1024);
       expect(byBytes.stats().l1_entries).toBeLessThan(70);

@@ -35,7 +35,10 @@ export interface Invalidation {
 /** What the cache hears from the store's invalidation channel. */
 export interface CacheStoreListener {
   readonly onInvalidation: (message: Invalidation) => void;
-  /** The subscription came back after a disconnect: whatever was missed is unknown. */
+  /**
+   * The subscription is in place (again): whatever was sent before it is unknown — after a
+   * disconnect, and the first time too (memory copies taken while the breaker was open).
+   */
   readonly onResubscribed: () => void;
 }
 
@@ -55,6 +58,13 @@ export interface CacheStore {
   publish(message: Invalidation): Promise<void>;
   /** Registers the cache's listener; returns its removal. */
   subscribe(listener: CacheStoreListener): () => void;
+  /**
+   * False while this process would not hear invalidations: before the store's subscription is
+   * first in place, and from a lost connection until it is in place again (then `onResubscribed`).
+   * The cache keeps no memory copy of a shared entry meanwhile, unless the breaker is open. A
+   * store without the flag counts as listening.
+   */
+  readonly listening?: boolean;
   readonly breakerOpen: boolean;
   readonly failures: number;
   /** Closes the store's own connections (never the connector). */

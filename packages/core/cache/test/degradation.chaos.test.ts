@@ -1,7 +1,7 @@
 import { startRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
-import { createRedisCache } from './fixtures/redis-cache.js';
+import { createRedisCache, untilListening } from './fixtures/redis-cache.js';
 
 it('answers every call while Redis is down (breaker open), and uses Redis again when it is back', async () => {
   const server = await startRedis();
@@ -10,6 +10,7 @@ it('answers every call while Redis is down (breaker open), and uses Redis again 
     server.port,
   );
   try {
+    await untilListening(cache); // from then on it keeps memory copies
     await cache.set('known', 'from-before');
     await server.kill('SIGKILL');
 
@@ -45,6 +46,7 @@ it('flushes its in-process tier after the invalidation subscription reconnects',
   const cache = createRedisCache({}, server.port);
   const admin = new Redis(server.url);
   try {
+    await untilListening(cache);
     await cache.set('a', 1);
     expect(cache.stats().l1_entries).toBe(1);
     let subscriber: string | undefined;
@@ -56,12 +58,16 @@ it('flushes its in-process tier after the invalidation subscription reconnects',
     }
     expect(subscriber).toBeDefined();
     expect(await admin.client('KILL', 'ID', subscriber as string)).toBe(1);
-    const flushed = Date.now() + 5_000;
-    while (cache.stats().l1_entries > 0 && Date.now() < flushed)
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    // deaf from the lost connection until its SUBSCRIBE is answered again
+    const deaf = Date.now() + 5_000;
+    while (cache.stats().listening && Date.now() < deaf) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(cache.stats().listening).toBe(false);
+    await untilListening(cache);
     expect(cache.stats().l1_entries).toBe(0); // invalidations may have been missed: memory dropped
     expect(await cache.get('a')).toBe(1); // served from Redis again
     expect(cache.stats().l2_hits).toBe(1);
+    expect(await cache.get('a')).toBe(1); // and kept in memory again
+    expect(cache.stats()).toMatchObject({ l2_hits: 1, l1_hits: 1 });
   } finally {
     admin.disconnect();
     await cache.close();

@@ -16,6 +16,7 @@ it('records hits by tier, misses, factory calls and the in-process size on the O
   expect(collected.sum('diana.cache.l1.entries')).toBe(1);
   expect(collected.points('diana.cache.breaker_open')).toHaveLength(1); // reported, and closed
   expect(collected.sum('diana.cache.breaker_open')).toBe(0);
+  expect(collected.sum('diana.cache.listening')).toBe(1); // no shared tier: nothing to miss
   expect(cache.stats()).toMatchObject({ l1_hits: 2, misses: 1, factory_calls: 1 });
   await cache.close();
 });

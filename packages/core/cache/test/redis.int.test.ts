@@ -10,7 +10,7 @@ import { createRedisCacheStore } from '../src/adapters/redis.js';
 import { type CacheService, createCache } from '../src/cache.js';
 import { describeCache } from '../src/testing.js';
 import type { CacheStore } from '../src/types.js';
-import { createRedisCache } from './fixtures/redis-cache.js';
+import { createRedisCache, untilListening } from './fixtures/redis-cache.js';
 
 const redis = await useTestRedis('cache');
 const port = Number(new URL(redis.url).port);
@@ -18,10 +18,11 @@ const caches: CacheService[] = [];
 afterAll(async () => {
   await Promise.all(caches.map((cache) => cache.close()));
 });
-const make = (prefix: string) => {
+// a cache that hears invalidations (until its subscription answers it keeps no memory copies)
+const make = async (prefix: string) => {
   const cache = createRedisCache({ key_prefix: `${redis.prefix}${prefix}` }, port);
   caches.push(cache);
-  return cache;
+  return untilListening(cache);
 };
 const until = async (check: () => Promise<boolean> | boolean, ms: number) => {
   const deadline = Date.now() + ms;
@@ -39,8 +40,8 @@ describeCache('two tiers on Redis', (config, deps) =>
 
 describe('two tiers on Redis', () => {
   it('serves a second process from Redis, then from its own memory', async () => {
-    const a = make('share:');
-    const b = make('share:');
+    const a = await make('share:');
+    const b = await make('share:');
     let calls = 0;
     await a.getOrSet('k', async () => ++calls);
     expect(await b.getOrSet('k', async () => ++calls)).toBe(1);
@@ -53,23 +54,11 @@ describe('two tiers on Redis', () => {
   // the notice must arrive; how fast is a benchmark's question (a busy CI machine once took over
   // the 100 ms this case used to allow)
   const NOTICE_MS = 2_000;
-  // until `n` clients listen on a cache's invalidation channel (its processes, once subscribed)
-  const untilListening = async (prefix: string, n: number) => {
-    const probe = new Redis({ port });
-    try {
-      const count = async () =>
-        ((await probe.pubsub('NUMSUB', `${redis.prefix}${prefix}invalidate`)) as [string, number])[1];
-      return await until(async () => (await count()) === n, NOTICE_MS);
-    } finally {
-      probe.disconnect();
-    }
-  };
   it("drops another process's memory copy on delete, deleteByTag and set (the notice arrives)", async () => {
-    const a = make('inval:');
-    const b = make('inval:');
-    // a notice sent before B's SUBSCRIBE is in place is not heard (a busy CI machine once
-    // connected it after the delete below): the case starts once both listen
-    expect(await untilListening('inval:', 2)).toBe(true);
+    // both listen (make waits for it): a busy CI machine once connected B's SUBSCRIBE after the
+    // delete below, when a cache still kept copies before it listened
+    const a = await make('inval:');
+    const b = await make('inval:');
     await a.set('balance:1', 10, { tags: ['user:1'] });
     expect(await b.get('balance:1')).toBe(10);
     expect(await b.get('balance:1')).toBe(10);
@@ -84,8 +73,52 @@ describe('two tiers on Redis', () => {
     expect(await until(async () => (await b.get('balance:1')) === undefined, NOTICE_MS)).toBe(true);
   });
 
+  it('keeps no memory copy until it hears invalidations: a delete it did not hear is not served stale', async () => {
+    const a = await make('deaf:');
+    // B's store is the real one, except that B is deaf until `hear()`: it says it is not
+    // listening, and the notices sent meanwhile never reach B (as before a SUBSCRIBE is answered)
+    const config = { key_prefix: `${redis.prefix}deaf:` };
+    const connector = createRedisConnector({ options: { port } });
+    const real = createRedisCacheStore(config, { connector });
+    let deaf = true;
+    const listeners: Array<{ onResubscribed(): void }> = [];
+    const store = new Proxy(real, {
+      get(target, name, receiver) {
+        if (name === 'listening') return !deaf && target.listening;
+        if (name === 'subscribe')
+          return (listener: Parameters<CacheStore['subscribe']>[0]) => {
+            listeners.push(listener);
+            return target.subscribe({ ...listener, onInvalidation: (m) => deaf || listener.onInvalidation(m) });
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const b = createCache(config, { store });
+    caches.push(b);
+    try {
+      await untilListening(a);
+      await a.set('balance:1', 10);
+      expect(b.stats().listening).toBe(false);
+      expect(await b.get('balance:1')).toBe(10);
+      expect(await b.get('balance:1')).toBe(10);
+      expect(b.stats()).toMatchObject({ l2_hits: 2, l1_hits: 0, l1_entries: 0 }); // read from Redis each time
+      await a.delete('balance:1'); // its notice is lost on B
+      expect(await b.get('balance:1')).toBeUndefined(); // not the 10 a memory copy would still say
+
+      deaf = false; // B listens: its subscription answered
+      for (const listener of listeners) listener.onResubscribed();
+      await untilListening(b);
+      await a.set('balance:1', 20);
+      expect(await b.get('balance:1')).toBe(20);
+      expect(await b.get('balance:1')).toBe(20);
+      expect(b.stats()).toMatchObject({ l2_hits: 3, l1_hits: 1, l1_entries: 1 }); // kept in memory now
+    } finally {
+      await connector.close();
+    }
+  });
+
   it("a factory's fill sends no notice; a set does (one per write, in order on the channel)", async () => {
-    const a = make('fill-notice:');
+    const a = await make('fill-notice:');
     const listener = new Redis({ port, lazyConnect: true });
     const heard: string[] = [];
     try {
@@ -103,26 +136,12 @@ describe('two tiers on Redis', () => {
     }
   });
 
-  // True once `listener` drops its copy on a notice of `sender`'s: `sender` writes again until then.
-  const heard = async (sender: CacheService, listener: CacheService) => {
-    let n = 0;
-    await sender.set('probe', n);
-    await listener.get('probe'); // the listener holds a copy now
-    return until(async () => {
-      await sender.set('probe', ++n);
-      return (await listener.get('probe')) === n;
-    }, NOTICE_MS);
-  };
   it('a `local` entry stays in memory (no Redis entry, lease or read); a delete or set elsewhere still drops it, a local delete only here', async () => {
-    const a = make('local:');
-    const b = make('local:');
+    const a = await make('local:');
+    const b = await make('local:');
     const raw = new Redis({ port, lazyConnect: true });
     try {
       await raw.connect();
-      // each hears the other's notices before anything rests on them (a cache subscribes as it
-      // starts, and local reads make no round trip that would give the subscription time)
-      expect(await heard(a, b)).toBe(true);
-      expect(await heard(b, a)).toBe(true);
       const before = a.stats();
       let calls = 0;
       const row = () => ++calls;
@@ -153,7 +172,7 @@ describe('two tiers on Redis', () => {
     // B misses, then A computes, stores and lets its lease go, then B takes the free lease: B must
     // serve A's value (found by the stampede test below on a busy machine: the factory ran twice)
     const config = { key_prefix: `${redis.prefix}handover:` };
-    const a = make('handover:');
+    const a = await make('handover:');
     const connector = createRedisConnector({ options: { port } });
     const real = createRedisCacheStore(config, { connector });
     let calls = 0;
@@ -196,8 +215,8 @@ describe('two tiers on Redis', () => {
   });
 
   it('stores nothing in Redis for a factory value that fails its schema; another process misses', async () => {
-    const a = make('schema:');
-    const b = make('schema:');
+    const a = await make('schema:');
+    const b = await make('schema:');
     const Counter = v.object({ n: v.number() });
     const error = await a
       .getOrSet('counter', () => ({ n: 'not a number' }) as unknown as { n: number }, { schema: Counter })
@@ -212,7 +231,7 @@ describe('two tiers on Redis', () => {
   });
 
   it('clears only its own namespace, with SCAN + UNLINK (never KEYS)', async () => {
-    const cache = make('clear:');
+    const cache = await make('clear:');
     await cache.namespace('a').set('x', 1);
     await cache.namespace('b').set('x', 2);
     await cache.namespace('a').clear();

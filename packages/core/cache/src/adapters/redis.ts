@@ -80,9 +80,24 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
     }
   };
 
+  // Listening once SUBSCRIBE answered (ioredis says `ready` before it resubscribes after a
+  // reconnect, so the store subscribes again itself and waits for that answer); deaf from a lost
+  // connection until then. Each time it listens again, listeners drop their memory copies.
+  let listening = false;
+  const listen = () =>
+    subscriber.subscribe(channel).then(
+      () => {
+        listening = true;
+        for (const listener of listeners) listener.onResubscribed();
+      },
+      (error: unknown) => logger.warn({ err: error }, 'cache invalidation subscribe failed'),
+    );
   let everReady = false;
+  subscriber.on('close', () => {
+    listening = false;
+  });
   subscriber.on('ready', () => {
-    if (everReady) for (const listener of listeners) listener.onResubscribed();
+    if (everReady) void listen();
     everReady = true;
   });
   subscriber.on('message', (_channel: string, raw: string) => {
@@ -93,9 +108,7 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       logger.debug({ err: error }, 'unreadable invalidation message');
     }
   });
-  subscriber
-    .subscribe(channel)
-    .catch((error: unknown) => logger.warn({ err: error }, 'cache invalidation subscribe failed'));
+  void listen();
 
   return {
     name: 'redis',
@@ -173,6 +186,9 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       guard(async () => {
         await client.publish(channel, JSON.stringify(message));
       }, undefined),
+    get listening() {
+      return listening;
+    },
     get breakerOpen() {
       return breaker.state === CircuitState.Open;
     },
