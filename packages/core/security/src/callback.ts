@@ -7,8 +7,9 @@
 //   mark '=' + 4-char tag    : bound to one user; the tag (a keyed hash of the user id) tells
 //                              "another user's button" apart from "forged"
 //   mac                      : base64url HMAC, as long as fits (at least MIN_MAC_CHARS)
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { DianaError, revealSecret } from '@diana/utils';
+import { LRUCache } from 'lru-cache';
 import type { SecurityConfigInput } from './config.js';
 import { SECURITY_ERROR_CODES } from './errors.js';
 import { parseSecurityConfig } from './settings.js';
@@ -47,9 +48,21 @@ export function createCallbackSigner(config: SecurityConfigInput): CallbackSigne
   const key = settings.callback_secret
     ? revealSecret(settings.callback_secret)
     : fail(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'callback_secret is required to sign callback data');
+  // the key prepared once (the same bytes as the string: its UTF-8), not at every HMAC
+  const secret = createSecretKey(Buffer.from(key, 'utf8'));
   const mac = (kind: string, subject: string, payload: string) =>
-    createHmac('sha256', key).update(`${kind}\u0000${subject}\u0000${payload}`).digest('base64url');
-  const userTag = (userId: string) => mac('user', userId, '').slice(0, 4);
+    createHmac('sha256', secret).update(`${kind}\u0000${subject}\u0000${payload}`).digest('base64url');
+  // A user's tag is the same on each of their buttons (a keyboard signs many at once), so the
+  // tags of recent users are remembered rather than computed per button and per press.
+  const tags = new LRUCache<string, string>({ max: 10_000 });
+  const userTag = (userId: string) => {
+    let tag = tags.get(userId);
+    if (tag === undefined) {
+      tag = mac('user', userId, '').slice(0, 4);
+      tags.set(userId, tag);
+    }
+    return tag;
+  };
 
   return {
     sign(action, args = [], options = {}) {

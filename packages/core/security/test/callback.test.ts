@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { isDianaError } from '@diana/utils';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -71,6 +72,21 @@ describe('signed callback data', () => {
     const tight = signer.sign('a', ['y'.repeat(64 - 'a|~-'.length - MIN_MAC_CHARS)]);
     expect(Buffer.byteLength(tight)).toBe(64);
     expect(signer.verify(tight).action).toBe('a');
+  });
+
+  it('signs exactly as an HMAC-SHA256 of the documented layout (buttons already sent keep verifying)', () => {
+    const hmac = (kind: string, subject: string, payload: string) =>
+      createHmac('sha256', 'k'.repeat(40)).update(`${kind}\u0000${subject}\u0000${payload}`).digest('base64url');
+    const tag = hmac('user', '42', '').slice(0, 4);
+    for (let round = 0; round < 2; round++) {
+      // the second round finds the user's tag remembered: same data
+      const data = signer.sign('story.choice', ['c1', 7], { userId: 42 });
+      const room = 64 - 'story.choice|c1|7'.length - 1 - 5;
+      expect(data).toBe(`story.choice|c1|7~=${tag}${hmac('callback', '42', 'story.choice|c1|7').slice(0, room)}`);
+      expect(signer.sign('menu.open')).toBe(`menu.open~-${hmac('callback', '', 'menu.open').slice(0, 43)}`);
+      expect(signer.verify(data, { userId: 42 })).toEqual({ action: 'story.choice', args: ['c1', '7'] });
+      expect(codeOf(() => signer.verify(data, { userId: 43 }))).toBe('E_SECURITY_CALLBACK_WRONG_USER');
+    }
   });
 
   it('needs a callback_secret of 32 characters', () => {
