@@ -147,12 +147,14 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     // Invalidations may have been missed while not listening: drop everything local.
     onResubscribed: () => l1.clear(),
   });
+  // Whether this process hears invalidations (a store without the flag counts as listening).
+  const listening = () => l2?.listening !== false;
   // A memory copy is kept only while this process hears invalidations — or while Redis is known
   // to be down (the breaker open: memory is then the cache, and the next subscription drops it).
-  const keepsCopies = () => l2?.listening !== false || l2.breakerOpen;
+  const keepsCopies = () => listening() || l2?.breakerOpen === true;
   const stopObserving = metrics.observe(() => ({
     breaker_open: l2?.breakerOpen ?? false,
-    listening: l2?.listening !== false,
+    listening: listening(),
     l1_entries: l1.size,
     l1_bytes: l1.bytes,
   }));
@@ -363,7 +365,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         in_flight: inFlight.size,
         l2_failures: l2?.failures ?? 0,
         breaker_open: l2?.breakerOpen ?? false,
-        listening: l2?.listening !== false,
+        listening: listening(),
       }),
       close,
       [Symbol.asyncDispose]: closer[Symbol.asyncDispose],

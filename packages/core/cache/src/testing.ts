@@ -9,6 +9,16 @@ import type { CacheConfigInput } from './config.js';
 /** Makes a fresh cache (its own key prefix) for one test. */
 export type CacheFactory = (config?: CacheConfigInput, deps?: { clock?: Clock }) => CacheService;
 
+/** Resolves once `cache` hears invalidations (`stats().listening`); throws after `ms`. */
+export async function untilListening(cache: CacheService, ms = 5_000): Promise<CacheService> {
+  const deadline = Date.now() + ms;
+  while (!cache.stats().listening) {
+    if (Date.now() > deadline) throw new Error(`the cache did not listen for invalidations within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return cache;
+}
+
 /** Runs the conformance suite against caches made by `create`. */
 export function describeCache(label: string, create: CacheFactory): void {
   const made: CacheService[] = [];
@@ -25,11 +35,10 @@ export function describeCache(label: string, create: CacheFactory): void {
   };
   // each case starts once its cache hears invalidations (until then it keeps no memory copies,
   // and the cases count memory hits)
-  const make = async (...args: Parameters<CacheFactory>) => {
+  const make = (...args: Parameters<CacheFactory>) => {
     const cache = create(...args);
     made.push(cache);
-    await until(() => cache.stats().listening, 'the cache listening for invalidations');
-    return cache;
+    return untilListening(cache);
   };
 
   describe(`cache conformance: ${label}`, () => {

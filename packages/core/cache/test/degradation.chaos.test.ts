@@ -1,7 +1,8 @@
 import { startRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
-import { createRedisCache, untilListening } from './fixtures/redis-cache.js';
+import { untilListening } from '../src/testing.js';
+import { createRedisCache } from './fixtures/redis-cache.js';
 
 it('answers every call while Redis is down (breaker open), and uses Redis again when it is back', async () => {
   const server = await startRedis();

@@ -8,9 +8,9 @@ import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisCacheStore } from '../src/adapters/redis.js';
 import { type CacheService, createCache } from '../src/cache.js';
-import { describeCache } from '../src/testing.js';
+import { describeCache, untilListening } from '../src/testing.js';
 import type { CacheStore } from '../src/types.js';
-import { createRedisCache, untilListening } from './fixtures/redis-cache.js';
+import { createRedisCache } from './fixtures/redis-cache.js';
 
 const redis = await useTestRedis('cache');
 const port = Number(new URL(redis.url).port);
@@ -75,7 +75,7 @@ describe('two tiers on Redis', () => {
 
   it('keeps no memory copy until it hears invalidations: a delete it did not hear is not served stale', async () => {
     const a = await make('deaf:');
-    // B's store is the real one, except that B is deaf until `hear()`: it says it is not
+    // B's store is the real one, except that B is deaf while `deaf` is true: it says it is not
     // listening, and the notices sent meanwhile never reach B (as before a SUBSCRIBE is answered)
     const config = { key_prefix: `${redis.prefix}deaf:` };
     const connector = createRedisConnector({ options: { port } });
