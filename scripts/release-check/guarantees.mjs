@@ -1,7 +1,8 @@
 // Run by `pnpm release:check` in its scratch project, against the packages installed from the
-// registry (never the workspace): the guarantees of issue #18, as an outside developer would
-// try them from the READMEs. Starts its own redis-server on a free port (killed and restarted
-// for item 1). Prints one JSON line per item and exits 1 if any failed.
+// registry (never the workspace): the guarantees of issue #18, and (item 6) the cache's
+// `listening`, as an outside developer would try them from the READMEs. Starts its own
+// redis-server on a free port (killed and restarted for item 1). Prints one JSON line per item
+// and exits 1 if any failed.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -225,6 +226,32 @@ await check(5, 'a consumer restarted under its name takes back its own pending e
   return `10 entries back in ${ms} ms`;
 });
 
+await check(6, 'a cache says when it hears invalidations, and keeps memory copies from then on', async () => {
+  const make = () =>
+    createCache(
+      { key_prefix: 'g6:' },
+      {
+        store: createRedisCacheStore({ key_prefix: 'g6:' }, { connector: createRedisConnector({ options: { port } }) }),
+      },
+    );
+  const a = make();
+  const b = make();
+  // its SUBSCRIBE cannot have been answered yet: no round trip has run since it was made
+  assert(b.stats().listening === false, 'listening before its subscription was answered');
+  const t0 = performance.now();
+  await until(() => a.stats().listening && b.stats().listening, 5_000, 'both caches listening');
+  const ms = Math.round(performance.now() - t0);
+  await a.set('k', 1);
+  assert((await b.get('k')) === 1 && (await b.get('k')) === 1, 'B did not read what A set');
+  const { l1_hits, l2_hits } = b.stats();
+  assert(l1_hits === 1 && l2_hits === 1, `B: ${l2_hits} Redis hits, ${l1_hits} memory hits (want 1 and 1)`);
+  await a.delete('k');
+  await until(async () => (await b.get('k')) === undefined, 5_000, "B dropping its copy on A's delete");
+  await a.close();
+  await b.close();
+  return `listening after ${ms} ms; a memory copy from then on, dropped on another process's delete`;
+});
+
 redisServer.kill('SIGKILL');
 for (const result of results) console.log(JSON.stringify(result));
-process.exit(results.every((r) => r.ok) && results.length === 5 ? 0 : 1);
+process.exit(results.every((r) => r.ok) && results.length === 6 ? 0 : 1);
