@@ -352,7 +352,7 @@ describe('the bot end to end', () => {
     // (else the one refused send may be that notice, racing the reply)
     await app.handleUpdate(message(505, 'hola'));
     expect(await until(settled, 15_000)).toBe(true);
-    fake.tooManyRequestsOnce('sendMessage', 1);
+    fake.tooManyRequestsOnce('sendMessage', 1, 505); // 505's next message: a send elsewhere does not take it
     const before = repliesTo(505).length;
     await app.handleUpdate(message(505, '/start'));
     expect(repliesTo(505).length - before).toBe(2); // refused once, then delivered

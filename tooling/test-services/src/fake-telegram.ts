@@ -25,8 +25,8 @@ export interface FakeTelegram {
   readonly calls: FakeCall[];
   /** Chats that "blocked the bot": every send to them gets 403. */
   readonly blocked: Set<number>;
-  /** The next call of `method` gets 429 with `retry_after` seconds. */
-  tooManyRequestsOnce(method: string, retry_after: number): void;
+  /** The next call of `method` (to `chat_id`, if given) gets 429 with `retry_after` seconds. */
+  tooManyRequestsOnce(method: string, retry_after: number, chat_id?: number): void;
   /** Replies to `method` wait until the returned function is called. */
   hold(method: string): () => void;
   /** Hands `update` to the next getUpdates (long polling). */
@@ -40,7 +40,7 @@ export interface FakeTelegram {
 export async function startFakeTelegram(options: FakeTelegramOptions = {}): Promise<FakeTelegram> {
   const calls: FakeCall[] = [];
   const blocked = new Set<number>();
-  const throttled = new Map<string, number>();
+  const throttled = new Map<string, { retry_after: number; chat_id?: number | undefined }>();
   const held = new Map<string, Promise<void>>();
   const waiters: Array<{ method: string; matches: (call: FakeCall) => boolean; resolve: (call: FakeCall) => void }> =
     [];
@@ -64,9 +64,11 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     };
     await held.get(method);
     const random = method.startsWith('send') && Math.random() < (options.too_many_requests_rate ?? 0) ? 1 : undefined;
-    const retry = throttled.get(method) ?? random;
+    const armed = throttled.get(method);
+    const hit = armed && (armed.chat_id === undefined || armed.chat_id === payload.chat_id) ? armed : undefined;
+    const retry = hit?.retry_after ?? random;
     if (retry !== undefined) {
-      throttled.delete(method);
+      if (hit) throttled.delete(method);
       return reply(429, {
         ok: false,
         error_code: 429,
@@ -103,7 +105,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls,
     blocked,
-    tooManyRequestsOnce: (method, retry_after) => void throttled.set(method, retry_after),
+    tooManyRequestsOnce: (method, retry_after, chat_id) => void throttled.set(method, { retry_after, chat_id }),
     queueUpdate: (update) => void queued.push(update),
     hold(method) {
       let release: () => void = () => {};

@@ -171,9 +171,21 @@ export interface EventBusDeps<R extends EventRegistry> {
   readonly db?: Database;
   readonly logger?: Logger;
   readonly clock?: Clock;
-  /** Stable per process slot, so a restarted process finds its own pending entries. @default hostname-pid */
+  /**
+   * Stable per process slot, so a restarted process finds its own pending entries; unique among
+   * the consumers running at once (a stop hands back what its name holds).
+   * @default hostname-pid, and hostname-pid-n for the n-th bus of one process
+   */
   readonly consumer_name?: string;
 }
+
+// Buses made in this process: a second one (a second app in a test, a tool beside the bot) gets a
+// name of its own, else the stop of one would hand back what the other is still handling.
+let busesMade = 0;
+const defaultConsumerName = () => {
+  busesMade++;
+  return busesMade === 1 ? `${hostname()}-${process.pid}` : `${hostname()}-${process.pid}-${busesMade}`;
+};
 
 /** Creates the bus over a transport (redis-streams in production, memory in tests). */
 export function createEventBus<R extends EventRegistry>(
@@ -188,7 +200,7 @@ export function createEventBus<R extends EventRegistry>(
   const clock = deps.clock ?? SYSTEM_CLOCK;
   const { transport, events } = deps;
   const metrics: BusMetrics = createBusMetrics();
-  const consumerName = deps.consumer_name ?? `${hostname()}-${process.pid}`;
+  const consumerName = deps.consumer_name ?? defaultConsumerName();
   const groupConsumers: GroupConsumer[] = [];
   const broadcasts: BroadcastConsumer[] = [];
   const knownTypes = new Set<string>(Object.keys(events));
@@ -324,14 +336,44 @@ export function createEventBus<R extends EventRegistry>(
       metrics,
     });
     groupConsumers.push(consumer);
-    return { close: ({ timeout_ms = 10_000 } = {}) => consumer.stop(timeout_ms) };
+    return {
+      close: async ({ timeout_ms = 10_000 } = {}) => {
+        await consumer.stop(timeout_ms);
+        await handBack([consumer]);
+      },
+    };
   }
+
+  // What stopped consumers hold and no longer work on goes back to the group at once (a peer's
+  // next claim takes it), not after claim_idle_ms: entries read but not started at the stop, and
+  // a read whose answer the stop cut off. Kept: handlers still running, and every stream a live
+  // consumer of this bus reads in the same group (it shares the name, and may be reading now).
+  const handBack = async (stopped: readonly GroupConsumer[]) => {
+    const { release } = transport;
+    if (!release) return;
+    const live = groupConsumers.filter((c) => c.status().running);
+    const one = async (consumer: GroupConsumer) => {
+      const { group, types } = consumer.status();
+      const shared = new Set(live.filter((c) => c.status().group === group).flatMap((c) => c.status().types));
+      const free = types.filter((type) => !shared.has(type));
+      if (free.length === 0) return;
+      const kept = groupConsumers.filter((c) => c.status().group === group).flatMap((c) => c.held());
+      try {
+        const count = await release.call(transport, group, consumerName, free, kept);
+        if (count > 0) logger.info({ group, count }, 'handed back unfinished entries to the group');
+      } catch (error) {
+        logger.warn({ err: error, group }, 'could not hand back unfinished entries: claimed after claim_idle_ms');
+      }
+    };
+    await Promise.all(stopped.map(one));
+  };
 
   const closer = createCloser(async ({ timeout_ms = 10_000 }) => {
     closed = true;
     clearInterval(trimTimer);
     unobserve();
     await Promise.all([...groupConsumers.map((c) => c.stop(timeout_ms)), ...broadcasts.map((b) => b.stop())]);
+    await handBack(groupConsumers);
     logger.debug('event bus closed');
   });
 

@@ -44,6 +44,8 @@ export interface GroupConsumer {
   status(): ConsumerStatus;
   /** Stops reading, lets handlers finish until `deadline_ms`, leaves the rest pending. */
   stop(timeout_ms: number): Promise<void>;
+  /** The entries it works on now (after a stop: the handlers it abandoned that still run). */
+  held(): Delivery[];
 }
 
 interface ConsumerOptions {
@@ -86,10 +88,22 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   });
   let slotFreed: (() => void) | undefined;
 
+  let drained: (() => void) | undefined;
   const release = (delivery: Delivery) => {
     inFlight.delete(inFlightKey(delivery));
     slotFreed?.();
+    if (inFlight.size === 0) drained?.();
   };
+  /** Resolves when nothing is in flight, or after `ms`. */
+  const drain = (ms: number) =>
+    inFlight.size === 0 || ms <= 0
+      ? Promise.resolve()
+      : settleWithin(
+          new Promise<void>((resolve) => {
+            drained = resolve;
+          }),
+          ms,
+        );
   const flushAcks = async () => {
     ackScheduled = false;
     const batch = acks.splice(0);
@@ -323,16 +337,19 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       reconnects,
       consecutive_failures: failures,
     }),
+    held: () => [...inFlight.values()],
     async stop(timeout_ms) {
       const deadline = Date.now() + timeout_ms;
       // Stop reading and claiming; let running handlers finish until the deadline.
       draining = true;
       for (const timer of timers) clearInterval(timer);
       slotFreed?.();
-      while (inFlight.size > 0 && Date.now() < deadline) await sleep(10);
-      // What is still running is abandoned: never acknowledged, it stays pending for others.
+      await drain(deadline - Date.now());
+      // What is still running is abandoned: never acknowledged, it stays pending for others. A
+      // handler that ends on its signal's abort gets a moment to, so the bus hands its entry back.
       stopController.abort(new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'consumer stopped'));
       for (const run of handlers) abortRun(run, stopController.signal.reason);
+      await drain(ABORT_GRACE_MS);
       await flushAcks();
       // Closing the reader ends a blocking read at once (nothing waits out block_ms); the loop
       // then ends by itself, given until the deadline (at least a moment) to see it.
@@ -341,6 +358,9 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     },
   };
 }
+
+/** How long a stop waits for the handlers it aborted to end. */
+const ABORT_GRACE_MS = 100;
 
 /** Waits for `work` at most `ms`, leaving no timer behind either way. */
 export async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {

@@ -325,6 +325,53 @@ export function describeEventBusTransport(
       await waitFor(async () => (await observer.groupStats('test.happened'))[0]?.pending === 0);
     });
 
+    it('a consumer that stops hands back what it no longer works on: a peer takes it at its next claim, not after claim_idle_ms', async () => {
+      const ns = namespace();
+      // claim_idle_ms far beyond the test: only the hand-back can bring the entries to the peer
+      const config = { handler_timeout_ms: 120_000, claim_idle_ms: 600_000 };
+      const leaving = await bus(ns, config, 'leaving');
+      const started = new Set<number>();
+      let aborted = 0;
+      leaving.subscribe(
+        'work',
+        'test.happened',
+        async (e, ctx) => {
+          started.add(e.payload.n);
+          await sleepMs(60_000, ctx.signal).catch((reason: unknown) => {
+            aborted++;
+            throw reason;
+          });
+        },
+        { concurrency: 100 },
+      );
+      await waitFor(async () => (await leaving.health()).groups.length === 1);
+      for (let n = 0; n < 20; n++) await leaving.publish('test.happened', { n });
+      await waitFor(() => started.size === 20);
+      const staying = await bus(ns, config, 'staying');
+      const handled = new Map<number, number>();
+      staying.subscribe('work', 'test.happened', (e, ctx) => void handled.set(e.payload.n, ctx.attempt), {
+        concurrency: 100,
+      });
+      await leaving.close({ timeout_ms: 50 });
+      expect(aborted).toBe(20); // the stop cut off all twenty handlers
+      await waitFor(() => handled.size === 20, 10_000);
+      expect([...handled.keys()].sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
+      expect([...handled.values()].every((attempt) => attempt === 2)).toBe(true); // counted as redelivered
+      const observer = await observe(ns);
+      await waitFor(async () => (await observer.groupStats('test.happened'))[0]?.pending === 0);
+    });
+
+    it('two buses of one process get consumer names of their own (a stop hands back only its own)', async () => {
+      const ns = namespace();
+      const names = [];
+      for (const b of [await bus(ns), await bus(ns)]) {
+        b.subscribe('named', 'test.happened', () => {});
+        names.push(b.loops()[0]?.consumer);
+      }
+      expect(names[0]).toMatch(/^.+-\d+/);
+      expect(new Set(names).size).toBe(2);
+    });
+
     it('renews the lease of a slow healthy handler so a second consumer never takes it', async () => {
       const ns = namespace();
       const slow = await bus(ns, {}, 'slow');

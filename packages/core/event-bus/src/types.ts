@@ -108,6 +108,13 @@ export interface StreamTransport {
   }): Promise<Delivery[]>;
   /** Resets the idle time of entries this consumer is still working on (lease renewal). */
   renew(group: string, consumer: string, deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Hands back, at a consumer's stop, every entry of `types` it holds except `kept` (handlers
+   * still running): they stay pending, but the next `claim` of any other consumer takes them,
+   * without waiting out `claim_idle_ms`. Returns how many. A transport without it leaves them
+   * to be claimed after `claim_idle_ms`.
+   */
+  release?(group: string, consumer: string, types: readonly string[], kept: readonly Delivery[]): Promise<number>;
   /** True the first time `key` is marked within `ttl_ms`. */
   markOnce(key: string, ttl_ms: number): Promise<boolean>;
   listDeadLetters(type: string, limit: number): Promise<DeadLetter[]>;

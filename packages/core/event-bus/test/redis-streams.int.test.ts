@@ -1,15 +1,83 @@
 import { createRedisConnector } from '@diana/redis';
 import { useTestRedis } from '@diana/test-services';
+import { sleep } from '@diana/utils';
+import { Redis } from 'ioredis';
+import { expect, it } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
+import { createEventBus, type EventBusService } from '../src/bus.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
 import { describeEventBusTransport } from '../src/testing.js';
+import type { StreamTransport } from '../src/types.js';
 
 const redis = await useTestRedis('event-bus');
+const connector = () => createRedisConnector({ options: { host: '127.0.0.1', port: Number(new URL(redis.url).port) } });
 
 // Each namespace is a key prefix on the shared test Redis; two transports on one prefix are
 // two processes on one Redis.
 describeEventBusTransport('redis-streams', async (namespace) =>
-  createRedisStreamsTransport(
-    { prefix: `${redis.prefix}${namespace}:` },
-    { connector: createRedisConnector({ options: { host: '127.0.0.1', port: Number(new URL(redis.url).port) } }) },
-  ),
+  createRedisStreamsTransport({ prefix: `${redis.prefix}${namespace}:` }, { connector: connector() }),
 );
+
+// A stop can cut off a blocking read the server has already answered: the entries are on the
+// consumer's name, and its process never saw them. The stop hands them back with the rest.
+it('entries on a stopping consumer’s name that it never saw (a read the stop cut off) go to a peer at once', async () => {
+  const prefix = `${redis.prefix}cut:`;
+  // claim_idle_ms far beyond the test: only the hand-back brings the entries to the peer
+  const config = { ...CONFORMANCE_CONFIG, claim_idle_ms: 600_000, handler_timeout_ms: 120_000 };
+  const transports = [0, 1].map(() => createRedisStreamsTransport({ prefix }, { connector: connector() }));
+  const [leaving, staying] = ['leaving', 'staying'].map((consumer_name, i) =>
+    createEventBus(config, { transport: transports[i] as StreamTransport, events: CONFORMANCE_EVENTS, consumer_name }),
+  ) as [EventBusService<typeof CONFORMANCE_EVENTS>, EventBusService<typeof CONFORMANCE_EVENTS>];
+  const raw = new Redis(redis.url);
+  try {
+    // "leaving" works on entry 0 with all its concurrency: its loop does not read meanwhile
+    const seenByLeaving: number[] = [];
+    leaving.subscribe(
+      'cut',
+      'test.happened',
+      async (e, ctx) => {
+        seenByLeaving.push(e.payload.n);
+        await sleep(60_000, ctx.signal);
+      },
+      { concurrency: 1 },
+    );
+    await leaving.publish('test.happened', { n: 0 });
+    await until(() => seenByLeaving.length === 1);
+    for (let n = 1; n <= 5; n++) await leaving.publish('test.happened', { n });
+    // the read whose answer never reached the process: the server gives five entries to its name
+    const read = (await raw.xreadgroup(
+      'GROUP',
+      'cut',
+      'leaving',
+      'COUNT',
+      10,
+      'STREAMS',
+      `${prefix}{test.happened}`,
+      '>',
+    )) as Array<[string, unknown[]]>;
+    expect(read[0]?.[1]).toHaveLength(5);
+
+    const handled = new Map<number, number>();
+    staying.subscribe('cut', 'test.happened', (e, ctx) => void handled.set(e.payload.n, ctx.attempt), {
+      concurrency: 10,
+    });
+    await leaving.close({ timeout_ms: 50 });
+    expect(seenByLeaving).toEqual([0]); // the fault: five entries on its name it never saw
+    expect(await until(() => handled.size === 6, 10_000)).toBe(true);
+    expect([...handled.keys()].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect([...handled.values()]).toEqual([2, 2, 2, 2, 2, 2]); // each delivered twice, as it was
+  } finally {
+    await Promise.all([leaving.close({ timeout_ms: 100 }), staying.close({ timeout_ms: 100 })]);
+    await Promise.all(transports.map((t) => t.close()));
+    raw.disconnect();
+  }
+});
+
+async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}

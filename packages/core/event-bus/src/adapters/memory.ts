@@ -218,6 +218,18 @@ export function createMemoryTransport(): StreamTransport {
         if (p?.consumer === consumer) p.delivered_at = Date.now();
       }
     },
+    async release(group, consumer, types, kept) {
+      const running = new Set(kept.map((d) => `${d.type}\u0000${d.entry_id}`));
+      let released = 0;
+      for (const type of types) {
+        for (const [id, p] of stream(type).groups.get(group)?.pending ?? []) {
+          if (p.consumer !== consumer || running.has(`${type}\u0000${id}`)) continue;
+          p.delivered_at = 0; // idle since the epoch: the next claim takes it
+          released++;
+        }
+      }
+      return released;
+    },
     async markOnce(key, ttl_ms) {
       const now = Date.now();
       if ((onces.get(key) ?? 0) > now) return false;

@@ -32,8 +32,8 @@ interface Lane {
  * the reader keeps one lane (connection + watchdog) per hash tag — per event type — and reads
  * the lanes at once: a call returns as soon as one lane has entries, with whatever the others
  * have by then; a lane's read still in flight is handed out by a later call (its entries are
- * already delivered to the group, so they are never dropped: at worst claimed after
- * `claim_idle_ms` if the reader is closed first).
+ * already delivered to the group, so they are never dropped: if the reader is closed first,
+ * the stop hands them back to the group).
  */
 export function createRedisReader(options: {
   readonly connect: () => RedisClient;

@@ -62,8 +62,21 @@ interface Scripts {
   appendBatch(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<string[]>;
   deadLetter(stream: string, dlq: string, ...args: Array<string | number>): Promise<number>;
   renew(stream: string, group: string, consumer: string, ...ids: string[]): Promise<number>;
+  release(
+    stream: string,
+    group: string,
+    consumer: string,
+    idle_ms: number,
+    most: number,
+    ...kept: string[]
+  ): Promise<number>;
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
 }
+
+/** The idle time of a handed-back entry: past any consumer's `claim_idle_ms` (ten years). */
+const RELEASED_IDLE_MS = 315_360_000_000;
+/** Entries one stop looks at per stream: more than a consumer can hold (concurrency plus a read). */
+const RELEASE_MOST = 100_000;
 
 /**
  * The transport on Redis Streams (7.0 or newer): one stream per event type, a consumer group
@@ -121,6 +134,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   client.defineCommand('appendBatch', { lua: readLua('append-batch') });
   client.defineCommand('deadLetter', { numberOfKeys: 2, lua: readLua('dead-letter') });
   client.defineCommand('renew', { numberOfKeys: 1, lua: readLua('renew') });
+  client.defineCommand('release', { numberOfKeys: 1, lua: readLua('release') });
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
 
   // Below, a `name` is one stream's: the type itself, or `type#p` for partition p > 0 of a
@@ -335,6 +349,29 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     async renew(group, consumer, deliveries) {
       for (const [name, ids] of groupByName(deliveries))
         await (await ready()).renew(keys.stream(name), group, consumer, ...ids);
+    },
+    async release(group, consumer, types, kept) {
+      // a stop does not wait for Redis to come back: unreleased, the entries are claimed later
+      if (client.status !== 'ready') throw new Error(`redis not ready (status ${client.status})`);
+      const c = client as RedisClient & Scripts;
+      const keptByName = groupByName(kept);
+      let released = 0;
+      for (const name of types.flatMap(namesOf)) {
+        try {
+          released += await c.release(
+            keys.stream(name),
+            group,
+            consumer,
+            RELEASED_IDLE_MS,
+            RELEASE_MOST,
+            ...(keptByName.get(name) ?? []),
+          );
+        } catch (error) {
+          // no stream or group yet: nothing was read from it
+          if (!/NOGROUP|no such key/i.test(String((error as Error).message))) throw error;
+        }
+      }
+      return released;
     },
     async markOnce(key, ttl_ms) {
       // slot: one key (SET NX)
