@@ -2,7 +2,7 @@ import { createRedisConnector } from '@diana/redis';
 import { useTestRedis } from '@diana/test-services';
 import { sleep } from '@diana/utils';
 import { Redis } from 'ioredis';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
 import { createEventBus, type EventBusService } from '../src/bus.js';
 import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
@@ -42,7 +42,7 @@ it('entries on a stopping consumer’s name that it never saw (a read the stop c
       { concurrency: 1 },
     );
     await leaving.publish('test.happened', { n: 0 });
-    await until(() => seenByLeaving.length === 1);
+    await vi.waitFor(() => expect(seenByLeaving).toHaveLength(1));
     for (let n = 1; n <= 5; n++) await leaving.publish('test.happened', { n });
     // the read whose answer never reached the process: the server gives five entries to its name
     const read = (await raw.xreadgroup(
@@ -63,7 +63,7 @@ it('entries on a stopping consumer’s name that it never saw (a read the stop c
     });
     await leaving.close({ timeout_ms: 50 });
     expect(seenByLeaving).toEqual([0]); // the fault: five entries on its name it never saw
-    expect(await until(() => handled.size === 6, 10_000)).toBe(true);
+    await vi.waitFor(() => expect(handled.size).toBe(6), { timeout: 10_000, interval: 20 });
     expect([...handled.keys()].sort()).toEqual([0, 1, 2, 3, 4, 5]);
     expect([...handled.values()]).toEqual([2, 2, 2, 2, 2, 2]); // each delivered twice, as it was
   } finally {
@@ -72,12 +72,3 @@ it('entries on a stopping consumer’s name that it never saw (a read the stop c
     raw.disconnect();
   }
 });
-
-async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
