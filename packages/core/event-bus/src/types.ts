@@ -37,7 +37,10 @@ export interface DeadLetter {
 export interface GroupStats {
   readonly type: string;
   readonly group: string;
-  /** Entries not yet delivered to the group. */
+  /**
+   * Entries not yet delivered to the group. On Redis, when the server cannot tell (an entry past
+   * the group's position was deleted), they are counted, up to 100 000 (then a lower bound).
+   */
   readonly lag: number;
   /** Delivered, not yet acknowledged. */
   readonly pending: number;

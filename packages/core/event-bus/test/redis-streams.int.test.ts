@@ -72,3 +72,30 @@ it('entries on a stopping consumer’s name that it never saw (a read the stop c
     raw.disconnect();
   }
 });
+
+// XINFO GROUPS answers nil for a group's lag once an entry past its position was deleted (an
+// operator's XDEL): the lag is then counted, not reported as 0 ("caught up").
+it('a lag Redis cannot tell is counted, not reported as 0', async () => {
+  const prefix = `${redis.prefix}lag:`;
+  const transport = createRedisStreamsTransport({ prefix }, { connector: connector() });
+  const raw = new Redis(redis.url);
+  const stream = `${prefix}{test.happened}`;
+  try {
+    await transport.ensureGroup('test.happened', 'behind');
+    // 2 500 entries: the count walks the stream a thousand at a time
+    const pipeline = raw.pipeline();
+    for (let n = 0; n < 2_500; n++) pipeline.xadd(stream, '*', 'e', String(n));
+    const ids = (await pipeline.exec())?.map(([, id]) => id as string) ?? [];
+    await raw.xdel(stream, ids[1_000] as string);
+    const info = (await raw.xinfo('GROUPS', stream)) as Array<Array<string | number | null>>;
+    const field = (name: string) => info[0]?.[(info[0]?.indexOf(name) ?? -2) + 1];
+    expect(field('lag')).toBeNull(); // the fault: Redis cannot tell
+    expect(await transport.groupStats('test.happened')).toEqual([
+      expect.objectContaining({ group: 'behind', lag: 2_499, pending: 0 }),
+    ]);
+  } finally {
+    await transport.close();
+    await raw.del(stream);
+    raw.disconnect();
+  }
+});

@@ -71,12 +71,15 @@ interface Scripts {
     ...kept: string[]
   ): Promise<number>;
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
+  lag(stream: string, after: string, most: number): Promise<number>;
 }
 
 /** The idle time of a handed-back entry: past any consumer's `claim_idle_ms` (ten years). */
 const RELEASED_IDLE_MS = 315_360_000_000;
 /** Entries one stop looks at per stream: more than a consumer can hold (concurrency plus a read). */
 const RELEASE_MOST = 100_000;
+/** Entries counted at most for a lag Redis cannot tell (the figure is then a lower bound). */
+export const LAG_COUNT_MOST = 100_000;
 
 /**
  * The transport on Redis Streams (7.0 or newer): one stream per event type, a consumer group
@@ -136,6 +139,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   client.defineCommand('renew', { numberOfKeys: 1, lua: readLua('renew') });
   client.defineCommand('release', { numberOfKeys: 1, lua: readLua('release') });
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
+  client.defineCommand('lag', { numberOfKeys: 1, lua: readLua('lag') });
 
   // Below, a `name` is one stream's: the type itself, or `type#p` for partition p > 0 of a
   // partitioned type; its hash tag is the name, so partitions spread over a cluster's slots.
@@ -475,7 +479,9 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         const [, minPending] = (await (await ready()).xpending(stream, g.name)) as [number, string | null];
         if (minPending) oldest = Math.max(0, Date.now() - Number(minPending.split('-')[0]));
       }
-      out.push({ type, group: g.name, lag: g.lag ?? 0, pending: g.pending, oldest_pending_ms: oldest });
+      // Redis gives no lag once an entry past the group's position was deleted (XDEL): count it
+      const lag = g.lag ?? (await (await ready()).lag(stream, g.last_delivered, LAG_COUNT_MOST));
+      out.push({ type, group: g.name, lag, pending: g.pending, oldest_pending_ms: oldest });
     }
     return out;
   };
