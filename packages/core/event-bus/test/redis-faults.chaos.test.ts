@@ -194,4 +194,62 @@ describe('event bus under Redis faults', () => {
     expect(elapsed).toBeLessThan(400 + 250);
     expect(await transport.streamLength('test.happened').catch(() => 'down')).toBe('down');
   });
+  // The hand-back at a stop (`release`) needs Redis; with Redis down the stop must not wait for
+  // it. The entries stay on the stopped name and are claimed after claim_idle_ms, as before.
+  it('a stop with Redis down does not wait for it: what it held is claimed after claim_idle_ms', async () => {
+    const server = await startRedis({ appendonly: true, appendfsync: 'always' });
+    cleanups.push(() => server.stop());
+    // a command timeout far beyond the stop's bound: a stop that waited for Redis would show
+    const command_timeout_ms = 20_000;
+    const transport = createRedisStreamsTransport(
+      { prefix: 'chaos:', command_timeout_ms, watchdog_ms: 1_000 },
+      { connector: createRedisConnector({ options: { port: server.port } }) },
+    );
+    const leaving = createEventBus(
+      { ...CONFORMANCE_CONFIG, publish_timeout_ms: 500 },
+      { transport, events: CONFORMANCE_EVENTS, consumer_name: 'leaving' },
+    );
+    cleanups.push(() => transport.close());
+    const started: number[] = [];
+    leaving.subscribe(
+      'down',
+      'test.happened',
+      async (e, ctx) => {
+        started.push(e.payload.n);
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+        throw new Error('stopped');
+      },
+      { concurrency: 5 },
+    );
+    for (let n = 0; n < 5; n++) await leaving.publish('test.happened', { n });
+    await until(() => started.length === 5, 10_000, 'five handlers running');
+
+    await server.kill('SIGKILL');
+    // the fault: Redis is gone
+    const publish = await leaving.publish('test.happened', { n: 99 }).catch((e: unknown) => e);
+    expect((publish as { code?: string }).code).toBe('E_BUS_PUBLISH_FAILED');
+    const t = performance.now();
+    // the handlers get 1 s, then the stop's abort; the hand-back is then refused at once
+    await leaving.close({ timeout_ms: 1_000 });
+    const close_ms = performance.now() - t;
+    expect(close_ms).toBeLessThan(command_timeout_ms / 2);
+
+    await server.restart();
+    const raw = new Redis(server.url);
+    cleanups.push(async () => void raw.disconnect());
+    // nothing was handed back: the five are still on the stopped name, idle since their delivery
+    // (a hand-back makes them idle for ten years)
+    const pending = (await raw.xpending('chaos:{test.happened}', 'down', '-', '+', 10, 'leaving')) as Array<
+      [string, string, number, number]
+    >;
+    expect(pending).toHaveLength(5);
+    for (const [, , idle] of pending) expect(idle).toBeLessThan(60_000);
+
+    // and a peer claims them once they are claim_idle_ms idle
+    const { bus: peer } = await setup(server, { claim_idle_ms: 1_000, claim_interval_ms: 200 });
+    const handled = new Map<number, number>();
+    peer.subscribe('down', 'test.happened', (e, ctx) => void handled.set(e.payload.n, ctx.attempt), { concurrency: 5 });
+    await until(() => handled.size === 5, 15_000, 'the peer claimed the five');
+    expect([...handled.values()]).toEqual([2, 2, 2, 2, 2]);
+  }, 60_000);
 });
