@@ -1,8 +1,10 @@
 import { createRedisConnector, isCluster } from '@diana/redis';
 import { keysPerMaster as countPerMaster, useTestRedisCluster } from '@diana/test-services';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CacheService } from '../src/cache.js';
-import { describeCache } from '../src/testing.js';
+import { createRedisCacheStore } from '../src/adapters/redis.js';
+import { type CacheService, createCache } from '../src/cache.js';
+import { describeCache, untilListening } from '../src/testing.js';
 import { createClusterCache } from './fixtures/redis-cluster-cache.js';
 
 // The same suite as on one server, on a Redis Cluster of 3 masters + 3 replicas.
@@ -69,5 +71,58 @@ describe('two tiers on a Redis Cluster', () => {
     await cache.clear();
     expect(await keysPerMaster(`${redis.prefix}clear:v:`)).toEqual(before.map(() => 0));
     expect(await other.get('k')).toBe('kept');
+  });
+  // ioredis holds a cluster's subscription on a connection of its own to one node and, when that
+  // connection ends, moves it to another node with no event on the cluster client. Notices sent
+  // in that moment are lost to the process: it must count itself deaf, then drop its copies.
+  it('when the subscription connection ends, the cache listens again and drops the copies it kept', async () => {
+    const name = `gap${process.pid}t${Date.now()}`;
+    const config = { key_prefix: `${redis.prefix}gap:` };
+    const connector = createRedisConnector({ cluster: { nodes: redis.nodes }, options: { connectionName: name } });
+    const b = createCache(config, { store: createRedisCacheStore(config, { connector }) });
+    caches.push(b);
+    const a = make('gap:');
+    const nodes = redis.nodes.map((node) => new Redis({ host: node.host, port: node.port, lazyConnect: true }));
+    /** B's subscription connections on every node: [node index, client id]. */
+    const subscriptions = async () => {
+      const found: Array<[number, string]> = [];
+      for (const [i, node] of nodes.entries()) {
+        const list = (await node.client('LIST').catch(() => '')) as string;
+        for (const line of list.split('\n'))
+          if (line.includes(`name=ioredis-cluster(subscriber):${name} `) && / sub=1 /.test(line))
+            found.push([i, /^id=(\d+)/.exec(line)?.[1] as string]);
+      }
+      return found;
+    };
+    try {
+      await untilListening(b);
+      await a.set('k', 'old', { ttl_ms: 600_000 });
+      await a.set('k2', 'new', { ttl_ms: 600_000 });
+      expect(await b.get('k')).toBe('old');
+      expect(await b.get('k')).toBe('old');
+      expect(b.stats().l1_hits).toBe(1); // B keeps a memory copy
+      // a change whose notice B never hears (as one sent while its subscription moves): the entry
+      // of k2 copied onto k in Redis, no notice
+      const raw = await client.get(`${config.key_prefix}v:k2`);
+      await client.set(`${config.key_prefix}v:k`, raw as string, 'PX', 600_000);
+      expect(await b.get('k')).toBe('old'); // still the memory copy
+
+      // the fault: the node closes B's subscription connection; ioredis moves it by itself
+      const [before] = await subscriptions();
+      expect(before).toBeDefined();
+      const [node, id] = before as [number, string];
+      expect(await nodes[node]?.client('KILL', 'ID', id)).toBe(1);
+      expect(await until(async () => (await b.get('k')) === 'new', 5_000)).toBe(true);
+      await untilListening(b);
+      // listening again on a connection of its own, and hearing notices
+      const after = await subscriptions();
+      expect(after).toHaveLength(1);
+      expect(after[0]?.[1]).not.toBe(id);
+      expect(await b.get('k')).toBe('new');
+      await a.set('k', 'newer');
+      expect(await until(async () => (await b.get('k')) === 'newer', 2_000)).toBe(true);
+    } finally {
+      for (const node of nodes) node.disconnect();
+    }
   });
 });

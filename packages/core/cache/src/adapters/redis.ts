@@ -1,6 +1,6 @@
 // @diana/cache/adapters/redis: the shared tier on Redis.
 import { mastersOf, type RedisConnector } from '@diana/redis';
-import { createEventWaiter, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
+import { backoffDelay, createEventWaiter, getPackageLogger, type Logger, parseOrThrow, sleep } from '@diana/utils';
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import { CacheConfig, type CacheConfigInput } from '../config.js';
 import { CACHE_ERROR_CODES } from '../errors.js';
@@ -11,6 +11,12 @@ export interface RedisCacheStoreDeps {
   /** Hands out the store's command and subscriber clients (the app's one connector; never closed here). */
   readonly connector: RedisConnector;
   readonly logger?: Logger;
+}
+
+/** The connection ioredis holds a cluster's subscription on. */
+interface Watched {
+  readonly status: string;
+  once(event: 'end', listener: () => void): unknown;
 }
 
 const RELEASE_LEASE = `
@@ -84,20 +90,59 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
   // reconnect, so the store subscribes again itself and waits for that answer); deaf from a lost
   // connection until then. Each time it listens again, listeners drop their memory copies.
   let listening = false;
-  const listen = () =>
-    subscriber.subscribe(channel).then(
+  let closed = false;
+  const stopped = new AbortController();
+  const listen = () => {
+    // (on a cluster, the connection the SUBSCRIBE goes to: the one to watch, even if it ended
+    // while the answer was on its way)
+    const connection = clusterSubscription?.getInstance?.();
+    return subscriber.subscribe(channel).then(
       () => {
         listening = true;
+        watchClusterSubscription(connection ?? clusterSubscription?.getInstance?.());
         for (const listener of listeners) listener.onResubscribed();
       },
-      (error: unknown) => logger.warn({ err: error }, 'cache invalidation subscribe failed'),
+      (error: unknown) => {
+        logger.warn({ err: error }, 'cache invalidation subscribe failed');
+        throw error;
+      },
     );
+  };
+  // On a cluster, ioredis holds the subscription on a connection of its own to one node and, when
+  // that connection ends (the node died, left, or closed it), moves it to another node with no
+  // event on the cluster client: notices published meanwhile are lost to this process. The store
+  // watches that connection itself (ioredis's `subscriber`, not public API: ioredis is pinned) and
+  // is deaf from its end until its own SUBSCRIBE on the next one answers, retried until it does.
+  const clusterSubscription = (subscriber as unknown as { subscriber?: { getInstance?: () => Watched | null } })
+    .subscriber;
+  const watched = new WeakSet<Watched>();
+  const watchClusterSubscription = (connection: Watched | null | undefined) => {
+    if (!connection || watched.has(connection)) return;
+    watched.add(connection);
+    const lost = () => {
+      if (closed) return;
+      listening = false;
+      logger.warn('cache invalidation subscription moved to another node: listening again');
+      void relisten();
+    };
+    if (connection.status === 'end') lost();
+    else connection.once('end', lost);
+  };
+  const relisten = async () => {
+    for (let attempt = 1; !closed && !listening; attempt++) {
+      try {
+        await listen();
+      } catch {
+        await sleep(backoffDelay(attempt, { base_ms: 50, max_ms: 2_000 }), stopped.signal).catch(() => {});
+      }
+    }
+  };
   let everReady = false;
   subscriber.on('close', () => {
     listening = false;
   });
   subscriber.on('ready', () => {
-    if (everReady) void listen();
+    if (everReady) void listen().catch(() => {});
     everReady = true;
   });
   subscriber.on('message', (_channel: string, raw: string) => {
@@ -108,7 +153,7 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       logger.debug({ err: error }, 'unreadable invalidation message');
     }
   });
-  void listen();
+  void listen().catch(() => {});
 
   return {
     name: 'redis',
@@ -196,6 +241,8 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       return failures;
     },
     async close() {
+      closed = true;
+      stopped.abort();
       listeners.clear();
       client.disconnect();
       subscriber.disconnect();
