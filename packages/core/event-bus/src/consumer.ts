@@ -310,7 +310,9 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     ),
     setInterval(() => {
       const room = options.concurrency - inFlight.size;
-      if (room <= 0 || draining) return;
+      // not while the name's own pending list is being read: an entry claimed onto the name then
+      // (a peer's hand-back) would be read from that list again, and handled twice
+      if (room <= 0 || draining || ownPending) return;
       transport
         .claim({ group, consumer, types, min_idle_ms: config.claim_idle_ms, count: room })
         .then((claimed) => {

@@ -1,4 +1,8 @@
+import { sleep } from '@diana/utils';
+import { expect, it, vi } from 'vitest';
 import { createMemoryTransport } from '../src/adapters/memory.js';
+import { createEventBus } from '../src/bus.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
 import { describeEventBusTransport } from '../src/testing.js';
 import type { StreamTransport } from '../src/types.js';
 
@@ -13,4 +17,79 @@ describeEventBusTransport('memory', async (namespace) => {
   const shared = store;
   // closing a view must not close the shared store for the other "process"
   return { ...shared, close: async () => {} };
+});
+
+// A consumer starting while a peer stops: its first read is of its own name's pending list, and
+// the peer's hand-back makes the peer's entries claimable at once. An entry claimed onto the new
+// name before that read ends, handled, its ack not yet applied, was read again from the list and
+// handled twice (CI saw it on a cluster, where the first read is slow: attempt 3, not 2).
+it('no entry is claimed while the own pending list is read, so none is handled twice', async () => {
+  const store = createMemoryTransport();
+  const view = (): StreamTransport => ({ ...store, close: async () => {} });
+  // the starting consumer's own-list read is held, and so are its acks (not yet applied)
+  let openOwnRead = () => {};
+  const ownRead = new Promise<void>((resolve) => {
+    openOwnRead = resolve;
+  });
+  let holdAcks = true;
+  const heldAcks: Array<() => void> = [];
+  let claims = 0;
+  const starting: StreamTransport = {
+    ...view(),
+    createReader() {
+      const reader = store.createReader();
+      return {
+        ...reader,
+        readGroup: async (args) => {
+          if (args.own_pending) await ownRead;
+          return reader.readGroup(args);
+        },
+      };
+    },
+    claim: (args) => {
+      claims++;
+      return store.claim(args);
+    },
+    ack: async (group, deliveries) => {
+      if (holdAcks) await new Promise<void>((resolve) => heldAcks.push(resolve));
+      return store.ack(group, deliveries);
+    },
+  };
+  const config = { ...CONFORMANCE_CONFIG, claim_idle_ms: 600_000, handler_timeout_ms: 120_000 };
+  const leaving = createEventBus(config, { transport: view(), events: CONFORMANCE_EVENTS, consumer_name: 'leaving' });
+  const started = new Set<number>();
+  leaving.subscribe(
+    'work',
+    'test.happened',
+    async (e, ctx) => {
+      started.add(e.payload.n);
+      await sleep(60_000, ctx.signal);
+    },
+    { concurrency: 10 },
+  );
+  for (let n = 0; n < 5; n++) await leaving.publish('test.happened', { n });
+  await vi.waitFor(() => expect(started.size).toBe(5));
+
+  const staying = createEventBus(config, { transport: starting, events: CONFORMANCE_EVENTS, consumer_name: 'staying' });
+  const handled: Array<[number, number]> = [];
+  staying.subscribe('work', 'test.happened', (e, ctx) => void handled.push([e.payload.n, ctx.attempt]), {
+    concurrency: 10,
+  });
+  try {
+    await leaving.close({ timeout_ms: 50 }); // hands the five back: claimable at once
+    // five claim intervals while the own-list read is held (what must not happen cannot be waited for)
+    await sleep(5 * (config.claim_interval_ms as number));
+    openOwnRead();
+    holdAcks = false;
+    for (const release of heldAcks.splice(0)) release();
+    await vi.waitFor(async () => {
+      expect(handled).toHaveLength(5);
+      expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0);
+    });
+    await sleep(3 * (config.claim_interval_ms as number) + (config.block_ms as number));
+    expect(claims).toBeGreaterThan(0); // the five came by a claim, after the own list was read
+    expect(handled.sort((a, b) => a[0] - b[0])).toEqual([0, 1, 2, 3, 4].map((n) => [n, 2]));
+  } finally {
+    await Promise.all([leaving.close({ timeout_ms: 50 }), staying.close({ timeout_ms: 50 })]);
+  }
 });
