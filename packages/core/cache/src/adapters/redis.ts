@@ -111,8 +111,9 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
   // On a cluster, ioredis holds the subscription on a connection of its own to one node and, when
   // that connection ends (the node died, left, or closed it), moves it to another node with no
   // event on the cluster client: notices published meanwhile are lost to this process. The store
-  // watches that connection itself (ioredis's `subscriber`, not public API: ioredis is pinned) and
-  // is deaf from its end until its own SUBSCRIBE on the next one answers, retried until it does.
+  // watches that connection itself (ioredis 6's `subscriber.getInstance()`, not public API: the
+  // tests run on the workspace's exact pin and fail if a release moves it) and is deaf from its
+  // end until its own SUBSCRIBE on the next one answers, retried until it does.
   const clusterSubscription = (subscriber as unknown as { subscriber?: { getInstance?: () => Watched | null } })
     .subscriber;
   const watched = new WeakSet<Watched>();

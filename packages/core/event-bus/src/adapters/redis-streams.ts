@@ -79,7 +79,7 @@ const RELEASED_IDLE_MS = 315_360_000_000;
 /** Entries one stop looks at per stream: more than a consumer can hold (concurrency plus a read). */
 const RELEASE_MOST = 100_000;
 /** Entries counted at most for a lag Redis cannot tell (the figure is then a lower bound). */
-export const LAG_COUNT_MOST = 100_000;
+const LAG_COUNT_MOST = 100_000;
 
 /**
  * The transport on Redis Streams (7.0 or newer): one stream per event type, a consumer group
