@@ -1,10 +1,10 @@
 import { createRedisConnector, isCluster } from '@diana/redis';
 import { keysPerMaster as countPerMaster, useTestRedisCluster } from '@diana/test-services';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisCacheStore } from '../src/adapters/redis.js';
 import { type CacheService, createCache } from '../src/cache.js';
 import { describeCache, untilListening } from '../src/testing.js';
+import { findSubscriptions } from './fixtures/cluster-subscription.js';
 import { createClusterCache } from './fixtures/redis-cluster-cache.js';
 
 // The same suite as on one server, on a Redis Cluster of 3 masters + 3 replicas.
@@ -82,18 +82,7 @@ describe('two tiers on a Redis Cluster', () => {
     const b = createCache(config, { store: createRedisCacheStore(config, { connector }) });
     caches.push(b);
     const a = make('gap:');
-    const nodes = redis.nodes.map((node) => new Redis({ host: node.host, port: node.port, lazyConnect: true }));
-    /** B's subscription connections on every node: [node index, client id]. */
-    const subscriptions = async () => {
-      const found: Array<[number, string]> = [];
-      for (const [i, node] of nodes.entries()) {
-        const list = (await node.client('LIST').catch(() => '')) as string;
-        for (const line of list.split('\n'))
-          if (line.includes(`name=ioredis-cluster(subscriber):${name} `) && / sub=1 /.test(line))
-            found.push([i, /^id=(\d+)/.exec(line)?.[1] as string]);
-      }
-      return found;
-    };
+    const subscriptions = findSubscriptions(redis.nodes, name);
     try {
       await untilListening(b);
       await a.set('k', 'old', { ttl_ms: 600_000 });
@@ -108,21 +97,21 @@ describe('two tiers on a Redis Cluster', () => {
       expect(await b.get('k')).toBe('old'); // still the memory copy
 
       // the fault: the node closes B's subscription connection; ioredis moves it by itself
-      const [before] = await subscriptions();
+      const [before] = await subscriptions.find();
       expect(before).toBeDefined();
-      const [node, id] = before as [number, string];
-      expect(await nodes[node]?.client('KILL', 'ID', id)).toBe(1);
+      const { id } = before as { id: string };
+      expect(await subscriptions.kill(before as { node: number; id: string })).toBe(1);
       expect(await until(async () => (await b.get('k')) === 'new', 5_000)).toBe(true);
       await untilListening(b);
       // listening again on a connection of its own, and hearing notices
-      const after = await subscriptions();
+      const after = await subscriptions.find();
       expect(after).toHaveLength(1);
-      expect(after[0]?.[1]).not.toBe(id);
+      expect(after[0]?.id).not.toBe(id);
       expect(await b.get('k')).toBe('new');
       await a.set('k', 'newer');
       expect(await until(async () => (await b.get('k')) === 'newer', 2_000)).toBe(true);
     } finally {
-      for (const node of nodes) node.disconnect();
+      subscriptions.close();
     }
   });
 });

@@ -90,8 +90,7 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
   // reconnect, so the store subscribes again itself and waits for that answer); deaf from a lost
   // connection until then. Each time it listens again, listeners drop their memory copies.
   let listening = false;
-  let closed = false;
-  const stopped = new AbortController();
+  const stopped = new AbortController(); // aborted by close: no more listening again
   const listen = () => {
     // (on a cluster, the connection the SUBSCRIBE goes to: the one to watch, even if it ended
     // while the answer was on its way)
@@ -121,7 +120,7 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
     if (!connection || watched.has(connection)) return;
     watched.add(connection);
     const lost = () => {
-      if (closed) return;
+      if (stopped.signal.aborted) return;
       listening = false;
       logger.warn('cache invalidation subscription moved to another node: listening again');
       void relisten();
@@ -130,7 +129,7 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
     else connection.once('end', lost);
   };
   const relisten = async () => {
-    for (let attempt = 1; !closed && !listening; attempt++) {
+    for (let attempt = 1; !stopped.signal.aborted && !listening; attempt++) {
       try {
         await listen();
       } catch {
@@ -242,7 +241,6 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       return failures;
     },
     async close() {
-      closed = true;
       stopped.abort();
       listeners.clear();
       client.disconnect();
