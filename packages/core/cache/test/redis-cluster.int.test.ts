@@ -1,6 +1,8 @@
-import { createRedisConnector, isCluster } from '@diana/redis';
+import { Writable } from 'node:stream';
+import { createRedisConnector, isCluster, type RedisConnector } from '@diana/redis';
 import { keysPerMaster as countPerMaster, useTestRedisCluster } from '@diana/test-services';
-import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@diana/utils';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisCacheStore } from '../src/adapters/redis.js';
 import { type CacheService, createCache } from '../src/cache.js';
 import { describeCache, untilListening } from '../src/testing.js';
@@ -112,6 +114,47 @@ describe('two tiers on a Redis Cluster', () => {
       expect(await until(async () => (await b.get('k')) === 'newer', 2_000)).toBe(true);
     } finally {
       subscriptions.close();
+    }
+  });
+
+  // The watch above reads an ioredis internal: a release without it must not leave the store
+  // silently unable to hear a moved subscription.
+  it('warns at creation when ioredis does not show the subscription connection to watch', async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logger = createLogger({ destination });
+    const connector = createRedisConnector({ cluster: { nodes: redis.nodes } });
+    const hidden = (client: ReturnType<RedisConnector['blocking']>) =>
+      new Proxy(client, {
+        get(target, property) {
+          if (property === 'subscriber') return undefined;
+          const value = Reflect.get(target, property, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    const config = { key_prefix: `${redis.prefix}hidden:` };
+    const warning = 'this ioredis release hides the cluster subscription connection';
+    const withHidden: RedisConnector = { ...connector, blocking: (options) => hidden(connector.blocking(options)) };
+    const blind = createCache(config, { store: createRedisCacheStore(config, { connector: withHidden, logger }) });
+    const seeing = createCache(config, { store: createRedisCacheStore(config, { connector, logger }) });
+    try {
+      await vi.waitFor(() => expect(lines.some((line) => line.includes(warning))).toBe(true));
+      expect(lines.filter((line) => line.includes(warning))).toHaveLength(1); // the blind one only
+      // it still caches and listens: only the move goes unheard
+      await untilListening(blind);
+      await untilListening(seeing);
+      await blind.set('k', 'v');
+      expect(await blind.get('k')).toBe('v');
+      expect(lines.filter((line) => line.includes(warning))).toHaveLength(1);
+    } finally {
+      await blind.close();
+      await seeing.close();
+      await connector.close();
     }
   });
 });

@@ -1,5 +1,5 @@
 // @diana/cache/adapters/redis: the shared tier on Redis.
-import { mastersOf, type RedisConnector } from '@diana/redis';
+import { isCluster, mastersOf, type RedisConnector } from '@diana/redis';
 import { backoffDelay, createEventWaiter, getPackageLogger, type Logger, parseOrThrow, sleep } from '@diana/utils';
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import { CacheConfig, type CacheConfigInput } from '../config.js';
@@ -115,6 +115,10 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
   // end until its own SUBSCRIBE on the next one answers, retried until it does.
   const clusterSubscription = (subscriber as unknown as { subscriber?: { getInstance?: () => Watched | null } })
     .subscriber;
+  if (isCluster(subscriber) && typeof clusterSubscription?.getInstance !== 'function')
+    logger.warn(
+      'this ioredis release hides the cluster subscription connection: when ioredis moves the invalidation subscription to another node, memory copies whose notice was lost live until their TTL',
+    );
   const watched = new WeakSet<Watched>();
   const watchClusterSubscription = (connection: Watched | null | undefined) => {
     if (!connection || watched.has(connection)) return;
