@@ -92,10 +92,16 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   // One waiter per client: it holds one 'ready' listener however many callers wait, so
   // polling through an outage (a start gate pings every few seconds) adds none.
   const readyWaiters = new WeakMap<RedisClient, (ms: number) => Promise<void>>();
+  // each client's last connection error since it was last ready: a wait that times out says why
+  // (`connect ECONNREFUSED 127.0.0.1:6380`), not only the client's status
+  const lastErrors = new WeakMap<RedisClient, string>();
   const waitReady = (client: RedisClient, ms: number) => {
     let waiter = readyWaiters.get(client);
     if (!waiter) {
-      waiter = createEventWaiter(client, 'ready', () => `redis not ready (status ${client.status})`);
+      waiter = createEventWaiter(client, 'ready', () => {
+        const last = lastErrors.get(client);
+        return `redis at ${describe(options)} not ready (status ${client.status}${last ? `; last error: ${last}` : ''})`;
+      });
       readyWaiters.set(client, waiter);
     }
     return waiter(ms);
@@ -116,7 +122,11 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       client = new Cluster(seeds.nodes, clusterSettings(settings, seeds.options));
       if (settings.enableOfflineQueue === false) queueOnlyWhileReady(client);
     } else client = options.url ? new Redis(options.url, settings) : new Redis(settings);
-    client.on('error', (error) => logger.debug({ err: error, client: name }, 'redis connection error'));
+    client.on('error', (error) => {
+      lastErrors.set(client, error.message);
+      logger.debug({ err: error, client: name }, 'redis connection error');
+    });
+    client.on('ready', () => lastErrors.delete(client));
     open.add(client);
     client.once('end', () => open.delete(client));
     return client;

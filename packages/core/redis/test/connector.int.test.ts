@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { startRedis, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
 
 const redis = await useTestRedis('connector');
@@ -91,5 +91,23 @@ describe('createRedisConnector', () => {
     await expect(own.ping({ timeout_ms: 300 })).rejects.toThrow(/not ready/);
     expect(performance.now() - started).toBeLessThan(2_000);
     await own.close();
+  });
+
+  it('a wait that times out names the server and the last connection error', async () => {
+    const own = createRedisConnector({ options: { port: 1 } });
+    try {
+      // the first refusal comes within a few ms; until then the reason is the status alone
+      await vi.waitFor(async () => {
+        const error = await own.ping({ timeout_ms: 50 }).then(
+          () => undefined,
+          (reason: Error) => reason,
+        );
+        expect(error?.message).toMatch(
+          /^redis at redis:\/\/127\.0\.0\.1:1 not ready \(status \w+; last error: connect ECONNREFUSED 127\.0\.0\.1:1\)$/,
+        );
+      });
+    } finally {
+      await own.close();
+    }
   });
 });
