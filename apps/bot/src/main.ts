@@ -4,7 +4,7 @@
 // complete exits 1 with one line saying why: never a half-started process.
 
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadSettings } from '@diana/config';
 import { createLogger, isDianaError, revealSecret } from '@diana/utils';
 import { type RunnerHandle, run } from '@grammyjs/runner';
@@ -40,7 +40,8 @@ const logger = createLogger({
       ? { destination: process.stderr }
       : {}),
 });
-if (mode === 'console' && logFile) process.stdout.write(`(los registros van a ${logFile})\n`);
+// the whole path: `pnpm start` runs the bot in apps/bot, not where it was typed
+if (mode === 'console' && logFile) process.stdout.write(`(los registros van a ${resolve(logFile)})\n`);
 const metrics = installMetrics({ service_name: settings.bot.service_name });
 const terminal = mode === 'console' ? createConsole(process.stdout) : undefined;
 const gate = createStartGate({
@@ -48,7 +49,10 @@ const gate = createStartGate({
   logger,
   // the console user would otherwise face a silent prompt until the backend answers
   ...(mode === 'console'
-    ? { onWait: (dependency: string) => process.stdout.write(`(esperando a ${dependency}…)\n`) }
+    ? {
+        onWait: (dependency: string, reason: string) =>
+          process.stdout.write(`(esperando a ${dependency}: ${reason}…)\n`),
+      }
     : {}),
 });
 const target: { app: Awaited<ReturnType<typeof createApp>> | undefined; readonly starting: string } = {

@@ -1,7 +1,7 @@
 // Start-up waits: each backend (PostgreSQL, Redis, MongoDB, the Telegram API) is probed until it
 // answers, with one log line per failed attempt, until one shared start deadline. Past it, start
 // fails with one line naming what did not answer — never a silent hang, never a half-started bot.
-import { createBackoff, DianaError, type Logger, sleep } from '@diana/utils';
+import { createBackoff, DianaError, isDianaError, type Logger, sleep } from '@diana/utils';
 import { BOT_ERROR_CODES } from './errors.js';
 
 /** What start is doing now, for `/readyz` and the logs. */
@@ -19,8 +19,8 @@ export interface StartGateOptions {
   /** One probe's budget (a backend that does not answer at all). @default 5_000 */
   readonly attempt_timeout_ms?: number;
   readonly logger: Logger;
-  /** Called when `dependency` first fails to answer in a `waitFor` (the console says so to the user). */
-  readonly onWait?: (dependency: string) => void;
+  /** Called when `dependency` first fails to answer in a `waitFor`, with why (the console says so to the user). */
+  readonly onWait?: (dependency: string, reason: string) => void;
 }
 
 /** A gate whose deadline starts now. */
@@ -34,6 +34,10 @@ export function createStartGate(options: StartGateOptions): StartGate {
     },
     async waitFor(dependency, probe) {
       const nextDelay = createBackoff({ base_ms: 250, max_ms: 3_000 });
+      // the last failure that said why (a refused connection, a missing database): once a driver
+      // stops answering at all (its own backoff between reconnects), every attempt only times out,
+      // and the line that ends the start must still name the cause
+      let cause: string | undefined;
       for (let attempt = 1; ; attempt++) {
         const left = deadline - Date.now();
         const signal = AbortSignal.timeout(Math.max(1, Math.min(attemptTimeout, left)));
@@ -44,7 +48,9 @@ export function createStartGate(options: StartGateOptions): StartGate {
           return result;
         } catch (error) {
           waiting = dependency;
-          const message = (error as Error)?.message ?? String(error);
+          const said = (error as Error)?.message ?? String(error);
+          if (!isTimeout(error)) cause = said;
+          const message = isTimeout(error) && cause ? `${said} (last error: ${cause})` : said;
           const delay = Math.min(nextDelay(), deadline - Date.now());
           if (delay <= 0)
             throw new DianaError(
@@ -56,7 +62,7 @@ export function createStartGate(options: StartGateOptions): StartGate {
             { dependency, attempt, retry_in_ms: delay, reason: message },
             `waiting for ${dependency}`,
           );
-          if (attempt === 1) options.onWait?.(dependency);
+          if (attempt === 1) options.onWait?.(dependency, message);
           await sleep(delay);
         }
       }
@@ -64,10 +70,17 @@ export function createStartGate(options: StartGateOptions): StartGate {
   };
 }
 
+/** An attempt that got no answer at all: it says nothing about why. */
+class AttemptTimeout extends Error {}
+
+/** The attempt's own deadline, or a probe's (`E_DB_TIMEOUT`, ...): no answer, no reason. */
+const isTimeout = (error: unknown) =>
+  error instanceof AttemptTimeout || (isDianaError(error) && error.code.endsWith('_TIMEOUT'));
+
 /** A probe that ignores its signal still ends at the attempt's deadline. */
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error('no answer within the attempt timeout'));
+    const onAbort = () => reject(new AttemptTimeout('no answer within the attempt timeout'));
     if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));

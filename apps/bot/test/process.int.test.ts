@@ -12,7 +12,7 @@ import {
 } from '@diana/test-services';
 import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, killChildBots, startBot, telegramBotEnv as telegramBot, until } from './child-bot.js';
+import { freePort, killChildBots, startBot, TEST_SECRETS, telegramBotEnv as telegramBot, until } from './child-bot.js';
 
 afterAll(killChildBots);
 
@@ -79,17 +79,22 @@ describe('pnpm start', () => {
   it('in the console, says which backend start is waiting for (Redis down), and a SIGTERM meanwhile exits 0', async () => {
     const testDb = await useTestDatabase('bot-console-wait');
     const dir = mkdtempSync(join(tmpdir(), 'diana-console-wait-'));
+    const port = await freePort();
     const bot = startBot({
       DIANA_BOT_DATA_DIR: dir,
       DIANA_BOT_HTTP_PORT: '0',
       DATABASE_URL: testDb.url,
-      REDIS_URL: `redis://127.0.0.1:${await freePort()}`, // nothing listens there
+      REDIS_URL: `redis://127.0.0.1:${port}`, // nothing listens there
+      ...TEST_SECRETS, // a real database: without them start ends at once, before Redis
     });
     const log = join(dir, 'bot.log');
     const attempts = () => (existsSync(log) ? readFileSync(log, 'utf8') : '').match(/waiting for redis/g)?.length ?? 0;
     expect(await until(() => attempts() >= 2, 30_000), bot.output()).toBe(true);
-    // said once in the chat, however many attempts the log shows
-    expect(bot.output().match(/\(esperando a redis…\)/g)).toHaveLength(1);
+    // said once in the chat, with why, however many attempts the log shows
+    expect(bot.output().match(/\(esperando a redis/g)).toHaveLength(1);
+    expect(bot.output()).toContain(
+      `(esperando a redis: redis at redis://127.0.0.1:${port} not ready (status reconnecting; last error: connect ECONNREFUSED 127.0.0.1:${port})…)`,
+    );
     bot.child.kill('SIGTERM');
     expect(await bot.exited).toBe(0);
   }, 60_000);

@@ -1,0 +1,57 @@
+// The start gate's last line names why a backend did not answer, even when its last attempts only
+// timed out (a driver backing off between reconnects answers nothing at all).
+import { DianaError, isDianaError, type Logger, SILENT_LOGGER } from '@diana/utils';
+import { describe, expect, it } from 'vitest';
+import { createStartGate } from '../src/start-gate.js';
+
+const refused = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5999'));
+const silent = () => new Promise<never>(() => {});
+
+describe('start gate', () => {
+  it('ends with the last reason given when the last attempts only time out', async () => {
+    const reasons: string[] = [];
+    const waits: unknown[] = [];
+    const logger: Logger = { ...SILENT_LOGGER, warn: (obj: unknown) => void waits.push(obj), child: () => logger };
+    const gate = createStartGate({
+      start_timeout_ms: 1_500,
+      attempt_timeout_ms: 200,
+      logger,
+      onWait: (_dependency, reason) => reasons.push(reason),
+    });
+    let attempts = 0;
+    const error = await gate
+      .waitFor('postgres', () => (++attempts <= 2 ? refused() : silent()))
+      .catch((e: unknown) => e);
+    expect(attempts).toBeGreaterThan(2); // the fault: attempts after the refusals got no answer
+    expect(isDianaError(error, 'E_BOT_START_TIMEOUT')).toBe(true);
+    expect((error as Error).message).toMatch(
+      /^postgres did not answer within the start deadline of 2 s \(DIANA_BOT_START_TIMEOUT_MS\): no answer within the attempt timeout \(last error: connect ECONNREFUSED 127\.0\.0\.1:5999\)$/,
+    );
+    expect(reasons).toEqual(['connect ECONNREFUSED 127.0.0.1:5999']); // the console's one line says why
+    expect(waits.at(-1)).toMatchObject({ reason: expect.stringContaining('last error: connect ECONNREFUSED') });
+  });
+
+  it("a probe's own timeout says no more than the gate's, and a real reason replaces an older one", async () => {
+    const gate = createStartGate({ start_timeout_ms: 1_000, attempt_timeout_ms: 200, logger: SILENT_LOGGER });
+    let attempts = 0;
+    const error = await gate
+      .waitFor('postgres', () => {
+        attempts++;
+        if (attempts === 1) return refused();
+        if (attempts === 2) return Promise.reject(new Error('database "x" does not exist'));
+        return Promise.reject(new DianaError('E_DB_TIMEOUT', 'ping took longer than 200 ms'));
+      })
+      .catch((e: unknown) => e);
+    expect(attempts).toBeGreaterThan(2);
+    expect((error as Error).message).toMatch(
+      /: ping took longer than 200 ms \(last error: database "x" does not exist\)$/,
+    );
+  });
+
+  it('a probe that answers ends the wait', async () => {
+    const gate = createStartGate({ start_timeout_ms: 1_000, logger: SILENT_LOGGER });
+    let attempts = 0;
+    expect(await gate.waitFor('redis', async () => (++attempts < 2 ? refused() : 'pong'))).toBe('pong');
+    expect(gate.waiting).toBeUndefined();
+  });
+});
