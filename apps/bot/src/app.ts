@@ -110,6 +110,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const gate = options.gate ?? createStartGate({ start_timeout_ms: settings.bot.start_timeout_ms, logger });
   const startup = createStartup(logger);
   const { step, onClose } = startup;
+  // a real database needs configured secrets: said before anything connects, waits or migrates
+  // (the embedded default generates its own under the data directory, below)
+  if (settings.database.url !== undefined)
+    resolveSecrets(settings.security, { embedded: false, data_dir: settings.bot.data_dir });
 
   // layer 1: database and migrations, documents, Redis
   const { db, documents, connector, embedded, pings } = await startBackends(settings, { startup, gate, logger });

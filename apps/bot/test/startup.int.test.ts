@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { loadSettings } from '@diana/config';
+import { createPostgres } from '@diana/db';
 import { useTestDatabase } from '@diana/test-services';
 import { isDianaError, type Logger, SILENT_LOGGER } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
@@ -76,6 +77,27 @@ describe('start-up', () => {
     );
     const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
     expect(String((error as Error).message)).toContain('DIANA_SECURITY_CALLBACK_SECRET');
+    // said before anything connects or migrates: nothing was applied to the database
+    const probe = createPostgres({ url: testDb.direct_url, pool_max: 1 });
+    try {
+      const [row] = await probe.sql<{ tables: number }[]>`
+        select count(*)::int as tables from information_schema.tables where table_schema = 'public'`;
+      expect(row?.tables).toBe(0);
+    } finally {
+      await probe.close();
+    }
+  });
+
+  it('says the secrets are missing at once, not after waiting out an unreachable database', async () => {
+    const settings = loadSettings(
+      SETTINGS_SCHEMAS,
+      { DIANA_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DIANA_BOT_START_TIMEOUT_MS: '30000' },
+      { env_file: false },
+    );
+    const started = performance.now();
+    const error = await createApp(settings, { logger: SILENT_LOGGER }).catch((e: unknown) => e);
+    expect(String((error as Error).message)).toContain('DIANA_SECURITY_TOKEN_PEPPER');
+    expect(performance.now() - started).toBeLessThan(5_000); // the start deadline is 30 s
   });
 });
 
