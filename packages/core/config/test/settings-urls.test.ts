@@ -235,7 +235,13 @@ describe('URL settings are parsed strictly and never show their password', () =>
     it(`${setting.variable}: any URL-ish input either parses with the password masked or is refused cleanly`, () => {
       fc.assert(
         fc.property(urlIsh(setting.secret), (input) => check(setting, input)),
-        { numRuns: 400 },
+        // found on 2026-12-01 (seed 1844903251): the password's tail after an unencoded `?` was a query key, shown
+        {
+          numRuns: 400,
+          examples: ['redis', 'postgres', 'mongodb'].map((scheme) => [
+            `${scheme}://app:Zq8Xw@3?Kv6Jmdb.example:5432/x`,
+          ]),
+        },
       );
     });
   }

@@ -36,16 +36,17 @@ export function revealSecret<T>(value: T | Secret<T>): T {
 }
 
 /**
- * A URL with its password and every query value replaced by `***`, without its fragment, for
- * display. Query values are all masked because drivers read credentials from many of them
- * (`password`, `sslpassword`, `authMechanismProperties`...). Anything that is not a well-formed
+ * A URL with its password and its whole query replaced by `***`, without its fragment, for
+ * display. The query is masked whole: drivers read credentials from many of its values
+ * (`password`, `sslpassword`, `authMechanismProperties`...), and a password with an unencoded
+ * `?` (`app:pw1@db?pw2…`) puts its tail in a key. Anything that is not a well-formed
  * `scheme://host` URL shows as `[invalid url]`: there is no telling which part is the password.
  */
 export function maskUrl(raw: string): string {
   const url = parseStrictUrl(raw);
   if (!url) return '[invalid url]';
   if (url.password) url.password = '***';
-  for (const name of new Set(url.searchParams.keys())) url.searchParams.set(name, '***');
+  if (url.search) url.search = '***';
   url.hash = '';
   return url.toString();
 }
