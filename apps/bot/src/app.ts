@@ -110,10 +110,12 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const gate = options.gate ?? createStartGate({ start_timeout_ms: settings.bot.start_timeout_ms, logger });
   const startup = createStartup(logger);
   const { step, onClose } = startup;
-  // a real database needs configured secrets: said before anything connects, waits or migrates
-  // (the embedded default generates its own under the data directory, below)
-  if (settings.database.url !== undefined)
-    resolveSecrets(settings.security, { embedded: false, data_dir: settings.bot.data_dir });
+  // before anything connects, waits or migrates: a real database needs configured secrets (named
+  // at once when missing); the embedded default generates its own under the data directory
+  const security = resolveSecrets(settings.security, {
+    embedded: settings.database.url === undefined,
+    data_dir: settings.bot.data_dir,
+  });
 
   // layer 1: database and migrations, documents, Redis
   const { db, documents, connector, embedded, pings } = await startBackends(settings, { startup, gate, logger });
@@ -149,7 +151,6 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   );
   onClose('outbox relay', () => relay.close());
 
-  const security = resolveSecrets(settings.security, { embedded, data_dir: settings.bot.data_dir });
   const signer = await step('security', () => createCallbackSigner(security));
   const tokens = createTokenService(security, { db });
   let config: ConfigManager<typeof CONFIG_TEMPLATES> | undefined;

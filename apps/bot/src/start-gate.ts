@@ -49,8 +49,9 @@ export function createStartGate(options: StartGateOptions): StartGate {
         } catch (error) {
           waiting = dependency;
           const said = (error as Error)?.message ?? String(error);
-          if (!isTimeout(error)) cause = said;
-          const message = isTimeout(error) && cause ? `${said} (last error: ${cause})` : said;
+          const timedOut = isTimeout(error);
+          if (!timedOut) cause = said;
+          const message = timedOut && cause ? `${said} (last error: ${cause})` : said;
           const delay = Math.min(nextDelay(), deadline - Date.now());
           if (delay <= 0)
             throw new DianaError(

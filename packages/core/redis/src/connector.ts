@@ -89,6 +89,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   let closeTimeout = 1_000;
   let pingClient: RedisClient | undefined;
   const seeds = options.cluster ? clusterSeeds(options.cluster.nodes) : undefined;
+  const where = describe(options);
   // One waiter per client: it holds one 'ready' listener however many callers wait, so
   // polling through an outage (a start gate pings every few seconds) adds none.
   const readyWaiters = new WeakMap<RedisClient, (ms: number) => Promise<void>>();
@@ -100,7 +101,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     if (!waiter) {
       waiter = createEventWaiter(client, 'ready', () => {
         const last = lastErrors.get(client);
-        return `redis at ${describe(options)} not ready (status ${client.status}${last ? `; last error: ${last}` : ''})`;
+        return `redis at ${where} not ready (status ${client.status}${last ? `; last error: ${last}` : ''})`;
       });
       readyWaiters.set(client, waiter);
     }
@@ -165,7 +166,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       const waiting = [...open].filter((client) => client.status !== 'ready');
       await Promise.all(waiting.map((client) => waitReady(client, timeout_ms)));
     },
-    where: describe(options),
+    where,
     cluster: seeds !== undefined,
     close(closeOptions = {}) {
       if (!closer.closed && closeOptions.timeout_ms !== undefined) closeTimeout = closeOptions.timeout_ms;
