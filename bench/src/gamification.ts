@@ -3,7 +3,6 @@
 // mission and achievement counters, outbox) → commit. Awards/s and publish → commit latency.
 
 import { randomBytes } from 'node:crypto';
-import { createCache } from '@diana/cache';
 import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, defineEvents, EVENT_BUS_MIGRATIONS, mergeEvents } from '@diana/event-bus';
@@ -38,10 +37,9 @@ const events = mergeEvents(
 const bus = createEventBus({ block_ms: 100, concurrency: 16 }, { transport, events });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: GAMIFICATION_TEMPLATES });
 await config.start();
-const cache = createCache();
 const gamification = createGamificationModule(
   {},
-  { db, bus, config, cache, signer: createCallbackSigner({ callback_secret: 'b'.repeat(40) }) },
+  { db, bus, config, signer: createCallbackSigner({ callback_secret: 'b'.repeat(40) }) },
 );
 const users = createUserRepository(db);
 const ids: string[] = [];
@@ -151,7 +149,6 @@ try {
 } finally {
   await bus.close();
   await config.close();
-  await cache.close();
   await transport.close();
   await db.close();
   await testDb.drop();

@@ -195,7 +195,6 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
         db,
         bus,
         config: configReader(config, GAMIFICATION_TEMPLATES),
-        cache,
         signer,
         limiter,
         timezone: settings.bot.timezone,

@@ -1,7 +1,6 @@
 // The gamification module: wires the ledger, daily gift, shop, missions, achievements and payment
 // notices into one composer and its subscriptions. Over 300 lines because it is the wiring of
 // seven parts, each in its own file; no logic of theirs lives here.
-import type { CacheService } from '@diana/cache';
 import type { ConfigReader } from '@diana/config';
 import type { Database } from '@diana/db';
 import {
@@ -39,7 +38,6 @@ export interface GamificationDeps {
   readonly bus: EventBusService<EventRegistry & typeof GAMIFICATION_EVENTS>;
   /** Must hold `GAMIFICATION_TEMPLATES` (amounts, caps, missions, achievements, shop). */
   readonly config: ConfigReader<typeof GAMIFICATION_TEMPLATES>;
-  readonly cache: CacheService;
   readonly signer: CallbackSigner;
   /** The `purchase` policy is applied to shop buttons when given. */
   readonly limiter?: RateLimiter;
@@ -73,22 +71,14 @@ export interface GamificationModule extends DianaModule<Composer<GamificationCon
  */
 const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
   parseOrThrow(schema, event.payload, { code: EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, message: `unusable ${event.type}` });
-const balanceKey = (user_id: string) => `balance:${user_id}`;
-/**
- * Balances are cached in each process's memory only, and dropped there: a balance is one
- * PostgreSQL read by key, and every change is a broadcast event that reaches every process, so a
- * shared copy in Redis (and its delete and notice per payment) bought nothing.
- */
-const BALANCE_LOCAL = { local: true } as const;
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
 export function createGamificationModule(_config: Record<string, never>, deps: GamificationDeps): GamificationModule {
   const logger = getPackageLogger(deps.logger, 'gamification');
-  const { db, bus, config, cache, signer } = deps;
+  const { db, bus, config, signer } = deps;
   const timezone = deps.timezone ?? 'Europe/Madrid';
   const inbox = createInbox(db);
   const rewards = () => config.get('gamification.rewards') as (typeof REWARDS)['defaults'];
-  const balances = cache.namespace('gamification');
   // every payment told to its user (its notice queued in the payment's transaction, told by a
   // consumer group of its own: a failed send never fails a payment); without an api, none
   const notices = deps.api
@@ -106,8 +96,6 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     bus: payments,
     timezone,
     caps: () => ({ free: rewards().daily_cap_free, vip: rewards().daily_cap_vip }),
-    // this process's copy at once; every other process drops its own on the broadcast below
-    onBalanceChanged: (user_id) => balances.delete(balanceKey(user_id), BALANCE_LOCAL),
   });
   const missions = () => config.get('gamification.missions') as unknown as (typeof MISSIONS)['defaults'];
   const achievements = () => config.get('gamification.achievements') as unknown as (typeof ACHIEVEMENTS)['defaults'];
@@ -132,8 +120,12 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       });
     else await ledger.lock(tx, user_id);
   };
-  const balanceOf = (user_id: string) =>
-    balances.getOrSet(balanceKey(user_id), () => ledger.balance(user_id), { ttl_ms: 60_000, ...BALANCE_LOCAL });
+  /**
+   * A balance is read from PostgreSQL each time it is shown (one read by key): payments far
+   * outnumber the screens that show one, and a cached copy cost every process a wake-up per
+   * payment to drop it.
+   */
+  const balanceOf = (user_id: string) => ledger.balance(user_id);
 
   // ---- event handlers: each in the inbox's transaction, so a redelivery never pays twice ----
   const once =
@@ -217,17 +209,6 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
           { key: user_id, user_id },
         );
       }),
-    },
-    {
-      // every process drops its cached balance (the writer's process already did on commit); the
-      // event comes through the outbox, so it is heard even when the writer died after its commit
-      group: '*broadcast*',
-      mode: 'broadcast',
-      types: ['gamification.besitos_awarded', 'gamification.besitos_spent'],
-      handler: async (event) => {
-        const user_id = (event.payload as { user_id?: string }).user_id;
-        if (user_id) await balances.delete(balanceKey(user_id), BALANCE_LOCAL);
-      },
     },
   ];
   if (notices) subscriptions.push(notices.subscription);

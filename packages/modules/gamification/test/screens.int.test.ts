@@ -2,7 +2,6 @@
 // missions, achievements and history screens, next-step buttons, the shop's descriptions and the
 // profile summary — through a real grammY bot (recording API) and the bus on PostgreSQL.
 import { randomUUID } from 'node:crypto';
-import { createCache } from '@diana/cache';
 import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import {
@@ -43,7 +42,6 @@ const events = mergeEvents(mergeEvents(GAMIFICATION_EVENTS, CONFIG_EVENTS), OTHE
 const bus = createEventBus({ backoff_base_ms: 10, backoff_max_ms: 50 }, { transport, events, db });
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: GAMIFICATION_TEMPLATES });
-const cache = createCache();
 const signer = createCallbackSigner({ callback_secret: 's'.repeat(40) });
 
 const api = createRecordingApi();
@@ -70,7 +68,7 @@ bot.api.config.use(async (prev, method, payload, signal) => {
 
 const gamification = createGamificationModule(
   {},
-  { db, bus, config, cache, signer, timezone: 'Europe/Madrid', api: () => bot.api },
+  { db, bus, config, signer, timezone: 'Europe/Madrid', api: () => bot.api },
 );
 const users = createUserRepository(db);
 beforeAll(async () => {
@@ -91,7 +89,6 @@ afterAll(async () => {
   await relay.close();
   await bus.close();
   await config.close();
-  await cache.close();
   await db.close();
 });
 
