@@ -55,7 +55,7 @@ export interface LedgerDeps {
   readonly timezone: string;
   /** Today's caps (from ConfigManager). */
   readonly caps: () => { free: number; vip: number };
-  /** After a commit that changed `user_id`'s balance (the app drops its cached balance). */
+  /** After a commit that changed `user_id`'s balance (e.g. to drop a copy the caller keeps). */
   readonly onBalanceChanged?: (user_id: string) => unknown;
 }
 
