@@ -55,8 +55,6 @@ export interface LedgerDeps {
   readonly timezone: string;
   /** Today's caps (from ConfigManager). */
   readonly caps: () => { free: number; vip: number };
-  /** After a commit that changed `user_id`'s balance (e.g. to drop a copy the caller keeps). */
-  readonly onBalanceChanged?: (user_id: string) => unknown;
 }
 
 /** A note as stored: trimmed, at most 200 characters (the column's limit), null when empty. */
@@ -99,7 +97,6 @@ export function createLedger(deps: LedgerDeps): Ledger {
     return { before: Number(row?.besitos ?? 0), after: after as T };
   };
   const lock = async (tx: TransactionSql, user_id: string) => (await lockThen(tx, user_id)).before;
-  const changed = (user_id: string) => db.onCommit(() => deps.onBalanceChanged?.(user_id));
 
   return {
     async award(tx, a) {
@@ -150,7 +147,6 @@ export function createLedger(deps: LedgerDeps): Ledger {
         { user_id: a.user_id, amount, source: a.source, balance },
         { key: a.user_id, user_id: a.user_id },
       );
-      await changed(a.user_id);
       return { paid: amount, balance, duplicate: false };
     },
 
@@ -191,7 +187,6 @@ export function createLedger(deps: LedgerDeps): Ledger {
         { user_id: s.user_id, amount: s.amount, source: s.source, balance },
         { key: s.user_id, user_id: s.user_id },
       );
-      await changed(s.user_id);
       return { balance, duplicate: false };
     },
 

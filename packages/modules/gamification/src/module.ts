@@ -120,12 +120,6 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       });
     else await ledger.lock(tx, user_id);
   };
-  /**
-   * A balance is read from PostgreSQL each time it is shown (one read by key): payments far
-   * outnumber the screens that show one, and a cached copy cost every process a wake-up per
-   * payment to drop it.
-   */
-  const balanceOf = (user_id: string) => ledger.balance(user_id);
 
   // ---- event handlers: each in the inbox's transaction, so a redelivery never pays twice ----
   const once =
@@ -219,11 +213,13 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   const { go, keyboard } = steps;
   const B = TEXTS.buttons;
   const claimDailyGift = createDailyGift({ db, ledger, timezone, rewards });
-  const store = createShop({ db, bus, ledger, progress, signer, limiter: deps.limiter, steps, items: shop, balanceOf });
+  const store = createShop({ db, bus, ledger, progress, signer, limiter: deps.limiter, steps, items: shop });
 
   const showBalance: Screen = async (ctx, user) => {
     await db.transaction((tx) => payWelcome(tx, user.id));
-    await ctx.reply(TEXTS.balance(formatBesitos(await balanceOf(user.id))), {
+    // a balance is read each time it is shown (one read by key), never cached: payments far
+    // outnumber the screens that show one, and a copy cost every process a wake-up per payment
+    await ctx.reply(TEXTS.balance(formatBesitos(await ledger.balance(user.id))), {
       parse_mode: 'HTML',
       ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)], [go(ctx, 'historial', B.history)]]),
     });
@@ -251,7 +247,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       ...keyboard([[go(ctx, 'misiones', B.missions), go(ctx, 'saldo', B.balance)]]),
     });
   const showHistory: Screen = async (ctx, user) =>
-    ctx.reply(await screens.history(user.id, await balanceOf(user.id)), {
+    ctx.reply(await screens.history(user.id, await ledger.balance(user.id)), {
       parse_mode: 'HTML',
       ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)]]),
     });
@@ -319,7 +315,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     ledger,
     reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign('gam.r', [post_id]) }),
     async summary(user_id) {
-      const [balance, streak_days] = await Promise.all([balanceOf(user_id), screens.streak(user_id)]);
+      const [balance, streak_days] = await Promise.all([ledger.balance(user_id), screens.streak(user_id)]);
       return { balance, streak_days };
     },
     itemName: (id) => shop().find((item) => item.id === id)?.name,

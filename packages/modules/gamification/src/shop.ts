@@ -27,7 +27,6 @@ export function createShop(deps: {
   limiter?: RateLimiter;
   steps: ReturnType<typeof createSteps>;
   items: () => readonly Item[];
-  balanceOf: (user_id: string) => Promise<number>;
 }) {
   const { db, bus, ledger, progress, signer, steps } = deps;
   const B = TEXTS.buttons;
@@ -62,7 +61,7 @@ export function createShop(deps: {
         }),
       },
     ]);
-    const balance = formatBesitos(await deps.balanceOf(user.id));
+    const balance = formatBesitos(await ledger.balance(user.id));
     await ctx.reply([TEXTS.shopTitle, TEXTS.shopBalance(balance), '', lines.join('\n\n')].join('\n'), {
       parse_mode: 'HTML',
       reply_markup: { inline_keyboard: rows },
