@@ -17,6 +17,7 @@ import type { Update, UserFromGetMe } from 'grammy/types';
 import { getPeakRssMb, percentile, printGoal, SHORT, scaled } from './harness.js';
 import { countPgStatements } from './pg-statements.js';
 import { startProfile } from './profile.js';
+import { countRedisCommands } from './redis-commands.js';
 import { countSocketWrites } from './socket-writes.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -68,6 +69,9 @@ if (!(PROFILE_RATE > 0)) throw new Error('--profile-rate takes a rate in updates
 const statements = COUNTING
   ? countPgStatements(Number(new URL(testDb.url).port || 5432))
   : { take: () => ({ total: Number.NaN, by_text: new Map<string, number>() }) };
+// `--commands`: count the Redis commands the server ran, by name (its statistics: reset, so
+// off by default and only with nothing else using that server)
+const commands = process.argv.includes('--commands') ? await countRedisCommands(redisUrl) : undefined;
 const app = await createApp(settings, { logger: SILENT_LOGGER, botInfo, apiTransformer: recorder });
 
 let updateId = 0;
@@ -122,6 +126,7 @@ async function offer(rate: number, seconds: number) {
   const cpuBefore = process.cpuUsage();
   writes.take();
   statements.take();
+  await commands?.take();
   let errors = 0;
   for (let i = 0; i < total; i++) {
     const due = begin + (i * 1000) / rate;
@@ -141,6 +146,7 @@ async function offer(rate: number, seconds: number) {
   const perUpdate = (n: number) => n / Math.max(1, latencies.length);
   const { postgres = 0, redis = 0 } = writes.take();
   const sent = statements.take();
+  const ran = await commands?.take();
   latencies.sort((a, b) => a - b);
   return {
     rate,
@@ -160,6 +166,10 @@ async function offer(rate: number, seconds: number) {
     /** PostgreSQL statements per handled update (Execute and Query messages sent). */
     pg_statements: perUpdate(sent.total),
     /** Per statement text, how many per handled update, most first. */
+    /** Per Redis command, how many per handled update, most first (`--commands`). */
+    command_mix: [...(ran?.by_name ?? [])]
+      .map(([name, n]) => [name, perUpdate(n)] as const)
+      .sort((a, b) => b[1] - a[1]),
     statement_mix: [...sent.by_text].map(([text, n]) => [text, perUpdate(n)] as const).sort((a, b) => b[1] - a[1]),
   };
 }
@@ -202,6 +212,10 @@ try {
     out('\n  PostgreSQL statements per update at 100/s, by text:');
     for (const [text, n] of target.statement_mix) out(`    ${n.toFixed(2).padStart(6)}  ${text}`);
   }
+  if (commands) {
+    out("\n  Redis commands per update at 100/s (the server's count), by name:");
+    for (const [name, n] of target.command_mix) out(`    ${n.toFixed(2).padStart(6)}  ${name}`);
+  }
   // the profile is taken over a round of its own, so its overhead stays out of the figures above
   const profile = await startProfile();
   await offer(PROFILE_RATE, scaled(10, 3));
@@ -237,6 +251,7 @@ try {
   printGoal(`≥ 500 updates/s sustained with p99 ≤ 400 ms (measured about ${saturation}/s)`, saturation >= 500);
   out(`\npeak RSS ${getPeakRssMb().toFixed(0)} MB`);
 } finally {
+  await commands?.close();
   await app.close({ timeout_ms: 5_000 });
   await testDb.drop();
   await deleteByPrefix(redisUrl, prefix);
