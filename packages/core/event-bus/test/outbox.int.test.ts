@@ -208,6 +208,54 @@ describe('outbox', () => {
     }
   });
 
+  it('under steady traffic its passes share a transaction: each event delivered at once, the marks committed later together', async () => {
+    const prefix = `${redis.prefix}held:`;
+    const transport = createRedisStreamsTransport(
+      { prefix },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
+    // the relay's own transactions, counted (a poll far beyond the test: only NOTIFY wakes it;
+    // a hold far beyond one event's round, so that a busy machine cannot split them)
+    let relayTransactions = 0;
+    const counted: Database = {
+      ...db,
+      transaction: (fn) => {
+        relayTransactions++;
+        return db.transaction(fn);
+      },
+    };
+    const relay = createOutboxRelay({ outbox_poll_ms: 60_000, outbox_hold_ms: 1_000 }, { db: counted, transport });
+    const got: number[] = [];
+    let arrived: (() => void) | undefined;
+    bus.subscribe('held-reader', 'test.happened', (e) => {
+      got.push(e.payload.n);
+      arrived?.();
+    });
+    try {
+      await waitFor(() => relayTransactions > 0); // its first pass: LISTEN is open
+      const before = relayTransactions;
+      // 20 events, each committed alone and published only once the one before was delivered:
+      // every one needs a pass of its own
+      for (let n = 0; n < 20; n++) {
+        const delivered = new Promise<void>((resolve) => {
+          arrived = resolve;
+        });
+        await db.transaction(() => bus.publish('test.happened', { n }));
+        await delivered;
+      }
+      expect(got).toEqual(Array.from({ length: 20 }, (_, n) => n));
+      // 20 passes in a few transactions (each lives at most a second)
+      expect(relayTransactions - before).toBeLessThan(10);
+      // and the marks commit once the traffic stops
+      await waitFor(async () => (await countUnrelayed()) === 0);
+    } finally {
+      await relay.close();
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
   it('is woken by LISTEN where it can (behind a pooler: over direct_url), else polls; it says which at start', async () => {
     const lines: Array<{ msg: string; listen?: string }> = [];
     const destination = new Writable({
@@ -447,5 +495,58 @@ describe('inbox', () => {
     expect((await inbox.process('other-group', event, async () => 'also')).processed).toBe(true);
     const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from inbox_effects`;
     expect(row?.n).toBe(1);
+  });
+
+  it('processAtCommit records the event with COMMIT: a duplicate runs and rolls back whole, nothing of it stays', async () => {
+    await db.sql`create table inbox_commit_effects (event_id uuid, n int)`;
+    const inbox = createInbox(db);
+    const event = { id: '01a216ab-59eb-708f-ab67-1b00b4d43050' };
+    let ran = 0;
+    const committed: number[] = [];
+    // five deliveries of one event behind a barrier: all run their handler before any commits
+    let open!: () => void;
+    const barrier = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let arrived = 0;
+    const deliver = (n: number) =>
+      inbox.processAtCommit('gamification', event, async () => {
+        ran++;
+        await db.session()`insert into inbox_commit_effects values (${event.id}, ${n})`;
+        await db.onCommit(() => void committed.push(n));
+        if (++arrived === 5) open();
+        await barrier;
+        return n;
+      });
+    const results = await Promise.all([1, 2, 3, 4, 5].map(deliver));
+    expect(ran).toBe(5); // contention happened: every delivery ran before the first committed
+    const winners = results.filter((r) => r.processed);
+    expect(winners).toHaveLength(1);
+    const rows = await db.sql<{ n: number }[]>`select n from inbox_commit_effects`;
+    expect(rows.map((r) => r.n)).toEqual([winners[0]?.result]);
+    expect(committed).toEqual([winners[0]?.result]);
+    // a later redelivery: runs, rolls back, is told it was a duplicate
+    expect(await deliverLate()).toEqual({ processed: false });
+    expect(await db.sql`select n from inbox_commit_effects`).toHaveLength(1);
+    // another group has its own record
+    expect((await inbox.processAtCommit('other-group', event, async () => 'also')).processed).toBe(true);
+
+    async function deliverLate() {
+      return inbox.processAtCommit('gamification', event, async () => {
+        await db.session()`insert into inbox_commit_effects values (${event.id}, 9)`;
+      });
+    }
+  });
+
+  it('processAtCommit rethrows a failure that is not the inbox row', async () => {
+    const inbox = createInbox(db);
+    const event = { id: '01a216ab-59eb-708f-ab67-1b00b4d43051' };
+    await expect(
+      inbox.processAtCommit('gamification', event, async () => {
+        await db.session()`select 1 / 0`;
+      }),
+    ).rejects.toMatchObject({ code: 'E_DB_QUERY' });
+    // nothing recorded: a retry runs it
+    expect((await inbox.processAtCommit('gamification', event, async () => 'ok')).processed).toBe(true);
   });
 });

@@ -122,10 +122,12 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   };
 
   // ---- event handlers: each in the inbox's transaction, so a redelivery never pays twice ----
+  // Every effect of these handlers is in their transaction (statements, outbox publishes, queued
+  // notices), so the inbox row goes with COMMIT: a duplicate runs and rolls back whole.
   const once =
     (handle: (event: EventEnvelope, tx: Parameters<Parameters<typeof inbox.process>[2]>[0]) => Promise<void>) =>
     async (event: EventEnvelope) => {
-      await inbox.process('gamification', event, (tx) => handle(event, tx));
+      await inbox.processAtCommit('gamification', event, (tx) => handle(event, tx));
     };
   const subscriptions: ModuleSubscription[] = [
     {

@@ -361,7 +361,8 @@ export function createNarrativeModule(
       handler: async (event) => {
         const { user_id } = v.parse(CONSUMED.subscription, event.payload);
         // VIP levels open now (evaluated on every read); say so once per subscription event
-        await inbox.process('narrative', event, async () => {
+        // only publishes (outbox, in the transaction): the inbox row goes with COMMIT
+        await inbox.processAtCommit('narrative', event, async () => {
           for (const [level, info] of current().levels)
             if (info.vip)
               await bus.publish('narrative.content_unlocked', { user_id, level }, { key: user_id, user_id });
