@@ -35,6 +35,12 @@ export const EventBusConfig = v.object({
   dedupe_ttl_ms: v.optional(coerceDuration({ min: 1_000 }), 24 * 3_600_000),
   /** Outbox relay polling interval (it is also woken by NOTIFY). */
   outbox_poll_ms: v.optional(coerceDuration({ min: 10 }), 1_000),
+  /**
+   * How long the outbox relay keeps a pass's transaction open for the next NOTIFY, whose pass
+   * then runs in it (a COMMIT and a BEGIN saved per pass under steady traffic; the rows are
+   * appended at once, only their marks wait). 0: each pass commits at once.
+   */
+  outbox_hold_ms: v.optional(coerceDuration({ min: 0, max: 1_000 }), 20),
   /** Rows the relay appends per batch. */
   outbox_batch_size: v.optional(coerceInt({ min: 1, max: 10_000 }), 200),
   /**

@@ -1,4 +1,5 @@
 import { type Database, type MigrationSource, packageMigrations } from '@diana/db';
+import type { TransactionSql } from '@diana/postgres';
 import {
   backoffDelay,
   type Closeable,
@@ -40,6 +41,8 @@ export interface OutboxRelayDeps {
 }
 
 const RELAY_LOCK = 'diana.outbox.relay';
+/** The longest a relay transaction stays open over held passes (see `drainHeld`). */
+const HOLD_MAX_MS = 1_000;
 
 /**
  * Appends committed outbox rows to their streams, in id order, then marks them — one relay
@@ -55,6 +58,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   const { db, transport } = options;
   const logger = getPackageLogger(options.logger, 'event-bus');
   const batch = settings.outbox_batch_size;
+  const hold = settings.outbox_hold_ms;
   // relayed events count as published (`diana.events.published`), like direct appends
   const metrics = createBusMetrics();
   const stop = new AbortController();
@@ -65,40 +69,80 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   let failures = 0;
   let lastOk: number | undefined;
 
-  const drain = () =>
+  /** One pass in `tx`: the rows it moved (appended, and marked in `tx`). */
+  const pass = async (tx: TransactionSql) => {
+    // the lock, the read and the mark in one statement (one round trip): a relay that does not
+    // get the lock reads no rows (the CTE is evaluated once, before any row). The mark commits
+    // only with the transaction, after the appends: a relay that dies before leaves the rows
+    // unpublished, and the append-once guard keeps their second append from making a second entry.
+    const rows = await tx<{ id: string; type: string; key: string | null; envelope: string }[]>`
+      with relay as (select pg_try_advisory_xact_lock(hashtext(${RELAY_LOCK})) as got),
+      picked as (
+        select id from event_outbox, relay
+        where relay.got and published_at is null
+        order by id
+        limit ${batch}
+        for update of event_outbox skip locked),
+      marked as (
+        update event_outbox o set published_at = statement_timestamp() from picked where o.id = picked.id
+        returning o.id, o.type, o.key, o.envelope)
+      select id, type, key, envelope from marked order by id`;
+    if (rows.length === 0) return 0;
+    // Sent back to back on one connection: Redis appends them in this (per-key) order.
+    await Promise.all(
+      rows.map((row) =>
+        transport.append(row.type, row.envelope, {
+          dedupe_id: row.id,
+          dedupe_ttl_ms: settings.dedupe_ttl_ms,
+          // the partition publish would pick: by key, else by id (so a re-append meets its marker)
+          partition_key: row.key ?? row.id,
+        }),
+      ),
+    );
+    for (const row of rows) metrics.published(row.type);
+    await options.afterAppend?.(rows.length);
+    return rows.length;
+  };
+  const drain = () => db.transaction(pass);
+  /**
+   * The loop's passes: while listening, after a pass that moved rows its transaction stays open
+   * up to `outbox_hold_ms` for the next NOTIFY, whose pass runs in it — that pass's BEGIN and the previous
+   * one's COMMIT saved (a round trip per pass under steady traffic). Every pass has appended its
+   * rows before the wait: holding delays their marks, never a delivery. A transaction holds for
+   * HOLD_MAX_MS at most, then commits. Returns the last pass's count.
+   */
+  const drainHeld = () =>
     db.transaction(async (tx) => {
-      // the lock, the read and the mark in one statement (one round trip): a relay that does not
-      // get the lock reads no rows (the CTE is evaluated once, before any row). The mark commits
-      // only with the transaction, after the appends: a relay that dies before leaves the rows
-      // unpublished, and the append-once guard keeps their second append from making a second entry.
-      const rows = await tx<{ id: string; type: string; key: string | null; envelope: string }[]>`
-        with relay as (select pg_try_advisory_xact_lock(hashtext(${RELAY_LOCK})) as got),
-        picked as (
-          select id from event_outbox, relay
-          where relay.got and published_at is null
-          order by id
-          limit ${batch}
-          for update of event_outbox skip locked),
-        marked as (
-          update event_outbox o set published_at = now() from picked where o.id = picked.id
-          returning o.id, o.type, o.key, o.envelope)
-        select id, type, key, envelope from marked order by id`;
-      if (rows.length === 0) return 0;
-      // Sent back to back on one connection: Redis appends them in this (per-key) order.
-      await Promise.all(
-        rows.map((row) =>
-          transport.append(row.type, row.envelope, {
-            dedupe_id: row.id,
-            dedupe_ttl_ms: settings.dedupe_ttl_ms,
-            // the partition publish would pick: by key, else by id (so a re-append meets its marker)
-            partition_key: row.key ?? row.id,
-          }),
-        ),
-      );
-      for (const row of rows) metrics.published(row.type);
-      await options.afterAppend?.(rows.length);
-      return rows.length;
+      const began = performance.now();
+      for (;;) {
+        const moved = await pass(tx);
+        const young = performance.now() - began < HOLD_MAX_MS;
+        if (moved === batch && young) continue;
+        if (moved === 0 || moved === batch || unlisten === undefined || !young || hold === 0) return moved;
+        if (!(await nextWake(hold))) return moved;
+      }
     });
+  /** Resolves true on a NOTIFY (one that came while a pass ran included), false after `ms` or on close. */
+  const nextWake = (ms: number) => {
+    if (notified) {
+      notified = false;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      // one abort listener per wait, removed when the wait ends (a listener left behind on
+      // every poll would pile up for the life of the process)
+      const end = (woken: boolean) => {
+        clearTimeout(timer);
+        stop.signal.removeEventListener('abort', aborted);
+        wake = undefined;
+        resolve(woken);
+      };
+      const aborted = () => end(false);
+      const timer = setTimeout(aborted, ms);
+      wake = () => end(true);
+      stop.signal.addEventListener('abort', aborted, { once: true });
+    });
+  };
 
   const loop = async () => {
     // A single-session server (embedded PGlite), or a transaction pooler without a direct URL,
@@ -143,11 +187,11 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     }
     while (!stop.signal.aborted) {
       try {
-        const moved = await drain();
+        const moved = await drainHeld();
         failures = 0;
         lastOk = Date.now();
         // a full batch: more may be waiting. A short one took every row committed before its
-        // read; a row committed since then sent a NOTIFY (`notified`, below), so while
+        // read; a row committed since then sent a NOTIFY (`notified`: the wait below ends at once), so while
         // listening no empty pass is run to find that out (it cost 4 round trips per wake-up)
         if (moved === batch || (moved > 0 && unlisten === undefined)) continue;
       } catch (error) {
@@ -156,23 +200,8 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
         await sleep(backoffDelay(failures, { base_ms: 200, max_ms: 5_000 }), stop.signal).catch(() => {});
         continue;
       }
-      if (notified) {
-        notified = false;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        // one abort listener per wait, removed when the wait ends (a listener left behind on
-        // every poll would pile up for the life of the process)
-        const done = () => {
-          clearTimeout(timer);
-          stop.signal.removeEventListener('abort', done);
-          wake = undefined;
-          resolve();
-        };
-        const timer = setTimeout(done, settings.outbox_poll_ms);
-        wake = done;
-        stop.signal.addEventListener('abort', done, { once: true });
-      });
+      if (stop.signal.aborted) break;
+      await nextWake(settings.outbox_poll_ms);
     }
   };
   const running = loop();
