@@ -219,6 +219,96 @@ describe('the Redis cache of persistent slices', () => {
     expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'it' });
   });
 
+  // statements on the pool and in transactions, counted where the driver is called
+  const countingDb = () => {
+    let statements = 0;
+    const count = <F extends object>(f: F): F =>
+      new Proxy(f, {
+        apply(target, self, args) {
+          statements++;
+          return Reflect.apply(target as (...a: unknown[]) => unknown, self, args);
+        },
+      });
+    const seen: Database = {
+      ...db,
+      sql: count(db.sql),
+      session: () => count(db.session()),
+      transaction: (fn) => db.transaction((tx) => fn(count(tx))),
+    };
+    return { db: seen, statements: () => statements };
+  };
+
+  it('an update inside a transaction starts from the row read just before it: no second read', async () => {
+    const prefix = `${testRedis.prefix}cache6:`;
+    const { db: seen, statements } = countingDb();
+    const settings = { key_prefix: prefix };
+    const state = createUserStateManager(settings, {
+      db: seen,
+      store: redisStore(settings, redisPort),
+      slices: [profile],
+    });
+    managers.push(state as never);
+    const user = newId();
+    await state.set(user, 'profile', { lang: 'en' });
+    expect(await state.get(user, 'profile')).toEqual({ lang: 'en' });
+    const before = statements();
+    await seen.transaction(() => state.update(user, 'profile', (p) => ({ lang: `${p.lang}!` })));
+    expect(statements() - before).toBe(1); // the compare-and-set alone
+    expect(state.stats().conflicts).toBe(0);
+    expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'en!' });
+  });
+
+  it('a remembered row another process changed since only costs a retry inside the transaction: nothing is lost', async () => {
+    const prefix = `${testRedis.prefix}cache7:`;
+    const a = make([profile], {}, prefix);
+    const b = make([profile], {}, prefix);
+    const user = newId();
+    await a.set(user, 'profile', { lang: 'en' });
+    expect(await a.get(user, 'profile')).toEqual({ lang: 'en' }); // remembered by a
+    await b.update(user, 'profile', (p) => ({ lang: `${p.lang}+b` })); // a's copy is now stale
+    const next = await db.transaction(() => a.update(user, 'profile', (p) => ({ lang: `${p.lang}+a` })));
+    expect(next).toEqual({ lang: 'en+b+a' });
+    expect(a.stats().conflicts).toBe(1); // the stale copy was tried and refused
+    expect(await b.get(user, 'profile')).toEqual({ lang: 'en+b+a' });
+  });
+
+  it('inside a transaction, "nothing to change" is never decided on a remembered row: the row is read and fn runs again', async () => {
+    const prefix = `${testRedis.prefix}cache8:`;
+    const a = make([profile], {}, prefix);
+    const b = make([profile], {}, prefix);
+    const user = newId();
+    await a.set(user, 'profile', { lang: 'es' });
+    expect(await a.get(user, 'profile')).toEqual({ lang: 'es' });
+    await b.set(user, 'profile', { lang: 'fr' });
+    const seen: string[] = [];
+    // changes only a French profile: a's stale copy (es) would say "nothing to do"
+    const next = await db.transaction(() =>
+      a.update(user, 'profile', (p) => {
+        seen.push(p.lang);
+        return p.lang === 'fr' ? { lang: 'fr-CA' } : p;
+      }),
+    );
+    expect(seen).toEqual(['es', 'fr']);
+    expect(next).toEqual({ lang: 'fr-CA' });
+    expect(await b.get(user, 'profile')).toEqual({ lang: 'fr-CA' });
+  });
+
+  it('a row written by a transaction that rolled back is not remembered', async () => {
+    const prefix = `${testRedis.prefix}cache9:`;
+    const a = make([profile], {}, prefix);
+    const user = newId();
+    await a.set(user, 'profile', { lang: 'en' });
+    await expect(
+      db.transaction(async () => {
+        await a.set(user, 'profile', { lang: 'de' });
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    const next = await db.transaction(() => a.update(user, 'profile', (p) => ({ lang: `${p.lang}!` })));
+    expect(next).toEqual({ lang: 'en!' });
+    expect(a.stats().conflicts).toBe(0);
+  });
+
   // a manager whose Redis store counts its MGET and cache-put script calls
   const counted = async (prefix: string) => {
     const settings = { key_prefix: prefix };
