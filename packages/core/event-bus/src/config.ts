@@ -21,12 +21,6 @@ export const EventBusConfig = v.object({
   backoff_max_ms: v.optional(coerceDuration(), 30_000),
   /** A handler running longer than this is failed (its attempt counts). */
   handler_timeout_ms: v.optional(coerceDuration({ min: 1 }), 30_000),
-  /**
-   * Longest an acknowledgement waits for the consumer's next read, which carries it (one round
-   * trip for both); past it, it is sent alone. Entries wait acknowledged-to-be that long at most:
-   * a consumer that dies meanwhile has them redelivered, as any unacknowledged entry. 0: at once.
-   */
-  ack_delay_ms: v.optional(coerceDuration({ min: 0, max: 60_000 }), 50),
   /** Entries pending this long on a consumer that stopped renewing them are claimed by others. */
   claim_idle_ms: v.optional(coerceDuration({ min: 10 }), 60_000),
   /** How often each consumer looks for entries to claim. */

@@ -77,10 +77,8 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   const stopController = new AbortController();
   // Handlers waiting out a retry backoff listen for the stop: up to the concurrency.
   setMaxListeners(0, stopController.signal);
-  // Acknowledgements wait for the loop's next read, which carries them (one round trip for
-  // both); a timer sends them alone after `ack_delay_ms` when no read comes first.
   const acks: Delivery[] = [];
-  let ackTimer: NodeJS.Timeout | undefined;
+  let ackScheduled = false;
   let lastTick = Date.now();
   let draining = false;
   let reconnects = 0;
@@ -106,14 +104,9 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
           }),
           ms,
         );
-  /** The acknowledgements waiting, taken (the timer cancelled). */
-  const takeAcks = () => {
-    clearTimeout(ackTimer);
-    ackTimer = undefined;
-    return acks.splice(0);
-  };
   const flushAcks = async () => {
-    const batch = takeAcks();
+    ackScheduled = false;
+    const batch = acks.splice(0);
     if (batch.length === 0) return;
     try {
       await transport.ack(group, batch);
@@ -124,9 +117,9 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   };
   const ack = (delivery: Delivery) => {
     acks.push(delivery);
-    if (!ackTimer) {
-      ackTimer = setTimeout(() => void flushAcks(), config.ack_delay_ms);
-      ackTimer.unref();
+    if (!ackScheduled) {
+      ackScheduled = true;
+      setImmediate(() => void flushAcks());
     }
   };
   const deadLetter = async (delivery: Delivery, error: unknown, attempts: number) => {
@@ -278,8 +271,6 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   // First what this consumer's name left pending (a restart under the same name takes its
   // entries back at once instead of after claim_idle_ms), then new entries.
   let ownPending: Map<string, string> | undefined = new Map(types.map((type) => [type, '0-0']));
-  // the acknowledgements the read in progress carries
-  let riding: Delivery[] = [];
   const loop = async () => {
     while (!draining) {
       lastTick = Date.now();
@@ -287,7 +278,6 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       if (draining) break;
       try {
         if (failures > 0) await ensureGroups(); // NOGROUP after a restart or a deleted stream
-        riding = takeAcks();
         const batch = await reader.readGroup({
           group,
           consumer,
@@ -295,16 +285,11 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
           count: Math.min(config.batch_size, options.concurrency - inFlight.size),
           block_ms: config.block_ms,
           ...(ownPending ? { own_pending: ownPending } : {}),
-          ...(riding.length > 0 ? { ack: riding } : {}),
         });
-        riding = [];
         failures = 0;
         if (ownPending && batch.length === 0) ownPending = undefined;
         for (const delivery of batch) dispatch(delivery);
       } catch (error) {
-        // whether the acknowledgements the read carried arrived is unknown: sent again (XACK
-        // twice is harmless), alone
-        for (const delivery of riding.splice(0)) ack(delivery);
         if (draining) break; // the stop closed the reader under a blocking read
         failures++;
         logger.warn({ err: error, group, failures }, 'read failed; retrying');
@@ -372,8 +357,6 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       // then ends by itself, given until the deadline (at least a moment) to see it.
       await reader.close();
       await settleWithin(running, Math.max(100, deadline - Date.now()));
-      // what the last read carried, if the close cut it short
-      await flushAcks();
     },
   };
 }

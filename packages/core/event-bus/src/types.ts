@@ -54,9 +54,6 @@ export interface StreamReader {
    * New entries for `group`, waiting up to `block_ms` for some to arrive. With `own_pending`
    * (cursors per type, advanced here), this consumer's own pending entries after each cursor
    * instead, without waiting: what a consumer restarted under its name had not acknowledged.
-   * `ack`: entries of `group` to acknowledge first — where the transport can, in the read's
-   * round trip. An acknowledgement that fails leaves its entries pending (redelivered), as
-   * `StreamTransport.ack` does; it never fails the read.
    */
   readGroup(args: {
     group: string;
@@ -65,7 +62,6 @@ export interface StreamReader {
     count: number;
     block_ms: number;
     own_pending?: Map<string, string>;
-    ack?: readonly Delivery[];
   }): Promise<Delivery[]>;
   /** Entries after each type's cursor, for every process (no group); advances the cursors. */
   readBroadcast(args: { cursors: Map<string, string>; count: number; block_ms: number }): Promise<Delivery[]>;

@@ -144,8 +144,7 @@ export function createMemoryTransport(): StreamTransport {
     createReader(): StreamReader {
       const closed = new AbortController();
       return {
-        async readGroup({ group, consumer, types, count, block_ms, own_pending, ack }) {
-          for (const d of ack ?? []) stream(d.type).groups.get(group)?.pending.delete(d.entry_id);
+        async readGroup({ group, consumer, types, count, block_ms, own_pending }) {
           if (own_pending) return readOwn(group, consumer, own_pending, count);
           const now = readNew(group, consumer, types, count);
           if (now.length > 0) return now;

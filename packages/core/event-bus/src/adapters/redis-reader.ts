@@ -11,8 +11,6 @@ type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
 export interface KeySpace {
   stream(type: string): string;
   typeOf(key: string): string;
-  /** The stream key a delivery (as the reader's caller names it) is acknowledged in. */
-  ackKey(delivery: Delivery): string;
 }
 
 /** One blocking connection with its watchdog: all a single server needs, one per slot on a cluster. */
@@ -42,12 +40,7 @@ export function createRedisReader(options: {
   readonly keys: KeySpace;
   readonly watchdog_ms: number;
   readonly logger: Logger;
-  /** Acknowledges on the transport's command connection (when they cannot ride a read). */
-  readonly ack: (group: string, deliveries: readonly Delivery[]) => Promise<void>;
 }): StreamReader {
-  // not acknowledged: the entries stay pending and are redelivered (at-least-once)
-  const ackFailed = (group: string, count: number, error: unknown) =>
-    options.logger.warn({ err: error, group, count }, 'ack failed; entries stay pending');
   const listeners: Array<() => void> = [];
   const notifyReconnect = () => {
     for (const listener of listeners) listener();
@@ -181,53 +174,29 @@ export function createRedisReader(options: {
   };
 
   return {
-    async readGroup({ group, consumer, types, count, block_ms, own_pending, ack }) {
-      // acknowledgements ride the read on one server (XACKs then XREADGROUP, one write); on a
-      // cluster (a pipeline may not span slots) and before other reads, on their own first
-      let riding = ack && ack.length > 0 ? ack : undefined;
-      if (riding && (cluster || own_pending || carried.group.length > 0)) {
-        await options.ack(group, riding).catch((error: unknown) => ackFailed(group, riding?.length ?? 0, error));
-        riding = undefined;
-      }
+    async readGroup({ group, consumer, types, count, block_ms, own_pending }) {
       if (own_pending) return readOwn(group, consumer, own_pending, count);
       if (carried.group.length > 0) return carried.group.splice(0, Math.max(1, count));
       const read = await readLanes(
         types.map((type) => options.keys.stream(type)),
-        async (lane, keys, share) => {
-          const args = [
-            'GROUP',
-            group,
-            consumer,
-            'COUNT',
-            // lanes read at once share the count, so a call hands out about `count` entries
-            Math.max(1, Math.ceil(count / share)),
-            'BLOCK',
-            block_ms,
-            'STREAMS',
-            ...keys,
-            ...keys.map(() => '>'),
-          ] as const;
-          const acks = riding;
-          if (!acks) return toDeliveries(await lane.blocking(block_ms, (c) => c.xreadgroup(...args)));
-          return toDeliveries(
-            await lane.blocking(block_ms, async (c) => {
-              const pipeline = c.pipeline();
-              const byKey = new Map<string, string[]>();
-              for (const d of acks) {
-                const key = options.keys.ackKey(d);
-                byKey.set(key, [...(byKey.get(key) ?? []), d.entry_id]);
-              }
-              for (const [key, ids] of byKey) pipeline.xack(key, group, ...ids);
-              pipeline.xreadgroup(...args);
-              const results = (await pipeline.exec()) ?? [];
-              const failed = results.slice(0, -1).find(([error]) => error);
-              if (failed) ackFailed(group, acks.length, failed[0]);
-              const [error, reply] = results.at(-1) ?? [new Error('no reply to XREADGROUP')];
-              if (error) throw error;
-              return reply;
-            }),
-          );
-        },
+        async (lane, keys, share) =>
+          toDeliveries(
+            await lane.blocking(block_ms, (c) =>
+              c.xreadgroup(
+                'GROUP',
+                group,
+                consumer,
+                'COUNT',
+                // lanes read at once share the count, so a call hands out about `count` entries
+                Math.max(1, Math.ceil(count / share)),
+                'BLOCK',
+                block_ms,
+                'STREAMS',
+                ...keys,
+                ...keys.map(() => '>'),
+              ),
+            ),
+          ),
       );
       return atMost(read, Math.max(1, count), carried.group);
     },

@@ -146,7 +146,6 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   const keys: KeySpace = {
     stream: (name) => `${prefix}{${name}}`,
     typeOf: (key) => key.slice(prefix.length + 1, -1),
-    ackKey: (delivery) => keys.stream(nameOf(delivery)),
   };
   const dlqKey = (name: string) => `${keys.stream(name)}:dlq`;
   const countOf = (type: string) => partitions[type] ?? 1;
@@ -199,11 +198,6 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     return deliveries;
   };
   const readers: Array<{ close(): Promise<void> }> = [];
-  const ack = async (group: string, deliveries: readonly Delivery[]) => {
-    // one XACK per stream, sent together (a pipeline may not span slots on a cluster)
-    const c = await ready();
-    await Promise.all([...groupByName(deliveries)].map(([name, ids]) => c.xack(keys.stream(name), group, ...ids)));
-  };
   const notSent = (type: string) =>
     new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not sent (the caller stopped waiting)`);
 
@@ -280,7 +274,6 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         keys,
         watchdog_ms: options.watchdog_ms ?? 5_000,
         logger,
-        ack: (group, deliveries) => ack(group, deliveries),
       });
       readers.push(reader);
       // the reader works on stream names; the bus on types, each type's partitions all read
@@ -314,7 +307,11 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       }
       return ends.join(',');
     },
-    ack,
+    async ack(group, deliveries) {
+      // one XACK per stream, sent together (a pipeline may not span slots on a cluster)
+      const c = await ready();
+      await Promise.all([...groupByName(deliveries)].map(([name, ids]) => c.xack(keys.stream(name), group, ...ids)));
+    },
     async deadLetter(group, delivery, info) {
       await (await ready()).deadLetter(
         keys.stream(nameOf(delivery)),
