@@ -116,9 +116,10 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       const began = performance.now();
       for (;;) {
         const moved = await pass(tx);
-        const young = performance.now() - began < HOLD_MAX_MS;
-        if (moved === batch && young) continue;
-        if (moved === 0 || moved === batch || unlisten === undefined || !young || hold === 0) return moved;
+        if (performance.now() - began >= HOLD_MAX_MS) return moved;
+        if (moved === batch) continue; // more may be waiting
+        // polling (no NOTIFY to wait for), holding off, or nothing moved: commit now
+        if (moved === 0 || hold === 0 || unlisten === undefined) return moved;
         if (!(await nextWake(hold))) return moved;
       }
     });
@@ -133,14 +134,14 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       // every poll would pile up for the life of the process)
       const end = (woken: boolean) => {
         clearTimeout(timer);
-        stop.signal.removeEventListener('abort', aborted);
+        stop.signal.removeEventListener('abort', quiet);
         wake = undefined;
         resolve(woken);
       };
-      const aborted = () => end(false);
-      const timer = setTimeout(aborted, ms);
+      const quiet = () => end(false); // the time ran out, or the relay is closing
+      const timer = setTimeout(quiet, ms);
       wake = () => end(true);
-      stop.signal.addEventListener('abort', aborted, { once: true });
+      stop.signal.addEventListener('abort', quiet, { once: true });
     });
   };
 
