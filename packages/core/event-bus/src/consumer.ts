@@ -78,6 +78,9 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   // Handlers waiting out a retry backoff listen for the stop: up to the concurrency.
   setMaxListeners(0, stopController.signal);
   const acks: Delivery[] = [];
+  // Handled entries whose ack is queued or being sent: still pending in the store, so a claim
+  // (or a read of the own pending list) may return them meanwhile; they are not run again.
+  const acking = new Set<string>();
   let ackScheduled = false;
   let lastTick = Date.now();
   let draining = false;
@@ -113,10 +116,13 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     } catch (error) {
       // Not acknowledged: the entries stay pending and are redelivered (at-least-once).
       logger.warn({ err: error, group, count: batch.length }, 'ack failed; entries stay pending');
+    } finally {
+      for (const delivery of batch) acking.delete(inFlightKey(delivery));
     }
   };
   const ack = (delivery: Delivery) => {
     acks.push(delivery);
+    acking.add(inFlightKey(delivery));
     if (!ackScheduled) {
       ackScheduled = true;
       setImmediate(() => void flushAcks());
@@ -225,7 +231,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   };
 
   const dispatch = (delivery: Delivery) => {
-    if (inFlight.has(inFlightKey(delivery))) return;
+    if (inFlight.has(inFlightKey(delivery)) || acking.has(inFlightKey(delivery))) return;
     inFlight.set(inFlightKey(delivery), delivery);
     let event: EventEnvelope;
     try {

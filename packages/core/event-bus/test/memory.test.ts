@@ -93,3 +93,46 @@ it('no entry is claimed while the own pending list is read, so none is handled t
     await Promise.all([leaving.close({ timeout_ms: 50 }), staying.close({ timeout_ms: 50 })]);
   }
 });
+
+// A handled entry stays pending until its ack is applied. On a stalled machine (CI, Node 24) that
+// gap outlasted claim_idle_ms: the consumer's own claim took the entry back and ran it again,
+// though its ack was on the way. An entry whose ack is queued or being sent is not dispatched.
+it('an entry whose ack is on its way is not claimed back and handled again', async () => {
+  const store = createMemoryTransport();
+  let holdAcks = true;
+  const heldAcks: Array<() => void> = [];
+  let claimed = 0;
+  const slowAcks: StreamTransport = {
+    ...store,
+    close: async () => {},
+    claim: async (args) => {
+      const deliveries = await store.claim(args);
+      claimed += deliveries.length;
+      return deliveries;
+    },
+    ack: async (group, deliveries) => {
+      if (holdAcks) await new Promise<void>((resolve) => heldAcks.push(resolve));
+      return store.ack(group, deliveries);
+    },
+  };
+  const config = { ...CONFORMANCE_CONFIG, claim_idle_ms: 40, claim_interval_ms: 20 };
+  const bus = createEventBus(config, { transport: slowAcks, events: CONFORMANCE_EVENTS, consumer_name: 'one' });
+  const handled: Array<[number, number]> = [];
+  bus.subscribe('work', 'test.happened', (e, ctx) => void handled.push([e.payload.n, ctx.attempt]));
+  try {
+    for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n });
+    await vi.waitFor(() => expect(handled).toHaveLength(3));
+    // the acks are held while the claim runs: it takes the three back (the fault)
+    await vi.waitFor(() => expect(claimed).toBeGreaterThanOrEqual(3));
+    holdAcks = false;
+    for (const release of heldAcks.splice(0)) release();
+    await vi.waitFor(async () => expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0));
+    expect(handled.sort((a, b) => a[0] - b[0])).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+    ]);
+  } finally {
+    await bus.close({ timeout_ms: 50 });
+  }
+});
