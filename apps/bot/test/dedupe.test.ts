@@ -21,11 +21,14 @@ describe('update dedupe', () => {
       set: () => Promise.reject(new Error('connection refused')),
       get: () => Promise.reject(new Error('x')),
       del: () => Promise.reject(new Error('x')),
+      pipeline: () => ({ set: () => undefined, exec: () => Promise.reject(new Error('connection refused')) }),
     };
     const dedupe = createResilientDedupe(down as never, 'p:', (error) => failures.push(error));
     expect(await dedupe.claim(5)).toBe('claimed');
     await dedupe.done(5);
-    expect(await dedupe.claim(5)).toBe('done');
+    expect(await dedupe.claim(6)).toBe('claimed'); // its write, carrying 5's mark, failed
+    expect(await dedupe.claim(5)).toBe('done'); // the mark Redis did not take is remembered here
     expect(failures.length).toBeGreaterThanOrEqual(3);
+    await dedupe.close();
   });
 });
