@@ -41,8 +41,9 @@ export interface RedisDedupeOptions {
  * write less per update, and the update is answered without waiting for its mark.
  */
 export function createRedisDedupe(redis: RedisClient, prefix: string, options: RedisDedupeOptions = {}): UpdateDedupe {
-  // slot: one key per command (SET NX, GET, DEL); on a cluster the marks and the claim are sent
-  // side by side (each to its own slot's master), not as one pipeline
+  // On a cluster the marks and the claim are sent side by side (each to its own slot's master),
+  // not as one pipeline.
+  // slot: one key per command (SET NX, GET, DEL)
   const key = (id: number) => `${prefix}update:${id}`;
   const marked = new Set<number>();
   let timer: NodeJS.Timeout | undefined;
