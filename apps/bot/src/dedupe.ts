@@ -29,16 +29,20 @@ const inProgress = (update_id: number) =>
   });
 
 export interface RedisDedupeOptions {
-  /** Done marks that could not be written (Redis did not answer): their lease runs out instead. */
-  readonly onDoneLost?: (update_ids: readonly number[], error: unknown) => void;
+  /** Done marks Redis did not take (it did not answer): they wait for the next claim again. */
+  readonly onMarkError?: (error: unknown) => void;
 }
+
+/** Done marks a process holds back at most (while Redis does not answer): the oldest go first. */
+const MAX_WAITING_MARKS = 10_000;
 
 /**
  * The dedupe on Redis. A handled update's done mark is not a round trip of its own: it waits
  * (at most `DONE_FLUSH_MS`) for the next claim, which carries it in the same write (a pipeline:
  * the marks, then the claim's SET NX). Meanwhile its lease still keeps other processes off it,
  * and this process answers a redelivery 'done' from memory. At 100 updates/s that is one Redis
- * write less per update, and the update is answered without waiting for its mark.
+ * write less per update, and the update is answered without waiting for its mark. A mark Redis
+ * does not take waits again (the next claim, or the timer).
  */
 export function createRedisDedupe(redis: RedisClient, prefix: string, options: RedisDedupeOptions = {}): UpdateDedupe {
   // On a cluster the marks and the claim are sent side by side (each to its own slot's master),
@@ -47,6 +51,14 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
   const key = (id: number) => `${prefix}update:${id}`;
   const marked = new Set<number>();
   let timer: NodeJS.Timeout | undefined;
+  const wait = (id: number) => {
+    marked.add(id);
+    if (marked.size > MAX_WAITING_MARKS) marked.delete(marked.values().next().value as number);
+    if (!timer) {
+      timer = setTimeout(() => void flush(), DONE_FLUSH_MS);
+      timer.unref();
+    }
+  };
   const takeMarks = () => {
     const ids = [...marked];
     marked.clear();
@@ -54,57 +66,60 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
     timer = undefined;
     return ids;
   };
-  const markDone = (id: number) => redis.set(key(id), 'done', 'PX', DONE_MS);
-  const lost = (ids: readonly number[], error: unknown) => {
-    if (ids.length > 0) options.onDoneLost?.(ids, error);
+  const keep = (ids: readonly number[], error: unknown) => {
+    for (const id of ids) wait(id);
+    options.onMarkError?.(error);
   };
-  /** SET NX of the claim, with the waiting marks ahead of it in one write where the client allows. */
-  const claimWithMarks = async (id: number): Promise<string | null> => {
-    const ids = takeMarks();
-    if (ids.length === 0) return redis.set(key(id), 'processing', 'PX', LEASE_MS, 'NX');
+  const claimSet = (id: number) => redis.set(key(id), 'processing', 'PX', LEASE_MS, 'NX');
+  /** The marks, and after them a claim's SET NX: one pipeline on one server. Resolves to the claim's reply. */
+  const send = async (ids: readonly number[], claim?: number): Promise<unknown> => {
     if (isCluster(redis)) {
-      const marks = Promise.all(ids.map(markDone)).catch((error: unknown) => lost(ids, error));
-      const [claimed] = await Promise.all([redis.set(key(id), 'processing', 'PX', LEASE_MS, 'NX'), marks]);
+      const marks = Promise.all(ids.map((id) => redis.set(key(id), 'done', 'PX', DONE_MS))).catch((error: unknown) =>
+        keep(ids, error),
+      );
+      const [claimed] = await Promise.all([claim === undefined ? undefined : claimSet(claim), marks]);
       return claimed;
     }
     const pipeline = redis.pipeline();
-    for (const done of ids) pipeline.set(key(done), 'done', 'PX', DONE_MS);
-    pipeline.set(key(id), 'processing', 'PX', LEASE_MS, 'NX');
+    for (const id of ids) pipeline.set(key(id), 'done', 'PX', DONE_MS);
+    if (claim !== undefined) pipeline.set(key(claim), 'processing', 'PX', LEASE_MS, 'NX');
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
     } catch (error) {
-      lost(ids, error);
+      keep(ids, error);
       throw error;
     }
     const failed = results?.slice(0, ids.length).find(([error]) => error)?.[0];
-    if (failed) lost(ids, failed);
+    if (failed) keep(ids, failed);
+    if (claim === undefined) return undefined;
     const [error, claimed] = results?.[ids.length] ?? [new Error('no reply to the claim')];
     if (error) throw error;
-    return claimed as string | null;
+    return claimed;
   };
   const flush = async () => {
     const ids = takeMarks();
-    await Promise.all(ids.map(markDone)).catch((error: unknown) => lost(ids, error));
+    if (ids.length > 0) await send(ids).catch(() => {}); // kept for the next claim
   };
   return {
     async claim(id) {
       if (marked.has(id)) return 'done';
-      if ((await claimWithMarks(id)) === 'OK') return 'claimed';
+      const ids = takeMarks();
+      if ((await (ids.length > 0 ? send(ids, id) : claimSet(id))) === 'OK') return 'claimed';
       if ((await redis.get(key(id))) === 'done') return 'done';
       throw inProgress(id);
     },
     async done(id) {
-      marked.add(id);
-      if (!timer) {
-        timer = setTimeout(() => void flush(), DONE_FLUSH_MS);
-        timer.unref();
-      }
+      wait(id);
     },
     async release(id) {
       await redis.del(key(id));
     },
-    close: flush,
+    async close() {
+      await flush();
+      clearTimeout(timer); // what Redis did not take now runs out with its lease
+      timer = undefined;
+    },
   };
 }
 
@@ -138,14 +153,8 @@ export function createResilientDedupe(
   prefix: string,
   onFallback: (error: unknown) => void,
 ): UpdateDedupe {
+  const shared = createRedisDedupe(redis, prefix, { onMarkError: onFallback });
   const local = createMemoryDedupe();
-  // a mark Redis did not take is kept here: this process still answers a redelivery 'done'
-  const shared = createRedisDedupe(redis, prefix, {
-    onDoneLost: (ids, error) => {
-      onFallback(error);
-      for (const id of ids) void local.done(id);
-    },
-  });
   const either = async <R>(remote: () => Promise<R>, fallback: () => Promise<R>): Promise<R> => {
     try {
       return await remote();
@@ -161,11 +170,8 @@ export function createResilientDedupe(
         () => shared.claim(id),
         () => local.claim(id),
       ),
-    done: (id) =>
-      either(
-        () => shared.done(id),
-        () => local.done(id),
-      ),
+    // never fails: a mark waits in the shared dedupe, in memory, until Redis takes it
+    done: (id) => shared.done(id),
     release: (id) =>
       either(
         () => shared.release(id),

@@ -27,8 +27,42 @@ describe('update dedupe', () => {
     expect(await dedupe.claim(5)).toBe('claimed');
     await dedupe.done(5);
     expect(await dedupe.claim(6)).toBe('claimed'); // its write, carrying 5's mark, failed
-    expect(await dedupe.claim(5)).toBe('done'); // the mark Redis did not take is remembered here
+    expect(await dedupe.claim(5)).toBe('done'); // the mark waits in memory
     expect(failures.length).toBeGreaterThanOrEqual(3);
+    await dedupe.close();
+  });
+
+  it('a done mark Redis did not take goes with a later claim once Redis answers', async () => {
+    let up = true;
+    const written: string[] = [];
+    const redis = {
+      set: async () => {
+        if (!up) throw new Error('connection refused');
+        return 'OK';
+      },
+      pipeline() {
+        const sets: string[][] = [];
+        return {
+          set: (...args: string[]) => void sets.push(args),
+          exec: async () => {
+            if (!up) throw new Error('connection refused');
+            for (const [key, value] of sets) if (value === 'done') written.push(key ?? '');
+            return sets.map(() => [null, 'OK']);
+          },
+        };
+      },
+    };
+    const failures: unknown[] = [];
+    const dedupe = createResilientDedupe(redis as never, 'p:', (error) => failures.push(error));
+    expect(await dedupe.claim(1)).toBe('claimed');
+    await dedupe.done(1);
+    up = false;
+    expect(await dedupe.claim(2)).toBe('claimed'); // by memory; 1's mark not written
+    expect(written).toEqual([]);
+    expect(failures.length).toBeGreaterThan(0);
+    up = true;
+    expect(await dedupe.claim(3)).toBe('claimed');
+    expect(written).toEqual(['p:update:1']);
     await dedupe.close();
   });
 });
