@@ -35,6 +35,8 @@ export interface RedisDedupeOptions {
 
 /** Done marks a process holds back at most (while Redis does not answer): the oldest go first. */
 const MAX_WAITING_MARKS = 10_000;
+/** Done marks one write carries at most: after an outage the backlog drains over several, none costly. */
+const MARKS_PER_WRITE = 256;
 
 /**
  * The dedupe on Redis. A handled update's done mark is not a round trip of its own: it waits
@@ -42,7 +44,7 @@ const MAX_WAITING_MARKS = 10_000;
  * the marks, then the claim's SET NX). Meanwhile its lease still keeps other processes off it,
  * and this process answers a redelivery 'done' from memory. At 100 updates/s that is one Redis
  * write less per update, and the update is answered without waiting for its mark. A mark Redis
- * does not take waits again (the next claim, or the timer).
+ * does not take waits again (the next claim, or the timer), at most `MARKS_PER_WRITE` per write.
  */
 export function createRedisDedupe(redis: RedisClient, prefix: string, options: RedisDedupeOptions = {}): UpdateDedupe {
   // On a cluster the marks and the claim are sent side by side (each to its own slot's master),
@@ -51,19 +53,30 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
   const key = (id: number) => `${prefix}update:${id}`;
   const marked = new Set<number>();
   let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    if (timer || marked.size === 0) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void flush();
+    }, DONE_FLUSH_MS);
+    timer.unref();
+  };
   const wait = (id: number) => {
     marked.add(id);
     if (marked.size > MAX_WAITING_MARKS) marked.delete(marked.values().next().value as number);
-    if (!timer) {
-      timer = setTimeout(() => void flush(), DONE_FLUSH_MS);
-      timer.unref();
-    }
+    schedule();
   };
   const takeMarks = () => {
-    const ids = [...marked];
-    marked.clear();
-    clearTimeout(timer);
-    timer = undefined;
+    const ids: number[] = [];
+    for (const id of marked) {
+      if (ids.length === MARKS_PER_WRITE) break;
+      ids.push(id);
+    }
+    for (const id of ids) marked.delete(id);
+    if (marked.size === 0) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
     return ids;
   };
   const keep = (ids: readonly number[], error: unknown) => {
@@ -99,6 +112,7 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
   };
   const flush = async () => {
     const ids = takeMarks();
+    schedule(); // what one write did not carry
     if (ids.length > 0) await send(ids).catch(() => {}); // kept for the next claim
   };
   return {
@@ -116,7 +130,8 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
       await redis.del(key(id));
     },
     async close() {
-      await flush();
+      for (let writes = Math.ceil(marked.size / MARKS_PER_WRITE); writes > 0 && marked.size > 0; writes--)
+        await flush();
       clearTimeout(timer); // what Redis did not take now runs out with its lease
       timer = undefined;
     },

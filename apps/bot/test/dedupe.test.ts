@@ -1,6 +1,6 @@
 import { isDianaError } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
-import { createMemoryDedupe, createResilientDedupe } from '../src/dedupe.js';
+import { createMemoryDedupe, createRedisDedupe, createResilientDedupe } from '../src/dedupe.js';
 
 describe('update dedupe', () => {
   it('claims once; a redelivery while in progress is refused (Telegram retries), after done it is skipped', async () => {
@@ -64,5 +64,29 @@ describe('update dedupe', () => {
     expect(await dedupe.claim(3)).toBe('claimed');
     expect(written).toEqual(['p:update:1']);
     await dedupe.close();
+  });
+
+  it('a backlog of done marks drains a bounded number per write', async () => {
+    const writes: number[] = [];
+    const redis = {
+      set: async () => 'OK',
+      pipeline() {
+        let n = 0;
+        return {
+          set: () => void n++,
+          exec: async () => {
+            writes.push(n);
+            return Array.from({ length: n }, () => [null, 'OK']);
+          },
+        };
+      },
+    };
+    const dedupe = createRedisDedupe(redis as never, 'p:');
+    for (let id = 1; id <= 600; id++) await dedupe.done(id); // e.g. handled while Redis was away
+    expect(await dedupe.claim(1_000)).toBe('claimed');
+    expect(writes).toEqual([257]); // 256 marks and the claim
+    expect(await dedupe.claim(600)).toBe('done'); // still waiting, still known here
+    await dedupe.close();
+    expect(writes).toEqual([257, 256, 88]);
   });
 });
