@@ -33,6 +33,12 @@ export interface RedisDedupeOptions {
   readonly onMarkError?: (error: unknown) => void;
 }
 
+/** What the dedupe's two writes need of a client or a pipeline. */
+interface SetsPx {
+  set(key: string, value: string, px: 'PX', ms: number): unknown;
+  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): unknown;
+}
+
 /** Done marks a process holds back at most (while Redis does not answer): the oldest go first. */
 const MAX_WAITING_MARKS = 10_000;
 /** Done marks one write carries at most: after an outage the backlog drains over several, none costly. */
@@ -83,19 +89,19 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
     for (const id of ids) wait(id);
     options.onMarkError?.(error);
   };
-  const claimSet = (id: number) => redis.set(key(id), 'processing', 'PX', LEASE_MS, 'NX');
+  // the two writes, on the client or into a pipeline (one spelling each)
+  const setDone = (to: SetsPx, id: number) => to.set(key(id), 'done', 'PX', DONE_MS);
+  const setClaim = (to: SetsPx, id: number) => to.set(key(id), 'processing', 'PX', LEASE_MS, 'NX');
   /** The marks, and after them a claim's SET NX: one pipeline on one server. Resolves to the claim's reply. */
   const send = async (ids: readonly number[], claim?: number): Promise<unknown> => {
     if (isCluster(redis)) {
-      const marks = Promise.all(ids.map((id) => redis.set(key(id), 'done', 'PX', DONE_MS))).catch((error: unknown) =>
-        keep(ids, error),
-      );
-      const [claimed] = await Promise.all([claim === undefined ? undefined : claimSet(claim), marks]);
+      const marks = Promise.all(ids.map((id) => setDone(redis, id))).catch((error: unknown) => keep(ids, error));
+      const [claimed] = await Promise.all([claim === undefined ? undefined : setClaim(redis, claim), marks]);
       return claimed;
     }
     const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.set(key(id), 'done', 'PX', DONE_MS);
-    if (claim !== undefined) pipeline.set(key(claim), 'processing', 'PX', LEASE_MS, 'NX');
+    for (const id of ids) setDone(pipeline, id);
+    if (claim !== undefined) setClaim(pipeline, claim);
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
@@ -119,7 +125,7 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
     async claim(id) {
       if (marked.has(id)) return 'done';
       const ids = takeMarks();
-      if ((await (ids.length > 0 ? send(ids, id) : claimSet(id))) === 'OK') return 'claimed';
+      if ((await (ids.length > 0 ? send(ids, id) : setClaim(redis, id))) === 'OK') return 'claimed';
       if ((await redis.get(key(id))) === 'done') return 'done';
       throw inProgress(id);
     },

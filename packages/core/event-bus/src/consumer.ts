@@ -231,8 +231,9 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   };
 
   const dispatch = (delivery: Delivery) => {
-    if (inFlight.has(inFlightKey(delivery)) || acking.has(inFlightKey(delivery))) return;
-    inFlight.set(inFlightKey(delivery), delivery);
+    const id = inFlightKey(delivery);
+    if (inFlight.has(id) || acking.has(id)) return;
+    inFlight.set(id, delivery);
     let event: EventEnvelope;
     try {
       event = decodeEnvelope(options.registry, delivery.raw);

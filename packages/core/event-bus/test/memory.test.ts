@@ -94,9 +94,10 @@ it('no entry is claimed while the own pending list is read, so none is handled t
   }
 });
 
-// A handled entry stays pending until its ack is applied. On a stalled machine (CI, Node 24) that
-// gap outlasted claim_idle_ms: the consumer's own claim took the entry back and ran it again,
-// though its ack was on the way. An entry whose ack is queued or being sent is not dispatched.
+// A handled entry stays pending until its ack is applied. When a stalled machine stretches that
+// gap past claim_idle_ms, the consumer's own claim took the entry back and ran it again, though
+// its ack was on the way (the likely cause of a CI failure on Node 24: 501 in flight for 500).
+// An entry whose ack is queued or being sent is not dispatched.
 it('an entry whose ack is on its way is not claimed back and handled again', async () => {
   const store = createMemoryTransport();
   let holdAcks = true;
