@@ -44,7 +44,9 @@ const codeOf = async (work: Promise<unknown>) => {
   );
   return isDianaError(error) ? error.code : error;
 };
-const until = async (check: () => boolean, ms = 2_000) => {
+// a deadline for what must happen, not a timing goal (the benchmark measures that): 2 s ran out
+// once in CI's PgBouncer pass with another package's tests beside it
+const until = async (check: () => boolean, ms = 10_000) => {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) return false;
