@@ -66,7 +66,12 @@ describe('createRedisConnector', () => {
   it('waiting through an outage adds no listeners: ping and ready called again and again hold one each', async () => {
     const own = createRedisConnector({ options: { port: 1 } });
     const client = own.command();
-    const before = client.listenerCount('ready');
+    // ioredis itself holds one 'ready' listener while a connection attempt is under way (added
+    // once the socket is made, removed when it closes): counted only when the sample lands in
+    // that window, so it is left out of both counts
+    const ours = () =>
+      client.listeners('ready').filter((listener) => listener.name !== 'connectionReadyHandler').length;
+    const before = ours();
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on('warning', onWarning);
@@ -76,7 +81,7 @@ describe('createRedisConnector', () => {
         await expect(own.ready({ timeout_ms: 5 })).rejects.toThrow(/not ready/);
       }
       expect(client.status).not.toBe('ready'); // the outage lasted through every call
-      expect(client.listenerCount('ready')).toBe(before + 1);
+      expect(ours()).toBe(before + 1);
       await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
       expect(warnings).not.toContain('MaxListenersExceededWarning');
     } finally {
