@@ -72,7 +72,6 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
         logger.warn({ err: error }, 'update dedupe: Redis unavailable, this process remembers alone'),
       )
     : createMemoryDedupe();
-  startup.onClose('update dedupe', () => dedupe.close()); // the done marks still held back
   bot.use(dedupeUpdates(dedupe, metrics));
   bot.use(errorBoundary(logger, metrics));
   bot.use(privateChatsOnly());
