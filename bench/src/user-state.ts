@@ -1,7 +1,10 @@
 // pnpm bench:user-state — read-modify-write of one slice per update, through a grammY bot, on
 // the same Redis: our ephemeral slice (compare-and-set in Lua) against grammY's session
 // middleware with @grammyjs/storage-redis (GET, then SET — no compare-and-set). Then 50
-// concurrent writers on one user: lost updates of each. Then our persistent slice
+// concurrent writers on one user: lost updates of each. Each round repeats its users, so our
+// manager has seen them moments before (its first write needs no read); a second manager
+// updates users whose records it has not seen (its first write is refused with the record, and
+// it writes again: two round trips, as a read and a write). Then our persistent slice
 // (PostgreSQL compare-and-set + Redis read-through cache), a turn's statements coalesced, beside
 // each statement alone (postgres_batch_max: 1).
 
@@ -62,6 +65,13 @@ const state = createUserStateManager(ourConfig, {
   store: createRedisStateStore(ourConfig, { connector: createRedisConnector({ options: { host, port } }) }),
   slices,
 });
+// a second process on the same keys: its users' records exist, but it has not seen them, so
+// its guess of "no record" is refused with the record and it writes again (writing first's worst case)
+const unseenState = createUserStateManager(ourConfig, {
+  db,
+  store: createRedisStateStore(ourConfig, { connector: createRedisConnector({ options: { host, port } }) }),
+  slices,
+});
 // the same, each read and compare-and-set its own call (what the bus bench shows beside its batch)
 const singleConfig = { key_prefix: `${prefix}single:`, max_attempts: 10_000, redis_batch_max: 1 };
 const singleState = createUserStateManager(singleConfig, {
@@ -109,6 +119,15 @@ try {
   const ours = ourBot('menu', false);
   const single = ourBot('menu', false, singleState);
   const theirs = theirBot(false);
+  const unseen = ourBot('menu', false, unseenState);
+  // records for the unseen variant, one per update it will make (warm-up and rounds)
+  const UNSEEN_FIRST = 5_000_000;
+  const UNSEEN_USERS = 60_000;
+  for (let at = 0; at < UNSEEN_USERS; at += 1_000)
+    await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) => state.set(String(UNSEEN_FIRST + at + i), 'menu', { n: 1 })),
+    );
+  let unseenNext = 0;
   const distinct = await compare({
     title: 'read-modify-write of one slice per update, distinct users (grammY handleUpdate, same Redis)',
     concurrency: 32,
@@ -116,11 +135,18 @@ try {
     variants: [
       { name: 'ours (ephemeral, atomic)', op: (i) => ours.handleUpdate(update(1_000_000 + i)) },
       { name: 'ours, redis_batch_max: 1', op: (i) => single.handleUpdate(update(3_000_000 + i)) },
+      {
+        name: 'ours, users it has not seen',
+        op: () => unseen.handleUpdate(update(UNSEEN_FIRST + (unseenNext++ % UNSEEN_USERS))),
+      },
       { name: 'grammY session + storage-redis', op: (i) => theirs.handleUpdate(update(1_000_000 + i)) },
     ],
   });
   out(
     `  each read and compare-and-set its own call: ×${ratio(distinct, 'ours, redis_batch_max: 1', 'grammY session + storage-redis').toFixed(2)} grammY session`,
+  );
+  out(
+    `  users this process has not seen (a guess refused, then written): ×${ratio(distinct, 'ours, users it has not seen', 'grammY session + storage-redis').toFixed(2)} grammY session; conflicts counted ${unseenState.stats().conflicts}`,
   );
 
   out('\nContention: 50 concurrent updates of one user, 1 ms of work inside each, 5 runs');
@@ -165,6 +191,7 @@ try {
 } finally {
   await state.close();
   await singleState.close();
+  await unseenState.close();
   await unbatchedState.close();
   theirRedis.disconnect();
   await db.close();

@@ -5,7 +5,8 @@
 -- KEYS[i] the slice key of write i (a key may repeat)
 -- ARGV, six per write: expected token ('' = no record), generation if creating, schema
 -- version, write id, JSON data, ttl in ms
--- Returns one reply per write: {generation, version} when written, 0 when its token did not match.
+-- Returns one reply per write: {generation, version} when written; when its token did not
+-- match, the record that stands, or 0 when there is none (as cas.lua).
 local out = {}
 for i = 1, #KEYS do
   local a = (i - 1) * 6
@@ -30,7 +31,7 @@ for i = 1, #KEYS do
     redis.call('SET', KEYS[i], generation .. ':' .. version .. ':' .. ARGV[a + 3] .. ':' .. ARGV[a + 4] .. '|' .. ARGV[a + 5], 'PX', ARGV[a + 6])
     out[i] = {generation, version}
   else
-    out[i] = 0
+    out[i] = current or 0 -- GET gives false for no record
   end
 end
 return out

@@ -6,12 +6,13 @@
 -- ARGV[1] expected token '<generation>:<version>' ('' = no record)
 -- ARGV[2] generation if creating   ARGV[3] schema version   ARGV[4] write id
 -- ARGV[5] JSON data   ARGV[6] ttl in ms
--- Returns {generation, version} when written, 0 when the token did not match.
+-- Returns {generation, version} when written; when the token did not match, the record that
+-- stands (so the caller needs no read before trying again), or 0 when there is none.
 local current = redis.call('GET', KEYS[1])
 local generation, version
 if current then
   local g, v = string.match(current, '^([^:]*):(%d+):')
-  if ARGV[1] ~= g .. ':' .. v then return 0 end
+  if ARGV[1] ~= g .. ':' .. v then return current end
   generation = g
   version = tonumber(v) + 1
 else

@@ -18,7 +18,7 @@ export type { SliceName, UserStateDeps, UserStateManager, UserStateStats, ValueO
 export { createUserStateManager } from './manager.js';
 
 // Homes: the port, memory and postgres (also ./adapters/memory, ./adapters/postgres); Redis is ./adapters/redis
-export type { SliceStore, SliceWrite, StoredSlice } from './types.js';
+export type { SliceConflict, SliceStore, SliceWrite, StoredSlice } from './types.js';
 export { createMemorySliceStore } from './adapters/memory.js';
 export type { PostgresSliceStoreOptions } from './adapters/postgres.js';
 export { createPostgresSliceStore } from './adapters/postgres.js';

@@ -18,7 +18,7 @@ import type { UserStateDeps, UserStateManager } from './manager-types.js';
 import { createUserStateMetrics } from './metrics.js';
 import type { SliceDefinition } from './slice.js';
 import { decodeSlice, encodeSlice } from './slice-codec.js';
-import type { SliceStore, StoredSlice } from './types.js';
+import type { SliceConflict, SliceStore, StoredSlice } from './types.js';
 
 export type { SliceName, UserStateDeps, UserStateManager, UserStateStats, ValueOf } from './manager-types.js';
 
@@ -26,6 +26,8 @@ const USER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Recent records kept for updates inside transactions (see `recent`): how many, how long. */
 const RECENT_MAX = 10_000;
 const RECENT_TTL_MS = 5_000;
+const isConflict = (written: StoredSlice | SliceConflict | undefined): written is SliceConflict =>
+  written !== undefined && 'conflict' in written;
 
 /** The manager over PostgreSQL (persistent slices) and Redis or memory (ephemeral slices). */
 export function createUserStateManager<const S extends readonly SliceDefinition[]>(
@@ -101,15 +103,21 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   // transaction. Its compare-and-set catches one that went stale (another process wrote the
   // row): that attempt writes nothing and the next reads the row. A decision to leave the slice
   // unchanged, which writes nothing, is never taken on it: the row is read and `fn` runs again.
+  // An ephemeral slice whose home answers a lost compare-and-set with the record that stands
+  // (Redis) is written first on a guess, inside a transaction or not: the record this process
+  // read or wrote moments ago (lost like a race lost on a read: a conflict, an attempt), or,
+  // for a user it has not seen, no record (a wrong one is neither). A wrong guess costs the
+  // round trip a read would have, and the next attempt starts from the record the home told.
+  const guesses = (slice: SliceDefinition) => !slice.persist && ephemeral.answers_conflicts === true;
   const recent = new LRUCache<string, { stored: StoredSlice | undefined }>({ max: RECENT_MAX, ttl: RECENT_TTL_MS });
   const recentKey = (user_id: string, slice: SliceDefinition) => `${user_id}\u0000${slice.name}`;
   const remember = (user_id: string, slice: SliceDefinition, stored: StoredSlice | undefined) => {
-    if (slice.persist) recent.set(recentKey(user_id, slice), { stored });
+    if (slice.persist || guesses(slice)) recent.set(recentKey(user_id, slice), { stored });
   };
 
   /** Stores a record in the cache and the recent records (once the transaction, if any, commits). */
   const fill = async (user_id: string, slice: SliceDefinition, stored: StoredSlice | undefined) => {
-    if (!slice.persist) return;
+    if (!slice.persist) return remember(user_id, slice, stored);
     await afterCommit(async () => {
       remember(user_id, slice, stored);
       await cache?.put(user_id, slice.name, stored);
@@ -118,17 +126,26 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   /**
    * The record from its home (or the cache, unless `fresh`); `home` says it came from the home,
    * so the cache is to be refreshed with it (`fill`), unless a write follows that puts its own.
+   * `guess`: the record is what this process saw last, `'none'` when it saw none (`forWrite`
+   * only: the write checks it); `'transaction'` marks the persistent guess inside one.
    */
   const readRecord = async (
     user_id: string,
     slice: SliceDefinition,
     fresh: boolean,
-  ): Promise<{ stored: StoredSlice | undefined; home: boolean; guess?: true }> => {
+    forWrite = false,
+  ): Promise<{ stored: StoredSlice | undefined; home: boolean; guess?: 'seen' | 'none' | 'transaction' }> => {
     const outside = !inTransaction();
+    if (forWrite && !fresh && guesses(slice)) {
+      const seen = recent.get(recentKey(user_id, slice));
+      return seen
+        ? { stored: seen.stored, home: false, guess: 'seen' }
+        : { stored: undefined, home: false, guess: 'none' };
+    }
     if (slice.persist && !fresh) {
       if (!outside) {
         const seen = recent.get(recentKey(user_id, slice));
-        if (seen) return { stored: seen.stored, home: false, guess: true };
+        if (seen) return { stored: seen.stored, home: false, guess: 'transaction' };
       } else if (cache) {
         const lookup = await cache.get(user_id, slice.name);
         metrics.cache(lookup.hit ? 'hit' : 'miss');
@@ -144,7 +161,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     } catch (error) {
       throw unavailable(slice, error);
     }
-    if (outside) remember(user_id, slice, stored);
+    if (outside || !slice.persist) remember(user_id, slice, stored);
     return { stored, home: true };
   };
 
@@ -156,7 +173,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     expected: string | undefined,
     data: unknown,
     write_id: string,
-  ): Promise<StoredSlice | undefined> => {
+  ): Promise<StoredSlice | SliceConflict | undefined> => {
     const value = { data, schema_version: slice.version, write_id, ttl_ms: slice.ttl_ms };
     const bus = deps.bus;
     if (slice.persist && slice.notify && bus && db && !deps.stores?.persistent) {
@@ -164,7 +181,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       // outbox of this db (named, so that this holds on any bus)
       return db.transaction(async () => {
         const stored = await persistent.write(user_id, slice.name, expected, value);
-        if (stored)
+        if (stored && !isConflict(stored))
           await bus.publish(
             'user.state_changed',
             { user_id, slice: slice.name, version: stored.version },
@@ -174,7 +191,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       });
     }
     const stored = await homeOf(slice).write(user_id, slice.name, expected, value);
-    if (stored && slice.notify && bus) {
+    if (stored && !isConflict(stored) && slice.notify && bus) {
       // a write outside PostgreSQL stands whatever the caller's transaction does: so does its event
       await bus
         .publish(
@@ -240,10 +257,16 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       metrics.update(slice.name, outcome, performance.now() - started);
     let backoff: (() => number) | undefined; // made on the first conflict only: the common path has none
     let verify = false;
+    // the record that stood when a compare-and-set was lost, told by the home with its refusal
+    let told: { stored: StoredSlice | undefined } | undefined;
+    let lost = 0; // compare-and-sets lost to another writer (a wrong guess is not one)
     try {
       for (let attempt = 1; ; attempt++) {
         // after a lost compare-and-set the cache may be the stale party: read the home
-        const read = await readRecord(user_id, slice, attempt > 1 || verify);
+        const read = told
+          ? { stored: told.stored, home: true }
+          : await readRecord(user_id, slice, attempt > 1 || verify, true);
+        told = undefined;
         const record = read.stored;
         const current = decodeSlice(slice, record);
         const next = await fn(current as never);
@@ -258,34 +281,36 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
         }
         const data = encodeSlice(slice, next);
         const write_id = newId();
-        let stored: StoredSlice | undefined;
+        let stored: StoredSlice | SliceConflict | undefined;
         try {
           stored = await write(user_id, slice, record?.token, data, write_id);
         } catch (error) {
           stored = await settle(user_id, slice, write_id, error);
         }
         // the cache gets the written record, not the read one: one put where there were two
-        if (stored) {
+        if (stored && !isConflict(stored)) {
           await fill(user_id, slice, stored);
           done('written');
           return data;
         }
         recent.delete(recentKey(user_id, slice));
+        if (stored) told = { stored: stored.current };
+        if (read.guess === 'none') continue; // there was a record after all
         metrics.conflict(slice.name);
-        if (read.guess) continue; // the guess went stale, not a race lost: read the row now
+        if (read.guess === 'transaction') continue; // the guess went stale, not a race lost: read the row now
         backoff ??= createBackoff({
           base_ms: settings.backoff_base_ms,
           max_ms: settings.backoff_max_ms,
           jitter: 'full',
         });
         const delay = backoff();
-        if (attempt >= settings.max_attempts || performance.now() + delay > deadline) {
+        if (++lost >= settings.max_attempts || performance.now() + delay > deadline) {
           done('conflict');
           const ms = Math.round(performance.now() - started);
           throw new DianaError(
             USER_STATE_ERROR_CODES.STATE_CONFLICT,
-            `slice '${slice.name}' kept changing under update (${attempt} attempts in ${ms} ms)`,
-            { context: { slice: slice.name, attempts: attempt, elapsed_ms: ms } },
+            `slice '${slice.name}' kept changing under update (${lost} compare-and-sets lost in ${ms} ms)`,
+            { context: { slice: slice.name, attempts: lost, elapsed_ms: ms } },
           );
         }
         await sleep(delay);

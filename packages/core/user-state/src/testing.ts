@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { UserStateConfigInput } from './config.js';
 import type { UserStateManager } from './manager.js';
 import { defineSlice, type SliceDefinition } from './slice.js';
-import type { SliceStore } from './types.js';
+import type { SliceConflict, SliceStore, StoredSlice } from './types.js';
 
 /** Callers that all start together once `open()` is called. */
 function gate() {
@@ -20,6 +20,23 @@ function gate() {
 }
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const write = (data: unknown, ttl_ms?: number) => ({ data, schema_version: 1, write_id: newId(), ttl_ms });
+type WriteResult = StoredSlice | SliceConflict | undefined;
+/** A write that landed: the new record. */
+const landed = (result: WriteResult): StoredSlice => {
+  expect(result).toBeDefined();
+  expect(result).not.toHaveProperty('conflict');
+  return result as StoredSlice;
+};
+/**
+ * A write that did not land: `undefined`, or (a store with `answers_conflicts`, always) a
+ * conflict telling the record that stands, which is what a read gives.
+ */
+async function refused(store: SliceStore, user: string, slice: string, result: Promise<WriteResult>) {
+  const answer = await result;
+  if (answer === undefined && !store.answers_conflicts) return;
+  expect(answer).toMatchObject({ conflict: true });
+  expect((answer as SliceConflict).current).toEqual(await store.read(user, slice));
+}
 
 /** What a store suite needs: the store, and for expiring stores a way to let time pass. */
 export interface SliceStoreSetup {
@@ -36,7 +53,7 @@ export function describeSliceStore(label: string, setup: () => SliceStoreSetup |
       const user = newId();
       expect(await store.read(user, 'a')).toBeUndefined();
       const value = write({ n: 1, tags: ['x'] }, 60_000);
-      const created = await store.write(user, 'a', undefined, value);
+      const created = landed(await store.write(user, 'a', undefined, value));
       expect(created).toMatchObject({ data: { n: 1, tags: ['x'] }, version: 1, schema_version: 1 });
       expect(await store.read(user, 'a')).toEqual(created);
       expect((await store.read(user, 'a'))?.write_id).toBe(value.write_id);
@@ -45,30 +62,36 @@ export function describeSliceStore(label: string, setup: () => SliceStoreSetup |
     it('writes only over the token it was given', async () => {
       const { store } = await setup();
       const user = newId();
-      const first = await store.write(user, 'a', undefined, write({ n: 1 }, 60_000));
-      expect(await store.write(user, 'a', undefined, write({ n: 99 }, 60_000))).toBeUndefined();
-      const second = await store.write(user, 'a', first?.token, write({ n: 2 }, 60_000));
+      const first = landed(await store.write(user, 'a', undefined, write({ n: 1 }, 60_000)));
+      await refused(store, user, 'a', store.write(user, 'a', undefined, write({ n: 99 }, 60_000)));
+      const second = landed(await store.write(user, 'a', first.token, write({ n: 2 }, 60_000)));
       expect(second).toMatchObject({ data: { n: 2 }, version: 2 });
-      expect(second?.token).not.toBe(first?.token);
-      expect(await store.write(user, 'a', first?.token, write({ n: 99 }, 60_000))).toBeUndefined();
-      expect(await store.write(user, 'a', 'not-a-token', write({ n: 99 }, 60_000))).toBeUndefined();
+      expect(second.token).not.toBe(first.token);
+      await refused(store, user, 'a', store.write(user, 'a', first.token, write({ n: 99 }, 60_000)));
+      await refused(store, user, 'a', store.write(user, 'a', 'not-a-token', write({ n: 99 }, 60_000)));
       expect((await store.read(user, 'a'))?.data).toEqual({ n: 2 });
+      // a token given for a record that is not there: refused, with no record to tell
+      const nobody = newId();
+      await refused(store, nobody, 'a', store.write(nobody, 'a', first.token, write({ n: 99 }, 60_000)));
     });
 
     it('lets exactly one of many writers with the same token win', async () => {
       const { store } = await setup();
       const user = newId();
-      const base = await store.write(user, 'a', undefined, write({ n: 0 }, 60_000));
+      const base = landed(await store.write(user, 'a', undefined, write({ n: 0 }, 60_000)));
       const start = gate();
       const writers = Array.from({ length: 20 }, async (_, i) => {
         await start.opened;
-        return store.write(user, 'a', base?.token, write({ n: i + 1 }, 60_000));
+        return store.write(user, 'a', base.token, write({ n: i + 1 }, 60_000));
       });
       start.open();
       const results = await Promise.all(writers);
-      const winners = results.filter((r) => r !== undefined);
+      const winners = results.filter((r): r is StoredSlice => r !== undefined && !('conflict' in r));
       expect(winners).toHaveLength(1);
       expect(await store.read(user, 'a')).toEqual(winners[0]);
+      // a loser told of a record was told of the base or of the winner's, never of another
+      for (const r of results)
+        if (r && 'conflict' in r) expect([base.token, winners[0]?.token]).toContain(r.current?.token);
     });
 
     it('keeps slices and users apart, and reads several slices at once', async () => {
@@ -93,19 +116,19 @@ export function describeSliceStore(label: string, setup: () => SliceStoreSetup |
       // Real time on a busy machine: a wait can stretch by hundreds of ms. The record lives
       // 1.5 s; 0.8 s + 0.8 s outlasts that only if the second write refreshed it, and a stall of
       // up to 0.7 s anywhere still leaves the refreshed record alive when it is read.
-      const first = await store.write(user, 'a', undefined, write({ n: 1 }, 1_500));
+      const first = landed(await store.write(user, 'a', undefined, write({ n: 1 }, 1_500)));
       await advance(800);
-      const second = await store.write(user, 'a', first?.token, write({ n: 2 }, 1_500)); // refreshes the TTL
-      expect(second?.version).toBe(2);
+      const second = landed(await store.write(user, 'a', first.token, write({ n: 2 }, 1_500))); // refreshes the TTL
+      expect(second.version).toBe(2);
       await advance(800);
       expect((await store.read(user, 'a'))?.data).toEqual({ n: 2 });
       await advance(1_600);
       expect(await store.read(user, 'a')).toBeUndefined();
       // a new record after expiry: the old token does not fit it, even at the same version
-      const reborn = await store.write(user, 'a', undefined, write({ n: 3 }, 60_000));
+      const reborn = landed(await store.write(user, 'a', undefined, write({ n: 3 }, 60_000)));
       expect(reborn).toMatchObject({ data: { n: 3 }, version: 1 });
-      expect(await store.write(user, 'a', reborn?.token, write({ n: 4 }, 60_000))).toMatchObject({ version: 2 });
-      expect(await store.write(user, 'a', second?.token, write({ n: 99 }, 60_000))).toBeUndefined();
+      expect(await store.write(user, 'a', reborn.token, write({ n: 4 }, 60_000))).toMatchObject({ version: 2 });
+      await refused(store, user, 'a', store.write(user, 'a', second.token, write({ n: 99 }, 60_000)));
     });
   });
 }
@@ -263,6 +286,21 @@ export function describeUserStateManager(
           expect(snapshot[other]).toEqual({ s: 'x'.repeat(10) });
         });
 
+        it('"nothing to change" is decided on the stored value only, never on what a manager saw or guessed', async () => {
+          const { create } = await setup();
+          const [a, b] = [create(CONFORMANCE_SLICES), create(CONFORMANCE_SLICES)];
+          // changes only a counter at 5: a's copy (0, or none if it has seen nothing) says "nothing to do"
+          const bump = (c: { readonly n: number }) => (c.n === 5 ? { n: 6 } : c);
+          const [seen, unseen] = [newId(), newId()];
+          expect(await a.update(seen, counter, () => ({ n: 0 }))).toEqual({ n: 0 }); // a has seen 0
+          await b.set(seen, counter, { n: 5 });
+          await b.set(unseen, counter, { n: 5 });
+          expect(await a.update(seen, counter, bump)).toEqual({ n: 6 });
+          expect(await a.update(unseen, counter, bump)).toEqual({ n: 6 });
+          expect(await b.get(seen, counter)).toEqual({ n: 6 });
+          expect(await b.get(unseen, counter)).toEqual({ n: 6 });
+        });
+
         it('gives up with E_STATE_CONFLICT after max_attempts, writing nothing of the loser', async () => {
           const { create } = await setup();
           const managers = [
@@ -271,6 +309,9 @@ export function describeUserStateManager(
           ];
           const user = newId();
           await managers[0]?.set(user, counter, { n: 0 });
+          // each has seen the record (a manager may write first on what it saw: for a user it
+          // has not seen, a refusal would only tell it the record, not be a race lost)
+          expect(await managers[1]?.get(user, counter)).toEqual({ n: 0 });
           // both fns have read n = 0 before either writes (a pause raced a slow first connection)
           const bothRead = gate();
           let reads = 0;

@@ -26,20 +26,36 @@ export interface SliceWrite {
   readonly ttl_ms?: number;
 }
 
-/** Where slices live. Every method is atomic on one (user, slice). */
-export interface SliceStore {
+/** A compare-and-set that did not match, told with the record that stands (what a read would give). */
+export interface SliceConflict {
+  readonly conflict: true;
+  readonly current: StoredSlice | undefined;
+}
+
+/**
+ * Where slices live. Every method is atomic on one (user, slice). `Refusal`: what a lost
+ * compare-and-set returns (`undefined`, or a `SliceConflict` from a store that tells it).
+ */
+export interface SliceStore<Refusal extends SliceConflict | undefined = SliceConflict | undefined> {
   readonly name: string;
+  /**
+   * True when `write` answers a mismatch with a `SliceConflict` (in the same round trip): the
+   * manager then writes first on a guess of the record (the one this process saw last, or none)
+   * and reads only when the guess was wrong.
+   */
+  readonly answers_conflicts?: boolean;
   read(user_id: string, slice: string): Promise<StoredSlice | undefined>;
   /** Several slices of one user in one round trip; absent slices are missing from the map. */
   readMany(user_id: string, slices: readonly string[]): Promise<Map<string, StoredSlice>>;
   /**
    * Compare-and-set: writes when the record's token is `expected` (`undefined` = no record),
-   * returning the new record; returns `undefined` (and writes nothing) when it is not.
+   * returning the new record; when it is not, writes nothing and returns `undefined`, or a
+   * `SliceConflict` (a store with `answers_conflicts`).
    */
   write(
     user_id: string,
     slice: string,
     expected: string | undefined,
     value: SliceWrite,
-  ): Promise<StoredSlice | undefined>;
+  ): Promise<StoredSlice | Refusal>;
 }

@@ -16,7 +16,7 @@ interface Record {
  * TTL from the last write) — the embedded default for ephemeral slices and the store of tests.
  * Expired records are dropped when touched and by a sweep every 1 000 writes.
  */
-export function createMemorySliceStore(options: { clock?: Clock } = {}): SliceStore {
+export function createMemorySliceStore(options: { clock?: Clock } = {}): SliceStore<undefined> {
   const clock = options.clock ?? SYSTEM_CLOCK;
   const records = new Map<string, Record>();
   const key = (user_id: string, slice: string) => `${user_id}\u0000${slice}`;

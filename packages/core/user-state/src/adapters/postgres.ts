@@ -53,7 +53,7 @@ export interface PostgresSliceStoreOptions {
  * each, every write decided exactly as alone (an insert that does nothing if the row exists,
  * or an update guarded by the version read).
  */
-export function createPostgresSliceStore(db: Database, options: PostgresSliceStoreOptions = {}): SliceStore {
+export function createPostgresSliceStore(db: Database, options: PostgresSliceStoreOptions = {}): SliceStore<undefined> {
   const batch_max = options.batch_max ?? DEFAULT_POSTGRES_BATCH;
   const coalesce = () => batch_max > 1 && db.session() === db.sql;
 

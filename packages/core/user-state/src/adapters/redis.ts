@@ -5,11 +5,14 @@ import { createEventWaiter, createTurnBatcher, getPackageLogger, type Logger, ne
 import { UserStateConfig, type UserStateConfigInput } from '../config.js';
 import { USER_STATE_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
-import type { SliceStore, StoredSlice } from '../types.js';
+import type { SliceConflict, SliceStore, StoredSlice } from '../types.js';
+
+/** Written: `[generation, version]`; not: the record that stands, or 0 for none. */
+type CasReply = [string, number] | string | 0;
 
 interface Scripts {
-  cas(key: string, ...args: Array<string | number>): Promise<0 | [string, number]>;
-  casBatch(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<Array<0 | [string, number]>>;
+  cas(key: string, ...args: Array<string | number>): Promise<CasReply>;
+  casBatch(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<CasReply[]>;
   cachePut(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
 }
 type Client = RedisClient & Scripts;
@@ -117,7 +120,7 @@ const parseRecord = (record: string | null, cached = false): StoredSlice | undef
 };
 
 /** Ephemeral slices in Redis hashes (`<prefix>{u:<id>}:e:<slice>`), written by the `cas` script. */
-export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
+export function createRedisSliceStore(redis: RedisStateStore): SliceStore<SliceConflict> {
   const key = (user_id: string, slice: string) => `${userKey(redis.prefix, user_id)}:e:${slice}`;
   // the reads and writes of one turn (several updates' users), coalesced: one group on one
   // server; on a Cluster one per user, whose keys share the hash tag {u:<id>} (one slot)
@@ -136,10 +139,7 @@ export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
   );
   const fetchRecords = async (user_id: string, keys: string[]) =>
     redis.batch_max > 1 ? fetch({ user_id, keys }) : (await redis.ready()).mget(...keys);
-  const casMany = createTurnBatcher<
-    { user_id: string; key: string; args: Array<string | number> },
-    0 | [string, number]
-  >(
+  const casMany = createTurnBatcher<{ user_id: string; key: string; args: Array<string | number> }, CasReply>(
     async (items) =>
       (await redis.ready()).casBatch(
         items.length,
@@ -150,6 +150,7 @@ export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
   );
   return {
     name: 'redis',
+    answers_conflicts: true,
     async read(user_id, slice) {
       return parseRecord((await fetchRecords(user_id, [key(user_id, slice)]))[0] ?? null);
     },
@@ -180,7 +181,10 @@ export function createRedisSliceStore(redis: RedisStateStore): SliceStore {
         redis.batch_max > 1
           ? await casMany({ user_id, key: key(user_id, slice), args })
           : await (await redis.ready()).cas(key(user_id, slice), ...args);
-      if (reply === 0) return undefined;
+      if (!Array.isArray(reply)) {
+        const conflict: SliceConflict = { conflict: true, current: parseRecord(reply === 0 ? null : reply) };
+        return conflict;
+      }
       const [generation, version] = reply;
       return {
         data: value.data,
