@@ -23,7 +23,7 @@ import type { SliceConflict, SliceStore, StoredSlice } from './types.js';
 export type { SliceName, UserStateDeps, UserStateManager, UserStateStats, ValueOf } from './manager-types.js';
 
 const USER_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-/** Recent records kept for updates inside transactions (see `recent`): how many, how long. */
+/** Recent records an update may start from (see `recent`): how many, how long. */
 const RECENT_MAX = 10_000;
 const RECENT_TTL_MS = 5_000;
 const isConflict = (written: StoredSlice | SliceConflict | undefined): written is SliceConflict =>
