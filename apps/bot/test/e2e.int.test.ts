@@ -403,6 +403,7 @@ describe('the bot end to end', () => {
     // the gauges read from Redis are skipped, not failed: /metrics still answers, within their read timeout
     const scraped = Date.now();
     expect((await get('/metrics')).status).toBe(200);
+    // (the gauges wait 2 s; a scrape held by the bus's 5 s command timeout would not pass)
     expect(Date.now() - scraped).toBeLessThan(5_000);
     // the event loops say they are failing too, by name, on /readyz and as gauges
     // three failed reads in a row (each may wait out a reconnect) before a loop counts as failing

@@ -46,7 +46,9 @@ describe('a flood from one chat', () => {
       // contention happened: the flooder's replies were still going out after the others were answered
       const flooderLast = () => sentTo(FLOODER).at(-1)?.at ?? 0;
       expect(await until(() => flooderLast() > queuedAt + (latencies.at(-1) ?? 0), 10_000)).toBe(true);
-      expect(latencies.at(-1)).toBeLessThan(1_000); // p99 of ten = the slowest
+      // p99 of ten = the slowest. Queued behind the flooder's replies (Telegram's 1 message/s per
+      // chat, up to 9 of them) it would be 9 s or more; 5 s leaves a busy machine its slack
+      expect(latencies.at(-1)).toBeLessThan(5_000);
 
       // a graceful stop lets every accepted update finish: then count what the flooder got
       bot.child.kill('SIGTERM');

@@ -53,7 +53,7 @@ describe('two tiers on Redis', () => {
 
   // the notice must arrive; how fast is a benchmark's question (a busy CI machine once took over
   // the 100 ms this case used to allow)
-  const NOTICE_MS = 2_000;
+  const NOTICE_MS = 10_000;
   it("drops another process's memory copy on delete, deleteByTag and set (the notice arrives)", async () => {
     // both listen (make waits for it): a busy CI machine once connected B's SUBSCRIBE after the
     // delete below, when a cache still kept copies before it listened

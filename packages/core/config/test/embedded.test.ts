@@ -33,7 +33,7 @@ it('publishes and hot-reloads on PGlite with the memory bus', async () => {
     { actor: 'owner', reason: 'embedded' },
   );
   await config.publish(draft.id, { actor: 'owner', reason: 'embedded' });
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + 15_000;
   while (config.get('gamification.daily_gift').amount !== 42 && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 10));
   expect(config.get('gamification.daily_gift').amount).toBe(42);

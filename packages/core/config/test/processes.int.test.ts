@@ -85,7 +85,7 @@ describe('hot reload across processes', () => {
     await publishAmount(2, scope);
     // the relay appends the event while the worker cannot read; then Redis loses it (as a
     // failover losing unreplicated writes would): only a resync can tell the worker
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 15_000;
     while ((await raw.xlen(stream)) === length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(await raw.xlen(stream)).toBe(length + 1);
     await raw.xtrim(stream, 'MAXLEN', 0);

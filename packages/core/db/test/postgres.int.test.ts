@@ -449,14 +449,18 @@ describe('createPostgres', () => {
 
   it('reports open, busy and waiting connections', async () => {
     const db = pool({ pool_max: 2 });
+    // both connections open first: one slow to open (a busy machine, PgBouncer) would otherwise
+    // let the first query finish and a waiting one take its connection before both are busy
+    await Promise.all([1, 2].map(() => db.sql`select pg_sleep(0.05)`));
+    expect(db.stats()).toMatchObject({ open: 2, busy: 0, waiting: 0 });
     // postgres.js runs a query when it is awaited: Promise.all starts all four now
-    const running = Promise.all([1, 2, 3, 4].map(() => db.sql`select pg_sleep(0.3)`));
+    const running = Promise.all([1, 2, 3, 4].map(() => db.sql`select pg_sleep(1)`));
     // two run on the two connections while two wait for one
     let saturated: unknown;
     const deadline = Date.now() + 5_000;
     while (saturated === undefined && Date.now() < deadline) {
       const s = db.stats();
-      if (s.busy === 2) saturated = s;
+      if (s.busy === 2 && s.waiting === 2) saturated = s;
       else await new Promise((resolve) => setTimeout(resolve, 5));
     }
     await running;

@@ -374,7 +374,10 @@ export function describeEventBusTransport(
 
     it('renews the lease of a slow healthy handler so a second consumer never takes it', async () => {
       const ns = namespace();
-      const slow = await bus(ns, {}, 'slow');
+      // renewals come every claim_idle_ms / 3: a lease this long survives an event-loop stall of
+      // up to 800 ms on a busy machine, where 400 ms (the suite's) left 270 ms
+      const lease = { claim_idle_ms: 1_200 };
+      const slow = await bus(ns, lease, 'slow');
       const base = await observe(ns);
       let claims = 0;
       const counting: StreamTransport = {
@@ -384,23 +387,26 @@ export function describeEventBusTransport(
           return base.claim(args);
         },
       };
-      const fast = createEventBus(CONFORMANCE_CONFIG, {
-        transport: counting,
-        events: CONFORMANCE_EVENTS,
-        consumer_name: 'fast',
-      });
+      const fast = createEventBus(
+        { ...CONFORMANCE_CONFIG, ...lease },
+        {
+          transport: counting,
+          events: CONFORMANCE_EVENTS,
+          consumer_name: 'fast',
+        },
+      );
       open.push(fast);
       const runs: string[] = [];
       slow.subscribe('lease', 'test.happened', async () => {
         runs.push('slow');
-        await sleepMs(1_000); // 2.5 × claim_idle_ms
+        await sleepMs(2.5 * lease.claim_idle_ms);
       });
       await waitFor(async () => (await slow.health()).groups.length === 1);
       await slow.publish('test.happened', { n: 1 });
       await waitFor(() => runs.length === 1);
       // the second consumer claims in the same group while the slow one is still working
       fast.subscribe('lease', 'test.happened', () => void runs.push('fast'));
-      await sleepMs(1_400);
+      await sleepMs(2.5 * lease.claim_idle_ms + 400); // past the slow handler's end
       expect(claims).toBeGreaterThanOrEqual(3); // the second consumer kept trying to claim
       expect(runs).toEqual(['slow']);
     });

@@ -68,7 +68,7 @@ it('no entry is claimed while the own pending list is read, so none is handled t
     { concurrency: 10 },
   );
   for (let n = 0; n < 5; n++) await leaving.publish('test.happened', { n });
-  await vi.waitFor(() => expect(started.size).toBe(5));
+  await vi.waitFor(() => expect(started.size).toBe(5), { timeout: 10_000, interval: 20 });
 
   const staying = createEventBus(config, { transport: starting, events: CONFORMANCE_EVENTS, consumer_name: 'staying' });
   const handled: Array<[number, number]> = [];
@@ -82,10 +82,13 @@ it('no entry is claimed while the own pending list is read, so none is handled t
     openOwnRead();
     holdAcks = false;
     for (const release of heldAcks.splice(0)) release();
-    await vi.waitFor(async () => {
-      expect(handled).toHaveLength(5);
-      expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0);
-    });
+    await vi.waitFor(
+      async () => {
+        expect(handled).toHaveLength(5);
+        expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     await sleep(3 * (config.claim_interval_ms as number) + (config.block_ms as number));
     expect(claims).toBeGreaterThan(0); // the five came by a claim, after the own list was read
     expect(handled.sort((a, b) => a[0] - b[0])).toEqual([0, 1, 2, 3, 4].map((n) => [n, 2]));
@@ -122,12 +125,15 @@ it('an entry whose ack is on its way is not claimed back and handled again', asy
   bus.subscribe('work', 'test.happened', (e, ctx) => void handled.push([e.payload.n, ctx.attempt]));
   try {
     for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n });
-    await vi.waitFor(() => expect(handled).toHaveLength(3));
+    await vi.waitFor(() => expect(handled).toHaveLength(3), { timeout: 10_000, interval: 20 });
     // the acks are held while the claim runs: it takes the three back (the fault)
-    await vi.waitFor(() => expect(claimed).toBeGreaterThanOrEqual(3));
+    await vi.waitFor(() => expect(claimed).toBeGreaterThanOrEqual(3), { timeout: 10_000, interval: 20 });
     holdAcks = false;
     for (const release of heldAcks.splice(0)) release();
-    await vi.waitFor(async () => expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0));
+    await vi.waitFor(async () => expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0), {
+      timeout: 10_000,
+      interval: 20,
+    });
     expect(handled.sort((a, b) => a[0] - b[0])).toEqual([
       [0, 1],
       [1, 1],

@@ -42,7 +42,7 @@ it('entries on a stopping consumer’s name that it never saw (a read the stop c
       { concurrency: 1 },
     );
     await leaving.publish('test.happened', { n: 0 });
-    await vi.waitFor(() => expect(seenByLeaving).toHaveLength(1));
+    await vi.waitFor(() => expect(seenByLeaving).toHaveLength(1), { timeout: 10_000, interval: 20 });
     for (let n = 1; n <= 5; n++) await leaving.publish('test.happened', { n });
     // the read whose answer never reached the process: the server gives five entries to its name
     const read = (await raw.xreadgroup(

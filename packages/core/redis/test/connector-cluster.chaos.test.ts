@@ -63,7 +63,9 @@ describe('Cluster clients across a master failure', () => {
         `slowest failure ${Math.round(Math.max(0, ...failed.map((a) => a.ms)))} ms; the other master answered ${otherOk} times\n`,
     );
     expect(failed.length).toBeGreaterThan(0); // the fault was seen
-    expect(Math.max(...failed.map((a) => a.ms))).toBeLessThan(1_500); // each within the command limit
+    // each within the command limit (1 s), with a busy machine's slack; a command held until the
+    // promotion would take the failover's seconds
+    expect(Math.max(...failed.map((a) => a.ms))).toBeLessThan(2_000);
     expect(otherOk).toBeGreaterThan(0);
 
     // after the promotion both clients reach the key on the new master (no resend of the writes)

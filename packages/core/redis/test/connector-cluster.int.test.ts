@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { useTestRedisCluster } from '@diana/test-services';
 import { Cluster } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisConnector, isCluster, mastersOf } from '../src/connector.js';
 
 const redis = await useTestRedisCluster('connector');
@@ -68,17 +69,32 @@ describe('createRedisConnector on a Redis Cluster', () => {
   });
 
   it('a blocking read on one node does not hold up commands', async () => {
-    const blocking = connector.blocking() as Cluster;
-    const command = connector.command() as Cluster;
-    await once(command, 'ready');
-    const stream = `${redis.prefix}{s}`;
-    const read = blocking.xread('BLOCK', 5_000, 'STREAMS', stream, '$');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const started = performance.now();
-    await command.xadd(stream, '*', 'f', 'v');
-    expect(performance.now() - started).toBeLessThan(1_000);
-    const reply = (await read) as Array<[string, Array<[string, string[]]>]>;
-    expect(reply[0]?.[1][0]?.[1]).toEqual(['f', 'v']);
+    // the reader's node connections carry a name of their own, so the server can show it blocked
+    const name = `reader-${randomUUID()}`;
+    const own = createRedisConnector({ cluster: { nodes: redis.nodes }, options: { connectionName: name } });
+    try {
+      const blocking = own.blocking() as Cluster;
+      const command = connector.command() as Cluster;
+      await once(command, 'ready');
+      const stream = `${redis.prefix}{s}`;
+      const read = blocking.xread('BLOCK', 10_000, 'STREAMS', stream, '$');
+      // the read is blocked on its node before anything is appended (a '$' read sent later would miss it)
+      await vi.waitFor(
+        async () => {
+          const lists = await Promise.all(command.nodes('master').map((node) => node.client('LIST')));
+          const lines = lists.flatMap((list) => String(list).split('\n'));
+          expect(lines.some((line) => line.includes(` name=${name} `) && line.includes(' cmd=xread '))).toBe(true);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+      const started = performance.now();
+      await command.xadd(stream, '*', 'f', 'v');
+      expect(performance.now() - started).toBeLessThan(1_000);
+      const reply = (await read) as Array<[string, Array<[string, string[]]>]>;
+      expect(reply[0]?.[1][0]?.[1]).toEqual(['f', 'v']);
+    } finally {
+      await own.close();
+    }
   });
 
   it('close ends every Cluster client it made, and is idempotent', async () => {

@@ -102,15 +102,18 @@ describe('createRedisConnector', () => {
     const own = createRedisConnector({ options: { port: 1 } });
     try {
       // the first refusal comes within a few ms; until then the reason is the status alone
-      await vi.waitFor(async () => {
-        const error = await own.ping({ timeout_ms: 50 }).then(
-          () => undefined,
-          (reason: Error) => reason,
-        );
-        expect(error?.message).toMatch(
-          /^redis at redis:\/\/127\.0\.0\.1:1 not ready \(status \w+; last error: connect ECONNREFUSED 127\.0\.0\.1:1\)$/,
-        );
-      });
+      await vi.waitFor(
+        async () => {
+          const error = await own.ping({ timeout_ms: 50 }).then(
+            () => undefined,
+            (reason: Error) => reason,
+          );
+          expect(error?.message).toMatch(
+            /^redis at redis:\/\/127\.0\.0\.1:1 not ready \(status \w+; last error: connect ECONNREFUSED 127\.0\.0\.1:1\)$/,
+          );
+        },
+        { timeout: 10_000, interval: 20 },
+      );
     } finally {
       await own.close();
     }

@@ -20,7 +20,7 @@ export function describeRateLimitStore(
     it('allows `limit` calls at once, counting down, then refuses with the wait until the next', async () => {
       const { store } = await setup();
       const key = uniqueKey('burst');
-      const policy = { limit: 5, window_ms: 10_000 };
+      const policy = { limit: 5, window_ms: 50_000 };
       const remaining: number[] = [];
       for (let i = 0; i < 5; i++) {
         const decision = await store.consume(key, policy, 1);
@@ -30,15 +30,17 @@ export function describeRateLimitStore(
       expect(remaining).toEqual([4, 3, 2, 1, 0]);
       const refused = await store.consume(key, policy, 1);
       expect(refused).toMatchObject({ allowed: false, remaining: 0 });
-      // one call comes back every window / limit = 2 s
-      expect(refused.retry_after_ms).toBeGreaterThan(1_500);
-      expect(refused.retry_after_ms).toBeLessThanOrEqual(2_000);
+      // one call comes back every window / limit = 10 s (less the time the six calls took: up to
+      // 2.5 s on a busy machine)
+      expect(refused.retry_after_ms).toBeGreaterThan(7_500);
+      expect(refused.retry_after_ms).toBeLessThanOrEqual(10_000);
     });
 
     it('lets a call through again once the wait has passed, and keeps keys apart', async () => {
       const { store, advance } = await setup();
       const [a, b] = [uniqueKey('a'), uniqueKey('b')];
-      const policy = { limit: 2, window_ms: 400 };
+      // a call comes back every 1 s: the last two calls below are refused unless 1 s passes between them
+      const policy = { limit: 2, window_ms: 2_000 };
       expect((await store.consume(a, policy, 2)).allowed).toBe(true);
       const refused = await store.consume(a, policy, 1);
       expect(refused.allowed).toBe(false);

@@ -131,7 +131,7 @@ describe('user.state_changed', () => {
     await state.set('u7', 'menu', 'shop');
     await state.set('u7', 'menu', 'story');
     await state.update('u7', 'menu', (m) => m); // unchanged: no write, no event
-    const deadline = Date.now() + 2_000;
+    const deadline = Date.now() + 10_000;
     while (seen.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(seen.map((e) => e.payload)).toEqual([
       { user_id: 'u7', slice: 'menu', version: 1 },

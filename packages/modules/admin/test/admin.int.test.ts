@@ -342,7 +342,7 @@ describe('the admin module', () => {
   it('/config set publishes a revision through ConfigManager and audits it; invalid values are refused', async () => {
     await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": 25}');
     expect(lastTo(1)).toContain('publicado');
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 15_000;
     while (config.get('gamification.daily_gift_test').amount !== 25 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 10));
     expect(config.get('gamification.daily_gift_test').amount).toBe(25);
@@ -396,7 +396,7 @@ describe('the admin module', () => {
       balance: 15,
       actor: 'tg:1',
     });
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 15_000;
     while (told().length < before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     // one message each (their order is the consumer's)
     expect(

@@ -104,7 +104,7 @@ const register = async (tg: number) => {
   ids.set(tg, id);
   return id;
 };
-const until = async (check: () => Promise<boolean> | boolean, ms = 5_000) => {
+const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) return false;

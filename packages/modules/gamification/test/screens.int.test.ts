@@ -123,7 +123,7 @@ const welcomed = async (tg: number) => {
   if (!(await until(() => told(tg, 'Tu regalo de bienvenida').length === 1))) throw new Error(`no welcome for ${tg}`);
   return id;
 };
-const until = async (check: () => Promise<boolean> | boolean, ms = 5_000) => {
+const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) return false;
