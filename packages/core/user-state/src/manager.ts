@@ -97,18 +97,18 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
       { cause: error, context: { slice: slice.name, ...context } },
     );
 
-  // The persistent record this process read outside a transaction, or committed, moments ago
-  // (per user and slice): an update inside a transaction starts from it instead of reading
-  // PostgreSQL again — one round trip less, typically the read the handler made just before its
-  // transaction. Its compare-and-set catches one that went stale (another process wrote the
-  // row): that attempt writes nothing and the next reads the row. A decision to leave the slice
-  // unchanged, which writes nothing, is never taken on it: the row is read and `fn` runs again.
-  // An ephemeral slice whose home answers a lost compare-and-set with the record that stands
-  // (Redis) is written first on a guess, inside a transaction or not: the record this process
-  // read or wrote moments ago (lost like a race lost on a read: a conflict, an attempt), or,
-  // for a user it has not seen, no record (a wrong one is neither). A wrong guess costs the
-  // round trip a read would have, and the next attempt starts from the record the home told.
-  const guesses = (slice: SliceDefinition) => !slice.persist && ephemeral.answers_conflicts === true;
+  // The record this process read outside a transaction, or committed, moments ago (per user and
+  // slice). A home that answers a lost compare-and-set with the record that stands (Redis, and
+  // PostgreSQL whenever its statement saw that record) is written first on a guess, and read
+  // only when the guess was wrong and the refusal told nothing: the remembered record, or, for
+  // a user it has not seen (and, outside a transaction, whose persistent row the cache does not
+  // hold), no record. A remembered record found stale is a race lost (a conflict, an attempt);
+  // a wrong "no record" is neither. Inside a transaction a persistent slice starts from the
+  // remembered record too (typically the read the handler made just before its transaction);
+  // found stale there, it is not a race lost either: the refusal's record is used at once.
+  // "Nothing to change", which writes nothing, is never decided on a guess: the record is read
+  // and `fn` runs again.
+  const guesses = (slice: SliceDefinition) => homeOf(slice).answers_conflicts === true;
   const recent = new LRUCache<string, { stored: StoredSlice | undefined }>({ max: RECENT_MAX, ttl: RECENT_TTL_MS });
   const recentKey = (user_id: string, slice: SliceDefinition) => `${user_id}\u0000${slice.name}`;
   const remember = (user_id: string, slice: SliceDefinition, stored: StoredSlice | undefined) => {
@@ -136,17 +136,16 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     forWrite = false,
   ): Promise<{ stored: StoredSlice | undefined; home: boolean; guess?: 'seen' | 'none' | 'transaction' }> => {
     const outside = !inTransaction();
-    if (forWrite && !fresh && guesses(slice)) {
-      const seen = recent.get(recentKey(user_id, slice));
-      return seen
-        ? { stored: seen.stored, home: false, guess: 'seen' }
-        : { stored: undefined, home: false, guess: 'none' };
-    }
-    if (slice.persist && !fresh) {
-      if (!outside) {
+    if (!fresh) {
+      const guess = forWrite && guesses(slice);
+      if (slice.persist && !outside) {
         const seen = recent.get(recentKey(user_id, slice));
         if (seen) return { stored: seen.stored, home: false, guess: 'transaction' };
-      } else if (cache) {
+      } else if (guess) {
+        const seen = recent.get(recentKey(user_id, slice));
+        if (seen) return { stored: seen.stored, home: false, guess: 'seen' };
+      }
+      if (slice.persist && outside && cache) {
         const lookup = await cache.get(user_id, slice.name);
         metrics.cache(lookup.hit ? 'hit' : 'miss');
         if (lookup.hit) {
@@ -154,6 +153,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
           return { stored: lookup.stored, home: false };
         }
       }
+      if (guess) return { stored: undefined, home: false, guess: 'none' };
     }
     let stored: StoredSlice | undefined;
     try {
@@ -297,7 +297,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
         if (stored) told = { stored: stored.current };
         if (read.guess === 'none') continue; // there was a record after all
         metrics.conflict(slice.name);
-        if (read.guess === 'transaction') continue; // the guess went stale, not a race lost: read the row now
+        if (read.guess === 'transaction') continue; // the guess went stale, not a race lost: the told row, or a read, now
         backoff ??= createBackoff({
           base_ms: settings.backoff_base_ms,
           max_ms: settings.backoff_max_ms,

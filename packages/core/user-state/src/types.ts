@@ -39,9 +39,11 @@ export interface SliceConflict {
 export interface SliceStore<Refusal extends SliceConflict | undefined = SliceConflict | undefined> {
   readonly name: string;
   /**
-   * True when `write` answers a mismatch with a `SliceConflict` (in the same round trip): the
+   * True when `write` answers a mismatch with a `SliceConflict` (in the same round trip) that
+   * tells the record that stands — always (Redis), or whenever the write's statement saw one
+   * (PostgreSQL: not a row committed after its snapshot was taken; then `undefined`). The
    * manager then writes first on a guess of the record (the one this process saw last, or none)
-   * and reads only when the guess was wrong.
+   * and reads only when the guess was wrong and the refusal told nothing.
    */
   readonly answers_conflicts?: boolean;
   read(user_id: string, slice: string): Promise<StoredSlice | undefined>;
@@ -50,7 +52,7 @@ export interface SliceStore<Refusal extends SliceConflict | undefined = SliceCon
   /**
    * Compare-and-set: writes when the record's token is `expected` (`undefined` = no record),
    * returning the new record; when it is not, writes nothing and returns `undefined`, or a
-   * `SliceConflict` (a store with `answers_conflicts`).
+   * `SliceConflict` (a store with `answers_conflicts`) whose `current` is what a read gives.
    */
   write(
     user_id: string,

@@ -15,6 +15,7 @@ import { createUserStateManager, type UserStateManager } from '../src/manager.js
 import { USER_STATE_MIGRATIONS } from '../src/migrations.js';
 import { defineSlice, type SliceDefinition } from '../src/slice.js';
 import { describeSliceStore, describeUserStateManager } from '../src/testing.js';
+import type { StoredSlice } from '../src/types.js';
 import { redisStore } from './fixtures/redis-store.js';
 import { STORM_SLICES } from './fixtures/slices.js';
 
@@ -229,10 +230,12 @@ describe('the Redis cache of persistent slices', () => {
           return Reflect.apply(target as (...a: unknown[]) => unknown, self, args);
         },
       });
+    const sql = count(db.sql);
     const seen: Database = {
       ...db,
-      sql: count(db.sql),
-      session: () => count(db.session()),
+      sql,
+      // outside a transaction the session is the pool's sql, as with the real db
+      session: () => (db.session() === db.sql ? sql : count(db.session())),
       transaction: (fn) => db.transaction((tx) => fn(count(tx))),
     };
     return { db: seen, statements: () => statements };
@@ -256,6 +259,62 @@ describe('the Redis cache of persistent slices', () => {
     expect(statements() - before).toBe(1); // the compare-and-set alone
     expect(state.stats().conflicts).toBe(0);
     expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang: 'en!' });
+  });
+
+  it('a persistent update is written first: one statement for a user not cached, a remembered one or one in a transaction; a wrong guess is told the row', async () => {
+    const prefix = `${testRedis.prefix}first:`;
+    const { db: seen, statements } = countingDb();
+    const settings = { key_prefix: prefix };
+    const store = redisStore(settings, redisPort);
+    const client = await store.readyNow();
+    if (!client) throw new Error('redis not ready');
+    let lookups = 0;
+    const mget = client.mget.bind(client);
+    client.mget = ((...args: Parameters<typeof mget>) => {
+      lookups++;
+      return mget(...args);
+    }) as typeof client.mget;
+    const state = createUserStateManager(settings, { db: seen, store, slices: [profile] });
+    managers.push(state as never);
+    const other = make([profile], {}, prefix);
+    const step = async (work: () => Promise<unknown>) => {
+      const [s, l] = [statements(), lookups];
+      await work();
+      return { statements: statements() - s, lookups: lookups - l };
+    };
+    const [fresh, known, inside] = [newId(), newId(), newId()];
+    // a user the cache does not hold: no read, the insert
+    expect(await step(() => state.update(fresh, 'profile', () => ({ lang: 'en' })))).toEqual({
+      statements: 1,
+      lookups: 1,
+    });
+    // remembered: neither the cache nor PostgreSQL is read
+    expect(await step(() => state.update(fresh, 'profile', (p) => ({ lang: `${p.lang}!` })))).toEqual({
+      statements: 1,
+      lookups: 0,
+    });
+    // inside a transaction, a user it has not seen: the insert alone
+    expect(await step(() => seen.transaction(() => state.update(inside, 'profile', () => ({ lang: 'it' }))))).toEqual({
+      statements: 1,
+      lookups: 0,
+    });
+    // a row written by another process, not in the cache: the insert is refused with the row, and the update follows
+    await other.set(known, 'profile', { lang: 'fr' });
+    await raw.del(cacheKey(prefix, known));
+    expect(await step(() => state.update(known, 'profile', (p) => ({ lang: `${p.lang}+a` })))).toEqual({
+      statements: 2,
+      lookups: 1,
+    });
+    expect(state.stats().conflicts).toBe(0); // a wrong "no record" is not a race lost
+    expect(await other.get(known, 'profile')).toEqual({ lang: 'fr+a' });
+    expect(await other.get(fresh, 'profile')).toEqual({ lang: 'en!' });
+    expect(await other.get(inside, 'profile')).toEqual({ lang: 'it' });
+    // the same inside a transaction: refused with the row, then updated, nothing read
+    await other.set(known, 'profile', { lang: 'de' }); // a's memory of known is stale now
+    expect(
+      await step(() => seen.transaction(() => state.update(known, 'profile', (p) => ({ lang: `${p.lang}+t` })))),
+    ).toEqual({ statements: 2, lookups: 0 });
+    expect(await other.get(known, 'profile')).toEqual({ lang: 'de+t' });
   });
 
   it('a remembered row another process changed since only costs a retry inside the transaction: nothing is lost', async () => {
@@ -341,7 +400,7 @@ describe('the Redis cache of persistent slices', () => {
     expect(puts()).toBe(1);
     expect((await cached(prefix, user))?.data).toBe('{"lang":"en"}');
     await db.transaction(() => state.update(user, 'profile', () => ({ lang: 'it' })));
-    expect(puts()).toBe(2); // in a transaction: PostgreSQL read, then one put once committed
+    expect(puts()).toBe(2); // in a transaction: written on the row it remembers, one put once committed
     expect((await cached(prefix, user))?.data).toBe('{"lang":"it"}');
     const other = newId();
     await state.update(other, 'profile', (current) => current); // nothing to write: the read fills
@@ -501,7 +560,9 @@ describe('the postgres store coalesces a turn outside a transaction', () => {
     const { db: seen, statements } = counting();
     const store = createPostgresSliceStore(seen);
     const users = Array.from({ length: 12 }, () => newId());
-    const existing = await Promise.all(users.map((user) => store.write(user, 'a', undefined, value({ n: 1 }))));
+    const existing = (await Promise.all(
+      users.map((user) => store.write(user, 'a', undefined, value({ n: 1 }))),
+    )) as StoredSlice[];
     expect(statements()).toBe(1);
     const fresh = Array.from({ length: 12 }, () => newId());
     const before = statements();
@@ -522,9 +583,14 @@ describe('the postgres store coalesces a turn outside a transaction', () => {
     for (const [i, read] of reads.slice(0, 10).entries()) expect([existing[i], writes[12 + i]]).toContainEqual(read);
     expect(reads.slice(10, 12)).toEqual(existing.slice(10));
     for (const [i, read] of reads.slice(12).entries()) expect([undefined, writes[i]]).toContainEqual(read);
-    expect(writes.slice(0, 12).map((w) => w?.version)).toEqual(fresh.map(() => 1));
-    expect(writes.slice(12, 22).map((w) => w?.data)).toEqual(users.slice(0, 10).map(() => ({ n: 2 })));
-    expect(writes.slice(22)).toEqual([undefined, undefined]);
+    const landed = writes as Array<StoredSlice | undefined>;
+    expect(landed.slice(0, 12).map((w) => w?.version)).toEqual(fresh.map(() => 1));
+    expect(landed.slice(12, 22).map((w) => w?.data)).toEqual(users.slice(0, 10).map(() => ({ n: 2 })));
+    // the refused ones are told the row that stands, in the same statement
+    expect(writes.slice(22)).toEqual([
+      { conflict: true, current: existing[10] },
+      { conflict: true, current: existing[11] },
+    ]);
     const rows = await db.sql<{ n: number }[]>`
       select (data->>'n')::int as n from user_state where user_id = any(${[...users, ...fresh]}) order by n`;
     expect(rows.map((r) => r.n)).toEqual([...Array(14).fill(1), ...Array(10).fill(2)]);
@@ -552,7 +618,7 @@ describe('the postgres store coalesces a turn outside a transaction', () => {
     await expect(
       seen.transaction(async () => {
         const written = await Promise.all(users.map((user) => store.write(user, 'a', undefined, value({ n: 1 }))));
-        expect(written.map((w) => w?.version)).toEqual([1, 1, 1, 1]);
+        expect(written.map((w) => (w as StoredSlice | undefined)?.version)).toEqual([1, 1, 1, 1]);
         throw new Error('the enclosing work fails');
       }),
     ).rejects.toThrow('the enclosing work fails');

@@ -1,10 +1,12 @@
 import { type Database, DB_ERROR_CODES } from '@diana/db';
 import { createTurnBatcher, isDianaError } from '@diana/utils';
 import { DEFAULT_POSTGRES_BATCH } from '../config.js';
-import type { SliceStore, SliceWrite, StoredSlice } from '../types.js';
+import type { SliceConflict, SliceStore, SliceWrite, StoredSlice } from '../types.js';
 
 interface Row {
   user_id?: string;
+  /** false: not written — the row that stood when the write was refused */
+  written?: boolean;
   slice: string;
   version: string;
   schema_version: number;
@@ -19,8 +21,11 @@ const toStored = (row: Row): StoredSlice => ({
   write_id: row.write_id,
   token: row.version,
 });
+/** A write's reply: the row written, or the row that stood when it was refused (a conflict). */
+const toAnswer = (row: Row | undefined): StoredSlice | SliceConflict | undefined =>
+  row === undefined ? undefined : row.written === false ? { conflict: true, current: toStored(row) } : toStored(row);
 
-// a token this store did not hand out matches no row
+// a token this store did not hand out matches no row: it is sent as version 0 (none has it)
 const TOKEN = /^[1-9][0-9]{0,17}$/;
 const keyOf = (...parts: string[]) => parts.join('\u0000');
 
@@ -51,9 +56,10 @@ export interface PostgresSliceStoreOptions {
  * transaction (`db.session()`) each statement runs there, alone, and commits or rolls back with
  * it. Outside one, the reads and the compare-and-sets of one turn are coalesced: one statement
  * each, every write decided exactly as alone (an insert that does nothing if the row exists,
- * or an update guarded by the version read).
+ * or an update guarded by the version read). A refused write answers with the row that stood
+ * (`answers_conflicts`), in the same statement.
  */
-export function createPostgresSliceStore(db: Database, options: PostgresSliceStoreOptions = {}): SliceStore<undefined> {
+export function createPostgresSliceStore(db: Database, options: PostgresSliceStoreOptions = {}): SliceStore {
   const batch_max = options.batch_max ?? DEFAULT_POSTGRES_BATCH;
   const coalesce = () => batch_max > 1 && db.session() === db.sql;
 
@@ -77,26 +83,43 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
     { max_batch: batch_max, groupOf: () => '' },
   );
 
+  // A refused write tells the row its statement saw, if newer than the one expected (the
+  // statement's snapshot is taken before a concurrent writer it waited for committed: that
+  // writer's row is not in it, and the refusal then tells nothing — the manager reads).
   const writeOne = async ({ user_id, slice, expected, value }: Write, sql = db.session()) => {
     const data = JSON.stringify(value.data);
     const [row] =
       expected === undefined
         ? await sql<Row[]>`
-            insert into user_state (user_id, slice, version, schema_version, data, write_id)
-            values (${user_id}, ${slice}, 1, ${value.schema_version}, ${data}::text::jsonb, ${value.write_id})
-            on conflict (user_id, slice) do nothing
-            returning slice, version::text as version, schema_version, data, write_id`
+            with written as (
+              insert into user_state (user_id, slice, version, schema_version, data, write_id)
+              values (${user_id}, ${slice}, 1, ${value.schema_version}, ${data}::text::jsonb, ${value.write_id})
+              on conflict (user_id, slice) do nothing
+              returning slice, version::text as version, schema_version, data, write_id
+            )
+            select true as written, * from written
+            union all
+            select false, slice, version::text, schema_version, data, write_id
+            from user_state where user_id = ${user_id} and slice = ${slice}`
         : await sql<Row[]>`
-            update user_state
-            set version = version + 1, schema_version = ${value.schema_version}, data = ${data}::text::jsonb,
-                write_id = ${value.write_id}, updated_at = now()
-            where user_id = ${user_id} and slice = ${slice} and version = ${expected}::bigint
-            returning slice, version::text as version, schema_version, data, write_id`;
-    return row && toStored(row);
+            with written as (
+              update user_state
+              set version = version + 1, schema_version = ${value.schema_version}, data = ${data}::text::jsonb,
+                  write_id = ${value.write_id}, updated_at = now()
+              where user_id = ${user_id} and slice = ${slice} and version = ${expected}::bigint
+              returning slice, version::text as version, schema_version, data, write_id
+            )
+            select true as written, * from written
+            union all
+            select false, slice, version::text, schema_version, data, write_id
+            from user_state where user_id = ${user_id} and slice = ${slice} and version <> ${expected}::bigint`;
+    return toAnswer(row);
   };
   // One statement, so one commit: the inserts (expected null) and the guarded updates. Two
-  // writes of one row in a batch (same token) update it once; each caller learns by its write id.
-  const writeBatch = createTurnBatcher<Write, StoredSlice | undefined | typeof ALONE>(
+  // writes of one row in a batch (same token) update it once; each caller learns by its write
+  // id. A refused one is told the row, as alone (the statement's snapshot does not hold what
+  // the statement wrote: a written row's old version has the expected version, or none).
+  const writeBatch = createTurnBatcher<Write, StoredSlice | SliceConflict | undefined | typeof ALONE>(
     async (writes) => {
       if (writes.length === 1) return [await writeOne(writes[0] as Write, db.sql)];
       let rows: Row[];
@@ -122,19 +145,28 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
               and t.version = v.expected::bigint
             returning t.user_id, t.slice, t.version::text as version, t.schema_version, t.data, t.write_id
           )
-          select * from inserted union all select * from updated`;
+          select true as written, * from inserted
+          union all select true, * from updated
+          union all
+          select false, t.user_id, t.slice, t.version::text, t.schema_version, t.data, t.write_id
+          from v join user_state t on t.user_id = v.user_id and t.slice = v.slice
+          where v.expected is null or t.version <> v.expected::bigint`;
       } catch (error) {
         // the server refused the statement (nothing of it was written): each write alone
         if (isDianaError(error, DB_ERROR_CODES.QUERY) || isDianaError(error, DB_ERROR_CODES.CONSTRAINT))
           return writes.map(() => ALONE);
         throw error;
       }
-      const written = new Map(rows.map((row) => [keyOf(row.user_id as string, row.slice, row.write_id), row]));
+      const written = new Map<string, Row>();
+      const stood = new Map<string, Row>();
+      for (const row of rows)
+        if (row.written) written.set(keyOf(row.user_id as string, row.slice, row.write_id), row);
+        else stood.set(keyOf(row.user_id as string, row.slice), row);
       return writes.map((w) => {
         const key = keyOf(w.user_id, w.slice, w.value.write_id);
         const row = written.get(key);
         written.delete(key); // a repeated write id wins once
-        return row && toStored(row);
+        return toAnswer(row ?? stood.get(keyOf(w.user_id, w.slice)));
       });
     },
     { max_batch: batch_max, groupOf: () => '' },
@@ -143,6 +175,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
   const read = (user_id: string, slice: string) => (coalesce() ? readBatch : readOne)({ user_id, slice });
   return {
     name: 'postgres',
+    answers_conflicts: true,
     read,
     async readMany(user_id, slices) {
       if (coalesce()) {
@@ -160,8 +193,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
       return new Map(rows.map((row) => [row.slice, toStored(row)]));
     },
     async write(user_id, slice, expected, value) {
-      if (expected !== undefined && !TOKEN.test(expected)) return undefined;
-      const item = { user_id, slice, expected, value };
+      const item = { user_id, slice, expected: expected === undefined || TOKEN.test(expected) ? expected : '0', value };
       if (!coalesce()) return writeOne(item);
       const stored = await writeBatch(item);
       return stored === ALONE ? writeOne(item) : stored;
