@@ -203,8 +203,9 @@ export function createNarrativeModule(
     if (!user) return;
     const s = current();
     let started = false;
-    await db.transaction(async () => {
-      await state.update(user.id, 'narrative', (p) => {
+    // the progress as this update left it (committed with the transaction): no second read
+    const progress = await db.transaction(async () => {
+      const after = await state.update(user.id, 'narrative', (p) => {
         started = p.current === null;
         return started ? { ...p, current: s.start } : p;
       });
@@ -216,8 +217,8 @@ export function createNarrativeModule(
           { key: user.id, user_id: user.id },
         );
       }
+      return after;
     });
-    const progress = await state.get(user.id, 'narrative');
     const fragment = s.fragments.get(progress.current ?? s.start) as Fragment;
     const gate = gateOf(fragment);
     const check = evaluate(gate, await facts(ctx, progress, [gate]));

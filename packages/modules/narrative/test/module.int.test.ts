@@ -154,6 +154,7 @@ describe('the narrative module', () => {
     // /start again resumes
     await bot.command(101, '/start');
     expect(bot.lastText(101)).toContain('Seguimos donde lo dejaste');
+    expect(bot.lastText(101)).toContain('La curiosidad es una virtud'); // the fragment it is on
   });
 
   it('a double tap on a decision applies it once', async () => {
