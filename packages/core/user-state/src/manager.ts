@@ -70,6 +70,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
           logger.debug({ err: error }, 'user-state cache command failed; reading PostgreSQL');
         })
       : undefined;
+  if (cache) metrics.cacheFromZero();
   const db = deps.db;
   const inTransaction = () => db !== undefined && db.session() !== db.sql;
   const afterCommit = (work: () => Promise<void>) => (db ? db.onCommit(work) : work());

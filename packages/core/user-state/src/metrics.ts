@@ -20,6 +20,8 @@ export interface UserStateMetrics {
   update(slice: string, outcome: UpdateOutcome, duration_ms: number): void;
   conflict(slice: string): void;
   cache(result: 'hit' | 'miss' | 'error'): void;
+  /** Exports the cache counter at 0 for each result, so a dashboard's hit ratio reads from the first scrape. */
+  cacheFromZero(): void;
   notifyError(slice: string): void;
 }
 
@@ -56,6 +58,9 @@ export function createUserStateMetrics(): UserStateMetrics {
     cache(result) {
       counts[result === 'hit' ? 'cache_hits' : result === 'miss' ? 'cache_misses' : 'cache_errors']++;
       cache.add(1, { result });
+    },
+    cacheFromZero() {
+      for (const result of ['hit', 'miss', 'error']) cache.add(0, { result });
     },
     notifyError(slice) {
       counts.notify_errors++;
