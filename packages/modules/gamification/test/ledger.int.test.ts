@@ -10,7 +10,11 @@ import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 const testDb = await useTestDatabase('ledger');
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 20 });
 const bus = createEventBus({}, { transport: createMemoryTransport(), events: GAMIFICATION_EVENTS, db });
-const ledger = createLedger({ db, bus, timezone: 'Europe/Madrid', caps: () => ({ free: 200, vip: 500 }) });
+// The bot's days in the zone where it is about noon now (Etc/GMT-N is N hours east of UTC):
+// a test of today's cap never straddles a midnight (CI at 23:00 UTC met Madrid's between two awards).
+const east = 12 - new Date().getUTCHours();
+const NOON_ZONE = east === 0 ? 'Etc/GMT' : `Etc/GMT${east > 0 ? '-' : '+'}${Math.abs(east)}`;
+const ledger = createLedger({ db, bus, timezone: NOON_ZONE, caps: () => ({ free: 200, vip: 500 }) });
 const users = createUserRepository(db);
 let telegram = 1;
 const newUser = async () => (await users.upsertFromTelegram({ id: telegram++, first_name: 'U' })).user.id;
@@ -72,7 +76,7 @@ describe('the besitos ledger', () => {
       const countedLedger = createLedger({
         db: counted,
         bus: countedBus,
-        timezone: 'Europe/Madrid',
+        timezone: NOON_ZONE,
         caps: () => ({ free: 200, vip: 500 }),
       });
       const pay = (n: number) =>
