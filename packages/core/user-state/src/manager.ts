@@ -139,12 +139,10 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     const outside = !inTransaction();
     if (!fresh) {
       const guess = forWrite && guesses(slice);
-      if (slice.persist && !outside) {
+      const inside = slice.persist && !outside;
+      if (inside || guess) {
         const seen = recent.get(recentKey(user_id, slice));
-        if (seen) return { stored: seen.stored, home: false, guess: 'transaction' };
-      } else if (guess) {
-        const seen = recent.get(recentKey(user_id, slice));
-        if (seen) return { stored: seen.stored, home: false, guess: 'seen' };
+        if (seen) return { stored: seen.stored, home: false, guess: inside ? 'transaction' : 'seen' };
       }
       if (slice.persist && outside && cache) {
         const lookup = await cache.get(user_id, slice.name);
