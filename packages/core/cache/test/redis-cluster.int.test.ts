@@ -57,7 +57,7 @@ describe('two tiers on a Redis Cluster', () => {
     await a.set('other', 'kept', { tags: ['user:2'] });
     expect(await b.get('balance:3')).toBe(3);
     await a.deleteByTag('user:1');
-    // the notice must arrive (allowed 2 s: how fast is a benchmark's question, and a busy machine is slow)
+    // the notice must arrive (allowed 10 s: how fast is a benchmark's question, and a busy machine is slow)
     expect(await until(async () => (await b.get('balance:3')) === undefined, 10_000)).toBe(true);
     for (let i = 0; i < 10; i++) expect(await b.get(`balance:${i}`)).toBeUndefined();
     expect(await b.get('other')).toBe('kept');
