@@ -81,6 +81,11 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   // Handled entries whose ack is queued or being sent: still pending in the store, so a claim
   // (or a read of the own pending list) may return them meanwhile; they are not run again.
   const acking = new Set<string>();
+  // Entries acked while a claim was on its way: the claim may have found them still pending and
+  // answer after the ack, its mark gone; they are not run from that answer. Emptied when no
+  // claim is out, so it holds at most what was acked during one claim.
+  const ackedUnderClaim = new Set<string>();
+  let claimsOut = 0;
   let ackScheduled = false;
   let lastTick = Date.now();
   let draining = false;
@@ -113,6 +118,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     if (batch.length === 0) return;
     try {
       await transport.ack(group, batch);
+      if (claimsOut > 0) for (const delivery of batch) ackedUnderClaim.add(inFlightKey(delivery));
     } catch (error) {
       // Not acknowledged: the entries stay pending and are redelivered (at-least-once).
       logger.warn({ err: error, group, count: batch.length }, 'ack failed; entries stay pending');
@@ -320,12 +326,16 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       // not while the name's own pending list is being read: an entry claimed onto the name then
       // (a peer's hand-back) would be read from that list again, and handled twice
       if (room <= 0 || draining || ownPending) return;
+      claimsOut++;
       transport
         .claim({ group, consumer, types, min_idle_ms: config.claim_idle_ms, count: room })
         .then((claimed) => {
-          for (const delivery of claimed) dispatch(delivery);
+          for (const delivery of claimed) if (!ackedUnderClaim.has(inFlightKey(delivery))) dispatch(delivery);
         })
-        .catch((error: unknown) => logger.debug({ err: error, group }, 'claim failed'));
+        .catch((error: unknown) => logger.debug({ err: error, group }, 'claim failed'))
+        .finally(() => {
+          if (--claimsOut === 0) ackedUnderClaim.clear();
+        });
     }, config.claim_interval_ms),
   ];
   for (const timer of timers) timer.unref();
