@@ -333,22 +333,38 @@ export function describeUserStateManager(
 
         it('gives up with E_STATE_CONFLICT at update_deadline_ms (a deadline, not a count), writing nothing', async () => {
           const { create } = await setup();
-          const loser = create(CONFORMANCE_SLICES, { update_deadline_ms: 150 });
           const writer = create(CONFORMANCE_SLICES);
           const user = newId();
           await writer.set(user, counter, { n: 0 });
-          // connections open before the clock starts (a cluster client reaches each node lazily)
+          // the deadline is sized from one uncontended round measured now (a read, the fn's write,
+          // a compare-and-set), so a busy machine still fits several rounds in it: CI's parallel
+          // passes made one round on a Redis Cluster longer than a fixed 150 ms
+          const probe = create(CONFORMANCE_SLICES);
+          await probe.get(user, counter); // connections open before the clock starts
+          const round = performance.now();
+          await probe.update(user, counter, async (c) => {
+            await writer.set(user, counter, c);
+            return c;
+          });
+          await probe.update(user, counter, (c) => ({ n: c.n + 1 }));
+          const deadline = Math.max(150, Math.ceil(6 * (performance.now() - round)));
+          const backoff_max_ms = 20;
+          const loser = create(CONFORMANCE_SLICES, { update_deadline_ms: deadline, backoff_max_ms });
           await loser.get(user, counter);
           // the writer changes the slice while every fn of the loser runs: each of its writes loses
           let writes = 0;
+          const started = performance.now();
           const error = await loser
             .update(user, counter, async (c) => {
               await writer.set(user, counter, { n: 1_000 + ++writes });
               return { n: c.n + 1 };
             })
             .catch((e: unknown) => e);
-          expect(isDianaError(error, 'E_STATE_CONFLICT')).toBe(true);
-          expect(writes).toBeGreaterThan(1); // it retried until the deadline, not once
+          const elapsed = performance.now() - started;
+          expect(isDianaError(error, 'E_STATE_CONFLICT'), String(error)).toBe(true);
+          expect(writes).toBeGreaterThan(1); // it retried, not once
+          // it stopped at the deadline: not before its last wait would have crossed it
+          expect(elapsed).toBeGreaterThanOrEqual(deadline - backoff_max_ms);
           expect(await writer.get(user, counter)).toEqual({ n: 1_000 + writes });
         });
 
