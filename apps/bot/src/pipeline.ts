@@ -16,6 +16,7 @@ import type { AppSettings } from './catalog.js';
 import { chatQueue } from './chat-queue.js';
 import { lowercaseCommands } from './command-case.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
+import { trackUpdates } from './in-flight.js';
 import { createBotMetrics, createTelegramMetrics } from './metrics.js';
 import { type AppContext, dedupeUpdates, errorBoundary, loadUser, privateChatsOnly, upsertUser } from './middleware.js';
 import type { StartGate } from './start-gate.js';
@@ -72,6 +73,17 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
         logger.warn({ err: error }, 'update dedupe: Redis unavailable, this process remembers alone'),
       )
     : createMemoryDedupe();
+  // a stop waits (up to half its deadline) for the updates that run, before anything they use closes
+  const inFlight = trackUpdates<AppContext>();
+  bot.use(inFlight.middleware);
+  startup.onClose('updates in flight', async () => {
+    const left = inFlight.running();
+    if (left > 0 && !(await inFlight.drain(settings.bot.shutdown_timeout_ms / 2)))
+      logger.warn(
+        { running: inFlight.running(), at_stop: left },
+        'updates still running at shutdown; closing under them',
+      );
+  });
   bot.use(dedupeUpdates(dedupe, metrics));
   bot.use(errorBoundary(logger, metrics));
   bot.use(privateChatsOnly());

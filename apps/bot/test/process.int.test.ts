@@ -113,7 +113,7 @@ describe('pnpm start', () => {
     await fake.close();
   }, 60_000);
 
-  it('a clean SIGTERM with PostgreSQL and Redis logs no warning and exits 0; start, polling and shutdown are info, each migration and update one line', async () => {
+  it('a clean SIGTERM with PostgreSQL and Redis, an update running, lets it finish, logs no warning and exits 0; start, polling and shutdown are info, each migration and update one line', async () => {
     const testDb = await useTestDatabase('bot-clean-stop');
     const redis = await useTestRedis('bot-clean-stop');
     const fake = await startFakeTelegram();
@@ -127,10 +127,17 @@ describe('pnpm start', () => {
       DIANA_SECURITY_RATE_LIMIT_PREFIX: `${redis.prefix}rl:`,
       DIANA_BOT_LOG_LEVEL: 'debug',
     });
+    // the stop comes while /start waits on Telegram: the update is still running (its first send
+    // held), and it finishes before the bot closes what it uses
+    const release = fake.hold('sendMessage');
     fake.queueUpdate(updates.message(79, '/start', 9));
     await fake.waitFor('sendMessage', 30_000); // running for real, its loops reading Redis
     bot.child.kill('SIGTERM');
+    expect(await until(() => /shutting down/.test(bot.output()), 10_000)).toBe(true);
+    release();
     expect(await bot.exited).toBe(0);
+    // the user got /start's answer although the stop came first
+    expect(fake.calls.some((c) => c.method === 'sendMessage' && String(c.payload.text).includes('Lucien'))).toBe(true);
     const records = logRecords(bot.output());
     expect(records.some((r) => /shutting down/.test(r.msg))).toBe(true); // the logs were read
     // the logger writes level labels (a numeric comparison here once passed whatever was logged)
