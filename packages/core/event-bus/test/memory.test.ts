@@ -97,6 +97,21 @@ it('no entry is claimed while the own pending list is read, so none is handled t
   }
 });
 
+/** One consumer over `transport`, claiming fast; `handled` lists each run's [n, attempt]. */
+const claimingBus = (transport: StreamTransport) => {
+  const config = { ...CONFORMANCE_CONFIG, claim_idle_ms: 40, claim_interval_ms: 20 };
+  const bus = createEventBus(config, { transport, events: CONFORMANCE_EVENTS, consumer_name: 'one' });
+  const handled: Array<[number, number]> = [];
+  bus.subscribe('work', 'test.happened', (e, ctx) => void handled.push([e.payload.n, ctx.attempt]));
+  return { bus, handled };
+};
+/** Events 0, 1 and 2, each run once, at its first attempt. */
+const ONCE_EACH = [
+  [0, 1],
+  [1, 1],
+  [2, 1],
+];
+
 // A handled entry stays pending until its ack is applied. When a stalled machine stretches that
 // gap past claim_idle_ms, the consumer's own claim took the entry back and ran it again, though
 // its ack was on the way (the likely cause of a CI failure on Node 24: 501 in flight for 500).
@@ -119,10 +134,7 @@ it('an entry whose ack is on its way is not claimed back and handled again', asy
       return store.ack(group, deliveries);
     },
   };
-  const config = { ...CONFORMANCE_CONFIG, claim_idle_ms: 40, claim_interval_ms: 20 };
-  const bus = createEventBus(config, { transport: slowAcks, events: CONFORMANCE_EVENTS, consumer_name: 'one' });
-  const handled: Array<[number, number]> = [];
-  bus.subscribe('work', 'test.happened', (e, ctx) => void handled.push([e.payload.n, ctx.attempt]));
+  const { bus, handled } = claimingBus(slowAcks);
   try {
     for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n });
     await vi.waitFor(() => expect(handled).toHaveLength(3), EVENTUALLY);
@@ -131,11 +143,7 @@ it('an entry whose ack is on its way is not claimed back and handled again', asy
     holdAcks = false;
     for (const release of heldAcks.splice(0)) release();
     await vi.waitFor(async () => expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0), EVENTUALLY);
-    expect(handled.sort((a, b) => a[0] - b[0])).toEqual([
-      [0, 1],
-      [1, 1],
-      [2, 1],
-    ]);
+    expect(handled.sort((a, b) => a[0] - b[0])).toEqual(ONCE_EACH);
   } finally {
     await bus.close({ timeout_ms: 50 });
   }
@@ -173,10 +181,7 @@ it('an entry acked while a claim was on its way is not run again from the claim'
       acked += deliveries.length;
     },
   };
-  const config = { ...CONFORMANCE_CONFIG, claim_idle_ms: 40, claim_interval_ms: 20 };
-  const bus = createEventBus(config, { transport: slowClaims, events: CONFORMANCE_EVENTS, consumer_name: 'one' });
-  const handled: Array<[number, number]> = [];
-  bus.subscribe('work', 'test.happened', (e, ctx) => void handled.push([e.payload.n, ctx.attempt]));
+  const { bus, handled } = claimingBus(slowClaims);
   try {
     for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n });
     await vi.waitFor(() => expect(handled).toHaveLength(3), EVENTUALLY);
@@ -190,11 +195,7 @@ it('an entry acked while a claim was on its way is not run again from the claim'
     // two claims later the held answer's dispatch (if any) has long run its handlers
     const after = claims;
     await vi.waitFor(() => expect(claims).toBeGreaterThanOrEqual(after + 2), EVENTUALLY);
-    expect(handled.sort((a, b) => a[0] - b[0])).toEqual([
-      [0, 1],
-      [1, 1],
-      [2, 1],
-    ]);
+    expect(handled.sort((a, b) => a[0] - b[0])).toEqual(ONCE_EACH);
   } finally {
     await bus.close({ timeout_ms: 50 });
   }
