@@ -31,6 +31,7 @@ export { connectRedisCluster, startRedisCluster } from './redis-cluster.js';
 export type { RedisServer, StartRedisOptions } from './redis-server.js';
 // Private servers for chaos tests
 export { startRedis } from './redis-server.js';
+export { describeDatabase, watchStuckTests } from './stuck.js';
 export type { RecordedCall } from './telegram.js';
 // In-process Telegram for bot tests
 export { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO } from './telegram.js';

@@ -1,6 +1,6 @@
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, createOutboxRelay, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
-import { useTestDatabase } from '@diana/test-services';
+import { useTestDatabase, watchStuckTests } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,9 @@ import { defineTemplate, type TemplateDefinition } from '../src/templates.js';
 import { dailyGift, TEMPLATES } from './fixtures/templates.js';
 
 const testDb = await useTestDatabase('config-manager');
+// CI's PgBouncer pass once saw the last test's template upsert never answer (30 s): a test still
+// running after 20 s prints what the database and the pooler are doing
+watchStuckTests(testDb);
 const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
 const transport = createMemoryTransport();
 const bus = createEventBus({}, { transport, events: CONFIG_EVENTS });
