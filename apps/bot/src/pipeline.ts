@@ -73,12 +73,14 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
         logger.warn({ err: error }, 'update dedupe: Redis unavailable, this process remembers alone'),
       )
     : createMemoryDedupe();
-  // a stop waits (up to half its deadline) for the updates that run, before anything they use closes
+  // a stop waits for the updates that run before anything they use closes: up to a quarter of
+  // its deadline (in webhook mode the server's close already gave their requests half of it, and
+  // the closes after this need the rest)
   const inFlight = trackUpdates<AppContext>();
   bot.use(inFlight.middleware);
   startup.onClose('updates in flight', async () => {
     const left = inFlight.running();
-    if (left > 0 && !(await inFlight.drain(settings.bot.shutdown_timeout_ms / 2)))
+    if (left > 0 && !(await inFlight.drain(settings.bot.shutdown_timeout_ms / 4)))
       logger.warn(
         { running: inFlight.running(), at_stop: left },
         'updates still running at shutdown; closing under them',

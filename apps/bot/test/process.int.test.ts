@@ -265,6 +265,31 @@ describe('pnpm start', () => {
     expect(bot.errors() + bot.output()).toContain('shutting down');
     await fake.close();
   }, 60_000);
+
+  it('SIGTERM while an update never ends (long polling): waits a quarter of the deadline, warns, exits 0 within it', async () => {
+    const testDb = await useTestDatabase('bot-stuck-stop');
+    const fake = await startFakeTelegram();
+    const bot = startBot({
+      ...telegramBot(testDb.url, fake.url, 'stuck-stop'),
+      DIANA_BOT_HTTP_PORT: '0',
+      DIANA_BOT_SHUTDOWN_TIMEOUT_MS: '4000',
+    });
+    const release = fake.hold('sendMessage'); // Telegram never answers the reply, within the test
+    fake.queueUpdate(updates.message(83, '/start', 13));
+    await fake.waitFor('sendMessage', 30_000);
+    const signalled = Date.now();
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
+    const took = Date.now() - signalled;
+    release();
+    expect(took).toBeGreaterThanOrEqual(1_000); // it waited the quarter (4 000 / 4) for the update
+    expect(took).toBeLessThan(4_000);
+    const stuck = logRecords(bot.output()).find(
+      (r) => r.msg === 'updates still running at shutdown; closing under them',
+    );
+    expect(stuck).toMatchObject({ level: 'warn', running: 1, at_stop: 1 });
+    await fake.close();
+  }, 60_000);
 });
 
 describe('the console chat ends cleanly', () => {
