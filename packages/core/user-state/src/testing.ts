@@ -336,9 +336,10 @@ export function describeUserStateManager(
           const writer = create(CONFORMANCE_SLICES);
           const user = newId();
           await writer.set(user, counter, { n: 0 });
-          // the deadline is sized from one uncontended round measured now (a read, the fn's write,
-          // a compare-and-set), so a busy machine still fits several rounds in it: CI's parallel
-          // passes made one round on a Redis Cluster longer than a fixed 150 ms
+          // the deadline is sized from two uncontended updates measured now (one unchanged, with
+          // the writer's set inside; one written), so a busy machine still fits several rounds in
+          // it: a fixed 150 ms failed once in CI's parallel pass on a Redis Cluster, likely by one
+          // round running past it
           const probe = create(CONFORMANCE_SLICES);
           await probe.get(user, counter); // connections open before the clock starts
           const round = performance.now();
