@@ -23,7 +23,11 @@ const COMMANDS = {
 } as const;
 type CommandName = keyof typeof COMMANDS;
 
-const HELP = `usage: pnpm cli <command> [options]     (cli <command> --help for one command)
+// how the operator started it: from the workspace (`pnpm cli`, the source through tsx) or from a
+// deployed folder (`node dist/cli.js`), so the usage lines name what they typed
+const INVOKED = process.argv[1]?.endsWith('.ts') ? 'pnpm cli' : 'node dist/cli.js';
+
+const HELP = `usage: ${INVOKED} <command> [options]     (${INVOKED} <command> --help for one command)
 
   migrate status|up            the database migrations
   dlq list|show|replay|purge   dead letters of an event type (Redis)
@@ -40,7 +44,9 @@ Exit codes: 0 done, 1 failed (one line on stderr), 2 wrong command line (nothing
 const isCommand = (name: string | undefined): name is CommandName =>
   name !== undefined && Object.hasOwn(COMMANDS, name);
 
-async function main(argv: readonly string[]): Promise<number> {
+async function main(args: readonly string[]): Promise<number> {
+  // `pnpm cli -- health` hands the `--` on (npm's habit of separating a script's arguments)
+  const argv = args[0] === '--' ? args.slice(1) : args;
   const [name, ...rest] = argv;
   try {
     if (name === undefined) throw new UsageError('missing command');
@@ -64,7 +70,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     if (error instanceof UsageError) {
-      process.stderr.write(`cli: ${error.message} (pnpm cli --help for usage)\n`);
+      process.stderr.write(`cli: ${error.message} (${INVOKED} --help for usage)\n`);
       return 2;
     }
     const message = ((error as Error)?.message ?? String(error)).split('\n')[0];

@@ -3,11 +3,12 @@
 // polling otherwise); SIGTERM/SIGINT close everything in reverse order. A start that cannot
 // complete exits 1 with one line saying why: never a half-started process.
 
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadSettings } from '@diana/config';
 import { createLogger, isDianaError, revealSecret } from '@diana/utils';
 import { type RunnerHandle, run } from '@grammyjs/runner';
+import { pino } from 'pino';
 import { createApp } from './app.js';
 import { SETTINGS_SCHEMAS } from './config.js';
 import { CONSOLE_BOT, createConsole, runConsole } from './console.js';
@@ -35,7 +36,10 @@ const logger = createLogger({
   level: settings.bot.log_level,
   name: 'diana-bot',
   ...(logFile
-    ? { destination: createWriteStream(logFile, { flags: 'a', mode: 0o600 }) }
+    ? // opened here, before any line: a buffered destination on an open file is flushed by pino
+      // when the process exits, so a start that fails at once still leaves its fatal line (a
+      // write stream still opening its file lost it)
+      { destination: pino.destination({ dest: openSync(logFile, 'a', 0o600), sync: false }) }
     : mode === 'console'
       ? { destination: process.stderr }
       : {}),

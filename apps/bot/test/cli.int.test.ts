@@ -80,10 +80,17 @@ describe('pnpm cli: the command line', () => {
     expect(top.code).toBe(0);
     expect(top.err).toBe('');
     for (const command of ['migrate', 'dlq', 'config', 'user', 'outbox', 'health']) expect(top.out).toContain(command);
+    // each names the way it was started: a deployed folder has no pnpm
+    expect(top.out).toMatch(/^usage: node dist\/cli\.js <command>/);
     const fromSource = await cliFromSource({}, '--help');
     expect(fromSource.code).toBe(0);
-    expect(fromSource.out).toBe(top.out);
+    expect(fromSource.out).toMatch(/^usage: pnpm cli <command>/);
+    expect(fromSource.out.replaceAll('pnpm cli', 'node dist/cli.js')).toBe(top.out);
     expect((await cli({}, '-h')).out).toBe(top.out);
+    // `pnpm cli -- --help` hands the separator on: it is skipped
+    const separated = await cli({}, '--', '--help');
+    expect(separated.code).toBe(0);
+    expect(separated.out).toBe(top.out);
     const migrateHelp = await cli({}, 'migrate', '--help');
     expect(migrateHelp.code).toBe(0);
     expect(migrateHelp.out).toContain('migrate up');
@@ -111,6 +118,8 @@ describe('pnpm cli: the command line', () => {
     }
     expect((await cli(freshEnv, 'migrate', 'stauts')).err).toContain("unknown subcommand 'stauts'");
     expect((await cli(freshEnv, '--frobnicate')).err).toContain("unknown option '--frobnicate'");
+    expect((await cli(freshEnv, '--frobnicate')).err).toContain('(node dist/cli.js --help for usage)');
+    expect((await cli(freshEnv, '--', 'frobnicate')).err).toContain("unknown command 'frobnicate'");
     expect((await cli(freshEnv, 'migrate', 'status', '--frobnicate')).err).toContain("Unknown option '--frobnicate'");
     const db = createPostgres({ url: fresh.url as never });
     try {

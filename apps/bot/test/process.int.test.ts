@@ -99,6 +99,24 @@ describe('pnpm start', () => {
     expect(await bot.exited).toBe(0);
   }, 60_000);
 
+  it('a start that fails at once (a database URL, no secrets) still leaves its fatal line, with the code, in the log file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'diana-console-fatal-'));
+    const bot = startBot({
+      DIANA_BOT_DATA_DIR: dir,
+      DIANA_BOT_HTTP_PORT: '0',
+      DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', // never reached: the secrets are checked first
+    });
+    expect(await bot.exited).toBe(1);
+    expect(bot.errors()).toContain(
+      'No se pudo arrancar: start failed: DIANA_SECURITY_CALLBACK_SECRET and DIANA_SECURITY_TOKEN_PEPPER',
+    );
+    // the process exits right after the line: the log file, opened a moment before, has it too
+    const [fatal] = logRecords(readFileSync(join(dir, 'bot.log'), 'utf8')).filter((r) => r.level === 'fatal');
+    expect(fatal?.msg).toMatch(/^start failed: DIANA_SECURITY_CALLBACK_SECRET/);
+    expect((fatal?.err as { code?: string } | undefined)?.code).toBe('E_CONFIG_SETTINGS_INVALID');
+    expect(openToOthers(dir)).toEqual([]);
+  }, 60_000);
+
   it('with a token and no webhook URL, long-polls Telegram and answers', async () => {
     const testDb = await useTestDatabase('bot-polling');
     const fake = await startFakeTelegram();
