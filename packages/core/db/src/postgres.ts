@@ -148,6 +148,14 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   // promise of the process a hook call; it is switched off whenever no transaction is open
   // (`run` switches it on again). With Node 24's async context frames there is nothing to save.
   const hookBased = typeof (current as unknown as { _enable?: unknown })._enable === 'function';
+  // Transaction bodies still running. A body can outlive its transaction: the driver rejects a
+  // transaction at once when its connection closes, while the body may be waiting on something
+  // else. Switching the store off then would take the body's transaction from it, and what it did
+  // next through `session()` or `beforeCommit` would run on its own, outside any transaction.
+  let bodies = 0;
+  const storeIdle = () => {
+    if (tracker.transactions === 0 && bodies === 0 && hookBased) current.disable();
+  };
   // Callbacks waiting for a commit, per transaction or savepoint (keyed by its raw session).
   const pendingCommit = new WeakMap<TransactionSql, Array<() => unknown>>();
   // Work to run right before COMMIT, per transaction or savepoint (moved up on release).
@@ -185,10 +193,19 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     // the before-commit statements sent with COMMIT: awaited (for their metrics) only once the
     // transaction committed — executed any later, they would run outside the transaction
     const withCommit: Promise<unknown>[] = [];
-    const body = (tx: TransactionSql) => {
+    const body = async (tx: TransactionSql) => {
       pendingCommit.set(tx, callbacks);
       pendingBeforeCommit.set(tx, beforeCommit);
-      return current.run(tx, async () => {
+      bodies++;
+      try {
+        return await runBody(tx);
+      } finally {
+        bodies--;
+        storeIdle();
+      }
+    };
+    const runBody = (tx: TransactionSql) =>
+      current.run(tx, async () => {
         const instrumented = instrumentSql(tx, tracker, true);
         const result = await fn(instrumented);
         // the outermost transaction runs what it and its released savepoints gathered, in order
@@ -216,7 +233,6 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
           }
         return result;
       });
-    };
     if (outer) {
       const result = (await outer.savepoint(body)) as T;
       // released: its callbacks now wait for the enclosing transaction
@@ -238,7 +254,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
       throw toDbError(error);
     } finally {
       tracker.transactions--;
-      if (tracker.transactions === 0 && hookBased) current.disable();
+      storeIdle();
     }
   };
 

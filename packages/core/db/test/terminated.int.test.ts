@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { testPooler, useTestDatabase } from '@diana/test-services';
 import { describe, expect, it } from 'vitest';
+import { createPostgres } from '../src/index.js';
 
 const run = promisify(execFile);
 const PROGRAM = fileURLToPath(new URL('./fixtures/terminated/reserved.mjs', import.meta.url));
@@ -43,5 +44,60 @@ describe.skipIf(pooled)('a reserved connection whose backend is terminated', () 
     const vendored = await child('@diana/postgres');
     expect(vendored.code).toBe(0);
     expect(JSON.parse(vendored.stdout.trim())).toMatchObject({ ok: true });
+  });
+});
+
+// A transaction whose session dies while its body waits on something else: the driver rejects the
+// transaction at once (its connection closed), but the body goes on when that wait ends. What it
+// then defers to COMMIT, or runs through `db.session()`, must fail with the transaction — never
+// run on its own. Seen as an award lost in CI's PgBouncer system run: the inbox row (written
+// "with COMMIT") was committed on its own after the award's transaction had died, so the
+// redelivery found the event handled. On Node 20 and 22 the ambient store was switched off
+// when the last open transaction ended, the dying one's too, with its body still running.
+describe.skipIf(pooled)('a transaction whose session is terminated while its body waits', () => {
+  it('its body, going on afterwards, writes nothing: beforeCommit work and session statements fail with it', async () => {
+    const db = createPostgres({ url: url as never, pool_max: 3 });
+    try {
+      await db.sql`create table if not exists after_death (n int)`;
+      let pid: (value: number) => void = () => {};
+      const backend = new Promise<number>((resolve) => {
+        pid = resolve;
+      });
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let bodyEnded: (outcome: string) => void = () => {};
+      const body = new Promise<string>((resolve) => {
+        bodyEnded = resolve;
+      });
+      const transaction = db.transaction(async (tx) => {
+        const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        pid(row?.pid as number);
+        await gate; // not the database: a Redis call, a timer, another service
+        try {
+          await db.beforeCommit?.((session) => session`insert into after_death values (1)`);
+          await db.session()`insert into after_death values (2)`;
+          bodyEnded('went on');
+        } catch (error) {
+          bodyEnded(`failed: ${(error as Error).message}`);
+          throw error;
+        }
+      });
+      const outcome = transaction.then(
+        () => 'committed',
+        (error: unknown) => `rejected: ${(error as { code?: string }).code}`,
+      );
+      await db.sql`select pg_terminate_backend(${await backend})`;
+      // the driver gives up on the transaction as its connection closes, the body still waiting
+      expect(await outcome).toMatch(/^rejected: /);
+      release();
+      expect(await body).toMatch(/^failed: /);
+      const [count] = await db.sql<{ n: number }[]>`select count(*)::int as n from after_death`;
+      expect(count?.n).toBe(0);
+    } finally {
+      await db.sql`drop table if exists after_death`.catch(() => {});
+      await db.close();
+    }
   });
 });
