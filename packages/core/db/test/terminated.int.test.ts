@@ -50,10 +50,10 @@ describe.skipIf(pooled)('a reserved connection whose backend is terminated', () 
 // A transaction whose session dies while its body waits on something else: the driver rejects the
 // transaction at once (its connection closed), but the body goes on when that wait ends. What it
 // then defers to COMMIT, or runs through `db.session()`, must fail with the transaction — never
-// run on its own. Seen as an award lost in CI's PgBouncer system run: the inbox row (written
-// "with COMMIT") was committed on its own after the award's transaction had died, so the
-// redelivery found the event handled. On Node 20 and 22 the ambient store was switched off
-// when the last open transaction ended, the dying one's too, with its body still running.
+// run on its own. Otherwise an inbox row (written "with COMMIT") can be committed alone after
+// the handler's transaction died, and the redelivery finds the event handled: the likely cause
+// of an award left unpaid in CI's PgBouncer system run. On Node 20 and 22 the ambient store was
+// switched off when the last open transaction ended, the dying one's too, with its body running.
 describe.skipIf(pooled)('a transaction whose session is terminated while its body waits', () => {
   it('its body, going on afterwards, writes nothing: beforeCommit work and session statements fail with it', async () => {
     const db = createPostgres({ url: url as never, pool_max: 3 });
