@@ -198,41 +198,39 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
       pendingBeforeCommit.set(tx, beforeCommit);
       bodies++;
       try {
-        return await runBody(tx);
+        return await current.run(tx, async () => {
+          const instrumented = instrumentSql(tx, tracker, true);
+          const result = await fn(instrumented);
+          // the outermost transaction runs what it and its released savepoints gathered, in order
+          // (the length is read at each step: work added meanwhile runs too). A work that returns its
+          // one statement unawaited is not waited for: the statement is sent at once and the next
+          // work runs; the last one is written with COMMIT. Statements returned so in a row go out in
+          // one write with COMMIT (a round trip less each). PostgreSQL runs them in order; the first
+          // to fail fails those after it, COMMIT answers ROLLBACK and the transaction rejects with
+          // that first failure. None is ever retried (a retry would run after COMMIT).
+          if (!outer)
+            for (let i = 0; i < beforeCommit.length; i++) {
+              const sent = (beforeCommit[i] as (typeof beforeCommit)[number])(instrumented);
+              if (!isDriverQuery(sent)) {
+                await sent;
+                continue;
+              }
+              const query = sent as Promise<unknown> & { noRetry?: boolean; execute(): unknown };
+              withCommit.push(query);
+              if (i === beforeCommit.length - 1)
+                (tx as TransactionSql & { commitWith(query: unknown): void }).commitWith(query);
+              else {
+                query.noRetry = true;
+                query.execute();
+              }
+            }
+          return result;
+        });
       } finally {
         bodies--;
         storeIdle();
       }
     };
-    const runBody = (tx: TransactionSql) =>
-      current.run(tx, async () => {
-        const instrumented = instrumentSql(tx, tracker, true);
-        const result = await fn(instrumented);
-        // the outermost transaction runs what it and its released savepoints gathered, in order
-        // (the length is read at each step: work added meanwhile runs too). A work that returns its
-        // one statement unawaited is not waited for: the statement is sent at once and the next
-        // work runs; the last one is written with COMMIT. Statements returned so in a row go out in
-        // one write with COMMIT (a round trip less each). PostgreSQL runs them in order; the first
-        // to fail fails those after it, COMMIT answers ROLLBACK and the transaction rejects with
-        // that first failure. None is ever retried (a retry would run after COMMIT).
-        if (!outer)
-          for (let i = 0; i < beforeCommit.length; i++) {
-            const sent = (beforeCommit[i] as (typeof beforeCommit)[number])(instrumented);
-            if (!isDriverQuery(sent)) {
-              await sent;
-              continue;
-            }
-            const query = sent as Promise<unknown> & { noRetry?: boolean; execute(): unknown };
-            withCommit.push(query);
-            if (i === beforeCommit.length - 1)
-              (tx as TransactionSql & { commitWith(query: unknown): void }).commitWith(query);
-            else {
-              query.noRetry = true;
-              query.execute();
-            }
-          }
-        return result;
-      });
     if (outer) {
       const result = (await outer.savepoint(body)) as T;
       // released: its callbacks now wait for the enclosing transaction
