@@ -1,15 +1,12 @@
-// The bot processes of the system run: `apps/bot/src/main.ts` in webhook mode on loopback.
+// The bot processes of the system run: the built bot (`node apps/bot/dist/main.js`, as the
+// Docker image runs it) in webhook mode on loopback. `pnpm test:system` builds it first.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
-const MAIN = fileURLToPath(new URL('../../../apps/bot/src/main.ts', import.meta.url));
-const TSX = pathToFileURL(
-  join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
-).href;
+const MAIN = fileURLToPath(new URL('../../../apps/bot/dist/main.js', import.meta.url));
 
 export interface BotProcess {
   readonly name: string;
@@ -50,7 +47,8 @@ export async function startBotProcess(name: string, env: Record<string, string>)
     crashes,
     async start() {
       stopping = false;
-      child = spawn(process.execPath, ['--import', TSX, MAIN], {
+      if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build the bot first (pnpm build)`);
+      child = spawn(process.execPath, [MAIN], {
         env: { ...env, DIANA_BOT_HTTP_PORT: String(port) },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
