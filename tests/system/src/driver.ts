@@ -1,6 +1,54 @@
 // The load driver: simulated Telegram users sending webhook updates round-robin to the bots,
 // each user one update at a time, retrying (same update_id) on anything but 2xx as Telegram does.
+// Like Telegram, it delivers over at most `max_connections` simultaneous connections (the Bot
+// API's default, 40, which the bots leave as is), kept alive; an update waits in its queue for a
+// free one. It posts with node:http rather than fetch, which cost the harness as much CPU as a bot.
+import { Agent, request } from 'node:http';
 import type { FakeTelegram } from '@diana/test-services';
+
+/** setWebhook's max_connections when not given: Telegram's simultaneous deliveries to one webhook. */
+export const MAX_CONNECTIONS = 40;
+const agent = new Agent({ keepAlive: true, maxSockets: MAX_CONNECTIONS });
+
+/** POST `body` to a bot's /telegram: its status and body, or a rejection naming what failed ('timeout' after `timeout_ms`, or the socket error's code). */
+function post(port: number, body: string, secret: string, timeout_ms = 4_000) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const fail = (outcome: string) => {
+      clearTimeout(timer);
+      reject(new Error(outcome));
+    };
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/telegram',
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'x-telegram-bot-api-secret-token': secret,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+        });
+        res.on('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.name));
+      },
+    );
+    // a late answer or error after this changes nothing (a promise settles once)
+    const timer = setTimeout(() => {
+      reject(new Error('timeout'));
+      req.destroy();
+    }, timeout_ms);
+    req.on('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.name));
+    req.end(body);
+  });
+}
 
 export interface Sent {
   readonly update_id: number;
@@ -12,6 +60,10 @@ export interface Sent {
   finished?: number;
   attempts: number;
   status?: number;
+  /** When each failed attempt ended and how: an HTTP status, 'timeout' (4 s) or the network error's code. */
+  readonly failures: Array<{ at: number; outcome: string }>;
+  /** Time spent waiting for a free connection, over all attempts (ms). */
+  waited: number;
 }
 
 export interface DriverOptions {
@@ -52,6 +104,20 @@ export function createDriver(options: DriverOptions) {
     }
   };
 
+  // the connections in use; updates waiting for one, first come first served
+  let open = 0;
+  const queue: Array<() => void> = [];
+  const connection = (): Promise<void> => {
+    if (open >= MAX_CONNECTIONS) return new Promise((resolve) => queue.push(resolve));
+    open += 1;
+    return Promise.resolve();
+  };
+  const free = () => {
+    const waiter = queue.shift();
+    if (waiter) waiter();
+    else open -= 1;
+  };
+
   /** Posts `update` until a bot answers 2xx (up to ~60 s), rotating over the bots. */
   async function deliver(update: Record<string, unknown>, kind: string, from: number): Promise<Sent> {
     const record: Sent = {
@@ -60,30 +126,31 @@ export function createDriver(options: DriverOptions) {
       from,
       started: performance.now(),
       attempts: 0,
+      failures: [],
+      waited: 0,
     };
     sent.push(record);
     const body = JSON.stringify(update);
     const deadline = Date.now() + 60_000;
     let delay = 100;
     while (Date.now() < deadline) {
+      const asked = performance.now();
+      await connection();
+      record.waited += performance.now() - asked;
       const ports = options.ports();
       const port = ports[next++ % ports.length];
       record.attempts++;
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/telegram`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': options.secret },
-          body,
-          signal: AbortSignal.timeout(4_000),
-        });
-        await res.arrayBuffer();
+        const res = await post(port as number, body, options.secret).finally(free);
         record.status = res.status;
-        if (res.ok) {
+        if (res.status >= 200 && res.status < 300) {
           record.finished = performance.now();
           return record;
         }
-      } catch {
+        record.failures.push({ at: performance.now(), outcome: String(res.status) });
+      } catch (error) {
         record.status = 0;
+        record.failures.push({ at: performance.now(), outcome: (error as Error).message });
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 2_000);
@@ -127,12 +194,7 @@ export function createDriver(options: DriverOptions) {
     press: (tg: number, data: string, kind = 'press') => deliver(press(tg, data), kind, tg),
     react: (tg: number, post: string) => deliver(press(tg, options.reactData(post)), 'react', tg),
     /** A raw body (malformed input checks), to one bot. */
-    raw: (port: number, body: string, secret = options.secret) =>
-      fetch(`http://127.0.0.1:${port}/telegram`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': secret },
-        body,
-      }).then(async (res) => ({ status: res.status, body: await res.text() })),
+    raw: (port: number, body: string, secret = options.secret) => post(port, body, secret),
     nextUpdateId: () => ++updateId,
   };
 }

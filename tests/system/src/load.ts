@@ -3,12 +3,13 @@
 // wave). Each loop's CPU time is read back from /proc, so the report proves the load was there,
 // and the host's steal time is read from /proc/stat (on a shared VM the neighbours take more).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 /** Busy loops running until `stop`. */
 export interface CpuLoad {
   readonly processes: number;
+  readonly pids: readonly number[];
   /** Kills the loops; what they used, how many were still running, and the host's steal. */
   stop(): { cpu_seconds: number; alive: number; steal_percent: number };
 }
@@ -22,6 +23,7 @@ export function startCpuLoad(processes = availableParallelism()): CpuLoad {
   let result: ReturnType<CpuLoad['stop']> | undefined;
   return {
     processes,
+    pids: children.flatMap((child) => (child.pid === undefined ? [] : [child.pid])),
     stop() {
       if (result) return result;
       const seconds = children.reduce((sum, child) => sum + cpuSeconds(child.pid), 0);
@@ -59,4 +61,48 @@ function hostTicks(): { total: number; steal: number } {
   } catch {
     return { total: 0, steal: 0 };
   }
+}
+
+/** CPU seconds (utime + stime) of every process now visible in /proc, with its command name. */
+export function processCpu(): Map<number, { name: string; seconds: number }> {
+  const all = new Map<number, { name: string; seconds: number }>();
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return all;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      all.set(Number(pid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return all;
+}
+
+/**
+ * Where the CPU went between two `processCpu` snapshots, summed by label (`label` names the
+ * processes it knows, the rest go by command name), most first. A process that exited in
+ * between is not counted.
+ */
+export function cpuByLabel(
+  before: ReadonlyMap<number, { name: string; seconds: number }>,
+  after: ReadonlyMap<number, { name: string; seconds: number }>,
+  label: (pid: number) => string | undefined,
+): Array<{ label: string; seconds: number }> {
+  const sums = new Map<string, number>();
+  for (const [pid, now] of after) {
+    const used = now.seconds - (before.get(pid)?.name === now.name ? (before.get(pid)?.seconds ?? 0) : 0);
+    if (used <= 0) continue;
+    const key = label(pid) ?? now.name;
+    sums.set(key, (sums.get(key) ?? 0) + used);
+  }
+  return [...sums]
+    .map(([key, seconds]) => ({ label: key, seconds: Math.round(seconds * 10) / 10 }))
+    .sort((a, b) => b.seconds - a.seconds);
 }

@@ -14,6 +14,7 @@
 // --seconds N shortens the load window. --latency report prints the latencies without asserting
 // their targets (what --load does), for a machine that cannot promise to be quiet.
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createPostgres } from '@diana/db';
 import { createCallbackSigner } from '@diana/security';
 import {
@@ -25,9 +26,10 @@ import {
 } from '@diana/test-services';
 import { Cluster, Redis } from 'ioredis';
 import { type BotProcess, startBotProcess } from './cluster.js';
-import { createDriver, type Sent } from './driver.js';
+import { createDriver, MAX_CONNECTIONS, type Sent } from './driver.js';
 import { checkInvariants } from './invariants.js';
-import { startCpuLoad } from './load.js';
+import { cpuByLabel, processCpu, startCpuLoad } from './load.js';
+import { formatTimeline, startLagProbe, timeline } from './timeline.js';
 
 const profile = process.argv.includes('full') ? 'full' : 'short';
 const pooled = process.argv.includes('--pgbouncer');
@@ -137,6 +139,8 @@ try {
 
   // the fault schedule, relative to the start of the load
   const loadStart = performance.now();
+  const cpuAtStart = processCpu();
+  const lag = startLagProbe();
   const at = (fraction: number) => loadStart + fraction * LOAD_SECONDS * 1_000;
   const schedule = [
     {
@@ -237,6 +241,12 @@ try {
   await Promise.all(inFlight);
   await Promise.all(faultRuns);
   const loadEnd = performance.now();
+  lag.stop();
+  const cpuUse = cpuByLabel(cpuAtStart, processCpu(), (pid) =>
+    pid === process.pid
+      ? 'harness'
+      : (bots.find((b) => b.pid === pid)?.name ?? (cpuLoad?.pids.includes(pid) ? 'busy loops' : undefined)),
+  );
 
   // bad input: each gets the right answer, nothing crashes, nothing is written
   const badInput: Array<{ name: string; ok: boolean; detail: string }> = [];
@@ -378,6 +388,19 @@ try {
       },
     },
     retries: driver.sent.filter((s) => s.attempts > 1).length,
+    connection_wait_ms: {
+      p50: percentile(
+        answered.map((s) => s.waited),
+        0.5,
+      ),
+      p99: percentile(
+        answered.map((s) => s.waited),
+        0.99,
+      ),
+      max: Math.max(0, ...driver.sent.map((s) => s.waited)),
+    },
+    timeline: timeline(driver.sent, faults, lag.samples, loadStart, loadEnd),
+    cpu_seconds_in_load_window: cpuUse,
     faults: faults.map((f) => ({
       name: f.name,
       at_s: Math.round((f.start - loadStart) / 1000),
@@ -406,6 +429,9 @@ try {
     `system run (${profile}${pooled ? ', through pgbouncer' : ''}${cluster ? ', redis cluster' : ''}${cpuLoad ? `, ${cpuLoad.processes} busy loops` : ''}): ${report.updates} updates in ${report.load_seconds} s (${report.updates_per_s}/s), ${report.retries} retried`,
   );
   out(
+    `  waited for one of Telegram's ${MAX_CONNECTIONS} connections: p50 ${report.connection_wait_ms.p50.toFixed(0)} ms  p99 ${report.connection_wait_ms.p99.toFixed(0)} ms  max ${report.connection_wait_ms.max.toFixed(0)} ms`,
+  );
+  out(
     `  reply latency outside faults: p50 ${report.reply_ms.outside_faults.p50.toFixed(0)} ms  p95 ${report.reply_ms.outside_faults.p95.toFixed(0)} ms  p99 ${report.reply_ms.outside_faults.p99.toFixed(0)} ms  (n ${outside.length})`,
   );
   out(
@@ -421,6 +447,14 @@ try {
     `  Telegram: ${report.telegram.calls} calls, ${report.telegram.answered_429} answered 429, ${report.telegram.answered_403} answered 403`,
   );
   for (const f of report.faults) out(`  fault at ${f.at_s} s: ${f.name} (${f.lasted_ms} ms)`);
+  out(
+    `  CPU in the load window (${Math.round((loadEnd - loadStart) / 1000) * availableParallelism()} core-s): ${cpuUse
+      .slice(0, 9)
+      .map((u) => `${u.label} ${u.seconds} s`)
+      .join(', ')}`,
+  );
+  out('  timeline (by when an update was first sent; failed attempts by when they failed):');
+  for (const line of formatTimeline(report.timeline)) out(line);
   for (const c of [...checks, ...badInput])
     out(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.detail ? ` — ${c.detail}` : ''}`);
   const targets = report.targets;
