@@ -8,7 +8,7 @@ import type { FakeTelegram } from '@diana/test-services';
 
 /** setWebhook's max_connections when not given: Telegram's simultaneous deliveries to one webhook. */
 export const MAX_CONNECTIONS = 40;
-const agent = new Agent({ keepAlive: true, maxSockets: MAX_CONNECTIONS });
+const agent = new Agent({ keepAlive: true });
 
 /** POST `body` to a bot's /telegram: its status and body, or a rejection naming what failed ('timeout' after `timeout_ms`, or the socket error's code). */
 function post(port: number, body: string, secret: string, timeout_ms = 4_000) {

@@ -26,7 +26,7 @@ export function startCpuLoad(processes = availableParallelism()): CpuLoad {
     pids: children.flatMap((child) => (child.pid === undefined ? [] : [child.pid])),
     stop() {
       if (result) return result;
-      const seconds = children.reduce((sum, child) => sum + cpuSeconds(child.pid), 0);
+      const seconds = children.reduce((sum, child) => sum + (readStat(child.pid)?.seconds ?? 0), 0);
       const alive = children.filter((child) => child.exitCode === null && child.signalCode === null).length;
       for (const child of children) child.kill('SIGKILL');
       const after = hostTicks();
@@ -41,14 +41,18 @@ export function startCpuLoad(processes = availableParallelism()): CpuLoad {
   };
 }
 
-/** utime + stime of `pid` from /proc (0 where /proc is missing). */
-function cpuSeconds(pid: number | undefined): number {
+/** The command name and utime + stime of `pid`, from /proc (undefined where it is missing or gone). */
+function readStat(pid: number | string | undefined): { name: string; seconds: number } | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // after "pid (comm) ", utime and stime are the 12th and 13th fields, in clock ticks (100/s on Linux)
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    return {
+      name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      seconds: (Number(fields[11]) + Number(fields[12])) / 100,
+    };
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -73,14 +77,8 @@ export function processCpu(): Map<number, { name: string; seconds: number }> {
     return all;
   }
   for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      all.set(Number(pid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
-    } catch {
-      // gone between the listing and the read
-    }
+    const stat = readStat(pid);
+    if (stat) all.set(Number(pid), stat);
   }
   return all;
 }
@@ -97,7 +95,8 @@ export function cpuByLabel(
 ): Array<{ label: string; seconds: number }> {
   const sums = new Map<string, number>();
   for (const [pid, now] of after) {
-    const used = now.seconds - (before.get(pid)?.name === now.name ? (before.get(pid)?.seconds ?? 0) : 0);
+    const then = before.get(pid); // a reused pid runs another command: all its time is new
+    const used = now.seconds - (then?.name === now.name ? then.seconds : 0);
     if (used <= 0) continue;
     const key = label(pid) ?? now.name;
     sums.set(key, (sums.get(key) ?? 0) + used);

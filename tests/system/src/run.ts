@@ -328,6 +328,7 @@ try {
   const answered = driver.sent.filter((s) => s.finished !== undefined && s.kind !== 'setup' && s.kind !== 'bad');
   const latency = (list: Sent[]) => list.map((s) => (s.finished as number) - s.started);
   const outside = latency(answered.filter((s) => !inWindow(s.started)));
+  const waits = answered.map((s) => s.waited);
   const inside = latency(answered.filter((s) => inWindow(s.started)));
   // event delivery: outbox row written → handled by a group (inbox), outside fault windows
   const deliveries = await db.sql<{ at: Date; ms: number }[]>`
@@ -389,15 +390,12 @@ try {
     },
     retries: driver.sent.filter((s) => s.attempts > 1).length,
     connection_wait_ms: {
-      p50: percentile(
-        answered.map((s) => s.waited),
-        0.5,
+      p50: percentile(waits, 0.5),
+      p99: percentile(waits, 0.99),
+      max: percentile(
+        driver.sent.map((s) => s.waited),
+        1,
       ),
-      p99: percentile(
-        answered.map((s) => s.waited),
-        0.99,
-      ),
-      max: Math.max(0, ...driver.sent.map((s) => s.waited)),
     },
     timeline: timeline(driver.sent, faults, lag.samples, loadStart, loadEnd),
     cpu_seconds_in_load_window: cpuUse,
