@@ -133,7 +133,10 @@ try {
   await driver.text(OWNER, '/tarifa vip30 30 0', 'setup');
   const minuteFromNow = (seconds: number) =>
     new Date(Math.ceil((Date.now() + seconds * 1_000) / 60_000) * 60_000).toISOString().slice(0, 16).replace('T', ' ');
-  const scheduled = [minuteFromNow(10), minuteFromNow(40)]; // both inside the load window
+  // due within the load window plus the 60 s the checks wait for them (times are whole minutes,
+  // so a post goes out up to a minute after the asked time): `--seconds 30` had its second post
+  // due after the run had stopped waiting
+  const scheduled = [minuteFromNow(10), minuteFromNow(Math.min(40, LOAD_SECONDS - 30))];
   for (const [i, when] of scheduled.entries())
     await driver.text(OWNER, `/programar ${when} Entrada ${i + 1} del diario de Diana`, 'setup');
 
