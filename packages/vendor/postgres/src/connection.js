@@ -260,6 +260,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // past every try: the process died. Fail what waits for this connection instead.
     if (!socket) {
       error(Errors.connection('CONNECTION_CLOSED', options))
+      forgetSession()
       return false
     }
     return socket.write(x, fn)
@@ -385,6 +386,15 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     }
   }
 
+  // @diana/postgres: what a closed session left behind (the query it was answering, the backend's
+  // last error) must not reach the next one. Stock 3.4.9 kept both: after a reconnect the first
+  // query failed with the old backend's FATAL error (57P01 after pg_terminate_backend), and end()
+  // waited its whole timeout for an answer to the old query that could no longer come.
+  function forgetSession() {
+    query = results = errorResponse = null
+    result = new Result()
+  }
+
   function error(err) {
     if (connection.queue === queues.connecting && options.host[retries + 1])
       return
@@ -462,6 +472,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // @diana/postgres: also after an error — queries sent between the socket's error and its
     // close were waiting for an answer that can no longer come (stock 3.4.9 left them hanging)
     ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
+    forgetSession()
     closedTime = performance.now()
     hadError && options.shared.retries++
     delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000

@@ -211,7 +211,7 @@ function Postgres(a, b) {
       })
 
     move(c, reserved)
-    c.reserved = () => queue.length
+    const own = c.reserved = () => queue.length
       ? c.execute(queue.shift())
       : move(c, reserved)
     c.reserved.release = true
@@ -219,17 +219,20 @@ function Postgres(a, b) {
     const sql = Sql(handler)
     sql.release = () => {
       // @diana/postgres: a connection that closed while reserved is already back in the
-      // pool's hands (closed or reconnecting); opening it again would hand out a dead socket
-      const live = c.reserved !== null
+      // pool's hands (closed, reconnecting, or reserved by someone else since); opening it
+      // again would hand out a dead socket or another caller's session
+      if (c.reserved !== own)
+        return
       c.reserved = null
-      live && onopen(c)
+      onopen(c)
     }
 
     return sql
 
     function handler(q) {
-      // @diana/postgres: the connection closed under the reservation (or was released)
-      if (c.reserved === null)
+      // @diana/postgres: the connection closed under the reservation (or was released); once
+      // reconnected it may serve another caller, whose session this must never reach
+      if (c.reserved !== own)
         return q.reject(Errors.connection('CONNECTION_CLOSED', options))
       c.queue === full
         ? queue.push(q)
@@ -254,6 +257,22 @@ function Postgres(a, b) {
     let assigned
       , beginError
     const onConnection = new Promise(resolve => assigned = resolve)
+    // @diana/postgres: once the connection closes, the transaction is over for good: it and
+    // every statement its body sends afterwards fail with the close. Stock 3.4.9 failed only the
+    // transaction: the body, still running (awaiting something else), went on sending statements
+    // to the same connection object, which the pool reconnects for other callers — they ran there
+    // outside any transaction (a half-write), and the body's automatic COMMIT or ROLLBACK could
+    // end another caller's transaction. Statements queued in the transaction never settled.
+    let closedError
+      , rejectClosed
+    const closing = new Promise((_, reject) => rejectClosed = reject)
+    closing.catch(() => { /* raced below; a close after the transaction ended has no reader */ })
+    const onClose = error => {
+      closedError = error
+      while (queries.length)
+        queries.shift().reject(error)
+      rejectClosed(error)
+    }
     const started = sql.unsafe('begin ' + mode, [], { onexecute }).execute()
     started.catch(error => beginError = error)
     try {
@@ -264,12 +283,9 @@ function Postgres(a, b) {
       // the pool marked it full while BEGIN runs (no other query may join it); this transaction's
       // own statements may follow BEGIN on it right away
       connection.queue === full && move(connection, reserved)
-      return await Promise.race([
-        scope(connection, fn),
-        new Promise((_, reject) => connection.onclose = reject)
-      ])
-    } catch (error) {
-      throw error
+      return await Promise.race([scope(connection, fn), closing])
+    } finally {
+      connection && connection.onclose === onClose && (connection.onclose = null)
     }
 
     async function scope(c, fn, name) {
@@ -325,8 +341,8 @@ function Postgres(a, b) {
       }
 
       function handler(q) {
-        if (beginError) // @diana/postgres: see begin()
-          return q.reject(beginError)
+        if (beginError || closedError) // @diana/postgres: see begin()
+          return q.reject(beginError || closedError)
         q.catch(e => uncaughtError || (uncaughtError = e))
         c.queue === full
           ? queries.push(q)
@@ -337,6 +353,7 @@ function Postgres(a, b) {
     function onexecute(c) {
       connection = c
       assigned() // @diana/postgres
+      c.onclose = onClose // @diana/postgres: from the moment the connection is this transaction's
       move(c, reserved)
       c.reserved = () => queries.length
         ? c.execute(queries.shift())
