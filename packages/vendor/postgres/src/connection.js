@@ -170,11 +170,20 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
         : (query = q, query.active = true)
 
       build(q)
-      return write(toBuffer(q))
+      const accepted = write(toBuffer(q))
+      // @diana/postgres: a transaction's BEGIN claims its connection whenever it was written.
+      // Stock 3.4.9 asked last, after the connection's capacity: a BEGIN that filled the
+      // pipeline (max_pipeline) or met a full socket buffer was sent unclaimed, the transaction
+      // failed (UNSAFE_TRANSACTION, or a TypeError with max: 1), and the pool handed the
+      // connection, idle in that transaction, to the next callers: their statements ran inside
+      // a transaction nobody would commit (porsager/postgres#1189). A claimed connection takes
+      // no other pool query (false: the pool marks it full; begin() moves it to its reservation).
+      q.options.onexecute && q.options.onexecute(connection)
+      return accepted
         && !q.describeFirst
         && !q.cursorFn
         && sent.length < max_pipeline
-        && (!q.options.onexecute || q.options.onexecute(connection))
+        && !q.options.onexecute
     } catch (error) {
       sent.length === 0 && write(Sync)
       errored(error)
