@@ -18,7 +18,8 @@ type Driver = typeof vendored;
 
 async function scenario(driver: Driver) {
   const max = 2;
-  const sql = driver(url, { max, max_pipeline: 1, onnotice: () => {} });
+  // max_pipeline is a driver option its type definitions do not list
+  const sql = driver(url, { max, onnotice: () => {}, ...({ max_pipeline: 1 } as object) });
   try {
     await Promise.all(Array.from({ length: max }, () => sql`select 1`)); // both connections open
     // every connection busy, each with one statement in flight: the next query, BEGIN, is
