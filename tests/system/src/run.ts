@@ -333,7 +333,9 @@ try {
   const outside = latency(answered.filter((s) => !inWindow(s.started)));
   const waits = answered.map((s) => s.waited);
   const inside = latency(answered.filter((s) => inWindow(s.started)));
-  // event delivery: outbox row written → handled by a group (inbox), outside fault windows
+  // event delivery: outbox row written (with its transaction's COMMIT: created_at is the row's
+  // clock_timestamp(), @diana/event-bus 0002) → a group's handling transaction began (the inbox
+  // row's processed_at), outside fault windows
   const deliveries = await db.sql<{ at: Date; ms: number }[]>`
     select o.created_at as at, extract(epoch from (i.processed_at - o.created_at)) * 1000 as ms
     from event_inbox i join event_outbox o on o.id = i.event_id`;

@@ -143,6 +143,35 @@ describe('outbox', () => {
     }
   });
 
+  it("a row's created_at is when it was written (with COMMIT), not when its transaction began", async () => {
+    const transport = createRedisStreamsTransport(
+      { prefix: `${redis.prefix}written-at:` },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
+    try {
+      let began = 0;
+      let lastStatement = 0;
+      let id = '';
+      await db.transaction(async (tx) => {
+        const [start] = await tx<{ began: Date }[]>`select now() as began`;
+        began = start?.began.getTime() as number;
+        ({ id } = await bus.publish('test.happened', { n: 1 }));
+        // the transaction's work after the publish: the row is written after all of it
+        await tx`select pg_sleep(0.05)`;
+        const [at] = await tx<{ at: Date }[]>`select clock_timestamp() as at`;
+        lastStatement = at?.at.getTime() as number;
+      });
+      const [row] = await db.sql<{ created_at: Date }[]>`select created_at from event_outbox where id = ${id}`;
+      expect(lastStatement - began).toBeGreaterThanOrEqual(50);
+      expect(row?.created_at.getTime()).toBeGreaterThanOrEqual(lastStatement);
+      await db.sql`delete from event_outbox where id = ${id}`; // no relay runs here: the next tests count rows
+    } finally {
+      await bus.close({ timeout_ms: 200 });
+      await transport.close();
+    }
+  });
+
   it('{ db } names the database to join on a bus created without one (what the managers do)', async () => {
     const transport = createRedisStreamsTransport(
       { prefix: `${redis.prefix}named:` },
