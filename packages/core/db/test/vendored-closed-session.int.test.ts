@@ -136,6 +136,48 @@ describe.skipIf(pooled)('a transaction whose connection closes while its body wa
   });
 });
 
+describe.skipIf(pooled)('a dead transaction’s body that returns normally through @diana/db', () => {
+  it('its beforeCommit statements, sent unawaited with COMMIT, fail with the close: nothing written, no unhandled rejection', async () => {
+    const db = createPostgres({ url: url as never, pool_max: 2 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const name = table();
+    try {
+      await db.sql.unsafe(`create table ${name} (n int)`);
+      const backend = deferred<number>();
+      const deadBody = gate();
+      const returned = deferred<void>();
+      const transaction = outcome(
+        db.transaction(async (tx) => {
+          const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+          backend.resolve(row?.pid as number);
+          await deadBody.opened;
+          // as the event bus does: statements returned unawaited, written with COMMIT
+          await db.beforeCommit?.((session) => session.unsafe(`insert into ${name} values (1)`));
+          await db.beforeCommit?.((session) => session.unsafe(`insert into ${name} values (2)`));
+          returned.resolve();
+        }),
+      );
+      await terminate(await backend.promise);
+      expect(await transaction).toBe('failed: E_DB_UNAVAILABLE');
+      deadBody.open();
+      await returned.promise;
+      // the statements are sent and fail within this turn; Node reports an unhandled rejection
+      // when the turn's microtasks are done, before the next check phase
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      const [count] = await db.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${name}`);
+      expect(count?.n).toBe(0);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await db.sql.unsafe(`drop table if exists ${name}`).catch(() => {});
+      await db.close();
+    }
+  });
+});
+
 describe.skipIf(pooled)('a query whose backend is terminated while it runs', () => {
   const scenario = async (driver: Driver) => {
     const sql = connect(driver);

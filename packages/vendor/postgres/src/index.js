@@ -341,9 +341,10 @@ function Postgres(a, b) {
       }
 
       function handler(q) {
+        // a statement's failure fails the transaction, awaited or not (never an unhandled rejection)
+        q.catch(e => uncaughtError || (uncaughtError = e))
         if (beginError || closedError) // @diana/postgres: see begin()
           return q.reject(beginError || closedError)
-        q.catch(e => uncaughtError || (uncaughtError = e))
         c.queue === full
           ? queries.push(q)
           : c.execute(q) || move(c, full)
