@@ -205,6 +205,10 @@ export function createEventBus<R extends EventRegistry>(
   const broadcasts: BroadcastConsumer[] = [];
   const knownTypes = new Set<string>(Object.keys(events));
   const groupsByType = new Map<string, Set<string>>();
+  // `closing` from close() on: no new subscriptions. `closed` once the consumers have stopped:
+  // until then their running handlers may still publish (a follow-up, an outbox row), or a
+  // graceful stop would fail them, retry them and dead-letter events it should leave alone.
+  let closing = false;
   let closed = false;
 
   const trimAll = async () => {
@@ -226,8 +230,8 @@ export function createEventBus<R extends EventRegistry>(
     return { groups: groups.flat(), dead_letters: types.map((type, i) => ({ type, count: counts[i] ?? 0 })) };
   });
 
-  const assertOpen = () => {
-    if (closed) throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'the event bus is closed');
+  const assertOpen = (shut: boolean) => {
+    if (shut) throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'the event bus is closed');
   };
   const asList = (types: string | readonly string[]) => {
     const list = typeof types === 'string' ? [types] : [...types];
@@ -257,7 +261,7 @@ export function createEventBus<R extends EventRegistry>(
   };
 
   const publish = async (type: string, payload: unknown, options: PublishOptions = {}) => {
-    assertOpen();
+    assertOpen(closed);
     const definition = events[type];
     const output = validatePayload(events, type, payload);
     const id = newId(clock);
@@ -296,7 +300,7 @@ export function createEventBus<R extends EventRegistry>(
   };
 
   function subscribe(...args: unknown[]): Subscription {
-    assertOpen();
+    assertOpen(closing);
     if (typeof args[1] === 'function') {
       const [types, handler, options] = args as [string | string[], EventHandler, BroadcastOptions];
       const consumer = startBroadcastConsumer({
@@ -369,10 +373,11 @@ export function createEventBus<R extends EventRegistry>(
   };
 
   const closer = createCloser(async ({ timeout_ms = 10_000 }) => {
-    closed = true;
+    closing = true;
     clearInterval(trimTimer);
     unobserve();
     await Promise.all([...groupConsumers.map((c) => c.stop(timeout_ms)), ...broadcasts.map((b) => b.stop())]);
+    closed = true;
     await handBack(groupConsumers);
     logger.debug('event bus closed');
   });

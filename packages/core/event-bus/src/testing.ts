@@ -292,6 +292,41 @@ export function describeEventBusTransport(
       expect(done.size).toBe(1_000);
     });
 
+    it('a handler still running when close starts finishes within the deadline: its publish goes out, its entry is acked, nothing is dead-lettered', async () => {
+      const ns = namespace();
+      const b = await bus(ns, { handler_timeout_ms: 120_000 });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let started = false;
+      const outcome: { published?: number; error?: unknown } = {};
+      b.subscribe('work', 'test.happened', async (e) => {
+        started = true;
+        await gate;
+        try {
+          outcome.published = (await b.publish('test.keyed', { key: 'follow-up', seq: e.payload.n })).payload.seq;
+        } catch (error) {
+          outcome.error = error;
+          throw error;
+        }
+      });
+      await waitFor(async () => (await b.health()).groups.length === 1);
+      await b.publish('test.happened', { n: 5 });
+      await waitFor(() => started);
+      const closing = b.close({ timeout_ms: 10_000 });
+      // close() begins on the next microtask: past it, the bus is closing and its consumers drain
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(() => b.subscribe('late', 'test.happened', () => {})).toThrow(/closed/);
+      release();
+      await closing;
+      expect(outcome).toEqual({ published: 5 });
+      const store = await observe(ns);
+      expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0);
+      expect(await store.countDeadLetters('test.happened')).toBe(0);
+      await expect(b.publish('test.happened', { n: 6 })).rejects.toMatchObject({ code: 'E_BUS_CLOSED' });
+    });
+
     it('a consumer restarted under its name takes back its own pending entries at once, not after claim_idle_ms', async () => {
       const ns = namespace();
       // claim_idle_ms far beyond the test: only reading its own pending list can bring them back
