@@ -183,6 +183,11 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     await c.start();
     return c;
   });
+  // the modules' handlers run on the bus's consumers: those drain after the modules have closed
+  // (their jobs no longer publish) and before anything a handler uses closes (config manager, user
+  // state, limiter), or a handler caught by a deploy fails, is retried and dead-lettered; the
+  // bus's own close (layer 2) then finds it done
+  onClose('event handlers', () => bus.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }));
 
   // layer 4: modules (they never import each other: they talk through events and ports)
   // the bot is built last (layer 5); modules reach its API only once it runs

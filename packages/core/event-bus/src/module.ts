@@ -24,6 +24,9 @@ export interface DianaModule<Composer = unknown> extends Closeable {
   readonly migrations?: MigrationSource;
   /** Starts what runs on its own (jobs, story loading); resolves once it is running. */
   start(): Promise<void>;
-  /** Stops it; work in progress gets until `timeout_ms`. */
+  /**
+   * Stops what it runs on its own (jobs); work in progress gets until `timeout_ms`. Its handlers
+   * may still run afterwards, until the bus drains: close nothing they use here.
+   */
   close(options?: { timeout_ms?: number }): Promise<void>;
 }
