@@ -1,7 +1,9 @@
 // The module contract (#20): a fourth module, written only against `DianaModule` and the shared
 // `ModuleContext`, goes into the app with one line — its commands answer with the user the app
 // resolved, its subscription gets the events it names (the ones nobody publishes are skipped), it
-// is started before the app is ready and closed with it. The whole app on real PostgreSQL.
+// is started before the app is ready and closed with it; a handler of it still running when the
+// app closes finishes on open dependencies (the bus drains before the user state and the config
+// manager close). The whole app on real PostgreSQL.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +11,10 @@ import { loadSettings } from '@diana/config';
 import type { DianaModule, EventEnvelope } from '@diana/event-bus';
 import type { ModuleContext } from '@diana/security/grammy';
 import { createUpdateFactory, startFakeTelegram, useTestDatabase } from '@diana/test-services';
-import { SILENT_LOGGER } from '@diana/utils';
+import { isDianaError, SILENT_LOGGER } from '@diana/utils';
 import { Composer } from 'grammy';
 import type { Update } from 'grammy/types';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
 
@@ -88,5 +90,78 @@ describe('a fourth module', () => {
       await app.close({ timeout_ms: 5_000 });
     }
     expect(echo.lifecycle).toEqual(['started', 'closed']);
+  });
+  it('a handler running when the app closes still updates user state: the bus drains before what handlers use closes', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const seen: string[] = [];
+    const outcome: { clues?: readonly string[]; error?: unknown } = {};
+    let app: Awaited<ReturnType<typeof createApp>> | undefined;
+    const close = async () => {};
+    const slow: DianaModule<Composer<ModuleContext>> = {
+      name: 'slow',
+      composer: new Composer<ModuleContext>(),
+      subscriptions: [
+        {
+          group: 'slow',
+          types: ['user.registered'],
+          // what the narrative module's handlers do: a user-state write
+          handler: async (event: EventEnvelope) => {
+            const { user_id } = event.payload as { user_id: string };
+            seen.push(user_id);
+            await gate;
+            try {
+              const next = await app?.state.update(user_id, 'narrative', (p) => ({
+                ...p,
+                clues: [...p.clues, 'late'],
+              }));
+              outcome.clues = next?.clues;
+            } catch (error) {
+              outcome.error = error;
+              throw error;
+            }
+          },
+        },
+      ],
+      start: async () => {},
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+    app = await createApp(settings, {
+      logger: SILENT_LOGGER,
+      apiTransformer: (prev, method, payload, signal) => prev(method, payload, signal),
+      modules: [slow],
+    });
+    const { bus, state } = app;
+    await app.handleUpdate(createUpdateFactory(8_000).message(8_001, '/start') as Update);
+    await vi.waitUntil(() => seen.length === 1, { timeout: 10_000 });
+    const user_id = seen[0] as string;
+
+    const closing = app.close({ timeout_ms: 10_000 });
+    // whichever closes first: the user state (its reads fail once it is closed; asked first, as
+    // both may have closed between two looks) or the bus (it refuses subscriptions from its close
+    // on; an unknown type is refused after that check)
+    let first: 'bus' | 'user state' | undefined;
+    await vi.waitUntil(
+      async () => {
+        await state.get(user_id, 'narrative').catch((error: unknown) => {
+          if (isDianaError(error, 'E_STATE_CLOSED')) first = 'user state';
+        });
+        if (!first)
+          try {
+            bus.subscribe('probe', ['probe.unknown'] as never, () => {});
+          } catch (error) {
+            if (isDianaError(error, 'E_BUS_CLOSED')) first = 'bus';
+          }
+        return first !== undefined;
+      },
+      { timeout: 10_000, interval: 5 },
+    );
+    release();
+    await closing;
+    expect(first).toBe('bus');
+    expect(outcome).toEqual({ clues: ['late'] });
   });
 });
