@@ -4,7 +4,7 @@ import { userInfo } from 'node:os';
 import { CONFIG_ERROR_CODES } from '@diana/config';
 import { DianaError } from '@diana/utils';
 import * as v from 'valibot';
-import { CONFIG_TEMPLATES } from '../app.js';
+import { CONFIG_TEMPLATES } from '../catalog.js';
 import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print, UsageError } from './args.js';
 import { type CliContext, withConfig } from './services.js';
 

@@ -1,7 +1,7 @@
 // `health`: can the bot's dependencies be reached from here, and is the database ready for it.
 import { migrationStatus } from '@diana/db';
 import { DianaError, isDianaError } from '@diana/utils';
-import { ALL_MIGRATIONS } from '../app.js';
+import { ALL_MIGRATIONS } from '../catalog.js';
 import { BOT_ERROR_CODES } from '../errors.js';
 import { JSON_OPTION, parse, print } from './args.js';
 import { outboxBacklog } from './outbox.js';

@@ -1,6 +1,6 @@
 // `migrate status|up`: what the bot's migrations are, and applying them.
 import { migrate, migrationStatus } from '@diana/db';
-import { ALL_MIGRATIONS } from '../app.js';
+import { ALL_MIGRATIONS } from '../catalog.js';
 import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print } from './args.js';
 import { type CliContext, withDatabase } from './services.js';
 

@@ -2,7 +2,7 @@
 // backlog), and, with Redis, each consumer group's lag and pending entries.
 import type { Database } from '@diana/db';
 import type { GroupStats } from '@diana/event-bus';
-import { ALL_EVENTS } from '../app.js';
+import { ALL_EVENTS } from '../catalog.js';
 import { JSON_OPTION, parse, pickSubcommand, print } from './args.js';
 import { type CliContext, withBus, withDatabase } from './services.js';
 

@@ -1,6 +1,7 @@
 // The parts a CLI command needs, opened the way the bot opens them (same settings, same
 // embedded defaults) and closed when the command ends. A dependency that does not answer is
 // one DianaError naming it, never a hang or a retry loop.
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { type ConfigManager, createConfigManager } from '@diana/config';
 import { createPostgres, type Database, DB_ERROR_CODES } from '@diana/db';
@@ -12,9 +13,9 @@ import {
   type StreamTransport,
 } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
-import { createRedisConnector, type RedisConnector } from '@diana/redis';
+import { createRedisConnector, type RedisClient, type RedisConnector } from '@diana/redis';
 import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
-import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../app.js';
+import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../catalog.js';
 import { BOT_ERROR_CODES } from '../errors.js';
 import { redisConnection } from '../redis-connection.js';
 
@@ -65,8 +66,11 @@ export async function openRedis({ settings }: CliContext): Promise<RedisConnecto
   if (!options) return undefined;
   const connector = createRedisConnector(options);
   try {
-    // the connector's fail-fast clients: a Redis that is down fails the PING within its deadline
-    await connector.ping({ timeout_ms: CONNECT_TIMEOUT_MS });
+    // one fail-fast client: a refused first connection is the answer (the bot's start gate retries
+    // until its deadline; a command has no reason to wait), a silent Redis fails at the deadline
+    const probe = connector.command({ name: 'cli-probe', command_timeout_ms: CONNECT_TIMEOUT_MS });
+    await firstConnection(probe, CONNECT_TIMEOUT_MS);
+    await probe.ping();
   } catch (error) {
     await connector.close({ timeout_ms: 0 });
     throw new DianaError(
@@ -78,6 +82,18 @@ export async function openRedis({ settings }: CliContext): Promise<RedisConnecto
     );
   }
   return connector;
+}
+
+/** Resolves once `client` is ready; rejects with its first connection error, or after `timeout_ms`. */
+async function firstConnection(client: RedisClient, timeout_ms: number): Promise<void> {
+  if (client.status === 'ready') return;
+  try {
+    // events.once rejects on the client's first 'error' event (ECONNREFUSED, ENOTFOUND, NOAUTH…)
+    await once(client, 'ready', { signal: AbortSignal.timeout(timeout_ms) });
+  } catch (error) {
+    if ((error as Error)?.name !== 'AbortError') throw error;
+    throw new Error(`no connection within ${timeout_ms} ms (status ${client.status})`, { cause: error });
+  }
 }
 
 /** Runs `work` on an event bus over the bot's Redis streams (the dead letters live there). */
