@@ -5,10 +5,6 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
 
 const skipChaos = process.env.DIANA_TEST_CHAOS === '0';
-// CI's further passes on other Node majors (DIANA_TEST_NODE_PASS=24, …) leave out the type
-// tests (*.test-d.ts, checked by tsc): types do not depend on Node's version, and the first
-// pass checked them.
-const skipTypes = Boolean(process.env.DIANA_TEST_NODE_PASS);
 
 /** @type {import('./index.d.ts').defineDianaConfig} */
 export function defineDianaConfig(overrides = {}) {
@@ -22,7 +18,5 @@ export function defineDianaConfig(overrides = {}) {
       passWithNoTests: false,
     },
   });
-  const merged = mergeConfig(base, overrides);
-  if (skipTypes && merged.test?.typecheck) merged.test.typecheck.enabled = false;
-  return merged;
+  return mergeConfig(base, overrides);
 }
