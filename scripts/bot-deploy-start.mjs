@@ -5,7 +5,8 @@
 // package.json "files": migrations, Lua, story). Then it starts `node dist/main.js` there in webhook mode on the
 // local PostgreSQL (a private database) and Redis (private key prefixes), against a small fake
 // Bot API on loopback (no Telegram network here). It waits for `/readyz` 200, posts a /start
-// update to the webhook and waits for the bot's answer, sends SIGTERM and expects exit 0.
+// update to the webhook and waits for the bot's answer, sends SIGTERM and expects exit 0; then
+// the folder's operator CLI (`node dist/cli.js health --json`) on the same stores: every check ok.
 // Prints one line of what it saw; exits 1 with the reason and the bot's output otherwise.
 //
 // DIANA_TEST_DATABASE_URL / DIANA_TEST_REDIS_URL override the local servers (as in the tests).
@@ -65,26 +66,29 @@ async function check() {
   cleanups.push(() => telegram.close());
   const port = await freePort();
   const started = performance.now();
+  // only what an operator would set: nothing of this shell leaks in
+  const stores = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    DIANA_DATABASE_URL: database.href,
+    DIANA_REDIS_URL: REDIS_URL,
+    DIANA_BOT_DATA_DIR: join(work, 'data'),
+    DIANA_EVENT_BUS_STREAM_PREFIX: `${PREFIX}ev:`,
+  };
   bot = spawn(process.execPath, ['dist/main.js'], {
     cwd: target,
     stdio: ['ignore', 'pipe', 'pipe'],
-    // only what an operator would set: nothing of this shell leaks in
     env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'production',
-      DIANA_DATABASE_URL: database.href,
-      DIANA_REDIS_URL: REDIS_URL,
+      ...stores,
       DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:deploy-start-token',
       DIANA_BOT_TELEGRAM_API_ROOT: telegram.url,
       DIANA_BOT_WEBHOOK_URL: 'https://diana.example/telegram',
       DIANA_BOT_WEBHOOK_SECRET: SECRET,
       DIANA_BOT_HTTP_HOST: '127.0.0.1',
       DIANA_BOT_HTTP_PORT: String(port),
-      DIANA_BOT_DATA_DIR: join(work, 'data'),
       DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
       DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
       DIANA_CACHE_KEY_PREFIX: `${PREFIX}cache:`,
-      DIANA_EVENT_BUS_STREAM_PREFIX: `${PREFIX}ev:`,
       DIANA_SECURITY_RATE_LIMIT_PREFIX: `${PREFIX}rl:`,
       DIANA_USER_STATE_KEY_PREFIX: `${PREFIX}us:`,
     },
@@ -113,12 +117,26 @@ async function check() {
     .map((line) => /"msg":"([^"]*)"/.exec(line)?.[1] ?? line);
   if (warnings.length > 0)
     throw new Error(`a healthy start, one update and SIGTERM logged warnings: ${[...new Set(warnings)].join('; ')}`);
+  // the operator CLI of the same folder, on the same stores: every check ok (the bot migrated)
+  let health;
+  try {
+    health = execFileSync(process.execPath, ['dist/cli.js', 'health', '--json'], {
+      cwd: target,
+      env: stores,
+      encoding: 'utf8',
+    });
+  } catch (error) {
+    throw new Error(`node dist/cli.js health: exit ${error.status}: ${String(error.stderr).trim()}`);
+  }
+  const checks = JSON.parse(health);
+  if (checks.length !== 4 || !checks.every((c) => c.ok)) throw new Error(`node dist/cli.js health: ${health.trim()}`);
   return (
     `deploy-start: ${packages.total} packages (${packages.diana} @diana/*) deployed, no dev tooling; ` +
     `node dist/main.js on Node ${process.versions.node} (webhook, PostgreSQL ${TAG}, Redis): getMe+setWebhook on the fake Bot API, ` +
     `/readyz 200 after ${(readyMs / 1000).toFixed(1)} s (${readyAfter} answers before), ` +
     `/start answered "${reply.slice(0, 40).replace(/\s+/g, ' ')}…", ` +
     `SIGTERM → exit 0 in ${((performance.now() - stopAt) / 1000).toFixed(1)} s, ` +
+    `node dist/cli.js health: ${checks.map((c) => c.name).join(', ')} ok, ` +
     `${warnings.length} warning/error log lines${warnings.length ? ` (${[...new Set(warnings)].join('; ')})` : ''}`
   );
 }
