@@ -87,11 +87,13 @@ const shutdown = (signal: string) => {
     }, settings.bot.shutdown_timeout_ms);
     deadline.unref();
     const app = target.app;
-    if (mode === 'console') process.stdout.write('\n¡Hasta pronto!\n');
     if (polling?.isRunning()) await polling.stop();
     await http?.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 });
     await app?.close();
     await metrics.close();
+    // the console's last line: after what the app still said while closing (a handler finishing
+    // during the bus's drain may send a notice, such as the welcome bonus)
+    if (mode === 'console') process.stdout.write('\n¡Hasta pronto!\n');
     clearTimeout(deadline);
     process.exit(0);
   })();
