@@ -32,6 +32,7 @@ import {
 } from './events.js';
 import { type BusMetrics, createBusMetrics, observeStreams } from './metrics.js';
 import { type OutboxRow, outboxStatement, writeToOutbox } from './outbox.js';
+import { createPublishDeadlines } from './publish-deadline.js';
 import type { DeadLetter, GroupStats, StreamTransport } from './types.js';
 
 /** Options of `publish`. */
@@ -200,6 +201,7 @@ export function createEventBus<R extends EventRegistry>(
   const clock = deps.clock ?? SYSTEM_CLOCK;
   const { transport, events } = deps;
   const metrics: BusMetrics = createBusMetrics();
+  const appendWithin = createPublishDeadlines(settings.publish_timeout_ms);
   const consumerName = deps.consumer_name ?? defaultConsumerName();
   const groupConsumers: GroupConsumer[] = [];
   const broadcasts: BroadcastConsumer[] = [];
@@ -290,11 +292,7 @@ export function createEventBus<R extends EventRegistry>(
       return envelope;
     }
     // a partitioned type's partition is picked by the key (per-key order), else by the event id
-    await appendWithin(
-      (signal) => transport.append(type, raw, { signal, partition_key: envelope.key ?? id }),
-      settings.publish_timeout_ms,
-      type,
-    );
+    await appendWithin((signal) => transport.append(type, raw, { signal, partition_key: envelope.key ?? id }), type);
     metrics.published(type);
     return envelope;
   };
@@ -417,48 +415,4 @@ export function createEventBus<R extends EventRegistry>(
     [Symbol.asyncDispose]: closer[Symbol.asyncDispose],
   };
   return service as unknown as EventBusService<R>;
-}
-
-// At the deadline the append is aborted: one still waiting for the connection (or for its
-// batch) rejects at once with E_BUS_PUBLISH_FAILED and is never sent. One already sent cannot be
-// taken back: after the abort had its turn, the publish rejects with E_BUS_PUBLISH_OUTCOME_UNKNOWN.
-// A plain timer, not an abortable sleep: this is on every publish's path.
-function appendWithin<T>(append: (signal: AbortSignal) => Promise<T>, ms: number, type: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const controller = new AbortController();
-    let settled = false;
-    const settle = (done: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      done();
-    };
-    const timer = setTimeout(() => {
-      controller.abort();
-      // an unsent append rejects within this turn's promise callbacks, before the immediate
-      setImmediate(() =>
-        settle(() =>
-          reject(
-            new DianaError(
-              EVENT_BUS_ERROR_CODES.PUBLISH_OUTCOME_UNKNOWN,
-              `${type}: sent, but not confirmed within ${ms} ms; it may or may not be in the stream`,
-            ),
-          ),
-        ),
-      );
-    }, ms);
-    append(controller.signal).then(
-      (value) => settle(() => resolve(value)),
-      (error: unknown) =>
-        settle(() =>
-          reject(
-            error instanceof DianaError
-              ? error
-              : new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: ${(error as Error).message}`, {
-                  cause: error,
-                }),
-          ),
-        ),
-    );
-  });
 }

@@ -111,7 +111,15 @@ export function createAppendBatcher(
         queue = [];
         queues.set(stream, queue);
       }
-      queue.push({ ...append, resolve, reject });
+      // one object shape for every append (a spread of the caller's object made as many shapes as callers)
+      queue.push({
+        raw: append.raw,
+        marker: append.marker,
+        ttl_ms: append.ttl_ms,
+        signal: append.signal,
+        resolve,
+        reject,
+      });
       if (queue.length >= options.max_batch) {
         queues.delete(stream);
         sendStreams([[stream, queue]]);

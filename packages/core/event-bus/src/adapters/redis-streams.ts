@@ -15,7 +15,7 @@ import {
   splitPosition,
 } from '../partitions.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
-import { createAppendBatcher } from './redis-append-batch.js';
+import { createAppendBatcher, type QueuedAppend } from './redis-append-batch.js';
 import { createRedisReader, type KeySpace, readFields } from './redis-reader.js';
 
 /** Settings of the Redis Streams transport (`createRedisStreamsTransport`'s first argument). */
@@ -241,12 +241,12 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         count === 1 || partitionKey === undefined ? type : partitionName(type, partitionOf(partitionKey, count)),
       );
       const signal = appendOptions?.signal;
-      const append = {
+      const dedupe = appendOptions?.dedupe_id;
+      const append: QueuedAppend = {
         raw,
-        ...(appendOptions?.dedupe_id
-          ? { marker: `${stream}:seen:${appendOptions.dedupe_id}`, ttl_ms: appendOptions.dedupe_ttl_ms }
-          : {}),
-        ...(signal ? { signal } : {}),
+        marker: dedupe ? `${stream}:seen:${dedupe}` : undefined,
+        ttl_ms: dedupe ? appendOptions?.dedupe_ttl_ms : undefined,
+        signal,
       };
       // Hot path: no extra await when the connection is up. Otherwise the append waits for the
       // connection only while its caller does: aborted first, it is never sent.
