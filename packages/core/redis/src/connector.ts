@@ -1,6 +1,7 @@
 import { type Closeable, createCloser, createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { type ClusterNodeInput, clusterSeeds } from './cluster-nodes.js';
+import { resubscribeOnReady } from './subscriptions.js';
 
 /** A client the connector hands out: one server's `Redis`, or a `Cluster` when the connector was given cluster nodes. */
 export type RedisClient = Redis | Cluster;
@@ -122,7 +123,19 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     if (seeds) {
       client = new Cluster(seeds.nodes, clusterSettings(settings, seeds.options));
       if (settings.enableOfflineQueue === false) queueOnlyWhileReady(client);
-    } else client = options.url ? new Redis(options.url, settings) : new Redis(settings);
+    } else {
+      // one server's client resubscribes from its own list (see subscriptions.ts), not ioredis's
+      const single = { ...settings, autoResubscribe: false };
+      const redis = options.url ? new Redis(options.url, single) : new Redis(single);
+      resubscribeOnReady(redis, (error, kind) => {
+        if (redis.status !== 'end')
+          logger.warn(
+            { err: error, client: name, kind },
+            'redis resubscribe failed; tried again at the next reconnect',
+          );
+      });
+      client = redis;
+    }
     client.on('error', (error) => {
       lastErrors.set(client, error.message);
       logger.debug({ err: error, client: name }, 'redis connection error');
