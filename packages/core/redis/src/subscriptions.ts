@@ -15,20 +15,18 @@ const KINDS = [
 
 type Method = (...args: unknown[]) => Promise<unknown>;
 
-/** The channel names among a (un)subscribe call's arguments: strings or arrays, a callback last. */
+/** The channel names among a (un)subscribe call's arguments: strings, Buffers or arrays of them, a callback last. */
 const channelsOf = (args: readonly unknown[]): string[] =>
   args
     .flat()
-    .filter((arg): arg is string => typeof arg === 'string' || Buffer.isBuffer(arg))
+    .filter((arg): arg is string | Buffer => typeof arg === 'string' || Buffer.isBuffer(arg))
     .map(String);
 
 /** Makes `client` (created with `autoResubscribe: false`) resubscribe from its own list on every `ready` after the first. */
 export function resubscribeOnReady(client: Redis, onError: (error: unknown, kind: string) => void): void {
-  const lists = new Map<string, Set<string>>();
   const methods = client as unknown as Record<string, Method>;
-  for (const [kind, undo] of KINDS) {
+  const tracked = KINDS.map(([kind, undo]) => {
     const list = new Set<string>();
-    lists.set(kind, list);
     const add = methods[kind] as Method;
     const remove = methods[undo] as Method;
     methods[kind] = (...args) => {
@@ -41,7 +39,8 @@ export function resubscribeOnReady(client: Redis, onError: (error: unknown, kind
       else for (const channel of channels) list.delete(channel);
       return remove.apply(client, args);
     };
-  }
+    return { kind, list, add };
+  });
   // the first `ready` sends what was subscribed before it (the offline queue)
   let connectedBefore = false;
   client.on('ready', () => {
@@ -49,13 +48,11 @@ export function resubscribeOnReady(client: Redis, onError: (error: unknown, kind
       connectedBefore = true;
       return;
     }
-    for (const [kind] of KINDS) {
-      const list = lists.get(kind);
-      if (!list || list.size === 0) continue;
+    for (const { kind, list, add } of tracked) {
+      if (list.size === 0) continue;
       // one call per channel for ssubscribe (a sharded channel each), all at once for the others
       const calls = kind === 'ssubscribe' ? [...list].map((channel) => [channel]) : [[...list]];
-      for (const channels of calls)
-        (methods[kind] as Method).apply(client, channels).catch((error: unknown) => onError(error, kind));
+      for (const channels of calls) add.apply(client, channels).catch((error: unknown) => onError(error, kind));
     }
   });
 }

@@ -60,7 +60,8 @@ const unhandledDuring = async (body: () => Promise<void>) => {
   process.on('unhandledRejection', onUnhandled);
   try {
     await body();
-    await new Promise((resolve) => setTimeout(resolve, 20)); // a rejection is reported after its turn
+    // Node reports an unhandled rejection once the turn's microtasks have run: before the next immediate
+    await new Promise((resolve) => setImmediate(resolve));
   } finally {
     process.off('unhandledRejection', onUnhandled);
   }
