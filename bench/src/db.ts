@@ -3,7 +3,8 @@
 // package (the issue's peer) and our vendored copy of it, `@diana/postgres`, which UserRepository
 // runs on. Against the stock driver the ratio holds the vendored driver's fixes too (its pool
 // queue no longer slows down under steady load); against the same driver it is the repository's
-// own cost alone.
+// own cost alone. Then a transaction of two statements the same three ways. Each line also
+// gives this process's CPU time per operation: the client's cost, which the server's does not blur.
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import vendored from '@diana/postgres';
 import { createTestDatabase } from '@diana/test-services';
@@ -71,6 +72,30 @@ try {
       { name: OURS, op: (i) => users.getByTelegramId(tgUser(i).id) },
       { name: SAME, op: rawGet(same) },
       { name: STOCK, op: rawGet(stock) },
+    ],
+  });
+  // A transaction of two statements (nothing written: the client's cost, not the disk's)
+  const rawTx = (raw: typeof stock) => (i: number) =>
+    raw.begin(async (tx) => {
+      await tx`select ${i}::int as a`;
+      return tx`select ${tgUser(i).username}::text as b`;
+    });
+  await compare({
+    title: 'a transaction of two statements: Database.transaction vs raw postgres.js begin()',
+    concurrency: CONCURRENCY,
+    ops: OPS,
+    rounds: 5,
+    variants: [
+      {
+        name: 'ours: Database.transaction',
+        op: (i) =>
+          db.transaction(async (tx) => {
+            await tx`select ${i}::int as a`;
+            return tx`select ${tgUser(i).username}::text as b`;
+          }),
+      },
+      { name: SAME, op: rawTx(same) },
+      { name: STOCK, op: rawTx(stock) },
     ],
   });
   const upsertOverhead = 1 - ratio(upsert, OURS, STOCK);

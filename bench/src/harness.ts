@@ -1,6 +1,7 @@
 // Side-by-side benchmark harness: warm-up, then interleaved rounds (ours, theirs, theirs,
 // ours, ...) with a fixed number of operations at a fixed concurrency; reports the median of
-// the rounds with their spread, latency percentiles, peak RSS and the ratio to the peer.
+// the rounds with their spread, latency percentiles, this process's CPU time per operation (the
+// client's cost, median of the rounds), peak RSS and the ratio to the peer.
 // `--short` (or DIANA_BENCH_SHORT=1, which `pnpm bench` sets) runs a tenth of the operations
 // in three rounds; goals are also written to DIANA_BENCH_GOALS (one JSON line each) when set.
 import { appendFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ export interface VariantResult {
   readonly ops_max: number;
   readonly p50_ms: number;
   readonly p99_ms: number;
+  /** This process's CPU time per operation, µs (median of the rounds): the client's cost. */
+  readonly cpu_us: number;
   /** ops/s of each round, in round order. */
   readonly rounds: readonly number[];
 }
@@ -71,7 +74,7 @@ export async function compare(full: CompareOptions): Promise<VariantResult[]> {
   const rounds = options.rounds ?? 5;
   for (const variant of options.variants)
     await run(variant, options.warmup ?? Math.ceil(options.ops / 2), options.concurrency);
-  const samples = new Map<string, Array<{ ops: number; p50: number; p99: number }>>();
+  const samples = new Map<string, Array<{ ops: number; p50: number; p99: number; cpu_us: number }>>();
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? options.variants : [...options.variants].reverse();
     for (const variant of order) {
@@ -88,6 +91,7 @@ export async function compare(full: CompareOptions): Promise<VariantResult[]> {
       ops_max: Math.max(...list.map((s) => s.ops)),
       p50_ms: median(list.map((s) => s.p50)),
       p99_ms: median(list.map((s) => s.p99)),
+      cpu_us: median(list.map((s) => s.cpu_us)),
       rounds: list.map((s) => s.ops),
     };
   });
@@ -118,6 +122,7 @@ async function run(variant: Variant, ops: number, concurrency: number) {
   const latencies = new Float64Array(ops);
   let next = 0;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const worker = async () => {
     while (next < ops) {
       const i = next++;
@@ -128,8 +133,14 @@ async function run(variant: Variant, ops: number, concurrency: number) {
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, ops) }, worker));
   const elapsed = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   const sorted = [...latencies].sort((a, b) => a - b);
-  return { ops: ops / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+  return {
+    ops: ops / elapsed,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    cpu_us: (used.user + used.system) / ops,
+  };
 }
 
 /** The q-quantile of sorted values. */
@@ -155,7 +166,7 @@ function printTable(options: CompareOptions, results: readonly VariantResult[], 
     const spread = `${fmt(r.ops_min)}–${fmt(r.ops_max)}`;
     const rel = base && r !== base ? `  ×${ratio(results, r.name, base.name).toFixed(2)} vs ${base.name} (paired)` : '';
     out.write(
-      `  ${r.name.padEnd(28)} ${fmt(r.ops_per_s).padStart(9)} ops/s (${spread})  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${rel}\n`,
+      `  ${r.name.padEnd(28)} ${fmt(r.ops_per_s).padStart(9)} ops/s (${spread})  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  CPU ${r.cpu_us.toFixed(1)} µs/op${rel}\n`,
     );
   }
   out.write(`  peak RSS ${getPeakRssMb().toFixed(0)} MB\n`);

@@ -24,6 +24,10 @@ interface TrackedQuery extends Promise<unknown> {
   isRaw?: boolean | 'values';
   cursorFn?: unknown;
   forEachFn?: unknown;
+  /** Takes the place of `then` when set (`@diana/postgres`). */
+  thenOverride: Promise<unknown>['then'] | null;
+  /** The driver's own `then`: calling it starts the query. */
+  driverThen: Promise<unknown>['then'];
 }
 
 /**
@@ -63,10 +67,10 @@ export function instrumentSql<T extends (...args: any[]) => any>(
 
 function track(query: TrackedQuery, tracker: QueryTracker, reissue: (() => unknown) | undefined): TrackedQuery {
   let settled: Promise<unknown> | undefined;
-  // `await query` (and .then/.catch/.finally) goes through the wrapped run. A plain own
-  // property keeps the driver's object shape fast (an accessor would not).
-  // biome-ignore lint/suspicious/noThenProperty: intentionally replacing the driver's then
-  query.then = ((onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) => {
+  // `await query` (and .then/.catch/.finally) goes through the wrapped run. The driver's hook, not
+  // an own `then` on the query: an own `then` on any promise slows every promise of the process
+  // (see @diana/postgres's query.js)
+  query.thenOverride = ((onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) => {
     settled ??= runWithRetries(query, tracker, query.cursorFn || query.forEachFn ? undefined : reissue);
     return settled.then(onFulfilled, onRejected);
   }) as TrackedQuery['then'];
@@ -85,9 +89,8 @@ function runWithRetries(
   const run = (query: TrackedQuery): Promise<unknown> => {
     const started = performance.now();
     tracker.inFlight.add(query);
-    // the driver's own `then` (its Query class's): calling it starts the query
-    return (Object.getPrototypeOf(query).then as Promise<unknown>['then']).call(
-      query,
+    // the driver's own `then`: calling it starts the query
+    return query.driverThen(
       (result) => {
         tracker.inFlight.delete(query);
         tracker.metrics.recordQuery(performance.now() - started, 'ok');

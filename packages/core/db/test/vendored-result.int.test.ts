@@ -4,7 +4,10 @@ import { createPostgres } from '../src/index.js';
 
 // The vendored driver's result: an array of rows whose statement fields (count, command,
 // columns, state, statement) are readable and settable but not own properties — they stay out
-// of keys, JSON and equality with a plain array, as in stock postgres.js.
+// of keys, JSON and equality with a plain array, as in stock postgres.js. And the species of a
+// query and of a result: plain promises and plain arrays derive from them, as in stock, through a
+// data property rather than stock's static getter (which kept V8 from optimizing the query); and
+// the Database's wrapping of a query, through the driver's hook rather than an own `then`.
 const testDb = await useTestDatabase('vendored-result');
 const db = createPostgres({ url: testDb.url, pool_max: 1 });
 afterAll(() => db.close());
@@ -34,5 +37,36 @@ describe('a query result', () => {
     expect(inserted.count).toBe(3);
     expect(inserted.command).toBe('INSERT');
     expect(inserted).toEqual([]);
+  });
+});
+
+describe('a query and a result derive plain promises and arrays', () => {
+  it('then, catch and finally of a query return plain promises; the species is a data property', async () => {
+    const query = db.sql<{ one: number }[]>`select 1::int as one`;
+    const Query = Object.getPrototypeOf(query).constructor;
+    expect(Query).not.toBe(Promise);
+    const derived = [query.then((rows) => rows), query.catch(() => []), query.finally(() => {})];
+    for (const promise of derived) expect(Object.getPrototypeOf(promise)).toBe(Promise.prototype);
+    expect(await derived[0]).toEqual([{ one: 1 }]);
+    const species = Object.getOwnPropertyDescriptor(Query, Symbol.species);
+    expect(species?.value).toBe(Promise);
+    expect(species?.get).toBeUndefined();
+    const rows = await db.sql`select 1::int as one`;
+    const arrays = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(rows).constructor, Symbol.species);
+    expect(arrays?.value).toBe(Array);
+    expect(arrays?.get).toBeUndefined();
+    expect(Object.getPrototypeOf(rows.slice())).toBe(Array.prototype);
+  });
+
+  it('a query through the Database has no own `then` (one on any promise slows every promise of the process)', async () => {
+    const query = db.sql<{ one: number }[]>`select 1::int as one`;
+    expect(Object.hasOwn(query, 'then')).toBe(false);
+    expect(await query).toEqual([{ one: 1 }]);
+    const inTx = await db.transaction(async (tx) => {
+      const statement = tx<{ two: number }[]>`select 2::int as two`;
+      expect(Object.hasOwn(statement, 'then')).toBe(false);
+      return statement;
+    });
+    expect(inTx).toEqual([{ two: 2 }]);
   });
 });

@@ -19,8 +19,8 @@ export default class Result extends Array {
   set columns(x) { this.#columns = x }
   get statement() { return this.#statement }
   set statement(x) { this.#statement = x }
-
-  static get [Symbol.species]() {
-    return Array
-  }
 }
+
+// @diana/postgres: a data property, not a static getter (the same value: `map`, `filter` and
+// `slice` of a result return plain arrays), for the reason given beside Query's in query.js
+Object.defineProperty(Result, Symbol.species, { value: Array, configurable: true })
