@@ -22,5 +22,6 @@ export default class Result extends Array {
 }
 
 // @diana/postgres: a data property, not a static getter (the same value: `map`, `filter` and
-// `slice` of a result return plain arrays), for the reason given beside Query's in query.js
+// `slice` of a result return plain arrays), as Query's species in query.js: each derived array
+// looks it up, and a getter is a call each time where a data property is a load
 Object.defineProperty(Result, Symbol.species, { value: Array, configurable: true })
