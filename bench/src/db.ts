@@ -74,26 +74,21 @@ try {
       { name: STOCK, op: rawGet(stock) },
     ],
   });
-  // A transaction of two statements (nothing written: the client's cost, not the disk's)
-  const rawTx = (raw: typeof stock) => (i: number) =>
-    raw.begin(async (tx) => {
-      await tx`select ${i}::int as a`;
-      return tx`select ${tgUser(i).username}::text as b`;
-    });
+  // A transaction of two statements (nothing written: the client's cost, not the disk's), the
+  // same body on each side
+  type Tag = (strings: TemplateStringsArray, ...values: Array<string | number>) => Promise<unknown>;
+  const twoStatements = (i: number) => async (tx: Tag) => {
+    await tx`select ${i}::int as a`;
+    return tx`select ${tgUser(i).username}::text as b`;
+  };
+  const rawTx = (raw: typeof stock) => (i: number) => raw.begin(twoStatements(i));
   await compare({
     title: 'a transaction of two statements: Database.transaction vs raw postgres.js begin()',
     concurrency: CONCURRENCY,
     ops: OPS,
     rounds: 5,
     variants: [
-      {
-        name: 'ours: Database.transaction',
-        op: (i) =>
-          db.transaction(async (tx) => {
-            await tx`select ${i}::int as a`;
-            return tx`select ${tgUser(i).username}::text as b`;
-          }),
-      },
+      { name: 'ours: Database.transaction', op: (i) => db.transaction(twoStatements(i)) },
       { name: SAME, op: rawTx(same) },
       { name: STOCK, op: rawTx(stock) },
     ],
