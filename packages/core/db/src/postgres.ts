@@ -160,15 +160,19 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const pendingCommit = new WeakMap<TransactionSql, Array<() => unknown>>();
   // Work to run right before COMMIT, per transaction or savepoint (moved up on release).
   const pendingBeforeCommit = new WeakMap<TransactionSql, Array<(tx: DbSession) => Promise<unknown>>>();
-  const runCallbacks = async (callbacks: Array<() => unknown>) => {
-    for (const callback of callbacks) {
-      try {
-        await callback();
-      } catch (error) {
-        logger.error({ err: error }, 'onCommit callback failed');
-      }
-    }
-  };
+  // A commit's callbacks start together, in the order they were registered, and are waited for
+  // together: side effects that go out per event-loop turn (the user-state cache's writes of the
+  // slices one transaction changed) then make one round trip, not one each.
+  const runCallbacks = (callbacks: Array<() => unknown>) =>
+    Promise.all(
+      callbacks.map(async (callback) => {
+        try {
+          await callback();
+        } catch (error) {
+          logger.error({ err: error }, 'onCommit callback failed');
+        }
+      }),
+    );
 
   const stats = (): PoolStats => {
     let active = 0;

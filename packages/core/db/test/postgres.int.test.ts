@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from '@diana/postgres';
 import { createTestDatabase, startTcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DB_ERROR_CODES } from '../src/errors.js';
 import { createPostgres, type Database } from '../src/postgres.js';
 
@@ -328,7 +328,8 @@ describe('createPostgres', () => {
       ).rejects.toThrow('savepoint fails');
       expect(ran).toEqual(['now']); // nothing before the commit
     });
-    expect(ran).toEqual(['now', 'outer saw 1', 'released savepoint']);
+    // both started at the commit, in order; the query-less one ended first
+    expect(ran).toEqual(['now', 'released savepoint', 'outer saw 1']);
 
     await expect(
       db.transaction(async () => {
@@ -339,7 +340,34 @@ describe('createPostgres', () => {
     await db.onCommit(() => {
       throw new Error('a failing callback is logged, not rethrown');
     });
-    expect(ran).toEqual(['now', 'outer saw 1', 'released savepoint']);
+    expect(ran).toEqual(['now', 'released savepoint', 'outer saw 1']);
+  });
+  it('starts the onCommit callbacks of one commit in one turn, in order, and waits for them all', async () => {
+    const db = pool();
+    const started: number[] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let settled = false;
+    const committed = db
+      .transaction(async (tx) => {
+        await tx`select 1`;
+        await db.onCommit(async () => {
+          started.push(1);
+          await gate;
+        });
+        await db.onCommit(() => started.push(2));
+      })
+      .then(() => {
+        settled = true;
+      });
+    // the second starts while the first still waits (one after another, it never would)
+    await vi.waitFor(() => expect(started).toEqual([1, 2]), { timeout: 5_000, interval: 5 });
+    expect(settled).toBe(false); // the transaction waits for the first
+    open();
+    await committed;
+    expect(settled).toBe(true);
   });
   it('runs beforeCommit work inside the outermost transaction, before COMMIT; its failure rolls all back', async () => {
     const db = pool();
