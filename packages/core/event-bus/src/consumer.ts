@@ -112,24 +112,36 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
           }),
           ms,
         );
+  /** After the acks of `batch` were sent: `error` when they failed (or may have). */
+  const settleAcks = (batch: readonly Delivery[], error?: unknown) => {
+    if (error === undefined) {
+      if (claimsOut > 0) for (const delivery of batch) ackedUnderClaim.add(inFlightKey(delivery));
+    } else if (!draining) {
+      // Not acknowledged: the entries stay pending and are redelivered (at-least-once).
+      logger.warn({ err: error, group, count: batch.length }, 'ack failed; entries stay pending');
+    }
+    for (const delivery of batch) acking.delete(inFlightKey(delivery));
+  };
   const flushAcks = async () => {
     ackScheduled = false;
     const batch = acks.splice(0);
     if (batch.length === 0) return;
     try {
       await transport.ack(group, batch);
-      if (claimsOut > 0) for (const delivery of batch) ackedUnderClaim.add(inFlightKey(delivery));
+      settleAcks(batch);
     } catch (error) {
-      // Not acknowledged: the entries stay pending and are redelivered (at-least-once).
-      logger.warn({ err: error, group, count: batch.length }, 'ack failed; entries stay pending');
-    } finally {
-      for (const delivery of batch) acking.delete(inFlightKey(delivery));
+      settleAcks(batch, error);
     }
   };
+  // Acks ride the group's next read when the reader can take them (one round trip for both, not
+  // two): the loop reads again as soon as it has room, so they wait at most for the read under
+  // way to return — within block_ms, kept well below claim_idle_ms so no other consumer claims
+  // an entry that is handled and not yet acknowledged. Otherwise they go at the next turn.
+  const acksRide = reader.acks_with_reads === true && config.block_ms * 4 <= config.claim_idle_ms;
   const ack = (delivery: Delivery) => {
     acks.push(delivery);
     acking.add(inFlightKey(delivery));
-    if (!ackScheduled) {
+    if ((!acksRide || draining) && !ackScheduled) {
       ackScheduled = true;
       setImmediate(() => void flushAcks());
     }
@@ -289,6 +301,8 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       lastTick = Date.now();
       await waitForSlot();
       if (draining) break;
+      // not with the name's own pending list: that read does not take them
+      const riding = acksRide && !ownPending ? acks.splice(0) : [];
       try {
         if (failures > 0) await ensureGroups(); // NOGROUP after a restart or a deleted stream
         const batch = await reader.readGroup({
@@ -298,11 +312,14 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
           count: Math.min(config.batch_size, options.concurrency - inFlight.size),
           block_ms: config.block_ms,
           ...(ownPending ? { own_pending: ownPending } : {}),
+          ...(riding.length > 0 ? { ack: riding } : {}),
         });
+        if (riding.length > 0) settleAcks(riding);
         failures = 0;
         if (ownPending && batch.length === 0) ownPending = undefined;
         for (const delivery of batch) dispatch(delivery);
       } catch (error) {
+        if (riding.length > 0) settleAcks(riding, error);
         if (draining) break; // the stop closed the reader under a blocking read
         failures++;
         logger.warn({ err: error, group, failures }, 'read failed; retrying');

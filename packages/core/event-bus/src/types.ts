@@ -62,7 +62,16 @@ export interface StreamReader {
     count: number;
     block_ms: number;
     own_pending?: Map<string, string>;
+    /**
+     * Entries of `group` to acknowledge in the read's own round trip, before it waits (readers
+     * with `acks_with_reads` only; not with `own_pending`). The call resolves once both are done;
+     * when it rejects, the acknowledgements may or may not have been made (an entry left pending
+     * is claimed and handled again later: at-least-once).
+     */
+    ack?: readonly Delivery[];
   }): Promise<Delivery[]>;
+  /** True when `readGroup` takes `ack`. */
+  readonly acks_with_reads?: boolean;
   /** Entries after each type's cursor, for every process (no group); advances the cursors. */
   readBroadcast(args: { cursors: Map<string, string>; count: number; block_ms: number }): Promise<Delivery[]>;
   /** Called after the reader had to rebuild its connection (broadcast subscribers resync). */

@@ -73,6 +73,51 @@ it('entries on a stopping consumer’s name that it never saw (a read the stop c
   }
 });
 
+// A handled entry's XACK goes out with the group's next read, in one write on the reader's
+// connection: one round trip per delivery, not two (the ack used to go alone on the command
+// connection). The last ack waits for the read under way to return: within block_ms.
+it('acks ride the group’s next read: sent on the reader’s connection right before its XREADGROUP', async () => {
+  const prefix = `${redis.prefix}ride:`;
+  const stream = `${prefix}{test.happened}`;
+  const transport = createRedisStreamsTransport({ prefix }, { connector: connector() });
+  // the conformance config: block_ms 50, a quarter of claim_idle_ms at most (else acks go alone)
+  const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+  const raw = new Redis(redis.url);
+  const monitor = await new Redis(redis.url).monitor();
+  const seen: Array<{ client: string; command: string; args: string[] }> = [];
+  monitor.on('monitor', (_time: string, args: string[], client: string) => {
+    if (args.some((arg) => arg.startsWith(prefix))) seen.push({ client, command: String(args[0]).toLowerCase(), args });
+  });
+  try {
+    const handled: number[] = [];
+    bus.subscribe('ride', 'test.happened', (e) => void handled.push(e.payload.n));
+    // one at a time: each entry comes in a read of its own, and its ack rides the next one
+    for (let n = 0; n < 10; n++) {
+      await bus.publish('test.happened', { n });
+      await vi.waitFor(() => expect(handled).toHaveLength(n + 1), { timeout: 10_000, interval: 5 });
+    }
+    await vi.waitFor(async () => expect(((await raw.xpending(stream, 'ride')) as [number])[0]).toBe(0), {
+      timeout: 5_000,
+      interval: 20,
+    });
+    const acks = seen.filter((c) => c.command === 'xack');
+    // every entry acknowledged once, in fewer XACKs than entries on a slow machine (several ride one read)
+    expect(acks.flatMap((c) => c.args.slice(3)).sort()).toHaveLength(10);
+    for (const ack of acks) {
+      const after = seen.slice(seen.indexOf(ack) + 1).find((c) => c.client === ack.client);
+      expect(after?.command).toBe('xreadgroup'); // the same connection, the read right behind it
+    }
+    // and that connection is the reader's: every XREADGROUP comes from it, no XACK from elsewhere
+    const readers = new Set(seen.filter((c) => c.command === 'xreadgroup').map((c) => c.client));
+    expect(new Set(acks.map((c) => c.client))).toEqual(readers);
+  } finally {
+    await bus.close({ timeout_ms: 1_000 });
+    await transport.close();
+    monitor.disconnect();
+    raw.disconnect();
+  }
+});
+
 // XINFO GROUPS answers nil for a group's lag once an entry past its position was deleted (an
 // operator's XDEL): the lag is then counted, not reported as 0 ("caught up").
 it('a lag Redis cannot tell is counted, not reported as 0', async () => {

@@ -173,30 +173,64 @@ export function createRedisReader(options: {
     return list;
   };
 
+  /**
+   * Sends `ack`'s XACKs (one per stream), then `read` if given, in one write on one connection:
+   * Redis runs the acks before the read waits. Their replies come with the read's, so the call
+   * settles with the read; an error of either fails it (the read's first: it says the most).
+   */
+  const ackThen = async (c: RedisClient, group: string, ack: readonly Delivery[], read?: Array<string | number>) => {
+    const pipeline = c.pipeline();
+    const ids = new Map<string, string[]>();
+    for (const d of ack) {
+      const key = options.keys.stream(d.type);
+      const list = ids.get(key);
+      if (list) list.push(d.entry_id);
+      else ids.set(key, [d.entry_id]);
+    }
+    for (const [key, list] of ids) pipeline.xack(key, group, ...list);
+    if (read) xreadgroup(pipeline, read);
+    const replies = (await pipeline.exec()) ?? [];
+    const last = replies.at(-1);
+    const error = (read ? last?.[0] : undefined) ?? replies.find(([e]) => e)?.[0];
+    if (error) throw error;
+    return (read ? last?.[1] : null) as StreamReply;
+  };
+
   return {
-    async readGroup({ group, consumer, types, count, block_ms, own_pending }) {
+    // on a cluster the streams of a read span lanes, and an ack must go to its entry's lane
+    acks_with_reads: !cluster,
+    async readGroup({ group, consumer, types, count, block_ms, own_pending, ack }) {
+      const acks = ack && ack.length > 0 ? ack : undefined;
+      if (acks && (cluster || own_pending)) throw new Error('acks ride a read of new entries on one server only');
       if (own_pending) return readOwn(group, consumer, own_pending, count);
-      if (carried.group.length > 0) return carried.group.splice(0, Math.max(1, count));
+      if (carried.group.length > 0) {
+        // entries a read of several streams brought beyond its count (COUNT is per stream): no
+        // read goes out, the acks alone do
+        if (acks) await first.blocking(0, (c) => ackThen(c, group, acks));
+        return carried.group.splice(0, Math.max(1, count));
+      }
       const read = await readLanes(
         types.map((type) => options.keys.stream(type)),
-        async (lane, keys, share) =>
-          toDeliveries(
+        async (lane, keys, share) => {
+          const args = [
+            'GROUP',
+            group,
+            consumer,
+            'COUNT',
+            // lanes read at once share the count, so a call hands out about `count` entries
+            Math.max(1, Math.ceil(count / share)),
+            'BLOCK',
+            block_ms,
+            'STREAMS',
+            ...keys,
+            ...keys.map(() => '>'),
+          ];
+          return toDeliveries(
             await lane.blocking(block_ms, (c) =>
-              c.xreadgroup(
-                'GROUP',
-                group,
-                consumer,
-                'COUNT',
-                // lanes read at once share the count, so a call hands out about `count` entries
-                Math.max(1, Math.ceil(count / share)),
-                'BLOCK',
-                block_ms,
-                'STREAMS',
-                ...keys,
-                ...keys.map(() => '>'),
-              ),
+              acks ? ackThen(c, group, acks, args) : (xreadgroup(c, args) as Promise<StreamReply>),
             ),
-          ),
+          );
+        },
       );
       return atMost(read, Math.max(1, count), carried.group);
     },
@@ -237,6 +271,15 @@ export function createRedisReader(options: {
       for (const lane of lanes.values()) lane.close();
     },
   };
+}
+
+/**
+ * XREADGROUP with a built argument list, on a client or a pipeline (ioredis's typings want each
+ * keyword spelled out). The named command, not `call`: ioredis turns its RESP3 reply into
+ * [key, entries] pairs.
+ */
+function xreadgroup(target: object, args: Array<string | number>): unknown {
+  return (Reflect.get(target, 'xreadgroup') as (...a: Array<string | number>) => unknown).apply(target, args);
 }
 
 /** The part of a key Redis Cluster hashes: between the first `{` and the next `}`, if not empty. */

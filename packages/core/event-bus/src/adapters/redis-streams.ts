@@ -285,6 +285,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
             ...args,
             types: args.types.flatMap(namesOf),
             ...(own ? { own_pending: own } : {}),
+            ...(args.ack ? { ack: args.ack.map((d) => (d.partition ? { ...d, type: nameOf(d) } : d)) } : {}),
           });
           if (own && args.own_pending) foldCursors(own, args.own_pending);
           return seen(args.group, read).map(fromName);
