@@ -174,12 +174,12 @@ export function createRedisReader(options: {
   };
 
   /**
-   * Sends `ack`'s XACKs (one per stream), then `read` if given, in one write on one connection:
-   * Redis runs the acks before the read waits. Their replies come with the read's, so the call
-   * settles with the read; an error of either fails it (the read's first: it says the most).
+   * Sends `ack`'s XACKs (one per stream), then `read` if given, in one write on one connection
+   * (the socket corked around them: no pipeline object to build): Redis runs the acks before the
+   * read waits. The call settles with the read; an error of either fails it (the read's first:
+   * it says the most).
    */
   const ackThen = async (c: RedisClient, group: string, ack: readonly Delivery[], read?: Array<string | number>) => {
-    const pipeline = c.pipeline();
     const ids = new Map<string, string[]>();
     for (const d of ack) {
       const key = options.keys.stream(d.type);
@@ -187,13 +187,22 @@ export function createRedisReader(options: {
       if (list) list.push(d.entry_id);
       else ids.set(key, [d.entry_id]);
     }
-    for (const [key, list] of ids) pipeline.xack(key, group, ...list);
-    if (read) xreadgroup(pipeline, read);
-    const replies = (await pipeline.exec()) ?? [];
-    const last = replies.at(-1);
-    const error = (read ? last?.[0] : undefined) ?? replies.find(([e]) => e)?.[0];
-    if (error) throw error;
-    return (read ? last?.[1] : null) as StreamReply;
+    // one server only (acks never ride on a cluster); a connection not ready queues both instead
+    const socket = c.status === 'ready' && 'stream' in c ? c.stream : undefined;
+    socket?.cork();
+    let acks: Array<Promise<unknown>>;
+    let reading: Promise<unknown> | undefined;
+    try {
+      acks = [...ids].map(([key, list]) => c.xack(key, group, ...list));
+      reading = read && (xreadgroup(c, read) as Promise<unknown>);
+    } finally {
+      socket?.uncork();
+    }
+    const [readResult, ...ackResults] = await Promise.allSettled([reading, ...acks]);
+    if (readResult?.status === 'rejected') throw readResult.reason;
+    const failed = ackResults.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return (readResult?.status === 'fulfilled' ? (readResult.value ?? null) : null) as StreamReply;
   };
 
   return {
