@@ -3,7 +3,7 @@
 // package (the issue's peer) and our vendored copy of it, `@diana/postgres`, which UserRepository
 // runs on. Against the stock driver the ratio holds the vendored driver's fixes too (its pool
 // queue no longer slows down under steady load); against the same driver it is the repository's
-// own cost alone. Then a transaction of two statements the same three ways. Each line also
+// own cost alone. Then a transaction of two statements and a long statement the same three ways. Each line also
 // gives this process's CPU time per operation: the client's cost, which the server's does not blur.
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import vendored from '@diana/postgres';
@@ -91,6 +91,40 @@ try {
       { name: 'ours: Database.transaction', op: (i) => db.transaction(twoStatements(i)) },
       { name: SAME, op: rawTx(same) },
       { name: STOCK, op: rawTx(stock) },
+    ],
+  });
+  // A long statement (the shape of the ledger's award: a 1 KB CTE, 12 parameters), read-only so
+  // that the client's cost of building it shows: the vendored driver builds a template's text and
+  // signature once (see packages/vendor/postgres/README.md)
+  const VIP = ['VIP', 'CONTENT_CREATOR', 'MODERATOR', 'ADMIN', 'OWNER'];
+  const rawLong = (raw: typeof stock) => (i: number) => {
+    const u = tgUser(i);
+    return raw`
+      with wanted as (
+        select ${u.id}::bigint as telegram_id, ${i % 3 === 0 ? 'gift' : 'earn'}::text as kind,
+               ${1 + (i % 50)}::int as amount, ${'Europe/Madrid'}::text as tz, ${`decision:${i}`}::text as source_event_id
+      ), found as (
+        select u.id, u.role, u.first_name, u.language_code from users u, wanted w
+        where u.telegram_id = w.telegram_id and u.status = ${'active'}
+      ), due as (
+        select case when (select kind from wanted) = ${'earn'} then least((select amount from wanted),
+                 (case when (select role from found) = any(${VIP}::text[]) then ${500}::int else ${200}::int end))
+               else (select amount from wanted) end as amount
+      )
+      select found.id, found.role, found.first_name, due.amount, (select source_event_id from wanted) as source_event_id,
+             (now() at time zone (select tz from wanted))::date::text as day, ${i % 2 === 0} as even,
+             ${u.username}::text as username, coalesce(found.language_code, ${'es'}) as language
+      from found, due`;
+  };
+  await compare({
+    title: 'a long statement (a 1 KB CTE, 12 parameters): Database.sql vs raw postgres.js',
+    concurrency: CONCURRENCY,
+    ops: OPS,
+    rounds: 5,
+    variants: [
+      { name: 'ours: Database.sql', op: rawLong(db.sql as unknown as typeof stock) },
+      { name: SAME, op: rawLong(same) },
+      { name: STOCK, op: rawLong(stock) },
     ],
   });
   const upsertOverhead = 1 - ratio(upsert, OURS, STOCK);

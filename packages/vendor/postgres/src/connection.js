@@ -4,7 +4,7 @@ import crypto from 'crypto'
 import Stream from 'stream'
 import { performance } from 'perf_hooks'
 
-import { stringify, handleValue, arrayParser, arraySerializer } from './types.js'
+import { stringify, stringifyPlain, handleValue, arrayParser, arraySerializer } from './types.js'
 import { Errors } from './errors.js'
 import Result from './result.js'
 import Queue from './queue.js'
@@ -83,7 +83,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     , incoming = Buffer.alloc(0)
     , needsTypes = options.fetch_types
     , backendParameters = {}
-    , statements = {}
+    , statements = new Map() // @diana/postgres: a Map (see `stringifyPlain` in types.js)
     , statementId = Math.random().toString(36).slice(2)
     , statementCount = 1
     , closedTime = 0
@@ -234,19 +234,24 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     const parameters = []
         , types = []
 
-    const string = stringify(q, q.strings[0], q.args[0], parameters, types, options)
+    // @diana/postgres: a tagged query of plain values takes its text and signature from its
+    // template's cache (see `stringifyPlain`)
+    const plain = q.tagged ? stringifyPlain(q, parameters, types, options) : undefined
+    const string = plain
+      ? plain.string
+      : stringify(q, q.strings[0], q.args[0], parameters, types, options)
 
     !q.tagged && q.args.forEach(x => handleValue(x, parameters, types, options))
 
     q.prepare = options.prepare && ('prepare' in q.options ? q.options.prepare : true)
     q.string = string
-    q.signature = q.prepare && types + string
-    q.onlyDescribe && (delete statements[q.signature])
+    q.signature = q.prepare && (plain ? plain.signature : types + string)
+    q.onlyDescribe && statements.delete(q.signature)
     q.parameters = q.parameters || parameters
-    q.prepared = q.prepare && q.signature in statements
+    q.prepared = q.prepare && statements.has(q.signature)
     q.describeFirst = q.onlyDescribe || (parameters.length && !q.prepared)
     q.statement = q.prepared
-      ? statements[q.signature]
+      ? statements.get(q.signature)
       : { string, types, name: q.prepare ? statementId + statementCount++ : '' }
 
     typeof options.debug === 'function' && options.debug(id, string, parameters, types)
@@ -381,7 +386,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
   function connected() {
     try {
-      statements = {}
+      statements = new Map()
       needsTypes = options.fetch_types
       statementId = Math.random().toString(36).slice(2)
       statementCount = 1
@@ -570,7 +575,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
           ? errored(query.retried)
           : query.prepared && retryRoutines.has(errorResponse.routine)
             ? query.noRetry // @diana/postgres: sent with its COMMIT; a retry would run after it
-              ? (delete statements[query.signature], errored(errorResponse))
+              ? (statements.delete(query.signature), errored(errorResponse))
               : retry(query, errorResponse)
             : errored(errorResponse)
       } else {
@@ -662,7 +667,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     for (let i = 0; i < length; ++i)
       !query.statement.types[i] && (query.statement.types[i] = x.readUInt32BE(7 + i * 4))
 
-    query.prepare && (statements[query.signature] = query.statement)
+    query.prepare && statements.set(query.signature, query.statement)
     query.describeFirst && !query.onlyDescribe && (write(prepared(query)), query.describeFirst = false)
   }
 
@@ -852,7 +857,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
   }
 
   function retry(q, error) {
-    delete statements[q.signature]
+    statements.delete(q.signature)
     q.retried = error
     execute(q)
   }
