@@ -9,6 +9,21 @@ describe('formatBesitos', () => {
     expect(formatBesitos(12_500)).toBe('12.500 besitos');
     expect(formatBesitos(12_500, 'en')).toBe('12,500 besitos');
   });
+
+  it('gives the same text whatever was formatted before (the kept amounts, a full keep, -0, other locales)', () => {
+    const fresh = (n: number, locale = 'es') =>
+      `${new Intl.NumberFormat(locale, { maximumFractionDigits: 0 }).format(n + 0)} ${Math.abs(n) === 1 ? 'besito' : 'besitos'}`;
+    expect(formatBesitos(0)).toBe('0 besitos');
+    expect(formatBesitos(-0)).toBe('0 besitos');
+    expect(formatBesitos(-1)).toBe('-1 besito');
+    // past what is kept (4 096 amounts): dropped and formatted again, never another amount's text
+    for (let n = 0; n < 10_000; n += 1) expect(formatBesitos(n * 7 - 3_000)).toBe(fresh(n * 7 - 3_000));
+    for (const n of [1, 2.4, 1_234_567, -50, 9_999_999]) {
+      expect(formatBesitos(n)).toBe(fresh(n));
+      expect(formatBesitos(n, 'en')).toBe(fresh(n, 'en'));
+      expect(formatBesitos(n)).toBe(fresh(n));
+    }
+  });
 });
 
 describe('formatDuration', () => {
