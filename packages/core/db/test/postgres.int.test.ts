@@ -455,6 +455,35 @@ describe('createPostgres', () => {
     expect(committed).toEqual(['first', 'second', 'third']);
   });
 
+  it('writes a before-commit statement over 1 KB with COMMIT too (the driver flushed at 1 KB)', async () => {
+    await using proxy = await startTcpProxy(Number(new URL(testDb.url).port || 5432));
+    const db = pool({ url: throughProxy(proxy.port), pool_max: 1 });
+    await db.sql`create table t_final_big (v text)`;
+    // an outbox insert of a few events is a few KB
+    const big = 'x'.repeat(4_000);
+    const run = () =>
+      db.transaction(async (tx) => {
+        await tx`insert into t_final_big values ('body')`;
+        await db.beforeCommit?.((session) => session.unsafe(`insert into t_final_big values ('${big}')`));
+      });
+    await run(); // prepared on the connection
+    const before = proxy.client_chunks;
+    await run();
+    // BEGIN with the body's insert, then the 4 KB insert with COMMIT: stock postgres.js sent the
+    // insert as soon as it was buffered and COMMIT in a write of its own (three)
+    expect(proxy.client_chunks - before).toBe(2);
+    const rows = await db.sql<{ n: number }[]>`select count(*)::int as n from t_final_big where v = ${big}`;
+    expect(rows[0]?.n).toBe(2);
+  });
+
+  it('answers every caller of a turn of statements past the 64 KB the driver buffers', async () => {
+    const db = pool({ pool_max: 1 });
+    // 40 statements of 10 KB each written in one turn: about 400 KB, flushed as it passes 64 KB
+    const texts = Array.from({ length: 40 }, (_, i) => `${i}:${'y'.repeat(10_000)}`);
+    const answers = await Promise.all(texts.map((t) => db.sql<{ v: string }[]>`select ${t}::text as v`));
+    expect(answers.map((rows) => rows[0]?.v)).toEqual(texts);
+  });
+
   // postgres.js re-sends a prepared statement whose plan went stale ("cached plan must not change
   // result type"); sent with COMMIT, the retry would run after it, outside the transaction
   it.skipIf(pooled)('never retries a statement sent with COMMIT after its prepared plan went stale', async () => {

@@ -21,6 +21,8 @@ const Sync = b().S().end()
     , ExecuteUnnamed = Buffer.concat([b().E().str(b.N).i32(0).end(), Sync])
     , DescribeUnnamed = b().D().str('S').str(b.N).end()
     , noop = () => { /* noop */ }
+    // @diana/postgres: the buffered bytes past which a write goes out at once (see write())
+    , FLUSH_AT = 65536
 
 const retryRoutines = new Set([
   'FetchPreparedStatement',
@@ -101,7 +103,8 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     , initial = null
     , ending = null
     , stream = null
-    , chunk = null
+    , chunks = []
+    , chunkSize = 0
     , ended = null
     , nonce = null
     , query = null
@@ -257,9 +260,15 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     typeof options.debug === 'function' && options.debug(id, string, parameters, types)
   }
 
+  // @diana/postgres: what one turn writes goes out in one write, up to FLUSH_AT bytes. Stock
+  // 3.4.9 flushed as soon as 1 KB was buffered, so a transaction's last statement over 1 KB (an
+  // outbox insert of a few events, a user-state record) and the COMMIT written after it in the
+  // same turn went out as two system calls. The buffers are joined once, at the flush (each is
+  // the builder's fresh output or a constant: none is changed after it is handed over here).
   function write(x, fn) {
-    chunk = chunk ? Buffer.concat([chunk, x]) : Buffer.from(x)
-    if (fn || chunk.length >= 1024)
+    chunks.push(x)
+    chunkSize += x.length
+    if (fn || chunkSize >= FLUSH_AT)
       return nextWrite(fn)
     nextWriteTimer === null && (nextWriteTimer = setImmediate(nextWrite))
     return true
@@ -267,8 +276,10 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
   function nextWrite(fn) {
     nextWriteTimer !== null && clearImmediate(nextWriteTimer)
-    const x = chunk
-    chunk = nextWriteTimer = null
+    const x = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, chunkSize)
+    chunks = []
+    chunkSize = 0
+    nextWriteTimer = null
     // @diana/postgres: the socket can be gone by the time a deferred write runs (a backend
     // terminated under a reserved connection). Stock 3.4.9 threw here, from an immediate,
     // past every try: the process died. Fail what waits for this connection instead.
@@ -456,7 +467,9 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       error(Errors.connection('CONNECTION_DESTROYED', options))
 
     clearImmediate(nextWriteTimer)
-    nextWriteTimer = chunk = null // @diana/postgres: a later write must schedule its own flush
+    nextWriteTimer = null // @diana/postgres: a later write must schedule its own flush
+    chunks = []
+    chunkSize = 0
     if (socket) {
       socket.removeListener('data', data)
       socket.removeListener('connect', connected)
@@ -470,7 +483,9 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     remaining = 0
     incomings = null
     clearImmediate(nextWriteTimer)
-    nextWriteTimer = chunk = null // @diana/postgres: stale bytes and timer would block every later flush
+    nextWriteTimer = null // @diana/postgres: stale bytes and timer would block every later flush
+    chunks = []
+    chunkSize = 0
     socket.removeListener('data', data)
     socket.removeListener('connect', connected)
     idleTimer.cancel()
