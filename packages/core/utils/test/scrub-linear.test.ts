@@ -59,12 +59,14 @@ const SHAPES: Record<string, (n: number) => string> = {
 
 describe('scrubString runs in linear time', () => {
   for (const [shape, build] of Object.entries(SHAPES)) {
-    it(`8x the input costs well under 64x the CPU: ${shape}`, () => {
+    it(`16x the input costs well under 256x the CPU: ${shape}`, () => {
       const small = build(4_000);
-      const large = build(32_000);
+      const large = build(64_000);
       const ratio = cpuPerCall(large) / cpuPerCall(small);
-      // linear is ~8, quadratic ~64; the margin absorbs a shared machine's noise
-      expect(ratio).toBeLessThan(30);
+      // linear is ~16, quadratic ~256: the bound sits 4x from each. With 8x the input and a bound
+      // of 30 (linear ~8, quadratic ~64), a CI run on a loaded machine once measured 31.6 where a
+      // quiet one measures 6–8: a loaded machine can cost a round 4x the CPU, not 16x.
+      expect(ratio).toBeLessThan(64);
     });
   }
 
