@@ -274,12 +274,17 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     return true
   }
 
-  function nextWrite(fn) {
+  // @diana/postgres: forgets the buffered bytes and their flush timer
+  function dropWrites() {
     nextWriteTimer !== null && clearImmediate(nextWriteTimer)
-    const x = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, chunkSize)
+    nextWriteTimer = null
     chunks = []
     chunkSize = 0
-    nextWriteTimer = null
+  }
+
+  function nextWrite(fn) {
+    const x = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, chunkSize)
+    dropWrites()
     // @diana/postgres: the socket can be gone by the time a deferred write runs (a backend
     // terminated under a reserved connection). Stock 3.4.9 threw here, from an immediate,
     // past every try: the process died. Fail what waits for this connection instead.
@@ -466,10 +471,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     if (stream || query || initial || sent.length)
       error(Errors.connection('CONNECTION_DESTROYED', options))
 
-    clearImmediate(nextWriteTimer)
-    nextWriteTimer = null // @diana/postgres: a later write must schedule its own flush
-    chunks = []
-    chunkSize = 0
+    dropWrites() // @diana/postgres: a later write must schedule its own flush
     if (socket) {
       socket.removeListener('data', data)
       socket.removeListener('connect', connected)
@@ -482,10 +484,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     incoming = Buffer.alloc(0)
     remaining = 0
     incomings = null
-    clearImmediate(nextWriteTimer)
-    nextWriteTimer = null // @diana/postgres: stale bytes and timer would block every later flush
-    chunks = []
-    chunkSize = 0
+    dropWrites() // @diana/postgres: stale bytes and timer would block every later flush
     socket.removeListener('data', data)
     socket.removeListener('connect', connected)
     idleTimer.cancel()
