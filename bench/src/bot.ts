@@ -15,6 +15,7 @@ import { SILENT_LOGGER } from '@diana/utils';
 import type { Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import { getPeakRssMb, percentile, printGoal, SHORT, scaled } from './harness.js';
+import { startPerf } from './perf-split.js';
 import { countPgStatements } from './pg-statements.js';
 import { startProfile } from './profile.js';
 import { countRedisCommands } from './redis-commands.js';
@@ -229,6 +230,24 @@ try {
     out(
       `    ${entry.self_ms.toFixed(0).padStart(6)} ms  ${(entry.share * 100).toFixed(1).padStart(5)}%  ${entry.name}`,
     );
+  // `--perf`: a further 100/s round sampled by Linux perf, every thread, user and kernel time
+  if (process.argv.includes('--perf')) {
+    const perfPath = new URL(`../out/bot-100-per-s-${new Date().toISOString().slice(0, 10)}.perf.data`, import.meta.url)
+      .pathname;
+    const perf = await startPerf(perfPath);
+    if (!perf) out('\n  --perf: `perf` is not installed (apt-get install linux-perf); no split');
+    else {
+      const round = await offer(100, scaled(10, 3));
+      const split = await perf.stop();
+      out(
+        `\n  Where the CPU time of a further 100/s round goes (perf, ${split.samples} samples at 999 Hz, ${perfPath}): ${round.cpu_per_update_ms.toFixed(2)} ms/update, main thread ${(split.main_thread * 100).toFixed(0)}%`,
+      );
+      for (const { kind, share } of split.kinds.slice(0, 20))
+        out(
+          `    ${(share * 100).toFixed(1).padStart(5)}%  ${(share * round.cpu_per_update_ms).toFixed(2).padStart(5)} ms/update  ${kind}`,
+        );
+    }
+  }
   // `--at-100`: the 100/s figures and the profile alone (for comparing one change)
   const rates = process.argv.includes('--at-100') ? [] : SHORT ? [200, 500] : [200, 300, 400, 500, 600, 800];
   if (rates.length > 0) out('\nRaising the offered rate until p99 > 400 ms or the bot falls behind:');
