@@ -7,7 +7,7 @@
 // full collection, compilation, a system call (write, read, epoll, a page fault), else the
 // package of the innermost JavaScript function on the stack. JavaScript names come from the map
 // V8 writes with `--perf-basic-prof` (`NODE_OPTIONS=--perf-basic-prof`); without it, JavaScript
-// shows as "JS (names need --perf-basic-prof)".
+// shows as "JS (names need --perf-basic-prof)". V8 leaves its map at /tmp/perf-<pid>.map.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -95,23 +95,23 @@ export async function startPerf(path: string): Promise<{ stop(): Promise<PerfSpl
       const counts = new Map<string, number>();
       let samples = 0;
       let main = 0;
-      let thread = '';
+      let tid = '';
       const mainTid = String(process.pid);
       let frames: string[] = [];
       const flush = () => {
-        if (!thread) return;
+        if (!tid) return;
         samples++;
-        if (thread === mainTid) main++;
+        if (tid === mainTid) main++;
         const kind = kindOf(frames, named);
         counts.set(kind, (counts.get(kind) ?? 0) + 1);
-        thread = '';
+        tid = '';
         frames = [];
       };
       // a sample is a header line (thread name, thread id) and its stack, one frame a line, then a blank line
       for await (const line of createInterface({ input: script.stdout })) {
         if (line.trim() === '') flush();
         else if (/^\s/.test(line)) frames.push(line.trim());
-        else thread = line.trim().split(/\s+/)[1] ?? '?';
+        else tid = line.trim().split(/\s+/)[1] ?? '?';
       }
       flush();
       const kinds = [...counts]
