@@ -26,6 +26,15 @@ const PREFIX = `${TAG}:`;
 const SECRET = 'deploy-start-webhook-secret-0123456789';
 // what a production folder must not hold: the workspace's build, test and tooling packages
 const DEV_ONLY = ['tsx', 'tsup', 'vitest', 'vite', 'esbuild', '@biomejs', '@diana+test-services', 'turbo'];
+// the Node flags the image's CMD gives (`CMD ["node", <flags>, "dist/main.js"]`): the bot starts here as there
+const IMAGE_NODE_FLAGS = (() => {
+  const cmd = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('CMD ['))
+    .at(-1);
+  const args = cmd ? JSON.parse(cmd.slice('CMD '.length)) : [];
+  return args.slice(1, args.indexOf('dist/main.js')).filter((arg) => arg.startsWith('--'));
+})();
 const READY_MS = 60_000;
 const EXIT_MS = 15_000;
 
@@ -75,7 +84,7 @@ async function check() {
     DIANA_BOT_DATA_DIR: join(work, 'data'),
     DIANA_EVENT_BUS_STREAM_PREFIX: `${PREFIX}ev:`,
   };
-  bot = spawn(process.execPath, ['dist/main.js'], {
+  bot = spawn(process.execPath, [...IMAGE_NODE_FLAGS, 'dist/main.js'], {
     cwd: target,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -132,7 +141,7 @@ async function check() {
   if (checks.length !== 4 || !checks.every((c) => c.ok)) throw new Error(`node dist/cli.js health: ${health.trim()}`);
   return (
     `deploy-start: ${packages.total} packages (${packages.diana} @diana/*) deployed, no dev tooling; ` +
-    `node dist/main.js on Node ${process.versions.node} (webhook, PostgreSQL ${TAG}, Redis): getMe+setWebhook on the fake Bot API, ` +
+    `node ${[...IMAGE_NODE_FLAGS, 'dist/main.js'].join(' ')} on Node ${process.versions.node} (webhook, PostgreSQL ${TAG}, Redis): getMe+setWebhook on the fake Bot API, ` +
     `/readyz 200 after ${(readyMs / 1000).toFixed(1)} s (${readyAfter} answers before), ` +
     `/start answered "${reply.slice(0, 40).replace(/\s+/g, ' ')}…", ` +
     `SIGTERM → exit 0 in ${((performance.now() - stopAt) / 1000).toFixed(1)} s, ` +

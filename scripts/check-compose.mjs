@@ -130,7 +130,7 @@ function checkDockerfile(path) {
   const user = final.lines.filter((line) => line.instruction === 'USER').at(-1)?.args;
   if (!user || /^(root|0)(:|$)/.test(user)) fail(`Dockerfile: the runtime stage runs as ${user ?? 'root (no USER)'}`);
   const cmd = final.lines.filter((line) => line.instruction === 'CMD' || line.instruction === 'ENTRYPOINT').at(-1);
-  if (!cmd || !/node"?,?\s*"?dist\/main\.js/.test(cmd.args))
+  if (!cmd || !/node"?(?:,?\s*"?--[^\s",]+"?)*,?\s*"?dist\/main\.js/.test(cmd.args))
     fail(`Dockerfile: the runtime stage does not run node dist/main.js`);
   return { stages: stages.length, image: final.image, user };
 }
