@@ -17,6 +17,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readDockerfile, runtimeCommand } from './dockerfile.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_URL = process.env.DIANA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -26,15 +27,8 @@ const PREFIX = `${TAG}:`;
 const SECRET = 'deploy-start-webhook-secret-0123456789';
 // what a production folder must not hold: the workspace's build, test and tooling packages
 const DEV_ONLY = ['tsx', 'tsup', 'vitest', 'vite', 'esbuild', '@biomejs', '@diana+test-services', 'turbo'];
-// the Node flags the image's CMD gives (`CMD ["node", <flags>, "dist/main.js"]`): the bot starts here as there
-const IMAGE_NODE_FLAGS = (() => {
-  const cmd = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
-    .split('\n')
-    .filter((line) => line.startsWith('CMD ['))
-    .at(-1);
-  const args = cmd ? JSON.parse(cmd.slice('CMD '.length)) : [];
-  return args.slice(1, args.indexOf('dist/main.js')).filter((arg) => arg.startsWith('--'));
-})();
+// the Node flags of the image's CMD (`["node", <flags>, "dist/main.js"]`): the bot starts here as there
+const IMAGE_NODE_FLAGS = runtimeCommand(readDockerfile(join(ROOT, 'Dockerfile')))?.slice(1, -1) ?? [];
 const READY_MS = 60_000;
 const EXIT_MS = 15_000;
 

@@ -5,12 +5,14 @@
 // `redis-server --version`); the bot service is built from the Dockerfile, gets the settings it
 // cannot start without, and waits for healthy PostgreSQL and Redis; the Dockerfile is
 // multi-stage, on one pinned Node image that satisfies `engines` and whose major CI tests (the
-// machine's Node or one of `.ci/run`'s NODE_MORE passes), and runs `node dist/main.js` as a user
-// other than root. YAML is parsed by python3's PyYAML (no YAML parser in the workspace).
+// machine's Node or one of `.ci/run`'s NODE_MORE passes), and runs `node dist/main.js` (exec form,
+// Node flags allowed before the file) as a user other than root. YAML is parsed by python3's
+// PyYAML (no YAML parser in the workspace).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readDockerfile, runtimeCommand } from './dockerfile.mjs';
 
 // the repository root, or another directory holding the same files (to try the check on a changed copy)
 const ROOT = resolve(process.argv[2] ?? fileURLToPath(new URL('..', import.meta.url)));
@@ -98,18 +100,7 @@ function checkBotService(all) {
 /** Multi-stage, one pinned Node image satisfying `engines`, a non-root USER, `node dist/main.js`. */
 function checkDockerfile(path) {
   if (!existsSync(path)) return { stages: 0, image: '?', user: '?' };
-  // instructions, continuation lines joined, comments dropped
-  const lines = readFileSync(path, 'utf8')
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('#'));
-  const stages = [];
-  for (const line of lines) {
-    const [instruction, ...rest] = line.split(/\s+/);
-    if (instruction.toUpperCase() === 'FROM') stages.push({ image: rest[0], lines: [] });
-    else stages.at(-1)?.lines.push({ instruction: instruction.toUpperCase(), args: rest.join(' ') });
-  }
+  const stages = readDockerfile(path);
   if (stages.length < 2) fail(`Dockerfile: ${stages.length} stage(s); the build and the runtime are separate stages`);
   const final = stages.at(-1) ?? { image: '?', lines: [] };
   const nodeImages = new Set(stages.map((stage) => stage.image).filter((image) => image.startsWith('node:')));
@@ -129,9 +120,10 @@ function checkDockerfile(path) {
   }
   const user = final.lines.filter((line) => line.instruction === 'USER').at(-1)?.args;
   if (!user || /^(root|0)(:|$)/.test(user)) fail(`Dockerfile: the runtime stage runs as ${user ?? 'root (no USER)'}`);
-  const cmd = final.lines.filter((line) => line.instruction === 'CMD' || line.instruction === 'ENTRYPOINT').at(-1);
-  if (!cmd || !/node"?(?:,?\s*"?--[^\s",]+"?)*,?\s*"?dist\/main\.js/.test(cmd.args))
-    fail(`Dockerfile: the runtime stage does not run node dist/main.js`);
+  // exec form, so that docker stop's SIGTERM reaches node itself; Node flags may come before the file
+  const cmd = runtimeCommand(stages);
+  if (!cmd || cmd[0] !== 'node' || cmd.at(-1) !== 'dist/main.js' || !cmd.slice(1, -1).every((a) => a.startsWith('--')))
+    fail('Dockerfile: the runtime stage does not run ["node", <Node flags>, "dist/main.js"] (exec form)');
   return { stages: stages.length, image: final.image, user };
 }
 
