@@ -22,6 +22,9 @@ import { countRedisCommands } from './redis-commands.js';
 import { countSocketWrites } from './socket-writes.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+// the profiles a run saves, under bench/out/ (git-ignored), dated
+const outFile = (name: string) => new URL(`../out/${name}`, import.meta.url).pathname;
+const today = () => new Date().toISOString().slice(0, 10);
 const redisUrl = await getRedisUrl();
 const prefix = `bench:bot:${Date.now()}:`;
 const testDb = await createTestDatabase('bench-bot');
@@ -220,10 +223,7 @@ try {
   // the profile is taken over a round of its own, so its overhead stays out of the figures above
   const profile = await startProfile();
   await offer(PROFILE_RATE, scaled(10, 3));
-  const profilePath = new URL(
-    `../out/bot-${PROFILE_RATE}-per-s-${new Date().toISOString().slice(0, 10)}.cpuprofile`,
-    import.meta.url,
-  ).pathname;
+  const profilePath = outFile(`bot-${PROFILE_RATE}-per-s-${today()}.cpuprofile`);
   const top = await profile.stop(profilePath);
   out(`\n  CPU profile of a further ${PROFILE_RATE}/s round: ${profilePath} (top 15 by self time)`);
   for (const entry of top)
@@ -232,8 +232,7 @@ try {
     );
   // `--perf`: a further 100/s round sampled by Linux perf, every thread, user and kernel time
   if (process.argv.includes('--perf')) {
-    const perfPath = new URL(`../out/bot-100-per-s-${new Date().toISOString().slice(0, 10)}.perf.data`, import.meta.url)
-      .pathname;
+    const perfPath = outFile(`bot-100-per-s-${today()}.perf.data`);
     const perf = await startPerf(perfPath);
     if (!perf) out('\n  --perf: `perf` is not installed (apt-get install linux-perf); no split');
     else {

@@ -20,8 +20,8 @@ export interface LongRunResult {
   readonly startRss: number;
   readonly peak: number;
   /** V8's heap, resident (MB), at the start and at the RSS peak; of it, the young generation. */
-  readonly heap: { readonly start: number; readonly atPeak: number };
-  readonly young: { readonly start: number; readonly atPeak: number };
+  readonly heapResident: { readonly start: number; readonly atPeak: number };
+  readonly youngResident: { readonly start: number; readonly atPeak: number };
   readonly startHeap: number;
   readonly endHeap: number;
   readonly maxLength: number;
@@ -105,8 +105,8 @@ async function longRun(total: number, url: URL, prefix: string): Promise<LongRun
       warm_up: WARM_UP,
       startRss,
       peak,
-      heap: { start: start.heap, atPeak: atPeak.heap },
-      young: { start: start.young, atPeak: atPeak.young },
+      heapResident: { start: start.heap, atPeak: atPeak.heap },
+      youngResident: { start: start.young, atPeak: atPeak.young },
       startHeap,
       endHeap,
       maxLength,

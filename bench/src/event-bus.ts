@@ -273,7 +273,7 @@ try {
   );
   const grew = (from: number, to: number) => `${to >= from ? '+' : ''}${(to - from).toFixed(0)} MB`;
   out(
-    `  of the growth: V8's heap ${grew(long.heap.start, long.heap.atPeak)} (its young generation ${long.young.start.toFixed(0)} → ${long.young.atPeak.toFixed(0)} MB), outside it ${grew(long.startRss - long.heap.start, long.peak - long.heap.atPeak)} (Node ${process.versions.node})`,
+    `  of the growth: V8's heap ${grew(long.heapResident.start, long.heapResident.atPeak)} (its young generation ${long.youngResident.start.toFixed(0)} → ${long.youngResident.atPeak.toFixed(0)} MB), outside it ${grew(long.startRss - long.heapResident.start, long.peak - long.heapResident.atPeak)} (Node ${process.versions.node})`,
   );
   out(
     `  heap after a full GC: ${long.startHeap.toFixed(1)} MB at start, ${long.endHeap.toFixed(1)} MB at the end (${long.endHeap >= long.startHeap ? '+' : ''}${(long.endHeap - long.startHeap).toFixed(1)} MB)`,
