@@ -37,6 +37,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
 # --max-semi-space-size=16: Node 20's young generation. Node 24's own grows to 64 MB a semi-space
 # and held 103 MB resident in the bot's benchmark; with 16 it held 32 MB, the process's peak RSS
 # fell by about 100 MB and the CPU per update did not rise (apps/bot/README.md, "Node 24 in the
-# image"); in the event bus's latency benchmark, scavenges paused 1.5-4 ms instead of 5-12.
+# image"); in the event bus's latency benchmark, scavenges paused 1.5-4 ms instead of 5-13.
 # scripts/bot-deploy-start.mjs starts the deployed bot with the flags of this line.
 CMD ["node", "--max-semi-space-size=16", "dist/main.js"]
