@@ -5,7 +5,7 @@
 // (then a CPU profile of another round under bench/out/, its top 15 self-time entries: at 100/s,
 // or at `--profile-rate N`), then raises the rate to saturation.
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '@diana/bot/app';
 import { SETTINGS_SCHEMAS } from '@diana/bot/config';
@@ -19,6 +19,7 @@ import { startPerf } from './perf-split.js';
 import { countPgStatements } from './pg-statements.js';
 import { startProfile } from './profile.js';
 import { countRedisCommands } from './redis-commands.js';
+import { measureServerCpu } from './server-cpu.js';
 import { countSocketWrites } from './socket-writes.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -59,6 +60,10 @@ const recorder: Transformer = async (_prev, method, payload) => {
   } as never;
 };
 const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bench_bot' } as UserFromGetMe;
+// the servers' CPU time (PostgreSQL's processes, the Redis server), to tell the machine's bound
+// from the bot's: all three share this machine's cores
+const servers = measureServerCpu(Number(new URL(redisUrl).port || 6379));
+const CORES = availableParallelism();
 const writes = countSocketWrites({
   postgres: Number(new URL(testDb.url).port || 5432),
   redis: Number(new URL(redisUrl).port || 6379),
@@ -131,6 +136,7 @@ async function offer(rate: number, seconds: number) {
   writes.take();
   statements.take();
   await commands?.take();
+  servers.take();
   let errors = 0;
   for (let i = 0; i < total; i++) {
     const due = begin + (i * 1000) / rate;
@@ -147,7 +153,9 @@ async function offer(rate: number, seconds: number) {
   await Promise.all(pending);
   const elapsed = (performance.now() - begin) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  const server = servers.take();
   const perUpdate = (n: number) => n / Math.max(1, latencies.length);
+  const botMs = (cpu.user + cpu.system) / 1000;
   const { postgres = 0, redis = 0 } = writes.take();
   const sent = statements.take();
   const ran = await commands?.take();
@@ -159,9 +167,16 @@ async function offer(rate: number, seconds: number) {
     p95: percentile(latencies, 0.95),
     p99: percentile(latencies, 0.99),
     errors,
-    cpu: (cpu.user + cpu.system) / 1000 / (elapsed * 1000),
+    cpu: botMs / (elapsed * 1000),
     /** CPU time of this process per handled update, ms. */
-    cpu_per_update_ms: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length),
+    cpu_per_update_ms: perUpdate(botMs),
+    /** The servers' CPU time per handled update, ms (undefined without /proc). */
+    postgres_per_update_ms: server && perUpdate(server.postgres_ms),
+    redis_per_update_ms: server && perUpdate(server.redis_ms),
+    /** The bot and both servers together, as a share of the machine's cores. */
+    three: server && (botMs + server.postgres_ms + server.redis_ms) / (elapsed * 1000) / CORES,
+    /** The whole machine's busy share (every process, the kernel). */
+    machine: server?.machine_busy,
     /** Of it, the kernel's share (system calls: socket writes and reads, timers). */
     system_per_update_ms: cpu.system / 1000 / Math.max(1, latencies.length),
     /** Socket writes (≈ round trips) per handled update, this process's consumers and relay included. */
@@ -198,7 +213,7 @@ async function idleRound(seconds: number) {
 }
 const show = (r: Awaited<ReturnType<typeof offer>>) =>
   out(
-    `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  CPU ${(r.cpu * 100).toFixed(0)}% = ${r.cpu_per_update_ms.toFixed(2)} ms/update (system ${r.system_per_update_ms.toFixed(2)})  writes/update: PostgreSQL ${r.pg_writes.toFixed(1)}, Redis ${r.redis_writes.toFixed(1)}${COUNTING ? `  PostgreSQL statements/update ${r.pg_statements.toFixed(1)}` : ''}`,
+    `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  CPU ${(r.cpu * 100).toFixed(0)}% = ${r.cpu_per_update_ms.toFixed(2)} ms/update (system ${r.system_per_update_ms.toFixed(2)})  writes/update: PostgreSQL ${r.pg_writes.toFixed(1)}, Redis ${r.redis_writes.toFixed(1)}${r.machine === undefined ? '' : `  servers' CPU ms/update: PostgreSQL ${r.postgres_per_update_ms?.toFixed(2)}, Redis ${r.redis_per_update_ms?.toFixed(2)}; the three ${((r.three ?? 0) * 100).toFixed(0)}% of ${CORES} cores, the machine ${(r.machine * 100).toFixed(0)}% busy`}${COUNTING ? `  PostgreSQL statements/update ${r.pg_statements.toFixed(1)}` : ''}`,
   );
 
 try {
@@ -252,13 +267,20 @@ try {
   if (rates.length > 0) out('\nRaising the offered rate until p99 > 400 ms or the bot falls behind:');
   // the 100/s round counts as sustained when it held
   let saturation = target.p99 <= 400 && target.achieved >= 90 ? 100 : 0;
+  let last = target;
   for (const rate of rates) {
     const r = await offer(rate, scaled(8, 3));
     show(r);
+    last = r;
     if (r.p99 > 400 || r.achieved < rate * 0.9) break;
     saturation = rate;
   }
   out(`\n  saturation: about ${saturation} updates/s sustained with p99 ≤ 400 ms`);
+  // the bot shares the machine with its servers: whether its own thread or the machine bounds it
+  if (last.machine !== undefined)
+    out(
+      `  the last round (${last.rate}/s): the bot's process used ${(last.cpu * 100).toFixed(0)}% of one core; the bot, PostgreSQL and Redis ${((last.three ?? 0) * 100).toFixed(0)}% of the machine's ${CORES} cores, and the machine was ${(last.machine * 100).toFixed(0)}% busy`,
+    );
   out('');
   // goals of issue #21
   printGoal(
