@@ -203,22 +203,30 @@ export function createNarrativeModule(
     if (!user) return;
     const s = current();
     let started = false;
+    // A reader already in the story only sees where they are: their progress as read (the
+    // cache), with no transaction. An update that writes nothing still reads the row again inside
+    // one, which cost a returning reader's /start two PostgreSQL round trips for nothing. No handler
+    // sets `current` back to null, so only a reader not yet begun goes on to the transaction.
+    const seen = await state.get(user.id, 'narrative');
     // the progress as this update left it (committed with the transaction): no second read
-    const progress = await db.transaction(async () => {
-      const after = await state.update(user.id, 'narrative', (p) => {
-        started = p.current === null;
-        return started ? { ...p, current: s.start } : p;
-      });
-      if (started) {
-        const first = s.fragments.get(s.start) as Fragment;
-        await bus.publish(
-          'narrative.fragment_started',
-          { user_id: user.id, fragment: first.key, level: first.level },
-          { key: user.id, user_id: user.id },
-        );
-      }
-      return after;
-    });
+    const progress =
+      seen.current !== null
+        ? seen
+        : await db.transaction(async () => {
+            const after = await state.update(user.id, 'narrative', (p) => {
+              started = p.current === null;
+              return started ? { ...p, current: s.start } : p;
+            });
+            if (started) {
+              const first = s.fragments.get(s.start) as Fragment;
+              await bus.publish(
+                'narrative.fragment_started',
+                { user_id: user.id, fragment: first.key, level: first.level },
+                { key: user.id, user_id: user.id },
+              );
+            }
+            return after;
+          });
     const fragment = s.fragments.get(progress.current ?? s.start) as Fragment;
     const gate = gateOf(fragment);
     const check = evaluate(gate, await facts(ctx, progress, [gate]));

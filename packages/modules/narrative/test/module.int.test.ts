@@ -27,7 +27,7 @@ import { createRedisStateStore } from '@diana/user-state/adapters/redis';
 import { isDianaError } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NARRATIVE_EVENTS } from '../src/events.js';
 import { createNarrativeModule, type NarrativeContext, type NarrativeModule } from '../src/module.js';
 import { NARRATIVE_SLICES } from '../src/slices.js';
@@ -155,6 +155,26 @@ describe('the narrative module', () => {
     await bot.command(101, '/start');
     expect(bot.lastText(101)).toContain('Seguimos donde lo dejaste');
     expect(bot.lastText(101)).toContain('La curiosidad es una virtud'); // the fragment it is on
+  });
+
+  it('/start of a reader already in the story shows where they are without a transaction', async () => {
+    const bot = makeBot({});
+    const transactions = vi.spyOn(db, 'transaction');
+    try {
+      await bot.command(130, '/start');
+      // beginning the story is a transaction (the progress and its event together)
+      expect(transactions).toHaveBeenCalledTimes(1);
+      expect(await outboxCount('narrative.fragment_started', bot.userId(130))).toBe(1);
+      transactions.mockClear();
+      await bot.command(130, '/start');
+      await bot.command(130, '/historia');
+      expect(transactions).not.toHaveBeenCalled();
+      expect(bot.lastText(130)).toContain('Seguimos donde lo dejaste');
+      expect(bot.lastText(130)).toContain('<b>Lucien</b>');
+      expect(await outboxCount('narrative.fragment_started', bot.userId(130))).toBe(1);
+    } finally {
+      transactions.mockRestore();
+    }
   });
 
   it('a double tap on a decision applies it once', async () => {
