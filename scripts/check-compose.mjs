@@ -122,7 +122,7 @@ function checkDockerfile(path) {
   if (!user || /^(root|0)(:|$)/.test(user)) fail(`Dockerfile: the runtime stage runs as ${user ?? 'root (no USER)'}`);
   // exec form, so that docker stop's SIGTERM reaches node itself; Node flags may come before the file
   const cmd = runtimeCommand(stages);
-  if (!cmd || cmd[0] !== 'node' || cmd.at(-1) !== 'dist/main.js' || !cmd.slice(1, -1).every((a) => a.startsWith('--')))
+  if (cmd?.[0] !== 'node' || cmd.at(-1) !== 'dist/main.js' || !cmd.slice(1, -1).every((a) => a.startsWith('--')))
     fail('Dockerfile: the runtime stage does not run ["node", <Node flags>, "dist/main.js"] (exec form)');
   return { stages: stages.length, image: final.image, user };
 }
