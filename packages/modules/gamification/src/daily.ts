@@ -26,14 +26,18 @@ export function createDailyGift(deps: {
       .transaction(async (tx): Promise<DailyOutcome> => {
         // Claims of one user run one at a time: with no gift row yet, `select … for update` below
         // locks nothing, so the balance row (created if needed) is the lock (4 concurrent first
-        // claims used to pay 2–4 times).
-        await ledger.lock(tx, user_id);
-        const [row] = await tx<{ last_claim_at: Date; streak: number }[]>`
-        select last_claim_at, streak from gamification_daily_gifts where user_id = ${user_id} for update`;
-        const [clock] = await tx<{ now: Date; day: string; next_day_ms: number }[]>`
-        select now() as now, (now() at time zone ${timezone})::date::text as day,
-               extract(epoch from ((date_trunc('day', now() at time zone ${timezone}) + interval '1 day')
-                                   at time zone ${timezone}) - now())::float8 * 1000 as next_day_ms`;
+        // claims used to pay 2–4 times). The lock, the gift row and the clock are awaited together,
+        // in this order: they go out in one write and PostgreSQL runs them in order, so the gift
+        // row is read once the lock is held, as if each had waited for the one before.
+        const [, [row], [clock]] = await Promise.all([
+          ledger.lock(tx, user_id),
+          tx<{ last_claim_at: Date; streak: number }[]>`
+          select last_claim_at, streak from gamification_daily_gifts where user_id = ${user_id} for update`,
+          tx<{ now: Date; day: string; next_day_ms: number }[]>`
+          select now() as now, (now() at time zone ${timezone})::date::text as day,
+                 extract(epoch from ((date_trunc('day', now() at time zone ${timezone}) + interval '1 day')
+                                     at time zone ${timezone}) - now())::float8 * 1000 as next_day_ms`,
+        ]);
         const { now, day, next_day_ms } = clock as { now: Date; day: string; next_day_ms: number };
         if (row && now.getTime() - row.last_claim_at.getTime() < DAY_MS)
           return {
@@ -41,17 +45,15 @@ export function createDailyGift(deps: {
             wait_ms: Math.min(DAY_MS, DAY_MS - (now.getTime() - row.last_claim_at.getTime())),
           };
         const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
-        await tx`
-        insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user_id}, ${now}, ${streak})
-        on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`;
         const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
+        // the gift row and the payment in one write (the payment needs nothing the row returns);
         // one gift per user and local day: the ledger refuses a second payment of this source
-        const paid = await ledger.award(tx, {
-          user_id,
-          amount,
-          source: 'daily',
-          source_event_id: `daily:${user_id}:${day}`,
-        });
+        const [, paid] = await Promise.all([
+          tx`
+          insert into gamification_daily_gifts (user_id, last_claim_at, streak) values (${user_id}, ${now}, ${streak})
+          on conflict (user_id) do update set last_claim_at = excluded.last_claim_at, streak = excluded.streak`,
+          ledger.award(tx, { user_id, amount, source: 'daily', source_event_id: `daily:${user_id}:${day}` }),
+        ]);
         // already paid today (a 25-hour day lets 24 h pass within one date): undo the gift row too
         if (paid.duplicate)
           throw new DianaError(DAILY_CLAIMED, 'daily gift already claimed today', {

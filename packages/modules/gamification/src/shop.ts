@@ -1,9 +1,8 @@
 // The shop: items with price and description, what the user owns marked and never sold again,
 // one-use buy buttons, and the objects bought (listed in /mochila).
 import { randomBytes } from 'node:crypto';
-import type { Database } from '@diana/db';
+import type { Database, DbSession } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
-import type { TransactionSql } from '@diana/postgres';
 import { type CallbackSigner, html, type RateLimiter } from '@diana/security';
 import { formatBesitos, formatDuration, isDianaError } from '@diana/utils';
 import type { GAMIFICATION_EVENTS } from './events.js';
@@ -31,14 +30,16 @@ export function createShop(deps: {
   const { db, bus, ledger, progress, signer, steps } = deps;
   const B = TEXTS.buttons;
 
-  /** What the user already has: bought items, and items whose clue they hold (found or bought). */
-  const owned = async (tx: TransactionSql, user_id: string, items: readonly Item[]) => {
-    const bought = await tx<
-      { item_id: string }[]
-    >`select item_id from gamification_inventory where user_id = ${user_id}`;
-    const clues = await tx<{ clue: string }[]>`select clue from gamification_clues where user_id = ${user_id}`;
-    const have = new Set(bought.map((r) => r.item_id));
-    const heldClues = new Set(clues.map((r) => r.clue));
+  /**
+   * What the user already has: bought items, and items whose clue they hold (found or bought).
+   * One statement, in the purchase's transaction or on the pool (the shop's screen only shows it).
+   */
+  const owned = async (session: DbSession, user_id: string, items: readonly Item[]) => {
+    const [row] = await session<{ bought: string[]; clues: string[] }[]>`
+      select array(select item_id from gamification_inventory where user_id = ${user_id}) as bought,
+             array(select clue from gamification_clues where user_id = ${user_id}) as clues`;
+    const have = new Set(row?.bought);
+    const heldClues = new Set(row?.clues);
     return new Set(items.filter((i) => have.has(i.id) || (i.clue && heldClues.has(i.clue))).map((i) => i.id));
   };
 
@@ -46,7 +47,8 @@ export function createShop(deps: {
   const show: Screen = async (ctx, user) => {
     const items = deps.items();
     if (items.length === 0) return ctx.reply(TEXTS.shopEmpty);
-    const mine = await db.transaction((tx) => owned(tx, user.id, items));
+    // what is owned and the balance, read at once: a screen, no transaction
+    const [mine, besitos] = await Promise.all([owned(db.sql, user.id, items), ledger.balance(user.id)]);
     const label = (item: Item, name: string) =>
       mine.has(item.id) ? TEXTS.shopItemOwned(name) : TEXTS.shopItem(name, formatBesitos(item.price));
     const lines = items.map((item) => {
@@ -61,7 +63,7 @@ export function createShop(deps: {
         }),
       },
     ]);
-    const balance = formatBesitos(await ledger.balance(user.id));
+    const balance = formatBesitos(besitos);
     await ctx.reply([TEXTS.shopTitle, TEXTS.shopBalance(balance), '', lines.join('\n\n')].join('\n'), {
       parse_mode: 'HTML',
       reply_markup: { inline_keyboard: rows },

@@ -24,7 +24,7 @@ import { BESITOS_MAX, newId } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GAMIFICATION_EVENTS } from '../src/events.js';
 import { checkLedgerInvariants } from '../src/ledger.js';
 import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
@@ -269,7 +269,15 @@ describe('the gamification module', () => {
         return rows.length === 1;
       }),
     ).toBe(true);
-    await command(309, '/tienda');
+    // the shop's screen reads what is owned and the balance on the pool, no transaction
+    const began = vi.spyOn(db, 'transaction');
+    try {
+      await command(309, '/tienda');
+      expect(began).not.toHaveBeenCalled();
+    } finally {
+      began.mockRestore();
+    }
+    expect(lastText(309)).toContain('Tienes 250 besitos.');
     const labels = [...api.buttons(309).keys()];
     expect(labels).toContain('✓ Llave dorada — en tu mochila');
     expect(labels.find((l) => l.startsWith('Rosa negra'))).toBeDefined();
