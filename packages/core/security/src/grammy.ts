@@ -21,6 +21,8 @@ export interface SecurityFlavor {
  */
 export interface ModuleFlavor extends SecurityFlavor {
   user?: { readonly id: string; readonly role: string; readonly telegram_id: number };
+  /** True on the update that created the sender's `users` row: nothing of theirs is stored yet. */
+  firstContact?: boolean;
 }
 
 /** The context a module's composer is typed with. */

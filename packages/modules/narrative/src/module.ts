@@ -206,11 +206,12 @@ export function createNarrativeModule(
     // A reader already in the story only sees where they are: their progress as read (the
     // cache), with no transaction. An update that writes nothing still reads the row again inside
     // one, which cost a returning reader's /start two PostgreSQL round trips for nothing. No handler
-    // sets `current` back to null, so only a reader not yet begun goes on to the transaction.
-    const seen = await state.get(user.id, 'narrative');
+    // sets `current` back to null, so only a reader not yet begun goes on to the transaction. On
+    // the user's first update there is nothing to read: straight to it.
+    const seen = ctx.firstContact ? undefined : await state.get(user.id, 'narrative');
     // the progress as this update left it (committed with the transaction): no second read
     const progress =
-      seen.current !== null
+      seen && seen.current !== null
         ? seen
         : await db.transaction(async () => {
             const after = await state.update(user.id, 'narrative', (p) => {

@@ -79,6 +79,7 @@ function makeBot(roles: Record<number, string>, module: NarrativeModule = narrat
     if (!ids.has(id)) {
       const { user } = await users.upsertFromTelegram({ id, first_name: `U${id}` });
       ids.set(id, (await users.setRole(user.id, (roles[id] ?? 'FREE') as UserRole)).id);
+      ctx.firstContact = true; // as the app says on the update that created the row
     }
     ctx.user = { id: ids.get(id) as string, role: roles[id] ?? 'FREE', telegram_id: id };
     await next();
@@ -160,20 +161,26 @@ describe('the narrative module', () => {
   it('/start of a reader already in the story shows where they are without a transaction', async () => {
     const bot = makeBot({});
     const transactions = vi.spyOn(db, 'transaction');
+    const reads = vi.spyOn(state, 'get');
     try {
       await bot.command(130, '/start');
-      // beginning the story is a transaction (the progress and its event together)
+      // beginning the story is a transaction (the progress and its event together); on the
+      // user's first update nothing is read before it
       expect(transactions).toHaveBeenCalledTimes(1);
+      expect(reads).not.toHaveBeenCalled();
+      expect(bot.lastText(130)).toContain('Te damos la bienvenida');
       expect(await outboxCount('narrative.fragment_started', bot.userId(130))).toBe(1);
       transactions.mockClear();
       await bot.command(130, '/start');
       await bot.command(130, '/historia');
       expect(transactions).not.toHaveBeenCalled();
+      expect(reads).toHaveBeenCalledTimes(2);
       expect(bot.lastText(130)).toContain('Seguimos donde lo dejaste');
       expect(bot.lastText(130)).toContain('<b>Lucien</b>');
       expect(await outboxCount('narrative.fragment_started', bot.userId(130))).toBe(1);
     } finally {
       transactions.mockRestore();
+      reads.mockRestore();
     }
   });
 
