@@ -7,6 +7,12 @@
 import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
+// A reader that stops early (`pnpm bench:bot | head`) must not end the run before its cleanup
+// (its database, its Redis keys): what it no longer reads is dropped, and the run goes on.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 /** True in short mode (`pnpm bench`): fewer operations, same goals. */
 export const SHORT = process.argv.includes('--short') || process.env.DIANA_BENCH_SHORT === '1';
 
