@@ -178,7 +178,7 @@ async function offer(rate: number, seconds: number) {
     /** The whole machine's busy share (every process, the kernel). */
     machine: server?.machine_busy,
     /** Of it, the kernel's share (system calls: socket writes and reads, timers). */
-    system_per_update_ms: cpu.system / 1000 / Math.max(1, latencies.length),
+    system_per_update_ms: perUpdate(cpu.system / 1000),
     /** Socket writes (≈ round trips) per handled update, this process's consumers and relay included. */
     pg_writes: perUpdate(postgres),
     redis_writes: perUpdate(redis),
