@@ -6,8 +6,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { CacheService } from './cache.js';
 import type { CacheConfigInput } from './config.js';
 
-/** Makes a fresh cache (its own key prefix) for one test. */
-export type CacheFactory = (config?: CacheConfigInput, deps?: { clock?: Clock }) => CacheService;
+/**
+ * Makes a fresh cache (its own key prefix) for one test; it may resolve once the cache is
+ * connected (a shared tier's first command waits for its connection at most the command timeout).
+ */
+export type CacheFactory = (
+  config?: CacheConfigInput,
+  deps?: { clock?: Clock },
+) => CacheService | Promise<CacheService>;
 
 /** Resolves once `cache` hears invalidations (`stats().listening`); throws after `ms`. */
 export async function untilListening(cache: CacheService, ms = 5_000): Promise<CacheService> {
@@ -35,8 +41,8 @@ export function describeCache(label: string, create: CacheFactory): void {
   };
   // each case starts once its cache hears invalidations (until then it keeps no memory copies,
   // and the cases count memory hits)
-  const make = (...args: Parameters<CacheFactory>) => {
-    const cache = create(...args);
+  const make = async (...args: Parameters<CacheFactory>) => {
+    const cache = await create(...args);
     made.push(cache);
     return untilListening(cache);
   };

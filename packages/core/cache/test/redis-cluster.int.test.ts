@@ -7,7 +7,7 @@ import { createRedisCacheStore } from '../src/adapters/redis.js';
 import { type CacheService, createCache } from '../src/cache.js';
 import { describeCache, untilListening } from '../src/testing.js';
 import { findSubscriptions } from './fixtures/cluster-subscription.js';
-import { connectedClusterCache, createClusterCache } from './fixtures/redis-cluster-cache.js';
+import { connectedClusterCache } from './fixtures/redis-cluster-cache.js';
 
 // The same suite as on one server, on a Redis Cluster of 3 masters + 3 replicas.
 const redis = await useTestRedisCluster('cache');
@@ -37,7 +37,7 @@ const keysPerMaster = (prefix: string) => countPerMaster(client, prefix);
 
 let suite = 0;
 describeCache('two tiers on a Redis Cluster', (config, deps) =>
-  createClusterCache({ ...config, key_prefix: `${redis.prefix}suite${suite++}:` }, redis.nodes, deps),
+  connectedClusterCache({ ...config, key_prefix: `${redis.prefix}suite${suite++}:` }, redis.nodes, deps),
 );
 
 describe('two tiers on a Redis Cluster', () => {
