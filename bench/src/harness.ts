@@ -6,6 +6,7 @@
 // in three rounds; goals are also written to DIANA_BENCH_GOALS (one JSON line each) when set.
 import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { ServerCpu } from './server-cpu.js';
 
 // A reader that stops early (`pnpm bench:bot | head`) must not end the run before its cleanup
 // (its database, its Redis keys): what it no longer reads is dropped, and the run goes on.
@@ -37,6 +38,8 @@ export interface VariantResult {
   readonly p99_ms: number;
   /** This process's CPU time per operation, µs (median of the rounds): the client's cost. */
   readonly cpu_us: number;
+  /** The servers' CPU time per operation, µs (median of the rounds), when `servers` was given. */
+  readonly server_us?: { readonly postgres: number; readonly redis: number };
   /** ops/s of each round, in round order. */
   readonly rounds: readonly number[];
 }
@@ -53,6 +56,8 @@ export interface CompareOptions {
   readonly rounds?: number;
   /** Warm-up operations per variant. @default ops / 2 */
   readonly warmup?: number;
+  /** The servers' CPU meter (`measureServerCpu`): each variant's rows then give it per operation. */
+  readonly servers?: { take(): ServerCpu | undefined };
 }
 
 let peakRss = process.memoryUsage.rss();
@@ -80,16 +85,17 @@ export async function compare(full: CompareOptions): Promise<VariantResult[]> {
   const rounds = options.rounds ?? 5;
   for (const variant of options.variants)
     await run(variant, options.warmup ?? Math.ceil(options.ops / 2), options.concurrency);
-  const samples = new Map<string, Array<{ ops: number; p50: number; p99: number; cpu_us: number }>>();
+  const samples = new Map<string, Array<Awaited<ReturnType<typeof run>>>>();
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? options.variants : [...options.variants].reverse();
     for (const variant of order) {
-      const sample = await run(variant, options.ops, options.concurrency);
+      const sample = await run(variant, options.ops, options.concurrency, options.servers);
       samples.set(variant.name, [...(samples.get(variant.name) ?? []), sample]);
     }
   }
   const results = options.variants.map((variant) => {
     const list = samples.get(variant.name) ?? [];
+    const servers = list.flatMap((s) => (s.servers ? [s.servers] : []));
     return {
       name: variant.name,
       ops_per_s: median(list.map((s) => s.ops)),
@@ -98,6 +104,14 @@ export async function compare(full: CompareOptions): Promise<VariantResult[]> {
       p50_ms: median(list.map((s) => s.p50)),
       p99_ms: median(list.map((s) => s.p99)),
       cpu_us: median(list.map((s) => s.cpu_us)),
+      ...(servers.length
+        ? {
+            server_us: {
+              postgres: median(servers.map((s) => s.postgres)),
+              redis: median(servers.map((s) => s.redis)),
+            },
+          }
+        : {}),
       rounds: list.map((s) => s.ops),
     };
   });
@@ -124,9 +138,10 @@ export function printGoal(text: string, met: boolean): void {
     appendFileSync(file, `${JSON.stringify({ bench: basename(process.argv[1] ?? '?', '.ts'), goal: text, met })}\n`);
 }
 
-async function run(variant: Variant, ops: number, concurrency: number) {
+async function run(variant: Variant, ops: number, concurrency: number, servers?: CompareOptions['servers']) {
   const latencies = new Float64Array(ops);
   let next = 0;
+  servers?.take(); // (its /proc scan outside the timed window)
   const started = performance.now();
   const cpu = process.cpuUsage();
   const worker = async () => {
@@ -140,12 +155,14 @@ async function run(variant: Variant, ops: number, concurrency: number) {
   await Promise.all(Array.from({ length: Math.min(concurrency, ops) }, worker));
   const elapsed = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
+  const spent = servers?.take();
   const sorted = [...latencies].sort((a, b) => a - b);
   return {
     ops: ops / elapsed,
     p50: percentile(sorted, 0.5),
     p99: percentile(sorted, 0.99),
     cpu_us: (used.user + used.system) / ops,
+    servers: spent && { postgres: (spent.postgres_ms * 1000) / ops, redis: (spent.redis_ms * 1000) / ops },
   };
 }
 
@@ -171,8 +188,11 @@ function printTable(options: CompareOptions, results: readonly VariantResult[], 
   for (const r of results) {
     const spread = `${fmt(r.ops_min)}–${fmt(r.ops_max)}`;
     const rel = base && r !== base ? `  ×${ratio(results, r.name, base.name).toFixed(2)} vs ${base.name} (paired)` : '';
+    const servers = r.server_us
+      ? `  servers' CPU µs/op: PostgreSQL ${r.server_us.postgres.toFixed(1)}, Redis ${r.server_us.redis.toFixed(1)}`
+      : '';
     out.write(
-      `  ${r.name.padEnd(28)} ${fmt(r.ops_per_s).padStart(9)} ops/s (${spread})  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  CPU ${r.cpu_us.toFixed(1)} µs/op${rel}\n`,
+      `  ${r.name.padEnd(28)} ${fmt(r.ops_per_s).padStart(9)} ops/s (${spread})  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  CPU ${r.cpu_us.toFixed(1)} µs/op${servers}${rel}\n`,
     );
   }
   out.write(`  peak RSS ${getPeakRssMb().toFixed(0)} MB\n`);

@@ -11,8 +11,10 @@ import { deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { compare, getPeakRssMb, printGoal, ratio } from './harness.js';
+import { measureServerCpu } from './server-cpu.js';
 
 const url = await getRedisUrl();
+const servers = measureServerCpu(Number(new URL(url).port || 6379));
 const { hostname: host, port: portText } = new URL(url);
 const redisOptions = { host, port: Number(portText), enableOfflineQueue: false };
 const run = randomBytes(3).toString('hex');
@@ -47,6 +49,7 @@ let oursAllowed = 0;
 let theirAllowed = 0;
 try {
   const results = await compare({
+    servers,
     title: 'consume, 10 per 60 s per key, 20 calls per key (half over the limit)',
     concurrency: 64,
     ops: 20_000,

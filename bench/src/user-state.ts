@@ -28,6 +28,7 @@ import type { Update } from 'grammy/types';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { compare, getPeakRssMb, printGoal, ratio } from './harness.js';
+import { measureServerCpu } from './server-cpu.js';
 
 // @grammyjs/storage-redis 2.6.0 ships only its CommonJS build (its ESM entry is missing).
 const { RedisAdapter } = createRequire(import.meta.url)('@grammyjs/storage-redis') as {
@@ -35,6 +36,7 @@ const { RedisAdapter } = createRequire(import.meta.url)('@grammyjs/storage-redis
 };
 
 const url = await getRedisUrl();
+const servers = measureServerCpu(Number(new URL(url).port || 6379));
 const { hostname: host, port: portText } = new URL(url);
 const port = Number(portText);
 const run = randomBytes(3).toString('hex');
@@ -129,6 +131,7 @@ try {
     );
   let unseenNext = 0;
   const distinct = await compare({
+    servers,
     title: 'read-modify-write of one slice per update, distinct users (grammY handleUpdate, same Redis)',
     concurrency: 32,
     ops: 10_000,
@@ -169,6 +172,7 @@ try {
   const persistent = ourBot('story', false);
   const persistentAlone = ourBot('story', false, unbatchedState);
   const stored = await compare({
+    servers,
     title: 'our persistent slice: PostgreSQL compare-and-set + Redis cache, distinct users',
     concurrency: 32,
     ops: 5_000,
