@@ -82,14 +82,11 @@ describe('two tiers on a Redis Cluster', () => {
   it('when the subscription connection ends, the cache listens again and drops the copies it kept', async () => {
     const name = `gap${process.pid}t${Date.now()}`;
     const config = { key_prefix: `${redis.prefix}gap:` };
-    const connector = createRedisConnector({ cluster: { nodes: redis.nodes }, options: { connectionName: name } });
-    const b = createCache(config, { store: createRedisCacheStore(config, { connector }) });
+    const b = await connectedClusterCache(config, redis.nodes, {}, name);
     caches.push(b);
     const a = await make('gap:');
     const subscriptions = findSubscriptions(redis.nodes, name);
     try {
-      await connector.ready({ timeout_ms: 10_000 });
-      await untilListening(b);
       await a.set('k', 'old', { ttl_ms: 600_000 });
       await a.set('k2', 'new', { ttl_ms: 600_000 });
       expect(await b.get('k'), JSON.stringify({ a: a.stats(), b: b.stats() })).toBe('old');
