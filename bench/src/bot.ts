@@ -1,8 +1,8 @@
 // pnpm bench:bot — open-loop load through the whole bot in one process on real PostgreSQL and
 // Redis (Telegram replaced by a recording transformer): a mix of /start (new users), decision
 // taps and free text offered at a fixed rate, each update started on schedule whatever the
-// others do. Reports handler latency and the process's CPU time per update at 100 updates/s
-// (then a CPU profile of another round under bench/out/, its top 15 self-time entries: at 100/s,
+// others do. Reports handler latency and the process's CPU time per update at 100 updates/s,
+// beside its floor (the same round trips with no work: `round-trip-floor.ts`) (then a CPU profile of another round under bench/out/, its top 15 self-time entries: at 100/s,
 // or at `--profile-rate N`), then raises the rate to saturation.
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { startPerf } from './perf-split.js';
 import { countPgStatements } from './pg-statements.js';
 import { startProfile } from './profile.js';
 import { countRedisCommands } from './redis-commands.js';
+import { measureRoundTripFloor } from './round-trip-floor.js';
 import { measureServerCpu } from './server-cpu.js';
 import { countSocketWrites } from './socket-writes.js';
 
@@ -227,6 +228,18 @@ try {
   );
   const target = await offer(100, scaled(20, 5));
   show(target);
+  // the same number of round trips with no work at all, in this hour: the bot's floor
+  const trips = { pg: Math.round(target.pg_writes), redis: Math.round(target.redis_writes) };
+  const floor = await measureRoundTripFloor({
+    postgres_url: testDb.url,
+    redis_url: redisUrl,
+    rate: 100,
+    seconds: scaled(10, 3),
+    ...trips,
+  });
+  out(
+    `  floor: ${trips.pg} PostgreSQL and ${trips.redis} Redis round trips per update, one after another with no work, at 100/s: ${floor.toFixed(2)} ms of CPU per update; the bot ×${(target.cpu_per_update_ms / floor).toFixed(2)} of it`,
+  );
   if (COUNTING) {
     out('\n  PostgreSQL statements per update at 100/s, by text:');
     for (const [text, n] of target.statement_mix) out(`    ${n.toFixed(2).padStart(6)}  ${text}`);
