@@ -3,8 +3,9 @@
 // vendored driver, `PING` through ioredis), one after another with no work between, offered open
 // loop like the bot's updates (a timer per update). The process's CPU per such update is a floor
 // under the bot's CPU per update with the same round trips, and it moves with the host's hour as
-// the bot's does (each write wakes a sleeping server; the wake-ups dominate at low rates), so the
-// bot's figure over its floor tells code changes from the hour's.
+// the bot's does (each write wakes a sleeping server; the wake-ups dominate at low rates): it says
+// how much of the bot's figure its round trips alone would cost in this hour. It moves by about
+// ±20% from one round to the next as well (eight 5 s rounds in a row: 0.85–1.19 ms).
 import postgres from '@diana/postgres';
 import { Redis } from 'ioredis';
 
