@@ -21,7 +21,7 @@ import { startProfile } from './profile.js';
 import { countRedisCommands } from './redis-commands.js';
 import { measureRoundTripFloor } from './round-trip-floor.js';
 import { measureServerCpu } from './server-cpu.js';
-import { countSocketWrites } from './socket-writes.js';
+import { countSocketIo } from './socket-io.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 // the profiles a run saves, under bench/out/ (git-ignored), dated
@@ -65,7 +65,7 @@ const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_ben
 // from the bot's: all three share this machine's cores
 const servers = measureServerCpu(Number(new URL(redisUrl).port || 6379));
 const CORES = availableParallelism();
-const writes = countSocketWrites({
+const io = countSocketIo({
   postgres: Number(new URL(testDb.url).port || 5432),
   redis: Number(new URL(redisUrl).port || 6379),
 });
@@ -134,7 +134,7 @@ async function offer(rate: number, seconds: number) {
   const total = rate * seconds;
   const begin = performance.now();
   const cpuBefore = process.cpuUsage();
-  writes.take();
+  io.take();
   statements.take();
   await commands?.take();
   servers.take();
@@ -157,7 +157,7 @@ async function offer(rate: number, seconds: number) {
   const server = servers.take();
   const perUpdate = (n: number) => n / Math.max(1, latencies.length);
   const botMs = (cpu.user + cpu.system) / 1000;
-  const { postgres = 0, redis = 0 } = writes.take();
+  const { writes, reads } = io.take();
   const sent = statements.take();
   const ran = await commands?.take();
   latencies.sort((a, b) => a - b);
@@ -181,8 +181,11 @@ async function offer(rate: number, seconds: number) {
     /** Of it, the kernel's share (system calls: socket writes and reads, timers). */
     system_per_update_ms: perUpdate(cpu.system / 1000),
     /** Socket writes (≈ round trips) per handled update, this process's consumers and relay included. */
-    pg_writes: perUpdate(postgres),
-    redis_writes: perUpdate(redis),
+    pg_writes: perUpdate(writes.postgres ?? 0),
+    redis_writes: perUpdate(writes.redis ?? 0),
+    /** Socket reads (chunks handed up: answers, NOTIFYs, blocking reads' replies) per handled update. */
+    pg_reads: perUpdate(reads.postgres ?? 0),
+    redis_reads: perUpdate(reads.redis ?? 0),
     /** PostgreSQL statements per handled update (Execute and Query messages sent). */
     pg_statements: perUpdate(sent.total),
     /** Per statement text, how many per handled update, most first. */
@@ -193,28 +196,30 @@ async function offer(rate: number, seconds: number) {
     statement_mix: [...sent.by_text].map(([text, n]) => [text, perUpdate(n)] as const).sort((a, b) => b[1] - a[1]),
   };
 }
-/** The process's CPU and socket writes per second while no update is offered. */
+/** The process's CPU and socket writes and reads per second while no update is offered. */
 async function idleRound(seconds: number) {
   // let what the warm-up started drain first (its consumers, relay passes and notices)
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  writes.take();
+  io.take();
   const before = process.cpuUsage();
   const begin = performance.now();
   await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
   const elapsed = (performance.now() - begin) / 1000;
   const cpu = process.cpuUsage(before);
-  const { postgres = 0, redis = 0 } = writes.take();
+  const { writes, reads } = io.take();
   return {
     seconds,
     cpu_ms_per_s: (cpu.user + cpu.system) / 1000 / elapsed,
     system_ms_per_s: cpu.system / 1000 / elapsed,
-    pg_writes_per_s: postgres / elapsed,
-    redis_writes_per_s: redis / elapsed,
+    pg_writes_per_s: (writes.postgres ?? 0) / elapsed,
+    redis_writes_per_s: (writes.redis ?? 0) / elapsed,
+    pg_reads_per_s: (reads.postgres ?? 0) / elapsed,
+    redis_reads_per_s: (reads.redis ?? 0) / elapsed,
   };
 }
 const show = (r: Awaited<ReturnType<typeof offer>>) =>
   out(
-    `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  CPU ${(r.cpu * 100).toFixed(0)}% = ${r.cpu_per_update_ms.toFixed(2)} ms/update (system ${r.system_per_update_ms.toFixed(2)})  writes/update: PostgreSQL ${r.pg_writes.toFixed(1)}, Redis ${r.redis_writes.toFixed(1)}${r.machine === undefined ? '' : `  servers' CPU ms/update: PostgreSQL ${r.postgres_per_update_ms?.toFixed(2)}, Redis ${r.redis_per_update_ms?.toFixed(2)}; the three ${((r.three ?? 0) * 100).toFixed(0)}% of ${CORES} cores, the machine ${(r.machine * 100).toFixed(0)}% busy`}${COUNTING ? `  PostgreSQL statements/update ${r.pg_statements.toFixed(1)}` : ''}`,
+    `  offered ${String(r.rate).padStart(4)}/s  achieved ${r.achieved.toFixed(0).padStart(4)}/s  p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}  CPU ${(r.cpu * 100).toFixed(0)}% = ${r.cpu_per_update_ms.toFixed(2)} ms/update (system ${r.system_per_update_ms.toFixed(2)})  writes/update: PostgreSQL ${r.pg_writes.toFixed(1)}, Redis ${r.redis_writes.toFixed(1)}  reads/update: PostgreSQL ${r.pg_reads.toFixed(1)}, Redis ${r.redis_reads.toFixed(1)}${r.machine === undefined ? '' : `  servers' CPU ms/update: PostgreSQL ${r.postgres_per_update_ms?.toFixed(2)}, Redis ${r.redis_per_update_ms?.toFixed(2)}; the three ${((r.three ?? 0) * 100).toFixed(0)}% of ${CORES} cores, the machine ${(r.machine * 100).toFixed(0)}% busy`}${COUNTING ? `  PostgreSQL statements/update ${r.pg_statements.toFixed(1)}` : ''}`,
   );
 
 try {
@@ -224,7 +229,7 @@ try {
   // limiter's timers, metrics): at 100/s, a hundredth of it per second lands on each update
   const idle = await idleRound(scaled(5, 2));
   out(
-    `  idle (nothing offered, ${idle.seconds} s): CPU ${(idle.cpu_ms_per_s / 10).toFixed(1)}% = ${idle.cpu_ms_per_s.toFixed(1)} ms/s (system ${idle.system_ms_per_s.toFixed(1)})  writes/s: PostgreSQL ${idle.pg_writes_per_s.toFixed(1)}, Redis ${idle.redis_writes_per_s.toFixed(1)}  (Node ${process.versions.node})`,
+    `  idle (nothing offered, ${idle.seconds} s): CPU ${(idle.cpu_ms_per_s / 10).toFixed(1)}% = ${idle.cpu_ms_per_s.toFixed(1)} ms/s (system ${idle.system_ms_per_s.toFixed(1)})  writes/s: PostgreSQL ${idle.pg_writes_per_s.toFixed(1)}, Redis ${idle.redis_writes_per_s.toFixed(1)}  reads/s: PostgreSQL ${idle.pg_reads_per_s.toFixed(1)}, Redis ${idle.redis_reads_per_s.toFixed(1)}  (Node ${process.versions.node})`,
   );
   const target = await offer(100, scaled(20, 5));
   show(target);
