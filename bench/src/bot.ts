@@ -2,8 +2,9 @@
 // Redis (Telegram replaced by a recording transformer): a mix of /start (new users), decision
 // taps and free text offered at a fixed rate, each update started on schedule whatever the
 // others do. Reports handler latency and the process's CPU time per update at 100 updates/s,
-// beside its floor (the same round trips with no work: `round-trip-floor.ts`) (then a CPU profile of another round under bench/out/, its top 15 self-time entries: at 100/s,
-// or at `--profile-rate N`), then raises the rate to saturation.
+// beside its floor (the same round trips with no work: `round-trip-floor.ts`), then a CPU
+// profile of another round under bench/out/ with its top 15 self-time entries (at 100/s, or at
+// `--profile-rate N`), then raises the rate to saturation.
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
