@@ -15,7 +15,7 @@ import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-ser
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
-import { getPeakRssMb, percentile, printGoal, SHORT, scaled } from './harness.js';
+import { getPeakRssMb, openLoop, percentile, printGoal, SHORT, scaled } from './harness.js';
 import { startPerf } from './perf-split.js';
 import { countPgStatements } from './pg-statements.js';
 import { startProfile } from './profile.js';
@@ -131,7 +131,6 @@ function nextUpdate(): Update {
 /** Offers `rate` updates/s for `seconds`, open loop; latencies of every update. */
 async function offer(rate: number, seconds: number) {
   const latencies: number[] = [];
-  const pending: Promise<void>[] = [];
   const total = rate * seconds;
   const begin = performance.now();
   const cpuBefore = process.cpuUsage();
@@ -140,19 +139,13 @@ async function offer(rate: number, seconds: number) {
   await commands?.take();
   servers.take();
   let errors = 0;
-  for (let i = 0; i < total; i++) {
-    const due = begin + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  await openLoop(rate, total, () => {
     const t0 = performance.now();
-    pending.push(
-      app.handleUpdate(nextUpdate()).then(
-        () => void latencies.push(performance.now() - t0),
-        () => void errors++,
-      ),
+    return app.handleUpdate(nextUpdate()).then(
+      () => void latencies.push(performance.now() - t0),
+      () => void errors++,
     );
-  }
-  await Promise.all(pending);
+  });
   const elapsed = (performance.now() - begin) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const server = servers.take();

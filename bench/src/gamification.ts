@@ -18,7 +18,7 @@ import { createRedisConnector } from '@diana/redis';
 import { createCallbackSigner } from '@diana/security';
 import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-services';
 import * as v from 'valibot';
-import { getPeakRssMb, percentile, printGoal, scaled } from './harness.js';
+import { getPeakRssMb, openLoop, percentile, printGoal, scaled } from './harness.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const redisUrl = await getRedisUrl();
@@ -67,19 +67,12 @@ async function steady(rate: number, seconds: number) {
   const all = new Promise<void>((resolve) => {
     resolveAll = resolve;
   });
-  const begin = performance.now();
-  const publishing: Promise<unknown>[] = [];
-  for (let i = 0; i < expected; i++) {
-    const wait = begin + (i * 1000) / rate - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  await openLoop(rate, expected, (i) => {
     const t0 = performance.now();
-    publishing.push(
-      bus.publish('narrative.decision_made', { user_id: ids[i % ids.length] as string, reward: 1 }).then((event) => {
-        published.set(event.id, t0);
-      }),
-    );
-  }
-  await Promise.all(publishing);
+    return bus
+      .publish('narrative.decision_made', { user_id: ids[i % ids.length] as string, reward: 1 })
+      .then((event) => void published.set(event.id, t0));
+  });
   await all;
   latencies.sort((a, b) => a - b);
   return { rate, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };

@@ -225,3 +225,19 @@ export async function closedLoop(
   );
   return total / ((performance.now() - started) / 1000);
 }
+
+/**
+ * Open loop: `total` calls of `start`, `rate` per second, each started on schedule whatever the
+ * earlier ones do (a timer when it is more than 1 ms early). Resolves once every call has
+ * settled; rejects with the first call's rejection.
+ */
+export async function openLoop(rate: number, total: number, start: (n: number) => Promise<unknown>): Promise<void> {
+  const begin = performance.now();
+  const pending: Promise<unknown>[] = [];
+  for (let n = 0; n < total; n++) {
+    const wait = begin + (n * 1000) / rate - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(start(n));
+  }
+  await Promise.all(pending);
+}

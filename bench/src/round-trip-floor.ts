@@ -8,6 +8,7 @@
 // ±20% from one round to the next as well (eight 5 s rounds in a row: 0.85–1.19 ms).
 import postgres from '@diana/postgres';
 import { Redis } from 'ioredis';
+import { openLoop } from './harness.js';
 
 export interface FloorOptions {
   readonly postgres_url: string;
@@ -34,15 +35,8 @@ export async function measureRoundTripFloor(options: FloorOptions): Promise<numb
     };
     const offer = async (seconds: number) => {
       const total = Math.max(1, Math.round(options.rate * seconds));
-      const pending: Promise<void>[] = [];
-      const begin = performance.now();
       const before = process.cpuUsage();
-      for (let i = 0; i < total; i++) {
-        const wait = begin + (i * 1000) / options.rate - performance.now();
-        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-        pending.push(update());
-      }
-      await Promise.all(pending);
+      await openLoop(options.rate, total, update);
       const cpu = process.cpuUsage(before);
       return (cpu.user + cpu.system) / 1000 / total;
     };

@@ -4,8 +4,9 @@
 // is a chunk the socket handed up after the event loop found it readable: an answer, a part of
 // one, or a message nobody asked for just then (a NOTIFY, a blocking read's reply). PostgreSQL
 // flushes its output at each Sync, one per statement, so statements sent in one write can come
-// back in as many reads. Unlike latency, neither count depends on what else the machine is
-// running, so they show a saved round trip in one run.
+// back in as many reads. Unlike latency, the writes do not depend on what else the machine is
+// running, so they show a saved round trip in one run; the reads do (answers that arrive
+// together are read together).
 import { Socket } from 'node:net';
 
 /** Writes and reads per named server since the last `take()`. */
