@@ -23,7 +23,7 @@ export interface FloorOptions {
 
 /** The process's CPU milliseconds per bare update (see the file's head). */
 export async function measureRoundTripFloor(options: FloorOptions): Promise<number> {
-  const sql = postgres(options.postgres_url, { max: 1, onnotice: () => {} });
+  const sql = postgres(options.postgres_url, { max: 1 });
   const redis = new Redis(options.redis_url, { lazyConnect: true });
   try {
     await redis.connect();
