@@ -31,8 +31,8 @@ afterAll(async () => {
 const realTime = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 let prefixes = 0;
 
-describeSliceStore('redis on a Redis Cluster', () => {
-  const connection = redisClusterStore(
+describeSliceStore('redis on a Redis Cluster', async () => {
+  const connection = await redisClusterStore(
     { key_prefix: `${redis.prefix}store${prefixes++}:`, command_timeout_ms: 1_000 },
     redis.nodes,
   );
@@ -40,16 +40,15 @@ describeSliceStore('redis on a Redis Cluster', () => {
   return { store: createRedisSliceStore(connection), advance: realTime };
 });
 
-describeUserStateManager('PostgreSQL + Redis Cluster', () => {
+describeUserStateManager('PostgreSQL + Redis Cluster', async () => {
   const prefix = `${redis.prefix}suite${prefixes++}:`;
+  // one connected store for the managers of a test (what the suite passes to `create` are the
+  // manager's own settings: the store reads none of them)
+  const store = await redisClusterStore({ key_prefix: prefix }, redis.nodes);
   return {
     create: (slices, config = {}) => {
       const settings = { key_prefix: prefix, ...config };
-      const manager = createUserStateManager(settings, {
-        db,
-        store: redisClusterStore(settings, redis.nodes),
-        slices,
-      });
+      const manager = createUserStateManager(settings, { db, store, slices });
       managers.push(manager as never);
       return manager;
     },
@@ -65,7 +64,7 @@ describe('user state on a Redis Cluster', () => {
     const settings = { key_prefix: prefix };
     const manager = createUserStateManager(settings, {
       db,
-      store: redisClusterStore(settings, redis.nodes),
+      store: await redisClusterStore(settings, redis.nodes),
       slices: [
         defineSlice('wizard', {
           schema: v.object({ n: v.number() }),
