@@ -134,6 +134,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
       if (writes.length === 1) return [await writeOne(writes[0] as Write, db.sql)];
       let rows: Row[];
       try {
+        // `limit`: see BATCH_PLAN
         rows = await db.sql<Row[]>`
           with v as (
             select * from unnest(
@@ -141,7 +142,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
               ${writes.map((w) => w.expected ?? null)}::text[], ${writes.map((w) => w.value.schema_version)}::int[],
               ${writes.map((w) => JSON.stringify(w.value.data))}::text[], ${writes.map((w) => w.value.write_id)}::text[]
             ) as v(user_id, slice, expected, schema_version, data, write_id)
-            limit ${writes.length} -- see BATCH_PLAN
+            limit ${writes.length}
           ), inserted as (
             insert into user_state (user_id, slice, version, schema_version, data, write_id)
             select user_id, slice, 1, schema_version, data::jsonb, write_id from v where expected is null
