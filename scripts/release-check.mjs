@@ -5,8 +5,8 @@
 // workspace with plain npm, and there: runs small programs (settings with a secret, the
 // postgres.js termination regression against the installed @diana/db, the guarantees of issue
 // #18 in scripts/release-check/guarantees.mjs), checks that @diana/db installs without its
-// optional peers and says what to install, type-checks a file importing every entry point
-// against the published .d.ts (`skipLibCheck: false`), and bundles a program using every
+// optional peers and says what to install, type-checks a file importing every entry point, and
+// every README's example, against the published .d.ts (`skipLibCheck: false`), and bundles a program using every
 // package with esbuild and runs the bundle from a folder without node_modules.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, writeUserConfig } from './registry.mjs';
+import { writeReadmeExamples } from './release-check/readme-examples.mjs';
 
 // The program run in the scratch project: loads settings with a secret URL and logs them.
 const SCRATCH_PROGRAM = `
@@ -184,8 +185,9 @@ async function checkOptionalPeers(scratch, env) {
   );
 }
 
-// A TypeScript file importing every entry point of every installed @diana package, checked
-// against the published .d.ts with skipLibCheck off (their imports must resolve for a consumer).
+// A TypeScript file importing every entry point of every installed @diana package, and each
+// installed README's example, checked against the published .d.ts with skipLibCheck off (their
+// imports must resolve for a consumer; an example must compile as a stranger would copy it).
 async function checkTypes(scratch) {
   const entries = [];
   for (const name of listPublicPackages().map((p) => p.name)) {
@@ -193,6 +195,12 @@ async function checkTypes(scratch) {
     for (const subpath of Object.keys(manifest.exports ?? {}))
       if (subpath !== './package.json') entries.push(subpath === '.' ? name : `${name}/${subpath.slice(2)}`);
   }
+  // and every README's example, as published (scripts/release-check/readme-examples.mjs)
+  const examples = writeReadmeExamples(
+    scratch,
+    join(scratch, 'node_modules'),
+    listPublicPackages().map((p) => p.name),
+  );
   writeFileSync(
     join(scratch, 'types.ts'),
     `${entries.map((entry, i) => `import * as entry${i} from '${entry}';`).join('\n')}\nexport const all = [${entries.map((_, i) => `entry${i}`).join(', ')}];\n`,
@@ -209,7 +217,7 @@ async function checkTypes(scratch) {
         skipLibCheck: false,
         types: ['node'],
       },
-      files: ['types.ts'],
+      files: ['types.ts', ...examples],
     }),
   );
   // tsc's errors in our files fail the check; others' .d.ts are reported (grammy 1.x's own types
@@ -218,7 +226,9 @@ async function checkTypes(scratch) {
     cwd: scratch,
   }).catch((error) => error.stdout ?? '');
   const errors = [...output.matchAll(/^(\S+?)\(\d+,\d+\): error (TS\d+)/gm)].map(([, file, code]) => ({ file, code }));
-  const ours = errors.filter((e) => e.file === 'types.ts' || e.file.startsWith('node_modules/@diana/'));
+  const ours = errors.filter(
+    (e) => e.file === 'types.ts' || examples.includes(e.file) || e.file.startsWith('node_modules/@diana/'),
+  );
   if (ours.length > 0) throw new Error(`the published .d.ts do not type-check:\n${output}`);
   const others = [
     ...new Set(
@@ -231,7 +241,7 @@ async function checkTypes(scratch) {
     ),
   ];
   process.stdout.write(
-    `release:check: ${entries.length} entry points type-check with skipLibCheck false (errors in others' types: ${others.length > 0 ? others.join(', ') : 'none'})\n`,
+    `release:check: ${entries.length} entry points and ${examples.length} README examples type-check with skipLibCheck false (errors in others' types: ${others.length > 0 ? others.join(', ') : 'none'})\n`,
   );
 }
 

@@ -99,9 +99,13 @@ export function verifyCallbacks<C extends Context & SecurityFlavor>(
   };
 }
 
-/** A filter for `composer.filter(...)`: a verified press of `action`. */
+/**
+ * A filter for `composer.filter(...)`: a verified press of `action`. A type guard: in the
+ * filter's handlers `ctx.signedCallback` is set.
+ */
 export function isSignedAction(action: string) {
-  return <C extends Context & SecurityFlavor>(ctx: C): boolean => ctx.signedCallback?.action === action;
+  return <C extends Context & SecurityFlavor>(ctx: C): ctx is C & { signedCallback: VerifiedCallback } =>
+    ctx.signedCallback?.action === action;
 }
 
 /**
