@@ -24,6 +24,9 @@ export { createTestDatabase, useTestDatabase } from './postgres.js';
 export type { TcpProxy } from './proxy.js';
 // Network partitions
 export { startTcpProxy } from './proxy.js';
+export type { ConfigSchemaLike, ConfigTableOptions } from './readme-config.js';
+// READMEs
+export { configTableMismatches } from './readme-config.js';
 export type { TestRedis } from './redis.js';
 export { createTestRedis, deleteByPrefix, useTestRedis } from './redis.js';
 export type { ClusterNodeAddress, FailoverResult, RedisCluster, StartRedisClusterOptions } from './redis-cluster.js';

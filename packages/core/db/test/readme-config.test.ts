@@ -1,0 +1,12 @@
+// The README's config table says what DatabaseConfig does: every key, its default, its variable.
+import { readFileSync } from 'node:fs';
+import { configTableMismatches } from '@diana/test-services';
+import { expect, it } from 'vitest';
+import { DatabaseConfig } from '../src/config.js';
+
+it('the README lists every key of DatabaseConfig with its default', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  expect(
+    configTableMismatches(readme, DatabaseConfig, { heading: '## Config (`DatabaseConfig`', section: 'database' }),
+  ).toEqual([]);
+});
