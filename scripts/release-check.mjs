@@ -5,8 +5,9 @@
 // workspace with plain npm, and there: runs small programs (settings with a secret, the
 // postgres.js termination regression against the installed @diana/db, the guarantees of issue
 // #18 in scripts/release-check/guarantees.mjs), checks that @diana/db installs without its
-// optional peers and says what to install, type-checks a file importing every entry point, and
-// every README's example, against the published .d.ts (`skipLibCheck: false`), and bundles a program using every
+// optional peers and says what to install, checks that the READMEs link nowhere into the
+// repository, type-checks a file importing every entry point, and every README's example,
+// against the published .d.ts (`skipLibCheck: false`), and bundles a program using every
 // package with esbuild and runs the bundle from a folder without node_modules.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -147,6 +148,7 @@ try {
     );
   }
   await checkOptionalPeers(scratch, scratchEnv);
+  checkReadmeLinks(scratch);
   await checkTypes(scratch);
   await checkBundle(scratch, databaseUrl);
   process.stdout.write(
@@ -183,6 +185,19 @@ async function checkOptionalPeers(scratch, env) {
       env,
     },
   );
+}
+
+// The installed READMEs link only to the web or within themselves: a link relative to the
+// repository's folders (`../../vendor/postgres/README.md`) leads nowhere on a registry's page.
+function checkReadmeLinks(scratch) {
+  const relative = [];
+  for (const name of listPublicPackages().map((p) => p.name)) {
+    const readme = readFileSync(join(scratch, 'node_modules', name, 'README.md'), 'utf8');
+    for (const [, target] of readme.matchAll(/\]\(([^)\s]+)\)/g))
+      if (!/^(https?:|mailto:|#)/.test(target)) relative.push(`${name}: ${target}`);
+  }
+  if (relative.length > 0) throw new Error(`published READMEs link into the repository:\n${relative.join('\n')}`);
+  process.stdout.write('release:check: the published READMEs link only to the web or within themselves\n');
 }
 
 // A TypeScript file importing every entry point of every installed @diana package, and each
