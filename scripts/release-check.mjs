@@ -244,7 +244,7 @@ async function checkTypes(scratch) {
   const ours = errors.filter(
     (e) => e.file === 'types.ts' || examples.includes(e.file) || e.file.startsWith('node_modules/@diana/'),
   );
-  if (ours.length > 0) throw new Error(`the published .d.ts do not type-check:\n${output}`);
+  if (ours.length > 0) throw new Error(`type errors in the published .d.ts or in a README example:\n${output}`);
   const others = [
     ...new Set(
       errors.map((e) =>
