@@ -215,6 +215,7 @@ async function checkTypes(scratch) {
     scratch,
     join(scratch, 'node_modules'),
     listPublicPackages().map((p) => p.name),
+    { repository: join(root, 'README.md') },
   );
   writeFileSync(
     join(scratch, 'types.ts'),

@@ -100,20 +100,27 @@ function givenFor(block) {
           ),
     ),
   );
-  return Object.keys(GIVEN).filter((name) => !defined.has(name) && new RegExp(`\\b${name}\\b`).test(block));
+  // used: named outside a string ('@diana/config' names no `config`)
+  const code = block.replace(/'[^'\n]*'/g, "''");
+  return Object.keys(GIVEN).filter((name) => !defined.has(name) && new RegExp(`\\b${name}\\b`).test(code));
 }
 
 /**
- * Writes each README block of `packages` (names) found under `modules` (a node_modules folder)
- * as `readme-<package>-<n>.mts` in `dir`; returns the file names. `.mts`: an ES module whatever
- * the scratch project's type, so a block may await at its top level.
+ * Writes each README block of `packages` (names) found under `modules` (a node_modules folder),
+ * and of the `more` READMEs (label → path: the repository's own, which shows the packages in
+ * use), as `readme-<package or label>-<n>.mts` in `dir`; returns the file names. `.mts`: an ES
+ * module whatever the scratch project's type, so a block may await at its top level.
  */
-export function writeReadmeExamples(dir, modules, packages) {
+export function writeReadmeExamples(dir, modules, packages, more = {}) {
   const files = [];
-  for (const name of packages) {
-    const blocks = readmeBlocks(readFileSync(join(modules, name, 'README.md'), 'utf8'));
+  const readmes = [
+    ...packages.map((name) => [name.replace('@diana/', ''), join(modules, name, 'README.md')]),
+    ...Object.entries(more),
+  ];
+  for (const [name, path] of readmes) {
+    const blocks = readmeBlocks(readFileSync(path, 'utf8'));
     blocks.forEach((block, i) => {
-      const file = `readme-${name.replace('@diana/', '')}-${i + 1}.mts`;
+      const file = `readme-${name}-${i + 1}.mts`;
       const preamble = givenFor(block).map((given) => GIVEN[given]);
       writeFileSync(
         join(dir, file),
