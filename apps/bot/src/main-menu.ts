@@ -3,6 +3,7 @@
 // same update turned into that command, so a button does exactly what typing the command does,
 // whichever module answers it. The main menu is a grid of them.
 import type { CallbackSigner } from '@diana/security';
+import { isSignedAction } from '@diana/security/grammy';
 import { Composer, Context } from 'grammy';
 import type { InlineKeyboardButton, InlineKeyboardMarkup, Update } from 'grammy/types';
 import { isUserCommand } from './commands.js';
@@ -49,14 +50,11 @@ export function mainMenu(signer: CallbackSigner, telegramId: number | undefined)
  */
 export function commandButtons(run: (ctx: AppContext, command: string) => Promise<void>): Composer<AppContext> {
   const composer = new Composer<AppContext>();
-  composer.filter(
-    (ctx) => ctx.signedCallback?.action === COMMAND_ACTION,
-    async (ctx) => {
-      const command = ctx.signedCallback?.args[0] ?? '';
-      if (isUserCommand(command)) await run(ctx, command);
-      await ctx.answerCallbackQuery();
-    },
-  );
+  composer.filter(isSignedAction(COMMAND_ACTION), async (ctx) => {
+    const command = ctx.signedCallback.args[0] ?? '';
+    if (isUserCommand(command)) await run(ctx, command);
+    await ctx.answerCallbackQuery();
+  });
   return composer;
 }
 

@@ -40,7 +40,10 @@ const cells = (line: string) =>
 export function configTableMismatches(readme: string, schema: ConfigSchemaLike, options: ConfigTableOptions): string[] {
   const start = readme.indexOf(options.heading);
   if (start < 0) return [`no heading starting "${options.heading}"`];
-  const lines = readme.slice(start).split('\n');
+  // the heading's section: up to the next heading (a table further down is another section's)
+  const rest = readme.slice(start).split('\n');
+  const next = rest.findIndex((line, i) => i > 0 && line.startsWith('#'));
+  const lines = next < 0 ? rest : rest.slice(0, next);
   const first = lines.findIndex((line) => line.startsWith('|'));
   const after = lines.findIndex((line, i) => i > first && !line.startsWith('|'));
   const table = first < 0 ? [] : lines.slice(first, after < 0 ? lines.length : after);

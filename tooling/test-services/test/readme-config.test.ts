@@ -60,5 +60,13 @@ describe('configTableMismatches', () => {
     expect(configTableMismatches('## Config (`XConfig`)\n\nprose only\n', schema, options)).toEqual([
       'no table with key and default columns under "## Config (`XConfig`"',
     ]);
+    // a table of the next section is not the heading's
+    const later = readme(good.join('\n')).replace(
+      '## Config (`XConfig`, `DIANA_X_*`)',
+      '## Config (`XConfig`)\n\nprose\n\n## Other',
+    );
+    expect(configTableMismatches(later, schema, options)).toEqual([
+      'no table with key and default columns under "## Config (`XConfig`"',
+    ]);
   });
 });

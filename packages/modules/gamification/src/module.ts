@@ -283,7 +283,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
 
   // next-step buttons: the same screens as the commands
   composer.filter(isSignedAction(STEP_ACTION), async (ctx) => {
-    const [name = ''] = ctx.signedCallback?.args ?? [];
+    const [name = ''] = ctx.signedCallback.args;
     const screen = SCREENS[name as ScreenName];
     await ctx.answerCallbackQuery();
     if (ctx.user && screen) await screen(ctx, ctx.user);
@@ -292,7 +292,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   // the react button of channel posts: one reaction per user and post
   composer.filter(isSignedAction('gam.r'), async (ctx) => {
     const user = ctx.user;
-    const [post_id = ''] = ctx.signedCallback?.args ?? [];
+    const [post_id = ''] = ctx.signedCallback.args;
     if (!user || !post_id) return;
     const counted = await db.transaction(async (tx) => {
       const inserted = await tx`

@@ -330,11 +330,11 @@ export function createNarrativeModule(
     await next();
   });
   composer.filter(isSignedAction('nar.d'), async (ctx) => {
-    const [from = '', decision = ''] = ctx.signedCallback?.args ?? [];
+    const [from = '', decision = ''] = ctx.signedCallback.args;
     await advance(ctx, from, decision);
   });
   composer.filter(isSignedAction('nar.n'), async (ctx) => {
-    const [from = ''] = ctx.signedCallback?.args ?? [];
+    const [from = ''] = ctx.signedCallback.args;
     await advance(ctx, from, undefined);
   });
   // "Seguir la historia" under a lock: the reader's fragment again, with its choices
