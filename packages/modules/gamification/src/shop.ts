@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, DbSession } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
-import { type CallbackSigner, html, type RateLimiter } from '@diana/security';
+import { type CallbackSigner, html, type RateLimiter, type VerifiedCallback } from '@diana/security';
 import { formatBesitos, formatDuration, isDianaError } from '@diana/utils';
 import type { GAMIFICATION_EVENTS } from './events.js';
 import { LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
@@ -84,9 +84,9 @@ export function createShop(deps: {
   };
 
   /** A buy button: never sold twice, nor to its owner; a double tap charges once. */
-  const buy = async (ctx: GamificationContext) => {
+  const buy = async (ctx: GamificationContext & { signedCallback: VerifiedCallback }) => {
     const user = ctx.user;
-    const [item_id = '', nonce = ''] = ctx.signedCallback?.args ?? [];
+    const [item_id = '', nonce = ''] = ctx.signedCallback.args;
     if (!user) return;
     const item = deps.items().find((i) => i.id === item_id);
     if (!item) return void (await ctx.answerCallbackQuery({ text: TEXTS.unknownItem }));
