@@ -134,8 +134,11 @@ try {
     `\noverhead against the stock driver: upsert ${pct(upsertOverhead)}, get ${pct(getOverhead)} (negative: ours faster)\n` +
       `the repository's own, against the same driver: upsert ${pct(1 - ratio(upsert, OURS, SAME))}, get ${pct(1 - ratio(get, OURS, SAME))}\n`,
   );
-  printGoal(`overhead ≤ 5% on upsert (#21; measured ${(upsertOverhead * 100).toFixed(1)}%)`, upsertOverhead <= 0.05);
-  printGoal(`overhead ≤ 5% on get (#21; measured ${(getOverhead * 100).toFixed(1)}%)`, getOverhead <= 0.05);
+  // (1 − a ratio above ×2 reads as an overhead below −100%: the goal line gives the ratio instead)
+  const measured = (overhead: number) =>
+    overhead >= 0 ? `measured ${pct(overhead)}` : `none: ours ×${(1 - overhead).toFixed(2)} the stock driver's rate`;
+  printGoal(`overhead ≤ 5% on upsert (#21; ${measured(upsertOverhead)})`, upsertOverhead <= 0.05);
+  printGoal(`overhead ≤ 5% on get (#21; ${measured(getOverhead)})`, getOverhead <= 0.05);
 } finally {
   await stock.end();
   await same.end();

@@ -3,7 +3,7 @@
 // the rounds with their spread, latency percentiles, this process's CPU time per operation (the
 // client's cost, median of the rounds), peak RSS and the ratio to the peer.
 // `--short` (or DIANA_BENCH_SHORT=1, which `pnpm bench` sets) runs a tenth of the operations
-// in three rounds; goals are also written to DIANA_BENCH_GOALS (one JSON line each) when set.
+// in three rounds (in `compare`, each round at least half a second); goals are also written to DIANA_BENCH_GOALS (one JSON line each) when set.
 import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ServerCpu } from './server-cpu.js';
@@ -16,6 +16,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 /** True in short mode (`pnpm bench`): fewer operations, same goals. */
 export const SHORT = process.argv.includes('--short') || process.env.DIANA_BENCH_SHORT === '1';
+
+/** Short mode's shortest round of `compare`, in seconds (see there). */
+const SHORT_ROUND_S = 0.5;
 
 /** `n` in full mode, a tenth of it (at least `min`) in short mode: operations, seconds, events. */
 export function scaled(n: number, min = 1): number {
@@ -74,7 +77,7 @@ export function getPeakRssMb(): number {
 
 /** Runs the comparison and prints one table; returns the per-variant figures. */
 export async function compare(full: CompareOptions): Promise<VariantResult[]> {
-  const options = SHORT
+  const options: { -readonly [K in keyof CompareOptions]: CompareOptions[K] } = SHORT
     ? {
         ...full,
         ops: scaled(full.ops, full.concurrency),
@@ -83,8 +86,15 @@ export async function compare(full: CompareOptions): Promise<VariantResult[]> {
       }
     : full;
   const rounds = options.rounds ?? 5;
-  for (const variant of options.variants)
-    await run(variant, options.warmup ?? Math.ceil(options.ops / 2), options.concurrency);
+  let fastest = 0;
+  for (const variant of options.variants) {
+    const warm = await run(variant, options.warmup ?? Math.ceil(options.ops / 2), options.concurrency);
+    fastest = Math.max(fastest, warm.ops);
+  }
+  // In short mode a tenth of the operations can be a round of a few milliseconds, where one
+  // collection or one slow wake-up is the p99 and the ratio: each round then runs for at least
+  // SHORT_ROUND_S at the fastest warm-up's rate, and never more operations than the full run's.
+  if (SHORT) options.ops = Math.min(full.ops, Math.max(options.ops, Math.ceil(fastest * SHORT_ROUND_S)));
   const samples = new Map<string, Array<Awaited<ReturnType<typeof run>>>>();
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? options.variants : [...options.variants].reverse();
