@@ -31,6 +31,7 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
   const keyboards = new Map<number, string[]>();
   let latest: number | undefined;
   let messageId = 0;
+  let inviteLinks = 0;
   const write = (line: string) => output.write(`${line}\n`);
   const show = (id: number, p: Record<string, unknown>) => {
     const text = String(p.text ?? '');
@@ -60,6 +61,20 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
       };
     } else if (method === 'editMessageText') show(Number(p.message_id ?? messageId), p);
     else if (method === 'answerCallbackQuery' && p.text) write(`  (${String(p.text)})`);
+    else if (method === 'createChatInviteLink') {
+      // a VIP redeem shows the link it was given: one of the console's own (Telegram makes a real one)
+      inviteLinks++;
+      result = {
+        invite_link: `https://t.me/+consola${inviteLinks}`,
+        creator: CONSOLE_BOT,
+        creates_join_request: false,
+        is_primary: false,
+        is_revoked: false,
+        ...(typeof p.member_limit === 'number' ? { member_limit: p.member_limit } : {}),
+      };
+    } else if (method === 'banChatMember')
+      // what no chat shows: an expired subscription's removal from the VIP channel
+      write(`  (Telegram: el usuario ${String(p.user_id)} sale del canal ${String(p.chat_id)})`);
     return { ok: true, result } as never;
   };
   return {

@@ -1,0 +1,40 @@
+// The console chat's stand-in for Telegram's servers: what it answers the bot, and what it shows.
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createConsole } from '../src/console.js';
+
+const call = async (transformer: ReturnType<typeof createConsole>['transformer'], method: string, payload: object) =>
+  ((await transformer(undefined as never, method as never, payload as never, undefined)) as { result: unknown }).result;
+
+describe('console chat', () => {
+  it('answers createChatInviteLink with a link of its own, a new one each time (a VIP redeem shows it)', async () => {
+    const { transformer } = createConsole(new PassThrough());
+    const first = (await call(transformer, 'createChatInviteLink', { chat_id: -100, member_limit: 1 })) as {
+      invite_link?: unknown;
+      member_limit?: unknown;
+    };
+    const second = (await call(transformer, 'createChatInviteLink', { chat_id: -100, member_limit: 1 })) as {
+      invite_link?: unknown;
+    };
+    expect(first.invite_link).toMatch(/^https:\/\/t\.me\/\+consola\d+$/);
+    expect(first.member_limit).toBe(1);
+    expect(second.invite_link).not.toBe(first.invite_link);
+  });
+
+  it("shows a removal from the VIP channel, which no chat shows, and numbers a message's buttons", async () => {
+    const output = new PassThrough();
+    let shown = '';
+    output.on('data', (chunk) => (shown += String(chunk)));
+    const console = createConsole(output);
+    await call(console.transformer, 'banChatMember', { chat_id: -1002, user_id: 1000001 });
+    const sent = (await call(console.transformer, 'sendMessage', {
+      chat_id: 1000001,
+      text: 'Hola',
+      reply_markup: { inline_keyboard: [[{ text: 'Sí', callback_data: 'yes~-sig' }]] },
+    })) as { message_id?: unknown };
+    expect(shown).toContain('(Telegram: el usuario 1000001 sale del canal -1002)');
+    expect(shown).toContain('Hola\n  [1.1] Sí');
+    expect(sent.message_id).toBe(1);
+    expect(console.button('1.1')).toBe('yes~-sig');
+  });
+});
