@@ -3,7 +3,8 @@
 // the rounds with their spread, latency percentiles, this process's CPU time per operation (the
 // client's cost, median of the rounds), peak RSS and the ratio to the peer.
 // `--short` (or DIANA_BENCH_SHORT=1, which `pnpm bench` sets) runs a tenth of the operations
-// in three rounds (in `compare`, each round at least half a second); goals are also written to DIANA_BENCH_GOALS (one JSON line each) when set.
+// in three rounds (in `compare`, each round at least half a second); goals are also written to
+// DIANA_BENCH_GOALS (one JSON line each) when set.
 import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ServerCpu } from './server-cpu.js';
