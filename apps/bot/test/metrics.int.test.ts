@@ -12,6 +12,15 @@ afterAll(killChildBots);
 
 const DASHBOARD = new URL('../../../docs/grafana/diana.json', import.meta.url);
 const updates = createUpdateFactory(5_000);
+// the conventions' units of some series: seconds and bytes (on the # UNIT line; this exporter adds no suffix)
+const UNITS = [
+  ['diana_bot_handler_duration', 's'],
+  ['diana_db_query_duration', 's'],
+  ['diana_events_latency', 's'],
+  ['diana_telegram_request_duration', 's'],
+  ['diana_cache_l1_bytes', 'By'],
+  ['v8js_memory_heap_used', 'By'],
+] as const;
 
 describe('/metrics of a running bot', () => {
   it('names the service, exports runtime, event-bus and Telegram series, and every metric the dashboard queries', async () => {
@@ -43,11 +52,25 @@ describe('/metrics of a running bot', () => {
       expect(await until(() => fake.calls.filter((c) => c.payload.chat_id === 82 && c.status === 200).length > 0)).toBe(
         true,
       );
+      // A series is exported once it has a data point: the 403 counts during update 83's first
+      // send, while the three handlers may still run (their durations are recorded as each ends,
+      // the events they published are consumed later). So the scrape is repeated until the 403,
+      // the three handlers' durations and every unit asserted below are there (under CI's load
+      // one scrape came before any handler had ended).
+      const handled = (metrics: string) =>
+        [...metrics.matchAll(/^diana_bot_handler_duration_count(?:\{[^}]*\})? (\d+)$/gm)].reduce(
+          (sum, m) => sum + Number(m[1]),
+          0,
+        );
       let text = '';
       expect(
         await until(async () => {
           text = (await httpGet(port, '/metrics')).text;
-          return /diana_telegram_forbidden_total\{[^}]*\} [1-9]/.test(text);
+          return (
+            /diana_telegram_forbidden_total\{[^}]*\} [1-9]/.test(text) &&
+            handled(text) >= 3 &&
+            UNITS.every(([name, unit]) => text.includes(`# UNIT ${name} ${unit}\n`))
+          );
         }, 20_000),
       ).toBe(true);
 
@@ -58,16 +81,8 @@ describe('/metrics of a running bot', () => {
       expect(text).toMatch(/diana_telegram_sends_total\{[^}]*method="sendMessage"[^}]*\} [1-9]/);
       expect(text).toMatch(/diana_telegram_rate_limited_total\{[^}]*method="sendMessage"[^}]*\} 1\b/);
       expect(text).toMatch(/diana_telegram_forbidden_total\{[^}]*method="sendMessage"[^}]*\} 1\b/);
-      // the conventions' units: seconds and bytes (on the # UNIT line; this exporter adds no suffix)
-      for (const [name, unit] of [
-        ['diana_bot_handler_duration', 's'],
-        ['diana_db_query_duration', 's'],
-        ['diana_events_latency', 's'],
-        ['diana_telegram_request_duration', 's'],
-        ['diana_cache_l1_bytes', 'By'],
-        ['v8js_memory_heap_used', 'By'],
-      ])
-        expect(text).toContain(`# UNIT ${name} ${unit}\n`);
+      // the conventions' units
+      for (const [name, unit] of UNITS) expect(text).toContain(`# UNIT ${name} ${unit}\n`);
       expect(text).toMatch(/diana_bot_handler_duration_bucket\{[^}]*le="10"[^}]*\} [1-9]/);
       // runtime (semantic-convention names) and the operators' gauges
       for (const name of [
