@@ -40,9 +40,14 @@ const cells = (line: string) =>
 export function configTableMismatches(readme: string, schema: ConfigSchemaLike, options: ConfigTableOptions): string[] {
   const start = readme.indexOf(options.heading);
   if (start < 0) return [`no heading starting "${options.heading}"`];
-  // the heading's section: up to the next heading (a table further down is another section's)
+  // the heading's section: up to the next heading (a table further down is another section's);
+  // a `# comment` inside a fenced code block is not a heading
   const rest = readme.slice(start).split('\n');
-  const next = rest.findIndex((line, i) => i > 0 && line.startsWith('#'));
+  let fenced = false;
+  const next = rest.findIndex((line, i) => {
+    if (line.startsWith('```')) fenced = !fenced;
+    return i > 0 && !fenced && /^#{1,6} /.test(line);
+  });
   const lines = next < 0 ? rest : rest.slice(0, next);
   const first = lines.findIndex((line) => line.startsWith('|'));
   const after = lines.findIndex((line, i) => i > first && !line.startsWith('|'));

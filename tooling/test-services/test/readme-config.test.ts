@@ -55,6 +55,16 @@ describe('configTableMismatches', () => {
     ]);
   });
 
+  it("finds the section's table after a code block whose comments start with #", () => {
+    const rows = good.map((row) => row.replace('`DIANA_X_A_MS`', '—'));
+    const withBlock = readme(rows.join('\n')).replace(
+      '\n\n| key |',
+      '\n\n```sh\n# set them in .env\nDIANA_X_URL=…\n```\n\n| key |',
+    );
+    expect(withBlock).toContain('# set them in .env');
+    expect(configTableMismatches(withBlock, schema, { heading: options.heading })).toEqual([]);
+  });
+
   it('says so when the heading or its table is not there', () => {
     expect(configTableMismatches('# x\n', schema, options)).toEqual(['no heading starting "## Config (`XConfig`"']);
     expect(configTableMismatches('## Config (`XConfig`)\n\nprose only\n', schema, options)).toEqual([
