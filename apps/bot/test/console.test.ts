@@ -25,9 +25,9 @@ describe('console chat', () => {
     const output = new PassThrough();
     let shown = '';
     output.on('data', (chunk) => (shown += String(chunk)));
-    const console = createConsole(output);
-    await call(console.transformer, 'banChatMember', { chat_id: -1002, user_id: 1000001 });
-    const sent = (await call(console.transformer, 'sendMessage', {
+    const chat = createConsole(output);
+    await call(chat.transformer, 'banChatMember', { chat_id: -1002, user_id: 1000001 });
+    const sent = (await call(chat.transformer, 'sendMessage', {
       chat_id: 1000001,
       text: 'Hola',
       reply_markup: { inline_keyboard: [[{ text: 'Sí', callback_data: 'yes~-sig' }]] },
@@ -35,6 +35,6 @@ describe('console chat', () => {
     expect(shown).toContain('(Telegram: el usuario 1000001 sale del canal -1002)');
     expect(shown).toContain('Hola\n  [1.1] Sí');
     expect(sent.message_id).toBe(1);
-    expect(console.button('1.1')).toBe('yes~-sig');
+    expect(chat.button('1.1')).toBe('yes~-sig');
   });
 });
