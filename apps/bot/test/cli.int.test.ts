@@ -148,6 +148,24 @@ describe('pnpm cli: the command line', () => {
     );
   }, 60_000);
 
+  it('through sockets that are not there: each named by its path', async () => {
+    const dir = '/nonexistent-diana-socket-dir';
+    const pg = await cli(
+      { DIANA_DATABASE_URL: `postgres://postgres@localhost/nothing?host=${dir}` },
+      'migrate',
+      'status',
+    );
+    expect(pg.code).toBe(1);
+    expect(expectOneLine(pg)).toMatch(
+      new RegExp(`^cli: E_DB_UNAVAILABLE: PostgreSQL at ${dir} did not answer: .*ENOENT ${dir}/\\.s\\.PGSQL\\.5432`),
+    );
+    const redisRun = await cli({ ...env, DIANA_REDIS_URL: `unix://${dir}/redis.sock` }, 'dlq', 'list', 'user.activity');
+    expect(redisRun.code).toBe(1);
+    expect(expectOneLine(redisRun)).toMatch(
+      new RegExp(`^cli: E_BOT_REDIS_UNAVAILABLE: Redis at ${dir}/redis\\.sock did not answer: .*ENOENT`),
+    );
+  }, 60_000);
+
   it('Redis unreachable: exit 1, one line naming it with E_BOT_REDIS_UNAVAILABLE, no stack', async () => {
     const port = await freePort();
     const run = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${port}` }, 'dlq', 'list', 'user.activity');

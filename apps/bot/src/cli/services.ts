@@ -161,10 +161,12 @@ export function checkEventType(type: string): keyof typeof ALL_EVENTS {
   return type as keyof typeof ALL_EVENTS;
 }
 
-/** host:port of a URL, never its credentials. */
+/** host:port of a URL (or its socket's path), never its credentials. */
 function where(url: string): string {
   try {
     const parsed = new URL(url);
+    const socketDir = parsed.searchParams.get('host');
+    if (socketDir?.startsWith('/')) return socketDir;
     return parsed.host || parsed.pathname;
   } catch {
     return 'the configured URL';

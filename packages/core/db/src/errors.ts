@@ -63,6 +63,8 @@ const CLIENT_CONNECTION_CODES = new Set([
   'ETIMEDOUT',
   'ENOTFOUND',
   'EHOSTUNREACH',
+  // a Unix socket's file is not there (the server is stopped, or has not started yet)
+  'ENOENT',
 ]);
 
 /** The server ended the session (pg_terminate_backend, shutdown): the statement did not commit. */

@@ -1,5 +1,6 @@
-import type { Logger } from '@diana/utils';
+import { DianaError, type Logger } from '@diana/utils';
 import type { DatabaseConfig, Pooler } from './config.js';
+import { DB_ERROR_CODES } from './errors.js';
 
 /** How the pool reaches PostgreSQL, read from its config. */
 export interface PoolerPlan {
@@ -13,10 +14,12 @@ export interface PoolerPlan {
 /** `pooler: transaction` when the setting says so or the URL carries `?pgbouncer=true`. */
 export function planPooler(settings: DatabaseConfig): PoolerPlan {
   const url = new URL(settings.url.reveal());
+  checkSocketHost(url, 'url');
   const flag = url.searchParams.get('pgbouncer');
   url.searchParams.delete('pgbouncer');
   const pooler: Pooler = settings.pooler === 'transaction' || flag === 'true' ? 'transaction' : 'none';
   const direct = settings.direct_url ? new URL(settings.direct_url.reveal()) : undefined;
+  if (direct) checkSocketHost(direct, 'direct_url');
   direct?.searchParams.delete('pgbouncer');
   return {
     pooler,
@@ -49,4 +52,21 @@ export function logPoolerPlan(plan: PoolerPlan, settings: DatabaseConfig, logger
       ? 'LISTEN/NOTIFY and migrations use direct_url (a session outside the pooler)'
       : 'no direct_url: LISTEN/NOTIFY is off (listeners poll) and migrations refuse to run (E_DB_MIGRATION_POOLER)',
   );
+}
+
+/**
+ * `?host=` is libpq's: an absolute path there is the directory of a Unix-domain socket
+ * (`postgres://app@localhost/diana?host=/var/run/postgresql`; the driver then connects to
+ * `<dir>/.s.PGSQL.<port>`). A host name there would reach the server as an unknown startup
+ * parameter, so it is refused here, before anything connects.
+ */
+function checkSocketHost(url: URL, key: 'url' | 'direct_url'): void {
+  const hosts = url.searchParams.getAll('host');
+  if (hosts.length === 0) return;
+  if (hosts.length > 1 || !hosts[0]?.startsWith('/'))
+    throw new DianaError(
+      DB_ERROR_CODES.CONFIG,
+      `database ${key}: ?host= takes one absolute path, the directory of PostgreSQL's Unix socket ` +
+        '(e.g. ?host=/var/run/postgresql); put a TCP host name in the URL itself',
+    );
 }

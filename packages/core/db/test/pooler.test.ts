@@ -54,6 +54,22 @@ describe('planPooler', () => {
     );
   });
 
+  it('keeps ?host=<directory> (a Unix socket, libpq form) and refuses any other ?host= as E_DB_CONFIG', () => {
+    const socket = 'postgres://app@localhost/diana?host=/var/run/postgresql';
+    expect(plan({ url: socket }).url).toBe(socket);
+    for (const url of [
+      'postgres://app@localhost/diana?host=db.internal',
+      'postgres://app@localhost/diana?host=',
+      'postgres://app@localhost/diana?host=/a&host=/b',
+    ])
+      expect(() => plan({ url }), url).toThrow(
+        expect.objectContaining({ code: 'E_DB_CONFIG', message: expect.stringContaining('database url: ?host=') }),
+      );
+    expect(() =>
+      plan({ url: socket, pooler: 'transaction', direct_url: 'postgres://app@localhost/diana?host=db' }),
+    ).toThrow(expect.objectContaining({ code: 'E_DB_CONFIG', message: expect.stringContaining('direct_url') }));
+  });
+
   it('reports the pooler and what it takes away on the Database, before connecting', async () => {
     const db = createPostgres({ url: 'postgres://app@127.0.0.1:1/diana?pgbouncer=true' });
     expect(db.pooler).toBe('transaction');

@@ -498,6 +498,12 @@ function parseOptions(a, b) {
       , port = o.port || url.port || env.PGPORT || 5432
       , user = o.user || o.username || url.username || env.PGUSERNAME || env.PGUSER || osUsername()
 
+  // @diana/postgres: libpq's `?host=/directory`, a Unix-domain socket's directory
+  // (`postgres://app@localhost/db?host=/var/run/postgresql`, as psql reads it); not sent to the
+  // server as a startup parameter then
+  const socketDir = typeof query.host === 'string' && query.host[0] === '/' ? query.host : ''
+  socketDir && delete query.host
+
   o.no_prepare && (o.prepare = false)
   query.sslmode && (query.ssl = query.sslmode, delete query.sslmode)
   'timeout' in o && (console.log('The timeout option is deprecated, use idle_timeout instead'), o.idle_timeout = o.timeout) // eslint-disable-line
@@ -524,7 +530,7 @@ function parseOptions(a, b) {
   return {
     host            : Array.isArray(host) ? host : host.split(',').map(x => x.split(':')[0]),
     port            : Array.isArray(port) ? port : host.split(',').map(x => parseInt(x.split(':')[1] || port)),
-    path            : o.path || host.indexOf('/') > -1 && host + '/.s.PGSQL.' + port,
+    path            : o.path || socketDir && socketDir + '/.s.PGSQL.' + port || host.indexOf('/') > -1 && host + '/.s.PGSQL.' + port,
     database        : o.database || o.db || (url.pathname || '').slice(1) || env.PGDATABASE || user,
     user            : user,
     pass            : o.pass || o.password || url.password || env.PGPASSWORD || '',
