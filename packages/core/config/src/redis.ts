@@ -17,15 +17,16 @@ const clusterNodes = v.pipe(
 );
 
 /**
- * The `redis` section: `url` behind `DIANA_REDIS_URL` and its alias `REDIS_URL` (`redis://` or
- * `rediss://`, a secret: shown masked), and `cluster_nodes` behind `DIANA_REDIS_CLUSTER_NODES`
+ * The `redis` section: `url` behind `DIANA_REDIS_URL` and its alias `REDIS_URL` (`redis://`,
+ * `rediss://`, or `unix:///path/redis.sock[?db=N]` for a socket on this host; a secret: shown
+ * masked), and `cluster_nodes` behind `DIANA_REDIS_CLUSTER_NODES`
  * (comma-separated `host:port` seeds of a Redis Cluster; with it, every client is a cluster
  * client, and `url`, when also set, gives the credentials and TLS for every node and is one more
  * seed). Both unset is allowed (apps fall back to memory adapters); require Redis with
  * `v.object({ url: RedisConfig.entries.url.wrapped })` where it is mandatory.
  */
 export const RedisConfig = v.object({
-  url: v.optional(secretUrl({ protocols: ['redis', 'rediss'] })),
+  url: v.optional(secretUrl({ protocols: ['redis', 'rediss', 'unix'] })),
   cluster_nodes: v.optional(clusterNodes),
 });
 /** Parsed `RedisConfig`. */

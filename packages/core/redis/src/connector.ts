@@ -1,6 +1,7 @@
 import { type Closeable, createCloser, createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { type ClusterNodeInput, clusterSeeds } from './cluster-nodes.js';
+import { isSocketUrl, socketOptions } from './socket-url.js';
 import { resubscribeOnReady } from './subscriptions.js';
 
 /** A client the connector hands out: one server's `Redis`, or a `Cluster` when the connector was given cluster nodes. */
@@ -23,7 +24,10 @@ export function redisRetryDelay(times: number): number {
 
 /** Options of `createRedisConnector`. */
 export interface RedisConnectorOptions {
-  /** `redis://…` or `rediss://…`; merged under `options`. Ignored when `cluster` is given. */
+  /**
+   * `redis://…`, `rediss://…`, or `unix:///path/to/redis.sock[?db=N]` (a Unix-domain socket on
+   * this host; no credentials); merged under `options`. Ignored when `cluster` is given.
+   */
   readonly url?: string;
   /**
    * A Redis Cluster: every client is an ioredis `Cluster` seeded with `nodes` (`host:port`,
@@ -90,6 +94,8 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   let closeTimeout = 1_000;
   let pingClient: RedisClient | undefined;
   const seeds = options.cluster ? clusterSeeds(options.cluster.nodes) : undefined;
+  // a socket URL is checked now, not at the first client
+  const socket = !seeds && options.url && isSocketUrl(options.url) ? socketOptions(options.url) : undefined;
   const where = describe(options);
   // One waiter per client: it holds one 'ready' listener however many callers wait, so
   // polling through an outage (a start gate pings every few seconds) adds none.
@@ -126,7 +132,11 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     } else {
       // one server's client resubscribes from its own list (see subscriptions.ts), not ioredis's
       const single = { ...settings, autoResubscribe: false };
-      const redis = options.url ? new Redis(options.url, single) : new Redis(single);
+      const redis = socket
+        ? new Redis({ ...single, ...socket })
+        : options.url
+          ? new Redis(options.url, single)
+          : new Redis(single);
       resubscribeOnReady(redis, (error, kind) => {
         if (redis.status !== 'end')
           logger.warn(
@@ -280,6 +290,7 @@ function describe(options: RedisConnectorOptions): string {
     const { nodes } = clusterSeeds(options.cluster.nodes);
     return `redis-cluster://${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   }
+  if (options.url && isSocketUrl(options.url)) return `unix://${socketOptions(options.url).path}`;
   if (options.url) {
     try {
       const url = new URL(options.url);

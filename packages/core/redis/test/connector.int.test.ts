@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startRedis, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -117,5 +120,46 @@ describe('createRedisConnector', () => {
     } finally {
       await own.close();
     }
+  });
+});
+
+describe('a Unix-domain socket', () => {
+  it('unix:///path?db=N connects through the socket, to that database', async () => {
+    const socketDir = mkdtempSync(join(tmpdir(), 'diana-redis-socket-'));
+    const path = join(socketDir, 'redis.sock');
+    await using server = await startRedis({ args: ['--unixsocket', path, '--unixsocketperm', '700'] });
+    const viaSocket = createRedisConnector({ url: `unix://${path}?db=3` });
+    try {
+      expect(viaSocket.where).toBe(`unix://${path}`);
+      const client = viaSocket.command() as Redis;
+      await viaSocket.ready({ timeout_ms: 5_000 });
+      // flags U: this connection is the socket's (a TCP one has N)
+      expect(String(await client.call('CLIENT', 'INFO'))).toMatch(/ flags=\w*U\w* (.* )?db=3 /);
+      await client.set('socket-key', 'v');
+      const overTcp = new Redis(`${server.url}/3`, { lazyConnect: true });
+      await overTcp.connect();
+      expect(await overTcp.get('socket-key')).toBe('v');
+      expect(String(await overTcp.call('CLIENT', 'INFO'))).toMatch(/ flags=N /);
+      overTcp.disconnect();
+    } finally {
+      await viaSocket.close();
+      rmSync(socketDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a socket URL with a host, credentials or another query, at creation', () => {
+    for (const url of [
+      'unix://localhost/tmp/r.sock',
+      'unix://:pw@/tmp/r.sock',
+      'unix:///tmp/r.sock?password=pw',
+      'unix:///tmp/r.sock?db=x',
+      'unix:///tmp/r.sock?db=1&db=2',
+    ])
+      expect(() => createRedisConnector({ url }), url).toThrow(
+        expect.objectContaining({
+          code: 'E_UTILS_VALIDATION',
+          message: expect.stringContaining('unix:///absolute/path/to/redis.sock'),
+        }),
+      );
   });
 });

@@ -1,7 +1,8 @@
 // The one strict reader of URL settings. WHATWG `new URL` accepts far more than a connection
 // string should be: `postgres:app:pw@db/x` parses as a scheme plus an opaque path (no host, no
 // password), and drivers then read it their own way — connecting elsewhere and naming the
-// password in their errors. A URL setting must therefore look like `scheme://[user[:pw]@]host…`.
+// password in their errors. A URL setting must therefore look like `scheme://[user[:pw]@]host…`,
+// or, for a Unix-domain socket on this host, `unix:///absolute/path[?query]`.
 
 /** Options of `parseStrictUrl`. */
 export interface StrictUrlOptions {
@@ -29,6 +30,7 @@ export function parseStrictUrl(input: unknown, options: StrictUrlOptions = {}): 
   const scheme = (match[1] as string).toLowerCase();
   const authority = match[2] as string;
   if (options.protocols && !options.protocols.includes(scheme)) return undefined;
+  if (scheme === 'unix') return parseSocketUrl(raw);
   // One `@` at most, ending the credentials: an unencoded `@` in a password, or one after the
   // host (`postgres://ap/p:pw@db`), makes each driver find the password somewhere else.
   const at = authority.indexOf('@');
@@ -47,4 +49,19 @@ export function parseStrictUrl(input: unknown, options: StrictUrlOptions = {}): 
   }
   if (url.protocol !== `${scheme}:` || !HOST.test(url.hostname)) return undefined;
   return url;
+}
+
+// `unix:///run/redis/redis.sock?db=2`: no authority at all (WHATWG cannot put credentials before
+// an empty host), an absolute path that names a file (not a folder), no fragment.
+const SOCKET_PATH = /^\/(?:[^/?#]+\/)*[^/?#]+$/;
+
+function parseSocketUrl(raw: string): URL | undefined {
+  if (!raw.toLowerCase().startsWith('unix:///') || raw.includes('#')) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return undefined;
+  }
+  return url.host === '' && SOCKET_PATH.test(url.pathname) ? url : undefined;
 }

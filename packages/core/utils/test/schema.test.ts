@@ -147,6 +147,24 @@ describe('URLs and secrets', () => {
     for (const raw of ok) expect(v.safeParse(secretUrl(), raw).success, raw).toBe(true);
   });
 
+  it('takes unix:///absolute/path for a Unix-domain socket where the caller lists unix, and nothing looser', () => {
+    const redis = secretUrl({ protocols: ['redis', 'rediss', 'unix'] });
+    for (const raw of ['unix:///var/run/redis/redis.sock', 'unix:///tmp/r.sock?db=2', ' UNIX:///tmp/r.sock '])
+      expect(v.safeParse(redis, raw).success, raw).toBe(true);
+    for (const raw of [
+      'unix://localhost/tmp/r.sock', // a host: not a socket URL
+      'unix://:pw@/tmp/r.sock', // credentials before an empty host
+      'unix:/tmp/r.sock',
+      'unix:///',
+      'unix:///tmp/',
+      'unix:///tmp/r.sock#x',
+      'unix:///tmp/r .sock',
+    ])
+      expect(v.safeParse(redis, raw).success, raw).toBe(false);
+    expect(v.safeParse(secretUrl({ protocols: ['redis', 'rediss'] }), 'unix:///tmp/r.sock').success).toBe(false);
+    expect(maskUrl('unix:///tmp/r.sock?db=2')).toBe('unix:///tmp/r.sock?***');
+  });
+
   it('refuses credentials in a plain URL string (they would show in clear)', () => {
     const https = urlString({ protocols: ['https'] });
     expect(v.parse(https, 'https://bot.example.com/hook?x=1')).toBe('https://bot.example.com/hook?x=1');
