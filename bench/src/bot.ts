@@ -5,13 +5,14 @@
 // beside its floor (the same round trips with no work: `round-trip-floor.ts`), then a CPU
 // profile of another round under bench/out/ with its top 15 self-time entries (at 100/s, or at
 // `--profile-rate N`), then raises the rate to saturation.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '@diana/bot/app';
 import { SETTINGS_SCHEMAS } from '@diana/bot/config';
 import { loadSettings } from '@diana/config';
-import { createTestDatabase, deleteByPrefix, getRedisUrl } from '@diana/test-services';
+import postgres from '@diana/postgres';
+import { createTestDatabase, deleteByPrefix, getRedisUrl, startRedis } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
@@ -22,20 +23,51 @@ import { startProfile } from './profile.js';
 import { countRedisCommands } from './redis-commands.js';
 import { measureRoundTripFloor } from './round-trip-floor.js';
 import { measureServerCpu } from './server-cpu.js';
-import { countSocketIo } from './socket-io.js';
+import { countSocketIo, type ServerAddress } from './socket-io.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 // the profiles a run saves, under bench/out/ (git-ignored), dated
 const outFile = (name: string) => new URL(`../out/${name}`, import.meta.url).pathname;
 const today = () => new Date().toISOString().slice(0, 10);
-const redisUrl = await getRedisUrl();
+/** The first of the server's `unix_socket_directories`, where its socket file is on this machine. */
+async function socketDirectory(url: string): Promise<string> {
+  const admin = postgres(url, { max: 1 });
+  try {
+    const [row] = await admin<{ dirs: string }[]>`select current_setting('unix_socket_directories') as dirs`;
+    const dir = row?.dirs.split(',')[0]?.trim() ?? '';
+    const port = new URL(url).port || '5432';
+    if (!dir.startsWith('/') || !existsSync(`${dir}/.s.PGSQL.${port}`))
+      throw new Error(`--sockets: the server's socket (${dir || 'none'}/.s.PGSQL.${port}) is not on this machine`);
+    return dir;
+  } finally {
+    await admin.end({ timeout: 1 });
+  }
+}
+// `--sockets`: the bot reaches PostgreSQL and Redis through Unix-domain sockets: PostgreSQL's
+// own (`?host=` its `unix_socket_directories`) and that of a private `redis-server` started with
+// one. `--private-redis` uses the same kind of private server over TCP, to pair the two.
+const SOCKETS = process.argv.includes('--sockets');
+const redisSocket = join(mkdtempSync(join(tmpdir(), 'diana-bench-redis-')), 'redis.sock');
+const privateRedis =
+  SOCKETS || process.argv.includes('--private-redis')
+    ? await startRedis({ args: ['--unixsocket', redisSocket, '--unixsocketperm', '700'] })
+    : undefined;
+const redisUrl = privateRedis?.url ?? (await getRedisUrl());
 const prefix = `bench:bot:${Date.now()}:`;
 const testDb = await createTestDatabase('bench-bot');
+const pgPort = Number(new URL(testDb.url).port || 5432);
+const redisPort = Number(new URL(redisUrl).port || 6379);
+const pgSocketDir = SOCKETS ? await socketDirectory(testDb.url) : undefined;
+// the URLs the bot (and its floor) connect with, and what its sockets are counted by
+const botDbUrl = pgSocketDir ? `${testDb.url}?host=${pgSocketDir}` : testDb.url;
+const botRedisUrl = SOCKETS ? `unix://${redisSocket}` : redisUrl;
+const pgServer: ServerAddress = pgSocketDir ? `${pgSocketDir}/.s.PGSQL.${pgPort}` : pgPort;
+const redisServer: ServerAddress = SOCKETS ? redisSocket : redisPort;
 const settings = loadSettings(
   SETTINGS_SCHEMAS,
   {
-    DIANA_DATABASE_URL: testDb.url,
-    DIANA_REDIS_URL: redisUrl,
+    DIANA_DATABASE_URL: botDbUrl,
+    DIANA_REDIS_URL: botRedisUrl,
     DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:bench',
     DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-bench-')),
     DIANA_SECURITY_CALLBACK_SECRET: 'b'.repeat(40),
@@ -64,12 +96,9 @@ const recorder: Transformer = async (_prev, method, payload) => {
 const botInfo = { id: 1, is_bot: true, first_name: 'Diana', username: 'diana_bench_bot' } as UserFromGetMe;
 // the servers' CPU time (PostgreSQL's processes, the Redis server), to tell the machine's bound
 // from the bot's: all three share this machine's cores
-const servers = measureServerCpu(Number(new URL(redisUrl).port || 6379));
+const servers = measureServerCpu(redisPort);
 const CORES = availableParallelism();
-const io = countSocketIo({
-  postgres: Number(new URL(testDb.url).port || 5432),
-  redis: Number(new URL(redisUrl).port || 6379),
-});
+const io = countSocketIo({ postgres: pgServer, redis: redisServer });
 // `--statements`: count PostgreSQL statements and show which an update pays for (off by
 // default: reading every buffer written costs the process a little CPU of its own)
 const COUNTING = process.argv.includes('--statements');
@@ -78,7 +107,7 @@ const profileAt = process.argv.indexOf('--profile-rate');
 const PROFILE_RATE = profileAt > 0 ? Number(process.argv[profileAt + 1]) : 100;
 if (!(PROFILE_RATE > 0)) throw new Error('--profile-rate takes a rate in updates/s, e.g. --profile-rate 500');
 const statements = COUNTING
-  ? countPgStatements(Number(new URL(testDb.url).port || 5432))
+  ? countPgStatements(pgServer)
   : { take: () => ({ total: Number.NaN, by_text: new Map<string, number>() }) };
 // `--commands`: count the Redis commands the server ran, by name (its statistics: reset, so
 // off by default and only with nothing else using that server)
@@ -217,7 +246,9 @@ const show = (r: Awaited<ReturnType<typeof offer>>) =>
   );
 
 try {
-  out('Open-loop load through the whole bot (mix: 20% /start, 60% decision taps, 20% text), one process');
+  out(
+    `Open-loop load through the whole bot (mix: 20% /start, 60% decision taps, 20% text), one process; PostgreSQL and ${privateRedis ? 'a private' : 'the shared'} Redis over ${SOCKETS ? 'Unix-domain sockets' : 'TCP'}`,
+  );
   await offer(50, scaled(4, 2)); // warm-up
   // what the process spends with nothing offered (consumers' blocking reads, the relay's and the
   // limiter's timers, metrics): at 100/s, a hundredth of it per second lands on each update
@@ -230,8 +261,8 @@ try {
   // the same number of round trips with no work at all, in this hour: the bot's floor
   const trips = { pg: Math.round(target.pg_writes), redis: Math.round(target.redis_writes) };
   const floor = await measureRoundTripFloor({
-    postgres_url: testDb.url,
-    redis_url: redisUrl,
+    postgres_url: botDbUrl,
+    redis_url: botRedisUrl,
     rate: 100,
     seconds: scaled(10, 3),
     ...trips,
@@ -306,5 +337,6 @@ try {
   await commands?.close();
   await app.close({ timeout_ms: 5_000 });
   await testDb.drop();
-  await deleteByPrefix(redisUrl, prefix);
+  if (privateRedis) await privateRedis.stop();
+  else await deleteByPrefix(redisUrl, prefix);
 }

@@ -3,6 +3,7 @@
 // from the Parse that prepared it), each simple Query ('Q') one or more. Beside the socket-write
 // count it shows which statements an update pays for, whatever the machine's load.
 import { Socket } from 'node:net';
+import { type ServerAddress, serverOf } from './socket-io.js';
 
 /** Statements sent since the last `take()`: the total and the count per statement text. */
 export interface StatementCount {
@@ -10,8 +11,8 @@ export interface StatementCount {
   readonly by_text: ReadonlyMap<string, number>;
 }
 
-/** Starts counting the statements sent to `port`; `take()` returns them and restarts. */
-export function countPgStatements(port: number): { take(): StatementCount } {
+/** Starts counting the statements sent to `server` (a port or a socket's path); `take()` returns them and restarts. */
+export function countPgStatements(server: ServerAddress): { take(): StatementCount } {
   let byText = new Map<string, number>();
   let total = 0;
   // per connection: prepared statement name → text, and the statement of the last Bind
@@ -52,7 +53,7 @@ export function countPgStatements(port: number): { take(): StatementCount } {
   };
   const original = Socket.prototype.write;
   Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
-    if (this.remotePort === port && Buffer.isBuffer(args[0])) read(this, args[0]);
+    if (serverOf(this) === server && Buffer.isBuffer(args[0])) read(this, args[0]);
     return (original as (...a: unknown[]) => boolean).apply(this, args);
   } as typeof original;
   return {

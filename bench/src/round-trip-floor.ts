@@ -24,7 +24,10 @@ export interface FloorOptions {
 /** The process's CPU milliseconds per bare update (see the file's head). */
 export async function measureRoundTripFloor(options: FloorOptions): Promise<number> {
   const sql = postgres(options.postgres_url, { max: 1 });
-  const redis = new Redis(options.redis_url, { lazyConnect: true });
+  // a `unix:///path` URL (`--sockets`) is ioredis's `path`: ioredis 6 does not read that scheme
+  const redis = options.redis_url.startsWith('unix://')
+    ? new Redis({ path: new URL(options.redis_url).pathname, lazyConnect: true })
+    : new Redis(options.redis_url, { lazyConnect: true });
   try {
     await redis.connect();
     const update = async () => {

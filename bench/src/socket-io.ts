@@ -15,12 +15,34 @@ export interface SocketIo {
   readonly reads: Record<string, number>;
 }
 
-/** Starts counting; `take()` returns the counts per port's name since the last `take()` and restarts. */
-export function countSocketIo(ports: Readonly<Record<string, number>>): { take(): SocketIo } {
-  const writes = new Map<number, number>();
-  const reads = new Map<number, number>();
-  const count = (counts: Map<number, number>, port: number | undefined) => {
-    if (port !== undefined) counts.set(port, (counts.get(port) ?? 0) + 1);
+/** A server's TCP port, or the path of its Unix-domain socket. */
+export type ServerAddress = number | string;
+
+// a Unix socket's path, kept from its connect (Node's socket says neither port nor path): from
+// the moment this module is loaded, before the bench makes any connection
+const socketPaths = new WeakMap<Socket, string>();
+const socketProto = Socket.prototype as unknown as { connect: (...a: unknown[]) => unknown };
+const connect = socketProto.connect;
+socketProto.connect = function (this: Socket, ...args: unknown[]) {
+  // net.connect(path) hands over its arguments normalized: [[options, callback]]
+  const first = Array.isArray(args[0]) ? args[0][0] : args[0];
+  const path = typeof first === 'string' ? first : (first as { path?: unknown } | undefined)?.path;
+  if (typeof path === 'string') socketPaths.set(this, path);
+  return connect.apply(this, args);
+};
+
+/** The port or socket path `socket` is connected to (undefined for any other stream). */
+export function serverOf(socket: Socket): ServerAddress | undefined {
+  return socket.remotePort ?? socketPaths.get(socket);
+}
+
+/** Starts counting; `take()` returns the counts per server's name since the last `take()` and restarts. */
+export function countSocketIo(servers: Readonly<Record<string, ServerAddress>>): { take(): SocketIo } {
+  const writes = new Map<ServerAddress, number>();
+  const reads = new Map<ServerAddress, number>();
+  const count = (counts: Map<ServerAddress, number>, socket: Socket) => {
+    const server = serverOf(socket);
+    if (server !== undefined) counts.set(server, (counts.get(server) ?? 0) + 1);
   };
   const proto = Socket.prototype as unknown as Record<'_write' | '_writev' | 'push', (...a: unknown[]) => unknown>;
   // the stream machinery's hand-over to the socket (`_write`, or `_writev` for what a corked
@@ -28,18 +50,18 @@ export function countSocketIo(ports: Readonly<Record<string, number>>): { take()
   for (const name of ['_write', '_writev'] as const) {
     const original = proto[name];
     proto[name] = function (this: Socket, ...args: unknown[]) {
-      count(writes, this.remotePort);
+      count(writes, this);
       return original.apply(this, args);
     };
   }
   // each chunk libuv read, as the socket pushes it to its readers (null: the end of the stream)
   const push = proto.push;
   proto.push = function (this: Socket, ...args: unknown[]) {
-    if (args[0] !== null) count(reads, this.remotePort);
+    if (args[0] !== null) count(reads, this);
     return push.apply(this, args);
   };
-  const byName = (counts: Map<number, number>) =>
-    Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, counts.get(port) ?? 0]));
+  const byName = (counts: Map<ServerAddress, number>) =>
+    Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, counts.get(server) ?? 0]));
   return {
     take() {
       const result = { writes: byName(writes), reads: byName(reads) };
