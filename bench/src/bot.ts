@@ -47,11 +47,12 @@ async function socketDirectory(url: string): Promise<string> {
 // own (`?host=` its `unix_socket_directories`) and that of a private `redis-server` started with
 // one. `--private-redis` uses the same kind of private server over TCP, to pair the two.
 const SOCKETS = process.argv.includes('--sockets');
-const redisSocket = join(mkdtempSync(join(tmpdir(), 'diana-bench-redis-')), 'redis.sock');
+// the private server's socket lives in its data directory (removed with it)
 const privateRedis =
   SOCKETS || process.argv.includes('--private-redis')
-    ? await startRedis({ args: ['--unixsocket', redisSocket, '--unixsocketperm', '700'] })
+    ? await startRedis({ args: ['--unixsocket', 'redis.sock', '--unixsocketperm', '700'] })
     : undefined;
+const redisSocket = privateRedis ? join(privateRedis.dir, 'redis.sock') : '';
 const redisUrl = privateRedis?.url ?? (await getRedisUrl());
 const prefix = `bench:bot:${Date.now()}:`;
 const testDb = await createTestDatabase('bench-bot');
