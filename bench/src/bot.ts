@@ -5,7 +5,7 @@
 // beside its floor (the same round trips with no work: `round-trip-floor.ts`), then a CPU
 // profile of another round under bench/out/ with its top 15 self-time entries (at 100/s, or at
 // `--profile-rate N`), then raises the rate to saturation.
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '@diana/bot/app';
@@ -64,13 +64,14 @@ const botDbUrl = pgSocketDir ? `${testDb.url}?host=${pgSocketDir}` : testDb.url;
 const botRedisUrl = SOCKETS ? `unix://${redisSocket}` : redisUrl;
 const pgServer: ServerAddress = pgSocketDir ? `${pgSocketDir}/.s.PGSQL.${pgPort}` : pgPort;
 const redisServer: ServerAddress = SOCKETS ? redisSocket : redisPort;
+const dataDir = mkdtempSync(join(tmpdir(), 'diana-bench-'));
 const settings = loadSettings(
   SETTINGS_SCHEMAS,
   {
     DIANA_DATABASE_URL: botDbUrl,
     DIANA_REDIS_URL: botRedisUrl,
     DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:bench',
-    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-bench-')),
+    DIANA_BOT_DATA_DIR: dataDir,
     DIANA_SECURITY_CALLBACK_SECRET: 'b'.repeat(40),
     DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
     DIANA_EVENT_BUS_STREAM_PREFIX: `${prefix}ev:`,
@@ -340,4 +341,5 @@ try {
   await testDb.drop();
   if (privateRedis) await privateRedis.stop();
   else await deleteByPrefix(redisUrl, prefix);
+  rmSync(dataDir, { recursive: true, force: true });
 }
