@@ -103,6 +103,14 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   // each client's last connection error since it was last ready: a wait that times out says why
   // (`connect ECONNREFUSED 127.0.0.1:6380`), not only the client's status
   const lastErrors = new WeakMap<RedisClient, string>();
+  // settled once the server refuses the URL's database (`/N` or `?db=N` past its `databases`):
+  // ioredis would go on in database 0, so each client is stopped and every wait fails with this
+  let refuseDatabase: (error: Error) => void = () => {};
+  const databaseRefused = new Promise<never>((_, reject) => {
+    refuseDatabase = reject;
+  });
+  databaseRefused.catch(() => {}); // nobody may be waiting
+  const unlessRefused = <T>(wait: Promise<T>) => Promise.race([wait, databaseRefused]);
   const waitReady = (client: RedisClient, ms: number) => {
     let waiter = readyWaiters.get(client);
     if (!waiter) {
@@ -149,6 +157,11 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     client.on('error', (error) => {
       lastErrors.set(client, error.message);
       logger.debug({ err: error, client: name }, 'redis connection error');
+      if (error.message.includes('DB index is out of range')) {
+        logger.error({ err: error, client: name }, `redis at ${where} refused the database of its URL; client closed`);
+        client.disconnect();
+        refuseDatabase(new Error(`redis at ${where} refused the database of its URL: ${error.message}`));
+      }
     });
     client.on('ready', () => lastErrors.delete(client));
     open.add(client);
@@ -181,13 +194,13 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       pingClient ??= command({ command_timeout_ms: timeout_ms, name: 'ping' });
       const client = pingClient;
       const started = performance.now();
-      if (client.status !== 'ready') await waitReady(client, timeout_ms);
+      if (client.status !== 'ready') await unlessRefused(waitReady(client, timeout_ms));
       await client.ping();
       return performance.now() - started;
     },
     async ready({ timeout_ms = 5_000 } = {}) {
       const waiting = [...open].filter((client) => client.status !== 'ready');
-      await Promise.all(waiting.map((client) => waitReady(client, timeout_ms)));
+      await unlessRefused(Promise.all(waiting.map((client) => waitReady(client, timeout_ms))));
     },
     where,
     cluster: seeds !== undefined,
@@ -291,6 +304,8 @@ function describe(options: RedisConnectorOptions): string {
     return `redis-cluster://${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   }
   if (options.url && isSocketUrl(options.url)) return `unix://${socketOptions(options.url).path}`;
+  // ioredis's own form of a socket: a bare path, with or without `?db=N`
+  if (options.url?.startsWith('/')) return `unix://${options.url.split('?')[0]}`;
   if (options.url) {
     try {
       const url = new URL(options.url);

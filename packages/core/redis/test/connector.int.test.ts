@@ -131,6 +131,7 @@ describe('a Unix-domain socket', () => {
     const viaSocket = createRedisConnector({ url: `unix://${path}?db=3` });
     try {
       expect(viaSocket.where).toBe(`unix://${path}`);
+      expect(createRedisConnector({ url: `${path}?db=1` }).where).toBe(`unix://${path}`); // ioredis's bare path
       const client = viaSocket.command() as Redis;
       await viaSocket.ready({ timeout_ms: 5_000 });
       // flags U: this connection is the socket's (a TCP one has N)
@@ -143,6 +144,29 @@ describe('a Unix-domain socket', () => {
       overTcp.disconnect();
     } finally {
       await viaSocket.close();
+      rmSync(socketDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a database the server does not have (?db=N, /N) stops the client before it is ready: never database 0', async () => {
+    const socketDir = mkdtempSync(join(tmpdir(), 'diana-redis-socket-'));
+    const path = join(socketDir, 'redis.sock');
+    await using server = await startRedis({ args: ['--unixsocket', path, '--databases', '4'] });
+    try {
+      for (const url of [`unix://${path}?db=7`, `${server.url}/7`]) {
+        const wrongDb = createRedisConnector({ url });
+        const client = wrongDb.command() as Redis;
+        await expect(wrongDb.ready({ timeout_ms: 3_000 }), url).rejects.toThrow(/DB index is out of range/);
+        if (client.status !== 'end') await once(client, 'end'); // stopped, not reconnecting
+        await expect(client.set('k', 'v')).rejects.toThrow();
+        await expect(wrongDb.ping({ timeout_ms: 3_000 })).rejects.toThrow(/refused the database of its URL/);
+        await wrongDb.close();
+      }
+      const check = new Redis(server.url, { lazyConnect: true });
+      await check.connect();
+      expect(await check.dbsize()).toBe(0); // nothing was written to database 0
+      check.disconnect();
+    } finally {
       rmSync(socketDir, { recursive: true, force: true });
     }
   });
