@@ -2,12 +2,11 @@
 // and the HTTP and webhook calls a test makes to it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { useTempDir } from '@diana/test-services';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const TSX = pathToFileURL(
@@ -56,7 +55,7 @@ export function telegramBotEnv(database: string, api: string, label: string): Re
     DIANA_DATABASE_URL: database,
     DIANA_BOT_TELEGRAM_BOT_TOKEN: `123456:${label}-token`,
     DIANA_BOT_TELEGRAM_API_ROOT: api,
-    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), `diana-${label}-`)),
+    DIANA_BOT_DATA_DIR: useTempDir(`diana-${label}-`),
     ...TEST_SECRETS,
   };
 }

@@ -5,16 +5,21 @@
 // more than node's, times the 57 runs of this file).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createPostgres, createUserRepository, type Database } from '@diana/db';
 import { createEventBus, type EventBusService } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
 import { createRedisConnector, type RedisConnector } from '@diana/redis';
-import { deleteByPrefixOnCluster, getRedisCluster, useTestDatabase, useTestRedis } from '@diana/test-services';
+import {
+  deleteByPrefixOnCluster,
+  getRedisCluster,
+  useTempDir,
+  useTestDatabase,
+  useTestRedis,
+} from '@diana/test-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_EVENTS } from '../src/app.js';
 import { freePort, until } from './child-bot.js';
@@ -37,7 +42,7 @@ async function run(fromSource: boolean, env: Record<string, string>, args: strin
     cwd: APP_DIR,
     env: {
       TSX_TSCONFIG_PATH: 'tsconfig.source.json',
-      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-cli-')),
+      DIANA_BOT_DATA_DIR: useTempDir('diana-cli-'),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

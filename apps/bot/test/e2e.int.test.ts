@@ -1,11 +1,8 @@
 // The whole bot in this process on real PostgreSQL and a private Redis, Telegram replaced by
 // a fake Bot API on loopback: updates go in through handleUpdate or the webhook.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadSettings } from '@diana/config';
 import { createUserRepository } from '@diana/db';
-import { createUpdateFactory, startFakeTelegram, startRedis, useTestDatabase } from '@diana/test-services';
+import { createUpdateFactory, startFakeTelegram, startRedis, useTempDir, useTestDatabase } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +25,7 @@ const settings = loadSettings(
     DIANA_REDIS_URL: redis.url,
     DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:e2e-token',
     DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
-    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-bot-')),
+    DIANA_BOT_DATA_DIR: useTempDir('diana-bot-'),
     DIANA_BOT_OWNER_TELEGRAM_IDS: '900',
     DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
     DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),

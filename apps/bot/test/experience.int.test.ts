@@ -2,12 +2,9 @@
 // /menu, deep links, a first "hola"), the command menu registered with Telegram per role,
 // case-insensitive commands, the main menu's buttons and /perfil. The whole app on real
 // PostgreSQL (memory bus and cache), Telegram replaced by the fake Bot API.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadSettings } from '@diana/config';
 import { createUserRepository } from '@diana/db';
-import { createUpdateFactory, startFakeTelegram, useTestDatabase } from '@diana/test-services';
+import { createUpdateFactory, startFakeTelegram, useTempDir, useTestDatabase } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +26,7 @@ const settings = loadSettings(
     DIANA_DATABASE_DIRECT_URL: testDb.direct_url,
     DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:experience-token',
     DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
-    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-experience-')),
+    DIANA_BOT_DATA_DIR: useTempDir('diana-experience-'),
     DIANA_BOT_OWNER_TELEGRAM_IDS: String(OWNER),
     DIANA_BOT_TIMEZONE: TIMEZONE,
     DIANA_SECURITY_CALLBACK_SECRET: 'x'.repeat(40),

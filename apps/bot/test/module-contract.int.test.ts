@@ -4,13 +4,10 @@
 // is started before the app is ready and closed with it; a handler of it still running when the
 // app closes finishes on open dependencies (the bus drains before the user state and the config
 // manager close). The whole app on real PostgreSQL.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadSettings } from '@diana/config';
 import type { DianaModule, EventEnvelope } from '@diana/event-bus';
 import type { ModuleContext } from '@diana/security/grammy';
-import { createUpdateFactory, startFakeTelegram, useTestDatabase } from '@diana/test-services';
+import { createUpdateFactory, startFakeTelegram, useTempDir, useTestDatabase } from '@diana/test-services';
 import { isDianaError, SILENT_LOGGER } from '@diana/utils';
 import { Composer } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -28,7 +25,7 @@ const settings = loadSettings(
     DIANA_DATABASE_DIRECT_URL: testDb.direct_url,
     DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:contract-token',
     DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
-    DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-contract-')),
+    DIANA_BOT_DATA_DIR: useTempDir('diana-contract-'),
     DIANA_SECURITY_CALLBACK_SECRET: 'k'.repeat(40),
     DIANA_SECURITY_TOKEN_PEPPER: 'q'.repeat(40),
   },

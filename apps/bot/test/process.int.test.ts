@@ -1,12 +1,12 @@
 // The bot as users run it: `pnpm start` in a child process.
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createUpdateFactory,
   deleteByPrefixOnCluster,
   getRedisCluster,
   startFakeTelegram,
+  useTempDir,
   useTestDatabase,
   useTestRedis,
 } from '@diana/test-services';
@@ -40,7 +40,7 @@ const updates = createUpdateFactory(1_000);
 
 describe('pnpm start', () => {
   it('with no services and no token, opens the console chat on embedded PostgreSQL: /start shows Lucien, a number presses a button', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'diana-console-'));
+    const dir = useTempDir('diana-console-');
     // a data directory an older version left open to other users
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, 'bot.log'), '');
@@ -78,7 +78,7 @@ describe('pnpm start', () => {
 
   it('in the console, says which backend start is waiting for (Redis down), and a SIGTERM meanwhile exits 0', async () => {
     const testDb = await useTestDatabase('bot-console-wait');
-    const dir = mkdtempSync(join(tmpdir(), 'diana-console-wait-'));
+    const dir = useTempDir('diana-console-wait-');
     const port = await freePort();
     const bot = startBot({
       DIANA_BOT_DATA_DIR: dir,
@@ -100,7 +100,7 @@ describe('pnpm start', () => {
   }, 60_000);
 
   it('a start that fails at once (a database URL, no secrets) still leaves its fatal line, with the code, in the log file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'diana-console-fatal-'));
+    const dir = useTempDir('diana-console-fatal-');
     const bot = startBot({
       DIANA_BOT_DATA_DIR: dir,
       DIANA_BOT_HTTP_PORT: '0',
@@ -312,7 +312,7 @@ describe('pnpm start', () => {
 
 describe('the console chat ends cleanly', () => {
   it('Ctrl-C (SIGINT) says goodbye and exits 0', async () => {
-    const bot = startBot({ DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-ctrlc-')), DIANA_BOT_HTTP_PORT: '0' });
+    const bot = startBot({ DIANA_BOT_DATA_DIR: useTempDir('diana-ctrlc-'), DIANA_BOT_HTTP_PORT: '0' });
     const deadline = Date.now() + 60_000;
     while (!bot.output().includes('Ctrl-C para salir') && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -3,16 +3,14 @@
 // besitos round trip and a config hot reload reaching the other process), and the faults start
 // cannot outlive (port taken in webhook mode, a second bot on one embedded directory, a backend
 // that never comes): exit 1 with one clear line. Bot processes run src/main.ts as children.
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createPostgres } from '@diana/db';
 import {
   createUpdateFactory,
   startFakeTelegram,
   startRedis,
   startTcpProxy,
+  useTempDir,
   useTestDatabase,
 } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -189,7 +187,7 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
   });
 
   it('a second bot on the same embedded data directory is refused; the first keeps working', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'diana-shared-'));
+    const dir = useTempDir('diana-shared-');
     const first = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
     expect(await until(() => first.output().includes('Ctrl-C para salir'), 60_000)).toBe(true);
     const second = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });

@@ -1,14 +1,12 @@
 // Start-up failures are named; the operator CLI applies and lists migrations (test/cli.int.test.ts has the rest).
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { loadSettings } from '@diana/config';
 import { createPostgres } from '@diana/db';
-import { useTestDatabase } from '@diana/test-services';
+import { useTempDir, useTestDatabase } from '@diana/test-services';
 import { isDianaError, type Logger, SILENT_LOGGER } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
@@ -57,7 +55,7 @@ describe('start-up', () => {
         ...secrets,
         DIANA_DATABASE_URL: testDb.url,
         DIANA_DATABASE_POOLER: 'transaction',
-        DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-bot-')),
+        DIANA_BOT_DATA_DIR: useTempDir('diana-bot-'),
       },
       { env_file: false },
     );
@@ -107,7 +105,7 @@ describe('operator CLI', () => {
     const env = {
       DIANA_DATABASE_URL: testDb.url,
       DIANA_DATABASE_DIRECT_URL: testDb.direct_url, // through PgBouncer (DIANA_TEST_POOLER=pgbouncer)
-      DIANA_BOT_DATA_DIR: mkdtempSync(join(tmpdir(), 'diana-cli-')),
+      DIANA_BOT_DATA_DIR: useTempDir('diana-cli-'),
     };
     const cli = (...args: string[]) => run(process.execPath, ['--import', TSX, CLI, ...args], { env });
     expect((await cli('migrate', 'status')).stdout).toMatch(/^pending +@diana\/db 0001_users\.sql$/m);

@@ -38,6 +38,8 @@ export { describeDatabase, watchStuckTests } from './stuck.js';
 export type { RecordedCall } from './telegram.js';
 // In-process Telegram for bot tests
 export { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO } from './telegram.js';
+// Temporary folders
+export { useTempDir } from './temp-dir.js';
 export type { Worker, WorkerMessage } from './worker.js';
 // Child processes
 export { nextMessage, report, startWorker } from './worker.js';

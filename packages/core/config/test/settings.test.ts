@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
+import { useTempDir } from '@diana/test-services';
 import {
   coerceBoolean,
   coerceDuration,
@@ -172,7 +172,7 @@ describe('loadSettings', () => {
   });
 
   it('reads a .env file, letting the real environment win', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'diana-env-'));
+    const dir = useTempDir('diana-env-');
     writeFileSync(
       join(dir, '.env'),
       ['# local settings', 'DATABASE_URL=postgres://from-file@127.0.0.1/f', 'DIANA_DATABASE_POOL_MAX=7', ''].join('\n'),

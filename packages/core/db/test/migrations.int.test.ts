@@ -1,8 +1,7 @@
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, startWorker, type TestDatabase } from '@diana/test-services';
+import { createTestDatabase, startWorker, type TestDatabase, useTempDir } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DatabaseConfigInput } from '../src/config.js';
@@ -81,7 +80,7 @@ describe('migrate', () => {
   it('refuses to run when an applied file was edited, touching nothing', async () => {
     const db = connect(await useDatabase('migrate-edit'));
     {
-      const dir = mkdtempSync(join(tmpdir(), 'diana-mig-'));
+      const dir = useTempDir('diana-mig-');
       cpSync(fixtures, dir, { recursive: true });
       await migrate(db, [{ name: 'fixture', directory: dir }]);
       writeFileSync(join(dir, '0002_seed.sql'), "insert into fixture_items values (3, 'three');\n");
@@ -101,7 +100,7 @@ describe('migrate', () => {
 
   it('rolls a failing migration back and says which one', async () => {
     const db = connect(await useDatabase('migrate-fail'));
-    const dir = mkdtempSync(join(tmpdir(), 'diana-mig-'));
+    const dir = useTempDir('diana-mig-');
     writeFileSync(join(dir, '0001_ok.sql'), 'create table ok_table (id int);\n');
     writeFileSync(
       join(dir, '0002_broken.sql'),
@@ -119,7 +118,7 @@ describe('migrate', () => {
 
 describe('migration timeouts and kinds', () => {
   const source = (files: Record<string, string>) => {
-    const directory = mkdtempSync(join(tmpdir(), 'diana-migrations-'));
+    const directory = useTempDir('diana-migrations-');
     for (const [name, sql] of Object.entries(files)) writeFileSync(join(directory, name), sql);
     return { name: 'timeouts', directory };
   };
@@ -185,7 +184,7 @@ describe('migrations behind a transaction pooler', () => {
     '0002_index.sql': '-- diana:no-transaction\ncreate index concurrently pooled_id on pooled (id);',
   };
   const source = () => {
-    const directory = mkdtempSync(join(tmpdir(), 'diana-migrations-'));
+    const directory = useTempDir('diana-migrations-');
     for (const [name, sql] of Object.entries(files)) writeFileSync(join(directory, name), sql);
     return [{ name: 'pooled', directory }];
   };

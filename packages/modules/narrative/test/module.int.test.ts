@@ -1,7 +1,6 @@
 // The module through a real grammY bot (handleUpdate) on PostgreSQL + Redis; Telegram is a
 // recording API transformer.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createPostgres,
@@ -19,6 +18,7 @@ import {
   createRecordingApi,
   createUpdateFactory,
   FAKE_BOT_INFO,
+  useTempDir,
   useTestDatabase,
   useTestRedis,
 } from '@diana/test-services';
@@ -327,7 +327,7 @@ describe('the narrative module', () => {
   });
 
   it('a story of its own: a besitos lock offers the daily gift; the last free fragment offers VIP, asked for in words without an offer URL', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'narrative-story-'));
+    const dir = useTempDir('narrative-story-');
     const file = join(dir, 'story.json');
     writeFileSync(
       file,
