@@ -5,7 +5,7 @@
 // and exits 1 if any failed.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -252,6 +252,7 @@ await check(6, 'a cache says when it hears invalidations, and keeps memory copie
   return `listening after ${ms} ms; a memory copy from then on, dropped on another process's delete`;
 });
 
-redisServer.kill('SIGKILL');
+await killRedis();
+rmSync(dir, { recursive: true, force: true }); // its AOF files
 for (const result of results) console.log(JSON.stringify(result));
 process.exit(results.every((r) => r.ok) && results.length === 6 ? 0 : 1);
