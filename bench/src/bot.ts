@@ -5,14 +5,13 @@
 // beside its floor (the same round trips with no work: `round-trip-floor.ts`), then a CPU
 // profile of another round under bench/out/ with its top 15 self-time entries (at 100/s, or at
 // `--profile-rate N`), then raises the rate to saturation.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '@diana/bot/app';
 import { SETTINGS_SCHEMAS } from '@diana/bot/config';
 import { loadSettings } from '@diana/config';
-import postgres from '@diana/postgres';
-import { createTestDatabase, deleteByPrefix, getRedisUrl, startRedis } from '@diana/test-services';
+import { createTestDatabase, deleteByPrefix, findPgSocket, getRedisUrl, startRedis } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
@@ -29,20 +28,6 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 // the profiles a run saves, under bench/out/ (git-ignored), dated
 const outFile = (name: string) => new URL(`../out/${name}`, import.meta.url).pathname;
 const today = () => new Date().toISOString().slice(0, 10);
-/** The first of the server's `unix_socket_directories`, where its socket file is on this machine. */
-async function socketDirectory(url: string): Promise<string> {
-  const admin = postgres(url, { max: 1 });
-  try {
-    const [row] = await admin<{ dirs: string }[]>`select current_setting('unix_socket_directories') as dirs`;
-    const dir = row?.dirs.split(',')[0]?.trim() ?? '';
-    const port = new URL(url).port || '5432';
-    if (!dir.startsWith('/') || !existsSync(`${dir}/.s.PGSQL.${port}`))
-      throw new Error(`--sockets: the server's socket (${dir || 'none'}/.s.PGSQL.${port}) is not on this machine`);
-    return dir;
-  } finally {
-    await admin.end({ timeout: 1 });
-  }
-}
 // `--sockets`: the bot reaches PostgreSQL and Redis through Unix-domain sockets: PostgreSQL's
 // own (`?host=` its `unix_socket_directories`) and that of a private `redis-server` started with
 // one. `--private-redis` uses the same kind of private server over TCP, to pair the two.
@@ -58,11 +43,13 @@ const prefix = `bench:bot:${Date.now()}:`;
 const testDb = await createTestDatabase('bench-bot');
 const pgPort = Number(new URL(testDb.url).port || 5432);
 const redisPort = Number(new URL(redisUrl).port || 6379);
-const pgSocketDir = SOCKETS ? await socketDirectory(testDb.url) : undefined;
+const pgSocket = SOCKETS ? await findPgSocket(testDb.url) : undefined;
+if (pgSocket && !pgSocket.here)
+  throw new Error(`--sockets: the server's socket (${pgSocket.path}) is not on this machine`);
 // the URLs the bot (and its floor) connect with, and what its sockets are counted by
-const botDbUrl = pgSocketDir ? `${testDb.url}?host=${pgSocketDir}` : testDb.url;
+const botDbUrl = pgSocket ? `${testDb.url}?host=${pgSocket.dir}` : testDb.url;
 const botRedisUrl = SOCKETS ? `unix://${redisSocket}` : redisUrl;
-const pgServer: ServerAddress = pgSocketDir ? `${pgSocketDir}/.s.PGSQL.${pgPort}` : pgPort;
+const pgServer: ServerAddress = pgSocket ? pgSocket.path : pgPort;
 const redisServer: ServerAddress = SOCKETS ? redisSocket : redisPort;
 const dataDir = mkdtempSync(join(tmpdir(), 'diana-bench-'));
 const settings = loadSettings(

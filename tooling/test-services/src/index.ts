@@ -14,6 +14,8 @@ export { startFakeTelegram } from './fake-telegram.js';
 export type { CollectedMetrics, MetricPoint } from './meter.js';
 // Metrics
 export { useTestMeter } from './meter.js';
+export type { PgSocket } from './pg-socket.js';
+export { findPgSocket } from './pg-socket.js';
 export type { PgBouncer, StartPgBouncerOptions } from './pgbouncer.js';
 // A transaction pooler in front of the test server
 export { findPgBouncer, startPgBouncer } from './pgbouncer.js';

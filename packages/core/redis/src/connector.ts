@@ -96,7 +96,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   const seeds = options.cluster ? clusterSeeds(options.cluster.nodes) : undefined;
   // a socket URL is checked now, not at the first client
   const socket = !seeds && options.url && isSocketUrl(options.url) ? socketOptions(options.url) : undefined;
-  const where = describe(options);
+  const where = socket ? `unix://${socket.path}` : describe(options);
   // One waiter per client: it holds one 'ready' listener however many callers wait, so
   // polling through an outage (a start gate pings every few seconds) adds none.
   const readyWaiters = new WeakMap<RedisClient, (ms: number) => Promise<void>>();
@@ -303,7 +303,6 @@ function describe(options: RedisConnectorOptions): string {
     const { nodes } = clusterSeeds(options.cluster.nodes);
     return `redis-cluster://${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   }
-  if (options.url && isSocketUrl(options.url)) return `unix://${socketOptions(options.url).path}`;
   // ioredis's own form of a socket: a bare path, with or without `?db=N`
   if (options.url?.startsWith('/')) return `unix://${options.url.split('?')[0]}`;
   if (options.url) {
