@@ -9,6 +9,8 @@ export interface TcpProxy {
   restore(): void;
   /** Connections destroyed by `cut` so far (a test can assert that its fault happened). */
   readonly cut_connections: number;
+  /** Connections held back by `connect_delay_ms` so far. */
+  readonly delayed_connections: number;
   /**
    * Chunks read from clients so far. A round trip is at least one (the client waits for the
    * answer before it writes again); bytes written back to back may arrive as one.
@@ -18,27 +20,45 @@ export interface TcpProxy {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Options of `startTcpProxy`. */
+export interface TcpProxyOptions {
+  /** Each new connection reaches the server only this long after it was accepted (a slow server or network). @default 0 */
+  readonly connect_delay_ms?: number;
+}
+
 /** Starts a proxy to 127.0.0.1:`target_port` for partition tests (one client's path to a server). */
-export async function startTcpProxy(target_port: number): Promise<TcpProxy> {
+export async function startTcpProxy(target_port: number, options: TcpProxyOptions = {}): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const delay = options.connect_delay_ms ?? 0;
   let open = true;
   let cutConnections = 0;
+  let delayedConnections = 0;
   let clientChunks = 0;
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+  };
+  const pipeTo = (client: Socket) => {
+    const upstream = connect(target_port, '127.0.0.1');
+    track(upstream);
+    client.on('data', () => void clientChunks++);
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  };
   const server: Server = createServer((client) => {
     if (!open) {
       client.destroy();
       return;
     }
-    const upstream = connect(target_port, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {});
-    }
-    client.on('data', () => void clientChunks++);
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    track(client);
+    if (delay === 0) return pipeTo(client);
+    delayedConnections++;
+    // held, not read: what the client writes meanwhile waits in the socket's buffer
+    client.pause();
+    const timer = setTimeout(() => pipeTo(client), delay);
+    client.on('close', () => clearTimeout(timer));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -60,6 +80,9 @@ export async function startTcpProxy(target_port: number): Promise<TcpProxy> {
     },
     get cut_connections() {
       return cutConnections;
+    },
+    get delayed_connections() {
+      return delayedConnections;
     },
     get client_chunks() {
       return clientChunks;
