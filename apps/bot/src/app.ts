@@ -281,8 +281,9 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   });
   botRef = bot;
   // every Redis client made so far has its connection (on a cluster, its slot map): a command
-  // client fails fast while it connects, and the first update must not meet one that does
-  if (connector) await step('redis clients', () => gate.waitFor('redis', () => connector.ready({ timeout_ms: 1_000 })));
+  // client fails fast while it connects, and the first update must not meet one that does (the
+  // gate's whole attempt: a dozen cluster clients fetch their slots at once on a busy machine)
+  if (connector) await step('redis clients', () => gate.waitFor('redis', () => connector.ready({ timeout_ms: 5_000 })));
   bot.use(
     createHandlers({
       signer,

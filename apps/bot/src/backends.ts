@@ -72,9 +72,9 @@ export async function startBackends(
     // closed last (closes run in reverse): every adapter closes its own clients first
     onClose('redis', () => connector.close({ timeout_ms: 1_000 }));
     pings.set('redis', (timeout_ms) => connector.ping({ timeout_ms }));
-    // a second per attempt at most: a Redis that is down is still reported promptly, and a healthy
-    // one is not logged as a "waiting for redis" warning at every start
-    await step('redis', () => gate.waitFor('redis', () => connector.ping({ timeout_ms: 1_000 })));
+    // a ping fails at the first connection error, so a Redis that is down is reported at once; a
+    // slow one (a cluster's slots fetched on a busy machine) gets the gate's whole attempt
+    await step('redis', () => gate.waitFor('redis', () => connector.ping({ timeout_ms: 5_000 })));
   }
   return { db, documents, connector, embedded, pings };
 }

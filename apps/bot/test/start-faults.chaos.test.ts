@@ -145,6 +145,35 @@ describe('a backend down when the bot starts, back a few seconds later', () => {
   }
 });
 
+describe('a slow backend at start', () => {
+  it('redis answering each new connection 1.5 s late (a cluster fetching its slots on a busy machine): start waits without a warning', async () => {
+    const testDb = await useTestDatabase('bot-start-slow-redis');
+    await using redis = await startRedis();
+    await using slow = await startTcpProxy(Number(new URL(redis.url).port), { connect_delay_ms: 1_500 });
+    const fake = await startFakeTelegram();
+    try {
+      const bot = startBot({
+        ...telegramBotEnv(testDb.url, fake.url, 'slow-redis'),
+        DIANA_REDIS_URL: `redis://127.0.0.1:${slow.port}`,
+        DIANA_BOT_HTTP_PORT: '0',
+      });
+      fake.queueUpdate(updates.message(4_100, '/start'));
+      const answer = await fake
+        .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
+        .catch(() => undefined);
+      expect(answer, bot.output().slice(-3_000)).toBeDefined();
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      expect(slow.delayed_connections).toBeGreaterThan(1); // the ping's client and the adapters' were held
+      expect(bot.output()).toMatch(/"msg":"diana bot started/);
+      // each connection was slow, none refused: nothing to warn about
+      expect(bot.output()).not.toContain('"msg":"waiting for redis"');
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
+});
+
 describe('faults start cannot outlive: exit 1 with one clear line, nothing half-started', () => {
   it('webhook mode with its HTTP port taken', async () => {
     const taken = createServer().listen(0, '127.0.0.1');

@@ -1,6 +1,7 @@
 import { type Closeable, createCloser, createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { type ClusterNodeInput, clusterSeeds } from './cluster-nodes.js';
+import { limitCommandsNotHandshake } from './handshake.js';
 import { isSocketUrl, socketOptions } from './socket-url.js';
 import { resubscribeOnReady } from './subscriptions.js';
 
@@ -68,12 +69,16 @@ export interface RedisConnector extends Closeable {
    * or a read loop comes back by itself after a reconnect.
    */
   blocking(options?: { readonly name?: string }): RedisClient;
-  /** One PING on the connector's own command client; rejects after `timeout_ms`. Resolves to the round trip in ms. */
+  /**
+   * One PING on the connector's own command client; rejects after `timeout_ms`, or at once when
+   * the client reports a connection error while it waits to be ready. Resolves to the round trip in ms.
+   */
   ping(options?: { readonly timeout_ms?: number }): Promise<number>;
   /**
    * Resolves once every client this connector has made so far is connected (a cluster client:
    * its slots known). A new client connects on its own; a start that takes work only after this
-   * never meets a fail-fast client still making its first connection. Rejects after `timeout_ms`.
+   * never meets a fail-fast client still making its first connection. Rejects after `timeout_ms`,
+   * or at once when a client it waits for reports a connection error.
    */
   ready(options?: { readonly timeout_ms?: number }): Promise<void>;
   /** Where clients connect (no credentials), for logs. */
@@ -114,14 +119,28 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   const waitReady = (client: RedisClient, ms: number) => {
     let waiter = readyWaiters.get(client);
     if (!waiter) {
-      waiter = createEventWaiter(client, 'ready', () => {
-        const last = lastErrors.get(client);
-        return `redis at ${where} not ready (status ${client.status}${last ? `; last error: ${last}` : ''})`;
-      });
+      waiter = createEventWaiter(client, 'ready', () => notReady(client));
       readyWaiters.set(client, waiter);
     }
     return waiter(ms);
   };
+  const notReady = (client: RedisClient) => {
+    const last = lastErrors.get(client);
+    return `redis at ${where} not ready (status ${client.status}${last ? `; last error: ${last}` : ''})`;
+  };
+  // A ping or a ready (a health check, the bot's start) is not kept waiting through a connection
+  // error: the client's next one ends the wait at once, so the wait can be given a deadline long
+  // enough for a slow start (a cluster's slots on a busy machine) and still report a refused server
+  // promptly.
+  const readyOrFailed = (client: RedisClient, ms: number) =>
+    new Promise<void>((resolve, reject) => {
+      // (runs after the client's own listener, which has recorded this error as the last one)
+      const onError = () => reject(new Error(notReady(client)));
+      client.once('error', onError);
+      waitReady(client, ms)
+        .then(resolve, reject)
+        .finally(() => client.off('error', onError));
+    });
 
   const make = (extra: RedisOptions, name: string): RedisClient => {
     const settings: RedisOptions = {
@@ -137,6 +156,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     if (seeds) {
       client = new Cluster(seeds.nodes, clusterSettings(settings, seeds.options));
       if (settings.enableOfflineQueue === false) queueOnlyWhileReady(client);
+      client.on('+node', limitCommandsNotHandshake);
     } else {
       // one server's client resubscribes from its own list (see subscriptions.ts), not ioredis's
       const single = { ...settings, autoResubscribe: false };
@@ -145,6 +165,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
         : options.url
           ? new Redis(options.url, single)
           : new Redis(single);
+      limitCommandsNotHandshake(redis);
       resubscribeOnReady(redis, (error, kind) => {
         if (redis.status !== 'end')
           logger.warn(
@@ -194,13 +215,13 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       pingClient ??= command({ command_timeout_ms: timeout_ms, name: 'ping' });
       const client = pingClient;
       const started = performance.now();
-      if (client.status !== 'ready') await unlessRefused(waitReady(client, timeout_ms));
+      if (client.status !== 'ready') await unlessRefused(readyOrFailed(client, timeout_ms));
       await client.ping();
       return performance.now() - started;
     },
     async ready({ timeout_ms = 5_000 } = {}) {
       const waiting = [...open].filter((client) => client.status !== 'ready');
-      await unlessRefused(Promise.all(waiting.map((client) => waitReady(client, timeout_ms))));
+      await unlessRefused(Promise.all(waiting.map((client) => readyOrFailed(client, timeout_ms))));
     },
     where,
     cluster: seeds !== undefined,

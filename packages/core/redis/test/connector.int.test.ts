@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRedis, useTestRedis } from '@diana/test-services';
+import { startRedis, startTcpProxy, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
@@ -90,6 +91,92 @@ describe('createRedisConnector', () => {
     } finally {
       process.off('warning', onWarning);
       await own.close();
+    }
+  });
+
+  it('a command limit shorter than the handshake still connects; commands keep their limit once ready', async () => {
+    await using server = await startRedis();
+    // each new connection reaches the server 400 ms after it is made: the INFO ready check
+    // answers well past the 100 ms limit (ioredis timed it out and reconnected, over and over)
+    await using slow = await startTcpProxy(server.port, { connect_delay_ms: 400 });
+    const own = createRedisConnector({ options: { port: slow.port } });
+    try {
+      const client = own.command({ command_timeout_ms: 100 }) as Redis;
+      const errors: string[] = [];
+      client.on('error', (error) => errors.push(error.message));
+      await own.ready({ timeout_ms: 10_000 });
+      expect(slow.delayed_connections).toBe(1); // one connection, and the handshake waited for it
+      expect(errors).toEqual([]);
+      expect(await client.ping()).toBe('PONG');
+      // the limit is the command's again: a command slower than it times out
+      await expect(client.call('DEBUG', 'SLEEP', '0.3')).rejects.toThrow(/Command timed out/);
+    } finally {
+      await own.close({ timeout_ms: 500 });
+    }
+  });
+
+  it('a server that takes the connection and never answers the handshake is dropped after connectTimeout, and tried again', async () => {
+    const sockets = new Set<Socket>();
+    let accepted = 0;
+    const silent = createServer((socket) => {
+      accepted++;
+      sockets.add(socket);
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as { port: number }).port;
+    const own = createRedisConnector({ options: { port, connectTimeout: 300 } });
+    try {
+      const client = own.command({ command_timeout_ms: 5_000 });
+      const [error] = (await once(client, 'error')) as [Error];
+      expect(error.message).toBe('no answer to the connection handshake within 300 ms');
+      await vi.waitFor(() => expect(accepted).toBeGreaterThan(1), { timeout: 5_000, interval: 20 });
+      expect(client.status).not.toBe('ready');
+    } finally {
+      await own.close();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+
+  it('ping ends at the first connection error, not at its deadline: a refused server is reported at once', async () => {
+    const own = createRedisConnector({ options: { port: 1 } });
+    try {
+      const started = performance.now();
+      const error = await own.ping({ timeout_ms: 20_000 }).then(
+        () => undefined,
+        (reason: Error) => reason,
+      );
+      expect(error?.message).toMatch(/not ready \(status \w+; last error: connect ECONNREFUSED 127\.0\.0\.1:1\)$/);
+      expect(performance.now() - started).toBeLessThan(10_000);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('pings of a server that takes connections and never answers leave no listener behind', async () => {
+    // no connection error ends these waits (the connection is made; the handshake never answers),
+    // so each ping's own 'error' listener stays unless the ping removes it
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as { port: number }).port;
+    const own = createRedisConnector({ options: { port } });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      for (let attempt = 0; attempt < 15; attempt++)
+        await expect(own.ping({ timeout_ms: 5 })).rejects.toThrow(/not ready/);
+      expect(sockets.size).toBeGreaterThan(0); // the connection was taken
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await own.close();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
   });
 
