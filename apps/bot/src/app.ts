@@ -33,7 +33,7 @@ import { createRedisStateStore } from '@diana/user-state/adapters/redis';
 import type { Logger } from '@diana/utils';
 import type { Bot, Middleware, Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
-import { startBackends } from './backends.js';
+import { isRedisRefusal, startBackends } from './backends.js';
 import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from './catalog.js';
 import { type CommandMenu, createCommandMenu } from './command-menu.js';
 import { createHandlers } from './handlers.js';
@@ -283,7 +283,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   // every Redis client made so far has its connection (on a cluster, its slot map): a command
   // client fails fast while it connects, and the first update must not meet one that does (the
   // gate's whole attempt: a dozen cluster clients fetch their slots at once on a busy machine)
-  if (connector) await step('redis clients', () => gate.waitFor('redis', () => connector.ready({ timeout_ms: 5_000 })));
+  if (connector)
+    await step('redis clients', () =>
+      gate.waitFor('redis', () => connector.ready({ timeout_ms: 5_000 }), { final: isRedisRefusal }),
+    );
   bot.use(
     createHandlers({
       signer,

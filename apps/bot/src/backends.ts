@@ -2,8 +2,8 @@
 // package's migrations, the document store (MongoDB or PostgreSQL) and the one Redis connector.
 import { join } from 'node:path';
 import { createPostgres, createPostgresDocumentStore, type Database, type DocumentStore, migrate } from '@diana/db';
-import { createRedisConnector, type RedisConnector } from '@diana/redis';
-import type { Logger } from '@diana/utils';
+import { createRedisConnector, REDIS_ERROR_CODES, type RedisConnector } from '@diana/redis';
+import { isDianaError, type Logger } from '@diana/utils';
 import { ALL_MIGRATIONS, type AppSettings } from './catalog.js';
 import type { Ping } from './readiness.js';
 import { redisConnection } from './redis-connection.js';
@@ -74,7 +74,12 @@ export async function startBackends(
     pings.set('redis', (timeout_ms) => connector.ping({ timeout_ms }));
     // a ping fails at the first connection error, so a Redis that is down is reported at once; a
     // slow one (a cluster's slots fetched on a busy machine) gets the gate's whole attempt
-    await step('redis', () => gate.waitFor('redis', () => connector.ping({ timeout_ms: 5_000 })));
+    await step('redis', () =>
+      gate.waitFor('redis', () => connector.ping({ timeout_ms: 5_000 }), { final: isRedisRefusal }),
+    );
   }
   return { db, documents, connector, embedded, pings };
 }
+
+/** The server refused the URL's database: the connector has closed its clients, no wait can help. */
+export const isRedisRefusal = (error: unknown) => isDianaError(error, REDIS_ERROR_CODES.DATABASE_REFUSED);

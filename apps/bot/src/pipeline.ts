@@ -10,7 +10,7 @@ import type { UserStateManager } from '@diana/user-state';
 import { userStateMiddleware } from '@diana/user-state/grammy';
 import { type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Bot, type Transformer } from 'grammy';
+import { Bot, GrammyError, type Transformer } from 'grammy';
 import type { UserFromGetMe } from 'grammy/types';
 import type { AppSettings } from './catalog.js';
 import { chatQueue } from './chat-queue.js';
@@ -63,7 +63,9 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not auto-retry's backoff
   if (deps.botInfo === undefined)
     await startup.step('telegram', () =>
-      gate.waitFor('telegram', (signal) => bot.init(signal as Parameters<typeof bot.init>[0])),
+      gate.waitFor('telegram', (signal) => bot.init(signal as Parameters<typeof bot.init>[0]), {
+        final: isTokenRefusal,
+      }),
     );
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
   bot.api.config.use(outputGuard());
@@ -109,3 +111,7 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   bot.use(lowercaseCommands());
   return bot;
 }
+
+/** Telegram refused the token (401 Unauthorized, 404 for a malformed one): no wait can make it valid. */
+const isTokenRefusal = (error: unknown) =>
+  error instanceof GrammyError && (error.error_code === 401 || error.error_code === 404);

@@ -1,6 +1,8 @@
 // Start-up waits: each backend (PostgreSQL, Redis, MongoDB, the Telegram API) is probed until it
 // answers, with one log line per failed attempt, until one shared start deadline. Past it, start
 // fails with one line naming what did not answer — never a silent hang, never a half-started bot.
+// An answer that waiting cannot change (a refused token, a database the server does not have)
+// ends the start at once, with the same kind of line.
 import { createBackoff, DianaError, isDianaError, type Logger, sleep } from '@diana/utils';
 import { BOT_ERROR_CODES } from './errors.js';
 
@@ -8,8 +10,17 @@ import { BOT_ERROR_CODES } from './errors.js';
 export interface StartGate {
   /** The dependency being waited for, if any. */
   readonly waiting: string | undefined;
-  /** Probes `probe` until it resolves; rejects with `E_BOT_START_TIMEOUT` once the deadline passes. */
-  waitFor<T>(dependency: string, probe: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /**
+   * Probes `probe` until it resolves; rejects with `E_BOT_START_TIMEOUT` once the deadline passes,
+   * or at once with `E_BOT_START_FAILED` when a failure is `final`.
+   */
+  waitFor<T>(dependency: string, probe: (signal: AbortSignal) => Promise<T>, options?: WaitForOptions): Promise<T>;
+}
+
+/** Options of one `waitFor`. */
+export interface WaitForOptions {
+  /** A failure no wait can heal (it needs another setting): start ends at once. @default none */
+  readonly final?: (error: unknown) => boolean;
 }
 
 /** Options of `createStartGate`. */
@@ -32,7 +43,7 @@ export function createStartGate(options: StartGateOptions): StartGate {
     get waiting() {
       return waiting;
     },
-    async waitFor(dependency, probe) {
+    async waitFor(dependency, probe, waitOptions = {}) {
       const nextDelay = createBackoff({ base_ms: 250, max_ms: 3_000 });
       // the last failure that said why (a refused connection, a missing database): once a driver
       // stops answering at all (its own backoff between reconnects), every attempt only times out,
@@ -49,6 +60,11 @@ export function createStartGate(options: StartGateOptions): StartGate {
         } catch (error) {
           waiting = dependency;
           const said = (error as Error)?.message ?? String(error);
+          if (waitOptions.final?.(error))
+            throw new DianaError(BOT_ERROR_CODES.START_FAILED, `${dependency} cannot be used: ${said}`, {
+              cause: error,
+              context: { dependency },
+            });
           const timedOut = isTimeout(error);
           if (!timedOut) cause = said;
           const message = timedOut && cause ? `${said} (last error: ${cause})` : said;

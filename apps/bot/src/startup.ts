@@ -32,7 +32,9 @@ export function createStartup(logger: Logger): Startup {
         return await start();
       } catch (error) {
         await closeAll(1_000).catch(() => {});
-        if (isDianaError(error) && error.code === BOT_ERROR_CODES.START_TIMEOUT) throw error;
+        // the gate's own last word (a deadline passed, an answer no wait can heal) already names it
+        if (isDianaError(error, BOT_ERROR_CODES.START_TIMEOUT) || isDianaError(error, BOT_ERROR_CODES.START_FAILED))
+          throw error;
         throw new DianaError(BOT_ERROR_CODES.START_FAILED, `${name} failed to start: ${(error as Error).message}`, {
           cause: error,
           context: { dependency: name },

@@ -3,6 +3,8 @@
 // besitos round trip and a config hot reload reaching the other process), and the faults start
 // cannot outlive (port taken in webhook mode, a second bot on one embedded directory, a backend
 // that never comes): exit 1 with one clear line. Bot processes run src/main.ts as children.
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { createPostgres } from '@diana/db';
 import {
@@ -196,6 +198,47 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
       taken.close();
     }
   });
+
+  it('an answer no wait can change ends the start at once: Telegram refusing the token, Redis refusing the database', async () => {
+    const testDb = await useTestDatabase('bot-start-refused');
+    await using redis = await startRedis();
+    // a Bot API that refuses every token, as Telegram does a revoked one
+    const refusing = createHttpServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error_code: 401, description: 'Unauthorized' }));
+    }).listen(0, '127.0.0.1');
+    await once(refusing, 'listening');
+    const fake = await startFakeTelegram();
+    try {
+      const cases = [
+        {
+          env: telegramBotEnv(testDb.url, `http://127.0.0.1:${(refusing.address() as { port: number }).port}`, 'token'),
+          line: "diana-bot: start failed: telegram cannot be used: Call to 'getMe' failed! (401: Unauthorized)",
+          waited: 'waiting for telegram',
+        },
+        {
+          env: { ...telegramBotEnv(testDb.url, fake.url, 'redis-db'), DIANA_REDIS_URL: `${redis.url}/99` },
+          line: `diana-bot: start failed: redis cannot be used: redis at ${redis.url} refused the database of its URL: ERR DB index is out of range`,
+          waited: 'waiting for redis',
+        },
+      ];
+      for (const { env, line, waited } of cases) {
+        // a deadline far past the test's: only the refusal itself can end this start in time
+        const bot = startBot({ ...env, DIANA_BOT_HTTP_PORT: '0', DIANA_BOT_START_TIMEOUT_MS: '600000' });
+        expect(await bot.exited).toBe(1);
+        expect(
+          bot
+            .errors()
+            .split('\n')
+            .filter((l) => l.startsWith('diana-bot: ')),
+        ).toEqual([line]);
+        expect(bot.output()).not.toContain(`"msg":"${waited}"`); // not one retry
+      }
+    } finally {
+      refusing.close();
+      await fake.close();
+    }
+  }, 60_000);
 
   it('a backend that does not come back within the start deadline', async () => {
     const port = await freePort();

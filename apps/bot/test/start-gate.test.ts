@@ -48,6 +48,32 @@ describe('start gate', () => {
     );
   });
 
+  it('a failure marked final ends the wait at once, naming it, with no retry and no wait reported', async () => {
+    const waits: string[] = [];
+    const gate = createStartGate({
+      start_timeout_ms: 60_000,
+      logger: SILENT_LOGGER,
+      onWait: (dependency) => waits.push(dependency),
+    });
+    let attempts = 0;
+    const error = await gate
+      .waitFor(
+        'redis',
+        () => {
+          attempts++;
+          return Promise.reject(
+            new DianaError('E_REDIS_DATABASE_REFUSED', 'redis at x refused the database of its URL'),
+          );
+        },
+        { final: (e) => isDianaError(e, 'E_REDIS_DATABASE_REFUSED') },
+      )
+      .catch((e: unknown) => e);
+    expect(attempts).toBe(1);
+    expect(isDianaError(error, 'E_BOT_START_FAILED')).toBe(true);
+    expect((error as Error).message).toBe('redis cannot be used: redis at x refused the database of its URL');
+    expect(waits).toEqual([]);
+  });
+
   it('a probe that answers ends the wait', async () => {
     const gate = createStartGate({ start_timeout_ms: 1_000, logger: SILENT_LOGGER });
     let attempts = 0;

@@ -1,6 +1,14 @@
-import { type Closeable, createCloser, createEventWaiter, getPackageLogger, type Logger } from '@diana/utils';
+import {
+  type Closeable,
+  createCloser,
+  createEventWaiter,
+  DianaError,
+  getPackageLogger,
+  type Logger,
+} from '@diana/utils';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { type ClusterNodeInput, clusterSeeds } from './cluster-nodes.js';
+import { REDIS_ERROR_CODES } from './errors.js';
 import { limitCommandsNotHandshake } from './handshake.js';
 import { isSocketUrl, socketOptions } from './socket-url.js';
 import { resubscribeOnReady } from './subscriptions.js';
@@ -181,7 +189,13 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       if (error.message.includes('DB index is out of range')) {
         logger.error({ err: error, client: name }, `redis at ${where} refused the database of its URL; client closed`);
         client.disconnect();
-        refuseDatabase(new Error(`redis at ${where} refused the database of its URL: ${error.message}`));
+        refuseDatabase(
+          new DianaError(
+            REDIS_ERROR_CODES.DATABASE_REFUSED,
+            `redis at ${where} refused the database of its URL: ${error.message}`,
+            { cause: error, context: { where } },
+          ),
+        );
       }
     });
     client.on('ready', () => lastErrors.delete(client));

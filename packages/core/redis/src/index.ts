@@ -12,3 +12,5 @@ export {
   REDIS_RETRY_STEP_MS,
   redisRetryDelay,
 } from './connector.js';
+// Its own error codes
+export { REDIS_ERROR_CODES } from './errors.js';

@@ -6,6 +6,7 @@ import type * as api from '../src/index.js';
 describe('@diana/redis public API', () => {
   it('exports exactly these values', () => {
     expectTypeOf<keyof typeof api>().toEqualTypeOf<
+      | 'REDIS_ERROR_CODES'
       | 'REDIS_RETRY_MAX_MS'
       | 'REDIS_RETRY_STEP_MS'
       | 'createRedisConnector'

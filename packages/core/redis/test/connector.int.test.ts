@@ -7,6 +7,7 @@ import { startRedis, startTcpProxy, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
+import { REDIS_ERROR_CODES } from '../src/errors.js';
 
 const redis = await useTestRedis('connector');
 const connector = createRedisConnector({ url: redis.url });
@@ -247,6 +248,9 @@ describe('a Unix-domain socket', () => {
         if (client.status !== 'end') await once(client, 'end'); // stopped, not reconnecting
         await expect(client.set('k', 'v')).rejects.toThrow();
         await expect(wrongDb.ping({ timeout_ms: 3_000 })).rejects.toThrow(/refused the database of its URL/);
+        await expect(wrongDb.ping({ timeout_ms: 3_000 })).rejects.toMatchObject({
+          code: REDIS_ERROR_CODES.DATABASE_REFUSED,
+        });
         await wrongDb.close();
       }
       const check = new Redis(server.url, { lazyConnect: true });
