@@ -1,6 +1,9 @@
 // A command time limit bounds commands, not the connection's handshake.
 import type { Redis } from 'ioredis';
 
+type Command = Parameters<Redis['sendCommand']>[0];
+type Stream = Parameters<Redis['sendCommand']>[1];
+
 /** What ioredis 6 sends while a connection shakes hands (`getHandshakeCommands`, the ready check). */
 const HANDSHAKE_COMMANDS: ReadonlySet<string> = new Set(['hello', 'auth', 'select', 'client', 'readonly', 'info']);
 
@@ -23,13 +26,12 @@ export function limitCommandsNotHandshake(client: Redis): void {
   const handshakeMs = settings.connectTimeout ?? 10_000;
   const send = client.sendCommand;
   // (an own property over the prototype's: ioredis sends the handshake through `this.sendCommand`)
-  client.sendCommand = function sendWithoutHandshakeLimit(this: Redis, ...args: Parameters<Redis['sendCommand']>) {
-    const [command] = args;
-    if (client.status !== 'connect' || !HANDSHAKE_COMMANDS.has(command.name)) return send.apply(this, args);
+  client.sendCommand = function sendWithoutHandshakeLimit(this: Redis, command: Command, stream?: Stream) {
+    if (client.status !== 'connect' || !HANDSHAKE_COMMANDS.has(command.name)) return send.call(this, command, stream);
     const limit = settings.commandTimeout;
     settings.commandTimeout = undefined;
     try {
-      return send.apply(this, args);
+      return send.call(this, command, stream);
     } finally {
       settings.commandTimeout = limit;
     }

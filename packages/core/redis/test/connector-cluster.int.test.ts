@@ -44,6 +44,10 @@ describe('createRedisConnector on a Redis Cluster', () => {
       expect(await blocking.get(key)).toBe(String(i));
     }
     expect(owners.size).toBeGreaterThan(1);
+    // every node connection of a client with a limit shakes hands without it (src/handshake.ts)
+    expect(command.nodes().length).toBeGreaterThan(1);
+    expect(command.nodes().every((node) => Object.hasOwn(node, 'sendCommand'))).toBe(true);
+    expect(command.nodes().every((node) => node.options.commandTimeout === 2_000)).toBe(true);
     expect(isCluster(command)).toBe(true);
     expect(
       mastersOf(command)
