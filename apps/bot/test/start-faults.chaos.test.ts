@@ -218,7 +218,7 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
         },
         {
           env: { ...telegramBotEnv(testDb.url, fake.url, 'redis-db'), DIANA_REDIS_URL: `${redis.url}/99` },
-          line: `diana-bot: start failed: redis cannot be used: redis at ${redis.url} refused the database of its URL: ERR DB index is out of range`,
+          line: `diana-bot: start failed: redis cannot be used: redis at ${redis.url} refused database 99 of its URL: ERR DB index is out of range`,
           waited: 'waiting for redis',
         },
       ];

@@ -62,7 +62,7 @@ describe('start gate', () => {
         () => {
           attempts++;
           return Promise.reject(
-            new DianaError('E_REDIS_DATABASE_REFUSED', 'redis at x refused the database of its URL'),
+            new DianaError('E_REDIS_DATABASE_REFUSED', 'redis at x refused database 99 of its URL'),
           );
         },
         { final: (e) => isDianaError(e, 'E_REDIS_DATABASE_REFUSED') },
@@ -70,7 +70,7 @@ describe('start gate', () => {
       .catch((e: unknown) => e);
     expect(attempts).toBe(1);
     expect(isDianaError(error, 'E_BOT_START_FAILED')).toBe(true);
-    expect((error as Error).message).toBe('redis cannot be used: redis at x refused the database of its URL');
+    expect((error as Error).message).toBe('redis cannot be used: redis at x refused database 99 of its URL');
     expect(waits).toEqual([]);
   });
 

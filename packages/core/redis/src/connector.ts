@@ -187,13 +187,18 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       lastErrors.set(client, error.message);
       logger.debug({ err: error, client: name }, 'redis connection error');
       if (error.message.includes('DB index is out of range')) {
-        logger.error({ err: error, client: name }, `redis at ${where} refused the database of its URL; client closed`);
+        // (only one server's client selects a database: a cluster has database 0 alone)
+        const db = (client as Redis).options.db;
+        logger.error(
+          { err: error, client: name, db },
+          `redis at ${where} refused database ${db} of its URL; client closed`,
+        );
         client.disconnect();
         refuseDatabase(
           new DianaError(
             REDIS_ERROR_CODES.DATABASE_REFUSED,
-            `redis at ${where} refused the database of its URL: ${error.message}`,
-            { cause: error, context: { where } },
+            `redis at ${where} refused database ${db} of its URL: ${error.message}`,
+            { cause: error, context: { where, db } },
           ),
         );
       }

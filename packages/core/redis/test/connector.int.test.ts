@@ -247,7 +247,7 @@ describe('a Unix-domain socket', () => {
         await expect(wrongDb.ready({ timeout_ms: 3_000 }), url).rejects.toThrow(/DB index is out of range/);
         if (client.status !== 'end') await once(client, 'end'); // stopped, not reconnecting
         await expect(client.set('k', 'v')).rejects.toThrow();
-        await expect(wrongDb.ping({ timeout_ms: 3_000 })).rejects.toThrow(/refused the database of its URL/);
+        await expect(wrongDb.ping({ timeout_ms: 3_000 })).rejects.toThrow(/refused database \d+ of its URL/);
         await expect(wrongDb.ping({ timeout_ms: 3_000 })).rejects.toMatchObject({
           code: REDIS_ERROR_CODES.DATABASE_REFUSED,
         });
