@@ -29,22 +29,9 @@ export function listScenarios(): Array<{ name: string; lines: string[] }> {
     }));
 }
 
-/**
- * Every event published so far handled: nothing left in the outbox, no consumer group behind or
- * holding an unacknowledged delivery — seen twice in a row (a handler may publish the next one).
- */
-async function settle(app: App, deadline_ms = 15_000): Promise<void> {
-  const deadline = Date.now() + deadline_ms;
-  for (let quiet = 0; quiet < 2; ) {
-    const [row] = await app.db.sql<{ n: number }[]>`
-      select count(*)::int as n from event_outbox where published_at is null`;
-    const health = await app.bus.health();
-    const busy = (row?.n ?? 0) + health.groups.reduce((sum, g) => sum + g.lag + g.pending, 0);
-    quiet = busy === 0 ? quiet + 1 : 0;
-    if (quiet === 2) return;
-    if (Date.now() > deadline) throw new Error(`the bot did not settle within ${deadline_ms} ms (${busy} pending)`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+/** Every event published so far handled (`App.settle`); a replay that does not settle fails. */
+async function settled(app: App): Promise<void> {
+  if (!(await app.settle({ timeout_ms: 15_000 }))) throw new Error('the bot did not settle within 15 000 ms');
 }
 
 /** Runs `lines` through a new app (PostgreSQL at `database_url`, or embedded PGlite) and returns the console's text. */
@@ -83,7 +70,7 @@ export async function replay(lines: readonly string[], options: { database_url?:
       { actor: 'transcript', reason: 'replay at machine speed' },
     );
     await app.config.publish(limits.id, { actor: 'transcript', reason: 'replay at machine speed' });
-    await settle(app); // the start-up's own events (config defaults, owners) and this change
+    await settled(app); // the start-up's own events (config defaults, owners) and this change
     await runConsole({
       input: Readable.from(lines.map((line) => `${line}\n`)),
       output,
@@ -91,7 +78,7 @@ export async function replay(lines: readonly string[], options: { database_url?:
       button: terminal.button,
       handleUpdate: async (update) => {
         await app.handleUpdate(update);
-        await settle(app);
+        await settled(app);
       },
     });
   } finally {

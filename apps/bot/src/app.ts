@@ -44,6 +44,7 @@ import { createBotPipeline } from './pipeline.js';
 import type { ProfileSources } from './profile.js';
 import { type LoopState, notReady } from './readiness.js';
 import { resolveSecrets } from './secrets.js';
+import { settle } from './settle.js';
 import { createStartGate, type StartGate } from './start-gate.js';
 import { createStartup, withDeadline } from './startup.js';
 
@@ -100,6 +101,11 @@ export interface App {
   /** Each long-running loop now (event consumers, broadcast readers, outbox relay, admin jobs). */
   loops(): LoopState[];
   handleUpdate(update: Update): Promise<void>;
+  /**
+   * `true` once every event published so far is handled (`settle.ts`), `false` when `timeout_ms`
+   * passes first (the events stay for the next start).
+   */
+  settle(options: { readonly timeout_ms: number }): Promise<boolean>;
   /** Reverse-order close; running handlers finish until the deadline (each close gets `timeout_ms`, default `bot.shutdown_timeout_ms`). */
   close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
@@ -342,6 +348,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     checkReady: (timeout_ms = 2_000) => notReady(pings, loops(), timeout_ms),
     loops,
     handleUpdate: (update) => bot.handleUpdate(update),
+    settle: ({ timeout_ms }) => settle({ db, bus }, timeout_ms),
     close: (options = {}) => startup.closeAll(options.timeout_ms ?? settings.bot.shutdown_timeout_ms),
   };
 }

@@ -96,10 +96,18 @@ export async function runConsole(options: {
   button: (ref: string) => string | undefined;
   /** Writes each line read as `> line` first (a replayed transcript shows what was typed). */
   echo?: boolean;
+  /**
+   * The first update's id, less one. Each run numbers its updates on from a base of its own: the
+   * Redis dedupe remembers a handled `update_id` for a day, and a second run that counted from 1
+   * again on the same Redis had every line ignored, silently. @default Date.now() × 1 000
+   */
+  update_id_base?: number;
 }): Promise<void> {
   const write = (line: string) => options.output.write(`${line}\n`);
   let userId = 1_000_001;
-  let updateId = 0;
+  // (a run started a millisecond later starts 1 000 ids further on; safe integers until 2255)
+  let updateId = options.update_id_base ?? Date.now() * 1_000;
+  let messageId = 0;
   let pending: string[] = [];
   write(CONSOLE_GREETING);
   const lines = createInterface({ input: options.input, terminal: false });
@@ -146,7 +154,7 @@ export async function runConsole(options: {
       await options.handleUpdate({
         update_id: updateId,
         message: {
-          message_id: updateId,
+          message_id: ++messageId,
           date: Math.floor(Date.now() / 1000),
           chat,
           from,

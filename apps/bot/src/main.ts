@@ -48,6 +48,8 @@ const logger = createLogger({
 if (mode === 'console' && logFile) process.stdout.write(`(los registros van a ${resolve(logFile)})\n`);
 const metrics = installMetrics({ service_name: settings.bot.service_name });
 const terminal = mode === 'console' ? createConsole(process.stdout) : undefined;
+/** How long the console chat, its input ended, waits for the events its session caused. */
+const CONSOLE_SETTLE_MS = 10_000;
 const gate = createStartGate({
   start_timeout_ms: settings.bot.start_timeout_ms,
   logger,
@@ -155,6 +157,13 @@ if (mode === 'console' && terminal) {
     handleUpdate: (u) => app.handleUpdate(u),
     button: terminal.button,
   });
+  // what the session's events still send (the welcome gift) is shown before the chat ends; what
+  // does not settle in time stays in the outbox and the streams for the next start
+  if (!(await app.settle({ timeout_ms: CONSOLE_SETTLE_MS })))
+    logger.info(
+      { timeout_ms: CONSOLE_SETTLE_MS },
+      'end of input: events still being handled are left for the next start',
+    );
   await shutdown('end of input');
 } else if (mode === 'webhook') {
   if (settings.bot.set_webhook)

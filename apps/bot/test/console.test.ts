@@ -1,7 +1,7 @@
 // The console chat's stand-in for Telegram's servers: what it answers the bot, and what it shows.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createConsole } from '../src/console.js';
+import { createConsole, runConsole } from '../src/console.js';
 
 const call = async (transformer: ReturnType<typeof createConsole>['transformer'], method: string, payload: object) =>
   ((await transformer(undefined as never, method as never, payload as never, undefined)) as { result: unknown }).result;
@@ -36,5 +36,31 @@ describe('console chat', () => {
     expect(shown).toContain('Hola\n  [1.1] Sí');
     expect(sent.message_id).toBe(1);
     expect(chat.button('1.1')).toBe('yes~-sig');
+  });
+});
+
+describe('runConsole', () => {
+  it('numbers the updates of each run from a base of its own: a second run on one Redis is not taken for the first', async () => {
+    const run = async (update_id_base?: number) => {
+      const ids: number[] = [];
+      const input = new PassThrough();
+      const done = runConsole({
+        input,
+        output: new PassThrough(),
+        handleUpdate: async (update) => void ids.push(update.update_id),
+        button: () => undefined,
+        ...(update_id_base === undefined ? {} : { update_id_base }),
+      });
+      input.end('/start\nhola\n');
+      await done;
+      return ids;
+    };
+    expect(await run(41)).toEqual([42, 43]);
+    const first = await run();
+    await new Promise((resolve) => setTimeout(resolve, 2)); // two starts, a few milliseconds apart
+    const second = await run();
+    expect(first).toHaveLength(2);
+    expect(second[0]).toBeGreaterThan(first.at(-1) as number);
+    expect(Number.isSafeInteger(second.at(-1))).toBe(true);
   });
 });

@@ -68,6 +68,9 @@ describe('pnpm start', () => {
     expect(out).toContain('(no hay ningún botón 9.9 en pantalla)');
     expect(out.match(/¡Hola de nuevo/g)).toHaveLength(1); // "hola \" + "Diana" was one message (a greeting)
     expect(out.trimEnd().endsWith('¡Hasta pronto!'), out.slice(-600)).toBe(true);
+    // the welcome gift, sent by an event consumer once the outbox relay (polling once a second on
+    // PGlite) has passed on user.registered: the chat waited for it when its input ended
+    expect(out).toContain('Tu regalo de bienvenida: 50 besitos');
     // the conversation stays clean: the logs went to the file
     expect(bot.errors()).toBe('');
     expect(readFileSync(join(dir, 'bot.log'), 'utf8')).toContain('database=embedded PGlite');
@@ -100,6 +103,33 @@ describe('pnpm start', () => {
     );
     bot.child.kill('SIGTERM');
     expect(await bot.exited).toBe(0);
+  }, 60_000);
+
+  it("a second console run on the same PostgreSQL and Redis is answered too (its updates are not taken for the first run's)", async () => {
+    const testDb = await useTestDatabase('bot-console-twice');
+    const redis = await useTestRedis('bot-console-twice');
+    const run = async () => {
+      const bot = startBot({
+        DIANA_BOT_DATA_DIR: useTempDir('diana-console-twice-'),
+        DIANA_BOT_HTTP_PORT: '0',
+        DATABASE_URL: testDb.url,
+        REDIS_URL: redis.url,
+        DIANA_EVENT_BUS_STREAM_PREFIX: `${redis.prefix}ev:`,
+        DIANA_CACHE_KEY_PREFIX: `${redis.prefix}cache:`,
+        DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
+        DIANA_SECURITY_RATE_LIMIT_PREFIX: `${redis.prefix}rl:`,
+        ...TEST_SECRETS,
+      });
+      bot.child.stdin?.end('/start\n');
+      expect(await bot.exited).toBe(0);
+      return bot.output();
+    };
+    expect(await run()).toContain('Soy Lucien, mayordomo');
+    // the same user again: the story goes on where it was (before, each run counted its updates
+    // from 1, the Redis dedupe had them as handled for a day, and the chat stayed silent)
+    const second = await run();
+    expect(second).toContain('Seguimos donde lo dejaste.');
+    expect(second).toContain('Soy Lucien, mayordomo');
   }, 60_000);
 
   it('a start that fails at once (a database URL, no secrets) still leaves its fatal line, with the code, in the log file', async () => {
