@@ -1,11 +1,26 @@
 // A command time limit bounds commands, not the connection's handshake.
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 
 type Command = Parameters<Redis['sendCommand']>[0];
 type Stream = Parameters<Redis['sendCommand']>[1];
 
+const send = Redis.prototype.sendCommand;
+
 /** What ioredis 6 sends while a connection shakes hands (`getHandshakeCommands`, the ready check). */
 const HANDSHAKE_COMMANDS: ReadonlySet<string> = new Set(['hello', 'auth', 'select', 'client', 'readonly', 'info']);
+
+/** `sendCommand` of a client with a command limit: its handshake's commands are sent without it. */
+function sendWithoutHandshakeLimit(this: Redis, command: Command, stream?: Stream): unknown {
+  if (this.status !== 'connect' || !HANDSHAKE_COMMANDS.has(command.name)) return send.call(this, command, stream);
+  const settings = this.options;
+  const limit = settings.commandTimeout;
+  settings.commandTimeout = undefined;
+  try {
+    return send.call(this, command, stream);
+  } finally {
+    settings.commandTimeout = limit;
+  }
+}
 
 /**
  * ioredis bounds the handshake of every connection (HELLO, AUTH, SELECT, CLIENT SETNAME and
@@ -24,18 +39,9 @@ export function limitCommandsNotHandshake(client: Redis): void {
   const settings = client.options;
   if (settings.commandTimeout === undefined) return;
   const handshakeMs = settings.connectTimeout ?? 10_000;
-  const send = client.sendCommand;
-  // (an own property over the prototype's: ioredis sends the handshake through `this.sendCommand`)
-  client.sendCommand = function sendWithoutHandshakeLimit(this: Redis, command: Command, stream?: Stream) {
-    if (client.status !== 'connect' || !HANDSHAKE_COMMANDS.has(command.name)) return send.call(this, command, stream);
-    const limit = settings.commandTimeout;
-    settings.commandTimeout = undefined;
-    try {
-      return send.call(this, command, stream);
-    } finally {
-      settings.commandTimeout = limit;
-    }
-  };
+  // (one function for every client, not a closure each: a call site that has seen it stays
+  // monomorphic however many clients are made, e.g. a cache instance per test or tenant)
+  client.sendCommand = sendWithoutHandshakeLimit;
   let timer: NodeJS.Timeout | undefined;
   client.on('connect', () => {
     clearTimeout(timer);
