@@ -158,8 +158,10 @@ if (mode === 'console' && terminal) {
     button: terminal.button,
   });
   // what the session's events still send (the welcome gift) is shown before the chat ends; what
-  // does not settle in time stays in the outbox and the streams for the next start
-  if (!(await app.settle({ timeout_ms: CONSOLE_SETTLE_MS })))
+  // does not settle in time stays in the outbox and the streams for the next start. A signal's
+  // shutdown (Ctrl-C ends a piped input too) is closing what the wait reads: it gives way to it.
+  const settled = stopping !== undefined || (await app.settle({ timeout_ms: CONSOLE_SETTLE_MS }).catch(() => false));
+  if (!settled && stopping === undefined)
     logger.info(
       { timeout_ms: CONSOLE_SETTLE_MS },
       'end of input: events still being handled are left for the next start',

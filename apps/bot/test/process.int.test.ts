@@ -354,4 +354,22 @@ describe('the console chat ends cleanly', () => {
     expect(bot.output().trimEnd().endsWith('¡Hasta pronto!')).toBe(true);
     expect(bot.errors()).toBe('');
   }, 90_000);
+
+  it('Ctrl-C and the end of input at once (a terminal signals `cmd | pnpm start` as a group) says goodbye once and exits 0', async () => {
+    const dir = useTempDir('diana-ctrlc-eof-');
+    const bot = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
+    expect(await until(() => bot.output().includes('Ctrl-C para salir'), 60_000)).toBe(true);
+    // the signal's shutdown is closing the database when the input ends: the chat's wait for its
+    // events (which reads the database) must give way, not crash the process (it did: exit 1)
+    bot.child.kill('SIGINT');
+    const log = join(dir, 'bot.log');
+    const shuttingDown = () => existsSync(log) && readFileSync(log, 'utf8').includes('"msg":"shutting down"');
+    const deadline = Date.now() + 10_000;
+    while (!shuttingDown() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(bot.child.exitCode).toBeNull(); // the input ends while the shutdown runs
+    bot.child.stdin?.end();
+    expect(await bot.exited).toBe(0);
+    expect(bot.output().match(/¡Hasta pronto!/g)).toHaveLength(1);
+    expect(bot.errors()).toBe('');
+  }, 90_000);
 });
