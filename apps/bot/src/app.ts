@@ -103,7 +103,7 @@ export interface App {
   handleUpdate(update: Update): Promise<void>;
   /**
    * `true` once every event published so far is handled (`settle.ts`), `false` when `timeout_ms`
-   * passes first (the events stay for the next start).
+   * passes first (the events stay for the next start); rejects when the database does not answer.
    */
   settle(options: { readonly timeout_ms: number }): Promise<boolean>;
   /** Reverse-order close; running handlers finish until the deadline (each close gets `timeout_ms`, default `bot.shutdown_timeout_ms`). */

@@ -10,7 +10,8 @@ const LOOK_EVERY_MS = 25;
  * Resolves `true` once nothing is left in the outbox and no consumer group is behind or holds an
  * unacknowledged delivery, seen twice in a row (a handler may publish the next event); `false`
  * when `timeout_ms` passes first, or while the bus cannot tell (its transport does not answer).
- * Events left then are not lost: they stay in the outbox and the streams for the next start.
+ * Rejects when the database does not answer (e.g. closed by a shutdown meanwhile). Events left
+ * are not lost: they stay in the outbox and the streams for the next start.
  */
 export async function settle(deps: { db: Database; bus: EventBusService }, timeout_ms: number): Promise<boolean> {
   const deadline = Date.now() + timeout_ms;
