@@ -29,6 +29,8 @@ export interface TcpProxyOptions {
 /** Starts a proxy to 127.0.0.1:`target_port` for partition tests (one client's path to a server). */
 export async function startTcpProxy(target_port: number, options: TcpProxyOptions = {}): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  // the clients' sides: one per connection, piped to the server yet or still held
+  const clients = new Set<Socket>();
   const delay = options.connect_delay_ms ?? 0;
   let open = true;
   let cutConnections = 0;
@@ -53,6 +55,8 @@ export async function startTcpProxy(target_port: number, options: TcpProxyOption
       return;
     }
     track(client);
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
     if (delay === 0) return pipeTo(client);
     delayedConnections++;
     // held, not read: what the client writes meanwhile waits in the socket's buffer
@@ -72,7 +76,7 @@ export async function startTcpProxy(target_port: number, options: TcpProxyOption
     port,
     cut() {
       open = false;
-      cutConnections += sockets.size / 2;
+      cutConnections += clients.size;
       for (const socket of sockets) socket.destroy();
     },
     restore() {
