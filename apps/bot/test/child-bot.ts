@@ -60,6 +60,16 @@ export function telegramBotEnv(database: string, api: string, label: string): Re
   };
 }
 
+/** Every Redis key the bot writes under `prefix` (the test's own, so files can share one Redis). */
+export function redisKeyPrefixes(prefix: string): Record<string, string> {
+  return {
+    DIANA_EVENT_BUS_STREAM_PREFIX: `${prefix}ev:`,
+    DIANA_CACHE_KEY_PREFIX: `${prefix}cache:`,
+    DIANA_USER_STATE_KEY_PREFIX: `${prefix}us:`,
+    DIANA_SECURITY_RATE_LIMIT_PREFIX: `${prefix}rl:`,
+  };
+}
+
 /** A loopback port nobody listens on right now. */
 export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createUpdateFactory, startFakeTelegram, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, httpGet, killChildBots, startBot, telegramBotEnv, until } from './child-bot.js';
+import { freePort, httpGet, killChildBots, redisKeyPrefixes, startBot, telegramBotEnv, until } from './child-bot.js';
 import { dashboardMetricNames, exportedMetricNames } from './promql.js';
 
 afterAll(killChildBots);
@@ -32,10 +32,7 @@ describe('/metrics of a running bot', () => {
       ...telegramBotEnv(testDb.url, fake.url, 'metrics'),
       DIANA_BOT_HTTP_PORT: String(port),
       DIANA_REDIS_URL: redis.url,
-      DIANA_EVENT_BUS_STREAM_PREFIX: `${redis.prefix}ev:`,
-      DIANA_CACHE_KEY_PREFIX: `${redis.prefix}cache:`,
-      DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
-      DIANA_SECURITY_RATE_LIMIT_PREFIX: `${redis.prefix}rl:`,
+      ...redisKeyPrefixes(redis.prefix),
       OTEL_SERVICE_NAME: 'diana-metrics-test',
     });
     try {

@@ -12,7 +12,15 @@ import {
 } from '@diana/test-services';
 import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, killChildBots, startBot, TEST_SECRETS, telegramBotEnv as telegramBot, until } from './child-bot.js';
+import {
+  freePort,
+  killChildBots,
+  redisKeyPrefixes,
+  startBot,
+  TEST_SECRETS,
+  telegramBotEnv as telegramBot,
+  until,
+} from './child-bot.js';
 
 afterAll(killChildBots);
 
@@ -114,10 +122,7 @@ describe('pnpm start', () => {
         DIANA_BOT_HTTP_PORT: '0',
         DATABASE_URL: testDb.url,
         REDIS_URL: redis.url,
-        DIANA_EVENT_BUS_STREAM_PREFIX: `${redis.prefix}ev:`,
-        DIANA_CACHE_KEY_PREFIX: `${redis.prefix}cache:`,
-        DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
-        DIANA_SECURITY_RATE_LIMIT_PREFIX: `${redis.prefix}rl:`,
+        ...redisKeyPrefixes(redis.prefix),
         ...TEST_SECRETS,
       });
       bot.child.stdin?.end('/start\n');
@@ -172,10 +177,7 @@ describe('pnpm start', () => {
       ...telegramBot(testDb.url, fake.url, 'clean-stop'),
       DIANA_BOT_HTTP_PORT: '0',
       DIANA_REDIS_URL: redis.url,
-      DIANA_EVENT_BUS_STREAM_PREFIX: `${redis.prefix}ev:`,
-      DIANA_CACHE_KEY_PREFIX: `${redis.prefix}cache:`,
-      DIANA_USER_STATE_KEY_PREFIX: `${redis.prefix}us:`,
-      DIANA_SECURITY_RATE_LIMIT_PREFIX: `${redis.prefix}rl:`,
+      ...redisKeyPrefixes(redis.prefix),
       DIANA_BOT_LOG_LEVEL: 'debug',
     });
     // the stop comes while /start waits on Telegram: the update is still running (its first send
@@ -223,10 +225,7 @@ describe('pnpm start', () => {
       ...telegramBot(testDb.url, fake.url, 'cluster'),
       DIANA_BOT_HTTP_PORT: '0',
       DIANA_REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
-      DIANA_EVENT_BUS_STREAM_PREFIX: `${prefix}ev:`,
-      DIANA_CACHE_KEY_PREFIX: `${prefix}cache:`,
-      DIANA_USER_STATE_KEY_PREFIX: `${prefix}us:`,
-      DIANA_SECURITY_RATE_LIMIT_PREFIX: `${prefix}rl:`,
+      ...redisKeyPrefixes(prefix),
     });
     try {
       fake.queueUpdate(updates.message(81, '/start', 11));
