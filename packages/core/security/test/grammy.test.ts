@@ -126,7 +126,7 @@ describe('guards through grammY', () => {
     await bot.handleUpdate(message(2, '/pujar 10'));
     for (let i = 0; i < 10; i++) await bot.handleUpdate(message(2, `/pujar ${20 + i}`));
     expect(reached).toEqual(['bid:2']);
-    const notices = calls.filter((c) => c.payload.text === 'Vas demasiado rápido. Inténtalo de nuevo en 5 s.');
+    const notices = calls.filter((c) => c.payload.text === 'Vas demasiado rápido. Inténtalo de nuevo en 5 segundos.');
     expect(notices).toHaveLength(1); // ten refusals, one notice
     await bot.handleUpdate(message(4, '/pujar 10'));
     await bot.handleUpdate(message(4, '/pujar 11'));

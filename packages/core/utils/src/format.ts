@@ -29,21 +29,33 @@ const UNITS: ReadonlyArray<readonly [Intl.NumberFormatOptions['unit'] & string, 
 ];
 
 /**
- * A duration for people, with its two largest units: `2 h 5 min`, `45 s`, `3 d 4 h`.
- * Below one second it says `0 s`; negative durations are treated as zero.
+ * A duration for people, in words, with its largest unit and the next one down: `2 horas y 5 minutos`,
+ * `45 segundos`, `1 día` (`1 minute and 30 seconds` in `en`). It reads as chat text: "listo en
+ * 1 día", not "en 1 d". Below one second it says `0 segundos`; negative durations are zero.
  */
 export function formatDuration(ms: number, locale: string = DEFAULT_LOCALE): string {
-  let rest = Math.max(0, Math.floor(ms / 1000) * 1000);
-  const parts: string[] = [];
-  for (const [unit, size] of UNITS) {
-    const count = Math.floor(rest / size);
-    if (count > 0 || (parts.length === 0 && unit === 'second')) {
-      parts.push(numberFormat(locale, unit, { style: 'unit', unit, unitDisplay: 'short' }).format(count));
-      rest -= count * size;
-    }
-    if (parts.length === 2) break;
+  const rest = Math.max(0, Math.floor(ms / 1000) * 1000);
+  const say = (unit: string, count: number) =>
+    numberFormat(locale, unit, { style: 'unit', unit, unitDisplay: 'long' }).format(count);
+  // the largest unit that counts, then the next one down unless it is zero (1 d 0 h 59 s is
+  // "1 día": seconds beside a day say nothing)
+  const first = UNITS.findIndex(([, size]) => rest >= size);
+  const [unit, size] = UNITS[first === -1 ? UNITS.length - 1 : first] as (typeof UNITS)[number];
+  const count = Math.floor(rest / size);
+  const next = first === -1 ? undefined : UNITS[first + 1];
+  const remainder = rest - count * size;
+  if (!next || remainder < next[1]) return say(unit, count);
+  return listFormat(locale).format([say(unit, count), say(next[0], Math.floor(remainder / next[1]))]);
+}
+
+const LISTS = new Map<string, Intl.ListFormat>();
+function listFormat(locale: string): Intl.ListFormat {
+  let list = LISTS.get(locale);
+  if (!list) {
+    list = new Intl.ListFormat(locale, { type: 'conjunction', style: 'long' });
+    LISTS.set(locale, list);
   }
-  return parts.join(' ');
+  return list;
 }
 
 // Building an Intl.NumberFormat costs far more than formatting with one (a locale lookup per

@@ -28,11 +28,18 @@ describe('formatBesitos', () => {
 
 describe('formatDuration', () => {
   it('uses the two largest units', () => {
-    expect(formatDuration(45_000)).toBe('45 s');
-    expect(formatDuration(2 * 3_600_000 + 5 * 60_000 + 9_000)).toBe('2 h 5 min');
-    expect(formatDuration(3 * 86_400_000 + 4 * 3_600_000)).toBe('3 d 4 h');
-    expect(formatDuration(500)).toBe('0 s');
-    expect(formatDuration(-10)).toBe('0 s');
-    expect(formatDuration(90_000, 'en')).toBe('1 min 30 sec');
+    expect(formatDuration(45_000)).toBe('45 segundos');
+    expect(formatDuration(2 * 3_600_000 + 5 * 60_000 + 9_000)).toBe('2 horas y 5 minutos');
+    expect(formatDuration(3 * 86_400_000 + 4 * 3_600_000)).toBe('3 días y 4 horas');
+    expect(formatDuration(500)).toBe('0 segundos');
+    expect(formatDuration(-10)).toBe('0 segundos');
+    expect(formatDuration(90_000, 'en')).toBe('1 minute and 30 seconds');
+  });
+
+  it('says one unit in the singular, and no second part when that part is zero', () => {
+    expect(formatDuration(86_400_000)).toBe('1 día');
+    expect(formatDuration(3_600_000 + 60_000)).toBe('1 hora y 1 minuto');
+    expect(formatDuration(86_400_000 + 59_000)).toBe('1 día');
+    expect(formatDuration(1_000)).toBe('1 segundo');
   });
 });

@@ -188,7 +188,7 @@ describe('the gamification module', () => {
     expect(lastText(303)).toContain('Tu regalo de hoy');
     expect((await transactions(user, 'daily')).sum).toBe(10);
     await command(303, '/daily');
-    expect(lastText(303)).toMatch(/El próximo estará listo en (1 d|2[0-3] h( \d+ min)?)\.$/);
+    expect(lastText(303)).toMatch(/El próximo estará listo en (1 día|2[0-3] horas( y \d+ minutos?)?)\.$/);
     expect((await transactions(user, 'daily')).n).toBe(1);
   });
 
