@@ -134,7 +134,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   };
   const notReady = (client: RedisClient) => {
     const last = lastErrors.get(client);
-    return `redis at ${where} not ready (status ${client.status}${last ? `; last error: ${last}` : ''})`;
+    return `redis at ${withDatabase(where, client)} not ready (status ${client.status}${last ? `; last error: ${last}` : ''})`;
   };
   // A ping or a ready (a health check, the bot's start) is not kept waiting through a connection
   // error: the client's next one ends the wait at once, so the wait can be given a deadline long
@@ -354,6 +354,13 @@ function describe(options: RedisConnectorOptions): string {
     }
   }
   return `redis://${options.options?.host ?? '127.0.0.1'}:${options.options?.port ?? 6379}`;
+}
+
+/** `where` with the client's database when it is not 0: `redis://h:6379/12`, `unix:///r.sock?db=12`. */
+function withDatabase(where: string, client: RedisClient): string {
+  const db = isCluster(client) ? 0 : Number(client.options.db ?? 0);
+  if (!db) return where;
+  return where.startsWith('unix://') ? `${where}?db=${db}` : `${where}/${db}`;
 }
 
 /** True for a `Cluster` client (the connector was given cluster nodes). */

@@ -209,6 +209,19 @@ describe('createRedisConnector', () => {
       await own.close();
     }
   });
+
+  it("names the URL's database too, when it is not 0", async () => {
+    const own = createRedisConnector({ url: 'redis://127.0.0.1:1/12' });
+    try {
+      const error = await own.ping({ timeout_ms: 5_000 }).then(
+        () => undefined,
+        (reason: Error) => reason,
+      );
+      expect(error?.message).toMatch(/^redis at redis:\/\/127\.0\.0\.1:1\/12 not ready \(status \w+; last error: /);
+    } finally {
+      await own.close();
+    }
+  });
 });
 
 describe('a Unix-domain socket', () => {
