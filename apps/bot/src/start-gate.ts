@@ -67,7 +67,7 @@ export function createStartGate(options: StartGateOptions): StartGate {
             });
           const timedOut = isTimeout(error);
           if (!timedOut) cause = said;
-          const message = timedOut && cause ? `${said} (last error: ${cause})` : said;
+          const message = timedOut && cause ? `last error: ${cause}; then ${said}` : said;
           const delay = Math.min(nextDelay(), deadline - Date.now());
           if (delay <= 0)
             throw new DianaError(
