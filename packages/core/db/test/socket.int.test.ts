@@ -1,6 +1,7 @@
 // PostgreSQL through its Unix-domain socket: libpq's `?host=/directory` in the URL. Runs where
 // the test server's socket (its first `unix_socket_directories`, holding `.s.PGSQL.<port>`) is on
 // this machine; says why when it is skipped.
+import postgres from '@diana/postgres';
 import { findPgSocket, useTestDatabase } from '@diana/test-services';
 import { afterAll, expect, it } from 'vitest';
 import { createPostgres, type Database } from '../src/postgres.js';
@@ -44,6 +45,34 @@ it.skipIf(skip !== undefined)(
     expect(direct?.over_tcp).toBe(false);
   },
 );
+
+it.skipIf(skip !== undefined)(
+  "libpq's own socket form, postgres:///db?host=<directory>&user=<role> (no host), connects through the socket as that role",
+  async () => {
+    const tcp = new URL(testDb.url);
+    const database = tcp.pathname.slice(1);
+    const user = decodeURIComponent(tcp.username);
+    const url = `postgres:///${database}?host=${socket?.dir ?? ''}&user=${user}`;
+    const db = createPostgres({ url, pool_max: 1 });
+    pools.push(db);
+    const [row] = await db.sql<{ over_tcp: boolean; database: string; role: string }[]>`
+      select inet_server_addr() is not null as over_tcp, current_database() as database, current_user as role`;
+    expect(row).toEqual({ over_tcp: false, database, role: user });
+  },
+);
+
+it("libpq's ?user= is the driver's user (the one a password exchange uses), not a startup parameter", async () => {
+  // nothing connects: the options are read when the pool is made
+  const sql = postgres('postgres:///diana?host=/var/run/postgresql&user=app&application_name=x');
+  try {
+    expect(sql.options.user).toBe('app');
+    expect(sql.options.database).toBe('diana');
+    expect(sql.options.path).toBe('/var/run/postgresql/.s.PGSQL.5432');
+    expect(sql.options.connection).toEqual({ application_name: 'x' });
+  } finally {
+    await sql.end({ timeout: 0 });
+  }
+});
 
 it('a socket file that is not there is E_DB_UNAVAILABLE (the server is down), like a refused TCP connection', async () => {
   const db = createPostgres({

@@ -2,7 +2,8 @@
 // string should be: `postgres:app:pw@db/x` parses as a scheme plus an opaque path (no host, no
 // password), and drivers then read it their own way — connecting elsewhere and naming the
 // password in their errors. A URL setting must therefore look like `scheme://[user[:pw]@]host…`,
-// or, for a Unix-domain socket on this host, `unix:///absolute/path[?query]`.
+// or, for a Unix-domain socket on this host, `unix:///absolute/path[?query]` — and libpq's
+// `postgres:///db?host=/socket/directory` (no host: the socket's directory is the query's `host`).
 
 /** Options of `parseStrictUrl`. */
 export interface StrictUrlOptions {
@@ -31,6 +32,7 @@ export function parseStrictUrl(input: unknown, options: StrictUrlOptions = {}): 
   const authority = match[2] as string;
   if (options.protocols && !options.protocols.includes(scheme)) return undefined;
   if (scheme === 'unix') return parseSocketUrl(raw);
+  if (authority === '') return LIBPQ_SCHEMES.includes(scheme) ? parseLibpqSocketUrl(raw) : undefined;
   // One `@` at most, ending the credentials: an unencoded `@` in a password, or one after the
   // host (`postgres://ap/p:pw@db`), makes each driver find the password somewhere else.
   const at = authority.indexOf('@');
@@ -64,4 +66,21 @@ function parseSocketUrl(raw: string): URL | undefined {
     return undefined;
   }
   return url.host === '' && SOCKET_PATH.test(url.pathname) ? url : undefined;
+}
+
+// libpq's socket form, as psql reads it: `postgres:///diana?host=/var/run/postgresql`, the user
+// then in `?user=` or the OS user's name. Nothing before the path (WHATWG cannot put credentials
+// before an empty host), and one `host`, an absolute directory: the query must say where.
+const LIBPQ_SCHEMES = ['postgres', 'postgresql'];
+
+function parseLibpqSocketUrl(raw: string): URL | undefined {
+  if (raw.includes('#') || raw.includes('@')) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return undefined;
+  }
+  const hosts = url.searchParams.getAll('host');
+  return url.host === '' && hosts.length === 1 && hosts[0]?.startsWith('/') ? url : undefined;
 }

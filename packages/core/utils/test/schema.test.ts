@@ -165,6 +165,25 @@ describe('URLs and secrets', () => {
     expect(maskUrl('unix:///tmp/r.sock?db=2')).toBe('unix:///tmp/r.sock?***');
   });
 
+  it("takes libpq's socket form postgres:///db?host=/directory, and no other URL without a host", () => {
+    const pg = secretUrl({ protocols: ['postgres', 'postgresql'] });
+    for (const raw of [
+      'postgres:///diana?host=/var/run/postgresql',
+      'postgresql:///diana?host=/var/run/postgresql&user=app&sslmode=disable',
+    ])
+      expect(v.safeParse(pg, raw).success, raw).toBe(true);
+    for (const raw of [
+      'postgres:///diana', // no host at all
+      'postgres:///diana?host=db.internal', // a host name belongs before the path
+      'postgres:///diana?host=/a&host=/b',
+      'postgres:///diana?host=/var/run/postgresql#x',
+      'postgres:///diana?host=/var/run/postgresql&password=p@ss',
+      'redis:///0?host=/var/run/redis',
+    ])
+      expect(v.safeParse(secretUrl(), raw).success, raw).toBe(false);
+    expect(maskUrl('postgres:///diana?host=/var/run/postgresql&password=s3cret')).toBe('postgres:///diana?***');
+  });
+
   it('refuses credentials in a plain URL string (they would show in clear)', () => {
     const https = urlString({ protocols: ['https'] });
     expect(v.parse(https, 'https://bot.example.com/hook?x=1')).toBe('https://bot.example.com/hook?x=1');

@@ -496,13 +496,18 @@ function parseOptions(a, b) {
       , query = [...url.searchParams].reduce((a, [b, c]) => (a[b] = c, a), {})
       , host = o.hostname || o.host || multihost || url.hostname || env.PGHOST || 'localhost'
       , port = o.port || url.port || env.PGPORT || 5432
-      , user = o.user || o.username || url.username || env.PGUSERNAME || env.PGUSER || osUsername()
+      , user = o.user || o.username || url.username || query.user || env.PGUSERNAME || env.PGUSER || osUsername()
 
   // @diana/postgres: libpq's `?host=/directory`, a Unix-domain socket's directory
   // (`postgres://app@localhost/db?host=/var/run/postgresql`, as psql reads it); not sent to the
   // server as a startup parameter then
   const socketDir = typeof query.host === 'string' && query.host[0] === '/' ? query.host : ''
   socketDir && delete query.host
+  // @diana/postgres: libpq's `?user=` (with no user before the host, as in libpq's socket form
+  // `postgres:///db?host=/var/run/postgresql&user=app`) is the user, not a startup parameter:
+  // stock sent it as one, where it replaced the user of the startup message but not the one the
+  // password exchange used
+  delete query.user
 
   o.no_prepare && (o.prepare = false)
   query.sslmode && (query.ssl = query.sslmode, delete query.sslmode)
