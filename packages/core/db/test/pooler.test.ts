@@ -57,10 +57,15 @@ describe('planPooler', () => {
   it('keeps ?host=<directory> (a Unix socket, libpq form) and refuses any other ?host= as E_DB_CONFIG', () => {
     const socket = 'postgres://app@localhost/diana?host=/var/run/postgresql';
     expect(plan({ url: socket }).url).toBe(socket);
+    const short = 'postgres:///diana?host=/var/run/postgresql&user=app'; // libpq's, with no host
+    expect(plan({ url: short }).url).toBe(short);
     for (const url of [
       'postgres://app@localhost/diana?host=db.internal',
       'postgres://app@localhost/diana?host=',
       'postgres://app@localhost/diana?host=/a&host=/b',
+      'postgres:///diana?host=db.internal',
+      'postgres:///diana?host=/a&host=/b',
+      'postgres:///diana?host=',
     ])
       expect(() => plan({ url }), url).toThrow(
         expect.objectContaining({ code: 'E_DB_CONFIG', message: expect.stringContaining('database url: ?host=') }),

@@ -70,7 +70,8 @@ function parseSocketUrl(raw: string): URL | undefined {
 
 // libpq's socket form, as psql reads it: `postgres:///diana?host=/var/run/postgresql`, the user
 // then in `?user=` or the OS user's name. Nothing before the path (WHATWG cannot put credentials
-// before an empty host), and one `host`, an absolute directory: the query must say where.
+// before an empty host), and a `host` in the query: it must say where. Whether that is one
+// absolute directory is @diana/db's to check, with an error that says so.
 const LIBPQ_SCHEMES = ['postgres', 'postgresql'];
 
 function parseLibpqSocketUrl(raw: string): URL | undefined {
@@ -81,6 +82,5 @@ function parseLibpqSocketUrl(raw: string): URL | undefined {
   } catch {
     return undefined;
   }
-  const hosts = url.searchParams.getAll('host');
-  return url.host === '' && hosts.length === 1 && hosts[0]?.startsWith('/') ? url : undefined;
+  return url.host === '' && url.searchParams.has('host') ? url : undefined;
 }
