@@ -89,12 +89,12 @@ export async function httpGet(port: number, path: string): Promise<{ status: num
   }
 }
 
-/** Polls `check` until it holds or `ms` pass; false on timeout. */
-export async function until(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
+/** Polls `check` every `every_ms` until it holds or `ms` pass; false on timeout. */
+export async function until(check: () => Promise<boolean> | boolean, ms = 15_000, every_ms = 100): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, every_ms));
   }
   return true;
 }

@@ -363,8 +363,8 @@ describe('the console chat ends cleanly', () => {
     bot.child.kill('SIGINT');
     const log = join(dir, 'bot.log');
     const shuttingDown = () => existsSync(log) && readFileSync(log, 'utf8').includes('"msg":"shutting down"');
-    const deadline = Date.now() + 10_000;
-    while (!shuttingDown() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    // (polled often: the input must end while the shutdown still runs)
+    expect(await until(shuttingDown, 10_000, 5)).toBe(true);
     expect(bot.child.exitCode).toBeNull(); // the input ends while the shutdown runs
     bot.child.stdin?.end();
     expect(await bot.exited).toBe(0);
