@@ -137,6 +137,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     ? createRedisStreamsTransport(
         {
           prefix: settings.event_bus.stream_prefix,
+          max_len: settings.event_bus.max_len,
           partitions: settings.event_bus.partitions,
           wait_replicas: settings.event_bus.wait_replicas,
           wait_timeout_ms: settings.event_bus.wait_timeout_ms,

@@ -5,6 +5,7 @@ import { createUserRepository } from '@diana/db';
 import { createUpdateFactory, startFakeTelegram, startRedis, useTempDir, useTestDatabase } from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp, HELP } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
@@ -30,6 +31,7 @@ const settings = loadSettings(
     DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
     DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
     DIANA_EVENT_BUS_BLOCK_MS: '100',
+    DIANA_EVENT_BUS_MAX_LEN: '1000',
   },
   { env_file: false },
 );
@@ -388,6 +390,22 @@ describe('the bot end to end', () => {
     expect(text).toMatch(new RegExp(`diana_bot_handler_duration_bucket\\{kind="command"[^}]*le="10"\\} ${count}\n`));
     expect(figure('diana_bot_handler_duration_sum') / count).toBeLessThan(1);
     expect(text).toMatch(/diana_cache_(hits|misses)_total\{?[^\n]*\}? [1-9]/);
+  });
+
+  it("DIANA_EVENT_BUS_MAX_LEN caps each stream (XADD's MAXLEN ~): the app passes it to the transport", async () => {
+    // a type no module consumes, so that only the cap can shorten its stream
+    const type = 'narrative.fragment_started';
+    const payload = { user_id: 'u-max-len', fragment: 'f1', level: 1 };
+    await Promise.all(Array.from({ length: 1_500 }, () => app.bus.publish(type, payload)));
+    const client = new Redis(redis.url, { lazyConnect: true });
+    try {
+      // trimmed by whole nodes of 100 entries (stream-node-max-entries): about the cap, never all 1 500
+      const length = await client.xlen(`diana:ev:{${type}}`);
+      expect(length).toBeGreaterThanOrEqual(1_000);
+      expect(length).toBeLessThan(1_200);
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('/readyz turns 503 naming redis when Redis stops, and 200 again when it is back', async () => {
