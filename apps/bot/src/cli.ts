@@ -1,7 +1,6 @@
 // The operator CLI (`pnpm cli <command>`): parses the command line, runs one command against
 // the bot's settings, and turns the outcome into an exit code: 0 done, 1 failed (one line on
 // stderr naming the error code), 2 mistyped (one line on stderr, nothing done).
-import { loadSettings } from '@diana/config';
 import { createLogger, isDianaError } from '@diana/utils';
 import { HelpRequested, print, UsageError } from './cli/args.js';
 import { CONFIG_HELP, configCommand } from './cli/config.js';
@@ -11,7 +10,7 @@ import { MIGRATE_HELP, migrateCommand } from './cli/migrate.js';
 import { OUTBOX_HELP, outboxCommand } from './cli/outbox.js';
 import type { CliContext } from './cli/services.js';
 import { USER_HELP, userCommand } from './cli/user.js';
-import { SETTINGS_SCHEMAS } from './config.js';
+import { loadAppSettings } from './config.js';
 
 const COMMANDS = {
   migrate: { run: migrateCommand, help: MIGRATE_HELP },
@@ -59,7 +58,7 @@ async function main(args: readonly string[]): Promise<number> {
     if (!isCommand(name)) throw new UsageError(`unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'`);
     // every log line would break "one line on stderr": failures surface as the thrown error
     const ctx: CliContext = {
-      settings: loadSettings(SETTINGS_SCHEMAS),
+      settings: loadAppSettings(),
       logger: createLogger({ level: 'silent', destination: process.stderr }),
     };
     await COMMANDS[name].run(ctx, rest);

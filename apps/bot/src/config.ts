@@ -1,11 +1,18 @@
 // The app's settings: every component's config section, read once by loadSettings.
 import { CacheConfig } from '@diana/cache';
-import { ConfigManagerConfig, RedisConfig } from '@diana/config';
+import {
+  CONFIG_ERROR_CODES,
+  ConfigManagerConfig,
+  type LoadSettingsOptions,
+  loadSettings,
+  RedisConfig,
+  type Settings,
+} from '@diana/config';
 import { DatabaseConfig, MongoConfig } from '@diana/db';
 import { EventBusConfig } from '@diana/event-bus';
-import { SecurityConfig } from '@diana/security';
+import { SecurityConfig, webhookSecret } from '@diana/security';
 import { UserStateConfig } from '@diana/user-state';
-import { coerceBoolean, coerceDuration, coerceInt, coerceList, secret, urlString } from '@diana/utils';
+import { coerceBoolean, coerceDuration, coerceInt, coerceList, secret, urlString, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
 
 /** The bot itself (`DIANA_BOT_*`; the token also as `TELEGRAM_BOT_TOKEN`). */
@@ -14,8 +21,11 @@ export const BotConfig = v.object({
   telegram_bot_token: v.optional(secret({ minLength: 10 })),
   /** Set: webhook mode on `http_port` (path `/telegram`); unset: long polling. */
   webhook_url: v.optional(urlString({ protocols: ['https'] })),
-  /** Telegram's `secret_token`: 32–256 characters (a short one can be guessed). */
-  webhook_secret: v.optional(secret({ minLength: 32 })),
+  /**
+   * Telegram's `secret_token`: 32–256 characters of A-Z a-z 0-9 _ - (a short one can be guessed;
+   * Telegram refuses others). Required with `webhook_url`.
+   */
+  webhook_secret: v.optional(webhookSecret(32)),
   /** A webhook body larger than this is refused (413) before it is read. */
   webhook_max_body_bytes: v.optional(coerceInt({ min: 1_024, max: 64 * 1_048_576 }), 1_048_576),
   /** Call setWebhook on start (off behind a load balancer that another process configures). */
@@ -86,3 +96,25 @@ export const SETTINGS_SCHEMAS = {
   admin: AdminSection,
   narrative: NarrativeSection,
 } as const;
+
+/**
+ * Every section's settings (`loadSettings` over SETTINGS_SCHEMAS: `env` defaults to the process's), and what no section can say
+ * alone: a webhook URL needs its secret. Without one, Telegram would be told to post updates that
+ * the webhook then refuses (it serves none without a secret). Problems throw
+ * `E_CONFIG_SETTINGS_INVALID`, as `loadSettings` does.
+ */
+export function loadAppSettings(
+  env?: Readonly<Record<string, string | undefined>>,
+  options: LoadSettingsOptions = {},
+): Settings<typeof SETTINGS_SCHEMAS> {
+  const settings = loadSettings(SETTINGS_SCHEMAS, env, options);
+  if (settings.bot.webhook_url !== undefined && settings.bot.webhook_secret === undefined)
+    throw new ValidationError(CONFIG_ERROR_CODES.SETTINGS_INVALID, 'invalid settings (1)', [
+      {
+        path: 'DIANA_BOT_WEBHOOK_SECRET',
+        message:
+          'is required with DIANA_BOT_WEBHOOK_URL (Telegram sends it with each update; 32–256 characters of A-Z a-z 0-9 _ -) [bot.webhook_secret]',
+      },
+    ]);
+  return settings;
+}

@@ -48,15 +48,15 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 /** Listens on `port` (and the ops port); rejects if a port cannot be bound (e.g. `EADDRINUSE`). */
 export async function startHttp(target: HttpTarget, options: HttpOptions): Promise<HttpServer> {
-  let webhook: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;
-  const getWebhook = (app: App) => {
-    if (!options.webhook_secret) return undefined;
-    webhook ??= guardWebhook(
-      { webhook_secret: options.webhook_secret },
-      webhookCallback(app.bot, 'http', { timeoutMilliseconds: 50_000 }),
-    );
-    return webhook;
-  };
+  // The guard is made before the server listens: a secret it refuses fails the start, not the
+  // first request. grammY's callback is made once the app (and its bot) exists.
+  let callback: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;
+  const webhook = options.webhook_secret
+    ? guardWebhook({ webhook_secret: options.webhook_secret }, (req, res) => {
+        callback ??= webhookCallback((target.app as App).bot, 'http', { timeoutMilliseconds: 50_000 });
+        return callback(req, res);
+      })
+    : undefined;
   const maxBody = options.webhook_max_body_bytes ?? 1_048_576;
   // one readiness check per second at most, however often probes and scrapers ask
   let readiness: { at: number; failing: Promise<string[]> } | undefined;
@@ -93,9 +93,8 @@ export async function startHttp(target: HttpTarget, options: HttpOptions): Promi
       const length = Number(req.headers['content-length']);
       if (!Number.isSafeInteger(length)) return send(res, 411, 'length required\n');
       if (length > maxBody) return send(res, 413, 'payload too large\n');
-      const app = target.app;
-      if (!app) return send(res, 503, 'starting\n');
-      return getWebhook(app)?.(req, res);
+      if (!target.app) return send(res, 503, 'starting\n');
+      return webhook?.(req, res);
     }
     send(res, 404, 'not found\n');
   });

@@ -5,20 +5,19 @@
 
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { loadSettings } from '@diana/config';
 import { createLogger, isDianaError, revealSecret } from '@diana/utils';
 import { type RunnerHandle, run } from '@grammyjs/runner';
 import { pino } from 'pino';
 import { createApp } from './app.js';
-import { SETTINGS_SCHEMAS } from './config.js';
+import { loadAppSettings } from './config.js';
 import { CONSOLE_BOT, createConsole, runConsole } from './console.js';
 import { type HttpServer, startHttp } from './http.js';
 import { installMetrics } from './metrics.js';
 import { createStartGate } from './start-gate.js';
 
-let settings: ReturnType<typeof loadSettings<typeof SETTINGS_SCHEMAS>>;
+let settings: ReturnType<typeof loadAppSettings>;
 try {
-  settings = loadSettings(SETTINGS_SCHEMAS);
+  settings = loadAppSettings();
 } catch (error) {
   console.error(isDianaError(error) ? error.message : error);
   process.exit(1);

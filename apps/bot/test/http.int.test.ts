@@ -1,4 +1,4 @@
-// The HTTP server's edges: who may read /readyz and /metrics, the webhook's body limit, and a
+// The HTTP server's edges: who may read /readyz and /metrics, the webhook's body limit and secret, and a
 // readiness check that runs at most once a second however often it is asked.
 import { request } from 'node:http';
 import { loadSettings } from '@diana/config';
@@ -6,7 +6,7 @@ import { FAKE_BOT_INFO } from '@diana/test-services';
 import { Bot } from 'grammy';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.js';
-import { SETTINGS_SCHEMAS } from '../src/config.js';
+import { loadAppSettings, SETTINGS_SCHEMAS } from '../src/config.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 
 const SECRET = 'http-test-webhook-secret-0123456789';
@@ -26,6 +26,16 @@ afterEach(async () => {
   await server?.close({ timeout_ms: 1_000 });
   server = undefined;
 });
+
+/** What loading these settings throws (undefined when they load). */
+function settingsError(env: Record<string, string>) {
+  try {
+    loadAppSettings(env, { env_file: false });
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  return undefined;
+}
 
 /** A request from `localAddress` (127.0.0.2 stands for a client that is not this host's loopback peer). */
 const call = (
@@ -108,5 +118,34 @@ describe('HTTP', () => {
     expect(() =>
       loadSettings(SETTINGS_SCHEMAS, { DIANA_BOT_WEBHOOK_SECRET: 'short-secret' }, { env_file: false }),
     ).toThrow(/DIANA_BOT_WEBHOOK_SECRET/);
+  });
+
+  it('refuses a webhook secret Telegram would refuse (other characters, over 256) when settings load, not at the first request', async () => {
+    const base64 = 'c2VjcmV0LXdpdGgtcGx1cytzbGFzaC9hbmQtZXF1YWxzPQ=='; // 48 characters, + / =
+    for (const bad of [base64, 'a'.repeat(257)]) {
+      const error = settingsError({ DIANA_BOT_WEBHOOK_SECRET: bad });
+      expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
+      expect(error?.message).toContain('DIANA_BOT_WEBHOOK_SECRET');
+      expect(error?.message).toContain('32–256 characters of [A-Za-z0-9_-]');
+      expect(error?.message).not.toContain(bad.slice(0, 16)); // the value stays hidden
+    }
+    // the server, handed one anyway, does not start (before: it threw inside the first request's listener)
+    await expect(
+      startHttp({ app, starting: '' }, { port: 0, host: '127.0.0.1', webhook_secret: base64 }),
+    ).rejects.toThrow(/webhook_secret|E_SECURITY_CONFIG/);
+    expect(() => loadAppSettings({ DIANA_BOT_WEBHOOK_SECRET: 'A-z_9'.repeat(51) }, { env_file: false })).not.toThrow();
+  });
+
+  it('refuses a webhook URL without its secret: Telegram would post updates the server does not serve', () => {
+    const env = {
+      DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:http-test',
+      DIANA_BOT_WEBHOOK_URL: 'https://bot.example/telegram',
+    };
+    const error = settingsError(env);
+    expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
+    expect(error?.message).toContain('DIANA_BOT_WEBHOOK_SECRET: is required with DIANA_BOT_WEBHOOK_URL');
+    expect(loadAppSettings({ ...env, DIANA_BOT_WEBHOOK_SECRET: SECRET }, { env_file: false }).bot.webhook_url).toBe(
+      env.DIANA_BOT_WEBHOOK_URL,
+    );
   });
 });

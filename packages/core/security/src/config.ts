@@ -1,6 +1,13 @@
 import { coerceDuration, coerceInt, coerceNumber, secret } from '@diana/utils';
 import * as v from 'valibot';
 
+/**
+ * Telegram's `secret_token` (setWebhook): up to 256 characters of A-Z a-z 0-9 _ -, which Telegram
+ * sends back in each webhook request's header. An app may ask for more than one character (the
+ * bot asks for 32: a short one can be guessed).
+ */
+export const webhookSecret = (minLength = 1) => secret({ minLength, maxLength: 256, characters: 'A-Za-z0-9_-' });
+
 /** Security settings (`DIANA_SECURITY_*`). Each service checks that the keys it needs are set. */
 export const SecurityConfig = v.object({
   /** HMAC key of signed callback data (at least 32 characters). */
@@ -8,12 +15,7 @@ export const SecurityConfig = v.object({
   /** Key of the keyed hash tokens are stored under (at least 32 characters). */
   token_pepper: v.optional(secret({ minLength: 32 })),
   /** Telegram's `secret_token` of the webhook: 1–256 characters of A-Z a-z 0-9 _ -. */
-  webhook_secret: v.optional(
-    v.pipe(
-      secret({ minLength: 1 }),
-      v.check((s) => /^[A-Za-z0-9_-]{1,256}$/.test(s.reveal()), 'must be 1–256 characters of A-Z a-z 0-9 _ -'),
-    ),
-  ),
+  webhook_secret: v.optional(webhookSecret()),
   /** Prefix of the rate limiter's Redis keys. */
   rate_limit_prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_-]{1,64}$/)), 'diana:rl:'),
   /** Time limit of one rate-limit command; past it (or with Redis down) the insurance limiter answers. */

@@ -2,7 +2,7 @@
 
 // Config
 export type { SecurityConfigInput } from './config.js';
-export { SecurityConfig } from './config.js';
+export { SecurityConfig, webhookSecret } from './config.js';
 
 // Roles
 export type { Permission } from './roles.js';

@@ -37,6 +37,7 @@ describe('@diana/security public API', () => {
       | 'safeEqual'
       | 'validateInput'
       | 'validateOutput'
+      | 'webhookSecret'
     >();
   });
 });

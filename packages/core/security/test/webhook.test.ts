@@ -86,5 +86,9 @@ describe('the webhook secret', () => {
     expect(() => guardWebhook({ webhook_secret: 'bad secret!' }, () => {})).toThrow(
       /E_SECURITY_CONFIG|invalid security config/,
     );
+    // Telegram's own bounds: 256 characters of A-Z a-z 0-9 _ -
+    expect(() => guardWebhook({ webhook_secret: 'a'.repeat(256) }, () => {})).not.toThrow();
+    expect(() => guardWebhook({ webhook_secret: 'a'.repeat(257) }, () => {})).toThrow(/E_SECURITY_CONFIG|invalid/);
+    expect(() => guardWebhook({ webhook_secret: 'abc+def/ghi=' }, () => {})).toThrow(/E_SECURITY_CONFIG|invalid/);
   });
 });

@@ -6,7 +6,7 @@ export { DianaError, isDianaError, toError, ValidationError } from './errors.js'
 
 // Validation and config-schema helpers
 export type { UtilsErrorCode } from './validation.js';
-export type { NumberBounds, UrlOptions } from './schema.js';
+export type { NumberBounds, SecretOptions, UrlOptions } from './schema.js';
 export { ERROR_CODES, fromValibotIssues, parseOrThrow } from './validation.js';
 export {
   coerceBoolean,

@@ -128,16 +128,36 @@ export function secretUrl(options: UrlOptions = {}): Schema<Secret<string>> {
   return mark(SECRET_SCHEMA, mark(URL_SCHEMA, schema));
 }
 
+/** Options of `secret`. */
+export interface SecretOptions {
+  /** @default 1 */
+  readonly minLength?: number;
+  /** No limit when omitted. */
+  readonly maxLength?: number;
+  /** The characters allowed, as the inside of a regular-expression class (`A-Za-z0-9_-`); any when omitted. */
+  readonly characters?: string;
+}
+
 /** A secret string (token, password, key): never shown by JSON, inspect or logs. */
-export function secret(options: { readonly minLength?: number } = {}): Schema<Secret<string>> {
+export function secret(options: SecretOptions = {}): Schema<Secret<string>> {
   const minLength = options.minLength ?? 1;
+  const maxLength = options.maxLength ?? Number.POSITIVE_INFINITY;
+  const allowed = options.characters === undefined ? undefined : new RegExp(`^[${options.characters}]*$`);
+  const length = Number.isFinite(maxLength)
+    ? `${minLength}–${maxLength} characters`
+    : `at least ${minLength} characters`;
   return mark(
     SECRET_SCHEMA,
     coerce(
-      `a secret of at least ${minLength} characters`,
+      `a secret of ${length}${options.characters === undefined ? '' : ` of [${options.characters}]`}`,
       (input) => {
         const value = isSecret(input) ? input.reveal() : input;
-        if (typeof value === 'string' && value.length >= minLength)
+        if (
+          typeof value === 'string' &&
+          value.length >= minLength &&
+          value.length <= maxLength &&
+          allowed?.test(value) !== false
+        )
           return isSecret(input) ? (input as Secret<string>) : createSecret(value);
         return undefined;
       },

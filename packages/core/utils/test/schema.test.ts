@@ -86,6 +86,19 @@ describe('URLs and secrets', () => {
     expect(v.safeParse(secret({ minLength: 8 }), 'short').success).toBe(false);
   });
 
+  it('bounds a secret by length and characters, saying what it expects, the value hidden', () => {
+    const token = secret({ minLength: 4, maxLength: 8, characters: 'A-Za-z0-9_-' });
+    expect(v.parse(token, 'ab_C-9').reveal()).toBe('ab_C-9');
+    for (const bad of ['abc', 'abcdefghi', 'abc+def', 'abc=', 'ab cd']) {
+      const result = v.safeParse(token, bad);
+      expect(result.success, bad).toBe(false);
+      expect(result.issues?.[0]?.expected).toBe('a secret of 4–8 characters of [A-Za-z0-9_-]');
+      expect(result.issues?.[0]?.received).toBe('[hidden]');
+      expect(result.issues?.[0]?.message).not.toContain(bad);
+    }
+    expect(v.safeParse(secret({ minLength: 2 }), 'x'.repeat(10_000)).success).toBe(true); // no upper bound unless given
+  });
+
   it('shows a secret URL with its password masked', () => {
     const url = v.parse(secretUrl({ protocols: ['postgres'] }), 'postgres://app:pa55word@db:5432/diana');
     expect(url.reveal()).toBe('postgres://app:pa55word@db:5432/diana');
