@@ -48,8 +48,7 @@ const GIVEN = {
 >;`,
   ctx: "declare const ctx: import('grammy').Context & { from: import('grammy/types').User };",
   id: 'declare const id: string;',
-  // db: a migration source of another package, and an actor of an audit row
-  NARRATIVE_MIGRATIONS: "declare const NARRATIVE_MIGRATIONS: import('@diana/db').MigrationSource;",
+  // db: an actor of an audit row
   actor: 'declare const actor: string;',
   // cache: where the cached value comes from
   ledger: 'declare const ledger: { balanceOf(id: string): Promise<number> };',
