@@ -26,7 +26,18 @@ const clusterNodes = v.pipe(
  * `v.object({ url: RedisConfig.entries.url.wrapped })` where it is mandatory.
  */
 export const RedisConfig = v.object({
-  url: v.optional(secretUrl({ protocols: ['redis', 'rediss', 'unix'] })),
+  url: v.optional(
+    secretUrl({
+      protocols: ['redis', 'rediss', 'unix'],
+      refine: {
+        // ioredis reads a TCP URL's path as the database number: `/x` was `SELECT NaN` at connect
+        // (a socket's `?db=N` is checked where its URL is read, in @diana/redis)
+        test: (url) => url.protocol === 'unix:' || /^\/?(\d{1,5})?$/.test(url.pathname),
+        expected:
+          'a URL (redis://, rediss://, unix://) whose path, when it has one, is the database number (redis://host:6379/2)',
+      },
+    }),
+  ),
   cluster_nodes: v.optional(clusterNodes),
 });
 /** Parsed `RedisConfig`. */

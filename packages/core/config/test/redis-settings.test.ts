@@ -25,4 +25,21 @@ describe('RedisConfig', () => {
       expect(JSON.stringify((error as ValidationError).issues)).toContain('DIANA_REDIS_CLUSTER_NODES');
     }
   });
+
+  it('refuses a URL whose path is not the database number, naming the variable, the value hidden', () => {
+    for (const url of ['redis://:s3cret@127.0.0.1:6379/x', 'redis://127.0.0.1:6379/-1', 'rediss://h:6380/0/1']) {
+      try {
+        load({ REDIS_URL: url });
+        expect.unreachable(url);
+      } catch (error) {
+        expect((error as ValidationError).code).toBe('E_CONFIG_SETTINGS_INVALID');
+        expect((error as Error).message).toContain(
+          'REDIS_URL: is invalid (expected a URL (redis://, rediss://, unix://) whose path',
+        );
+        expect((error as Error).message).not.toContain('s3cret');
+      }
+    }
+    for (const url of ['redis://h:6379', 'redis://h:6379/', 'redis://:pw@h:6379/15', 'unix:///run/redis.sock?db=2'])
+      expect(load({ REDIS_URL: url }).redis.url?.reveal(), url).toBe(url);
+  });
 });

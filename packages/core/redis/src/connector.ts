@@ -3,6 +3,7 @@ import {
   createCloser,
   createEventWaiter,
   DianaError,
+  ERROR_CODES,
   getPackageLogger,
   type Logger,
 } from '@diana/utils';
@@ -109,6 +110,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   const seeds = options.cluster ? clusterSeeds(options.cluster.nodes) : undefined;
   // a socket URL is checked now, not at the first client
   const socket = !seeds && options.url && isSocketUrl(options.url) ? socketOptions(options.url) : undefined;
+  if (!seeds && options.url && !socket) checkDatabasePath(options.url);
   const where = socket ? `unix://${socket.path}` : describe(options);
   // One waiter per client: it holds one 'ready' listener however many callers wait, so
   // polling through an outage (a start gate pings every few seconds) adds none.
@@ -336,6 +338,25 @@ function queueOnlyWhileReady(client: Cluster): void {
       settings.enableOfflineQueue = false;
     });
   }
+}
+
+/**
+ * ioredis reads a TCP URL's path as its database number: `redis://h:6379/x` connected and sent
+ * `SELECT NaN`, which the server refused with a reply error that ended the process. Refused here
+ * instead, naming the shape (not the URL: it may hold a password).
+ */
+function checkDatabasePath(url: string): void {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    return; // not a URL at all: ioredis says so as it always has
+  }
+  if (!/^\/?(\d{1,5})?$/.test(path))
+    throw new DianaError(
+      ERROR_CODES.VALIDATION,
+      "redis: a URL's path is its database number (redis://host:6379/2); this one's path is not a number",
+    );
 }
 
 function describe(options: RedisConnectorOptions): string {

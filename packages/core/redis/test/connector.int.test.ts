@@ -290,4 +290,18 @@ describe('a Unix-domain socket', () => {
         }),
       );
   });
+
+  it('refuses a TCP URL whose path is not a database number, at creation (ioredis sent SELECT NaN)', () => {
+    for (const url of ['redis://127.0.0.1:6379/x', 'redis://:s3cret@127.0.0.1:6379/-1', 'rediss://h:6380/2/3'])
+      try {
+        createRedisConnector({ url });
+        expect.unreachable(url);
+      } catch (error) {
+        expect((error as { code?: string }).code, url).toBe('E_UTILS_VALIDATION');
+        expect((error as Error).message).toContain('redis://host:6379/2');
+        expect((error as Error).message).not.toContain('s3cret');
+      }
+    for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/12'])
+      expect(() => createRedisConnector({ url }).close(), url).not.toThrow();
+  });
 });

@@ -95,6 +95,11 @@ export function coerceList<T>(item: Schema<T>): Schema<T[]> {
 export interface UrlOptions {
   /** Accepted schemes without the colon, e.g. `['postgres', 'postgresql']`. Any when omitted. */
   readonly protocols?: readonly string[];
+  /**
+   * What else the parsed URL must be (`test`), and the whole of what is expected, said in the
+   * issue instead of the schemes alone (`expected`): e.g. a database number as the path.
+   */
+  readonly refine?: { readonly test: (url: URL) => boolean; readonly expected: string };
 }
 
 // Both URL helpers parse strictly (`scheme://host`, one `@`, no spaces: see url.ts) and never
@@ -106,7 +111,7 @@ export function urlString(options: UrlOptions = {}): Schema<string> {
     URL_SCHEMA,
     coerce(
       describeUrl(options),
-      (input) => (parseStrictUrl(input, { ...options, credentials: false }) ? (input as string).trim() : undefined),
+      (input) => (strictUrl(input, { ...options, credentials: false }) ? (input as string).trim() : undefined),
       HIDDEN,
     ),
   );
@@ -119,7 +124,7 @@ export function secretUrl(options: UrlOptions = {}): Schema<Secret<string>> {
     (input) => {
       // an already parsed secret (settings handed on to a factory that parses again) is checked as its value
       const value = isSecret(input) ? input.reveal() : input;
-      if (!parseStrictUrl(value, options)) return undefined;
+      if (!strictUrl(value, options)) return undefined;
       const raw = (value as string).trim();
       return createSecret(raw, maskUrl(raw));
     },
@@ -223,6 +228,13 @@ function toNumber(input: unknown): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
+/** The strict parse, then the caller's own test. */
+function strictUrl(input: unknown, options: UrlOptions & { readonly credentials?: boolean }): URL | undefined {
+  const url = parseStrictUrl(input, options);
+  return url && options.refine?.test(url) !== false ? url : undefined;
+}
+
 function describeUrl(options: UrlOptions): string {
+  if (options.refine) return options.refine.expected;
   return options.protocols ? `a URL (${options.protocols.map((p) => `${p}://`).join(', ')})` : 'a URL';
 }

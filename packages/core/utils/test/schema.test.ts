@@ -77,6 +77,21 @@ describe('URLs and secrets', () => {
     expect(v.safeParse(pg, 'not a url').success).toBe(false);
   });
 
+  it("takes a URL's own test, saying what it expects instead of the schemes", () => {
+    const numbered = secretUrl({
+      protocols: ['redis'],
+      refine: { test: (url) => /^\/\d+$/.test(url.pathname), expected: 'a redis:// URL ending in a number' },
+    });
+    expect(v.parse(numbered, 'redis://h/2').reveal()).toBe('redis://h/2');
+    const refused = v.safeParse(numbered, 'redis://:pw@h/x');
+    expect(refused.success).toBe(false);
+    expect(refused.issues?.[0]?.expected).toBe('a redis:// URL ending in a number');
+    expect(v.safeParse(numbered, 'postgres://h/2').success).toBe(false); // the schemes still hold
+    expect(v.safeParse(urlString({ refine: { test: () => false, expected: 'none' } }), 'https://h').success).toBe(
+      false,
+    );
+  });
+
   it('hides secrets from JSON, inspect and template strings', () => {
     const token = v.parse(secret({ minLength: 8 }), 'abcdefgh-secret');
     expect(token.reveal()).toBe('abcdefgh-secret');
