@@ -12,7 +12,16 @@ import { DatabaseConfig, MongoConfig } from '@diana/db';
 import { EventBusConfig } from '@diana/event-bus';
 import { SecurityConfig, webhookSecret } from '@diana/security';
 import { UserStateConfig } from '@diana/user-state';
-import { coerceBoolean, coerceDuration, coerceInt, coerceList, secret, urlString, ValidationError } from '@diana/utils';
+import {
+  coerceBoolean,
+  coerceDuration,
+  coerceInt,
+  coerceList,
+  type Issue,
+  secret,
+  urlString,
+  ValidationError,
+} from '@diana/utils';
 import * as v from 'valibot';
 
 /** The bot itself (`DIANA_BOT_*`; the token also as `TELEGRAM_BOT_TOKEN`). */
@@ -98,23 +107,31 @@ export const SETTINGS_SCHEMAS = {
 } as const;
 
 /**
- * Every section's settings (`loadSettings` over SETTINGS_SCHEMAS: `env` defaults to the process's), and what no section can say
- * alone: a webhook URL needs its secret. Without one, Telegram would be told to post updates that
- * the webhook then refuses (it serves none without a secret). Problems throw
- * `E_CONFIG_SETTINGS_INVALID`, as `loadSettings` does.
+ * Every section's settings (`loadSettings` over SETTINGS_SCHEMAS: `env` defaults to the
+ * process's), and what no section can say alone: a webhook URL needs its secret (without one,
+ * Telegram would be told to post updates the server then refuses: it serves none without a
+ * secret) and a token (without one the bot opens the console chat, which a piped-in empty input
+ * ends at once, exit 0). Problems throw `E_CONFIG_SETTINGS_INVALID`, as `loadSettings` does.
  */
 export function loadAppSettings(
   env?: Readonly<Record<string, string | undefined>>,
   options: LoadSettingsOptions = {},
 ): Settings<typeof SETTINGS_SCHEMAS> {
   const settings = loadSettings(SETTINGS_SCHEMAS, env, options);
+  const issues: Issue[] = [];
   if (settings.bot.webhook_url !== undefined && settings.bot.webhook_secret === undefined)
-    throw new ValidationError(CONFIG_ERROR_CODES.SETTINGS_INVALID, 'invalid settings (1)', [
-      {
-        path: 'DIANA_BOT_WEBHOOK_SECRET',
-        message:
-          'is required with DIANA_BOT_WEBHOOK_URL (Telegram sends it with each update; 32–256 characters of A-Z a-z 0-9 _ -) [bot.webhook_secret]',
-      },
-    ]);
+    issues.push({
+      path: 'DIANA_BOT_WEBHOOK_SECRET',
+      message:
+        'is required with DIANA_BOT_WEBHOOK_URL (Telegram sends it with each update; 32–256 characters of A-Z a-z 0-9 _ -) [bot.webhook_secret]',
+    });
+  if (settings.bot.webhook_url !== undefined && settings.bot.telegram_bot_token === undefined)
+    issues.push({
+      path: 'DIANA_BOT_TELEGRAM_BOT_TOKEN',
+      message:
+        'is required with DIANA_BOT_WEBHOOK_URL (without a token the bot opens the console chat) [bot.telegram_bot_token]',
+    });
+  if (issues.length > 0)
+    throw new ValidationError(CONFIG_ERROR_CODES.SETTINGS_INVALID, `invalid settings (${issues.length})`, issues);
   return settings;
 }

@@ -19,7 +19,8 @@ let settings: ReturnType<typeof loadAppSettings>;
 try {
   settings = loadAppSettings();
 } catch (error) {
-  console.error(isDianaError(error) ? error.message : error);
+  // no log file yet (its path is a setting): the one line goes to stderr, with its code
+  console.error(isDianaError(error) ? `diana-bot: start failed (${error.code}): ${error.message}` : error);
   process.exit(1);
 }
 const mode = !settings.bot.telegram_bot_token ? 'console' : settings.bot.webhook_url ? 'webhook' : 'polling';

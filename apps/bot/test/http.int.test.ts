@@ -136,7 +136,7 @@ describe('HTTP', () => {
     expect(() => loadAppSettings({ DIANA_BOT_WEBHOOK_SECRET: 'A-z_9'.repeat(51) }, { env_file: false })).not.toThrow();
   });
 
-  it('refuses a webhook URL without its secret: Telegram would post updates the server does not serve', () => {
+  it('refuses a webhook URL without its secret (Telegram would post updates the server does not serve) or its token', () => {
     const env = {
       DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:http-test',
       DIANA_BOT_WEBHOOK_URL: 'https://bot.example/telegram',
@@ -144,6 +144,10 @@ describe('HTTP', () => {
     const error = settingsError(env);
     expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
     expect(error?.message).toContain('DIANA_BOT_WEBHOOK_SECRET: is required with DIANA_BOT_WEBHOOK_URL');
+    // and without a token it would have opened the console chat (an empty input: exit 0, silently)
+    const both = settingsError({ DIANA_BOT_WEBHOOK_URL: env.DIANA_BOT_WEBHOOK_URL });
+    expect(both?.message).toMatch(/^invalid settings \(2\): /);
+    expect(both?.message).toContain('DIANA_BOT_TELEGRAM_BOT_TOKEN: is required with DIANA_BOT_WEBHOOK_URL');
     expect(loadAppSettings({ ...env, DIANA_BOT_WEBHOOK_SECRET: SECRET }, { env_file: false }).bot.webhook_url).toBe(
       env.DIANA_BOT_WEBHOOK_URL,
     );

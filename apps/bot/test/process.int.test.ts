@@ -155,6 +155,14 @@ describe('pnpm start', () => {
     expect(openToOthers(dir)).toEqual([]);
   }, 60_000);
 
+  it('a setting it refuses stops the start with one line on stderr that names the code and the variable', async () => {
+    const bot = startBot({ DIANA_BOT_DATA_DIR: useTempDir('diana-bad-setting-'), DIANA_BOT_HTTP_PORT: 'abc' });
+    expect(await bot.exited).toBe(1);
+    expect(bot.errors()).toContain(
+      'diana-bot: start failed (E_CONFIG_SETTINGS_INVALID): invalid settings (1): DIANA_BOT_HTTP_PORT: must be a number',
+    );
+  }, 60_000);
+
   it('with a token and no webhook URL, long-polls Telegram and answers', async () => {
     const testDb = await useTestDatabase('bot-polling');
     const fake = await startFakeTelegram();
