@@ -27,7 +27,11 @@ export type Settings<S extends SettingsSchemas> = DeepReadonly<{ -readonly [K in
 export interface LoadSettingsOptions {
   /** A `.env` file read with Node's parser; the real environment wins. `false` reads none. @default '.env' */
   readonly env_file?: string | false;
-  /** Directory the `.env` path is relative to. @default process.cwd() */
+  /**
+   * Directory the `.env` path is relative to. @default the directory the command was typed in:
+   * `INIT_CWD`, which pnpm and npm set for the scripts they run (`pnpm start` at the repository's
+   * root runs the bot in `apps/bot`, and reads the root's `.env`), else `process.cwd()`
+   */
   readonly cwd?: string;
 }
 
@@ -134,7 +138,7 @@ function unknownVariables(schemas: SettingsSchemas, source: Record<string, strin
 
 function readEnvFile(options: LoadSettingsOptions): Record<string, string> {
   if (options.env_file === false) return {};
-  const path = resolve(options.cwd ?? process.cwd(), options.env_file ?? '.env');
+  const path = resolve(options.cwd ?? (process.env.INIT_CWD || process.cwd()), options.env_file ?? '.env');
   // Node's own parser (the one behind process.loadEnvFile), without touching process.env.
   return existsSync(path) ? (parseEnv(readFileSync(path, 'utf8')) as Record<string, string>) : {};
 }

@@ -182,6 +182,22 @@ describe('loadSettings', () => {
     expect(settings.database.pool_max).toBe(8);
   });
 
+  it("reads the .env of the directory the command was typed in (INIT_CWD, set by pnpm and npm), not the script's", () => {
+    const typedIn = useTempDir('diana-env-typed-');
+    writeFileSync(join(typedIn, '.env'), 'DIANA_DATABASE_POOL_MAX=11\n');
+    const before = process.env.INIT_CWD;
+    process.env.INIT_CWD = typedIn;
+    try {
+      // the script's own folder (process.cwd(): this package) has no .env with that key
+      expect(loadSettings(schemas, { DIANA_DATABASE_URL: 'postgres://127.0.0.1/x' }).database.pool_max).toBe(11);
+      process.env.INIT_CWD = '';
+      expect(loadSettings(schemas, { DIANA_DATABASE_URL: 'postgres://127.0.0.1/x' }).database.pool_max).toBe(10);
+    } finally {
+      if (before === undefined) delete process.env.INIT_CWD;
+      else process.env.INIT_CWD = before;
+    }
+  });
+
   it('treats empty values as unset', () => {
     const settings = loadSettings(
       schemas,
