@@ -10,7 +10,7 @@ import type { UserStateManager } from '@diana/user-state';
 import { userStateMiddleware } from '@diana/user-state/grammy';
 import { type Logger, revealSecret } from '@diana/utils';
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Bot, GrammyError, type Transformer } from 'grammy';
+import { Bot, GrammyError, HttpError, type Transformer } from 'grammy';
 import type { UserFromGetMe } from 'grammy/types';
 import type { AppSettings } from './catalog.js';
 import { chatQueue } from './chat-queue.js';
@@ -60,12 +60,22 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   bot.api.config.use(countTelegramCalls(createTelegramMetrics()));
   bot.api.config.use(blocked.transformer);
   if (!deps.apiTransformer) bot.api.config.use(telegramThrottler());
-  // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not auto-retry's backoff
+  // getMe before the retrying transformer: the start gate's attempts and deadline bound it, not
+  // auto-retry's backoff. Called here, not through bot.init: init retries a failed request by
+  // itself until its signal ends, so each attempt said only that it got no answer in time
   if (deps.botInfo === undefined)
     await startup.step('telegram', () =>
-      gate.waitFor('telegram', (signal) => bot.init(signal as Parameters<typeof bot.init>[0]), {
-        final: isTokenRefusal,
-      }),
+      gate.waitFor(
+        'telegram',
+        async (signal) => {
+          try {
+            bot.botInfo = await bot.api.getMe(signal as Parameters<typeof bot.api.getMe>[0]);
+          } catch (error) {
+            throw withNetworkCause(error);
+          }
+        },
+        { final: isTokenRefusal },
+      ),
     );
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
   bot.api.config.use(outputGuard());
@@ -110,6 +120,18 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   bot.use(verifyCallbacks(signer));
   bot.use(lowercaseCommands());
   return bot;
+}
+
+/**
+ * A request that never reached Telegram (`Network request for 'getMe' failed!`), with its socket's
+ * code added (`ECONNREFUSED`, `ENOTFOUND`, …). Only the code: the underlying error's message holds
+ * the request's URL, and the token in it.
+ */
+function withNetworkCause(error: unknown): unknown {
+  const code = error instanceof HttpError ? (error.error as { code?: unknown } | undefined)?.code : undefined;
+  return typeof code === 'string'
+    ? new Error(`${error instanceof Error ? error.message : ''} (${code})`, { cause: error })
+    : error;
 }
 
 /** Telegram refused the token (401 Unauthorized, 404 for a malformed one): no wait can make it valid. */

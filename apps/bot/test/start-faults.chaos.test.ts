@@ -92,6 +92,10 @@ describe('a backend down when the bot starts, back a few seconds later', () => {
         // while the backend is down: alive, not ready, and saying why
         expect(await until(async () => (await httpGet(a.port, '/healthz')).status === 200, 20_000)).toBe(true);
         expect(await until(() => a.process.output().includes(`"msg":"waiting for ${down}"`), 20_000)).toBe(true);
+        // each wait says why: a Bot API that cuts every connection, by its socket's code (grammY's
+        // init, which retried a failed request by itself, left only "no answer within …")
+        if (down === 'telegram')
+          expect(a.process.output()).toMatch(/"reason":"Network request for 'getMe' failed! \(E[A-Z]+\)"/);
         const waiting = await httpGet(a.port, '/readyz');
         expect(waiting).toEqual({ status: 503, text: `not ready: starting (waiting for ${down})\n` });
         // the outage itself lasts ~5 s (this wait is the fault, not a synchronization)
