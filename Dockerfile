@@ -1,12 +1,12 @@
 # DianaBot's image (apps/bot): `docker build -t diana-bot .` at the repository root, or
-# `docker compose up -d --wait` (the `bot` service). Stage 1 installs the workspace, builds the bot
+# `docker compose --profile bot up -d --wait` (the `bot` service). Stage 1 installs the workspace, builds the bot
 # and its packages, and `pnpm deploy --prod`s it into /out (dist/ + production node_modules, the
 # @diana/* packages with their migrations, Lua and story files); stage 2 is Node and that folder,
 # run as the image's unprivileged `node` user. The same steps CI runs (scripts/bot-deploy-start.mjs).
 # Node is 24, the active LTS (Node 20's support ended on 2026-04-30), at the version CI's Node 24
 # pass installs from the npm registry and starts the deployed bot on; pnpm the one pinned in
-# package.json. On Node 24 the bot spends 13-26% less CPU per update than on Node 20 and sustains
-# 600 updates/s against 400 (apps/bot/README.md, "Benchmark").
+# package.json. On Node 24 the bot spends less CPU per update than on Node 20 (a median 7-26% less,
+# pair by pair) and sustains more updates/s on the same machine (apps/bot/README.md, "Benchmark").
 
 FROM node:24.21.0-bookworm-slim AS build
 RUN npm install -g pnpm@10.34.9 --no-audit --no-fund --loglevel=error
