@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { type AddressInfo, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createPostgres, createUserRepository, type Database } from '@diana/db';
@@ -151,6 +152,43 @@ describe('pnpm cli: the command line', () => {
     expect(expectOneLine(run)).toMatch(
       new RegExp(`^cli: E_DB_UNAVAILABLE: PostgreSQL at 127\\.0\\.0\\.1:${port} did not answer`),
     );
+  }, 60_000);
+
+  it('PostgreSQL that accepts and never answers: E_DB_TIMEOUT after the 5 s ping, the connection dropped then', async () => {
+    // a listener that takes the connection and says nothing: each connection's open and close times
+    const held: Array<{ opened: number; closed?: number }> = [];
+    const silent = createServer((socket) => {
+      const entry: { opened: number; closed?: number } = { opened: performance.now() };
+      held.push(entry);
+      socket.on('close', () => {
+        entry.closed = performance.now();
+      });
+      socket.on('error', () => {});
+      socket.resume(); // reads what the client says (and so sees it end), answers nothing
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const run = await cli(
+        { DIANA_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nothing` },
+        'migrate',
+        'status',
+      );
+      expect(run.code).toBe(1);
+      expect(expectOneLine(run)).toMatch(
+        /^cli: E_DB_TIMEOUT: PostgreSQL at 127\.0\.0\.1:\d+ did not answer: .*5000 ms/,
+      );
+      // the fault happened (a connection was held), and the command let go of it at the ping's
+      // deadline: it used to wait out the pool's 5 s close for the ping that would never end
+      expect(held.length).toBeGreaterThan(0);
+      const [first] = held as [{ opened: number; closed?: number }];
+      expect(await until(() => first.closed !== undefined, 5_000)).toBe(true); // its close reaches this process
+      expect((first.closed as number) - first.opened).toBeGreaterThanOrEqual(4_900);
+      expect((first.closed as number) - first.opened).toBeLessThan(9_000);
+    } finally {
+      silent.close();
+    }
   }, 60_000);
 
   it('through sockets that are not there: each named by its path', async () => {

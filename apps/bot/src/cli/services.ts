@@ -47,7 +47,8 @@ async function openDatabase({ settings, logger }: CliContext): Promise<Database>
   try {
     await db.ping({ timeout_ms: CONNECT_TIMEOUT_MS });
   } catch (error) {
-    await db.close().catch(() => {});
+    // at once: the close's default wait for running queries would wait on the ping that got no answer
+    await db.close({ timeout_ms: 0 }).catch(() => {});
     const code = isDianaError(error) ? error.code : DB_ERROR_CODES.UNAVAILABLE;
     throw new DianaError(
       code,
