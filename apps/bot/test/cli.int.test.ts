@@ -449,7 +449,7 @@ describe('pnpm cli on a migrated database', () => {
     }
   }, 90_000);
 
-  it('config get, set (--yes / --dry-run / refused), history, rollback', async () => {
+  it('config get, set (--yes / --dry-run / refused), history, rollback (to a revision, and to the default)', async () => {
     const key = 'security.rate_limits';
     const initial = JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as Record<
       string,
@@ -517,6 +517,17 @@ describe('pnpm cli on a migrated database', () => {
     const noSuch = await cli(env, 'config', 'rollback', key, '999', '--yes');
     expect(noSuch.code).toBe(1);
     expect(expectOneLine(noSuch)).toBe(`cli: E_CONFIG_NOT_FOUND: ${key} has no revision 999`);
+    // the template's default was never a revision (revision 1 is the first set): `default` brings it back
+    const dryDefault = await cli(env, 'config', 'rollback', key, 'default', '--dry-run');
+    expect(dryDefault.out).toMatch(/^dry run: would roll security\.rate_limits back to the default: /);
+    expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(3);
+    const toDefault = await cli(env, 'config', 'rollback', key, 'default', '--yes');
+    expect(toDefault.code, toDefault.err).toBe(0);
+    expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(1);
+    expect(await outboxCount()).toBe(changesBefore + 2); // the running bots hear of it too
+    expect((await cli(env, 'config', 'history', key)).out).toContain('no published value, the defaults apply');
+    const badRevision = await cli(env, 'config', 'rollback', key, 'latest');
+    expect(badRevision.code).toBe(2);
     const unknownKey = await cli(env, 'config', 'get', 'no.such.key');
     expect(unknownKey.code).toBe(1);
     expect(expectOneLine(unknownKey)).toMatch(/^cli: E_CONFIG_NOT_FOUND: unknown config key 'no\.such\.key'/);

@@ -14,6 +14,7 @@ export const CONFIG_HELP = `usage: cli config <get|set|history|rollback> [option
   config set <key> <json> [--yes] [--dry-run]        publish a new value (merged over the defaults)
   config history <key> [--json]                      the revisions of the active value
   config rollback <key> <revision> [--yes] [--dry-run]  make an earlier revision's values active again
+  config rollback <key> default [--yes] [--dry-run]     the template's default again (the active value archived)
 
 keys: ${CONFIG_TEMPLATES.map((t) => t.key).join(', ')}
 
@@ -106,14 +107,25 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
     positionals: ['<key>', '<revision>'],
     help: CONFIG_HELP,
   });
-  const key = templateOf(positionals[0] as string).key;
+  const template = templateOf(positionals[0] as string);
+  const key = template.key;
+  const toDefault = positionals[1] === 'default';
   const revision = Number(positionals[1]);
-  if (!Number.isInteger(revision) || revision < 1)
-    throw new UsageError(`a revision is a positive integer, not '${positionals[1]}'`);
+  if (!toDefault && (!Number.isInteger(revision) || revision < 1))
+    throw new UsageError(`a revision is a positive integer or 'default', not '${positionals[1]}'`);
   await withConfig(ctx, async (config) => {
     const active = await activeInstance(config, key);
     if (!active)
       throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no published value to roll back`);
+    if (toDefault) {
+      // a key's first set is its revision 1: the default was never a revision. It is what applies
+      // when no value is active, so the active one is archived (as admin's /config rollback default)
+      const what = `roll ${key} back to the default: ${JSON.stringify(template.defaults)}`;
+      if (values['dry-run']) return print(`dry run: would ${what}`);
+      await confirm(what, values);
+      await config.archive(active.id, { actor: actor(), reason: reason('rollback default') });
+      return print(`${key}: the default applies again (the active value archived)`);
+    }
     const target = (await config.history(active.id)).find((r) => r.revision === revision);
     if (!target) throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no revision ${revision}`);
     const what = `roll ${key} back to revision ${revision}: ${JSON.stringify(target.values)}`;
