@@ -235,6 +235,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       timezone: settings.bot.timezone,
       token_ttl_ms: settings.admin.token_ttl_ms,
       job_interval_ms: settings.admin.job_interval_ms,
+      post_claim_lease_ms: settings.admin.post_claim_lease_ms,
       post_channel_ids: settings.admin.post_channel_ids,
       ...(settings.admin.vip_channel_id !== undefined ? { vip_channel_id: settings.admin.vip_channel_id } : {}),
       ...(settings.admin.main_channel_id !== undefined ? { main_channel_id: settings.admin.main_channel_id } : {}),

@@ -76,6 +76,8 @@ export const AdminSection = v.object({
   token_ttl_ms: v.optional(coerceDuration({ min: 60_000 }), 7 * 86_400_000),
   /** How often each process runs the subscription and scheduled-post jobs (they are multi-process safe). */
   job_interval_ms: v.optional(coerceDuration({ min: 1_000 }), 30_000),
+  /** A scheduled post's claim not renewed for this long (its process died mid-send) is taken over. */
+  post_claim_lease_ms: v.optional(coerceDuration({ min: 1_000 }), 60_000),
 });
 
 /** The narrative module (`DIANA_NARRATIVE_*`). */

@@ -100,6 +100,8 @@ const env: Record<string, string> = {
   DIANA_EVENT_BUS_OUTBOX_POLL_MS: '200',
   DIANA_ADMIN_MAIN_CHANNEL_ID: String(MAIN_CHANNEL),
   DIANA_ADMIN_JOB_INTERVAL_MS: '2000',
+  // a post claimed by a process killed before it sent it is taken over within the run
+  DIANA_ADMIN_POST_CLAIM_LEASE_MS: '10000',
   DIANA_USER_STATE_MAX_ATTEMPTS: '200',
 };
 const bots: BotProcess[] = [];

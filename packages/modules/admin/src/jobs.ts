@@ -1,10 +1,16 @@
 // The jobs loop: VIP reminders (7 days and 24 hours before the end), expiry, and scheduled
 // posts. Safe with several processes: rows are claimed with SKIP LOCKED, and marked in the
 // same transaction, before anything is sent.
-import type { AdminKit } from './kit.js';
+import { retry } from '@diana/utils';
+import { GrammyError } from 'grammy';
+import { type AdminKit, DEFAULT_POST_CLAIM_LEASE_MS } from './kit.js';
 import { TEXTS } from './texts.js';
 
 const DAY = 86_400_000;
+/** Claims of one scheduled post (sends tried) before it is marked failed. */
+const POST_ATTEMPTS = 5;
+/** The wait before a failed send's second attempt; it doubles with each attempt after. */
+const POST_RETRY_MS = 30_000;
 
 /** One pass of the jobs: how many reminders, expiries and posts it handled. */
 export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; expired: number; published: number }> {
@@ -72,36 +78,104 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
     return due.length;
   };
 
+  // A post is claimed ('publishing', committed) before it is sent, so no other process sends it
+  // too. Its sender renews the claim while it works; a claim not renewed for a lease (its process
+  // died or froze between claim and mark) is taken over, and the post is sent by the next pass: a
+  // sender that was only frozen that long may then have sent it too, which Telegram gives no way
+  // to rule out (a lost post is the worse outcome). A send that fails for a reason that may pass
+  // is tried again later (POST_ATTEMPTS in all); one Telegram refuses for good (400, 403) is not.
+  const lease = settings.post_claim_lease_ms ?? DEFAULT_POST_CLAIM_LEASE_MS;
   const publishPosts = async () => {
     const at = kit.now();
-    // claimed (status 'publishing') and committed before sending: another process never sends it too
+    const stale = new Date(at.getTime() - lease);
     const claimed = await db.transaction(
-      (tx) => tx<{ id: string; channel_id: string; text: string; buttons: Array<{ text: string; url: string }> }[]>`
-        update admin_scheduled_posts set status = 'publishing', claimed_at = ${at}
-        where id in (select id from admin_scheduled_posts where status = 'pending' and publish_at <= ${at}
-                     order by publish_at limit 20 for update skip locked)
-        returning id, channel_id, text, buttons`,
+      (tx) => tx<
+        {
+          id: string;
+          channel_id: string;
+          text: string;
+          buttons: Array<{ text: string; url: string }>;
+          attempts: number;
+          was: string;
+        }[]
+      >`
+        with due as (
+          select id, status as was from admin_scheduled_posts
+          where (status = 'pending' and publish_at <= ${at} and (retry_at is null or retry_at <= ${at}))
+             or (status = 'publishing' and claimed_at < ${stale})
+          order by publish_at limit 20 for update skip locked)
+        update admin_scheduled_posts p set status = 'publishing', claimed_at = ${at}, attempts = p.attempts + 1
+        from due where p.id = due.id
+        returning p.id, p.channel_id, p.text, p.buttons, p.attempts, due.was`,
     );
     for (const post of claimed) {
+      if (post.was === 'publishing')
+        logger.warn(
+          { post_id: post.id, lease_ms: lease },
+          'scheduled post: taking over a claim not renewed within its lease (its process died or froze)',
+        );
+      const renew = setInterval(() => {
+        db.sql`update admin_scheduled_posts set claimed_at = ${kit.now()} where id = ${post.id} and status = 'publishing'`.catch(
+          () => {},
+        );
+      }, lease / 4);
       try {
-        const keyboard = [...post.buttons.map((b) => [b]), ...(deps.decoratePost?.(post.id) ?? [])];
-        const message = await deps.api().sendMessage(Number(post.channel_id), post.text, {
-          ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
-        });
-        await db.transaction(async (tx) => {
-          await tx`update admin_scheduled_posts set status = 'published', published_at = ${kit.now()}, message_id = ${message.message_id} where id = ${post.id}`;
+        await publishOne(post);
+      } finally {
+        clearInterval(renew);
+      }
+    }
+    return claimed.length;
+  };
+
+  const publishOne = async (post: {
+    id: string;
+    channel_id: string;
+    text: string;
+    buttons: Array<{ text: string; url: string }>;
+    attempts: number;
+  }) => {
+    let message: { message_id: number };
+    try {
+      const keyboard = [...post.buttons.map((b) => [b]), ...(deps.decoratePost?.(post.id) ?? [])];
+      message = await deps.api().sendMessage(Number(post.channel_id), post.text, {
+        ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
+      });
+    } catch (error) {
+      const why = String((error as Error).message).slice(0, 500);
+      const refused = error instanceof GrammyError && (error.error_code === 400 || error.error_code === 403);
+      if (refused || post.attempts >= POST_ATTEMPTS) {
+        logger.error({ err: error, post_id: post.id, attempts: post.attempts }, 'scheduled post failed');
+        await db.sql`update admin_scheduled_posts set status = 'failed', error = ${why} where id = ${post.id}`;
+      } else {
+        const retryAt = new Date(kit.now().getTime() + POST_RETRY_MS * 2 ** (post.attempts - 1));
+        logger.warn(
+          { err: error, post_id: post.id, attempts: post.attempts, retry_at: retryAt },
+          'scheduled post not sent; trying again later',
+        );
+        await db.sql`update admin_scheduled_posts set status = 'pending', retry_at = ${retryAt}, error = ${why} where id = ${post.id}`;
+      }
+      return;
+    }
+    // sent: from here it is never sent again by this process; the mark is retried (a PostgreSQL
+    // that drops sessions for a moment must not leave it 'publishing', to be taken over and resent)
+    await retry(
+      () =>
+        db.transaction(async (tx) => {
+          // a retry after a commit whose answer was lost finds it published already: no second event
+          const marked =
+            await tx`update admin_scheduled_posts set status = 'published', published_at = ${kit.now()}, message_id = ${message.message_id}, error = null where id = ${post.id} and status = 'publishing'`;
+          if (marked.count === 0) return;
           await bus.publish(
             'admin.post_published',
             { post_id: post.id, channel_id: post.channel_id, message_id: message.message_id },
             { key: post.id },
           );
-        });
-      } catch (error) {
-        logger.error({ err: error, post_id: post.id }, 'scheduled post failed');
-        await db.sql`update admin_scheduled_posts set status = 'failed', error = ${String((error as Error).message).slice(0, 500)} where id = ${post.id}`;
-      }
-    }
-    return claimed.length;
+        }),
+      { max_attempts: 8, base_ms: 200, max_ms: 5_000 },
+    ).catch((error: unknown) =>
+      logger.error({ err: error, post_id: post.id }, 'scheduled post sent, but not marked published'),
+    );
   };
 
   const runJobs = async () => {

@@ -33,7 +33,15 @@ export interface AdminSettings {
   readonly token_ttl_ms?: number;
   /** How often `start()` runs the jobs (subscriptions, scheduled posts). @default 30 000 */
   readonly job_interval_ms?: number;
+  /**
+   * A scheduled post's claim not renewed for this long (its process died or froze while sending)
+   * is taken over by the next pass; the sender renews it every quarter of it. @default 60 000
+   */
+  readonly post_claim_lease_ms?: number;
 }
+
+/** `post_claim_lease_ms`'s default. */
+export const DEFAULT_POST_CLAIM_LEASE_MS = 60_000;
 
 export interface AdminDeps {
   readonly db: Database;

@@ -70,7 +70,10 @@ afterAll(async () => {
 const api = createRecordingApi();
 const calls = api.calls;
 /** A bot process: its own module instance over the shared database and bus. */
-function makeBot(channels: { main_channel_id?: number } = { main_channel_id: MAIN_CHANNEL }) {
+function makeBot(
+  channels: { main_channel_id?: number } = { main_channel_id: MAIN_CHANNEL },
+  more: { post_claim_lease_ms?: number } = {},
+) {
   const bot = new Bot<AdminContext>('0:test', { botInfo: FAKE_BOT_INFO });
   bot.api.config.use(api.transformer as never);
   const admin = createAdminModule(
@@ -79,6 +82,7 @@ function makeBot(channels: { main_channel_id?: number } = { main_channel_id: MAI
       ...channels,
       post_channel_ids: [-1001234567890],
       timezone: 'Europe/Madrid',
+      ...more,
     },
     {
       db,
@@ -279,6 +283,103 @@ describe('the admin module', () => {
     const [published] = await db.sql<{ n: number }[]>`
       select count(*)::int as n from event_outbox where type = 'admin.post_published'`;
     expect(published?.n).toBe(2);
+  });
+
+  it('a post whose send fails for a reason that may pass is sent by a later pass; one Telegram refuses for good is not tried again', async () => {
+    const flaky = makeBot();
+    // Telegram answers 502 once to the first post, and 400 (the chat is gone) to the second
+    const refusals = new Map([
+      ['Entrada con un fallo pasajero', { error_code: 502, description: 'Bad Gateway', times: 1 }],
+      ['Entrada que Telegram rechaza', { error_code: 400, description: 'Bad Request: chat not found', times: 99 }],
+    ]);
+    const refused: string[] = [];
+    flaky.bot.api.config.use(async (prev, method, payload, signal) => {
+      const text = String((payload as { text?: unknown }).text ?? '');
+      const refusal = method === 'sendMessage' ? refusals.get(text) : undefined;
+      if (refusal && refusal.times-- > 0) {
+        refused.push(text);
+        return { ok: false, error_code: refusal.error_code, description: refusal.description };
+      }
+      return prev(method, payload, signal);
+    });
+    await userWith(7, 'CONTENT_CREATOR');
+    for (const text of refusals.keys()) await say(flaky.bot, 7, `/programar ${localIn(3_600_000)} ${text}`);
+    const row = async (text: string) =>
+      (
+        await db.sql<{ status: string; attempts: number; retry_at: Date | null; error: string | null }[]>`
+          select status, attempts, retry_at, error from admin_scheduled_posts where text = ${text}`
+      )[0];
+    const sent = (text: string) => calls.filter((c) => c.method === 'sendMessage' && c.payload.text === text);
+    clock.advance(3_600_000 + 60_000);
+    await flaky.admin.runJobs();
+    expect(refused).toEqual(['Entrada con un fallo pasajero', 'Entrada que Telegram rechaza']); // both were tried
+    expect(await row('Entrada con un fallo pasajero')).toMatchObject({ status: 'pending', attempts: 1 });
+    expect((await row('Entrada con un fallo pasajero'))?.error).toContain('Bad Gateway');
+    expect(await row('Entrada que Telegram rechaza')).toMatchObject({ status: 'failed', attempts: 1 });
+    // not before its retry time (30 s after the first attempt)
+    await flaky.admin.runJobs();
+    expect(refused).toHaveLength(2);
+    clock.advance(30_000);
+    await flaky.admin.runJobs();
+    expect(sent('Entrada con un fallo pasajero')).toHaveLength(1);
+    expect(await row('Entrada con un fallo pasajero')).toMatchObject({ status: 'published', attempts: 2, error: null });
+    expect(sent('Entrada que Telegram rechaza')).toHaveLength(0);
+    expect(refused).toHaveLength(2); // the refused one was not tried again
+  });
+
+  it("a post claimed by a process that died is taken over after the claim's lease; one whose sender is alive is not", async () => {
+    const lease = { post_claim_lease_ms: 400 }; // renewed every 100 ms by a live sender
+    const [a, b] = [makeBot(undefined, lease), makeBot(undefined, lease)];
+    await userWith(7, 'CONTENT_CREATOR');
+    const slow = 'Entrada que Telegram tarda en aceptar';
+    const orphan = 'Entrada de un proceso que murió';
+    for (const text of [slow, orphan]) await say(a.bot, 7, `/programar ${localIn(3_600_000)} ${text}`);
+    const sent = (text: string) => calls.filter((c) => c.method === 'sendMessage' && c.payload.text === text);
+    const claimedAt = async (text: string) =>
+      (
+        await db.sql<{ claimed_at: Date | null }[]>`select claimed_at from admin_scheduled_posts where text = ${text}`
+      )[0]?.claimed_at;
+    // the orphan: claimed (as a process does before sending), and that process then died
+    clock.advance(3_600_000 + 60_000);
+    await db.sql`update admin_scheduled_posts set status = 'publishing', claimed_at = ${new Date(clock.now())}, attempts = 1 where text = ${orphan}`;
+    // a's send of the slow post is held inside Telegram until released
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const held = createBarrier(2);
+    a.bot.api.config.use(async (prev, method, payload, signal) => {
+      if ((payload as { text?: unknown }).text === slow) {
+        await held.wait();
+        await released;
+      }
+      return prev(method, payload, signal);
+    });
+    const aPass = a.admin.runJobs();
+    await held.wait(); // a has claimed the slow post and is sending it
+    // the claims are fresh: b takes neither
+    await b.admin.runJobs();
+    expect(sent(orphan)).toHaveLength(0);
+    // past the lease on the clock: a live sender renews its claim (poll until the row shows it)
+    clock.advance(1_000);
+    const now = clock.now();
+    let renewed = false;
+    for (const deadline = Date.now() + 5_000; !renewed && Date.now() < deadline; )
+      if (((await claimedAt(slow))?.getTime() ?? 0) >= now) renewed = true;
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(renewed).toBe(true);
+    await b.admin.runJobs();
+    expect(sent(orphan)).toHaveLength(1); // the dead process's claim was taken over and sent
+    expect(sent(slow)).toHaveLength(0); // the live one's was not (a's send is still held)
+    release();
+    await aPass;
+    expect(sent(slow)).toHaveLength(1);
+    const rows = await db.sql<{ text: string; status: string; attempts: number }[]>`
+      select text, status, attempts from admin_scheduled_posts where text in (${slow}, ${orphan}) order by text`;
+    expect(rows).toEqual([
+      { text: orphan, status: 'published', attempts: 2 },
+      { text: slow, status: 'published', attempts: 1 },
+    ]);
   });
 
   it('/programar: each refusal says its real reason, and nothing is stored', async () => {
