@@ -179,13 +179,13 @@ describe('pnpm cli: the command line', () => {
       expect(expectOneLine(run)).toMatch(
         /^cli: E_DB_TIMEOUT: PostgreSQL at 127\.0\.0\.1:\d+ did not answer: .*5000 ms/,
       );
-      // the fault happened (a connection was held), and the command let go of it at the ping's
-      // deadline: it used to wait out the pool's 5 s close for the ping that would never end
+      // the fault happened (a connection was held, the ping timed out), and the command let go of
+      // it at the ping's deadline (5 s from the ping, a little less from the accept): it used to
+      // wait out the pool's 5 s close for the ping that would never end, 10 s in all
       expect(held.length).toBeGreaterThan(0);
       const [first] = held as [{ opened: number; closed?: number }];
       expect(await until(() => first.closed !== undefined, 5_000)).toBe(true); // its close reaches this process
-      expect((first.closed as number) - first.opened).toBeGreaterThanOrEqual(4_900);
-      expect((first.closed as number) - first.opened).toBeLessThan(9_000);
+      expect((first.closed as number) - first.opened).toBeLessThan(8_000);
     } finally {
       silent.close();
     }
