@@ -118,8 +118,9 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
     if (!active)
       throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no published value to roll back`);
     if (toDefault) {
-      // a key's first set is its revision 1: the default was never a revision. It is what applies
-      // when no value is active, so the active one is archived (as admin's /config rollback default)
+      // a key's first set makes its first revisions (the draft, its publication): the default was
+      // never one. It is what applies when no value is active, so the active one is archived (as
+      // admin's /config rollback default)
       const what = `roll ${key} back to the default: ${JSON.stringify(template.defaults)}`;
       if (values['dry-run']) return print(`dry run: would ${what}`);
       await confirm(what, values);
