@@ -23,7 +23,11 @@ import {
 } from '@diana/test-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_EVENTS } from '../src/app.js';
-import { freePort, until } from './child-bot.js';
+import { until } from './child-bot.js';
+
+// a port nothing listens on: a free port picked at random may be bound by another test file before
+// the command connects (a CI run met PostgreSQL's answer there: "Unknown RESP type 69")
+const NOBODY_LISTENS = 1;
 
 const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
 const TSX = pathToFileURL(
@@ -146,7 +150,7 @@ describe('pnpm cli: the command line', () => {
   }, 60_000);
 
   it('PostgreSQL unreachable: exit 1, one line naming it with E_DB_UNAVAILABLE, no stack', async () => {
-    const port = await freePort();
+    const port = NOBODY_LISTENS;
     const run = await cli({ DIANA_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nothing` }, 'migrate', 'status');
     expect(run.code).toBe(1);
     expect(expectOneLine(run)).toMatch(
@@ -210,7 +214,7 @@ describe('pnpm cli: the command line', () => {
   }, 60_000);
 
   it('Redis unreachable: exit 1, one line naming it with E_BOT_REDIS_UNAVAILABLE, no stack', async () => {
-    const port = await freePort();
+    const port = NOBODY_LISTENS;
     const run = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${port}` }, 'dlq', 'list', 'user.activity');
     expect(run.code).toBe(1);
     // the refused connection itself is the answer, not a wait for the 5 s deadline ("not ready (status …)")
@@ -422,7 +426,7 @@ describe('pnpm cli on a migrated database', () => {
     expect(health.out).toMatch(/^ok +redis/m);
     const checks = JSON.parse((await cli(env, 'health', '--json')).out) as Array<{ name: string; ok: boolean }>;
     expect(checks.map((c) => c.name)).toEqual(['postgres', 'migrations', 'outbox', 'redis']);
-    const down = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 'health');
+    const down = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${NOBODY_LISTENS}` }, 'health');
     expect(down.code).toBe(1);
     expect(down.out).toMatch(/^FAIL redis .* did not answer: connect ECONNREFUSED /m);
     expect(expectOneLine(down)).toBe('cli: E_BOT_CLI_UNHEALTHY: not healthy: redis');
