@@ -12,6 +12,15 @@ const POST_ATTEMPTS = 5;
 /** The wait before a failed send's second attempt; it doubles with each attempt after. */
 const POST_RETRY_MS = 30_000;
 
+/** A scheduled post as a pass claims it (`attempts` counts this claim). */
+interface ClaimedPost {
+  readonly id: string;
+  readonly channel_id: string;
+  readonly text: string;
+  readonly buttons: Array<{ text: string; url: string }>;
+  readonly attempts: number;
+}
+
 /** One pass of the jobs: how many reminders, expiries and posts it handled. */
 export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; expired: number; published: number }> {
   const { db, users, deps, settings, logger } = kit;
@@ -89,16 +98,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
     const at = kit.now();
     const stale = new Date(at.getTime() - lease);
     const claimed = await db.transaction(
-      (tx) => tx<
-        {
-          id: string;
-          channel_id: string;
-          text: string;
-          buttons: Array<{ text: string; url: string }>;
-          attempts: number;
-          was: string;
-        }[]
-      >`
+      (tx) => tx<(ClaimedPost & { was: string })[]>`
         with due as (
           select id, status as was from admin_scheduled_posts
           where (status = 'pending' and publish_at <= ${at} and (retry_at is null or retry_at <= ${at}))
@@ -128,13 +128,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
     return claimed.length;
   };
 
-  const publishOne = async (post: {
-    id: string;
-    channel_id: string;
-    text: string;
-    buttons: Array<{ text: string; url: string }>;
-    attempts: number;
-  }) => {
+  const publishOne = async (post: ClaimedPost) => {
     let message: { message_id: number };
     try {
       const keyboard = [...post.buttons.map((b) => [b]), ...(deps.decoratePost?.(post.id) ?? [])];
