@@ -1,4 +1,4 @@
-import { backoffDelay, type Logger, sleep } from '@diana/utils';
+import { backoffDelay, createFailureStreak, type Logger, sleep } from '@diana/utils';
 import type { ConsumerStatus, EventHandler } from './consumer.js';
 import { settleWithin } from './consumer.js';
 import { decodeEnvelope, type EventRegistry } from './events.js';
@@ -34,7 +34,11 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
   let lastTick = Date.now();
   let needsResync = true;
   let reconnects = 0;
-  let failures = 0;
+  const readFailures = createFailureStreak({
+    logger,
+    message: 'broadcast read failed; retrying',
+    recovered: 'broadcast reads work again',
+  });
   reader.onReconnect(() => {
     needsResync = true;
     reconnects++;
@@ -53,7 +57,7 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
           await options.onResync?.();
         }
         const batch = await reader.readBroadcast({ cursors, count: options.batch_size, block_ms: options.block_ms });
-        failures = 0;
+        readFailures.succeeded();
         for (const delivery of batch) {
           try {
             const event = decodeEnvelope(options.registry, delivery.raw);
@@ -64,9 +68,8 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
         }
       } catch (error) {
         if (stop.signal.aborted) break; // the stop closed the reader under a blocking read
-        failures++;
+        const failures = readFailures.failed(error);
         needsResync = true;
-        logger.warn({ err: error, failures }, 'broadcast read failed; retrying');
         await sleep(backoffDelay(failures, { base_ms: 100, max_ms: 5_000 }), stop.signal).catch(() => {});
       }
     }
@@ -82,7 +85,7 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
       last_tick_at: lastTick,
       in_flight: 0,
       reconnects,
-      consecutive_failures: failures,
+      consecutive_failures: readFailures.failures,
     }),
     async stop() {
       stop.abort();

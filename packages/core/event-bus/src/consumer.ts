@@ -2,7 +2,7 @@
 // retry with backoff, dead-letter, claim what a crashed consumer left. Over 300 lines because the
 // loop, its retries and its claims share one state machine.
 import { setMaxListeners } from 'node:events';
-import { backoffDelay, DianaError, type Logger, sleep } from '@diana/utils';
+import { backoffDelay, createFailureStreak, DianaError, type Logger, sleep } from '@diana/utils';
 import type { EventBusConfig } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { decodeEnvelope, type EventEnvelope, type EventRegistry } from './events.js';
@@ -90,7 +90,19 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   let lastTick = Date.now();
   let draining = false;
   let reconnects = 0;
-  let failures = 0;
+  // through an outage: a warning at the first failed read (and each minute after), not at each retry
+  const readFailures = createFailureStreak({
+    logger,
+    message: 'read failed; retrying',
+    recovered: 'reads work again',
+    fields: { group },
+  });
+  const ackFailures = createFailureStreak({
+    logger,
+    message: 'ack failed; entries stay pending',
+    recovered: 'acks work again',
+    fields: { group },
+  });
   reader.onReconnect(() => {
     reconnects++;
   });
@@ -116,9 +128,10 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   const settleAcks = (batch: readonly Delivery[], error?: unknown) => {
     if (error === undefined) {
       if (claimsOut > 0) for (const delivery of batch) ackedUnderClaim.add(inFlightKey(delivery));
+      ackFailures.succeeded();
     } else if (!draining) {
       // Not acknowledged: the entries stay pending and are redelivered (at-least-once).
-      logger.warn({ err: error, group, count: batch.length }, 'ack failed; entries stay pending');
+      ackFailures.failed(error, { count: batch.length });
     }
     for (const delivery of batch) acking.delete(inFlightKey(delivery));
   };
@@ -312,7 +325,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       if (acks.length > 0) scheduleFlush();
       const count = Math.min(config.batch_size, options.concurrency - inFlight.size);
       try {
-        if (failures > 0) await ensureGroups(); // NOGROUP after a restart or a deleted stream
+        if (readFailures.failures > 0) await ensureGroups(); // NOGROUP after a restart or a deleted stream
         const batch = await reader.readGroup({
           group,
           consumer,
@@ -324,14 +337,13 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
         });
         if (riding.length > 0) settleAcks(riding);
         caughtUp = batch.length < count;
-        failures = 0;
+        readFailures.succeeded();
         if (ownPending && batch.length === 0) ownPending = undefined;
         for (const delivery of batch) dispatch(delivery);
       } catch (error) {
         if (riding.length > 0) settleAcks(riding, error);
         if (draining) break; // the stop closed the reader under a blocking read
-        failures++;
-        logger.warn({ err: error, group, failures }, 'read failed; retrying');
+        const failures = readFailures.failed(error);
         await sleep(backoffDelay(failures, { base_ms: 100, max_ms: 5_000 }), stopController.signal).catch(() => {});
       }
     }
@@ -380,7 +392,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       last_tick_at: lastTick,
       in_flight: inFlight.size,
       reconnects,
-      consecutive_failures: failures,
+      consecutive_failures: readFailures.failures,
     }),
     held: () => [...inFlight.values()],
     async stop(timeout_ms) {

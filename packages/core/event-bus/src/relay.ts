@@ -4,6 +4,7 @@ import {
   backoffDelay,
   type Closeable,
   createCloser,
+  createFailureStreak,
   getPackageLogger,
   type Logger,
   parseOrThrow,
@@ -66,7 +67,12 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   // a NOTIFY that came while a pass was running: the next wait is skipped
   let notified = false;
   let unlisten: (() => Promise<void>) | undefined;
-  let failures = 0;
+  // through an outage: a warning at the first failed pass (and each minute after), not at each retry
+  const passFailures = createFailureStreak({
+    logger,
+    message: 'outbox relay pass failed; rows stay for the next pass',
+    recovered: 'outbox relay passes work again',
+  });
   let lastOk: number | undefined;
 
   /** One pass in `tx`: the rows it moved (appended, and marked in `tx`). */
@@ -189,15 +195,14 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     while (!stop.signal.aborted) {
       try {
         const moved = await drainHeld();
-        failures = 0;
+        passFailures.succeeded();
         lastOk = Date.now();
         // a full batch: more may be waiting. A short one took every row committed before its
         // read; a row committed since then sent a NOTIFY (`notified`: the wait below ends at once), so while
         // listening no empty pass is run to find that out (it cost 4 round trips per wake-up)
         if (moved === batch || (moved > 0 && unlisten === undefined)) continue;
       } catch (error) {
-        failures++;
-        logger.warn({ err: error, failures }, 'outbox relay pass failed; rows stay for the next pass');
+        const failures = passFailures.failed(error);
         await sleep(backoffDelay(failures, { base_ms: 200, max_ms: 5_000 }), stop.signal).catch(() => {});
         continue;
       }
@@ -224,7 +229,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   });
   return {
     drain,
-    status: () => ({ running: !stop.signal.aborted, consecutive_failures: failures, last_ok_at: lastOk }),
+    status: () => ({ running: !stop.signal.aborted, consecutive_failures: passFailures.failures, last_ok_at: lastOk }),
     close: closer.close,
     [Symbol.asyncDispose]: closer.close,
   };

@@ -1,10 +1,13 @@
 // Every loop survives an outage that starts before its first success: a group consumer, a
 // broadcast reader and the outbox relay all start while their Redis is down, report that they
-// are failing, and come back by themselves when it starts (no restart of the process).
+// are failing, and come back by themselves when it starts (no restart of the process). Each
+// says so once: a warning at its first failure, the retries at debug, an info line when it works.
 
+import { Writable } from 'node:stream';
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createRedisConnector } from '@diana/redis';
 import { startRedis, useTestDatabase } from '@diana/test-services';
+import { createLogger } from '@diana/utils';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
@@ -28,6 +31,19 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
   }
 }
 
+// every line the bus and the relay log, parsed
+const logged: Array<{ level: string; msg: string; failures?: number }> = [];
+const logger = createLogger({
+  level: 'debug',
+  destination: new Writable({
+    write(chunk, _encoding, done) {
+      logged.push(JSON.parse(String(chunk)));
+      done();
+    },
+  }),
+});
+const lines = (level: string, msg: string) => logged.filter((line) => line.level === level && line.msg === msg);
+
 describe('Redis down when the loops start', () => {
   it('group consumer, broadcast reader and outbox relay report failing, then deliver once Redis is up', async () => {
     await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
@@ -42,7 +58,7 @@ describe('Redis down when the loops start', () => {
     );
     const bus = createEventBus(
       { ...CONFORMANCE_CONFIG, publish_timeout_ms: 300 },
-      { transport, events: CONFORMANCE_EVENTS, db },
+      { transport, events: CONFORMANCE_EVENTS, db, logger },
     );
     cleanups.push(async () => {
       await bus.close({ timeout_ms: 500 });
@@ -55,21 +71,36 @@ describe('Redis down when the loops start', () => {
     // an event committed while Redis is down waits in the outbox; the relay starts after it, so its
     // first pass has a row to append (a pass over an empty outbox succeeds without Redis)
     await db.transaction(() => bus.publish('test.happened', { n: 1 }));
-    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport });
+    const relay = createOutboxRelay({ outbox_poll_ms: 50 }, { db, transport, logger });
     cleanups.push(() => relay.close());
 
     await until(
-      () => bus.loops().length === 2 && bus.loops().every((loop) => loop.running && loop.consecutive_failures > 0),
+      () => bus.loops().length === 2 && bus.loops().every((loop) => loop.running && loop.consecutive_failures >= 3),
       10_000,
-      'both read loops report failing',
+      'both read loops report failing, three times at least',
     );
-    await until(() => relay.status().consecutive_failures > 0, 10_000, 'the relay reports failing');
+    await until(() => relay.status().consecutive_failures >= 3, 10_000, 'the relay reports failing, three times');
     expect(relay.status().last_ok_at).toBeUndefined();
+    // one warning from each loop, its retries at debug
+    for (const msg of [
+      'read failed; retrying',
+      'broadcast read failed; retrying',
+      'outbox relay pass failed; rows stay for the next pass',
+    ]) {
+      expect(lines('warn', msg), msg).toHaveLength(1);
+      expect(lines('debug', msg).length, msg).toBeGreaterThanOrEqual(2);
+    }
 
     await server.restart();
     await until(() => bus.loops().every((loop) => loop.consecutive_failures === 0), 15_000, 'read loops recovered');
     await until(() => relay.status().consecutive_failures === 0, 15_000, 'relay recovered');
     await until(() => grouped.includes(1), 15_000, 'the outbox event reached the group');
+    // and each says once that it works again, with how many failures it went through
+    for (const msg of ['reads work again', 'broadcast reads work again', 'outbox relay passes work again']) {
+      const recovered = lines('info', msg);
+      expect(recovered, msg).toHaveLength(1);
+      expect(recovered[0]?.failures, msg).toBeGreaterThanOrEqual(3);
+    }
 
     // the broadcast reader reads again: a blocking XREAD of ours is on the server, and a new event arrives
     const admin = new Redis({ port: server.port });

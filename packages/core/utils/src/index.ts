@@ -50,6 +50,10 @@ export { getIdTime, isId, newId } from './ids.js';
 export type { BackoffOptions, Jitter, RetryOptions } from './retry.js';
 export { backoffDelay, createBackoff, DEFAULT_BACKOFF, retry } from './retry.js';
 
+// A retrying loop's failures in a row, logged once per outage
+export type { FailureStreak, FailureStreakOptions } from './failure-streak.js';
+export { createFailureStreak } from './failure-streak.js';
+
 // Batching within one event-loop turn
 export { createTurnBatcher } from './turn-batch.js';
 

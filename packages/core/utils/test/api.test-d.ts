@@ -29,6 +29,7 @@ describe('@diana/utils public API', () => {
       | 'createBackoff'
       | 'createCloser'
       | 'createEventWaiter'
+      | 'createFailureStreak'
       | 'createLogger'
       | 'createManualClock'
       | 'createScrubbingStream'

@@ -2,7 +2,7 @@
 // tag, read at once, with what a lane read beyond the count carried to the next call. Over 300
 // lines because the lanes, their watchdogs and the carried entries share one state.
 import { isCluster, type RedisClient } from '@diana/redis';
-import type { Logger } from '@diana/utils';
+import { createFailureStreak, type Logger } from '@diana/utils';
 import type { Delivery, StreamReader } from '../types.js';
 
 type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
@@ -322,8 +322,10 @@ function createLane(
   };
   watch(conn);
 
+  // through an outage: a warning at the first rebuild, the next ones (no read returned between) at debug
+  const rebuilds = createFailureStreak({ logger: options.logger, message: 'rebuilding blocking stream connection' });
   const rebuild = (reason: string) => {
-    options.logger.warn({ reason }, 'rebuilding blocking stream connection');
+    rebuilds.failed(undefined, { reason });
     const old = conn;
     conn = options.connect();
     watch(conn);
@@ -338,7 +340,7 @@ function createLane(
       const current = conn;
       let timer: NodeJS.Timeout | undefined;
       try {
-        return await Promise.race([
+        const reply = await Promise.race([
           // The named commands (not `call`): ioredis turns their RESP3 replies into [key, entries] pairs.
           read(current) as Promise<StreamReply>,
           new Promise<never>((_, reject) => {
@@ -348,6 +350,8 @@ function createLane(
             }, block_ms + options.watchdog_ms);
           }),
         ]);
+        rebuilds.succeeded();
+        return reply;
       } finally {
         clearTimeout(timer);
       }
