@@ -5,7 +5,7 @@
 // again later instead of it being dropped.
 
 import type { RedisClient } from '@diana/redis';
-import { DianaError } from '@diana/utils';
+import { createFailureStreak, DianaError, type Logger } from '@diana/utils';
 import { LRUCache } from 'lru-cache';
 import { BOT_ERROR_CODES } from './errors.js';
 
@@ -64,23 +64,28 @@ export function createMemoryDedupe(): UpdateDedupe {
 /**
  * Redis first; while Redis does not answer, this process's memory (a redelivery to another
  * process could then be handled twice — the modules' own guards make that harmless — but no
- * update waits for Redis).
+ * update waits for Redis). An outage is logged once (a warning, the further fallbacks at debug,
+ * a warning again each minute), and its end once at info, not once per update.
  */
-export function createResilientDedupe(
-  redis: RedisClient,
-  prefix: string,
-  onFallback: (error: unknown) => void,
-): UpdateDedupe {
+export function createResilientDedupe(redis: RedisClient, prefix: string, logger: Logger): UpdateDedupe {
   const shared = createRedisDedupe(redis, prefix);
   const local = createMemoryDedupe();
+  const outage = createFailureStreak({
+    logger,
+    message: 'update dedupe: Redis unavailable, this process remembers alone',
+    recovered: 'update dedupe: Redis answers again',
+  });
   const either = async <R>(remote: () => Promise<R>, fallback: () => Promise<R>): Promise<R> => {
+    let result: R;
     try {
-      return await remote();
+      result = await remote();
     } catch (error) {
       if (error instanceof DianaError) throw error; // in progress elsewhere: not a Redis failure
-      onFallback(error);
+      outage.failed(error);
       return fallback();
     }
+    outage.succeeded();
+    return result;
   };
   return {
     claim: (id) =>

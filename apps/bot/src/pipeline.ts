@@ -81,9 +81,7 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   bot.api.config.use(outputGuard());
 
   const dedupe = connector
-    ? createResilientDedupe(connector.command({ name: 'update-dedupe' }), settings.event_bus.stream_prefix, (error) =>
-        logger.warn({ err: error }, 'update dedupe: Redis unavailable, this process remembers alone'),
-      )
+    ? createResilientDedupe(connector.command({ name: 'update-dedupe' }), settings.event_bus.stream_prefix, logger)
     : createMemoryDedupe();
   // a stop waits for the updates that run before anything they use closes: up to a quarter of
   // its deadline (in webhook mode the server's close already gave their requests half of it, and

@@ -1,4 +1,5 @@
-import { isDianaError } from '@diana/utils';
+import { Writable } from 'node:stream';
+import { createLogger, isDianaError } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { createMemoryDedupe, createResilientDedupe } from '../src/dedupe.js';
 
@@ -15,17 +16,38 @@ describe('update dedupe', () => {
     expect(await dedupe.claim(2)).toBe('claimed');
   });
 
-  it('falls back to memory when Redis does not answer, and says so', async () => {
-    const failures: unknown[] = [];
-    const down = {
-      set: () => Promise.reject(new Error('connection refused')),
-      get: () => Promise.reject(new Error('x')),
-      del: () => Promise.reject(new Error('x')),
+  it('falls back to memory when Redis does not answer, and says so once per outage', async () => {
+    const lines: Array<{ level: string; msg: string; failures?: number }> = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    });
+    let up = false;
+    const refused = () => Promise.reject(new Error('connect ECONNREFUSED'));
+    const redis = {
+      set: (..._args: unknown[]) => (up ? Promise.resolve('OK') : refused()),
+      get: () => refused(),
+      del: () => refused(),
     };
-    const dedupe = createResilientDedupe(down as never, 'p:', (error) => failures.push(error));
+    const dedupe = createResilientDedupe(redis as never, 'p:', logger);
     expect(await dedupe.claim(5)).toBe('claimed');
     await dedupe.done(5);
     expect(await dedupe.claim(5)).toBe('done');
-    expect(failures.length).toBeGreaterThanOrEqual(3);
+    // three fallbacks: one warning, the others at debug
+    const outage = 'update dedupe: Redis unavailable, this process remembers alone';
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      ['warn', outage],
+      ['debug', outage],
+      ['debug', outage],
+    ]);
+    up = true;
+    expect(await dedupe.claim(6)).toBe('claimed');
+    await dedupe.done(6);
+    expect(lines.slice(3)).toMatchObject([{ level: 'info', msg: 'update dedupe: Redis answers again', failures: 3 }]);
   });
 });
