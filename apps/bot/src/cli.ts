@@ -65,7 +65,8 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof HelpRequested) {
-      print(error.text);
+      // each command's usage is written as `cli <command>`: named here the way it was started
+      print(error.text.replace(/^usage: cli /, `usage: ${INVOKED} `));
       return 0;
     }
     if (error instanceof UsageError) {

@@ -87,9 +87,10 @@ const env = {
 describe('pnpm cli: the command line', () => {
   it('--help, -h, help <command> and <command> --help print usage on stdout and exit 0', async () => {
     // independent starts, run side by side (each is a process start; the file's time is mostly these)
-    const [top, fromSource, short, separated, migrateHelp, helpMigrate, dlqHelp] = await Promise.all([
+    const [top, fromSource, healthFromSource, short, separated, migrateHelp, helpMigrate, dlqHelp] = await Promise.all([
       cli({}, '--help'),
       cliFromSource({}, '--help'),
+      cliFromSource({}, 'health', '--help'),
       cli({}, '-h'),
       // `pnpm cli -- --help` hands the separator on: it is skipped
       cli({}, '--', '--help'),
@@ -105,11 +106,14 @@ describe('pnpm cli: the command line', () => {
     expect(fromSource.code).toBe(0);
     expect(fromSource.out).toMatch(/^usage: pnpm cli <command>/);
     expect(fromSource.out.replaceAll('pnpm cli', 'node dist/cli.js')).toBe(top.out);
+    // and so does each command's own usage
+    expect(healthFromSource.out).toMatch(/^usage: pnpm cli health \[--json\]/);
     expect(short.out).toBe(top.out);
     expect(separated.code).toBe(0);
     expect(separated.out).toBe(top.out);
     expect(migrateHelp.code).toBe(0);
     expect(migrateHelp.out).toContain('migrate up');
+    expect(migrateHelp.out).toMatch(/^usage: node dist\/cli\.js migrate /);
     expect(helpMigrate.out).toBe(migrateHelp.out);
     expect(dlqHelp.code).toBe(0);
     expect(dlqHelp.out).toContain('dlq purge <type>');
