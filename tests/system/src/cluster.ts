@@ -21,6 +21,19 @@ export interface BotProcess {
   readonly output: string[];
   /** Exits nobody asked for (a crash): code or signal, and the last lines before it. */
   readonly crashes: string[];
+  /** Its JSON log lines counted by `level msg`, over every start (`output` keeps the last lines only). */
+  readonly log_counts: Map<string, number>;
+}
+
+/** `level msg` of a pino JSON line, or undefined for any other line. */
+function logKey(line: string): string | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const { level, msg } = JSON.parse(line) as { level?: unknown; msg?: unknown };
+    return typeof level === 'string' && typeof msg === 'string' ? `${level} ${msg}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function freePort(): Promise<number> {
@@ -37,6 +50,7 @@ export async function startBotProcess(name: string, env: Record<string, string>)
   let stopping = false;
   const output: string[] = [];
   const crashes: string[] = [];
+  const log_counts = new Map<string, number>();
   const bot: BotProcess = {
     name,
     port,
@@ -45,6 +59,7 @@ export async function startBotProcess(name: string, env: Record<string, string>)
     },
     output,
     crashes,
+    log_counts,
     async start() {
       stopping = false;
       if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build the bot first (pnpm build)`);
@@ -52,12 +67,23 @@ export async function startBotProcess(name: string, env: Record<string, string>)
         env: { ...env, DIANA_BOT_HTTP_PORT: String(port) },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const collect = (chunk: Buffer) => {
-        for (const line of chunk.toString().split('\n')) if (line.trim()) output.push(line.slice(0, 2_000));
-        if (output.length > 5_000) output.splice(0, output.length - 5_000);
+      // whole lines: a chunk may end inside one
+      const collector = () => {
+        let partial = '';
+        return (chunk: Buffer) => {
+          const lines = (partial + chunk.toString()).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) {
+            if (!line.trim()) continue;
+            output.push(line.slice(0, 2_000));
+            const key = logKey(line);
+            if (key !== undefined) log_counts.set(key, (log_counts.get(key) ?? 0) + 1);
+          }
+          if (output.length > 5_000) output.splice(0, output.length - 5_000);
+        };
       };
-      child.stdout?.on('data', collect);
-      child.stderr?.on('data', collect);
+      child.stdout?.on('data', collector());
+      child.stderr?.on('data', collector());
       child.once('exit', (code, signal) => {
         if (!stopping) crashes.push(`exit ${code ?? signal}: ${output.slice(-3).join(' | ').slice(0, 1_500)}`);
       });

@@ -62,6 +62,17 @@ const SECRET = 'system-webhook-secret-0123456789abcdef';
 const CALLBACK_SECRET = 's'.repeat(40);
 const STREAMS = 'sys:ev:';
 const out = (line: string) => process.stdout.write(`${line}\n`);
+/** The bots' log lines counted by level and message, most first (at most 12). */
+function logCounts(of: readonly BotProcess[]): string[] {
+  const counts = new Map<string, number>();
+  for (const bot of of) for (const [key, n] of bot.log_counts) counts.set(key, (counts.get(key) ?? 0) + n);
+  if (counts.size === 0) return ['    none'];
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([key, n]) => `    ${String(n).padStart(5)}  ${key}`);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -458,6 +469,8 @@ try {
       .map((u) => `${u.label} ${u.seconds} s`)
       .join(', ')}`,
   );
+  out("  the bots' log lines (warn and above), by message, the three bots together:");
+  for (const line of logCounts(bots)) out(line);
   out('  timeline (by when an update was first sent; failed attempts by when they failed):');
   for (const line of formatTimeline(report.timeline)) out(line);
   for (const c of [...checks, ...badInput])
