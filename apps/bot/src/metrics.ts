@@ -82,9 +82,9 @@ export function createBotMetrics() {
     advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   return {
-    record(kind: string, outcome: 'ok' | 'error' | 'duplicate' | 'dropped', ms: number) {
+    record(kind: string, outcome: 'ok' | 'error' | 'blocked' | 'duplicate' | 'dropped', ms: number) {
       updates.add(1, { kind, outcome });
-      if (outcome === 'ok' || outcome === 'error') latency.record(ms / 1_000, { kind });
+      if (outcome === 'ok' || outcome === 'error' || outcome === 'blocked') latency.record(ms / 1_000, { kind });
     },
   };
 }

@@ -5,7 +5,7 @@ import type { User, UserRepository } from '@diana/db';
 import type { EventBusService } from '@diana/event-bus';
 import type { SecurityFlavor } from '@diana/security/grammy';
 import type { Logger } from '@diana/utils';
-import type { Context, MiddlewareFn } from 'grammy';
+import { type Context, GrammyError, type MiddlewareFn } from 'grammy';
 import { LRUCache } from 'lru-cache';
 import type { UpdateDedupe } from './dedupe.js';
 import type { createBotMetrics } from './metrics.js';
@@ -22,7 +22,21 @@ export type AppContext = Context & AppFlavor & SecurityFlavor;
 
 const SORRY = 'Algo salió mal. Inténtalo de nuevo en un momento.';
 
-/** Logs any error with the update id, answers the user politely, never lets it escape. */
+/**
+ * Telegram refused a send to this update's own chat with 403: the user blocked the bot (or
+ * deleted their account). Their choice, not a failure of the bot: nothing can be told to them.
+ */
+const refusedByTheUser = (error: unknown, ctx: AppContext) =>
+  error instanceof GrammyError &&
+  error.error_code === 403 &&
+  ctx.chat !== undefined &&
+  error.payload.chat_id === ctx.chat.id;
+
+/**
+ * Logs any error with the update id, answers the user politely, never lets it escape. An update
+ * whose answer the user refused (they blocked the bot) is logged at info and counted as
+ * `blocked`, with no apology: it could not reach them either.
+ */
 export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createBotMetrics>): MiddlewareFn<AppContext> {
   // one debug line per update, built only when someone reads it
   const debug = logger.level === 'debug' || logger.level === 'trace';
@@ -42,6 +56,14 @@ export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createB
       if (debug)
         logger.debug({ update_id: ctx.update.update_id, kind, ms: Math.round(ms * 10) / 10 }, 'update handled');
     } catch (error) {
+      if (refusedByTheUser(error, ctx)) {
+        metrics.record(kind, 'blocked', performance.now() - started);
+        logger.info(
+          { update_id: ctx.update.update_id, kind, method: (error as GrammyError).method },
+          'update not answered: the user blocked the bot',
+        );
+        return;
+      }
       metrics.record(kind, 'error', performance.now() - started);
       logger.error({ err: error, update_id: ctx.update.update_id, kind }, 'update failed');
       try {

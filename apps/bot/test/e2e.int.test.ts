@@ -286,8 +286,23 @@ describe('the bot end to end', () => {
   });
 
   it('a 403 from Telegram marks the user blocked and stops sends to them; writing again unblocks', async () => {
+    // the update counts as blocked, not as failed (the user's choice: no error, no apology)
+    const commands = async (outcome: string) => {
+      const line = (await get('/metrics')).text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('diana_bot_updates_total{') &&
+            l.includes('kind="command"') &&
+            l.includes(`outcome="${outcome}"`),
+        );
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const [failedBefore, blockedBefore] = [await commands('error'), await commands('blocked')];
     fake.blocked.add(504);
     await app.handleUpdate(message(504, '/start'));
+    expect(await commands('blocked')).toBe(blockedBefore + 1);
+    expect(await commands('error')).toBe(failedBefore);
     const users = createUserRepository(app.db);
     expect((await users.getByTelegramId(504))?.status).toBe('blocked');
     const calls = fake.calls.length;
