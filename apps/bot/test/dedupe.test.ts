@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import { captureLogLines } from '@diana/test-services';
 import { createLogger, isDianaError } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { createMemoryDedupe, createResilientDedupe } from '../src/dedupe.js';
@@ -17,16 +17,8 @@ describe('update dedupe', () => {
   });
 
   it('falls back to memory when Redis does not answer, and says so once per outage', async () => {
-    const lines: Array<{ level: string; msg: string; failures?: number }> = [];
-    const logger = createLogger({
-      level: 'debug',
-      destination: new Writable({
-        write(chunk, _encoding, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    });
+    const { destination, lines } = captureLogLines();
+    const logger = createLogger({ level: 'debug', destination });
     let up = false;
     const refused = () => Promise.reject(new Error('connect ECONNREFUSED'));
     const redis = {

@@ -11,6 +11,8 @@ export { getRedisCluster, parseClusterNodes, REDIS_CLUSTER_ENV } from './discove
 export type { FakeCall, FakeTelegram, FakeTelegramOptions } from './fake-telegram.js';
 // A fake Bot API
 export { startFakeTelegram } from './fake-telegram.js';
+export type { LogLine } from './log-lines.js';
+export { captureLogLines } from './log-lines.js';
 export type { CollectedMetrics, MetricPoint } from './meter.js';
 // Metrics
 export { useTestMeter } from './meter.js';

@@ -3,10 +3,9 @@
 // are failing, and come back by themselves when it starts (no restart of the process). Each
 // says so once: a warning at its first failure, the retries at debug, an info line when it works.
 
-import { Writable } from 'node:stream';
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createRedisConnector } from '@diana/redis';
-import { startRedis, useTestDatabase } from '@diana/test-services';
+import { captureLogLines, startRedis, useTestDatabase } from '@diana/test-services';
 import { createLogger } from '@diana/utils';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,16 +31,8 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
 }
 
 // every line the bus and the relay log, parsed
-const logged: Array<{ level: string; msg: string; failures?: number }> = [];
-const logger = createLogger({
-  level: 'debug',
-  destination: new Writable({
-    write(chunk, _encoding, done) {
-      logged.push(JSON.parse(String(chunk)));
-      done();
-    },
-  }),
-});
+const { destination, lines: logged } = captureLogLines();
+const logger = createLogger({ level: 'debug', destination });
 const lines = (level: string, msg: string) => logged.filter((line) => line.level === level && line.msg === msg);
 
 describe('Redis down when the loops start', () => {
