@@ -5,7 +5,7 @@
 // again later instead of it being dropped.
 
 import type { RedisClient } from '@diana/redis';
-import { createFailureStreak, DianaError, type Logger } from '@diana/utils';
+import { type Clock, createFailureStreak, DianaError, type Logger, SYSTEM_CLOCK } from '@diana/utils';
 import { LRUCache } from 'lru-cache';
 import { BOT_ERROR_CODES } from './errors.js';
 
@@ -65,15 +65,24 @@ export function createMemoryDedupe(): UpdateDedupe {
  * Redis first; while Redis does not answer, this process's memory (a redelivery to another
  * process could then be handled twice — the modules' own guards make that harmless — but no
  * update waits for Redis). An outage is logged once (a warning, the further fallbacks at debug,
- * a warning again each minute), and its end once at info, not once per update.
+ * a warning again each minute), and its end once at info (after 5 s without a fallback: with a
+ * Redis Cluster master down, updates whose keys live on it fail while the others' work), not
+ * once per update.
  */
-export function createResilientDedupe(redis: RedisClient, prefix: string, logger: Logger): UpdateDedupe {
+export function createResilientDedupe(
+  redis: RedisClient,
+  prefix: string,
+  logger: Logger,
+  clock: Clock = SYSTEM_CLOCK,
+): UpdateDedupe {
   const shared = createRedisDedupe(redis, prefix);
   const local = createMemoryDedupe();
   const outage = createFailureStreak({
     logger,
     message: 'update dedupe: Redis unavailable, this process remembers alone',
     recovered: 'update dedupe: Redis answers again',
+    settle_ms: 5_000,
+    clock,
   });
   const either = async <R>(remote: () => Promise<R>, fallback: () => Promise<R>): Promise<R> => {
     let result: R;

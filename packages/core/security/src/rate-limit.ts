@@ -1,4 +1,12 @@
-import { type Clock, type Closeable, createCloser, DianaError, getPackageLogger, type Logger } from '@diana/utils';
+import {
+  type Clock,
+  type Closeable,
+  createCloser,
+  createFailureStreak,
+  DianaError,
+  getPackageLogger,
+  type Logger,
+} from '@diana/utils';
 import { createMemoryRateLimitStore } from './adapters/memory.js';
 import type { SecurityConfigInput } from './config.js';
 import { SECURITY_ERROR_CODES } from './errors.js';
@@ -53,7 +61,15 @@ export function createRateLimiter(config: SecurityConfigInput, deps: RateLimiter
   const metrics = createSecurityMetrics();
   const primary = deps.store ?? createMemoryRateLimitStore({ clock: deps.clock });
   const insurance = createMemoryRateLimitStore({ clock: deps.clock });
-  let degradedSince: number | undefined;
+  // one warning per outage, its end once at info: 5 s without a failure (with a Redis Cluster
+  // master down, keys on it fail while the others' work: by turns, not an end each time)
+  const outage = createFailureStreak({
+    logger,
+    message: 'rate limiter: Redis unavailable, the in-memory insurance limiter decides',
+    recovered: 'rate limiter: Redis answers again',
+    settle_ms: 5_000,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
   const closer = createCloser(async ({ timeout_ms = 1_000 }) => {
     await primary.close?.({ timeout_ms });
   });
@@ -90,15 +106,9 @@ export function createRateLimiter(config: SecurityConfigInput, deps: RateLimiter
     let degraded = false;
     try {
       decision = await primary.consume(storeKey, policy, cost);
-      if (degradedSince !== undefined) {
-        logger.info({ degraded_ms: Date.now() - degradedSince }, 'rate limiter: Redis answers again');
-        degradedSince = undefined;
-      }
+      outage.succeeded();
     } catch (error) {
-      if (degradedSince === undefined) {
-        degradedSince = Date.now();
-        logger.warn({ err: error }, 'rate limiter: Redis unavailable, the in-memory insurance limiter decides');
-      }
+      outage.failed(error);
       const share = Math.max(1, Math.floor(policy.limit * settings.insurance_share));
       decision = await insurance.consume(
         storeKey,

@@ -1,4 +1,5 @@
-import { createManualClock, isDianaError } from '@diana/utils';
+import { captureLogLines } from '@diana/test-services';
+import { createLogger, createManualClock, isDianaError } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { createMemoryRateLimitStore } from '../src/adapters/memory.js';
 import { createRateLimiter } from '../src/rate-limit.js';
@@ -66,5 +67,40 @@ describe('createRateLimiter (memory)', () => {
     expect(results.filter((r) => r.allowed)).toHaveLength(5); // half of 10 in this process
     failing = false;
     expect(await limiter.consume(9, 'purchase')).toMatchObject({ allowed: true, degraded: false });
+  });
+
+  it('says so once per outage, even when failures and answers come by turns (a cluster master down)', async () => {
+    const clock = createManualClock(1_700_000_000_000);
+    const { destination, lines } = captureLogLines();
+    let calls = 0;
+    const inner = createMemoryRateLimitStore({ clock });
+    const halfDown: RateLimitStore = {
+      name: 'half-down',
+      consume: (key, policy, cost) =>
+        calls++ % 2 === 0 ? Promise.reject(new Error('master down')) : inner.consume(key, policy, cost),
+    };
+    const limiter = createRateLimiter(
+      {},
+      {
+        getPolicy: (action) => POLICIES[action],
+        store: halfDown,
+        clock,
+        logger: createLogger({ level: 'info', destination }),
+      },
+    );
+    const results = [];
+    for (let i = 0; i < 20; i++) {
+      results.push(await limiter.consume(i, 'purchase'));
+      clock.advance(100);
+    }
+    expect(results.filter((r) => r.degraded)).toHaveLength(10); // the fault happened, by turns
+    expect(lines.map((l) => l.msg)).toEqual([
+      'rate limiter: Redis unavailable, the in-memory insurance limiter decides',
+    ]);
+    // answers for 5 s after the last failure: the outage is over
+    calls = 1;
+    clock.advance(5_000);
+    await limiter.consume(99, 'purchase');
+    expect(lines.slice(1)).toMatchObject([{ level: 'info', msg: 'rate limiter: Redis answers again', failures: 10 }]);
   });
 });

@@ -72,6 +72,28 @@ describe('failure streak', () => {
     expect(streak.failures).toBe(0);
   });
 
+  it('with settle_ms, failures and successes by turns stay one outage: one warning, one recovery once they settle', () => {
+    const out = capture();
+    const clock = createManualClock(0);
+    const logger = createLogger({ level: 'debug', destination: out.destination });
+    const streak = createFailureStreak({ logger, message: 'down', recovered: 'up again', settle_ms: 5_000, clock });
+    // one master of a cluster down: every third call fails, for 3 s
+    for (let i = 0; i < 30; i++) {
+      if (i % 3 === 0) expect(streak.failed(new Error('x'))).toBe(1);
+      else streak.succeeded();
+      expect(streak.failures).toBe(i % 3 === 0 ? 1 : 0);
+      clock.advance(100);
+    }
+    clock.advance(5_000);
+    streak.succeeded();
+    const logged = out.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(logged.filter((l) => l.level === 'debug')).toHaveLength(9);
+    expect(logged.filter((l) => l.level === 'info')).toMatchObject([
+      { msg: 'up again', failures: 10, failing_ms: 8_000 },
+    ]);
+  });
+
   it('starts a new streak after a success: its first failure warns again', () => {
     const { streak, clock, lines } = setup();
     streak.failed(new Error('a'));
