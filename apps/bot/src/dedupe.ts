@@ -85,16 +85,15 @@ export function createResilientDedupe(
     clock,
   });
   const either = async <R>(remote: () => Promise<R>, fallback: () => Promise<R>): Promise<R> => {
-    let result: R;
     try {
-      result = await remote();
+      const result = await remote();
+      outage.succeeded();
+      return result;
     } catch (error) {
       if (error instanceof DianaError) throw error; // in progress elsewhere: not a Redis failure
       outage.failed(error);
       return fallback();
     }
-    outage.succeeded();
-    return result;
   };
   return {
     claim: (id) =>

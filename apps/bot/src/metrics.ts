@@ -84,7 +84,8 @@ export function createBotMetrics() {
   return {
     record(kind: string, outcome: 'ok' | 'error' | 'blocked' | 'duplicate' | 'dropped', ms: number) {
       updates.add(1, { kind, outcome });
-      if (outcome === 'ok' || outcome === 'error' || outcome === 'blocked') latency.record(ms / 1_000, { kind });
+      // handled (well or not); a duplicate or a dropped update never ran
+      if (outcome !== 'duplicate' && outcome !== 'dropped') latency.record(ms / 1_000, { kind });
     },
   };
 }
