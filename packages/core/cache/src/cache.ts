@@ -303,8 +303,16 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     return work;
   };
 
+  // A closed cache refuses every call but stats() and close(): its store and listener are gone.
+  const refuseClosed = () => {
+    if (closer.closed) throw new DianaError(CACHE_ERROR_CODES.CACHE_CLOSED, 'the cache is closed');
+  };
+
   const view = (prefix: string): CacheService => {
-    const full = (key: string) => `${prefix}${parseOrThrow(Key, key, configError)}`;
+    const full = (key: string) => {
+      refuseClosed();
+      return `${prefix}${parseOrThrow(Key, key, configError)}`;
+    };
     return {
       async get<T>(key: string, options: CacheReadOptions<T> = {}) {
         const { entry, tier } = await lookup(full(key), options.schema);
@@ -346,12 +354,13 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         if (!options.local) await l2?.delete(k, { o: origin, k });
       },
       async deleteByTag(tag) {
-        const t = `${prefix}${parseOrThrow(Key, tag, configError)}`;
+        const t = full(tag);
         l1.deleteByTag(t);
         await l2?.deleteByTag(t);
         await l2?.publish({ o: origin, t });
       },
       async clear() {
+        refuseClosed();
         l1.clear(prefix);
         await l2?.clear(prefix);
         await l2?.publish({ o: origin, p: prefix });

@@ -188,6 +188,31 @@ export function describeCache(label: string, create: CacheFactory): void {
       expect(isDianaError(bad, 'E_CACHE_CONFIG')).toBe(true);
     });
 
+    it('refuses every call after close() with E_CACHE_CLOSED; stats() and a second close() still answer', async () => {
+      const cache = await make();
+      await cache.set('k', 1);
+      const scoped = cache.namespace('n');
+      await cache.close();
+      let factoryCalls = 0;
+      const calls: Array<() => Promise<unknown>> = [
+        () => cache.get('k'),
+        () => cache.set('k', 2),
+        () => cache.getOrSet('k', () => ++factoryCalls),
+        () => cache.delete('k'),
+        () => cache.deleteByTag('t'),
+        () => cache.clear(),
+        () => scoped.get('k'),
+        () => cache.namespace('m').set('k', 3),
+      ];
+      for (const call of calls) {
+        const error = await call().catch((e: unknown) => e);
+        expect(isDianaError(error, 'E_CACHE_CLOSED'), String(error)).toBe(true);
+      }
+      expect(factoryCalls).toBe(0);
+      expect(cache.stats().l1_entries).toBe(0);
+      await cache.close();
+    });
+
     it('stays within its entry and byte bounds', async () => {
       const byCount = await make({ l1_max_entries: 100 });
       for (let i = 0; i < 1_000; i++) await byCount.set(`k${i}`, i);
