@@ -2,7 +2,7 @@
 // file each under commands/) on one composer, and runs the jobs loop.
 import { createUserRepository } from '@diana/db';
 import type { DianaModule } from '@diana/event-bus';
-import { getPackageLogger, SYSTEM_CLOCK } from '@diana/utils';
+import { createFailureStreak, getPackageLogger, SYSTEM_CLOCK } from '@diana/utils';
 import { Composer } from 'grammy';
 import { registerAudit } from './commands/audit.js';
 import { registerBesitos } from './commands/besitos.js';
@@ -66,7 +66,14 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   const runJobs = createJobs(kit);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
-  const jobs = { consecutive_failures: 0, last_ok_at: undefined as number | undefined, closed: false };
+  const jobs = { last_ok_at: undefined as number | undefined, closed: false };
+  // A pass that fails (PostgreSQL down) is tried again at the next tick: the first failure is a
+  // warning, the next ones debug (a warning again each minute they go on), one line at the end.
+  const failures = createFailureStreak({
+    logger,
+    message: 'admin jobs failed; trying again at the next pass',
+    recovered: 'admin jobs work again',
+  });
 
   const close = async () => {
     jobs.closed = true;
@@ -77,13 +84,10 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     timer = setInterval(() => {
       running ??= runJobs()
         .then(() => {
-          jobs.consecutive_failures = 0;
+          failures.succeeded();
           jobs.last_ok_at = Date.now();
         })
-        .catch((error: unknown) => {
-          jobs.consecutive_failures++;
-          logger.error({ err: error, failures: jobs.consecutive_failures }, 'admin jobs failed');
-        })
+        .catch((error: unknown) => failures.failed(error))
         .finally(() => {
           running = undefined;
         });
@@ -103,7 +107,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     start: async () => startJobs(settings.job_interval_ms),
     jobsStatus: () => ({
       running: timer !== undefined && !jobs.closed,
-      consecutive_failures: jobs.consecutive_failures,
+      consecutive_failures: failures.failures,
       last_ok_at: jobs.last_ok_at,
     }),
     close,

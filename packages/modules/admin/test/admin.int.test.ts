@@ -12,13 +12,14 @@ import {
 } from '@diana/event-bus';
 import { createTokenService, SECURITY_MIGRATIONS } from '@diana/security';
 import {
+  captureLogLines,
   createBarrier,
   createRecordingApi,
   createUpdateFactory,
   FAKE_BOT_INFO,
   useTestDatabase,
 } from '@diana/test-services';
-import { BESITOS_MAX, createManualClock } from '@diana/utils';
+import { BESITOS_MAX, createLogger, createManualClock } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
@@ -726,13 +727,16 @@ describe('the admin module', () => {
 
 describe('the jobs loop reports its health', () => {
   it('counts failed passes in a row while it cannot work, and recovers by itself', async () => {
+    const { destination, lines: logged } = captureLogLines();
+    const logger = createLogger({ level: 'debug', destination });
+    const lines = (level: string, msg: string) => logged.filter((line) => line.level === level && line.msg === msg);
     const jobsDb = await useTestDatabase('admin-jobs');
     const other = createPostgres({ url: jobsDb.url, direct_url: jobsDb.direct_url, pool_max: 2 });
     try {
       await migrate(other, [DB_MIGRATIONS]); // the admin tables are missing: every pass fails
       const admin = createAdminModule(
         { timezone: 'Europe/Madrid' },
-        { db: other, bus, config, tokens, api: () => makeBot().bot.api, botUsername: () => 'diana_bot', clock },
+        { db: other, bus, config, tokens, api: () => makeBot().bot.api, botUsername: () => 'diana_bot', clock, logger },
       );
       expect(admin.jobsStatus().running).toBe(false);
       admin.startJobs(30);
@@ -752,6 +756,14 @@ describe('the jobs loop reports its health', () => {
       ]);
       expect(await until(() => admin.jobsStatus().consecutive_failures === 0)).toBe(true);
       expect(admin.jobsStatus().last_ok_at).toBeGreaterThan(0);
+      // logged once per outage, not at every pass: one warning, the repeats at debug, one recovery
+      const failed = 'admin jobs failed; trying again at the next pass';
+      expect(lines('warn', failed)).toHaveLength(1);
+      expect(lines('debug', failed).length).toBeGreaterThanOrEqual(1);
+      expect(lines('error', failed)).toHaveLength(0);
+      const recovered = lines('info', 'admin jobs work again');
+      expect(recovered).toHaveLength(1);
+      expect(recovered[0]?.failures).toBeGreaterThanOrEqual(2);
       await admin.close();
       expect(admin.jobsStatus().running).toBe(false);
     } finally {
