@@ -11,10 +11,20 @@ export const POOLERS = ['none', 'transaction'] as const;
 /** A value of `POOLERS`. */
 export type Pooler = (typeof POOLERS)[number];
 
+// A socket URL written another libpq way (`postgres://app:pw@/diana?host=/cloudsql/x`, credentials
+// before an empty host; or the directory %2F-encoded as the host) is refused by the strict parser;
+// the issue then shows the form that works.
+const POSTGRES_URL = {
+  protocols: ['postgres', 'postgresql'],
+  expected:
+    'a URL (postgres://, postgresql://); through a Unix socket, with the directory in ?host= and a host name ' +
+    'that is not used: postgres://app:pw@localhost/diana?host=/var/run/postgresql',
+};
+
 /** PostgreSQL settings (`DIANA_DATABASE_*`). */
 export const DatabaseConfig = v.object({
   /** `postgres://user:pass@host:5432/db`; shown with its password masked. */
-  url: secretUrl({ protocols: ['postgres', 'postgresql'] }),
+  url: secretUrl(POSTGRES_URL),
   /** Connections in the pool. */
   pool_max: v.optional(coerceInt({ min: 1, max: 1000 }), DEFAULT_POOL_MAX),
   /** Close a connection idle this long. */
@@ -40,7 +50,7 @@ export const DatabaseConfig = v.object({
    */
   pooler: v.optional(v.picklist(POOLERS), 'none'),
   /** The same database without the pooler, for what needs a session: migrations and LISTEN. */
-  direct_url: v.optional(secretUrl({ protocols: ['postgres', 'postgresql'] })),
+  direct_url: v.optional(secretUrl(POSTGRES_URL)),
 });
 /** Parsed `DatabaseConfig`. */
 export type DatabaseConfig = v.InferOutput<typeof DatabaseConfig>;

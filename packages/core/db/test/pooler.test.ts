@@ -75,6 +75,25 @@ describe('planPooler', () => {
     ).toThrow(expect.objectContaining({ code: 'E_DB_CONFIG', message: expect.stringContaining('direct_url') }));
   });
 
+  it('refuses the socket forms libpq also reads, naming the one that works, without the password', () => {
+    for (const url of [
+      'postgresql://app:s3cret@/diana?host=/cloudsql/project:region:instance', // credentials before an empty host
+      'postgres://app:s3cret@%2Fvar%2Frun%2Fpostgresql/diana', // the directory as the host, %2F-encoded
+    ]) {
+      const error = (() => {
+        try {
+          createPostgres({ url });
+        } catch (e) {
+          return e as Error;
+        }
+      })();
+      expect(error, url).toMatchObject({ code: 'E_DB_CONFIG' });
+      expect(error?.message).toContain('postgres://app:pw@localhost/diana?host=/var/run/postgresql');
+      expect(JSON.stringify(error)).not.toContain('s3cret');
+      expect(error?.message).not.toContain('s3cret');
+    }
+  });
+
   it('reports the pooler and what it takes away on the Database, before connecting', async () => {
     const db = createPostgres({ url: 'postgres://app@127.0.0.1:1/diana?pgbouncer=true' });
     expect(db.pooler).toBe('transaction');

@@ -100,6 +100,11 @@ export interface UrlOptions {
    * issue instead of the schemes alone (`expected`): e.g. a database number as the path.
    */
   readonly refine?: { readonly test: (url: URL) => boolean; readonly expected: string };
+  /**
+   * What the issue says is expected, instead of the schemes alone (`refine.expected` wins): e.g.
+   * the accepted form of a case users often write another way.
+   */
+  readonly expected?: string;
 }
 
 // Both URL helpers parse strictly (`scheme://host`, one `@`, no spaces: see url.ts) and never
@@ -236,5 +241,6 @@ function strictUrl(input: unknown, options: UrlOptions & { readonly credentials?
 
 function describeUrl(options: UrlOptions): string {
   if (options.refine) return options.refine.expected;
+  if (options.expected) return options.expected;
   return options.protocols ? `a URL (${options.protocols.map((p) => `${p}://`).join(', ')})` : 'a URL';
 }

@@ -160,6 +160,13 @@ describe('URLs and secrets', () => {
     const issue = v.safeParse(urlString({ protocols: ['https'] }), 'https:user:s3cret-pw@example.com').issues?.[0];
     expect(issue?.received).toBe('[hidden]');
     expect(issue?.message).toBe('must be a URL (https://)');
+    // `expected` replaces the schemes in the message; `refine.expected` wins over it
+    const hinted = secretUrl({ protocols: ['postgres'], expected: 'postgres://host/db, or ?host=/dir' });
+    expect(v.safeParse(hinted, 'postgres://app:s3cret@/db').issues?.[0]?.message).toBe(
+      'must be postgres://host/db, or ?host=/dir',
+    );
+    const refined = secretUrl({ expected: 'ignored', refine: { test: () => false, expected: 'refined' } });
+    expect(v.safeParse(refined, 'postgres://db/x').issues?.[0]?.message).toBe('must be refined');
   });
 
   it('accepts the usual connection strings', () => {
