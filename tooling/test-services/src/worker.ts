@@ -9,6 +9,15 @@ const TSX_LOADER = pathToFileURL(
   join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
 ).href;
 
+// Loaded first in every worker: it ends when the test's process does (its IPC channel closes).
+// A test that failed before stopping its worker left it running, holding its connections, for
+// the rest of a CI run (a config worker lived on for an hour, 2026-12-05). A look twice a second
+// on an unreferenced timer, not a 'disconnect' listener: that listener holds the channel open,
+// and a worker whose work is done would never end by itself.
+const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
+  'setInterval(() => { if (!process.connected) process.exit(1); }, 500).unref();',
+)}`;
+
 /** A message a worker sends to the test: `{ type, ...data }`. */
 export interface WorkerMessage {
   readonly type: string;
@@ -34,7 +43,7 @@ export interface Worker {
  */
 export function startWorker(script: string, env: Record<string, string> = {}): Worker {
   const child: ChildProcess = fork(script, [], {
-    execArgv: ['--import', TSX_LOADER],
+    execArgv: ['--import', TSX_LOADER, '--import', EXIT_WITH_PARENT],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
