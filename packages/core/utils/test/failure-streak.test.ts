@@ -1,11 +1,11 @@
+import { captureLogLines } from '@diana/test-services';
 import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/clock.js';
 import { createFailureStreak } from '../src/failure-streak.js';
 import { createLogger } from '../src/logger.js';
-import { capture } from './capture.js';
 
 const setup = (repeat_ms?: number) => {
-  const out = capture();
+  const out = captureLogLines();
   const clock = createManualClock(1_000);
   const logger = createLogger({ level: 'debug', destination: out.destination });
   const streak = createFailureStreak({
@@ -16,8 +16,7 @@ const setup = (repeat_ms?: number) => {
     fields: { group: 'g' },
     ...(repeat_ms === undefined ? {} : { repeat_ms }),
   });
-  const lines = () => out.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { streak, clock, lines };
+  return { streak, clock, lines: () => out.lines };
 };
 
 describe('failure streak', () => {
@@ -60,12 +59,11 @@ describe('failure streak', () => {
   });
 
   it('logs no error when there is none, and no recovery line when it has no message', () => {
-    const out = capture();
-    const logger = createLogger({ level: 'debug', destination: out.destination });
+    const { destination, lines: logged } = captureLogLines();
+    const logger = createLogger({ level: 'debug', destination });
     const streak = createFailureStreak({ logger, message: 'rebuilding the connection' });
     streak.failed(undefined, { reason: 'hung' });
     streak.succeeded();
-    const logged = out.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatchObject({ level: 'warn', reason: 'hung', failures: 1 });
     expect(logged[0]).not.toHaveProperty('err');
@@ -73,9 +71,9 @@ describe('failure streak', () => {
   });
 
   it('with settle_ms, failures and successes by turns stay one outage: one warning, one recovery once they settle', () => {
-    const out = capture();
+    const { destination, lines: logged } = captureLogLines();
     const clock = createManualClock(0);
-    const logger = createLogger({ level: 'debug', destination: out.destination });
+    const logger = createLogger({ level: 'debug', destination });
     const streak = createFailureStreak({ logger, message: 'down', recovered: 'up again', settle_ms: 5_000, clock });
     // one master of a cluster down: every third call fails, for 3 s
     for (let i = 0; i < 30; i++) {
@@ -86,7 +84,6 @@ describe('failure streak', () => {
     }
     clock.advance(5_000);
     streak.succeeded();
-    const logged = out.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(logged.filter((l) => l.level === 'warn')).toHaveLength(1);
     expect(logged.filter((l) => l.level === 'debug')).toHaveLength(9);
     expect(logged.filter((l) => l.level === 'info')).toMatchObject([
