@@ -32,14 +32,19 @@ export function createBusMetrics(): BusMetrics {
     description: 'Handler run time',
     advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
-  // Attribute objects are cached: they are built on every event's path.
-  const cache = new Map<string, Attributes>();
+  // Attribute objects are cached by type, then group: they are asked for on every event's path,
+  // and a lookup builds no key string.
+  const cache = new Map<string, Map<string | undefined, Attributes>>();
   const attrs = (type: string, group?: string): Attributes => {
-    const key = `${type}\u0000${group ?? ''}`;
-    let value = cache.get(key);
+    let byGroup = cache.get(type);
+    if (!byGroup) {
+      byGroup = new Map();
+      cache.set(type, byGroup);
+    }
+    let value = byGroup.get(group);
     if (!value) {
       value = group === undefined ? { type } : { type, group };
-      cache.set(key, value);
+      byGroup.set(group, value);
     }
     return value;
   };

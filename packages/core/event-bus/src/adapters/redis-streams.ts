@@ -191,9 +191,20 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   // Where each group was last seen, so a lost group is recreated there (no replay of history).
   const lastSeen = new Map<string, string>();
   const seen = (group: string, deliveries: Delivery[]) => {
+    // a read's entries come stream by stream: the key and its last id are looked up once per run
+    let type: string | undefined;
+    let k = '';
+    let last = '0-0';
     for (const d of deliveries) {
-      const k = `${d.type}\u0000${group}`;
-      if (compareIds(d.entry_id, lastSeen.get(k) ?? '0-0') > 0) lastSeen.set(k, d.entry_id);
+      if (d.type !== type) {
+        type = d.type;
+        k = `${type}\u0000${group}`;
+        last = lastSeen.get(k) ?? '0-0';
+      }
+      if (compareIds(d.entry_id, last) > 0) {
+        lastSeen.set(k, d.entry_id);
+        last = d.entry_id;
+      }
     }
     return deliveries;
   };
@@ -539,9 +550,12 @@ function toDeadLetter(type: string, id: string, fields: readonly string[], parti
 
 /** Compares stream ids (`ms-seq`) numerically. */
 export function compareIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am === bm ? as - bs : am - bm;
+  const ad = a.indexOf('-');
+  const bd = b.indexOf('-');
+  const am = Number(ad < 0 ? a : a.slice(0, ad));
+  const bm = Number(bd < 0 ? b : b.slice(0, bd));
+  if (am !== bm) return am - bm;
+  return (ad < 0 ? 0 : Number(a.slice(ad + 1))) - (bd < 0 ? 0 : Number(b.slice(bd + 1)));
 }
 
 function nextId(id: string): string {
