@@ -22,6 +22,11 @@ export const CacheConfig = v.object({
   l1_max_bytes: v.optional(coerceInt({ min: 1_024 }), DEFAULT_L1_MAX_BYTES),
   /** How long one process may hold the refresh lease of a key (cross-process stampede protection). */
   lock_ttl_ms: v.optional(coerceDuration({ min: 10 }), 5_000),
+  /**
+   * Most shared-tier entry reads made in one event-loop turn and sent to Redis as one `MGET`,
+   * never delayed by a timer; 1 sends each alone (`GET`). A Redis Cluster always reads each alone.
+   */
+  redis_batch_max: v.optional(coerceInt({ min: 1, max: 1_000 }), 16),
   /** Time limit of each Redis command; a slower Redis counts as failing. */
   command_timeout_ms: v.optional(coerceDuration({ min: 10 }), 500),
   /** Consecutive Redis failures that open the circuit breaker. */

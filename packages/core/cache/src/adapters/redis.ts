@@ -1,6 +1,14 @@
 // @diana/cache/adapters/redis: the shared tier on Redis.
 import { isCluster, mastersOf, type RedisConnector } from '@diana/redis';
-import { backoffDelay, createEventWaiter, getPackageLogger, type Logger, parseOrThrow, sleep } from '@diana/utils';
+import {
+  backoffDelay,
+  createEventWaiter,
+  createTurnBatcher,
+  getPackageLogger,
+  type Logger,
+  parseOrThrow,
+  sleep,
+} from '@diana/utils';
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import { CacheConfig, type CacheConfigInput } from '../config.js';
 import { CACHE_ERROR_CODES } from '../errors.js';
@@ -29,9 +37,10 @@ return 0`;
  * Redis as the shared tier: entries (`<prefix>v:<key>`), tag sets (`<prefix>t:<tag>`), refresh
  * leases (`<prefix>l:<key>`) and an invalidation channel (`<prefix>invalidate`). Every command
  * names one key (an entry and its tag sets sit in different slots of a Redis Cluster), so the
- * same code runs on one server and on a cluster; `clear` scans every master. Commands fail
+ * same code runs on one server and on a cluster, but for the entry reads of one turn, which go
+ * as one MGET on one server; `clear` scans every master. Commands fail
  * fast (no offline queue, a time limit) and go through a circuit breaker; a failing Redis is
- * treated as a miss, never as an error. It reads `key_prefix`, `command_timeout_ms` and the
+ * treated as a miss, never as an error. It reads `key_prefix`, `command_timeout_ms`, `redis_batch_max` and the
  * breaker keys of the cache's own config (pass the same section to both); its two clients come
  * from the connector and are closed with the store (the cache closes its store).
  */
@@ -59,6 +68,15 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
   const tagKey = (tag: string) => `${p}t:${tag}`;
   // slot: a lease alone (SET NX, a one-key script)
   const leaseKey = (key: string) => `${p}l:${key}`;
+  // The entry reads of one event-loop turn go as one MGET (never delayed by a timer: the batch
+  // leaves once the turn's code has run), up to redis_batch_max keys; each caller still goes
+  // through the breaker and gets its own entry, or the batch's failure as its own. On a Cluster
+  // each read is its own GET: an MGET may only name keys of one slot, and entries' keys spread.
+  const readBatch = createTurnBatcher<string, string | null>(
+    (keys) => (keys.length === 1 ? client.get(keys[0] as string).then((raw) => [raw]) : client.mget(...keys)),
+    { max_batch: options.redis_batch_max, groupOf: () => '' },
+  );
+  const readEntry = isCluster(client) || options.redis_batch_max <= 1 ? (key: string) => client.get(key) : readBatch;
   const unlinkEach = (keys: readonly string[]) => Promise.all(keys.map((key) => client.unlink(key)));
   const breaker = circuitBreaker(handleAll, {
     halfOpenAfter: options.breaker_cooldown_ms,
@@ -167,7 +185,7 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
     },
     get: (key) =>
       guard(async () => {
-        const raw = await client.get(entryKey(key));
+        const raw = await readEntry(entryKey(key));
         return raw ? (JSON.parse(raw) as StoredEntry) : undefined;
       }, undefined),
     set: (key, entry, ttl_ms, notice) =>
