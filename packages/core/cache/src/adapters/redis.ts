@@ -37,12 +37,12 @@ return 0`;
  * Redis as the shared tier: entries (`<prefix>v:<key>`), tag sets (`<prefix>t:<tag>`), refresh
  * leases (`<prefix>l:<key>`) and an invalidation channel (`<prefix>invalidate`). Every command
  * names one key (an entry and its tag sets sit in different slots of a Redis Cluster), so the
- * same code runs on one server and on a cluster, but for the entry reads of one turn, which go
- * as one MGET on one server; `clear` scans every master. Commands fail
- * fast (no offline queue, a time limit) and go through a circuit breaker; a failing Redis is
- * treated as a miss, never as an error. It reads `key_prefix`, `command_timeout_ms`, `redis_batch_max` and the
- * breaker keys of the cache's own config (pass the same section to both); its two clients come
- * from the connector and are closed with the store (the cache closes its store).
+ * same code runs on one server and on a cluster (but for the entry reads of one turn, which go
+ * as one MGET on one server); `clear` scans every master. Commands fail fast (no offline queue,
+ * a time limit) and go through a circuit breaker; a failing Redis is treated as a miss, never as
+ * an error. It reads `key_prefix`, `command_timeout_ms`, `redis_batch_max` and the breaker keys
+ * of the cache's own config (pass the same section to both); its two clients come from the
+ * connector and are closed with the store (the cache closes its store).
  */
 export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCacheStoreDeps): CacheStore {
   const options = parseOrThrow(CacheConfig, config, {
