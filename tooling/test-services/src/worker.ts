@@ -9,13 +9,16 @@ const TSX_LOADER = pathToFileURL(
   join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
 ).href;
 
-// Loaded first in every worker: it ends when the test's process does (its IPC channel closes).
-// A test that failed before stopping its worker left it running, holding its connections, for
-// the rest of a CI run (a config worker lived on for an hour, 2026-12-05). A look twice a second
-// on an unreferenced timer, not a 'disconnect' listener: that listener holds the channel open,
-// and a worker whose work is done would never end by itself.
+// Loaded first in every worker: it ends when the test's process does. A test that failed before
+// stopping its worker left it running, holding its connections, for the rest of a CI run (a
+// config worker lived on for an hour, 2026-12-05). A look twice a second on an unreferenced
+// timer at the parent's pid, which changes when the parent dies (the worker is re-parented).
+// Not a 'disconnect' listener: it holds the channel open, so a worker whose work is done would
+// never end by itself. Not `process.connected` either: a worker may close its channel itself
+// and then end on its own (the event bus's close test), and was killed with code 1 when the look
+// came in between.
 const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
-  'setInterval(() => { if (!process.connected) process.exit(1); }, 500).unref();',
+  'const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) process.exit(1); }, 500).unref();',
 )}`;
 
 /** A message a worker sends to the test: `{ type, ...data }`. */

@@ -24,4 +24,10 @@ describe('startWorker', () => {
     if (left) process.kill(pid, 'SIGKILL');
     expect(left).toBe(false);
   }, 40_000);
+
+  it('a worker that closes its own channel is left to end by itself', async () => {
+    const worker = startWorker(fileURLToPath(new URL('./fixtures/self-disconnect.ts', import.meta.url)));
+    await worker.waitFor('disconnecting', 20_000);
+    expect(await worker.exited()).toEqual({ code: 0, signal: null });
+  }, 40_000);
 });
