@@ -50,6 +50,11 @@ describe('reads of one turn', () => {
     expect(await calls('mget')).toBe(3);
     expect(await calls('get')).toBe(0);
     expect(reader.stats().l2_hits).toBe(40);
+    // a lone read in its turn is a plain GET
+    await admin.config('RESETSTAT');
+    expect(await reader.get('missing:3')).toBeUndefined();
+    expect(await calls('get')).toBe(1);
+    expect(await calls('mget')).toBe(0);
   });
 
   it('go one GET each with redis_batch_max: 1', async () => {

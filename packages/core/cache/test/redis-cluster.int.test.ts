@@ -51,6 +51,16 @@ describe('two tiers on a Redis Cluster', () => {
     expect(counts.filter((n) => n > 0).length).toBeGreaterThan(1);
   });
 
+  it('serves reads of one turn whose keys sit in different slots (each its own GET: an MGET would be refused)', async () => {
+    const a = await make('turn:');
+    const b = await make('turn:');
+    for (let i = 0; i < 20; i++) await a.set(`k${i}`, i);
+    expect((await keysPerMaster(`${redis.prefix}turn:v:`)).filter((n) => n > 0).length).toBeGreaterThan(1);
+    const values = await Promise.all(Array.from({ length: 20 }, (_, i) => b.get<number>(`k${i}`)));
+    expect(values, JSON.stringify(b.stats())).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(b.stats().l2_failures).toBe(0);
+  });
+
   it('invalidates by tag across slots and drops another process copy', async () => {
     const a = await make('tags:');
     const b = await make('tags:');

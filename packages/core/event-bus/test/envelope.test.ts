@@ -103,7 +103,7 @@ describe('reading an envelope', () => {
     expect(paths).toEqual(expect.arrayContaining(['id', 'version', 'occurred_at', 'causation_id', 'payload']));
   });
 
-  it('decodes a stored entry through the plain checks and its payload schema', () => {
+  it('decodes a stored entry: its envelope, and its payload by its schema (unknown keys dropped)', () => {
     const registry = defineEvents({ 'x.y': v.object({ n: v.number() }) });
     const e: EventEnvelope = {
       id: '01938d2e-8a4b-7c3e-9f1a-2b3c4d5e6f70',

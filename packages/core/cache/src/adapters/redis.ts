@@ -72,11 +72,13 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
   // leaves once the turn's code has run), up to redis_batch_max keys; each caller still goes
   // through the breaker and gets its own entry, or the batch's failure as its own. On a Cluster
   // each read is its own GET: an MGET may only name keys of one slot, and entries' keys spread.
-  const readBatch = createTurnBatcher<string, string | null>(
-    (keys) => (keys.length === 1 ? client.get(keys[0] as string).then((raw) => [raw]) : client.mget(...keys)),
-    { max_batch: options.redis_batch_max, groupOf: () => '' },
-  );
-  const readEntry = isCluster(client) || options.redis_batch_max <= 1 ? (key: string) => client.get(key) : readBatch;
+  const readEntry =
+    isCluster(client) || options.redis_batch_max <= 1
+      ? (key: string) => client.get(key)
+      : createTurnBatcher<string, string | null>(
+          (keys) => (keys.length === 1 ? client.get(keys[0] as string).then((raw) => [raw]) : client.mget(...keys)),
+          { max_batch: options.redis_batch_max, groupOf: () => '' },
+        );
   const unlinkEach = (keys: readonly string[]) => Promise.all(keys.map((key) => client.unlink(key)));
   const breaker = circuitBreaker(handleAll, {
     halfOpenAfter: options.breaker_cooldown_ms,
