@@ -158,7 +158,9 @@ it('an entry acked while a claim was on its way is not run again from the claim'
   let holdAcks = true;
   const heldAcks: Array<() => void> = [];
   let acked = 0;
-  let answered: (() => void) | undefined;
+  // every claim that finds the handled entries while their acks are held answers only when
+  // released: on a slow machine several claims run before the test looks (one run saw 680 found)
+  const answers: Array<() => void> = [];
   let found = 0;
   let claims = 0;
   const slowClaims: StreamTransport = {
@@ -170,9 +172,7 @@ it('an entry acked while a claim was on its way is not run again from the claim'
       if (deliveries.length === 0 || !holdAcks) return deliveries;
       // the claim found the handled entries still pending: it answers after their acks landed
       found += deliveries.length;
-      await new Promise<void>((resolve) => {
-        answered = resolve;
-      });
+      await new Promise<void>((resolve) => answers.push(resolve));
       return deliveries;
     },
     ack: async (group, deliveries) => {
@@ -185,12 +185,12 @@ it('an entry acked while a claim was on its way is not run again from the claim'
   try {
     for (let n = 0; n < 3; n++) await bus.publish('test.happened', { n });
     await vi.waitFor(() => expect(handled).toHaveLength(3), EVENTUALLY);
-    await vi.waitFor(() => expect(found).toBe(3), EVENTUALLY); // the fault: a claim holds them
+    await vi.waitFor(() => expect(found).toBeGreaterThanOrEqual(3), EVENTUALLY); // the fault: a claim holds them
     holdAcks = false;
     for (const release of heldAcks.splice(0)) release();
     await vi.waitFor(() => expect(acked).toBe(3), EVENTUALLY);
-    await vi.waitFor(() => expect(answered).toBeDefined(), EVENTUALLY);
-    answered?.(); // now the claim's answer arrives, the acks done
+    expect(answers.length).toBeGreaterThan(0);
+    for (const answer of answers.splice(0)) answer(); // now the claims' answers arrive, the acks done
     await vi.waitFor(async () => expect((await store.groupStats('test.happened'))[0]?.pending).toBe(0), EVENTUALLY);
     // two claims later the held answer's dispatch (if any) has long run its handlers
     const after = claims;
