@@ -2,11 +2,13 @@
 // and the HTTP and webhook calls a test makes to it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { useTempDir } from '@diana/test-services';
+import { onTestFinished } from 'vitest';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const TSX = pathToFileURL(
@@ -46,6 +48,22 @@ export function startBot(env: Record<string, string>): ChildBot {
     stderr += chunk;
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // a failed test (a timeout too) says where the bot was: still running or not, and the tail of
+  // what it printed and logged (console mode logs to a file in its data directory), with times;
+  // read before the data directory is removed (after-test hooks run last registered first)
+  onTestFinished(({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    const log = env.DIANA_BOT_DATA_DIR ? join(env.DIANA_BOT_DATA_DIR, 'bot.log') : undefined;
+    const tail = (text: string) => text.slice(-3_000);
+    console.error(
+      [
+        `${new Date().toISOString()} child bot ${child.pid}: ${child.exitCode === null && child.signalCode === null ? 'still running' : `exited (${child.exitCode ?? child.signalCode})`}`,
+        `stdout (tail):\n${tail(stdout)}`,
+        `stderr (tail):\n${tail(stderr)}`,
+        ...(log && existsSync(log) ? [`${log} (tail):\n${tail(readFileSync(log, 'utf8'))}`] : []),
+      ].join('\n'),
+    );
+  });
   return { child, exited, output: () => stdout, errors: () => stderr };
 }
 
