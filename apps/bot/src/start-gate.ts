@@ -49,8 +49,11 @@ export function createStartGate(options: StartGateOptions): StartGate {
       // stops answering at all (its own backoff between reconnects), every attempt only times out,
       // and the line that ends the start must still name the cause
       let cause: string | undefined;
+      // what the attempt before said: an attempt the start deadline cuts short says nothing new
+      let previous: string | undefined;
       for (let attempt = 1; ; attempt++) {
         const left = deadline - Date.now();
+        const cutByDeadline = left < attemptTimeout;
         const signal = AbortSignal.timeout(Math.max(1, Math.min(attemptTimeout, left)));
         try {
           const result = await raceAbort(probe(signal), signal);
@@ -67,7 +70,13 @@ export function createStartGate(options: StartGateOptions): StartGate {
             });
           const timedOut = isTimeout(error);
           if (!timedOut) cause = said;
-          const message = timedOut && cause ? `last error: ${cause}; then ${said}` : said;
+          const message =
+            cutByDeadline && error instanceof AttemptTimeout && previous !== undefined
+              ? previous
+              : timedOut && cause
+                ? `last error: ${cause}; then ${said}`
+                : said;
+          previous = message;
           const delay = Math.min(nextDelay(), deadline - Date.now());
           if (delay <= 0)
             throw new DianaError(

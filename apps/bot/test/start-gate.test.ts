@@ -31,6 +31,27 @@ describe('start gate', () => {
     expect(waits.at(-1)).toMatchObject({ reason: expect.stringContaining('last error: connect ECONNREFUSED') });
   });
 
+  it('a backend that keeps refusing ends the start with its refusal, not with the last attempt the deadline cut short', async () => {
+    const gate = createStartGate({ start_timeout_ms: 1_500, attempt_timeout_ms: 400, logger: SILENT_LOGGER });
+    const created = Date.now();
+    let attempts = 0;
+    const error = await gate
+      .waitFor('postgres', async () => {
+        attempts++;
+        await new Promise((resolve) => setTimeout(resolve, 20)); // a refusal takes a moment to come back
+        return refused();
+      })
+      .catch((e: unknown) => e);
+    expect(attempts).toBeGreaterThan(1);
+    expect(Date.now() - created).toBeGreaterThanOrEqual(1_450); // it waited out the deadline
+    expect(isDianaError(error, 'E_BOT_START_TIMEOUT')).toBe(true);
+    // (before: "…: last error: connect ECONNREFUSED 127.0.0.1:5999; then no answer within the attempt
+    // timeout", from a last attempt started a moment before the deadline)
+    expect((error as Error).message).toBe(
+      'postgres did not answer within the start deadline of 2 s (DIANA_BOT_START_TIMEOUT_MS): connect ECONNREFUSED 127.0.0.1:5999',
+    );
+  });
+
   it("a probe's own timeout says no more than the gate's, and a real reason replaces an older one", async () => {
     const gate = createStartGate({ start_timeout_ms: 1_000, attempt_timeout_ms: 200, logger: SILENT_LOGGER });
     let attempts = 0;
