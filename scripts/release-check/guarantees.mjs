@@ -140,7 +140,7 @@ await check(2, 'a DATABASE_URL without // is refused without its password', asyn
   const shown = `${error.message} ${JSON.stringify(error)} ${error.stack} ${String(error.cause ?? '')}`;
   assert(!shown.includes(password), 'the password is in the error');
   assert(error.message.includes('DATABASE_URL'), 'the error does not name the variable');
-  return error.message.slice(0, 120);
+  return error.message; // whole: a cut one read as broken, and it is checked above to hold no password
 });
 
 await check(3, "getOrSet checks the factory's value against the schema", async () => {
