@@ -59,7 +59,9 @@ export async function startBackends(
     const url = settings.mongo.url;
     if (!url) return createPostgresDocumentStore(db);
     const { createMongo, createMongoDocumentStore } = await import('@diana/db/mongo');
-    const mongo = await gate.waitFor('mongodb', () => createMongo({ ...settings.mongo, url }, { logger }));
+    const mongo = await gate.waitFor('mongodb', (signal) =>
+      createMongo({ ...settings.mongo, url }, { logger, signal }),
+    );
     onClose('mongodb', () => mongo.close());
     pings.set('mongodb', (timeout_ms) => mongo.ping({ timeout_ms }));
     return createMongoDocumentStore(mongo.db);

@@ -103,12 +103,20 @@ class AttemptTimeout extends Error {}
 const isTimeout = (error: unknown) =>
   error instanceof AttemptTimeout || (isDianaError(error) && error.code.endsWith('_TIMEOUT'));
 
-/** A probe that ignores its signal still ends at the attempt's deadline. */
+/**
+ * A probe that ignores its signal still ends at the attempt's deadline. One that ends on it may
+ * still say why it got no answer (MongoDB's last refusal): a coded error it rejects with in the
+ * next turn is its attempt's reason; anything else (a driver's own abort error) is the timeout.
+ */
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AttemptTimeout('no answer within the attempt timeout'));
+    const onAbort = () => void setImmediate(() => reject(new AttemptTimeout('no answer within the attempt timeout')));
     if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work
+      .then(resolve, (error: unknown) => {
+        if (!signal.aborted || isDianaError(error)) reject(error);
+      })
+      .finally(() => signal.removeEventListener('abort', onAbort));
   });
 }

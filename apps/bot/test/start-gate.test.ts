@@ -52,6 +52,30 @@ describe('start gate', () => {
     );
   });
 
+  it('a probe that ends on its signal with a coded reason gives that reason; a bare abort error is the timeout', async () => {
+    const endsOnSignal = (reason: () => Error) => (signal: AbortSignal) =>
+      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(reason()), { once: true }));
+    const coded = await createStartGate({ start_timeout_ms: 700, attempt_timeout_ms: 200, logger: SILENT_LOGGER })
+      .waitFor(
+        'mongodb',
+        endsOnSignal(
+          () => new DianaError('E_DB_UNAVAILABLE', 'MongoDB is not reachable: connect ECONNREFUSED 127.0.0.1:1'),
+        ),
+      )
+      .catch((e: unknown) => e);
+    // (before: "…: no answer within the attempt timeout", the gate's own rejection first)
+    expect((coded as Error).message).toBe(
+      'mongodb did not answer within the start deadline of 1 s (DIANA_BOT_START_TIMEOUT_MS): MongoDB is not reachable: connect ECONNREFUSED 127.0.0.1:1',
+    );
+    const bare = await createStartGate({ start_timeout_ms: 700, attempt_timeout_ms: 200, logger: SILENT_LOGGER })
+      .waitFor(
+        'telegram',
+        endsOnSignal(() => Object.assign(new Error('This operation was aborted'), { name: 'AbortError' })),
+      )
+      .catch((e: unknown) => e);
+    expect((bare as Error).message).toMatch(/: no answer within the attempt timeout$/);
+  });
+
   it("a probe's own timeout says no more than the gate's, and a real reason replaces an older one", async () => {
     const gate = createStartGate({ start_timeout_ms: 1_000, attempt_timeout_ms: 200, logger: SILENT_LOGGER });
     let attempts = 0;

@@ -1,6 +1,14 @@
 // @diana/db/mongo: the MongoDB client and the DocumentStore adapter on it. A separate entry so
 // that apps without MongoDB never load the driver.
-import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
+import {
+  type Closeable,
+  createCloser,
+  DianaError,
+  getPackageLogger,
+  isDianaError,
+  type Logger,
+  parseOrThrow,
+} from '@diana/utils';
 import type { Db, MongoClient } from 'mongodb';
 import type * as v from 'valibot';
 import { MongoConfig } from './config.js';
@@ -17,11 +25,19 @@ export interface Mongo extends Closeable {
   ping(options?: { timeout_ms?: number }): Promise<{ latency_ms: number }>;
 }
 
+/** What `createMongo` needs besides its config. */
+export interface MongoDeps {
+  readonly logger?: Logger;
+  /**
+   * Ends the wait for a server: the client is closed and `createMongo` rejects with
+   * `E_DB_UNAVAILABLE` naming the last error a server gave (a refused connection, …). Without it
+   * the wait lasts `server_selection_timeout_ms`.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /** Connects the official driver with Diana's pool settings; `close()` ends the pool. */
-export async function createMongo(
-  config: v.InferInput<typeof MongoConfig>,
-  deps: { logger?: Logger } = {},
-): Promise<Mongo> {
+export async function createMongo(config: v.InferInput<typeof MongoConfig>, deps: MongoDeps = {}): Promise<Mongo> {
   const settings = parseOrThrow(MongoConfig, config, {
     code: DB_ERROR_CODES.CONFIG,
     message: 'invalid MongoDB config',
@@ -36,13 +52,7 @@ export async function createMongo(
     maxIdleTimeMS: settings.max_idle_time_ms,
     appName: settings.application_name,
   });
-  try {
-    await client.connect();
-  } catch (error) {
-    throw new DianaError(DB_ERROR_CODES.UNAVAILABLE, `MongoDB is not reachable: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
+  await connectWithin(client, deps.signal);
   const db = client.db(settings.database);
   const closer = createCloser(async () => {
     await client.close();
@@ -59,4 +69,42 @@ export async function createMongo(
     close: closer.close,
     [Symbol.asyncDispose]: closer.close,
   };
+}
+
+/**
+ * `client.connect()`, which waits up to the server selection timeout even when every server
+ * refused at once; a `signal` ends the wait sooner, closing the client (no pool is left behind
+ * to connect later), with the last error a server's heartbeat gave as the reason.
+ */
+async function connectWithin(client: MongoClient, signal: AbortSignal | undefined): Promise<void> {
+  let lastFailure: string | undefined;
+  const onFailed = (event: { failure?: Error }) => {
+    lastFailure = event.failure?.message ?? lastFailure;
+  };
+  const unreachable = (reason: string, cause?: unknown) =>
+    new DianaError(DB_ERROR_CODES.UNAVAILABLE, `MongoDB is not reachable: ${reason}`, { cause });
+  client.on('serverHeartbeatFailed', onFailed);
+  let onAbort: (() => void) | undefined;
+  try {
+    const connecting = client.connect();
+    if (!signal) {
+      await connecting;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      onAbort = () => {
+        connecting.catch(() => {}); // closing the client ends it with an error of its own
+        client.close().catch(() => {});
+        reject(unreachable(lastFailure ?? 'no server answered before the wait ended'));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      connecting.then(() => resolve(), reject);
+    });
+  } catch (error) {
+    throw isDianaError(error) ? error : unreachable((error as Error).message, error);
+  } finally {
+    client.off('serverHeartbeatFailed', onFailed);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
 }
