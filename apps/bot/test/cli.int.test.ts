@@ -162,6 +162,17 @@ describe('pnpm cli: the command line', () => {
     );
   }, 60_000);
 
+  it('a database that does not exist: exit 1, one line saying the server refused it, with E_DB_UNAVAILABLE', async () => {
+    const url = new URL(testDb.url);
+    url.pathname = '/diana_no_such_database';
+    const run = await cli({ DIANA_DATABASE_URL: url.toString() }, 'migrate', 'status');
+    expect(run.code).toBe(1);
+    // (was "E_DB_QUERY: … did not answer: …": the server answered, and the database cannot be used)
+    expect(expectOneLine(run)).toMatch(
+      /^cli: E_DB_UNAVAILABLE: PostgreSQL at \S+ refused the connection: database "diana_no_such_database" does not exist$/,
+    );
+  }, 60_000);
+
   it('PostgreSQL that accepts and never answers: E_DB_TIMEOUT after the 5 s ping, the connection dropped then', async () => {
     // a listener that takes the connection and says nothing: each connection's open and close times
     const held: Array<{ opened: number; closed?: number }> = [];

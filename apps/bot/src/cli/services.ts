@@ -50,12 +50,14 @@ async function openDatabase({ settings, logger }: CliContext): Promise<Database>
     // at once: the close's default wait for running queries would wait on the ping that got no answer
     await db.close({ timeout_ms: 0 }).catch(() => {});
     const code = isDianaError(error) ? error.code : DB_ERROR_CODES.UNAVAILABLE;
+    // the server's own refusal (a database that does not exist, a wrong password) is an answer
+    let answered = false;
+    for (let at: unknown = error; at instanceof Error && !answered; at = at.cause)
+      answered = at.name === 'PostgresError';
     throw new DianaError(
       code,
-      `PostgreSQL at ${where(revealSecret(settings.database.url))} did not answer: ${reason(error)}`,
-      {
-        cause: error,
-      },
+      `PostgreSQL at ${where(revealSecret(settings.database.url))} ${answered ? 'refused the connection' : 'did not answer'}: ${reason(error)}`,
+      { cause: error },
     );
   }
   return db;

@@ -77,7 +77,7 @@ export function isSessionTerminated(error: unknown): boolean {
 export function toDbError(error: unknown): DianaError<DbErrorCode> {
   if (error instanceof DianaError) return error as DianaError<DbErrorCode>;
   const pg = (error ?? {}) as PgErrorLike;
-  const code = classify(pg.code);
+  const code = classify(pg.code, pg.severity);
   const context: Record<string, unknown> = {};
   if (pg.code) context.pg_code = pg.code;
   if (pg.constraint_name) context.constraint = pg.constraint_name;
@@ -86,8 +86,11 @@ export function toDbError(error: unknown): DianaError<DbErrorCode> {
   return new DianaError(code, message, { cause: error, context });
 }
 
-function classify(pgCode: string | undefined): DbErrorCode {
+function classify(pgCode: string | undefined, severity: string | undefined): DbErrorCode {
   if (!pgCode) return DB_ERROR_CODES.QUERY;
+  // FATAL (and PANIC) end the session: the server refused it (a database that does not exist,
+  // a wrong password, too many connections) or is going away — the database cannot be used
+  if (severity === 'FATAL' || severity === 'PANIC') return DB_ERROR_CODES.UNAVAILABLE;
   if (CLIENT_CONNECTION_CODES.has(pgCode) || pgCode.startsWith('08') || pgCode.startsWith('57P')) {
     return pgCode === 'CONNECTION_ENDED' ? DB_ERROR_CODES.CLOSED : DB_ERROR_CODES.UNAVAILABLE;
   }

@@ -215,6 +215,19 @@ describe('createPostgres', () => {
     expect((error as Error).cause).toBeInstanceOf(Error);
   });
 
+  it('codes a session the server refuses (FATAL: a database that does not exist) E_DB_UNAVAILABLE; a failing statement E_DB_QUERY', async () => {
+    const url = new URL(testDb.url);
+    url.pathname = `/diana_no_such_${randomBytes(4).toString('hex')}`;
+    const missing = pool({ url: url.toString() });
+    const refused = await missing.ping({ timeout_ms: 5_000 }).catch((e: unknown) => e);
+    // (was E_DB_QUERY: the server answered, but the database cannot be used)
+    expect(isDianaError(refused, 'E_DB_UNAVAILABLE')).toBe(true);
+    // the server's 3D000 (FATAL); PgBouncer answers for it with 08P01
+    expect(['3D000', '08P01']).toContain((refused as { context?: { pg_code?: string } }).context?.pg_code);
+    const failed = await pool().sql`select 1 / 0`.catch((e: unknown) => e);
+    expect(isDianaError(failed, 'E_DB_QUERY')).toBe(true);
+  });
+
   it('commits, rolls back on throw, and nests as savepoints', async () => {
     const db = pool();
     await db.sql`create table t_tx (v int)`;
