@@ -505,8 +505,8 @@ describe('pnpm cli on a migrated database', () => {
     expect(history.length).toBeGreaterThanOrEqual(2);
     expect(history[0]?.actor).toMatch(/^cli:/);
 
-    // a rollback works within the active instance (each set publishes a new one, as admin's /config does):
-    // back to its revision 1, the draft
+    // a rollback to a revision of the active value (each set publishes a new instance, as admin's
+    // /config does): back to revision 1, the draft
     const outboxCount = async () =>
       Number(
         (await db.sql<{ n: string }[]>`select count(*)::text as n from event_outbox where type = 'config.changed'`)[0]
@@ -544,7 +544,31 @@ describe('pnpm cli on a migrated database', () => {
     expect(toDefault.code, toDefault.err).toBe(0);
     expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(1);
     expect(await outboxCount()).toBe(changesBefore + 2); // the running bots hear of it too
-    expect((await cli(env, 'config', 'history', key)).out).toContain('no published value, the defaults apply');
+    // the history keeps every value the key had, the archived ones too
+    const afterDefault = await cli(env, 'config', 'history', key);
+    expect(afterDefault.out).toContain('(none is active now: the defaults apply)');
+    expect(afterDefault.out).toContain('archive cli:');
+    const second = await cli(
+      env,
+      'config',
+      'set',
+      key,
+      JSON.stringify({ bid: { limit: 4, window_ms: 5_000 } }),
+      '--yes',
+    );
+    expect(second.code, second.err).toBe(0);
+    const every = JSON.parse((await cli(env, 'config', 'history', key, '--json')).out) as Array<{
+      number: number;
+      action: string;
+      values: { bid?: { limit: number } };
+    }>;
+    // (before: the history of the active value alone, where limit 3 is not, and no rollback to it)
+    const firstPublish = every.find((r) => r.action === 'publish' && r.values.bid?.limit === 3);
+    expect(firstPublish).toBeDefined();
+    const back = await cli(env, 'config', 'rollback', key, String(firstPublish?.number), '--yes');
+    expect(back.code, back.err).toBe(0);
+    expect(back.out).toContain(`rolled back to revision ${firstPublish?.number} as revision ${every.length + 3}`);
+    expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(3);
     const badRevision = await cli(env, 'config', 'rollback', key, 'latest');
     expect(badRevision.code).toBe(2);
     const unknownKey = await cli(env, 'config', 'get', 'no.such.key');

@@ -12,8 +12,8 @@ export const CONFIG_HELP = `usage: cli config <get|set|history|rollback> [option
 
   config get [key] [--json]                          the active value of each setting (or one)
   config set <key> <json> [--yes] [--dry-run]        publish a new value (merged over the defaults)
-  config history <key> [--json]                      the revisions of the active value
-  config rollback <key> <revision> [--yes] [--dry-run]  make an earlier revision's values active again
+  config history <key> [--json]                      every value it had: its revisions, numbered
+  config rollback <key> <revision> [--yes] [--dry-run]  make a revision's values active again
   config rollback <key> default [--yes] [--dry-run]     the template's default again (the active value archived)
 
 keys: ${CONFIG_TEMPLATES.map((t) => t.key).join(', ')}
@@ -59,12 +59,13 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
     const { values, positionals } = parse(rest, { options: JSON_OPTION, positionals: ['<key>'], help: CONFIG_HELP });
     const key = templateOf(positionals[0] as string).key;
     await withConfig(ctx, async (config) => {
-      const active = await activeInstance(config, key);
-      const history = active ? await config.history(active.id) : [];
+      // every instance's revisions (a set makes a new instance and archives the one before)
+      const history = await config.keyHistory(key);
       if (values.json) return print(history);
-      if (history.length === 0) return print(`${key}: no published value, the defaults apply`);
+      if (history.length === 0) return print(`${key}: never set, the defaults apply`);
       for (const r of history)
-        print(`#${r.revision} ${r.created_at.toISOString()} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`);
+        print(`#${r.number} ${r.created_at.toISOString()} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`);
+      if (!(await activeInstance(config, key))) print(`(none is active now: the defaults apply)`);
     });
     return;
   }
@@ -97,8 +98,9 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
         actor: actor(),
         reason: reason('set'),
       });
-      const published = await config.publish(draft.id, { actor: actor(), reason: reason('set') });
-      print(`${template.key}: published revision ${published.revision}`);
+      await config.publish(draft.id, { actor: actor(), reason: reason('set') });
+      // numbered as `config history` numbers it: the key's, over every value it had
+      print(`${template.key}: published revision ${(await config.keyHistory(template.key)).length}`);
     });
     return;
   }
@@ -115,9 +117,9 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
     throw new UsageError(`a revision is a positive integer or 'default', not '${positionals[1]}'`);
   await withConfig(ctx, async (config) => {
     const active = await activeInstance(config, key);
-    if (!active)
-      throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no published value to roll back`);
     if (toDefault) {
+      if (!active)
+        throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no published value to roll back`);
       // a key's first set makes its first revisions (the draft, its publication): the default was
       // never one. It is what applies when no value is active, so the active one is archived (as
       // admin's /config rollback default)
@@ -127,13 +129,13 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       await config.archive(active.id, { actor: actor(), reason: reason('rollback default') });
       return print(`${key}: the default applies again (the active value archived)`);
     }
-    const target = (await config.history(active.id)).find((r) => r.revision === revision);
+    const target = (await config.keyHistory(key)).find((r) => r.number === revision);
     if (!target) throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no revision ${revision}`);
     const what = `roll ${key} back to revision ${revision}: ${JSON.stringify(target.values)}`;
     if (values['dry-run']) return print(`dry run: would ${what}`);
     await confirm(what, values);
-    const rolled = await config.rollback(active.id, revision, { actor: actor(), reason: reason('rollback') });
-    print(`${key}: rolled back to revision ${revision} as revision ${rolled.revision}`);
+    await config.restore(key, revision, { actor: actor(), reason: reason('rollback') });
+    print(`${key}: rolled back to revision ${revision} as revision ${(await config.keyHistory(key)).length}`);
   });
 }
 

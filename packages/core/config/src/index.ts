@@ -17,7 +17,7 @@ export type {
   TemplateKey,
   TemplateValue,
 } from './manager-types.js';
-export type { ConfigInstance, ConfigRevision, InstanceStatus, RevisionAction } from './instances.js';
+export type { ConfigInstance, ConfigRevision, InstanceStatus, KeyRevision, RevisionAction } from './instances.js';
 export { defineTemplate, TEMPLATE_TYPES } from './templates.js';
 export { ConfigManagerConfig, configReader } from './manager-types.js';
 export { createConfigManager } from './manager.js';

@@ -158,6 +158,24 @@ async function insertRevision(
 // JSON Patch compares objects and arrays; a scalar value is compared as { value }.
 const asDocument = (value: unknown) => (value !== null && typeof value === 'object' ? value : { value }) as object;
 
+/** A revision in the history of a key: every instance of one scope, oldest first, numbered from 1. */
+export interface KeyRevision extends ConfigRevision {
+  readonly number: number;
+}
+
+/**
+ * Every revision of every instance of (`key`, `scope`), oldest first (a publish's archive of the
+ * instance it replaces comes before the publish: the ids are time-ordered).
+ */
+export async function getKeyRevisions(sql: DbSession, key: string, scope: string): Promise<KeyRevision[]> {
+  const rows = await sql<ConfigRevision[]>`
+    select r.instance_id, r.revision, r.action, r.values, r.diff, r.actor, r.reason, r.created_at
+    from config_revisions r join config_instances i on i.id = r.instance_id
+    where i.template_key = ${key} and i.scope = ${scope}
+    order by r.created_at, r.instance_id, r.revision`;
+  return rows.map((row, i) => Object.freeze({ ...row, number: i + 1 }));
+}
+
 export async function getRevisions(sql: DbSession, instance_id: string): Promise<ConfigRevision[]> {
   const rows = await sql<ConfigRevision[]>`
     select instance_id, revision, action, values, diff, actor, reason, created_at

@@ -14,7 +14,7 @@ import {
 import * as v from 'valibot';
 import { CONFIG_ERROR_CODES } from './errors.js';
 import type { CONFIG_EVENTS } from './events.js';
-import type { ConfigInstance, ConfigRevision, InstanceStatus } from './instances.js';
+import type { ConfigInstance, ConfigRevision, InstanceStatus, KeyRevision } from './instances.js';
 import type { TemplateDefinition } from './templates.js';
 
 /** ConfigManager settings (`DIANA_CONFIG_*`). */
@@ -77,6 +77,19 @@ export interface ConfigManager<T extends readonly TemplateDefinition[] = readonl
   /** The instance's values become revision `revision`'s again (validated), as a new revision. */
   rollback(id: string, revision: number, meta: ChangeMeta): Promise<ConfigInstance>;
   history(id: string): Promise<ConfigRevision[]>;
+  /**
+   * The history of a key in `scope` (global by default): every revision of every instance, the
+   * archived ones too, oldest first, numbered from 1 (`number`) — what was set, published, rolled
+   * back and archived, and who did it.
+   */
+  keyHistory(key: string, options?: { scope?: string }): Promise<KeyRevision[]>;
+  /**
+   * Makes revision `number` of `keyHistory(key)` the active value again (validated against the
+   * template now): a rollback of the active instance when the revision is its own, else a new
+   * instance with its values, published (the active one archived), as a `createDraft` and a
+   * `publish` make one.
+   */
+  restore(key: string, number: number, meta: ChangeMeta & { scope?: string }): Promise<ConfigInstance>;
   instance(id: string): Promise<ConfigInstance | undefined>;
   list(filter?: { key?: string; status?: InstanceStatus }): Promise<ConfigInstance[]>;
   readonly templates: T;

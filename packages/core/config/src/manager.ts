@@ -12,6 +12,7 @@ import {
   changeInstance,
   getActive,
   getInstance,
+  getKeyRevisions,
   getRevisions,
   insertInstance,
   listInstances,
@@ -77,7 +78,7 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
     await subscription?.close(timeout_ms === undefined ? {} : { timeout_ms });
   });
 
-  return {
+  const manager: ConfigManager<T> = {
     templates: deps.templates,
     async start() {
       if (started) return;
@@ -253,6 +254,31 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
       checkId(id);
       return getRevisions(db.session(), id);
     },
+    keyHistory: async (key, { scope = 'global' } = {}) => {
+      templateOf(key);
+      checkScope(scope);
+      return getKeyRevisions(db.session(), key, scope);
+    },
+    async restore(key, number, meta) {
+      templateOf(key);
+      const scope = meta.scope ?? 'global';
+      checkScope(scope);
+      checkMeta(meta);
+      const sql = db.session();
+      const entry = (await getKeyRevisions(sql, key, scope)).find((r) => r.number === number);
+      if (!entry)
+        throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no revision ${number}`, {
+          context: { key, scope, number },
+        });
+      const active = await getActive(sql, key, scope);
+      const { actor, reason } = meta;
+      if (active?.id === entry.instance_id) return manager.rollback(active.id, entry.revision, { actor, reason });
+      // an archived (or never published) instance's values: a new instance, made and published as
+      // a set makes one (its draft's revision, then the archive of the active one and its publish)
+      const change = { actor, reason: `restores #${number}: ${reason}` };
+      const draft = await manager.createDraft(key as never, entry.values, { ...change, scope });
+      return manager.publish(draft.id, change);
+    },
     instance: async (id) => {
       checkId(id);
       return getInstance(db.session(), id);
@@ -265,4 +291,5 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
     close: closer.close,
     [Symbol.asyncDispose]: closer[Symbol.asyncDispose],
   };
+  return manager;
 }

@@ -152,6 +152,46 @@ describe('ConfigManager', () => {
     expect(await codeOf(config.history('not-a-uuid'))).toBe('E_CONFIG_USAGE');
   });
 
+  it('a key has one history across its instances; restore brings back any revision of it, an archived one too', async () => {
+    const config = await make(TEMPLATES);
+    const scope = 'channel:-100400';
+    const set = async (amount: number) => {
+      const draft = await config.createDraft('gamification.daily_gift', { amount }, { ...admin, scope });
+      return config.publish(draft.id, admin);
+    };
+    const first = await set(30);
+    const second = await set(40); // the first instance archived: its own history ends there
+    const amounts = async () =>
+      (await config.keyHistory('gamification.daily_gift', { scope })).map((r) => [
+        r.number,
+        r.action,
+        (r.values as { amount: number }).amount,
+      ]);
+    expect(await amounts()).toEqual([
+      [1, 'create', 30],
+      [2, 'publish', 30],
+      [3, 'create', 40],
+      [4, 'archive', 30],
+      [5, 'publish', 40],
+    ]);
+    // (before: the history of the active instance alone, where 30 is not)
+    expect((await config.history(second.id)).map((r) => r.revision)).toEqual([1, 2]);
+    // a revision of an archived instance: a new instance with its values, published
+    const restored = await config.restore('gamification.daily_gift', 2, { ...admin, scope });
+    expect(restored.status).toBe('active');
+    expect(restored.id).not.toBe(first.id);
+    expect((restored.values as { amount: number }).amount).toBe(30);
+    expect(await until(() => config.get('gamification.daily_gift', { scope }).amount === 30)).toBe(true);
+    // a revision of the active instance: a rollback of it, a revision more
+    const again = await config.restore('gamification.daily_gift', 6, { ...admin, scope }); // its create (30)
+    expect(again.id).toBe(restored.id);
+    const history = await config.keyHistory('gamification.daily_gift', { scope });
+    expect(history.at(-1)).toMatchObject({ number: 9, action: 'rollback', instance_id: restored.id }); // after 6 create, 7 archive (40), 8 publish
+    expect(await codeOf(config.restore('gamification.daily_gift', 99, { ...admin, scope }))).toBe('E_CONFIG_NOT_FOUND');
+    expect(await codeOf(config.keyHistory('no.such_key'))).toBe('E_CONFIG_NOT_FOUND');
+    expect(await config.keyHistory('gamification.daily_gift', { scope: 'channel:-100401' })).toEqual([]);
+  });
+
   it('publishing archives the previous active instance; archiving the active one falls back', async () => {
     const config = await make(TEMPLATES);
     const scope = 'channel:-100300';

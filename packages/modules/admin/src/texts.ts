@@ -63,8 +63,8 @@ export const TEXTS = Object.freeze({
     `• ${path || 'el valor'}: ${expected ? `se esperaba ${expected}` : 'no es válido'}${received ? `, llegó ${received}` : ''}`,
   configNoKey: (key: string, keys: readonly string[]) => `No existe la clave «${key}». Claves: ${keys.join(', ')}.`,
   configNoValue: (key: string) => `${key} no tiene un valor publicado: usa el valor por defecto.`,
-  configNoRevision: (key: string, text: string, revisions: readonly number[]) =>
-    `${key} no tiene la revisión «${text}»; sus revisiones son ${revisions.map((r) => `#${r}`).join(', ')} (o default, el valor por defecto).`,
+  configNoRevision: (key: string, text: string, count: number) =>
+    `${key} no tiene la revisión «${text}»; sus revisiones van de #1 a #${count} (/config history ${key}), o default, el valor por defecto.`,
   configConflict: (key: string) => `Alguien más cambió ${key} a la vez: vuelve a intentarlo.`,
   dlqUnknownType: (type: string) => `No hay ningún tipo de evento «${type}» (p. ej. gamification.besitos_awarded).`,
   badAmount: (text: string, reason: 'not_digits' | 'zero' | 'too_large', max: number) =>

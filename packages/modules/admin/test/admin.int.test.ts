@@ -460,7 +460,9 @@ describe('the admin module', () => {
     await userWith(1, 'ADMIN');
     await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": 30}');
     await say(main.bot, 1, '/config rollback gamification.daily_gift_test 99');
-    expect(lastTo(1)).toMatch(/^gamification\.daily_gift_test no tiene la revisión «99»; sus revisiones son #1, #2/);
+    expect(lastTo(1)).toMatch(
+      /^gamification\.daily_gift_test no tiene la revisión «99»; sus revisiones van de #1 a #\d+ /,
+    );
     await say(main.bot, 1, '/config rollback gamification.daily_gift_test dos');
     expect(lastTo(1)).toContain('no tiene la revisión «dos»');
     await say(main.bot, 1, '/config history no.such.key');

@@ -430,8 +430,16 @@ describe('staff screens', () => {
     await say(101, '/config set gamification.daily_gift_test {"amount": 30}');
     await waitFor(() => config.get('gamification.daily_gift_test').amount === 30, 'a value after the default');
     await say(101, '/config rollback gamification.daily_gift_test siete');
-    expect(last(101)).toContain(
-      'no tiene la revisión «siete»; sus revisiones son #1, #2 (o default, el valor por defecto).',
+    // #1 create 25, #2 publish 25, #3 archive 25 (default), #4 create 30, #5 publish 30
+    expect(last(101)).toBe(
+      'gamification.daily_gift_test no tiene la revisión «siete»; sus revisiones van de #1 a #5 (/config history gamification.daily_gift_test), o default, el valor por defecto.',
     );
+    // an earlier value, archived since: published again (before: the active value's revisions alone)
+    await say(101, '/config rollback gamification.daily_gift_test 2');
+    expect(last(101)).toBe('gamification.daily_gift_test publicado (revisión 8).'); // #6 create, #7 archive 30, #8 publish
+    await waitFor(() => config.get('gamification.daily_gift_test').amount === 25, 'the earlier value');
+    await say(101, '/config history gamification.daily_gift_test');
+    expect(last(101)).toMatch(/^#1 .* creada por tg:101: \{"amount":25\}\n/);
+    expect(last(101)).toMatch(/\n#8 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publicada por tg:101: \{"amount":25\}$/);
   });
 });

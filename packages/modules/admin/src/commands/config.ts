@@ -1,6 +1,7 @@
 // /config: live settings through @diana/config's ConfigManager. `set` publishes a new
-// instance, `history` shows its revisions with dates, `rollback <rev>` returns to one of them
-// and `rollback default` archives the active instance, so the shipped default applies again.
+// instance, `history` shows every revision of the key with dates (the archived instances' too),
+// `rollback <rev>` makes one of them active again and `rollback default` archives the active
+// instance, so the shipped default applies again.
 import { CONFIG_ERROR_CODES } from '@diana/config';
 import { type Issue, isDianaError } from '@diana/utils';
 import type { Composer } from 'grammy';
@@ -40,6 +41,8 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       return undefined;
     }
   };
+  /** The number of the key's newest revision (what `/config history` calls it). */
+  const latestNumber = async (key: string) => (await config.keyHistory(key)).length;
   const defaultsOf = (key: string) => JSON.stringify(config.templates.find((t) => t.key === key)?.defaults ?? null);
 
   composer.command(
@@ -67,26 +70,28 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
         });
         if (!published) return;
         await kit.audit({ actor, action: 'config_set', target: key, details: { instance: published.id, values } });
-        return ctx.reply(TEXTS.configDone(key, published.revision));
+        return ctx.reply(TEXTS.configDone(key, await latestNumber(key)));
       }
 
       if (sub === 'history') {
-        const instance = await active();
-        if (!instance) return ctx.reply(TEXTS.configAlreadyDefault(key, defaultsOf(key)));
-        const history = await config.history(instance.id);
+        // every value the key had: each set is an instance of its own, the one before archived
+        const history = await config.keyHistory(key);
+        if (history.length === 0) return ctx.reply(TEXTS.configAlreadyDefault(key, defaultsOf(key)));
+        const now = (await active()) ? [] : [TEXTS.configNoValue(key)];
         return kit.replyPaged(
           ctx,
-          history
-            .map((r) =>
+          [
+            ...history.map((r) =>
               TEXTS.configHistoryLine(
-                r.revision,
+                r.number,
                 formatLocalTime(r.created_at, settings.timezone),
                 TEXTS.configActions[r.action] ?? r.action,
                 r.actor,
                 JSON.stringify(r.values),
               ),
-            )
-            .join('\n'),
+            ),
+            ...now,
+          ].join('\n'),
         );
       }
 
@@ -104,16 +109,15 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
         await kit.audit({ actor, action: 'config_default', target: key, details: { instance: instance.id } });
         return ctx.reply(TEXTS.configDefault(key, defaultsOf(key)));
       }
-      if (!instance) return ctx.reply(TEXTS.configNoValue(key));
       const to = /^#?\d{1,9}$/.test(target) ? Number(target.replace('#', '')) : Number.NaN;
-      const revisions = (await config.history(instance.id)).map((r) => r.revision);
-      if (!revisions.includes(to)) return ctx.reply(TEXTS.configNoRevision(key, target.slice(0, 40), revisions));
-      const rolled = await attempt(key, ctx, () =>
-        config.rollback(instance.id, to, { actor, reason: 'via /config rollback' }),
-      );
+      const count = (await config.keyHistory(key)).length;
+      if (count === 0) return ctx.reply(TEXTS.configNoValue(key));
+      if (!(to >= 1 && to <= count)) return ctx.reply(TEXTS.configNoRevision(key, target.slice(0, 40), count));
+      // a revision of an archived value too: it is published again as a new instance
+      const rolled = await attempt(key, ctx, () => config.restore(key, to, { actor, reason: 'via /config rollback' }));
       if (!rolled) return;
       await kit.audit({ actor, action: 'config_rollback', target: key, details: { to } });
-      return ctx.reply(TEXTS.configDone(key, rolled.revision));
+      return ctx.reply(TEXTS.configDone(key, await latestNumber(key)));
     }),
   );
 }
