@@ -149,10 +149,12 @@ async function insertRevision(
   },
 ): Promise<void> {
   const diff = fastJsonPatch.compare(asDocument(r.before), asDocument(r.after));
+  // the time it is written, not its transaction's start (now()): a publish that waited for another's
+  // lock started first and writes after it, and a key's history is ordered by this time
   await sql`
-    insert into config_revisions (instance_id, revision, action, values, diff, actor, reason)
+    insert into config_revisions (instance_id, revision, action, values, diff, actor, reason, created_at)
     values (${r.instance_id}, ${r.revision}, ${r.action}, ${json(r.after)}::text::jsonb, ${json(diff)}::text::jsonb,
-            ${r.actor}, ${r.reason})`;
+            ${r.actor}, ${r.reason}, clock_timestamp())`;
 }
 
 // JSON Patch compares objects and arrays; a scalar value is compared as { value }.
@@ -164,8 +166,9 @@ export interface KeyRevision extends ConfigRevision {
 }
 
 /**
- * Every revision of every instance of (`key`, `scope`), oldest first (a publish's archive of the
- * instance it replaces comes before the publish: the ids are time-ordered).
+ * Every revision of every instance of (`key`, `scope`), oldest first by the time each was written
+ * (a publish writes its revisions once it holds the key's lock, so two publishes' revisions come in
+ * the order they committed).
  */
 export async function getKeyRevisions(sql: DbSession, key: string, scope: string): Promise<KeyRevision[]> {
   const rows = await sql<ConfigRevision[]>`

@@ -192,6 +192,34 @@ describe('ConfigManager', () => {
     expect(await config.keyHistory('gamification.daily_gift', { scope: 'channel:-100401' })).toEqual([]);
   });
 
+  it('a key history keeps each instance in order when two publishes race: its archive comes after its publish', async () => {
+    const config = await make(TEMPLATES);
+    let overlapped = 0;
+    for (let round = 0; round < 15; round++) {
+      const scope = `channel:-1005${String(round).padStart(2, '0')}`;
+      const drafts = await Promise.all(
+        [50, 60].map((amount) => config.createDraft('gamification.daily_gift', { amount }, { ...admin, scope })),
+      );
+      // both publishes start together: one waits for the other's lock
+      const spans = await Promise.all(
+        drafts.map(async (draft) => {
+          const started = performance.now();
+          await config.publish(draft.id, admin);
+          return [started, performance.now()] as const;
+        }),
+      );
+      const [a, b] = spans as [readonly [number, number], readonly [number, number]];
+      if (a[0] < b[1] && b[0] < a[1]) overlapped++;
+      const history = await config.keyHistory('gamification.daily_gift', { scope });
+      const place = (id: string, action: string) =>
+        history.findIndex((r) => r.instance_id === id && r.action === action);
+      const first = drafts.find((d) => place(d.id, 'archive') >= 0) as { id: string };
+      // the instance replaced: published, then archived by the other's publish, in that order
+      expect(place(first.id, 'publish')).toBeLessThan(place(first.id, 'archive'));
+    }
+    expect(overlapped).toBeGreaterThan(0); // the race happened
+  });
+
   it('publishing archives the previous active instance; archiving the active one falls back', async () => {
     const config = await make(TEMPLATES);
     const scope = 'channel:-100300';
