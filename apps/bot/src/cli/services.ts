@@ -14,7 +14,7 @@ import {
 } from '@diana/event-bus';
 import { createRedisStreamsTransport } from '@diana/event-bus/adapters/redis-streams';
 import { createRedisConnector, type RedisClient, type RedisConnector } from '@diana/redis';
-import { DianaError, isDianaError, type Logger, revealSecret } from '@diana/utils';
+import { DianaError, isDianaError, type Logger, libpqSocketUrl, revealSecret } from '@diana/utils';
 import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../catalog.js';
 import { BOT_ERROR_CODES } from '../errors.js';
 import { redisConnection } from '../redis-connection.js';
@@ -167,7 +167,7 @@ export function checkEventType(type: string): keyof typeof ALL_EVENTS {
 /** host:port of a URL (or its socket's path), never its credentials. */
 function where(url: string): string {
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(libpqSocketUrl(url));
     const socketDir = parsed.searchParams.get('host');
     if (socketDir?.startsWith('/')) return socketDir;
     return parsed.host || parsed.pathname;

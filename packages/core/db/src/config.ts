@@ -11,9 +11,10 @@ export const POOLERS = ['none', 'transaction'] as const;
 /** A value of `POOLERS`. */
 export type Pooler = (typeof POOLERS)[number];
 
-// A socket URL written another libpq way (`postgres://app:pw@/diana?host=/cloudsql/x`, credentials
-// before an empty host; or the directory %2F-encoded as the host) is refused by the strict parser;
-// the issue then shows the form that works.
+// libpq's socket forms are read too: `?host=/directory` (with a host that is not used, or none),
+// credentials before an empty host (`postgres://app:pw@/diana?host=/cloudsql/x`), and the
+// directory %2F-encoded as the host (see `libpqSocketUrl`). A URL that is none of these nor a
+// TCP URL is refused, and the issue shows the first form.
 const POSTGRES_URL = {
   protocols: ['postgres', 'postgresql'],
   expected:

@@ -1,4 +1,4 @@
-import { DianaError, type Logger } from '@diana/utils';
+import { DianaError, type Logger, libpqSocketUrl } from '@diana/utils';
 import type { DatabaseConfig, Pooler } from './config.js';
 import { DB_ERROR_CODES } from './errors.js';
 
@@ -13,17 +13,19 @@ export interface PoolerPlan {
 
 /** `pooler: transaction` when the setting says so or the URL carries `?pgbouncer=true`. */
 export function planPooler(settings: DatabaseConfig): PoolerPlan {
-  const url = new URL(settings.url.reveal());
+  // libpq's other socket forms (Cloud SQL's `app:pw@/db?host=/cloudsql/…`, a %2F-encoded host) in the one the driver reads
+  const raw = libpqSocketUrl(settings.url.reveal());
+  const url = new URL(raw);
   checkSocketHost(url, 'url');
   const flag = url.searchParams.get('pgbouncer');
   url.searchParams.delete('pgbouncer');
   const pooler: Pooler = settings.pooler === 'transaction' || flag === 'true' ? 'transaction' : 'none';
-  const direct = settings.direct_url ? new URL(settings.direct_url.reveal()) : undefined;
+  const direct = settings.direct_url ? new URL(libpqSocketUrl(settings.direct_url.reveal())) : undefined;
   if (direct) checkSocketHost(direct, 'direct_url');
   direct?.searchParams.delete('pgbouncer');
   return {
     pooler,
-    url: flag === null ? settings.url.reveal() : url.toString(),
+    url: flag === null ? raw : url.toString(),
     direct_url: pooler === 'transaction' ? direct?.toString() : undefined,
   };
 }

@@ -61,6 +61,27 @@ it.skipIf(skip !== undefined)(
   },
 );
 
+it.skipIf(skip !== undefined)(
+  "libpq's other socket forms connect through the socket: credentials before an empty host (Cloud SQL's), a %2F-encoded host",
+  async () => {
+    const tcp = new URL(testDb.url);
+    const database = tcp.pathname.slice(1);
+    const dir = socket?.dir ?? '';
+    const port = tcp.port ? `:${tcp.port}` : '';
+    const credentials = `${tcp.username}${tcp.password ? `:${tcp.password}` : ''}@`;
+    const cloudSql = `postgresql://${credentials}${port ? `${port}` : ''}/${database}?host=${dir}`;
+    const encoded = `postgres://${credentials}${encodeURIComponent(dir)}${port}/${database}`;
+    expect(await peer(cloudSql)).toEqual({ over_tcp: false, database });
+    expect(await peer(encoded)).toEqual({ over_tcp: false, database });
+    // and as direct_url behind a pooler (migrations and LISTEN)
+    const pooled = createPostgres({ url: testDb.url, pooler: 'transaction', direct_url: cloudSql });
+    pools.push(pooled);
+    const [direct] = await (pooled.direct() as Database).sql<{ over_tcp: boolean }[]>`
+      select inet_server_addr() is not null as over_tcp`;
+    expect(direct?.over_tcp).toBe(false);
+  },
+);
+
 it("libpq's ?user= is the driver's user (the one a password exchange uses), not a startup parameter", async () => {
   // nothing connects: the options are read when the pool is made
   const sql = postgres('postgres:///diana?host=/var/run/postgresql&user=app&application_name=x');

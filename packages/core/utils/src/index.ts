@@ -33,6 +33,7 @@ export {
 } from './logger.js';
 export { REDACTED, scrubDeep, scrubString } from './scrub.js';
 export { createSecret, isSecret, maskUrl, revealSecret } from './secret.js';
+export { libpqSocketUrl } from './url.js';
 
 // Besitos amounts
 export type { BesitosRefusal } from './besitos.js';

@@ -24,7 +24,7 @@ const HOST =
 /** The parsed URL when `input` is a well-formed `scheme://host` URL, otherwise `undefined`. */
 export function parseStrictUrl(input: unknown, options: StrictUrlOptions = {}): URL | undefined {
   if (typeof input !== 'string') return undefined;
-  const raw = input.trim();
+  const raw = libpqSocketUrl(input.trim());
   if (FORBIDDEN.test(raw)) return undefined;
   const match = SCHEME_AND_AUTHORITY.exec(raw);
   if (!match) return undefined;
@@ -83,4 +83,44 @@ function parseLibpqSocketUrl(raw: string): URL | undefined {
     return undefined;
   }
   return url.host === '' && url.searchParams.has('host') ? url : undefined;
+}
+
+// `scheme://[userinfo@]%2F…[:port]` or `scheme://userinfo@[:port]` up to the path, query or end
+const LIBPQ_AUTHORITY = /^(postgres|postgresql):\/\/(?:([^/?#@]*)@)?([^/?#@:]*)(:\d*)?(?=[/?]|$)/i;
+
+/**
+ * libpq's two other ways to write a Unix-domain socket, rewritten to the one the strict reader
+ * and the driver take (`postgres://[userinfo@]localhost[:port]/db?host=/directory`, the host
+ * then unused): credentials before an empty host, the directory in the query
+ * (`postgres://app:pw@/diana?host=/cloudsql/project:region:instance`, as Cloud SQL's guides
+ * write it), and the directory %2F-encoded as the host (`postgres://app@%2Fvar%2Frun%2Fpostgresql/diana`).
+ * Any other string comes back as it is (and a bad one is refused where it is read).
+ */
+export function libpqSocketUrl(raw: string): string {
+  const match = LIBPQ_AUTHORITY.exec(raw);
+  if (!match || raw.includes('#')) return raw;
+  const [authority, scheme, userinfo, host = '', port = ''] = match;
+  const rest = raw.slice(authority.length);
+  const credentials = userinfo === undefined ? '' : `${userinfo}@`;
+  const rebuilt = (tail: string) => `${scheme}://${credentials}localhost${port}${tail}`;
+  if (host === '') {
+    // `postgres:///db?host=…` (nothing before the path) is libpq's short form, read as it is
+    if (userinfo === undefined && port === '') return raw;
+    return queryHas(rest, 'host') ? rebuilt(rest) : raw;
+  }
+  if (!/^%2f/i.test(host) || queryHas(rest, 'host')) return raw;
+  let directory: string;
+  try {
+    directory = decodeURIComponent(host);
+  } catch {
+    return raw;
+  }
+  const withPath = rest.startsWith('/') ? rest : `/${rest}`;
+  const join = withPath.includes('?') ? (withPath.endsWith('?') || withPath.endsWith('&') ? '' : '&') : '?';
+  return rebuilt(`${withPath}${join}host=${encodeURIComponent(directory)}`);
+}
+
+function queryHas(rest: string, key: string): boolean {
+  const at = rest.indexOf('?');
+  return at !== -1 && new URLSearchParams(rest.slice(at + 1)).has(key);
 }

@@ -46,6 +46,7 @@ describe('@diana/utils public API', () => {
       | 'isSecret'
       | 'isSecretSchema'
       | 'isUrlSchema'
+      | 'libpqSocketUrl'
       | 'maskUrl'
       | 'newId'
       | 'packageFiles'

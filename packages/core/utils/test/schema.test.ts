@@ -14,6 +14,7 @@ import {
   urlString,
 } from '../src/schema.js';
 import { maskUrl } from '../src/secret.js';
+import { libpqSocketUrl } from '../src/url.js';
 
 describe('numeric helpers', () => {
   it('accept numbers and numeric strings, and refuse the rest with a reason', () => {
@@ -218,6 +219,43 @@ describe('URLs and secrets', () => {
     ])
       expect(v.safeParse(secretUrl(), raw).success, raw).toBe(false);
     expect(maskUrl('postgres:///diana?host=/var/run/postgresql&password=s3cret')).toBe('postgres:///diana?***');
+  });
+
+  it("takes libpq's two other socket forms, credentials before an empty host and a %2F-encoded host, as the ?host= form", () => {
+    const pg = secretUrl({ protocols: ['postgres', 'postgresql'] });
+    const cases: [string, string][] = [
+      // Cloud SQL's guides
+      [
+        'postgresql://app:pw@/diana?host=/cloudsql/proj:eu:db',
+        'postgresql://app:pw@localhost/diana?host=/cloudsql/proj:eu:db',
+      ],
+      ['postgres://:5433/diana?host=/tmp', 'postgres://localhost:5433/diana?host=/tmp'],
+      // psql's docs: postgresql://%2Fvar%2Flib%2Fpostgresql/dbname
+      [
+        'postgres://app@%2Fvar%2Frun%2Fpostgresql/diana',
+        'postgres://app@localhost/diana?host=%2Fvar%2Frun%2Fpostgresql',
+      ],
+      ['postgres://%2Ftmp:5433/diana?sslmode=disable', 'postgres://localhost:5433/diana?sslmode=disable&host=%2Ftmp'],
+      ['postgres://%2Ftmp', 'postgres://localhost/?host=%2Ftmp'],
+    ];
+    for (const [raw, read] of cases) {
+      expect(libpqSocketUrl(raw), raw).toBe(read);
+      expect(new URL(read).searchParams.get('host'), raw).toMatch(/^\//);
+      expect(v.safeParse(pg, raw).success, raw).toBe(true);
+    }
+    expect(maskUrl('postgresql://app:s3cret@/diana?host=/cloudsql/x')).toBe('postgresql://app:***@localhost/diana?***');
+    // left as they are, and refused or read as before
+    for (const raw of [
+      'postgres:///diana?host=/var/run/postgresql',
+      'postgres://app:pw@db:5432/diana',
+      'postgres://app:pw@/diana', // an empty host and nowhere else to go
+      'postgres://app@%2Ftmp/diana?host=/other', // two directories
+      'postgres://app:pw@/diana?host=/tmp#x',
+      'redis://app@/0?host=/tmp',
+    ])
+      expect(libpqSocketUrl(raw), raw).toBe(raw);
+    expect(v.safeParse(pg, 'postgres://app:pw@/diana').success).toBe(false);
+    expect(v.safeParse(pg, 'postgres://app@%2Ftmp/diana?host=/other').success).toBe(false);
   });
 
   it('refuses credentials in a plain URL string (they would show in clear)', () => {
