@@ -75,23 +75,32 @@ describe('planPooler', () => {
     ).toThrow(expect.objectContaining({ code: 'E_DB_CONFIG', message: expect.stringContaining('direct_url') }));
   });
 
-  it('refuses the socket forms libpq also reads, naming the one that works, without the password', () => {
-    for (const url of [
-      'postgresql://app:s3cret@/diana?host=/cloudsql/project:region:instance', // credentials before an empty host
-      'postgres://app:s3cret@%2Fvar%2Frun%2Fpostgresql/diana', // the directory as the host, %2F-encoded
-    ]) {
-      const error = (() => {
-        try {
-          createPostgres({ url });
-        } catch (e) {
-          return e as Error;
-        }
-      })();
-      expect(error, url).toMatchObject({ code: 'E_DB_CONFIG' });
-      expect(error?.message).toContain('postgres://app:pw@localhost/diana?host=/var/run/postgresql');
-      expect(JSON.stringify(error)).not.toContain('s3cret');
-      expect(error?.message).not.toContain('s3cret');
+  it("reads libpq's other socket forms as ?host=; refuses a URL with nowhere to go, naming the form that works, without the password", () => {
+    for (const [url, read] of [
+      // credentials before an empty host (Cloud SQL's guides)
+      [
+        'postgresql://app:s3cret@/diana?host=/cloudsql/project:region:instance',
+        'postgresql://app:s3cret@localhost/diana?host=/cloudsql/project:region:instance',
+      ],
+      // the directory as the host, %2F-encoded
+      [
+        'postgres://app:s3cret@%2Fvar%2Frun%2Fpostgresql/diana',
+        'postgres://app:s3cret@localhost/diana?host=%2Fvar%2Frun%2Fpostgresql',
+      ],
+    ] as const) {
+      expect(plan({ url }).url, url).toBe(read);
     }
+    const error = (() => {
+      try {
+        createPostgres({ url: 'postgresql://app:s3cret@/diana' });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toMatchObject({ code: 'E_DB_CONFIG' });
+    expect(error?.message).toContain('postgres://app:pw@localhost/diana?host=/var/run/postgresql');
+    expect(JSON.stringify(error)).not.toContain('s3cret');
+    expect(error?.message).not.toContain('s3cret');
   });
 
   it('reports the pooler and what it takes away on the Database, before connecting', async () => {
