@@ -47,6 +47,8 @@ const GIVEN = {
     import('@diana/user-state/grammy').UserStateFlavor & { user?: import('@diana/db').User }
 >;`,
   ctx: "declare const ctx: import('grammy').Context & { from: import('grammy/types').User };",
+  // db: the Telegram user of an update
+  from: "declare const from: import('grammy/types').User;",
   id: 'declare const id: string;',
   // db: an actor of an audit row
   actor: 'declare const actor: string;',

@@ -197,6 +197,9 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     // the before-commit statements sent with COMMIT: awaited (for their metrics) only once the
     // transaction committed — executed any later, they would run outside the transaction
     const withCommit: Promise<unknown>[] = [];
+    // what the function (or a before-commit work) threw: the transaction rejects with it as it is
+    // (an app's own error stays itself; the statements' failures are coded already)
+    let thrown: { readonly error: unknown } | undefined;
     const body = async (tx: TransactionSql) => {
       pendingCommit.set(tx, callbacks);
       pendingBeforeCommit.set(tx, beforeCommit);
@@ -230,6 +233,9 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
             }
           return result;
         });
+      } catch (error) {
+        thrown = { error };
+        throw error;
       } finally {
         bodies--;
         storeIdle();
@@ -253,7 +259,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
       return result;
     } catch (error) {
       tracker.metrics.recordTransaction('rollback');
-      throw toDbError(error);
+      // BEGIN, COMMIT or the session failing is the driver's error, and coded here
+      throw thrown !== undefined && error === thrown.error ? error : toDbError(error);
     } finally {
       tracker.transactions--;
       storeIdle();

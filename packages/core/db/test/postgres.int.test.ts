@@ -253,6 +253,49 @@ describe('createPostgres', () => {
     expect(db.session()).toBe(db.sql);
   });
 
+  it("rejects with the function's own error as it is (rolled back); BEGIN's, COMMIT's and the statements' failures coded", async () => {
+    const db = pool();
+    await db.sql`create table t_own (v int primary key)`;
+    class ChangedMyMind extends Error {}
+    const mine = new ChangedMyMind('changed my mind');
+    const outer = await db
+      .transaction(async (tx) => {
+        await tx`insert into t_own values (1)`;
+        // through a savepoint too
+        await db.transaction(async (inner) => {
+          await inner`insert into t_own values (2)`;
+          throw mine;
+        });
+      })
+      .catch((error: unknown) => error);
+    expect(outer).toBe(mine); // was a DianaError E_DB_QUERY with it as cause
+    expect(outer).toBeInstanceOf(ChangedMyMind);
+    expect(
+      await db
+        .transaction(async () => {
+          throw 'a string';
+        })
+        .catch((error: unknown) => error),
+    ).toBe('a string');
+    // a statement's failure the function lets through is coded, as it was
+    const failed = await db
+      .transaction(async (tx) => {
+        await tx`insert into t_own values (3)`;
+        await tx`insert into t_own values (3)`;
+      })
+      .catch((error: unknown) => error);
+    expect(isDianaError(failed, 'E_DB_CONSTRAINT')).toBe(true);
+    // a failure at COMMIT (a deferred constraint) is the driver's, and coded
+    await db.sql`create table t_own_deferred (v int unique deferrable initially deferred)`;
+    const atCommit = await db
+      .transaction(async (tx) => {
+        await tx`insert into t_own_deferred values (1), (1)`;
+      })
+      .catch((error: unknown) => error);
+    expect(isDianaError(atCommit, 'E_DB_CONSTRAINT')).toBe(true);
+    expect(await db.sql`select v from t_own union all select v from t_own_deferred`).toEqual([]);
+  });
+
   it('keeps an open transaction ambient while another one ends; none is ambient once all ended', async () => {
     // (on Node 20 and 22 the context store is switched off whenever no transaction is open)
     const db = pool();
