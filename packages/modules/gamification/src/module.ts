@@ -294,14 +294,22 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     const user = ctx.user;
     const [post_id = ''] = ctx.signedCallback.args;
     if (!user || !post_id) return;
-    const counted = await db.transaction(async (tx) => {
-      const inserted = await tx`
-        insert into gamification_reactions (user_id, post_id) values (${user.id}, ${post_id}) on conflict do nothing returning 1`;
-      if (inserted.length === 0) return false;
+    const answer = await db.transaction(async (tx) => {
+      // ...and how many reactions of this user came earlier today: past the ones paid a day, this
+      // one is thanked without a promise (the payment itself is the consumer's, counted there)
+      const [row] = await tx<{ inserted: number; earlier: number }[]>`
+        with inserted as (
+          insert into gamification_reactions (user_id, post_id) values (${user.id}, ${post_id})
+          on conflict do nothing returning 1)
+        select (select count(*) from inserted)::int as inserted,
+          (select count(*) from gamification_reactions where user_id = ${user.id}
+            and (created_at at time zone ${timezone})::date = (now() at time zone ${timezone})::date)::int as earlier`;
+      if (!row?.inserted) return TEXTS.alreadyReacted;
       await bus.publish('channel.reaction_added', { user_id: user.id, post_id }, { key: user.id, user_id: user.id });
-      return true;
+      const r = rewards();
+      return r.reaction > 0 && row.earlier < r.reactions_paid_per_day ? TEXTS.reacted : TEXTS.reactedUnpaid;
     });
-    await ctx.answerCallbackQuery({ text: counted ? TEXTS.reacted : TEXTS.alreadyReacted });
+    await ctx.answerCallbackQuery({ text: answer });
   });
 
   composer.filter(isSignedAction(BUY_ACTION), store.buy);

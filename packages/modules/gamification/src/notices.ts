@@ -4,7 +4,7 @@
 // same transaction: both exist exactly when the payment does. The notices consumer, on a
 // payment event that has a notice, claims every pending notice of that user and sends them as
 // ONE message — a tap that pays a decision, a fragment and an achievement is one notice, not
-// three queued behind Telegram's one-message-a-second per chat. A claimed row is `sending`
+// three queued behind Telegram's one-message-a-second per chat — ending with the balance. A claimed row is `sending`
 // before the message goes out, so a redelivered or replayed event never tells it twice. A send
 // Telegram refuses for good (403: the user blocked the bot; 400: the chat is gone) is recorded
 // and dropped; any other failure puts the rows back to `pending` and the bus retries. The
@@ -33,7 +33,6 @@ interface Paid {
   readonly user_id: string;
   readonly amount?: number;
   readonly source?: string;
-  readonly balance?: number;
   readonly mission?: string;
   readonly achievement?: string;
   readonly reward?: number;
@@ -93,7 +92,13 @@ export function createNotices(deps: NoticeDeps) {
       // two concurrent claims, two messages; after the wait they are no longer pending
       // ...and the user's chat and status in the same statement (the row they are told in)
       const rows = await db.sql<
-        { event_id: string; text: string; telegram_id: string | null; status: string | null }[]
+        {
+          event_id: string;
+          text: string;
+          telegram_id: string | null;
+          status: string | null;
+          balance: string | null;
+        }[]
       >`
         with c as (
           select event_id from gamification_notices
@@ -103,13 +108,19 @@ export function createNotices(deps: NoticeDeps) {
           update gamification_notices n set state = 'sending', updated_at = now()
           from c where n.event_id = c.event_id
           returning n.event_id, n.text, n.created_at)
-        select claimed.event_id, claimed.text, u.telegram_id::text as telegram_id, u.status
+        select claimed.event_id, claimed.text, u.telegram_id::text as telegram_id, u.status,
+          (select besitos::text from gamification_balances where user_id = ${user_id}) as balance
         from claimed left join users u on u.id = ${user_id}
         order by claimed.created_at, claimed.event_id`;
       if (rows.length === 0) return; // told already (alone, or with an earlier notice of the same user)
       const ids = rows.map((row) => row.event_id);
       for (const id of ids) claimed.set(id, true);
-      const text = rows.map((row) => row.text).join('\n');
+      // ...ending with the balance, read with the claim: it holds every payment told so far (this
+      // message's included: each notice was written with its payment), whatever their order
+      const balance = rows[0]?.balance;
+      const lines = rows.map((row) => row.text);
+      if (balance !== null && balance !== undefined) lines.push(TEXTS.notice.balance(formatBesitos(Number(balance))));
+      const text = lines.join('\n');
       const user = { id: user_id, telegram_id: Number(rows[0]?.telegram_id), status: rows[0]?.status };
       if (user.status !== 'active') {
         await mark(ids, 'undeliverable');
@@ -174,8 +185,8 @@ function render(type: string, p: Paid, deps: NoticeDeps): string | undefined {
     case 'gamification.adjustment_applied': {
       const applied = p.applied ?? 0;
       const reason = escapeHtml(p.reason?.trim() ?? '');
-      if (applied > 0) return n.granted(besitos(applied), reason, besitos(p.balance));
-      if (applied < 0) return n.taken(besitos(-applied), reason, besitos(p.balance));
+      if (applied > 0) return n.granted(besitos(applied), reason);
+      if (applied < 0) return n.taken(besitos(-applied), reason);
       return undefined;
     }
     default:

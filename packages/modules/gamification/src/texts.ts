@@ -10,6 +10,8 @@ export const TEXTS = Object.freeze({
   /** Where the story goes on: a command link (the story belongs to another module). */
   storyHint: 'Sigue la historia con /historia.',
   reacted: '¡Gracias! 💋',
+  /** Past the reactions paid a day (the answer of the button, at most 200 characters). */
+  reactedUnpaid: '¡Gracias! 💋 Por hoy tus reacciones ya no suman besitos: mañana vuelven a contar.',
   alreadyReacted: 'Ya habías reaccionado a esta publicación.',
   reactButton: '💋 Me gusta',
   shopTitle: '<b>La tienda de Diana</b>',
@@ -88,9 +90,9 @@ export const TEXTS = Object.freeze({
 
   // what the user is told when paid (one message per payment)
   notice: Object.freeze({
-    welcome: (amount: string) =>
-      `🎁 Tu regalo de bienvenida: <b>${amount}</b>. Míralos con /saldo o úsalos en /tienda.`,
-    // no balance here: a step's rewards are told one by one, not always in the order they were paid
+    welcome: (amount: string) => `🎁 Tu regalo de bienvenida: <b>${amount}</b>. Úsalos en /tienda.`,
+    // no balance in a notice: a message of notices ends with it (`balance`), read when they are
+    // claimed — a step's rewards are paid one by one, not always in the order they are told
     decision: (amount: string) => `💋 +${amount} por tu decisión en la historia.`,
     fragment: (amount: string) => `💋 +${amount} por avanzar en la historia.`,
     mission: (title: string, amount: string) => `🎯 Misión cumplida: <b>${title}</b>. +${amount}.`,
@@ -99,9 +101,11 @@ export const TEXTS = Object.freeze({
     achievementNoReward: (title: string) => `🏆 Logro conseguido: <b>${title}</b>.`,
     /** The reward was not paid: the daily cap was reached first. */
     capped: ' Hoy ya has llegado a tu límite de besitos, así que esta vez no suma.',
-    granted: (amount: string, reason: string, balance: string) =>
-      `🎁 El equipo te ha dado <b>${amount}</b>${reason ? `: ${reason}` : ''}. Ahora tienes ${balance}.`,
-    taken: (amount: string, reason: string, balance: string) =>
-      `El equipo te ha quitado <b>${amount}</b>${reason ? `: ${reason}` : ''}. Ahora tienes ${balance}.`,
+    granted: (amount: string, reason: string) =>
+      `🎁 El equipo te ha dado <b>${amount}</b>${reason ? `: ${reason}` : ''}.`,
+    taken: (amount: string, reason: string) =>
+      `El equipo te ha quitado <b>${amount}</b>${reason ? `: ${reason}` : ''}.`,
+    /** The last line of a message of notices. */
+    balance: (balance: string) => `Ahora tienes ${balance}.`,
   }),
 });

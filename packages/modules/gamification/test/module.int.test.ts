@@ -194,8 +194,16 @@ describe('the gamification module', () => {
 
   it('flow 4: reactions pay 2 for the first 3 posts a day, the 4th nothing; one post twice counts once; the mission pays once', async () => {
     const user = await register(304);
-    for (const post of ['p1', 'p2', 'p3', 'p4'])
+    const answers: unknown[] = [];
+    for (const post of ['p1', 'p2', 'p3', 'p4']) {
       await press(304, gamification.reactButton(post).callback_data as string);
+      answers.push(lastAnswer());
+    }
+    // the 4th is thanked without a promise: past the reactions paid a day
+    expect(answers).toEqual([
+      ...Array(3).fill('¡Gracias! 💋'),
+      '¡Gracias! 💋 Por hoy tus reacciones ya no suman besitos: mañana vuelven a contar.',
+    ]);
     await press(304, gamification.reactButton('p1').callback_data as string);
     expect(lastAnswer()).toBe('Ya habías reaccionado a esta publicación.');
     // all four reaction events handled (recorded in the inbox), not just the paid ones

@@ -108,6 +108,11 @@ const told = (tg: number, fragment: string) =>
   texts(tg)
     .flatMap((t) => t.split('\n'))
     .filter((line) => line.includes(fragment));
+// the balance line a message of notices ends with
+const endsWith = (tg: number, fragment: string) =>
+  texts(tg)
+    .filter((t) => t.includes(fragment))
+    .map((t) => t.split('\n').at(-1));
 const register = async (tg: number) => {
   const id = await db.transaction(async () => {
     const { user } = await users.upsertFromTelegram({ id: tg, first_name: `U${tg}` });
@@ -149,7 +154,7 @@ describe('every payment is told, once', () => {
     const user = await register(401);
     expect(await until(() => told(401, 'Tu regalo de bienvenida').length === 1)).toBe(true);
     expect(told(401, 'Tu regalo de bienvenida')[0]).toBe(
-      '🎁 Tu regalo de bienvenida: <b>50 besitos</b>. Míralos con /saldo o úsalos en /tienda.',
+      '🎁 Tu regalo de bienvenida: <b>50 besitos</b>. Úsalos en /tienda.',
     );
     const [awarded] = await published('gamification.besitos_awarded', user);
     expect(awarded).toBeDefined();
@@ -198,6 +203,17 @@ describe('every payment is told, once', () => {
     expect(told(403, 'Misión cumplida')[0]).toBe(
       '🎯 Misión cumplida: <b>Reacciona a 3 publicaciones</b>. +20 besitos.',
     );
+    // each message of notices ends with the balance read when they were claimed: the last one's is
+    // the ledger's (50 + 15 + 1 + 50 + 3 × 2 + 20), and no message shows less than one before it
+    const balances = texts(403)
+      .map((t) => /\nAhora tienes (\d+) besitos\.$/.exec(t)?.[1])
+      .filter((b) => b !== undefined)
+      .map(Number);
+    expect(balances.length).toBeGreaterThanOrEqual(2);
+    expect(balances.at(-1)).toBe(142);
+    expect(await gamification.ledger.balance(user)).toBe(142);
+    expect(balances).toEqual([...balances].sort((a, b) => a - b));
+    expect(endsWith(403, 'por tu decisión')[0]).toMatch(/^Ahora tienes \d+ besitos\.$/);
     // reactions are answered where they happen: no message for each
     expect(told(403, 'reacción')).toHaveLength(0);
   });
@@ -207,15 +223,13 @@ describe('every payment is told, once', () => {
     expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
     await publish('admin.besitos_granted', { user_id: user, amount: 30, reason: 'por <ayudar>', actor: 'tg:1' }, user);
     expect(await until(() => told(404, 'El equipo te ha dado').length === 1)).toBe(true);
-    expect(told(404, 'El equipo te ha dado')[0]).toBe(
-      '🎁 El equipo te ha dado <b>30 besitos</b>: por &lt;ayudar&gt;. Ahora tienes 80 besitos.',
-    );
+    expect(told(404, 'El equipo te ha dado')[0]).toBe('🎁 El equipo te ha dado <b>30 besitos</b>: por &lt;ayudar&gt;.');
+    expect(endsWith(404, 'El equipo te ha dado')).toEqual(['Ahora tienes 80 besitos.']);
     await publish('admin.besitos_granted', { user_id: user, amount: -500, reason: 'corrección', actor: 'tg:1' }, user);
     expect(await until(() => told(404, 'El equipo te ha quitado').length === 1)).toBe(true);
     // 80 were there: 80 taken, not 500
-    expect(told(404, 'El equipo te ha quitado')[0]).toBe(
-      'El equipo te ha quitado <b>80 besitos</b>: corrección. Ahora tienes 0 besitos.',
-    );
+    expect(told(404, 'El equipo te ha quitado')[0]).toBe('El equipo te ha quitado <b>80 besitos</b>: corrección.');
+    expect(endsWith(404, 'El equipo te ha quitado')).toEqual(['Ahora tienes 0 besitos.']);
     // nothing left to take: nothing done, nothing told
     await publish('admin.besitos_granted', { user_id: user, amount: -5, reason: 'otra', actor: 'tg:1' }, user);
     expect(await until(async () => (await published('gamification.adjustment_applied', user)).length === 3)).toBe(true);
@@ -335,7 +349,8 @@ describe('every payment is told, once', () => {
     await publish('admin.besitos_granted', { user_id: user, amount: 1, reason: 'prueba', actor: 'tg:1' }, user);
     expect(await until(() => told(406, 'El equipo te ha dado').length === 1)).toBe(true);
     expect(refused.filter((c) => c === 406)).toHaveLength(1);
-    expect(told(406, 'El equipo te ha dado')[0]).toContain('<b>1 besito</b>: prueba. Ahora tienes 51 besitos.');
+    expect(told(406, 'El equipo te ha dado')[0]).toContain('<b>1 besito</b>: prueba.');
+    expect(endsWith(406, 'El equipo te ha dado')).toEqual(['Ahora tienes 51 besitos.']);
     const [applied] = await published('gamification.adjustment_applied', user);
     expect(await until(async () => (await noticeState(applied?.id as string)) === 'sent')).toBe(true);
   });
