@@ -143,7 +143,8 @@ export function createKit(
         if (!isDianaError(error, ADMIN_ERROR_CODES.BAD_ID)) throw error;
       }
       if (telegramId === undefined || telegramId < 0) {
-        await ctx.reply(TEXTS.numericIdOnly);
+        // a @username is refused with its reason; anything else is just not an id
+        await ctx.reply(ref.startsWith('@') ? TEXTS.numericIdOnly : TEXTS.notAUserId(ref.slice(0, 40)));
         return undefined;
       }
       const user = await users.getByTelegramId(telegramId);

@@ -14,7 +14,9 @@ export const TEXTS = Object.freeze({
   usage: (usage: string) => `Uso: ${usage}`,
   noSuchUser: 'No encuentro a ese usuario.',
   numericIdOnly:
-    'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño.',
+    'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño. /usuario @usuario te dice su id.',
+  notAUserId: (text: string) =>
+    `«${text}» no es un id de Telegram: solo cifras, como 123456789 (/usuario @usuario te dice el de alguien).`,
   roleForbidden: 'No puedes dar ese rol (ni a nadie por encima de ti).',
   roleChanged: (who: string, role: string) => `${who} tiene ahora el rol «${role}».`,
   badRole: (text: string) =>
@@ -38,7 +40,8 @@ export const TEXTS = Object.freeze({
   redeemed: (until: string) => `¡Te damos la bienvenida al Diván! Tu suscripción VIP dura hasta el ${until}.`,
   inviteLink: (link: string) => `Tu invitación al canal VIP (un solo uso): ${link}`,
   tokenUsed: 'Este enlace ya se usó.',
-  tokenExpired: 'Este enlace ha caducado. Pide uno nuevo.',
+  // expired or revoked: a revoke ends the token's time, so a redeem cannot tell the two apart
+  tokenExpired: 'Este enlace ya no es válido: caducó o se anuló. Pide uno nuevo.',
   tokenUnknown: 'Este enlace no es válido.',
   reminder7d: 'Tu suscripción VIP termina en 7 días.',
   reminder24h: 'Tu suscripción VIP termina mañana.',
@@ -60,7 +63,7 @@ export const TEXTS = Object.freeze({
   configInvalid: (key: string, issues: readonly string[]) =>
     `Valor no válido para ${key}:\n${issues.length > 0 ? issues.join('\n') : '(sin detalles)'}`,
   configIssue: (path: string, expected: string | undefined, received: string | undefined) =>
-    `• ${path || 'el valor'}: ${expected ? `se esperaba ${expected}` : 'no es válido'}${received ? `, llegó ${received}` : ''}`,
+    `• ${path || 'el valor'}: ${expected ? `se esperaba ${expectedInSpanish(expected)}` : 'no es válido'}${received ? `, llegó ${received}` : ''}`,
   configNoKey: (key: string, keys: readonly string[]) => `No existe la clave «${key}». Claves: ${keys.join(', ')}.`,
   configNoValue: (key: string) => `${key} no tiene un valor publicado: usa el valor por defecto.`,
   configNoRevision: (key: string, text: string, count: number) =>
@@ -111,7 +114,7 @@ export const TEXTS = Object.freeze({
     config: ['/config [set | history | rollback] <clave> …', 'ajustes en vivo'],
     dlq: ['/dlq list|replay|purge <tipo de evento>', 'eventos fallidos'],
   } as Readonly<Record<string, readonly [string, string]>>,
-  helpFooter: 'Los usuarios se indican por su id numérico de Telegram.',
+  helpFooter: 'Los usuarios se indican por su id numérico de Telegram (/usuario @usuario te lo dice).',
 
   // /programados, /cancelar_post
   noPendingPosts: 'No hay publicaciones programadas pendientes.',
@@ -263,3 +266,28 @@ export const TEXTS = Object.freeze({
   configDefault: (key: string, values: string) => `${key} vuelve al valor por defecto: ${values}`,
   configAlreadyDefault: (key: string, values: string) => `${key} ya usa el valor por defecto: ${values}`,
 });
+
+// What a setting's schema expected (valibot's words: `number`, `>=0`, `"a" | "b"`), said in Spanish.
+const EXPECTED_WORDS: Readonly<Record<string, string>> = {
+  number: 'un número',
+  string: 'un texto',
+  boolean: 'true o false',
+  Object: 'un objeto JSON ({…})',
+  Array: 'una lista ([…])',
+  never: 'ninguna clave con ese nombre',
+};
+const COMPARISONS: Readonly<Record<string, string>> = {
+  '>=': 'como mínimo',
+  '<=': 'como máximo',
+  '>': 'más de',
+  '<': 'menos de',
+};
+
+function expectedInSpanish(expected: string): string {
+  const word = EXPECTED_WORDS[expected];
+  if (word) return word;
+  const comparison = /^(>=|<=|>|<)(.+)$/.exec(expected);
+  if (comparison) return `${COMPARISONS[comparison[1] as string]} ${comparison[2]}`;
+  if (expected.includes(' | ')) return `uno de ${expected.split(' | ').join(', ')}`;
+  return expected;
+}

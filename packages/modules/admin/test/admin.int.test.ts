@@ -578,10 +578,20 @@ describe('the admin module', () => {
         await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where type = 'admin.besitos_granted'`
       )[0]?.n ?? 0;
     const before = await grants();
-    for (const command of ['/rol @user9 MODERATOR', '/besitos @user9 15 regalo', '/rol user9 VIP', '/rol -9 VIP']) {
+    for (const command of ['/rol @user9 MODERATOR', '/besitos @user9 15 regalo']) {
       await say(main.bot, 1, command);
       expect(lastTo(1)).toBe(
-        'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño.',
+        'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño. /usuario @usuario te dice su id.',
+      );
+    }
+    // not a @username either: said so, without the @username reason
+    for (const [command, ref] of [
+      ['/rol user9 VIP', 'user9'],
+      ['/rol -9 VIP', '-9'],
+    ] as const) {
+      await say(main.bot, 1, command);
+      expect(lastTo(1)).toBe(
+        `«${ref}» no es un id de Telegram: solo cifras, como 123456789 (/usuario @usuario te dice el de alguien).`,
       );
     }
     expect((await users.getById(target.id))?.role).toBe('FREE');

@@ -33,7 +33,7 @@ const bus = createEventBus(
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
 const gift = defineTemplate('gamification.daily_gift_test', {
   type: 'setting',
-  schema: v.object({ amount: v.number() }),
+  schema: v.object({ amount: v.pipe(v.number(), v.minValue(0)) }),
   defaults: { amount: 10 },
 });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: [gift] });
@@ -249,7 +249,7 @@ describe('staff screens', () => {
     expect(last(101)).toBe('Enlace revocado: ya no sirve para canjear la tarifa mensual.');
     expect(await audited('revoke_token')).toBe(1);
     await say(105, `/start ${link.split('start=')[1]}`);
-    expect(last(105)).toBe('Este enlace ha caducado. Pide uno nuevo.');
+    expect(last(105)).toBe('Este enlace ya no es válido: caducó o se anuló. Pide uno nuevo.');
     expect((await users.getByTelegramId(105))?.role).toBe('FREE');
     await say(101, `/revocar ${link}`);
     expect(last(101)).toBe('Ese enlace ya había caducado o estaba revocado: nadie puede usarlo.');
@@ -413,7 +413,14 @@ describe('staff screens', () => {
       'El valor para gamification.daily_gift_test no es JSON válido (p. ej. {"amount": 25}; los textos entre comillas dobles).',
     );
     await say(101, '/config set gamification.daily_gift_test {"amount": "x"}');
-    expect(last(101)).toMatch(/^Valor no válido para gamification\.daily_gift_test:\n• amount: se esperaba /);
+    expect(last(101)).toBe(
+      'Valor no válido para gamification.daily_gift_test:\n• amount: se esperaba un número, llegó "x"',
+    );
+    // valibot's words (number, >=0) said in Spanish
+    await say(101, '/config set gamification.daily_gift_test {"amount": -1}');
+    expect(last(101)).toBe(
+      'Valor no válido para gamification.daily_gift_test:\n• amount: se esperaba como mínimo 0, llegó -1',
+    );
     await say(101, '/config set gamification.daily_gift_test {"amount": 25}');
     await waitFor(() => config.get('gamification.daily_gift_test').amount === 25, 'the new value');
     await say(101, '/config history gamification.daily_gift_test');
