@@ -104,6 +104,9 @@ export const NOTICE =
  * notices come in one message or several. Every line of every step (each reply, button and
  * amount) must match.
  */
+// the last line of a message of payment notices (@diana/gamification)
+const BALANCE_LINE = /^Ahora tienes .+\.$/;
+
 export function normalizeTranscript(text: string): string {
   const masked = text
     .replace(new RegExp(`\\b\\d{1,2} de (?:${MONTHS})(?: de \\d{4})?`, 'g'), '<fecha>')
@@ -117,16 +120,19 @@ export function normalizeTranscript(text: string): string {
     .replace(/\bhace \d+ (?:segundos?|minutos?|horas?)\b/g, 'hace <tiempo>')
     // a keyboard's message number counts every message before it, notices included
     .replace(/^ {2}\[\d+\.(\d+)\]/gm, '  [#.$1]');
-  // a step: the line typed, then every line the bot showed for it, compared in any order
+  // a step: the line typed, then every line the bot showed for it, compared in any order. A
+  // step's payment notices come in one message or in several (as their events are handled),
+  // each ending with the balance then: only the step's last balance is compared
   return masked
     .split(/\n(?=> )/)
-    .map((step) =>
-      step
-        .split('\n')
-        .filter((line) => line !== '')
+    .map((step) => {
+      const lines = step.split('\n').filter((line) => line !== '');
+      const lastBalance = lines.findLastIndex((line) => BALANCE_LINE.test(line));
+      return lines
+        .filter((line, i) => !BALANCE_LINE.test(line) || i === lastBalance)
         .sort()
-        .join('\n'),
-    )
+        .join('\n');
+    })
     .join('\n');
 }
 

@@ -14,7 +14,7 @@ export const USER_COMMANDS: readonly BotCommand[] = Object.freeze([
   { command: 'historia', description: 'Seguir la historia donde la dejaste' },
   { command: 'mochila', description: 'Tus pistas y objetos' },
   { command: 'saldo', description: 'Tus besitos' },
-  { command: 'regalo', description: 'Tu regalo diario de besitos' },
+  { command: 'regalo', description: 'Tu regalo diario de besitos (también /daily)' },
   { command: 'tienda', description: 'La tienda de Diana' },
   { command: 'misiones', description: 'Tus misiones y cuánto te falta' },
   { command: 'logros', description: 'Tus logros' },

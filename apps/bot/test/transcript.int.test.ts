@@ -20,6 +20,15 @@ describe('README transcripts', () => {
     );
   });
 
+  it("compares a step's last balance: its notices may come in one message or in two, each ending with one", () => {
+    const one = '> 1\nLucien\n💋 +5 besitos por tu decisión.\n💋 +1 besito por avanzar.\nAhora tienes 106 besitos.';
+    const two =
+      '> 1\nLucien\n💋 +5 besitos por tu decisión.\nAhora tienes 105 besitos.\n💋 +1 besito por avanzar.\nAhora tienes 106 besitos.';
+    expect(normalizeTranscript(two)).toBe(normalizeTranscript(one));
+    // a different final balance is a change
+    expect(normalizeTranscript(one.replace('106', '107'))).not.toBe(normalizeTranscript(one));
+  });
+
   for (const { name, lines } of scenarios)
     it(`${name}: the README shows what a replay shows (pnpm transcript rewrites it)`, async () => {
       const shown = readTranscript(readme, name);
