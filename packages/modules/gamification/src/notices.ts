@@ -3,12 +3,12 @@
 // (a `pending` row of `gamification_notices`, keyed by the event id, its text rendered) in that
 // same transaction: both exist exactly when the payment does. The notices consumer, on a
 // payment event that has a notice, claims every pending notice of that user and sends them as
-// ONE message — a tap that pays a decision, a fragment and an achievement is one notice, not
-// three queued behind Telegram's one-message-a-second per chat — ending with the balance. A claimed row is `sending`
-// before the message goes out, so a redelivered or replayed event never tells it twice. A send
-// Telegram refuses for good (403: the user blocked the bot; 400: the chat is gone) is recorded
-// and dropped; any other failure puts the rows back to `pending` and the bus retries. The
-// payment never waits for any of this: it is a consumer group of its own.
+// ONE message, ending with the balance — a tap that pays a decision, a fragment and an
+// achievement is one notice, not three queued behind Telegram's one-message-a-second per chat.
+// A claimed row is `sending` before the message goes out, so a redelivered or replayed event
+// never tells it twice. A send Telegram refuses for good (403: the user blocked the bot; 400:
+// the chat is gone) is recorded and dropped; any other failure puts the rows back to `pending`
+// and the bus retries. The payment never waits for any of this: it is a consumer group of its own.
 import type { Database, DbSession } from '@diana/db';
 import type { EventBusService, EventEnvelope, EventRegistry, ModuleSubscription } from '@diana/event-bus';
 import { escapeHtml } from '@diana/security';
