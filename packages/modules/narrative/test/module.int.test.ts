@@ -109,6 +109,16 @@ const pressUntil = async (bot: ReturnType<typeof makeBot>, tg: number, labels: s
   }
 };
 
+/** From the Diván (l4_divan) to the last fragment of level 6, the diary's way. */
+const TO_THE_END = [
+  'Contarle un secreto',
+  'Continuar ➜',
+  'Subir en silencio',
+  '«Léeme.»',
+  'Continuar ➜',
+  'Abrir la puerta',
+];
+
 /** The buttons from /start to the third level's corridor (l3_pasillo). */
 const TO_PASILLO = [
   'Entrar con educación',
@@ -239,7 +249,9 @@ describe('the narrative module', () => {
     await pressUntil(bot, 105, ['Salir al jardín', '«Quiero ver el Diván.»']);
     // the end of the free story: what VIP opens and how to get it, not a bare wall
     expect(bot.lastText(105)).toContain('Aquí termina la parte gratuita de la historia.');
-    expect(bot.lastText(105)).toContain('Lo que sigue —El Diván— es solo para VIP');
+    expect(bot.lastText(105)).toContain(
+      'Lo que sigue —El Diván, Los aposentos y El corazón de la casa— es solo para VIP',
+    );
     expect(bot.lastText(105)).toContain('Pulsa «Hazme VIP» y pide tu invitación VIP');
     expect(bot.lastText(105)).toContain('/historia te trae justo aquí');
     const offer = bot.sent.filter((c) => c.method === 'sendMessage').at(-1);
@@ -260,15 +272,15 @@ describe('the narrative module', () => {
       await pressUntil(bot, tg, toDivan);
       expect(bot.lastText(tg)).toContain('El Diván es rojo'); // a VIP reads the VIP level
     }
-    // 109 reads the VIP ending (a fragment of the VIP level with no unlock condition of its own)
-    await pressUntil(bot, 109, ['Contarle un secreto']);
-    expect(bot.lastText(109)).toContain('Diana apoya la cabeza');
+    // 109 reads on to the VIP ending (level 6's last fragment, with no unlock condition of its own)
+    await pressUntil(bot, 109, TO_THE_END);
+    expect(bot.lastText(109)).toContain('Ya conoces la casa entera');
     // the real end of the story for a VIP: no offer, a way back to the menu
     expect(bot.lastText(109)).toContain('Por ahora, la historia termina aquí');
     expect(bot.lastText(109)).not.toContain('parte gratuita');
     expect([...bot.buttons(109).keys()]).toEqual(['☰ Menú']);
     await bot.command(109, '/historia');
-    expect(bot.lastText(109)).toContain('Diana apoya la cabeza');
+    expect(bot.lastText(109)).toContain('Ya conoces la casa entera');
 
     // the subscription expires (the admin job sets the role back to FREE) / is revoked (/rol FREE);
     // ctx.user still says VIP, as the app's cached row would for a few seconds
@@ -289,7 +301,7 @@ describe('the narrative module', () => {
     await bot.command(109, '/historia');
     expect(bot.lastText(109)).toContain('ser VIP');
     expect(bot.lastText(109)).toContain('pide tu invitación VIP');
-    expect(bot.lastText(109)).not.toContain('Diana apoya la cabeza');
+    expect(bot.lastText(109)).not.toContain('Ya conoces la casa entera');
     const refusal = bot.sent.slice(sentBefore).find((c) => c.method === 'sendMessage');
     expect(JSON.stringify(refusal?.payload.reply_markup)).toContain('https://t.me/diana_bot?start=vip');
 
@@ -309,6 +321,32 @@ describe('the narrative module', () => {
     await users.setRole(vip110, 'VIP');
     await bot.command(110, '/historia');
     expect(bot.lastText(110)).toContain('El Diván es rojo');
+  });
+
+  it('levels 5 and 6: a VIP reads on from the Diván; the last door takes the diary or 150 besitos, and says so', async () => {
+    const bot = makeBot({ 111: 'VIP', 112: 'VIP' });
+    for (const tg of [111, 112]) {
+      await bot.command(tg, '/start');
+      await pressUntil(bot, tg, [...TO_PASILLO, 'Salir al jardín', '«Quiero ver el Diván.»', 'Guardar silencio']);
+      expect(bot.lastText(tg)).toContain('Diana apoya la cabeza');
+      await pressUntil(bot, tg, ['Continuar ➜']);
+      expect(bot.lastText(tg)).toContain('escalera de servicio'); // level 5
+      await pressUntil(bot, tg, ['Preguntar por Diana', 'Continuar ➜']);
+      expect(bot.lastText(tg)).toContain('Diana escribe en un diario');
+    }
+    // 111 lets Diana read them: no diary, and no balance known to the module (no getBalance)
+    await pressUntil(bot, 111, ['«Déjame leerte.»', 'Continuar ➜']);
+    expect(bot.lastText(111)).toContain('Esta puerta sigue cerrada');
+    expect(bot.lastText(111)).toContain('la pista «El diario de Diana»');
+    expect(bot.lastText(111)).toContain('tener al menos 150 besitos');
+    expect((await state.get(bot.userId(111), 'narrative')).current).toBe('l5_espejo');
+    // 112 asks to be read to: the diary is theirs, and the door opens
+    await pressUntil(bot, 112, ['«Léeme.»']);
+    expect((await state.get(bot.userId(112), 'narrative')).clues).toContain('diario_de_diana');
+    await pressUntil(bot, 112, ['Continuar ➜', 'Volver otro día', 'Continuar ➜']);
+    expect(bot.lastText(112)).toContain('Ya conoces la casa entera');
+    expect(bot.lastText(112)).toContain('Por ahora, la historia termina aquí');
+    expect(await outboxCount('narrative.level_completed', bot.userId(112))).toBe(5);
   });
 
   it('/mochila lists the clues found', async () => {

@@ -24,7 +24,7 @@ describe('the shipped story', () => {
     expect([...story.fragments.keys()]).toEqual([...loadStory(shipped).fragments.keys()]);
   });
 
-  it('loads: ≥ 12 fragments, levels 1–3 free and a VIP level, Lucien and Diana, one clue-gated fragment', () => {
+  it('loads: ≥ 12 fragments, levels 1–3 free and 4–6 VIP, each with fragments, Lucien and Diana, one clue-gated fragment', () => {
     const story = loadStory(shipped);
     expect(story.fragments.size).toBeGreaterThanOrEqual(12);
     expect([...story.levels].map(([level, l]) => [level, l.vip])).toEqual([
@@ -32,11 +32,21 @@ describe('the shipped story', () => {
       [2, false],
       [3, false],
       [4, true],
+      [5, true],
+      [6, true],
     ]);
+    expect(new Set([...story.fragments.values()].map((f) => f.level))).toEqual(new Set([1, 2, 3, 4, 5, 6]));
     const narrators = new Set([...story.fragments.values()].map((f) => f.narrator));
     expect(narrators).toEqual(new Set(['lucien', 'diana']));
+    // a clue alone opens the secret room; level 6 takes VIP and the diary or 150 besitos
     const gated = [...story.fragments.values()].filter((f) => f.unlock && 'has_clue' in f.unlock);
     expect(gated).toHaveLength(1);
+    expect(story.fragments.get('l6_umbral')?.unlock).toEqual({
+      all: [
+        { any: [{ vip: true }, { role: 'ADMIN' }] },
+        { any: [{ has_clue: 'diario_de_diana' }, { besitos_at_least: 150 }] },
+      ],
+    });
     const decisions = [...story.fragments.values()].flatMap((f) => f.decisions);
     expect(decisions.some((d) => d.consequences.flags.length > 0)).toBe(true);
     expect(decisions.some((d) => Object.keys(d.consequences.variables).length > 0)).toBe(true);
