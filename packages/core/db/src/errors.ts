@@ -1,3 +1,4 @@
+import postgres from '@diana/postgres';
 import { DianaError } from '@diana/utils';
 
 /** Codes of the errors this package raises. */
@@ -66,6 +67,30 @@ const CLIENT_CONNECTION_CODES = new Set([
   // a Unix socket's file is not there (the server is stopped, or has not started yet)
   'ENOENT',
 ]);
+
+// ...and these for misuse or a broken exchange (the vendored driver's Errors.generic/notSupported)
+const DRIVER_CODES = new Set([
+  ...CLIENT_CONNECTION_CODES,
+  'COPY_IN_PROGRESS',
+  'MAX_PARAMETERS_EXCEEDED',
+  'MESSAGE_NOT_SUPPORTED',
+  'NOT_TAGGED_CALL',
+  'SASL_SIGNATURE_MISMATCH',
+  'TRANSACTION_ROLLED_BACK',
+  'UNDEFINED_VALUE',
+  'UNSAFE_TRANSACTION',
+]);
+
+/**
+ * An error the server or the driver raised — a `PostgresError`, one of the driver's own codes,
+ * or a socket's system error — which `toDbError` codes; not an app's own error.
+ */
+export function isDriverError(error: unknown): boolean {
+  if (error instanceof postgres.PostgresError) return true;
+  if (!(error instanceof Error)) return false;
+  const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+  return typeof code === 'string' && (DRIVER_CODES.has(code) || typeof syscall === 'string');
+}
 
 /** The server ended the session (pg_terminate_backend, shutdown): the statement did not commit. */
 export function isSessionTerminated(error: unknown): boolean {

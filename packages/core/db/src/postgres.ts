@@ -5,7 +5,7 @@ import postgres, { type Options, type Sql, type TransactionSql } from '@diana/po
 import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
 import { createBackendWatch } from './backend-watch.js';
 import { DatabaseConfig, type DatabaseConfigInput, type Pooler } from './config.js';
-import { DB_ERROR_CODES, toDbError } from './errors.js';
+import { DB_ERROR_CODES, isDriverError, toDbError } from './errors.js';
 import { instrumentSql, isDriverQuery, type QueryTracker } from './instrument.js';
 import { createDbMetrics, type PoolStats } from './metrics.js';
 import { logPoolerPlan, planPooler } from './pooler.js';
@@ -198,7 +198,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     // transaction committed — executed any later, they would run outside the transaction
     const withCommit: Promise<unknown>[] = [];
     // what the function (or a before-commit work) threw: the transaction rejects with it as it is
-    // (an app's own error stays itself; the statements' failures are coded already)
+    // when it is the app's own (a statement's failure it let through is coded, here if not already)
     let thrown: { readonly error: unknown } | undefined;
     const body = async (tx: TransactionSql) => {
       pendingCommit.set(tx, callbacks);
@@ -259,8 +259,9 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
       return result;
     } catch (error) {
       tracker.metrics.recordTransaction('rollback');
-      // BEGIN, COMMIT or the session failing is the driver's error, and coded here
-      throw thrown !== undefined && error === thrown.error ? error : toDbError(error);
+      // BEGIN, COMMIT or the session failing, or a statement's failure (through db.session(), not
+      // coded on its way), is the driver's or the server's error, and coded here
+      throw thrown !== undefined && error === thrown.error && !isDriverError(error) ? error : toDbError(error);
     } finally {
       tracker.transactions--;
       storeIdle();

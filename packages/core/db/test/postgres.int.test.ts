@@ -277,7 +277,8 @@ describe('createPostgres', () => {
         })
         .catch((error: unknown) => error),
     ).toBe('a string');
-    // a statement's failure the function lets through is coded, as it was
+    // a statement's failure the function lets through is coded, as it was: through tx, and through
+    // db.session() (the raw session, not coded on its way)
     const failed = await db
       .transaction(async (tx) => {
         await tx`insert into t_own values (3)`;
@@ -285,6 +286,16 @@ describe('createPostgres', () => {
       })
       .catch((error: unknown) => error);
     expect(isDianaError(failed, 'E_DB_CONSTRAINT')).toBe(true);
+    const viaSession = await db
+      .transaction(async () => {
+        await db.session()`select 1 / 0`;
+      })
+      .catch((error: unknown) => error);
+    expect(isDianaError(viaSession, 'E_DB_QUERY')).toBe(true);
+    expect((viaSession as Error).cause).toMatchObject({ code: '22012' });
+    // an app error that merely carries a code of its own is still the app's
+    const coded = Object.assign(new Error('shop closed'), { code: 'E_SHOP_CLOSED' });
+    expect(await db.transaction(async () => Promise.reject(coded)).catch((error: unknown) => error)).toBe(coded);
     // a failure at COMMIT (a deferred constraint) is the driver's, and coded
     await db.sql`create table t_own_deferred (v int unique deferrable initially deferred)`;
     const atCommit = await db
