@@ -97,6 +97,9 @@ const MONTHS = 'enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|oct
 export const NOTICE =
   /^(🎁 Tu regalo de bienvenida|💋 \+|🏆 Logro conseguido|🎯 Misión cumplida|🎁 El equipo te ha dado|El equipo te ha quitado)/;
 
+// the last line of a message of payment notices (@diana/gamification)
+const BALANCE_LINE = /^Ahora tienes .+\.$/;
+
 /**
  * What may differ between two honest replays: dates and times, one-time tokens and ids, message
  * numbers, and the order of lines within one step — replies from different consumers (payment
@@ -104,9 +107,6 @@ export const NOTICE =
  * notices come in one message or several. Every line of every step (each reply, button and
  * amount) must match.
  */
-// the last line of a message of payment notices (@diana/gamification)
-const BALANCE_LINE = /^Ahora tienes .+\.$/;
-
 export function normalizeTranscript(text: string): string {
   const masked = text
     .replace(new RegExp(`\\b\\d{1,2} de (?:${MONTHS})(?: de \\d{4})?`, 'g'), '<fecha>')
