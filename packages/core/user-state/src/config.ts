@@ -16,9 +16,9 @@ export const UserStateConfig = v.object({
   /** Prefix of every Redis key of this manager. */
   key_prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_-]{1,64}$/)), 'diana:us:'),
   /**
-   * How long one `update` may take, waiting its turn and retrying lost compare-and-sets,
-   * before it gives up with `E_STATE_CONFLICT` (a deadline, not a count: a count of attempts
-   * fails by machine speed).
+   * How long one `update` may keep retrying lost compare-and-sets, from its turn (after this
+   * manager's earlier updates of the slice), before it gives up with `E_STATE_CONFLICT` (a
+   * deadline, not a count: a count of attempts fails by machine speed).
    */
   update_deadline_ms: v.optional(coerceDuration({ min: 1 }), DEFAULT_STATE_UPDATE_DEADLINE),
   /** Cap on compare-and-set attempts of one `update` (the first included). */

@@ -251,7 +251,10 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     fn: (current: never) => unknown,
     started: number,
   ): Promise<unknown> => {
-    const deadline = started + settings.update_deadline_ms;
+    // the deadline bounds the retrying, from this update's turn: a wait behind this manager's
+    // earlier updates of the slice is not contention (each of those is bounded the same way)
+    const turn = performance.now();
+    const deadline = turn + settings.update_deadline_ms;
     const done = (outcome: Parameters<typeof metrics.update>[1]) =>
       metrics.update(slice.name, outcome, performance.now() - started);
     let backoff: (() => number) | undefined; // made on the first conflict only: the common path has none
@@ -305,11 +308,12 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
         const delay = backoff();
         if (++lost >= settings.max_attempts || performance.now() + delay > deadline) {
           done('conflict');
-          const ms = Math.round(performance.now() - started);
+          const ms = Math.round(performance.now() - turn);
+          const waited_ms = Math.round(turn - started);
           throw new DianaError(
             USER_STATE_ERROR_CODES.STATE_CONFLICT,
             `slice '${slice.name}' kept changing under update (${lost} compare-and-sets lost in ${ms} ms)`,
-            { context: { slice: slice.name, attempts: lost, elapsed_ms: ms } },
+            { context: { slice: slice.name, attempts: lost, elapsed_ms: ms, waited_ms } },
           );
         }
         await sleep(delay);

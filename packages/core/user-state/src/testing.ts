@@ -370,6 +370,33 @@ export function describeUserStateManager(
           expect(await writer.get(user, counter)).toEqual({ n: 1_000 + writes });
         });
 
+        it('counts update_deadline_ms from the turn: an update that waited behind its manager still retries', async () => {
+          const { create } = await setup();
+          const writer = create(CONFORMANCE_SLICES);
+          const deadline = 300;
+          const state = create(CONFORMANCE_SLICES, { update_deadline_ms: deadline });
+          const user = newId();
+          await state.set(user, counter, { n: 0 });
+          await writer.get(user, counter);
+          // the first update holds the turn past the second's deadline counted from its call
+          const first = state.update(user, counter, async (c) => {
+            await pause(deadline + 100);
+            return { n: c.n + 1 };
+          });
+          let calls = 0;
+          const called = performance.now();
+          const second = state.update(user, counter, async (c) => {
+            // its first fn loses: another manager writes meanwhile
+            if (++calls === 1) await writer.update(user, counter, (w) => ({ n: w.n + 10 }));
+            return { n: c.n + 1 };
+          });
+          await first;
+          expect(await second).toEqual({ n: 12 });
+          expect(performance.now() - called).toBeGreaterThan(deadline); // it was past the deadline of its call
+          expect(calls).toBe(2); // and it retried, from the turn's deadline
+          expect(state.stats().conflicts).toBe(1);
+        });
+
         it('sets and resets', async () => {
           const state = (await setup()).create(CONFORMANCE_SLICES);
           const user = newId();
