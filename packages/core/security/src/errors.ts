@@ -20,6 +20,8 @@ export const SECURITY_ERROR_CODES = Object.freeze({
   TOKEN_EXPIRED: 'E_SECURITY_TOKEN_EXPIRED',
   /** The token was already redeemed. */
   TOKEN_USED: 'E_SECURITY_TOKEN_USED',
+  /** The token was revoked before anyone redeemed it. */
+  TOKEN_REVOKED: 'E_SECURITY_TOKEN_REVOKED',
   /** Not a token at all (wrong length or characters); nothing was looked up. */
   TOKEN_MALFORMED: 'E_SECURITY_TOKEN_MALFORMED',
   /** The role lacks the permission. */

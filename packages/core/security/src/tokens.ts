@@ -5,6 +5,9 @@ import type { SecurityConfigInput } from './config.js';
 import { SECURITY_ERROR_CODES } from './errors.js';
 import { parseSecurityConfig } from './settings.js';
 
+/** A record's columns, as every statement returns them. */
+const COLUMNS = ['id', 'purpose', 'data', 'created_at', 'expires_at', 'used_at', 'used_by', 'revoked_at'];
+
 /** Token length: 32 base64url characters = 192 random bits. */
 const TOKEN = /^[A-Za-z0-9_-]{32}$/;
 const PURPOSE = /^[a-z][a-z0-9_.]{0,63}$/;
@@ -19,6 +22,8 @@ export interface TokenRecord {
   readonly expires_at: Date;
   readonly used_at: Date | null;
   readonly used_by: string | null;
+  /** When `revoke` ended it (null: never revoked). */
+  readonly revoked_at: Date | null;
 }
 
 /** Single-use, expiring tokens stored as keyed hashes in `security_tokens`. */
@@ -32,16 +37,18 @@ export interface TokenService {
   /**
    * Marks the token used and returns its record — atomically: of concurrent redeems exactly
    * one succeeds. Refuses with `E_SECURITY_TOKEN_MALFORMED`, `E_SECURITY_TOKEN_UNKNOWN` (also for another
-   * purpose), `E_SECURITY_TOKEN_EXPIRED` or `E_SECURITY_TOKEN_USED`. Joins the caller's transaction.
+   * purpose), `E_SECURITY_TOKEN_EXPIRED`, `E_SECURITY_TOKEN_REVOKED` or `E_SECURITY_TOKEN_USED`. Joins the
+   * caller's transaction.
    */
   redeem(token: string, purpose: string, options?: { by?: string }): Promise<TokenRecord>;
   /**
-   * Ends an unredeemed token now (its expiry becomes now), named by the token or its record id;
-   * returns the record. Refuses like `redeem`: `E_SECURITY_TOKEN_MALFORMED`, `E_SECURITY_TOKEN_UNKNOWN` (also for
-   * another purpose), `E_SECURITY_TOKEN_USED`, `E_SECURITY_TOKEN_EXPIRED` (also when revoked already).
+   * Ends an unredeemed token now (`revoked_at` set; a redeem gets `E_SECURITY_TOKEN_REVOKED`), named by
+   * the token or its record id; returns the record. Refuses like `redeem`: `E_SECURITY_TOKEN_MALFORMED`,
+   * `E_SECURITY_TOKEN_UNKNOWN` (also for another purpose), `E_SECURITY_TOKEN_USED`, `E_SECURITY_TOKEN_EXPIRED`,
+   * `E_SECURITY_TOKEN_REVOKED` (revoked already).
    */
   revoke(ref: { readonly token: string } | { readonly id: string }, purpose: string): Promise<TokenRecord>;
-  /** Deletes tokens expired or used before `before`; returns how many. */
+  /** Deletes tokens expired, used or revoked before `before`; returns how many. */
   purge(before: Date): Promise<number>;
 }
 
@@ -53,6 +60,7 @@ interface Row {
   expires_at: Date;
   used_at: Date | null;
   used_by: string | null;
+  revoked_at: Date | null;
 }
 
 /** What `createTokenService` needs. */
@@ -78,6 +86,13 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
       });
   };
   const refuse = (code: string, message: string) => new DianaError(code, message);
+  // why a token the statement did not take was not taken, from its row as it stands
+  const refusal = (row: Row | undefined) => {
+    if (!row) return refuse(SECURITY_ERROR_CODES.TOKEN_UNKNOWN, 'no such token');
+    if (row.used_at) return refuse(SECURITY_ERROR_CODES.TOKEN_USED, 'this token was already used');
+    if (row.revoked_at) return refuse(SECURITY_ERROR_CODES.TOKEN_REVOKED, 'this token was revoked');
+    return refuse(SECURITY_ERROR_CODES.TOKEN_EXPIRED, 'this token has expired');
+  };
 
   return {
     async issue({ purpose, ttl_ms, data = {} }) {
@@ -86,11 +101,12 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
         throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'ttl_ms must be a positive integer');
       const token = randomBytes(24).toString('base64url');
       const now = clock.now();
-      const [row] = await deps.db.session()<Row[]>`
+      const sql = deps.db.session();
+      const [row] = await sql<Row[]>`
         insert into security_tokens (id, purpose, token_hash, data, created_at, expires_at)
         values (${newId()}, ${purpose}, ${hash(token)}, ${JSON.stringify(data)}::text::jsonb,
                 ${new Date(now)}, ${new Date(now + ttl_ms)})
-        returning id, purpose, data, created_at, expires_at, used_at, used_by`;
+        returning ${sql(COLUMNS)}`;
       return { token, record: Object.freeze(row as Row) };
     },
 
@@ -104,15 +120,14 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
       // one statement: the row lock makes concurrent redeems queue, and each re-checks used_at
       const [used] = await sql<Row[]>`
         update security_tokens set used_at = ${now}, used_by = ${options.by ?? null}
-        where token_hash = ${digest} and purpose = ${purpose} and used_at is null and expires_at > ${now}
-        returning id, purpose, data, created_at, expires_at, used_at, used_by`;
+        where token_hash = ${digest} and purpose = ${purpose}
+          and used_at is null and revoked_at is null and expires_at > ${now}
+        returning ${sql(COLUMNS)}`;
       if (used) return Object.freeze(used);
       const [row] = await sql<Row[]>`
-        select id, purpose, data, created_at, expires_at, used_at, used_by
+        select ${sql(COLUMNS)}
         from security_tokens where token_hash = ${digest} and purpose = ${purpose}`;
-      if (!row) throw refuse(SECURITY_ERROR_CODES.TOKEN_UNKNOWN, 'no such token');
-      if (row.used_at) throw refuse(SECURITY_ERROR_CODES.TOKEN_USED, 'this token was already used');
-      throw refuse(SECURITY_ERROR_CODES.TOKEN_EXPIRED, 'this token has expired');
+      throw refusal(row);
     },
 
     async revoke(ref, purpose) {
@@ -128,21 +143,20 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
       const now = new Date(clock.now());
       const match = byToken ? sql`token_hash = ${hash(ref.token)}` : sql`id = ${ref.id}`;
       const [revoked] = await sql<Row[]>`
-        update security_tokens set expires_at = ${now}
-        where ${match} and purpose = ${purpose} and used_at is null and expires_at > ${now}
-        returning id, purpose, data, created_at, expires_at, used_at, used_by`;
+        update security_tokens set revoked_at = ${now}
+        where ${match} and purpose = ${purpose} and used_at is null and revoked_at is null and expires_at > ${now}
+        returning ${sql(COLUMNS)}`;
       if (revoked) return Object.freeze(revoked);
       const [row] = await sql<Row[]>`
-        select id, purpose, data, created_at, expires_at, used_at, used_by
+        select ${sql(COLUMNS)}
         from security_tokens where ${match} and purpose = ${purpose}`;
-      if (!row) throw refuse(SECURITY_ERROR_CODES.TOKEN_UNKNOWN, 'no such token');
-      if (row.used_at) throw refuse(SECURITY_ERROR_CODES.TOKEN_USED, 'this token was already used');
-      throw refuse(SECURITY_ERROR_CODES.TOKEN_EXPIRED, 'this token has expired');
+      throw refusal(row);
     },
 
     async purge(before) {
       const rows = await deps.db.session()`
-        delete from security_tokens where expires_at < ${before} or used_at < ${before} returning 1`;
+        delete from security_tokens
+        where expires_at < ${before} or used_at < ${before} or revoked_at < ${before} returning 1`;
       return rows.length;
     },
   };

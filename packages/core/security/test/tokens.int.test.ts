@@ -78,27 +78,63 @@ describe('single-use tokens', () => {
     expect((await tokens.redeem(token, 'vip')).used_at).toBeInstanceOf(Date);
   });
 
-  it('purges tokens expired or used before a date', async () => {
+  it('purges tokens expired, used or revoked before a date', async () => {
     const clock = createManualClock(Date.parse('2020-01-01T00:00:00Z'));
     const tokens = createTokenService(config, { db, clock });
     await tokens.issue({ purpose: 'old', ttl_ms: 1_000 });
-    expect(await tokens.purge(new Date('2021-01-01T00:00:00Z'))).toBe(1);
+    const revoked = await tokens.issue({ purpose: 'old', ttl_ms: 10 * 365 * 86_400_000 });
+    await tokens.revoke({ id: revoked.record.id }, 'old');
+    await tokens.issue({ purpose: 'old', ttl_ms: 10 * 365 * 86_400_000 }); // kept: neither
+    expect(await tokens.purge(new Date('2021-01-01T00:00:00Z'))).toBe(2);
   });
 
   it('revokes an unredeemed token by the token or its id; a redeemed, expired or revoked one is refused', async () => {
-    const tokens = createTokenService(config, { db });
+    const clock = createManualClock(Date.parse('2026-12-06T10:00:00Z'));
+    const tokens = createTokenService(config, { db, clock });
     const a = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000, data: { tariff: 'a' } });
-    expect((await tokens.revoke({ token: a.token }, 'vip')).data).toEqual({ tariff: 'a' });
-    expect(await codeOf(tokens.redeem(a.token, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
-    expect(await codeOf(tokens.revoke({ token: a.token }, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
+    clock.advance(1_000);
+    const revoked = await tokens.revoke({ token: a.token }, 'vip');
+    expect(revoked.data).toEqual({ tariff: 'a' });
+    expect(revoked.revoked_at).toEqual(new Date(clock.now()));
+    expect(revoked.expires_at).toEqual(a.record.expires_at); // the expiry stays what it was
+    expect(await codeOf(tokens.redeem(a.token, 'vip'))).toBe('E_SECURITY_TOKEN_REVOKED');
+    expect(await codeOf(tokens.revoke({ token: a.token }, 'vip'))).toBe('E_SECURITY_TOKEN_REVOKED');
     const b = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
     expect(await codeOf(tokens.revoke({ id: b.record.id }, 'invite'))).toBe('E_SECURITY_TOKEN_UNKNOWN');
     expect((await tokens.revoke({ id: b.record.id }, 'vip')).id).toBe(b.record.id);
-    expect(await codeOf(tokens.redeem(b.token, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.redeem(b.token, 'vip'))).toBe('E_SECURITY_TOKEN_REVOKED');
+    // revoked, then past its expiry: still revoked (the more telling of the two)
+    clock.advance(60_000);
+    expect(await codeOf(tokens.redeem(b.token, 'vip'))).toBe('E_SECURITY_TOKEN_REVOKED');
+    const d = await tokens.issue({ purpose: 'vip', ttl_ms: 1_000 });
+    clock.advance(1_001);
+    expect(await codeOf(tokens.revoke({ token: d.token }, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
+    expect(await codeOf(tokens.redeem(d.token, 'vip'))).toBe('E_SECURITY_TOKEN_EXPIRED');
     const c = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
     await tokens.redeem(c.token, 'vip');
     expect(await codeOf(tokens.revoke({ token: c.token }, 'vip'))).toBe('E_SECURITY_TOKEN_USED');
     expect(await codeOf(tokens.revoke({ id: 'nope' }, 'vip'))).toBe('E_SECURITY_TOKEN_MALFORMED');
     expect(await codeOf(tokens.revoke({ token: 'x' }, 'vip'))).toBe('E_SECURITY_TOKEN_MALFORMED');
+  });
+
+  it('20 redeems and 20 revokes of one token at once → exactly one of them wins, each other told why', async () => {
+    const tokens = createTokenService(config, { db });
+    const { token, record } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
+    let release = () => {};
+    const barrier = new Promise<void>((resolve) => (release = resolve));
+    const calls = Array.from({ length: 40 }, async (_, i) => {
+      await barrier;
+      return codeOf(i % 2 === 0 ? tokens.redeem(token, 'vip', { by: `u${i}` }) : tokens.revoke({ token }, 'vip'));
+    });
+    release();
+    const codes = await Promise.all(calls);
+    const won = codes.filter((c) => c === undefined);
+    expect(won).toHaveLength(1);
+    const [row] = await db.sql<{ used_at: Date | null; revoked_at: Date | null }[]>`
+      select used_at, revoked_at from security_tokens where id = ${record.id}`;
+    // never both: the winner's mark is the only one, and every loser names it
+    expect(Boolean(row?.used_at) !== Boolean(row?.revoked_at)).toBe(true);
+    const lost = row?.used_at ? 'E_SECURITY_TOKEN_USED' : 'E_SECURITY_TOKEN_REVOKED';
+    expect(codes.filter((c) => c !== undefined)).toEqual(Array(39).fill(lost));
   });
 });

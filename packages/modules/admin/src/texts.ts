@@ -40,8 +40,8 @@ export const TEXTS = Object.freeze({
   redeemed: (until: string) => `¡Te damos la bienvenida al Diván! Tu suscripción VIP dura hasta el ${until}.`,
   inviteLink: (link: string) => `Tu invitación al canal VIP (un solo uso): ${link}`,
   tokenUsed: 'Este enlace ya se usó.',
-  // expired or revoked: a revoke ends the token's time, so a redeem cannot tell the two apart
-  tokenExpired: 'Este enlace ya no es válido: caducó o se anuló. Pide uno nuevo.',
+  tokenExpired: 'Este enlace caducó. Pide uno nuevo.',
+  tokenWasRevoked: 'Este enlace se anuló. Si crees que es un error, pide uno nuevo.',
   tokenUnknown: 'Este enlace no es válido.',
   reminder7d: 'Tu suscripción VIP termina en 7 días.',
   reminder24h: 'Tu suscripción VIP termina mañana.',
@@ -150,7 +150,8 @@ export const TEXTS = Object.freeze({
     'Indica el enlace VIP (https://t.me/…?start=vip_…), el token de 32 caracteres o el id del token que muestra /auditoria.',
   tokenRevoked: (tariff: string) => `Enlace revocado: ya no sirve para canjear la tarifa ${tariff}.`,
   revokeUsed: 'Ese enlace ya se canjeó: no se puede revocar (la suscripción sigue en curso).',
-  revokeExpired: 'Ese enlace ya había caducado o estaba revocado: nadie puede usarlo.',
+  revokeExpired: 'Ese enlace ya había caducado: nadie puede usarlo.',
+  revokeRevoked: 'Ese enlace ya estaba revocado: nadie puede usarlo.',
   revokeUnknown: 'No existe ningún enlace VIP con ese token o id.',
 
   // /usuario

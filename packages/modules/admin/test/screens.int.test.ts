@@ -249,10 +249,10 @@ describe('staff screens', () => {
     expect(last(101)).toBe('Enlace revocado: ya no sirve para canjear la tarifa mensual.');
     expect(await audited('revoke_token')).toBe(1);
     await say(105, `/start ${link.split('start=')[1]}`);
-    expect(last(105)).toBe('Este enlace ya no es válido: caducó o se anuló. Pide uno nuevo.');
+    expect(last(105)).toBe('Este enlace se anuló. Si crees que es un error, pide uno nuevo.');
     expect((await users.getByTelegramId(105))?.role).toBe('FREE');
     await say(101, `/revocar ${link}`);
-    expect(last(101)).toBe('Ese enlace ya había caducado o estaba revocado: nadie puede usarlo.');
+    expect(last(101)).toBe('Ese enlace ya estaba revocado: nadie puede usarlo.');
 
     // by the id the audit log keeps
     await say(101, '/token dia');

@@ -53,6 +53,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
     } catch (error) {
       if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_USED)) return ctx.reply(TEXTS.tokenUsed);
       if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_EXPIRED)) return ctx.reply(TEXTS.tokenExpired);
+      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_REVOKED)) return ctx.reply(TEXTS.tokenWasRevoked);
       if (
         isDianaError(error, SECURITY_ERROR_CODES.TOKEN_UNKNOWN) ||
         isDianaError(error, SECURITY_ERROR_CODES.TOKEN_MALFORMED)

@@ -91,6 +91,7 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
       } catch (error) {
         if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_USED)) return ctx.reply(TEXTS.revokeUsed);
         if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_EXPIRED)) return ctx.reply(TEXTS.revokeExpired);
+        if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_REVOKED)) return ctx.reply(TEXTS.revokeRevoked);
         if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_UNKNOWN)) return ctx.reply(TEXTS.revokeUnknown);
         if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_MALFORMED)) return ctx.reply(TEXTS.badTokenRef);
         throw error;
