@@ -373,11 +373,23 @@ export function describeUserStateManager(
         it('counts update_deadline_ms from the turn: an update that waited behind its manager still retries', async () => {
           const { create } = await setup();
           const writer = create(CONFORMANCE_SLICES);
-          const deadline = 300;
-          const state = create(CONFORMANCE_SLICES, { update_deadline_ms: deadline });
           const user = newId();
-          await state.set(user, counter, { n: 0 });
+          // the deadline is sized from a round measured now (another manager's update inside
+          // fn, then the write), as in the test above: a fixed 300 ms was one round on CI's
+          // busiest pass (a Redis Cluster), and the retry never came
+          const probe = create(CONFORMANCE_SLICES);
+          await probe.set(user, counter, { n: 0 });
           await writer.get(user, counter);
+          const round = performance.now();
+          let probed = false;
+          await probe.update(user, counter, async (c) => {
+            if (!probed) await writer.set(user, counter, { n: 0 }); // once: it loses to it, then writes
+            probed = true;
+            return { n: c.n };
+          });
+          const deadline = Math.max(400, Math.ceil(6 * (performance.now() - round)));
+          const state = create(CONFORMANCE_SLICES, { update_deadline_ms: deadline });
+          await state.get(user, counter);
           // the first update holds the turn past the second's deadline counted from its call
           const first = state.update(user, counter, async (c) => {
             await pause(deadline + 100);
