@@ -3,6 +3,7 @@
 //   *.test.ts        unit and integration (integration files are *.int.test.ts)
 //   *.chaos.test.ts  kills or restarts servers; left out when DIANA_TEST_CHAOS=0
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { defineConfig, mergeConfig } from 'vitest/config';
 
 const skipChaos = process.env.DIANA_TEST_CHAOS === '0';
@@ -21,6 +22,7 @@ export function defineDianaConfig(overrides = {}) {
       testTimeout: 30_000,
       hookTimeout: 60_000,
       passWithNoTests: false,
+      globalSetup: [fileURLToPath(new URL('./global-setup.js', import.meta.url))],
     },
   });
   return mergeConfig(base, overrides);

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import postgres from '@diana/postgres';
 import { cleanUpAfter } from './cleanup.js';
 import { getPostgresUrl } from './discover.js';
@@ -23,12 +24,17 @@ export interface TestDatabase {
 const PREFIX = 'diana_t_';
 // Databases older than this were left by a crashed run and are swept on the next start.
 const STALE_AFTER_MS = 2 * 60 * 60 * 1000;
+// A name carries its maker: the time, the process id and a tag of this host. One made on this
+// host by a process that is gone is swept at once — a test file's afterAll does not run when a
+// `-t` filter leaves none of its tests to run, and vitest ends its workers with SIGTERM.
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 4);
 let swept: Promise<void> | undefined;
 
 /** Creates an empty database on the test server; the caller drops it. */
 export async function createTestDatabase(label: string): Promise<TestDatabase> {
   const adminUrl = await getPostgresUrl();
-  const name = `${PREFIX}${Date.now().toString(36)}_${slug(label)}_${randomBytes(3).toString('hex')}`.slice(0, 63);
+  const maker = `${Date.now().toString(36)}_${process.pid.toString(36)}${HOST}`;
+  const name = `${PREFIX}${maker}_${slug(label)}_${randomBytes(3).toString('hex')}`.slice(0, 63);
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
     swept ??= sweepStale(admin).catch(() => {});
@@ -64,15 +70,40 @@ export async function useTestDatabase(label: string): Promise<TestDatabase> {
   return db;
 }
 
+/**
+ * Drops the test databases left behind: older than two hours, or made on this host by a process
+ * that is gone. Runs by itself before a process's first `createTestDatabase`.
+ */
+export async function sweepTestDatabases(): Promise<void> {
+  const admin = postgres(await getPostgresUrl(), { max: 1, onnotice: () => {} });
+  try {
+    await sweepStale(admin);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
+
 async function sweepStale(admin: postgres.Sql): Promise<void> {
   const rows = await admin<{ datname: string }[]>`
     select datname from pg_database where datname like ${`${PREFIX}%`}`;
   const cutoff = Date.now() - STALE_AFTER_MS;
   for (const { datname } of rows) {
-    const created = Number.parseInt(datname.slice(PREFIX.length).split('_')[0] ?? '', 36);
-    if (Number.isFinite(created) && created < cutoff) {
+    const [time = '', owner = ''] = datname.slice(PREFIX.length).split('_');
+    const created = Number.parseInt(time, 36);
+    const orphan = owner.endsWith(HOST) && !alive(Number.parseInt(owner.slice(0, -HOST.length), 36));
+    if ((Number.isFinite(created) && created < cutoff) || orphan) {
       await admin.unsafe(`drop database if exists "${datname}" with (force)`);
     }
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true; // not a pid: leave it to the age rule
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -46,6 +46,8 @@ export interface RedisServer {
 /** Starts a private `redis-server` on a free loopback port with `--enable-debug-command local`. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'diana-redis-'));
+  // who started it: a server whose owner is gone is stopped by @diana/vitest-config's sweep
+  writeFileSync(join(dir, 'owner'), String(process.pid));
   const timeout = options.start_timeout_ms ?? 10_000;
   let port = 0;
   let child: ChildProcess | undefined;
@@ -69,6 +71,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     'no',
     '--logfile',
     join(dir, 'redis.log'),
+    '--pidfile',
+    join(dir, 'redis.pid'),
     ...(options.args ?? []),
   ];
 

@@ -11,7 +11,7 @@ describe('test databases', () => {
     const a = await createTestDatabase('services a');
     const b = await useTestDatabase('services b');
     expect(a.name).not.toBe(b.name);
-    expect(a.name).toMatch(/^diana_t_[0-9a-z]+_services_a_[0-9a-f]{6}$/);
+    expect(a.name).toMatch(/^diana_t_[0-9a-z]+_[0-9a-z]+_services_a_[0-9a-f]{6}$/);
     const sql = postgres(a.direct_url, { max: 1, onnotice: () => {} });
     const [row] = await sql<{ db: string }[]>`select current_database() as db`;
     expect(row?.db).toBe(a.name);
