@@ -74,7 +74,10 @@ export function createStartGate(options: StartGateOptions): StartGate {
             cutByDeadline && error instanceof AttemptTimeout && previous !== undefined
               ? previous
               : timedOut && cause
-                ? `last error: ${cause}; then ${said}`
+                ? // whichever timer ended it (the gate's or the probe's own, 'ping took longer than
+                  // 5000 ms'): after a refusal it reads as a slow server when the server had
+                  // stopped answering (a stranger read it so, PostgreSQL on a closed port)
+                  `last error: ${cause}; then no answer within the attempt timeout`
                 : said;
           previous = message;
           const delay = Math.min(nextDelay(), deadline - Date.now());

@@ -35,8 +35,9 @@ export const TEXTS = Object.freeze({
     `El precio («${text}») debe ser una cantidad con hasta dos decimales, con coma o punto (por ejemplo 9,99).`,
   tariffExists: 'Ya existe una tarifa con ese nombre.',
   noSuchTariff: 'No existe esa tarifa.',
-  tokenIssued: (link: string, days: number) =>
-    `Enlace VIP de un solo uso (${days === 1 ? '1 día' : `${days} días`}):\n${link}\nSi hace falta anularlo: /revocar seguido del enlace.`,
+  // the link's own life beside the subscription's: '30 días' alone read as how long the link lasts
+  tokenIssued: (link: string, days: number, until: string) =>
+    `Enlace VIP de un solo uso (${days === 1 ? '1 día' : `${days} días`} de VIP), válido hasta ${until}:\n${link}\nSi hace falta anularlo: /revocar seguido del enlace.`,
   redeemed: (until: string) => `¡Te damos la bienvenida al Diván! Tu suscripción VIP dura hasta el ${until}.`,
   inviteLink: (link: string) => `Tu invitación al canal VIP (un solo uso): ${link}`,
   tokenUsed: 'Este enlace ya se usó.',

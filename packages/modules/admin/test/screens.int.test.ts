@@ -243,6 +243,10 @@ describe('staff screens', () => {
     await userWith(101, 'ADMIN');
     await userWith(105, 'FREE');
     await say(101, '/token mensual');
+    // the subscription's length and the link's own life (token_ttl_ms, 7 days by default)
+    expect(last(101)).toMatch(
+      /^Enlace VIP de un solo uso \(30 días de VIP\), válido hasta el \d{1,2} de \p{L}+(?: de \d{4})? a las? \d{1,2}:\d{2}:\n/u,
+    );
     const link = /https:\/\/t\.me\/diana_bot\?start=vip_[A-Za-z0-9_-]{32}/.exec(last(101))?.[0] as string;
     expect(link).toBeDefined();
     await say(101, `/revocar ${link}`);

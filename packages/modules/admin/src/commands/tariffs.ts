@@ -6,6 +6,7 @@ import type { Composer } from 'grammy';
 import type { AdminContext, AdminKit } from '../kit.js';
 import { formatPrice, parsePriceCents } from '../price.js';
 import { TEXTS } from '../texts.js';
+import { formatHumanMoment } from '../time.js';
 
 const DAY = 86_400_000;
 
@@ -76,7 +77,8 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
         target: name.toLowerCase(),
         details: { token_id: record.id },
       });
-      await ctx.reply(TEXTS.tokenIssued(`https://t.me/${deps.botUsername()}?start=vip_${token}`, tariff.days));
+      const until = formatHumanMoment(record.expires_at, settings.timezone, kit.now());
+      await ctx.reply(TEXTS.tokenIssued(`https://t.me/${deps.botUsername()}?start=vip_${token}`, tariff.days, until));
     }),
   );
 
