@@ -296,6 +296,7 @@ async function checkBundle(scratch, databaseUrl) {
     result.files > 0 &&
     result.transport === true &&
     result.limiter.join() === 'true,true,false' &&
+    result.token === 'E_SECURITY_TOKEN_REVOKED' &&
     result.user_state === 'shop' &&
     result.cache === 'v' &&
     result.story_fragments > 0 &&

@@ -13,7 +13,7 @@ import { GAMIFICATION_MIGRATIONS } from '@diana/gamification';
 import { loadDefaultStory } from '@diana/narrative';
 import postgres from '@diana/postgres';
 import { createRedisConnector } from '@diana/redis';
-import { createRateLimiter, SECURITY_MIGRATIONS } from '@diana/security';
+import { createRateLimiter, createTokenService, SECURITY_MIGRATIONS } from '@diana/security';
 import { createRedisRateLimitStore } from '@diana/security/adapters/redis';
 import { createUserStateManager, defineSlice, USER_STATE_MIGRATIONS } from '@diana/user-state';
 import { createRedisStateStore } from '@diana/user-state/adapters/redis';
@@ -45,6 +45,14 @@ try {
   result.sources = sources.length;
   result.applied = (await migrate(db, sources)).applied.length;
   result.files = sources.reduce((n, s) => n + Object.keys(s.files ?? {}).length, 0);
+  // a token on the shipped schema: revoked, then refused as revoked (its column is migration 0002)
+  const tokens = createTokenService({ token_pepper: 'bundle-token-pepper-'.padEnd(40, 'x') }, { db });
+  const issued = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
+  await tokens.revoke({ token: issued.token }, 'vip');
+  result.token = await tokens.redeem(issued.token, 'vip').then(
+    () => 'redeemed',
+    (error) => error.code,
+  );
   await db.close();
 
   // Lua: the bus's scripts load when its transport is made, the limiter's GCRA runs on Redis
