@@ -5,7 +5,7 @@
 // directory (`<tmp>/diana-redis-*`) holds its owner's pid (`owner`) and the server's
 // (`redis.pid`, written by redis-server): when the owner is gone, the server is killed and the
 // directory removed.
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,12 +27,14 @@ const pidIn = (file) => {
   }
 };
 
-// the pid is still a redis-server (not a process that took the number since), where /proc tells
+// the pid (alive) is still a redis-server, not a process that took the number since; where there
+// is no /proc to tell, the pidfile is trusted
 const isRedis = (pid) => {
+  if (!existsSync('/proc')) return true;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('redis-server');
-  } catch (error) {
-    return error.code !== 'ENOENT' && error.code !== 'ESRCH'; // no /proc: trust the pidfile
+  } catch {
+    return false; // gone meanwhile
   }
 };
 

@@ -1,5 +1,5 @@
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
-import { useTestDatabase } from '@diana/test-services';
+import { createBarrier, useTestDatabase } from '@diana/test-services';
 import { createManualClock, isDianaError } from '@diana/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECURITY_MIGRATIONS } from '../src/migrations.js';
@@ -120,13 +120,11 @@ describe('single-use tokens', () => {
   it('20 redeems and 20 revokes of one token at once → exactly one of them wins, each other told why', async () => {
     const tokens = createTokenService(config, { db });
     const { token, record } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
-    let release = () => {};
-    const barrier = new Promise<void>((resolve) => (release = resolve));
+    const barrier = createBarrier(40);
     const calls = Array.from({ length: 40 }, async (_, i) => {
-      await barrier;
+      await barrier.wait();
       return codeOf(i % 2 === 0 ? tokens.redeem(token, 'vip', { by: `u${i}` }) : tokens.revoke({ token }, 'vip'));
     });
-    release();
     const codes = await Promise.all(calls);
     const won = codes.filter((c) => c === undefined);
     expect(won).toHaveLength(1);
