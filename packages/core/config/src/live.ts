@@ -4,7 +4,7 @@
 import type { Database } from '@diana/db';
 import { DianaError, deepFreeze, fromValibotIssues, type Logger } from '@diana/utils';
 import * as v from 'valibot';
-import { validate } from './checks.js';
+import { checkScope, validate } from './checks.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
 import { type ConfigInstance, getActive, getRevisions, listActive } from './instances.js';
 import type { TemplateDefinition } from './templates.js';
@@ -12,6 +12,7 @@ import type { TemplateDefinition } from './templates.js';
 interface Held {
   readonly seq: number;
   readonly instance_id: string;
+  /** undefined: nothing active since `seq` (an archive), so an older event or write is not applied */
   readonly value: unknown;
 }
 
@@ -19,14 +20,22 @@ type Listener = (value: never, info: { scope: string; seq: number }) => void;
 
 /** The values one manager holds. */
 export interface LiveValues {
-  /** Scoped active → global active → defaults. */
+  /** Scoped active → global active → defaults; a malformed scope is `E_CONFIG_USAGE`. */
   resolve(key: string, scope: string): unknown;
   /** Everything active, from PostgreSQL. `initial`: an invalid instance fails (or falls back to its last valid revision). */
   load(initial: boolean): Promise<void>;
   /** A `config.changed` event: the row is read again and applied if newer. */
   onEvent(payload: { key: string; scope: string; seq: number }): Promise<void>;
+  /** This manager's own committed change (its `config.changed` is then ignored here): applied if newer. */
+  onWrite(row: ConfigInstance): void;
   listen(key: string, listener: Listener): () => void;
-  readonly counts: { resyncs: number; events_applied: number; events_ignored: number; invalid: number };
+  readonly counts: {
+    resyncs: number;
+    events_applied: number;
+    events_ignored: number;
+    writes_applied: number;
+    invalid: number;
+  };
 }
 
 /** The template named `key`, or `E_CONFIG_NOT_FOUND`. */
@@ -46,11 +55,16 @@ export function createLiveValues(deps: {
   const { db, templates, logger } = deps;
   const held = new Map<string, Held>(); // `${key}\u0000${scope}`
   const listeners = new Map<string, Set<Listener>>();
-  const counts = { resyncs: 0, events_applied: 0, events_ignored: 0, invalid: 0 };
+  const counts = { resyncs: 0, events_applied: 0, events_ignored: 0, writes_applied: 0, invalid: 0 };
   const slot = (key: string, scope: string) => `${key}\u0000${scope}`;
 
-  const resolve = (key: string, scope: string): unknown =>
-    held.get(slot(key, scope))?.value ?? held.get(slot(key, 'global'))?.value ?? templateOf(templates, key).defaults;
+  const resolve = (key: string, scope: string): unknown => {
+    const scoped = held.get(slot(key, scope))?.value;
+    if (scoped !== undefined && scoped !== null) return scoped;
+    // checked where it costs nothing to a hit: a malformed scope never holds a value
+    if (scope !== 'global') checkScope(scope);
+    return held.get(slot(key, 'global'))?.value ?? templateOf(templates, key).defaults;
+  };
 
   const notify = (key: string, scope: string, seq: number) => {
     const set = listeners.get(key);
@@ -65,15 +79,15 @@ export function createLiveValues(deps: {
     }
   };
 
-  /** Puts `row` (or its absence, at `seq`) in memory if newer than what is held; never an invalid value. */
+  /** Puts `row` (or its absence, at `seq`) in memory if newer than what is held; never an invalid value. True when what is served changed. */
   const apply = (key: string, scope: string, row: ConfigInstance | undefined, seq: number): boolean => {
     const template = templates.get(key);
     if (!template) return false; // another service's template
     const current = held.get(slot(key, scope));
     if (current && current.seq >= seq) return false;
     if (!row) {
-      held.delete(slot(key, scope));
-      return true;
+      held.set(slot(key, scope), { seq, instance_id: '', value: undefined });
+      return current?.value !== undefined; // a change only when something was active
     }
     try {
       const value = deepFreeze(validate(template, row.values, `active instance ${row.id} values`));
@@ -145,8 +159,8 @@ export function createLiveValues(deps: {
       );
     // what is no longer active anywhere
     for (const [k, entry] of held)
-      if (!seen.has(k)) {
-        held.delete(k);
+      if (!seen.has(k) && entry.value !== undefined) {
+        held.set(k, { seq: entry.seq, instance_id: '', value: undefined });
         const [key = '', scope = 'global'] = k.split('\u0000');
         if (!initial) notify(key, scope, entry.seq);
       }
@@ -165,10 +179,19 @@ export function createLiveValues(deps: {
     } else counts.events_ignored++;
   };
 
+  // an archived row leaves its (template, scope) with no active instance, at the archive's seq
+  const onWrite = (row: ConfigInstance) => {
+    const active = row.status === 'active';
+    if (!apply(row.template_key, row.scope, active ? row : undefined, row.seq)) return;
+    counts.writes_applied++;
+    notify(row.template_key, row.scope, row.seq);
+  };
+
   return {
     resolve,
     load,
     onEvent,
+    onWrite,
     listen(key, listener) {
       templateOf(templates, key);
       const set = listeners.get(key) ?? new Set();

@@ -44,6 +44,8 @@ export interface ConfigManagerStats {
   readonly resyncs: number;
   readonly events_applied: number;
   readonly events_ignored: number;
+  /** This process's own publishes, archives and rollbacks, served from their commit on (their events are then ignored here). */
+  readonly writes_applied: number;
   /** Active instances found invalid in this process (and never applied). */
   readonly invalid: number;
 }

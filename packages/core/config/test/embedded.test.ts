@@ -26,17 +26,23 @@ afterAll(async () => {
 it('publishes and hot-reloads on PGlite with the memory bus', async () => {
   await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS]);
   const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: TEMPLATES });
+  // a second manager hears of the publish only through the event
+  const other = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: TEMPLATES });
   await config.start();
+  await other.start();
   const draft = await config.createDraft(
     'gamification.daily_gift',
     { amount: 42 },
     { actor: 'owner', reason: 'embedded' },
   );
   await config.publish(draft.id, { actor: 'owner', reason: 'embedded' });
-  const deadline = Date.now() + 15_000;
-  while (config.get('gamification.daily_gift').amount !== 42 && Date.now() < deadline)
-    await new Promise((resolve) => setTimeout(resolve, 10));
   expect(config.get('gamification.daily_gift').amount).toBe(42);
-  expect(config.stats().events_applied).toBe(1);
+  expect(config.stats().writes_applied).toBe(1);
+  const deadline = Date.now() + 15_000;
+  while (other.get('gamification.daily_gift').amount !== 42 && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(other.get('gamification.daily_gift').amount).toBe(42);
+  expect(other.stats().events_applied).toBe(1);
+  await other.close();
   await config.close();
 });

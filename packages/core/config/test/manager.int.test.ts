@@ -242,6 +242,64 @@ describe('ConfigManager', () => {
     stop();
   });
 
+  it('reads its own write: a publish, archive or rollback is served once it resolves — inside a transaction, once that commits', async () => {
+    const config = await make(TEMPLATES);
+    const before = config.stats();
+    const scope = 'channel:-100350';
+    const amount = () => config.get('gamification.daily_gift', { scope }).amount;
+    const global = config.get('gamification.daily_gift').amount;
+    const changes: number[] = [];
+    const stop = config.onChange('gamification.daily_gift', (value, info) => {
+      if (info.scope === scope) changes.push(value.amount);
+    });
+    const first = await config.createDraft('gamification.daily_gift', { amount: 50 }, { ...admin, scope });
+    await config.publish(first.id, admin);
+    expect(amount()).toBe(50); // no wait: the event has not come back yet
+    expect(changes).toEqual([50]);
+    await config.rollback(first.id, 1, admin); // revision 1's values, a new seq
+    expect(amount()).toBe(50);
+    await config.archive(first.id, admin);
+    expect(amount()).toBe(global);
+
+    // inside the caller's transaction: not before its commit, never after its rollback
+    const second = await config.createDraft('gamification.daily_gift', { amount: 53 }, { ...admin, scope });
+    await db
+      .transaction(async () => {
+        await config.publish(second.id, admin);
+        expect(amount()).toBe(global);
+        throw new Error('rolled back');
+      })
+      .catch((error: unknown) => expect((error as Error).message).toBe('rolled back'));
+    expect(amount()).toBe(global);
+    await db.transaction(async () => {
+      await config.publish(second.id, admin);
+      expect(amount()).toBe(global);
+    });
+    expect(amount()).toBe(53);
+    expect(config.stats().writes_applied).toBe(4); // publish, rollback, archive, publish
+    expect(changes).toEqual([50, 50, global, 53]);
+    // its own four events come back and change nothing
+    expect(await until(() => config.stats().events_ignored - before.events_ignored >= 4)).toBe(true);
+    expect(config.stats().events_applied).toBe(before.events_applied);
+    expect(amount()).toBe(53);
+    stop();
+  });
+
+  it('refuses a malformed scope on reads too, with E_CONFIG_USAGE', async () => {
+    const config = await make(TEMPLATES);
+    const scopedGet = (scope: string) => () => config.get('gamification.daily_gift', { scope });
+    for (const scope of ['Channel -1', 'channel:', '', 'global ']) {
+      let error: unknown;
+      try {
+        scopedGet(scope)();
+      } catch (e) {
+        error = e;
+      }
+      expect(isDianaError(error, 'E_CONFIG_USAGE'), scope).toBe(true);
+    }
+    expect(scopedGet('channel:-1')().amount).toBe(config.get('gamification.daily_gift').amount);
+  });
+
   it('two admins publishing one draft concurrently: one wins, the other gets E_CONFIG_CONFLICT; history shows one publish', async () => {
     const config = await make(TEMPLATES);
     const draft = await config.createDraft(
