@@ -171,7 +171,15 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   // `set` does; a factory's fill does not: the key was missing or expired in Redis, and another
   // process's memory then holds no newer value (a `delete` or `set` since its read sent a notice
   // that dropped it; an expiry ended it there too), so a notice per fill is only traffic.
-  const store = async <T>(key: string, value: T, options: CacheSetOptions, prefix: string, announce: boolean) => {
+  // `shared`: the tier to write to (none when this call's Redis step already failed).
+  const store = async <T>(
+    key: string,
+    value: T,
+    options: CacheSetOptions,
+    prefix: string,
+    announce: boolean,
+    shared: CacheStore | undefined,
+  ) => {
     const ttl = jitteredTtl(options.ttl_ms ?? settings.default_ttl_ms, settings.ttl_jitter);
     const text = serialize(value);
     const entry = makeEntry(value, {
@@ -182,10 +190,10 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       bytes: text.length,
     });
     if (keepsCopies()) l1.set(key, entry);
-    if (l2 && options.local) {
-      if (announce) await l2.publish({ o: origin, k: key });
-    } else if (l2) {
-      await l2.set(
+    if (shared && options.local) {
+      if (announce) await shared.publish({ o: origin, k: key });
+    } else if (shared) {
+      await shared.set(
         key,
         { v: text, e: entry.expires_at, s: entry.stale_until, t: entry.tags },
         entry.stale_until - clock.now(),
@@ -246,24 +254,34 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     return undefined;
   };
 
+  // `reachable`: false when the caller's own look in Redis just failed. A step of the refresh
+  // that fails skips Redis for the steps after it: a Redis that does not answer costs a call one
+  // `command_timeout_ms`, not one per step (a read, a lease, a second read, the fill, the
+  // release), until the breaker opens. (The store counts every failure: another call's, at the
+  // same moment, skips Redis here too — Redis is failing then.)
   const runFactory = <T>(
     key: string,
     factory: () => Promise<T> | T,
     options: CacheSetOptions & CacheReadOptions<T>,
     prefix: string,
+    reachable = true,
   ): Promise<T> => {
     const running = inFlight.get(key) as Promise<T> | undefined;
     if (running) return running;
     // a `local` value is computed by each process on its own: no lease, no second look in Redis
-    const shared = options.local ? undefined : l2;
+    const shared = options.local || !reachable ? undefined : l2;
+    const failures = shared?.failures;
+    const answering = () => (shared?.failures === failures ? shared : undefined);
     const work = (async () => {
       const token = randomUUID();
       const leased = shared ? await shared.acquireLease(key, token, settings.lock_ttl_ms) : true;
+      // the lease to release: only one Redis granted
+      const held = leased && answering() !== undefined;
       try {
         if (!leased) {
           const filled = await awaitOtherRefresh<T>(key, options.schema);
           if (filled) return filled.value;
-        } else if (shared) {
+        } else if (answering()) {
           // the lease may be free because another process just stored the value and let it go
           // (its lease ended between this caller's miss and its lease): read once more
           const { entry } = await readL2<T>(key, options.schema);
@@ -291,11 +309,11 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
           metrics.count('factory_errors');
           throw refused;
         }
-        await store(key, value, options, prefix, false);
+        await store(key, value, options, prefix, false, answering());
         return value;
       } finally {
         // Release before leaving the in-flight set: "nothing in flight" means no lease held.
-        if (leased && shared) await shared.releaseLease(key, token);
+        if (held && answering()) await shared?.releaseLease(key, token);
         inFlight.delete(key);
       }
     })();
@@ -324,7 +342,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         return undefined;
       },
       async set(key, value, options = {}) {
-        await store(full(key), value, options, prefix, true);
+        await store(full(key), value, options, prefix, true, l2);
       },
       async getOrSet<T>(
         key: string,
@@ -332,7 +350,9 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         options: CacheSetOptions & CacheReadOptions<T> = {},
       ) {
         const k = full(key);
+        const failures = l2?.failures;
         const { entry, tier } = await lookup(k, options.schema, options.local);
+        const reachable = l2?.failures === failures;
         const now = clock.now();
         if (entry && now < entry.expires_at) {
           metrics.count(tier);
@@ -340,13 +360,13 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         }
         if (entry && now < entry.stale_until) {
           metrics.count('stale_served');
-          runFactory(k, factory, options, prefix).catch((error: unknown) => {
+          runFactory(k, factory, options, prefix, reachable).catch((error: unknown) => {
             logger.warn({ err: error, key: k }, 'background refresh failed; serving the stale value');
           });
           return entry.value;
         }
         metrics.count('misses');
-        return runFactory(k, factory, options, prefix);
+        return runFactory(k, factory, options, prefix, reachable);
       },
       async delete(key, options = {}) {
         const k = full(key);

@@ -42,6 +42,37 @@ it('answers every call while Redis is down (breaker open), and uses Redis again 
   }
 }, 30_000);
 
+it('a Redis that stops answering costs a call one failed step, not one per step of its refresh', async () => {
+  const server = await startRedis();
+  // a threshold no single call reaches: without the short cut, one miss failed five times
+  // (the read, the lease, the second read, the fill and the lease's release)
+  const cache = createRedisCache({ command_timeout_ms: 200, breaker_threshold: 50 }, server.port);
+  try {
+    await untilListening(cache);
+    expect(await cache.getOrSet('warm', () => 'in-redis')).toBe('in-redis');
+    expect(cache.stats().l2_failures).toBe(0);
+    const failedSteps = async (key: string) => {
+      const before = cache.stats().l2_failures;
+      expect(await cache.getOrSet(key, () => `computed:${key}`)).toBe(`computed:${key}`);
+      return cache.stats().l2_failures - before;
+    };
+    server.pause(); // connected, never answering
+    try {
+      expect(await failedSteps('paused:1')).toBe(1);
+      expect(await failedSteps('paused:2')).toBe(1);
+    } finally {
+      server.resume();
+    }
+    await server.kill('SIGKILL'); // refused: the connection is never ready
+    expect(await failedSteps('killed:1')).toBe(1);
+    expect(await failedSteps('killed:2')).toBe(1);
+    expect(cache.stats().breaker_open).toBe(false); // each call degraded on its own
+  } finally {
+    await cache.close();
+    await server.stop();
+  }
+}, 30_000);
+
 it('flushes its in-process tier after the invalidation subscription reconnects', async () => {
   const server = await startRedis();
   const cache = createRedisCache({}, server.port);
