@@ -114,7 +114,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   const where = socket ? `unix://${socket.path}` : describe(options);
   // One waiter per client: it holds one 'ready' listener however many callers wait, so
   // polling through an outage (a start gate pings every few seconds) adds none.
-  const readyWaiters = new WeakMap<RedisClient, (ms: number) => Promise<void>>();
+  const readyWaiters = new WeakMap<RedisClient, (ms: number, signal?: AbortSignal) => Promise<void>>();
   // each client's last connection error since it was last ready: a wait that times out says why
   // (`connect ECONNREFUSED 127.0.0.1:6380`), not only the client's status
   const lastErrors = new WeakMap<RedisClient, string>();
@@ -126,13 +126,13 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   });
   databaseRefused.catch(() => {}); // nobody may be waiting
   const unlessRefused = <T>(wait: Promise<T>) => Promise.race([wait, databaseRefused]);
-  const waitReady = (client: RedisClient, ms: number) => {
+  const waitReady = (client: RedisClient, ms: number, signal?: AbortSignal) => {
     let waiter = readyWaiters.get(client);
     if (!waiter) {
       waiter = createEventWaiter(client, 'ready', () => notReady(client));
       readyWaiters.set(client, waiter);
     }
-    return waiter(ms);
+    return waiter(ms, signal);
   };
   const notReady = (client: RedisClient) => {
     const last = lastErrors.get(client);
@@ -142,15 +142,15 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   // error: the client's next one ends the wait at once, so the wait can be given a deadline long
   // enough for a slow start (a cluster's slots on a busy machine) and still report a refused server
   // promptly.
-  const readyOrFailed = (client: RedisClient, ms: number) =>
-    new Promise<void>((resolve, reject) => {
-      // (runs after the client's own listener, which has recorded this error as the last one)
-      const onError = () => reject(new Error(notReady(client)));
-      client.once('error', onError);
-      waitReady(client, ms)
-        .then(resolve, reject)
-        .finally(() => client.off('error', onError));
-    });
+  // The error ends the wait itself (its deadline's timer too: left running, it kept a closed
+  // connector's process up until the deadline).
+  const readyOrFailed = (client: RedisClient, ms: number) => {
+    const failed = new AbortController();
+    // (runs after the client's own listener, which has recorded this error as the last one)
+    const onError = () => failed.abort(new Error(notReady(client)));
+    client.once('error', onError);
+    return waitReady(client, ms, failed.signal).finally(() => client.off('error', onError));
+  };
 
   const make = (extra: RedisOptions, name: string): RedisClient => {
     const settings: RedisOptions = {

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRedis, startTcpProxy, useTestRedis } from '@diana/test-services';
+import { fileURLToPath } from 'node:url';
+import { startRedis, startTcpProxy, startWorker, useTestRedis } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
@@ -152,6 +153,18 @@ describe('createRedisConnector', () => {
       expect(performance.now() - started).toBeLessThan(10_000);
     } finally {
       await own.close();
+    }
+  });
+
+  it('a failed ping leaves no timer behind: once closed, the connector keeps the process up no longer', async () => {
+    // (the ping's deadline ran on after the refusal had ended it: a minute more of a closed process)
+    const worker = startWorker(fileURLToPath(new URL('./fixtures/failed-ping.ts', import.meta.url)));
+    try {
+      const closed = await worker.waitFor('closed', 30_000);
+      expect(closed.error).toMatch(/ECONNREFUSED/);
+      expect(closed.timers).toEqual([]);
+    } finally {
+      await worker.kill();
     }
   });
 
