@@ -18,7 +18,7 @@ import type { UserStateDeps, UserStateManager } from './manager-types.js';
 import { createUserStateMetrics } from './metrics.js';
 import type { SliceDefinition } from './slice.js';
 import { decodeSlice, encodeSlice } from './slice-codec.js';
-import type { SliceConflict, SliceStore, StoredSlice } from './types.js';
+import { isNotSent, type SliceConflict, type SliceStore, type StoredSlice } from './types.js';
 
 export type { SliceName, UserStateDeps, UserStateManager, UserStateStats, ValueOf } from './manager-types.js';
 
@@ -208,6 +208,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
 
   /** A write whose reply was lost: read back whether it landed (its write id is there). */
   const settle = async (user_id: string, slice: SliceDefinition, write_id: string, error: unknown) => {
+    if (isNotSent(error)) throw unavailable(slice, error, { outcome: 'not_written' });
     if (inTransaction()) throw unavailable(slice, error);
     let stored: StoredSlice | undefined;
     try {

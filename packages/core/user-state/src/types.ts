@@ -53,6 +53,8 @@ export interface SliceStore<Refusal extends SliceConflict | undefined = SliceCon
    * Compare-and-set: writes when the record's token is `expected` (`undefined` = no record),
    * returning the new record; when it is not, writes nothing and returns `undefined`, or a
    * `SliceConflict` (a store with `answers_conflicts`) whose `current` is what a read gives.
+   * A write that certainly never left the process (no connection) rejects with an error marked
+   * by `notSent`: the manager then reports `not_written` without reading back.
    */
   write(
     user_id: string,
@@ -60,4 +62,13 @@ export interface SliceStore<Refusal extends SliceConflict | undefined = SliceCon
     expected: string | undefined,
     value: SliceWrite,
   ): Promise<StoredSlice | Refusal>;
+}
+
+/** Marks `error` as that of a request never sent (nothing written): see `SliceStore.write`. */
+export function notSent<E extends Error>(error: E): E & { readonly not_sent: true } {
+  return Object.assign(error, { not_sent: true as const });
+}
+
+export function isNotSent(error: unknown): boolean {
+  return (error as { not_sent?: unknown } | null)?.not_sent === true;
 }

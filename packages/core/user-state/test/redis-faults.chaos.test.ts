@@ -55,6 +55,8 @@ describe('user state when Redis fails', () => {
     const error = await state.set(user, 'menu', 'shop').catch((e: unknown) => e);
     expect(isDianaError(error, 'E_STATE_UNAVAILABLE')).toBe(true);
     expect(performance.now() - started).toBeLessThan(2_000);
+    // never sent (no connection): known not written, without a read-back that could only fail
+    expect((error as { context: { outcome?: string } }).context.outcome).toBe('not_written');
 
     // persistent: PostgreSQL answers, the cache is skipped
     expect(await state.update(user, 'narrative', (n) => ({ at: `${n.at}b` }))).toEqual({ at: 'ab' });
@@ -71,6 +73,26 @@ describe('user state when Redis fails', () => {
     }
     expect(menu).toBe('story');
     expect(await state.get(user, 'narrative')).toEqual({ at: 'ab' });
+  });
+
+  it('with Redis not answering: a write sent and never answered is E_STATE_UNAVAILABLE with outcome unknown', async () => {
+    const user = newId();
+    await state.set(user, 'menu', 'home');
+    server.pause();
+    let error: unknown;
+    try {
+      error = await state.set(user, 'menu', 'shop').catch((e: unknown) => e);
+    } finally {
+      server.resume();
+    }
+    expect(isDianaError(error, 'E_STATE_UNAVAILABLE')).toBe(true);
+    // sent: it may land once Redis answers again, so neither written nor not written is known
+    expect((error as { context: { outcome?: string } }).context.outcome).toBe('unknown');
+    const deadline = Date.now() + 10_000;
+    let menu: unknown;
+    while (Date.now() < deadline && typeof (menu = await state.get(user, 'menu').catch((e: unknown) => e)) !== 'string')
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(['home', 'shop']).toContain(menu);
   });
 
   it('a refresh lost while Redis was down is repaired: nobody keeps reading the older cached row', async () => {

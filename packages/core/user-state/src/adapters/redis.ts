@@ -5,7 +5,7 @@ import { createEventWaiter, createTurnBatcher, getPackageLogger, type Logger, ne
 import { UserStateConfig, type UserStateConfigInput } from '../config.js';
 import { USER_STATE_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
-import type { SliceConflict, SliceStore, StoredSlice } from '../types.js';
+import { notSent, type SliceConflict, type SliceStore, type StoredSlice } from '../types.js';
 
 /** Written: `[generation, version]`; not: the record that stands, or 0 for none. */
 type CasReply = [string, number] | string | 0;
@@ -78,7 +78,7 @@ export function createRedisStateStore(config: UserStateConfigInput, deps: RedisS
     // ioredis's Cluster says so; its one-server client does not
     cluster: (client as { isCluster?: boolean }).isCluster === true,
     async ready() {
-      if (client.status !== 'ready') await waitReady(options.command_timeout_ms);
+      if (client.status !== 'ready') await waitReady(options.command_timeout_ms).catch(rethrowNotSent);
       return client;
     },
     async readyNow() {
@@ -92,6 +92,16 @@ export function createRedisStateStore(config: UserStateConfigInput, deps: RedisS
     close: ({ timeout_ms = 1_000 } = {}) => quitWithin(client, timeout_ms),
   };
 }
+
+// Nothing was sent: no connection within the command timeout, or ioredis refused to queue the
+// command (no offline queue) because the connection dropped after the check.
+const rethrowNotSent = (error: unknown): never => {
+  throw error instanceof Error ? notSent(error) : error;
+};
+const NOT_QUEUED = "Stream isn't writeable";
+const rethrowIfNotQueued = (error: unknown): never => {
+  throw error instanceof Error && error.message.startsWith(NOT_QUEUED) ? notSent(error) : error;
+};
 
 // All keys of one user share the hash tag {u:<id>}, so a user's slices sit in one cluster slot.
 const userKey = (prefix: string, user_id: string) => `${prefix}{u:${user_id}}`;
@@ -177,10 +187,10 @@ export function createRedisSliceStore(redis: RedisStateStore): SliceStore<SliceC
         JSON.stringify(value.data),
         value.ttl_ms ?? 0,
       ];
-      const reply =
-        redis.batch_max > 1
-          ? await casMany({ user_id, key: key(user_id, slice), args })
-          : await (await redis.ready()).cas(key(user_id, slice), ...args);
+      const reply = await (redis.batch_max > 1
+        ? casMany({ user_id, key: key(user_id, slice), args })
+        : redis.ready().then((client) => client.cas(key(user_id, slice), ...args))
+      ).catch(rethrowIfNotQueued);
       if (!Array.isArray(reply)) {
         const conflict: SliceConflict = { conflict: true, current: parseRecord(reply === 0 ? null : reply) };
         return conflict;
