@@ -35,6 +35,9 @@ import { type OutboxRow, outboxStatement, writeToOutbox } from './outbox.js';
 import { createPublishDeadlines } from './publish-deadline.js';
 import type { DeadLetter, GroupStats, StreamTransport } from './types.js';
 
+// a dead letter's id: `<ms>-<seq>`, or `p/<ms>-<seq>` on partition p > 0
+const DLQ_ID = /^(\d{1,3}\/)?\d{1,20}-\d{1,20}$/;
+
 /** Options of `publish`. */
 export interface PublishOptions {
   /** Ordering key (e.g. a user id). */
@@ -235,6 +238,18 @@ export function createEventBus<R extends EventRegistry>(
   const assertOpen = (shut: boolean) => {
     if (shut) throw new DianaError(EVENT_BUS_ERROR_CODES.BUS_CLOSED, 'the event bus is closed');
   };
+  // `dlq_id`s as `dlq.list` gives them (`<ms>-<seq>`, `p/<ms>-<seq>` on partition p > 0): a lone
+  // string was read letter by letter and matched nothing, so `replay` answered 0 and said nothing
+  const deadLetterIds = (ids: readonly string[] | undefined) => {
+    if (ids === undefined) return undefined;
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string' && DLQ_ID.test(id)))
+      throw new DianaError(
+        EVENT_BUS_ERROR_CODES.BUS_CONFIG,
+        "dead-letter ids are an array of dlq_id from dlq.list (e.g. ['1733000000000-0'])",
+        { context: { ids: String(ids).slice(0, 80) } },
+      );
+    return ids;
+  };
   const asList = (types: string | readonly string[]) => {
     const list = typeof types === 'string' ? [types] : [...types];
     for (const type of list) {
@@ -406,9 +421,10 @@ export function createEventBus<R extends EventRegistry>(
       return { transport: transport.name, consumers, groups };
     },
     dlq: {
-      list: (type, limit = 100) => transport.listDeadLetters(asList(type)[0] as string, limit),
-      replay: (type, ids) => transport.replayDeadLetters(asList(type)[0] as string, ids),
-      purge: (type, ids) => transport.purgeDeadLetters(asList(type)[0] as string, ids),
+      // (async: a refused argument is a rejection, as the transport's errors are)
+      list: async (type, limit = 100) => transport.listDeadLetters(asList(type)[0] as string, limit),
+      replay: async (type, ids) => transport.replayDeadLetters(asList(type)[0] as string, deadLetterIds(ids)),
+      purge: async (type, ids) => transport.purgeDeadLetters(asList(type)[0] as string, deadLetterIds(ids)),
     },
     trim: trimAll,
     close: closer.close,

@@ -125,6 +125,13 @@ export function describeEventBusTransport(
       expect(await transport.countDeadLetters('test.happened')).toBe(1);
       expect(await transport.countDeadLetters('test.keyed')).toBe(0);
 
+      // ids are an array of dlq_id: a lone id (a string) is refused, and nothing moves
+      for (const ids of [letter?.dlq_id, ['not-an-id']]) {
+        const refused = await b.dlq.replay('test.happened', ids as never).catch((e: unknown) => e);
+        expect(isDianaError(refused, 'E_BUS_CONFIG')).toBe(true);
+      }
+      expect(await b.dlq.list('test.happened')).toHaveLength(1);
+
       fixed = true;
       expect(await b.dlq.replay('test.happened')).toBe(1);
       await waitFor(() => handled.length === 1);
