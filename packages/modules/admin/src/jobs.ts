@@ -71,6 +71,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
       return rows;
     });
     for (const row of due) {
+      if (row.role === 'VIP') await kit.roleChanged(Number(row.telegram_id));
       if (settings.vip_channel_id !== undefined) {
         const member = Number(row.telegram_id);
         await deps

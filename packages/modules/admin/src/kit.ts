@@ -100,6 +100,12 @@ export interface AdminKit {
   replyPaged(ctx: AdminContext, text: string): Promise<void>;
   /** A message outside any update (jobs, reports): not delivered is logged, never thrown. */
   send(chat: number, text: string): Promise<void>;
+  /**
+   * After a committed role change: the app drops its cached row of that Telegram user
+   * (`onRoleChanged`), so the next update sees the new role. A failure is logged: the cached
+   * row expires by itself within seconds.
+   */
+  roleChanged(telegram_id: number): Promise<void>;
 }
 
 /** The kit over the module's deps. */
@@ -159,6 +165,13 @@ export function createKit(
         await deps.api().sendMessage(chat, text);
       } catch (error) {
         logger.warn({ err: error, chat }, 'job message not delivered');
+      }
+    },
+    async roleChanged(telegram_id) {
+      try {
+        await deps.onRoleChanged?.(telegram_id);
+      } catch (error) {
+        logger.warn({ err: error, telegram_id }, 'could not drop the cached user after a role change');
       }
     },
   };

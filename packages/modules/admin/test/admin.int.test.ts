@@ -70,6 +70,8 @@ afterAll(async () => {
 
 const api = createRecordingApi();
 const calls = api.calls;
+// the Telegram ids whose cached row the app was told to drop (`onRoleChanged`), in order
+const roleChanges: number[] = [];
 /** A bot process: its own module instance over the shared database and bus. */
 function makeBot(
   channels: { main_channel_id?: number } = { main_channel_id: MAIN_CHANNEL },
@@ -94,6 +96,7 @@ function makeBot(
       botUsername: () => 'diana_bot',
       clock,
       decoratePost: (id) => [[{ text: '💋', callback_data: `r:${id}` }]],
+      onRoleChanged: async (telegram_id) => roleChanges.push(telegram_id),
     },
   );
   bot.use(async (ctx, next) => {
@@ -144,6 +147,7 @@ describe('the admin module', () => {
       member_limit: 1,
     });
     expect((await users.getById(fan.id))?.role).toBe('VIP');
+    expect(roleChanges.filter((tg) => tg === 2)).toEqual([2]); // the app drops its cached FREE row of them
     const [started] = await db.sql<
       { n: number }[]
     >`select count(*)::int as n from event_outbox where type = 'admin.subscription_started' and key = ${fan.id}`;
@@ -240,6 +244,8 @@ describe('the admin module', () => {
     const member = await userWith(6, 'FREE');
     await say(main.bot, 1, '/token vip30');
     await say(main.bot, 6, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    const told = () => roleChanges.filter((tg) => tg === 6).length;
+    expect(told()).toBe(1);
     const toMember = (text: string) => calls.filter((c) => c.payload.chat_id === 6 && c.payload.text === text).length;
     const both = () => Promise.all([main.admin.runJobs(), other.admin.runJobs(), main.admin.runJobs()]);
     await both();
@@ -257,6 +263,7 @@ describe('the admin module', () => {
     await both();
     expect(toMember('Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.')).toBe(1);
     expect((await users.getById(member.id))?.role).toBe('FREE');
+    expect(told()).toBe(2); // and its cached VIP row at the expiry (once, by the process that expired it)
     expect(calls.filter((c) => c.method === 'banChatMember' && c.payload.user_id === 6)).toHaveLength(1);
     const [expired] = await db.sql<
       { status: string }[]

@@ -20,6 +20,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
     if (!payload.startsWith('vip_') || !ctx.user) return next();
     const user = ctx.user;
     let ends: Date;
+    const raised = !atLeast(user.role, 'VIP');
     try {
       ends = await db.transaction(async (tx) => {
         const record = await deps.tokens.redeem(payload.slice(4), 'vip', { by: user.id });
@@ -36,7 +37,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
             started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
             ends_at = greatest(admin_subscriptions.ends_at, ${at}) + make_interval(days => ${tariff?.days ?? 0})
           returning ends_at`;
-        if (!atLeast(user.role, 'VIP')) await users.setRole(user.id, 'VIP');
+        if (raised) await users.setRole(user.id, 'VIP');
         await kit.audit({
           actor: `tg:${ctx.from?.id}`,
           action: 'redeem',
@@ -61,6 +62,8 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
         return ctx.reply(TEXTS.tokenUnknown);
       throw error;
     }
+    // the cached row said FREE: without this, /perfil read "gratuito" beside "VIP hasta…" for seconds
+    if (raised && ctx.from) await kit.roleChanged(ctx.from.id);
     await ctx.reply(TEXTS.redeemed(formatHumanDate(ends, settings.timezone, kit.now())));
     if (settings.vip_channel_id !== undefined) {
       const link = await ctx.api.createChatInviteLink(settings.vip_channel_id, {

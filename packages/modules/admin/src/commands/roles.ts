@@ -47,13 +47,7 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
       );
       return change;
     });
-    if ('to' in outcome)
-      try {
-        await deps.onRoleChanged?.(target.telegram_id);
-      } catch (error) {
-        // committed already: the cached row expires by itself within seconds
-        logger.warn({ err: error, user_id: target.id }, 'could not drop the cached user after a role change');
-      }
+    if ('to' in outcome) await kit.roleChanged(target.telegram_id);
     return outcome;
   };
 
