@@ -33,6 +33,10 @@ export interface Evaluation {
   readonly ok: boolean;
   readonly missing: string[];
   readonly ways: Way[];
+  /** An unmet `any`: its alternatives' lines (met by any one of them). */
+  readonly anyOf?: string[];
+  /** An unmet role leaf: a role a reader is given, never one they can go and get. */
+  readonly role?: true;
 }
 
 /**
@@ -58,24 +62,38 @@ export function evaluate(condition: Condition | undefined, facts: ConditionFacts
   const ways = (parts: Evaluation[]) => [...new Set(parts.flatMap((p) => p.ways))];
   if ('all' in condition) {
     const parts = condition.all.map((c) => evaluate(c, facts));
-    return { ok: parts.every((p) => p.ok), missing: parts.flatMap((p) => p.missing), ways: ways(parts) };
+    // a line listed once; an `any` one of whose alternatives is listed on its own goes (meeting
+    // that line meets it too): a VIP level's gate around "VIP or admin" said "ser VIP" twice
+    const plain = new Set(parts.filter((p) => !p.anyOf).flatMap((p) => p.missing));
+    const missing = [
+      ...new Set(parts.filter((p) => !p.anyOf?.some((line) => plain.has(line))).flatMap((p) => p.missing)),
+    ];
+    return { ok: parts.every((p) => p.ok), missing, ways: ways(parts) };
   }
   if ('any' in condition) {
     const parts = condition.any.map((c) => evaluate(c, facts));
-    const ok = parts.some((p) => p.ok);
-    return ok
-      ? { ok, missing: [], ways: [] }
-      : { ok, missing: [TEXTS.missingAnyOf(parts.flatMap((p) => p.missing))], ways: ways(parts) };
+    if (parts.some((p) => p.ok)) return { ok: true, missing: [], ways: [] };
+    // a reader is not offered a staff role as a way in, unless nothing else opens it
+    const offered = parts.some((p) => !p.role) ? parts.filter((p) => !p.role) : parts;
+    const lines = [...new Set(offered.flatMap((p) => p.missing))];
+    return {
+      ok: false,
+      missing: lines.length === 1 ? lines : [TEXTS.missingAnyOf(lines)],
+      ways: ways(offered),
+      anyOf: lines,
+    };
   }
   const { progress } = facts;
   const leaf = (ok: boolean, text: string, way?: Way): Evaluation =>
     ok ? { ok, missing: [], ways: [] } : { ok, missing: [text], ways: way ? [way] : [] };
   if ('vip' in condition) return leaf(level(facts.role) >= level('VIP'), TEXTS.missingVip, 'vip');
-  if ('role' in condition)
-    return leaf(
+  if ('role' in condition) {
+    const met = leaf(
       level(facts.role) >= level(condition.role),
       TEXTS.missingRole((ROLE_LABELS as Record<string, string>)[condition.role] ?? condition.role.toLowerCase()),
     );
+    return met.ok ? met : { ...met, role: true };
+  }
   if ('besitos_at_least' in condition)
     return leaf(
       (facts.besitos ?? 0) >= condition.besitos_at_least,

@@ -190,7 +190,8 @@ export function createNarrativeModule(
     const rows: InlineKeyboardButton[][] = [
       ...(vip ? vipOfferRows() : []),
       ...(shortcuts.length > 0 ? [shortcuts] : []),
-      ...(options.storyGoesOn
+      // where the free levels end the reader's own fragment leads back to this door: no way round
+      ...(options.storyGoesOn && !options.freeEnd
         ? [[{ text: TEXTS.storyButton, callback_data: signer.sign('nar.h', [], { userId: tg }) }]]
         : commandRow(TEXTS.menuButton, 'menu', tg)),
     ];

@@ -1,7 +1,9 @@
-// Which facts a gate needs: the module reads the role and the besitos only when one does.
+// Which facts a gate needs (the module reads the role and the besitos only when one does), and
+// what a locked gate tells the reader.
 import { describe, expect, it } from 'vitest';
-import { factsNeeded } from '../src/conditions.js';
+import { evaluate, factsNeeded } from '../src/conditions.js';
 import type { Condition } from '../src/story.js';
+import { TEXTS } from '../src/texts.js';
 
 describe('factsNeeded', () => {
   it('needs nothing from outside the progress for no gate, or for progress-only leaves', () => {
@@ -26,5 +28,30 @@ describe('factsNeeded', () => {
       role: true,
       besitos: true,
     });
+  });
+});
+
+describe('evaluate: what a locked gate tells the reader', () => {
+  const progress = { completed: [], flags: [], clues: [], items: [] } as never;
+  const missing = (condition: Condition, role = 'FREE', besitos = 0) =>
+    evaluate(condition, { role: role as never, progress, besitos }).missing;
+
+  it("says each missing thing once: a VIP level's gate around 'VIP or admin' names VIP once, and no staff role", () => {
+    const vipOrAdmin: Condition = { any: [{ vip: true }, { role: 'ADMIN' }] };
+    expect(missing({ all: [{ vip: true }, vipOrAdmin] })).toEqual([TEXTS.missingVip]);
+    expect(missing(vipOrAdmin)).toEqual([TEXTS.missingVip]);
+    expect(missing({ all: [{ vip: true }, { vip: true }] })).toEqual([TEXTS.missingVip]);
+  });
+
+  it('keeps the alternatives a reader can get, and a staff role when nothing else opens the gate', () => {
+    expect(missing({ any: [{ has_clue: 'diario' }, { besitos_at_least: 150 }, { role: 'ADMIN' }] })).toEqual([
+      TEXTS.missingAnyOf([TEXTS.missingClue('diario'), TEXTS.missingBesitos(150)]),
+    ]);
+    expect(missing({ any: [{ role: 'ADMIN' }] })).toEqual([TEXTS.missingRole('administrador')]);
+    expect(missing({ all: [{ vip: true }, { any: [{ has_clue: 'diario' }, { besitos_at_least: 150 }] }] })).toEqual([
+      TEXTS.missingVip,
+      TEXTS.missingAnyOf([TEXTS.missingClue('diario'), TEXTS.missingBesitos(150)]),
+    ]);
+    expect(missing({ all: [{ vip: true }, { any: [{ vip: true }, { role: 'ADMIN' }] }] }, 'VIP')).toEqual([]);
   });
 });
