@@ -18,6 +18,7 @@ export const TEXTS = Object.freeze({
   notAUserId: (text: string) =>
     `«${text}» no es un id de Telegram: solo cifras, como 123456789 (/usuario @usuario te dice el de alguien).`,
   roleForbidden: 'No puedes dar ese rol (ni a nadie por encima de ti).',
+  roleOwn: 'No puedes cambiar tu propio rol: tiene que hacerlo alguien por encima de ti.',
   roleChanged: (who: string, role: string) => `${who} tiene ahora el rol «${role}».`,
   badRole: (text: string) =>
     `«${text}» no es un rol: escribe uno de moderador, creador, vip o gratuito (o administrador, si eres OWNER).`,
@@ -34,7 +35,10 @@ export const TEXTS = Object.freeze({
   badTariffPrice: (text: string) =>
     `El precio («${text}») debe ser una cantidad con hasta dos decimales, con coma o punto (por ejemplo 9,99).`,
   tariffExists: 'Ya existe una tarifa con ese nombre.',
-  noSuchTariff: 'No existe esa tarifa.',
+  noSuchTariff: (names: readonly string[]) =>
+    names.length > 0
+      ? `No existe esa tarifa. Las que hay: ${names.join(', ')}.`
+      : 'No existe esa tarifa: aún no hay ninguna. Crea una con /tarifa <nombre> <días> <precio>.',
   // the link's own life beside the subscription's: '30 días' alone read as how long the link lasts
   tokenIssued: (link: string, days: number, until: string) =>
     `Enlace VIP de un solo uso (${days === 1 ? '1 día' : `${days} días`} de VIP), válido hasta ${until}:\n${link}\nSi hace falta anularlo: /revocar seguido del enlace.`,
@@ -253,7 +257,7 @@ export const TEXTS = Object.freeze({
   statsEventsError: 'No he podido consultar la cola de eventos.',
 
   // /config
-  configUsage: '/config [set <clave> <json> | history <clave> | rollback <clave> <revisión|default>]',
+  configUsage: '/config [<clave> | set <clave> <json> | history <clave> | rollback <clave> <revisión|default>]',
   configBadJson: (key: string) =>
     `El valor para ${key} no es JSON válido (p. ej. {"amount": 25}; los textos entre comillas dobles).`,
   configHistoryLine: (revision: number, when: string, action: string, actor: string, values: string) =>

@@ -191,6 +191,9 @@ describe('the admin module', () => {
     expect((await users.getByTelegramId(60))?.role).toBe('CONTENT_CREATOR');
     await say(main.bot, 1, '/rol 60 jefe');
     expect(lastTo(1)).toContain('«jefe» no es un rol');
+    await say(main.bot, 1, '/rol 1 gratuito'); // their own: that is the reason, not the role's height
+    expect(lastTo(1)).toBe('No puedes cambiar tu propio rol: tiene que hacerlo alguien por encima de ti.');
+    expect((await users.getByTelegramId(1))?.role).toBe('ADMIN');
     // a MODERATOR may not assign roles at all: told so, not that this one role is too high
     await say(main.bot, 3, '/rol 60 vip');
     expect(lastTo(3)).toBe('No tienes permiso para hacer esto.');
@@ -208,6 +211,8 @@ describe('the admin module', () => {
     expect(lastTo(1)).toContain('El precio («99,999»)');
     await say(main.bot, 1, '/tarifa anual');
     expect(lastTo(1)).toContain('Uso: /tarifa <nombre> <días> <precio>');
+    await say(main.bot, 1, '/token anual'); // refused above: the tariffs that exist are named
+    expect(lastTo(1)).toMatch(/^No existe esa tarifa\. Las que hay: .*\bsemanal, .*\bmensual\b/);
     const rows = await db.sql<{ name: string; price_cents: string }[]>`
       select name, price_cents::text from admin_tariffs where name in ('mensual', 'semanal', 'anual') order by name`;
     expect(rows).toEqual([
@@ -455,6 +460,8 @@ describe('the admin module', () => {
     while (config.get('gamification.daily_gift_test').amount !== 25 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 10));
     expect(config.get('gamification.daily_gift_test').amount).toBe(25);
+    await say(main.bot, 1, '/config gamification.daily_gift_test'); // one key's value, not the usage line
+    expect(lastTo(1)).toMatch(/^gamification\.daily_gift_test: \{"amount":25\b/);
     const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from admin_audit where action = 'config_set'`;
     expect(row?.n).toBe(1);
     await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": "many"}');

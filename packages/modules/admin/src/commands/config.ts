@@ -45,14 +45,17 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
   const latestNumber = async (key: string) => (await config.keyHistory(key)).length;
   const defaultsOf = (key: string) => JSON.stringify(config.templates.find((t) => t.key === key)?.defaults ?? null);
 
+  const configLine = (key: string) => `${key}: ${JSON.stringify(config.get(key as never))}`;
   composer.command(
     'config',
     kit.guarded('edit_config', async (ctx, [sub, key, ...rest]) => {
       const actor = kit.actorOf(ctx);
       if (!sub) {
-        const lines = config.templates.map((t) => `${t.key}: ${JSON.stringify(config.get(t.key as never))}`);
+        const lines = config.templates.map((t) => configLine(t.key));
         return kit.replyPaged(ctx, TEXTS.configList(lines));
       }
+      // /config <clave>: that key's value now (what /admin's line "/config [set | …] <clave>" reads as)
+      if (!key && knownKey(sub)) return ctx.reply(configLine(sub));
       if (!['set', 'history', 'rollback'].includes(sub) || !key) return ctx.reply(TEXTS.usage(TEXTS.configUsage));
       if (!knownKey(key)) return ctx.reply(TEXTS.configNoKey(key.slice(0, 80), keys()));
       const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');

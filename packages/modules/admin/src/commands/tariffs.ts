@@ -65,7 +65,10 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
       const [tariff] = await db.sql<
         { id: string; days: number }[]
       >`select id, days from admin_tariffs where name = ${name.toLowerCase()}`;
-      if (!tariff) return ctx.reply(TEXTS.noSuchTariff);
+      if (!tariff) {
+        const names = await db.sql<{ name: string }[]>`select name from admin_tariffs order by days, name limit 20`;
+        return ctx.reply(TEXTS.noSuchTariff(names.map((t) => t.name)));
+      }
       const { token, record } = await deps.tokens.issue({
         purpose: 'vip',
         ttl_ms: settings.token_ttl_ms ?? 7 * DAY,
