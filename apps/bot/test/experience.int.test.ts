@@ -161,9 +161,16 @@ describe('the ways in', () => {
     expect(lastText(971)).toContain('Soy Lucien, mayordomo');
     expect([...buttonsOf(971).keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
     expect(sentTo(971)).toHaveLength(1);
+    // someone whose first message is a link that does not open: told so, then welcomed all the same
     await say(972, '/start vip_not-a-real-token');
-    expect(lastText(972)).toBe('Este enlace no es válido.');
-    expect(sentTo(972)).toHaveLength(1);
+    expect(sentTo(972).map((c) => String(c.payload.text))[0]).toBe('Este enlace no es válido.');
+    expect(lastText(972)).toContain('Te damos la bienvenida a la casa de Diana.');
+    expect([...buttonsOf(972).keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
+    expect(sentTo(972)).toHaveLength(2);
+    // a reader already in the story is only told
+    await say(971, '/start vip_not-a-real-token');
+    expect(lastText(971)).toBe('Este enlace no es válido.');
+    expect(sentTo(971)).toHaveLength(2);
   });
 
   it("a new user's first words are greeted with the main menu, a later 'hola' too; anything else gets the help line and the menu", async () => {

@@ -52,15 +52,12 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
         return sub?.ends_at ?? at;
       });
     } catch (error) {
-      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_USED)) return ctx.reply(TEXTS.tokenUsed);
-      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_EXPIRED)) return ctx.reply(TEXTS.tokenExpired);
-      if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_REVOKED)) return ctx.reply(TEXTS.tokenWasRevoked);
-      if (
-        isDianaError(error, SECURITY_ERROR_CODES.TOKEN_UNKNOWN) ||
-        isDianaError(error, SECURITY_ERROR_CODES.TOKEN_MALFORMED)
-      )
-        return ctx.reply(TEXTS.tokenUnknown);
-      throw error;
+      const refusal = refusalOf(error);
+      if (refusal === undefined) throw error;
+      await ctx.reply(refusal);
+      // someone whose first message is a spent link still gets the welcome and the story after it
+      if (ctx.firstContact) await next();
+      return;
     }
     // the cached row said FREE: without this, /perfil read "gratuito" beside "VIP hasta…" for seconds
     if (raised && ctx.from) await kit.roleChanged(ctx.from.id);
@@ -73,4 +70,17 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
       await ctx.reply(TEXTS.inviteLink(link.invite_link));
     }
   });
+}
+
+/** What a refused link's opener is told; undefined for any other failure. */
+function refusalOf(error: unknown): string | undefined {
+  if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_USED)) return TEXTS.tokenUsed;
+  if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_EXPIRED)) return TEXTS.tokenExpired;
+  if (isDianaError(error, SECURITY_ERROR_CODES.TOKEN_REVOKED)) return TEXTS.tokenWasRevoked;
+  if (
+    isDianaError(error, SECURITY_ERROR_CODES.TOKEN_UNKNOWN) ||
+    isDianaError(error, SECURITY_ERROR_CODES.TOKEN_MALFORMED)
+  )
+    return TEXTS.tokenUnknown;
+  return undefined;
 }
