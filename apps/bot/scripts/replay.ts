@@ -76,6 +76,7 @@ export async function replay(lines: readonly string[], options: { database_url?:
       output,
       echo: true,
       button: terminal.button,
+      viewAs: terminal.viewAs,
       handleUpdate: async (update) => {
         await app.handleUpdate(update);
         await settled(app);

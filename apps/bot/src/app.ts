@@ -316,7 +316,10 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
 
   const loops = (): LoopState[] => [
     ...bus.loops().map((loop) => ({
-      loop: loop.group === '*broadcast*' ? `broadcast ${loop.types.join(',')}` : `consumer ${loop.group}`,
+      // a group reads with one loop per subscription: named by its types too, so /readyz and the
+      // gauges tell its loops apart (one name for all said "consumer narrative failing" three times
+      // and reported three gauges with one label)
+      loop: `${loop.group === '*broadcast*' ? 'broadcast' : `consumer ${loop.group}`} ${loop.types.join(',')}`,
       running: loop.running,
       consecutive_failures: loop.consecutive_failures,
     })),

@@ -32,12 +32,18 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
   let latest: number | undefined;
   let messageId = 0;
   let inviteLinks = 0;
+  // the user the console types as: a message to any other chat says where it went (a grant's
+  // notice to its user, a delayed welcome, a channel post), or it reads as the typist's own
+  let viewer: number | undefined;
   const write = (line: string) => output.write(`${line}\n`);
   const show = (id: number, p: Record<string, unknown>) => {
     const text = String(p.text ?? '');
     const body = p.parse_mode === 'HTML' ? renderTelegramHtml(text, { ansi: options.ansi ?? false }) : text;
     const rows = ((p.reply_markup as { inline_keyboard?: Keyboard } | undefined)?.inline_keyboard ?? []).flat();
-    write(`\n${body}`);
+    const to = Number(p.chat_id);
+    const where =
+      viewer === undefined || to === viewer ? '' : to < 0 ? `(en el canal ${to})\n` : `(al usuario ${to})\n`;
+    write(`\n${where}${body}`);
     if (rows.length === 0) return;
     keyboards.set(
       id,
@@ -79,6 +85,10 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
   };
   return {
     transformer,
+    /** Who types now (`runConsole`'s `viewAs`): messages to other chats are labelled with theirs. */
+    viewAs(user_id: number): void {
+      viewer = user_id;
+    },
     /** The callback data of `message.button` ("2.1"), or of button `n` of the latest keyboard ("1"). */
     button(ref: string): string | undefined {
       const [message, button] = ref.includes('.') ? ref.split('.').map(Number) : [latest, Number(ref)];
@@ -96,6 +106,8 @@ export async function runConsole(options: {
   button: (ref: string) => string | undefined;
   /** Writes each line read as `> line` first (a replayed transcript shows what was typed). */
   echo?: boolean;
+  /** Told the user typed as, at the start and at each `/as` (the console's `viewAs`). */
+  viewAs?: (user_id: number) => void;
   /**
    * The first update's id, less one. Each run numbers its updates on from a base of its own: the
    * Redis dedupe remembers a handled `update_id` for a day, and a second run that counted from 1
@@ -109,6 +121,7 @@ export async function runConsole(options: {
   let updateId = options.update_id_base ?? Date.now() * 1_000;
   let messageId = 0;
   let pending: string[] = [];
+  options.viewAs?.(userId);
   write(CONSOLE_GREETING);
   const lines = createInterface({ input: options.input, terminal: false });
   for await (const raw of lines) {
@@ -125,6 +138,7 @@ export async function runConsole(options: {
       const id = /^\d{1,15}$/.test(as[1] ?? '') ? Number(as[1]) : 0;
       if (id > 0) {
         userId = id;
+        options.viewAs?.(userId);
         write(`(ahora eres el usuario ${userId})`);
       } else write('(/as necesita un id de usuario: un número entero positivo, p. ej. /as 42)');
       continue;

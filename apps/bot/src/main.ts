@@ -156,6 +156,7 @@ if (mode === 'console' && terminal) {
     output: process.stdout,
     handleUpdate: (u) => app.handleUpdate(u),
     button: terminal.button,
+    viewAs: terminal.viewAs,
   });
   // what the session's events still send (the welcome gift) is shown before the chat ends; what
   // does not settle in time stays in the outbox and the streams for the next start. A signal's

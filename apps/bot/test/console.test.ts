@@ -39,6 +39,38 @@ describe('console chat', () => {
   });
 });
 
+describe('createConsole: where a message went', () => {
+  it("labels a message to another user or a channel with that chat; the typist's own go unlabelled", async () => {
+    const output = new PassThrough();
+    let shown = '';
+    output.on('data', (chunk) => (shown += String(chunk)));
+    const chat = createConsole(output);
+    chat.viewAs(900);
+    await call(chat.transformer, 'sendMessage', { chat_id: 900, text: 'Hecho.' });
+    await call(chat.transformer, 'sendMessage', { chat_id: 1000002, text: 'Ahora tienes 150 besitos.' });
+    await call(chat.transformer, 'sendMessage', { chat_id: -1002, text: 'Publicación' });
+    expect(shown).toContain('\nHecho.\n');
+    expect(shown).not.toContain('(al usuario 900)');
+    expect(shown).toContain('\n(al usuario 1000002)\nAhora tienes 150 besitos.');
+    expect(shown).toContain('\n(en el canal -1002)\nPublicación');
+  });
+
+  it('runConsole tells it who types, at the start and at each /as', async () => {
+    const seen: number[] = [];
+    const input = new PassThrough();
+    const done = runConsole({
+      input,
+      output: new PassThrough(),
+      handleUpdate: async () => {},
+      button: () => undefined,
+      viewAs: (id) => seen.push(id),
+    });
+    input.end('/as 900\nhola\n/as 42\n');
+    await done;
+    expect(seen).toEqual([1_000_001, 900, 42]);
+  });
+});
+
 describe('runConsole', () => {
   it('numbers the updates of each run from a base of its own: a second run on one Redis is not taken for the first', async () => {
     const run = async (update_id_base?: number) => {

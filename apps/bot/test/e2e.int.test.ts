@@ -437,19 +437,26 @@ describe('the bot end to end', () => {
     expect(Date.now() - scraped).toBeLessThan(5_000);
     // the event loops say they are failing too, by name, on /readyz and as gauges
     // three failed reads in a row (each may wait out a reconnect) before a loop counts as failing
-    expect(await until(async () => /consumer gamification failing/.test((await get('/readyz')).text), 40_000)).toBe(
-      true,
-    );
+    expect(
+      await until(async () => /consumer gamification [a-z_.,]+ failing/.test((await get('/readyz')).text), 40_000),
+    ).toBe(true);
     expect(
       await until(async () => /broadcast [^,]*config\.changed[^,]* failing/.test((await get('/readyz')).text), 40_000),
     ).toBe(true);
-    expect((await get('/metrics')).text).toMatch(
-      /diana_loop_consecutive_failures\{[^}]*loop="consumer gamification"[^}]*\} [1-9]/,
-    );
+    const scrape = (await get('/metrics')).text;
+    expect(scrape).toMatch(/diana_loop_consecutive_failures\{[^}]*loop="consumer gamification [^"]+"[^}]*\} [1-9]/);
+    // one gauge per loop: a group's loops are told apart by their types
+    const labels = [...scrape.matchAll(/^diana_loop_running\{[^}]*loop="([^"]+)"/gm)].map((m) => m[1]);
+    expect(labels.length).toBeGreaterThan(3);
+    expect(new Set(labels).size).toBe(labels.length);
     await redis.restart();
     expect(await until(async () => (await get('/readyz')).status === 200, 15_000)).toBe(true);
     const gauges = (await get('/metrics')).text;
     expect(gauges).toMatch(/diana_loop_running\{[^}]*loop="outbox relay"[^}]*\} 1/);
-    expect(gauges).toMatch(/diana_loop_consecutive_failures\{[^}]*loop="consumer gamification"[^}]*\} 0/);
+    const gamification = [
+      ...gauges.matchAll(/^diana_loop_consecutive_failures\{[^}]*loop="consumer gamification [^"]+"[^}]*\} (\d+)/gm),
+    ].map((m) => m[1]);
+    expect(gamification.length).toBeGreaterThan(0);
+    expect(gamification.every((failures) => failures === '0')).toBe(true);
   }, 90_000);
 });
