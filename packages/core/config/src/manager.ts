@@ -59,9 +59,9 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
 
   // Called inside db.transaction: the event joins it through the outbox. `db` named, so that
   // this holds on a bus created without it (published before the commit, a process would read
-  // the old row and drop the change).
-  // Once the outermost transaction commits, this process serves the change at once (read your
-  // own write: `publish` resolves after it); the event still tells every other process.
+  // the old row and drop the change). Once the outermost transaction commits, this process
+  // serves the change at once (it reads its own write: `publish` resolves after that); the
+  // event tells every other process.
   const emit = async (row: ConfigInstance) => {
     await bus.publish(
       'config.changed',
