@@ -82,7 +82,7 @@ describe('a fourth module', () => {
       const [row] = await app.db.sql<{ id: string }[]>`select id from users where telegram_id = 7001`;
       expect(echo.registered).toEqual([row?.id]);
       // its consumer group is a loop of the app's, seen by /readyz
-      expect(app.loops().map((l) => l.loop)).toContain('consumer eco');
+      expect(app.loops().map((l) => l.loop)).toContain('consumer eco user.registered');
     } finally {
       await app.close({ timeout_ms: 5_000 });
     }
