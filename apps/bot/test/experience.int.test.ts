@@ -171,6 +171,16 @@ describe('the ways in', () => {
     await say(971, '/start vip_not-a-real-token');
     expect(lastText(971)).toBe('Este enlace no es válido.');
     expect(sentTo(971)).toHaveLength(2);
+    // a new user's first message is a link that opens: the Diván's welcome, then the story's
+    await say(OWNER, '/tarifa prueba 30 1');
+    await say(OWNER, '/token prueba');
+    const link = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastText(OWNER))?.[1];
+    expect(link).toBeDefined();
+    await say(976, `/start ${link}`);
+    const texts = sentTo(976).map((c) => String(c.payload.text));
+    expect(texts[0]).toContain('¡Te damos la bienvenida al Diván!');
+    expect(lastText(976)).toContain('Te damos la bienvenida a la casa de Diana.');
+    expect([...buttonsOf(976).keys()]).toEqual(['Entrar con educación', 'Mirar por la ventana primero']);
   });
 
   it("a new user's first words are greeted with the main menu, a later 'hola' too; anything else gets the help line and the menu", async () => {

@@ -18,7 +18,10 @@ export const TEXTS = Object.freeze({
   notAUserId: (text: string) =>
     `«${text}» no es un id de Telegram: solo cifras, como 123456789 (/usuario @usuario te dice el de alguien).`,
   roleForbidden: 'No puedes dar ese rol (ni a nadie por encima de ti).',
-  roleOwn: 'No puedes cambiar tu propio rol: tiene que hacerlo alguien por encima de ti.',
+  roleOwn: (owner: boolean) =>
+    owner
+      ? 'No puedes cambiar tu propio rol: el de propietario viene de DIANA_BOT_OWNER_TELEGRAM_IDS (quítate de la lista y reinicia el bot).'
+      : 'No puedes cambiar tu propio rol: tiene que hacerlo alguien por encima de ti.',
   roleChanged: (who: string, role: string) => `${who} tiene ahora el rol «${role}».`,
   badRole: (text: string) =>
     `«${text}» no es un rol: escribe uno de moderador, creador, vip o gratuito (o administrador, si eres OWNER).`,

@@ -242,6 +242,9 @@ describe('the admin module', () => {
     expect((await users.getByTelegramId(4))?.role).toBe('MODERATOR');
     await say(main.bot, 5, '/rol 4 ADMIN');
     expect((await users.getByTelegramId(4))?.role).toBe('ADMIN');
+    await say(main.bot, 5, '/rol 5 gratuito'); // an owner's own role comes from the settings
+    expect(lastTo(5)).toContain('el de propietario viene de DIANA_BOT_OWNER_TELEGRAM_IDS');
+    expect((await users.getByTelegramId(5))?.role).toBe('OWNER');
     expect((await roleChanges()) - changesBefore).toBe(2);
   });
 
@@ -479,6 +482,8 @@ describe('the admin module', () => {
     );
     await say(main.bot, 1, '/config rollback gamification.daily_gift_test dos');
     expect(lastTo(1)).toContain('no tiene la revisión «dos»');
+    await say(main.bot, 1, '/config no.such.key'); // a mistyped key, not a mistyped subcommand
+    expect(lastTo(1)).toMatch(/^No existe la clave «no\.such\.key»\. Claves: .*gamification\.daily_gift_test/);
     await say(main.bot, 1, '/config history no.such.key');
     expect(lastTo(1)).toMatch(/^No existe la clave «no\.such\.key»\. Claves: .*gamification\.daily_gift_test/);
     await say(main.bot, 1, '/config set no.such.key {"a": 1}');

@@ -56,6 +56,9 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       }
       // /config <clave>: that key's value now (what /admin's line "/config [set | …] <clave>" reads as)
       if (!key && knownKey(sub)) return ctx.reply(configLine(sub));
+      // a word that is neither a subcommand nor a key: most likely a mistyped key
+      if (!key && !['set', 'history', 'rollback'].includes(sub))
+        return ctx.reply(TEXTS.configNoKey(sub.slice(0, 80), keys()));
       if (!['set', 'history', 'rollback'].includes(sub) || !key) return ctx.reply(TEXTS.usage(TEXTS.configUsage));
       if (!knownKey(key)) return ctx.reply(TEXTS.configNoKey(key.slice(0, 80), keys()));
       const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');

@@ -69,6 +69,8 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
       });
       await ctx.reply(TEXTS.inviteLink(link.invite_link));
     }
+    // a new user's first message: the story's welcome and its first scene follow, as after any /start
+    if (ctx.firstContact) await next();
   });
 }
 

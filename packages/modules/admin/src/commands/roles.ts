@@ -60,7 +60,7 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
       if (!role) return ctx.reply(TEXTS.badRole(roleName));
       const target = await kit.findUser(ctx, ref);
       if (!target) return;
-      if (target.id === ctx.user?.id) return ctx.reply(TEXTS.roleOwn);
+      if (target.id === ctx.user?.id) return ctx.reply(TEXTS.roleOwn(kit.actorRole(ctx) === 'OWNER'));
       const outcome = await changeRole(ctx, target, 'role', (current) =>
         canAssignRole(kit.actorRole(ctx), current, role) ? { to: role } : { refuse: TEXTS.roleForbidden },
       );
