@@ -79,5 +79,12 @@ async function main(args: readonly string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (`| head -1`) closes the pipe: that ends the output, as it ends any
+// Unix tool's, not the command with a stack trace (the write's EPIPE was an unhandled 'error').
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
+
 // exit at once: a client the command forgot to close must not keep an operator's shell waiting
 process.exit(await main(process.argv.slice(2)));

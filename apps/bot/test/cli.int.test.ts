@@ -239,6 +239,24 @@ describe('pnpm cli: the command line', () => {
   }, 60_000);
 });
 
+describe('pnpm cli into a reader that stops early', () => {
+  it('`| head -1`: the closed pipe ends the output quietly, exit 0, no stack', async () => {
+    const child = spawn(process.execPath, ['dist/cli.js', 'migrate', 'status'], {
+      cwd: APP_DIR,
+      env: { DIANA_BOT_DATA_DIR: useTempDir('diana-cli-'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // the reader is gone before the first line
+    let err = '';
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    const [code] = await once(child, 'exit');
+    expect(err).toBe('');
+    expect(code).toBe(0);
+  });
+});
+
 describe('pnpm cli migrate', () => {
   it('through a transaction pooler without DIANA_DATABASE_DIRECT_URL: exit 1, E_DB_MIGRATION_POOLER, nothing applied', async () => {
     const { DIANA_DATABASE_DIRECT_URL: _direct, ...pooledOnly } = env;
@@ -430,6 +448,11 @@ describe('pnpm cli on a migrated database', () => {
     };
     expect(status.unpublished).toBe(1);
     expect(Array.isArray(status.groups)).toBe(true);
+    // Redis down: PostgreSQL's part is still shown, then the failure (exit 1, one line)
+    const noRedis = await cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${NOBODY_LISTENS}` }, 'outbox', 'status');
+    expect(noRedis.out).toMatch(/^outbox: 1 unpublished, oldest \d+ ms\n$/);
+    expect(noRedis.code).toBe(1);
+    expect(expectOneLine(noRedis)).toMatch(/^cli: E_BOT_REDIS_UNAVAILABLE: /);
     const text = await cli(env, 'outbox', 'status');
     expect(text.code).toBe(0);
     expect(text.out).toContain('outbox: 1 unpublished');
@@ -486,7 +509,8 @@ describe('pnpm cli on a migrated database', () => {
     expect(dry.code).toBe(0);
     const invalid = await cli(env, 'config', 'set', key, JSON.stringify({ bid: { limit: 0, window_ms: 5 } }), '--yes');
     expect(invalid.code).toBe(1);
-    expect(expectOneLine(invalid)).toMatch(/^cli: E_CONFIG_INVALID: /);
+    // each issue names its field
+    expect(expectOneLine(invalid)).toMatch(/^cli: E_CONFIG_INVALID: .*\bbid\.limit: .*\bbid\.window_ms: /);
     expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(1);
 
     const set = await cli(env, 'config', 'set', key, value, '--yes');
@@ -531,6 +555,9 @@ describe('pnpm cli on a migrated database', () => {
     }>;
     expect(after.at(-1)).toMatchObject({ action: 'rollback' });
     expect(after.at(-1)?.actor).toMatch(/^cli:/);
+    // the text says which line is the rollback and to what
+    const listed = (await cli(env, 'config', 'history', key)).out.trimEnd().split('\n');
+    expect(listed.at(-1)).toMatch(/^#\d+ \S+ rollback cli:\S+: .* \(to revision 1: via pnpm cli config rollback\)$/);
     expect(await outboxCount()).toBe(changesBefore + 1);
     expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(3);
     const noSuch = await cli(env, 'config', 'rollback', key, '999', '--yes');

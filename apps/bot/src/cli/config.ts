@@ -13,6 +13,7 @@ export const CONFIG_HELP = `usage: cli config <get|set|history|rollback> [option
   config get [key] [--json]                          the active value of each setting (or one)
   config set <key> <json> [--yes] [--dry-run]        publish a new value (merged over the defaults)
   config history <key> [--json]                      every value it had: its revisions, numbered
+                                                     (in --json, \`number\` is what rollback takes)
   config rollback <key> <revision> [--yes] [--dry-run]  make a revision's values active again
   config rollback <key> default [--yes] [--dry-run]     the template's default again (the active value archived)
 
@@ -63,8 +64,11 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       const history = await config.keyHistory(key);
       if (values.json) return print(history);
       if (history.length === 0) return print(`${key}: never set, the defaults apply`);
+      // the reason says what a line was for: a rollback's "to revision 2: …", a restore's "restores #2: …"
       for (const r of history)
-        print(`#${r.number} ${r.created_at.toISOString()} ${r.action} ${r.actor}: ${JSON.stringify(r.values)}`);
+        print(
+          `#${r.number} ${r.created_at.toISOString()} ${r.action} ${r.actor}: ${JSON.stringify(r.values)} (${r.reason})`,
+        );
       if (!(await activeInstance(config, key))) print(`(none is active now: the defaults apply)`);
     });
     return;
@@ -89,7 +93,9 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       if (!checked.success)
         throw new DianaError(
           CONFIG_ERROR_CODES.CONFIG_INVALID,
-          `the value does not match ${template.key}: ${v.summarize(checked.issues).split('\n')[0]}`,
+          `the value does not match ${template.key}: ${checked.issues
+            .map((issue) => `${v.getDotPath(issue) ?? '(the value)'}: ${issue.message}`)
+            .join('; ')}`,
         );
       const what = `set ${template.key} from ${JSON.stringify(config.get(template.key as Key))} to ${JSON.stringify(checked.output)}`;
       if (values['dry-run']) return print(`dry run: would ${what}`);

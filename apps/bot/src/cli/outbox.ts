@@ -30,6 +30,8 @@ export async function outboxCommand(ctx: CliContext, argv: readonly string[]): P
   const [, rest] = pickSubcommand(argv, ['status'], OUTBOX_HELP);
   const { values } = parse(rest, { options: JSON_OPTION, positionals: [], help: OUTBOX_HELP });
   const backlog = await withDatabase(ctx, outboxBacklog);
+  // PostgreSQL's part first: with Redis down it is the part that still answers (then exit 1)
+  if (!values.json) print(`outbox: ${backlog.unpublished} unpublished, oldest ${backlog.oldest_unpublished_ms} ms`);
   const groups: GroupStats[] | undefined =
     ctx.settings.redis.url || ctx.settings.redis.cluster_nodes
       ? await withBus(ctx, async (_bus, transport) => {
@@ -39,7 +41,6 @@ export async function outboxCommand(ctx: CliContext, argv: readonly string[]): P
         })
       : undefined;
   if (values.json) return print({ ...backlog, groups: groups ?? null });
-  print(`outbox: ${backlog.unpublished} unpublished, oldest ${backlog.oldest_unpublished_ms} ms`);
   if (!groups) return print('streams: no Redis configured (the embedded bus lives in the bot process)');
   if (groups.length === 0) return print('streams: no consumer groups yet');
   for (const g of groups)
