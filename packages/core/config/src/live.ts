@@ -58,11 +58,19 @@ export function createLiveValues(deps: {
   const counts = { resyncs: 0, events_applied: 0, events_ignored: 0, writes_applied: 0, invalid: 0 };
   const slot = (key: string, scope: string) => `${key}\u0000${scope}`;
 
+  // Scopes read before and found well-formed: a miss looks one up instead of running the scope's
+  // pattern again (which cut a scoped miss's gets from ~20 M to ~4.5 M a second). Bounded: a
+  // scope per user would grow it without end, so it starts over when full.
+  const checkedScopes = new Set<string>();
   const resolve = (key: string, scope: string): unknown => {
     const scoped = held.get(slot(key, scope))?.value;
     if (scoped !== undefined && scoped !== null) return scoped;
     // checked where it costs nothing to a hit: a malformed scope never holds a value
-    if (scope !== 'global') checkScope(scope);
+    if (scope !== 'global' && !checkedScopes.has(scope)) {
+      checkScope(scope);
+      if (checkedScopes.size >= 10_000) checkedScopes.clear();
+      checkedScopes.add(scope);
+    }
     return held.get(slot(key, 'global'))?.value ?? templateOf(templates, key).defaults;
   };
 
