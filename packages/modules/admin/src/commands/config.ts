@@ -54,12 +54,12 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
         const lines = config.templates.map((t) => configLine(t.key));
         return kit.replyPaged(ctx, TEXTS.configList(lines));
       }
-      // /config <clave>: that key's value now (what /admin's line "/config [set | …] <clave>" reads as)
-      if (!key && knownKey(sub)) return ctx.reply(configLine(sub));
-      // a word that is neither a subcommand nor a key: most likely a mistyped key
-      if (!key && !['set', 'history', 'rollback'].includes(sub))
-        return ctx.reply(TEXTS.configNoKey(sub.slice(0, 80), keys()));
-      if (!['set', 'history', 'rollback'].includes(sub) || !key) return ctx.reply(TEXTS.usage(TEXTS.configUsage));
+      const subcommand = ['set', 'history', 'rollback'].includes(sub);
+      // /config <clave> alone: that key's value now (what /admin's line "/config [set | …] <clave>"
+      // reads as); a word that is no key either is most likely a mistyped key
+      if (!subcommand && !key)
+        return ctx.reply(knownKey(sub) ? configLine(sub) : TEXTS.configNoKey(sub.slice(0, 80), keys()));
+      if (!subcommand || !key) return ctx.reply(TEXTS.usage(TEXTS.configUsage));
       if (!knownKey(key)) return ctx.reply(TEXTS.configNoKey(key.slice(0, 80), keys()));
       const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
 
