@@ -19,6 +19,7 @@ import {
   coerceList,
   type Issue,
   secret,
+  timeZone,
   urlString,
   ValidationError,
 } from '@diana/utils';
@@ -47,7 +48,8 @@ export const BotConfig = v.object({
   /** Another Bot API server (a local one, or a fake in tests). */
   telegram_api_root: v.optional(urlString({ protocols: ['http', 'https'] })),
   owner_telegram_ids: v.optional(coerceList(coerceInt({ min: 1 })), []),
-  timezone: v.optional(v.string(), 'Europe/Madrid'),
+  /** The bot's days and dates (daily gift, caps, /perfil, scheduled posts): an IANA name. */
+  timezone: v.optional(timeZone(), 'Europe/Madrid'),
   shutdown_timeout_ms: v.optional(coerceDuration({ min: 100 }), 10_000),
   /** How long start waits for PostgreSQL, Redis, MongoDB and Telegram to answer before it gives up (exit 1). */
   start_timeout_ms: v.optional(coerceDuration({ min: 1_000 }), 60_000),

@@ -18,6 +18,7 @@ export {
   isUrlSchema,
   secret,
   secretUrl,
+  timeZone,
   urlString,
 } from './schema.js';
 

@@ -59,7 +59,11 @@ export function coerceDuration(bounds: NumberBounds = {}): Schema<number> {
   );
 }
 
-/** A list, from an array or a comma-separated string; each item is checked by `item`. */
+/**
+ * A list, from an array or a comma-separated string; each item is checked by `item`. An empty
+ * string is the empty list; an empty item (`1,,2`, `,`, a trailing comma) is refused: a stray
+ * comma must not shorten a list silently (an owners' list, say).
+ */
 export function coerceList<T>(item: Schema<T>): Schema<T[]> {
   return v.pipe(
     v.unknown(),
@@ -68,10 +72,9 @@ export function coerceList<T>(item: Schema<T>): Schema<T[]> {
       const parts = Array.isArray(raw)
         ? raw
         : typeof raw === 'string'
-          ? raw
-              .split(',')
-              .map((part) => part.trim())
-              .filter((part) => part !== '')
+          ? raw.trim() === ''
+            ? []
+            : raw.split(',').map((part) => part.trim())
           : undefined;
       if (parts === undefined) {
         addIssue({ message: 'must be a list (comma-separated)', expected: 'list' });
@@ -79,6 +82,10 @@ export function coerceList<T>(item: Schema<T>): Schema<T[]> {
       }
       const out: T[] = [];
       for (const [index, part] of parts.entries()) {
+        if (part === '') {
+          addIssue({ message: `item ${index}: empty (a stray comma?)` });
+          return NEVER;
+        }
         const result = v.safeParse(item, part);
         if (!result.success) {
           addIssue({ message: `item ${index}: ${result.issues[0]?.message ?? 'invalid'}` });
@@ -136,6 +143,26 @@ export function secretUrl(options: UrlOptions = {}): Schema<Secret<string>> {
     HIDDEN,
   );
   return mark(SECRET_SCHEMA, mark(URL_SCHEMA, schema));
+}
+
+// A zone name as the IANA database writes it ("Europe/Madrid", "UTC", "Etc/GMT+5"): PostgreSQL
+// and Intl read those alike. An offset ("+01:00") is refused: PostgreSQL's `at time zone` reads
+// it as POSIX, west of Greenwich, the opposite of Intl.
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
+
+/** An IANA time zone name that this runtime knows (`Europe/Madrid`, `UTC`); offsets are refused. */
+export function timeZone(): Schema<string> {
+  return coerce('an IANA time zone name (like Europe/Madrid or UTC)', (input) => {
+    if (typeof input !== 'string') return undefined;
+    const name = input.trim();
+    if (!ZONE_NAME.test(name)) return undefined;
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: name });
+      return name;
+    } catch {
+      return undefined;
+    }
+  });
 }
 
 /** Options of `secret`. */

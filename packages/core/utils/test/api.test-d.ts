@@ -59,6 +59,7 @@ describe('@diana/utils public API', () => {
       | 'secret'
       | 'secretUrl'
       | 'sleep'
+      | 'timeZone'
       | 'toError'
       | 'urlString'
       | 'waitWithin'

@@ -11,6 +11,7 @@ import {
   isUrlSchema,
   secret,
   secretUrl,
+  timeZone,
   urlString,
 } from '../src/schema.js';
 import { maskUrl } from '../src/secret.js';
@@ -67,6 +68,28 @@ describe('coerceList', () => {
     expect(v.parse(ids, [4])).toEqual([4]);
     expect(v.parse(ids, '')).toEqual([]);
     expect(v.safeParse(ids, '1,x').issues?.[0]?.message).toBe('item 1: must be a number');
+  });
+
+  it('takes a blank string as the empty list and refuses an empty item', () => {
+    const ids = coerceList(coerceInt());
+    expect(v.parse(ids, '  ')).toEqual([]);
+    expect(v.safeParse(ids, '1,,2').issues?.[0]?.message).toBe('item 1: empty (a stray comma?)');
+    expect(v.safeParse(ids, ',').issues?.[0]?.message).toBe('item 0: empty (a stray comma?)');
+    expect(v.safeParse(ids, '1, 2,').issues?.[0]?.message).toBe('item 2: empty (a stray comma?)');
+  });
+});
+
+describe('timeZone', () => {
+  it('takes IANA names this runtime knows and refuses offsets and unknown names', () => {
+    const zone = timeZone();
+    expect(v.parse(zone, ' Europe/Madrid ')).toBe('Europe/Madrid');
+    expect(v.parse(zone, 'UTC')).toBe('UTC');
+    expect(v.parse(zone, 'America/Argentina/Buenos_Aires')).toBe('America/Argentina/Buenos_Aires');
+    expect(v.parse(zone, 'Etc/GMT+5')).toBe('Etc/GMT+5');
+    for (const bad of ['Mars/Olympus', '+01:00', 'UTC+1', '', 42, 'Europe/Madrid; drop table x'])
+      expect(v.safeParse(zone, bad).issues?.[0]?.message).toBe(
+        'must be an IANA time zone name (like Europe/Madrid or UTC)',
+      );
   });
 });
 

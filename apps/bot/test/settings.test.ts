@@ -1,0 +1,41 @@
+import { isDianaError } from '@diana/utils';
+import { describe, expect, it } from 'vitest';
+import { loadAppSettings } from '../src/config.js';
+
+function settingsError(env: Record<string, string>) {
+  try {
+    loadAppSettings(env, { env_file: false });
+  } catch (error) {
+    if (isDianaError(error)) return error;
+    throw error;
+  }
+  return undefined;
+}
+
+describe('bot settings', () => {
+  it('refuses a time zone Node does not know, or an offset, naming the variable (before: start failed later, unnamed)', () => {
+    for (const bad of ['Mars/Olympus', '+01:00']) {
+      const error = settingsError({ DIANA_BOT_TIMEZONE: bad });
+      expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
+      expect(error?.message).toContain('DIANA_BOT_TIMEZONE: must be an IANA time zone name');
+    }
+    expect(loadAppSettings({ DIANA_BOT_TIMEZONE: 'America/Mexico_City' }, { env_file: false }).bot.timezone).toBe(
+      'America/Mexico_City',
+    );
+  });
+
+  it('refuses an owners list with an empty item (a stray comma would demote every OWNER), takes an empty one', () => {
+    for (const bad of ['1,,2', ',', '900,']) {
+      const error = settingsError({ DIANA_BOT_OWNER_TELEGRAM_IDS: bad });
+      expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
+      expect(error?.message).toContain('DIANA_BOT_OWNER_TELEGRAM_IDS: item');
+      expect(error?.message).toContain('empty (a stray comma?)');
+    }
+    expect(
+      loadAppSettings({ DIANA_BOT_OWNER_TELEGRAM_IDS: ' 900, 901 ' }, { env_file: false }).bot.owner_telegram_ids,
+    ).toEqual([900, 901]);
+    expect(loadAppSettings({ DIANA_BOT_OWNER_TELEGRAM_IDS: '' }, { env_file: false }).bot.owner_telegram_ids).toEqual(
+      [],
+    );
+  });
+});
