@@ -511,6 +511,11 @@ describe('pnpm cli on a migrated database', () => {
     expect(invalid.code).toBe(1);
     // each issue names its field
     expect(expectOneLine(invalid)).toMatch(/^cli: E_CONFIG_INVALID: .*\bbid\.limit: .*\bbid\.window_ms: /);
+    // a misspelt field is named even in a dry run (it was dropped, and the change published as made)
+    const typo = JSON.stringify({ bid: { limit: 3, window_ms: 5_000, windw_ms: 9_000 } });
+    const misspelt = await cli(env, 'config', 'set', key, typo, '--dry-run');
+    expect(misspelt.code).toBe(1);
+    expect(expectOneLine(misspelt)).toMatch(/^cli: E_CONFIG_INVALID: .*\bbid\.windw_ms: unknown key "windw_ms"/);
     expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(1);
 
     const set = await cli(env, 'config', 'set', key, value, '--yes');

@@ -1,9 +1,8 @@
 // `config get|set|history|rollback`: the live settings ConfigManager holds (what admin's
 // /config edits), changed through the same drafts, publishes and rollbacks.
 import { userInfo } from 'node:os';
-import { CONFIG_ERROR_CODES } from '@diana/config';
-import { DianaError } from '@diana/utils';
-import * as v from 'valibot';
+import { CONFIG_ERROR_CODES, checkTemplateValues, type TemplateDefinition } from '@diana/config';
+import { DianaError, isDianaError, type ValidationError } from '@diana/utils';
 import { CONFIG_TEMPLATES } from '../catalog.js';
 import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print, UsageError } from './args.js';
 import { type CliContext, withConfig } from './services.js';
@@ -87,17 +86,19 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       throw new UsageError(`the value of ${template.key} is not JSON: ${positionals[1]}`);
     }
     await withConfig(ctx, async (config) => {
-      const merged =
-        isPlainObject(template.defaults) && isPlainObject(input) ? { ...template.defaults, ...input } : input;
-      const checked = v.safeParse(template.schema as v.GenericSchema, merged);
-      if (!checked.success)
+      let checked: unknown;
+      try {
+        checked = checkTemplateValues(template as TemplateDefinition, input);
+      } catch (error) {
+        if (!isDianaError(error, CONFIG_ERROR_CODES.CONFIG_INVALID)) throw error;
         throw new DianaError(
           CONFIG_ERROR_CODES.CONFIG_INVALID,
-          `the value does not match ${template.key}: ${checked.issues
-            .map((issue) => `${v.getDotPath(issue) ?? '(the value)'}: ${issue.message}`)
+          `the value does not match ${template.key}: ${(error as ValidationError<string>).issues
+            .map((issue) => `${issue.path || '(the value)'}: ${issue.message}`)
             .join('; ')}`,
         );
-      const what = `set ${template.key} from ${JSON.stringify(config.get(template.key as Key))} to ${JSON.stringify(checked.output)}`;
+      }
+      const what = `set ${template.key} from ${JSON.stringify(config.get(template.key as Key))} to ${JSON.stringify(checked)}`;
       if (values['dry-run']) return print(`dry run: would ${what}`);
       await confirm(what, values);
       const draft = await config.createDraft(template.key as Key, input as never, {
@@ -150,8 +151,4 @@ async function activeInstance(
   key: string,
 ) {
   return (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

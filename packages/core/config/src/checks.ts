@@ -1,6 +1,6 @@
 // The ConfigManager's input checks: scopes, change metadata, instance ids, and values against
 // their template (as stored: after a JSON round trip).
-import { DianaError, fromValibotIssues, ValidationError } from '@diana/utils';
+import { DianaError, fromValibotIssues, type Issue, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
 import { CONFIG_ERROR_CODES } from './errors.js';
 import type { TemplateDefinition } from './templates.js';
@@ -28,22 +28,58 @@ export function checkId(id: string): void {
     throw usage('an instance id is a UUID', { id: String(id).slice(0, 40) });
 }
 
-/** `values` checked against the template (after a JSON round trip, as stored): the output, or E_CONFIG_INVALID. */
-export function validate(template: TemplateDefinition, values: unknown, what: string): unknown {
+/**
+ * `values` checked against the template (after a JSON round trip, as stored): the output, or
+ * E_CONFIG_INVALID. `strict` (a caller's new values): a key the schema would drop (a typo,
+ * `daily_gfit`) is an issue too, as `v.strictObject` says it — dropped silently, the change
+ * would publish as made and change nothing. Values already stored are read without it, so a
+ * field a newer template no longer has does not stop them.
+ */
+export function validate(template: TemplateDefinition, values: unknown, what: string, strict = false): unknown {
   const json = JSON.stringify(values);
-  const result = v.safeParse(template.schema, json === undefined ? undefined : JSON.parse(json));
-  if (!result.success)
+  const input: unknown = json === undefined ? undefined : JSON.parse(json);
+  const result = v.safeParse(template.schema, input);
+  const issues = result.success
+    ? strict
+      ? droppedKeys(input, result.output, [])
+      : []
+    : fromValibotIssues(result.issues);
+  if (issues.length > 0)
     throw new ValidationError(
       CONFIG_ERROR_CODES.CONFIG_INVALID,
       `${what} do not match template '${template.key}'`,
-      fromValibotIssues(result.issues),
-      { context: { key: template.key } },
+      issues,
+      {
+        context: { key: template.key },
+      },
     );
   return result.output;
 }
 
+/**
+ * New values for `template` as a write takes them: merged over the defaults (objects), checked
+ * with every key known. The parsed value, or `E_CONFIG_INVALID` listing each issue (an unknown
+ * key: `expected: 'never'`). What `createDraft` and `updateDraft` run; a tool checks with it
+ * before it writes (a dry run).
+ */
+export function checkTemplateValues<T>(template: TemplateDefinition<string, T>, values: unknown): T {
+  return validate(template, mergeDefaults(template, values), 'values', true) as T;
+}
+
+/** The keys of `input`'s objects that `output` lacks at the same place (where both are objects). */
+function droppedKeys(input: unknown, output: unknown, path: readonly string[]): Issue[] {
+  if (Array.isArray(input) && Array.isArray(output))
+    return input.flatMap((item, i) => droppedKeys(item, output[i], [...path, String(i)]));
+  if (!isPlainObject(input) || !isPlainObject(output)) return [];
+  return Object.keys(input).flatMap((key) =>
+    Object.hasOwn(output, key)
+      ? droppedKeys(input[key], output[key], [...path, key])
+      : [{ path: [...path, key].join('.'), message: `unknown key "${key}"`, expected: 'never', received: `"${key}"` }],
+  );
+}
+
 /** `values` over the template's defaults when both are plain objects; else `values`. */
-export function mergeDefaults(template: TemplateDefinition, values: unknown): unknown {
+function mergeDefaults(template: TemplateDefinition, values: unknown): unknown {
   return isPlainObject(template.defaults) && isPlainObject(values) ? { ...template.defaults, ...values } : values;
 }
 

@@ -21,6 +21,7 @@ export type { ConfigInstance, ConfigRevision, InstanceStatus, KeyRevision, Revis
 export { defineTemplate, TEMPLATE_TYPES } from './templates.js';
 export { ConfigManagerConfig, configReader } from './manager-types.js';
 export { createConfigManager } from './manager.js';
+export { checkTemplateValues } from './checks.js';
 export { CONFIG_EVENTS } from './events.js';
 export { CONFIG_MIGRATIONS } from './migrations.js';
 

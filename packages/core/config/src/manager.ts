@@ -5,7 +5,7 @@
 import type { Subscription } from '@diana/event-bus';
 import { createCloser, DianaError, getPackageLogger, newId, parseOrThrow } from '@diana/utils';
 import { toJsonSchema } from '@valibot/to-json-schema';
-import { checkId, checkMeta, checkScope, mergeDefaults, usage, validate } from './checks.js';
+import { checkId, checkMeta, checkScope, checkTemplateValues, usage, validate } from './checks.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
 import {
   type ConfigInstance,
@@ -119,7 +119,7 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
       const scope = meta.scope ?? 'global';
       checkScope(scope);
       checkMeta(meta);
-      const valid = validate(template, mergeDefaults(template, values), 'values');
+      const valid = checkTemplateValues(template, values);
       return db.transaction(() =>
         insertInstance(db.session(), {
           id: newId(),
@@ -151,7 +151,7 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
             { context: { id, version: current.version } },
           );
         const template = templateOf(current.template_key);
-        const valid = validate(template, mergeDefaults(template, values), 'values');
+        const valid = checkTemplateValues(template, values);
         return changeInstance(sql, current, {
           values: valid,
           newSeq: false,

@@ -13,6 +13,7 @@ describe('@diana/config public API', () => {
       | 'RedisConfig'
       | 'SETTINGS_ALIASES'
       | 'TEMPLATE_TYPES'
+      | 'checkTemplateValues'
       | 'configReader'
       | 'createConfigManager'
       | 'deepFreeze'

@@ -122,6 +122,29 @@ describe('ConfigManager', () => {
     );
   });
 
+  it('refuses a key the template would drop (a typo) instead of publishing a change that changes nothing', async () => {
+    const config = await make(TEMPLATES);
+    const before = await db.sql`select count(*)::int as n from config_instances`;
+    const error = await config.createDraft('gamification.daily_gift', { amuont: 33, __proto__: { x: 1 } }, admin).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isDianaError(error, 'E_CONFIG_INVALID')).toBe(true);
+    expect((error as { issues: unknown[] }).issues).toEqual([
+      { path: 'amuont', message: 'unknown key "amuont"', expected: 'never', received: '"amuont"' },
+    ]);
+    expect(await db.sql`select count(*)::int as n from config_instances`).toEqual(before);
+    // JSON's own "__proto__" key (what an admin's text parses to) is named too
+    const parsed = JSON.parse('{"amount": 12, "__proto__": {"amount": 1}}');
+    const proto = await codeOf(config.createDraft('gamification.daily_gift', parsed, admin));
+    expect(proto).toBe('E_CONFIG_INVALID');
+    // an update of a draft is checked the same way
+    const draft = await config.createDraft('gamification.daily_gift', { amount: 12 }, admin);
+    expect(await codeOf(config.updateDraft(draft.id, { amount: 13, streak_bonuss: 1 }, admin))).toBe(
+      'E_CONFIG_INVALID',
+    );
+  });
+
   it('records every change as an immutable revision with actor, reason and a JSON Patch; rollback is a new revision', async () => {
     const config = await make(TEMPLATES);
     const draft = await config.createDraft('narrative.welcome_text', 'Hola', { ...admin, scope: 'lang:es' });

@@ -72,6 +72,9 @@ export const TEXTS = Object.freeze({
     `Valor no válido para ${key}:\n${issues.length > 0 ? issues.join('\n') : '(sin detalles)'}`,
   configIssue: (path: string, expected: string | undefined, received: string | undefined) =>
     `• ${path || 'el valor'}: ${expected ? `se esperaba ${expectedInSpanish(expected)}` : 'no es válido'}${received ? `, llegó ${received}` : ''}`,
+  /** A key the template does not have (a typo): the keys it has there, when known. */
+  configUnknownField: (path: string, known: readonly string[]) =>
+    `• ${path}: esa clave no existe${known.length > 0 ? ` (las claves son ${known.join(', ')})` : ''}`,
   configNoKey: (key: string, keys: readonly string[]) => `No existe la clave «${key}». Claves: ${keys.join(', ')}.`,
   configNoValue: (key: string) => `${key} no tiene un valor publicado: usa el valor por defecto.`,
   configNoRevision: (key: string, text: string, count: number) =>
@@ -283,7 +286,6 @@ const EXPECTED_WORDS: Readonly<Record<string, string>> = {
   boolean: 'true o false',
   Object: 'un objeto JSON ({…})',
   Array: 'una lista ([…])',
-  never: 'ninguna clave con ese nombre',
 };
 const COMPARISONS: Readonly<Record<string, string>> = {
   '>=': 'como mínimo',

@@ -425,6 +425,11 @@ describe('staff screens', () => {
     expect(last(101)).toBe(
       'Valor no válido para gamification.daily_gift_test:\n• amount: se esperaba como mínimo 0, llegó -1',
     );
+    // a misspelt key is named, not published as a change that changes nothing
+    await say(101, '/config set gamification.daily_gift_test {"amuont": 25}');
+    expect(last(101)).toBe(
+      'Valor no válido para gamification.daily_gift_test:\n• amuont: esa clave no existe (las claves son amount)',
+    );
     await say(101, '/config set gamification.daily_gift_test {"amount": 25}');
     await waitFor(() => config.get('gamification.daily_gift_test').amount === 25, 'the new value');
     await say(101, '/config history gamification.daily_gift_test');

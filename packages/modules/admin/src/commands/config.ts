@@ -16,6 +16,13 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
   const config = kit.deps.config;
   const keys = () => config.templates.map((t) => t.key);
   const knownKey = (key: string) => keys().includes(key);
+  /** The keys the template's defaults have beside `path` (an unknown key's path), if an object stands there. */
+  const keysAt = (key: string, path: string): string[] => {
+    let at: unknown = config.templates.find((t) => t.key === key)?.defaults;
+    for (const part of path.split('.').slice(0, -1))
+      at = at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[part] : undefined;
+    return at !== null && typeof at === 'object' && !Array.isArray(at) ? Object.keys(at) : [];
+  };
   /** A ConfigManager refusal as a Spanish reply naming the key and each wrong field; else undefined. */
   const configRefusal = (error: unknown, key: string): string | undefined => {
     if (isDianaError(error, CONFIG_ERROR_CODES.CONFIG_NOT_FOUND)) return TEXTS.configNoKey(key, keys());
@@ -25,7 +32,11 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       const issues = (error as { issues?: readonly Issue[] }).issues ?? [];
       return TEXTS.configInvalid(
         key,
-        issues.map((i) => TEXTS.configIssue(i.path, i.expected, i.received)),
+        issues.map((i) =>
+          i.expected === 'never'
+            ? TEXTS.configUnknownField(i.path, keysAt(key, i.path))
+            : TEXTS.configIssue(i.path, i.expected, i.received),
+        ),
       );
     }
     return undefined;
