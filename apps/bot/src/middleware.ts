@@ -141,6 +141,41 @@ export function loadUser(users: UserRepository, cache: CacheService): Middleware
   };
 }
 
+// The repository refuses a name it cannot store (over 128 UTF-16 units, empty, a NUL) rather
+// than cut it. Telegram's limits keep names within that, but a user whose name broke them
+// (another Bot API server; a limit counted otherwise) would get an error on every update:
+// names are fitted here instead — NULs dropped, cut at 128 units (never inside a surrogate
+// pair), an empty first name shown as "usuario <id>".
+const fit = (text: string, max: number): string => {
+  let out = text.replaceAll('\u0000', '');
+  if (out.length > max) out = out.slice(0, /[\uD800-\uDBFF]/.test(out[max - 1] ?? '') ? max - 1 : max);
+  return out;
+};
+const fitOptional = (text: string | undefined, max: number): string | null => {
+  const out = text === undefined ? '' : fit(text, max);
+  return out === '' ? null : out;
+};
+
+/** What the repository stores of Telegram's `from`. */
+interface StorableUser {
+  readonly id: number;
+  readonly first_name: string;
+  readonly last_name: string | null;
+  readonly username: string | null;
+  readonly language_code: string | null;
+}
+
+/** Telegram's `from` fitted to the repository's limits. */
+export function storableUser(from: NonNullable<AppContext['from']>): StorableUser {
+  return {
+    id: from.id,
+    first_name: fit(from.first_name ?? '', 128) || `usuario ${from.id}`,
+    last_name: fitOptional(from.last_name, 128),
+    username: fitOptional(from.username, 64),
+    language_code: fitOptional(from.language_code, 16),
+  };
+}
+
 /**
  * Creates the user on first sight in their private chat (publishing `user.registered` through
  * the outbox in the same transaction; a press in a channel registers nobody, so no welcome
@@ -159,18 +194,18 @@ export function upsertUser(deps: {
 }): MiddlewareFn<AppContext> {
   const seen = new LRUCache<string, number>({ max: 100_000 });
   // the row loadUser found needs no write when nothing Telegram sent has changed
-  const current = (user: User | undefined, from: NonNullable<AppContext['from']>): user is User =>
+  const current = (user: User | undefined, from: StorableUser): user is User =>
     user !== undefined &&
     user.status === 'active' &&
     user.first_name === from.first_name &&
-    user.last_name === (from.last_name ?? null) &&
-    user.username === (from.username ?? null) &&
-    user.language_code === (from.language_code ?? null) &&
+    user.last_name === from.last_name &&
+    user.username === from.username &&
+    user.language_code === from.language_code &&
     (user.role === 'OWNER' || !deps.owners.includes(from.id));
   return async (ctx, next) => {
-    const from = ctx.from;
     // outside their private chat a user is only read (loadUser): not created, not unblocked
-    if (!from || from.is_bot || ctx.chat?.type !== 'private') return next();
+    if (!ctx.from || ctx.from.is_bot || ctx.chat?.type !== 'private') return next();
+    const from = storableUser(ctx.from);
     const marked = await deps.isBlocked(from.id);
     const { user, created } =
       !marked && current(ctx.user, from)
@@ -181,7 +216,7 @@ export function upsertUser(deps: {
             if (result.created)
               await deps.bus.publish(
                 'user.registered',
-                { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code ?? null },
+                { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code },
                 { key: result.user.id, user_id: result.user.id },
               );
             let row = result.user;

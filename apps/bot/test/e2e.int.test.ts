@@ -278,6 +278,23 @@ describe('the bot end to end', () => {
     expect(String(repliesTo(610).at(-1)?.payload.text)).toContain('Lucien');
   });
 
+  it('a name the repository cannot store as it is (too long, empty, a NUL) is fitted, not an error on every update', async () => {
+    const users = createUserRepository(app.db);
+    const withName = (tg: number, first_name: string, last_name?: string) => {
+      const update = message(tg, '/start') as unknown as { message: { from: Record<string, unknown> } };
+      update.message.from = { id: tg, is_bot: false, first_name, ...(last_name === undefined ? {} : { last_name }) };
+      return update as unknown as Update;
+    };
+    // 127 letters and an emoji: 129 UTF-16 units, cut before the emoji (never half of it)
+    await app.handleUpdate(withName(621, `${'a'.repeat(127)}😀`, 'b'.repeat(300)));
+    await app.handleUpdate(withName(622, ''));
+    await app.handleUpdate(withName(623, 'Ana\u0000Bel', '\u0000'));
+    for (const tg of [621, 622, 623]) expect(String(repliesTo(tg).at(-1)?.payload.text)).toContain('Lucien');
+    expect(await users.getByTelegramId(621)).toMatchObject({ first_name: 'a'.repeat(127), last_name: 'b'.repeat(128) });
+    expect(await users.getByTelegramId(622)).toMatchObject({ first_name: 'usuario 622' });
+    expect(await users.getByTelegramId(623)).toMatchObject({ first_name: 'AnaBel', last_name: null });
+  });
+
   it('handles the same update_id once (webhook redelivery)', async () => {
     const update = message(503, '/start', 77_777);
     await app.handleUpdate(update);

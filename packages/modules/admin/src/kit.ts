@@ -4,7 +4,7 @@
 import type { ConfigManager } from '@diana/config';
 import type { Database, UserRepository } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
-import { atLeast, can, type Permission, type TokenService } from '@diana/security';
+import { atLeast, can, normalizeText, type Permission, type TokenService } from '@diana/security';
 import type { ModuleContext } from '@diana/security/grammy';
 import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
 import type { Api } from 'grammy';
@@ -177,7 +177,16 @@ export function createKit(
   };
 }
 
+/**
+ * A name a user chose, as staff's plain-text replies show it: without the characters that
+ * reorder or hide text (`normalizeText`: a right-to-left override in a name would show the id
+ * after it reversed, the one staff copy into /ban or /besitos). HTML replies get this from `html`.
+ */
+export function shownName(name: string): string {
+  return normalizeText(name);
+}
+
 /** How staff replies name a user: first name and Telegram id, e.g. "Ana (123456)". */
 export function displayName(user: { readonly first_name: string; readonly telegram_id: number }): string {
-  return `${user.first_name} (${user.telegram_id})`;
+  return `${shownName(user.first_name)} (${user.telegram_id})`;
 }

@@ -322,6 +322,11 @@ describe('staff screens', () => {
     await say(102, '/usuario 106');
     expect(last(102)).toMatch(/Última actividad: nunca\nHa bloqueado el bot: no le llegan mensajes\.$/);
     await users.setStatus(free.id, 'active');
+    // a name that would reorder what follows it (a right-to-left override, an isolate left open)
+    // is shown without those characters: the id after it reads as it is
+    await users.upsertFromTelegram({ id: 107, first_name: '\u202Egnp.exe\u2066', last_name: 'X\u202B' });
+    await say(102, '/usuario 107');
+    expect(last(102).split('\n')[0]).toBe('gnp.exe X · id 107');
     await say(102, '/usuario @nadie_aqui');
     expect(last(102)).toBe('Nadie con el nombre de usuario @nadie_aqui ha escrito al bot.');
     await say(102, '/usuario 99999');

@@ -1,7 +1,7 @@
 // /auditoria [n]: the last staff actions (admin_audit), newest first, in plain Spanish.
 import { ROLE_LABELS } from '@diana/security';
 import type { Composer } from 'grammy';
-import type { AdminContext, AdminKit } from '../kit.js';
+import { type AdminContext, type AdminKit, shownName } from '../kit.js';
 import { TEXTS } from '../texts.js';
 import { formatHumanMoment } from '../time.js';
 import { shortPostId } from './posts.js';
@@ -42,10 +42,10 @@ export function registerAudit(composer: Composer<AdminContext>, kit: AdminKit): 
           r.actor === 'system'
             ? TEXTS.auditSystem
             : r.actor_name
-              ? `${r.actor_name} (${r.actor.slice(3)})`
+              ? `${shownName(r.actor_name)} (${r.actor.slice(3)})`
               : r.actor.replace(/^tg:/, '');
         const target = r.target_name
-          ? `${r.target_name} (${r.target_tg})`
+          ? `${shownName(r.target_name)} (${r.target_tg})`
           : r.action.endsWith('_post')
             ? shortPostId(r.target ?? '')
             : (r.target ?? '');

@@ -3,7 +3,7 @@ import type { Database } from '@diana/db';
 import { ROLE_LABELS } from '@diana/security';
 import type { Composer } from 'grammy';
 import { parseTelegramId } from '../ids.js';
-import type { AdminContext, AdminKit } from '../kit.js';
+import { type AdminContext, type AdminKit, shownName } from '../kit.js';
 import { TEXTS } from '../texts.js';
 import { formatHumanDate, formatHumanMoment } from '../time.js';
 
@@ -57,7 +57,7 @@ export function registerUsers(
       const now = kit.now();
       await ctx.reply(
         TEXTS.userCard({
-          name: [user.first_name, user.last_name].filter(Boolean).join(' '),
+          name: shownName([user.first_name, user.last_name].filter(Boolean).join(' ')),
           username: user.username,
           telegram_id: user.telegram_id,
           role: ROLE_LABELS[user.role] ?? user.role,
