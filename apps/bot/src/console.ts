@@ -27,8 +27,15 @@ export const CONSOLE_GREETING =
 type Keyboard = Array<Array<{ text: string; callback_data?: string; url?: string }>>;
 
 /** The console's Bot API: prints what the bot sends and remembers every keyboard shown. */
+/** A button the console shows: its callback data, and the chat and message it is under. */
+export interface PressedButton {
+  readonly data: string;
+  readonly chat_id: number;
+  readonly message_id: number;
+}
+
 export function createConsole(output: NodeJS.WritableStream, options: { ansi?: boolean } = {}) {
-  const keyboards = new Map<number, string[]>();
+  const keyboards = new Map<number, { readonly chat_id: number; readonly data: string[] }>();
   let latest: number | undefined;
   let messageId = 0;
   let inviteLinks = 0;
@@ -45,10 +52,7 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
       viewer === undefined || to === viewer ? '' : to < 0 ? `(en el canal ${to})\n` : `(al usuario ${to})\n`;
     write(`\n${where}${body}`);
     if (rows.length === 0) return;
-    keyboards.set(
-      id,
-      rows.map((b) => b.callback_data ?? ''),
-    );
+    keyboards.set(id, { chat_id: to, data: rows.map((b) => b.callback_data ?? '') });
     latest = id;
     for (const [i, b] of rows.entries())
       write(b.url ? `  [${id}.${i + 1}] ${b.text} → ${b.url}` : `  [${id}.${i + 1}] ${b.text}`);
@@ -89,11 +93,16 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
     viewAs(user_id: number): void {
       viewer = user_id;
     },
-    /** The callback data of `message.button` ("2.1"), or of button `n` of the latest keyboard ("1"). */
-    button(ref: string): string | undefined {
+    /**
+     * Button `message.button` ("2.1"), or button `n` of the latest keyboard ("1"): its callback
+     * data and the message it is under (a press of a channel post's button comes from the channel).
+     */
+    button(ref: string): PressedButton | undefined {
       const [message, button] = ref.includes('.') ? ref.split('.').map(Number) : [latest, Number(ref)];
       if (message === undefined || button === undefined) return undefined;
-      return keyboards.get(message)?.[button - 1] || undefined;
+      const keyboard = keyboards.get(message);
+      const data = keyboard?.data[button - 1];
+      return keyboard && data ? { data, chat_id: keyboard.chat_id, message_id: message } : undefined;
     },
   };
 }
@@ -103,7 +112,7 @@ export async function runConsole(options: {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
   handleUpdate: (update: Update) => Promise<void>;
-  button: (ref: string) => string | undefined;
+  button: (ref: string) => PressedButton | undefined;
   /** Writes each line read as `> line` first (a replayed transcript shows what was typed). */
   echo?: boolean;
   /** Told the user typed as, at the start and at each `/as` (the console's `viewAs`). */
@@ -159,8 +168,17 @@ export async function runConsole(options: {
           id: String(updateId),
           from,
           chat_instance: 'console',
-          data: pressed,
-          message: { message_id: 1, date: 0, chat },
+          data: pressed.data,
+          message: {
+            message_id: pressed.message_id,
+            date: 0,
+            chat:
+              pressed.chat_id === userId
+                ? chat
+                : pressed.chat_id < 0
+                  ? { id: pressed.chat_id, type: 'channel', title: `Canal ${pressed.chat_id}` }
+                  : { id: pressed.chat_id, type: 'private', first_name: `Usuario ${pressed.chat_id}` },
+          },
         },
       } as Update);
     else {

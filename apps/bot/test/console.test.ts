@@ -1,5 +1,6 @@
 // The console chat's stand-in for Telegram's servers: what it answers the bot, and what it shows.
 import { PassThrough } from 'node:stream';
+import type { Update } from 'grammy/types';
 import { describe, expect, it } from 'vitest';
 import { createConsole, runConsole } from '../src/console.js';
 
@@ -35,7 +36,29 @@ describe('console chat', () => {
     expect(shown).toContain('(Telegram: el usuario 1000001 sale del canal -1002)');
     expect(shown).toContain('Hola\n  [1.1] Sí');
     expect(sent.message_id).toBe(1);
-    expect(chat.button('1.1')).toBe('yes~-sig');
+    expect(chat.button('1.1')).toEqual({ data: 'yes~-sig', chat_id: 1000001, message_id: 1 });
+  });
+
+  it("a press of a channel post's button comes from the channel, not from the typist's private chat", async () => {
+    const chat = createConsole(new PassThrough());
+    await call(chat.transformer, 'sendMessage', {
+      chat_id: -1001,
+      text: 'Publicación',
+      reply_markup: { inline_keyboard: [[{ text: '💋', callback_data: 'react~sig' }]] },
+    });
+    const pressed: Update[] = [];
+    const input = new PassThrough();
+    const done = runConsole({
+      input,
+      output: new PassThrough(),
+      handleUpdate: async (update) => void pressed.push(update),
+      button: chat.button,
+    });
+    input.end('1.1\n');
+    await done;
+    expect(pressed[0]?.callback_query?.data).toBe('react~sig');
+    expect(pressed[0]?.callback_query?.message?.chat).toMatchObject({ id: -1001, type: 'channel' });
+    expect(pressed[0]?.callback_query?.message?.message_id).toBe(1);
   });
 });
 

@@ -5,6 +5,7 @@ import { retry } from '@diana/utils';
 import { GrammyError } from 'grammy';
 import { type AdminKit, DEFAULT_POST_CLAIM_LEASE_MS } from './kit.js';
 import { TEXTS } from './texts.js';
+import { formatHumanDate } from './time.js';
 
 const DAY = 86_400_000;
 /** Claims of one scheduled post (sends tried) before it is marked failed. */
@@ -33,7 +34,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
     column: 'reminded_7d_at' | 'reminded_24h_at',
     within: number,
     notice: '7d' | '24h',
-    text: string,
+    text: (ends_at: Date, at: Date) => string,
   ) => {
     const at = kit.now();
     const after = new Date(at.getTime() + (notice === '7d' ? DAY : 0));
@@ -52,7 +53,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
       }
       return rows;
     });
-    for (const row of due) await kit.send(Number(row.telegram_id), text);
+    for (const row of due) await kit.send(Number(row.telegram_id), text(row.ends_at, at));
     return due.length;
   };
 
@@ -175,8 +176,13 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
 
   const runJobs = async () => {
     const reminded =
-      (await remind('reminded_7d_at', 7 * DAY, '7d', TEXTS.reminder7d)) +
-      (await remind('reminded_24h_at', DAY, '24h', TEXTS.reminder24h));
+      (await remind('reminded_7d_at', 7 * DAY, '7d', (ends, at) =>
+        // the days left, rounded up (6 days 23 hours: 7), and the day it ends
+        TEXTS.reminder7d(
+          Math.ceil((ends.getTime() - at.getTime()) / DAY),
+          formatHumanDate(ends, settings.timezone, at),
+        ),
+      )) + (await remind('reminded_24h_at', DAY, '24h', () => TEXTS.reminder24h));
     const expired = await expire();
     const published = await publishPosts();
     return { reminded, expired, published };

@@ -51,7 +51,7 @@ export const TEXTS = Object.freeze({
   tokenExpired: 'Este enlace caducó. Pide uno nuevo.',
   tokenWasRevoked: 'Este enlace se anuló. Si crees que es un error, pide uno nuevo.',
   tokenUnknown: 'Este enlace no es válido.',
-  reminder7d: 'Tu suscripción VIP termina en 7 días.',
+  reminder7d: (days: number, date: string) => `Tu suscripción VIP termina en ${days} días, el ${date}.`,
   reminder24h: 'Tu suscripción VIP termina mañana.',
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   scheduled: (when: string) => `Publicación programada para ${when}.`,

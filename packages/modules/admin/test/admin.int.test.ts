@@ -27,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_EVENTS } from '../src/events.js';
 import { ADMIN_MIGRATIONS } from '../src/migrations.js';
 import { type AdminContext, createAdminModule } from '../src/module.js';
+import { formatHumanDate } from '../src/time.js';
 
 // what the gamification module reports back (its schema lives with it; the fields are enough here)
 const GAMIFICATION_REPORTS = defineEvents({
@@ -256,16 +257,22 @@ describe('the admin module', () => {
     expect(told()).toBe(1);
     const toMember = (text: string) => calls.filter((c) => c.payload.chat_id === 6 && c.payload.text === text).length;
     const both = () => Promise.all([main.admin.runJobs(), other.admin.runJobs(), main.admin.runJobs()]);
+    const weekNotices = () =>
+      calls.filter(
+        (c) => c.payload.chat_id === 6 && String(c.payload.text).startsWith('Tu suscripción VIP termina en '),
+      );
     await both();
-    expect(toMember('Tu suscripción VIP termina en 7 días.')).toBe(0);
+    expect(weekNotices()).toHaveLength(0);
     clock.advance(23 * 86_400_000 + 3_600_000); // 6 days 23 h left
     await both();
     await both();
-    expect(toMember('Tu suscripción VIP termina en 7 días.')).toBe(1);
+    expect(weekNotices().map((c) => c.payload.text)).toEqual([
+      `Tu suscripción VIP termina en 7 días, el ${formatHumanDate(new Date(clock.now() + 6 * 86_400_000 + 23 * 3_600_000), 'Europe/Madrid', new Date(clock.now()))}.`,
+    ]);
     clock.advance(6 * 86_400_000); // 23 h left
     await both();
     expect(toMember('Tu suscripción VIP termina mañana.')).toBe(1);
-    expect(toMember('Tu suscripción VIP termina en 7 días.')).toBe(1);
+    expect(weekNotices()).toHaveLength(1);
     clock.advance(86_400_000); // past the end
     await both();
     await both();
@@ -277,6 +284,23 @@ describe('the admin module', () => {
       { status: string }[]
     >`select status from admin_subscriptions where user_id = ${member.id}`;
     expect(expired?.status).toBe('expired');
+  });
+
+  it("a pass shorter than a week gets no week reminder (the welcome named its end), only the last day's", async () => {
+    await userWith(16, 'FREE');
+    await say(main.bot, 1, '/tarifa prueba3 3 1');
+    await say(main.bot, 1, '/token prueba3');
+    await say(main.bot, 16, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    expect((await users.getByTelegramId(16))?.role).toBe('VIP');
+    const notices = () =>
+      calls.filter((c) => c.payload.chat_id === 16 && String(c.payload.text).startsWith('Tu suscripción VIP termina'));
+    await main.admin.runJobs();
+    expect(notices()).toHaveLength(0); // before: "termina en 7 días" seconds after a 3-day redeem
+    clock.advance(2 * 86_400_000 + 3_600_000); // 23 h left
+    await main.admin.runJobs();
+    expect(notices().map((c) => c.payload.text)).toEqual(['Tu suscripción VIP termina mañana.']);
+    clock.advance(86_400_000);
+    await main.admin.runJobs();
   });
 
   it('scheduled posts are published exactly once with two processes running the job, with their buttons and the react button', async () => {
@@ -451,9 +475,17 @@ describe('the admin module', () => {
         .slice(-3)
         .map((c) => c.payload.text),
     ).toEqual(Array(3).fill(expect.stringContaining('Ese id de chat no es válido')));
-    const rows = await db.sql<{ channel_id: string }[]>`select channel_id from admin_scheduled_posts`;
+    // a short negative id is a chat id too (it went into the text, to the main channel)
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} -1003 Solo para el canal corto`);
+    expect(lastTo(8)).toContain('Solo puedes programar en los canales configurados');
+    await say(main.bot, 1, `/programar ${localIn(3_600_000)} -1003 Solo para el canal corto`);
+    expect(lastTo(1)).toContain('Publicación programada');
+    const rows = await db.sql<
+      { channel_id: string; text: string }[]
+    >`select channel_id, text from admin_scheduled_posts`;
     expect(rows.map((r) => r.channel_id)).not.toContain('9007199254740992');
-    expect(await posts()).toBe(before + 2);
+    expect(rows.find((r) => r.text === 'Solo para el canal corto')?.channel_id).toBe('-1003');
+    expect(await posts()).toBe(before + 3);
   });
 
   it('/config set publishes a revision through ConfigManager and audits it; invalid values are refused', async () => {

@@ -29,7 +29,7 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
     kit.guarded('publish_content', async (ctx) => {
       // each refusal names its real reason, and all come before anything is stored
       const text = typeof ctx.match === 'string' ? ctx.match : '';
-      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?:\s+(-?\d{5,})(?=\s|$))?(?:\s+([\s\S]*))?$/.exec(text.trim());
+      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?:\s+(-\d+|\d{5,})(?=\s|$))?(?:\s+([\s\S]*))?$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
       if (!match || !at) return ctx.reply(TEXTS.badTime);
       if (at.getTime() <= clock.now()) return ctx.reply(TEXTS.pastTime(formatLocalTime(at, settings.timezone)));

@@ -37,6 +37,13 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
             started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
             ends_at = greatest(admin_subscriptions.ends_at, ${at}) + make_interval(days => ${tariff?.days ?? 0})
           returning ends_at`;
+        // a reminder whose window the new end already falls in is not sent: the welcome below
+        // names the end (a 3-day pass was told "termina en 7 días" seconds after it)
+        await tx`
+          update admin_subscriptions
+          set reminded_7d_at = case when ends_at <= ${new Date(at.getTime() + 7 * DAY)} then ${at}::timestamptz end,
+              reminded_24h_at = case when ends_at <= ${new Date(at.getTime() + DAY)} then ${at}::timestamptz end
+          where user_id = ${user.id}`;
         if (raised) await users.setRole(user.id, 'VIP');
         await kit.audit({
           actor: `tg:${ctx.from?.id}`,
