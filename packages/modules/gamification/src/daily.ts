@@ -11,7 +11,9 @@ const DAY_MS = 86_400_000;
 const DAILY_CLAIMED = GAMIFICATION_ERROR_CODES.DAILY_ALREADY_CLAIMED;
 
 /** What a claim did: paid (`paid` may be 0 under the daily cap), or the wait until the next one. */
-export type DailyOutcome = { kind: 'paid'; paid: number; streak: number } | { kind: 'wait'; wait_ms: number };
+export type DailyOutcome =
+  | { kind: 'paid'; paid: number; streak: number; balance: number }
+  | { kind: 'wait'; wait_ms: number };
 
 export function createDailyGift(deps: {
   db: Database;
@@ -59,7 +61,7 @@ export function createDailyGift(deps: {
           throw new DianaError(DAILY_CLAIMED, 'daily gift already claimed today', {
             context: { wait_ms: next_day_ms },
           });
-        return { kind: 'paid', paid: paid.paid, streak };
+        return { kind: 'paid', paid: paid.paid, streak, balance: paid.balance };
       })
       .catch((error: unknown): DailyOutcome => {
         if (isDianaError(error, DAILY_CLAIMED))

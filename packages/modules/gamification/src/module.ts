@@ -233,10 +233,13 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)), next);
     else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped, next);
     else
-      await ctx.reply(`${TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak)}\n${TEXTS.storyHint}`, {
-        parse_mode: 'HTML',
-        ...next,
-      });
+      await ctx.reply(
+        `${TEXTS.dailyPaid(formatBesitos(outcome.paid), outcome.streak)}\n${TEXTS.dailyBalance(formatBesitos(outcome.balance))}\n${TEXTS.storyHint}`,
+        {
+          parse_mode: 'HTML',
+          ...next,
+        },
+      );
   };
   const showMissions: Screen = async (ctx, user) =>
     ctx.reply(await screens.missions(user.id), {

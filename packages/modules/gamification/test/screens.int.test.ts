@@ -458,7 +458,9 @@ describe('next steps', () => {
     await command(420, '/saldo');
     expect([...buttons(420).keys()]).toEqual(['🎁 Regalo diario', '🛍️ Tienda', '📜 Movimientos']);
     await press(420, buttons(420).get('🎁 Regalo diario') as string);
-    expect(api.lastText(420)).toBe('Tu regalo de hoy: <b>10 besitos</b> 🎁\nSigue la historia con /historia.');
+    expect(api.lastText(420)).toBe(
+      'Tu regalo de hoy: <b>10 besitos</b> 🎁\nAhora tienes 60 besitos.\nSigue la historia con /historia.',
+    );
     expect(await gamification.ledger.balance(user)).toBe(60);
     // after the gift: the shop and the missions
     expect([...buttons(420).keys()]).toEqual(['🛍️ Ver tienda', '🎯 Misiones']);
