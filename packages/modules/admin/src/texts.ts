@@ -46,6 +46,7 @@ export const TEXTS = Object.freeze({
   tokenIssued: (link: string, days: number, until: string) =>
     `Enlace VIP de un solo uso (${days === 1 ? '1 día' : `${days} días`} de VIP), válido hasta ${until}:\n${link}\nSi hace falta anularlo: /revocar seguido del enlace.`,
   redeemed: (until: string) => `¡Te damos la bienvenida al Diván! Tu suscripción VIP dura hasta el ${until}.`,
+  redeemExtended: (until: string) => `Tu suscripción VIP se amplía: ahora dura hasta el ${until}.`,
   inviteLink: (link: string) => `Tu invitación al canal VIP (un solo uso): ${link}`,
   tokenUsed: 'Este enlace ya se usó.',
   tokenExpired: 'Este enlace caducó. Pide uno nuevo.',

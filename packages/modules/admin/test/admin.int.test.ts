@@ -155,6 +155,16 @@ describe('the admin module', () => {
     expect(started?.n).toBe(1);
     await say(main.bot, 2, `/start ${link}`);
     expect(lastTo(2)).toBe('Este enlace ya se usó.');
+    // a second link while VIP extends the subscription, and says so (not a second welcome)
+    await say(main.bot, 1, '/token vip30');
+    await say(main.bot, 2, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    const [ends] = await db.sql<{ ends_at: Date }[]>`select ends_at from admin_subscriptions where user_id = ${fan.id}`;
+    expect((ends?.ends_at.getTime() ?? 0) - clock.now()).toBeGreaterThan(59 * 86_400_000);
+    const afterLink = calls.filter((c) => c.payload.chat_id === 2).map((c) => String(c.payload.text));
+    expect(afterLink.at(-2)).toMatch(
+      /^Tu suscripción VIP se amplía: ahora dura hasta el \d{1,2} de [a-z]+( de \d{4})?\.$/,
+    );
+    expect(afterLink.filter((t) => t.includes('bienvenida al Diván'))).toHaveLength(1);
     const audit = await db.sql<{ action: string }[]>`select action from admin_audit order by created_at`;
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['tariff', 'token', 'redeem']));
   });

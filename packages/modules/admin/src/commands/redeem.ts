@@ -19,24 +19,28 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
     const payload = typeof ctx.match === 'string' ? ctx.match : '';
     if (!payload.startsWith('vip_') || !ctx.user) return next();
     const user = ctx.user;
-    let ends: Date;
+    let redeemed: { ends: Date; extended: boolean };
     const raised = !atLeast(user.role, 'VIP');
     try {
-      ends = await db.transaction(async (tx) => {
+      redeemed = await db.transaction(async (tx) => {
         const record = await deps.tokens.redeem(payload.slice(4), 'vip', { by: user.id });
         const tariffId = String((record.data as { tariff_id?: string }).tariff_id);
         const [tariff] = await tx<
           { name: string; days: number }[]
         >`select name, days from admin_tariffs where id = ${tariffId}`;
         const at = kit.now();
-        const [sub] = await tx<{ ends_at: Date }[]>`
+        // `extended`: an active subscription that had not ended yet (read before the upsert changes it)
+        const [sub] = await tx<{ ends_at: Date; extended: boolean }[]>`
+          with before as (
+            select status = 'active' and ends_at > ${at} as running from admin_subscriptions where user_id = ${user.id}
+          )
           insert into admin_subscriptions (user_id, tariff_id, started_at, ends_at, status)
           values (${user.id}, ${tariffId}, ${at}, ${new Date(at.getTime() + (tariff?.days ?? 0) * DAY)}, 'active')
           on conflict (user_id) do update set
             tariff_id = excluded.tariff_id, status = 'active', expired_at = null, reminded_7d_at = null, reminded_24h_at = null,
             started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
             ends_at = greatest(admin_subscriptions.ends_at, ${at}) + make_interval(days => ${tariff?.days ?? 0})
-          returning ends_at`;
+          returning ends_at, coalesce((select running from before), false) as extended`;
         // a reminder whose window the new end already falls in is not sent: the welcome below
         // names the end (a 3-day pass was told "termina en 7 días" seconds after it)
         await tx`
@@ -56,7 +60,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           { user_id: user.id, tariff: tariff?.name ?? '', ends_at: (sub?.ends_at ?? at).toISOString() },
           { key: user.id, user_id: user.id },
         );
-        return sub?.ends_at ?? at;
+        return { ends: sub?.ends_at ?? at, extended: sub?.extended === true };
       });
     } catch (error) {
       const refusal = refusalOf(error);
@@ -68,7 +72,9 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
     }
     // the cached row said FREE: without this, /perfil read "gratuito" beside "VIP hasta…" for seconds
     if (raised && ctx.from) await kit.roleChanged(ctx.from.id);
-    await ctx.reply(TEXTS.redeemed(formatHumanDate(ends, settings.timezone, kit.now())));
+    const { ends, extended } = redeemed;
+    const until = formatHumanDate(ends, settings.timezone, kit.now());
+    await ctx.reply(extended ? TEXTS.redeemExtended(until) : TEXTS.redeemed(until));
     if (settings.vip_channel_id !== undefined) {
       const link = await ctx.api.createChatInviteLink(settings.vip_channel_id, {
         member_limit: 1,
