@@ -73,17 +73,7 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
     });
     for (const row of due) {
       if (row.role === 'VIP') await kit.roleChanged(Number(row.telegram_id));
-      if (settings.vip_channel_id !== undefined) {
-        const member = Number(row.telegram_id);
-        await deps
-          .api()
-          .banChatMember(settings.vip_channel_id, member)
-          .catch((error: unknown) => logger.warn({ err: error }, 'removal from the VIP channel failed'));
-        await deps
-          .api()
-          .unbanChatMember(settings.vip_channel_id, member, { only_if_banned: true })
-          .catch(() => {});
-      }
+      await kit.removeFromVipChannel(Number(row.telegram_id));
       if (row.status === 'active') await kit.send(Number(row.telegram_id), TEXTS.farewell); // never to who blocked us
     }
     return due.length;

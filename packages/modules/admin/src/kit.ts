@@ -106,6 +106,11 @@ export interface AdminKit {
    * row expires by itself within seconds.
    */
   roleChanged(telegram_id: number): Promise<void>;
+  /**
+   * Takes a member out of the VIP channel (ban, then unban: they may join again with a new
+   * link) after their subscription ended. No VIP channel: nothing; a failure is logged.
+   */
+  removeFromVipChannel(telegram_id: number): Promise<void>;
 }
 
 /** The kit over the module's deps. */
@@ -166,6 +171,18 @@ export function createKit(
       } catch (error) {
         logger.warn({ err: error, chat }, 'job message not delivered');
       }
+    },
+    async removeFromVipChannel(telegram_id) {
+      const channel = settings.vip_channel_id;
+      if (channel === undefined) return;
+      await deps
+        .api()
+        .banChatMember(channel, telegram_id)
+        .catch((error: unknown) => logger.warn({ err: error }, 'removal from the VIP channel failed'));
+      await deps
+        .api()
+        .unbanChatMember(channel, telegram_id, { only_if_banned: true })
+        .catch(() => {});
     },
     async roleChanged(telegram_id) {
       try {

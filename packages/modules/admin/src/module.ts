@@ -6,6 +6,7 @@ import { createFailureStreak, getPackageLogger, SYSTEM_CLOCK } from '@diana/util
 import { Composer } from 'grammy';
 import { registerAudit } from './commands/audit.js';
 import { registerBesitos } from './commands/besitos.js';
+import { registerCancelVip } from './commands/cancel-vip.js';
 import { registerConfig } from './commands/config.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerHelp } from './commands/help.js';
@@ -55,6 +56,7 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   const { syncOwners } = registerRoles(composer, kit);
   registerTariffs(composer, kit);
   registerRedeem(composer, kit);
+  registerCancelVip(composer, kit);
   registerPosts(composer, kit);
   registerConfig(composer, kit);
   const subscriptions = registerBesitos(composer, kit);

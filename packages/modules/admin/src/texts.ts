@@ -55,6 +55,10 @@ export const TEXTS = Object.freeze({
   reminder7d: (days: number, date: string) => `Tu suscripción VIP termina en ${days} días, el ${date}.`,
   reminder24h: 'Tu suscripción VIP termina mañana.',
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
+  vipCancelledToMember: 'Tu suscripción VIP se ha cancelado. Si crees que es un error, escribe a quien te la dio.',
+  vipCancelled: (who: string, until: string) =>
+    `Cancelada la suscripción VIP de ${who} (iba hasta el ${until}); ya no es VIP y sale del canal.`,
+  noRunningVip: (who: string) => `${who} no tiene una suscripción VIP en curso.`,
   scheduled: (when: string) => `Publicación programada para ${when}.`,
   badTime:
     'Uso: /programar AAAA-MM-DD HH:MM [id del chat] texto — la hora con ese formato, por ejemplo 2026-12-24 20:30.',
@@ -121,6 +125,7 @@ export const TEXTS = Object.freeze({
     tarifa: ['/tarifa <nombre> <días> <precio>', 'crea una tarifa (p. ej. mensual 30 9,99)'],
     token: ['/token <tarifa>', 'crea un enlace VIP de un solo uso'],
     revocar: ['/revocar <enlace | token | id>', 'anula un enlace VIP sin canjear'],
+    cancelar_vip: ['/cancelar_vip <id> <motivo>', 'termina ya una suscripción VIP'],
     besitos: ['/besitos <id> <cantidad> <motivo>', 'da besitos'],
     quitar_besitos: ['/quitar_besitos <id> <cantidad> <motivo>', 'quita besitos'],
     config: ['/config [set | history | rollback] <clave> …', 'ajustes en vivo'],
@@ -233,6 +238,8 @@ export const TEXTS = Object.freeze({
         return `borró ${events} fallidos de ${target}`;
       case 'subscription_expired':
         return `cerró la suscripción VIP vencida de ${target}`;
+      case 'subscription_cancelled':
+        return `canceló la suscripción VIP de ${target}`;
       default:
         return `${action}${target ? ` ${target}` : ''}`;
     }

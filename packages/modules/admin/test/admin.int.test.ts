@@ -296,6 +296,54 @@ describe('the admin module', () => {
     expect(expired?.status).toBe('expired');
   });
 
+  it('/cancelar_vip ends a running subscription at once: FREE, out of the channel, told, audited, the story told; a new link starts from now', async () => {
+    await userWith(17, 'FREE');
+    await userWith(18, 'MODERATOR');
+    await say(main.bot, 1, '/token vip30');
+    await say(main.bot, 17, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    const member = await users.getByTelegramId(17);
+    expect(member?.role).toBe('VIP');
+    await say(main.bot, 18, '/cancelar_vip 17 reembolso');
+    expect(lastTo(18)).toBe('No tienes permiso para hacer esto.');
+    await say(main.bot, 1, '/cancelar_vip 17');
+    expect(lastTo(1)).toBe('Uso: /cancelar_vip <id> <motivo>');
+    const changesBefore = roleChanges.length;
+    await say(main.bot, 1, '/cancelar_vip 17 reembolso pedido');
+    expect(lastTo(1)).toMatch(
+      /^Cancelada la suscripción VIP de U17 \(17\) \(iba hasta el \d{1,2} de [a-z]+( de \d{4})?\); ya no es VIP y sale del canal\.$/,
+    );
+    expect(lastTo(17)).toBe('Tu suscripción VIP se ha cancelado. Si crees que es un error, escribe a quien te la dio.');
+    expect((await users.getByTelegramId(17))?.role).toBe('FREE');
+    expect(roleChanges.slice(changesBefore)).toEqual([17]);
+    expect(calls.filter((c) => c.method === 'banChatMember' && c.payload.user_id === 17)).toHaveLength(1);
+    const [sub] = await db.sql<
+      { status: string }[]
+    >`select status from admin_subscriptions where user_id = ${member?.id as string}`;
+    expect(sub?.status).toBe('cancelled');
+    const [audit] = await db.sql<{ reason: string }[]>`
+      select reason from admin_audit where action = 'subscription_cancelled' and target = ${member?.id as string}`;
+    expect(audit?.reason).toBe('reembolso pedido');
+    const [ended] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where type = 'admin.subscription_expired' and key = ${member?.id as string}`;
+    expect(ended?.n).toBe(1);
+    expect(await main.admin.subscription(member?.id as string)).toBeUndefined();
+    // once: nothing runs now; the jobs leave it alone (no farewell, no second removal)
+    await say(main.bot, 1, '/cancelar_vip 17 otra vez');
+    expect(lastTo(1)).toBe('U17 (17) no tiene una suscripción VIP en curso.');
+    await main.admin.runJobs();
+    expect(
+      calls.filter((c) => c.payload.chat_id === 17 && String(c.payload.text).includes('ha terminado')),
+    ).toHaveLength(0);
+    // a new link starts a fresh period from now: the cancelled days are not given back
+    await say(main.bot, 1, '/token vip30');
+    await say(main.bot, 17, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    const [again] = await db.sql<{ status: string; ends_at: Date }[]>`
+      select status, ends_at from admin_subscriptions where user_id = ${member?.id as string}`;
+    expect(again?.status).toBe('active');
+    expect(Math.abs((again?.ends_at.getTime() ?? 0) - (clock.now() + 30 * 86_400_000))).toBeLessThan(1_000);
+    expect((await users.getByTelegramId(17))?.role).toBe('VIP');
+  });
+
   it("a pass shorter than a week gets no week reminder (the welcome named its end), only the last day's", async () => {
     await userWith(16, 'FREE');
     await say(main.bot, 1, '/tarifa prueba3 3 1');

@@ -20,6 +20,7 @@ export const STAFF_COMMANDS: ReadonlyArray<{ readonly command: string; readonly 
     { command: 'tarifa', permission: 'manage_subscriptions' },
     { command: 'token', permission: 'manage_subscriptions' },
     { command: 'revocar', permission: 'manage_subscriptions' },
+    { command: 'cancelar_vip', permission: 'manage_subscriptions' },
     { command: 'besitos', permission: 'grant_besitos' },
     { command: 'quitar_besitos', permission: 'grant_besitos' },
     { command: 'config', permission: 'edit_config' },

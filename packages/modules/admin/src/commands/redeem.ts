@@ -39,7 +39,9 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           on conflict (user_id) do update set
             tariff_id = excluded.tariff_id, status = 'active', expired_at = null, reminded_7d_at = null, reminded_24h_at = null,
             started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
-            ends_at = greatest(admin_subscriptions.ends_at, ${at}) + make_interval(days => ${tariff?.days ?? 0})
+            -- from the end of one still running; a cancelled one's remaining days are not given back
+            ends_at = case when admin_subscriptions.status = 'active' then greatest(admin_subscriptions.ends_at, ${at}) else ${at} end
+                      + make_interval(days => ${tariff?.days ?? 0})
           returning ends_at, coalesce((select running from before), false) as extended`;
         // a reminder whose window the new end already falls in is not sent: the welcome below
         // names the end (a 3-day pass was told "termina en 7 días" seconds after it)
