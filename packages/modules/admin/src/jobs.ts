@@ -24,7 +24,7 @@ interface ClaimedPost {
 
 /** One pass of the jobs: how many reminders, expiries and posts it handled. */
 export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; expired: number; published: number }> {
-  const { db, users, deps, settings, logger } = kit;
+  const { db, deps, settings, logger } = kit;
   const bus = deps.bus;
 
   // ---- jobs: safe with several processes (rows claimed with SKIP LOCKED in one transaction) ----
@@ -60,19 +60,21 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
   const expire = async () => {
     const at = kit.now();
     const due = await db.transaction(async (tx) => {
-      const rows = await tx<{ user_id: string; telegram_id: string; role: string; status: string }[]>`
-        select s.user_id, u.telegram_id::text, u.role, u.status from admin_subscriptions s join users u on u.id = s.user_id
+      const rows = await tx<{ user_id: string; telegram_id: string; status: string }[]>`
+        select s.user_id, u.telegram_id::text, u.status from admin_subscriptions s join users u on u.id = s.user_id
         where s.status = 'active' and s.ends_at <= ${at} order by s.ends_at limit 100 for update of s skip locked`;
+      const ended: Array<(typeof rows)[number] & { dropped: boolean }> = [];
       for (const row of rows) {
         await tx`update admin_subscriptions set status = 'expired', expired_at = ${at} where user_id = ${row.user_id}`;
-        if (row.role === 'VIP') await users.setRole(row.user_id, 'FREE');
+        // on the user's row locked now: a /rol since the read above is not undone
+        ended.push({ ...row, dropped: await kit.switchVip(row.user_id, 'FREE') });
         await kit.audit({ actor: 'system', action: 'subscription_expired', target: row.user_id });
         await bus.publish('admin.subscription_expired', { user_id: row.user_id }, { key: row.user_id });
       }
-      return rows;
+      return ended;
     });
     for (const row of due) {
-      if (row.role === 'VIP') await kit.roleChanged(Number(row.telegram_id));
+      if (row.dropped) await kit.roleChanged(Number(row.telegram_id));
       await kit.removeFromVipChannel(Number(row.telegram_id));
       if (row.status === 'active') await kit.send(Number(row.telegram_id), TEXTS.farewell); // never to who blocked us
     }

@@ -111,6 +111,14 @@ export interface AdminKit {
    * link) after their subscription ended. No VIP channel: nothing; a failure is logged.
    */
   removeFromVipChannel(telegram_id: number): Promise<void>;
+  /**
+   * Inside the caller's transaction, once it holds the subscription's row: a FREE user becomes
+   * VIP (`'VIP'`), or a VIP user FREE (`'FREE'`), decided on the user's row locked now — never
+   * on a row read before (a cached one, or one a concurrent expiry or /rol changed since):
+   * staff and BANNED stay as they are. True when the role changed. Lock order everywhere:
+   * the subscription, then the user.
+   */
+  switchVip(user_id: string, to: 'VIP' | 'FREE'): Promise<boolean>;
 }
 
 /** The kit over the module's deps. */
@@ -171,6 +179,14 @@ export function createKit(
       } catch (error) {
         logger.warn({ err: error, chat }, 'job message not delivered');
       }
+    },
+    async switchVip(user_id, to) {
+      const [row] = await deps.db.session()<
+        { role: string }[]
+      >`select role from users where id = ${user_id} for update`;
+      if (row?.role !== (to === 'VIP' ? 'FREE' : 'VIP')) return false;
+      await users.setRole(user_id, to);
+      return true;
     },
     async removeFromVipChannel(telegram_id) {
       const channel = settings.vip_channel_id;

@@ -73,6 +73,8 @@ const api = createRecordingApi();
 const calls = api.calls;
 // the Telegram ids whose cached row the app was told to drop (`onRoleChanged`), in order
 const roleChanges: number[] = [];
+/** Run between loading the update's user and the module's handlers (what another process does meanwhile). */
+let afterUserLoaded: (() => Promise<unknown>) | undefined;
 /** A bot process: its own module instance over the shared database and bus. */
 function makeBot(
   channels: { main_channel_id?: number } = { main_channel_id: MAIN_CHANNEL },
@@ -103,6 +105,7 @@ function makeBot(
   bot.use(async (ctx, next) => {
     const row = ctx.from ? await users.getByTelegramId(ctx.from.id) : undefined;
     if (row) ctx.user = { id: row.id, role: row.role, telegram_id: row.telegram_id };
+    await afterUserLoaded?.();
     await next();
   });
   bot.use(admin.composer);
@@ -342,6 +345,29 @@ describe('the admin module', () => {
     expect(again?.status).toBe('active');
     expect(Math.abs((again?.ends_at.getTime() ?? 0) - (clock.now() + 30 * 86_400_000))).toBeLessThan(1_000);
     expect((await users.getByTelegramId(17))?.role).toBe('VIP');
+  });
+
+  it('a renewal the moment another process expires the subscription leaves the member VIP (the role decided on the locked row)', async () => {
+    await userWith(19, 'FREE');
+    await say(main.bot, 1, '/token vip30');
+    await say(main.bot, 19, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    expect((await users.getByTelegramId(19))?.role).toBe('VIP');
+    await say(main.bot, 1, '/token vip30');
+    const renewal = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1];
+    clock.advance(30 * 86_400_000 + 60_000); // the period is over; no pass has run yet
+    let expired = 0;
+    afterUserLoaded = async () => {
+      afterUserLoaded = undefined;
+      expired = (await other.admin.runJobs()).expired; // the update loaded the member as VIP
+    };
+    await say(main.bot, 19, `/start ${renewal}`);
+    expect(expired).toBeGreaterThanOrEqual(1); // the expiry did run in between
+    const member = await users.getByTelegramId(19);
+    const [sub] = await db.sql<
+      { status: string }[]
+    >`select status from admin_subscriptions where user_id = ${member?.id as string}`;
+    expect(sub?.status).toBe('active');
+    expect(member?.role).toBe('VIP'); // before: FREE for the whole renewed period
   });
 
   it("a pass shorter than a week gets no week reminder (the welcome named its end), only the last day's", async () => {

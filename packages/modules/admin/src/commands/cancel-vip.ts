@@ -2,14 +2,13 @@
 // an expiry, in one transaction under the subscription's lock: status 'cancelled', a VIP
 // member's role back to FREE, the audit row with the reason, `admin.subscription_expired` (the
 // story closes its VIP levels); then out of the VIP channel, and the member is told.
-import type { UserRole } from '@diana/db';
 import type { Composer } from 'grammy';
 import { type AdminContext, type AdminKit, displayName } from '../kit.js';
 import { TEXTS } from '../texts.js';
 import { formatHumanDate } from '../time.js';
 
 export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKit): void {
-  const { db, users, settings } = kit;
+  const { db, settings } = kit;
   const bus = kit.deps.bus;
   composer.command(
     'cancelar_vip',
@@ -20,13 +19,13 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
       if (!target) return;
       const at = kit.now();
       const cancelled = await db.transaction(async (tx) => {
-        const [sub] = await tx<{ ends_at: Date; role: UserRole; status: string }[]>`
-          select s.ends_at, u.role, u.status from admin_subscriptions s join users u on u.id = s.user_id
+        const [sub] = await tx<{ ends_at: Date; status: string }[]>`
+          select s.ends_at, u.status from admin_subscriptions s join users u on u.id = s.user_id
           where s.user_id = ${target.id} and s.status = 'active' and s.ends_at > ${at}
           for update of s`;
         if (!sub) return undefined;
         await tx`update admin_subscriptions set status = 'cancelled', expired_at = ${at} where user_id = ${target.id}`;
-        if (sub.role === 'VIP') await users.setRole(target.id, 'FREE');
+        const dropped = await kit.switchVip(target.id, 'FREE');
         await kit.audit({
           actor: kit.actorOf(ctx),
           action: 'subscription_cancelled',
@@ -35,10 +34,10 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
           details: { ends_at: sub.ends_at.toISOString() },
         });
         await bus.publish('admin.subscription_expired', { user_id: target.id }, { key: target.id });
-        return sub;
+        return { ...sub, dropped };
       });
       if (!cancelled) return ctx.reply(TEXTS.noRunningVip(displayName(target)));
-      if (cancelled.role === 'VIP') await kit.roleChanged(target.telegram_id);
+      if (cancelled.dropped) await kit.roleChanged(target.telegram_id);
       await kit.removeFromVipChannel(target.telegram_id);
       if (cancelled.status === 'active') await kit.send(target.telegram_id, TEXTS.vipCancelledToMember);
       await ctx.reply(

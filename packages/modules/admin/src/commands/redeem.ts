@@ -1,7 +1,7 @@
 // /start vip_<token>: the token redeemed in one transaction with the subscription (started or
 // extended from its end), the role VIP (never lowering staff), the audit row and
 // `admin.subscription_started`; then a one-use invite link to the VIP channel.
-import { atLeast, SECURITY_ERROR_CODES } from '@diana/security';
+import { SECURITY_ERROR_CODES } from '@diana/security';
 import { isDianaError } from '@diana/utils';
 import type { Composer } from 'grammy';
 import type { AdminContext, AdminKit } from '../kit.js';
@@ -11,7 +11,7 @@ import { formatHumanDate } from '../time.js';
 const DAY = 86_400_000;
 
 export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit): void {
-  const { db, users, deps, settings } = kit;
+  const { db, deps, settings } = kit;
   const bus = deps.bus;
 
   // /start vip_<token>: redeem → subscription started or extended, role VIP, an invite link
@@ -19,8 +19,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
     const payload = typeof ctx.match === 'string' ? ctx.match : '';
     if (!payload.startsWith('vip_') || !ctx.user) return next();
     const user = ctx.user;
-    let redeemed: { ends: Date; extended: boolean };
-    const raised = !atLeast(user.role, 'VIP');
+    let redeemed: { ends: Date; extended: boolean; raised: boolean };
     try {
       redeemed = await db.transaction(async (tx) => {
         const record = await deps.tokens.redeem(payload.slice(4), 'vip', { by: user.id });
@@ -39,9 +38,11 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           on conflict (user_id) do update set
             tariff_id = excluded.tariff_id, status = 'active', expired_at = null, reminded_7d_at = null, reminded_24h_at = null,
             started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
-            -- from the end of one still running; a cancelled one's remaining days are not given back
+            -- from the end of one still running; a cancelled one's remaining days are not given back.
+            -- Days of 24 hours, as a new one's (a calendar day in the session's time zone is 23 or
+            -- 25 hours across a DST change)
             ends_at = case when admin_subscriptions.status = 'active' then greatest(admin_subscriptions.ends_at, ${at}) else ${at} end
-                      + make_interval(days => ${tariff?.days ?? 0})
+                      + make_interval(hours => 24 * ${tariff?.days ?? 0})
           returning ends_at, coalesce((select running from before), false) as extended`;
         // a reminder whose window the new end already falls in is not sent: the welcome below
         // names the end (a 3-day pass was told "termina en 7 días" seconds after it)
@@ -50,7 +51,9 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           set reminded_7d_at = case when ends_at <= ${new Date(at.getTime() + 7 * DAY)} then ${at}::timestamptz end,
               reminded_24h_at = case when ends_at <= ${new Date(at.getTime() + DAY)} then ${at}::timestamptz end
           where user_id = ${user.id}`;
-        if (raised) await users.setRole(user.id, 'VIP');
+        // decided on the user's row locked now: the row this update loaded may be seconds old
+        // (a renewal just after an expiry job set FREE kept FREE for the whole paid period)
+        const raised = await kit.switchVip(user.id, 'VIP');
         await kit.audit({
           actor: `tg:${ctx.from?.id}`,
           action: 'redeem',
@@ -62,7 +65,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           { user_id: user.id, tariff: tariff?.name ?? '', ends_at: (sub?.ends_at ?? at).toISOString() },
           { key: user.id, user_id: user.id },
         );
-        return { ends: sub?.ends_at ?? at, extended: sub?.extended === true };
+        return { ends: sub?.ends_at ?? at, extended: sub?.extended === true, raised };
       });
     } catch (error) {
       const refusal = refusalOf(error);
@@ -73,7 +76,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
       return;
     }
     // the cached row said FREE: without this, /perfil read "gratuito" beside "VIP hasta…" for seconds
-    if (raised && ctx.from) await kit.roleChanged(ctx.from.id);
+    if (redeemed.raised && ctx.from) await kit.roleChanged(ctx.from.id);
     const { ends, extended } = redeemed;
     const until = formatHumanDate(ends, settings.timezone, kit.now());
     await ctx.reply(extended ? TEXTS.redeemExtended(until) : TEXTS.redeemed(until));
