@@ -10,10 +10,14 @@ const DAY_MS = 86_400_000;
 /** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
 const DAILY_CLAIMED = GAMIFICATION_ERROR_CODES.DAILY_ALREADY_CLAIMED;
 
-/** What a claim did: paid (`paid` may be 0 under the daily cap), or the wait until the next one. */
+/**
+ * What a claim did: paid (`paid` may be 0 under the daily cap), the wait until the next one, or
+ * `off`: an admin set `daily_gift` to 0, which turns the gift off (streak bonuses too).
+ */
 export type DailyOutcome =
   | { kind: 'paid'; paid: number; streak: number; balance: number }
-  | { kind: 'wait'; wait_ms: number };
+  | { kind: 'wait'; wait_ms: number }
+  | { kind: 'off' };
 
 export function createDailyGift(deps: {
   db: Database;
@@ -24,6 +28,9 @@ export function createDailyGift(deps: {
   const { db, ledger, timezone } = deps;
   return async (user_id: string): Promise<DailyOutcome> => {
     const r = deps.rewards();
+    // nothing written: a claim while it is off keeps no streak and no cooldown (the ledger would
+    // refuse an amount of 0, and the user got no answer)
+    if (r.daily_gift === 0) return { kind: 'off' };
     return db
       .transaction(async (tx): Promise<DailyOutcome> => {
         // Claims of one user run one at a time: with no gift row yet, `select … for update` below

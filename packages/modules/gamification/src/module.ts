@@ -218,7 +218,13 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   const store = createShop({ db, bus, ledger, progress, signer, limiter: deps.limiter, steps, items: shop });
 
   const showBalance: Screen = async (ctx, user) => {
-    await db.transaction((tx) => payWelcome(tx, user.id));
+    await db.transaction(async (tx) => {
+      // only a wallet not opened yet (no balance row: user.registered not handled, nothing paid):
+      // a user whose registration was handled while the bonus was 0 has one, and is not paid
+      // when an admin raises it later
+      const [opened] = await tx`select 1 from gamification_balances where user_id = ${user.id}`;
+      if (!opened) await payWelcome(tx, user.id);
+    });
     // a balance is read each time it is shown (one read by key), never cached: payments far
     // outnumber the screens that show one, and a copy cost every process a wake-up per payment
     await ctx.reply(TEXTS.balance(formatBesitos(await ledger.balance(user.id))), {
@@ -231,6 +237,7 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     const next = keyboard([[go(ctx, 'tienda', B.seeShop), go(ctx, 'misiones', B.missions)]]);
     if (outcome.kind === 'wait')
       await ctx.reply(TEXTS.dailyWait(formatDuration(Math.ceil(outcome.wait_ms / 60_000) * 60_000)), next);
+    else if (outcome.kind === 'off') await ctx.reply(TEXTS.dailyOff, next);
     else if (outcome.paid === 0) await ctx.reply(TEXTS.dailyCapped, next);
     else
       await ctx.reply(

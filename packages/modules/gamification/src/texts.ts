@@ -6,6 +6,7 @@ export const TEXTS = Object.freeze({
   dailyPaid: (amount: string, streak: number) =>
     `Tu regalo de hoy: <b>${amount}</b> 🎁${streak > 1 ? ` (racha de ${streak} días)` : ''}`,
   dailyBalance: (besitos: string) => `Ahora tienes ${besitos}.`,
+  dailyOff: 'El regalo diario está en pausa ahora mismo. Vuelve a mirar otro día.',
   dailyCapped: 'Hoy ya has llegado a tu límite de besitos. Vuelve mañana.',
   dailyWait: (wait: string) => `Ya has recogido tu regalo. El próximo estará listo en ${wait}.`,
   /** Where the story goes on: a command link (the story belongs to another module). */

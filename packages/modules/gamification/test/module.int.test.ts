@@ -237,6 +237,36 @@ describe('the gamification module', () => {
     expect((await transactions(user, 'daily')).sum).toBe(25);
   });
 
+  it('a welcome bonus raised from 0 is not paid to users whose registration was handled at 0; a daily gift of 0 is off', async () => {
+    const set = async (values: Record<string, number>) => {
+      const draft = await admin.createDraft('gamification.rewards', values, { actor: 'admin:1', reason: 'test' });
+      await admin.publish(draft.id, { actor: 'admin:1', reason: 'test' });
+      expect(
+        await until(() =>
+          Object.entries(values).every(
+            ([k, n]) => (config.get('gamification.rewards') as Record<string, number>)[k] === n,
+          ),
+        ),
+      ).toBe(true);
+    };
+    await set({ welcome_bonus: 0, daily_gift: 0 });
+    const user = await register(321);
+    const handled = async () =>
+      (
+        await db.sql`select 1 from event_inbox where group_name = 'gamification' and event_id in (
+        select id from event_outbox where type = 'user.registered' and key = ${user})`
+      ).length === 1;
+    expect(await until(handled)).toBe(true);
+    await command(321, '/regalo');
+    expect(lastText(321)).toBe('El regalo diario está en pausa ahora mismo. Vuelve a mirar otro día.');
+    await set({ welcome_bonus: 50, daily_gift: 10 });
+    await command(321, '/saldo');
+    expect(lastText(321)).toContain('Tienes <b>0 besitos</b>');
+    expect(await transactions(user, 'welcome')).toEqual({ n: 0, sum: 0 }); // before: 50, made from nothing
+    await command(321, '/regalo'); // on again, and the pause left no cooldown
+    expect((await transactions(user, 'daily')).sum).toBe(10);
+  });
+
   it('the shop: a purchase spends once even on a double tap, grants the item and its clue; too poor is refused', async () => {
     const user = await register(306);
     expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
