@@ -7,6 +7,14 @@ export interface TcpProxy {
   /** Destroys every open connection and refuses new ones until `restore`. */
   cut(): void;
   restore(): void;
+  /**
+   * Destroys every open connection and stops listening: a connect is refused (ECONNREFUSED),
+   * as a server that is down, not one that accepts and hangs up. `up` listens on the same port again.
+   */
+  down(): Promise<void>;
+  up(): Promise<void>;
+  /** How many times `down` ran (a test can assert that its fault happened). */
+  readonly downs: number;
   /** Connections destroyed by `cut` so far (a test can assert that its fault happened). */
   readonly cut_connections: number;
   /** Connections held back by `connect_delay_ms` so far. */
@@ -68,8 +76,12 @@ export async function startTcpProxy(target_port: number, options: TcpProxyOption
   await once(server, 'listening');
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
+  let downs = 0;
+  let listening = true;
   const close = async () => {
     for (const socket of sockets) socket.destroy();
+    if (!listening) return;
+    listening = false;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   return {
@@ -81,6 +93,20 @@ export async function startTcpProxy(target_port: number, options: TcpProxyOption
     },
     restore() {
       open = true;
+    },
+    async down() {
+      downs++;
+      cutConnections += clients.size;
+      await close();
+    },
+    async up() {
+      if (listening) return;
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+      listening = true;
+    },
+    get downs() {
+      return downs;
     },
     get cut_connections() {
       return cutConnections;

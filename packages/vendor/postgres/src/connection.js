@@ -137,6 +137,16 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
         : new net.Socket()
     } catch (e) {
       error(e)
+      // @diana/postgres: a socket factory that fails (a refused or timed-out connect) ends the
+      // attempt as a closed socket would: the connection goes back to the pool's closed queue,
+      // to be opened again after the backoff. Stock 3.4.9 only failed the waiting query: the
+      // connection stayed "connecting" for good, and after `max` refusals (PostgreSQL or
+      // PgBouncer restarting) the pool answered nothing until the process restarted.
+      forgetSession()
+      closedTime = performance.now()
+      options.shared.retries++
+      delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000
+      onclose(connection, e)
       return
     }
     x.on('error', error)
