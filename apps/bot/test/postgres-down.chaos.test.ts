@@ -1,0 +1,103 @@
+// PostgreSQL (or PgBouncer in front of it) down for a few seconds under a running bot: while it
+// refuses connections updates fail with the apology; once it listens again the bot answers, its
+// whole pool serves, and events written meanwhile or after reach their consumers (the welcome
+// gift through the outbox). Before the driver's fix, more refused connects than the pool has
+// connections left the bot answering nothing until it was restarted (a stranger's PgBouncer restart).
+import { loadSettings } from '@diana/config';
+import { createUserRepository } from '@diana/db';
+import {
+  createUpdateFactory,
+  startFakeTelegram,
+  startRedis,
+  startTcpProxy,
+  useTempDir,
+  useTestDatabase,
+} from '@diana/test-services';
+import { SILENT_LOGGER } from '@diana/utils';
+import type { Update } from 'grammy/types';
+import { afterAll, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { SETTINGS_SCHEMAS } from '../src/config.js';
+
+const testDb = await useTestDatabase('bot-postgres-down');
+const redis = await startRedis();
+const fake = await startFakeTelegram();
+const target = new URL(testDb.url);
+const proxy = await startTcpProxy(Number(target.port || 5432));
+target.hostname = '127.0.0.1';
+target.port = String(proxy.port);
+const POOL = 4;
+const settings = loadSettings(
+  SETTINGS_SCHEMAS,
+  {
+    DIANA_DATABASE_URL: target.toString(),
+    // the direct URL (LISTEN, migrations) only behind PgBouncer, and not through the proxy
+    ...(testDb.direct_url ? { DIANA_DATABASE_DIRECT_URL: testDb.direct_url } : {}),
+    DIANA_DATABASE_POOL_MAX: String(POOL),
+    DIANA_DATABASE_CONNECT_TIMEOUT_MS: '2000',
+    DIANA_REDIS_URL: redis.url,
+    DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:pg-down-token',
+    DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
+    DIANA_BOT_DATA_DIR: useTempDir('diana-bot-pg-down-'),
+    DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
+    DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+    DIANA_EVENT_BUS_BLOCK_MS: '100',
+  },
+  { env_file: false },
+);
+const app = await createApp(settings, { logger: SILENT_LOGGER });
+afterAll(async () => {
+  await app.close({ timeout_ms: 5_000 });
+  await proxy.close();
+  await fake.close();
+  await redis.stop();
+});
+
+const updates = createUpdateFactory(70_000);
+const start = (tg: number) => app.handleUpdate(updates.message(tg, '/start') as Update).catch(() => {});
+const textsTo = (tg: number) =>
+  fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg).map((c) => String(c.payload.text));
+const welcomed = (tg: number) => textsTo(tg).some((t) => t.includes('Lucien'));
+const until = async (check: () => boolean | Promise<boolean>, ms: number) => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return true;
+};
+
+it('answers again once PostgreSQL listens again, with its whole pool, and delivers what waited in the outbox', async () => {
+  await start(71_001);
+  expect(welcomed(71_001)).toBe(true);
+
+  await proxy.down();
+  expect(proxy.downs).toBe(1);
+  // more updates than the pool has connections, while every connect is refused
+  for (let tg = 71_100; tg < 71_100 + POOL * 2; tg++) await start(tg);
+  const apologies = Array.from({ length: POOL * 2 }, (_, i) => textsTo(71_100 + i)).filter((texts) =>
+    texts.some((t) => t.startsWith('Algo salió mal')),
+  );
+  expect(apologies.length).toBeGreaterThan(0); // the fault reached the updates
+  await proxy.up();
+
+  // the bot answers again (before the fix: never, until a restart)
+  let next = 71_200;
+  expect(
+    await until(async () => {
+      const tg = next++;
+      await start(tg);
+      return welcomed(tg);
+    }, 20_000),
+  ).toBe(true);
+  // ten new users at once are all welcomed: the pool serves with more than one connection
+  const burst = Array.from({ length: 10 }, (_, i) => 71_300 + i);
+  await Promise.all(burst.map((tg) => start(tg)));
+  expect(await until(() => burst.every(welcomed), 20_000)).toBe(true);
+  // and the welcome gift of one of them arrives: outbox → relay → Redis → the gamification consumer
+  const users = createUserRepository(app.db);
+  const user = await users.getByTelegramId(71_300);
+  expect(await until(async () => (await app.gamification.ledger.balance(user?.id as string)) === 50, 20_000)).toBe(
+    true,
+  );
+}, 90_000);
