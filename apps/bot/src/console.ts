@@ -107,7 +107,10 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
   };
 }
 
-/** Reads lines from `input` until it ends; each message becomes a Telegram update for `handleUpdate`. */
+/**
+ * Reads lines from `input` until it ends; each message becomes a Telegram update for
+ * `handleUpdate`. Resolves with how many lines it read.
+ */
 export async function runConsole(options: {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
@@ -123,7 +126,7 @@ export async function runConsole(options: {
    * again on the same Redis had every line ignored, silently. @default Date.now() × 1 000
    */
   update_id_base?: number;
-}): Promise<void> {
+}): Promise<{ readonly lines: number }> {
   const write = (line: string) => options.output.write(`${line}\n`);
   let userId = 1_000_001;
   // (a run started a millisecond later starts 1 000 ids further on; safe integers until 2255)
@@ -133,7 +136,9 @@ export async function runConsole(options: {
   options.viewAs?.(userId);
   write(CONSOLE_GREETING);
   const lines = createInterface({ input: options.input, terminal: false });
+  let read = 0;
   for await (const raw of lines) {
+    read++;
     if (options.echo) write(`> ${raw}`);
     if (raw.endsWith('\\')) {
       pending.push(raw.slice(0, -1));
@@ -196,4 +201,5 @@ export async function runConsole(options: {
       } as Update);
     }
   }
+  return { lines: read };
 }

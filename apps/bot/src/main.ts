@@ -77,10 +77,13 @@ const failStart = async (line: string, error: unknown): Promise<never> => {
   process.exit(1);
 };
 
+const NO_TOKEN_NO_INPUT =
+  'no TELEGRAM_BOT_TOKEN, so the console chat opened, and its input ended before a line (no terminal): set TELEGRAM_BOT_TOKEN to run the bot on Telegram';
+
 // registered before start: a SIGTERM while start waits for a backend stops it cleanly too
 let stopping: Promise<void> | undefined;
 let polling: RunnerHandle | undefined;
-const shutdown = (signal: string) => {
+const shutdown = (signal: string, code = 0) => {
   stopping ??= (async () => {
     logger.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => {
@@ -97,7 +100,7 @@ const shutdown = (signal: string) => {
     // during the bus's drain may send a notice, such as the welcome bonus)
     if (mode === 'console') process.stdout.write('\n¡Hasta pronto!\n');
     clearTimeout(deadline);
-    process.exit(0);
+    process.exit(code);
   })();
   return stopping;
 };
@@ -151,7 +154,7 @@ logger.info(
 );
 
 if (mode === 'console' && terminal) {
-  await runConsole({
+  const { lines } = await runConsole({
     input: process.stdin,
     output: process.stdout,
     handleUpdate: (u) => app.handleUpdate(u),
@@ -167,7 +170,15 @@ if (mode === 'console' && terminal) {
       { timeout_ms: CONSOLE_SETTLE_MS },
       'end of input: events still being handled are left for the next start',
     );
-  await shutdown('end of input');
+  // no token, no terminal and nothing read: a container or a service started without
+  // TELEGRAM_BOT_TOKEN (compose passes it empty), not someone at a console — said on stderr
+  // (the console logs to a file), exit 1
+  const unattended = lines === 0 && !process.stdin.isTTY && stopping === undefined;
+  if (unattended) {
+    logger.error(NO_TOKEN_NO_INPUT);
+    console.error(`diana-bot: ${NO_TOKEN_NO_INPUT}`);
+  }
+  await shutdown('end of input', unattended ? 1 : 0);
 } else if (mode === 'webhook') {
   if (settings.bot.set_webhook)
     await gate

@@ -141,6 +141,22 @@ describe('pnpm start', () => {
     expect(second).toContain('Soy Lucien, mayordomo');
   }, 60_000);
 
+  it('with no token and an input that ends before a line (a container without TELEGRAM_BOT_TOKEN) exits 1 naming the variable', async () => {
+    const testDb = await useTestDatabase('bot-console-empty');
+    const redis = await useTestRedis('bot-console-empty');
+    const bot = startBot({
+      DIANA_BOT_DATA_DIR: useTempDir('diana-console-empty-'),
+      DIANA_BOT_HTTP_PORT: '0',
+      DATABASE_URL: testDb.url,
+      REDIS_URL: redis.url,
+      ...redisKeyPrefixes(redis.prefix),
+      ...TEST_SECRETS,
+    });
+    bot.child.stdin?.end(); // compose's empty stdin (before: exit 0, and nothing named the token)
+    expect(await bot.exited).toBe(1);
+    expect(bot.errors()).toContain('diana-bot: no TELEGRAM_BOT_TOKEN, so the console chat opened');
+  }, 60_000);
+
   it('a start that fails at once (a database URL, no secrets) still leaves its fatal line, with the code, in the log file', async () => {
     const dir = useTempDir('diana-console-fatal-');
     const bot = startBot({
