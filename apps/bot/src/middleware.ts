@@ -49,6 +49,16 @@ export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createB
         : ctx.message
           ? 'message'
           : 'other';
+    // a press can be answered once: one the handler answered before it failed gets the apology
+    // as a message instead (Telegram would refuse a second answer, and the user saw nothing)
+    let answered = false;
+    if (ctx.callbackQuery) {
+      const answer = ctx.answerCallbackQuery.bind(ctx);
+      ctx.answerCallbackQuery = (...args) => {
+        answered = true;
+        return answer(...args);
+      };
+    }
     try {
       await next();
       const ms = performance.now() - started;
@@ -67,8 +77,11 @@ export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createB
       metrics.record(kind, 'error', performance.now() - started);
       logger.error({ err: error, update_id: ctx.update.update_id, kind }, 'update failed');
       try {
-        if (ctx.callbackQuery) await ctx.answerCallbackQuery({ text: SORRY });
-        else if (ctx.chat) await ctx.reply(SORRY);
+        if (ctx.callbackQuery) {
+          if (!answered) await ctx.answerCallbackQuery({ text: SORRY });
+          // as a message in the user's own chat only, never in a channel (a post's button)
+          else if (ctx.chat?.type === 'private') await ctx.reply(SORRY);
+        } else if (ctx.chat) await ctx.reply(SORRY);
       } catch (replyError) {
         logger.warn({ err: replyError, update_id: ctx.update.update_id }, 'could not tell the user about the failure');
       }
