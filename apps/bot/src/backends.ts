@@ -1,9 +1,16 @@
 // Layer 1 of the composition root: PostgreSQL (embedded PGlite without a URL) with every
 // package's migrations, the document store (MongoDB or PostgreSQL) and the one Redis connector.
 import { join } from 'node:path';
-import { createPostgres, createPostgresDocumentStore, type Database, type DocumentStore, migrate } from '@diana/db';
+import {
+  createPostgres,
+  createPostgresDocumentStore,
+  type Database,
+  DB_ERROR_CODES,
+  type DocumentStore,
+  migrate,
+} from '@diana/db';
 import { createRedisConnector, REDIS_ERROR_CODES, type RedisConnector } from '@diana/redis';
-import { isDianaError, type Logger } from '@diana/utils';
+import { DianaError, isDianaError, type Logger } from '@diana/utils';
 import { ALL_MIGRATIONS, type AppSettings } from './catalog.js';
 import type { Ping } from './readiness.js';
 import { redisConnection } from './redis-connection.js';
@@ -37,7 +44,14 @@ export async function startBackends(
     if (url !== undefined) {
       const pool = createPostgres({ ...settings.database, url }, { logger });
       onClose('postgres', () => pool.close());
-      await gate.waitFor('postgres', () => pool.ping({ timeout_ms: 5_000 }));
+      await gate.waitFor(
+        'postgres',
+        () =>
+          pool.ping({ timeout_ms: 5_000 }).catch((error: unknown) => {
+            throw explainPostgresRefusal(error);
+          }),
+        { final: isPostgresRefusal },
+      );
       return pool;
     }
     const { createEmbeddedPostgres, ensureOwnerOnlyDirectory } = await import('@diana/db/embedded');
@@ -81,6 +95,26 @@ export async function startBackends(
     );
   }
   return { db, documents, connector, embedded, pings };
+}
+
+// PgBouncer's refusal of the timeouts a direct connection sends at connect: a transaction pooler
+// the settings do not name. Only the bot's settings can change it, so start ends at once, naming
+// them (it waited the whole deadline, then said "did not answer"). A missing database or a
+// refused password is still waited for: an init job may be creating them meanwhile.
+const UNSUPPORTED_PARAMETER = /unsupported startup parameter/;
+
+/** PgBouncer refused the startup parameters: no wait can change it. */
+export const isPostgresRefusal = (error: unknown) =>
+  isDianaError(error, DB_ERROR_CODES.UNAVAILABLE) && UNSUPPORTED_PARAMETER.test(error.message);
+
+/** A pooler's refusal of the startup parameters, with the setting that fixes it; others as they are. */
+export function explainPostgresRefusal(error: unknown): unknown {
+  if (!isDianaError(error) || !UNSUPPORTED_PARAMETER.test(error.message)) return error;
+  return new DianaError(
+    error.code,
+    `${error.message} (a transaction pooler such as PgBouncer: set DIANA_DATABASE_POOLER=transaction, or add ?pgbouncer=true to the URL)`,
+    { cause: error, ...(error.context ? { context: error.context } : {}) },
+  );
 }
 
 /** The server refused the URL's database: the connector has closed its clients, no wait can help. */

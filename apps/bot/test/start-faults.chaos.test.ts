@@ -9,7 +9,9 @@ import { createServer } from 'node:net';
 import { createPostgres } from '@diana/db';
 import {
   createUpdateFactory,
+  findPgBouncer,
   startFakeTelegram,
+  startPgBouncer,
   startRedis,
   startTcpProxy,
   useTempDir,
@@ -203,7 +205,7 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
     }
   });
 
-  it('an answer no wait can change ends the start at once: Telegram refusing the token, Redis refusing the database', async () => {
+  it('an answer no wait can change ends the start at once: Telegram refusing the token, Redis refusing the database, PgBouncer refusing the startup parameters', async () => {
     const testDb = await useTestDatabase('bot-start-refused');
     await using redis = await startRedis();
     // a Bot API that refuses every token, as Telegram does a revoked one
@@ -213,6 +215,7 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
     }).listen(0, '127.0.0.1');
     await once(refusing, 'listening');
     const fake = await startFakeTelegram();
+    const bouncer = findPgBouncer() ? await startPgBouncer() : undefined;
     try {
       const cases = [
         {
@@ -226,6 +229,17 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
           waited: 'waiting for redis',
         },
       ];
+      // PgBouncer (where installed) given as a plain PostgreSQL URL: it refuses the timeouts sent
+      // at connect, and the line names the setting that fixes it (it waited, then said "did not answer")
+      if (bouncer) {
+        const plain = new URL(bouncer.urlFor(testDb.name));
+        plain.searchParams.delete('pgbouncer');
+        cases.push({
+          env: telegramBotEnv(plain.toString(), fake.url, 'pgbouncer-plain'),
+          line: 'diana-bot: start failed: postgres cannot be used: unsupported startup parameter: statement_timeout (a transaction pooler such as PgBouncer: set DIANA_DATABASE_POOLER=transaction, or add ?pgbouncer=true to the URL)',
+          waited: 'waiting for postgres',
+        });
+      } else console.warn('the PgBouncer case skipped: pgbouncer is not installed');
       for (const { env, line, waited } of cases) {
         // a deadline far past the test's: only the refusal itself can end this start in time
         const bot = startBot({ ...env, DIANA_BOT_HTTP_PORT: '0', DIANA_BOT_START_TIMEOUT_MS: '600000' });
@@ -241,6 +255,7 @@ describe('faults start cannot outlive: exit 1 with one clear line, nothing half-
     } finally {
       refusing.close();
       await fake.close();
+      await bouncer?.stop();
     }
   }, 60_000);
 
