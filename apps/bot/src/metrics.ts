@@ -82,10 +82,11 @@ export function createBotMetrics() {
     advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   return {
-    record(kind: string, outcome: 'ok' | 'error' | 'blocked' | 'duplicate' | 'dropped', ms: number) {
+    record(kind: string, outcome: 'ok' | 'error' | 'blocked' | 'duplicate' | 'dropped' | 'in_progress', ms: number) {
       updates.add(1, { kind, outcome });
       // handled (well or not); a duplicate or a dropped update never ran
-      if (outcome !== 'duplicate' && outcome !== 'dropped') latency.record(ms / 1_000, { kind });
+      if (outcome !== 'duplicate' && outcome !== 'dropped' && outcome !== 'in_progress')
+        latency.record(ms / 1_000, { kind });
     },
   };
 }

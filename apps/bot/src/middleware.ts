@@ -4,10 +4,11 @@ import type { CacheService } from '@diana/cache';
 import type { User, UserRepository } from '@diana/db';
 import type { EventBusService } from '@diana/event-bus';
 import type { SecurityFlavor } from '@diana/security/grammy';
-import type { Logger } from '@diana/utils';
+import { isDianaError, type Logger } from '@diana/utils';
 import { type Context, GrammyError, type MiddlewareFn } from 'grammy';
 import { LRUCache } from 'lru-cache';
 import type { UpdateDedupe } from './dedupe.js';
+import { BOT_ERROR_CODES } from './errors.js';
 import type { createBotMetrics } from './metrics.js';
 
 /** What the app's middleware adds to the context. */
@@ -97,10 +98,23 @@ export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createB
 export function dedupeUpdates(
   dedupe: UpdateDedupe,
   metrics: ReturnType<typeof createBotMetrics>,
+  logger: Logger,
 ): MiddlewareFn<AppContext> {
   return async (ctx, next) => {
     const id = ctx.update.update_id;
-    if ((await dedupe.claim(id)) === 'done') {
+    let claim: Awaited<ReturnType<UpdateDedupe['claim']>>;
+    try {
+      claim = await dedupe.claim(id);
+    } catch (error) {
+      // another process holds it (Telegram delivered it twice at once): the webhook answers 500
+      // and Telegram redelivers it later — counted and said, so the 500 can be traced
+      if (isDianaError(error, BOT_ERROR_CODES.UPDATE_IN_PROGRESS)) {
+        metrics.record('other', 'in_progress', 0);
+        logger.info({ update_id: id }, 'update held by another process; Telegram will deliver it again');
+      }
+      throw error;
+    }
+    if (claim === 'done') {
       metrics.record('other', 'duplicate', 0);
       return;
     }

@@ -96,7 +96,7 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
         'updates still running at shutdown; closing under them',
       );
   });
-  bot.use(dedupeUpdates(dedupe, metrics));
+  bot.use(dedupeUpdates(dedupe, metrics, logger));
   bot.use(errorBoundary(logger, metrics));
   bot.use(privateChatsOnly());
   bot.use(chatQueue({ onDrop: (ctx) => metrics.record(ctx.callbackQuery ? 'callback' : 'message', 'dropped', 0) }));

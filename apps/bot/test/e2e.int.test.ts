@@ -302,6 +302,33 @@ describe('the bot end to end', () => {
     expect(repliesTo(503)).toHaveLength(1);
   });
 
+  it('the same update_id delivered twice at once: one handles it, the other is refused as in progress and counted', async () => {
+    const inProgress = async () => {
+      const line = (await get('/metrics')).text
+        .split('\n')
+        .find((l) => l.startsWith('diana_bot_updates_total{') && l.includes('outcome="in_progress"'));
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const before = await inProgress();
+    const update = message(505, '/start', 77_778);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const both = [0, 1].map(async () => {
+      await gate;
+      return app.handleUpdate(update).then(
+        () => 'handled',
+        // grammY's BotError around the middleware's own
+        (error: unknown) => (error as { error?: { code?: string } }).error?.code ?? String(error),
+      );
+    });
+    open();
+    expect((await Promise.all(both)).sort()).toEqual(['E_BOT_UPDATE_IN_PROGRESS', 'handled']);
+    expect(repliesTo(505)).toHaveLength(1);
+    expect(await inProgress()).toBe(before + 1); // before: the refusal (a webhook's 500) was counted nowhere
+  });
+
   it('a 403 from Telegram marks the user blocked and stops sends to them; writing again unblocks', async () => {
     // the update counts as blocked, not as failed (the user's choice: no error, no apology)
     const commands = async (outcome: string) => {
