@@ -562,7 +562,7 @@ describe('pnpm cli on a migrated database', () => {
     expect(after.at(-1)?.actor).toMatch(/^cli:/);
     // the text says which line is the rollback and to what
     const listed = (await cli(env, 'config', 'history', key)).out.trimEnd().split('\n');
-    expect(listed.at(-1)).toMatch(/^#\d+ \S+ rollback cli:\S+: .* \(to revision 1: via pnpm cli config rollback\)$/);
+    expect(listed.at(-1)).toMatch(/^#\d+ \S+ rollback cli:\S+: .* \(to revision 1: via the CLI: config rollback\)$/);
     expect(await outboxCount()).toBe(changesBefore + 1);
     expect((JSON.parse((await cli(env, 'config', 'get', key, '--json')).out) as typeof initial).bid?.limit).toBe(3);
     const noSuch = await cli(env, 'config', 'rollback', key, '999', '--yes');

@@ -36,7 +36,8 @@ function templateOf(key: string) {
 
 // the revisions record who changed what: the operator's login, marked as the CLI
 const actor = () => `cli:${userInfo().username}`;
-const reason = (what: string) => `via pnpm cli config ${what}`;
+// what `config history` shows as the change's reason (however the CLI was run: pnpm cli or node dist/cli.js)
+const reason = (what: string) => `via the CLI: config ${what}`;
 
 export async function configCommand(ctx: CliContext, argv: readonly string[]): Promise<void> {
   const [sub, rest] = pickSubcommand(argv, ['get', 'set', 'history', 'rollback'], CONFIG_HELP);
