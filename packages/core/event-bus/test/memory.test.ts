@@ -1,4 +1,5 @@
-import { sleep } from '@diana/utils';
+import { DB_ERROR_CODES } from '@diana/db';
+import { DianaError, sleep } from '@diana/utils';
 import { expect, it, vi } from 'vitest';
 import { createMemoryTransport } from '../src/adapters/memory.js';
 import { createEventBus } from '../src/bus.js';
@@ -198,5 +199,29 @@ it('an entry acked while a claim was on its way is not run again from the claim'
     expect(handled.sort((a, b) => a[0] - b[0])).toEqual(ONCE_EACH);
   } finally {
     await bus.close({ timeout_ms: 50 });
+  }
+});
+
+// The consumer's retry policy is the transport's neither: one transport shows it.
+it('a handler whose backend is down (E_*_UNAVAILABLE, or caused by one) is retried past max_attempts, not dead-lettered', async () => {
+  const bus = createEventBus(CONFORMANCE_CONFIG, { transport: createMemoryTransport(), events: CONFORMANCE_EVENTS });
+  let calls = 0;
+  const handled: number[] = [];
+  bus.subscribe('outage', 'test.happened', (e) => {
+    calls++;
+    // twice max_attempts failures: the database "restarting", said directly or as a cause
+    if (calls <= 6) {
+      const down = new DianaError(DB_ERROR_CODES.UNAVAILABLE, 'connect ECONNREFUSED 127.0.0.1:5432');
+      throw calls % 2 ? down : new Error('the notice could not be claimed', { cause: down });
+    }
+    handled.push(e.payload.n);
+  });
+  try {
+    await bus.publish('test.happened', { n: 8 });
+    await vi.waitFor(() => expect(handled).toEqual([8]), EVENTUALLY);
+    expect(calls).toBe(7); // more failures than max_attempts (3): the outage was retried through
+    expect(await bus.dlq.list('test.happened')).toEqual([]);
+  } finally {
+    await bus.close();
   }
 });
