@@ -203,7 +203,10 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
         if (moved === batch || (moved > 0 && unlisten === undefined)) continue;
       } catch (error) {
         const failures = passFailures.failed(error);
-        await sleep(backoffDelay(failures, { base_ms: 200, max_ms: 5_000 }), stop.signal).catch(() => {});
+        // at most 1 s between failing passes: a pass costs one statement, and a relay that waited
+        // up to 5 s after PostgreSQL or Redis came back held the events back, and reported itself
+        // failing to /readyz, seconds after the bot answered again (a PgBouncer restart: 4–5 s)
+        await sleep(backoffDelay(failures, { base_ms: 200, max_ms: 1_000 }), stop.signal).catch(() => {});
         continue;
       }
       if (stop.signal.aborted) break;
