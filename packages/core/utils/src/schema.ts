@@ -81,14 +81,15 @@ export function coerceList<T>(item: Schema<T>): Schema<T[]> {
         return NEVER;
       }
       const out: T[] = [];
+      // items are named from 1, as a person counts them (`900,,901`: item 2 is empty)
       for (const [index, part] of parts.entries()) {
         if (part === '') {
-          addIssue({ message: `item ${index}: empty (a stray comma?)` });
+          addIssue({ message: `item ${index + 1}: empty (a stray comma?)` });
           return NEVER;
         }
         const result = v.safeParse(item, part);
         if (!result.success) {
-          addIssue({ message: `item ${index}: ${result.issues[0]?.message ?? 'invalid'}` });
+          addIssue({ message: `item ${index + 1}: ${result.issues[0]?.message ?? 'invalid'}` });
           return NEVER;
         }
         out.push(result.output);

@@ -67,15 +67,15 @@ describe('coerceList', () => {
     expect(v.parse(ids, '1, 2,3')).toEqual([1, 2, 3]);
     expect(v.parse(ids, [4])).toEqual([4]);
     expect(v.parse(ids, '')).toEqual([]);
-    expect(v.safeParse(ids, '1,x').issues?.[0]?.message).toBe('item 1: must be a number');
+    expect(v.safeParse(ids, '1,x').issues?.[0]?.message).toBe('item 2: must be a number');
   });
 
   it('takes a blank string as the empty list and refuses an empty item', () => {
     const ids = coerceList(coerceInt());
     expect(v.parse(ids, '  ')).toEqual([]);
-    expect(v.safeParse(ids, '1,,2').issues?.[0]?.message).toBe('item 1: empty (a stray comma?)');
-    expect(v.safeParse(ids, ',').issues?.[0]?.message).toBe('item 0: empty (a stray comma?)');
-    expect(v.safeParse(ids, '1, 2,').issues?.[0]?.message).toBe('item 2: empty (a stray comma?)');
+    expect(v.safeParse(ids, '1,,2').issues?.[0]?.message).toBe('item 2: empty (a stray comma?)');
+    expect(v.safeParse(ids, ',').issues?.[0]?.message).toBe('item 1: empty (a stray comma?)');
+    expect(v.safeParse(ids, '1, 2,').issues?.[0]?.message).toBe('item 3: empty (a stray comma?)');
   });
 });
 

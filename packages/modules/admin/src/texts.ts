@@ -56,8 +56,17 @@ export const TEXTS = Object.freeze({
   reminder24h: 'Tu suscripción VIP termina mañana.',
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   vipCancelledToMember: 'Tu suscripción VIP se ha cancelado. Si crees que es un error, escribe a quien te la dio.',
-  vipCancelled: (who: string, until: string) =>
-    `Cancelada la suscripción VIP de ${who} (iba hasta el ${until}); ya no es VIP y sale del canal.`,
+  /** `dropped`: the role went from VIP to FREE (staff keep theirs); `channel`: a VIP channel is configured. */
+  vipCancelled: (who: string, until: string, dropped: boolean, channel: boolean) =>
+    `Cancelada la suscripción VIP de ${who} (iba hasta el ${until})${
+      dropped && channel
+        ? '; ya no es VIP y sale del canal'
+        : dropped
+          ? '; ya no es VIP'
+          : channel
+            ? '; sale del canal'
+            : ''
+    }.`,
   noRunningVip: (who: string) => `${who} no tiene una suscripción VIP en curso.`,
   scheduled: (when: string) => `Publicación programada para ${when}.`,
   badTime:

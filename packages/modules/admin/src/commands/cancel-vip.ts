@@ -41,7 +41,12 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
       await kit.removeFromVipChannel(target.telegram_id);
       if (cancelled.status === 'active') await kit.send(target.telegram_id, TEXTS.vipCancelledToMember);
       await ctx.reply(
-        TEXTS.vipCancelled(displayName(target), formatHumanDate(cancelled.ends_at, settings.timezone, at)),
+        TEXTS.vipCancelled(
+          displayName(target),
+          formatHumanDate(cancelled.ends_at, settings.timezone, at),
+          cancelled.dropped,
+          settings.vip_channel_id !== undefined,
+        ),
       );
     }),
   );
