@@ -26,7 +26,6 @@ export const CONSOLE_GREETING =
 
 type Keyboard = Array<Array<{ text: string; callback_data?: string; url?: string }>>;
 
-/** The console's Bot API: prints what the bot sends and remembers every keyboard shown. */
 /** A button the console shows: its callback data, and the chat and message it is under. */
 export interface PressedButton {
   readonly data: string;
@@ -34,6 +33,7 @@ export interface PressedButton {
   readonly message_id: number;
 }
 
+/** The console's Bot API: prints what the bot sends and remembers every keyboard shown. */
 export function createConsole(output: NodeJS.WritableStream, options: { ansi?: boolean } = {}) {
   const keyboards = new Map<number, { readonly chat_id: number; readonly data: string[] }>();
   let latest: number | undefined;

@@ -18,6 +18,7 @@ import type { Update } from 'grammy/types';
 import { afterAll, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
+import { TEST_SECRETS, until } from './child-bot.js';
 
 const testDb = await useTestDatabase('bot-postgres-down');
 const redis = await startRedis();
@@ -39,8 +40,7 @@ const settings = loadSettings(
     DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:pg-down-token',
     DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
     DIANA_BOT_DATA_DIR: useTempDir('diana-bot-pg-down-'),
-    DIANA_SECURITY_CALLBACK_SECRET: 'c'.repeat(40),
-    DIANA_SECURITY_TOKEN_PEPPER: 'p'.repeat(40),
+    ...TEST_SECRETS,
     DIANA_EVENT_BUS_BLOCK_MS: '100',
   },
   { env_file: false },
@@ -58,14 +58,6 @@ const start = (tg: number) => app.handleUpdate(updates.message(tg, '/start') as 
 const textsTo = (tg: number) =>
   fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg).map((c) => String(c.payload.text));
 const welcomed = (tg: number) => textsTo(tg).some((t) => t.includes('Lucien'));
-const until = async (check: () => boolean | Promise<boolean>, ms: number) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return true;
-};
 
 it('answers again once PostgreSQL listens again, with its whole pool, and delivers what waited in the outbox', async () => {
   await start(71_001);

@@ -46,6 +46,13 @@ function logRecords(output: string): Array<{ level: string; msg: string; [field:
 
 const updates = createUpdateFactory(1_000);
 
+/** A console run's environment on the test PostgreSQL and Redis of its own (`label`), with the secrets a database URL needs. */
+async function serversEnv(label: string): Promise<Record<string, string>> {
+  const testDb = await useTestDatabase(label);
+  const redis = await useTestRedis(label);
+  return { DATABASE_URL: testDb.url, REDIS_URL: redis.url, ...redisKeyPrefixes(redis.prefix), ...TEST_SECRETS };
+}
+
 describe('pnpm start', () => {
   it('with no services and no token, opens the console chat on embedded PostgreSQL: /start shows Lucien, a number presses a button', async () => {
     const dir = useTempDir('diana-console-');
@@ -118,16 +125,12 @@ describe('pnpm start', () => {
   }, 60_000);
 
   it("a second console run on the same PostgreSQL and Redis is answered too (its updates are not taken for the first run's)", async () => {
-    const testDb = await useTestDatabase('bot-console-twice');
-    const redis = await useTestRedis('bot-console-twice');
+    const servers = await serversEnv('bot-console-twice');
     const run = async () => {
       const bot = startBot({
+        ...servers,
         DIANA_BOT_DATA_DIR: useTempDir('diana-console-twice-'),
         DIANA_BOT_HTTP_PORT: '0',
-        DATABASE_URL: testDb.url,
-        REDIS_URL: redis.url,
-        ...redisKeyPrefixes(redis.prefix),
-        ...TEST_SECRETS,
       });
       bot.child.stdin?.end('/start\n');
       expect(await bot.exited).toBe(0);
@@ -142,15 +145,10 @@ describe('pnpm start', () => {
   }, 60_000);
 
   it('with no token and an input that ends before a line (a container without TELEGRAM_BOT_TOKEN) exits 1 naming the variable', async () => {
-    const testDb = await useTestDatabase('bot-console-empty');
-    const redis = await useTestRedis('bot-console-empty');
     const bot = startBot({
+      ...(await serversEnv('bot-console-empty')),
       DIANA_BOT_DATA_DIR: useTempDir('diana-console-empty-'),
       DIANA_BOT_HTTP_PORT: '0',
-      DATABASE_URL: testDb.url,
-      REDIS_URL: redis.url,
-      ...redisKeyPrefixes(redis.prefix),
-      ...TEST_SECRETS,
     });
     bot.child.stdin?.end(); // compose's empty stdin (before: exit 0, and nothing named the token)
     expect(await bot.exited).toBe(1);

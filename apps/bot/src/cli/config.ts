@@ -2,7 +2,7 @@
 // /config edits), changed through the same drafts, publishes and rollbacks.
 import { userInfo } from 'node:os';
 import { CONFIG_ERROR_CODES, checkTemplateValues, type TemplateDefinition } from '@diana/config';
-import { DianaError, isDianaError, type ValidationError } from '@diana/utils';
+import { DianaError } from '@diana/utils';
 import { CONFIG_TEMPLATES } from '../catalog.js';
 import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print, UsageError } from './args.js';
 import { type CliContext, withConfig } from './services.js';
@@ -87,18 +87,8 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       throw new UsageError(`the value of ${template.key} is not JSON: ${positionals[1]}`);
     }
     await withConfig(ctx, async (config) => {
-      let checked: unknown;
-      try {
-        checked = checkTemplateValues(template as TemplateDefinition, input);
-      } catch (error) {
-        if (!isDianaError(error, CONFIG_ERROR_CODES.CONFIG_INVALID)) throw error;
-        throw new DianaError(
-          CONFIG_ERROR_CODES.CONFIG_INVALID,
-          `the value does not match ${template.key}: ${(error as ValidationError<string>).issues
-            .map((issue) => `${issue.path || '(the value)'}: ${issue.message}`)
-            .join('; ')}`,
-        );
-      }
+      // E_CONFIG_INVALID names each wrong field (and each unknown key) in its message
+      const checked = checkTemplateValues(template as TemplateDefinition, input);
       const what = `set ${template.key} from ${JSON.stringify(config.get(template.key as Key))} to ${JSON.stringify(checked)}`;
       if (values['dry-run']) return print(`dry run: would ${what}`);
       await confirm(what, values);

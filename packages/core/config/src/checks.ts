@@ -39,19 +39,17 @@ export function validate(template: TemplateDefinition, values: unknown, what: st
   const json = JSON.stringify(values);
   const input: unknown = json === undefined ? undefined : JSON.parse(json);
   const result = v.safeParse(template.schema, input);
-  const issues = result.success
-    ? strict
+  const issues = !result.success
+    ? fromValibotIssues(result.issues)
+    : strict
       ? droppedKeys(input, result.output, [])
-      : []
-    : fromValibotIssues(result.issues);
+      : [];
   if (issues.length > 0)
     throw new ValidationError(
       CONFIG_ERROR_CODES.CONFIG_INVALID,
       `${what} do not match template '${template.key}'`,
       issues,
-      {
-        context: { key: template.key },
-      },
+      { context: { key: template.key } },
     );
   return result.output;
 }

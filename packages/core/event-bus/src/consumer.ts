@@ -242,9 +242,10 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     });
 
   const handle = async (delivery: Delivery, event: EventEnvelope) => {
-    // failures in a row, outages included: what the backoff grows with
+    // `attempt` counts what max_attempts limits; `failures`, outages included, the backoff
+    let attempt = delivery.deliveries;
     let failures = 0;
-    for (let attempt = delivery.deliveries; ; attempt++) {
+    for (;;) {
       if (stopController.signal.aborted) return release(delivery); // left pending for others
       try {
         await runHandler(event, attempt);
@@ -259,13 +260,13 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
         // dead-lettered a payment notice after three tries in 0.4 s. Retried, the backoff growing
         // to backoff_max_ms, until the backend answers or the consumer stops.
         const outage = isOutage(error);
-        if (outage) attempt--;
-        else if (attempt >= config.max_attempts) {
+        if (!outage && attempt >= config.max_attempts) {
           await deadLetter(delivery, error, attempt);
           return release(delivery);
         }
         metrics.retried(event.type, group);
         logger.debug({ err: error, type: event.type, id: event.id, attempt, outage }, 'handler failed; retrying');
+        if (!outage) attempt++;
         const delay = backoffDelay(failures, { base_ms: config.backoff_base_ms, max_ms: config.backoff_max_ms });
         try {
           await sleep(delay, stopController.signal);

@@ -57,16 +57,10 @@ export const TEXTS = Object.freeze({
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   vipCancelledToMember: 'Tu suscripción VIP se ha cancelado. Si crees que es un error, escribe a quien te la dio.',
   /** `dropped`: the role went from VIP to FREE (staff keep theirs); `channel`: a VIP channel is configured. */
-  vipCancelled: (who: string, until: string, dropped: boolean, channel: boolean) =>
-    `Cancelada la suscripción VIP de ${who} (iba hasta el ${until})${
-      dropped && channel
-        ? '; ya no es VIP y sale del canal'
-        : dropped
-          ? '; ya no es VIP'
-          : channel
-            ? '; sale del canal'
-            : ''
-    }.`,
+  vipCancelled: (who: string, until: string, dropped: boolean, channel: boolean) => {
+    const what = [dropped ? 'ya no es VIP' : '', channel ? 'sale del canal' : ''].filter(Boolean).join(' y ');
+    return `Cancelada la suscripción VIP de ${who} (iba hasta el ${until})${what ? `; ${what}` : ''}.`;
+  },
   noRunningVip: (who: string) => `${who} no tiene una suscripción VIP en curso.`,
   scheduled: (when: string) => `Publicación programada para ${when}.`,
   badTime:

@@ -142,11 +142,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       // to be opened again after the backoff. Stock 3.4.9 only failed the waiting query: the
       // connection stayed "connecting" for good, and after `max` refusals (PostgreSQL or
       // PgBouncer restarting) the pool answered nothing until the process restarted.
-      forgetSession()
-      closedTime = performance.now()
-      options.shared.retries++
-      delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000
-      onclose(connection, e)
+      reopenLater(true, e)
       return
     }
     x.on('error', error)
@@ -510,11 +506,17 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // @diana/postgres: also after an error — queries sent between the socket's error and its
     // close were waiting for an answer that can no longer come (stock 3.4.9 left them hanging)
     ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
+    reopenLater(hadError, Errors.connection('CONNECTION_CLOSED', options, socket))
+  }
+
+  // @diana/postgres: what a closed socket and a failed socket factory share (stock 3.4.9 had it
+  // in closed() alone): the session forgotten, the backoff counted, the connection handed back
+  function reopenLater(hadError, err) {
     forgetSession()
     closedTime = performance.now()
     hadError && options.shared.retries++
     delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000
-    onclose(connection, Errors.connection('CONNECTION_CLOSED', options, socket))
+    onclose(connection, err)
   }
 
   /* Handlers */
