@@ -179,7 +179,19 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
         : (query = q, query.active = true)
 
       build(q)
-      const accepted = write(toBuffer(q))
+      // @diana/postgres: a describe-first query (Parse, Describe, Flush — no Sync: its Bind follows
+      // once the server has described the parameters) waits until the queries before it on this
+      // connection are answered. Stock 3.4.9 wrote it behind them at once; a transaction pooler
+      // that counts only Syncs (PgBouncer before 1.21, whose pool_mode=transaction wants
+      // prepare: false, which makes every query with parameters describe-first) released the
+      // server at the earlier query's ReadyForQuery, took the answer to the Parse for stray
+      // bytes ("got packet '1' from server when not linked", "server got dirty"), closed that
+      // server, and the query waited forever (pgbouncer/pgbouncer#759). Its bytes are built now,
+      // so a bad query still fails here; ReadyForQuery writes them when its turn comes.
+      const buffer = toBuffer(q)
+      const accepted = q.describeFirst && query !== q
+        ? (q.deferred = buffer, false)
+        : write(buffer)
       // @diana/postgres: a transaction's BEGIN claims its connection whenever it was written.
       // Stock 3.4.9 asked last, after the connection's capacity: a BEGIN that filled the
       // pipeline (max_pipeline) or met a full socket buffer was sent unclaimed, the transaction
@@ -637,8 +649,10 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     while (sent.length && (query = sent.shift()) && (query.active = true, query.cancelled))
       Connection(options).cancel(query.state, query.cancelled.resolve, query.cancelled.reject)
 
-    if (query)
+    if (query) {
+      query.deferred && (write(query.deferred), query.deferred = null) // @diana/postgres: see execute
       return // Consider opening if able and sent.length < 50
+    }
 
     connection.reserved
       ? !connection.reserved.release && x[5] === 73 // I
