@@ -33,6 +33,12 @@ export interface Ledger {
       kind?: 'earn' | 'gift' | 'adjust';
       /** Why (an admin's reason), shown in the user's history; at most 200 characters are kept. */
       note?: string;
+      /**
+       * When it was earned (the event's `occurred_at`): the row's day, and the day whose cap it
+       * counts against, in the bot's timezone — an event handled after midnight still belongs to
+       * the day it happened. @default the transaction's time
+       */
+      at?: Date;
     },
   ): Promise<AwardResult>;
   /** Takes `amount` for `source_event_id` once, or refuses with `E_GAMIFICATION_INSUFFICIENT_BESITOS` (nothing written). */
@@ -107,6 +113,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       // the ledger row and the new balance. What it does not write, it reports.
       const kind = a.kind ?? 'earn';
       const caps = kind === 'earn' ? deps.caps() : { free: 0, vip: 0 };
+      const at = a.at ?? null;
       const { before, after: rows } = await lockThen(
         tx,
         a.user_id,
@@ -119,12 +126,12 @@ export function createLedger(deps: LedgerDeps): Ledger {
                          then ${caps.vip}::int else ${caps.free}::int end)
                    - coalesce((select sum(amount) from besitos_transactions
                                where user_id = ${a.user_id} and kind = 'earn' and amount > 0
-                                 and day = (now() at time zone ${deps.timezone})::date), 0))
+                                 and day = (coalesce(${at}::timestamptz, now()) at time zone ${deps.timezone})::date), 0))
                  else ${a.amount}::int end as amount
         ), paid as (
           insert into besitos_transactions (id, user_id, amount, kind, source, source_event_id, day, note)
           select ${newId()}, ${a.user_id}, due.amount, ${kind}, ${a.source}, ${a.source_event_id},
-                 (now() at time zone ${deps.timezone})::date, ${noteOf(a.note)}
+                 (coalesce(${at}::timestamptz, now()) at time zone ${deps.timezone})::date, ${noteOf(a.note)}
           from seen, due where not seen.duplicate and due.amount > 0
           returning amount
         ), balance as (

@@ -143,9 +143,10 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       types: ['narrative.decision_made'],
       handler: once(async (event, tx) => {
         const { user_id, reward } = read(CONSUMED.decision, event);
+        const at = new Date(event.occurred_at);
         if (reward > 0)
-          await ledger.award(tx, { user_id, amount: reward, source: 'decision', source_event_id: event.id });
-        await progress.count(tx, user_id, 'narrative.decision_made');
+          await ledger.award(tx, { user_id, amount: reward, source: 'decision', source_event_id: event.id, at });
+        await progress.count(tx, user_id, 'narrative.decision_made', at);
       }),
     },
     {
@@ -154,8 +155,9 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       handler: once(async (event, tx) => {
         const { user_id } = read(CONSUMED.fragment, event);
         const amount = rewards().fragment_completed;
-        if (amount > 0) await ledger.award(tx, { user_id, amount, source: 'fragment', source_event_id: event.id });
-        await progress.count(tx, user_id, 'narrative.fragment_completed');
+        const at = new Date(event.occurred_at);
+        if (amount > 0) await ledger.award(tx, { user_id, amount, source: 'fragment', source_event_id: event.id, at });
+        await progress.count(tx, user_id, 'narrative.fragment_completed', at);
       }),
     },
     {
@@ -172,13 +174,15 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       handler: once(async (event, tx) => {
         const { user_id } = read(CONSUMED.registered, event);
         const r = rewards();
+        // the day of the press, not of this handler (a backlog past midnight counts where it belongs)
+        const at = new Date(event.occurred_at);
         await ledger.lock(tx, user_id); // concurrent reactions of one user count one at a time
-        const [today] = await tx<{ n: number }[]>`
+        const [that] = await tx<{ n: number }[]>`
           select count(*)::int as n from besitos_transactions
-          where user_id = ${user_id} and source = 'reaction' and day = (now() at time zone ${timezone})::date`;
-        if ((today?.n ?? 0) < r.reactions_paid_per_day && r.reaction > 0)
-          await ledger.award(tx, { user_id, amount: r.reaction, source: 'reaction', source_event_id: event.id });
-        await progress.count(tx, user_id, 'channel.reaction_added');
+          where user_id = ${user_id} and source = 'reaction' and day = (${at}::timestamptz at time zone ${timezone})::date`;
+        if ((that?.n ?? 0) < r.reactions_paid_per_day && r.reaction > 0)
+          await ledger.award(tx, { user_id, amount: r.reaction, source: 'reaction', source_event_id: event.id, at });
+        await progress.count(tx, user_id, 'channel.reaction_added', at);
       }),
     },
     {

@@ -30,12 +30,15 @@ export function createProgress(deps: {
   achievements: () => readonly Achievement[];
 }) {
   return {
-    /** Counts one `event` of `user_id`; pays missions and achievements it completes (once). */
-    async count(tx: TransactionSql, user_id: string, event: string): Promise<void> {
+    /**
+     * Counts one `event` of `user_id`, in the period of `at` (when it happened; default now);
+     * pays missions and achievements it completes (once).
+     */
+    async count(tx: TransactionSql, user_id: string, event: string, at = new Date()): Promise<void> {
       const missions = deps
         .missions()
         .filter((m) => m.event === event)
-        .map((mission) => ({ mission, period: periodOf(mission.kind, deps.timezone) }));
+        .map((mission) => ({ mission, period: periodOf(mission.kind, deps.timezone, at) }));
       const relevant = deps.achievements().filter((a) => a.event === event);
       // Every counter the event moves, in one write (they are independent rows); what they
       // complete is paid after, missions first, as each result says.
@@ -77,6 +80,7 @@ export function createProgress(deps: {
                   amount: mission.reward,
                   source: `mission:${mission.id}`,
                   source_event_id: `mission:${mission.id}:${period}:${user_id}`,
+                  at,
                 })
               : undefined;
           await deps.bus.publish(
@@ -97,6 +101,7 @@ export function createProgress(deps: {
                 amount: achievement.reward,
                 source: `achievement:${achievement.id}`,
                 source_event_id: `achievement:${achievement.id}:${user_id}`,
+                at,
               })
             : undefined;
         await deps.bus.publish(

@@ -222,6 +222,36 @@ describe('the gamification module', () => {
     expect(count?.n).toBe(4);
   });
 
+  it('reactions handled after midnight count on the day they were pressed: its cap, its mission', async () => {
+    const user = await register(305);
+    // yesterday's three reactions, published by a process whose clock is a day back (as a
+    // backlog past midnight reaches the consumer), handled before today's presses
+    const yesterday = Date.now() - 86_400_000;
+    const late = createEventBus({}, { transport, events, db, clock: { now: () => yesterday } });
+    await db.transaction(async () => {
+      for (const post_id of ['y1', 'y2', 'y3'])
+        await late.publish('channel.reaction_added', { user_id: user, post_id }, { key: user, user_id: user });
+    });
+    const handled = async (n: number) => {
+      const [row] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from event_inbox i join event_outbox o on o.id = i.event_id
+        where i.group_name = 'gamification' and o.type = 'channel.reaction_added' and o.key = ${user}`;
+      return (row?.n ?? 0) === n;
+    };
+    expect(await until(() => handled(3))).toBe(true);
+    for (const post of ['t1', 't2', 't3']) await press(305, gamification.reactButton(post).callback_data as string);
+    expect(await until(() => handled(6))).toBe(true);
+    // today's three are paid too: yesterday's did not use up today's cap
+    expect(await transactions(user, 'reaction')).toEqual({ n: 6, sum: 12 });
+    const days = await db.sql<{ day: string; n: number }[]>`
+      select day::text, count(*)::int as n from besitos_transactions
+      where user_id = ${user} and source = 'reaction' group by day order by day`;
+    expect(days.map((d) => d.n)).toEqual([3, 3]);
+    // the daily mission completed in each day's period, paid once each
+    expect(await transactions(user, 'mission:reacciona_3')).toEqual({ n: 2, sum: 40 });
+    await late.close();
+  });
+
   it('an admin changing the daily gift amount is paid by the next gift, without restart', async () => {
     const draft = await admin.createDraft(
       'gamification.rewards',
