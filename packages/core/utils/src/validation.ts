@@ -12,12 +12,16 @@ export const ERROR_CODES = Object.freeze({
 /** A code of `ERROR_CODES`. */
 export type UtilsErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
-/** Valibot issues as plain data with dotted paths. */
+// What a check expects where valibot leaves `expected` null (its integer checks): `1.5` for an
+// integer said only "Invalid integer", and a caller naming what was expected had nothing to say.
+const CHECK_EXPECTS: Readonly<Record<string, string>> = { integer: 'integer', safe_integer: 'safe integer' };
+
+/** Valibot issues as plain data with dotted paths (`expected` also for the integer checks). */
 export function fromValibotIssues(issues: readonly v.BaseIssue<unknown>[]): Issue[] {
   return issues.map((issue) => ({
     path: (issue.path ?? []).map((item) => String(item.key)).join('.'),
     message: issue.message,
-    expected: issue.expected ?? undefined,
+    expected: issue.expected ?? CHECK_EXPECTS[issue.type],
     received: issue.received,
   }));
 }

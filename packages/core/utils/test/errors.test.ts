@@ -59,4 +59,17 @@ describe('parseOrThrow', () => {
       expect(e.message).toContain('bad user');
     }
   });
+
+  it('says what an integer check expected (valibot leaves it null)', () => {
+    const counts = v.object({ n: v.pipe(v.number(), v.integer()), id: v.pipe(v.number(), v.safeInteger()) });
+    try {
+      parseOrThrow(counts, { n: 1.5, id: 2 ** 60 });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ValidationError).issues).toEqual([
+        expect.objectContaining({ path: 'n', expected: 'integer', received: '1.5' }),
+        expect.objectContaining({ path: 'id', expected: 'safe integer' }),
+      ]);
+    }
+  });
 });

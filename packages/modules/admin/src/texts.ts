@@ -293,6 +293,8 @@ export const TEXTS = Object.freeze({
 // What a setting's schema expected (valibot's words: `number`, `>=0`, `"a" | "b"`), said in Spanish.
 const EXPECTED_WORDS: Readonly<Record<string, string>> = {
   number: 'un número',
+  integer: 'un número entero',
+  'safe integer': 'un número entero',
   string: 'un texto',
   boolean: 'true o false',
   Object: 'un objeto JSON ({…})',

@@ -33,7 +33,7 @@ const bus = createEventBus(
 const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
 const gift = defineTemplate('gamification.daily_gift_test', {
   type: 'setting',
-  schema: v.object({ amount: v.pipe(v.number(), v.minValue(0)) }),
+  schema: v.object({ amount: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
   defaults: { amount: 10 },
 });
 const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: [gift] });
@@ -429,6 +429,11 @@ describe('staff screens', () => {
     await say(101, '/config set gamification.daily_gift_test {"amount": -1}');
     expect(last(101)).toBe(
       'Valor no válido para gamification.daily_gift_test:\n• amount: se esperaba como mínimo 0, llegó -1',
+    );
+    // an integer check (valibot names nothing there: it said only «no es válido»)
+    await say(101, '/config set gamification.daily_gift_test {"amount": 1.5}');
+    expect(last(101)).toBe(
+      'Valor no válido para gamification.daily_gift_test:\n• amount: se esperaba un número entero, llegó 1.5',
     );
     // a misspelt key is named, not published as a change that changes nothing
     await say(101, '/config set gamification.daily_gift_test {"amuont": 25}');
