@@ -197,6 +197,8 @@ export const TEXTS = Object.freeze({
       ...(u.blocked ? ['Ha bloqueado el bot: no le llegan mensajes.'] : []),
     ].join('\n'),
   vipUntil: (tariff: string, until: string) => `sí, hasta el ${until} (tarifa ${tariff})`,
+  /** The VIP role given with /rol, no subscription behind it (it read «Rol: VIP» beside «VIP: no»). */
+  vipByRole: 'sin suscripción: el rol VIP se puso con /rol y no vence',
 
   // /auditoria
   auditEmpty: 'El registro de auditoría está vacío.',
@@ -220,7 +222,7 @@ export const TEXTS = Object.freeze({
       case 'revoke_token':
         return `revocó un enlace VIP de la tarifa ${target}`;
       case 'redeem':
-        return `canjeó un enlace VIP (tarifa ${String(d.tariff ?? '?')})`;
+        return `canjeó un enlace VIP (tarifa ${String(d.tariff ?? '?')})${d.extended === true ? ' y amplió su suscripción' : ''}`;
       case 'schedule_post':
         return `programó la publicación ${target}`;
       case 'cancel_post':

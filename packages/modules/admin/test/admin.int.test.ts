@@ -170,6 +170,13 @@ describe('the admin module', () => {
     expect(afterLink.filter((t) => t.includes('bienvenida al Diván'))).toHaveLength(1);
     const audit = await db.sql<{ action: string }[]>`select action from admin_audit order by created_at`;
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['tariff', 'token', 'redeem']));
+    // the audit tells the first redeem from the extension
+    const redeems = await db.sql<{ extended: boolean }[]>`
+      select (details->>'extended')::boolean as extended from admin_audit
+      where action = 'redeem' and target = ${fan.id} order by created_at`;
+    expect(redeems.map((r) => r.extended)).toEqual([false, true]);
+    await say(main.bot, 1, '/auditoria');
+    expect(lastTo(1)).toContain('canjeó un enlace VIP (tarifa vip30) y amplió su suscripción');
   });
 
   it('50 concurrent redeems of one token (two processes) → one subscription of one tariff period', async () => {

@@ -306,6 +306,14 @@ describe('staff screens', () => {
     await say(102, '/usuario @USER105');
     expect(last(102)).toBe(card);
 
+    // the VIP role given by hand (/rol … vip): no subscription behind it, said so
+    const byHand = await userWith(106, 'VIP');
+    await say(102, '/usuario 106');
+    expect(last(102)).toMatch(
+      /\nRol: VIP\n(Saldo: .*\n)?VIP: sin suscripción: el rol VIP se puso con \/rol y no vence\n/,
+    );
+    await users.setRole(byHand.id, 'FREE');
+
     const free = await userWith(106, 'FREE');
     balances.set(free.id, 1);
     expect(await admin.subscription(free.id)).toBeUndefined();

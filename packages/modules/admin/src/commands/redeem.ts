@@ -58,7 +58,7 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           actor: `tg:${ctx.from?.id}`,
           action: 'redeem',
           target: user.id,
-          details: { tariff: tariff?.name },
+          details: { tariff: tariff?.name, extended: sub?.extended === true },
         });
         await bus.publish(
           'admin.subscription_started',

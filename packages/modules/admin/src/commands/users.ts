@@ -62,7 +62,11 @@ export function registerUsers(
           telegram_id: user.telegram_id,
           role: ROLE_LABELS[user.role] ?? user.role,
           balance,
-          vip: sub ? TEXTS.vipUntil(sub.tariff, formatHumanDate(sub.ends_at, settings.timezone, now)) : undefined,
+          vip: sub
+            ? TEXTS.vipUntil(sub.tariff, formatHumanDate(sub.ends_at, settings.timezone, now))
+            : user.role === 'VIP'
+              ? TEXTS.vipByRole
+              : undefined,
           last_seen: user.last_seen_at ? formatHumanMoment(user.last_seen_at, settings.timezone, now) : undefined,
           blocked: user.status === 'blocked',
         }),
