@@ -452,7 +452,7 @@ describe('staff screens', () => {
     await waitFor(() => config.get('gamification.daily_gift_test').amount === 25, 'the new value');
     await say(101, '/config history gamification.daily_gift_test');
     expect(last(101)).toMatch(
-      /^#1 \d{4}-\d{2}-\d{2} \d{2}:\d{2} creada por tg:101: \{"amount":25\}\n#2 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publicada por tg:101/,
+      /^#1 \d{4}-\d{2}-\d{2} \d{2}:\d{2} creada por U101 \(101\): \{"amount":25\}\n#2 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publicada por U101 \(101\)/,
     );
 
     await say(101, '/config rollback gamification.daily_gift_test default');
@@ -473,7 +473,7 @@ describe('staff screens', () => {
     expect(last(101)).toBe('gamification.daily_gift_test publicado (revisión 8).'); // #6 create, #7 archive 30, #8 publish
     await waitFor(() => config.get('gamification.daily_gift_test').amount === 25, 'the earlier value');
     await say(101, '/config history gamification.daily_gift_test');
-    expect(last(101)).toMatch(/^#1 .* creada por tg:101: \{"amount":25\}\n/);
-    expect(last(101)).toMatch(/\n#8 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publicada por tg:101: \{"amount":25\}$/);
+    expect(last(101)).toMatch(/^#1 .* creada por U101 \(101\): \{"amount":25\}\n/);
+    expect(last(101)).toMatch(/\n#8 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publicada por U101 \(101\): \{"amount":25\}$/);
   });
 });

@@ -5,7 +5,7 @@
 import { CONFIG_ERROR_CODES } from '@diana/config';
 import { type Issue, isDianaError } from '@diana/utils';
 import type { Composer } from 'grammy';
-import type { AdminContext, AdminKit } from '../kit.js';
+import { type AdminContext, type AdminKit, shownName } from '../kit.js';
 import { TEXTS } from '../texts.js';
 import { formatLocalTime } from '../time.js';
 
@@ -57,6 +57,14 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
   const defaultsOf = (key: string) => JSON.stringify(config.templates.find((t) => t.key === key)?.defaults ?? null);
 
   const configLine = (key: string) => `${key}: ${JSON.stringify(config.get(key as never))}`;
+  /** Staff named as /auditoria names them, `U101 (101)`, for the `tg:<id>` actors among `actors`. */
+  const actorNames = async (actors: readonly string[]): Promise<Map<string, string>> => {
+    const ids = [...new Set(actors.filter((a) => /^tg:[0-9]{1,18}$/.test(a)).map((a) => a.slice(3)))];
+    if (ids.length === 0) return new Map();
+    const rows = await kit.db.sql<{ tg: string; first_name: string }[]>`
+      select telegram_id::text as tg, first_name from users where telegram_id = any(${ids}::bigint[])`;
+    return new Map(rows.map((r) => [`tg:${r.tg}`, `${shownName(r.first_name)} (${r.tg})`]));
+  };
   composer.command(
     'config',
     kit.guarded('edit_config', async (ctx, [sub, key, ...rest]) => {
@@ -95,6 +103,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
         const history = await config.keyHistory(key);
         if (history.length === 0) return ctx.reply(TEXTS.configAlreadyDefault(key, defaultsOf(key)));
         const now = (await active()) ? [] : [TEXTS.configNoValue(key)];
+        const names = await actorNames(history.map((r) => r.actor));
         return kit.replyPaged(
           ctx,
           [
@@ -103,7 +112,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
                 r.number,
                 formatLocalTime(r.created_at, settings.timezone),
                 TEXTS.configActions[r.action] ?? r.action,
-                r.actor,
+                names.get(r.actor) ?? r.actor,
                 JSON.stringify(r.values),
               ),
             ),
