@@ -27,7 +27,15 @@ import { createNotices } from './notices.js';
 import { createProgress } from './progress.js';
 import { createScreens } from './screens.js';
 import { BUY_ACTION, createShop } from './shop.js';
-import { createSteps, type GamificationContext, type Screen, type ScreenName, STEP_ACTION } from './steps.js';
+import {
+  createSteps,
+  type GamificationContext,
+  HISTORY_ACTION,
+  HISTORY_MAX_PAGE,
+  type Screen,
+  type ScreenName,
+  STEP_ACTION,
+} from './steps.js';
 import type { ACHIEVEMENTS, GAMIFICATION_TEMPLATES, MISSIONS, REWARDS, SHOP } from './templates.js';
 import { TEXTS } from './texts.js';
 
@@ -262,11 +270,22 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
       parse_mode: 'HTML',
       ...keyboard([[go(ctx, 'misiones', B.missions), go(ctx, 'saldo', B.balance)]]),
     });
-  const showHistory: Screen = async (ctx, user) =>
-    ctx.reply(await screens.history(user.id, await ledger.balance(user.id)), {
+  /** A page of `/historial` (0: the last ten movements), with a button to the one before when there is one. */
+  const historyPage = async (ctx: GamificationContext, user: { readonly id: string }, page: number) => {
+    const { text, older } = await screens.history(user.id, await ledger.balance(user.id), page);
+    const back = {
+      text: B.older,
+      callback_data: signer.sign(HISTORY_ACTION, [String(page + 1)], { userId: ctx.from?.id }),
+    };
+    return ctx.reply(text, {
       parse_mode: 'HTML',
-      ...keyboard([[go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)]]),
+      ...keyboard([
+        ...(older && page < HISTORY_MAX_PAGE ? [[back]] : []),
+        [go(ctx, 'regalo', B.daily), go(ctx, 'tienda', B.shop)],
+      ]),
     });
+  };
+  const showHistory: Screen = (ctx, user) => historyPage(ctx, user, 0);
 
   const SCREENS: Record<ScreenName, Screen> = {
     saldo: showBalance,
@@ -301,6 +320,14 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
     const screen = SCREENS[name as ScreenName];
     await ctx.answerCallbackQuery();
     if (ctx.user && screen) await screen(ctx, ctx.user);
+  });
+
+  // /historial's older pages (a page number the signature vouches for; bounded all the same)
+  composer.filter(isSignedAction(HISTORY_ACTION), async (ctx) => {
+    const page = Number(ctx.signedCallback.args[0]);
+    await ctx.answerCallbackQuery();
+    if (ctx.user && Number.isSafeInteger(page) && page >= 1 && page <= HISTORY_MAX_PAGE)
+      await historyPage(ctx, ctx.user, page);
   });
 
   // the react button of channel posts: one reaction per user and post

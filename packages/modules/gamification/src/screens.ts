@@ -12,7 +12,7 @@ type Mission = (typeof MISSIONS.defaults)[number];
 type Achievement = (typeof ACHIEVEMENTS.defaults)[number];
 type Item = (typeof SHOP.defaults)[number];
 
-/** How many movements `/historial` shows. */
+/** How many movements a page of `/historial` shows. */
 export const HISTORY_LIMIT = 10;
 
 export interface ScreenDeps {
@@ -100,20 +100,29 @@ export function createScreens(deps: ScreenDeps) {
       ].join('\n');
     },
 
-    /** `/historial`: the last movements, newest first, dated in the bot's timezone, and the balance. */
-    async history(user_id: string, balance: number): Promise<string> {
+    /**
+     * `/historial`: the movements of `page` (0: the last ten), newest first, dated in the bot's
+     * timezone, and the balance; `older` when there are movements before them.
+     */
+    async history(user_id: string, balance: number, page = 0): Promise<{ text: string; older: boolean }> {
       const rows = await db.sql<{ amount: number; source: string; note: string | null; created_at: Date }[]>`
         select amount, source, note, created_at from besitos_transactions where user_id = ${user_id}
-        order by created_at desc, id desc limit ${HISTORY_LIMIT}`;
-      if (rows.length === 0) return TEXTS.historyEmpty;
-      const lines = rows.map((r) =>
-        TEXTS.historyLine(
-          stamp.format(r.created_at),
-          `${r.amount > 0 ? '+' : '-'}${formatBesitos(Math.abs(r.amount))}`,
-          reasonOf(r.source, r.note),
-        ),
-      );
-      return [TEXTS.historyTitle, ...lines, '', TEXTS.historyBalance(formatBesitos(balance))].join('\n');
+        order by created_at desc, id desc limit ${HISTORY_LIMIT + 1} offset ${page * HISTORY_LIMIT}`;
+      if (rows.length === 0) return { text: page === 0 ? TEXTS.historyEmpty : TEXTS.historyNoOlder, older: false };
+      const lines = rows
+        .slice(0, HISTORY_LIMIT)
+        .map((r) =>
+          TEXTS.historyLine(
+            stamp.format(r.created_at),
+            `${r.amount > 0 ? '+' : '-'}${formatBesitos(Math.abs(r.amount))}`,
+            reasonOf(r.source, r.note),
+          ),
+        );
+      const title = page === 0 ? TEXTS.historyTitle : TEXTS.historyOlderTitle;
+      return {
+        text: [title, ...lines, '', TEXTS.historyBalance(formatBesitos(balance))].join('\n'),
+        older: rows.length > HISTORY_LIMIT,
+      };
     },
 
     /** The current daily-gift streak: its length when the last gift was today or yesterday (bot days), else 0. */

@@ -17,6 +17,12 @@ export type Button = InlineKeyboardButton.CallbackButton;
 /** The signed action of next-step buttons; its one argument is a `ScreenName`. */
 export const STEP_ACTION = 'gam.go';
 
+/** The signed action of `/historial`'s "older" button; its one argument is the page (1: movements 11–20). */
+export const HISTORY_ACTION = 'gam.h';
+
+/** The oldest page the button leads to (movements 491–500): past it, the ledger is an admin's to read. */
+export const HISTORY_MAX_PAGE = 49;
+
 export function createSteps(signer: CallbackSigner) {
   return {
     /** A next-step button, signed for the user it is shown to: a press opens `screen`. */

@@ -38,6 +38,7 @@ export const TEXTS = Object.freeze({
     seeShop: '🛍️ Ver tienda',
     backpack: '🎒 Mochila',
     history: '📜 Movimientos',
+    older: '⏪ Anteriores',
     missions: '🎯 Misiones',
     achievements: '🏆 Logros',
     balance: '💋 Saldo',
@@ -72,6 +73,8 @@ export const TEXTS = Object.freeze({
 
   // /historial
   historyTitle: '<b>Tus últimos movimientos</b>',
+  historyOlderTitle: '<b>Movimientos anteriores</b>',
+  historyNoOlder: 'No hay movimientos más antiguos.',
   historyEmpty: 'Aún no tienes movimientos de besitos. Empieza con /regalo.',
   historyLine: (when: string, amount: string, why: string) => `${when} · <b>${amount}</b> · ${why}`,
   historyBalance: (besitos: string) => `Saldo: <b>${besitos}</b>`,

@@ -434,6 +434,24 @@ describe('screens', () => {
       .map((l) => / · <b>\+2 besitos<\/b> · ajuste del equipo: ronda (\d)$/.exec(l)?.[1]);
     expect(rounds.sort()).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     expect(lines.at(-1)).toBe('Saldo: <b>71 besitos</b>');
+    // the two before them are a press away; the last page offers no older one
+    expect([...buttons(412).keys()]).toEqual(['⏪ Anteriores', '🎁 Regalo diario', '🛍️ Tienda']);
+    await press(412, buttons(412).get('⏪ Anteriores') as string);
+    expect(api.lastText(412)).toMatch(
+      new RegExp(
+        [
+          '^<b>Movimientos anteriores</b>',
+          '\\d{1,2} \\S+, \\d\\d:\\d\\d · <b>\\+1 besito</b> · ajuste del equipo: bienvenida VIP',
+          '16 ene, 00:30 · <b>\\+50 besitos</b> · regalo de bienvenida',
+          '',
+          'Saldo: <b>71 besitos</b>$',
+        ].join('\\n'),
+      ),
+    );
+    expect([...buttons(412).keys()]).toEqual(['🎁 Regalo diario', '🛍️ Tienda']);
+    // a page past the last (a signed press no button of ours leads to) says so
+    await press(412, signer.sign('gam.h', ['5'], { userId: 412 }));
+    expect(api.lastText(412)).toBe('No hay movimientos más antiguos.');
     // a purchase is the newest movement
     await command(412, '/tienda');
     await press(412, [...buttons(412)].find(([label]) => label.startsWith('Rosa negra'))?.[1] as string);
