@@ -2,7 +2,15 @@
 // retry with backoff, dead-letter, claim what a crashed consumer left. Over 300 lines because the
 // loop, its retries and its claims share one state machine.
 import { setMaxListeners } from 'node:events';
-import { backoffDelay, createFailureStreak, DianaError, isDianaError, type Logger, sleep } from '@diana/utils';
+import {
+  backoffDelay,
+  createFailureStreak,
+  DianaError,
+  isDianaError,
+  isUnavailable,
+  type Logger,
+  sleep,
+} from '@diana/utils';
 import type { EventBusConfig } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { decodeEnvelope, type EventEnvelope, type EventRegistry } from './events.js';
@@ -259,13 +267,19 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
         // event's fault, so it does not use up an attempt — a PostgreSQL restart of a few seconds
         // dead-lettered a payment notice after three tries in 0.4 s. Retried, the backoff growing
         // to backoff_max_ms, until the backend answers or the consumer stops.
-        const outage = isOutage(error);
+        const outage = isUnavailable(error);
         if (!outage && attempt >= config.max_attempts) {
           await deadLetter(delivery, error, attempt);
           return release(delivery);
         }
         metrics.retried(event.type, group);
-        logger.debug({ err: error, type: event.type, id: event.id, attempt, outage }, 'handler failed; retrying');
+        // a handler that ran over its time held something for that long (a query that never
+        // settled, a lock): said at warn, the others at debug (an outage says so in its loops)
+        const timedOut = isDianaError(error, EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT);
+        logger[timedOut ? 'warn' : 'debug'](
+          { err: error, type: event.type, group, id: event.id, attempt, outage },
+          timedOut ? 'handler ran over its time; retrying' : 'handler failed; retrying',
+        );
         if (!outage) attempt++;
         const delay = backoffDelay(failures, { base_ms: config.backoff_base_ms, max_ms: config.backoff_max_ms });
         try {
@@ -446,17 +460,4 @@ function inFlightKey(delivery: Delivery): string {
   return delivery.partition
     ? `${delivery.type}#${delivery.partition}\u0000${delivery.entry_id}`
     : `${delivery.type}\u0000${delivery.entry_id}`;
-}
-
-/**
- * A failure that says a backend is unavailable: a Diana error whose code ends in `_UNAVAILABLE`
- * (`E_DB_UNAVAILABLE`, `E_STATE_UNAVAILABLE`, …), here or in its causes.
- */
-function isOutage(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (isDianaError(current) && current.code.endsWith('_UNAVAILABLE')) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
 }

@@ -1,5 +1,6 @@
 import { DB_ERROR_CODES } from '@diana/db';
-import { DianaError, sleep } from '@diana/utils';
+import { captureLogLines } from '@diana/test-services';
+import { createLogger, DianaError, sleep } from '@diana/utils';
 import { expect, it, vi } from 'vitest';
 import { createMemoryTransport } from '../src/adapters/memory.js';
 import { createEventBus } from '../src/bus.js';
@@ -221,6 +222,35 @@ it('a handler whose backend is down (E_*_UNAVAILABLE, or caused by one) is retri
     await vi.waitFor(() => expect(handled).toEqual([8]), EVENTUALLY);
     expect(calls).toBe(7); // more failures than max_attempts (3): the outage was retried through
     expect(await bus.dlq.list('test.happened')).toEqual([]);
+  } finally {
+    await bus.close();
+  }
+});
+
+// A handler that never settles (a query PgBouncer lost, a lock) showed only at debug: a stranger's
+// bots retried notices 30 s late with nothing in the log at info.
+it('a handler that runs over its time is said at warn, with its type and group; other failures at debug', async () => {
+  const { destination, lines } = captureLogLines();
+  const bus = createEventBus(
+    { ...CONFORMANCE_CONFIG, handler_timeout_ms: 50 },
+    { transport: createMemoryTransport(), events: CONFORMANCE_EVENTS, logger: createLogger({ destination }) },
+  );
+  let calls = 0;
+  bus.subscribe('slow', 'test.happened', async () => {
+    calls++;
+    if (calls === 1) await new Promise(() => {}); // never settles: the timeout ends it
+    if (calls === 2) throw new Error('an ordinary failure');
+  });
+  try {
+    await bus.publish('test.happened', { n: 1 });
+    await vi.waitFor(() => expect(calls).toBe(3), EVENTUALLY);
+    await vi.waitFor(
+      () =>
+        expect(lines.filter((l) => l.msg.includes('retrying')).map((l) => [l.level, l.msg, l.group, l.type])).toEqual([
+          ['warn', 'handler ran over its time; retrying', 'slow', 'test.happened'],
+        ]),
+      EVENTUALLY,
+    );
   } finally {
     await bus.close();
   }

@@ -65,6 +65,21 @@ export function isDianaError<Code extends string>(error: unknown, code?: Code): 
   );
 }
 
+/**
+ * A failure that says a backend is down, not that the work was wrong: a Diana error whose code
+ * ends in `_UNAVAILABLE` (`E_DB_UNAVAILABLE`, `E_STATE_UNAVAILABLE`, …), here or among its first
+ * causes (a cache factory's `E_CACHE_FACTORY_FAILED` around the database's refusal). Work that
+ * failed so is worth doing again once the backend answers.
+ */
+export function isUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (isDianaError(current) && current.code.endsWith('_UNAVAILABLE')) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Turns any thrown value into an Error, keeping Errors as they are. */
 export function toError(value: unknown): Error {
   if (value instanceof Error) return value;

@@ -2,7 +2,7 @@
 
 // Errors
 export type { DianaErrorOptions, Issue } from './errors.js';
-export { DianaError, isDianaError, toError, ValidationError } from './errors.js';
+export { DianaError, isDianaError, isUnavailable, toError, ValidationError } from './errors.js';
 
 // Validation and config-schema helpers
 export type { UtilsErrorCode } from './validation.js';

@@ -45,6 +45,7 @@ describe('@diana/utils public API', () => {
       | 'isId'
       | 'isSecret'
       | 'isSecretSchema'
+      | 'isUnavailable'
       | 'isUrlSchema'
       | 'libpqSocketUrl'
       | 'maskUrl'

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { DianaError, isDianaError, toError, ValidationError } from '../src/errors.js';
+import { DianaError, isDianaError, isUnavailable, toError, ValidationError } from '../src/errors.js';
 import { parseOrThrow } from '../src/validation.js';
 
 describe('errors', () => {
@@ -37,6 +37,24 @@ describe('errors', () => {
   it('wraps thrown non-errors', () => {
     expect(toError('x').message).toBe('x');
     expect(toError({ a: 1 }).message).toBe('{"a":1}');
+  });
+});
+
+describe('isUnavailable', () => {
+  it('finds a backend outage in the error or its causes, and nothing else', () => {
+    const down = new DianaError('E_DB_UNAVAILABLE', 'connect ECONNREFUSED');
+    expect(isUnavailable(down)).toBe(true);
+    expect(isUnavailable(new DianaError('E_CACHE_FACTORY_FAILED', 'factory failed', { cause: down }))).toBe(true);
+    expect(isUnavailable(new DianaError('E_DB_CONFLICT', 'duplicate'))).toBe(false);
+    expect(isUnavailable(new Error('E_DB_UNAVAILABLE'))).toBe(false);
+    expect(isUnavailable(undefined)).toBe(false);
+    // a chain deeper than five is not followed (and a cycle ends)
+    let deep: Error = down;
+    for (let i = 0; i < 5; i++) deep = new Error(`wrap ${i}`, { cause: deep });
+    expect(isUnavailable(deep)).toBe(false);
+    const cycle = new Error('a') as Error & { cause?: unknown };
+    cycle.cause = cycle;
+    expect(isUnavailable(cycle)).toBe(false);
   });
 });
 
