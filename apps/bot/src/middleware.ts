@@ -10,6 +10,7 @@ import { LRUCache } from 'lru-cache';
 import type { UpdateDedupe } from './dedupe.js';
 import { BOT_ERROR_CODES } from './errors.js';
 import type { createBotMetrics } from './metrics.js';
+import type { OutageWait } from './outage-wait.js';
 
 /** What the app's middleware adds to the context. */
 export interface AppFlavor {
@@ -154,14 +155,15 @@ export const userCacheKey = (telegramId: number) => `user:tg:${telegramId}`;
 const USER_CACHE = { ttl_ms: USER_CACHE_TTL_MS, local: true } as const;
 
 /** Reads the sender's row (for the BANNED guard and the rate limit, which run before the upsert), cached briefly. */
-export function loadUser(users: UserRepository, cache: CacheService): MiddlewareFn<AppContext> {
+export function loadUser(users: UserRepository, cache: CacheService, outageWait: OutageWait): MiddlewareFn<AppContext> {
   return async (ctx, next) => {
     const from = ctx.from;
     if (from && !from.is_bot)
       ctx.user =
         (await cache.getOrSet(
           userCacheKey(from.id),
-          async () => (await users.getByTelegramId(from.id)) ?? null,
+          // PostgreSQL down as the update arrives: a read, so it waits for it (see outage-wait.ts)
+          () => outageWait(async () => (await users.getByTelegramId(from.id)) ?? null),
           USER_CACHE,
         )) ?? undefined;
     await next();
@@ -218,6 +220,8 @@ export function upsertUser(deps: {
   unblock: (telegramId: number) => Promise<unknown>;
   isBlocked: (telegramId: number) => Promise<boolean>;
   cache: CacheService;
+  /** Waits out PostgreSQL down around the upsert (safe again: see outage-wait.ts). */
+  outageWait: OutageWait;
 }): MiddlewareFn<AppContext> {
   const seen = new LRUCache<string, number>({ max: 100_000 });
   // the row loadUser found needs no write when nothing Telegram sent has changed
@@ -237,20 +241,23 @@ export function upsertUser(deps: {
     const { user, created } =
       !marked && current(ctx.user, from)
         ? { user: ctx.user, created: false }
-        : await deps.db.transaction(async () => {
-            const result = await deps.users.upsertFromTelegram(from);
-            // joins this transaction (the bus was created with deps.db): in the outbox, sent once committed
-            if (result.created)
-              await deps.bus.publish(
-                'user.registered',
-                { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code },
-                { key: result.user.id, user_id: result.user.id },
-              );
-            let row = result.user;
-            if (deps.owners.includes(from.id) && row.role !== 'OWNER') row = await deps.users.setRole(row.id, 'OWNER');
-            if (row.status === 'blocked') row = await deps.users.setStatus(row.id, 'active');
-            return { user: row, created: result.created };
-          });
+        : await deps.outageWait(() =>
+            deps.db.transaction(async () => {
+              const result = await deps.users.upsertFromTelegram(from);
+              // joins this transaction (the bus was created with deps.db): in the outbox, sent once committed
+              if (result.created)
+                await deps.bus.publish(
+                  'user.registered',
+                  { user_id: result.user.id, telegram_id: from.id, language_code: from.language_code },
+                  { key: result.user.id, user_id: result.user.id },
+                );
+              let row = result.user;
+              if (deps.owners.includes(from.id) && row.role !== 'OWNER')
+                row = await deps.users.setRole(row.id, 'OWNER');
+              if (row.status === 'blocked') row = await deps.users.setStatus(row.id, 'active');
+              return { user: row, created: result.created };
+            }),
+          );
     // the mark goes once the row is active again: a concurrent 403 re-marks them, never the reverse
     if (marked) await deps.unblock(from.id);
     if (user !== ctx.user) await deps.cache.set(userCacheKey(from.id), user, USER_CACHE);

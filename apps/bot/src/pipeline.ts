@@ -19,6 +19,7 @@ import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { trackUpdates } from './in-flight.js';
 import { createBotMetrics, createTelegramMetrics } from './metrics.js';
 import { type AppContext, dedupeUpdates, errorBoundary, loadUser, privateChatsOnly, upsertUser } from './middleware.js';
+import { createOutageWait } from './outage-wait.js';
 import type { StartGate } from './start-gate.js';
 import type { Startup } from './startup.js';
 import { countTelegramCalls, createBlockedUsers, telegramThrottler } from './telegram.js';
@@ -100,7 +101,8 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   bot.use(errorBoundary(logger, metrics));
   bot.use(privateChatsOnly());
   bot.use(chatQueue({ onDrop: (ctx) => metrics.record(ctx.callbackQuery ? 'callback' : 'message', 'dropped', 0) }));
-  bot.use(loadUser(users, cache));
+  const outageWait = createOutageWait(settings.bot.outage_wait_ms, logger);
+  bot.use(loadUser(users, cache, outageWait));
   bot.use(blockBanned((ctx: AppContext) => ctx.user?.role));
   bot.use(rateLimit(limiter, 'updates', { exempt: (ctx) => atLeast(ctx.user?.role ?? 'FREE', 'MODERATOR') }));
   bot.use(
@@ -112,6 +114,7 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
       unblock: blocked.unblock,
       isBlocked: blocked.has,
       cache,
+      outageWait,
     }),
   );
   bot.use(userStateMiddleware(state, { getUserId: (ctx) => ctx.user?.id }));

@@ -1,8 +1,10 @@
-// PostgreSQL (or PgBouncer in front of it) down for a few seconds under a running bot: while it
-// refuses connections updates fail with the apology; once it listens again the bot answers, its
-// whole pool serves, and events written meanwhile or after reach their consumers (the welcome
-// gift through the outbox). Before the driver's fix, more refused connects than the pool has
-// connections left the bot answering nothing until it was restarted (a stranger's PgBouncer restart).
+// PostgreSQL (or PgBouncer in front of it) down for a few seconds under a running bot. An update
+// that arrives meanwhile waits for it (bot.outage_wait_ms) and is answered once it listens; past
+// the wait it gets the apology. Once it listens again the bot answers, its whole pool serves, and
+// events written meanwhile or after reach their consumers (the welcome gift through the outbox).
+// Before the driver's fix, more refused connects than the pool has connections left the bot
+// answering nothing until it was restarted (a stranger's PgBouncer restart); before the wait, each
+// update in the outage got the apology at once (the stranger's next restart: 59 of them).
 import { loadSettings } from '@diana/config';
 import { createUserRepository } from '@diana/db';
 import {
@@ -28,6 +30,8 @@ const proxy = await startTcpProxy(Number(target.port || 5432));
 target.hostname = '127.0.0.1';
 target.port = String(proxy.port);
 const POOL = 4;
+// long enough for the restart below (the pool reconnects within 2 s of the server listening)
+const WAIT_MS = 8_000;
 const settings = loadSettings(
   SETTINGS_SCHEMAS,
   {
@@ -42,6 +46,7 @@ const settings = loadSettings(
     DIANA_BOT_DATA_DIR: useTempDir('diana-bot-pg-down-'),
     ...TEST_SECRETS,
     DIANA_EVENT_BUS_BLOCK_MS: '100',
+    DIANA_BOT_OUTAGE_WAIT_MS: String(WAIT_MS),
   },
   { env_file: false },
 );
@@ -59,21 +64,38 @@ const textsTo = (tg: number) =>
   fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === tg).map((c) => String(c.payload.text));
 const welcomed = (tg: number) => textsTo(tg).some((t) => t.includes('Lucien'));
 
-it('answers again once PostgreSQL listens again, with its whole pool, and delivers what waited in the outbox', async () => {
+const apologized = (tg: number) => textsTo(tg).some((t) => t.startsWith('Algo salió mal'));
+
+it('an update waits out PostgreSQL down and is answered once it listens; past the wait, the apology; then the whole pool serves and the outbox delivers', async () => {
   await start(71_001);
   expect(welcomed(71_001)).toBe(true);
 
   await proxy.down();
   expect(proxy.downs).toBe(1);
-  // more updates than the pool has connections, while every connect is refused
-  for (let tg = 71_100; tg < 71_100 + POOL * 2; tg++) await start(tg);
-  const apologies = Array.from({ length: POOL * 2 }, (_, i) => textsTo(71_100 + i)).filter((texts) =>
-    texts.some((t) => t.startsWith('Algo salió mal')),
-  );
-  expect(apologies.length).toBeGreaterThan(0); // the fault reached the updates
+  // more new users than the pool has connections, while every connect is refused
+  const waiting = Array.from({ length: POOL * 2 }, (_, i) => 71_100 + i);
+  let settled = 0;
+  const handled = waiting.map((tg) => start(tg).then(() => settled++));
+  // a second on, none is answered, none has failed: they are waiting (the fault is in force)
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  expect(settled).toBe(0);
+  expect(waiting.filter((tg) => textsTo(tg).length > 0)).toEqual([]);
   await proxy.up();
+  await Promise.all(handled);
+  // every one welcomed, not one apology (before: the apology at once, and Telegram sends no update twice)
+  expect(waiting.filter(welcomed)).toEqual(waiting);
+  expect(waiting.filter(apologized)).toEqual([]);
 
-  // the bot answers again (before the fix: never, until a restart)
+  // down longer than the wait: the apology, once the wait is over
+  await proxy.down();
+  const began = Date.now();
+  await start(71_150);
+  expect(apologized(71_150)).toBe(true);
+  expect(Date.now() - began).toBeGreaterThanOrEqual(WAIT_MS - 1_000); // it waited (the last backoff step is at most 1 s)
+  await proxy.up();
+  expect(proxy.downs).toBe(2);
+
+  // the bot answers again (before the driver's fix: never, until a restart)
   let next = 71_200;
   expect(
     await until(async () => {
@@ -92,4 +114,4 @@ it('answers again once PostgreSQL listens again, with its whole pool, and delive
   expect(await until(async () => (await app.gamification.ledger.balance(user?.id as string)) === 50, 20_000)).toBe(
     true,
   );
-}, 90_000);
+}, 120_000);
