@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { guardWebhook } from '@diana/security';
+import type { Logger } from '@diana/utils';
 import { webhookCallback } from 'grammy';
 import type { App } from './app.js';
 import type { AppMetrics } from './metrics.js';
@@ -25,6 +26,10 @@ export interface HttpOptions {
   readonly metrics?: AppMetrics;
   /** Set in webhook mode: POST /telegram is served. */
   readonly webhook_secret?: string;
+  /** How long a webhook update may run before it is answered 500 (Telegram sends it again). @default 50 s */
+  readonly webhook_timeout_ms?: number;
+  /** Where an update that runs past `webhook_timeout_ms` is said. */
+  readonly logger?: Logger;
   /** A webhook body larger than this is refused with 413 before it is read. @default 1 MiB */
   readonly webhook_max_body_bytes?: number;
   /**
@@ -51,10 +56,21 @@ export async function startHttp(target: HttpTarget, options: HttpOptions): Promi
   // The guard is made before the server listens: a secret it refuses fails the start, not the
   // first request. grammY's callback is made once the app (and its bot) exists.
   let callback: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;
+  // Telegram waits about a minute for an answer
+  const webhookTimeout = options.webhook_timeout_ms ?? 50_000;
   const webhook = options.webhook_secret
     ? guardWebhook({ webhook_secret: options.webhook_secret }, (req, res) => {
-        callback ??= webhookCallback((target.app as App).bot, 'http', { timeoutMilliseconds: 50_000 });
-        return callback(req, res);
+        callback ??= webhookCallback((target.app as App).bot, 'http', { timeoutMilliseconds: webhookTimeout });
+        // grammY rejects an update that runs past its time (the guard answers 500) and says so only
+        // to its debug channel: a query that never settled showed nowhere at info
+        return Promise.resolve(callback(req, res)).catch((error: unknown) => {
+          if (/timed out/.test(String((error as Error)?.message)))
+            options.logger?.warn(
+              { timeout_ms: webhookTimeout },
+              'webhook update ran past its time; answered 500 (Telegram sends it again)',
+            );
+          throw error;
+        });
       })
     : undefined;
   const maxBody = options.webhook_max_body_bytes ?? 1_048_576;

@@ -117,6 +117,7 @@ try {
       ? { ops: { port: settings.bot.ops_port, host: settings.bot.ops_host } }
       : {}),
     metrics,
+    logger,
     ...(mode === 'webhook' && settings.bot.webhook_secret
       ? { webhook_secret: revealSecret(settings.bot.webhook_secret) }
       : {}),

@@ -2,7 +2,8 @@
 // readiness check that runs at most once a second however often it is asked.
 import { request } from 'node:http';
 import { loadSettings } from '@diana/config';
-import { FAKE_BOT_INFO } from '@diana/test-services';
+import { captureLogLines, FAKE_BOT_INFO } from '@diana/test-services';
+import { createLogger } from '@diana/utils';
 import { Bot } from 'grammy';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.js';
@@ -12,7 +13,14 @@ import { type HttpServer, startHttp } from '../src/http.js';
 const SECRET = 'http-test-webhook-secret-0123456789';
 let checks = 0;
 const bot = new Bot('123:http', { botInfo: FAKE_BOT_INFO });
-bot.on('message', () => {});
+// a message "hang" runs until the test lets it go (a query that never settles)
+let letGo = () => {};
+const held = new Promise<void>((resolve) => {
+  letGo = resolve;
+});
+bot.on('message', async (ctx) => {
+  if (ctx.message.text === 'hang') await held;
+});
 // only what the server touches: the bot (webhook) and checkReady
 const app = {
   bot,
@@ -112,6 +120,41 @@ describe('HTTP', () => {
     expect(chunked.status).toBe(411);
     const small = JSON.stringify({ update_id: 2 });
     expect((await call(server.port, '/telegram', { method: 'POST', body: small, headers })).status).toBe(200);
+  });
+
+  it('an update past the webhook timeout is answered 500 and said at warn (grammY says it only to its debug channel)', async () => {
+    const { destination, lines } = captureLogLines();
+    server = await startHttp(
+      { app, starting: '' },
+      {
+        port: 0,
+        host: '127.0.0.1',
+        webhook_secret: SECRET,
+        webhook_timeout_ms: 200,
+        logger: createLogger({ destination }),
+      },
+    );
+    const headers = { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET };
+    const update = (update_id: number, text: string) =>
+      JSON.stringify({
+        update_id,
+        message: { message_id: 1, date: 0, chat: { id: 5, type: 'private', first_name: 'U' }, text },
+      });
+    try {
+      expect((await call(server.port, '/telegram', { method: 'POST', body: update(3, 'hang'), headers })).status).toBe(
+        500,
+      );
+      expect(lines.map((l) => [l.level, l.msg, l.timeout_ms])).toEqual([
+        ['warn', 'webhook update ran past its time; answered 500 (Telegram sends it again)', 200],
+      ]);
+      // an update in time: 200, nothing said
+      expect((await call(server.port, '/telegram', { method: 'POST', body: update(4, 'hola'), headers })).status).toBe(
+        200,
+      );
+      expect(lines).toHaveLength(1);
+    } finally {
+      letGo();
+    }
   });
 
   it('refuses a webhook secret shorter than 32 characters, naming the variable', () => {
