@@ -7,7 +7,7 @@
 // gives this process's CPU time per operation: the client's cost, which the server's does not blur.
 import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import vendored from '@diana/postgres';
-import { createTestDatabase } from '@diana/test-services';
+import { createTestDatabase, findPgBouncer, startPgBouncer } from '@diana/test-services';
 import { newId } from '@diana/utils';
 import postgres from 'postgres';
 import { compare, printGoal, ratio } from './harness.js';
@@ -127,6 +127,36 @@ try {
       { name: STOCK, op: rawLong(stock) },
     ],
   });
+  // Behind PgBouncer in transaction mode (prepare: false): stock postgres.js describes each query
+  // with parameters before binding it, two round trips every time; @diana/postgres keeps the
+  // types it was told and sends a query met again in one (packages/vendor/postgres/README.md).
+  // Skipped without pgbouncer installed.
+  if (findPgBouncer()) {
+    const bouncer = await startPgBouncer({ pool_mode: 'transaction', default_pool_size: POOL });
+    const pooledUrl = bouncer.urlFor(testDb.name);
+    const bare = new URL(pooledUrl);
+    bare.searchParams.delete('pgbouncer');
+    const pooledDb = createPostgres({ url: pooledUrl, direct_url: testDb.url, pool_max: POOL });
+    const pooledStock = postgres(bare.toString(), { max: POOL, prepare: false, onnotice: () => {} });
+    try {
+      const pooledUsers = createUserRepository(pooledDb);
+      await compare({
+        title:
+          'through PgBouncer (transaction mode, prepare: false): UserRepository.getByTelegramId vs raw postgres.js',
+        concurrency: CONCURRENCY,
+        ops: OPS,
+        rounds: 5,
+        variants: [
+          { name: OURS, op: (i) => pooledUsers.getByTelegramId(tgUser(i).id) },
+          { name: STOCK, op: rawGet(pooledStock) },
+        ],
+      });
+    } finally {
+      await pooledStock.end();
+      await pooledDb.close();
+      await bouncer.stop();
+    }
+  }
   const upsertOverhead = 1 - ratio(upsert, OURS, STOCK);
   const getOverhead = 1 - ratio(get, OURS, STOCK);
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;

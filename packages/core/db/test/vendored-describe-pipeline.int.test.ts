@@ -46,8 +46,9 @@ async function pairs(driver: Driver) {
     for (let i = 0; i < PAIRS && outcome === 'all answered'; i++) {
       // no parameters: written with its Sync, and the connection takes the next query at once
       const first = sql`select pg_sleep(0.002)`.execute();
-      // parameters: describe-first, on the same connection while the first is in flight
-      const second = sql`select ${i}::int as n`;
+      // parameters, a text not met before (@diana/postgres keeps the types of one it has met, and
+      // sends that in one go): describe-first, on the same connection while the first is in flight
+      const second = sql.unsafe<{ n: number }[]>(`select $1::int as n /* pair ${i} */`, [i]);
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<string>((resolve) => {
         timer = setTimeout(() => resolve(`pair ${i}: not settled after ${SETTLE_MS} ms`), SETTLE_MS);

@@ -23,6 +23,7 @@ const Sync = b().S().end()
     , noop = () => { /* noop */ }
     // @diana/postgres: the buffered bytes past which a write goes out at once (see write())
     , FLUSH_AT = 65536
+    , DESCRIBED_MAX = 1000
 
 const retryRoutines = new Set([
   'FetchPreparedStatement',
@@ -86,6 +87,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     , needsTypes = options.fetch_types
     , backendParameters = {}
     , statements = new Map() // @diana/postgres: a Map (see `stringifyPlain` in types.js)
+    , described = new Map() // @diana/postgres: parameter types learnt without prepare (see `build`)
     , statementId = Math.random().toString(36).slice(2)
     , statementCount = 1
     , closedTime = 0
@@ -169,9 +171,16 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     if (stream)
       return queryError(q, Errors.generic('COPY_IN_PROGRESS', 'You cannot execute queries during copy'))
 
+    // @diana/postgres: true — the connection is as free as before. Stock 3.4.9 returned
+    // undefined for a query cancelled before its turn, and the pool marked the connection full
+    // with nothing in flight to free it: every later query on it waited forever.
     if (q.cancelled)
-      return
+      return true
 
+    // @diana/postgres: whether another query is in flight here, and whether one queued here is
+    // still unwritten (see the deferral below)
+    const behind = query !== null
+    const afterUnwritten = behind && !!sent.last()?.deferred
     try {
       q.state = backend
       query
@@ -187,9 +196,10 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       // server at the earlier query's ReadyForQuery, took the answer to the Parse for stray
       // bytes ("got packet '1' from server when not linked", "server got dirty"), closed that
       // server, and the query waited forever (pgbouncer/pgbouncer#759). Its bytes are built now,
-      // so a bad query still fails here; ReadyForQuery writes them when its turn comes.
+      // so a bad query still fails here; ReadyForQuery writes them when its turn comes. Whatever
+      // is queued behind an unwritten query waits too (a retry's query: bytes stay in queue order).
       const buffer = toBuffer(q)
-      const accepted = q.describeFirst && query !== q
+      const accepted = behind && (q.describeFirst || afterUnwritten)
         ? (q.deferred = buffer, false)
         : write(buffer)
       // @diana/postgres: a transaction's BEGIN claims its connection whenever it was written.
@@ -206,6 +216,14 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
         && sent.length < max_pipeline
         && !q.options.onexecute
     } catch (error) {
+      // @diana/postgres: a query behind another that fails before anything of it is written (a
+      // value no serializer takes, too many parameters) fails alone. Stock 3.4.9 gave its error to
+      // the query in flight and left it in the queue, unsent: it and every later query waited forever.
+      if (behind && sent.last() === q) {
+        sent.remove(q)
+        queryError(q, error)
+        return true
+      }
       sent.length === 0 && write(Sync)
       errored(error)
       return true
@@ -266,14 +284,25 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
     q.prepare = options.prepare && ('prepare' in q.options ? q.options.prepare : true)
     q.string = string
-    q.signature = q.prepare && (plain ? plain.signature : types + string)
+    q.signature = plain ? plain.signature : types + string
     q.onlyDescribe && statements.delete(q.signature)
     q.parameters = q.parameters || parameters
     q.prepared = q.prepare && statements.has(q.signature)
-    q.describeFirst = q.onlyDescribe || (parameters.length && !q.prepared)
+    // @diana/postgres: without prepared statements (prepare: false, what a transaction pooler
+    // needs) stock 3.4.9 described every query with parameters before binding it: two round trips
+    // each. The parameter types the server described are kept by the query's signature, as the
+    // statements of prepare: true are, and a query met again is sent whole in one round trip —
+    // Parse with those types, Describe, Bind, Execute, Sync — still unnamed, so any server
+    // session can run it. A query the kept types fail (a column's type changed: its Parse or Bind
+    // is refused, so nothing of it ran) is described again and retried once, as a prepared one
+    // is (`ReadyForQuery`); any other error of it forgets its types too.
+    const known = !q.prepare && !q.onlyDescribe && parameters.length ? described.get(q.signature) : undefined
+    q.described = known !== undefined
+    q.unbound = q.described // until BindComplete: an error before it comes from the Parse or the Bind
+    q.describeFirst = q.onlyDescribe || (parameters.length && !q.prepared && !known)
     q.statement = q.prepared
       ? statements.get(q.signature)
-      : { string, types, name: q.prepare ? statementId + statementCount++ : '' }
+      : { string, types: known || types, name: q.prepare ? statementId + statementCount++ : '' }
 
     typeof options.debug === 'function' && options.debug(id, string, parameters, types)
   }
@@ -611,11 +640,12 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       if (errorResponse) {
         query.retried
           ? errored(query.retried)
-          : query.prepared && retryRoutines.has(errorResponse.routine)
+          : query.prepared && retryRoutines.has(errorResponse.routine) || query.described && query.unbound
             ? query.noRetry // @diana/postgres: sent with its COMMIT; a retry would run after it
-              ? (statements.delete(query.signature), errored(errorResponse))
+              ? (statements.delete(query.signature), described.delete(query.signature), errored(errorResponse))
               : retry(query, errorResponse)
-            : errored(errorResponse)
+            // @diana/postgres: kept types that may have gone stale are described again next time
+            : (query.described && described.delete(query.signature), errored(errorResponse))
       } else {
         query.resolve(results || result)
       }
@@ -647,7 +677,9 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     }
 
     while (sent.length && (query = sent.shift()) && (query.active = true, query.cancelled))
-      Connection(options).cancel(query.state, query.cancelled.resolve, query.cancelled.reject)
+      query.deferred // @diana/postgres: cancelled before a byte of it was written: it fails unsent
+        ? (query.cancelled.resolve(), queryError(query, Errors.generic('57014', 'canceling statement due to user request')), query = null)
+        : Connection(options).cancel(query.state, query.cancelled.resolve, query.cancelled.reject)
 
     if (query) {
       query.deferred && (write(query.deferred), query.deferred = null) // @diana/postgres: see execute
@@ -697,6 +729,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
   }
 
   function BindComplete() {
+    query.unbound = false // @diana/postgres: see `build`
     !result.statement && (result.statement = query.statement)
     result.columns = query.statement.columns
   }
@@ -708,6 +741,8 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       !query.statement.types[i] && (query.statement.types[i] = x.readUInt32BE(7 + i * 4))
 
     query.prepare && statements.set(query.signature, query.statement)
+    // @diana/postgres: the types of an unprepared query, for its next run (see `build`)
+    !query.prepare && query.describeFirst && !query.onlyDescribe && learn(query.signature, query.statement.types)
     query.describeFirst && !query.onlyDescribe && (write(prepared(query)), query.describeFirst = false)
   }
 
@@ -896,8 +931,19 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     }
   }
 
+  // @diana/postgres: kept types of unprepared queries, at most DESCRIBED_MAX signatures (the
+  // oldest learnt goes first: a Map keeps insertion order)
+  function learn(signature, types) {
+    described.size >= DESCRIBED_MAX && described.delete(described.keys().next().value)
+    described.set(signature, types)
+  }
+
   function retry(q, error) {
     statements.delete(q.signature)
+    described.delete(q.signature) // @diana/postgres: see `build`
+    // @diana/postgres: the values as given, not as the failed Bind serialized them in place (stock
+    // 3.4.9 sent those through the serializers again: a json value retried became a JSON string)
+    q.parameters = null
     q.retried = error
     execute(q)
   }

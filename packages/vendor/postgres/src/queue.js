@@ -16,6 +16,8 @@ function Queue(initial = []) {
         : (xs.splice(at, 1), x)
     },
     push: (x) => (xs.push(x), x),
+    // @diana/postgres: the newest entry, or undefined when empty (see connection.js `execute`)
+    last: () => (xs.length > index ? xs[xs.length - 1] : undefined),
     shift: () => {
       const out = xs[index++]
 
