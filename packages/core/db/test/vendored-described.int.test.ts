@@ -74,12 +74,89 @@ describe.skipIf(pooled)('a query with parameters, prepare: false', () => {
         { a: '2', j: { k: 2 } },
         { a: 'tres', j: { k: 3 } },
       ]);
-      // an error that is not the Parse's is not retried (a unique violation, a bad value)
+      // a bad value fails as it should, described again or not
       await expect(sql`select ${'x'}::int as n`).rejects.toMatchObject({ code: '22P02' });
       await expect(sql`select ${'y'}::int as n`).rejects.toMatchObject({ code: '22P02' });
     } finally {
       await sql`drop table if exists described_t`;
       await sql.end({ timeout: 1 });
+    }
+  });
+
+  // A reviewer's case: the retry goes out describe-first (Parse, Describe, Flush; its Bind once
+  // described) on a connection the pool still takes queries on. A query written meanwhile landed
+  // between that Describe and that Bind, replaced the unnamed statement, and the two took each
+  // other's answers: the failed SELECT's value was written by the other caller's UPDATE.
+  it('@diana/postgres: a retried query and one sent while it is described again keep their own statements and answers', async () => {
+    const sql = vendored(db?.url as string, { max: 1, prepare: false, onnotice: () => {} });
+    try {
+      await sql`create table described_r (id int, v text)`;
+      await sql`insert into described_r values (1, 'one'), (2, 'two')`;
+      const lookup = (id: string) => sql.unsafe<{ v: string }[]>('select v from described_r where id = $1', [id]);
+      const rename = (v: string) => sql.unsafe('update described_r set v = $1 where id = 1', [v]);
+      expect(await lookup('1')).toEqual([{ v: 'one' }]);
+      await rename('one'); // both kept
+      // (a query goes out when it is awaited or executed: executed here, in this order)
+      const bad = lookup('HACKED').execute(); // 22P02 at the Bind: described again, retried
+      let renamed: Promise<unknown> | undefined;
+      const between = sql`select 'c' as c`.execute().then(() => {
+        renamed = rename('uno').execute(); // issued while the retry waits for its description
+      });
+      await expect(bad).rejects.toMatchObject({ code: '22P02' });
+      await between;
+      expect((await renamed) as unknown as { count: number }).toMatchObject({ count: 1 });
+      expect(await sql`select id, v from described_r order by id`).toEqual([
+        { id: 1, v: 'uno' },
+        { id: 2, v: 'two' },
+      ]);
+
+      // the same under load: three callers, one connection, every 7th value bad; each answer its own
+      const answers = await Promise.all(
+        Array.from({ length: 3 }, async (_, caller) => {
+          const wrong: string[] = [];
+          for (let i = 0; i < 100; i++) {
+            const n = caller * 1000 + i;
+            const bad = n % 7 === 0;
+            try {
+              const [row] = await sql.unsafe<{ n: number }[]>('select $1::int as n', [bad ? `x${n}` : String(n)]);
+              if (bad || row?.n !== n) wrong.push(`${n}: ${JSON.stringify(row)}`);
+            } catch (error) {
+              if (!bad || (error as { code?: string }).code !== '22P02') wrong.push(`${n}: ${String(error)}`);
+            }
+          }
+          return wrong;
+        }),
+      );
+      expect(answers.flat()).toEqual([]);
+    } finally {
+      await sql`drop table if exists described_r`;
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('@diana/postgres: a cancelled or timed-out query with kept types is not run again', async () => {
+    const sql = vendored(db?.url as string, { max: 2, prepare: false, onnotice: () => {} });
+    const locker = vendored(db?.url as string, { max: 1, onnotice: () => {} });
+    try {
+      await sql`create table described_c (id int, v text)`;
+      await sql`insert into described_c values (1, 'one')`;
+      const write = (v: string) => sql.unsafe('update described_c set v = $1 where id = 1', [v]);
+      await write('one'); // kept
+      // the table locked elsewhere: the write waits in its Parse (which takes the table's lock)
+      const released = locker.begin(async (tx) => {
+        await tx`lock table described_c in access exclusive mode`;
+        const waiting = write('CANCELLED').execute(); // sent now (a query goes out when awaited or executed)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await waiting.cancel();
+        await expect(waiting).rejects.toMatchObject({ code: '57014' });
+      });
+      await released;
+      // once the lock is gone, the cancelled write has not run after all
+      expect(await sql`select v from described_c`).toEqual([{ v: 'one' }]);
+    } finally {
+      await sql`drop table if exists described_c`;
+      await sql.end({ timeout: 1 });
+      await locker.end({ timeout: 1 });
     }
   });
 });

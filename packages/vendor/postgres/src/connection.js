@@ -31,6 +31,19 @@ const retryRoutines = new Set([
   'transformAssignedExpr'
 ])
 
+// @diana/postgres: what kept parameter types that went stale make the server say before the Bind
+// completes (see `build`): no operator or function for the type, a column of another type, a value
+// the old type cannot read or hold. A cancel, a timeout, a lock or a deadlock is never retried.
+const staleTypeCodes = new Set([
+  '42883', // undefined_function: operator does not exist: text = integer
+  '42804', // datatype_mismatch: column "a" is of type text but expression is of type integer
+  '42846', // cannot_coerce
+  '22P02', // invalid_text_representation: invalid input syntax for type integer
+  '22003', // numeric_value_out_of_range
+  '22007', // invalid_datetime_format
+  '22008' // datetime_field_overflow
+])
+
 const errorFields = {
   83  : 'severity_local',    // S
   86  : 'severity',          // V
@@ -180,7 +193,11 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // @diana/postgres: whether another query is in flight here, and whether one queued here is
     // still unwritten (see the deferral below)
     const behind = query !== null
-    const afterUnwritten = behind && !!sent.last()?.deferred
+    // — or the one in flight is a describe-first query still waiting to be described, whose
+    // Bind is not written yet (a retried query: the pool may still see its connection as open to
+    // more); a query written now would land between its Describe and its Bind, replace the
+    // unnamed statement, and the two would take each other's answers (a reviewer's case)
+    const afterUnwritten = behind && (sent.length ? !!sent.last()?.deferred : !!query.describeFirst)
     try {
       q.state = backend
       query
@@ -294,8 +311,11 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // statements of prepare: true are, and a query met again is sent whole in one round trip —
     // Parse with those types, Describe, Bind, Execute, Sync — still unnamed, so any server
     // session can run it. A query the kept types fail (a column's type changed: its Parse or Bind
-    // is refused, so nothing of it ran) is described again and retried once, as a prepared one
-    // is (`ReadyForQuery`); any other error of it forgets its types too.
+    // is refused with a type error, so nothing of it ran: `staleTypeCodes`) is described again and
+    // retried once, as a prepared one is (`ReadyForQuery`); any other error of it forgets its
+    // types too. Kept types behave as a prepared statement's do: a column's type changed under a
+    // running process, or a search_path that names another table of that name, can still Parse
+    // and Bind with the old types, the server casting the value as those types allow.
     const known = !q.prepare && !q.onlyDescribe && parameters.length ? described.get(q.signature) : undefined
     q.described = known !== undefined
     q.unbound = q.described // until BindComplete: an error before it comes from the Parse or the Bind
@@ -640,7 +660,8 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       if (errorResponse) {
         query.retried
           ? errored(query.retried)
-          : query.prepared && retryRoutines.has(errorResponse.routine) || query.described && query.unbound
+          : query.prepared && retryRoutines.has(errorResponse.routine)
+            || query.described && query.unbound && staleTypeCodes.has(errorResponse.code)
             ? query.noRetry // @diana/postgres: sent with its COMMIT; a retry would run after it
               ? (statements.delete(query.signature), described.delete(query.signature), errored(errorResponse))
               : retry(query, errorResponse)
