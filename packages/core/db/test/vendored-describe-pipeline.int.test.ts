@@ -21,12 +21,13 @@ if (!installed)
 const PAIRS = 200;
 const SETTLE_MS = 3_000;
 
+// made at the file's top, so that it is dropped after the file's tests (not from inside a hook)
+const db = installed ? await useTestDatabase('db-describe-pipeline') : undefined;
 let bouncer: PgBouncer;
 let url: string;
 
 beforeAll(async () => {
-  if (!installed) return;
-  const db = await useTestDatabase('db-describe-pipeline');
+  if (!db) return;
   bouncer = await startPgBouncer({ pool_mode: 'transaction', default_pool_size: 2 });
   const pooled = new URL(bouncer.urlFor(db.name));
   pooled.searchParams.delete('pgbouncer'); // @diana/db's flag; the bare driver would send it
