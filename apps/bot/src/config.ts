@@ -51,7 +51,7 @@ export const BotConfig = v.object({
   /** The bot's days and dates (daily gift, caps, /perfil, scheduled posts): an IANA name. */
   timezone: v.optional(timeZone(), 'Europe/Madrid'),
   shutdown_timeout_ms: v.optional(coerceDuration({ min: 100 }), 10_000),
-  /** How long an update that meets PostgreSQL down waits for it before the apology (0: not at all). */
+  /** How long an update that meets PostgreSQL down keeps trying before the apology (a try under way then finishes; 0: one try). */
   outage_wait_ms: v.optional(coerceDuration({ min: 0 }), 10_000),
   /** How long start waits for PostgreSQL, Redis, MongoDB and Telegram to answer before it gives up (exit 1). */
   start_timeout_ms: v.optional(coerceDuration({ min: 1_000 }), 60_000),
