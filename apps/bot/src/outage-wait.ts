@@ -18,16 +18,19 @@ export type OutageWait = <T>(work: () => Promise<T>) => Promise<T>;
  */
 export function createOutageWait(wait_ms: number, logger: Logger): OutageWait {
   return async (work) => {
-    const deadline = Date.now() + wait_ms;
-    const next = createBackoff({ base_ms: 100, max_ms: 1_000 });
+    // the usual case, one try, allocates nothing more (it runs on most updates)
+    const started = Date.now();
+    let next: (() => number) | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await work();
         if (attempt > 1) logger.debug({ attempts: attempt }, 'an update waited out a backend outage');
         return result;
       } catch (error) {
+        if (!isUnavailable(error)) throw error;
+        next ??= createBackoff({ base_ms: 100, max_ms: 1_000 });
         const delay = next();
-        if (!isUnavailable(error) || Date.now() + delay > deadline) throw error;
+        if (Date.now() + delay > started + wait_ms) throw error;
         await sleep(delay);
       }
     }
