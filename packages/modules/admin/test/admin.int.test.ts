@@ -593,7 +593,7 @@ describe('the admin module', () => {
     await say(main.bot, 1, '/config set gamification.daily_gift_test {"amount": "many"}');
     expect(lastTo(1)).toMatch(/^Valor no válido para gamification\.daily_gift_test:\n• amount: se esperaba /);
     await say(main.bot, 1, '/config history gamification.daily_gift_test');
-    expect(lastTo(1)).toMatch(/#2 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publicada por tg:1/);
+    expect(lastTo(1)).toMatch(/#2 \d{4}-\d{2}-\d{2} \d{2}:\d{2} publicada por U1 \(1\)/); // staff named as /auditoria names them
   });
 
   it('/config and /dlq mistakes are answered in Spanish with what is wrong, never "Algo salió mal"', async () => {
