@@ -32,6 +32,12 @@ export const DatabaseConfig = v.object({
   idle_timeout_ms: v.optional(coerceDuration(), 30_000),
   /** Give up opening a connection after this long. */
   connect_timeout_ms: v.optional(coerceDuration({ min: 1 }), 10_000),
+  /**
+   * How long a statement or a transaction that finds no connection to open (the server down,
+   * restarting, starting up) keeps trying, 100 ms doubling to 1 s apart, before it fails; nothing
+   * was sent, so trying again is safe. 0 (the default): it fails at once. `db.ping` never waits.
+   */
+  connect_wait_ms: v.optional(coerceDuration(), 0),
   /** Replace a connection after this long (spreads load after failovers). */
   max_lifetime_ms: v.optional(coerceDuration({ min: 1_000 }), 30 * 60_000),
   /** Server-side `statement_timeout` of every connection; 0 disables it. */

@@ -1,3 +1,4 @@
+import { createBackoff, sleep } from '@diana/utils';
 import { isSessionTerminated, toDbError } from './errors.js';
 import type { DbMetrics } from './metrics.js';
 
@@ -11,6 +12,10 @@ export interface QueryTracker {
   transactions: number;
   /** How many times a statement that provably never ran may be retried (pool size + 1). */
   readonly maxRetries: number;
+  /** How long a statement that found no connection to open keeps trying (`connect_wait_ms`; 0: not at all). */
+  readonly connectWaitMs: number;
+  /** Whether the pool is closing (nothing waits then). */
+  closing(): boolean;
   readonly metrics: DbMetrics;
 }
 
@@ -28,6 +33,8 @@ interface TrackedQuery extends Promise<unknown> {
   thenOverride: Promise<unknown>['then'] | null;
   /** The driver's own `then`: calling it starts the query. */
   driverThen: Promise<unknown>['then'];
+  /** Set on a query that must fail at once when no connection opens (`db.ping`). */
+  noWait?: boolean;
 }
 
 /**
@@ -78,14 +85,25 @@ function track(query: TrackedQuery, tracker: QueryTracker, reissue: (() => unkno
 }
 
 // Each retry may land on another connection the server ended too, so it goes on while every
-// failure is provably harmless, at most once per pooled connection plus one. The first attempt
-// costs one promise (the driver's `then` with our two handlers): this is every query's path.
+// failure is provably harmless, at most once per pooled connection plus one. A statement that
+// found no connection to open (the server down or restarting: see `neverConnected`) was never
+// sent, and is tried again after a backoff until `connect_wait_ms` has passed since it was first
+// sent. The first attempt costs one promise (the driver's `then` with our two handlers): this is
+// every query's path.
 function runWithRetries(
   first: TrackedQuery,
   tracker: QueryTracker,
   reissue: (() => unknown) | undefined,
 ): Promise<unknown> {
   let attempt = 1;
+  let waiting: { readonly since: number; readonly next: () => number } | undefined;
+  const again = () => {
+    tracker.metrics.recordRetry();
+    const query = (reissue as () => unknown)() as TrackedQuery;
+    query.options = { ...query.options, ...first.options };
+    if (first.isRaw !== undefined) query.isRaw = first.isRaw;
+    return run(query);
+  };
   const run = (query: TrackedQuery): Promise<unknown> => {
     const started = performance.now();
     tracker.inFlight.add(query);
@@ -99,17 +117,41 @@ function runWithRetries(
       (error: unknown) => {
         tracker.inFlight.delete(query);
         tracker.metrics.recordQuery(performance.now() - started, 'error', (error as { code?: string }).code);
+        if (reissue && !first.noWait && waitsForConnection(error, tracker)) {
+          waiting ??= { since: started, next: connectBackoff() };
+          const delay = waiting.next();
+          if (performance.now() + delay - waiting.since <= tracker.connectWaitMs) return sleep(delay).then(again);
+          throw toDbError(error); // waited long enough
+        }
         if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker, attempt)) throw toDbError(error);
         attempt++;
-        tracker.metrics.recordRetry();
-        const again = reissue() as TrackedQuery;
-        again.options = { ...again.options, ...first.options };
-        if (first.isRaw !== undefined) again.isRaw = first.isRaw;
-        return run(again);
+        return again();
       },
     );
   };
   return run(first);
+}
+
+/** The backoff between tries to reach a server that is down: 100 ms doubling to 1 s, with jitter. */
+export const connectBackoff = (): (() => number) => createBackoff({ base_ms: 100, max_ms: 1_000 });
+
+// No connection could be opened, so nothing was sent: the server refused it or was not there
+// (down, restarting, its socket file gone, its name not resolving), did not answer in time, or
+// was starting up or shutting down (57P03, sent before any statement).
+const NO_CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'CONNECT_TIMEOUT',
+  '57P03',
+]);
+
+/** Whether `error` says no connection opened and the pool waits for one (`connect_wait_ms`). */
+export function waitsForConnection(error: unknown, tracker: QueryTracker): boolean {
+  return (
+    tracker.connectWaitMs > 0 && NO_CONNECTION_CODES.has((error as { code?: string }).code ?? '') && !tracker.closing()
+  );
 }
 
 const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE']);

@@ -2,11 +2,19 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import postgres, { type Options, type Sql, type TransactionSql } from '@diana/postgres';
-import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
+import {
+  type Closeable,
+  createCloser,
+  DianaError,
+  getPackageLogger,
+  type Logger,
+  parseOrThrow,
+  sleep,
+} from '@diana/utils';
 import { createBackendWatch } from './backend-watch.js';
 import { DatabaseConfig, type DatabaseConfigInput, type Pooler } from './config.js';
 import { DB_ERROR_CODES, isDriverError, toDbError } from './errors.js';
-import { instrumentSql, isDriverQuery, type QueryTracker } from './instrument.js';
+import { connectBackoff, instrumentSql, isDriverQuery, type QueryTracker, waitsForConnection } from './instrument.js';
 import { createDbMetrics, type PoolStats } from './metrics.js';
 import { logPoolerPlan, planPooler } from './pooler.js';
 
@@ -145,6 +153,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     inFlight: new Set(),
     transactions: 0,
     maxRetries: settings.pool_max + 1,
+    connectWaitMs: settings.connect_wait_ms,
+    closing: () => closer.closed,
     metrics: createDbMetrics(settings.application_name, () => stats()),
   };
   const sql = instrumentSql(raw, tracker, false);
@@ -195,6 +205,25 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     };
   };
 
+  // A transaction whose BEGIN found no connection to open (its function not called: nothing was
+  // sent) is begun again after a backoff, until `connect_wait_ms` has passed (see instrument.ts).
+  const beginWaiting = async <T>(begin: () => Promise<T>, entered: () => boolean): Promise<T> => {
+    const since = performance.now();
+    let next: (() => number) | undefined;
+    for (;;) {
+      try {
+        return await begin();
+      } catch (error) {
+        if (entered() || !waitsForConnection(error, tracker)) throw error;
+        next ??= connectBackoff();
+        const delay = next();
+        if (performance.now() + delay - since > tracker.connectWaitMs) throw error;
+        tracker.metrics.recordRetry();
+        await sleep(delay);
+      }
+    }
+  };
+
   const transaction = async <T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> => {
     const outer = current.getStore();
     let callbacks: Array<() => unknown> = [];
@@ -205,7 +234,11 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     // what the function (or a before-commit work) threw: the transaction rejects with it as it is
     // when it is the app's own (a statement's failure it let through is coded, here if not already)
     let thrown: { readonly error: unknown } | undefined;
+    // whether the function was called: a BEGIN that found no connection to open did not call it,
+    // so the transaction may be begun again (`connect_wait_ms`)
+    let entered = false;
     const body = async (tx: TransactionSql) => {
+      entered = true;
       pendingCommit.set(tx, callbacks);
       pendingBeforeCommit.set(tx, beforeCommit);
       bodies++;
@@ -255,7 +288,10 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     }
     tracker.transactions++;
     try {
-      const result = (await raw.begin(body)) as T;
+      const result = await beginWaiting(
+        () => raw.begin(body) as Promise<T>,
+        () => entered,
+      );
       await Promise.all(withCommit);
       tracker.metrics.recordTransaction('commit');
       const committed = callbacks;
@@ -339,6 +375,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     async ping({ timeout_ms = 2_000 } = {}) {
       const started = performance.now();
       const query = sql`select 1 as ok`;
+      // a probe says at once that the server is down: it does not wait for it (connect_wait_ms)
+      (query as unknown as { noWait: boolean }).noWait = true;
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {

@@ -1,0 +1,147 @@
+// PostgreSQL down (a restart, a failover, PgBouncer restarting): with `connect_wait_ms`, statements
+// and transactions that find no connection to open wait for the server instead of failing at
+// once — nothing was sent, so trying again is safe — and a transaction's function runs once.
+import { randomBytes } from 'node:crypto';
+import { startTcpProxy, type TcpProxy, useTestDatabase } from '@diana/test-services';
+import { isDianaError } from '@diana/utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgres, type Database } from '../src/postgres.js';
+
+const testDb = await useTestDatabase('db-connect-wait');
+const pools: Database[] = [];
+afterAll(async () => {
+  await Promise.all(pools.map((pool) => pool.close({ timeout_ms: 1_000 })));
+});
+
+/** A pool reaching the test database through `proxy`. */
+const poolThrough = (proxy: TcpProxy, connect_wait_ms: number) => {
+  const target = new URL(testDb.url);
+  target.hostname = '127.0.0.1';
+  target.port = String(proxy.port);
+  const db = createPostgres({
+    url: target.toString(),
+    application_name: `connect-wait-${randomBytes(3).toString('hex')}`,
+    pool_max: 4,
+    connect_timeout_ms: 2_000,
+    connect_wait_ms,
+  });
+  pools.push(db);
+  return db;
+};
+
+/** Settles the promise into what it did, so a test can look while it is still pending. */
+const watch = <T>(promise: Promise<T>) => {
+  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
+  promise.then(
+    (value) => Object.assign(state, { settled: true, value }),
+    (error: unknown) => Object.assign(state, { settled: true, error }),
+  );
+  return state;
+};
+
+const until = async (check: () => boolean, ms: number) => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+};
+
+describe('connect_wait_ms: the server down for a while', () => {
+  it('statements and transactions that found it down run once it listens again; each function once', async () => {
+    const target = Number(new URL(testDb.url).port || 5432);
+    await using proxy = await startTcpProxy(target);
+    const db = poolThrough(proxy, 8_000);
+    await db.sql`create table waited (id int primary key)`;
+    await db.close({ timeout_ms: 1_000 }); // the next statements open new connections
+    const again = poolThrough(proxy, 8_000);
+
+    await proxy.down();
+    expect(proxy.downs).toBe(1);
+    // the fault: a pool that does not wait is refused now
+    const refused = await poolThrough(proxy, 0).sql`select 1`.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(String((refused as Error).message)).toContain('ECONNREFUSED');
+
+    let bodies = 0;
+    const reads = Array.from({ length: 3 }, (_, i) => watch(again.sql<{ n: number }[]>`select ${i}::int as n`));
+    const writes = Array.from({ length: 2 }, (_, i) =>
+      watch(
+        again.transaction(async (tx) => {
+          bodies++;
+          await tx`insert into waited (id) values (${i})`;
+          return i;
+        }),
+      ),
+    );
+    // still waiting well past a refusal (each is refused again every 100 ms–1 s)
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect([...reads, ...writes].filter((s) => s.settled)).toEqual([]);
+    expect(bodies).toBe(0);
+    // the probe says so at the next refused connect (the driver opens a connection again 1–2 s
+    // after the last refusal at most), long before its own timeout and the wait's end
+    const pinged = Date.now();
+    await expect(again.ping({ timeout_ms: 5_000 })).rejects.toSatisfy((e) => isDianaError(e, 'E_DB_UNAVAILABLE'));
+    expect(Date.now() - pinged).toBeLessThan(3_000);
+    expect([...reads, ...writes].filter((s) => s.settled)).toEqual([]);
+
+    await proxy.up();
+    expect(await until(() => [...reads, ...writes].every((s) => s.settled), 6_000)).toBe(true);
+    expect(reads.map((s) => s.error)).toEqual([undefined, undefined, undefined]);
+    expect(reads.map((s) => s.value?.[0]?.n)).toEqual([0, 1, 2]);
+    expect(writes.map((s) => s.error)).toEqual([undefined, undefined]);
+    expect(writes.map((s) => s.value)).toEqual([0, 1]);
+    expect(bodies).toBe(2);
+    const rows = await again.sql<{ id: number }[]>`select id from waited order by id`;
+    expect(rows.map((r) => r.id)).toEqual([0, 1]);
+    await again.sql`drop table waited`;
+  });
+
+  it('past the wait, the statement fails as before and the function never ran', async () => {
+    const target = Number(new URL(testDb.url).port || 5432);
+    await using proxy = await startTcpProxy(target);
+    const db = poolThrough(proxy, 600);
+    await proxy.down();
+    const started = Date.now();
+    const error = await db.sql`select 1`.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const waited = Date.now() - started;
+    expect(isDianaError(error, 'E_DB_UNAVAILABLE')).toBe(true);
+    expect(String((error as Error).message)).toContain('ECONNREFUSED');
+    // it tried for most of the wait (the next try would have ended past it), not longer
+    expect(waited).toBeGreaterThanOrEqual(250);
+    expect(waited).toBeLessThan(3_000);
+
+    let entered = false;
+    const failed = await db
+      .transaction(async () => {
+        entered = true;
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isDianaError(failed, 'E_DB_UNAVAILABLE')).toBe(true);
+    expect(entered).toBe(false);
+  });
+
+  it('a pool that closes stops waiting', async () => {
+    const target = Number(new URL(testDb.url).port || 5432);
+    await using proxy = await startTcpProxy(target);
+    const db = poolThrough(proxy, 30_000);
+    await proxy.down();
+    const waiting = watch(db.sql`select 1`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(waiting.settled).toBe(false);
+    const closing = Date.now();
+    await db.close({ timeout_ms: 1_000 });
+    expect(await until(() => waiting.settled, 3_000)).toBe(true);
+    expect(Date.now() - closing).toBeLessThan(3_000);
+    expect(waiting.error).toBeDefined();
+  });
+});
