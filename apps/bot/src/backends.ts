@@ -42,7 +42,11 @@ export async function startBackends(
   const db = await step('postgres', async () => {
     const url = settings.database.url;
     if (url !== undefined) {
-      const pool = createPostgres({ ...settings.database, url }, { logger });
+      // a statement or transaction that finds PostgreSQL down (a restart, PgBouncer restarting)
+      // waits for it as long as an update may (bot.outage_wait_ms): module handlers and consumers
+      // of users already cached included, not only the update's first read
+      const connect_wait_ms = Math.max(settings.database.connect_wait_ms, settings.bot.outage_wait_ms);
+      const pool = createPostgres({ ...settings.database, url, connect_wait_ms }, { logger });
       onClose('postgres', () => pool.close());
       await gate.waitFor(
         'postgres',

@@ -4,8 +4,11 @@
 // read; an upsert whose `user.registered` goes in its transaction, so a second run after an
 // unknown COMMIT finds the row and publishes nothing). A stranger's 3 s PgBouncer restart gave 59
 // users "Algo salió mal" for updates a few seconds' wait would have served; Telegram does not
-// send an answered update again. Past the wait the update fails as before. Only these steps
-// wait: a module's handler that wrote something may not be safe to run twice.
+// send an answered update again. Past the wait the update fails as before. Beyond these steps,
+// every statement and transaction that finds no connection to open (nothing sent) waits in the
+// pool (`database.connect_wait_ms`, set to this wait: backends.ts); only these first steps are
+// also run again when a connection breaks under them — a module's handler that wrote something
+// may not be safe to run twice.
 import { createBackoff, isUnavailable, type Logger, sleep } from '@diana/utils';
 
 /** Waits out a backend outage around `work`, which must be safe to run again. */

@@ -76,15 +76,23 @@ it('an update waits out PostgreSQL down and is answered once it listens; past th
   const waiting = Array.from({ length: POOL * 2 }, (_, i) => 71_100 + i);
   let settled = 0;
   const handled = waiting.map((tg) => start(tg).then(() => settled++));
+  // and a known user (read from the cache, not PostgreSQL) asks for a balance the module reads
+  // from PostgreSQL: its handler's statement waits too (before the pool's connect_wait_ms, the
+  // apology at once)
+  const asked = textsTo(71_001).length;
+  const balance = app.handleUpdate(updates.message(71_001, '/saldo') as Update).then(() => settled++);
   // a second on, none is answered, none has failed: they are waiting (the fault is in force)
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   expect(settled).toBe(0);
   expect(waiting.filter((tg) => textsTo(tg).length > 0)).toEqual([]);
+  expect(textsTo(71_001)).toHaveLength(asked);
   await proxy.up();
-  await Promise.all(handled);
+  await Promise.all([...handled, balance]);
   // every one welcomed, not one apology (before: the apology at once, and Telegram sends no update twice)
   expect(waiting.filter(welcomed)).toEqual(waiting);
   expect(waiting.filter(apologized)).toEqual([]);
+  expect(textsTo(71_001).slice(asked)).toContainEqual(expect.stringMatching(/^Tienes <b>50 besitos<\/b> 💋/));
+  expect(apologized(71_001)).toBe(false);
 
   // down longer than the wait: the apology, once the wait is over
   await proxy.down();
