@@ -15,6 +15,7 @@ import { createTestDatabase, deleteByPrefix, findPgSocket, getRedisUrl, startRed
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Transformer } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
+import { startAllocationProfile } from './alloc-profile.js';
 import { getPeakRssMb, openLoop, percentile, printGoal, SHORT, scaled } from './harness.js';
 import { startPerf } from './perf-split.js';
 import { countPgStatements } from './pg-statements.js';
@@ -200,11 +201,11 @@ async function offer(rate: number, seconds: number) {
     redis_reads: perUpdate(reads.redis ?? 0),
     /** PostgreSQL statements per handled update (Execute and Query messages sent). */
     pg_statements: perUpdate(sent.total),
-    /** Per statement text, how many per handled update, most first. */
     /** Per Redis command, how many per handled update, most first (`--commands`). */
     command_mix: [...(ran?.by_name ?? [])]
       .map(([name, n]) => [name, perUpdate(n)] as const)
       .sort((a, b) => b[1] - a[1]),
+    /** Per statement text, how many per handled update, most first. */
     statement_mix: [...sent.by_text].map(([text, n]) => [text, perUpdate(n)] as const).sort((a, b) => b[1] - a[1]),
   };
 }
@@ -293,6 +294,23 @@ try {
           `    ${(share * 100).toFixed(1).padStart(5)}%  ${(share * round.cpu_per_update_ms).toFixed(2).padStart(5)} ms/update  ${kind}`,
         );
     }
+  }
+  // `--alloc`: a further 100/s round with V8's sampling heap profiler: bytes allocated per update
+  // and where (every allocation counts, freed or not: the scavenges they cause are CPU time)
+  if (process.argv.includes('--alloc')) {
+    const allocPath = outFile(`bot-100-per-s-${today()}.heapprofile`);
+    const sampling = await startAllocationProfile();
+    const seconds = scaled(10, 3);
+    await offer(100, seconds);
+    const allocated = await sampling.stop(allocPath);
+    const updates = 100 * seconds;
+    out(
+      `\n  Allocations of a further 100/s round (${allocPath}): ${(allocated.total_bytes / updates / 1024).toFixed(0)} KB per update; top 15 sites by bytes`,
+    );
+    for (const site of allocated.top)
+      out(
+        `    ${(site.bytes / updates / 1024).toFixed(1).padStart(6)} KB/update  ${(site.share * 100).toFixed(1).padStart(5)}%  ${site.name}`,
+      );
   }
   // `--at-100`: the 100/s figures and the profile alone (for comparing one change)
   const rates = process.argv.includes('--at-100') ? [] : SHORT ? [200, 500] : [200, 300, 400, 500, 600, 800];

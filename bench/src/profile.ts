@@ -60,7 +60,7 @@ function topSelfTime(profile: Profile, n: number): SelfTime[] {
 }
 
 // node_modules/.pnpm/x@1/node_modules/x/lib/a.js → x/lib/a.js; our sources relative to the repo
-function shorten(url: string): string {
+export function shorten(url: string): string {
   const path = url.replace(/^file:\/\//, '');
   const inModules = path.lastIndexOf('/node_modules/');
   if (inModules >= 0) return path.slice(inModules + '/node_modules/'.length);
