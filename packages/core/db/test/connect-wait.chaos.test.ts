@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { startTcpProxy, type TcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createPostgres, type Database } from '../src/postgres.js';
 
 const testDb = await useTestDatabase('db-connect-wait');
@@ -39,14 +39,9 @@ const watch = <T>(promise: Promise<T>) => {
   return state;
 };
 
-const until = async (check: () => boolean, ms: number) => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-};
+/** Polls until every promise watched has settled (a deadline, not a sleep). */
+const allSettled = (states: ReadonlyArray<{ settled: boolean }>, timeout: number) =>
+  vi.waitFor(() => expect(states.filter((s) => !s.settled)).toEqual([]), { timeout, interval: 20 });
 
 describe('connect_wait_ms: the server down for a while', () => {
   it('statements and transactions that found it down run once it listens again; each function once', async () => {
@@ -89,7 +84,7 @@ describe('connect_wait_ms: the server down for a while', () => {
     expect([...reads, ...writes].filter((s) => s.settled)).toEqual([]);
 
     await proxy.up();
-    expect(await until(() => [...reads, ...writes].every((s) => s.settled), 6_000)).toBe(true);
+    await allSettled([...reads, ...writes], 6_000);
     expect(reads.map((s) => s.error)).toEqual([undefined, undefined, undefined]);
     expect(reads.map((s) => s.value?.[0]?.n)).toEqual([0, 1, 2]);
     expect(writes.map((s) => s.error)).toEqual([undefined, undefined]);
@@ -140,7 +135,7 @@ describe('connect_wait_ms: the server down for a while', () => {
     expect(waiting.settled).toBe(false);
     const closing = Date.now();
     await db.close({ timeout_ms: 1_000 });
-    expect(await until(() => waiting.settled, 3_000)).toBe(true);
+    await allSettled([waiting], 3_000);
     expect(Date.now() - closing).toBeLessThan(3_000);
     expect(waiting.error).toBeDefined();
   });
