@@ -14,8 +14,8 @@ export interface QueryTracker {
   readonly maxRetries: number;
   /** How long a statement that found no connection to open keeps trying (`connect_wait_ms`; 0: not at all). */
   readonly connectWaitMs: number;
-  /** Whether the pool is closing (nothing waits then). */
-  closing(): boolean;
+  /** Aborted when the pool closes: nothing waits then. */
+  readonly closing: AbortSignal;
   readonly metrics: DbMetrics;
 }
 
@@ -35,6 +35,12 @@ interface TrackedQuery extends Promise<unknown> {
   driverThen: Promise<unknown>['then'];
   /** Set on a query that must fail at once when no connection opens (`db.ping`). */
   noWait?: boolean;
+  /** `@diana/postgres`: a connection took the query (it may have been written). */
+  reached: boolean;
+  /** `.describe()`: the statement is described, not run. */
+  onlyDescribe?: boolean;
+  cancelled: unknown;
+  cancel(): unknown;
 }
 
 /**
@@ -86,10 +92,10 @@ function track(query: TrackedQuery, tracker: QueryTracker, reissue: (() => unkno
 
 // Each retry may land on another connection the server ended too, so it goes on while every
 // failure is provably harmless, at most once per pooled connection plus one. A statement that
-// found no connection to open (the server down or restarting: see `neverConnected`) was never
-// sent, and is tried again after a backoff until `connect_wait_ms` has passed since it was first
-// sent. The first attempt costs one promise (the driver's `then` with our two handlers): this is
-// every query's path.
+// never reached a connection because none could be opened (the server down or restarting: see
+// `waitsForConnection`) was never sent, and is tried again after a backoff until
+// `connect_wait_ms` has passed since it was first sent. The first attempt costs one promise (the
+// driver's `then` with our two handlers): this is every query's path.
 function runWithRetries(
   first: TrackedQuery,
   tracker: QueryTracker,
@@ -97,11 +103,26 @@ function runWithRetries(
 ): Promise<unknown> {
   let attempt = 1;
   let waiting: { readonly since: number; readonly next: () => number } | undefined;
+  // the attempt under way, and whether the caller cancelled the statement (`first.cancel()`)
+  // once it was being tried again: a cancel then goes to the attempt under way, and no other
+  // attempt starts
+  let current = first;
+  let cancelled = false;
   const again = () => {
+    if (cancelled || first.cancelled)
+      throw toDbError(Object.assign(new Error('canceling statement due to user request'), { code: '57014' }));
     tracker.metrics.recordRetry();
     const query = (reissue as () => unknown)() as TrackedQuery;
     query.options = { ...query.options, ...first.options };
     if (first.isRaw !== undefined) query.isRaw = first.isRaw;
+    // `.describe()`: the retry only describes too (it ran the statement)
+    if (first.onlyDescribe) query.onlyDescribe = true;
+    if (current === first)
+      first.cancel = () => {
+        cancelled = true;
+        return current.cancel();
+      };
+    current = query;
     return run(query);
   };
   const run = (query: TrackedQuery): Promise<unknown> => {
@@ -117,11 +138,16 @@ function runWithRetries(
       (error: unknown) => {
         tracker.inFlight.delete(query);
         tracker.metrics.recordQuery(performance.now() - started, 'error', (error as { code?: string }).code);
-        if (reissue && !first.noWait && waitsForConnection(error, tracker)) {
+        // a connection took it: it may have been written, whatever the error's code says (a
+        // socket the kernel gave up on reports ECONNREFUSED or EHOSTUNREACH for what it carried)
+        if (reissue && !first.noWait && !query.reached && waitsForConnection(error, tracker)) {
           waiting ??= { since: started, next: connectBackoff() };
           const delay = waiting.next();
-          if (performance.now() + delay - waiting.since <= tracker.connectWaitMs) return sleep(delay).then(again);
-          throw toDbError(error); // waited long enough
+          if (performance.now() + delay - waiting.since > tracker.connectWaitMs) throw toDbError(error);
+          // a pool that closes meanwhile ends the wait at once, with this error
+          return sleep(delay, tracker.closing).then(again, () => {
+            throw toDbError(error);
+          });
         }
         if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker, attempt)) throw toDbError(error);
         attempt++;
@@ -147,10 +173,16 @@ const NO_CONNECTION_CODES = new Set([
   '57P03',
 ]);
 
-/** Whether `error` says no connection opened and the pool waits for one (`connect_wait_ms`). */
+/**
+ * Whether `error` says no connection opened and the pool waits for one (`connect_wait_ms`). The
+ * code alone does not say that nothing was sent: the caller knows the statement or transaction
+ * never reached a connection.
+ */
 export function waitsForConnection(error: unknown, tracker: QueryTracker): boolean {
   return (
-    tracker.connectWaitMs > 0 && NO_CONNECTION_CODES.has((error as { code?: string }).code ?? '') && !tracker.closing()
+    tracker.connectWaitMs > 0 &&
+    !tracker.closing.aborted &&
+    NO_CONNECTION_CODES.has((error as { code?: string }).code ?? '')
   );
 }
 

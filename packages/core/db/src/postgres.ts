@@ -148,13 +148,15 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const raw = postgres(plan.url, options);
   logPoolerPlan(plan, settings, logger);
 
+  // aborted as the pool closes: statements and transactions waiting for the server stop waiting
+  const closing = new AbortController();
   const tracker: QueryTracker = {
     serverEndedSessions: watch.serverEndedSessions,
     inFlight: new Set(),
     transactions: 0,
     maxRetries: settings.pool_max + 1,
     connectWaitMs: settings.connect_wait_ms,
-    closing: () => closer.closed,
+    closing: closing.signal,
     metrics: createDbMetrics(settings.application_name, () => stats()),
   };
   const sql = instrumentSql(raw, tracker, false);
@@ -219,7 +221,10 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
         const delay = next();
         if (performance.now() + delay - since > tracker.connectWaitMs) throw error;
         tracker.metrics.recordRetry();
-        await sleep(delay);
+        // a pool that closes meanwhile ends the wait at once, with this error
+        await sleep(delay, tracker.closing).catch(() => {
+          throw error;
+        });
       }
     }
   };
@@ -331,6 +336,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   };
 
   const closer = createCloser(async ({ timeout_ms = 5_000 }) => {
+    closing.abort();
     await directDb?.close({ timeout_ms });
     tracker.metrics.dispose();
     await raw.end({ timeout: timeout_ms / 1000 });

@@ -2,6 +2,8 @@
 // and transactions that find no connection to open wait for the server instead of failing at
 // once — nothing was sent, so trying again is safe — and a transaction's function runs once.
 import { randomBytes } from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
+import net from 'node:net';
 import { startTcpProxy, type TcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -9,19 +11,33 @@ import { createPostgres, type Database } from '../src/postgres.js';
 
 const testDb = await useTestDatabase('db-connect-wait');
 const pools: Database[] = [];
+// every socket the pools open (postgres.ts's socket factory calls node:net's connect): to count
+// connects, and to fail an open connection with the error the kernel reports for it
+const sockets: net.Socket[] = [];
+const realConnect = net.connect;
+(net as { connect: unknown }).connect = (...args: unknown[]) => {
+  const socket = (realConnect as (...a: unknown[]) => net.Socket)(...args);
+  sockets.push(socket);
+  return socket;
+};
+syncBuiltinESMExports();
 afterAll(async () => {
+  (net as { connect: unknown }).connect = realConnect;
+  syncBuiltinESMExports();
   await Promise.all(pools.map((pool) => pool.close({ timeout_ms: 1_000 })));
 });
 
 /** A pool reaching the test database through `proxy`. */
-const poolThrough = (proxy: TcpProxy, connect_wait_ms: number) => {
+const poolThrough = (proxy: TcpProxy | undefined, connect_wait_ms: number, pool_max = 4) => {
   const target = new URL(testDb.url);
-  target.hostname = '127.0.0.1';
-  target.port = String(proxy.port);
+  if (proxy) {
+    target.hostname = '127.0.0.1';
+    target.port = String(proxy.port);
+  }
   const db = createPostgres({
     url: target.toString(),
     application_name: `connect-wait-${randomBytes(3).toString('hex')}`,
-    pool_max: 4,
+    pool_max,
     connect_timeout_ms: 2_000,
     connect_wait_ms,
   });
@@ -138,5 +154,55 @@ describe('connect_wait_ms: the server down for a while', () => {
     await allSettled([waiting], 3_000);
     expect(Date.now() - closing).toBeLessThan(3_000);
     expect(waiting.error).toBeDefined();
+  });
+
+  it('a statement a connection took is not tried again, whatever code its error has', async () => {
+    // the kernel reports a host or port unreachable (an ICMP error) on an open connection as
+    // EHOSTUNREACH or ECONNREFUSED once it gives up on it: the statement may have run
+    const setup = poolThrough(undefined, 0);
+    await setup.sql`create table took (v int)`;
+    const db = poolThrough(undefined, 8_000, 1);
+    await db.sql`select 1`;
+    const socket = sockets.at(-1) as net.Socket;
+    const running = () =>
+      setup.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where query like '%pg_sleep(0.4)%' and pid <> pg_backend_pid()`;
+    const write = watch(db.sql`with s as (select pg_sleep(0.4)) insert into took (v) select 1 from s`);
+    // the server runs it: then its connection fails as the kernel would say
+    await vi.waitFor(async () => expect(await running()).toEqual([{ n: 1 }]), { timeout: 5_000, interval: 10 });
+    socket.destroy(Object.assign(new Error('read EHOSTUNREACH'), { code: 'EHOSTUNREACH' }));
+    await allSettled([write], 5_000);
+    expect(isDianaError(write.error, 'E_DB_UNAVAILABLE')).toBe(true);
+    // the server finishes it once; it is not sent again (before: two rows)
+    await vi.waitFor(async () => expect(await running()).toEqual([{ n: 0 }]), { timeout: 5_000, interval: 20 });
+    expect(await setup.sql`select count(*)::int as n from took`).toEqual([{ n: 1 }]);
+    await setup.sql`drop table took`;
+  });
+
+  it('.describe() tried again only describes; a statement cancelled while it waits never runs', async () => {
+    const target = Number(new URL(testDb.url).port || 5432);
+    await using proxy = await startTcpProxy(target);
+    const setup = poolThrough(undefined, 0);
+    await setup.sql`create table waited_kinds (v int)`;
+    const db = poolThrough(proxy, 8_000);
+    await proxy.down();
+    const before = sockets.length;
+    const described = watch(db.sql`insert into waited_kinds (v) values (${1})`.describe());
+    const doomed = db.sql`insert into waited_kinds (v) values (2)`;
+    const cancelled = watch(doomed);
+    // both refused more than once: they are waiting
+    await vi.waitFor(() => expect(sockets.length - before).toBeGreaterThanOrEqual(4), { timeout: 5_000, interval: 10 });
+    expect([described.settled, cancelled.settled]).toEqual([false, false]);
+    await doomed.cancel();
+    await proxy.up();
+    await allSettled([described, cancelled], 6_000);
+    expect(described.error).toBeUndefined();
+    expect((described.value as unknown as { types: number[] }).types).toHaveLength(1);
+    expect(isDianaError(cancelled.error)).toBe(true);
+    expect((cancelled.error as { context?: { pg_code?: string } }).context?.pg_code).toBe('57014');
+    // neither inserted a row (before: the described INSERT ran once the server was back)
+    await db.sql`select 1`;
+    expect(await setup.sql`select count(*)::int as n from waited_kinds`).toEqual([{ n: 0 }]);
+    await setup.sql`drop table waited_kinds`;
   });
 });

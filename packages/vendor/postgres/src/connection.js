@@ -199,6 +199,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // unnamed statement, and the two would take each other's answers (a reviewer's case)
     const afterUnwritten = behind && (sent.length ? !!sent.last()?.deferred : !!query.describeFirst)
     try {
+      q.reached = true
       q.state = backend
       query
         ? sent.push(q)

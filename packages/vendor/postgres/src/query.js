@@ -29,6 +29,9 @@ export class Query extends Promise {
     this.active = false
     this.cancelled = null
     this.executed = false
+    // @diana/postgres: true once a connection took the query (`execute` there): from then on it
+    // may have been written, and a failure of that connection says nothing of whether it ran
+    this.reached = false
     this.signature = ''
     // @diana/postgres: what takes the place of `then` when set (see `then`)
     this.thenOverride = null
