@@ -205,4 +205,35 @@ describe('connect_wait_ms: the server down for a while', () => {
     expect(await setup.sql`select count(*)::int as n from waited_kinds`).toEqual([{ n: 0 }]);
     await setup.sql`drop table waited_kinds`;
   });
+
+  it('more statements than connections: each gets its own wait and its own end, none waits past it', async () => {
+    const target = Number(new URL(testDb.url).port || 5432);
+    await using proxy = await startTcpProxy(target);
+    // not waiting: every one fails at once (before: one per connection per reconnect, 1–2 s
+    // apart — the rest waited with no deadline until the server was back)
+    const failing = poolThrough(proxy, 0, 2);
+    await proxy.down();
+    const started = Date.now();
+    const refused = Array.from({ length: 40 }, () => watch(failing.sql`select 1`));
+    await allSettled(refused, 5_000);
+    expect(refused.filter((s) => !isDianaError(s.error, 'E_DB_UNAVAILABLE'))).toEqual([]);
+    expect(refused.filter((s) => String((s.error as Error).message).includes('ECONNREFUSED'))).toHaveLength(40);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    // a short wait: every one fails once its own wait is over
+    const bounded = poolThrough(proxy, 800, 2);
+    const began = Date.now();
+    const ended = Array.from({ length: 40 }, () => watch(bounded.sql`select 1`));
+    await allSettled(ended, 5_000);
+    expect(ended.filter((s) => !isDianaError(s.error, 'E_DB_UNAVAILABLE'))).toEqual([]);
+    expect(Date.now() - began).toBeLessThan(3_000);
+    // a long one: all of them run once the server is back
+    const waiting = poolThrough(proxy, 8_000, 2);
+    const before = sockets.length;
+    const later = Array.from({ length: 40 }, (_, i) => watch(waiting.sql<{ n: number }[]>`select ${i}::int as n`));
+    await vi.waitFor(() => expect(sockets.length - before).toBeGreaterThanOrEqual(4), { timeout: 5_000, interval: 10 });
+    expect(later.filter((s) => s.settled)).toEqual([]);
+    await proxy.up();
+    await allSettled(later, 6_000);
+    expect(later.map((s) => s.value?.[0]?.n)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
 });

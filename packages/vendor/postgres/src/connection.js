@@ -157,7 +157,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       // to be opened again after the backoff. Stock 3.4.9 only failed the waiting query: the
       // connection stayed "connecting" for good, and after `max` refusals (PostgreSQL or
       // PgBouncer restarting) the pool answered nothing until the process restarted.
-      reopenLater(true, e)
+      reopenLater(true, e, true)
       return
     }
     x.on('error', error)
@@ -573,12 +573,13 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
   // @diana/postgres: what a closed socket and a failed socket factory share (stock 3.4.9 had it
   // in closed() alone): the session forgotten, the backoff counted, the connection handed back
-  function reopenLater(hadError, err) {
+  // `unopened`: the socket never opened (see `onclose` in index.js)
+  function reopenLater(hadError, err, unopened = false) {
     forgetSession()
     closedTime = performance.now()
     hadError && options.shared.retries++
     delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000
-    onclose(connection, err)
+    onclose(connection, err, unopened)
   }
 
   /* Handlers */

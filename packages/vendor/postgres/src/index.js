@@ -475,11 +475,19 @@ function Postgres(a, b) {
       : move(c, full)
   }
 
-  function onclose(c, e) {
+  function onclose(c, e, unopened) {
     move(c, closed)
     c.reserved = null
     c.onclose && (c.onclose(e), c.onclose = null)
     options.onclose && options.onclose(c.id)
+    // @diana/postgres: a socket that could not be opened (the server refusing, not there, not
+    // answering in time) while no connection of the pool is open: the queries waiting for one fail
+    // with its error now — none reached a connection. Stock 3.4.9 failed one of them per connect
+    // attempt (each connection's, after its backoff): with more waiting than connections, the rest
+    // waited, with no deadline, until the server was back.
+    if (unopened && !open.length && !busy.length && !full.length)
+      while (queries.length)
+        queries.shift().reject(e)
     queries.length && connect(c, queries.shift())
   }
 }
