@@ -17,6 +17,19 @@ describe('createOutageWait', () => {
     expect({ result, calls }).toEqual({ result: 'row', calls: 3 });
   });
 
+  it('does not run again a connect that failed: the pool has waited for the server already', async () => {
+    let calls = 0;
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const waited = new DianaError('E_DB_UNAVAILABLE', refused.message, { cause: refused });
+    await expect(
+      wait(5_000)(async () => {
+        calls++;
+        throw new DianaError('E_CACHE_FACTORY_FAILED', 'factory failed', { cause: waited });
+      }),
+    ).rejects.toMatchObject({ code: 'E_CACHE_FACTORY_FAILED' });
+    expect(calls).toBe(1);
+  });
+
   it('does not run again a failure that is not an outage', async () => {
     let calls = 0;
     const refused = new DianaError('E_DB_CONFLICT', 'duplicate key');

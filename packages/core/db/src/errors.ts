@@ -92,6 +92,37 @@ export function isDriverError(error: unknown): boolean {
   return typeof code === 'string' && (DRIVER_CODES.has(code) || typeof syscall === 'string');
 }
 
+// No connection could be opened, so nothing was sent on one: the server refused it or was not
+// there (down, restarting, its socket file gone, its name not resolving), did not answer in time,
+// or was starting up or shutting down (57P03, sent before any statement).
+const NO_CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'CONNECT_TIMEOUT',
+  '57P03',
+]);
+
+/** Whether the driver error's code says no connection could be opened (what `connect_wait_ms` waits out). */
+export function isNoConnectionCode(error: unknown): boolean {
+  return NO_CONNECTION_CODES.has((error as PgErrorLike | undefined)?.code ?? '');
+}
+
+/**
+ * Whether `error` (or one of its causes) failed because no connection to PostgreSQL could be
+ * opened: the server refused it, was not there, did not answer in time, or was starting up. A
+ * pool with `connect_wait_ms` has already waited that long for the server when it says so.
+ */
+export function isConnectFailure(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (isNoConnectionCode(current)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** The server ended the session (pg_terminate_backend, shutdown): the statement did not commit. */
 export function isSessionTerminated(error: unknown): boolean {
   const code = (error as PgErrorLike | undefined)?.code;

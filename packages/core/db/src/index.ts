@@ -32,4 +32,4 @@ export { createPostgresDocumentStore } from './adapters/postgres.js';
 
 // Errors
 export type { DbErrorCode } from './errors.js';
-export { DB_ERROR_CODES, toDbError } from './errors.js';
+export { DB_ERROR_CODES, isConnectFailure, toDbError } from './errors.js';

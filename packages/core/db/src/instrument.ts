@@ -1,5 +1,5 @@
 import { createBackoff, sleep } from '@diana/utils';
-import { isSessionTerminated, toDbError } from './errors.js';
+import { isNoConnectionCode, isSessionTerminated, toDbError } from './errors.js';
 import type { DbMetrics } from './metrics.js';
 
 /** Live counters shared by a pool and every session derived from it. */
@@ -161,29 +161,13 @@ function runWithRetries(
 /** The backoff between tries to reach a server that is down: 100 ms doubling to 1 s, with jitter. */
 export const connectBackoff = (): (() => number) => createBackoff({ base_ms: 100, max_ms: 1_000 });
 
-// No connection could be opened, so nothing was sent: the server refused it or was not there
-// (down, restarting, its socket file gone, its name not resolving), did not answer in time, or
-// was starting up or shutting down (57P03, sent before any statement).
-const NO_CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOENT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'CONNECT_TIMEOUT',
-  '57P03',
-]);
-
 /**
  * Whether `error` says no connection opened and the pool waits for one (`connect_wait_ms`). The
  * code alone does not say that nothing was sent: the caller knows the statement or transaction
  * never reached a connection.
  */
 export function waitsForConnection(error: unknown, tracker: QueryTracker): boolean {
-  return (
-    tracker.connectWaitMs > 0 &&
-    !tracker.closing.aborted &&
-    NO_CONNECTION_CODES.has((error as { code?: string }).code ?? '')
-  );
+  return tracker.connectWaitMs > 0 && !tracker.closing.aborted && isNoConnectionCode(error);
 }
 
 const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE']);

@@ -23,6 +23,7 @@ describe('@diana/db public API', () => {
       | 'createPostgresDocumentStore'
       | 'createUserRepository'
       | 'getDbSession'
+      | 'isConnectFailure'
       | 'loadMigrations'
       | 'migrate'
       | 'migrationStatus'
