@@ -108,23 +108,6 @@ function runWithRetries(
   // attempt starts
   let current = first;
   let cancelled = false;
-  const again = () => {
-    if (cancelled || first.cancelled)
-      throw toDbError(Object.assign(new Error('canceling statement due to user request'), { code: '57014' }));
-    tracker.metrics.recordRetry();
-    const query = (reissue as () => unknown)() as TrackedQuery;
-    query.options = { ...query.options, ...first.options };
-    if (first.isRaw !== undefined) query.isRaw = first.isRaw;
-    // `.describe()`: the retry only describes too (it ran the statement)
-    if (first.onlyDescribe) query.onlyDescribe = true;
-    if (current === first)
-      first.cancel = () => {
-        cancelled = true;
-        return current.cancel();
-      };
-    current = query;
-    return run(query);
-  };
   const run = (query: TrackedQuery): Promise<unknown> => {
     const started = performance.now();
     tracker.inFlight.add(query);
@@ -138,6 +121,24 @@ function runWithRetries(
       (error: unknown) => {
         tracker.inFlight.delete(query);
         tracker.metrics.recordQuery(performance.now() - started, 'error', (error as { code?: string }).code);
+        // the next attempt (made here, not per statement: the first attempt allocates nothing more)
+        const again = () => {
+          if (cancelled || first.cancelled)
+            throw toDbError(Object.assign(new Error('canceling statement due to user request'), { code: '57014' }));
+          tracker.metrics.recordRetry();
+          const next = (reissue as () => unknown)() as TrackedQuery;
+          next.options = { ...next.options, ...first.options };
+          if (first.isRaw !== undefined) next.isRaw = first.isRaw;
+          // `.describe()`: the retry only describes too (it ran the statement)
+          if (first.onlyDescribe) next.onlyDescribe = true;
+          if (current === first)
+            first.cancel = () => {
+              cancelled = true;
+              return current.cancel();
+            };
+          current = next;
+          return run(next);
+        };
         // a connection took it: it may have been written, whatever the error's code says (a
         // socket the kernel gave up on reports ECONNREFUSED or EHOSTUNREACH for what it carried)
         if (reissue && !first.noWait && !query.reached && waitsForConnection(error, tracker)) {
