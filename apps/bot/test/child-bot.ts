@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { useTempDir } from '@diana/test-services';
+import { until as pollUntil, useTempDir } from '@diana/test-services';
 import { onTestFinished } from 'vitest';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -108,11 +108,5 @@ export async function httpGet(port: number, path: string): Promise<{ status: num
 }
 
 /** Polls `check` every `every_ms` until it holds or `ms` pass; false on timeout. */
-export async function until(check: () => Promise<boolean> | boolean, ms = 15_000, every_ms = 100): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, every_ms));
-  }
-  return true;
-}
+export const until = (check: () => Promise<boolean> | boolean, ms = 15_000, every_ms = 100): Promise<boolean> =>
+  pollUntil(check, ms, every_ms);

@@ -2,7 +2,14 @@
 // a fake Bot API on loopback: updates go in through handleUpdate or the webhook.
 import { loadSettings } from '@diana/config';
 import { createUserRepository } from '@diana/db';
-import { createUpdateFactory, startFakeTelegram, startRedis, useTempDir, useTestDatabase } from '@diana/test-services';
+import {
+  createUpdateFactory,
+  until as pollUntil,
+  startFakeTelegram,
+  startRedis,
+  useTempDir,
+  useTestDatabase,
+} from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
 import { Redis } from 'ioredis';
@@ -74,14 +81,7 @@ const get = async (path: string) => {
   const res = await fetch(`http://127.0.0.1:${http.port}${path}`);
   return { status: res.status, text: await res.text() };
 };
-const until = async (check: () => Promise<boolean> | boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms = 10_000) => pollUntil(check, ms, 50);
 
 describe('the bot end to end', () => {
   it("flow 1: /start creates the user, records user.registered with it, and shows Lucien's first fragment with buttons", async () => {

@@ -4,7 +4,13 @@
 // PostgreSQL (memory bus and cache), Telegram replaced by the fake Bot API.
 import { loadSettings } from '@diana/config';
 import { createUserRepository } from '@diana/db';
-import { createUpdateFactory, startFakeTelegram, useTempDir, useTestDatabase } from '@diana/test-services';
+import {
+  createUpdateFactory,
+  until as pollUntil,
+  startFakeTelegram,
+  useTempDir,
+  useTestDatabase,
+} from '@diana/test-services';
 import { SILENT_LOGGER } from '@diana/utils';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,14 +88,7 @@ const commandCalls = (chat?: number) =>
   );
 const names = (call: { payload: Record<string, unknown> } | undefined) =>
   ((call?.payload.commands as Array<{ command: string }> | undefined) ?? []).map((c) => c.command);
-const until = async (check: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms = 10_000) => pollUntil(check, ms, 25);
 
 describe('the command menu (setMyCommands)', () => {
   it('is registered at start: the user commands for everyone, every command for the configured owner', () => {

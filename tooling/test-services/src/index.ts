@@ -44,6 +44,8 @@ export type { RecordedCall } from './telegram.js';
 export { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO } from './telegram.js';
 // Temporary folders
 export { useTempDir } from './temp-dir.js';
+// Polling with a deadline
+export { until } from './until.js';
 export type { Worker, WorkerMessage } from './worker.js';
 // Child processes
 export { nextMessage, report, startWorker } from './worker.js';

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { createRedisConnector, isCluster, type RedisConnector } from '@diana/redis';
-import { keysPerMaster as countPerMaster, useTestRedisCluster } from '@diana/test-services';
+import { keysPerMaster as countPerMaster, until as pollUntil, useTestRedisCluster } from '@diana/test-services';
 import { createLogger } from '@diana/utils';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisCacheStore } from '../src/adapters/redis.js';
@@ -24,14 +24,7 @@ const make = async (prefix: string) => {
   caches.push(cache);
   return cache;
 };
-const until = async (check: () => Promise<boolean> | boolean, ms: number) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms: number) => pollUntil(check, ms, 2);
 /** How many keys under `prefix` each master holds. */
 const keysPerMaster = (prefix: string) => countPerMaster(client, prefix);
 

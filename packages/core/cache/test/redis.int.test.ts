@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createRedisConnector } from '@diana/redis';
-import { startWorker, useTestRedis } from '@diana/test-services';
+import { until as pollUntil, startWorker, useTestRedis } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
@@ -24,14 +24,7 @@ const make = async (prefix: string) => {
   caches.push(cache);
   return untilListening(cache);
 };
-const until = async (check: () => Promise<boolean> | boolean, ms: number) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms: number) => pollUntil(check, ms, 2);
 
 let suite = 0;
 describeCache('two tiers on Redis', (config, deps) =>

@@ -1,6 +1,6 @@
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, createOutboxRelay, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
-import { useTestDatabase, watchStuckTests } from '@diana/test-services';
+import { until as pollUntil, useTestDatabase, watchStuckTests } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,14 +49,7 @@ const codeOf = async (work: Promise<unknown>) => {
 };
 // a deadline for what must happen, not a timing goal (the benchmark measures that): 2 s ran out
 // once in CI's PgBouncer pass with another package's tests beside it
-const until = async (check: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms = 10_000) => pollUntil(check, ms, 5);
 
 describe('ConfigManager', () => {
   it('serves defaults, then the published global value, then a scoped one over it — frozen, without I/O', async () => {

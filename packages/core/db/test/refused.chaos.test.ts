@@ -3,7 +3,7 @@
 // driver dropped the error, and the slot stayed "connecting" for good: after pool_max refusals
 // the pool answered nothing until the process restarted (a stranger's PgBouncer restart).
 import { randomBytes } from 'node:crypto';
-import { startTcpProxy, useTestDatabase } from '@diana/test-services';
+import { until as pollUntil, startTcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgres, type Database } from '../src/postgres.js';
@@ -14,14 +14,7 @@ afterAll(async () => {
   await Promise.all(pools.map((pool) => pool.close({ timeout_ms: 1_000 })));
 });
 
-const until = async (check: () => Promise<boolean>, ms: number) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms: number) => pollUntil(check, ms, 20);
 
 describe('a server that refuses connections for a while', () => {
   it('costs the pool nothing: once it listens again every slot opens and serves', async () => {

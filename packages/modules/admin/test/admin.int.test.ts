@@ -17,6 +17,7 @@ import {
   createRecordingApi,
   createUpdateFactory,
   FAKE_BOT_INFO,
+  until,
   useTestDatabase,
 } from '@diana/test-services';
 import { BESITOS_MAX, createLogger, createManualClock } from '@diana/utils';
@@ -894,11 +895,6 @@ describe('the jobs loop reports its health', () => {
       );
       expect(admin.jobsStatus().running).toBe(false);
       admin.startJobs(30);
-      const until = async (check: () => boolean) => {
-        const deadline = Date.now() + 10_000;
-        while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-        return check();
-      };
       expect(await until(() => admin.jobsStatus().consecutive_failures >= 2)).toBe(true);
       expect(admin.jobsStatus()).toMatchObject({ running: true, last_ok_at: undefined });
       await migrate(other, [

@@ -19,6 +19,7 @@ import {
   createRecordingApi,
   createUpdateFactory,
   FAKE_BOT_INFO,
+  until as pollUntil,
   useTestDatabase,
 } from '@diana/test-services';
 import { BESITOS_MAX, newId } from '@diana/utils';
@@ -105,14 +106,7 @@ const register = async (tg: number) => {
   ids.set(tg, id);
   return id;
 };
-const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms = 15_000) => pollUntil(check, ms, 20);
 const transactions = async (user: string, source: string) => {
   const [row] = await db.sql<{ n: number; sum: number }[]>`
     select count(*)::int as n, coalesce(sum(amount), 0)::int as sum from besitos_transactions where user_id = ${user} and source = ${source}`;

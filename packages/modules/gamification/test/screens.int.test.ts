@@ -16,7 +16,13 @@ import {
 } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
-import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, useTestDatabase } from '@diana/test-services';
+import {
+  createRecordingApi,
+  createUpdateFactory,
+  FAKE_BOT_INFO,
+  until as pollUntil,
+  useTestDatabase,
+} from '@diana/test-services';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
@@ -128,14 +134,7 @@ const welcomed = async (tg: number) => {
   if (!(await until(() => told(tg, 'Tu regalo de bienvenida').length === 1))) throw new Error(`no welcome for ${tg}`);
   return id;
 };
-const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-};
+const until = (check: () => Promise<boolean> | boolean, ms = 15_000) => pollUntil(check, ms, 20);
 const publish = (type: keyof typeof OTHERS, payload: Record<string, unknown>, key: string) =>
   db.transaction(() => bus.publish(type as never, payload as never, { key }));
 /** The events of `type` the module published for `user`, as the bus delivers them. */
