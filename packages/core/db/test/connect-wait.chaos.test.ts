@@ -55,6 +55,10 @@ const watch = <T>(promise: Promise<T>) => {
   return state;
 };
 
+/** Polls until the pools have tried `n` connects since `before` (each refused while the proxy is down). */
+const refusedAtLeast = (before: number, n: number) =>
+  vi.waitFor(() => expect(sockets.length - before).toBeGreaterThanOrEqual(n), { timeout: 5_000, interval: 10 });
+
 /** Polls until every promise watched has settled (a deadline, not a sleep). */
 const allSettled = (states: ReadonlyArray<{ settled: boolean }>, timeout: number) =>
   vi.waitFor(() => expect(states.filter((s) => !s.settled)).toEqual([]), { timeout, interval: 20 });
@@ -78,6 +82,7 @@ describe('connect_wait_ms: the server down for a while', () => {
     expect(String((refused as Error).message)).toContain('ECONNREFUSED');
 
     let bodies = 0;
+    const before = sockets.length;
     const reads = Array.from({ length: 3 }, (_, i) => watch(again.sql<{ n: number }[]>`select ${i}::int as n`));
     const writes = Array.from({ length: 2 }, (_, i) =>
       watch(
@@ -88,8 +93,8 @@ describe('connect_wait_ms: the server down for a while', () => {
         }),
       ),
     );
-    // still waiting well past a refusal (each is refused again every 100 ms–1 s)
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // still waiting after being refused again and again (connects counted, not a sleep)
+    await refusedAtLeast(before, 8);
     expect([...reads, ...writes].filter((s) => s.settled)).toEqual([]);
     expect(bodies).toBe(0);
     // the probe says so at the next refused connect (the driver opens a connection again 1–2 s
@@ -146,8 +151,9 @@ describe('connect_wait_ms: the server down for a while', () => {
     await using proxy = await startTcpProxy(target);
     const db = poolThrough(proxy, 30_000);
     await proxy.down();
+    const before = sockets.length;
     const waiting = watch(db.sql`select 1`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await refusedAtLeast(before, 2);
     expect(waiting.settled).toBe(false);
     const closing = Date.now();
     await db.close({ timeout_ms: 1_000 });
@@ -191,7 +197,7 @@ describe('connect_wait_ms: the server down for a while', () => {
     const doomed = db.sql`insert into waited_kinds (v) values (2)`;
     const cancelled = watch(doomed);
     // both refused more than once: they are waiting
-    await vi.waitFor(() => expect(sockets.length - before).toBeGreaterThanOrEqual(4), { timeout: 5_000, interval: 10 });
+    await refusedAtLeast(before, 4);
     expect([described.settled, cancelled.settled]).toEqual([false, false]);
     await doomed.cancel();
     await proxy.up();
@@ -230,7 +236,7 @@ describe('connect_wait_ms: the server down for a while', () => {
     const waiting = poolThrough(proxy, 8_000, 2);
     const before = sockets.length;
     const later = Array.from({ length: 40 }, (_, i) => watch(waiting.sql<{ n: number }[]>`select ${i}::int as n`));
-    await vi.waitFor(() => expect(sockets.length - before).toBeGreaterThanOrEqual(4), { timeout: 5_000, interval: 10 });
+    await refusedAtLeast(before, 4);
     expect(later.filter((s) => s.settled)).toEqual([]);
     await proxy.up();
     await allSettled(later, 6_000);
