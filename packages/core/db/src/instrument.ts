@@ -102,7 +102,7 @@ function runWithRetries(
   reissue: (() => unknown) | undefined,
 ): Promise<unknown> {
   let attempt = 1;
-  let waiting: { readonly since: number; readonly next: () => number } | undefined;
+  let waiting: (() => number | undefined) | undefined;
   // the attempt under way, and whether the caller cancelled the statement (`first.cancel()`)
   // once it was being tried again: a cancel then goes to the attempt under way, and no other
   // attempt starts
@@ -142,9 +142,9 @@ function runWithRetries(
         // a connection took it: it may have been written, whatever the error's code says (a
         // socket the kernel gave up on reports ECONNREFUSED or EHOSTUNREACH for what it carried)
         if (reissue && !first.noWait && !query.reached && waitsForConnection(error, tracker)) {
-          waiting ??= { since: started, next: connectBackoff() };
-          const delay = waiting.next();
-          if (performance.now() + delay - waiting.since > tracker.connectWaitMs) throw toDbError(error);
+          waiting ??= connectWait(tracker, started);
+          const delay = waiting();
+          if (delay === undefined) throw toDbError(error);
           // a pool that closes meanwhile ends the wait at once, with this error
           return sleep(delay, tracker.closing).then(again, () => {
             throw toDbError(error);
@@ -159,8 +159,18 @@ function runWithRetries(
   return run(first);
 }
 
-/** The backoff between tries to reach a server that is down: 100 ms doubling to 1 s, with jitter. */
-export const connectBackoff = (): (() => number) => createBackoff({ base_ms: 100, max_ms: 1_000 });
+/**
+ * A wait for a server that is down, begun at `since`: each call gives the pause before the next
+ * try (100 ms doubling to 1 s, with jitter), or undefined once that try would come after
+ * `connect_wait_ms`.
+ */
+export function connectWait(tracker: QueryTracker, since: number): () => number | undefined {
+  const next = createBackoff({ base_ms: 100, max_ms: 1_000 });
+  return () => {
+    const delay = next();
+    return performance.now() + delay - since > tracker.connectWaitMs ? undefined : delay;
+  };
+}
 
 /**
  * Whether `error` says no connection opened and the pool waits for one (`connect_wait_ms`). The

@@ -14,7 +14,7 @@ import {
 import { createBackendWatch } from './backend-watch.js';
 import { DatabaseConfig, type DatabaseConfigInput, type Pooler } from './config.js';
 import { DB_ERROR_CODES, isDriverError, toDbError } from './errors.js';
-import { connectBackoff, instrumentSql, isDriverQuery, type QueryTracker, waitsForConnection } from './instrument.js';
+import { connectWait, instrumentSql, isDriverQuery, type QueryTracker, waitsForConnection } from './instrument.js';
 import { createDbMetrics, type PoolStats } from './metrics.js';
 import { logPoolerPlan, planPooler } from './pooler.js';
 
@@ -211,15 +211,15 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   // sent) is begun again after a backoff, until `connect_wait_ms` has passed (see instrument.ts).
   const beginWaiting = async <T>(begin: () => Promise<T>, entered: () => boolean): Promise<T> => {
     const since = performance.now();
-    let next: (() => number) | undefined;
+    let waiting: (() => number | undefined) | undefined;
     for (;;) {
       try {
         return await begin();
       } catch (error) {
         if (entered() || !waitsForConnection(error, tracker)) throw error;
-        next ??= connectBackoff();
-        const delay = next();
-        if (performance.now() + delay - since > tracker.connectWaitMs) throw error;
+        waiting ??= connectWait(tracker, since);
+        const delay = waiting();
+        if (delay === undefined) throw error;
         tracker.metrics.recordRetry();
         // a pool that closes meanwhile ends the wait at once, with this error
         await sleep(delay, tracker.closing).catch(() => {
