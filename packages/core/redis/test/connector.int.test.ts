@@ -98,12 +98,13 @@ describe('createRedisConnector', () => {
 
   it('a command limit shorter than the handshake still connects; commands keep their limit once ready', async () => {
     await using server = await startRedis();
-    // each new connection reaches the server 400 ms after it is made: the INFO ready check
-    // answers well past the 100 ms limit (ioredis timed it out and reconnected, over and over)
-    await using slow = await startTcpProxy(server.port, { connect_delay_ms: 400 });
+    // each new connection reaches the server 1.5 s after it is made: the INFO ready check
+    // answers well past the 500 ms limit (ioredis timed it out and reconnected, over and over).
+    // The limit is 500 ms, not less, so that a PING on a busy machine (CI's Node 24 pass) fits it.
+    await using slow = await startTcpProxy(server.port, { connect_delay_ms: 1_500 });
     const own = createRedisConnector({ options: { port: slow.port } });
     try {
-      const client = own.command({ command_timeout_ms: 100 }) as Redis;
+      const client = own.command({ command_timeout_ms: 500 }) as Redis;
       const errors: string[] = [];
       client.on('error', (error) => errors.push(error.message));
       await own.ready({ timeout_ms: 10_000 });
@@ -111,7 +112,7 @@ describe('createRedisConnector', () => {
       expect(errors).toEqual([]);
       expect(await client.ping()).toBe('PONG');
       // the limit is the command's again: a command slower than it times out
-      await expect(client.call('DEBUG', 'SLEEP', '0.3')).rejects.toThrow(/Command timed out/);
+      await expect(client.call('DEBUG', 'SLEEP', '1.5')).rejects.toThrow(/Command timed out/);
     } finally {
       await own.close({ timeout_ms: 500 });
     }
