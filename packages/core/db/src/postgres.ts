@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import postgres, { type Options, type Sql, type TransactionSql } from '@diana/postgres';
 import {
@@ -148,8 +148,11 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
   const raw = postgres(plan.url, options);
   logPoolerPlan(plan, settings, logger);
 
-  // aborted as the pool closes: statements and transactions waiting for the server stop waiting
+  // aborted as the pool closes: statements and transactions waiting for the server stop waiting.
+  // Each waiting one listens (an outage of seconds under load: hundreds), so no listener limit —
+  // Node's default of 10 printed a MaxListenersExceededWarning from the eleventh on
   const closing = new AbortController();
+  setMaxListeners(0, closing.signal);
   const tracker: QueryTracker = {
     serverEndedSessions: watch.serverEndedSessions,
     inFlight: new Set(),
