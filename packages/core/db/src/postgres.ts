@@ -108,10 +108,11 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     idle_timeout: settings.idle_timeout_ms / 1000,
     connect_timeout: connectTimeoutMs / 1000,
     // The wait before a connection is opened again after it closed or its connect was refused,
-    // in seconds, by the failures in a row: 25–50 ms, doubling, at most 1–2 s. The driver's own
+    // in seconds, by the failures in a row: 25–50 ms, doubling, at most 0.5–1 s. The driver's own
     // grows by 3× up to 10–20 s, so a bot whose server restarted for a few seconds waited up to
-    // 20 s more before it answered again.
-    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 2),
+    // 20 s more before it answered again. At most 1 s (it was 2 s): a statement waiting for the
+    // server (`connect_wait_ms`) is answered within about 1 s of its return (bench:db-recovery).
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 1),
     max_lifetime: settings.max_lifetime_ms / 1000,
     onnotice: () => {},
     // A transaction pooler hands each transaction any server connection: a statement prepared

@@ -97,7 +97,7 @@ describe('connect_wait_ms: the server down for a while', () => {
     await refusedAtLeast(before, 8);
     expect([...reads, ...writes].filter((s) => s.settled)).toEqual([]);
     expect(bodies).toBe(0);
-    // the probe says so at the next refused connect (the driver opens a connection again 1–2 s
+    // the probe says so at the next refused connect (the driver opens a connection again 0.5–1 s
     // after the last refusal at most), long before its own timeout and the wait's end
     const pinged = Date.now();
     await expect(again.ping({ timeout_ms: 5_000 })).rejects.toSatisfy((e) => isDianaError(e, 'E_DB_UNAVAILABLE'));
@@ -215,7 +215,7 @@ describe('connect_wait_ms: the server down for a while', () => {
   it('more statements than connections: each gets its own wait and its own end, none waits past it', async () => {
     const target = Number(new URL(testDb.url).port || 5432);
     await using proxy = await startTcpProxy(target);
-    // not waiting: every one fails at once (before: one per connection per reconnect, 1–2 s
+    // not waiting: every one fails at once (before: one per connection per reconnect, a backoff
     // apart — the rest waited with no deadline until the server was back)
     const failing = poolThrough(proxy, 0, 2);
     await proxy.down();
