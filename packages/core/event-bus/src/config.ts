@@ -43,6 +43,22 @@ export const EventBusConfig = v.object({
   outbox_hold_ms: v.optional(coerceDuration({ min: 0, max: 1_000 }), 20),
   /** Rows the relay appends per batch. */
   outbox_batch_size: v.optional(coerceInt({ min: 1, max: 10_000 }), 200),
+  /** How long a published outbox row is kept (for looking into what was sent); 0 keeps it for ever. */
+  outbox_retention_ms: v.optional(coerceDuration(), 24 * 3_600_000),
+  /**
+   * How long an inbox record (group, event id) is kept; 0 keeps it for ever. An event that comes
+   * again after its record is gone runs again, so at least an hour (redeliveries come within
+   * `claim_idle_ms`; a re-append within `dedupe_ttl_ms` makes no new entry).
+   */
+  inbox_retention_ms: v.optional(
+    v.pipe(
+      coerceDuration(),
+      v.check((ms) => ms === 0 || ms >= 3_600_000, 'is 0 (kept for ever) or at least 1 h'),
+    ),
+    7 * 24 * 3_600_000,
+  ),
+  /** How often the outbox relay removes rows past their retention. */
+  retention_interval_ms: v.optional(coerceDuration({ min: 10 }), 60_000),
   /**
    * Partitions per event type (`type=4,type=2` or an object), for the Redis Streams transport
    * (the app passes it on, like `stream_prefix`). A type not named has 1.

@@ -9,6 +9,8 @@ export interface BusMetrics {
   retried(type: string, group: string): void;
   deadLettered(type: string, group: string): void;
   handlerDuration(type: string, group: string, ms: number): void;
+  /** Rows removed past their retention, by table (`outbox`, `inbox`). */
+  pruned(table: 'outbox' | 'inbox', rows: number): void;
 }
 
 /** Instruments on the global meter (a no-op until the app installs an SDK). */
@@ -32,6 +34,11 @@ export function createBusMetrics(): BusMetrics {
     description: 'Handler run time',
     advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
+  const pruned = meter.createCounter('diana.events.pruned', {
+    description: 'Published outbox rows and inbox records removed past their retention',
+    unit: '{row}',
+  });
+  const tables = { outbox: { table: 'outbox' }, inbox: { table: 'inbox' } } as const;
   // Attribute objects are cached by type, then group: they are asked for on every event's path,
   // and a lookup builds no key string.
   const cache = new Map<string, Map<string | undefined, Attributes>>();
@@ -57,6 +64,9 @@ export function createBusMetrics(): BusMetrics {
     retried: (type, group) => retried.add(1, attrs(type, group)),
     deadLettered: (type, group) => dead.add(1, attrs(type, group)),
     handlerDuration: (type, group, ms) => duration.record(ms / 1_000, attrs(type, group)),
+    pruned: (table, rows) => {
+      if (rows > 0) pruned.add(rows, tables[table]);
+    },
   };
 }
 

@@ -16,6 +16,7 @@ import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
 import { createBusMetrics, observeOutbox } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
+import { pruneEventTables } from './retention.js';
 import type { StreamTransport } from './types.js';
 
 /** How long the relay waits for its LISTEN session before it polls only. */
@@ -42,6 +43,9 @@ export interface OutboxRelayDeps {
 }
 
 const RELAY_LOCK = 'diana.outbox.relay';
+/** Rows per delete of the retention prune, and deletes per table per prune at most. */
+const PRUNE_BATCH = 2_000;
+const PRUNE_MAX_BATCHES = 25;
 /** The longest a relay transaction stays open over held passes (see `drainHeld`). */
 const HOLD_MAX_MS = 1_000;
 
@@ -214,6 +218,36 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     }
   };
   const running = loop();
+
+  // Published outbox rows and inbox records past their retention, every retention_interval_ms
+  // (off the passes: a prune never delays a relay pass)
+  const pruneFailures = createFailureStreak({
+    logger,
+    message: 'removing event rows past their retention failed; tried again at the next interval',
+    recovered: 'event rows past their retention are removed again',
+  });
+  const prune = async () => {
+    const keeping = settings.outbox_retention_ms === 0 && settings.inbox_retention_ms === 0;
+    while (!keeping && !stop.signal.aborted) {
+      await sleep(settings.retention_interval_ms, stop.signal).catch(() => {});
+      if (stop.signal.aborted) return;
+      try {
+        const removed = await pruneEventTables(db, {
+          outbox_retention_ms: settings.outbox_retention_ms,
+          inbox_retention_ms: settings.inbox_retention_ms,
+          batch: PRUNE_BATCH,
+          max_batches: PRUNE_MAX_BATCHES,
+        });
+        pruneFailures.succeeded();
+        metrics.pruned('outbox', removed.outbox);
+        metrics.pruned('inbox', removed.inbox);
+        if (removed.outbox + removed.inbox > 0) logger.debug(removed, 'event rows past their retention removed');
+      } catch (error) {
+        pruneFailures.failed(error);
+      }
+    }
+  };
+  const pruning = prune();
   const unobserve = observeOutbox(async () => {
     const [row] = await db.sql<{ backlog: number; oldest_s: number }[]>`
       select count(*)::int as backlog,
@@ -227,7 +261,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     stop.abort();
     wake?.();
     // a pass in progress ends at its next step; past timeout_ms the close does not wait for it
-    await waitWithin(running, timeout_ms);
+    await waitWithin(Promise.all([running, pruning]), timeout_ms);
     await unlisten?.().catch(() => {});
   });
   return {
