@@ -1,159 +1,93 @@
-// Published outbox rows and inbox records are removed past their retention (the tables grew for
-// ever: a stranger's bot kept every event it had ever published); what is not published, or not
-// old by its own time, stays.
-import { randomUUID } from 'node:crypto';
-import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createRedisConnector } from '@diana/redis';
-import { until, useTestDatabase, useTestRedis } from '@diana/test-services';
-import { isDianaError } from '@diana/utils';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { useTestMeter, useTestRedis } from '@diana/test-services';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
-import { createOutboxRelay, EVENT_BUS_MIGRATIONS } from '../src/relay.js';
-import { pruneEventTables, uuidv7Floor } from '../src/retention.js';
+import { createEventBus } from '../src/bus.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
 
-const testDb = await useTestDatabase('retention');
+// Payload types by event type are checked in test/types.test-d.ts.
+const meter = useTestMeter();
 const redis = await useTestRedis('retention');
-let db: Database;
-beforeAll(async () => {
-  db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
-  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
-});
-afterAll(() => db.close());
-beforeEach(async () => {
-  await db.sql`truncate event_outbox, event_inbox`;
+const port = Number(new URL(redis.url).port);
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-/** A UUIDv7-shaped id of the time `ms_ago` ago (random after the time, like a real one). */
-const idAgo = (ms_ago: number) => {
-  const floor = uuidv7Floor(Date.now() - ms_ago);
-  const rest = randomUUID().slice(14); // "4xxx-yxxx-xxxxxxxxxxxx"
-  return `${floor.slice(0, 14)}7${rest.slice(1)}`;
-};
-const outboxRow = (id: string, published_ms_ago: number | null) =>
-  published_ms_ago === null
-    ? db.sql`insert into event_outbox (id, type, key, envelope) values (${id}, 'test.happened', null, '{}')`
-    : db.sql`
-        insert into event_outbox (id, type, key, envelope, published_at)
-        values (${id}, 'test.happened', null, '{}', now() - ${published_ms_ago}::int8 * interval '1 millisecond')`;
-const inboxRow = (group: string, id: string, processed_ms_ago: number) =>
-  db.sql`
-    insert into event_inbox (group_name, event_id, processed_at)
-    values (${group}, ${id}, now() - ${processed_ms_ago}::int8 * interval '1 millisecond')`;
-const outboxIds = async () =>
-  (await db.sql<{ id: string }[]>`select id from event_outbox order by id`).map((r) => r.id);
-const inboxKeys = async () =>
-  (await db.sql<{ k: string }[]>`select group_name || '/' || event_id as k from event_inbox order by 1`).map(
-    (r) => r.k,
-  );
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
-describe('pruneEventTables', () => {
-  it('removes published outbox rows and inbox records past their retention, and nothing else', async () => {
-    const oldPublished = Array.from({ length: 5 }, () => idAgo(2 * DAY));
-    for (const id of oldPublished) await outboxRow(id, 2 * DAY);
-    const oldUnpublished = idAgo(2 * DAY);
-    await outboxRow(oldUnpublished, null);
-    const recent = idAgo(HOUR);
-    await outboxRow(recent, HOUR);
-    // an id of another version sorts anywhere: old by its id, published a moment ago — kept
-    const otherVersion = '00000000-0000-4000-8000-000000000001';
-    await outboxRow(otherVersion, 0);
-
-    const oldA = Array.from({ length: 3 }, () => idAgo(8 * DAY));
-    const oldB = Array.from({ length: 2 }, () => idAgo(8 * DAY));
-    for (const id of oldA) await inboxRow('group-a', id, 8 * DAY);
-    for (const id of oldB) await inboxRow('group-b', id, 8 * DAY);
-    const keptA = idAgo(DAY);
-    await inboxRow('group-a', keptA, DAY);
-    const oldIdRecentlyProcessed = idAgo(8 * DAY);
-    await inboxRow('group-b', oldIdRecentlyProcessed, HOUR);
-
-    // batches of two: several statements per table and per group
-    const removed = await pruneEventTables(db, {
-      outbox_retention_ms: DAY,
-      inbox_retention_ms: 7 * DAY,
-      batch: 2,
-      max_batches: 100,
-    });
-    expect(removed).toEqual({ outbox: 5, inbox: 5 });
-    expect(await outboxIds()).toEqual([otherVersion, oldUnpublished, recent].sort());
-    expect(await inboxKeys()).toEqual([`group-a/${keptA}`, `group-b/${oldIdRecentlyProcessed}`]);
-    // nothing more to remove
-    expect(
-      await pruneEventTables(db, { outbox_retention_ms: DAY, inbox_retention_ms: 7 * DAY, batch: 2, max_batches: 100 }),
-    ).toEqual({ outbox: 0, inbox: 0 });
-  });
-
-  it('a prune removes at most max_batches × batch rows per table and group; the next goes on; 0 keeps all', async () => {
-    for (let i = 0; i < 7; i++) await outboxRow(idAgo(2 * DAY), 2 * DAY);
-    for (let i = 0; i < 7; i++) await inboxRow('g', idAgo(8 * DAY), 8 * DAY);
-    const keep = { outbox_retention_ms: 0, inbox_retention_ms: 0, batch: 2, max_batches: 2 };
-    expect(await pruneEventTables(db, keep)).toEqual({ outbox: 0, inbox: 0 });
-    const settings = { outbox_retention_ms: DAY, inbox_retention_ms: 7 * DAY, batch: 2, max_batches: 2 };
-    expect(await pruneEventTables(db, settings)).toEqual({ outbox: 4, inbox: 4 });
-    expect(await pruneEventTables(db, settings)).toEqual({ outbox: 3, inbox: 3 });
-    expect((await outboxIds()).length + (await inboxKeys()).length).toBe(0);
-  });
-
-  it('two processes pruning at once remove each row once, neither fails', async () => {
-    for (let i = 0; i < 40; i++) await outboxRow(idAgo(2 * DAY), 2 * DAY);
-    const settings = { outbox_retention_ms: DAY, inbox_retention_ms: 0, batch: 5, max_batches: 100 };
-    const other = createPostgres({ url: testDb.url });
-    try {
-      // both started behind one barrier
-      let open!: () => void;
-      const barrier = new Promise<void>((resolve) => {
-        open = resolve;
-      });
-      const runs = [db, other].map(async (pool) => {
-        await barrier;
-        return pruneEventTables(pool, settings);
-      });
-      open();
-      const [a, b] = await Promise.all(runs);
-      expect((a?.outbox ?? 0) + (b?.outbox ?? 0)).toBe(40);
-      expect(await outboxIds()).toEqual([]);
-    } finally {
-      await other.close();
-    }
-  });
-});
-
-describe('the relay prunes', () => {
-  it('every retention_interval_ms: old published rows go, an old row it publishes now stays', async () => {
+describe('retention and metrics', () => {
+  it('keeps a stream bounded through 100 000 events without trimming anything unacknowledged', async () => {
+    const total = 100_000;
     const transport = createRedisStreamsTransport(
-      { prefix: `${redis.prefix}prune:` },
-      { connector: createRedisConnector({ options: { port: Number(new URL(redis.url).port) } }) },
+      { prefix: `${redis.prefix}r:` },
+      { connector: createRedisConnector({ options: { port } }) },
     );
-    const old = Array.from({ length: 3 }, () => idAgo(2 * DAY));
-    for (const id of old) await outboxRow(id, 2 * DAY);
-    // committed two days ago and never relayed: published now, so young by its own time
-    const stuck = idAgo(2 * DAY);
-    await db.sql`
-      insert into event_outbox (id, type, key, envelope) values (${stuck}, 'test.happened', null, ${JSON.stringify({ id: stuck })})`;
-    await inboxRow('g', idAgo(8 * DAY), 8 * DAY);
-    const relay = createOutboxRelay(
-      { outbox_poll_ms: 50, retention_interval_ms: 50, outbox_retention_ms: DAY, inbox_retention_ms: 7 * DAY },
-      { db, transport },
+    cleanups.push(() => transport.close());
+    const bus = createEventBus(
+      { ...CONFORMANCE_CONFIG, trim_interval_ms: 200, batch_size: 200 },
+      { transport, events: CONFORMANCE_EVENTS },
     );
-    try {
-      expect(
-        await until(async () => (await outboxIds()).length === 1 && (await inboxKeys()).length === 0, 10_000),
-      ).toBe(true);
-      const [row] = await db.sql<{ id: string; published: boolean }[]>`
-        select id, published_at is not null as published from event_outbox`;
-      expect(row).toEqual({ id: stuck, published: true });
-    } finally {
-      await relay.close({ timeout_ms: 2_000 });
-      await transport.close();
-    }
-  });
+    cleanups.push(() => bus.close({ timeout_ms: 1_000 }));
+    const received = new Uint8Array(total);
+    let count = 0;
+    bus.subscribe(
+      'bulk',
+      'test.happened',
+      (e) => {
+        if (received[e.payload.n] === 0) count++;
+        received[e.payload.n] = 1;
+      },
+      { concurrency: 256 },
+    );
+    await until(async () => (await bus.health()).groups.length === 1, 5_000, 'group created');
 
-  it('an inbox retention under an hour is refused: a redelivered event would run twice', () => {
-    const transport = { append: async () => '' } as never;
-    expect(() => createOutboxRelay({ inbox_retention_ms: 60_000 }, { db, transport })).toThrow(
-      expect.toSatisfy((e) => isDianaError(e, 'E_BUS_CONFIG')),
-    );
-  });
+    // the stream's length while events flow, read from Redis; a failed read fails the test
+    const lengths: number[] = [];
+    const sampleErrors: unknown[] = [];
+    let sampling: Promise<void> = Promise.resolve();
+    const sampler = setInterval(() => {
+      sampling = transport.streamLength('test.happened').then(
+        (length) => void lengths.push(length),
+        (error: unknown) => void sampleErrors.push(error),
+      );
+    }, 50);
+    let next = 0;
+    try {
+      await Promise.all(
+        Array.from({ length: 64 }, async () => {
+          while (next < total) {
+            // backpressure like a real producer: at most 10 000 events ahead of the consumer
+            while (next - count > 10_000) await new Promise((r) => setTimeout(r, 5));
+            await bus.publish('test.happened', { n: next++ });
+          }
+        }),
+      );
+      await until(() => count === total, 60_000, 'every event received');
+    } finally {
+      clearInterval(sampler);
+      await sampling;
+    }
+    expect(sampleErrors).toEqual([]);
+    expect(received.every((seen) => seen === 1)).toBe(true); // nothing unacknowledged was trimmed
+    expect(lengths.length).toBeGreaterThan(10);
+    // the 200 ms timer trimmed while events flowed: the stream stayed near the 10 000 backlog
+    expect(Math.max(...lengths)).toBeLessThan(30_000);
+    const acknowledged = async () =>
+      (await transport.groupStats('test.happened')).filter((g) => g.pending === 0 && g.lag === 0).length === 1;
+    await until(acknowledged, 10_000, 'every entry acknowledged');
+    await bus.trim();
+    expect(await transport.streamLength('test.happened')).toBeLessThan(1_000);
+
+    const collected = await meter.collect();
+    expect(collected.sum('diana.events.published')).toBe(total);
+    expect(collected.sum('diana.events.acked')).toBe(total);
+    expect(collected.count('diana.events.latency')).toBe(total);
+  }, 120_000);
 });
