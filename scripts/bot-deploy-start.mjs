@@ -205,6 +205,9 @@ async function sendStart(port, telegram) {
   const sent = await telegram.waitFor('sendMessage', 10_000);
   for (const method of ['getMe', 'setWebhook'])
     if (!telegram.methods.includes(method)) throw new Error(`the bot never called ${method}`);
+  const hook = await telegram.waitFor('setWebhook', 1_000);
+  if (hook.max_connections !== 100)
+    throw new Error(`setWebhook asked for max_connections ${hook.max_connections}, not the default 100`);
   return String(sent.text ?? '');
 }
 

@@ -38,6 +38,12 @@ export const BotConfig = v.object({
   webhook_secret: v.optional(webhookSecret(32)),
   /** A webhook body larger than this is refused (413) before it is read. */
   webhook_max_body_bytes: v.optional(coerceInt({ min: 1_024, max: 64 * 1_048_576 }), 1_048_576),
+  /**
+   * Telegram's `max_connections` for the webhook (its default is 40): updates it sends at once.
+   * An update that meets PostgreSQL down holds its connection up to `outage_wait_ms`, so 40 let
+   * 4 updates a second in during an outage and the rest queued at Telegram.
+   */
+  webhook_max_connections: v.optional(coerceInt({ min: 1, max: 100 }), 100),
   /** Call setWebhook on start (off behind a load balancer that another process configures). */
   set_webhook: v.optional(coerceBoolean(), true),
   http_port: v.optional(coerceInt({ min: 0, max: 65_535 }), 8080),

@@ -186,7 +186,10 @@ if (mode === 'console' && terminal) {
       .waitFor('telegram setWebhook', (signal) =>
         app.bot.api.setWebhook(
           settings.bot.webhook_url as string,
-          { ...(settings.bot.webhook_secret ? { secret_token: revealSecret(settings.bot.webhook_secret) } : {}) },
+          {
+            max_connections: settings.bot.webhook_max_connections,
+            ...(settings.bot.webhook_secret ? { secret_token: revealSecret(settings.bot.webhook_secret) } : {}),
+          },
           signal as Parameters<typeof app.bot.api.setWebhook>[2],
         ),
       )
