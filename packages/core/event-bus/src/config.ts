@@ -47,16 +47,10 @@ export const EventBusConfig = v.object({
   outbox_retention_ms: v.optional(coerceDuration(), 24 * 3_600_000),
   /**
    * How long an inbox record (group, event id) is kept; 0 keeps it for ever. An event that comes
-   * again after its record is gone runs again, so at least an hour (redeliveries come within
-   * `claim_idle_ms`; a re-append within `dedupe_ttl_ms` makes no new entry).
+   * again after its record is gone runs again, so the relay refuses less than `dedupe_ttl_ms` (a
+   * relay's re-append after that makes a new entry).
    */
-  inbox_retention_ms: v.optional(
-    v.pipe(
-      coerceDuration(),
-      v.check((ms) => ms === 0 || ms >= 3_600_000, 'is 0 (kept for ever) or at least 1 h'),
-    ),
-    7 * 24 * 3_600_000,
-  ),
+  inbox_retention_ms: v.optional(coerceDuration(), 7 * 24 * 3_600_000),
   /** How often the outbox relay removes rows past their retention. */
   retention_interval_ms: v.optional(coerceDuration({ min: 10 }), 60_000),
   /**

@@ -5,6 +5,7 @@ import {
   type Closeable,
   createCloser,
   createFailureStreak,
+  DianaError,
   getPackageLogger,
   type Logger,
   parseOrThrow,
@@ -60,6 +61,12 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     code: EVENT_BUS_ERROR_CODES.BUS_CONFIG,
     message: 'invalid event bus config',
   });
+  if (settings.inbox_retention_ms > 0 && settings.inbox_retention_ms < settings.dedupe_ttl_ms)
+    throw new DianaError(
+      EVENT_BUS_ERROR_CODES.BUS_CONFIG,
+      `inbox_retention_ms (${settings.inbox_retention_ms}) is 0 or at least dedupe_ttl_ms (${settings.dedupe_ttl_ms}): an event appended again after its inbox record is gone would run again`,
+      { context: { inbox_retention_ms: settings.inbox_retention_ms, dedupe_ttl_ms: settings.dedupe_ttl_ms } },
+    );
   const { db, transport } = options;
   const logger = getPackageLogger(options.logger, 'event-bus');
   const batch = settings.outbox_batch_size;
@@ -237,12 +244,14 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
           inbox_retention_ms: settings.inbox_retention_ms,
           batch: PRUNE_BATCH,
           max_batches: PRUNE_MAX_BATCHES,
+          signal: stop.signal,
         });
         pruneFailures.succeeded();
         metrics.pruned('outbox', removed.outbox);
         metrics.pruned('inbox', removed.inbox);
         if (removed.outbox + removed.inbox > 0) logger.debug(removed, 'event rows past their retention removed');
       } catch (error) {
+        if (stop.signal.aborted) return; // the pool closing under it: nothing to report
         pruneFailures.failed(error);
       }
     }

@@ -18,9 +18,13 @@ export interface RetentionSettings {
   readonly batch: number;
   /** Statements per table per prune at most: a first prune of a large table goes on at the next. */
   readonly max_batches: number;
+  /** Aborted: no further statement is sent (the relay closing). */
+  readonly signal?: AbortSignal;
 }
 
 const PRUNE_LOCK = 'diana.event_tables.prune';
+/** Below every UUID: where a table's first batch starts. */
+const NO_ID = '00000000-0000-0000-0000-000000000000';
 
 /**
  * The smallest UUID whose UUIDv7 time is `ms`: every id made before that millisecond sorts
@@ -32,35 +36,45 @@ export function uuidv7Floor(ms: number): string {
 }
 
 /**
- * Removes published outbox rows and inbox records older than their retention, in batches; one
- * process at a time (an advisory lock per statement: another pruning process's statements
- * remove nothing). A row goes only when its id (UUIDv7) and its own time (`published_at`,
- * `processed_at`, the database's clock) are both older than the retention, so an id of another
- * UUID version, which sorts anywhere, is kept until its time says so. Unpublished outbox rows
- * are never removed.
+ * Removes published outbox rows and inbox records older than their retention, in batches, each
+ * batch going on after the last id the one before removed; one process at a time (an advisory
+ * lock tried by each statement before it reads anything: a statement that does not get it scans
+ * nothing and removes nothing). A row goes only when its id (UUIDv7) and its own time
+ * (`published_at`, `processed_at`, the database's clock) are both older than the retention, so an
+ * id of another UUID version, which sorts anywhere, is kept until its time says so. Unpublished
+ * outbox rows are never removed.
  */
 export async function pruneEventTables(db: Database, settings: RetentionSettings): Promise<PruneResult> {
   const now = Date.now();
+  const stopped = () => settings.signal?.aborted === true;
   let outbox = 0;
   let inbox = 0;
   if (settings.outbox_retention_ms > 0) {
     const below = uuidv7Floor(now - settings.outbox_retention_ms);
-    for (let i = 0; i < settings.max_batches; i++) {
-      const removed = await db.sql`
-        with lock as (select pg_try_advisory_xact_lock(hashtext(${PRUNE_LOCK})) as got),
-        doomed as (
-          select id from event_outbox, lock
-          where lock.got and id < ${below}::uuid and published_at is not null
+    let after = NO_ID;
+    for (let i = 0; i < settings.max_batches && !stopped(); i++) {
+      // the lock as a one-time filter (an InitPlan): lost, the index scan never runs (joined
+      // per row, a process that lost it walked the whole range and removed nothing)
+      const [batch] = await db.sql<{ removed: number; last: string | null }[]>`
+        with doomed as (
+          select id from event_outbox
+          where (select pg_try_advisory_xact_lock(hashtext(${PRUNE_LOCK})))
+            and id > ${after}::uuid and id < ${below}::uuid and published_at is not null
             and published_at < now() - ${settings.outbox_retention_ms}::int8 * interval '1 millisecond'
           order by id
           limit ${settings.batch}
-          for update of event_outbox skip locked)
-        delete from event_outbox o using doomed where o.id = doomed.id`;
-      outbox += removed.count;
-      if (removed.count < settings.batch) break;
+          for update skip locked),
+        gone as (
+          delete from event_outbox o using doomed
+          where o.id = doomed.id and o.id > ${after}::uuid and o.id < ${below}::uuid
+          returning o.id)
+        select (select count(*)::int from gone) as removed, (select g.id::text from gone g order by g.id desc limit 1) as last`;
+      outbox += batch?.removed ?? 0;
+      if (!batch?.last || batch.removed < settings.batch) break;
+      after = batch.last;
     }
   }
-  if (settings.inbox_retention_ms > 0) {
+  if (settings.inbox_retention_ms > 0 && !stopped()) {
     const below = uuidv7Floor(now - settings.inbox_retention_ms);
     // the groups, each an index lookup (a loose scan of the primary key), not a table scan
     const groups = await db.sql<{ name: string }[]>`
@@ -70,20 +84,27 @@ export async function pruneEventTables(db: Database, settings: RetentionSettings
         select (select min(group_name) from event_inbox where group_name > g.name) from g where g.name is not null)
       select name from g where name is not null`;
     for (const { name } of groups) {
-      for (let i = 0; i < settings.max_batches; i++) {
-        const removed = await db.sql`
-          with lock as (select pg_try_advisory_xact_lock(hashtext(${PRUNE_LOCK})) as got),
-          doomed as (
-            select group_name, event_id from event_inbox, lock
-            where lock.got and group_name = ${name} and event_id < ${below}::uuid
+      let after = NO_ID;
+      for (let i = 0; i < settings.max_batches && !stopped(); i++) {
+        const [batch] = await db.sql<{ removed: number; last: string | null }[]>`
+          with doomed as (
+            select group_name, event_id from event_inbox
+            where (select pg_try_advisory_xact_lock(hashtext(${PRUNE_LOCK})))
+              and group_name = ${name} and event_id > ${after}::uuid and event_id < ${below}::uuid
               and processed_at < now() - ${settings.inbox_retention_ms}::int8 * interval '1 millisecond'
             order by event_id
             limit ${settings.batch}
-            for update of event_inbox skip locked)
-          delete from event_inbox i using doomed
-          where i.group_name = doomed.group_name and i.event_id = doomed.event_id`;
-        inbox += removed.count;
-        if (removed.count < settings.batch) break;
+            for update skip locked),
+          gone as (
+            delete from event_inbox i using doomed
+            where i.group_name = ${name} and i.event_id = doomed.event_id
+              and i.event_id > ${after}::uuid and i.event_id < ${below}::uuid
+            returning i.event_id)
+          select (select count(*)::int from gone) as removed,
+            (select g.event_id::text from gone g order by g.event_id desc limit 1) as last`;
+        inbox += batch?.removed ?? 0;
+        if (!batch?.last || batch.removed < settings.batch) break;
+        after = batch.last;
       }
     }
   }

@@ -96,12 +96,22 @@ describe('pruneEventTables', () => {
     expect((await outboxIds()).length + (await inboxKeys()).length).toBe(0);
   });
 
-  it('two processes pruning at once remove each row once, neither fails', async () => {
+  it('one process at a time: while another holds the prune lock a prune removes nothing; then each row once', async () => {
     for (let i = 0; i < 40; i++) await outboxRow(idAgo(2 * DAY), 2 * DAY);
     const settings = { outbox_retention_ms: DAY, inbox_retention_ms: 0, batch: 5, max_batches: 100 };
-    const other = createPostgres({ url: testDb.url });
+    const other = createPostgres({ url: testDb.url, pool_max: 2 });
     try {
-      // both started behind one barrier
+      // the lock held by another session (a second relay's prune under way)
+      const held = await other.sql.reserve();
+      try {
+        await held`select pg_advisory_lock(hashtext('diana.event_tables.prune'))`;
+        expect(await pruneEventTables(db, settings)).toEqual({ outbox: 0, inbox: 0 });
+        expect(await outboxIds()).toHaveLength(40);
+        await held`select pg_advisory_unlock(hashtext('diana.event_tables.prune'))`;
+      } finally {
+        held.release();
+      }
+      // two at once, behind one barrier: every row removed once between them
       let open!: () => void;
       const barrier = new Promise<void>((resolve) => {
         open = resolve;
@@ -117,6 +127,15 @@ describe('pruneEventTables', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('an aborted signal sends no further statement', async () => {
+    for (let i = 0; i < 6; i++) await outboxRow(idAgo(2 * DAY), 2 * DAY);
+    const stop = new AbortController();
+    stop.abort();
+    const settings = { outbox_retention_ms: DAY, inbox_retention_ms: 7 * DAY, batch: 2, max_batches: 100 };
+    expect(await pruneEventTables(db, { ...settings, signal: stop.signal })).toEqual({ outbox: 0, inbox: 0 });
+    expect(await outboxIds()).toHaveLength(6);
   });
 });
 
@@ -150,10 +169,19 @@ describe('the relay prunes', () => {
     }
   });
 
-  it('an inbox retention under an hour is refused: a redelivered event would run twice', () => {
+  it('an inbox retention shorter than dedupe_ttl_ms is refused: an event appended again would run twice', () => {
     const transport = { append: async () => '' } as never;
-    expect(() => createOutboxRelay({ inbox_retention_ms: 60_000 }, { db, transport })).toThrow(
-      expect.toSatisfy((e) => isDianaError(e, 'E_BUS_CONFIG')),
+    const refused = (config: Record<string, number>) => {
+      try {
+        createOutboxRelay(config, { db, transport });
+        return undefined;
+      } catch (error) {
+        return isDianaError(error, 'E_BUS_CONFIG') ? error.message : error;
+      }
+    };
+    expect(refused({ inbox_retention_ms: HOUR })).toMatch(
+      /^inbox_retention_ms \(3600000\) is 0 or at least dedupe_ttl_ms/,
     );
+    expect(refused({ inbox_retention_ms: HOUR, dedupe_ttl_ms: 2 * HOUR })).toMatch(/dedupe_ttl_ms \(7200000\)/);
   });
 });
