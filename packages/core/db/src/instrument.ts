@@ -1,4 +1,4 @@
-import { createBackoff, sleep } from '@diana/utils';
+import { createBackoff } from '@diana/utils';
 import { isNoConnectionCode, isSessionTerminated, toDbError } from './errors.js';
 import type { DbMetrics } from './metrics.js';
 
@@ -16,6 +16,8 @@ export interface QueryTracker {
   readonly connectWaitMs: number;
   /** Aborted when the pool closes: nothing waits then. */
   readonly closing: AbortSignal;
+  /** Statements and transactions pausing before their next try for the server (see `pauseForServer`). */
+  readonly waiters: Set<() => void>;
   readonly metrics: DbMetrics;
 }
 
@@ -116,6 +118,8 @@ function runWithRetries(
       (result) => {
         tracker.inFlight.delete(query);
         tracker.metrics.recordQuery(performance.now() - started, 'ok');
+        // the server answers again: whatever waits for it tries now, not at the end of its pause
+        if (tracker.waiters.size > 0) for (const wake of [...tracker.waiters]) wake();
         return result;
       },
       (error: unknown) => {
@@ -146,7 +150,7 @@ function runWithRetries(
           const delay = waiting();
           if (delay === undefined) throw toDbError(error);
           // a pool that closes meanwhile ends the wait at once, with this error
-          return sleep(delay, tracker.closing).then(again, () => {
+          return pauseForServer(delay, tracker).then(again, () => {
             throw toDbError(error);
           });
         }
@@ -170,6 +174,34 @@ export function connectWait(tracker: QueryTracker, since: number): () => number 
     const delay = next();
     return performance.now() + delay - since > tracker.connectWaitMs ? undefined : delay;
   };
+}
+
+/**
+ * The pause before the next try for a server that was down: `delay` ms, or less — it ends as
+ * soon as any statement of the pool succeeds (the server is back: a statement waiting then
+ * answered up to a second later, at the end of its own pause; stock postgres.js, which keeps
+ * such statements queued, answered sooner). Rejects when the pool closes.
+ */
+export function pauseForServer(delay: number, tracker: QueryTracker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (tracker.closing.aborted) return reject(tracker.closing.reason);
+    const end = () => {
+      clearTimeout(timer);
+      tracker.waiters.delete(woken);
+      tracker.closing.removeEventListener('abort', closed);
+    };
+    const woken = () => {
+      end();
+      resolve();
+    };
+    const closed = () => {
+      end();
+      reject(tracker.closing.reason);
+    };
+    const timer = setTimeout(woken, delay);
+    tracker.waiters.add(woken);
+    tracker.closing.addEventListener('abort', closed, { once: true });
+  });
 }
 
 /**

@@ -2,19 +2,18 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { once, setMaxListeners } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import postgres, { type Options, type Sql, type TransactionSql } from '@diana/postgres';
-import {
-  type Closeable,
-  createCloser,
-  DianaError,
-  getPackageLogger,
-  type Logger,
-  parseOrThrow,
-  sleep,
-} from '@diana/utils';
+import { type Closeable, createCloser, DianaError, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
 import { createBackendWatch } from './backend-watch.js';
 import { DatabaseConfig, type DatabaseConfigInput, type Pooler } from './config.js';
 import { DB_ERROR_CODES, isDriverError, toDbError } from './errors.js';
-import { connectWait, instrumentSql, isDriverQuery, type QueryTracker, waitsForConnection } from './instrument.js';
+import {
+  connectWait,
+  instrumentSql,
+  isDriverQuery,
+  pauseForServer,
+  type QueryTracker,
+  waitsForConnection,
+} from './instrument.js';
 import { createDbMetrics, type PoolStats } from './metrics.js';
 import { logPoolerPlan, planPooler } from './pooler.js';
 
@@ -161,6 +160,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     maxRetries: settings.pool_max + 1,
     connectWaitMs: settings.connect_wait_ms,
     closing: closing.signal,
+    waiters: new Set(),
     metrics: createDbMetrics(settings.application_name, () => stats()),
   };
   const sql = instrumentSql(raw, tracker, false);
@@ -226,7 +226,7 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
         if (delay === undefined) throw error;
         tracker.metrics.recordRetry();
         // a pool that closes meanwhile ends the wait at once, with this error
-        await sleep(delay, tracker.closing).catch(() => {
+        await pauseForServer(delay, tracker).catch(() => {
           throw error;
         });
       }

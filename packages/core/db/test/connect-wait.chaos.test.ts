@@ -4,9 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
+import vendored from '@diana/postgres';
 import { startTcpProxy, type TcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { instrumentSql, pauseForServer, type QueryTracker } from '../src/instrument.js';
+import { createDbMetrics } from '../src/metrics.js';
 import { createPostgres, type Database } from '../src/postgres.js';
 
 const testDb = await useTestDatabase('db-connect-wait');
@@ -249,6 +252,39 @@ describe('connect_wait_ms: the server down for a while', () => {
       expect(warnings).toEqual([]);
     } finally {
       process.off('warning', onWarning);
+    }
+  });
+
+  it('a statement of the pool that succeeds ends every pause before a try for the server', async () => {
+    const closing = new AbortController();
+    const tracker: QueryTracker = {
+      serverEndedSessions: () => false,
+      inFlight: new Set(),
+      transactions: 0,
+      maxRetries: 2,
+      connectWaitMs: 30_000,
+      closing: closing.signal,
+      waiters: new Set(),
+      metrics: createDbMetrics('pause-test', () => ({ open: 0, busy: 0, waiting: 0, max: 1 })),
+    };
+    const raw = vendored(testDb.url, { max: 1, onnotice: () => {} });
+    try {
+      const sql = instrumentSql(raw, tracker, false);
+      // two pauses far longer than the test: a statement's success ends both
+      const started = performance.now();
+      const pauses = [pauseForServer(60_000, tracker), pauseForServer(60_000, tracker)];
+      expect(tracker.waiters.size).toBe(2);
+      await sql`select 1`;
+      await Promise.all(pauses);
+      expect(tracker.waiters.size).toBe(0);
+      expect(performance.now() - started).toBeLessThan(10_000);
+      // and a closing pool ends one with a rejection
+      const pause = pauseForServer(60_000, tracker);
+      closing.abort();
+      await expect(pause).rejects.toBeDefined();
+      expect(tracker.waiters.size).toBe(0);
+    } finally {
+      await raw.end({ timeout: 1 });
     }
   });
 });
