@@ -64,9 +64,9 @@ export function createBusMetrics(): BusMetrics {
     retried: (type, group) => retried.add(1, attrs(type, group)),
     deadLettered: (type, group) => dead.add(1, attrs(type, group)),
     handlerDuration: (type, group, ms) => duration.record(ms / 1_000, attrs(type, group)),
-    pruned: (table, rows) => {
-      if (rows > 0) pruned.add(rows, tables[table]);
-    },
+    // each round adds, 0 included: the series is there from the first round, not from the first
+    // row removed (with the defaults, a day after start)
+    pruned: (table, rows) => pruned.add(rows, tables[table]),
   };
 }
 

@@ -64,7 +64,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   if (settings.inbox_retention_ms > 0 && settings.inbox_retention_ms < settings.dedupe_ttl_ms)
     throw new DianaError(
       EVENT_BUS_ERROR_CODES.BUS_CONFIG,
-      `inbox_retention_ms (${settings.inbox_retention_ms}) is 0 or at least dedupe_ttl_ms (${settings.dedupe_ttl_ms}): an event appended again after its inbox record is gone would run again`,
+      `inbox_retention_ms (DIANA_EVENT_BUS_INBOX_RETENTION_MS) must be 0 or at least dedupe_ttl_ms (DIANA_EVENT_BUS_DEDUPE_TTL_MS): ${settings.inbox_retention_ms} < ${settings.dedupe_ttl_ms} — an event appended again after its inbox record is gone would run again`,
       { context: { inbox_retention_ms: settings.inbox_retention_ms, dedupe_ttl_ms: settings.dedupe_ttl_ms } },
     );
   const { db, transport } = options;
