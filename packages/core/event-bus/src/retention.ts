@@ -46,16 +46,15 @@ export function uuidv7Floor(ms: number): string {
  */
 export async function pruneEventTables(db: Database, settings: RetentionSettings): Promise<PruneResult> {
   const now = Date.now();
-  const stopped = () => settings.signal?.aborted === true;
   let outbox = 0;
   let inbox = 0;
   if (settings.outbox_retention_ms > 0) {
     const below = uuidv7Floor(now - settings.outbox_retention_ms);
-    let after = NO_ID;
-    for (let i = 0; i < settings.max_batches && !stopped(); i++) {
-      // the lock as a one-time filter (an InitPlan): lost, the index scan never runs (joined
-      // per row, a process that lost it walked the whole range and removed nothing)
-      const [batch] = await db.sql<{ removed: number; last: string | null }[]>`
+    // the lock as a one-time filter (an InitPlan): lost, the index scan never runs (joined per
+    // row, a process that lost it walked the whole range and removed nothing)
+    outbox = await inBatches(
+      settings,
+      (after) => db.sql<Batch[]>`
         with doomed as (
           select id from event_outbox
           where (select pg_try_advisory_xact_lock(hashtext(${PRUNE_LOCK})))
@@ -68,13 +67,11 @@ export async function pruneEventTables(db: Database, settings: RetentionSettings
           delete from event_outbox o using doomed
           where o.id = doomed.id and o.id > ${after}::uuid and o.id < ${below}::uuid
           returning o.id)
-        select (select count(*)::int from gone) as removed, (select g.id::text from gone g order by g.id desc limit 1) as last`;
-      outbox += batch?.removed ?? 0;
-      if (!batch?.last || batch.removed < settings.batch) break;
-      after = batch.last;
-    }
+        select (select count(*)::int from gone) as removed,
+          (select g.id::text from gone g order by g.id desc limit 1) as last`,
+    );
   }
-  if (settings.inbox_retention_ms > 0 && !stopped()) {
+  if (settings.inbox_retention_ms > 0 && !settings.signal?.aborted) {
     const below = uuidv7Floor(now - settings.inbox_retention_ms);
     // the groups, each an index lookup (a loose scan of the primary key), not a table scan
     const groups = await db.sql<{ name: string }[]>`
@@ -84,9 +81,9 @@ export async function pruneEventTables(db: Database, settings: RetentionSettings
         select (select min(group_name) from event_inbox where group_name > g.name) from g where g.name is not null)
       select name from g where name is not null`;
     for (const { name } of groups) {
-      let after = NO_ID;
-      for (let i = 0; i < settings.max_batches && !stopped(); i++) {
-        const [batch] = await db.sql<{ removed: number; last: string | null }[]>`
+      inbox += await inBatches(
+        settings,
+        (after) => db.sql<Batch[]>`
           with doomed as (
             select group_name, event_id from event_inbox
             where (select pg_try_advisory_xact_lock(hashtext(${PRUNE_LOCK})))
@@ -101,12 +98,31 @@ export async function pruneEventTables(db: Database, settings: RetentionSettings
               and i.event_id > ${after}::uuid and i.event_id < ${below}::uuid
             returning i.event_id)
           select (select count(*)::int from gone) as removed,
-            (select g.event_id::text from gone g order by g.event_id desc limit 1) as last`;
-        inbox += batch?.removed ?? 0;
-        if (!batch?.last || batch.removed < settings.batch) break;
-        after = batch.last;
-      }
+            (select g.event_id::text from gone g order by g.event_id desc limit 1) as last`,
+      );
     }
   }
   return { outbox, inbox };
+}
+
+/** What one delete removed, and the last id it removed (where the next one goes on). */
+interface Batch {
+  readonly removed: number;
+  readonly last: string | null;
+}
+
+/**
+ * Runs `remove` (one delete, after the given id) until a delete removes fewer rows than a batch,
+ * `max_batches` times at most, or until stopped; returns the rows removed.
+ */
+async function inBatches(settings: RetentionSettings, remove: (after: string) => Promise<Batch[]>): Promise<number> {
+  let removed = 0;
+  let after = NO_ID;
+  for (let i = 0; i < settings.max_batches && !settings.signal?.aborted; i++) {
+    const [batch] = await remove(after);
+    removed += batch?.removed ?? 0;
+    if (!batch?.last || batch.removed < settings.batch) break;
+    after = batch.last;
+  }
+  return removed;
 }
