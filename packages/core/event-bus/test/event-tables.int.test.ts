@@ -99,7 +99,9 @@ describe('pruneEventTables', () => {
   it('one process at a time: while another holds the prune lock a prune removes nothing; then each row once', async () => {
     for (let i = 0; i < 40; i++) await outboxRow(idAgo(2 * DAY), 2 * DAY);
     const settings = { outbox_retention_ms: DAY, inbox_retention_ms: 0, batch: 5, max_batches: 100 };
-    const other = createPostgres({ url: testDb.url, pool_max: 2 });
+    // straight to the server: through PgBouncer in transaction mode a session lock stays with a
+    // server connection the pooler hands to the next client — the prune's own, which then holds it
+    const other = createPostgres({ url: testDb.direct_url, pool_max: 2 });
     try {
       // the lock held by another session (a second relay's prune under way)
       const held = await other.sql.reserve();
