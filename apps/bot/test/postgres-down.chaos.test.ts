@@ -69,6 +69,9 @@ const apologized = (tg: number) => textsTo(tg).some((t) => t.startsWith('Algo sa
 it('an update waits out PostgreSQL down and is answered once it listens; past the wait, the apology; then the whole pool serves and the outbox delivers', async () => {
   await start(71_001);
   expect(welcomed(71_001)).toBe(true);
+  // its welcome-gift notice comes on its own, through the bus: awaited, so that nothing of this
+  // user is still on its way when the fault begins (CI once saw it land in the second below)
+  expect(await until(() => textsTo(71_001).some((t) => t.includes('regalo de bienvenida')), 10_000)).toBe(true);
 
   await proxy.down();
   expect(proxy.downs).toBe(1);
