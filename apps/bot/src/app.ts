@@ -202,7 +202,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   const api = () => (botRef as Bot<AppContext>).api;
   const gamification = await step('gamification', () =>
     createGamificationModule(
-      {},
+      { notice_retention_ms: settings.gamification.notice_retention_ms },
       {
         db,
         bus,

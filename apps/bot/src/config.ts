@@ -96,6 +96,12 @@ export const NarrativeSection = v.object({
   vip_offer_url: v.optional(urlString({ protocols: ['https'] })),
 });
 
+/** The gamification module (`DIANA_GAMIFICATION_*`). */
+export const GamificationSection = v.object({
+  /** How long a told payment notice is kept (what a user was told, and when); 0 keeps them all. */
+  notice_retention_ms: v.optional(coerceDuration({ min: 0 }), 7 * 86_400_000),
+});
+
 /** Redis for every part that can use it (`DIANA_REDIS_URL`, `REDIS_URL`); unset: memory adapters. */
 export const RedisSection = RedisConfig;
 /** The database section with an optional URL: unset means embedded PGlite. */
@@ -115,6 +121,7 @@ export const SETTINGS_SCHEMAS = {
   user_state: UserStateConfig,
   config: ConfigManagerConfig,
   admin: AdminSection,
+  gamification: GamificationSection,
   narrative: NarrativeSection,
 } as const;
 

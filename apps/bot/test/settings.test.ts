@@ -38,4 +38,15 @@ describe('bot settings', () => {
       [],
     );
   });
+
+  it('reads how long told payment notices are kept: 7 days unless set, 0 keeps them, a negative one refused', () => {
+    const retention = (env: Record<string, string>) =>
+      loadAppSettings(env, { env_file: false }).gamification.notice_retention_ms;
+    expect(retention({})).toBe(7 * 86_400_000);
+    expect(retention({ DIANA_GAMIFICATION_NOTICE_RETENTION_MS: '0' })).toBe(0);
+    expect(retention({ DIANA_GAMIFICATION_NOTICE_RETENTION_MS: '86400000' })).toBe(86_400_000);
+    const error = settingsError({ DIANA_GAMIFICATION_NOTICE_RETENTION_MS: '-1' });
+    expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
+    expect(error?.message).toContain('DIANA_GAMIFICATION_NOTICE_RETENTION_MS');
+  });
 });

@@ -3,6 +3,7 @@
 // The module
 export type { GamificationContext, GamificationDeps, GamificationModule } from './module.js';
 export { createGamificationModule } from './module.js';
+export type { GamificationSettings } from './retention.js';
 
 // Ledger
 export type { AwardResult, Ledger } from './ledger.js';

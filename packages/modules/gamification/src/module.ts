@@ -25,6 +25,7 @@ import { createLedger, type Ledger } from './ledger.js';
 import { GAMIFICATION_MIGRATIONS } from './migrations.js';
 import { createNotices } from './notices.js';
 import { createProgress } from './progress.js';
+import { createNoticePruner, type GamificationSettings, gamificationSettings } from './retention.js';
 import { createScreens } from './screens.js';
 import { BUY_ACTION, createShop } from './shop.js';
 import {
@@ -59,7 +60,10 @@ export interface GamificationDeps {
   readonly logger?: Logger;
 }
 
-/** The economy as the app composes it (nothing runs on its own: `start()` resolves at once). */
+/**
+ * The economy as the app composes it. `start()` begins removing told notices past their
+ * retention (every `notice_prune_interval_ms`; nothing else runs on its own); `close()` stops it.
+ */
 export interface GamificationModule extends DianaModule<Composer<GamificationContext>> {
   readonly ledger: Ledger;
   /** The react button for a channel post (the admin module attaches it to scheduled posts). */
@@ -81,7 +85,8 @@ const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.Inf
   parseOrThrow(schema, event.payload, { code: EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, message: `unusable ${event.type}` });
 
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
-export function createGamificationModule(_config: Record<string, never>, deps: GamificationDeps): GamificationModule {
+export function createGamificationModule(settings: GamificationSettings, deps: GamificationDeps): GamificationModule {
+  const options = gamificationSettings(settings);
   const logger = getPackageLogger(deps.logger, 'gamification');
   const { db, bus, config, signer } = deps;
   const timezone = deps.timezone ?? 'Europe/Madrid';
@@ -356,13 +361,17 @@ export function createGamificationModule(_config: Record<string, never>, deps: G
   composer.filter(isSignedAction(BUY_ACTION), store.buy);
 
   logger.debug({ timezone, notices: deps.api !== undefined }, 'gamification module ready');
-  const close = async () => {};
+  // told notices past their retention go (without an api none is told, none is kept)
+  const pruner = notices ? createNoticePruner(notices.prune, options, logger) : undefined;
+  const close = async () => {
+    await pruner?.close();
+  };
   return {
     name: 'gamification',
     composer,
     subscriptions,
     migrations: GAMIFICATION_MIGRATIONS,
-    start: async () => {},
+    start: async () => pruner?.start(),
     ledger,
     reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign('gam.r', [post_id]) }),
     async summary(user_id) {

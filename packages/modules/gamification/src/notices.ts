@@ -41,6 +41,14 @@ interface Paid {
   readonly reason?: string;
 }
 
+/** One prune of told notices (see `prune`). */
+export interface PruneOptions {
+  readonly retention_ms: number;
+  readonly batch: number;
+  readonly max_batches: number;
+  readonly signal?: AbortSignal;
+}
+
 /** The payment events that are told to their user. */
 const PAYMENT_TYPES: readonly string[] = [
   'gamification.besitos_awarded',
@@ -144,6 +152,35 @@ export function createNotices(deps: NoticeDeps) {
 
   return {
     subscription,
+    /**
+     * Removes told notices (`sent`, `undeliverable`) whose last update is older than
+     * `retention_ms`, oldest first, `batch` rows per statement and at most `max_batches`
+     * statements; stops early when a statement removes less than a batch or `signal` aborts.
+     * Rows another process is removing are skipped, not waited for. Returns the rows removed.
+     * A removed notice is never told again: its event, redelivered or replayed, claims only
+     * `pending` rows, and a payment queues a notice once, with a new event id.
+     */
+    async prune(options: PruneOptions): Promise<number> {
+      let removed = 0;
+      for (let i = 0; i < options.max_batches && !options.signal?.aborted; i++) {
+        const [row] = await db.sql<{ removed: number }[]>`
+          with doomed as (
+            select event_id from gamification_notices
+            where state in ('sent', 'undeliverable')
+              and updated_at < now() - ${options.retention_ms}::int8 * interval '1 millisecond'
+            order by updated_at
+            limit ${options.batch}
+            for update skip locked),
+          gone as (
+            delete from gamification_notices n using doomed where n.event_id = doomed.event_id
+            returning 1)
+          select count(*)::int as removed from gone`;
+        const count = row?.removed ?? 0;
+        removed += count;
+        if (count < options.batch) break;
+      }
+      return removed;
+    },
     /**
      * `bus` whose publishes of payment events also queue their notice, in the transaction that
      * publishes them: the ledger, the progress counters and admin adjustments publish through it.

@@ -1,0 +1,76 @@
+// Told notices are kept for a while (what a user was told, and when), then removed: one row per
+// payment, with its text, would otherwise grow for ever. Each process prunes every interval,
+// off the handlers; several processes share the rows (a row another one is removing is skipped).
+import { createFailureStreak, type Logger, parseOrThrow, sleep } from '@diana/utils';
+import * as v from 'valibot';
+import { GAMIFICATION_ERROR_CODES } from './errors.js';
+import type { PruneOptions } from './notices.js';
+
+/** Rows per delete statement: each its own short transaction. */
+const BATCH = 1_000;
+/** Statements per prune at most (a first prune of a large table goes on at the next interval). */
+const MAX_BATCHES = 25;
+
+/** The module's settings (`createGamificationModule`'s first argument). */
+export interface GamificationSettings {
+  /** How long a told notice (`sent`, `undeliverable`) is kept after it was told; 0 keeps them all. @default 7 days */
+  readonly notice_retention_ms?: number;
+  /** How often `start()` removes notices past their retention. @default 60 000 */
+  readonly notice_prune_interval_ms?: number;
+}
+
+const Settings = v.object({
+  notice_retention_ms: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 7 * 86_400_000),
+  notice_prune_interval_ms: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1)), 60_000),
+});
+
+/** The settings with their defaults, or `E_GAMIFICATION_CONFIG` listing what is wrong. */
+export function gamificationSettings(settings: GamificationSettings): Required<GamificationSettings> {
+  return parseOrThrow(Settings, settings, {
+    code: GAMIFICATION_ERROR_CODES.CONFIG,
+    message: 'invalid gamification settings',
+  });
+}
+
+/** Runs `prune` every interval from `start` until `close` (a close waits for a prune under way). */
+export function createNoticePruner(
+  prune: (options: PruneOptions) => Promise<number>,
+  settings: Required<GamificationSettings>,
+  logger: Logger,
+) {
+  const stop = new AbortController();
+  const failures = createFailureStreak({
+    logger,
+    message: 'removing told notices past their retention failed; tried again at the next interval',
+    recovered: 'told notices past their retention are removed again',
+  });
+  let running: Promise<void> | undefined;
+  const loop = async () => {
+    while (!stop.signal.aborted) {
+      await sleep(settings.notice_prune_interval_ms, stop.signal).catch(() => {});
+      if (stop.signal.aborted) return;
+      try {
+        const removed = await prune({
+          retention_ms: settings.notice_retention_ms,
+          batch: BATCH,
+          max_batches: MAX_BATCHES,
+          signal: stop.signal,
+        });
+        failures.succeeded();
+        if (removed > 0) logger.debug({ removed }, 'told notices past their retention removed');
+      } catch (error) {
+        if (stop.signal.aborted) return; // the pool closing under it: nothing to report
+        failures.failed(error);
+      }
+    }
+  };
+  return {
+    start() {
+      if (settings.notice_retention_ms > 0 && !running && !stop.signal.aborted) running = loop();
+    },
+    async close() {
+      stop.abort();
+      await running;
+    },
+  };
+}
