@@ -39,6 +39,20 @@ describe('bot settings', () => {
     );
   });
 
+  it('refuses an inbox retention below the dedupe window before anything starts, naming both variables', () => {
+    const error = settingsError({
+      DIANA_EVENT_BUS_INBOX_RETENTION_MS: '3600000',
+      DIANA_EVENT_BUS_DEDUPE_TTL_MS: '86400000',
+    });
+    expect(error?.code).toBe('E_CONFIG_SETTINGS_INVALID');
+    expect(error?.message).toContain('DIANA_EVENT_BUS_INBOX_RETENTION_MS: must be 0 or at least');
+    expect(error?.message).toContain('DIANA_EVENT_BUS_DEDUPE_TTL_MS (86400000)');
+    for (const ok of ['0', '86400000'])
+      expect(
+        loadAppSettings({ DIANA_EVENT_BUS_INBOX_RETENTION_MS: ok }, { env_file: false }).event_bus.inbox_retention_ms,
+      ).toBe(Number(ok));
+  });
+
   it('reads how long told payment notices are kept: 7 days unless set, 0 keeps them, a negative one refused', () => {
     const retention = (env: Record<string, string>) =>
       loadAppSettings(env, { env_file: false }).gamification.notice_retention_ms;
