@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createRedisConnector } from '@diana/redis';
-import { until as pollUntil, startWorker, useTestRedis } from '@diana/test-services';
-import { isDianaError } from '@diana/utils';
+import { captureLogLines, until as pollUntil, startWorker, useTestRedis } from '@diana/test-services';
+import { createLogger, isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -221,6 +221,16 @@ describe('two tiers on Redis', () => {
     expect(left).toEqual([]);
     expect(await b.get('counter')).toBeUndefined();
     expect(b.stats()).toMatchObject({ misses: 1, l2_hits: 0, l1_hits: 0 });
+  });
+
+  it('closed before its subscription answered (a start that failed), it logs no warning about it', async () => {
+    const { destination, lines } = captureLogLines();
+    const logger = createLogger({ level: 'debug', destination });
+    const cache = createRedisCache({ key_prefix: `${redis.prefix}early-close:` }, port, { logger });
+    await cache.close(); // the SUBSCRIBE is still queued behind the connect: it fails
+    // the failed SUBSCRIBE is told at debug (the line is the proof it failed), never as a warning
+    expect(await pollUntil(() => lines.some((l) => l.msg === 'cache invalidation subscribe failed'), 5_000)).toBe(true);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([]);
   });
 
   it('clears only its own namespace, with SCAN + UNLINK (never KEYS)', async () => {

@@ -122,7 +122,9 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
         for (const listener of listeners) listener.onResubscribed();
       },
       (error: unknown) => {
-        logger.warn({ err: error }, 'cache invalidation subscribe failed');
+        // closed while it was on its way (a start that failed, a quick close): nothing is missed
+        if (stopped.signal.aborted) logger.debug({ err: error }, 'cache invalidation subscribe failed');
+        else logger.warn({ err: error }, 'cache invalidation subscribe failed');
         throw error;
       },
     );
