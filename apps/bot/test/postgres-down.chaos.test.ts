@@ -105,7 +105,9 @@ it('an update waits out PostgreSQL down and is answered once it listens; past th
   const waited = Date.now() - began;
   expect(waited).toBeGreaterThanOrEqual(WAIT_MS - 1_000); // it waited (the last backoff step is at most 1 s)
   // and not much longer: one wait, not one in the pool and another around it (before: about 2×)
-  expect(waited).toBeLessThan(WAIT_MS + 2_000);
+  // (the last try may wait up to a second for the driver's reconnect: 8.0–8.5 s by design; a
+  // second wait would be about 16)
+  expect(waited).toBeLessThan(WAIT_MS + 4_000);
   await proxy.up();
   expect(proxy.downs).toBe(2);
 

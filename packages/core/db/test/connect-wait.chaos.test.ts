@@ -104,7 +104,7 @@ describe('connect_wait_ms: the server down for a while', () => {
     // after the last refusal at most), long before its own timeout and the wait's end
     const pinged = Date.now();
     await expect(again.ping({ timeout_ms: 5_000 })).rejects.toSatisfy((e) => isDianaError(e, 'E_DB_UNAVAILABLE'));
-    expect(Date.now() - pinged).toBeLessThan(3_000);
+    expect(Date.now() - pinged).toBeLessThan(4_000);
     expect([...reads, ...writes].filter((s) => s.settled)).toEqual([]);
 
     await proxy.up();
@@ -229,14 +229,15 @@ describe('connect_wait_ms: the server down for a while', () => {
     await allSettled(refused, 5_000);
     expect(refused.filter((s) => !isDianaError(s.error, 'E_DB_UNAVAILABLE'))).toEqual([]);
     expect(refused.filter((s) => String((s.error as Error).message).includes('ECONNREFUSED'))).toHaveLength(40);
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(3_000); // a round per connection, a backoff apart: 10 s and more
     // a short wait: every one fails once its own wait is over
     const bounded = poolThrough(proxy, 800, 2);
     const began = Date.now();
     const ended = Array.from({ length: 40 }, () => watch(bounded.sql`select 1`));
-    await allSettled(ended, 5_000);
+    await allSettled(ended, 8_000);
     expect(ended.filter((s) => !isDianaError(s.error, 'E_DB_UNAVAILABLE'))).toEqual([]);
-    expect(Date.now() - began).toBeLessThan(3_000);
+    // 800 ms, a last try that waits up to a second for the driver's reconnect, and a busy machine's slack
+    expect(Date.now() - began).toBeLessThan(5_000);
     // a long one: all of them run once the server is back. Forty waiting at once print no
     // warning (each listens for the pool's closing: Node warned from the eleventh on)
     const warnings: string[] = [];

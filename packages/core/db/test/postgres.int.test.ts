@@ -618,7 +618,7 @@ describe('createPostgres', () => {
     await untilBusy(db);
     const started = performance.now();
     await db.close({ timeout_ms: 200 });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(performance.now() - started).toBeLessThan(4_000); // waiting for the statement: 5 s
     expect(isDianaError(await running, 'E_DB_UNAVAILABLE')).toBe(true);
   });
 });

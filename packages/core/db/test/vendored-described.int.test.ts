@@ -146,7 +146,18 @@ describe.skipIf(pooled)('a query with parameters, prepare: false', () => {
       const released = locker.begin(async (tx) => {
         await tx`lock table described_c in access exclusive mode`;
         const waiting = write('CANCELLED').execute(); // sent now (a query goes out when awaited or executed)
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // cancelled once the server shows it waiting for the lock (a cancel that came before the
+        // server read it would be lost, and the write would wait for ever on this transaction)
+        const deadline = Date.now() + 10_000;
+        const blocked = async () =>
+          (
+            await tx<{ n: number }[]>`
+              select count(*)::int as n from pg_stat_activity
+              where wait_event_type = 'Lock' and query like 'update described_c%'`
+          )[0]?.n ?? 0;
+        while ((await blocked()) === 0 && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(await blocked()).toBe(1);
         await waiting.cancel();
         await expect(waiting).rejects.toMatchObject({ code: '57014' });
       });

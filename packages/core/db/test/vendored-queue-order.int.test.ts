@@ -43,7 +43,9 @@ describe.skipIf(pooled)('queries queued on one connection', () => {
 
   it('a query cancelled while it waits its turn fails unsent, and cancels no other', async () => {
     for (let i = 0; i < 5; i++) {
-      const running = sql`select pg_sleep(0.05), ${i}::int as i`.execute();
+      // 0.5 s: the one before must still run when the cancel comes a tick later (a 50 ms sleep let a
+      // stalled test process find the waiting query sent and answered)
+      const running = sql`select pg_sleep(0.5), ${i}::int as i`.execute();
       const waiting = sql`select ${i}::int + 100 as n`.execute(); // describe-first, waits behind
       await new Promise((resolve) => setImmediate(resolve));
       await waiting.cancel();

@@ -141,7 +141,7 @@ describe('event-bus gauges', () => {
       });
       const started = Date.now();
       const collected = await meter.collect();
-      expect(Date.now() - started).toBeLessThan(3 * GAUGE_READ_TIMEOUT_MS); // 8 s if a command bounded it
+      expect(Date.now() - started).toBeLessThan(7_500); // 2 s gauges and a busy machine's slack; 8 s if a command bounded it
       expect(collected.points('diana.events.consumer.lag', { group: 'nobody' })).toEqual([]);
       // the relay cannot append: the rows wait in the outbox, and the gauge says how many
       expect(collected.sum('diana.events.outbox.backlog')).toBe(3);

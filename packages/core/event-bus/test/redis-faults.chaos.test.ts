@@ -197,7 +197,7 @@ describe('event bus under Redis faults', () => {
     const error = await bus.publish('test.happened', { n: 1 }).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     expect((error as { code?: string }).code).toBe('E_BUS_PUBLISH_FAILED');
-    expect(elapsed).toBeLessThan(2_000); // 400 ms, with a busy machine's slack; 20 s if it waited
+    expect(elapsed).toBeLessThan(5_000); // 400 ms, with a busy machine's slack; 20 s if it waited
   });
   // The hand-back at a stop (`release`) needs Redis; with Redis down the stop must not wait for
   // it. The entries stay on the stopped name and are claimed after claim_idle_ms, as before.

@@ -47,7 +47,9 @@ describe('createRedisConnector', () => {
       await server.kill();
       const started = performance.now();
       await expect(client.ping()).rejects.toThrow();
-      expect(performance.now() - started).toBeLessThan(1_000);
+      // queued for the reconnect it would wait until the server is back (never, here): 2.5 s is
+      // the 500 ms command limit with a busy machine's slack
+      expect(performance.now() - started).toBeLessThan(2_500);
       await server.restart();
       const deadline = Date.now() + 10_000;
       while (client.status !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -199,7 +201,7 @@ describe('createRedisConnector', () => {
     const own = createRedisConnector({ options: { port: 1 } });
     const started = performance.now();
     await expect(own.ping({ timeout_ms: 300 })).rejects.toThrow(/not ready/);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(performance.now() - started).toBeLessThan(5_000);
     await own.close();
   });
 

@@ -46,7 +46,7 @@ describe('the rate limiter when Redis stops', () => {
       const took = performance.now() - started;
       expect(result.degraded).toBe(true); // the fault happened
       expect(took).toBeGreaterThanOrEqual(150);
-      expect(took).toBeLessThan(1_000);
+      expect(took).toBeLessThan(2_000); // 200 ms with a busy machine's slack; Redis never answers here
     } finally {
       server.resume();
     }

@@ -54,7 +54,7 @@ describe('user state when Redis fails', () => {
     const started = performance.now();
     const error = await state.set(user, 'menu', 'shop').catch((e: unknown) => e);
     expect(isDianaError(error, 'E_STATE_UNAVAILABLE')).toBe(true);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(performance.now() - started).toBeLessThan(5_000); // 300 ms with a busy machine's slack
     // never sent (no connection): known not written, without a read-back that could only fail
     expect((error as { context: { outcome?: string } }).context.outcome).toBe('not_written');
 
