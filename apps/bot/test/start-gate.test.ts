@@ -12,8 +12,10 @@ describe('start gate', () => {
     const reasons: string[] = [];
     const waits: unknown[] = [];
     const logger: Logger = { ...SILENT_LOGGER, warn: (obj: unknown) => void waits.push(obj), child: () => logger };
+    // 3 s: a third attempt comes at most 750 ms in (250 ms backoff, half jitter); 1.5 s left a busy
+    // machine 750 ms for it
     const gate = createStartGate({
-      start_timeout_ms: 1_500,
+      start_timeout_ms: 3_000,
       attempt_timeout_ms: 200,
       logger,
       onWait: (_dependency, reason) => reasons.push(reason),
@@ -25,7 +27,7 @@ describe('start gate', () => {
     expect(attempts).toBeGreaterThan(2); // the fault: attempts after the refusals got no answer
     expect(isDianaError(error, 'E_BOT_START_TIMEOUT')).toBe(true);
     expect((error as Error).message).toMatch(
-      /^postgres did not answer within the start deadline of 2 s \(DIANA_BOT_START_TIMEOUT_MS\): last error: connect ECONNREFUSED 127\.0\.0\.1:5999; then no answer within the attempt timeout$/,
+      /^postgres did not answer within the start deadline of 3 s \(DIANA_BOT_START_TIMEOUT_MS\): last error: connect ECONNREFUSED 127\.0\.0\.1:5999; then no answer within the attempt timeout$/,
     );
     expect(reasons).toEqual(['connect ECONNREFUSED 127.0.0.1:5999']); // the console's one line says why
     expect(waits.at(-1)).toMatchObject({ reason: expect.stringContaining('last error: connect ECONNREFUSED') });
@@ -77,7 +79,8 @@ describe('start gate', () => {
   });
 
   it("a probe's own timeout reads as the gate's after a reason, and a real reason replaces an older one", async () => {
-    const gate = createStartGate({ start_timeout_ms: 1_000, attempt_timeout_ms: 200, logger: SILENT_LOGGER });
+    // 3 s: a third attempt before the deadline even on a busy machine (1 s left 250 ms for it)
+    const gate = createStartGate({ start_timeout_ms: 3_000, attempt_timeout_ms: 200, logger: SILENT_LOGGER });
     let attempts = 0;
     const error = await gate
       .waitFor('postgres', () => {

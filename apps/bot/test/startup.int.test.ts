@@ -26,7 +26,7 @@ describe('start-up', () => {
       {
         DIANA_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
         DIANA_DATABASE_CONNECT_TIMEOUT_MS: '300',
-        DIANA_BOT_START_TIMEOUT_MS: '1500',
+        DIANA_BOT_START_TIMEOUT_MS: '3000', // more than one attempt even on a busy machine
         ...secrets,
       },
       { env_file: false },
@@ -42,7 +42,7 @@ describe('start-up', () => {
     const error = await createApp(settings, { logger }).catch((e: unknown) => e);
     expect(isDianaError(error, 'E_BOT_START_TIMEOUT')).toBe(true);
     expect((error as { context: { dependency: string } }).context.dependency).toBe('postgres');
-    expect(String((error as Error).message)).toMatch(/^postgres did not answer within the start deadline of 2 s/);
+    expect(String((error as Error).message)).toMatch(/^postgres did not answer within the start deadline of 3 s/);
     expect(waits.length).toBeGreaterThan(1); // one line per attempt
     expect(waits[0]).toMatchObject({ dependency: 'postgres', attempt: 1 });
   });

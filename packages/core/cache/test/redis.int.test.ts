@@ -70,7 +70,7 @@ describe('two tiers on Redis', () => {
     const a = await make('deaf:');
     // B's store is the real one, except that B is deaf while `deaf` is true: it says it is not
     // listening, and the notices sent meanwhile never reach B (as before a SUBSCRIBE is answered)
-    const config = { key_prefix: `${redis.prefix}deaf:` };
+    const config = { key_prefix: `${redis.prefix}deaf:`, command_timeout_ms: 10_000 };
     const connector = createRedisConnector({ options: { port } });
     const real = createRedisCacheStore(config, { connector });
     let deaf = true;

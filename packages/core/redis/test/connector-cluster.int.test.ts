@@ -33,7 +33,7 @@ describe('createRedisConnector on a Redis Cluster', () => {
     expect(command.options.redisOptions?.autoResendUnfulfilledCommands).toBe(false);
     expect(blocking.options.enableOfflineQueue).toBe(true);
     expect(blocking.options.redisOptions?.maxRetriesPerRequest).toBeNull();
-    expect(await connector.ping({ timeout_ms: 2_000 })).toBeGreaterThanOrEqual(0);
+    expect(await connector.ping({ timeout_ms: 10_000 })).toBeGreaterThanOrEqual(0);
 
     // keys land on several masters
     const owners = new Set<number>();

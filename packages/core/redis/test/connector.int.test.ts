@@ -34,7 +34,7 @@ describe('createRedisConnector', () => {
     expect(command.options.enableOfflineQueue).toBe(false);
     expect(command.options.autoResendUnfulfilledCommands).toBe(false);
     expect(blocking.options.maxRetriesPerRequest).toBeNull();
-    expect(await connector.ping({ timeout_ms: 2_000 })).toBeGreaterThanOrEqual(0);
+    expect(await connector.ping({ timeout_ms: 10_000 })).toBeGreaterThanOrEqual(0);
   });
 
   it('fails a command at once while Redis is down, then reconnects by itself', async () => {
@@ -42,7 +42,7 @@ describe('createRedisConnector', () => {
     const own = createRedisConnector({ options: { port: server.port } });
     try {
       const client = own.command({ command_timeout_ms: 500 });
-      expect(await own.ping({ timeout_ms: 2_000 })).toBeGreaterThanOrEqual(0);
+      expect(await own.ping({ timeout_ms: 10_000 })).toBeGreaterThanOrEqual(0);
       await client.ping().catch(() => {});
       await server.kill();
       const started = performance.now();

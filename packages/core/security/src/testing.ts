@@ -39,8 +39,9 @@ export function describeRateLimitStore(
     it('lets a call through again once the wait has passed, and keeps keys apart', async () => {
       const { store, advance } = await setup();
       const [a, b] = [uniqueKey('a'), uniqueKey('b')];
-      // a call comes back every 1 s: the last two calls below are refused unless 1 s passes between them
-      const policy = { limit: 2, window_ms: 2_000 };
+      // a call comes back every 3 s: the last two calls below are refused unless 3 s pass between
+      // them (every 1 s, as it was, let a busy machine's stall of 1 s refill it)
+      const policy = { limit: 2, window_ms: 6_000 };
       expect((await store.consume(a, policy, 2)).allowed).toBe(true);
       const refused = await store.consume(a, policy, 1);
       expect(refused.allowed).toBe(false);

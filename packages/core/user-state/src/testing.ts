@@ -115,15 +115,15 @@ export function describeSliceStore(label: string, setup: () => SliceStoreSetup |
       if (!advance) return ctx.skip(`${label} gave no advance(): a store that keeps records until overwritten`);
       const user = newId();
       // Real time on a busy machine: a wait can stretch by hundreds of ms. The record lives
-      // 2.5 s; 1.4 s + 1.4 s outlasts that only if the second write refreshed it, and a stall of
-      // up to 1.1 s anywhere still leaves the refreshed record alive when it is read.
-      const first = landed(await store.write(user, 'a', undefined, write({ n: 1 }, 2_500)));
-      await advance(1_400);
-      const second = landed(await store.write(user, 'a', first.token, write({ n: 2 }, 2_500))); // refreshes the TTL
+      // 4 s; 2.2 s + 2.2 s outlasts that only if the second write refreshed it, and a stall of
+      // up to 1.8 s anywhere still leaves the refreshed record alive when it is read.
+      const first = landed(await store.write(user, 'a', undefined, write({ n: 1 }, 4_000)));
+      await advance(2_200);
+      const second = landed(await store.write(user, 'a', first.token, write({ n: 2 }, 4_000))); // refreshes the TTL
       expect(second.version).toBe(2);
-      await advance(1_400);
+      await advance(2_200);
       expect((await store.read(user, 'a'))?.data).toEqual({ n: 2 });
-      await advance(2_600);
+      await advance(4_100);
       expect(await store.read(user, 'a')).toBeUndefined();
       // a new record after expiry: the old token does not fit it, even at the same version
       const reborn = landed(await store.write(user, 'a', undefined, write({ n: 3 }, 60_000)));

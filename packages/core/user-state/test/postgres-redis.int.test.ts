@@ -57,10 +57,7 @@ describeSliceStore('postgres, each statement alone (batch_max: 1)', () => ({
   store: createPostgresSliceStore(db, { batch_max: 1 }),
 }));
 describeSliceStore('redis', () => {
-  const connection = redisStore(
-    { key_prefix: `${testRedis.prefix}store${prefixes++}:`, command_timeout_ms: 1_000 },
-    redisPort,
-  );
+  const connection = redisStore({ key_prefix: `${testRedis.prefix}store${prefixes++}:` }, redisPort);
   connections.push(connection);
   return { store: createRedisSliceStore(connection), advance: realTime };
 });
@@ -71,7 +68,7 @@ describeUserStateManager('PostgreSQL + Redis', () => {
 });
 describeSliceStore('redis, each read and compare-and-set its own call (redis_batch_max: 1)', () => {
   const connection = redisStore(
-    { key_prefix: `${testRedis.prefix}single${prefixes++}:`, command_timeout_ms: 1_000, redis_batch_max: 1 },
+    { key_prefix: `${testRedis.prefix}single${prefixes++}:`, redis_batch_max: 1 },
     redisPort,
   );
   connections.push(connection);
