@@ -162,22 +162,27 @@ export function createNotices(deps: NoticeDeps) {
      */
     async prune(options: PruneOptions): Promise<number> {
       let removed = 0;
+      // each batch goes on from the last time the one before removed (its text: microseconds),
+      // not over the index entries it left dead; rows are found by the index, locked, and
+      // removed by their place (ctid: they cannot move while this statement holds them)
+      let after = '-infinity';
       for (let i = 0; i < options.max_batches && !options.signal?.aborted; i++) {
-        const [row] = await db.sql<{ removed: number }[]>`
+        const [row] = await db.sql<{ removed: number; last: string | null }[]>`
           with doomed as (
-            select event_id from gamification_notices
-            where state in ('sent', 'undeliverable')
+            select ctid from gamification_notices
+            where state in ('sent', 'undeliverable') and updated_at >= ${after}::text::timestamptz
               and updated_at < now() - ${options.retention_ms}::int8 * interval '1 millisecond'
             order by updated_at
             limit ${options.batch}
             for update skip locked),
           gone as (
-            delete from gamification_notices n using doomed where n.event_id = doomed.event_id
-            returning 1)
-          select count(*)::int as removed from gone`;
+            delete from gamification_notices n where n.ctid = any(array(select ctid from doomed))
+            returning n.updated_at)
+          select count(*)::int as removed, max(updated_at)::text as last from gone`;
         const count = row?.removed ?? 0;
         removed += count;
-        if (count < options.batch) break;
+        if (count < options.batch || !row?.last) break;
+        after = row.last;
       }
       return removed;
     },
