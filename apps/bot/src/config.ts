@@ -96,10 +96,13 @@ export const NarrativeSection = v.object({
   vip_offer_url: v.optional(urlString({ protocols: ['https'] })),
 });
 
+/** The longest retention: 10 years (`@diana/gamification`'s bound; 0 keeps rows for ever). */
+const MAX_RETENTION_MS = 3_650 * 86_400_000;
+
 /** The gamification module (`DIANA_GAMIFICATION_*`). */
 export const GamificationSection = v.object({
-  /** How long a told payment notice is kept (what a user was told, and when); 0 keeps them all. */
-  notice_retention_ms: v.optional(coerceDuration({ min: 0 }), 7 * 86_400_000),
+  /** How long a told payment notice is kept (what a user was told, and when); 0 keeps them all; at most 10 years. */
+  notice_retention_ms: v.optional(coerceDuration({ min: 0, max: MAX_RETENTION_MS }), 7 * 86_400_000),
 });
 
 /** Redis for every part that can use it (`DIANA_REDIS_URL`, `REDIS_URL`); unset: memory adapters. */

@@ -2,6 +2,9 @@ import { coerceDuration, coerceInt } from '@diana/utils';
 import * as v from 'valibot';
 import { PartitionsConfig } from './partitions.js';
 
+/** The longest a retention may be: 10 years (a time that far back is out of PostgreSQL's range; 0 keeps rows for ever). */
+const MAX_RETENTION_MS = 3_650 * 24 * 3_600_000;
+
 /** Default attempts before an event goes to the dead-letter stream. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
@@ -44,13 +47,13 @@ export const EventBusConfig = v.object({
   /** Rows the relay appends per batch. */
   outbox_batch_size: v.optional(coerceInt({ min: 1, max: 10_000 }), 200),
   /** How long a published outbox row is kept (for looking into what was sent); 0 keeps it for ever. */
-  outbox_retention_ms: v.optional(coerceDuration(), 24 * 3_600_000),
+  outbox_retention_ms: v.optional(coerceDuration({ max: MAX_RETENTION_MS }), 24 * 3_600_000),
   /**
    * How long an inbox record (group, event id) is kept; 0 keeps it for ever. An event that comes
    * again after its record is gone runs again, so the relay refuses less than `dedupe_ttl_ms` (a
    * relay's re-append after that makes a new entry).
    */
-  inbox_retention_ms: v.optional(coerceDuration(), 7 * 24 * 3_600_000),
+  inbox_retention_ms: v.optional(coerceDuration({ max: MAX_RETENTION_MS }), 7 * 24 * 3_600_000),
   /** How often the outbox relay removes rows past their retention. */
   retention_interval_ms: v.optional(coerceDuration({ min: 10 }), 60_000),
   /**

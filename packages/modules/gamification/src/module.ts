@@ -360,7 +360,10 @@ export function createGamificationModule(settings: GamificationSettings, deps: G
 
   composer.filter(isSignedAction(BUY_ACTION), store.buy);
 
-  logger.debug({ timezone, notices: deps.api !== undefined }, 'gamification module ready');
+  logger.debug(
+    { timezone, notices: deps.api !== undefined, notice_retention_ms: options.notice_retention_ms },
+    'gamification module ready',
+  );
   // told notices past their retention go (without an api none is told, none is kept)
   const pruner = notices ? createNoticePruner(notices.prune, options, logger) : undefined;
   const close = async () => {

@@ -13,14 +13,20 @@ const MAX_BATCHES = 25;
 
 /** The module's settings (`createGamificationModule`'s first argument). */
 export interface GamificationSettings {
-  /** How long a told notice (`sent`, `undeliverable`) is kept after it was told; 0 keeps them all. @default 7 days */
+  /** How long a told notice (`sent`, `undeliverable`) is kept after it was told, at most 10 years; 0 keeps them all. @default 7 days */
   readonly notice_retention_ms?: number;
   /** How often `start()` removes notices past their retention. @default 60 000 */
   readonly notice_prune_interval_ms?: number;
 }
 
+/** The longest retention: 10 years (PostgreSQL's timestamps end; "for ever" is 0). */
+const MAX_RETENTION_MS = 3_650 * 86_400_000;
+
 const Settings = v.object({
-  notice_retention_ms: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 7 * 86_400_000),
+  notice_retention_ms: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(MAX_RETENTION_MS)),
+    7 * 86_400_000,
+  ),
   notice_prune_interval_ms: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1)), 60_000),
 });
 

@@ -175,6 +175,7 @@ describe('the module prunes from start() to close()', () => {
       { notice_retention_ms: -1 },
       { notice_retention_ms: 1.5 },
       { notice_retention_ms: Number.NaN },
+      { notice_retention_ms: 3_651 * DAY },
       { notice_prune_interval_ms: 0 },
     ]) {
       let error: unknown;
