@@ -117,6 +117,10 @@ export function dedupeUpdates(
     }
     if (claim === 'done') {
       metrics.record('other', 'duplicate', 0);
+      // said at debug: a redelivery is routine, but a dropped update with no line at all puzzled
+      // a stranger whose second test run reused update ids on the same Redis (the dedupe marks
+      // live under DIANA_EVENT_BUS_STREAM_PREFIX)
+      logger.debug({ update_id: id }, 'update already handled; dropped');
       return;
     }
     try {

@@ -1,7 +1,11 @@
-import { captureLogLines } from '@diana/test-services';
+import { captureLogLines, createUpdateFactory, FAKE_BOT_INFO } from '@diana/test-services';
 import { createLogger, createManualClock, isDianaError } from '@diana/utils';
+import { Bot } from 'grammy';
+import type { Update } from 'grammy/types';
 import { describe, expect, it } from 'vitest';
 import { createMemoryDedupe, createResilientDedupe } from '../src/dedupe.js';
+import { createBotMetrics } from '../src/metrics.js';
+import { type AppContext, dedupeUpdates } from '../src/middleware.js';
 
 describe('update dedupe', () => {
   it('claims once; a redelivery while in progress is refused (Telegram retries), after done it is skipped', async () => {
@@ -14,6 +18,23 @@ describe('update dedupe', () => {
     expect(await dedupe.claim(2)).toBe('claimed');
     await dedupe.release(2); // the handler failed before answering
     expect(await dedupe.claim(2)).toBe('claimed');
+  });
+
+  it('an update handled already is dropped with a debug line naming it (a stranger saw nothing at all)', async () => {
+    const { destination, lines } = captureLogLines();
+    const bot = new Bot<AppContext>('0:test', { botInfo: FAKE_BOT_INFO });
+    bot.use(dedupeUpdates(createMemoryDedupe(), createBotMetrics(), createLogger({ level: 'debug', destination })));
+    let handled = 0;
+    bot.on('message', () => {
+      handled++;
+    });
+    const update = createUpdateFactory(7_000).message(71, '/start') as Update;
+    await bot.handleUpdate(update);
+    await bot.handleUpdate(update);
+    expect(handled).toBe(1);
+    expect(lines.filter((l) => l.msg === 'update already handled; dropped')).toMatchObject([
+      { level: 'debug', update_id: update.update_id },
+    ]);
   });
 
   it('falls back to memory when Redis does not answer, and says so once per outage', async () => {
