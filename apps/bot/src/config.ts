@@ -9,7 +9,7 @@ import {
   type Settings,
 } from '@diana/config';
 import { DatabaseConfig, MongoConfig } from '@diana/db';
-import { EventBusConfig } from '@diana/event-bus';
+import { EventBusConfig, inboxRetentionTooShort } from '@diana/event-bus';
 import { SecurityConfig, webhookSecret } from '@diana/security';
 import { UserStateConfig } from '@diana/user-state';
 import {
@@ -154,11 +154,10 @@ export function loadAppSettings(
         'is required with DIANA_BOT_WEBHOOK_URL (without a token the bot opens the console chat) [bot.telegram_bot_token]',
     });
   // the outbox relay refuses it too (E_BUS_CONFIG), but only once it is created, mid-start
-  const bus = settings.event_bus;
-  if (bus.inbox_retention_ms > 0 && bus.inbox_retention_ms < bus.dedupe_ttl_ms)
+  if (inboxRetentionTooShort(settings.event_bus))
     issues.push({
       path: 'DIANA_EVENT_BUS_INBOX_RETENTION_MS',
-      message: `must be 0 or at least DIANA_EVENT_BUS_DEDUPE_TTL_MS (${bus.dedupe_ttl_ms}): an event appended again after its inbox record is gone would run again [event_bus.inbox_retention_ms]`,
+      message: `must be 0 or at least DIANA_EVENT_BUS_DEDUPE_TTL_MS (${settings.event_bus.dedupe_ttl_ms}): an event appended again after its inbox record is gone would run again [event_bus.inbox_retention_ms]`,
     });
   if (issues.length > 0)
     throw new ValidationError(CONFIG_ERROR_CODES.SETTINGS_INVALID, `invalid settings (${issues.length})`, issues);

@@ -20,6 +20,10 @@ export type {
 export { loadMigrations, migrate, migrationStatus, packageMigrations } from './migrate.js';
 export { DB_MIGRATIONS } from './migrations.js';
 
+// Removing many rows in bounded deletes (retention)
+export type { Batch, BatchOptions } from './batches.js';
+export { inBatches } from './batches.js';
+
 // Users
 export type { User, UserRepository, UserRole, UserStatus } from './users.js';
 export { createUserRepository, TelegramUserInput, USER_ROLES, USER_STATUSES } from './users.js';

@@ -23,6 +23,7 @@ describe('@diana/db public API', () => {
       | 'createPostgresDocumentStore'
       | 'createUserRepository'
       | 'getDbSession'
+      | 'inBatches'
       | 'isConnectFailure'
       | 'loadMigrations'
       | 'migrate'

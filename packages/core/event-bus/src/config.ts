@@ -70,3 +70,14 @@ export const EventBusConfig = v.object({
 export type EventBusConfig = v.InferOutput<typeof EventBusConfig>;
 /** What callers may pass (defaults filled in). */
 export type EventBusConfigInput = v.InferInput<typeof EventBusConfig>;
+
+/**
+ * Whether `inbox_retention_ms` (other than 0) is shorter than `dedupe_ttl_ms`: an event appended
+ * again after its inbox record is gone would run again. The outbox relay refuses such settings;
+ * an app can refuse them earlier, when its settings load.
+ */
+export function inboxRetentionTooShort(
+  settings: Pick<EventBusConfig, 'inbox_retention_ms' | 'dedupe_ttl_ms'>,
+): boolean {
+  return settings.inbox_retention_ms > 0 && settings.inbox_retention_ms < settings.dedupe_ttl_ms;
+}

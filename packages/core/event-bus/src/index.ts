@@ -19,7 +19,7 @@ export type {
 export type { ConsumerStatus, EventHandler, HandlerContext } from './consumer.js';
 export type { EventBusConfigInput } from './config.js';
 export { createEventBus } from './bus.js';
-export { DEFAULT_MAX_ATTEMPTS, EventBusConfig } from './config.js';
+export { DEFAULT_MAX_ATTEMPTS, EventBusConfig, inboxRetentionTooShort } from './config.js';
 
 // Outbox and inbox
 export type { OutboxRelay, OutboxRelayDeps } from './relay.js';

@@ -12,7 +12,7 @@ import {
   sleep,
   waitWithin,
 } from '@diana/utils';
-import { EventBusConfig, type EventBusConfigInput } from './config.js';
+import { EventBusConfig, type EventBusConfigInput, inboxRetentionTooShort } from './config.js';
 import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
 import { createBusMetrics, observeOutbox } from './metrics.js';
@@ -61,7 +61,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     code: EVENT_BUS_ERROR_CODES.BUS_CONFIG,
     message: 'invalid event bus config',
   });
-  if (settings.inbox_retention_ms > 0 && settings.inbox_retention_ms < settings.dedupe_ttl_ms)
+  if (inboxRetentionTooShort(settings))
     throw new DianaError(
       EVENT_BUS_ERROR_CODES.BUS_CONFIG,
       `inbox_retention_ms (DIANA_EVENT_BUS_INBOX_RETENTION_MS) must be 0 or at least dedupe_ttl_ms (DIANA_EVENT_BUS_DEDUPE_TTL_MS): ${settings.inbox_retention_ms} < ${settings.dedupe_ttl_ms} — an event appended again after its inbox record is gone would run again`,

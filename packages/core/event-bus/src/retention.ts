@@ -2,7 +2,7 @@
 // removed once they are older than their retention, or both tables grow for ever (150 events/s
 // is 13 million rows a day). Ids are UUIDv7 (the event's creation time first), so "older than"
 // is a range of the primary key: no index is needed, and a delete reads only what it removes.
-import type { Database } from '@diana/db';
+import { type Batch, type BatchOptions, type Database, inBatches } from '@diana/db';
 
 /** What one prune removed. */
 export interface PruneResult {
@@ -10,16 +10,14 @@ export interface PruneResult {
   readonly inbox: number;
 }
 
-/** How long rows are kept; 0 keeps them for ever. */
-export interface RetentionSettings {
+/**
+ * How long rows are kept (0 keeps them for ever), and the deletes' size: `max_batches` per table
+ * and group per prune (a first prune of a large table goes on at the next), `signal` the relay
+ * closing.
+ */
+export interface RetentionSettings extends BatchOptions {
   readonly outbox_retention_ms: number;
   readonly inbox_retention_ms: number;
-  /** Rows per delete statement (each its own short transaction). */
-  readonly batch: number;
-  /** Statements per table per prune at most: a first prune of a large table goes on at the next. */
-  readonly max_batches: number;
-  /** Aborted: no further statement is sent (the relay closing). */
-  readonly signal?: AbortSignal;
 }
 
 const PRUNE_LOCK = 'diana.event_tables.prune';
@@ -54,6 +52,7 @@ export async function pruneEventTables(db: Database, settings: RetentionSettings
     // row, a process that lost it walked the whole range and removed nothing)
     outbox = await inBatches(
       settings,
+      NO_ID,
       (after) => db.sql<Batch[]>`
         with doomed as (
           select id from event_outbox
@@ -83,6 +82,7 @@ export async function pruneEventTables(db: Database, settings: RetentionSettings
     for (const { name } of groups) {
       inbox += await inBatches(
         settings,
+        NO_ID,
         (after) => db.sql<Batch[]>`
           with doomed as (
             select group_name, event_id from event_inbox
@@ -103,26 +103,4 @@ export async function pruneEventTables(db: Database, settings: RetentionSettings
     }
   }
   return { outbox, inbox };
-}
-
-/** What one delete removed, and the last id it removed (where the next one goes on). */
-interface Batch {
-  readonly removed: number;
-  readonly last: string | null;
-}
-
-/**
- * Runs `remove` (one delete, after the given id) until a delete removes fewer rows than a batch,
- * `max_batches` times at most, or until stopped; returns the rows removed.
- */
-async function inBatches(settings: RetentionSettings, remove: (after: string) => Promise<Batch[]>): Promise<number> {
-  let removed = 0;
-  let after = NO_ID;
-  for (let i = 0; i < settings.max_batches && !settings.signal?.aborted; i++) {
-    const [batch] = await remove(after);
-    removed += batch?.removed ?? 0;
-    if (!batch?.last || batch.removed < settings.batch) break;
-    after = batch.last;
-  }
-  return removed;
 }

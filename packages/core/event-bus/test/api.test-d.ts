@@ -18,6 +18,7 @@ describe('@diana/event-bus public API', () => {
       | 'decodeEnvelope'
       | 'defineEvents'
       | 'encodeEnvelope'
+      | 'inboxRetentionTooShort'
       | 'mergeEvents'
       | 'validatePayload'
     >();

@@ -9,7 +9,7 @@
 // never tells it twice. A send Telegram refuses for good (403: the user blocked the bot; 400:
 // the chat is gone) is recorded and dropped; any other failure puts the rows back to `pending`
 // and the bus retries. The payment never waits for any of this: it is a consumer group of its own.
-import type { Database, DbSession } from '@diana/db';
+import { type Batch, type BatchOptions, type Database, type DbSession, inBatches } from '@diana/db';
 import type { EventBusService, EventEnvelope, EventRegistry, ModuleSubscription } from '@diana/event-bus';
 import { escapeHtml } from '@diana/security';
 import { formatBesitos, getPackageLogger, type Logger } from '@diana/utils';
@@ -42,11 +42,8 @@ interface Paid {
 }
 
 /** One prune of told notices (see `prune`). */
-export interface PruneOptions {
+export interface PruneOptions extends BatchOptions {
   readonly retention_ms: number;
-  readonly batch: number;
-  readonly max_batches: number;
-  readonly signal?: AbortSignal;
 }
 
 /** The payment events that are told to their user. */
@@ -160,14 +157,14 @@ export function createNotices(deps: NoticeDeps) {
      * A removed notice is never told again: its event, redelivered or replayed, claims only
      * `pending` rows, and a payment queues a notice once, with a new event id.
      */
-    async prune(options: PruneOptions): Promise<number> {
-      let removed = 0;
-      // each batch goes on from the last time the one before removed (its text: microseconds),
-      // not over the index entries it left dead; rows are found by the index, locked, and
-      // removed by their place (ctid: they cannot move while this statement holds them)
-      let after = '-infinity';
-      for (let i = 0; i < options.max_batches && !options.signal?.aborted; i++) {
-        const [row] = await db.sql<{ removed: number; last: string | null }[]>`
+    prune(options: PruneOptions): Promise<number> {
+      // each batch goes on from the last time the one before removed (its text: microseconds);
+      // rows are found by the index, locked, and removed by their place (ctid: they cannot move
+      // while this statement holds them)
+      return inBatches(
+        options,
+        '-infinity',
+        (after) => db.sql<Batch[]>`
           with doomed as (
             select ctid from gamification_notices
             where state in ('sent', 'undeliverable') and updated_at >= ${after}::text::timestamptz
@@ -178,13 +175,8 @@ export function createNotices(deps: NoticeDeps) {
           gone as (
             delete from gamification_notices n where n.ctid = any(array(select ctid from doomed))
             returning n.updated_at)
-          select count(*)::int as removed, max(updated_at)::text as last from gone`;
-        const count = row?.removed ?? 0;
-        removed += count;
-        if (count < options.batch || !row?.last) break;
-        after = row.last;
-      }
-      return removed;
+          select count(*)::int as removed, max(updated_at)::text as last from gone`,
+      );
     },
     /**
      * `bus` whose publishes of payment events also queue their notice, in the transaction that
