@@ -8,7 +8,7 @@ import {
   RedisConfig,
   type Settings,
 } from '@diana/config';
-import { DatabaseConfig, MongoConfig } from '@diana/db';
+import { DatabaseConfig, MAX_RETENTION_MS, MongoConfig } from '@diana/db';
 import { EventBusConfig, inboxRetentionTooShort } from '@diana/event-bus';
 import { SecurityConfig, webhookSecret } from '@diana/security';
 import { UserStateConfig } from '@diana/user-state';
@@ -95,9 +95,6 @@ export const NarrativeSection = v.object({
   /** Where the "Hazme VIP" button of a VIP lock leads (e.g. https://t.me/your_admin); unset: no button. */
   vip_offer_url: v.optional(urlString({ protocols: ['https'] })),
 });
-
-/** The longest retention: 10 years (`@diana/gamification`'s bound; 0 keeps rows for ever). */
-const MAX_RETENTION_MS = 3_650 * 86_400_000;
 
 /** The gamification module (`DIANA_GAMIFICATION_*`). */
 export const GamificationSection = v.object({

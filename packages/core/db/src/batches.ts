@@ -3,6 +3,13 @@
 // removes less than a batch, a cap is reached, or the caller stops. The event tables' retention
 // and the told notices' retention use it.
 
+/**
+ * The longest retention a table's rows may be kept for: 10 years (a `now() - retention` further
+ * back leaves PostgreSQL's timestamp range; 0, "for ever", is each setting's own). The event
+ * tables' and the told notices' retentions are bounded by it.
+ */
+export const MAX_RETENTION_MS = 3_650 * 86_400_000;
+
 /** How many rows per statement, how many statements at most, and when to stop sending them. */
 export interface BatchOptions {
   /** Rows per statement (each its own short transaction). */

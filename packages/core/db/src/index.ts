@@ -22,7 +22,7 @@ export { DB_MIGRATIONS } from './migrations.js';
 
 // Removing many rows in bounded deletes (retention)
 export type { Batch, BatchOptions } from './batches.js';
-export { inBatches } from './batches.js';
+export { inBatches, MAX_RETENTION_MS } from './batches.js';
 
 // Users
 export type { User, UserRepository, UserRole, UserStatus } from './users.js';

@@ -13,6 +13,7 @@ describe('@diana/db public API', () => {
       | 'DEFAULT_STATEMENT_TIMEOUT_MS'
       | 'DatabaseConfig'
       | 'MAX_FIND_LIMIT'
+      | 'MAX_RETENTION_MS'
       | 'MongoConfig'
       | 'POOLERS'
       | 'TelegramUserInput'

@@ -1,9 +1,7 @@
+import { MAX_RETENTION_MS } from '@diana/db';
 import { coerceDuration, coerceInt } from '@diana/utils';
 import * as v from 'valibot';
 import { PartitionsConfig } from './partitions.js';
-
-/** The longest a retention may be: 10 years (a time that far back is out of PostgreSQL's range; 0 keeps rows for ever). */
-const MAX_RETENTION_MS = 3_650 * 24 * 3_600_000;
 
 /** Default attempts before an event goes to the dead-letter stream. */
 export const DEFAULT_MAX_ATTEMPTS = 3;

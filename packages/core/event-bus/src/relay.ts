@@ -9,6 +9,7 @@ import {
   getPackageLogger,
   type Logger,
   parseOrThrow,
+  runPeriodically,
   sleep,
   waitWithin,
 } from '@diana/utils';
@@ -233,30 +234,24 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     message: 'removing event rows past their retention failed; tried again at the next interval',
     recovered: 'event rows past their retention are removed again',
   });
-  const prune = async () => {
-    const keeping = settings.outbox_retention_ms === 0 && settings.inbox_retention_ms === 0;
-    while (!keeping && !stop.signal.aborted) {
-      await sleep(settings.retention_interval_ms, stop.signal).catch(() => {});
-      if (stop.signal.aborted) return;
-      try {
-        const removed = await pruneEventTables(db, {
-          outbox_retention_ms: settings.outbox_retention_ms,
-          inbox_retention_ms: settings.inbox_retention_ms,
-          batch: PRUNE_BATCH,
-          max_batches: PRUNE_MAX_BATCHES,
-          signal: stop.signal,
-        });
-        pruneFailures.succeeded();
-        metrics.pruned('outbox', removed.outbox);
-        metrics.pruned('inbox', removed.inbox);
-        if (removed.outbox + removed.inbox > 0) logger.debug(removed, 'event rows past their retention removed');
-      } catch (error) {
-        if (stop.signal.aborted) return; // the pool closing under it: nothing to report
-        pruneFailures.failed(error);
-      }
-    }
-  };
-  const pruning = prune();
+  const keeping = settings.outbox_retention_ms === 0 && settings.inbox_retention_ms === 0;
+  const pruning = keeping
+    ? undefined
+    : runPeriodically(
+        { interval_ms: settings.retention_interval_ms, signal: stop.signal, failures: pruneFailures },
+        async (signal) => {
+          const removed = await pruneEventTables(db, {
+            outbox_retention_ms: settings.outbox_retention_ms,
+            inbox_retention_ms: settings.inbox_retention_ms,
+            batch: PRUNE_BATCH,
+            max_batches: PRUNE_MAX_BATCHES,
+            signal,
+          });
+          metrics.pruned('outbox', removed.outbox);
+          metrics.pruned('inbox', removed.inbox);
+          if (removed.outbox + removed.inbox > 0) logger.debug(removed, 'event rows past their retention removed');
+        },
+      );
   const unobserve = observeOutbox(async () => {
     const [row] = await db.sql<{ backlog: number; oldest_s: number }[]>`
       select count(*)::int as backlog,

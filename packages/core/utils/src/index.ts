@@ -55,6 +55,8 @@ export { backoffDelay, createBackoff, DEFAULT_BACKOFF, retry } from './retry.js'
 // A retrying loop's failures in a row, logged once per outage
 export type { FailureStreak, FailureStreakOptions } from './failure-streak.js';
 export { createFailureStreak } from './failure-streak.js';
+export type { PeriodicOptions } from './periodic.js';
+export { runPeriodically } from './periodic.js';
 
 // Batching within one event-loop turn
 export { createTurnBatcher } from './turn-batch.js';

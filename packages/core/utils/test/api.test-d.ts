@@ -55,6 +55,7 @@ describe('@diana/utils public API', () => {
       | 'parseOrThrow'
       | 'retry'
       | 'revealSecret'
+      | 'runPeriodically'
       | 'scrubDeep'
       | 'scrubString'
       | 'secret'

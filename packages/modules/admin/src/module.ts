@@ -2,7 +2,7 @@
 // file each under commands/) on one composer, and runs the jobs loop.
 import { createUserRepository } from '@diana/db';
 import type { DianaModule } from '@diana/event-bus';
-import { createFailureStreak, getPackageLogger, SYSTEM_CLOCK } from '@diana/utils';
+import { createFailureStreak, getPackageLogger, runPeriodically, SYSTEM_CLOCK } from '@diana/utils';
 import { Composer } from 'grammy';
 import { registerAudit } from './commands/audit.js';
 import { registerBesitos } from './commands/besitos.js';
@@ -66,10 +66,10 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   registerDlq(composer, kit);
 
   const runJobs = createJobs(kit);
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  const jobs = { last_ok_at: undefined as number | undefined, closed: false };
-  // A pass that fails (PostgreSQL down) is tried again at the next tick: the first failure is a
+  const stop = new AbortController();
+  let running: Promise<void> | undefined;
+  let last_ok_at: number | undefined;
+  // A pass that fails (PostgreSQL down) is tried again at the next one: the first failure is a
   // warning, the next ones debug (a warning again each minute they go on), one line at the end.
   const failures = createFailureStreak({
     logger,
@@ -78,23 +78,15 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
   });
 
   const close = async () => {
-    jobs.closed = true;
-    if (timer) clearInterval(timer);
+    stop.abort();
     await running;
   };
   const startJobs = (interval_ms = 30_000) => {
-    timer = setInterval(() => {
-      running ??= runJobs()
-        .then(() => {
-          failures.succeeded();
-          jobs.last_ok_at = Date.now();
-        })
-        .catch((error: unknown) => failures.failed(error))
-        .finally(() => {
-          running = undefined;
-        });
-    }, interval_ms);
-    timer.unref();
+    if (running || stop.signal.aborted) return;
+    running = runPeriodically({ interval_ms, signal: stop.signal, failures }, async () => {
+      await runJobs();
+      last_ok_at = Date.now();
+    });
   };
 
   return {
@@ -108,9 +100,9 @@ export function createAdminModule(settings: AdminSettings, deps: AdminDeps): Adm
     startJobs,
     start: async () => startJobs(settings.job_interval_ms),
     jobsStatus: () => ({
-      running: timer !== undefined && !jobs.closed,
+      running: running !== undefined && !stop.signal.aborted,
       consecutive_failures: failures.failures,
-      last_ok_at: jobs.last_ok_at,
+      last_ok_at,
     }),
     close,
     [Symbol.asyncDispose]: close,

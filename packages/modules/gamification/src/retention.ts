@@ -1,7 +1,8 @@
 // Told notices are kept for a while (what a user was told, and when), then removed: one row per
 // payment, with its text, would otherwise grow for ever. Each process prunes every interval,
 // off the handlers; several processes share the rows (a row another one is removing is skipped).
-import { createFailureStreak, type Logger, parseOrThrow, sleep } from '@diana/utils';
+import { MAX_RETENTION_MS } from '@diana/db';
+import { createFailureStreak, type Logger, parseOrThrow, runPeriodically } from '@diana/utils';
 import * as v from 'valibot';
 import { GAMIFICATION_ERROR_CODES } from './errors.js';
 import type { PruneOptions } from './notices.js';
@@ -18,9 +19,6 @@ export interface GamificationSettings {
   /** How often `start()` removes notices past their retention. @default 60 000 */
   readonly notice_prune_interval_ms?: number;
 }
-
-/** The longest retention: 10 years (PostgreSQL's timestamps end; "for ever" is 0). */
-const MAX_RETENTION_MS = 3_650 * 86_400_000;
 
 const Settings = v.object({
   notice_retention_ms: v.optional(
@@ -51,25 +49,19 @@ export function createNoticePruner(
     recovered: 'told notices past their retention are removed again',
   });
   let running: Promise<void> | undefined;
-  const loop = async () => {
-    while (!stop.signal.aborted) {
-      await sleep(settings.notice_prune_interval_ms, stop.signal).catch(() => {});
-      if (stop.signal.aborted) return;
-      try {
+  const loop = () =>
+    runPeriodically(
+      { interval_ms: settings.notice_prune_interval_ms, signal: stop.signal, failures },
+      async (signal) => {
         const removed = await prune({
           retention_ms: settings.notice_retention_ms,
           batch: BATCH,
           max_batches: MAX_BATCHES,
-          signal: stop.signal,
+          signal,
         });
-        failures.succeeded();
         if (removed > 0) logger.debug({ removed }, 'told notices past their retention removed');
-      } catch (error) {
-        if (stop.signal.aborted) return; // the pool closing under it: nothing to report
-        failures.failed(error);
-      }
-    }
-  };
+      },
+    );
   return {
     start() {
       if (settings.notice_retention_ms > 0 && !running && !stop.signal.aborted) running = loop();
