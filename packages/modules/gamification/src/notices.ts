@@ -151,11 +151,13 @@ export function createNotices(deps: NoticeDeps) {
     subscription,
     /**
      * Removes told notices (`sent`, `undeliverable`) whose last update is older than
-     * `retention_ms`, oldest first, `batch` rows per statement and at most `max_batches`
-     * statements; stops early when a statement removes less than a batch or `signal` aborts.
-     * Rows another process is removing are skipped, not waited for. Returns the rows removed.
-     * A removed notice is never told again: its event, redelivered or replayed, claims only
-     * `pending` rows, and a payment queues a notice once, with a new event id.
+     * `retention_ms`, and notices left `sending` (a process died mid-send: never told again)
+     * older than that and than a day (younger, one may still be on its way), oldest first,
+     * `batch` rows per statement and at most `max_batches` statements; stops early when a
+     * statement removes less than a batch or `signal` aborts. Rows another process is removing
+     * are skipped, not waited for. Returns the rows removed. A removed notice is never told
+     * again: its event, redelivered or replayed, claims only `pending` rows, and a payment
+     * queues a notice once, with a new event id.
      */
     prune(options: PruneOptions): Promise<number> {
       // each batch goes on from the last time the one before removed (its text: microseconds);
@@ -167,8 +169,9 @@ export function createNotices(deps: NoticeDeps) {
         (after) => db.sql<Batch[]>`
           with doomed as (
             select ctid from gamification_notices
-            where state in ('sent', 'undeliverable') and updated_at >= ${after}::text::timestamptz
+            where state in ('sending', 'sent', 'undeliverable') and updated_at >= ${after}::text::timestamptz
               and updated_at < now() - ${options.retention_ms}::int8 * interval '1 millisecond'
+              and (state <> 'sending' or updated_at < now() - interval '1 day')
             order by updated_at
             limit ${options.batch}
             for update skip locked),

@@ -61,23 +61,31 @@ const left = async () =>
   (await db.sql<{ event_id: string }[]>`select event_id from gamification_notices`).map((r) => r.event_id).sort();
 
 describe('notices.prune', () => {
-  it('removes told notices past the retention, oldest first, in batches; pending, sending and recent ones stay', async () => {
+  it('removes told notices past the retention, oldest first, in batches; pending and recent ones stay', async () => {
     const sent = await add('sent', 2 * DAY, 5); // the last of them the oldest
     const undeliverable = await add('undeliverable', 3 * DAY, 2); // older still
-    const kept = [
-      ...(await add('pending', 5 * DAY)),
-      ...(await add('sending', 5 * DAY)), // a crash mid-send: nobody knows whether it was told
-      ...(await add('sent', 60_000, 2)),
-    ];
+    const stuck = await add('sending', 5 * DAY); // a crash mid-send, the oldest: never told again
+    const kept = [...(await add('pending', 5 * DAY)), ...(await add('sent', 60_000, 2))];
     const prune = notices().prune;
-    // two batches of three: the six oldest told ones
+    // two batches of three: the six oldest past pending
     expect(await prune({ retention_ms: DAY, batch: 3, max_batches: 2 })).toBe(6);
-    expect(await left()).toEqual([...kept, sent[0]].sort());
+    expect(await left()).toEqual([...kept, sent[0], sent[1]].sort());
     // a batch short of full ends the prune
-    expect(await prune({ retention_ms: DAY, batch: 3, max_batches: 2 })).toBe(1);
+    expect(await prune({ retention_ms: DAY, batch: 3, max_batches: 2 })).toBe(2);
     expect(await prune({ retention_ms: DAY, batch: 3, max_batches: 2 })).toBe(0);
     expect(await left()).toEqual([...kept].sort());
-    expect(undeliverable).toHaveLength(2);
+    expect(undeliverable.concat(stuck)).toHaveLength(3);
+  });
+
+  it('a notice left sending goes only when past the retention and a day old (younger, it may be on its way)', async () => {
+    const HOUR = 3_600_000;
+    const young = await add('sending', 2 * HOUR);
+    const recent = await add('sending', 10 * 60_000);
+    const told = await add('sent', 2 * HOUR);
+    const stuck = await add('sending', 25 * HOUR);
+    expect(await notices().prune({ retention_ms: HOUR, batch: 10, max_batches: 5 })).toBe(2);
+    expect(await left()).toEqual([...young, ...recent].sort());
+    expect(told.concat(stuck)).toHaveLength(2);
   });
 
   it('a signal already aborted sends no statement', async () => {
