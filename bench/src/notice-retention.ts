@@ -1,6 +1,7 @@
 // pnpm bench:notice-retention — removing told payment notices past their retention while payments
-// go on. A table holds `OLD` told notices a week and a day old and `RECENT` told ones; a writer
-// tells new notices (insert `pending`, then `sent`: the notices consumer's two writes) at
+// go on. A table holds `OLD` told notices a week and a day old (one in a thousand left `sending`)
+// and `RECENT` told ones; a writer tells new notices (insert `pending`, then `sending`, then
+// `sent`: a payment's and the notices consumer's three writes) at
 // `RATE`/s throughout. Ours: the gamification module's loop (`start()`, batches of 1 000 that
 // skip held rows, its interval cut to 1 ms so the rounds are back to back). The peer: what a cron
 // job would run, one DELETE of every row past the retention. Each round starts from the same rows;
@@ -49,13 +50,13 @@ async function fill() {
   ] as const)
     await db.sql`
       insert into gamification_notices (event_id, user_id, state, text, created_at, updated_at)
-      select gen_random_uuid()::text, ${user.id}, case when g % 50 = 0 then 'undeliverable' else 'sent' end,
+      select gen_random_uuid()::text, ${user.id}, case when g % 50 = 0 then 'undeliverable' when g % 1000 = 1 then 'sending' else 'sent' end,
         'Has ganado 2 besitos por tu decisión', now() - ${age}::interval, now() - ${age}::interval - g * interval '1 millisecond'
       from generate_series(1, ${count}) g`;
   await db.sql`vacuum analyze gamification_notices`;
 }
 
-/** Tells a notice the way the notices consumer does (two writes), `RATE`/s until `stop`; each one's ms. */
+/** Queues and tells a notice the way a payment and the notices consumer do (three writes), `RATE`/s until `stop`; each one's ms. */
 function writer(stop: AbortSignal): Promise<number[]> {
   const latencies: number[] = [];
   const pending: Promise<unknown>[] = [];
@@ -70,6 +71,9 @@ function writer(stop: AbortSignal): Promise<number[]> {
       const id = newId();
       pending.push(
         db.sql`insert into gamification_notices (event_id, user_id, state, text) values (${id}, ${user.id}, 'pending', 'x')`
+          .then(
+            () => db.sql`update gamification_notices set state = 'sending', updated_at = now() where event_id = ${id}`,
+          )
           .then(() => db.sql`update gamification_notices set state = 'sent', updated_at = now() where event_id = ${id}`)
           .then(() => void latencies.push(performance.now() - started)),
       );
@@ -128,7 +132,7 @@ async function round(name: 'ours' | 'peer'): Promise<Result> {
   } else {
     await remover.sql`
       delete from gamification_notices
-      where state in ('sent', 'undeliverable') and updated_at < now() - ${WEEK_MS}::int8 * interval '1 millisecond'`;
+      where state in ('sending', 'sent', 'undeliverable') and updated_at < now() - ${WEEK_MS}::int8 * interval '1 millisecond'`;
   }
   const seconds = (performance.now() - started) / 1000;
   stop.abort();
