@@ -153,6 +153,78 @@ describe('a backend down when the bot starts, back a few seconds later', () => {
   }
 });
 
+describe('redis lost in the middle of the start', () => {
+  it('dying after the start ping, before the modules subscribe, and back once their reads were rebuilt: the bot starts', async () => {
+    // ioredis never ended a connection disconnected while it waited to reconnect (the bus drops a
+    // blocking read's hung connection for a new one), and the start waited for it until its deadline
+    const testDb = await useTestDatabase('bot-start-redis-mid');
+    const redis = await startRedis();
+    const fake = await startFakeTelegram();
+    const db = createPostgres({ url: testDb.url, pool_max: 2 });
+    const port = await freePort();
+    const env = {
+      ...telegramBotEnv(testDb.url, fake.url, 'redis-mid'),
+      DIANA_REDIS_URL: redis.url,
+      DIANA_BOT_HTTP_PORT: String(port),
+      DIANA_BOT_LOG_LEVEL: 'info',
+      DIANA_EVENT_BUS_BLOCK_MS: '200',
+      DIANA_BOT_START_TIMEOUT_MS: '90000',
+    };
+    // a first start makes the schema, so that the second meets the lock below at its owners step
+    const first = startBot(env);
+    expect(await until(() => first.output().includes('"msg":"diana bot started'), 60_000)).toBe(true);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    // a breakpoint: the users table locked, so the start stops at its owners step — after the
+    // Redis ping and before the modules subscribe — while Redis is killed
+    let release = () => {};
+    let locked = () => {};
+    const holding = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const lock = db.transaction(async (tx) => {
+      await tx`lock table users in access exclusive mode`;
+      locked();
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await holding;
+    const bot = startBot(env);
+    try {
+      const waiting = async () =>
+        (
+          await db.sql<{ query: string }[]>`
+            select query from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`
+        ).map((row) => row.query);
+      expect(await until(async () => (await waiting()).length > 0, 60_000)).toBe(true);
+      expect((await waiting()).join()).toMatch(/role/); // the owners' sync, nothing earlier
+      await redis.kill();
+      expect(redis.pid).toBeUndefined();
+      release();
+      await lock;
+      // the fault: the consumers' reads hung and their connections were rebuilt while Redis was down
+      expect(await until(() => bot.output().includes('"msg":"rebuilding blocking stream connection"'), 30_000)).toBe(
+        true,
+      );
+      expect(bot.output()).not.toContain('"msg":"diana bot started');
+      expect((await httpGet(port, '/readyz')).status).toBe(503);
+      await redis.restart();
+      expect(await until(async () => (await httpGet(port, '/readyz')).status === 200, 30_000)).toBe(true);
+      expect(bot.output()).toContain('"msg":"diana bot started');
+    } finally {
+      release();
+      await lock.catch(() => {});
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      await fake.close();
+      await redis.stop();
+      await db.close();
+    }
+  }, 180_000);
+});
+
 describe('a slow backend at start', () => {
   // 1 s: four times the 250 ms command limit that once bounded a handshake, and 4 s short of the
   // start gate's 5 s attempt (1.5 s left a busy machine too little of it for handshake and INFO)

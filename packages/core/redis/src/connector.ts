@@ -9,6 +9,7 @@ import {
 } from '@diana/utils';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { type ClusterNodeInput, clusterSeeds } from './cluster-nodes.js';
+import { endWhenDisconnected } from './disconnect.js';
 import { REDIS_ERROR_CODES } from './errors.js';
 import { limitCommandsNotHandshake } from './handshake.js';
 import { isSocketUrl, socketOptions } from './socket-url.js';
@@ -206,6 +207,7 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
       }
     });
     client.on('ready', () => lastErrors.delete(client));
+    endWhenDisconnected(client);
     open.add(client);
     client.once('end', () => open.delete(client));
     return client;

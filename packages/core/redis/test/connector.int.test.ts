@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRedis, startTcpProxy, startWorker, useTestRedis } from '@diana/test-services';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../src/connector.js';
 import { REDIS_ERROR_CODES } from '../src/errors.js';
@@ -57,6 +57,54 @@ describe('createRedisConnector', () => {
     } finally {
       await own.close({ timeout_ms: 500 });
       await server.stop();
+    }
+  });
+
+  it('a client disconnected while it waits to reconnect ends, and ready() no longer waits for it', async () => {
+    // ioredis 6 left such a client `reconnecting` for ever, its queued commands unanswered, and
+    // ready() waited for it after the server was back (the bot's start, after an outage during it)
+    const server = await startRedis();
+    const own = createRedisConnector({ options: { port: server.port } });
+    try {
+      const kept = own.blocking({ name: 'kept' }) as Redis;
+      const dropped = own.blocking({ name: 'dropped' }) as Redis;
+      await own.ready({ timeout_ms: 10_000 });
+      await server.kill();
+      const deadline = Date.now() + 10_000;
+      while (dropped.status !== 'reconnecting' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(dropped.status).toBe('reconnecting'); // the fault: waiting to reconnect, no socket
+      const queued = dropped.get(`${redis.prefix}q`); // a blocking client queues it for the reconnect
+      const ended = once(dropped, 'end');
+      dropped.disconnect();
+      await expect(queued).rejects.toThrow(/Connection is closed/);
+      await ended;
+      expect(dropped.status).toBe('end');
+      await server.restart();
+      await own.ready({ timeout_ms: 10_000 });
+      expect(kept.status).toBe('ready');
+    } finally {
+      await own.close({ timeout_ms: 500 });
+      await server.stop();
+    }
+  });
+
+  it('a cluster client disconnected while it waits to reconnect ends too', async () => {
+    // every seed refuses: the cluster waits to reconnect (ioredis 6 left it `disconnecting`)
+    const own = createRedisConnector({ cluster: { nodes: ['127.0.0.1:1'] } });
+    try {
+      const client = own.blocking() as unknown as Cluster;
+      const deadline = Date.now() + 10_000;
+      while (client.status !== 'reconnecting' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(client.status).toBe('reconnecting');
+      const queued = client.get('k');
+      const ended = once(client, 'end');
+      client.disconnect();
+      await expect(queued).rejects.toThrow();
+      await ended;
+      expect(client.status).toBe('end');
+      await expect(own.ready({ timeout_ms: 5 })).resolves.toBeUndefined();
+    } finally {
+      await own.close({ timeout_ms: 500 });
     }
   });
 
