@@ -10,6 +10,7 @@ import {
   type Closeable,
   type CloseOptions,
   createCloser,
+  createFailureStreak,
   DianaError,
   getPackageLogger,
   type Logger,
@@ -207,6 +208,13 @@ export function createEventBus<R extends EventRegistry>(
   const appendWithin = createPublishDeadlines(settings.publish_timeout_ms);
   const consumerName = deps.consumer_name ?? defaultConsumerName();
   const groupConsumers: GroupConsumer[] = [];
+  // consumers that could not make their groups as they started (Redis lost after the app's ping):
+  // one warning for all of them, the rest at debug, one line once their retries made them
+  const groupSetup = createFailureStreak({
+    logger,
+    message: 'could not create consumer groups; each consumer retries before its reads',
+    recovered: 'consumer groups created',
+  });
   const broadcasts: BroadcastConsumer[] = [];
   const knownTypes = new Set<string>(Object.keys(events));
   const groupsByType = new Map<string, Set<string>>();
@@ -351,6 +359,7 @@ export function createEventBus<R extends EventRegistry>(
       config: settings,
       logger,
       metrics,
+      group_setup: groupSetup,
     });
     groupConsumers.push(consumer);
     return {
@@ -369,6 +378,8 @@ export function createEventBus<R extends EventRegistry>(
     const { release } = transport;
     if (!release) return;
     const live = groupConsumers.filter((c) => c.status().running);
+    // refused alike with Redis down: said once, for every consumer stopped (the bot's eleven)
+    const refused: Array<{ group: string; error: unknown }> = [];
     const one = async (consumer: GroupConsumer) => {
       const { group, types } = consumer.status();
       const shared = new Set(live.filter((c) => c.status().group === group).flatMap((c) => c.status().types));
@@ -379,10 +390,19 @@ export function createEventBus<R extends EventRegistry>(
         const count = await release.call(transport, group, consumerName, free, kept);
         if (count > 0) logger.info({ group, count }, 'handed back unfinished entries to the group');
       } catch (error) {
-        logger.warn({ err: error, group }, 'could not hand back unfinished entries: claimed after claim_idle_ms');
+        refused.push({ group, error });
       }
     };
     await Promise.all(stopped.map(one));
+    if (refused.length > 0)
+      logger.warn(
+        {
+          err: refused[0]?.error,
+          consumers: refused.length,
+          groups: [...new Set(refused.map(({ group }) => group))],
+        },
+        'could not hand back unfinished entries: claimed after claim_idle_ms',
+      );
   };
 
   const closer = createCloser(async ({ timeout_ms = 10_000 }) => {

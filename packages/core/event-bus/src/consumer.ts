@@ -6,6 +6,7 @@ import {
   backoffDelay,
   createFailureStreak,
   DianaError,
+  type FailureStreak,
   isDianaError,
   isUnavailable,
   type Logger,
@@ -68,6 +69,11 @@ interface ConsumerOptions {
   readonly config: EventBusConfig;
   readonly logger: Logger;
   readonly metrics: BusMetrics;
+  /**
+   * Shared by the bus's consumers: a first attempt to make the groups that fails, and the retry
+   * that makes them (one warning for every consumer Redis was lost under as the app started).
+   */
+  readonly group_setup: FailureStreak;
 }
 
 /**
@@ -335,6 +341,8 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   const ensureGroups = async () => {
     for (const type of types) await transport.ensureGroup(type, group);
   };
+  // false from a failed first attempt until a retry has made them
+  let groupsMade = true;
 
   // First what this consumer's name left pending (a restart under the same name takes its
   // entries back at once instead of after claim_idle_ms), then new entries.
@@ -349,7 +357,15 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       if (acks.length > 0) scheduleFlush();
       const count = Math.min(config.batch_size, options.concurrency - inFlight.size);
       try {
-        if (readFailures.failures > 0) await ensureGroups(); // NOGROUP after a restart or a deleted stream
+        // not made at the start (Redis lost): before each read until they are, or the first read
+        // back fails with NOGROUP; after a failed read: NOGROUP after a restart or a deleted stream
+        if (!groupsMade || readFailures.failures > 0) {
+          await ensureGroups();
+          if (!groupsMade) {
+            groupsMade = true;
+            options.group_setup.succeeded();
+          }
+        }
         const batch = await reader.readGroup({
           group,
           consumer,
@@ -403,7 +419,8 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
   for (const timer of timers) timer.unref();
 
   const running = ensureGroups().then(loop, (error: unknown) => {
-    logger.error({ err: error, group }, 'could not create consumer group');
+    groupsMade = false;
+    options.group_setup.failed(error, { group });
     return loop();
   });
 
