@@ -119,7 +119,7 @@ async function round(name: 'ours' | 'peer'): Promise<Result> {
     const { destination, lines } = captureLogLines();
     const removed = () =>
       lines.reduce(
-        (sum, line) => sum + (line.msg === 'told notices past their retention removed' ? Number(line.removed) : 0),
+        (sum, line) => sum + (line.msg === 'payment notices past their retention removed' ? Number(line.removed) : 0),
         0,
       );
     const module = createGamificationModule(

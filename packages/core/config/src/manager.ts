@@ -3,7 +3,16 @@
 // the wiring; the contract is manager-types.ts, the input checks checks.ts.
 
 import type { Subscription } from '@diana/event-bus';
-import { createCloser, DianaError, getPackageLogger, newId, parseOrThrow } from '@diana/utils';
+import {
+  createCloser,
+  createFailureStreak,
+  DianaError,
+  getPackageLogger,
+  newId,
+  parseOrThrow,
+  runPeriodically,
+  waitWithin,
+} from '@diana/utils';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import { checkId, checkMeta, checkScope, checkTemplateValues, usage, validate } from './checks.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
@@ -53,7 +62,10 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
   const live = createLiveValues({ db, templates, keep_last_known_good: settings.keep_last_known_good, logger });
   let started = false;
   let subscription: Subscription | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  // the periodic resync: a failing one (PostgreSQL down) warns once, is tried at the next
+  // interval, and says when resyncs work again
+  const stopResyncs = new AbortController();
+  let resyncs: Promise<void> | undefined;
 
   // ---- writes -----------------------------------------------------------------------------
 
@@ -77,7 +89,9 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
     return row;
   };
   const closer = createCloser(async ({ timeout_ms }) => {
-    if (timer) clearInterval(timer);
+    stopResyncs.abort();
+    // (a resync under way ends with the pool; not waited for past the close's time)
+    await waitWithin(resyncs ?? Promise.resolve(), timeout_ms ?? 1_000);
     await subscription?.close(timeout_ms === undefined ? {} : { timeout_ms });
   });
 
@@ -100,12 +114,19 @@ export function createConfigManager<const T extends readonly TemplateDefinition[
         mode: 'broadcast',
         onResync: () => live.load(false),
       });
-      if (settings.resync_interval_ms > 0) {
-        timer = setInterval(() => {
-          live.load(false).catch((error: unknown) => logger.warn({ err: error }, 'periodic config resync failed'));
-        }, settings.resync_interval_ms);
-        timer.unref();
-      }
+      if (settings.resync_interval_ms > 0)
+        resyncs = runPeriodically(
+          {
+            interval_ms: settings.resync_interval_ms,
+            signal: stopResyncs.signal,
+            failures: createFailureStreak({
+              logger,
+              message: 'periodic config resync failed; tried again at the next interval',
+              recovered: 'periodic config resyncs work again',
+            }),
+          },
+          () => live.load(false),
+        );
     },
 
     get(key, options = {}) {

@@ -1,7 +1,7 @@
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, createOutboxRelay, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
-import { until as pollUntil, useTestDatabase, watchStuckTests } from '@diana/test-services';
-import { isDianaError } from '@diana/utils';
+import { captureLogLines, until as pollUntil, useTestDatabase, watchStuckTests } from '@diana/test-services';
+import { createLogger, isDianaError } from '@diana/utils';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_EVENTS } from '../src/events.js';
@@ -419,5 +419,29 @@ describe('ConfigManager', () => {
       select json_schema, type from config_templates where key = ${dailyGift.key}`;
     expect(row?.type).toBe('setting');
     expect(Object.keys(row?.json_schema.properties ?? {})).toEqual(['amount', 'streak_bonus']);
+  });
+
+  it('a periodic resync that fails warns once, is tried at each interval, and says when resyncs work again', async () => {
+    const { destination, lines } = captureLogLines();
+    const logger = createLogger({ level: 'debug', destination });
+    const manager = createConfigManager({ resync_interval_ms: 20 }, { db, bus, templates: TEMPLATES, logger });
+    managers.push(manager as never);
+    await manager.start();
+    const failed = 'periodic config resync failed; tried again at the next interval';
+    const at = (level: string, msg: string) => lines.filter((line) => line.level === level && line.msg === msg);
+    // the fault: the instances' table gone from under it (as PostgreSQL down would fail the read)
+    await db.sql`alter table config_instances rename to config_instances_away`;
+    try {
+      expect(await until(() => at('debug', failed).length >= 2)).toBe(true);
+    } finally {
+      await db.sql`alter table config_instances_away rename to config_instances`;
+    }
+    expect(await until(() => at('info', 'periodic config resyncs work again').length === 1)).toBe(true);
+    expect(at('warn', failed)).toHaveLength(1);
+    expect(at('warn', failed)[0]?.err).toMatchObject({ message: expect.stringContaining('config_instances') });
+    expect(at('info', 'periodic config resyncs work again')[0]?.failures).toBeGreaterThanOrEqual(3);
+    const resyncs = manager.stats().resyncs;
+    expect(await until(() => manager.stats().resyncs > resyncs + 1)).toBe(true); // and go on
+    await manager.close();
   });
 });

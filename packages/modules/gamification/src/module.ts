@@ -364,7 +364,7 @@ export function createGamificationModule(settings: GamificationSettings, deps: G
     { timezone, notices: deps.api !== undefined, notice_retention_ms: options.notice_retention_ms },
     'gamification module ready',
   );
-  // told notices past their retention go (without an api none is told, none is kept)
+  // payment notices past their retention go (without an api none is told, none is kept)
   const pruner = notices ? createNoticePruner(notices.prune, options, logger) : undefined;
   const close = async () => {
     await pruner?.close();

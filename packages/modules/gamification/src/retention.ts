@@ -45,8 +45,8 @@ export function createNoticePruner(
   const stop = new AbortController();
   const failures = createFailureStreak({
     logger,
-    message: 'removing told notices past their retention failed; tried again at the next interval',
-    recovered: 'told notices past their retention are removed again',
+    message: 'removing payment notices past their retention failed; tried again at the next interval',
+    recovered: 'payment notices past their retention are removed again',
   });
   let running: Promise<void> | undefined;
   const loop = () =>
@@ -59,7 +59,7 @@ export function createNoticePruner(
           max_batches: MAX_BATCHES,
           signal,
         });
-        if (removed > 0) logger.debug({ removed }, 'told notices past their retention removed');
+        if (removed > 0) logger.debug({ removed }, 'payment notices past their retention removed');
       },
     );
   return {

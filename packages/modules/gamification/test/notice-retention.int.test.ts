@@ -238,8 +238,10 @@ describe('the pruner loop', () => {
     expect(await until(() => calls >= 5)).toBe(true);
     await pruner.close();
     const at = (level: string) => lines.filter((l) => l.level === level).map((l) => l.msg);
-    expect(at('warn')).toEqual(['removing told notices past their retention failed; tried again at the next interval']);
-    expect(at('info')).toEqual(['told notices past their retention are removed again']);
+    expect(at('warn')).toEqual([
+      'removing payment notices past their retention failed; tried again at the next interval',
+    ]);
+    expect(at('info')).toEqual(['payment notices past their retention are removed again']);
   });
 
   it('close waits for a prune under way and stops the loop', async () => {
