@@ -16,6 +16,7 @@ import {
   type Logger,
   newId,
   parseOrThrow,
+  runPeriodically,
   SYSTEM_CLOCK,
 } from '@diana/utils';
 import { type BroadcastConsumer, startBroadcastConsumer } from './broadcast.js';
@@ -229,10 +230,21 @@ export function createEventBus<R extends EventRegistry>(
     for (const type of groupsByType.keys()) removed += await transport.trim(type);
     return removed;
   };
-  const trimTimer = setInterval(() => {
-    trimAll().catch((error: unknown) => logger.debug({ err: error }, 'trim failed'));
-  }, settings.trim_interval_ms);
-  trimTimer.unref();
+  // every trim_interval_ms; failing trims (Redis down, or a stream that cannot be trimmed: it
+  // grows) warn once, and say when they work again
+  const stopTrims = new AbortController();
+  void runPeriodically(
+    {
+      interval_ms: settings.trim_interval_ms,
+      signal: stopTrims.signal,
+      failures: createFailureStreak({
+        logger,
+        message: 'trimming streams failed; tried again at the next interval',
+        recovered: 'trimming streams works again',
+      }),
+    },
+    trimAll,
+  );
   // lag, pending and dead letters of the types this process consumes, read at each collection
   const unobserve = observeStreams(async () => {
     const types = [...groupsByType.keys()];
@@ -407,7 +419,7 @@ export function createEventBus<R extends EventRegistry>(
 
   const closer = createCloser(async ({ timeout_ms = 10_000 }) => {
     closing = true;
-    clearInterval(trimTimer);
+    stopTrims.abort();
     unobserve();
     await Promise.all([...groupConsumers.map((c) => c.stop(timeout_ms)), ...broadcasts.map((b) => b.stop())]);
     closed = true;

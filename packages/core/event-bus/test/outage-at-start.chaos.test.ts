@@ -4,7 +4,9 @@
 // says so once: a warning at its first failure, the retries at debug, an info line when it works.
 // Consumers that cannot make their groups as they start (the bot's eleven, Redis lost after its
 // ping) say so once for all of them, and a close with Redis down says once that its hand-backs
-// were refused (before: eleven pairs of lines in the bot, at error and at warn).
+// were refused (before: eleven pairs of lines in the bot, at error and at warn). The trim timer
+// says its failures once too (they were debug lines only: a stream that could not be trimmed grew
+// with no warning).
 
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createRedisConnector } from '@diana/redis';
@@ -215,5 +217,24 @@ describe('Redis down when the loops start', () => {
         err: expect.objectContaining({ message: expect.any(String) }),
       }),
     ]);
+  }, 60_000);
+
+  it('the trim timer warns once while trims fail, and says when they work again', async () => {
+    const from = logged.length;
+    const { server, transport } = await privateRedis('outage-trim:');
+    await server.kill();
+    expect(server.pid).toBeUndefined(); // the fault: every trim fails
+    const bus = createEventBus(
+      { ...CONFORMANCE_CONFIG, trim_interval_ms: 20 },
+      { transport, events: CONFORMANCE_EVENTS, logger },
+    );
+    cleanups.push(() => bus.close({ timeout_ms: 500 }));
+    bus.subscribe('trimmed', 'test.happened', () => {}); // a stream to trim
+    const failed = 'trimming streams failed; tried again at the next interval';
+    await until(() => lines('debug', failed, from).length >= 2, 10_000, 'trims failing');
+    await server.restart();
+    await until(() => lines('info', 'trimming streams works again', from).length > 0, 15_000, 'trims work again');
+    expect(lines('warn', failed, from)).toHaveLength(1);
+    expect(lines('info', 'trimming streams works again', from)[0]?.failures).toBeGreaterThanOrEqual(3);
   }, 60_000);
 });
