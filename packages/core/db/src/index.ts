@@ -37,3 +37,4 @@ export { createPostgresDocumentStore } from './adapters/postgres.js';
 // Errors
 export type { DbErrorCode } from './errors.js';
 export { DB_ERROR_CODES, isConnectFailure, toDbError } from './errors.js';
+export { withoutWait } from './instrument.js';

@@ -13,6 +13,7 @@ import {
   pauseForServer,
   type QueryTracker,
   waitsForConnection,
+  withoutWait,
 } from './instrument.js';
 import { createDbMetrics, type PoolStats } from './metrics.js';
 import { logPoolerPlan, planPooler } from './pooler.js';
@@ -384,9 +385,8 @@ export function createPostgres(config: DatabaseConfigInput, deps: PostgresDeps =
     },
     async ping({ timeout_ms = 2_000 } = {}) {
       const started = performance.now();
-      const query = sql`select 1 as ok`;
       // a probe says at once that the server is down: it does not wait for it (connect_wait_ms)
-      (query as unknown as { noWait: boolean }).noWait = true;
+      const query = withoutWait(sql`select 1 as ok`);
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {

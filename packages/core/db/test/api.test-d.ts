@@ -31,6 +31,7 @@ describe('@diana/db public API', () => {
       | 'migrationStatus'
       | 'packageMigrations'
       | 'toDbError'
+      | 'withoutWait'
     >();
   });
 });

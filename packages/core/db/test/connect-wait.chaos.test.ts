@@ -8,7 +8,7 @@ import vendored from '@diana/postgres';
 import { startTcpProxy, type TcpProxy, useTestDatabase } from '@diana/test-services';
 import { isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { instrumentSql, pauseForServer, type QueryTracker } from '../src/instrument.js';
+import { instrumentSql, pauseForServer, type QueryTracker, withoutWait } from '../src/instrument.js';
 import { createDbMetrics } from '../src/metrics.js';
 import { createPostgres, type Database } from '../src/postgres.js';
 
@@ -105,6 +105,12 @@ describe('connect_wait_ms: the server down for a while', () => {
     const pinged = Date.now();
     await expect(again.ping({ timeout_ms: 5_000 })).rejects.toSatisfy((e) => isDianaError(e, 'E_DB_UNAVAILABLE'));
     expect(Date.now() - pinged).toBeLessThan(4_000);
+    // and so does a statement marked withoutWait (a gauge's read), beside the ones that wait
+    const reported = Date.now();
+    await expect(withoutWait(again.sql`select count(*) from waited`)).rejects.toSatisfy((e) =>
+      isDianaError(e, 'E_DB_UNAVAILABLE'),
+    );
+    expect(Date.now() - reported).toBeLessThan(4_000);
     expect([...reads, ...writes].filter((s) => s.settled)).toEqual([]);
 
     await proxy.up();

@@ -1,4 +1,4 @@
-import { type Database, type MigrationSource, packageMigrations } from '@diana/db';
+import { type Database, type MigrationSource, packageMigrations, withoutWait } from '@diana/db';
 import type { TransactionSql } from '@diana/postgres';
 import {
   backoffDelay,
@@ -252,11 +252,12 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
           if (removed.outbox + removed.inbox > 0) logger.debug(removed, 'event rows past their retention removed');
         },
       );
+  // (read for /metrics: with PostgreSQL down it reports nothing at once, not after waiting for it)
   const unobserve = observeOutbox(async () => {
-    const [row] = await db.sql<{ backlog: number; oldest_s: number }[]>`
+    const [row] = await withoutWait(db.sql<{ backlog: number; oldest_s: number }[]>`
       select count(*)::int as backlog,
              coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as oldest_s
-      from event_outbox where published_at is null`;
+      from event_outbox where published_at is null`);
     return row ?? { backlog: 0, oldest_s: 0 };
   });
 
