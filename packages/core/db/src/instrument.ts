@@ -231,7 +231,6 @@ function isQuery(value: unknown): value is TrackedQuery {
   return value instanceof Promise && 'strings' in value && 'handler' in value;
 }
 
-/** A postgres.js query (a statement not awaited yet), as opposed to any other promise. */
 /**
  * Marks `statement` (from `db.sql`, not yet awaited) to fail at once when no connection opens,
  * instead of waiting `connect_wait_ms` for the server: for what reports rather than waits (a
@@ -242,4 +241,5 @@ export function withoutWait<T extends PromiseLike<unknown>>(statement: T): T {
   return statement;
 }
 
+/** A postgres.js query (a statement not awaited yet), as opposed to any other promise. */
 export const isDriverQuery: (value: unknown) => value is Promise<unknown> = isQuery;

@@ -14,7 +14,7 @@ const MAX_BATCHES = 25;
 
 /** The module's settings (`createGamificationModule`'s first argument). */
 export interface GamificationSettings {
-  /** How long a told notice (`sent`, `undeliverable`) is kept after it was told, at most 10 years; 0 keeps them all. @default 7 days */
+  /** How long a told notice (`sent`, `undeliverable`) is kept after it was told, one left `sending` at least a day; at most 10 years; 0 keeps them all. @default 7 days */
   readonly notice_retention_ms?: number;
   /** How often `start()` removes notices past their retention. @default 60 000 */
   readonly notice_prune_interval_ms?: number;
@@ -49,22 +49,22 @@ export function createNoticePruner(
     recovered: 'payment notices past their retention are removed again',
   });
   let running: Promise<void> | undefined;
-  const loop = () =>
-    runPeriodically(
-      { interval_ms: settings.notice_prune_interval_ms, signal: stop.signal, failures },
-      async (signal) => {
-        const removed = await prune({
-          retention_ms: settings.notice_retention_ms,
-          batch: BATCH,
-          max_batches: MAX_BATCHES,
-          signal,
-        });
-        if (removed > 0) logger.debug({ removed }, 'payment notices past their retention removed');
-      },
-    );
+  const prunePast = async (signal: AbortSignal) => {
+    const removed = await prune({
+      retention_ms: settings.notice_retention_ms,
+      batch: BATCH,
+      max_batches: MAX_BATCHES,
+      signal,
+    });
+    if (removed > 0) logger.debug({ removed }, 'payment notices past their retention removed');
+  };
   return {
     start() {
-      if (settings.notice_retention_ms > 0 && !running && !stop.signal.aborted) running = loop();
+      if (settings.notice_retention_ms === 0 || running || stop.signal.aborted) return;
+      running = runPeriodically(
+        { interval_ms: settings.notice_prune_interval_ms, signal: stop.signal, failures },
+        prunePast,
+      );
     },
     async close() {
       stop.abort();
