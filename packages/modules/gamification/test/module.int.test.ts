@@ -1,17 +1,8 @@
 // The module through the bus (memory transport, outbox relay, inbox) and a real grammY bot,
 // on PostgreSQL; Telegram is a recording transformer.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
-import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
-import {
-  createEventBus,
-  createMemoryTransport,
-  createOutboxRelay,
-  defineEvents,
-  EVENT_BUS_MIGRATIONS,
-  type EventEnvelope,
-  mergeEvents,
-} from '@diana/event-bus';
+import { createConfigManager } from '@diana/config';
+import { createEventBus, type EventEnvelope } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
 import {
@@ -20,52 +11,31 @@ import {
   createUpdateFactory,
   FAKE_BOT_INFO,
   until as pollUntil,
-  useTestDatabase,
 } from '@diana/test-services';
 import { BESITOS_MAX, newId } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
-import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { GAMIFICATION_EVENTS } from '../src/events.js';
 import { checkLedgerInvariants } from '../src/ledger.js';
-import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 import { createGamificationModule, type GamificationContext } from '../src/module.js';
 import { GAMIFICATION_TEMPLATES } from '../src/templates.js';
+import { createStage } from './fixtures/stage.js';
 
-// what other modules publish (their schemas live with them; the contract fields are enough here)
-const OTHERS = defineEvents({
-  'user.registered': v.object({ user_id: v.string() }),
-  'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }),
-  'narrative.fragment_completed': v.object({ user_id: v.string(), fragment: v.string() }),
-  'admin.besitos_granted': v.object({ user_id: v.string(), amount: v.number(), reason: v.string(), actor: v.string() }),
-  'narrative.clue_found': v.object({ user_id: v.string(), clue: v.string() }),
-});
-const testDb = await useTestDatabase('gamification');
-const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
-const transport = createMemoryTransport();
-const events = mergeEvents(mergeEvents(GAMIFICATION_EVENTS, CONFIG_EVENTS), OTHERS);
-const bus = createEventBus({ backoff_base_ms: 10, backoff_max_ms: 50 }, { transport, events, db });
-const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
-const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: GAMIFICATION_TEMPLATES });
+const stage = await createStage('gamification');
+const { db, transport, events, bus, config, users } = stage;
 const admin = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: GAMIFICATION_TEMPLATES });
 const signer = createCallbackSigner({ callback_secret: 'g'.repeat(40) });
 const gamification = createGamificationModule({}, { db, bus, config, signer, timezone: 'Europe/Madrid' });
-const users = createUserRepository(db);
 beforeAll(async () => {
-  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS, GAMIFICATION_MIGRATIONS]);
-  await config.start();
+  await stage.start();
   await admin.start();
   for (const s of gamification.subscriptions)
     if (s.mode === 'broadcast') bus.subscribe(s.types as never, s.handler as never, { mode: 'broadcast' });
     else bus.subscribe(s.group, s.types as never, s.handler as never);
 });
 afterAll(async () => {
-  await relay.close();
-  await bus.close();
-  await config.close();
   await admin.close();
-  await db.close();
+  await stage.close();
 });
 
 const api = createRecordingApi();

@@ -2,52 +2,20 @@
 // missions, achievements and history screens, next-step buttons, the shop's descriptions and the
 // profile summary — through a real grammY bot (recording API) and the bus on PostgreSQL.
 import { randomUUID } from 'node:crypto';
-import { CONFIG_EVENTS, CONFIG_MIGRATIONS, createConfigManager } from '@diana/config';
-import { createPostgres, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
-import {
-  createEventBus,
-  createMemoryTransport,
-  createOutboxRelay,
-  defineEvents,
-  EVENT_BUS_MIGRATIONS,
-  type EventEnvelope,
-  mergeEvents,
-  type Subscription,
-} from '@diana/event-bus';
+import type { EventEnvelope, Subscription } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
-import {
-  createRecordingApi,
-  createUpdateFactory,
-  FAKE_BOT_INFO,
-  until as pollUntil,
-  useTestDatabase,
-} from '@diana/test-services';
+import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, until as pollUntil } from '@diana/test-services';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
-import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GAMIFICATION_EVENTS } from '../src/events.js';
 import { checkLedgerInvariants } from '../src/ledger.js';
-import { GAMIFICATION_MIGRATIONS } from '../src/migrations.js';
 import { createGamificationModule, type GamificationContext } from '../src/module.js';
 import { createNotices, NOTICE_GROUP } from '../src/notices.js';
-import { GAMIFICATION_TEMPLATES } from '../src/templates.js';
+import { createStage, type OTHERS } from './fixtures/stage.js';
 
-const OTHERS = defineEvents({
-  'user.registered': v.object({ user_id: v.string() }),
-  'narrative.decision_made': v.object({ user_id: v.string(), reward: v.number() }),
-  'narrative.fragment_completed': v.object({ user_id: v.string(), fragment: v.string() }),
-  'admin.besitos_granted': v.object({ user_id: v.string(), amount: v.number(), reason: v.string(), actor: v.string() }),
-  'narrative.clue_found': v.object({ user_id: v.string(), clue: v.string() }),
-});
-const testDb = await useTestDatabase('gamification-screens');
-const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
-const transport = createMemoryTransport();
-const events = mergeEvents(mergeEvents(GAMIFICATION_EVENTS, CONFIG_EVENTS), OTHERS);
-const bus = createEventBus({ backoff_base_ms: 10, backoff_max_ms: 50 }, { transport, events, db });
-const relay = createOutboxRelay({ outbox_poll_ms: 20 }, { db, transport });
-const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: GAMIFICATION_TEMPLATES });
+const stage = await createStage('gamification-screens');
+const { db, bus, config, users } = stage;
 const signer = createCallbackSigner({ callback_secret: 's'.repeat(40) });
 
 const api = createRecordingApi();
@@ -76,10 +44,8 @@ const gamification = createGamificationModule(
   {},
   { db, bus, config, signer, timezone: 'Europe/Madrid', api: () => bot.api },
 );
-const users = createUserRepository(db);
 beforeAll(async () => {
-  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, CONFIG_MIGRATIONS, GAMIFICATION_MIGRATIONS]);
-  await config.start();
+  await stage.start();
   for (const s of gamification.subscriptions)
     if (s.mode === 'broadcast') bus.subscribe(s.types as never, s.handler as never, { mode: 'broadcast' });
     else if (s.group === NOTICE_GROUP) startNotices();
@@ -91,12 +57,7 @@ const startNotices = () => {
   const s = gamification.subscriptions.find((sub) => sub.group === NOTICE_GROUP);
   if (s) noticesRunning = bus.subscribe(s.group, s.types as never, s.handler as never);
 };
-afterAll(async () => {
-  await relay.close();
-  await bus.close();
-  await config.close();
-  await db.close();
-});
+afterAll(() => stage.close());
 
 const ids = new Map<number, string>();
 bot.use(async (ctx, next) => {
