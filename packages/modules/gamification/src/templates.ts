@@ -5,6 +5,12 @@ import * as v from 'valibot';
 
 const AMOUNT = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000));
 const ID = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/));
+/**
+ * A count of events a mission or an achievement waits for: 1..1 000 000. The counters are
+ * `integer` columns, compared in SQL: a threshold past 2^31 − 1 (a valid JSON number) made every
+ * event it counts fail its handler and go to the dead letters, its payment with it.
+ */
+const COUNT = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000));
 
 export const REWARDS = defineTemplate('gamification.rewards', {
   type: 'setting',
@@ -47,7 +53,7 @@ export const MISSIONS = defineTemplate('gamification.missions', {
         'narrative.fragment_completed',
         'gamification.item_acquired',
       ]),
-      target: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      target: COUNT,
       reward: AMOUNT,
     }),
   ),
@@ -84,7 +90,7 @@ export const ACHIEVEMENTS = defineTemplate('gamification.achievements', {
         'narrative.fragment_completed',
         'gamification.item_acquired',
       ]),
-      threshold: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      threshold: COUNT,
       reward: AMOUNT,
     }),
   ),

@@ -407,6 +407,51 @@ describe('the gamification module', () => {
     expect(await gamification.ledger.balance(user)).toBe(57);
   });
 
+  it('a mission target or an achievement threshold out of 1..1 000 000 never becomes live; at the top, events still pay', async () => {
+    const publish = async (key: 'gamification.achievements' | 'gamification.missions', value: unknown) => {
+      const draft = await admin.createDraft(key, value, { actor: 'admin:1', reason: 'test' });
+      await admin.publish(draft.id, { actor: 'admin:1', reason: 'test' });
+    };
+    const achievements = config.get('gamification.achievements');
+    const missions = config.get('gamification.missions');
+    // 3 000 000 000 is a valid JSON integer: before, it went live, and every decision it counted
+    // failed in SQL (an integer out of range) and went to the dead letters, its payment with it
+    for (const threshold of [3_000_000_000, 1_000_001, 0, 1.5]) {
+      const achievement = { id: 'mucho', title: 'Mucho', event: 'narrative.decision_made', threshold, reward: 10 };
+      await expect(publish('gamification.achievements', [achievement]), String(threshold)).rejects.toMatchObject({
+        code: 'E_CONFIG_INVALID',
+      });
+      const mission = {
+        id: 'mucho',
+        title: 'Mucho',
+        kind: 'weekly',
+        event: 'narrative.decision_made',
+        target: threshold,
+        reward: 10,
+      };
+      await expect(publish('gamification.missions', [mission]), String(threshold)).rejects.toMatchObject({
+        code: 'E_CONFIG_INVALID',
+      });
+    }
+    expect(config.get('gamification.achievements')).toEqual(achievements);
+    expect(config.get('gamification.missions')).toEqual(missions);
+    const top = { id: 'mucho', title: 'Mucho', event: 'narrative.decision_made', reward: 10 };
+    await publish('gamification.achievements', [{ ...top, threshold: 1_000_000 }]);
+    await publish('gamification.missions', [{ ...top, kind: 'weekly', target: 1_000_000 }]);
+    try {
+      expect(await until(() => config.get('gamification.achievements')[0]?.threshold === 1e6)).toBe(true);
+      expect(await until(() => config.get('gamification.missions')[0]?.target === 1e6)).toBe(true);
+      const user = await register(309);
+      await bus.publish('narrative.decision_made', { user_id: user, reward: 5 }, { key: user });
+      expect(await until(async () => (await transactions(user, 'decision')).n === 1)).toBe(true);
+      expect(await transactions(user, 'decision')).toEqual({ n: 1, sum: 5 });
+    } finally {
+      await publish('gamification.achievements', achievements);
+      await publish('gamification.missions', missions);
+      expect(await until(() => config.get('gamification.missions')[0]?.id === missions[0]?.id)).toBe(true);
+    }
+  });
+
   it('a new user claiming /regalo 4 times at once is paid once (50 users, claims released together)', async () => {
     const tgs = Array.from({ length: 50 }, (_, i) => 1_000 + i);
     const userIds = new Map<number, string>();
