@@ -14,8 +14,11 @@ import { TEXTS } from './texts.js';
 
 type Item = (typeof SHOP.defaults)[number];
 
-/** The signed action of buy buttons: item id and a one-use nonce. */
+/** The signed action of buy buttons: item id, a one-use nonce and the price shown (base 36). */
 export const BUY_ACTION = 'gam.b';
+
+/** The price as a buy button carries it: base 36, at most 4 characters up to BESITOS_MAX. */
+const priceTag = (price: number) => price.toString(36);
 
 export function createShop(deps: {
   db: Database;
@@ -58,7 +61,7 @@ export function createShop(deps: {
     const rows = items.map((item) => [
       {
         text: label(item, item.name),
-        callback_data: signer.sign(BUY_ACTION, [item.id, randomBytes(6).toString('base64url')], {
+        callback_data: signer.sign(BUY_ACTION, [item.id, randomBytes(6).toString('base64url'), priceTag(item.price)], {
           userId: ctx.from?.id,
         }),
       },
@@ -83,10 +86,13 @@ export function createShop(deps: {
     else if (!quiet) await ctx.reply(TEXTS.noObjects);
   };
 
-  /** A buy button: never sold twice, nor to its owner; a double tap charges once. */
+  /**
+   * A buy button: never sold twice, nor to its owner; a double tap charges once; never at another
+   * price than the one its screen showed.
+   */
   const buy = async (ctx: GamificationContext & { signedCallback: VerifiedCallback }) => {
     const user = ctx.user;
-    const [item_id = '', nonce = ''] = ctx.signedCallback.args;
+    const [item_id = '', nonce = '', shown = ''] = ctx.signedCallback.args;
     if (!user) return;
     const item = deps.items().find((i) => i.id === item_id);
     if (!item) return void (await ctx.answerCallbackQuery({ text: TEXTS.unknownItem }));
@@ -96,6 +102,15 @@ export function createShop(deps: {
         return void (await ctx.answerCallbackQuery({
           text: TEXTS.wait(formatDuration(Math.ceil(limit.retry_after_ms / 1000) * 1000)),
         }));
+    }
+    // the price changed since the screen was shown (a button of before this check carries none):
+    // nothing is charged, and the shop is shown again with today's prices
+    if (shown !== priceTag(item.price)) {
+      await ctx.answerCallbackQuery({
+        text: TEXTS.priceChanged(item.name, formatBesitos(item.price)),
+        show_alert: true,
+      });
+      return show(ctx, user);
     }
     try {
       const bought = await db.transaction(async (tx) => {

@@ -6,6 +6,12 @@ import * as v from 'valibot';
 const AMOUNT = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000));
 const ID = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/));
 /**
+ * A shop item's id: at most 24 characters, so that its buy button (action, id, nonce, price,
+ * the user's tag and a signature of at least 66 bits) fits Telegram's 64 bytes. A longer one
+ * failed every /tienda screen when it was signed.
+ */
+const ITEM_ID = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,24}$/));
+/**
  * A count of events a mission or an achievement waits for: 1..1 000 000. The counters are
  * `integer` columns, compared in SQL: a threshold past 2^31 − 1 (a valid JSON number) made every
  * event it counts fail its handler and go to the dead letters, its payment with it.
@@ -105,7 +111,7 @@ export const SHOP = defineTemplate('gamification.shop', {
   type: 'setting',
   schema: v.array(
     v.object({
-      id: ID,
+      id: ITEM_ID,
       name: v.pipe(v.string(), v.minLength(1), v.maxLength(40)),
       /** 1..BESITOS_MAX, the range of every amount (an unbounded price overflowed the ledger). */
       price: besitosAmount(),

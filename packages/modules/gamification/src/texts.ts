@@ -29,6 +29,8 @@ export const TEXTS = Object.freeze({
   noObjects: 'Aún no tienes objetos de la tienda. Tus pistas de la historia están en /mochila.',
   notEnough: (needed: string, balance: string) => `Te faltan besitos: cuesta ${needed} y tienes ${balance}.`,
   unknownItem: 'Ese artículo ya no está a la venta.',
+  priceChanged: (name: string, price: string) =>
+    `El precio de ${name} ha cambiado: ahora cuesta ${price}. No se te ha cobrado nada; aquí tienes la tienda al día.`,
   wait: (duration: string) => `Espera ${duration}.`,
 
   // next-step buttons

@@ -282,6 +282,46 @@ describe('the gamification module', () => {
     expect(acquired?.n).toBe(1);
   });
 
+  it('a buy button charges the price its screen showed: after a change, nothing, and the shop again; the longest item id fits its button', async () => {
+    const publishShop = async (items: unknown) => {
+      const draft = await admin.createDraft('gamification.shop', items, { actor: 'admin:1', reason: 'precio' });
+      await admin.publish(draft.id, { actor: 'admin:1', reason: 'precio' });
+    };
+    const shop = config.get('gamification.shop');
+    const user = await register(312);
+    expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
+    await command(312, '/tienda');
+    const shown = [...api.buttons(312)].find(([label]) => label.startsWith('Rosa negra'))?.[1] as string;
+    try {
+      await publishShop(shop.map((item) => (item.id === 'rosa_negra' ? { ...item, price: 49 } : item)));
+      expect(await until(() => config.get('gamification.shop')[0]?.price === 49)).toBe(true);
+      // before: "Es tuyo", and 49 taken for a rose shown at 30
+      await press(312, shown);
+      expect(lastAnswer()).toBe(
+        'El precio de Rosa negra ha cambiado: ahora cuesta 49 besitos. No se te ha cobrado nada; aquí tienes la tienda al día.',
+      );
+      expect(await transactions(user, 'shop:rosa_negra')).toEqual({ n: 0, sum: 0 });
+      expect(lastText(312)).toContain('<b>Rosa negra</b> — 49 besitos');
+      const fresh = [...api.buttons(312)].find(([label]) => label.startsWith('Rosa negra'))?.[1] as string;
+      await press(312, fresh);
+      expect(lastAnswer()).toBe('Es tuyo: Rosa negra.');
+      expect(await transactions(user, 'shop:rosa_negra')).toEqual({ n: 1, sum: -49 });
+      // the longest id at the highest price still makes a button; one character more is refused
+      await publishShop([{ id: 'x'.repeat(24), name: 'Larga', price: BESITOS_MAX }]);
+      expect(await until(() => config.get('gamification.shop')[0]?.price === BESITOS_MAX)).toBe(true);
+      await command(312, '/tienda');
+      const [[label, data] = []] = [...api.buttons(312)];
+      expect(label).toContain('Larga');
+      expect(Buffer.byteLength(String(data))).toBeLessThanOrEqual(64);
+      await expect(publishShop([{ id: 'x'.repeat(25), name: 'Larga', price: 1 }])).rejects.toMatchObject({
+        code: 'E_CONFIG_INVALID',
+      });
+    } finally {
+      await publishShop(shop);
+      expect(await until(() => config.get('gamification.shop')[0]?.id === 'rosa_negra')).toBe(true);
+    }
+  });
+
   it('the shop never sells what the user owns (an item found in the story is marked and refused), and /mochila lists the bought objects', async () => {
     const user = await register(309);
     await db.transaction(() =>
@@ -441,7 +481,7 @@ describe('the gamification module', () => {
     try {
       expect(await until(() => config.get('gamification.achievements')[0]?.threshold === 1e6)).toBe(true);
       expect(await until(() => config.get('gamification.missions')[0]?.target === 1e6)).toBe(true);
-      const user = await register(309);
+      const user = await register(311);
       await bus.publish('narrative.decision_made', { user_id: user, reward: 5 }, { key: user });
       expect(await until(async () => (await transactions(user, 'decision')).n === 1)).toBe(true);
       expect(await transactions(user, 'decision')).toEqual({ n: 1, sum: 5 });
