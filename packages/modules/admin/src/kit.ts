@@ -64,6 +64,9 @@ export interface AdminDeps {
   readonly logger?: Logger;
 }
 
+/** The longest reason a staff command takes (`admin.besitos_granted` carries it: ≤ 200). */
+export const REASON_MAX = 200;
+
 /** An audit row: who (`tg:<id>` or `system`), what, on what, why, and details as JSON. */
 export interface AuditEntry {
   readonly actor: string;
@@ -94,6 +97,12 @@ export interface AdminKit {
     permission: Permission,
     handle: (ctx: AdminContext, args: string[]) => Promise<unknown>,
   ): (ctx: AdminContext, next: () => Promise<void>) => Promise<void>;
+  /**
+   * The reason a staff command's last words give, joined: at most REASON_MAX characters (what
+   * the events that carry it take). A longer one is refused here, with a reply that says so, and
+   * nothing is done: `undefined`.
+   */
+  reasonOf(ctx: AdminContext, words: readonly string[]): Promise<string | undefined>;
   /** The user a staff command names by numeric Telegram id; replies itself when there is none. */
   findUser(ctx: AdminContext, ref: string): ReturnType<UserRepository['getByTelegramId']>;
   /** A reply that may outgrow one message: sent as several, cut at line ends. */
@@ -153,6 +162,12 @@ export function createKit(
       }
       const args = typeof ctx.match === 'string' ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
       await handle(ctx, args);
+    },
+    async reasonOf(ctx, words) {
+      const reason = words.join(' ');
+      if (reason.length <= REASON_MAX) return reason;
+      await ctx.reply(TEXTS.reasonTooLong(reason.length, REASON_MAX));
+      return undefined;
     },
     async findUser(ctx, ref) {
       let telegramId: number | undefined;

@@ -12,6 +12,8 @@ const ROLE_COUNTS: Readonly<Record<string, readonly [string, string]>> = {
 };
 export const TEXTS = Object.freeze({
   usage: (usage: string) => `Uso: ${usage}`,
+  reasonTooLong: (length: number, max: number) =>
+    `El motivo es demasiado largo: ${length} caracteres, y caben ${max}. Acórtalo y vuelve a enviar la orden; no se ha hecho nada.`,
   noSuchUser: 'No encuentro a ese usuario.',
   numericIdOnly:
     'Indica al usuario por su id numérico de Telegram, no por @usuario: los nombres de usuario cambian de dueño. /usuario @usuario te dice su id.',

@@ -713,6 +713,30 @@ describe('the admin module', () => {
     expect(amounts.map((a) => a.amount).sort((a, b) => a - b)).toEqual([-5, BESITOS_MAX]);
   });
 
+  it('a reason over 200 characters is refused with its length, before anything is written; 200 pass', async () => {
+    const written = async () => {
+      const [row] = await db.sql<{ audit: number; events: number }[]>`
+        select (select count(*)::int from admin_audit) as audit, (select count(*)::int from event_outbox) as events`;
+      return row;
+    };
+    const before = await written();
+    const long = 'x'.repeat(201);
+    // before: /besitos failed in the event's schema ("Algo salió mal"); /ban took any length
+    for (const command of ['/besitos 2 5', '/quitar_besitos 2 5', '/ban 2', '/unban 2', '/cancelar_vip 2']) {
+      await say(main.bot, 1, `${command} ${long}`);
+      expect(lastTo(1), command).toBe(
+        'El motivo es demasiado largo: 201 caracteres, y caben 200. Acórtalo y vuelve a enviar la orden; no se ha hecho nada.',
+      );
+    }
+    expect(await written()).toEqual(before);
+    await say(main.bot, 1, `/besitos 2 5 ${'y'.repeat(99)} ${'z'.repeat(100)}`);
+    expect(lastTo(1)).toBe('Pedido registrado: +5 besitos para U2 (2). Te aviso en cuanto esté aplicado.');
+    const [granted] = await db.sql<{ reason: string }[]>`
+      select envelope::jsonb -> 'payload' ->> 'reason' as reason from event_outbox
+      where type = 'admin.besitos_granted' order by created_at desc limit 1`;
+    expect(granted?.reason).toHaveLength(200);
+  });
+
   it('staff name users by numeric Telegram id only: @username is refused with the reason, nothing changes', async () => {
     await userWith(1, 'ADMIN');
     const target = await userWith(9, 'FREE');

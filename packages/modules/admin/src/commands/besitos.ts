@@ -15,8 +15,8 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
 
   /** `/besitos` grants, `/quitar_besitos` takes (at most the balance): one plain amount each. */
   const adjust = (sign: 1 | -1, usage: string) =>
-    kit.guarded('grant_besitos', async (ctx, [ref, amountText, ...reason]) => {
-      if (!ref || amountText === undefined || reason.length === 0) return ctx.reply(TEXTS.usage(usage));
+    kit.guarded('grant_besitos', async (ctx, [ref, amountText, ...words]) => {
+      if (!ref || amountText === undefined || words.length === 0) return ctx.reply(TEXTS.usage(usage));
       let amount: number;
       try {
         // digits 0-9 only, 1..BESITOS_MAX: Number() took 1e21 and 0x10 and rounded 9007199254740993
@@ -26,6 +26,8 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
         const why = (error.context as { reason: BesitosRefusal }).reason;
         return ctx.reply(TEXTS.badAmount(amountText, why, BESITOS_MAX));
       }
+      const reason = await kit.reasonOf(ctx, words);
+      if (reason === undefined) return;
       const target = await kit.findUser(ctx, ref);
       if (!target) return;
       await db.transaction(async () => {
@@ -33,12 +35,12 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
           actor: kit.actorOf(ctx),
           action: 'grant_besitos',
           target: target.id,
-          reason: reason.join(' '),
+          reason,
           details: { amount },
         });
         await bus.publish(
           'admin.besitos_granted',
-          { user_id: target.id, amount, reason: reason.join(' '), actor: kit.actorOf(ctx) },
+          { user_id: target.id, amount, reason, actor: kit.actorOf(ctx) },
           { key: target.id },
         );
       });

@@ -13,8 +13,9 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
   composer.command(
     'cancelar_vip',
     kit.guarded('manage_subscriptions', async (ctx, [ref, ...words]) => {
-      const reason = words.join(' ');
-      if (!ref || reason === '') return ctx.reply(TEXTS.usage(TEXTS.help.cancelar_vip?.[0] ?? '/cancelar_vip'));
+      if (!ref || words.length === 0) return ctx.reply(TEXTS.usage(TEXTS.help.cancelar_vip?.[0] ?? '/cancelar_vip'));
+      const reason = await kit.reasonOf(ctx, words);
+      if (reason === undefined) return;
       const target = await kit.findUser(ctx, ref);
       if (!target) return;
       const at = kit.now();

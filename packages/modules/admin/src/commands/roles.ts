@@ -71,8 +71,10 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
   // bans: a MODERATOR's own path (ban_users); only someone below the actor's role, never an OWNER
   composer.command(
     'ban',
-    kit.guarded('ban_users', async (ctx, [ref, ...reason]) => {
+    kit.guarded('ban_users', async (ctx, [ref, ...words]) => {
       if (!ref) return ctx.reply(TEXTS.usage('/ban <id de Telegram> [motivo]'));
+      const reason = await kit.reasonOf(ctx, words);
+      if (reason === undefined) return;
       const target = await kit.findUser(ctx, ref);
       if (!target) return;
       const outcome = await changeRole(
@@ -84,7 +86,7 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
           if (getRoleLevel(current) >= getRoleLevel(kit.actorRole(ctx))) return { refuse: TEXTS.banForbidden };
           return { to: 'BANNED' };
         },
-        reason.join(' '),
+        reason,
       );
       await ctx.reply('to' in outcome ? TEXTS.banned(displayName(target)) : outcome.refuse);
     }),
@@ -93,8 +95,10 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
   // an unbanned user is VIP again while their subscription runs, FREE otherwise
   composer.command(
     'unban',
-    kit.guarded('ban_users', async (ctx, [ref, ...reason]) => {
+    kit.guarded('ban_users', async (ctx, [ref, ...words]) => {
       if (!ref) return ctx.reply(TEXTS.usage('/unban <id de Telegram> [motivo]'));
+      const reason = await kit.reasonOf(ctx, words);
+      if (reason === undefined) return;
       const target = await kit.findUser(ctx, ref);
       if (!target) return;
       const outcome = await changeRole(
@@ -107,7 +111,7 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
             select (status = 'active' and ends_at > ${kit.now()}) as active from admin_subscriptions where user_id = ${target.id}`;
           return { to: sub?.active ? 'VIP' : 'FREE' };
         },
-        reason.join(' '),
+        reason,
       );
       await ctx.reply('to' in outcome ? TEXTS.unbanned(displayName(target), ROLE_LABELS[outcome.to]) : outcome.refuse);
     }),
