@@ -66,7 +66,7 @@ export const TEXTS = Object.freeze({
   noRunningVip: (who: string) => `${who} no tiene una suscripción VIP en curso.`,
   scheduled: (when: string) => `Publicación programada para ${when}.`,
   badTime:
-    'Uso: /programar AAAA-MM-DD HH:MM [id del chat] texto — la hora con ese formato, por ejemplo 2026-12-24 20:30.',
+    'Uso: /programar AAAA-MM-DD HH:MM [id del chat] texto — una fecha y una hora que existan, con ese formato, por ejemplo 2026-12-24 20:30.',
   pastTime: (when: string) => `Esa hora (${when}) ya pasó: elige una hora en el futuro.`,
   noMainChannel:
     'No hay canal principal configurado (DIANA_ADMIN_MAIN_CHANNEL_ID): escribe el id del chat después de la hora.',

@@ -4,7 +4,17 @@ export function parseLocalTime(text: string, timezone: string): Date | undefined
   if (!match) return undefined;
   const [, y, mo, d, h, mi] = match.map(Number) as [number, number, number, number, number, number];
   const wall = Date.UTC(y, mo - 1, d, h, mi);
-  if (Number.isNaN(wall) || new Date(wall).getUTCMonth() !== mo - 1) return undefined;
+  // Date.UTC rolls over what is out of range (24:00 the next day, 99:99 four days on, 02-30 in
+  // March) and reads years 0–99 as 1900–1999: only a time that reads back as typed is one
+  const back = new Date(wall);
+  if (
+    back.getUTCFullYear() !== y ||
+    back.getUTCMonth() !== mo - 1 ||
+    back.getUTCDate() !== d ||
+    back.getUTCHours() !== h ||
+    back.getUTCMinutes() !== mi
+  )
+    return undefined;
   // the zone's offset at that instant, found by formatting a guess (twice, for DST edges)
   let instant = wall;
   for (let i = 0; i < 2; i++) instant = wall - offsetAt(instant, timezone);

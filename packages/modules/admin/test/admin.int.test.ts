@@ -521,6 +521,11 @@ describe('the admin module', () => {
     const before = await posts();
     await say(main.bot, 1, '/programar mañana a las 8 Hola');
     expect(lastTo(1)).toContain('Uso: /programar AAAA-MM-DD HH:MM');
+    // a time that does not exist (it was rolled over: 99:99 became four days later at 04:39)
+    for (const time of ['2031-01-15 99:99', '2031-01-15 24:00', '2031-02-30 10:00']) {
+      await say(main.bot, 1, `/programar ${time} Hola`);
+      expect(lastTo(1), time).toContain('una fecha y una hora que existan');
+    }
     await say(main.bot, 1, `/programar ${localIn(-3_600_000)} Tarde`);
     expect(lastTo(1)).toMatch(/^Esa hora \(.+\) ya pasó: elige una hora en el futuro\.$/);
     await say(main.bot, 1, `/programar ${localIn(3_600_000)}`);
