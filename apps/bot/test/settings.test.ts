@@ -31,6 +31,12 @@ describe('bot settings', () => {
       expect(error?.message).toContain('DIANA_BOT_OWNER_TELEGRAM_IDS: item');
       expect(error?.message).toContain('empty (a stray comma?)');
     }
+    // Number() read these as 5 and 1000: two users made owners by a typo
+    for (const bad of ['0b101, 1e3', '0x10']) {
+      const error = settingsError({ DIANA_BOT_OWNER_TELEGRAM_IDS: bad });
+      expect(error?.code, bad).toBe('E_CONFIG_SETTINGS_INVALID');
+      expect(error?.message, bad).toContain('DIANA_BOT_OWNER_TELEGRAM_IDS: item 1: must be a number');
+    }
     expect(
       loadAppSettings({ DIANA_BOT_OWNER_TELEGRAM_IDS: ' 900, 901 ' }, { env_file: false }).bot.owner_telegram_ids,
     ).toEqual([900, 901]);

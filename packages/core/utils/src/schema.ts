@@ -17,16 +17,19 @@ export interface NumberBounds {
   readonly max?: number;
 }
 
-/** A number, from a number or a numeric string. */
+/** A number, from a number or a decimal string (`-1.5`, `2e-3`; not `0x10`, `0b101`, `Infinity`). */
 export function coerceNumber(bounds: NumberBounds = {}): Schema<number> {
-  return bounded(coerce('a number', toNumber), bounds);
+  return bounded(
+    coerce('a number', (input) => toNumber(input, DECIMAL)),
+    bounds,
+  );
 }
 
-/** A whole number, from a number or a numeric string. */
+/** A whole number, from a number or a decimal string without exponent (`-42`; not `0x10`, `1e3`). */
 export function coerceInt(bounds: NumberBounds = {}): Schema<number> {
   // a safe integer: past ±2^53 a number is rounded (a channel id "…993" would become "…992")
   const whole = v.pipe(
-    coerce('a number', toNumber),
+    coerce('a number', (input) => toNumber(input, PLAIN)),
     v.integer('must be a whole number'),
     v.safeInteger('must be a whole number between -9007199254740991 and 9007199254740991'),
   ) as Schema<number>;
@@ -52,7 +55,7 @@ export function coerceDuration(bounds: NumberBounds = {}): Schema<number> {
       const value =
         typeof input === 'string' && !/^\s*\d+(\.\d+)?\s*$/.test(input)
           ? parseMs(input.trim() as '1s')
-          : toNumber(input);
+          : toNumber(input, DECIMAL);
       return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
     }),
     { min: 0, ...bounds },
@@ -254,10 +257,18 @@ function bounded(schema: Schema<number>, bounds: NumberBounds): Schema<number> {
   ) as Schema<number>;
 }
 
-function toNumber(input: unknown): number | undefined {
+// What a string may hold to be read as a number. Number() also reads `0x10`, `0b101`, `0o17`
+// and `1e3`: an owners' list `0b101, 1e3` made the users 5 and 1000 owners. A whole number is
+// written without exponent (`4.5` is then refused as not whole, not as not a number).
+const PLAIN = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+function toNumber(input: unknown, form: RegExp): number | undefined {
   if (typeof input === 'number') return Number.isFinite(input) ? input : undefined;
-  if (typeof input !== 'string' || input.trim() === '') return undefined;
-  const value = Number(input.trim());
+  if (typeof input !== 'string') return undefined;
+  const text = input.trim();
+  if (!form.test(text)) return undefined;
+  const value = Number(text);
   return Number.isFinite(value) ? value : undefined;
 }
 

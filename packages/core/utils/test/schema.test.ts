@@ -24,6 +24,15 @@ describe('numeric helpers', () => {
     expect(v.parse(coerceNumber(), ' 0.5 ')).toBe(0.5);
     expect(v.safeParse(coerceInt(), '4.5').issues?.[0]?.message).toBe('must be a whole number');
     expect(v.safeParse(coerceInt(), 'ten').issues?.[0]?.message).toBe('must be a number');
+    // Number() reads these too: an owners' list '0b101, 1e3' made the users 5 and 1000 owners
+    for (const text of ['0x10', '0b101', '0o17', '1e3', '-1e12', 'Infinity', '1_000', '+-1'])
+      expect(v.safeParse(coerceInt(), text).issues?.[0]?.message, text).toBe('must be a number');
+    for (const text of ['0x10', '0b101', 'Infinity', '1e', '.'])
+      expect(v.safeParse(coerceNumber(), text).issues?.[0]?.message, text).toBe('must be a number');
+    expect(v.parse(coerceInt(), ' -42 ')).toBe(-42);
+    expect(v.parse(coerceInt(), '+7')).toBe(7);
+    expect(v.parse(coerceNumber(), '2e-3')).toBe(0.002);
+    expect(v.parse(coerceNumber(), '-.5')).toBe(-0.5);
     expect(v.safeParse(coerceInt(), '').success).toBe(false);
     expect(v.safeParse(coerceInt({ min: 1, max: 10 }), '11').issues?.[0]?.message).toBe('must be at most 10');
     expect(v.safeParse(coerceInt({ min: 1 }), 0).issues?.[0]?.message).toBe('must be at least 1');
