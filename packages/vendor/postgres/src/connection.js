@@ -668,7 +668,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
               ? (statements.delete(query.signature), described.delete(query.signature), errored(errorResponse))
               : retry(query, errorResponse)
             // @diana/postgres: kept types that may have gone stale are described again next time
-            : (query.described && described.delete(query.signature), errored(errorResponse))
+            : (query.described && described.delete(query.signature), query.alone ? queryError(query, errorResponse) : errored(errorResponse))
       } else {
         query.resolve(results || result)
       }
@@ -690,7 +690,12 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
       if (needsTypes) {
         initial.reserve && (initial = null)
-        return fetchArrayTypes()
+        // @diana/postgres: its promise was dropped (upstream porsager/postgres#1192, #1205, #1223):
+        // a types query failed by its session's end (a termination wave) or a cancel rejected
+        // with no handler, and Node ended the process. Its failure is the connection's: a closed
+        // session fails what waited on it, a live one runs `initial` at the ReadyForQuery after
+        // the error, and the next connection fetches the types again.
+        return void fetchArrayTypes().catch(noop)
       }
 
       initial && !initial.reserve && execute(initial)
@@ -903,7 +908,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
   async function fetchArrayTypes() {
     needsTypes = false
-    const types = await new Query([`
+    const query = new Query([`
       select b.oid, b.typarray
       from pg_catalog.pg_type a
       left join pg_catalog.pg_type b on b.oid = a.typelem
@@ -911,6 +916,10 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       group by b.oid, b.typarray
       order by b.oid
     `], [], execute)
+    // @diana/postgres: its error is its own (see ReadyForQuery): stock gave it to the query that
+    // opened the connection too, which then failed unsent (a cancelled types query, 57014)
+    query.alone = true
+    const types = await query
     types.forEach(({ oid, typarray }) => addArrayType(oid, typarray))
   }
 
@@ -943,6 +952,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       backendParameters.in_hot_standby = b.pg_is_in_recovery ? 'on' : 'off'
     }
     query.execute()
+    query.catch(noop) // @diana/postgres: as fetchArrayTypes' (see ReadyForQuery): never an unhandled rejection
   }
 
   function ErrorResponse(x) {
