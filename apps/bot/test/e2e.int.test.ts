@@ -278,7 +278,7 @@ describe('the bot end to end', () => {
     expect(String(repliesTo(610).at(-1)?.payload.text)).toContain('Lucien');
   });
 
-  it('a name the repository cannot store as it is (too long, empty, a NUL) is fitted, not an error on every update', async () => {
+  it('a name the repository cannot store as it is (too long, empty, a NUL, a lone surrogate) is fitted, not an error or a write on every update', async () => {
     const users = createUserRepository(app.db);
     const withName = (tg: number, first_name: string, last_name?: string) => {
       const update = message(tg, '/start') as unknown as { message: { from: Record<string, unknown> } };
@@ -293,6 +293,15 @@ describe('the bot end to end', () => {
     expect(await users.getByTelegramId(621)).toMatchObject({ first_name: 'a'.repeat(127), last_name: 'b'.repeat(128) });
     expect(await users.getByTelegramId(622)).toMatchObject({ first_name: 'usuario 622' });
     expect(await users.getByTelegramId(623)).toMatchObject({ first_name: 'AnaBel', last_name: null });
+    // a lone surrogate is stored as U+FFFD; kept in the name, it never equalled the stored one
+    // again and each update rewrote the row (its xmin moved at every message)
+    const version = async () =>
+      (await app.db.sql<{ v: string }[]>`select xmin::text as v from users where telegram_id = 624`)[0]?.v;
+    await app.handleUpdate(withName(624, 'Ana\uD800', 'B\uDC00b'));
+    const first = await version();
+    for (let i = 0; i < 3; i++) await app.handleUpdate(withName(624, 'Ana\uD800', 'B\uDC00b'));
+    expect(await version()).toBe(first);
+    expect(await users.getByTelegramId(624)).toMatchObject({ first_name: 'Ana\uFFFD', last_name: 'B\uFFFDb' });
   });
 
   it('handles the same update_id once (webhook redelivery)', async () => {
