@@ -3,9 +3,14 @@
 
 // C0 and C1 controls except tab and newline; bidi embeddings, overrides and isolates
 // (U+202A–U+202E, U+2066–U+2069) that can make text read differently from what it is; the
-// byte-order mark / zero-width no-break space.
+// byte-order mark / zero-width no-break space; characters that show nothing and join or
+// separate nothing in any script (zero-width space U+200B, word joiner and invisible operators
+// U+2060–U+2064, Mongolian vowel separator U+180E). The joiners U+200C/U+200D (emoji sequences,
+// Persian, Indic scripts) and the directional marks U+200E/U+200F/U+061C (right-to-left text)
+// stay: text needs them. `shownName` in @diana/admin drops them too in names staff read.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const UNSAFE_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
+const UNSAFE_CHARS =
+  /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u180E\u200B\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 
 /** Unicode NFC, `\r\n` → `\n`, unsafe control and bidi-override characters removed. */
 export function normalizeText(text: string): string {

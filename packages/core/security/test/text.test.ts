@@ -34,6 +34,10 @@ describe('normalizeText', () => {
     expect(normalizeText('Cafe\u0301')).toBe('Café');
     expect(normalizeText('evil\u202Egpj.exe')).toBe('evilgpj.exe');
     expect(normalizeText('a\u0000b\u0007c\u2066d\u2069\uFEFF')).toBe('abcd');
+    // invisible, joining nothing: a name could look like another's
+    expect(normalizeText('e\u200Bv\u2060i\u2062l\u180E')).toBe('evil');
+    // what text needs stays: an emoji sequence's joiner, right-to-left marks
+    expect(normalizeText('👨\u200D👩\u200D👧 \u200Fשלום\u200E')).toBe('👨\u200D👩\u200D👧 \u200Fשלום\u200E');
     expect(normalizeText('line 1\r\nline 2\tend')).toBe('line 1\nline 2\tend');
   });
 

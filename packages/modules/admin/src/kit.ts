@@ -225,13 +225,18 @@ export function createKit(
   };
 }
 
+// Invisible in a name, and the means to make one look like another's ("A\u200Dna" shows as
+// "Ana"): joiners, directional marks and the Hangul fillers used for blank-looking names.
+const INVISIBLE_IN_NAMES = /[\u061C\u115F\u1160\u200C-\u200F\u3164\uFFA0]/g;
+
 /**
- * A name a user chose, as staff's plain-text replies show it: without the characters that
- * reorder or hide text (`normalizeText`: a right-to-left override in a name would show the id
- * after it reversed, the one staff copy into /ban or /besitos). HTML replies get this from `html`.
+ * A name a user chose, as staff's replies show it: without the characters that reorder or hide
+ * text (`normalizeText`: a right-to-left override in a name would show the id after it reversed,
+ * the one staff copy into /ban or /besitos), nor those that show nothing. HTML replies get the
+ * first part from `html`.
  */
 export function shownName(name: string): string {
-  return normalizeText(name);
+  return normalizeText(name).replace(INVISIBLE_IN_NAMES, '').trim();
 }
 
 /** How staff replies name a user: first name and Telegram id, e.g. "Ana (123456)". */

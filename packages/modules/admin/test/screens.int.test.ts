@@ -335,6 +335,10 @@ describe('staff screens', () => {
     await users.upsertFromTelegram({ id: 107, first_name: '\u202Egnp.exe\u2066', last_name: 'X\u202B' });
     await say(102, '/usuario 107');
     expect(last(102).split('\n')[0]).toBe('gnp.exe X · id 107');
+    // nor those that show nothing: a name staff read as another's ("A\u200Dna" looks like "Ana")
+    await users.upsertFromTelegram({ id: 108, first_name: 'A\u200Dn\u200Ba\u200F', last_name: '\u3164' });
+    await say(102, '/usuario 108');
+    expect(last(102).split('\n')[0]).toBe('Ana · id 108');
     await say(102, '/usuario @nadie_aqui');
     expect(last(102)).toBe('Nadie con el nombre de usuario @nadie_aqui ha escrito al bot.');
     await say(102, '/usuario 99999');
