@@ -8,8 +8,8 @@
 // U+2060–U+2064, Mongolian vowel separator U+180E). The joiners U+200C/U+200D (emoji sequences,
 // Persian, Indic scripts) and the directional marks U+200E/U+200F/U+061C (right-to-left text)
 // stay: text needs them. `shownName` in @diana/admin drops them too in names staff read.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const UNSAFE_CHARS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u180E\u200B\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 
 /** Unicode NFC, `\r\n` → `\n`, unsafe control and bidi-override characters removed. */
