@@ -1,6 +1,7 @@
 // @diana/admin: staff commands, VIP subscriptions and tokens, scheduled posts, audit.
 
 // The module
+export type { JobsPass } from './jobs.js';
 export type { AdminContext, AdminDeps, AdminModule, AdminSettings } from './module.js';
 export { createAdminModule } from './module.js';
 

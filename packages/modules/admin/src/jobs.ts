@@ -1,5 +1,5 @@
-// The jobs loop: VIP reminders (7 days and 24 hours before the end), expiry, and scheduled
-// posts. Safe with several processes: rows are claimed with SKIP LOCKED, and marked in the
+// The jobs loop: VIP reminders (7 days and 24 hours before the end), expiry, what the VIP
+// channel is still owed (channel.ts), and scheduled posts. Safe with several processes: rows are claimed with SKIP LOCKED, and marked in the
 // same transaction, before anything is sent.
 import { retry } from '@diana/utils';
 import { GrammyError } from 'grammy';
@@ -22,8 +22,19 @@ interface ClaimedPost {
   readonly attempts: number;
 }
 
-/** One pass of the jobs: how many reminders, expiries and posts it handled. */
-export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; expired: number; published: number }> {
+/** What one pass of the jobs did: reminders, expiries, owed channel removals and invites, posts. */
+export interface JobsPass {
+  readonly reminded: number;
+  readonly expired: number;
+  /** Channel removals done of those a failure or a crash left owed (an expiry's own is not counted). */
+  readonly removed: number;
+  /** Invite links sent of those a failure or a crash left owed. */
+  readonly invited: number;
+  readonly published: number;
+}
+
+/** One pass of the jobs. */
+export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
   const { db, deps, settings, logger } = kit;
   const bus = deps.bus;
 
@@ -65,7 +76,11 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
         where s.status = 'active' and s.ends_at <= ${at} order by s.ends_at limit 100 for update of s skip locked`;
       const ended: Array<(typeof rows)[number] & { dropped: boolean }> = [];
       for (const row of rows) {
-        await tx`update admin_subscriptions set status = 'expired', expired_at = ${at} where user_id = ${row.user_id}`;
+        // the channel removal is owed from now until Telegram takes it (channel.ts)
+        await tx`
+          update admin_subscriptions set status = 'expired', expired_at = ${at},
+            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0
+          where user_id = ${row.user_id}`;
         // on the user's row locked now: a /rol since the read above is not undone
         ended.push({ ...row, dropped: await kit.switchVip(row.user_id, 'FREE') });
         await kit.audit({ actor: 'system', action: 'subscription_expired', target: row.user_id });
@@ -75,7 +90,9 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
     });
     for (const row of due) {
       if (row.dropped) await kit.roleChanged(Number(row.telegram_id));
-      await kit.removeFromVipChannel(Number(row.telegram_id));
+      // a member who renewed since this pass read them (its Telegram calls take seconds for a
+      // hundred rows) keeps the channel and gets no farewell
+      if ((await kit.vipChannel.remove(row.user_id)) === 'renewed') continue;
       if (row.status === 'active') await kit.send(Number(row.telegram_id), TEXTS.farewell); // never to who blocked us
     }
     return due.length;
@@ -176,8 +193,10 @@ export function createJobs(kit: AdminKit): () => Promise<{ reminded: number; exp
         ),
       )) + (await remind('reminded_24h_at', DAY, '24h', () => TEXTS.reminder24h));
     const expired = await expire();
+    // removals and invites a Telegram refusal or a crash left owed
+    const { removed, invited } = await kit.vipChannel.sweep();
     const published = await publishPosts();
-    return { reminded, expired, published };
+    return { reminded, expired, removed, invited, published };
   };
   return runJobs;
 }

@@ -9,6 +9,7 @@ import type { ModuleContext } from '@diana/security/grammy';
 import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
 import type { Api } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
+import { createVipChannel, type VipChannel } from './channel.js';
 import type { ADMIN_EVENTS } from './events.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
 import { splitMessage } from './paging.js';
@@ -19,7 +20,7 @@ import { TEXTS } from './texts.js';
 export type AdminContext = ModuleContext;
 
 export interface AdminSettings {
-  /** The private VIP channel: invite links on redeem, removal on expiry. */
+  /** The private VIP channel: invite links on redeem, removal on expiry (tried until done). */
   readonly vip_channel_id?: number;
   /** Where scheduled posts go when no channel is given. */
   readonly main_channel_id?: number;
@@ -115,11 +116,8 @@ export interface AdminKit {
    * row expires by itself within seconds.
    */
   roleChanged(telegram_id: number): Promise<void>;
-  /**
-   * Takes a member out of the VIP channel (ban, then unban: they may join again with a new
-   * link) after their subscription ended. No VIP channel: nothing; a failure is logged.
-   */
-  removeFromVipChannel(telegram_id: number): Promise<void>;
+  /** What the VIP channel is owed (removals, invites), and the means to pay it (`channel.ts`). */
+  readonly vipChannel: VipChannel;
   /**
    * Inside the caller's transaction, once it holds the subscription's row: a FREE user becomes
    * VIP (`'VIP'`), or a VIP user FREE (`'FREE'`), decided on the user's row locked now — never
@@ -146,6 +144,7 @@ export function createKit(
     clock,
     logger,
     now: () => new Date(clock.now()),
+    vipChannel: createVipChannel({ db: deps.db, api: deps.api, clock, logger, channel_id: settings.vip_channel_id }),
     audit: (a) =>
       // clock_timestamp(): the time the row is written (after any lock waited for), not when the
       // transaction began, so rows of one target are in the order the changes happened
@@ -202,18 +201,6 @@ export function createKit(
       if (row?.role !== (to === 'VIP' ? 'FREE' : 'VIP')) return false;
       await users.setRole(user_id, to);
       return true;
-    },
-    async removeFromVipChannel(telegram_id) {
-      const channel = settings.vip_channel_id;
-      if (channel === undefined) return;
-      await deps
-        .api()
-        .banChatMember(channel, telegram_id)
-        .catch((error: unknown) => logger.warn({ err: error }, 'removal from the VIP channel failed'));
-      await deps
-        .api()
-        .unbanChatMember(channel, telegram_id, { only_if_banned: true })
-        .catch(() => {});
     },
     async roleChanged(telegram_id) {
       try {

@@ -16,7 +16,7 @@ import { registerRoles } from './commands/roles.js';
 import { registerStats } from './commands/stats.js';
 import { registerTariffs } from './commands/tariffs.js';
 import { createSubscriptionLookup, registerUsers } from './commands/users.js';
-import { createJobs } from './jobs.js';
+import { createJobs, type JobsPass } from './jobs.js';
 import { type AdminContext, type AdminDeps, type AdminSettings, createKit } from './kit.js';
 import { ADMIN_MIGRATIONS } from './migrations.js';
 
@@ -37,8 +37,8 @@ export interface AdminModule extends DianaModule<Composer<AdminContext>> {
   syncOwners(owner_telegram_ids: readonly number[]): Promise<Array<{ user_id: string; telegram_id: number }>>;
   /** The user's running VIP subscription (tariff name and end), or undefined: for the app's profile. */
   subscription(user_id: string): Promise<{ tariff: string; ends_at: Date } | undefined>;
-  /** One pass of the subscription lifecycle and the scheduled posts (safe with several processes). */
-  runJobs(): Promise<{ reminded: number; expired: number; published: number }>;
+  /** One pass of the subscription lifecycle, what the VIP channel is owed and the scheduled posts (safe with several processes). */
+  runJobs(): Promise<JobsPass>;
   /** Runs `runJobs` every `interval_ms` until `close` (`start()` does, with `job_interval_ms`). */
   startJobs(interval_ms?: number): void;
   /** The jobs loop for readiness: started and not closed, failed passes in a row, last pass that succeeded. */

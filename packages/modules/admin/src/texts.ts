@@ -50,6 +50,8 @@ export const TEXTS = Object.freeze({
   redeemed: (until: string) => `¡Te damos la bienvenida al Diván! Tu suscripción VIP dura hasta el ${until}.`,
   redeemExtended: (until: string) => `Tu suscripción VIP se amplía: ahora dura hasta el ${until}.`,
   inviteLink: (link: string) => `Tu invitación al canal VIP (un solo uso): ${link}`,
+  inviteLater:
+    'Tu invitación al canal VIP no se ha podido crear ahora mismo: te la envío aquí en cuanto Telegram la dé.',
   tokenUsed: 'Este enlace ya se usó.',
   tokenExpired: 'Este enlace caducó. Pide uno nuevo.',
   tokenWasRevoked: 'Este enlace se anuló. Si crees que es un error, pide uno nuevo.',
@@ -58,9 +60,19 @@ export const TEXTS = Object.freeze({
   reminder24h: 'Tu suscripción VIP termina mañana.',
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   vipCancelledToMember: 'Tu suscripción VIP se ha cancelado. Si crees que es un error, escribe a quien te la dio.',
-  /** `dropped`: the role went from VIP to FREE (staff keep theirs); `channel`: a VIP channel is configured. */
-  vipCancelled: (who: string, until: string, dropped: boolean, channel: boolean) => {
-    const what = [dropped ? 'ya no es VIP' : '', channel ? 'sale del canal' : ''].filter(Boolean).join(' y ');
+  /**
+   * `dropped`: the role went from VIP to FREE (staff keep theirs); `removal`: out of the VIP
+   * channel, not yet (Telegram failed: the jobs try again), or nothing to do (no channel; or a
+   * renewal that came first).
+   */
+  vipCancelled: (who: string, until: string, dropped: boolean, removal: 'removed' | 'failed' | 'renewed' | 'none') => {
+    const what = [
+      dropped ? 'ya no es VIP' : '',
+      removal === 'removed' ? 'sale del canal' : '',
+      removal === 'failed' ? 'Telegram no me ha dejado sacarle del canal todavía: lo reintento cada pocos minutos' : '',
+    ]
+      .filter(Boolean)
+      .join(' y ');
     return `Cancelada la suscripción VIP de ${who} (iba hasta el ${until})${what ? `; ${what}` : ''}.`;
   },
   noRunningVip: (who: string) => `${who} no tiene una suscripción VIP en curso.`,

@@ -378,6 +378,211 @@ describe('the admin module', () => {
     expect(member?.role).toBe('VIP'); // before: FREE for the whole renewed period
   });
 
+  describe('what the VIP channel is owed is done once Telegram takes it', () => {
+    /** A bot whose Telegram fails `method` for `user` the next `times` calls (0: not at all). */
+    const failing = (method: string, user: number, error: { error_code: number; description: string }) => {
+      const bot = makeBot();
+      const state = { times: 0, failed: 0 };
+      bot.bot.api.config.use(async (prev, m, payload, signal) => {
+        const p = payload as { user_id?: number; chat_id?: number };
+        const target = method === 'createChatInviteLink' ? ids.get(user) : p.user_id === user;
+        if (m === method && target && state.times > 0) {
+          state.times--;
+          state.failed++;
+          return { ok: false, ...error };
+        }
+        return prev(m, payload, signal);
+      });
+      return { ...bot, state };
+    };
+    // the member whose redeem an invite failure is staged for (createChatInviteLink names no user)
+    const ids = new Map<number, boolean>();
+    const redeem = async (bot: Bot<AdminContext>, tg: number) => {
+      await say(main.bot, 1, '/token vip30');
+      await say(bot, tg, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+    };
+    const dues = async (tg: number) =>
+      (
+        await db.sql<{ removal_due: boolean; removal_attempts: number; invite_due: boolean }[]>`
+          select s.removal_due_at is not null as removal_due, s.removal_attempts, s.invite_due_at is not null as invite_due
+          from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = ${tg}`
+      )[0];
+    const bans = (tg: number) => calls.filter((c) => c.method === 'banChatMember' && c.payload.user_id === tg).length;
+    const unbans = (tg: number) =>
+      calls.filter((c) => c.method === 'unbanChatMember' && c.payload.user_id === tg).length;
+
+    it('a removal Telegram fails (cancel, expiry) is tried again by later passes, staff told it is pending', async () => {
+      await userWith(21, 'FREE');
+      await userWith(22, 'FREE');
+      const cancel = failing('banChatMember', 21, { error_code: 502, description: 'Bad Gateway' });
+      await redeem(main.bot, 21);
+      cancel.state.times = 1;
+      // before: "sale del canal", and no removal was ever tried again
+      await say(cancel.bot, 1, '/cancelar_vip 21 reembolso');
+      expect(cancel.state.failed).toBe(1);
+      expect(lastTo(1)).toMatch(
+        /; ya no es VIP y Telegram no me ha dejado sacarle del canal todavía: lo reintento cada pocos minutos\.$/,
+      );
+      expect(await dues(21)).toMatchObject({ removal_due: true, removal_attempts: 1 });
+      expect((await main.admin.runJobs()).removed).toBe(0); // not due yet: a minute after the failure
+      clock.advance(61_000);
+      expect((await main.admin.runJobs()).removed).toBe(1);
+      expect([bans(21), unbans(21)]).toEqual([1, 1]); // the try that worked (the failed one is not recorded)
+      expect(await dues(21)).toMatchObject({ removal_due: false, removal_attempts: 0 });
+
+      // an expiry whose removal fails twice (the bot lost its rights): each failure waits longer
+      const expiry = failing('banChatMember', 22, { error_code: 400, description: 'Bad Request: not enough rights' });
+      await redeem(main.bot, 22);
+      expiry.state.times = 2;
+      clock.advance(30 * 86_400_000 + 60_000);
+      expect((await expiry.admin.runJobs()).expired).toBeGreaterThanOrEqual(1);
+      expect(await dues(22)).toMatchObject({ removal_due: true, removal_attempts: 1 });
+      clock.advance(61_000);
+      expect((await expiry.admin.runJobs()).removed).toBe(0); // failed again: now two minutes
+      expect(await dues(22)).toMatchObject({ removal_due: true, removal_attempts: 2 });
+      clock.advance(61_000);
+      expect((await expiry.admin.runJobs()).removed).toBe(0);
+      clock.advance(60_000);
+      expect((await expiry.admin.runJobs()).removed).toBe(1);
+      expect(expiry.state.failed).toBe(2);
+      expect([bans(22), unbans(22)]).toEqual([1, 1]);
+      expect(await dues(22)).toMatchObject({ removal_due: false });
+      // told goodbye once, at the expiry
+      expect(
+        calls.filter((c) => c.payload.chat_id === 22 && String(c.payload.text).includes('ha terminado')),
+      ).toHaveLength(1);
+    });
+
+    it('a member who renews while the expiry pass works through its list keeps the channel and gets no farewell', async () => {
+      await userWith(23, 'FREE');
+      await userWith(24, 'FREE');
+      await redeem(main.bot, 24); // ends first: the pass reaches 24 before 23
+      clock.advance(60_000);
+      await redeem(main.bot, 23);
+      await say(main.bot, 1, '/token vip30');
+      const renewal = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string;
+      clock.advance(30 * 86_400_000 + 120_000); // both ended; the pass reads both
+      const slow = makeBot();
+      // while the pass removes 24, member 23 renews in another process (Telegram's answers take
+      // seconds for a hundred members); the renewal runs here, outside the pass's transaction
+      let reached!: () => void;
+      const atRemoval = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      let renewed!: () => void;
+      const renewal23 = new Promise<void>((resolve) => {
+        renewed = resolve;
+      });
+      slow.bot.api.config.use(async (prev, m, payload, signal) => {
+        if (m === 'banChatMember' && (payload as { user_id: number }).user_id === 24) {
+          reached();
+          await renewal23;
+        }
+        return prev(m, payload, signal);
+      });
+      const passing = slow.admin.runJobs();
+      await atRemoval;
+      await say(main.bot, 23, `/start ${renewal}`);
+      renewed();
+      const pass = await passing;
+      expect(pass.expired).toBeGreaterThanOrEqual(2); // the pass had 23 in its list
+      // before: 23 banned and told "ha terminado" seconds after their renewal's welcome
+      expect(bans(23)).toBe(0);
+      expect(
+        calls.filter((c) => c.payload.chat_id === 23 && String(c.payload.text).includes('ha terminado')),
+      ).toHaveLength(0);
+      expect(bans(24)).toBe(1);
+      expect(
+        calls.filter((c) => c.payload.chat_id === 24 && String(c.payload.text).includes('ha terminado')),
+      ).toHaveLength(1);
+      expect((await users.getByTelegramId(23))?.role).toBe('VIP');
+      expect(await dues(23)).toMatchObject({ removal_due: false });
+    });
+
+    it('an invite link Telegram refuses is owed: the member is told it follows, and a later pass sends it once', async () => {
+      await userWith(25, 'FREE');
+      await userWith(26, 'FREE');
+      const refusing = failing('createChatInviteLink', 25, {
+        error_code: 400,
+        description: 'Bad Request: not enough rights to create an invite link',
+      });
+      ids.set(25, true);
+      refusing.state.times = 1;
+      // before: the error boundary's "Algo salió mal", then "Este enlace ya se usó" on the retry
+      await redeem(refusing.bot, 25);
+      ids.delete(25);
+      expect(refusing.state.failed).toBe(1);
+      expect(lastTo(25)).toBe(
+        'Tu invitación al canal VIP no se ha podido crear ahora mismo: te la envío aquí en cuanto Telegram la dé.',
+      );
+      expect((await users.getByTelegramId(25))?.role).toBe('VIP');
+      expect(await dues(25)).toMatchObject({ invite_due: true });
+      const links = (tg: number) =>
+        calls.filter(
+          (c) => c.payload.chat_id === tg && String(c.payload.text).startsWith('Tu invitación al canal VIP (un'),
+        );
+      expect((await main.admin.runJobs()).invited).toBe(0); // the redeem's own try has a minute
+      clock.advance(61_000);
+      expect((await main.admin.runJobs()).invited).toBe(1);
+      expect(links(25)).toHaveLength(1);
+      expect(await dues(25)).toMatchObject({ invite_due: false });
+      await main.admin.runJobs();
+      expect(links(25)).toHaveLength(1);
+      // a link sent at the redeem is owed no more: the jobs send no second one
+      await redeem(main.bot, 26);
+      expect(links(26)).toHaveLength(1);
+      clock.advance(61_000);
+      await main.admin.runJobs();
+      expect(links(26)).toHaveLength(1);
+    });
+
+    it('two links redeemed at once by one member: one welcome and one extension, told and audited so, 60 days', async () => {
+      const member = await userWith(27, 'FREE');
+      await redeem(main.bot, 27);
+      clock.advance(30 * 86_400_000 + 60_000);
+      await main.admin.runJobs(); // expired: the row is there, its status not active
+      const tokens: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        await say(main.bot, 1, '/token vip30');
+        tokens.push(/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string);
+      }
+      const before = calls.filter((c) => c.payload.chat_id === 27).length;
+      // both redeems wait on the subscription's row, held here, so both read it before either writes
+      const holder = await db.sql.reserve();
+      try {
+        await holder`begin`;
+        await holder`select 1 from admin_subscriptions where user_id = ${member.id} for update`;
+        const both = [main, other].map((b, i) => say(b.bot, 27, `/start ${tokens[i]}`));
+        const waiting = async () =>
+          (
+            await db.sql<{ n: number }[]>`
+              select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock' and query like '%insert into admin_subscriptions%'`
+          )[0]?.n ?? 0;
+        expect(await until(async () => (await waiting()) === 2, 10_000)).toBe(true); // contention
+        await holder`commit`;
+        await Promise.all(both);
+      } finally {
+        holder.release();
+      }
+      const texts = calls
+        .filter((c) => c.payload.chat_id === 27)
+        .slice(before)
+        .map((c) => String(c.payload.text));
+      // before: two welcomes, both audited extended: false
+      expect(texts.filter((t) => t.startsWith('¡Te damos la bienvenida al Diván!'))).toHaveLength(1);
+      expect(texts.filter((t) => t.startsWith('Tu suscripción VIP se amplía'))).toHaveLength(1);
+      const audits = await db.sql<{ extended: boolean }[]>`
+        select (details->>'extended')::boolean as extended from admin_audit
+        where action = 'redeem' and target = ${member.id} order by created_at desc limit 2`;
+      expect(audits.map((a) => a.extended).sort()).toEqual([false, true]);
+      const [sub] = await db.sql<
+        { ends_at: Date }[]
+      >`select ends_at from admin_subscriptions where user_id = ${member.id}`;
+      expect(Math.abs((sub?.ends_at.getTime() ?? 0) - (clock.now() + 60 * 86_400_000))).toBeLessThan(1_000);
+    });
+  });
+
   it("a pass shorter than a week gets no week reminder (the welcome named its end), only the last day's", async () => {
     await userWith(16, 'FREE');
     await say(main.bot, 1, '/tarifa prueba3 3 1');

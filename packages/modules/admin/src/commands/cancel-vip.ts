@@ -25,7 +25,10 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
           where s.user_id = ${target.id} and s.status = 'active' and s.ends_at > ${at}
           for update of s`;
         if (!sub) return undefined;
-        await tx`update admin_subscriptions set status = 'cancelled', expired_at = ${at} where user_id = ${target.id}`;
+        await tx`
+          update admin_subscriptions set status = 'cancelled', expired_at = ${at},
+            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0
+          where user_id = ${target.id}`;
         const dropped = await kit.switchVip(target.id, 'FREE');
         await kit.audit({
           actor: kit.actorOf(ctx),
@@ -39,14 +42,16 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
       });
       if (!cancelled) return ctx.reply(TEXTS.noRunningVip(displayName(target)));
       if (cancelled.dropped) await kit.roleChanged(target.telegram_id);
-      await kit.removeFromVipChannel(target.telegram_id);
-      if (cancelled.status === 'active') await kit.send(target.telegram_id, TEXTS.vipCancelledToMember);
+      // staff are told what happened: out of the channel, or not yet (the jobs try again)
+      const removal = await kit.vipChannel.remove(target.id);
+      if (removal !== 'renewed' && cancelled.status === 'active')
+        await kit.send(target.telegram_id, TEXTS.vipCancelledToMember);
       await ctx.reply(
         TEXTS.vipCancelled(
           displayName(target),
           formatHumanDate(cancelled.ends_at, settings.timezone, at),
           cancelled.dropped,
-          settings.vip_channel_id !== undefined,
+          removal,
         ),
       );
     }),

@@ -1,9 +1,11 @@
 // /start vip_<token>: the token redeemed in one transaction with the subscription (started or
 // extended from its end), the role VIP (never lowering staff), the audit row and
-// `admin.subscription_started`; then a one-use invite link to the VIP channel.
+// `admin.subscription_started`; then a one-use invite link to the VIP channel (owed until sent:
+// the jobs send it when Telegram refused it here, or the process died before).
 import { SECURITY_ERROR_CODES } from '@diana/security';
 import { isDianaError } from '@diana/utils';
 import type { Composer } from 'grammy';
+import { INVITE_GRACE_MS } from '../channel.js';
 import type { AdminContext, AdminKit } from '../kit.js';
 import { TEXTS } from '../texts.js';
 import { formatHumanDate } from '../time.js';
@@ -28,22 +30,26 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           { name: string; days: number }[]
         >`select name, days from admin_tariffs where id = ${tariffId}`;
         const at = kit.now();
-        // `extended`: an active subscription that had not ended yet (read before the upsert changes it)
+        const days = tariff?.days ?? 0;
+        // what the VIP channel is owed: no removal (a renewal keeps the member in), an invite link,
+        // sent below; the jobs send it if that has not happened within INVITE_GRACE_MS (channel.ts)
+        const inviteDue = kit.vipChannel.id === undefined ? null : new Date(at.getTime() + INVITE_GRACE_MS);
         const [sub] = await tx<{ ends_at: Date; extended: boolean }[]>`
-          with before as (
-            select status = 'active' and ends_at > ${at} as running from admin_subscriptions where user_id = ${user.id}
-          )
-          insert into admin_subscriptions (user_id, tariff_id, started_at, ends_at, status)
-          values (${user.id}, ${tariffId}, ${at}, ${new Date(at.getTime() + (tariff?.days ?? 0) * DAY)}, 'active')
+          insert into admin_subscriptions (user_id, tariff_id, started_at, ends_at, status, invite_due_at)
+          values (${user.id}, ${tariffId}, ${at}, ${new Date(at.getTime() + days * DAY)}, 'active', ${inviteDue})
           on conflict (user_id) do update set
             tariff_id = excluded.tariff_id, status = 'active', expired_at = null, reminded_7d_at = null, reminded_24h_at = null,
+            removal_due_at = null, removal_attempts = 0, invite_due_at = excluded.invite_due_at, invite_attempts = 0,
             started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
             -- from the end of one still running; a cancelled one's remaining days are not given back.
             -- Days of 24 hours, as a new one's (a calendar day in the session's time zone is 23 or
             -- 25 hours across a DST change)
             ends_at = case when admin_subscriptions.status = 'active' then greatest(admin_subscriptions.ends_at, ${at}) else ${at} end
-                      + make_interval(hours => 24 * ${tariff?.days ?? 0})
-          returning ends_at, coalesce((select running from before), false) as extended`;
+                      + make_interval(hours => 24 * ${days})
+          -- extended: the end lies past a new period's, so it ran on from a subscription still
+          -- running — read off the row as this statement wrote it, under its lock (a snapshot read
+          -- before it said "new" to both of two redeems at once)
+          returning ends_at, ends_at > ${at}::timestamptz + make_interval(hours => 24 * ${days}) as extended`;
         // a reminder whose window the new end already falls in is not sent: the welcome below
         // names the end (a 3-day pass was told "termina en 7 días" seconds after it)
         await tx`
@@ -81,11 +87,26 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
     const until = formatHumanDate(ends, settings.timezone, kit.now());
     await ctx.reply(extended ? TEXTS.redeemExtended(until) : TEXTS.redeemed(until));
     if (settings.vip_channel_id !== undefined) {
-      const link = await ctx.api.createChatInviteLink(settings.vip_channel_id, {
-        member_limit: 1,
-        expire_date: Math.floor(ends.getTime() / 1000),
-      });
-      await ctx.reply(TEXTS.inviteLink(link.invite_link));
+      let link: string | undefined;
+      try {
+        link = (
+          await ctx.api.createChatInviteLink(settings.vip_channel_id, {
+            member_limit: 1,
+            expire_date: Math.floor(ends.getTime() / 1000),
+          })
+        ).invite_link;
+      } catch (error) {
+        // paid and VIP: the link is owed, and the jobs send it once Telegram gives one
+        kit.logger.warn(
+          { err: error, telegram_id: ctx.from?.id },
+          'VIP channel invite not created; the jobs try again',
+        );
+      }
+      if (link === undefined) await ctx.reply(TEXTS.inviteLater);
+      else {
+        await ctx.reply(TEXTS.inviteLink(link));
+        await kit.vipChannel.invited(user.id);
+      }
     }
     // a new user's first message: the story's welcome and its first scene follow, as after any /start
     if (ctx.firstContact) await next();
