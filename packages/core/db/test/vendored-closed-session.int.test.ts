@@ -227,6 +227,39 @@ describe.skipIf(pooled)('closing a pool after a transaction’s backend was term
     ).toBe('ended');
   });
 
+  // end() called while a query runs waits for its answer; the backend is then terminated (a
+  // shutdown during a termination wave: a helper's program hung in end() in 4 runs of 10)
+  const endedUnder = async (driver: Driver) => {
+    // not among `opened`: stock's end() never returns here, and afterAll would wait on it
+    const sql = driver(url, { max: 1, onnotice: () => {} });
+    const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    const pid = row?.pid as number;
+    const running = outcome(sql`select pg_sleep(30)`);
+    // the sleep is running on the server before end() is called
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+      const [active] = await admin!`
+        select 1 from pg_stat_activity where pid = ${pid} and state = 'active' and query like 'select pg_sleep%'`;
+      if (active) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return { sql, pid, running };
+  };
+  it('stock postgres.js 3.4.9: end() waiting for a query whose backend is then terminated never returns (the defect is real here)', async () => {
+    const { sql, pid, running } = await endedUnder(stock as unknown as Driver);
+    const ending = sql.end().then(() => 'ended');
+    await terminate(pid);
+    expect(await running).toMatch(LOST);
+    expect(await within(ending, 2_000)).toBe('still waiting');
+  });
+
+  it('@diana/postgres: end() waiting for a query whose backend is then terminated returns at the close', async () => {
+    const { sql, pid, running } = await endedUnder(vendored);
+    const ending = sql.end().then(() => 'ended');
+    await terminate(pid);
+    expect(await running).toMatch(LOST);
+    expect(await within(ending, 15_000)).toBe('ended');
+  });
+
   it('@diana/db: close() finishes without its timeout', async () => {
     const db = createPostgres({ url: url as never, pool_max: 3 });
     const failed = outcome(

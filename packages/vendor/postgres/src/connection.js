@@ -569,6 +569,10 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // close were waiting for an answer that can no longer come (stock 3.4.9 left them hanging)
     ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
     reopenLater(hadError, Errors.connection('CONNECTION_CLOSED', options, socket))
+    // @diana/postgres: an end() that waited for this connection's last answers ends with the close
+    // (stock 3.4.9 waited for a ReadyForQuery that can no longer come: end() without a timeout
+    // never returned after a backend was terminated under a query, with one the whole timeout)
+    ended && (ended(), ending = ended = null)
   }
 
   // @diana/postgres: what a closed socket and a failed socket factory share (stock 3.4.9 had it
