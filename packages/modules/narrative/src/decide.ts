@@ -19,6 +19,12 @@ export interface DecisionInput {
   readonly decision?: Decision;
   /** A fragment's whole gate: its own unlock condition and, on a VIP level, VIP status. */
   readonly gateOf: (fragment: Fragment) => Condition | undefined;
+  /**
+   * What staying on a fragment needs, checked again at each move from it: VIP status on a VIP
+   * level. Its own unlock condition was met on the way in and is not asked again (a reader who
+   * came through a door with 150 besitos and spent some was shut in before it).
+   */
+  readonly holdOf: (fragment: Fragment) => Condition | undefined;
   /** Role, besitos and titles, read before the update (the progress comes from `progress`). */
   readonly facts: Omit<ConditionFacts, 'progress'>;
 }
@@ -28,14 +34,14 @@ const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a,
 /**
  * Applies a decision to `progress`: `stale` when the reader is no longer on that fragment (a
  * double tap, an old message); `locked` when their own fragment's gate or the target's is shut
- * (nothing changes); else the new progress — fragment completed, decision recorded, flags, clues
+ * (nothing changes; for their own fragment, only what staying there needs); else the new progress — fragment completed, decision recorded, flags, clues
  * and variables of its consequences merged — and the clues found for the first time.
  */
 export function applyDecision(progress: NarrativeProgress, input: DecisionInput): Decided {
   const { fragment, target, decision } = input;
   if (progress.current !== fragment.key) return { kind: 'stale' };
-  // continuing a fragment needs its gate now too (a former VIP on a VIP fragment stops here)
-  const own = evaluate(input.gateOf(fragment), { ...input.facts, progress });
+  // continuing a fragment needs what staying on it needs (a former VIP on a VIP fragment stops here)
+  const own = evaluate(input.holdOf(fragment), { ...input.facts, progress });
   if (!own.ok) return { kind: 'locked', check: own };
   const consequences = decision?.consequences;
   const variables = { ...progress.variables };

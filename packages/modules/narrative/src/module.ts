@@ -136,6 +136,19 @@ export function createNarrativeModule(
     if (current().levels.get(fragment.level)?.vip !== true) return fragment.unlock;
     return fragment.unlock ? { all: [{ vip: true }, fragment.unlock] } : { vip: true };
   };
+  /** What staying on a fragment needs: VIP status on a VIP level (its unlock was met on the way in). */
+  const holdOf = (fragment: Fragment): Condition | undefined =>
+    current().levels.get(fragment.level)?.vip === true ? { vip: true } : undefined;
+  /**
+   * Where a reader whose fragment the story no longer has (a new story version removed or
+   * renamed it, or a newer process moved them onto one this process does not know) goes on: the
+   * last fragment they completed that the story still has, else its start. Its decisions pay no
+   * second time (see `advance`).
+   */
+  const recoverFrom = (progress: NarrativeProgress): string => {
+    const s = current();
+    return [...progress.completed].reverse().find((key) => s.fragments.has(key)) ?? s.start;
+  };
   /** The facts `gates` are evaluated against; the role and the besitos are read only when one of them looks at them. */
   const facts = async (ctx: NarrativeContext, progress: NarrativeProgress, gates: Array<Condition | undefined>) => {
     const needed = factsNeeded(...gates);
@@ -229,11 +242,30 @@ export function createNarrativeModule(
             }
             return after;
           });
-    const fragment = s.fragments.get(progress.current ?? s.start) as Fragment;
-    const gate = gateOf(fragment);
-    const check = evaluate(gate, await facts(ctx, progress, [gate]));
+    let place = progress;
+    let moved = false;
+    if (!s.fragments.has(progress.current ?? s.start)) {
+      // before: a TypeError on every /start and /historia for good ("Algo salió mal")
+      place = await db.transaction(() =>
+        state.update(user.id, 'narrative', (p) => {
+          if (p.current === null || s.fragments.has(p.current)) return p;
+          moved = true;
+          return { ...p, current: recoverFrom(p) };
+        }),
+      );
+      if (moved)
+        logger.warn(
+          { user_id: user.id, missing: progress.current, now: place.current },
+          'reader moved: the story no longer has their fragment',
+        );
+    }
+    const fragment = s.fragments.get(place.current ?? s.start) as Fragment;
+    // staying where they are needs only what staying needs (VIP on a VIP level): the door they
+    // came through is not asked again
+    const hold = holdOf(fragment);
+    const check = evaluate(hold, await facts(ctx, place, [hold]));
     if (!check.ok) return explainLocked(ctx, check, { storyGoesOn: false });
-    await show(ctx, fragment, started ? TEXTS.welcome : TEXTS.resume);
+    await show(ctx, fragment, started ? TEXTS.welcome : moved ? TEXTS.storyChanged : TEXTS.resume);
   };
 
   /** A decision (or "continue") on fragment `from`: applied once, atomically with its events. */
@@ -247,15 +279,19 @@ export function createNarrativeModule(
     const target = targetKey === undefined ? undefined : s.fragments.get(targetKey);
     if (!fragment || !target || (decisionId !== undefined && !decision)) {
       await ctx.answerCallbackQuery({ text: TEXTS.stale });
+      // a button of a fragment the story no longer has: where the reader goes on, shown
+      if (!fragment) await open(ctx);
       return;
     }
     const before = await state.get(user.id, 'narrative');
-    const known = await facts(ctx, before, [gateOf(fragment), gateOf(target)]);
+    const known = await facts(ctx, before, [holdOf(fragment), gateOf(target)]);
     // the decision is decided inside the state update (on the progress it will replace)
-    const result: { decided: Decided } = { decided: { kind: 'stale' } };
+    const result: { decided: Decided; again: boolean } = { decided: { kind: 'stale' }, again: false };
     await db.transaction(async () => {
       await state.update(user.id, 'narrative', (p) => {
-        result.decided = applyDecision(p, { fragment, target, decision, gateOf, facts: known });
+        result.decided = applyDecision(p, { fragment, target, decision, gateOf, holdOf, facts: known });
+        // a fragment decided before (a reader moved back by a story change): no second reward
+        result.again = p.decisions[fragment.key] !== undefined;
         return result.decided.kind === 'applied' ? result.decided.next : p;
       });
       const decided = result.decided;
@@ -276,7 +312,7 @@ export function createNarrativeModule(
             fragment: from,
             decision: decision.id,
             level: fragment.level,
-            reward: decision.consequences.reward,
+            reward: result.again ? 0 : decision.consequences.reward,
           },
           meta,
         );
@@ -300,7 +336,7 @@ export function createNarrativeModule(
       await show(ctx, target);
     } else if (outcome.kind === 'locked') {
       // the reader's own fragment stays open unless it is the one refused (a former VIP on a VIP fragment)
-      const ownOpen = evaluate(gateOf(fragment), { ...known, progress: before }).ok;
+      const ownOpen = evaluate(holdOf(fragment), { ...known, progress: before }).ok;
       const levels = current().levels;
       const freeEnd =
         ownOpen &&

@@ -6,6 +6,8 @@ export const TEXTS = Object.freeze({
   continue: 'Continuar ➜',
   welcome: 'Te damos la bienvenida a la casa de Diana. Cuando quieras, /menu te enseña todo lo que puedes hacer aquí.',
   resume: 'Seguimos donde lo dejaste.',
+  storyChanged:
+    'La historia ha cambiado desde tu última visita y la escena en la que estabas ya no existe: sigues desde la última que viviste.',
   theEnd: 'Por ahora, la historia termina aquí: Diana prepara nuevas habitaciones. Vuelve pronto.',
   /** Where the free levels end and a reader who is not VIP stops (`vip` the VIP levels' titles). */
   freeEnd: (vip: string) =>

@@ -26,7 +26,7 @@ const hall = fragment('hall', {
 const library = fragment('library');
 const vault = fragment('vault', { unlock: { has_clue: 'key' } as Condition });
 const at = (current: string, more: object = {}) => ({ ...NARRATIVE_SLICE.initial, current, ...more });
-const base = { gateOf: (f: Fragment) => f.unlock, facts: { role: 'FREE' } };
+const base = { gateOf: (f: Fragment) => f.unlock, holdOf: () => undefined, facts: { role: 'FREE' } };
 
 describe('applyDecision', () => {
   it('moves on: fragment completed, decision recorded, consequences merged, new clues reported', () => {
@@ -67,9 +67,18 @@ describe('applyDecision', () => {
     expect(toVault.kind === 'locked' && toVault.check.missing[0]).toMatch(/«key»/);
     const opened = applyDecision(at('library', { clues: ['key'] }), { ...base, fragment: library, target: vault });
     expect(opened.kind).toBe('applied');
-    // a former VIP on a VIP fragment: its own gate is shut now
+    // a former VIP on a VIP fragment: what staying there needs is missing now
     const vipOnly = (f: Fragment): Condition | undefined => (f.key === 'library' ? { vip: true } : undefined);
-    const own = applyDecision(at('library'), { ...base, gateOf: vipOnly, fragment: library, target: hall });
+    const own = applyDecision(at('library'), { ...base, holdOf: vipOnly, fragment: library, target: hall });
     expect(own.kind).toBe('locked');
+  });
+
+  it('the door a reader came through is not asked again on their way on (only what staying needs)', () => {
+    // in the vault (its door took the key), the key since gone: moving on is not refused for it
+    const onward = applyDecision(at('vault'), { ...base, fragment: vault, target: library });
+    expect(onward.kind).toBe('applied');
+    // before: the whole gate of the reader's own fragment was asked at every move
+    const whole = applyDecision(at('vault'), { ...base, holdOf: (f) => f.unlock, fragment: vault, target: library });
+    expect(whole.kind).toBe('locked');
   });
 });

@@ -424,6 +424,112 @@ describe('the narrative module', () => {
     expect(JSON.stringify(last?.payload.reply_markup)).not.toContain('"url"');
   });
 
+  /** A module on a story file of its own (written to a temp dir), started. */
+  const withStory = async (story: object, more: { getBalance?: (user_id: string) => Promise<number> } = {}) => {
+    const file = join(useTempDir('narrative-story-'), 'story.json');
+    writeFileSync(file, JSON.stringify(story));
+    const own = createNarrativeModule(
+      { story_file: file },
+      { db, bus, state, documents: createPostgresDocumentStore(db), signer, commandButton, ...more },
+    );
+    await own.start();
+    return own;
+  };
+  const scene = (key: string, decisions: Array<{ id: string; label: string; next: string; reward?: number }>) => ({
+    key,
+    level: 1,
+    narrator: 'lucien',
+    kind: 'decision',
+    text: `Escena ${key}.`,
+    decisions: decisions.map(({ reward = 0, ...d }) => ({ ...d, consequences: { reward } })),
+  });
+  const end = (key: string) => ({ key, level: 1, narrator: 'diana', kind: 'story', text: `Final ${key}.` });
+
+  it('a new story version without the reader’s fragment: they go on from their last scene, its decision pays no second time', async () => {
+    const levels = [{ level: 1, title: 'La casa', vip: false }];
+    const v1 = await withStory({
+      start: 'v_a',
+      levels,
+      fragments: [
+        scene('v_a', [{ id: 'ir', label: 'Ir', next: 'v_b', reward: 5 }]),
+        scene('v_b', [{ id: 'seguir', label: 'Seguir', next: 'v_fin', reward: 3 }]),
+        end('v_fin'),
+      ],
+    });
+    const before = makeBot({}, v1);
+    await before.command(130, '/start');
+    await pressUntil(before, 130, ['Ir']);
+    const old = before.buttons(130).get('Seguir') as string; // a button of v_b, which v2 removes
+    const user = before.userId(130);
+    // v2: v_b renamed v_b2
+    const v2 = await withStory({
+      start: 'v_a',
+      levels,
+      fragments: [
+        scene('v_a', [{ id: 'ir', label: 'Ir', next: 'v_b2', reward: 5 }]),
+        scene('v_b2', [{ id: 'seguir', label: 'Seguir', next: 'v_fin', reward: 3 }]),
+        end('v_fin'),
+      ],
+    });
+    const after = makeBot({}, v2);
+    // before: a TypeError on every /historia and /start ("Algo salió mal"), for good
+    await after.command(130, '/historia');
+    expect(after.lastText(130)).toContain('La historia ha cambiado desde tu última visita');
+    expect(after.lastText(130)).toContain('Escena v_a.');
+    expect((await state.get(user, 'narrative')).current).toBe('v_a');
+    // the old button of the removed scene: told it passed, and shown where they go on
+    await after.press(130, old);
+    expect(after.sent.filter((c) => c.method === 'answerCallbackQuery').at(-1)?.payload.text).toBe(
+      'Ese momento ya pasó.',
+    );
+    expect(after.lastText(130)).toContain('Escena v_a.');
+    await pressUntil(after, 130, ['Ir', 'Seguir']);
+    expect(after.lastText(130)).toContain('Final v_fin.');
+    const rewards = await db.sql<{ fragment: string; reward: number }[]>`
+      select envelope::jsonb -> 'payload' ->> 'fragment' as fragment, (envelope::jsonb -> 'payload' ->> 'reward')::int as reward
+      from event_outbox where type = 'narrative.decision_made' and key = ${user} order by id`;
+    // v_a paid once (5, then 0 on the way back), v_b2 once (3)
+    expect(rewards.map((r) => [r.fragment, r.reward])).toEqual([
+      ['v_a', 5],
+      ['v_a', 0],
+      ['v_b2', 3],
+    ]);
+  });
+
+  it('a door the reader came through is not asked again on their way on: 150 besitos at the door, 50 later', async () => {
+    let balance = 150;
+    const own = await withStory(
+      {
+        start: 'd_hall',
+        levels: [{ level: 1, title: 'La casa', vip: false }],
+        fragments: [
+          scene('d_hall', [{ id: 'entrar', label: 'Entrar', next: 'd_sala' }]),
+          {
+            ...scene('d_sala', [{ id: 'salir', label: 'Salir', next: 'd_fin' }]),
+            unlock: { besitos_at_least: 100 },
+          },
+          end('d_fin'),
+        ],
+      },
+      { getBalance: async () => balance },
+    );
+    const bot = makeBot({}, own);
+    await bot.command(131, '/start');
+    await pressUntil(bot, 131, ['Entrar']);
+    expect(bot.lastText(131)).toContain('Escena d_sala.');
+    balance = 50; // spent in the shop
+    // before: "Esta puerta sigue cerrada" on /historia and on every button of the room they are in
+    await bot.command(131, '/historia');
+    expect(bot.lastText(131)).toContain('Escena d_sala.');
+    await pressUntil(bot, 131, ['Salir']);
+    expect(bot.lastText(131)).toContain('Final d_fin.');
+    // the door itself is still a door: from the hall, 50 besitos do not open it
+    const other = makeBot({}, own);
+    await other.command(132, '/start');
+    await pressUntil(other, 132, ['Entrar']);
+    expect(other.lastText(132)).toContain('tener al menos 100 besitos');
+  });
+
   it('/start with a payload it does not own passes it on', async () => {
     const bot = makeBot({});
     await bot.command(108, '/start vip_abc');
