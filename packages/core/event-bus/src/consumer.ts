@@ -301,17 +301,20 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     const id = inFlightKey(delivery);
     if (inFlight.has(id) || acking.has(id)) return;
     inFlight.set(id, delivery);
+    // a replay meant for another group is that group's alone, before anything is read of it: a
+    // letter whose payload still fails its schema was dead-lettered again by every group that
+    // reads the stream, so each replay of it gave back as many letters as groups (2 → 4 → 8)
+    if (delivery.only_group !== undefined && delivery.only_group !== group) {
+      ack(delivery);
+      release(delivery);
+      return;
+    }
     let event: EventEnvelope;
     try {
       event = decodeEnvelope(options.registry, delivery.raw);
     } catch (error) {
       // A payload that does not match its schema never will: no retries.
       void deadLetter(delivery, error, delivery.deliveries).then(() => release(delivery));
-      return;
-    }
-    if (delivery.only_group !== undefined && delivery.only_group !== group) {
-      ack(delivery);
-      release(delivery);
       return;
     }
     if (!options.ordered_by_key) {

@@ -144,6 +144,26 @@ export function describeEventBusTransport(
       expect(await transport.countDeadLetters('test.happened')).toBe(0);
     });
 
+    it('a letter whose payload fails its schema, replayed, comes back once for its group, not once per group', async () => {
+      const b = await bus(namespace());
+      for (const group of ['alpha', 'beta']) b.subscribe(group, 'test.happened', () => {});
+      await waitFor(async () => (await b.health()).groups.length === 2);
+      const good = await b.publish('test.happened', { n: 1 });
+      const transport = transports.at(-1) as StreamTransport;
+      // an entry no reader can decode (written by a reader of another version, by hand)
+      const bad = { ...good, id: `${good.id.slice(0, -4)}beef`, payload: { n: 'lots' } };
+      await transport.append('test.happened', JSON.stringify(bad));
+      await waitFor(async () => (await b.dlq.list('test.happened')).length === 2); // one per group
+      for (const round of [1, 2, 3]) {
+        expect(await b.dlq.replay('test.happened'), `replay ${round}`).toBe(2);
+        // each group dead-letters its own replay again: before, both groups dead-lettered both (2 → 4 → 8)
+        await waitFor(async () => (await b.dlq.list('test.happened')).length === 2);
+        await sleepMs(200);
+        const letters = await b.dlq.list('test.happened');
+        expect(letters.map((l) => l.group).sort(), `after replay ${round}`).toEqual(['alpha', 'beta']);
+      }
+    });
+
     it('aborts a handler that runs over handler_timeout_ms through ctx.signal, retries it, then dead-letters it', async () => {
       const b = await bus(namespace(), { handler_timeout_ms: 100 });
       let calls = 0;
