@@ -98,8 +98,10 @@ export interface App {
    * failing: the names of those that are not.
    */
   checkReady(timeout_ms?: number): Promise<string[]>;
-  /** Each long-running loop now (event consumers, broadcast readers, outbox relay, admin jobs). */
+  /** Each long-running loop now (event consumers, broadcast readers, outbox relay, admin jobs, and those `watch` added). */
   loops(): LoopState[];
+  /** Adds a loop started outside the app (long polling) to `loops`, `/readyz` and the loop gauges. */
+  watch(loop: () => LoopState): void;
   handleUpdate(update: Update): Promise<void>;
   /**
    * `true` once every event published so far is handled (`settle.ts`), `false` when `timeout_ms`
@@ -314,6 +316,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   onClose('command menus', () => menus);
   await withDeadline(menus, 5_000).catch(() => logger.warn('command menus still registering; going on'));
 
+  const watched: Array<() => LoopState> = [];
   const loops = (): LoopState[] => [
     ...bus.loops().map((loop) => ({
       // a group reads with one loop per subscription: named by its types too, so /readyz and the
@@ -325,6 +328,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     })),
     { loop: 'outbox relay', ...relay.status() },
     { loop: 'admin jobs', ...admin.jobsStatus() },
+    ...watched.map((read) => read()),
   ];
   const unregisterGauges = registerLoopGauges(loops);
   onClose('loop gauges', async () => unregisterGauges());
@@ -352,6 +356,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     },
     checkReady: (timeout_ms = 2_000) => notReady(pings, loops(), timeout_ms),
     loops,
+    watch: (loop) => void watched.push(loop),
     handleUpdate: (update) => bot.handleUpdate(update),
     settle: ({ timeout_ms }) => settle({ db, bus }, timeout_ms),
     close: (options = {}) => startup.closeAll(options.timeout_ms ?? settings.bot.shutdown_timeout_ms),

@@ -4,6 +4,11 @@ export const BOT_ERROR_CODES = Object.freeze({
   START_TIMEOUT: 'E_BOT_START_TIMEOUT',
   /** A component failed to start; the message names it. */
   START_FAILED: 'E_BOT_START_FAILED',
+  /**
+   * Long polling stopped for good: Telegram refused the token (401) or another process polls with
+   * it (409), or getUpdates failed for longer than the runner retries. The bot shuts down, exit 1.
+   */
+  POLLING_STOPPED: 'E_BOT_POLLING_STOPPED',
   /** Another process is handling this update right now: the webhook call fails, Telegram retries. */
   UPDATE_IN_PROGRESS: 'E_BOT_UPDATE_IN_PROGRESS',
   /** CLI: Redis did not answer. */

@@ -6,13 +6,14 @@
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger, isDianaError, revealSecret } from '@diana/utils';
-import { type RunnerHandle, run } from '@grammyjs/runner';
+import type { RunnerHandle } from '@grammyjs/runner';
 import { pino } from 'pino';
 import { createApp } from './app.js';
 import { loadAppSettings } from './config.js';
 import { CONSOLE_BOT, createConsole, runConsole } from './console.js';
 import { type HttpServer, startHttp } from './http.js';
 import { installMetrics } from './metrics.js';
+import { startPolling } from './polling.js';
 import { createStartGate } from './start-gate.js';
 
 let settings: ReturnType<typeof loadAppSettings>;
@@ -201,6 +202,15 @@ if (mode === 'console' && terminal) {
 } else {
   // the runner handles chats concurrently (the chat queue keeps each chat in order); bot.start() would not
   await app.bot.api.deleteWebhook();
-  polling = run(app.bot);
+  const watched = startPolling(app.bot, {
+    logger,
+    onStopped: (error) => {
+      logger.fatal({ err: error }, error.message);
+      console.error(`diana-bot: ${error.message} (${error.code})`);
+      void shutdown('long polling stopped', 1);
+    },
+  });
+  polling = watched.handle;
+  app.watch(watched.loop);
   logger.info({ username: app.bot.botInfo.username }, 'long polling');
 }

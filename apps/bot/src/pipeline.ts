@@ -78,7 +78,13 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
         { final: isTokenRefusal },
       ),
     );
-  bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
+  // getUpdates is retried by the polling runner with its own backoff, and watched there
+  // (polling.ts): retried here too, each of its failures took about 20 s to reach the runner,
+  // and /readyz learnt of a Telegram outage a minute late
+  const retrying = autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 });
+  bot.api.config.use((prev, method, payload, signal) =>
+    method === 'getUpdates' ? prev(method, payload, signal) : retrying(prev, method, payload, signal),
+  );
   bot.api.config.use(outputGuard());
 
   const dedupe = connector

@@ -14,6 +14,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   freePort,
+  httpGet,
   killChildBots,
   redisKeyPrefixes,
   startBot,
@@ -195,6 +196,57 @@ describe('pnpm start', () => {
     expect(await bot.exited).toBe(0);
     await fake.close();
   }, 60_000);
+
+  it('long polling failing: /readyz says so after three failures and a warning is logged; it recovers by itself', async () => {
+    const testDb = await useTestDatabase('bot-polling-down');
+    const fake = await startFakeTelegram();
+    const port = await freePort();
+    const env = { ...telegramBot(testDb.url, fake.url, 'polling-down'), DIANA_BOT_HTTP_PORT: String(port) };
+    const bot = startBot(env);
+    expect(await until(async () => (await httpGet(port, '/readyz')).status === 200, 30_000)).toBe(true);
+    const restore = fake.refuse('getUpdates', 502, 'Bad Gateway');
+    // before: 200 all along, while nothing was received
+    expect(
+      await until(async () => (await httpGet(port, '/readyz')).text.includes('telegram polling failing'), 20_000),
+    ).toBe(true);
+    expect((await httpGet(port, '/readyz')).status).toBe(503);
+    expect((await httpGet(port, '/metrics')).text).toMatch(
+      /diana_loop_consecutive_failures\{loop="telegram polling"[^}]*\} ([3-9]|\d\d+)\n/,
+    );
+    restore();
+    expect(await until(async () => (await httpGet(port, '/readyz')).status === 200, 30_000)).toBe(true);
+    fake.queueUpdate(updates.message(78, '/start', 8));
+    await fake.waitFor('sendMessage', 30_000, (c) => c.payload.chat_id === 78);
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
+    const log = logRecords(bot.output());
+    expect(
+      log.filter((r) => r.msg === 'telegram long polling failed; tried again with backoff' && r.level === 'warn'),
+    ).toHaveLength(1);
+    expect(log.some((r) => r.msg === 'telegram long polling works again')).toBe(true);
+    await fake.close();
+  }, 90_000);
+
+  it('a second process polling with the token (409): a fatal line with its code, a clean shutdown, exit 1', async () => {
+    const testDb = await useTestDatabase('bot-polling-409');
+    const fake = await startFakeTelegram();
+    const port = await freePort();
+    const env = { ...telegramBot(testDb.url, fake.url, 'polling-409'), DIANA_BOT_HTTP_PORT: String(port) };
+    const bot = startBot(env);
+    expect(await until(async () => (await httpGet(port, '/readyz')).status === 200, 30_000)).toBe(true);
+    fake.refuse('getUpdates', 409, 'Conflict: terminated by other getUpdates request');
+    // before: an unhandled rejection, no log line, no shutdown
+    expect(await bot.exited).toBe(1);
+    expect(bot.errors()).toContain(
+      'diana-bot: long polling stopped: another process polls Telegram with this token (409) (E_BOT_POLLING_STOPPED)',
+    );
+    expect(bot.errors()).not.toContain('triggerUncaughtException');
+    const log = logRecords(bot.output());
+    const fatal = log.find((r) => r.level === 'fatal');
+    expect((fatal?.err as { code?: string } | undefined)?.code).toBe('E_BOT_POLLING_STOPPED');
+    expect(log.some((r) => r.msg === 'shutting down')).toBe(true);
+    await fake.close();
+  }, 90_000);
 
   it('a clean SIGTERM with PostgreSQL and Redis, an update running, lets it finish, logs no warning and exits 0; start, polling and shutdown are info, each migration and update one line', async () => {
     const testDb = await useTestDatabase('bot-clean-stop');

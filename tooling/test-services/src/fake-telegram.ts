@@ -29,6 +29,8 @@ export interface FakeTelegram {
   tooManyRequestsOnce(method: string, retry_after: number, chat_id?: number): void;
   /** Replies to `method` wait until the returned function is called. */
   hold(method: string): () => void;
+  /** Every call of `method` is answered `error_code` (with `description`) until the returned function is called. */
+  refuse(method: string, error_code: number, description: string): () => void;
   /** Hands `update` to the next getUpdates (long polling). */
   queueUpdate(update: Record<string, unknown>): void;
   /** Resolves with the first call of `method` (that `matches`, if given) once it arrives, or at once if it has. */
@@ -42,6 +44,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
   const blocked = new Set<number>();
   const throttled = new Map<string, { retry_after: number; chat_id?: number | undefined }>();
   const held = new Map<string, Promise<void>>();
+  const refused = new Map<string, { error_code: number; description: string }>();
   const waiters: Array<{ method: string; matches: (call: FakeCall) => boolean; resolve: (call: FakeCall) => void }> =
     [];
   let messageId = 0;
@@ -63,6 +66,8 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
       res.end(JSON.stringify(json));
     };
     await held.get(method);
+    const refusal = refused.get(method);
+    if (refusal) return reply(refusal.error_code, { ok: false, ...refusal });
     const random = method.startsWith('send') && Math.random() < (options.too_many_requests_rate ?? 0) ? 1 : undefined;
     const armed = throttled.get(method);
     const hit = armed && (armed.chat_id === undefined || armed.chat_id === payload.chat_id) ? armed : undefined;
@@ -107,6 +112,10 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     blocked,
     tooManyRequestsOnce: (method, retry_after, chat_id) => void throttled.set(method, { retry_after, chat_id }),
     queueUpdate: (update) => void queued.push(update),
+    refuse(method, error_code, description) {
+      refused.set(method, { error_code, description });
+      return () => void refused.delete(method);
+    },
     hold(method) {
       let release: () => void = () => {};
       held.set(
