@@ -39,18 +39,19 @@ const refusedByTheUser = (error: unknown, ctx: AppContext) =>
  * whose answer the user refused (they blocked the bot) is logged at info and counted as
  * `blocked`, with no apology: it could not reach them either.
  */
+/**
+ * The `kind` label of `diana.bot.updates`: every outcome of an update is counted under the same
+ * kind (a duplicate `/start` was `other`, a dropped one `message`: rates by kind did not add up).
+ */
+export const updateKind = (ctx: Context): 'callback' | 'command' | 'message' | 'other' =>
+  ctx.callbackQuery ? 'callback' : ctx.message?.text?.startsWith('/') ? 'command' : ctx.message ? 'message' : 'other';
+
 export function errorBoundary(logger: Logger, metrics: ReturnType<typeof createBotMetrics>): MiddlewareFn<AppContext> {
   // one debug line per update, built only when someone reads it
   const debug = logger.level === 'debug' || logger.level === 'trace';
   return async (ctx, next) => {
     const started = performance.now();
-    const kind = ctx.callbackQuery
-      ? 'callback'
-      : ctx.message?.text?.startsWith('/')
-        ? 'command'
-        : ctx.message
-          ? 'message'
-          : 'other';
+    const kind = updateKind(ctx);
     // a press can be answered once: one the handler answered before it failed gets the apology
     // as a message instead (Telegram would refuse a second answer, and the user saw nothing)
     let answered = false;
@@ -110,13 +111,13 @@ export function dedupeUpdates(
       // another process holds it (Telegram delivered it twice at once): the webhook answers 500
       // and Telegram redelivers it later — counted and said, so the 500 can be traced
       if (isDianaError(error, BOT_ERROR_CODES.UPDATE_IN_PROGRESS)) {
-        metrics.record('other', 'in_progress', 0);
+        metrics.record(updateKind(ctx), 'in_progress', 0);
         logger.info({ update_id: id }, 'update held by another process; Telegram will deliver it again');
       }
       throw error;
     }
     if (claim === 'done') {
-      metrics.record('other', 'duplicate', 0);
+      metrics.record(updateKind(ctx), 'duplicate', 0);
       // said at debug: a redelivery is routine, but a dropped update with no line at all puzzled
       // a stranger whose second test run reused update ids on the same Redis (the dedupe marks
       // live under DIANA_EVENT_BUS_STREAM_PREFIX)

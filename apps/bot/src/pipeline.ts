@@ -18,7 +18,15 @@ import { lowercaseCommands } from './command-case.js';
 import { createMemoryDedupe, createResilientDedupe } from './dedupe.js';
 import { trackUpdates } from './in-flight.js';
 import { createBotMetrics, createTelegramMetrics } from './metrics.js';
-import { type AppContext, dedupeUpdates, errorBoundary, loadUser, privateChatsOnly, upsertUser } from './middleware.js';
+import {
+  type AppContext,
+  dedupeUpdates,
+  errorBoundary,
+  loadUser,
+  privateChatsOnly,
+  updateKind,
+  upsertUser,
+} from './middleware.js';
 import { createOutageWait } from './outage-wait.js';
 import type { StartGate } from './start-gate.js';
 import type { Startup } from './startup.js';
@@ -106,7 +114,7 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   bot.use(dedupeUpdates(dedupe, metrics, logger));
   bot.use(errorBoundary(logger, metrics));
   bot.use(privateChatsOnly());
-  bot.use(chatQueue({ onDrop: (ctx) => metrics.record(ctx.callbackQuery ? 'callback' : 'message', 'dropped', 0) }));
+  bot.use(chatQueue({ onDrop: (ctx) => metrics.record(updateKind(ctx), 'dropped', 0) }));
   const outageWait = createOutageWait(settings.bot.outage_wait_ms, logger);
   bot.use(loadUser(users, cache, outageWait));
   bot.use(blockBanned((ctx: AppContext) => ctx.user?.role));

@@ -470,6 +470,28 @@ describe('pnpm cli on a migrated database', () => {
     expect(expectOneLine(down)).toBe('cli: E_BOT_CLI_UNHEALTHY: not healthy: redis');
   }, 60_000);
 
+  it('an applied migration edited since: health names it, and migrate up refuses it as the start does', async () => {
+    const [row] = await db.sql<{ source: string; name: string; checksum: string }[]>`
+      select source, name, checksum from diana_migrations order by source, name limit 1`;
+    const where = `${row?.source}/${row?.name}`;
+    await db.sql`update diana_migrations set checksum = ${`x${row?.checksum}`} where source = ${row?.source as string} and name = ${row?.name as string}`;
+    try {
+      // before: "1 not applied (cli migrate up)", and migrate up said "nothing to apply", exit 0
+      const health = await cli(env, 'health');
+      expect(health.code).toBe(1);
+      expect(health.out).toContain(
+        `FAIL migrations 1 edited after being applied: ${where} (revert the files; add a new migration)`,
+      );
+      const up = await cli(env, 'migrate', 'up', '--yes');
+      expect(up.code).toBe(1);
+      expect(expectOneLine(up)).toBe(
+        `cli: E_DB_MIGRATION_CHECKSUM: applied migrations were edited: ${where}. Revert the files and add a new migration instead.`,
+      );
+    } finally {
+      await db.sql`update diana_migrations set checksum = ${row?.checksum as string} where source = ${row?.source as string} and name = ${row?.name as string}`;
+    }
+  }, 60_000);
+
   it('health and dlq list over a Redis Cluster given by DIANA_REDIS_CLUSTER_NODES', async () => {
     const cluster = await getRedisCluster();
     const prefix = `${testRedis.prefix}cluster:`;

@@ -304,11 +304,24 @@ describe('the bot end to end', () => {
     expect(await users.getByTelegramId(624)).toMatchObject({ first_name: 'Ana\uFFFD', last_name: 'B\uFFFDb' });
   });
 
-  it('handles the same update_id once (webhook redelivery)', async () => {
+  it('handles the same update_id once (webhook redelivery), counted under its own kind', async () => {
+    const count = async (outcome: string) => {
+      const line = (await get('/metrics')).text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('diana_bot_updates_total{') &&
+            l.includes('kind="command"') &&
+            l.includes(`outcome="${outcome}"`),
+        );
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const before = await count('duplicate');
     const update = message(503, '/start', 77_777);
     await app.handleUpdate(update);
     await app.handleUpdate(update);
     expect(repliesTo(503)).toHaveLength(1);
+    expect(await count('duplicate')).toBe(before + 1); // before: kind="other" for a duplicate /start
   });
 
   it('the same update_id delivered twice at once: one handles it, the other is refused as in progress and counted', async () => {

@@ -10,7 +10,7 @@ import { type CliContext, openRedis, withDatabase } from './services.js';
 export const HEALTH_HELP = `usage: cli health [--json]
 
   health [--json]   PostgreSQL (ping, pending migrations, outbox backlog) and Redis (ping);
-                    exit 1 when one is down or a migration is pending
+                    exit 1 when one is down, a migration is pending or an applied one edited
 
   --json   machine-readable output`;
 
@@ -33,14 +33,25 @@ export async function healthCommand(ctx: CliContext, argv: readonly string[]): P
         ok: true,
         detail: `${embedded ? 'embedded, ' : ''}${Math.round(performance.now() - started)} ms`,
       });
-      const pending = (await migrationStatus(db, ALL_MIGRATIONS)).filter((e) => e.status !== 'applied');
+      const entries = await migrationStatus(db, ALL_MIGRATIONS);
+      const edited = entries.filter((e) => e.status === 'changed').map((e) => `${e.source}/${e.name}`);
+      const waiting = entries.filter((e) => e.status === 'pending').length;
+      // an edited one is not "not applied": migrate up refuses it, as the bot's start does
+      const problems = [
+        ...(edited.length > 0
+          ? [
+              `${edited.length} edited after being applied: ${edited.join(', ')} (revert the files; add a new migration)`,
+            ]
+          : []),
+        ...(waiting > 0 ? [`${waiting} not applied (cli migrate up)`] : []),
+      ];
       checks.push({
         name: 'migrations',
-        ok: pending.length === 0,
-        detail: pending.length === 0 ? 'all applied' : `${pending.length} not applied (cli migrate up)`,
+        ok: problems.length === 0,
+        detail: problems.length === 0 ? 'all applied' : problems.join('; '),
       });
       // the outbox table comes with the migrations: nothing to count before them
-      if (pending.length === 0) {
+      if (problems.length === 0) {
         const backlog = await outboxBacklog(db);
         checks.push({ name: 'outbox', ok: true, detail: `${backlog.unpublished} unpublished` });
       }

@@ -1,5 +1,6 @@
 // `migrate status|up`: what the bot's migrations are, and applying them.
-import { migrate, migrationStatus } from '@diana/db';
+import { DB_ERROR_CODES, migrate, migrationStatus } from '@diana/db';
+import { DianaError } from '@diana/utils';
 import { ALL_MIGRATIONS } from '../catalog.js';
 import { confirm, DESTRUCTIVE_OPTIONS, JSON_OPTION, parse, pickSubcommand, print } from './args.js';
 import { type CliContext, withDatabase } from './services.js';
@@ -26,7 +27,16 @@ export async function migrateCommand(ctx: CliContext, argv: readonly string[]): 
   }
   const { values } = parse(rest, { options: DESTRUCTIVE_OPTIONS, positionals: [], help: MIGRATE_HELP });
   await withDatabase(ctx, async (db) => {
-    const pending = (await migrationStatus(db, ALL_MIGRATIONS)).filter((e) => e.status === 'pending');
+    const entries = await migrationStatus(db, ALL_MIGRATIONS);
+    // an applied file edited since: the refusal the bot's start meets (before: "nothing to apply")
+    const edited = entries.filter((e) => e.status === 'changed').map((e) => `${e.source}/${e.name}`);
+    if (edited.length > 0)
+      throw new DianaError(
+        DB_ERROR_CODES.MIGRATION_CHECKSUM,
+        `applied migrations were edited: ${edited.join(', ')}. Revert the files and add a new migration instead.`,
+        { context: { migrations: edited } },
+      );
+    const pending = entries.filter((e) => e.status === 'pending');
     if (pending.length === 0) return print('nothing to apply: every migration is applied');
     const what = `apply ${pending.length} migration(s): ${pending.map((e) => `${e.source}/${e.name}`).join(', ')}`;
     if (values['dry-run']) return print(`dry run: would ${what}`);
