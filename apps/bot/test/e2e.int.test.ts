@@ -81,6 +81,16 @@ const get = async (path: string) => {
   const res = await fetch(`http://127.0.0.1:${http.port}${path}`);
   return { status: res.status, text: await res.text() };
 };
+/** `diana_bot_updates_total` of commands with `outcome`, as /metrics says now. */
+const commandsCounted = async (outcome: string) => {
+  const line = (await get('/metrics')).text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('diana_bot_updates_total{') && l.includes('kind="command"') && l.includes(`outcome="${outcome}"`),
+    );
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
 const until = (check: () => Promise<boolean> | boolean, ms = 10_000) => pollUntil(check, ms, 50);
 
 describe('the bot end to end', () => {
@@ -305,23 +315,12 @@ describe('the bot end to end', () => {
   });
 
   it('handles the same update_id once (webhook redelivery), counted under its own kind', async () => {
-    const count = async (outcome: string) => {
-      const line = (await get('/metrics')).text
-        .split('\n')
-        .find(
-          (l) =>
-            l.startsWith('diana_bot_updates_total{') &&
-            l.includes('kind="command"') &&
-            l.includes(`outcome="${outcome}"`),
-        );
-      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-    };
-    const before = await count('duplicate');
+    const before = await commandsCounted('duplicate');
     const update = message(503, '/start', 77_777);
     await app.handleUpdate(update);
     await app.handleUpdate(update);
     expect(repliesTo(503)).toHaveLength(1);
-    expect(await count('duplicate')).toBe(before + 1); // before: kind="other" for a duplicate /start
+    expect(await commandsCounted('duplicate')).toBe(before + 1); // before: kind="other" for a duplicate /start
   });
 
   it('the same update_id delivered twice at once: one handles it, the other is refused as in progress and counted', async () => {
@@ -353,22 +352,11 @@ describe('the bot end to end', () => {
 
   it('a 403 from Telegram marks the user blocked and stops sends to them; writing again unblocks', async () => {
     // the update counts as blocked, not as failed (the user's choice: no error, no apology)
-    const commands = async (outcome: string) => {
-      const line = (await get('/metrics')).text
-        .split('\n')
-        .find(
-          (l) =>
-            l.startsWith('diana_bot_updates_total{') &&
-            l.includes('kind="command"') &&
-            l.includes(`outcome="${outcome}"`),
-        );
-      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-    };
-    const [failedBefore, blockedBefore] = [await commands('error'), await commands('blocked')];
+    const [failedBefore, blockedBefore] = [await commandsCounted('error'), await commandsCounted('blocked')];
     fake.blocked.add(504);
     await app.handleUpdate(message(504, '/start'));
-    expect(await commands('blocked')).toBe(blockedBefore + 1);
-    expect(await commands('error')).toBe(failedBefore);
+    expect(await commandsCounted('blocked')).toBe(blockedBefore + 1);
+    expect(await commandsCounted('error')).toBe(failedBefore);
     const users = createUserRepository(app.db);
     expect((await users.getByTelegramId(504))?.status).toBe('blocked');
     const calls = fake.calls.length;
