@@ -33,7 +33,9 @@ describe('orphans of a test process that ended without its cleanup', () => {
     expect(await exists(database)).toBe(true);
     expect(running(pid)).toBe(true);
 
-    expect(sweepOrphanRedis()).toBeGreaterThanOrEqual(1);
+    // swept here, or a moment before by another package's test process starting (each sweeps
+    // at its start: CI saw this sweep find nothing left to kill); either way it ends below
+    sweepOrphanRedis();
     await sweepTestDatabases();
     expect(await exists(database)).toBe(false);
     const deadline = Date.now() + 5_000;
