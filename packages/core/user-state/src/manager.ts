@@ -7,6 +7,7 @@ import {
   parseOrThrow,
   SYSTEM_CLOCK,
   sleep,
+  waitWithin,
 } from '@diana/utils';
 import { LRUCache } from 'lru-cache';
 import { createMemorySliceStore } from './adapters/memory.js';
@@ -75,7 +76,11 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   const inTransaction = () => db !== undefined && db.session() !== db.sql;
   const afterCommit = (work: () => Promise<void>) => (db ? db.onCommit(work) : work());
 
+  // Updates already running end first (within the timeout): their cache refresh needs Redis, and
+  // a row committed with its cached copy left behind would be read stale by other processes
+  // until the copy's TTL. Updates waiting for their turn are refused (E_STATE_CLOSED).
   const closer = createCloser(async ({ timeout_ms = 1_000 }) => {
+    await waitWithin(Promise.allSettled(turns.values()), timeout_ms);
     await redis?.close({ timeout_ms });
   });
   const assertOpen = () => {
@@ -206,18 +211,31 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     return stored;
   };
 
-  /** A write whose reply was lost: read back whether it landed (its write id is there). */
-  const settle = async (user_id: string, slice: SliceDefinition, write_id: string, error: unknown) => {
+  /**
+   * A write whose reply was lost: read back whether it landed. Its write id there: it did. Not
+   * there, it did not only when the record is still the one it expected (or none, where it
+   * expected none), or the one another writer made in its place; a record further on may stand
+   * over it, so the outcome is unknown.
+   */
+  const settle = async (
+    user_id: string,
+    slice: SliceDefinition,
+    expected: string | undefined,
+    write_id: string,
+    error: unknown,
+  ) => {
     if (isNotSent(error)) throw unavailable(slice, error, { outcome: 'not_written' });
     if (inTransaction()) throw unavailable(slice, error);
+    const home = homeOf(slice);
     let stored: StoredSlice | undefined;
     try {
-      stored = await homeOf(slice).read(user_id, slice.name);
+      stored = await home.read(user_id, slice.name);
     } catch {
       throw unavailable(slice, error, { outcome: 'unknown' });
     }
-    if (stored?.write_id !== write_id) throw unavailable(slice, error, { outcome: 'not_written' });
-    return stored;
+    if (stored?.write_id === write_id) return stored;
+    const missed = stored === undefined || stored.token === expected || home.follows?.(stored, expected) === true;
+    throw unavailable(slice, error, { outcome: missed ? 'not_written' : 'unknown' });
   };
 
   // Turn-taking: this manager runs the updates of one (user, slice) one after another, so
@@ -252,6 +270,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     fn: (current: never) => unknown,
     started: number,
   ): Promise<unknown> => {
+    assertOpen(); // a turn that comes after close: nothing written
     // the deadline bounds the retrying, from this update's turn: a wait behind this manager's
     // earlier updates of the slice is not contention (each of those is bounded the same way)
     const turn = performance.now();
@@ -288,7 +307,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
         try {
           stored = await write(user_id, slice, record?.token, data, write_id);
         } catch (error) {
-          stored = await settle(user_id, slice, write_id, error);
+          stored = await settle(user_id, slice, record?.token, write_id, error);
         }
         // the cache gets the written record, not the read one: one put where there were two
         if (stored && !isConflict(stored)) {

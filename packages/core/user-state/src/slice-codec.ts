@@ -52,5 +52,22 @@ export function encodeSlice(slice: SliceDefinition, value: unknown): unknown {
       fromValibotIssues(result.issues),
       { context: { slice: slice.name } },
     );
+  if (slice.persist && !storable(result.output))
+    throw new DianaError(
+      USER_STATE_ERROR_CODES.STATE_INVALID,
+      `the value of slice '${slice.name}' holds U+0000 or a lone surrogate, which PostgreSQL cannot store`,
+      { context: { slice: slice.name } },
+    );
   return deepFreeze(result.output);
 }
+
+// PostgreSQL's jsonb holds neither U+0000 nor half a surrogate pair, in a key or a string
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const unstorable = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
+const storable = (value: unknown): boolean => {
+  if (typeof value === 'string') return !unstorable(value);
+  if (Array.isArray(value)) return value.every(storable);
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).every(([key, item]) => !unstorable(key) && storable(item));
+  return true;
+};

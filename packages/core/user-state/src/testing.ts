@@ -95,6 +95,20 @@ export function describeSliceStore(label: string, setup: () => SliceStoreSetup |
         if (r && 'conflict' in r) expect([base.token, winners[0]?.token]).toContain(r.current?.token);
     });
 
+    it('says which record follows a token (if it says): the next one, never a later one', async (ctx) => {
+      const { store } = await setup();
+      if (!store.follows) return ctx.skip();
+      const user = newId();
+      const first = landed(await store.write(user, 'a', undefined, write({ n: 1 }, 60_000)));
+      const second = landed(await store.write(user, 'a', first.token, write({ n: 2 }, 60_000)));
+      const third = landed(await store.write(user, 'a', second.token, write({ n: 3 }, 60_000)));
+      expect(store.follows(second, first.token)).toBe(true);
+      expect(store.follows(third, second.token)).toBe(true);
+      expect(store.follows(third, first.token)).toBe(false);
+      expect(store.follows(second, second.token)).toBe(false);
+      expect(store.follows(first, second.token)).toBe(false);
+    });
+
     it('keeps slices and users apart, and reads several slices at once', async () => {
       const { store } = await setup();
       const [alice, bob] = [newId(), newId()];

@@ -62,6 +62,24 @@ export interface SliceStore<Refusal extends SliceConflict | undefined = SliceCon
     expected: string | undefined,
     value: SliceWrite,
   ): Promise<StoredSlice | Refusal>;
+  /**
+   * True when `current` is the record a compare-and-set expecting `expected` makes — the next
+   * one, whoever wrote it. A writer whose reply was lost and whose write id is not on `current`
+   * then knows its write did not land (another took its place); a record further on says
+   * nothing (its write may have landed and been written over). Absent: never known.
+   */
+  follows?(current: StoredSlice, expected: string | undefined): boolean;
+}
+
+/**
+ * `follows` for tokens '<generation>:<version>' (a generation is given when a record is made,
+ * so a record that expired and came back never follows its predecessor's token; and nothing is
+ * known to follow "no record").
+ */
+export function followsInGeneration(current: StoredSlice, expected: string | undefined): boolean {
+  if (expected === undefined) return false;
+  const at = expected.lastIndexOf(':');
+  return at >= 0 && current.token === `${expected.slice(0, at)}:${Number(expected.slice(at + 1)) + 1}`;
 }
 
 /** Marks `error` as that of a request never sent (nothing written): see `SliceStore.write`. */

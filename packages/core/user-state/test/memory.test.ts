@@ -1,6 +1,6 @@
 import { createEventBus, createMemoryTransport, type EventEnvelope } from '@diana/event-bus';
 import { FAKE_BOT_INFO, useTestMeter } from '@diana/test-services';
-import { createManualClock, isDianaError } from '@diana/utils';
+import { createManualClock, isDianaError, newId } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
@@ -72,16 +72,31 @@ describe('defineSlice', () => {
 
 describe('a write whose reply was lost', () => {
   // A store that performs the write, then fails as if the reply never came back.
-  const losingReplies = (inner: SliceStore, lose: { next: boolean; apply: boolean }): SliceStore => ({
+  // `meanwhile`: another writer's work before the failure surfaces.
+  const losingReplies = (
+    inner: SliceStore,
+    lose: { next: boolean; apply: boolean; meanwhile?: () => Promise<unknown> },
+  ): SliceStore => ({
     ...inner,
     name: 'flaky',
     async write(user_id, slice, expected, value) {
       if (!lose.next) return inner.write(user_id, slice, expected, value);
       lose.next = false;
       if (lose.apply) await inner.write(user_id, slice, expected, value);
+      await lose.meanwhile?.();
       throw new Error('connection reset before the reply');
     },
   });
+  // another writer's compare-and-set of u1's counter on the record that stands
+  const writeOver = (inner: SliceStore, n: number) => async () => {
+    const current = await inner.read('u1', 'counter');
+    const stored = await inner.write('u1', 'counter', current?.token, {
+      data: { n },
+      schema_version: 1,
+      write_id: newId(),
+    });
+    expect(stored && !('conflict' in stored)).toBe(true);
+  };
 
   it('is read back: landed → success, never applied twice', async () => {
     const lose = { next: true, apply: true };
@@ -110,6 +125,29 @@ describe('a write whose reply was lost', () => {
     expect(isDianaError(error, 'E_STATE_UNAVAILABLE')).toBe(true);
     expect((error as { context: { outcome: string } }).context.outcome).toBe('not_written');
     expect(await state.get('u1', 'counter')).toEqual({ n: 0 });
+  });
+
+  it('is read back: landed and written over by another → outcome unknown, not not_written (a retry would apply it twice)', async () => {
+    const inner = createMemorySliceStore();
+    await inner.write('u1', 'counter', undefined, { data: { n: 10 }, schema_version: 1, write_id: newId() });
+    const lose = { next: true, apply: true, meanwhile: writeOver(inner, 12) };
+    const state = createUserStateManager({}, { slices: [counter], stores: { ephemeral: losingReplies(inner, lose) } });
+    const error = await state.update('u1', 'counter', (c) => ({ n: c.n + 1 })).catch((e: unknown) => e);
+    expect(lose.next).toBe(false); // the fault happened
+    expect(isDianaError(error, 'E_STATE_UNAVAILABLE')).toBe(true);
+    expect((error as { context: { outcome: string } }).context.outcome).toBe('unknown');
+    expect((await inner.read('u1', 'counter'))?.version).toBe(3); // ours (11), then the other's (12)
+  });
+
+  it('is read back: another writer took its place → not_written', async () => {
+    const inner = createMemorySliceStore();
+    await inner.write('u1', 'counter', undefined, { data: { n: 10 }, schema_version: 1, write_id: newId() });
+    const lose = { next: true, apply: false, meanwhile: writeOver(inner, 12) };
+    const state = createUserStateManager({}, { slices: [counter], stores: { ephemeral: losingReplies(inner, lose) } });
+    const error = await state.update('u1', 'counter', (c) => ({ n: c.n + 1 })).catch((e: unknown) => e);
+    expect(isDianaError(error, 'E_STATE_UNAVAILABLE')).toBe(true);
+    expect((error as { context: { outcome: string } }).context.outcome).toBe('not_written');
+    expect(await state.get('u1', 'counter')).toEqual({ n: 12 });
   });
 });
 

@@ -151,6 +151,28 @@ describe('contention the defaults absorb', () => {
     expect(failures).toEqual([]);
     expect(await make(STORM_SLICES, {}, prefix).get(user, 'p_storm')).toEqual({ n: 400 });
   }, 180_000);
+
+  it('two managers batching updates of the same 32 users in opposite orders: no batch fails on a deadlock, nothing lost', async () => {
+    const counter = defineSlice('crossed', { schema: v.object({ n: v.number() }), initial: { n: 0 }, persist: true });
+    const [a, b] = [make([counter], {}, undefined, false), make([counter], {}, undefined, false)];
+    const users = Array.from({ length: 32 }, () => newId());
+    const rounds = 20;
+    const failures: unknown[] = [];
+    for (let round = 0; round < rounds; round++) {
+      // both remember the same rows, so both write first, in one statement per turn, and race
+      await Promise.all(users.flatMap((user) => [a.get(user, 'crossed'), b.get(user, 'crossed')]));
+      const results = await Promise.allSettled([
+        ...users.map((user) => a.update(user, 'crossed', (c) => ({ n: c.n + 1 }))),
+        ...users.toReversed().map((user) => b.update(user, 'crossed', (c) => ({ n: c.n + 1 }))),
+      ]);
+      for (const r of results) if (r.status === 'rejected') failures.push(r.reason);
+    }
+    expect(a.stats().conflicts + b.stats().conflicts).toBeGreaterThan(0); // the batches really crossed
+    expect(failures).toEqual([]);
+    const rows = await db.sql<{ n: number }[]>`
+      select (data->>'n')::int as n from user_state where slice = 'crossed' and user_id = any(${users})`;
+    expect(rows.map((r) => r.n)).toEqual(users.map(() => rounds * 2));
+  }, 120_000);
 });
 
 describe('the Redis cache of persistent slices', () => {
@@ -165,6 +187,35 @@ describe('the Redis cache of persistent slices', () => {
     const record = await raw.get(cacheKey(prefix, user));
     return record === null ? null : { version: record.split(':')[1], data: record.slice(record.indexOf('|') + 1) };
   };
+
+  it('close() with updates in flight: the running one ends with its row cached, the waiting ones are refused and write nothing', async () => {
+    const prefix = `${testRedis.prefix}closing:`;
+    const state = make([profile], {}, prefix);
+    const user = newId();
+    await state.set(user, 'profile', { lang: 'x' });
+    const updates = Array.from({ length: 10 }, () =>
+      state
+        .update(user, 'profile', (p) => ({ lang: `${p.lang}x` }))
+        .then(
+          (value) => ({ value }),
+          (error: unknown) => ({ error }),
+        ),
+    );
+    await state.close({ timeout_ms: 5_000 });
+    const results = await Promise.all(updates);
+    const written = results.filter((r) => 'value' in r);
+    const refused = results.filter((r) => 'error' in r);
+    expect(written.length).toBeGreaterThan(0); // one was running when close came
+    expect(refused.length).toBeGreaterThan(0); // and others were waiting for their turn
+    for (const r of refused) expect(isDianaError((r as { error: unknown }).error, 'E_STATE_CLOSED')).toBe(true);
+    const lang = 'x'.repeat(1 + written.length);
+    const [row] = await db.sql<{ lang: string }[]>`
+      select data->>'lang' as lang from user_state where user_id = ${user} and slice = 'profile'`;
+    expect(row?.lang).toBe(lang);
+    // the cached copy is the committed row: another process reads it, not the one before
+    expect((await cached(prefix, user))?.data).toBe(JSON.stringify({ lang }));
+    expect(await make([profile], {}, prefix).get(user, 'profile')).toEqual({ lang });
+  });
 
   it('serves repeated reads from Redis; a write in another process replaces the cached row', async () => {
     const prefix = `${testRedis.prefix}cache1:`;
@@ -431,6 +482,27 @@ describe('the Redis cache of persistent slices', () => {
     // nothing in Redis either: the read before the write leaves the cache to the write
     expect(await cached(prefix, user)).toBeNull();
     expect(await state.get(user, 'profile')).toEqual({ lang: 'es' });
+  });
+
+  it('a value jsonb cannot hold (U+0000, a lone surrogate, in a string or a key) is E_STATE_INVALID at once, nothing written', async () => {
+    const notes = defineSlice('notes', { schema: v.record(v.string(), v.string()), initial: {}, persist: true });
+    const state = make([notes]);
+    const user = newId();
+    const values: Record<string, string>[] = [
+      { a: 'nul\u0000' },
+      { a: 'half \ud83d' },
+      { a: '\ude00 half' },
+      { 'key\ud800': 'x' },
+    ];
+    for (const value of values) {
+      const error = await state.set(user, 'notes', value).catch((e: unknown) => e);
+      expect(isDianaError(error, 'E_STATE_INVALID')).toBe(true);
+    }
+    expect(state.stats()).toMatchObject({ conflicts: 0 });
+    expect(await db.sql`select 1 from user_state where user_id = ${user}`).toHaveLength(0);
+    // a whole pair is fine
+    await state.set(user, 'notes', { a: 'kiss \ud83d\ude18' });
+    expect(await make([notes]).get(user, 'notes')).toEqual({ a: 'kiss 😘' });
   });
 });
 

@@ -1,5 +1,5 @@
 import { type Clock, newId, SYSTEM_CLOCK } from '@diana/utils';
-import type { SliceStore, SliceWrite, StoredSlice } from '../types.js';
+import { followsInGeneration, type SliceStore, type SliceWrite, type StoredSlice } from '../types.js';
 
 interface Record {
   readonly generation: string;
@@ -43,6 +43,7 @@ export function createMemorySliceStore(options: { clock?: Clock } = {}): SliceSt
 
   return {
     name: 'memory',
+    follows: followsInGeneration,
     async read(user_id, slice) {
       const record = live(key(user_id, slice));
       return record && toStored(record);

@@ -28,6 +28,8 @@ const toAnswer = (row: Row | undefined): StoredSlice | SliceConflict | undefined
 // a token this store did not hand out matches no row: it is sent as version 0 (none has it)
 const TOKEN = /^[1-9][0-9]{0,17}$/;
 const keyOf = (...parts: string[]) => parts.join('\u0000');
+const byKey = (a: Read, b: Read) =>
+  a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : a.slice < b.slice ? -1 : a.slice > b.slice ? 1 : 0;
 
 interface Read {
   readonly user_id: string;
@@ -130,8 +132,11 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
   // id. A refused one is told the row, as alone (the statement's snapshot does not hold what
   // the statement wrote: a written row's old version has the expected version, or none).
   const writeBatch = createTurnBatcher<Write, StoredSlice | SliceConflict | undefined | typeof ALONE>(
-    async (writes) => {
-      if (writes.length === 1) return [await writeOne(writes[0] as Write, db.sql)];
+    async (batch) => {
+      if (batch.length === 1) return [await writeOne(batch[0] as Write, db.sql)];
+      // rows locked in one order by every batch, so two batches never wait on each other in a
+      // circle (a deadlock fails a whole batch; were one to happen anyway, its writes go alone)
+      const writes = [...batch].sort(byKey);
       let rows: Row[];
       try {
         // `limit`: see BATCH_PLAN
@@ -165,8 +170,12 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
           where v.expected is null or t.version <> v.expected::bigint`;
       } catch (error) {
         // the server refused the statement (nothing of it was written): each write alone
-        if (isDianaError(error, DB_ERROR_CODES.QUERY) || isDianaError(error, DB_ERROR_CODES.CONSTRAINT))
-          return writes.map(() => ALONE);
+        if (
+          isDianaError(error, DB_ERROR_CODES.QUERY) ||
+          isDianaError(error, DB_ERROR_CODES.CONSTRAINT) ||
+          isDianaError(error, DB_ERROR_CODES.CONFLICT)
+        )
+          return batch.map(() => ALONE);
         throw error;
       }
       const written = new Map<string, Row>();
@@ -174,7 +183,7 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
       for (const row of rows)
         if (row.written) written.set(keyOf(row.user_id as string, row.slice, row.write_id), row);
         else stood.set(keyOf(row.user_id as string, row.slice), row);
-      return writes.map((w) => {
+      return batch.map((w) => {
         const key = keyOf(w.user_id, w.slice, w.value.write_id);
         const row = written.get(key);
         written.delete(key); // a repeated write id wins once
@@ -188,6 +197,8 @@ export function createPostgresSliceStore(db: Database, options: PostgresSliceSto
   return {
     name: 'postgres',
     answers_conflicts: true,
+    // a row lives on once made (nothing deletes it) and its version grows by one per write
+    follows: (current, expected) => current.version === (expected === undefined ? 0 : Number(expected)) + 1,
     read,
     async readMany(user_id, slices) {
       if (coalesce()) {

@@ -5,7 +5,7 @@ import { createEventWaiter, createTurnBatcher, getPackageLogger, type Logger, ne
 import { UserStateConfig, type UserStateConfigInput } from '../config.js';
 import { USER_STATE_ERROR_CODES } from '../errors.js';
 import { readLua } from '../lua.js';
-import { notSent, type SliceConflict, type SliceStore, type StoredSlice } from '../types.js';
+import { followsInGeneration, notSent, type SliceConflict, type SliceStore, type StoredSlice } from '../types.js';
 
 /** Written: `[generation, version]`; not: the record that stands, or 0 for none. */
 type CasReply = [string, number] | string | 0;
@@ -161,6 +161,7 @@ export function createRedisSliceStore(redis: RedisStateStore): SliceStore<SliceC
   return {
     name: 'redis',
     answers_conflicts: true,
+    follows: followsInGeneration,
     async read(user_id, slice) {
       return parseRecord((await fetchRecords(user_id, [key(user_id, slice)]))[0] ?? null);
     },
