@@ -64,8 +64,16 @@ export function checkTemplateValues<T>(template: TemplateDefinition<string, T>, 
   return validate(template, mergeDefaults(template, values), 'values', true) as T;
 }
 
-/** The keys of `input`'s objects that `output` lacks at the same place (where both are objects). */
+/**
+ * The keys of `input`'s objects that `output` lacks at the same place (where both are objects),
+ * and the arrays the schema took for objects (`v.record` accepts `[]`: an empty map of policies
+ * would be published for "no change").
+ */
 function droppedKeys(input: unknown, output: unknown, path: readonly string[]): Issue[] {
+  if (Array.isArray(input) && isPlainObject(output))
+    return [
+      { path: path.join('.'), message: 'expected an object, received an array', expected: 'Object', received: 'Array' },
+    ];
   if (Array.isArray(input) && Array.isArray(output))
     return input.flatMap((item, i) => droppedKeys(item, output[i], [...path, String(i)]));
   if (!isPlainObject(input) || !isPlainObject(output)) return [];

@@ -115,6 +115,35 @@ describe('ConfigManager', () => {
     );
   });
 
+  it('refuses an array where the template has a map (v.record takes [] for an empty one): nothing published', async () => {
+    const limits = defineTemplate('security.limits', {
+      type: 'setting',
+      schema: v.record(v.string(), v.object({ limit: v.number() })),
+      defaults: { updates: { limit: 20 } },
+    });
+    const config = await make([limits]);
+    const before = await db.sql`select count(*)::int as n from config_instances`;
+    for (const values of [[], [{ limit: 1 }]]) {
+      const error = await config.createDraft('security.limits', values as never, admin).catch((e: unknown) => e);
+      expect(isDianaError(error, 'E_CONFIG_INVALID')).toBe(true);
+    }
+    const nested = defineTemplate('security.nested', {
+      type: 'setting',
+      schema: v.object({ per_action: v.record(v.string(), v.number()) }),
+      defaults: { per_action: { updates: 1 } },
+    });
+    const other = await make([nested]);
+    const error = await other
+      .createDraft('security.nested', { per_action: [] } as never, admin)
+      .catch((e: unknown) => e);
+    expect((error as { issues: unknown[] }).issues).toEqual([
+      { path: 'per_action', message: 'expected an object, received an array', expected: 'Object', received: 'Array' },
+    ]);
+    expect(await db.sql`select count(*)::int as n from config_instances`).toEqual(before);
+    // an empty map is still a map
+    await config.createDraft('security.limits', {}, admin);
+  });
+
   it('refuses a key the template would drop (a typo) instead of publishing a change that changes nothing', async () => {
     const config = await make(TEMPLATES);
     const before = await db.sql`select count(*)::int as n from config_instances`;
