@@ -35,9 +35,10 @@ export function killChildBots(): void {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 }
 
-/** `node src/main.ts` with only `env`: no test variables leak in. */
-export function startBot(env: Record<string, string>): ChildBot {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+/** `node src/main.ts` with only `env`: no test variables leak in; `preload`: modules to `--import` after tsx. */
+export function startBot(env: Record<string, string>, preload: readonly string[] = []): ChildBot {
+  const imports = [TSX, ...preload].flatMap((url) => ['--import', url]);
+  const child = spawn(process.execPath, [...imports, MAIN], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   children.push(child);
   let stdout = '';
   let stderr = '';

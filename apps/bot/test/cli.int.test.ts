@@ -333,6 +333,12 @@ describe('pnpm cli on a migrated database', () => {
       "cli: E_BUS_EVENT_UNKNOWN: unknown event type 'no.such.type' (the bot knows " +
         `${Object.keys(ALL_EVENTS).length} types)`,
     );
+    // a --limit past what one listing reads is a usage error (exit 2), not Redis's own words
+    for (const limit of ['99999999999999999999', '10001', '0', '2.5']) {
+      const huge = await cli(env, 'dlq', 'list', 'user.activity', '--limit', limit);
+      expect(huge.code).toBe(2);
+      expect(huge.err).toContain('--limit must be an integer from 1 to 10000');
+    }
 
     await deadLetters(2);
     const listed = await cli(env, 'dlq', 'list', 'user.activity', '--json');
@@ -453,6 +459,16 @@ describe('pnpm cli on a migrated database', () => {
     expect(noRedis.out).toMatch(/^outbox: 1 unpublished, oldest \d+ ms\n$/);
     expect(noRedis.code).toBe(1);
     expect(expectOneLine(noRedis)).toMatch(/^cli: E_BOT_REDIS_UNAVAILABLE: /);
+    // --json too: PostgreSQL's part, with no groups, then the failure
+    const noRedisJson = await cli(
+      { ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${NOBODY_LISTENS}` },
+      'outbox',
+      'status',
+      '--json',
+    );
+    expect(JSON.parse(noRedisJson.out)).toMatchObject({ unpublished: 1, groups: null });
+    expect(noRedisJson.code).toBe(1);
+    expect(expectOneLine(noRedisJson)).toMatch(/^cli: E_BOT_REDIS_UNAVAILABLE: /);
     const text = await cli(env, 'outbox', 'status');
     expect(text.code).toBe(0);
     expect(text.out).toContain('outbox: 1 unpublished');

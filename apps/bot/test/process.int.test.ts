@@ -426,6 +426,19 @@ describe('pnpm start', () => {
   }, 60_000);
 });
 
+describe('a stop signal while the bot still loads', () => {
+  const HOLD = new URL('./fixtures/hold-run.mjs', import.meta.url).href;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    it(`${signal} exits 0 at once, not killed by the signal (docker stop right after start)`, async () => {
+      const bot = startBot({ DIANA_BOT_DATA_DIR: useTempDir('diana-early-'), DIANA_BOT_HTTP_PORT: '0' }, [HOLD]);
+      expect(await until(() => bot.errors().includes('hold-run: the bot is loading'), 60_000)).toBe(true);
+      bot.child.kill(signal);
+      expect(await bot.exited).toBe(0);
+      expect(bot.child.signalCode).toBeNull();
+      expect(bot.output()).toBe(''); // nothing had started
+    }, 90_000);
+});
+
 describe('the console chat ends cleanly', () => {
   it('Ctrl-C (SIGINT) says goodbye and exits 0', async () => {
     const bot = startBot({ DIANA_BOT_DATA_DIR: useTempDir('diana-ctrlc-'), DIANA_BOT_HTTP_PORT: '0' });

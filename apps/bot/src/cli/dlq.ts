@@ -18,6 +18,9 @@ export const DLQ_HELP = `usage: cli dlq <list|show|replay|purge> <event type> [o
 
 const line = (d: DeadLetter) => `${d.dlq_id}  ${d.group}  attempts=${d.attempts}  ${d.failed_at}  ${d.error}`;
 
+/** The most dead letters one listing reads (and `show` scans for an id). */
+const DLQ_LIST_MAX = 10_000;
+
 export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Promise<void> {
   const [sub, rest] = pickSubcommand(argv, ['list', 'show', 'replay', 'purge'], DLQ_HELP);
   if (sub === 'list') {
@@ -27,7 +30,8 @@ export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Prom
       help: DLQ_HELP,
     });
     const limit = values.limit === undefined ? 100 : Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+    if (!Number.isInteger(limit) || limit < 1 || limit > DLQ_LIST_MAX)
+      throw new UsageError(`--limit must be an integer from 1 to ${DLQ_LIST_MAX}`);
     const type = checkEventType(positionals[0] as string);
     await withBus(ctx, async (bus) => {
       const letters = await bus.dlq.list(type, limit);
@@ -46,7 +50,7 @@ export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Prom
     const type = checkEventType(positionals[0] as string);
     await withBus(ctx, async (bus) => {
       // the transport lists by type only: a bounded scan for the id
-      const letter = (await bus.dlq.list(type, 10_000)).find((d) => d.dlq_id === positionals[1]);
+      const letter = (await bus.dlq.list(type, DLQ_LIST_MAX)).find((d) => d.dlq_id === positionals[1]);
       if (!letter) throw new DianaError(BOT_ERROR_CODES.CLI_NOT_FOUND, `no dead letter ${positionals[1]} for ${type}`);
       if (values.json) return print(letter);
       print(line(letter));
@@ -63,7 +67,7 @@ export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Prom
   const [rawType, ...ids] = positionals as [string, ...string[]];
   const type = checkEventType(rawType);
   await withBus(ctx, async (bus) => {
-    const letters = await bus.dlq.list(type, 10_000);
+    const letters = await bus.dlq.list(type, DLQ_LIST_MAX);
     const chosen = ids.length > 0 ? letters.filter((d) => ids.includes(d.dlq_id)) : letters;
     const missing = ids.filter((id) => !letters.some((d) => d.dlq_id === id));
     if (missing.length > 0)

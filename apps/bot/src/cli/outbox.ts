@@ -32,14 +32,21 @@ export async function outboxCommand(ctx: CliContext, argv: readonly string[]): P
   const backlog = await withDatabase(ctx, outboxBacklog);
   // PostgreSQL's part first: with Redis down it is the part that still answers (then exit 1)
   if (!values.json) print(`outbox: ${backlog.unpublished} unpublished, oldest ${backlog.oldest_unpublished_ms} ms`);
-  const groups: GroupStats[] | undefined =
-    ctx.settings.redis.url || ctx.settings.redis.cluster_nodes
-      ? await withBus(ctx, async (_bus, transport) => {
-          const all: GroupStats[] = [];
-          for (const type of Object.keys(ALL_EVENTS)) all.push(...(await transport.groupStats(type)));
-          return all;
-        })
-      : undefined;
+  let groups: GroupStats[] | undefined;
+  try {
+    groups =
+      ctx.settings.redis.url || ctx.settings.redis.cluster_nodes
+        ? await withBus(ctx, async (_bus, transport) => {
+            const all: GroupStats[] = [];
+            for (const type of Object.keys(ALL_EVENTS)) all.push(...(await transport.groupStats(type)));
+            return all;
+          })
+        : undefined;
+  } catch (error) {
+    // --json too: PostgreSQL's part still printed (groups null), then the error and exit 1
+    if (values.json) print({ ...backlog, groups: null });
+    throw error;
+  }
   if (values.json) return print({ ...backlog, groups: groups ?? null });
   if (!groups) return print('streams: no Redis configured (the embedded bus lives in the bot process)');
   if (groups.length === 0) return print('streams: no consumer groups yet');
