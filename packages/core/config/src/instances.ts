@@ -85,8 +85,16 @@ export async function getActive(sql: DbSession, key: string, scope: string): Pro
   return row && toInstance(row);
 }
 
-export async function listActive(sql: DbSession): Promise<ConfigInstance[]> {
-  const rows = await sql<InstanceRow[]>`select ${sql.unsafe(COLUMNS)} from config_instances where status = 'active'`;
+/**
+ * The latest change of each (template, scope) ever made active: its active instance, or the archived
+ * one whose seq says since when nothing is active. Publishes of a scope are serialized and every
+ * change to what is active takes a new seq, so the highest seq of a scope is its current state.
+ */
+export async function listLatest(sql: DbSession): Promise<ConfigInstance[]> {
+  // ordered by the bigint column, not COLUMNS' text `seq` (where '9' > '10')
+  const rows = await sql<InstanceRow[]>`
+    select distinct on (template_key, scope) ${sql.unsafe(COLUMNS)} from config_instances
+    where seq > 0 order by template_key, scope, config_instances.seq desc`;
   return rows.map(toInstance);
 }
 

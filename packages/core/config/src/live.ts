@@ -6,7 +6,7 @@ import { DianaError, deepFreeze, fromValibotIssues, type Logger } from '@diana/u
 import * as v from 'valibot';
 import { checkScope, validate } from './checks.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
-import { type ConfigInstance, getActive, getRevisions, listActive } from './instances.js';
+import { type ConfigInstance, getActive, getRevisions, listLatest } from './instances.js';
 import type { TemplateDefinition } from './templates.js';
 
 interface Held {
@@ -111,16 +111,24 @@ export function createLiveValues(deps: {
     }
   };
 
-  /** Everything active, from PostgreSQL. `initial`: an invalid instance fails the start (or falls back to its last valid revision). */
+  /**
+   * Everything active, from PostgreSQL. `initial`: an invalid instance fails the start (or falls back to its last valid revision).
+   * Each scope's state is applied by its seq like an event: a snapshot taken before a change this
+   * process already serves (a slow reload meanwhile overtaken) leaves that change in place.
+   */
   const load = async (initial: boolean) => {
     counts.resyncs++;
-    const rows = await listActive(db.sql);
-    const seen = new Set<string>();
+    const rows = await listLatest(db.sql);
     const problems: string[] = [];
     for (const row of rows) {
       const template = templates.get(row.template_key);
       if (!template) continue;
-      seen.add(slot(row.template_key, row.scope));
+      if (row.status !== 'active') {
+        // nothing active there since row.seq
+        if (apply(row.template_key, row.scope, undefined, row.seq) && !initial)
+          notify(row.template_key, row.scope, row.seq);
+        continue;
+      }
       const before = held.get(slot(row.template_key, row.scope));
       if (apply(row.template_key, row.scope, row, row.seq)) {
         if (!initial && before?.seq !== row.seq) notify(row.template_key, row.scope, row.seq);
@@ -165,13 +173,6 @@ export function createLiveValues(deps: {
         `active config no longer matches its templates: ${problems.join(' | ')} (fix or archive them, or set keep_last_known_good)`,
         { context: { problems } },
       );
-    // what is no longer active anywhere
-    for (const [k, entry] of held)
-      if (!seen.has(k) && entry.value !== undefined) {
-        held.set(k, { seq: entry.seq, instance_id: '', value: undefined });
-        const [key = '', scope = 'global'] = k.split('\u0000');
-        if (!initial) notify(key, scope, entry.seq);
-      }
   };
 
   const onEvent = async (payload: { key: string; scope: string; seq: number }) => {

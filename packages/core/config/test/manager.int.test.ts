@@ -330,6 +330,76 @@ describe('ConfigManager', () => {
     stop();
   });
 
+  it("a full reload whose snapshot predates a change it already serves keeps that change (another's publish, its own, an archive)", async () => {
+    // B's full reload can be held after its snapshot is read, as a slow query on a busy pool is
+    let hold: Promise<void> | undefined;
+    let snapshots = 0;
+    const sql = new Proxy(db.sql, {
+      apply(target, self, args) {
+        const query = Reflect.apply(target, self, args) as Promise<unknown>;
+        const text = Array.isArray(args[0]) ? (args[0] as string[]).join('?') : '';
+        const gate = hold;
+        // the reload's read: every scope's row, not one key's or one instance's
+        if (!gate || !text.includes('from config_instances') || /(template_key|id) =/.test(text)) return query;
+        return Promise.resolve(query).then(async (rows) => {
+          snapshots++;
+          await gate;
+          return rows;
+        });
+      },
+    });
+    const gated = new Proxy(db, {
+      get: (target, property, receiver) => (property === 'sql' ? sql : Reflect.get(target, property, receiver)),
+    });
+    const a = await make(TEMPLATES);
+    const b = await make(TEMPLATES, {}, gated);
+    const scope = 'channel:-100700';
+    const amount = () => b.get('gamification.daily_gift', { scope }).amount;
+    const global = b.get('gamification.daily_gift').amount;
+    const staleReload = async (change: () => Promise<unknown>) => {
+      let release!: () => void;
+      hold = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const taken = snapshots;
+      const reload = b.resync();
+      expect(await until(() => snapshots > taken)).toBe(true); // its snapshot is read, not yet applied
+      hold = undefined;
+      await change();
+      release();
+      await reload;
+    };
+    const set = async (manager: typeof a, value: number) => {
+      const draft = await manager.createDraft('gamification.daily_gift', { amount: value }, { ...admin, scope });
+      return manager.publish(draft.id, admin);
+    };
+
+    // another process's publish, seen through its event while the reload was held
+    await staleReload(async () => {
+      await set(a, 42);
+      expect(await until(() => amount() === 42)).toBe(true);
+    });
+    expect(amount()).toBe(42); // before: the defaults, and its event ignored from then on
+    // its own write, served when the publish resolved
+    await staleReload(async () => {
+      await set(b, 43);
+      expect(amount()).toBe(43);
+    });
+    expect(amount()).toBe(43);
+    // an archive: the older snapshot's active instance does not come back
+    const active = (await b.list({ key: 'gamification.daily_gift', status: 'active' })).find((i) => i.scope === scope);
+    await staleReload(async () => {
+      await a.archive(active?.id ?? '', admin);
+      expect(await until(() => amount() === global)).toBe(true);
+    });
+    expect(amount()).toBe(global);
+    // and a reload after them agrees with PostgreSQL
+    await set(a, 44);
+    await b.resync();
+    expect(amount()).toBe(44);
+    await a.archive((await a.list({ status: 'active' })).find((i) => i.scope === scope)?.id ?? '', admin);
+  });
+
   it('refuses a malformed scope on reads too, with E_CONFIG_USAGE', async () => {
     const config = await make(TEMPLATES);
     const scopedGet = (scope: string) => () => config.get('gamification.daily_gift', { scope });
