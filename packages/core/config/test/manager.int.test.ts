@@ -289,6 +289,9 @@ describe('ConfigManager', () => {
 
   it('reads its own write: a publish, archive or rollback is served once it resolves — inside a transaction, once that commits', async () => {
     const config = await make(TEMPLATES);
+    // the reload the bus asks for once it reads (a resync after start): one whose read came after a
+    // commit below would serve that write first, and it would not count as a write applied
+    expect(await until(() => config.stats().resyncs >= 2)).toBe(true);
     const before = config.stats();
     const scope = 'channel:-100350';
     const amount = () => config.get('gamification.daily_gift', { scope }).amount;
@@ -353,6 +356,7 @@ describe('ConfigManager', () => {
     });
     const a = await make(TEMPLATES);
     const b = await make(TEMPLATES, {}, gated);
+    expect(await until(() => b.stats().resyncs >= 2)).toBe(true); // the bus's resync after start, not held
     const scope = 'channel:-100700';
     const amount = () => b.get('gamification.daily_gift', { scope }).amount;
     const global = b.get('gamification.daily_gift').amount;
