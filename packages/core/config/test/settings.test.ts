@@ -16,6 +16,7 @@ import {
 } from '@diana/utils';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
+import { ConfigManagerConfig } from '../src/manager-types.js';
 import { getVariableName, loadSettings } from '../src/settings.js';
 
 // Stand-ins shaped like the real component configs.
@@ -73,6 +74,23 @@ describe('loadSettings', () => {
     expect(settings.bot.telegram_bot_token).toBeUndefined();
     expect(settings.event_bus.max_attempts).toBe(5);
     expect(getVariableName('event_bus', 'max_attempts')).toBe('DIANA_EVENT_BUS_MAX_ATTEMPTS');
+  });
+
+  it('refuses a duration longer than a timer holds, naming the variable (a 30-day resync ran every 1 ms)', () => {
+    let error: unknown;
+    try {
+      loadSettings({ config: ConfigManagerConfig }, { DIANA_CONFIG_RESYNC_INTERVAL_MS: '30d' }, noFile);
+    } catch (e) {
+      error = e;
+    }
+    expect((error as ValidationError).code).toBe('E_CONFIG_SETTINGS_INVALID');
+    expect((error as ValidationError).issues).toMatchObject([
+      { path: 'DIANA_CONFIG_RESYNC_INTERVAL_MS', message: expect.stringContaining('at most 2147483647 ms') },
+    ]);
+    expect(
+      loadSettings({ config: ConfigManagerConfig }, { DIANA_CONFIG_RESYNC_INTERVAL_MS: '24d' }, noFile).config
+        .resync_interval_ms,
+    ).toBe(24 * 86_400_000);
   });
 
   it('accepts the usual aliases, with the DIANA_ name winning', () => {

@@ -48,18 +48,24 @@ export function coerceBoolean(): Schema<boolean> {
   });
 }
 
-/** A duration in milliseconds, from a number or a string like `250`, `5s`, `2m`, `1h`, `1d`. */
+/**
+ * A duration in milliseconds, from a number or a string like `250`, `5s`, `2m`, `1h`, `1d`; at most
+ * 2 147 483 647 (about 24.8 days) unless `max` says otherwise (a duration that is no timer).
+ */
 export function coerceDuration(bounds: NumberBounds = {}): Schema<number> {
-  return bounded(
-    coerce('a duration (ms, or like 5s, 2m, 1h)', (input) => {
-      const value =
-        typeof input === 'string' && !/^\s*\d+(\.\d+)?\s*$/.test(input)
-          ? parseMs(input.trim() as '1s')
-          : toNumber(input, DECIMAL);
-      return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
-    }),
-    { min: 0, ...bounds },
-  );
+  const duration = coerce('a duration (ms, or like 5s, 2m, 1h)', (input) => {
+    const value =
+      typeof input === 'string' && !/^\s*\d+(\.\d+)?\s*$/.test(input)
+        ? parseMs(input.trim() as '1s')
+        : toNumber(input, DECIMAL);
+    return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+  });
+  if (bounds.max !== undefined) return bounded(duration, { min: 0, ...bounds });
+  // Node runs a longer timer after 1 ms: a 30-day interval would run back to back
+  return v.pipe(
+    bounded(duration, { min: 0, ...bounds }),
+    v.maxValue(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer Node keeps)`),
+  ) as Schema<number>;
 }
 
 /**
@@ -247,6 +253,9 @@ function coerce<T>(expected: string, parse: (input: unknown) => T | undefined, r
     }),
   );
 }
+
+// setTimeout's limit (a signed 32-bit count of ms)
+const MAX_TIMER_MS = 2_147_483_647;
 
 function bounded(schema: Schema<number>, bounds: NumberBounds): Schema<number> {
   const { min = Number.NEGATIVE_INFINITY, max = Number.POSITIVE_INFINITY } = bounds;

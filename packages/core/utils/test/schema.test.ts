@@ -59,6 +59,18 @@ describe('numeric helpers', () => {
     expect(v.safeParse(d, -1).success).toBe(false);
     expect(v.safeParse(coerceDuration({ max: 1000 }), '2s').success).toBe(false);
   });
+
+  it('refuse durations past 2^31-1 ms, which Node would run as a 1 ms timer, unless max allows them', () => {
+    const d = coerceDuration({ min: 10 });
+    expect(v.parse(d, 2_147_483_647)).toBe(2_147_483_647);
+    expect(v.parse(d, '24d')).toBe(24 * 86_400_000);
+    for (const input of ['30d', 2_147_483_648, '2147483648', '1y'])
+      expect(v.safeParse(d, input).issues?.[0]?.message, String(input)).toBe(
+        'must be at most 2147483647 ms (about 24.8 days, the longest timer Node keeps)',
+      );
+    // a duration that is no timer (a retention, a TTL) says how long it may be
+    expect(v.parse(coerceDuration({ max: 3_650 * 86_400_000 }), '30d')).toBe(30 * 86_400_000);
+  });
 });
 
 describe('coerceBoolean', () => {
