@@ -78,11 +78,15 @@ export function createLiveValues(deps: {
     const set = listeners.get(key);
     if (!set) return;
     const value = resolve(key, scope);
+    const failed = (error: unknown) => logger.error({ err: error, key }, 'config onChange listener failed');
     for (const listener of set) {
       try {
-        listener(value as never, { scope, seq });
+        // an async listener's rejection is logged as a throw is (unhandled, it would end the process)
+        const result: unknown = listener(value as never, { scope, seq });
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+          Promise.resolve(result).catch(failed);
       } catch (error) {
-        logger.error({ err: error, key }, 'config onChange listener failed');
+        failed(error);
       }
     }
   };

@@ -404,6 +404,35 @@ describe('ConfigManager', () => {
     await a.archive((await a.list({ status: 'active' })).find((i) => i.scope === scope)?.id ?? '', admin);
   });
 
+  it('logs an onChange listener that throws or rejects, and tells the others (a rejection ended the process)', async () => {
+    const { destination, lines } = captureLogLines();
+    const logger = createLogger({ level: 'info', destination });
+    const config = createConfigManager({ resync_interval_ms: 0 }, { db, bus, templates: TEMPLATES, logger });
+    managers.push(config as never);
+    await config.start();
+    const scope = 'channel:-100800';
+    const told: number[] = [];
+    config.onChange('gamification.daily_gift', () => {
+      throw new Error('sync listener failed');
+    });
+    config.onChange('gamification.daily_gift', async () => {
+      throw new Error('async listener failed');
+    });
+    config.onChange('gamification.daily_gift', (value, info) => {
+      if (info.scope === scope) told.push(value.amount);
+    });
+    const draft = await config.createDraft('gamification.daily_gift', { amount: 61 }, { ...admin, scope });
+    await config.publish(draft.id, admin);
+    expect(told).toEqual([61]);
+    const failures = () =>
+      lines
+        .filter((line) => line.msg === 'config onChange listener failed')
+        .map((line) => (line.err as { message?: string } | undefined)?.message);
+    expect(await until(() => failures().length === 2)).toBe(true);
+    expect(failures().sort()).toEqual(['async listener failed', 'sync listener failed']);
+    await config.archive(draft.id, admin);
+  });
+
   it('refuses a malformed scope on reads too, with E_CONFIG_USAGE', async () => {
     const config = await make(TEMPLATES);
     const scopedGet = (scope: string) => () => config.get('gamification.daily_gift', { scope });
