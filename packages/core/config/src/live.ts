@@ -63,15 +63,17 @@ export function createLiveValues(deps: {
   // scope per user would grow it without end, so it starts over when full.
   const checkedScopes = new Set<string>();
   const resolve = (key: string, scope: string): unknown => {
+    // undefined: nothing active there; null is a value a nullable template serves
     const scoped = held.get(slot(key, scope))?.value;
-    if (scoped !== undefined && scoped !== null) return scoped;
+    if (scoped !== undefined) return scoped;
     // checked where it costs nothing to a hit: a malformed scope never holds a value
     if (scope !== 'global' && !checkedScopes.has(scope)) {
       checkScope(scope);
       if (checkedScopes.size >= 10_000) checkedScopes.clear();
       checkedScopes.add(scope);
     }
-    return held.get(slot(key, 'global'))?.value ?? templateOf(templates, key).defaults;
+    const global = held.get(slot(key, 'global'))?.value;
+    return global !== undefined ? global : templateOf(templates, key).defaults;
   };
 
   const notify = (key: string, scope: string, seq: number) => {

@@ -433,6 +433,30 @@ describe('ConfigManager', () => {
     await config.archive(draft.id, admin);
   });
 
+  it('serves a published null of a nullable template as null, globally and over the global value', async () => {
+    const seasonEnd = defineTemplate('test.season_end', {
+      type: 'event',
+      schema: v.nullable(v.string()),
+      defaults: '2027-01-01',
+    });
+    const config = await make([seasonEnd]);
+    const set = async (value: string | null, scope = 'global') => {
+      const draft = await config.createDraft('test.season_end', value, { ...admin, scope });
+      return config.publish(draft.id, admin);
+    };
+    await set(null);
+    expect(config.get('test.season_end')).toBeNull(); // before: the defaults
+    await set('2027-06-30');
+    const scoped = await set(null, 'channel:-100900');
+    expect(config.get('test.season_end', { scope: 'channel:-100900' })).toBeNull(); // before: the global value
+    expect(config.get('test.season_end', { scope: 'channel:-100901' })).toBe('2027-06-30');
+    // a second process reads the same from PostgreSQL
+    const other = await make([seasonEnd]);
+    expect(other.get('test.season_end', { scope: 'channel:-100900' })).toBeNull();
+    await config.archive(scoped.id, admin);
+    expect(config.get('test.season_end', { scope: 'channel:-100900' })).toBe('2027-06-30');
+  });
+
   it('refuses a malformed scope on reads too, with E_CONFIG_USAGE', async () => {
     const config = await make(TEMPLATES);
     const scopedGet = (scope: string) => () => config.get('gamification.daily_gift', { scope });
