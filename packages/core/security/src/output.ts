@@ -3,6 +3,7 @@
 // malformed reaching a user). Installed as a grammY API transformer.
 import { type Issue, ValidationError } from '@diana/utils';
 import { SECURITY_ERROR_CODES } from './errors.js';
+import { normalizeText } from './text.js';
 
 /** Telegram's limits the guard enforces. */
 export const TELEGRAM_LIMITS = Object.freeze({
@@ -36,16 +37,18 @@ const TAGS: Record<string, readonly string[]> = {
 const TAG = /^<(\/?)([a-z-]+)((?:\s+[a-z-]+(?:="[^"<>]*")?)*)\s*>/;
 const ATTRIBUTE = /([a-z-]+)(?:="([^"]*)")?/g;
 const ENTITY = /^&(?:amp|lt|gt|quot|#\d{1,7}|#x[0-9a-fA-F]{1,6});/;
+const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"' };
 
 /**
  * Checks HTML parse-mode markup the way Telegram parses it: known tags with known attributes,
- * properly nested, `<`, `>` and `&` only as markup or entities. Returns the visible text's
- * length in UTF-16 code units (Telegram's unit, so never under-counted) and the problems.
+ * properly nested, `<`, `>` and `&` only as markup or entities. Returns the visible text (entities
+ * decoded), its length in UTF-16 code units (Telegram's unit, so never under-counted: `&#128512;`
+ * is 2) and the problems.
  */
-export function checkHtml(markup: string): { length: number; problems: string[] } {
+export function checkHtml(markup: string): { length: number; problems: string[]; text: string } {
   const problems: string[] = [];
   const open: string[] = [];
-  let length = 0;
+  let text = '';
   for (let i = 0; i < markup.length; ) {
     const c = markup[i];
     if (c === '<') {
@@ -71,19 +74,28 @@ export function checkHtml(markup: string): { length: number; problems: string[] 
     } else if (c === '&') {
       const entity = ENTITY.exec(markup.slice(i, i + 12));
       if (!entity) problems.push(`unescaped '&' at ${i}`);
-      length++;
+      text += entity ? decodeEntity(entity[0]) : '&';
       i += entity ? entity[0].length : 1;
     } else {
-      length++;
+      text += c;
       i++;
     }
   }
   for (const name of open) problems.push(`<${name}> is never closed`);
-  return { length, problems };
+  return { length: text.length, problems, text };
+}
+
+/** The character an entity stands for (U+FFFD past U+10FFFF, one unit as Telegram shows it). */
+function decodeEntity(entity: string): string {
+  const name = entity.slice(1, -1);
+  if (!name.startsWith('#')) return NAMED_ENTITIES[name] ?? '';
+  const code = name[1] === 'x' ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
+  return code <= 0x10ffff ? String.fromCodePoint(code) : '\ufffd';
 }
 
 type Payload = Record<string, unknown>;
 
+/** `path` names the text (`text`, `caption`, `media.0.caption`); its `parse_mode` is beside it. */
 function checkText(issues: Issue[], path: string, text: unknown, max: number, parseMode: unknown, required: boolean) {
   if (text === undefined && !required) return;
   if (typeof text !== 'string') {
@@ -91,11 +103,26 @@ function checkText(issues: Issue[], path: string, text: unknown, max: number, pa
     return;
   }
   if (parseMode !== undefined && parseMode !== 'HTML')
-    issues.push({ path: 'parse_mode', message: "must be 'HTML' or absent (the bot builds HTML with html``)" });
-  const { length, problems } = parseMode === 'HTML' ? checkHtml(text) : { length: text.length, problems: [] };
-  for (const problem of problems) issues.push({ path, message: problem });
-  if (required && text.trim().length === 0) issues.push({ path, message: 'must not be empty' });
-  if (length > max) issues.push({ path, message: `must be at most ${max} characters (has ${length})` });
+    issues.push({
+      path: path.replace(/[^.]+$/, 'parse_mode'),
+      message: "must be 'HTML' or absent (the bot builds HTML with html``)",
+    });
+  const parsed = parseMode === 'HTML' ? checkHtml(text) : { length: text.length, problems: [], text };
+  for (const problem of parsed.problems) issues.push({ path, message: problem });
+  // what is seen, not the markup: Telegram refuses `<b> </b>` or only zero-width characters as empty
+  if (required && normalizeText(parsed.text).trim().length === 0) issues.push({ path, message: 'must not be empty' });
+  if (parsed.length > max) issues.push({ path, message: `must be at most ${max} characters (has ${parsed.length})` });
+}
+
+/** The captions of an album's items (`sendMediaGroup`) or of the one `editMessageMedia` sends. */
+function checkMediaCaptions(issues: Issue[], media: unknown) {
+  const items = Array.isArray(media) ? media : [media];
+  items.forEach((item: unknown, n) => {
+    if (item === null || typeof item !== 'object') return;
+    const { caption, parse_mode: parseMode } = item as { caption?: unknown; parse_mode?: unknown };
+    const path = Array.isArray(media) ? `media.${n}.caption` : 'media.caption';
+    checkText(issues, path, caption, TELEGRAM_LIMITS.caption, parseMode, false);
+  });
 }
 
 function checkKeyboard(issues: Issue[], markup: unknown) {
@@ -160,6 +187,7 @@ export function checkOutgoing(method: string, payload: Payload | undefined): Iss
   if (TEXT_METHODS.has(method)) checkText(issues, 'text', p.text, TELEGRAM_LIMITS.message_text, p.parse_mode, true);
   if (CAPTION_METHODS.has(method))
     checkText(issues, 'caption', p.caption, TELEGRAM_LIMITS.caption, p.parse_mode, false);
+  if (method === 'sendMediaGroup' || method === 'editMessageMedia') checkMediaCaptions(issues, p.media);
   if (method === 'answerCallbackQuery' && p.text !== undefined) {
     if (typeof p.text !== 'string' || p.text.length > TELEGRAM_LIMITS.callback_answer_text)
       issues.push({ path: 'text', message: `must be at most ${TELEGRAM_LIMITS.callback_answer_text} characters` });

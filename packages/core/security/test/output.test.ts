@@ -60,6 +60,43 @@ describe('the output guard', () => {
   });
 });
 
+describe('the output guard counts and checks what Telegram does', () => {
+  it('counts a numeric entity as its character: &#128512; is 2 UTF-16 units, as the emoji itself', () => {
+    expect(checkHtml('&#128512;&#x1F600;&#233;&amp;').length).toBe(6);
+    expect(checkHtml('a&#128512;b').text).toBe('a\u{1F600}b');
+    const emoji = (n: number) => ({ chat_id: 1, text: '&#128512;'.repeat(n), parse_mode: 'HTML' });
+    expect(paths('sendMessage', emoji(4_096))).toEqual(['text']); // 8 192 units once parsed
+    expect(paths('sendMessage', emoji(2_048))).toEqual([]);
+    expect(checkHtml('&#9999999;').length).toBe(1); // past U+10FFFF: one replacement character
+  });
+
+  it('refuses a text whose visible part is empty: empty tags, blanks, only characters normalizing removes', () => {
+    const name = '\u200B\u202E'; // a first_name html`` strips to nothing
+    for (const text of ['<b></b>', '<b> </b>', html`<b>${name}</b>`, '<i>&#8203;</i>', '\u200B'])
+      expect(paths('sendMessage', { chat_id: 1, text, parse_mode: 'HTML' }), JSON.stringify(text)).toEqual(['text']);
+    expect(paths('editMessageText', { chat_id: 1, message_id: 2, text: '\uFEFF \n' })).toEqual(['text']);
+    expect(paths('sendMessage', { chat_id: 1, text: '<b>&lt;</b>', parse_mode: 'HTML' })).toEqual([]);
+    expect(paths('sendMessage', { chat_id: 1, text: '\u{1F600}' })).toEqual([]);
+  });
+
+  it("checks each caption of an album (sendMediaGroup) and editMessageMedia's", () => {
+    const media = [
+      { type: 'photo', media: 'x', caption: 'a'.repeat(2_000) },
+      { type: 'photo', media: 'y' },
+      { type: 'photo', media: 'z', caption: '<b>ok</b>', parse_mode: 'HTML' },
+      { type: 'photo', media: 'w', caption: '<b>open', parse_mode: 'HTML' },
+      { type: 'photo', media: 'v', caption: '*x*', parse_mode: 'MarkdownV2' },
+    ];
+    expect(paths('sendMediaGroup', { chat_id: 1, media })).toEqual([
+      'media.0.caption',
+      'media.3.caption',
+      'media.4.parse_mode',
+    ]);
+    expect(paths('editMessageMedia', { chat_id: 1, message_id: 2, media: media[0] })).toEqual(['media.caption']);
+    expect(paths('sendMediaGroup', { chat_id: 1, media: media.slice(1, 3) })).toEqual([]);
+  });
+});
+
 describe('validateInput / validateOutput', () => {
   it('return typed values or a ValidationError listing issues with paths', () => {
     expect(validateInput(TelegramInput.startPayload, 'vip_abc-123')).toBe('vip_abc-123');
