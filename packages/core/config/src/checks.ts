@@ -33,25 +33,48 @@ export function checkId(id: string): void {
  * E_CONFIG_INVALID. `strict` (a caller's new values): a key the schema would drop (a typo,
  * `daily_gfit`) is an issue too, as `v.strictObject` says it — dropped silently, the change
  * would publish as made and change nothing. Values already stored are read without it, so a
- * field a newer template no longer has does not stop them.
+ * field a newer template no longer has does not stop them. What JSON or PostgreSQL's jsonb cannot
+ * hold (a BigInt, a cycle, U+0000, a lone surrogate) is an issue too: it would fail the write.
  */
 export function validate(template: TemplateDefinition, values: unknown, what: string, strict = false): unknown {
-  const json = JSON.stringify(values);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(values);
+  } catch (error) {
+    throw invalid(template, what, [{ path: '', message: `not JSON: ${(error as Error).message}` }]);
+  }
   const input: unknown = json === undefined ? undefined : JSON.parse(json);
   const result = v.safeParse(template.schema, input);
-  const issues = !result.success
-    ? fromValibotIssues(result.issues)
-    : strict
-      ? droppedKeys(input, result.output, [])
-      : [];
-  if (issues.length > 0)
-    throw new ValidationError(
-      CONFIG_ERROR_CODES.CONFIG_INVALID,
-      `${what} do not match template '${template.key}'`,
-      issues,
-      { context: { key: template.key } },
-    );
+  const issues = [
+    ...unstorable(input, []),
+    ...(!result.success ? fromValibotIssues(result.issues) : strict ? droppedKeys(input, result.output, []) : []),
+  ];
+  if (issues.length > 0) throw invalid(template, what, issues);
   return result.output;
+}
+
+const invalid = (template: TemplateDefinition, what: string, issues: Issue[]) =>
+  new ValidationError(CONFIG_ERROR_CODES.CONFIG_INVALID, `${what} do not match template '${template.key}'`, issues, {
+    context: { key: template.key },
+  });
+
+// jsonb refuses U+0000 (\u0000) and a surrogate without its pair, in a string or a key
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is looked for
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
+
+/** Each string or key of `value` PostgreSQL's jsonb would refuse. */
+function unstorable(value: unknown, path: readonly string[]): Issue[] {
+  const issue = (at: readonly string[]): Issue => ({
+    path: at.join('.'),
+    message: 'holds U+0000 or a lone surrogate, which PostgreSQL cannot store',
+  });
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? [issue(path)] : [];
+  if (Array.isArray(value)) return value.flatMap((item, i) => unstorable(item, [...path, String(i)]));
+  if (!isPlainObject(value)) return [];
+  return Object.entries(value).flatMap(([key, item]) => [
+    ...(UNSTORABLE.test(key) ? [issue([...path, key])] : []),
+    ...unstorable(item, [...path, key]),
+  ]);
 }
 
 /**

@@ -144,6 +144,27 @@ describe('ConfigManager', () => {
     await config.createDraft('security.limits', {}, admin);
   });
 
+  it('refuses with E_CONFIG_INVALID what PostgreSQL cannot store (U+0000, a lone surrogate, a BigInt), writing nothing', async () => {
+    const config = await make(TEMPLATES);
+    const count = async () => (await db.sql<{ n: number }[]>`select count(*)::int as n from config_instances`)[0]?.n;
+    const before = await count();
+    const issuesOf = async (work: Promise<unknown>) => {
+      const error = await work.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isDianaError(error, 'E_CONFIG_INVALID'), String(error)).toBe(true); // before: E_DB_QUERY, a TypeError
+      return (error as { issues: Array<{ path: string }> }).issues.map((i) => i.path);
+    };
+    expect(await issuesOf(config.createDraft('narrative.welcome_text', 'Hola\u0000', admin))).toEqual(['']);
+    expect(await issuesOf(config.createDraft('narrative.welcome_text', 'Hola \ud800', admin))).toEqual(['']);
+    expect(await issuesOf(config.createDraft('gamification.daily_gift', { amount: 10n }, admin))).toEqual(['']);
+    const draft = await config.createDraft('narrative.welcome_text', 'Hola \u{1F44B}', admin); // a pair is fine
+    expect(await issuesOf(config.updateDraft(draft.id, 'x\udc00y', admin))).toEqual(['']);
+    expect(await count()).toBe((before ?? 0) + 1);
+    expect((await config.instance(draft.id))?.values).toBe('Hola \u{1F44B}');
+  });
+
   it('refuses a key the template would drop (a typo) instead of publishing a change that changes nothing', async () => {
     const config = await make(TEMPLATES);
     const before = await db.sql`select count(*)::int as n from config_instances`;
