@@ -12,6 +12,11 @@ const COLUMNS = ['id', 'purpose', 'data', 'created_at', 'expires_at', 'used_at',
 const TOKEN = /^[A-Za-z0-9_-]{32}$/;
 const PURPOSE = /^[a-z][a-z0-9_.]{0,63}$/;
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** 100 years: a later expiry (past year 9999, or no date at all) is one PostgreSQL cannot read. */
+const MAX_TTL_MS = 36_500 * 86_400_000;
+// jsonb refuses U+0000 and a surrogate without its pair
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is looked for
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 /** A token as stored (never the token itself). */
 export interface TokenRecord {
@@ -97,14 +102,19 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
   return {
     async issue({ purpose, ttl_ms, data = {} }) {
       checkPurpose(purpose);
-      if (!Number.isSafeInteger(ttl_ms) || ttl_ms <= 0)
-        throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'ttl_ms must be a positive integer');
+      if (!Number.isSafeInteger(ttl_ms) || ttl_ms <= 0 || ttl_ms > MAX_TTL_MS)
+        throw new DianaError(
+          SECURITY_ERROR_CODES.SECURITY_CONFIG,
+          `ttl_ms must be a whole number from 1 to ${MAX_TTL_MS} (100 years)`,
+          { context: { ttl_ms: String(ttl_ms) } },
+        );
+      const json = dataJson(data);
       const token = randomBytes(24).toString('base64url');
       const now = clock.now();
       const sql = deps.db.session();
       const [row] = await sql<Row[]>`
         insert into security_tokens (id, purpose, token_hash, data, created_at, expires_at)
-        values (${newId()}, ${purpose}, ${hash(token)}, ${JSON.stringify(data)}::text::jsonb,
+        values (${newId()}, ${purpose}, ${hash(token)}, ${json}::text::jsonb,
                 ${new Date(now)}, ${new Date(now + ttl_ms)})
         returning ${sql(COLUMNS)}`;
       return { token, record: Object.freeze(row as Row) };
@@ -160,4 +170,24 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
       return rows.length;
     },
   };
+}
+
+/** `data` as JSON that jsonb stores, or `E_SECURITY_CONFIG` (a BigInt, a cycle, U+0000, a lone surrogate). */
+function dataJson(data: Record<string, unknown>): string {
+  let storable = true;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data, (key, value: unknown) => {
+      if (UNSTORABLE.test(key) || (typeof value === 'string' && UNSTORABLE.test(value))) storable = false;
+      return value;
+    });
+  } catch (error) {
+    throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'token data must be JSON', { cause: error });
+  }
+  if (json === undefined || !storable)
+    throw new DianaError(
+      SECURITY_ERROR_CODES.SECURITY_CONFIG,
+      'token data must be a JSON object without U+0000 or lone surrogates (PostgreSQL cannot store them)',
+    );
+  return json;
 }

@@ -66,6 +66,24 @@ describe('single-use tokens', () => {
     expect(() => createTokenService({}, { db })).toThrow(/token_pepper/);
   });
 
+  it('refuses at the call a ttl_ms or data PostgreSQL cannot store, with E_SECURITY_CONFIG, writing nothing', async () => {
+    const tokens = createTokenService(config, { db });
+    const count = async () =>
+      (await db.sql<{ n: number }[]>`select count(*)::int as n from security_tokens where purpose = 'edge'`)[0]?.n;
+    const year = 365 * 86_400_000;
+    // before: E_DB_QUERY (an expiry past year 9999, or no date), a TypeError (a BigInt)
+    for (const ttl_ms of [Number.MAX_SAFE_INTEGER, 1e15, 101 * year, 0, 1.5])
+      expect(await codeOf(tokens.issue({ purpose: 'edge', ttl_ms })), String(ttl_ms)).toBe('E_SECURITY_CONFIG');
+    for (const data of [{ note: 'a\u0000' }, { 'k\u0000': 1 }, { note: ['\ud800'] }, { n: 10n }])
+      expect(await codeOf(tokens.issue({ purpose: 'edge', ttl_ms: 60_000, data })), String(Object.keys(data))).toBe(
+        'E_SECURITY_CONFIG',
+      );
+    expect(await count()).toBe(0);
+    const { record } = await tokens.issue({ purpose: 'edge', ttl_ms: 99 * year, data: { note: 'hola \u{1F44B}' } });
+    expect(record.data).toEqual({ note: 'hola \u{1F44B}' });
+    expect(await count()).toBe(1);
+  });
+
   it("a redeem inside the caller's transaction is undone by its rollback", async () => {
     const tokens = createTokenService(config, { db });
     const { token } = await tokens.issue({ purpose: 'vip', ttl_ms: 60_000 });
