@@ -83,7 +83,8 @@ export const AdminSection = v.object({
     coerceList(coerceInt({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER })),
     [],
   ),
-  token_ttl_ms: v.optional(coerceDuration({ min: 60_000 }), 7 * 86_400_000),
+  // a lifetime stored with the token, not a timer: up to a year
+  token_ttl_ms: v.optional(coerceDuration({ min: 60_000, max: 365 * 86_400_000 }), 7 * 86_400_000),
   /** How often each process runs the subscription and scheduled-post jobs (they are multi-process safe). */
   job_interval_ms: v.optional(coerceDuration({ min: 1_000 }), 30_000),
   /** A scheduled post's claim not renewed for this long (its process died mid-send) is taken over. */
