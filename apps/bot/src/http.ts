@@ -64,11 +64,19 @@ export async function startHttp(target: HttpTarget, options: HttpOptions): Promi
         // grammY rejects an update that runs past its time (the guard answers 500) and says so only
         // to its debug channel: a query that never settled showed nowhere at info
         return Promise.resolve(callback(req, res)).catch((error: unknown) => {
+          // a body that is not JSON never came from Telegram (it would send it again on a 500)
+          if (error instanceof SyntaxError && !res.headersSent) {
+            options.logger?.warn({ err: error }, 'webhook body is not JSON; answered 400');
+            res.writeHead(400, { 'content-type': 'text/plain' });
+            res.end('bad request');
+            return;
+          }
           if (/timed out/.test(String((error as Error)?.message)))
             options.logger?.warn(
               { timeout_ms: webhookTimeout },
               'webhook update ran past its time; answered 500 (Telegram sends it again)',
             );
+          else options.logger?.warn({ err: error }, 'webhook request failed; answered 500 (Telegram sends it again)');
           throw error;
         });
       })

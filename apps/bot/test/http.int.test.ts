@@ -122,6 +122,18 @@ describe('HTTP', () => {
     expect((await call(server.port, '/telegram', { method: 'POST', body: small, headers })).status).toBe(200);
   });
 
+  it('a webhook body that is not JSON is answered 400 and said at warn (was a silent 500)', async () => {
+    const { destination, lines } = captureLogLines();
+    server = await startHttp(
+      { app, starting: '' },
+      { port: 0, host: '127.0.0.1', webhook_secret: SECRET, logger: createLogger({ destination }) },
+    );
+    const headers = { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET };
+    const answer = await call(server.port, '/telegram', { method: 'POST', body: '{"update_id": 3,', headers });
+    expect(answer.status).toBe(400);
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([['warn', 'webhook body is not JSON; answered 400']]);
+  });
+
   it('an update past the webhook timeout is answered 500 and said at warn (grammY says it only to its debug channel)', async () => {
     const { destination, lines } = captureLogLines();
     server = await startHttp(
