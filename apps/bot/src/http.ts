@@ -76,7 +76,6 @@ export async function startHttp(target: HttpTarget, options: HttpOptions): Promi
               { timeout_ms: webhookTimeout },
               'webhook update ran past its time; answered 500 (Telegram sends it again)',
             );
-          else options.logger?.warn({ err: error }, 'webhook request failed; answered 500 (Telegram sends it again)');
           throw error;
         });
       })
