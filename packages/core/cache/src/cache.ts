@@ -214,7 +214,15 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const readL2 = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
     const stored = await l2?.get(key);
     if (!stored || clock.now() >= stored.s) return { entry: undefined, mismatch: false };
-    const value = deserialize<T>(stored.v);
+    let value: T;
+    try {
+      value = deserialize<T>(stored.v);
+    } catch (error) {
+      // written by another version, or by hand: a miss (the factory's fill replaces it), never
+      // an error the caller cannot act on
+      logger.warn({ err: error, key }, 'unreadable cache entry in the shared tier: treated as a miss');
+      return { entry: undefined, mismatch: false };
+    }
     if (schema && !v.is(schema, value)) return { entry: undefined, mismatch: true };
     const entry: CacheEntry<T> = {
       value,
@@ -309,7 +317,13 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
           metrics.count('factory_errors');
           throw refused;
         }
-        await store(key, value, options, prefix, false, answering());
+        try {
+          await store(key, value, options, prefix, false, answering());
+        } catch (error) {
+          // a value the cache cannot store (E_CACHE_VALUE): refused like one failing its schema
+          metrics.count('factory_errors');
+          throw error;
+        }
         return value;
       } finally {
         // Release before leaving the in-flight set: "nothing in flight" means no lease held.

@@ -6,6 +6,8 @@ export const CACHE_ERROR_CODES = Object.freeze({
   CACHE_CONFIG: 'E_CACHE_CONFIG',
   /** The factory's value fails the `schema` of its `getOrSet` call; nothing was stored. */
   CACHE_SCHEMA: 'E_CACHE_SCHEMA',
+  /** A value the cache cannot store as written (binary data); nothing was stored. */
+  CACHE_VALUE: 'E_CACHE_VALUE',
   /** The cache is closed. */
   CACHE_CLOSED: 'E_CACHE_CLOSED',
 } as const);

@@ -223,6 +223,46 @@ describe('two tiers on Redis', () => {
     expect(b.stats()).toMatchObject({ misses: 1, l2_hits: 0, l1_hits: 0 });
   });
 
+  it('an entry in Redis it cannot read is a miss (the factory replaces it), not an error nor a Redis failure', async () => {
+    const a = await make('unreadable:');
+    const raw = new Redis({ port, lazyConnect: true });
+    try {
+      await raw.connect();
+      const key = (k: string) => `${redis.prefix}unreadable:v:${k}`;
+      const s = Date.now() + 60_000;
+      // what an older version wrote for a Node Buffer (superjson cannot read it back), and a key
+      // that is not JSON at all
+      const buffer = JSON.stringify({ json: [97], meta: { values: [['typed-array', 'Buffer']], v: 1 } });
+      await raw.set(key('buffer'), JSON.stringify({ v: buffer, e: s, s, t: [] }), 'PX', 60_000);
+      await raw.set(key('foreign'), 'not-json', 'PX', 60_000);
+      expect(await a.get('buffer')).toBeUndefined();
+      expect(await a.getOrSet('buffer', () => 'fresh')).toBe('fresh');
+      expect(JSON.parse((await raw.get(key('buffer'))) ?? '{}').v).toContain('fresh');
+      for (let i = 0; i < 6; i++) expect(await a.get('foreign')).toBeUndefined();
+      expect(await a.getOrSet('foreign', () => 'replaced')).toBe('replaced');
+      // a corrupt key is not a Redis failure: six of them used to open the breaker for every key
+      expect(a.stats()).toMatchObject({ l2_failures: 0, breaker_open: false, factory_calls: 2 });
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('refuses binary data at the write (E_CACHE_VALUE): nothing stored, another process misses', async () => {
+    const a = await make('binary:');
+    const b = await make('binary:');
+    const refused = await a.set('avatar', Buffer.from('png')).catch((e: unknown) => e);
+    expect(isDianaError(refused, 'E_CACHE_VALUE')).toBe(true);
+    const filled = await a.getOrSet('img', () => ({ bytes: new ArrayBuffer(8) })).catch((e: unknown) => e);
+    expect(isDianaError(filled, 'E_CACHE_VALUE')).toBe(true);
+    expect(a.stats()).toMatchObject({ factory_errors: 1, l1_entries: 0 });
+    const client = new Redis(redis.url);
+    const left = await client.keys(`${redis.prefix}binary:*`); // no value, no lease left behind
+    client.disconnect();
+    expect(left).toEqual([]);
+    expect(await b.get('avatar')).toBeUndefined();
+    expect(await b.get('img')).toBeUndefined();
+  });
+
   it('closed before its subscription answered (a start that failed), it logs no warning about it', async () => {
     const { destination, lines } = captureLogLines();
     const logger = createLogger({ level: 'debug', destination });

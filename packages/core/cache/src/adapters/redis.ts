@@ -187,11 +187,18 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    get: (key) =>
-      guard(async () => {
-        const raw = await readEntry(entryKey(key));
-        return raw ? (JSON.parse(raw) as StoredEntry) : undefined;
-      }, undefined),
+    get: async (key) => {
+      const raw = await guard(() => readEntry(entryKey(key)), null);
+      if (!raw) return undefined;
+      // parsed outside the breaker: a corrupt entry is a miss, not a Redis failure (six of them
+      // would open the breaker for every key)
+      try {
+        const entry = JSON.parse(raw) as StoredEntry;
+        if (isStoredEntry(entry)) return entry;
+      } catch {}
+      logger.warn({ key }, 'unreadable cache entry in redis: treated as a miss');
+      return undefined;
+    },
     set: (key, entry, ttl_ms, notice) =>
       guard(async () => {
         const ttl = Math.max(1, ttl_ms);
@@ -273,4 +280,10 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       subscriber.disconnect();
     },
   };
+}
+
+// The shape of an entry this version writes (another version's, or a hand-written key, is a miss).
+function isStoredEntry(entry: unknown): entry is StoredEntry {
+  const { v, e, s, t } = (entry ?? {}) as Partial<StoredEntry>;
+  return typeof v === 'string' && typeof e === 'number' && typeof s === 'number' && Array.isArray(t);
 }
