@@ -236,12 +236,15 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   };
 
   // Looks in memory, then in Redis; says which tier answered. A read counts in one tier, and a
-  // schema mismatch counts once however many tiers held the old value.
+  // schema mismatch counts once however many tiers held the old value. An expired memory copy
+  // does not hide Redis (another process's fill, which sends no notice, may be fresh there); it
+  // is the answer only when Redis has none (within grace, or Redis failing).
   const lookup = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined, localOnly = false) => {
     const local = read(key, schema);
-    if (local.entry) return { entry: local.entry, tier: 'l1_hits' as const };
+    if (local.entry && clock.now() < local.entry.expires_at) return { entry: local.entry, tier: 'l1_hits' as const };
     const shared = l2 && !localOnly ? await readL2(key, schema) : { entry: undefined, mismatch: false };
     if (local.mismatch || shared.mismatch) metrics.count('schema_misses');
+    if (!shared.entry && local.entry) return { entry: local.entry, tier: 'l1_hits' as const };
     return { entry: shared.entry, tier: 'l2_hits' as const };
   };
 

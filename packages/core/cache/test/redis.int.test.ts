@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createRedisConnector } from '@diana/redis';
 import { captureLogLines, until as pollUntil, startWorker, useTestRedis } from '@diana/test-services';
-import { createLogger, isDianaError } from '@diana/utils';
+import { createLogger, createManualClock, isDianaError } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -221,6 +221,22 @@ describe('two tiers on Redis', () => {
     expect(left).toEqual([]);
     expect(await b.get('counter')).toBeUndefined();
     expect(b.stats()).toMatchObject({ misses: 1, l2_hits: 0, l1_hits: 0 });
+  });
+
+  it("an expired memory copy does not hide another process's fresh fill in Redis", async () => {
+    // one clock for both: the copy expires on cue, and a fill sends no notice to drop it
+    const clock = createManualClock(Date.now());
+    const config = { key_prefix: `${redis.prefix}expired-copy:`, ttl_jitter: 0 };
+    const a = await untilListening(createRedisCache(config, port, { clock }));
+    const b = await untilListening(createRedisCache(config, port, { clock }));
+    caches.push(a, b);
+    expect(await a.getOrSet('k', () => 'v1', { ttl_ms: 1_000 })).toBe('v1');
+    clock.advance(1_001); // expired everywhere
+    expect(await b.getOrSet('k', () => 'v2', { ttl_ms: 60_000 })).toBe('v2'); // B's fill
+    const before = a.stats();
+    expect(await a.get('k')).toBe('v2'); // not a miss on A's expired copy
+    expect(await a.getOrSet('k', () => 'v3')).toBe('v2');
+    expect(a.stats().misses - before.misses).toBe(0);
   });
 
   it('an entry in Redis it cannot read is a miss (the factory replaces it), not an error nor a Redis failure', async () => {
