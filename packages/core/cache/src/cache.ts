@@ -278,6 +278,15 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     reachable = true,
   ): Promise<T> => {
     const running = inFlight.get(key) as Promise<T> | undefined;
+    // A caller with a schema takes a running factory's value only if it passes: the run may be
+    // another caller's, without a schema or with another one. Else it runs its own factory.
+    const schema = options.schema;
+    if (running && schema)
+      return running.then((value) => {
+        if (v.is(schema, value)) return value;
+        metrics.count('schema_misses');
+        return runFactory(key, factory, options, prefix, reachable);
+      });
     if (running) return running;
     // a `local` value is computed by each process on its own: no lease, no second look in Redis
     const shared = options.local || !reachable ? undefined : l2;

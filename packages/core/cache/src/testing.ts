@@ -147,6 +147,24 @@ export function describeCache(label: string, create: CacheFactory): void {
       expect(cache.stats()).toMatchObject({ factory_calls: 2, in_flight: 0 });
     });
 
+    it("does not hand a caller with a schema a running factory's value that fails it", async () => {
+      const cache = await make();
+      const Named = v.object({ name: v.string() });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const legacy = cache.getOrSet('user:1', async () => {
+        await gate;
+        return { name: 42 } as unknown as { name: string };
+      });
+      const typed = cache.getOrSet('user:1', () => ({ name: 'Ana' }), { schema: Named });
+      release();
+      expect(await legacy).toEqual({ name: 42 });
+      expect(await typed).toEqual({ name: 'Ana' }); // its own factory's, checked
+      expect(cache.stats()).toMatchObject({ factory_calls: 2, schema_misses: 1 });
+    });
+
     it('keeps serving the stale value when a background refresh returns a value that fails the schema', async () => {
       const clock = createManualClock(0);
       const cache = await make({ ttl_jitter: 0 }, { clock });
