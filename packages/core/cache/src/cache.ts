@@ -133,6 +133,24 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const logger = getPackageLogger(deps.logger, 'cache');
   const l1 = createL1({ max_entries: settings.l1_max_entries, max_bytes: settings.l1_max_bytes });
   const inFlight = new Map<string, Promise<unknown>>();
+  // The factories running in this process, by key: a write or an invalidation of the key meanwhile
+  // (here or heard) overtakes its fill, which then keeps no memory copy (Redis refuses it by its lease).
+  const fills = new Map<string, { readonly tags: readonly string[]; overtaken: boolean }>();
+  const overtake = (hit: (key: string, tags: readonly string[]) => boolean) => {
+    for (const [key, run] of fills) if (hit(key, run.tags)) run.overtaken = true;
+  };
+  const dropKey = (key: string) => {
+    l1.delete(key);
+    overtake((k) => k === key);
+  };
+  const dropTag = (tag: string) => {
+    l1.deleteByTag(tag);
+    overtake((_, tags) => tags.includes(tag));
+  };
+  const dropPrefix = (prefix = '') => {
+    l1.clear(prefix);
+    overtake((k) => k.startsWith(prefix));
+  };
   const metrics = createCacheMetrics();
   const counters = metrics.counts;
   const origin = randomUUID();
@@ -140,12 +158,12 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const unsubscribe = l2?.subscribe({
     onInvalidation: (message) => {
       if (message.o === origin) return;
-      if (message.k !== undefined) l1.delete(message.k);
-      if (message.t !== undefined) l1.deleteByTag(message.t);
-      if (message.p !== undefined) l1.clear(message.p);
+      if (message.k !== undefined) dropKey(message.k);
+      if (message.t !== undefined) dropTag(message.t);
+      if (message.p !== undefined) dropPrefix(message.p);
     },
     // Invalidations may have been missed while not listening: drop everything local.
-    onResubscribed: () => l1.clear(),
+    onResubscribed: () => dropPrefix(),
   });
   // Whether this process hears invalidations (a store without the flag counts as listening).
   const listening = () => l2?.listening !== false;
@@ -166,20 +184,9 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   });
   const { close } = closer;
 
+  // An entry written now, and its serialized text (its weight; what the shared tier stores).
   // `prefix` namespaces tags too: a namespace's deleteByTag never reaches another namespace.
-  // `announce`: publish the invalidation notice with it, so other processes drop their copy. A
-  // `set` does; a factory's fill does not: the key was missing or expired in Redis, and another
-  // process's memory then holds no newer value (a `delete` or `set` since its read sent a notice
-  // that dropped it; an expiry ended it there too), so a notice per fill is only traffic.
-  // `shared`: the tier to write to (none when this call's Redis step already failed).
-  const store = async <T>(
-    key: string,
-    value: T,
-    options: CacheSetOptions,
-    prefix: string,
-    announce: boolean,
-    shared: CacheStore | undefined,
-  ) => {
+  const prepare = <T>(value: T, options: CacheSetOptions, prefix: string) => {
     const ttl = jitteredTtl(options.ttl_ms ?? settings.default_ttl_ms, settings.ttl_jitter);
     const text = serialize(value);
     const entry = makeEntry(value, {
@@ -189,17 +196,42 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       tags: (options.tags ?? []).map((tag) => `${prefix}${tag}`),
       bytes: text.length,
     });
+    const stored = { v: text, e: entry.expires_at, s: entry.stale_until, t: entry.tags };
+    return { entry, stored, ttl_ms: entry.stale_until - clock.now() };
+  };
+
+  // A `set`: written with its invalidation notice, so other processes drop their copy.
+  const store = async <T>(key: string, value: T, options: CacheSetOptions, prefix: string) => {
+    const { entry, stored, ttl_ms } = prepare(value, options, prefix);
+    overtake((k) => k === key);
     if (keepsCopies()) l1.set(key, entry);
-    if (shared && options.local) {
-      if (announce) await shared.publish({ o: origin, k: key });
-    } else if (shared) {
-      await shared.set(
-        key,
-        { v: text, e: entry.expires_at, s: entry.stale_until, t: entry.tags },
-        entry.stale_until - clock.now(),
-        announce ? { o: origin, k: key } : undefined,
-      );
-    }
+    if (l2 && options.local) await l2.publish({ o: origin, k: key });
+    else if (l2) await l2.set(key, stored, ttl_ms, { o: origin, k: key });
+  };
+
+  // A factory's fill sends no notice: the key was missing or expired in Redis, and another
+  // process's memory then holds no newer value (a `delete` or `set` since its read sent a notice
+  // that dropped it; an expiry ended it there too), so a notice per fill is only traffic. It lands
+  // in Redis only while `token` still holds the key's lease: a `set`, `delete` or `deleteByTag`
+  // since the fill began dropped it, and theirs stands. The memory copy follows: taken before the
+  // write (a notice after the write finds it to drop), dropped when the fill did not land.
+  // `shared`: the tier to write to (none when this call's Redis step already failed, or `local`);
+  // `token`: the lease this fill holds (none: it holds none, and stores nothing in Redis);
+  // `overtaken`: a write or invalidation of the key came while the factory ran (no memory copy).
+  const fill = async <T>(
+    key: string,
+    value: T,
+    options: CacheSetOptions,
+    prefix: string,
+    shared: CacheStore | undefined,
+    token: string | undefined,
+    overtaken: boolean,
+  ) => {
+    const { entry, stored, ttl_ms } = prepare(value, options, prefix);
+    if (keepsCopies() && !overtaken) l1.set(key, entry);
+    if (!shared) return;
+    const landed = token !== undefined && (await shared.fill(key, stored, ttl_ms, token));
+    if (!landed && l1.get(key) === entry) l1.delete(key);
   };
 
   // A stored entry that no longer matches the caller's schema is dropped (lookup counts it).
@@ -292,15 +324,24 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     const shared = options.local || !reachable ? undefined : l2;
     const failures = shared?.failures;
     const answering = () => (shared?.failures === failures ? shared : undefined);
+    // the fill's tags join their sets with the lease: a deleteByTag during the factory drops it
+    const tags = (options.tags ?? []).map((tag) => `${prefix}${tag}`);
+    const run = { tags, overtaken: false };
     const work = (async () => {
+      fills.set(key, run);
       const token = randomUUID();
-      const leased = shared ? await shared.acquireLease(key, token, settings.lock_ttl_ms) : true;
-      // the lease to release: only one Redis granted
-      const held = leased && answering() !== undefined;
+      const leased = shared ? await shared.acquireLease(key, token, settings.lock_ttl_ms, tags) : true;
+      // the lease this call holds (to fill under, or release): only one Redis granted
+      let held = leased && answering() !== undefined;
       try {
         if (!leased) {
           const filled = await awaitOtherRefresh<T>(key, options.schema);
           if (filled) return filled.value;
+          // the other refresh ran out (or its value fails this caller's schema): take the lease,
+          // so that a write or invalidation during this factory still wins over its fill
+          const tier = answering();
+          held = tier !== undefined && (await tier.acquireLease(key, token, settings.lock_ttl_ms, tags));
+          held &&= answering() !== undefined;
         } else if (answering()) {
           // the lease may be free because another process just stored the value and let it go
           // (its lease ended between this caller's miss and its lease): read once more
@@ -329,10 +370,15 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
           metrics.count('factory_errors');
           throw refused;
         }
+        // the fill releases the lease it holds (whether it lands or not)
+        const filling = held;
+        held = false;
         try {
-          await store(key, value, options, prefix, false, answering());
+          await fill(key, value, options, prefix, answering(), filling ? token : undefined, run.overtaken);
         } catch (error) {
-          // a value the cache cannot store (E_CACHE_VALUE): refused like one failing its schema
+          // a value the cache cannot store (E_CACHE_VALUE): refused like one failing its schema,
+          // before any write (the lease is still to release)
+          held = filling;
           metrics.count('factory_errors');
           throw error;
         }
@@ -340,6 +386,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       } finally {
         // Release before leaving the in-flight set: "nothing in flight" means no lease held.
         if (held && answering()) await shared?.releaseLease(key, token);
+        if (fills.get(key) === run) fills.delete(key);
         inFlight.delete(key);
       }
     })();
@@ -368,7 +415,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         return undefined;
       },
       async set(key, value, options = {}) {
-        await store(full(key), value, options, prefix, true, l2);
+        await store(full(key), value, options, prefix);
       },
       async getOrSet<T>(
         key: string,
@@ -396,18 +443,18 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       },
       async delete(key, options = {}) {
         const k = full(key);
-        l1.delete(k);
+        dropKey(k);
         if (!options.local) await l2?.delete(k, { o: origin, k });
       },
       async deleteByTag(tag) {
         const t = full(tag);
-        l1.deleteByTag(t);
+        dropTag(t);
         await l2?.deleteByTag(t);
         await l2?.publish({ o: origin, t });
       },
       async clear() {
         refuseClosed();
-        l1.clear(prefix);
+        dropPrefix(prefix);
         await l2?.clear(prefix);
         await l2?.publish({ o: origin, p: prefix });
       },

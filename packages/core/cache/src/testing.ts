@@ -147,6 +147,36 @@ export function describeCache(label: string, create: CacheFactory): void {
       expect(cache.stats()).toMatchObject({ factory_calls: 2, in_flight: 0 });
     });
 
+    it('a fill does not overwrite a set, delete or deleteByTag made while its factory ran', async () => {
+      const cache = await make();
+      const race = async (key: string, change: () => Promise<void>) => {
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let started = false;
+        const filling = cache.getOrSet(
+          key,
+          async () => {
+            started = true;
+            await gate;
+            return 'old';
+          },
+          { tags: ['t'] },
+        );
+        await until(() => started, 'factory started');
+        await change();
+        release();
+        expect(await filling).toBe('old');
+      };
+      await race('set', () => cache.set('set', 'new'));
+      expect(await cache.get('set')).toBe('new');
+      await race('delete', () => cache.delete('delete'));
+      expect(await cache.get('delete')).toBeUndefined();
+      await race('tagged', () => cache.deleteByTag('t'));
+      expect(await cache.get('tagged')).toBeUndefined();
+    });
+
     it("does not hand a caller with a schema a running factory's value that fails it", async () => {
       const cache = await make();
       const Named = v.object({ name: v.string() });

@@ -46,15 +46,28 @@ export interface CacheStoreListener {
 export interface CacheStore {
   readonly name: string;
   get(key: string): Promise<StoredEntry | undefined>;
-  /** Stores an entry; `notice`, when given, is published right after it in the same round trip. */
+  /**
+   * Stores an entry and drops the key's refresh lease in one step (a fill running meanwhile then
+   * does not land); `notice`, when given, is published right after it in the same round trip.
+   */
   set(key: string, entry: StoredEntry, ttl_ms: number, notice?: Invalidation): Promise<void>;
-  /** Drops an entry; `notice`, when given, is published right after it in the same round trip. */
+  /** Drops an entry and its refresh lease; `notice`, when given, is published right after it in the same round trip. */
   delete(key: string, notice?: Invalidation): Promise<void>;
+  /** Drops the entries of a tag, each with its refresh lease. */
   deleteByTag(tag: string): Promise<void>;
   clear(prefix: string): Promise<void>;
-  /** True when this process may run the factory (or when the store cannot say). */
-  acquireLease(key: string, token: string, ttl_ms: number): Promise<boolean>;
+  /**
+   * True when this process may run the factory (or when the store cannot say). Once granted, the
+   * key joins the sets of `tags` (the fill's), so a `deleteByTag` during the factory drops the lease.
+   */
+  acquireLease(key: string, token: string, ttl_ms: number, tags?: readonly string[]): Promise<boolean>;
   releaseLease(key: string, token: string): Promise<void>;
+  /**
+   * A factory's fill: stores the entry only while `token` still holds the key's lease (a `set`,
+   * `delete` or `deleteByTag` since the lease was taken dropped it), and releases the lease, in one
+   * step. False when it was not stored; true when stored, or when the store cannot say.
+   */
+  fill(key: string, entry: StoredEntry, ttl_ms: number, token: string): Promise<boolean>;
   publish(message: Invalidation): Promise<void>;
   /** Registers the cache's listener; returns its removal. */
   subscribe(listener: CacheStoreListener): () => void;

@@ -59,7 +59,7 @@ it('the node holding the subscription dies: the cache listens again and drops th
     expect(await b.get('k')).toBe('old');
     expect(await b.get('k')).toBe('old'); // from B's memory
     // a change whose notice B never hears: k2's entry copied onto k in Redis, no notice
-    await raw.set('gap:v:k', (await raw.get('gap:v:k2')) as string, 'PX', 600_000);
+    await raw.set('gap:v:{k}', (await raw.get('gap:v:{k2}')) as string, 'PX', 600_000);
     expect(await b.get('k')).toBe('old');
 
     // the fault: the master holding B's subscription is killed and its replica promoted

@@ -98,8 +98,8 @@ describe('two tiers on a Redis Cluster', () => {
       expect(b.stats().l1_hits).toBe(1); // B keeps a memory copy
       // a change whose notice B never hears (as one sent while its subscription moves): the entry
       // of k2 copied onto k in Redis, no notice
-      const raw = await client.get(`${config.key_prefix}v:k2`);
-      await client.set(`${config.key_prefix}v:k`, raw as string, 'PX', 600_000);
+      const raw = await client.get(`${config.key_prefix}v:{k2}`);
+      await client.set(`${config.key_prefix}v:{k}`, raw as string, 'PX', 600_000);
       expect(await b.get('k')).toBe('old'); // still the memory copy
 
       // the fault: the node closes B's subscription connection; ioredis moves it by itself

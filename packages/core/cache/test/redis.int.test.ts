@@ -141,7 +141,7 @@ describe('two tiers on Redis', () => {
       expect(await a.getOrSet('row', row, { local: true })).toBe(1);
       expect(await a.getOrSet('row', row, { local: true })).toBe(1);
       expect(await b.getOrSet('row', row, { local: true })).toBe(2); // each process computes its own
-      expect(await raw.exists(`${redis.prefix}local:v:row`, `${redis.prefix}local:l:row`)).toBe(0);
+      expect(await raw.exists(`${redis.prefix}local:v:{row}`, `${redis.prefix}local:l:{row}`)).toBe(0);
       const after = a.stats();
       expect([after.l1_hits - before.l1_hits, after.l2_hits - before.l2_hits]).toEqual([1, 0]);
       expect(after.factory_calls - before.factory_calls).toBe(1);
@@ -149,13 +149,59 @@ describe('two tiers on Redis', () => {
       await b.delete('row'); // the notice drops A's copy
       expect(await until(async () => (await a.getOrSet('row', row, { local: true })) === 3, NOTICE_MS)).toBe(true);
       await a.set('row', 10, { local: true }); // announced, not stored in Redis
-      expect(await raw.exists(`${redis.prefix}local:v:row`)).toBe(0);
+      expect(await raw.exists(`${redis.prefix}local:v:{row}`)).toBe(0);
       expect(await until(async () => (await b.getOrSet('row', row, { local: true })) === 4, NOTICE_MS)).toBe(true);
       expect(await a.getOrSet('row', row, { local: true })).toBe(10);
       // a local delete drops this process's copy only: B keeps its own, Redis hears nothing
       await a.delete('row', { local: true });
       expect(await a.getOrSet('row', row, { local: true })).toBe(5);
       expect(await b.getOrSet('row', row, { local: true })).toBe(4);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it("a fill never lands over another process's set, delete or deleteByTag sent while its factory ran", async () => {
+    const a = await make('fill-race:');
+    const b = await make('fill-race:');
+    const raw = new Redis({ port, lazyConnect: true });
+    // A's factory reads the source, then waits while B changes it and writes or invalidates
+    const race = async (key: string, change: () => Promise<void>, tags: string[] = []) => {
+      let started = false;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const filling = a.getOrSet(
+        key,
+        async () => {
+          started = true;
+          await gate;
+          return 'old';
+        },
+        { tags },
+      );
+      expect(await until(() => started, 5_000)).toBe(true);
+      await change();
+      release();
+      expect(await filling).toBe('old'); // its caller still gets what it read
+    };
+    try {
+      await raw.connect();
+      await race('set', () => b.set('set', 'new'));
+      expect(await a.get('set')).toBe('new');
+      expect(await b.get('set')).toBe('new');
+      expect(await raw.get(`${redis.prefix}fill-race:v:{set}`)).toContain('new');
+
+      await race('delete', () => b.delete('delete'));
+      expect(await a.get('delete')).toBeUndefined();
+      expect(await raw.exists(`${redis.prefix}fill-race:v:{delete}`)).toBe(0);
+
+      await race('tagged', () => b.deleteByTag('user:1'), ['user:1']);
+      expect(await a.get('tagged')).toBeUndefined();
+      expect(await b.getOrSet('tagged', () => 'fresh')).toBe('fresh');
+      // no lease left behind: the next miss runs its factory at once
+      expect(await raw.exists(`${redis.prefix}fill-race:l:{set}`, `${redis.prefix}fill-race:l:{delete}`)).toBe(0);
     } finally {
       raw.disconnect();
     }
@@ -181,6 +227,7 @@ describe('two tiers on Redis', () => {
         return real.acquireLease(key, token, ttl_ms);
       },
       releaseLease: (key, token) => real.releaseLease(key, token),
+      fill: (key, entry, ttl_ms, token) => real.fill(key, entry, ttl_ms, token),
       subscribe: (listener) => real.subscribe(listener),
       close: (options) => real.close(options),
     };
@@ -244,7 +291,7 @@ describe('two tiers on Redis', () => {
     const raw = new Redis({ port, lazyConnect: true });
     try {
       await raw.connect();
-      const key = (k: string) => `${redis.prefix}unreadable:v:${k}`;
+      const key = (k: string) => `${redis.prefix}unreadable:v:{${k}}`;
       const s = Date.now() + 60_000;
       // what an older version wrote for a Node Buffer (superjson cannot read it back), and a key
       // that is not JSON at all
@@ -297,7 +344,7 @@ describe('two tiers on Redis', () => {
     const client = new Redis(redis.url);
     const left = await client.keys(`${redis.prefix}clear:v:*`); // the test may use KEYS; the cache never does
     client.disconnect();
-    expect(left).toEqual([`${redis.prefix}clear:v:b:x`]);
+    expect(left).toEqual([`${redis.prefix}clear:v:{b:x}`]);
     expect(await cache.namespace('b').get('x')).toBe(2);
     // every Redis command is in the Redis adapter, through `client` (SCAN on each of its masters)
     const source = readFileSync(new URL('../src/adapters/redis.ts', import.meta.url), 'utf8');

@@ -33,10 +33,21 @@ const RELEASE_LEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+const FILL = `
+-- fill: stores a factory's entry only while this process still holds the key's refresh lease (a
+-- set, delete or deleteByTag since it was taken dropped it: theirs stands), and releases it.
+-- KEYS[1] entry key   KEYS[2] lease key (same hash tag: {<key>}, one slot)
+-- ARGV[1] token   ARGV[2] entry (JSON)   ARGV[3] ttl ms   Returns 1 when stored, 0 when not.
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1`;
+
 /**
- * Redis as the shared tier: entries (`<prefix>v:<key>`), tag sets (`<prefix>t:<tag>`), refresh
- * leases (`<prefix>l:<key>`) and an invalidation channel (`<prefix>invalidate`). Every command
- * names one key (an entry and its tag sets sit in different slots of a Redis Cluster), so the
+ * Redis as the shared tier: entries (`<prefix>v:{<key>}`), tag sets (`<prefix>t:<tag>`), refresh
+ * leases (`<prefix>l:{<key>}`) and an invalidation channel (`<prefix>invalidate`). Every command
+ * names one key, or an entry and its lease (one slot: their hash tag; an entry and its tag sets
+ * sit in different slots of a Redis Cluster), so the
  * same code runs on one server and on a cluster (but for the entry reads of one turn, which go
  * as one MGET on one server); `clear` scans every master. Commands fail fast (no offline queue,
  * a time limit) and go through a circuit breaker; a failing Redis is treated as a miss, never as
@@ -53,21 +64,26 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
   const client = deps.connector.command({
     command_timeout_ms: options.command_timeout_ms,
     name: 'cache',
-  }) as ReturnType<RedisConnector['command']> & { releaseLease(key: string, token: string): Promise<number> };
+  }) as ReturnType<RedisConnector['command']> & {
+    releaseLease(key: string, token: string): Promise<number>;
+    fillEntry(entry: string, lease: string, token: string, json: string, ttl_ms: number): Promise<number>;
+  };
   // EVALSHA of the script's digest (ioredis sends its text once, on NOSCRIPT): an EVAL would
   // send the whole text with every release
   client.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
+  client.defineCommand('fillEntry', { numberOfKeys: 2, lua: FILL });
   const subscriber = deps.connector.blocking({ name: 'cache-invalidation' });
   const listeners = new Set<CacheStoreListener>();
   const p = options.key_prefix;
   // slot: a pub/sub channel, not a key (PUBLISH reaches every node of a cluster)
   const channel = `${p}invalidate`;
-  // slot: each entry is read and written alone (GET, SET, UNLINK of one key)
-  const entryKey = (key: string) => `${p}v:${key}`;
+  // An entry and its lease share the hash tag {<key>} (one slot): a fill is stored by a script
+  // only while its lease holds, and a set, delete or deleteByTag drops the lease with the entry.
+  // (The text from `{` on is the same in both, so they hash alike whatever the key holds.)
+  const entryKey = (key: string) => `${p}v:{${key}}`;
+  const leaseKey = (key: string) => `${p}l:{${key}}`;
   // slot: each tag set alone (SADD and PEXPIRE in a MULTI on that one key, SMEMBERS, UNLINK)
   const tagKey = (tag: string) => `${p}t:${tag}`;
-  // slot: a lease alone (SET NX, a one-key script)
-  const leaseKey = (key: string) => `${p}l:${key}`;
   // The entry reads of one event-loop turn go as one MGET (never delayed by a timer: the batch
   // leaves once the turn's code has run), up to redis_batch_max keys; each caller still goes
   // through the breaker and gets its own entry, or the batch's failure as its own. On a Cluster
@@ -79,7 +95,25 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
           (keys) => (keys.length === 1 ? client.get(keys[0] as string).then((raw) => [raw]) : client.mget(...keys)),
           { max_batch: options.redis_batch_max, groupOf: () => '' },
         );
-  const unlinkEach = (keys: readonly string[]) => Promise.all(keys.map((key) => client.unlink(key)));
+  const unlinkEach = (keys: readonly string[]) =>
+    Promise.all(keys.map((key) => client.unlink(entryKey(key), leaseKey(key))));
+  // The key joins each tag set, which lives as long as its longest entry (GT: only ever
+  // lengthened; Redis 7.0); each set its own slot on a cluster, so no MULTI spans them.
+  const addToTags = (key: string, tags: readonly string[], ttl: number) =>
+    Promise.all(
+      tags.map((tag) =>
+        client.multi().sadd(tagKey(tag), key).pexpire(tagKey(tag), ttl, 'GT').pexpire(tagKey(tag), ttl, 'NX').exec(),
+      ),
+    );
+  // An entry's tags, after the entry: a tag that cannot be written takes the entry back out.
+  const tagEntry = async (key: string, tags: readonly string[], ttl: number) => {
+    try {
+      await addToTags(key, tags, ttl);
+    } catch (error) {
+      await client.unlink(entryKey(key)).catch(() => {});
+      throw error;
+    }
+  };
   const breaker = circuitBreaker(handleAll, {
     halfOpenAfter: options.breaker_cooldown_ms,
     breaker: new ConsecutiveBreaker(options.breaker_threshold),
@@ -202,49 +236,29 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
     set: (key, entry, ttl_ms, notice) =>
       guard(async () => {
         const ttl = Math.max(1, ttl_ms);
-        // The entry and its invalidation notice as one MULTI (one slot: PUBLISH names no key), then
-        // its tag sets (each its own slot on a cluster, so no MULTI spans them). A deleteByTag
-        // between the two misses this entry but finds it in the set afterwards, as if the set had
-        // come after it; a tag that cannot be written takes the entry back out.
-        if (notice)
-          await client
-            .multi()
-            .set(entryKey(key), JSON.stringify(entry), 'PX', ttl)
-            .publish(channel, JSON.stringify(notice))
-            .exec();
-        else await client.set(entryKey(key), JSON.stringify(entry), 'PX', ttl);
-        try {
-          await Promise.all(
-            entry.t.map((tag) =>
-              client
-                .multi()
-                .sadd(tagKey(tag), key)
-                // tag sets live as long as their longest entry (GT: only ever lengthened; Redis 7.0)
-                .pexpire(tagKey(tag), ttl, 'GT')
-                .pexpire(tagKey(tag), ttl, 'NX')
-                .exec(),
-            ),
-          );
-        } catch (error) {
-          await client.unlink(entryKey(key)).catch(() => {});
-          throw error;
-        }
+        // The entry, the end of its lease (a fill running meanwhile does not land) and its
+        // invalidation notice as one MULTI (one slot: PUBLISH names no key), then its tag sets. A
+        // deleteByTag between the two misses this entry but finds it in the set afterwards, as
+        // if the set had come after it.
+        const write = client.multi().set(entryKey(key), JSON.stringify(entry), 'PX', ttl).del(leaseKey(key));
+        await (notice ? write.publish(channel, JSON.stringify(notice)) : write).exec();
+        await tagEntry(key, entry.t, ttl);
       }, undefined),
     delete: (key, notice) =>
       guard(async () => {
-        if (notice) await client.multi().unlink(entryKey(key)).publish(channel, JSON.stringify(notice)).exec();
-        else await client.unlink(entryKey(key));
+        const drop = client.multi().unlink(entryKey(key), leaseKey(key));
+        await (notice ? drop.publish(channel, JSON.stringify(notice)) : drop).exec();
       }, undefined),
     deleteByTag: (tag) =>
       guard(async () => {
         const keys = await client.smembers(tagKey(tag));
-        await unlinkEach(keys.map(entryKey));
+        await unlinkEach(keys);
         await client.unlink(tagKey(tag));
       }, undefined),
     clear: (prefix) =>
       guard(async () => {
         // SCAN + UNLINK within our own prefix, on every master of a cluster; never KEYS.
-        const pattern = `${entryKey(prefix.replace(/[*?[\]\\]/g, '\\$&'))}*`;
+        const pattern = `${p}v:{${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
         for (const node of mastersOf(client)) {
           let cursor = '0';
           do {
@@ -254,8 +268,21 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
           } while (cursor !== '0');
         }
       }, undefined),
-    acquireLease: (key, token, ttl_ms) =>
-      guard(async () => (await client.set(leaseKey(key), token, 'PX', ttl_ms, 'NX')) === 'OK', true),
+    acquireLease: (key, token, ttl_ms, tags = []) =>
+      guard(async () => {
+        const granted = (await client.set(leaseKey(key), token, 'PX', ttl_ms, 'NX')) === 'OK';
+        // before the factory runs: a deleteByTag from now on finds the key, and drops its lease
+        if (granted) await addToTags(key, tags, ttl_ms);
+        return granted;
+      }, true),
+    fill: (key, entry, ttl_ms, token) =>
+      guard(async () => {
+        const ttl = Math.max(1, ttl_ms);
+        if ((await client.fillEntry(entryKey(key), leaseKey(key), token, JSON.stringify(entry), ttl)) !== 1)
+          return false;
+        await tagEntry(key, entry.t, ttl);
+        return true;
+      }, true),
     releaseLease: (key, token) =>
       guard(async () => {
         await client.releaseLease(leaseKey(key), token);
