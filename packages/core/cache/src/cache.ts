@@ -234,9 +234,11 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     if (!landed && l1.get(key) === entry) l1.delete(key);
   };
 
-  // A stored entry that no longer matches the caller's schema is dropped (lookup counts it).
-  const read = <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
-    const entry = l1.get(key) as CacheEntry<T> | undefined;
+  // A stored entry that no longer matches the caller's schema is dropped (lookup counts it). A
+  // copy taken while listening is not served while deaf (a lost subscription): a notice missed
+  // meanwhile would leave it stale; `local` entries live nowhere else.
+  const read = <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined, localOnly: boolean) => {
+    const entry = (localOnly || keepsCopies() ? l1.get(key) : undefined) as CacheEntry<T> | undefined;
     if (!entry || !schema || v.is(schema, entry.value)) return { entry, mismatch: false };
     l1.delete(key);
     return { entry: undefined, mismatch: true };
@@ -272,7 +274,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   // does not hide Redis (another process's fill, which sends no notice, may be fresh there); it
   // is the answer only when Redis has none (within grace, or Redis failing).
   const lookup = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined, localOnly = false) => {
-    const local = read(key, schema);
+    const local = read(key, schema, localOnly);
     if (local.entry && clock.now() < local.entry.expires_at) return { entry: local.entry, tier: 'l1_hits' as const };
     const shared = l2 && !localOnly ? await readL2(key, schema) : { entry: undefined, mismatch: false };
     if (local.mismatch || shared.mismatch) metrics.count('schema_misses');

@@ -66,7 +66,7 @@ describe('two tiers on Redis', () => {
     expect(await until(async () => (await b.get('balance:1')) === undefined, NOTICE_MS)).toBe(true);
   });
 
-  it('keeps no memory copy until it hears invalidations: a delete it did not hear is not served stale', async () => {
+  it('keeps no memory copy until it hears invalidations, and serves none while deaf: a delete it did not hear is not served stale', async () => {
     const a = await make('deaf:');
     // B's store is the real one, except that B is deaf while `deaf` is true: it says it is not
     // listening, and the notices sent meanwhile never reach B (as before a SUBSCRIBE is answered)
@@ -105,6 +105,10 @@ describe('two tiers on Redis', () => {
       expect(await b.get('balance:1')).toBe(20);
       expect(await b.get('balance:1')).toBe(20);
       expect(b.stats()).toMatchObject({ l2_hits: 3, l1_hits: 1, l1_entries: 1 }); // kept in memory now
+
+      deaf = true; // the subscription is lost: B holds a copy it may no longer hear about
+      await a.delete('balance:1'); // its notice is lost on B
+      expect(await b.get('balance:1')).toBeUndefined(); // from Redis, not the copy's 20
     } finally {
       await connector.close();
     }
