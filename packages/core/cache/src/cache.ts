@@ -234,11 +234,9 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     if (!landed && l1.get(key) === entry) l1.delete(key);
   };
 
-  // A stored entry that no longer matches the caller's schema is dropped (lookup counts it). A
-  // copy taken while listening is not served while deaf (a lost subscription): a notice missed
-  // meanwhile would leave it stale; `local` entries live nowhere else.
-  const read = <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined, localOnly: boolean) => {
-    const entry = (localOnly || keepsCopies() ? l1.get(key) : undefined) as CacheEntry<T> | undefined;
+  // A stored entry that no longer matches the caller's schema is dropped (lookup counts it).
+  const read = <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
+    const entry = l1.get(key) as CacheEntry<T> | undefined;
     if (!entry || !schema || v.is(schema, entry.value)) return { entry, mismatch: false };
     l1.delete(key);
     return { entry: undefined, mismatch: true };
@@ -272,13 +270,20 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   // Looks in memory, then in Redis; says which tier answered. A read counts in one tier, and a
   // schema mismatch counts once however many tiers held the old value. An expired memory copy
   // does not hide Redis (another process's fill, which sends no notice, may be fresh there); it
-  // is the answer only when Redis has none (within grace, or Redis failing).
+  // is the answer only when Redis has none (within grace, or Redis failing). Nor does a copy taken
+  // while listening answer first while deaf (a lost subscription: a notice missed meanwhile would
+  // leave it stale): Redis does, and the copy only if that read fails (Redis down: memory is the
+  // cache then). `local` entries live nowhere else.
   const lookup = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined, localOnly = false) => {
-    const local = read(key, schema, localOnly);
-    if (local.entry && clock.now() < local.entry.expires_at) return { entry: local.entry, tier: 'l1_hits' as const };
+    const local = read(key, schema);
+    const trusted = localOnly || keepsCopies();
+    if (trusted && local.entry && clock.now() < local.entry.expires_at)
+      return { entry: local.entry, tier: 'l1_hits' as const };
+    const failures = l2?.failures;
     const shared = l2 && !localOnly ? await readL2(key, schema) : { entry: undefined, mismatch: false };
     if (local.mismatch || shared.mismatch) metrics.count('schema_misses');
-    if (!shared.entry && local.entry) return { entry: local.entry, tier: 'l1_hits' as const };
+    if (!shared.entry && local.entry && (trusted || l2?.failures !== failures))
+      return { entry: local.entry, tier: 'l1_hits' as const };
     return { entry: shared.entry, tier: 'l2_hits' as const };
   };
 
