@@ -24,11 +24,11 @@ import type { CacheStore } from './types.js';
 
 /** Per-call options of `set` and `getOrSet`. */
 export interface CacheSetOptions {
-  /** @default config.default_ttl_ms */
+  /** Whole milliseconds, at least 1 (else `E_CACHE_CONFIG`). @default config.default_ttl_ms */
   readonly ttl_ms?: number;
-  /** @default config.grace_ms */
+  /** Whole milliseconds, at least 0 (else `E_CACHE_CONFIG`). @default config.grace_ms */
   readonly grace_ms?: number;
-  /** Invalidate together with `deleteByTag`. */
+  /** Invalidate together with `deleteByTag`; each 1–512 characters, no NUL, like a key. */
   readonly tags?: readonly string[];
   /**
    * This process's memory only: no Redis read, write or refresh lease. For small values whose
@@ -118,6 +118,14 @@ const Key = v.pipe(
 );
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9_.-]'));
 const configError = { code: CACHE_ERROR_CODES.CACHE_CONFIG, message: 'invalid cache call' };
+// A write's options: whole milliseconds (Redis refuses `PX 1.5`, and such a write counted as a Redis
+// failure), tags as keys (what deleteByTag accepts). Checked before anything is written or computed.
+const WriteOptions = v.looseObject({
+  ttl_ms: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
+  grace_ms: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0))),
+  tags: v.optional(v.array(Key)),
+});
+const optionsError = { code: CACHE_ERROR_CODES.CACHE_CONFIG, message: 'invalid cache write options' };
 
 /**
  * Two tiers: an in-process LRU over Redis. TTL + jitter, grace, single flight in a process and
@@ -422,7 +430,9 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
         return undefined;
       },
       async set(key, value, options = {}) {
-        await store(full(key), value, options, prefix);
+        const k = full(key);
+        parseOrThrow(WriteOptions, options, optionsError);
+        await store(k, value, options, prefix);
       },
       async getOrSet<T>(
         key: string,
@@ -438,6 +448,8 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
           metrics.count(tier);
           return entry.value;
         }
+        // checked where a write may follow (a hit writes nothing: no cost on the hot path)
+        parseOrThrow(WriteOptions, options, optionsError);
         if (entry && now < entry.stale_until) {
           metrics.count('stale_served');
           runFactory(k, factory, options, prefix, reachable).catch((error: unknown) => {

@@ -147,6 +147,31 @@ export function describeCache(label: string, create: CacheFactory): void {
       expect(cache.stats()).toMatchObject({ factory_calls: 2, in_flight: 0 });
     });
 
+    it('refuses ttl_ms, grace_ms or tags it could not store with E_CACHE_CONFIG, storing nothing', async () => {
+      const cache = await make();
+      const bad = [
+        { ttl_ms: 1_000 / 3 },
+        { ttl_ms: Number.NaN },
+        { ttl_ms: Number.POSITIVE_INFINITY },
+        { ttl_ms: 0 },
+        { grace_ms: 0.5 },
+        { grace_ms: -1 },
+        { tags: [''] },
+        { tags: ['x'.repeat(100_000)] },
+      ];
+      let calls = 0;
+      for (const [i, options] of bad.entries()) {
+        const set = await cache.set(`k${i}`, 1, options).catch((e: unknown) => e);
+        expect(isDianaError(set, 'E_CACHE_CONFIG'), JSON.stringify(options)).toBe(true);
+        const filled = await cache.getOrSet(`k${i}`, () => ++calls, options).catch((e: unknown) => e);
+        expect(isDianaError(filled, 'E_CACHE_CONFIG'), JSON.stringify(options)).toBe(true);
+        expect(await cache.get(`k${i}`)).toBeUndefined();
+      }
+      expect(calls).toBe(0);
+      // nothing reached the shared tier: no refused write counted as a failure of it
+      expect(cache.stats()).toMatchObject({ l2_failures: 0, breaker_open: false, l1_entries: 0 });
+    });
+
     it('a fill does not overwrite a set, delete or deleteByTag made while its factory ran', async () => {
       const cache = await make();
       const race = async (key: string, change: () => Promise<void>) => {
