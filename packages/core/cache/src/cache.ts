@@ -302,9 +302,13 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     schema: v.GenericSchema<unknown, T> | undefined,
   ): Promise<CacheEntry<T> | undefined> => {
     const deadline = performance.now() + settings.lock_ttl_ms;
+    const failures = l2?.failures;
     while (performance.now() < deadline && !l2?.breakerOpen) {
       await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
       const { entry, mismatch } = await readL2<T>(key, schema);
+      // Redis failed (or stalled past command_timeout_ms): asking again would cost each poll one
+      // more timeout; the caller computes without Redis, as after any failed step
+      if (l2?.failures !== failures) return undefined;
       if (mismatch) return undefined;
       if (entry && clock.now() < entry.expires_at) return entry;
     }

@@ -1,4 +1,4 @@
-import { startRedis } from '@diana/test-services';
+import { startRedis, until } from '@diana/test-services';
 import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { untilListening } from '../src/testing.js';
@@ -57,7 +57,23 @@ it('a Redis that stops answering costs a call one failed step, not one per step 
       expect(await cache.getOrSet(key, () => `computed:${key}`)).toBe(`computed:${key}`);
       return cache.stats().l2_failures - before;
     };
+    // waiting on another process's refresh lease when Redis stalls: the first poll that fails
+    // ends the wait (each poll used to wait command_timeout_ms again, until lock_ttl_ms)
+    const admin = new Redis(server.url);
+    const gets = async () => Number(/cmdstat_get:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    await admin.set('diana:cache:l:{leased}', 'another process', 'PX', 30_000);
+    const before = await gets();
+    const waiting = failedSteps('leased');
+    // its read, then a poll: it is waiting on the lease
+    expect(await until(async () => (await gets()) >= before + 2, 5_000)).toBe(true);
     server.pause(); // connected, never answering
+    try {
+      expect(await waiting).toBe(1);
+    } finally {
+      server.resume();
+      admin.disconnect();
+    }
+    server.pause();
     try {
       expect(await failedSteps('paused:1')).toBe(1);
       expect(await failedSteps('paused:2')).toBe(1);
