@@ -13,6 +13,7 @@ import {
   parseOrThrow,
   SYSTEM_CLOCK,
   ValidationError,
+  waitWithin,
 } from '@diana/utils';
 import * as v from 'valibot';
 import { CacheConfig, type CacheConfigInput } from './config.js';
@@ -92,7 +93,10 @@ export interface CacheService extends Closeable {
   /** A view whose keys live under `name`, sharing storage and stats. */
   namespace(name: string): CacheService;
   stats(): CacheStats;
-  /** Closes the cache and its store; `timeout_ms` bounds the store's close. Idempotent. */
+  /**
+   * Closes the cache and its store once the calls in progress have finished (their fills stored,
+   * their leases released); `timeout_ms` (default 1 000) bounds both together. Idempotent.
+   */
   close(options?: { readonly timeout_ms?: number }): Promise<void>;
 }
 
@@ -185,6 +189,11 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
     l1_bytes: l1.bytes,
   }));
   const closer = createCloser(async ({ timeout_ms = 1_000 }) => {
+    // Calls in progress finish first (new ones are refused): their fills land and their leases are
+    // released, or other processes wait lock_ttl_ms on those keys. Within the same timeout.
+    const started = performance.now();
+    await waitWithin(Promise.allSettled(inFlight.values()), timeout_ms);
+    timeout_ms = Math.max(0, timeout_ms - (performance.now() - started));
     stopObserving();
     unsubscribe?.();
     l1.clear();

@@ -211,6 +211,36 @@ describe('two tiers on Redis', () => {
     }
   });
 
+  it('close lets a factory in progress finish: its value is stored and its lease released', async () => {
+    const a = await make('close-running:');
+    const b = await make('close-running:');
+    const raw = new Redis({ port, lazyConnect: true });
+    try {
+      await raw.connect();
+      let started = false;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const filling = a.getOrSet('k', async () => {
+        started = true;
+        await gate;
+        return 'computed';
+      });
+      expect(await until(() => started, 5_000)).toBe(true);
+      const closing = a.close({ timeout_ms: 10_000 });
+      expect(isDianaError(await a.get('k').catch((e: unknown) => e), 'E_CACHE_CLOSED')).toBe(true);
+      release();
+      expect(await filling).toBe('computed');
+      await closing;
+      // no lease left for another process to wait lock_ttl_ms on, and the value is there
+      expect(await raw.exists(`${redis.prefix}close-running:l:{k}`)).toBe(0);
+      expect(await b.getOrSet('k', () => 'other')).toBe('computed');
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   it('a lease freed by a process that just stored the value does not run the factory again', async () => {
     // B misses, then A computes, stores and lets its lease go, then B takes the free lease: B must
     // serve A's value (found by the stampede test below on a busy machine: the factory ran twice)
