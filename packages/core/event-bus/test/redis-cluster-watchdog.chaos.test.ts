@@ -68,7 +68,8 @@ describe('redis-streams on a Redis Cluster: a paused master', () => {
     try {
       // the other master's stream keeps flowing while this one does not answer
       for (let seq = 0; seq < 5; seq++) await bus.publish('test.keyed', { key: 'k', seq });
-      await until(() => seen.keyed.length === 5, 5_000, 'keyed events during the pause');
+      // (15 s: on a busy machine, load 10 on 2 cores, 5 s was once not enough; a stalled lane never delivers)
+      await until(() => seen.keyed.length === 5, 15_000, 'keyed events during the pause');
       // the paused lane's read hangs: its watchdog rebuilds that connection
       await until(() => warned('rebuilding blocking stream connection'), 5_000, 'watchdog');
       await expect(bus.publish('test.happened', { n: 99 })).rejects.toThrow();
