@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReservedSql, TransactionSql } from '@diana/postgres';
-import { DianaError, getPackageLogger, type Logger, type PackageFiles } from '@diana/utils';
+import { DianaError, getPackageLogger, type Logger, type PackageFiles, sleep } from '@diana/utils';
 import { DB_ERROR_CODES } from './errors.js';
 import type { Database } from './postgres.js';
 
@@ -56,6 +56,8 @@ const TABLE = 'diana_migrations';
 // One lock for every migration run on a database; a transaction-level advisory lock, so a
 // crashed runner never leaves it held.
 const LOCK_KEY = 'diana.migrations';
+// what an ask for the lock returns when another runner holds it
+const BUSY = Symbol('busy');
 /** First line of a file that must run outside a transaction. */
 const NO_TRANSACTION = /^--\s*diana:no-transaction\b/;
 
@@ -132,35 +134,56 @@ export async function migrate(
           { cause: error },
         )
       : error;
+  // Another runner's lock is waited for by asking again (every 50–150 ms, up to lock_timeout),
+  // never by a blocking `pg_advisory_lock`, and with no transaction open between two asks. A
+  // CREATE INDEX CONCURRENTLY of the holder's no-transaction file waits, while it holds the
+  // lock, for every transaction that had a snapshot: a runner blocked on the lock, or waiting
+  // inside a transaction, would never end — a deadlock PostgreSQL broke by failing a runner
+  // (seen with 2 and 4 runners starting together), or none it could see.
+  const untilLocked = async <T>(attempt: () => Promise<T | typeof BUSY>): Promise<T> => {
+    const deadline = performance.now() + lockTimeout;
+    for (;;) {
+      const result = await attempt();
+      if (result !== BUSY) return result;
+      waited = true;
+      const left = deadline - performance.now();
+      if (left <= 0)
+        throw new DianaError(
+          DB_ERROR_CODES.MIGRATION_LOCKED,
+          `the migration lock was held by someone else for more than ${lockTimeout} ms (another migration run?); this file was not applied`,
+        );
+      await sleep(Math.min(left, 50 + Math.random() * 100));
+    }
+  };
   const locked = async <T>(fn: (tx: TransactionSql) => Promise<T>) =>
-    db
-      .transaction(async (tx) => {
+    untilLocked(() =>
+      db.transaction(async (tx) => {
         await timeouts(tx, 'local');
         const [row] = await tx<{ got: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${LOCK_KEY})) as got`;
-        if (!row?.got) {
-          waited = true;
-          await tx`select pg_advisory_xact_lock(hashtext(${LOCK_KEY}))`;
-        }
-        return fn(tx);
-      })
-      .catch((error: unknown) => {
-        throw orLocked(error);
-      });
+        // not got: this (empty) transaction ends, and the next ask opens another
+        return row?.got ? fn(tx) : BUSY;
+      }),
+    ).catch((error: unknown) => {
+      throw orLocked(error);
+    });
   // A file whose first line is `-- diana:no-transaction` (one statement, e.g. CREATE INDEX
-  // CONCURRENTLY) runs on a reserved connection under the session form of the same lock.
+  // CONCURRENTLY) runs on a reserved connection under the session form of the same lock. The
+  // connection goes back to the pool with the pool's own timeouts, whatever happened.
   const lockedSession = async <T>(fn: (sql: ReservedSql) => Promise<T>) => {
     const reserved = await db.sql.reserve();
     try {
       await timeouts(reserved, 'session');
-      const [row] = await reserved<{ got: boolean }[]>`select pg_try_advisory_lock(hashtext(${LOCK_KEY})) as got`;
-      if (!row?.got) {
-        waited = true;
-        await reserved`select pg_advisory_lock(hashtext(${LOCK_KEY}))`;
-      }
       try {
-        return await fn(reserved);
+        await untilLocked(async () => {
+          const [row] = await reserved<{ got: boolean }[]>`select pg_try_advisory_lock(hashtext(${LOCK_KEY})) as got`;
+          return row?.got ? true : BUSY;
+        });
+        try {
+          return await fn(reserved);
+        } finally {
+          await reserved`select pg_advisory_unlock(hashtext(${LOCK_KEY}))`;
+        }
       } finally {
-        await reserved`select pg_advisory_unlock(hashtext(${LOCK_KEY}))`;
         await reserved.unsafe('reset statement_timeout; reset lock_timeout');
       }
     } catch (error) {

@@ -160,6 +160,72 @@ describe('migration timeouts and kinds', () => {
     expect((await migrate(db, sources, { lock_timeout_ms: 300 })).applied).toEqual(['timeouts/0001_t.sql']);
   }, 30_000);
 
+  it('four runners started together, one file CREATE INDEX CONCURRENTLY: none deadlocks, each file applied once', async () => {
+    const testDb = await useDatabase('migrate-concurrently');
+    const sources = [
+      source({
+        '0001_table.sql': 'create table crowd (id int); insert into crowd values (1);',
+        '0002_slow.sql': 'select pg_sleep(0.3); insert into crowd values (2);',
+        '0003_index.sql': '-- diana:no-transaction\ncreate index concurrently crowd_id on crowd (id);',
+        '0004_more.sql': 'insert into crowd values (4);',
+      }),
+    ];
+    // four pools: four sessions, as four processes would have
+    const runners = Array.from({ length: 4 }, () => connect(testDb, { pool_max: 2 }));
+    await Promise.all(runners.map((db) => db.ping()));
+    const results = await Promise.all(runners.map((db) => migrate(db, sources).catch((e: unknown) => e)));
+    for (const result of results) expect(result).not.toBeInstanceOf(Error); // before: E_DB_CONFLICT deadlock detected
+    const ran = results as Array<{ applied: string[]; waited_for_lock: boolean }>;
+    expect(ran.flatMap((r) => r.applied).sort()).toEqual([
+      'timeouts/0001_table.sql',
+      'timeouts/0002_slow.sql',
+      'timeouts/0003_index.sql',
+      'timeouts/0004_more.sql',
+    ]);
+    expect(ran.some((r) => r.waited_for_lock)).toBe(true); // they did contend
+    const [first] = runners as [Database];
+    const rows = await first.sql<{ id: number }[]>`select id from crowd order by id`;
+    expect(rows.map((r) => r.id)).toEqual([1, 2, 4]);
+  }, 60_000);
+
+  it('a runner that gives up waiting for a no-transaction file leaves its connection with the pool’s timeouts', async () => {
+    const testDb = await useDatabase('migrate-lock-reset');
+    const db = connect(testDb, { pool_max: 1, statement_timeout_ms: 2_000 });
+    const other = connect(testDb, { pool_max: 1 });
+    const sources = [
+      source({
+        '0001_slow.sql': 'select pg_sleep(1); create table later (id int);',
+        '0002_index.sql': '-- diana:no-transaction\ncreate index concurrently later_id on later (id);',
+      }),
+    ];
+    const run = migrate(db, sources, { lock_timeout_ms: 300 }).catch((e: unknown) => e);
+    // while file 1 runs, another runner queues for the lock; it gets it when file 1 commits and
+    // holds it past this runner's lock_timeout
+    const deadline = Date.now() + 10_000;
+    const sleeping = () =>
+      other.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where query like 'select pg_sleep(1); create table later%'`;
+    while ((await sleeping())[0]?.n !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const holder = other.transaction(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext('diana.migrations'))`;
+      await tx`select pg_sleep(1.5)`;
+    });
+    const error = await run;
+    await holder;
+    expect(isDianaError(error, 'E_DB_MIGRATION_LOCKED')).toBe(true);
+    expect((await migrationStatus(db, sources)).map((s) => s.status)).toEqual(['applied', 'pending']);
+    // every connection the runner used (through PgBouncer, its direct pool's two): two queries at once
+    const runner = (db.direct() ?? db).sql;
+    const rows = await Promise.all(
+      [0, 1].map(
+        () => runner<{ statement_timeout: string; lock_timeout: string }[]>`
+          select current_setting('statement_timeout') as statement_timeout,
+                 current_setting('lock_timeout') as lock_timeout, pg_sleep(0.1)::text as slept`,
+      ),
+    );
+    for (const [row] of rows) expect(row).toMatchObject({ statement_timeout: '2s', lock_timeout: '0' }); // before: 10min, 300ms
+  }, 30_000);
+
   it('a file marked `-- diana:no-transaction` runs outside a transaction (CREATE INDEX CONCURRENTLY)', async () => {
     const db = connect(await useDatabase('migrate-no-transaction'));
     const sources = [
