@@ -154,7 +154,8 @@ function runWithRetries(
             throw toDbError(error);
           });
         }
-        if (!reissue || attempt > tracker.maxRetries || !neverRan(error, tracker, attempt)) throw toDbError(error);
+        if (!reissue || attempt > tracker.maxRetries || mayCommitPartway(first) || !neverRan(error, tracker, attempt))
+          throw toDbError(error);
         attempt++;
         return again();
       },
@@ -225,6 +226,17 @@ function neverRan(error: unknown, tracker: QueryTracker, attempt: number): boole
   // once only: during a real outage each attempt waits the whole connect timeout.
   if (code === 'CONNECT_TIMEOUT') return attempt === 1;
   return LOST_CONNECTION_CODES.has(code) && tracker.serverEndedSessions();
+}
+
+// A procedure (CALL) or a DO block may COMMIT before its end, and so may a script of several
+// statements (only `unsafe` without parameters sends one: the simple protocol): a session ended
+// in the middle of it may have committed a part, so it is never sent again. (A `;` inside a
+// string literal only makes a single statement count as a script: not retried, never replayed.)
+const LEADING_CALL_OR_DO = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*(?:call|do)\b/i;
+function mayCommitPartway(query: TrackedQuery): boolean {
+  const text = typeof query.strings === 'string' ? query.strings : query.strings.join('$1');
+  if (LEADING_CALL_OR_DO.test(text)) return true;
+  return !query.tagged && (query.args?.length ?? 0) === 0 && /;\s*\S/.test(text);
 }
 
 function isQuery(value: unknown): value is TrackedQuery {

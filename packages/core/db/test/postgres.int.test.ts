@@ -103,6 +103,43 @@ describe('createPostgres', () => {
     await listener.unlisten();
   });
 
+  it('never sends again a CALL or a script whose session ended after it committed a part', async () => {
+    const db = pool();
+    const table = `t_partway_${randomBytes(3).toString('hex')}`;
+    await db.sql.unsafe(`create table ${table} (note text);
+      create procedure ${table}_batch() language plpgsql as $$
+      begin insert into ${table} values ('call'); commit; perform pg_sleep(5); end $$;`);
+    const admin = postgres(testDb.direct_url, { max: 1, onnotice: () => {} });
+    try {
+      for (const [label, statement] of [
+        ['call', () => db.sql.unsafe(`call ${table}_batch()`)],
+        ['script', () => db.sql.unsafe(`insert into ${table} values ('script'); commit; select pg_sleep(5)`)],
+      ] as const) {
+        const running = statement().catch((e: unknown) => e);
+        // its backend, once it sleeps after the commit: terminated
+        const deadline = Date.now() + 10_000;
+        let ended: unknown[] = [];
+        while (ended.length === 0 && Date.now() < deadline) {
+          ended = await admin`
+            with targets as materialized (
+              select pid from pg_stat_activity where wait_event = 'PgSleep' and query like ${`%${table}%`}
+            )
+            select pid from targets where pg_terminate_backend(pid)`;
+          if (ended.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(ended).toHaveLength(1); // the fault happened
+        const error = await running;
+        expect(isDianaError(error, DB_ERROR_CODES.UNAVAILABLE), String(error)).toBe(true);
+        const rows = await db.sql<
+          { n: number }[]
+        >`select count(*)::int as n from ${db.sql(table)} where note = ${label}`;
+        expect(rows[0]?.n).toBe(1); // before: sent again, 2 rows
+      }
+    } finally {
+      await admin.end();
+    }
+  }, 60_000);
+
   it('recovers after every pool connection is terminated with pg_terminate_backend', async () => {
     const appName = `t-term-${randomBytes(3).toString('hex')}`;
     const db = pool({ application_name: appName });
