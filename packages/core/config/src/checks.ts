@@ -1,6 +1,6 @@
 // The ConfigManager's input checks: scopes, change metadata, instance ids, and values against
 // their template (as stored: after a JSON round trip).
-import { DianaError, fromValibotIssues, type Issue, ValidationError } from '@diana/utils';
+import { DianaError, fromValibotIssues, type Issue, unstorablePaths, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
 import { CONFIG_ERROR_CODES } from './errors.js';
 import type { TemplateDefinition } from './templates.js';
@@ -46,7 +46,10 @@ export function validate(template: TemplateDefinition, values: unknown, what: st
   const input: unknown = json === undefined ? undefined : JSON.parse(json);
   const result = v.safeParse(template.schema, input);
   const issues = [
-    ...unstorable(input, []),
+    ...unstorablePaths(input).map((at) => ({
+      path: at.join('.'),
+      message: 'holds U+0000 or a lone surrogate, which PostgreSQL cannot store',
+    })),
     ...(!result.success ? fromValibotIssues(result.issues) : strict ? droppedKeys(input, result.output, []) : []),
   ];
   if (issues.length > 0) throw invalid(template, what, issues);
@@ -57,25 +60,6 @@ const invalid = (template: TemplateDefinition, what: string, issues: Issue[]) =>
   new ValidationError(CONFIG_ERROR_CODES.CONFIG_INVALID, `${what} do not match template '${template.key}'`, issues, {
     context: { key: template.key },
   });
-
-// jsonb refuses U+0000 (\u0000) and a surrogate without its pair, in a string or a key
-// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is looked for
-const UNSTORABLE = /[\u0000\p{Cs}]/u;
-
-/** Each string or key of `value` PostgreSQL's jsonb would refuse. */
-function unstorable(value: unknown, path: readonly string[]): Issue[] {
-  const issue = (at: readonly string[]): Issue => ({
-    path: at.join('.'),
-    message: 'holds U+0000 or a lone surrogate, which PostgreSQL cannot store',
-  });
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? [issue(path)] : [];
-  if (Array.isArray(value)) return value.flatMap((item, i) => unstorable(item, [...path, String(i)]));
-  if (!isPlainObject(value)) return [];
-  return Object.entries(value).flatMap(([key, item]) => [
-    ...(UNSTORABLE.test(key) ? [issue([...path, key])] : []),
-    ...unstorable(item, [...path, key]),
-  ]);
-}
 
 /**
  * New values for `template` as a write takes them: merged over the defaults (objects), checked

@@ -1,4 +1,11 @@
-import { type Closeable, DianaError, parseOrThrow } from '@diana/utils';
+import {
+  type Closeable,
+  DianaError,
+  isUnstorableText,
+  parseOrThrow,
+  unstorablePaths,
+  ValidationError,
+} from '@diana/utils';
 import * as v from 'valibot';
 import { DB_ERROR_CODES } from './errors.js';
 
@@ -54,17 +61,18 @@ export interface DocumentStore extends Closeable {
 export const DEFAULT_FIND_LIMIT = 1000;
 export const MAX_FIND_LIMIT = 10_000;
 
-const noNul = (s: string) => !s.includes('\u0000');
+/** The largest document, as JSON (MongoDB's limit; jsonb's own is about 255 MB). */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+// PostgreSQL holds no U+0000 and no half of a surrogate pair (UTF-8 turns one into U+FFFD, so
+// two ids differing only there would be one row)
+const storable = (s: string) => !isUnstorableText(s);
+const STORABLE = 'must not contain U+0000 or a lone surrogate';
 const Collection = v.pipe(
   v.string(),
   v.regex(/^[A-Za-z][A-Za-z0-9_.-]{0,127}$/, 'must be a collection name ([A-Za-z][A-Za-z0-9_.-]*, ≤ 128)'),
 );
-const Id = v.pipe(
-  v.string(),
-  v.minLength(1, 'must not be empty'),
-  v.maxLength(256),
-  v.check(noNul, 'must not contain NUL'),
-);
+const Id = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(256), v.check(storable, STORABLE));
 const Field = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a top-level field name'));
 const Version = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 // Checked as given (valibot's record() would copy arrays into plain objects before a check).
@@ -73,7 +81,9 @@ const Data = v.custom<DocumentData>(
   'must be a JSON object (no functions, undefined in arrays, NaN or cycles)',
 );
 const Query = v.object({
-  where: v.optional(v.record(Field, v.union([v.string(), v.number(), v.boolean(), v.null()]))),
+  where: v.optional(
+    v.record(Field, v.union([v.pipe(v.string(), v.check(storable, STORABLE)), v.number(), v.boolean(), v.null()])),
+  ),
   sort: v.optional(v.array(v.object({ field: Field, direction: v.optional(v.picklist(['asc', 'desc'])) }))),
   limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_FIND_LIMIT))),
 });
@@ -85,8 +95,13 @@ export const checkDocumentArgs = {
   id: (value: unknown) => parseOrThrow(Id, value, invalid),
   data: <T extends DocumentData>(value: T): T => {
     parseOrThrow(Data, value, invalid);
-    // JSON round trip: every adapter stores exactly what JSON can say.
-    return JSON.parse(JSON.stringify(value)) as T;
+    // JSON round trip: every adapter stores exactly what JSON can say, and PostgreSQL can hold.
+    const json = JSON.stringify(value);
+    const issues = unstorablePaths(value).map((at) => ({ path: at.join('.'), message: STORABLE }));
+    if (Buffer.byteLength(json) > MAX_DOCUMENT_BYTES)
+      issues.push({ path: '', message: `must be at most ${MAX_DOCUMENT_BYTES} bytes as JSON` });
+    if (issues.length > 0) throw new ValidationError(invalid.code, invalid.message, issues);
+    return JSON.parse(json) as T;
   },
   options: (value: WriteOptions | undefined) =>
     value?.expectedVersion === undefined ? undefined : parseOrThrow(Version, value.expectedVersion, invalid),

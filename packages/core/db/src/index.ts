@@ -30,7 +30,7 @@ export { createUserRepository, TelegramUserInput, USER_ROLES, USER_STATUSES } fr
 
 // Document store (also ./adapters/memory, ./adapters/postgres; MongoDB is ./mongo)
 export type { DocumentData, DocumentStore, FieldValue, FindQuery, StoredDocument, WriteOptions } from './documents.js';
-export { DEFAULT_FIND_LIMIT, MAX_FIND_LIMIT } from './documents.js';
+export { DEFAULT_FIND_LIMIT, MAX_DOCUMENT_BYTES, MAX_FIND_LIMIT } from './documents.js';
 export { createMemoryDocumentStore } from './adapters/memory.js';
 export { createPostgresDocumentStore } from './adapters/postgres.js';
 

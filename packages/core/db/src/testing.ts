@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { isDianaError } from '@diana/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DocumentStore } from './documents.js';
+import { type DocumentStore, MAX_DOCUMENT_BYTES } from './documents.js';
 
 /** Runs the conformance suite against the store `setup` returns; `teardown` cleans up. */
 export function describeDocumentStore(
@@ -156,6 +156,15 @@ export function describeDocumentStore(
         () => store.find(c, { where: { 'data->>0': 'x' } }),
         () => store.find(c, { sort: [{ field: 'a; drop' }] }),
         () => store.find(c, { limit: 0 }),
+        // what PostgreSQL cannot hold, in any adapter: U+0000 and lone surrogates (in an id, a
+        // value, a key, a query), and a document over MAX_DOCUMENT_BYTES
+        () => store.put(c, { id: 'z\ud800', data: {} }),
+        () => store.put(c, { id: 'z\u0000', data: {} }),
+        () => store.put(c, { id: 'a', data: { s: 'nul\u0000' } }),
+        () => store.put(c, { id: 'a', data: { deep: [{ s: '\udc00' }] } }),
+        () => store.put(c, { id: 'a', data: { 'k\ud83d': 1 } }),
+        () => store.find(c, { where: { s: 'x\u0000' } }),
+        () => store.put(c, { id: 'a', data: { s: 'x'.repeat(MAX_DOCUMENT_BYTES) } }),
       ];
       for (const [index, attempt] of attempts.entries()) {
         const error = await attempt().catch((e: unknown) => e);

@@ -12,6 +12,7 @@ describe('@diana/db public API', () => {
       | 'DEFAULT_POOL_MAX'
       | 'DEFAULT_STATEMENT_TIMEOUT_MS'
       | 'DatabaseConfig'
+      | 'MAX_DOCUMENT_BYTES'
       | 'MAX_FIND_LIMIT'
       | 'MAX_RETENTION_MS'
       | 'MongoConfig'

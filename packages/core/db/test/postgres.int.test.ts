@@ -118,7 +118,7 @@ describe('createPostgres', () => {
         const running = statement().catch((e: unknown) => e);
         // its backend, once it sleeps after the commit: terminated
         const deadline = Date.now() + 10_000;
-        let ended: unknown[] = [];
+        let ended: readonly unknown[] = [];
         while (ended.length === 0 && Date.now() < deadline) {
           ended = await admin`
             with targets as materialized (

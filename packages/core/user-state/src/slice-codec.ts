@@ -1,6 +1,6 @@
 // A slice value on its way to and from a home: checked against the slice's schema as it will be
 // stored (after a JSON round trip), and migrated from an older schema version on read.
-import { DianaError, deepFreeze, fromValibotIssues, ValidationError } from '@diana/utils';
+import { DianaError, deepFreeze, fromValibotIssues, unstorablePaths, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
 import { USER_STATE_ERROR_CODES } from './errors.js';
 import type { SliceDefinition } from './slice.js';
@@ -52,7 +52,8 @@ export function encodeSlice(slice: SliceDefinition, value: unknown): unknown {
       fromValibotIssues(result.issues),
       { context: { slice: slice.name } },
     );
-  if (slice.persist && !storable(result.output))
+  // PostgreSQL's jsonb holds neither U+0000 nor half a surrogate pair, in a key or a string
+  if (slice.persist && unstorablePaths(result.output).length > 0)
     throw new DianaError(
       USER_STATE_ERROR_CODES.STATE_INVALID,
       `the value of slice '${slice.name}' holds U+0000 or a lone surrogate, which PostgreSQL cannot store`,
@@ -60,14 +61,3 @@ export function encodeSlice(slice: SliceDefinition, value: unknown): unknown {
     );
   return deepFreeze(result.output);
 }
-
-// PostgreSQL's jsonb holds neither U+0000 nor half a surrogate pair, in a key or a string
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const unstorable = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
-const storable = (value: unknown): boolean => {
-  if (typeof value === 'string') return !unstorable(value);
-  if (Array.isArray(value)) return value.every(storable);
-  if (value !== null && typeof value === 'object')
-    return Object.entries(value).every(([key, item]) => !unstorable(key) && storable(item));
-  return true;
-};

@@ -8,6 +8,7 @@ export { DianaError, isDianaError, isUnavailable, toError, ValidationError } fro
 export type { UtilsErrorCode } from './validation.js';
 export type { NumberBounds, SecretOptions, UrlOptions } from './schema.js';
 export { ERROR_CODES, fromValibotIssues, parseOrThrow } from './validation.js';
+export { isUnstorableText, unstorablePaths } from './jsonb.js';
 export {
   coerceBoolean,
   coerceDuration,

@@ -46,6 +46,7 @@ describe('@diana/utils public API', () => {
       | 'isSecret'
       | 'isSecretSchema'
       | 'isUnavailable'
+      | 'isUnstorableText'
       | 'isUrlSchema'
       | 'libpqSocketUrl'
       | 'maskUrl'
@@ -63,6 +64,7 @@ describe('@diana/utils public API', () => {
       | 'sleep'
       | 'timeZone'
       | 'toError'
+      | 'unstorablePaths'
       | 'urlString'
       | 'waitWithin'
     >();
