@@ -309,6 +309,14 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
       release(delivery);
       return;
     }
+    // delivered past max_attempts: no run of it ever answered (its process died each time, a
+    // crash or an OOM kill, before the handler resolved or threw); run again, it kills the next
+    if (delivery.deliveries > config.max_attempts) {
+      const runs = delivery.deliveries - 1;
+      const error = `delivered ${runs} times without an answer: the process handling it died each time`;
+      void deadLetter(delivery, error, runs).then(() => release(delivery));
+      return;
+    }
     let event: EventEnvelope;
     try {
       event = decodeEnvelope(options.registry, delivery.raw);
