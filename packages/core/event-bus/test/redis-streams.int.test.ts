@@ -184,3 +184,45 @@ it('a lag Redis cannot tell is counted, not reported as 0', async () => {
     raw.disconnect();
   }
 });
+
+// XAUTOCLAIM looks at 10 × COUNT pending entries at most: entries of a consumer that died, lying
+// behind many a live consumer's (not idle while it works on them), are reached only by claims
+// that go on from where the last one stopped.
+it('claims reach idle entries lying behind more live pending entries than one XAUTOCLAIM looks at', async () => {
+  const prefix = `${redis.prefix}claim-cursor:`;
+  const transport = createRedisStreamsTransport({ prefix }, { connector: connector() });
+  const raw = new Redis(redis.url);
+  const stream = `${prefix}{test.happened}`;
+  try {
+    await transport.ensureGroup('test.happened', 'g');
+    const pipeline = raw.pipeline();
+    for (let n = 0; n < 253; n++) pipeline.xadd(stream, '*', 'e', String(n));
+    const ids = (await pipeline.exec())?.map(([, id]) => id as string) ?? [];
+    // 250 entries on a live consumer, then 3 on one that died an hour ago
+    await raw.xreadgroup('GROUP', 'g', 'live', 'COUNT', 250, 'STREAMS', stream, '>');
+    await raw.xreadgroup('GROUP', 'g', 'dead', 'COUNT', 3, 'STREAMS', stream, '>');
+    const dead = ids.slice(250);
+    await raw.xclaim(stream, 'g', 'dead', 0, ...dead, 'IDLE', 3_600_000, 'JUSTID');
+
+    // room for one entry per claim, as a busy survivor has: one XAUTOCLAIM looks at 10 entries
+    const claimed: string[] = [];
+    for (let pass = 0; pass < 10 && claimed.length < 3; pass++) {
+      const got = await transport.claim({
+        group: 'g',
+        consumer: 'survivor',
+        types: ['test.happened'],
+        min_idle_ms: 60_000,
+        count: 1,
+      });
+      claimed.push(...got.map((d) => d.entry_id));
+    }
+    expect(claimed).toEqual(dead);
+    // the live consumer's entries stayed its own
+    const live = (await raw.xpending(stream, 'g', '-', '+', 1_000, 'live')) as unknown[];
+    expect(live).toHaveLength(250);
+  } finally {
+    await transport.close();
+    await raw.del(stream);
+    raw.disconnect();
+  }
+});

@@ -78,6 +78,11 @@ interface Scripts {
 const RELEASED_IDLE_MS = 315_360_000_000;
 /** Entries one stop looks at per stream: more than a consumer can hold (concurrency plus a read). */
 const RELEASE_MOST = 100_000;
+/**
+ * XAUTOCLAIM calls per stream in one claim (each looks at up to 10 × COUNT pending entries); the
+ * next claim goes on from where it stopped.
+ */
+const CLAIM_CALLS_MOST = 10;
 /** Entries counted at most for a lag Redis cannot tell (the figure is then a lower bound). */
 const LAG_COUNT_MOST = 100_000;
 
@@ -207,6 +212,34 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       }
     }
     return deliveries;
+  };
+  // Where each group's claims go on in each stream: XAUTOCLAIM looks at 10 × COUNT pending entries
+  // at most, so claims that always began at 0-0 never reached a dead consumer's entries lying
+  // behind many a live one's (renewed, never idle) while those ran.
+  const claimCursors = new Map<string, string>();
+  /** Claimed entries with their delivery counts (XAUTOCLAIM has just incremented them), from XPENDING. */
+  const withDeliveries = async (
+    name: string,
+    group: string,
+    consumer: string,
+    entries: Array<[string, string[] | null]>,
+  ): Promise<Delivery[]> => {
+    const live = entries.filter((entry): entry is [string, string[]] => entry[1] !== null);
+    if (live.length === 0) return [];
+    const first = live[0]?.[0] ?? '-';
+    const last = live[live.length - 1]?.[0] ?? '+';
+    const pending = (await (
+      await ready()
+    ).xpending(keys.stream(name), group, first, last, live.length * 2, consumer)) as Array<
+      [string, string, number, number]
+    >;
+    const deliveries = new Map(pending.map(([id, , , n]) => [id, n]));
+    return live.map(([entry_id, fields]) => ({
+      type: name,
+      entry_id,
+      ...readFields(fields),
+      deliveries: deliveries.get(entry_id) ?? 2,
+    }));
   };
   const readers: Array<{ close(): Promise<void> }> = [];
   const notSent = (type: string) =>
@@ -339,26 +372,21 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     async claim({ group, consumer, types, min_idle_ms, count }) {
       const out: Delivery[] = [];
       for (const name of types.flatMap(namesOf)) {
-        if (out.length >= count) break;
         const stream = keys.stream(name);
-        const [, entries] = (await (
-          await ready()
-        ).xautoclaim(stream, group, consumer, min_idle_ms, '0-0', 'COUNT', count - out.length)) as [
-          string,
-          Array<[string, string[] | null]>,
-        ];
-        const live = entries.filter(([, fields]) => fields !== null);
-        if (live.length === 0) continue;
-        // Delivery counts (XAUTOCLAIM has just incremented them) come from XPENDING.
-        const first = live[0]?.[0] ?? '-';
-        const last = live[live.length - 1]?.[0] ?? '+';
-        const pending = (await (
-          await ready()
-        ).xpending(stream, group, first, last, live.length * 2, consumer)) as Array<[string, string, number, number]>;
-        const deliveries = new Map(pending.map(([id, , , n]) => [id, n]));
-        for (const [entry_id, fields] of live) {
-          out.push({ type: name, entry_id, ...readFields(fields), deliveries: deliveries.get(entry_id) ?? 2 });
+        const at = `${name}\u0000${group}`;
+        let cursor = claimCursors.get(at) ?? '0-0';
+        for (let call = 0; call < CLAIM_CALLS_MOST && out.length < count; call++) {
+          const [next, entries] = (await (
+            await ready()
+          ).xautoclaim(stream, group, consumer, min_idle_ms, cursor, 'COUNT', count - out.length)) as [
+            string,
+            Array<[string, string[] | null]>,
+          ];
+          cursor = next;
+          out.push(...(await withDeliveries(name, group, consumer, entries)));
+          if (cursor === '0-0') break;
         }
+        claimCursors.set(at, cursor);
       }
       return seen(group, out).map(fromName);
     },
