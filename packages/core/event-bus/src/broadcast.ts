@@ -60,7 +60,7 @@ export function startBroadcastConsumer(options: BroadcastOptions): BroadcastCons
         readFailures.succeeded();
         for (const delivery of batch) {
           try {
-            const event = decodeEnvelope(options.registry, delivery.raw);
+            const event = decodeEnvelope(options.registry, delivery.raw, delivery.type);
             await options.handler(event, { attempt: 1, group: '*broadcast*', signal: stop.signal });
           } catch (error) {
             logger.warn({ err: error, type: delivery.type, entry_id: delivery.entry_id }, 'broadcast handler failed');

@@ -319,7 +319,7 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
     }
     let event: EventEnvelope;
     try {
-      event = decodeEnvelope(options.registry, delivery.raw);
+      event = decodeEnvelope(options.registry, delivery.raw, delivery.type);
     } catch (error) {
       // A payload that does not match its schema never will: no retries.
       void deadLetter(delivery, error, delivery.deliveries).then(() => release(delivery));

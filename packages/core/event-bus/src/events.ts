@@ -146,10 +146,11 @@ export function encodeEnvelope(envelope: EventEnvelope): string {
 }
 
 /**
- * Parses and validates a stored entry against the registry: envelope shape, known type,
- * payload schema. Throws `E_BUS_EVENT_SCHEMA` (so the entry goes straight to the dead letters).
+ * Parses and validates a stored entry against the registry: envelope shape, known type (the
+ * stream's, `stream_type`, when given), payload schema. Throws `E_BUS_EVENT_SCHEMA` (so the
+ * entry goes straight to the dead letters).
  */
-export function decodeEnvelope(registry: EventRegistry, raw: string | undefined): EventEnvelope {
+export function decodeEnvelope(registry: EventRegistry, raw: string | undefined, stream_type?: string): EventEnvelope {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw ?? '');
@@ -157,6 +158,10 @@ export function decodeEnvelope(registry: EventRegistry, raw: string | undefined)
     throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, 'entry is not JSON', { cause: error });
   }
   const value = readEnvelope(parsed);
+  // a foreign entry's payload would pass its own type's schema and reach this stream's handler
+  if (stream_type !== undefined && value.type !== stream_type) {
+    throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, `a ${value.type} entry on the ${stream_type} stream`);
+  }
   const definition = registry[value.type];
   if (definition && value.version > definition.version) {
     throw new DianaError(

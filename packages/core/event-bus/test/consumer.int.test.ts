@@ -57,3 +57,54 @@ it('an entry delivered more than max_attempts times is dead-lettered without run
     await transport.close();
   }
 }, 20_000);
+
+// Anyone with the stream's key can add to it: an entry whose envelope names another type passes
+// that type's schema, and would reach this stream's handlers with a payload of the wrong shape.
+it('an entry of another type on a stream is dead-lettered by each group, never handled', async () => {
+  const prefix = `${redis.prefix}foreign:`;
+  const stream = `${prefix}{test.happened}`;
+  const transport = createRedisStreamsTransport({ prefix }, { connector: connector() });
+  const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS });
+  try {
+    for (const group of ['g1', 'g2']) await transport.ensureGroup('test.happened', group);
+    const foreign = {
+      id: '0190a8c4-0000-7000-8000-000000000001',
+      type: 'test.keyed',
+      version: 1,
+      occurred_at: new Date().toISOString(),
+      correlation_id: '0190a8c4-0000-7000-8000-000000000001',
+      causation_id: null,
+      user_id: null,
+      key: null,
+      payload: { key: 'k', seq: 1 },
+    };
+    await raw.xadd(stream, '*', 'e', JSON.stringify(foreign));
+    await bus.publish('test.happened', { n: 7 });
+
+    const ran: Array<[string, string, unknown]> = [];
+    for (const group of ['g1', 'g2']) {
+      bus.subscribe(group, 'test.happened', (event) => {
+        ran.push([group, event.type, event.payload]);
+      });
+    }
+    await vi.waitFor(
+      async () => {
+        expect(await transport.countDeadLetters('test.happened')).toBe(2);
+        expect(ran).toHaveLength(2);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    expect(ran.sort()).toEqual([
+      ['g1', 'test.happened', { n: 7 }],
+      ['g2', 'test.happened', { n: 7 }],
+    ]);
+    const letters = await transport.listDeadLetters('test.happened', 10);
+    expect(letters.map((l) => l.group).sort()).toEqual(['g1', 'g2']);
+    for (const letter of letters) {
+      expect(letter.error).toBe('E_BUS_EVENT_SCHEMA: a test.keyed entry on the test.happened stream');
+    }
+  } finally {
+    await bus.close({ timeout_ms: 500 });
+    await transport.close();
+  }
+}, 20_000);

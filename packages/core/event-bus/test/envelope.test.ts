@@ -119,4 +119,23 @@ describe('reading an envelope', () => {
     expect(decodeEnvelope(registry, encodeEnvelope(e))).toStrictEqual({ ...e, payload: { n: 1 } });
     expect(() => decodeEnvelope(registry, encodeEnvelope({ ...e, payload: { n: 'one' } }))).toThrow(DianaError);
   });
+
+  it('refuses an entry of another type than its stream’s, whose payload its own type’s schema passes', () => {
+    const registry = defineEvents({ 'x.y': v.object({ n: v.number() }), 'x.z': v.object({ s: v.string() }) });
+    const e: EventEnvelope = {
+      id: '01938d2e-8a4b-7c3e-9f1a-2b3c4d5e6f70',
+      type: 'x.z',
+      version: 1,
+      occurred_at: new Date().toISOString(),
+      correlation_id: '01938d2e-8a4b-7c3e-9f1a-2b3c4d5e6f70',
+      causation_id: null,
+      user_id: null,
+      key: null,
+      payload: { s: 'one' },
+    };
+    expect(decodeEnvelope(registry, encodeEnvelope(e), 'x.z')).toStrictEqual(e);
+    expect(() => decodeEnvelope(registry, encodeEnvelope(e), 'x.y')).toThrow(
+      expect.objectContaining({ code: 'E_BUS_EVENT_SCHEMA', message: 'a x.z entry on the x.y stream' }),
+    );
+  });
 });
