@@ -231,13 +231,34 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
         if (ok) resolve();
         else reject(error);
       };
+      // set once the handler ran over its time while its key's next run waits for it to end
+      let overtime: (() => void) | undefined;
+      const ended = (ok: boolean, error?: unknown) => {
+        if (overtime) overtime();
+        else settle(ok, error);
+      };
       const timer = setTimeout(() => {
         const error = new DianaError(
           EVENT_BUS_ERROR_CODES.HANDLER_TIMEOUT,
           `handler ran over ${config.handler_timeout_ms} ms`,
         );
         abortRun(run, error);
-        settle(false, error);
+        if (!options.ordered_by_key) return settle(false, error);
+        // its key's next run (this event's retry, or the key's next event) would run beside it: it
+        // waits until the handler ends, up to another handler_timeout_ms so a handler that never
+        // ends does not hold its key for ever
+        const overdue = setTimeout(() => {
+          logger.error(
+            { type: event.type, group, id: event.id, key: event.key },
+            'handler still runs another handler_timeout_ms after its timeout: the next run of its key starts beside it (order not kept)',
+          );
+          settle(false, error);
+        }, config.handler_timeout_ms);
+        overdue.unref();
+        overtime = () => {
+          clearTimeout(overdue);
+          settle(false, error);
+        };
       }, config.handler_timeout_ms);
       handlers.add(run);
       queueMicrotask(() => {
@@ -245,12 +266,12 @@ export function startGroupConsumer(options: ConsumerOptions): GroupConsumer {
           const result = options.handler(event, ctx);
           if (result && typeof result.then === 'function') {
             result.then(
-              () => settle(true),
-              (error: unknown) => settle(false, error),
+              () => ended(true),
+              (error: unknown) => ended(false, error),
             );
-          } else settle(true);
+          } else ended(true);
         } catch (error) {
-          settle(false, error);
+          ended(false, error);
         }
       });
     });

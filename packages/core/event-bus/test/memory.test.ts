@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { DB_ERROR_CODES } from '@diana/db';
 import { captureLogLines } from '@diana/test-services';
 import { createLogger, DianaError, sleep } from '@diana/utils';
@@ -251,6 +252,89 @@ it('a handler that runs over its time is said at warn, with its type and group; 
         ]),
       EVENTUALLY,
     );
+  } finally {
+    await bus.close();
+  }
+});
+
+// ordered_by_key promises one run at a time per key. A handler past its timeout is aborted, but
+// one that does not stop at once still runs: its retry and its key's next event wait for it.
+it('ordered_by_key: a handler still running past its timeout holds its key until it ends', async () => {
+  const bus = createEventBus(
+    { ...CONFORMANCE_CONFIG, handler_timeout_ms: 200 },
+    { transport: createMemoryTransport(), events: CONFORMANCE_EVENTS },
+  );
+  const log: string[] = [];
+  let running = 0;
+  let most = 0;
+  bus.subscribe(
+    'ordered',
+    'test.keyed',
+    async (event, ctx) => {
+      running++;
+      most = Math.max(most, running);
+      log.push(`start ${event.payload.seq}/${ctx.attempt}`);
+      try {
+        if (event.payload.seq === 0 && ctx.attempt === 1) {
+          // the fault: it sees its abort only when its work is done, 100 ms after the timeout
+          await once(ctx.signal, 'abort');
+          log.push('timed out 0/1');
+          await sleep(100);
+        }
+      } finally {
+        running--;
+        log.push(`end ${event.payload.seq}/${ctx.attempt}`);
+      }
+    },
+    { ordered_by_key: true, concurrency: 4 },
+  );
+  try {
+    await bus.publish('test.keyed', { key: 'k', seq: 0 }, { key: 'k' });
+    await bus.publish('test.keyed', { key: 'k', seq: 1 }, { key: 'k' });
+    await vi.waitFor(() => expect(log).toContain('end 1/1'), EVENTUALLY);
+    expect(log).toEqual(['start 0/1', 'timed out 0/1', 'end 0/1', 'start 0/2', 'end 0/2', 'start 1/1', 'end 1/1']);
+    expect(most).toBe(1);
+  } finally {
+    await bus.close();
+  }
+});
+
+it('ordered_by_key: a handler that never ends holds its key another handler_timeout_ms, then an error says order is not kept', async () => {
+  const { destination, lines } = captureLogLines();
+  const timeout = 100;
+  const bus = createEventBus(
+    { ...CONFORMANCE_CONFIG, handler_timeout_ms: timeout },
+    { transport: createMemoryTransport(), events: CONFORMANCE_EVENTS, logger: createLogger({ destination }) },
+  );
+  const log: string[] = [];
+  const started = new Map<string, number>();
+  bus.subscribe(
+    'ordered',
+    'test.keyed',
+    async (event, ctx) => {
+      const run = `${event.payload.seq}/${ctx.attempt}`;
+      started.set(run, performance.now());
+      log.push(`start ${run}`);
+      if (run === '0/1') await new Promise(() => {}); // never settles, deaf to its signal
+      log.push(`end ${run}`);
+    },
+    { ordered_by_key: true, concurrency: 4 },
+  );
+  try {
+    await bus.publish('test.keyed', { key: 'k', seq: 0 }, { key: 'k' });
+    await bus.publish('test.keyed', { key: 'k', seq: 1 }, { key: 'k' });
+    await vi.waitFor(() => expect(log).toContain('end 1/1'), EVENTUALLY);
+    expect(log).toEqual(['start 0/1', 'start 0/2', 'end 0/2', 'start 1/1', 'end 1/1']);
+    // its timeout, then another handler_timeout_ms (timers fire late, never early)
+    expect((started.get('0/2') ?? 0) - (started.get('0/1') ?? 0)).toBeGreaterThanOrEqual(2 * timeout - 1);
+    expect(lines.filter((l) => l.level === 'error').map((l) => [l.msg, l.group, l.type, l.key])).toEqual([
+      [
+        'handler still runs another handler_timeout_ms after its timeout: the next run of its key starts beside it (order not kept)',
+        'ordered',
+        'test.keyed',
+        'k',
+      ],
+    ]);
   } finally {
     await bus.close();
   }
