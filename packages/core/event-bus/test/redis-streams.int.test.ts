@@ -226,3 +226,49 @@ it('claims reach idle entries lying behind more live pending entries than one XA
     raw.disconnect();
   }
 });
+
+// replay without ids replays every letter there is, however many: it stopped at 10 000 and
+// said nothing of the rest
+it('replays every dead letter of a type, past 10 000', async () => {
+  const prefix = `${redis.prefix}replay-all:`;
+  const transport = createRedisStreamsTransport({ prefix }, { connector: connector() });
+  const raw = new Redis(redis.url);
+  const stream = `${prefix}{test.happened}`;
+  const dlq = `${stream}:dlq`;
+  try {
+    const letters = 10_050;
+    const pipeline = raw.pipeline();
+    for (let n = 0; n < letters; n++) {
+      pipeline.xadd(
+        dlq,
+        '*',
+        'e',
+        String(n),
+        'group',
+        'g',
+        'error',
+        'E',
+        'attempts',
+        3,
+        'failed_at',
+        '',
+        'original_id',
+        '',
+      );
+    }
+    await pipeline.exec();
+    expect(await transport.replayDeadLetters('test.happened')).toBe(letters);
+    expect(await raw.xlen(dlq)).toBe(0);
+    expect(await raw.xlen(stream)).toBe(letters);
+    const [first] = (await raw.xrange(stream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+    const [last] = (await raw.xrevrange(stream, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    expect([first?.[1], last?.[1]]).toEqual([
+      ['e', '0', 'g', 'g'],
+      ['e', String(letters - 1), 'g', 'g'],
+    ]);
+  } finally {
+    await transport.close();
+    await raw.del(stream, dlq);
+    raw.disconnect();
+  }
+});

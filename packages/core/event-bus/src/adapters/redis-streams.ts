@@ -83,6 +83,8 @@ const RELEASE_MOST = 100_000;
  * next claim goes on from where it stopped.
  */
 const CLAIM_CALLS_MOST = 10;
+/** Dead letters one replay script moves at most (a replay of a whole type goes page by page). */
+const REPLAY_PAGE = 1_000;
 /** Entries counted at most for a lag Redis cannot tell (the figure is then a lower bound). */
 const LAG_COUNT_MOST = 100_000;
 
@@ -440,10 +442,30 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       return total;
     },
     async replayDeadLetters(type, ids) {
-      const chosen = ids ?? (await transport.listDeadLetters(type, 10_000)).map((d) => d.dlq_id);
       let replayed = 0;
-      for (const [name, entryIds] of byPartition(type, chosen))
-        replayed += await (await ready()).replay(keys.stream(name), dlqKey(name), maxLen, ...entryIds);
+      if (ids) {
+        for (const [name, entryIds] of byPartition(type, ids))
+          replayed += await (await ready()).replay(keys.stream(name), dlqKey(name), maxLen, ...entryIds);
+        return replayed;
+      }
+      // every letter there is as it begins, a page at a time (it stopped at 10 000, silently); a
+      // letter written meanwhile (a replayed entry failing again) comes after, for the next replay
+      for (const name of namesOf(type)) {
+        const [newest] = (await (await ready()).xrevrange(dlqKey(name), '+', '-', 'COUNT', 1)) as Array<
+          [string, string[]]
+        >;
+        let from = '-';
+        while (newest) {
+          const page = (await (await ready()).xrange(dlqKey(name), from, newest[0], 'COUNT', REPLAY_PAGE)) as Array<
+            [string, string[]]
+          >;
+          const pageIds = page.map(([id]) => id);
+          if (pageIds.length > 0)
+            replayed += await (await ready()).replay(keys.stream(name), dlqKey(name), maxLen, ...pageIds);
+          if (pageIds.length < REPLAY_PAGE) break;
+          from = `(${pageIds[pageIds.length - 1]}`;
+        }
+      }
       return replayed;
     },
     async purgeDeadLetters(type, ids) {
