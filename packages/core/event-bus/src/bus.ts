@@ -301,6 +301,13 @@ export function createEventBus<R extends EventRegistry>(
     assertOpen(closed);
     const definition = events[type];
     const output = validatePayload(events, type, payload);
+    // the outbox keeps the key in a text column, which cannot hold U+0000: refused here, direct
+    // or not (taken inside a transaction, it failed the caller's COMMIT with E_DB_QUERY)
+    if (options.key?.includes('\u0000')) {
+      throw new DianaError(EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, `${type}: a key must not hold U+0000`, {
+        context: { type },
+      });
+    }
     const id = newId(clock);
     const envelope: EventEnvelope = {
       id,

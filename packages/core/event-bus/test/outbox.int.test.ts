@@ -505,6 +505,30 @@ describe('outbox', () => {
       await server.stop();
     }
   });
+  it('refuses a key holding U+0000 at publish, in a transaction as directly: nothing written, the commit goes on', async () => {
+    const prefix = `${redis.prefix}nul-key:`;
+    const transport = createRedisStreamsTransport(
+      { prefix },
+      { connector: createRedisConnector({ options: { port: redisPort } }) },
+    );
+    const bus = createEventBus(CONFORMANCE_CONFIG, { transport, events: CONFORMANCE_EVENTS, db });
+    const key = 'a\u0000b';
+    const refused = expect.objectContaining({ code: 'E_BUS_EVENT_SCHEMA' });
+    try {
+      const before = await countOutbox();
+      // PostgreSQL's text cannot hold U+0000: it was taken here and failed the caller's COMMIT
+      await db.transaction(async () => {
+        await expect(bus.publish('test.keyed', { key, seq: 1 }, { key })).rejects.toEqual(refused);
+        await bus.publish('test.keyed', { key: 'b', seq: 2 }, { key: 'b' });
+      });
+      expect(await countOutbox()).toBe(before + 1);
+      await expect(bus.publish('test.keyed', { key, seq: 3 }, { key })).rejects.toEqual(refused);
+      expect(await transport.streamLength('test.keyed')).toBe(0);
+    } finally {
+      await bus.close();
+      await transport.close();
+    }
+  });
 });
 
 describe('inbox', () => {
