@@ -64,16 +64,26 @@ it('publishes rejected while Redis is down are never appended after it comes bac
   // a publish after the restart succeeds: the connection is back, and anything the rejected
   // publishes had left waiting for it would have gone out before this one (same connection)
   const deadline = Date.now() + 30_000;
+  const refusals: string[] = []; // the codes of the tries that failed, said if the check fails
   for (;;) {
     try {
       await bus.publish('test.happened', { n: 1_000 });
       break;
     } catch (error) {
+      refusals.push(String((error as { code?: string }).code));
       if (Date.now() > deadline) throw error;
+      // sent but not confirmed in time (the first command after the restart, on a busy machine):
+      // it may land yet, so it is not sent again while it may (CI's busy pass once appended 1 000 twice)
+      if (isDianaError(error, 'E_BUS_PUBLISH_OUTCOME_UNKNOWN')) {
+        const landing = Date.now() + 5_000;
+        while (!(await entries()).includes(1_000) && Date.now() < landing)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        if ((await entries()).includes(1_000)) break;
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  expect(await entries()).toEqual([0, 1_000]);
+  expect(await entries(), `failed tries: ${refusals.join(', ')}`).toEqual([0, 1_000]);
 }, 60_000);
 
 it('a publish sent but not confirmed by the deadline says its outcome is unknown', async () => {
