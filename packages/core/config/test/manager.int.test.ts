@@ -345,7 +345,13 @@ describe('ConfigManager', () => {
       expect(amount()).toBe(global);
     });
     expect(amount()).toBe(53);
-    expect(config.stats().writes_applied).toBe(4); // publish, rollback, archive, publish
+    // publish, rollback, archive, publish: each applied by its write, unless a reload that ran
+    // meanwhile served it first (what matters, `amount()` right after each write, is checked
+    // above with no wait; CI's busy Node 22 pass once saw a reload serve one: 3 writes applied)
+    const reloads = config.stats().resyncs - before.resyncs;
+    const applied = config.stats().writes_applied - before.writes_applied;
+    expect(applied).toBeLessThanOrEqual(4);
+    expect(applied).toBeGreaterThanOrEqual(4 - reloads);
     expect(changes).toEqual([50, 50, global, 53]);
     // its own four events come back and change nothing
     expect(await until(() => config.stats().events_ignored - before.events_ignored >= 4)).toBe(true);
