@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Database } from '@diana/db';
-import { type Clock, DianaError, newId, revealSecret, SYSTEM_CLOCK } from '@diana/utils';
+import { type Clock, DianaError, isUnstorableText, newId, revealSecret, SYSTEM_CLOCK } from '@diana/utils';
 import type { SecurityConfigInput } from './config.js';
 import { SECURITY_ERROR_CODES } from './errors.js';
 import { parseSecurityConfig } from './settings.js';
@@ -14,9 +14,6 @@ const PURPOSE = /^[a-z][a-z0-9_.]{0,63}$/;
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** 100 years: a later expiry (past year 9999, or no date at all) is one PostgreSQL cannot read. */
 const MAX_TTL_MS = 36_500 * 86_400_000;
-// jsonb refuses U+0000 and a surrogate without its pair
-// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is looked for
-const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 /** A token as stored (never the token itself). */
 export interface TokenRecord {
@@ -178,7 +175,7 @@ function dataJson(data: Record<string, unknown>): string {
   let json: string | undefined;
   try {
     json = JSON.stringify(data, (key, value: unknown) => {
-      if (UNSTORABLE.test(key) || (typeof value === 'string' && UNSTORABLE.test(value))) storable = false;
+      if (isUnstorableText(key) || (typeof value === 'string' && isUnstorableText(value))) storable = false;
       return value;
     });
   } catch (error) {
