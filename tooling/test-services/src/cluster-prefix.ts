@@ -53,11 +53,7 @@ export async function deleteByPrefixOnCluster(nodes: readonly ClusterNodeAddress
  * its list of masters is empty, then every seed node, replicas included.
  */
 export async function keysPerMaster(masters: readonly Redis[] | Redis | Cluster, prefix: string): Promise<number[]> {
-  const nodes = isList(masters)
-    ? masters
-    : masters.isCluster
-      ? await readyMasters(masters as Cluster)
-      : [masters as Redis];
+  const nodes = await mastersOf(masters);
   if (nodes.length === 0) throw new Error('keysPerMaster: no master to count on');
   const counts: number[] = [];
   for (const node of nodes) {
@@ -66,6 +62,12 @@ export async function keysPerMaster(masters: readonly Redis[] | Redis | Cluster,
     counts.push(n);
   }
   return counts;
+}
+
+/** The masters to scan: the list given, a ready `Cluster` client's masters, or one server. */
+export async function mastersOf(masters: readonly Redis[] | Redis | Cluster): Promise<readonly Redis[]> {
+  if (isList(masters)) return masters;
+  return masters.isCluster ? readyMasters(masters as Cluster) : [masters as Redis];
 }
 
 const isList = (value: readonly Redis[] | Redis | Cluster): value is readonly Redis[] => Array.isArray(value);
@@ -79,7 +81,7 @@ async function readyMasters(client: Cluster): Promise<Redis[]> {
       };
       const timer = setTimeout(() => {
         client.off('ready', onReady);
-        reject(new Error(`keysPerMaster: the cluster client is not ready within 10 s (${client.status})`));
+        reject(new Error(`the cluster client is not ready within 10 s (${client.status})`));
       }, 10_000);
       client.once('ready', onReady);
     });
@@ -87,7 +89,7 @@ async function readyMasters(client: Cluster): Promise<Redis[]> {
 }
 
 /** The keys starting with `prefix` on one node, a SCAN page at a time. */
-async function* scanPrefix(node: Redis, prefix: string): AsyncGenerator<string[]> {
+export async function* scanPrefix(node: Redis, prefix: string): AsyncGenerator<string[]> {
   const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
   let cursor = '0';
   do {

@@ -33,6 +33,9 @@ export type { ConfigSchemaLike, ConfigTableOptions } from './readme-config.js';
 export { configTableMismatches } from './readme-config.js';
 export type { TestRedis } from './redis.js';
 export { createTestRedis, deleteByPrefix, useTestRedis } from './redis.js';
+export type { TtlShift } from './redis-clock.js';
+// Time for Redis keys
+export { advanceRedisTtls } from './redis-clock.js';
 export type { ClusterNodeAddress, FailoverResult, RedisCluster, StartRedisClusterOptions } from './redis-cluster.js';
 export { connectRedisCluster, startRedisCluster } from './redis-cluster.js';
 export type { RedisServer, StartRedisOptions } from './redis-server.js';

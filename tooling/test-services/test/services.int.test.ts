@@ -5,6 +5,7 @@ import { createBarrier } from '../src/barrier.js';
 import { getPostgresUrl } from '../src/discover.js';
 import { createTestDatabase, useTestDatabase } from '../src/postgres.js';
 import { useTestRedis } from '../src/redis.js';
+import { advanceRedisTtls } from '../src/redis-clock.js';
 
 describe('test databases', () => {
   it('gives each caller its own database and drops it', async () => {
@@ -56,6 +57,32 @@ describe('test redis prefixes', () => {
       expect(await mine.cleanup()).toBe(2);
       expect(await client.exists(`${mine.prefix}a`, `${mine.prefix}b`)).toBe(0);
       expect(await client.get(other)).toBe('3');
+    } finally {
+      await client.del(other);
+      client.disconnect();
+    }
+  });
+});
+
+describe('advanceRedisTtls', () => {
+  it("shortens the TTLs under its prefix, deletes what runs out, and leaves keys without one and others' keys alone", async () => {
+    const mine = await useTestRedis('services-clock');
+    const client = new Redis(mine.url);
+    const other = `${mine.prefix.slice(0, -1)}-other:k`; // shares the text before the last ':'
+    try {
+      await client.set(`${mine.prefix}long`, '1', 'PX', 60_000);
+      await client.set(`${mine.prefix}short`, '1', 'PX', 50_000);
+      await client.set(`${mine.prefix}forever`, '1');
+      await client.set(other, '1', 'PX', 60_000);
+      expect(await advanceRedisTtls(client, mine.prefix, 40_000)).toEqual({ shortened: 2, expired: 0 });
+      const left = await client.pttl(`${mine.prefix}long`);
+      expect(left).toBeLessThanOrEqual(20_000);
+      expect(left).toBeGreaterThan(15_000);
+      expect(await advanceRedisTtls(client, mine.prefix, 10_000)).toEqual({ shortened: 1, expired: 1 });
+      expect(await client.exists(`${mine.prefix}short`)).toBe(0);
+      expect(await client.pttl(`${mine.prefix}forever`)).toBe(-1);
+      expect(await client.pttl(other)).toBeGreaterThan(50_000);
+      await expect(advanceRedisTtls(client, mine.prefix, -1)).rejects.toThrow(/whole number/);
     } finally {
       await client.del(other);
       client.disconnect();

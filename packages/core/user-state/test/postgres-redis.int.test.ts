@@ -2,8 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisConnector, type RedisConnector } from '@diana/redis';
-import { startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
-import { isDianaError, newId } from '@diana/utils';
+import { advanceRedisTtls, startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
+import { createManualClock, isDianaError, newId } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +34,11 @@ afterAll(async () => {
   raw.disconnect();
   await db.close();
 });
-const realTime = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+// Time passes for a suite's keys only: their TTLs shrink (a wait in real time failed when a busy
+// CI machine stalled for longer than the test's margin)
+const redisClock = (prefix: string) => async (ms: number) => {
+  await advanceRedisTtls(raw, prefix, ms);
+};
 let prefixes = 0;
 const make = <const S extends readonly SliceDefinition[]>(
   slices: S,
@@ -57,40 +61,40 @@ describeSliceStore('postgres, each statement alone (batch_max: 1)', () => ({
   store: createPostgresSliceStore(db, { batch_max: 1 }),
 }));
 describeSliceStore('redis', () => {
-  const connection = redisStore({ key_prefix: `${testRedis.prefix}store${prefixes++}:` }, redisPort);
+  const prefix = `${testRedis.prefix}store${prefixes++}:`;
+  const connection = redisStore({ key_prefix: prefix }, redisPort);
   connections.push(connection);
-  return { store: createRedisSliceStore(connection), advance: realTime };
+  return { store: createRedisSliceStore(connection), advance: redisClock(prefix) };
 });
 
 describeUserStateManager('PostgreSQL + Redis', () => {
   const prefix = `${testRedis.prefix}suite${prefixes++}:`;
-  return { create: (slices, config = {}) => make(slices, config, prefix), advance: realTime };
+  return { create: (slices, config = {}) => make(slices, config, prefix), advance: redisClock(prefix) };
 });
 describeSliceStore('redis, each read and compare-and-set its own call (redis_batch_max: 1)', () => {
-  const connection = redisStore(
-    { key_prefix: `${testRedis.prefix}single${prefixes++}:`, redis_batch_max: 1 },
-    redisPort,
-  );
+  const prefix = `${testRedis.prefix}single${prefixes++}:`;
+  const connection = redisStore({ key_prefix: prefix, redis_batch_max: 1 }, redisPort);
   connections.push(connection);
-  return { store: createRedisSliceStore(connection), advance: realTime };
+  return { store: createRedisSliceStore(connection), advance: redisClock(prefix) };
 });
 describeUserStateManager('PostgreSQL + Redis, unbatched (redis_batch_max: 1)', () => {
   const prefix = `${testRedis.prefix}single-suite${prefixes++}:`;
   return {
     create: (slices, config = {}) => make(slices, { redis_batch_max: 1, ...config }, prefix),
-    advance: realTime,
+    advance: redisClock(prefix),
   };
 });
 describeUserStateManager('PostgreSQL + memory (embedded default, no Redis)', () => {
-  // the memory home of one process, shared by the managers of one test
-  const ephemeral = createMemorySliceStore();
+  // the memory home of one process, shared by the managers of one test, on a manual clock
+  const clock = createManualClock(1_000);
+  const ephemeral = createMemorySliceStore({ clock });
   return {
     create: (slices, config = {}) => {
-      const manager = createUserStateManager(config, { db, slices, stores: { ephemeral } });
+      const manager = createUserStateManager(config, { db, slices, stores: { ephemeral }, clock });
       managers.push(manager as never);
       return manager;
     },
-    advance: realTime,
+    advance: async (ms) => clock.advance(ms),
   };
 });
 

@@ -1,7 +1,7 @@
 import { createPostgres, DB_MIGRATIONS, migrate } from '@diana/db';
 import { EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisConnector, isCluster } from '@diana/redis';
-import { keysPerMaster, useTestDatabase, useTestRedisCluster } from '@diana/test-services';
+import { advanceRedisTtls, keysPerMaster, useTestDatabase, useTestRedisCluster } from '@diana/test-services';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisSliceStore } from '../src/adapters/redis.js';
@@ -28,13 +28,17 @@ afterAll(async () => {
   await probe.close();
   await db.close();
 });
-const realTime = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+// Time passes for a suite's keys only: their TTLs shrink on every master
+const redisClock = (prefix: string) => async (ms: number) => {
+  await advanceRedisTtls(probe.command(), prefix, ms);
+};
 let prefixes = 0;
 
 describeSliceStore('redis on a Redis Cluster', async () => {
-  const connection = await redisClusterStore({ key_prefix: `${redis.prefix}store${prefixes++}:` }, redis.nodes);
+  const prefix = `${redis.prefix}store${prefixes++}:`;
+  const connection = await redisClusterStore({ key_prefix: prefix }, redis.nodes);
   connections.push(connection);
-  return { store: createRedisSliceStore(connection), advance: realTime };
+  return { store: createRedisSliceStore(connection), advance: redisClock(prefix) };
 });
 
 describeUserStateManager('PostgreSQL + Redis Cluster', async () => {
@@ -49,7 +53,7 @@ describeUserStateManager('PostgreSQL + Redis Cluster', async () => {
       managers.push(manager as never);
       return manager;
     },
-    advance: realTime,
+    advance: redisClock(prefix),
   };
 });
 
