@@ -144,14 +144,17 @@ export function toDbError(error: unknown): DianaError<DbErrorCode> {
 
 function classify(pgCode: string | undefined, severity: string | undefined): DbErrorCode {
   if (!pgCode) return DB_ERROR_CODES.QUERY;
+  // a transaction left idle past idle_in_transaction_timeout_ms: the server ends the session
+  // (FATAL), but the database is there — the caller's transaction took too long
+  if (pgCode === '25P03') return DB_ERROR_CODES.TIMEOUT;
   // FATAL (and PANIC) end the session: the server refused it (a database that does not exist,
   // a wrong password, too many connections) or is going away — the database cannot be used
   if (severity === 'FATAL' || severity === 'PANIC') return DB_ERROR_CODES.UNAVAILABLE;
   if (CLIENT_CONNECTION_CODES.has(pgCode) || pgCode.startsWith('08') || pgCode.startsWith('57P')) {
     return pgCode === 'CONNECTION_ENDED' ? DB_ERROR_CODES.CLOSED : DB_ERROR_CODES.UNAVAILABLE;
   }
-  // 57014 query_canceled (statement_timeout), 55P03 lock_not_available, 25P03 idle-in-transaction timeout
-  if (pgCode === '57014' || pgCode === '55P03' || pgCode === '25P03') return DB_ERROR_CODES.TIMEOUT;
+  // 57014 query_canceled (statement_timeout), 55P03 lock_not_available
+  if (pgCode === '57014' || pgCode === '55P03') return DB_ERROR_CODES.TIMEOUT;
   if (pgCode.startsWith('23')) return DB_ERROR_CODES.CONSTRAINT;
   if (pgCode === '40001' || pgCode === '40P01') return DB_ERROR_CODES.CONFLICT;
   return DB_ERROR_CODES.QUERY;

@@ -220,6 +220,28 @@ describe('createPostgres', () => {
     expect(row?.ok).toBe(1);
   });
 
+  // idle_in_transaction_timeout_ms is not sent through a transaction pooler either.
+  it.skipIf(pooled)(
+    'ends a transaction left idle past idle_in_transaction_timeout_ms with E_DB_TIMEOUT (pg 25P03), nothing committed, pool usable',
+    async () => {
+      const db = pool({ idle_in_transaction_timeout_ms: 100 });
+      await db.sql`create table t_idle_tx (k text primary key)`;
+      let late: Promise<unknown> | undefined;
+      const error = await db
+        .transaction(async (tx) => {
+          await tx`insert into t_idle_tx values ('a')`;
+          // idle inside the transaction until the server ends the session; the body's next
+          // statement fails with the same reason
+          late = new Promise((resolve) => setTimeout(resolve, 600)).then(() => tx`insert into t_idle_tx values ('b')`);
+          await late;
+        })
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'E_DB_TIMEOUT', context: { pg_code: '25P03' } });
+      expect(await (late as Promise<unknown>).catch((e: unknown) => e)).toMatchObject({ code: 'E_DB_TIMEOUT' });
+      expect(await db.sql`select k from t_idle_tx`).toEqual([]);
+    },
+  );
+
   // What the README tells an operator behind a pooler instead: the timeout set on the server.
   it.runIf(pooled)(
     'through a transaction pooler, a statement_timeout set on the database stops a statement: E_DB_TIMEOUT, pool usable',

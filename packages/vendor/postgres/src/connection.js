@@ -124,6 +124,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     , nonce = null
     , query = null
     , final = null
+    , endedBy = null // @diana/postgres: see ErrorResponse
 
   const connection = {
     queue: queues.closed,
@@ -567,8 +568,10 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
     // @diana/postgres: also after an error — queries sent between the socket's error and its
     // close were waiting for an answer that can no longer come (stock 3.4.9 left them hanging)
-    ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
-    reopenLater(hadError, Errors.connection('CONNECTION_CLOSED', options, socket))
+    const reason = endedBy || Errors.connection('CONNECTION_CLOSED', options, socket)
+    endedBy = null
+    ;(query || sent.length) && error(reason)
+    reopenLater(hadError, reason)
     // @diana/postgres: an end() that waited for this connection's last answers ends with the close
     // (stock 3.4.9 waited for a ReadyForQuery that can no longer come: end() without a timeout
     // never returned after a backend was terminated under a query, with one the whole timeout)
@@ -964,7 +967,12 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       (query.cursorFn || query.describeFirst) && write(Sync)
       errorResponse = Errors.postgres(parseError(x))
     } else {
-      errored(Errors.postgres(parseError(x)))
+      const err = Errors.postgres(parseError(x))
+      // @diana/postgres: the server ending an idle session says why (FATAL 25P03, a transaction
+      // idle past idle_in_transaction_session_timeout); that reason, not a bare CONNECTION_CLOSED,
+      // is what its transaction fails with when the socket closes (stock 3.4.9 dropped it)
+      err.code === '25P03' && (endedBy = err)
+      errored(err)
     }
   }
 
