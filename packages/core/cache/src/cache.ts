@@ -306,23 +306,40 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
 
   // Another process holds the refresh lease: wait for its value until the lease would expire.
   // A value that fails this caller's schema is not waited for: this process runs the factory.
+  // A lease that ends with no value (the other factory failed, or a delete or set dropped the
+  // lease) is taken at the next poll: `leased` says this caller now holds it under `token`.
   const awaitOtherRefresh = async <T>(
     key: string,
     schema: v.GenericSchema<unknown, T> | undefined,
-  ): Promise<CacheEntry<T> | undefined> => {
+    token: string,
+    tags: readonly string[],
+  ): Promise<{ entry?: CacheEntry<T>; leased: boolean }> => {
     const deadline = performance.now() + settings.lock_ttl_ms;
     const failures = l2?.failures;
-    while (performance.now() < deadline && !l2?.breakerOpen) {
+    // Redis failed (or stalled past command_timeout_ms): asking again would cost each poll one
+    // more timeout; the caller computes without Redis, as after any failed step
+    const failed = () => l2?.failures !== failures;
+    const fresh = (entry: CacheEntry<T> | undefined) => entry !== undefined && clock.now() < entry.expires_at;
+    while (l2 && performance.now() < deadline && !l2.breakerOpen) {
       await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
       const { entry, mismatch } = await readL2<T>(key, schema);
-      // Redis failed (or stalled past command_timeout_ms): asking again would cost each poll one
-      // more timeout; the caller computes without Redis, as after any failed step
-      if (l2?.failures !== failures) return undefined;
-      if (mismatch) return undefined;
-      if (entry && clock.now() < entry.expires_at) return entry;
+      if (failed() || mismatch) return { leased: false };
+      if (fresh(entry)) return { entry, leased: false };
+      if (!(await l2.acquireLease(key, token, settings.lock_ttl_ms, tags))) {
+        if (failed()) return { leased: false };
+        continue;
+      }
+      if (failed()) return { leased: false };
+      // the lease may be free because the other process stored its value just after this read
+      const again = await readL2<T>(key, schema);
+      if (!failed() && fresh(again.entry)) {
+        await l2.releaseLease(key, token);
+        return { entry: again.entry, leased: false };
+      }
+      return { leased: !failed() };
     }
     metrics.count('lease_timeouts');
-    return undefined;
+    return { leased: false };
   };
 
   // `reachable`: false when the caller's own look in Redis just failed. A step of the refresh
@@ -363,13 +380,16 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       let held = leased && answering() !== undefined;
       try {
         if (!leased) {
-          const filled = await awaitOtherRefresh<T>(key, options.schema);
-          if (filled) return filled.value;
-          // the other refresh ran out (or its value fails this caller's schema): take the lease,
-          // so that a write or invalidation during this factory still wins over its fill
-          const tier = answering();
-          held = tier !== undefined && (await tier.acquireLease(key, token, settings.lock_ttl_ms, tags));
-          held &&= answering() !== undefined;
+          const waited = await awaitOtherRefresh<T>(key, options.schema, token, tags);
+          if (waited.entry) return waited.entry.value;
+          if (waited.leased) held = answering() !== undefined;
+          else {
+            // the other refresh ran out (or its value fails this caller's schema): take the lease,
+            // so that a write or invalidation during this factory still wins over its fill
+            const tier = answering();
+            held = tier !== undefined && (await tier.acquireLease(key, token, settings.lock_ttl_ms, tags));
+            held &&= answering() !== undefined;
+          }
         } else if (answering()) {
           // the lease may be free because another process just stored the value and let it go
           // (its lease ended between this caller's miss and its lease): read once more

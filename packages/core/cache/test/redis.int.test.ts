@@ -273,6 +273,64 @@ describe('two tiers on Redis', () => {
     await connector.close();
   });
 
+  // B waits on A's refresh lease; then A's lease ends with no value. B must take the lease at its
+  // next poll, not wait out lock_ttl_ms (60 s here: the test's deadline is 10 s).
+  for (const ending of ['a delete drops the lease', "A's factory fails"] as const)
+    it(`a lease that ends with no value (${ending}) is taken by the process waiting on it at once`, async () => {
+      const prefix = `${redis.prefix}takeover-${ending === "A's factory fails" ? 'fail' : 'delete'}:`;
+      const config = { key_prefix: prefix, lock_ttl_ms: 60_000, command_timeout_ms: 10_000 };
+      const a = createRedisCache(config, port);
+      caches.push(a);
+      const connector = createRedisConnector({ options: { port } });
+      const real = createRedisCacheStore(config, { connector });
+      let refused = 0; // B's lease requests that A's lease refused: B is waiting on it
+      const store: CacheStore = {
+        ...real,
+        get: (key) => real.get(key),
+        async acquireLease(key, token, ttl_ms, tags) {
+          const got = await real.acquireLease(key, token, ttl_ms, tags);
+          if (!got) refused++;
+          return got;
+        },
+        releaseLease: (key, token) => real.releaseLease(key, token),
+        fill: (key, entry, ttl_ms, token) => real.fill(key, entry, ttl_ms, token),
+        subscribe: (listener) => real.subscribe(listener),
+        close: (options) => real.close(options),
+      };
+      const b = createCache(config, { store });
+      caches.push(b);
+      let unblockA!: () => void;
+      const aBlocked = new Promise<void>((resolve) => {
+        unblockA = resolve;
+      });
+      let aStarted = false;
+      const aCall = a
+        .getOrSet('k', async () => {
+          aStarted = true;
+          await aBlocked;
+          if (ending === "A's factory fails") throw new Error('the source is down');
+          return 'by-a';
+        })
+        .catch((e: unknown) => e);
+      await until(() => aStarted, 10_000);
+      let bCalls = 0;
+      const bCall = b.getOrSet('k', async () => `by-b-${++bCalls}`);
+      await until(() => refused >= 1, 10_000); // B was refused the lease: it waits on A's
+      if (ending === 'a delete drops the lease') await a.delete('k');
+      else unblockA();
+      await until(() => bCalls === 1, 10_000);
+      expect(await bCall).toBe('by-b-1');
+      unblockA();
+      const aResult = await aCall;
+      if (ending === "A's factory fails") expect(isDianaError(aResult, 'E_CACHE_FACTORY_FAILED')).toBe(true);
+      else expect(aResult).toBe('by-a'); // its caller is served; its fill lost its lease
+      expect(b.stats().lease_timeouts).toBe(0);
+      // B's value is the one in Redis
+      const c = await make(prefix.slice(redis.prefix.length));
+      expect(await c.get('k')).toBe('by-b-1');
+      await connector.close();
+    });
+
   it('three processes × 100 concurrent getOrSet of one missing key run the factory once', async () => {
     const script = fileURLToPath(new URL('./fixtures/stampede-worker.ts', import.meta.url));
     const workers = [startWorker(script), startWorker(script), startWorker(script)];
