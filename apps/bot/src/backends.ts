@@ -121,5 +121,6 @@ export function explainPostgresRefusal(error: unknown): unknown {
   );
 }
 
-/** The server refused the URL's database: the connector has closed its clients, no wait can help. */
-export const isRedisRefusal = (error: unknown) => isDianaError(error, REDIS_ERROR_CODES.DATABASE_REFUSED);
+/** The server refused the URL's database, or the connector was closed (the bot is stopping): no wait can help. */
+export const isRedisRefusal = (error: unknown) =>
+  isDianaError(error, REDIS_ERROR_CODES.DATABASE_REFUSED) || isDianaError(error, REDIS_ERROR_CODES.CLOSED);

@@ -14,7 +14,13 @@ const clusterNodes = v.pipe(
   ),
   v.check((nodes) => nodes.length > 0, 'expected at least one host:port'),
   v.check((nodes) => nodes.every((node) => HOST_PORT.test(node)), 'expected comma-separated host:port entries'),
+  v.check(
+    (nodes) => nodes.every((node) => inPortRange(Number(node.slice(node.lastIndexOf(':') + 1)))),
+    'expected ports 1–65535',
+  ),
 );
+
+const inPortRange = (port: number) => port >= 1 && port <= 65_535;
 
 /**
  * The `redis` section: `url` behind `DIANA_REDIS_URL` and its alias `REDIS_URL` (`redis://`,

@@ -26,6 +26,23 @@ describe('RedisConfig', () => {
     }
   });
 
+  it('refuses a port outside 1–65535, naming the variable (the client waited its whole start for it)', () => {
+    for (const nodes of ['10.0.0.1:7000,10.0.0.2:70000', '10.0.0.1:0', '[::1]:99999']) {
+      try {
+        load({ DIANA_REDIS_CLUSTER_NODES: nodes });
+        expect.unreachable(nodes);
+      } catch (error) {
+        expect((error as ValidationError).code).toBe('E_CONFIG_SETTINGS_INVALID');
+        expect((error as Error).message).toContain('DIANA_REDIS_CLUSTER_NODES');
+        expect((error as Error).message).toContain('expected ports 1–65535');
+      }
+    }
+    expect(load({ DIANA_REDIS_CLUSTER_NODES: '10.0.0.1:1,[::1]:65535' }).redis.cluster_nodes).toEqual([
+      '10.0.0.1:1',
+      '[::1]:65535',
+    ]);
+  });
+
   it('refuses a URL whose path is not the database number, naming the variable, the value hidden', () => {
     for (const url of ['redis://:s3cret@127.0.0.1:6379/x', 'redis://127.0.0.1:6379/-1', 'rediss://h:6380/0/1']) {
       try {

@@ -7,7 +7,7 @@ import {
   getPackageLogger,
   type Logger,
 } from '@diana/utils';
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Command, Redis, type RedisOptions } from 'ioredis';
 import { type ClusterNodeInput, clusterSeeds } from './cluster-nodes.js';
 import { endWhenDisconnected } from './disconnect.js';
 import { REDIS_ERROR_CODES } from './errors.js';
@@ -145,15 +145,30 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   // promptly.
   // The error ends the wait itself (its deadline's timer too: left running, it kept a closed
   // connector's process up until the deadline).
+  // The connector's close ends such a wait too (its client ends: no error comes any more), at
+  // once and with its timer.
   const readyOrFailed = (client: RedisClient, ms: number) => {
     const failed = new AbortController();
     // (runs after the client's own listener, which has recorded this error as the last one)
     const onError = () => failed.abort(new Error(notReady(client)));
+    const onEnd = () => failed.abort(closedError());
     client.once('error', onError);
-    return waitReady(client, ms, failed.signal).finally(() => client.off('error', onError));
+    client.once('end', onEnd);
+    if (client.status === 'end') onEnd();
+    return waitReady(client, ms, failed.signal).finally(() => {
+      client.off('error', onError);
+      client.off('end', onEnd);
+    });
+  };
+  const closedError = () =>
+    new DianaError(REDIS_ERROR_CODES.CLOSED, `redis at ${where}: the connector was closed`, { context: { where } });
+  const assertOpen = () => {
+    if (closer.closed) throw closedError();
   };
 
   const make = (extra: RedisOptions, name: string): RedisClient => {
+    // a client made after close would never be closed (close() is done): it would keep the process up
+    assertOpen();
     const settings: RedisOptions = {
       ...options.options,
       ...extra,
@@ -235,14 +250,22 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     blocking: (clientOptions = {}) =>
       make({ enableOfflineQueue: true, maxRetriesPerRequest: null }, clientOptions.name ?? 'blocking'),
     async ping({ timeout_ms = 1_000 } = {}) {
-      pingClient ??= command({ command_timeout_ms: timeout_ms, name: 'ping' });
+      assertOpen();
+      // each call's own deadline over its whole wait (ready, then PING): the client is shared by
+      // every ping, whatever deadline each one gives
+      pingClient ??= command({ name: 'ping' });
       const client = pingClient;
       const started = performance.now();
       if (client.status !== 'ready') await unlessRefused(readyOrFailed(client, timeout_ms));
-      await client.ping();
+      const ping = new Command('ping', []);
+      // set before sending: the client's own command time limit then leaves it alone
+      ping.setTimeout(Math.max(1, Math.round(timeout_ms - (performance.now() - started))));
+      client.sendCommand(ping);
+      await ping.promise;
       return performance.now() - started;
     },
     async ready({ timeout_ms = 5_000 } = {}) {
+      assertOpen();
       const waiting = [...open].filter((client) => client.status !== 'ready');
       await unlessRefused(Promise.all(waiting.map((client) => readyOrFailed(client, timeout_ms))));
     },

@@ -7,4 +7,9 @@ export const REDIS_ERROR_CODES = Object.freeze({
    * client of the connector is closed: waiting cannot help, only another URL or server can.
    */
   DATABASE_REFUSED: 'E_REDIS_DATABASE_REFUSED',
+  /**
+   * The connector was closed: a `ping` or `ready` still waiting ends with it, and the connector
+   * makes no client after it.
+   */
+  CLOSED: 'E_REDIS_CLOSED',
 } as const);

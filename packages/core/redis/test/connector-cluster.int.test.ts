@@ -117,8 +117,25 @@ describe('createRedisConnector on a Redis Cluster', () => {
     await expect(a.ping()).rejects.toThrow();
   });
 
-  it('refuses an empty node list and a node that is not host:port', () => {
-    expect(() => createRedisConnector({ cluster: { nodes: [] } })).toThrow(/no nodes/);
-    expect(() => createRedisConnector({ cluster: { nodes: ['nohost'] } })).toThrow(/host:port/);
+  it('refuses an empty node list, a node that is not host:port and a port outside 1–65535, with E_UTILS_VALIDATION', () => {
+    const refusal = (nodes: Parameters<typeof createRedisConnector>[0] extends infer O ? O : never) => {
+      try {
+        createRedisConnector(nodes);
+      } catch (error) {
+        return error as { code?: string; message: string };
+      }
+      return undefined;
+    };
+    expect(refusal({ cluster: { nodes: [] } })).toMatchObject({ code: 'E_UTILS_VALIDATION', message: /no nodes/ });
+    expect(refusal({ cluster: { nodes: ['nohost'] } })).toMatchObject({
+      code: 'E_UTILS_VALIDATION',
+      message: /host:port/,
+    });
+    for (const nodes of [['127.0.0.1:99999'], ['127.0.0.1:0'], ['redis://h:70000'], [{ host: 'h', port: 6379.5 }]])
+      expect(refusal({ cluster: { nodes } })).toMatchObject({ code: 'E_UTILS_VALIDATION', message: /1–65535/ });
+    // a URL's password never appears in the message
+    expect(refusal({ cluster: { nodes: ['127.0.0.1:7000', 'http://user:s3cret@h:1'] } })?.message).not.toMatch(
+      /s3cret/,
+    );
   });
 });

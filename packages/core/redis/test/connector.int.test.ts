@@ -253,6 +253,62 @@ describe('createRedisConnector', () => {
     await own.close();
   });
 
+  it('each ping keeps its own deadline: a short one after a long one, a long one after a short one', async () => {
+    // the shared ping client kept the first call's limit: a hung server got 30 s here, a paused one
+    // failed a 10 s ping after 300 ms
+    const server = await startRedis();
+    const long = createRedisConnector({ options: { port: server.port } });
+    const short = createRedisConnector({ options: { port: server.port } });
+    try {
+      await long.ping({ timeout_ms: 30_000 });
+      await short.ping({ timeout_ms: 300 });
+      server.pause();
+      const started = performance.now();
+      await expect(long.ping({ timeout_ms: 300 })).rejects.toThrow(/timed out/);
+      expect(performance.now() - started).toBeLessThan(10_000); // its own 300 ms, with a busy machine's slack
+      let settled = false;
+      const patient = short.ping({ timeout_ms: 10_000 }).finally(() => {
+        settled = true;
+      });
+      // the fault: the server stays paused past the first call's 300 ms
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(settled).toBe(false);
+      server.resume();
+      expect(await patient).toBeGreaterThanOrEqual(800);
+    } finally {
+      server.resume();
+      await Promise.all([long.close({ timeout_ms: 500 }), short.close({ timeout_ms: 500 })]);
+      await server.stop();
+    }
+  });
+
+  it('close ends a ping and a ready waiting through an outage at once (E_REDIS_CLOSED); nothing is made after it', async () => {
+    // a server that takes the connection and never answers: no connection error ends the waits
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const own = createRedisConnector({ options: { port: (silent.address() as { port: number }).port } });
+    try {
+      own.command(); // a client for ready() to wait for
+      const waits = [own.ready({ timeout_ms: 60_000 }), own.ping({ timeout_ms: 60_000 })];
+      const outcomes = Promise.allSettled(waits);
+      await vi.waitFor(() => expect(sockets.size).toBe(2), { timeout: 10_000 }); // both connections taken
+      await own.close({ timeout_ms: 100 });
+      for (const outcome of await outcomes) {
+        expect(outcome.status).toBe('rejected');
+        expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: REDIS_ERROR_CODES.CLOSED });
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+    expect(() => own.command()).toThrow(expect.objectContaining({ code: REDIS_ERROR_CODES.CLOSED }));
+    expect(() => own.blocking()).toThrow(expect.objectContaining({ code: REDIS_ERROR_CODES.CLOSED }));
+    await expect(own.ready()).rejects.toMatchObject({ code: REDIS_ERROR_CODES.CLOSED });
+    await expect(own.ping()).rejects.toMatchObject({ code: REDIS_ERROR_CODES.CLOSED });
+  });
+
   it('a wait that times out names the server and the last connection error', async () => {
     const own = createRedisConnector({ options: { port: 1 } });
     try {
