@@ -9,6 +9,7 @@ import {
   DianaError,
   fromValibotIssues,
   getPackageLogger,
+  isDianaError,
   type Logger,
   parseOrThrow,
   SYSTEM_CLOCK,
@@ -145,6 +146,8 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   const logger = getPackageLogger(deps.logger, 'cache');
   const l1 = createL1({ max_entries: settings.l1_max_entries, max_bytes: settings.l1_max_bytes });
   const inFlight = new Map<string, Promise<unknown>>();
+  // the schema of a run's own caller, when it gave one
+  const runSchemas = new WeakMap<Promise<unknown>, v.GenericSchema>();
   // The factories running in this process, by key: a write or an invalidation of the key meanwhile
   // (here or heard) overtakes its fill, which then keeps no memory copy (Redis refuses it by its lease).
   const fills = new Map<string, { readonly tags: readonly string[]; overtaken: boolean }>();
@@ -356,15 +359,25 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   ): Promise<T> => {
     const running = inFlight.get(key) as Promise<T> | undefined;
     // A caller with a schema takes a running factory's value only if it passes: the run may be
-    // another caller's, without a schema or with another one. Else it runs its own factory.
+    // another caller's, without a schema or with another one. Else it runs its own factory. A run
+    // refused by another schema than this caller's (its caller's) is no answer either: this caller
+    // runs its own factory (one with the same schema shares the refusal: no second run).
     const schema = options.schema;
-    if (running && schema)
-      return running.then((value) => {
-        if (v.is(schema, value)) return value;
-        metrics.count('schema_misses');
-        return runFactory(key, factory, options, prefix, reachable);
-      });
-    if (running) return running;
+    if (running) {
+      const own = () => runFactory(key, factory, options, prefix, reachable);
+      const refusedByOther = runSchemas.get(running) !== schema;
+      return running.then(
+        (value) => {
+          if (!schema || v.is(schema, value)) return value;
+          metrics.count('schema_misses');
+          return own();
+        },
+        (error: unknown) => {
+          if (refusedByOther && isDianaError(error, CACHE_ERROR_CODES.CACHE_SCHEMA)) return own();
+          throw error;
+        },
+      );
+    }
     // a `local` value is computed by each process on its own: no lease, no second look in Redis
     const shared = options.local || !reachable ? undefined : l2;
     const failures = shared?.failures;
@@ -439,6 +452,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       }
     })();
     inFlight.set(key, work);
+    if (schema) runSchemas.set(work, schema);
     return work;
   };
 

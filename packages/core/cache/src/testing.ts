@@ -220,6 +220,34 @@ export function describeCache(label: string, create: CacheFactory): void {
       expect(cache.stats()).toMatchObject({ factory_calls: 2, schema_misses: 1 });
     });
 
+    it("a caller that joins a run its caller's schema refused runs its own factory, unless it has that schema", async () => {
+      const cache = await make();
+      const Named = v.object({ name: v.string() });
+      const Other = v.object({ name: v.number() });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let calls = 0;
+      const bad = async () => {
+        calls++;
+        await gate;
+        return { name: 42 } as unknown as { name: string };
+      };
+      const typed = cache.getOrSet('user:2', bad, { schema: Named }).catch((e: unknown) => e);
+      const sameSchema = cache.getOrSet('user:2', bad, { schema: Named }).catch((e: unknown) => e);
+      const plain = cache.getOrSet('user:2', () => ({ name: 'plain' }));
+      const otherSchema = cache.getOrSet('user:2', () => ({ name: 7 }), { schema: Other });
+      release();
+      expect(await typed).toMatchObject({ code: 'E_CACHE_SCHEMA' });
+      expect(await sameSchema).toMatchObject({ code: 'E_CACHE_SCHEMA' }); // the same refusal, no second run
+      expect(calls).toBe(1);
+      expect(await plain).toEqual({ name: 'plain' }); // its own factory's
+      const other = await otherSchema;
+      // its own run, or the plain caller's run it joined (whose value then failed Other: its own again)
+      expect(other).toEqual({ name: 7 });
+    });
+
     it('keeps serving the stale value when a background refresh returns a value that fails the schema', async () => {
       const clock = createManualClock(0);
       const cache = await make({ ttl_jitter: 0 }, { clock });
