@@ -25,6 +25,9 @@ const make = async (prefix: string) => {
   return untilListening(cache);
 };
 const until = (check: () => Promise<boolean> | boolean, ms: number) => pollUntil(check, ms, 2);
+// `real`, with its lease requests made through `acquireLease` (the rest, getters too, is `real`'s own)
+const watchLeases = (real: CacheStore, acquireLease: CacheStore['acquireLease']): CacheStore =>
+  new Proxy(real, { get: (target, name) => (name === 'acquireLease' ? acquireLease : Reflect.get(target, name)) });
 
 let suite = 0;
 describeCache('two tiers on Redis', (config, deps) =>
@@ -250,21 +253,13 @@ describe('two tiers on Redis', () => {
     const real = createRedisCacheStore(config, { connector });
     let calls = 0;
     let handedOver = false;
-    const store: CacheStore = {
-      ...real,
-      get: (key) => real.get(key),
-      async acquireLease(key, token, ttl_ms) {
-        if (!handedOver) {
-          handedOver = true;
-          expect(await a.getOrSet('k', async () => `by-a-${++calls}`)).toBe('by-a-1');
-        }
-        return real.acquireLease(key, token, ttl_ms);
-      },
-      releaseLease: (key, token) => real.releaseLease(key, token),
-      fill: (key, entry, ttl_ms, token) => real.fill(key, entry, ttl_ms, token),
-      subscribe: (listener) => real.subscribe(listener),
-      close: (options) => real.close(options),
-    };
+    const store = watchLeases(real, async (key, token, ttl_ms) => {
+      if (!handedOver) {
+        handedOver = true;
+        expect(await a.getOrSet('k', async () => `by-a-${++calls}`)).toBe('by-a-1');
+      }
+      return real.acquireLease(key, token, ttl_ms);
+    });
     const b = createCache(config, { store });
     caches.push(b);
     expect(await b.getOrSet('k', async () => `by-b-${++calls}`)).toBe('by-a-1');
@@ -284,19 +279,11 @@ describe('two tiers on Redis', () => {
       const connector = createRedisConnector({ options: { port } });
       const real = createRedisCacheStore(config, { connector });
       let refused = 0; // B's lease requests that A's lease refused: B is waiting on it
-      const store: CacheStore = {
-        ...real,
-        get: (key) => real.get(key),
-        async acquireLease(key, token, ttl_ms, tags) {
-          const got = await real.acquireLease(key, token, ttl_ms, tags);
-          if (!got) refused++;
-          return got;
-        },
-        releaseLease: (key, token) => real.releaseLease(key, token),
-        fill: (key, entry, ttl_ms, token) => real.fill(key, entry, ttl_ms, token),
-        subscribe: (listener) => real.subscribe(listener),
-        close: (options) => real.close(options),
-      };
+      const store = watchLeases(real, async (key, token, ttl_ms, tags) => {
+        const got = await real.acquireLease(key, token, ttl_ms, tags);
+        if (!got) refused++;
+        return got;
+      });
       const b = createCache(config, { store });
       caches.push(b);
       let unblockA!: () => void;
