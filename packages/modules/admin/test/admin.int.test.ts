@@ -774,17 +774,32 @@ describe('the admin module', () => {
         .slice(-3)
         .map((c) => c.payload.text),
     ).toEqual(Array(3).fill(expect.stringContaining('Ese id de chat no es válido')));
-    // a short negative id is a chat id too (it went into the text, to the main channel)
-    await say(main.bot, 8, `/programar ${localIn(3_600_000)} -1003 Solo para el canal corto`);
-    expect(lastTo(8)).toContain('Solo puedes programar en los canales configurados');
-    await say(main.bot, 1, `/programar ${localIn(3_600_000)} -1003 Solo para el canal corto`);
-    expect(lastTo(1)).toContain('Publicación programada');
+    // a configured channel's short id is a chat id too (it went into the text, to the main channel)
+    await say(main.bot, 8, `/programar ${localIn(3_600_000)} -1001 Solo para el canal corto`);
+    expect(lastTo(8)).toContain('Publicación programada');
     const rows = await db.sql<
       { channel_id: string; text: string }[]
     >`select channel_id, text from admin_scheduled_posts`;
     expect(rows.map((r) => r.channel_id)).not.toContain('9007199254740992');
-    expect(rows.find((r) => r.text === 'Solo para el canal corto')?.channel_id).toBe('-1003');
+    expect(rows.find((r) => r.text === 'Solo para el canal corto')?.channel_id).toBe(String(VIP_CHANNEL));
     expect(await posts()).toBe(before + 3);
+  });
+
+  it('/programar: a short number opening the text is text, not a chat id (ADMIN and CONTENT_CREATOR alike)', async () => {
+    await userWith(1, 'ADMIN');
+    await userWith(8, 'CONTENT_CREATOR');
+    // before: channel_id '-5', text 'grados…' (the ADMIN's), and "Solo puedes programar…" (the creator's)
+    for (const [tg, text] of [
+      [1, '-5 grados esta noche en Madrid'],
+      [8, '-3 grados\ny niebla'],
+      [8, '2024 fue un gran año'],
+    ] as const) {
+      await say(main.bot, tg, `/programar ${localIn(3_600_000)} ${text}`);
+      expect(lastTo(tg), text).toContain('Publicación programada');
+      const [row] = await db.sql<{ channel_id: string }[]>`
+        select channel_id from admin_scheduled_posts where text = ${text} and created_by = ${`tg:${tg}`}`;
+      expect(row?.channel_id, text).toBe(String(MAIN_CHANNEL));
+    }
   });
 
   it('/config set publishes a revision through ConfigManager and audits it; invalid values are refused', async () => {

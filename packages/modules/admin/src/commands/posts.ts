@@ -29,14 +29,19 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
     kit.guarded('publish_content', async (ctx) => {
       // each refusal names its real reason, and all come before anything is stored
       const text = typeof ctx.match === 'string' ? ctx.match : '';
-      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?:\s+(-\d+|\d{5,})(?=\s|$))?(?:\s+([\s\S]*))?$/.exec(text.trim());
+      const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?:\s+([\s\S]*))?$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
       if (!match || !at) return ctx.reply(TEXTS.badTime);
       if (at.getTime() <= clock.now()) return ctx.reply(TEXTS.pastTime(formatLocalTime(at, settings.timezone)));
+      // "-5 grados esta noche…" is text: a leading number is the chat id only when it is long
+      // enough to be one, or a configured channel's (short ids such as -1002: tests, the console)
+      const chatId = /^-?\d+(?=\s|$)/.exec(match[2] ?? '')?.[0];
+      const isChat = chatId !== undefined && (/^-?\d{5,}$/.test(chatId) || postChannels.has(Number(chatId)));
+      const rest = isChat ? (match[2] ?? '').slice(chatId.length).trim() : (match[2] ?? '');
       let channel = settings.main_channel_id;
-      if (match[2] !== undefined) {
+      if (isChat) {
         try {
-          channel = parseTelegramId(match[2]);
+          channel = parseTelegramId(chatId);
         } catch (error) {
           if (isDianaError(error, ADMIN_ERROR_CODES.BAD_ID)) return ctx.reply(TEXTS.badChatId);
           throw error;
@@ -44,7 +49,7 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
       }
       if (channel === undefined) return ctx.reply(TEXTS.noMainChannel);
       if (!mayUse(ctx, channel)) return ctx.reply(TEXTS.channelForbidden);
-      const { body, buttons } = splitButtons(match[3] ?? '');
+      const { body, buttons } = splitButtons(rest);
       if (body.length === 0) return ctx.reply(TEXTS.noPostText);
       if (body.length > MESSAGE_LIMIT) return ctx.reply(TEXTS.postTooLong(body.length, MESSAGE_LIMIT));
       await db.transaction(async (tx) => {
