@@ -1,4 +1,8 @@
-/** 'YYYY-MM-DD HH:MM' read as wall-clock time in `timezone` → the instant, or undefined. */
+/**
+ * 'YYYY-MM-DD HH:MM' read as wall-clock time in `timezone` → the instant, or undefined for a time
+ * that does not exist (out of range, or skipped by a clock change). A time that happens twice is
+ * its later instant.
+ */
 export function parseLocalTime(text: string, timezone: string): Date | undefined {
   const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})$/.exec(text.trim());
   if (!match) return undefined;
@@ -15,11 +19,17 @@ export function parseLocalTime(text: string, timezone: string): Date | undefined
     back.getUTCMinutes() !== mi
   )
     return undefined;
-  // the zone's offset at that instant, found by formatting a guess (twice, for DST edges)
-  let instant = wall;
-  for (let i = 0; i < 2; i++) instant = wall - offsetAt(instant, timezone);
-  return new Date(instant);
+  // the instants the zone's offsets around it (a day before, at, a day after) give; only one that
+  // reads back as typed is that wall-clock time. None: it falls in a clock change's gap (02:30 on
+  // Madrid's spring night: it was moved to 03:30). Two: the hour happens twice (autumn), and the
+  // later one (standard time) is taken, as the parse always did in Europe/Madrid
+  const instants = [wall - DAY_MS, wall, wall + DAY_MS]
+    .map((probe) => wall - offsetAt(probe, timezone))
+    .filter((instant) => instant + offsetAt(instant, timezone) === wall);
+  return instants.length === 0 ? undefined : new Date(Math.max(...instants));
 }
+
+const DAY_MS = 86_400_000;
 
 function offsetAt(instant: number, timezone: string): number {
   const parts = new Intl.DateTimeFormat('en-US', {
