@@ -1,4 +1,5 @@
 import { DianaError } from '@diana/utils';
+import { cutText } from './cut.js';
 
 /** Codes of the errors this package raises. */
 export const ADMIN_ERROR_CODES = Object.freeze({
@@ -14,8 +15,8 @@ export const ADMIN_ERROR_CODES = Object.freeze({
 export function parseTelegramId(text: string): number {
   const value = /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(value) || value === 0)
-    throw new DianaError(ADMIN_ERROR_CODES.BAD_ID, `not a Telegram id: ${text.slice(0, 40)}`, {
-      context: { text: text.slice(0, 40) },
+    throw new DianaError(ADMIN_ERROR_CODES.BAD_ID, `not a Telegram id: ${cutText(text, 40)}`, {
+      context: { text: cutText(text, 40) },
     });
   return value;
 }

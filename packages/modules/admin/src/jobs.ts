@@ -3,6 +3,7 @@
 // same transaction, before anything is sent.
 import { retry } from '@diana/utils';
 import { GrammyError } from 'grammy';
+import { cutText } from './cut.js';
 import { type AdminKit, DEFAULT_POST_CLAIM_LEASE_MS } from './kit.js';
 import { TEXTS } from './texts.js';
 import { formatHumanDate } from './time.js';
@@ -147,7 +148,7 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
       });
     } catch (error) {
-      const why = String((error as Error).message).slice(0, 500);
+      const why = cutText(String((error as Error).message), 500);
       const refused = error instanceof GrammyError && (error.error_code === 400 || error.error_code === 403);
       if (refused || post.attempts >= POST_ATTEMPTS) {
         logger.error({ err: error, post_id: post.id, attempts: post.attempts }, 'scheduled post failed');

@@ -10,6 +10,7 @@ import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
 import type { Api } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import { createVipChannel, type VipChannel } from './channel.js';
+import { cutText } from './cut.js';
 import type { ADMIN_EVENTS } from './events.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from './ids.js';
 import { splitMessage } from './paging.js';
@@ -177,7 +178,7 @@ export function createKit(
       }
       if (telegramId === undefined || telegramId < 0) {
         // a @username is refused with its reason; anything else is just not an id
-        await ctx.reply(ref.startsWith('@') ? TEXTS.numericIdOnly : TEXTS.notAUserId(ref.slice(0, 40)));
+        await ctx.reply(ref.startsWith('@') ? TEXTS.numericIdOnly : TEXTS.notAUserId(cutText(ref, 40)));
         return undefined;
       }
       const user = await users.getByTelegramId(telegramId);

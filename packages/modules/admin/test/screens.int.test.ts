@@ -229,6 +229,26 @@ describe('staff screens', () => {
     expect(last(101)).toBe('No hay publicaciones programadas pendientes.');
   });
 
+  it('/programados and /cancelar_post never cut an emoji in half (Telegram refuses a lone surrogate)', async () => {
+    await userWith(101, 'ADMIN');
+    // a lone surrogate is not UTF-8: String.prototype.isWellFormed, which ES2023's types lack
+    const wellFormed = (text: string) => !/\p{Cs}/u.test(text);
+    // "a" then emoji: the 60th UTF-16 unit is the first half of the 30th (before: it was kept alone)
+    const text = `a${'😀'.repeat(40)}`;
+    await say(101, `/programar ${localIn(3_600_000)} ${text}`);
+    await say(101, '/programados');
+    const line = last(101)
+      .split('\n')
+      .find((l) => l.includes('😀')) as string;
+    expect(wellFormed(line)).toBe(true);
+    expect(line).toMatch(new RegExp(`· a${'😀'.repeat(29)}…$`, 'u'));
+    // an echo of what was typed, cut at 40 units (the 40th is the first half of the 20th emoji)
+    await say(101, `/cancelar_post x${'😀'.repeat(30)}`);
+    expect(wellFormed(last(101))).toBe(true);
+    expect(last(101)).toContain(`«x${'😀'.repeat(19)}»`);
+    await db.sql`update admin_scheduled_posts set status = 'cancelled' where status = 'pending'`;
+  });
+
   it('/tarifas lists each tariff with its days and a decimal-comma price', async () => {
     await userWith(101, 'ADMIN');
     await say(101, '/tarifas');

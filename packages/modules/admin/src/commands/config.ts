@@ -5,6 +5,7 @@
 import { CONFIG_ERROR_CODES } from '@diana/config';
 import { type Issue, isDianaError } from '@diana/utils';
 import type { Composer } from 'grammy';
+import { cutText } from '../cut.js';
 import { type AdminContext, type AdminKit, shownName } from '../kit.js';
 import { TEXTS } from '../texts.js';
 import { formatLocalTime } from '../time.js';
@@ -77,9 +78,9 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       // /config <clave> alone: that key's value now (what /admin's line "/config [set | …] <clave>"
       // reads as); a word that is no key either is most likely a mistyped key
       if (!subcommand && !key)
-        return ctx.reply(knownKey(sub) ? configLine(sub) : TEXTS.configNoKey(sub.slice(0, 80), keys()));
+        return ctx.reply(knownKey(sub) ? configLine(sub) : TEXTS.configNoKey(cutText(sub, 80), keys()));
       if (!subcommand || !key) return ctx.reply(TEXTS.usage(TEXTS.configUsage));
-      if (!knownKey(key)) return ctx.reply(TEXTS.configNoKey(key.slice(0, 80), keys()));
+      if (!knownKey(key)) return ctx.reply(TEXTS.configNoKey(cutText(key, 80), keys()));
       const active = async () => (await config.list({ key, status: 'active' })).find((i) => i.scope === 'global');
 
       if (sub === 'set') {
@@ -138,7 +139,7 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       const to = /^#?\d{1,9}$/.test(target) ? Number(target.replace('#', '')) : Number.NaN;
       const count = (await config.keyHistory(key)).length;
       if (count === 0) return ctx.reply(TEXTS.configNoValue(key));
-      if (!(to >= 1 && to <= count)) return ctx.reply(TEXTS.configNoRevision(key, target.slice(0, 40), count));
+      if (!(to >= 1 && to <= count)) return ctx.reply(TEXTS.configNoRevision(key, cutText(target, 40), count));
       // a revision of an archived value too: it is published again as a new instance
       const rolled = await attempt(key, ctx, () => config.restore(key, to, { actor, reason: 'via /config rollback' }));
       if (!rolled) return;

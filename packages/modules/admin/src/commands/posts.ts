@@ -3,6 +3,7 @@
 import { atLeast } from '@diana/security';
 import { isDianaError, newId } from '@diana/utils';
 import type { Composer } from 'grammy';
+import { cutText } from '../cut.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from '../ids.js';
 import type { AdminContext, AdminKit } from '../kit.js';
 import { MESSAGE_LIMIT } from '../paging.js';
@@ -99,7 +100,7 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
       if (!ref) return ctx.reply(TEXTS.usage(TEXTS.help.cancelar_post?.[0] ?? '/cancelar_post <id>'));
       const wanted = ref.toLowerCase();
       const full = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(wanted);
-      if (!full && !/^[0-9a-f]{8}$/.test(wanted)) return ctx.reply(TEXTS.badPostId(ref.slice(0, 40)));
+      if (!full && !/^[0-9a-f]{8}$/.test(wanted)) return ctx.reply(TEXTS.badPostId(cutText(ref, 40)));
       const outcome = await db.transaction(async (tx) => {
         const rows = await tx<{ id: string; status: string; channel_id: string; publish_at: Date }[]>`
           select id, status, channel_id, publish_at from admin_scheduled_posts
@@ -125,8 +126,8 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
 function preview(text: string): string {
   const line = text.replace(/\s+/g, ' ').trim();
   if (line.length <= 60) return line;
-  const cut = line.slice(0, 60);
-  return `${cut.slice(0, cut.lastIndexOf(' ') > 20 ? cut.lastIndexOf(' ') : 60)}…`;
+  const cut = cutText(line, 60);
+  return `${cut.lastIndexOf(' ') > 20 ? cut.slice(0, cut.lastIndexOf(' ')) : cut}…`;
 }
 
 /** Splits trailing lines "[label](https://…)" off a post: the text and its URL buttons (at most 8). */

@@ -2,6 +2,7 @@
 import type { Database } from '@diana/db';
 import { ROLE_LABELS } from '@diana/security';
 import type { Composer } from 'grammy';
+import { cutText } from '../cut.js';
 import { parseTelegramId } from '../ids.js';
 import { type AdminContext, type AdminKit, shownName } from '../kit.js';
 import { TEXTS } from '../texts.js';
@@ -41,9 +42,9 @@ export function registerUsers(
         try {
           telegramId = parseTelegramId(ref);
         } catch {
-          return ctx.reply(TEXTS.badUserRef(ref.slice(0, 40)));
+          return ctx.reply(TEXTS.badUserRef(cutText(ref, 40)));
         }
-        if (telegramId < 0) return ctx.reply(TEXTS.badUserRef(ref.slice(0, 40)));
+        if (telegramId < 0) return ctx.reply(TEXTS.badUserRef(cutText(ref, 40)));
         user = await users.getByTelegramId(telegramId);
         if (!user) return ctx.reply(TEXTS.noSuchUser);
       }

@@ -1,0 +1,11 @@
+// Echoes of what someone typed, and previews of posts, are cut short; a cut by `slice` can fall
+// between the two halves of a surrogate pair (an emoji), and Telegram refuses a text holding the
+// lone half (not UTF-8). The limit stays in UTF-16 units, Telegram's own unit for lengths.
+
+/** `text` cut to at most `max` UTF-16 units, never inside a surrogate pair. */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  // a high surrogate last means its pair was cut off: drop it too
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
