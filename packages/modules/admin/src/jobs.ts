@@ -13,6 +13,8 @@ const DAY = 86_400_000;
 const POST_ATTEMPTS = 5;
 /** The wait before a failed send's second attempt; it doubles with each attempt after. */
 const POST_RETRY_MS = 30_000;
+/** How long the expiring pass has to send its own farewells before any pass may send them. */
+const FAREWELL_GRACE_MS = 60_000;
 
 /** A scheduled post as a pass claims it (`attempts` counts this claim). */
 interface ClaimedPost {
@@ -77,10 +79,12 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         where s.status = 'active' and s.ends_at <= ${at} order by s.ends_at limit 100 for update of s skip locked`;
       const ended: Array<(typeof rows)[number] & { dropped: boolean }> = [];
       for (const row of rows) {
-        // the channel removal is owed from now until Telegram takes it (channel.ts)
+        // the channel removal is owed from now until Telegram takes it (channel.ts), the farewell
+        // until a pass claims it (never to who blocked us)
         await tx`
           update admin_subscriptions set status = 'expired', expired_at = ${at},
-            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0
+            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0,
+            farewell_due_at = ${row.status === 'active' ? at : null}
           where user_id = ${row.user_id}`;
         // on the user's row locked now: a /rol since the read above is not undone
         ended.push({ ...row, dropped: await kit.switchVip(row.user_id, 'FREE') });
@@ -89,14 +93,53 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
       }
       return ended;
     });
+    // each member on their own: one's failure (PostgreSQL dropping the connection during their
+    // removal) leaves the rest to be done; what it left owed is on its row for the next passes
     for (const row of due) {
-      if (row.dropped) await kit.roleChanged(Number(row.telegram_id));
-      // a member who renewed since this pass read them (its Telegram calls take seconds for a
-      // hundred rows) keeps the channel and gets no farewell
-      if ((await kit.vipChannel.remove(row.user_id)) === 'renewed') continue;
-      if (row.status === 'active') await kit.send(Number(row.telegram_id), TEXTS.farewell); // never to who blocked us
+      if (row.dropped) await kit.roleChanged(Number(row.telegram_id)); // never throws
+      try {
+        // the removal first: a member who renewed since this pass read them (its Telegram calls
+        // take seconds for a hundred rows) keeps the channel, and the farewell's claim sees it
+        await kit.vipChannel.remove(row.user_id);
+      } catch (error) {
+        logger.warn(
+          { err: error, user_id: row.user_id },
+          'VIP channel removal after expiry failed; the jobs try it again',
+        );
+      }
+      try {
+        await sendFarewells(row.user_id);
+      } catch (error) {
+        logger.warn({ err: error, user_id: row.user_id }, 'farewell not claimed; a later pass sends it');
+      }
     }
     return due.length;
+  };
+
+  // A farewell owed is claimed — set null and committed — before it is sent: at most once (a
+  // crash between the two loses that one). A member who renewed since their expiry is owed none:
+  // the claim clears it without a word. `user_id`: the one the expiring pass itself sends.
+  const sendFarewells = async (user_id?: string) => {
+    const which =
+      user_id === undefined
+        ? db.sql`farewell_due_at <= ${new Date(kit.now().getTime() - FAREWELL_GRACE_MS)}`
+        : db.sql`farewell_due_at is not null and user_id = ${user_id}`;
+    const claimed = await db.sql<{ telegram_id: string; active: boolean }[]>`
+      with owed as (
+        select user_id, status = 'active' as active from admin_subscriptions
+        where ${which} order by farewell_due_at limit 100 for update skip locked)
+      update admin_subscriptions s set farewell_due_at = null
+      from owed join users u on u.id = owed.user_id
+      where s.user_id = owed.user_id
+      returning u.telegram_id::text, owed.active`;
+    for (const { telegram_id, active } of claimed) {
+      if (active) continue;
+      // the pass that expired them may have died before dropping the app's cached VIP row: a
+      // second drop does no harm
+      if (user_id === undefined) await kit.roleChanged(Number(telegram_id));
+      await kit.send(Number(telegram_id), TEXTS.farewell);
+    }
+    return claimed.length;
   };
 
   // A post is claimed ('publishing', committed) before it is sent, so no other process sends it
@@ -194,6 +237,8 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         ),
       )) + (await remind('reminded_24h_at', DAY, '24h', () => TEXTS.reminder24h));
     const expired = await expire();
+    // farewells an error or a crash after an expiry's commit left owed
+    await sendFarewells();
     // removals and invites a Telegram refusal or a crash left owed
     const { removed, invited } = await kit.vipChannel.sweep();
     const published = await publishPosts();

@@ -58,6 +58,7 @@ const tokens = createTokenService({ token_pepper: 't'.repeat(40) }, { db });
 const clock = createManualClock(Date.parse('2026-11-26T10:00:00Z'));
 const users = createUserRepository(db);
 const VIP_CHANNEL = -1001;
+const TEXTS_FAREWELL = 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.';
 const MAIN_CHANNEL = -1002;
 beforeAll(async () => {
   await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, SECURITY_MIGRATIONS, CONFIG_MIGRATIONS, ADMIN_MIGRATIONS]);
@@ -496,6 +497,119 @@ describe('the admin module', () => {
       ).toHaveLength(1);
       expect((await users.getByTelegramId(23))?.role).toBe('VIP');
       expect(await dues(23)).toMatchObject({ removal_due: false });
+    });
+
+    it('PostgreSQL dropping the connection during one removal costs no member their farewell nor their cached role', async () => {
+      const members = [41, 42, 43];
+      await userWith(1, 'ADMIN');
+      await say(main.bot, 1, '/tarifa vip30 30 1000'); // when run alone (it exists already otherwise)
+      for (const tg of members) {
+        await userWith(tg, 'FREE');
+        await redeem(main.bot, tg);
+      }
+      await db.sql`
+        update admin_subscriptions s set ends_at = ${new Date(clock.now() + 1_000)}
+        from users u where u.id = s.user_id and u.telegram_id = any(${members}::bigint[])`;
+      const dropping = makeBot();
+      let dropped = 0;
+      dropping.bot.api.config.use(async (prev, m, payload, signal) => {
+        if (m === 'banChatMember' && dropped === 0) {
+          // the removal's transaction waits on Telegram, idle in it: its connection is dropped
+          dropped = (
+            await db.sql`
+              select pg_terminate_backend(pid) from pg_stat_activity
+              where datname = current_database() and pid <> pg_backend_pid() and state = 'idle in transaction'
+                and query like '%removal_attempts as attempts%'`
+          ).length;
+        }
+        return prev(m, payload, signal);
+      });
+      const changesBefore = roleChanges.length;
+      clock.advance(10_000);
+      // before: the pass rejected with CONNECTION_CLOSED, and no later pass ever said goodbye
+      const pass = await dropping.admin.runJobs();
+      expect(dropped).toBeGreaterThanOrEqual(1);
+      expect(pass.expired).toBe(3);
+      for (let i = 0; i < 3; i++) {
+        clock.advance(61_000);
+        await dropping.admin.runJobs();
+      }
+      const farewells = (tg: number) =>
+        calls.filter((c) => c.payload.chat_id === tg && c.payload.text === TEXTS_FAREWELL).length;
+      expect(members.map(farewells)).toEqual([1, 1, 1]);
+      expect(roleChanges.slice(changesBefore).sort()).toEqual(members);
+      for (const tg of members) {
+        expect((await users.getByTelegramId(tg))?.role).toBe('FREE');
+        expect(unbans(tg), String(tg)).toBeGreaterThanOrEqual(1); // out of the channel (the dropped one again)
+        expect(await dues(tg)).toMatchObject({ removal_due: false });
+      }
+      const [owed] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from admin_subscriptions where farewell_due_at is not null`;
+      expect(owed?.n).toBe(0);
+      await dropping.admin.close();
+    });
+
+    it('a process that dies in the middle of an expiry pass leaves the farewells owed: another process sends them, once', async () => {
+      const members = [44, 45, 46];
+      await userWith(1, 'ADMIN');
+      await say(main.bot, 1, '/tarifa vip30 30 1000'); // when run alone (it exists already otherwise)
+      for (const tg of members) {
+        await userWith(tg, 'FREE');
+        await redeem(main.bot, tg);
+      }
+      await db.sql`
+        update admin_subscriptions s set ends_at = ${new Date(clock.now() + 1_000)}
+        from users u where u.id = s.user_id and u.telegram_id = any(${members}::bigint[])`;
+      // the dying process stops at its first removal, holding that member's row
+      const dying = makeBot();
+      let reached!: () => void;
+      const atRemoval = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let first: number | undefined;
+      dying.bot.api.config.use(async (prev, m, payload, signal) => {
+        if (m === 'banChatMember' && first === undefined) {
+          first = (payload as { user_id: number }).user_id;
+          reached();
+          await released;
+        }
+        return prev(m, payload, signal);
+      });
+      const farewells = (tg: number) =>
+        calls.filter((c) => c.payload.chat_id === tg && c.payload.text === TEXTS_FAREWELL).length;
+      clock.advance(10_000);
+      const passing = dying.admin.runJobs();
+      await atRemoval;
+      const changesBefore = roleChanges.length;
+      // the farewells are the expiring pass's own for a minute; then any pass sends those owed
+      await main.admin.runJobs();
+      expect(members.map(farewells)).toEqual([0, 0, 0]);
+      clock.advance(61_000);
+      await main.admin.runJobs();
+      // before: nobody but the dying pass knew these were owed — no farewell, ever
+      expect(members.map((tg) => farewells(tg) + (tg === first ? 1 : 0))).toEqual([1, 1, 1]);
+      // it dies: its connection goes, the row it held is free; the next pass says the last goodbye
+      await db.sql`
+        select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid() and query like '%removal_attempts as attempts%'`;
+      await main.admin.runJobs();
+      expect(members.map(farewells)).toEqual([1, 1, 1]);
+      // and the app dropped each one's cached VIP row (the dying pass had dropped only the first's;
+      // a second drop of it does no harm)
+      expect(new Set(roleChanges.slice(changesBefore))).toEqual(new Set(members));
+      for (const tg of members) expect((await users.getByTelegramId(tg))?.role).toBe('FREE');
+      // a frozen process (not dead) that wakes up says no second goodbye
+      release();
+      await passing;
+      clock.advance(61_000);
+      await main.admin.runJobs();
+      expect(members.map(farewells)).toEqual([1, 1, 1]);
+      for (const tg of members) expect(await dues(tg)).toMatchObject({ removal_due: false });
+      await dying.admin.close();
     });
 
     it('an invite link Telegram refuses is owed: the member is told it follows, and a later pass sends it once', async () => {
