@@ -8,7 +8,7 @@ export const MESSAGE_LIMIT = TELEGRAM_LIMITS.message_text;
 
 interface Token {
   readonly raw: string;
-  /** UTF-16 code units it shows as (Telegram's unit): 0 for a tag, 1 for an entity. */
+  /** UTF-16 code units it shows as (Telegram's unit): 0 for a tag, 1 or 2 for an entity. */
   readonly visible: number;
   readonly open?: string;
   readonly close?: string;
@@ -27,7 +27,7 @@ function tokenize(text: string, html: boolean): Token[] {
       const name = tag[2] as string;
       tokens.push(tag[1] ? { raw: tag[0], visible: 0, close: name } : { raw: tag[0], visible: 0, open: name });
     } else if (entity) {
-      tokens.push({ raw: entity[0], visible: 1 });
+      tokens.push({ raw: entity[0], visible: entityLength(entity[0]) });
     } else {
       // a surrogate pair stays whole
       const code = text.codePointAt(i) ?? 0;
@@ -84,4 +84,12 @@ export function splitMessage(text: string, options: { html?: boolean; max?: numb
     start = end;
   }
   return messages;
+}
+
+/** The UTF-16 units an entity shows as: 2 for a numeric one past U+FFFF (`&#128512;`, an emoji). */
+function entityLength(entity: string): number {
+  const numeric = /^&#(x?)([0-9a-fA-F]+);$/.exec(entity);
+  if (!numeric) return 1;
+  const code = Number.parseInt(numeric[2] as string, numeric[1] ? 16 : 10);
+  return code > 0xffff && code <= 0x10ffff ? 2 : 1;
 }

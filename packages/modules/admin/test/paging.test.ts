@@ -48,4 +48,17 @@ describe('splitMessage', () => {
     }
     expect(splitMessage(entities, { html: true }).join('')).toBe(entities);
   });
+
+  it('HTML: a numeric entity past U+FFFF counts as the two units Telegram counts (an emoji)', () => {
+    // before: 3 000 × "&#128512;" measured 3 000 units and went as one message of 6 000
+    for (const entity of ['&#128512;', '&#x1F600;']) {
+      const text = entity.repeat(3_000);
+      const pieces = splitMessage(text, { html: true });
+      expect(pieces.length, entity).toBe(2);
+      for (const piece of pieces) expect(checkHtml(piece).length, entity).toBeLessThanOrEqual(MESSAGE_LIMIT);
+      expect(pieces.join('')).toBe(text);
+    }
+    // one below U+10000 is still one unit
+    expect(splitMessage('&#233;'.repeat(4_000), { html: true })).toHaveLength(1);
+  });
 });
