@@ -32,7 +32,7 @@ export function createProgress(deps: {
   return {
     /**
      * Counts one `event` of `user_id`, in the period of `at` (when it happened; default now);
-     * pays missions and achievements it completes (once).
+     * pays missions and achievements it completes (once). Locks the user's balance row first.
      */
     async count(tx: TransactionSql, user_id: string, event: string, at = new Date()): Promise<void> {
       const missions = deps
@@ -67,7 +67,11 @@ export function createProgress(deps: {
           returning achievement_id
         )
         select counted.count, array(select achievement_id from unlocked) as unlocked from counted`;
-      const [counted, ...rows] = await Promise.all([counting, ...progress]);
+      // The user's balance row is locked (created if missing) before any counter, in the same
+      // write: the order every payment takes, so two events of one user never hold one each and
+      // wait for the other (an event paying nothing used to lock the counters first, then the
+      // balance row when it completed something: a deadlock against one that paid)
+      const [, counted, ...rows] = await Promise.all([deps.ledger.lock(tx, user_id), counting, ...progress]);
       for (const [i, { mission, period }] of missions.entries()) {
         const [row] = rows[i] ?? [];
         if (row && row.count >= mission.target && row.completed_at === null) {

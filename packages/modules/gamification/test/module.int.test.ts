@@ -2,6 +2,7 @@
 // on PostgreSQL; Telegram is a recording transformer.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createConfigManager } from '@diana/config';
+import { createPostgres } from '@diana/db';
 import { createEventBus, type EventEnvelope } from '@diana/event-bus';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
@@ -127,6 +128,74 @@ describe('the gamification module', () => {
     expect(await transactions(user, 'achievement:primera_decision')).toEqual({ n: 1, sum: 50 });
     await command(302, '/saldo');
     expect(lastText(302)).toContain('115 besitos');
+  });
+
+  it("a new user's events handled at once by two processes queue on the balance row: none deadlocks", async () => {
+    // a second process: its own module and pool on the same database
+    const otherDb = createPostgres({ url: stage.url, pool_max: 10 });
+    const other = createGamificationModule({}, { db: otherDb, bus, config, signer, timezone: 'Europe/Madrid' });
+    const decide = (module: typeof gamification) =>
+      module.subscriptions.find((s) => s.types.includes('narrative.decision_made'))?.handler;
+    const envelope = (user: string, reward: number) =>
+      ({
+        id: newId(),
+        type: 'narrative.decision_made',
+        occurred_at: new Date().toISOString(),
+        payload: { user_id: user, reward },
+      }) as unknown as EventEnvelope;
+    const waitingOnLocks = async () => {
+      const [row] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`;
+      return row?.n ?? 0;
+    };
+    try {
+      // decisions paying nothing (counted first, they used to lock the counters before the balance)
+      // mixed with paying ones; then all paying
+      for (const [round, rewards] of [[0, 5], [5]].entries()) {
+        const { user } = await users.upsertFromTelegram({ id: 330 + round, first_name: 'U' }); // no wallet yet
+        const events = Array.from({ length: 12 }, (_, i) => envelope(user.id, rewards[i % rewards.length] ?? 0));
+        // another transaction creating the wallet holds every handler at its first lock, then gives
+        // way (rolls back): the handlers meet one another, and the first one through creates the wallet
+        let giveWay!: () => void;
+        const gaveWay = new Promise<void>((resolve) => {
+          giveWay = resolve;
+        });
+        const held = db
+          .transaction(async (tx) => {
+            await tx`insert into gamification_balances (user_id) values (${user.id})`;
+            await gaveWay;
+            throw new Error('rolled back');
+          })
+          .catch(() => undefined);
+        expect(await until(async () => (await waitingOnLocks()) === 0)).toBe(true);
+        const barrier = createBarrier(events.length);
+        const handled = Promise.allSettled(
+          events.map(async (event, i) => {
+            await barrier.wait();
+            await decide(i % 2 ? other : gamification)?.(event);
+          }),
+        );
+        // contention: at least half of them wait on a lock at once (each process's pool lets some
+        // through at a time; before, they waited on the balance row or on the counters)
+        expect(await until(async () => (await waitingOnLocks()) >= events.length / 2)).toBe(true);
+        giveWay();
+        await held;
+        const failed = (await handled).filter((r) => r.status === 'rejected');
+        expect(failed.map((r) => (r as PromiseRejectedResult).reason?.cause?.code)).toEqual([]);
+        const paying = events.filter((e) => (e.payload as { reward: number }).reward > 0).length;
+        expect(await transactions(user.id, 'decision')).toEqual({ n: paying, sum: paying * 5 });
+        expect(await transactions(user.id, 'achievement:primera_decision')).toEqual({ n: 1, sum: 50 });
+        expect(await transactions(user.id, 'mission:decide_5')).toEqual({ n: 1, sum: 50 });
+        const [counter] = await db.sql<{ count: number }[]>`
+          select count from gamification_counters where user_id = ${user.id} and counter = 'narrative.decision_made'`;
+        expect(counter?.count).toBe(events.length);
+        expect(await gamification.ledger.balance(user.id)).toBe(paying * 5 + 100);
+      }
+      expect(await checkLedgerInvariants(db)).toEqual({ ok: true, problems: [] });
+    } finally {
+      await otherDb.close();
+    }
   });
 
   it("a payment made by one process shows at once in another process's /perfil (no cached balance to go stale)", async () => {
