@@ -62,7 +62,7 @@ export interface NarrativeDeps {
 
 /** The module as the app composes it. */
 export interface NarrativeModule extends DianaModule<Composer<NarrativeContext>> {
-  /** Loads the story file into the DocumentStore and serves it from there. */
+  /** Validates and serves the story file; publishes its fragments to the DocumentStore. */
   start(): Promise<void>;
   /** The story being served (after `start`). */
   story(): Story;
@@ -418,6 +418,17 @@ export function createNarrativeModule(
     },
   ];
 
+  /**
+   * Writes the story's fragments to the DocumentStore (`narrative_fragments`), those that differ
+   * from the stored copy: for readers outside the bot; the module itself never reads them.
+   */
+  const publish = async (parsed: Story) => {
+    const stored = await deps.documents.find(COLLECTION, { limit: 10_000 });
+    const before = new Map(stored.map((d) => [d.id, d.data]));
+    for (const fragment of parsed.fragments.values())
+      if (JSON.stringify(before.get(fragment.key)) !== JSON.stringify(fragment))
+        await deps.documents.put(COLLECTION, { id: fragment.key, data: { ...fragment } });
+  };
   const close = async () => {};
   return {
     name: 'narrative',
@@ -427,18 +438,11 @@ export function createNarrativeModule(
       const parsed = config.story_file
         ? loadStory(JSON.parse(readFileSync(config.story_file, 'utf8')))
         : loadDefaultStory();
-      // the DocumentStore is the content's home: write the file's fragments, serve what is stored
-      const before = new Map((await deps.documents.find(COLLECTION, { limit: 10_000 })).map((d) => [d.id, d.data]));
-      for (const fragment of parsed.fragments.values())
-        if (JSON.stringify(before.get(fragment.key)) !== JSON.stringify(fragment))
-          await deps.documents.put(COLLECTION, { id: fragment.key, data: { ...fragment } });
-      const stored = await deps.documents.find(COLLECTION, { limit: 10_000 });
-      story = loadStory({
-        start: parsed.start,
-        levels: [...parsed.levels].map(([level, l]) => ({ level, ...l })),
-        clues: [...parsed.clues].map(([key, c]) => ({ key, ...c })),
-        fragments: stored.filter((d) => parsed.fragments.has(d.id)).map((d) => d.data),
-      });
+      // The process serves the story it validated, never what it reads back: during a rolling
+      // deploy another process (an older or newer version) writes its own fragments to the same
+      // store at the same time. The store's copy is a publication for readers outside the bot.
+      await publish(parsed);
+      story = parsed;
       logger.info({ fragments: story.fragments.size }, 'story loaded');
     },
     story: current,

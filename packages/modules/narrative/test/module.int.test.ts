@@ -1,12 +1,14 @@
 // The module through a real grammY bot (handleUpdate) on PostgreSQL + Redis; Telegram is a
 // recording API transformer.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import {
   createPostgres,
   createPostgresDocumentStore,
   createUserRepository,
   DB_MIGRATIONS,
+  type DocumentStore,
   migrate,
   type UserRole,
 } from '@diana/db';
@@ -15,6 +17,7 @@ import { createRedisConnector } from '@diana/redis';
 import { createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
 import {
+  createBarrier,
   createRecordingApi,
   createUpdateFactory,
   FAKE_BOT_INFO,
@@ -29,8 +32,14 @@ import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NARRATIVE_EVENTS } from '../src/events.js';
-import { createNarrativeModule, type NarrativeContext, type NarrativeModule } from '../src/module.js';
+import {
+  createNarrativeModule,
+  DEFAULT_STORY_FILE,
+  type NarrativeContext,
+  type NarrativeModule,
+} from '../src/module.js';
 import { NARRATIVE_SLICES } from '../src/slices.js';
+import { loadStory } from '../src/story.js';
 
 const testDb = await useTestDatabase('narrative');
 const redis = await useTestRedis('narrative');
@@ -494,6 +503,86 @@ describe('the narrative module', () => {
       ['v_a', 0],
       ['v_b2', 3],
     ]);
+  });
+
+  it('two processes starting at once with different story files each serve their own (6 rounds)', async () => {
+    // v2 of the shipped story: a fragment renamed (and the link to it), a decision's reward changed
+    const v1 = JSON.parse(readFileSync(DEFAULT_STORY_FILE, 'utf8'));
+    const v2 = structuredClone(v1);
+    const fragment = (file: typeof v1, key: string) => file.fragments.find((f: { key: string }) => f.key === key);
+    fragment(v2, 'l1_ventana').key = 'l1_ventana_v2';
+    fragment(v2, 'l1_puerta').decisions[1].next = 'l1_ventana_v2';
+    fragment(v2, 'l1_puerta').decisions[0].consequences.reward = 7;
+    const dir = useTempDir('narrative-versions-');
+    const files = [v1, v2].map((story, i) => {
+      const file = join(dir, `v${i + 1}.json`);
+      writeFileSync(file, JSON.stringify(story));
+      return file;
+    });
+    // the second process: its own pool; both count their store calls in flight (overlap)
+    const db2 = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
+    let inFlight = 0;
+    let peak = 0;
+    const counted = (store: DocumentStore): DocumentStore => ({
+      ...store,
+      find: async (...args) => {
+        peak = Math.max(peak, ++inFlight);
+        try {
+          return await store.find(...args);
+        } finally {
+          inFlight--;
+        }
+      },
+      put: async (...args) => {
+        peak = Math.max(peak, ++inFlight);
+        try {
+          return await store.put(...args);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    try {
+      for (let round = 0; round < 6; round++) {
+        // which process gets which version alternates: each of them goes first at times
+        const order = round % 2 ? [files[1], files[0]] : [files[0], files[1]];
+        const processes = order.map((file, i) => ({
+          file: file as string,
+          module: createNarrativeModule(
+            { story_file: file },
+            { db: i ? db2 : db, bus, state, documents: counted(createPostgresDocumentStore(i ? db2 : db)), signer },
+          ),
+        }));
+        const barrier = createBarrier(processes.length);
+        const started = await Promise.allSettled(
+          processes.map(async ({ module }) => {
+            await barrier.wait();
+            await module.start();
+          }),
+        );
+        // before: a start() threw E_NARRATIVE_STORY_INVALID (the other's renamed fragment read
+        // back), or served the other version's reward
+        expect(started.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+        for (const { file, module } of processes)
+          expect(module.story(), `round ${round}: ${file}`).toEqual(loadStory(JSON.parse(readFileSync(file, 'utf8'))));
+      }
+      expect(peak).toBeGreaterThanOrEqual(2);
+      // the stored copy (a publication the module does not read): each of their fragments as one
+      // of the two versions has it (other tests' stories share the collection)
+      const versions = [v1, v2].map((file) => loadStory(file));
+      const stored = (await createPostgresDocumentStore(db).find('narrative_fragments', { limit: 10_000 })).filter(
+        (d) => versions.some((version) => version.fragments.has(d.id)),
+      );
+      expect(stored.length).toBe(new Set(versions.flatMap((version) => [...version.fragments.keys()])).size);
+      const asStored = (f: unknown) => JSON.parse(JSON.stringify(f ?? null));
+      for (const { id, data } of stored)
+        expect(
+          versions.some((version) => isDeepStrictEqual(asStored(version.fragments.get(id)), data)),
+          id,
+        ).toBe(true);
+    } finally {
+      await db2.close();
+    }
   });
 
   it('a door the reader came through is not asked again on their way on: 150 besitos at the door, 50 later', async () => {
