@@ -24,6 +24,7 @@ import { applyDecision, type Decided } from './decide.js';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import { FILES } from './files.js';
+import { endingOf, freeEndText, isLast, messageText, type Prefix } from './render.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
 import { type Condition, type Fragment, loadDefaultStory, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
@@ -91,12 +92,8 @@ export function createNarrativeModule(
     return story;
   };
 
-  /** A fragment with its buttons; `ending` (text and buttons) closes a fragment the story does not go on from. */
-  const render = (
-    fragment: Fragment,
-    telegramId: number | undefined,
-    ending?: { text: string; rows: InlineKeyboardButton[][] },
-  ) => {
+  /** A fragment's buttons (its text is `messageText`'s); `ending` the buttons of the end that closes it. */
+  const buttons = (fragment: Fragment, telegramId: number | undefined, ending: InlineKeyboardButton[][] = []) => {
     const rows: InlineKeyboardButton[][] = fragment.decisions.map((d) => [
       { text: d.label, callback_data: signer.sign('nar.d', [fragment.key, d.id], { userId: telegramId }) },
     ]);
@@ -104,9 +101,8 @@ export function createNarrativeModule(
       rows.push([
         { text: TEXTS.continue, callback_data: signer.sign('nar.n', [fragment.key], { userId: telegramId }) },
       ]);
-    rows.push(...(ending?.rows ?? []));
-    const text = html`<b>${TEXTS.narrator[fragment.narrator] ?? fragment.narrator}</b>\n\n${fragment.text}${ending ? `\n\n${ending.text}` : ''}`;
-    return { text, options: { parse_mode: 'HTML' as const, reply_markup: { inline_keyboard: rows } } };
+    rows.push(...ending);
+    return { parse_mode: 'HTML' as const, reply_markup: { inline_keyboard: rows } };
   };
   const commandRow = (text: string, command: string, telegramId: number | undefined) => {
     const button = deps.commandButton?.(text, command, telegramId);
@@ -114,16 +110,8 @@ export function createNarrativeModule(
   };
   const vipOfferRows = (): InlineKeyboardButton[][] =>
     config.vip_offer_url ? [[{ text: TEXTS.vipButton, url: config.vip_offer_url }]] : [];
-  /** The VIP levels' titles, as the free story's end names them. */
-  const vipTitles = () => {
-    const titles = [...current().levels.values()].filter((l) => l.vip).map((l) => l.title);
-    return titles.length > 1 ? `${titles.slice(0, -1).join(', ')} y ${titles.at(-1)}` : (titles[0] ?? 'El Diván');
-  };
   /** What a reader who is not VIP reads where the free story ends: what VIP opens and how to get it. */
-  const freeEndText = () =>
-    [TEXTS.freeEnd(vipTitles()), '', TEXTS.freeEndHow(config.vip_offer_url !== undefined), '', TEXTS.freeEndKept].join(
-      '\n',
-    );
+  const freeEnd = () => freeEndText(current().levels, config.vip_offer_url !== undefined);
 
   const roleOf =
     deps.getRole ??
@@ -164,20 +152,19 @@ export function createNarrativeModule(
     };
   };
 
-  const show = async (ctx: NarrativeContext, fragment: Fragment, prefix?: string) => {
+  // the message's text is messageText's, which loading a story measures (≤ 4 096 once parsed)
+  const show = async (ctx: NarrativeContext, fragment: Fragment, prefix?: Prefix) => {
     const tg = ctx.from?.id;
     let ending: { text: string; rows: InlineKeyboardButton[][] } | undefined;
-    if (fragment.kind === 'story' && !fragment.next) {
+    if (isLast(fragment)) {
       // the last fragment a reader can reach: if VIP levels lie beyond it and they are not VIP, the offer
-      const beyond = [...current().levels].some(([level, info]) => info.vip && level > fragment.level);
       const role = (ctx.user ? await roleOf(ctx.user.id) : undefined) ?? 'FREE';
       ending =
-        beyond && !atLeast(role, 'VIP')
-          ? { text: freeEndText(), rows: vipOfferRows() }
+        endingOf(fragment, current().levels, atLeast(role, 'VIP')) === 'offer'
+          ? { text: freeEnd(), rows: vipOfferRows() }
           : { text: TEXTS.theEnd, rows: commandRow(TEXTS.menuButton, 'menu', tg) };
     }
-    const { text, options } = render(fragment, tg, ending);
-    await ctx.reply(prefix ? `${html`${prefix}`}\n\n${text}` : text, options);
+    await ctx.reply(messageText(fragment, ending?.text, prefix), buttons(fragment, tg, ending?.rows));
   };
   /**
    * What is missing and where to get it, with a button for each way (VIP offer, shop, daily
@@ -192,7 +179,7 @@ export function createNarrativeModule(
     const tg = ctx.from?.id;
     const vip = check.ways.includes('vip');
     const text = options.freeEnd
-      ? freeEndText()
+      ? freeEnd()
       : [TEXTS.locked, ...check.missing.map((m) => `• ${m}`), '', vip ? TEXTS.becomeVip : TEXTS.lockedWayBack].join(
           '\n',
         );

@@ -1,10 +1,12 @@
 // The story as data: a validated file of levels, clues and fragments. Loading checks the
 // schema, every link and that every fragment can be reached from the start; each problem is
 // reported with its path.
+import { TELEGRAM_LIMITS } from '@diana/security';
 import { fromValibotIssues, type Issue, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
+import { longestMessage } from './render.js';
 
 const KEY = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/, 'must be 1–40 of a-z 0-9 _'));
 const DELTA = v.optional(v.pipe(v.number(), v.integer(), v.minValue(-100), v.maxValue(100)));
@@ -103,7 +105,8 @@ export const STORY_INVALID = NARRATIVE_ERROR_CODES.STORY_INVALID;
 /**
  * Validates `file` and its links; throws a `ValidationError` `E_NARRATIVE_STORY_INVALID` listing every
  * problem with its path (schema errors, links to missing fragments or clues, duplicates,
- * fragments that cannot be reached from `start`).
+ * fragments that cannot be reached from `start`, a fragment whose message can exceed Telegram's
+ * 4 096 characters).
  */
 export function loadStory(file: unknown): Story {
   const parsed = v.safeParse(StoryFile, file);
@@ -173,6 +176,16 @@ export function loadStory(file: unknown): Story {
       issues.push({
         path: `fragments.${i}`,
         message: `fragment '${fragment.key}' cannot be reached from '${data.start}'`,
+      });
+  });
+  // every message a fragment can be sent as fits one Telegram message, measured as it is rendered
+  // (the text, the free part's end naming every VIP title, the longest line before it)
+  data.fragments.forEach((fragment, i) => {
+    const length = longestMessage(fragment, levels);
+    if (length > TELEGRAM_LIMITS.message_text)
+      issues.push({
+        path: `fragments.${i}.text`,
+        message: `fragment '${fragment.key}' can be sent as a message of ${length} characters, over Telegram's ${TELEGRAM_LIMITS.message_text}: shorten it`,
       });
   });
   if (issues.length > 0) throw new ValidationError(STORY_INVALID, 'invalid story file', issues);

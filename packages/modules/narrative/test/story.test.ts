@@ -81,6 +81,62 @@ describe('loading an invalid story', () => {
   });
 });
 
+describe('a fragment too long for one Telegram message', () => {
+  // the free part's last fragment of a story with five VIP levels titled with 80 characters each:
+  // its message (text, the offer naming every VIP title, the longest line before it) can exceed
+  // Telegram's 4 096 although each field is within its own limit
+  const story = (text: string) => ({
+    start: 'a',
+    levels: [1, 2, 3, 4, 5, 6].map((level) => ({ level, title: `Nivel ${level} `.padEnd(80, 'x'), vip: level > 1 })),
+    fragments: [
+      {
+        key: 'a',
+        level: 1,
+        narrator: 'lucien',
+        kind: 'decision',
+        text: 'Inicio',
+        decisions: [
+          { id: 'fin', label: 'Fin', next: 'fin' },
+          { id: 'vip', label: 'VIP', next: 'v2' },
+        ],
+      },
+      { key: 'fin', level: 1, narrator: 'lucien', kind: 'story', text },
+      ...[2, 3, 4, 5, 6].map((l) => ({
+        key: `v${l}`,
+        level: l,
+        narrator: 'diana',
+        kind: 'story',
+        text: 'z',
+        ...(l < 6 ? { next: `v${l + 1}` } : {}),
+      })),
+    ],
+  });
+  const lengthIn = (issues: Array<{ message: string }>) =>
+    Number(/of (\d+) characters/.exec(issues[0]?.message ?? '')?.[1]);
+
+  it('is refused with E_NARRATIVE_STORY_INVALID naming the fragment; as long as the limit allows, it loads', () => {
+    const issues = issuesOf(story('y'.repeat(3_500)));
+    expect(issues).toEqual([{ path: 'fragments.1.text', message: expect.stringContaining("fragment 'fin'") }]);
+    const over = lengthIn(issues) - 4_096;
+    expect(over).toBeGreaterThan(0);
+    expect(issuesOf(story('y'.repeat(3_500 - over + 1)))).toHaveLength(1);
+    expect(loadStory(story('y'.repeat(3_500 - over))).fragments.get('fin')?.text).toHaveLength(3_500 - over);
+    // a fragment with no ending has room for the whole 3 500
+    expect(issuesOf({ ...story('y'), levels: story('y').levels.map((l) => ({ ...l, vip: false })) })).toEqual([]);
+  });
+
+  it('counts as Telegram does once the HTML is parsed: an escaped & once, a character outside the BMP twice', () => {
+    const plain = lengthIn(issuesOf(story('y'.repeat(3_500))));
+    expect(plain).toBeGreaterThan(4_096);
+    expect(lengthIn(issuesOf(story('&'.repeat(3_500))))).toBe(plain);
+    expect(lengthIn(issuesOf(story('😀'.repeat(1_750))))).toBe(plain);
+  });
+
+  it('the shipped story fits', () => {
+    expect(() => loadStory(shipped)).not.toThrow();
+  });
+});
+
 describe('unlock conditions', () => {
   const progress = { ...NARRATIVE_SLICE.initial, clues: ['llave'], completed: ['a'], flags: ['f'] };
   it('evaluates AND / OR trees and says what is missing', () => {
