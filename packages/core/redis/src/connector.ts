@@ -145,20 +145,25 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
   // promptly.
   // The error ends the wait itself (its deadline's timer too: left running, it kept a closed
   // connector's process up until the deadline).
-  // The connector's close ends such a wait too (its client ends: no error comes any more), at
-  // once and with its timer.
+  // A client that ends ends the wait too (no error comes any more), at once and with its timer:
+  // the connector's close fails it (E_REDIS_CLOSED); a client its owner disconnected (the bus
+  // drops a hung blocking connection for a new one) is no longer waited for.
   const readyOrFailed = (client: RedisClient, ms: number) => {
     const failed = new AbortController();
     // (runs after the client's own listener, which has recorded this error as the last one)
     const onError = () => failed.abort(new Error(notReady(client)));
-    const onEnd = () => failed.abort(closedError());
+    const onEnd = () => failed.abort(closer.closed ? closedError() : CLIENT_ENDED);
     client.once('error', onError);
     client.once('end', onEnd);
     if (client.status === 'end') onEnd();
-    return waitReady(client, ms, failed.signal).finally(() => {
-      client.off('error', onError);
-      client.off('end', onEnd);
-    });
+    return waitReady(client, ms, failed.signal)
+      .catch((error: unknown) => {
+        if (error !== CLIENT_ENDED) throw error;
+      })
+      .finally(() => {
+        client.off('error', onError);
+        client.off('end', onEnd);
+      });
   };
   const closedError = () =>
     new DianaError(REDIS_ERROR_CODES.CLOSED, `redis at ${where}: the connector was closed`, { context: { where } });
@@ -278,6 +283,9 @@ export function createRedisConnector(options: RedisConnectorOptions = {}): Redis
     [Symbol.asyncDispose]: () => closer.close(),
   };
 }
+
+/** Why a wait for one client ended: its owner disconnected it (the connector is still open). */
+const CLIENT_ENDED = Symbol('client ended');
 
 /**
  * QUIT (pending replies arrive first), or a hard disconnect when Redis does not answer in time.

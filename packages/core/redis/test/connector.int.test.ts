@@ -88,6 +88,28 @@ describe('createRedisConnector', () => {
     }
   });
 
+  it('a ready() under way stops waiting for a client its owner disconnects (not a close: no E_REDIS_CLOSED)', async () => {
+    // the bus drops a hung blocking connection for a new one during the bot's start: the start's
+    // ready() failed with E_REDIS_CLOSED, which the bot took for the end of its connector
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const own = createRedisConnector({ options: { port: (silent.address() as { port: number }).port } });
+    try {
+      const clients = [own.blocking({ name: 'a' }), own.blocking({ name: 'b' })];
+      const waiting = own.ready({ timeout_ms: 60_000 });
+      await vi.waitFor(() => expect(sockets.size).toBe(2), { timeout: 10_000 }); // both connecting, no error
+      for (const client of clients) client.disconnect();
+      await expect(waiting).resolves.toBeUndefined();
+      await expect(own.ready({ timeout_ms: 100 })).resolves.toBeUndefined(); // nothing left to wait for
+    } finally {
+      await own.close({ timeout_ms: 100 });
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+
   it('a cluster client disconnected while it waits to reconnect ends too', async () => {
     // every seed refuses: the cluster waits to reconnect (ioredis 6 left it `disconnecting`)
     const own = createRedisConnector({ cluster: { nodes: ['127.0.0.1:1'] } });
