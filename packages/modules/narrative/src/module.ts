@@ -3,6 +3,7 @@
 // 300 lines because the handlers share one closure of deps (state, documents, signer, story).
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import type { Database, DocumentStore } from '@diana/db';
 import {
   createInbox,
@@ -12,7 +13,7 @@ import {
   type EventRegistry,
   type ModuleSubscription,
 } from '@diana/event-bus';
-import { atLeast, type CallbackSigner, html } from '@diana/security';
+import { atLeast, type CallbackSigner } from '@diana/security';
 import { isSignedAction, type ModuleContext, type ModuleFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
 import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
@@ -24,7 +25,7 @@ import { applyDecision, type Decided } from './decide.js';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import { FILES } from './files.js';
-import { endingOf, freeEndText, isLast, messageText, type Prefix } from './render.js';
+import { backpackMessages, endingOf, freeEndText, isLast, messageText, type Prefix } from './render.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
 import { type Condition, type Fragment, loadDefaultStory, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
@@ -347,8 +348,7 @@ export function createNarrativeModule(
     const { clues, items } = await state.get(ctx.user.id, 'narrative');
     const known = clues.map((key) => current().clues.get(key)).filter((c) => c !== undefined);
     if (known.length > 0) {
-      const lines = known.map((c) => html`🗝 <b>${c.title}</b>\n${c.text}`);
-      await ctx.reply(`${html`<b>${TEXTS.backpackTitle}</b>`}\n\n${lines.join('\n\n')}`, { parse_mode: 'HTML' });
+      for (const message of backpackMessages(known)) await ctx.reply(message, { parse_mode: 'HTML' });
     } else if (items.length === 0) await ctx.reply(TEXTS.backpackEmpty);
     // the objects bought in the shop are the shop's to list (gamification answers /mochila too)
     await next();
@@ -412,9 +412,13 @@ export function createNarrativeModule(
   const publish = async (parsed: Story) => {
     const stored = await deps.documents.find(COLLECTION, { limit: 10_000 });
     const before = new Map(stored.map((d) => [d.id, d.data]));
-    for (const fragment of parsed.fragments.values())
-      if (JSON.stringify(before.get(fragment.key)) !== JSON.stringify(fragment))
-        await deps.documents.put(COLLECTION, { id: fragment.key, data: { ...fragment } });
+    for (const fragment of parsed.fragments.values()) {
+      // compared as JSON values, whatever the key order: jsonb keeps keys in its own order, so a
+      // comparison of texts found every fragment changed and rewrote it at each start
+      const data = JSON.parse(JSON.stringify(fragment)) as Record<string, unknown>;
+      if (!isDeepStrictEqual(before.get(fragment.key), data))
+        await deps.documents.put(COLLECTION, { id: fragment.key, data });
+    }
   };
   const close = async () => {};
   return {

@@ -1,7 +1,7 @@
 // A fragment's message as the module sends it (narrator, text, the ending of the story's last
 // fragments, the line before it), and the longest one a fragment can be sent as: loading a story
 // measures that with this same code, so a story whose message Telegram would refuse never loads.
-import { checkHtml, html } from '@diana/security';
+import { checkHtml, html, TELEGRAM_LIMITS } from '@diana/security';
 import type { Fragment } from './story.js';
 import { TEXTS } from './texts.js';
 
@@ -55,4 +55,25 @@ export function longestMessage(fragment: Fragment, levels: Levels): number {
     for (const prefix of [undefined, ...PREFIXES])
       longest = Math.max(longest, checkHtml(messageText(fragment, ending, prefix)).length);
   return longest;
+}
+
+/**
+ * The backpack's clues (`/mochila`) as messages in HTML parse mode: the title, then as many whole
+ * clues per message as fit Telegram's limit once parsed (a clue's title and text are bounded by
+ * the story's schema, so one always fits). Many clues used to make one message Telegram refused.
+ */
+export function backpackMessages(clues: ReadonlyArray<{ readonly title: string; readonly text: string }>): string[] {
+  const messages: string[] = [];
+  let current = html`<b>${TEXTS.backpackTitle}</b>`;
+  for (const clue of clues) {
+    const entry = html`🗝 <b>${clue.title}</b>\n${clue.text}`;
+    const joined = `${current}\n\n${entry}`;
+    if (checkHtml(joined).length <= TELEGRAM_LIMITS.message_text) current = joined;
+    else {
+      messages.push(current);
+      current = entry;
+    }
+  }
+  messages.push(current);
+  return messages;
 }

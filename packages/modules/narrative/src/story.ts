@@ -77,7 +77,12 @@ export const StoryFile = v.strictObject({
   ),
   clues: v.optional(
     v.array(
-      v.strictObject({ key: KEY, title: v.pipe(v.string(), v.minLength(1)), text: v.pipe(v.string(), v.minLength(1)) }),
+      // bounded so that one clue always fits one /mochila message (backpackMessages)
+      v.strictObject({
+        key: KEY,
+        title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
+        text: v.pipe(v.string(), v.minLength(1), v.maxLength(1_000)),
+      }),
     ),
     [],
   ),

@@ -14,7 +14,7 @@ import {
 } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisConnector } from '@diana/redis';
-import { createCallbackSigner } from '@diana/security';
+import { checkHtml, createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
 import {
   createBarrier,
@@ -583,6 +583,54 @@ describe('the narrative module', () => {
     } finally {
       await db2.close();
     }
+  });
+
+  it('a start publishes only the fragments that changed: a second start of the same story writes none', async () => {
+    let puts = 0;
+    const documents = createPostgresDocumentStore(db);
+    const counting: DocumentStore = {
+      ...documents,
+      put: (...args) => {
+        puts++;
+        return documents.put(...args);
+      },
+    };
+    const story = JSON.parse(readFileSync(DEFAULT_STORY_FILE, 'utf8'));
+    story.fragments[0].text = `${story.fragments[0].text} (edición ${Date.now()})`;
+    const file = join(useTempDir('narrative-publish-'), 'story.json');
+    writeFileSync(file, JSON.stringify(story));
+    const start = () =>
+      createNarrativeModule({ story_file: file }, { db, bus, state, documents: counting, signer }).start();
+    await start();
+    expect(puts).toBeGreaterThanOrEqual(1); // at least the edited fragment
+    puts = 0;
+    await start();
+    // before: every fragment rewritten at each start (jsonb's key order never matched the file's text)
+    expect(puts).toBe(0);
+  });
+
+  it('/mochila with more clues than one message holds sends several, each within the limit', async () => {
+    const clues = Array.from({ length: 10 }, (_, i) => ({
+      key: `pista_${i}`,
+      title: `Pista ${i}`,
+      text: 'x'.repeat(1_000),
+    }));
+    const own = await withStory({
+      start: 'm_a',
+      levels: [{ level: 1, title: 'La casa', vip: false }],
+      clues,
+      fragments: [end('m_a')],
+    });
+    const bot = makeBot({}, own);
+    await bot.command(140, '/start');
+    await state.update(bot.userId(140), 'narrative', (s) => ({ ...s, clues: clues.map((c) => c.key) }));
+    const before = bot.sent.length;
+    await bot.command(140, '/mochila');
+    const sent = bot.sent.slice(before).filter((c) => c.method === 'sendMessage');
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    for (const call of sent) expect(checkHtml(String(call.payload.text)).length).toBeLessThanOrEqual(4_096);
+    const all = sent.map((call) => String(call.payload.text)).join('\n');
+    for (const clue of clues) expect(all).toContain(clue.title);
   });
 
   it('a door the reader came through is not asked again on their way on: 150 besitos at the door, 50 later', async () => {

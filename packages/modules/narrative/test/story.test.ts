@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { checkHtml, TELEGRAM_LIMITS } from '@diana/security';
 import { isDianaError } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { evaluate } from '../src/conditions.js';
 import { DEFAULT_STORY_FILE } from '../src/module.js';
+import { backpackMessages } from '../src/render.js';
 import { NARRATIVE_SLICE } from '../src/slices.js';
 import { loadDefaultStory, loadStory } from '../src/story.js';
 
@@ -134,6 +136,40 @@ describe('a fragment too long for one Telegram message', () => {
 
   it('the shipped story fits', () => {
     expect(() => loadStory(shipped)).not.toThrow();
+  });
+});
+
+describe('the backpack (/mochila)', () => {
+  it('refuses a clue whose title or text could not fit one message', () => {
+    const withClue = (title: string, text: string) => ({
+      ...shipped,
+      clues: [...shipped.clues, { key: 'larga', title, text }],
+    });
+    expect(issuesOf(withClue('t'.repeat(81), 'x')).map((i) => i.path)).toEqual([`clues.${shipped.clues.length}.title`]);
+    expect(issuesOf(withClue('t', 'x'.repeat(1_001))).map((i) => i.path)).toEqual([
+      `clues.${shipped.clues.length}.text`,
+    ]);
+    expect(issuesOf(withClue('t'.repeat(80), 'x'.repeat(1_000)))).toEqual([]);
+  });
+
+  it('sends many clues as several messages, each within the limit once parsed, every clue whole and in order', () => {
+    const clues = Array.from({ length: 12 }, (_, i) => ({
+      title: `Pista ${i} & <más>`,
+      text: `${i} ${'&'.repeat(998)}`,
+    }));
+    const messages = backpackMessages(clues);
+    expect(messages.length).toBeGreaterThanOrEqual(3);
+    const parsed = messages.map((m) => checkHtml(m));
+    for (const { length, problems } of parsed) {
+      expect(problems).toEqual([]);
+      expect(length).toBeLessThanOrEqual(TELEGRAM_LIMITS.message_text);
+    }
+    const all = parsed.map((p) => p.text).join('\n\n');
+    const at = clues.map((c) => all.indexOf(c.title));
+    expect(at.every((i) => i >= 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    // a few clues: one message, as before
+    expect(backpackMessages(clues.slice(0, 2))).toHaveLength(1);
   });
 });
 
