@@ -11,6 +11,7 @@ import {
   ValidationError,
 } from '@diana/utils';
 import * as v from 'valibot';
+import { usage } from './checks.js';
 import { CONFIG_ERROR_CODES } from './errors.js';
 
 /** A component config schema: a valibot object with snake_case keys (`DatabaseConfig`, ...). */
@@ -76,7 +77,14 @@ export function loadSettings<S extends SettingsSchemas>(
       const used = present(source[primary]) ? primary : alias && present(source[alias]) ? alias : undefined;
       variableOf.set(key, used ?? primary);
       if (used) input[key] = source[used] as string;
-      if (isSecretSchema(entry) || isUrlSchema(entry) || SECRET_KEY.test(key)) hiddenKeys.add(key);
+      // a key named like a secret must be one: as a plain string its value would be loaded,
+      // logged and serialised in clear (the README promised it hidden by its name)
+      if (SECRET_KEY.test(key) && !isSecretSchema(entry) && !isUrlSchema(entry))
+        throw usage(
+          `setting ${section}.${key} is named like a secret (…_token, _password, _secret, _pepper): declare it with secret() or secretUrl() of @diana/config, so that its value stays hidden`,
+          { setting: `${section}.${key}` },
+        );
+      if (isSecretSchema(entry) || isUrlSchema(entry)) hiddenKeys.add(key);
     }
     const result = v.safeParse(schema, input);
     if (result.success) {

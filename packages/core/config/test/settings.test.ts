@@ -149,6 +149,28 @@ describe('loadSettings', () => {
     }
   });
 
+  it('refuses a setting named like a secret that is not declared as one (E_CONFIG_USAGE), whatever the environment holds', () => {
+    // a reviewer's api_password: v.string() was loaded, logged and serialised in clear
+    for (const key of ['api_password', 'webhook_secret', 'bot_token', 'pepper']) {
+      let error: unknown;
+      try {
+        loadSettings({ smtp: v.object({ [key]: v.optional(v.string()) }) }, {}, { env_file: false });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, key).toMatchObject({ code: 'E_CONFIG_USAGE', context: { setting: `smtp.${key}` } });
+      expect((error as Error).message).toContain('secret()');
+    }
+    // declared as secrets they load, hidden
+    const settings = loadSettings(
+      { smtp: v.object({ api_password: secret(), dsn_secret: v.optional(secretUrl({ protocols: ['smtp'] })) }) },
+      { DIANA_SMTP_API_PASSWORD: 'hunter2hunter2' },
+      { env_file: false },
+    );
+    expect(JSON.stringify(settings)).not.toContain('hunter2');
+    expect(settings.smtp.api_password.reveal()).toBe('hunter2hunter2');
+  });
+
   it('flags unknown variables of a known section, ignores other DIANA_ variables', () => {
     const error = loadError({
       DIANA_DATABASE_URL: 'postgres://127.0.0.1/x',
