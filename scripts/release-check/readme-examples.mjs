@@ -50,8 +50,6 @@ const GIVEN = {
   // db: the Telegram user of an update
   from: "declare const from: import('grammy/types').User;",
   id: 'declare const id: string;',
-  // db: an actor of an audit row
-  actor: 'declare const actor: string;',
   // cache: where the cached value comes from
   ledger: 'declare const ledger: { balanceOf(id: string): Promise<number> };',
   // utils: a call that may fail, and what it needs
