@@ -1,7 +1,9 @@
 import { createRedisConnector } from '@diana/redis';
-import { type RedisServer, startRedis } from '@diana/test-services';
+import { captureLogLines, type RedisServer, startRedis } from '@diana/test-services';
+import { createLogger } from '@diana/utils';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createRedisReader } from '../src/adapters/redis-reader.js';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
 import { createEventBus } from '../src/bus.js';
 import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/conformance-events.js';
@@ -183,6 +185,46 @@ describe('event bus under Redis faults', () => {
 
     await bus.publish('test.happened', { n: 3 });
     await until(() => got.includes(3), 10_000, 'event after SIGCONT');
+  });
+
+  it('a watchdog whose connector was closed under its hung read drops the connection and throws nothing', async () => {
+    // the watchdog fired while the connector's close waited for its QUIT on the stopped server: its
+    // rebuild asked the closed connector for a client, which throws E_REDIS_CLOSED — in a timer,
+    // where nothing catches it (an app that closed its connector before its bus)
+    const server = await startRedis();
+    cleanups.push(async () => {
+      server.resume();
+      await server.stop();
+    });
+    const connector = createRedisConnector({ options: { port: server.port } });
+    const log = captureLogLines();
+    const reader = createRedisReader({
+      connect: () => connector.blocking({ name: 'reader' }),
+      keys: { stream: (type) => `chaos:closing:${type}`, typeOf: (key) => key.slice('chaos:closing:'.length) },
+      watchdog_ms: 100,
+      logger: createLogger({ destination: log.destination, level: 'debug' }),
+    });
+    await connector.ready({ timeout_ms: 5_000 });
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => void thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      server.pause();
+      const read = reader.readBroadcast({ cursors: new Map([['t', '$']]), count: 1, block_ms: 50 }).catch((e) => e);
+      // the connector's close waits up to 5 s for the QUIT queued behind the hung read; the
+      // watchdog (50 + 100 ms) fires meanwhile
+      const closing = connector.close({ timeout_ms: 5_000 });
+      expect(await read).toMatchObject({ message: expect.stringMatching(/watchdog/) });
+      expect(log.lines.map((line) => line.msg)).toContain(
+        'blocking stream connection not rebuilt: its connector is closed',
+      );
+      await closing;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(thrown).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      reader.close();
+    }
   });
 
   it('rejects a publish within publish_timeout_ms while Redis is down (no outbox)', async () => {

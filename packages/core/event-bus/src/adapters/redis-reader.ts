@@ -327,7 +327,17 @@ function createLane(
   const rebuild = (reason: string) => {
     rebuilds.failed(undefined, { reason });
     const old = conn;
-    conn = options.connect();
+    let next: RedisClient;
+    try {
+      next = options.connect();
+    } catch (error) {
+      // the connector was closed under this read (the app closed it before the bus): there is
+      // nothing to rebuild on, and a throw here, in a timer, would end the process
+      options.logger.debug({ err: error }, 'blocking stream connection not rebuilt: its connector is closed');
+      old.disconnect();
+      return;
+    }
+    conn = next;
     watch(conn);
     old.disconnect();
     notifyReconnect();
