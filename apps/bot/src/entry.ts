@@ -1,5 +1,5 @@
 // The ways into the bot that belong to no module: /ayuda (/help), /menu, a greeting for a new
-// user's first words or a "hola", and the polite end of the line for whatever nobody handled —
+// user's first message or a "hola", and the polite end of the line for whatever nobody handled —
 // a `/start` deep link nobody owns starts the bot as a plain /start does.
 
 import type { CallbackSigner } from '@diana/security';
@@ -33,8 +33,9 @@ export function entryCommands(signer: CallbackSigner): Composer<AppContext> {
 
 /**
  * Whatever no module handled: a deep link nobody owns runs `restart` (a plain /start), a new
- * user's first words and greetings are greeted, anything else gets the help line; each with the
- * main menu. A button nobody handled (a stale one) is answered so the client stops spinning.
+ * user's first message (words, a sticker, a photo…) and greetings are greeted, anything else gets
+ * the help line; each with the main menu. A button nobody handled (a stale one) is answered so the
+ * client stops spinning.
  */
 export function fallback(options: {
   signer: CallbackSigner;
@@ -58,7 +59,9 @@ export function fallback(options: {
     const text = ctx.message.text;
     const command = ctx.message.entities?.some((e) => e.type === 'bot_command' && e.offset === 0);
     const name = ctx.from.first_name;
-    if (text !== undefined && !command && ctx.firstContact) await ctx.reply(TEXTS.greeting(name), menu(ctx));
+    // a new user's first message is greeted whatever kind it is: a sticker or a photo too (they were
+    // told "No te he entendido" before any welcome); a command nobody owns still gets the help line
+    if (!command && ctx.firstContact) await ctx.reply(TEXTS.greeting(name), menu(ctx));
     else if (text !== undefined && !command && isGreeting(text)) await ctx.reply(TEXTS.greetingAgain(name), menu(ctx));
     else await ctx.reply(TEXTS.help, menu(ctx));
   });

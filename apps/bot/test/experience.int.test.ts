@@ -196,6 +196,29 @@ describe('the ways in', () => {
     expect(lastText(973)).toBe(HELP);
   });
 
+  it("a new user whose first message is a sticker or a photo is greeted with the main menu, not told 'No te he entendido'", async () => {
+    /** User `tg`'s message carrying `media` instead of text (a sticker, a photo). */
+    const media = (tg: number, body: Record<string, unknown>) => {
+      const { text: _text, ...message } = updates.message(tg, '').message;
+      return app.handleUpdate({ update_id: message.message_id, message: { ...message, ...body } } as Update);
+    };
+    const file = { file_id: 'f1', file_unique_id: 'u1', width: 512, height: 512 };
+    await media(977, { sticker: { ...file, type: 'regular', is_animated: false, is_video: false } });
+    expect(sentTo(977).map((c) => c.payload.text)).toEqual([
+      '¡Hola, U977! Te damos la bienvenida a la casa de Diana.\n\n' +
+        'Aquí vives una historia que cuentan Lucien, el mayordomo, y Diana, la dueña de la casa. ' +
+        'Tus decisiones te dan besitos, que puedes cambiar en la tienda. Empieza con /historia o elige abajo.',
+    ]);
+    expect([...buttonsOf(977).keys()]).toEqual(MENU);
+    await media(978, { photo: [file], caption: 'mira' });
+    expect(sentTo(978)).toHaveLength(1);
+    expect(lastText(978)).toContain('¡Hola, U978! Te damos la bienvenida a la casa de Diana.');
+    // the greeting is for the first message only: a second sticker gets the help line
+    await media(977, { sticker: { ...file, type: 'regular', is_animated: false, is_video: false } });
+    expect(lastText(977)).toBe(HELP);
+    expect([...buttonsOf(977).keys()]).toEqual(MENU);
+  });
+
   it('commands are case-insensitive, with or without the bot’s name; arguments keep their case', async () => {
     await say(974, '/AYUDA');
     expect(lastText(974)).toContain('Qué puedes hacer aquí');
