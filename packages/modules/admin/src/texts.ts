@@ -25,6 +25,12 @@ export const TEXTS = Object.freeze({
       ? 'No puedes cambiar tu propio rol: el de propietario viene de DIANA_BOT_OWNER_TELEGRAM_IDS (quítate de la lista y reinicia el bot).'
       : 'No puedes cambiar tu propio rol: tiene que hacerlo alguien por encima de ti.',
   roleChanged: (who: string, role: string) => `${who} tiene ahora el rol «${role}».`,
+  /** `/rol … gratuito` on staff with a VIP subscription running: VIP until it ends. */
+  roleVipInsteadOfFree: (who: string, until: string, telegram_id: number) =>
+    `${who} tiene ahora el rol «VIP», no «gratuito»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip ${telegram_id} <motivo>.`,
+  /** `/rol … gratuito` on a VIP whose subscription runs: nothing changes. */
+  roleStaysVip: (who: string, until: string, telegram_id: number) =>
+    `${who} sigue con el rol «VIP»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip ${telegram_id} <motivo>.`,
   badRole: (text: string) =>
     `«${text}» no es un rol: escribe uno de moderador, creador, vip o gratuito (o administrador, si eres OWNER).`,
   banned: (who: string) => `Has baneado a ${who}: el bot ya no le contesta.`,

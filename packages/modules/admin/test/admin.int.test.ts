@@ -1142,6 +1142,53 @@ describe('the admin module', () => {
     expect((await users.getById(peer.id))?.role).toBe('MODERATOR');
   });
 
+  it('/rol … gratuito on someone whose VIP subscription runs leaves them VIP, as /unban does, and says so', async () => {
+    await userWith(140, 'ADMIN');
+    const moderator = await userWith(141, 'MODERATOR');
+    const vip = await userWith(142, 'FREE');
+    const free = await userWith(143, 'VIP'); // VIP by /rol, no subscription behind it
+    await say(main.bot, 140, '/tarifa rol30 30 1000');
+    for (const tg of [141, 142]) {
+      await say(main.bot, 140, '/token rol30');
+      await say(main.bot, tg, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(140))?.[1]}`);
+    }
+    expect((await users.getById(moderator.id))?.role).toBe('MODERATOR'); // a redeem never lowers staff
+    expect((await users.getById(vip.id))?.role).toBe('VIP');
+    const until = formatHumanDate(new Date(clock.now() + 30 * 86_400_000), 'Europe/Madrid', new Date(clock.now()));
+    const changesBefore = roleChanges.length;
+    // staff with a subscription: VIP while it runs, not FREE
+    await say(main.bot, 140, '/rol 141 gratuito');
+    expect(lastTo(140)).toBe(
+      `U141 (141) tiene ahora el rol «VIP», no «gratuito»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip 141 <motivo>.`,
+    );
+    expect((await users.getById(moderator.id))?.role).toBe('VIP');
+    expect(roleChanges.slice(changesBefore)).toEqual([141]);
+    // a VIP member: nothing changes, nothing audited nor announced
+    await say(main.bot, 140, '/rol 142 gratuito');
+    expect(lastTo(140)).toBe(
+      `U142 (142) sigue con el rol «VIP»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip 142 <motivo>.`,
+    );
+    expect((await users.getById(vip.id))?.role).toBe('VIP');
+    expect(roleChanges.slice(changesBefore)).toEqual([141]);
+    // without a subscription, gratuito is FREE as before
+    await say(main.bot, 140, '/rol 143 gratuito');
+    expect(lastTo(140)).toBe('U143 (143) tiene ahora el rol «gratuito».');
+    expect((await users.getById(free.id))?.role).toBe('FREE');
+    const audit = await db.sql<{ target: string; details: unknown }[]>`
+      select target, details from admin_audit where action = 'role' and actor = 'tg:140' order by created_at`;
+    expect(audit).toEqual([
+      { target: moderator.id, details: { from: 'MODERATOR', to: 'VIP' } },
+      { target: free.id, details: { from: 'VIP', to: 'FREE' } },
+    ]);
+    const changed = await db.sql<{ key: string; envelope: string }[]>`
+      select key, envelope from event_outbox where type = 'admin.role_changed' and key in (${moderator.id}, ${vip.id})`;
+    expect(changed.map((r) => [r.key, JSON.parse(r.envelope).payload.role])).toEqual([[moderator.id, 'VIP']]);
+    // the subscriptions run on, untouched
+    const subs = await db.sql<{ status: string }[]>`
+      select status from admin_subscriptions where user_id in (${moderator.id}, ${vip.id})`;
+    expect(subs.map((r) => r.status)).toEqual(['active', 'active']);
+  });
+
   it('/rol under a row lock: two concurrent changes of one user apply one after the other, each audited from the role the other left', async () => {
     await userWith(1, 'ADMIN');
     await userWith(5, 'OWNER');

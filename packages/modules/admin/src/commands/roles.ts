@@ -1,18 +1,21 @@
 // Roles and bans: /rol, /ban, /unban — each change decided on the target's row under a lock,
-// audited and announced (admin.role_changed) — and the start-up sync of the OWNER role.
+// audited and announced (admin.role_changed) — and the start-up sync of the OWNER role. Whoever
+// has a VIP subscription running is VIP, not FREE, after /rol … gratuito or /unban.
 import type { UserRole } from '@diana/db';
 import { canAssignRole, getRoleLevel, ROLE_LABELS } from '@diana/security';
 import type { Composer } from 'grammy';
 import { type AdminContext, type AdminKit, displayName } from '../kit.js';
 import { parseRoleName } from '../roles.js';
 import { TEXTS } from '../texts.js';
+import { formatHumanDate } from '../time.js';
 
 /** Registers /rol, /ban and /unban; returns `syncOwners` (see `AdminModule.syncOwners`). */
 export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
   const { db, users, deps, logger } = kit;
   const bus = deps.bus;
 
-  type RoleChange = { readonly to: UserRole } | { readonly refuse: string };
+  /** `until`: a FREE asked for became VIP, as the target's subscription runs until then. */
+  type RoleChange = { readonly to: UserRole; readonly until?: Date } | { readonly refuse: string };
   /**
    * Changes `target`'s role under a lock on their row: `decide` sees the role as it is now
    * (not as it was when the command was read), so two changes of one user run one after the
@@ -51,6 +54,14 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
     return outcome;
   };
 
+  /** The end of `user_id`'s running subscription, or undefined (read in the caller's transaction). */
+  const runningUntil = async (user_id: string): Promise<Date | undefined> => {
+    const [sub] = await db.session()<{ ends_at: Date }[]>`
+      select ends_at from admin_subscriptions
+      where user_id = ${user_id} and status = 'active' and ends_at > ${kit.now()}`;
+    return sub?.ends_at;
+  };
+
   // roles: nobody raises anyone to or above their own role
   composer.command(
     'rol',
@@ -61,10 +72,27 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
       const target = await kit.findUser(ctx, ref);
       if (!target) return;
       if (target.id === ctx.user?.id) return ctx.reply(TEXTS.roleOwn(kit.actorRole(ctx) === 'OWNER'));
-      const outcome = await changeRole(ctx, target, 'role', (current) =>
-        canAssignRole(kit.actorRole(ctx), current, role) ? { to: role } : { refuse: TEXTS.roleForbidden },
+      const outcome = await changeRole(ctx, target, 'role', async (current) => {
+        if (!canAssignRole(kit.actorRole(ctx), current, role)) return { refuse: TEXTS.roleForbidden };
+        if (role !== 'FREE') return { to: role };
+        // as /unban: whoever has a subscription running is VIP while it runs (its VIP levels and
+        // channel go with it); ending it is /cancelar_vip's, which says so to the member
+        const until = await runningUntil(target.id);
+        if (until === undefined) return { to: 'FREE' };
+        const date = formatHumanDate(until, kit.settings.timezone, kit.now());
+        if (current === 'VIP') return { refuse: TEXTS.roleStaysVip(displayName(target), date, target.telegram_id) };
+        return { to: 'VIP', until };
+      });
+      if (!('to' in outcome)) return ctx.reply(outcome.refuse);
+      await ctx.reply(
+        outcome.until === undefined
+          ? TEXTS.roleChanged(displayName(target), ROLE_LABELS[role])
+          : TEXTS.roleVipInsteadOfFree(
+              displayName(target),
+              formatHumanDate(outcome.until, kit.settings.timezone, kit.now()),
+              target.telegram_id,
+            ),
       );
-      await ctx.reply('to' in outcome ? TEXTS.roleChanged(displayName(target), ROLE_LABELS[role]) : outcome.refuse);
     }),
   );
 
@@ -107,9 +135,7 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
         'unban',
         async (current) => {
           if (current !== 'BANNED') return { refuse: TEXTS.notBanned(displayName(target)) };
-          const [sub] = await db.session()<{ active: boolean }[]>`
-            select (status = 'active' and ends_at > ${kit.now()}) as active from admin_subscriptions where user_id = ${target.id}`;
-          return { to: sub?.active ? 'VIP' : 'FREE' };
+          return { to: (await runningUntil(target.id)) ? 'VIP' : 'FREE' };
         },
         reason,
       );
