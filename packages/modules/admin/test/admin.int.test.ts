@@ -1143,39 +1143,39 @@ describe('the admin module', () => {
   });
 
   it('/rol … gratuito on someone whose VIP subscription runs leaves them VIP, as /unban does, and says so', async () => {
-    await userWith(140, 'ADMIN');
-    const moderator = await userWith(141, 'MODERATOR');
-    const vip = await userWith(142, 'FREE');
-    const free = await userWith(143, 'VIP'); // VIP by /rol, no subscription behind it
-    await say(main.bot, 140, '/tarifa rol30 30 1000');
-    for (const tg of [141, 142]) {
-      await say(main.bot, 140, '/token rol30');
-      await say(main.bot, tg, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(140))?.[1]}`);
+    await userWith(301, 'ADMIN');
+    const moderator = await userWith(302, 'MODERATOR');
+    const vip = await userWith(303, 'FREE');
+    const free = await userWith(304, 'VIP'); // VIP by /rol, no subscription behind it
+    await say(main.bot, 301, '/tarifa rol30 30 1000');
+    for (const tg of [302, 303]) {
+      await say(main.bot, 301, '/token rol30');
+      await say(main.bot, tg, `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(301))?.[1]}`);
     }
     expect((await users.getById(moderator.id))?.role).toBe('MODERATOR'); // a redeem never lowers staff
     expect((await users.getById(vip.id))?.role).toBe('VIP');
     const until = formatHumanDate(new Date(clock.now() + 30 * 86_400_000), 'Europe/Madrid', new Date(clock.now()));
     const changesBefore = roleChanges.length;
     // staff with a subscription: VIP while it runs, not FREE
-    await say(main.bot, 140, '/rol 141 gratuito');
-    expect(lastTo(140)).toBe(
-      `U141 (141) tiene ahora el rol «VIP», no «gratuito»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip 141 <motivo>.`,
+    await say(main.bot, 301, '/rol 302 gratuito');
+    expect(lastTo(301)).toBe(
+      `U302 (302) tiene ahora el rol «VIP», no «gratuito»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip 302 <motivo>.`,
     );
     expect((await users.getById(moderator.id))?.role).toBe('VIP');
-    expect(roleChanges.slice(changesBefore)).toEqual([141]);
+    expect(roleChanges.slice(changesBefore)).toEqual([302]);
     // a VIP member: nothing changes, nothing audited nor announced
-    await say(main.bot, 140, '/rol 142 gratuito');
-    expect(lastTo(140)).toBe(
-      `U142 (142) sigue con el rol «VIP»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip 142 <motivo>.`,
+    await say(main.bot, 301, '/rol 303 gratuito');
+    expect(lastTo(301)).toBe(
+      `U303 (303) sigue con el rol «VIP»: su suscripción VIP sigue hasta el ${until}. Para quitársela: /cancelar_vip 303 <motivo>.`,
     );
     expect((await users.getById(vip.id))?.role).toBe('VIP');
-    expect(roleChanges.slice(changesBefore)).toEqual([141]);
+    expect(roleChanges.slice(changesBefore)).toEqual([302]);
     // without a subscription, gratuito is FREE as before
-    await say(main.bot, 140, '/rol 143 gratuito');
-    expect(lastTo(140)).toBe('U143 (143) tiene ahora el rol «gratuito».');
+    await say(main.bot, 301, '/rol 304 gratuito');
+    expect(lastTo(301)).toBe('U304 (304) tiene ahora el rol «gratuito».');
     expect((await users.getById(free.id))?.role).toBe('FREE');
     const audit = await db.sql<{ target: string; details: unknown }[]>`
-      select target, details from admin_audit where action = 'role' and actor = 'tg:140' order by created_at`;
+      select target, details from admin_audit where action = 'role' and actor = 'tg:301' order by created_at`;
     expect(audit).toEqual([
       { target: moderator.id, details: { from: 'MODERATOR', to: 'VIP' } },
       { target: free.id, details: { from: 'VIP', to: 'FREE' } },
