@@ -9,3 +9,11 @@ export function cutText(text: string, max: number): string {
   // a high surrogate last means its pair was cut off: drop it too
   return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
+
+/** The first words of a post, on one line, at most 60 characters. */
+export function preview(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  if (line.length <= 60) return line;
+  const cut = cutText(line, 60);
+  return `${cut.lastIndexOf(' ') > 20 ? cut.slice(0, cut.lastIndexOf(' ')) : cut}…`;
+}

@@ -3,10 +3,11 @@
 // same transaction, before anything is sent.
 import { retry } from '@diana/utils';
 import { GrammyError } from 'grammy';
-import { cutText } from './cut.js';
+import { FAILURE_SHOWN, postChannelLabel, shortPostId } from './commands/posts.js';
+import { cutText, preview } from './cut.js';
 import { type AdminKit, DEFAULT_POST_CLAIM_LEASE_MS } from './kit.js';
 import { TEXTS } from './texts.js';
-import { formatHumanDate } from './time.js';
+import { formatHumanDate, formatLocalTime } from './time.js';
 
 const DAY = 86_400_000;
 /** Claims of one scheduled post (sends tried) before it is marked failed. */
@@ -23,6 +24,9 @@ interface ClaimedPost {
   readonly text: string;
   readonly buttons: Array<{ text: string; url: string }>;
   readonly attempts: number;
+  readonly publish_at: Date;
+  /** Who scheduled it: `tg:<telegram id>`. */
+  readonly created_by: string;
 }
 
 /** What one pass of the jobs did: reminders, expiries, owed channel removals and invites, posts. */
@@ -33,6 +37,7 @@ export interface JobsPass {
   readonly removed: number;
   /** Invite links sent of those a failure or a crash left owed. */
   readonly invited: number;
+  /** Posts sent to their chat in this pass (one that failed is not counted). */
   readonly published: number;
 }
 
@@ -161,8 +166,9 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
           order by publish_at limit 20 for update skip locked)
         update admin_scheduled_posts p set status = 'publishing', claimed_at = ${at}, attempts = p.attempts + 1
         from due where p.id = due.id
-        returning p.id, p.channel_id, p.text, p.buttons, p.attempts, due.was`,
+        returning p.id, p.channel_id, p.text, p.buttons, p.attempts, p.publish_at, p.created_by, due.was`,
     );
+    let sent = 0;
     for (const post of claimed) {
       if (post.was === 'publishing')
         logger.warn(
@@ -175,15 +181,16 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         );
       }, lease / 4);
       try {
-        await publishOne(post);
+        if (await publishOne(post)) sent++;
       } finally {
         clearInterval(renew);
       }
     }
-    return claimed.length;
+    return sent;
   };
 
-  const publishOne = async (post: ClaimedPost) => {
+  /** Sends a claimed post; true when Telegram took it. */
+  const publishOne = async (post: ClaimedPost): Promise<boolean> => {
     let message: { message_id: number };
     try {
       const keyboard = [...post.buttons.map((b) => [b]), ...(deps.decoratePost?.(post.id) ?? [])];
@@ -191,11 +198,17 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
       });
     } catch (error) {
-      const why = cutText(String((error as Error).message), 500);
+      // Telegram's own words ("403: Forbidden: bot is not a member of the channel chat")
+      const why = cutText(
+        error instanceof GrammyError ? `${error.error_code}: ${error.description}` : String((error as Error).message),
+        500,
+      );
       const refused = error instanceof GrammyError && (error.error_code === 400 || error.error_code === 403);
       if (refused || post.attempts >= POST_ATTEMPTS) {
         logger.error({ err: error, post_id: post.id, attempts: post.attempts }, 'scheduled post failed');
         await db.sql`update admin_scheduled_posts set status = 'failed', error = ${why} where id = ${post.id}`;
+        // after the mark: at most once (a crash between the two loses the notice, not the mark)
+        await tellCreator(post, why);
       } else {
         const retryAt = new Date(kit.now().getTime() + POST_RETRY_MS * 2 ** (post.attempts - 1));
         logger.warn(
@@ -204,7 +217,7 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         );
         await db.sql`update admin_scheduled_posts set status = 'pending', retry_at = ${retryAt}, error = ${why} where id = ${post.id}`;
       }
-      return;
+      return false;
     }
     // sent: from here it is never sent again by this process; the mark is retried (a PostgreSQL
     // that drops sessions for a moment must not leave it 'publishing', to be taken over and resent)
@@ -224,6 +237,26 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
       { max_attempts: 8, base_ms: 200, max_ms: 5_000 },
     ).catch((error: unknown) =>
       logger.error({ err: error, post_id: post.id }, 'scheduled post sent, but not marked published'),
+    );
+    return true;
+  };
+
+  // the creator of a post the jobs gave up on is told which, where and why (never throws)
+  const tellCreator = async (post: ClaimedPost, why: string) => {
+    const creator = /^tg:(\d+)$/.exec(post.created_by)?.[1];
+    if (creator === undefined) {
+      logger.warn({ post_id: post.id, created_by: post.created_by }, 'failed post: no creator to tell');
+      return;
+    }
+    await kit.send(
+      Number(creator),
+      TEXTS.postFailedNotice(
+        shortPostId(post.id),
+        postChannelLabel(settings, post.channel_id),
+        formatLocalTime(post.publish_at, settings.timezone),
+        preview(post.text),
+        cutText(why, FAILURE_SHOWN),
+      ),
     );
   };
 

@@ -161,6 +161,14 @@ export const TEXTS = Object.freeze({
   pendingPosts: (n: number) =>
     n === 1 ? '1 publicación programada pendiente:' : `${n} publicaciones programadas pendientes:`,
   postLine: (id: string, channel: string, when: string, preview: string) => `${id} · ${when} · ${channel} · ${preview}`,
+  failedPosts: (n: number) =>
+    n === 1
+      ? '1 publicación no se pudo publicar (últimos 7 días):'
+      : `${n} publicaciones no se pudieron publicar (últimos 7 días):`,
+  failedPostLine: (line: string, why: string) => `${line} · ⚠️ fallida: ${why}`,
+  /** To the post's creator, once, when the jobs give a scheduled post up. */
+  postFailedNotice: (id: string, channel: string, when: string, preview: string, why: string) =>
+    `No se ha podido publicar tu publicación ${id} (${channel}, ${when}): «${preview}». Telegram respondió: ${why}. No se volverá a intentar; /programados la muestra como fallida.`,
   postChannel: (channel: string, main: boolean, vip: boolean) =>
     main ? 'canal principal' : vip ? 'canal VIP' : `chat ${channel}`,
   badPostId: (text: string) =>

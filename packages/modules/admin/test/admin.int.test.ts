@@ -782,6 +782,42 @@ describe('the admin module', () => {
     expect(refused).toHaveLength(2); // the refused one was not tried again
   });
 
+  it('a post Telegram refuses (403) is not counted as published: its creator is told once, and /programados shows it as failed', async () => {
+    const refusing = makeBot();
+    const text = 'Entrada para un canal del que echaron al bot';
+    refusing.bot.api.config.use(async (prev, method, payload, signal) =>
+      method === 'sendMessage' && (payload as { text?: unknown }).text === text
+        ? { ok: false, error_code: 403, description: 'Forbidden: bot is not a member of the channel chat' }
+        : prev(method, payload, signal),
+    );
+    await userWith(305, 'CONTENT_CREATOR');
+    const when = localIn(3_600_000);
+    await say(refusing.bot, 305, `/programar ${when} ${text}`);
+    clock.advance(3_600_000 + 60_000);
+    expect((await refusing.admin.runJobs()).published).toBe(0);
+    const [row] = await db.sql<{ id: string; status: string; error: string }[]>`
+      select id::text, status, error from admin_scheduled_posts where text = ${text}`;
+    expect(row).toMatchObject({ status: 'failed', error: '403: Forbidden: bot is not a member of the channel chat' });
+    const short = row?.id.replace(/-/g, '').slice(-8);
+    const notice = `No se ha podido publicar tu publicación ${short} (canal principal, ${when}): «${text}». Telegram respondió: 403: Forbidden: bot is not a member of the channel chat. No se volverá a intentar; /programados la muestra como fallida.`;
+    expect(api.sentTo(305).map((c) => c.payload.text)).toEqual([
+      expect.stringContaining('Publicación programada'),
+      notice,
+    ]);
+    // once: later passes neither try it again nor tell again
+    clock.advance(10 * 60_000);
+    expect((await refusing.admin.runJobs()).published).toBe(0);
+    expect(api.sentTo(305).filter((c) => c.payload.text === notice)).toHaveLength(1);
+    await say(refusing.bot, 305, '/programados');
+    expect(lastTo(305).split('\n')).toContain(
+      `${short} · ${when} · canal principal · ${text} · ⚠️ fallida: 403: Forbidden: bot is not a member of the channel chat`,
+    );
+    // shown for a week from its publish time, then no more (its time moved back: the clock stays)
+    await db.sql`update admin_scheduled_posts set publish_at = publish_at - interval '7 days' where text = ${text}`;
+    await say(refusing.bot, 305, '/programados');
+    expect(lastTo(305)).not.toContain(short);
+  });
+
   it("a post claimed by a process that died is taken over after the claim's lease; one whose sender is alive is not", async () => {
     const lease = { post_claim_lease_ms: 400 }; // renewed every 100 ms by a live sender
     const [a, b] = [makeBot(undefined, lease), makeBot(undefined, lease)];

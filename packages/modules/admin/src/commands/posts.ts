@@ -1,17 +1,27 @@
-// Scheduled posts: /programar stores one, /programados lists the pending ones, /cancelar_post
-// cancels one that has not been claimed for publishing (the jobs loop publishes them).
+// Scheduled posts: /programar stores one, /programados lists the pending ones and those that
+// failed in the last 7 days, /cancelar_post cancels one that has not been claimed for publishing
+// (the jobs loop publishes them, and tells a failed one's creator).
 import { atLeast } from '@diana/security';
 import { isDianaError, newId } from '@diana/utils';
 import type { Composer } from 'grammy';
-import { cutText } from '../cut.js';
+import { cutText, preview } from '../cut.js';
 import { ADMIN_ERROR_CODES, parseTelegramId } from '../ids.js';
-import type { AdminContext, AdminKit } from '../kit.js';
+import type { AdminContext, AdminKit, AdminSettings } from '../kit.js';
 import { MESSAGE_LIMIT } from '../paging.js';
 import { TEXTS } from '../texts.js';
 import { formatHumanMoment, formatLocalTime, parseLocalTime } from '../time.js';
 
 /** How a post is named to staff: the last 8 hex digits of its id (the first ones are its time). */
 export const shortPostId = (id: string) => id.replace(/-/g, '').slice(-8);
+
+/** How long /programados shows a failed post, counted from its publish time: 7 days. */
+export const FAILED_POSTS_SHOWN_MS = 7 * 86_400_000;
+/** How much of Telegram's refusal staff are shown (the row keeps up to 500 characters). */
+export const FAILURE_SHOWN = 120;
+
+/** How staff read a post's chat: the main channel, the VIP channel, or the chat's id. */
+export const postChannelLabel = (settings: AdminSettings, channel: string) =>
+  TEXTS.postChannel(channel, channel === String(settings.main_channel_id), channel === String(settings.vip_channel_id));
 
 export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): void {
   const { settings, db, clock } = kit;
@@ -68,29 +78,38 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
     }),
   );
 
-  const channelLabel = (channel: string) =>
-    TEXTS.postChannel(
-      channel,
-      channel === String(settings.main_channel_id),
-      channel === String(settings.vip_channel_id),
-    );
-
+  // pending posts, then those that failed with a time in the last FAILED_POSTS_SHOWN_MS (their
+  // creator was told once; here any staff member sees them until they age out)
   composer.command(
     'programados',
     kit.guarded('publish_content', async (ctx) => {
-      const posts = await db.sql<{ id: string; channel_id: string; text: string; publish_at: Date }[]>`
-        select id, channel_id, text, publish_at from admin_scheduled_posts
+      type Row = { id: string; channel_id: string; text: string; publish_at: Date; error: string | null };
+      // each its own query: failed ones (in the past) never crowd pending ones out of the limit
+      const pending = await db.sql<Row[]>`
+        select id, channel_id, text, publish_at, error from admin_scheduled_posts
         where status = 'pending' order by publish_at, id limit 50`;
-      if (posts.length === 0) return ctx.reply(TEXTS.noPendingPosts);
-      const lines = posts.map((p) =>
+      const failed = await db.sql<Row[]>`
+        select id, channel_id, text, publish_at, error from admin_scheduled_posts
+        where status = 'failed' and publish_at > ${new Date(clock.now() - FAILED_POSTS_SHOWN_MS)}
+        order by publish_at, id limit 20`;
+      if (pending.length === 0 && failed.length === 0) return ctx.reply(TEXTS.noPendingPosts);
+      const line = (p: Row) =>
         TEXTS.postLine(
           shortPostId(p.id),
-          channelLabel(p.channel_id),
+          postChannelLabel(settings, p.channel_id),
           formatLocalTime(p.publish_at, settings.timezone),
           preview(p.text),
-        ),
-      );
-      await kit.replyPaged(ctx, [TEXTS.pendingPosts(posts.length), ...lines].join('\n'));
+        );
+      const sections = [
+        ...(pending.length > 0 ? [TEXTS.pendingPosts(pending.length), ...pending.map(line)] : []),
+        ...(failed.length > 0
+          ? [
+              TEXTS.failedPosts(failed.length),
+              ...failed.map((p) => TEXTS.failedPostLine(line(p), cutText(p.error ?? '', FAILURE_SHOWN))),
+            ]
+          : []),
+      ];
+      await kit.replyPaged(ctx, sections.join('\n'));
     }),
   );
 
@@ -120,14 +139,6 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
       await ctx.reply(outcome);
     }),
   );
-}
-
-/** The first words of a post, on one line, at most 60 characters. */
-function preview(text: string): string {
-  const line = text.replace(/\s+/g, ' ').trim();
-  if (line.length <= 60) return line;
-  const cut = cutText(line, 60);
-  return `${cut.lastIndexOf(' ') > 20 ? cut.slice(0, cut.lastIndexOf(' ')) : cut}…`;
 }
 
 /** Splits trailing lines "[label](https://…)" off a post: the text and its URL buttons (at most 8). */
