@@ -17,6 +17,30 @@ const ITEM_ID = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,24}$/));
  * event it counts fail its handler and go to the dead letters, its payment with it.
  */
 const COUNT = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000));
+/**
+ * Each id of a list once: the module finds an entry, and keeps its progress, by id, so a second
+ * entry with the same id could never be bought (its button met the first one's price) and shared
+ * the first one's counters. The issue names the repeated entry's `id` (path `1.id`, received
+ * `"rosa"`) and, in its message, the entry it repeats.
+ */
+const uniqueIds = <T extends { readonly id: string }>() =>
+  v.rawCheck<T[]>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const first = new Map<string, number>();
+    for (const [i, entry] of dataset.value.entries()) {
+      const seen = first.get(entry.id);
+      if (seen === undefined) first.set(entry.id, i);
+      else
+        addIssue({
+          message: `duplicate id "${entry.id}" (entry ${seen} has it)`,
+          received: JSON.stringify(entry.id),
+          path: [
+            { type: 'array', origin: 'value', input: dataset.value, key: i, value: entry },
+            { type: 'object', origin: 'value', input: entry, key: 'id', value: entry.id },
+          ],
+        });
+    }
+  });
 
 export const REWARDS = defineTemplate('gamification.rewards', {
   type: 'setting',
@@ -48,20 +72,23 @@ export const REWARDS = defineTemplate('gamification.rewards', {
 
 export const MISSIONS = defineTemplate('gamification.missions', {
   type: 'mission_chain',
-  schema: v.array(
-    v.object({
-      id: ID,
-      title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
-      kind: v.picklist(['daily', 'weekly', 'narrative', 'special']),
-      event: v.picklist([
-        'channel.reaction_added',
-        'narrative.decision_made',
-        'narrative.fragment_completed',
-        'gamification.item_acquired',
-      ]),
-      target: COUNT,
-      reward: AMOUNT,
-    }),
+  schema: v.pipe(
+    v.array(
+      v.object({
+        id: ID,
+        title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
+        kind: v.picklist(['daily', 'weekly', 'narrative', 'special']),
+        event: v.picklist([
+          'channel.reaction_added',
+          'narrative.decision_made',
+          'narrative.fragment_completed',
+          'gamification.item_acquired',
+        ]),
+        target: COUNT,
+        reward: AMOUNT,
+      }),
+    ),
+    uniqueIds(),
   ),
   defaults: [
     {
@@ -86,19 +113,22 @@ export const MISSIONS = defineTemplate('gamification.missions', {
 
 export const ACHIEVEMENTS = defineTemplate('gamification.achievements', {
   type: 'setting',
-  schema: v.array(
-    v.object({
-      id: ID,
-      title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
-      event: v.picklist([
-        'channel.reaction_added',
-        'narrative.decision_made',
-        'narrative.fragment_completed',
-        'gamification.item_acquired',
-      ]),
-      threshold: COUNT,
-      reward: AMOUNT,
-    }),
+  schema: v.pipe(
+    v.array(
+      v.object({
+        id: ID,
+        title: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
+        event: v.picklist([
+          'channel.reaction_added',
+          'narrative.decision_made',
+          'narrative.fragment_completed',
+          'gamification.item_acquired',
+        ]),
+        threshold: COUNT,
+        reward: AMOUNT,
+      }),
+    ),
+    uniqueIds(),
   ),
   defaults: [
     { id: 'primera_decision', title: 'Primera decisión', event: 'narrative.decision_made', threshold: 1, reward: 50 },
@@ -109,17 +139,20 @@ export const ACHIEVEMENTS = defineTemplate('gamification.achievements', {
 
 export const SHOP = defineTemplate('gamification.shop', {
   type: 'setting',
-  schema: v.array(
-    v.object({
-      id: ITEM_ID,
-      name: v.pipe(v.string(), v.minLength(1), v.maxLength(40)),
-      /** 1..BESITOS_MAX, the range of every amount (an unbounded price overflowed the ledger). */
-      price: besitosAmount(),
-      /** One or two lines the shop shows under the name. */
-      description: v.optional(v.pipe(v.string(), v.maxLength(200))),
-      /** Buying it also unlocks this narrative clue. */
-      clue: v.optional(ID),
-    }),
+  schema: v.pipe(
+    v.array(
+      v.object({
+        id: ITEM_ID,
+        name: v.pipe(v.string(), v.minLength(1), v.maxLength(40)),
+        /** 1..BESITOS_MAX, the range of every amount (an unbounded price overflowed the ledger). */
+        price: besitosAmount(),
+        /** One or two lines the shop shows under the name. */
+        description: v.optional(v.pipe(v.string(), v.maxLength(200))),
+        /** Buying it also unlocks this narrative clue. */
+        clue: v.optional(ID),
+      }),
+    ),
+    uniqueIds(),
   ),
   defaults: [
     {
