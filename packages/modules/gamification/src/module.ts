@@ -265,16 +265,23 @@ export function createGamificationModule(settings: GamificationSettings, deps: G
         },
       );
   };
+  /** Messages of one screen, its next-step buttons under the last (a long list is several messages). */
+  const replyAll = async (ctx: GamificationContext, texts: readonly string[], buttons: ReturnType<typeof keyboard>) => {
+    for (const [i, text] of texts.entries())
+      await ctx.reply(text, { parse_mode: 'HTML', ...(i === texts.length - 1 ? buttons : {}) });
+  };
   const showMissions: Screen = async (ctx, user) =>
-    ctx.reply(await screens.missions(user.id), {
-      parse_mode: 'HTML',
-      ...keyboard([[go(ctx, 'logros', B.achievements), go(ctx, 'saldo', B.balance)]]),
-    });
+    replyAll(
+      ctx,
+      await screens.missions(user.id),
+      keyboard([[go(ctx, 'logros', B.achievements), go(ctx, 'saldo', B.balance)]]),
+    );
   const showAchievements: Screen = async (ctx, user) =>
-    ctx.reply(await screens.achievements(user.id), {
-      parse_mode: 'HTML',
-      ...keyboard([[go(ctx, 'misiones', B.missions), go(ctx, 'saldo', B.balance)]]),
-    });
+    replyAll(
+      ctx,
+      await screens.achievements(user.id),
+      keyboard([[go(ctx, 'misiones', B.missions), go(ctx, 'saldo', B.balance)]]),
+    );
   /** A page of `/historial` (0: the last ten movements), with a button to the one before when there is one. */
   const historyPage = async (ctx: GamificationContext, user: { readonly id: string }, page: number) => {
     const { text, older } = await screens.history(user.id, await ledger.balance(user.id), page);

@@ -4,6 +4,7 @@
 import type { Database } from '@diana/db';
 import { escapeHtml } from '@diana/security';
 import { formatBesitos } from '@diana/utils';
+import { packMessages } from './messages.js';
 import { periodOf } from './progress.js';
 import type { ACHIEVEMENTS, MISSIONS, SHOP } from './templates.js';
 import { TEXTS } from './texts.js';
@@ -55,10 +56,10 @@ export function createScreens(deps: ScreenDeps) {
     missionTitle,
     achievementTitle,
 
-    /** `/misiones`: each mission of its current period with count/target, or done. */
-    async missions(user_id: string): Promise<string> {
+    /** `/misiones`: each mission of its current period with count/target, or done (as many messages as fit). */
+    async missions(user_id: string): Promise<string[]> {
       const missions = deps.missions();
-      if (missions.length === 0) return TEXTS.missionsEmpty;
+      if (missions.length === 0) return [TEXTS.missionsEmpty];
       const periods = missions.map((m) => periodOf(m.kind, timezone));
       const rows = await db.sql<{ mission_id: string; period: string; count: number; completed_at: Date | null }[]>`
         select mission_id, period, count, completed_at from gamification_mission_progress
@@ -70,13 +71,13 @@ export function createScreens(deps: ScreenDeps) {
         const count = Math.min(row?.count ?? 0, m.target);
         return TEXTS.missionOpen(escapeHtml(m.title), count, m.target, period, reward(m.reward));
       });
-      return [TEXTS.missionsTitle, ...lines].join('\n');
+      return packMessages(TEXTS.missionsTitle, lines, (line) => line).map((m) => m.text);
     },
 
-    /** `/logros`: unlocked first (with the date), then the locked ones with what they need. */
-    async achievements(user_id: string): Promise<string> {
+    /** `/logros`: unlocked first (with the date), then the locked ones with what they need (as many messages as fit). */
+    async achievements(user_id: string): Promise<string[]> {
       const all = deps.achievements();
-      if (all.length === 0) return TEXTS.achievementsEmpty;
+      if (all.length === 0) return [TEXTS.achievementsEmpty];
       const unlocked = await db.sql<{ achievement_id: string; unlocked_at: Date }[]>`
         select achievement_id, unlocked_at from gamification_achievements where user_id = ${user_id}`;
       const counters = await db.sql<{ counter: string; count: number }[]>`
@@ -85,8 +86,7 @@ export function createScreens(deps: ScreenDeps) {
       const counts = new Map(counters.map((c) => [c.counter, c.count]));
       const done = all.filter((a) => when.has(a.id));
       const open = all.filter((a) => !when.has(a.id));
-      return [
-        TEXTS.achievementsTitle(done.length, all.length),
+      const lines = [
         ...done.map((a) => TEXTS.achievementUnlocked(escapeHtml(a.title), dayMonth.format(when.get(a.id)))),
         ...open.map((a) =>
           TEXTS.achievementLocked(
@@ -97,7 +97,8 @@ export function createScreens(deps: ScreenDeps) {
             reward(a.reward),
           ),
         ),
-      ].join('\n');
+      ];
+      return packMessages(TEXTS.achievementsTitle(done.length, all.length), lines, (line) => line).map((m) => m.text);
     },
 
     /**

@@ -7,6 +7,7 @@ import { type CallbackSigner, html, type RateLimiter, type VerifiedCallback } fr
 import { formatBesitos, formatDuration, isDianaError } from '@diana/utils';
 import type { GAMIFICATION_EVENTS } from './events.js';
 import { LEDGER_ERROR_CODES, type Ledger } from './ledger.js';
+import { packMessages } from './messages.js';
 import type { createProgress } from './progress.js';
 import type { createSteps, GamificationContext, Screen } from './steps.js';
 import type { SHOP } from './templates.js';
@@ -54,23 +55,26 @@ export function createShop(deps: {
     const [mine, besitos] = await Promise.all([owned(db.sql, user.id, items), ledger.balance(user.id)]);
     const label = (item: Item, name: string) =>
       mine.has(item.id) ? TEXTS.shopItemOwned(name) : TEXTS.shopItem(name, formatBesitos(item.price));
-    const lines = items.map((item) => {
+    const entry = (item: Item) => {
       const head = label(item, html`<b>${item.name}</b>`);
       return item.description ? `${head}\n${html`<i>${item.description}</i>`}` : head;
-    });
-    const rows = items.map((item) => [
+    };
+    const button = (item: Item) => [
       {
         text: label(item, item.name),
         callback_data: signer.sign(BUY_ACTION, [item.id, randomBytes(6).toString('base64url'), priceTag(item.price)], {
           userId: ctx.from?.id,
         }),
       },
-    ]);
-    const balance = formatBesitos(besitos);
-    await ctx.reply([TEXTS.shopTitle, TEXTS.shopBalance(balance), '', lines.join('\n\n')].join('\n'), {
-      parse_mode: 'HTML',
-      reply_markup: { inline_keyboard: rows },
-    });
+    ];
+    const head = [TEXTS.shopTitle, TEXTS.shopBalance(formatBesitos(besitos))].join('\n');
+    // a long shop is several messages, each with the buttons of its own items (at most
+    // SHOP_MAX_ITEMS in all, within a keyboard's 100)
+    for (const message of packMessages(head, items, entry, '\n\n'))
+      await ctx.reply(message.text, {
+        parse_mode: 'HTML',
+        reply_markup: { inline_keyboard: message.entries.map(button) },
+      });
   };
 
   /** The objects bought; `quiet`: nothing when there are none (the command, after the narrative's clues). */

@@ -18,6 +18,14 @@ const ITEM_ID = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,24}$/));
  */
 const COUNT = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000));
 /**
+ * The most entries a list may hold. Its screen packs them into messages of Telegram's 4 096
+ * characters; the shop's buy buttons (one per item) stay within a keyboard's 100. A list without a
+ * maximum (120 items) made /tienda a message Telegram refused, for every user.
+ */
+export const SHOP_MAX_ITEMS = 50;
+export const MISSIONS_MAX = 50;
+export const ACHIEVEMENTS_MAX = 50;
+/**
  * Each id of a list once: the module finds an entry, and keeps its progress, by id, so a second
  * entry with the same id could never be bought (its button met the first one's price) and shared
  * the first one's counters. The issue names the repeated entry's `id` (path `1.id`, received
@@ -88,6 +96,7 @@ export const MISSIONS = defineTemplate('gamification.missions', {
         reward: AMOUNT,
       }),
     ),
+    v.maxLength(MISSIONS_MAX),
     uniqueIds(),
   ),
   defaults: [
@@ -128,6 +137,7 @@ export const ACHIEVEMENTS = defineTemplate('gamification.achievements', {
         reward: AMOUNT,
       }),
     ),
+    v.maxLength(ACHIEVEMENTS_MAX),
     uniqueIds(),
   ),
   defaults: [
@@ -152,6 +162,7 @@ export const SHOP = defineTemplate('gamification.shop', {
         clue: v.optional(ID),
       }),
     ),
+    v.maxLength(SHOP_MAX_ITEMS),
     uniqueIds(),
   ),
   defaults: [

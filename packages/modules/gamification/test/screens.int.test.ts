@@ -3,15 +3,17 @@
 // profile summary — through a real grammY bot (recording API) and the bus on PostgreSQL.
 import { randomUUID } from 'node:crypto';
 import type { EventEnvelope, Subscription } from '@diana/event-bus';
-import { createCallbackSigner } from '@diana/security';
+import { checkHtml, checkOutgoing, createCallbackSigner, TELEGRAM_LIMITS } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
 import { createRecordingApi, createUpdateFactory, FAKE_BOT_INFO, until as pollUntil } from '@diana/test-services';
+import { BESITOS_MAX } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLedgerInvariants } from '../src/ledger.js';
 import { createGamificationModule, type GamificationContext } from '../src/module.js';
 import { createNotices, NOTICE_GROUP } from '../src/notices.js';
+import { ACHIEVEMENTS_MAX, MISSIONS_MAX, SHOP_MAX_ITEMS } from '../src/templates.js';
 import { createStage, type OTHERS } from './fixtures/stage.js';
 
 const stage = await createStage('gamification-screens');
@@ -426,6 +428,94 @@ describe('screens', () => {
     ids.set(413, user.id);
     await command(413, '/historial');
     expect(api.lastText(413)).toBe('Aún no tienes movimientos de besitos. Empieza con /regalo.');
+  });
+
+  it('at the caps, with the longest texts, /tienda, /misiones and /logros send only messages Telegram accepts', async () => {
+    const change = async (
+      key: 'gamification.shop' | 'gamification.missions' | 'gamification.achievements',
+      value: unknown,
+    ) => {
+      const draft = await config.createDraft(key, value as never, { actor: 'admin:1', reason: 'tope' });
+      await config.publish(draft.id, { actor: 'admin:1', reason: 'tope' });
+    };
+    const before = {
+      shop: config.get('gamification.shop'),
+      missions: config.get('gamification.missions'),
+      achievements: config.get('gamification.achievements'),
+    };
+    // every field at its longest, with characters that are escaped (`&`, `<`: more markup, same length)
+    const n = (i: number) => String(i).padStart(2, '0');
+    const items = Array.from({ length: SHOP_MAX_ITEMS }, (_, i) => ({
+      id: `${'x'.repeat(22)}${n(i)}`,
+      name: `${n(i)}${'&<é'.repeat(12)}xx`,
+      price: BESITOS_MAX,
+      description: '<b>&'.repeat(50),
+    }));
+    const title = (i: number) => `${n(i)}${'&<é'.repeat(26)}`;
+    const missions = Array.from({ length: MISSIONS_MAX }, (_, i) => ({
+      id: `m${n(i)}`,
+      title: title(i),
+      kind: 'narrative',
+      event: 'channel.reaction_added',
+      target: 1_000_000,
+      reward: 100_000,
+    }));
+    const achievements = Array.from({ length: ACHIEVEMENTS_MAX }, (_, i) => ({
+      id: `a${n(i)}`,
+      title: title(i),
+      event: 'channel.reaction_added',
+      threshold: 1_000_000,
+      reward: 100_000,
+    }));
+    expect(items[0]?.name).toHaveLength(40);
+    expect(title(0)).toHaveLength(80);
+    try {
+      await change('gamification.shop', items);
+      await change('gamification.missions', missions);
+      await change('gamification.achievements', achievements);
+      expect(await until(() => config.get('gamification.achievements').length === ACHIEVEMENTS_MAX)).toBe(true);
+      await welcomed(414);
+      /** What a command sent, each message checked as the output guard checks it (before: one message refused). */
+      const screen = async (text: string) => {
+        const from = api.sentTo(414).length;
+        await command(414, text);
+        const sent = api.sentTo(414).slice(from);
+        for (const call of sent) {
+          expect(checkOutgoing('sendMessage', call.payload), text).toEqual([]);
+          expect(checkHtml(String(call.payload.text)).length).toBeLessThanOrEqual(TELEGRAM_LIMITS.message_text);
+        }
+        const keyboards = sent.map(
+          (c) =>
+            (c.payload.reply_markup as { inline_keyboard?: { text: string; callback_data: string }[][] } | undefined)
+              ?.inline_keyboard ?? [],
+        );
+        return { texts: sent.map((c) => String(c.payload.text)), buttons: keyboards.flat(2) };
+      };
+      const shop = await screen('/tienda');
+      expect(shop.texts).toHaveLength(4);
+      expect(shop.texts[0]).toMatch(/^<b>La tienda de Diana<\/b>\nTienes 50 besitos\./);
+      // every item once, in order, its buy button in the message that shows it
+      expect(shop.buttons.map((b) => b.text)).toEqual(items.map((i) => `${i.name} — 1.000.000 besitos`));
+      for (const b of shop.buttons) expect(Buffer.byteLength(b.callback_data)).toBeLessThanOrEqual(64);
+      expect(shop.texts.join('\n\n').match(/ — 1\.000\.000 besitos/g)).toHaveLength(SHOP_MAX_ITEMS);
+      const list = await screen('/misiones');
+      expect(list.texts).toHaveLength(2);
+      expect(list.texts[0]?.startsWith('<b>Tus misiones</b>\n')).toBe(true);
+      expect(list.texts.join('\n').split('\n')).toHaveLength(1 + MISSIONS_MAX);
+      expect(list.buttons.map((b) => b.text)).toEqual(['🏆 Logros', '💋 Saldo']); // under the last message only
+      const trophies = await screen('/logros');
+      expect(trophies.texts).toHaveLength(2);
+      expect(trophies.texts[0]?.startsWith(`<b>Tus logros</b> (0 de ${ACHIEVEMENTS_MAX})\n`)).toBe(true);
+      expect(trophies.texts.join('\n').split('\n')).toHaveLength(1 + ACHIEVEMENTS_MAX);
+      expect(trophies.buttons.map((b) => b.text)).toEqual(['🎯 Misiones', '💋 Saldo']);
+    } finally {
+      await change('gamification.shop', before.shop);
+      await change('gamification.missions', before.missions);
+      await change('gamification.achievements', before.achievements);
+      expect(await until(() => config.get('gamification.achievements').length === before.achievements.length)).toBe(
+        true,
+      );
+    }
   });
 });
 
