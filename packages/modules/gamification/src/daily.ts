@@ -7,6 +7,16 @@ import type { Ledger } from './ledger.js';
 import type { REWARDS } from './templates.js';
 
 const DAY_MS = 86_400_000;
+/** How long a streak holds after its last gift: a claim within it continues the streak (48 h). */
+export const STREAK_HOLDS_MS = 2 * DAY_MS;
+
+/**
+ * Whether a streak whose last gift was at `last_claim_at` is still running at `now`: the one rule of
+ * the gift (which pays the streak) and of the profile (which shows it). The profile used to ask for
+ * a gift today or yesterday by date, so a claim 47 h ago showed no streak that /regalo continued.
+ */
+export const streakHolds = (last_claim_at: Date, now: Date): boolean =>
+  now.getTime() - last_claim_at.getTime() < STREAK_HOLDS_MS;
 /** Rolls back a daily gift whose day was already paid (a DianaError: the database layer passes it through). */
 const DAILY_CLAIMED = GAMIFICATION_ERROR_CODES.DAILY_ALREADY_CLAIMED;
 
@@ -53,7 +63,7 @@ export function createDailyGift(deps: {
             kind: 'wait',
             wait_ms: Math.min(DAY_MS, DAY_MS - (now.getTime() - row.last_claim_at.getTime())),
           };
-        const streak = row && now.getTime() - row.last_claim_at.getTime() < 2 * DAY_MS ? row.streak + 1 : 1;
+        const streak = row && streakHolds(row.last_claim_at, now) ? row.streak + 1 : 1;
         const amount = r.daily_gift + Math.min((streak - 1) * r.streak_bonus, r.streak_bonus_max);
         // the gift row and the payment in one write (the payment needs nothing the row returns);
         // one gift per user and local day: the ledger refuses a second payment of this source

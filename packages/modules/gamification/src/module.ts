@@ -69,8 +69,8 @@ export interface GamificationModule extends DianaModule<Composer<GamificationCon
   /** The react button for a channel post (the admin module attaches it to scheduled posts). */
   reactButton(post_id: string): InlineKeyboardButton.CallbackButton;
   /**
-   * What a profile shows: the balance and the daily-gift streak (consecutive days with a gift,
-   * ending today or yesterday in the bot's timezone; 0 otherwise).
+   * What a profile shows: the balance and the daily-gift streak (consecutive days with a gift, while
+   * the last one is under 48 h old — the streak the next /regalo continues; 0 otherwise).
    */
   summary(user_id: string): Promise<{ balance: number; streak_days: number }>;
   /** An object's name as the shop shows it (other modules name objects by it), or undefined. */

@@ -4,6 +4,7 @@
 import type { Database } from '@diana/db';
 import { escapeHtml } from '@diana/security';
 import { formatBesitos } from '@diana/utils';
+import { streakHolds } from './daily.js';
 import { packMessages } from './messages.js';
 import { periodOf } from './progress.js';
 import type { ACHIEVEMENTS, MISSIONS, SHOP } from './templates.js';
@@ -126,12 +127,12 @@ export function createScreens(deps: ScreenDeps) {
       };
     },
 
-    /** The current daily-gift streak: its length when the last gift was today or yesterday (bot days), else 0. */
+    /** The current daily-gift streak: its length while the next gift would continue it (`streakHolds`), else 0. */
     async streak(user_id: string): Promise<number> {
-      const [row] = await db.sql<{ streak: number; alive: boolean }[]>`
-        select streak, (last_claim_at at time zone ${timezone})::date >= (now() at time zone ${timezone})::date - 1 as alive
-        from gamification_daily_gifts where user_id = ${user_id}`;
-      return row?.alive ? row.streak : 0;
+      // the database's clock, as the gift's: one clock for both
+      const [row] = await db.sql<{ streak: number; last_claim_at: Date; now: Date }[]>`
+        select streak, last_claim_at, now() as now from gamification_daily_gifts where user_id = ${user_id}`;
+      return row && streakHolds(row.last_claim_at, row.now) ? row.streak : 0;
     },
   };
 }

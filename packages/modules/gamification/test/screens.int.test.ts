@@ -591,20 +591,33 @@ describe('summary', () => {
     expect(gamification.itemName('no_such_item')).toBeUndefined();
   });
 
-  it('returns the balance and the daily-gift streak, alive only when the last gift was today or yesterday', async () => {
+  it('returns the balance and the daily-gift streak, running while the next /regalo continues it (last gift under 48 h)', async () => {
     const user = await welcomed(430);
     expect(await until(async () => (await gamification.ledger.balance(user)) === 50)).toBe(true);
     expect(await gamification.summary(user)).toEqual({ balance: 50, streak_days: 0 });
     await command(430, '/regalo');
     expect(await gamification.summary(user)).toEqual({ balance: 60, streak_days: 1 });
-    const setLast = (days: number, streak: number) =>
-      db.sql`update gamification_daily_gifts set streak = ${streak},
-               last_claim_at = ((now() at time zone 'Europe/Madrid')::date - ${days}::int + time '12:00') at time zone 'Europe/Madrid'
-             where user_id = ${user}`;
-    await setLast(1, 4);
+    // the last gift `hours` ago: its row, and its ledger entry moved off today's source id (which
+    // refuses a second gift on one local day)
+    const setLast = async (hours: number, streak: number) => {
+      await db.sql`update gamification_daily_gifts set streak = ${streak}, last_claim_at = now() - make_interval(hours => ${hours})
+                   where user_id = ${user}`;
+      await db.sql`update besitos_transactions set source_event_id = source_event_id || ':' || ${hours}
+                   where user_id = ${user} and source = 'daily' and source_event_id not like '%:%:%:%'`;
+    };
+    // 47 h ago is the day before yesterday by date (whenever it is before 23:00 in Madrid): the
+    // profile said no streak while /regalo paid it as day 5
+    await setLast(47, 4);
     expect((await gamification.summary(user)).streak_days).toBe(4);
-    await setLast(2, 4);
+    await command(430, '/regalo');
+    expect(api.lastText(430)).toContain('Tu regalo de hoy: <b>18 besitos</b> 🎁 (racha de 5 días)'); // 10 + 4 × 2
+    expect(await gamification.summary(user)).toEqual({ balance: 78, streak_days: 5 });
+    // 49 h ago: gone for both, the next gift starts again at day 1
+    await setLast(49, 4);
     expect((await gamification.summary(user)).streak_days).toBe(0);
+    await command(430, '/regalo');
+    expect(api.lastText(430)).toContain('Tu regalo de hoy: <b>10 besitos</b> 🎁\n');
+    expect(await gamification.summary(user)).toEqual({ balance: 88, streak_days: 1 });
   });
 
   it('keeps the ledger invariants through all of it', async () => {
