@@ -84,6 +84,21 @@ export interface GamificationModule extends DianaModule<Composer<GamificationCon
 const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.InferOutput<S> =>
   parseOrThrow(schema, event.payload, { code: EVENT_BUS_ERROR_CODES.EVENT_SCHEMA, message: `unusable ${event.type}` });
 
+/** The start parameter of the link a stranger's press opens (counted in the bot's logs as any). */
+const REACT_START = 'reacciones';
+
+/**
+ * The answer to a react button pressed by someone the bot does not know: what to do, and the bot's
+ * chat as the press's link (`t.me/<bot>?start=reacciones`, a deep link nobody owns: a plain /start).
+ */
+const strangerAnswer = (ctx: GamificationContext) => {
+  const username = ctx.me?.username;
+  return {
+    text: TEXTS.reactStranger,
+    ...(username ? { url: `https://t.me/${username}?start=${REACT_START}` } : {}),
+  };
+};
+
 /** The economy: ledger, event rewards, daily gift, reactions, missions, achievements and the shop. */
 export function createGamificationModule(settings: GamificationSettings, deps: GamificationDeps): GamificationModule {
   const options = gamificationSettings(settings);
@@ -346,7 +361,10 @@ export function createGamificationModule(settings: GamificationSettings, deps: G
   composer.filter(isSignedAction('gam.r'), async (ctx) => {
     const user = ctx.user;
     const [post_id = ''] = ctx.signedCallback.args;
-    if (!user || !post_id) return;
+    if (!post_id) return void (await ctx.answerCallbackQuery());
+    // someone who never wrote to the bot: users are registered in their private chat only, so the
+    // press counts nothing, and is answered (unanswered, the button spun) with the way to the bot
+    if (!user) return void (await ctx.answerCallbackQuery(strangerAnswer(ctx)));
     const answer = await db.transaction(async (tx) => {
       // ...and how many reactions of this user came earlier today: past the ones paid a day, this
       // one is thanked without a promise (the payment itself is the consumer's, counted there)

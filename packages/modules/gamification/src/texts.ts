@@ -15,6 +15,8 @@ export const TEXTS = Object.freeze({
   /** Past the reactions paid a day (the answer of the button, at most 200 characters). */
   reactedUnpaid: '¡Gracias! 💋 Por hoy tus reacciones ya no suman besitos: mañana vuelven a contar.',
   alreadyReacted: 'Ya habías reaccionado a esta publicación.',
+  /** A reader who never wrote to the bot (no user: not registered from a channel, on purpose). */
+  reactStranger: 'Para que tus reacciones cuenten, escríbeme antes en privado: abre el bot y pulsa /start. 💋',
   reactButton: '💋 Me gusta',
   shopTitle: '<b>La tienda de Diana</b>',
   shopBalance: (besitos: string) => `Tienes ${besitos}. Toca un artículo para comprarlo.`,

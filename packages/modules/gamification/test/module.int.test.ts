@@ -43,8 +43,10 @@ const api = createRecordingApi();
 const bot = new Bot<GamificationContext>('0:test', { botInfo: FAKE_BOT_INFO });
 bot.api.config.use(api.transformer as never);
 const ids = new Map<number, string>();
+// as the app resolves users: only someone who wrote to the bot in private has one
 bot.use(async (ctx, next) => {
-  ctx.user = { id: ids.get(ctx.from?.id ?? 0) as string, role: 'FREE', telegram_id: ctx.from?.id ?? 0 };
+  const id = ids.get(ctx.from?.id ?? 0);
+  ctx.user = id ? { id, role: 'FREE', telegram_id: ctx.from?.id ?? 0 } : undefined;
   await next();
 });
 // how many updates of one user are being handled at once (the concurrency tests prove contention)
@@ -253,6 +255,36 @@ describe('the gamification module', () => {
       { n: number }[]
     >`select count(*)::int as n from gamification_reactions where user_id = ${user}`;
     expect(count?.n).toBe(4);
+  });
+
+  it('a channel reader who never wrote to the bot is answered once, pointed to the bot; nothing is recorded or paid', async () => {
+    // the press as Telegram sends it from a channel post; no user: the app registers people in private only
+    const update = updates.press(320, gamification.reactButton('stranger-post').callback_data as string);
+    update.callback_query.message = {
+      message_id: 7,
+      date: 0,
+      chat: { id: -100_320, type: 'channel', title: 'Diana' },
+    } as never;
+    const from = api.calls.length;
+    await bot.handleUpdate(update as Update);
+    const calls = api.calls.slice(from);
+    // before: no answer at all (the button spun)
+    expect(calls).toEqual([
+      {
+        method: 'answerCallbackQuery',
+        payload: {
+          callback_query_id: update.callback_query.id,
+          text: 'Para que tus reacciones cuenten, escríbeme antes en privado: abre el bot y pulsa /start. 💋',
+          url: 'https://t.me/diana_bot?start=reacciones',
+        },
+      },
+    ]);
+    const [reactions] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from gamification_reactions where post_id = 'stranger-post'`;
+    expect(reactions?.n).toBe(0);
+    const [events] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where type = 'channel.reaction_added' and envelope like '%stranger-post%'`;
+    expect(events?.n).toBe(0);
   });
 
   it('reactions handled after midnight count on the day they were pressed: its cap, its mission', async () => {
