@@ -11,6 +11,22 @@ import { createRedisConnector, REDIS_RETRY_MAX_MS, redisRetryDelay } from '../sr
 import { REDIS_ERROR_CODES } from '../src/errors.js';
 
 const redis = await useTestRedis('connector');
+
+/** A server that takes connections and never answers: no connection error ends a wait on it. */
+async function startSilentServer() {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => sockets.add(socket));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    sockets,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
 const connector = createRedisConnector({ url: redis.url });
 afterAll(() => connector.close());
 
@@ -91,11 +107,9 @@ describe('createRedisConnector', () => {
   it('a ready() under way stops waiting for a client its owner disconnects (not a close: no E_REDIS_CLOSED)', async () => {
     // the bus drops a hung blocking connection for a new one during the bot's start: the start's
     // ready() failed with E_REDIS_CLOSED, which the bot took for the end of its connector
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => sockets.add(socket));
-    silent.listen(0, '127.0.0.1');
-    await once(silent, 'listening');
-    const own = createRedisConnector({ options: { port: (silent.address() as { port: number }).port } });
+    const silent = await startSilentServer();
+    const { sockets } = silent;
+    const own = createRedisConnector({ options: { port: silent.port } });
     try {
       const clients = [own.blocking({ name: 'a' }), own.blocking({ name: 'b' })];
       const waiting = own.ready({ timeout_ms: 60_000 });
@@ -105,7 +119,6 @@ describe('createRedisConnector', () => {
       await expect(own.ready({ timeout_ms: 100 })).resolves.toBeUndefined(); // nothing left to wait for
     } finally {
       await own.close({ timeout_ms: 100 });
-      for (const socket of sockets) socket.destroy();
       silent.close();
     }
   });
@@ -209,7 +222,6 @@ describe('createRedisConnector', () => {
       expect(client.status).not.toBe('ready');
     } finally {
       await own.close();
-      for (const socket of sockets) socket.destroy();
       silent.close();
     }
   });
@@ -244,12 +256,9 @@ describe('createRedisConnector', () => {
   it('pings of a server that takes connections and never answers leave no listener behind', async () => {
     // no connection error ends these waits (the connection is made; the handshake never answers),
     // so each ping's own 'error' listener stays unless the ping removes it
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => sockets.add(socket));
-    silent.listen(0, '127.0.0.1');
-    await once(silent, 'listening');
-    const port = (silent.address() as { port: number }).port;
-    const own = createRedisConnector({ options: { port } });
+    const silent = await startSilentServer();
+    const { sockets } = silent;
+    const own = createRedisConnector({ options: { port: silent.port } });
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on('warning', onWarning);
@@ -262,7 +271,6 @@ describe('createRedisConnector', () => {
     } finally {
       process.off('warning', onWarning);
       await own.close();
-      for (const socket of sockets) socket.destroy();
       silent.close();
     }
   });
@@ -306,11 +314,9 @@ describe('createRedisConnector', () => {
 
   it('close ends a ping and a ready waiting through an outage at once (E_REDIS_CLOSED); nothing is made after it', async () => {
     // a server that takes the connection and never answers: no connection error ends the waits
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => sockets.add(socket));
-    silent.listen(0, '127.0.0.1');
-    await once(silent, 'listening');
-    const own = createRedisConnector({ options: { port: (silent.address() as { port: number }).port } });
+    const silent = await startSilentServer();
+    const { sockets } = silent;
+    const own = createRedisConnector({ options: { port: silent.port } });
     try {
       own.command(); // a client for ready() to wait for
       const waits = [own.ready({ timeout_ms: 60_000 }), own.ping({ timeout_ms: 60_000 })];
@@ -322,7 +328,6 @@ describe('createRedisConnector', () => {
         expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: REDIS_ERROR_CODES.CLOSED });
       }
     } finally {
-      for (const socket of sockets) socket.destroy();
       silent.close();
     }
     expect(() => own.command()).toThrow(expect.objectContaining({ code: REDIS_ERROR_CODES.CLOSED }));
