@@ -499,8 +499,8 @@ describe('the admin module', () => {
       expect(await dues(23)).toMatchObject({ removal_due: false });
     });
 
-    it('PostgreSQL dropping the connection during one removal costs no member their farewell nor their cached role', async () => {
-      const members = [41, 42, 43];
+    /** VIP members (Telegram ids) whose subscriptions end a second from now. */
+    const expiringSoon = async (members: readonly number[]) => {
       await userWith(1, 'ADMIN');
       await say(main.bot, 1, '/tarifa vip30 30 1000'); // when run alone (it exists already otherwise)
       for (const tg of members) {
@@ -510,17 +510,27 @@ describe('the admin module', () => {
       await db.sql`
         update admin_subscriptions s set ends_at = ${new Date(clock.now() + 1_000)}
         from users u where u.id = s.user_id and u.telegram_id = any(${members}::bigint[])`;
+    };
+    /** Ends the session of a channel removal's transaction that waits on Telegram; how many it ended. */
+    const terminateHeldRemoval = async () =>
+      (
+        await db.sql`
+          select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid() and state = 'idle in transaction'
+            and query like '%removal_attempts as attempts%'`
+      ).length;
+    const farewells = (tg: number) =>
+      calls.filter((c) => c.payload.chat_id === tg && c.payload.text === TEXTS_FAREWELL).length;
+
+    it('PostgreSQL dropping the connection during one removal costs no member their farewell nor their cached role', async () => {
+      const members = [41, 42, 43];
+      await expiringSoon(members);
       const dropping = makeBot();
       let dropped = 0;
       dropping.bot.api.config.use(async (prev, m, payload, signal) => {
         if (m === 'banChatMember' && dropped === 0) {
           // the removal's transaction waits on Telegram, idle in it: its connection is dropped
-          dropped = (
-            await db.sql`
-              select pg_terminate_backend(pid) from pg_stat_activity
-              where datname = current_database() and pid <> pg_backend_pid() and state = 'idle in transaction'
-                and query like '%removal_attempts as attempts%'`
-          ).length;
+          dropped = await terminateHeldRemoval();
         }
         return prev(m, payload, signal);
       });
@@ -534,8 +544,6 @@ describe('the admin module', () => {
         clock.advance(61_000);
         await dropping.admin.runJobs();
       }
-      const farewells = (tg: number) =>
-        calls.filter((c) => c.payload.chat_id === tg && c.payload.text === TEXTS_FAREWELL).length;
       expect(members.map(farewells)).toEqual([1, 1, 1]);
       expect(roleChanges.slice(changesBefore).sort()).toEqual(members);
       for (const tg of members) {
@@ -551,15 +559,7 @@ describe('the admin module', () => {
 
     it('a process stopped in the middle of an expiry pass leaves the farewells owed: another process sends them, each once', async () => {
       const members = [44, 45, 46];
-      await userWith(1, 'ADMIN');
-      await say(main.bot, 1, '/tarifa vip30 30 1000'); // when run alone (it exists already otherwise)
-      for (const tg of members) {
-        await userWith(tg, 'FREE');
-        await redeem(main.bot, tg);
-      }
-      await db.sql`
-        update admin_subscriptions s set ends_at = ${new Date(clock.now() + 1_000)}
-        from users u where u.id = s.user_id and u.telegram_id = any(${members}::bigint[])`;
+      await expiringSoon(members);
       // this process stops at its first removal, holding that member's row
       const dying = makeBot();
       let reached!: () => void;
@@ -579,8 +579,6 @@ describe('the admin module', () => {
         }
         return prev(m, payload, signal);
       });
-      const farewells = (tg: number) =>
-        calls.filter((c) => c.payload.chat_id === tg && c.payload.text === TEXTS_FAREWELL).length;
       const changesBefore = roleChanges.length;
       clock.advance(10_000);
       const passing = dying.admin.runJobs();
@@ -594,11 +592,7 @@ describe('the admin module', () => {
       expect(members.map((tg) => farewells(tg) + (tg === first ? 1 : 0))).toEqual([1, 1, 1]);
       // its connection dies, freeing the row it held: the last goodbye is said (by a later pass,
       // or by the stopped one, told its transaction is gone), once
-      const killed = await db.sql`
-        select pg_terminate_backend(pid) from pg_stat_activity
-        where datname = current_database() and pid <> pg_backend_pid() and state = 'idle in transaction'
-          and query like '%removal_attempts as attempts%'`;
-      expect(killed).toHaveLength(1);
+      expect(await terminateHeldRemoval()).toBe(1);
       expect(
         await until(async () => {
           await main.admin.runJobs();
