@@ -523,24 +523,18 @@ describe('the narrative module', () => {
     const db2 = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 10 });
     let inFlight = 0;
     let peak = 0;
+    const tracked = async <T>(call: () => Promise<T>): Promise<T> => {
+      peak = Math.max(peak, ++inFlight);
+      try {
+        return await call();
+      } finally {
+        inFlight--;
+      }
+    };
     const counted = (store: DocumentStore): DocumentStore => ({
       ...store,
-      find: async (...args) => {
-        peak = Math.max(peak, ++inFlight);
-        try {
-          return await store.find(...args);
-        } finally {
-          inFlight--;
-        }
-      },
-      put: async (...args) => {
-        peak = Math.max(peak, ++inFlight);
-        try {
-          return await store.put(...args);
-        } finally {
-          inFlight--;
-        }
-      },
+      find: (...args) => tracked(() => store.find(...args)),
+      put: (...args) => tracked(() => store.put(...args)),
     });
     try {
       for (let round = 0; round < 6; round++) {
