@@ -345,13 +345,12 @@ describe('ConfigManager', () => {
       expect(amount()).toBe(global);
     });
     expect(amount()).toBe(53);
-    // publish, rollback, archive, publish: each applied by its write, unless a reload that ran
-    // meanwhile served it first (what matters, `amount()` right after each write, is checked
-    // above with no wait; CI's busy Node 22 pass once saw a reload serve one: 3 writes applied)
-    const reloads = config.stats().resyncs - before.resyncs;
+    // publish, rollback, archive, publish: at most one application each. How many were applied
+    // by the write itself is not asserted: CI's busy Node 22 passes twice saw 3, another path
+    // having served one first (once with no resync counted). What matters, `amount()` right after
+    // each write with no wait, is checked above.
     const applied = config.stats().writes_applied - before.writes_applied;
     expect(applied).toBeLessThanOrEqual(4);
-    expect(applied).toBeGreaterThanOrEqual(4 - reloads);
     expect(changes).toEqual([50, 50, global, 53]);
     // its own four events come back and change nothing
     expect(await until(() => config.stats().events_ignored - before.events_ignored >= 4)).toBe(true);
