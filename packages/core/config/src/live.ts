@@ -123,8 +123,9 @@ export function createLiveValues(deps: {
    * process already serves (a slow reload meanwhile overtaken) leaves that change in place.
    */
   const load = async (initial: boolean) => {
-    counts.resyncs++;
     const rows = await listLatest(db.sql);
+    // counted once read and applied below (a reload still waiting for its read serves nothing yet)
+    counts.resyncs++;
     const problems: string[] = [];
     for (const row of rows) {
       const template = templates.get(row.template_key);

@@ -41,6 +41,7 @@ export interface ChangeMeta {
 
 /** Figures since start. */
 export interface ConfigManagerStats {
+  /** Full reloads from PostgreSQL whose read came back (the start's, after reconnects, periodic). */
   readonly resyncs: number;
   readonly events_applied: number;
   readonly events_ignored: number;
