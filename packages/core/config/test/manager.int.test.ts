@@ -345,17 +345,19 @@ describe('ConfigManager', () => {
       expect(amount()).toBe(global);
     });
     expect(amount()).toBe(53);
-    // publish, rollback, archive, publish: each applied by its write, unless a reload whose read
-    // came after it served it first (a reload counts once its read is back: one started before
-    // `before` but held on a busy pool counts here)
+    // publish, rollback, archive, publish: each served once, by its write — or first by its own
+    // event (PostgreSQL tells listeners of a commit before the committing session's answer is
+    // sent: on a busy machine the relay and the bus can win) or by a reload whose read came after
+    // it (a reload counts once its read is back)
     const reloads = config.stats().resyncs - before.resyncs;
     const applied = config.stats().writes_applied - before.writes_applied;
-    expect(applied).toBeLessThanOrEqual(4);
-    expect(applied).toBeGreaterThanOrEqual(4 - reloads);
+    const byEvents = config.stats().events_applied - before.events_applied;
+    expect(applied + byEvents).toBeLessThanOrEqual(4);
+    expect(applied + byEvents + reloads).toBeGreaterThanOrEqual(4);
     expect(changes).toEqual([50, 50, global, 53]);
-    // its own four events come back and change nothing
-    expect(await until(() => config.stats().events_ignored - before.events_ignored >= 4)).toBe(true);
-    expect(config.stats().events_applied).toBe(before.events_applied);
+    // its own four events come back, and those not applied first change nothing
+    expect(await until(() => config.stats().events_ignored - before.events_ignored >= 4 - byEvents)).toBe(true);
+    expect(config.stats().events_applied - before.events_applied).toBe(byEvents);
     expect(amount()).toBe(53);
     stop();
   });
