@@ -1,11 +1,14 @@
-// Each update is handled once, and none is lost: a process claims an update_id for a short
-// lease while it handles it, then marks it done for a day. A redelivery of a done update is
-// answered 200 and skipped; one arriving while another process still holds the lease (or
-// before that process's lease ran out after it died) gets an error, so Telegram sends it
-// again later instead of it being dropped.
+// Each update is handled once, and none is lost: a process claims an update_id while it handles
+// it, then marks it done for a day. A redelivery of a done update is answered 200 and skipped;
+// one arriving while another process holds the claim (or before that process's claim ran out
+// after it died) gets an error, so Telegram sends it again later instead of it being dropped.
+// The claim is a short lease that its process renews while the update runs (up to
+// `hold_max_ms`): an update that runs longer than one lease (a send waiting out Telegram's 429)
+// is not handled a second time elsewhere. Only its owner releases a claim.
 
+import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '@diana/redis';
-import { type Clock, createFailureStreak, DianaError, type Logger, SYSTEM_CLOCK } from '@diana/utils';
+import { type Clock, createFailureStreak, DianaError, type Logger, SILENT_LOGGER, SYSTEM_CLOCK } from '@diana/utils';
 import { LRUCache } from 'lru-cache';
 import { BOT_ERROR_CODES } from './errors.js';
 
@@ -17,46 +20,105 @@ export interface UpdateDedupe {
   release(update_id: number): Promise<void>;
 }
 
+export interface RedisDedupeOptions {
+  /** How long a claim lasts unless renewed (its process renews it every third of this). */
+  readonly lease_ms?: number;
+  /** An update still running this long is taken for hung: its claim is no longer renewed. */
+  readonly hold_max_ms?: number;
+  readonly logger?: Logger;
+}
+
 const LEASE_MS = 15_000;
+const HOLD_MAX_MS = 300_000;
 const DONE_MS = 86_400_000;
 const inProgress = (update_id: number) =>
   new DianaError(BOT_ERROR_CODES.UPDATE_IN_PROGRESS, `update ${update_id} is being handled elsewhere; retry later`, {
     context: { update_id },
   });
 
-export function createRedisDedupe(redis: RedisClient, prefix: string): UpdateDedupe {
-  // slot: one key per command (SET NX, GET, DEL)
+// the claim's value is its owner's token: renewed and released only by that owner
+const RENEW =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+export function createRedisDedupe(redis: RedisClient, prefix: string, options: RedisDedupeOptions = {}): UpdateDedupe {
+  const { lease_ms = LEASE_MS, hold_max_ms = HOLD_MAX_MS, logger = SILENT_LOGGER } = options;
+  // slot: one key per command (SET NX, GET, EVAL of one key)
   const key = (id: number) => `${prefix}update:${id}`;
+  const owner = randomUUID();
+  // the claims this process holds: update_id → when claimed
+  const held = new Map<number, number>();
+  let renewer: NodeJS.Timeout | undefined;
+  const renew = async (id: number, since: number) => {
+    if (performance.now() - since > hold_max_ms) {
+      held.delete(id);
+      logger.warn(
+        { update_id: id, hold_max_ms },
+        'update still running past hold_max_ms; its claim is no longer renewed (a redelivery may run it again)',
+      );
+      return;
+    }
+    try {
+      const renewed = await redis.eval(RENEW, 1, key(id), owner, lease_ms);
+      // gone or another's (the lease ran out while Redis did not answer): nothing left to renew
+      if (renewed !== 1 && held.delete(id))
+        logger.warn({ update_id: id }, 'update claim lost while it ran (a redelivery may run it again)');
+    } catch (error) {
+      // Redis not answering: tried again at the next round, while the lease lasts
+      logger.debug({ err: error, update_id: id }, 'update claim not renewed');
+    }
+  };
+  const startRenewing = () => {
+    renewer ??= setInterval(
+      () => {
+        if (held.size === 0) {
+          clearInterval(renewer);
+          renewer = undefined;
+          return;
+        }
+        for (const [id, since] of held) void renew(id, since);
+      },
+      Math.max(1, Math.floor(lease_ms / 3)),
+    ).unref();
+  };
   return {
     async claim(id) {
-      if ((await redis.set(key(id), 'processing', 'PX', LEASE_MS, 'NX')) === 'OK') return 'claimed';
+      if ((await redis.set(key(id), owner, 'PX', lease_ms, 'NX')) === 'OK') {
+        held.set(id, performance.now());
+        startRenewing();
+        return 'claimed';
+      }
       if ((await redis.get(key(id))) === 'done') return 'done';
       throw inProgress(id);
     },
     async done(id) {
+      held.delete(id);
       await redis.set(key(id), 'done', 'PX', DONE_MS);
     },
     async release(id) {
-      await redis.del(key(id));
+      held.delete(id);
+      await redis.eval(RELEASE, 1, key(id), owner);
     },
   };
 }
 
+/** This process alone: a claim lasts until its update is done or released (at most `hold_max_ms`). */
 export function createMemoryDedupe(): UpdateDedupe {
-  const seen = new LRUCache<number, 'processing' | 'done'>({ max: 200_000, ttl: DONE_MS });
+  const done = new LRUCache<number, true>({ max: 200_000, ttl: DONE_MS });
+  const running = new LRUCache<number, true>({ max: 200_000, ttl: HOLD_MAX_MS });
   return {
     async claim(id) {
-      const state = seen.get(id);
-      if (state === 'done') return 'done';
-      if (state === 'processing') throw inProgress(id);
-      seen.set(id, 'processing', { ttl: LEASE_MS });
+      if (done.has(id)) return 'done';
+      if (running.has(id)) throw inProgress(id);
+      running.set(id, true);
       return 'claimed';
     },
     async done(id) {
-      seen.set(id, 'done');
+      running.delete(id);
+      done.set(id, true);
     },
     async release(id) {
-      seen.delete(id);
+      running.delete(id);
     },
   };
 }
@@ -75,7 +137,7 @@ export function createResilientDedupe(
   logger: Logger,
   clock: Clock = SYSTEM_CLOCK,
 ): UpdateDedupe {
-  const shared = createRedisDedupe(redis, prefix);
+  const shared = createRedisDedupe(redis, prefix, { logger });
   const local = createMemoryDedupe();
   const outage = createFailureStreak({
     logger,

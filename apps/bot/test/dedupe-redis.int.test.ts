@@ -1,6 +1,6 @@
 import { createRedisConnector, isCluster, mastersOf, type RedisClient } from '@diana/redis';
-import { createBarrier, useTestRedis, useTestRedisCluster } from '@diana/test-services';
-import { isDianaError } from '@diana/utils';
+import { captureLogLines, createBarrier, useTestRedis, useTestRedisCluster } from '@diana/test-services';
+import { createLogger, isDianaError } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisDedupe } from '../src/dedupe.js';
 
@@ -18,6 +18,16 @@ const connectors = [
 afterAll(async () => {
   await Promise.all(connectors.map((c) => c.connector.close()));
 });
+
+/** Resolves once `check` holds, polled every 10 ms, or false after `ms`. */
+async function until(check: () => Promise<boolean>, ms = 5_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
 
 async function ready(client: RedisClient) {
   const deadline = Date.now() + 5_000;
@@ -63,5 +73,56 @@ describe.each(connectors)('update dedupe on $label', ({ label, prefix, connector
     }
     expect(perNode.reduce((x, y) => x + y, 0)).toBe(30);
     if (isCluster(client)) expect(perNode.filter((n) => n > 0).length).toBeGreaterThan(1);
+  });
+  it('renews a claim while its update runs: a redelivery three leases later is still refused (before, a second process ran it)', async () => {
+    const client = await ready(connector.command());
+    const a = createRedisDedupe(client, `${prefix}renew:`, { lease_ms: 300 });
+    const b = createRedisDedupe(client, `${prefix}renew:`, { lease_ms: 300 });
+    expect(await a.claim(7)).toBe('claimed');
+    const since = Date.now();
+    // the lease is renewed, never set longer: its time left stays within one lease
+    let renewals = 0;
+    let last = Number.POSITIVE_INFINITY;
+    expect(
+      await until(async () => {
+        const left = await client.pttl(`${prefix}renew:update:7`);
+        expect(left).toBeGreaterThan(0);
+        expect(left).toBeLessThanOrEqual(300);
+        if (left > last) renewals++;
+        last = left;
+        return Date.now() - since > 1_000;
+      }),
+    ).toBe(true);
+    expect(renewals).toBeGreaterThanOrEqual(2);
+    expect(isDianaError(await b.claim(7).catch((e: unknown) => e), 'E_BOT_UPDATE_IN_PROGRESS')).toBe(true);
+    await a.done(7);
+    expect(await b.claim(7)).toBe('done');
+  });
+
+  it('a process whose claim was lost releases nothing of the new owner', async () => {
+    const client = await ready(connector.command());
+    const a = createRedisDedupe(client, `${prefix}owner:`, { lease_ms: 60_000 });
+    const b = createRedisDedupe(client, `${prefix}owner:`, { lease_ms: 60_000 });
+    const c = createRedisDedupe(client, `${prefix}owner:`, { lease_ms: 60_000 });
+    expect(await a.claim(8)).toBe('claimed');
+    await client.del(`${prefix}owner:update:8`); // a's lease ran out (a frozen process)
+    expect(await b.claim(8)).toBe('claimed');
+    await a.release(8); // a's handler failed late
+    expect(isDianaError(await c.claim(8).catch((e: unknown) => e), 'E_BOT_UPDATE_IN_PROGRESS')).toBe(true);
+    await b.release(8);
+    expect(await c.claim(8)).toBe('claimed');
+  });
+
+  it('lets go of an update still running past hold_max_ms, and says so', async () => {
+    const client = await ready(connector.command());
+    const { destination, lines } = captureLogLines();
+    const logger = createLogger({ level: 'warn', destination });
+    const a = createRedisDedupe(client, `${prefix}hung:`, { lease_ms: 150, hold_max_ms: 400, logger });
+    const b = createRedisDedupe(client, `${prefix}hung:`, { lease_ms: 150 });
+    expect(await a.claim(9)).toBe('claimed');
+    const since = Date.now();
+    expect(await until(async () => (await b.claim(9).catch(() => 'refused')) === 'claimed')).toBe(true);
+    expect(Date.now() - since).toBeGreaterThanOrEqual(400);
+    expect(lines).toMatchObject([{ level: 'warn', update_id: 9, hold_max_ms: 400 }]);
   });
 });
