@@ -76,6 +76,24 @@ export interface AuditEntry {
   readonly target?: string;
   readonly reason?: string;
   readonly details?: unknown;
+  /**
+   * The Telegram update (`ctx.update.update_id`) the row is written for: a second row of the
+   * same action for the same update is refused (`AlreadyHandled`, which rolls the command's
+   * transaction back and is answered by `guarded`).
+   */
+  readonly update_id?: number;
+}
+
+/**
+ * Thrown by `audit` when the update it names already wrote that action's row (Telegram sent the
+ * update again): the transaction holding the command's effect rolls back, and `guarded` tells
+ * the staff member it was done already.
+ */
+export class AlreadyHandled extends Error {
+  constructor(readonly update_id: number) {
+    super(`update ${update_id} was handled already`);
+    this.name = 'AlreadyHandled';
+  }
 }
 
 export interface AdminKit {
@@ -86,14 +104,22 @@ export interface AdminKit {
   readonly clock: Clock;
   readonly logger: Logger;
   now(): Date;
-  /** Writes an audit row, in the transaction in progress if any (`db.session()`). */
-  audit(entry: AuditEntry): Promise<unknown>;
+  /**
+   * Writes an audit row, in the transaction in progress if any (`db.session()`); returns its id.
+   * With `update_id`, throws `AlreadyHandled` when that update wrote the action already (a
+   * concurrent run of it waits for the other's transaction): run it in the transaction that
+   * holds the command's effect, so a redelivered update does not repeat it.
+   */
+  audit(entry: AuditEntry): Promise<string>;
+  /** The Telegram update being handled (`ctx.update.update_id`), for `AuditEntry.update_id`. */
+  updateOf(ctx: AdminContext): number;
   /** `tg:<telegram id>` of who sent the update. */
   actorOf(ctx: AdminContext): string;
   actorRole(ctx: AdminContext): string;
   /**
    * The handler, run only for holders of `permission` (with the command's words as `args`):
-   * staff without it are told; anyone else never learns the command exists.
+   * staff without it are told; anyone else never learns the command exists. A handler that
+   * throws `AlreadyHandled` (its update was handled before) is answered "Ya estaba hecho".
    */
   guarded(
     permission: Permission,
@@ -146,11 +172,20 @@ export function createKit(
     logger,
     now: () => new Date(clock.now()),
     vipChannel: createVipChannel({ db: deps.db, api: deps.api, clock, logger, channel_id: settings.vip_channel_id }),
-    audit: (a) =>
+    async audit(a) {
+      const id = newId();
       // clock_timestamp(): the time the row is written (after any lock waited for), not when the
       // transaction began, so rows of one target are in the order the changes happened
-      deps.db.session()`insert into admin_audit (id, actor, action, target, reason, details, created_at)
-         values (${newId()}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb, clock_timestamp())`,
+      const rows = await deps.db.session()`
+        insert into admin_audit (id, actor, action, target, reason, details, created_at, update_id)
+        values (${id}, ${a.actor}, ${a.action}, ${a.target ?? null}, ${a.reason ?? ''}, ${JSON.stringify(a.details ?? {})}::text::jsonb,
+                clock_timestamp(), ${a.update_id ?? null})
+        on conflict (action, update_id) where update_id is not null do nothing
+        returning 1`;
+      if (rows.length === 0) throw new AlreadyHandled(a.update_id ?? 0);
+      return id;
+    },
+    updateOf: (ctx) => ctx.update.update_id,
     actorOf: (ctx) => `tg:${ctx.from?.id ?? 0}`,
     actorRole,
     guarded: (permission, handle) => async (ctx, next) => {
@@ -161,7 +196,15 @@ export function createKit(
         return;
       }
       const args = typeof ctx.match === 'string' ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
-      await handle(ctx, args);
+      try {
+        await handle(ctx, args);
+      } catch (error) {
+        // Telegram sent this update again (a lease outlived, a crash after the commit): the
+        // first run's effect stands, this one's was rolled back
+        if (!(error instanceof AlreadyHandled)) throw error;
+        logger.info({ update_id: error.update_id }, 'staff command already handled; not repeated');
+        await ctx.reply(TEXTS.alreadyDone);
+      }
     },
     async reasonOf(ctx, words) {
       const reason = words.join(' ');

@@ -129,6 +129,8 @@ export const TEXTS = Object.freeze({
     }. Saldo: ${balance}.`,
   replayed: (n: number) => (n === 1 ? 'Reenviado 1 evento.' : `Reenviados ${n} eventos.`),
   forbidden: 'No tienes permiso para hacer esto.',
+  /** A staff command's update Telegram sent again: the first run did it, this one did nothing. */
+  alreadyDone: 'Ya estaba hecho: esta orden ya se había procesado, no la repito.',
 
   // /admin
   helpHeader: (role: string) => `Tus comandos de staff (rol «${role}»):`,

@@ -1044,6 +1044,52 @@ describe('the admin module', () => {
     });
   });
 
+  it('one /besitos or /quitar_besitos update sent again, to another process or at once to both, is done once', async () => {
+    await userWith(1, 'ADMIN');
+    const target = await userWith(2, 'FREE');
+    const grants = async () =>
+      (
+        await db.sql<{ envelope: string }[]>`
+          select envelope from event_outbox where type = 'admin.besitos_granted' order by created_at`
+      )
+        .map((r) => JSON.parse(r.envelope).payload as { user_id: string; amount: number; reason: string })
+        .filter((p) => p.user_id === target.id && p.reason.startsWith('redelivered'));
+    const audited = async (update_id: number) =>
+      (await db.sql<{ n: number }[]>`select count(*)::int as n from admin_audit where update_id = ${update_id}`)[0]?.n;
+    // Telegram redelivers: the same update (same update_id) to the other process, after the first's commit
+    for (const [command, amount] of [
+      ['/besitos 2 100 redelivered grant', 100],
+      ['/quitar_besitos 2 30 redelivered take', -30],
+    ] as const) {
+      const update = updates.message(1, command) as Update;
+      await main.bot.handleUpdate(update);
+      expect(lastTo(1)).toMatch(/^Pedido registrado/);
+      await other.bot.handleUpdate(structuredClone(update));
+      expect(lastTo(1)).toBe('Ya estaba hecho: esta orden ya se había procesado, no la repito.');
+      expect((await grants()).filter((g) => g.amount === amount)).toHaveLength(1);
+      expect(await audited(update.update_id)).toBe(1);
+    }
+    // both processes at once (a lease that ran out while the first still worked): one grant
+    const update = updates.message(1, '/besitos 2 7 redelivered at once') as Update;
+    const together = createBarrier(2);
+    afterUserLoaded = () => together.wait();
+    try {
+      await Promise.all([main.bot.handleUpdate(update), other.bot.handleUpdate(structuredClone(update))]);
+    } finally {
+      afterUserLoaded = undefined;
+    }
+    expect((await grants()).filter((g) => g.amount === 7)).toHaveLength(1);
+    expect(await audited(update.update_id)).toBe(1);
+    const replies = calls
+      .filter((c) => c.payload.chat_id === 1)
+      .slice(-2)
+      .map((c) => String(c.payload.text));
+    expect(replies.sort()).toEqual([
+      'Pedido registrado: +7 besitos para U2 (2). Te aviso en cuanto esté aplicado.',
+      'Ya estaba hecho: esta orden ya se había procesado, no la repito.',
+    ]);
+  });
+
   it('/besitos refuses any amount but plain digits 1..BESITOS_MAX, with the reason, writing nothing', async () => {
     const written = async () => {
       const [row] = await db.sql<{ audit: number; events: number }[]>`

@@ -37,6 +37,8 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
           target: target.id,
           reason,
           details: { amount },
+          // a redelivered update finds this row: nothing granted twice (guarded answers it)
+          update_id: kit.updateOf(ctx),
         });
         await bus.publish(
           'admin.besitos_granted',
