@@ -1090,6 +1090,78 @@ describe('the admin module', () => {
     ]);
   });
 
+  it('every staff command that changes something, its update sent again after other changes, does nothing more', async () => {
+    await userWith(1, 'ADMIN');
+    await userWith(61, 'FREE');
+    await userWith(62, 'FREE');
+    const DONE = 'Ya estaba hecho: esta orden ya se había procesado, no la repito.';
+    /** Handles `text` on the main process; returns the update, to send again later. */
+    const first = async (text: string) => {
+      const update = updates.message(1, text) as Update;
+      await main.bot.handleUpdate(update);
+      expect(lastTo(1)).not.toBe(DONE);
+      return update;
+    };
+    /** Telegram sends `update` again, to the other process: answered as done, nothing more. */
+    const again = async (update: Update) => {
+      await other.bot.handleUpdate(structuredClone(update));
+      expect(lastTo(1)).toBe(DONE);
+    };
+    const count = async (query: Promise<{ n: number }[]>) => (await query)[0]?.n;
+
+    // /programar: one post
+    const post = await first(`/programar ${localIn(3_600_000)} entregado dos veces`);
+    await again(post);
+    expect(
+      await count(db.sql`select count(*)::int as n from admin_scheduled_posts where text = 'entregado dos veces'`),
+    ).toBe(1);
+
+    // /token: one valid link
+    await first('/tarifa redeliv 30 5');
+    const tokensNow = () => count(db.sql`select count(*)::int as n from security_tokens`);
+    const before = await tokensNow();
+    const token = await first('/token redeliv');
+    await again(token);
+    expect(await tokensNow()).toBe((before ?? 0) + 1);
+
+    // /rol, then another change: the first sent again does not undo the second
+    const rol = await first('/rol 61 MODERATOR');
+    await first('/rol 61 gratuito');
+    await again(rol);
+    expect((await users.getByTelegramId(61))?.role).toBe('FREE');
+
+    // /ban, then /unban: the ban sent again does not ban again
+    const ban = await first('/ban 62 spam');
+    await first('/unban 62 error');
+    await again(ban);
+    expect((await users.getByTelegramId(62))?.role).toBe('FREE');
+
+    // /config set, then another value: the first sent again does not bring its value back
+    const set = await first('/config set gamification.daily_gift_test {"amount": 77}');
+    await first('/config set gamification.daily_gift_test {"amount": 88}');
+    const revisions = (await config.keyHistory('gamification.daily_gift_test')).length;
+    await again(set);
+    expect((await config.keyHistory('gamification.daily_gift_test')).length).toBe(revisions);
+    expect(config.get('gamification.daily_gift_test' as never)).toEqual({ amount: 88 });
+
+    // /dlq purge … confirmar sent again does not delete the letters that came since
+    bus.subscribe('purge-group', 'admin.post_published', async () => {
+      throw new Error('purge me');
+    });
+    const letters = () => bus.dlq.list('admin.post_published', 1_000).then((l) => l.length);
+    const earlier = await count(
+      db.sql`select count(*)::int as n from event_outbox where type = 'admin.post_published'`,
+    );
+    await bus.publish('admin.post_published', { post_id: 'p-1', channel_id: '-1', message_id: 1 });
+    expect(await until(async () => (await letters()) >= (earlier ?? 0) + 1)).toBe(true);
+    const purge = await first('/dlq purge admin.post_published confirmar');
+    expect(await letters()).toBe(0);
+    await bus.publish('admin.post_published', { post_id: 'p-2', channel_id: '-1', message_id: 2 });
+    expect(await until(async () => (await letters()) === 1)).toBe(true);
+    await again(purge);
+    expect(await letters()).toBe(1);
+  });
+
   it('/besitos refuses any amount but plain digits 1..BESITOS_MAX, with the reason, writing nothing', async () => {
     const written = async () => {
       const [row] = await db.sql<{ audit: number; events: number }[]>`

@@ -36,6 +36,7 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
           target: target.id,
           reason,
           details: { ends_at: sub.ends_at.toISOString() },
+          update_id: kit.updateOf(ctx),
         });
         await bus.publish('admin.subscription_expired', { user_id: target.id }, { key: target.id });
         return { ...sub, dropped };

@@ -6,7 +6,7 @@ import { CONFIG_ERROR_CODES } from '@diana/config';
 import { type Issue, isDianaError } from '@diana/utils';
 import type { Composer } from 'grammy';
 import { cutText } from '../cut.js';
-import { type AdminContext, type AdminKit, shownName } from '../kit.js';
+import { type AdminContext, type AdminKit, type AuditEntry, shownName } from '../kit.js';
 import { TEXTS } from '../texts.js';
 import { formatLocalTime } from '../time.js';
 
@@ -42,10 +42,23 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
     }
     return undefined;
   };
-  /** Runs a ConfigManager write; its refusals become the reply (and undefined is returned). */
-  const attempt = async <T>(key: string, ctx: AdminContext, work: () => Promise<T>): Promise<T | undefined> => {
+  /**
+   * Runs a ConfigManager write and its audit row in one transaction (the manager's joins it), the
+   * row naming the update: the same update sent again writes nothing (`AlreadyHandled`). Its
+   * refusals become the reply (and undefined is returned).
+   */
+  const attempt = async <T>(
+    key: string,
+    ctx: AdminContext,
+    work: () => Promise<T>,
+    audit: (done: T) => AuditEntry,
+  ): Promise<T | undefined> => {
     try {
-      return await work();
+      return await kit.db.transaction(async () => {
+        const done = await work();
+        await kit.audit({ ...audit(done), update_id: kit.updateOf(ctx) });
+        return done;
+      });
     } catch (error) {
       const refusal = configRefusal(error, key);
       if (!refusal) throw error;
@@ -90,12 +103,16 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
         } catch {
           return ctx.reply(rest.length === 0 ? TEXTS.usage('/config set <clave> <json>') : TEXTS.configBadJson(key));
         }
-        const published = await attempt(key, ctx, async () => {
-          const draft = await config.createDraft(key as never, values, { actor, reason: 'via /config set' });
-          return config.publish(draft.id, { actor, reason: 'via /config set' });
-        });
+        const published = await attempt(
+          key,
+          ctx,
+          async () => {
+            const draft = await config.createDraft(key as never, values, { actor, reason: 'via /config set' });
+            return config.publish(draft.id, { actor, reason: 'via /config set' });
+          },
+          (done) => ({ actor, action: 'config_set', target: key, details: { instance: done.id, values } }),
+        );
         if (!published) return;
-        await kit.audit({ actor, action: 'config_set', target: key, details: { instance: published.id, values } });
         return ctx.reply(TEXTS.configDone(key, await latestNumber(key)));
       }
 
@@ -129,11 +146,13 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       if (DEFAULT_WORDS.has(target.toLowerCase())) {
         // the shipped default is what applies when no instance is active: archive the active one
         if (!instance) return ctx.reply(TEXTS.configAlreadyDefault(key, defaultsOf(key)));
-        const archived = await attempt(key, ctx, () =>
-          config.archive(instance.id, { actor, reason: 'via /config rollback default' }),
+        const archived = await attempt(
+          key,
+          ctx,
+          () => config.archive(instance.id, { actor, reason: 'via /config rollback default' }),
+          () => ({ actor, action: 'config_default', target: key, details: { instance: instance.id } }),
         );
         if (!archived) return;
-        await kit.audit({ actor, action: 'config_default', target: key, details: { instance: instance.id } });
         return ctx.reply(TEXTS.configDefault(key, defaultsOf(key)));
       }
       const to = /^#?\d{1,9}$/.test(target) ? Number(target.replace('#', '')) : Number.NaN;
@@ -141,9 +160,13 @@ export function registerConfig(composer: Composer<AdminContext>, kit: AdminKit):
       if (count === 0) return ctx.reply(TEXTS.configNoValue(key));
       if (!(to >= 1 && to <= count)) return ctx.reply(TEXTS.configNoRevision(key, cutText(target, 40), count));
       // a revision of an archived value too: it is published again as a new instance
-      const rolled = await attempt(key, ctx, () => config.restore(key, to, { actor, reason: 'via /config rollback' }));
+      const rolled = await attempt(
+        key,
+        ctx,
+        () => config.restore(key, to, { actor, reason: 'via /config rollback' }),
+        () => ({ actor, action: 'config_rollback', target: key, details: { to } }),
+      );
       if (!rolled) return;
-      await kit.audit({ actor, action: 'config_rollback', target: key, details: { to } });
       return ctx.reply(TEXTS.configDone(key, await latestNumber(key)));
     }),
   );

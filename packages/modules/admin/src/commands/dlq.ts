@@ -7,8 +7,22 @@ import type { AdminContext, AdminKit } from '../kit.js';
 import { TEXTS } from '../texts.js';
 
 export function registerDlq(composer: Composer<AdminContext>, kit: AdminKit): void {
-  const { deps } = kit;
+  const { deps, db } = kit;
   const bus = deps.bus;
+  /**
+   * A replay or purge (in Redis, outside any transaction) for this update only: its audit row is
+   * written first and held uncommitted while Redis works, then given the count. The same update
+   * sent again finds the row (or waits for it) and does nothing (`AlreadyHandled`); an unknown
+   * type or a failure rolls the row back.
+   */
+  const onceForUpdate = (ctx: AdminContext, action: string, type: string, work: () => Promise<number>) =>
+    db.transaction(async (tx) => {
+      const id = await kit.audit({ actor: kit.actorOf(ctx), action, target: type, update_id: kit.updateOf(ctx) });
+      const count = await work();
+      const details = JSON.stringify(action === 'dlq_purge' ? { purged: count } : { replayed: count });
+      await tx`update admin_audit set details = ${details}::text::jsonb where id = ${id}`;
+      return count;
+    });
   composer.command(
     'dlq',
     kit.guarded('replay_dlq', async (ctx, [sub, type, confirm]) => {
@@ -37,14 +51,13 @@ export function registerDlq(composer: Composer<AdminContext>, kit: AdminKit): vo
           if (!letters) return;
           return ctx.reply(letters.length === 0 ? TEXTS.dlqEmpty(type) : TEXTS.dlqPurgeAsk(type, letters.length));
         }
-        const purged = await known(() => bus.dlq.purge(type as never));
+        // a purge sent again would delete letters that came since: once per update
+        const purged = await known(() => onceForUpdate(ctx, 'dlq_purge', type, () => bus.dlq.purge(type as never)));
         if (purged === undefined) return;
-        await kit.audit({ actor: kit.actorOf(ctx), action: 'dlq_purge', target: type, details: { purged } });
         return ctx.reply(TEXTS.dlqPurged(purged));
       }
-      const replayed = await known(() => bus.dlq.replay(type as never));
+      const replayed = await known(() => onceForUpdate(ctx, 'dlq_replay', type, () => bus.dlq.replay(type as never)));
       if (replayed === undefined) return;
-      await kit.audit({ actor: kit.actorOf(ctx), action: 'dlq_replay', target: type, details: { replayed } });
       await ctx.reply(TEXTS.replayed(replayed));
     }),
   );

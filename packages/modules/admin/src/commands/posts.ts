@@ -72,6 +72,8 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
           action: 'schedule_post',
           target: id,
           details: { publish_at: at.toISOString(), channel: String(channel) },
+          // the same update sent again schedules nothing more (the post's insert rolls back)
+          update_id: kit.updateOf(ctx),
         });
       });
       await ctx.reply(TEXTS.scheduled(formatLocalTime(at, settings.timezone)));

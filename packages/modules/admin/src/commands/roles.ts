@@ -42,6 +42,8 @@ export function registerRoles(composer: Composer<AdminContext>, kit: AdminKit) {
         target: target.id,
         reason,
         details: { from: row.role, to: change.to },
+        // the same update sent again (after another change, say) changes nothing: rolled back
+        update_id: kit.updateOf(ctx),
       });
       await bus.publish(
         'admin.role_changed',

@@ -69,16 +69,22 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
         const names = await db.sql<{ name: string }[]>`select name from admin_tariffs order by days, name limit 20`;
         return ctx.reply(TEXTS.noSuchTariff(names.map((t) => t.name)));
       }
-      const { token, record } = await deps.tokens.issue({
-        purpose: 'vip',
-        ttl_ms: settings.token_ttl_ms ?? 7 * DAY,
-        data: { tariff_id: tariff.id },
-      });
-      await kit.audit({
-        actor: kit.actorOf(ctx),
-        action: 'token',
-        target: name.toLowerCase(),
-        details: { token_id: record.id },
+      // one transaction (the token's insert joins it): the same update sent again issues no
+      // second valid link
+      const { token, record } = await db.transaction(async () => {
+        const issued = await deps.tokens.issue({
+          purpose: 'vip',
+          ttl_ms: settings.token_ttl_ms ?? 7 * DAY,
+          data: { tariff_id: tariff.id },
+        });
+        await kit.audit({
+          actor: kit.actorOf(ctx),
+          action: 'token',
+          target: name.toLowerCase(),
+          details: { token_id: issued.record.id },
+          update_id: kit.updateOf(ctx),
+        });
+        return issued;
       });
       const until = formatHumanMoment(record.expires_at, settings.timezone, kit.now());
       await ctx.reply(TEXTS.tokenIssued(`https://t.me/${deps.botUsername()}?start=vip_${token}`, tariff.days, until));
