@@ -135,8 +135,11 @@ export interface AdminKit {
   findUser(ctx: AdminContext, ref: string): ReturnType<UserRepository['getByTelegramId']>;
   /** A reply that may outgrow one message: sent as several, cut at line ends. */
   replyPaged(ctx: AdminContext, text: string): Promise<void>;
-  /** A message outside any update (jobs, reports): not delivered is logged, never thrown. */
-  send(chat: number, text: string): Promise<void>;
+  /**
+   * A message outside any update (jobs, reports): not delivered is logged, never thrown. With
+   * `signal` (an event handler's), the call to Telegram ends when the handler is aborted.
+   */
+  send(chat: number, text: string, signal?: AbortSignal): Promise<void>;
   /**
    * After a committed role change: the app drops its cached row of that Telegram user
    * (`onRoleChanged`), so the next update sees the new role. A failure is logged: the cached
@@ -231,9 +234,10 @@ export function createKit(
     async replyPaged(ctx, text) {
       for (const page of splitMessage(text)) await ctx.reply(page);
     },
-    async send(chat, text) {
+    async send(chat, text, signal) {
       try {
-        await deps.api().sendMessage(chat, text);
+        // grammY types its signal with a polyfill's AbortSignal; Node's is the same at run time
+        await deps.api().sendMessage(chat, text, undefined, signal as Parameters<Api['sendMessage']>[3]);
       } catch (error) {
         logger.warn({ err: error, chat }, 'job message not delivered');
       }

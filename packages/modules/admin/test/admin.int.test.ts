@@ -1000,7 +1000,7 @@ describe('the admin module', () => {
     const target = await userWith(2, 'FREE');
     const sub = main.admin.subscriptions.find((x) => x.types.includes('gamification.adjustment_applied'));
     expect(sub).toBeDefined();
-    bus.subscribe('admin-report', 'gamification.adjustment_applied', sub?.handler as never);
+    const reports = bus.subscribe('admin-report', 'gamification.adjustment_applied', sub?.handler as never);
     const told = () => calls.filter((c) => c.payload.chat_id === 1 && String(c.payload.text).startsWith('Hecho:'));
     const before = told().length;
     await bus.publish('gamification.adjustment_applied', {
@@ -1029,6 +1029,75 @@ describe('the admin module', () => {
       'Hecho: +15 besitos para U2 (2). Saldo: 15.',
       'Hecho: −138 besitos para U2 (2) (se pidieron −1000; el saldo no baja de 0). Saldo: 0.',
     ]);
+    await reports.close(); // later tests' reports are theirs to tell
+  });
+
+  it('a "Hecho" notice whose send outlives the handler timeout is sent once: the send is aborted, the retry tells nothing', async () => {
+    await userWith(1, 'ADMIN');
+    const target = await userWith(2, 'FREE');
+    // a bus that retries a handler past 150 ms (the app's handler_timeout_ms), on the same streams
+    const retrying = createEventBus(
+      { max_attempts: 3, backoff_base_ms: 10, handler_timeout_ms: 150 },
+      { transport, events: mergeEvents(mergeEvents(ADMIN_EVENTS, CONFIG_EVENTS), GAMIFICATION_REPORTS), db },
+    );
+    // Telegram holding the first send (a 429's retry_after that auto-retry waits out, whatever the
+    // signal says) until the test lets it go; every later send answers at once
+    const sends: Array<{ text: string; signal: AbortSignal | undefined }> = [];
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    const bot = new Bot<AdminContext>('0:test', { botInfo: FAKE_BOT_INFO });
+    bot.api.config.use((async (
+      _prev: unknown,
+      method: string,
+      payload: Record<string, unknown>,
+      signal?: AbortSignal,
+    ) => {
+      if (method === 'sendMessage') {
+        sends.push({ text: String(payload.text), signal });
+        if (sends.length === 1) await held;
+      }
+      return { ok: true, result: { message_id: 1, date: 0, chat: { id: payload.chat_id, type: 'private' } } };
+    }) as never);
+    const module = createAdminModule(
+      { timezone: 'Europe/Madrid' },
+      { db, bus, config, tokens, api: () => bot.api, botUsername: () => 'diana_bot', clock },
+    );
+    const handler = module.subscriptions.find((x) => x.types.includes('gamification.adjustment_applied'))?.handler as (
+      event: unknown,
+      ctx: unknown,
+    ) => Promise<void>;
+    const attempts: Array<{ attempt: number; ended: boolean }> = [];
+    retrying.subscribe('admin-told-once', 'gamification.adjustment_applied', async (event, ctx) => {
+      const run = { attempt: ctx.attempt, ended: false };
+      attempts.push(run);
+      try {
+        await handler(event, ctx);
+      } finally {
+        run.ended = true;
+      }
+    });
+    try {
+      await retrying.publish('gamification.adjustment_applied', {
+        user_id: target.id,
+        requested: 40,
+        applied: 40,
+        balance: 40,
+        actor: 'tg:1',
+      });
+      // the first attempt is aborted while its send is held; the retry runs and ends
+      expect(await until(() => attempts.some((a) => a.attempt >= 2 && a.ended), 15_000)).toBe(true);
+      expect(sends[0]?.signal?.aborted).toBe(true); // the handler's signal reached the Telegram call
+      letGo();
+      expect(await until(() => attempts.every((a) => a.ended), 15_000)).toBe(true);
+      // before: the retry sent it again beside the held one (3 times with a longer hold)
+      expect(sends.map((x) => x.text)).toEqual(['Hecho: +40 besitos para U2 (2). Saldo: 40.']);
+    } finally {
+      letGo();
+      await retrying.close();
+      await module.close();
+    }
   });
 
   it('/besitos publishes a grant for the gamification module, audited', async () => {

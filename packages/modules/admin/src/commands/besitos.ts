@@ -1,7 +1,7 @@
 // Besitos adjustments: /besitos grants, /quitar_besitos takes (at most the balance). The
 // gamification module pays them from `admin.besitos_granted` and reports back with
 // `gamification.adjustment_applied`, which this module tells the admin who asked.
-import type { ModuleSubscription } from '@diana/event-bus';
+import type { EventEnvelope, HandlerContext, ModuleSubscription } from '@diana/event-bus';
 import { BESITOS_ERROR_CODES, BESITOS_MAX, type BesitosRefusal, isDianaError, parseBesitos } from '@diana/utils';
 import type { Composer } from 'grammy';
 import * as v from 'valibot';
@@ -62,14 +62,22 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
     {
       group: 'admin',
       types: ['gamification.adjustment_applied'],
-      handler: async (event) => {
+      // the bus passes its handler context (`ctx.signal`) though ModuleSubscription names only the event
+      handler: async (event: EventEnvelope, ctx?: HandlerContext) => {
         const { user_id, requested, applied, balance, actor } = v.parse(adjustmentApplied, event.payload);
         const chat = /^tg:(\d+)$/.exec(actor)?.[1];
         if (!chat) return;
+        // claimed before the send: a retry (this attempt timed out while Telegram held the send, a
+        // 429's retry_after) or a redelivery tells nothing twice; a crash in between loses it
+        const claimed = await db.sql`
+          insert into admin_told_events (event_id) values (${event.id}) on conflict do nothing returning 1`;
+        if (claimed.length === 0) return;
         const target = await users.getById(user_id);
+        // aborted with the attempt (handler_timeout_ms): the send ends with it, never beside a retry
         await kit.send(
           Number(chat),
           TEXTS.adjustmentApplied(target ? displayName(target) : user_id, requested, applied, balance),
+          ctx?.signal,
         );
       },
     },
