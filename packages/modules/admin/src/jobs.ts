@@ -41,6 +41,9 @@ export interface JobsPass {
   readonly published: number;
 }
 
+/** How long a told event's record is kept (`admin_told_events`). */
+const TOLD_KEPT_MS = 30 * 86_400_000;
+
 /** One pass of the jobs. */
 export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
   const { db, deps, settings, logger } = kit;
@@ -275,6 +278,9 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
     // removals and invites a Telegram refusal or a crash left owed
     const { removed, invited } = await kit.vipChannel.sweep();
     const published = await publishPosts();
+    // told events past any redelivery (the bus retries for minutes, a replay from the dead
+    // letters within days): the table stays as small as a month of adjustments
+    await db.sql`delete from admin_told_events where told_at < ${new Date(kit.now().getTime() - TOLD_KEPT_MS)}`;
     return { reminded, expired, removed, invited, published };
   };
   return runJobs;

@@ -1100,6 +1100,17 @@ describe('the admin module', () => {
     }
   });
 
+  it('keeps told events 30 days: the jobs pass removes older records', async () => {
+    const day = 86_400_000;
+    await db.sql`insert into admin_told_events (event_id, told_at) values
+      ('told-old', ${new Date(clock.now() - 31 * day)}), ('told-recent', ${new Date(clock.now() - 29 * day)})`;
+    await main.admin.runJobs();
+    const left = await db.sql<{ event_id: string }[]>`
+      select event_id from admin_told_events where event_id like 'told-%' order by event_id`;
+    expect(left.map((r) => r.event_id)).toEqual(['told-recent']);
+    await db.sql`delete from admin_told_events where event_id = 'told-recent'`;
+  });
+
   it('/besitos publishes a grant for the gamification module, audited', async () => {
     await say(main.bot, 1, '/besitos 2 15 compensación por un fallo');
     expect(lastTo(1)).toBe('Pedido registrado: +15 besitos para U2 (2). Te aviso en cuanto esté aplicado.');

@@ -70,7 +70,7 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
         // claimed before the send: a retry (this attempt timed out while Telegram held the send, a
         // 429's retry_after) or a redelivery tells nothing twice; a crash in between loses it
         const claimed = await db.sql`
-          insert into admin_told_events (event_id) values (${event.id}) on conflict do nothing returning 1`;
+          insert into admin_told_events (event_id, told_at) values (${event.id}, ${kit.now()}) on conflict do nothing returning 1`;
         if (claimed.length === 0) return;
         const target = await users.getById(user_id);
         // aborted with the attempt (handler_timeout_ms): the send ends with it, never beside a retry
