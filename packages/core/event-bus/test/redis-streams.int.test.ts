@@ -272,3 +272,52 @@ it('replays every dead letter of a type, past 10 000', async () => {
     raw.disconnect();
   }
 });
+
+// purge without ids answers how many it deleted, and deletes only those: it was XLEN then DEL,
+// so a letter written between the two was deleted and not counted. The hook writes one letter
+// right after the purge's first command answers, before its next is sent.
+it('purge of a whole type counts every letter it deletes; one written meanwhile is counted or kept', async () => {
+  const prefix = `${redis.prefix}purge-all:`;
+  const dlq = `${prefix}{test.happened}:dlq`;
+  const raw = new Redis(redis.url);
+  const letter = () =>
+    raw.xadd(dlq, '*', 'e', '{}', 'group', 'g', 'error', 'E', 'attempts', 3, 'failed_at', '', 'original_id', '');
+  let hook: (() => Promise<unknown>) | undefined;
+  const hooked = connector();
+  const command = hooked.command.bind(hooked);
+  hooked.command = (options) => {
+    const client = command(options);
+    const send = client.sendCommand.bind(client);
+    let held: Promise<unknown> | undefined;
+    client.sendCommand = ((cmd: { promise: Promise<unknown> }, ...rest: unknown[]) => {
+      if (held) {
+        // sent once the hook's letter is written, in the order asked
+        const after = held.then(() => send(cmd as never, ...(rest as [])));
+        held = after;
+        return cmd.promise;
+      }
+      const run = hook;
+      hook = undefined;
+      const sent = send(cmd as never, ...(rest as []));
+      if (run) held = cmd.promise.then(run, run);
+      return sent;
+    }) as typeof client.sendCommand;
+    return client;
+  };
+  const transport = createRedisStreamsTransport({ prefix }, { connector: hooked });
+  try {
+    await transport.countDeadLetters('test.happened'); // connected: the hook sees the purge's commands only
+    await letter();
+    await letter();
+    hook = letter;
+    const purged = await transport.purgeDeadLetters('test.happened');
+    expect(hook).toBeUndefined(); // the letter was written during the purge
+    const left = await raw.xlen(dlq);
+    expect(purged + left).toBe(3);
+    expect(purged).toBe(2);
+  } finally {
+    await transport.close();
+    await raw.del(dlq);
+    raw.disconnect();
+  }
+});

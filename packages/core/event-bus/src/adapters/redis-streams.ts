@@ -71,6 +71,7 @@ interface Scripts {
     ...kept: string[]
   ): Promise<number>;
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
+  purgeAll(dlq: string): Promise<number>;
   lag(stream: string, after: string, most: number): Promise<number>;
 }
 
@@ -147,6 +148,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   client.defineCommand('release', { numberOfKeys: 1, lua: readLua('release') });
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
   client.defineCommand('lag', { numberOfKeys: 1, lua: readLua('lag') });
+  client.defineCommand('purgeAll', { numberOfKeys: 1, lua: readLua('purge-all') });
 
   // Below, a `name` is one stream's: the type itself, or `type#p` for partition p > 0 of a
   // partitioned type; its hash tag is the name, so partitions spread over a cluster's slots.
@@ -444,8 +446,15 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     async replayDeadLetters(type, ids) {
       let replayed = 0;
       if (ids) {
+        // a page per script call, as below: the CLI hands over up to 10 000 listed ids
         for (const [name, entryIds] of byPartition(type, ids))
-          replayed += await (await ready()).replay(keys.stream(name), dlqKey(name), maxLen, ...entryIds);
+          for (let at = 0; at < entryIds.length; at += REPLAY_PAGE)
+            replayed += await (await ready()).replay(
+              keys.stream(name),
+              dlqKey(name),
+              maxLen,
+              ...entryIds.slice(at, at + REPLAY_PAGE),
+            );
         return replayed;
       }
       // every letter there is as it begins, a page at a time (it stopped at 10 000, silently); a
@@ -474,10 +483,9 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         for (const [name, entryIds] of byPartition(type, ids)) purged += await client.xdel(dlqKey(name), ...entryIds);
         return purged;
       }
-      for (const name of namesOf(type)) {
-        purged += await (await ready()).xlen(dlqKey(name));
-        await (await ready()).del(dlqKey(name));
-      }
+      // counted and deleted in one script per partition: XLEN then DEL deleted, uncounted, a
+      // letter written between the two
+      for (const name of namesOf(type)) purged += await (await ready()).purgeAll(dlqKey(name));
       return purged;
     },
     async trim(type) {
