@@ -21,8 +21,11 @@ import {
   useTestDatabase,
   useTestRedis,
 } from '@diana/test-services';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@diana/utils';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ALL_EVENTS } from '../src/app.js';
+import { dlqCommand } from '../src/cli/dlq.js';
+import { loadAppSettings } from '../src/config.js';
 import { until } from './child-bot.js';
 
 // a port nothing listens on: a free port picked at random may be bound by another test file before
@@ -396,6 +399,51 @@ describe('pnpm cli on a migrated database', () => {
     await failing.close();
     await bus.dlq.purge('user.activity');
   }, 60_000);
+
+  // The prompt can wait minutes while the bot goes on dead-lettering: what the operator answers y
+  // to is the listing it was shown. Driven in this process, with a prompt that dead-letters two
+  // more before answering (before, purge deleted all 5 and said "purged 5"; replay replayed 5).
+  it.each(['purge', 'replay'] as const)(
+    'dlq %s without ids acts on the letters it listed, not on ones dead-lettered while it asked',
+    async (sub) => {
+      await bus.dlq.purge('user.activity');
+      await deadLetters(3);
+      const shown = (await bus.dlq.list('user.activity')).map((d) => d.dlq_id);
+      const questions: string[] = [];
+      const ctx = {
+        settings: loadAppSettings(env),
+        logger: createLogger({ level: 'silent' }),
+        ask: async (question: string) => {
+          questions.push(question);
+          await deadLetters(2);
+          return 'y';
+        },
+      };
+      const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      let printed: string[];
+      try {
+        await dlqCommand(ctx, [sub, 'user.activity']);
+      } finally {
+        printed = out.mock.calls.map(([text]) => String(text));
+        out.mockRestore();
+      }
+      expect(questions).toEqual([`This will ${sub} 3 dead letter(s) of user.activity. Proceed? [y/N] `]);
+      expect(printed).toEqual([`${sub === 'purge' ? 'purged' : 'replayed'} 3\n`]);
+      const left = (await bus.dlq.list('user.activity')).map((d) => d.dlq_id);
+      expect(left).toHaveLength(2);
+      expect(left.filter((id) => shown.includes(id))).toEqual([]);
+      if (sub === 'replay') {
+        // the three went back to the failing group: they fail there again (and leave no backlog)
+        const failing = bus.subscribe('cli-failing', 'user.activity', () => {
+          throw new Error('handler broken');
+        });
+        expect(await until(async () => (await bus.dlq.list('user.activity')).length === 5)).toBe(true);
+        await failing.close();
+      }
+      await bus.dlq.purge('user.activity');
+    },
+    60_000,
+  );
 
   // util-linux `script` gives the CLI a terminal as stdin: the prompt path
   it.skipIf(!existsSync('/usr/bin/script'))(

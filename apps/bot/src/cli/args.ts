@@ -83,22 +83,33 @@ export function print(value: unknown): void {
   process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
 }
 
+/** Asks the operator `question`; the answer typed, or undefined when nobody can answer (no terminal). */
+export type Ask = (question: string) => Promise<string | undefined>;
+
+/** The operator at the terminal on stdin, if stdin is one. */
+export const askOnTerminal: Ask = async (question) => {
+  if (!process.stdin.isTTY) return undefined;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
+};
+
 /**
  * Whether a destructive action may go ahead: `--yes`, or a `y` typed at the prompt when stdin
  * is a terminal. Otherwise it fails (exit 1) saying what would have happened: a script that
  * forgot `--yes` must not purge anything.
  */
-export async function confirm(what: string, values: { yes?: boolean | undefined }): Promise<void> {
+export async function confirm(
+  what: string,
+  values: { yes?: boolean | undefined },
+  ask: Ask = askOnTerminal,
+): Promise<void> {
   if (values.yes) return;
-  if (process.stdin.isTTY) {
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    try {
-      const answer = await rl.question(`This will ${what}. Proceed? [y/N] `);
-      if (/^y(es)?$/i.test(answer.trim())) return;
-    } finally {
-      rl.close();
-    }
-  }
+  const answer = await ask(`This will ${what}. Proceed? [y/N] `);
+  if (answer !== undefined && /^y(es)?$/i.test(answer.trim())) return;
   throw new DianaError(
     BOT_ERROR_CODES.CLI_NOT_CONFIRMED,
     `would ${what}: pass --yes to do it (or --dry-run to preview)`,

@@ -91,7 +91,7 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       const checked = checkTemplateValues(template as TemplateDefinition, input);
       const what = `set ${template.key} from ${JSON.stringify(config.get(template.key as Key))} to ${JSON.stringify(checked)}`;
       if (values['dry-run']) return print(`dry run: would ${what}`);
-      await confirm(what, values);
+      await confirm(what, values, ctx.ask);
       const draft = await config.createDraft(template.key as Key, input as never, {
         actor: actor(),
         reason: reason('set'),
@@ -123,7 +123,7 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
       // admin's /config rollback default)
       const what = `roll ${key} back to the default: ${JSON.stringify(template.defaults)}`;
       if (values['dry-run']) return print(`dry run: would ${what}`);
-      await confirm(what, values);
+      await confirm(what, values, ctx.ask);
       await config.archive(active.id, { actor: actor(), reason: reason('rollback default') });
       return print(`${key}: the default applies again (the active value archived)`);
     }
@@ -131,7 +131,7 @@ export async function configCommand(ctx: CliContext, argv: readonly string[]): P
     if (!target) throw new DianaError(CONFIG_ERROR_CODES.CONFIG_NOT_FOUND, `${key} has no revision ${revision}`);
     const what = `roll ${key} back to revision ${revision}: ${JSON.stringify(target.values)}`;
     if (values['dry-run']) return print(`dry run: would ${what}`);
-    await confirm(what, values);
+    await confirm(what, values, ctx.ask);
     await config.restore(key, revision, { actor: actor(), reason: reason('rollback') });
     print(`${key}: rolled back to revision ${revision} as revision ${(await config.keyHistory(key)).length}`);
   });

@@ -10,7 +10,7 @@ export const DLQ_HELP = `usage: cli dlq <list|show|replay|purge> <event type> [o
   dlq list <type> [--json] [--limit n]              dead letters of an event type (Redis only)
   dlq show <type> <dlq id> [--json]                 one dead letter with its raw event
   dlq replay <type> [dlq ids…] [--yes] [--dry-run]  back on the stream for the group that failed
-  dlq purge <type> [dlq ids…] [--yes] [--dry-run]   delete them (all of the type without ids)
+  dlq purge <type> [dlq ids…] [--yes] [--dry-run]   delete them (without ids: all it lists, up to 10 000)
 
   --json      machine-readable output
   --yes, -y   do it without asking
@@ -73,17 +73,22 @@ export async function dlqCommand(ctx: CliContext, argv: readonly string[]): Prom
     if (missing.length > 0)
       throw new DianaError(BOT_ERROR_CODES.CLI_NOT_FOUND, `no dead letter ${missing.join(', ')} for ${type}`);
     if (chosen.length === 0) return print(`no dead letters for ${type}: nothing to ${sub}`);
-    const what = `${sub} ${chosen.length} dead letter(s) of ${type}`;
+    const more =
+      ids.length === 0 && letters.length === DLQ_LIST_MAX
+        ? ` (the oldest ${DLQ_LIST_MAX}: run it again for the rest)`
+        : '';
+    const what = `${sub} ${chosen.length} dead letter(s) of ${type}${more}`;
     if (values['dry-run']) {
       print(`dry run: would ${what}`);
       for (const letter of chosen) print(line(letter));
       return;
     }
-    await confirm(what, values);
-    const done =
-      sub === 'replay'
-        ? await bus.dlq.replay(type, ids.length > 0 ? ids : undefined)
-        : await bus.dlq.purge(type, ids.length > 0 ? ids : undefined);
+    await confirm(what, values, ctx.ask);
+    // exactly the letters listed and confirmed, by id: "all of the type" at this point would take
+    // letters dead-lettered while the prompt waited, which the operator never saw (before, purge
+    // without ids deleted them and counted them in "purged n")
+    const listed = chosen.map((d) => d.dlq_id);
+    const done = sub === 'replay' ? await bus.dlq.replay(type, listed) : await bus.dlq.purge(type, listed);
     print(`${sub === 'replay' ? 'replayed' : 'purged'} ${done}`);
   });
 }

@@ -40,7 +40,7 @@ export async function migrateCommand(ctx: CliContext, argv: readonly string[]): 
     if (pending.length === 0) return print('nothing to apply: every migration is applied');
     const what = `apply ${pending.length} migration(s): ${pending.map((e) => `${e.source}/${e.name}`).join(', ')}`;
     if (values['dry-run']) return print(`dry run: would ${what}`);
-    await confirm(what, values);
+    await confirm(what, values, ctx.ask);
     const result = await migrate(db, ALL_MIGRATIONS, {
       statement_timeout_ms: ctx.settings.database.migration_statement_timeout_ms,
       lock_timeout_ms: ctx.settings.database.migration_lock_timeout_ms,

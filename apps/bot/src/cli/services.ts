@@ -18,6 +18,7 @@ import { DianaError, isDianaError, type Logger, libpqSocketUrl, revealSecret } f
 import { ALL_EVENTS, type AppSettings, CONFIG_TEMPLATES } from '../catalog.js';
 import { BOT_ERROR_CODES } from '../errors.js';
 import { redisConnection } from '../redis-connection.js';
+import type { Ask } from './args.js';
 
 /** How long a dependency gets to answer before the command fails. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -26,6 +27,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 export interface CliContext {
   readonly settings: AppSettings;
   readonly logger: Logger;
+  /** Who answers a destructive command's `[y/N]` (tests answer here). @default the terminal on stdin */
+  readonly ask?: Ask;
 }
 
 /** Runs `work` on the bot's database (PostgreSQL at DIANA_DATABASE_URL, else the embedded one in data_dir). */
