@@ -72,6 +72,9 @@ export function registerLoopGauges(
   return () => meter.removeBatchObservableCallback(observe, [running, failures]);
 }
 
+/** The `outcome` of `diana.bot.updates`: docs/metrics.md and the README list each (test/metrics-docs.test.ts). */
+export const UPDATE_OUTCOMES = ['ok', 'error', 'blocked', 'duplicate', 'dropped', 'in_progress'] as const;
+
 /** Update counts and handler latency (meter `@diana/bot`). */
 export function createBotMetrics() {
   const meter = metrics.getMeter('@diana/bot');
@@ -82,7 +85,7 @@ export function createBotMetrics() {
     advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   return {
-    record(kind: string, outcome: 'ok' | 'error' | 'blocked' | 'duplicate' | 'dropped' | 'in_progress', ms: number) {
+    record(kind: string, outcome: (typeof UPDATE_OUTCOMES)[number], ms: number) {
       updates.add(1, { kind, outcome });
       // handled (well or not); a duplicate or a dropped update never ran
       if (outcome !== 'duplicate' && outcome !== 'dropped' && outcome !== 'in_progress')
