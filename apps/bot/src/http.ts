@@ -10,6 +10,7 @@ import type { Logger } from '@diana/utils';
 import { webhookCallback } from 'grammy';
 import type { App } from './app.js';
 import type { AppMetrics } from './metrics.js';
+import { NotAnUpdateError, updateAdapter } from './webhook-update.js';
 
 /** What the server serves: the app once started, and meanwhile what start is waiting for. */
 export interface HttpTarget {
@@ -60,13 +61,20 @@ export async function startHttp(target: HttpTarget, options: HttpOptions): Promi
   const webhookTimeout = options.webhook_timeout_ms ?? 50_000;
   const webhook = options.webhook_secret
     ? guardWebhook({ webhook_secret: options.webhook_secret }, (req, res) => {
-        callback ??= webhookCallback((target.app as App).bot, 'http', { timeoutMilliseconds: webhookTimeout });
+        callback ??= webhookCallback((target.app as App).bot, updateAdapter, { timeoutMilliseconds: webhookTimeout });
         // grammY rejects an update that runs past its time (the guard answers 500) and says so only
         // to its debug channel: a query that never settled showed nowhere at info
         return Promise.resolve(callback(req, res)).catch((error: unknown) => {
           // a body that is not JSON never came from Telegram (it would send it again on a 500)
-          if (error instanceof SyntaxError && !res.headersSent) {
-            options.logger?.warn({ err: error }, 'webhook body is not JSON; answered 400');
+          // nor one that is JSON but not an update (null, 42, []): before, null was a silent 500
+          // and the others a 200 dropped without a word
+          if ((error instanceof SyntaxError || error instanceof NotAnUpdateError) && !res.headersSent) {
+            options.logger?.warn(
+              { err: error },
+              error instanceof SyntaxError
+                ? 'webhook body is not JSON; answered 400'
+                : 'webhook body is not a Telegram update (a JSON object with a numeric update_id); answered 400',
+            );
             res.writeHead(400, { 'content-type': 'text/plain' });
             res.end('bad request');
             return;

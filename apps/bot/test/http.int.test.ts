@@ -134,6 +134,30 @@ describe('HTTP', () => {
     expect(lines.map((l) => [l.level, l.msg])).toEqual([['warn', 'webhook body is not JSON; answered 400']]);
   });
 
+  it('a webhook body that is JSON but not an update (null, 42, [], no update_id) is answered 400 and said at warn', async () => {
+    const { destination, lines } = captureLogLines();
+    server = await startHttp(
+      { app, starting: '' },
+      { port: 0, host: '127.0.0.1', webhook_secret: SECRET, logger: createLogger({ destination }) },
+    );
+    const headers = { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET };
+    // before: null answered a silent 500 (Telegram would send it again), the others 200 and dropped
+    const bodies = ['null', '42', '[]', '"x"', '{}', '{"update_id":"7"}'];
+    const statuses: number[] = [];
+    for (const body of bodies)
+      statuses.push((await call(server.port, '/telegram', { method: 'POST', body, headers })).status);
+    expect(statuses).toEqual(bodies.map(() => 400));
+    expect(lines.map((l) => [l.level, l.msg])).toEqual(
+      bodies.map(() => [
+        'warn',
+        'webhook body is not a Telegram update (a JSON object with a numeric update_id); answered 400',
+      ]),
+    );
+    // an update still goes through
+    const update = JSON.stringify({ update_id: 8 });
+    expect((await call(server.port, '/telegram', { method: 'POST', body: update, headers })).status).toBe(200);
+  });
+
   it('an update past the webhook timeout is answered 500 and said at warn (grammY says it only to its debug channel)', async () => {
     const { destination, lines } = captureLogLines();
     server = await startHttp(
