@@ -9,6 +9,7 @@ import { HEALTH_HELP, healthCommand } from './cli/health.js';
 import { MIGRATE_HELP, migrateCommand } from './cli/migrate.js';
 import { OUTBOX_HELP, outboxCommand } from './cli/outbox.js';
 import type { CliContext } from './cli/services.js';
+import { STATUS_HELP, statusCommand } from './cli/status.js';
 import { USER_HELP, userCommand } from './cli/user.js';
 import { loadAppSettings } from './config.js';
 
@@ -19,6 +20,7 @@ const COMMANDS = {
   user: { run: userCommand, help: USER_HELP },
   outbox: { run: outboxCommand, help: OUTBOX_HELP },
   health: { run: healthCommand, help: HEALTH_HELP },
+  status: { run: statusCommand, help: STATUS_HELP },
 } as const;
 type CommandName = keyof typeof COMMANDS;
 
@@ -34,6 +36,7 @@ const HELP = `usage: ${INVOKED} <command> [options]     (${INVOKED} <command> --
   user show <telegram_id>      one user
   outbox status                events not yet relayed, consumer group lag
   health                       PostgreSQL, Redis, migrations
+  status                       one summary: migrations, outbox, health, dead letters
 
 It uses the bot's settings: DIANA_DATABASE_URL (unset: the embedded database in
 DIANA_BOT_DATA_DIR, .diana by default) and DIANA_REDIS_URL (unset: no streams).

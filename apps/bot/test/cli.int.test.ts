@@ -103,7 +103,8 @@ describe('pnpm cli: the command line', () => {
     ]);
     expect(top.code).toBe(0);
     expect(top.err).toBe('');
-    for (const command of ['migrate', 'dlq', 'config', 'user', 'outbox', 'health']) expect(top.out).toContain(command);
+    for (const command of ['migrate', 'dlq', 'config', 'user', 'outbox', 'health', 'status'])
+      expect(top.out).toContain(command);
     // each names the way it was started: a deployed folder has no pnpm
     expect(top.out).toMatch(/^usage: node dist\/cli\.js <command>/);
     expect(fromSource.code).toBe(0);
@@ -490,6 +491,47 @@ describe('pnpm cli on a migrated database', () => {
     expect(unknown.code).toBe(1);
     expect(expectOneLine(unknown)).toBe('cli: E_DB_USER_NOT_FOUND: no user with Telegram id 999');
     expect((await cli(env, 'user', 'show', 'abc')).code).toBe(2);
+  }, 60_000);
+
+  // ARCHITECTURE.md §4 names a `status` command: it was `unknown command 'status'` (exit 2)
+  it('status: migrations, outbox, health and dead letters in one summary; exit 1 naming what is down', async () => {
+    await bus.dlq.purge('user.activity');
+    await deadLetters(2);
+    const [text, json, redisDown] = await Promise.all([
+      cli(env, 'status'),
+      cli(env, 'status', '--json'),
+      cli({ ...env, DIANA_REDIS_URL: `redis://127.0.0.1:${NOBODY_LISTENS}` }, 'status'),
+    ]);
+    expect(text.code, text.err).toBe(0);
+    const lines = text.out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ok {3}postgres {5}\d+ ms$/);
+    expect(lines[1]).toMatch(/^ok {3}migrations {3}\d+ applied, 0 pending$/);
+    expect(lines[2]).toMatch(/^ok {3}outbox {7}\d+ unpublished, oldest \d+ ms$/);
+    expect(lines[3]).toMatch(/^ok {3}redis {8}\d+ ms$/);
+    expect(lines[4]).toBe('     dead letters 2 (user.activity 2)');
+    expect(json.code, json.err).toBe(0);
+    const report = JSON.parse(json.out) as {
+      checks: Array<{ name: string; ok: boolean }>;
+      migrations: { applied: number; pending: number; changed: number };
+      outbox: { unpublished: number };
+      dead_letters: { total: number; by_type: Record<string, number> };
+    };
+    expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
+      ['postgres', true],
+      ['migrations', true],
+      ['outbox', true],
+      ['redis', true],
+    ]);
+    expect(report.migrations).toMatchObject({ pending: 0, changed: 0 });
+    expect(report.migrations.applied).toBeGreaterThan(0);
+    expect(report.dead_letters).toEqual({ total: 2, by_type: { 'user.activity': 2 } });
+    // Redis down: PostgreSQL's part still printed, no dead-letter line, exit 1 naming redis
+    expect(redisDown.code).toBe(1);
+    expect(redisDown.out).toMatch(/^ok {3}postgres /);
+    expect(redisDown.out).toMatch(/^FAIL redis {8}E_BOT_REDIS_UNAVAILABLE: /m);
+    expect(redisDown.out).not.toContain('dead letters');
+    expect(expectOneLine(redisDown)).toBe('cli: E_BOT_CLI_UNHEALTHY: not healthy: redis');
+    await bus.dlq.purge('user.activity');
   }, 60_000);
 
   it('outbox status and health: text and --json, exit 0 with everything up', async () => {

@@ -4,7 +4,7 @@ import { DianaError, isDianaError } from '@diana/utils';
 import { ALL_MIGRATIONS } from '../catalog.js';
 import { BOT_ERROR_CODES } from '../errors.js';
 import { JSON_OPTION, parse, print } from './args.js';
-import { outboxBacklog } from './outbox.js';
+import { type OutboxBacklog, outboxBacklog } from './outbox.js';
 import { type CliContext, openRedis, withDatabase } from './services.js';
 
 export const HEALTH_HELP = `usage: cli health [--json]
@@ -14,15 +14,38 @@ export const HEALTH_HELP = `usage: cli health [--json]
 
   --json   machine-readable output`;
 
-interface Check {
+/** One line of `health` (and `status`). */
+export interface Check {
   readonly name: string;
   readonly ok: boolean;
   readonly detail: string;
 }
 
+/** What `health` found, with the figures `status` also prints. */
+export interface HealthReport {
+  readonly checks: Check[];
+  /** Absent when PostgreSQL did not answer. */
+  readonly migrations?: { readonly applied: number; readonly pending: number; readonly changed: number };
+  /** Absent when PostgreSQL did not answer or a migration is not applied. */
+  readonly outbox?: OutboxBacklog;
+  /** Whether Redis is configured and answered its PING. */
+  readonly redis_up: boolean;
+}
+
 export async function healthCommand(ctx: CliContext, argv: readonly string[]): Promise<void> {
   const { values } = parse(argv, { options: JSON_OPTION, positionals: [], help: HEALTH_HELP });
+  const { checks } = await checkHealth(ctx);
+  if (values.json) print(checks);
+  else for (const c of checks) print(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}`);
+  failIfUnhealthy(checks);
+}
+
+/** PostgreSQL (ping, migrations, outbox backlog) and Redis (ping), each a check; never throws for a backend down. */
+export async function checkHealth(ctx: CliContext): Promise<HealthReport> {
   const checks: Check[] = [];
+  let migrations: HealthReport['migrations'];
+  let outbox: OutboxBacklog | undefined;
+  let redis_up = false;
   const embedded = !ctx.settings.database.url;
   try {
     await withDatabase(ctx, async (db) => {
@@ -36,6 +59,11 @@ export async function healthCommand(ctx: CliContext, argv: readonly string[]): P
       const entries = await migrationStatus(db, ALL_MIGRATIONS);
       const edited = entries.filter((e) => e.status === 'changed').map((e) => `${e.source}/${e.name}`);
       const waiting = entries.filter((e) => e.status === 'pending').length;
+      migrations = {
+        applied: entries.filter((e) => e.status === 'applied').length,
+        pending: waiting,
+        changed: edited.length,
+      };
       // an edited one is not "not applied": migrate up refuses it, as the bot's start does
       const problems = [
         ...(edited.length > 0
@@ -52,8 +80,8 @@ export async function healthCommand(ctx: CliContext, argv: readonly string[]): P
       });
       // the outbox table comes with the migrations: nothing to count before them
       if (problems.length === 0) {
-        const backlog = await outboxBacklog(db);
-        checks.push({ name: 'outbox', ok: true, detail: `${backlog.unpublished} unpublished` });
+        outbox = await outboxBacklog(db);
+        checks.push({ name: 'outbox', ok: true, detail: `${outbox.unpublished} unpublished` });
       }
     });
   } catch (error) {
@@ -65,17 +93,21 @@ export async function healthCommand(ctx: CliContext, argv: readonly string[]): P
     if (!redis) checks.push({ name: 'redis', ok: true, detail: 'not configured (memory adapters)' });
     else {
       await redis.close();
+      redis_up = true;
       checks.push({ name: 'redis', ok: true, detail: `${Math.round(performance.now() - started)} ms` });
     }
   } catch (error) {
     checks.push({ name: 'redis', ok: false, detail: describe(error) });
   }
-  if (values.json) print(checks);
-  else for (const c of checks) print(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}`);
+  return { checks, migrations, outbox, redis_up };
+}
+
+/** E_BOT_CLI_UNHEALTHY naming the failed checks, if any failed. */
+export function failIfUnhealthy(checks: readonly Check[]): void {
   const failed = checks.filter((c) => !c.ok).map((c) => c.name);
   if (failed.length > 0) throw new DianaError(BOT_ERROR_CODES.CLI_UNHEALTHY, `not healthy: ${failed.join(', ')}`);
 }
 
-function describe(error: unknown): string {
+export function describe(error: unknown): string {
   return isDianaError(error) ? `${error.code}: ${error.message}` : String((error as Error)?.message ?? error);
 }
