@@ -155,8 +155,16 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     onClose('event bus', () => b.close({ timeout_ms: settings.bot.shutdown_timeout_ms / 2 }));
     return b;
   });
+  // over the memory transport an entry appended before its groups exist counts as handled: the
+  // relay's passes start once the modules have subscribed (below)
+  let subscribed: (() => void) | undefined;
+  const start = connector
+    ? undefined
+    : new Promise<void>((resolve) => {
+        subscribed = resolve;
+      });
   const relay: OutboxRelay = await step('outbox relay', () =>
-    createOutboxRelay(settings.event_bus, { db, transport, logger }),
+    createOutboxRelay(settings.event_bus, { db, transport, logger, ...(start ? { start } : {}) }),
   );
   onClose('outbox relay', () => relay.close());
 
@@ -272,6 +280,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
       if (skipped.length > 0)
         logger.debug({ module: module.name, group: subscription.group, skipped }, 'no publisher for these events yet');
     }
+  subscribed?.();
 
   // layer 5: the bot
   const bot = await createBotPipeline(settings, {

@@ -40,8 +40,13 @@ export interface OutboxRelayDeps {
   readonly db: Database;
   readonly transport: StreamTransport;
   readonly logger?: Logger;
-  /** Test hook: runs after the rows were appended and before their mark (published) commits. */
+  /** Test hook: runs after the rows were appended and before their mark (published) commits (over a transport with `settled`: after every pass, rows or none). */
   readonly afterAppend?: (count: number) => Promise<void>;
+  /**
+   * The first pass waits for it. Over a transport that has `settled` (memory), the app passes its
+   * subscriptions' start: an entry appended before any group exists counts as handled at once.
+   */
+  readonly start?: Promise<unknown>;
 }
 
 const RELAY_LOCK = 'diana.outbox.relay';
@@ -87,8 +92,64 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   });
   let lastOk: number | undefined;
 
+  // Over a transport whose entries die with the process (`settled`: memory), a row is marked only
+  // once every group has handled its entry: a crash before leaves it for the next start, which
+  // appends it again (the handlers' inbox and once-marks make a second run harmless). Until then
+  // it is in flight here, and the passes skip it; past ten batches in flight (handlers far
+  // behind) a pass picks none.
+  const settled = transport.settled?.bind(transport);
+  const inFlight = new Set<string>();
+  const maxInFlight = batch * 10;
+  let toMark: string[] = [];
+  let marking: Promise<void> | undefined;
+  const markSettled = (id: string) => {
+    toMark.push(id);
+    marking ??= (async () => {
+      await Promise.resolve(); // those settled in the same turn: one statement
+      while (toMark.length > 0) {
+        const ids = toMark;
+        toMark = [];
+        try {
+          await db.sql`update event_outbox set published_at = statement_timestamp() where id = any(${ids}::uuid[])`;
+        } catch (error) {
+          // left unpublished: the next pass appends them again, which finds their entries settled
+          logger.warn(
+            { err: error, rows: ids.length },
+            'outbox relay: marking handled rows failed; they are relayed again',
+          );
+        } finally {
+          for (const id of ids) inFlight.delete(id);
+        }
+      }
+      marking = undefined;
+    })();
+  };
+  /** A pass over a volatile transport: appends rows not yet in flight, each marked once handled. */
+  const passVolatile = async (tx: TransactionSql, whenSettled: NonNullable<StreamTransport['settled']>) => {
+    if (inFlight.size >= maxInFlight) return 0;
+    const rows = await tx<{ id: string; type: string; key: string | null; envelope: string }[]>`
+      with relay as (select pg_try_advisory_xact_lock(hashtext(${RELAY_LOCK})) as got)
+      select id, type, key, envelope from event_outbox, relay
+      where relay.got and published_at is null and id <> all(${[...inFlight]}::uuid[])
+      order by id
+      limit ${batch}`;
+    for (const row of rows) {
+      const entry = await transport.append(row.type, row.envelope, {
+        dedupe_id: row.id,
+        dedupe_ttl_ms: settings.dedupe_ttl_ms,
+        partition_key: row.key ?? row.id,
+      });
+      inFlight.add(row.id);
+      metrics.published(row.type);
+      void whenSettled(row.type, entry).then(() => markSettled(row.id));
+    }
+    await options.afterAppend?.(rows.length);
+    return rows.length;
+  };
+
   /** One pass in `tx`: the rows it moved (appended, and marked in `tx`). */
   const pass = async (tx: TransactionSql) => {
+    if (settled) return passVolatile(tx, settled);
     // the lock, the read and the mark in one statement (one round trip): a relay that does not
     // get the lock reads no rows (the CTE is evaluated once, before any row). The mark commits
     // only with the transaction, after the appends: a relay that dies before leaves the rows
@@ -164,6 +225,15 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   };
 
   const loop = async () => {
+    // (a close before the start ends the wait)
+    if (options.start)
+      await new Promise<void>((resolve) => {
+        options.start?.then(
+          () => resolve(),
+          () => resolve(),
+        );
+        stop.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
     // A single-session server (embedded PGlite), or a transaction pooler without a direct URL,
     // cannot LISTEN: poll. Behind a pooler with `direct_url`, db.listen uses a direct session.
     if (db.listen_notify !== false) {

@@ -104,6 +104,13 @@ export interface StreamTransport {
   ): Promise<string>;
   /** Creates the group if missing (new groups start at the beginning of the retained stream). */
   ensureGroup(type: string, group: string): Promise<void>;
+  /**
+   * Only on a transport whose entries do not outlive its process (memory): resolves once every
+   * consumer group of `type` has acknowledged or dead-lettered the entry (at once when it has no
+   * group). The outbox relay marks a row relayed only then, so a crash before its handlers ran
+   * leaves the row for the next start, where the durable transports would keep the entry.
+   */
+  settled?(type: string, entry_id: string): Promise<void>;
   createReader(): StreamReader;
   /** The position broadcast readers start from: the stream's current end. */
   currentEnd(type: string): Promise<string>;

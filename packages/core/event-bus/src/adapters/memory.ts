@@ -40,6 +40,25 @@ export function createMemoryTransport(): StreamTransport {
   let seq = 0;
   let lastMs = 0;
   let dlqSeq = 0;
+  // `settled` waiters, by type and entry id: checked again when one of their groups lets go of it
+  const waiters = new Map<string, Array<() => void>>();
+  const isSettled = (type: string, entry_id: string) => {
+    const s = stream(type);
+    const entry = s.byId.get(entry_id);
+    if (!entry) return true; // trimmed: every group had acknowledged it
+    for (const [name, g] of s.groups) {
+      if (entry.only_group && entry.only_group !== name) continue;
+      if (entry.seq > g.cursor || g.pending.has(entry_id)) return false;
+    }
+    return true;
+  };
+  const letGo = (type: string, entry_id: string) => {
+    const key = `${type}\u0000${entry_id}`;
+    const waiting = waiters.get(key);
+    if (!waiting || !isSettled(type, entry_id)) return;
+    waiters.delete(key);
+    for (const resolve of waiting) resolve();
+  };
 
   const stream = (type: string): Stream => {
     let s = streams.get(type);
@@ -137,6 +156,15 @@ export function createMemoryTransport(): StreamTransport {
       }
       return add(type, raw);
     },
+    settled(type, entry_id) {
+      if (isSettled(type, entry_id)) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const key = `${type}\u0000${entry_id}`;
+        const waiting = waiters.get(key) ?? [];
+        waiting.push(resolve);
+        waiters.set(key, waiting);
+      });
+    },
     async ensureGroup(type, group) {
       const s = stream(type);
       if (!s.groups.has(group)) s.groups.set(group, { cursor: 0, pending: new Map() });
@@ -180,7 +208,10 @@ export function createMemoryTransport(): StreamTransport {
       return stream(type).entries.at(-1)?.id ?? `0-${seq}`;
     },
     async ack(group, deliveries) {
-      for (const d of deliveries) stream(d.type).groups.get(group)?.pending.delete(d.entry_id);
+      for (const d of deliveries) {
+        stream(d.type).groups.get(group)?.pending.delete(d.entry_id);
+        letGo(d.type, d.entry_id);
+      }
     },
     async deadLetter(group, delivery, info) {
       const s = stream(delivery.type);
@@ -196,6 +227,7 @@ export function createMemoryTransport(): StreamTransport {
         raw: delivery.raw,
       });
       s.groups.get(group)?.pending.delete(delivery.entry_id);
+      letGo(delivery.type, delivery.entry_id);
     },
     async claim({ group, consumer, types, min_idle_ms, count }) {
       const out: Delivery[] = [];
