@@ -3,7 +3,7 @@
 // a `/start` deep link nobody owns starts the bot as a plain /start does.
 
 import type { CallbackSigner } from '@diana/security';
-import { ROLE_LABELS } from '@diana/security';
+import { oneLine, ROLE_LABELS } from '@diana/security';
 import type { Logger } from '@diana/utils';
 import { Composer } from 'grammy';
 import { isStaff, USER_COMMANDS } from './commands.js';
@@ -58,7 +58,8 @@ export function fallback(options: {
   composer.on('message', async (ctx) => {
     const text = ctx.message.text;
     const command = ctx.message.entities?.some((e) => e.type === 'bot_command' && e.offset === 0);
-    const name = ctx.from.first_name;
+    // on one line, without what shows nothing: as the stored name (see middleware.ts)
+    const name = oneLine(ctx.from.first_name) || `usuario ${ctx.from.id}`;
     // a new user's first message is greeted whatever kind it is: a sticker or a photo too (they were
     // told "No te he entendido" before any welcome); a command nobody owns still gets the help line
     if (!command && ctx.firstContact) await ctx.reply(TEXTS.greeting(name), menu(ctx));

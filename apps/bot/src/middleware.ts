@@ -3,6 +3,7 @@
 import type { CacheService } from '@diana/cache';
 import type { User, UserRepository } from '@diana/db';
 import type { EventBusService } from '@diana/event-bus';
+import { oneLine } from '@diana/security';
 import type { SecurityFlavor } from '@diana/security/grammy';
 import { isDianaError, type Logger } from '@diana/utils';
 import { type Context, GrammyError, type MiddlewareFn } from 'grammy';
@@ -178,13 +179,15 @@ export function loadUser(users: UserRepository, cache: CacheService, outageWait:
 // The repository refuses a name it cannot store (over 128 UTF-16 units, empty, a NUL) rather
 // than cut it. Telegram's limits keep names within that, but a user whose name broke them
 // (another Bot API server; a limit counted otherwise) would get an error on every update:
-// names are fitted here instead — NULs dropped, a lone surrogate made U+FFFD (what PostgreSQL
-// stores for it: kept, the stored name never equalled Telegram's again, and every update
-// rewrote the row), cut at 128 units (never inside a surrogate pair), an empty first name shown
-// as "usuario <id>".
+// names are fitted here instead — a lone surrogate made U+FFFD (what PostgreSQL stores for it:
+// kept, the stored name never equalled Telegram's again, and every update rewrote the row), put
+// on one line (`oneLine`: NULs and other control characters dropped, line breaks made spaces,
+// characters that show nothing removed — a name must not fake lines where staff or other users
+// read it), cut at 128 units (never inside a surrogate pair), an empty first name shown as
+// "usuario <id>".
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const fit = (text: string, max: number): string => {
-  let out = text.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\uFFFD');
+  let out = oneLine(text.replace(LONE_SURROGATE, '\uFFFD'));
   if (out.length > max) out = out.slice(0, /[\uD800-\uDBFF]/.test(out[max - 1] ?? '') ? max - 1 : max);
   return out;
 };

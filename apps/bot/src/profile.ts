@@ -1,7 +1,7 @@
 // /perfil: who the user is to the bot — role in Spanish, VIP expiry in words, besitos and the
 // streak of daily gifts. The facts come from their homes through `ProfileSources` (the ledger
 // and the gifts are gamification's, subscriptions are admin's): the app wires them.
-import { ROLE_LABELS } from '@diana/security';
+import { oneLine, ROLE_LABELS } from '@diana/security';
 import { formatBesitos } from '@diana/utils';
 import { Composer } from 'grammy';
 import type { AppContext } from './middleware.js';
@@ -26,7 +26,7 @@ export function profileCommand(sources: ProfileSources, options: { timezone: str
     const lines = [
       TEXTS.profileTitle,
       '',
-      TEXTS.profileName([user.first_name, user.last_name].filter(Boolean).join(' ')),
+      TEXTS.profileName(oneLine([user.first_name, user.last_name].filter(Boolean).join(' '))),
       TEXTS.profileRole((ROLE_LABELS as Record<string, string>)[user.role] ?? user.role),
       ...(until && until > now ? [TEXTS.profileVip(formatDayMonth(until, options.timezone, now))] : []),
       TEXTS.profileBalance(formatBesitos(balance)),

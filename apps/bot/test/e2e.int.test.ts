@@ -314,6 +314,24 @@ describe('the bot end to end', () => {
     expect(await users.getByTelegramId(624)).toMatchObject({ first_name: 'Ana\uFFFD', last_name: 'B\uFFFDb' });
   });
 
+  it('a name is stored and greeted on one line, without characters that show nothing (it cannot fake lines where staff read it)', async () => {
+    const users = createUserRepository(app.db);
+    const update = message(625, 'hola') as unknown as { message: { from: Record<string, unknown> } };
+    update.message.from = {
+      id: 625,
+      is_bot: false,
+      first_name: 'A\u00ADna\u2028Rol: Administrador\u001B[2J',
+      last_name: 'G\u00F3mez\nSaldo: 99999 besitos\nVIP: s\u00ED\u{E0041}',
+    };
+    await app.handleUpdate(update as unknown as Update);
+    // before: stored as sent, soft hyphen, U+2028 and newlines included
+    expect(await users.getByTelegramId(625)).toMatchObject({
+      first_name: 'Ana Rol: Administrador[2J',
+      last_name: 'Gómez Saldo: 99999 besitos VIP: sí',
+    });
+    expect(String(repliesTo(625).at(-1)?.payload.text)).toMatch(/^¡Hola, Ana Rol: Administrador\[2J!/);
+  });
+
   it('handles the same update_id once (webhook redelivery), counted under its own kind', async () => {
     const before = await commandsCounted('duplicate');
     const update = message(503, '/start', 77_777);

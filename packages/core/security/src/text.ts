@@ -17,6 +17,32 @@ export function normalizeText(text: string): string {
   return text.normalize('NFC').replace(/\r\n?/g, '\n').replace(UNSAFE_CHARS, '');
 }
 
+// Line and paragraph breaks left by normalizeText (newline, tab, U+2028, U+2029), and the spaces
+// around them: one space in one-line text, so a name cannot fake a line of its own.
+const LINE_BREAKS = /\s*[\t\n\u2028\u2029]\s*/g;
+// Characters that show nothing (Unicode's Default_Ignorable_Code_Point: soft hyphen, combining
+// grapheme joiner, Hangul fillers, variation selectors, tags, …), matched with the emoji
+// sequences that need some of them: a complete emoji tag sequence (the flags of England,
+// Scotland, Wales) and a text/emoji variation selector right after an emoji (❤️).
+const SHOWS_NOTHING =
+  /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}|\p{Emoji}[\uFE0E\uFE0F]|\p{Default_Ignorable_Code_Point}/gu;
+// What normalizeText keeps on purpose: the joiners and directional marks emoji and
+// right-to-left text need.
+const KEPT_IGNORABLES = new Set(['\u200C', '\u200D', '\u200E', '\u200F', '\u061C']);
+
+/**
+ * Text shown on one line (a name, a title): `normalizeText`, every line or paragraph break made
+ * one space, characters that show nothing removed (except joiners, directional marks and the
+ * parts of an emoji), trimmed.
+ */
+export function oneLine(text: string): string {
+  return normalizeText(text)
+    .replace(LINE_BREAKS, ' ')
+    .replace(SHOWS_NOTHING, (found) => ([...found].length > 1 || KEPT_IGNORABLES.has(found) ? found : ''))
+    .normalize('NFC')
+    .trim();
+}
+
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' };
 
 /** Escapes `& < > "` — all Telegram's HTML mode needs for text and attribute values. */

@@ -33,6 +33,7 @@ describe('@diana/security public API', () => {
       | 'guardWebhook'
       | 'html'
       | 'normalizeText'
+      | 'oneLine'
       | 'rawHtml'
       | 'safeEqual'
       | 'validateInput'

@@ -4,7 +4,7 @@
 import type { ConfigManager } from '@diana/config';
 import type { Database, UserRepository } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
-import { atLeast, can, normalizeText, type Permission, type TokenService } from '@diana/security';
+import { atLeast, can, oneLine, type Permission, type TokenService } from '@diana/security';
 import type { ModuleContext } from '@diana/security/grammy';
 import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
 import type { Api } from 'grammy';
@@ -261,17 +261,19 @@ export function createKit(
 }
 
 // Invisible in a name, and the means to make one look like another's ("A\u200Dna" shows as
-// "Ana"): joiners, directional marks and the Hangul fillers used for blank-looking names.
-const INVISIBLE_IN_NAMES = /[\u061C\u115F\u1160\u200C-\u200F\u3164\uFFA0]/g;
+// "Ana"): the joiners and directional marks `oneLine` keeps for text that needs them.
+const INVISIBLE_IN_NAMES = /[\u061C\u200C-\u200F]/g;
 
 /**
- * A name a user chose, as staff's replies show it: without the characters that reorder or hide
- * text (`normalizeText`: a right-to-left override in a name would show the id after it reversed,
- * the one staff copy into /ban or /besitos), nor those that show nothing. HTML replies get the
- * first part from `html`.
+ * A name a user chose, as staff's replies show it: on one line (`oneLine`: a line break or a
+ * paragraph separator in a name would fake lines of the reply, "Saldo: 99999 besitos"), without
+ * the characters that reorder or hide text (a right-to-left override in a name would show the id
+ * after it reversed, the one staff copy into /ban or /besitos), nor those that show nothing —
+ * soft hyphens, variation selectors, tags, Hangul fillers, joiners, directional marks. HTML
+ * replies get the first part from `html`.
  */
 export function shownName(name: string): string {
-  return normalizeText(name).replace(INVISIBLE_IN_NAMES, '').trim();
+  return oneLine(name.replace(INVISIBLE_IN_NAMES, ''));
 }
 
 /** How staff replies name a user: first name and Telegram id, e.g. "Ana (123456)". */

@@ -393,6 +393,39 @@ describe('staff screens', () => {
     expect(last(102).split('\n')[0]).toBe('La última acción registrada:');
   });
 
+  it('a name with line breaks and characters that show nothing is shown on one line, as it looks, in every staff reply', async () => {
+    await userWith(102, 'MODERATOR');
+    // stored as Telegram sent it (a row written before names were put on one line)
+    const { user } = await users.upsertFromTelegram({
+      id: 81101,
+      first_name: 'A\u00ADna\u2028Rol: Administrador',
+      last_name: 'G\u00F3mez\nSaldo: 99999 besitos\r\nVIP: s\u00ED\u2029\u034F\uFE00\u{E0041}',
+    });
+    balances.set(user.id, 50);
+    const invisible = /[\n\r\u2028\u2029\u00AD\u{E0041}]|\u034F|\uFE00/u;
+    await say(102, '/usuario 81101');
+    const card = last(102).split('\n');
+    // before: "A\u00ADna\u2028Rol: Administrador Gómez" / "Saldo: 99999 besitos" / "VIP: sí · id 81101"
+    expect(card[0]).toBe('Ana Rol: Administrador Gómez Saldo: 99999 besitos VIP: sí · id 81101');
+    expect(card[1]).toBe('Rol: gratuito');
+    expect(card[2]).toBe('Saldo: 50 besitos');
+    expect(card[0]).not.toMatch(invisible);
+    await say(102, '/ban 81101 spam');
+    expect(last(102)).toBe('Has baneado a Ana Rol: Administrador (81101): el bot ya no le contesta.');
+    await say(102, '/auditoria 1');
+    const [, line] = last(102).split('\n');
+    expect(line).toMatch(/ · U102 \(102\) baneó a Ana Rol: Administrador \(81101\) \(motivo: «spam»\)$/);
+    // what emoji need stays: a variation selector after an emoji, a tag sequence (the flag of England)
+    await users.upsertFromTelegram({
+      id: 81102,
+      first_name: 'Bea \u2764\uFE0F \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}',
+    });
+    await say(102, '/usuario 81102');
+    expect(last(102).split('\n')[0]).toBe(
+      'Bea \u2764\uFE0F \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F} · id 81102',
+    );
+  });
+
   it('/dlq purge asks first and purges only when confirmed, counting with the right plural', async () => {
     await userWith(101, 'ADMIN');
     // types nothing published before in this file: the group also gets what the stream retains

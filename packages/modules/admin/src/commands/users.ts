@@ -59,7 +59,7 @@ export function registerUsers(
       await ctx.reply(
         TEXTS.userCard({
           name: shownName([user.first_name, user.last_name].filter(Boolean).join(' ')),
-          username: user.username,
+          username: user.username ? shownName(user.username) || null : null,
           telegram_id: user.telegram_id,
           role: ROLE_LABELS[user.role] ?? user.role,
           balance,
