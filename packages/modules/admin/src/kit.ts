@@ -4,7 +4,7 @@
 import type { ConfigManager } from '@diana/config';
 import type { Database, UserRepository } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
-import { atLeast, can, oneLine, type Permission, type TokenService } from '@diana/security';
+import { atLeast, can, normalizeText, oneLine, type Permission, type TokenService } from '@diana/security';
 import type { ModuleContext } from '@diana/security/grammy';
 import { type Clock, isDianaError, type Logger, newId } from '@diana/utils';
 import type { Api } from 'grammy';
@@ -198,7 +198,10 @@ export function createKit(
         else await next();
         return;
       }
-      const args = typeof ctx.match === 'string' ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
+      // what staff typed, normalized where it is read: no control character (an ESC sequence in
+      // a reason cleared and recoloured the console chat of the user it was told to) nor bidi
+      // override reaches an audit row, an event or a reply
+      const args = typeof ctx.match === 'string' ? normalizeText(ctx.match).trim().split(/\s+/).filter(Boolean) : [];
       try {
         await handle(ctx, args);
       } catch (error) {
@@ -210,7 +213,7 @@ export function createKit(
       }
     },
     async reasonOf(ctx, words) {
-      const reason = words.join(' ');
+      const reason = normalizeText(words.join(' '));
       if (reason.length <= REASON_MAX) return reason;
       await ctx.reply(TEXTS.reasonTooLong(reason.length, REASON_MAX));
       return undefined;

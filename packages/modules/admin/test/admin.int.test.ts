@@ -1124,6 +1124,28 @@ describe('the admin module', () => {
     });
   });
 
+  it('control characters in what staff type reach no reason, post or reply: normalized where they are read', async () => {
+    await userWith(1, 'ADMIN');
+    await userWith(2, 'FREE');
+    const ESC = '\u001B';
+    // before: the reason kept its ESC bytes, and the user's notice cleared and recoloured the console chat
+    await say(main.bot, 1, `/besitos 2 100 prueba ${ESC}[2J${ESC}[31mROJO`);
+    const [granted] = await db.sql<{ envelope: string }[]>`
+      select envelope from event_outbox where type = 'admin.besitos_granted' order by created_at desc limit 1`;
+    expect(JSON.parse(granted?.envelope ?? '{}').payload).toMatchObject({ amount: 100, reason: 'prueba [2J[31mROJO' });
+    const [audit] = await db.sql<{ reason: string }[]>`
+      select reason from admin_audit where action = 'grant_besitos' order by created_at desc limit 1`;
+    expect(audit?.reason).toBe('prueba [2J[31mROJO');
+    // a post keeps its lines, not its control characters nor a right-to-left override
+    await say(main.bot, 1, `/programar ${localIn(3_600_000)} Línea 1${ESC}[2J\nLínea 2\u202E\u0007`);
+    const [post] = await db.sql<{ text: string }[]>`
+      select text from admin_scheduled_posts order by created_at desc limit 1`;
+    expect(post?.text).toBe('Línea 1[2J\nLínea 2');
+    // an echo of a refused argument too
+    await say(main.bot, 1, `/tarifa ${ESC}[31mvip 30 9,99`);
+    expect(lastTo(1)).toMatch(/^El nombre de la tarifa \(«\[31mvip»\)/);
+  });
+
   it('one /besitos or /quitar_besitos update sent again, to another process or at once to both, is done once', async () => {
     await userWith(1, 'ADMIN');
     const target = await userWith(2, 'FREE');

@@ -11,7 +11,7 @@
 // and the bus retries. The payment never waits for any of this: it is a consumer group of its own.
 import { type Batch, type BatchOptions, type Database, type DbSession, inBatches } from '@diana/db';
 import type { EventBusService, EventEnvelope, EventRegistry, ModuleSubscription } from '@diana/event-bus';
-import { escapeHtml } from '@diana/security';
+import { escapeHtml, oneLine } from '@diana/security';
 import { formatBesitos, getPackageLogger, type Logger } from '@diana/utils';
 import { type Api, GrammyError } from 'grammy';
 import { LRUCache } from 'lru-cache';
@@ -221,7 +221,8 @@ function render(type: string, p: Paid, deps: NoticeDeps): string | undefined {
     }
     case 'gamification.adjustment_applied': {
       const applied = p.applied ?? 0;
-      const reason = escapeHtml(p.reason?.trim() ?? '');
+      // one line without control characters, also for events published before the grant normalized it
+      const reason = escapeHtml(oneLine(p.reason ?? ''));
       if (applied > 0) return n.granted(besitos(applied), reason);
       if (applied < 0) return n.taken(besitos(-applied), reason);
       return undefined;

@@ -2,7 +2,7 @@
 // what the locked ones need), the last movements of besitos, and the summary the profile shows.
 // Each screen is HTML text; every configured title and admin note is escaped here.
 import type { Database } from '@diana/db';
-import { escapeHtml } from '@diana/security';
+import { escapeHtml, oneLine } from '@diana/security';
 import { formatBesitos } from '@diana/utils';
 import { streakHolds } from './daily.js';
 import { packMessages } from './messages.js';
@@ -45,7 +45,8 @@ export function createScreens(deps: ScreenDeps) {
   const reasonOf = (source: string, note: string | null) => {
     const s = TEXTS.source;
     const [kind = '', id = ''] = source.split(/:(.*)/s);
-    if (kind === 'admin') return escapeHtml(note ? TEXTS.adminNote(note) : s.admin);
+    // a note written before reasons were normalized may hold control characters
+    if (kind === 'admin') return escapeHtml(note ? TEXTS.adminNote(oneLine(note)) : s.admin);
     if (kind === 'mission') return escapeHtml(s.mission(missionTitle(id)));
     if (kind === 'achievement') return escapeHtml(s.achievement(achievementTitle(id)));
     if (kind === 'shop') return escapeHtml(s.shop(itemName(id)));

@@ -201,6 +201,29 @@ describe('every payment is told, once', () => {
     expect(told(404, 'El equipo te ha')).toHaveLength(2);
   });
 
+  it("control characters in an admin's reason reach neither the notice nor /historial", async () => {
+    const ESC = '\u001B';
+    const user = await welcomed(440);
+    // before: "…: prueba \u001B[2J\u001B[31mROJO." — the console chat was cleared and recoloured
+    await publish(
+      'admin.besitos_granted',
+      { user_id: user, amount: 100, reason: `prueba ${ESC}[2J${ESC}[31mROJO\nSaldo: 1`, actor: 'tg:1' },
+      user,
+    );
+    expect(await until(() => told(440, 'El equipo te ha dado').length === 1)).toBe(true);
+    expect(told(440, 'El equipo te ha dado')[0]).toBe(
+      '🎁 El equipo te ha dado <b>100 besitos</b>: prueba [2J[31mROJO Saldo: 1.',
+    );
+    const [row] = await db.sql<{ note: string }[]>`
+      select note from besitos_transactions where user_id = ${user} and source = 'admin'`;
+    expect(row?.note).toBe('prueba [2J[31mROJO Saldo: 1');
+    // a note stored before reasons were normalized is shown normalized
+    await db.sql`update besitos_transactions set note = ${`viejo ${ESC}[2J\u0007motivo`} where user_id = ${user} and source = 'admin'`;
+    await command(440, '/historial');
+    expect(api.lastText(440)).toContain('ajuste del equipo: viejo [2Jmotivo\n');
+    expect(api.lastText(440)).not.toContain(ESC);
+  });
+
   it('a user who blocked the bot (403) is still paid; the notice is recorded as undeliverable and not retried', async () => {
     blockedChats.add(405);
     const user = await register(405);

@@ -1,7 +1,7 @@
 // Scheduled posts: /programar stores one, /programados lists the pending ones and those that
 // failed in the last 7 days, /cancelar_post cancels one that has not been claimed for publishing
 // (the jobs loop publishes them, and tells a failed one's creator).
-import { atLeast } from '@diana/security';
+import { atLeast, normalizeText } from '@diana/security';
 import { isDianaError, newId } from '@diana/utils';
 import type { Composer } from 'grammy';
 import { cutText, preview } from '../cut.js';
@@ -39,7 +39,8 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
     'programar',
     kit.guarded('publish_content', async (ctx) => {
       // each refusal names its real reason, and all come before anything is stored
-      const text = typeof ctx.match === 'string' ? ctx.match : '';
+      // normalized as every staff-typed text (see kit.guarded): its lines kept, control characters not
+      const text = typeof ctx.match === 'string' ? normalizeText(ctx.match) : '';
       const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?:\s+([\s\S]*))?$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
       if (!match || !at) return ctx.reply(TEXTS.badTime);
