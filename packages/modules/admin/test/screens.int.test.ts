@@ -415,6 +415,8 @@ describe('staff screens', () => {
     await say(102, '/auditoria 1');
     const [, line] = last(102).split('\n');
     expect(line).toMatch(/ · U102 \(102\) baneó a Ana Rol: Administrador \(81101\) \(motivo: «spam»\)$/);
+    await say(102, '/unban 81101'); // the /stats test counts roles
+    expect(last(102)).toBe('Has quitado el baneo a Ana Rol: Administrador (81101); su rol ahora es «gratuito».');
     // what emoji need stays: a variation selector after an emoji, a tag sequence (the flag of England)
     await users.upsertFromTelegram({
       id: 81102,
