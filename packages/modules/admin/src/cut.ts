@@ -1,9 +1,13 @@
-// Echoes of what someone typed, and previews of posts, are cut short; a cut by `slice` can fall
-// between the two halves of a surrogate pair (an emoji), and Telegram refuses a text holding the
-// lone half (not UTF-8). The limit stays in UTF-16 units, Telegram's own unit for lengths.
+// Echoes of what someone typed, and previews of posts, are normalized (`normalizeText`: an ESC
+// sequence staff typed, echoed, cleared and recoloured the console chat) and cut short; a cut by
+// `slice` can fall between the two halves of a surrogate pair (an emoji), and Telegram refuses a
+// text holding the lone half (not UTF-8). The limit stays in UTF-16 units, Telegram's own unit for
+// lengths.
+import { normalizeText } from '@diana/security';
 
-/** `text` cut to at most `max` UTF-16 units, never inside a surrogate pair. */
-export function cutText(text: string, max: number): string {
+/** `text` without control characters, cut to at most `max` UTF-16 units, never inside a surrogate pair. */
+export function cutText(typed: string, max: number): string {
+  const text = normalizeText(typed);
   if (text.length <= max) return text;
   const cut = text.slice(0, max);
   // a high surrogate last means its pair was cut off: drop it too

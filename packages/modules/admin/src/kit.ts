@@ -198,10 +198,7 @@ export function createKit(
         else await next();
         return;
       }
-      // what staff typed, normalized where it is read: no control character (an ESC sequence in
-      // a reason cleared and recoloured the console chat of the user it was told to) nor bidi
-      // override reaches an audit row, an event or a reply
-      const args = typeof ctx.match === 'string' ? normalizeText(ctx.match).trim().split(/\s+/).filter(Boolean) : [];
+      const args = typeof ctx.match === 'string' ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
       try {
         await handle(ctx, args);
       } catch (error) {
@@ -213,6 +210,10 @@ export function createKit(
       }
     },
     async reasonOf(ctx, words) {
+      // normalized where it is read: no control character (an ESC sequence cleared and recoloured
+      // the console chat of the user the reason was told to) nor bidi override reaches an audit
+      // row, an event or a reply. Ids and amounts stay as typed: their parsers refuse what is
+      // not plain digits, invisible characters included
       const reason = normalizeText(words.join(' '));
       if (reason.length <= REASON_MAX) return reason;
       await ctx.reply(TEXTS.reasonTooLong(reason.length, REASON_MAX));

@@ -15,4 +15,10 @@ describe('cutText', () => {
     expect(cutText('a😀😀', 4)).toBe('a😀');
     expect(cutText(`x${'😀'.repeat(30)}`, 40)).toBe(`x${'😀'.repeat(19)}`);
   });
+
+  it('echoes no control character nor bidi override (normalizeText), then cuts', () => {
+    // before: the ESC bytes were echoed to the staff member's chat (the console chat was cleared)
+    expect(cutText('\u001B[2J\u001B[31mvip\u202E', 40)).toBe('[2J[31mvip');
+    expect(cutText(`\u0007${'a'.repeat(50)}`, 40)).toBe('a'.repeat(40));
+  });
 });

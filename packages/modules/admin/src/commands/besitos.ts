@@ -5,6 +5,7 @@ import type { EventEnvelope, HandlerContext, ModuleSubscription } from '@diana/e
 import { BESITOS_ERROR_CODES, BESITOS_MAX, type BesitosRefusal, isDianaError, parseBesitos } from '@diana/utils';
 import type { Composer } from 'grammy';
 import * as v from 'valibot';
+import { cutText } from '../cut.js';
 import { type AdminContext, type AdminKit, displayName } from '../kit.js';
 import { TEXTS } from '../texts.js';
 
@@ -24,7 +25,7 @@ export function registerBesitos(composer: Composer<AdminContext>, kit: AdminKit)
       } catch (error) {
         if (!isDianaError(error, BESITOS_ERROR_CODES.INVALID)) throw error;
         const why = (error.context as { reason: BesitosRefusal }).reason;
-        return ctx.reply(TEXTS.badAmount(amountText, why, BESITOS_MAX));
+        return ctx.reply(TEXTS.badAmount(cutText(amountText, 40), why, BESITOS_MAX));
       }
       const reason = await kit.reasonOf(ctx, words);
       if (reason === undefined) return;

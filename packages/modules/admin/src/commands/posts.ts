@@ -39,8 +39,7 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
     'programar',
     kit.guarded('publish_content', async (ctx) => {
       // each refusal names its real reason, and all come before anything is stored
-      // normalized as every staff-typed text (see kit.guarded): its lines kept, control characters not
-      const text = typeof ctx.match === 'string' ? normalizeText(ctx.match) : '';
+      const text = typeof ctx.match === 'string' ? ctx.match : '';
       const match = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?:\s+([\s\S]*))?$/.exec(text.trim());
       const at = match ? parseLocalTime(match[1] as string, settings.timezone) : undefined;
       if (!match || !at) return ctx.reply(TEXTS.badTime);
@@ -61,7 +60,9 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
       }
       if (channel === undefined) return ctx.reply(TEXTS.noMainChannel);
       if (!mayUse(ctx, channel)) return ctx.reply(TEXTS.channelForbidden);
-      const { body, buttons } = splitButtons(rest);
+      // the post's text normalized where it is read: its lines and tabs kept, no control
+      // character nor bidi override reaches the channel
+      const { body, buttons } = splitButtons(normalizeText(rest));
       if (body.length === 0) return ctx.reply(TEXTS.noPostText);
       if (body.length > MESSAGE_LIMIT) return ctx.reply(TEXTS.postTooLong(body.length, MESSAGE_LIMIT));
       await db.transaction(async (tx) => {
@@ -131,7 +132,7 @@ export function registerPosts(composer: Composer<AdminContext>, kit: AdminKit): 
         const post = rows[0];
         if (!post) return TEXTS.noSuchPost(wanted);
         // two posts sharing 8 random hex digits: vanishingly rare; name the full id then
-        if (rows.length > 1) return TEXTS.badPostId(ref);
+        if (rows.length > 1) return TEXTS.badPostId(cutText(ref, 40));
         const short = shortPostId(post.id);
         if (post.status !== 'pending') return TEXTS.postNotPending(short, post.status);
         if (!mayUse(ctx, Number(post.channel_id))) return TEXTS.postCancelForbidden;

@@ -3,6 +3,7 @@
 import { SECURITY_ERROR_CODES } from '@diana/security';
 import { isDianaError, newId } from '@diana/utils';
 import type { Composer } from 'grammy';
+import { cutText } from '../cut.js';
 import type { AdminContext, AdminKit } from '../kit.js';
 import { formatPrice, parsePriceCents } from '../price.js';
 import { TEXTS } from '../texts.js';
@@ -20,11 +21,11 @@ export function registerTariffs(composer: Composer<AdminContext>, kit: AdminKit)
         return ctx.reply(TEXTS.usage('/tarifa <nombre> <días> <precio>, por ejemplo /tarifa mensual 30 9,99'));
       // each argument is checked on its own, and a refusal names the one that is wrong
       const name = rawName.toLowerCase();
-      if (!/^[a-z0-9_]{1,32}$/.test(name)) return ctx.reply(TEXTS.badTariffName(rawName));
+      if (!/^[a-z0-9_]{1,32}$/.test(name)) return ctx.reply(TEXTS.badTariffName(cutText(rawName, 40)));
       const d = /^\d{1,4}$/.test(days) ? Number(days) : Number.NaN;
-      if (!(d >= 1 && d <= 3_650)) return ctx.reply(TEXTS.badTariffDays(days));
+      if (!(d >= 1 && d <= 3_650)) return ctx.reply(TEXTS.badTariffDays(cutText(days, 40)));
       const p = parsePriceCents(price);
-      if (p === undefined) return ctx.reply(TEXTS.badTariffPrice(price));
+      if (p === undefined) return ctx.reply(TEXTS.badTariffPrice(cutText(price, 40)));
       const created = await db.transaction(async (tx) => {
         const rows =
           await tx`insert into admin_tariffs (id, name, days, price_cents, created_by) values (${newId()}, ${name}, ${d}, ${p}, ${kit.actorOf(ctx)})
