@@ -12,6 +12,8 @@ export const TEXTS = Object.freeze({
     'Aquí vives una historia que cuentan Lucien, el mayordomo, y Diana, la dueña de la casa. ' +
     'Tus decisiones te dan besitos, que puedes cambiar en la tienda. Empieza con /historia o elige abajo.',
   greetingAgain: (name: string) => html`¡Hola de nuevo, ${name}! ¿Qué te apetece hacer?`,
+  /** An update dropped because the user already has several waiting (the chat queue). */
+  busy: 'Un momento: aún estoy con lo anterior. Vuelve a intentarlo en unos segundos.',
   menuTitle: '¿Qué te apetece hacer?',
   helpTitle: '<b>Qué puedes hacer aquí</b>',
   helpLine: (command: string, description: string) => html`/${command} — ${description}`,

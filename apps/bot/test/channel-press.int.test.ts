@@ -1,0 +1,123 @@
+// Buttons pressed outside a private chat, the whole app on real PostgreSQL and Redis (Telegram
+// replaced by the fake Bot API): a channel post's react button pressed by many users at once
+// counts every reaction (the chat queue is per user, not per channel).
+import { loadSettings } from '@diana/config';
+import {
+  createBarrier,
+  createUpdateFactory,
+  startFakeTelegram,
+  useTempDir,
+  useTestDatabase,
+  useTestRedis,
+} from '@diana/test-services';
+import { SILENT_LOGGER } from '@diana/utils';
+import type { Update } from 'grammy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../src/app.js';
+import { SETTINGS_SCHEMAS } from '../src/config.js';
+import { redisKeyPrefixes } from './child-bot.js';
+
+const testDb = await useTestDatabase('bot-channel-press');
+const redis = await useTestRedis('bot-channel-press');
+const fake = await startFakeTelegram();
+const settings = loadSettings(
+  SETTINGS_SCHEMAS,
+  {
+    DIANA_DATABASE_URL: testDb.url,
+    DIANA_DATABASE_DIRECT_URL: testDb.direct_url,
+    DIANA_REDIS_URL: redis.url,
+    ...redisKeyPrefixes(redis.prefix),
+    DIANA_BOT_TELEGRAM_BOT_TOKEN: '123456:channel-press-token',
+    DIANA_BOT_TELEGRAM_API_ROOT: fake.url,
+    DIANA_BOT_DATA_DIR: useTempDir('diana-channel-press-'),
+    DIANA_SECURITY_CALLBACK_SECRET: 'x'.repeat(40),
+    DIANA_SECURITY_TOKEN_PEPPER: 'y'.repeat(40),
+    DIANA_EVENT_BUS_BLOCK_MS: '100',
+  },
+  { env_file: false },
+);
+/** While set, each answer to a press waits here: the presses it counts were in the bot together. */
+let answersMeet: { wait(): Promise<void> } | undefined;
+let app: App;
+beforeAll(async () => {
+  app = await createApp(settings, {
+    logger: SILENT_LOGGER,
+    apiTransformer: async (prev, method, payload, signal) => {
+      if (method === 'answerCallbackQuery') await answersMeet?.wait();
+      return prev(method, payload, signal);
+    },
+  });
+});
+afterAll(async () => {
+  await app?.close({ timeout_ms: 5_000 });
+  await fake.close();
+});
+
+const CHANNEL = { id: -1_001_234_567_890, type: 'channel', title: 'Canal' };
+const updates = createUpdateFactory(70_000);
+const say = (tg: number, text: string) => app.handleUpdate(updates.message(tg, text) as Update);
+/** User `tg` pressing `data` under a message of `chat`. */
+const pressIn = (tg: number, data: string, chat: Record<string, unknown>) => {
+  const update = updates.press(tg, data);
+  return { ...update, callback_query: { ...update.callback_query, message: { message_id: 7, date: 0, chat } } };
+};
+/** Every caller waits for all of them, then hands its update to the app at once. */
+const atOnce = async (batch: object[]) => {
+  const start = createBarrier(batch.length);
+  await Promise.all(
+    batch.map(async (update) => {
+      await start.wait();
+      await app.handleUpdate(update as Update);
+    }),
+  );
+};
+const reactions = async (post_id: string) => {
+  const [row] = await app.db.sql<{ n: number }[]>`
+    select count(*)::int as n from gamification_reactions where post_id = ${post_id}`;
+  return row?.n;
+};
+
+describe('buttons pressed outside a private chat', () => {
+  it("six users pressing a channel post's react button at once: six reactions (before, 3 of 6)", async () => {
+    const users = [81_001, 81_002, 81_003, 81_004, 81_005, 81_006];
+    for (const u of users) await say(u, '/start');
+    const data = app.gamification.reactButton('post-A').callback_data;
+    const before = fake.calls.length;
+    // contention: no press is answered until all six are being answered, so all six ran side by side
+    answersMeet = createBarrier(users.length);
+    try {
+      await atOnce(users.map((u) => pressIn(u, data, CHANNEL)));
+    } finally {
+      answersMeet = undefined;
+    }
+    expect(await reactions('post-A')).toBe(users.length);
+    const answers = fake.calls.slice(before).filter((c) => c.method === 'answerCallbackQuery');
+    expect(answers).toHaveLength(users.length);
+    expect(answers.every((a) => typeof a.payload.text === 'string' && a.payload.text !== '')).toBe(true);
+  });
+
+  it("one user's burst of presses in the channel cannot push out another user's reaction", async () => {
+    const [attacker, victim] = [81_010, 81_011];
+    await say(attacker, '/start');
+    await say(victim, '/start');
+    const data = app.gamification.reactButton('post-B').callback_data;
+    const before = fake.calls.length;
+    // contention: the attacker's first press and the victim's are answered together (the attacker's
+    // others wait behind his first, in his own queue)
+    answersMeet = createBarrier(2);
+    try {
+      await atOnce([
+        pressIn(attacker, 'x', CHANNEL),
+        pressIn(attacker, 'y', CHANNEL),
+        pressIn(attacker, 'z', CHANNEL),
+        pressIn(victim, data, CHANNEL),
+      ]);
+    } finally {
+      answersMeet = undefined;
+    }
+    expect(await reactions('post-B')).toBe(1);
+    // every press was answered, none with silence
+    const answers = fake.calls.slice(before).filter((c) => c.method === 'answerCallbackQuery');
+    expect(answers.map((a) => typeof a.payload.text)).toEqual(['string', 'string', 'string', 'string']);
+  });
+});
