@@ -297,6 +297,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     logger,
     botInfo: options.botInfo,
     apiTransformer: options.apiTransformer,
+    outsideActions: [gamification.reactAction],
   });
   botRef = bot;
   // every Redis client made so far has its connection (on a cluster, its slot map): a command

@@ -12,6 +12,7 @@ import type { UpdateDedupe } from './dedupe.js';
 import { BOT_ERROR_CODES } from './errors.js';
 import type { createBotMetrics } from './metrics.js';
 import type { OutageWait } from './outage-wait.js';
+import { TEXTS } from './texts.js';
 
 /** What the app's middleware adds to the context. */
 export interface AppFlavor {
@@ -139,15 +140,27 @@ export function dedupeUpdates(
  * The bot talks in private chats only. Messages, commands and member updates from groups,
  * supergroups and channels (channel posts included) stop here without an answer: a reply
  * in a group is noise any member can trigger, and staff replies (VIP links, /config, /stats)
- * must never land where others read them. Button presses pass whatever the chat: the react
- * buttons of channel posts are the one channel feature a module handles on purpose (signed,
- * bound to whoever presses them). Updates with no chat (inline queries) pass too.
+ * must never land where others read them. A button press outside a private chat passes only
+ * for the `actions` given (the react button of channel posts: signed, bound to whoever presses
+ * it, answered with a callback answer alone); any other — a menu or story button on a message
+ * forwarded to a group — is answered with `TEXTS.openInPrivate` as an alert and goes no further
+ * (before, it ran, and the balance or a story fragment, VIP ones too, was posted in the group).
+ * Updates with no chat (inline queries) pass.
  */
-export function privateChatsOnly(): MiddlewareFn<AppContext> {
+export function privateChatsOnly(actions: readonly string[] = []): MiddlewareFn<AppContext> {
+  const outside = new Set(actions);
   return async (ctx, next) => {
-    if (ctx.callbackQuery || ctx.chat === undefined || ctx.chat.type === 'private') await next();
+    if (ctx.chat === undefined || ctx.chat.type === 'private') return next();
+    if (!ctx.callbackQuery) return;
+    // the action as written: one that is not what it claims fails the signature check later,
+    // answered there with a callback answer too
+    if (outside.has(actionOf(ctx.callbackQuery.data ?? ''))) return next();
+    await ctx.answerCallbackQuery({ text: TEXTS.openInPrivate, show_alert: true });
   };
 }
+
+/** The action a button's signed data names (`action|args…~signature`), unverified. */
+const actionOf = (data: string) => data.slice(0, data.lastIndexOf('~')).split('|')[0] ?? '';
 
 /** How long a user's row may be served from the cache (a role or status change shows within this). */
 export const USER_CACHE_TTL_MS = 5_000;

@@ -47,6 +47,8 @@ export interface PipelineDeps {
   readonly logger: Logger;
   /** Skips getMe (console chat and tests). */
   readonly botInfo?: UserFromGetMe | undefined;
+  /** Signed actions whose buttons work outside private chats (the react button of channel posts). */
+  readonly outsideActions?: readonly string[] | undefined;
   /** Installed before the output guard; stands for the network (the console chat, a test's recorder). */
   readonly apiTransformer?: Transformer | undefined;
 }
@@ -113,7 +115,7 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   });
   bot.use(dedupeUpdates(dedupe, metrics, logger));
   bot.use(errorBoundary(logger, metrics));
-  bot.use(privateChatsOnly());
+  bot.use(privateChatsOnly(deps.outsideActions));
   bot.use(chatQueue({ onDrop: (ctx) => metrics.record(updateKind(ctx), 'dropped', 0) }));
   const outageWait = createOutageWait(settings.bot.outage_wait_ms, logger);
   bot.use(loadUser(users, cache, outageWait));

@@ -14,6 +14,8 @@ export const TEXTS = Object.freeze({
   greetingAgain: (name: string) => html`¡Hola de nuevo, ${name}! ¿Qué te apetece hacer?`,
   /** An update dropped because the user already has several waiting (the chat queue). */
   busy: 'Un momento: aún estoy con lo anterior. Vuelve a intentarlo en unos segundos.',
+  /** A press of one of the user's buttons outside their private chat (a message forwarded to a group). */
+  openInPrivate: 'Este botón solo funciona en nuestro chat privado: ábreme en privado y pulsa allí.',
   menuTitle: '¿Qué te apetece hacer?',
   helpTitle: '<b>Qué puedes hacer aquí</b>',
   helpLine: (command: string, description: string) => html`/${command} — ${description}`,

@@ -1,6 +1,7 @@
 // Buttons pressed outside a private chat, the whole app on real PostgreSQL and Redis (Telegram
 // replaced by the fake Bot API): a channel post's react button pressed by many users at once
-// counts every reaction (the chat queue is per user, not per channel).
+// counts every reaction (the chat queue is per user, not per channel); any other button pressed in
+// a group or a channel (a message forwarded there) is answered with an alert only, never a message.
 import { loadSettings } from '@diana/config';
 import {
   createBarrier,
@@ -15,7 +16,9 @@ import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.js';
 import { SETTINGS_SCHEMAS } from '../src/config.js';
+import { TEXTS } from '../src/texts.js';
 import { redisKeyPrefixes } from './child-bot.js';
+import { isNotice } from './notices.js';
 
 const testDb = await useTestDatabase('bot-channel-press');
 const redis = await useTestRedis('bot-channel-press');
@@ -71,6 +74,20 @@ const atOnce = async (batch: object[]) => {
     }),
   );
 };
+const sentTo = (chat: number) => fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === chat);
+/** The buttons of the last message with a keyboard sent to `tg`, by their text. */
+const buttonsOf = (tg: number) => {
+  const last = sentTo(tg)
+    .filter((c) => (c.payload.reply_markup as { inline_keyboard?: unknown[] } | undefined)?.inline_keyboard?.length)
+    .at(-1);
+  const rows = (
+    (last?.payload.reply_markup as { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> })
+      ?.inline_keyboard ?? []
+  ).flat();
+  return new Map(rows.map((b) => [b.text, b.callback_data]));
+};
+/** What `tg` was answered, without payment notices (they come at their own time, from the bus). */
+const repliesTo = (tg: number) => sentTo(tg).filter((c) => !isNotice(c.payload.text));
 const reactions = async (post_id: string) => {
   const [row] = await app.db.sql<{ n: number }[]>`
     select count(*)::int as n from gamification_reactions where post_id = ${post_id}`;
@@ -119,5 +136,35 @@ describe('buttons pressed outside a private chat', () => {
     // every press was answered, none with silence
     const answers = fake.calls.slice(before).filter((c) => c.method === 'answerCallbackQuery');
     expect(answers.map((a) => typeof a.payload.text)).toEqual(['string', 'string', 'string', 'string']);
+  });
+
+  it("a user's menu or story button pressed in a group or a channel: an alert to open the private chat, no message there", async () => {
+    const user = 81_200;
+    await say(user, '/start'); // Lucien's first fragment, with its decision buttons
+    const story = [...buttonsOf(user).values()];
+    await say(user, '/menu');
+    const menu = buttonsOf(user);
+    const GROUP = { id: -100_555, type: 'supergroup', title: 'Grupo' };
+    const pressed = [menu.get(TEXTS.buttons.saldo), menu.get(TEXTS.buttons.historia), ...story];
+    expect(pressed.length).toBeGreaterThan(2);
+    const before = fake.calls.length;
+    const toUser = repliesTo(user).length;
+    for (const data of pressed) {
+      await app.handleUpdate(pressIn(user, data as string, GROUP) as Update);
+      await app.handleUpdate(pressIn(user, data as string, CHANNEL) as Update);
+    }
+    const calls = fake.calls.slice(before).filter((c) => !isNotice(c.payload.text));
+    expect(calls.filter((c) => c.payload.chat_id === GROUP.id || c.payload.chat_id === CHANNEL.id)).toEqual([]);
+    // nothing ran: no message anywhere, each press answered with the alert alone
+    expect(repliesTo(user).length).toBe(toUser);
+    expect(calls.map((c) => [c.method, c.payload.text, c.payload.show_alert])).toEqual(
+      pressed.flatMap(() => [
+        ['answerCallbackQuery', TEXTS.openInPrivate, true],
+        ['answerCallbackQuery', TEXTS.openInPrivate, true],
+      ]),
+    );
+    // the same buttons still work in the user's own chat
+    await app.handleUpdate(updates.press(user, menu.get(TEXTS.buttons.saldo) as string) as Update);
+    expect(repliesTo(user).length).toBe(toUser + 1);
   });
 });

@@ -68,6 +68,8 @@ export interface GamificationModule extends DianaModule<Composer<GamificationCon
   readonly ledger: Ledger;
   /** The react button for a channel post (the admin module attaches it to scheduled posts). */
   reactButton(post_id: string): InlineKeyboardButton.CallbackButton;
+  /** The react button's signed action: the one button the app lets through outside private chats. */
+  readonly reactAction: string;
   /**
    * What a profile shows: the balance and the daily-gift streak (consecutive days with a gift, while
    * the last one is under 48 h old — the streak the next /regalo continues; 0 otherwise).
@@ -86,6 +88,8 @@ const read = <S extends v.GenericSchema>(schema: S, event: EventEnvelope): v.Inf
 
 /** The start parameter of the link a stranger's press opens (counted in the bot's logs as any). */
 const REACT_START = 'reacciones';
+/** The signed action of a channel post's react button. */
+const REACT_ACTION = 'gam.r';
 
 /**
  * The answer to a react button pressed by someone the bot does not know: what to do, and the bot's
@@ -360,7 +364,7 @@ export function createGamificationModule(settings: GamificationSettings, deps: G
   });
 
   // the react button of channel posts: one reaction per user and post
-  composer.filter(isSignedAction('gam.r'), async (ctx) => {
+  composer.filter(isSignedAction(REACT_ACTION), async (ctx) => {
     const user = ctx.user;
     const [post_id = ''] = ctx.signedCallback.args;
     if (!post_id) return void (await ctx.answerCallbackQuery());
@@ -403,7 +407,8 @@ export function createGamificationModule(settings: GamificationSettings, deps: G
     migrations: GAMIFICATION_MIGRATIONS,
     start: async () => pruner?.start(),
     ledger,
-    reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign('gam.r', [post_id]) }),
+    reactButton: (post_id) => ({ text: TEXTS.reactButton, callback_data: signer.sign(REACT_ACTION, [post_id]) }),
+    reactAction: REACT_ACTION,
     async summary(user_id) {
       const [balance, streak_days] = await Promise.all([ledger.balance(user_id), screens.streak(user_id)]);
       return { balance, streak_days };
