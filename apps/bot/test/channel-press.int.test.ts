@@ -62,7 +62,10 @@ const say = (tg: number, text: string) => app.handleUpdate(updates.message(tg, t
 /** User `tg` pressing `data` under a message of `chat`. */
 const pressIn = (tg: number, data: string, chat: Record<string, unknown>) => {
   const update = updates.press(tg, data);
-  return { ...update, callback_query: { ...update.callback_query, message: { message_id: 7, date: 0, chat } } };
+  return {
+    ...update,
+    callback_query: { ...update.callback_query, message: { message_id: 7, date: 0, chat } },
+  } as unknown as Update;
 };
 /** Every caller waits for all of them, then hands its update to the app at once. */
 const atOnce = async (batch: object[]) => {
@@ -145,13 +148,13 @@ describe('buttons pressed outside a private chat', () => {
     await say(user, '/menu');
     const menu = buttonsOf(user);
     const GROUP = { id: -100_555, type: 'supergroup', title: 'Grupo' };
-    const pressed = [menu.get(TEXTS.buttons.saldo), menu.get(TEXTS.buttons.historia), ...story];
+    const pressed = [menu.get(TEXTS.buttons.saldo as string), menu.get(TEXTS.buttons.historia as string), ...story];
     expect(pressed.length).toBeGreaterThan(2);
     const before = fake.calls.length;
     const toUser = repliesTo(user).length;
     for (const data of pressed) {
-      await app.handleUpdate(pressIn(user, data as string, GROUP) as Update);
-      await app.handleUpdate(pressIn(user, data as string, CHANNEL) as Update);
+      await app.handleUpdate(pressIn(user, data as string, GROUP));
+      await app.handleUpdate(pressIn(user, data as string, CHANNEL));
     }
     const calls = fake.calls.slice(before).filter((c) => !isNotice(c.payload.text));
     expect(calls.filter((c) => c.payload.chat_id === GROUP.id || c.payload.chat_id === CHANNEL.id)).toEqual([]);
@@ -164,7 +167,7 @@ describe('buttons pressed outside a private chat', () => {
       ]),
     );
     // the same buttons still work in the user's own chat
-    await app.handleUpdate(updates.press(user, menu.get(TEXTS.buttons.saldo) as string) as Update);
+    await app.handleUpdate(updates.press(user, menu.get(TEXTS.buttons.saldo as string) as string) as Update);
     expect(repliesTo(user).length).toBe(toUser + 1);
   });
 });
