@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { createApp } from './app.js';
 import { loadAppSettings } from './config.js';
 import { CONSOLE_BOT, createConsole, runConsole } from './console.js';
+import { logFileProblem } from './data-dir.js';
 import { removeEarlyExit } from './early-exit.js';
 import { type HttpServer, startHttp } from './http.js';
 import { installMetrics } from './metrics.js';
@@ -33,15 +34,27 @@ const logFile =
     : settings.bot.log_file !== '-'
       ? settings.bot.log_file
       : undefined;
-if (logFile) mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
+// opened here, before any line: a buffered destination on an open file is flushed by pino when
+// the process exits, so a start that fails at once still leaves its fatal line (a write stream
+// still opening its file lost it). A folder that cannot hold it stops the start with one line
+// (before, a raw stack: EEXIST for a data_dir that is a file, EROFS or EACCES for a read-only one)
+let logFd: number | undefined;
+if (logFile)
+  try {
+    mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
+    logFd = openSync(logFile, 'a', 0o600);
+  } catch (error) {
+    const variable = settings.bot.log_file ? 'DIANA_BOT_LOG_FILE' : 'DIANA_BOT_DATA_DIR';
+    console.error(
+      `${mode === 'console' ? 'No se pudo arrancar: ' : 'diana-bot: '}start failed: ${logFileProblem(logFile, variable, error)}`,
+    );
+    process.exit(1);
+  }
 const logger = createLogger({
   level: settings.bot.log_level,
   name: 'diana-bot',
-  ...(logFile
-    ? // opened here, before any line: a buffered destination on an open file is flushed by pino
-      // when the process exits, so a start that fails at once still leaves its fatal line (a
-      // write stream still opening its file lost it)
-      { destination: pino.destination({ dest: openSync(logFile, 'a', 0o600), sync: false }) }
+  ...(logFd !== undefined
+    ? { destination: pino.destination({ dest: logFd, sync: false }) }
     : mode === 'console'
       ? { destination: process.stderr }
       : {}),
