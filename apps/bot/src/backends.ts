@@ -1,6 +1,6 @@
 // Layer 1 of the composition root: PostgreSQL (embedded PGlite without a URL) with every
 // package's migrations, the document store (MongoDB or PostgreSQL) and the one Redis connector.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   createPostgres,
   createPostgresDocumentStore,
@@ -61,7 +61,16 @@ export async function startBackends(
     const { createEmbeddedPostgres, ensureOwnerOnlyDirectory } = await import('@diana/db/embedded');
     // data_dir holds the database, secrets.json and bot.log: owner-only, old files included
     ensureOwnerOnlyDirectory(dataDir);
-    const pglite = await createEmbeddedPostgres({ dir: join(dataDir, 'pg'), logger });
+    const dir = join(dataDir, 'pg');
+    const pglite = await createEmbeddedPostgres({ dir, logger }).catch((error: unknown) => {
+      // the package's own refusals (the directory in use, PGlite not installed) say what to do;
+      // PGlite's own ("failed to initialize properly") named neither the directory nor a fix
+      if (isDianaError(error)) throw error;
+      throw new Error(
+        `the embedded database in ${resolve(dir)} cannot be opened (${(error as Error)?.message ?? error}): if it is not this bot's database (or is damaged), move that directory aside and start again (a new, empty one is made), or restore it from a backup`,
+        { cause: error },
+      );
+    });
     onClose('postgres', () => pglite.close());
     return pglite;
   });

@@ -1,6 +1,6 @@
 // A data directory the bot cannot use stops the start with one line naming the path and the fix
 // (the console chat started in a child process; before, a raw stack).
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { useTempDir } from '@diana/test-services';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -55,4 +55,32 @@ describe('a data directory that cannot be used', () => {
       'the log file /srv/bot.log cannot be written (EACCES on /srv/bot.log); set DIANA_BOT_LOG_FILE to a path this user can write',
     );
   });
+
+  it('a secrets.json that is not JSON: one line naming the file and the fix (before, only "Unexpected token")', async () => {
+    const dir = useTempDir('diana-bad-secrets-');
+    writeFileSync(join(dir, 'secrets.json'), 'not json{');
+    const bot = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
+    expect(await bot.exited).toBe(1);
+    const line = oneLine(bot.errors());
+    expect(line).toMatch(
+      new RegExp(
+        `^No se pudo arrancar: start failed: ${escape(join(dir, 'secrets.json'))} is not a secrets file of this bot \\(Unexpected token`,
+      ),
+    );
+    expect(line).toContain('restore it from a backup, or move it aside to have new secrets generated');
+  }, 60_000);
+
+  it('a pg/ directory that is not a database: one line naming the directory and the fix (before, only "PGlite failed to initialize properly")', async () => {
+    const dir = useTempDir('diana-bad-pg-');
+    mkdirSync(join(dir, 'pg'));
+    writeFileSync(join(dir, 'pg', 'PG_VERSION'), 'garbage');
+    writeFileSync(join(dir, 'pg', 'notes.txt'), 'not a database');
+    const bot = startBot({ DIANA_BOT_DATA_DIR: dir, DIANA_BOT_HTTP_PORT: '0' });
+    expect(await bot.exited).toBe(1);
+    expect(oneLine(bot.errors())).toBe(
+      `No se pudo arrancar: start failed: postgres failed to start: the embedded database in ${join(dir, 'pg')} cannot be opened (PGlite failed to initialize properly): if it is not this bot's database (or is damaged), move that directory aside and start again (a new, empty one is made), or restore it from a backup`,
+    );
+  }, 60_000);
 });
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
