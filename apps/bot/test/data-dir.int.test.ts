@@ -64,7 +64,7 @@ describe('a data directory that cannot be used', () => {
     const line = oneLine(bot.errors());
     expect(line).toMatch(
       new RegExp(
-        `^No se pudo arrancar: start failed: ${escape(join(dir, 'secrets.json'))} is not a secrets file of this bot \\(Unexpected token`,
+        `^No se pudo arrancar: start failed: ${escapeRegExp(join(dir, 'secrets.json'))} is not a secrets file of this bot \\(Unexpected token`,
       ),
     );
     expect(line).toContain('restore it from a backup, or move it aside to have new secrets generated');
@@ -83,4 +83,4 @@ describe('a data directory that cannot be used', () => {
   }, 60_000);
 });
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
