@@ -46,11 +46,22 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
   // slot: one key per command (SET NX, GET, EVAL of one key)
   const key = (id: number) => `${prefix}update:${id}`;
   const owner = randomUUID();
-  // the claims this process holds: update_id → when claimed
-  const held = new Map<number, number>();
+  // the claims this process holds: update_id → when claimed, and whether its done mark is owed
+  // (the update ended while Redis did not answer: written by the renewals once it answers again,
+  // the claim renewed meanwhile, so no other process takes the update for one not handled)
+  const held = new Map<number, { since: number; done_owed: boolean }>();
   let renewer: NodeJS.Timeout | undefined;
-  const renew = async (id: number, since: number) => {
-    if (performance.now() - since > hold_max_ms) {
+  const markDone = (id: number) => redis.set(key(id), 'done', 'PX', DONE_MS);
+  const renew = async (id: number, claim: { since: number; done_owed: boolean }) => {
+    if (claim.done_owed) {
+      await markDone(id).then(
+        () => held.delete(id),
+        (error: unknown) => logger.debug({ err: error, update_id: id }, 'update done mark still owed'),
+      );
+      if (performance.now() - claim.since > DONE_MS) held.delete(id); // a day: the mark would have expired
+      return;
+    }
+    if (performance.now() - claim.since > hold_max_ms) {
       held.delete(id);
       logger.warn(
         { update_id: id, hold_max_ms },
@@ -76,7 +87,7 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
           renewer = undefined;
           return;
         }
-        for (const [id, since] of held) void renew(id, since);
+        for (const [id, claim] of held) void renew(id, claim);
       },
       Math.max(1, Math.floor(lease_ms / 3)),
     ).unref();
@@ -84,7 +95,7 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
   return {
     async claim(id) {
       if ((await redis.set(key(id), owner, 'PX', lease_ms, 'NX')) === 'OK') {
-        held.set(id, performance.now());
+        held.set(id, { since: performance.now(), done_owed: false });
         startRenewing();
         return 'claimed';
       }
@@ -92,8 +103,14 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
       throw inProgress(id);
     },
     async done(id) {
-      held.delete(id);
-      await redis.set(key(id), 'done', 'PX', DONE_MS);
+      try {
+        await markDone(id);
+        held.delete(id);
+      } catch (error) {
+        const claim = held.get(id);
+        if (claim) claim.done_owed = true;
+        throw error;
+      }
     },
     async release(id) {
       held.delete(id);
@@ -103,13 +120,16 @@ export function createRedisDedupe(redis: RedisClient, prefix: string, options: R
 }
 
 /** This process alone: a claim lasts until its update is done or released (at most `hold_max_ms`). */
-export function createMemoryDedupe(): UpdateDedupe {
+export function createMemoryDedupe(): UpdateDedupe & { state(update_id: number): 'running' | 'done' | undefined } {
   const done = new LRUCache<number, true>({ max: 200_000, ttl: DONE_MS });
   const running = new LRUCache<number, true>({ max: 200_000, ttl: HOLD_MAX_MS });
+  const state = (id: number) => (done.has(id) ? 'done' : running.has(id) ? 'running' : undefined);
   return {
+    state,
     async claim(id) {
-      if (done.has(id)) return 'done';
-      if (running.has(id)) throw inProgress(id);
+      const known = state(id);
+      if (known === 'done') return 'done';
+      if (known === 'running') throw inProgress(id);
       running.set(id, true);
       return 'claimed';
     },
@@ -126,7 +146,10 @@ export function createMemoryDedupe(): UpdateDedupe {
 /**
  * Redis first; while Redis does not answer, this process's memory (a redelivery to another
  * process could then be handled twice — the modules' own guards make that harmless — but no
- * update waits for Redis). An outage is logged once (a warning, the further fallbacks at debug,
+ * update waits for Redis). What this process runs or ran is asked of its memory first: an update
+ * claimed or ended while Redis did not answer is not claimed again here once it answers (before,
+ * a redelivery then ran beside the first run, or was refused as in progress for minutes); a done
+ * mark Redis did not take is written by the claim's renewals once it answers. An outage is logged once (a warning, the further fallbacks at debug,
  * a warning again each minute), and its end once at info (after 5 s without a fallback: with a
  * Redis Cluster master down, updates whose keys live on it fail while the others' work), not
  * once per update.
@@ -136,8 +159,9 @@ export function createResilientDedupe(
   prefix: string,
   logger: Logger,
   clock: Clock = SYSTEM_CLOCK,
+  options: Omit<RedisDedupeOptions, 'logger'> = {},
 ): UpdateDedupe {
-  const shared = createRedisDedupe(redis, prefix, { logger });
+  const shared = createRedisDedupe(redis, prefix, { ...options, logger });
   const local = createMemoryDedupe();
   const outage = createFailureStreak({
     logger,
@@ -157,21 +181,26 @@ export function createResilientDedupe(
       return fallback();
     }
   };
+  const nothing = async () => {};
   return {
-    claim: (id) =>
-      either(
+    async claim(id) {
+      // this process's own first: an update it runs or ran here (claimed while Redis did not
+      // answer, or ended while its done mark could not be written) is never claimed again here
+      const known = local.state(id);
+      if (known === 'done') return 'done';
+      if (known === 'running') throw inProgress(id);
+      return either(
         () => shared.claim(id),
         () => local.claim(id),
-      ),
-    done: (id) =>
-      either(
-        () => shared.done(id),
-        () => local.done(id),
-      ),
-    release: (id) =>
-      either(
-        () => shared.release(id),
-        () => local.release(id),
-      ),
+      );
+    },
+    async done(id) {
+      await local.done(id);
+      await either(() => shared.done(id), nothing);
+    },
+    async release(id) {
+      await local.release(id);
+      await either(() => shared.release(id), nothing);
+    },
   };
 }

@@ -1,8 +1,8 @@
 import { createRedisConnector, isCluster, mastersOf, type RedisClient } from '@diana/redis';
 import { captureLogLines, createBarrier, useTestRedis, useTestRedisCluster } from '@diana/test-services';
-import { createLogger, isDianaError } from '@diana/utils';
+import { createLogger, isDianaError, SILENT_LOGGER } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedisDedupe } from '../src/dedupe.js';
+import { createRedisDedupe, createResilientDedupe } from '../src/dedupe.js';
 
 // The update dedupe on Redis, on one server and on a Redis Cluster (3 masters + 3 replicas).
 const single = await useTestRedis('bot-dedupe');
@@ -27,6 +27,20 @@ async function until(check: () => Promise<boolean>, ms = 5_000) {
     await new Promise((r) => setTimeout(r, 10));
   }
   return false;
+}
+
+/** The client, but every command fails while `down.value` (Redis not answering). */
+function flaky(client: RedisClient, down: { value: boolean }): RedisClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) =>
+        down.value
+          ? Promise.reject(new Error('Connection is closed.'))
+          : (value as (...a: unknown[]) => unknown).apply(target, args);
+    },
+  }) as RedisClient;
 }
 
 async function ready(client: RedisClient) {
@@ -124,5 +138,31 @@ describe.each(connectors)('update dedupe on $label', ({ label, prefix, connector
     expect(await until(async () => (await b.claim(9).catch(() => 'refused')) === 'claimed')).toBe(true);
     expect(Date.now() - since).toBeGreaterThanOrEqual(400);
     expect(lines).toMatchObject([{ level: 'warn', update_id: 9, hold_max_ms: 400 }]);
+  });
+  it('an update this process claimed or ended while Redis did not answer is its own once Redis answers', async () => {
+    const client = await ready(connector.command());
+    const down = { value: true };
+    const dedupe = createResilientDedupe(flaky(client, down), `${prefix}blip:`, SILENT_LOGGER, undefined, {
+      lease_ms: 300,
+    });
+    const other = createRedisDedupe(client, `${prefix}blip:`, { lease_ms: 300 });
+    // claimed in memory; Redis answers again while it runs; Telegram sends it again
+    expect(await dedupe.claim(1)).toBe('claimed');
+    down.value = false;
+    expect(isDianaError(await dedupe.claim(1).catch((e: unknown) => e), 'E_BOT_UPDATE_IN_PROGRESS')).toBe(true); // before: claimed again, run beside the first
+    await dedupe.done(1); // written to Redis too: another process skips it
+    expect(await other.claim(1)).toBe('done');
+    down.value = true;
+    expect(await dedupe.claim(1)).toBe('done'); // before: in progress (a 500) for up to 5 minutes
+    // claimed in Redis, ended while it did not answer: done here at once, and the mark owed is
+    // written by the renewals once Redis answers (meanwhile the claim is renewed: never another's)
+    down.value = false;
+    expect(await dedupe.claim(2)).toBe('claimed');
+    down.value = true;
+    await dedupe.done(2);
+    expect(await dedupe.claim(2)).toBe('done'); // before: claimed again once its lease ran out
+    down.value = false;
+    expect(await until(async () => (await client.get(`${prefix}blip:update:2`)) === 'done')).toBe(true);
+    expect(await other.claim(2)).toBe('done');
   });
 });
