@@ -159,6 +159,31 @@ export function privateChatsOnly(actions: readonly string[] = []): MiddlewareFn<
   };
 }
 
+/**
+ * Updates about the user's private chat rather than from them: their block or unblock of the bot
+ * (`my_chat_member`) and Telegram Business traffic (a business chat's type is `private` too, but
+ * it is another person's chat with the user). A block marks the user blocked (`block`: the row's
+ * status and the mark every process reads before a send); an unblock changes nothing until they
+ * write. Neither registers anyone nor reaches the modules. Before, a block was taken for the user
+ * writing again: a blocked user was made active and unmarked, and one who blocked the bot on first
+ * contact was registered and given the welcome gift (so was the other side of a business chat).
+ */
+export function chatMemberUpdates(block: (telegramId: number) => Promise<void>): MiddlewareFn<AppContext> {
+  return async (ctx, next) => {
+    const update = ctx.update;
+    if (
+      update.business_message ||
+      update.edited_business_message ||
+      update.business_connection ||
+      update.deleted_business_messages
+    )
+      return;
+    const member = update.my_chat_member;
+    if (!member) return next();
+    if (member.chat.type === 'private' && member.new_chat_member.status === 'kicked') await block(member.from.id);
+  };
+}
+
 /** The action a button's signed data names (`action|args…~signature`), unverified. */
 const actionOf = (data: string) => data.slice(0, data.lastIndexOf('~')).split('|')[0] ?? '';
 

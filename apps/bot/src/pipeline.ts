@@ -20,6 +20,7 @@ import { trackUpdates } from './in-flight.js';
 import { createBotMetrics, createTelegramMetrics } from './metrics.js';
 import {
   type AppContext,
+  chatMemberUpdates,
   dedupeUpdates,
   errorBoundary,
   loadUser,
@@ -116,6 +117,7 @@ export async function createBotPipeline(settings: AppSettings, deps: PipelineDep
   bot.use(dedupeUpdates(dedupe, metrics, logger));
   bot.use(errorBoundary(logger, metrics));
   bot.use(privateChatsOnly(deps.outsideActions));
+  bot.use(chatMemberUpdates(blocked.block));
   bot.use(chatQueue({ onDrop: (ctx) => metrics.record(updateKind(ctx), 'dropped', 0) }));
   const outageWait = createOutageWait(settings.bot.outage_wait_ms, logger);
   bot.use(loadUser(users, cache, outageWait));

@@ -72,15 +72,21 @@ export function createBlockedUsers(users: UserRepository, logger: Logger, marks:
       target !== undefined &&
       /blocked|deactivated/i.test(result.description)
     ) {
-      await marks.set(key(target), true, { ttl_ms: BLOCKED_MARK_TTL_MS });
-      const user = await users.getByTelegramId(target);
-      if (user && user.status !== 'blocked') await users.setStatus(user.id, 'blocked');
+      await block(target);
       logger.info({ telegram_id: target, method }, 'user blocked the bot; no more sends');
     }
     return result;
   };
+  /** Marks the user blocked: the shared mark, and their row's status (a user never seen has none). */
+  const block = async (telegramId: number) => {
+    await marks.set(key(telegramId), true, { ttl_ms: BLOCKED_MARK_TTL_MS });
+    const user = await users.getByTelegramId(telegramId);
+    if (user && user.status !== 'blocked') await users.setStatus(user.id, 'blocked');
+  };
   return {
     transformer,
+    /** Telegram told us the user blocked the bot (a 403, or their `my_chat_member` update). */
+    block,
     /** The user wrote to us: every process may send to them again. */
     unblock: (telegramId: number) => marks.delete(key(telegramId)),
     has,

@@ -288,6 +288,56 @@ describe('the bot end to end', () => {
     expect(String(repliesTo(610).at(-1)?.payload.text)).toContain('Lucien');
   });
 
+  it("the user's block of the bot marks them blocked and registers nobody; a business chat's message is not the user writing", async () => {
+    const users = createUserRepository(app.db);
+    let id = 640_000;
+    const member = (tg: number, status: 'kicked' | 'member') =>
+      ({
+        update_id: ++id,
+        my_chat_member: {
+          chat: { id: tg, type: 'private', first_name: `U${tg}` },
+          from: { id: tg, is_bot: false, first_name: `U${tg}` },
+          date: 0,
+          old_chat_member: {
+            status: status === 'kicked' ? 'member' : 'kicked',
+            user: { id: 1, is_bot: true, first_name: 'Diana' },
+          },
+          new_chat_member:
+            status === 'kicked'
+              ? { status: 'kicked', until_date: 0, user: { id: 1, is_bot: true, first_name: 'Diana' } }
+              : { status: 'member', user: { id: 1, is_bot: true, first_name: 'Diana' } },
+        },
+      }) as unknown as Update;
+    await app.handleUpdate(message(641, '/start'));
+    expect((await users.getByTelegramId(641))?.status).toBe('active');
+    const sentBefore = fake.calls.length;
+    await app.handleUpdate(member(641, 'kicked'));
+    expect((await users.getByTelegramId(641))?.status).toBe('blocked'); // before: stayed active
+    await app.handleUpdate(member(641, 'kicked')); // again: still blocked (before: made active, unmarked)
+    await app.handleUpdate(member(641, 'member')); // unblocked: nothing until they write
+    expect((await users.getByTelegramId(641))?.status).toBe('blocked');
+    // blocked on first contact: nobody registered, no welcome gift, nothing sent
+    await app.handleUpdate(member(642, 'kicked'));
+    expect(await users.getByTelegramId(642)).toBeUndefined();
+    // the other side of a business chat (a chat of type private) is not registered either
+    await app.handleUpdate({
+      update_id: ++id,
+      business_message: {
+        message_id: 1,
+        date: 0,
+        business_connection_id: 'bc1',
+        chat: { id: 643, type: 'private', first_name: 'U643' },
+        from: { id: 643, is_bot: false, first_name: 'U643' },
+        text: 'hola',
+      },
+    } as unknown as Update);
+    expect(await users.getByTelegramId(643)).toBeUndefined();
+    expect(fake.calls.slice(sentBefore).filter((c) => c.method === 'sendMessage')).toEqual([]);
+    // writing again makes them active
+    await app.handleUpdate(message(641, '/saldo'));
+    expect((await users.getByTelegramId(641))?.status).toBe('active');
+  });
+
   it('a name the repository cannot store as it is (too long, empty, a NUL, a lone surrogate) is fitted, not an error or a write on every update', async () => {
     const users = createUserRepository(app.db);
     const withName = (tg: number, first_name: string, last_name?: string) => {
