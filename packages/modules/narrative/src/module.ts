@@ -274,12 +274,19 @@ export function createNarrativeModule(
     const before = await state.get(user.id, 'narrative');
     const known = await facts(ctx, before, [holdOf(fragment), gateOf(target)]);
     // the decision is decided inside the state update (on the progress it will replace)
-    const result: { decided: Decided; again: boolean } = { decided: { kind: 'stale' }, again: false };
+    const result: { decided: Decided; again: boolean; first: boolean } = {
+      decided: { kind: 'stale' },
+      again: false,
+      first: false,
+    };
     await db.transaction(async () => {
       await state.update(user.id, 'narrative', (p) => {
         result.decided = applyDecision(p, { fragment, target, decision, gateOf, holdOf, facts: known });
         // a fragment decided before (a reader moved back by a story change): no second reward
         result.again = p.decisions[fragment.key] !== undefined;
+        // a fragment counts as completed once per reader: a loop in the story, or a reader moved
+        // back by a story change, completes it again without its completion being paid again
+        result.first = !p.completed.includes(fragment.key);
         return result.decided.kind === 'applied' ? result.decided.next : p;
       });
       const decided = result.decided;
@@ -304,12 +311,13 @@ export function createNarrativeModule(
           },
           meta,
         );
-      await bus.publish(
-        'narrative.fragment_completed',
-        { user_id: user.id, fragment: from, level: fragment.level },
-        meta,
-      );
-      if (target.level > fragment.level)
+      if (result.first)
+        await bus.publish(
+          'narrative.fragment_completed',
+          { user_id: user.id, fragment: from, level: fragment.level },
+          meta,
+        );
+      if (result.first && target.level > fragment.level)
         await bus.publish('narrative.level_completed', { user_id: user.id, level: fragment.level }, meta);
       for (const clue of decided.found) await bus.publish('narrative.clue_found', { user_id: user.id, clue }, meta);
       await bus.publish(

@@ -1,0 +1,140 @@
+// A story's shape and its changes under readers: loops, renamed decisions, media, long locks.
+// Through a real grammY bot (handleUpdate) on PostgreSQL + Redis; Telegram is a recording API transformer.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPostgres, createPostgresDocumentStore, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
+import { createRedisConnector } from '@diana/redis';
+import { createCallbackSigner } from '@diana/security';
+import { verifyCallbacks } from '@diana/security/grammy';
+import {
+  createRecordingApi,
+  createUpdateFactory,
+  FAKE_BOT_INFO,
+  useTempDir,
+  useTestDatabase,
+  useTestRedis,
+} from '@diana/test-services';
+import { createUserStateManager, USER_STATE_MIGRATIONS } from '@diana/user-state';
+import { createRedisStateStore } from '@diana/user-state/adapters/redis';
+import { Bot } from 'grammy';
+import type { Update } from 'grammy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NARRATIVE_EVENTS } from '../src/events.js';
+import { createNarrativeModule, type NarrativeContext, type NarrativeModule } from '../src/module.js';
+import { NARRATIVE_SLICES } from '../src/slices.js';
+
+const testDb = await useTestDatabase('narrative_change');
+const redis = await useTestRedis('narrative_change');
+const db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url, pool_max: 5 });
+const bus = createEventBus({}, { transport: createMemoryTransport(), events: NARRATIVE_EVENTS, db });
+const stateConfig = { key_prefix: redis.prefix };
+const state = createUserStateManager(stateConfig, {
+  db,
+  store: createRedisStateStore(stateConfig, { connector: createRedisConnector({ url: redis.url }) }),
+  slices: NARRATIVE_SLICES,
+});
+const signer = createCallbackSigner({ callback_secret: 'n'.repeat(40) });
+const users = createUserRepository(db);
+beforeAll(async () => {
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS, USER_STATE_MIGRATIONS]);
+});
+afterAll(async () => {
+  await state.close();
+  await bus.close();
+  await db.close();
+});
+
+const updates = createUpdateFactory();
+const ids = new Map<number, string>();
+function makeBot(module: NarrativeModule) {
+  const bot = new Bot<NarrativeContext>('0:test', { botInfo: FAKE_BOT_INFO });
+  const api = createRecordingApi();
+  bot.api.config.use(api.transformer as never);
+  bot.use(async (ctx, next) => {
+    const id = ctx.from?.id ?? 0;
+    if (!ids.has(id)) {
+      const { user } = await users.upsertFromTelegram({ id, first_name: `U${id}` });
+      ids.set(id, user.id);
+      ctx.firstContact = true;
+    }
+    ctx.user = { id: ids.get(id) as string, role: 'FREE', telegram_id: id };
+    await next();
+  });
+  bot.use(verifyCallbacks(signer));
+  bot.use(module.composer);
+  return {
+    sent: api.calls,
+    command: (tg: number, text: string) => bot.handleUpdate(updates.message(tg, text) as Update),
+    press: (tg: number, data: string) => bot.handleUpdate(updates.press(tg, data) as Update),
+    buttons: (chat: number) => api.buttons(chat),
+    lastText: (chat: number) => api.lastText(chat),
+  };
+}
+const withStory = async (file: object) => {
+  const path = join(useTempDir('narrative-change-'), 'story.json');
+  writeFileSync(path, JSON.stringify(file));
+  const m = createNarrativeModule(
+    { story_file: path },
+    { db, bus, state, documents: createPostgresDocumentStore(db), signer },
+  );
+  await m.start();
+  return m;
+};
+const outbox = (type: string, user: string) =>
+  db.sql<{ fragment: string | null }[]>`
+    select envelope::jsonb -> 'payload' ->> 'fragment' as fragment
+    from event_outbox where type = ${type} and key = ${user} order by id`;
+const scene = (key: string, decisions: Array<{ id: string; label: string; next: string }>, extra: object = {}) => ({
+  key,
+  level: 1,
+  narrator: 'lucien',
+  kind: 'decision',
+  text: `Escena ${key}.`,
+  decisions,
+  ...extra,
+});
+const story = (key: string, next: string | undefined, extra: object = {}) => ({
+  key,
+  level: 1,
+  narrator: 'diana',
+  kind: 'story',
+  text: `Relato ${key}.`,
+  ...(next ? { next } : {}),
+  ...extra,
+});
+const levels = [
+  { level: 1, title: 'La casa', vip: false },
+  { level: 2, title: 'El jardín', vip: false },
+];
+
+describe('a story with a loop', () => {
+  it('completes each fragment once per reader: ten loops through hub ↔ corridor publish two fragment_completed, one level_completed', async () => {
+    const m = await withStory({
+      start: 'c_hub',
+      levels,
+      fragments: [
+        scene('c_hub', [
+          { id: 'vuelta', label: 'Dar una vuelta', next: 'c_pasillo' },
+          { id: 'salir', label: 'Salir', next: 'c_fin' },
+        ]),
+        // the corridor leads up a level and back: its level_completed is not paid per loop either
+        story('c_pasillo', 'c_hub', { level: 2 }),
+        story('c_fin', undefined),
+      ],
+    });
+    const bot = makeBot(m);
+    await bot.command(501, '/start');
+    for (let i = 0; i < 10; i++) {
+      await bot.press(501, bot.buttons(501).get('Dar una vuelta') as string);
+      await bot.press(501, bot.buttons(501).get('Continuar ➜') as string);
+    }
+    const user = ids.get(501) as string;
+    expect((await state.get(user, 'narrative')).current).toBe('c_hub');
+    const completed = await outbox('narrative.fragment_completed', user);
+    expect(completed.map((r) => r.fragment)).toEqual(['c_hub', 'c_pasillo']);
+    expect(await outbox('narrative.level_completed', user)).toHaveLength(1);
+    // decisions still go out per decision (missions count them; their reward is paid once)
+    expect(await outbox('narrative.decision_made', user)).toHaveLength(10);
+  });
+});
