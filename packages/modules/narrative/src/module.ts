@@ -267,8 +267,10 @@ export function createNarrativeModule(
     const target = targetKey === undefined ? undefined : s.fragments.get(targetKey);
     if (!fragment || !target || (decisionId !== undefined && !decision)) {
       await ctx.answerCallbackQuery({ text: TEXTS.stale });
-      // a button of a fragment the story no longer has: where the reader goes on, shown
-      if (!fragment) await open(ctx);
+      // a button the story as it is now does not have (its fragment, decision or target gone, or
+      // the fragment's kind changed): where the reader goes on, shown. Before, only a missing
+      // fragment showed it; a reader still on a fragment whose decision was renamed got nothing.
+      await open(ctx);
       return;
     }
     const before = await state.get(user.id, 'narrative');

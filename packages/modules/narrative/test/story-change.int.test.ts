@@ -138,3 +138,44 @@ describe('a story with a loop', () => {
     expect(await outbox('narrative.decision_made', user)).toHaveLength(10);
   });
 });
+
+describe('an old button the story no longer has', () => {
+  it('a renamed decision, or a story fragment turned into a decision one: the reader still on it is shown where they go on', async () => {
+    const v1 = await withStory({
+      start: 'd_a',
+      levels,
+      fragments: [
+        scene('d_a', [{ id: 'ir', label: 'Ir', next: 'd_b' }]),
+        story('d_b', 'd_fin'),
+        story('d_fin', undefined),
+      ],
+    });
+    const bot1 = makeBot(v1);
+    await bot1.command(503, '/start');
+    const oldDecision = bot1.buttons(503).get('Ir') as string;
+    await bot1.command(504, '/start');
+    await bot1.press(504, bot1.buttons(504).get('Ir') as string);
+    const oldContinue = bot1.buttons(504).get('Continuar ➜') as string;
+    const v2 = await withStory({
+      start: 'd_a',
+      levels,
+      fragments: [
+        scene('d_a', [{ id: 'ir_v2', label: 'Ir ahora', next: 'd_b' }]),
+        scene('d_b', [{ id: 'ya', label: 'Ya', next: 'd_fin' }]),
+        story('d_fin', undefined),
+      ],
+    });
+    const bot2 = makeBot(v2);
+    await bot2.press(503, oldDecision);
+    expect(bot2.lastText(503)).toContain('Escena d_a.');
+    expect([...bot2.buttons(503).keys()]).toEqual(['Ir ahora']);
+    await bot2.press(504, oldContinue);
+    expect(bot2.lastText(504)).toContain('Escena d_b.');
+    expect([...bot2.buttons(504).keys()]).toEqual(['Ya']);
+    // nothing moved: the press changed no progress
+    expect((await state.get(ids.get(503) as string, 'narrative')).current).toBe('d_a');
+    expect((await state.get(ids.get(504) as string, 'narrative')).current).toBe('d_b');
+    const answers = bot2.sent.filter((c) => c.method === 'answerCallbackQuery').map((c) => c.payload.text);
+    expect(answers).toEqual(['Ese momento ya pasó.', 'Ese momento ya pasó.']);
+  });
+});
