@@ -13,7 +13,7 @@ import {
   type EventRegistry,
   type ModuleSubscription,
 } from '@diana/event-bus';
-import { atLeast, type CallbackSigner } from '@diana/security';
+import { atLeast, type CallbackSigner, TELEGRAM_LIMITS } from '@diana/security';
 import { isSignedAction, type ModuleContext, type ModuleFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
 import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
@@ -25,7 +25,7 @@ import { applyDecision, type Decided } from './decide.js';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { CONSUMED, type NARRATIVE_EVENTS } from './events.js';
 import { FILES } from './files.js';
-import { backpackMessages, endingOf, freeEndText, isLast, messageText, type Prefix } from './render.js';
+import { backpackMessages, endingOf, freeEndText, isLast, lockedText, messageText, type Prefix } from './render.js';
 import type { DianaMood, NARRATIVE_SLICES, NarrativeProgress } from './slices.js';
 import { type Condition, type Fragment, loadDefaultStory, loadStory, type Story } from './story.js';
 import { TEXTS } from './texts.js';
@@ -179,11 +179,11 @@ export function createNarrativeModule(
   ) => {
     const tg = ctx.from?.id;
     const vip = check.ways.includes('vip');
-    const text = options.freeEnd
-      ? freeEnd()
-      : [TEXTS.locked, ...check.missing.map((m) => `• ${m}`), '', vip ? TEXTS.becomeVip : TEXTS.lockedWayBack].join(
-          '\n',
-        );
+    // loading the story measured this with every condition missing (a shop's object names,
+    // unknown then, are the one thing that can make it longer: cut rather than refused)
+    const full = options.freeEnd ? freeEnd() : lockedText(check.missing, vip);
+    const text =
+      full.length > TELEGRAM_LIMITS.message_text ? `${full.slice(0, TELEGRAM_LIMITS.message_text - 1)}…` : full;
     const shortcuts = [
       ...(check.ways.includes('shop') ? commandRow(TEXTS.shopButton, 'tienda', tg) : []),
       ...(check.ways.includes('besitos') ? commandRow(TEXTS.giftButton, 'regalo', tg) : []),

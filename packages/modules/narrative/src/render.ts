@@ -32,6 +32,14 @@ export function freeEndText(levels: Levels, button: boolean): string {
   return [TEXTS.freeEnd(vip), '', TEXTS.freeEndHow(button), '', TEXTS.freeEndKept].join('\n');
 }
 
+/**
+ * What a reader reads at a closed door (plain text, no parse mode): what is missing, one line
+ * each, then the way back or, when VIP is missing, how to become VIP.
+ */
+export function lockedText(missing: readonly string[], vip: boolean): string {
+  return [TEXTS.locked, ...missing.map((m) => `• ${m}`), '', vip ? TEXTS.becomeVip : TEXTS.lockedWayBack].join('\n');
+}
+
 /** A fragment's message in HTML parse mode: the narrator, the text, then `ending`; `prefix` before it all. */
 export function messageText(fragment: Fragment, ending?: string, prefix?: Prefix): string {
   const text = html`<b>${TEXTS.narrator[fragment.narrator] ?? fragment.narrator}</b>\n\n${fragment.text}${ending ? `\n\n${ending}` : ''}`;

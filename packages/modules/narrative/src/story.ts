@@ -4,9 +4,10 @@
 import { TELEGRAM_LIMITS } from '@diana/security';
 import { fromValibotIssues, type Issue, ValidationError } from '@diana/utils';
 import * as v from 'valibot';
+import { evaluate } from './conditions.js';
 import { NARRATIVE_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
-import { longestMessage } from './render.js';
+import { lockedText, longestMessage } from './render.js';
 
 const KEY = v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/, 'must be 1–40 of a-z 0-9 _'));
 const DELTA = v.optional(v.pipe(v.number(), v.integer(), v.minValue(-100), v.maxValue(100)));
@@ -193,6 +194,16 @@ export function loadStory(file: unknown): Story {
         message: `fragment '${fragment.key}' can be sent as a message of ${length} characters, over Telegram's ${TELEGRAM_LIMITS.message_text}: shorten it`,
       });
   });
+  // and so does the lock message of its door, with every condition missing (before, a door of 40
+  // clues loaded and then built a 5 947-character message Telegram refused)
+  data.fragments.forEach((fragment, i) => {
+    const length = longestLock(fragment, levels, clues);
+    if (length > TELEGRAM_LIMITS.message_text)
+      issues.push({
+        path: `fragments.${i}.unlock`,
+        message: `fragment '${fragment.key}' can be refused with a message of ${length} characters, over Telegram's ${TELEGRAM_LIMITS.message_text}: ask for fewer things`,
+      });
+  });
   if (issues.length > 0) throw new ValidationError(STORY_INVALID, 'invalid story file', issues);
   return Object.freeze({ start: data.start, fragments, levels, clues });
 }
@@ -200,4 +211,28 @@ export function loadStory(file: unknown): Story {
 /** The story shipped with the package (`story/historia.json`, embedded by the build), validated. */
 export function loadDefaultStory(): Story {
   return loadStory(JSON.parse(FILES.read('story/historia.json')));
+}
+
+/** A reader who has nothing: every condition of a door unmet (role below every role). */
+const NOTHING = {
+  role: '',
+  besitos: 0,
+  progress: { current: null, completed: [], decisions: {}, flags: [], variables: {}, clues: [], items: [] },
+};
+
+/** The longest lock message `fragment`'s door can produce (its unlock and, on a VIP level, VIP), every condition missing. */
+function longestLock(
+  fragment: Fragment,
+  levels: ReadonlyMap<number, { readonly vip: boolean }>,
+  clues: ReadonlyMap<string, { readonly title: string }>,
+): number {
+  const vipLevel = levels.get(fragment.level)?.vip === true;
+  if (!fragment.unlock && !vipLevel) return 0;
+  const gate: Condition = vipLevel
+    ? fragment.unlock
+      ? { all: [{ vip: true }, fragment.unlock] }
+      : { vip: true }
+    : (fragment.unlock as Condition);
+  const check = evaluate(gate, { ...NOTHING, clueTitle: (key) => clues.get(key)?.title });
+  return lockedText(check.missing, check.ways.includes('vip')).length;
 }

@@ -201,3 +201,45 @@ describe('unlock conditions', () => {
     expect(named.missing).toEqual(['el objeto «Rosa negra» (mira la /tienda)']);
   });
 });
+
+describe("a door's lock message", () => {
+  const clues = Array.from({ length: 40 }, (_, i) => ({
+    key: `pista_${i}`,
+    title: `${'Una pista muy larga y detallada '.repeat(3).slice(0, 75)} ${i}`,
+    text: 'x',
+  }));
+  const door = (n: number) => ({
+    start: 'k_a',
+    levels: [{ level: 1, title: 'La casa', vip: false }],
+    clues: clues.slice(0, n),
+    fragments: [
+      {
+        key: 'k_a',
+        level: 1,
+        narrator: 'lucien',
+        kind: 'decision',
+        text: 'Una puerta.',
+        decisions: [{ id: 'entrar', label: 'Entrar', next: 'k_b' }],
+      },
+      {
+        key: 'k_b',
+        level: 1,
+        narrator: 'diana',
+        kind: 'story',
+        text: 'Dentro.',
+        unlock: { all: clues.slice(0, n).map((c) => ({ has_clue: c.key })) },
+      },
+    ],
+  });
+
+  it('is measured at load with every condition missing: a door of 40 long-titled clues (5 947 characters) is refused with its path', () => {
+    const issues = issuesOf(door(40));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.path).toBe('fragments.1.unlock');
+    expect(issues[0]?.message).toMatch(/k_b.*5947 characters/);
+  });
+
+  it('a door that fits loads (20 such clues)', () => {
+    expect(issuesOf(door(20))).toEqual([]);
+  });
+});
