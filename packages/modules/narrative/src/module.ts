@@ -165,6 +165,9 @@ export function createNarrativeModule(
           ? { text: freeEnd(), rows: vipOfferRows() }
           : { text: TEXTS.theEnd, rows: commandRow(TEXTS.menuButton, 'menu', tg) };
     }
+    // the fragment's picture first, without a caption (a caption is capped at 1 024 characters, a
+    // fragment's text is not): the text and its buttons follow as the last message, as without media
+    if (fragment.media) await ctx.replyWithPhoto(fragment.media);
     await ctx.reply(messageText(fragment, ending?.text, prefix), buttons(fragment, tg, ending?.rows));
   };
   /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createPostgres, createPostgresDocumentStore, createUserRepository, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisConnector } from '@diana/redis';
-import { createCallbackSigner } from '@diana/security';
+import { checkOutgoing, createCallbackSigner } from '@diana/security';
 import { verifyCallbacks } from '@diana/security/grammy';
 import {
   createRecordingApi,
@@ -177,5 +177,31 @@ describe('an old button the story no longer has', () => {
     expect((await state.get(ids.get(504) as string, 'narrative')).current).toBe('d_b');
     const answers = bot2.sent.filter((c) => c.method === 'answerCallbackQuery').map((c) => c.payload.text);
     expect(answers).toEqual(['Ese momento ya pasó.', 'Ese momento ya pasó.']);
+  });
+});
+
+describe('a fragment with media', () => {
+  it('is sent as a photo with its URL, then the text with its buttons; both pass the output checks', async () => {
+    const url = 'https://example.com/diana.jpg';
+    const m = await withStory({
+      start: 'm_a',
+      levels,
+      fragments: [story('m_a', 'm_b', { media: url }), story('m_b', undefined)],
+    });
+    const bot = makeBot(m);
+    await bot.command(507, '/start');
+    const sends = bot.sent.filter((c) => c.method.startsWith('send'));
+    expect(sends.map((c) => c.method)).toEqual(['sendPhoto', 'sendMessage']);
+    expect(sends[0]?.payload).toMatchObject({ chat_id: 507, photo: url });
+    expect(bot.lastText(507)).toContain('Relato m_a.');
+    expect([...bot.buttons(507).keys()]).toEqual(['Continuar ➜']);
+    for (const c of sends) expect(checkOutgoing(c.method, c.payload as never)).toEqual([]);
+    // a fragment without media sends its text alone
+    await bot.press(507, bot.buttons(507).get('Continuar ➜') as string);
+    expect(bot.sent.filter((c) => c.method.startsWith('send')).map((c) => c.method)).toEqual([
+      'sendPhoto',
+      'sendMessage',
+      'sendMessage',
+    ]);
   });
 });
