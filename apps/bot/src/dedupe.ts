@@ -149,10 +149,10 @@ export function createMemoryDedupe(): UpdateDedupe & { state(update_id: number):
  * update waits for Redis). What this process runs or ran is asked of its memory first: an update
  * claimed or ended while Redis did not answer is not claimed again here once it answers (before,
  * a redelivery then ran beside the first run, or was refused as in progress for minutes); a done
- * mark Redis did not take is written by the claim's renewals once it answers. An outage is logged once (a warning, the further fallbacks at debug,
- * a warning again each minute), and its end once at info (after 5 s without a fallback: with a
- * Redis Cluster master down, updates whose keys live on it fail while the others' work), not
- * once per update.
+ * mark Redis did not take is written by the claim's renewals once it answers. An outage is
+ * logged once (a warning, the further fallbacks at debug, a warning again each minute), and its
+ * end once at info (after 5 s without a fallback: with a Redis Cluster master down, updates whose
+ * keys live on it fail while the others' work), not once per update.
  */
 export function createResilientDedupe(
   redis: RedisClient,

@@ -92,6 +92,15 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   });
   let lastOk: number | undefined;
 
+  /** A row's event on its stream, once per event id (a second append meets its marker). */
+  const appendRow = (row: { id: string; type: string; key: string | null; envelope: string }) =>
+    transport.append(row.type, row.envelope, {
+      dedupe_id: row.id,
+      dedupe_ttl_ms: settings.dedupe_ttl_ms,
+      // the partition publish would pick: by key, else by id (so a re-append meets its marker)
+      partition_key: row.key ?? row.id,
+    });
+
   // Over a transport whose entries die with the process (`settled`: memory), a row is marked only
   // once every group has handled its entry: a crash before leaves it for the next start, which
   // appends it again (the handlers' inbox and once-marks make a second run harmless). Until then
@@ -134,11 +143,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       order by id
       limit ${batch}`;
     for (const row of rows) {
-      const entry = await transport.append(row.type, row.envelope, {
-        dedupe_id: row.id,
-        dedupe_ttl_ms: settings.dedupe_ttl_ms,
-        partition_key: row.key ?? row.id,
-      });
+      const entry = await appendRow(row);
       inFlight.add(row.id);
       metrics.published(row.type);
       void whenSettled(row.type, entry).then(() => markSettled(row.id));
@@ -168,16 +173,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       select id, type, key, envelope from marked order by id`;
     if (rows.length === 0) return 0;
     // Sent back to back on one connection: Redis appends them in this (per-key) order.
-    await Promise.all(
-      rows.map((row) =>
-        transport.append(row.type, row.envelope, {
-          dedupe_id: row.id,
-          dedupe_ttl_ms: settings.dedupe_ttl_ms,
-          // the partition publish would pick: by key, else by id (so a re-append meets its marker)
-          partition_key: row.key ?? row.id,
-        }),
-      ),
-    );
+    await Promise.all(rows.map(appendRow));
     for (const row of rows) metrics.published(row.type);
     await options.afterAppend?.(rows.length);
     return rows.length;

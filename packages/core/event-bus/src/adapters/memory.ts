@@ -42,6 +42,7 @@ export function createMemoryTransport(): StreamTransport {
   let dlqSeq = 0;
   // `settled` waiters, by type and entry id: checked again when one of their groups lets go of it
   const waiters = new Map<string, Array<() => void>>();
+  const entryKey = (type: string, entry_id: string) => `${type}\u0000${entry_id}`;
   const isSettled = (type: string, entry_id: string) => {
     const s = stream(type);
     const entry = s.byId.get(entry_id);
@@ -53,7 +54,7 @@ export function createMemoryTransport(): StreamTransport {
     return true;
   };
   const letGo = (type: string, entry_id: string) => {
-    const key = `${type}\u0000${entry_id}`;
+    const key = entryKey(type, entry_id);
     const waiting = waiters.get(key);
     if (!waiting || !isSettled(type, entry_id)) return;
     waiters.delete(key);
@@ -159,7 +160,7 @@ export function createMemoryTransport(): StreamTransport {
     settled(type, entry_id) {
       if (isSettled(type, entry_id)) return Promise.resolve();
       return new Promise<void>((resolve) => {
-        const key = `${type}\u0000${entry_id}`;
+        const key = entryKey(type, entry_id);
         const waiting = waiters.get(key) ?? [];
         waiting.push(resolve);
         waiters.set(key, waiting);
@@ -251,11 +252,11 @@ export function createMemoryTransport(): StreamTransport {
       }
     },
     async release(group, consumer, types, kept) {
-      const running = new Set(kept.map((d) => `${d.type}\u0000${d.entry_id}`));
+      const running = new Set(kept.map((d) => entryKey(d.type, d.entry_id)));
       let released = 0;
       for (const type of types) {
         for (const [id, p] of stream(type).groups.get(group)?.pending ?? []) {
-          if (p.consumer !== consumer || running.has(`${type}\u0000${id}`)) continue;
+          if (p.consumer !== consumer || running.has(entryKey(type, id))) continue;
           p.delivered_at = 0; // idle since the epoch: the next claim takes it
           released++;
         }
