@@ -37,7 +37,7 @@ export { TelegramInput, validateInput, validateOutput } from './validation.js';
 
 // Text safety
 export type { RawHtml } from './text.js';
-export { escapeHtml, html, normalizeText, oneLine, rawHtml } from './text.js';
+export { cutText, escapeHtml, html, normalizeText, oneLine, rawHtml } from './text.js';
 
 // Output guard
 export { assertOutgoing, checkHtml, checkOutgoing, TELEGRAM_LIMITS } from './output.js';

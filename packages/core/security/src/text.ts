@@ -43,6 +43,18 @@ export function oneLine(text: string): string {
     .trim();
 }
 
+/**
+ * `text` cut to at most `max` UTF-16 units (Telegram's unit for lengths), never between the two
+ * halves of a surrogate pair: `slice` can cut an emoji in half, and the lone half is not UTF-8
+ * (Telegram refuses the text; PostgreSQL stores U+FFFD).
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  // a high surrogate last means its pair was cut off: drop it too
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' };
 
 /** Escapes `& < > "` — all Telegram's HTML mode needs for text and attribute values. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, html, normalizeText, oneLine, rawHtml } from '../src/text.js';
+import { cutText, escapeHtml, html, normalizeText, oneLine, rawHtml } from '../src/text.js';
 
 describe('html``', () => {
   it('for any string s, html of <b>s</b> contains no tag but the one <b>', () => {
@@ -120,6 +120,25 @@ describe('oneLine', () => {
   it('is idempotent', () => {
     fc.assert(
       fc.property(anyText, (s) => oneLine(oneLine(s)) === oneLine(s)),
+      { numRuns: 3_000 },
+    );
+  });
+});
+
+describe('cutText', () => {
+  it('cuts to at most max UTF-16 units, never between the halves of a surrogate pair', () => {
+    expect(cutText('ab😘', 3)).toBe('ab');
+    expect(cutText('ab😘', 4)).toBe('ab😘');
+    expect(cutText('abc', 5)).toBe('abc');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.nat(40), (s, max) => {
+        const out = cutText(s, max);
+        expect(out.length).toBeLessThanOrEqual(max);
+        expect(s.startsWith(out)).toBe(true);
+        // only a pair that was whole in the input can end the output
+        if (out.length < s.length && out.length > 0) expect(out.length).toBeGreaterThanOrEqual(max - 1);
+        expect(/[\uD800-\uDBFF]$/.test(out) && /[\uDC00-\uDFFF]/.test(s[out.length] ?? '')).toBe(false);
+      }),
       { numRuns: 3_000 },
     );
   });

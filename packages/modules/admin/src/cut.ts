@@ -3,15 +3,11 @@
 // `slice` can fall between the two halves of a surrogate pair (an emoji), and Telegram refuses a
 // text holding the lone half (not UTF-8). The limit stays in UTF-16 units, Telegram's own unit for
 // lengths.
-import { normalizeText } from '@diana/security';
+import { cutText as cutUnits, normalizeText } from '@diana/security';
 
 /** `text` without control characters, cut to at most `max` UTF-16 units, never inside a surrogate pair. */
 export function cutText(typed: string, max: number): string {
-  const text = normalizeText(typed);
-  if (text.length <= max) return text;
-  const cut = text.slice(0, max);
-  // a high surrogate last means its pair was cut off: drop it too
-  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+  return cutUnits(normalizeText(typed), max);
 }
 
 /** The first words of a post, on one line, at most 60 characters. */

@@ -3,6 +3,7 @@
 import type { Database } from '@diana/db';
 import type { EventBusService, EventRegistry } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
+import { cutText } from '@diana/security';
 import { BESITOS_MAX, DianaError, newId } from '@diana/utils';
 import type { GAMIFICATION_EVENTS } from './events.js';
 
@@ -64,7 +65,7 @@ export interface LedgerDeps {
 }
 
 /** A note as stored: trimmed, at most 200 characters (the column's limit), null when empty. */
-const noteOf = (note: string | undefined) => note?.trim().slice(0, 200) || null;
+const noteOf = (note: string | undefined) => (note === undefined ? null : cutText(note.trim(), 200) || null);
 
 const VIP_OR_ABOVE = ['VIP', 'CONTENT_CREATOR', 'MODERATOR', 'ADMIN', 'OWNER'];
 

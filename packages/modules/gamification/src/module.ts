@@ -13,7 +13,7 @@ import {
   type ModuleSubscription,
 } from '@diana/event-bus';
 import type { TransactionSql } from '@diana/postgres';
-import { type CallbackSigner, oneLine, type RateLimiter } from '@diana/security';
+import { type CallbackSigner, cutText, oneLine, type RateLimiter } from '@diana/security';
 import { isSignedAction } from '@diana/security/grammy';
 import { formatBesitos, formatDuration, getPackageLogger, type Logger, parseOrThrow } from '@diana/utils';
 import { type Api, Composer } from 'grammy';
@@ -224,7 +224,7 @@ export function createGamificationModule(settings: GamificationSettings, deps: G
         const { user_id, amount, actor, reason } = read(CONSUMED.grant, event);
         // told to the user and kept in their history: one line, no control character (any
         // publisher's reason, as staff typed it)
-        const note = oneLine(reason).slice(0, 200);
+        const note = cutText(oneLine(reason), 200);
         let applied = amount;
         if (amount > 0)
           await ledger.award(tx, { user_id, amount, source: 'admin', source_event_id: event.id, kind: 'adjust', note });

@@ -224,6 +224,19 @@ describe('every payment is told, once', () => {
     expect(api.lastText(440)).not.toContain(ESC);
   });
 
+  it('a long reason is cut to 200 characters, never through an emoji (Telegram refuses the lone half)', async () => {
+    const user = await welcomed(441);
+    // before: the cut fell between the two halves of 😘 and the stored note ended in U+FFFD
+    const reason = `${'a'.repeat(199)}😘 y más`;
+    await publish('admin.besitos_granted', { user_id: user, amount: 10, reason, actor: 'tg:1' }, user);
+    expect(await until(() => told(441, 'El equipo te ha dado').length === 1)).toBe(true);
+    const [row] = await db.sql<{ note: string }[]>`
+      select note from besitos_transactions where user_id = ${user} and source = 'admin'`;
+    expect(row?.note).toBe('a'.repeat(199));
+    expect(told(441, 'El equipo te ha dado')[0]).toContain(`${'a'.repeat(199)}.`);
+    expect(told(441, 'El equipo te ha dado')[0]).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|\uFFFD/);
+  });
+
   it('a user who blocked the bot (403) is still paid; the notice is recorded as undeliverable and not retried', async () => {
     blockedChats.add(405);
     const user = await register(405);
