@@ -17,7 +17,7 @@ import { atLeast, type CallbackSigner, TELEGRAM_LIMITS } from '@diana/security';
 import { isSignedAction, type ModuleContext, type ModuleFlavor } from '@diana/security/grammy';
 import type { UserStateManager } from '@diana/user-state';
 import { DianaError, getPackageLogger, type Logger } from '@diana/utils';
-import { Composer } from 'grammy';
+import { Composer, GrammyError } from 'grammy';
 import type { InlineKeyboardButton } from 'grammy/types';
 import * as v from 'valibot';
 import { type Evaluation, evaluate, factsNeeded } from './conditions.js';
@@ -167,7 +167,19 @@ export function createNarrativeModule(
     }
     // the fragment's picture first, without a caption (a caption is capped at 1 024 characters, a
     // fragment's text is not): the text and its buttons follow as the last message, as without media
-    if (fragment.media) await ctx.replyWithPhoto(fragment.media);
+    if (fragment.media)
+      try {
+        await ctx.replyWithPhoto(fragment.media);
+      } catch (error) {
+        // Telegram refused the picture (a URL it cannot fetch or that is not an image, another
+        // bot's file_id): the reader gets the text and buttons without it, and the operator a line.
+        // Before, the failure ended the update, and the reader was stuck at that fragment
+        if (!(error instanceof GrammyError && error.error_code === 400)) throw error;
+        logger.warn(
+          { fragment: fragment.key, media: fragment.media, description: error.description },
+          "a fragment's media was refused by Telegram; its text was sent alone",
+        );
+      }
     await ctx.reply(messageText(fragment, ending?.text, prefix), buttons(fragment, tg, ending?.rows));
   };
   /**

@@ -57,7 +57,15 @@ const Fragment = v.strictObject({
   narrator: v.picklist(['lucien', 'diana']),
   kind: v.picklist(['story', 'decision']),
   text: v.pipe(v.string(), v.minLength(1), v.maxLength(3_500)),
-  media: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  // what sendPhoto takes as a string: an http(s) URL Telegram fetches, or a file_id (base64url); a
+  // local path or a typo would be refused by Telegram at every reader's send, so it is refused here
+  media: v.optional(
+    v.pipe(
+      v.string(),
+      v.maxLength(200),
+      v.regex(/^(https?:\/\/\S+|[A-Za-z0-9_-]{20,})$/, 'must be an http(s) URL or a Telegram file_id'),
+    ),
+  ),
   next: v.optional(KEY),
   decisions: v.optional(v.pipe(v.array(Decision), v.maxLength(8)), []),
   unlock: v.optional(ConditionSchema),

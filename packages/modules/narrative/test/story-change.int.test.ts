@@ -47,10 +47,22 @@ afterAll(async () => {
 
 const updates = createUpdateFactory();
 const ids = new Map<number, string>();
-function makeBot(module: NarrativeModule) {
+function makeBot(module: NarrativeModule, refuse?: (method: string, payload: Record<string, unknown>) => boolean) {
   const bot = new Bot<NarrativeContext>('0:test', { botInfo: FAKE_BOT_INFO });
   const api = createRecordingApi();
   bot.api.config.use(api.transformer as never);
+  // Telegram's answer to a picture it cannot fetch (the call is recorded, then refused)
+  if (refuse)
+    bot.api.config.use(async (prev, method, payload, signal) => {
+      const answer = await prev(method, payload, signal);
+      return refuse(method, payload as Record<string, unknown>)
+        ? ({
+            ok: false,
+            error_code: 400,
+            description: 'Bad Request: wrong file identifier/HTTP URL specified',
+          } as never)
+        : answer;
+    });
   bot.use(async (ctx, next) => {
     const id = ctx.from?.id ?? 0;
     if (!ids.has(id)) {
@@ -203,5 +215,22 @@ describe('a fragment with media', () => {
       'sendMessage',
       'sendMessage',
     ]);
+  });
+
+  it('refused by Telegram (a URL it cannot fetch), leaves the text and buttons sent and the story going on', async () => {
+    const url = 'https://example.com/missing.jpg';
+    const m = await withStory({
+      start: 'm_c',
+      levels,
+      fragments: [story('m_c', 'm_d', { media: url }), story('m_d', undefined)],
+    });
+    const bot = makeBot(m, (method) => method === 'sendPhoto');
+    // before: the 400 ended the update; the reader got no text and no button, every time
+    await bot.command(508, '/start');
+    const sends = bot.sent.filter((c) => c.method.startsWith('send'));
+    expect(sends.map((c) => c.method)).toEqual(['sendPhoto', 'sendMessage']);
+    expect(bot.lastText(508)).toContain('Relato m_c.');
+    await bot.press(508, bot.buttons(508).get('Continuar ➜') as string);
+    expect(bot.lastText(508)).toContain('Relato m_d.');
   });
 });

@@ -80,6 +80,14 @@ describe('loading an invalid story', () => {
     const long = structuredClone(shipped);
     long.fragments[0].decisions[0].id = 'd'.repeat(40);
     expect(issuesOf(long).map((i) => i.path)).toContain('fragments.0.decisions.0.id');
+    // a fragment's media: a URL or a file_id, not a local path Telegram can never fetch
+    const media = structuredClone(shipped);
+    media.fragments[0].media = 'img/diana.jpg';
+    media.fragments[1].media = 'https://example.com/diana.jpg';
+    media.fragments[2].media = 'AgACAgQAAxkBAAIBY2Zs_aB-c1dXnQ';
+    expect(issuesOf(media)).toEqual([
+      expect.objectContaining({ path: 'fragments.0.media', message: 'must be an http(s) URL or a Telegram file_id' }),
+    ]);
   });
 });
 
