@@ -6,9 +6,10 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { guardWebhook } from '@diana/security';
-import type { Logger } from '@diana/utils';
-import { webhookCallback } from 'grammy';
+import { isDianaError, type Logger } from '@diana/utils';
+import { BotError, webhookCallback } from 'grammy';
 import type { App } from './app.js';
+import { BOT_ERROR_CODES } from './errors.js';
 import type { AppMetrics } from './metrics.js';
 import { NotAnUpdateError, updateAdapter } from './webhook-update.js';
 
@@ -79,11 +80,16 @@ export async function startHttp(target: HttpTarget, options: HttpOptions): Promi
             res.end('bad request');
             return;
           }
+          const cause = error instanceof BotError ? error.error : error;
           if (/timed out/.test(String((error as Error)?.message)))
             options.logger?.warn(
               { timeout_ms: webhookTimeout },
               'webhook update ran past its time; answered 500 (Telegram sends it again)',
             );
+          // held by another process: the dedupe said so at info. Anything else that escaped the
+          // bot's error boundary (the dedupe's own failure, a stop under way) was a silent 500
+          else if (!isDianaError(cause, BOT_ERROR_CODES.UPDATE_IN_PROGRESS))
+            options.logger?.error({ err: cause }, 'webhook update failed; answered 500 (Telegram sends it again)');
           throw error;
         });
       })

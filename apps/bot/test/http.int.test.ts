@@ -3,11 +3,12 @@
 import { request } from 'node:http';
 import { loadSettings } from '@diana/config';
 import { captureLogLines, FAKE_BOT_INFO } from '@diana/test-services';
-import { createLogger } from '@diana/utils';
+import { createLogger, DianaError } from '@diana/utils';
 import { Bot } from 'grammy';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.js';
 import { loadAppSettings, SETTINGS_SCHEMAS } from '../src/config.js';
+import { BOT_ERROR_CODES } from '../src/errors.js';
 import { type HttpServer, startHttp } from '../src/http.js';
 
 const SECRET = 'http-test-webhook-secret-0123456789';
@@ -20,6 +21,10 @@ const held = new Promise<void>((resolve) => {
 });
 bot.on('message', async (ctx) => {
   if (ctx.message.text === 'hang') await held;
+  // what escapes the app's error boundary (here there is none)
+  if (ctx.message.text === 'fail') throw new Error('boom');
+  if (ctx.message.text === 'elsewhere')
+    throw new DianaError(BOT_ERROR_CODES.UPDATE_IN_PROGRESS, 'update 6 is being handled by another process');
 });
 // only what the server touches: the bot (webhook) and checkReady
 const app = {
@@ -158,7 +163,7 @@ describe('HTTP', () => {
     expect((await call(server.port, '/telegram', { method: 'POST', body: update, headers })).status).toBe(200);
   });
 
-  it('an update past the webhook timeout is answered 500 and said at warn (grammY says it only to its debug channel)', async () => {
+  it('an update past the webhook timeout is answered 500 and said at warn (grammY says it only to its debug channel); a failure at error', async () => {
     const { destination, lines } = captureLogLines();
     server = await startHttp(
       { app, starting: '' },
@@ -188,6 +193,17 @@ describe('HTTP', () => {
         200,
       );
       expect(lines).toHaveLength(1);
+      // a handler's failure that reaches the server: 500 and an error line (it was silent);
+      // an update held by another process: 500, said by the dedupe, not again here
+      expect((await call(server.port, '/telegram', { method: 'POST', body: update(5, 'fail'), headers })).status).toBe(
+        500,
+      );
+      expect(
+        (await call(server.port, '/telegram', { method: 'POST', body: update(6, 'elsewhere'), headers })).status,
+      ).toBe(500);
+      expect(lines.slice(1).map((l) => [l.level, l.msg, (l.err as { message?: string } | undefined)?.message])).toEqual(
+        [['error', 'webhook update failed; answered 500 (Telegram sends it again)', 'boom']],
+      );
     } finally {
       letGo();
     }
