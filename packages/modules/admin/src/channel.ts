@@ -15,6 +15,9 @@ const retryDelay = (attempts: number) => Math.min(3_600_000, 60_000 * 2 ** Math.
 /** How long the redeem's own invite attempt has before the jobs may send one too. */
 export const INVITE_GRACE_MS = 60_000;
 
+/** What an invite did: sent, owed still (failed, tried again later), or nothing owed here. */
+export type InviteOutcome = 'sent' | 'failed' | 'none';
+
 /** What a removal did: done, owed still (failed, tried again later), or not due (renewed, nothing owed). */
 export type RemovalOutcome = 'removed' | 'failed' | 'renewed' | 'none';
 
@@ -28,10 +31,13 @@ export interface VipChannel {
    * `wait: false` skips a row another process holds (the jobs' sweep).
    */
   remove(user_id: string, options?: { wait?: boolean }): Promise<RemovalOutcome>;
-  /** Sends the invite link a running subscription is owed (the jobs' sweep): true when sent. */
-  invite(user_id: string): Promise<boolean>;
-  /** Marks the invite owed by `user_id`'s subscription as sent. */
-  invited(user_id: string): Promise<void>;
+  /**
+   * Sends the invite link a running subscription is owed, under its row's lock for the Telegram
+   * calls, so that no other process sends one too: `'sent'`, `'failed'` (owed still, tried again
+   * later), or `'none'` (nothing owed, or another process holds the row and sends it). The jobs'
+   * sweep asks only for invites past their due time; the redeem (`early`) for its own at once.
+   */
+  invite(user_id: string, options?: { early?: boolean }): Promise<InviteOutcome>;
   /** One sweep of what is owed and due: removals, then invites. */
   sweep(): Promise<{ removed: number; invited: number }>;
 }
@@ -83,19 +89,23 @@ export function createVipChannel(deps: {
       return 'removed';
     });
 
-  const invite = (user_id: string) =>
-    db.transaction(async (tx) => {
+  // The row stays locked while Telegram creates and sends the link (each call bounded by
+  // CALL_TIMEOUT_MS): a sweep skips it meanwhile. Before, the redeem called Telegram unlocked and
+  // a sweep past the redeem's grace (a slow call, or a process whose clock ran a minute ahead)
+  // sent the member a second one-use link, one they could give away.
+  const invite = (user_id: string, options: { early?: boolean } = {}) =>
+    db.transaction(async (tx): Promise<InviteOutcome> => {
       const at = now();
       const [row] = await tx<{ telegram_id: string; ends_at: Date; active: boolean; attempts: number }[]>`
         select u.telegram_id::text, s.ends_at, s.status = 'active' as active, s.invite_attempts as attempts
         from admin_subscriptions s join users u on u.id = s.user_id
-        where s.user_id = ${user_id} and s.invite_due_at <= ${at}
+        where s.user_id = ${user_id} and ${options.early ? tx`s.invite_due_at is not null` : tx`s.invite_due_at <= ${at}`}
         for update of s skip locked`;
-      if (!row) return false;
+      if (!row) return 'none';
       const ended = !row.active || row.ends_at <= at;
       if (channel === undefined || ended) {
         await tx`update admin_subscriptions set invite_due_at = null, invite_attempts = 0 where user_id = ${user_id}`;
-        return false;
+        return 'none';
       }
       const member = Number(row.telegram_id);
       try {
@@ -120,19 +130,16 @@ export function createVipChannel(deps: {
             ? 'VIP channel invite not sent: the member blocked the bot'
             : 'VIP channel invite not sent; the jobs try it again',
         );
-        return false;
+        return blocked ? 'none' : 'failed';
       }
       await tx`update admin_subscriptions set invite_due_at = null, invite_attempts = 0 where user_id = ${user_id}`;
-      return true;
+      return 'sent';
     });
 
   return {
     id: channel,
     remove,
     invite,
-    async invited(user_id) {
-      await db.sql`update admin_subscriptions set invite_due_at = null, invite_attempts = 0 where user_id = ${user_id}`;
-    },
     async sweep() {
       const at = now();
       const due = await db.sql<{ user_id: string; what: 'removal' | 'invite' }[]>`
@@ -145,7 +152,7 @@ export function createVipChannel(deps: {
       let invited = 0;
       for (const { user_id, what } of due)
         if (what === 'removal') removed += (await remove(user_id, { wait: false })) === 'removed' ? 1 : 0;
-        else invited += (await invite(user_id)) ? 1 : 0;
+        else invited += (await invite(user_id)) === 'sent' ? 1 : 0;
       return { removed, invited };
     },
   };

@@ -156,18 +156,20 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
   // sender that was only frozen that long may then have sent it too, which Telegram gives no way
   // to rule out (a lost post is the worse outcome). A send that fails for a reason that may pass
   // is tried again later (POST_ATTEMPTS in all); one Telegram refuses for good (400, 403) is not.
+  // The claim's age is read on PostgreSQL's clock, the one every process shares: written from
+  // each process's own clock, a process whose clock ran a lease ahead took a live sender's claim
+  // over and the post went out twice.
   const lease = settings.post_claim_lease_ms ?? DEFAULT_POST_CLAIM_LEASE_MS;
   const publishPosts = async () => {
     const at = kit.now();
-    const stale = new Date(at.getTime() - lease);
     const claimed = await db.transaction(
       (tx) => tx<(ClaimedPost & { was: string })[]>`
         with due as (
           select id, status as was from admin_scheduled_posts
           where (status = 'pending' and publish_at <= ${at} and (retry_at is null or retry_at <= ${at}))
-             or (status = 'publishing' and claimed_at < ${stale})
+             or (status = 'publishing' and claimed_at < clock_timestamp() - make_interval(secs => ${lease / 1000}))
           order by publish_at limit 20 for update skip locked)
-        update admin_scheduled_posts p set status = 'publishing', claimed_at = ${at}, attempts = p.attempts + 1
+        update admin_scheduled_posts p set status = 'publishing', claimed_at = clock_timestamp(), attempts = p.attempts + 1
         from due where p.id = due.id
         returning p.id, p.channel_id, p.text, p.buttons, p.attempts, p.publish_at, p.created_by, due.was`,
     );
@@ -179,7 +181,7 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
           'scheduled post: taking over a claim not renewed within its lease (its process died or froze)',
         );
       const renew = setInterval(() => {
-        db.sql`update admin_scheduled_posts set claimed_at = ${kit.now()} where id = ${post.id} and status = 'publishing'`.catch(
+        db.sql`update admin_scheduled_posts set claimed_at = clock_timestamp() where id = ${post.id} and status = 'publishing'`.catch(
           () => {},
         );
       }, lease / 4);

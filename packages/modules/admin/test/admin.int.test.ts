@@ -20,7 +20,7 @@ import {
   until,
   useTestDatabase,
 } from '@diana/test-services';
-import { BESITOS_MAX, createLogger, createManualClock } from '@diana/utils';
+import { BESITOS_MAX, type Clock, createLogger, createManualClock } from '@diana/utils';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import * as v from 'valibot';
@@ -81,6 +81,7 @@ let afterUserLoaded: (() => Promise<unknown>) | undefined;
 function makeBot(
   channels: { main_channel_id?: number } = { main_channel_id: MAIN_CHANNEL },
   more: { post_claim_lease_ms?: number } = {},
+  processClock: Clock = clock,
 ) {
   const bot = new Bot<AdminContext>('0:test', { botInfo: FAKE_BOT_INFO });
   bot.api.config.use(api.transformer as never);
@@ -99,7 +100,7 @@ function makeBot(
       tokens,
       api: () => bot.api,
       botUsername: () => 'diana_bot',
-      clock,
+      clock: processClock,
       decoratePost: (id) => [[{ text: '💋', callback_data: `r:${id}` }]],
       onRoleChanged: async (telegram_id) => roleChanges.push(telegram_id),
     },
@@ -648,6 +649,40 @@ describe('the admin module', () => {
       expect(links(26)).toHaveLength(1);
     });
 
+    it("a redeem whose invite link is slow in coming gets one link: another process's sweep (its clock a minute ahead) does not send a second", async () => {
+      await userWith(28, 'FREE');
+      const slow = makeBot();
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const held = createBarrier(2);
+      slow.bot.api.config.use(async (prev, m, payload, signal) => {
+        if (m === 'createChatInviteLink') {
+          await held.wait();
+          await released;
+        }
+        return prev(m, payload, signal);
+      });
+      const ahead = makeBot(undefined, {}, { now: () => clock.now() + 61_000 });
+      const createdBefore = calls.filter((c) => c.method === 'createChatInviteLink').length;
+      const redeeming = redeem(slow.bot, 28);
+      await held.wait(); // the redeem asked Telegram for the link, which has not answered
+      // before: past the redeem's grace on its own clock, this pass created and sent a second link
+      expect((await ahead.admin.runJobs()).invited).toBe(0);
+      release();
+      await redeeming;
+      expect(calls.filter((c) => c.method === 'createChatInviteLink').length - createdBefore).toBe(1);
+      const links = calls.filter(
+        (c) => c.payload.chat_id === 28 && String(c.payload.text).startsWith('Tu invitación al canal VIP (un'),
+      );
+      expect(links).toHaveLength(1);
+      expect(await dues(28)).toMatchObject({ invite_due: false });
+      await ahead.admin.runJobs();
+      expect(calls.filter((c) => c.method === 'createChatInviteLink').length - createdBefore).toBe(1);
+      await Promise.all([slow.admin.close(), ahead.admin.close()]);
+    });
+
     it('two links redeemed at once by one member: one welcome and one extension, told and audited so, 60 days', async () => {
       const member = await userWith(27, 'FREE');
       await redeem(main.bot, 27);
@@ -812,21 +847,17 @@ describe('the admin module', () => {
     expect(lastTo(305)).not.toContain(short);
   });
 
-  it("a post claimed by a process that died is taken over after the claim's lease; one whose sender is alive is not", async () => {
-    const lease = { post_claim_lease_ms: 400 }; // renewed every 100 ms by a live sender
+  it("a post claimed by a process that died is taken over after the claim's lease (on PostgreSQL's clock); one whose sender is alive is not", async () => {
+    const lease = { post_claim_lease_ms: 1_000 }; // renewed every 250 ms by a live sender
     const [a, b] = [makeBot(undefined, lease), makeBot(undefined, lease)];
     await userWith(7, 'CONTENT_CREATOR');
     const slow = 'Entrada que Telegram tarda en aceptar';
     const orphan = 'Entrada de un proceso que murió';
     for (const text of [slow, orphan]) await say(a.bot, 7, `/programar ${localIn(3_600_000)} ${text}`);
     const sent = (text: string) => calls.filter((c) => c.method === 'sendMessage' && c.payload.text === text);
-    const claimedAt = async (text: string) =>
-      (
-        await db.sql<{ claimed_at: Date | null }[]>`select claimed_at from admin_scheduled_posts where text = ${text}`
-      )[0]?.claimed_at;
     // the orphan: claimed (as a process does before sending), and that process then died
     clock.advance(3_600_000 + 60_000);
-    await db.sql`update admin_scheduled_posts set status = 'publishing', claimed_at = ${new Date(clock.now())}, attempts = 1 where text = ${orphan}`;
+    await db.sql`update admin_scheduled_posts set status = 'publishing', claimed_at = clock_timestamp(), attempts = 1 where text = ${orphan}`;
     // a's send of the slow post is held inside Telegram until released
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
@@ -845,14 +876,19 @@ describe('the admin module', () => {
     // the claims are fresh: b takes neither
     await b.admin.runJobs();
     expect(sent(orphan)).toHaveLength(0);
-    // past the lease on the clock: a live sender renews its claim (poll until the row shows it)
-    clock.advance(1_000);
-    const now = clock.now();
-    let renewed = false;
-    for (const deadline = Date.now() + 5_000; !renewed && Date.now() < deadline; )
-      if (((await claimedAt(slow))?.getTime() ?? 0) >= now) renewed = true;
-      else await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(renewed).toBe(true);
+    // the orphan's claim ages past the lease on the database's clock (poll with a deadline); the
+    // live sender's is renewed meanwhile
+    const ageMs = async (text: string) =>
+      (
+        await db.sql<{ ms: number }[]>`
+          select (extract(epoch from clock_timestamp() - claimed_at) * 1000)::float8 as ms from admin_scheduled_posts where text = ${text}`
+      )[0]?.ms ?? 0;
+    let aged = false;
+    for (const deadline = Date.now() + 10_000; !aged && Date.now() < deadline; )
+      if ((await ageMs(orphan)) > 1_100) aged = true;
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(aged).toBe(true);
+    expect(await ageMs(slow)).toBeLessThan(1_000);
     await b.admin.runJobs();
     expect(sent(orphan)).toHaveLength(1); // the dead process's claim was taken over and sent
     expect(sent(slow)).toHaveLength(0); // the live one's was not (a's send is still held)
@@ -865,6 +901,36 @@ describe('the admin module', () => {
       { text: orphan, status: 'published', attempts: 2 },
       { text: slow, status: 'published', attempts: 1 },
     ]);
+  });
+
+  it("a process whose clock runs ahead by more than the lease does not take a live sender's claim over", async () => {
+    // before: claimed_at came from each process's clock, and b (90 s ahead) read a's fresh claim
+    // as a minute and a half old: the post went out twice
+    const lease = { post_claim_lease_ms: 60_000 };
+    const ahead: Clock = { now: () => clock.now() + 90_000 };
+    const [a, b] = [makeBot(undefined, lease), makeBot(undefined, lease, ahead)];
+    await userWith(7, 'CONTENT_CREATOR');
+    const text = 'Entrada con dos relojes';
+    await say(a.bot, 7, `/programar ${localIn(3_600_000)} ${text}`);
+    clock.advance(3_600_000 + 60_000);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const held = createBarrier(2);
+    a.bot.api.config.use(async (prev, method, payload, signal) => {
+      if ((payload as { text?: unknown }).text === text) {
+        await held.wait();
+        await released;
+      }
+      return prev(method, payload, signal);
+    });
+    const aPass = a.admin.runJobs();
+    await held.wait(); // a has claimed the post and is sending it
+    await b.admin.runJobs();
+    release();
+    await aPass;
+    expect(calls.filter((c) => c.method === 'sendMessage' && c.payload.text === text)).toHaveLength(1);
   });
 
   it('/programar: each refusal says its real reason, and nothing is stored', async () => {

@@ -87,28 +87,10 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
     const { ends, extended } = redeemed;
     const until = formatHumanDate(ends, settings.timezone, kit.now());
     await ctx.reply(extended ? TEXTS.redeemExtended(until) : TEXTS.redeemed(until));
-    if (settings.vip_channel_id !== undefined) {
-      let link: string | undefined;
-      try {
-        link = (
-          await ctx.api.createChatInviteLink(settings.vip_channel_id, {
-            member_limit: 1,
-            expire_date: Math.floor(ends.getTime() / 1000),
-          })
-        ).invite_link;
-      } catch (error) {
-        // paid and VIP: the link is owed, and the jobs send it once Telegram gives one
-        kit.logger.warn(
-          { err: error, telegram_id: ctx.from?.id },
-          'VIP channel invite not created; the jobs try again',
-        );
-      }
-      if (link === undefined) await ctx.reply(TEXTS.inviteLater);
-      else {
-        await ctx.reply(TEXTS.inviteLink(link));
-        await kit.vipChannel.invited(user.id);
-      }
-    }
+    // the link owed, sent now under the subscription's lock (no sweep sends a second one); one
+    // Telegram refused is owed still, and the jobs send it once Telegram gives one
+    if (settings.vip_channel_id !== undefined && (await kit.vipChannel.invite(user.id, { early: true })) === 'failed')
+      await ctx.reply(TEXTS.inviteLater);
     // a new user's first message: the story's welcome and its first scene follow, as after any /start
     if (ctx.firstContact) await next();
   });
