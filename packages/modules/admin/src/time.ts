@@ -81,9 +81,24 @@ export function formatHumanMoment(date: Date, timezone: string, now: Date): stri
     .slice(11)
     .replace(/^0(\d)/, '$1');
   const at = `${time.startsWith('1:') ? 'a la' : 'a las'} ${time}`; // "a la 1:05", "a las 13:05"
-  const day = localDay(date, timezone);
-  if (day === localDay(now, timezone)) return `hoy ${at}`;
-  if (day === localDay(new Date(now.getTime() - 86_400_000), timezone)) return `ayer ${at}`;
-  if (day === localDay(new Date(now.getTime() + 86_400_000), timezone)) return `mañana ${at}`;
+  // days on the calendar, not 24-hour steps: a day of a clock change lasts 23 or 25 hours
+  const days = localDaysBetween(now, date, timezone);
+  if (days === 0) return `hoy ${at}`;
+  if (days === -1) return `ayer ${at}`;
+  if (days === 1) return `mañana ${at}`;
   return `el ${formatHumanDate(date, timezone, now)} ${at}`;
+}
+
+/**
+ * How many calendar days `to` is after `from` in `timezone` (0: the same local day, 1: the next,
+ * -1: the one before), whatever the hours between them.
+ */
+export function localDaysBetween(from: Date, to: Date, timezone: string): number {
+  return (localDayStart(to, timezone) - localDayStart(from, timezone)) / DAY_MS;
+}
+
+/** The local calendar day of `date` in `timezone`, as the UTC midnight of that date (to count days). */
+function localDayStart(date: Date, timezone: string): number {
+  const [y, m, d] = localDay(date, timezone).split('-').map(Number) as [number, number, number];
+  return Date.UTC(y, m - 1, d);
 }

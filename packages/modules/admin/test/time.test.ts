@@ -1,6 +1,7 @@
-// Times as staff type them (/programar): only one that exists, read back as typed.
+// Times as staff type them (/programar): only one that exists, read back as typed; moments as
+// staff read them (/usuario, /token, /auditoria): today, yesterday, tomorrow on the calendar.
 import { describe, expect, it } from 'vitest';
-import { parseLocalTime } from '../src/time.js';
+import { formatHumanMoment, parseLocalTime } from '../src/time.js';
 
 describe('parseLocalTime', () => {
   it('reads a wall-clock time in the zone', () => {
@@ -43,5 +44,40 @@ describe('parseLocalTime', () => {
     expect(parseLocalTime('2027-10-31 01:59', 'Europe/Madrid')?.toISOString()).toBe('2027-10-30T23:59:00.000Z');
     expect(parseLocalTime('2027-10-31 03:00', 'Europe/Madrid')?.toISOString()).toBe('2027-10-31T02:00:00.000Z');
     expect(parseLocalTime('2027-11-07 01:30', 'America/New_York')?.toISOString()).toBe('2027-11-07T06:30:00.000Z');
+  });
+});
+
+describe('formatHumanMoment', () => {
+  const madrid = (text: string) => parseLocalTime(text, 'Europe/Madrid') as Date;
+  const said = (moment: string, now: string) => formatHumanMoment(madrid(moment), 'Europe/Madrid', madrid(now));
+
+  it('names today, yesterday and tomorrow, and dates any other day', () => {
+    expect(said('2027-01-17 10:05', '2027-01-17 08:00')).toBe('hoy a las 10:05');
+    expect(said('2027-01-16 22:40', '2027-01-17 00:10')).toBe('ayer a las 22:40');
+    expect(said('2027-01-18 01:05', '2027-01-17 23:50')).toBe('mañana a la 1:05');
+    expect(said('2027-01-15 23:59', '2027-01-17 00:00')).toBe('el 15 de enero a las 23:59');
+    expect(said('2027-01-19 00:00', '2027-01-17 23:59')).toBe('el 19 de enero a las 0:00');
+    expect(said('2028-01-02 09:00', '2027-12-31 09:00')).toBe('el 2 de enero de 2028 a las 9:00');
+  });
+
+  it('counts days on the calendar across a clock change, not in 24-hour steps', () => {
+    // before: yesterday and tomorrow were now ± 24 h, whose local day is not the next one when
+    // the night between has 23 or 25 hours
+    expect(said('2027-03-28 23:00', '2027-03-29 00:30')).toBe('ayer a las 23:00'); // was "el 28 de marzo"
+    expect(said('2027-10-30 23:50', '2027-10-31 23:30')).toBe('ayer a las 23:50'); // was "el 30 de octubre"
+    expect(said('2027-11-01 00:10', '2027-10-31 00:30')).toBe('mañana a las 0:10'); // was "el 1 de noviembre"
+    expect(said('2027-03-27 00:10', '2027-03-28 23:30')).toBe('ayer a las 0:10');
+    expect(said('2027-03-29 00:10', '2027-03-28 00:30')).toBe('mañana a las 0:10');
+    expect(said('2027-03-26 23:30', '2027-03-28 00:30')).toBe('el 26 de marzo a las 23:30');
+    expect(said('2027-11-02 00:10', '2027-10-31 23:30')).toBe('el 2 de noviembre a las 0:10');
+    // and in a zone whose clock change is at midnight (Santiago skips 2027-09-05 00:00–00:59)
+    const santiago = (moment: string, now: string) =>
+      formatHumanMoment(
+        parseLocalTime(moment, 'America/Santiago') as Date,
+        'America/Santiago',
+        parseLocalTime(now, 'America/Santiago') as Date,
+      );
+    expect(santiago('2027-09-05 23:00', '2027-09-06 00:30')).toBe('ayer a las 23:00'); // was "el 5 de septiembre"
+    expect(santiago('2027-09-05 23:50', '2027-09-04 23:30')).toBe('mañana a las 23:50'); // was "el 5 de septiembre"
   });
 });
