@@ -7,7 +7,7 @@ import { FAILURE_SHOWN, postChannelLabel, shortPostId } from './commands/posts.j
 import { cutText, preview } from './cut.js';
 import { type AdminKit, DEFAULT_POST_CLAIM_LEASE_MS } from './kit.js';
 import { TEXTS } from './texts.js';
-import { formatHumanDate, formatLocalTime } from './time.js';
+import { formatHumanDate, formatHumanMoment, formatLocalTime, localDaysBetween } from './time.js';
 
 const DAY = 86_400_000;
 /** Claims of one scheduled post (sends tried) before it is marked failed. */
@@ -267,13 +267,20 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
 
   const runJobs = async () => {
     const reminded =
-      (await remind('reminded_7d_at', 7 * DAY, '7d', (ends, at) =>
-        // the days left, rounded up (6 days 23 hours: 7), and the day it ends
-        TEXTS.reminder7d(
-          Math.ceil((ends.getTime() - at.getTime()) / DAY),
-          formatHumanDate(ends, settings.timezone, at),
-        ),
-      )) + (await remind('reminded_24h_at', DAY, '24h', () => TEXTS.reminder24h));
+      (await remind('reminded_7d_at', 7 * DAY, '7d', (ends, at) => {
+        // the days left on the bot's calendar (beside the date it names: the 24-hour days elapsed,
+        // rounded up, made a day's end 26 hours away "en 2 días, el 18", the 18th being tomorrow),
+        // and the date; an end tomorrow (a notice late after downtime) is said with its time
+        const days = localDaysBetween(at, ends, settings.timezone);
+        return days >= 2
+          ? TEXTS.reminder7d(days, formatHumanDate(ends, settings.timezone, at))
+          : TEXTS.reminder24h(formatHumanMoment(ends, settings.timezone, at));
+      })) +
+      // within the last 24 hours: today or tomorrow, with the time ("mañana" alone was told of an
+      // end 2 hours away when the bot came back at 08:00 from downtime)
+      (await remind('reminded_24h_at', DAY, '24h', (ends, at) =>
+        TEXTS.reminder24h(formatHumanMoment(ends, settings.timezone, at)),
+      ));
     const expired = await expire();
     // farewells an error or a crash after an expiry's commit left owed
     await sendFarewells();

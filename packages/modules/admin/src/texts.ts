@@ -62,8 +62,11 @@ export const TEXTS = Object.freeze({
   tokenExpired: 'Este enlace caducó. Pide uno nuevo.',
   tokenWasRevoked: 'Este enlace se anuló. Si crees que es un error, pide uno nuevo.',
   tokenUnknown: 'Este enlace no es válido.',
+  // the end on the bot's calendar: `days` counted in its local days (2 or more), and the date
   reminder7d: (days: number, date: string) => `Tu suscripción VIP termina en ${days} días, el ${date}.`,
-  reminder24h: 'Tu suscripción VIP termina mañana.',
+  // `when`: "hoy a las 10:00", "mañana a las 9:30" (formatHumanMoment); a fixed "mañana" was
+  // wrong for an end later today
+  reminder24h: (when: string) => `Tu suscripción VIP termina ${when}.`,
   farewell: 'Tu suscripción VIP ha terminado. El Diván te esperará cuando vuelvas.',
   vipCancelledToMember: 'Tu suscripción VIP se ha cancelado. Si crees que es un error, escribe a quien te la dio.',
   /**

@@ -28,7 +28,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_EVENTS } from '../src/events.js';
 import { ADMIN_MIGRATIONS } from '../src/migrations.js';
 import { type AdminContext, createAdminModule } from '../src/module.js';
-import { formatHumanDate } from '../src/time.js';
+import { formatHumanDate, formatHumanMoment, parseLocalTime } from '../src/time.js';
 
 // what the gamification module reports back (its schema lives with it; the fields are enough here)
 const GAMIFICATION_REPORTS = defineEvents({
@@ -294,7 +294,11 @@ describe('the admin module', () => {
     ]);
     clock.advance(6 * 86_400_000); // 23 h left
     await both();
-    expect(toMember('Tu suscripción VIP termina mañana.')).toBe(1);
+    expect(
+      toMember(
+        `Tu suscripción VIP termina ${formatHumanMoment(new Date(clock.now() + 23 * 3_600_000), 'Europe/Madrid', new Date(clock.now()))}.`,
+      ),
+    ).toBe(1);
     expect(weekNotices()).toHaveLength(1);
     clock.advance(86_400_000); // past the end
     await both();
@@ -742,9 +746,50 @@ describe('the admin module', () => {
     expect(notices()).toHaveLength(0); // before: "termina en 7 días" seconds after a 3-day redeem
     clock.advance(2 * 86_400_000 + 3_600_000); // 23 h left
     await main.admin.runJobs();
-    expect(notices().map((c) => c.payload.text)).toEqual(['Tu suscripción VIP termina mañana.']);
+    expect(notices().map((c) => c.payload.text)).toEqual([
+      `Tu suscripción VIP termina ${formatHumanMoment(new Date(clock.now() + 23 * 3_600_000), 'Europe/Madrid', new Date(clock.now()))}.`,
+    ]);
     clock.advance(86_400_000);
     await main.admin.runJobs();
+  });
+
+  it("reminders after downtime say the end on the bot's calendar: today or tomorrow with its time, else the local days left and the date", async () => {
+    // the bot is back at 08:00 in Madrid after downtime (no pass ran while the clock moved on)
+    const dayAfter = (day: string, n: number) =>
+      new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+    const at = (day: string, time: string) => parseLocalTime(`${day} ${time}`, 'Europe/Madrid') as Date;
+    let today = localIn(0).slice(0, 10);
+    if (at(today, '08:00').getTime() <= clock.now()) today = dayAfter(today, 1);
+    clock.set(at(today, '08:00').getTime());
+    const ends = {
+      41: at(today, '10:00'), // in 2 hours: the last day's notice
+      42: at(dayAfter(today, 1), '07:00'), // in 23 hours: the last day's notice
+      43: at(dayAfter(today, 1), '10:00'), // in 26 hours: the week's notice, late
+      44: at(dayAfter(today, 2), '10:00'), // in 50 hours: the week's notice, late
+    };
+    for (const [tg, end] of Object.entries(ends)) {
+      await userWith(Number(tg), 'FREE');
+      await say(main.bot, 1, '/token vip30');
+      await say(main.bot, Number(tg), `/start ${/start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1]}`);
+      // its end moved (as a 30-day subscription's comes) to what the case needs
+      await db.sql`
+        update admin_subscriptions s set ends_at = ${end}, reminded_7d_at = null, reminded_24h_at = null
+        from users u where u.id = s.user_id and u.telegram_id = ${Number(tg)}`;
+    }
+    await Promise.all([main.admin.runJobs(), other.admin.runJobs()]);
+    await main.admin.runJobs();
+    const told = (tg: number) =>
+      calls
+        .filter((c) => c.payload.chat_id === tg && String(c.payload.text).startsWith('Tu suscripción VIP termina'))
+        .map((c) => c.payload.text);
+    // before: "termina mañana." (it ends today), "termina mañana." (no time), "termina en 2 días,
+    // el <tomorrow>." and "termina en 3 días, el <the day after>." (24-hour days elapsed, rounded up)
+    expect(told(41)).toEqual(['Tu suscripción VIP termina hoy a las 10:00.']);
+    expect(told(42)).toEqual(['Tu suscripción VIP termina mañana a las 7:00.']);
+    expect(told(43)).toEqual(['Tu suscripción VIP termina mañana a las 10:00.']);
+    expect(told(44)).toEqual([
+      `Tu suscripción VIP termina en 2 días, el ${formatHumanDate(ends[44], 'Europe/Madrid', new Date(clock.now()))}.`,
+    ]);
   });
 
   it('scheduled posts are published exactly once with two processes running the job, with their buttons and the react button', async () => {
