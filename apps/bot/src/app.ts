@@ -146,7 +146,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
         },
         { connector, logger },
       )
-    : createMemoryTransport();
+    : createMemoryTransport({ max_len: settings.event_bus.max_len });
   const bus = await step('event bus', () => {
     // with db: a publish inside db.transaction joins it through the outbox (the relay below)
     const b = createEventBus(settings.event_bus, { transport, events: ALL_EVENTS, db, logger });

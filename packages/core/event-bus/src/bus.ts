@@ -225,9 +225,13 @@ export function createEventBus<R extends EventRegistry>(
   let closing = false;
   let closed = false;
 
+  // every type this process knows, subscribed or not: a stream no group reads (a type published
+  // for a module not deployed, or read by broadcast only) kept every entry up to max_len before
+  const trimOptions = settings.unread_retention_ms > 0 ? { unread_kept_ms: settings.unread_retention_ms } : {};
   const trimAll = async () => {
     let removed = 0;
-    for (const type of groupsByType.keys()) removed += await transport.trim(type);
+    for (const type of new Set([...knownTypes, ...groupsByType.keys()]))
+      removed += await transport.trim(type, trimOptions);
     return removed;
   };
   // every trim_interval_ms; failing trims (Redis down, or a stream that cannot be trimmed: it

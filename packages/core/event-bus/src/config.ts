@@ -32,6 +32,11 @@ export const EventBusConfig = v.object({
   max_len: v.optional(coerceInt({ min: 1_000 }), 1_000_000),
   /** How often acknowledged entries are trimmed. */
   trim_interval_ms: v.optional(coerceDuration({ min: 10 }), 10_000),
+  /**
+   * How long an entry of a stream no consumer group reads is kept (for a group made later, or a
+   * broadcast reader); 0 keeps it, up to `max_len`.
+   */
+  unread_retention_ms: v.optional(coerceDuration({ max: MAX_RETENTION_MS }), 24 * 3_600_000),
   /** How long the outbox relay's and `once()`'s markers live. */
   dedupe_ttl_ms: v.optional(coerceDuration({ min: 1_000 }), 24 * 3_600_000),
   /** Outbox relay polling interval (it is also woken by NOTIFY). */

@@ -620,6 +620,37 @@ export function describeEventBusTransport(
       await b.trim();
       expect(await transport.streamLength('test.happened')).toBeLessThanOrEqual(1);
     });
+
+    it('trims a stream no group reads past unread_retention_ms, and keeps it when that is 0', async () => {
+      // before: only the types this process subscribed to were trimmed, and a stream without a
+      // group not even then — a type nobody reads grew to max_len
+      const ns = namespace();
+      const transport = await observe(ns);
+      const kept = await bus(ns, { unread_retention_ms: 0 });
+      for (let n = 0; n < 5; n++) await kept.publish('test.keyed', { key: 'k', seq: n });
+      await kept.trim();
+      expect(await transport.streamLength('test.keyed')).toBe(5);
+      // the transport keeps what is younger than it is told, and drops what is older
+      expect(await transport.trim('test.keyed', { unread_kept_ms: 3_600_000 })).toBe(0);
+      const trimming = await bus(ns, { unread_retention_ms: 1 });
+      await trimming.publish('test.keyed', { key: 'k', seq: 5 });
+      await waitFor(async () => {
+        await trimming.trim();
+        return (await transport.streamLength('test.keyed')) === 0;
+      });
+      // a stream a group reads is still trimmed only below what the group acknowledged
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      trimming.subscribe('held', 'test.happened', () => gate, { concurrency: 1 });
+      await waitFor(async () => (await trimming.health()).groups.length === 1);
+      await trimming.publish('test.happened', { n: 1 });
+      await waitFor(async () => (await transport.groupStats('test.happened')).some((g) => g.pending === 1));
+      await trimming.trim();
+      expect(await transport.streamLength('test.happened')).toBe(1);
+      release();
+    });
   });
 }
 

@@ -142,8 +142,11 @@ export interface StreamTransport {
   /** Puts dead letters back on their stream for their group only; returns how many. */
   replayDeadLetters(type: string, dlq_ids?: readonly string[]): Promise<number>;
   purgeDeadLetters(type: string, dlq_ids?: readonly string[]): Promise<number>;
-  /** Trims entries every group has acknowledged; returns how many were removed. */
-  trim(type: string): Promise<number>;
+  /**
+   * Trims entries every group has acknowledged; of a stream with no group, entries older than
+   * `unread_kept_ms` (none when it is not given). Returns how many were removed.
+   */
+  trim(type: string, options?: { readonly unread_kept_ms?: number }): Promise<number>;
   groupStats(type: string): Promise<GroupStats[]>;
   streamLength(type: string): Promise<number>;
   /** Stops its readers and closes its own connections (never the connector). `timeout_ms` is accepted for the common shape. */

@@ -339,3 +339,41 @@ it('ordered_by_key: a handler that never ends holds its key another handler_time
     await bus.close();
   }
 });
+
+// The embedded default (one process, no Redis) runs for weeks: its markers and streams must not
+// grow with every event it ever carried.
+it('drops expired append-once and once() markers as new ones come (they were kept for the life of the process)', async () => {
+  const transport = createMemoryTransport();
+  for (let i = 0; i < 1_000; i++)
+    await transport.append('test.happened', '{}', { dedupe_id: `row-${i}`, dedupe_ttl_ms: 1 });
+  for (let i = 0; i < 1_000; i++) await transport.markOnce(`once-${i}`, 1);
+  // once they have expired (the clock past their millisecond), the next marker set sweeps them out
+  const setBy = Date.now();
+  await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(setBy + 1), EVENTUALLY);
+  await transport.append('test.happened', '{}', { dedupe_id: 'row-last', dedupe_ttl_ms: 60_000 });
+  await transport.markOnce('once-last', 60_000);
+  expect(transport.markers()).toBe(2);
+  // a marker still alive holds: the same row is not appended twice
+  const before = await transport.streamLength('test.happened');
+  await transport.append('test.happened', '{}', { dedupe_id: 'row-last', dedupe_ttl_ms: 60_000 });
+  expect(await transport.streamLength('test.happened')).toBe(before);
+  expect(await transport.markOnce('once-last', 60_000)).toBe(false);
+});
+
+it('caps a stream at max_len, dropping the oldest entries (as XADD MAXLEN)', async () => {
+  const transport = createMemoryTransport({ max_len: 10 });
+  const ids: string[] = [];
+  for (let i = 0; i < 25; i++) ids.push(await transport.append('test.happened', JSON.stringify({ i })));
+  expect(await transport.streamLength('test.happened')).toBe(10);
+  await transport.ensureGroup('test.happened', 'g');
+  const reader = transport.createReader();
+  const read = await reader.readGroup({
+    group: 'g',
+    consumer: 'c',
+    types: ['test.happened'],
+    count: 100,
+    block_ms: 10,
+  });
+  expect(read.map((d) => d.entry_id)).toEqual(ids.slice(15));
+  await reader.close();
+});

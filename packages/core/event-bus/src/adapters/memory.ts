@@ -27,15 +27,37 @@ interface Stream {
   readonly dlq: DeadLetter[];
 }
 
+/** Options of the memory transport. */
+export interface MemoryTransportOptions {
+  /** Safety cap on a stream's entries, as the Redis transport's `MAXLEN` (default 1 000 000): the oldest go. */
+  readonly max_len?: number;
+}
+
 /**
  * The transport in process memory, with Redis Streams' semantics: consumer groups with
  * pending entries, delivery counts, claiming by idle time, dead letters, trimming below what
- * every group acknowledged. For tests and the embedded default (one process).
+ * every group acknowledged, markers that expire. For tests and the embedded default (one process).
  */
-export function createMemoryTransport(): StreamTransport {
+/** The memory transport: a StreamTransport that also says how many markers it holds. */
+export interface MemoryTransport extends StreamTransport {
+  /** Append-once and `once()` markers held (the expired ones go as new ones are set). */
+  markers(): number;
+}
+
+export function createMemoryTransport(options: MemoryTransportOptions = {}): MemoryTransport {
+  const maxLen = options.max_len ?? 1_000_000;
   const streams = new Map<string, Stream>();
+  // append-once and once() markers, by when they expire: each is (re)inserted at the end when set,
+  // so, their lifetimes being alike, the expired ones sit first and are dropped from the front
+  // as new ones come (before, every relayed event's marker stayed for the life of the process)
   const onces = new Map<string, number>();
   const dedupe = new Map<string, { id: string; expires: number }>();
+  const dropExpired = <V>(markers: Map<string, V>, expiresOf: (value: V) => number, now: number) => {
+    for (const [key, value] of markers) {
+      if (expiresOf(value) > now) break;
+      markers.delete(key);
+    }
+  };
   const appended = new EventEmitter().setMaxListeners(0);
   let seq = 0;
   let lastMs = 0;
@@ -77,8 +99,18 @@ export function createMemoryTransport(): StreamTransport {
     const s = stream(type);
     s.entries.push(entry);
     s.byId.set(entry.id, entry);
+    if (s.entries.length > maxLen) dropOldest(type, s, s.entries.length - maxLen);
     appended.emit('append', type);
     return entry.id;
+  };
+  /** Removes the first `count` entries (trimmed, or past the cap), letting go of their waiters. */
+  const dropOldest = (type: string, s: Stream, count: number) => {
+    for (const entry of s.entries.splice(0, count)) {
+      s.byId.delete(entry.id);
+      // pending only past the cap: lost, as with Redis's MAXLEN
+      for (const g of s.groups.values()) g.pending.delete(entry.id);
+      letGo(type, entry.id);
+    }
   };
   const deliver = (type: string, entry: Entry, p: Pending): Delivery => ({
     type,
@@ -143,16 +175,20 @@ export function createMemoryTransport(): StreamTransport {
     return out;
   };
 
-  const transport: StreamTransport = {
+  const transport: MemoryTransport = {
     name: 'memory',
+    markers: () => onces.size + dedupe.size,
     async append(type, raw, options) {
       if (options?.signal?.aborted)
         throw new DianaError(EVENT_BUS_ERROR_CODES.PUBLISH_FAILED, `${type}: not sent (the caller stopped waiting)`);
       if (options?.dedupe_id) {
+        const now = Date.now();
         const seen = dedupe.get(options.dedupe_id);
-        if (seen && seen.expires > Date.now()) return seen.id;
+        if (seen && seen.expires > now) return seen.id;
         const id = add(type, raw);
-        dedupe.set(options.dedupe_id, { id, expires: Date.now() + (options.dedupe_ttl_ms ?? 86_400_000) });
+        dedupe.delete(options.dedupe_id);
+        dedupe.set(options.dedupe_id, { id, expires: now + (options.dedupe_ttl_ms ?? 86_400_000) });
+        dropExpired(dedupe, (marker) => marker.expires, now);
         return id;
       }
       return add(type, raw);
@@ -266,7 +302,9 @@ export function createMemoryTransport(): StreamTransport {
     async markOnce(key, ttl_ms) {
       const now = Date.now();
       if ((onces.get(key) ?? 0) > now) return false;
+      onces.delete(key);
       onces.set(key, now + ttl_ms);
+      dropExpired(onces, (expires) => expires, now);
       return true;
     },
     async listDeadLetters(type, limit) {
@@ -291,21 +329,25 @@ export function createMemoryTransport(): StreamTransport {
       s.dlq.splice(0, s.dlq.length, ...keep);
       return before - keep.length;
     },
-    async trim(type) {
+    async trim(type, trimOptions) {
       const s = stream(type);
-      if (s.groups.size === 0) return 0;
-      let floor = Number.POSITIVE_INFINITY;
-      for (const g of s.groups.values()) {
-        floor = Math.min(floor, g.cursor);
-        for (const id of g.pending.keys()) floor = Math.min(floor, (s.byId.get(id)?.seq ?? 1) - 1);
+      let count = 0;
+      if (s.groups.size === 0) {
+        // no group reads it: entries past their retention go
+        const kept = trimOptions?.unread_kept_ms;
+        if (kept === undefined) return 0;
+        const before = Date.now() - kept;
+        while (count < s.entries.length && (s.entries[count]?.at ?? 0) < before) count++;
+      } else {
+        let floor = Number.POSITIVE_INFINITY;
+        for (const g of s.groups.values()) {
+          floor = Math.min(floor, g.cursor);
+          for (const id of g.pending.keys()) floor = Math.min(floor, (s.byId.get(id)?.seq ?? 1) - 1);
+        }
+        while (count < s.entries.length && (s.entries[count]?.seq ?? Number.POSITIVE_INFINITY) <= floor) count++;
       }
-      let removed = 0;
-      while (s.entries.length > 0 && (s.entries[0]?.seq ?? Number.POSITIVE_INFINITY) <= floor) {
-        const entry = s.entries.shift();
-        if (entry) s.byId.delete(entry.id);
-        removed++;
-      }
-      return removed;
+      dropOldest(type, s, count);
+      return count;
     },
     async groupStats(type) {
       const s = stream(type);

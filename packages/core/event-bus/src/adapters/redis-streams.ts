@@ -488,9 +488,9 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       for (const name of namesOf(type)) purged += await (await ready()).purgeAll(dlqKey(name));
       return purged;
     },
-    async trim(type) {
+    async trim(type, trimOptions) {
       let removed = 0;
-      for (const name of namesOf(type)) removed += await trimStream(keys.stream(name));
+      for (const name of namesOf(type)) removed += await trimStream(keys.stream(name), trimOptions?.unread_kept_ms);
       return removed;
     },
     async groupStats(type) {
@@ -526,9 +526,13 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     [Symbol.asyncDispose]: () => transport.close(),
   };
 
-  const trimStream = async (stream: string) => {
+  const trimStream = async (stream: string, unreadKeptMs: number | undefined) => {
     const groups = await groupInfo(stream);
-    if (groups.length === 0) return 0;
+    // no group reads it: entries past their retention go (ids are Redis's milliseconds)
+    if (groups.length === 0)
+      return unreadKeptMs === undefined
+        ? 0
+        : ((await (await ready()).xtrim(stream, 'MINID', `${Math.max(0, Date.now() - unreadKeptMs)}-0`)) as number);
     // Everything below the lowest position each group still needs is acknowledged by all.
     let floor: string | undefined;
     for (const g of groups) {
