@@ -43,6 +43,7 @@ import { type AppContext, userCacheKey } from './middleware.js';
 import { createBotPipeline } from './pipeline.js';
 import type { ProfileSources } from './profile.js';
 import { type LoopState, notReady } from './readiness.js';
+import { checkEvictionPolicy } from './redis-connection.js';
 import { resolveSecrets } from './secrets.js';
 import { settle } from './settle.js';
 import { createStartGate, type StartGate } from './start-gate.js';
@@ -303,10 +304,12 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
   // every Redis client made so far has its connection (on a cluster, its slot map): a command
   // client fails fast while it connects, and the first update must not meet one that does (the
   // gate's whole attempt: a dozen cluster clients fetch their slots at once on a busy machine)
-  if (connector)
+  if (connector) {
     await step('redis clients', () =>
       gate.waitFor('redis', () => connector.ready({ timeout_ms: 5_000 }), { final: isRedisRefusal }),
     );
+    await checkEvictionPolicy(connector, logger);
+  }
   bot.use(
     createHandlers({
       signer,

@@ -256,6 +256,38 @@ describe('a slow backend at start', () => {
   }, 60_000);
 });
 
+describe('a Redis that would evict what the bot keeps there', () => {
+  it('maxmemory-policy allkeys-lru: the bot starts and says at error that events can be lost (it said nothing)', async () => {
+    const testDb = await useTestDatabase('bot-start-evicting-redis');
+    await using redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
+    const fake = await startFakeTelegram();
+    try {
+      const bot = startBot({
+        ...telegramBotEnv(testDb.url, fake.url, 'evicting-redis'),
+        DIANA_REDIS_URL: redis.url,
+        DIANA_BOT_HTTP_PORT: '0',
+      });
+      fake.queueUpdate(updates.message(4_200, '/start'));
+      const answer = await fake
+        .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
+        .catch(() => undefined);
+      expect(answer, bot.output().slice(-3_000)).toBeDefined();
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      const said = bot
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('maxmemory-policy'))
+        .map((line) => JSON.parse(line) as { level: string; msg: string; maxmemory_policy: string });
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatchObject({ level: 'error', maxmemory_policy: 'allkeys-lru' });
+      expect(said[0]?.msg).toMatch(/event streams, consumer groups and dead letters.*set maxmemory-policy noeviction/);
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
+});
+
 describe('faults start cannot outlive: exit 1 with one clear line, nothing half-started', () => {
   it('webhook mode with its HTTP port taken', async () => {
     const taken = createServer().listen(0, '127.0.0.1');

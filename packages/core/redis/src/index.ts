@@ -12,5 +12,7 @@ export {
   REDIS_RETRY_STEP_MS,
   redisRetryDelay,
 } from './connector.js';
+// What Redis does when full
+export { evictionRisk, readEvictionPolicies } from './eviction.js';
 // Its own error codes
 export { REDIS_ERROR_CODES } from './errors.js';
