@@ -2,21 +2,53 @@
 -- call; a cluster: one stream per call), each stream's in the order given. An entry with a
 -- dedupe marker (outbox relay) is appended only if its marker is unset; the marker then holds
 -- the entry id for its TTL, so a second append of the same event returns the first id.
--- KEYS       per stream, in the order of ARGV's batches: the stream, then its dedupe markers
---            (same hash tag as the stream), one per deduplicated entry, in the order of those
---            entries
+-- Each stream has a keep mark beside it, set at its first append: a stream found without one
+-- whose history is empty too (none, or nothing ever added) lost its data since the last append
+-- (Redis restarted without AOF, or flushed): the entries the relay appended before and nobody
+-- read yet are gone. The relay's entries of that batch say so ('~' before their id), once; a
+-- batch with no relayed entry leaves the mark 'lost' for the relay's next batch to see.
+-- KEYS       per stream, in the order of ARGV's batches: the stream, its keep mark, then its
+--            dedupe markers (same hash tag as the stream), one per deduplicated entry, in the
+--            order of those entries
 -- ARGV[1]    MAXLEN safety cap
 -- ARGV[2..]  per stream: its number of entries n, then two per entry: the marker TTL in ms
 --            ('' for an entry without a marker), then the encoded envelope
--- Returns one reply per entry, in the order given: its entry id, or '!' followed by the error
--- of its append (an error fails that entry only).
+-- Returns one reply per entry, in the order given: its entry id ('~' before it when the stream
+-- was found lost), or '!' followed by the error of its append (an error fails that entry only).
 local out = {}
 local k = 1
 local i = 2
+
+-- true when the stream has never had an entry added (missing, or made empty by a group's MKSTREAM)
+local function emptyHistory(stream)
+  if redis.call('EXISTS', stream) == 0 then return true end
+  local info = redis.pcall('XINFO', 'STREAM', stream)
+  -- not a stream (WRONGTYPE): its XADD fails each entry below
+  if info.err then return false end
+  for f = 1, #info, 2 do
+    if info[f] == 'entries-added' then return tonumber(info[f + 1]) == 0 end
+  end
+  return false
+end
+
 while i <= #ARGV do
-  local stream = KEYS[k]
-  k = k + 1
+  local stream, keep = KEYS[k], KEYS[k + 1]
+  k = k + 2
   local last = i + 2 * tonumber(ARGV[i])
+  local relayed = false
+  for j = i + 1, last, 2 do
+    if ARGV[j] ~= '' then relayed = true end
+  end
+  -- 'lost', 'ok' or nil (no mark: the stream's history decides; a stream with history and no
+  -- mark was appended to before marks were kept)
+  local mark = redis.call('GET', keep)
+  local lost = mark == 'lost' or (not mark and emptyHistory(stream))
+  if lost and not relayed then
+    redis.call('SET', keep, 'lost')
+  elseif mark ~= 'ok' then
+    redis.call('SET', keep, 'ok')
+  end
+  local tell = lost and relayed
   for j = i + 1, last, 2 do
     local ttl, raw = ARGV[j], ARGV[j + 1]
     local key = nil
@@ -32,8 +64,10 @@ while i <= #ARGV do
       local id = redis.pcall('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'e', raw)
       if type(id) == 'table' and id.err then
         out[#out + 1] = '!' .. id.err
+      elseif key then
+        redis.call('SET', key, id, 'PX', ttl)
+        out[#out + 1] = (tell and '~' or '') .. id
       else
-        if key then redis.call('SET', key, id, 'PX', ttl) end
         out[#out + 1] = id
       end
     end

@@ -57,6 +57,12 @@ export const EventBusConfig = v.object({
    * relay's re-append after that makes a new entry).
    */
   inbox_retention_ms: v.optional(coerceDuration({ max: MAX_RETENTION_MS }), 7 * 24 * 3_600_000),
+  /**
+   * When Redis lost a stream (restarted without AOF, flushed), the outbox rows of its type
+   * published this long before are relayed again (each group's inbox skips what it had handled);
+   * 0 relays none again. Rows are kept `outbox_retention_ms` at most.
+   */
+  lost_stream_replay_ms: v.optional(coerceDuration({ max: MAX_RETENTION_MS }), 3_600_000),
   /** How often the outbox relay removes rows past their retention. */
   retention_interval_ms: v.optional(coerceDuration({ min: 10 }), 60_000),
   /**

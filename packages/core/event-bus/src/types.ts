@@ -100,6 +100,14 @@ export interface StreamTransport {
        * taken back (it settles as the server answers).
        */
       signal?: AbortSignal;
+      /**
+       * Called, before the append resolves, with the stream's key when the transport finds the
+       * stream without its history: new, or lost with Redis's data since its last append (a
+       * restart without AOF, a flush), and with it the entries not yet read. The caller tells
+       * the two apart (the relay keeps the keys it appended to). Only appends with `dedupe_id`
+       * (the relay's) are told.
+       */
+      on_stream_lost?: (stream: string) => void;
     },
   ): Promise<string>;
   /** Creates the group if missing (new groups start at the beginning of the retained stream). */
@@ -148,6 +156,12 @@ export interface StreamTransport {
    */
   trim(type: string, options?: { readonly unread_kept_ms?: number }): Promise<number>;
   groupStats(type: string): Promise<GroupStats[]>;
+  /**
+   * Of `streams` (keys `on_stream_lost` gave, appended to before), those that lost their data
+   * since (a Redis restarted without AOF, or flushed); each is told to one caller only. A
+   * transport whose streams cannot outlive their data without it (memory) has none.
+   */
+  lostStreams?(streams: readonly string[]): Promise<string[]>;
   streamLength(type: string): Promise<number>;
   /** Stops its readers and closes its own connections (never the connector). `timeout_ms` is accepted for the common shape. */
   close(options?: { readonly timeout_ms?: number }): Promise<void>;

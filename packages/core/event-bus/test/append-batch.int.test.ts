@@ -38,7 +38,12 @@ describe('append batching (recorded sends)', () => {
 
   it("sends one turn's appends to a stream as one call, in order, at most max_batch each", async () => {
     const { sends, send } = recording();
-    const append = createAppendBatcher(send, { max_len: 1_000, max_batch: 32, default_ttl_ms: 60_000 });
+    const append = createAppendBatcher(send, {
+      keep_key: (stream) => `${stream}:keep`,
+      max_len: 1_000,
+      max_batch: 32,
+      default_ttl_ms: 60_000,
+    });
     const ids = await Promise.all(Array.from({ length: 100 }, (_, n) => append('s', { raw: `e${n}` })));
     expect(sends.map((s) => entriesOf(s.args).length)).toEqual([32, 32, 32, 4]);
     expect(sends.flatMap((s) => entriesOf(s.args))).toEqual(Array.from({ length: 100 }, (_, n) => `e${n}`));
@@ -47,7 +52,12 @@ describe('append batching (recorded sends)', () => {
 
   it('sends each append on its own with max_batch 1', async () => {
     const { sends, send } = recording();
-    const append = createAppendBatcher(send, { max_len: 7, max_batch: 1, default_ttl_ms: 60_000 });
+    const append = createAppendBatcher(send, {
+      keep_key: (stream) => `${stream}:keep`,
+      max_len: 7,
+      max_batch: 1,
+      default_ttl_ms: 60_000,
+    });
     await Promise.all([append('s', { raw: '1' }), append('s', { raw: '2' }), append('s', { raw: '3' })]);
     expect(sends.map((s) => s.args)).toEqual([
       [7, 1, '', '1'],
@@ -58,7 +68,12 @@ describe('append batching (recorded sends)', () => {
 
   it('keeps streams apart and puts each marker key in the order of its entries', async () => {
     const { sends, send } = recording();
-    const append = createAppendBatcher(send, { max_len: 7, max_batch: 32, default_ttl_ms: 60_000 });
+    const append = createAppendBatcher(send, {
+      keep_key: (stream) => `${stream}:keep`,
+      max_len: 7,
+      max_batch: 32,
+      default_ttl_ms: 60_000,
+    });
     await Promise.all([
       append('a', { raw: 'a1' }),
       append('b', { raw: 'b1', marker: 'b:seen:1' }),
@@ -66,14 +81,20 @@ describe('append batching (recorded sends)', () => {
       append('a', { raw: 'a3' }),
     ]);
     expect(sends).toEqual([
-      { keys: ['a', 'a:seen:2'], args: [7, 3, '', 'a1', 5, 'a2', '', 'a3'] },
-      { keys: ['b', 'b:seen:1'], args: [7, 1, 60_000, 'b1'] },
+      { keys: ['a', 'a:keep', 'a:seen:2'], args: [7, 3, '', 'a1', 5, 'a2', '', 'a3'] },
+      { keys: ['b', 'b:keep', 'b:seen:1'], args: [7, 1, 60_000, 'b1'] },
     ]);
   });
 
   it('with one_call, sends every stream of a turn in one call, each reply to its own caller', async () => {
     const { sends, send } = recording();
-    const append = createAppendBatcher(send, { max_len: 7, max_batch: 32, default_ttl_ms: 60_000, one_call: true });
+    const append = createAppendBatcher(send, {
+      keep_key: (stream) => `${stream}:keep`,
+      max_len: 7,
+      max_batch: 32,
+      default_ttl_ms: 60_000,
+      one_call: true,
+    });
     const ids = await Promise.all([
       append('a', { raw: 'a1' }),
       append('b', { raw: 'b1', marker: 'b:seen:1' }),
@@ -81,7 +102,10 @@ describe('append batching (recorded sends)', () => {
       append('c', { raw: 'c1' }),
     ]);
     expect(sends).toEqual([
-      { keys: ['a', 'a:seen:2', 'b', 'b:seen:1', 'c'], args: [7, 2, '', 'a1', 5, 'a2', 1, 60_000, 'b1', 1, '', 'c1'] },
+      {
+        keys: ['a', 'a:keep', 'a:seen:2', 'b', 'b:keep', 'b:seen:1', 'c', 'c:keep'],
+        args: [7, 2, '', 'a1', 5, 'a2', 1, 60_000, 'b1', 1, '', 'c1'],
+      },
     ]);
     // replies come in the call's order (a1, a2, b1, c1); each caller gets its own
     expect(ids).toEqual(['1-0', '1-2', '1-1', '1-3']);
@@ -89,11 +113,21 @@ describe('append batching (recorded sends)', () => {
 
   it('with one_call, puts at most max_batch entries in a call', async () => {
     const { sends, send } = recording();
-    const append = createAppendBatcher(send, { max_len: 7, max_batch: 4, default_ttl_ms: 60_000, one_call: true });
+    const append = createAppendBatcher(send, {
+      keep_key: (stream) => `${stream}:keep`,
+      max_len: 7,
+      max_batch: 4,
+      default_ttl_ms: 60_000,
+      one_call: true,
+    });
     const streams = ['a', 'a', 'a', 'b', 'b', 'c', 'd', 'd', 'd'];
     const ids = await Promise.all(streams.map((stream, n) => append(stream, { raw: `${stream}${n}` })));
     // a (3) then b (2) would make 5: a alone; b, c (3) then d (3) would make 6: b, c; then d
-    expect(sends.map((s) => s.keys)).toEqual([['a'], ['b', 'c'], ['d']]);
+    expect(sends.map((s) => s.keys)).toEqual([
+      ['a', 'a:keep'],
+      ['b', 'b:keep', 'c', 'c:keep'],
+      ['d', 'd:keep'],
+    ]);
     expect(sends.flatMap((s) => entriesOf(s.args))).toEqual(streams.map((stream, n) => `${stream}${n}`));
     expect(new Set(ids).size).toBe(streams.length);
   });
@@ -105,7 +139,7 @@ describe('append batching (recorded sends)', () => {
         calls++;
         throw new Error('connection lost');
       },
-      { max_len: 7, max_batch: 32, default_ttl_ms: 60_000 },
+      { keep_key: (stream) => `${stream}:keep`, max_len: 7, max_batch: 32, default_ttl_ms: 60_000 },
     );
     const results = await Promise.allSettled([append('s', { raw: 'x' }), append('s', { raw: 'y' })]);
     expect(calls).toBe(1);
@@ -117,7 +151,7 @@ describe('append batching (recorded sends)', () => {
         sent = true;
         return ['1-0'];
       },
-      { max_len: 7, max_batch: 32, default_ttl_ms: 60_000 },
+      { keep_key: (stream) => `${stream}:keep`, max_len: 7, max_batch: 32, default_ttl_ms: 60_000 },
     );
     const pending = lone('s', { raw: 'z' });
     await new Promise((resolve) => setTimeout(resolve, 0));

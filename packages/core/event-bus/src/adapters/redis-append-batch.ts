@@ -8,6 +8,8 @@ export interface QueuedAppend {
   readonly ttl_ms?: number;
   /** Aborted before its batch leaves: rejected with `E_BUS_PUBLISH_FAILED`, never sent. */
   readonly signal?: AbortSignal;
+  /** Called (before it resolves) when the script found the stream without its history (new or lost). */
+  readonly on_lost?: () => void;
 }
 
 interface Waiting extends QueuedAppend {
@@ -16,9 +18,9 @@ interface Waiting extends QueuedAppend {
 }
 
 /**
- * Runs `lua/append-batch.lua`: `keys` = per stream, the stream then its markers; `args` = the
- * MAXLEN cap, then per stream its entry count and entries. Returns one reply per entry, in order
- * (an Error is that entry's rejection as is).
+ * Runs `lua/append-batch.lua`: `keys` = per stream, the stream, its keep mark, then its markers;
+ * `args` = the MAXLEN cap, then per stream its entry count and entries. Returns one reply per
+ * entry, in order (an Error is that entry's rejection as is; `~` before an id: the stream was lost).
  */
 export type SendBatch = (keys: string[], args: Array<string | number>) => Promise<Array<string | Error>>;
 
@@ -41,6 +43,8 @@ export function createAppendBatcher(
     readonly max_batch: number;
     readonly default_ttl_ms: number;
     readonly one_call?: boolean;
+    /** The key of a stream's keep mark (its hash tag). */
+    readonly keep_key: (stream: string) => string;
   },
 ): (stream: string, append: QueuedAppend) => Promise<string> {
   const queues = new Map<string, Waiting[]>();
@@ -58,7 +62,7 @@ export function createAppendBatcher(
         return false;
       });
       if (live.length === 0) continue;
-      keys.push(stream);
+      keys.push(stream, options.keep_key(stream));
       args.push(live.length);
       for (const item of live) {
         batch.push(item);
@@ -78,7 +82,10 @@ export function createAppendBatcher(
           if (reply === undefined) item.reject(new Error('no reply for a batched append'));
           else if (typeof reply !== 'string') item.reject(reply);
           else if (reply.startsWith('!')) item.reject(new Error(reply.slice(1)));
-          else item.resolve(reply);
+          else if (reply.startsWith('~')) {
+            item.on_lost?.();
+            item.resolve(reply.slice(1));
+          } else item.resolve(reply);
         }
       },
       (error: unknown) => {
@@ -117,6 +124,7 @@ export function createAppendBatcher(
         marker: append.marker,
         ttl_ms: append.ttl_ms,
         signal: append.signal,
+        on_lost: append.on_lost,
         resolve,
         reject,
       });

@@ -73,6 +73,7 @@ interface Scripts {
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
   purgeAll(dlq: string): Promise<number>;
   lag(stream: string, after: string, most: number): Promise<number>;
+  checkKeep(stream: string, keep: string): Promise<number>;
 }
 
 /** The idle time of a handed-back entry: past any consumer's `claim_idle_ms` (ten years). */
@@ -92,7 +93,7 @@ const LAG_COUNT_MOST = 100_000;
 /**
  * The transport on Redis Streams (7.0 or newer): one stream per event type, a consumer group
  * per subscribing module. Keys of one type share a hash tag (`diana:ev:{type}`, its
- * `:dlq` and `:seen:*`) so the layout fits Redis Cluster. Every connection is its own: a
+ * `:dlq`, `:keep` and `:seen:*`) so the layout fits Redis Cluster. Every connection is its own: a
  * command connection that fails fast while Redis is down (no offline queue, so a failed
  * publish is never sent later behind its caller's back) and one blocking connection per reader.
  */
@@ -149,6 +150,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
   client.defineCommand('lag', { numberOfKeys: 1, lua: readLua('lag') });
   client.defineCommand('purgeAll', { numberOfKeys: 1, lua: readLua('purge-all') });
+  client.defineCommand('checkKeep', { numberOfKeys: 2, lua: readLua('check-keep') });
 
   // Below, a `name` is one stream's: the type itself, or `type#p` for partition p > 0 of a
   // partitioned type; its hash tag is the name, so partitions spread over a cluster's slots.
@@ -272,12 +274,20 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     );
     return (replies as string[]).map((reply) => (reply.startsWith('!') ? reply : notReplicated));
   };
+  // a stream's keep mark, beside it (its hash tag): set at its first append, gone with its data
+  const keepKey = (stream: string) => `${stream}:keep`;
   const appendBatched = createAppendBatcher(
     waitReplicas === 0
       ? (batchKeys, args) => scripts.appendBatch(batchKeys.length, ...batchKeys, ...args)
       : appendAndWait,
     // one server: every stream of a turn in one call; a cluster: one call per stream (its slot)
-    { max_len: maxLen, max_batch: batchMax, default_ttl_ms: 86_400_000, one_call: !isCluster(client) },
+    {
+      max_len: maxLen,
+      max_batch: batchMax,
+      default_ttl_ms: 86_400_000,
+      one_call: !isCluster(client),
+      keep_key: keepKey,
+    },
   );
 
   const transport: StreamTransport = {
@@ -295,6 +305,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         marker: dedupe ? `${stream}:seen:${dedupe}` : undefined,
         ttl_ms: dedupe ? appendOptions?.dedupe_ttl_ms : undefined,
         signal,
+        on_lost: appendOptions?.on_stream_lost && (() => appendOptions.on_stream_lost?.(stream)),
       };
       // Hot path: no extra await when the connection is up. Otherwise the append waits for the
       // connection only while its caller does: aborted first, it is never sent.
@@ -513,6 +524,11 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         }
       }
       return [...byGroup.values()];
+    },
+    async lostStreams(streams) {
+      const c = await ready();
+      const found = await Promise.all(streams.map((stream) => c.checkKeep(stream, keepKey(stream))));
+      return streams.filter((_, i) => found[i] === 1);
     },
     async streamLength(type) {
       let total = 0;

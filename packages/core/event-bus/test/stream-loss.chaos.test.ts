@@ -1,0 +1,182 @@
+// A Redis that comes back without its data (restarted without AOF, or flushed) took with it the
+// entries the outbox relay had appended and no group had handled yet; their rows were already
+// marked. The relay finds such a stream (its keep mark gone, its history empty) at its next
+// append or its periodic check, and relays the recent rows of its type again: each group's inbox
+// skips what it had handled. Before, those events were lost for good.
+import { Writable } from 'node:stream';
+import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
+import { createRedisConnector } from '@diana/redis';
+import { startRedis, useTestDatabase } from '@diana/test-services';
+import { createLogger } from '@diana/utils';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
+import { createEventBus } from '../src/bus.js';
+import { createInbox } from '../src/inbox.js';
+import { createOutboxRelay, EVENT_BUS_MIGRATIONS } from '../src/relay.js';
+import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/testing.js';
+
+const testDb = await useTestDatabase('stream_loss');
+let db: Database;
+beforeAll(async () => {
+  db = createPostgres({ url: testDb.url, direct_url: testDb.direct_url });
+  await migrate(db, [DB_MIGRATIONS, EVENT_BUS_MIGRATIONS]);
+  await db.sql`create table paid (event_id uuid primary key, n int not null)`;
+});
+afterAll(() => db.close());
+
+const waitFor = async (check: () => Promise<boolean> | boolean, ms = 20_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+};
+const paid = async () => (await db.sql<{ n: number }[]>`select n from paid order by n`).map((row) => row.n);
+
+/** A bus, its relay and a paying group on a private Redis; the handler waits while `held`. */
+async function setUp(label: string, options: { replay_ms?: number; check_ms?: number } = {}) {
+  const server = await startRedis(); // no AOF: a restart comes back empty
+  const lines: Array<{ level: string; msg: string; type?: string; rows?: number }> = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  });
+  const config = {
+    ...CONFORMANCE_CONFIG,
+    outbox_poll_ms: 50,
+    retention_interval_ms: options.check_ms ?? 600_000,
+    ...(options.replay_ms === undefined ? {} : { lost_stream_replay_ms: options.replay_ms }),
+  };
+  const transport = createRedisStreamsTransport(
+    { prefix: `${label}:`, command_timeout_ms: 500 },
+    { connector: createRedisConnector({ options: { port: server.port } }) },
+  );
+  const bus = createEventBus(config, { transport, events: CONFORMANCE_EVENTS, db });
+  const relay = createOutboxRelay(config, { db, transport, logger });
+  const inbox = createInbox(db);
+  let release = () => {};
+  let held: Promise<void> = Promise.resolve();
+  const hold = () => {
+    held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+  };
+  let started = 0;
+  bus.subscribe(
+    'pay',
+    'test.happened',
+    async (event) => {
+      started++;
+      await held;
+      await inbox.process('pay', event, async () => {
+        await db.session()`insert into paid values (${event.id}, ${event.payload.n})`;
+      });
+    },
+    { concurrency: 1 },
+  );
+  await waitFor(async () => (await bus.health()).groups.length === 1);
+  const publish = (from: number, to: number) =>
+    db.transaction(async () => {
+      for (let n = from; n < to; n++) await bus.publish('test.happened', { n });
+    });
+  const admin = new Redis(server.port);
+  const streamKey = `${label}:{test.happened}`;
+  return {
+    server,
+    lines,
+    bus,
+    relay,
+    hold,
+    release: () => release(),
+    started: () => started,
+    publish,
+    admin,
+    streamKey,
+    async close() {
+      release();
+      admin.disconnect();
+      await relay.close();
+      await bus.close({ timeout_ms: 500 });
+      await transport.close();
+      await server.stop();
+    },
+  };
+}
+
+describe('a stream Redis lost', () => {
+  it('restarted empty with 12 events relayed and not handled: the next append relays them again, each paid once', async () => {
+    await db.sql`truncate paid`;
+    const t = await setUp('restart');
+    try {
+      // a first event handled: the stream is known to the relay
+      await t.publish(0, 1);
+      await waitFor(async () => (await paid()).length === 1);
+      // the next 12 are relayed and wait behind the held handler (one of them in it)
+      t.hold();
+      await t.publish(1, 13);
+      await waitFor(async () => Number(await t.admin.xlen(t.streamKey)) >= 12 && t.started() === 2);
+      const [{ n: marked } = { n: 0 }] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from event_outbox where published_at is not null`;
+      expect(marked).toBe(13); // every row marked: Redis had them
+      // the fault: Redis dies and comes back without its data
+      const before = await t.server.runId();
+      await t.server.kill('SIGKILL');
+      await t.server.restart();
+      expect(await t.server.runId()).not.toBe(before);
+      const fresh = new Redis(t.server.port);
+      expect(await fresh.exists(t.streamKey)).toBe(0);
+      fresh.disconnect();
+      t.release();
+      // a new event: its append meets the stream without its history, and the relay sends the
+      // lost ones again
+      await t.publish(13, 14);
+      await waitFor(async () => (await paid()).length === 14);
+      expect(await paid()).toEqual(Array.from({ length: 14 }, (_, n) => n));
+      const said = t.lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream'));
+      expect(said).toEqual([expect.objectContaining({ level: 'error', type: 'test.happened', rows: 13 })]);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it('flushed while nothing of its type is published: the periodic check finds it and relays the rows again', async () => {
+    await db.sql`truncate paid`;
+    const t = await setUp('flush', { check_ms: 200 });
+    try {
+      await t.publish(100, 101);
+      await waitFor(async () => (await paid()).length === 1);
+      t.hold();
+      await t.publish(101, 106);
+      await waitFor(async () => Number(await t.admin.xlen(t.streamKey)) >= 5 && t.started() === 2);
+      await t.admin.flushdb();
+      expect(await t.admin.exists(t.streamKey)).toBe(0);
+      t.release();
+      // no publish after the flush: the check alone brings them back
+      await waitFor(async () => (await paid()).length === 6);
+      expect(await paid()).toEqual([100, 101, 102, 103, 104, 105]);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it('a new stream (a new prefix on the same database) is not taken for a lost one: nothing is relayed again', async () => {
+    await db.sql`truncate paid`;
+    const t = await setUp('new-prefix');
+    try {
+      await t.publish(200, 203);
+      await waitFor(async () => (await paid()).length === 3);
+      // rows of this type published within the hour by the tests before, to other prefixes, stay
+      // marked: this stream was never appended to before
+      expect(Number(await t.admin.xlen(t.streamKey))).toBeLessThanOrEqual(3);
+      expect(t.lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream'))).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+});
