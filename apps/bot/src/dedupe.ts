@@ -7,7 +7,7 @@
 // is not handled a second time elsewhere. Only its owner releases a claim.
 
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '@diana/redis';
+import { explainRedisError, type RedisClient } from '@diana/redis';
 import { type Clock, createFailureStreak, DianaError, type Logger, SILENT_LOGGER, SYSTEM_CLOCK } from '@diana/utils';
 import { LRUCache } from 'lru-cache';
 import { BOT_ERROR_CODES } from './errors.js';
@@ -166,6 +166,7 @@ export function createResilientDedupe(
   const outage = createFailureStreak({
     logger,
     message: 'update dedupe: Redis unavailable, this process remembers alone',
+    explain: explainRedisError,
     recovered: 'update dedupe: Redis answers again',
     settle_ms: 5_000,
     clock,

@@ -1,5 +1,6 @@
 import { type Database, type MigrationSource, packageMigrations, withoutWait } from '@diana/db';
 import type { TransactionSql } from '@diana/postgres';
+import { explainRedisError } from '@diana/redis';
 import {
   backoffDelay,
   type Closeable,
@@ -89,6 +90,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     logger,
     message: 'outbox relay pass failed; rows stay for the next pass',
     recovered: 'outbox relay passes work again',
+    explain: explainRedisError,
   });
   let lastOk: number | undefined;
 

@@ -27,3 +27,16 @@ export function evictionRisk(policy: string): string | undefined {
     return `Redis maxmemory-policy is ${policy}: once full, Redis evicts keys with a TTL (update dedupe marks, append-once markers, cached state): an update may be handled twice; set maxmemory-policy noeviction`;
   return `Redis maxmemory-policy is ${policy}: once full, Redis may evict event streams, consumer groups and dead letters, and the events in them (besitos, rewards, notices) are lost without a trace; set maxmemory-policy noeviction`;
 }
+
+/**
+ * What a Redis error reply means when its text alone misleads (for a failure streak's
+ * `explain`): `OOM` — out of memory under `noeviction`, refusing writes until memory is freed;
+ * `READONLY` — a replica answered a write. Undefined for anything else.
+ */
+export function explainRedisError(error: unknown): string | undefined {
+  const text = error instanceof Error ? error.message : String(error);
+  if (text.startsWith('OOM'))
+    return 'Redis is out of memory (maxmemory reached): it refuses writes until memory is freed';
+  if (text.startsWith('READONLY')) return 'a read-only Redis replica answered a write (a failover in progress?)';
+  return undefined;
+}

@@ -13,6 +13,6 @@ export {
   redisRetryDelay,
 } from './connector.js';
 // What Redis does when full
-export { evictionRisk, readEvictionPolicies } from './eviction.js';
+export { evictionRisk, explainRedisError, readEvictionPolicies } from './eviction.js';
 // Its own error codes
 export { REDIS_ERROR_CODES } from './errors.js';

@@ -1,3 +1,4 @@
+import { explainRedisError } from '@diana/redis';
 import {
   type Clock,
   type Closeable,
@@ -66,6 +67,7 @@ export function createRateLimiter(config: SecurityConfigInput, deps: RateLimiter
   const outage = createFailureStreak({
     logger,
     message: 'rate limiter: Redis unavailable, the in-memory insurance limiter decides',
+    explain: explainRedisError,
     recovered: 'rate limiter: Redis answers again',
     settle_ms: 5_000,
     ...(deps.clock ? { clock: deps.clock } : {}),

@@ -1,5 +1,6 @@
 import { createRedisConnector } from '@diana/redis';
-import { useTestRedis } from '@diana/test-services';
+import { captureLogLines, startRedis, useTestRedis } from '@diana/test-services';
+import { createLogger } from '@diana/utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisRateLimitStore, type RedisRateLimitStore } from '../src/adapters/redis.js';
 import { createRateLimiter, type RateLimiter } from '../src/rate-limit.js';
@@ -46,5 +47,37 @@ describe('createRateLimiter on Redis', () => {
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).consume(42, 'purchase')));
     expect(results.filter((r) => r.allowed)).toHaveLength(10);
     expect(results.every((r) => !r.degraded)).toBe(true);
+  });
+});
+
+describe('a Redis out of memory', () => {
+  it('degrades to the insurance limiter, and the warning says Redis is out of memory (it read as unreachable)', async () => {
+    await using server = await startRedis({ args: ['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction'] });
+    const full = createRedisConnector({ url: server.url });
+    const { destination, lines } = captureLogLines();
+    try {
+      const admin = full.command({ name: 'filler' });
+      await full.ready({ timeout_ms: 5_000 });
+      // past maxmemory: every write is refused with OOM
+      await admin.call('DEBUG', 'POPULATE', '50000', 'filler', '100');
+      await expect(admin.set('probe', '1')).rejects.toThrow(/^OOM/);
+      const config = { rate_limit_prefix: 'oom:', rate_limit_timeout_ms: 5_000 };
+      const limiter = createRateLimiter(config, {
+        store: createRedisRateLimitStore(config, { connector: full }),
+        getPolicy: () => ({ limit: 10, window_ms: 60_000 }),
+        logger: createLogger({ level: 'info', destination }),
+      });
+      opened.push(limiter);
+      expect(await limiter.consume(1, 'purchase')).toMatchObject({ degraded: true });
+      expect(lines).toMatchObject([
+        {
+          level: 'warn',
+          msg: 'rate limiter: Redis unavailable, the in-memory insurance limiter decides',
+          reason: 'Redis is out of memory (maxmemory reached): it refuses writes until memory is freed',
+        },
+      ]);
+    } finally {
+      await full.close();
+    }
   });
 });

@@ -23,6 +23,11 @@ export interface FailureStreakOptions {
    */
   readonly settle_ms?: number;
   readonly clock?: Clock;
+  /**
+   * What a failure means, when the error's own text would send the reader elsewhere (a Redis
+   * out of memory read as unreachable): its sentence goes on each failure line as `reason`.
+   */
+  readonly explain?: (error: unknown) => string | undefined;
 }
 
 /** The failures in a row of one retrying loop, and their log lines. */
@@ -61,7 +66,14 @@ export function createFailureStreak(options: FailureStreakOptions): FailureStrea
       outageFailures++;
       const now = clock.now();
       failedAt = now;
-      const line = { ...(error === undefined ? {} : { err: error }), ...fields, ...extra, failures: outageFailures };
+      const reason = error === undefined ? undefined : options.explain?.(error);
+      const line = {
+        ...(error === undefined ? {} : { err: error }),
+        ...(reason === undefined ? {} : { reason }),
+        ...fields,
+        ...extra,
+        failures: outageFailures,
+      };
       if (outageAt === undefined) {
         outageAt = now;
         warnedAt = now;
