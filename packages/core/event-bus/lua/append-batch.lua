@@ -2,19 +2,21 @@
 -- call; a cluster: one stream per call), each stream's in the order given. An entry with a
 -- dedupe marker (outbox relay) is appended only if its marker is unset; the marker then holds
 -- the entry id for its TTL, so a second append of the same event returns the first id.
--- Each stream has a keep mark beside it, set at its first append: a stream found without one
--- whose history is empty too (none, or nothing ever added) lost its data since the last append
--- (Redis restarted without AOF, or flushed): the entries the relay appended before and nobody
--- read yet are gone. The relay's entries of that batch say so ('~' before their id), once; a
--- batch with no relayed entry leaves the mark 'lost' for the relay's next batch to see.
+-- Each stream has a keep mark beside it, set 'ok' once the relay has been told of the stream: a
+-- stream without one whose history is empty too (none, or nothing ever added) is new or lost
+-- its data since the last append (Redis restarted without AOF, or flushed), and the entries the
+-- relay appended before and nobody read yet are gone; one without a mark but with history was
+-- appended to before marks were kept. The relay's entries of the first batch that meets such a
+-- stream say so, once: '~' before their id (no history), '^' (history). A batch with no relayed
+-- entry leaves the mark 'lost' or 'hist' for the relay's next batch to see.
 -- KEYS       per stream, in the order of ARGV's batches: the stream, its keep mark, then its
 --            dedupe markers (same hash tag as the stream), one per deduplicated entry, in the
 --            order of those entries
 -- ARGV[1]    MAXLEN safety cap
 -- ARGV[2..]  per stream: its number of entries n, then two per entry: the marker TTL in ms
 --            ('' for an entry without a marker), then the encoded envelope
--- Returns one reply per entry, in the order given: its entry id ('~' before it when the stream
--- was found lost), or '!' followed by the error of its append (an error fails that entry only).
+-- Returns one reply per entry, in the order given: its entry id (with '~' or '^' before it, as
+-- above), or '!' followed by the error of its append (an error fails that entry only).
 local out = {}
 local k = 1
 local i = 2
@@ -39,16 +41,19 @@ while i <= #ARGV do
   for j = i + 1, last, 2 do
     if ARGV[j] ~= '' then relayed = true end
   end
-  -- 'lost', 'ok' or nil (no mark: the stream's history decides; a stream with history and no
-  -- mark was appended to before marks were kept)
+  -- 'ok', 'lost', 'hist' or nil (no mark: the stream's history decides)
   local mark = redis.call('GET', keep)
-  local lost = mark == 'lost' or (not mark and emptyHistory(stream))
-  if lost and not relayed then
-    redis.call('SET', keep, 'lost')
-  elseif mark ~= 'ok' then
-    redis.call('SET', keep, 'ok')
+  local state = mark
+  if not state then state = emptyHistory(stream) and 'lost' or 'hist' end
+  local tell = ''
+  if state ~= 'ok' then
+    if relayed then
+      redis.call('SET', keep, 'ok')
+      tell = state == 'lost' and '~' or '^'
+    elseif not mark then
+      redis.call('SET', keep, state)
+    end
   end
-  local tell = lost and relayed
   for j = i + 1, last, 2 do
     local ttl, raw = ARGV[j], ARGV[j + 1]
     local key = nil
@@ -66,7 +71,7 @@ while i <= #ARGV do
         out[#out + 1] = '!' .. id.err
       elseif key then
         redis.call('SET', key, id, 'PX', ttl)
-        out[#out + 1] = (tell and '~' or '') .. id
+        out[#out + 1] = tell .. id
       else
         out[#out + 1] = id
       end

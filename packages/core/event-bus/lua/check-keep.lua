@@ -1,11 +1,12 @@
 -- check-keep: whether a stream the relay appended to before lost its data since (Redis restarted
 -- without AOF, or flushed): its keep mark is gone and its history is empty, or a direct publish
--- found it so ('lost'). Marks it kept again, so one caller alone is told.
+-- found it so ('lost'). Marks it kept again, so one caller alone is told. ('hist': appended to
+-- before marks were kept, the relay not told yet: not lost.)
 -- KEYS[1]  the stream
 -- KEYS[2]  its keep mark (same hash tag as the stream)
 -- Returns 1 when it was lost, else 0.
 local mark = redis.call('GET', KEYS[2])
-if mark == 'ok' then return 0 end
+if mark == 'ok' or mark == 'hist' then return 0 end
 local lost = mark == 'lost'
 if not mark then
   if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -51,6 +51,12 @@ export interface OutboxRelayDeps {
 }
 
 const RELAY_LOCK = 'diana.outbox.relay';
+/** A stream an append found without its keep mark: its type, and whether it had history. */
+interface Unmarked {
+  readonly type: string;
+  readonly history: boolean;
+}
+
 /** Rows per delete of the retention prune, and deletes per table per prune at most. */
 const PRUNE_BATCH = 2_000;
 const PRUNE_MAX_BATCHES = 25;
@@ -95,17 +101,22 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   let lastOk: number | undefined;
 
   /**
-   * A row's event on its stream, once per event id (a second append meets its marker). `fresh`
-   * collects the streams the transport found without their history (new, or lost), with their type.
+   * A row's event on its stream, once per event id (a second append meets its marker). `unmarked`
+   * collects the streams the transport found without their keep mark: their type, and whether
+   * they had history (appended to before marks) or none (new, or lost).
    */
   const appendRow = (
     row: { id: string; type: string; key: string | null; envelope: string },
-    fresh?: Map<string, string>,
+    unmarked?: Map<string, Unmarked>,
   ) =>
     transport.append(row.type, row.envelope, {
       dedupe_id: row.id,
       dedupe_ttl_ms: settings.dedupe_ttl_ms,
-      ...(fresh ? { on_stream_lost: (stream: string) => fresh.set(stream, row.type) } : {}),
+      ...(unmarked
+        ? {
+            on_stream_unmarked: (stream: string, history: boolean) => unmarked.set(stream, { type: row.type, history }),
+          }
+        : {}),
       // the partition publish would pick: by key, else by id (so a re-append meets its marker)
       partition_key: row.key ?? row.id,
     });
@@ -182,10 +193,10 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       select id, type, key, envelope from marked order by id`;
     if (rows.length === 0) return 0;
     // Sent back to back on one connection: Redis appends them in this (per-key) order.
-    const fresh = new Map<string, string>();
-    await Promise.all(rows.map((row) => appendRow(row, fresh)));
+    const unmarked = new Map<string, Unmarked>();
+    await Promise.all(rows.map((row) => appendRow(row, unmarked)));
     for (const row of rows) metrics.published(row.type);
-    if (fresh.size > 0) await relayLostAgain(tx, fresh, rows);
+    if (unmarked.size > 0) await relayLostAgain(tx, unmarked, rows);
     await options.afterAppend?.(rows.length);
     return rows.length;
   };
@@ -198,19 +209,23 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   // published rarely would meet it too late). Before, they were lost for good: 10 of 12 decision
   // rewards in a reviewer's run, with one warning about a recreated group.
   const replayMs = settings.lost_stream_replay_ms;
-  /** Of the streams an append found without history, those appended to before (lost), by type. */
-  const lostAmong = async (fresh: Map<string, string>) => {
-    // a stream not appended to before is new (a new type, prefix or server): nothing lost. The
-    // record commits on its own: the keep mark is set now, whatever becomes of the pass
-    const streams = [...fresh.keys()];
-    const known = await db.sql<{ stream: string }[]>`
-      with seen as (
-        insert into event_relay_streams (stream, type)
-        select * from unnest(${streams}::text[], ${streams.map((stream) => fresh.get(stream) as string)}::text[])
-        on conflict (stream) do nothing returning stream)
-      select s.stream from unnest(${streams}::text[]) as s(stream)
-      where s.stream not in (select stream from seen)`;
-    return new Set(known.map((row) => fresh.get(row.stream) as string));
+  /**
+   * Records the streams an append found without their keep mark; returns the types of those
+   * recorded before and found without history: lost.
+   */
+  const lostAmong = async (tx: TransactionSql, unmarked: Map<string, Unmarked>) => {
+    // a stream not appended to before is new (a new type, prefix or server): nothing lost; one
+    // with history was appended to before marks were kept. Recorded in the pass's transaction
+    // (an embedded database has one session): a pass that fails after its appends leaves the
+    // stream unrecorded, and a later loss of it taken for a new stream
+    const streams = [...unmarked.keys()];
+    const recorded = await tx<{ stream: string }[]>`
+      insert into event_relay_streams (stream, type)
+      select * from unnest(${streams}::text[], ${streams.map((stream) => unmarked.get(stream)?.type as string)}::text[])
+      on conflict (stream) do nothing returning stream`;
+    const added = new Set(recorded.map((row) => row.stream));
+    const lost = streams.filter((stream) => !added.has(stream) && unmarked.get(stream)?.history === false);
+    return new Set(lost.map((stream) => unmarked.get(stream)?.type as string));
   };
   /** Unmarks the rows of `types` published within the window (but `appended`), and says so. */
   const relayAgain = async (tx: TransactionSql, types: Set<string>, appended: readonly string[]) => {
@@ -247,10 +262,10 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   };
   const relayLostAgain = async (
     tx: TransactionSql,
-    fresh: Map<string, string>,
+    unmarked: Map<string, Unmarked>,
     appended: ReadonlyArray<{ id: string }>,
   ) => {
-    const lost = await lostAmong(fresh);
+    const lost = await lostAmong(tx, unmarked);
     if (lost.size > 0)
       await relayAgain(
         tx,
@@ -266,7 +281,12 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     const lost = await transport.lostStreams(known.map((row) => row.stream));
     if (lost.length === 0) return 0;
     const types = new Set(known.filter((row) => lost.includes(row.stream)).map((row) => row.type));
-    const again = await db.transaction((tx) => relayAgain(tx, types, []));
+    const again = await db.transaction(async (tx) => {
+      // behind the relay's own transaction: rows it appended before the loss and has not yet
+      // committed as marked would be missed by the unmarking, then committed as published
+      await tx`select pg_advisory_xact_lock(hashtext(${RELAY_LOCK}))`;
+      return relayAgain(tx, types, []);
+    });
     wake?.();
     return again;
   };

@@ -102,12 +102,13 @@ export interface StreamTransport {
       signal?: AbortSignal;
       /**
        * Called, before the append resolves, with the stream's key when the transport finds the
-       * stream without its history: new, or lost with Redis's data since its last append (a
-       * restart without AOF, a flush), and with it the entries not yet read. The caller tells
-       * the two apart (the relay keeps the keys it appended to). Only appends with `dedupe_id`
-       * (the relay's) are told.
+       * stream without its keep mark: `history` false when it has no history either — new, or
+       * lost with Redis's data since its last append (a restart without AOF, a flush), and with
+       * it the entries not yet read; true when it was appended to before marks were kept. The
+       * caller tells new from lost (the relay keeps the keys it appended to). Only appends with
+       * `dedupe_id` (the relay's) are told.
        */
-      on_stream_lost?: (stream: string) => void;
+      on_stream_unmarked?: (stream: string, history: boolean) => void;
     },
   ): Promise<string>;
   /** Creates the group if missing (new groups start at the beginning of the retained stream). */
@@ -157,7 +158,7 @@ export interface StreamTransport {
   trim(type: string, options?: { readonly unread_kept_ms?: number }): Promise<number>;
   groupStats(type: string): Promise<GroupStats[]>;
   /**
-   * Of `streams` (keys `on_stream_lost` gave, appended to before), those that lost their data
+   * Of `streams` (keys `on_stream_unmarked` gave, appended to before), those that lost their data
    * since (a Redis restarted without AOF, or flushed); each is told to one caller only. A
    * transport whose streams cannot outlive their data without it (memory) has none.
    */

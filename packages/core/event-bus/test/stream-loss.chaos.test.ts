@@ -121,9 +121,11 @@ describe('a stream Redis lost', () => {
       t.hold();
       await t.publish(1, 13);
       await waitFor(async () => Number(await t.admin.xlen(t.streamKey)) >= 12 && t.started() === 2);
-      const [{ n: marked } = { n: 0 }] = await db.sql<{ n: number }[]>`
-        select count(*)::int as n from event_outbox where published_at is not null`;
-      expect(marked).toBe(13); // every row marked: Redis had them
+      // every row marked (the relay's transaction may hold the marks a moment): Redis had them
+      const marked = async () =>
+        (await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where published_at is not null`)[0]
+          ?.n;
+      await waitFor(async () => (await marked()) === 13);
       // the fault: Redis dies and comes back without its data
       const before = await t.server.runId();
       await t.server.kill('SIGKILL');
@@ -160,6 +162,36 @@ describe('a stream Redis lost', () => {
       // no publish after the flush: the check alone brings them back
       await waitFor(async () => (await paid()).length === 6);
       expect(await paid()).toEqual([100, 101, 102, 103, 104, 105]);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it('a stream appended to before keep marks existed (an upgrade) is recorded, not replayed; lost after that, it is', async () => {
+    await db.sql`truncate paid`;
+    const t = await setUp('upgrade');
+    try {
+      await t.publish(300, 302);
+      await waitFor(async () => (await paid()).length === 2);
+      // as a release before marks left it: history, no mark, not recorded
+      await t.admin.del(`${t.streamKey}:keep`);
+      await db.sql`delete from event_relay_streams where stream = ${t.streamKey}`;
+      const entries = Number(await t.admin.xlen(t.streamKey));
+      await t.publish(302, 303);
+      await waitFor(async () => (await paid()).length === 3);
+      expect(Number(await t.admin.xlen(t.streamKey))).toBe(entries + 1); // nothing relayed again
+      expect(await db.sql`select 1 from event_relay_streams where stream = ${t.streamKey}`).toHaveLength(1);
+      expect(await t.admin.get(`${t.streamKey}:keep`)).toBe('ok');
+      // now known: a flush loses it, and the next append brings the recent rows back
+      t.hold();
+      await t.publish(303, 305);
+      await waitFor(async () => t.started() === 4);
+      await t.admin.flushdb();
+      t.release();
+      await t.publish(305, 306);
+      await waitFor(async () => (await paid()).length === 6);
+      expect(await paid()).toEqual([300, 301, 302, 303, 304, 305]);
+      expect(t.lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream'))).toHaveLength(1);
     } finally {
       await t.close();
     }

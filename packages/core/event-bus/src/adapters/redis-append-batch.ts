@@ -8,8 +8,11 @@ export interface QueuedAppend {
   readonly ttl_ms?: number;
   /** Aborted before its batch leaves: rejected with `E_BUS_PUBLISH_FAILED`, never sent. */
   readonly signal?: AbortSignal;
-  /** Called (before it resolves) when the script found the stream without its history (new or lost). */
-  readonly on_lost?: () => void;
+  /**
+   * Called (before it resolves) when the script found the stream without its keep mark: `history`
+   * false when it had none either (new, or lost), true when it was appended to before marks.
+   */
+  readonly on_unmarked?: (history: boolean) => void;
 }
 
 interface Waiting extends QueuedAppend {
@@ -20,7 +23,8 @@ interface Waiting extends QueuedAppend {
 /**
  * Runs `lua/append-batch.lua`: `keys` = per stream, the stream, its keep mark, then its markers;
  * `args` = the MAXLEN cap, then per stream its entry count and entries. Returns one reply per
- * entry, in order (an Error is that entry's rejection as is; `~` before an id: the stream was lost).
+ * entry, in order (an Error is that entry's rejection as is; `~` or `^` before an id: the stream
+ * had no keep mark, and no history or history).
  */
 export type SendBatch = (keys: string[], args: Array<string | number>) => Promise<Array<string | Error>>;
 
@@ -82,8 +86,8 @@ export function createAppendBatcher(
           if (reply === undefined) item.reject(new Error('no reply for a batched append'));
           else if (typeof reply !== 'string') item.reject(reply);
           else if (reply.startsWith('!')) item.reject(new Error(reply.slice(1)));
-          else if (reply.startsWith('~')) {
-            item.on_lost?.();
+          else if (reply.startsWith('~') || reply.startsWith('^')) {
+            item.on_unmarked?.(reply.startsWith('^'));
             item.resolve(reply.slice(1));
           } else item.resolve(reply);
         }
@@ -124,7 +128,7 @@ export function createAppendBatcher(
         marker: append.marker,
         ttl_ms: append.ttl_ms,
         signal: append.signal,
-        on_lost: append.on_lost,
+        on_unmarked: append.on_unmarked,
         resolve,
         reject,
       });

@@ -305,7 +305,9 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         marker: dedupe ? `${stream}:seen:${dedupe}` : undefined,
         ttl_ms: dedupe ? appendOptions?.dedupe_ttl_ms : undefined,
         signal,
-        on_lost: appendOptions?.on_stream_lost && (() => appendOptions.on_stream_lost?.(stream)),
+        on_unmarked:
+          appendOptions?.on_stream_unmarked &&
+          ((history: boolean) => appendOptions.on_stream_unmarked?.(stream, history)),
       };
       // Hot path: no extra await when the connection is up. Otherwise the append waits for the
       // connection only while its caller does: aborted first, it is never sent.
