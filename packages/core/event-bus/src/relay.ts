@@ -266,12 +266,8 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     appended: ReadonlyArray<{ id: string }>,
   ) => {
     const lost = await lostAmong(tx, unmarked);
-    if (lost.size > 0)
-      await relayAgain(
-        tx,
-        lost,
-        appended.map((row) => row.id),
-      );
+    const ids = appended.map((row) => row.id);
+    if (lost.size > 0) await relayAgain(tx, lost, ids);
   };
   /** The periodic check: the streams appended to before that Redis has lost since; their rows relayed again. */
   const checkLost = async () => {
@@ -435,6 +431,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     logger,
     message: 'outbox relay: looking for streams Redis lost failed; tried again at the next interval',
     recovered: 'outbox relay: looking for streams Redis lost works again',
+    explain: explainRedisError,
   });
   const checking =
     transport.lostStreams && !settled
