@@ -8,12 +8,14 @@ import type { Clock, Logger } from '@diana/utils';
 import { type Api, GrammyError } from 'grammy';
 import { TEXTS } from './texts.js';
 
-/** The longest a Telegram call may hold a subscription's row (a renewal waits for it). */
+/** The longest one Telegram call may take (a removal holds the subscription's row for it). */
 const CALL_TIMEOUT_MS = 10_000;
 /** The wait before an owed call is tried again: doubling from a minute, at most an hour. */
 const retryDelay = (attempts: number) => Math.min(3_600_000, 60_000 * 2 ** Math.max(0, attempts - 1));
 /** How long the redeem's own invite attempt has before the jobs may send one too. */
 export const INVITE_GRACE_MS = 60_000;
+/** How long an invite on its way is claimed: its two calls, each bounded by CALL_TIMEOUT_MS, and room. */
+const INVITE_CLAIM_MS = 60_000;
 
 /** What an invite did: sent, owed still (failed, tried again later), or nothing owed here. */
 export type InviteOutcome = 'sent' | 'failed' | 'none';
@@ -32,10 +34,10 @@ export interface VipChannel {
    */
   remove(user_id: string, options?: { wait?: boolean }): Promise<RemovalOutcome>;
   /**
-   * Sends the invite link a running subscription is owed, under its row's lock for the Telegram
-   * calls, so that no other process sends one too: `'sent'`, `'failed'` (owed still, tried again
-   * later), or `'none'` (nothing owed, or another process holds the row and sends it). The jobs'
-   * sweep asks only for invites past their due time; the redeem (`early`) for its own at once.
+   * Sends the invite link a running subscription is owed, claimed for the Telegram calls so that
+   * no other process sends one too: `'sent'`, `'failed'` (owed still, tried again later), or
+   * `'none'` (nothing owed, or another process's claim is live and it sends it). The jobs' sweep
+   * asks only for invites past their due time; the redeem (`early`) for its own at once.
    */
   invite(user_id: string, options?: { early?: boolean }): Promise<InviteOutcome>;
   /** One sweep of what is owed and due: removals, then invites. */
@@ -89,52 +91,61 @@ export function createVipChannel(deps: {
       return 'removed';
     });
 
-  // The row stays locked while Telegram creates and sends the link (each call bounded by
-  // CALL_TIMEOUT_MS): a sweep skips it meanwhile. Before, the redeem called Telegram unlocked and
-  // a sweep past the redeem's grace (a slow call, or a process whose clock ran a minute ahead)
-  // sent the member a second one-use link, one they could give away.
-  const invite = (user_id: string, options: { early?: boolean } = {}) =>
-    db.transaction(async (tx): Promise<InviteOutcome> => {
-      const at = now();
-      const [row] = await tx<{ telegram_id: string; ends_at: Date; active: boolean; attempts: number }[]>`
-        select u.telegram_id::text, s.ends_at, s.status = 'active' as active, s.invite_attempts as attempts
-        from admin_subscriptions s join users u on u.id = s.user_id
-        where s.user_id = ${user_id} and ${options.early ? tx`s.invite_due_at is not null` : tx`s.invite_due_at <= ${at}`}
-        for update of s skip locked`;
-      if (!row) return 'none';
-      const ended = !row.active || row.ends_at <= at;
-      if (channel === undefined || ended) {
-        await tx`update admin_subscriptions set invite_due_at = null, invite_attempts = 0 where user_id = ${user_id}`;
-        return 'none';
-      }
-      const member = Number(row.telegram_id);
-      try {
-        const link = await deps
-          .api()
-          .createChatInviteLink(
-            channel,
-            { member_limit: 1, expire_date: Math.floor(row.ends_at.getTime() / 1000) },
-            signal(),
-          );
-        await deps.api().sendMessage(member, TEXTS.inviteLink(link.invite_link), undefined, signal());
-      } catch (error) {
-        // a member who blocked the bot cannot be sent one: they get a link when they write again
-        // and redeem; nothing more is owed
-        const blocked = error instanceof GrammyError && error.error_code === 403;
-        const attempts = row.attempts + 1;
-        const retry_at = blocked ? null : new Date(at.getTime() + retryDelay(attempts));
-        await tx`update admin_subscriptions set invite_due_at = ${retry_at}, invite_attempts = ${blocked ? 0 : attempts} where user_id = ${user_id}`;
-        logger.warn(
-          { err: error, telegram_id: member, attempts, retry_at },
-          blocked
-            ? 'VIP channel invite not sent: the member blocked the bot'
-            : 'VIP channel invite not sent; the jobs try it again',
+  // An invite is claimed (committed, for INVITE_CLAIM_MS on PostgreSQL's clock, which every
+  // process shares) before Telegram is called with no transaction open, and a sweep skips a live claim: no other process sends a second
+  // one-use link while this one is on its way. Before, the redeem called Telegram unlocked, and a
+  // sweep past the redeem's grace (a slow call, or a process whose clock ran a minute ahead) sent
+  // the member a second link, one they could give away; and then for a while the row stayed
+  // locked for the calls, holding a database connection (the embedded database's only one) while
+  // Telegram was slow.
+  const invite = async (user_id: string, options: { early?: boolean } = {}): Promise<InviteOutcome> => {
+    const at = now();
+    const [row] = await db.sql<{ telegram_id: string; ends_at: Date; active: boolean; attempts: number }[]>`
+      update admin_subscriptions s
+      set invite_claimed_until = clock_timestamp() + make_interval(secs => ${INVITE_CLAIM_MS / 1000})
+      from users u
+      where s.user_id = ${user_id} and u.id = s.user_id
+        and ${options.early ? db.sql`s.invite_due_at is not null` : db.sql`s.invite_due_at <= ${at}`}
+        and (s.invite_claimed_until is null or s.invite_claimed_until <= clock_timestamp())
+      returning u.telegram_id::text, s.ends_at, s.status = 'active' as active, s.invite_attempts as attempts`;
+    if (!row) return 'none';
+    const settle = (due: Date | null, attempts: number) =>
+      db.sql`
+        update admin_subscriptions set invite_due_at = ${due}, invite_attempts = ${attempts}, invite_claimed_until = null
+        where user_id = ${user_id}`;
+    const ended = !row.active || row.ends_at <= at;
+    if (channel === undefined || ended) {
+      await settle(null, 0);
+      return 'none';
+    }
+    const member = Number(row.telegram_id);
+    try {
+      const link = await deps
+        .api()
+        .createChatInviteLink(
+          channel,
+          { member_limit: 1, expire_date: Math.floor(row.ends_at.getTime() / 1000) },
+          signal(),
         );
-        return blocked ? 'none' : 'failed';
-      }
-      await tx`update admin_subscriptions set invite_due_at = null, invite_attempts = 0 where user_id = ${user_id}`;
-      return 'sent';
-    });
+      await deps.api().sendMessage(member, TEXTS.inviteLink(link.invite_link), undefined, signal());
+    } catch (error) {
+      // a member who blocked the bot cannot be sent one: they get a link when they write again
+      // and redeem; nothing more is owed
+      const blocked = error instanceof GrammyError && error.error_code === 403;
+      const attempts = row.attempts + 1;
+      const retry_at = blocked ? null : new Date(at.getTime() + retryDelay(attempts));
+      await settle(retry_at, blocked ? 0 : attempts);
+      logger.warn(
+        { err: error, telegram_id: member, attempts, retry_at },
+        blocked
+          ? 'VIP channel invite not sent: the member blocked the bot'
+          : 'VIP channel invite not sent; the jobs try it again',
+      );
+      return blocked ? 'none' : 'failed';
+    }
+    await settle(null, 0);
+    return 'sent';
+  };
 
   return {
     id: channel,

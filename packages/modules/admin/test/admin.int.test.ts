@@ -653,7 +653,7 @@ describe('the admin module', () => {
       expect(links(26)).toHaveLength(1);
     });
 
-    it("a redeem whose invite link is slow in coming gets one link: another process's sweep (its clock a minute ahead) does not send a second", async () => {
+    it("a redeem whose invite link is slow in coming gets one link, holding no transaction: another process's sweep (its clock a minute ahead) does not send a second", async () => {
       await userWith(28, 'FREE');
       const slow = makeBot();
       let release!: () => void;
@@ -672,6 +672,12 @@ describe('the admin module', () => {
       const createdBefore = calls.filter((c) => c.method === 'createChatInviteLink').length;
       const redeeming = redeem(slow.bot, 28);
       await held.wait(); // the redeem asked Telegram for the link, which has not answered
+      // no transaction stays open for the call: it held a connection (the embedded database's
+      // only one), and every other update waited for Telegram
+      const openTransactions = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and state like 'idle in transaction%' and query like '%admin_subscriptions%'`;
+      expect(openTransactions[0]?.n).toBe(0);
       // before: past the redeem's grace on its own clock, this pass created and sent a second link
       expect((await ahead.admin.runJobs()).invited).toBe(0);
       release();
