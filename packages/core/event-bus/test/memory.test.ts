@@ -360,7 +360,7 @@ it('drops expired append-once and once() markers as new ones come (they were kep
   expect(await transport.markOnce('once-last', 60_000)).toBe(false);
 });
 
-it('caps a stream at max_len, dropping the oldest entries (as XADD MAXLEN)', async () => {
+it('caps a stream at max_len, dropping the oldest entries (as XADD MAXLEN), never one a group still needs', async () => {
   const transport = createMemoryTransport({ max_len: 10 });
   const ids: string[] = [];
   for (let i = 0; i < 25; i++) ids.push(await transport.append('test.happened', JSON.stringify({ i })));
@@ -375,5 +375,21 @@ it('caps a stream at max_len, dropping the oldest entries (as XADD MAXLEN)', asy
     block_ms: 10,
   });
   expect(read.map((d) => d.entry_id)).toEqual(ids.slice(15));
+  // the group holds them (pending) and more come: none of the 10 is dropped, nor the 20 unread
+  const later: string[] = [];
+  for (let i = 0; i < 20; i++) later.push(await transport.append('test.happened', JSON.stringify({ i })));
+  expect(await transport.streamLength('test.happened')).toBe(30);
+  // acknowledged, they may go: the next append caps the stream again
+  await transport.ack('g', read);
+  await transport.append('test.happened', '{}');
+  expect(await transport.streamLength('test.happened')).toBe(21);
+  const rest = await reader.readGroup({
+    group: 'g',
+    consumer: 'c',
+    types: ['test.happened'],
+    count: 100,
+    block_ms: 10,
+  });
+  expect(rest.map((d) => d.entry_id).slice(0, 20)).toEqual(later);
   await reader.close();
 });

@@ -29,7 +29,10 @@ interface Stream {
 
 /** Options of the memory transport. */
 export interface MemoryTransportOptions {
-  /** Safety cap on a stream's entries, as the Redis transport's `MAXLEN` (default 1 000 000): the oldest go. */
+  /**
+   * Cap on a stream's entries (default 1 000 000): past it the oldest go, as with the Redis
+   * transport's `MAXLEN`, except those a group has not acknowledged (never lost here).
+   */
   readonly max_len?: number;
 }
 
@@ -99,18 +102,38 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
     const s = stream(type);
     s.entries.push(entry);
     s.byId.set(entry.id, entry);
-    if (s.entries.length > maxLen) dropOldest(type, s, s.entries.length - maxLen);
+    if (s.entries.length > maxLen) capAt(type, s);
     appended.emit('append', type);
     return entry.id;
   };
-  /** Removes the first `count` entries (trimmed, or past the cap), letting go of their waiters. */
+  /** Removes the first `count` entries (each acknowledged by every group, or of no group's stream). */
   const dropOldest = (type: string, s: Stream, count: number) => {
     for (const entry of s.entries.splice(0, count)) {
       s.byId.delete(entry.id);
-      // pending only past the cap: lost, as with Redis's MAXLEN
-      for (const g of s.groups.values()) g.pending.delete(entry.id);
       letGo(type, entry.id);
     }
+  };
+  /** The highest seq every group has acknowledged (delivered and not pending). */
+  const ackFloor = (s: Stream) => {
+    let floor = Number.POSITIVE_INFINITY;
+    for (const g of s.groups.values()) {
+      floor = Math.min(floor, g.cursor);
+      for (const id of g.pending.keys()) floor = Math.min(floor, (s.byId.get(id)?.seq ?? 1) - 1);
+    }
+    return floor;
+  };
+  /** How many leading entries are at or below `floor`, at most `most`. */
+  const countUpTo = (s: Stream, floor: number, most: number) => {
+    let count = 0;
+    while (count < most && (s.entries[count]?.seq ?? Number.POSITIVE_INFINITY) <= floor) count++;
+    return count;
+  };
+  // Past max_len the oldest entries go, but never one a group still needs (unread or pending):
+  // the embedded relay marks a row once its entry is settled, and an entry dropped unread read as
+  // settled, its row marked, its event lost. A stream no group reads drops its oldest.
+  const capAt = (type: string, s: Stream) => {
+    const excess = s.entries.length - maxLen;
+    dropOldest(type, s, s.groups.size === 0 ? excess : countUpTo(s, ackFloor(s), excess));
   };
   const deliver = (type: string, entry: Entry, p: Pending): Delivery => ({
     type,
@@ -338,14 +361,7 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
         if (kept === undefined) return 0;
         const before = Date.now() - kept;
         while (count < s.entries.length && (s.entries[count]?.at ?? 0) < before) count++;
-      } else {
-        let floor = Number.POSITIVE_INFINITY;
-        for (const g of s.groups.values()) {
-          floor = Math.min(floor, g.cursor);
-          for (const id of g.pending.keys()) floor = Math.min(floor, (s.byId.get(id)?.seq ?? 1) - 1);
-        }
-        while (count < s.entries.length && (s.entries[count]?.seq ?? Number.POSITIVE_INFINITY) <= floor) count++;
-      }
+      } else count = countUpTo(s, ackFloor(s), s.entries.length);
       dropOldest(type, s, count);
       return count;
     },
