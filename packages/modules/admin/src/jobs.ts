@@ -173,23 +173,32 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         from due where p.id = due.id
         returning p.id, p.channel_id, p.text, p.buttons, p.attempts, p.publish_at, p.created_by, due.was`,
     );
+    // every claim of the batch is renewed until its post is handled: renewing only the one being
+    // sent let another process take the rest over while the first waited out a 429, and send them
+    // twice
+    const waiting = new Set(claimed.map((post) => post.id));
+    const renew = setInterval(() => {
+      if (waiting.size === 0) return;
+      db.sql`update admin_scheduled_posts set claimed_at = clock_timestamp() where id = any(${[...waiting]}::uuid[]) and status = 'publishing'`.catch(
+        () => {},
+      );
+    }, lease / 4);
     let sent = 0;
-    for (const post of claimed) {
-      if (post.was === 'publishing')
-        logger.warn(
-          { post_id: post.id, lease_ms: lease },
-          'scheduled post: taking over a claim not renewed within its lease (its process died or froze)',
-        );
-      const renew = setInterval(() => {
-        db.sql`update admin_scheduled_posts set claimed_at = clock_timestamp() where id = ${post.id} and status = 'publishing'`.catch(
-          () => {},
-        );
-      }, lease / 4);
-      try {
-        if (await publishOne(post)) sent++;
-      } finally {
-        clearInterval(renew);
+    try {
+      for (const post of claimed) {
+        if (post.was === 'publishing')
+          logger.warn(
+            { post_id: post.id, lease_ms: lease },
+            'scheduled post: taking over a claim not renewed within its lease (its process died or froze)',
+          );
+        try {
+          if (await publishOne(post)) sent++;
+        } finally {
+          waiting.delete(post.id);
+        }
       }
+    } finally {
+      clearInterval(renew);
     }
     return sent;
   };

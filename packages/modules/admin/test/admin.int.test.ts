@@ -954,6 +954,53 @@ describe('the admin module', () => {
     ]);
   });
 
+  it("a batch's later posts keep their claims while the first is sent: another process does not send them too", async () => {
+    // before: only the post being sent was renewed, and the rest of its batch was taken over
+    // past the lease (the first waiting out a 429) and sent twice
+    const lease = { post_claim_lease_ms: 1_000 }; // renewed every 250 ms
+    const [a, b] = [makeBot(undefined, lease), makeBot(undefined, lease)];
+    await userWith(7, 'CONTENT_CREATOR');
+    const first = 'Primera de un lote';
+    const second = 'Segunda de un lote';
+    await say(a.bot, 7, `/programar ${localIn(3_600_000)} ${first}`);
+    await say(a.bot, 7, `/programar ${localIn(3_660_000)} ${second}`);
+    clock.advance(3_660_000 + 60_000);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const held = createBarrier(2);
+    a.bot.api.config.use(async (prev, method, payload, signal) => {
+      if ((payload as { text?: unknown }).text === first) {
+        await held.wait();
+        await released;
+      }
+      return prev(method, payload, signal);
+    });
+    const aPass = a.admin.runJobs();
+    await held.wait(); // a claimed both and is sending the first
+    // past the lease on the database's clock (poll with a deadline): b finds nothing to take
+    const claimedAgo = async (text: string) =>
+      (
+        await db.sql<{ ms: number }[]>`
+          select (extract(epoch from clock_timestamp() - claimed_at) * 1000)::float8 as ms from admin_scheduled_posts where text = ${text}`
+      )[0]?.ms ?? 0;
+    const [{ at } = { at: 0 }] = await db.sql<{ at: number }[]>`
+      select (extract(epoch from claimed_at) * 1000)::float8 as at from admin_scheduled_posts where text = ${first}`;
+    const dbNow = async () =>
+      (await db.sql<{ ms: number }[]>`select (extract(epoch from clock_timestamp()) * 1000)::float8 as ms`)[0]?.ms ?? 0;
+    for (const deadline = Date.now() + 10_000; (await dbNow()) - at < 1_600 && Date.now() < deadline; )
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await dbNow()) - at).toBeGreaterThanOrEqual(1_600); // the batch's claim is past its lease
+    expect(await claimedAgo(second)).toBeLessThan(1_000); // renewed while it waits its turn
+    await b.admin.runJobs();
+    release();
+    await aPass;
+    const sent = (text: string) => calls.filter((c) => c.method === 'sendMessage' && c.payload.text === text);
+    expect(sent(first)).toHaveLength(1);
+    expect(sent(second)).toHaveLength(1);
+  });
+
   it("a process whose clock runs ahead by more than the lease does not take a live sender's claim over", async () => {
     // before: claimed_at came from each process's clock, and b (90 s ahead) read a's fresh claim
     // as a minute and a half old: the post went out twice
