@@ -180,7 +180,10 @@ describe('a stream Redis lost', () => {
       await t.publish(302, 303);
       await waitFor(async () => (await paid()).length === 3);
       expect(Number(await t.admin.xlen(t.streamKey))).toBe(entries + 1); // nothing relayed again
-      expect(await db.sql`select 1 from event_relay_streams where stream = ${t.streamKey}`).toHaveLength(1);
+      // recorded in the relay's pass transaction, which may hold a moment longer
+      await waitFor(
+        async () => (await db.sql`select 1 from event_relay_streams where stream = ${t.streamKey}`).length === 1,
+      );
       expect(await t.admin.get(`${t.streamKey}:keep`)).toBe('ok');
       // now known: a flush loses it, and the next append brings the recent rows back
       t.hold();
@@ -193,6 +196,27 @@ describe('a stream Redis lost', () => {
       expect(await paid()).toEqual([300, 301, 302, 303, 304, 305]);
       expect(t.lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream'))).toHaveLength(1);
     } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it("the periodic check leaves another prefix's streams alone (a prefix used before): no replay, no mark written there", async () => {
+    await db.sql`truncate paid`;
+    const t = await setUp('own-prefix', { check_ms: 100 });
+    try {
+      // a stream of an older prefix, recorded and gone from Redis
+      await db.sql`insert into event_relay_streams (stream, type) values ('old-prefix:{test.happened}', 'test.happened')
+                   on conflict do nothing`;
+      await t.publish(400, 401);
+      await waitFor(async () => (await paid()).length === 1);
+      // several checks run (poll until the check's own stream has its mark, then a few more)
+      await waitFor(async () => (await t.admin.get(`${t.streamKey}:keep`)) === 'ok');
+      await new Promise((resolve) => setTimeout(resolve, 400)); // four check intervals more
+      expect(await t.admin.exists('old-prefix:{test.happened}:keep')).toBe(0);
+      expect(t.lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream'))).toEqual([]);
+      expect(await paid()).toEqual([400]);
+    } finally {
+      await db.sql`delete from event_relay_streams where stream = 'old-prefix:{test.happened}'`;
       await t.close();
     }
   }, 60_000);

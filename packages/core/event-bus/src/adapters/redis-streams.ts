@@ -528,9 +528,12 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       return [...byGroup.values()];
     },
     async lostStreams(streams) {
+      // this transport's own streams only: the relay's records may hold another prefix's (one a
+      // deployment used before), whose marks are not this transport's to read or set
+      const own = streams.filter((stream) => stream.startsWith(`${prefix}{`));
       const c = await ready();
-      const found = await Promise.all(streams.map((stream) => c.checkKeep(stream, keepKey(stream))));
-      return streams.filter((_, i) => found[i] === 1);
+      const found = await Promise.all(own.map((stream) => c.checkKeep(stream, keepKey(stream))));
+      return own.filter((_, i) => found[i] === 1);
     },
     async streamLength(type) {
       let total = 0;
