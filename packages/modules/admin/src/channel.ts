@@ -57,6 +57,10 @@ export function createVipChannel(deps: {
   // grammY types its signal with a polyfill's AbortSignal; Node's is the same at run time
   const signal = () => AbortSignal.timeout(CALL_TIMEOUT_MS) as unknown as Parameters<Api['sendMessage']>[3];
 
+  // Under the row's lock for its two calls (each bounded by CALL_TIMEOUT_MS), so that a renewal
+  // committed first keeps the member in: a connection is held meanwhile (the embedded database's
+  // only one), which a slow Telegram makes every other update wait for — left to do: a claim, as
+  // the invite's.
   const remove = (user_id: string, options: { wait?: boolean } = {}) =>
     db.transaction(async (tx): Promise<RemovalOutcome> => {
       // a sweep skips a row another process holds; a caller that just ended the subscription waits
@@ -92,12 +96,11 @@ export function createVipChannel(deps: {
     });
 
   // An invite is claimed (committed, for INVITE_CLAIM_MS on PostgreSQL's clock, which every
-  // process shares) before Telegram is called with no transaction open, and a sweep skips a live claim: no other process sends a second
-  // one-use link while this one is on its way. Before, the redeem called Telegram unlocked, and a
-  // sweep past the redeem's grace (a slow call, or a process whose clock ran a minute ahead) sent
-  // the member a second link, one they could give away; and then for a while the row stayed
-  // locked for the calls, holding a database connection (the embedded database's only one) while
-  // Telegram was slow.
+  // process shares) before Telegram is called with no transaction open; a sweep skips a live
+  // claim, so no other process sends a second one-use link while this one is on its way. Before,
+  // the redeem called Telegram unclaimed, and a sweep past the redeem's grace (a slow call, or a
+  // process whose clock ran a minute ahead) sent the member a second link, one they could give
+  // away. (A removal still holds its row for its calls: see `remove`.)
   const invite = async (user_id: string, options: { early?: boolean } = {}): Promise<InviteOutcome> => {
     const at = now();
     const [row] = await db.sql<{ telegram_id: string; ends_at: Date; active: boolean; attempts: number }[]>`
