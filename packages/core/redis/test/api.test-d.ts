@@ -10,9 +10,12 @@ describe('@diana/redis public API', () => {
       | 'REDIS_RETRY_MAX_MS'
       | 'REDIS_RETRY_STEP_MS'
       | 'createRedisConnector'
+      | 'evictionRisk'
+      | 'explainRedisError'
       | 'isCluster'
       | 'mastersOf'
       | 'quitWithin'
+      | 'readEvictionPolicies'
       | 'redisRetryDelay'
     >();
   });

@@ -28,6 +28,7 @@ describe('@diana/security public API', () => {
       | 'createMemoryRateLimitStore'
       | 'createRateLimiter'
       | 'createTokenService'
+      | 'cutText'
       | 'escapeHtml'
       | 'getRoleLevel'
       | 'guardWebhook'
