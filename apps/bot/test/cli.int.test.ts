@@ -63,7 +63,9 @@ async function run(fromSource: boolean, env: Record<string, string>, args: strin
   child.stderr.on('data', (chunk) => {
     err += chunk;
   });
-  const [code] = await once(child, 'exit');
+  // 'close', not 'exit': the process may have exited before its output was read (a busy CI pass
+  // read an empty stderr from a command that had written its line)
+  const [code] = await once(child, 'close');
   return { code: code as number | null, out, err };
 }
 const cli = (env: Record<string, string>, ...args: string[]) => run(false, env, args);
@@ -255,7 +257,7 @@ describe('pnpm cli into a reader that stops early', () => {
     child.stderr.on('data', (chunk) => {
       err += chunk;
     });
-    const [code] = await once(child, 'exit');
+    const [code] = await once(child, 'close');
     expect(err).toBe('');
     expect(code).toBe(0);
   });
@@ -465,7 +467,7 @@ describe('pnpm cli on a migrated database', () => {
           out += chunk;
         });
         child.stdin.end(`${answer}\n`);
-        const [code] = await once(child, 'exit');
+        const [code] = await once(child, 'close'); // its output read to the end
         return { code: code as number | null, out };
       };
       const no = await inTerminal('n');
