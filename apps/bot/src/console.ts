@@ -85,6 +85,9 @@ export function createConsole(output: NodeJS.WritableStream, options: { ansi?: b
     } else if (method === 'banChatMember')
       // what no chat shows: an expired subscription's removal from the VIP channel
       write(`  (Telegram: el usuario ${String(p.user_id)} sale del canal ${String(p.chat_id)})`);
+    else if (method === 'revokeChatInviteLink')
+      // a member taken out, or sent a new link: the one before stops working
+      write(`  (Telegram: la invitación ${String(p.invite_link)} queda anulada)`);
     return { ok: true, result } as never;
   };
   return {

@@ -8,31 +8,37 @@ import type { Clock, Logger } from '@diana/utils';
 import { type Api, GrammyError } from 'grammy';
 import { TEXTS } from './texts.js';
 
-/** The longest one Telegram call may take (a removal holds the subscription's row for it). */
+/** The longest one Telegram call may take. */
 const CALL_TIMEOUT_MS = 10_000;
 /** The wait before an owed call is tried again: doubling from a minute, at most an hour. */
 const retryDelay = (attempts: number) => Math.min(3_600_000, 60_000 * 2 ** Math.max(0, attempts - 1));
 /** How long the redeem's own invite attempt has before the jobs may send one too. */
 export const INVITE_GRACE_MS = 60_000;
-/** How long an invite on its way is claimed: its two calls, each bounded by CALL_TIMEOUT_MS, and room. */
-const INVITE_CLAIM_MS = 60_000;
+/** How long a removal or an invite on its way is claimed: its calls (at most three, each bounded by CALL_TIMEOUT_MS), and room. */
+const CLAIM_MS = 60_000;
 
 /** What an invite did: sent, owed still (failed, tried again later), or nothing owed here. */
 export type InviteOutcome = 'sent' | 'failed' | 'none';
 
-/** What a removal did: done, owed still (failed, tried again later), or not due (renewed, nothing owed). */
-export type RemovalOutcome = 'removed' | 'failed' | 'renewed' | 'none';
+/**
+ * What a removal did: done; owed still — Telegram failed (`'failed'`, tried again later) or
+ * another process has it in hand (`'later'`: its removal, or an invite on its way, is claimed);
+ * or not due (`'renewed'`, `'none'`: nothing owed).
+ */
+export type RemovalOutcome = 'removed' | 'failed' | 'later' | 'renewed' | 'none';
 
 export interface VipChannel {
   /** The VIP channel's chat id, when one is configured. */
   readonly id: number | undefined;
   /**
-   * Takes the member out of the channel (ban, then unban: they may join again with a new link)
-   * if their subscription still owes it, under its row's lock: a renewal that committed first
-   * (the jobs loop reaching a member seconds after it read them) keeps them in (`'renewed'`).
-   * `wait: false` skips a row another process holds (the jobs' sweep).
+   * Takes the member out of the channel if their subscription still owes it: the link they were
+   * last sent revoked, then ban and unban (they may join again with a new link). Claimed for the
+   * Telegram calls, as an invite is, and only while the subscription is not active: a renewal
+   * that committed first keeps them in (`'renewed'`); one that commits during the calls gets
+   * them a new link at once. Only a removal due by now (an expiry or a cancellation owes it at
+   * once, a failed try later).
    */
-  remove(user_id: string, options?: { wait?: boolean }): Promise<RemovalOutcome>;
+  remove(user_id: string): Promise<RemovalOutcome>;
   /**
    * Sends the invite link a running subscription is owed, claimed for the Telegram calls so that
    * no other process sends one too: `'sent'`, `'failed'` (owed still, tried again later), or
@@ -56,88 +62,148 @@ export function createVipChannel(deps: {
   const now = () => new Date(deps.clock.now());
   // grammY types its signal with a polyfill's AbortSignal; Node's is the same at run time
   const signal = () => AbortSignal.timeout(CALL_TIMEOUT_MS) as unknown as Parameters<Api['sendMessage']>[3];
+  const claimUntil = () => db.sql`clock_timestamp() + make_interval(secs => ${CLAIM_MS / 1000})`;
+  // no live claim of either kind: a removal waits for an invite on its way, and the reverse
+  const unclaimed = () => db.sql`
+    (s.removal_claimed_until is null or s.removal_claimed_until <= clock_timestamp())
+    and (s.invite_claimed_until is null or s.invite_claimed_until <= clock_timestamp())`;
 
-  // Under the row's lock for its two calls (each bounded by CALL_TIMEOUT_MS), so that a renewal
-  // committed first keeps the member in: a connection is held meanwhile (the embedded database's
-  // only one), which a slow Telegram makes every other update wait for — left to do: a claim, as
-  // the invite's.
-  const remove = (user_id: string, options: { wait?: boolean } = {}) =>
-    db.transaction(async (tx): Promise<RemovalOutcome> => {
-      // a sweep skips a row another process holds; a caller that just ended the subscription waits
-      const [row] = await tx<{ telegram_id: string; active: boolean; due: boolean; attempts: number }[]>`
-        select u.telegram_id::text, s.status = 'active' as active, s.removal_due_at is not null as due,
-               s.removal_attempts as attempts
-        from admin_subscriptions s join users u on u.id = s.user_id
-        where s.user_id = ${user_id} for update of s ${options.wait === false ? tx`skip locked` : tx``}`;
-      if (!row) return 'none';
-      if (row.active) return 'renewed';
-      if (!row.due) return 'none';
-      if (channel === undefined) {
-        await tx`update admin_subscriptions set removal_due_at = null, removal_attempts = 0 where user_id = ${user_id}`;
-        return 'none';
-      }
-      const member = Number(row.telegram_id);
-      try {
-        await deps.api().banChatMember(channel, member, undefined, signal());
-        // without the unban they could never come back, not even with a new link
-        await deps.api().unbanChatMember(channel, member, { only_if_banned: true }, signal());
-      } catch (error) {
-        const attempts = row.attempts + 1;
-        const retry_at = new Date(now().getTime() + retryDelay(attempts));
-        await tx`update admin_subscriptions set removal_due_at = ${retry_at}, removal_attempts = ${attempts} where user_id = ${user_id}`;
-        logger.warn(
-          { err: error, telegram_id: member, attempts, retry_at },
-          'removal from the VIP channel failed; the jobs try it again',
-        );
-        return 'failed';
-      }
-      await tx`update admin_subscriptions set removal_due_at = null, removal_attempts = 0 where user_id = ${user_id}`;
-      return 'removed';
-    });
+  /** Revokes a link the bot created; one Telegram no longer knows as live (400) has nothing left to revoke. */
+  const revoke = async (link: string | null) => {
+    if (channel === undefined || link === null) return;
+    try {
+      await deps.api().revokeChatInviteLink(channel, link, signal());
+    } catch (error) {
+      if (!(error instanceof GrammyError && error.error_code === 400)) throw error;
+    }
+  };
 
-  // An invite is claimed (committed, for INVITE_CLAIM_MS on PostgreSQL's clock, which every
-  // process shares) before Telegram is called with no transaction open; a sweep skips a live
-  // claim, so no other process sends a second one-use link while this one is on its way. Before,
-  // the redeem called Telegram unclaimed, and a sweep past the redeem's grace (a slow call, or a
-  // process whose clock ran a minute ahead) sent the member a second link, one they could give
-  // away. (A removal still holds its row for its calls: see `remove`.)
+  // A removal is claimed (committed, for CLAIM_MS on PostgreSQL's clock, which every process
+  // shares) while the subscription is not active and no invite is on its way, then Telegram is
+  // called with no transaction open. Before, the removal held the row's lock for its calls, and
+  // with it a connection (the embedded database's only one): a slow Telegram made every other
+  // update wait. Waiting for a live invite claim means the link that invite sends is stored
+  // before this removal revokes it.
+  const remove = async (user_id: string): Promise<RemovalOutcome> => {
+    const at = now();
+    if (channel === undefined) {
+      await db.sql`
+        update admin_subscriptions set removal_due_at = null, removal_attempts = 0
+        where user_id = ${user_id} and removal_due_at is not null`;
+      return 'none';
+    }
+    const [row] = await db.sql<
+      { telegram_id: string; active: boolean; due: boolean; claimed: boolean; attempts: number; link: string | null }[]
+    >`
+      with current as (
+        select s.user_id, u.telegram_id::text, s.status = 'active' as active, s.removal_due_at is not null as due
+        from admin_subscriptions s join users u on u.id = s.user_id where s.user_id = ${user_id}),
+      claimed as (
+        update admin_subscriptions s set removal_claimed_until = ${claimUntil()}
+        where s.user_id = ${user_id} and s.status <> 'active'
+          and s.removal_due_at <= ${at} and ${unclaimed()}
+        returning s.removal_attempts as attempts, s.invite_link as link)
+      select current.telegram_id, current.active, current.due, claimed.attempts is not null as claimed,
+             coalesce(claimed.attempts, 0) as attempts, claimed.link
+      from current left join claimed on true`;
+    if (!row) return 'none';
+    if (!row.claimed) return row.active ? 'renewed' : row.due ? 'later' : 'none';
+    const member = Number(row.telegram_id);
+    try {
+      // the link first: a member who never used it could otherwise join again after the unban
+      await revoke(row.link);
+      await deps.api().banChatMember(channel, member, undefined, signal());
+      // without the unban they could never come back, not even with a new link
+      await deps.api().unbanChatMember(channel, member, { only_if_banned: true }, signal());
+    } catch (error) {
+      const attempts = row.attempts + 1;
+      const retry_at = new Date(at.getTime() + retryDelay(attempts));
+      // a renewal meanwhile owes no removal (a ban that went through with its unban failed stays
+      // until the member asks: said in the README)
+      await db.sql`
+        update admin_subscriptions
+        set removal_due_at = case when status = 'active' then null else ${retry_at}::timestamptz end,
+            removal_attempts = case when status = 'active' then 0 else ${attempts} end,
+            removal_claimed_until = null
+        where user_id = ${user_id}`;
+      logger.warn(
+        { err: error, telegram_id: member, attempts, retry_at },
+        'removal from the VIP channel failed; the jobs try it again',
+      );
+      return 'failed';
+    }
+    // a renewal that committed during the calls was taken out with the rest: its invite (refused
+    // meanwhile by this claim) is sent now, after the removal, so the link works
+    const [settled] = await db.sql<{ renewed: boolean }[]>`
+      update admin_subscriptions
+      set removal_due_at = null, removal_attempts = 0, removal_claimed_until = null, invite_link = null,
+          invite_due_at = case when status = 'active' then coalesce(invite_due_at, ${at}) else invite_due_at end
+      where user_id = ${user_id}
+      returning status = 'active' as renewed`;
+    if (settled?.renewed) {
+      logger.warn(
+        { telegram_id: member },
+        'a member renewed while being taken out of the VIP channel: a new invite link is sent',
+      );
+      await invite(user_id, { early: true });
+    }
+    return 'removed';
+  };
+
+  // An invite is claimed (committed, for CLAIM_MS on PostgreSQL's clock) while no removal is on
+  // its way, then Telegram is called with no transaction open; a sweep skips a live claim, so no
+  // other process sends a second one-use link while this one is on its way. Before, the redeem
+  // called Telegram unclaimed, and a sweep past the redeem's grace (a slow call, or a process
+  // whose clock ran a minute ahead) sent the member a second link, one they could give away. The
+  // link sent before is revoked first, and the new one kept on the row for the removal to revoke.
   const invite = async (user_id: string, options: { early?: boolean } = {}): Promise<InviteOutcome> => {
     const at = now();
-    const [row] = await db.sql<{ telegram_id: string; ends_at: Date; active: boolean; attempts: number }[]>`
+    const [row] = await db.sql<
+      { telegram_id: string; ends_at: Date; active: boolean; attempts: number; link: string | null }[]
+    >`
       update admin_subscriptions s
-      set invite_claimed_until = clock_timestamp() + make_interval(secs => ${INVITE_CLAIM_MS / 1000})
+      set invite_claimed_until = ${claimUntil()}
       from users u
       where s.user_id = ${user_id} and u.id = s.user_id
         and ${options.early ? db.sql`s.invite_due_at is not null` : db.sql`s.invite_due_at <= ${at}`}
-        and (s.invite_claimed_until is null or s.invite_claimed_until <= clock_timestamp())
-      returning u.telegram_id::text, s.ends_at, s.status = 'active' as active, s.invite_attempts as attempts`;
+        and ${unclaimed()}
+      returning u.telegram_id::text, s.ends_at, s.status = 'active' as active, s.invite_attempts as attempts,
+                s.invite_link as link`;
     if (!row) return 'none';
-    const settle = (due: Date | null, attempts: number) =>
+    const settle = (due: Date | null, attempts: number, link: string | null) =>
       db.sql`
-        update admin_subscriptions set invite_due_at = ${due}, invite_attempts = ${attempts}, invite_claimed_until = null
+        update admin_subscriptions
+        set invite_due_at = ${due}, invite_attempts = ${attempts}, invite_claimed_until = null, invite_link = ${link}
         where user_id = ${user_id}`;
     const ended = !row.active || row.ends_at <= at;
     if (channel === undefined || ended) {
-      await settle(null, 0);
+      await settle(null, 0, row.link);
       return 'none';
     }
     const member = Number(row.telegram_id);
+    let link: string | null = row.link;
     try {
-      const link = await deps
-        .api()
-        .createChatInviteLink(
-          channel,
-          { member_limit: 1, expire_date: Math.floor(row.ends_at.getTime() / 1000) },
-          signal(),
-        );
-      await deps.api().sendMessage(member, TEXTS.inviteLink(link.invite_link), undefined, signal());
+      // one live link per member: the one before, unused, could be given to someone who never paid
+      await revoke(link);
+      link = null;
+      link = (
+        await deps
+          .api()
+          .createChatInviteLink(
+            channel,
+            { member_limit: 1, expire_date: Math.floor(row.ends_at.getTime() / 1000) },
+            signal(),
+          )
+      ).invite_link;
+      await deps.api().sendMessage(member, TEXTS.inviteLink(link), undefined, signal());
     } catch (error) {
       // a member who blocked the bot cannot be sent one: they get a link when they write again
       // and redeem; nothing more is owed
       const blocked = error instanceof GrammyError && error.error_code === 403;
       const attempts = row.attempts + 1;
       const retry_at = blocked ? null : new Date(at.getTime() + retryDelay(attempts));
-      await settle(retry_at, blocked ? 0 : attempts);
+      // a link created and not sent is kept too: the next try or a removal revokes it
+      await settle(retry_at, blocked ? 0 : attempts, link);
       logger.warn(
         { err: error, telegram_id: member, attempts, retry_at },
         blocked
@@ -146,7 +212,7 @@ export function createVipChannel(deps: {
       );
       return blocked ? 'none' : 'failed';
     }
-    await settle(null, 0);
+    await settle(null, 0, link);
     return 'sent';
   };
 
@@ -165,7 +231,7 @@ export function createVipChannel(deps: {
       let removed = 0;
       let invited = 0;
       for (const { user_id, what } of due)
-        if (what === 'removal') removed += (await remove(user_id, { wait: false })) === 'removed' ? 1 : 0;
+        if (what === 'removal') removed += (await remove(user_id)) === 'removed' ? 1 : 0;
         else invited += (await invite(user_id)) === 'sent' ? 1 : 0;
       return { removed, invited };
     },

@@ -71,14 +71,20 @@ export const TEXTS = Object.freeze({
   vipCancelledToMember: 'Tu suscripción VIP se ha cancelado. Si crees que es un error, escribe a quien te la dio.',
   /**
    * `dropped`: the role went from VIP to FREE (staff keep theirs); `removal`: out of the VIP
-   * channel, not yet (Telegram failed: the jobs try again), or nothing to do (no channel; or a
-   * renewal that came first).
+   * channel, not yet (Telegram failed: the jobs try again; or another process has it in hand), or
+   * nothing to do (no channel; or a renewal that came first).
    */
-  vipCancelled: (who: string, until: string, dropped: boolean, removal: 'removed' | 'failed' | 'renewed' | 'none') => {
+  vipCancelled: (
+    who: string,
+    until: string,
+    dropped: boolean,
+    removal: 'removed' | 'failed' | 'later' | 'renewed' | 'none',
+  ) => {
     const what = [
       dropped ? 'ya no es VIP' : '',
       removal === 'removed' ? 'sale del canal' : '',
       removal === 'failed' ? 'Telegram no me ha dejado sacarle del canal todavía: lo reintento cada pocos minutos' : '',
+      removal === 'later' ? 'sale del canal en unos minutos' : '',
     ]
       .filter(Boolean)
       .join(' y ');

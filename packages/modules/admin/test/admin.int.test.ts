@@ -415,6 +415,12 @@ describe('the admin module', () => {
     const bans = (tg: number) => calls.filter((c) => c.method === 'banChatMember' && c.payload.user_id === tg).length;
     const unbans = (tg: number) =>
       calls.filter((c) => c.method === 'unbanChatMember' && c.payload.user_id === tg).length;
+    /** The invite links sent to `tg`, in order. */
+    const inviteLinks = (tg: number) =>
+      calls
+        .filter((c) => c.payload.chat_id === tg && String(c.payload.text).startsWith('Tu invitación al canal VIP (un'))
+        .map((c) => /https:\/\/t\.me\/\S+/.exec(String(c.payload.text))?.[0]);
+    const revoked = () => calls.filter((c) => c.method === 'revokeChatInviteLink').map((c) => c.payload.invite_link);
 
     it('a removal Telegram fails (cancel, expiry) is tried again by later passes, staff told it is pending', async () => {
       await userWith(21, 'FREE');
@@ -516,14 +522,9 @@ describe('the admin module', () => {
         update admin_subscriptions s set ends_at = ${new Date(clock.now() + 1_000)}
         from users u where u.id = s.user_id and u.telegram_id = any(${members}::bigint[])`;
     };
-    /** Ends the session of a channel removal's transaction that waits on Telegram; how many it ended. */
-    const terminateHeldRemoval = async () =>
-      (
-        await db.sql`
-          select pg_terminate_backend(pid) from pg_stat_activity
-          where datname = current_database() and pid <> pg_backend_pid() and state = 'idle in transaction'
-            and query like '%removal_attempts as attempts%'`
-      ).length;
+    /** Lets the removal claims still live lapse, as a minute on PostgreSQL's clock does. */
+    const lapseRemovalClaims = () =>
+      db.sql`update admin_subscriptions set removal_claimed_until = clock_timestamp() where removal_claimed_until is not null`;
     const farewells = (tg: number) =>
       calls.filter((c) => c.payload.chat_id === tg && c.payload.text === TEXTS_FAREWELL).length;
 
@@ -532,19 +533,39 @@ describe('the admin module', () => {
       await expiringSoon(members);
       const dropping = makeBot();
       let dropped = 0;
+      let holding: Promise<void> | undefined;
       dropping.bot.api.config.use(async (prev, m, payload, signal) => {
-        if (m === 'banChatMember' && dropped === 0) {
-          // the removal's transaction waits on Telegram, idle in it: its connection is dropped
-          dropped = await terminateHeldRemoval();
+        const result = await prev(m, payload, signal);
+        if (m === 'unbanChatMember' && holding === undefined) {
+          // the removal's last write waits on its row, held here, and its connection is dropped
+          // while it waits
+          const holder = await db.sql.reserve();
+          const user_id = (await users.getByTelegramId((payload as { user_id: number }).user_id))?.id as string;
+          await holder`begin`;
+          await holder`select 1 from admin_subscriptions where user_id = ${user_id} for update`;
+          holding = (async () => {
+            try {
+              const waiting = (what: string) => db.sql`
+                select ${db.sql.unsafe(what)} from pg_stat_activity
+                where datname = current_database() and wait_event_type = 'Lock' and query like '%removal_claimed_until = null%'`;
+              await until(async () => (await waiting('pid')).length === 1, 10_000);
+              dropped = (await waiting('pg_terminate_backend(pid)')).length;
+            } finally {
+              await holder`commit`;
+              holder.release();
+            }
+          })();
         }
-        return prev(m, payload, signal);
+        return result;
       });
       const changesBefore = roleChanges.length;
       clock.advance(10_000);
       // before: the pass rejected with CONNECTION_CLOSED, and no later pass ever said goodbye
       const pass = await dropping.admin.runJobs();
-      expect(dropped).toBeGreaterThanOrEqual(1);
+      await holding;
+      expect(dropped).toBe(1);
       expect(pass.expired).toBe(3);
+      await lapseRemovalClaims(); // the dropped removal's claim
       for (let i = 0; i < 3; i++) {
         clock.advance(61_000);
         await dropping.admin.runJobs();
@@ -565,7 +586,7 @@ describe('the admin module', () => {
     it('a process stopped in the middle of an expiry pass leaves the farewells owed: another process sends them, each once', async () => {
       const members = [44, 45, 46];
       await expiringSoon(members);
-      // this process stops at its first removal, holding that member's row
+      // this process stops at its first removal, its claim live
       const dying = makeBot();
       let reached!: () => void;
       const atRemoval = new Promise<void>((resolve) => {
@@ -594,20 +615,15 @@ describe('the admin module', () => {
       clock.advance(61_000);
       await main.admin.runJobs();
       // before: nobody but the stopped pass knew these were owed — no farewell, ever
-      expect(members.map((tg) => farewells(tg) + (tg === first ? 1 : 0))).toEqual([1, 1, 1]);
-      // its connection dies, freeing the row it held: the last goodbye is said (by a later pass,
-      // or by the stopped one, told its transaction is gone), once
-      expect(await terminateHeldRemoval()).toBe(1);
-      expect(
-        await until(async () => {
-          await main.admin.runJobs();
-          return farewells(first as number) === 1;
-        }),
-      ).toBe(true);
       expect(members.map(farewells)).toEqual([1, 1, 1]);
       // and the app dropped each one's cached VIP row (the stopped pass only the first's)
       expect(new Set(roleChanges.slice(changesBefore))).toEqual(new Set(members));
       for (const tg of members) expect((await users.getByTelegramId(tg))?.role).toBe('FREE');
+      // the others are out; the stopped pass's member once its claim lapses
+      for (const tg of members) expect(bans(tg), String(tg)).toBe(tg === first ? 0 : 1);
+      await lapseRemovalClaims();
+      expect((await main.admin.runJobs()).removed).toBe(1);
+      expect(unbans(first as number)).toBe(1);
       // the stopped process, let go, says no second goodbye
       release();
       await passing;
@@ -616,6 +632,80 @@ describe('the admin module', () => {
       expect(members.map(farewells)).toEqual([1, 1, 1]);
       for (const tg of members) expect(await dues(tg)).toMatchObject({ removal_due: false });
       await dying.admin.close();
+    });
+
+    it('a removal holds no transaction while Telegram answers; a sweep elsewhere removes nobody twice; a renewal meanwhile gets its link after', async () => {
+      await userWith(47, 'FREE');
+      await redeem(main.bot, 47);
+      const first = inviteLinks(47).at(-1);
+      expect(first).toBeDefined();
+      await say(main.bot, 1, '/token vip30');
+      const renewal = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string;
+      clock.advance(30 * 86_400_000 + 60_000);
+      const slow = makeBot();
+      const held = createBarrier(2);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      slow.bot.api.config.use(async (prev, m, payload, signal) => {
+        if (m === 'banChatMember' && (payload as { user_id: number }).user_id === 47) {
+          await held.wait();
+          await released;
+        }
+        return prev(m, payload, signal);
+      });
+      const passing = slow.admin.runJobs();
+      await held.wait(); // the expiry's removal asked Telegram, which has not answered
+      // before: its transaction stayed open, holding a connection (the embedded database's only
+      // one), and every other update waited for Telegram
+      const [open] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and state like 'idle in transaction%' and query like '%admin_subscriptions%'`;
+      expect(open?.n).toBe(0);
+      expect(await dues(47)).toMatchObject({ removal_due: true });
+      expect((await other.admin.runJobs()).removed).toBe(0); // the claim is live
+      // the member renews meanwhile: the link waits for the removal, which would undo it
+      await say(main.bot, 47, `/start ${renewal}`);
+      expect(inviteLinks(47)).toEqual([first]);
+      release();
+      await passing;
+      expect([bans(47), unbans(47)]).toEqual([1, 1]);
+      // the link sent before the removal is revoked, and the renewal's sent after it
+      expect(revoked()).toContain(first);
+      expect(inviteLinks(47)).toHaveLength(2);
+      const order = calls.map((c) => c.method).filter((m) => m === 'unbanChatMember' || m === 'createChatInviteLink');
+      expect(order.lastIndexOf('createChatInviteLink')).toBeGreaterThan(order.lastIndexOf('unbanChatMember'));
+      expect(farewells(47)).toBe(0);
+      expect((await users.getByTelegramId(47))?.role).toBe('VIP');
+      expect(await dues(47)).toMatchObject({ removal_due: false, invite_due: false });
+      clock.advance(61_000);
+      await other.admin.runJobs();
+      expect(inviteLinks(47)).toHaveLength(2);
+      expect(farewells(47)).toBe(0);
+      await slow.admin.close();
+    });
+
+    it("a member's link not used is revoked when they are taken out, or sent a new one: one live link at a time", async () => {
+      await userWith(48, 'FREE');
+      await redeem(main.bot, 48);
+      const sent = inviteLinks(48);
+      // a renewal's new link: the one before is revoked first
+      await redeem(main.bot, 48);
+      expect(inviteLinks(48)).toHaveLength(2);
+      expect(revoked()).toContain(sent[0]);
+      // before: the cancelled member's link let them (or whoever they gave it to) in again until
+      // the subscription's original end
+      const latest = inviteLinks(48).at(-1) as string;
+      expect(revoked()).not.toContain(latest);
+      await say(main.bot, 1, '/cancelar_vip 48 reembolso');
+      expect(revoked()).toContain(latest);
+      const methods = calls.map((c) => c.method);
+      expect(methods.lastIndexOf('revokeChatInviteLink')).toBeLessThan(methods.lastIndexOf('banChatMember'));
+      expect([bans(48), unbans(48)]).toEqual([1, 1]);
+      const [row] = await db.sql<{ link: string | null }[]>`
+        select s.invite_link as link from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 48`;
+      expect(row?.link).toBeNull();
     });
 
     it('an invite link Telegram refuses is owed: the member is told it follows, and a later pass sends it once', async () => {
