@@ -68,22 +68,33 @@ export function createVipChannel(deps: {
     (s.removal_claimed_until is null or s.removal_claimed_until <= clock_timestamp())
     and (s.invite_claimed_until is null or s.invite_claimed_until <= clock_timestamp())`;
 
-  /** Revokes a link the bot created; one Telegram no longer knows as live (400) has nothing left to revoke. */
+  /**
+   * Revokes a link the bot created. A 400 that names the link (expired, revoked, unknown to
+   * Telegram) leaves nothing to revoke; any other failure (a bot without the right to manage
+   * links, a 5xx) throws, and what called it stays owed.
+   */
   const revoke = async (link: string | null) => {
     if (channel === undefined || link === null) return;
     try {
       await deps.api().revokeChatInviteLink(channel, link, signal());
     } catch (error) {
-      if (!(error instanceof GrammyError && error.error_code === 400)) throw error;
+      const gone =
+        error instanceof GrammyError &&
+        error.error_code === 400 &&
+        /INVITE_HASH|INVITE_LINK|expired|revoked/i.test(error.description);
+      if (!gone) throw error;
     }
   };
+  /** Tried this many times, a failure is said at error: it may need staff (a right the bot lacks). */
+  const SAY_AT_ERROR = 5;
 
   // A removal is claimed (committed, for CLAIM_MS on PostgreSQL's clock, which every process
   // shares) while the subscription is not active and no invite is on its way, then Telegram is
-  // called with no transaction open. Before, the removal held the row's lock for its calls, and
-  // with it a connection (the embedded database's only one): a slow Telegram made every other
-  // update wait. Waiting for a live invite claim means the link that invite sends is stored
-  // before this removal revokes it.
+  // called with no transaction open; what it settles is fenced by its claim (a process frozen
+  // past it writes nothing over another's). Before, the removal held the row's lock for its
+  // calls, and with it a connection (the embedded database's only one): a slow Telegram made
+  // every other update wait. Waiting for a live invite claim means the link that invite sends is
+  // stored before this removal revokes it.
   const remove = async (user_id: string): Promise<RemovalOutcome> => {
     const at = now();
     if (channel === undefined) {
@@ -93,25 +104,30 @@ export function createVipChannel(deps: {
       return 'none';
     }
     const [row] = await db.sql<
-      { telegram_id: string; active: boolean; due: boolean; claimed: boolean; attempts: number; link: string | null }[]
+      { telegram_id: string; attempts: number; link: string | null; expired: boolean; claim: string }[]
     >`
-      with current as (
-        select s.user_id, u.telegram_id::text, s.status = 'active' as active, s.removal_due_at is not null as due
-        from admin_subscriptions s join users u on u.id = s.user_id where s.user_id = ${user_id}),
-      claimed as (
-        update admin_subscriptions s set removal_claimed_until = ${claimUntil()}
-        where s.user_id = ${user_id} and s.status <> 'active'
-          and s.removal_due_at <= ${at} and ${unclaimed()}
-        returning s.removal_attempts as attempts, s.invite_link as link)
-      select current.telegram_id, current.active, current.due, claimed.attempts is not null as claimed,
-             coalesce(claimed.attempts, 0) as attempts, claimed.link
-      from current left join claimed on true`;
-    if (!row) return 'none';
-    if (!row.claimed) return row.active ? 'renewed' : row.due ? 'later' : 'none';
+      update admin_subscriptions s set removal_claimed_until = ${claimUntil()}
+      from users u
+      where s.user_id = ${user_id} and u.id = s.user_id and s.status <> 'active'
+        and s.removal_due_at <= ${at} and ${unclaimed()}
+      returning u.telegram_id::text, s.removal_attempts as attempts, s.invite_link as link,
+                s.ends_at <= ${at} as expired, (extract(epoch from s.removal_claimed_until) * 1000000)::bigint::text as claim`;
+    if (!row) {
+      // read after the claim's statement, which may have waited for a renewal's commit: that
+      // renewal is seen here (one statement's snapshot from before it said "later" to a renewed
+      // member, who was then told their VIP was cancelled)
+      const [current] = await db.sql<{ active: boolean; due: boolean }[]>`
+        select status = 'active' as active, removal_due_at is not null as due from admin_subscriptions
+        where user_id = ${user_id}`;
+      return !current ? 'none' : current.active ? 'renewed' : current.due ? 'later' : 'none';
+    }
+    const ours = () =>
+      db.sql`user_id = ${user_id} and (extract(epoch from removal_claimed_until) * 1000000)::bigint = ${row.claim}::bigint`;
     const member = Number(row.telegram_id);
     try {
       // the link first: a member who never used it could otherwise join again after the unban
-      await revoke(row.link);
+      // (one sent for a subscription that has ended expired with it)
+      if (!row.expired) await revoke(row.link);
       await deps.api().banChatMember(channel, member, undefined, signal());
       // without the unban they could never come back, not even with a new link
       await deps.api().unbanChatMember(channel, member, { only_if_banned: true }, signal());
@@ -125,8 +141,8 @@ export function createVipChannel(deps: {
         set removal_due_at = case when status = 'active' then null else ${retry_at}::timestamptz end,
             removal_attempts = case when status = 'active' then 0 else ${attempts} end,
             removal_claimed_until = null
-        where user_id = ${user_id}`;
-      logger.warn(
+        where ${ours()}`;
+      logger[attempts >= SAY_AT_ERROR ? 'error' : 'warn'](
         { err: error, telegram_id: member, attempts, retry_at },
         'removal from the VIP channel failed; the jobs try it again',
       );
@@ -138,7 +154,7 @@ export function createVipChannel(deps: {
       update admin_subscriptions
       set removal_due_at = null, removal_attempts = 0, removal_claimed_until = null, invite_link = null,
           invite_due_at = case when status = 'active' then coalesce(invite_due_at, ${at}) else invite_due_at end
-      where user_id = ${user_id}
+      where ${ours()}
       returning status = 'active' as renewed`;
     if (settled?.renewed) {
       logger.warn(
@@ -155,11 +171,13 @@ export function createVipChannel(deps: {
   // other process sends a second one-use link while this one is on its way. Before, the redeem
   // called Telegram unclaimed, and a sweep past the redeem's grace (a slow call, or a process
   // whose clock ran a minute ahead) sent the member a second link, one they could give away. The
-  // link sent before is revoked first, and the new one kept on the row for the removal to revoke.
+  // link sent before is revoked first; the new one is kept on the row as soon as it is created,
+  // under the claim and while the subscription runs (else it is revoked, never sent), so a
+  // removal or the next invite revokes it even if this process dies before it is sent.
   const invite = async (user_id: string, options: { early?: boolean } = {}): Promise<InviteOutcome> => {
     const at = now();
     const [row] = await db.sql<
-      { telegram_id: string; ends_at: Date; active: boolean; attempts: number; link: string | null }[]
+      { telegram_id: string; ends_at: Date; active: boolean; attempts: number; link: string | null; claim: string }[]
     >`
       update admin_subscriptions s
       set invite_claimed_until = ${claimUntil()}
@@ -168,43 +186,51 @@ export function createVipChannel(deps: {
         and ${options.early ? db.sql`s.invite_due_at is not null` : db.sql`s.invite_due_at <= ${at}`}
         and ${unclaimed()}
       returning u.telegram_id::text, s.ends_at, s.status = 'active' as active, s.invite_attempts as attempts,
-                s.invite_link as link`;
+                s.invite_link as link, (extract(epoch from s.invite_claimed_until) * 1000000)::bigint::text as claim`;
     if (!row) return 'none';
-    const settle = (due: Date | null, attempts: number, link: string | null) =>
+    const ours = () =>
+      db.sql`user_id = ${user_id} and (extract(epoch from invite_claimed_until) * 1000000)::bigint = ${row.claim}::bigint`;
+    const settle = (due: Date | null, attempts: number) =>
       db.sql`
-        update admin_subscriptions
-        set invite_due_at = ${due}, invite_attempts = ${attempts}, invite_claimed_until = null, invite_link = ${link}
-        where user_id = ${user_id}`;
+        update admin_subscriptions set invite_due_at = ${due}, invite_attempts = ${attempts}, invite_claimed_until = null
+        where ${ours()}`;
     const ended = !row.active || row.ends_at <= at;
     if (channel === undefined || ended) {
-      await settle(null, 0, row.link);
+      await settle(null, 0);
       return 'none';
     }
     const member = Number(row.telegram_id);
-    let link: string | null = row.link;
+    let sending = false;
     try {
       // one live link per member: the one before, unused, could be given to someone who never paid
-      await revoke(link);
-      link = null;
-      link = (
-        await deps
-          .api()
-          .createChatInviteLink(
-            channel,
-            { member_limit: 1, expire_date: Math.floor(row.ends_at.getTime() / 1000) },
-            signal(),
-          )
-      ).invite_link;
+      await revoke(row.link);
+      const { invite_link: link } = await deps
+        .api()
+        .createChatInviteLink(
+          channel,
+          { member_limit: 1, expire_date: Math.floor(row.ends_at.getTime() / 1000) },
+          signal(),
+        );
+      const kept = await db.sql`
+        update admin_subscriptions set invite_link = ${link}
+        where ${ours()} and status = 'active' and ends_at > ${at}
+        returning 1`;
+      if (kept.length === 0) {
+        // the claim lapsed (this process froze past it) or the subscription ended meanwhile
+        await revoke(link);
+        logger.warn({ telegram_id: member }, 'VIP channel invite not sent: its claim lapsed or the subscription ended');
+        return 'none';
+      }
+      sending = true;
       await deps.api().sendMessage(member, TEXTS.inviteLink(link), undefined, signal());
     } catch (error) {
       // a member who blocked the bot cannot be sent one: they get a link when they write again
-      // and redeem; nothing more is owed
-      const blocked = error instanceof GrammyError && error.error_code === 403;
+      // and redeem; nothing more is owed (a 403 of the channel's calls is the bot's rights: owed)
+      const blocked = sending && error instanceof GrammyError && error.error_code === 403;
       const attempts = row.attempts + 1;
       const retry_at = blocked ? null : new Date(at.getTime() + retryDelay(attempts));
-      // a link created and not sent is kept too: the next try or a removal revokes it
-      await settle(retry_at, blocked ? 0 : attempts, link);
-      logger.warn(
+      await settle(retry_at, blocked ? 0 : attempts);
+      logger[!blocked && attempts >= SAY_AT_ERROR ? 'error' : 'warn'](
         { err: error, telegram_id: member, attempts, retry_at },
         blocked
           ? 'VIP channel invite not sent: the member blocked the bot'
@@ -212,7 +238,7 @@ export function createVipChannel(deps: {
       );
       return blocked ? 'none' : 'failed';
     }
-    await settle(null, 0, link);
+    await settle(null, 0);
     return 'sent';
   };
 

@@ -77,6 +77,8 @@ const calls = api.calls;
 const roleChanges: number[] = [];
 /** Run between loading the update's user and the module's handlers (what another process does meanwhile). */
 let afterUserLoaded: (() => Promise<unknown>) | undefined;
+/** Run when the app is told a role changed (after a cancel's commit, before its channel removal). */
+let onRoleChange: (() => Promise<unknown>) | undefined;
 /** A bot process: its own module instance over the shared database and bus. */
 function makeBot(
   channels: { main_channel_id?: number } = { main_channel_id: MAIN_CHANNEL },
@@ -102,7 +104,10 @@ function makeBot(
       botUsername: () => 'diana_bot',
       clock: processClock,
       decoratePost: (id) => [[{ text: '💋', callback_data: `r:${id}` }]],
-      onRoleChanged: async (telegram_id) => roleChanges.push(telegram_id),
+      onRoleChanged: async (telegram_id) => {
+        roleChanges.push(telegram_id);
+        await onRoleChange?.();
+      },
     },
   );
   bot.use(async (ctx, next) => {
@@ -671,8 +676,9 @@ describe('the admin module', () => {
       release();
       await passing;
       expect([bans(47), unbans(47)]).toEqual([1, 1]);
-      // the link sent before the removal is revoked, and the renewal's sent after it
-      expect(revoked()).toContain(first);
+      // the renewal's link is sent after the removal (the one before expired with the
+      // subscription it was made for: nothing to revoke)
+      expect(revoked()).not.toContain(first);
       expect(inviteLinks(47)).toHaveLength(2);
       const order = calls.map((c) => c.method).filter((m) => m === 'unbanChatMember' || m === 'createChatInviteLink');
       expect(order.lastIndexOf('createChatInviteLink')).toBeGreaterThan(order.lastIndexOf('unbanChatMember'));
@@ -706,6 +712,116 @@ describe('the admin module', () => {
       const [row] = await db.sql<{ link: string | null }[]>`
         select s.invite_link as link from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 48`;
       expect(row?.link).toBeNull();
+    });
+
+    it("a renewal that commits while a cancel's removal waits for the row keeps the member in, untold of any cancel", async () => {
+      const member = await userWith(49, 'FREE');
+      await redeem(main.bot, 49);
+      let waited = false;
+      let committing: Promise<void> | undefined;
+      onRoleChange = async () => {
+        onRoleChange = undefined;
+        // the cancel has committed; a renewal writes the row and holds it, uncommitted
+        const holder = await db.sql.reserve();
+        await holder`begin`;
+        await holder`
+          update admin_subscriptions set status = 'active', expired_at = null, removal_due_at = null
+          where user_id = ${member.id}`;
+        committing = (async () => {
+          try {
+            waited = await until(
+              async () =>
+                (
+                  await db.sql`
+                    select 1 from pg_stat_activity
+                    where datname = current_database() and wait_event_type = 'Lock'
+                      and query like '%set removal_claimed_until = clock_timestamp()%'`
+                ).length === 1,
+            );
+          } finally {
+            await holder`commit`;
+            holder.release();
+          }
+        })();
+      };
+      await say(main.bot, 1, '/cancelar_vip 49 reembolso');
+      await committing;
+      expect(waited).toBe(true); // the removal's claim did wait for the renewal
+      // before: the claim's statement read the row as it was before it waited ("later"), and the
+      // renewed member was told "Tu suscripción VIP se ha cancelado"
+      expect(
+        calls.filter((c) => c.payload.chat_id === 49 && String(c.payload.text).includes('se ha cancelado')),
+      ).toEqual([]);
+      expect(bans(49)).toBe(0);
+      expect(lastTo(1)).not.toMatch(/sale del canal/);
+    });
+
+    it("a process that dies with a member's new link in hand leaves it on the row: the next invite revokes it", async () => {
+      await userWith(50, 'FREE');
+      await redeem(main.bot, 50);
+      const [before] = await db.sql<{ link: string }[]>`
+        select s.invite_link as link from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 50`;
+      const dying = makeBot();
+      dying.bot.api.config.use(async (prev, m, payload, signal) => {
+        // the link is created; the process dies before it is sent
+        if (m === 'sendMessage' && String((payload as { text?: string }).text).startsWith('Tu invitación'))
+          return new Promise<never>(() => {});
+        return prev(m, payload, signal);
+      });
+      void redeem(dying.bot, 50); // a renewal: its new link, never sent nor settled
+      const stored = async () =>
+        (
+          await db.sql<{ link: string | null }[]>`
+            select s.invite_link as link from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 50`
+        )[0]?.link;
+      // before: the link was written only once sent — this one, live, was never revoked
+      expect(await until(async () => (await stored()) !== before?.link)).toBe(true);
+      const lost = (await stored()) as string;
+      expect(revoked()).toContain(before?.link);
+      await db.sql`update admin_subscriptions set invite_claimed_until = clock_timestamp() where invite_claimed_until is not null`;
+      clock.advance(61_000);
+      expect((await main.admin.runJobs()).invited).toBe(1);
+      expect(revoked()).toContain(lost);
+      expect(inviteLinks(50)).toHaveLength(2); // the first redeem's and this one's
+    });
+
+    it("a revoke Telegram refuses for the bot's rights keeps the removal, or the invite, owed", async () => {
+      await userWith(51, 'FREE');
+      await redeem(main.bot, 51);
+      const refusals: Array<{ error_code: number; description: string }> = [];
+      const rightless = makeBot();
+      rightless.bot.api.config.use(async (prev, m, payload, signal) => {
+        const refusal = m === 'revokeChatInviteLink' ? refusals.shift() : undefined;
+        return refusal ? { ok: false, ...refusal } : prev(m, payload, signal);
+      });
+      // a renewal's link, the old one not revocable (the bot is not in the channel): owed still
+      refusals.push({ error_code: 403, description: 'Forbidden: bot is not a member of the channel chat' });
+      const linksBefore = inviteLinks(51).length;
+      await redeem(rightless.bot, 51);
+      // before: taken for a member who blocked the bot — nothing owed, no link ever
+      expect(await dues(51)).toMatchObject({ invite_due: true });
+      expect(lastTo(51)).toMatch(/te la envío aquí en cuanto Telegram/);
+      clock.advance(61_000);
+      expect((await rightless.admin.runJobs()).invited).toBe(1);
+      expect(inviteLinks(51)).toHaveLength(linksBefore + 1);
+      // a cancel whose link Telegram will not revoke (no right to manage links)
+      refusals.push({ error_code: 400, description: 'Bad Request: CHAT_ADMIN_REQUIRED' });
+      await say(rightless.bot, 1, '/cancelar_vip 51 reembolso');
+      // before: "sale del canal", nothing owed, the unused link live until the original end
+      expect(lastTo(1)).toMatch(/Telegram no me ha dejado sacarle del canal todavía/);
+      expect(await dues(51)).toMatchObject({ removal_due: true, removal_attempts: 1 });
+      const link = inviteLinks(51).at(-1);
+      clock.advance(61_000);
+      expect((await rightless.admin.runJobs()).removed).toBe(1);
+      expect(revoked()).toContain(link);
+      // one Telegram no longer knows (expired, revoked) leaves nothing to revoke
+      await userWith(52, 'FREE');
+      await redeem(main.bot, 52);
+      refusals.push({ error_code: 400, description: 'Bad Request: INVITE_HASH_EXPIRED' });
+      await say(rightless.bot, 1, '/cancelar_vip 52 reembolso');
+      expect(lastTo(1)).toMatch(/sale del canal\.$/);
+      expect(await dues(52)).toMatchObject({ removal_due: false });
+      await rightless.admin.close();
     });
 
     it('an invite link Telegram refuses is owed: the member is told it follows, and a later pass sends it once', async () => {
