@@ -201,7 +201,8 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     return rows.length;
   };
 
-  // A stream Redis lost (restarted without AOF, flushed) took with it the entries the relay had
+  // A stream Redis lost (restarted without AOF, flushed), or whose last entries it lost (restarted
+  // from an older snapshot, a replica behind promoted), took with it the entries the relay had
   // appended and no group had handled yet, whose rows are marked. Those published within
   // lost_stream_replay_ms are unmarked, and the next pass appends them again (their markers went
   // with the stream); each group's inbox skips the ones it had handled. Found by an append that
@@ -244,17 +245,17 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       if (replayMs === 0)
         logger.error(
           { type },
-          'outbox relay: Redis lost this stream (restarted without AOF, or flushed); events relayed before and not yet handled are lost (lost_stream_replay_ms is 0)',
+          'outbox relay: Redis lost this stream or its last entries (restarted without AOF or from an older snapshot, or flushed); events relayed before and not yet handled are lost (lost_stream_replay_ms is 0)',
         );
       else if (rows > 0)
         logger.error(
           { type, rows, lost_stream_replay_ms: replayMs },
-          'outbox relay: Redis lost this stream (restarted without AOF, or flushed); the rows published within lost_stream_replay_ms are relayed again (each group skips what it had handled)',
+          'outbox relay: Redis lost this stream or its last entries (restarted without AOF or from an older snapshot, or flushed); the rows published within lost_stream_replay_ms are relayed again (each group skips what it had handled)',
         );
       else
         logger.warn(
           { type, lost_stream_replay_ms: replayMs },
-          'outbox relay: Redis lost this stream (restarted without AOF, or flushed); no row of it was published within lost_stream_replay_ms',
+          'outbox relay: Redis lost this stream or its last entries (restarted without AOF or from an older snapshot, or flushed); no row of it was published within lost_stream_replay_ms',
         );
     }
     if (again.length > 0) notified = true; // the next pass takes them at once

@@ -104,7 +104,9 @@ export interface StreamTransport {
        * Called, before the append resolves, with the stream's key when the transport finds the
        * stream without its keep mark: `history` false when it has no history either — new, or
        * lost with Redis's data since its last append (a restart without AOF, a flush), and with
-       * it the entries not yet read; true when it was appended to before marks were kept. The
+       * it the entries not yet read — or when its last entries are gone (its mark lies below the
+       * highest id this transport's relayed appends got: restarted from an older snapshot);
+       * true when it was appended to before marks were kept. The
        * caller tells new from lost (the relay keeps the keys it appended to). Only appends with
        * `dedupe_id` (the relay's) are told.
        */
@@ -159,7 +161,8 @@ export interface StreamTransport {
   groupStats(type: string): Promise<GroupStats[]>;
   /**
    * Of `streams` (keys `on_stream_unmarked` gave, appended to before), those that lost their data
-   * since (a Redis restarted without AOF, or flushed); each is told to one caller only. A
+   * or their last entries since (a Redis restarted without AOF or from an older snapshot, or
+   * flushed); each is told to one caller only. A
    * transport whose streams cannot outlive their data without it (memory) has none.
    */
   lostStreams?(streams: readonly string[]): Promise<string[]>;

@@ -15,13 +15,13 @@ const transportAt = (prefix: string) =>
     { connector: createRedisConnector({ options: { port: Number(new URL(redis.url).port) } }) },
   );
 
-/** The encoded envelopes of a call's args (MAXLEN, then per stream: a count, then ttl/raw pairs). */
+/** The encoded envelopes of a call's args (MAXLEN, then per stream: a floor, a count, then ttl/raw pairs). */
 const entriesOf = (args: Array<string | number>) => {
   const raws: Array<string | number> = [];
   for (let i = 1; i < args.length; ) {
-    const n = Number(args[i]);
-    for (let j = 0; j < n; j++) raws.push(args[i + 2 + 2 * j] as string | number);
-    i += 1 + 2 * n;
+    const n = Number(args[i + 1]);
+    for (let j = 0; j < n; j++) raws.push(args[i + 3 + 2 * j] as string | number);
+    i += 2 + 2 * n;
   }
   return raws;
 };
@@ -60,9 +60,9 @@ describe('append batching (recorded sends)', () => {
     });
     await Promise.all([append('s', { raw: '1' }), append('s', { raw: '2' }), append('s', { raw: '3' })]);
     expect(sends.map((s) => s.args)).toEqual([
-      [7, 1, '', '1'],
-      [7, 1, '', '2'],
-      [7, 1, '', '3'],
+      [7, '', 1, '', '1'],
+      [7, '', 1, '', '2'],
+      [7, '', 1, '', '3'],
     ]);
   });
 
@@ -81,8 +81,8 @@ describe('append batching (recorded sends)', () => {
       append('a', { raw: 'a3' }),
     ]);
     expect(sends).toEqual([
-      { keys: ['a', 'a:keep', 'a:seen:2'], args: [7, 3, '', 'a1', 5, 'a2', '', 'a3'] },
-      { keys: ['b', 'b:keep', 'b:seen:1'], args: [7, 1, 60_000, 'b1'] },
+      { keys: ['a', 'a:keep', 'a:seen:2'], args: [7, '', 3, '', 'a1', 5, 'a2', '', 'a3'] },
+      { keys: ['b', 'b:keep', 'b:seen:1'], args: [7, '', 1, 60_000, 'b1'] },
     ]);
   });
 
@@ -104,7 +104,7 @@ describe('append batching (recorded sends)', () => {
     expect(sends).toEqual([
       {
         keys: ['a', 'a:keep', 'a:seen:2', 'b', 'b:keep', 'b:seen:1', 'c', 'c:keep'],
-        args: [7, 2, '', 'a1', 5, 'a2', 1, 60_000, 'b1', 1, '', 'c1'],
+        args: [7, '', 2, '', 'a1', 5, 'a2', '', 1, 60_000, 'b1', '', 1, '', 'c1'],
       },
     ]);
     // replies come in the call's order (a1, a2, b1, c1); each caller gets its own

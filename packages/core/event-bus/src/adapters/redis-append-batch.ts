@@ -10,7 +10,8 @@ export interface QueuedAppend {
   readonly signal?: AbortSignal;
   /**
    * Called (before it resolves) when the script found the stream without its keep mark: `history`
-   * false when it had none either (new, or lost), true when it was appended to before marks.
+   * false when it had none either (new, or lost) or lay below its floor (its last entries lost),
+   * true when it was appended to before marks.
    */
   readonly on_unmarked?: (history: boolean) => void;
 }
@@ -20,9 +21,16 @@ interface Waiting extends QueuedAppend {
   readonly reject: (error: unknown) => void;
 }
 
+/** Whether stream entry id `a` ('ms-seq') comes before `b`. */
+export function idBefore(a: string, b: string): boolean {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am < bm : as < bs;
+}
+
 /**
  * Runs `lua/append-batch.lua`: `keys` = per stream, the stream, its keep mark, then its markers;
- * `args` = the MAXLEN cap, then per stream its entry count and entries. Returns one reply per
+ * `args` = the MAXLEN cap, then per stream its floor, its entry count and entries. Returns one reply per
  * entry, in order (an Error is that entry's rejection as is; `~` or `^` before an id: the stream
  * had no keep mark, and no history or history).
  */
@@ -49,16 +57,27 @@ export function createAppendBatcher(
     readonly one_call?: boolean;
     /** The key of a stream's keep mark (its hash tag). */
     readonly keep_key: (stream: string) => string;
+    /**
+     * Per stream, the highest id its relayed appends (those with a marker) got: raised from the
+     * replies, sent with each batch as its floor (a stream found below it lost its last entries).
+     */
+    readonly floors?: Map<string, string>;
   },
 ): (stream: string, append: QueuedAppend) => Promise<string> {
   const queues = new Map<string, Waiting[]>();
   let scheduled = false;
+  const floors = options.floors ?? new Map<string, string>();
+  const raiseFloor = (stream: string, id: string) => {
+    const floor = floors.get(stream);
+    if (floor === undefined || idBefore(floor, id)) floors.set(stream, id);
+  };
 
   /** Sends the streams' batches in one call; each caller settles with its own reply. */
   const sendStreams = (streams: Iterable<[string, Waiting[]]>) => {
     const keys: string[] = [];
     const args: Array<string | number> = [options.max_len];
     const batch: Waiting[] = [];
+    const streamOf: string[] = [];
     for (const [stream, queued] of streams) {
       const live = queued.filter((item) => {
         if (!item.signal?.aborted) return true;
@@ -67,9 +86,10 @@ export function createAppendBatcher(
       });
       if (live.length === 0) continue;
       keys.push(stream, options.keep_key(stream));
-      args.push(live.length);
+      args.push(floors.get(stream) ?? '', live.length);
       for (const item of live) {
         batch.push(item);
+        streamOf.push(stream);
         if (item.marker === undefined) args.push('', item.raw);
         else {
           keys.push(item.marker);
@@ -86,10 +106,13 @@ export function createAppendBatcher(
           if (reply === undefined) item.reject(new Error('no reply for a batched append'));
           else if (typeof reply !== 'string') item.reject(reply);
           else if (reply.startsWith('!')) item.reject(new Error(reply.slice(1)));
-          else if (reply.startsWith('~') || reply.startsWith('^')) {
-            item.on_unmarked?.(reply.startsWith('^'));
-            item.resolve(reply.slice(1));
-          } else item.resolve(reply);
+          else {
+            const told = reply.startsWith('~') || reply.startsWith('^');
+            const id = told ? reply.slice(1) : reply;
+            if (item.marker !== undefined) raiseFloor(streamOf[i] as string, id);
+            if (told) item.on_unmarked?.(reply.startsWith('^'));
+            item.resolve(id);
+          }
         }
       },
       (error: unknown) => {

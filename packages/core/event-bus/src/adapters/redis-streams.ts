@@ -73,7 +73,7 @@ interface Scripts {
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
   purgeAll(dlq: string): Promise<number>;
   lag(stream: string, after: string, most: number): Promise<number>;
-  checkKeep(stream: string, keep: string): Promise<number>;
+  checkKeep(stream: string, keep: string, floor: string): Promise<number>;
 }
 
 /** The idle time of a handed-back entry: past any consumer's `claim_idle_ms` (ten years). */
@@ -143,14 +143,14 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     if (client.status !== 'ready') await waitReady(commandTimeout, signal);
     return client as RedisClient & Scripts;
   };
-  client.defineCommand('appendBatch', { lua: readLua('append-batch') });
+  client.defineCommand('appendBatch', { lua: readLua('keep') + readLua('append-batch') });
   client.defineCommand('deadLetter', { numberOfKeys: 2, lua: readLua('dead-letter') });
   client.defineCommand('renew', { numberOfKeys: 1, lua: readLua('renew') });
   client.defineCommand('release', { numberOfKeys: 1, lua: readLua('release') });
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
   client.defineCommand('lag', { numberOfKeys: 1, lua: readLua('lag') });
   client.defineCommand('purgeAll', { numberOfKeys: 1, lua: readLua('purge-all') });
-  client.defineCommand('checkKeep', { numberOfKeys: 2, lua: readLua('check-keep') });
+  client.defineCommand('checkKeep', { numberOfKeys: 2, lua: readLua('keep') + readLua('check-keep') });
 
   // Below, a `name` is one stream's: the type itself, or `type#p` for partition p > 0 of a
   // partitioned type; its hash tag is the name, so partitions spread over a cluster's slots.
@@ -276,6 +276,9 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   };
   // a stream's keep mark, beside it (its hash tag): set at its first append, gone with its data
   const keepKey = (stream: string) => `${stream}:keep`;
+  // per stream, the highest id this transport's relayed appends got: a stream found below it
+  // (Redis restarted from an older snapshot) lost its last entries
+  const floors = new Map<string, string>();
   const appendBatched = createAppendBatcher(
     waitReplicas === 0
       ? (batchKeys, args) => scripts.appendBatch(batchKeys.length, ...batchKeys, ...args)
@@ -287,6 +290,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       default_ttl_ms: 86_400_000,
       one_call: !isCluster(client),
       keep_key: keepKey,
+      floors,
     },
   );
 
@@ -532,7 +536,9 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       // deployment used before), whose marks are not this transport's to read or set
       const own = streams.filter((stream) => stream.startsWith(`${prefix}{`));
       const c = await ready();
-      const found = await Promise.all(own.map((stream) => c.checkKeep(stream, keepKey(stream))));
+      const found = await Promise.all(
+        own.map((stream) => c.checkKeep(stream, keepKey(stream), floors.get(stream) ?? '')),
+      );
       return own.filter((_, i) => found[i] === 1);
     },
     async streamLength(type) {
