@@ -14,6 +14,8 @@ const CALL_TIMEOUT_MS = 10_000;
 const retryDelay = (attempts: number) => Math.min(3_600_000, 60_000 * 2 ** Math.max(0, attempts - 1));
 /** How long the redeem's own invite attempt has before the jobs may send one too. */
 export const INVITE_GRACE_MS = 60_000;
+/** Tried this many times, a failure is said at error: it may need staff (a right the bot lacks). */
+const SAY_AT_ERROR = 5;
 /** How long a removal or an invite on its way is claimed: its calls (at most three, each bounded by CALL_TIMEOUT_MS), and room. */
 const CLAIM_MS = 60_000;
 
@@ -85,8 +87,6 @@ export function createVipChannel(deps: {
       if (!gone) throw error;
     }
   };
-  /** Tried this many times, a failure is said at error: it may need staff (a right the bot lacks). */
-  const SAY_AT_ERROR = 5;
 
   // A removal is claimed (committed, for CLAIM_MS on PostgreSQL's clock, which every process
   // shares) while the subscription is not active and no invite is on its way, then Telegram is
@@ -103,18 +103,27 @@ export function createVipChannel(deps: {
         where user_id = ${user_id} and removal_due_at is not null`;
       return 'none';
     }
+    // (a running subscription owes a removal only when a renewal came during one whose ban went
+    // through and whose unban failed: the redeem clears it otherwise; then the unban alone is owed)
     const [row] = await db.sql<
-      { telegram_id: string; attempts: number; link: string | null; expired: boolean; claim: string }[]
+      {
+        telegram_id: string;
+        active: boolean;
+        attempts: number;
+        link: string | null;
+        expired: boolean;
+        claim: string;
+      }[]
     >`
       update admin_subscriptions s set removal_claimed_until = ${claimUntil()}
       from users u
-      where s.user_id = ${user_id} and u.id = s.user_id and s.status <> 'active'
-        and s.removal_due_at <= ${at} and ${unclaimed()}
-      returning u.telegram_id::text, s.removal_attempts as attempts, s.invite_link as link,
-                s.ends_at <= ${at} as expired, (extract(epoch from s.removal_claimed_until) * 1000000)::bigint::text as claim`;
+      where s.user_id = ${user_id} and u.id = s.user_id and s.removal_due_at <= ${at} and ${unclaimed()}
+      returning u.telegram_id::text, s.status = 'active' as active, s.removal_attempts as attempts,
+                s.invite_link as link, s.ends_at <= ${at} as expired,
+                (extract(epoch from s.removal_claimed_until) * 1000000)::bigint::text as claim`;
     if (!row) {
-      // read after the claim's statement, which may have waited for a renewal's commit: that
-      // renewal is seen here (one statement's snapshot from before it said "later" to a renewed
+      // read after the claim's statement, which may have waited for a renewal's commit (which
+      // cleared the removal owed): that renewal is seen here (one statement's snapshot from before it said "later" to a renewed
       // member, who was then told their VIP was cancelled)
       const [current] = await db.sql<{ active: boolean; due: boolean }[]>`
         select status = 'active' as active, removal_due_at is not null as due from admin_subscriptions
@@ -124,22 +133,26 @@ export function createVipChannel(deps: {
     const ours = () =>
       db.sql`user_id = ${user_id} and (extract(epoch from removal_claimed_until) * 1000000)::bigint = ${row.claim}::bigint`;
     const member = Number(row.telegram_id);
+    // a ban that may stand: a renewal meanwhile still owes its unban
+    let banned = row.active;
     try {
-      // the link first: a member who never used it could otherwise join again after the unban
-      // (one sent for a subscription that has ended expired with it)
-      if (!row.expired) await revoke(row.link);
-      await deps.api().banChatMember(channel, member, undefined, signal());
+      if (!row.active) {
+        // the link first: a member who never used it could otherwise join again after the unban
+        // (one sent for a subscription that has ended expired with it)
+        if (!row.expired) await revoke(row.link);
+        await deps.api().banChatMember(channel, member, undefined, signal());
+        banned = true;
+      }
       // without the unban they could never come back, not even with a new link
       await deps.api().unbanChatMember(channel, member, { only_if_banned: true }, signal());
     } catch (error) {
       const attempts = row.attempts + 1;
       const retry_at = new Date(at.getTime() + retryDelay(attempts));
-      // a renewal meanwhile owes no removal (a ban that went through with its unban failed stays
-      // until the member asks: said in the README)
+      // a renewal meanwhile owes no removal, unless a ban went through: then its unban
       await db.sql`
         update admin_subscriptions
-        set removal_due_at = case when status = 'active' then null else ${retry_at}::timestamptz end,
-            removal_attempts = case when status = 'active' then 0 else ${attempts} end,
+        set removal_due_at = case when status = 'active' and not ${banned} then null else ${retry_at}::timestamptz end,
+            removal_attempts = case when status = 'active' and not ${banned} then 0 else ${attempts} end,
             removal_claimed_until = null
         where ${ours()}`;
       logger[attempts >= SAY_AT_ERROR ? 'error' : 'warn'](
@@ -150,6 +163,12 @@ export function createVipChannel(deps: {
     }
     // a renewal that committed during the calls was taken out with the rest: its invite (refused
     // meanwhile by this claim) is sent now, after the removal, so the link works
+    if (row.active) {
+      await db.sql`
+        update admin_subscriptions set removal_due_at = null, removal_attempts = 0, removal_claimed_until = null
+        where ${ours()}`;
+      return 'renewed';
+    }
     const [settled] = await db.sql<{ renewed: boolean }[]>`
       update admin_subscriptions
       set removal_due_at = null, removal_attempts = 0, removal_claimed_until = null, invite_link = null,

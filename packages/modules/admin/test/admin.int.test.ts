@@ -692,6 +692,52 @@ describe('the admin module', () => {
       await slow.admin.close();
     });
 
+    it('a renewal during a removal whose unban then fails is unbanned by a later pass, then sent its link', async () => {
+      await userWith(53, 'FREE');
+      await redeem(main.bot, 53);
+      await say(main.bot, 1, '/token vip30');
+      const renewal = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string;
+      clock.advance(30 * 86_400_000 + 60_000);
+      const slow = makeBot();
+      const held = createBarrier(2);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let unbanFails = 1;
+      slow.bot.api.config.use(async (prev, m, payload, signal) => {
+        const user = (payload as { user_id?: number }).user_id;
+        if (m === 'banChatMember' && user === 53) {
+          await held.wait();
+          await released;
+        }
+        if (m === 'unbanChatMember' && user === 53 && unbanFails-- > 0)
+          return { ok: false, error_code: 502, description: 'Bad Gateway' };
+        return prev(m, payload, signal);
+      });
+      const passing = slow.admin.runJobs();
+      await held.wait(); // the expiry's ban is on its way
+      await say(main.bot, 53, `/start ${renewal}`);
+      release();
+      await passing;
+      // the ban went through, the unban did not: the paying member is out and cannot come back
+      expect([bans(53), unbans(53)]).toEqual([1, 0]);
+      // before: nothing owed once the row was active again — banned for good
+      expect(await dues(53)).toMatchObject({ removal_due: true });
+      clock.advance(61_000);
+      await main.admin.runJobs();
+      expect([bans(53), unbans(53)]).toEqual([1, 1]); // the unban alone, no second ban
+      expect(await dues(53)).toMatchObject({ removal_due: false, invite_due: false });
+      // and the renewal's link after it
+      const order = calls
+        .filter((c) => c.payload.user_id === 53 || c.payload.chat_id === 53)
+        .map((c) => (c.method === 'sendMessage' ? String(c.payload.text).slice(0, 30) : c.method));
+      expect(order.lastIndexOf('Tu invitación al canal VIP (un')).toBeGreaterThan(order.lastIndexOf('unbanChatMember'));
+      expect((await users.getByTelegramId(53))?.role).toBe('VIP');
+      expect(farewells(53)).toBe(0);
+      await slow.admin.close();
+    });
+
     it("a member's link not used is revoked when they are taken out, or sent a new one: one live link at a time", async () => {
       await userWith(48, 'FREE');
       await redeem(main.bot, 48);
