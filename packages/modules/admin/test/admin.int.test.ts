@@ -120,6 +120,28 @@ function makeBot(
   bot.on('message', (ctx) => ctx.reply('(unhandled)'));
   return { bot, admin };
 }
+/**
+ * Holds `bot`'s Telegram calls that `match` until `release()`: `reached` resolves once the first
+ * is held (what a slow Telegram, or a process frozen mid-call, looks like to the others).
+ */
+function holdTelegram(bot: Bot<AdminContext>, match: (method: string, payload: Record<string, unknown>) => boolean) {
+  let reach!: () => void;
+  const reached = new Promise<void>((resolve) => {
+    reach = resolve;
+  });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  bot.api.config.use(async (prev, method, payload, signal) => {
+    if (match(method, payload as Record<string, unknown>)) {
+      reach();
+      await released;
+    }
+    return prev(method, payload, signal);
+  });
+  return { reached, release };
+}
 const main = makeBot();
 const other = makeBot();
 const updates = createUpdateFactory();
@@ -593,22 +615,11 @@ describe('the admin module', () => {
       await expiringSoon(members);
       // this process stops at its first removal, its claim live
       const dying = makeBot();
-      let reached!: () => void;
-      const atRemoval = new Promise<void>((resolve) => {
-        reached = resolve;
-      });
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
       let first: number | undefined;
-      dying.bot.api.config.use(async (prev, m, payload, signal) => {
-        if (m === 'banChatMember' && first === undefined) {
-          first = (payload as { user_id: number }).user_id;
-          reached();
-          await released;
-        }
-        return prev(m, payload, signal);
+      const { reached: atRemoval, release } = holdTelegram(dying.bot, (m, payload) => {
+        if (m !== 'banChatMember' || first !== undefined) return false;
+        first = payload.user_id as number;
+        return true;
       });
       const changesBefore = roleChanges.length;
       clock.advance(10_000);
@@ -648,20 +659,9 @@ describe('the admin module', () => {
       const renewal = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string;
       clock.advance(30 * 86_400_000 + 60_000);
       const slow = makeBot();
-      const held = createBarrier(2);
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      slow.bot.api.config.use(async (prev, m, payload, signal) => {
-        if (m === 'banChatMember' && (payload as { user_id: number }).user_id === 47) {
-          await held.wait();
-          await released;
-        }
-        return prev(m, payload, signal);
-      });
+      const held = holdTelegram(slow.bot, (m, payload) => m === 'banChatMember' && payload.user_id === 47);
       const passing = slow.admin.runJobs();
-      await held.wait(); // the expiry's removal asked Telegram, which has not answered
+      await held.reached; // the expiry's removal asked Telegram, which has not answered
       // before: its transaction stayed open, holding a connection (the embedded database's only
       // one), and every other update waited for Telegram
       const [open] = await db.sql<{ n: number }[]>`
@@ -673,7 +673,7 @@ describe('the admin module', () => {
       // the member renews meanwhile: the link waits for the removal, which would undo it
       await say(main.bot, 47, `/start ${renewal}`);
       expect(inviteLinks(47)).toEqual([first]);
-      release();
+      held.release();
       await passing;
       expect([bans(47), unbans(47)]).toEqual([1, 1]);
       // the renewal's link is sent after the removal (the one before expired with the
@@ -699,26 +699,17 @@ describe('the admin module', () => {
       const renewal = /start=(vip_[A-Za-z0-9_-]+)/.exec(lastTo(1))?.[1] as string;
       clock.advance(30 * 86_400_000 + 60_000);
       const slow = makeBot();
-      const held = createBarrier(2);
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
       let unbanFails = 1;
-      slow.bot.api.config.use(async (prev, m, payload, signal) => {
-        const user = (payload as { user_id?: number }).user_id;
-        if (m === 'banChatMember' && user === 53) {
-          await held.wait();
-          await released;
-        }
-        if (m === 'unbanChatMember' && user === 53 && unbanFails-- > 0)
-          return { ok: false, error_code: 502, description: 'Bad Gateway' };
-        return prev(m, payload, signal);
-      });
+      slow.bot.api.config.use(async (prev, m, payload, signal) =>
+        m === 'unbanChatMember' && (payload as { user_id?: number }).user_id === 53 && unbanFails-- > 0
+          ? { ok: false, error_code: 502, description: 'Bad Gateway' }
+          : prev(m, payload, signal),
+      );
+      const held = holdTelegram(slow.bot, (m, payload) => m === 'banChatMember' && payload.user_id === 53);
       const passing = slow.admin.runJobs();
-      await held.wait(); // the expiry's ban is on its way
+      await held.reached; // the expiry's ban is on its way
       await say(main.bot, 53, `/start ${renewal}`);
-      release();
+      held.release();
       await passing;
       // the ban went through, the unban did not: the paying member is out and cannot come back
       expect([bans(53), unbans(53)]).toEqual([1, 0]);
@@ -908,22 +899,11 @@ describe('the admin module', () => {
     it("a redeem whose invite link is slow in coming gets one link, holding no transaction: another process's sweep (its clock a minute ahead) does not send a second", async () => {
       await userWith(28, 'FREE');
       const slow = makeBot();
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const held = createBarrier(2);
-      slow.bot.api.config.use(async (prev, m, payload, signal) => {
-        if (m === 'createChatInviteLink') {
-          await held.wait();
-          await released;
-        }
-        return prev(m, payload, signal);
-      });
+      const held = holdTelegram(slow.bot, (m) => m === 'createChatInviteLink');
       const ahead = makeBot(undefined, {}, { now: () => clock.now() + 61_000 });
       const createdBefore = calls.filter((c) => c.method === 'createChatInviteLink').length;
       const redeeming = redeem(slow.bot, 28);
-      await held.wait(); // the redeem asked Telegram for the link, which has not answered
+      await held.reached; // the redeem asked Telegram for the link, which has not answered
       // no transaction stays open for the call: it held a connection (the embedded database's
       // only one), and every other update waited for Telegram
       const openTransactions = await db.sql<{ n: number }[]>`
@@ -932,7 +912,7 @@ describe('the admin module', () => {
       expect(openTransactions[0]?.n).toBe(0);
       // before: past the redeem's grace on its own clock, this pass created and sent a second link
       expect((await ahead.admin.runJobs()).invited).toBe(0);
-      release();
+      held.release();
       await redeeming;
       expect(calls.filter((c) => c.method === 'createChatInviteLink').length - createdBefore).toBe(1);
       const links = calls.filter(
