@@ -130,10 +130,13 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   const inFlight = new Set<string>();
   const maxInFlight = batch * 10;
   let toMark: string[] = [];
-  let marking: Promise<void> | undefined;
+  // one marking loop at a time: ids settled while it runs join its next statement
+  let marking = false;
   const markSettled = (id: string) => {
     toMark.push(id);
-    marking ??= (async () => {
+    if (marking) return;
+    marking = true;
+    void (async () => {
       await Promise.resolve(); // those settled in the same turn: one statement
       while (toMark.length > 0) {
         const ids = toMark;
@@ -150,7 +153,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
           for (const id of ids) inFlight.delete(id);
         }
       }
-      marking = undefined;
+      marking = false;
     })();
   };
   /** A pass over a volatile transport: appends rows not yet in flight, each marked once handled. */
