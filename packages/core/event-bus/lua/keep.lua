@@ -34,6 +34,12 @@ local function before(a, b)
   return tonumber(as) < tonumber(bs)
 end
 
+-- an id above every id the server generated so far: its clock now (ids it makes later are not below)
+local function nowId()
+  local t = redis.call('TIME')
+  return string.format('%.0f-0', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+
 -- The mark as read, and the stream's state: 'ok'; 'hist' (appended to before marks, no relayed
 -- batch since); or 'lost' — no mark and no history (new, or its data lost), or below `floor`
 -- (the highest id the caller's relayed appends got, '' for none): its last entries lost (Redis

@@ -230,6 +230,42 @@ describe('a stream Redis lost', () => {
     }
   }, 60_000);
 
+  it('two processes relaying to a stream restored from an older snapshot: one of them is told, once', async () => {
+    const server = await startRedis();
+    const transportOf = () =>
+      createRedisStreamsTransport(
+        { prefix: 'two:', command_timeout_ms: 500 },
+        { connector: createRedisConnector({ options: { port: server.port } }) },
+      );
+    const a = transportOf();
+    const b = transportOf();
+    const admin = new Redis(server.port);
+    const stream = 'two:{test.happened}';
+    try {
+      await a.append('test.happened', 'e0', { dedupe_id: 'd0' });
+      await admin.save();
+      // after the snapshot each relays one more: b's floor lies above a's
+      await a.append('test.happened', 'e1', { dedupe_id: 'd1' });
+      await b.append('test.happened', 'e2', { dedupe_id: 'd2' });
+      await server.kill('SIGKILL');
+      await server.restart();
+      expect(Number(await admin.xlen(stream))).toBe(1); // the fault: back from the snapshot
+      // each process's periodic check looks: before, a was told and set the mark to its own
+      // floor, below b's, and b was told too — two replays of one loss, two error lines
+      const check = async (t: typeof a) => (await t.lostStreams?.([stream])) ?? [];
+      expect([...(await check(a)), ...(await check(b))]).toEqual([stream]);
+      expect([...(await check(b)), ...(await check(a))]).toEqual([]);
+      // a later relayed append is not taken for a loss either
+      const told2: string[] = [];
+      await b.append('test.happened', 'e3', { dedupe_id: 'd3', on_stream_unmarked: (s) => told2.push(s) });
+      expect(told2).toEqual([]);
+    } finally {
+      admin.disconnect();
+      await Promise.all([a.close(), b.close()]);
+      await server.stop();
+    }
+  }, 60_000);
+
   it('a stream appended to before keep marks existed (an upgrade) is recorded, not replayed; lost after that, it is', async () => {
     await db.sql`truncate paid`;
     const t = await setUp('upgrade');
