@@ -503,25 +503,11 @@ describe('the admin module', () => {
       const slow = makeBot();
       // while the pass removes 24, member 23 renews in another process (Telegram's answers take
       // seconds for a hundred members); the renewal runs here, outside the pass's transaction
-      let reached!: () => void;
-      const atRemoval = new Promise<void>((resolve) => {
-        reached = resolve;
-      });
-      let renewed!: () => void;
-      const renewal23 = new Promise<void>((resolve) => {
-        renewed = resolve;
-      });
-      slow.bot.api.config.use(async (prev, m, payload, signal) => {
-        if (m === 'banChatMember' && (payload as { user_id: number }).user_id === 24) {
-          reached();
-          await renewal23;
-        }
-        return prev(m, payload, signal);
-      });
+      const held = holdTelegram(slow.bot, (m, payload) => m === 'banChatMember' && payload.user_id === 24);
       const passing = slow.admin.runJobs();
-      await atRemoval;
+      await held.reached;
       await say(main.bot, 23, `/start ${renewal}`);
-      renewed();
+      held.release();
       const pass = await passing;
       expect(pass.expired).toBeGreaterThanOrEqual(2); // the pass had 23 in its list
       // before: 23 banned and told "ha terminado" seconds after their renewal's welcome
