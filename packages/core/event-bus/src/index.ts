@@ -32,7 +32,7 @@ export { createInbox } from './inbox.js';
 export type { DianaModule } from './module.js';
 
 // Transports: the port, and memory (also ./adapters/memory); redis-streams is ./adapters/redis-streams
-export type { DeadLetter, Delivery, GroupStats, StreamReader, StreamTransport } from './types.js';
+export type { DeadLetter, Delivery, GroupStats, RelayedEvent, StreamReader, StreamTransport } from './types.js';
 export type { MemoryTransport, MemoryTransportOptions } from './adapters/memory.js';
 export { createMemoryTransport } from './adapters/memory.js';
 

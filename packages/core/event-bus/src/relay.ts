@@ -19,7 +19,7 @@ import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
 import { createBusMetrics, observeOutbox } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
-import { pruneEventTables } from './retention.js';
+import { pruneEventTables, uuidv7Floor } from './retention.js';
 import type { StreamTransport } from './types.js';
 
 /** How long the relay waits for its LISTEN session before it polls only. */
@@ -60,6 +60,9 @@ interface Unmarked {
 /** Rows per delete of the retention prune, and deletes per table per prune at most. */
 const PRUNE_BATCH = 2_000;
 const PRUNE_MAX_BATCHES = 25;
+/** Per type, the newest relayed rows the check at start asks Redis about (see `checkAtStart`). */
+const WITNESSES_PER_TYPE = 16;
+const HOUR_MS = 3_600_000;
 /** The longest a relay transaction stays open over held passes (see `drainHeld`). */
 const HOLD_MAX_MS = 1_000;
 
@@ -290,6 +293,44 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     wake?.();
     return again;
   };
+  /**
+   * The check before the first pass, with witnesses. A process that starts together with a Redis
+   * come back from an older snapshot (a host's reboot with Redis on RDB snapshots, or on
+   * `appendfsync everysec` and its last second) has no floor: the keep marks came back with their
+   * streams, and the entries after them are gone without a trace in Redis. The database still
+   * knows what was relayed: the newest published rows of each type within the replay window are
+   * the witnesses, and a stream whose newest witness's append-once marker is gone (it lives
+   * `dedupe_ttl_ms`) lost its last entries. Under the relay's lock, with the unmarking, so that of
+   * processes starting together one is told: those after it find the rows unmarked or relayed again.
+   */
+  const witnessMs = Math.min(replayMs || HOUR_MS, Math.floor(settings.dedupe_ttl_ms * 0.9));
+  const checkAtStart = async () => {
+    if (!transport.lostStreams || settled) return;
+    await db.transaction(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext(${RELAY_LOCK}))`;
+      const known = await tx<{ stream: string; type: string }[]>`select stream, type from event_relay_streams`;
+      if (known.length === 0) return;
+      // ids are UUIDv7: the bound keeps the read to the window's rows (and those published up to
+      // a window after they were written: a backlog)
+      const witnesses = await tx<{ type: string; id: string; key: string | null }[]>`
+        select type, id, key from (
+          select type, id::text as id, key,
+                 row_number() over (partition by type order by published_at desc, id desc) as n
+          from event_outbox
+          where id >= ${uuidv7Floor(Date.now() - 2 * witnessMs)}::uuid
+            and published_at >= statement_timestamp() - make_interval(secs => ${witnessMs / 1000})
+        ) newest
+        where n <= ${WITNESSES_PER_TYPE}
+        order by type, n`;
+      const lost = await transport.lostStreams?.(
+        known.map((row) => row.stream),
+        witnesses.map((row) => ({ type: row.type, dedupe_id: row.id, partition_key: row.key ?? row.id })),
+      );
+      if (!lost || lost.length === 0) return;
+      // (relayAgain sets `notified`: the first pass takes them at once)
+      await relayAgain(tx, new Set(known.filter((row) => lost.includes(row.stream)).map((row) => row.type)), []);
+    });
+  };
   const drain = () => db.transaction(pass);
   /**
    * The loop's passes: while listening, after a pass that moved rows its transaction stays open
@@ -382,8 +423,13 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
           : 'outbox relay: polling only (the database has one session: no LISTEN)',
       );
     }
+    let checked = false;
     while (!stop.signal.aborted) {
       try {
+        if (!checked) {
+          await checkAtStart();
+          checked = true;
+        }
         const moved = await drainHeld();
         passFailures.succeeded();
         lastOk = Date.now();

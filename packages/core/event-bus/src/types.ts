@@ -79,6 +79,13 @@ export interface StreamReader {
   close(): Promise<void>;
 }
 
+/** An event the outbox relay appended: its type, its id (the append-once marker's), its partition key. */
+export interface RelayedEvent {
+  readonly type: string;
+  readonly dedupe_id: string;
+  readonly partition_key: string;
+}
+
 /** The stream store behind the bus. */
 export interface StreamTransport {
   readonly name: string;
@@ -162,10 +169,12 @@ export interface StreamTransport {
   /**
    * Of `streams` (keys `on_stream_unmarked` gave, appended to before), those that lost their data
    * or their last entries since (a Redis restarted without AOF or from an older snapshot, or
-   * flushed); each is told to one caller only. A
+   * flushed); each is told to one caller only. `witnesses`: events the relay appended (newest
+   * first); a stream whose newest witness's append-once marker is gone lost it, even where this
+   * process has appended nothing yet (it started with that Redis). A
    * transport whose streams cannot outlive their data without it (memory) has none.
    */
-  lostStreams?(streams: readonly string[]): Promise<string[]>;
+  lostStreams?(streams: readonly string[], witnesses?: readonly RelayedEvent[]): Promise<string[]>;
   streamLength(type: string): Promise<number>;
   /** Stops its readers and closes its own connections (never the connector). `timeout_ms` is accepted for the common shape. */
   close(options?: { readonly timeout_ms?: number }): Promise<void>;

@@ -31,8 +31,12 @@ const waitFor = async (check: () => Promise<boolean> | boolean) => expect(await 
 const paid = async () => (await db.sql<{ n: number }[]>`select n from paid order by n`).map((row) => row.n);
 
 /** A bus, its relay and a paying group on a private Redis; the handler waits while `held`. */
-async function setUp(label: string, options: { replay_ms?: number; check_ms?: number } = {}) {
-  const server = await startRedis(); // no AOF: a restart comes back empty
+async function setUp(
+  label: string,
+  options: { replay_ms?: number; check_ms?: number; server?: Awaited<ReturnType<typeof startRedis>> } = {},
+) {
+  // no AOF: a restart comes back empty (or with the last SAVE); a given server is the caller's to stop
+  const server = options.server ?? (await startRedis());
   const lines: Array<{ level: string; msg: string; type?: string; rows?: number }> = [];
   const logger = createLogger({
     level: 'debug',
@@ -56,9 +60,9 @@ async function setUp(label: string, options: { replay_ms?: number; check_ms?: nu
   // the periodic checks run so far
   let checks = 0;
   const lostStreams = transport.lostStreams?.bind(transport);
-  transport.lostStreams = async (streams) => {
+  transport.lostStreams = async (streams, witnesses) => {
     checks++;
-    return (await lostStreams?.(streams)) ?? [];
+    return (await lostStreams?.(streams, witnesses)) ?? [];
   };
   const bus = createEventBus(config, { transport, events: CONFORMANCE_EVENTS, db });
   const relay = createOutboxRelay(config, { db, transport, logger });
@@ -102,13 +106,20 @@ async function setUp(label: string, options: { replay_ms?: number; check_ms?: nu
     publish,
     admin,
     streamKey,
+    /** The process ends (its handler still held: what it had not paid stays unpaid); Redis runs on. */
+    async crash() {
+      admin.disconnect();
+      await relay.close();
+      await bus.close({ timeout_ms: 500 });
+      await transport.close();
+    },
     async close() {
       release();
       admin.disconnect();
       await relay.close();
       await bus.close({ timeout_ms: 500 });
       await transport.close();
-      await server.stop();
+      if (!options.server) await server.stop();
     },
   };
 }
@@ -230,6 +241,48 @@ describe('a stream Redis lost', () => {
       await waitFor(async () => (await paid()).length === 6);
       expect(await paid()).toEqual([600, 601, 602, 603, 604, 605]);
     } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it("a host reboot: Redis back from an older snapshot, the relay's processes new (no floor of their own): one of them finds it before its first pass and relays the rows again", async () => {
+    await db.sql`truncate paid`;
+    const t = await setUp('reboot');
+    const after: Array<Awaited<ReturnType<typeof setUp>>> = [];
+    try {
+      await t.publish(700, 701);
+      await waitFor(async () => (await paid()).length === 1);
+      await t.admin.save();
+      t.hold();
+      await t.publish(701, 713);
+      await waitFor(async () => Number(await t.admin.xlen(t.streamKey)) === 13 && t.started() === 2);
+      const unmarked = async () =>
+        (await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where published_at is null`)[0]?.n;
+      await waitFor(async () => (await unmarked()) === 0);
+      // the host goes down: the process (and the floor it kept) and Redis, which comes back from
+      // its snapshot — the stream's one entry and its keep mark, nothing after them
+      await t.crash();
+      await t.server.kill('SIGKILL');
+      await t.server.restart();
+      const fresh = new Redis(t.server.port);
+      expect(Number(await fresh.xlen(t.streamKey))).toBe(1);
+      expect(await fresh.get(`${t.streamKey}:keep`)).not.toBeNull();
+      fresh.disconnect();
+      // two new processes start together; before, neither had anything to compare the mark with,
+      // and 701..712 were never paid
+      after.push(
+        ...(await Promise.all([setUp('reboot', { server: t.server }), setUp('reboot', { server: t.server })])),
+      );
+      await waitFor(async () => (await paid()).length === 13);
+      expect(await paid()).toEqual(Array.from({ length: 13 }, (_, n) => 700 + n));
+      // both looked (the checks before their first pass), one was told
+      await waitFor(() => after.every((p) => p.checks() >= 1));
+      const said = after.flatMap((p) =>
+        p.lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream')),
+      );
+      expect(said).toEqual([expect.objectContaining({ level: 'error', type: 'test.happened' })]);
+    } finally {
+      for (const p of after) await p.close();
       await t.close();
     }
   }, 60_000);

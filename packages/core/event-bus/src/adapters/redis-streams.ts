@@ -15,7 +15,7 @@ import {
   splitPosition,
 } from '../partitions.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
-import { createAppendBatcher, type QueuedAppend } from './redis-append-batch.js';
+import { createAppendBatcher, idBefore, type QueuedAppend } from './redis-append-batch.js';
 import { createRedisReader, type KeySpace, readFields } from './redis-reader.js';
 
 /** Settings of the Redis Streams transport (`createRedisStreamsTransport`'s first argument). */
@@ -73,7 +73,7 @@ interface Scripts {
   replay(stream: string, dlq: string, maxLen: number, ...ids: string[]): Promise<number>;
   purgeAll(dlq: string): Promise<number>;
   lag(stream: string, after: string, most: number): Promise<number>;
-  checkKeep(stream: string, keep: string, floor: string): Promise<number>;
+  checkKeep(numberOfKeys: 2 | 3, ...keysAndFloor: string[]): Promise<number | string>;
 }
 
 /** The idle time of a handed-back entry: past any consumer's `claim_idle_ms` (ten years). */
@@ -150,7 +150,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   client.defineCommand('replay', { numberOfKeys: 2, lua: readLua('replay') });
   client.defineCommand('lag', { numberOfKeys: 1, lua: readLua('lag') });
   client.defineCommand('purgeAll', { numberOfKeys: 1, lua: readLua('purge-all') });
-  client.defineCommand('checkKeep', { numberOfKeys: 2, lua: readLua('keep') + readLua('check-keep') });
+  client.defineCommand('checkKeep', { lua: readLua('keep') + readLua('check-keep') });
 
   // Below, a `name` is one stream's: the type itself, or `type#p` for partition p > 0 of a
   // partitioned type; its hash tag is the name, so partitions spread over a cluster's slots.
@@ -294,14 +294,18 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
     },
   );
 
+  // the stream an append of `type` goes to: its partition's by `partitionKey`
+  const streamOf = (type: string, partitionKey: string | undefined) => {
+    const count = countOf(type);
+    return keys.stream(
+      count === 1 || partitionKey === undefined ? type : partitionName(type, partitionOf(partitionKey, count)),
+    );
+  };
+
   const transport: StreamTransport = {
     name: 'redis-streams',
     append(type, raw, appendOptions) {
-      const count = countOf(type);
-      const partitionKey = appendOptions?.partition_key;
-      const stream = keys.stream(
-        count === 1 || partitionKey === undefined ? type : partitionName(type, partitionOf(partitionKey, count)),
-      );
+      const stream = streamOf(type, appendOptions?.partition_key);
       const signal = appendOptions?.signal;
       const dedupe = appendOptions?.dedupe_id;
       const append: QueuedAppend = {
@@ -531,14 +535,35 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       }
       return [...byGroup.values()];
     },
-    async lostStreams(streams) {
+    async lostStreams(streams, witnesses = []) {
       // this transport's own streams only: the relay's records may hold another prefix's (one a
       // deployment used before), whose marks are not this transport's to read or set
       const own = streams.filter((stream) => stream.startsWith(`${prefix}{`));
+      // per stream, the marker of the first witness that lands there (the newest: given newest first)
+      const markers = new Map<string, string>();
+      for (const witness of witnesses) {
+        const stream = streamOf(witness.type, witness.partition_key);
+        if (!markers.has(stream)) markers.set(stream, `${stream}:seen:${witness.dedupe_id}`);
+      }
       const c = await ready();
       const found = await Promise.all(
-        own.map((stream) => c.checkKeep(stream, keepKey(stream), floors.get(stream) ?? '')),
+        own.map((stream) => {
+          const marker = markers.get(stream);
+          const floor = floors.get(stream) ?? '';
+          return marker === undefined
+            ? c.checkKeep(2, stream, keepKey(stream), floor)
+            : c.checkKeep(3, stream, keepKey(stream), marker, floor);
+        }),
       );
+      // a witness found: its id is a floor from now on (this process's appends may not reach it
+      // before Redis goes back again)
+      own.forEach((stream, i) => {
+        const reply = found[i];
+        if (typeof reply === 'string' && reply.includes('-')) {
+          const floor = floors.get(stream);
+          if (floor === undefined || idBefore(floor, reply)) floors.set(stream, reply);
+        }
+      });
       return own.filter((_, i) => found[i] === 1);
     },
     async streamLength(type) {
