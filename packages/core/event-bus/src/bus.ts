@@ -146,6 +146,8 @@ export interface EventBusService<R extends EventRegistry = EventRegistry> extend
     /** Back on its stream for the failed group only. */
     replay(type: EventType<R>, dlqIds?: readonly string[]): Promise<number>;
     purge(type: EventType<R>, dlqIds?: readonly string[]): Promise<number>;
+    /** The registry's types that have dead letters waiting, by name, each with how many (one count per type). */
+    counts(): Promise<Array<{ readonly type: string; readonly count: number }>>;
   };
   /** Trims acknowledged entries of every known stream now (it also runs on a timer). */
   trim(): Promise<number>;
@@ -468,6 +470,11 @@ export function createEventBus<R extends EventRegistry>(
       list: async (type, limit = 100) => transport.listDeadLetters(asList(type)[0] as string, limit),
       replay: async (type, ids) => transport.replayDeadLetters(asList(type)[0] as string, deadLetterIds(ids)),
       purge: async (type, ids) => transport.purgeDeadLetters(asList(type)[0] as string, deadLetterIds(ids)),
+      async counts() {
+        const types = [...knownTypes].sort();
+        const counts = await Promise.all(types.map((type) => transport.countDeadLetters(type)));
+        return types.map((type, i) => ({ type, count: counts[i] ?? 0 })).filter((row) => row.count > 0);
+      },
     },
     trim: trimAll,
     close: closer.close,

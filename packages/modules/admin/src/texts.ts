@@ -313,6 +313,10 @@ export const TEXTS = Object.freeze({
   statsEventLine: (group: string, type: string, waiting: number, pending: number) =>
     `• ${group} ← ${type}: ${waiting} sin leer, ${pending} en curso`,
   statsEventsError: 'No he podido consultar la cola de eventos.',
+  statsDeadLetters: (letters: ReadonlyArray<{ type: string; count: number }>) =>
+    `Eventos fallidos sin entregar (/dlq list <tipo>):\n${letters
+      .map(({ type, count }) => `• ${type}: ${count === 1 ? '1 evento' : `${count} eventos`}`)
+      .join('\n')}`,
 
   // /config
   configUsage: '/config [<clave> | set <clave> <json> | history <clave> | rollback <clave> <revisión|default>]',

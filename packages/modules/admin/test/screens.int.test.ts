@@ -446,6 +446,11 @@ describe('staff screens', () => {
       'three dead letters',
     );
     await waitFor(async () => (await bus.dlq.list('admin.subscription_expired', 10)).length === 1, 'one dead letter');
+    // /stats names them: staff see what failed for good without reading the logs
+    await say(101, '/stats');
+    expect(last(101)).toContain(
+      'Eventos fallidos sin entregar (/dlq list <tipo>):\n• admin.subscription_expired: 1 evento\n• admin.subscription_expiring: 3 eventos',
+    );
 
     await say(101, '/dlq purge admin.subscription_expiring');
     expect(last(101)).toBe(

@@ -1,5 +1,6 @@
 // /stats: the bot at a glance, in sentences — users, VIP, staff by role, besitos (when the app
-// gives a port for it; this module never reads gamification's tables) and the event queues.
+// gives a port for it; this module never reads gamification's tables), the event queues and the
+// events that failed for good (dead letters).
 import { USER_ROLES, type UserRole } from '@diana/db';
 import type { Composer } from 'grammy';
 import type { AdminContext, AdminKit } from '../kit.js';
@@ -31,6 +32,15 @@ export function registerStats(composer: Composer<AdminContext>, kit: AdminKit): 
       else if (behind.length === 0) lines.push(TEXTS.statsEventsOk);
       else
         lines.push(TEXTS.statsEventsBehind(behind.map((g) => TEXTS.statsEventLine(g.group, g.type, g.lag, g.pending))));
+      // events a handler gave up on (besitos, rewards, notices not delivered): staff see them here,
+      // not only in the logs and /metrics
+      if (!health.error)
+        try {
+          const letters = await deps.bus.dlq.counts();
+          if (letters.length > 0) lines.push(TEXTS.statsDeadLetters(letters));
+        } catch (error) {
+          kit.logger.warn({ err: error }, 'counting dead letters failed; /stats leaves them out');
+        }
       await kit.replyPaged(ctx, lines.join('\n'));
     }),
   );
