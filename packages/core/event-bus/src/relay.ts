@@ -62,7 +62,6 @@ const PRUNE_BATCH = 2_000;
 const PRUNE_MAX_BATCHES = 25;
 /** Per type, the newest relayed rows the check at start asks Redis about (see `checkAtStart`). */
 const WITNESSES_PER_TYPE = 16;
-const HOUR_MS = 3_600_000;
 /** The longest a relay transaction stays open over held passes (see `drainHeld`). */
 const HOLD_MAX_MS = 1_000;
 
@@ -303,22 +302,26 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
    * `dedupe_ttl_ms`) lost its last entries. Under the relay's lock, with the unmarking, so that of
    * processes starting together one is told: those after it find the rows unmarked or relayed again.
    */
-  const witnessMs = Math.min(replayMs || HOUR_MS, Math.floor(settings.dedupe_ttl_ms * 0.9));
+  // A witness's marker was set at its row's first append, after the row was written: written
+  // within 90% of dedupe_ttl_ms, it is alive unless lost. Rows appended again (a replay) keep
+  // their first marker's time but get a new published_at, so the age is the id's (UUIDv7, when the
+  // row was written), not published_at's; and at most twice the window, a backlog's rows included.
+  const witnessAgeMs = Math.min(Math.floor(settings.dedupe_ttl_ms * 0.9), 2 * replayMs);
   const checkAtStart = async () => {
-    if (!transport.lostStreams || settled) return;
+    // (no replay, nothing to do about a loss but say it — and with the rows left marked, every
+    // start would say it again: the running relay's floors still tell)
+    if (!transport.lostStreams || settled || witnessAgeMs <= 0) return;
     await db.transaction(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${RELAY_LOCK}))`;
       const known = await tx<{ stream: string; type: string }[]>`select stream, type from event_relay_streams`;
       if (known.length === 0) return;
-      // ids are UUIDv7: the bound keeps the read to the window's rows (and those published up to
-      // a window after they were written: a backlog)
       const witnesses = await tx<{ type: string; id: string; key: string | null }[]>`
         select type, id, key from (
           select type, id::text as id, key,
                  row_number() over (partition by type order by published_at desc, id desc) as n
           from event_outbox
-          where id >= ${uuidv7Floor(Date.now() - 2 * witnessMs)}::uuid
-            and published_at >= statement_timestamp() - make_interval(secs => ${witnessMs / 1000})
+          where id >= ${uuidv7Floor(Date.now() - witnessAgeMs)}::uuid
+            and published_at >= statement_timestamp() - make_interval(secs => ${replayMs / 1000})
         ) newest
         where n <= ${WITNESSES_PER_TYPE}
         order by type, n`;

@@ -8,12 +8,13 @@ import { Writable } from 'node:stream';
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createRedisConnector } from '@diana/redis';
 import { startRedis, until, useTestDatabase } from '@diana/test-services';
-import { createLogger } from '@diana/utils';
+import { createLogger, newId } from '@diana/utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStreamsTransport } from '../src/adapters/redis-streams.js';
 import { createEventBus } from '../src/bus.js';
 import { createInbox } from '../src/inbox.js';
+import { partitionOf } from '../src/partitions.js';
 import { createOutboxRelay, EVENT_BUS_MIGRATIONS } from '../src/relay.js';
 import { CONFORMANCE_CONFIG, CONFORMANCE_EVENTS } from '../src/testing.js';
 
@@ -123,6 +124,65 @@ async function setUp(
     },
   };
 }
+
+/** A relay alone (no bus, no group) on `port`: the error lines it said about lost streams, its start checks. */
+function relayOn(
+  port: number,
+  prefix: string,
+  options: { partitions?: Record<string, number>; config?: Record<string, number> } = {},
+) {
+  const lines: Array<{ level: string; msg: string; type?: string }> = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  });
+  const transport = createRedisStreamsTransport(
+    { prefix, command_timeout_ms: 500, ...(options.partitions ? { partitions: options.partitions } : {}) },
+    { connector: createRedisConnector({ options: { port } }) },
+  );
+  let checks = 0;
+  const lostStreams = transport.lostStreams?.bind(transport);
+  transport.lostStreams = async (streams, witnesses) => {
+    checks++;
+    return (await lostStreams?.(streams, witnesses)) ?? [];
+  };
+  const config = { ...CONFORMANCE_CONFIG, outbox_poll_ms: 50, retention_interval_ms: 600_000, ...options.config };
+  const relay = createOutboxRelay(config, { db, transport, logger });
+  return {
+    relay,
+    lost: () => lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream')),
+    checks: () => checks,
+    async close() {
+      await relay.close();
+      await transport.close();
+    },
+  };
+}
+/** `n` outbox rows of `type` (keys from `key`), as a publish writes them; resolves once the relay has marked them. */
+async function relayed(type: string, n: number, key: (i: number) => string | null = () => null): Promise<string[]> {
+  const ids = Array.from({ length: n }, () => newId());
+  await db.sql`
+    insert into event_outbox (id, type, key, envelope)
+    select * from unnest(${ids}::uuid[], ${ids.map(() => type)}::text[], ${ids.map((_, i) => key(i))}::text[],
+                         ${ids.map((id) => JSON.stringify({ id }))}::text[])`;
+  await waitFor(async () => {
+    const [row] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from event_outbox where id = any(${ids}::uuid[]) and published_at is null`;
+    return row?.n === 0;
+  });
+  return ids;
+}
+const republished = async (type: string, since: Date) =>
+  (
+    await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from event_outbox where type = ${type} and published_at > ${since}`
+  )[0]?.n;
 
 describe('a stream Redis lost', () => {
   it('restarted empty with 12 events relayed and not handled: the next append relays them again, each paid once', async () => {
@@ -286,6 +346,85 @@ describe('a stream Redis lost', () => {
       await t.close();
     }
   }, 60_000);
+
+  it('nothing lost, but a false alarm each way the witnesses could mislead: none is taken for a loss', async () => {
+    const server = await startRedis();
+    const admin = new Redis(server.port);
+    const open: Array<ReturnType<typeof relayOn>> = [];
+    const start = (...args: Parameters<typeof relayOn>) => {
+      const r = relayOn(...args);
+      open.push(r);
+      return r;
+    };
+    try {
+      // a type's partitions lowered (4 → 2), every row relayed before: a witness's marker sits on
+      // the partition it was appended to, not on the one it maps to now — before, taken for lost
+      let r = start(server.port, 'parts:', { partitions: { 'w.parts': 4 } });
+      await relayed('w.parts', 40, (i) => `k${i}`);
+      await r.close();
+      const lowered = new Date();
+      r = start(server.port, 'parts:', { partitions: { 'w.parts': 2 } });
+      await waitFor(() => r.checks() >= 1 && r.relay.status().last_ok_at !== undefined);
+      expect(r.lost()).toEqual([]);
+      expect(await republished('w.parts', lowered)).toBe(0);
+      await r.close();
+
+      // with lost_stream_replay_ms 0 nothing is relayed again, so the rows stay marked: before, every
+      // start after a real loss said it again (three starts, three error lines)
+      const zero = { lost_stream_replay_ms: 0 };
+      r = start(server.port, 'zero:', { config: zero });
+      await relayed('w.zero', 1);
+      await admin.save();
+      await relayed('w.zero', 3);
+      await r.close();
+      await server.kill('SIGKILL');
+      await server.restart();
+      const starts = [];
+      for (let i = 0; i < 3; i++) {
+        const again = start(server.port, 'zero:', { config: zero });
+        await waitFor(() => again.relay.status().last_ok_at !== undefined);
+        starts.push(again.lost().length);
+        await again.close();
+      }
+      expect(starts.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1);
+
+      // rows relayed again after a loss keep their first markers (and those markers' time) but get a
+      // new published_at: before, one of them was the newest witness of a partition that lost
+      // nothing, and once its marker expired the next plain restart took that partition for lost
+      const short = { dedupe_ttl_ms: 3_000, lost_stream_replay_ms: 60_000 };
+      const parts = { 'w.short': 2 };
+      const keyOf = (p: number) =>
+        `k${Array.from({ length: 64 }, (_, i) => i).find((i) => partitionOf(`k${i}`, 2) === p)}`;
+      r = start(server.port, 'short:', { config: short, partitions: parts });
+      await relayed('w.short', 3, () => keyOf(0));
+      const kept = await relayed('w.short', 3, () => keyOf(1));
+      await admin.save();
+      // partition 1's markers near their end; then 3 more on partition 0, lost with the snapshot
+      const marker = `short:{w.short#1}:seen:${kept[2]}`;
+      await waitFor(async () => {
+        const left = await admin.pttl(marker);
+        return left > 0 && left < 1_000;
+      });
+      await relayed('w.short', 3, () => keyOf(0));
+      await r.close();
+      await server.kill('SIGKILL');
+      await server.restart();
+      r = start(server.port, 'short:', { config: short, partitions: parts });
+      await waitFor(async () => r.lost().length === 1 && (await republished('w.short', lowered)) === 9);
+      await r.close();
+      // partition 1's markers expire (nothing lost since); the next start looks
+      await waitFor(async () => (await admin.exists(marker)) === 0);
+      const since = new Date();
+      r = start(server.port, 'short:', { config: short, partitions: parts });
+      await waitFor(() => r.checks() >= 1 && r.relay.status().last_ok_at !== undefined);
+      expect(r.lost()).toEqual([]);
+      expect(await republished('w.short', since)).toBe(0);
+    } finally {
+      for (const r of open) await r.close();
+      admin.disconnect();
+      await server.stop();
+    }
+  }, 90_000);
 
   it('two processes relaying to a stream restored from an older snapshot: one of them is told, once', async () => {
     const server = await startRedis();

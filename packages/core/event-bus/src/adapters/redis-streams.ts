@@ -540,19 +540,30 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       // deployment used before), whose marks are not this transport's to read or set
       const own = streams.filter((stream) => stream.startsWith(`${prefix}{`));
       // per stream, the marker of the first witness that lands there (the newest: given newest first)
-      const markers = new Map<string, string>();
+      const markers = new Map<string, { type: string; id: string }>();
       for (const witness of witnesses) {
         const stream = streamOf(witness.type, witness.partition_key);
-        if (!markers.has(stream)) markers.set(stream, `${stream}:seen:${witness.dedupe_id}`);
+        if (!markers.has(stream)) markers.set(stream, { type: witness.type, id: witness.dedupe_id });
       }
       const c = await ready();
+      // a witness appended under another partition count (a type's partitions changed since) has
+      // its marker on another partition of its type: no evidence either way, left out
+      for (const [stream, { type, id }] of markers) {
+        if ((await c.exists(`${stream}:seen:${id}`)) === 1) continue;
+        const others = own.filter((other) => other !== stream && parsePartitionName(keys.typeOf(other)).type === type);
+        for (const other of others)
+          if ((await c.exists(`${other}:seen:${id}`)) === 1) {
+            markers.delete(stream);
+            break;
+          }
+      }
       const found = await Promise.all(
         own.map((stream) => {
-          const marker = markers.get(stream);
+          const witness = markers.get(stream);
           const floor = floors.get(stream) ?? '';
-          return marker === undefined
+          return witness === undefined
             ? c.checkKeep(2, stream, keepKey(stream), floor)
-            : c.checkKeep(3, stream, keepKey(stream), marker, floor);
+            : c.checkKeep(3, stream, keepKey(stream), `${stream}:seen:${witness.id}`, floor);
         }),
       );
       // a witness found: its id is a floor from now on (this process's appends may not reach it
