@@ -31,13 +31,8 @@ afterAll(() => db.close());
 const waitFor = async (check: () => Promise<boolean> | boolean) => expect(await until(check, 20_000)).toBe(true);
 const paid = async () => (await db.sql<{ n: number }[]>`select n from paid order by n`).map((row) => row.n);
 
-/** A bus, its relay and a paying group on a private Redis; the handler waits while `held`. */
-async function setUp(
-  label: string,
-  options: { replay_ms?: number; check_ms?: number; server?: Awaited<ReturnType<typeof startRedis>> } = {},
-) {
-  // no AOF: a restart comes back empty (or with the last SAVE); a given server is the caller's to stop
-  const server = options.server ?? (await startRedis());
+/** A logger whose lines the test reads. */
+function capturedLogger() {
   const lines: Array<{ level: string; msg: string; type?: string; rows?: number }> = [];
   const logger = createLogger({
     level: 'debug',
@@ -48,6 +43,17 @@ async function setUp(
       },
     }),
   });
+  return { lines, logger };
+}
+
+/** A bus, its relay and a paying group on a private Redis; the handler waits while `held`. */
+async function setUp(
+  label: string,
+  options: { replay_ms?: number; check_ms?: number; server?: Awaited<ReturnType<typeof startRedis>> } = {},
+) {
+  // no AOF: a restart comes back empty (or with the last SAVE); a given server is the caller's to stop
+  const server = options.server ?? (await startRedis());
+  const { lines, logger } = capturedLogger();
   const config = {
     ...CONFORMANCE_CONFIG,
     outbox_poll_ms: 50,
@@ -125,22 +131,39 @@ async function setUp(
   };
 }
 
+/**
+ * Event `from` handled, then Redis saves its data (an RDB snapshot: the stream with one entry, and
+ * its mark), then 12 more are relayed, marked, and wait behind the held handler.
+ */
+async function savedThenTwelve(t: Awaited<ReturnType<typeof setUp>>, from: number) {
+  await t.publish(from, from + 1);
+  await waitFor(async () => (await paid()).length === 1);
+  await t.admin.save();
+  t.hold();
+  await t.publish(from + 1, from + 13);
+  await waitFor(async () => Number(await t.admin.xlen(t.streamKey)) === 13 && t.started() === 2);
+  const unmarked = async () =>
+    (await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where published_at is null`)[0]?.n;
+  await waitFor(async () => (await unmarked()) === 0);
+}
+
+/** The fault: Redis dies and comes back with the snapshot — the stream's one entry and its keep mark, nothing after. */
+async function backFromSnapshot(t: Awaited<ReturnType<typeof setUp>>) {
+  await t.server.kill('SIGKILL');
+  await t.server.restart();
+  const fresh = new Redis(t.server.port);
+  expect(Number(await fresh.xlen(t.streamKey))).toBe(1);
+  expect(await fresh.get(`${t.streamKey}:keep`)).not.toBeNull();
+  fresh.disconnect();
+}
+
 /** A relay alone (no bus, no group) on `port`: the error lines it said about lost streams, its start checks. */
 function relayOn(
   port: number,
   prefix: string,
   options: { partitions?: Record<string, number>; config?: Record<string, number> } = {},
 ) {
-  const lines: Array<{ level: string; msg: string; type?: string }> = [];
-  const logger = createLogger({
-    level: 'debug',
-    destination: new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  });
+  const { lines, logger } = capturedLogger();
   const transport = createRedisStreamsTransport(
     { prefix, command_timeout_ms: 500, ...(options.partitions ? { partitions: options.partitions } : {}) },
     { connector: createRedisConnector({ options: { port } }) },
@@ -246,25 +269,10 @@ describe('a stream Redis lost', () => {
     await db.sql`truncate paid`;
     const t = await setUp('snapshot');
     try {
-      await t.publish(500, 501);
-      await waitFor(async () => (await paid()).length === 1);
-      // Redis saves its data now (an RDB snapshot: the stream with one entry, and its mark) …
-      await t.admin.save();
-      // … then 12 more are relayed, marked, and wait behind the held handler
-      t.hold();
-      await t.publish(501, 513);
-      await waitFor(async () => Number(await t.admin.xlen(t.streamKey)) === 13 && t.started() === 2);
-      const unmarked = async () =>
-        (await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where published_at is null`)[0]?.n;
-      await waitFor(async () => (await unmarked()) === 0);
+      await savedThenTwelve(t, 500);
       // the fault: Redis dies and comes back with the snapshot — the stream and its mark, without
       // the last 12 entries (no empty stream here: the mark alone tells)
-      await t.server.kill('SIGKILL');
-      await t.server.restart();
-      const fresh = new Redis(t.server.port);
-      expect(Number(await fresh.xlen(t.streamKey))).toBe(1);
-      expect(await fresh.get(`${t.streamKey}:keep`)).not.toBeNull();
-      fresh.disconnect();
+      await backFromSnapshot(t);
       t.release();
       // before: the mark said all was well, and 501..511 were never paid
       await t.publish(513, 514);
@@ -310,24 +318,11 @@ describe('a stream Redis lost', () => {
     const t = await setUp('reboot');
     const after: Array<Awaited<ReturnType<typeof setUp>>> = [];
     try {
-      await t.publish(700, 701);
-      await waitFor(async () => (await paid()).length === 1);
-      await t.admin.save();
-      t.hold();
-      await t.publish(701, 713);
-      await waitFor(async () => Number(await t.admin.xlen(t.streamKey)) === 13 && t.started() === 2);
-      const unmarked = async () =>
-        (await db.sql<{ n: number }[]>`select count(*)::int as n from event_outbox where published_at is null`)[0]?.n;
-      await waitFor(async () => (await unmarked()) === 0);
+      await savedThenTwelve(t, 700);
       // the host goes down: the process (and the floor it kept) and Redis, which comes back from
       // its snapshot — the stream's one entry and its keep mark, nothing after them
       await t.crash();
-      await t.server.kill('SIGKILL');
-      await t.server.restart();
-      const fresh = new Redis(t.server.port);
-      expect(Number(await fresh.xlen(t.streamKey))).toBe(1);
-      expect(await fresh.get(`${t.streamKey}:keep`)).not.toBeNull();
-      fresh.disconnect();
+      await backFromSnapshot(t);
       // two new processes start together; before, neither had anything to compare the mark with,
       // and 701..712 were never paid
       after.push(
