@@ -10,8 +10,11 @@
 -- KEYS[2]  its keep mark (same hash tag as the stream)
 -- KEYS[3]  optional: the witness's marker (same hash tag); the id it holds counts as a floor
 -- ARGV[1]  the floor: the highest id the caller's relayed appends got, '' for none
+-- ARGV[2]  optional: 'unrecorded' — the relay's records miss the stream (a pass that failed after
+--          its appends): without a keep mark it was never appended to here, and is not looked at
 -- Returns 1 when it was lost; else the witness's id when one was given, else 0.
 -- Runs after lua/keep.lua (keepState).
+if ARGV[2] == 'unrecorded' and not redis.call('GET', KEYS[2]) then return 0 end
 local floor = ARGV[1]
 local seen = nil
 if KEYS[3] then

@@ -19,6 +19,7 @@ import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
 import { createBusMetrics, observeOutbox } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
+import { parsePartitionName } from './partitions.js';
 import { pruneEventTables, uuidv7Floor } from './retention.js';
 import type { StreamTransport } from './types.js';
 
@@ -314,7 +315,6 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     await db.transaction(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${RELAY_LOCK}))`;
       const known = await tx<{ stream: string; type: string }[]>`select stream, type from event_relay_streams`;
-      if (known.length === 0) return;
       const witnesses = await tx<{ type: string; id: string; key: string | null }[]>`
         select type, id, key from (
           select type, id::text as id, key,
@@ -330,8 +330,13 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
         witnesses.map((row) => ({ type: row.type, dedupe_id: row.id, partition_key: row.key ?? row.id })),
       );
       if (!lost || lost.length === 0) return;
+      // a lost stream the records missed is recorded now (the periodic check looks at it from now on)
+      const types = lost.map((stream) => parsePartitionName(stream.slice(stream.lastIndexOf('{') + 1, -1)).type);
+      await tx`
+        insert into event_relay_streams (stream, type) select * from unnest(${lost}::text[], ${types}::text[])
+        on conflict (stream) do nothing`;
       // (relayAgain sets `notified`: the first pass takes them at once)
-      await relayAgain(tx, new Set(known.filter((row) => lost.includes(row.stream)).map((row) => row.type)), []);
+      await relayAgain(tx, new Set(types), []);
     });
   };
   const drain = () => db.transaction(pass);

@@ -364,6 +364,21 @@ describe('a stream Redis lost', () => {
       expect(await republished('w.parts', lowered)).toBe(0);
       await r.close();
 
+      // a prefix changed and changed back: the newest witness went to the other prefix's stream,
+      // where its marker is — before, taken for a loss of this one
+      r = start(server.port, 'one:');
+      await relayed('w.prefix', 3);
+      await r.close();
+      r = start(server.port, 'two:');
+      await relayed('w.prefix', 3);
+      await r.close();
+      const back = new Date();
+      r = start(server.port, 'one:');
+      await waitFor(() => r.checks() >= 1 && r.relay.status().last_ok_at !== undefined);
+      expect(r.lost()).toEqual([]);
+      expect(await republished('w.prefix', back)).toBe(0);
+      await r.close();
+
       // with lost_stream_replay_ms 0 nothing is relayed again, so the rows stay marked: before, every
       // start after a real loss said it again (three starts, three error lines)
       const zero = { lost_stream_replay_ms: 0 };
@@ -420,6 +435,36 @@ describe('a stream Redis lost', () => {
       await server.stop();
     }
   }, 90_000);
+
+  it("a stream the relay's records missed (a pass that failed after its appends) that lost its last entries: found by its witnesses at the next start", async () => {
+    const server = await startRedis();
+    const admin = new Redis(server.port);
+    const r = relayOn(server.port, 'unrec:');
+    let after: ReturnType<typeof relayOn> | undefined;
+    try {
+      await relayed('w.unrec', 3);
+      // the record a failed pass would not have committed
+      await db.sql`delete from event_relay_streams where stream = 'unrec:{w.unrec}'`;
+      await admin.save();
+      await relayed('w.unrec', 5);
+      await r.close();
+      await server.kill('SIGKILL');
+      await server.restart();
+      expect(Number(await admin.xlen('unrec:{w.unrec}'))).toBe(3); // the fault: the last 5 gone
+      const since = new Date();
+      after = relayOn(server.port, 'unrec:');
+      // before: nothing looked at it, and the 5 were lost without a line
+      await waitFor(async () => Number(await admin.xlen('unrec:{w.unrec}')) === 8);
+      expect(after.lost()).toEqual([expect.objectContaining({ level: 'error', type: 'w.unrec' })]);
+      await waitFor(async () => (await republished('w.unrec', since)) === 8); // marked again once its pass commits
+      expect((await db.sql`select 1 from event_relay_streams where stream = 'unrec:{w.unrec}'`).length).toBe(1);
+    } finally {
+      await after?.close();
+      await r.close();
+      admin.disconnect();
+      await server.stop();
+    }
+  }, 60_000);
 
   it('two processes relaying to a stream restored from an older snapshot: one of them is told, once', async () => {
     const server = await startRedis();

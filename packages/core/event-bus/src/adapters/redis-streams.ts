@@ -295,6 +295,8 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   );
 
   // the stream an append of `type` goes to: its partition's by `partitionKey`
+  // the type of a stream key of any prefix (`…{type}` or `…{type#p}`)
+  const typeOfKey = (key: string) => parsePartitionName(key.slice(key.lastIndexOf('{') + 1, -1)).type;
   const streamOf = (type: string, partitionKey: string | undefined) => {
     const count = countOf(type);
     return keys.stream(
@@ -546,36 +548,46 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
         if (!markers.has(stream)) markers.set(stream, { type: witness.type, id: witness.dedupe_id });
       }
       const c = await ready();
-      // a witness appended under another partition count (a type's partitions changed since) has
-      // its marker on another partition of its type: no evidence either way, left out
+      // a witness appended under another partition count or another prefix (changed since, on this
+      // server) has its marker on another stream of its type: no evidence either way, left out
       for (const [stream, { type, id }] of markers) {
         if ((await c.exists(`${stream}:seen:${id}`)) === 1) continue;
-        const others = own.filter((other) => other !== stream && parsePartitionName(keys.typeOf(other)).type === type);
-        for (const other of others)
-          if ((await c.exists(`${other}:seen:${id}`)) === 1) {
+        for (const other of streams)
+          if (other !== stream && typeOfKey(other) === type && (await c.exists(`${other}:seen:${id}`)) === 1) {
             markers.delete(stream);
             break;
           }
       }
+      // a witness's stream the records missed (a pass that failed after its appends) is looked at
+      // too, if it was appended to here (its keep mark): else it is new to this server
+      const unrecorded = [...markers.keys()].filter((stream) => !own.includes(stream));
+      const checked = [...own, ...unrecorded];
       const found = await Promise.all(
-        own.map((stream) => {
+        checked.map((stream, i) => {
           const witness = markers.get(stream);
           const floor = floors.get(stream) ?? '';
           return witness === undefined
             ? c.checkKeep(2, stream, keepKey(stream), floor)
-            : c.checkKeep(3, stream, keepKey(stream), `${stream}:seen:${witness.id}`, floor);
+            : c.checkKeep(
+                3,
+                stream,
+                keepKey(stream),
+                `${stream}:seen:${witness.id}`,
+                floor,
+                i < own.length ? '' : 'unrecorded',
+              );
         }),
       );
       // a witness found: its id is a floor from now on (this process's appends may not reach it
       // before Redis goes back again)
-      own.forEach((stream, i) => {
+      checked.forEach((stream, i) => {
         const reply = found[i];
         if (typeof reply === 'string' && reply.includes('-')) {
           const floor = floors.get(stream);
           if (floor === undefined || idBefore(floor, reply)) floors.set(stream, reply);
         }
       });
-      return own.filter((_, i) => found[i] === 1);
+      return checked.filter((_, i) => found[i] === 1);
     },
     async streamLength(type) {
       let total = 0;
