@@ -72,6 +72,11 @@ export function partitionName(type: string, p: number): string {
   return p === 0 ? type : `${type}#${p}`;
 }
 
+/** The type of a stream key of any prefix (`…{type}`, or `…{type#p}` for partition p). */
+export function typeOfStreamKey(key: string): string {
+  return parsePartitionName(key.slice(key.lastIndexOf('{') + 1, -1)).type;
+}
+
 /** The type and partition of a name made by `partitionName`. */
 export function parsePartitionName(name: string): { type: string; partition: number } {
   const at = name.lastIndexOf('#');

@@ -19,7 +19,7 @@ import { EVENT_BUS_ERROR_CODES } from './errors.js';
 import { FILES } from './files.js';
 import { createBusMetrics, observeOutbox } from './metrics.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
-import { parsePartitionName } from './partitions.js';
+import { typeOfStreamKey } from './partitions.js';
 import { pruneEventTables, uuidv7Floor } from './retention.js';
 import type { StreamTransport } from './types.js';
 
@@ -331,7 +331,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       );
       if (!lost || lost.length === 0) return;
       // a lost stream the records missed is recorded now (the periodic check looks at it from now on)
-      const types = lost.map((stream) => parsePartitionName(stream.slice(stream.lastIndexOf('{') + 1, -1)).type);
+      const types = lost.map(typeOfStreamKey);
       await tx`
         insert into event_relay_streams (stream, type) select * from unnest(${lost}::text[], ${types}::text[])
         on conflict (stream) do nothing`;

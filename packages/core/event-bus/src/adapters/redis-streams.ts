@@ -13,6 +13,7 @@ import {
   partitionName,
   partitionOf,
   splitPosition,
+  typeOfStreamKey,
 } from '../partitions.js';
 import type { DeadLetter, Delivery, GroupStats, StreamTransport } from '../types.js';
 import { createAppendBatcher, idBefore, type QueuedAppend } from './redis-append-batch.js';
@@ -295,8 +296,6 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
   );
 
   // the stream an append of `type` goes to: its partition's by `partitionKey`
-  // the type of a stream key of any prefix (`…{type}` or `…{type#p}`)
-  const typeOfKey = (key: string) => parsePartitionName(key.slice(key.lastIndexOf('{') + 1, -1)).type;
   const streamOf = (type: string, partitionKey: string | undefined) => {
     const count = countOf(type);
     return keys.stream(
@@ -553,7 +552,7 @@ export function createRedisStreamsTransport(config: RedisStreamsConfig, deps: Re
       for (const [stream, { type, id }] of markers) {
         if ((await c.exists(`${stream}:seen:${id}`)) === 1) continue;
         for (const other of streams)
-          if (other !== stream && typeOfKey(other) === type && (await c.exists(`${other}:seen:${id}`)) === 1) {
+          if (other !== stream && typeOfStreamKey(other) === type && (await c.exists(`${other}:seen:${id}`)) === 1) {
             markers.delete(stream);
             break;
           }
