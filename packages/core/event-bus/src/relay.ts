@@ -314,7 +314,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     if (!transport.lostStreams || settled || witnessAgeMs <= 0) return;
     await db.transaction(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${RELAY_LOCK}))`;
-      const known = await tx<{ stream: string; type: string }[]>`select stream, type from event_relay_streams`;
+      const known = await tx<{ stream: string }[]>`select stream from event_relay_streams`;
       const witnesses = await tx<{ type: string; id: string; key: string | null }[]>`
         select type, id, key from (
           select type, id::text as id, key,

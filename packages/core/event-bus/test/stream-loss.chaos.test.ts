@@ -53,26 +53,13 @@ async function setUp(
 ) {
   // no AOF: a restart comes back empty (or with the last SAVE); a given server is the caller's to stop
   const server = options.server ?? (await startRedis());
-  const { lines, logger } = capturedLogger();
-  const config = {
-    ...CONFORMANCE_CONFIG,
-    outbox_poll_ms: 50,
-    retention_interval_ms: options.check_ms ?? 600_000,
-    ...(options.replay_ms === undefined ? {} : { lost_stream_replay_ms: options.replay_ms }),
-  };
-  const transport = createRedisStreamsTransport(
-    { prefix: `${label}:`, command_timeout_ms: 500 },
-    { connector: createRedisConnector({ options: { port: server.port } }) },
-  );
-  // the periodic checks run so far
-  let checks = 0;
-  const lostStreams = transport.lostStreams?.bind(transport);
-  transport.lostStreams = async (streams, witnesses) => {
-    checks++;
-    return (await lostStreams?.(streams, witnesses)) ?? [];
-  };
+  const { relay, transport, lines, checks, config } = relayOn(server.port, `${label}:`, {
+    config: {
+      retention_interval_ms: options.check_ms ?? 600_000,
+      ...(options.replay_ms === undefined ? {} : { lost_stream_replay_ms: options.replay_ms }),
+    },
+  });
   const bus = createEventBus(config, { transport, events: CONFORMANCE_EVENTS, db });
-  const relay = createOutboxRelay(config, { db, transport, logger });
   const inbox = createInbox(db);
   let release = () => {};
   let held: Promise<void> = Promise.resolve();
@@ -109,7 +96,7 @@ async function setUp(
     hold,
     release: () => release(),
     started: () => started,
-    checks: () => checks,
+    checks,
     publish,
     admin,
     streamKey,
@@ -122,10 +109,7 @@ async function setUp(
     },
     async close() {
       release();
-      admin.disconnect();
-      await relay.close();
-      await bus.close({ timeout_ms: 500 });
-      await transport.close();
+      await this.crash();
       if (!options.server) await server.stop();
     },
   };
@@ -178,7 +162,11 @@ function relayOn(
   const relay = createOutboxRelay(config, { db, transport, logger });
   return {
     relay,
+    transport,
+    config,
+    lines,
     lost: () => lines.filter((line) => line.msg.startsWith('outbox relay: Redis lost this stream')),
+    // the checks (periodic and at start) made so far
     checks: () => checks,
     async close() {
       await relay.close();
@@ -389,6 +377,7 @@ describe('a stream Redis lost', () => {
       await r.close();
       await server.kill('SIGKILL');
       await server.restart();
+      expect(Number(await admin.xlen('zero:{w.zero}'))).toBe(1); // the fault: the last 3 gone
       const starts = [];
       for (let i = 0; i < 3; i++) {
         const again = start(server.port, 'zero:', { config: zero });
