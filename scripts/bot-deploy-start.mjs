@@ -113,11 +113,13 @@ async function check() {
     }),
   ]);
   if (code !== 0) throw new Error(`SIGTERM: exit ${code ?? signal}, expected 0`);
-  // a start with every backend up, one update and a SIGTERM log nothing at warn or above
+  // a start with every backend up, one update and a SIGTERM log nothing at warn or above — but
+  // that the test Redis keeps nothing on disk (it has no append-only file: said at start)
   const warnings = botOutput
     .split('\n')
     .filter((line) => /"level":"?(warn|error|fatal|40|50|60)\b/.test(line))
-    .map((line) => /"msg":"([^"]*)"/.exec(line)?.[1] ?? line);
+    .map((line) => /"msg":"([^"]*)"/.exec(line)?.[1] ?? line)
+    .filter((msg) => !/^(\d+ of \d+ )?Redis (runs|masters run) without an append-only file/.test(msg));
   if (warnings.length > 0)
     throw new Error(`a healthy start, one update and SIGTERM logged warnings: ${[...new Set(warnings)].join('; ')}`);
   // the operator CLI of the same folder, on the same stores: every check ok (the bot migrated)

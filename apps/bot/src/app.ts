@@ -43,7 +43,7 @@ import { type AppContext, userCacheKey } from './middleware.js';
 import { createBotPipeline } from './pipeline.js';
 import type { ProfileSources } from './profile.js';
 import { type LoopState, notReady } from './readiness.js';
-import { checkEvictionPolicy } from './redis-connection.js';
+import { checkRedisSettings } from './redis-connection.js';
 import { resolveSecrets } from './secrets.js';
 import { settle } from './settle.js';
 import { createStartGate, type StartGate } from './start-gate.js';
@@ -308,7 +308,7 @@ export async function createApp(settings: AppSettings, options: AppOptions): Pro
     await step('redis clients', () =>
       gate.waitFor('redis', () => connector.ready({ timeout_ms: 5_000 }), { final: isRedisRefusal }),
     );
-    await checkEvictionPolicy(connector, logger);
+    await checkRedisSettings(connector, logger);
   }
   bot.use(
     createHandlers({

@@ -1,8 +1,10 @@
 import {
   evictionRisk,
+  persistenceRisk,
   quitWithin,
   type RedisConnector,
   type RedisConnectorOptions,
+  readAppendOnly,
   readEvictionPolicies,
 } from '@diana/redis';
 import { type Logger, revealSecret, type Secret } from '@diana/utils';
@@ -24,21 +26,26 @@ export function redisConnection(redis: {
 }
 
 /**
- * Says at start, at error, when Redis's `maxmemory-policy` lets it evict what Diana keeps there
- * (once full: streams, groups and dead letters under `allkeys-*`; TTL'd marks under
- * `volatile-*`). Before, nothing said so and a full Redis lost events silently. A server that
- * does not answer `INFO memory` (an ACL) is left unchecked, said at debug.
+ * Says at start what Redis's settings risk for what Diana keeps there: at error, a
+ * `maxmemory-policy` that lets it evict (once full: streams, groups and dead letters under
+ * `allkeys-*`; TTL'd marks under `volatile-*`); at warn, a master with no append-only file (a
+ * restart takes back what came after its last snapshot). Before, nothing said either, and a full
+ * or restarted Redis lost events silently. A server that does not answer `INFO` (an ACL) is left
+ * unchecked, said at debug.
  */
-export async function checkEvictionPolicy(connector: RedisConnector, logger: Logger): Promise<void> {
-  const client = connector.command({ name: 'eviction-check' });
+export async function checkRedisSettings(connector: RedisConnector, logger: Logger): Promise<void> {
+  const client = connector.command({ name: 'settings-check' });
   try {
     await connector.ready({ timeout_ms: 5_000 });
     for (const policy of await readEvictionPolicies(client)) {
       const risk = evictionRisk(policy);
       if (risk) logger.error({ maxmemory_policy: policy }, risk);
     }
+    const appendOnly = await readAppendOnly(client);
+    const risk = persistenceRisk(appendOnly);
+    if (risk) logger.warn({ appendonly: appendOnly.map((on) => (on ? 'yes' : 'no')) }, risk);
   } catch (error) {
-    logger.debug({ err: error }, 'could not read Redis maxmemory-policy');
+    logger.debug({ err: error }, 'could not read Redis maxmemory-policy and appendonly');
   } finally {
     await quitWithin(client, 1_000);
   }

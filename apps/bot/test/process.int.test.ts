@@ -46,6 +46,17 @@ function logRecords(output: string): Array<{ level: string; msg: string; [field:
     .map((line) => JSON.parse(line));
 }
 
+/**
+ * The messages logged at warn and above, but for the one a Redis with no append-only file earns:
+ * the test servers keep nothing on disk (that warning is start-faults.chaos's subject).
+ */
+function warnings(records: ReturnType<typeof logRecords>): string[] {
+  return records
+    .filter((r) => ['warn', 'error', 'fatal'].includes(r.level))
+    .map((r) => r.msg)
+    .filter((msg) => !/^(\d+ of \d+ )?Redis (runs|masters run) without an append-only file/.test(msg));
+}
+
 const updates = createUpdateFactory(1_000);
 
 /** A console run's environment on the test PostgreSQL and Redis of its own (`label`), with the secrets a database URL needs. */
@@ -274,7 +285,7 @@ describe('pnpm start', () => {
     expect(records.some((r) => /shutting down/.test(r.msg))).toBe(true); // the logs were read
     // the logger writes level labels (a numeric comparison here once passed whatever was logged)
     expect(records.every((r) => ['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(r.level))).toBe(true);
-    expect(records.filter((r) => ['warn', 'error', 'fatal'].includes(r.level)).map((r) => r.msg)).toEqual([]);
+    expect(warnings(records)).toEqual([]);
     const levelOf = (pattern: RegExp) => records.find((r) => pattern.test(r.msg))?.level;
     expect(levelOf(/^diana bot started/)).toBe('info');
     expect(levelOf(/^long polling/)).toBe('info');
@@ -324,7 +335,7 @@ describe('pnpm start', () => {
       expect(await bot.exited).toBe(0);
       const records = logRecords(bot.output());
       expect(records.some((r) => /^diana bot started/.test(r.msg))).toBe(true);
-      expect(records.filter((r) => ['warn', 'error', 'fatal'].includes(r.level)).map((r) => r.msg)).toEqual([]);
+      expect(warnings(records)).toEqual([]);
       // its keys sit on more than one master
       const client = new Cluster([...cluster.nodes]);
       client.on('error', () => {});

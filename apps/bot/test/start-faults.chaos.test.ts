@@ -256,35 +256,53 @@ describe('a slow backend at start', () => {
   }, 60_000);
 });
 
-describe('a Redis that would evict what the bot keeps there', () => {
-  it('maxmemory-policy allkeys-lru: the bot starts and says at error that events can be lost (it said nothing)', async () => {
-    const testDb = await useTestDatabase('bot-start-evicting-redis');
-    await using redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
+describe('a Redis that would evict or forget what the bot keeps there', () => {
+  /** Starts the bot on a private Redis with these settings, has it answer /start, and returns its settings lines. */
+  async function settingsSaid(name: string, telegramId: number, redisOptions: Parameters<typeof startRedis>[0]) {
+    const testDb = await useTestDatabase(`bot-start-${name}`);
+    await using redis = await startRedis(redisOptions);
     const fake = await startFakeTelegram();
     try {
       const bot = startBot({
-        ...telegramBotEnv(testDb.url, fake.url, 'evicting-redis'),
+        ...telegramBotEnv(testDb.url, fake.url, name),
         DIANA_REDIS_URL: redis.url,
         DIANA_BOT_HTTP_PORT: '0',
       });
-      fake.queueUpdate(updates.message(4_200, '/start'));
+      fake.queueUpdate(updates.message(telegramId, '/start'));
       const answer = await fake
         .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
         .catch(() => undefined);
       expect(answer, bot.output().slice(-3_000)).toBeDefined();
       bot.child.kill('SIGTERM');
       expect(await bot.exited).toBe(0);
-      const said = bot
+      return bot
         .output()
         .split('\n')
-        .filter((line) => line.includes('maxmemory-policy'))
-        .map((line) => JSON.parse(line) as { level: string; msg: string; maxmemory_policy: string });
-      expect(said).toHaveLength(1);
-      expect(said[0]).toMatchObject({ level: 'error', maxmemory_policy: 'allkeys-lru' });
-      expect(said[0]?.msg).toMatch(/event streams, consumer groups and dead letters.*set maxmemory-policy noeviction/);
+        .filter((line) => line.includes('maxmemory-policy') || line.includes('append-only'))
+        .map(
+          (line) =>
+            JSON.parse(line) as { level: string; msg: string; maxmemory_policy?: string; appendonly?: string[] },
+        );
     } finally {
       await fake.close();
     }
+  }
+
+  it('maxmemory-policy allkeys-lru: the bot starts and says at error that events can be lost (it said nothing)', async () => {
+    const said = await settingsSaid('evicting-redis', 4_200, {
+      appendonly: true,
+      args: ['--maxmemory-policy', 'allkeys-lru'],
+    });
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ level: 'error', maxmemory_policy: 'allkeys-lru' });
+    expect(said[0]?.msg).toMatch(/event streams, consumer groups and dead letters.*set maxmemory-policy noeviction/);
+  }, 60_000);
+
+  it('appendonly no: the bot starts and warns that a restart loses events (it said nothing)', async () => {
+    const said = await settingsSaid('forgetful-redis', 4_300, { appendonly: false });
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ level: 'warn', appendonly: ['no'] });
+    expect(said[0]?.msg).toMatch(/^Redis runs without an append-only file.*dead letters.*set appendonly yes$/);
   }, 60_000);
 });
 

@@ -14,5 +14,7 @@ export {
 } from './connector.js';
 // What Redis does when full
 export { evictionRisk, explainRedisError, readEvictionPolicies } from './eviction.js';
+// What it keeps on disk
+export { persistenceRisk, readAppendOnly } from './persistence.js';
 // Its own error codes
 export { REDIS_ERROR_CODES } from './errors.js';

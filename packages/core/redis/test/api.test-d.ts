@@ -14,7 +14,9 @@ describe('@diana/redis public API', () => {
       | 'explainRedisError'
       | 'isCluster'
       | 'mastersOf'
+      | 'persistenceRisk'
       | 'quitWithin'
+      | 'readAppendOnly'
       | 'readEvictionPolicies'
       | 'redisRetryDelay'
     >();
