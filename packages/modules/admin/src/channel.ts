@@ -6,6 +6,7 @@
 import type { Database } from '@diana/db';
 import type { Clock, Logger } from '@diana/utils';
 import { type Api, GrammyError } from 'grammy';
+import { telegramAnswer } from './telegram-answer.js';
 import { TEXTS } from './texts.js';
 
 /** The longest one Telegram call may take. */
@@ -14,8 +15,11 @@ const CALL_TIMEOUT_MS = 10_000;
 const retryDelay = (attempts: number) => Math.min(3_600_000, 60_000 * 2 ** Math.max(0, attempts - 1));
 /** How long the redeem's own invite attempt has before the jobs may send one too. */
 export const INVITE_GRACE_MS = 60_000;
-/** Tried this many times, a failure is said at error: it may need staff (a right the bot lacks). */
-const SAY_AT_ERROR = 5;
+/**
+ * Tried this many times, a failure is said at error, and /stats lists the call with Telegram's
+ * answer: it may need staff (a right the bot lacks, a member Telegram will not ban).
+ */
+export const SAY_AT_ERROR = 5;
 /** How long a removal or an invite on its way is claimed: its calls (at most three, each bounded by CALL_TIMEOUT_MS), and room. */
 const CLAIM_MS = 60_000;
 
@@ -99,7 +103,7 @@ export function createVipChannel(deps: {
     const at = now();
     if (channel === undefined) {
       await db.sql`
-        update admin_subscriptions set removal_due_at = null, removal_attempts = 0
+        update admin_subscriptions set removal_due_at = null, removal_attempts = 0, removal_error = null
         where user_id = ${user_id} and removal_due_at is not null`;
       return 'none';
     }
@@ -153,6 +157,7 @@ export function createVipChannel(deps: {
         update admin_subscriptions
         set removal_due_at = case when status = 'active' and not ${banned} then null else ${retry_at}::timestamptz end,
             removal_attempts = case when status = 'active' and not ${banned} then 0 else ${attempts} end,
+            removal_error = case when status = 'active' and not ${banned} then null else ${telegramAnswer(error)} end,
             removal_claimed_until = null
         where ${ours()}`;
       logger[attempts >= SAY_AT_ERROR ? 'error' : 'warn'](
@@ -165,13 +170,14 @@ export function createVipChannel(deps: {
     // meanwhile by this claim) is sent now, after the removal, so the link works
     if (row.active) {
       await db.sql`
-        update admin_subscriptions set removal_due_at = null, removal_attempts = 0, removal_claimed_until = null
+        update admin_subscriptions set removal_due_at = null, removal_attempts = 0, removal_error = null,
+          removal_claimed_until = null
         where ${ours()}`;
       return 'renewed';
     }
     const [settled] = await db.sql<{ renewed: boolean }[]>`
       update admin_subscriptions
-      set removal_due_at = null, removal_attempts = 0, removal_claimed_until = null, invite_link = null,
+      set removal_due_at = null, removal_attempts = 0, removal_error = null, removal_claimed_until = null, invite_link = null,
           invite_due_at = case when status = 'active' then coalesce(invite_due_at, ${at}) else invite_due_at end
       where ${ours()}
       returning status = 'active' as renewed`;
@@ -209,9 +215,10 @@ export function createVipChannel(deps: {
     if (!row) return 'none';
     const ours = () =>
       db.sql`user_id = ${user_id} and (extract(epoch from invite_claimed_until) * 1000000)::bigint = ${row.claim}::bigint`;
-    const settle = (due: Date | null, attempts: number) =>
+    const settle = (due: Date | null, attempts: number, error: string | null = null) =>
       db.sql`
-        update admin_subscriptions set invite_due_at = ${due}, invite_attempts = ${attempts}, invite_claimed_until = null
+        update admin_subscriptions
+        set invite_due_at = ${due}, invite_attempts = ${attempts}, invite_error = ${error}, invite_claimed_until = null
         where ${ours()}`;
     const ended = !row.active || row.ends_at <= at;
     if (channel === undefined || ended) {
@@ -248,7 +255,7 @@ export function createVipChannel(deps: {
       const blocked = sending && error instanceof GrammyError && error.error_code === 403;
       const attempts = row.attempts + 1;
       const retry_at = blocked ? null : new Date(at.getTime() + retryDelay(attempts));
-      await settle(retry_at, blocked ? 0 : attempts);
+      await settle(retry_at, blocked ? 0 : attempts, blocked ? null : telegramAnswer(error));
       logger[!blocked && attempts >= SAY_AT_ERROR ? 'error' : 'warn'](
         { err: error, telegram_id: member, attempts, retry_at },
         blocked

@@ -6,6 +6,7 @@ import { GrammyError } from 'grammy';
 import { FAILURE_SHOWN, postChannelLabel, shortPostId } from './commands/posts.js';
 import { cutText, preview } from './cut.js';
 import { type AdminKit, DEFAULT_POST_CLAIM_LEASE_MS } from './kit.js';
+import { telegramAnswer } from './telegram-answer.js';
 import { TEXTS } from './texts.js';
 import { formatHumanDate, formatHumanMoment, formatLocalTime, localDaysBetween } from './time.js';
 
@@ -91,7 +92,7 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
         // until a pass claims it (never to who blocked us)
         await tx`
           update admin_subscriptions set status = 'expired', expired_at = ${at},
-            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0,
+            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0, removal_error = null,
             farewell_due_at = ${row.status === 'active' ? at : null}
           where user_id = ${row.user_id}`;
         // on the user's row locked now: a /rol since the read above is not undone
@@ -213,10 +214,7 @@ export function createJobs(kit: AdminKit): () => Promise<JobsPass> {
       });
     } catch (error) {
       // Telegram's own words ("403: Forbidden: bot is not a member of the channel chat")
-      const why = cutText(
-        error instanceof GrammyError ? `${error.error_code}: ${error.description}` : String((error as Error).message),
-        500,
-      );
+      const why = telegramAnswer(error);
       const refused = error instanceof GrammyError && (error.error_code === 400 || error.error_code === 403);
       if (refused || post.attempts >= POST_ATTEMPTS) {
         logger.error({ err: error, post_id: post.id, attempts: post.attempts }, 'scheduled post failed');

@@ -317,6 +317,12 @@ export const TEXTS = Object.freeze({
     `Eventos fallidos sin entregar (/dlq list <tipo>):\n${letters
       .map(({ type, count }) => `• ${type}: ${count === 1 ? '1 evento' : `${count} eventos`}`)
       .join('\n')}`,
+  statsChannelStuck: (lines: readonly string[], total: number) =>
+    `Canal VIP: Telegram rechaza ${total === 1 ? '1 llamada' : `${total} llamadas`} una y otra vez (se reintentan cada hora; ¿le faltan permisos al bot en el canal?):\n${lines.join('\n')}${
+      total > lines.length ? `\n… y ${total - lines.length} más` : ''
+    }`,
+  statsChannelStuckLine: (what: 'removal' | 'invite', telegramId: string, attempts: number, why: string | null) =>
+    `• ${what === 'removal' ? 'sacar a' : 'invitar a'} ${telegramId}, ${attempts} intentos: ${why ?? 'sin respuesta'}`,
 
   // /config
   configUsage: '/config [<clave> | set <clave> <json> | history <clave> | rollback <clave> <revisión|default>]',

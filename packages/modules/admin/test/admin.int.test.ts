@@ -882,6 +882,68 @@ describe('the admin module', () => {
       expect(links(26)).toHaveLength(1);
     });
 
+    it('calls Telegram keeps refusing are listed by /stats with its answer from their fifth try, and leave it once they go through', async () => {
+      await userWith(2_601, 'FREE');
+      await userWith(2_602, 'FREE');
+      const stats = async () => {
+        await say(main.bot, 1, '/stats');
+        return lastTo(1);
+      };
+      /** Runs `bot`'s jobs at each wait of the retry curve after a first failure (1, 2, 4 and 8 minutes). */
+      const retried = async (bot: ReturnType<typeof failing>) => {
+        for (const minutes of [1, 2, 4, 8]) {
+          clock.advance(minutes * 60_000 + 1_000);
+          await bot.admin.runJobs();
+        }
+      };
+      // a member Telegram will not ban (the channel's owner): before, only the logs said why
+      await redeem(main.bot, 2_601);
+      const owner = failing('banChatMember', 2_601, {
+        error_code: 400,
+        description: "Bad Request: can't remove chat owner",
+      });
+      owner.state.times = 5;
+      await say(owner.bot, 1, '/cancelar_vip 2601 reembolso'); // the first try
+      clock.advance(60_000 + 1_000);
+      await owner.admin.runJobs();
+      await owner.admin.runJobs(); // not due again yet: still two tries
+      expect(owner.state.failed).toBe(2);
+      expect(await stats()).not.toContain('Canal VIP'); // a passing fault is not staff's yet
+      for (const minutes of [2, 4, 8]) {
+        clock.advance(minutes * 60_000 + 1_000);
+        await owner.admin.runJobs();
+      }
+      expect(owner.state.failed).toBe(5);
+      expect(await dues(2_601)).toMatchObject({ removal_due: true, removal_attempts: 5 });
+      expect(await stats()).toContain(
+        "Canal VIP: Telegram rechaza 1 llamada una y otra vez (se reintentan cada hora; ¿le faltan permisos al bot en el canal?):\n• sacar a 2601, 5 intentos: 400: Bad Request: can't remove chat owner",
+      );
+      // an invite link the bot has no right to create, five times: listed beside it
+      const noRights = failing('createChatInviteLink', 2_602, {
+        error_code: 400,
+        description: 'Bad Request: not enough rights to manage chat invite links',
+      });
+      noRights.state.times = 5;
+      await redeem(noRights.bot, 2_602); // the first try
+      await retried(noRights);
+      expect(noRights.state.failed).toBe(5);
+      expect(owner.state.failed).toBe(5); // the removal waits out its 16 minutes meanwhile
+      const both = await stats();
+      expect(both).toContain('Canal VIP: Telegram rechaza 2 llamadas una y otra vez');
+      expect(both).toContain("• sacar a 2601, 5 intentos: 400: Bad Request: can't remove chat owner");
+      expect(both).toContain(
+        '• invitar a 2602, 5 intentos: 400: Bad Request: not enough rights to manage chat invite links',
+      );
+      // once Telegram takes them (staff fixed the bot's rights), they leave /stats, their answers cleared
+      clock.advance(16 * 60_000 + 1_000);
+      expect(await main.admin.runJobs()).toMatchObject({ removed: 1, invited: 1 });
+      expect(await stats()).not.toContain('Canal VIP');
+      const [row] = await db.sql<{ removal_error: string | null; invite_error: string | null }[]>`
+        select (select removal_error from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 2601),
+               (select invite_error from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 2602)`;
+      expect(row).toEqual({ removal_error: null, invite_error: null });
+    });
+
     it("a redeem whose invite link is slow in coming gets one link, holding no transaction: another process's sweep (its clock a minute ahead) does not send a second", async () => {
       await userWith(28, 'FREE');
       const slow = makeBot();

@@ -27,7 +27,7 @@ export function registerCancelVip(composer: Composer<AdminContext>, kit: AdminKi
         if (!sub) return undefined;
         await tx`
           update admin_subscriptions set status = 'cancelled', expired_at = ${at},
-            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0
+            removal_due_at = ${kit.vipChannel.id === undefined ? null : at}, removal_attempts = 0, removal_error = null
           where user_id = ${target.id}`;
         const dropped = await kit.switchVip(target.id, 'FREE');
         await kit.audit({

@@ -39,8 +39,8 @@ export function registerRedeem(composer: Composer<AdminContext>, kit: AdminKit):
           values (${user.id}, ${tariffId}, ${at}, ${new Date(at.getTime() + days * DAY)}, 'active', ${inviteDue})
           on conflict (user_id) do update set
             tariff_id = excluded.tariff_id, status = 'active', expired_at = null, reminded_7d_at = null, reminded_24h_at = null,
-            removal_due_at = null, removal_attempts = 0, farewell_due_at = null,
-            invite_due_at = excluded.invite_due_at, invite_attempts = 0,
+            removal_due_at = null, removal_attempts = 0, removal_error = null, farewell_due_at = null,
+            invite_due_at = excluded.invite_due_at, invite_attempts = 0, invite_error = null,
             started_at = case when admin_subscriptions.status = 'active' then admin_subscriptions.started_at else excluded.started_at end,
             -- from the end of one still running; a cancelled one's remaining days are not given back.
             -- Days of 24 hours, as a new one's (a calendar day in the session's time zone is 23 or

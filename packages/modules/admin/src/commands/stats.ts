@@ -1,10 +1,16 @@
 // /stats: the bot at a glance, in sentences — users, VIP, staff by role, besitos (when the app
-// gives a port for it; this module never reads gamification's tables), the event queues and the
-// events that failed for good (dead letters).
+// gives a port for it; this module never reads gamification's tables), the event queues, the
+// events that failed for good (dead letters) and the VIP channel calls Telegram keeps refusing.
 import { USER_ROLES, type UserRole } from '@diana/db';
 import type { Composer } from 'grammy';
+import { SAY_AT_ERROR } from '../channel.js';
+import { cutText } from '../cut.js';
 import type { AdminContext, AdminKit } from '../kit.js';
 import { TEXTS } from '../texts.js';
+import { FAILURE_SHOWN } from './posts.js';
+
+/** The most VIP channel calls Telegram keeps refusing that /stats lists (the total is said). */
+const STUCK_SHOWN = 5;
 
 export function registerStats(composer: Composer<AdminContext>, kit: AdminKit): void {
   const { db, deps, users } = kit;
@@ -41,6 +47,34 @@ export function registerStats(composer: Composer<AdminContext>, kit: AdminKit): 
         } catch (error) {
           kit.logger.warn({ err: error }, 'counting dead letters failed; /stats leaves them out');
         }
+      // VIP channel calls Telegram keeps refusing (a right the bot lacks, a member it will not
+      // ban): the jobs go on trying hourly, and staff see them here with Telegram's answer
+      const stuck = await db.sql<
+        { telegram_id: string; what: 'removal' | 'invite'; attempts: number; error: string | null; total: number }[]
+      >`
+        with stuck as (
+          select user_id, 'removal' as what, removal_attempts as attempts, removal_error as error
+          from admin_subscriptions where removal_due_at is not null and removal_attempts >= ${SAY_AT_ERROR}
+          union all
+          select user_id, 'invite', invite_attempts, invite_error
+          from admin_subscriptions where invite_due_at is not null and invite_attempts >= ${SAY_AT_ERROR})
+        select u.telegram_id::text, stuck.what, stuck.attempts, stuck.error, (count(*) over ())::int as total
+        from stuck join users u on u.id = stuck.user_id
+        order by stuck.attempts desc, u.telegram_id limit ${STUCK_SHOWN}`;
+      if (stuck.length > 0)
+        lines.push(
+          TEXTS.statsChannelStuck(
+            stuck.map((row) =>
+              TEXTS.statsChannelStuckLine(
+                row.what,
+                row.telegram_id,
+                row.attempts,
+                row.error === null ? null : cutText(row.error, FAILURE_SHOWN),
+              ),
+            ),
+            stuck[0]?.total ?? stuck.length,
+          ),
+        );
       await kit.replyPaged(ctx, lines.join('\n'));
     }),
   );
