@@ -98,8 +98,14 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
   sweepStale();
   const root = mkdtempSync(join(tmpdir(), FOLDER_PREFIX));
   // Removes the folder when this process's pipe to it closes: on stop(), or when the process
-  // exits without one (the nodes stop through their own guards meanwhile).
-  const janitor = spawn('sh', ['-c', 'read _; sleep 1; rm -rf "$0"', root], { stdio: ['pipe', 'ignore', 'ignore'] });
+  // exits without one (the nodes stop through their own guards meanwhile). A node still stopping
+  // writes its nodes.conf and log into it, and an `rm -rf` that raced such a write left the folder
+  // behind (two after each full test pass): it is tried again each second, for up to 20 s.
+  const janitor = spawn(
+    'sh',
+    ['-c', 'read _; for _ in $(seq 20); do sleep 1; rm -rf "$0" 2>/dev/null; [ -e "$0" ] || exit 0; done', root],
+    { stdio: ['pipe', 'ignore', 'ignore'] },
+  );
   janitor.unref();
   (janitor.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   const own: OwnNode[] = [];
