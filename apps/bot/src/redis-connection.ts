@@ -2,6 +2,7 @@ import {
   evictionRisk,
   persistenceRisk,
   quitWithin,
+  type RedisClient,
   type RedisConnector,
   type RedisConnectorOptions,
   readAppendOnly,
@@ -25,25 +26,40 @@ export function redisConnection(redis: {
   return url ? { url } : undefined;
 }
 
+/** What Redis's settings risk for what Diana keeps there: each a sentence, at the level to say it. */
+export interface RedisSettingsRisk {
+  readonly level: 'error' | 'warn';
+  readonly fields: Record<string, unknown>;
+  readonly risk: string;
+}
+
 /**
- * Says at start what Redis's settings risk for what Diana keeps there: at error, a
- * `maxmemory-policy` that lets it evict (once full: streams, groups and dead letters under
- * `allkeys-*`; TTL'd marks under `volatile-*`); at warn, a master with no append-only file (a
- * restart takes back what came after its last snapshot). Before, nothing said either, and a full
- * or restarted Redis lost events silently. A server that does not answer `INFO` (an ACL) is left
- * unchecked, said at debug.
+ * Reads what the masters' settings risk: a `maxmemory-policy` that lets Redis evict (once full:
+ * streams, groups and dead letters under `allkeys-*`; TTL'd marks under `volatile-*`), at error; a
+ * master with no append-only file (a restart takes back what came after its last snapshot), at warn.
+ */
+export async function readRedisSettingsRisks(client: RedisClient): Promise<RedisSettingsRisk[]> {
+  const risks: RedisSettingsRisk[] = [];
+  for (const policy of await readEvictionPolicies(client)) {
+    const risk = evictionRisk(policy);
+    if (risk) risks.push({ level: 'error', fields: { maxmemory_policy: policy }, risk });
+  }
+  const appendOnly = await readAppendOnly(client);
+  const risk = persistenceRisk(appendOnly);
+  if (risk) risks.push({ level: 'warn', fields: { appendonly: appendOnly.map((on) => (on ? 'yes' : 'no')) }, risk });
+  return risks;
+}
+
+/**
+ * Says at start what Redis's settings risk (`readRedisSettingsRisks`). Before, nothing said it, and
+ * a full or restarted Redis lost events silently. A server that does not answer `INFO` (an ACL) is
+ * left unchecked, said at debug.
  */
 export async function checkRedisSettings(connector: RedisConnector, logger: Logger): Promise<void> {
   const client = connector.command({ name: 'settings-check' });
   try {
     await connector.ready({ timeout_ms: 5_000 });
-    for (const policy of await readEvictionPolicies(client)) {
-      const risk = evictionRisk(policy);
-      if (risk) logger.error({ maxmemory_policy: policy }, risk);
-    }
-    const appendOnly = await readAppendOnly(client);
-    const risk = persistenceRisk(appendOnly);
-    if (risk) logger.warn({ appendonly: appendOnly.map((on) => (on ? 'yes' : 'no')) }, risk);
+    for (const { level, fields, risk } of await readRedisSettingsRisks(client)) logger[level](fields, risk);
   } catch (error) {
     logger.debug({ err: error }, 'could not read Redis maxmemory-policy and appendonly');
   } finally {

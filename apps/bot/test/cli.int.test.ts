@@ -17,6 +17,7 @@ import { createRedisConnector, type RedisConnector } from '@diana/redis';
 import {
   deleteByPrefixOnCluster,
   getRedisCluster,
+  startRedis,
   useTempDir,
   useTestDatabase,
   useTestRedis,
@@ -509,7 +510,7 @@ describe('pnpm cli on a migrated database', () => {
     expect(lines[0]).toMatch(/^ok {3}postgres {5}\d+ ms$/);
     expect(lines[1]).toMatch(/^ok {3}migrations {3}\d+ applied, 0 pending$/);
     expect(lines[2]).toMatch(/^ok {3}outbox {7}\d+ unpublished, oldest \d+ ms$/);
-    expect(lines[3]).toMatch(/^ok {3}redis {8}\d+ ms$/);
+    expect(lines[3]).toMatch(/^ok {3}redis {8}\d+ ms(; .+)?$/); // and what the test server's settings risk, if any
     expect(lines[4]).toBe('     dead letters 2 (user.activity 2)');
     expect(json.code, json.err).toBe(0);
     const report = JSON.parse(json.out) as {
@@ -598,6 +599,26 @@ describe('pnpm cli on a migrated database', () => {
     } finally {
       await db.sql`update diana_migrations set checksum = ${row?.checksum as string} where source = ${row?.source as string} and name = ${row?.name as string}`;
     }
+  }, 60_000);
+
+  it("health says what Redis's settings risk beside its answer, still ok: an evicting policy, no append-only file", async () => {
+    await using risky = await startRedis({ appendonly: false, args: ['--maxmemory-policy', 'allkeys-lru'] });
+    const health = await cli({ ...env, DIANA_REDIS_URL: risky.url }, 'health');
+    expect(health.code, health.err + health.out).toBe(0);
+    expect(health.out).toMatch(
+      /^ok +redis +\d+ ms; Redis maxmemory-policy is allkeys-lru: .*; Redis runs without an append-only file \(appendonly no\): .*set appendonly yes$/m,
+    );
+    // set right, the line is the answer's time alone
+    await using safe = await startRedis({ appendonly: true });
+    const checks = JSON.parse((await cli({ ...env, DIANA_REDIS_URL: safe.url }, 'health', '--json')).out) as Array<{
+      name: string;
+      ok: boolean;
+      detail: string;
+    }>;
+    expect(checks.find((c) => c.name === 'redis')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/^\d+ ms$/),
+    });
   }, 60_000);
 
   it('health and dlq list over a Redis Cluster given by DIANA_REDIS_CLUSTER_NODES', async () => {

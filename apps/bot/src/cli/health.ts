@@ -3,14 +3,16 @@ import { migrationStatus } from '@diana/db';
 import { DianaError, isDianaError } from '@diana/utils';
 import { ALL_MIGRATIONS } from '../catalog.js';
 import { BOT_ERROR_CODES } from '../errors.js';
+import { readRedisSettingsRisks } from '../redis-connection.js';
 import { JSON_OPTION, parse, print } from './args.js';
 import { type OutboxBacklog, outboxBacklog } from './outbox.js';
 import { type CliContext, openRedis, withDatabase } from './services.js';
 
 export const HEALTH_HELP = `usage: cli health [--json]
 
-  health [--json]   PostgreSQL (ping, pending migrations, outbox backlog) and Redis (ping);
-                    exit 1 when one is down, a migration is pending or an applied one edited
+  health [--json]   PostgreSQL (ping, pending migrations, outbox backlog) and Redis (ping, and
+                    what its maxmemory-policy and appendonly risk); exit 1 when one is down, a
+                    migration is pending or an applied one edited
 
   --json   machine-readable output`;
 
@@ -92,9 +94,20 @@ export async function checkHealth(ctx: CliContext): Promise<HealthReport> {
     const redis = await openRedis(ctx);
     if (!redis) checks.push({ name: 'redis', ok: true, detail: 'not configured (memory adapters)' });
     else {
+      const ms = Math.round(performance.now() - started);
+      // what the server's settings risk, beside the answer (the bot says it at start): reachable
+      // is ok, a risk is the operator's to weigh
+      let risks: string[] = [];
+      try {
+        const client = redis.command({ name: 'cli-settings' });
+        await redis.ready({ timeout_ms: 5_000 });
+        risks = (await readRedisSettingsRisks(client)).map((r) => r.risk);
+      } catch {
+        // a server that does not answer INFO (an ACL): left unchecked, as at start
+      }
       await redis.close();
       redis_up = true;
-      checks.push({ name: 'redis', ok: true, detail: `${Math.round(performance.now() - started)} ms` });
+      checks.push({ name: 'redis', ok: true, detail: [`${ms} ms`, ...risks].join('; ') });
     }
   } catch (error) {
     checks.push({ name: 'redis', ok: false, detail: describe(error) });

@@ -21,6 +21,6 @@ export async function readAppendOnly(client: RedisClient): Promise<boolean[]> {
 export function persistenceRisk(appendOnly: readonly boolean[]): string | undefined {
   const without = appendOnly.filter((on) => !on).length;
   if (without === 0) return undefined;
-  const who = appendOnly.length > 1 ? `${without} of ${appendOnly.length} Redis masters run` : 'Redis runs';
+  const who = without < appendOnly.length ? `${without} of ${appendOnly.length} Redis masters run` : 'Redis runs';
   return `${who} without an append-only file (appendonly no): a restart loses what came after the last RDB snapshot, or everything without one; the relay appends the outbox rows of the last lost_stream_replay_ms again, but dead letters, update dedupe marks and older events are gone; set appendonly yes`;
 }

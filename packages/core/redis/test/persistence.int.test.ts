@@ -23,8 +23,9 @@ describe('the persistence', () => {
     }
   });
 
-  it('names how many masters of a cluster run without one', () => {
+  it('names how many masters of a cluster run without one, when some have one', () => {
     expect(persistenceRisk([true, false, true])).toMatch(/^1 of 3 Redis masters run without an append-only file/);
+    expect(persistenceRisk([false, false, false])).toMatch(/^Redis runs without an append-only file/);
     expect(persistenceRisk([])).toBeUndefined();
   });
 });
