@@ -12,6 +12,7 @@ import {
 import { createRedisConnector, REDIS_ERROR_CODES, type RedisConnector } from '@diana/redis';
 import { DianaError, isDianaError, type Logger } from '@diana/utils';
 import { ALL_MIGRATIONS, type AppSettings } from './catalog.js';
+import { checkPostgresSettings } from './postgres-settings.js';
 import type { Ping } from './readiness.js';
 import { redisConnection } from './redis-connection.js';
 import type { StartGate } from './start-gate.js';
@@ -75,6 +76,8 @@ export async function startBackends(
     return pglite;
   });
   pings.set('postgres', (timeout_ms) => db.ping({ timeout_ms }));
+  // what the server's settings risk (the embedded database is the bot's own: nothing to tune)
+  if (!embedded) await checkPostgresSettings(db, logger);
   await step('migrations', () =>
     migrate(db, ALL_MIGRATIONS, {
       logger,

@@ -621,6 +621,22 @@ describe('pnpm cli on a migrated database', () => {
     });
   }, 60_000);
 
+  it("health says what PostgreSQL's settings risk beside its answer, still ok: synchronous_commit off", async () => {
+    const asyncCommit = await useTestDatabase('bot-cli-async-commit');
+    const admin = createPostgres({ url: asyncCommit.direct_url });
+    await admin.sql.unsafe(`alter database "${asyncCommit.name}" set synchronous_commit = off`);
+    await admin.close();
+    const onIt = { ...env, DIANA_DATABASE_URL: asyncCommit.url };
+    expect((await cli(onIt, 'migrate', 'up', '--yes')).code).toBe(0);
+    const health = await cli(onIt, 'health');
+    expect(health.code, health.err + health.out).toBe(0);
+    expect(health.out).toMatch(
+      /^ok +postgres +\d+ ms; PostgreSQL's synchronous_commit is off.*set synchronous_commit on$/m,
+    );
+    // the shared test database is left at the server's safe values: its line is the time alone
+    expect((await cli(env, 'health')).out).toMatch(/^ok +postgres +\d+ ms$/m);
+  }, 60_000);
+
   it('health and dlq list over a Redis Cluster given by DIANA_REDIS_CLUSTER_NODES', async () => {
     const cluster = await getRedisCluster();
     const prefix = `${testRedis.prefix}cluster:`;

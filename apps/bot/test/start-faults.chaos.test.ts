@@ -306,6 +306,41 @@ describe('a Redis that would evict or forget what the bot keeps there', () => {
   }, 60_000);
 });
 
+describe('a PostgreSQL that acknowledges commits it can lose', () => {
+  it('synchronous_commit off for the database: the bot starts and says at error that handled events can be lost (it said nothing)', async () => {
+    const testDb = await useTestDatabase('bot-start-async-commit');
+    const admin = createPostgres({ url: testDb.direct_url });
+    await admin.sql.unsafe(`alter database "${testDb.name}" set synchronous_commit = off`);
+    await admin.close();
+    await using redis = await startRedis({ appendonly: true });
+    const fake = await startFakeTelegram();
+    try {
+      const bot = startBot({
+        ...telegramBotEnv(testDb.url, fake.url, 'async-commit'),
+        DIANA_REDIS_URL: redis.url,
+        DIANA_BOT_HTTP_PORT: '0',
+      });
+      fake.queueUpdate(updates.message(4_400, '/start'));
+      const answer = await fake
+        .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
+        .catch(() => undefined);
+      expect(answer, bot.output().slice(-3_000)).toBeDefined();
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      const said = bot
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('synchronous_commit'))
+        .map((line) => JSON.parse(line) as { level: string; msg: string; synchronous_commit: string });
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatchObject({ level: 'error', synchronous_commit: 'off', fsync: 'on' });
+      expect(said[0]?.msg).toMatch(/^PostgreSQL's synchronous_commit is off.*set synchronous_commit on$/);
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
+});
+
 describe('faults start cannot outlive: exit 1 with one clear line, nothing half-started', () => {
   it('webhook mode with its HTTP port taken', async () => {
     const taken = createServer().listen(0, '127.0.0.1');

@@ -1,5 +1,5 @@
 // `health`: can the bot's dependencies be reached from here, and is the database ready for it.
-import { migrationStatus } from '@diana/db';
+import { durabilityRisks, migrationStatus, readDurabilitySettings } from '@diana/db';
 import { DianaError, isDianaError } from '@diana/utils';
 import { ALL_MIGRATIONS } from '../catalog.js';
 import { BOT_ERROR_CODES } from '../errors.js';
@@ -10,9 +10,10 @@ import { type CliContext, openRedis, withDatabase } from './services.js';
 
 export const HEALTH_HELP = `usage: cli health [--json]
 
-  health [--json]   PostgreSQL (ping, pending migrations, outbox backlog) and Redis (ping, and
-                    what its maxmemory-policy and appendonly risk); exit 1 when one is down, a
-                    migration is pending or an applied one edited
+  health [--json]   PostgreSQL (ping, and what its fsync, synchronous_commit and full_page_writes
+                    risk; pending migrations, outbox backlog) and Redis (ping, and what its
+                    maxmemory-policy and appendonly risk); exit 1 when one is down, a migration
+                    is pending or an applied one edited
 
   --json   machine-readable output`;
 
@@ -53,10 +54,13 @@ export async function checkHealth(ctx: CliContext): Promise<HealthReport> {
     await withDatabase(ctx, async (db) => {
       const started = performance.now();
       await db.ping({ timeout_ms: 5_000 });
+      const ms = Math.round(performance.now() - started);
+      // what the server's settings risk, beside the answer (the bot says it at start)
+      const risks = embedded ? [] : await readDurabilitySettings(db).then(durabilityRisks, () => []);
       checks.push({
         name: 'postgres',
         ok: true,
-        detail: `${embedded ? 'embedded, ' : ''}${Math.round(performance.now() - started)} ms`,
+        detail: [`${embedded ? 'embedded, ' : ''}${ms} ms`, ...risks].join('; '),
       });
       const entries = await migrationStatus(db, ALL_MIGRATIONS);
       const edited = entries.filter((e) => e.status === 'changed').map((e) => `${e.source}/${e.name}`);

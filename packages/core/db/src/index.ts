@@ -9,6 +9,10 @@ export type { Database, DbSession, PostgresDeps } from './postgres.js';
 export type { PoolStats } from './metrics.js';
 export { createPostgres, getDbSession } from './postgres.js';
 
+// What a commit's durability rests on (said at start)
+export type { DurabilitySettings } from './durability.js';
+export { durabilityRisks, readDurabilitySettings } from './durability.js';
+
 // Migrations
 export type {
   MigrateOptions,

@@ -24,6 +24,7 @@ describe('@diana/db public API', () => {
       | 'createPostgres'
       | 'createPostgresDocumentStore'
       | 'createUserRepository'
+      | 'durabilityRisks'
       | 'getDbSession'
       | 'inBatches'
       | 'isConnectFailure'
@@ -31,6 +32,7 @@ describe('@diana/db public API', () => {
       | 'migrate'
       | 'migrationStatus'
       | 'packageMigrations'
+      | 'readDurabilitySettings'
       | 'toDbError'
       | 'withoutWait'
     >();

@@ -318,7 +318,7 @@ export const TEXTS = Object.freeze({
       .map(({ type, count }) => `• ${type}: ${count === 1 ? '1 evento' : `${count} eventos`}`)
       .join('\n')}`,
   statsChannelStuck: (lines: readonly string[], total: number) =>
-    `Canal VIP: Telegram rechaza ${total === 1 ? '1 llamada' : `${total} llamadas`} una y otra vez (se reintentan cada hora; ¿le faltan permisos al bot en el canal?):\n${lines.join('\n')}${
+    `Canal VIP: Telegram rechaza ${total === 1 ? '1 llamada' : `${total} llamadas`} una y otra vez (se siguen reintentando, como mucho cada hora; ¿le faltan permisos al bot en el canal?):\n${lines.join('\n')}${
       total > lines.length ? `\n… y ${total - lines.length} más` : ''
     }`,
   statsChannelStuckLine: (what: 'removal' | 'invite', telegramId: string, attempts: number, why: string | null) =>

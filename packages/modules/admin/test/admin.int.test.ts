@@ -916,7 +916,7 @@ describe('the admin module', () => {
       expect(owner.state.failed).toBe(5);
       expect(await dues(2_601)).toMatchObject({ removal_due: true, removal_attempts: 5 });
       expect(await stats()).toContain(
-        "Canal VIP: Telegram rechaza 1 llamada una y otra vez (se reintentan cada hora; ¿le faltan permisos al bot en el canal?):\n• sacar a 2601, 5 intentos: 400: Bad Request: can't remove chat owner",
+        "Canal VIP: Telegram rechaza 1 llamada una y otra vez (se siguen reintentando, como mucho cada hora; ¿le faltan permisos al bot en el canal?):\n• sacar a 2601, 5 intentos: 400: Bad Request: can't remove chat owner",
       );
       // an invite link the bot has no right to create, five times: listed beside it
       const noRights = failing('createChatInviteLink', 2_602, {
