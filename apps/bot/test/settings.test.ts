@@ -1,3 +1,4 @@
+import { createCallbackSigner } from '@diana/security';
 import { isDianaError } from '@diana/utils';
 import { describe, expect, it } from 'vitest';
 import { loadAppSettings } from '../src/config.js';
@@ -13,6 +14,29 @@ function settingsError(env: Record<string, string>) {
 }
 
 describe('bot settings', () => {
+  it('reads the keys before a rotation: a button signed with the previous callback secret still verifies; a short one is refused', () => {
+    const old = createCallbackSigner({ callback_secret: 'o'.repeat(40) });
+    const settings = loadAppSettings(
+      {
+        DIANA_SECURITY_CALLBACK_SECRET: 'n'.repeat(40),
+        DIANA_SECURITY_CALLBACK_SECRET_PREVIOUS: 'o'.repeat(40),
+        DIANA_SECURITY_TOKEN_PEPPER_PREVIOUS: 'q'.repeat(40),
+      },
+      { env_file: false },
+    );
+    const signer = createCallbackSigner(settings.security);
+    expect(signer.verify(old.sign('menu.open', [], { userId: 7 }), { userId: 7 }).action).toBe('menu.open');
+    expect(String(settings.security.token_pepper_previous)).toBe('[secret]'); // never printed
+    // an empty one (compose's `${VAR:-}`) is unset; a short one is refused, named
+    expect(
+      loadAppSettings({ DIANA_SECURITY_CALLBACK_SECRET_PREVIOUS: '' }, { env_file: false }).security
+        .callback_secret_previous,
+    ).toBeUndefined();
+    expect(settingsError({ DIANA_SECURITY_CALLBACK_SECRET_PREVIOUS: 'short' })?.message).toContain(
+      'DIANA_SECURITY_CALLBACK_SECRET_PREVIOUS',
+    );
+  });
+
   it('refuses a time zone Node does not know, or an offset, naming the variable (before: start failed later, unnamed)', () => {
     for (const bad of ['Mars/Olympus', '+01:00']) {
       const error = settingsError({ DIANA_BOT_TIMEZONE: bad });

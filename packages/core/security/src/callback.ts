@@ -42,12 +42,8 @@ const fail = (code: string, message: string, context?: Record<string, unknown>):
   throw new DianaError(code, message, context ? { context } : {});
 };
 
-/** A signer with `config.callback_secret` (required, at least 32 characters). */
-export function createCallbackSigner(config: SecurityConfigInput): CallbackSigner {
-  const settings = parseSecurityConfig(config);
-  const key = settings.callback_secret
-    ? revealSecret(settings.callback_secret)
-    : fail(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'callback_secret is required to sign callback data');
+/** One key's MAC and user tags: the current key signs, it and the one before it verify. */
+function keyed(key: string) {
   // the key prepared once (the same bytes as the string: its UTF-8), not at every HMAC
   const secret = createSecretKey(Buffer.from(key, 'utf8'));
   const mac = (kind: string, subject: string, payload: string) =>
@@ -62,6 +58,39 @@ export function createCallbackSigner(config: SecurityConfigInput): CallbackSigne
       tags.set(userId, tag);
     }
     return tag;
+  };
+  return { mac, userTag };
+}
+
+/**
+ * A signer with `config.callback_secret` (required, at least 32 characters). With
+ * `callback_secret_previous`, buttons signed with that key before a rotation still verify; new
+ * ones are signed with `callback_secret`.
+ */
+export function createCallbackSigner(config: SecurityConfigInput): CallbackSigner {
+  const settings = parseSecurityConfig(config);
+  const current = keyed(
+    settings.callback_secret
+      ? revealSecret(settings.callback_secret)
+      : fail(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'callback_secret is required to sign callback data'),
+  );
+  const previous = settings.callback_secret_previous
+    ? keyed(revealSecret(settings.callback_secret_previous))
+    : undefined;
+
+  /** Why `key` does not verify a parsed press (a code and a message), or undefined when it does. */
+  const refusal = (
+    key: ReturnType<typeof keyed>,
+    press: { payload: string; tag: string | undefined; signature: string; user: string | undefined },
+  ): [code: string, message: string] | undefined => {
+    if (press.tag !== undefined && !safeEqual(press.tag, key.userTag(press.user as string)))
+      return [SECURITY_ERROR_CODES.CALLBACK_WRONG_USER, 'this button belongs to another user'];
+    const expected = key
+      .mac('callback', press.tag !== undefined ? (press.user as string) : '', press.payload)
+      .slice(0, press.signature.length);
+    if (!safeEqual(press.signature, expected))
+      return [SECURITY_ERROR_CODES.CALLBACK_TAMPERED, 'callback data signature does not match'];
+    return undefined;
   };
 
   return {
@@ -78,7 +107,7 @@ export function createCallbackSigner(config: SecurityConfigInput): CallbackSigne
       });
       const payload = [action, ...parts].join('|');
       const user = options.userId === undefined ? undefined : String(options.userId);
-      const mark = user === undefined ? '-' : `=${userTag(user)}`;
+      const mark = user === undefined ? '-' : `=${current.userTag(user)}`;
       const room = LIMIT_BYTES - payload.length - 1 - mark.length;
       if (room < MIN_MAC_CHARS)
         fail(
@@ -86,7 +115,7 @@ export function createCallbackSigner(config: SecurityConfigInput): CallbackSigne
           `callback data needs ${payload.length + 1 + mark.length + MIN_MAC_CHARS} bytes; Telegram allows ${LIMIT_BYTES}`,
           { action, bytes: payload.length + 1 + mark.length + MIN_MAC_CHARS },
         );
-      const signature = mac('callback', user ?? '', payload).slice(0, Math.min(room, MAX_MAC_CHARS));
+      const signature = current.mac('callback', user ?? '', payload).slice(0, Math.min(room, MAX_MAC_CHARS));
       return `${payload}~${mark}${signature}`;
     },
 
@@ -109,15 +138,12 @@ export function createCallbackSigner(config: SecurityConfigInput): CallbackSigne
       )
         fail(SECURITY_ERROR_CODES.CALLBACK_MALFORMED, 'callback data is not signed data');
       const user = options.userId === undefined ? undefined : String(options.userId);
-      if (bound) {
-        if (user === undefined)
-          fail(SECURITY_ERROR_CODES.CALLBACK_WRONG_USER, 'this button belongs to one user; verify with userId');
-        if (!safeEqual(rest.slice(1, 5), userTag(user as string)))
-          fail(SECURITY_ERROR_CODES.CALLBACK_WRONG_USER, 'this button belongs to another user', { action });
-      }
-      const expected = mac('callback', bound ? (user as string) : '', payload).slice(0, signature.length);
-      if (!safeEqual(signature, expected))
-        fail(SECURITY_ERROR_CODES.CALLBACK_TAMPERED, 'callback data signature does not match', { action });
+      if (bound && user === undefined)
+        fail(SECURITY_ERROR_CODES.CALLBACK_WRONG_USER, 'this button belongs to one user; verify with userId');
+      const press = { payload, tag: bound ? rest.slice(1, 5) : undefined, signature, user };
+      // the current key, then the one before a rotation; what the current key says is the answer
+      const refused = refusal(current, press);
+      if (refused && !(previous && refusal(previous, press) === undefined)) fail(refused[0], refused[1], { action });
       return Object.freeze({ action, args: Object.freeze(args) });
     },
 

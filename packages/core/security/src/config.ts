@@ -12,8 +12,19 @@ export const webhookSecret = (minLength = 1) => secret({ minLength, maxLength: 2
 export const SecurityConfig = v.object({
   /** HMAC key of signed callback data (at least 32 characters). */
   callback_secret: v.optional(secret({ minLength: 32 })),
+  /**
+   * The callback key before a rotation (at least 32 characters): buttons it signed still verify;
+   * new ones are signed with `callback_secret`. Unset once those buttons no longer matter (at once
+   * when the old key leaked).
+   */
+  callback_secret_previous: v.optional(secret({ minLength: 32 })),
   /** Key of the keyed hash tokens are stored under (at least 32 characters). */
   token_pepper: v.optional(secret({ minLength: 32 })),
+  /**
+   * The token pepper before a rotation (at least 32 characters): tokens issued under it can still
+   * be redeemed and revoked; new ones are stored under `token_pepper`.
+   */
+  token_pepper_previous: v.optional(secret({ minLength: 32 })),
   /** Telegram's `secret_token` of the webhook: 1–256 characters of A-Z a-z 0-9 _ -. */
   webhook_secret: v.optional(webhookSecret()),
   /** Prefix of the rate limiter's Redis keys. */

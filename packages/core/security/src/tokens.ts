@@ -79,8 +79,14 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
   if (!settings.token_pepper)
     throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'token_pepper is required to issue tokens');
   const pepper = revealSecret(settings.token_pepper);
+  const previous = settings.token_pepper_previous ? revealSecret(settings.token_pepper_previous) : undefined;
   const clock = deps.clock ?? SYSTEM_CLOCK;
-  const hash = (token: string) => createHmac('sha256', pepper).update(token).digest();
+  const hash = (token: string, key = pepper) => createHmac('sha256', key).update(token).digest();
+  // a token's row, found by its hash under the pepper, or under the one before a rotation
+  const byHash = (sql: ReturnType<Database['session']>, token: string) =>
+    previous === undefined
+      ? sql`token_hash = ${hash(token)}`
+      : sql`token_hash in (${hash(token)}, ${hash(token, previous)})`;
   const checkPurpose = (purpose: string) => {
     if (!PURPOSE.test(purpose))
       throw new DianaError(SECURITY_ERROR_CODES.SECURITY_CONFIG, 'a purpose is [a-z][a-z0-9_.]{0,63}', {
@@ -123,17 +129,16 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
       checkPurpose(purpose);
       const sql = deps.db.session();
       const now = new Date(clock.now());
-      const digest = hash(token);
       // one statement: the row lock makes concurrent redeems queue, and each re-checks used_at
       const [used] = await sql<Row[]>`
         update security_tokens set used_at = ${now}, used_by = ${options.by ?? null}
-        where token_hash = ${digest} and purpose = ${purpose}
+        where ${byHash(sql, token)} and purpose = ${purpose}
           and used_at is null and revoked_at is null and expires_at > ${now}
         returning ${sql(COLUMNS)}`;
       if (used) return Object.freeze(used);
       const [row] = await sql<Row[]>`
         select ${sql(COLUMNS)}
-        from security_tokens where token_hash = ${digest} and purpose = ${purpose}`;
+        from security_tokens where ${byHash(sql, token)} and purpose = ${purpose}`;
       throw refusal(row);
     },
 
@@ -148,7 +153,7 @@ export function createTokenService(config: SecurityConfigInput, deps: TokenServi
       checkPurpose(purpose);
       const sql = deps.db.session();
       const now = new Date(clock.now());
-      const match = byToken ? sql`token_hash = ${hash(ref.token)}` : sql`id = ${ref.id}`;
+      const match = byToken ? byHash(sql, ref.token) : sql`id = ${ref.id}`;
       const [revoked] = await sql<Row[]>`
         update security_tokens set revoked_at = ${now}
         where ${match} and purpose = ${purpose} and used_at is null and revoked_at is null and expires_at > ${now}

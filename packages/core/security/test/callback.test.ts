@@ -89,6 +89,30 @@ describe('signed callback data', () => {
     }
   });
 
+  it('a rotated key: buttons the key before it signed still verify, new ones are signed with the new key', () => {
+    const old = createCallbackSigner({ callback_secret: 'o'.repeat(40) });
+    const rotated = createCallbackSigner({ callback_secret: 'n'.repeat(40), callback_secret_previous: 'o'.repeat(40) });
+    const bound = old.sign('story.choice', ['c1'], { userId: 42 });
+    const open = old.sign('menu.open');
+    // without the previous key a rotation broke every button sent: a user's own one read as another's
+    const fresh = createCallbackSigner({ callback_secret: 'n'.repeat(40) });
+    expect(codeOf(() => fresh.verify(bound, { userId: 42 }))).toBe('E_SECURITY_CALLBACK_WRONG_USER');
+    expect(codeOf(() => fresh.verify(open))).toBe('E_SECURITY_CALLBACK_TAMPERED');
+    expect(rotated.verify(bound, { userId: 42 })).toEqual({ action: 'story.choice', args: ['c1'] });
+    expect(rotated.verify(open)).toEqual({ action: 'menu.open', args: [] });
+    // new buttons carry the new key: the old signer does not take them, the new one alone does
+    const made = rotated.sign('story.choice', ['c2'], { userId: 42 });
+    expect(fresh.verify(made, { userId: 42 }).args).toEqual(['c2']);
+    expect(codeOf(() => old.verify(made, { userId: 42 }))).toBe('E_SECURITY_CALLBACK_WRONG_USER');
+    // neither key lets another user press an old button, nor a forged one through
+    expect(codeOf(() => rotated.verify(bound, { userId: 43 }))).toBe('E_SECURITY_CALLBACK_WRONG_USER');
+    const forged = createCallbackSigner({ callback_secret: 'e'.repeat(40) }).sign('menu.open');
+    expect(codeOf(() => rotated.verify(forged))).toBe('E_SECURITY_CALLBACK_TAMPERED');
+    expect(codeOf(() => rotated.verify(`${open.slice(0, -1)}${open.endsWith('A') ? 'B' : 'A'}`))).toBe(
+      'E_SECURITY_CALLBACK_TAMPERED',
+    );
+  });
+
   it('needs a callback_secret of 32 characters', () => {
     expect(codeOf(() => createCallbackSigner({}))).toBe('E_SECURITY_CONFIG');
     expect(codeOf(() => createCallbackSigner({ callback_secret: 'short' }))).toBe('E_SECURITY_CONFIG');

@@ -96,6 +96,25 @@ describe('single-use tokens', () => {
     expect((await tokens.redeem(token, 'vip')).used_at).toBeInstanceOf(Date);
   });
 
+  it('a rotated pepper: tokens issued under the one before it still redeem and revoke; new ones use the new', async () => {
+    const old = createTokenService({ token_pepper: 'o'.repeat(40) }, { db });
+    const rotated = createTokenService({ token_pepper: 'n'.repeat(40), token_pepper_previous: 'o'.repeat(40) }, { db });
+    const fresh = createTokenService({ token_pepper: 'n'.repeat(40) }, { db });
+    const [first, second] = await Promise.all([
+      old.issue({ purpose: 'vip', ttl_ms: 60_000 }),
+      old.issue({ purpose: 'vip', ttl_ms: 60_000 }),
+    ]);
+    // without the previous pepper a rotation made every token issued unknown
+    expect(await codeOf(fresh.redeem(first.token, 'vip'))).toBe('E_SECURITY_TOKEN_UNKNOWN');
+    expect((await rotated.redeem(first.token, 'vip')).id).toBe(first.record.id);
+    expect(await codeOf(rotated.redeem(first.token, 'vip'))).toBe('E_SECURITY_TOKEN_USED');
+    expect((await rotated.revoke({ token: second.token }, 'vip')).id).toBe(second.record.id);
+    const made = await rotated.issue({ purpose: 'vip', ttl_ms: 60_000 });
+    expect(await codeOf(old.redeem(made.token, 'vip'))).toBe('E_SECURITY_TOKEN_UNKNOWN');
+    expect((await fresh.redeem(made.token, 'vip')).id).toBe(made.record.id);
+    expect(await codeOf(rotated.redeem('A'.repeat(32), 'vip'))).toBe('E_SECURITY_TOKEN_UNKNOWN');
+  });
+
   it('purges tokens expired, used or revoked before a date', async () => {
     const clock = createManualClock(Date.parse('2020-01-01T00:00:00Z'));
     const tokens = createTokenService(config, { db, clock });
