@@ -256,42 +256,52 @@ describe('a slow backend at start', () => {
   }, 60_000);
 });
 
-describe('a Redis that would evict or forget what the bot keeps there', () => {
-  /** Starts the bot on a private Redis with these settings, has it answer /start, and returns its settings lines. */
-  async function settingsSaid(name: string, telegramId: number, redisOptions: Parameters<typeof startRedis>[0]) {
-    const testDb = await useTestDatabase(`bot-start-${name}`);
-    await using redis = await startRedis(redisOptions);
-    const fake = await startFakeTelegram();
-    try {
-      const bot = startBot({
-        ...telegramBotEnv(testDb.url, fake.url, name),
-        DIANA_REDIS_URL: redis.url,
-        DIANA_BOT_HTTP_PORT: '0',
-      });
-      fake.queueUpdate(updates.message(telegramId, '/start'));
-      const answer = await fake
-        .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
-        .catch(() => undefined);
-      expect(answer, bot.output().slice(-3_000)).toBeDefined();
-      bot.child.kill('SIGTERM');
-      expect(await bot.exited).toBe(0);
-      return bot
-        .output()
-        .split('\n')
-        .filter((line) => line.includes('maxmemory-policy') || line.includes('append-only'))
-        .map(
-          (line) =>
-            JSON.parse(line) as { level: string; msg: string; maxmemory_policy?: string; appendonly?: string[] },
-        );
-    } finally {
-      await fake.close();
-    }
+/**
+ * Starts the bot on a private Redis with `redis`'s settings (and a database `prepare` set up), has
+ * it answer /start, stops it, and returns its log lines that name `what`.
+ */
+async function linesSaid(
+  name: string,
+  telegramId: number,
+  what: readonly string[],
+  options: {
+    redis: Parameters<typeof startRedis>[0];
+    prepare?: (testDb: Awaited<ReturnType<typeof useTestDatabase>>) => Promise<void>;
+  },
+) {
+  const testDb = await useTestDatabase(`bot-start-${name}`);
+  await options.prepare?.(testDb);
+  await using redis = await startRedis(options.redis);
+  const fake = await startFakeTelegram();
+  try {
+    const bot = startBot({
+      ...telegramBotEnv(testDb.url, fake.url, name),
+      DIANA_REDIS_URL: redis.url,
+      DIANA_BOT_HTTP_PORT: '0',
+    });
+    fake.queueUpdate(updates.message(telegramId, '/start'));
+    const answer = await fake
+      .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
+      .catch(() => undefined);
+    expect(answer, bot.output().slice(-3_000)).toBeDefined();
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
+    return bot
+      .output()
+      .split('\n')
+      .filter((line) => what.some((word) => line.includes(word)))
+      .map((line) => JSON.parse(line) as { level: string; msg: string; [field: string]: unknown });
+  } finally {
+    await fake.close();
   }
+}
+
+describe('a Redis that would evict or forget what the bot keeps there', () => {
+  const REDIS_RISKS = ['maxmemory-policy', 'append-only'];
 
   it('maxmemory-policy allkeys-lru: the bot starts and says at error that events can be lost (it said nothing)', async () => {
-    const said = await settingsSaid('evicting-redis', 4_200, {
-      appendonly: true,
-      args: ['--maxmemory-policy', 'allkeys-lru'],
+    const said = await linesSaid('evicting-redis', 4_200, REDIS_RISKS, {
+      redis: { appendonly: true, args: ['--maxmemory-policy', 'allkeys-lru'] },
     });
     expect(said).toHaveLength(1);
     expect(said[0]).toMatchObject({ level: 'error', maxmemory_policy: 'allkeys-lru' });
@@ -299,7 +309,7 @@ describe('a Redis that would evict or forget what the bot keeps there', () => {
   }, 60_000);
 
   it('appendonly no: the bot starts and warns that a restart loses events (it said nothing)', async () => {
-    const said = await settingsSaid('forgetful-redis', 4_300, { appendonly: false });
+    const said = await linesSaid('forgetful-redis', 4_300, REDIS_RISKS, { redis: { appendonly: false } });
     expect(said).toHaveLength(1);
     expect(said[0]).toMatchObject({ level: 'warn', appendonly: ['no'] });
     expect(said[0]?.msg).toMatch(/^Redis runs without an append-only file.*dead letters.*set appendonly yes$/);
@@ -308,36 +318,17 @@ describe('a Redis that would evict or forget what the bot keeps there', () => {
 
 describe('a PostgreSQL that acknowledges commits it can lose', () => {
   it('synchronous_commit off for the database: the bot starts and says at error that handled events can be lost (it said nothing)', async () => {
-    const testDb = await useTestDatabase('bot-start-async-commit');
-    const admin = createPostgres({ url: testDb.direct_url });
-    await admin.sql.unsafe(`alter database "${testDb.name}" set synchronous_commit = off`);
-    await admin.close();
-    await using redis = await startRedis({ appendonly: true });
-    const fake = await startFakeTelegram();
-    try {
-      const bot = startBot({
-        ...telegramBotEnv(testDb.url, fake.url, 'async-commit'),
-        DIANA_REDIS_URL: redis.url,
-        DIANA_BOT_HTTP_PORT: '0',
-      });
-      fake.queueUpdate(updates.message(4_400, '/start'));
-      const answer = await fake
-        .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
-        .catch(() => undefined);
-      expect(answer, bot.output().slice(-3_000)).toBeDefined();
-      bot.child.kill('SIGTERM');
-      expect(await bot.exited).toBe(0);
-      const said = bot
-        .output()
-        .split('\n')
-        .filter((line) => line.includes('synchronous_commit'))
-        .map((line) => JSON.parse(line) as { level: string; msg: string; synchronous_commit: string });
-      expect(said).toHaveLength(1);
-      expect(said[0]).toMatchObject({ level: 'error', synchronous_commit: 'off', fsync: 'on' });
-      expect(said[0]?.msg).toMatch(/^PostgreSQL's synchronous_commit is off.*set synchronous_commit on$/);
-    } finally {
-      await fake.close();
-    }
+    const said = await linesSaid('async-commit', 4_400, ['synchronous_commit'], {
+      redis: { appendonly: true },
+      prepare: async (testDb) => {
+        const admin = createPostgres({ url: testDb.direct_url });
+        await admin.sql.unsafe(`alter database "${testDb.name}" set synchronous_commit = off`);
+        await admin.close();
+      },
+    });
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ level: 'error', synchronous_commit: 'off', fsync: 'on' });
+    expect(said[0]?.msg).toMatch(/^PostgreSQL's synchronous_commit is off.*set synchronous_commit on$/);
   }, 60_000);
 });
 
