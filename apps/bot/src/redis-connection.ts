@@ -37,14 +37,27 @@ export interface RedisSettingsRisk {
  * Reads what the masters' settings risk: a `maxmemory-policy` that lets Redis evict (once full:
  * streams, groups and dead letters under `allkeys-*`; TTL'd marks under `volatile-*`), at error; a
  * master with no append-only file (a restart takes back what came after its last snapshot), at warn.
+ * Each setting is read on its own: one the server will not say (an ACL that refuses `INFO
+ * persistence`) is left out, told to `unread`, and the other is still said — a first version lost
+ * the eviction error whenever the persistence read failed.
  */
-export async function readRedisSettingsRisks(client: RedisClient): Promise<RedisSettingsRisk[]> {
+export async function readRedisSettingsRisks(
+  client: RedisClient,
+  unread: (setting: string, error: unknown) => void = () => {},
+): Promise<RedisSettingsRisk[]> {
   const risks: RedisSettingsRisk[] = [];
-  for (const policy of await readEvictionPolicies(client)) {
+  const policies = await readEvictionPolicies(client).catch((error: unknown) => {
+    unread('maxmemory-policy', error);
+    return [];
+  });
+  for (const policy of policies) {
     const risk = evictionRisk(policy);
     if (risk) risks.push({ level: 'error', fields: { maxmemory_policy: policy }, risk });
   }
-  const appendOnly = await readAppendOnly(client);
+  const appendOnly = await readAppendOnly(client).catch((error: unknown) => {
+    unread('appendonly', error);
+    return [];
+  });
   const risk = persistenceRisk(appendOnly);
   if (risk) risks.push({ level: 'warn', fields: { appendonly: appendOnly.map((on) => (on ? 'yes' : 'no')) }, risk });
   return risks;
@@ -52,14 +65,17 @@ export async function readRedisSettingsRisks(client: RedisClient): Promise<Redis
 
 /**
  * Says at start what Redis's settings risk (`readRedisSettingsRisks`). Before, nothing said it, and
- * a full or restarted Redis lost events silently. A server that does not answer `INFO` (an ACL) is
+ * a full or restarted Redis lost events silently. A setting the server does not say (an ACL) is
  * left unchecked, said at debug.
  */
 export async function checkRedisSettings(connector: RedisConnector, logger: Logger): Promise<void> {
   const client = connector.command({ name: 'settings-check' });
   try {
     await connector.ready({ timeout_ms: 5_000 });
-    for (const { level, fields, risk } of await readRedisSettingsRisks(client)) logger[level](fields, risk);
+    const risks = await readRedisSettingsRisks(client, (setting, error) =>
+      logger.debug({ err: error }, `could not read Redis ${setting}`),
+    );
+    for (const { level, fields, risk } of risks) logger[level](fields, risk);
   } catch (error) {
     logger.debug({ err: error }, 'could not read Redis maxmemory-policy and appendonly');
   } finally {

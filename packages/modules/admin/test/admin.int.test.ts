@@ -934,6 +934,10 @@ describe('the admin module', () => {
       expect(both).toContain(
         '• invitar a 2602, 5 intentos: 400: Bad Request: not enough rights to manage chat invite links',
       );
+      // a process with no VIP channel makes no channel calls: it lists none
+      const noChannel = makeBot({ main_channel_id: MAIN_CHANNEL, vip_channel_id: undefined } as never);
+      await say(noChannel.bot, 1, '/stats');
+      expect(lastTo(1)).not.toContain('Canal VIP');
       // once Telegram takes them (staff fixed the bot's rights), they leave /stats, their answers cleared
       clock.advance(16 * 60_000 + 1_000);
       expect(await main.admin.runJobs()).toMatchObject({ removed: 1, invited: 1 });
@@ -942,6 +946,15 @@ describe('the admin module', () => {
         select (select removal_error from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 2601),
                (select invite_error from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 2602)`;
       expect(row).toEqual({ removal_error: null, invite_error: null });
+      // a member cancelled while their invite is refused is owed none: it leaves /stats at once (a
+      // first version listed it until the jobs reached the row, up to an hour later)
+      await userWith(2_603, 'FREE');
+      noRights.state.times = 5;
+      await redeem(noRights.bot, 2_603);
+      await retried(noRights);
+      expect(await stats()).toContain('• invitar a 2603, 5 intentos: 400: Bad Request: not enough rights');
+      await say(main.bot, 1, '/cancelar_vip 2603 reembolso');
+      expect(await stats()).not.toContain('Canal VIP');
     });
 
     it("a redeem whose invite link is slow in coming gets one link, holding no transaction: another process's sweep (its clock a minute ahead) does not send a second", async () => {
