@@ -626,7 +626,7 @@ describe('pnpm cli on a migrated database', () => {
     const admin = createPostgres({ url: asyncCommit.direct_url });
     await admin.sql.unsafe(`alter database "${asyncCommit.name}" set synchronous_commit = off`);
     await admin.close();
-    const onIt = { ...env, DIANA_DATABASE_URL: asyncCommit.url };
+    const onIt = { ...env, DIANA_DATABASE_URL: asyncCommit.url, DIANA_DATABASE_DIRECT_URL: asyncCommit.direct_url };
     expect((await cli(onIt, 'migrate', 'up', '--yes')).code).toBe(0);
     const health = await cli(onIt, 'health');
     expect(health.code, health.err + health.out).toBe(0);
