@@ -216,6 +216,13 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
   // published rarely would meet it too late). Before, they were lost for good: 10 of 12 decision
   // rewards in a reviewer's run, with one warning about a recreated group.
   const replayMs = settings.lost_stream_replay_ms;
+  /** Records streams as appended to (once each); returns those recorded now. */
+  const record = async (tx: TransactionSql, streams: readonly string[], types: readonly string[]) => {
+    const rows = await tx<{ stream: string }[]>`
+      insert into event_relay_streams (stream, type) select * from unnest(${streams}::text[], ${types}::text[])
+      on conflict (stream) do nothing returning stream`;
+    return new Set(rows.map((row) => row.stream));
+  };
   /**
    * Records the streams an append found without their keep mark; returns the types of those
    * recorded before and found without history: lost.
@@ -226,11 +233,11 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
     // (an embedded database has one session): a pass that fails after its appends leaves the
     // stream unrecorded, and a later loss of it taken for a new stream
     const streams = [...unmarked.keys()];
-    const recorded = await tx<{ stream: string }[]>`
-      insert into event_relay_streams (stream, type)
-      select * from unnest(${streams}::text[], ${streams.map((stream) => unmarked.get(stream)?.type as string)}::text[])
-      on conflict (stream) do nothing returning stream`;
-    const added = new Set(recorded.map((row) => row.stream));
+    const added = await record(
+      tx,
+      streams,
+      streams.map((stream) => unmarked.get(stream)?.type as string),
+    );
     const lost = streams.filter((stream) => !added.has(stream) && unmarked.get(stream)?.history === false);
     return new Set(lost.map((stream) => unmarked.get(stream)?.type as string));
   };
@@ -332,9 +339,7 @@ export function createOutboxRelay(config: EventBusConfigInput, options: OutboxRe
       if (!lost || lost.length === 0) return;
       // a lost stream the records missed is recorded now (the periodic check looks at it from now on)
       const types = lost.map(typeOfStreamKey);
-      await tx`
-        insert into event_relay_streams (stream, type) select * from unnest(${lost}::text[], ${types}::text[])
-        on conflict (stream) do nothing`;
+      await record(tx, lost, types);
       // (relayAgain sets `notified`: the first pass takes them at once)
       await relayAgain(tx, new Set(types), []);
     });
