@@ -232,29 +232,38 @@ describe('a slow backend at start', () => {
     const testDb = await useTestDatabase('bot-start-slow-redis');
     await using redis = await startRedis();
     await using slow = await startTcpProxy(Number(new URL(redis.url).port), { connect_delay_ms: 1_000 });
-    const fake = await startFakeTelegram();
-    try {
-      const bot = startBot({
-        ...telegramBotEnv(testDb.url, fake.url, 'slow-redis'),
-        DIANA_REDIS_URL: `redis://127.0.0.1:${slow.port}`,
-        DIANA_BOT_HTTP_PORT: '0',
-      });
-      fake.queueUpdate(updates.message(4_100, '/start'));
-      const answer = await fake
-        .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
-        .catch(() => undefined);
-      expect(answer, bot.output().slice(-3_000)).toBeDefined();
-      bot.child.kill('SIGTERM');
-      expect(await bot.exited).toBe(0);
-      expect(slow.delayed_connections).toBeGreaterThan(1); // the ping's client and the adapters' were held
-      expect(bot.output()).toMatch(/"msg":"diana bot started/);
-      // each connection was slow, none refused: nothing to warn about
-      expect(bot.output()).not.toContain('"msg":"waiting for redis"');
-    } finally {
-      await fake.close();
-    }
+    const output = await answeredStart('slow-redis', 4_100, testDb.url, `redis://127.0.0.1:${slow.port}`);
+    expect(slow.delayed_connections).toBeGreaterThan(1); // the ping's client and the adapters' were held
+    expect(output).toMatch(/"msg":"diana bot started/);
+    // each connection was slow, none refused: nothing to warn about
+    expect(output).not.toContain('"msg":"waiting for redis"');
   }, 60_000);
 });
+
+/**
+ * Starts the bot on the database at `databaseUrl` and the Redis at `redisUrl`, has it answer
+ * /start, stops it (exit 0 asserted), and returns its output.
+ */
+async function answeredStart(name: string, telegramId: number, databaseUrl: string, redisUrl: string) {
+  const fake = await startFakeTelegram();
+  try {
+    const bot = startBot({
+      ...telegramBotEnv(databaseUrl, fake.url, name),
+      DIANA_REDIS_URL: redisUrl,
+      DIANA_BOT_HTTP_PORT: '0',
+    });
+    fake.queueUpdate(updates.message(telegramId, '/start'));
+    const answer = await fake
+      .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
+      .catch(() => undefined);
+    expect(answer, bot.output().slice(-3_000)).toBeDefined();
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
+    return bot.output();
+  } finally {
+    await fake.close();
+  }
+}
 
 /**
  * Starts the bot on a private Redis with `redis`'s settings (and a database `prepare` set up), has
@@ -272,28 +281,11 @@ async function linesSaid(
   const testDb = await useTestDatabase(`bot-start-${name}`);
   await options.prepare?.(testDb);
   await using redis = await startRedis(options.redis);
-  const fake = await startFakeTelegram();
-  try {
-    const bot = startBot({
-      ...telegramBotEnv(testDb.url, fake.url, name),
-      DIANA_REDIS_URL: redis.url,
-      DIANA_BOT_HTTP_PORT: '0',
-    });
-    fake.queueUpdate(updates.message(telegramId, '/start'));
-    const answer = await fake
-      .waitFor('sendMessage', 30_000, (c) => String(c.payload.text).includes('Lucien'))
-      .catch(() => undefined);
-    expect(answer, bot.output().slice(-3_000)).toBeDefined();
-    bot.child.kill('SIGTERM');
-    expect(await bot.exited).toBe(0);
-    return bot
-      .output()
-      .split('\n')
-      .filter((line) => what.some((word) => line.includes(word)))
-      .map((line) => JSON.parse(line) as { level: string; msg: string; [field: string]: unknown });
-  } finally {
-    await fake.close();
-  }
+  const output = await answeredStart(name, telegramId, testDb.url, redis.url);
+  return output
+    .split('\n')
+    .filter((line) => what.some((word) => line.includes(word)))
+    .map((line) => JSON.parse(line) as { level: string; msg: string; [field: string]: unknown });
 }
 
 describe('a Redis that would evict or forget what the bot keeps there', () => {
