@@ -955,6 +955,20 @@ describe('the admin module', () => {
       expect(await stats()).toContain('• invitar a 2603, 5 intentos: 400: Bad Request: not enough rights');
       await say(main.bot, 1, '/cancelar_vip 2603 reembolso');
       expect(await stats()).not.toContain('Canal VIP');
+      // more than five: the most tried five are listed, and how many more there are
+      for (let i = 0; i < 7; i++) {
+        const user = await userWith(2_610 + i, 'FREE');
+        await db.sql`
+          insert into admin_subscriptions (user_id, tariff_id, started_at, ends_at, status, removal_due_at, removal_attempts, removal_error)
+          select ${user.id}, tariff_id, started_at, ends_at, 'expired', now(), ${5 + i}, ${`400: refused ${i}`}
+          from admin_subscriptions s join users u on u.id = s.user_id where u.telegram_id = 2602`;
+      }
+      const many = await stats();
+      expect(many).toContain('Canal VIP: Telegram rechaza 7 llamadas una y otra vez');
+      expect(many).toContain('• sacar a 2616, 11 intentos: 400: refused 6\n• sacar a 2615, 10 intentos');
+      expect(many).toContain('• sacar a 2612, 7 intentos: 400: refused 2\n… y 2 más');
+      expect(many).not.toContain('2611');
+      await db.sql`delete from admin_subscriptions s using users u where u.id = s.user_id and u.telegram_id between 2610 and 2616`;
     });
 
     it("a redeem whose invite link is slow in coming gets one link, holding no transaction: another process's sweep (its clock a minute ahead) does not send a second", async () => {
