@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -149,12 +149,34 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       }
     },
     async stop() {
+      // a fork of the server's (an AOF rewrite, a snapshot) outlives its SIGKILL and goes on
+      // writing in the directory: killed too, and the removal retried while a write lands
+      // (a CI run's rm met "directory not empty" after CONFIG SET appendonly yes)
+      const forks = child?.pid === undefined ? [] : forksOf(child.pid);
       await server.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      for (const pid of forks) killQuietly(pid);
+      rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     },
     [Symbol.asyncDispose]: () => server.stop(),
   };
   return server;
+}
+
+/** The processes `pid` forked (Linux's /proc; none elsewhere). */
+function forksOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function killQuietly(pid: number) {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 function direct(port: number): Redis {
