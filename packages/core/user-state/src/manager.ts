@@ -80,7 +80,7 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   // a row committed with its cached copy left behind would be read stale by other processes
   // until the copy's TTL. Updates waiting for their turn are refused (E_STATE_CLOSED).
   const closer = createCloser(async ({ timeout_ms = 1_000 }) => {
-    await waitWithin(Promise.allSettled(turns.values()), timeout_ms);
+    await waitWithin(Promise.allSettled([...turns.values(), ...unqueued]), timeout_ms);
     await redis?.close({ timeout_ms });
   });
   const assertOpen = () => {
@@ -144,7 +144,10 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
     const outside = !inTransaction();
     if (!fresh) {
       const guess = forWrite && guesses(slice);
-      const inside = slice.persist && !outside;
+      // (an update only: its compare-and-set checks the remembered row; a `get` in a transaction
+      // reads the row — the remembered one misses the transaction's own writes, committed after
+      // it, and others' committed since)
+      const inside = forWrite && slice.persist && !outside;
       if (inside || guess) {
         const seen = recent.get(recentKey(user_id, slice));
         if (seen) return { stored: seen.stored, home: false, guess: inside ? 'transaction' : 'seen' };
@@ -242,11 +245,25 @@ export function createUserStateManager<const S extends readonly SliceDefinition[
   // concurrent callers in one process do not race each other's compare-and-sets (only other
   // processes can still win one). Entries leave the map when their chain is idle.
   const turns = new Map<string, Promise<unknown>>();
+  // Updates of PostgreSQL rows inside a caller's transaction take no turn: the row lock orders
+  // them. A turn there could wait behind another caller's update that waits for this
+  // transaction's row lock: a deadlock through a promise, which PostgreSQL cannot see (a
+  // reviewer's two transactions of one process hung until statement_timeout). Kept here so
+  // that `close` waits for them too.
+  const unqueued = new Set<Promise<unknown>>();
+  const locksRow = (slice: SliceDefinition) => slice.persist && !deps.stores?.persistent && inTransaction();
   const update = async (user_id: string, name: string, fn: (current: never) => unknown): Promise<unknown> => {
     assertOpen();
     checkUser(user_id);
     const slice = sliceOf(name);
     const started = performance.now();
+    if (locksRow(slice)) {
+      const mine = runUpdate(user_id, slice, fn, started);
+      unqueued.add(mine);
+      const leave = () => unqueued.delete(mine);
+      mine.then(leave, leave);
+      return mine;
+    }
     const key = `${user_id}\u0000${slice.name}`;
     const previous = turns.get(key);
     let mine: Promise<unknown>;

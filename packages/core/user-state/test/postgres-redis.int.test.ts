@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { createPostgres, type Database, DB_MIGRATIONS, migrate } from '@diana/db';
 import { createEventBus, createMemoryTransport, EVENT_BUS_MIGRATIONS } from '@diana/event-bus';
 import { createRedisConnector, type RedisConnector } from '@diana/redis';
-import { advanceRedisTtls, startWorker, useTestDatabase, useTestRedis } from '@diana/test-services';
+import { advanceRedisTtls, startWorker, until, useTestDatabase, useTestRedis } from '@diana/test-services';
 import { createManualClock, isDianaError, newId } from '@diana/utils';
 import { Redis } from 'ioredis';
 import * as v from 'valibot';
@@ -419,6 +419,65 @@ describe('the Redis cache of persistent slices', () => {
     expect(next).toEqual({ lang: 'en!' });
     expect(a.stats().conflicts).toBe(0);
   });
+
+  it("inside a transaction, get reads the row: the transaction's own write, and what another process committed since", async () => {
+    const prefix = `${testRedis.prefix}cache10:`;
+    const a = make([profile], {}, prefix);
+    const b = make([profile], {}, prefix);
+    const user = newId();
+    await a.set(user, 'profile', { lang: 'en' }); // remembered by a
+    const own = await db.transaction(async () => {
+      await a.set(user, 'profile', { lang: 'de' });
+      return a.get(user, 'profile');
+    });
+    expect(own).toEqual({ lang: 'de' }); // it was the remembered { lang: 'en' }
+    await b.set(user, 'profile', { lang: 'fr' }); // a's remembered copy is now stale
+    expect(await db.transaction(() => a.get(user, 'profile'))).toEqual({ lang: 'fr' });
+  });
+
+  it("two transactions of one process update one row, the first twice: no wait on each other's turn, nothing lost", async () => {
+    const prefix = `${testRedis.prefix}cache11:`;
+    const a = make([profile], {}, prefix);
+    const user = newId();
+    await a.set(user, 'profile', { lang: '' });
+    const events: string[] = [];
+    let firstWritten!: () => void;
+    const written = new Promise<void>((resolve) => {
+      firstWritten = resolve;
+    });
+    let secondWaits!: () => void;
+    const waiting = new Promise<void>((resolve) => {
+      secondWaits = resolve;
+    });
+    const started = performance.now();
+    const first = db.transaction(async () => {
+      await a.update(user, 'profile', (p) => ({ lang: `${p.lang}a` }));
+      firstWritten();
+      // the second transaction's update now waits for this one's row lock; before, this
+      // update waited for that one's turn: each waited for the other until statement_timeout
+      await waiting;
+      await a.update(user, 'profile', (p) => ({ lang: `${p.lang}a` }));
+      events.push('first done');
+    });
+    const second = written.then(() =>
+      db
+        .transaction(() => a.update(user, 'profile', (p) => ({ lang: `${p.lang}b` })))
+        .then(() => events.push('second done')),
+    );
+    // the second's compare-and-set is blocked by the first's row lock (the fault this test is about)
+    const blocked = await until(async () => {
+      const [row] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`;
+      return (row?.n ?? 0) > 0;
+    });
+    expect(blocked).toBe(true);
+    secondWaits();
+    await Promise.all([first, second]);
+    expect(performance.now() - started).toBeLessThan(10_000); // statement_timeout is 30 s
+    expect(events).toEqual(['first done', 'second done']);
+    expect(await a.get(user, 'profile')).toEqual({ lang: 'aab' });
+  }, 40_000);
 
   // a manager whose Redis store counts its MGET and cache-put script calls
   const counted = async (prefix: string) => {
