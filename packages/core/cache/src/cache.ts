@@ -132,6 +132,13 @@ const WriteOptions = v.looseObject({
 });
 const optionsError = { code: CACHE_ERROR_CODES.CACHE_CONFIG, message: 'invalid cache write options' };
 
+/** A read of the shared tier on its way: overtaken by a write or invalidation of its key; tags dropped meanwhile. */
+interface InFlightRead {
+  readonly key: string;
+  overtaken: boolean;
+  tags?: string[];
+}
+
 /**
  * Two tiers: an in-process LRU over Redis. TTL + jitter, grace, single flight in a process and
  * a refresh lease across processes, invalidation heard by every process, and a circuit
@@ -151,8 +158,22 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   // The factories running in this process, by key: a write or an invalidation of the key meanwhile
   // (here or heard) overtakes its fill, which then keeps no memory copy (Redis refuses it by its lease).
   const fills = new Map<string, { readonly tags: readonly string[]; overtaken: boolean }>();
-  const overtake = (hit: (key: string, tags: readonly string[]) => boolean) => {
+  // The Redis reads in flight in this process: a write or an invalidation of their key meanwhile
+  // overtakes them too, and their answer, older than it, is kept in no memory copy (before, a
+  // read answered after this process's own `set` or `delete` put the old value back here until
+  // its TTL: a reviewer's 200 of 200). Their tags come with the answer: a tag dropped meanwhile
+  // is noted, and matched then.
+  const reads = new Set<InFlightRead>();
+  const overtake = (hit: (key: string, tags: readonly string[]) => boolean, tag?: string) => {
     for (const [key, run] of fills) if (hit(key, run.tags)) run.overtaken = true;
+    for (const run of reads) {
+      if (tag === undefined) {
+        if (hit(run.key, [])) run.overtaken = true;
+        continue;
+      }
+      run.tags ??= [];
+      run.tags.push(tag);
+    }
   };
   const dropKey = (key: string) => {
     l1.delete(key);
@@ -160,7 +181,7 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   };
   const dropTag = (tag: string) => {
     l1.deleteByTag(tag);
-    overtake((_, tags) => tags.includes(tag));
+    overtake((_, tags) => tags.includes(tag), tag);
   };
   const dropPrefix = (prefix = '') => {
     l1.clear(prefix);
@@ -264,7 +285,14 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
 
   // The shared tier's entry, adopted into this process's tier.
   const readL2 = async <T>(key: string, schema: v.GenericSchema<unknown, T> | undefined) => {
-    const stored = await l2?.get(key);
+    const run: InFlightRead = { key, overtaken: false };
+    reads.add(run);
+    let stored: Awaited<ReturnType<CacheStore['get']>>;
+    try {
+      stored = await l2?.get(key);
+    } finally {
+      reads.delete(run);
+    }
     if (!stored || clock.now() >= stored.s) return { entry: undefined, mismatch: false };
     let value: T;
     try {
@@ -283,7 +311,8 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
       tags: stored.t,
       bytes: stored.v.length,
     };
-    if (keepsCopies()) l1.set(key, entry);
+    const overtaken = run.overtaken || run.tags?.some((tag) => entry.tags.includes(tag)) === true;
+    if (keepsCopies() && !overtaken) l1.set(key, entry);
     return { entry, mismatch: false };
   };
 

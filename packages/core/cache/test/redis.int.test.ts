@@ -209,6 +209,12 @@ describe('two tiers on Redis', () => {
       expect(await b.getOrSet('tagged', () => 'fresh')).toBe('fresh');
       // no lease left behind: the next miss runs its factory at once
       expect(await raw.exists(`${redis.prefix}fill-race:l:{set}`, `${redis.prefix}fill-race:l:{delete}`)).toBe(0);
+
+      // a clear too drops the leases of its namespace (before, the fill put its value back in Redis)
+      await race('cleared', () => b.clear());
+      expect(await raw.exists(`${redis.prefix}fill-race:v:{cleared}`)).toBe(0);
+      expect(await a.get('cleared')).toBeUndefined();
+      expect(await b.get('cleared')).toBeUndefined();
     } finally {
       raw.disconnect();
     }
@@ -413,6 +419,67 @@ describe('two tiers on Redis', () => {
     // the failed SUBSCRIBE is told at debug (the line is the proof it failed), never as a warning
     expect(await pollUntil(() => lines.some((l) => l.msg === 'cache invalidation subscribe failed'), 5_000)).toBe(true);
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([]);
+  });
+
+  it("a read answered after this process's own set, delete or deleteByTag keeps no memory copy of what it read", async () => {
+    // A's reads of Redis are answered late on demand: the value is read, then held until this
+    // process has written or invalidated the key (as a reply still on its way would be)
+    const config = { key_prefix: `${redis.prefix}late-read:` };
+    const connector = createRedisConnector({ options: { port } });
+    const real = createRedisCacheStore(config, { connector });
+    let hold: Promise<void> | undefined;
+    let fetched: (() => void) | undefined;
+    const store = new Proxy(real, {
+      get: (target, name) =>
+        name === 'get'
+          ? async (key: string) => {
+              const answer = await target.get(key);
+              fetched?.();
+              await hold;
+              return answer;
+            }
+          : Reflect.get(target, name),
+    });
+    const a = await untilListening(createCache(config, { store }));
+    caches.push(a);
+    const b = await make('late-read:');
+    const race = async (key: string, change: () => Promise<void>, tags: string[] = []) => {
+      await b.set(key, 'old', { tags }); // in Redis, not in A's memory
+      let answer!: () => void;
+      hold = new Promise((resolve) => {
+        answer = resolve;
+      });
+      const read = new Promise<void>((resolve) => {
+        fetched = resolve;
+      });
+      const reading = a.get(key);
+      await read; // Redis has answered; the answer is not handed back yet
+      await change();
+      answer();
+      expect(await reading).toBe('old'); // the read was in flight across the change, and read before it
+      hold = undefined;
+      fetched = undefined;
+    };
+    try {
+      await race('set', () => a.set('set', 'new'));
+      expect(await a.get('set')).toBe('new'); // it was 'old' until its TTL
+      await race('delete', () => a.delete('delete'));
+      expect(await a.get('delete')).toBeUndefined();
+      await race('tagged', () => a.deleteByTag('t'), ['t']);
+      expect(await a.get('tagged')).toBeUndefined();
+      // another process's delete heard while the read was on its way: the same
+      await b.set('sentinel', 1);
+      expect(await a.get('sentinel')).toBe(1); // a memory copy
+      const copies = a.stats().l1_entries;
+      await race('heard', async () => {
+        await b.delete('heard');
+        await b.delete('sentinel'); // notices come in order: once A drops this copy, it heard the first
+        expect(await until(() => a.stats().l1_entries < copies, 5_000)).toBe(true);
+      });
+      expect(await a.get('heard')).toBeUndefined();
+    } finally {
+      await connector.close();
+    }
   });
 
   it('clears only its own namespace, with SCAN + UNLINK (never KEYS)', async () => {

@@ -257,16 +257,20 @@ export function createRedisCacheStore(config: CacheConfigInput, deps: RedisCache
       }, undefined),
     clear: (prefix) =>
       guard(async () => {
-        // SCAN + UNLINK within our own prefix, on every master of a cluster; never KEYS.
-        const pattern = `${p}v:{${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-        for (const node of mastersOf(client)) {
-          let cursor = '0';
-          do {
-            const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-            cursor = next;
-            await Promise.all(keys.map((key) => node.unlink(key)));
-          } while (cursor !== '0');
-        }
+        // SCAN + UNLINK within our own prefix, on every master of a cluster; never KEYS. The
+        // leases first, as a set or a delete drops a key's: a fill running meanwhile lands no
+        // more, and one that landed before is gone with the entries (a key there throughout is
+        // one SCAN returns). Before, a factory started before the clear put its value back.
+        const escaped = prefix.replace(/[*?[\]\\]/g, '\\$&');
+        for (const node of mastersOf(client))
+          for (const pattern of [`${p}l:{${escaped}*`, `${p}v:{${escaped}*`]) {
+            let cursor = '0';
+            do {
+              const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+              cursor = next;
+              await Promise.all(keys.map((key) => node.unlink(key)));
+            } while (cursor !== '0');
+          }
       }, undefined),
     acquireLease: (key, token, ttl_ms, tags = []) =>
       guard(async () => {
