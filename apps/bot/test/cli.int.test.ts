@@ -401,7 +401,12 @@ describe('pnpm cli on a migrated database', () => {
     });
     expect(await until(async () => (await bus.dlq.list('user.activity')).length === 2)).toBe(true);
     await failing.close();
-    await bus.dlq.purge('user.activity');
+    // several ids at once (a second id was an 'unexpected argument', exit 2: a reviewer's find)
+    const both = (await bus.dlq.list('user.activity')).map((d) => d.dlq_id);
+    const purged = await cli(env, 'dlq', 'purge', 'user.activity', ...both, '--yes');
+    expect(purged.code, purged.err).toBe(0);
+    expect(purged.out.trim()).toBe('purged 2');
+    expect(await bus.dlq.list('user.activity')).toEqual([]);
   }, 60_000);
 
   // The prompt can wait minutes while the bot goes on dead-lettering: what the operator answers y

@@ -57,7 +57,8 @@ export function parse<const O extends Options>(
   const required = spec.positionals.length - (spec.optional ?? 0);
   if (parsed.positionals.length < required)
     throw new UsageError(`missing ${spec.positionals.slice(parsed.positionals.length, required).join(' ')}`);
-  if (parsed.positionals.length > spec.positionals.length && !spec.positionals.at(-1)?.endsWith('…'))
+  // a last positional named with '…' (`<ids…>`, `[dlq ids…]`) takes any number
+  if (parsed.positionals.length > spec.positionals.length && !spec.positionals.at(-1)?.includes('…'))
     throw new UsageError(`unexpected argument '${parsed.positionals[spec.positionals.length]}'`);
   return { values: parsed.values as Values<O>, positionals: parsed.positionals };
 }
