@@ -293,8 +293,11 @@ export const TEXTS = Object.freeze({
   // /dlq
   dlqUsage: '/dlq list|replay|purge <tipo de evento>',
   dlqEmpty: (type: string) => `No hay eventos fallidos de ${type}.`,
-  dlqPurgeAsk: (type: string, n: number) =>
-    `${n === 1 ? 'Hay 1 evento fallido' : `Hay ${n} eventos fallidos`} de ${type}. Se borrarán sin reenviarse. Para confirmarlo escribe:\n/dlq purge ${type} confirmar`,
+  dlqPurgeAsk: (type: string, n: number, total: number, last: string) =>
+    `${total === 1 ? 'Hay 1 evento fallido' : `Hay ${total} eventos fallidos`} de ${type}. ${
+      total > n ? `Se borrarán los ${n} más antiguos, sin reenviarse` : 'Se borrarán sin reenviarse'
+    }. Para confirmarlo escribe:\n/dlq purge ${type} confirmar ${last}`,
+  dlqPurgeChanged: 'Los eventos fallidos han cambiado desde la pregunta: no se ha borrado nada.',
   dlqPurged: (n: number) => (n === 1 ? 'Borrado 1 evento.' : `Borrados ${n} eventos.`),
 
   // /stats

@@ -1727,7 +1727,8 @@ describe('the admin module', () => {
     );
     await bus.publish('admin.post_published', { post_id: 'p-1', channel_id: '-1', message_id: 1 });
     expect(await until(async () => (await letters()) >= (earlier ?? 0) + 1)).toBe(true);
-    const purge = await first('/dlq purge admin.post_published confirmar');
+    const newest = (await bus.dlq.list('admin.post_published', 1_000)).at(-1)?.dlq_id;
+    const purge = await first(`/dlq purge admin.post_published confirmar ${newest}`);
     expect(await letters()).toBe(0);
     await bus.publish('admin.post_published', { post_id: 'p-2', channel_id: '-1', message_id: 2 });
     expect(await until(async () => (await letters()) === 1)).toBe(true);

@@ -452,22 +452,40 @@ describe('staff screens', () => {
       'Eventos fallidos sin entregar (/dlq list <tipo>):\n• admin.subscription_expired: 1 evento\n• admin.subscription_expiring: 3 eventos',
     );
 
+    const expiring = (await bus.dlq.list('admin.subscription_expiring', 10)).map((l) => l.dlq_id);
     await say(101, '/dlq purge admin.subscription_expiring');
     expect(last(101)).toBe(
-      'Hay 3 eventos fallidos de admin.subscription_expiring. Se borrarán sin reenviarse. Para confirmarlo escribe:\n/dlq purge admin.subscription_expiring confirmar',
+      `Hay 3 eventos fallidos de admin.subscription_expiring. Se borrarán sin reenviarse. Para confirmarlo escribe:\n/dlq purge admin.subscription_expiring confirmar ${expiring[2]}`,
     );
     expect(await bus.dlq.list('admin.subscription_expiring', 10)).toHaveLength(3);
     expect(await audited('dlq_purge')).toBe(0);
+    // two more fail before the admin confirms: they are not the ones asked about, and stay
+    for (let i = 3; i < 5; i++)
+      await bus.publish('admin.subscription_expiring', {
+        user_id: `u${i}`,
+        ends_at: new Date(0).toISOString(),
+        notice: '7d',
+      });
+    await waitFor(async () => (await bus.dlq.list('admin.subscription_expiring', 10)).length === 5, 'five');
+    // `confirmar` alone (or naming a letter that is gone) deletes nothing: it asks again
     await say(101, '/dlq purge admin.subscription_expiring confirmar');
-    expect(last(101)).toBe('Borrados 3 eventos.');
-    expect(await bus.dlq.list('admin.subscription_expiring', 10)).toHaveLength(0);
+    expect(last(101)).toMatch(/^Los eventos fallidos han cambiado desde la pregunta: no se ha borrado nada\.\nHay 5/);
+    expect(await audited('dlq_purge')).toBe(0);
+    await say(101, `/dlq purge admin.subscription_expiring confirmar ${expiring[2]}`);
+    expect(last(101)).toBe('Borrados 3 eventos.'); // before: 'Borrados 5 eventos.'
+    const left = (await bus.dlq.list('admin.subscription_expiring', 10)).map((l) => l.dlq_id);
+    expect(left).toHaveLength(2);
+    expect(left.some((id) => expiring.includes(id))).toBe(false);
     expect(await audited('dlq_purge')).toBe(1);
+    await say(101, `/dlq purge admin.subscription_expiring confirmar ${left[1]}`);
+    expect(last(101)).toBe('Borrados 2 eventos.');
     await say(101, '/dlq purge admin.subscription_expiring');
     expect(last(101)).toBe('No hay eventos fallidos de admin.subscription_expiring.');
 
     await say(101, '/dlq purge admin.subscription_expired');
     expect(last(101)).toMatch(/^Hay 1 evento fallido de admin\.subscription_expired\./);
-    await say(101, '/dlq purge admin.subscription_expired confirmar');
+    const [expired] = await bus.dlq.list('admin.subscription_expired', 10);
+    await say(101, `/dlq purge admin.subscription_expired confirmar ${expired?.dlq_id}`);
     expect(last(101)).toBe('Borrado 1 evento.');
     await say(101, '/dlq purge nada.de.nada confirmar');
     expect(last(101)).toBe('No hay ningún tipo de evento «nada.de.nada» (p. ej. gamification.besitos_awarded).');
