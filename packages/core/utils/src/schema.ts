@@ -27,11 +27,18 @@ export function coerceNumber(bounds: NumberBounds = {}): Schema<number> {
 
 /** A whole number, from a number or a decimal string without exponent (`-42`; not `0x10`, `1e3`). */
 export function coerceInt(bounds: NumberBounds = {}): Schema<number> {
-  // a safe integer: past ±2^53 a number is rounded (a channel id "…993" would become "…992")
+  // a safe integer: past ±2^53 a number is rounded (a channel id "…993" would become "…992").
+  // One reason per value: a fraction is not whole (it was also told the safe range), and within
+  // bounds inside the safe range a number past it is told the bounds only
+  const safeBounds = Number.isSafeInteger(bounds.min) && Number.isSafeInteger(bounds.max);
   const whole = v.pipe(
     coerce('a number', (input) => toNumber(input, PLAIN)),
-    v.integer('must be a whole number'),
-    v.safeInteger('must be a whole number between -9007199254740991 and 9007199254740991'),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      if (!Number.isInteger(dataset.value)) addIssue({ message: 'must be a whole number' });
+      else if (!safeBounds && !Number.isSafeInteger(dataset.value))
+        addIssue({ message: 'must be a whole number between -9007199254740991 and 9007199254740991' });
+    }),
   ) as Schema<number>;
   return bounded(whole, bounds);
 }

@@ -36,6 +36,12 @@ describe('numeric helpers', () => {
     expect(v.safeParse(coerceInt(), '').success).toBe(false);
     expect(v.safeParse(coerceInt({ min: 1, max: 10 }), '11').issues?.[0]?.message).toBe('must be at most 10');
     expect(v.safeParse(coerceInt({ min: 1 }), 0).issues?.[0]?.message).toBe('must be at least 1');
+    // one reason per value (a port '8080.5' was also told the safe-integer range)
+    const messages = (schema: v.GenericSchema, input: unknown) =>
+      v.safeParse(schema, input).issues?.map((issue) => issue.message);
+    expect(messages(coerceInt({ min: 0, max: 65_535 }), '8080.5')).toEqual(['must be a whole number']);
+    expect(messages(coerceInt({ min: 0, max: 65_535 }), '90071992547409930')).toEqual(['must be at most 65535']);
+    expect(messages(coerceInt(), '4.5')).toEqual(['must be a whole number']);
   });
 
   it('refuse whole numbers past ±2^53 instead of rounding them (a channel id must stay exact)', () => {
