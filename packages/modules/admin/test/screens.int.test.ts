@@ -493,6 +493,28 @@ describe('staff screens', () => {
     expect(last(101)).toBe('Uso: /dlq list|replay|purge <tipo de evento>');
   });
 
+  it('/dlq purge of more than 1 000 letters says the total, and its confirmation deletes the oldest 1 000 it counted', async () => {
+    await userWith(101, 'ADMIN');
+    // the new group also gets the posts published before in this file
+    const [{ earlier } = { earlier: 0 }] = await db.sql<{ earlier: number }[]>`
+      select count(*)::int as earlier from event_outbox where type = 'admin.post_published'`;
+    bus.subscribe('broken-posts', 'admin.post_published', async () => {
+      throw new Error('broken');
+    });
+    for (let i = 0; i < 1_005 - earlier; i++)
+      await bus.publish('admin.post_published', { post_id: `p${i}`, channel_id: '-1', message_id: i + 1 });
+    await waitFor(async () => (await transport.countDeadLetters('admin.post_published')) === 1_005, '1 005 letters');
+    const newest = (await bus.dlq.list('admin.post_published', 1_000)).at(-1)?.dlq_id;
+    await say(101, '/dlq purge admin.post_published');
+    // before: 'Hay 1000 eventos fallidos', and the confirmation deleted all 1 005
+    expect(last(101)).toBe(
+      `Hay 1005 eventos fallidos de admin.post_published. Se borrarán los 1000 más antiguos, sin reenviarse. Para confirmarlo escribe:\n/dlq purge admin.post_published confirmar ${newest}`,
+    );
+    await say(101, `/dlq purge admin.post_published confirmar ${newest}`);
+    expect(last(101)).toBe('Borrados 1000 eventos.');
+    expect(await transport.countDeadLetters('admin.post_published')).toBe(5);
+  }, 60_000);
+
   it('/stats answers in sentences: users, VIP, roles, besitos (through the port) and the event queues', async () => {
     await userWith(102, 'MODERATOR');
     await say(102, '/stats');
