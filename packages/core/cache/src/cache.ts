@@ -164,16 +164,9 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   // its TTL: a reviewer's 200 of 200). Their tags come with the answer: a tag dropped meanwhile
   // is noted, and matched then.
   const reads = new Set<InFlightRead>();
-  const overtake = (hit: (key: string, tags: readonly string[]) => boolean, tag?: string) => {
+  const overtake = (hit: (key: string, tags: readonly string[]) => boolean) => {
     for (const [key, run] of fills) if (hit(key, run.tags)) run.overtaken = true;
-    for (const run of reads) {
-      if (tag === undefined) {
-        if (hit(run.key, [])) run.overtaken = true;
-        continue;
-      }
-      run.tags ??= [];
-      run.tags.push(tag);
-    }
+    for (const run of reads) if (hit(run.key, [])) run.overtaken = true; // (by tag: dropTag)
   };
   const dropKey = (key: string) => {
     l1.delete(key);
@@ -181,7 +174,11 @@ export function createCache(config: CacheConfigInput = {}, deps: CacheDeps = {})
   };
   const dropTag = (tag: string) => {
     l1.deleteByTag(tag);
-    overtake((_, tags) => tags.includes(tag), tag);
+    overtake((_, tags) => tags.includes(tag));
+    for (const run of reads) {
+      run.tags ??= [];
+      run.tags.push(tag);
+    }
   };
   const dropPrefix = (prefix = '') => {
     l1.clear(prefix);
